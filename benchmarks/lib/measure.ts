@@ -1,0 +1,74 @@
+/**
+ * Micro-benchmark timing. Measures a synchronous or asynchronous operation in
+ * batches, after a warm-up, and reports nanoseconds per operation as the median of
+ * several samples, so one noisy sample on a shared machine does not decide the figure.
+ * Compare candidates measured in the same run; absolute figures move with the machine.
+ */
+
+export interface MeasureOptions {
+  /** Operations per sample. @default 100_000 */
+  iterations?: number;
+  /** Samples taken; the median is reported. @default 7 */
+  samples?: number;
+  /** Warm-up operations before sampling. @default iterations */
+  warmup?: number;
+}
+
+export interface Measurement {
+  name: string;
+  /** Median nanoseconds per operation. */
+  nsPerOp: number;
+  /** Operations per second at the median. */
+  opsPerSec: number;
+  /** Fastest and slowest sample, ns per operation. */
+  minNs: number;
+  maxNs: number;
+}
+
+/** Times a synchronous operation. `op(i)` receives the iteration number. */
+export function measure(name: string, op: (i: number) => unknown, options: MeasureOptions = {}): Measurement {
+  const iterations = options.iterations ?? 100_000;
+  const samples = options.samples ?? 7;
+  let sink: unknown;
+  for (let i = 0; i < (options.warmup ?? iterations); i++) sink = op(i);
+  const results: number[] = [];
+  for (let s = 0; s < samples; s++) {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < iterations; i++) sink = op(i);
+    results.push(Number(process.hrtime.bigint() - start) / iterations);
+  }
+  keep(sink);
+  return summarize(name, results);
+}
+
+/** Times an asynchronous operation, awaited one at a time. */
+export async function measureAsync(name: string, op: (i: number) => Promise<unknown>, options: MeasureOptions = {}): Promise<Measurement> {
+  const iterations = options.iterations ?? 20_000;
+  const samples = options.samples ?? 7;
+  for (let i = 0; i < (options.warmup ?? iterations); i++) await op(i);
+  const results: number[] = [];
+  for (let s = 0; s < samples; s++) {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < iterations; i++) await op(i);
+    results.push(Number(process.hrtime.bigint() - start) / iterations);
+  }
+  return summarize(name, results);
+}
+
+/** Heap used after a full collection (needs `--expose-gc`; the bench scripts pass it). */
+export function heapUsed(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed;
+}
+
+function summarize(name: string, samples: number[]): Measurement {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const nsPerOp = sorted[Math.floor(sorted.length / 2)] as number;
+  return { name, nsPerOp, opsPerSec: 1e9 / nsPerOp, minNs: sorted[0] as number, maxNs: sorted[sorted.length - 1] as number };
+}
+
+let blackhole: unknown;
+function keep(value: unknown): void {
+  blackhole = value;
+  if (blackhole === Symbol.for('never')) console.log(blackhole);
+}

@@ -1,0 +1,85 @@
+/** A listener for event `K` of an event map `E`. */
+export type Listener<E, K extends keyof E> = (payload: E[K]) => void;
+
+/** Returned by `on()`: call it to stop listening. Idempotent. */
+export type Unsubscribe = () => void;
+
+/**
+ * A small typed event emitter. Event names and payload types come from one map,
+ * `subscribe` returns its own unsubscribe function, and emitting with no listener
+ * costs one property read, so hot paths can emit freely.
+ *
+ * A listener that throws does not stop the others nor the caller: the error is
+ * reported through `queueMicrotask` so it surfaces as an uncaught exception rather
+ * than corrupting the state machine that emitted it.
+ *
+ * @example
+ * ```ts
+ * const events = new Emitter<{ open: { key: string } }>();
+ * const off = events.on('open', ({ key }) => console.log(key));
+ * events.emit('open', { key: 'a' });
+ * off();
+ * ```
+ */
+export class Emitter<E extends object> {
+  #listeners: { [K in keyof E]?: Listener<E, K>[] } = {};
+
+  /** Subscribes to `event`; returns a function that unsubscribes. */
+  on<K extends keyof E>(event: K, listener: Listener<E, K>): Unsubscribe {
+    const list = this.#listeners[event];
+    // Copy on write, so emit() can iterate without copying.
+    this.#listeners[event] = list ? [...list, listener] : [listener];
+    let active = true;
+    return () => {
+      if (!active) return;
+      active = false;
+      const current = this.#listeners[event];
+      if (!current) return;
+      const next = current.filter((l) => l !== listener);
+      if (next.length === 0) delete this.#listeners[event];
+      else this.#listeners[event] = next;
+    };
+  }
+
+  /** Subscribes to the next `event` only. */
+  once<K extends keyof E>(event: K, listener: Listener<E, K>): Unsubscribe {
+    const off = this.on(event, (payload) => {
+      off();
+      listener(payload);
+    });
+    return off;
+  }
+
+  /** True when `event` has at least one listener; lets callers skip building a payload. */
+  has<K extends keyof E>(event: K): boolean {
+    return this.#listeners[event] !== undefined;
+  }
+
+  /** Calls every listener of `event` with `payload`. */
+  emit<K extends keyof E>(event: K, payload: E[K]): void {
+    const list = this.#listeners[event];
+    if (!list) return;
+    for (const listener of list) {
+      try {
+        listener(payload);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+
+  /** The number of listeners, for leak checks. */
+  listenerCount(event?: keyof E): number {
+    if (event !== undefined) return this.#listeners[event]?.length ?? 0;
+    let n = 0;
+    for (const key in this.#listeners) n += this.#listeners[key]?.length ?? 0;
+    return n;
+  }
+
+  /** Removes every listener. */
+  clear(): void {
+    this.#listeners = {};
+  }
+}

@@ -1,0 +1,489 @@
+/**
+ * Real Redis for tests: starts `redis-server` (and, on request, replicas and
+ * Sentinels) on free loopback ports in a temporary directory, waits until each
+ * answers, and stops them afterwards.
+ *
+ * No process outlives the test run: `stop()` ends them, an `exit` handler ends any
+ * left running, and each server is watched by a tiny shell watchdog that kills it if
+ * the test process dies without running its handlers (a crash, SIGKILL, a timeout).
+ *
+ * @example
+ * ```ts
+ * const redis = await startRedis();
+ * afterAll(() => redis.stop());
+ * const client = new Redis(redis.port, redis.host);
+ * ```
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** One running `redis-server` or `redis-sentinel` process. */
+export interface RedisProcess {
+  readonly role: 'primary' | 'replica' | 'sentinel';
+  readonly host: string;
+  readonly port: number;
+  /** `redis://host:port`. */
+  readonly url: string;
+  readonly pid: number;
+  /** Working directory (data files, config). */
+  readonly dir: string;
+  /** True until the process has exited. */
+  readonly running: boolean;
+  /** Kills the process at once with SIGKILL, as a crash would, and waits for it to exit. */
+  crash(): Promise<void>;
+  /** Stops the process gracefully (SIGTERM, then SIGKILL after 5 s). Idempotent. */
+  stop(): Promise<void>;
+  /** Starts the process again on the same port and directory (after `crash` or `stop`). */
+  restart(): Promise<void>;
+}
+
+/** A standalone server. */
+export interface RedisServer extends RedisProcess, AsyncDisposable {}
+
+/** Options for {@link startRedis}. */
+export interface StartRedisOptions {
+  /** Extra `redis-server` arguments, e.g. `['--maxmemory', '10mb']`. */
+  args?: string[];
+  /** Make this server a replica of another. */
+  replicaOf?: { host: string; port: number };
+  /** How long to wait for the server to answer. @default 10000 */
+  startTimeoutMs?: number;
+}
+
+/** Options for {@link startRedisTopology}. */
+export interface TopologyOptions {
+  /** Number of replicas. @default 2 */
+  replicas?: number;
+  /** Number of Sentinels; 0 for plain replication. @default 3 */
+  sentinels?: number;
+  /** The name Sentinels monitor the primary under. @default 'ballast' */
+  masterName?: string;
+  /** Sentinel quorum. @default majority of `sentinels` */
+  quorum?: number;
+  /** Sentinel `down-after-milliseconds`. @default 1000 */
+  downAfterMs?: number;
+  /** Sentinel `failover-timeout`. @default 5000 */
+  failoverTimeoutMs?: number;
+  /** Extra arguments for every data server. */
+  args?: string[];
+}
+
+/** A primary with replicas and (optionally) Sentinels watching it. */
+export interface RedisTopology extends AsyncDisposable {
+  readonly masterName: string;
+  readonly primary: RedisProcess;
+  readonly replicas: readonly RedisProcess[];
+  readonly sentinels: readonly RedisProcess[];
+  /** `[{ host, port }]` of every Sentinel, as ioredis's `sentinels` option takes it. */
+  readonly sentinelAddresses: Array<{ host: string; port: number }>;
+  /** Asks a Sentinel which server is primary now. */
+  currentPrimary(): Promise<{ host: string; port: number }>;
+  /** Stops every process and removes their directories. */
+  stop(): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+const live = new Set<ManagedProcess>();
+let exitHookInstalled = false;
+
+/** Thrown when `redis-server` or `redis-sentinel` is not installed. */
+export class RedisNotInstalledError extends Error {
+  constructor(binary: string) {
+    super(
+      `${binary} was not found on PATH. Ballast's tests run a real Redis. Install it with:\n` +
+        '  sudo apt-get update && sudo apt-get install -y redis-server redis-sentinel   (Debian, Ubuntu)\n' +
+        '  brew install redis                                                           (macOS)\n' +
+        'On a Debian machine running as root, `npm test` installs them itself.',
+    );
+    this.name = 'RedisNotInstalledError';
+  }
+}
+
+/** Path of `binary` on PATH, or throws {@link RedisNotInstalledError}. */
+export function findBinary(binary: 'redis-server' | 'redis-sentinel'): string {
+  const found = spawnSync('sh', ['-c', `command -v ${binary}`], { encoding: 'utf8' });
+  const path = found.stdout.trim();
+  if (found.status !== 0 || path === '') throw new RedisNotInstalledError(binary);
+  return path;
+}
+
+/** Starts a standalone `redis-server` on a free loopback port. */
+export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'ballast-redis-'));
+  const proc = await startData(dir, options.replicaOf ? 'replica' : 'primary', options);
+  const server = proc as ManagedProcess & RedisServer;
+  const stop = server.stop.bind(server);
+  server.stop = async () => {
+    await stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  server[Symbol.asyncDispose] = server.stop;
+  return server;
+}
+
+/** Starts a primary, `replicas` replicas and `sentinels` Sentinels, and waits until replication is up. */
+export async function startRedisTopology(options: TopologyOptions = {}): Promise<RedisTopology> {
+  const replicaCount = options.replicas ?? 2;
+  const sentinelCount = options.sentinels ?? 3;
+  const masterName = options.masterName ?? 'ballast';
+  const quorum = options.quorum ?? Math.floor(sentinelCount / 2) + 1;
+  const root = mkdtempSync(join(tmpdir(), 'ballast-redis-topology-'));
+  const started: ManagedProcess[] = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(started.map((p) => p.stop()));
+    rmSync(root, { recursive: true, force: true });
+  };
+  try {
+    const dataArgs = options.args ?? [];
+    const primary = await startData(mkdir(root, 'primary'), 'primary', { args: dataArgs });
+    started.push(primary);
+    const replicas: ManagedProcess[] = [];
+    for (let i = 0; i < replicaCount; i++) {
+      const replica = await startData(mkdir(root, `replica-${i}`), 'replica', {
+        args: dataArgs,
+        replicaOf: { host: HOST, port: primary.port },
+      });
+      started.push(replica);
+      replicas.push(replica);
+    }
+    await waitFor(`${replicaCount} replicas in sync`, 15_000, async () => {
+      const info = await command(primary.port, ['INFO', 'replication']);
+      const online = info.match(/state=online/g)?.length ?? 0;
+      return online >= replicaCount;
+    });
+    const sentinels: ManagedProcess[] = [];
+    for (let i = 0; i < sentinelCount; i++) {
+      const dir = mkdir(root, `sentinel-${i}`);
+      const sentinel = await startSentinel(dir, masterName, primary.port, quorum, options);
+      started.push(sentinel);
+      sentinels.push(sentinel);
+    }
+    if (sentinelCount > 0) {
+      await waitFor('Sentinels to discover each other and the replicas', 15_000, async () => {
+        const master = parseFlat(await command(sentinels[0]!.port, ['SENTINEL', 'MASTER', masterName]));
+        return Number(master['num-other-sentinels']) >= sentinelCount - 1 && Number(master['num-slaves']) >= replicaCount;
+      });
+    }
+    const topology: RedisTopology = {
+      masterName,
+      primary,
+      replicas,
+      sentinels,
+      sentinelAddresses: sentinels.map((s) => ({ host: s.host, port: s.port })),
+      async currentPrimary() {
+        for (const s of sentinels) {
+          if (!s.running) continue;
+          const reply = await command(s.port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName]);
+          const [host, port] = reply.split('\n');
+          if (host && port) return { host, port: Number(port) };
+        }
+        throw new Error('no Sentinel is running');
+      },
+      stop,
+      [Symbol.asyncDispose]: stop,
+    };
+    return topology;
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/**
+ * Sends one command over a fresh connection and returns the reply as text (arrays
+ * joined by newlines). Enough for setup and health checks without a client library.
+ */
+export function command(port: number, args: string[], host = HOST, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = new Socket();
+    let buffer = Buffer.alloc(0);
+    const done = (error: Error | null, value?: string): void => {
+      socket.destroy();
+      clearTimeout(timer);
+      if (error) reject(error);
+      else resolve(value ?? '');
+    };
+    const timer = setTimeout(() => done(new Error(`redis ${host}:${port} did not answer ${args[0]} within ${timeoutMs} ms`)), timeoutMs);
+    socket.once('error', (error) => done(error));
+    socket.on('data', (chunk) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      const parsed = parseReply(buffer, 0);
+      if (parsed === undefined) return;
+      if (parsed.error) done(new Error(parsed.error));
+      else done(null, parsed.value);
+    });
+    socket.connect(port, host, () => {
+      socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+
+interface ManagedProcess extends RedisProcess {
+  stop(): Promise<void>;
+}
+
+async function startData(dir: string, role: 'primary' | 'replica', options: StartRedisOptions): Promise<ManagedProcess> {
+  const binary = findBinary('redis-server');
+  return launch(role, dir, options.startTimeoutMs ?? 10_000, (port) => {
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      HOST,
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--daemonize',
+      'no',
+      '--protected-mode',
+      'no',
+      '--logfile',
+      join(dir, 'redis.log'),
+    ];
+    if (options.replicaOf) args.push('--replicaof', options.replicaOf.host, String(options.replicaOf.port));
+    args.push(...(options.args ?? []));
+    return { binary, args };
+  });
+}
+
+async function startSentinel(
+  dir: string,
+  masterName: string,
+  primaryPort: number,
+  quorum: number,
+  options: TopologyOptions,
+): Promise<ManagedProcess> {
+  const binary = findBinary('redis-sentinel');
+  return launch('sentinel', dir, 10_000, (port) => {
+    const config = join(dir, 'sentinel.conf');
+    // Written once per port: Sentinel rewrites the file as it learns the topology,
+    // and a restart resumes from what it learned.
+    writeFileSync(
+      config,
+      [
+        `port ${port}`,
+        `bind ${HOST}`,
+        'daemonize no',
+        'protected-mode no',
+        `dir ${dir}`,
+        `logfile ${join(dir, 'sentinel.log')}`,
+        `sentinel monitor ${masterName} ${HOST} ${primaryPort} ${quorum}`,
+        `sentinel down-after-milliseconds ${masterName} ${options.downAfterMs ?? 1000}`,
+        `sentinel failover-timeout ${masterName} ${options.failoverTimeoutMs ?? 5000}`,
+        `sentinel parallel-syncs ${masterName} 1`,
+        '',
+      ].join('\n'),
+    );
+    return { binary, args: [config] };
+  });
+}
+
+async function launch(
+  role: RedisProcess['role'],
+  dir: string,
+  startTimeoutMs: number,
+  build: (port: number) => { binary: string; args: string[] },
+): Promise<ManagedProcess> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    try {
+      return await spawnManaged(role, dir, port, startTimeoutMs, () => build(port));
+    } catch (error) {
+      lastError = error;
+      if (error instanceof RedisNotInstalledError) throw error;
+      // The port may have been taken between our probe and the server's bind: try another.
+    }
+  }
+  throw lastError;
+}
+
+async function spawnManaged(
+  role: RedisProcess['role'],
+  dir: string,
+  port: number,
+  startTimeoutMs: number,
+  build: () => { binary: string; args: string[] },
+): Promise<ManagedProcess> {
+  const { binary, args } = build();
+  let child: ChildProcess | undefined;
+  let watchdog: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  let running = false;
+
+  const start = async (): Promise<void> => {
+    child = spawn(binary, args, { stdio: 'ignore' });
+    running = true;
+    const current = child;
+    current.once('error', () => {
+      running = false;
+    });
+    exited = new Promise<void>((resolve) => {
+      current.once('exit', () => {
+        running = false;
+        watchdog?.kill('SIGKILL');
+        resolve();
+      });
+    });
+    const pid = current.pid;
+    if (pid === undefined) throw new Error(`could not start ${binary}`);
+    watchdog = spawn(
+      'sh',
+      ['-c', `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${pid} 2>/dev/null; do sleep 0.5; done; kill -9 ${pid} 2>/dev/null`],
+      {
+        stdio: 'ignore',
+        detached: true,
+      },
+    );
+    watchdog.unref();
+    try {
+      await waitFor(`${role} on ${HOST}:${port}`, startTimeoutMs, async () => {
+        if (!running) throw new Error(`${binary} exited during start; see ${dir}`);
+        return (await command(port, ['PING'])) === 'PONG';
+      });
+    } catch (error) {
+      await kill('SIGKILL');
+      throw error;
+    }
+  };
+
+  const kill = async (signal: NodeJS.Signals): Promise<void> => {
+    if (!running || !child) return;
+    child.kill(signal);
+    await exited;
+  };
+
+  const managed: ManagedProcess = {
+    role,
+    host: HOST,
+    port,
+    url: `redis://${HOST}:${port}`,
+    dir,
+    get pid() {
+      return child?.pid ?? -1;
+    },
+    get running() {
+      return running;
+    },
+    async crash() {
+      await kill('SIGKILL');
+    },
+    async stop() {
+      live.delete(managed);
+      if (!running || !child) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child?.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+    async restart() {
+      await kill('SIGKILL');
+      live.add(managed);
+      await start();
+    },
+  };
+  installExitHook();
+  live.add(managed);
+  await start();
+  return managed;
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const p of live) {
+      try {
+        if (p.running) process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (error) {
+      lastError = error;
+      if (error instanceof Error && error.message.includes('exited during start')) throw error;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError instanceof Error ? `: ${lastError.message}` : ''}`);
+}
+
+function mkdir(root: string, name: string): string {
+  const dir = join(root, name);
+  spawnSync('mkdir', ['-p', dir]);
+  return dir;
+}
+
+type Parsed = { value: string; error?: undefined; end: number } | { error: string; value?: undefined; end: number };
+
+function parseReply(buffer: Buffer, offset: number): Parsed | undefined {
+  const lineEnd = buffer.indexOf('\r\n', offset);
+  if (lineEnd < 0) return undefined;
+  const type = String.fromCharCode(buffer[offset] as number);
+  const line = buffer.toString('utf8', offset + 1, lineEnd);
+  switch (type) {
+    case '+':
+    case ':':
+      return { value: line, end: lineEnd + 2 };
+    case '-':
+      return { error: line, end: lineEnd + 2 };
+    case '$': {
+      const length = Number(line);
+      if (length < 0) return { value: '', end: lineEnd + 2 };
+      const end = lineEnd + 2 + length;
+      if (buffer.length < end + 2) return undefined;
+      return { value: buffer.toString('utf8', lineEnd + 2, end), end: end + 2 };
+    }
+    case '*': {
+      const count = Number(line);
+      const items: string[] = [];
+      let at = lineEnd + 2;
+      for (let i = 0; i < count; i++) {
+        const item = parseReply(buffer, at);
+        if (item === undefined) return undefined;
+        items.push(item.error ?? item.value);
+        at = item.end;
+      }
+      return { value: items.join('\n'), end: at };
+    }
+    default:
+      return { error: `unexpected reply type ${JSON.stringify(type)}`, end: buffer.length };
+  }
+}
+
+function parseFlat(reply: string): Record<string, string> {
+  const parts = reply.split('\n');
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < parts.length; i += 2) out[parts[i] as string] = parts[i + 1] as string;
+  return out;
+}
