@@ -1,1 +1,17 @@
-export {};
+export { isShedError, ShedError, type ShedReason } from './errors.ts';
+export {
+  type AcquireOptions,
+  type CodelOptions,
+  ConcurrencyLimiter,
+  type ConcurrencyLimiterEvents,
+  type ConcurrencyLimiterOptions,
+  type ConcurrencyLimiterStats,
+  Permit,
+  type QueueDiscipline,
+  type ReleaseOptions,
+} from './limiter.ts';
+export { AimdLimit, type AimdLimitOptions } from './limits/aimd.ts';
+export { Gradient2Limit, type Gradient2LimitOptions } from './limits/gradient2.ts';
+export { FixedLimit, type LimitAlgorithm, type LimitBounds, type LimitSample } from './limits/limit.ts';
+export { VegasLimit, type VegasLimitOptions } from './limits/vegas.ts';
+export { PRIORITIES, type Priority } from './wait-queue.ts';

@@ -1,0 +1,469 @@
+import {
+  type Clock,
+  durationMs,
+  Emitter,
+  InvalidOptionError,
+  integer,
+  type Listener,
+  oneOf,
+  systemClock,
+  type Unsubscribe,
+} from '@ballast/common';
+import { type ShedReason, shedError } from './errors.ts';
+import { Gradient2Limit } from './limits/gradient2.ts';
+import { FixedLimit, type LimitAlgorithm } from './limits/limit.ts';
+import { type Priority, priorityLevel, type QueueNode, WaitQueue } from './wait-queue.ts';
+
+/**
+ * How queued requests are served.
+ *
+ * - `fifo`: oldest first; each waits up to `queueTimeoutMs`.
+ * - `codel`: oldest first, but once a standing queue has formed (the queue has not been
+ *   empty for `codel.intervalMs`) a request that has waited longer than `codel.targetMs`
+ *   is shed instead of served: under overload the queue holds only fresh work.
+ * - `adaptiveLifo`: `codel`, plus newest first while the standing queue lasts (Facebook,
+ *   "Fail at Scale"): the requests most likely to still have a waiting client go first.
+ */
+export type QueueDiscipline = 'fifo' | 'codel' | 'adaptiveLifo';
+
+/** CoDel settings for the `codel` and `adaptiveLifo` disciplines. */
+export interface CodelOptions {
+  /** Longest wait allowed once a standing queue has formed, ms. @default 5 */
+  targetMs?: number;
+  /** A queue that has not been empty for this long is a standing queue, ms; also the longest wait without one. @default 100 */
+  intervalMs?: number;
+}
+
+/** Options of {@link ConcurrencyLimiter}. */
+export interface ConcurrencyLimiterOptions {
+  /**
+   * Requests admitted at once: a fixed number, or an adaptive algorithm
+   * ({@link Gradient2Limit}, {@link VegasLimit}, {@link AimdLimit}, or your own).
+   * @default new Gradient2Limit()
+   */
+  limit?: number | LimitAlgorithm;
+  /** Requests allowed to wait for a slot; beyond it they are shed at once (`queueFull`). 0 disables queueing. @default 0 */
+  maxQueue?: number;
+  /** Longest wait in the queue before the request is shed (`queueTimeout`), ms. @default 1000 */
+  queueTimeoutMs?: number;
+  /** Order in which queued requests are served. @default 'fifo' */
+  discipline?: QueueDiscipline;
+  /** CoDel settings for the `codel` and `adaptiveLifo` disciplines. */
+  codel?: CodelOptions;
+  /** The `retryAfterMs` hint carried by shed errors, ms. @default 1000 */
+  retryAfterMs?: number;
+  /** A name for events and metrics. @default 'default' */
+  name?: string;
+  /** Time source. @default systemClock */
+  clock?: Clock;
+}
+
+/** Options of {@link ConcurrencyLimiter.acquire}. */
+export interface AcquireOptions {
+  /** Aborting it removes the request from the queue at once; it rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /** Queued requests are served highest priority first, and a full queue evicts lower priorities first. @default 'normal' */
+  priority?: Priority;
+}
+
+/** How a request admitted by the limiter ended; feeds the adaptive limit. */
+export interface ReleaseOptions {
+  /** The latency to record, ms. @default time since admission */
+  latencyMs?: number;
+  /** False when the request failed in a way that signals overload (timeout, 503). @default true */
+  ok?: boolean;
+  /** True to free the slot without teaching the limit anything (e.g. a 4xx answer). @default false */
+  ignore?: boolean;
+}
+
+/** Events of a {@link ConcurrencyLimiter}, named after the transition. */
+export interface ConcurrencyLimiterEvents {
+  /** A request got a slot, at once or after waiting `waitedMs`. */
+  admit: { name: string; priority: Priority; inflight: number; limit: number; waitedMs: number };
+  /** A request joined the wait queue. */
+  queue: { name: string; priority: Priority; queued: number };
+  /** A request was turned away. */
+  shed: { name: string; priority: Priority; reason: ShedReason; inflight: number; queued: number; waitedMs: number };
+  /** The (whole-number) limit moved. */
+  limitChanged: { name: string; from: number; to: number };
+}
+
+/** A snapshot of a {@link ConcurrencyLimiter}. */
+export interface ConcurrencyLimiterStats {
+  name: string;
+  algorithm: string;
+  limit: number;
+  inflight: number;
+  queued: number;
+  /** Queued requests per priority. */
+  queuedByPriority: Record<Priority, number>;
+  admitted: number;
+  /** Shed requests per reason, since creation. */
+  shed: Record<ShedReason, number>;
+  closed: boolean;
+}
+
+/**
+ * A slot held by an admitted request. Release it exactly once when the work ends;
+ * further calls are ignored. Also releasable with `using`.
+ */
+export class Permit implements Disposable {
+  /** Clock time of admission, ms. */
+  readonly startedAt: number;
+  /** Requests in flight at admission, this one included. */
+  readonly inflight: number;
+  #limiter: ConcurrencyLimiter | undefined;
+
+  /** @internal Created by the limiter. */
+  constructor(limiter: ConcurrencyLimiter, startedAt: number, inflight: number) {
+    this.#limiter = limiter;
+    this.startedAt = startedAt;
+    this.inflight = inflight;
+  }
+
+  /** True until released. */
+  get held(): boolean {
+    return this.#limiter !== undefined;
+  }
+
+  /** Frees the slot and reports how the request went. Idempotent. */
+  release(outcome?: ReleaseOptions): void {
+    const limiter = this.#limiter;
+    if (limiter === undefined) return;
+    this.#limiter = undefined;
+    releasePermit(limiter, this, outcome);
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+let releasePermit: (limiter: ConcurrencyLimiter, permit: Permit, outcome: ReleaseOptions | undefined) => void;
+
+class Waiter implements QueueNode {
+  prev: Waiter | undefined = undefined;
+  next: Waiter | undefined = undefined;
+  queued = false;
+  readonly level: number;
+  readonly priority: Priority;
+  readonly enqueuedAt: number;
+  readonly limiter: ConcurrencyLimiter;
+  readonly resolve: (permit: Permit) => void;
+  readonly reject: (reason: unknown) => void;
+  readonly signal: AbortSignal | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+
+  constructor(
+    limiter: ConcurrencyLimiter,
+    priority: Priority,
+    level: number,
+    now: number,
+    signal: AbortSignal | undefined,
+    resolve: (permit: Permit) => void,
+    reject: (reason: unknown) => void,
+  ) {
+    this.limiter = limiter;
+    this.priority = priority;
+    this.level = level;
+    this.enqueuedAt = now;
+    this.signal = signal;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+
+  /** The abort listener: the waiter object itself, so no closure per request. */
+  handleEvent(): void {
+    abortWaiter(this);
+  }
+}
+
+let abortWaiter: (waiter: Waiter) => void;
+let expireWaiter: (waiter: Waiter) => void;
+
+const SHED_REASONS: readonly ShedReason[] = ['limit', 'queueFull', 'queueTimeout', 'codel', 'rateLimited', 'throttled', 'closed'];
+
+/**
+ * Admission control by concurrency: at most `limit` requests run at once, up to
+ * `maxQueue` more wait (by priority, under a queue discipline), and the rest are
+ * rejected at once with a {@link ShedError}. The limit can adapt to latency.
+ *
+ * The admission path is O(1): a counter comparison and one small object when a slot
+ * is free; queueing costs one node in an intrusive list.
+ *
+ * @example
+ * ```ts
+ * const limiter = new ConcurrencyLimiter({ limit: new Gradient2Limit({ maxLimit: 200 }), maxQueue: 50, discipline: 'adaptiveLifo' });
+ * const permit = await limiter.acquire({ signal: request.signal, priority: 'high' });
+ * try {
+ *   return await handle(request);
+ * } finally {
+ *   permit.release();
+ * }
+ * ```
+ */
+export class ConcurrencyLimiter implements Disposable {
+  /** The name given in the options. */
+  readonly name: string;
+  readonly #algorithm: LimitAlgorithm;
+  readonly #maxQueue: number;
+  readonly #queueTimeoutMs: number;
+  readonly #discipline: QueueDiscipline;
+  readonly #targetMs: number;
+  readonly #intervalMs: number;
+  readonly #retryAfterMs: number;
+  readonly #clock: Clock;
+  readonly #queue = new WaitQueue<Waiter>();
+  readonly #events = new Emitter<ConcurrencyLimiterEvents>();
+  readonly #shed: Record<ShedReason, number>;
+  #limit: number;
+  #inflight = 0;
+  #admitted = 0;
+  #lastEmpty: number;
+  #closed = false;
+
+  static {
+    releasePermit = (limiter, permit, outcome) => limiter.#release(permit, outcome);
+    abortWaiter = (waiter) => waiter.limiter.#abort(waiter);
+    expireWaiter = (waiter) => waiter.limiter.#expire(waiter);
+  }
+
+  /** @throws {InvalidOptionError} naming the first invalid option. */
+  constructor(options: ConcurrencyLimiterOptions = {}) {
+    const limit = options.limit ?? new Gradient2Limit();
+    if (typeof limit === 'number') this.#algorithm = new FixedLimit(limit);
+    else if (limit && typeof limit.update === 'function' && typeof limit.limit === 'number') this.#algorithm = limit;
+    else throw new InvalidOptionError('limit', 'a number >= 1 or a LimitAlgorithm', limit);
+    this.#maxQueue = options.maxQueue === Number.POSITIVE_INFINITY ? Infinity : integer('maxQueue', options.maxQueue ?? 0, { min: 0 });
+    this.#queueTimeoutMs = durationMs('queueTimeoutMs', options.queueTimeoutMs ?? 1000);
+    this.#discipline = oneOf('discipline', options.discipline ?? 'fifo', ['fifo', 'codel', 'adaptiveLifo']);
+    this.#targetMs = durationMs('codel.targetMs', options.codel?.targetMs ?? 5);
+    this.#intervalMs = durationMs('codel.intervalMs', options.codel?.intervalMs ?? 100);
+    this.#retryAfterMs = durationMs('retryAfterMs', options.retryAfterMs ?? 1000);
+    this.name = options.name ?? 'default';
+    this.#clock = options.clock ?? systemClock;
+    this.#limit = wholeLimit(this.#algorithm.limit);
+    this.#lastEmpty = this.#clock.now();
+    this.#shed = Object.fromEntries(SHED_REASONS.map((r) => [r, 0])) as Record<ShedReason, number>;
+  }
+
+  /** The current whole-number limit. */
+  get limit(): number {
+    return this.#limit;
+  }
+
+  /** Requests holding a slot. */
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /** Requests waiting for a slot. */
+  get queued(): number {
+    return this.#queue.size;
+  }
+
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<K extends keyof ConcurrencyLimiterEvents>(event: K, listener: Listener<ConcurrencyLimiterEvents, K>): Unsubscribe {
+    return this.#events.on(event, listener);
+  }
+
+  /**
+   * Takes a slot if one is free right now and nobody is waiting; never queues.
+   * @returns the permit, or `undefined` when the request should be shed.
+   */
+  tryAcquire(priority: Priority = 'normal'): Permit | undefined {
+    if (this.#closed || this.#inflight >= this.#limit || this.#queue.size > 0) {
+      this.#countShed(priority, this.#closed ? 'closed' : 'limit', 0);
+      return undefined;
+    }
+    return this.#admit(priority, 0);
+  }
+
+  /**
+   * Takes a slot, waiting in the queue when the limiter is full and the queue has room.
+   * @returns a promise of the permit.
+   * @throws {ShedError} (rejection) when shed: `limit`, `queueFull`, `queueTimeout`, `codel` or `closed`.
+   * Rejects with `signal.reason` when `signal` aborts first.
+   */
+  acquire(options?: AcquireOptions): Promise<Permit> {
+    const signal = options?.signal;
+    const priority = options?.priority ?? 'normal';
+    const level = priorityLevel(priority);
+    if (level < 0) return Promise.reject(new InvalidOptionError('priority', 'one of "critical", "high", "normal", "low"', priority));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#closed) return Promise.reject(this.#reject(priority, 'closed', 0));
+    if (this.#inflight < this.#limit && this.#queue.size === 0) return Promise.resolve(this.#admit(priority, 0));
+    if (this.#maxQueue === 0) return Promise.reject(this.#reject(priority, 'limit', 0));
+    if (this.#queue.size >= this.#maxQueue) {
+      const victim = this.#queue.victimBelow(level);
+      if (!victim) return Promise.reject(this.#reject(priority, 'queueFull', 0));
+      this.#drop(victim, 'queueFull');
+    }
+    return new Promise<Permit>((resolve, reject) => {
+      const now = this.#clock.now();
+      if (this.#queue.size === 0) this.#lastEmpty = now;
+      const waiter = new Waiter(this, priority, level, now, signal, resolve, reject);
+      this.#queue.push(waiter);
+      let timeout = this.#queueTimeoutMs;
+      if (this.#discipline !== 'fifo') {
+        timeout = Math.min(timeout, this.#standingQueue(now) ? this.#targetMs : this.#intervalMs);
+      }
+      if (timeout < Number.POSITIVE_INFINITY) {
+        waiter.timer = setTimeout(expireWaiter, timeout, waiter);
+        waiter.timer.unref?.();
+      }
+      signal?.addEventListener('abort', waiter, { once: true });
+      if (this.#events.has('queue')) this.#events.emit('queue', { name: this.name, priority, queued: this.#queue.size });
+    });
+  }
+
+  /**
+   * Runs `fn` under a slot and releases it when `fn` settles: a rejection counts as a
+   * drop (`ok: false`) for the adaptive limit.
+   * @throws {ShedError} (rejection) when the request is shed.
+   */
+  async run<T>(fn: () => T | Promise<T>, options?: AcquireOptions): Promise<T> {
+    const permit = await this.acquire(options);
+    let ok = false;
+    try {
+      const result = await fn();
+      ok = true;
+      return result;
+    } finally {
+      permit.release({ ok });
+    }
+  }
+
+  /** A snapshot of the limiter's state and counters. */
+  stats(): ConcurrencyLimiterStats {
+    const sizes = this.#queue.sizes();
+    return {
+      name: this.name,
+      algorithm: this.#algorithm.name,
+      limit: this.#limit,
+      inflight: this.#inflight,
+      queued: this.#queue.size,
+      queuedByPriority: { critical: sizes[0] ?? 0, high: sizes[1] ?? 0, normal: sizes[2] ?? 0, low: sizes[3] ?? 0 },
+      admitted: this.#admitted,
+      shed: { ...this.#shed },
+      closed: this.#closed,
+    };
+  }
+
+  /**
+   * Sheds every queued request (`closed`) and refuses new ones. Requests in flight keep
+   * their permits and may still release them. Leaves no timer or listener behind. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const waiter of this.#queue.drain()) this.#settleShed(waiter, 'closed');
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #admit(priority: Priority, waitedMs: number): Permit {
+    const inflight = ++this.#inflight;
+    this.#admitted++;
+    const permit = new Permit(this, this.#clock.now(), inflight);
+    if (this.#events.has('admit')) this.#events.emit('admit', { name: this.name, priority, inflight, limit: this.#limit, waitedMs });
+    return permit;
+  }
+
+  #release(permit: Permit, outcome: ReleaseOptions | undefined): void {
+    this.#inflight--;
+    if (outcome?.ignore !== true) {
+      const now = this.#clock.now();
+      const next = wholeLimit(
+        this.#algorithm.update({
+          rttMs: outcome?.latencyMs ?? now - permit.startedAt,
+          inflight: permit.inflight,
+          dropped: outcome?.ok === false,
+          now,
+        }),
+      );
+      if (next !== this.#limit) {
+        const from = this.#limit;
+        this.#limit = next;
+        if (this.#events.has('limitChanged')) this.#events.emit('limitChanged', { name: this.name, from, to: next });
+      }
+    }
+    this.#drain();
+  }
+
+  /** Hands free slots to queued requests, shedding those CoDel says are stale. */
+  #drain(): void {
+    while (this.#inflight < this.#limit && this.#queue.size > 0) {
+      const now = this.#clock.now();
+      const standing = this.#discipline !== 'fifo' && this.#standingQueue(now);
+      const waiter = this.#queue.shift(standing && this.#discipline === 'adaptiveLifo') as Waiter;
+      if (this.#queue.size === 0) this.#lastEmpty = now;
+      const waitedMs = now - waiter.enqueuedAt;
+      if (standing && waitedMs > this.#targetMs) {
+        this.#settleShed(waiter, 'codel');
+        continue;
+      }
+      this.#unhook(waiter);
+      waiter.resolve(this.#admit(waiter.priority, waitedMs));
+    }
+  }
+
+  #standingQueue(now: number): boolean {
+    return this.#queue.size > 0 && now - this.#lastEmpty > this.#intervalMs;
+  }
+
+  #abort(waiter: Waiter): void {
+    if (!waiter.queued) return;
+    this.#queue.remove(waiter);
+    if (this.#queue.size === 0) this.#lastEmpty = this.#clock.now();
+    this.#unhook(waiter);
+    waiter.reject(waiter.signal?.reason);
+  }
+
+  #expire(waiter: Waiter): void {
+    if (!waiter.queued) return;
+    waiter.timer = undefined;
+    // A CoDel timeout while a standing queue lasts is CoDel shedding; otherwise a plain timeout.
+    const now = this.#clock.now();
+    const reason: ShedReason =
+      this.#discipline !== 'fifo' && now - waiter.enqueuedAt < this.#queueTimeoutMs && this.#standingQueue(now) ? 'codel' : 'queueTimeout';
+    this.#drop(waiter, reason);
+  }
+
+  #drop(waiter: Waiter, reason: ShedReason): void {
+    this.#queue.remove(waiter);
+    if (this.#queue.size === 0) this.#lastEmpty = this.#clock.now();
+    this.#settleShed(waiter, reason);
+  }
+
+  #settleShed(waiter: Waiter, reason: ShedReason): void {
+    this.#unhook(waiter);
+    waiter.reject(this.#reject(waiter.priority, reason, this.#clock.now() - waiter.enqueuedAt));
+  }
+
+  #unhook(waiter: Waiter): void {
+    if (waiter.timer !== undefined) {
+      clearTimeout(waiter.timer);
+      waiter.timer = undefined;
+    }
+    waiter.signal?.removeEventListener('abort', waiter);
+  }
+
+  #reject(priority: Priority, reason: ShedReason, waitedMs: number): Error {
+    this.#countShed(priority, reason, waitedMs);
+    return shedError(reason, this.#retryAfterMs);
+  }
+
+  #countShed(priority: Priority, reason: ShedReason, waitedMs: number): void {
+    this.#shed[reason]++;
+    if (this.#events.has('shed')) {
+      this.#events.emit('shed', { name: this.name, priority, reason, inflight: this.#inflight, queued: this.#queue.size, waitedMs });
+    }
+  }
+}
+
+function wholeLimit(limit: number): number {
+  return Math.max(1, Math.floor(limit));
+}
