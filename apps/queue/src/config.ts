@@ -1,0 +1,54 @@
+import { InvalidOptionError } from '@ballast/common';
+import { InProcessQueue } from './in-process.ts';
+import { RedisQueue } from './redis.ts';
+import type { JobQueue, QueueOptions } from './types.ts';
+
+/**
+ * Builds the queue the environment asks for:
+ *
+ * | Variable | Meaning |
+ * |---|---|
+ * | `BALLAST_REDIS_SENTINELS` | `host:port,host:port,…` of Sentinels: Redis mode following the primary they elect |
+ * | `BALLAST_REDIS_MASTER` | name the Sentinels monitor (default `ballast`) |
+ * | `BALLAST_REDIS_URL` | `redis://host:port` of a single primary (when no Sentinels are given) |
+ * | `BALLAST_REDIS_MIN_REPLICAS` | replicas that must confirm each write (default 1; 0 for a lone server) |
+ * | `BALLAST_QUEUE_MAX_DEPTH` | jobs waiting or in progress before enqueue is refused (default 1000) |
+ * | `BALLAST_QUEUE_LEASE_MS` | lease before a dead worker's job is reclaimed (default 10000) |
+ *
+ * With none of the Redis variables set, the in-process queue: the embedded default.
+ */
+export function queueFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: QueueOptions = {}): JobQueue {
+  const options: QueueOptions = {
+    maxDepth: optionalInt(env, 'BALLAST_QUEUE_MAX_DEPTH'),
+    leaseMs: optionalInt(env, 'BALLAST_QUEUE_LEASE_MS'),
+    ...overrides,
+  };
+  const minReplicas = optionalInt(env, 'BALLAST_REDIS_MIN_REPLICAS');
+  if (env.BALLAST_REDIS_SENTINELS) {
+    return new RedisQueue({
+      ...options,
+      minReplicas,
+      connection: { sentinels: parseAddresses(env.BALLAST_REDIS_SENTINELS), name: env.BALLAST_REDIS_MASTER || 'ballast' },
+    });
+  }
+  if (env.BALLAST_REDIS_URL) return new RedisQueue({ ...options, minReplicas, connection: env.BALLAST_REDIS_URL });
+  return new InProcessQueue(options);
+}
+
+/** Parses `host:port,host:port`. */
+export function parseAddresses(value: string): Array<{ host: string; port: number }> {
+  return value.split(',').map((part) => {
+    const [host, port] = part.trim().split(':');
+    const n = Number(port);
+    if (!host || !Number.isInteger(n) || n <= 0 || n > 65535) throw new InvalidOptionError('BALLAST_REDIS_SENTINELS', 'host:port,…', value);
+    return { host, port: n };
+  });
+}
+
+function optionalInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n)) throw new InvalidOptionError(name, 'an integer', raw);
+  return n;
+}

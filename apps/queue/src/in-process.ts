@@ -1,0 +1,295 @@
+import { randomUUID } from 'node:crypto';
+import { abortReason } from '@ballast/common';
+import { emptyStats, poison, resolveQueueOptions, unknownJob } from './options.ts';
+import {
+  type Consumer,
+  type Job,
+  type JobInput,
+  type JobQueue,
+  type JobResult,
+  type JobState,
+  type Lease,
+  QueueClosedError,
+  QueueFullError,
+  type QueueOptions,
+  type QueueStats,
+  type ResolvedQueueOptions,
+} from './types.ts';
+
+interface Entry {
+  job: Omit<Job, 'attempt'>;
+  attempts: number;
+  /** Set while a consumer holds the job. */
+  lease?: { owner: InProcessConsumer; expiresAt: number; token: number };
+  result?: JobResult;
+  /** Epoch ms after which the entry is forgotten. */
+  forgetAt: number;
+}
+
+type NextWaiter = { consumer: InProcessConsumer; resolve: (lease: Lease) => void; reject: (error: unknown) => void; signal?: AbortSignal };
+
+/** Options of {@link InProcessQueue}. */
+export type InProcessQueueOptions = QueueOptions;
+
+/**
+ * The embedded queue: the same semantics as {@link RedisQueue} inside one process.
+ * FIFO, bounded depth, deadlines, leases renewed while a consumer lives and reclaimed
+ * when it stops, at-least-once delivery with the acknowledgement after the result is
+ * stored, cancellation. Nothing survives the process.
+ */
+export class InProcessQueue implements JobQueue {
+  readonly kind = 'in-process' as const;
+  readonly #options: ResolvedQueueOptions;
+  readonly #entries = new Map<string, Entry>();
+  readonly #waiting: string[] = [];
+  readonly #nextWaiters: NextWaiter[] = [];
+  readonly #resultWaiters = new Map<string, Set<(result: JobResult) => void>>();
+  readonly #stats: QueueStats = emptyStats();
+  readonly #timer: ReturnType<typeof setInterval>;
+  #live = 0;
+  #token = 0;
+  #closed = false;
+
+  constructor(options: InProcessQueueOptions = {}) {
+    this.#options = resolveQueueOptions(options);
+    // One sweep timer renews nothing and owns nothing: it reclaims expired leases and
+    // forgets old results. Unref'd so an idle queue never keeps the process alive.
+    this.#timer = setInterval(() => this.#sweep(), Math.max(10, Math.min(this.#options.leaseMs / 3, 1000)));
+    this.#timer.unref();
+  }
+
+  async enqueue(input: JobInput): Promise<string> {
+    if (this.#closed) throw new QueueClosedError();
+    const id = input.id ?? randomUUID();
+    if (this.#entries.has(id)) return id; // idempotent per id, like the Redis queue
+    if (this.#live >= this.#options.maxDepth) {
+      this.#stats.rejectedFull++;
+      throw new QueueFullError(this.#options.maxDepth);
+    }
+    const now = this.#options.now();
+    const job = { id, data: Buffer.from(input.data), params: input.params, deadlineAt: input.deadlineAt, enqueuedAt: now };
+    this.#entries.set(id, { job, attempts: 0, forgetAt: Math.max(now, input.deadlineAt) + this.#options.resultTtlMs });
+    this.#live++;
+    this.#stats.enqueued++;
+    this.#waiting.push(id);
+    this.#dispatch();
+    return id;
+  }
+
+  wait(id: string, signal?: AbortSignal): Promise<JobResult> {
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    const entry = this.#entries.get(id);
+    if (!entry) return Promise.reject(unknownJob(id));
+    if (entry.result) return Promise.resolve(entry.result);
+    return new Promise<JobResult>((resolve, reject) => {
+      let set = this.#resultWaiters.get(id);
+      if (!set) this.#resultWaiters.set(id, (set = new Set()));
+      const onAbort = (): void => {
+        set.delete(done);
+        if (set.size === 0) this.#resultWaiters.delete(id);
+        reject(abortReason(signal as AbortSignal));
+      };
+      const done = (result: JobResult): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(result);
+      };
+      set.add(done);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  async result(id: string): Promise<JobState | undefined> {
+    const entry = this.#entries.get(id);
+    if (!entry) return undefined;
+    return entry.result ?? { id, status: 'pending' };
+  }
+
+  async cancel(id: string): Promise<boolean> {
+    const entry = this.#entries.get(id);
+    if (!entry || entry.result) return false;
+    const index = this.#waiting.indexOf(id);
+    if (index >= 0) this.#waiting.splice(index, 1);
+    this.#stats.cancelled++;
+    this.#finish(entry, { id, status: 'cancelled' });
+    return true;
+  }
+
+  consumer(name: string): Consumer {
+    return new InProcessConsumer(this, name);
+  }
+
+  async depth(): Promise<number> {
+    return this.#live;
+  }
+
+  async ping(): Promise<void> {
+    if (this.#closed) throw new QueueClosedError();
+  }
+
+  stats(): QueueStats {
+    return { ...this.#stats, depth: this.#live };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    for (const waiter of this.#nextWaiters.splice(0)) waiter.reject(new QueueClosedError());
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // --- used by InProcessConsumer -----------------------------------------------------
+
+  /** @internal */
+  _next(consumer: InProcessConsumer, signal?: AbortSignal): Promise<Lease> {
+    if (this.#closed) return Promise.reject(new QueueClosedError());
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    return new Promise<Lease>((resolve, reject) => {
+      const waiter: NextWaiter = { consumer, resolve, reject, signal };
+      const onAbort = (): void => {
+        const i = this.#nextWaiters.indexOf(waiter);
+        if (i >= 0) this.#nextWaiters.splice(i, 1);
+        reject(abortReason(signal as AbortSignal));
+      };
+      waiter.resolve = (lease) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(lease);
+      };
+      waiter.reject = (error) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(error);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#nextWaiters.push(waiter);
+      this.#dispatch();
+    });
+  }
+
+  /** @internal Renews every lease `owner` holds. */
+  _renew(owner: InProcessConsumer): void {
+    const expiresAt = this.#options.now() + this.#options.leaseMs;
+    for (const entry of this.#entries.values()) if (entry.lease?.owner === owner) entry.lease.expiresAt = expiresAt;
+  }
+
+  /** @internal */
+  _abandon(owner: InProcessConsumer): void {
+    for (let i = this.#nextWaiters.length - 1; i >= 0; i--) {
+      const waiter = this.#nextWaiters[i] as NextWaiter;
+      if (waiter.consumer !== owner) continue;
+      this.#nextWaiters.splice(i, 1);
+      waiter.reject(new QueueClosedError());
+    }
+  }
+
+  get leaseMs(): number {
+    return this.#options.leaseMs;
+  }
+
+  #dispatch(): void {
+    while (this.#nextWaiters.length > 0 && this.#waiting.length > 0) {
+      const id = this.#waiting.shift() as string;
+      const entry = this.#entries.get(id);
+      if (!entry || entry.result) continue;
+      const now = this.#options.now();
+      if (now > entry.job.deadlineAt) {
+        this.#stats.expired++;
+        this.#finish(entry, { id, status: 'expired' });
+        continue;
+      }
+      entry.attempts++;
+      if (entry.attempts > this.#options.maxAttempts) {
+        this.#stats.failed++;
+        this.#finish(entry, { id, status: 'failed', error: poison(id, this.#options.maxAttempts) });
+        continue;
+      }
+      const waiter = this.#nextWaiters.shift() as NextWaiter;
+      const token = ++this.#token;
+      entry.lease = { owner: waiter.consumer, expiresAt: now + this.#options.leaseMs, token };
+      waiter.resolve(this.#lease(entry, token));
+    }
+  }
+
+  #lease(entry: Entry, token: number): Lease {
+    const job: Job = { ...entry.job, attempt: entry.attempts };
+    const held = (): boolean => entry.lease?.token === token;
+    return {
+      job,
+      complete: async (data, meta) => {
+        if (entry.result) return;
+        this.#stats.completed++;
+        this.#finish(entry, { id: job.id, status: 'done', data: Buffer.from(data), meta });
+      },
+      fail: async (error) => {
+        if (entry.result) return;
+        this.#stats.failed++;
+        this.#finish(entry, { id: job.id, status: 'failed', error });
+      },
+      release: async () => {
+        if (!held() || entry.result) return;
+        entry.lease = undefined;
+        entry.attempts--;
+        this.#waiting.unshift(job.id);
+        this.#dispatch();
+      },
+    };
+  }
+
+  #finish(entry: Entry, result: JobResult): void {
+    if (!entry.result) this.#live--;
+    entry.result = result;
+    entry.lease = undefined;
+    entry.forgetAt = this.#options.now() + this.#options.resultTtlMs;
+    const waiters = this.#resultWaiters.get(result.id);
+    if (!waiters) return;
+    this.#resultWaiters.delete(result.id);
+    for (const done of waiters) done(result);
+  }
+
+  #sweep(): void {
+    const now = this.#options.now();
+    const reclaimed: string[] = [];
+    for (const [id, entry] of this.#entries) {
+      if (entry.result) {
+        if (now >= entry.forgetAt && !this.#resultWaiters.has(id)) this.#entries.delete(id);
+      } else if (entry.lease && now >= entry.lease.expiresAt) {
+        entry.lease = undefined;
+        this.#stats.reclaimed++;
+        reclaimed.push(id);
+      }
+    }
+    if (reclaimed.length > 0) {
+      // Reclaimed jobs are the oldest work in the system: they go first.
+      this.#waiting.unshift(...reclaimed);
+      this.#dispatch();
+    }
+  }
+}
+
+class InProcessConsumer implements Consumer {
+  readonly name: string;
+  readonly #queue: InProcessQueue;
+  readonly #timer: ReturnType<typeof setInterval>;
+  #closed = false;
+
+  constructor(queue: InProcessQueue, name: string) {
+    this.#queue = queue;
+    this.name = name;
+    this.#timer = setInterval(() => queue._renew(this), Math.max(10, queue.leaseMs / 3));
+    this.#timer.unref();
+  }
+
+  next(signal?: AbortSignal): Promise<Lease> {
+    if (this.#closed) return Promise.reject(new QueueClosedError());
+    return this.#queue._next(this, signal);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#queue._abandon(this);
+  }
+}

@@ -1,0 +1,275 @@
+import { isInvalidOptionError } from '@ballast/common';
+import { type RedisServer, type RedisTopology, startRedis, startRedisTopology } from '@ballast/test/redis';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  InProcessQueue,
+  isQueueError,
+  type JobQueue,
+  QueueFullError,
+  type QueueOptions,
+  QueueUnavailableError,
+  RedisQueue,
+} from '../src/index.ts';
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+let prefixes = 0;
+const factories: Array<[string, (options?: QueueOptions) => JobQueue]> = [
+  ['in-process', (options) => new InProcessQueue(options)],
+  ['redis', (options) => new RedisQueue({ ...options, connection: redis.url, minReplicas: 0, prefix: `t${++prefixes}:`, pollMs: 50 })],
+];
+
+const future = (ms = 10_000): number => Date.now() + ms;
+const bytes = (text: string): Buffer => Buffer.from(text);
+
+describe.each(factories)('%s queue', (_name, make) => {
+  const open: JobQueue[] = [];
+  const queue = (options?: QueueOptions): JobQueue => {
+    const q = make(options);
+    open.push(q);
+    return q;
+  };
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((q) => q.close()));
+  });
+
+  it('delivers a job, stores the result, then acknowledges it', async () => {
+    const q = queue();
+    const id = await q.enqueue({ data: bytes('img'), params: { width: 10 }, deadlineAt: future() });
+    expect(await q.result(id)).toEqual({ id, status: 'pending' });
+    const waiting = q.wait(id);
+    const lease = await q.consumer('c1').next();
+    expect(lease.job).toMatchObject({ id, params: { width: 10 }, attempt: 1 });
+    expect(lease.job.data.toString()).toBe('img');
+    expect(await q.depth()).toBe(1);
+    await lease.complete(bytes('out'), { cpuMs: 3 });
+    const result = await waiting;
+    expect(result.status).toBe('done');
+    if (result.status === 'done') {
+      expect(result.data.toString()).toBe('out');
+      expect(result.meta).toEqual({ cpuMs: 3 });
+    }
+    expect(await q.depth()).toBe(0);
+    expect((await q.result(id))?.status).toBe('done');
+    expect(q.stats()).toMatchObject({ enqueued: 1, completed: 1 });
+  });
+
+  it('is FIFO', async () => {
+    const q = queue();
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push(await q.enqueue({ data: bytes(String(i)), params: {}, deadlineAt: future() }));
+    const c = q.consumer('c1');
+    const seen = [];
+    for (let i = 0; i < 5; i++) {
+      const lease = await c.next();
+      seen.push(lease.job.id);
+      await lease.complete(bytes(''), {});
+    }
+    expect(seen).toEqual(ids);
+  });
+
+  it('bounds its depth and admits again once jobs finish', async () => {
+    const q = queue({ maxDepth: 2 });
+    await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future() });
+    await q.enqueue({ data: bytes('b'), params: {}, deadlineAt: future() });
+    const full = await q.enqueue({ data: bytes('c'), params: {}, deadlineAt: future() }).catch((e) => e);
+    expect(full).toBeInstanceOf(QueueFullError);
+    expect(isQueueError(full)).toBe(true);
+    expect(full.code).toBe('ERR_BALLAST_QUEUE_FULL');
+    const lease = await q.consumer('c1').next();
+    await lease.complete(bytes(''), {});
+    await expect(q.enqueue({ data: bytes('c'), params: {}, deadlineAt: future() })).resolves.toBeTypeOf('string');
+    expect(q.stats().rejectedFull).toBe(1);
+  });
+
+  it('is idempotent per job id', async () => {
+    const q = queue();
+    await q.enqueue({ id: 'same', data: bytes('a'), params: {}, deadlineAt: future() });
+    await q.enqueue({ id: 'same', data: bytes('a'), params: {}, deadlineAt: future() });
+    expect(await q.depth()).toBe(1);
+  });
+
+  it('drops expired jobs instead of processing them', async () => {
+    const q = queue();
+    const stale = await q.enqueue({ data: bytes('old'), params: {}, deadlineAt: Date.now() + 20 });
+    const live = await q.enqueue({ data: bytes('new'), params: {}, deadlineAt: future() });
+    await new Promise((r) => setTimeout(r, 40));
+    const lease = await q.consumer('c1').next();
+    expect(lease.job.id).toBe(live);
+    expect((await q.wait(stale)).status).toBe('expired');
+    expect(q.stats().expired).toBe(1);
+  });
+
+  it('cancels a job that has not started; consumers skip it', async () => {
+    const q = queue();
+    const a = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future() });
+    const b = await q.enqueue({ data: bytes('b'), params: {}, deadlineAt: future() });
+    const waiting = q.wait(a);
+    expect(await q.cancel(a)).toBe(true);
+    expect(await q.cancel(a)).toBe(false);
+    expect((await waiting).status).toBe('cancelled');
+    const lease = await q.consumer('c1').next();
+    expect(lease.job.id).toBe(b);
+  });
+
+  it('reclaims the job of a consumer that died mid-job and hands it to another', async () => {
+    const q = queue({ leaseMs: 200 });
+    const id = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future() });
+    const dying = q.consumer('dies');
+    const first = await dying.next();
+    expect(first.job.attempt).toBe(1);
+    await dying.close(); // stops renewing its lease, never acknowledges
+    const started = Date.now();
+    const second = await q.consumer('survivor').next();
+    expect(second.job.id).toBe(id);
+    expect(second.job.attempt).toBe(2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    await second.complete(bytes('ok'), {});
+    expect((await q.wait(id)).status).toBe('done');
+    expect(q.stats().reclaimed).toBe(1);
+  });
+
+  it('keeps a job with a live consumer for longer than the lease', async () => {
+    const q = queue({ leaseMs: 150 });
+    await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future() });
+    const lease = await q.consumer('slow').next();
+    const other = new AbortController();
+    const stolen = q.consumer('other').next(other.signal);
+    await new Promise((r) => setTimeout(r, 500));
+    other.abort(new Error('stop'));
+    await expect(stolen).rejects.toThrow('stop');
+    await lease.complete(bytes(''), {});
+    expect(q.stats().reclaimed).toBe(0);
+  });
+
+  it('fails a job whose consumers keep dying, after maxAttempts deliveries', async () => {
+    const q = queue({ leaseMs: 100, maxAttempts: 1 });
+    const id = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future() });
+    const dying = q.consumer('dies');
+    await dying.next();
+    await dying.close();
+    const ac = new AbortController();
+    const next = q.consumer('next').next(ac.signal);
+    const result = await q.wait(id);
+    expect(result).toMatchObject({ status: 'failed', error: { code: 'ERR_BALLAST_QUEUE_TOO_MANY_ATTEMPTS' } });
+    ac.abort(new Error('done'));
+    await expect(next).rejects.toThrow('done');
+  });
+
+  it('records failures as results', async () => {
+    const q = queue();
+    const id = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future() });
+    const lease = await q.consumer('c').next();
+    await lease.fail({ code: 'BAD_IMAGE', message: 'not an image' });
+    expect(await q.wait(id)).toEqual({ id, status: 'failed', error: { code: 'BAD_IMAGE', message: 'not an image' } });
+  });
+
+  it('release hands a job back for another consumer at once', async () => {
+    const q = queue({ leaseMs: 150 });
+    const id = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future() });
+    const lease = await q.consumer('a').next();
+    await lease.release();
+    const again = await q.consumer('b').next();
+    expect(again.job.id).toBe(id);
+  });
+
+  it('wait and next honour their signals; unknown ids are reported', async () => {
+    const q = queue();
+    const id = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future() });
+    const ac = new AbortController();
+    const waiting = q.wait(id, ac.signal);
+    ac.abort(new Error('client went away'));
+    await expect(waiting).rejects.toThrow('client went away');
+    expect(await q.result('nope')).toBeUndefined();
+    await expect(q.wait('nope')).rejects.toMatchObject({ code: 'ERR_BALLAST_QUEUE_UNKNOWN_JOB' });
+    await expect(q.ping()).resolves.toBeUndefined();
+  });
+
+  it('rejects invalid options naming the option', () => {
+    let error: unknown;
+    try {
+      make({ maxDepth: 0 });
+    } catch (e) {
+      error = e;
+    }
+    expect(isInvalidOptionError(error)).toBe(true);
+    expect(String(error)).toContain('maxDepth');
+  });
+});
+
+describe('in-process queue timers', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  it('leaves no timer behind after close', async () => {
+    vi.useFakeTimers();
+    const q = new InProcessQueue({ leaseMs: 1000 });
+    const c = q.consumer('c');
+    await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: Date.now() + 5000 });
+    await c.next();
+    expect(vi.getTimerCount()).toBeGreaterThan(0);
+    await c.close();
+    await q.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('reclaims after the lease under fake time', async () => {
+    vi.useFakeTimers();
+    const q = new InProcessQueue({ leaseMs: 1000 });
+    await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: Date.now() + 60_000 });
+    const a = q.consumer('a');
+    await a.next();
+    await a.close();
+    const b = q.consumer('b');
+    let got = false;
+    const next = b.next().then((l) => {
+      got = true;
+      return l;
+    });
+    await vi.advanceTimersByTimeAsync(900);
+    expect(got).toBe(false);
+    await vi.advanceTimersByTimeAsync(500);
+    expect((await next).job.attempt).toBe(2);
+    await b.close();
+    await q.close();
+  });
+});
+
+describe('redis queue replication', () => {
+  let topology: RedisTopology;
+  beforeAll(async () => {
+    topology = await startRedisTopology({ replicas: 1, sentinels: 0 });
+  });
+  afterAll(async () => {
+    await topology?.stop();
+  });
+
+  it('acknowledges an enqueue only once a replica has it', async () => {
+    const q = new RedisQueue({ connection: topology.primary.url, minReplicas: 1 });
+    try {
+      const id = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future() });
+      const onReplica = new RedisQueue({ connection: topology.replicas[0]!.url, minReplicas: 0 });
+      expect((await onReplica.result(id))?.status).toBe('pending');
+      await onReplica.close();
+    } finally {
+      await q.close();
+    }
+  });
+
+  it('refuses to acknowledge when not enough replicas confirm', async () => {
+    const q = new RedisQueue({ connection: topology.primary.url, minReplicas: 2, replicationTimeoutMs: 50 });
+    try {
+      const error = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future() }).catch((e) => e);
+      expect(error).toBeInstanceOf(QueueUnavailableError);
+      expect(String(error.message)).toContain('1 of 2 required replicas');
+    } finally {
+      await q.close();
+    }
+  });
+});
