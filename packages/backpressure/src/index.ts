@@ -14,4 +14,19 @@ export { AimdLimit, type AimdLimitOptions } from './limits/aimd.ts';
 export { Gradient2Limit, type Gradient2LimitOptions } from './limits/gradient2.ts';
 export { FixedLimit, type LimitAlgorithm, type LimitBounds, type LimitSample } from './limits/limit.ts';
 export { VegasLimit, type VegasLimitOptions } from './limits/vegas.ts';
+export {
+  Gcra,
+  KeyedRateLimiter,
+  type KeyedRateLimiterOptions,
+  type KeyedRateLimiterStats,
+  type RateAlgorithm,
+  type RateConfig,
+  type RateLimitDecision,
+  type RateLimiter,
+  type RateLimiterEvents,
+  type RateLimitOptions,
+  type RateLimitPolicy,
+  TokenBucket,
+} from './rate-limit.ts';
+export { RedisRateLimiter, type RedisRateLimiterOptions } from './redis-rate-limit.ts';
 export { PRIORITIES, type Priority } from './wait-queue.ts';

@@ -1,0 +1,345 @@
+import {
+  type Clock,
+  durationMs,
+  Emitter,
+  finiteNumber,
+  integer,
+  type Listener,
+  nonEmptyString,
+  oneOf,
+  systemClock,
+  type Unsubscribe,
+} from '@ballast/common';
+
+/** The answer of a rate limiter to one request. */
+export interface RateLimitDecision {
+  /** True when the request may proceed. */
+  allowed: boolean;
+  /** The quota: requests allowed per window. */
+  limit: number;
+  /** Requests that could still be made right now (after this one, when allowed). */
+  remaining: number;
+  /** Time until the quota is fully restored, ms. */
+  resetMs: number;
+  /** Time until this request would be allowed, ms; 0 when allowed. */
+  retryAfterMs: number;
+}
+
+/** A rate-limit policy, as advertised in the IETF `RateLimit-Policy` header. */
+export interface RateLimitPolicy {
+  /** The policy name, e.g. `default` or `per-tenant`. */
+  readonly name: string;
+  /** Requests allowed per window (the `q` parameter). */
+  readonly limit: number;
+  /** The window, ms (the `w` parameter, in seconds on the wire). */
+  readonly windowMs: number;
+}
+
+/** Anything that rate-limits by key: {@link KeyedRateLimiter}, {@link RedisRateLimiter} or your own. */
+export interface RateLimiter {
+  readonly policy: RateLimitPolicy;
+  /** Spends `cost` units of `key`'s quota if it has them. */
+  consume(key: string, cost?: number): RateLimitDecision | Promise<RateLimitDecision>;
+}
+
+/** Which algorithm limits the rate. Both are O(1) and admit the same long-run rate. */
+export type RateAlgorithm = 'tokenBucket' | 'gcra';
+
+/** Options shared by every rate limiter. */
+export interface RateLimitOptions {
+  /** Requests allowed per `windowMs` (the sustained rate is `limit / windowMs`). */
+  limit: number;
+  /** The window the limit applies to, ms. @default 1000 */
+  windowMs?: number;
+  /** Requests allowed back to back after an idle period (bucket capacity). @default limit */
+  burst?: number;
+  /** The policy name, for headers and events. @default 'default' */
+  name?: string;
+  /** Time source. @default systemClock */
+  clock?: Clock;
+}
+
+/** Validated rate-limit settings. */
+export interface RateConfig {
+  readonly name: string;
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly burst: number;
+  /** Milliseconds per request at the sustained rate. */
+  readonly intervalMs: number;
+  readonly clock: Clock;
+}
+
+/** Validates {@link RateLimitOptions}. */
+export function rateConfig(options: RateLimitOptions): RateConfig {
+  if (options === null || typeof options !== 'object') throw new TypeError('rate limit options are required');
+  const limit = finiteNumber('limit', options.limit, { min: Number.MIN_VALUE });
+  const windowMs = durationMs('windowMs', options.windowMs ?? 1000, { min: 1 });
+  const burst = integer('burst', options.burst ?? Math.max(1, Math.ceil(limit)), { min: 1 });
+  return {
+    name: nonEmptyString('name', options.name ?? 'default'),
+    limit,
+    windowMs,
+    burst,
+    intervalMs: windowMs / limit,
+    clock: options.clock ?? systemClock,
+  };
+}
+
+/** Validates a request cost: a finite number >= 0. */
+export function checkCost(cost: number): number {
+  if (!(cost >= 0) || !Number.isFinite(cost)) finiteNumber('cost', cost, { min: 0 });
+  return cost;
+}
+
+/**
+ * A token bucket: holds up to `burst` tokens, refilled continuously at `limit` per
+ * `windowMs`; each request takes `cost` tokens. O(1), no timer: refill is computed
+ * from the elapsed time when a request arrives.
+ *
+ * @example
+ * ```ts
+ * const bucket = new TokenBucket({ limit: 100, windowMs: 1000, burst: 20 });
+ * if (!bucket.tryTake()) return new Response('slow down', { status: 429 });
+ * ```
+ */
+export class TokenBucket {
+  readonly config: RateConfig;
+  #tokens: number;
+  #last: number;
+
+  /** @throws {InvalidOptionError} naming the first invalid option. */
+  constructor(options: RateLimitOptions | RateConfig) {
+    this.config = 'intervalMs' in options ? options : rateConfig(options);
+    this.#tokens = this.config.burst;
+    this.#last = this.config.clock.now();
+  }
+
+  /** Tokens available now. */
+  get tokens(): number {
+    this.#refill(this.config.clock.now());
+    return this.#tokens;
+  }
+
+  /** Takes `cost` tokens if available. The allocation-free fast path. */
+  tryTake(cost = 1): boolean {
+    this.#refill(this.config.clock.now());
+    if (this.#tokens >= checkCost(cost)) {
+      this.#tokens -= cost;
+      return true;
+    }
+    return false;
+  }
+
+  /** Like {@link tryTake}, with the details a `RateLimit` header needs. */
+  consume(cost = 1): RateLimitDecision {
+    const allowed = this.tryTake(cost);
+    const { limit, burst, intervalMs } = this.config;
+    const tokens = this.#tokens;
+    return {
+      allowed,
+      limit,
+      remaining: Math.floor(tokens),
+      resetMs: Math.ceil((burst - tokens) * intervalMs),
+      retryAfterMs: allowed ? 0 : Math.ceil((cost - tokens) * intervalMs),
+    };
+  }
+
+  /** True when the bucket is full: forgetting it loses nothing. */
+  idle(now: number = this.config.clock.now()): boolean {
+    this.#refill(now);
+    return this.#tokens >= this.config.burst;
+  }
+
+  #refill(now: number): void {
+    const elapsed = now - this.#last;
+    if (elapsed <= 0) return;
+    this.#last = now;
+    const tokens = this.#tokens + elapsed / this.config.intervalMs;
+    this.#tokens = tokens > this.config.burst ? this.config.burst : tokens;
+  }
+}
+
+/**
+ * The generic cell rate algorithm (GCRA, as in ATM networks and Redis-cell): keeps a
+ * single number, the theoretical arrival time (TAT) of the next request. A request is
+ * allowed when taking it would not push the TAT more than `burst` intervals ahead of
+ * now. Same long-run behaviour as a token bucket in half the state, which is why the
+ * Redis variant stores one key per client.
+ */
+export class Gcra {
+  readonly config: RateConfig;
+  #tat: number;
+
+  /** @throws {InvalidOptionError} naming the first invalid option. */
+  constructor(options: RateLimitOptions | RateConfig) {
+    this.config = 'intervalMs' in options ? options : rateConfig(options);
+    this.#tat = Number.NEGATIVE_INFINITY;
+  }
+
+  /** Takes `cost` units if the rate allows. The allocation-free fast path. */
+  tryTake(cost = 1): boolean {
+    const now = this.config.clock.now();
+    const { intervalMs, burst } = this.config;
+    const tat = (this.#tat > now ? this.#tat : now) + checkCost(cost) * intervalMs;
+    if (tat - now > burst * intervalMs) return false;
+    this.#tat = tat;
+    return true;
+  }
+
+  /** Like {@link tryTake}, with the details a `RateLimit` header needs. */
+  consume(cost = 1): RateLimitDecision {
+    const allowed = this.tryTake(cost);
+    const now = this.config.clock.now();
+    const { limit, burst, intervalMs } = this.config;
+    const ahead = Math.max(0, this.#tat - now);
+    return {
+      allowed,
+      limit,
+      remaining: Math.max(0, Math.floor(burst - ahead / intervalMs)),
+      resetMs: Math.ceil(ahead),
+      retryAfterMs: allowed ? 0 : Math.ceil(ahead + cost * intervalMs - burst * intervalMs),
+    };
+  }
+
+  /** True when the TAT is in the past: forgetting it loses nothing. */
+  idle(now: number = this.config.clock.now()): boolean {
+    return this.#tat <= now;
+  }
+}
+
+/** Options of {@link KeyedRateLimiter}. */
+export interface KeyedRateLimiterOptions extends RateLimitOptions {
+  /** The algorithm. @default 'gcra' */
+  algorithm?: RateAlgorithm;
+  /**
+   * Keys tracked at once; beyond it the least recently used key is forgotten (a
+   * forgotten key starts again with a full burst). Bounds memory under key floods. @default 10000
+   */
+  maxKeys?: number;
+}
+
+/** Events of a {@link KeyedRateLimiter}. */
+export interface RateLimiterEvents {
+  /** A request was refused. */
+  shed: { name: string; key: string; reason: 'rateLimited'; retryAfterMs: number };
+  /** A key was forgotten to stay within `maxKeys` while it still held state. */
+  evict: { name: string; key: string };
+}
+
+/** A snapshot of a {@link KeyedRateLimiter}. */
+export interface KeyedRateLimiterStats {
+  name: string;
+  keys: number;
+  allowed: number;
+  limited: number;
+  evicted: number;
+}
+
+/**
+ * A rate limit per key (tenant, API key, client IP) in bounded memory: at most
+ * `maxKeys` buckets, least recently used evicted first. Every decision is O(1).
+ *
+ * @example
+ * ```ts
+ * const perTenant = new KeyedRateLimiter({ limit: 100, windowMs: 60_000, burst: 20 });
+ * const decision = perTenant.consume(tenantId);
+ * if (!decision.allowed) return tooManyRequests(decision.retryAfterMs);
+ * ```
+ */
+export class KeyedRateLimiter implements RateLimiter, Disposable {
+  readonly policy: RateLimitPolicy;
+  readonly #config: RateConfig;
+  readonly #algorithm: RateAlgorithm;
+  readonly #maxKeys: number;
+  readonly #buckets = new Map<string, TokenBucket | Gcra>();
+  readonly #events = new Emitter<RateLimiterEvents>();
+  #allowed = 0;
+  #limited = 0;
+  #evicted = 0;
+
+  /** @throws {InvalidOptionError} naming the first invalid option. */
+  constructor(options: KeyedRateLimiterOptions) {
+    this.#config = rateConfig(options);
+    this.#algorithm = oneOf('algorithm', options.algorithm ?? 'gcra', ['tokenBucket', 'gcra']);
+    this.#maxKeys = integer('maxKeys', options.maxKeys ?? 10_000, { min: 1 });
+    this.policy = { name: this.#config.name, limit: this.#config.limit, windowMs: this.#config.windowMs };
+  }
+
+  /** Keys currently tracked. */
+  get size(): number {
+    return this.#buckets.size;
+  }
+
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<K extends keyof RateLimiterEvents>(event: K, listener: Listener<RateLimiterEvents, K>): Unsubscribe {
+    return this.#events.on(event, listener);
+  }
+
+  /** Spends `cost` of `key`'s quota if it has it. */
+  consume(key: string, cost = 1): RateLimitDecision {
+    const decision = this.#bucket(key).consume(cost);
+    this.#count(key, decision.allowed, decision.retryAfterMs);
+    return decision;
+  }
+
+  /** Like {@link consume} without the details; allocation-free for a known key. */
+  tryTake(key: string, cost = 1): boolean {
+    const allowed = this.#bucket(key).tryTake(cost);
+    this.#count(key, allowed, 0);
+    return allowed;
+  }
+
+  /** Forgets `key`. */
+  delete(key: string): boolean {
+    return this.#buckets.delete(key);
+  }
+
+  stats(): KeyedRateLimiterStats {
+    return { name: this.#config.name, keys: this.#buckets.size, allowed: this.#allowed, limited: this.#limited, evicted: this.#evicted };
+  }
+
+  /** Forgets every key and listener. */
+  close(): void {
+    this.#buckets.clear();
+    this.#events.clear();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #bucket(key: string): TokenBucket | Gcra {
+    const buckets = this.#buckets;
+    let bucket = buckets.get(key);
+    if (bucket !== undefined) {
+      // Move to the end: Map iteration order is then least recently used first.
+      buckets.delete(key);
+      buckets.set(key, bucket);
+      return bucket;
+    }
+    if (buckets.size >= this.#maxKeys) this.#evictOne();
+    bucket = this.#algorithm === 'gcra' ? new Gcra(this.#config) : new TokenBucket(this.#config);
+    buckets.set(key, bucket);
+    return bucket;
+  }
+
+  #evictOne(): void {
+    const oldest = this.#buckets.entries().next().value;
+    if (oldest === undefined) return;
+    const [key, bucket] = oldest;
+    this.#buckets.delete(key);
+    if (!bucket.idle()) {
+      this.#evicted++;
+      if (this.#events.has('evict')) this.#events.emit('evict', { name: this.#config.name, key });
+    }
+  }
+
+  #count(key: string, allowed: boolean, retryAfterMs: number): void {
+    if (allowed) this.#allowed++;
+    else {
+      this.#limited++;
+      if (this.#events.has('shed')) this.#events.emit('shed', { name: this.#config.name, key, reason: 'rateLimited', retryAfterMs });
+    }
+  }
+}

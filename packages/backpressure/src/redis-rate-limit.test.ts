@@ -1,0 +1,93 @@
+import { type RedisServer, startRedis } from '@ballast/test/redis';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisRateLimiter } from './redis-rate-limit.ts';
+
+let redis: RedisServer;
+const clients: Redis[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+  for (let i = 0; i < 4; i++) clients.push(new Redis(redis.port, redis.host, { lazyConnect: false, maxRetriesPerRequest: 1 }));
+});
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.quit().catch(() => undefined)));
+  await redis?.stop();
+});
+
+describe.each(['gcra', 'tokenBucket'] as const)('RedisRateLimiter (%s) against a real redis-server', (algorithm) => {
+  it('never admits more than the limit with many concurrent callers', async () => {
+    // 4 connections, 400 concurrent requests for one key; the quota cannot refill during the test.
+    const limiters = clients.map(
+      (client) => new RedisRateLimiter({ client, limit: 50, windowMs: 3_600_000, algorithm, name: `c-${algorithm}` }),
+    );
+    const results = await Promise.all(Array.from({ length: 400 }, (_, i) => limiters[i % limiters.length]!.consume('tenant-1')));
+    const admitted = results.filter((r) => r.allowed).length;
+    expect(admitted).toBe(50);
+    const refused = results.find((r) => !r.allowed)!;
+    expect(refused.retryAfterMs).toBeGreaterThan(60_000);
+    expect(refused.remaining).toBe(0);
+    // Another key has its own quota.
+    expect((await limiters[0]!.consume('tenant-2')).allowed).toBe(true);
+  });
+
+  it('refills at the configured rate (server time)', async () => {
+    const limiter = new RedisRateLimiter({ client: clients[0]!, limit: 20, windowMs: 1000, burst: 2, algorithm, name: `r-${algorithm}` });
+    const first = await Promise.all([limiter.consume('k'), limiter.consume('k'), limiter.consume('k')]);
+    expect(first.map((d) => d.allowed)).toEqual([true, true, false]);
+    const retry = first[2]!.retryAfterMs;
+    expect(retry).toBeGreaterThan(0);
+    expect(retry).toBeLessThanOrEqual(50);
+    await new Promise((resolve) => setTimeout(resolve, retry + 10));
+    expect((await limiter.consume('k')).allowed).toBe(true);
+  });
+
+  it('expires its keys', async () => {
+    const limiter = new RedisRateLimiter({
+      client: clients[0]!,
+      limit: 1,
+      windowMs: 1000,
+      algorithm,
+      name: `ttl-${algorithm}`,
+      prefix: 'test:',
+    });
+    await limiter.consume('x');
+    const ttl = await clients[0]!.pttl(`test:ttl-${algorithm}:x`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(1000);
+  });
+
+  it('reloads its script after SCRIPT FLUSH', async () => {
+    const limiter = new RedisRateLimiter({ client: clients[1]!, limit: 5, windowMs: 1000, algorithm, name: `flush-${algorithm}` });
+    await limiter.consume('a');
+    await clients[1]!.script('FLUSH');
+    expect((await limiter.consume('a')).allowed).toBe(true);
+  });
+});
+
+describe('RedisRateLimiter errors', () => {
+  it('fails open, closed, or throws as configured when Redis is unreachable', async () => {
+    const dead = new Redis(1, '127.0.0.1', {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
+    try {
+      const open = new RedisRateLimiter({ client: dead, limit: 1, onError: 'allow' });
+      const closed = new RedisRateLimiter({ client: dead, limit: 1, onError: 'deny' });
+      const throwing = new RedisRateLimiter({ client: dead, limit: 1 });
+      expect((await open.consume('k')).allowed).toBe(true);
+      expect((await closed.consume('k')).allowed).toBe(false);
+      await expect(throwing.consume('k')).rejects.toThrow();
+    } finally {
+      dead.disconnect();
+    }
+  });
+
+  it('validates its options', () => {
+    expect(() => new RedisRateLimiter({ client: {} as Redis, limit: 1 })).toThrow(/client/);
+    expect(() => new RedisRateLimiter({ client: clients[0]!, limit: 1, onError: 'maybe' as 'throw' })).toThrow(/onError/);
+  });
+});

@@ -1,0 +1,141 @@
+import { createHash } from 'node:crypto';
+import { nonEmptyString, oneOf } from '@ballast/common';
+import type { Redis } from 'ioredis';
+import {
+  checkCost,
+  type RateAlgorithm,
+  type RateConfig,
+  type RateLimitDecision,
+  type RateLimiter,
+  type RateLimitOptions,
+  type RateLimitPolicy,
+  rateConfig,
+} from './rate-limit.ts';
+
+/**
+ * GCRA in one atomic script. Time comes from the Redis server (`TIME`), so callers on
+ * machines with skewed clocks share one timeline. State: one string key holding the
+ * theoretical arrival time (ms), expiring when it is in the past.
+ * ARGV: interval ms, burst, cost. Returns: allowed, remaining, resetMs, retryAfterMs.
+ */
+const GCRA = `
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local newTat = tat + cost * interval
+local ahead = newTat - now
+local tolerance = burst * interval
+if ahead <= tolerance then
+  redis.call('SET', KEYS[1], string.format('%.3f', newTat), 'PX', math.max(1, math.ceil(ahead)))
+  return {1, math.floor(burst - ahead / interval), math.ceil(ahead), 0}
+end
+ahead = tat - now
+return {0, math.max(0, math.floor(burst - ahead / interval)), math.ceil(ahead), math.ceil(newTat - now - tolerance)}
+`;
+
+/**
+ * A token bucket in one atomic script; a hash with `tokens` and `ts` (ms, server time).
+ * ARGV: interval ms, burst, cost. Returns: allowed, remaining, resetMs, retryAfterMs.
+ */
+const TOKEN_BUCKET = `
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1]) or burst
+local ts = tonumber(state[2]) or now
+if now > ts then tokens = math.min(burst, tokens + (now - ts) / interval) end
+local allowed = 0
+local retry = 0
+if tokens >= cost then
+  tokens = tokens - cost
+  allowed = 1
+else
+  retry = math.ceil((cost - tokens) * interval)
+end
+local reset = math.ceil((burst - tokens) * interval)
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'ts', string.format('%.3f', now))
+redis.call('PEXPIRE', KEYS[1], math.max(1, reset))
+return {allowed, math.floor(tokens), reset, retry}
+`;
+
+/** Options of {@link RedisRateLimiter}. */
+export interface RedisRateLimiterOptions extends RateLimitOptions {
+  /** An ioredis client (standalone, Sentinel-backed or `Cluster`); the limiter does not close it. */
+  client: Pick<Redis, 'evalsha' | 'eval'>;
+  /** The algorithm. @default 'gcra' */
+  algorithm?: RateAlgorithm;
+  /** Prefix of every Redis key; the key is `prefix + name + ':' + key`. @default 'ballast:rl:' */
+  prefix?: string;
+  /**
+   * What to answer when Redis fails: `'throw'` rejects with the Redis error, `'allow'`
+   * admits (fail open), `'deny'` refuses (fail closed). @default 'throw'
+   */
+  onError?: 'throw' | 'allow' | 'deny';
+}
+
+/**
+ * A rate limit shared by every process that uses the same Redis: one atomic Lua
+ * script per decision (`EVALSHA`, falling back to `EVAL` once after a script flush),
+ * one key per limited key, server time as the clock. Correct under any number of
+ * concurrent callers: the script runs alone on the server.
+ *
+ * Works with Redis Cluster, as each decision touches one key.
+ *
+ * @example
+ * ```ts
+ * const limiter = new RedisRateLimiter({ client: new Redis(url), limit: 600, windowMs: 60_000, burst: 50 });
+ * const decision = await limiter.consume(`tenant:${tenantId}`);
+ * ```
+ */
+export class RedisRateLimiter implements RateLimiter {
+  readonly policy: RateLimitPolicy;
+  readonly #config: RateConfig;
+  readonly #client: Pick<Redis, 'evalsha' | 'eval'>;
+  readonly #script: string;
+  readonly #sha: string;
+  readonly #prefix: string;
+  readonly #onError: 'throw' | 'allow' | 'deny';
+
+  /** @throws {InvalidOptionError} naming the first invalid option. */
+  constructor(options: RedisRateLimiterOptions) {
+    this.#config = rateConfig(options);
+    if (!options.client || typeof options.client.evalsha !== 'function') {
+      throw new TypeError('client must be an ioredis client');
+    }
+    this.#client = options.client;
+    const algorithm = oneOf('algorithm', options.algorithm ?? 'gcra', ['tokenBucket', 'gcra']);
+    this.#script = algorithm === 'gcra' ? GCRA : TOKEN_BUCKET;
+    this.#sha = createHash('sha1').update(this.#script).digest('hex');
+    this.#prefix = `${options.prefix === undefined ? 'ballast:rl:' : nonEmptyString('prefix', options.prefix)}${this.#config.name}:`;
+    this.#onError = oneOf('onError', options.onError ?? 'throw', ['throw', 'allow', 'deny']);
+    this.policy = { name: this.#config.name, limit: this.#config.limit, windowMs: this.#config.windowMs };
+  }
+
+  /** Spends `cost` of `key`'s quota if it has it, atomically across every caller. */
+  async consume(key: string, cost = 1): Promise<RateLimitDecision> {
+    const redisKey = this.#prefix + key;
+    const args = [String(this.#config.intervalMs), String(this.#config.burst), String(checkCost(cost))];
+    let reply: unknown;
+    try {
+      try {
+        reply = await this.#client.evalsha(this.#sha, 1, redisKey, ...args);
+      } catch (error) {
+        if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+        reply = await this.#client.eval(this.#script, 1, redisKey, ...args);
+      }
+    } catch (error) {
+      if (this.#onError === 'throw') throw error;
+      const allowed = this.#onError === 'allow';
+      return { allowed, limit: this.#config.limit, remaining: 0, resetMs: 0, retryAfterMs: allowed ? 0 : this.#config.intervalMs };
+    }
+    const [allowed, remaining, resetMs, retryAfterMs] = reply as [number, number, number, number];
+    return { allowed: allowed === 1, limit: this.#config.limit, remaining, resetMs, retryAfterMs };
+  }
+}
