@@ -1,0 +1,14 @@
+export { CpuMeter, processCpuMs } from './cpu-meter.ts';
+export { workerMetrics } from './metrics.ts';
+export {
+  type Converted,
+  classify,
+  ImageError,
+  type ImageErrorCode,
+  isImageError,
+  type ResizeLimits,
+  type ResolvedLimits,
+  resizeImage,
+  resolveLimits,
+} from './resize.ts';
+export { type JobUsage, ResizeWorker, type ResizeWorkerEvents, type ResizeWorkerOptions, type ResizeWorkerStats } from './worker.ts';

@@ -1,0 +1,58 @@
+/**
+ * Runs one resize worker process against the queue the environment names (see
+ * `queueFromEnv` in @ballast/app-queue), with `/healthz`, `/readyz` and `/metrics` on
+ * `BALLAST_WORKER_PORT` (default 0: a free port, printed at start). SIGTERM/SIGINT
+ * finish the jobs in progress, then exit.
+ *
+ *   BALLAST_REDIS_SENTINELS=127.0.0.1:26379 node --conditions=@ballast/source apps/worker/src/main.ts
+ */
+
+import { queueFromEnv } from '@ballast/app-queue';
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import { workerMetrics } from './metrics.ts';
+import { ResizeWorker } from './worker.ts';
+
+const queue = queueFromEnv();
+const concurrency = process.env.BALLAST_WORKER_CONCURRENCY ? Number(process.env.BALLAST_WORKER_CONCURRENCY) : undefined;
+const worker = new ResizeWorker({ queue, concurrency, name: process.env.BALLAST_WORKER_NAME || undefined });
+const registry = workerMetrics(worker);
+worker.events.on('error', ({ worker: name, error }) => {
+  console.error(JSON.stringify({ level: 'warn', service: 'worker', worker: name, msg: String(error) }));
+});
+worker.start();
+
+const app = new Hono();
+app.get('/healthz', (c) => c.json({ ok: true }));
+app.get('/readyz', async (c) => {
+  try {
+    await queue.ping();
+    return c.json({ ready: true, queue: queue.kind });
+  } catch (error) {
+    return c.json({ ready: false, error: String(error) }, 503);
+  }
+});
+app.get('/metrics', async (c) => c.text(await registry.metrics(), 200, { 'content-type': registry.contentType }));
+const server = serve({ fetch: app.fetch, port: Number(process.env.BALLAST_WORKER_PORT ?? 0), hostname: '127.0.0.1' }, (info) => {
+  console.log(
+    JSON.stringify({
+      level: 'info',
+      service: 'worker',
+      worker: worker.name,
+      concurrency: worker.concurrency,
+      queue: queue.kind,
+      port: info.port,
+    }),
+  );
+});
+
+let stopping = false;
+const stop = async (): Promise<void> => {
+  if (stopping) return;
+  stopping = true;
+  await worker.close();
+  await queue.close();
+  server.close();
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);

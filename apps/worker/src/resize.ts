@@ -1,0 +1,144 @@
+import type { ResizeParams } from '@ballast/app-queue';
+import { BallastError, durationMs, integer, isBallastError } from '@ballast/common';
+import sharp from 'sharp';
+
+/** Limits against hostile input. */
+export interface ResizeLimits {
+  /**
+   * Largest input, in pixels (width × height × frames), checked from the header before
+   * decoding: a decompression bomb is refused without allocating its pixels.
+   * sharp's own default is 268 MP; this one is far lower.
+   * @default 40_000_000
+   */
+  maxInputPixels?: number;
+  /** Largest input, bytes. @default 10_485_760 (10 MiB) */
+  maxInputBytes?: number;
+  /** Largest output area, px (width × height) a request may ask for. @default 40_000_000 */
+  maxOutputPixels?: number;
+  /** A conversion running longer is abandoned (its result discarded), ms. @default 30000 */
+  timeoutMs?: number;
+}
+
+/** Validated {@link ResizeLimits}. */
+export type ResolvedLimits = Required<ResizeLimits>;
+
+/** Validates {@link ResizeLimits} and fills in defaults. */
+export function resolveLimits(limits: ResizeLimits = {}): ResolvedLimits {
+  return {
+    maxInputPixels: integer('maxInputPixels', limits.maxInputPixels ?? 40_000_000, { min: 1 }),
+    maxInputBytes: integer('maxInputBytes', limits.maxInputBytes ?? 10 * 1024 * 1024, { min: 1 }),
+    maxOutputPixels: integer('maxOutputPixels', limits.maxOutputPixels ?? 40_000_000, { min: 1 }),
+    timeoutMs: durationMs('timeoutMs', limits.timeoutMs ?? 30_000, { min: 1 }),
+  };
+}
+
+/** Stable codes of conversion failures; the API maps each to an HTTP status. */
+export type ImageErrorCode =
+  | 'ERR_BALLAST_IMAGE_UNSUPPORTED'
+  | 'ERR_BALLAST_IMAGE_CORRUPT'
+  | 'ERR_BALLAST_IMAGE_TOO_LARGE'
+  | 'ERR_BALLAST_IMAGE_TIMEOUT'
+  | 'ERR_BALLAST_IMAGE_FAILED';
+
+/** A conversion failed because of its input (or ran too long). */
+export class ImageError extends BallastError {
+  declare readonly code: ImageErrorCode;
+  constructor(code: ImageErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/** True for an {@link ImageError} from any copy of this app. */
+export function isImageError(value: unknown): value is ImageError {
+  return isBallastError(value) && value.code.startsWith('ERR_BALLAST_IMAGE_');
+}
+
+/** The output of one conversion. */
+export interface Converted {
+  data: Buffer;
+  format: ResizeParams['format'];
+  width: number;
+  height: number;
+}
+
+/**
+ * Resizes one image with sharp: auto-oriented, metadata stripped unless asked,
+ * one frame unless asked, pixel and byte limits enforced, and sharp's errors turned
+ * into {@link ImageError}s that say what was wrong with the input.
+ */
+export async function resizeImage(input: Buffer, params: ResizeParams, limits: ResolvedLimits): Promise<Converted> {
+  if (input.byteLength > limits.maxInputBytes) {
+    throw new ImageError('ERR_BALLAST_IMAGE_TOO_LARGE', `input is ${input.byteLength} bytes; the limit is ${limits.maxInputBytes}`);
+  }
+  if (params.width !== undefined && params.height !== undefined && params.width * params.height > limits.maxOutputPixels) {
+    throw new ImageError(
+      'ERR_BALLAST_IMAGE_TOO_LARGE',
+      `output of ${params.width}×${params.height} px exceeds the limit of ${limits.maxOutputPixels} px`,
+    );
+  }
+  let image = sharp(input, {
+    limitInputPixels: limits.maxInputPixels,
+    failOn: 'warning', // a truncated or damaged file is an error, not a half-grey image
+    pages: params.animated ? -1 : 1,
+    sequentialRead: true,
+  }).rotate(); // auto-orient from EXIF, before the metadata is dropped
+  if (params.width !== undefined || params.height !== undefined) {
+    image = image.resize({ width: params.width, height: params.height, fit: params.fit });
+  }
+  if (params.keepMetadata) image = image.keepMetadata();
+  switch (params.format) {
+    case 'jpeg':
+      image = image.jpeg({ quality: params.quality, mozjpeg: false });
+      break;
+    case 'png':
+      image = image.png({ compressionLevel: params.effort });
+      break;
+    case 'webp':
+      image = image.webp({ quality: params.quality, effort: params.effort });
+      break;
+    case 'avif':
+      image = image.avif({ quality: params.quality, effort: params.effort });
+      break;
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new ImageError('ERR_BALLAST_IMAGE_TIMEOUT', `conversion took longer than ${limits.timeoutMs} ms`)),
+      limits.timeoutMs,
+    );
+  });
+  try {
+    const { data, info } = await Promise.race([image.toBuffer({ resolveWithObject: true }), timeout]);
+    return { data, format: params.format, width: info.width, height: info.height };
+  } catch (error) {
+    throw classify(error);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Turns a sharp/libvips error into an {@link ImageError} with a message a client can act on. */
+export function classify(error: unknown): ImageError {
+  if (isImageError(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (/unsupported image format/i.test(message)) {
+    return new ImageError(
+      'ERR_BALLAST_IMAGE_UNSUPPORTED',
+      'input is not an image in a supported format (JPEG, PNG, WebP, AVIF, GIF, TIFF)',
+      {
+        cause: error,
+      },
+    );
+  }
+  if (/pixel limit/i.test(message)) {
+    return new ImageError('ERR_BALLAST_IMAGE_TOO_LARGE', 'input image has more pixels than allowed', { cause: error });
+  }
+  if (/premature end|corrupt|truncat|invalid|bad |damaged|not a |read error|unable to|vipsjpeg|pngload|libspng|webp|heif/i.test(message)) {
+    return new ImageError('ERR_BALLAST_IMAGE_CORRUPT', `input image is damaged: ${firstLine(message)}`, { cause: error });
+  }
+  return new ImageError('ERR_BALLAST_IMAGE_FAILED', `conversion failed: ${firstLine(message)}`, { cause: error });
+}
+
+function firstLine(message: string): string {
+  return (message.split('\n')[0] ?? '').slice(0, 200);
+}

@@ -1,0 +1,192 @@
+import { availableParallelism, hostname } from 'node:os';
+import { type Job, type JobQueue, type Lease, parseResizeParams } from '@ballast/app-queue';
+import { Emitter, integer, isInvalidOptionError } from '@ballast/common';
+import sharp from 'sharp';
+import { CpuMeter } from './cpu-meter.ts';
+import { isImageError, type ResizeLimits, type ResolvedLimits, resizeImage, resolveLimits } from './resize.ts';
+
+/** What one finished conversion cost: the record usage billing is built from. */
+export interface JobUsage {
+  jobId: string;
+  /** Tenant the job was enqueued for, when the producer set one. */
+  tenant?: string;
+  requestId?: string;
+  worker: string;
+  attempt: number;
+  /** CPU time attributed to this conversion, ms. */
+  cpuMs: number;
+  /** Wall time of the conversion, ms. */
+  wallMs: number;
+  /** Time the job waited in the queue before this attempt started, ms. */
+  queuedMs: number;
+  bytesIn: number;
+  bytesOut: number;
+  format: string;
+  width: number;
+  height: number;
+}
+
+/** Events of a {@link ResizeWorker}. */
+export interface ResizeWorkerEvents {
+  /** A job was converted and its result stored. The usage hook: subscribe to bill by CPU time and bytes. */
+  done: JobUsage;
+  /** A job failed because of its input; the failure was stored as its result. */
+  failed: { jobId: string; worker: string; code: string; message: string; wallMs: number };
+  /** Something outside the job went wrong (the queue was unreachable); the job will be retried elsewhere. */
+  error: { worker: string; error: unknown };
+}
+
+/** Options of {@link ResizeWorker}. */
+export interface ResizeWorkerOptions {
+  /** The queue to consume. */
+  queue: JobQueue;
+  /** Name of this worker; consumer names derive from it. @default `worker-<hostname>-<pid>` */
+  name?: string;
+  /** Conversions run at once. @default os.availableParallelism() */
+  concurrency?: number;
+  /** Limits against hostile input. */
+  limits?: ResizeLimits;
+  /** Runs before each conversion: a seam for tracing (and for tests that need a job to be in progress). */
+  beforeConvert?: (job: Job) => Promise<void> | void;
+}
+
+/** A snapshot of a worker's counters. */
+export interface ResizeWorkerStats {
+  active: number;
+  done: number;
+  failed: number;
+  cpuMs: number;
+  wallMs: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/**
+ * Consumes resize jobs and converts them with sharp, `concurrency` at a time (one
+ * libvips thread each, so the cores are used without oversubscription). Each job's
+ * result is stored before it is acknowledged; a worker that dies mid-job leaves its
+ * job to be reclaimed by another. Emits one `done` event per conversion with its CPU
+ * time, wall time and bytes.
+ */
+export class ResizeWorker {
+  readonly name: string;
+  readonly concurrency: number;
+  readonly events: Emitter<ResizeWorkerEvents> = new Emitter<ResizeWorkerEvents>();
+  readonly #queue: JobQueue;
+  readonly #limits: ResolvedLimits;
+  readonly #beforeConvert: ResizeWorkerOptions['beforeConvert'];
+  readonly #meter = new CpuMeter();
+  readonly #abort = new AbortController();
+  readonly #stats: ResizeWorkerStats = { active: 0, done: 0, failed: 0, cpuMs: 0, wallMs: 0, bytesIn: 0, bytesOut: 0 };
+  #loops: Promise<void>[] = [];
+
+  constructor(options: ResizeWorkerOptions) {
+    this.#queue = options.queue;
+    this.name = options.name ?? `worker-${hostname()}-${process.pid}`;
+    this.concurrency = integer('concurrency', options.concurrency ?? availableParallelism(), { min: 1, max: 256 });
+    this.#limits = resolveLimits(options.limits);
+    this.#beforeConvert = options.beforeConvert;
+    // One thread per conversion: `concurrency` conversions then use `concurrency` cores.
+    sharp.concurrency(1);
+    sharp.cache(false);
+  }
+
+  /** Starts consuming. Idempotent. */
+  start(): this {
+    if (this.#loops.length > 0 || this.#abort.signal.aborted) return this;
+    for (let slot = 0; slot < this.concurrency; slot++) this.#loops.push(this.#loop(`${this.name}-${slot}`));
+    return this;
+  }
+
+  stats(): ResizeWorkerStats {
+    return { ...this.#stats };
+  }
+
+  /** Stops taking jobs, finishes those in progress, and releases the queue consumers. */
+  async close(): Promise<void> {
+    this.#abort.abort(new Error('worker closing'));
+    await Promise.all(this.#loops);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #loop(consumerName: string): Promise<void> {
+    const consumer = this.#queue.consumer(consumerName);
+    const signal = this.#abort.signal;
+    try {
+      while (!signal.aborted) {
+        let lease: Lease;
+        try {
+          lease = await consumer.next(signal);
+        } catch (error) {
+          if (signal.aborted) break;
+          this.events.emit('error', { worker: consumerName, error });
+          await new Promise((r) => setTimeout(r, 200));
+          continue;
+        }
+        await this.#run(consumerName, lease);
+      }
+    } finally {
+      await consumer.close();
+    }
+  }
+
+  async #run(worker: string, lease: Lease): Promise<void> {
+    const { job } = lease;
+    this.#stats.active++;
+    const started = performance.now();
+    let token: number | undefined;
+    try {
+      await this.#beforeConvert?.(job);
+      const raw = (job.params.resize ?? {}) as Record<string, unknown>;
+      const params = parseResizeParams(raw);
+      token = this.#meter.begin();
+      const out = await resizeImage(job.data, params, this.#limits);
+      const cpuMs = this.#meter.end(token);
+      token = undefined;
+      const wallMs = performance.now() - started;
+      const usage: JobUsage = {
+        jobId: job.id,
+        worker,
+        attempt: job.attempt,
+        cpuMs,
+        wallMs,
+        queuedMs: Math.max(0, Date.now() - wallMs - job.enqueuedAt),
+        bytesIn: job.data.byteLength,
+        bytesOut: out.data.byteLength,
+        format: out.format,
+        width: out.width,
+        height: out.height,
+      };
+      if (typeof job.params.tenant === 'string') usage.tenant = job.params.tenant;
+      if (typeof job.params.requestId === 'string') usage.requestId = job.params.requestId;
+      await lease.complete(out.data, { ...usage });
+      this.#stats.done++;
+      this.#stats.cpuMs += cpuMs;
+      this.#stats.wallMs += wallMs;
+      this.#stats.bytesIn += usage.bytesIn;
+      this.#stats.bytesOut += usage.bytesOut;
+      this.events.emit('done', usage);
+    } catch (error) {
+      if (token !== undefined) this.#meter.end(token);
+      if (isImageError(error) || isInvalidOptionError(error)) {
+        const failure = { code: error.code, message: error.message };
+        try {
+          await lease.fail(failure);
+          this.#stats.failed++;
+          this.events.emit('failed', { jobId: job.id, worker, ...failure, wallMs: performance.now() - started });
+        } catch (storeError) {
+          this.events.emit('error', { worker, error: storeError });
+        }
+      } else {
+        // Not the input's fault (the queue is unreachable, the result could not be
+        // stored): leave the job unacknowledged so it is reclaimed and run again.
+        this.events.emit('error', { worker, error });
+      }
+    } finally {
+      this.#stats.active--;
+    }
+  }
+}

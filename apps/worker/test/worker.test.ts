@@ -1,0 +1,150 @@
+import { InProcessQueue, parseResizeParams } from '@ballast/app-queue';
+import sharp from 'sharp';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CpuMeter, type JobUsage, ResizeWorker, resizeImage, resolveLimits } from '../src/index.ts';
+
+let jpeg: Buffer;
+beforeAll(async () => {
+  jpeg = await sharp({ create: { width: 400, height: 300, channels: 3, background: { r: 200, g: 40, b: 40 } } })
+    .jpeg()
+    .toBuffer();
+});
+
+const limits = resolveLimits();
+
+describe('resizeImage', () => {
+  it.each(['jpeg', 'png', 'webp', 'avif'] as const)('resizes to %s', async (format) => {
+    const out = await resizeImage(jpeg, parseResizeParams({ width: '100', format, effort: format === 'avif' ? '0' : undefined }), limits);
+    const meta = await sharp(out.data).metadata();
+    expect(meta.format === 'heif' ? 'avif' : meta.format).toBe(format);
+    expect([meta.width, meta.height]).toEqual([100, 75]);
+  });
+
+  it.each([
+    ['cover', 50, 50],
+    ['contain', 50, 50],
+    ['inside', 50, 38],
+    ['outside', 67, 50],
+    ['fill', 50, 50],
+  ] as const)('fit %s into 50×50 gives %i×%i', async (fit, w, h) => {
+    const out = await resizeImage(jpeg, parseResizeParams({ width: 50, height: 50, fit }), limits);
+    expect([out.width, out.height]).toEqual([w, h]);
+  });
+
+  it('auto-orients and strips metadata unless asked to keep it', async () => {
+    const rotated = await sharp(jpeg).withMetadata({ orientation: 6 }).jpeg().toBuffer();
+    const out = await resizeImage(rotated, parseResizeParams({}), limits);
+    const meta = await sharp(out.data).metadata();
+    expect([meta.width, meta.height]).toEqual([300, 400]);
+    expect(meta.exif).toBeUndefined();
+    const kept = await resizeImage(rotated, parseResizeParams({ keepMetadata: 'true' }), limits);
+    expect((await sharp(kept.data).metadata()).exif).toBeDefined();
+  });
+
+  it('keeps one animation frame unless asked for all', async () => {
+    const frames = await Promise.all(
+      [0, 1, 2].map((i) =>
+        sharp({ create: { width: 32, height: 32, channels: 3, background: { r: i * 80, g: 0, b: 0 } } })
+          .png()
+          .toBuffer(),
+      ),
+    );
+    const animated = await sharp(frames, { join: { animated: true } })
+      .webp()
+      .toBuffer();
+    const one = await resizeImage(animated, parseResizeParams({ format: 'webp' }), limits);
+    expect((await sharp(one.data, { pages: -1 }).metadata()).pages ?? 1).toBe(1);
+    const all = await resizeImage(animated, parseResizeParams({ format: 'webp', animated: 'true' }), limits);
+    expect((await sharp(all.data, { pages: -1 }).metadata()).pages).toBe(3);
+  });
+
+  it.each([
+    ['not an image', () => Buffer.from('hello, not an image'), 'ERR_BALLAST_IMAGE_UNSUPPORTED'],
+    ['a truncated JPEG', () => jpeg.subarray(0, Math.floor(jpeg.length / 2)), 'ERR_BALLAST_IMAGE_CORRUPT'],
+  ])('refuses %s with a clear error', async (_name, input, code) => {
+    await expect(resizeImage(input(), parseResizeParams({ width: 10 }), limits)).rejects.toMatchObject({ code });
+  });
+
+  it('refuses a decompression bomb from its header, and inputs over the byte limit', async () => {
+    const bomb = await sharp({ create: { width: 3000, height: 3000, channels: 3, background: 'black' } })
+      .png({ compressionLevel: 9 })
+      .toBuffer();
+    expect(bomb.length).toBeLessThan(100_000); // 27 MB of pixels in a few KB
+    const small = resolveLimits({ maxInputPixels: 1_000_000, maxInputBytes: 50_000 });
+    await expect(resizeImage(bomb, parseResizeParams({ width: 10 }), small)).rejects.toMatchObject({
+      code: 'ERR_BALLAST_IMAGE_TOO_LARGE',
+      message: 'input image has more pixels than allowed',
+    });
+    await expect(resizeImage(Buffer.alloc(60_000), parseResizeParams({}), small)).rejects.toMatchObject({
+      code: 'ERR_BALLAST_IMAGE_TOO_LARGE',
+    });
+  });
+});
+
+describe('CpuMeter', () => {
+  it('shares CPU between overlapping jobs', () => {
+    let cpu = 0;
+    const meter = new CpuMeter(() => cpu);
+    const a = meter.begin();
+    cpu += 10; // a alone
+    const b = meter.begin();
+    cpu += 20; // a and b
+    expect(meter.end(a)).toBe(20);
+    cpu += 5; // b alone
+    expect(meter.end(b)).toBe(15);
+  });
+});
+
+describe('ResizeWorker', () => {
+  const open: Array<{ close(): Promise<void> }> = [];
+  afterEach(async () => {
+    for (const o of open.splice(0).reverse()) await o.close();
+  });
+
+  it('converts jobs, reports usage, stores failures and keeps going', async () => {
+    const queue = new InProcessQueue();
+    const worker = new ResizeWorker({ queue, name: 'w', concurrency: 2 }).start();
+    open.push(queue, worker);
+    const usage: JobUsage[] = [];
+    worker.events.on('done', (u) => usage.push(u));
+    const deadlineAt = Date.now() + 10_000;
+    const bad = await queue.enqueue({ data: Buffer.from('nope'), params: { resize: { width: 10 } }, deadlineAt });
+    const good = await queue.enqueue({ data: jpeg, params: { resize: { width: 40, format: 'png' }, tenant: 't1' }, deadlineAt });
+    const invalid = await queue.enqueue({ data: jpeg, params: { resize: { width: -1 } }, deadlineAt });
+    expect(await queue.wait(bad)).toMatchObject({ status: 'failed', error: { code: 'ERR_BALLAST_IMAGE_UNSUPPORTED' } });
+    expect(await queue.wait(invalid)).toMatchObject({ status: 'failed', error: { code: 'ERR_BALLAST_INVALID_OPTION' } });
+    const result = await queue.wait(good);
+    expect(result.status).toBe('done');
+    if (result.status !== 'done') return;
+    expect((await sharp(result.data).metadata()).format).toBe('png');
+    expect(result.meta).toMatchObject({ width: 40, height: 30, bytesIn: jpeg.length, tenant: 't1', attempt: 1 });
+    expect(usage).toHaveLength(1);
+    expect(usage[0]?.wallMs).toBeGreaterThan(0);
+    expect(usage[0]?.cpuMs).toBeGreaterThanOrEqual(0);
+    expect(usage[0]?.bytesOut).toBe(result.data.length);
+    expect(worker.stats()).toMatchObject({ done: 1, failed: 2, active: 0 });
+  });
+
+  it('finishes the job in progress when closed', async () => {
+    const queue = new InProcessQueue();
+    open.push(queue);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const inProgress = new Promise<void>((r) => (started = r));
+    const worker = new ResizeWorker({
+      queue,
+      concurrency: 1,
+      beforeConvert: async () => {
+        started();
+        await gate;
+      },
+    }).start();
+    const id = await queue.enqueue({ data: jpeg, params: { resize: { width: 10 } }, deadlineAt: Date.now() + 10_000 });
+    await inProgress;
+    const closing = worker.close();
+    release();
+    await closing;
+    expect((await queue.result(id))?.status).toBe('done');
+  });
+});
