@@ -1,1 +1,28 @@
-export {};
+export {
+  type EjectionReason,
+  type EndpointStats,
+  LoadBalancer,
+  type LoadBalancerEvents,
+  type LoadBalancerStats,
+} from './balancer.ts';
+export { isNoEndpointAvailableError, NoEndpointAvailableError, type NoEndpointReason } from './errors.ts';
+export type { LoadBalancerOptions, OutlierDetectionOptions, SlowStartOptions } from './options.ts';
+export { type DynamicOptions, type DynamicStrategy, dynamic } from './strategies/dynamic.ts';
+export { leastConnections } from './strategies/least-connections.ts';
+export { type PowerOfTwoChoicesOptions, powerOfTwoChoices } from './strategies/p2c.ts';
+export { type PeakEwmaOptions, peakEwma } from './strategies/peak-ewma.ts';
+export { random, weightedRandom } from './strategies/random.ts';
+export { roundRobin } from './strategies/round-robin.ts';
+export { weightedRoundRobin } from './strategies/weighted-round-robin.ts';
+export type {
+  DoneReport,
+  Endpoint,
+  EndpointHealth,
+  EndpointInput,
+  EndpointState,
+  Outcome,
+  PickContext,
+  PickHandle,
+  PickOptions,
+  Strategy,
+} from './types.ts';
