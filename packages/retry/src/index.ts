@@ -1,1 +1,53 @@
-export {};
+export {
+  type Backoff,
+  type BackoffSequence,
+  type ConstantBackoffOptions,
+  constantBackoff,
+  type DecorrelatedJitterBackoffOptions,
+  decorrelatedJitterBackoff,
+  type ExponentialBackoffOptions,
+  exponentialBackoff,
+} from './backoff.ts';
+export {
+  RatioBudget,
+  type RatioBudgetOptions,
+  type RetryBudget,
+  type RetryBudgetStats,
+  ratioBudget,
+  TokenBucketBudget,
+  type TokenBucketBudgetOptions,
+  tokenBucketBudget,
+} from './budget.ts';
+export {
+  defaultRetryOn,
+  isConnectionError,
+  isRetryableError,
+  isRetryableResponse,
+  type Outcome,
+  RETRYABLE_STATUSES,
+  type RetryClassifier,
+} from './classify.ts';
+export {
+  isRetryBudgetExhaustedError,
+  isRetryDeadlineError,
+  isRetryError,
+  isRetryPolicyClosedError,
+  RetryBudgetExhaustedError,
+  RetryDeadlineError,
+  RetryError,
+  RetryPolicyClosedError,
+} from './errors.ts';
+export { type RetryingFetch, type RetryingFetchOptions, retryingFetch } from './fetch.ts';
+export {
+  type Attempt,
+  type AttemptContext,
+  type ExecuteOptions,
+  type GiveUpReason,
+  hedge,
+  type RetryEvents,
+  type RetryOptions,
+  RetryPolicy,
+  type RetryStats,
+  retry,
+} from './policy.ts';
+export { defaultDelayHint, delayFromHeaders, type HeadersLike, parseRetryAfter } from './retry-after.ts';

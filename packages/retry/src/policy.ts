@@ -1,0 +1,538 @@
+import {
+  type Clock,
+  durationMs,
+  Emitter,
+  func,
+  InvalidOptionError,
+  integer,
+  type LinkedSignal,
+  type Listener,
+  linkSignal,
+  MAX_TIMER_MS,
+  sleep,
+  systemClock,
+  type Unsubscribe,
+  withoutStack,
+} from '@ballast/common';
+import pRetry, { AbortError as PRetryAbortError, type RetryContext } from 'p-retry';
+import { type Backoff, exponentialBackoff } from './backoff.ts';
+import type { RetryBudget, RetryBudgetStats } from './budget.ts';
+import { defaultRetryOn, type Outcome, type RetryClassifier } from './classify.ts';
+import { RetryBudgetExhaustedError, RetryDeadlineError, RetryPolicyClosedError } from './errors.ts';
+import { raceSignal } from './race.ts';
+import { defaultDelayHint } from './retry-after.ts';
+
+/** What the operation receives on each attempt. */
+export interface AttemptContext {
+  /** The attempt number, 1 for the first. Hedges use it to pick another endpoint. */
+  readonly attempt: number;
+  /**
+   * This attempt's own signal: it aborts when the attempt times out (`timeoutMs`), the
+   * deadline passes, the caller's signal aborts, the policy closes, or (hedging) another
+   * attempt won. Pass it on (`fetch(url, { signal })`) so the work really stops.
+   */
+  readonly signal: AbortSignal;
+}
+
+/** The operation to retry. */
+export type Attempt<T> = (context: AttemptContext) => T | PromiseLike<T>;
+
+/**
+ * Options of {@link RetryPolicy} and {@link retry}. All durations are in milliseconds.
+ */
+export interface RetryOptions<T = unknown> {
+  /**
+   * Attempts in all, the first one included: `3` means one call and at most two
+   * retries (p-retry's `retries: 2`). For hedging, the most attempts in flight at once.
+   * @default 3
+   */
+  maxAttempts?: number;
+  /** Delays between attempts. @default exponentialBackoff() (full jitter, 100 ms base, 10 s cap) */
+  backoff?: Backoff;
+  /**
+   * Which outcomes are retried, errors and values alike (e.g. a 503 response).
+   * A `false` ends the call at once with that outcome.
+   * @default defaultRetryOn
+   */
+  retryOn?: RetryClassifier<T>;
+  /**
+   * Reads a server's requested delay (ms) from an outcome, e.g. `Retry-After`. The next
+   * attempt never starts earlier than the hint; when the hint does not fit before the
+   * deadline, the call gives up at once. `false` ignores servers' hints.
+   * @default defaultDelayHint (Retry-After, RateLimit-Reset, `error.retryAfterMs`)
+   */
+  delayHint?: ((outcome: Outcome<T>) => number | undefined) | false;
+  /** Time limit of each attempt; the attempt's signal aborts with a `TimeoutError`, which is retried. @default Infinity */
+  timeoutMs?: number;
+  /**
+   * Time limit of the whole call, attempts and waits included. The attempt in flight is
+   * aborted when it passes, and no wait starts that would end past it; the call then
+   * rejects with {@link RetryDeadlineError}. `Infinity` removes the bound.
+   * @default 30_000
+   */
+  deadlineMs?: number;
+  /** A retry budget shared by every call to the same upstream. @default undefined (no budget) */
+  budget?: RetryBudget;
+  /**
+   * Called with a value that is being retried or that lost a hedge, so it can release
+   * what it holds (e.g. `response.body?.cancel()`). Not called for the value returned.
+   * @default undefined
+   */
+  discard?: (value: T) => void;
+  /** Hedging: delay before starting the next attempt while the others are still in flight. @default 100 */
+  hedgeDelayMs?: number;
+  /** Time source, for fake timers. @default systemClock */
+  clock?: Clock;
+  /** Uniform random numbers in [0, 1) for jitter. @default Math.random */
+  random?: () => number;
+}
+
+/** Why a call stopped retrying without a success. */
+export type GiveUpReason = 'attempts' | 'notRetryable' | 'deadline' | 'budget' | 'aborted' | 'closed';
+
+/** Events of a {@link RetryPolicy}, named after transitions. */
+export interface RetryEvents {
+  /** An attempt failed and another will start after `delayMs`. */
+  retry: { attempt: number; delayMs: number; hintMs: number | undefined; outcome: Outcome<unknown> };
+  /** A call ended without success; `outcome` is its last (undefined when none ended). */
+  giveUp: { attempts: number; reason: GiveUpReason; outcome: Outcome<unknown> | undefined };
+  /** The budget refused a retry (the call ends) or a hedge (the call goes on without it). */
+  budgetExhausted: { attempts: number; kind: 'retry' | 'hedge'; budget: RetryBudgetStats };
+  /** A hedged attempt started while `inFlight` others were still running. */
+  hedge: { attempt: number; afterMs: number; inFlight: number };
+}
+
+/** A snapshot of a policy's counters since it was created. */
+export interface RetryStats {
+  /** Calls started (`execute` and `hedge`). */
+  calls: number;
+  /** Attempts started, first attempts included. */
+  attempts: number;
+  /** Retries started (after a wait). */
+  retries: number;
+  /** Hedged attempts started. */
+  hedges: number;
+  /** Calls that ended with a value or error the classifier accepted. */
+  successes: number;
+  /** Calls that gave up. */
+  giveUps: number;
+  /** Retries and hedges the budget refused. */
+  budgetExhausted: number;
+  /** Calls in flight now. */
+  inFlight: number;
+}
+
+/** Per-call options. */
+export interface ExecuteOptions<R = unknown> {
+  /** Cancels the call: the wait and the attempt in flight stop, and the call rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /**
+   * Replaces the policy's classifier for this call, e.g. to retry a non-idempotent
+   * request only when it never reached the server. @default the policy's `retryOn`
+   */
+  retryOn?: RetryClassifier<R>;
+}
+
+/** What a policy remembers about one call in flight, so `close()` can abort it. */
+interface CallState {
+  current: LinkedSignal | undefined;
+  last: Outcome<unknown> | undefined;
+  attempts: number;
+  reason: GiveUpReason | undefined;
+}
+
+// p-retry only retries Error instances that are not TypeErrors; every outcome travels through it wrapped in this.
+class Failed extends Error {
+  readonly outcome: Outcome<unknown>;
+  readonly retryable: boolean;
+  constructor(outcome: Outcome<unknown>, retryable: boolean) {
+    super('attempt failed');
+    this.outcome = outcome;
+    this.retryable = retryable;
+  }
+}
+
+const HEDGE_LOST = 'another hedged attempt won';
+
+/**
+ * A retry policy: validated options, typed events and counters, shared by every call
+ * made through it. Retries run on p-retry (its attempt loop, `retries`, `shouldRetry`
+ * and `signal` checks); Ballast adds what p-retry lacks: jittered backoff strategies,
+ * server-driven delays, retry on returned values, per-attempt timeouts and an overall
+ * deadline that abort the attempt in flight, retry budgets, and hedging.
+ *
+ * @example
+ * ```ts
+ * const budget = ratioBudget();            // one per upstream
+ * const policy = new RetryPolicy({ maxAttempts: 3, timeoutMs: 2_000, budget });
+ * policy.on('retry', ({ attempt, delayMs }) => log.info({ attempt, delayMs }, 'retrying'));
+ * const user = await policy.execute(({ signal }) => getUser(id, { signal }), { signal: req.signal });
+ * ```
+ */
+export class RetryPolicy<T = unknown> implements Disposable {
+  /** Attempts in all, the first included. */
+  readonly maxAttempts: number;
+  /** Per-attempt time limit, ms. */
+  readonly timeoutMs: number;
+  /** Whole-call time limit, ms. */
+  readonly deadlineMs: number;
+  /** Hedging delay, ms. */
+  readonly hedgeDelayMs: number;
+  readonly #backoff: Backoff;
+  readonly #retryOn: RetryClassifier<T>;
+  readonly #delayHint: ((outcome: Outcome<T>) => number | undefined) | undefined;
+  readonly #budget: RetryBudget | undefined;
+  readonly #discard: ((value: T) => void) | undefined;
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  readonly #events = new Emitter<RetryEvents>();
+  readonly #inFlight = new Set<CallState>();
+  readonly #stats = { calls: 0, attempts: 0, retries: 0, hedges: 0, successes: 0, giveUps: 0, budgetExhausted: 0 };
+  #closed = false;
+
+  /** @throws InvalidOptionError naming the first invalid option. */
+  constructor(options: RetryOptions<T> = {}) {
+    this.maxAttempts = integer('maxAttempts', options.maxAttempts ?? 3, { min: 1 });
+    this.timeoutMs = optionalDuration('timeoutMs', options.timeoutMs ?? Number.POSITIVE_INFINITY);
+    this.deadlineMs = optionalDuration('deadlineMs', options.deadlineMs ?? 30_000);
+    this.hedgeDelayMs = durationMs('hedgeDelayMs', options.hedgeDelayMs ?? 100);
+    const backoff = options.backoff ?? exponentialBackoff();
+    if (typeof backoff?.start !== 'function') throw new InvalidOptionError('backoff', 'a Backoff (an object with start())', backoff);
+    this.#backoff = backoff;
+    this.#retryOn = options.retryOn === undefined ? defaultRetryOn : func('retryOn', options.retryOn);
+    this.#delayHint =
+      options.delayHint === false
+        ? undefined
+        : options.delayHint === undefined
+          ? defaultDelayHint
+          : func<(outcome: Outcome<T>) => number | undefined>('delayHint', options.delayHint);
+    const budget = options.budget;
+    if (budget !== undefined && typeof budget?.tryAcquire !== 'function') throw new InvalidOptionError('budget', 'a RetryBudget', budget);
+    this.#budget = budget;
+    this.#discard = options.discard === undefined ? undefined : func<(value: T) => void>('discard', options.discard);
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random === undefined ? Math.random : func('random', options.random);
+  }
+
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<K extends keyof RetryEvents>(event: K, listener: Listener<RetryEvents, K>): Unsubscribe {
+    return this.#events.on(event, listener);
+  }
+
+  /** A snapshot of the counters. */
+  stats(): RetryStats {
+    return { ...this.#stats, inFlight: this.#inFlight.size };
+  }
+
+  /**
+   * Runs `fn` until it succeeds, the classifier declines an outcome, `maxAttempts` are
+   * spent, the deadline passes, the budget refuses, or the caller aborts.
+   *
+   * Resolves with the first accepted value, or with the last value when retrying stops
+   * on a value (a 503 after the last attempt is returned, not thrown). Rejects with the
+   * last error as thrown when attempts run out or it is not retryable;
+   * {@link RetryBudgetExhaustedError} or {@link RetryDeadlineError} (last error as
+   * `cause`) when the budget or the deadline stopped it; `signal.reason` when the caller
+   * aborted; {@link RetryPolicyClosedError} once the policy is closed.
+   */
+  async execute<R extends T>(fn: Attempt<R>, options: ExecuteOptions<R> = {}): Promise<R> {
+    const retryOn = (options.retryOn ?? this.#retryOn) as RetryClassifier<R>;
+    if (this.#closed) throw new RetryPolicyClosedError();
+    const signal = options.signal;
+    signal?.throwIfAborted();
+    const clock = this.#clock;
+    const deadlineAt = clock.now() + this.deadlineMs;
+    const state: CallState = { current: undefined, last: undefined, attempts: 0, reason: undefined };
+    const budget = this.#budget;
+    let sequence: ((retry: number) => number) | undefined;
+    this.#stats.calls++;
+    this.#inFlight.add(state);
+    budget?.onRequest();
+
+    const attempt = async (n: number): Promise<R> => {
+      state.attempts = n;
+      this.#stats.attempts++;
+      const remaining = deadlineAt - clock.now();
+      const byDeadline = remaining !== Number.POSITIVE_INFINITY && remaining <= this.timeoutMs;
+      const link = linkSignal([signal], byDeadline ? Math.max(0, remaining) : this.timeoutMs);
+      state.current = link;
+      let outcome: Outcome<R>;
+      try {
+        outcome = { ok: true, value: await raceSignal(fn({ attempt: n, signal: link.signal }), link.signal), attempt: n };
+      } catch (error) {
+        // An abort by the caller or by close() is not a failed attempt; p-retry rejects with the caller's reason.
+        if (signal?.aborted || (link.signal.aborted && error === link.signal.reason && this.#closed)) throw error;
+        if (byDeadline && link.signal.aborted && error === link.signal.reason) state.reason = 'deadline';
+        outcome = { ok: false, error, attempt: n };
+      } finally {
+        link.dispose();
+        state.current = undefined;
+      }
+      state.last = outcome;
+      if (!retryOn(outcome)) {
+        if (outcome.ok) {
+          budget?.onSuccess();
+          return outcome.value;
+        }
+        throw withoutStack(() => new Failed(outcome, false));
+      }
+      budget?.onFailure();
+      throw withoutStack(() => new Failed(outcome, true));
+    };
+
+    const shouldRetry = async ({ error, attemptNumber }: RetryContext): Promise<boolean> => {
+      if (!(error instanceof Failed) || !error.retryable || state.reason !== undefined) return false;
+      const outcome = error.outcome as Outcome<T>;
+      sequence ??= this.#backoff.start(this.#random);
+      let delayMs = sequence(attemptNumber);
+      const hint = this.#delayHint?.(outcome);
+      const hintMs = typeof hint === 'number' && hint >= 0 ? hint : undefined;
+      if (hintMs !== undefined && hintMs > delayMs) delayMs = hintMs;
+      // Waiting past the deadline would only end in a deadline error: give up now instead.
+      if (delayMs >= deadlineAt - clock.now()) {
+        state.reason = 'deadline';
+        return false;
+      }
+      if (budget && !budget.tryAcquire()) {
+        this.#budgetExhausted(state.attempts, 'retry', budget);
+        state.reason = 'budget';
+        return false;
+      }
+      if (outcome.ok) this.#discard?.(outcome.value);
+      this.#stats.retries++;
+      if (this.#events.has('retry')) this.#events.emit('retry', { attempt: attemptNumber, delayMs, hintMs, outcome });
+      const wait = linkSignal([signal]);
+      state.current = wait;
+      try {
+        await sleep(delayMs, wait.signal);
+      } finally {
+        wait.dispose();
+        state.current = undefined;
+      }
+      return true;
+    };
+
+    try {
+      const value = await pRetry(attempt, { retries: this.maxAttempts - 1, minTimeout: 0, signal, shouldRetry });
+      this.#stats.successes++;
+      return value;
+    } catch (error) {
+      if (!(error instanceof Failed)) throw this.#aborted(state, error);
+      return this.#conclude<R>(state, error.outcome, state.reason ?? (error.retryable ? 'attempts' : 'notRetryable'));
+    } finally {
+      this.#inFlight.delete(state);
+    }
+  }
+
+  /**
+   * Hedged requests ("The Tail at Scale"): starts `fn`, and every `hedgeDelayMs` while
+   * no attempt has succeeded starts another (at most `maxAttempts` in all, each asking
+   * the budget first); a retryable failure starts the next one at once. The first
+   * accepted outcome wins and the others are aborted through their signals. Use
+   * `attempt` to send each hedge to another endpoint.
+   *
+   * Rejects like {@link RetryPolicy.execute} when every attempt failed.
+   */
+  hedge<R extends T>(fn: Attempt<R>, options: ExecuteOptions<R> = {}): Promise<R> {
+    const retryOn = (options.retryOn ?? this.#retryOn) as RetryClassifier<R>;
+    if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const budget = this.#budget;
+    const clock = this.#clock;
+    const startedAt = clock.now();
+    const call = linkSignal([signal], this.deadlineMs);
+    const state: CallState = { current: call, last: undefined, attempts: 0, reason: undefined };
+    const links: LinkedSignal[] = [];
+    this.#stats.calls++;
+    this.#inFlight.add(state);
+    budget?.onRequest();
+
+    return new Promise<R>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let running = 0;
+      let settled = false;
+
+      const finish = (settle: () => void): void => {
+        settled = true;
+        clearTimeout(timer);
+        call.signal.removeEventListener('abort', onCallAbort);
+        call.dispose();
+        for (const link of links) link.abort(new DOMException(HEDGE_LOST, 'AbortError'));
+        this.#inFlight.delete(state);
+        settle();
+      };
+      const giveUp = (reason: GiveUpReason, outcome: Outcome<unknown>): void => {
+        finish(() => {
+          try {
+            resolve(this.#conclude<R>(state, outcome, reason));
+          } catch (error) {
+            reject(error);
+          }
+        });
+      };
+      const onCallAbort = (): void => {
+        if (settled) return;
+        const reason: unknown = call.signal.reason;
+        if (signal?.aborted || this.#closed) finish(() => reject(this.#aborted(state, reason)));
+        else giveUp('deadline', state.last ?? { ok: false, error: reason, attempt: state.attempts });
+      };
+      call.signal.addEventListener('abort', onCallAbort, { once: true });
+
+      const launch = (): void => {
+        const n = ++state.attempts;
+        running++;
+        this.#stats.attempts++;
+        const link = linkSignal([call.signal], this.timeoutMs);
+        links.push(link);
+        let pending: R | PromiseLike<R>;
+        try {
+          pending = fn({ attempt: n, signal: link.signal });
+        } catch (error) {
+          pending = Promise.reject(error);
+        }
+        raceSignal(pending, link.signal).then(
+          (value) => onOutcome({ ok: true, value, attempt: n }, link),
+          (error: unknown) => onOutcome({ ok: false, error, attempt: n }, link),
+        );
+        clearTimeout(timer);
+        timer = state.attempts < this.maxAttempts ? setTimeout(tryHedge, this.hedgeDelayMs) : undefined;
+      };
+      const tryHedge = (): boolean => {
+        clearTimeout(timer);
+        timer = undefined;
+        if (settled) return false;
+        if (budget && !budget.tryAcquire()) {
+          this.#budgetExhausted(state.attempts, 'hedge', budget);
+          return false;
+        }
+        this.#stats.hedges++;
+        if (this.#events.has('hedge')) {
+          this.#events.emit('hedge', { attempt: state.attempts + 1, afterMs: clock.now() - startedAt, inFlight: running });
+        }
+        launch();
+        return true;
+      };
+      const onOutcome = (outcome: Outcome<R>, link: LinkedSignal): void => {
+        link.dispose();
+        running--;
+        if (settled || call.signal.aborted) {
+          if (outcome.ok) this.#discard?.(outcome.value);
+          return;
+        }
+        const retryable = retryOn(outcome);
+        if (state.last?.ok) this.#discard?.(state.last.value as R);
+        state.last = outcome;
+        if (!retryable) {
+          if (!outcome.ok) {
+            giveUp('notRetryable', outcome);
+            return;
+          }
+          budget?.onSuccess();
+          this.#stats.successes++;
+          finish(() => resolve(outcome.value));
+          return;
+        }
+        budget?.onFailure();
+        if (state.attempts < this.maxAttempts) {
+          if (!tryHedge() && running === 0) giveUp('budget', outcome);
+        } else if (running === 0) {
+          giveUp('attempts', outcome);
+        }
+      };
+
+      launch();
+    });
+  }
+
+  /**
+   * Closes the policy: new calls reject with {@link RetryPolicyClosedError}, calls in
+   * flight are aborted with it (their waits and attempts stop), listeners are removed.
+   * Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const state of this.#inFlight) state.current?.abort(new RetryPolicyClosedError());
+    this.#events.clear();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #budgetExhausted(attempts: number, kind: 'retry' | 'hedge', budget: RetryBudget): void {
+    this.#stats.budgetExhausted++;
+    if (this.#events.has('budgetExhausted')) this.#events.emit('budgetExhausted', { attempts, kind, budget: budget.stats() });
+  }
+
+  #giveUpEvent(state: CallState, reason: GiveUpReason): void {
+    this.#stats.giveUps++;
+    if (this.#events.has('giveUp')) this.#events.emit('giveUp', { attempts: state.attempts, reason, outcome: state.last });
+  }
+
+  /** Ends a call that stopped retrying: emits `giveUp`, returns the last value or throws the matching error. */
+  #conclude<R>(state: CallState, outcome: Outcome<unknown>, reason: GiveUpReason): R {
+    state.last = outcome;
+    this.#giveUpEvent(state, reason);
+    if (outcome.ok) return outcome.value as R;
+    if (reason === 'budget') throw new RetryBudgetExhaustedError(state.attempts, outcome.error);
+    if (reason === 'deadline') throw new RetryDeadlineError(this.deadlineMs, state.attempts, outcome.error);
+    throw unwrap(outcome.error);
+  }
+
+  /** Reports a call cancelled by its caller or by close(), and returns what to reject with. */
+  #aborted(state: CallState, reason: unknown): unknown {
+    this.#giveUpEvent(state, this.#closed ? 'closed' : 'aborted');
+    return reason;
+  }
+}
+
+/**
+ * Runs `fn` with retries: a one-off {@link RetryPolicy} for a single call. Share a
+ * `RetryPolicy` instead to observe events and stats, and share a budget per upstream
+ * through `options.budget` either way.
+ *
+ * @example
+ * ```ts
+ * const res = await retry(({ signal }) => fetch(url, { signal }), { maxAttempts: 4, timeoutMs: 1_000 });
+ * ```
+ * @throws InvalidOptionError when an option is invalid (as a rejection).
+ */
+export function retry<T>(fn: Attempt<T>, options: RetryOptions<T> & ExecuteOptions<T> = {}): Promise<T> {
+  try {
+    return new RetryPolicy<T>(options).execute(fn, options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * Runs `fn` hedged (see {@link RetryPolicy.hedge}) with a one-off policy.
+ *
+ * @example
+ * ```ts
+ * const replicas = ['http://a', 'http://b'];
+ * const res = await hedge(({ attempt, signal }) => fetch(replicas[(attempt - 1) % 2] + path, { signal }), {
+ *   hedgeDelayMs: 50, maxAttempts: 2, budget,
+ * });
+ * ```
+ */
+export function hedge<T>(fn: Attempt<T>, options: RetryOptions<T> & ExecuteOptions<T> = {}): Promise<T> {
+  try {
+    return new RetryPolicy<T>(options).hedge(fn, options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** p-retry's `AbortError` means "stop and reject with this"; reject with what it wraps, as p-retry does. */
+function unwrap(error: unknown): unknown {
+  let cause = error;
+  while (cause instanceof PRetryAbortError && cause.originalError instanceof Error) cause = cause.originalError;
+  return cause;
+}
+
+function optionalDuration(option: string, value: number): number {
+  return value === Number.POSITIVE_INFINITY ? value : durationMs(option, value, { max: MAX_TIMER_MS });
+}
