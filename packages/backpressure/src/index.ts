@@ -28,5 +28,14 @@ export {
   type RateLimitPolicy,
   TokenBucket,
 } from './rate-limit.ts';
-export { RedisRateLimiter, type RedisRateLimiterOptions } from './redis-rate-limit.ts';
+export { RedisRateLimiter, type RedisRateLimiterOptions, type RedisScriptClient } from './redis-rate-limit.ts';
+export {
+  OutboundScheduler,
+  type OutboundSchedulerEvents,
+  type OutboundSchedulerOptions,
+  type OutboundSchedulerStats,
+  type OverflowStrategy,
+  type ScheduleOptions,
+} from './scheduler.ts';
+export { AdaptiveThrottle, type AdaptiveThrottleEvents, type AdaptiveThrottleOptions, type AdaptiveThrottleStats } from './throttle.ts';
 export { PRIORITIES, type Priority } from './wait-queue.ts';

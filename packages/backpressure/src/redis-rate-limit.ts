@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { nonEmptyString, oneOf } from '@ballast/common';
-import type { Redis } from 'ioredis';
 import {
   checkCost,
   type RateAlgorithm,
@@ -65,10 +64,16 @@ redis.call('PEXPIRE', KEYS[1], math.max(1, reset))
 return {allowed, math.floor(tokens), reset, retry}
 `;
 
+/** The two ioredis methods the limiter uses; an ioredis `Redis` or `Cluster` fits. */
+export interface RedisScriptClient {
+  evalsha(sha: string, numKeys: number, ...args: string[]): Promise<unknown>;
+  eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
+}
+
 /** Options of {@link RedisRateLimiter}. */
 export interface RedisRateLimiterOptions extends RateLimitOptions {
   /** An ioredis client (standalone, Sentinel-backed or `Cluster`); the limiter does not close it. */
-  client: Pick<Redis, 'evalsha' | 'eval'>;
+  client: RedisScriptClient;
   /** The algorithm. @default 'gcra' */
   algorithm?: RateAlgorithm;
   /** Prefix of every Redis key; the key is `prefix + name + ':' + key`. @default 'ballast:rl:' */
@@ -97,7 +102,7 @@ export interface RedisRateLimiterOptions extends RateLimitOptions {
 export class RedisRateLimiter implements RateLimiter {
   readonly policy: RateLimitPolicy;
   readonly #config: RateConfig;
-  readonly #client: Pick<Redis, 'evalsha' | 'eval'>;
+  readonly #client: RedisScriptClient;
   readonly #script: string;
   readonly #sha: string;
   readonly #prefix: string;

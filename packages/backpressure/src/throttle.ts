@@ -1,0 +1,171 @@
+import {
+  type Clock,
+  durationMs,
+  Emitter,
+  finiteNumber,
+  integer,
+  type Listener,
+  RollingWindow,
+  systemClock,
+  type Unsubscribe,
+} from '@ballast/common';
+import { isShedError, shedError } from './errors.ts';
+
+const REQUESTS = 0;
+const ACCEPTS = 1;
+
+/** Options of {@link AdaptiveThrottle}. */
+export interface AdaptiveThrottleOptions {
+  /**
+   * The multiplier K: the backend may reject up to `1 − 1/K` of requests before the client
+   * starts rejecting locally. Lower is more aggressive; Google uses 2. @default 2
+   */
+  k?: number;
+  /** The window over which requests and accepts are counted, ms. @default 120000 */
+  windowMs?: number;
+  /** Slots of the rolling window. @default 12 */
+  buckets?: number;
+  /** Decides whether an error thrown by `fn` in {@link AdaptiveThrottle.run} is an overload rejection by the backend. @default a ShedError, or an error with `status` 429 or 503 */
+  isRejection?: (error: unknown) => boolean;
+  /** A name for events. @default 'default' */
+  name?: string;
+  /** Random source in [0, 1). @default Math.random */
+  random?: () => number;
+  /** Time source. @default systemClock */
+  clock?: Clock;
+}
+
+/** Events of an {@link AdaptiveThrottle}. */
+export interface AdaptiveThrottleEvents {
+  /** A request was rejected locally, without reaching the backend. */
+  shed: { name: string; reason: 'throttled'; probability: number };
+}
+
+/** A snapshot of an {@link AdaptiveThrottle}. */
+export interface AdaptiveThrottleStats {
+  name: string;
+  /** Requests attempted in the window, including those rejected locally. */
+  requests: number;
+  /** Requests the backend accepted in the window. */
+  accepts: number;
+  /** The current local rejection probability. */
+  probability: number;
+  /** Requests rejected locally since creation. */
+  throttled: number;
+}
+
+function defaultIsRejection(error: unknown): boolean {
+  if (isShedError(error)) return true;
+  const status =
+    (error as { status?: unknown; statusCode?: unknown } | null)?.status ?? (error as { statusCode?: unknown } | null)?.statusCode;
+  return status === 429 || status === 503;
+}
+
+/**
+ * Client-side adaptive throttling (Google SRE book, "Handling Overload"): each client
+ * tracks, over the last two minutes, the requests it attempted and those the backend
+ * accepted, and rejects new requests locally with probability
+ * `max(0, (requests − K × accepts) / (requests + 1))`. An overloaded backend then stops
+ * receiving requests it would only reject, and traffic resumes as it recovers.
+ *
+ * @example
+ * ```ts
+ * const throttle = new AdaptiveThrottle({ k: 2 });
+ * const body = await throttle.run(() => fetchJson(url)); // throws ShedError('throttled') when rejected locally
+ * ```
+ */
+export class AdaptiveThrottle {
+  readonly name: string;
+  readonly #k: number;
+  readonly #window: RollingWindow;
+  readonly #isRejection: (error: unknown) => boolean;
+  readonly #random: () => number;
+  readonly #clock: Clock;
+  readonly #retryAfterMs: number;
+  readonly #events = new Emitter<AdaptiveThrottleEvents>();
+  #throttled = 0;
+
+  /** @throws {InvalidOptionError} naming the first invalid option. */
+  constructor(options: AdaptiveThrottleOptions = {}) {
+    this.#k = finiteNumber('k', options.k ?? 2, { min: 1 });
+    const windowMs = durationMs('windowMs', options.windowMs ?? 120_000, { min: 1 });
+    const buckets = integer('buckets', options.buckets ?? 12, { min: 1, max: 10_000 });
+    this.#window = new RollingWindow(windowMs, buckets, 2);
+    this.#retryAfterMs = windowMs / buckets;
+    this.#isRejection = options.isRejection ?? defaultIsRejection;
+    this.#random = options.random ?? Math.random;
+    this.#clock = options.clock ?? systemClock;
+    this.name = options.name ?? 'default';
+  }
+
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<K extends keyof AdaptiveThrottleEvents>(event: K, listener: Listener<AdaptiveThrottleEvents, K>): Unsubscribe {
+    return this.#events.on(event, listener);
+  }
+
+  /** The probability that the next request is rejected locally. */
+  probability(now: number = this.#clock.now()): number {
+    const requests = this.#window.total(REQUESTS, now);
+    const accepts = this.#window.total(ACCEPTS, now);
+    return Math.max(0, (requests - this.#k * accepts) / (requests + 1));
+  }
+
+  /**
+   * Counts a request and decides whether to send it. When it returns true, report the
+   * backend's answer with {@link record}.
+   */
+  tryAcquire(): boolean {
+    const now = this.#clock.now();
+    const p = this.probability(now);
+    this.#window.add(REQUESTS, now);
+    if (p > 0 && this.#random() < p) {
+      this.#throttled++;
+      if (this.#events.has('shed')) this.#events.emit('shed', { name: this.name, reason: 'throttled', probability: p });
+      return false;
+    }
+    return true;
+  }
+
+  /** Reports whether the backend accepted a request sent after {@link tryAcquire}. */
+  record(accepted: boolean): void {
+    if (accepted) this.#window.add(ACCEPTS, this.#clock.now());
+  }
+
+  /**
+   * Sends `fn` unless throttled. A result, or an error that is not an overload rejection
+   * (`isRejection`), counts as accepted: the backend answered.
+   * @throws {ShedError} `throttled` when rejected locally; otherwise whatever `fn` throws.
+   */
+  async run<T>(fn: () => T | Promise<T>): Promise<T> {
+    if (!this.tryAcquire()) throw shedError('throttled', this.#retryAfterMs);
+    try {
+      const result = await fn();
+      this.record(true);
+      return result;
+    } catch (error) {
+      this.record(!this.#isRejection(error));
+      throw error;
+    }
+  }
+
+  stats(): AdaptiveThrottleStats {
+    const now = this.#clock.now();
+    return {
+      name: this.name,
+      requests: this.#window.total(REQUESTS, now),
+      accepts: this.#window.total(ACCEPTS, now),
+      probability: this.probability(now),
+      throttled: this.#throttled,
+    };
+  }
+
+  /** Forgets the window and every listener. Holds no timer. */
+  close(): void {
+    this.#window.reset();
+    this.#events.clear();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
