@@ -1,0 +1,172 @@
+import { InProcessQueue } from '@ballast/app-queue';
+import { ResizeWorker } from '@ballast/app-worker';
+import sharp from 'sharp';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type ApiOptions, type ApiUsage, createApi } from '../src/index.ts';
+
+let jpeg: Buffer;
+beforeAll(async () => {
+  jpeg = await sharp({ create: { width: 200, height: 100, channels: 3, background: { r: 10, g: 120, b: 200 } } })
+    .jpeg()
+    .toBuffer();
+});
+
+const open: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  for (const o of open.splice(0).reverse()) await o.close();
+});
+
+function setup(options: Partial<ApiOptions> = {}, { worker = true, maxDepth = 100 } = {}) {
+  const queue = new InProcessQueue({ maxDepth });
+  open.push(queue);
+  if (worker) open.push(new ResizeWorker({ queue, concurrency: 1 }).start());
+  const api = createApi({ queue, log: () => {}, ...options });
+  open.push(api);
+  const post = (query: string, body: ConstructorParameters<typeof Response>[0] = jpeg, headers: Record<string, string> = { 'content-type': 'image/jpeg' }) =>
+    api.app.request(`/v1/resize?${query}`, { method: 'POST', body, headers, duplex: 'half' } as RequestInit);
+  return { queue, api, post };
+}
+
+describe('POST /v1/resize', () => {
+  it('resizes synchronously and returns the image with its costs', async () => {
+    const usage: ApiUsage[] = [];
+    const { post } = setup({ onUsage: (u) => usage.push(u), authenticate: () => ({ tenant: 'acme' }) });
+    const res = await post('width=50&format=webp', jpeg, { 'content-type': 'image/jpeg', 'x-request-id': 'req-1' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/webp');
+    expect(res.headers.get('x-request-id')).toBe('req-1');
+    expect(res.headers.get('x-job-id')).toBeTruthy();
+    expect(Number(res.headers.get('x-cpu-ms'))).toBeGreaterThanOrEqual(0);
+    const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['webp', 50, 25]);
+    expect(usage).toMatchObject([{ requestId: 'req-1', tenant: 'acme', mode: 'sync', status: 200, bytesIn: jpeg.length }]);
+  });
+
+  it('answers 202 in async mode, and the result later', async () => {
+    const { post, api } = setup();
+    const res = await post('width=20&mode=async');
+    expect(res.status).toBe(202);
+    const location = res.headers.get('location') as string;
+    expect(await res.json()).toMatchObject({ status: 'pending', result: location });
+    let got: Response;
+    do {
+      got = await api.app.request(location);
+      if (got.status === 202) await new Promise((r) => setTimeout(r, 10));
+    } while (got.status === 202);
+    expect(got.status).toBe(200);
+    expect((await sharp(Buffer.from(await got.arrayBuffer())).metadata()).width).toBe(20);
+    expect((await api.app.request('/v1/jobs/nope')).status).toBe(404);
+  });
+
+  it.each([
+    ['width=0', 'width'],
+    ['width=abc', 'width'],
+    ['width=9000', 'width'],
+    ['height=1.5', 'height'],
+    ['fit=squash', 'fit'],
+    ['format=gif', 'format'],
+    ['quality=101', 'quality'],
+    ['format=avif&effort=9', 'effort'],
+    ['animated=maybe', 'animated'],
+    ['colour=red', 'colour'],
+    ['mode=later', 'mode'],
+    ['deadlineMs=0', 'deadlineMs'],
+    ['deadlineMs=999999', 'deadlineMs'],
+  ])('refuses %s with 400 naming %s', async (query, name) => {
+    const { post, queue } = setup({}, { worker: false });
+    const res = await post(query);
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('ERR_BALLAST_INVALID_OPTION');
+    expect(body.error.message).toContain(name);
+    expect(await queue.depth()).toBe(0);
+  });
+
+  it('refuses oversized bodies before and while reading them', async () => {
+    const { post } = setup({ maxBodyBytes: 1000 }, { worker: false });
+    const declared = await post('width=10', Buffer.alloc(5000));
+    expect(declared.status).toBe(413);
+    const stream = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < 10; i++) controller.enqueue(new Uint8Array(500));
+        controller.close();
+      },
+    });
+    const streamed = await post('width=10', stream);
+    expect(streamed.status).toBe(413);
+    expect(((await streamed.json()) as { error: { code: string } }).error.code).toBe('ERR_BALLAST_BODY_TOO_LARGE');
+  });
+
+  it.each([
+    ['not an image', () => Buffer.from('plain text, not an image'), 415, 'ERR_BALLAST_IMAGE_UNSUPPORTED'],
+    ['a truncated JPEG', () => jpeg.subarray(0, jpeg.length - 200), 422, 'ERR_BALLAST_IMAGE_CORRUPT'],
+    ['an empty body', () => Buffer.alloc(0), 400, 'ERR_BALLAST_EMPTY_BODY'],
+  ])('answers %s with a clear 4xx', async (_name, body, status, code) => {
+    const { post } = setup();
+    const res = await post('width=10', body());
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe(code);
+  });
+
+  it('refuses a non-image content type', async () => {
+    const { post } = setup({}, { worker: false });
+    const res = await post('width=10', '{}', { 'content-type': 'application/json' });
+    expect(res.status).toBe(415);
+  });
+
+  it('sheds with 503 and Retry-After when the queue is full', async () => {
+    const { post } = setup({}, { worker: false, maxDepth: 1 });
+    expect((await post('width=10&mode=async')).status).toBe(202);
+    const res = await post('width=10&mode=async');
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+  });
+
+  it('sheds when the expected wait exceeds what the request can wait', async () => {
+    const { post, api } = setup({ workerSlots: 1, depthCacheMs: 0 }, { worker: false });
+    api.admission.observe(300); // conversions take 300 ms
+    expect((await post('width=10&mode=async&deadlineMs=1000')).status).toBe(202);
+    expect((await post('width=10&mode=async&deadlineMs=1000')).status).toBe(202);
+    const res = await post('width=10&mode=async&deadlineMs=1000'); // 2 ahead × 300 ms + 300 > … budget 400
+    expect(res.status).toBe(503);
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain('expected queue wait');
+  });
+
+  it('sheds when the server holds maxInflight requests', async () => {
+    const { post } = setup({ maxInflight: 1 }, { worker: false });
+    const first = post('width=10&deadlineMs=300');
+    await new Promise((r) => setTimeout(r, 20));
+    const second = await post('width=10');
+    expect(second.status).toBe(503);
+    expect((await first).status).toBe(504); // no worker: the deadline passes
+  });
+
+  it('answers 504 and cancels the job when the deadline passes', async () => {
+    const { post, queue } = setup({}, { worker: false });
+    const res = await post('width=10&deadlineMs=50');
+    expect(res.status).toBe(504);
+    const id = res.headers.get('x-job-id') as string;
+    expect((await queue.result(id))?.status).toBe('cancelled');
+  });
+
+  it('runs the auth hook first', async () => {
+    const { post, queue } = setup({ authenticate: () => ({ reject: { status: 401, message: 'missing API key' } }) }, { worker: false });
+    const res = await post('width=10');
+    expect(res.status).toBe(401);
+    expect(await queue.depth()).toBe(0);
+  });
+});
+
+describe('service endpoints', () => {
+  it('serves /healthz, /readyz and /metrics', async () => {
+    const { api, post, queue } = setup();
+    await post('width=10');
+    expect((await api.app.request('/healthz')).status).toBe(200);
+    expect(await (await api.app.request('/readyz')).json()).toMatchObject({ ready: true, queue: 'in-process' });
+    const metrics = await (await api.app.request('/metrics')).text();
+    expect(metrics).toContain('ballast_api_requests_total{mode="sync",status="200"} 1');
+    await queue.close();
+    expect((await api.app.request('/readyz')).status).toBe(503);
+  });
+});
