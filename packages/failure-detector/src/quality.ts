@@ -41,7 +41,7 @@ export interface QualityScenario {
   seed?: number;
 }
 
-/** Detection time percentiles, ms. */
+/** Detection time percentiles, ms; NaN when no crash was detected. */
 export interface DetectionTimes {
   mean: number;
   p50: number;
@@ -119,7 +119,7 @@ export function measureQuality(
     nodes: totals.nodes,
     observedMs,
     detectionTimeMs: {
-      mean: detections.reduce((sum, d) => sum + d, 0) / Math.max(1, detections.length),
+      mean: detections.length === 0 ? Number.NaN : detections.reduce((sum, d) => sum + d, 0) / detections.length,
       p50: quantile(detections, 0.5),
       p90: quantile(detections, 0.9),
       p99: quantile(detections, 0.99),
