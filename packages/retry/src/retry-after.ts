@@ -16,7 +16,8 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
   if (value === null || value === undefined) return undefined;
   const seconds = DELTA_SECONDS.exec(value);
   if (seconds) return Number(seconds[1]) * 1000;
-  const date = Date.parse(value);
+  // Every HTTP date form names its month; without that check Date.parse('-5') is the year -5.
+  const date = /[a-z]{3}/i.test(value) ? Date.parse(value) : Number.NaN;
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - now);
 }

@@ -1,0 +1,162 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { constantBackoff } from './backoff.ts';
+import { ratioBudget } from './budget.ts';
+import { isRetryBudgetExhaustedError } from './errors.ts';
+import { retryingFetch } from './fetch.ts';
+
+// A real HTTP server on loopback; each test scripts its answers by path.
+type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
+let server: Server;
+let base: string;
+const handlers = new Map<string, Handler>();
+const seen: Array<{ method: string; url: string; body: string }> = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => {
+      body += chunk.toString();
+    });
+    req.on('end', () => {
+      seen.push({ method: req.method ?? '', url: req.url ?? '', body });
+      (handlers.get(req.url ?? '') ?? ((_, r) => r.writeHead(404).end()))(req, res, body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+beforeEach(() => {
+  handlers.clear();
+  seen.length = 0;
+});
+
+/** Answers the statuses in order, then 200 with `ok`. */
+function script(path: string, statuses: number[], headers: Record<string, string> = {}): void {
+  const queue = [...statuses];
+  handlers.set(path, (_req, res) => {
+    const status = queue.shift();
+    if (status === undefined) res.writeHead(200).end('ok');
+    else res.writeHead(status, headers).end(`status ${status}`);
+  });
+}
+
+const fast = { backoff: constantBackoff({ delayMs: 1 }) };
+
+describe('retryingFetch', () => {
+  it('retries a GET on 503 and returns the success', async () => {
+    script('/a', [503, 502]);
+    const f = retryingFetch(fast);
+    const res = await f(`${base}/a`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('ok');
+    expect(seen.map((s) => s.url)).toEqual(['/a', '/a', '/a']);
+    expect(f.policy.stats()).toMatchObject({ attempts: 3, retries: 2, successes: 1 });
+  });
+
+  it('honours Retry-After: 0 and returns the last 503 when attempts run out', async () => {
+    script('/b', [503, 503, 503, 503], { 'retry-after': '0' });
+    const res = await retryingFetch({ ...fast, maxAttempts: 2 })(`${base}/b`);
+    expect(res.status).toBe(503);
+    expect(await res.text()).toBe('status 503');
+    expect(seen).toHaveLength(2);
+  });
+
+  it('does not retry a POST that reached the server', async () => {
+    script('/c', [503]);
+    const res = await retryingFetch(fast)(`${base}/c`, { method: 'POST', body: 'payload' });
+    expect(res.status).toBe(503);
+    expect(seen).toHaveLength(1);
+  });
+
+  it('retries a POST carrying an idempotency key, replaying its body', async () => {
+    script('/d', [503]);
+    const res = await retryingFetch(fast)(`${base}/d`, { method: 'POST', body: 'payload', headers: { 'Idempotency-Key': 'k1' } });
+    expect(res.status).toBe(200);
+    expect(seen.map((s) => s.body)).toEqual(['payload', 'payload']);
+  });
+
+  it('replays the body of a Request object', async () => {
+    script('/e', [500]);
+    const res = await retryingFetch(fast)(new Request(`${base}/e`, { method: 'PUT', body: 'put-body' }));
+    expect(res.status).toBe(200);
+    expect(seen.map((s) => `${s.method} ${s.body}`)).toEqual(['PUT put-body', 'PUT put-body']);
+  });
+
+  it('sends a streamed body once', async () => {
+    script('/f', [503]);
+    const body = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('streamed'));
+        controller.close();
+      },
+    });
+    const res = await retryingFetch(fast)(`${base}/f`, { method: 'PUT', body, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(503);
+    expect(seen).toHaveLength(1);
+  });
+
+  it('retries any method when the connection was refused, since nothing was sent', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const f = retryingFetch({ ...fast, maxAttempts: 3 });
+    await expect(f(`http://127.0.0.1:${port}/x`, { method: 'POST', body: 'x' })).rejects.toThrow('fetch failed');
+    expect(f.policy.stats().attempts).toBe(3);
+  });
+
+  it('never retries once the body has started streaming to the caller', async () => {
+    handlers.set('/g', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('partial ');
+      setTimeout(() => res.destroy(), 20);
+    });
+    const f = retryingFetch(fast);
+    const res = await f(`${base}/g`);
+    expect(res.status).toBe(200);
+    await expect(res.text()).rejects.toThrow();
+    expect(seen).toHaveLength(1);
+    expect(f.policy.stats().attempts).toBe(1);
+  });
+
+  it('lets the caller cancel the body after the response is returned', async () => {
+    handlers.set('/h', (_req, res) => {
+      res.writeHead(200);
+      res.write('start ');
+    });
+    const controller = new AbortController();
+    const res = await retryingFetch(fast)(`${base}/h`, { signal: controller.signal });
+    const reading = res.text();
+    controller.abort(new Error('caller gave up'));
+    await expect(reading).rejects.toThrow();
+  });
+
+  it('aborts a slow attempt with timeoutMs and retries it', async () => {
+    let n = 0;
+    handlers.set('/i', (_req, res) => {
+      if (++n === 1) return; // never answers
+      res.writeHead(200).end('second');
+    });
+    const res = await retryingFetch({ ...fast, timeoutMs: 100 })(`${base}/i`);
+    expect(await res.text()).toBe('second');
+    expect(seen).toHaveLength(2);
+  });
+
+  it('ends with RetryBudgetExhaustedError when a shared budget is spent', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const budget = ratioBudget({ ratio: 0.1, minRetriesPerSec: 0 });
+    const f = retryingFetch({ ...fast, budget });
+    const error = await f(`http://127.0.0.1:${port}/`).catch((e: unknown) => e);
+    expect(isRetryBudgetExhaustedError(error)).toBe(true);
+    expect((error as Error).cause).toBeInstanceOf(TypeError);
+  });
+});

@@ -1,0 +1,148 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { tokenBucketBudget } from './budget.ts';
+import { isRetryBudgetExhaustedError, isRetryDeadlineError, isRetryPolicyClosedError } from './errors.ts';
+import { type AttemptContext, hedge, type RetryEvents, RetryPolicy } from './policy.ts';
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/** An endpoint answering after `ms` (or failing with `error`), honouring its signal, recording what happened. */
+function endpoint(ms: number, value: string, error?: Error) {
+  const log = { started: 0, aborted: 0, signals: [] as AbortSignal[] };
+  const call = ({ signal }: AttemptContext) => {
+    log.started++;
+    log.signals.push(signal);
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => (error ? reject(error) : resolve(value)), ms);
+      signal.addEventListener(
+        'abort',
+        () => {
+          log.aborted++;
+          clearTimeout(timer);
+          reject(signal.reason);
+        },
+        { once: true },
+      );
+    });
+  };
+  return { call, log };
+}
+
+const settle = <T>(promise: Promise<T>) =>
+  promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+
+describe('hedge', () => {
+  it('starts a second attempt on another endpoint after the delay, takes the first success and cancels the loser', async () => {
+    const slow = endpoint(1_000, 'slow');
+    const fast = endpoint(30, 'fast');
+    const policy = new RetryPolicy({ hedgeDelayMs: 50, maxAttempts: 2 });
+    const hedges: RetryEvents['hedge'][] = [];
+    policy.on('hedge', (e) => hedges.push(e));
+    const result = policy.hedge(({ attempt, signal }) => (attempt === 1 ? slow : fast).call({ attempt, signal }));
+    await vi.advanceTimersByTimeAsync(49);
+    expect(fast.log.started).toBe(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(fast.log.started).toBe(1);
+    await vi.advanceTimersByTimeAsync(30);
+    await expect(result).resolves.toBe('fast');
+    expect(slow.log.aborted).toBe(1);
+    expect(slow.log.signals[0]?.aborted).toBe(true);
+    expect(hedges).toEqual([{ attempt: 2, afterMs: 50, inFlight: 1 }]);
+    expect(policy.stats()).toMatchObject({ calls: 1, attempts: 2, hedges: 1, successes: 1, inFlight: 0 });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('sends no hedge when the first attempt answers in time', async () => {
+    const a = endpoint(10, 'a');
+    const result = hedge(a.call, { hedgeDelayMs: 50 });
+    await vi.advanceTimersByTimeAsync(10);
+    await expect(result).resolves.toBe('a');
+    expect(a.log.started).toBe(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('starts the next attempt at once when one fails, and rejects with the last error when all fail', async () => {
+    const errors = [new Error('a down'), new Error('b down'), new Error('c down')];
+    const started: number[] = [];
+    const result = settle(
+      hedge(
+        ({ attempt, signal }) => {
+          started.push(Date.now());
+          return endpoint(5, '', errors[attempt - 1]).call({ attempt, signal });
+        },
+        { hedgeDelayMs: 1_000, maxAttempts: 3 },
+      ),
+    );
+    await vi.advanceTimersByTimeAsync(15);
+    expect(started).toEqual([0, 5, 10].map((ms) => started[0]! + ms));
+    expect(await result).toEqual({ ok: false, error: errors[2] });
+  });
+
+  it('counts hedges against the budget: a refused hedge emits budgetExhausted and the call waits for the first attempt', async () => {
+    const budget = tokenBucketBudget({ maxTokens: 2 });
+    budget.onFailure(); // 1 token left: not above half, so no hedge
+    const policy = new RetryPolicy({ hedgeDelayMs: 10, budget });
+    const exhausted: RetryEvents['budgetExhausted'][] = [];
+    policy.on('budgetExhausted', (e) => exhausted.push(e));
+    const slow = endpoint(100, 'slow');
+    const result = policy.hedge(slow.call);
+    await vi.advanceTimersByTimeAsync(100);
+    await expect(result).resolves.toBe('slow');
+    expect(slow.log.started).toBe(1);
+    expect(exhausted).toMatchObject([{ kind: 'hedge', attempts: 1 }]);
+    expect(budget.stats().suppressed).toBe(1);
+  });
+
+  it('ends with RetryBudgetExhaustedError when the only attempt failed and the budget refuses another', async () => {
+    const budget = tokenBucketBudget({ maxTokens: 2 });
+    const result = settle(hedge(endpoint(5, '', new Error('down')).call, { budget, hedgeDelayMs: 50 }));
+    await vi.advanceTimersByTimeAsync(5);
+    const settled = await result;
+    expect(isRetryBudgetExhaustedError(!settled.ok && settled.error)).toBe(true);
+  });
+
+  it('aborts every attempt at the deadline', async () => {
+    const slow = endpoint(10_000, 'slow');
+    const result = settle(hedge(slow.call, { hedgeDelayMs: 100, maxAttempts: 3, deadlineMs: 1_000 }));
+    await vi.advanceTimersByTimeAsync(1_000);
+    const settled = await result;
+    expect(isRetryDeadlineError(!settled.ok && settled.error)).toBe(true);
+    expect(slow.log).toMatchObject({ started: 3, aborted: 3 });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('stops on caller abort and on close, leaving no timer', async () => {
+    const controller = new AbortController();
+    const slow = endpoint(10_000, 'slow');
+    const policy = new RetryPolicy({ hedgeDelayMs: 100 });
+    const aborted = settle(policy.hedge(slow.call, { signal: controller.signal }));
+    const closed = settle(policy.hedge(slow.call));
+    await vi.advanceTimersByTimeAsync(150);
+    controller.abort(new Error('bye'));
+    expect(await aborted).toMatchObject({ ok: false, error: { message: 'bye' } });
+    policy.close();
+    const c = await closed;
+    expect(isRetryPolicyClosedError(!c.ok && c.error)).toBe(true);
+    expect(slow.log.started).toBe(4);
+    expect(slow.log.aborted).toBe(4);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('ends at once on a non-retryable error', async () => {
+    const fatal = new TypeError('bad input');
+    const other = endpoint(1_000, 'late');
+    const result = settle(
+      hedge(({ attempt, signal }) => (attempt === 1 ? other.call({ attempt, signal }) : Promise.reject(fatal)), { hedgeDelayMs: 10 }),
+    );
+    await vi.advanceTimersByTimeAsync(10);
+    expect(await result).toEqual({ ok: false, error: fatal });
+    expect(other.log.aborted).toBe(1);
+  });
+});
