@@ -632,6 +632,10 @@ class Handle implements PickHandle {
     if (!this.#settled) this.#startedAt = readClock(this.#lb);
   }
 
+  elapsedMs(): number {
+    return readClock(this.#lb) - this.#startedAt;
+  }
+
   done(report: DoneReport): void {
     if (this.#settled) return;
     this.#settled = true;

@@ -1,3 +1,4 @@
+export { type BalancedFetch, type BalancedFetchOptions, type BalancedRequestInit, balancedFetch } from './balanced-fetch.ts';
 export {
   type EjectionReason,
   type EndpointStats,
@@ -6,6 +7,7 @@ export {
   type LoadBalancerStats,
 } from './balancer.ts';
 export { isNoEndpointAvailableError, NoEndpointAvailableError, type NoEndpointReason } from './errors.ts';
+export { type ForwardOptions, isUpstreamError, UpstreamError, type UpstreamFailure } from './forward.ts';
 export type { LoadBalancerOptions, OutlierDetectionOptions, SlowStartOptions } from './options.ts';
 export { type DynamicOptions, type DynamicStrategy, dynamic } from './strategies/dynamic.ts';
 export { leastConnections } from './strategies/least-connections.ts';

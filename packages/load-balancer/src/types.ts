@@ -134,6 +134,8 @@ export interface PickHandle extends Disposable {
   readonly endpoint: Endpoint;
   /** Marks the moment the request actually starts (latency is measured from here). Optional. */
   start(): void;
+  /** Milliseconds since `pick()` (or `start()`), on the balancer's clock: e.g. time to first byte. */
+  elapsedMs(): number;
   /** Reports the outcome and releases the endpoint. Idempotent: later calls do nothing. */
   done(report: DoneReport): void;
 }

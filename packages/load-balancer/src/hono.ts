@@ -1,0 +1,114 @@
+import type { Context, MiddlewareHandler } from 'hono';
+import type { LoadBalancer } from './balancer.ts';
+import { isNoEndpointAvailableError } from './errors.ts';
+import { type ForwardOptions, forward, isUpstreamError, resolveForwardOptions, stripHopByHop } from './forward.ts';
+
+/** Options of {@link balancedProxy}. */
+export interface BalancedProxyOptions extends ForwardOptions {
+  /** The balancer whose endpoint addresses are the upstream base URLs (`http://10.0.0.5:8080`). */
+  balancer: LoadBalancer;
+  /** Affinity key for `hashAffinity()`, e.g. the client IP or a session cookie. @default none */
+  key?: (c: Context) => string | undefined;
+  /** Path and query sent upstream. @default the request's own path and query */
+  path?: (c: Context) => string;
+  /**
+   * The client's IP, appended to `x-forwarded-for`.
+   * @default the socket's remote address under `@hono/node-server`, otherwise none
+   */
+  clientIp?: (c: Context) => string | undefined;
+  /**
+   * Turns a failure into a response. `error` is a `NoEndpointAvailableError` (default 503),
+   * an `UpstreamError` (default 504 on timeout, 502 otherwise) or the client's abort reason
+   * (default 499, which nobody reads).
+   */
+  onRejected?: (c: Context, error: unknown) => Response | Promise<Response>;
+}
+
+const BODYLESS = new Set(['GET', 'HEAD']);
+
+/**
+ * A Hono reverse proxy over the balancer's endpoints: forwards method, path, query,
+ * headers (adding `x-forwarded-for`, `-host`, `-proto`; dropping hop-by-hop ones) and
+ * streaming bodies both ways; aborts the upstream request when the client goes away;
+ * answers 503 when no upstream is available, 502 when the upstream cannot be reached
+ * and 504 when it does not answer within `timeoutMs`, with a JSON body saying which.
+ * Upstream 5xx responses pass through and count as failures for outlier detection.
+ *
+ * @example
+ * ```ts
+ * const lb = new LoadBalancer({
+ *   endpoints: [{ id: 'api-1', address: 'http://10.0.0.1:8080' }, { id: 'api-2', address: 'http://10.0.0.2:8080' }],
+ *   strategy: peakEwma(),
+ * });
+ * const app = new Hono();
+ * app.all('/api/*', balancedProxy({ balancer: lb, timeoutMs: 5_000 }));
+ * ```
+ */
+export const balancedProxy = (options: BalancedProxyOptions): MiddlewareHandler => {
+  const { balancer, key, path, clientIp = nodeClientIp, onRejected = reject } = options;
+  if (typeof balancer?.pick !== 'function') throw new TypeError('balancedProxy: options.balancer must be a LoadBalancer');
+  const resolved = resolveForwardOptions(options);
+  return async function balancedProxy(c) {
+    const request = c.req.raw;
+    const url = new URL(request.url);
+    const headers = stripHopByHop(new Headers(request.headers));
+    headers.delete('host');
+    // fetch would decompress a compressed answer and leave its headers stale: ask for none.
+    headers.delete('accept-encoding');
+    const ip = clientIp(c);
+    const forwardedFor = request.headers.get('x-forwarded-for');
+    if (ip) headers.set('x-forwarded-for', forwardedFor ? `${forwardedFor}, ${ip}` : ip);
+    if (!headers.has('x-forwarded-host')) headers.set('x-forwarded-host', request.headers.get('host') ?? url.host);
+    if (!headers.has('x-forwarded-proto')) headers.set('x-forwarded-proto', url.protocol.slice(0, -1));
+    const hasBody = !BODYLESS.has(request.method) && request.body !== null;
+    const init: RequestInit & { duplex?: 'half' } = {
+      method: request.method,
+      headers,
+      body: hasBody ? request.body : undefined,
+      redirect: 'manual',
+    };
+    if (hasBody) init.duplex = 'half';
+    const affinity = key?.(c);
+    let upstream: Response;
+    try {
+      upstream = await forward(
+        balancer,
+        {
+          path: path ? path(c) : url.pathname + url.search,
+          init,
+          signal: request.signal,
+          pick: affinity === undefined ? undefined : { key: affinity },
+        },
+        resolved,
+      );
+    } catch (error) {
+      return onRejected(c, error);
+    }
+    const responseHeaders = stripHopByHop(new Headers(upstream.headers));
+    if (responseHeaders.has('content-encoding')) {
+      responseHeaders.delete('content-encoding');
+      responseHeaders.delete('content-length');
+    }
+    return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
+  };
+};
+
+function reject(c: Context, error: unknown): Response {
+  if (isNoEndpointAvailableError(error)) {
+    return c.json({ error: 'Service Unavailable', code: error.code, message: error.message }, 503, { 'retry-after': '1' });
+  }
+  if (isUpstreamError(error)) {
+    const status = error.reason === 'timeout' ? 504 : 502;
+    return c.json(
+      { error: status === 504 ? 'Gateway Timeout' : 'Bad Gateway', code: error.code, upstream: error.endpoint.id, message: error.message },
+      status,
+    );
+  }
+  if (c.req.raw.signal.aborted) return new Response(null, { status: 499 });
+  throw error;
+}
+
+function nodeClientIp(c: Context): string | undefined {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return env?.incoming?.socket?.remoteAddress;
+}

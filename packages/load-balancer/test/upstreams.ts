@@ -1,0 +1,62 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A real HTTP server on a free loopback port. */
+export interface Upstream {
+  readonly url: string;
+  /** Requests received, in order. */
+  readonly requests: IncomingMessage[];
+  /** Requests whose connection closed before a response was sent. */
+  readonly aborted: IncomingMessage[];
+  close(): Promise<void>;
+}
+
+export async function startUpstream(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Upstream> {
+  const requests: IncomingMessage[] = [];
+  const aborted: IncomingMessage[] = [];
+  const server: Server = createServer((req, res) => {
+    requests.push(req);
+    res.on('close', () => {
+      if (!res.writableFinished) aborted.push(req);
+    });
+    handler(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    aborted,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Answers with what it received, as JSON, tagged with `id`; reports `load`. */
+export function echo(id: string, load?: number): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const headers: Record<string, string> = { 'content-type': 'application/json', 'x-upstream': id, 'keep-alive': 'timeout=5' };
+      if (load !== undefined) headers['x-ballast-load'] = String(load);
+      res.writeHead(200, headers);
+      res.end(JSON.stringify({ id, method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() }));
+    });
+  };
+}
+
+/** Accepts requests and never answers. */
+export function hang(): (req: IncomingMessage, res: ServerResponse) => void {
+  return () => {};
+}
+
+/** A loopback URL where nothing listens: connections are refused. */
+export async function refusingUrl(): Promise<string> {
+  const u = await startUpstream(hang());
+  await u.close();
+  return u.url;
+}
