@@ -1,0 +1,419 @@
+import { randomUUID } from 'node:crypto';
+import { ConcurrencyLimiter, isShedError } from '@ballast/backpressure';
+import { BrokenCircuitError, CircuitBreaker, isBrokenCircuitError, isTimeoutError } from '@ballast/circuit-breaker';
+import { durationMs, integer, oneOf, withoutStack } from '@ballast/common';
+import { type BalancerConnection, connectBalancer, HealthPoller, HeartbeatMonitor, PhiAccrualDetector } from '@ballast/failure-detector';
+import {
+  isNoEndpointAvailableError,
+  LoadBalancer,
+  leastConnections,
+  type PickHandle,
+  peakEwma,
+  powerOfTwoChoices,
+  random,
+  roundRobin,
+  type Strategy,
+} from '@ballast/load-balancer';
+import { constantBackoff, isRetryBudgetExhaustedError, isRetryError, RatioBudget, RetryPolicy } from '@ballast/retry';
+import { Hono } from 'hono';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Balancing strategies the gateway can be configured with. */
+export const STRATEGIES = ['p2c', 'round-robin', 'least-connections', 'peak-ewma', 'random'] as const;
+export type StrategyName = (typeof STRATEGIES)[number];
+
+/** One API server behind the gateway. */
+export interface Upstream {
+  id: string;
+  /** Base URL, e.g. `http://127.0.0.1:8081`. */
+  url: string;
+}
+
+/** Options of {@link createGateway}. */
+export interface GatewayOptions {
+  upstreams: readonly Upstream[];
+  /** Balancing strategy. @default 'p2c' */
+  strategy?: StrategyName;
+  /** Health probe interval (GET `/healthz` on each upstream), ms. @default 500 */
+  healthIntervalMs?: number;
+  /** Phi threshold above which an upstream is suspected and taken out of rotation. @default 8 */
+  phiThreshold?: number;
+  /** Pause tolerated between health answers before suspicion grows, ms. @default 1000 */
+  acceptablePauseMs?: number;
+  /** Time for an upstream's response headers, ms (a sync resize answers when done). @default 60000 */
+  upstreamTimeoutMs?: number;
+  /** How long a tripped circuit stays open, ms. @default 5000 */
+  breakerResetMs?: number;
+  /** Attempts per request, first one included; retries go only to requests that never reached an upstream. @default 3 */
+  maxAttempts?: number;
+  /** Retries allowed as a share of requests (retry budget). @default 0.2 */
+  retryBudgetRatio?: number;
+  /** Consecutive failures after which the balancer ejects an upstream for a while (outlier detection); 0 disables. @default 5 */
+  ejectAfterFailures?: number;
+  /** Requests the gateway holds at once; beyond it, 503. @default 2048 */
+  maxInflight?: number;
+  /** Largest request body, bytes (the gateway buffers bodies so a retry can resend them). @default 10_485_760 */
+  maxBodyBytes?: number;
+  /** Prometheus registry. @default a new registry */
+  registry?: Registry;
+  /** Structured log sink. @default JSON lines on stderr for warnings */
+  log?: (entry: Record<string, unknown>) => void;
+}
+
+/** A running gateway. */
+export interface Gateway extends AsyncDisposable {
+  readonly app: Hono;
+  readonly balancer: LoadBalancer;
+  readonly monitor: HeartbeatMonitor;
+  readonly registry: Registry;
+  breaker(id: string): CircuitBreaker<Response> | undefined;
+  /** Stops probing, closes breakers, balancer and limiter. */
+  close(): Promise<void>;
+}
+
+/** What one attempt produced: the upstream's response and which upstream it was. */
+interface Attempted {
+  response: Response;
+  upstream: string;
+}
+
+/** The request never reached an upstream (refused, or refused by an open circuit): safe to send elsewhere. */
+class NotSent extends Error {
+  override readonly cause: unknown;
+  readonly upstream: string;
+  constructor(upstream: string, cause: unknown) {
+    super(`request never reached ${upstream}`);
+    this.upstream = upstream;
+    this.cause = cause;
+  }
+}
+
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+];
+
+/**
+ * The gateway: a Hono reverse proxy over the API servers.
+ *
+ * - @ballast/load-balancer picks an upstream (P2C by default);
+ * - @ballast/failure-detector probes each upstream's `/healthz` and, through a phi
+ *   accrual detector, marks silent ones down in the balancer (and up when they answer);
+ * - @ballast/circuit-breaker wraps each upstream: one that keeps failing is cut off for
+ *   `breakerResetMs`;
+ * - @ballast/retry resends a request to another upstream only when it never reached one
+ *   (connection refused, circuit open), under a ratio retry budget;
+ * - @ballast/backpressure caps the requests held at the door.
+ */
+export function createGateway(options: GatewayOptions): Gateway {
+  const strategyName = oneOf('strategy', options.strategy ?? 'p2c', STRATEGIES);
+  const healthIntervalMs = durationMs('healthIntervalMs', options.healthIntervalMs ?? 500, { min: 10 });
+  const upstreamTimeoutMs = durationMs('upstreamTimeoutMs', options.upstreamTimeoutMs ?? 60_000, { min: 1 });
+  const maxBodyBytes = integer('maxBodyBytes', options.maxBodyBytes ?? 10 * 1024 * 1024, { min: 1 });
+  const log = options.log ?? ((entry) => entry.level !== 'info' && process.stderr.write(`${JSON.stringify(entry)}\n`));
+  const registry = options.registry ?? new Registry();
+
+  const balancer = new LoadBalancer({
+    strategy: strategy(strategyName),
+    endpoints: options.upstreams.map((u) => ({ id: u.id, address: u.url })),
+    // Ejections here are short: the failure detector handles dead servers, this handles flaky ones.
+    outlierDetection: {
+      consecutiveFailures: integer('ejectAfterFailures', options.ejectAfterFailures ?? 5, { min: 0 }),
+      failureRate: 0,
+      baseEjectionTimeMs: 2000,
+      maxEjectionPercent: 34,
+    },
+  });
+  const monitor = new HeartbeatMonitor({
+    detector: () =>
+      new PhiAccrualDetector({
+        threshold: options.phiThreshold ?? 8,
+        acceptableHeartbeatPauseMs: options.acceptablePauseMs ?? 1000,
+        firstHeartbeatEstimateMs: healthIntervalMs,
+      }),
+    deadAfterMs: 5000,
+  });
+  const connection: BalancerConnection = connectBalancer(monitor, balancer);
+  const poller = new HealthPoller({
+    monitor,
+    intervalMs: healthIntervalMs,
+    targets: options.upstreams.map((u) => ({ id: u.id, url: `${u.url}/healthz` })),
+  });
+  const breakers = new Map<string, CircuitBreaker<Response>>();
+  for (const u of options.upstreams) {
+    const breaker = new CircuitBreaker<Response>({
+      name: u.id,
+      timeout: upstreamTimeoutMs,
+      resetTimeout: durationMs('breakerResetMs', options.breakerResetMs ?? 5000, { min: 1 }),
+      volumeThreshold: 10,
+      errorThresholdPercentage: 50,
+      // A 503 is an upstream shedding load on purpose, not failing: it must not open the circuit.
+      isFailure: (response) => response.status === 500 || response.status === 502,
+    });
+    breakers.set(u.id, breaker);
+  }
+  const budget = new RatioBudget({ ratio: options.retryBudgetRatio ?? 0.2, minRetriesPerSec: 5 });
+  const retry = new RetryPolicy<Attempted>({
+    maxAttempts: integer('maxAttempts', options.maxAttempts ?? 3, { min: 1 }),
+    backoff: constantBackoff({ delayMs: 0 }),
+    retryOn: (outcome) => !outcome.ok && outcome.error instanceof NotSent,
+    delayHint: false,
+    deadlineMs: Number.POSITIVE_INFINITY,
+    budget,
+  });
+  const limiter = new ConcurrencyLimiter({
+    name: 'gateway',
+    limit: integer('maxInflight', options.maxInflight ?? 2048, { min: 1 }),
+    maxQueue: 0,
+  });
+
+  const requests = new Counter({
+    name: 'ballast_gateway_requests_total',
+    help: 'Requests by upstream and status',
+    labelNames: ['upstream', 'status'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'ballast_gateway_request_seconds',
+    help: 'Time to response headers',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const retries = new Counter({
+    name: 'ballast_gateway_retries_total',
+    help: 'Requests resent to another upstream',
+    registers: [registry],
+  });
+  retry.on('retry', () => retries.inc());
+  new Gauge({
+    name: 'ballast_gateway_upstream_up',
+    help: '1 while an upstream is in rotation (not down, ejected or draining)',
+    labelNames: ['upstream'],
+    registers: [registry],
+    collect() {
+      for (const e of balancer.stats().endpoints) this.set({ upstream: e.id }, e.state === 'healthy' || e.state === 'warming' ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'ballast_gateway_circuit_open',
+    help: '1 while an upstream circuit is open or half-open',
+    labelNames: ['upstream'],
+    registers: [registry],
+    collect() {
+      for (const [id, b] of breakers) this.set({ upstream: id }, b.state === 'closed' ? 0 : 1);
+    },
+  });
+
+  /** One attempt: pick an upstream not tried yet, send through its breaker. */
+  const attempt = async (
+    request: Request,
+    path: string,
+    body: Buffer | undefined,
+    requestId: string,
+    tried: Set<string>,
+    signal: AbortSignal,
+  ) => {
+    let handle: PickHandle = balancer.pick();
+    for (let i = 0; i < 3 && tried.has(handle.endpoint.id) && tried.size < balancer.size; i++) {
+      handle.done({ ok: true, cancelled: true });
+      handle = balancer.pick();
+    }
+    const id = handle.endpoint.id;
+    tried.add(id);
+    const breaker = breakers.get(id) as CircuitBreaker<Response>;
+    const headers = new Headers(request.headers);
+    for (const name of HOP_BY_HOP) headers.delete(name);
+    headers.set('x-request-id', requestId);
+    handle.start();
+    try {
+      const response = await breaker.execute(
+        (callSignal) =>
+          fetch(`${handle.endpoint.address}${path}`, {
+            method: request.method,
+            headers,
+            body: body && body.byteLength > 0 ? body : undefined,
+            signal: AbortSignal.any([callSignal, signal]),
+            redirect: 'manual',
+          }),
+        { signal },
+      );
+      handle.done({ ok: response.status !== 500 && response.status !== 502 });
+      return { response, upstream: id };
+    } catch (error) {
+      const aborted = signal.aborted;
+      handle.done({ ok: false, cancelled: aborted });
+      if (!aborted && (isBrokenCircuitError(error) || neverConnected(error))) throw withoutStack(() => new NotSent(id, error));
+      throw error;
+    }
+  };
+
+  const app = new Hono();
+  app.get('/healthz', (c) => c.json({ ok: true, service: 'gateway' }));
+  app.get('/readyz', (c) => {
+    const up = balancer.stats().endpoints.filter((e) => e.state === 'healthy' || e.state === 'warming').length;
+    return c.json({ ready: up > 0, upstreamsUp: up, upstreams: balancer.size }, up > 0 ? 200 : 503);
+  });
+  app.get('/metrics', async (c) => c.text(await registry.metrics(), 200, { 'content-type': registry.contentType }));
+  app.get('/gateway/stats', (c) =>
+    c.json({
+      strategy: balancer.strategy,
+      balancer: balancer.stats(),
+      breakers: Object.fromEntries([...breakers].map(([id, b]) => [id, b.state])),
+      retry: retry.stats(),
+      budget: budget.stats(),
+      monitor: monitor.stats(),
+    }),
+  );
+
+  app.all('*', async (c) => {
+    const started = performance.now();
+    const request = c.req.raw;
+    const requestId = request.headers.get('x-request-id') || randomUUID();
+    const permit = limiter.tryAcquire();
+    if (!permit) return problem(503, 'ERR_BALLAST_OVERLOADED', 'the gateway is at its request limit', requestId, { 'retry-after': '1' });
+    try {
+      const declared = request.headers.get('content-length');
+      if (declared !== null && Number(declared) > maxBodyBytes) {
+        return problem(
+          413,
+          'ERR_BALLAST_BODY_TOO_LARGE',
+          `request body is ${declared} bytes; the limit is ${maxBodyBytes} bytes`,
+          requestId,
+        );
+      }
+      const body = request.method === 'GET' || request.method === 'HEAD' ? undefined : await readLimited(request, maxBodyBytes);
+      if (body === null) return problem(413, 'ERR_BALLAST_BODY_TOO_LARGE', `request body is larger than ${maxBodyBytes} bytes`, requestId);
+      const url = new URL(request.url);
+      const tried = new Set<string>();
+      const { response, upstream } = (await retry.execute(
+        ({ signal }) => attempt(request, url.pathname + url.search, body, requestId, tried, signal),
+        {
+          signal: request.signal,
+        },
+      )) as unknown as { response: Response; upstream: string };
+      latency.observe((performance.now() - started) / 1000);
+      requests.inc({ upstream, status: response.status });
+      const headers = new Headers(response.headers);
+      for (const name of HOP_BY_HOP) headers.delete(name);
+      headers.set('x-upstream', upstream);
+      headers.set('x-request-id', requestId);
+      return new Response(response.body, { status: response.status, headers });
+    } catch (error) {
+      const e = unwrap(error);
+      requests.inc({ upstream: 'none', status: statusOf(e) });
+      if (!(e instanceof NotSent) && !isNoEndpointAvailableError(e) && !isShedError(e))
+        log({ level: 'warn', service: 'gateway', requestId, msg: String(e) });
+      return failure(e, requestId);
+    } finally {
+      permit.release();
+    }
+  });
+
+  const close = async (): Promise<void> => {
+    await poller.close();
+    connection.close();
+    monitor.close();
+    for (const b of breakers.values()) b.close();
+    retry.close();
+    budget.close();
+    limiter.close();
+    balancer.close();
+  };
+  return { app, balancer, monitor, registry, breaker: (id) => breakers.get(id), close, [Symbol.asyncDispose]: close };
+}
+
+function strategy(name: StrategyName): Strategy {
+  switch (name) {
+    case 'p2c':
+      return powerOfTwoChoices();
+    case 'round-robin':
+      return roundRobin();
+    case 'least-connections':
+      return leastConnections();
+    case 'peak-ewma':
+      return peakEwma();
+    case 'random':
+      return random();
+  }
+}
+
+/** True when the error says the connection was never made, so the request was never sent. */
+function neverConnected(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'UND_ERR_CONNECT_TIMEOUT') return true;
+  }
+  return false;
+}
+
+function unwrap(error: unknown): unknown {
+  // The retry policy gives up with its own error; the last attempt's error is what happened.
+  if (isRetryError(error) && !isRetryBudgetExhaustedError(error)) return (error as { cause?: unknown }).cause ?? error;
+  return error;
+}
+
+function statusOf(error: unknown): number {
+  if (isNoEndpointAvailableError(error) || isShedError(error) || error instanceof BrokenCircuitError || isBrokenCircuitError(error))
+    return 503;
+  if (error instanceof NotSent) return isBrokenCircuitError(error.cause) ? 503 : 502;
+  if (isTimeoutError(error)) return 504;
+  if (isRetryBudgetExhaustedError(error)) return 502;
+  return 502;
+}
+
+function failure(error: unknown, requestId: string): Response {
+  const status = statusOf(error);
+  if (isNoEndpointAvailableError(error)) return problem(503, error.code, error.message, requestId, { 'retry-after': '1' });
+  if (error instanceof NotSent) {
+    const inner = error.cause;
+    if (isBrokenCircuitError(inner)) {
+      return problem(503, inner.code, `every upstream tried is cut off: ${inner.message}`, requestId, {
+        'retry-after': String(Math.max(1, Math.ceil(inner.retryAfterMs / 1000))),
+      });
+    }
+    return problem(502, 'ERR_BALLAST_UPSTREAM_UNREACHABLE', `no upstream could be reached (last: ${error.upstream})`, requestId, {
+      'retry-after': '1',
+    });
+  }
+  if (isRetryBudgetExhaustedError(error))
+    return problem(502, error.code, 'upstream unreachable and the retry budget is spent', requestId, { 'retry-after': '1' });
+  if (isTimeoutError(error)) return problem(504, 'ERR_BALLAST_UPSTREAM_TIMEOUT', 'the upstream did not answer in time', requestId);
+  return problem(
+    status,
+    'ERR_BALLAST_UPSTREAM',
+    `the upstream failed: ${error instanceof Error ? error.message : String(error)}`,
+    requestId,
+  );
+}
+
+function problem(status: number, code: string, message: string, requestId: string, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify({ error: { code, message } }), {
+    status,
+    headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...headers },
+  });
+}
+
+/** The body, or null once it exceeds `maxBytes`. */
+async function readLimited(request: Request, maxBytes: number): Promise<Buffer | null> {
+  if (!request.body) return Buffer.alloc(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) return Buffer.concat(chunks, total);
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+}

@@ -1,0 +1,129 @@
+import { type Listening, listen } from '@ballast/app-api';
+import { isInvalidOptionError } from '@ballast/common';
+import { Hono } from 'hono';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createGateway, type Gateway, type GatewayOptions } from '../src/index.ts';
+
+const open: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  for (const o of open.splice(0).reverse()) await o.close();
+});
+
+/** A stand-in API server: answers /healthz, echoes requests, or fails on demand. */
+async function upstream(id: string, behaviour: { status?: number } = {}): Promise<Listening> {
+  const app = new Hono();
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.all('*', async (c) => {
+    const body = await c.req.arrayBuffer();
+    return c.json(
+      { id, path: c.req.path, query: c.req.query(), bytes: body.byteLength, requestId: c.req.header('x-request-id') },
+      (behaviour.status ?? 200) as 200,
+    );
+  });
+  const server = await listen(app.fetch);
+  open.push(server);
+  return server;
+}
+
+async function gatewayOver(servers: Listening[], options: Partial<GatewayOptions> = {}): Promise<{ gateway: Gateway; url: string }> {
+  const gateway = createGateway({
+    upstreams: servers.map((s, i) => ({ id: `api-${i + 1}`, url: s.url })),
+    healthIntervalMs: 50,
+    acceptablePauseMs: 100,
+    phiThreshold: 3,
+    log: () => {},
+    ...options,
+  });
+  const server = await listen(gateway.app.fetch);
+  open.push(gateway, server);
+  return { gateway, url: server.url };
+}
+
+describe('gateway', () => {
+  it('spreads requests over the upstreams and forwards path, query, body and request id', async () => {
+    const servers = await Promise.all(['a', 'b', 'c'].map((id) => upstream(id)));
+    const { url } = await gatewayOver(servers);
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 60; i++) {
+      const res = await fetch(`${url}/v1/resize?width=10`, {
+        method: 'POST',
+        body: Buffer.alloc(100),
+        headers: { 'x-request-id': `r${i}` },
+      });
+      const body = (await res.json()) as { id: string; path: string; query: Record<string, string>; bytes: number; requestId: string };
+      expect(body).toMatchObject({ path: '/v1/resize', query: { width: '10' }, bytes: 100, requestId: `r${i}` });
+      expect(res.headers.get('x-upstream')).toMatch(/^api-\d$/);
+      seen.set(body.id, (seen.get(body.id) ?? 0) + 1);
+    }
+    expect([...seen.keys()].sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('resends requests that never reached a dead upstream, and the detector takes it out of rotation', async () => {
+    const servers = await Promise.all(['a', 'b', 'c'].map((id) => upstream(id)));
+    const { gateway, url } = await gatewayOver(servers);
+    await servers[1]?.close(); // api-2 dies: connections are refused
+    for (let i = 0; i < 30; i++) {
+      const res = await fetch(`${url}/x`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-upstream')).not.toBe('api-2');
+      await res.arrayBuffer();
+    }
+    const deadline = Date.now() + 5000;
+    let state = '';
+    while (Date.now() < deadline) {
+      state = gateway.balancer.stats().endpoints.find((e) => e.id === 'api-2')?.state ?? '';
+      if (state === 'down') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(state).toBe('down');
+  });
+
+  it('opens the circuit of an upstream that keeps failing', async () => {
+    const servers = [await upstream('a'), await upstream('bad', { status: 500 })];
+    const { gateway, url } = await gatewayOver(servers, { strategy: 'round-robin', breakerResetMs: 60_000, ejectAfterFailures: 0 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      const res = await fetch(`${url}/x`);
+      statuses.push(res.status);
+      await res.arrayBuffer();
+    }
+    expect(gateway.breaker('api-2')?.state).toBe('open');
+    // Once open, requests picked for api-2 never reach it and go to api-1 instead.
+    expect(statuses.slice(-10).every((s) => s === 200)).toBe(true);
+  });
+
+  it('does not count an upstream shedding load (503) as failing', async () => {
+    const servers = [await upstream('busy', { status: 503 })];
+    const { gateway, url } = await gatewayOver(servers);
+    for (let i = 0; i < 30; i++) {
+      const res = await fetch(`${url}/x`);
+      expect(res.status).toBe(503);
+      await res.arrayBuffer();
+    }
+    expect(gateway.breaker('api-1')?.state).toBe('closed');
+  });
+
+  it('answers 502 when no upstream can be reached, and 413 for oversized bodies', async () => {
+    const servers = [await upstream('a')];
+    const { url } = await gatewayOver(servers, { maxBodyBytes: 1000 });
+    expect((await fetch(`${url}/x`, { method: 'POST', body: Buffer.alloc(2000) })).status).toBe(413);
+    await servers[0]?.close();
+    const res = await fetch(`${url}/x`);
+    expect([502, 503]).toContain(res.status);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toMatch(/^ERR_BALLAST_/);
+  });
+
+  it('serves /healthz, /readyz and /metrics, and refuses an unknown strategy', async () => {
+    const { url } = await gatewayOver([await upstream('a')]);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    expect(await (await fetch(`${url}/metrics`)).text()).toContain('ballast_gateway_upstream_up');
+    let error: unknown;
+    try {
+      createGateway({ upstreams: [], strategy: 'fastest' as never });
+    } catch (e) {
+      error = e;
+    }
+    expect(isInvalidOptionError(error)).toBe(true);
+  });
+});
