@@ -25,6 +25,7 @@ describe.each(['gcra', 'tokenBucket'] as const)('RedisRateLimiter (%s) against a
     const results = await Promise.all(Array.from({ length: 400 }, (_, i) => limiters[i % limiters.length]!.consume('tenant-1')));
     const admitted = results.filter((r) => r.allowed).length;
     expect(admitted).toBe(50);
+    expect(limiters.reduce((sum, l) => sum + l.stats().allowed, 0)).toBe(50);
     const refused = results.find((r) => !r.allowed)!;
     expect(refused.retryAfterMs).toBeGreaterThan(60_000);
     expect(refused.remaining).toBe(0);
@@ -81,6 +82,8 @@ describe('RedisRateLimiter errors', () => {
       expect((await open.consume('k')).allowed).toBe(true);
       expect((await closed.consume('k')).allowed).toBe(false);
       await expect(throwing.consume('k')).rejects.toThrow();
+      expect(open.stats()).toMatchObject({ allowed: 1, limited: 0, errors: 1 });
+      expect(throwing.stats()).toMatchObject({ allowed: 0, limited: 0, errors: 1 });
     } finally {
       dead.disconnect();
     }

@@ -85,6 +85,15 @@ export interface RedisRateLimiterOptions extends RateLimitOptions {
   onError?: 'throw' | 'allow' | 'deny';
 }
 
+/** A snapshot of a {@link RedisRateLimiter}'s decisions in this process. */
+export interface RedisRateLimiterStats {
+  name: string;
+  allowed: number;
+  limited: number;
+  /** Calls on which Redis failed. */
+  errors: number;
+}
+
 /**
  * A rate limit shared by every process that uses the same Redis: one atomic Lua
  * script per decision (`EVALSHA`, falling back to `EVAL` once after a script flush),
@@ -107,6 +116,9 @@ export class RedisRateLimiter implements RateLimiter {
   readonly #sha: string;
   readonly #prefix: string;
   readonly #onError: 'throw' | 'allow' | 'deny';
+  #allowed = 0;
+  #limited = 0;
+  #errors = 0;
 
   /** @throws {InvalidOptionError} naming the first invalid option. */
   constructor(options: RedisRateLimiterOptions) {
@@ -136,11 +148,23 @@ export class RedisRateLimiter implements RateLimiter {
         reply = await this.#client.eval(this.#script, 1, redisKey, ...args);
       }
     } catch (error) {
+      this.#errors++;
       if (this.#onError === 'throw') throw error;
-      const allowed = this.#onError === 'allow';
+      const allowed = this.#count(this.#onError === 'allow');
       return { allowed, limit: this.#config.limit, remaining: 0, resetMs: 0, retryAfterMs: allowed ? 0 : this.#config.intervalMs };
     }
     const [allowed, remaining, resetMs, retryAfterMs] = reply as [number, number, number, number];
-    return { allowed: allowed === 1, limit: this.#config.limit, remaining, resetMs, retryAfterMs };
+    return { allowed: this.#count(allowed === 1), limit: this.#config.limit, remaining, resetMs, retryAfterMs };
+  }
+
+  /** Decisions taken by this process. */
+  stats(): RedisRateLimiterStats {
+    return { name: this.#config.name, allowed: this.#allowed, limited: this.#limited, errors: this.#errors };
+  }
+
+  #count(allowed: boolean): boolean {
+    if (allowed) this.#allowed++;
+    else this.#limited++;
+    return allowed;
   }
 }
