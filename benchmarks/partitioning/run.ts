@@ -1,0 +1,326 @@
+/**
+ * Partitioning benchmark: every @ballast/partitioning strategy side by side with the npm
+ * peers `consistent-hash` and `hashring`, at 10, 100 and 1,000 nodes over 1,000,000 keys.
+ *
+ * Per strategy and node count: lookups per second (timed loop, median of samples),
+ * peak/mean load over the 1M keys, keys moved when a node is added and when one is
+ * removed (as a multiple of the ideal 1/n), build time and heap memory.
+ *
+ *   npm run bench:partitioning
+ *
+ * Writes benchmarks/results/partitioning.json and partitioning.md.
+ */
+import { createRequire } from 'node:module';
+import { BoundedLoadPartitioner, createPartitioner, type Partitioner } from '@ballast/partitioning';
+import { heapUsed } from '../lib/measure.ts';
+import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
+
+const require = createRequire(import.meta.url);
+const ConsistentHash = require('consistent-hash') as new () => {
+  add(node: string): unknown;
+  remove(node: string): unknown;
+  get(key: string): string;
+};
+const HashRing = require('hashring') as new (
+  servers: string[],
+) => {
+  add(node: string): unknown;
+  remove(node: string): unknown;
+  get(key: string): string;
+};
+
+const KEY_COUNT = 1_000_000;
+const NODE_COUNTS = [10, 100, 1000];
+const SAMPLES = 5;
+const SAMPLE_MS = 60;
+const COMMAND = 'npm run bench:partitioning';
+
+/** A candidate under test: how to build it and how to call it. */
+interface Candidate {
+  name: string;
+  /** `ballast` strategies or an npm peer. */
+  kind: 'ballast' | 'peer';
+  build(nodes: string[]): Subject;
+  note?: string;
+}
+
+interface Subject {
+  /** The object whose `method` does a lookup, called from a loop compiled for it. */
+  target: object;
+  method: string;
+  owner(key: string): string;
+  add(node: string): void;
+  remove(node: string): void;
+  /** Peak/mean when it differs from counting owner() (bounded-load counts assign()). */
+  peakToMean?(keys: string[]): number;
+}
+
+const ballast = (strategy: 'ring' | 'jump' | 'rendezvous' | 'maglev' | 'consistent-hash'): Candidate => ({
+  name: strategy,
+  kind: 'ballast',
+  build(nodes) {
+    const p: Partitioner = createPartitioner({ strategy, nodes });
+    p.owner('warm-up');
+    return { target: p, method: 'owner', owner: (k) => p.owner(k), add: (n) => p.add(n), remove: (n) => p.remove(n) };
+  },
+});
+
+const candidates: Candidate[] = [
+  ballast('ring'),
+  ballast('jump'),
+  ballast('rendezvous'),
+  ballast('maglev'),
+  {
+    name: 'bounded-load',
+    kind: 'ballast',
+    note: 'lookups/s and peak/mean count assign() (loads accumulate); movement compares owner() with no load, i.e. its ring',
+    build(nodes) {
+      const p = new BoundedLoadPartitioner({ nodes });
+      p.owner('warm-up');
+      return {
+        target: p,
+        method: 'assign',
+        owner: (k) => p.owner(k),
+        add: (n) => p.add(n),
+        remove: (n) => p.remove(n),
+        peakToMean(keys) {
+          p.clearLoads();
+          for (const k of keys) p.assign(k);
+          const loads = Object.values(p.stats().loads);
+          const max = Math.max(...loads);
+          p.clearLoads();
+          return max / (keys.length / loads.length);
+        },
+      };
+    },
+  },
+  ballast('consistent-hash'),
+  {
+    name: 'npm consistent-hash',
+    kind: 'peer',
+    note: 'consistent-hash@1.2 with its defaults (random placement, 40 points per node)',
+    build(nodes) {
+      const r = new ConsistentHash();
+      for (const n of nodes) r.add(n);
+      r.get('warm-up');
+      return {
+        target: r,
+        method: 'get',
+        owner: (k) => r.get(k),
+        add: (n) => void r.add(n),
+        remove: (n) => {
+          r.remove(n);
+          r.get('rebuild'); // its point map must be rebuilt before the next add()
+        },
+      };
+    },
+  },
+  {
+    name: 'npm hashring',
+    kind: 'peer',
+    note: 'hashring@3.2 with its defaults (MD5, 40×4 points per node, 5,000-entry LRU cache)',
+    build(nodes) {
+      const r = new HashRing(nodes);
+      r.get('warm-up');
+      return { target: r, method: 'get', owner: (k) => r.get(k), add: (n) => void r.add(n), remove: (n) => void r.remove(n) };
+    },
+  },
+];
+
+interface Record {
+  strategy: string;
+  nodes: number;
+  lookupsPerSec: number;
+  peakToMean: number;
+  movedOnAddRatio: number;
+  movedOnRemoveRatio: number;
+  movedOnAdd: number;
+  movedOnRemove: number;
+  buildMs: number;
+  memoryBytes: number;
+}
+
+/** Lookups per second, with a loop compiled for this candidate so call sites stay monomorphic. */
+function lookupsPerSec(subject: Subject, keys: string[]): number {
+  const loop = new Function(
+    'p',
+    'keys',
+    'from',
+    'count',
+    `let s = 0; const n = keys.length; for (let i = 0; i < count; i++) { s += p.${subject.method}(keys[(from + i) % n]).length; } return s;`,
+  ) as (p: object, keys: string[], from: number, count: number) => number;
+  // Calibrate the batch so one sample takes about SAMPLE_MS.
+  let count = 10_000;
+  let from = 0;
+  let sink = 0;
+  for (;;) {
+    const start = performance.now();
+    sink += loop(subject.target, keys, from, count);
+    from += count;
+    const ms = performance.now() - start;
+    if (ms >= SAMPLE_MS / 4) {
+      count = Math.max(1000, Math.round((count * SAMPLE_MS) / ms));
+      break;
+    }
+    count *= 4;
+  }
+  const rates: number[] = [];
+  for (let s = 0; s < SAMPLES; s++) {
+    const start = process.hrtime.bigint();
+    sink += loop(subject.target, keys, from, count);
+    const ns = Number(process.hrtime.bigint() - start);
+    from += count;
+    rates.push((count * 1e9) / ns);
+  }
+  if (sink === -1) console.log(sink);
+  rates.sort((a, b) => a - b);
+  return rates[Math.floor(rates.length / 2)]!;
+}
+
+function measureCandidate(candidate: Candidate, n: number, keys: string[]): Record {
+  const nodes = Array.from({ length: n }, (_, i) => `node-${i}`);
+  const heapBefore = heapUsed();
+  const start = performance.now();
+  const subject = candidate.build(nodes);
+  const buildMs = performance.now() - start;
+  const memoryBytes = Math.max(0, heapUsed() - heapBefore);
+
+  // Owners before any change; load balance from the same pass.
+  const before = new Array<string>(keys.length);
+  const counts = new Map<string, number>();
+  for (let i = 0; i < keys.length; i++) {
+    const o = subject.owner(keys[i]!);
+    before[i] = o;
+    counts.set(o, (counts.get(o) ?? 0) + 1);
+  }
+  const peakToMean = subject.peakToMean ? subject.peakToMean(keys) : Math.max(...counts.values()) / (keys.length / n);
+
+  // Add one node, count moves, then take it out again: back to the original mapping.
+  subject.add(`node-${n}`);
+  let moved = 0;
+  for (let i = 0; i < keys.length; i++) if (subject.owner(keys[i]!) !== before[i]) moved++;
+  const movedOnAdd = moved / keys.length;
+  subject.remove(`node-${n}`);
+
+  // Remove the last node (the only cheap removal for jump).
+  subject.remove(`node-${n - 1}`);
+  moved = 0;
+  for (let i = 0; i < keys.length; i++) if (subject.owner(keys[i]!) !== before[i]) moved++;
+  const movedOnRemove = moved / keys.length;
+  subject.add(`node-${n - 1}`);
+
+  const rate = lookupsPerSec(subject, keys);
+  return {
+    strategy: candidate.name,
+    nodes: n,
+    lookupsPerSec: Math.round(rate),
+    peakToMean: round(peakToMean, 4),
+    movedOnAddRatio: round(movedOnAdd / (1 / (n + 1)), 4),
+    movedOnRemoveRatio: round(movedOnRemove / (1 / n), 4),
+    movedOnAdd: round(movedOnAdd, 5),
+    movedOnRemove: round(movedOnRemove, 5),
+    buildMs: round(buildMs, 2),
+    memoryBytes,
+  };
+}
+
+function round(x: number, digits: number): number {
+  return Number(x.toFixed(digits));
+}
+
+function main(): void {
+  const startedAt = performance.now();
+  const keys = Array.from({ length: KEY_COUNT }, (_, i) => `user:${i}`);
+  const records: Record[] = [];
+  for (const n of NODE_COUNTS) {
+    for (const candidate of candidates) {
+      const record = measureCandidate(candidate, n, keys);
+      records.push(record);
+      console.log(
+        `${String(n).padStart(4)} nodes  ${candidate.name.padEnd(20)} ${fmt(record.lookupsPerSec).padStart(12)} lookups/s  peak/mean ${record.peakToMean}`,
+      );
+    }
+  }
+
+  const tables: string[] = [];
+  for (const n of NODE_COUNTS) {
+    const rows = records.filter((r) => r.nodes === n);
+    const hashring = rows.find((r) => r.strategy === 'npm hashring')!;
+    const table: Row[] = rows.map((r) => ({
+      strategy: r.strategy,
+      'lookups/s': r.lookupsPerSec,
+      '× hashring': round(r.lookupsPerSec / hashring.lookupsPerSec, 1),
+      'peak/mean': r.peakToMean,
+      'moved on add (× ideal)': r.movedOnAddRatio,
+      'moved on remove (× ideal)': r.movedOnRemoveRatio,
+      'build ms': r.buildMs,
+      'memory KB': Math.round(r.memoryBytes / 1024),
+    }));
+    printTable(`${n} nodes, ${fmt(KEY_COUNT)} keys`, table);
+    tables.push(`### ${n} nodes\n\n${markdownTable(table)}`);
+  }
+
+  const goals = checkGoals(records);
+  printTable('Goals', goals);
+  const meta = machine();
+  const notes = candidates.filter((c) => c.note).map((c) => `- **${c.name}**: ${c.note}`);
+  const markdown = [
+    '## Partitioning benchmark',
+    '',
+    `\`${COMMAND}\` — ${fmt(KEY_COUNT)} keys (\`user:0\` … \`user:999999\`), node ids \`node-0\` …; Node ${meta.node}, ${meta.cpus} × ${meta.cpuModel}, ${meta.date}.`,
+    'Lookups/s: median of 5 timed samples of string-key lookups. Peak/mean: the most loaded node over the mean, for the 1M keys.',
+    'Moved on add / remove: share of the 1M keys whose owner changed when `node-<n>` was added / `node-<n-1>` removed, divided by the ideal 1/(n+1) / 1/n.',
+    'Memory: heap growth after building (V8 heap, typed arrays included). Build: construct with every node plus the first lookup.',
+    '',
+    ...notes,
+    '',
+    ...tables.flatMap((t) => [t, '']),
+    '### Goals',
+    '',
+    markdownTable(goals),
+    '',
+  ].join('\n');
+  writeResult('partitioning.json', { command: COMMAND, keys: KEY_COUNT, machine: meta, records, goals });
+  writeResult('partitioning.md', markdown);
+  console.log(
+    `\nwrote benchmarks/results/partitioning.json and partitioning.md in ${((performance.now() - startedAt) / 1000).toFixed(0)} s`,
+  );
+}
+
+function checkGoals(records: Record[]): Row[] {
+  const at = (strategy: string, nodes: number): Record => records.find((r) => r.strategy === strategy && r.nodes === nodes)!;
+  const rows: Row[] = [];
+  const goal = (name: string, measured: string, met: boolean): void => void rows.push({ goal: name, measured, met: met ? 'yes' : 'NO' });
+  goal('jump ≥ 10 M lookups/s at 100 nodes', fmt(at('jump', 100).lookupsPerSec), at('jump', 100).lookupsPerSec >= 10e6);
+  goal('maglev ≥ 10 M lookups/s at 100 nodes', fmt(at('maglev', 100).lookupsPerSec), at('maglev', 100).lookupsPerSec >= 10e6);
+  goal('ring ≥ 3 M lookups/s at 100 nodes', fmt(at('ring', 100).lookupsPerSec), at('ring', 100).lookupsPerSec >= 3e6);
+  for (const n of NODE_COUNTS) {
+    const base = at('npm hashring', n).lookupsPerSec;
+    const ours = records.filter((r) => r.nodes === n && !r.strategy.startsWith('npm '));
+    const slowest = ours.reduce((a, b) => (a.lookupsPerSec < b.lookupsPerSec ? a : b));
+    goal(
+      `every strategy ≥ 5 × hashring at ${n} nodes`,
+      `slowest: ${slowest.strategy} ${fmt(slowest.lookupsPerSec / base)} ×`,
+      slowest.lookupsPerSec >= 5 * base,
+    );
+  }
+  for (const s of ['jump', 'rendezvous', 'maglev']) {
+    goal(`${s} peak/mean ≤ 1.05 at 100 nodes`, String(at(s, 100).peakToMean), at(s, 100).peakToMean <= 1.05);
+  }
+  goal('ring peak/mean ≤ 1.15 at 100 nodes', String(at('ring', 100).peakToMean), at('ring', 100).peakToMean <= 1.15);
+  for (const n of NODE_COUNTS) {
+    const r = at('bounded-load', n);
+    goal(`bounded-load peak/mean ≤ c = 1.25 at ${n} nodes`, String(r.peakToMean), r.peakToMean <= 1.25);
+  }
+  for (const s of ['ring', 'jump', 'rendezvous', 'maglev']) {
+    const limit = s === 'maglev' ? 1.6 : 1.1;
+    for (const n of NODE_COUNTS) {
+      const r = at(s, n);
+      const worst = Math.max(r.movedOnAddRatio, r.movedOnRemoveRatio);
+      goal(`${s} moved ≤ ${limit} × ideal at ${n} nodes`, `add ${r.movedOnAddRatio}, remove ${r.movedOnRemoveRatio}`, worst <= limit);
+    }
+  }
+  return rows;
+}
+
+main();
