@@ -1,59 +1,103 @@
 /**
- * `npm start`: a short, real demonstration of Ballast on this machine, with no
- * external service. Three HTTP servers on loopback answer with different latency
- * profiles; a client spreads 300 requests over them and reports the latency
- * percentiles each one delivered, measured with @ballast/common's histogram.
+ * `npm start`: the reference image-resize system on this machine, in one process —
+ * the gateway, three API servers and the resize workers — on the embedded in-process
+ * queue, or on Redis when `BALLAST_REDIS_SENTINELS` / `BALLAST_REDIS_URL` is set
+ * (see apps/README.md). Prints where to send requests and runs until Ctrl-C.
  *
- * The reference image-resize system replaces this demonstration once it exists.
+ *   npm start                      # serve on http://127.0.0.1:8080 (BALLAST_PORT to change)
+ *   npm start -- --burst           # also send a burst of real resize requests, print percentiles, exit
+ *   npm start -- --burst=500       # a longer burst
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+
+import { startSystem } from '@ballast/app-gateway';
+import { queueFromEnv } from '@ballast/app-queue';
+import { sampleJpeg } from '@ballast/app-worker';
 import { Histogram } from '@ballast/common';
 
-const profiles = [
-  { name: 'fast', delayMs: 2 },
-  { name: 'steady', delayMs: 5 },
-  { name: 'slow', delayMs: 25 },
-];
+const burstArg = process.argv.slice(2).find((a) => a === '--burst' || a.startsWith('--burst='));
+const burst = burstArg === undefined ? 0 : Number(burstArg.split('=')[1] ?? 200);
+if (!(burst >= 0) || !Number.isInteger(burst)) throw new Error(`--burst takes a whole number of requests, got ${burstArg}`);
+const redis = Boolean(process.env.BALLAST_REDIS_SENTINELS || process.env.BALLAST_REDIS_URL);
 
-async function listen(delayMs: number): Promise<Server> {
-  const server = createServer((_req, res) => {
-    setTimeout(() => res.end('ok'), delayMs);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
-}
-
-const servers = await Promise.all(profiles.map((p) => listen(p.delayMs)));
-const urls = servers.map((s) => `http://127.0.0.1:${(s.address() as AddressInfo).port}/`);
-console.log('Started three upstream servers on loopback:');
-for (const [i, p] of profiles.entries()) console.log(`  ${p.name.padEnd(7)} ${urls[i]}  (answers after ${p.delayMs} ms)`);
-
-const perServer = profiles.map(() => new Histogram());
-const overall = new Histogram();
-const requests = 300;
-let next = 0;
-const worker = async (): Promise<void> => {
-  while (next < requests) {
-    const i = next++ % urls.length;
-    const started = performance.now();
-    const res = await fetch(urls[i] as string);
-    await res.text();
-    const ms = performance.now() - started;
-    perServer[i]?.record(ms);
-    overall.record(ms);
-  }
+const options = {
+  apis: 3,
+  workers: 1,
+  queue: redis ? () => queueFromEnv() : undefined,
+  api: { log: () => {} },
+  gateway: { log: () => {} },
 };
-await Promise.all(Array.from({ length: 8 }, worker));
-
-const f = (ms: number): string => `${ms.toFixed(1)} ms`.padStart(9);
-console.log(`\nSent ${requests} requests round robin, 8 at a time. Latency seen by the client:`);
-console.log(`  ${'server'.padEnd(8)}${'count'.padStart(6)}${'p50'.padStart(9)}${'p99'.padStart(9)}${'max'.padStart(9)}`);
-for (const [i, h] of perServer.entries()) {
-  const s = h.summary();
-  console.log(`  ${profiles[i]?.name.padEnd(8)}${String(s.count).padStart(6)}${f(s.p50)}${f(s.p99)}${f(s.max)}`);
+let system: Awaited<ReturnType<typeof startSystem>>;
+try {
+  system = await startSystem({ ...options, port: burst > 0 ? 0 : Number(process.env.BALLAST_PORT ?? 8080) });
+} catch (error) {
+  if ((error as { code?: string }).code !== 'EADDRINUSE') throw error;
+  system = await startSystem({ ...options, port: 0 });
 }
-const s = overall.summary();
-console.log(`  ${'all'.padEnd(8)}${String(s.count).padStart(6)}${f(s.p50)}${f(s.p99)}${f(s.max)}`);
-console.log('\nThe slow server sets the overall p99: the case latency-aware balancing strategies exist for.');
-await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+
+const queueKind = system.apis[0]?.queue.kind ?? 'in-process';
+console.log(
+  `Ballast reference system is running (queue: ${queueKind}${redis ? `, ${process.env.BALLAST_REDIS_SENTINELS ? 'Sentinel' : 'single Redis'}` : ''}):`,
+);
+console.log(`  gateway   ${system.url}   (${system.gateway.balancer.strategy} over ${system.apis.length} API servers)`);
+for (const [i, { server }] of system.apis.entries()) console.log(`  api-${i + 1}     ${server.url}`);
+console.log(`  workers   ${system.workers.length} × ${system.workers[0]?.concurrency} conversions at once`);
+
+if (burst === 0) {
+  console.log(`
+Resize an image (sync: the answer is the image):
+  curl -sS -X POST -H 'content-type: image/jpeg' --data-binary @photo.jpg \\
+    '${system.url}/v1/resize?width=800&format=webp' -o photo-800.webp
+Async: add &mode=async, then GET the "result" path it returns:
+  curl -sS -X POST -H 'content-type: image/jpeg' --data-binary @photo.jpg '${system.url}/v1/resize?width=800&mode=async'
+  curl -sS '${system.url}/v1/jobs/<id>' -o out.jpg
+Parameters: width, height (1–8192), fit (cover|contain|inside|outside|fill), format (jpeg|png|webp|avif),
+quality (1–100), effort, animated, keepMetadata, deadlineMs. Health: /healthz /readyz /metrics; ${system.url}/gateway/stats.
+Ctrl-C to stop.`);
+  const stop = async (): Promise<void> => {
+    console.log('\nStopping: finishing the jobs in progress…');
+    await system.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+} else {
+  const image = await sampleJpeg();
+  const concurrency = 4;
+  console.log(
+    `\nSending ${burst} resize requests (${Math.round(image.length / 1024)} KB JPEG → 800 px JPEG), ${concurrency} at a time, through the gateway…`,
+  );
+  const latency = new Histogram();
+  const statuses = new Map<number | string, number>();
+  const upstreams = new Map<string, number>();
+  let next = 0;
+  const started = performance.now();
+  const client = async (): Promise<void> => {
+    while (next < burst) {
+      next++;
+      const t0 = performance.now();
+      try {
+        const res = await fetch(`${system.url}/v1/resize?width=800`, {
+          method: 'POST',
+          body: image,
+          headers: { 'content-type': 'image/jpeg' },
+        });
+        await res.arrayBuffer();
+        latency.record(performance.now() - t0);
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        const upstream = res.headers.get('x-upstream') ?? 'none';
+        upstreams.set(upstream, (upstreams.get(upstream) ?? 0) + 1);
+      } catch (error) {
+        statuses.set(String(error), (statuses.get(String(error)) ?? 0) + 1);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, client));
+  const seconds = (performance.now() - started) / 1000;
+  const s = latency.summary();
+  const ms = (v: number): string => `${v.toFixed(1)} ms`;
+  console.log(`\n  requests   ${burst} in ${seconds.toFixed(1)} s (${(burst / seconds).toFixed(1)}/s)`);
+  console.log(`  statuses   ${[...statuses].map(([k, v]) => `${k}: ${v}`).join(', ')}`);
+  console.log(`  upstreams  ${[...upstreams].map(([k, v]) => `${k}: ${v}`).join(', ')}`);
+  console.log(`  latency    p50 ${ms(s.p50)}   p90 ${ms(s.p90)}   p99 ${ms(s.p99)}   p99.9 ${ms(s.p999)}   max ${ms(s.max)}`);
+  await system.close();
+}

@@ -22,8 +22,11 @@ function setup(options: Partial<ApiOptions> = {}, { worker = true, maxDepth = 10
   if (worker) open.push(new ResizeWorker({ queue, concurrency: 1 }).start());
   const api = createApi({ queue, log: () => {}, ...options });
   open.push(api);
-  const post = (query: string, body: ConstructorParameters<typeof Response>[0] = jpeg, headers: Record<string, string> = { 'content-type': 'image/jpeg' }) =>
-    api.app.request(`/v1/resize?${query}`, { method: 'POST', body, headers, duplex: 'half' } as RequestInit);
+  const post = (
+    query: string,
+    body: ConstructorParameters<typeof Response>[0] = jpeg,
+    headers: Record<string, string> = { 'content-type': 'image/jpeg' },
+  ) => api.app.request(`/v1/resize?${query}`, { method: 'POST', body, headers, duplex: 'half' } as RequestInit);
   return { queue, api, post };
 }
 

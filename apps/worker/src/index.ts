@@ -11,4 +11,5 @@ export {
   resizeImage,
   resolveLimits,
 } from './resize.ts';
+export { type SampleJpegOptions, sampleJpeg } from './sample.ts';
 export { type JobUsage, ResizeWorker, type ResizeWorkerEvents, type ResizeWorkerOptions, type ResizeWorkerStats } from './worker.ts';
