@@ -298,6 +298,7 @@ describe('cancellation', () => {
     expect(calls).toHaveLength(1);
     expect(giveUps).toMatchObject([{ reason: 'aborted', attempts: 1 }]);
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    policy.close();
     expect(vi.getTimerCount()).toBe(0);
   });
 
@@ -306,6 +307,9 @@ describe('cancellation', () => {
     const policy = new RetryPolicy({ timeoutMs: 1_000 });
     for (let i = 0; i < 50; i++) await policy.execute(async () => i, { signal: controller.signal });
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    // Every attempt's timeout shares one unref'd timer, which lapses once no attempt needs it.
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(1_000);
     expect(vi.getTimerCount()).toBe(0);
     expect(policy.stats()).toMatchObject({ calls: 50, attempts: 50, successes: 50, inFlight: 0 });
   });

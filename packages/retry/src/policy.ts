@@ -5,7 +5,6 @@ import {
   func,
   InvalidOptionError,
   integer,
-  type LinkedSignal,
   type Listener,
   linkSignal,
   MAX_TIMER_MS,
@@ -15,11 +14,12 @@ import {
   withoutStack,
 } from '@ballast/common';
 import pRetry, { AbortError as PRetryAbortError, type RetryContext } from 'p-retry';
+import { AttemptScope } from './attempt-scope.ts';
 import { type Backoff, exponentialBackoff } from './backoff.ts';
 import type { RetryBudget, RetryBudgetStats } from './budget.ts';
 import { defaultRetryOn, type Outcome, type RetryClassifier } from './classify.ts';
 import { RetryBudgetExhaustedError, RetryDeadlineError, RetryPolicyClosedError } from './errors.ts';
-import { raceSignal } from './race.ts';
+import { ExpiryQueue } from './expiry.ts';
 import { defaultDelayHint } from './retry-after.ts';
 
 /** What the operation receives on each attempt. */
@@ -135,7 +135,7 @@ export interface ExecuteOptions<R = unknown> {
 
 /** What a policy remembers about one call in flight, so `close()` can abort it. */
 interface CallState {
-  current: LinkedSignal | undefined;
+  current: { abort(reason: unknown): void } | undefined;
   last: Outcome<unknown> | undefined;
   attempts: number;
   reason: GiveUpReason | undefined;
@@ -187,6 +187,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
   readonly #random: () => number;
   readonly #events = new Emitter<RetryEvents>();
   readonly #inFlight = new Set<CallState>();
+  readonly #expiries: ExpiryQueue;
   readonly #stats = { calls: 0, attempts: 0, retries: 0, hedges: 0, successes: 0, giveUps: 0, budgetExhausted: 0 };
   #closed = false;
 
@@ -211,6 +212,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
     this.#budget = budget;
     this.#discard = options.discard === undefined ? undefined : func<(value: T) => void>('discard', options.discard);
     this.#clock = options.clock ?? systemClock;
+    this.#expiries = new ExpiryQueue(this.#clock);
     this.#random = options.random === undefined ? Math.random : func('random', options.random);
   }
 
@@ -249,25 +251,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
     this.#inFlight.add(state);
     budget?.onRequest();
 
-    const attempt = async (n: number): Promise<R> => {
-      state.attempts = n;
-      this.#stats.attempts++;
-      const remaining = deadlineAt - clock.now();
-      const byDeadline = remaining !== Number.POSITIVE_INFINITY && remaining <= this.timeoutMs;
-      const link = linkSignal([signal], byDeadline ? Math.max(0, remaining) : this.timeoutMs);
-      state.current = link;
-      let outcome: Outcome<R>;
-      try {
-        outcome = { ok: true, value: await raceSignal(fn({ attempt: n, signal: link.signal }), link.signal), attempt: n };
-      } catch (error) {
-        // An abort by the caller or by close() is not a failed attempt; p-retry rejects with the caller's reason.
-        if (signal?.aborted || (link.signal.aborted && error === link.signal.reason && this.#closed)) throw error;
-        if (byDeadline && link.signal.aborted && error === link.signal.reason) state.reason = 'deadline';
-        outcome = { ok: false, error, attempt: n };
-      } finally {
-        link.dispose();
-        state.current = undefined;
-      }
+    const onOutcome = (outcome: Outcome<R>): R => {
       state.last = outcome;
       if (!retryOn(outcome)) {
         if (outcome.ok) {
@@ -278,6 +262,32 @@ export class RetryPolicy<T = unknown> implements Disposable {
       }
       budget?.onFailure();
       throw withoutStack(() => new Failed(outcome, true));
+    };
+
+    const attempt = (n: number): Promise<R> => {
+      state.attempts = n;
+      this.#stats.attempts++;
+      const scope = new AttemptScope(n, signal);
+      state.current = scope;
+      const now = clock.now();
+      const byDeadline = deadlineAt - now <= this.timeoutMs;
+      const limit = byDeadline ? deadlineAt - now : this.timeoutMs;
+      if (limit !== Number.POSITIVE_INFINITY) scope.limit(this.#expiries, now, limit, byDeadline);
+      return scope.run(fn).then(
+        (value) => {
+          scope.release();
+          state.current = undefined;
+          return onOutcome({ ok: true, value, attempt: n });
+        },
+        (error: unknown) => {
+          scope.release();
+          state.current = undefined;
+          // An abort by the caller or by close() is not a failed attempt; p-retry rejects with the caller's reason.
+          if (signal?.aborted || this.#closed) throw error;
+          if (scope.deadlineExpired) state.reason = 'deadline';
+          return onOutcome({ ok: false, error, attempt: n });
+        },
+      );
     };
 
     const shouldRetry = async ({ error, attemptNumber }: RetryContext): Promise<boolean> => {
@@ -343,7 +353,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
     const startedAt = clock.now();
     const call = linkSignal([signal], this.deadlineMs);
     const state: CallState = { current: call, last: undefined, attempts: 0, reason: undefined };
-    const links: LinkedSignal[] = [];
+    const scopes: AttemptScope[] = [];
     this.#stats.calls++;
     this.#inFlight.add(state);
     budget?.onRequest();
@@ -358,7 +368,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
         clearTimeout(timer);
         call.signal.removeEventListener('abort', onCallAbort);
         call.dispose();
-        for (const link of links) link.abort(new DOMException(HEDGE_LOST, 'AbortError'));
+        for (const scope of scopes) scope.abort(new DOMException(HEDGE_LOST, 'AbortError'));
         this.#inFlight.delete(state);
         settle();
       };
@@ -383,17 +393,12 @@ export class RetryPolicy<T = unknown> implements Disposable {
         const n = ++state.attempts;
         running++;
         this.#stats.attempts++;
-        const link = linkSignal([call.signal], this.timeoutMs);
-        links.push(link);
-        let pending: R | PromiseLike<R>;
-        try {
-          pending = fn({ attempt: n, signal: link.signal });
-        } catch (error) {
-          pending = Promise.reject(error);
-        }
-        raceSignal(pending, link.signal).then(
-          (value) => onOutcome({ ok: true, value, attempt: n }, link),
-          (error: unknown) => onOutcome({ ok: false, error, attempt: n }, link),
+        const scope = new AttemptScope(n, call.signal);
+        scopes.push(scope);
+        if (this.timeoutMs !== Number.POSITIVE_INFINITY) scope.limit(this.#expiries, clock.now(), this.timeoutMs, false);
+        scope.run(fn).then(
+          (value) => onOutcome({ ok: true, value, attempt: n }, scope),
+          (error: unknown) => onOutcome({ ok: false, error, attempt: n }, scope),
         );
         clearTimeout(timer);
         timer = state.attempts < this.maxAttempts ? setTimeout(tryHedge, this.hedgeDelayMs) : undefined;
@@ -413,8 +418,8 @@ export class RetryPolicy<T = unknown> implements Disposable {
         launch();
         return true;
       };
-      const onOutcome = (outcome: Outcome<R>, link: LinkedSignal): void => {
-        link.dispose();
+      const onOutcome = (outcome: Outcome<R>, scope: AttemptScope): void => {
+        scope.release();
         running--;
         if (settled || call.signal.aborted) {
           if (outcome.ok) this.#discard?.(outcome.value);
@@ -454,6 +459,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
     if (this.#closed) return;
     this.#closed = true;
     for (const state of this.#inFlight) state.current?.abort(new RetryPolicyClosedError());
+    this.#expiries.clear();
     this.#events.clear();
   }
 
@@ -501,7 +507,8 @@ export class RetryPolicy<T = unknown> implements Disposable {
  */
 export function retry<T>(fn: Attempt<T>, options: RetryOptions<T> & ExecuteOptions<T> = {}): Promise<T> {
   try {
-    return new RetryPolicy<T>(options).execute(fn, options);
+    const policy = new RetryPolicy<T>(options);
+    return policy.execute(fn, options).finally(() => policy.close());
   } catch (error) {
     return Promise.reject(error);
   }
@@ -520,7 +527,8 @@ export function retry<T>(fn: Attempt<T>, options: RetryOptions<T> & ExecuteOptio
  */
 export function hedge<T>(fn: Attempt<T>, options: RetryOptions<T> & ExecuteOptions<T> = {}): Promise<T> {
   try {
-    return new RetryPolicy<T>(options).hedge(fn, options);
+    const policy = new RetryPolicy<T>(options);
+    return policy.hedge(fn, options).finally(() => policy.close());
   } catch (error) {
     return Promise.reject(error);
   }

@@ -1,0 +1,55 @@
+import { systemClock } from '@ballast/common';
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ExpiryQueue } from './expiry.ts';
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('ExpiryQueue', () => {
+  it('fires every entry exactly at its time, never early, on a single timer (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 500 }), fc.boolean()), { minLength: 1, maxLength: 40 }),
+        async (entries) => {
+          vi.setSystemTime(0);
+          const queue = new ExpiryQueue(systemClock);
+          const start = performance.now();
+          const fired: Array<{ due: number; at: number }> = [];
+          const added = entries.map(([delay, keep]) => {
+            const due = start + delay;
+            const entry = { expiresAt: due, expire: () => fired.push({ due, at: performance.now() }) };
+            queue.add(entry);
+            return { keep, entry };
+          });
+          for (const { keep, entry } of added) if (!keep) queue.delete(entry);
+          expect(vi.getTimerCount()).toBeLessThanOrEqual(1);
+          await vi.advanceTimersByTimeAsync(600);
+          expect(fired).toHaveLength(added.filter((a) => a.keep).length);
+          for (const { due, at } of fired) expect(at).toBe(due);
+          expect(vi.getTimerCount()).toBe(0);
+          expect(queue.size).toBe(0);
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+
+  it('re-arms for an earlier entry and clears everything on clear()', () => {
+    const queue = new ExpiryQueue(systemClock);
+    const fire = vi.fn();
+    queue.add({ expiresAt: performance.now() + 1_000, expire: fire });
+    queue.add({ expiresAt: performance.now() + 10, expire: fire });
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(10);
+    expect(fire).toHaveBeenCalledTimes(1);
+    queue.clear();
+    expect(vi.getTimerCount()).toBe(0);
+    vi.advanceTimersByTime(2_000);
+    expect(fire).toHaveBeenCalledTimes(1);
+  });
+});

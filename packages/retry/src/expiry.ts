@@ -1,0 +1,74 @@
+import type { Clock } from '@ballast/common';
+import { MAX_TIMER_MS } from '@ballast/common';
+
+/** Something that expires at a clock time; the queue calls `expire()` then. */
+export interface Expirable {
+  readonly expiresAt: number;
+  expire(): void;
+}
+
+/**
+ * Many deadlines on one timer. Each entry fires exactly at its time (never early),
+ * yet adding and deleting an entry touches no timer in the common case: the single
+ * timer is armed for the earliest entry, and deleting an entry leaves it armed; when
+ * it fires it fires what is due and re-arms for the earliest entry left, or stops.
+ * Most calls end long before their deadline, so a busy policy pays for one
+ * `setTimeout` per deadline period instead of one per attempt.
+ *
+ * The timer is unref'd: a pending deadline alone does not keep the process alive.
+ */
+export class ExpiryQueue {
+  readonly #clock: Clock;
+  readonly #entries = new Set<Expirable>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #armedAt = Number.POSITIVE_INFINITY;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** Calls `entry.expire()` at clock time `entry.expiresAt` unless deleted first. */
+  add(entry: Expirable): void {
+    this.#entries.add(entry);
+    if (entry.expiresAt < this.#armedAt) this.#arm(entry.expiresAt);
+  }
+
+  delete(entry: Expirable): void {
+    this.#entries.delete(entry);
+  }
+
+  /** Entries waiting. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Drops every entry and the timer. */
+  clear(): void {
+    this.#entries.clear();
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armedAt = Number.POSITIVE_INFINITY;
+  }
+
+  #arm(at: number): void {
+    clearTimeout(this.#timer);
+    this.#armedAt = at;
+    this.#timer = setTimeout(this.#onTimer, Math.min(Math.max(0, at - this.#clock.now()), MAX_TIMER_MS));
+    this.#timer.unref?.();
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#armedAt = Number.POSITIVE_INFINITY;
+    const now = this.#clock.now();
+    let next = Number.POSITIVE_INFINITY;
+    const due: Expirable[] = [];
+    for (const entry of this.#entries) {
+      if (entry.expiresAt <= now) due.push(entry);
+      else if (entry.expiresAt < next) next = entry.expiresAt;
+    }
+    for (const entry of due) this.#entries.delete(entry);
+    if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
+    for (const entry of due) entry.expire();
+  };
+}
