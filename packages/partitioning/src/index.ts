@@ -1,4 +1,4 @@
-export { type LoadBalance, loadBalance, type Movement, movement } from './analysis.ts';
+export { idealMovement, type LoadBalance, loadBalance, type Movement, movement } from './analysis.ts';
 export { type BoundedLoadEvents, type BoundedLoadOptions, BoundedLoadPartitioner } from './bounded-load.ts';
 export { ConsistentHashAdapter, type ConsistentHashAdapterOptions } from './consistent-hash-adapter.ts';
 export { type CreatePartitionerOptions, createPartitioner, restorePartitioner } from './create.ts';
