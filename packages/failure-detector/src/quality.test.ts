@@ -21,6 +21,9 @@ describe('measureQuality', () => {
     expect(report.detectionTimeMs.p50).toBeGreaterThan(1500);
     expect(report.detectionTimeMs.mean).toBeGreaterThan(1800);
     expect(report.detectionTimeMs.mean).toBeLessThan(2200);
+    // Uniform over one interval: standard deviation 1000 / √12 ≈ 289 ms.
+    expect(report.detectionTimeMs.stdDev).toBeGreaterThan(250);
+    expect(report.detectionTimeMs.stdDev).toBeLessThan(330);
     expect(report.nodes).toBe(200);
     expect(report.observedMs).toBeGreaterThan(200 * 59_000);
   });

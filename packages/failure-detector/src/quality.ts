@@ -44,6 +44,8 @@ export interface QualityScenario {
 /** Detection time percentiles, ms; NaN when no crash was detected. */
 export interface DetectionTimes {
   mean: number;
+  /** Standard deviation (sample), for confidence intervals on the mean. */
+  stdDev: number;
   p50: number;
   p90: number;
   p99: number;
@@ -115,11 +117,14 @@ export function measureQuality(
   });
   detections.sort((a, b) => a - b);
   const { observedMs, mistakes } = totals;
+  const mean = detections.length === 0 ? Number.NaN : detections.reduce((sum, d) => sum + d, 0) / detections.length;
+  const squares = detections.reduce((sum, d) => sum + (d - mean) ** 2, 0);
   return {
     nodes: totals.nodes,
     observedMs,
     detectionTimeMs: {
-      mean: detections.length === 0 ? Number.NaN : detections.reduce((sum, d) => sum + d, 0) / detections.length,
+      mean,
+      stdDev: detections.length < 2 ? Number.NaN : Math.sqrt(squares / (detections.length - 1)),
       p50: quantile(detections, 0.5),
       p90: quantile(detections, 0.9),
       p99: quantile(detections, 0.99),
