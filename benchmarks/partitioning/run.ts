@@ -11,6 +11,7 @@
  * Writes benchmarks/results/partitioning.json and partitioning.md.
  */
 import { createRequire } from 'node:module';
+import { loadavg } from 'node:os';
 import { BoundedLoadPartitioner, createPartitioner, type Partitioner } from '@ballast/partitioning';
 import { heapUsed } from '../lib/measure.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
@@ -30,7 +31,10 @@ const HashRing = require('hashring') as new (
 };
 
 const KEY_COUNT = 1_000_000;
-const NODE_COUNTS = [10, 100, 1000];
+const NODE_COUNTS = (process.env.BENCH_NODES ?? '10,100,1000').split(',').map(Number);
+/** For quick partial runs while developing: BENCH_NODES=100 BENCH_ONLY=ring,jump (results are then not written). */
+const ONLY = process.env.BENCH_ONLY?.split(',');
+const PARTIAL = process.env.BENCH_NODES !== undefined || ONLY !== undefined;
 const SAMPLES = 5;
 const SAMPLE_MS = 60;
 const COMMAND = 'npm run bench:partitioning';
@@ -130,7 +134,10 @@ const candidates: Candidate[] = [
 interface Record {
   strategy: string;
   nodes: number;
+  /** Per second of CPU time. */
   lookupsPerSec: number;
+  /** Per second of wall-clock time (lower when the machine is busy). */
+  lookupsPerSecWall: number;
   peakToMean: number;
   movedOnAddRatio: number;
   movedOnRemoveRatio: number;
@@ -140,8 +147,13 @@ interface Record {
   memoryBytes: number;
 }
 
-/** Lookups per second, with a loop compiled for this candidate so call sites stay monomorphic. */
-function lookupsPerSec(subject: Subject, keys: string[]): number {
+/**
+ * Lookups per second of CPU time, with a loop compiled for this candidate so its call site
+ * stays monomorphic. CPU time (process.cpuUsage) rather than wall time, because the machine
+ * is shared: time spent waiting for a core is not the partitioner's. Wall-clock rates are
+ * reported beside it.
+ */
+function lookupRates(subject: Subject, keys: string[]): { cpu: number; wall: number } {
   const loop = new Function(
     'p',
     'keys',
@@ -164,17 +176,25 @@ function lookupsPerSec(subject: Subject, keys: string[]): number {
     }
     count *= 4;
   }
-  const rates: number[] = [];
+  const cpu: number[] = [];
+  const wall: number[] = [];
   for (let s = 0; s < SAMPLES; s++) {
+    const cpuStart = process.cpuUsage();
     const start = process.hrtime.bigint();
     sink += loop(subject.target, keys, from, count);
     const ns = Number(process.hrtime.bigint() - start);
+    const used = process.cpuUsage(cpuStart);
     from += count;
-    rates.push((count * 1e9) / ns);
+    wall.push((count * 1e9) / ns);
+    cpu.push((count * 1e6) / Math.max(1, used.user + used.system));
   }
   if (sink === -1) console.log(sink);
-  rates.sort((a, b) => a - b);
-  return rates[Math.floor(rates.length / 2)]!;
+  return { cpu: median(cpu), wall: median(wall) };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 function measureCandidate(candidate: Candidate, n: number, keys: string[]): Record {
@@ -209,11 +229,12 @@ function measureCandidate(candidate: Candidate, n: number, keys: string[]): Reco
   const movedOnRemove = moved / keys.length;
   subject.add(`node-${n - 1}`);
 
-  const rate = lookupsPerSec(subject, keys);
+  const rates = lookupRates(subject, keys);
   return {
     strategy: candidate.name,
     nodes: n,
-    lookupsPerSec: Math.round(rate),
+    lookupsPerSec: Math.round(rates.cpu),
+    lookupsPerSecWall: Math.round(rates.wall),
     peakToMean: round(peakToMean, 4),
     movedOnAddRatio: round(movedOnAdd / (1 / (n + 1)), 4),
     movedOnRemoveRatio: round(movedOnRemove / (1 / n), 4),
@@ -234,6 +255,7 @@ function main(): void {
   const records: Record[] = [];
   for (const n of NODE_COUNTS) {
     for (const candidate of candidates) {
+      if (ONLY && !ONLY.includes(candidate.name)) continue;
       const record = measureCandidate(candidate, n, keys);
       records.push(record);
       console.log(
@@ -242,6 +264,7 @@ function main(): void {
     }
   }
 
+  if (PARTIAL) return;
   const tables: string[] = [];
   for (const n of NODE_COUNTS) {
     const rows = records.filter((r) => r.nodes === n);
@@ -249,6 +272,7 @@ function main(): void {
     const table: Row[] = rows.map((r) => ({
       strategy: r.strategy,
       'lookups/s': r.lookupsPerSec,
+      'wall lookups/s': r.lookupsPerSecWall,
       '× hashring': round(r.lookupsPerSec / hashring.lookupsPerSec, 1),
       'peak/mean': r.peakToMean,
       'moved on add (× ideal)': r.movedOnAddRatio,
@@ -262,13 +286,14 @@ function main(): void {
 
   const goals = checkGoals(records);
   printTable('Goals', goals);
-  const meta = machine();
+  const meta = { ...machine(), loadAverage: loadavg().map((l) => round(l, 2)) };
   const notes = candidates.filter((c) => c.note).map((c) => `- **${c.name}**: ${c.note}`);
   const markdown = [
     '## Partitioning benchmark',
     '',
     `\`${COMMAND}\` — ${fmt(KEY_COUNT)} keys (\`user:0\` … \`user:999999\`), node ids \`node-0\` …; Node ${meta.node}, ${meta.cpus} × ${meta.cpuModel}, ${meta.date}.`,
-    'Lookups/s: median of 5 timed samples of string-key lookups. Peak/mean: the most loaded node over the mean, for the 1M keys.',
+    `Lookups/s: string-key lookups per second of CPU time (median of ${SAMPLES} samples); the machine is shared (load average ${meta.loadAverage.join(', ')} at the end of the run), so wall-clock rates, also shown, are lower and noisier. × hashring compares CPU rates from this run.`,
+    'Peak/mean: the most loaded node over the mean, for the 1M keys.',
     'Moved on add / remove: share of the 1M keys whose owner changed when `node-<n>` was added / `node-<n-1>` removed, divided by the ideal 1/(n+1) / 1/n.',
     'Memory: heap growth after building (V8 heap, typed arrays included). Build: construct with every node plus the first lookup.',
     '',

@@ -112,7 +112,15 @@ export function fmix32(h: number): number {
   return h >>> 0;
 }
 
-/** Combines a key hash with a per-node value into one well-mixed unsigned 32-bit score. */
-export function combine(keyHash: number, nodeHash: number): number {
-  return fmix32(Math.imul(keyHash ^ 0x9e3779b9, C1) ^ nodeHash);
+/**
+ * Rendezvous scoring in two steps: `keyMix(h)` once per lookup, then `score(mixed, nodeHash)`
+ * per node — a well-mixed unsigned 32-bit value, independent across nodes for one key.
+ */
+export function keyMix(keyHash: number): number {
+  return Math.imul(keyHash ^ 0x9e3779b9, C1);
+}
+
+/** See {@link keyMix}. */
+export function score(mixedKey: number, nodeHash: number): number {
+  return fmix32(mixedKey ^ nodeHash);
 }

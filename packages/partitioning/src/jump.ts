@@ -37,25 +37,26 @@ const C1 = C_LO >>> 16;
  * ```
  */
 export function jumpHash(hi: number, lo: number, buckets: number): number {
-  hi >>>= 0;
-  lo >>>= 0;
+  // The 64-bit state lives in two int32s; every partial product below is a 16×16 or
+  // 16×32-bit product taken with Math.imul, so nothing leaves int32 arithmetic.
+  hi |= 0;
+  lo |= 0;
   let b = -1;
   let j = 0;
   while (j < buckets) {
     b = j;
-    // key = key × C + 1 (mod 2^64). The low 32×32 product is split into 16-bit limbs so
-    // every partial product is exact in a double.
+    // key = key × C + 1 (mod 2^64)
     const a0 = lo & 0xffff;
     const a1 = lo >>> 16;
-    const p00 = a0 * C0;
-    const p01 = a0 * C1;
-    const p10 = a1 * C0;
+    const p00 = Math.imul(a0, C0);
+    const p01 = Math.imul(a0, C1);
+    const p10 = Math.imul(a1, C0);
     const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
-    const nextLo = ((((mid & 0xffff) << 16) | (p00 & 0xffff)) >>> 0) + 1;
+    const low = ((mid & 0xffff) << 16) | (p00 & 0xffff);
     hi =
-      (a1 * C1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16) + Math.imul(lo, C_HI) + Math.imul(hi, C_LO) + (nextLo > 0xffffffff ? 1 : 0)) >>>
+      (Math.imul(a1, C1) + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16) + Math.imul(lo, C_HI) + Math.imul(hi, C_LO) + (low === -1 ? 1 : 0)) |
       0;
-    lo = nextLo >>> 0;
+    lo = (low + 1) | 0;
     j = Math.floor((b + 1) * (2147483648 / ((hi >>> 1) + 1)));
   }
   return b;

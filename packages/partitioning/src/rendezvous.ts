@@ -1,4 +1,4 @@
-import { combine, type HashFunction } from './hash.ts';
+import { type HashFunction, keyMix, score } from './hash.ts';
 import { BasePartitioner, checkState, type PartitionerOptions, type PartitionerState } from './partitioner.ts';
 
 /** Options of {@link RendezvousPartitioner}. */
@@ -48,13 +48,13 @@ export class RendezvousPartitioner extends BasePartitioner {
     const ids = this.#ids;
     const n = ids.length;
     if (n === 0) this.empty();
-    const h = this.hash(key) >>> 0;
+    const h = keyMix(this.hash(key) >>> 0);
     const nodeHash = this.#nodeHash;
     let best = 0;
     if (this.#uniform) {
-      let top = combine(h, nodeHash[0]!);
+      let top = score(h, nodeHash[0]!);
       for (let i = 1; i < n; i++) {
-        const s = combine(h, nodeHash[i]!);
+        const s = score(h, nodeHash[i]!);
         if (s > top || (s === top && ids[i]! < ids[best]!)) {
           top = s;
           best = i;
@@ -64,7 +64,7 @@ export class RendezvousPartitioner extends BasePartitioner {
       const weight = this.#weight;
       let top = -1;
       for (let i = 0; i < n; i++) {
-        const s = weight[i]! / -Math.log((combine(h, nodeHash[i]!) + 0.5) / TWO_32);
+        const s = weight[i]! / -Math.log((score(h, nodeHash[i]!) + 0.5) / TWO_32);
         if (s > top || (s === top && ids[i]! < ids[best]!)) {
           top = s;
           best = i;
@@ -80,10 +80,10 @@ export class RendezvousPartitioner extends BasePartitioner {
     const ids = this.#ids;
     const size = ids.length;
     if (n === 0) return [];
-    const h = this.hash(key) >>> 0;
+    const h = keyMix(this.hash(key) >>> 0);
     const scores = this.#scores;
     for (let i = 0; i < size; i++) {
-      const u = combine(h, this.#nodeHash[i]!);
+      const u = score(h, this.#nodeHash[i]!);
       scores[i] = this.#uniform ? u : this.#weight[i]! / -Math.log((u + 0.5) / TWO_32);
     }
     const result: string[] = [];
