@@ -205,16 +205,20 @@ export class RedisQueue implements JobQueue {
             reject(unknownJob(id));
           } else if (state.status !== 'pending') done(state);
         },
-        (error) => {
-          cleanup();
-          reject(this.#unavailable(error));
+        () => {
+          // Unreachable for now (a failover?): the poll keeps checking until the signal gives up.
         },
       );
     });
   }
 
   async result(id: string): Promise<JobState | undefined> {
-    const fields = await this.#client.hgetallBuffer(this.#jobKey(id));
+    let fields: Record<string, Buffer>;
+    try {
+      fields = await this.#client.hgetallBuffer(this.#jobKey(id));
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
     const state = fields.state?.toString();
     if (state === undefined) return undefined;
     const info = fields.info?.toString() ?? '{}';
@@ -234,7 +238,12 @@ export class RedisQueue implements JobQueue {
   }
 
   async cancel(id: string): Promise<boolean> {
-    const stored = Number(await this.#eval(FINISH, [this.#stream, this.#jobKey(id)], this.#finishArgs('', { state: 'cancelled' }, id)));
+    let stored: number;
+    try {
+      stored = Number(await this.#eval(FINISH, [this.#stream, this.#jobKey(id)], this.#finishArgs('', { state: 'cancelled' }, id)));
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
     if (stored === 1) this.#stats.cancelled++;
     return stored === 1;
   }
@@ -246,7 +255,11 @@ export class RedisQueue implements JobQueue {
   }
 
   async depth(): Promise<number> {
-    return await this.#client.xlen(this.#stream);
+    try {
+      return await this.#client.xlen(this.#stream);
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
   }
 
   async ping(): Promise<void> {
