@@ -62,6 +62,7 @@ async function storm(name: string, budget: RetryBudget | undefined, attempts: nu
 
 async function overhead(): Promise<Row[]> {
   const op = async (): Promise<number> => 1;
+  const opWithSignal = async ({ signal }: { signal: AbortSignal }): Promise<number> => (signal.aborted ? 0 : 1);
   const opts = { iterations: 50_000, samples: 9 };
   const cockatiel = cockatielRetry(handleAll, { maxAttempts: MAX_ATTEMPTS - 1, backoff: new ExponentialBackoff() });
   const ballast = new RetryPolicy();
@@ -73,9 +74,14 @@ async function overhead(): Promise<Row[]> {
   const rows = [
     await measureAsync('p-retry 9 (retries: 2)', () => pRetry(op, { retries: MAX_ATTEMPTS - 1 }), opts),
     await measureAsync('cockatiel 3 retry (maxAttempts: 2)', () => cockatiel.execute(op), opts),
-    await measureAsync('Ballast RetryPolicy.execute (defaults)', () => ballast.execute(op), opts),
-    await measureAsync('Ballast execute + timeoutMs + caller signal + ratio budget', () => ballastFull.execute(op, { signal }), opts),
-    await measureAsync('Ballast retry() one-shot (validates options per call)', () => retry(op, { backoff }), opts),
+    await measureAsync('Ballast RetryPolicy.execute (defaults: 3 attempts, 30 s deadline)', () => ballast.execute(op), opts),
+    await measureAsync('Ballast execute, operation reads its signal', () => ballast.execute(opWithSignal), opts),
+    await measureAsync(
+      'Ballast execute + timeoutMs + caller signal + ratio budget',
+      () => ballastFull.execute(opWithSignal, { signal }),
+      opts,
+    ),
+    await measureAsync('Ballast retry() one-shot (builds a policy per call)', () => retry(op, { backoff }), opts),
   ];
   ballast.close();
   ballastFull.close();

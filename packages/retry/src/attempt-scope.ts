@@ -20,7 +20,8 @@ export class AttemptScope implements AttemptContext, Expirable {
   #controller: AbortController | undefined;
   #aborted = false;
   #reason: unknown;
-  #reject: ((reason: unknown) => void) | undefined;
+  #settled = false;
+  #settle: ((ok: boolean, result: unknown) => void) | undefined;
   #queue: ExpiryQueue | undefined;
   readonly #onParentAbort: (() => void) | undefined;
 
@@ -66,23 +67,40 @@ export class AttemptScope implements AttemptContext, Expirable {
     this.#reason = reason;
     this.release();
     this.#controller?.abort(reason);
-    this.#reject?.(reason);
+    this.#settle?.(false, reason);
   }
 
-  /** Runs `fn` in this scope: settles with it, or rejects when the scope aborts first. */
-  run<T>(fn: Attempt<T>): Promise<T> {
-    let pending: T | PromiseLike<T>;
-    try {
-      pending = fn(this);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (typeof (pending as { then?: unknown } | null)?.then !== 'function') return Promise.resolve(pending);
-    return new Promise<T>((resolve, reject) => {
-      if (this.#aborted) reject(this.#reason);
-      this.#reject = reject;
+  /**
+   * Runs `fn` in this scope and settles with `onValue(value)` or `onError(error)`,
+   * whichever comes first of the operation settling and the scope aborting (then
+   * `onError(reason)`). The scope is released before either callback runs.
+   */
+  run<T, U>(fn: Attempt<T>, onValue: (value: T) => U, onError: (error: unknown, scope: AttemptScope) => U): Promise<U> {
+    return new Promise<U>((resolve, reject) => {
+      const settle = (ok: boolean, result: unknown): void => {
+        if (this.#settled) return;
+        this.#settled = true;
+        this.release();
+        try {
+          resolve(ok ? onValue(result as T) : onError(result, this));
+        } catch (error) {
+          reject(error);
+        }
+      };
+      this.#settle = settle;
+      if (this.#aborted) return settle(false, this.#reason);
+      let pending: T | PromiseLike<T>;
+      try {
+        pending = fn(this);
+      } catch (error) {
+        return settle(false, error);
+      }
+      if (typeof (pending as { then?: unknown } | null)?.then !== 'function') return settle(true, pending);
       // Always handled, so a rejection after the race is lost is never unhandled.
-      (pending as PromiseLike<T>).then(resolve, reject);
+      (pending as PromiseLike<T>).then(
+        (value) => settle(true, value),
+        (error: unknown) => settle(false, error),
+      );
     });
   }
 
