@@ -1,0 +1,220 @@
+/**
+ * The live comparison: backends as real processes on 127.0.0.1 with the simulation's
+ * latency profiles, an open-loop load generator, and one balancer at a time in front —
+ * Ballast's Hono gateway with each strategy, then nginx and HAProxy with each of their
+ * equivalent algorithms. Bounded: a few seconds per balancer, everything stopped after.
+ */
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openLoop } from '../../lib/open-loop.ts';
+import { machine } from '../../lib/report.ts';
+import type { LiveResults, LiveRun, LiveScenarioResult } from '../results.ts';
+import { seeded } from '../sim/random.ts';
+import type { StrategyEntry } from '../strategies.ts';
+import type { BackendConfig } from './backend.ts';
+import { httpClient } from './client.ts';
+import { cpuSeconds, forkModule, type Running } from './processes.ts';
+import { ensureProxies, type ProxyConfig, proxyConfigs, startProxy } from './proxies.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(here, '..', '..', '..');
+
+const SETTINGS = {
+  durationMs: 6_000,
+  warmupMs: 1_000,
+  timeoutMs: 3_000,
+  utilisation: 0.8,
+  concurrency: 2,
+  meanMs: 40,
+  arrivals: 'poisson' as const,
+  keys: 2_000,
+  seed: 42,
+};
+
+interface LiveScenario {
+  name: string;
+  title: string;
+  description: string;
+  /** Mean service time per backend, ms. */
+  meanMs: number[];
+  watch: number | null;
+}
+
+const BACKENDS = 10;
+const scenarios: LiveScenario[] = [
+  {
+    name: 'homogeneous',
+    title: 'Homogeneous servers',
+    description: `${BACKENDS} identical backends. Also the throughput-per-core comparison: requests served per CPU-second of the balancer process.`,
+    meanMs: Array.from({ length: BACKENDS }, () => SETTINGS.meanMs),
+    watch: null,
+  },
+  {
+    name: 'slow-server',
+    title: 'One server 5× slower',
+    description: `Backend s0 takes 5× longer (mean ${5 * SETTINGS.meanMs} ms); equal weights everywhere.`,
+    meanMs: Array.from({ length: BACKENDS }, (_, i) => (i === 0 ? 5 : 1) * SETTINGS.meanMs),
+    watch: 0,
+  },
+];
+
+interface Balancer {
+  label: string;
+  kind: LiveRun['kind'];
+  strategy: string | null;
+  start(upstreams: number[]): Promise<{ port: number; pid: number | undefined; stop(): Promise<void> }>;
+}
+
+function ballast(entry: StrategyEntry): Balancer {
+  return {
+    label: `Ballast ${entry.label}`,
+    kind: 'ballast',
+    strategy: entry.id,
+    async start(upstreams) {
+      const { running, ready } = await forkModule<{ port: number }>(join(here, 'gateway.ts'), [
+        JSON.stringify({ strategy: entry.id, upstreams: upstreams.map((p, i) => ({ id: `s${i}`, address: `http://127.0.0.1:${p}` })) }),
+      ]);
+      return { port: ready.port, pid: running.child.pid, stop: () => running.stop() };
+    },
+  };
+}
+
+function peer(config: ProxyConfig): Balancer {
+  return {
+    label: config.name,
+    kind: config.kind,
+    strategy: null,
+    async start(upstreams) {
+      const proxy = await startProxy(config, upstreams);
+      return { port: proxy.port, pid: proxy.running.child.pid, stop: () => proxy.stop() };
+    },
+  };
+}
+
+async function startBackends(meanMs: number[]): Promise<{ ports: number[]; running: Running[] }> {
+  const started = await Promise.all(
+    meanMs.map((mean, i) => {
+      const config: BackendConfig = { id: `s${i}`, concurrency: SETTINGS.concurrency, meanMs: mean, seed: SETTINGS.seed };
+      return forkModule<{ port: number }>(join(here, 'backend.ts'), [JSON.stringify(config)]);
+    }),
+  );
+  return { ports: started.map((s) => s.ready.port), running: started.map((s) => s.running) };
+}
+
+/** Drops every queued request on the backends and waits for those in service to finish. */
+async function resetBackends(ports: number[]): Promise<void> {
+  await Promise.all(ports.map((port) => fetch(`http://127.0.0.1:${port}/__reset`).then((r) => r.text())));
+  await new Promise((r) => setTimeout(r, 300));
+}
+
+function version(command: string, args: string[]): string {
+  const out = spawnSync(command, args, { encoding: 'utf8' });
+  const text = `${out.stdout ?? ''}${out.stderr ?? ''}`;
+  return /(\d+\.\d+\.\d+)/.exec(text)?.[1] ?? 'unknown';
+}
+
+async function measure(balancer: Balancer, ports: number[], servers: string[], ratePerSec: number, keys: string[]): Promise<LiveRun> {
+  const instance = await balancer.start(ports);
+  const client = httpClient(instance.port, (i) => keys[i % keys.length]!, SETTINGS.timeoutMs);
+  let cpuAtWarmup = Number.NaN;
+  const warmupTimer = setTimeout(() => (cpuAtWarmup = cpuSeconds(instance.pid)), SETTINGS.warmupMs);
+  try {
+    const result = await openLoop(client.send, {
+      ratePerSec,
+      durationMs: SETTINGS.durationMs,
+      warmupMs: SETTINGS.warmupMs,
+      arrivals: SETTINGS.arrivals,
+      random: seeded(SETTINGS.seed, `live/${balancer.label}`),
+    });
+    const cpu = cpuSeconds(instance.pid) - cpuAtWarmup;
+    const ok = result.byStatus['200']?.count ?? 0;
+    const timeouts = result.byStatus.timeout?.count ?? 0;
+    const answered = result.completed;
+    const total = answered + result.failed;
+    return {
+      balancer: balancer.label,
+      kind: balancer.kind,
+      strategy: balancer.strategy,
+      ratePerSec,
+      sent: result.sent,
+      completed: answered,
+      errors: total - ok,
+      timeouts,
+      errorRate: total === 0 ? 0 : (total - ok) / total,
+      throughput: (ok / (SETTINGS.durationMs - SETTINGS.warmupMs)) * 1000,
+      latency: {
+        p50: result.latency.p50,
+        p90: result.latency.p90,
+        p99: result.latency.p99,
+        p999: result.latency.p999,
+        max: result.latency.max,
+      },
+      share: servers.map((s) => (answered === 0 ? 0 : (result.byServer[s] ?? 0) / answered)),
+      cpuSeconds: cpu,
+      requestsPerCpuSecond: cpu > 0 ? answered / cpu : Number.NaN,
+    };
+  } finally {
+    clearTimeout(warmupTimer);
+    client.close();
+    await instance.stop();
+  }
+}
+
+export interface LiveOptions {
+  /** Scenario names to run (default: all). */
+  only?: string[];
+  log?: (line: string) => void;
+}
+
+export async function runLive(strategies: StrategyEntry[], options: LiveOptions = {}): Promise<LiveResults> {
+  const log = options.log ?? (() => {});
+  ensureProxies(repoRoot);
+  const started = performance.now();
+  const random = seeded(SETTINGS.seed, 'live/keys');
+  const keys = Array.from({ length: 50_000 }, () => `k${Math.floor(random() * SETTINGS.keys)}`);
+  const balancers = [...strategies.map(ballast), ...proxyConfigs.map(peer)];
+  const results: LiveScenarioResult[] = [];
+  for (const scenario of scenarios) {
+    if (options.only && !options.only.includes(scenario.name)) continue;
+    const servers = scenario.meanMs.map((_, i) => `s${i}`);
+    const capacity = scenario.meanMs.reduce((sum, mean) => sum + (SETTINGS.concurrency * 1000) / mean, 0);
+    const ratePerSec = Math.round(capacity * SETTINGS.utilisation);
+    log(`\n${scenario.title}: ${ratePerSec} requests/s (${SETTINGS.utilisation * 100}% of ${Math.round(capacity)}/s)`);
+    const backends = await startBackends(scenario.meanMs);
+    const runs: LiveRun[] = [];
+    try {
+      for (const balancer of balancers) {
+        await resetBackends(backends.ports);
+        try {
+          const r = await measure(balancer, backends.ports, servers, ratePerSec, keys);
+          runs.push(r);
+          log(
+            `  ${balancer.label.padEnd(34)} p50 ${r.latency.p50.toFixed(1).padStart(7)}  p99 ${r.latency.p99.toFixed(1).padStart(7)}  p99.9 ${r.latency.p999.toFixed(1).padStart(7)} ms  errors ${(r.errorRate * 100).toFixed(2)}%  ${Math.round(r.requestsPerCpuSecond)} req/CPU-s`,
+          );
+        } catch (error) {
+          log(`  ${balancer.label}: failed: ${(error as Error).message}`);
+        }
+      }
+    } finally {
+      await Promise.all(backends.running.map((b) => b.stop()));
+    }
+    results.push({ name: scenario.name, title: scenario.title, description: scenario.description, servers, watch: scenario.watch, runs });
+  }
+  return {
+    command: 'npm run bench:balancing -- --live',
+    machine: machine(),
+    settings: {
+      durationMs: SETTINGS.durationMs,
+      warmupMs: SETTINGS.warmupMs,
+      timeoutMs: SETTINGS.timeoutMs,
+      utilisation: SETTINGS.utilisation,
+      concurrency: SETTINGS.concurrency,
+      meanMs: SETTINGS.meanMs,
+      arrivals: SETTINGS.arrivals,
+      versions: { node: process.versions.node, nginx: version('nginx', ['-v']), haproxy: version('haproxy', ['-v']) },
+    },
+    wallSeconds: (performance.now() - started) / 1000,
+    scenarios: results,
+  };
+}

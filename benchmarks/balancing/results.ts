@@ -1,0 +1,81 @@
+/**
+ * The shape of `benchmarks/results/balancing.json`: the simulation and the live
+ * comparison, each with the settings that produced it, so the report can be rebuilt
+ * from the JSON alone.
+ */
+import type { SimScenarioResult } from './sim/run-sim.ts';
+
+export interface Machine {
+  node: string;
+  cpus: number;
+  cpuModel: string;
+  date: string;
+}
+
+export interface SimulationResults {
+  command: string;
+  machine: Machine;
+  settings: {
+    seed: number;
+    durationMs: number;
+    warmupMs: number;
+    utilisations: number[];
+    balancerOptions: unknown;
+  };
+  strategies: Array<{ id: string; label: string }>;
+  wallSeconds: number;
+  scenarios: SimScenarioResult[];
+}
+
+export interface LiveRun {
+  /** Balancer label, e.g. `Ballast P2C`, `nginx least_conn`. */
+  balancer: string;
+  kind: 'ballast' | 'nginx' | 'haproxy';
+  /** Strategy id for Ballast runs. */
+  strategy: string | null;
+  ratePerSec: number;
+  sent: number;
+  completed: number;
+  /** Requests that threw, answered non-2xx, or timed out. */
+  errors: number;
+  timeouts: number;
+  errorRate: number;
+  throughput: number;
+  /** Latency of every answered or timed-out request, ms, from its scheduled send time. */
+  latency: { p50: number; p90: number; p99: number; p999: number; max: number };
+  share: number[];
+  /** CPU seconds the balancer process used during the run, and requests served per CPU second. */
+  cpuSeconds: number;
+  requestsPerCpuSecond: number;
+}
+
+export interface LiveScenarioResult {
+  name: string;
+  title: string;
+  description: string;
+  servers: string[];
+  watch: number | null;
+  runs: LiveRun[];
+}
+
+export interface LiveResults {
+  command: string;
+  machine: Machine;
+  settings: {
+    durationMs: number;
+    warmupMs: number;
+    timeoutMs: number;
+    utilisation: number;
+    concurrency: number;
+    meanMs: number;
+    arrivals: 'poisson' | 'constant';
+    versions: Record<string, string>;
+  };
+  wallSeconds: number;
+  scenarios: LiveScenarioResult[];
+}
+
+export interface BalancingResults {
+  simulation: SimulationResults | null;
+  live: LiveResults | null;
+}

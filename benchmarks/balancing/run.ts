@@ -1,0 +1,82 @@
+/**
+ * Balancing-algorithm comparison.
+ *
+ *   npm run bench:balancing              simulation: every scenario × 50/80/95% × strategy (< 2 min)
+ *   npm run bench:balancing -- --live    live traffic: Ballast's gateway, nginx, HAProxy (a few minutes)
+ *
+ * Options: --seed=N (simulation seed, default 42), --only=<scenario,...> (a quick look; results are
+ * written only for full runs). Each command updates its half of benchmarks/results/balancing.json and
+ * rewrites benchmarks/results/balancing.md and the charts in benchmarks/results/balancing/.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { machine, printTable, resultsDir, writeResult } from '../lib/report.ts';
+import { runLive } from './live/run-live.ts';
+import { buildReport, goals } from './report/markdown.ts';
+import type { BalancingResults } from './results.ts';
+import { BALANCER_OPTIONS, runSimulation, UTILISATIONS } from './sim/run-sim.ts';
+import { strategies } from './strategies.ts';
+
+const args = process.argv.slice(2);
+const flag = (name: string): string | undefined => {
+  const a = args.find((x) => x === `--${name}` || x.startsWith(`--${name}=`));
+  return a === undefined ? undefined : (a.split('=')[1] ?? '');
+};
+const live = flag('live') !== undefined;
+const seed = Number(flag('seed') ?? 42);
+const only = flag('only')?.split(',').filter(Boolean);
+
+const jsonPath = join(resultsDir, 'balancing.json');
+const previous: BalancingResults = existsSync(jsonPath)
+  ? (JSON.parse(readFileSync(jsonPath, 'utf8')) as BalancingResults)
+  : { simulation: null, live: null };
+
+let results: BalancingResults;
+if (live) {
+  console.log('Live traffic on 127.0.0.1: Ballast gateway (each strategy), nginx, HAProxy');
+  const liveResults = await runLive(strategies, { only, log: console.log });
+  results = { simulation: previous.simulation, live: liveResults };
+} else {
+  const settings = { seed, durationMs: 20_000, warmupMs: 2_000 };
+  console.log(`Simulation: seed ${seed}, ${settings.durationMs / 1000} s simulated per run, ${strategies.length} strategies + oracle`);
+  const started = performance.now();
+  const scenarios = runSimulation(strategies, settings, console.log, only ? (s) => only.includes(s.name) : undefined);
+  const wallSeconds = (performance.now() - started) / 1000;
+  console.log(`Simulation done in ${wallSeconds.toFixed(1)} s`);
+  results = {
+    simulation: {
+      command: 'npm run bench:balancing',
+      machine: machine(),
+      settings: { ...settings, utilisations: UTILISATIONS, balancerOptions: BALANCER_OPTIONS },
+      strategies: strategies.map((s) => ({ id: s.id, label: s.label })),
+      wallSeconds,
+      scenarios,
+    },
+    live: previous.live,
+  };
+  for (const sc of scenarios) {
+    printTable(
+      `${sc.title} (80%)`,
+      sc.runs
+        .filter((r) => r.utilisation === 0.8)
+        .map((r) => ({ strategy: r.strategy, p50: r.latency.p50, p99: r.latency.p99, p999: r.latency.p999, errors: r.errorRate })),
+    );
+  }
+}
+
+printTable(
+  'Goals',
+  goals(results).map((g) => ({ goal: g.goal, measured: g.measured, met: g.met === null ? 'reported' : g.met ? 'yes' : 'NO' })),
+);
+
+if (only) {
+  console.log('\n--only given: results not written.');
+} else {
+  writeResult('balancing.json', results);
+  const { markdown, charts } = buildReport(results);
+  const chartDir = join(resultsDir, 'balancing');
+  mkdirSync(chartDir, { recursive: true });
+  for (const file of readdirSync(chartDir)) if (file.endsWith('.svg') && !charts.has(file)) rmSync(join(chartDir, file));
+  for (const [file, svg] of charts) writeResult(join('balancing', file), svg);
+  console.log(`\nWrote ${writeResult('balancing.md', markdown)} and ${charts.size} charts`);
+}

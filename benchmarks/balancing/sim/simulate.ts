@@ -1,0 +1,339 @@
+/**
+ * One simulated run: a scenario at a utilisation, routed by one balancer. Servers are
+ * modelled as `concurrency` slots plus a FIFO queue; requests arrive open-loop (the
+ * arrival process never waits for the system), so overload shows up as queueing delay.
+ * The balancer reads the virtual clock and its own seeded random stream.
+ */
+import { Histogram } from '@ballast/common';
+import { UtilisationMeter } from '../utilisation.ts';
+import { EventQueue } from './event-queue.ts';
+import { type Random, seeded } from './random.ts';
+import { arrivalRatePerMs, type Scenario, type ServerSpec } from './scenarios.ts';
+
+/** What a balancer sees of a server when it is built. */
+export interface EndpointInfo {
+  id: string;
+  weight: number;
+}
+
+/** The outcome report for one routed request. */
+export interface Routed {
+  /** Index of the chosen server; -1 when the balancer had none to offer (the request fails at once). */
+  server: number;
+  /** Called once, when the request completes or fails. `load` is the utilisation the server reports (0–1). */
+  done(ok: boolean, latencyMs: number, load: number): void;
+}
+
+/** A balancer under test, adapted to the simulator. */
+export interface SimBalancer {
+  route(key: string): Routed;
+  close(): void;
+}
+
+/** Live view of the servers, for the oracle (which sees everything). */
+export interface ServerView {
+  readonly spec: ServerSpec;
+  readonly outstanding: number;
+  readonly up: boolean;
+}
+
+export interface BalancerContext {
+  endpoints: EndpointInfo[];
+  clock: EventQueue;
+  random: Random;
+  servers: readonly ServerView[];
+}
+
+export type BalancerFactory = (context: BalancerContext) => SimBalancer;
+
+export interface SimOptions {
+  seed: number;
+  /** Simulated time during which requests arrive, ms. */
+  durationMs: number;
+  /** Requests arriving before this are routed but not measured, ms. */
+  warmupMs: number;
+  /** Width of the windows used for time-to-adapt, ms. @default 100 */
+  windowMs?: number;
+}
+
+export interface SimResult {
+  requests: number;
+  ok: number;
+  errors: number;
+  errorRate: number;
+  /** Successful requests per second of measured time. */
+  throughput: number;
+  /** Latency of successful requests, ms. */
+  latency: { p50: number; p90: number; p99: number; p999: number; max: number };
+  /** Share of measured requests routed to each server. */
+  share: number[];
+  /** Cache hit rate over measured requests (cache scenarios only). */
+  cacheHitRate: number | null;
+  /**
+   * Time to adapt, ms: from the crash until a 100-ms window has under 1% errors, and from
+   * the return until the server gets half its fair share for 5 windows in a row. Null when
+   * the scenario has no such change; Infinity when it never happened within the run.
+   */
+  adaptAfterCrashMs: number | null;
+  adaptAfterReturnMs: number | null;
+  /** Events processed, a measure of simulation work. */
+  events: number;
+}
+
+class Server implements ServerView {
+  readonly spec: ServerSpec;
+  busy = 0;
+  queue: Job[] = [];
+  head = 0;
+  up = true;
+  /** Incremented on crash so completions scheduled before it are ignored. */
+  epoch = 0;
+  running = new Set<Job>();
+  cache: Map<string, true> | null;
+  readonly meter: UtilisationMeter;
+
+  constructor(spec: ServerSpec) {
+    this.spec = spec;
+    this.cache = spec.cache ? new Map() : null;
+    this.meter = new UtilisationMeter(spec.concurrency, 0);
+  }
+
+  get outstanding(): number {
+    return this.busy + this.queue.length - this.head;
+  }
+
+  /** Completion time of `work` ms of service starting at `start`, skipping stalls. */
+  finish(start: number, work: number): number {
+    const stalls = this.spec.stalls;
+    if (!stalls) return start + work;
+    const { periodMs, durationMs, offsetMs } = stalls;
+    let t = start;
+    let remaining = work;
+    while (true) {
+      const k = Math.floor((t - offsetMs) / periodMs);
+      const stallStart = k * periodMs + offsetMs;
+      if (t >= stallStart && t < stallStart + durationMs) {
+        t = stallStart + durationMs;
+        continue;
+      }
+      const nextStall = t >= stallStart ? stallStart + periodMs : stallStart;
+      if (remaining <= nextStall - t) return t + remaining;
+      remaining -= nextStall - t;
+      t = nextStall + durationMs;
+    }
+  }
+}
+
+interface Job {
+  arrivedAt: number;
+  key: string;
+  uService: number;
+  uFail: number;
+  routed: Routed;
+  measured: boolean;
+}
+
+export function simulate(scenario: Scenario, utilisation: number, factory: BalancerFactory, options: SimOptions): SimResult {
+  const { durationMs, warmupMs } = options;
+  const windowMs = options.windowMs ?? 100;
+  const clock = new EventQueue();
+  const workload = seeded(options.seed, `${scenario.name}/${utilisation}/workload`);
+  const servers = scenario.servers.map((spec) => new Server(spec));
+  const n = servers.length;
+  const balancer = factory({
+    endpoints: scenario.servers.map((s) => ({ id: s.id, weight: s.weight })),
+    clock,
+    random: seeded(options.seed, `${scenario.name}/${utilisation}/balancer`),
+    servers,
+  });
+
+  const hist = new Histogram();
+  const picks = new Array<number>(n).fill(0);
+  const windows = Math.ceil(durationMs / windowMs);
+  const winCount = new Float64Array(windows);
+  const winErrors = new Float64Array(windows);
+  const winWatched = new Float64Array(windows);
+  const watch = scenario.watch ?? -1;
+  let requests = 0;
+  let ok = 0;
+  let errors = 0;
+  let hits = 0;
+  let lookups = 0;
+
+  const complete = (server: Server, job: Job, success: boolean): void => {
+    const latency = clock.now() - job.arrivedAt;
+    job.routed.done(success, latency, server.meter.read(clock.now()));
+    if (!job.measured) return;
+    if (success) {
+      ok++;
+      hist.record(latency);
+    } else {
+      errors++;
+      const w = Math.floor(job.arrivedAt / windowMs);
+      if (w < windows) winErrors[w]!++;
+    }
+  };
+
+  const start = (server: Server, job: Job): void => {
+    server.busy++;
+    server.meter.set(server.busy, clock.now());
+    server.running.add(job);
+    const spec = server.spec;
+    let work: number;
+    let success = true;
+    if (spec.failureRate !== undefined && job.uFail < spec.failureRate) {
+      work = spec.failMs ?? 1;
+      success = false;
+    } else {
+      work = spec.service.sample(job.uService);
+      if (server.cache) {
+        const hit = server.cache.delete(job.key);
+        server.cache.set(job.key, true);
+        if (server.cache.size > spec.cache!.size) server.cache.delete(server.cache.keys().next().value!);
+        if (hit) work *= spec.cache!.hitFactor;
+        if (job.measured) {
+          lookups++;
+          if (hit) hits++;
+        }
+      }
+    }
+    const epoch = server.epoch;
+    clock.at(server.finish(clock.now(), work), () => {
+      if (server.epoch !== epoch) return;
+      server.busy--;
+      server.meter.set(server.busy, clock.now());
+      server.running.delete(job);
+      complete(server, job, success);
+      if (server.head < server.queue.length) {
+        const next = server.queue[server.head++]!;
+        if (server.head > 1024 && server.head * 2 > server.queue.length) {
+          server.queue = server.queue.slice(server.head);
+          server.head = 0;
+        }
+        start(server, next);
+      }
+    });
+  };
+
+  // Crashes and returns.
+  for (const server of servers) {
+    const outage = server.spec.outage;
+    if (!outage) continue;
+    clock.at(outage.fromShare * durationMs, () => {
+      server.up = false;
+      server.epoch++;
+      const lost = [...server.running, ...server.queue.slice(server.head)];
+      server.running.clear();
+      server.queue = [];
+      server.head = 0;
+      server.busy = 0;
+      server.meter.set(0, clock.now());
+      for (const job of lost) complete(server, job, false);
+      server.cache?.clear();
+    });
+    clock.at(outage.toShare * durationMs, () => {
+      server.up = true;
+    });
+  }
+
+  // Open-loop arrivals; a bursty process switches rate between phases.
+  const rate = arrivalRatePerMs(scenario, utilisation);
+  let phaseEnd = 0;
+  let multiplier = 1;
+  let burst = false;
+  const nextArrival = (now: number): number => {
+    if (scenario.arrivals === 'poisson') return now - Math.log(1 - workload()) / rate;
+    let t = now;
+    while (true) {
+      if (t >= phaseEnd) {
+        burst = !burst;
+        multiplier = burst ? 2 : 2 / 3;
+        phaseEnd = t - Math.log(1 - workload()) * (burst ? 200 : 600);
+      }
+      const candidate = t - Math.log(1 - workload()) / (rate * multiplier);
+      if (candidate <= phaseEnd) return candidate;
+      t = phaseEnd;
+    }
+  };
+
+  const arrive = (): void => {
+    const now = clock.now();
+    const job: Job = {
+      arrivedAt: now,
+      key: `k${Math.floor(workload() * scenario.keySpace)}`,
+      uService: workload(),
+      uFail: workload(),
+      routed: undefined as unknown as Routed,
+      measured: now >= warmupMs,
+    };
+    const routed = balancer.route(job.key);
+    job.routed = routed;
+    if (job.measured) {
+      requests++;
+      if (routed.server >= 0) picks[routed.server]!++;
+      const w = Math.floor(now / windowMs);
+      winCount[w]!++;
+      if (routed.server === watch) winWatched[w]!++;
+    }
+    const server = servers[routed.server];
+    if (!server) {
+      if (job.measured) {
+        errors++;
+        winErrors[Math.floor(now / windowMs)]!++;
+      }
+    } else if (!server.up) {
+      // Connection refused: the client learns at once.
+      clock.at(now + 0.1, () => complete(server, job, false));
+    } else if (server.busy < server.spec.concurrency) {
+      start(server, job);
+    } else {
+      server.queue.push(job);
+    }
+    const next = nextArrival(now);
+    if (next < durationMs) clock.at(next, arrive);
+  };
+  clock.at(nextArrival(0), arrive);
+  const events = clock.run();
+  balancer.close();
+
+  const summary = hist.summary();
+  const measuredMs = durationMs - warmupMs;
+  let adaptAfterCrashMs: number | null = null;
+  let adaptAfterReturnMs: number | null = null;
+  const outage = watch >= 0 ? scenario.servers[watch]!.outage : undefined;
+  if (outage) {
+    const crashW = Math.ceil((outage.fromShare * durationMs) / windowMs);
+    const returnW = Math.floor((outage.toShare * durationMs) / windowMs);
+    adaptAfterCrashMs = Number.POSITIVE_INFINITY;
+    for (let w = crashW; w < returnW; w++) {
+      if (winErrors[w]! < 0.01 * winCount[w]!) {
+        adaptAfterCrashMs = w * windowMs - outage.fromShare * durationMs;
+        break;
+      }
+    }
+    adaptAfterReturnMs = Number.POSITIVE_INFINITY;
+    const fair = 0.5 / n;
+    for (let w = Math.ceil((outage.toShare * durationMs) / windowMs); w + 4 < windows; w++) {
+      let sustained = true;
+      for (let k = w; k < w + 5; k++) if (winWatched[k]! < fair * winCount[k]!) sustained = false;
+      if (sustained) {
+        adaptAfterReturnMs = w * windowMs - outage.toShare * durationMs;
+        break;
+      }
+    }
+  }
+
+  return {
+    requests,
+    ok,
+    errors,
+    errorRate: requests === 0 ? 0 : errors / requests,
+    throughput: (ok / measuredMs) * 1000,
+    latency: { p50: summary.p50, p90: summary.p90, p99: summary.p99, p999: summary.p999, max: summary.max },
+    share: picks.map((p) => (requests === 0 ? 0 : p / requests)),
+    cacheHitRate: lookups === 0 ? null : hits / lookups,
+    adaptAfterCrashMs,
+    adaptAfterReturnMs,
+    events,
+  };
+}
