@@ -10,6 +10,7 @@ export { isNoEndpointAvailableError, NoEndpointAvailableError, type NoEndpointRe
 export { type ForwardOptions, isUpstreamError, UpstreamError, type UpstreamFailure } from './forward.ts';
 export type { LoadBalancerOptions, OutlierDetectionOptions, SlowStartOptions } from './options.ts';
 export { type DynamicOptions, type DynamicStrategy, dynamic } from './strategies/dynamic.ts';
+export { type HashAffinityOptions, hashAffinity } from './strategies/hash-affinity.ts';
 export { leastConnections } from './strategies/least-connections.ts';
 export { type PowerOfTwoChoicesOptions, powerOfTwoChoices } from './strategies/p2c.ts';
 export { type PeakEwmaOptions, peakEwma } from './strategies/peak-ewma.ts';

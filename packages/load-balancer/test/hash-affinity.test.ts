@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { hashAffinity, LoadBalancer, type PickHandle } from '../src/index.ts';
+import { endpoints, seeded, tally } from './helpers.ts';
+
+const keys = Array.from({ length: 2_000 }, (_, i) => `10.0.${i >> 8}.${i & 255}`);
+
+function owners(lb: LoadBalancer): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const key of keys) {
+    const h = lb.pick({ key });
+    map.set(key, h.endpoint.id);
+    h.done({ ok: true });
+  }
+  return map;
+}
+
+describe.each(['ring', 'maglev', 'bounded-load'] as const)('hashAffinity(%s)', (partitioner) => {
+  it('sends a key to the same endpoint every time, and spreads keys', () => {
+    const lb = new LoadBalancer({ endpoints: endpoints(4), strategy: hashAffinity({ partitioner }), random: seeded() });
+    const first = owners(lb);
+    expect(owners(lb)).toEqual(first);
+    const counts = tally([...first.values()]);
+    for (const id of 'abcd') expect(counts[id]! / keys.length).toBeGreaterThan(0.15);
+    expect(lb.strategy).toBe(`hash-${partitioner}`);
+  });
+
+  it('moves only the keys of an unavailable endpoint, and moves them back', () => {
+    const lb = new LoadBalancer({ endpoints: endpoints(5), strategy: hashAffinity({ partitioner }), random: seeded() });
+    const before = owners(lb);
+    lb.markDown('c');
+    const during = owners(lb);
+    for (const key of keys) {
+      if (before.get(key) === 'c') expect(during.get(key)).not.toBe('c');
+      else expect(during.get(key)).toBe(before.get(key));
+    }
+    lb.markUp('c');
+    expect(owners(lb)).toEqual(before);
+  });
+
+  it('sends requests without a key at random', () => {
+    const lb = new LoadBalancer({ endpoints: endpoints(3), strategy: hashAffinity({ partitioner }), random: seeded(3) });
+    const ids = Array.from({ length: 3_000 }, () => {
+      const h = lb.pick();
+      h.done({ ok: true });
+      return h.endpoint.id;
+    });
+    for (const id of 'abc') expect(tally(ids)[id]! / 3_000).toBeCloseTo(1 / 3, 1);
+  });
+});
+
+describe('hashAffinity(bounded-load)', () => {
+  it('spills a hot key once its endpoint holds more than c × its share in flight', () => {
+    const lb = new LoadBalancer({ endpoints: endpoints(4), strategy: hashAffinity({ partitioner: 'bounded-load', c: 1.25 }) });
+    const held: PickHandle[] = [];
+    for (let i = 0; i < 40; i++) held.push(lb.pick({ key: 'hot' }));
+    const inFlight = lb.stats().endpoints.map((e) => e.inFlight);
+    expect(Math.max(...inFlight)).toBeLessThanOrEqual(Math.ceil((1.25 * 40) / 4));
+    const home = held[0]!.endpoint.id;
+    for (const h of held) h.done({ ok: true });
+    // Loads were released: the hot key is back home, alone.
+    const again = lb.pick({ key: 'hot' });
+    expect(again.endpoint.id).toBe(home);
+    again.done({ ok: true });
+  });
+
+  it('re-places an endpoint whose weight changed', () => {
+    const lb = new LoadBalancer({ endpoints: endpoints(2), strategy: hashAffinity({ partitioner: 'maglev' }) });
+    lb.setWeight('b', 9);
+    const counts = tally([...owners(lb).values()]);
+    expect(counts.b! / keys.length).toBeGreaterThan(0.8);
+  });
+});
+
+it('validates the partitioner name', () => {
+  expect(() => hashAffinity({ partitioner: 'jump' as never })).toThrow(
+    'partitioner must be one of "ring", "maglev", "bounded-load", got "jump"',
+  );
+});
