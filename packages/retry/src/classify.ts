@@ -1,7 +1,10 @@
 import { isInvalidOptionError } from '@ballast/common';
-import isNetworkError from 'is-network-error';
+import isNetworkErrorImport from 'is-network-error';
 import { AbortError as PRetryAbortError } from 'p-retry';
 import { isRetryError } from './errors.ts';
+import { esmDefault } from './interop.ts';
+
+const isNetworkError = esmDefault(isNetworkErrorImport);
 
 /** What one attempt produced: a value (`ok: true`) or an error. `attempt` counts from 1. */
 export type Outcome<T> =

@@ -13,13 +13,14 @@ import {
   type Unsubscribe,
   withoutStack,
 } from '@ballast/common';
-import pRetry, { AbortError as PRetryAbortError, type RetryContext } from 'p-retry';
+import pRetryImport, { AbortError as PRetryAbortError, type RetryContext } from 'p-retry';
 import { AttemptScope } from './attempt-scope.ts';
 import { type Backoff, exponentialBackoff } from './backoff.ts';
 import type { RetryBudget, RetryBudgetStats } from './budget.ts';
 import { defaultRetryOn, type Outcome, type RetryClassifier } from './classify.ts';
 import { RetryBudgetExhaustedError, RetryDeadlineError, RetryPolicyClosedError } from './errors.ts';
 import { ExpiryQueue } from './expiry.ts';
+import { esmDefault } from './interop.ts';
 import { defaultDelayHint } from './retry-after.ts';
 
 /** What the operation receives on each attempt. */
@@ -153,6 +154,7 @@ class Failed extends Error {
 }
 
 const HEDGE_LOST = 'another hedged attempt won';
+const pRetry = esmDefault(pRetryImport);
 
 /**
  * A retry policy: validated options, typed events and counters, shared by every call
