@@ -76,7 +76,8 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     for (let i = 0; i < (options.apis ?? 3); i++) {
       const name = `api-${i + 1}`;
       const queue = queueFor(name);
-      const api = createApi({ name, workerSlots: (options.workers ?? 1) * (workers[0]?.concurrency ?? 1), ...options.api, queue });
+      const workerSlots = Math.max(1, (options.workers ?? 1) * (workers[0]?.concurrency ?? 1));
+      const api = createApi({ name, workerSlots, ...options.api, queue });
       apis.push({ api, queue, server: await listen(api.app.fetch) });
     }
     gateway = createGateway({ ...options.gateway, upstreams: apis.map(({ server }, i) => ({ id: `api-${i + 1}`, url: server.url })) });

@@ -1,0 +1,134 @@
+/**
+ * The system under failure, with real processes: a worker process killed mid-job,
+ * and the Redis primary killed under load with Sentinel promoting a replica.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { type RunningSystem, startSystem } from '@ballast/app-gateway';
+import { RedisQueue } from '@ballast/app-queue';
+import sharp from 'sharp';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisServer, type RedisTopology, startRedis, startRedisTopology } from '../redis.ts';
+import { eventually, resize, smallJpeg } from './helpers.ts';
+
+let jpeg: Buffer;
+beforeAll(async () => {
+  jpeg = await smallJpeg(160, 120);
+});
+
+const quiet = { api: { log: () => {} }, gateway: { log: () => {} } };
+
+describe('a worker killed mid-job', () => {
+  let redis: RedisServer;
+  let system: RunningSystem | undefined;
+  let child: ChildProcess | undefined;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterEach(async () => {
+    child?.kill('SIGKILL');
+    await system?.close();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('has its job reclaimed and completed by another worker', async () => {
+    // A real worker process that takes the job and holds it.
+    child = spawn(process.execPath, ['--conditions=@ballast/source', fileURLToPath(new URL('./slow-worker.fixture.ts', import.meta.url))], {
+      env: { ...process.env, BALLAST_REDIS_URL: redis.url, BALLAST_REDIS_MIN_REPLICAS: '0', BALLAST_QUEUE_LEASE_MS: '600' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    child.stdout?.on('data', (chunk) => {
+      output += String(chunk);
+    });
+    await eventually('the worker process to start', 15_000, async () => (output.includes('ready') ? true : undefined));
+
+    // The system, with no worker of its own yet.
+    system = await startSystem({
+      ...quiet,
+      workers: 0,
+      queue: () => new RedisQueue({ connection: redis.url, minReplicas: 0, leaseMs: 600, pollMs: 100 }),
+    });
+    const answer = resize(system.url, 'width=40&format=png&deadlineMs=30000', jpeg);
+    const claimed = await eventually('the worker process to take the job', 10_000, async () => output.match(/claimed (\S+)/)?.[1]);
+    child.kill('SIGKILL'); // mid-job: it never stores a result nor acknowledges
+    await new Promise((r) => child?.once('exit', r));
+    const survivor = system.addWorker();
+
+    const res = await answer;
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-job-id')).toBe(claimed);
+    expect(res.headers.get('x-worker')).toMatch(new RegExp(`^${survivor.name}-`));
+    expect((await sharp(Buffer.from(await res.arrayBuffer())).metadata()).width).toBe(40);
+  });
+});
+
+describe('the Redis primary killed', () => {
+  let topology: RedisTopology;
+  let system: RunningSystem;
+  beforeAll(async () => {
+    topology = await startRedisTopology({ replicas: 2, sentinels: 3, downAfterMs: 1000, failoverTimeoutMs: 5000 });
+    const connection = { sentinels: topology.sentinelAddresses, name: topology.masterName };
+    system = await startSystem({
+      ...quiet,
+      workers: 1,
+      workerConcurrency: 2,
+      queue: () => new RedisQueue({ connection, minReplicas: 1, replicationTimeoutMs: 1000, leaseMs: 2000, pollMs: 200 }),
+    });
+  });
+  afterAll(async () => {
+    await system?.close();
+    await topology?.stop();
+  });
+
+  it('keeps serving after Sentinel fails over, and loses no acknowledged job', { timeout: 90_000 }, async () => {
+    const acknowledged: string[] = [];
+    let refused = 0;
+    const submit = async (): Promise<void> => {
+      try {
+        const res = await resize(system.url, 'width=24&mode=async&deadlineMs=60000', jpeg, { signal: AbortSignal.timeout(15_000) });
+        if (res.status === 202) acknowledged.push(((await res.json()) as { id: string }).id);
+        else {
+          refused++;
+          await res.arrayBuffer();
+        }
+      } catch {
+        refused++;
+      }
+    };
+    for (let i = 0; i < 10; i++) await submit();
+    expect(acknowledged).toHaveLength(10);
+
+    const before = await topology.currentPrimary();
+    await topology.primary.crash();
+    const crashedAt = Date.now();
+    // Keep submitting through the failover until five more jobs have been acknowledged.
+    const beforeCount = acknowledged.length;
+    while (acknowledged.length < beforeCount + 5 && Date.now() - crashedAt < 45_000) {
+      await submit();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const after = await topology.currentPrimary();
+    expect(after.port).not.toBe(before.port);
+    expect(acknowledged.length).toBe(beforeCount + 5);
+
+    // Every acknowledged job completes, on the new primary.
+    for (const id of acknowledged) {
+      const res = await eventually(
+        `job ${id}`,
+        30_000,
+        async () => {
+          const r = await fetch(`${system.url}/v1/jobs/${id}`);
+          if (r.status === 200) return r;
+          await r.arrayBuffer();
+          return undefined;
+        },
+        200,
+      );
+      expect((await sharp(Buffer.from(await res.arrayBuffer())).metadata()).width).toBe(24);
+    }
+    // Requests refused during the failover (`refused`) were never acknowledged: a client retries them.
+  });
+});
