@@ -1,1 +1,19 @@
-export {};
+export { TimeoutError } from '@ballast/common';
+export { CircuitBreaker, type ExecuteOptions } from './circuit-breaker.ts';
+export {
+  BreakerDisposedError,
+  BrokenCircuitError,
+  isBreakerDisposedError,
+  isBrokenCircuitError,
+  isTimeoutError,
+} from './errors.ts';
+export type { OpossumBreaker, OpossumOptions, OpossumStats } from './opossum-types.ts';
+export type { CircuitBreakerOptions } from './options.ts';
+export type {
+  CallOutcome,
+  CircuitBreakerEvents,
+  CircuitBreakerSnapshot,
+  CircuitBreakerStats,
+  CircuitState,
+  OpenReason,
+} from './state.ts';

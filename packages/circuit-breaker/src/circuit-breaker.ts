@@ -1,0 +1,530 @@
+import {
+  Emitter,
+  Histogram,
+  InvalidOptionError,
+  type Listener,
+  MAX_TIMER_MS,
+  TimeoutError,
+  type Unsubscribe,
+  withoutStack,
+} from '@ballast/common';
+import Opossum from 'opossum';
+import { BreakerDisposedError, BrokenCircuitError } from './errors.ts';
+import type { OpossumBreaker } from './opossum-types.ts';
+import { countOnlyWindow } from './opossum-window.ts';
+import { type CircuitBreakerOptions, type ResolvedOptions, resolveOptions } from './options.ts';
+import type { CallOutcome, CircuitBreakerEvents, CircuitBreakerSnapshot, CircuitBreakerStats, CircuitState, OpenReason } from './state.ts';
+
+/** Per-call options of {@link CircuitBreaker.execute}. */
+export interface ExecuteOptions<T = unknown> {
+  /** Cancels the call: its own signal aborts too. A cancelled call does not count against the circuit. */
+  signal?: AbortSignal;
+  /** Judges this call's result, instead of the breaker's `isFailure`. */
+  isFailure?: (result: T) => boolean;
+}
+
+/** One call on its way through the breaker; also the single argument opossum's action receives. */
+interface Call {
+  invoke: (signal: AbortSignal) => unknown;
+  signal: AbortSignal | undefined;
+  isFailure: ((result: never) => boolean) | undefined;
+  /** Set before settling: tells opossum's errorFilter not to count this error. */
+  ignored: boolean;
+  /** The half-open period this trial belongs to, or -1 for a call through opossum. */
+  generation: number;
+}
+
+/** Carries a result judged a failure through opossum (which only counts rejections) back to the caller. */
+class ResultFailure {
+  readonly value: unknown;
+  constructor(value: unknown) {
+    this.value = value;
+  }
+}
+
+/** How an attempt settled. */
+type Settled = typeof RESOLVED | typeof REJECTED | typeof TIMED_OUT | typeof CANCELLED;
+const RESOLVED = 0;
+const REJECTED = 1;
+const TIMED_OUT = 2;
+const CANCELLED = 3;
+
+function unwrap(error: unknown): unknown {
+  if (error instanceof ResultFailure) return error.value;
+  throw error;
+}
+
+/**
+ * A circuit breaker on opossum. opossum keeps the rolling window and decides when a
+ * closed circuit opens (`errorThresholdPercentage`, `volumeThreshold`, `allowWarmUp`),
+ * and still provides `capacity`, its cache, coalescing, `healthCheck` and `fallback`
+ * (via `breaker.opossum`). Ballast adds a per-call AbortSignal and timeout, outcome
+ * classification (result-based failures, slow calls, caller errors), the open period
+ * and a half-open phase with several trial calls, cheap rejections carrying
+ * `retryAfterMs`, typed events, `stats()`, and `toJSON()`/`initialState`.
+ *
+ * Build one breaker per protected dependency and keep it (see `BreakerRegistry`):
+ * a breaker built per request never sees enough calls to open.
+ *
+ * @example
+ * ```ts
+ * const breaker = new CircuitBreaker({ name: 'images', timeout: 2_000, isFailure: (r: Response) => r.status >= 500 });
+ * const res = await breaker.execute((signal) => fetch(url, { signal }));
+ * ```
+ * @throws {InvalidOptionError} when an option is invalid.
+ */
+export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implements Disposable {
+  /** Name used in events, errors, stats and metrics. */
+  readonly name: string;
+  /** The opossum breaker underneath, for its own API and events. */
+  readonly opossum: OpossumBreaker;
+  readonly #options: ResolvedOptions<R>;
+  readonly #action: ((...args: A) => R | PromiseLike<R>) | undefined;
+  readonly #events = new Emitter<CircuitBreakerEvents>();
+  readonly #latency = new Histogram();
+  readonly #counts: Record<CallOutcome, number> = {
+    success: 0,
+    error: 0,
+    result: 0,
+    slow: 0,
+    timeout: 0,
+    ignored: 0,
+    rejected: 0,
+  };
+  #state: CircuitState = 'closed';
+  #disposed = false;
+  /** Set while Ballast itself moves opossum, so opossum's events are not taken for outside moves. */
+  #syncing = false;
+  #openedAt = 0;
+  #openedAtWall = 0;
+  #openForMs = 0;
+  #halfOpenEndsAt = 0;
+  #generation = 0;
+  #trialsStarted = 0;
+  #trialsSucceeded = 0;
+  #trialsFailed = 0;
+  #inFlight = 0;
+  #resetTimer: ReturnType<typeof setTimeout> | undefined;
+  #halfOpenTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * @param action the function `fire(...args)` calls (optional: `execute(fn)` takes the function per call).
+   * @param options see {@link CircuitBreakerOptions}.
+   */
+  constructor(options?: CircuitBreakerOptions<R>);
+  constructor(action: (...args: A) => R | PromiseLike<R>, options?: CircuitBreakerOptions<R>);
+  constructor(
+    actionOrOptions?: ((...args: A) => R | PromiseLike<R>) | CircuitBreakerOptions<R>,
+    maybeOptions: CircuitBreakerOptions<R> = {},
+  ) {
+    const action = typeof actionOrOptions === 'function' ? actionOrOptions : undefined;
+    const options = typeof actionOrOptions === 'function' ? maybeOptions : (actionOrOptions ?? {});
+    this.#options = resolveOptions(options, action?.name);
+    this.#action = action;
+    this.name = this.#options.name;
+    const run = (call: Call): Promise<unknown> => this.#attempt(call);
+    this.opossum = new Opossum(run as (...args: never[]) => unknown, {
+      ...this.#options.opossum,
+      name: this.name,
+      // Ballast times each call out on its own signal and runs the open period itself.
+      timeout: false,
+      resetTimeout: MAX_TIMER_MS,
+      errorFilter: (_error: unknown, call: Call) => call.ignored,
+    });
+    countOnlyWindow(this.opossum, this.#options.opossum.rollingPercentilesEnabled === true);
+    this.opossum.on('open', () => {
+      if (!this.#syncing && this.#state === 'closed') this.#toOpen('threshold', this.#options.resetTimeoutMs);
+    });
+    this.opossum.on('close', () => {
+      if (!this.#syncing && this.#state !== 'closed') this.#toClosed();
+    });
+    this.#restore(this.#options.initialState);
+  }
+
+  /** Current state of the circuit. */
+  get state(): CircuitState {
+    return this.#state;
+  }
+
+  /** Calls running now. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** True after `close()`. */
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /**
+   * Runs `fn` through the breaker. `fn` receives a signal of its own, aborted when this
+   * call times out or the caller's `signal` aborts, and never by another call.
+   *
+   * @returns what `fn` returns, also when `isFailure` judged it a failure.
+   * @throws {BrokenCircuitError} (rejects) when the circuit is open or half-open and full.
+   * @throws {TimeoutError} (rejects) when the call exceeds `timeout`.
+   * @throws {BreakerDisposedError} (rejects) after `close()`.
+   */
+  execute<T extends R>(fn: (signal: AbortSignal) => T | PromiseLike<T>, options?: ExecuteOptions<T>): Promise<T> {
+    return this.#run({
+      invoke: fn,
+      signal: options?.signal,
+      isFailure: options?.isFailure as Call['isFailure'],
+      ignored: false,
+      generation: -1,
+    }) as Promise<T>;
+  }
+
+  /**
+   * opossum's entry point: calls the constructor's `action` with `args`. The action
+   * gets no signal (a timeout still rejects and counts); use `execute` for abortable work.
+   */
+  fire(...args: A): Promise<R> {
+    const action = this.#action;
+    if (action === undefined) {
+      return Promise.reject(new InvalidOptionError('action', 'a function given to the constructor to use fire()', undefined));
+    }
+    return this.#run({
+      invoke: () => action(...args),
+      signal: undefined,
+      isFailure: undefined,
+      ignored: false,
+      generation: -1,
+    }) as Promise<R>;
+  }
+
+  /** Opens the circuit now, for `resetTimeout` (e.g. from an operator or an outside health signal). */
+  trip(): void {
+    if (!this.#disposed) this.#toOpen('manual', this.#options.resetTimeoutMs);
+  }
+
+  /** Closes the circuit now and empties opossum's window. */
+  reset(): void {
+    if (!this.#disposed && this.#state !== 'closed') this.#toClosed();
+  }
+
+  /** Subscribes to a typed event; returns the unsubscribe function. */
+  on<K extends keyof CircuitBreakerEvents>(event: K, listener: Listener<CircuitBreakerEvents, K>): Unsubscribe {
+    return this.#events.on(event, listener);
+  }
+
+  /** Subscribes to the next occurrence of an event. */
+  once<K extends keyof CircuitBreakerEvents>(event: K, listener: Listener<CircuitBreakerEvents, K>): Unsubscribe {
+    return this.#events.once(event, listener);
+  }
+
+  /** Milliseconds until a trial call is admitted: 0 when closed or half-open with room. */
+  retryAfterMs(): number {
+    const now = this.#options.clock.now();
+    switch (this.#state) {
+      case 'closed':
+        return 0;
+      case 'open':
+        return Math.max(0, this.#openedAt + this.#openForMs - now);
+      case 'halfOpen': {
+        if (this.#trialsStarted < this.#options.halfOpenMaxCalls) return 0;
+        const untilExpiry = Math.max(0, this.#halfOpenEndsAt - now);
+        return Math.min(untilExpiry, this.#options.timeoutMs ?? untilExpiry);
+      }
+    }
+  }
+
+  /** A snapshot of state, counters and latency percentiles. */
+  stats(): CircuitBreakerStats {
+    const w = this.opossum.stats;
+    return {
+      name: this.name,
+      state: this.#state,
+      retryAfterMs: this.retryAfterMs(),
+      inFlight: this.#inFlight,
+      calls: { ...this.#counts },
+      trials: { started: this.#trialsStarted, succeeded: this.#trialsSucceeded, failed: this.#trialsFailed },
+      latencyMs: this.#latency.summary(),
+      window: {
+        fires: w.fires,
+        successes: w.successes,
+        failures: w.failures,
+        rejects: w.rejects,
+        timeouts: w.timeouts,
+        semaphoreRejections: w.semaphoreRejections,
+      },
+    };
+  }
+
+  /** The state to persist across a restart; give it back as `initialState`. */
+  toJSON(): CircuitBreakerSnapshot {
+    return this.#state === 'open'
+      ? { name: this.name, state: 'open', openedAt: this.#openedAtWall }
+      : { name: this.name, state: this.#state };
+  }
+
+  /**
+   * Releases every timer and listener and shuts opossum down. Later calls reject with
+   * {@link BreakerDisposedError}; calls in flight finish on their own. Idempotent.
+   */
+  close(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#clearTimers();
+    this.opossum.shutdown();
+    this.#events.clear();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #run(call: Call): Promise<unknown> {
+    if (this.#disposed) return Promise.reject(new BreakerDisposedError(this.name));
+    switch (this.#state) {
+      case 'closed':
+        return this.opossum.fire(call).then(undefined, unwrap);
+      case 'open':
+        return this.#reject('open');
+      case 'halfOpen':
+        if (this.#trialsStarted >= this.#options.halfOpenMaxCalls) return this.#reject('halfOpen');
+        this.#trialsStarted++;
+        call.generation = this.#generation;
+        return this.#attempt(call).then(undefined, unwrap);
+    }
+  }
+
+  #reject(state: 'open' | 'halfOpen'): Promise<never> {
+    const retryAfterMs = this.retryAfterMs();
+    this.#counts.rejected++;
+    const error = withoutStack(() => new BrokenCircuitError(this.name, state, retryAfterMs));
+    if (this.#events.has('reject')) this.#events.emit('reject', { name: this.name, state, retryAfterMs });
+    // opossum counts it in its window, as if it had refused the call itself.
+    this.opossum.emit('reject', error);
+    return Promise.reject(error);
+  }
+
+  /**
+   * Runs one call with a signal of its own and classifies how it ended. Written out by
+   * hand rather than with `linkSignal` because it is the hot path: no listener on the
+   * call's own signal, one on the caller's only when there is one, one timer.
+   */
+  #attempt(call: Call): Promise<unknown> {
+    const clock = this.#options.clock;
+    const timeoutMs = this.#options.timeoutMs;
+    const callerSignal = call.signal;
+    const start = clock.now();
+    this.#inFlight++;
+    return new Promise((resolve, reject) => {
+      const controller = new AbortController();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let settled = false;
+      const settle = (how: Settled, value: unknown): void => {
+        if (settled) return;
+        settled = true;
+        if (timer !== undefined) clearTimeout(timer);
+        if (callerSignal !== undefined) callerSignal.removeEventListener('abort', onCallerAbort);
+        this.#inFlight--;
+        const durationMs = clock.now() - start;
+        if (how === RESOLVED) this.#classifyResult(call, value, durationMs, resolve, reject);
+        else reject(this.#classifyError(call, value, how, durationMs));
+      };
+      const onCallerAbort = (): void => {
+        const reason: unknown = (callerSignal as AbortSignal).reason;
+        settle(CANCELLED, reason);
+        controller.abort(reason);
+      };
+      if (callerSignal !== undefined) {
+        if (callerSignal.aborted) {
+          settle(CANCELLED, callerSignal.reason);
+          return;
+        }
+        callerSignal.addEventListener('abort', onCallerAbort, { once: true });
+      }
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          const reason = new TimeoutError(timeoutMs);
+          settle(TIMED_OUT, reason);
+          controller.abort(reason);
+        }, timeoutMs);
+      }
+      let result: unknown;
+      try {
+        result = call.invoke(controller.signal);
+      } catch (error) {
+        settle(REJECTED, error);
+        return;
+      }
+      if (result !== null && typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+        (result as PromiseLike<unknown>).then(
+          (value) => settle(RESOLVED, value),
+          (error: unknown) => settle(REJECTED, error),
+        );
+      } else {
+        settle(RESOLVED, result);
+      }
+    });
+  }
+
+  #classifyResult(
+    call: Call,
+    value: unknown,
+    durationMs: number,
+    resolve: (value: unknown) => void,
+    reject: (reason: unknown) => void,
+  ): void {
+    const isFailure = (call.isFailure ?? this.#options.isFailure) as ((result: unknown) => boolean) | undefined;
+    let failed: boolean;
+    try {
+      failed = isFailure?.(value) === true;
+    } catch (error) {
+      this.#failed(call, 'error', durationMs, error, undefined);
+      reject(error);
+      return;
+    }
+    if (failed || durationMs >= this.#options.slowCallDurationMs) {
+      this.#failed(call, failed ? 'result' : 'slow', durationMs, undefined, value);
+      reject(new ResultFailure(value));
+      return;
+    }
+    this.#counts.success++;
+    this.#latency.record(durationMs);
+    if (call.generation >= 0) this.#trialEnded(call, true);
+    if (this.#events.has('success')) this.#events.emit('success', { name: this.name, durationMs, trial: call.generation >= 0 });
+    resolve(value);
+  }
+
+  #classifyError(call: Call, error: unknown, how: Settled, durationMs: number): unknown {
+    if (how === CANCELLED) return this.#ignored(call, error, true);
+    if (how === TIMED_OUT) {
+      if (this.#events.has('timeout')) this.#events.emit('timeout', { name: this.name, timeoutMs: this.#options.timeoutMs as number });
+      this.#failed(call, 'timeout', durationMs, error, undefined);
+      return error;
+    }
+    let callerError: boolean;
+    try {
+      callerError = this.#options.errorFilter?.(error) === true;
+    } catch (filterError) {
+      this.#failed(call, 'error', durationMs, filterError, undefined);
+      return filterError;
+    }
+    if (callerError) return this.#ignored(call, error, false);
+    this.#failed(call, 'error', durationMs, error, undefined);
+    return error;
+  }
+
+  #ignored(call: Call, error: unknown, cancelled: boolean): unknown {
+    call.ignored = true;
+    this.#counts.ignored++;
+    if (call.generation >= 0) {
+      // A cancelled trial says nothing about the dependency: give its slot back.
+      // A caller error (a 4xx) shows the dependency answering: a successful trial.
+      if (cancelled) {
+        if (call.generation === this.#generation && this.#state === 'halfOpen') this.#trialsStarted--;
+      } else {
+        this.#trialEnded(call, true);
+      }
+    }
+    return error;
+  }
+
+  #failed(call: Call, outcome: 'error' | 'result' | 'slow' | 'timeout', durationMs: number, error: unknown, result: unknown): void {
+    this.#counts[outcome]++;
+    this.#latency.record(durationMs);
+    if (call.generation >= 0) this.#trialEnded(call, false);
+    if (this.#events.has('failure')) {
+      this.#events.emit('failure', { name: this.name, outcome, durationMs, error, result, trial: call.generation >= 0 });
+    }
+  }
+
+  #trialEnded(call: Call, succeeded: boolean): void {
+    if (call.generation !== this.#generation || this.#state !== 'halfOpen') return;
+    const { halfOpenMaxCalls, halfOpenSuccessThreshold } = this.#options;
+    if (succeeded) {
+      this.#trialsSucceeded++;
+      if (this.#trialsSucceeded >= halfOpenSuccessThreshold) this.#toClosed();
+    } else {
+      this.#trialsFailed++;
+      if (this.#trialsFailed > halfOpenMaxCalls - halfOpenSuccessThreshold) {
+        this.#toOpen('trialFailure', this.#options.resetTimeoutMs);
+      }
+    }
+  }
+
+  #toOpen(reason: OpenReason, forMs: number): void {
+    this.#enter('open');
+    this.#openedAt = this.#options.clock.now();
+    this.#openedAtWall = Date.now();
+    this.#openForMs = forMs;
+    if (!this.opossum.opened) this.#moveOpossum(() => this.opossum.open());
+    this.#resetTimer = setTimeout(() => this.#toHalfOpen(), forMs);
+    this.#resetTimer.unref?.();
+    this.#events.emit('open', { name: this.name, reason, retryAfterMs: forMs });
+  }
+
+  #toHalfOpen(): void {
+    this.#enter('halfOpen');
+    const maxMs = this.#options.halfOpenMaxDurationMs;
+    this.#halfOpenEndsAt = this.#options.clock.now() + maxMs;
+    const generation = this.#generation;
+    this.#halfOpenTimer = setTimeout(() => {
+      if (this.#generation === generation) this.#toOpen('halfOpenExpired', this.#options.resetTimeoutMs);
+    }, maxMs);
+    this.#halfOpenTimer.unref?.();
+    this.#events.emit('halfOpen', { name: this.name });
+  }
+
+  #toClosed(): void {
+    this.#enter('closed');
+    if (!this.opossum.closed) {
+      this.#moveOpossum(() => this.opossum.close());
+      // resilience4j semantics: a closed circuit starts from an empty window, so the
+      // failures that opened it cannot reopen it on the next failure.
+      const { status } = this.opossum;
+      const buckets = this.#options.opossum.rollingCountBuckets as number;
+      if (typeof status.rotateBucket === 'function') for (let i = 0; i < buckets; i++) status.rotateBucket();
+    }
+    this.#events.emit('close', { name: this.name });
+  }
+
+  #enter(state: CircuitState): void {
+    this.#clearTimers();
+    this.#state = state;
+    this.#generation++;
+    this.#trialsStarted = 0;
+    this.#trialsSucceeded = 0;
+    this.#trialsFailed = 0;
+  }
+
+  #moveOpossum(move: () => void): void {
+    this.#syncing = true;
+    try {
+      move();
+    } finally {
+      this.#syncing = false;
+    }
+  }
+
+  #clearTimers(): void {
+    if (this.#resetTimer !== undefined) clearTimeout(this.#resetTimer);
+    if (this.#halfOpenTimer !== undefined) clearTimeout(this.#halfOpenTimer);
+    this.#resetTimer = undefined;
+    this.#halfOpenTimer = undefined;
+  }
+
+  #restore(initial: CircuitBreakerSnapshot | undefined): void {
+    if (initial === undefined || initial.state === 'closed') return;
+    const resetMs = this.#options.resetTimeoutMs;
+    if (initial.state === 'halfOpen') {
+      this.#toHalfOpen();
+      return;
+    }
+    const elapsed = initial.openedAt === undefined ? 0 : Math.max(0, Date.now() - initial.openedAt);
+    if (elapsed >= resetMs) {
+      this.#toHalfOpen();
+      return;
+    }
+    this.#toOpen('restored', resetMs);
+    // Count the open period from when it really began, before the restart.
+    this.#openedAt -= elapsed;
+    this.#openedAtWall -= elapsed;
+    clearTimeout(this.#resetTimer);
+    this.#resetTimer = setTimeout(() => this.#toHalfOpen(), resetMs - elapsed);
+    this.#resetTimer.unref?.();
+  }
+}
