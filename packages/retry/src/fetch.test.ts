@@ -1,10 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { refusedPort } from '../test/settle.ts';
 import { constantBackoff } from './backoff.ts';
 import { ratioBudget } from './budget.ts';
+import { isConnectionError } from './classify.ts';
 import { isRetryBudgetExhaustedError } from './errors.ts';
 import { retryingFetch } from './fetch.ts';
+import { RetryPolicy } from './policy.ts';
 
 // A real HTTP server on loopback; each test scripts its answers by path.
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
@@ -102,10 +105,7 @@ describe('retryingFetch', () => {
   });
 
   it('retries any method when the connection was refused, since nothing was sent', async () => {
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((resolve) => closed.close(resolve));
+    const port = await refusedPort();
     const f = retryingFetch({ ...fast, maxAttempts: 3 });
     await expect(f(`http://127.0.0.1:${port}/x`, { method: 'POST', body: 'x' })).rejects.toThrow('fetch failed');
     expect(f.policy.stats().attempts).toBe(3);
@@ -149,14 +149,30 @@ describe('retryingFetch', () => {
   });
 
   it('ends with RetryBudgetExhaustedError when a shared budget is spent', async () => {
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((resolve) => closed.close(resolve));
+    const port = await refusedPort();
     const budget = ratioBudget({ ratio: 0.1, minRetriesPerSec: 0 });
     const f = retryingFetch({ ...fast, budget });
     const error = await f(`http://127.0.0.1:${port}/`).catch((e: unknown) => e);
     expect(isRetryBudgetExhaustedError(error)).toBe(true);
     expect((error as Error).cause).toBeInstanceOf(TypeError);
+  });
+
+  it('gateway pattern: a request that never reached one upstream goes to another, under a shared budget', async () => {
+    script('/j', []);
+    const dead = `http://127.0.0.1:${await refusedPort()}`;
+    const upstreams = [dead, base];
+    const policy = new RetryPolicy<Response>({
+      maxAttempts: 2,
+      backoff: constantBackoff({ delayMs: 0 }),
+      budget: ratioBudget(),
+      retryOn: (o) => !o.ok && isConnectionError(o.error),
+    });
+    const res = await policy.execute(({ attempt, signal }) =>
+      fetch(`${upstreams[attempt - 1]}/j`, { method: 'POST', body: 'once', signal }),
+    );
+    expect(res.status).toBe(200);
+    expect(seen.map((s) => s.body)).toEqual(['once']);
+    expect(policy.stats()).toMatchObject({ attempts: 2, retries: 1 });
+    policy.close();
   });
 });

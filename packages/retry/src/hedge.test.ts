@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { settle } from '../test/settle.ts';
 import { tokenBucketBudget } from './budget.ts';
 import { isRetryBudgetExhaustedError, isRetryDeadlineError, isRetryPolicyClosedError } from './errors.ts';
 import { type AttemptContext, hedge, type RetryEvents, RetryPolicy } from './policy.ts';
@@ -31,12 +32,6 @@ function endpoint(ms: number, value: string, error?: Error) {
   };
   return { call, log };
 }
-
-const settle = <T>(promise: Promise<T>) =>
-  promise.then(
-    (value) => ({ ok: true as const, value }),
-    (error: unknown) => ({ ok: false as const, error }),
-  );
 
 describe('hedge', () => {
   it('starts a second attempt on another endpoint after the delay, takes the first success and cancels the loser', async () => {

@@ -2,6 +2,7 @@ import { getEventListeners } from 'node:events';
 import { isInvalidOptionError, TimeoutError } from '@ballast/common';
 import { AbortError as PRetryAbortError } from 'p-retry';
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
+import { errorOf, settle } from '../test/settle.ts';
 import { constantBackoff, exponentialBackoff } from './backoff.ts';
 import { tokenBucketBudget } from './budget.ts';
 import {
@@ -34,13 +35,6 @@ function flaky<T>(failures: number, value: T, error: (n: number) => unknown = (n
 
 const response = (status: number, headers: Record<string, string> = {}) => ({ status, headers: new Headers(headers) });
 const never = (context: AttemptContext) => new Promise<never>(() => void context);
-/** The rejection of a settled call (undefined when it resolved). */
-const errorOf = <E = unknown>(settled: { ok: boolean; error?: unknown }) => (settled.ok ? undefined : settled.error) as E;
-const settle = <T>(promise: Promise<T>) =>
-  promise.then(
-    (value) => ({ ok: true as const, value }),
-    (error: unknown) => ({ ok: false as const, error }),
-  );
 
 describe('retry: counting and delays', () => {
   it('returns the first success with attempt 1 and a live signal, scheduling nothing', async () => {
@@ -369,6 +363,18 @@ describe('policy lifecycle', () => {
     expect(policy.stats().inFlight).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
     policy.close();
+  });
+
+  it('close() between steps (from a retry listener) stops the call before the next wait or attempt', async () => {
+    const policy = new RetryPolicy({ backoff: constantBackoff({ delayMs: 10 }) });
+    policy.on('retry', () => policy.close());
+    const { fn, calls } = flaky(5, 'ok');
+    const result = settle(policy.execute(fn));
+    await vi.advanceTimersByTimeAsync(100);
+    const settled = await result;
+    expect(isRetryPolicyClosedError(errorOf(settled))).toBe(true);
+    expect(calls).toHaveLength(1);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('supports using-declarations', async () => {

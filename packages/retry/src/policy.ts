@@ -268,6 +268,8 @@ export class RetryPolicy<T = unknown> implements Disposable {
     };
 
     const attempt = (n: number): Promise<R> => {
+      // close() may land while p-retry is between steps, when there is nothing in flight to abort.
+      if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
       state.attempts = n;
       this.#stats.attempts++;
       const scope = new AttemptScope(n, signal);
@@ -312,6 +314,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
       if (outcome.ok) this.#discard?.(outcome.value);
       this.#stats.retries++;
       if (this.#events.has('retry')) this.#events.emit('retry', { attempt: attemptNumber, delayMs, hintMs, outcome });
+      if (this.#closed) throw new RetryPolicyClosedError();
       const wait = linkSignal([signal]);
       state.current = wait;
       try {
@@ -507,12 +510,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
  * @throws InvalidOptionError when an option is invalid (as a rejection).
  */
 export function retry<T>(fn: Attempt<T>, options: RetryOptions<T> & ExecuteOptions<T> = {}): Promise<T> {
-  try {
-    const policy = new RetryPolicy<T>(options);
-    return policy.execute(fn, options).finally(() => policy.close());
-  } catch (error) {
-    return Promise.reject(error);
-  }
+  return once(options, (policy) => policy.execute(fn, options));
 }
 
 /**
@@ -527,12 +525,18 @@ export function retry<T>(fn: Attempt<T>, options: RetryOptions<T> & ExecuteOptio
  * ```
  */
 export function hedge<T>(fn: Attempt<T>, options: RetryOptions<T> & ExecuteOptions<T> = {}): Promise<T> {
+  return once(options, (policy) => policy.hedge(fn, options));
+}
+
+/** Runs one call on a policy made for it, closed (its timer cleared) when the call ends; bad options reject. */
+function once<T>(options: RetryOptions<T>, call: (policy: RetryPolicy<T>) => Promise<T>): Promise<T> {
+  let policy: RetryPolicy<T>;
   try {
-    const policy = new RetryPolicy<T>(options);
-    return policy.hedge(fn, options).finally(() => policy.close());
+    policy = new RetryPolicy<T>(options);
   } catch (error) {
     return Promise.reject(error);
   }
+  return call(policy).finally(() => policy.close());
 }
 
 /** p-retry's `AbortError` means "stop and reject with this"; reject with what it wraps, as p-retry does. */
