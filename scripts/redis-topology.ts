@@ -1,0 +1,58 @@
+/**
+ * Starts a local Redis topology for trying the reference system in Redis mode: a
+ * primary, two replicas and three Sentinels on free loopback ports, in a temporary
+ * directory. Prints the environment to run the system against it and keeps running
+ * until Ctrl-C, which stops every process.
+ *
+ *   node --conditions=@ballast/source scripts/redis-topology.ts           # run until Ctrl-C
+ *   node --conditions=@ballast/source scripts/redis-topology.ts --check   # start, enqueue a job through Sentinel, stop
+ *
+ * Then, in another terminal, with the printed variables exported: `npm start`.
+ * To watch a failover: `redis-cli -p <primary port> DEBUG SLEEP 30` or kill the primary's process.
+ */
+import { RedisQueue } from '@ballast/app-queue';
+import { startRedisTopology } from '@ballast/test/redis';
+
+const check = process.argv.includes('--check');
+const topology = await startRedisTopology({
+  replicas: 2,
+  sentinels: 3,
+  masterName: 'ballast',
+  downAfterMs: 2000,
+  failoverTimeoutMs: 10_000,
+});
+const sentinels = topology.sentinelAddresses.map((s) => `${s.host}:${s.port}`).join(',');
+console.log('Redis topology running:');
+console.log(`  primary    ${topology.primary.url}   (pid ${topology.primary.pid})`);
+for (const r of topology.replicas) console.log(`  replica    ${r.url}   (pid ${r.pid})`);
+for (const s of topology.sentinels) console.log(`  sentinel   ${s.url}   (pid ${s.pid})`);
+console.log(`
+Run the system against it (in another terminal):
+  export BALLAST_REDIS_SENTINELS=${sentinels}
+  export BALLAST_REDIS_MASTER=${topology.masterName}
+  npm start
+Or run the services as separate processes with the same variables:
+  node --conditions=@ballast/source apps/worker/src/main.ts
+  BALLAST_API_PORT=8081 node --conditions=@ballast/source apps/api/src/main.ts
+  BALLAST_GATEWAY_UPSTREAMS=http://127.0.0.1:8081 node --conditions=@ballast/source apps/gateway/src/main.ts`);
+
+if (check) {
+  const queue = new RedisQueue({ connection: { sentinels: topology.sentinelAddresses, name: topology.masterName }, minReplicas: 1 });
+  const id = await queue.enqueue({ data: Buffer.from('check'), params: {}, deadlineAt: Date.now() + 10_000 });
+  const consumer = queue.consumer('check');
+  const lease = await consumer.next();
+  await lease.complete(Buffer.from('ok'), {});
+  const result = await queue.wait(id);
+  console.log(`\nCheck: job ${id} enqueued through Sentinel, replicated, completed: ${result.status}`);
+  await consumer.close();
+  await queue.close();
+  await topology.stop();
+} else {
+  console.log('\nCtrl-C to stop every Redis process.');
+  const stop = async (): Promise<void> => {
+    await topology.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
