@@ -1,4 +1,3 @@
-import { isInvalidOptionError } from '@ballast/common';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FixedTimeoutDetector } from './fixed-timeout.ts';
 
@@ -36,14 +35,13 @@ describe('FixedTimeoutDetector', () => {
 
   it('rejects a timeout that is not a positive duration', () => {
     for (const timeoutMs of [0, -5, Number.POSITIVE_INFINITY, '1000']) {
-      let error: unknown;
-      try {
-        new FixedTimeoutDetector({ timeoutMs: timeoutMs as number });
-      } catch (e) {
-        error = e;
-      }
-      expect(isInvalidOptionError(error)).toBe(true);
-      expect((error as Error).message).toMatch(/^timeoutMs must be/);
+      expect(() => new FixedTimeoutDetector({ timeoutMs: timeoutMs as number })).toThrow(
+        expect.objectContaining({
+          code: 'ERR_BALLAST_INVALID_OPTION',
+          option: 'timeoutMs',
+          message: expect.stringMatching(/^timeoutMs must be/),
+        }),
+      );
     }
   });
 });

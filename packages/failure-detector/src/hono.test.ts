@@ -1,4 +1,3 @@
-import { isInvalidOptionError } from '@ballast/common';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
 import { heartbeatHandler } from './hono.ts';
@@ -67,13 +66,9 @@ describe('heartbeatHandler', () => {
 
   it('rejects invalid options', () => {
     for (const options of [{ maxBodyBytes: 0 }, { accept: true }]) {
-      let error: unknown;
-      try {
-        heartbeatHandler({ heartbeat: () => undefined }, options as never);
-      } catch (e) {
-        error = e;
-      }
-      expect(isInvalidOptionError(error)).toBe(true);
+      expect(() => heartbeatHandler({ heartbeat: () => undefined }, options as never)).toThrow(
+        expect.objectContaining({ code: 'ERR_BALLAST_INVALID_OPTION' }),
+      );
     }
   });
 });

@@ -1,5 +1,4 @@
 import type { AddressInfo } from 'node:net';
-import { isInvalidOptionError } from '@ballast/common';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -95,14 +94,9 @@ describe('httpHeartbeatSender → heartbeatHandler over real HTTP', () => {
   });
 
   it('rejects a URL that is not absolute', () => {
-    let error: unknown;
-    try {
-      httpHeartbeatSender({ url: '/heartbeats', id: 'a' });
-    } catch (e) {
-      error = e;
-    }
-    expect(isInvalidOptionError(error)).toBe(true);
-    expect((error as Error).message).toBe('url must be an absolute URL, got "/heartbeats"');
+    expect(() => httpHeartbeatSender({ url: '/heartbeats', id: 'a' })).toThrow(
+      expect.objectContaining({ code: 'ERR_BALLAST_INVALID_OPTION', message: 'url must be an absolute URL, got "/heartbeats"' }),
+    );
   });
 });
 

@@ -1,4 +1,3 @@
-import { isInvalidOptionError } from '@ballast/common';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isFailureDetectorError } from './errors.ts';
 import type { HeartbeatMessage } from './message.ts';
@@ -118,14 +117,9 @@ describe('HeartbeatSender', () => {
     ['timeoutMs', { id: 'a', timeoutMs: -1 }],
     ['random', { id: 'a', random: 0.5 }],
   ])('rejects an invalid %s', (option, options) => {
-    let error: unknown;
-    try {
-      new HeartbeatSender(options as never, async () => undefined);
-    } catch (e) {
-      error = e;
-    }
-    expect(isInvalidOptionError(error)).toBe(true);
-    expect((error as { option: string }).option).toBe(option);
+    expect(() => new HeartbeatSender(options as never, async () => undefined)).toThrow(
+      expect.objectContaining({ code: 'ERR_BALLAST_INVALID_OPTION', option }),
+    );
     expect(vi.getTimerCount()).toBe(0);
   });
 });
