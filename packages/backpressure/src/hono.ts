@@ -64,7 +64,7 @@ const defaultIsDropped = (status: number): boolean => status === 503 || status =
  *
  * @example
  * ```ts
- * const limiter = new ConcurrencyLimiter({ limit: new Gradient2Limit(), maxQueue: 100, discipline: 'adaptiveLifo' });
+ * const limiter = new ConcurrencyLimiter({ limit: new VegasLimit(), maxQueue: 100, discipline: 'adaptiveLifo' });
  * app.use('/v1/*', admissionControl({ limiter, priority: (c) => (c.req.header('x-priority') === 'critical' ? 'critical' : 'normal') }));
  * ```
  */

@@ -10,8 +10,8 @@ import {
   type Unsubscribe,
 } from '@ballast/common';
 import { type ShedReason, shedError } from './errors.ts';
-import { Gradient2Limit } from './limits/gradient2.ts';
 import { FixedLimit, type LimitAlgorithm } from './limits/limit.ts';
+import { VegasLimit } from './limits/vegas.ts';
 import { type Priority, priorityLevel, type QueueNode, WaitQueue } from './wait-queue.ts';
 
 /**
@@ -38,8 +38,10 @@ export interface CodelOptions {
 export interface ConcurrencyLimiterOptions {
   /**
    * Requests admitted at once: a fixed number, or an adaptive algorithm
-   * ({@link Gradient2Limit}, {@link VegasLimit}, {@link AimdLimit}, or your own).
-   * @default new Gradient2Limit()
+   * ({@link VegasLimit}, {@link Gradient2Limit}, {@link AimdLimit}, or your own). Vegas is the
+   * default because its baseline is the lowest latency seen, so sustained overload cannot
+   * drag the limit up (Gradient2's long-term average can; see the README's benchmark).
+   * @default new VegasLimit()
    */
   limit?: number | LimitAlgorithm;
   /** Requests allowed to wait for a slot; beyond it they are shed at once (`queueFull`). 0 disables queueing. @default 0 */
@@ -193,7 +195,7 @@ const SHED_REASONS: readonly ShedReason[] = ['limit', 'queueFull', 'queueTimeout
  *
  * @example
  * ```ts
- * const limiter = new ConcurrencyLimiter({ limit: new Gradient2Limit({ maxLimit: 200 }), maxQueue: 50, discipline: 'adaptiveLifo' });
+ * const limiter = new ConcurrencyLimiter({ limit: new VegasLimit({ maxLimit: 200 }), maxQueue: 50, discipline: 'adaptiveLifo' });
  * const permit = await limiter.acquire({ signal: request.signal, priority: 'high' });
  * try {
  *   return await handle(request);
@@ -230,7 +232,7 @@ export class ConcurrencyLimiter implements Disposable {
 
   /** @throws {InvalidOptionError} naming the first invalid option. */
   constructor(options: ConcurrencyLimiterOptions = {}) {
-    const limit = options.limit ?? new Gradient2Limit();
+    const limit = options.limit ?? new VegasLimit();
     if (typeof limit === 'number') this.#algorithm = new FixedLimit(limit);
     else if (limit && typeof limit.update === 'function' && typeof limit.limit === 'number') this.#algorithm = limit;
     else throw new InvalidOptionError('limit', 'a number >= 1 or a LimitAlgorithm', limit);

@@ -74,6 +74,15 @@ describe('VegasLimit', () => {
     expect(vegas.update(sample(12, 100, true))).toBe(98);
   });
 
+  it('takes alpha and beta as functions of the limit', () => {
+    const vegas = new VegasLimit({ initialLimit: 10, alpha: () => 1, beta: () => 2, ...noProbe });
+    vegas.update(sample(20, 10));
+    // queue = ceil(10 · (1 − 20/30)) = 4 > beta 2 → −log10(10) = −1.
+    expect(vegas.update(sample(30, 10))).toBe(9);
+    // queue = ceil(9 · (1 − 20/21)) = 1 <= log10 → +beta.
+    expect(vegas.update(sample(21, 9))).toBe(11);
+  });
+
   it('probes: forgets the no-load latency every probeMultiplier × limit samples', () => {
     const vegas = new VegasLimit({ initialLimit: 10, minLimit: 10, maxLimit: 10, probeMultiplier: 2, random: () => 1 });
     vegas.update(sample(5, 10));

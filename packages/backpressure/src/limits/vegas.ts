@@ -1,6 +1,11 @@
 import { finiteNumber, integer, ratio } from '@ballast/common';
 import { clamp, type LimitAlgorithm, type LimitBounds, type LimitSample, limitBounds } from './limit.ts';
 
+/** log10, floored to an integer and at least 1, as Netflix's `Log10RootFunction`. */
+function log10(limit: number): number {
+  return Math.max(1, Math.floor(Math.log10(limit)));
+}
+
 /** Options of {@link VegasLimit}. */
 export interface VegasLimitOptions extends LimitBounds {
   /** Limit before any sample. @default 20 */
@@ -16,6 +21,17 @@ export interface VegasLimitOptions extends LimitBounds {
    * baseline that rose for good (a slower dependency) is learnt again. @default 30
    */
   probeMultiplier?: number;
+  /**
+   * Below this estimated queue (requests) the limit grows by `log10(limit)`.
+   * @default (limit) => 3 × log10(limit)
+   */
+  alpha?: (limit: number) => number;
+  /**
+   * Above this estimated queue (requests) the limit shrinks by `log10(limit)`; at or below
+   * `log10(limit)` it grows by `beta`. Lower values keep latency closer to the no-load latency.
+   * @default (limit) => 6 × log10(limit)
+   */
+  beta?: (limit: number) => number;
   /** Random source for the probe jitter. @default Math.random */
   random?: () => number;
 }
@@ -23,9 +39,9 @@ export interface VegasLimitOptions extends LimitBounds {
 /**
  * TCP Vegas applied to concurrency (Netflix concurrency-limits `VegasLimit`). It keeps
  * the lowest latency seen (`rttNoLoad`) and estimates the queue as
- * `limit × (1 − rttNoLoad / rtt)`: with a queue below `log10(limit)` the limit grows fast
- * (+`6·log10(limit)`), below `3·log10(limit)` slowly (+`log10(limit)`), and above
- * `6·log10(limit)` it shrinks by `log10(limit)`. A drop shrinks it by `log10(limit)`.
+ * `limit × (1 − rttNoLoad / rtt)`: with a queue at most `log10(limit)` the limit grows fast
+ * (+`beta`), below `alpha` slowly (+`log10(limit)`), and above `beta` it shrinks by
+ * `log10(limit)`. A drop shrinks it by `log10(limit)`. (`log10` is floored, at least 1.)
  */
 export class VegasLimit implements LimitAlgorithm {
   readonly name = 'vegas';
@@ -34,6 +50,8 @@ export class VegasLimit implements LimitAlgorithm {
   readonly #smoothing: number;
   readonly #probeMultiplier: number;
   readonly #random: () => number;
+  readonly #alpha: (limit: number) => number;
+  readonly #beta: (limit: number) => number;
   #limit: number;
   #rttNoLoad = 0;
   #probeCount = 0;
@@ -48,6 +66,8 @@ export class VegasLimit implements LimitAlgorithm {
     this.#smoothing = ratio('smoothing', options.smoothing ?? 1, { min: 0.01 });
     this.#probeMultiplier = integer('probeMultiplier', options.probeMultiplier ?? 30, { min: 1 });
     this.#random = options.random ?? Math.random;
+    this.#alpha = options.alpha ?? ((limit) => 3 * log10(limit));
+    this.#beta = options.beta ?? ((limit) => 6 * log10(limit));
     this.#probeJitter = this.#jitter();
   }
 
@@ -76,15 +96,15 @@ export class VegasLimit implements LimitAlgorithm {
       return this.#limit;
     }
     const limit = this.#limit;
-    const log = Math.max(1, Math.log10(limit));
+    const log = log10(limit);
     const queue = Math.ceil(limit * (1 - this.#rttNoLoad / rtt));
     let next: number;
     if (sample.dropped) next = limit - log;
-    else if (sample.inflight * 2 < limit)
+    else if (sample.inflight * 2 < limit) {
       return limit; // application-limited: no evidence either way
-    else if (queue <= log) next = limit + 6 * log;
-    else if (queue < 3 * log) next = limit + log;
-    else if (queue > 6 * log) next = limit - log;
+    } else if (queue <= log) next = limit + this.#beta(limit);
+    else if (queue < this.#alpha(limit)) next = limit + log;
+    else if (queue > this.#beta(limit)) next = limit - log;
     else return limit;
     next = clamp(next, this.#min, this.#max);
     this.#limit = (1 - this.#smoothing) * limit + this.#smoothing * next;

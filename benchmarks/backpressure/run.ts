@@ -1,0 +1,134 @@
+/**
+ * `npm run bench:backpressure`
+ *
+ * 1. Admission decision cost: Ballast's limiters next to bottleneck, same run.
+ * 2. bottleneck's Redis clustering on this machine's Redis.
+ * 3. Overload: a real HTTP server on loopback whose handler does 20 ms of work on a
+ *    resource of capacity C, driven open-loop at 3 × C without admission control, and with
+ *    Ballast's admission control under Vegas (tuned and default) and Gradient2 (default).
+ *    Bounded to about two and a half minutes.
+ */
+import { loadavg } from 'node:os';
+import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
+import { admissionBenchmarks } from './admission.ts';
+import { bottleneckRedisCheck } from './bottleneck-redis.ts';
+import { type OverloadRun, overloadRun } from './overload.ts';
+
+const SLOTS = 2;
+const WORK_MS = 20;
+const CAPACITY = (SLOTS * 1000) / WORK_MS; // requests per second
+const LOAD_MS = Number(process.env.LOAD_MS ?? 15_000);
+const WINDOW_MS = 3000;
+
+const host = { ...machine(), loadavg: loadavg().map((l) => Number(l.toFixed(2))) };
+console.log(`Machine: ${host.cpuModel} × ${host.cpus}, Node ${host.node}, load average ${host.loadavg.join(' ')}`);
+
+// 1. Admission decisions
+const admission = await admissionBenchmarks();
+const decisionRows: Row[] = admission.decisions.map((m) => ({ operation: m.name, 'ns/op': m.nsPerOp, 'ops/s': Math.round(m.opsPerSec) }));
+printTable('Admission decision cost (median of 7 samples)', decisionRows);
+const bottleneckRows: Row[] = [
+  { measure: 'bottleneck: schedule() to job start, median (ms)', value: admission.bottleneck.startDelayMs },
+  { measure: 'bottleneck: schedule() to job start, p99 (ms)', value: admission.bottleneck.startDelayP99Ms },
+  { measure: 'bottleneck: jobs/s, 5,000 scheduled at once, default options', value: Math.round(admission.bottleneck.jobsPerSec) },
+  { measure: 'KeyedRateLimiter: heap for 100,000 keys, maxKeys 10,000 (MB)', value: admission.keyedHeapBytes / 2 ** 20 },
+];
+printTable('bottleneck per-job overhead; bounded per-key memory', bottleneckRows);
+
+// 2. bottleneck clustering on Redis
+const clustering = await bottleneckRedisCheck();
+printTable('bottleneck clustering (datastore: ioredis)', [
+  { check: 'Redis version', result: clustering.redisVersion },
+  { check: '20 jobs on a fresh limiter', result: clustering.scheduleWorks ? 'ok' : 'failed' },
+  { check: 'next job after the limiter keys are lost (FLUSHALL)', result: clustering.afterKeyLoss },
+  { check: 'the job after that', result: clustering.afterKeyLossAgain },
+]);
+
+// 3. Overload
+const base = { SLOTS: String(SLOTS), WORK_MS: String(WORK_MS) };
+const runs: OverloadRun[] = [];
+runs.push(await overloadRun('unloaded (0.3 × C), no limiter', { ...base, MODE: 'none' }, CAPACITY * 0.3, 10_000, WINDOW_MS));
+runs.push(await overloadRun('3 × C, no limiter', { ...base, MODE: 'none' }, CAPACITY * 3, LOAD_MS, WINDOW_MS));
+runs.push(
+  await overloadRun(
+    '3 × C, Ballast Vegas (alpha 1, beta 2)',
+    { ...base, MODE: 'adaptive', ALGORITHM: 'vegas', ALPHA: '1', BETA: '2' },
+    CAPACITY * 3,
+    LOAD_MS,
+    WINDOW_MS,
+  ),
+);
+runs.push(
+  await overloadRun(
+    '3 × C, Ballast Vegas (defaults)',
+    { ...base, MODE: 'adaptive', ALGORITHM: 'vegas-default' },
+    CAPACITY * 3,
+    LOAD_MS,
+    WINDOW_MS,
+  ),
+);
+runs.push(
+  await overloadRun(
+    '3 × C, Ballast Gradient2 (defaults)',
+    { ...base, MODE: 'adaptive', ALGORITHM: 'gradient2' },
+    CAPACITY * 3,
+    LOAD_MS,
+    WINDOW_MS,
+  ),
+);
+
+const unloadedP99 = runs[0]!.result.byStatus['200']?.latency.p99 ?? Number.NaN;
+const overloadRows: Row[] = runs.map((run) => {
+  const ok = run.result.byStatus['200'];
+  const shed = run.result.byStatus['503'];
+  return {
+    run: run.label,
+    'rate/s': run.ratePerSec,
+    'ok (200)': ok?.count ?? 0,
+    'shed (503)': shed?.count ?? 0,
+    failed: run.result.failed + run.result.dropped,
+    '200 p50 ms': ok?.latency.p50,
+    '200 p99 ms': ok?.latency.p99,
+    'p99 ÷ unloaded p99': (ok?.latency.p99 ?? Number.NaN) / unloadedP99,
+    '503 p50 ms': shed?.latency.p50,
+    '503 p99 ms': shed?.latency.p99,
+    'limit (median)': run.label.includes('no limiter') ? '—' : run.server.limitMedian,
+    'server heap max MB': run.server.heapMaxMb,
+    'backlog max': run.server.backlogMax,
+  };
+});
+printTable(`Overload: handler ${WORK_MS} ms on ${SLOTS} slots (C = ${CAPACITY}/s), open-loop, latency from scheduled send`, overloadRows);
+const timelineRows: Row[] = runs.slice(1).map((run) => {
+  const row: Row = { run: run.label };
+  run.p99ByWindow.forEach((p99, i) => {
+    row[`${(i * WINDOW_MS) / 1000}–${((i + 1) * WINDOW_MS) / 1000} s`] = p99;
+  });
+  return row;
+});
+printTable('p99 of 200 answers (ms) by send time', timelineRows);
+
+const markdown = [
+  `Machine: ${host.cpuModel} × ${host.cpus}, Node ${host.node}, load average at start ${host.loadavg.join(' ')}.`,
+  '',
+  markdownTable(decisionRows),
+  '',
+  markdownTable(bottleneckRows),
+  '',
+  markdownTable([
+    { check: `bottleneck over Redis ${clustering.redisVersion}: 20 jobs`, result: clustering.scheduleWorks ? 'ok' : 'failed' },
+    { check: 'next job after the limiter keys are lost', result: clustering.afterKeyLoss },
+    { check: 'the job after that', result: clustering.afterKeyLossAgain },
+  ]),
+  '',
+  markdownTable(overloadRows),
+  '',
+  markdownTable(timelineRows),
+].join('\n');
+writeResult('backpressure.json', {
+  machine: host,
+  admission,
+  clustering,
+  overload: runs.map(({ result, ...rest }) => ({ ...rest, result: { ...result, histograms: undefined } })),
+});
+writeResult('backpressure.md', `${markdown}\n`);
+console.log(`\nUnloaded p99 ${fmt(unloadedP99)} ms. Results written to benchmarks/results/backpressure.{json,md}`);

@@ -1,0 +1,83 @@
+/**
+ * The server of the overload experiment, run as a child process so the load generator
+ * does not share its event loop. Each request does 20 ms of work on a resource with
+ * `SLOTS` slots (a connection pool, a worker pool): capacity C = SLOTS / 20 ms. Work
+ * beyond the slots waits in the resource's own unbounded FIFO, as it would in a real
+ * pool, which is what makes latency grow without bound under overload.
+ *
+ * MODE=none: no admission control. MODE=adaptive: Ballast's admission control middleware
+ * with an adaptive limit in front of the handler.
+ */
+
+import { ConcurrencyLimiter, Gradient2Limit, type LimitAlgorithm, VegasLimit } from '@ballast/backpressure';
+import { admissionControl } from '@ballast/backpressure/hono';
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+
+const SLOTS = Number(process.env.SLOTS ?? 2);
+const WORK_MS = Number(process.env.WORK_MS ?? 20);
+const MODE = process.env.MODE ?? 'none';
+const ALGORITHM = process.env.ALGORITHM ?? 'gradient2';
+
+let free = SLOTS;
+const waiting: Array<() => void> = [];
+async function work(): Promise<void> {
+  if (free > 0) free--;
+  else await new Promise<void>((resolve) => waiting.push(resolve));
+  await new Promise((resolve) => setTimeout(resolve, WORK_MS));
+  const next = waiting.shift();
+  if (next) next();
+  else free++;
+}
+
+function algorithm(): LimitAlgorithm {
+  if (ALGORITHM === 'vegas-default') return new VegasLimit({ initialLimit: SLOTS, minLimit: 1, maxLimit: 200 });
+  if (ALGORITHM === 'vegas') {
+    const alpha = Number(process.env.ALPHA ?? 2);
+    const beta = Number(process.env.BETA ?? 4);
+    return new VegasLimit({ initialLimit: SLOTS, minLimit: 1, maxLimit: 200, alpha: () => alpha, beta: () => beta });
+  }
+  return new Gradient2Limit({ initialLimit: SLOTS, minLimit: 1, maxLimit: 200 });
+}
+
+const limiter = new ConcurrencyLimiter({ limit: algorithm(), maxQueue: 0, retryAfterMs: 1000, name: 'overload' });
+const limits: number[] = [];
+limiter.on('limitChanged', ({ to }) => limits.push(to));
+
+let heapMax = 0;
+let backlogMax = 0;
+const sampler = setInterval(() => {
+  heapMax = Math.max(heapMax, process.memoryUsage().heapUsed);
+  backlogMax = Math.max(backlogMax, waiting.length);
+}, 100);
+sampler.unref();
+
+const app = new Hono();
+if (MODE === 'adaptive') app.use('/work', admissionControl({ limiter }));
+app.get('/work', async (c) => {
+  await work();
+  return c.text('ok');
+});
+app.get('/stats', (c) => {
+  const sorted = [...limits].sort((a, b) => a - b);
+  const body = {
+    heapMaxMb: heapMax / 2 ** 20,
+    backlogMax,
+    limiter: limiter.stats(),
+    limitMedian: sorted[Math.floor(sorted.length / 2)] ?? limiter.limit,
+    limitMax: sorted[sorted.length - 1] ?? limiter.limit,
+  };
+  heapMax = 0;
+  backlogMax = 0;
+  return c.json(body);
+});
+
+const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => process.send?.({ port: info.port }));
+process.on('message', (message) => {
+  if (message === 'stop') {
+    clearInterval(sampler);
+    limiter.close();
+    server.close(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  }
+});
