@@ -35,7 +35,7 @@ const NODE_COUNTS = (process.env.BENCH_NODES ?? '10,100,1000').split(',').map(Nu
 /** For quick partial runs while developing: BENCH_NODES=100 BENCH_ONLY=ring,jump (results are then not written). */
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const PARTIAL = process.env.BENCH_NODES !== undefined || ONLY !== undefined;
-const SAMPLES = 5;
+const SAMPLES = 7;
 const SAMPLE_MS = 60;
 const COMMAND = 'npm run bench:partitioning';
 
@@ -200,9 +200,10 @@ function median(values: number[]): number {
 function measureCandidate(candidate: Candidate, n: number, keys: string[]): Record {
   const nodes = Array.from({ length: n }, (_, i) => `node-${i}`);
   const heapBefore = heapUsed();
-  const start = performance.now();
+  const cpuStart = process.cpuUsage();
   const subject = candidate.build(nodes);
-  const buildMs = performance.now() - start;
+  const used = process.cpuUsage(cpuStart);
+  const buildMs = (used.user + used.system) / 1000;
   const memoryBytes = Math.max(0, heapUsed() - heapBefore);
 
   // Owners before any change; load balance from the same pass.
@@ -229,6 +230,8 @@ function measureCandidate(candidate: Candidate, n: number, keys: string[]): Reco
   const movedOnRemove = moved / keys.length;
   subject.add(`node-${n - 1}`);
 
+  before.length = 0;
+  heapUsed(); // collect now, so no collector thread runs during the timed samples
   const rates = lookupRates(subject, keys);
   return {
     strategy: candidate.name,
@@ -277,7 +280,7 @@ function main(): void {
       'peak/mean': r.peakToMean,
       'moved on add (× ideal)': r.movedOnAddRatio,
       'moved on remove (× ideal)': r.movedOnRemoveRatio,
-      'build ms': r.buildMs,
+      'build ms (CPU)': r.buildMs,
       'memory KB': Math.round(r.memoryBytes / 1024),
     }));
     printTable(`${n} nodes, ${fmt(KEY_COUNT)} keys`, table);
@@ -295,7 +298,7 @@ function main(): void {
     `Lookups/s: string-key lookups per second of CPU time (median of ${SAMPLES} samples); the machine is shared (load average ${meta.loadAverage.join(', ')} at the end of the run), so wall-clock rates, also shown, are lower and noisier. × hashring compares CPU rates from this run.`,
     'Peak/mean: the most loaded node over the mean, for the 1M keys.',
     'Moved on add / remove: share of the 1M keys whose owner changed when `node-<n>` was added / `node-<n-1>` removed, divided by the ideal 1/(n+1) / 1/n.',
-    'Memory: heap growth after building (V8 heap, typed arrays included). Build: construct with every node plus the first lookup.',
+    'Memory: heap growth after building (V8 heap, typed arrays included). Build: CPU time to construct with every node plus the first lookup.',
     '',
     ...notes,
     '',

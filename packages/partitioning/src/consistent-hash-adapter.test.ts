@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { isInvalidOptionError } from '@ballast/common';
 import { describe, expect, it } from 'vitest';
+import { catchError } from '../test/catch-error.ts';
 import { ConsistentHashAdapter } from './consistent-hash-adapter.ts';
 import { createPartitioner, restorePartitioner } from './create.ts';
 import { isPartitioningError } from './errors.ts';
@@ -126,12 +127,3 @@ describe('ConsistentHashAdapter', () => {
     expect(() => ConsistentHashAdapter.fromJSON({ ...state, strategy: 'ring' })).toThrow(/state.strategy must be "consistent-hash"/);
   });
 });
-
-function catchError(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected an error');
-}

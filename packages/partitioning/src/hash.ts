@@ -50,12 +50,7 @@ function murmurString(s: string, seed: number): number {
     const c2 = s.charCodeAt(i + 2);
     const c3 = s.charCodeAt(i + 3);
     if ((c0 | c1 | c2 | c3) > 0x7f) return murmurEncoded(s, seed);
-    let k = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
-    k = Math.imul(k, C1);
-    k = (k << 15) | (k >>> 17);
-    h ^= Math.imul(k, C2);
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+    h = mixBlock(h, c0 | (c1 << 8) | (c2 << 16) | (c3 << 24));
   }
   const rest = len & 3;
   if (rest !== 0) {
@@ -65,9 +60,7 @@ function murmurString(s: string, seed: number): number {
       if (c > 0x7f) return murmurEncoded(s, seed);
       k = (k << 8) | c;
     }
-    k = Math.imul(k, C1);
-    k = (k << 15) | (k >>> 17);
-    h ^= Math.imul(k, C2);
+    h ^= scramble(k);
   }
   return fmix32(h ^ len);
 }
@@ -83,23 +76,27 @@ function murmurBytes(bytes: Uint8Array, len: number, seed: number): number {
   const end = len & ~3;
   let h = seed | 0;
   let i = 0;
-  for (; i < end; i += 4) {
-    let k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
-    k = Math.imul(k, C1);
-    k = (k << 15) | (k >>> 17);
-    h ^= Math.imul(k, C2);
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-  }
+  for (; i < end; i += 4) h = mixBlock(h, bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24));
   const rest = len & 3;
   if (rest !== 0) {
     let k = 0;
     for (let j = rest - 1; j >= 0; j--) k = (k << 8) | bytes[i + j]!;
-    k = Math.imul(k, C1);
-    k = (k << 15) | (k >>> 17);
-    h ^= Math.imul(k, C2);
+    h ^= scramble(k);
   }
   return fmix32(h ^ len);
+}
+
+function scramble(k: number): number {
+  k = Math.imul(k, C1);
+  k = (k << 15) | (k >>> 17);
+  return Math.imul(k, C2);
+}
+
+/** One 4-byte block of the body. */
+function mixBlock(h: number, k: number): number {
+  h ^= scramble(k);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
 /** The MurmurHash3 finaliser: a bijective avalanche of 32 bits. Returns an unsigned 32-bit integer. */

@@ -1,6 +1,7 @@
 import { isInvalidOptionError } from '@ballast/common';
 import fc from 'fast-check';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
+import { catchError } from '../test/catch-error.ts';
 import { BoundedLoadPartitioner } from './bounded-load.ts';
 import { createPartitioner, restorePartitioner } from './create.ts';
 import { isPartitioningError } from './errors.ts';
@@ -405,12 +406,3 @@ describe('types', () => {
     createPartitioner({ strategy: 'ring', c: 2 });
   });
 });
-
-function catchError(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected an error');
-}
