@@ -27,7 +27,7 @@ describe('heartbeatHandler', () => {
     expect(await response.text()).toBe('');
     expect(monitor.nodes()).toEqual(['api-1']);
     await post(app, JSON.stringify({ id: 'api-1', seq: 4 }));
-    expect(monitor.stats().nodes[0]?.heartbeats).toBe(1);
+    expect(monitor.stats().nodes[0]?.heartbeats).toBe(2);
   });
 
   it.each([

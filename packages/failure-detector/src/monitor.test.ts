@@ -105,6 +105,7 @@ describe('HeartbeatMonitor', () => {
     const events = record(monitor);
     monitor.heartbeat('new');
     expect(monitor.add('new')).toBe(false);
+    expect(monitor.stats()).toMatchObject({ heartbeats: 1, nodes: [expect.objectContaining({ id: 'new', heartbeats: 1 })] });
     expect(monitor.nodes()).toEqual(['new']);
     expect(monitor.remove('new')).toBe(true);
     expect(monitor.remove('new')).toBe(false);
@@ -193,5 +194,20 @@ describe('HeartbeatMonitor', () => {
     ['detector', { detector: 'phi' }],
   ])('rejects an invalid %s', (option, options) => {
     expect(() => new HeartbeatMonitor(options as never)).toThrow(expect.objectContaining({ code: 'ERR_BALLAST_INVALID_OPTION', option }));
+  });
+});
+
+describe('HeartbeatMonitor timers', () => {
+  it('never keeps the process alive: its check timer is unref’d', () => {
+    const timeouts = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timeouts();
+    const monitor = new HeartbeatMonitor();
+    monitor.add('a');
+    // Ref'd timers are listed as active resources; unref'd ones are not.
+    expect(timeouts()).toBe(before);
+    const control = setInterval(() => undefined, 1000);
+    expect(timeouts()).toBe(before + 1);
+    clearInterval(control);
+    monitor.close();
   });
 });

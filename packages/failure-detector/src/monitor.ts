@@ -88,7 +88,7 @@ export interface NodeStats {
   silenceMs: number;
   /** The detector's suspicion level now (phi for the accrual detectors). */
   suspicion: number;
-  /** Heartbeats received. */
+  /** Heartbeats received (`add()` alone counts none). */
   heartbeats: number;
 }
 
@@ -198,17 +198,19 @@ export class HeartbeatMonitor implements Disposable {
    */
   heartbeat(id: string): void {
     if (this.#closed) return;
-    const node = this.#nodes.get(id);
+    let node = this.#nodes.get(id);
     if (!node) {
       this.add(id);
-      return;
+      node = this.#nodes.get(id);
+      if (!node) return; // a join listener removed it
+    } else {
+      const at = this.#clock.now();
+      node.detector.heartbeat(at);
+      node.lastHeartbeatAt = at;
+      if (node.state !== 'alive') this.#recover(node, at);
     }
-    const at = this.#clock.now();
-    node.detector.heartbeat(at);
-    node.lastHeartbeatAt = at;
     node.heartbeats++;
     this.#heartbeats++;
-    if (node.state !== 'alive') this.#recover(node, at);
   }
 
   /** The state of `id`, or undefined if it is not watched. */

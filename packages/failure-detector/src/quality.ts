@@ -204,7 +204,7 @@ function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
 }
 
-/** A small, fast seeded generator of numbers in [0, 1) (mulberry32). */
+/** A small, fast seeded generator of numbers in [0, 1) (mulberry32). Internal. */
 export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
   return () => {

@@ -123,3 +123,18 @@ describe('HeartbeatSender', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe('HeartbeatSender timers', () => {
+  it('never keeps the process alive: its timer is unref’d', async () => {
+    const timeouts = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timeouts();
+    const sender = new HeartbeatSender({ id: 'a', intervalMs: 60_000 }, async () => undefined);
+    // Let the first delivery finish: its timeout is held only while it is under way.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(timeouts()).toBe(before);
+    const control = setTimeout(() => undefined, 1000);
+    expect(timeouts()).toBe(before + 1);
+    clearTimeout(control);
+    await sender.close();
+  });
+});
