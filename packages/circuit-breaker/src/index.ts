@@ -7,8 +7,16 @@ export {
   isBrokenCircuitError,
   isTimeoutError,
 } from './errors.ts';
+export { type CircuitBreakerFetch, type CircuitBreakerFetchOptions, circuitBreakerFetch, isServerFailure } from './fetch.ts';
 export type { OpossumBreaker, OpossumOptions, OpossumStats } from './opossum-types.ts';
 export type { CircuitBreakerOptions } from './options.ts';
+export {
+  BreakerRegistry,
+  type BreakerRegistryEvents,
+  type BreakerRegistryOptions,
+  type BreakerRegistryStats,
+  type EvictionReason,
+} from './registry.ts';
 export type {
   CallOutcome,
   CircuitBreakerEvents,
