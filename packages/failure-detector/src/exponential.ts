@@ -48,9 +48,14 @@ const PHI_FACTOR = 1 / Math.LN10;
  * ```
  */
 export class ExponentialDetector implements FailureDetector {
+  /** Suspicion at and above which the node is suspected. */
+  /** Phi at and above which the node is suspected. */
   readonly threshold: number;
+  /** Intervals kept. */
   readonly maxSampleSize: number;
+  /** Interval recorded for the first heartbeat, ms. */
   readonly initialIntervalMs: number;
+  /** Longer intervals are not recorded, ms. */
   readonly maxIntervalMs: number;
   readonly #clock: Clock;
   readonly #intervals: NumberRing;
@@ -66,6 +71,7 @@ export class ExponentialDetector implements FailureDetector {
     this.#intervals = new NumberRing(this.maxSampleSize);
   }
 
+  /** True once at least one heartbeat has been recorded. */
   get isMonitoring(): boolean {
     return this.#last !== undefined;
   }
@@ -75,6 +81,7 @@ export class ExponentialDetector implements FailureDetector {
     return this.#intervals.mean;
   }
 
+  /** Records a heartbeat that arrived at `at` (ms; default: now on the detector's clock). */
   heartbeat(at: number = this.#clock.now()): void {
     if (this.#last === undefined) {
       this.#intervals.push(this.initialIntervalMs);
@@ -95,10 +102,12 @@ export class ExponentialDetector implements FailureDetector {
     return (PHI_FACTOR * silence) / mean;
   }
 
+  /** True while the suspicion at `at` is below the threshold, and before the first heartbeat. */
   isAvailable(at: number = this.#clock.now()): boolean {
     return this.suspicion(at) < this.threshold;
   }
 
+  /** Forgets every heartbeat, as if the detector had just been created. */
   reset(): void {
     this.#intervals.clear();
     this.#last = undefined;

@@ -38,10 +38,12 @@ export class FixedTimeoutDetector implements FailureDetector {
     this.#clock = options.clock ?? systemClock;
   }
 
+  /** True once at least one heartbeat has been recorded. */
   get isMonitoring(): boolean {
     return this.#last !== undefined;
   }
 
+  /** Records a heartbeat that arrived at `at` (ms; default: now on the detector's clock). */
   heartbeat(at: number = this.#clock.now()): void {
     this.#last = at;
   }
@@ -51,10 +53,12 @@ export class FixedTimeoutDetector implements FailureDetector {
     return this.#last === undefined ? 0 : Math.max(0, at - this.#last) / this.timeoutMs;
   }
 
+  /** True while the suspicion at `at` is below the threshold, and before the first heartbeat. */
   isAvailable(at: number = this.#clock.now()): boolean {
     return this.#last === undefined || at - this.#last < this.timeoutMs;
   }
 
+  /** Forgets every heartbeat, as if the detector had just been created. */
   reset(): void {
     this.#last = undefined;
   }

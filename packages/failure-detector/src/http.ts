@@ -29,7 +29,7 @@ export interface HttpHeartbeatSenderOptions extends HeartbeatSenderOptions {
  */
 export function httpHeartbeatSender(options: HttpHeartbeatSenderOptions): HeartbeatSender {
   const url = urlOption('url', options?.url);
-  const doFetch = options.fetch ?? globalThis.fetch;
+  const doFetch = options.fetch === undefined ? globalThis.fetch : func<typeof fetch>('fetch', options.fetch);
   const headers = { 'content-type': 'application/json', ...options.headers };
   return new HeartbeatSender(options, async (message, signal) => {
     const response = await doFetch(url, { method: 'POST', headers, body: JSON.stringify(message), signal });
@@ -39,9 +39,7 @@ export function httpHeartbeatSender(options: HttpHeartbeatSenderOptions): Heartb
       throw new FailureDetectorError(
         'ERR_BALLAST_HEARTBEAT_FAILED',
         `heartbeat ${message.seq} of ${message.id} got HTTP ${response.status}`,
-        {
-          status: response.status,
-        },
+        { status: response.status },
       );
     }
   });
@@ -137,7 +135,7 @@ export class HealthPoller implements AsyncDisposable {
     func('monitor.heartbeat', this.#monitor?.heartbeat);
     this.#timing = pacing(options);
     this.#isHealthy = options.isHealthy === undefined ? (response) => response.ok : func('isHealthy', options.isHealthy);
-    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#fetch = options.fetch === undefined ? globalThis.fetch : func<typeof fetch>('fetch', options.fetch);
     this.#headers = options.headers;
     for (const target of options.targets ?? []) this.add(target);
   }
@@ -173,6 +171,7 @@ export class HealthPoller implements AsyncDisposable {
     return true;
   }
 
+  /** Counters since the poller was created. */
   stats(): HealthPollerStats {
     return { targets: this.#targets.size, healthy: this.#healthy, failed: this.#failed };
   }

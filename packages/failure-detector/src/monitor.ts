@@ -138,7 +138,9 @@ interface Node {
  * ```
  */
 export class HeartbeatMonitor implements Disposable {
+  /** Time a node stays `suspect` before it is declared `dead`, ms. */
   readonly deadAfterMs: number;
+  /** Time between evaluations of every node, ms. */
   readonly checkIntervalMs: number;
   readonly #createDetector: (id: string) => FailureDetector;
   readonly #clock: Clock;

@@ -58,10 +58,16 @@ export interface PhiAccrualOptions {
  * ```
  */
 export class PhiAccrualDetector implements FailureDetector {
+  /** Suspicion at and above which the node is suspected. */
+  /** Phi at and above which the node is suspected. */
   readonly threshold: number;
+  /** Intervals kept. */
   readonly maxSampleSize: number;
+  /** Floor of the standard deviation, ms. */
   readonly minStdDeviationMs: number;
+  /** Pause tolerated on top of the mean interval, ms. */
   readonly acceptableHeartbeatPauseMs: number;
+  /** Expected interval before any is measured, ms. */
   readonly firstHeartbeatEstimateMs: number;
   readonly #clock: Clock;
   readonly #intervals: NumberRing;
@@ -78,6 +84,7 @@ export class PhiAccrualDetector implements FailureDetector {
     this.#intervals = new NumberRing(this.maxSampleSize);
   }
 
+  /** True once at least one heartbeat has been recorded. */
   get isMonitoring(): boolean {
     return this.#last !== undefined;
   }
@@ -92,6 +99,7 @@ export class PhiAccrualDetector implements FailureDetector {
     return Math.sqrt(this.#intervals.variance);
   }
 
+  /** Records a heartbeat that arrived at `at` (ms; default: now on the detector's clock). */
   heartbeat(at: number = this.#clock.now()): void {
     if (this.#last === undefined) {
       this.#seed();
@@ -108,10 +116,12 @@ export class PhiAccrualDetector implements FailureDetector {
     return phi(at - this.#last, this.#intervals.mean + this.acceptableHeartbeatPauseMs, stdDeviation);
   }
 
+  /** True while the suspicion at `at` is below the threshold, and before the first heartbeat. */
   isAvailable(at: number = this.#clock.now()): boolean {
     return this.suspicion(at) < this.threshold;
   }
 
+  /** Forgets every heartbeat, as if the detector had just been created. */
   reset(): void {
     this.#intervals.clear();
     this.#last = undefined;

@@ -85,6 +85,7 @@ export interface HeartbeatSenderStats {
  * or pass your own transport.
  */
 export class HeartbeatSender implements AsyncDisposable {
+  /** This node's id. */
   readonly id: string;
   readonly #transport: HeartbeatTransport;
   readonly #clock: Clock;
@@ -109,6 +110,7 @@ export class HeartbeatSender implements AsyncDisposable {
     return this.#events.on(event, listener);
   }
 
+  /** Counters since the sender was created. */
   stats(): HeartbeatSenderStats {
     return { sent: this.#sent, failed: this.#failed, lastError: this.#lastError };
   }
