@@ -298,7 +298,7 @@ function resultResponse(c: Context, result: JobResult): Response {
   switch (result.status) {
     case 'done': {
       const format = String(result.meta.format ?? 'jpeg');
-      return c.body(new Uint8Array(result.data), 200, { 'content-type': IMAGE_TYPES[format] ?? 'application/octet-stream' });
+      return c.body(result.data as Uint8Array<ArrayBuffer>, 200, { 'content-type': IMAGE_TYPES[format] ?? 'application/octet-stream' });
     }
     case 'failed':
       return c.json(errorBody(result.error.code, result.error.message), statusForFailure(result.error.code) as 400);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { abortReason } from '@ballast/common';
-import { emptyStats, poison, resolveQueueOptions, unknownJob } from './options.ts';
+import { asBuffer, emptyStats, poison, resolveQueueOptions, unknownJob } from './options.ts';
 import {
   type Consumer,
   type Job,
@@ -67,7 +67,7 @@ export class InProcessQueue implements JobQueue {
       throw new QueueFullError(this.#options.maxDepth);
     }
     const now = this.#options.now();
-    const job = { id, data: Buffer.from(input.data), params: input.params, deadlineAt: input.deadlineAt, enqueuedAt: now };
+    const job = { id, data: asBuffer(input.data), params: input.params, deadlineAt: input.deadlineAt, enqueuedAt: now };
     this.#entries.set(id, { job, attempts: 0, forgetAt: Math.max(now, input.deadlineAt) + this.#options.resultTtlMs });
     this.#live++;
     this.#stats.enqueued++;
@@ -220,7 +220,7 @@ export class InProcessQueue implements JobQueue {
       complete: async (data, meta) => {
         if (entry.result) return;
         this.#stats.completed++;
-        this.#finish(entry, { id: job.id, status: 'done', data: Buffer.from(data), meta });
+        this.#finish(entry, { id: job.id, status: 'done', data: asBuffer(data), meta });
       },
       fail: async (error) => {
         if (entry.result) return;

@@ -29,3 +29,8 @@ export function poison(id: string, maxAttempts: number): { code: string; message
     message: `job ${id} was delivered ${maxAttempts} times and never finished; its consumers keep dying`,
   };
 }
+
+/** `bytes` as a Buffer without copying (the queue owns what it is given: callers must not reuse it). */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}

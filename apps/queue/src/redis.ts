@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { abortReason, durationMs, integer, nonEmptyString } from '@ballast/common';
 import { Redis, type RedisOptions } from 'ioredis';
-import { emptyStats, poison, resolveQueueOptions, unknownJob } from './options.ts';
+import { asBuffer, emptyStats, poison, resolveQueueOptions, unknownJob } from './options.ts';
 import {
   type Consumer,
   type Job,
@@ -150,15 +150,7 @@ export class RedisQueue implements JobQueue {
         await this.#eval(
           ENQUEUE,
           [this.#stream, this.#jobKey(id)],
-          [
-            this.#options.maxDepth,
-            id,
-            JSON.stringify(input.params),
-            input.deadlineAt,
-            now,
-            Buffer.from(input.data.buffer, input.data.byteOffset, input.data.byteLength),
-            ttl,
-          ],
+          [this.#options.maxDepth, id, JSON.stringify(input.params), input.deadlineAt, now, asBuffer(input.data), ttl],
         ),
       );
       await this.#replicated('enqueue');
@@ -391,7 +383,7 @@ export class RedisQueue implements JobQueue {
   }
 
   #finishArgs(entryId: string, finish: Finish, id: string): Array<string | number | Buffer> {
-    const data = finish.data ? Buffer.from(finish.data.buffer, finish.data.byteOffset, finish.data.byteLength) : '';
+    const data = finish.data ? asBuffer(finish.data) : '';
     return [this.#group, entryId, finish.state, data, finish.info ?? '{}', this.#options.resultTtlMs, this.#channel, id];
   }
 
