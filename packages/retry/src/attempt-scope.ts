@@ -14,6 +14,8 @@ export class AttemptScope implements AttemptContext, Expirable {
   expiresAt: number = Number.POSITIVE_INFINITY;
   /** True once the time limit fired and it was the call's deadline rather than `timeoutMs`. */
   deadlineExpired = false;
+  expiryPrev: Expirable | undefined = undefined;
+  expiryNext: Expirable | undefined = undefined;
   #limitMs = 0;
   #byDeadline = false;
   readonly #parent: AbortSignal | undefined;

@@ -22,7 +22,12 @@ describe('ExpiryQueue', () => {
           const fired: Array<{ due: number; at: number }> = [];
           const added = entries.map(([delay, keep]) => {
             const due = start + delay;
-            const entry = { expiresAt: due, expire: () => fired.push({ due, at: performance.now() }) };
+            const entry = {
+              expiresAt: due,
+              expire: () => fired.push({ due, at: performance.now() }),
+              expiryPrev: undefined,
+              expiryNext: undefined,
+            };
             queue.add(entry);
             return { keep, entry };
           });
@@ -42,8 +47,8 @@ describe('ExpiryQueue', () => {
   it('re-arms for an earlier entry and clears everything on clear()', () => {
     const queue = new ExpiryQueue(systemClock);
     const fire = vi.fn();
-    queue.add({ expiresAt: performance.now() + 1_000, expire: fire });
-    queue.add({ expiresAt: performance.now() + 10, expire: fire });
+    queue.add({ expiresAt: performance.now() + 1_000, expire: fire, expiryPrev: undefined, expiryNext: undefined });
+    queue.add({ expiresAt: performance.now() + 10, expire: fire, expiryPrev: undefined, expiryNext: undefined });
     expect(vi.getTimerCount()).toBe(1);
     vi.advanceTimersByTime(10);
     expect(fire).toHaveBeenCalledTimes(1);

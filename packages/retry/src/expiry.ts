@@ -1,25 +1,32 @@
 import type { Clock } from '@ballast/common';
 import { MAX_TIMER_MS } from '@ballast/common';
 
-/** Something that expires at a clock time; the queue calls `expire()` then. */
+/**
+ * Something that expires at a clock time; the queue calls `expire()` then. The two
+ * link fields belong to the queue (it threads its entries into a list through them,
+ * so adding and deleting allocate nothing); initialise them to `undefined`.
+ */
 export interface Expirable {
   readonly expiresAt: number;
   expire(): void;
+  expiryPrev: Expirable | undefined;
+  expiryNext: Expirable | undefined;
 }
 
 /**
  * Many deadlines on one timer. Each entry fires exactly at its time (never early),
- * yet adding and deleting an entry touches no timer in the common case: the single
- * timer is armed for the earliest entry, and deleting an entry leaves it armed; when
- * it fires it fires what is due and re-arms for the earliest entry left, or stops.
- * Most calls end long before their deadline, so a busy policy pays for one
- * `setTimeout` per deadline period instead of one per attempt.
+ * yet adding and deleting an entry is O(1), allocates nothing and touches no timer in
+ * the common case: the single timer is armed for the earliest entry, and deleting an
+ * entry leaves it armed; when it fires it fires what is due and re-arms for the
+ * earliest entry left, or stops. Most calls end long before their deadline, so a busy
+ * policy pays for one `setTimeout` per deadline period instead of one per attempt.
  *
  * The timer is unref'd: a pending deadline alone does not keep the process alive.
  */
 export class ExpiryQueue {
   readonly #clock: Clock;
-  readonly #entries = new Set<Expirable>();
+  #head: Expirable | undefined;
+  #size = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #armedAt = Number.POSITIVE_INFINITY;
 
@@ -29,22 +36,41 @@ export class ExpiryQueue {
 
   /** Calls `entry.expire()` at clock time `entry.expiresAt` unless deleted first. */
   add(entry: Expirable): void {
-    this.#entries.add(entry);
+    entry.expiryPrev = undefined;
+    entry.expiryNext = this.#head;
+    if (this.#head) this.#head.expiryPrev = entry;
+    this.#head = entry;
+    this.#size++;
     if (entry.expiresAt < this.#armedAt) this.#arm(entry.expiresAt);
   }
 
+  /** Removes an entry added to this queue. */
   delete(entry: Expirable): void {
-    this.#entries.delete(entry);
+    const { expiryPrev: prev, expiryNext: next } = entry;
+    if (prev) prev.expiryNext = next;
+    else if (this.#head === entry) this.#head = next;
+    else return; // not in the queue
+    if (next) next.expiryPrev = prev;
+    entry.expiryPrev = undefined;
+    entry.expiryNext = undefined;
+    this.#size--;
   }
 
   /** Entries waiting. */
   get size(): number {
-    return this.#entries.size;
+    return this.#size;
   }
 
   /** Drops every entry and the timer. */
   clear(): void {
-    this.#entries.clear();
+    for (let entry = this.#head; entry; ) {
+      const next = entry.expiryNext;
+      entry.expiryPrev = undefined;
+      entry.expiryNext = undefined;
+      entry = next;
+    }
+    this.#head = undefined;
+    this.#size = 0;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#armedAt = Number.POSITIVE_INFINITY;
@@ -63,11 +89,11 @@ export class ExpiryQueue {
     const now = this.#clock.now();
     let next = Number.POSITIVE_INFINITY;
     const due: Expirable[] = [];
-    for (const entry of this.#entries) {
+    for (let entry = this.#head; entry; entry = entry.expiryNext) {
       if (entry.expiresAt <= now) due.push(entry);
       else if (entry.expiresAt < next) next = entry.expiresAt;
     }
-    for (const entry of due) this.#entries.delete(entry);
+    for (const entry of due) this.delete(entry);
     if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
     for (const entry of due) entry.expire();
   };

@@ -70,7 +70,7 @@ export function retryingFetch(options: RetryingFetchOptions = {}): RetryingFetch
     const classifier = !isReplayable(body, request) ? never : methods.has(method) || hasKey ? retryOn : onlyUnsent;
     return policy.execute(
       ({ signal }) => {
-        // AbortSignal.any keeps following the caller's signal after the attempt's own link is released,
+        // AbortSignal.any keeps following the caller's signal after the attempt has ended,
         // so the caller can still cancel the body of the response it receives.
         const attemptSignal = callerSignal ? AbortSignal.any([callerSignal, signal]) : signal;
         const target = request && request.body !== null ? request.clone() : input;

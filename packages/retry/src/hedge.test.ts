@@ -140,4 +140,18 @@ describe('hedge', () => {
     expect(await result).toEqual({ ok: false, error: fatal });
     expect(other.log.aborted).toBe(1);
   });
+
+  it('treats a retryable value (503) like a failure: hedges at once, returns the last one when all are retryable, discards the others', async () => {
+    const discarded: number[] = [];
+    const statuses = [503, 502];
+    const result = hedge(async () => ({ status: statuses.shift() ?? 500, headers: {} }), {
+      hedgeDelayMs: 1_000,
+      maxAttempts: 2,
+      discard: (v) => discarded.push(v.status),
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    expect((await result).status).toBe(502);
+    expect(discarded).toEqual([503]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
 });
