@@ -46,36 +46,15 @@ printTable('bottleneck clustering (datastore: ioredis)', [
 
 // 3. Overload
 const base = { SLOTS: String(SLOTS), WORK_MS: String(WORK_MS) };
+const configs: Array<[label: string, env: Record<string, string>, rate: number, durationMs: number]> = [
+  ['unloaded (0.3 × C), no limiter', { MODE: 'none' }, CAPACITY * 0.3, 10_000],
+  ['3 × C, no limiter', { MODE: 'none' }, CAPACITY * 3, LOAD_MS],
+  ['3 × C, Ballast Vegas (alpha 1, beta 2)', { MODE: 'adaptive', ALGORITHM: 'vegas', ALPHA: '1', BETA: '2' }, CAPACITY * 3, LOAD_MS],
+  ['3 × C, Ballast Vegas (defaults)', { MODE: 'adaptive', ALGORITHM: 'vegas-default' }, CAPACITY * 3, LOAD_MS],
+  ['3 × C, Ballast Gradient2 (defaults)', { MODE: 'adaptive', ALGORITHM: 'gradient2' }, CAPACITY * 3, LOAD_MS],
+];
 const runs: OverloadRun[] = [];
-runs.push(await overloadRun('unloaded (0.3 × C), no limiter', { ...base, MODE: 'none' }, CAPACITY * 0.3, 10_000, WINDOW_MS));
-runs.push(await overloadRun('3 × C, no limiter', { ...base, MODE: 'none' }, CAPACITY * 3, LOAD_MS, WINDOW_MS));
-runs.push(
-  await overloadRun(
-    '3 × C, Ballast Vegas (alpha 1, beta 2)',
-    { ...base, MODE: 'adaptive', ALGORITHM: 'vegas', ALPHA: '1', BETA: '2' },
-    CAPACITY * 3,
-    LOAD_MS,
-    WINDOW_MS,
-  ),
-);
-runs.push(
-  await overloadRun(
-    '3 × C, Ballast Vegas (defaults)',
-    { ...base, MODE: 'adaptive', ALGORITHM: 'vegas-default' },
-    CAPACITY * 3,
-    LOAD_MS,
-    WINDOW_MS,
-  ),
-);
-runs.push(
-  await overloadRun(
-    '3 × C, Ballast Gradient2 (defaults)',
-    { ...base, MODE: 'adaptive', ALGORITHM: 'gradient2' },
-    CAPACITY * 3,
-    LOAD_MS,
-    WINDOW_MS,
-  ),
-);
+for (const [label, env, rate, durationMs] of configs) runs.push(await overloadRun(label, { ...base, ...env }, rate, durationMs, WINDOW_MS));
 
 const unloadedP99 = runs[0]!.result.byStatus['200']?.latency.p99 ?? Number.NaN;
 const overloadRows: Row[] = runs.map((run) => {

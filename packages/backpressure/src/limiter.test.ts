@@ -1,5 +1,5 @@
 import { isInvalidOptionError } from '@ballast/common';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { isShedError, type ShedError } from './errors.ts';
 import { ConcurrencyLimiter, type Permit } from './limiter.ts';
 import { AimdLimit } from './limits/aimd.ts';
@@ -256,6 +256,15 @@ describe('ConcurrencyLimiter', () => {
     }
     expect(isInvalidOptionError(error)).toBe(true);
     expect((error as { option: string }).option).toBe(option);
+  });
+
+  it('has the types callers rely on', () => {
+    const limiter = new ConcurrencyLimiter({ limit: 1 });
+    expectTypeOf(limiter.acquire()).resolves.toEqualTypeOf<Permit>();
+    expectTypeOf(limiter.tryAcquire()).toEqualTypeOf<Permit | undefined>();
+    expectTypeOf(limiter.run(() => 42)).resolves.toBeNumber();
+    expectTypeOf<Parameters<typeof limiter.acquire>[0]>().toEqualTypeOf<import('./limiter.ts').AcquireOptions | undefined>();
+    limiter.close();
   });
 
   it('rejects an unknown priority', async () => {

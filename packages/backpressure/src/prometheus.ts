@@ -87,31 +87,26 @@ export class BackpressureMetrics {
     gauge('inflight', 'Requests holding a concurrency slot.', (s) => s.inflight);
     gauge('queue_depth', 'Requests waiting for a concurrency slot.', (s) => s.queued);
     gauge('limit', 'Current concurrency limit.', (s) => s.limit);
-    new Counter({
-      name: `${prefix}admitted_total`,
-      help: 'Requests admitted.',
-      labelNames: ['limiter'],
-      registers,
-      collect() {
-        this.reset();
-        for (const t of tracked) {
-          const s = snapshot(t);
-          this.inc({ limiter: s.name }, s.admitted);
-        }
-      },
-    });
-    new Counter({
-      name: `${prefix}shed_total`,
-      help: 'Requests shed, by reason.',
-      labelNames: ['limiter', 'reason'],
-      registers,
-      collect() {
-        this.reset();
-        for (const t of tracked) {
-          const s = snapshot(t);
-          for (const [reason, count] of Object.entries(s.shed)) if (count) this.inc({ limiter: s.name, reason }, count);
-        }
-      },
+    const counter = (
+      name: string,
+      help: string,
+      labelNames: string[],
+      fill: (s: Snapshot, inc: (labels: Record<string, string>, n: number) => void) => void,
+    ): Counter =>
+      new Counter({
+        name: prefix + name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          const inc = (labels: Record<string, string>, n: number): void => this.inc(labels, n);
+          for (const t of tracked) fill(snapshot(t), inc);
+        },
+      });
+    counter('admitted_total', 'Requests admitted.', ['limiter'], (s, inc) => inc({ limiter: s.name }, s.admitted));
+    counter('shed_total', 'Requests shed, by reason.', ['limiter', 'reason'], (s, inc) => {
+      for (const [reason, count] of Object.entries(s.shed)) if (count) inc({ limiter: s.name, reason }, count);
     });
     this.#names = ['inflight', 'queue_depth', 'limit', 'admitted_total', 'shed_total'].map((n) => prefix + n);
     this.#registers = registers;

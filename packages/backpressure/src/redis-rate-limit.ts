@@ -11,19 +11,22 @@ import {
   rateConfig,
 } from './rate-limit.ts';
 
+/** Arguments and server time, common to both scripts. ARGV: interval ms, burst, cost. */
+const PREAMBLE = `
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+`;
+
 /**
  * GCRA in one atomic script. Time comes from the Redis server (`TIME`), so callers on
  * machines with skewed clocks share one timeline. State: one string key holding the
  * theoretical arrival time (ms), expiring when it is in the past.
  * ARGV: interval ms, burst, cost. Returns: allowed, remaining, resetMs, retryAfterMs.
  */
-const GCRA = `
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+const GCRA = `${PREAMBLE}local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local newTat = tat + cost * interval
 local ahead = newTat - now
@@ -40,13 +43,7 @@ return {0, math.max(0, math.floor(burst - ahead / interval)), math.ceil(ahead), 
  * A token bucket in one atomic script; a hash with `tokens` and `ts` (ms, server time).
  * ARGV: interval ms, burst, cost. Returns: allowed, remaining, resetMs, retryAfterMs.
  */
-const TOKEN_BUCKET = `
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+const TOKEN_BUCKET = `${PREAMBLE}local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(state[1]) or burst
 local ts = tonumber(state[2]) or now
 if now > ts then tokens = math.min(burst, tokens + (now - ts) / interval) end
