@@ -75,12 +75,21 @@ export class AttemptScope implements AttemptContext, Expirable {
   /**
    * Runs `fn` in this scope and settles with `onValue(value)` or `onError(error)`,
    * whichever comes first of the operation settling and the scope aborting (then
-   * `onError(reason)`). The scope is released before either callback runs.
+   * `onError(reason)`). The scope is released before either callback runs. A value the
+   * operation delivers after the scope aborted goes to `onLate`, to be released.
    */
-  run<T, U>(fn: Attempt<T>, onValue: (value: T) => U, onError: (error: unknown, scope: AttemptScope) => U): Promise<U> {
+  run<T, U>(
+    fn: Attempt<T>,
+    onValue: (value: T) => U,
+    onError: (error: unknown, scope: AttemptScope) => U,
+    onLate?: (value: T) => void,
+  ): Promise<U> {
     return new Promise<U>((resolve, reject) => {
       const settle = (ok: boolean, result: unknown): void => {
-        if (this.#settled) return;
+        if (this.#settled) {
+          if (ok) onLate?.(result as T);
+          return;
+        }
         this.#settled = true;
         this.release();
         try {

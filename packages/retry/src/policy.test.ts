@@ -213,6 +213,16 @@ describe('timeouts and deadline', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('discards a value that arrives after its attempt timed out', async () => {
+    const discarded: string[] = [];
+    const fn = ({ attempt }: AttemptContext) =>
+      new Promise<string>((resolve) => setTimeout(() => resolve(`value ${attempt}`), attempt === 1 ? 500 : 10));
+    const result = retry(fn, { timeoutMs: 100, backoff: constantBackoff({ delayMs: 1 }), discard: (v) => discarded.push(v) });
+    await vi.advanceTimersByTimeAsync(600);
+    await expect(result).resolves.toBe('value 2');
+    expect(discarded).toEqual(['value 1']);
+  });
+
   it('rejects with the last TimeoutError when every attempt times out', async () => {
     const result = settle(retry(never, { maxAttempts: 2, timeoutMs: 100, backoff: constantBackoff({ delayMs: 1 }) }));
     await vi.runAllTimersAsync();

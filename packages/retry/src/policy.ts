@@ -279,7 +279,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
       const byDeadline = deadlineAt - now <= this.timeoutMs;
       const limit = byDeadline ? deadlineAt - now : this.timeoutMs;
       if (limit !== Number.POSITIVE_INFINITY) scope.limit(this.#expiries, now, limit, byDeadline);
-      return scope.run(fn, onValue, onError);
+      return scope.run(fn, onValue, onError, this.#discard);
     };
     const onValue = (value: R): R => {
       state.current = undefined;
@@ -404,6 +404,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
           fn,
           (value) => onOutcome({ ok: true, value, attempt: n }),
           (error) => onOutcome({ ok: false, error, attempt: n }),
+          this.#discard,
         );
         clearTimeout(timer);
         timer = state.attempts < this.maxAttempts ? setTimeout(tryHedge, this.hedgeDelayMs) : undefined;
