@@ -8,8 +8,9 @@ import {
   type Unsubscribe,
   withoutStack,
 } from '@ballast/common';
-import Opossum from 'opossum';
 import { BreakerDisposedError, BrokenCircuitError } from './errors.ts';
+import { InFlight, type InFlightEntry } from './in-flight.ts';
+import { Opossum } from './opossum.ts';
 import type { OpossumBreaker } from './opossum-types.ts';
 import { countOnlyWindow } from './opossum-window.ts';
 import { type CircuitBreakerOptions, type ResolvedOptions, resolveOptions } from './options.ts';
@@ -39,6 +40,27 @@ class ResultFailure {
   readonly value: unknown;
   constructor(value: unknown) {
     this.value = value;
+  }
+}
+
+/** One running call: what {@link InFlight} tracks. */
+class Attempt implements InFlightEntry {
+  readonly call: Call;
+  readonly start: number;
+  readonly deadline: number;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (reason: unknown) => void;
+  readonly controller: AbortController = new AbortController();
+  onCallerAbort: (() => void) | undefined;
+  settled = false;
+  prev: InFlightEntry | undefined;
+  next: InFlightEntry | undefined;
+  constructor(call: Call, start: number, deadline: number, resolve: (value: unknown) => void, reject: (reason: unknown) => void) {
+    this.call = call;
+    this.start = start;
+    this.deadline = deadline;
+    this.resolve = resolve;
+    this.reject = reject;
   }
 }
 
@@ -103,7 +125,8 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
   #trialsStarted = 0;
   #trialsSucceeded = 0;
   #trialsFailed = 0;
-  #inFlight = 0;
+  readonly #inFlight: InFlight<Attempt>;
+  readonly #timeoutMs: number;
   #resetTimer: ReturnType<typeof setTimeout> | undefined;
   #halfOpenTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -122,6 +145,10 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     this.#options = resolveOptions(options, action?.name);
     this.#action = action;
     this.name = this.#options.name;
+    this.#timeoutMs = this.#options.timeoutMs ?? Number.POSITIVE_INFINITY;
+    this.#inFlight = new InFlight<Attempt>(this.#options.clock, (attempt) =>
+      this.#settle(attempt, TIMED_OUT, new TimeoutError(this.#timeoutMs)),
+    );
     const run = (call: Call): Promise<unknown> => this.#attempt(call);
     this.opossum = new Opossum(run as (...args: never[]) => unknown, {
       ...this.#options.opossum,
@@ -148,7 +175,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
 
   /** Calls running now. */
   get inFlight(): number {
-    return this.#inFlight;
+    return this.#inFlight.size;
   }
 
   /** True after `close()`. */
@@ -236,7 +263,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
       name: this.name,
       state: this.#state,
       retryAfterMs: this.retryAfterMs(),
-      inFlight: this.#inFlight,
+      inFlight: this.#inFlight.size,
       calls: { ...this.#counts },
       trials: { started: this.#trialsStarted, succeeded: this.#trialsSucceeded, failed: this.#trialsFailed },
       latencyMs: this.#latency.summary(),
@@ -259,13 +286,16 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
   }
 
   /**
-   * Releases every timer and listener and shuts opossum down. Later calls reject with
-   * {@link BreakerDisposedError}; calls in flight finish on their own. Idempotent.
+   * Releases every timer and listener and shuts opossum down. Calls still in flight
+   * have their signal aborted and reject with {@link BreakerDisposedError}, as do later
+   * calls. Idempotent.
    */
   close(): void {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#clearTimers();
+    this.#inFlight.stop();
+    for (const attempt of this.#inFlight.entries()) this.#settle(attempt, CANCELLED, new BreakerDisposedError(this.name));
     this.opossum.shutdown();
     this.#events.clear();
   }
@@ -300,65 +330,57 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
   }
 
   /**
-   * Runs one call with a signal of its own and classifies how it ended. Written out by
-   * hand rather than with `linkSignal` because it is the hot path: no listener on the
-   * call's own signal, one on the caller's only when there is one, one timer.
+   * Runs one call with a signal of its own and classifies how it ended. The hot path:
+   * no listener on the call's own signal, one on the caller's only when there is one,
+   * and no timer of its own (see {@link InFlight}).
    */
   #attempt(call: Call): Promise<unknown> {
-    const clock = this.#options.clock;
-    const timeoutMs = this.#options.timeoutMs;
-    const callerSignal = call.signal;
-    const start = clock.now();
-    this.#inFlight++;
     return new Promise((resolve, reject) => {
-      const controller = new AbortController();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let settled = false;
-      const settle = (how: Settled, value: unknown): void => {
-        if (settled) return;
-        settled = true;
-        if (timer !== undefined) clearTimeout(timer);
-        if (callerSignal !== undefined) callerSignal.removeEventListener('abort', onCallerAbort);
-        this.#inFlight--;
-        const durationMs = clock.now() - start;
-        if (how === RESOLVED) this.#classifyResult(call, value, durationMs, resolve, reject);
-        else reject(this.#classifyError(call, value, how, durationMs));
-      };
-      const onCallerAbort = (): void => {
-        const reason: unknown = (callerSignal as AbortSignal).reason;
-        settle(CANCELLED, reason);
-        controller.abort(reason);
-      };
+      const start = this.#options.clock.now();
+      const attempt = new Attempt(call, start, start + this.#timeoutMs, resolve, reject);
+      const callerSignal = call.signal;
       if (callerSignal !== undefined) {
         if (callerSignal.aborted) {
-          settle(CANCELLED, callerSignal.reason);
+          this.#inFlight.add(attempt);
+          this.#settle(attempt, CANCELLED, callerSignal.reason);
           return;
         }
-        callerSignal.addEventListener('abort', onCallerAbort, { once: true });
+        attempt.onCallerAbort = () => this.#settle(attempt, CANCELLED, callerSignal.reason);
+        callerSignal.addEventListener('abort', attempt.onCallerAbort, { once: true });
       }
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          const reason = new TimeoutError(timeoutMs);
-          settle(TIMED_OUT, reason);
-          controller.abort(reason);
-        }, timeoutMs);
-      }
+      this.#inFlight.add(attempt);
       let result: unknown;
       try {
-        result = call.invoke(controller.signal);
+        result = call.invoke(attempt.controller.signal);
       } catch (error) {
-        settle(REJECTED, error);
+        this.#settle(attempt, REJECTED, error);
         return;
       }
       if (result !== null && typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
         (result as PromiseLike<unknown>).then(
-          (value) => settle(RESOLVED, value),
-          (error: unknown) => settle(REJECTED, error),
+          (value) => this.#settle(attempt, RESOLVED, value),
+          (error: unknown) => this.#settle(attempt, REJECTED, error),
         );
       } else {
-        settle(RESOLVED, result);
+        this.#settle(attempt, RESOLVED, result);
       }
     });
+  }
+
+  #settle(attempt: Attempt, how: Settled, value: unknown): void {
+    if (attempt.settled) return;
+    attempt.settled = true;
+    if (how !== TIMED_OUT) this.#inFlight.remove(attempt);
+    const { call } = attempt;
+    if (attempt.onCallerAbort !== undefined) call.signal?.removeEventListener('abort', attempt.onCallerAbort);
+    const durationMs = this.#options.clock.now() - attempt.start;
+    if (how === RESOLVED) {
+      this.#classifyResult(call, value, durationMs, attempt.resolve, attempt.reject);
+      return;
+    }
+    attempt.reject(this.#classifyError(call, value, how, durationMs));
+    // Abort after settling, so whatever the work does on abort cannot change the outcome.
+    if (how === TIMED_OUT || how === CANCELLED) attempt.controller.abort(value);
   }
 
   #classifyResult(

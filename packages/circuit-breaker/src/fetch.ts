@@ -55,12 +55,10 @@ export function circuitBreakerFetch(options: CircuitBreakerFetchOptions = {}): C
     const request = input instanceof Request ? input : undefined;
     const url = request === undefined ? new URL(input as string | URL) : new URL(request.url);
     const signal = init?.signal ?? request?.signal ?? undefined;
-    return registry
-      .get(key(url))
-      .execute((callSignal) => fetchImpl(input, { ...init, signal: callSignal }), {
-        signal,
-        isFailure: isFailure as (r: unknown) => boolean,
-      });
+    return registry.get(key(url)).execute((callSignal) => fetchImpl(input, { ...init, signal: callSignal }), {
+      signal,
+      isFailure: isFailure as (r: unknown) => boolean,
+    });
   };
   return Object.assign(protectedFetch, { registry }) as CircuitBreakerFetch;
 }

@@ -1,7 +1,7 @@
 import { isInvalidOptionError, TimeoutError } from '@ballast/common';
-import Opossum from 'opossum';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CircuitBreaker, type CircuitBreakerOptions, isBreakerDisposedError, isBrokenCircuitError, isTimeoutError } from '../src/index.ts';
+import { Opossum } from '../src/opossum.ts';
 
 const ok = async (): Promise<string> => 'ok';
 const boom = async (): Promise<never> => {
@@ -117,14 +117,14 @@ describe('state transitions', () => {
     b.on('open', ({ reason }) => reasons.push(reason));
     await failTimes(b, 2);
     await vi.advanceTimersByTimeAsync(1_000);
-    const hanging = b.execute(() => new Promise<never>(() => undefined));
+    const hanging = b.execute(() => new Promise<never>(() => undefined)).catch((e: unknown) => e);
     await vi.advanceTimersByTimeAsync(1_999);
     expect(b.state).toBe('halfOpen');
     await vi.advanceTimersByTimeAsync(1);
     expect(b.state).toBe('open');
     expect(reasons).toEqual(['threshold', 'halfOpenExpired']);
-    void hanging;
     b.close();
+    expect(isBreakerDisposedError(await hanging)).toBe(true);
   });
 
   it('a cancelled trial gives its slot back', async () => {
@@ -450,6 +450,49 @@ describe('disposal', () => {
     const error = await b.execute(ok).catch((e: unknown) => e);
     expect(isBreakerDisposedError(error)).toBe(true);
     b[Symbol.dispose]();
+  });
+
+  it('close() aborts the calls still in flight', async () => {
+    const b = breaker({ timeout: 1_000 });
+    let signal: AbortSignal | undefined;
+    const pending = b
+      .execute((s) => {
+        signal = s;
+        return new Promise<never>(() => undefined);
+      })
+      .catch((e: unknown) => e);
+    expect(b.inFlight).toBe(1);
+    b.close();
+    expect(isBreakerDisposedError(await pending)).toBe(true);
+    expect(signal?.aborted).toBe(true);
+    expect(b.inFlight).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('one timer serves the timeouts of every call in flight', async () => {
+    const b = breaker({ timeout: 100 });
+    const before = vi.getTimerCount(); // opossum's bucket rotation
+    const calls = Array.from({ length: 50 }, () => b.execute(() => new Promise<never>(() => undefined)).catch((e: unknown) => e));
+    expect(vi.getTimerCount()).toBe(before + 1);
+    await vi.advanceTimersByTimeAsync(100);
+    for (const call of calls) expect(isTimeoutError(await call)).toBe(true);
+    expect(b.inFlight).toBe(0);
+    b.close();
+  });
+
+  it('staggered calls each time out after their own timeout', async () => {
+    const b = breaker({ timeout: 100, volumeThreshold: 100 });
+    const first = b.execute(() => new Promise<never>(() => undefined)).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(60);
+    const second = b.execute(() => new Promise<never>(() => undefined)).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(40);
+    expect(isTimeoutError(await first)).toBe(true);
+    expect(b.inFlight).toBe(1);
+    await vi.advanceTimersByTimeAsync(59);
+    expect(b.inFlight).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(isTimeoutError(await second)).toBe(true);
+    b.close();
   });
 
   it('a half-open breaker leaves no timer either', async () => {

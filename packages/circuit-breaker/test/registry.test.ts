@@ -68,7 +68,7 @@ describe('BreakerRegistry', () => {
     registry.get('idle');
     registry.get('open').trip();
     const busy = registry.get('busy');
-    const pending = busy.execute(() => new Promise<never>(() => undefined));
+    const pending = busy.execute(() => new Promise<never>(() => undefined)).catch(() => undefined);
     await vi.advanceTimersByTimeAsync(6_000);
     registry.get('recent');
     await vi.advanceTimersByTimeAsync(9_000); // the sweep every 5 s runs at 15 s
@@ -77,8 +77,8 @@ describe('BreakerRegistry', () => {
     expect(registry.peek('busy')).toBeDefined();
     expect(registry.peek('recent')).toBeDefined();
     expect(registry.stats().evicted.idle).toBe(1);
-    void pending;
     registry.close();
+    await pending;
   });
 
   it('forwards state transitions with the key', async () => {
