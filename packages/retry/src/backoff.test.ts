@@ -66,6 +66,14 @@ describe('exponentialBackoff', () => {
       }
     }
     expect(exponentialBackoff({ baseMs: 0, jitter: 'none' }).start(Math.random)(5_000)).toBe(0);
+    for (const formula of ['aws', 'polly'] as const) {
+      const next = decorrelatedJitterBackoff({ baseMs: 100, maxMs: MAX_TIMER_MS, formula }).start(() => 0.999_999);
+      for (const retry of [1_024, 1_025, 10_000, Number.MAX_SAFE_INTEGER]) {
+        const delay = next(retry);
+        expect(Number.isFinite(delay)).toBe(true);
+        expect(delay).toBeLessThanOrEqual(MAX_TIMER_MS);
+      }
+    }
   });
 
   it('rejects bad options by name', () => {

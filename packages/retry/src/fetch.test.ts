@@ -175,4 +175,12 @@ describe('retryingFetch', () => {
     expect(policy.stats()).toMatchObject({ attempts: 2, retries: 1 });
     policy.close();
   });
+
+  it('rejects bad options by name', () => {
+    expect(() => retryingFetch({ fetch: 'fetch' as never })).toThrowError(expect.objectContaining({ option: 'fetch' }));
+    expect(() => retryingFetch({ idempotentMethods: ['GET', ''] })).toThrowError(
+      expect.objectContaining({ option: 'idempotentMethods[1]' }),
+    );
+    expect(() => retryingFetch({ maxAttempts: 0 })).toThrowError(expect.objectContaining({ option: 'maxAttempts' }));
+  });
 });

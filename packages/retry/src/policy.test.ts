@@ -418,6 +418,9 @@ describe('policy lifecycle', () => {
     [{ budget: {} }, 'budget'],
     [{ retryOn: 3 }, 'retryOn'],
     [{ hedgeDelayMs: -5 }, 'hedgeDelayMs'],
+    [{ clock: {} }, 'clock'],
+    [{ random: 0.5 }, 'random'],
+    [{ delayHint: 'retry-after' }, 'delayHint'],
   ])('rejects %o naming %s', async (options, option) => {
     expect(() => new RetryPolicy(options as never)).toThrowError(expect.objectContaining({ option }));
     const rejection = await settle(retry(async () => 1, options as never));

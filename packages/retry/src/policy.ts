@@ -214,6 +214,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
     this.#budget = budget;
     this.#discard = options.discard === undefined ? undefined : func<(value: T) => void>('discard', options.discard);
     this.#clock = options.clock ?? systemClock;
+    if (typeof this.#clock?.now !== 'function') throw new InvalidOptionError('clock', 'a Clock (an object with now())', options.clock);
     this.#expiries = new ExpiryQueue(this.#clock);
     this.#random = options.random === undefined ? Math.random : func('random', options.random);
   }
