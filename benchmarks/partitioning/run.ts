@@ -199,12 +199,12 @@ function median(values: number[]): number {
 
 function measureCandidate(candidate: Candidate, n: number, keys: string[]): Record {
   const nodes = Array.from({ length: n }, (_, i) => `node-${i}`);
-  const heapBefore = heapUsed();
+  const memoryBefore = memoryUsed();
   const cpuStart = process.cpuUsage();
   const subject = candidate.build(nodes);
   const used = process.cpuUsage(cpuStart);
   const buildMs = (used.user + used.system) / 1000;
-  const memoryBytes = Math.max(0, heapUsed() - heapBefore);
+  const memoryBytes = Math.max(0, memoryUsed() - memoryBefore);
 
   // Owners before any change; load balance from the same pass.
   const before = new Array<string>(keys.length);
@@ -246,6 +246,13 @@ function measureCandidate(candidate: Candidate, n: number, keys: string[]): Reco
     buildMs: round(buildMs, 2),
     memoryBytes,
   };
+}
+
+/** JS heap plus ArrayBuffer backing stores (typed arrays live outside the heap), after a full collection. */
+function memoryUsed(): number {
+  heapUsed();
+  const { heapUsed: heap, arrayBuffers } = process.memoryUsage();
+  return heap + arrayBuffers;
 }
 
 function round(x: number, digits: number): number {
@@ -298,7 +305,7 @@ function main(): void {
     `Lookups/s: string-key lookups per second of CPU time (median of ${SAMPLES} samples); the machine is shared (load average ${meta.loadAverage.join(', ')} at the end of the run), so wall-clock rates, also shown, are lower and noisier. × hashring compares CPU rates from this run.`,
     'Peak/mean: the most loaded node over the mean, for the 1M keys.',
     'Moved on add / remove: share of the 1M keys whose owner changed when `node-<n>` was added / `node-<n-1>` removed, divided by the ideal 1/(n+1) / 1/n.',
-    'Memory: heap growth after building (V8 heap, typed arrays included). Build: CPU time to construct with every node plus the first lookup.',
+    'Memory: growth of the V8 heap plus ArrayBuffer memory (where typed arrays live) after building. Build: CPU time to construct with every node plus the first lookup.',
     '',
     ...notes,
     '',

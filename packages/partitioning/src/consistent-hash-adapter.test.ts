@@ -50,7 +50,7 @@ describe('ConsistentHashAdapter', () => {
     const one = new ConsistentHashAdapter({ nodes: ['a', 'b', 'c', 'd'] });
     const two = new ConsistentHashAdapter({ nodes: ['a', 'b', 'c', 'd'] });
     const disagreements = keys.filter((k) => one.owner(k) !== two.owner(k)).length;
-    expect(disagreements / keys.length).toBeGreaterThan(0.3);
+    expect(disagreements / keys.length).toBeGreaterThan(0.4);
     // The adapter's toJSON() carries the points, so a restart can keep the mapping.
     const restored = restorePartitioner(JSON.parse(JSON.stringify(one)));
     for (const key of keys) expect(restored.owner(key)).toBe(one.owner(key));
