@@ -5,7 +5,7 @@ import { durationMs, integer, isInvalidOptionError, linkSignal } from '@ballast/
 import { type Context, Hono } from 'hono';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Admission, type AdmissionOptions } from './admission.ts';
-import { errorBody, HttpError, readBody, statusForFailure } from './http.ts';
+import { clientSignal, errorBody, HttpError, nodeRequest, readBody, statusForFailure } from './http.ts';
 
 /** Who is calling, as the auth hook decides. */
 export type AuthResult = { tenant: string } | { reject: { status: 401 | 403 | 429; message: string } };
@@ -168,7 +168,7 @@ export function createApi(options: ApiOptions): Api {
       // 2. Admission: shed now rather than after reading a body we cannot serve in time.
       permit = await admission.admit(deadlineMs);
       // 3. The body, against its limit.
-      const body = await readBody(c.req.raw, maxBodyBytes);
+      const body = await readBody(c.req.raw, maxBodyBytes, nodeRequest(c));
       bytesIn = body.byteLength;
       if (body.byteLength === 0) throw new HttpError(400, 'ERR_BALLAST_EMPTY_BODY', 'request body is empty; send the image bytes');
       // 4. Enqueue; acknowledged once durable.
@@ -180,14 +180,15 @@ export function createApi(options: ApiOptions): Api {
         return finish(c.json({ id: jobId, status: 'pending', result: `/v1/jobs/${jobId}` }, 202));
       }
       // 5. Sync: wait within the deadline; a client that leaves cancels the job.
-      const linked = linkSignal([c.req.raw.signal], deadlineAt - Date.now());
+      const client = clientSignal(c);
+      const linked = linkSignal([client], deadlineAt - Date.now());
       let result: JobResult;
       try {
         result = await queue.wait(jobId, linked.signal);
       } catch (error) {
         const id = jobId;
         queue.cancel(id).catch(() => {});
-        if (c.req.raw.signal.aborted) {
+        if (client.aborted) {
           log({ level: 'info', service: name, requestId, jobId: id, msg: 'client went away; job cancelled' });
           return finish(new Response(null, { status: 499 }));
         }

@@ -1,3 +1,6 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Context } from 'hono';
+
 /** An error answered with `status` and a JSON body `{ error: { code, message } }`. */
 export class HttpError extends Error {
   readonly status: number;
@@ -19,11 +22,16 @@ export function errorBody(code: string, message: string): { error: { code: strin
 /**
  * Reads a request body up to `maxBytes`, refusing early: a declared
  * `Content-Length` above the limit is refused before a byte is read, and a body
- * that turns out longer is cut off as soon as it crosses the limit.
+ * that turns out longer is refused as soon as it crosses the limit (the rest is
+ * discarded as it arrives, so the connection stays usable for the answer).
+ *
+ * With `incoming` (Node's request, which @hono/node-server passes as `c.env.incoming`)
+ * the bytes are read from it directly, skipping the web-stream adapter and its copies.
  */
-export async function readBody(request: Request, maxBytes: number): Promise<Buffer> {
+export async function readBody(request: Request, maxBytes: number, incoming?: IncomingMessage): Promise<Buffer> {
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes, Number(declared));
+  if (incoming) return readIncoming(incoming, maxBytes);
   if (!request.body) return Buffer.alloc(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -39,6 +47,46 @@ export async function readBody(request: Request, maxBytes: number): Promise<Buff
     chunks.push(value);
   }
   return Buffer.concat(chunks, total);
+}
+
+function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  if (incoming.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const cleanup = (): void => {
+      incoming.off('data', onData);
+      incoming.off('end', onEnd);
+      incoming.off('error', onError);
+      incoming.off('close', onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      total += chunk.byteLength;
+      if (total > maxBytes) {
+        cleanup();
+        incoming.resume(); // discard the rest
+        reject(tooLarge(maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total));
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(error);
+    };
+    const onClose = (): void => {
+      cleanup();
+      reject(new HttpError(400, 'ERR_BALLAST_BODY_INCOMPLETE', 'the client closed the connection before sending the whole body'));
+    };
+    incoming.on('data', onData);
+    incoming.once('end', onEnd);
+    incoming.once('error', onError);
+    incoming.once('close', onClose);
+  });
 }
 
 function tooLarge(maxBytes: number, declared?: number): HttpError {
@@ -62,4 +110,25 @@ export function statusForFailure(code: string): number {
     default:
       return 500;
   }
+}
+
+/**
+ * A signal that aborts when the client goes away before its answer is complete.
+ * Under @hono/node-server it is built from Node's response (`c.env.outgoing`):
+ * reading `c.req.raw.signal` there would build a full web `Request` around the body
+ * stream, a copy of every body this service reads itself.
+ */
+export function clientSignal(c: Context): AbortSignal {
+  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  if (!outgoing) return c.req.raw.signal;
+  const controller = new AbortController();
+  outgoing.once('close', () => {
+    if (!outgoing.writableFinished) controller.abort(new DOMException('the client closed the connection', 'AbortError'));
+  });
+  return controller.signal;
+}
+
+/** Node's request under @hono/node-server, for reading the body without web-stream adapters. */
+export function nodeRequest(c: Context): IncomingMessage | undefined {
+  return (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
 }

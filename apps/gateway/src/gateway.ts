@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { clientSignal, HttpError, nodeRequest, readBody } from '@ballast/app-api';
 import { ConcurrencyLimiter, isShedError } from '@ballast/backpressure';
 import { BrokenCircuitError, CircuitBreaker, isBrokenCircuitError, isTimeoutError } from '@ballast/circuit-breaker';
 import { durationMs, integer, oneOf, withoutStack } from '@ballast/common';
@@ -15,6 +18,7 @@ import {
   type Strategy,
 } from '@ballast/load-balancer';
 import { constantBackoff, isRetryBudgetExhaustedError, isRetryError, RatioBudget, RetryPolicy } from '@ballast/retry';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -66,14 +70,14 @@ export interface Gateway extends AsyncDisposable {
   readonly balancer: LoadBalancer;
   readonly monitor: HeartbeatMonitor;
   readonly registry: Registry;
-  breaker(id: string): CircuitBreaker<Response> | undefined;
+  breaker(id: string): CircuitBreaker<IncomingMessage> | undefined;
   /** Stops probing, closes breakers, balancer and limiter. */
   close(): Promise<void>;
 }
 
 /** What one attempt produced: the upstream's response and which upstream it was. */
 interface Attempted {
-  response: Response;
+  response: IncomingMessage;
   upstream: string;
 }
 
@@ -146,16 +150,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     intervalMs: healthIntervalMs,
     targets: options.upstreams.map((u) => ({ id: u.id, url: `${u.url}/healthz` })),
   });
-  const breakers = new Map<string, CircuitBreaker<Response>>();
+  const breakers = new Map<string, CircuitBreaker<IncomingMessage>>();
   for (const u of options.upstreams) {
-    const breaker = new CircuitBreaker<Response>({
+    const breaker = new CircuitBreaker<IncomingMessage>({
       name: u.id,
       timeout: upstreamTimeoutMs,
       resetTimeout: durationMs('breakerResetMs', options.breakerResetMs ?? 5000, { min: 1 }),
       volumeThreshold: 10,
       errorThresholdPercentage: 50,
       // A 503 is an upstream shedding load on purpose, not failing: it must not open the circuit.
-      isFailure: (response) => response.status === 500 || response.status === 502,
+      isFailure: (response) => response.statusCode === 500 || response.statusCode === 502,
     });
     breakers.set(u.id, breaker);
   }
@@ -212,14 +216,16 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   /** One attempt: pick an upstream not tried yet, send through its breaker. */
+  const agent = new Agent({ keepAlive: true, maxSockets: 512 });
+  /** One attempt: pick an upstream not tried yet, send through its breaker. */
   const attempt = async (
-    request: Request,
+    method: string,
     path: string,
+    headers: Record<string, string | string[] | undefined>,
     body: Buffer | undefined,
-    requestId: string,
     tried: Set<string>,
     signal: AbortSignal,
-  ) => {
+  ): Promise<Attempted> => {
     let handle: PickHandle = balancer.pick();
     for (let i = 0; i < 3 && tried.has(handle.endpoint.id) && tried.size < balancer.size; i++) {
       handle.done({ ok: true, cancelled: true });
@@ -227,24 +233,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     const id = handle.endpoint.id;
     tried.add(id);
-    const breaker = breakers.get(id) as CircuitBreaker<Response>;
-    const headers = new Headers(request.headers);
-    for (const name of HOP_BY_HOP) headers.delete(name);
-    headers.set('x-request-id', requestId);
+    const breaker = breakers.get(id) as CircuitBreaker<IncomingMessage>;
     handle.start();
     try {
       const response = await breaker.execute(
-        (callSignal) =>
-          fetch(`${handle.endpoint.address}${path}`, {
-            method: request.method,
-            headers,
-            body: body && body.byteLength > 0 ? body : undefined,
-            signal: AbortSignal.any([callSignal, signal]),
-            redirect: 'manual',
-          }),
+        (callSignal) => send(agent, `${handle.endpoint.address}${path}`, method, headers, body, AbortSignal.any([callSignal, signal])),
         { signal },
       );
-      handle.done({ ok: response.status !== 500 && response.status !== 502 });
+      const status = response.statusCode ?? 502;
+      handle.done({ ok: status !== 500 && status !== 502 });
       return { response, upstream: id };
     } catch (error) {
       const aborted = signal.aborted;
@@ -275,41 +272,50 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.all('*', async (c) => {
     const started = performance.now();
     const request = c.req.raw;
+    const incoming = nodeRequest(c);
+    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
     const requestId = request.headers.get('x-request-id') || randomUUID();
     const permit = limiter.tryAcquire();
     if (!permit) return problem(503, 'ERR_BALLAST_OVERLOADED', 'the gateway is at its request limit', requestId, { 'retry-after': '1' });
     try {
-      const declared = request.headers.get('content-length');
-      if (declared !== null && Number(declared) > maxBodyBytes) {
-        return problem(
-          413,
-          'ERR_BALLAST_BODY_TOO_LARGE',
-          `request body is ${declared} bytes; the limit is ${maxBodyBytes} bytes`,
-          requestId,
-        );
-      }
-      const body = request.method === 'GET' || request.method === 'HEAD' ? undefined : await readLimited(request, maxBodyBytes);
-      if (body === null) return problem(413, 'ERR_BALLAST_BODY_TOO_LARGE', `request body is larger than ${maxBodyBytes} bytes`, requestId);
+      const body = request.method === 'GET' || request.method === 'HEAD' ? undefined : await readBody(request, maxBodyBytes, incoming);
+      const headers: Record<string, string | string[] | undefined> = {};
+      request.headers.forEach((value, name) => {
+        if (!HOP_BY_HOP.includes(name)) headers[name] = value;
+      });
+      headers['x-request-id'] = requestId;
+      if (body !== undefined) headers['content-length'] = String(body.byteLength);
       const url = new URL(request.url);
       const tried = new Set<string>();
-      const { response, upstream } = (await retry.execute(
-        ({ signal }) => attempt(request, url.pathname + url.search, body, requestId, tried, signal),
-        {
-          signal: request.signal,
-        },
-      )) as unknown as { response: Response; upstream: string };
+      const { response, upstream } = await retry.execute(
+        ({ signal }) => attempt(request.method, url.pathname + url.search, headers, body, tried, signal),
+        { signal: clientSignal(c) },
+      );
+      const status = response.statusCode ?? 502;
       latency.observe((performance.now() - started) / 1000);
-      requests.inc({ upstream, status: response.status });
-      const headers = new Headers(response.headers);
-      for (const name of HOP_BY_HOP) headers.delete(name);
-      headers.set('x-upstream', upstream);
-      headers.set('x-request-id', requestId);
-      return new Response(response.body, { status: response.status, headers });
+      requests.inc({ upstream, status });
+      const out: Record<string, string | string[]> = {};
+      for (const [name, value] of Object.entries(response.headers))
+        if (value !== undefined && !HOP_BY_HOP.includes(name)) out[name] = value;
+      out['x-upstream'] = upstream;
+      out['x-request-id'] = requestId;
+      if (outgoing) {
+        // Under Node, pipe the upstream's bytes straight to the client: no web streams, no copies.
+        outgoing.writeHead(status, out);
+        outgoing.once('close', () => response.destroy());
+        response.pipe(outgoing);
+        return RESPONSE_ALREADY_SENT;
+      }
+      const webHeaders = new Headers();
+      for (const [name, value] of Object.entries(out)) for (const v of Array.isArray(value) ? value : [value]) webHeaders.append(name, v);
+      return new Response(Readable.toWeb(response) as ReadableStream<Uint8Array>, { status, headers: webHeaders });
     } catch (error) {
       const e = unwrap(error);
+      if (e instanceof HttpError) return problem(e.status, e.code, e.message, requestId);
       requests.inc({ upstream: 'none', status: statusOf(e) });
-      if (!(e instanceof NotSent) && !isNoEndpointAvailableError(e) && !isShedError(e))
+      if (!(e instanceof NotSent) && !isNoEndpointAvailableError(e) && !isShedError(e)) {
         log({ level: 'warn', service: 'gateway', requestId, msg: String(e) });
+      }
       return failure(e, requestId);
     } finally {
       permit.release();
@@ -325,6 +331,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     budget.close();
     limiter.close();
     balancer.close();
+    agent.destroy();
   };
   return { app, balancer, monitor, registry, breaker: (id) => breakers.get(id), close, [Symbol.asyncDispose]: close };
 }
@@ -400,20 +407,18 @@ function problem(status: number, code: string, message: string, requestId: strin
   });
 }
 
-/** The body, or null once it exceeds `maxBytes`. */
-async function readLimited(request: Request, maxBytes: number): Promise<Buffer | null> {
-  if (!request.body) return Buffer.alloc(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) return Buffer.concat(chunks, total);
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
-  }
+/** Sends one request upstream with Node's HTTP client; resolves at the response headers. */
+function send(
+  agent: Agent,
+  url: string,
+  method: string,
+  headers: Record<string, string | string[] | undefined>,
+  body: Buffer | undefined,
+  signal: AbortSignal,
+): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method, headers, agent, signal }, resolve);
+    req.once('error', reject);
+    req.end(body && body.byteLength > 0 ? body : undefined);
+  });
 }
