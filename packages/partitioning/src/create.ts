@@ -17,7 +17,21 @@ export type CreatePartitionerOptions =
   | ({ strategy: 'bounded-load' } & BoundedLoadOptions)
   | ({ strategy: 'consistent-hash' } & ConsistentHashAdapterOptions);
 
-const STRATEGIES: readonly Strategy[] = ['ring', 'jump', 'rendezvous', 'maglev', 'bounded-load', 'consistent-hash'];
+/** Each strategy's class: built with its options, restored with its static `fromJSON`. */
+const CLASSES: {
+  [S in Strategy]: {
+    new (options: never): Partitioner;
+    fromJSON(state: PartitionerState, options?: { hash?: HashFunction }): Partitioner;
+  };
+} = {
+  ring: RingPartitioner,
+  jump: JumpPartitioner,
+  rendezvous: RendezvousPartitioner,
+  maglev: MaglevPartitioner,
+  'bounded-load': BoundedLoadPartitioner,
+  'consistent-hash': ConsistentHashAdapter,
+};
+const STRATEGIES = Object.keys(CLASSES) as Strategy[];
 
 /**
  * Creates a partitioner by strategy name.
@@ -31,21 +45,10 @@ const STRATEGIES: readonly Strategy[] = ['ring', 'jump', 'rendezvous', 'maglev',
  */
 export function createPartitioner(options: CreatePartitionerOptions): Partitioner {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'an object with a strategy', options);
-  const strategy = oneOf('strategy', options.strategy, STRATEGIES);
-  switch (strategy) {
-    case 'ring':
-      return new RingPartitioner(options as RingOptions);
-    case 'jump':
-      return new JumpPartitioner(options as JumpOptions);
-    case 'rendezvous':
-      return new RendezvousPartitioner(options as RendezvousOptions);
-    case 'maglev':
-      return new MaglevPartitioner(options as MaglevOptions);
-    case 'bounded-load':
-      return new BoundedLoadPartitioner(options as BoundedLoadOptions);
-    case 'consistent-hash':
-      return new ConsistentHashAdapter(options as ConsistentHashAdapterOptions);
-  }
+  const Class = CLASSES[oneOf('strategy', options.strategy, STRATEGIES)] as unknown as new (
+    options: CreatePartitionerOptions,
+  ) => Partitioner;
+  return new Class(options);
 }
 
 /**
@@ -59,19 +62,5 @@ export function createPartitioner(options: CreatePartitionerOptions): Partitione
  * ```
  */
 export function restorePartitioner(state: PartitionerState, options: { hash?: HashFunction } = {}): Partitioner {
-  const strategy = oneOf('state.strategy', (state as PartitionerState | null)?.strategy, STRATEGIES);
-  switch (strategy) {
-    case 'ring':
-      return RingPartitioner.fromJSON(state, options);
-    case 'jump':
-      return JumpPartitioner.fromJSON(state, options);
-    case 'rendezvous':
-      return RendezvousPartitioner.fromJSON(state, options);
-    case 'maglev':
-      return MaglevPartitioner.fromJSON(state, options);
-    case 'bounded-load':
-      return BoundedLoadPartitioner.fromJSON(state, options);
-    case 'consistent-hash':
-      return ConsistentHashAdapter.fromJSON(state);
-  }
+  return CLASSES[oneOf('state.strategy', (state as PartitionerState | null)?.strategy, STRATEGIES)].fromJSON(state, options);
 }

@@ -406,3 +406,17 @@ describe('types', () => {
     createPartitioner({ strategy: 'ring', c: 2 });
   });
 });
+
+describe('stable mappings', () => {
+  // Pinned owners: a change here remaps users' keys on upgrade and must be a deliberate, documented break.
+  it.each([
+    ['ring', ['cache-c', 'cache-c', 'cache-e', 'cache-c', 'cache-a', 'cache-c']],
+    ['jump', ['cache-b', 'cache-b', 'cache-b', 'cache-c', 'cache-e', 'cache-a']],
+    ['rendezvous', ['cache-b', 'cache-e', 'cache-a', 'cache-e', 'cache-c', 'cache-b']],
+    ['maglev', ['cache-b', 'cache-e', 'cache-e', 'cache-b', 'cache-d', 'cache-c']],
+    ['bounded-load', ['cache-c', 'cache-c', 'cache-e', 'cache-c', 'cache-a', 'cache-c']],
+  ] as const)('%s gives the same owners in every process and release', (strategy, expected) => {
+    const p = createPartitioner({ strategy, nodes: ['cache-a', 'cache-b', 'cache-c', 'cache-d', 'cache-e'] });
+    expect(['user:1', 'user:42', 'tenant/7', 'ключ', 'order:1001', ''].map((k) => p.owner(k))).toEqual(expected);
+  });
+});
