@@ -54,7 +54,8 @@ export function countOnlyWindow(breaker: OpossumBreaker, percentilesEnabled: boo
 /**
  * opossum's statistics object, summed on read: opossum's `fail()` reads only `fires`
  * and `failures`, so only those are summed on the failure path (20 reads, no
- * allocation but this object). Enumerable through `toJSON()`.
+ * allocation but this object); those two are written out field by field so the
+ * reads stay monomorphic. Enumerable through `toJSON()`.
  */
 class WindowTotals {
   readonly #buckets: Bucket[];
@@ -75,19 +76,13 @@ class WindowTotals {
     return n;
   }
   get successes(): number {
-    let n = 0;
-    for (const b of this.#buckets) n += b.successes;
-    return n;
+    return this.#total('successes');
   }
   get rejects(): number {
-    let n = 0;
-    for (const b of this.#buckets) n += b.rejects;
-    return n;
+    return this.#total('rejects');
   }
   get timeouts(): number {
-    let n = 0;
-    for (const b of this.#buckets) n += b.timeouts;
-    return n;
+    return this.#total('timeouts');
   }
   get fallbacks(): number {
     return this.#total('fallbacks');

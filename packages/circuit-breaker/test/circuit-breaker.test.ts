@@ -1,7 +1,8 @@
-import { isInvalidOptionError, TimeoutError } from '@ballast/common';
+import { TimeoutError } from '@ballast/common';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CircuitBreaker, type CircuitBreakerOptions, isBreakerDisposedError, isBrokenCircuitError, isTimeoutError } from '../src/index.ts';
 import { Opossum } from '../src/opossum.ts';
+import { expectInvalidOption } from './invalid-option.ts';
 
 const ok = async (): Promise<string> => 'ok';
 const boom = async (): Promise<never> => {
@@ -367,14 +368,7 @@ describe('options', () => {
     [{ abortController: new AbortController() }, 'abortController'],
     [{ initialState: { state: 'ajar' } }, 'initialState.state'],
   ])('rejects %j naming %s', (options, option) => {
-    let error: unknown;
-    try {
-      new CircuitBreaker(options as CircuitBreakerOptions);
-    } catch (e) {
-      error = e;
-    }
-    expect(isInvalidOptionError(error)).toBe(true);
-    expect(error).toMatchObject({ option });
+    expectInvalidOption(() => new CircuitBreaker(options as CircuitBreakerOptions), option);
   });
 
   it('applies safe defaults and passes opossum options through', () => {

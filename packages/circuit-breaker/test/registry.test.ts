@@ -1,6 +1,6 @@
-import { isInvalidOptionError } from '@ballast/common';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BreakerRegistry, isBreakerDisposedError } from '../src/index.ts';
+import { expectInvalidOption } from './invalid-option.ts';
 
 const boom = async (): Promise<never> => {
   throw new Error('boom');
@@ -155,14 +155,7 @@ describe('BreakerRegistry', () => {
     [{ idleTimeoutMs: -5 }, 'idleTimeoutMs'],
     [{ breaker: 3 }, 'breaker'],
   ])('rejects %j naming %s', (options, option) => {
-    let error: unknown;
-    try {
-      new BreakerRegistry(options as never);
-    } catch (e) {
-      error = e;
-    }
-    expect(isInvalidOptionError(error)).toBe(true);
-    expect(error).toMatchObject({ option });
+    expectInvalidOption(() => new BreakerRegistry(options as never), option);
   });
 
   it('rejects an empty key', () => {
