@@ -71,6 +71,8 @@ export interface LiveResults {
     arrivals: 'poisson' | 'constant';
     versions: Record<string, string>;
   };
+  /** One-minute load average of the machine before and after the run: other work competes for the same cores. */
+  loadAverage: { before: number; after: number };
   wallSeconds: number;
   scenarios: LiveScenarioResult[];
 }

@@ -3,8 +3,8 @@
  * listener, CPU time of a process (to report throughput per core), and a registry that
  * stops every process it started, also when the run is interrupted.
  */
-import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 
 const started = new Set<ChildProcess>();
@@ -102,16 +102,18 @@ export async function forkModule<T>(modulePath: string, args: string[]): Promise
   return { running, ready };
 }
 
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-
-/** User + system CPU seconds a process has used so far (Linux /proc; all its threads). NaN elsewhere. */
+/**
+ * CPU seconds a process has used so far, all its threads, in nanosecond precision
+ * (Linux `/proc/<pid>/task/<tid>/schedstat`). NaN where that is unavailable.
+ */
 export function cpuSeconds(pid: number | undefined): number {
   if (pid === undefined) return Number.NaN;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    }
+    return ns / 1e9;
   } catch {
     return Number.NaN;
   }

@@ -5,6 +5,7 @@
  * equivalent algorithms. Bounded: a few seconds per balancer, everything stopped after.
  */
 import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openLoop } from '../../lib/open-loop.ts';
@@ -21,12 +22,12 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..', '..');
 
 const SETTINGS = {
-  durationMs: 6_000,
+  durationMs: 7_000,
   warmupMs: 1_000,
-  timeoutMs: 3_000,
+  timeoutMs: 5_000,
   utilisation: 0.8,
   concurrency: 2,
-  meanMs: 40,
+  meanMs: 80,
   arrivals: 'poisson' as const,
   keys: 2_000,
   seed: 42,
@@ -171,6 +172,7 @@ export async function runLive(strategies: StrategyEntry[], options: LiveOptions 
   const log = options.log ?? (() => {});
   ensureProxies(repoRoot);
   const started = performance.now();
+  const loadBefore = loadavg()[0]!;
   const random = seeded(SETTINGS.seed, 'live/keys');
   const keys = Array.from({ length: 50_000 }, () => `k${Math.floor(random() * SETTINGS.keys)}`);
   const balancers = [...strategies.map(ballast), ...proxyConfigs.map(peer)];
@@ -214,6 +216,7 @@ export async function runLive(strategies: StrategyEntry[], options: LiveOptions 
       arrivals: SETTINGS.arrivals,
       versions: { node: process.versions.node, nginx: version('nginx', ['-v']), haproxy: version('haproxy', ['-v']) },
     },
+    loadAverage: { before: loadBefore, after: loadavg()[0]! },
     wallSeconds: (performance.now() - started) / 1000,
     scenarios: results,
   };

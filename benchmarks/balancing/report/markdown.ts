@@ -20,7 +20,7 @@ const WHY: Record<string, string> = {
   stalls:
     'During a stall the server finishes nothing, so its in-flight count climbs; load-aware strategies stop sending it work within a few requests, blind ones keep queueing a tenth of the traffic behind the pause.',
   'failing-server':
-    'A server that fails fast looks idle and quick: a pure least-loaded rule sends it more traffic (the oracle, which ignores errors, shows this black hole). Outlier detection, shared by every strategy of the package, ejects it after a few failures.',
+    'A server that fails fast looks idle and quick: a pure least-loaded rule sends it more traffic (the oracle, which ignores errors, shows this black hole). Outlier detection, shared by every strategy of the package, ejects it after a few failures, so errors stay near zero. The price shows at 95%: without the failing server the other nine must carry 105% of their capacity, and latency climbs, while the oracle keeps using the half of s0 that works.',
   'crash-return':
     'Requests to a crashed server fail at once; outlier detection ejects it after consecutive failures, and it is probed again when the ejection ends. After it returns, strategies differ in how fast they give it back its share.',
   bursty:
@@ -30,6 +30,13 @@ const WHY: Record<string, string> = {
   'cache-affinity':
     'Hash routing sends each key to the same server, whose cache then answers it in a tenth of the time; every other strategy spreads a key over all servers and mostly misses. Bounded-load hashing keeps the affinity while capping the busiest server.',
 };
+
+/** What the figures show about particular strategies, checked against the runs. */
+const STRATEGY_NOTES = [
+  '- **Weighted round robin and weighted random** are the unweighted algorithms when all weights are equal; their rows match round robin and random except in the heterogeneous scenario, where the weights are the whole point.',
+  '- **Hash affinity** is only as balanced as the hash spreads keys, and a key stays with its server however slow that server gets; it is the clear winner where affinity pays (cache affinity), and the bounded-load variant keeps most of that gain while spilling keys away from a busy server.',
+  '- **Dynamic** recomputes weights once a second from the load each server reported, its error rate and its latency. Near saturation every server reports a load close to 1, so `1 − load` is small and noisy: weights swing several-fold from one interval to the next (logged in a seeded run: one server went from 0.42 to 0.06 in one second) and traffic herds onto whichever servers looked idle in the last interval. P2C and peak EWMA, which react per request to in-flight counts and latency, do not herd.',
+];
 
 function label(results: SimulationResults, id: string): string {
   if (id === 'oracle') return 'oracle (full scan)';
@@ -129,7 +136,9 @@ function bestBallast(runs: LiveRun[]): LiveRun | undefined {
 function winner(scenario: SimScenarioResult, utilisation: number): SimRun | undefined {
   const runs = scenario.runs.filter((r) => r.utilisation === utilisation && r.strategy !== 'oracle');
   const minErr = Math.min(...runs.map((r) => r.errorRate));
-  return runs.filter((r) => r.errorRate <= minErr + 0.005).sort((a, b) => a.latency.p99 - b.latency.p99)[0];
+  return runs
+    .filter((r) => r.errorRate <= minErr + 0.005)
+    .sort((a, b) => a.latency.p99 - b.latency.p99 || a.latency.p999 - b.latency.p999 || a.latency.p50 - b.latency.p50)[0];
 }
 
 function simSection(sim: SimulationResults, charts: Map<string, string>): string[] {
@@ -156,6 +165,7 @@ function simSection(sim: SimulationResults, charts: Map<string, string>): string
     '',
   );
   lines.push(`![p99 relative to the oracle, every scenario and strategy](${CHART_DIR}/sim-p99-vs-oracle.svg)`, '');
+  lines.push(...STRATEGY_NOTES, '');
   lines.push('### Winner per scenario (lowest p99 among strategies with the lowest error rate, ±0.5 point)', '');
   const rows: Row[] = sim.scenarios.map((sc) => {
     const row: Row = { Scenario: sc.title };
@@ -241,7 +251,7 @@ function liveSection(live: LiveResults, charts: Map<string, string>): string[] {
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}. Command: \`${live.command}\`. ${live.wallSeconds ? `Wall time ${fmt(live.wallSeconds)} s.` : ''}`,
     '',
-    'All processes share the same two cores, so absolute figures carry noise; compare rows of one table, measured in the same run.',
+    `All processes share the machine's ${live.machine.cpus} cores with whatever else runs there (one-minute load average ${fmt(live.loadAverage.before, 2)} before the run, ${fmt(live.loadAverage.after, 2)} after), so absolute figures carry noise, and a balancer that needs more CPU per request suffers more from contention; compare rows of one table, measured in the same run.`,
     '',
   );
   for (const sc of live.scenarios) {

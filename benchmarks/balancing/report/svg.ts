@@ -26,7 +26,7 @@ function esc(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** 1, 2, 5 × 10^k labels for a log axis. */
+/** A latency for an axis or label: µs, ms or s. */
 function fmtMs(ms: number): string {
   if (ms >= 1000) return `${Number((ms / 1000).toPrecision(3))} s`;
   if (ms >= 1) return `${Number(ms.toPrecision(3))} ms`;
@@ -143,7 +143,7 @@ export function ratioHeatmap(
   columns: string[],
   ratio: (row: number, column: number) => number | null,
 ): string {
-  const left = 200;
+  const left = 12 + Math.max(...rows.map((r) => r.length)) * 7.2;
   const top = 140;
   const cellW = 62;
   const cellH = 26;

@@ -104,23 +104,27 @@ class Server implements ServerView {
 
   /** Completion time of `work` ms of service starting at `start`, skipping stalls. */
   finish(start: number, work: number): number {
-    const stalls = this.spec.stalls;
-    if (!stalls) return start + work;
-    const { periodMs, durationMs, offsetMs } = stalls;
-    let t = start;
-    let remaining = work;
-    while (true) {
-      const k = Math.floor((t - offsetMs) / periodMs);
-      const stallStart = k * periodMs + offsetMs;
-      if (t >= stallStart && t < stallStart + durationMs) {
-        t = stallStart + durationMs;
-        continue;
-      }
-      const nextStall = t >= stallStart ? stallStart + periodMs : stallStart;
-      if (remaining <= nextStall - t) return t + remaining;
-      remaining -= nextStall - t;
-      t = nextStall + durationMs;
+    return finishTime(this.spec.stalls, start, work);
+  }
+}
+
+/** When `work` ms of service that starts at `start` completes on a server that stalls periodically. */
+export function finishTime(stalls: ServerSpec['stalls'], start: number, work: number): number {
+  if (!stalls) return start + work;
+  const { periodMs, durationMs, offsetMs } = stalls;
+  let t = start;
+  let remaining = work;
+  while (true) {
+    const k = Math.floor((t - offsetMs) / periodMs);
+    const stallStart = k * periodMs + offsetMs;
+    if (t >= stallStart && t < stallStart + durationMs) {
+      t = stallStart + durationMs;
+      continue;
     }
+    const nextStall = t >= stallStart ? stallStart + periodMs : stallStart;
+    if (remaining <= nextStall - t) return t + remaining;
+    remaining -= nextStall - t;
+    t = nextStall + durationMs;
   }
 }
 
