@@ -145,7 +145,7 @@ export class BoundedLoadPartitioner extends BasePartitioner<PartitionerEvents & 
   }
 
   /** A snapshot of loads and decisions. */
-  stats(): { strategy: 'bounded-load'; nodes: number; assigned: number; overflows: number; loads: Record<string, number> } {
+  override stats(): { strategy: 'bounded-load'; nodes: number; assigned: number; overflows: number; loads: Record<string, number> } {
     const loads: Record<string, number> = {};
     for (const id of this.weights.keys()) loads[id] = this.#load[this.#ring.slotOf(id)]!;
     return { strategy: 'bounded-load', nodes: this.size, assigned: this.#assigned, overflows: this.#overflows, loads };

@@ -99,7 +99,9 @@ describe('ConsistentHashAdapter', () => {
         'ERR_BALLAST_UNKNOWN_NODE',
       ),
     ).toBe(true);
-    expect(() => createPartitioner({ strategy: 'consistent-hash', hash: () => 1 } as never)).toThrow(/hash must be left out/);
+    expect(() => createPartitioner({ strategy: 'consistent-hash', hash: () => 1 } as never)).toThrow(
+      /hash must be left out \(consistent-hash always uses its own PJW hash\), got a function/,
+    );
     expect(() => new ConsistentHashAdapter({ distribution: 'even' as never })).toThrow(/distribution must be one of "random", "uniform"/);
     expect(() => new ConsistentHashAdapter({ orderNodes: 1 as never })).toThrow(/orderNodes must be a function/);
   });

@@ -78,9 +78,8 @@ export class ConsistentHashAdapter extends BasePartitioner {
 
   /** @throws {InvalidOptionError} When an option is invalid. */
   constructor(options: ConsistentHashAdapterOptions = {}) {
-    if ((options as { hash?: unknown }).hash !== undefined) {
-      throw new InvalidOptionError('hash', 'left out: consistent-hash always uses its own PJW hash', 'a function');
-    }
+    const hash = (options as { hash?: unknown }).hash;
+    if (hash !== undefined) throw new InvalidOptionError('hash', 'left out (consistent-hash always uses its own PJW hash)', hash);
     super({});
     this.controlPoints = integer('controlPoints', options.controlPoints ?? 40, { min: 1 });
     this.range = integer('range', options.range ?? 100003, { min: 2, max: 2 ** 26 });

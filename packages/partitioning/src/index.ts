@@ -23,6 +23,7 @@ export {
   type PartitionerEvents,
   type PartitionerOptions,
   type PartitionerState,
+  type PartitionerStats,
   type Strategy,
 } from './partitioner.ts';
 export { type RendezvousOptions, RendezvousPartitioner } from './rendezvous.ts';

@@ -94,7 +94,7 @@ export class MaglevPartitioner extends BasePartitioner {
   }
 
   /** A snapshot: node count and table size. */
-  stats(): { strategy: 'maglev'; nodes: number; tableSize: number } {
+  override stats(): { strategy: 'maglev'; nodes: number; tableSize: number } {
     return { strategy: 'maglev', nodes: this.size, tableSize: this.tableSize };
   }
 

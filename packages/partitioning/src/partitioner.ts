@@ -34,6 +34,14 @@ export interface PartitionerState {
   extra?: Record<string, unknown>;
 }
 
+/** What every `stats()` snapshot holds; strategies add their own fields. */
+export interface PartitionerStats {
+  /** The strategy. */
+  strategy: Strategy;
+  /** The number of nodes. */
+  nodes: number;
+}
+
 /** Events every partitioner emits. */
 export interface PartitionerEvents {
   /** A node joined. */
@@ -171,6 +179,11 @@ export abstract class BasePartitioner<E extends PartitionerEvents = PartitionerE
    */
   on<K extends keyof E>(event: K, listener: (payload: E[K]) => void): Unsubscribe {
     return this.events.on(event, listener);
+  }
+
+  /** A snapshot for metrics and logs. */
+  stats(): PartitionerStats {
+    return { strategy: this.strategy, nodes: this.size };
   }
 
   /** Removes every event listener. The partitioner holds no timer or socket, so it stays usable. */

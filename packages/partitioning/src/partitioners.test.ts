@@ -420,3 +420,9 @@ describe('stable mappings', () => {
     expect(['user:1', 'user:42', 'tenant/7', 'ключ', 'order:1001', ''].map((k) => p.owner(k))).toEqual(expected);
   });
 });
+
+describe('stats', () => {
+  it.each(ALL)('%s reports its strategy and node count', (strategy) => {
+    expect((make(strategy, ['a', 'b']) as unknown as { stats(): object }).stats()).toMatchObject({ strategy, nodes: 2 });
+  });
+});

@@ -71,7 +71,7 @@ export class RingPartitioner extends BasePartitioner {
   }
 
   /** A snapshot: node count and the number of points on the circle. */
-  stats(): { strategy: 'ring'; nodes: number; points: number } {
+  override stats(): { strategy: 'ring'; nodes: number; points: number } {
     this.#ring.ensureBuilt();
     return { strategy: 'ring', nodes: this.size, points: this.#ring.points.length };
   }
