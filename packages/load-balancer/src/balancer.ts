@@ -251,6 +251,7 @@ export class LoadBalancer implements Disposable {
     let record = this.#retired.get(endpoint.id);
     if (record) {
       this.#retired.delete(endpoint.id);
+      record.retired = false;
       record.endpoint = endpoint;
       record.weight = endpoint.weight;
       record.draining = false;
@@ -275,7 +276,10 @@ export class LoadBalancer implements Disposable {
     if (record.ejectedUntil !== 0) this.#ejected--;
     record.ejectedUntil = 0;
     record.eligible = false;
-    if (record.inFlight > 0) this.#retired.set(id, record);
+    if (record.inFlight > 0) {
+      record.retired = true;
+      this.#retired.set(id, record);
+    }
     this.#dirty = true;
     this.#strategy.onRemove?.(record);
     this.#events.emit('removed', { endpoint: record.endpoint, inFlight: record.inFlight });
@@ -523,9 +527,12 @@ export class LoadBalancer implements Disposable {
       }
     }
     if (!this.#closed) this.#strategy.onDone?.(record, o);
-    if (record.inFlight === 0) {
+    if (record.inFlight === 0 && (record.draining || record.retired)) {
       if (record.draining) this.#resolveDrain(record);
-      if (this.#retired.get(record.id) === record) this.#retired.delete(record.id);
+      if (record.retired) {
+        record.retired = false;
+        this.#retired.delete(record.id);
+      }
     }
   }
 

@@ -22,6 +22,8 @@ export class EndpointRecord implements EndpointState {
 
   /** Health flags; `health` derives the reported state from them. */
   draining = false;
+  /** Removed while requests were in flight; kept until they finish. */
+  retired = false;
   down = false;
   downReason: string | undefined = undefined;
   /** When the current ejection ends (ms), 0 when not ejected. */

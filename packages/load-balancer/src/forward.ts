@@ -106,7 +106,6 @@ export async function forward(balancer: LoadBalancer, request: ForwardRequest, o
   const endpoint = handle.endpoint;
   const link = linkSignal([request.signal]);
   const timer = setTimeout(() => link.abort(new TimeoutError(options.timeoutMs)), options.timeoutMs);
-  handle.start();
   let response: Response;
   try {
     response = await options.fetch(joinUrl(endpoint.address, request.path), { ...request.init, signal: link.signal });

@@ -1,22 +1,13 @@
 import { TimeoutError } from '@ballast/common';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { balancedFetch, isUpstreamError, LoadBalancer, NoEndpointAvailableError, roundRobin, UpstreamError } from '../src/index.ts';
-import { echo, hang, refusingUrl, startUpstream, type Upstream } from './upstreams.ts';
+import { echo, hang, refusingUrl, useCleanup } from './upstreams.ts';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
-async function upstream(handler: Parameters<typeof startUpstream>[0]): Promise<Upstream> {
-  const u = await startUpstream(handler);
-  cleanup.push(() => u.close());
-  return u;
-}
+const { defer, upstream } = useCleanup();
 
 function balancer(addresses: string[]): LoadBalancer {
   const lb = new LoadBalancer({ endpoints: addresses.map((address, i) => ({ id: `u${i}`, address })), strategy: roundRobin() });
-  cleanup.push(() => lb.close());
+  defer(() => lb.close());
   return lb;
 }
 

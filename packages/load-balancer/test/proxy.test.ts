@@ -1,27 +1,18 @@
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { balancedProxy } from '../src/hono.ts';
 import { LoadBalancer, roundRobin } from '../src/index.ts';
-import { echo, hang, refusingUrl, startUpstream, type Upstream } from './upstreams.ts';
+import { echo, hang, refusingUrl, useCleanup } from './upstreams.ts';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
-async function upstream(handler: Parameters<typeof startUpstream>[0]): Promise<Upstream> {
-  const u = await startUpstream(handler);
-  cleanup.push(() => u.close());
-  return u;
-}
+const { defer, upstream } = useCleanup();
 
 function proxyApp(addresses: string[], options: Partial<Parameters<typeof balancedProxy>[0]> = {}) {
   const balancer = new LoadBalancer({
     endpoints: addresses.map((address, i) => ({ id: `u${i}`, address })),
     strategy: roundRobin(),
   });
-  cleanup.push(() => balancer.close());
+  defer(() => balancer.close());
   const app = new Hono();
   app.all('/*', balancedProxy({ balancer, ...options }));
   return { app, balancer };
@@ -143,7 +134,7 @@ describe('balancedProxy', () => {
     const u = await upstream(hang());
     const { app, balancer } = proxyApp([u.url]);
     const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
-    cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    defer(() => new Promise<void>((resolve) => server.close(() => resolve())));
     await new Promise((resolve) => server.once('listening', resolve));
     const { port } = server.address() as { port: number };
     const client = new AbortController();

@@ -108,6 +108,48 @@ describe('leastConnections', () => {
     expect(b!.inFlight).toBe(30);
   });
 
+  it('always picks a least-loaded candidate through picks, completions and health changes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom('pick', 'pick', 'pick', 'done', 'done', 'down', 'up', 'cancel'), fc.nat()), { maxLength: 300 }),
+        fc.boolean(),
+        (ops, weighted) => {
+          const lb = new LoadBalancer({
+            endpoints: endpoints(6, weighted ? [1, 2, 3, 1, 2, 3] : []),
+            strategy: leastConnections(),
+            random: seeded(),
+            outlierDetection: false,
+            panicThresholdPercent: 0,
+          });
+          const held: PickHandle[] = [];
+          for (const [op, n] of ops) {
+            if (op === 'pick') {
+              try {
+                const available = lb.stats().endpoints.filter((e) => e.state === 'healthy');
+                const h = lb.pick();
+                const least = Math.min(...available.map((e) => e.inFlight / e.weight));
+                const picked = lb.stats().endpoints.find((e) => e.id === h.endpoint.id)!;
+                expect((picked.inFlight - 1) / picked.weight).toBe(least);
+                held.push(h);
+              } catch (error) {
+                expect(lb.stats().available).toBe(0);
+                expect(error).toBeInstanceOf(Error);
+              }
+            } else if ((op === 'done' || op === 'cancel') && held.length > 0) {
+              held.splice(n % held.length, 1)[0]!.done({ ok: true, cancelled: op === 'cancel' });
+            } else if (op === 'down') {
+              lb.markDown(String.fromCharCode(97 + (n % 6)));
+            } else if (op === 'up') {
+              lb.markUp(String.fromCharCode(97 + (n % 6)));
+            }
+          }
+          lb.close();
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
   it('breaks ties at random', () => {
     const lb = new LoadBalancer({ endpoints: endpoints(4), strategy: leastConnections(), random: seeded(3) });
     const counts = tally(sequence(lb, 20_000));

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterEach } from 'vitest';
 
 /** A real HTTP server on a free loopback port. */
 export interface Upstream {
@@ -59,4 +60,22 @@ export async function refusingUrl(): Promise<string> {
   const u = await startUpstream(hang());
   await u.close();
   return u.url;
+}
+
+/** Cleanups run after each test, last registered first, and an `upstream()` that registers its own. */
+export function useCleanup(): { defer(fn: () => Promise<void> | void): void; upstream: typeof startUpstream } {
+  const pending: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const fn of pending.splice(0).reverse()) await fn();
+  });
+  return {
+    defer: (fn) => {
+      pending.push(fn);
+    },
+    upstream: async (handler) => {
+      const u = await startUpstream(handler);
+      pending.push(() => u.close());
+      return u;
+    },
+  };
 }
