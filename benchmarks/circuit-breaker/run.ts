@@ -4,8 +4,8 @@
  * Cost per call through a closed breaker, for a call that succeeds and for one that
  * fails, as the number of calls already in the breaker's rolling window grows from
  * 1,000 to 100,000; the cost of a rejection while open; the heap a full window holds.
- * Side by side in one run: a bare call, Ballast (defaults), raw opossum at its
- * defaults, and cockatiel (SamplingBreaker over a 10 s window, its closest match).
+ * Side by side in one run: a bare call, Ballast (defaults, and without a timeout, as
+ * cockatiel's breaker has none), raw opossum at its defaults, and cockatiel (SamplingBreaker over a 10 s window, its closest match).
  * Overhead = candidate minus bare call, measured in the same run.
  */
 import { createRequire } from 'node:module';
@@ -41,15 +41,17 @@ function bare(): Candidate {
   return { name: 'bare call', ok: succeed, fail: () => fail().catch(swallow), open() {}, close() {} };
 }
 
-function ballast(): Candidate {
-  // Never opens on the failure rate (>100% is impossible), so the window keeps filling.
-  const breaker = new CircuitBreaker({ name: 'bench', errorThresholdPercentage: 100 });
-  return {
-    name: 'Ballast',
-    ok: () => breaker.execute(succeed),
-    fail: () => breaker.execute(fail).catch(swallow),
-    open: () => breaker.trip(),
-    close: () => breaker.close(),
+function ballast(timeout: number | false, name: string): () => Candidate {
+  return () => {
+    // Never opens on the failure rate (>100% is impossible), so the window keeps filling.
+    const breaker = new CircuitBreaker({ name: 'bench', errorThresholdPercentage: 100, timeout });
+    return {
+      name,
+      ok: () => breaker.execute(succeed),
+      fail: () => breaker.execute(fail).catch(swallow),
+      open: () => breaker.trip(),
+      close: () => breaker.close(),
+    };
   };
 }
 
@@ -106,7 +108,7 @@ async function prefill(candidate: Candidate, n: number): Promise<void> {
   for (let i = 0; i < n; i++) await candidate.ok();
 }
 
-const factories = [bare, ballast, opossum, cockatiel];
+const factories = [bare, ballast(10_000, 'Ballast'), ballast(false, 'Ballast, no timeout'), opossum, cockatiel];
 const results: Row[] = [];
 
 // Warm every code path once so the first window does not pay for compilation.
@@ -169,7 +171,7 @@ const columns = [
   'calls in window',
   'bare ok ns',
   'bare fail ns',
-  ...['Ballast', 'opossum (defaults)', 'cockatiel'].flatMap((n) => [`${n} ok µs`, `${n} fail µs`]),
+  ...['Ballast', 'Ballast, no timeout', 'opossum (defaults)', 'cockatiel'].flatMap((n) => [`${n} ok µs`, `${n} fail µs`]),
 ];
 printTable('Overhead per call over a bare call (µs), by calls already in the window', results, columns);
 printTable('Rejection while open (µs per call)', rejections);

@@ -135,13 +135,13 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
    * @param options see {@link CircuitBreakerOptions}.
    */
   constructor(options?: CircuitBreakerOptions<R>);
-  constructor(action: (...args: A) => R | PromiseLike<R>, options?: CircuitBreakerOptions<R>);
+  constructor(action: ((...args: A) => R | PromiseLike<R>) | undefined, options?: CircuitBreakerOptions<R>);
   constructor(
     actionOrOptions?: ((...args: A) => R | PromiseLike<R>) | CircuitBreakerOptions<R>,
     maybeOptions: CircuitBreakerOptions<R> = {},
   ) {
     const action = typeof actionOrOptions === 'function' ? actionOrOptions : undefined;
-    const options = typeof actionOrOptions === 'function' ? maybeOptions : (actionOrOptions ?? {});
+    const options = typeof actionOrOptions === 'function' || actionOrOptions === undefined ? maybeOptions : actionOrOptions;
     this.#options = resolveOptions(options, action?.name);
     this.#action = action;
     this.name = this.#options.name;

@@ -390,7 +390,8 @@ describe('options', () => {
   it('fire() calls the constructor action with its arguments, as opossum does', async () => {
     const b = new CircuitBreaker(async (a: number, c: number) => a + c);
     await expect(b.fire(2, 3)).resolves.toBe(5);
-    const without = new CircuitBreaker();
+    const without = new CircuitBreaker(undefined, { name: 'no-action' });
+    expect(without.name).toBe('no-action');
     await expect(without.fire()).rejects.toMatchObject({ option: 'action' });
     b.close();
     without.close();
