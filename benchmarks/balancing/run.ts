@@ -5,8 +5,9 @@
  *   npm run bench:balancing -- --live    live traffic: Ballast's gateway, nginx, HAProxy (a few minutes)
  *
  * Options: --seed=N (simulation seed, default 42), --only=<scenario,...> (a quick look; results are
- * written only for full runs). Each command updates its half of benchmarks/results/balancing.json and
- * rewrites benchmarks/results/balancing.md and the charts in benchmarks/results/balancing/.
+ * written only for full runs), --report (rebuild the report from the JSON without running anything).
+ * Each command updates its half of benchmarks/results/balancing.json and rewrites
+ * benchmarks/results/balancing.md and the charts in benchmarks/results/balancing/.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,7 +33,9 @@ const previous: BalancingResults = existsSync(jsonPath)
   : { simulation: null, live: null };
 
 let results: BalancingResults;
-if (live) {
+if (flag('report') !== undefined) {
+  results = previous;
+} else if (live) {
   console.log('Live traffic on 127.0.0.1: Ballast gateway (each strategy), nginx, HAProxy');
   const liveResults = await runLive(strategies, { only, log: console.log });
   results = { simulation: previous.simulation, live: liveResults };

@@ -22,7 +22,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..', '..');
 
 const SETTINGS = {
-  durationMs: 7_000,
+  durationMs: 6_000,
   warmupMs: 1_000,
   timeoutMs: 5_000,
   utilisation: 0.8,

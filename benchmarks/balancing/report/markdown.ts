@@ -267,12 +267,24 @@ function liveSection(live: LiveResults, charts: Map<string, string>): string[] {
         'req/s': Math.round(r.throughput),
         errors: pct(r.errorRate),
       };
-      if (sc.watch !== null) row[`${sc.servers[sc.watch]} share`] = pct(r.share[sc.watch] ?? 0);
+      if (sc.watch !== null) row[`${sc.servers[sc.watch]} share of answers`] = pct(r.share[sc.watch] ?? 0);
       row['balancer CPU s'] = r.cpuSeconds;
       row['req per CPU-s'] = Math.round(r.requestsPerCpuSecond);
       return row;
     });
     lines.push(markdownTable(rows), '');
+    const twins = [
+      ['round-robin', 'weighted-round-robin'],
+      ['random', 'weighted-random'],
+    ]
+      .map(([a, b]) => [sc.runs.find((r) => r.strategy === a), sc.runs.find((r) => r.strategy === b)] as const)
+      .filter((pair): pair is readonly [LiveRun, LiveRun] => pair[0] !== undefined && pair[1] !== undefined);
+    if (twins.length > 0) {
+      lines.push(
+        `Noise gauge: with equal weights, ${twins.map(([a, b]) => `${a.balancer} and ${b.balancer}`).join(', and ')} run the same algorithm, so the gap between their p99 (${twins.map(([a, b]) => `${fmt(a.latency.p99)} vs ${fmt(b.latency.p99)} ms`).join('; ')}) is the run-to-run noise of this machine at the time.`,
+        '',
+      );
+    }
     const latencyFile = `live-${sc.name}-latency.svg`;
     const shareFile = `live-${sc.name}-share.svg`;
     charts.set(
