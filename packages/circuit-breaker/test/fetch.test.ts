@@ -13,6 +13,13 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     hits++;
     const status = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('status') ?? 200);
+    if (status === 1) {
+      // headers now, body later than the breaker's timeout
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first ');
+      setTimeout(() => res.end('second'), 120);
+      return;
+    }
     if (status === 0) {
       hanging.add(res);
       return; // never answers
@@ -75,6 +82,14 @@ describe('circuitBreakerFetch', () => {
     expect(isTimeoutError((slow as PromiseRejectedResult).reason)).toBe(true);
     expect(fast.status).toBe('fulfilled');
     expect(protectedFetch.registry.peek(base)?.stats().calls).toMatchObject({ timeout: 1, success: 1 });
+    protectedFetch.registry.close();
+  });
+
+  it('times out the wait for headers only: the body can take longer', async () => {
+    const protectedFetch = circuitBreakerFetch({ registry: { breaker: { timeout: 50 } } });
+    const res = await protectedFetch(`${base}/?status=1`);
+    expect(await res.text()).toBe('first second');
+    expect(protectedFetch.registry.peek(base)?.stats().calls).toMatchObject({ success: 1, timeout: 0 });
     protectedFetch.registry.close();
   });
 
