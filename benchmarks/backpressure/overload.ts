@@ -13,6 +13,8 @@ export interface ServerStats {
   limiter: { limit: number; admitted: number; shed: Record<string, number> };
   limitMedian: number;
   limitMax: number;
+  /** Time inside the server per status, ms. */
+  inServer: Record<string, { p50: number; p99: number }>;
 }
 
 export interface OverloadRun {

@@ -71,6 +71,7 @@ const overloadRows: Row[] = runs.map((run) => {
     'p99 ÷ unloaded p99': (ok?.latency.p99 ?? Number.NaN) / unloadedP99,
     '503 p50 ms': shed?.latency.p50,
     '503 p99 ms': shed?.latency.p99,
+    '503 p99 in server ms': run.server.inServer['503']?.p99,
     'limit (median)': run.label.includes('no limiter') ? '—' : run.server.limitMedian,
     'server heap max MB': run.server.heapMaxMb,
     'backlog max': run.server.backlogMax,

@@ -11,6 +11,7 @@
 
 import { ConcurrencyLimiter, Gradient2Limit, type LimitAlgorithm, VegasLimit } from '@ballast/backpressure';
 import { admissionControl } from '@ballast/backpressure/hono';
+import { Histogram } from '@ballast/common';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 
@@ -52,7 +53,17 @@ const sampler = setInterval(() => {
 }, 100);
 sampler.unref();
 
+// Time spent inside this server per answer, by status: separates the server's own decision
+// time from the scheduling stalls of a busy machine, which the client-side figures include.
+const inServer = new Map<number, Histogram>();
 const app = new Hono();
+app.use('/work', async (c, next) => {
+  const start = performance.now();
+  await next();
+  let h = inServer.get(c.res.status);
+  if (!h) inServer.set(c.res.status, (h = new Histogram()));
+  h.record(performance.now() - start);
+});
 if (MODE === 'adaptive') app.use('/work', admissionControl({ limiter }));
 app.get('/work', async (c) => {
   await work();
@@ -66,7 +77,9 @@ app.get('/stats', (c) => {
     limiter: limiter.stats(),
     limitMedian: sorted[Math.floor(sorted.length / 2)] ?? limiter.limit,
     limitMax: sorted[sorted.length - 1] ?? limiter.limit,
+    inServer: Object.fromEntries([...inServer].map(([status, h]) => [status, h.summary()])),
   };
+  inServer.clear();
   heapMax = 0;
   backlogMax = 0;
   return c.json(body);
