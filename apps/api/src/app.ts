@@ -60,6 +60,7 @@ export interface Api extends AsyncDisposable {
 }
 
 const IMAGE_TYPES: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', avif: 'image/avif' };
+const SYNC_RESULT_TTL_MS = 30_000;
 const RESIZE_KEYS = ['width', 'height', 'fit', 'format', 'quality', 'effort', 'animated', 'keepMetadata'];
 
 /**
@@ -173,7 +174,9 @@ export function createApi(options: ApiOptions): Api {
       if (body.byteLength === 0) throw new HttpError(400, 'ERR_BALLAST_EMPTY_BODY', 'request body is empty; send the image bytes');
       // 4. Enqueue; acknowledged once durable.
       const deadlineAt = Date.now() + deadlineMs;
-      jobId = await queue.enqueue({ data: body, params: { resize, tenant, requestId }, deadlineAt });
+      // A sync result is delivered as soon as it exists: keep it briefly; an async one waits to be fetched.
+      const resultTtlMs = mode === 'sync' ? SYNC_RESULT_TTL_MS : undefined;
+      jobId = await queue.enqueue({ data: body, params: { resize, tenant, requestId }, deadlineAt, resultTtlMs });
       c.header('x-job-id', jobId);
       if (mode === 'async') {
         c.header('location', `/v1/jobs/${jobId}`);

@@ -29,7 +29,7 @@ export function errorBody(code: string, message: string): { error: { code: strin
  * the bytes are read from it directly, skipping the web-stream adapter and its copies.
  */
 export async function readBody(request: Request, maxBytes: number, incoming?: IncomingMessage): Promise<Buffer> {
-  const declared = request.headers.get('content-length');
+  const declared = incoming ? (incoming.headers['content-length'] ?? null) : request.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes, Number(declared));
   if (incoming) return readIncoming(incoming, maxBytes);
   if (!request.body) return Buffer.alloc(0);

@@ -274,15 +274,20 @@ export function createGateway(options: GatewayOptions): Gateway {
     const request = c.req.raw;
     const incoming = nodeRequest(c);
     const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-    const requestId = request.headers.get('x-request-id') || randomUUID();
+    const requestId =
+      (incoming ? (incoming.headers['x-request-id'] as string | undefined) : request.headers.get('x-request-id')) || randomUUID();
     const permit = limiter.tryAcquire();
     if (!permit) return problem(503, 'ERR_BALLAST_OVERLOADED', 'the gateway is at its request limit', requestId, { 'retry-after': '1' });
     try {
       const body = request.method === 'GET' || request.method === 'HEAD' ? undefined : await readBody(request, maxBodyBytes, incoming);
       const headers: Record<string, string | string[] | undefined> = {};
-      request.headers.forEach((value, name) => {
-        if (!HOP_BY_HOP.includes(name)) headers[name] = value;
-      });
+      if (incoming) {
+        for (const [name, value] of Object.entries(incoming.headers)) if (!HOP_BY_HOP.includes(name)) headers[name] = value;
+      } else {
+        request.headers.forEach((value, name) => {
+          if (!HOP_BY_HOP.includes(name)) headers[name] = value;
+        });
+      }
       headers['x-request-id'] = requestId;
       if (body !== undefined) headers['content-length'] = String(body.byteLength);
       const url = new URL(request.url);

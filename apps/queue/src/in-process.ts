@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { abortReason } from '@ballast/common';
+import { abortReason, durationMs } from '@ballast/common';
 import { asBuffer, emptyStats, poison, resolveQueueOptions, unknownJob } from './options.ts';
 import {
   type Consumer,
@@ -24,6 +24,8 @@ interface Entry {
   result?: JobResult;
   /** Epoch ms after which the entry is forgotten. */
   forgetAt: number;
+  /** How long the result is kept, ms. */
+  ttlMs: number;
 }
 
 type NextWaiter = { consumer: InProcessConsumer; resolve: (lease: Lease) => void; reject: (error: unknown) => void; signal?: AbortSignal };
@@ -68,7 +70,8 @@ export class InProcessQueue implements JobQueue {
     }
     const now = this.#options.now();
     const job = { id, data: asBuffer(input.data), params: input.params, deadlineAt: input.deadlineAt, enqueuedAt: now };
-    this.#entries.set(id, { job, attempts: 0, forgetAt: Math.max(now, input.deadlineAt) + this.#options.resultTtlMs });
+    const ttlMs = input.resultTtlMs === undefined ? this.#options.resultTtlMs : durationMs('resultTtlMs', input.resultTtlMs, { min: 1 });
+    this.#entries.set(id, { job, attempts: 0, ttlMs, forgetAt: Math.max(now, input.deadlineAt) + ttlMs });
     this.#live++;
     this.#stats.enqueued++;
     this.#waiting.push(id);
@@ -241,7 +244,7 @@ export class InProcessQueue implements JobQueue {
     if (!entry.result) this.#live--;
     entry.result = result;
     entry.lease = undefined;
-    entry.forgetAt = this.#options.now() + this.#options.resultTtlMs;
+    entry.forgetAt = this.#options.now() + entry.ttlMs;
     const waiters = this.#resultWaiters.get(result.id);
     if (!waiters) return;
     this.#resultWaiters.delete(result.id);

@@ -47,7 +47,7 @@ export interface RedisQueueOptions extends QueueOptions {
 const ENQUEUE = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[2], 'state', 'pending', 'attempts', 0)
+redis.call('HSET', KEYS[2], 'state', 'pending', 'attempts', 0, 'ttl', ARGV[8])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
 redis.call('XADD', KEYS[1], '*', 'id', ARGV[2], 'params', ARGV[3], 'deadlineAt', ARGV[4], 'enqueuedAt', ARGV[5], 'data', ARGV[6])
 return 1`;
@@ -67,7 +67,7 @@ const FINISH = `
 local stored = 0
 if ARGV[3] ~= '' and redis.call('HGET', KEYS[2], 'state') == 'pending' then
   redis.call('HSET', KEYS[2], 'state', ARGV[3], 'data', ARGV[4], 'info', ARGV[5])
-  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+  redis.call('PEXPIRE', KEYS[2], redis.call('HGET', KEYS[2], 'ttl') or ARGV[6])
   stored = 1
 end
 if ARGV[2] ~= '' then
@@ -142,7 +142,9 @@ export class RedisQueue implements JobQueue {
     if (this.#closed) throw new QueueClosedError();
     const id = input.id ?? randomUUID();
     const now = this.#options.now();
-    const ttl = Math.ceil(Math.max(0, input.deadlineAt - now) + this.#options.resultTtlMs);
+    const resultTtlMs =
+      input.resultTtlMs === undefined ? this.#options.resultTtlMs : durationMs('resultTtlMs', input.resultTtlMs, { min: 1 });
+    const ttl = Math.ceil(Math.max(0, input.deadlineAt - now) + resultTtlMs);
     let outcome: number;
     try {
       await this.ensureGroup();
@@ -150,7 +152,16 @@ export class RedisQueue implements JobQueue {
         await this.#eval(
           ENQUEUE,
           [this.#stream, this.#jobKey(id)],
-          [this.#options.maxDepth, id, JSON.stringify(input.params), input.deadlineAt, now, asBuffer(input.data), ttl],
+          [
+            this.#options.maxDepth,
+            id,
+            JSON.stringify(input.params),
+            input.deadlineAt,
+            now,
+            asBuffer(input.data),
+            ttl,
+            Math.ceil(resultTtlMs),
+          ],
         ),
       );
       await this.#replicated('enqueue');

@@ -13,6 +13,12 @@ export interface JobInput {
   params: JobParams;
   /** Absolute deadline, epoch ms (`Date.now()` scale, shared across processes). Expired jobs are dropped, not processed. */
   deadlineAt: number;
+  /**
+   * How long this job's result is kept once finished, ms. A producer that waits for the
+   * result itself (a sync request) sets it short, so delivered results do not pile up.
+   * @default the queue's `resultTtlMs`
+   */
+  resultTtlMs?: number;
 }
 
 /** A job as a consumer receives it. */

@@ -273,3 +273,19 @@ describe('redis queue replication', () => {
     }
   });
 });
+
+describe.each(factories)('%s queue result retention', (_name, make) => {
+  it('forgets a result after the job’s own resultTtlMs', async () => {
+    const q = make({ leaseMs: 100 });
+    try {
+      const id = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future(), resultTtlMs: 150 });
+      const lease = await q.consumer('c').next();
+      await lease.complete(bytes('b'), {});
+      expect((await q.result(id))?.status).toBe('done');
+      await new Promise((r) => setTimeout(r, 400));
+      expect(await q.result(id)).toBeUndefined();
+    } finally {
+      await q.close();
+    }
+  });
+});
