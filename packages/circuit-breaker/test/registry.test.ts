@@ -25,8 +25,11 @@ describe('BreakerRegistry', () => {
   });
 
   it('builds breakers from per-key options', () => {
-    const registry = new BreakerRegistry({ breaker: (key) => ({ timeout: key === 'slow' ? 30_000 : 1_000 }) });
-    expect(registry.get('slow').opossum.options.volumeThreshold).toBe(20);
+    const registry = new BreakerRegistry({ breaker: (key) => ({ resetTimeout: key === 'slow' ? 30_000 : 1_000 }) });
+    registry.get('slow').trip();
+    registry.get('fast').trip();
+    expect(registry.get('slow').retryAfterMs()).toBe(30_000);
+    expect(registry.get('fast').retryAfterMs()).toBe(1_000);
     registry.close();
   });
 
