@@ -38,6 +38,10 @@ const STRATEGY_NOTES = [
   '- **Dynamic** recomputes weights once a second from the load each server reported, its error rate and its latency. Near saturation every server reports a load close to 1, so `1 − load` is small and noisy: weights swing several-fold from one interval to the next (logged in a seeded run: one server went from 0.42 to 0.06 in one second) and traffic herds onto whichever servers looked idle in the last interval. P2C and peak EWMA, which react per request to in-flight counts and latency, do not herd.',
 ];
 
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 function label(results: SimulationResults, id: string): string {
   if (id === 'oracle') return 'oracle (full scan)';
   return results.strategies.find((s) => s.id === id)?.label ?? id;
@@ -107,7 +111,9 @@ export function goals(results: BalancingResults): Goal[] {
     for (const peer of liveSlow.runs.filter((r) => r.kind !== 'ballast')) {
       out.push({
         goal: `Live, one server 5× slower: Ballast's best p99 lower than ${peer.balancer}`,
-        measured: best ? `${best.balancer} ${fmt(best.latency.p99)} ms vs ${fmt(peer.latency.p99)} ms` : 'no Ballast run',
+        measured: best
+          ? `${best.balancer} ${fmt(best.latency.p99)} ms vs ${fmt(peer.latency.p99)} ms (${fmt((best.latency.p99 / peer.latency.p99 - 1) * 100, 2)}%)`
+          : 'no Ballast run',
         met: best ? best.latency.p99 < peer.latency.p99 : null,
       });
     }
@@ -317,68 +323,118 @@ function liveSection(live: LiveResults, charts: Map<string, string>): string[] {
 function headlines(results: BalancingResults): string[] {
   const lines: string[] = [];
   const sim = results.simulation;
-  if (sim) {
-    const wins = new Map<string, string[]>();
-    for (const sc of sim.scenarios) {
-      for (const u of sim.settings.utilisations) {
-        const w = winner(sc, u);
-        if (!w) continue;
-        const list = wins.get(w.strategy) ?? [];
-        list.push(`${sc.name} ${u * 100}%`);
-        wins.set(w.strategy, list);
-      }
-    }
-    const ranked = [...wins.entries()].sort((a, b) => b[1].length - a[1].length);
-    lines.push(
-      `- **Simulation winners** (lowest p99 at the lowest error rate, ${sim.scenarios.length * sim.settings.utilisations.length} scenario × utilisation cells): ${ranked
-        .map(([id, cells]) => `${label(sim, id)} ${cells.length}`)
-        .join(', ')}.`,
-    );
-    const worst = (id: string): { ratio: number; where: string } => {
-      let ratio = 0;
-      let where = '';
-      for (const sc of sim.scenarios) {
-        if (sc.name === 'cache-affinity' || sc.name === 'failing-server') continue;
-        for (const u of sim.settings.utilisations) {
-          const r = run(sc, id, u);
-          const o = run(sc, 'oracle', u);
-          if (r && o && r.latency.p99 / o.latency.p99 > ratio) {
-            ratio = r.latency.p99 / o.latency.p99;
-            where = `${sc.name} at ${u * 100}%`;
-          }
-        }
-      }
-      return { ratio, where };
-    };
-    const rows = sim.strategies.map((s) => ({ s, w: worst(s.id) })).sort((a, b) => a.w.ratio - b.w.ratio);
-    lines.push(
-      `- **Worst p99 relative to the oracle** across the load-balancing scenarios (all but cache affinity and the failing server, whose reference is not latency alone): ${rows
-        .map(({ s, w }) => `${s.label} ${times(w.ratio)} (${w.where})`)
-        .join('; ')}.`,
-    );
-    const cache = sim.scenarios.find((s) => s.name === 'cache-affinity');
-    if (cache) {
-      const hit = (id: string): number | null => run(cache, id, 0.8)?.cacheHitRate ?? null;
-      const hashes = sim.strategies.filter((s) => s.id.startsWith('hash'));
-      if (hashes.length > 0) {
-        lines.push(
-          `- **Cache affinity** at 80%: ${hashes.map((h) => `${h.label} hits ${pct(hit(h.id) ?? 0)} (p99 ${fmt(run(cache, h.id, 0.8)?.latency.p99)} ms)`).join(', ')}, against ${pct(hit('p2c') ?? 0)} for P2C (p99 ${fmt(run(cache, 'p2c', 0.8)?.latency.p99)} ms).`,
-        );
-      }
-    }
-  }
+  if (sim) lines.push(...simHeadlines(sim));
   const live = results.live;
   if (live) {
     for (const sc of live.scenarios) {
       const best = bestBallast(sc.runs);
       const peers = sc.runs.filter((r) => r.kind !== 'ballast').sort((a, b) => a.latency.p99 - b.latency.p99);
-      if (best && peers[0]) {
-        lines.push(
-          `- **Live, ${sc.title.toLowerCase()}**: Ballast's best, ${best.balancer}, p99 ${fmt(best.latency.p99)} ms; best peer ${peers[0].balancer} ${fmt(peers[0].latency.p99)} ms; worst peer ${peers.at(-1)!.balancer} ${fmt(peers.at(-1)!.latency.p99)} ms.`,
-        );
-      }
+      if (!best || !peers[0]) continue;
+      const beaten = peers.filter((p) => best.latency.p99 < p.latency.p99).length;
+      lines.push(
+        `- **Live, ${sc.title.toLowerCase()}**: Ballast's best, ${best.balancer}, has p99 ${fmt(best.latency.p99)} ms, lower than ${beaten} of the ${peers.length} nginx and HAProxy configurations (best peer: ${peers[0].balancer}, ${fmt(peers[0].latency.p99)} ms; worst: ${peers.at(-1)!.balancer}, ${fmt(peers.at(-1)!.latency.p99)} ms).`,
+      );
+    }
+    const homo = live.scenarios.find((s) => s.name === 'homogeneous');
+    const nginx = homo?.runs.find((r) => r.balancer === 'nginx round robin');
+    const ballastRuns = homo?.runs.filter((r) => r.kind === 'ballast') ?? [];
+    if (nginx && ballastRuns.length > 0) {
+      const median = [...ballastRuns].sort((a, b) => a.requestsPerCpuSecond - b.requestsPerCpuSecond)[Math.floor(ballastRuns.length / 2)]!;
+      lines.push(
+        `- **Throughput per core** (homogeneous, requests per CPU-second of the balancer process): Ballast's Node gateway ${fmt(median.requestsPerCpuSecond)} (median over its strategies), nginx ${fmt(nginx.requestsPerCpuSecond)}: a ratio of ${fmt(median.requestsPerCpuSecond / nginx.requestsPerCpuSecond, 2)}. nginx and HAProxy spend far less CPU per request; Ballast's gateway wins on where requests go, not on proxying cost.`,
+      );
     }
   }
+  return lines;
+}
+
+function simHeadlines(sim: SimulationResults): string[] {
+  const lines: string[] = [];
+  const cells = sim.scenarios.length * sim.settings.utilisations.length;
+  const wins = new Map<string, number>();
+  for (const sc of sim.scenarios) {
+    for (const u of sim.settings.utilisations) {
+      const w = winner(sc, u);
+      if (w) wins.set(w.strategy, (wins.get(w.strategy) ?? 0) + 1);
+    }
+  }
+  // Worst p99 ÷ oracle over the scenarios where the oracle is the latency reference.
+  const worst = (id: string): { ratio: number; where: string } => {
+    let ratio = 0;
+    let where = '';
+    for (const sc of sim.scenarios) {
+      if (sc.name === 'cache-affinity' || sc.name === 'failing-server') continue;
+      for (const u of sim.settings.utilisations) {
+        const r = run(sc, id, u);
+        const o = run(sc, 'oracle', u);
+        if (r && o && r.latency.p99 / o.latency.p99 > ratio) {
+          ratio = r.latency.p99 / o.latency.p99;
+          where = `${sc.title}, ${u * 100}%`;
+        }
+      }
+    }
+    return { ratio, where };
+  };
+  const ratio80 = (scenario: string, id: string): number => {
+    const sc = sim.scenarios.find((s) => s.name === scenario);
+    const r = sc && run(sc, id, 0.8);
+    const o = sc && run(sc, 'oracle', 0.8);
+    return r && o ? r.latency.p99 / o.latency.p99 : Number.NaN;
+  };
+  const ranked = [...wins.entries()].sort((a, b) => b[1] - a[1]);
+  if (ranked[0]) {
+    const [top, n] = ranked[0];
+    const w = worst(top);
+    lines.push(
+      `- **${capitalise(label(sim, top))}** has the lowest p99 in ${n} of ${cells} scenario × utilisation cells (then ${ranked
+        .slice(1)
+        .map(([id, k]) => `${label(sim, id)} ${k}`)
+        .join(
+          ', ',
+        )}), and its p99 is never more than ${times(w.ratio)} the oracle's (${w.where}). A full scan of in-flight counts is nearly as good as perfect knowledge.`,
+    );
+  }
+  const p2c = worst('p2c');
+  const ewma = worst('peak-ewma');
+  const slow = sim.scenarios.find((s) => s.name === 'slow-server');
+  const slowWinner = slow && winner(slow, 0.8);
+  lines.push(
+    `- **P2C** and **peak EWMA** compare two random endpoints (constant cost per pick) and stay within ${times(p2c.ratio)} (${p2c.where}) and ${times(ewma.ratio)} (${ewma.where}) of the oracle in every load-balancing scenario.${
+      slowWinner?.strategy === 'peak-ewma'
+        ? ` With one server 5× slower, peak EWMA is the best strategy of all (${times(ratio80('slow-server', 'peak-ewma'))} the oracle at 80%): it sees latency, not only queue length.`
+        : ''
+    }`,
+  );
+  const rrSlow = ratio80('slow-server', 'round-robin');
+  const rrHetero = ratio80('heterogeneous', 'round-robin');
+  lines.push(
+    `- **Round robin and random** are close to the oracle on identical servers at 80% (${times(ratio80('homogeneous', 'round-robin'))} and ${times(ratio80('homogeneous', 'random'))}) but collapse when one server is slow (${times(rrSlow)} the oracle's p99 at 80%) or capacities differ and are not weighted (${times(rrHetero)}); weighted round robin fixes the second case (${times(ratio80('heterogeneous', 'weighted-round-robin'))}) but not the first. Stalls and heavy-tailed service times also hurt them (${times(ratio80('stalls', 'round-robin'))} and ${times(ratio80('heavy-tail', 'round-robin'))}).`,
+  );
+  const cache = sim.scenarios.find((s) => s.name === 'cache-affinity');
+  if (cache) {
+    const hit = (id: string): number => run(cache, id, 0.8)?.cacheHitRate ?? Number.NaN;
+    const hashes = sim.strategies.filter((s) => s.id.startsWith('hash'));
+    if (hashes.length > 0) {
+      lines.push(
+        `- **Hash affinity** wins where servers cache: at 80%, ${hashes.map((h) => `${h.label} hits ${pct(hit(h.id))} (p99 ${fmt(run(cache, h.id, 0.8)?.latency.p99)} ms)`).join(', ')}, against ${pct(hit('p2c'))} for P2C (p99 ${fmt(run(cache, 'p2c', 0.8)?.latency.p99)} ms). Elsewhere it inherits the hash's imbalance and cannot avoid a slow server (ring: ${times(ratio80('slow-server', 'hash-ring'))} the oracle); bounded load can (${times(ratio80('slow-server', 'hash-bounded'))}).`,
+      );
+    }
+  }
+  const dyn = sim.strategies.find((s) => s.id === 'dynamic');
+  if (dyn) {
+    const homo50 = sim.scenarios.find((s) => s.name === 'homogeneous');
+    const at = (u: number): number => {
+      const r = homo50 && run(homo50, 'dynamic', u);
+      const o = homo50 && run(homo50, 'oracle', u);
+      return r && o ? r.latency.p99 / o.latency.p99 : Number.NaN;
+    };
+    lines.push(
+      `- **Dynamic** weights, recomputed once a second from reported load, error rate and latency, herd near saturation: on identical servers its p99 is ${times(at(0.5))} the oracle's at 50%, ${times(at(0.8))} at 80% and ${times(at(0.95))} at 95%. See the note below the heat map.`,
+    );
+  }
+  lines.push(
+    `- **Failures**: outlier detection, shared by every strategy, keeps errors near zero when a server fails half its requests or crashes (the oracle, which ignores errors, sends the failing server ${pct(sim.scenarios.find((s) => s.name === 'failing-server')?.runs.find((r) => r.strategy === 'oracle' && r.utilisation === 0.8)?.share[0] ?? Number.NaN)} of the traffic at 80%: the black hole).`,
+  );
   return lines;
 }
 
@@ -420,7 +476,7 @@ function methodNotes(results: BalancingResults): string[] {
     '',
     '- **Servers** have a concurrency capacity (slots) and an unbounded FIFO queue; there is no client timeout in the simulation, so an overloaded server builds a backlog for the whole run and its latency grows with the run length. That is what happens to a server that gets more than it can serve, and why the blind strategies reach tens of seconds.',
     '- **Utilisation** is offered load ÷ nominal capacity (Σ slots ÷ mean service time). Arrivals are open-loop: Poisson, or bursts in the bursty scenario. Every strategy sees the same arrivals, keys and service-time draws (common random numbers); the balancer has its own seeded random stream.',
-    '- **Latency** percentiles are over successful requests, from arrival to completion, in a log-linear histogram (`Histogram` from @ballast/common, within 1.6%). Errors are counted separately. Throughput is successful requests per second of measured time. Share is the share of requests each server was sent.',
+    '- **Latency** percentiles are over successful requests, from arrival to completion, in a log-linear histogram (`Histogram` from @ballast/common, within 1.6%). Errors are counted separately. Throughput counts measured requests that succeeded before arrivals stopped, per second, so a backlog left at the end lowers it. Share is the share of requests each server was sent.',
     "- **Load reports**: every completion reports the server's utilisation (busy slots averaged over about a second) through `done({ load })`, which the dynamic strategy uses; live backends send the same figure in `x-ballast-load`.",
     `- **The package** runs as users run it: \`new LoadBalancer({ endpoints, strategy, clock, random, ...${JSON.stringify(sim?.settings.balancerOptions ?? {})} })\`, each strategy with its default options, \`pick({ key })\`, \`start()\`, \`done({ ok, latencyMs, load })\`. Outlier detection is on (the default); its base ejection time is shortened from 30 s to 2 s so a crashed server's return falls within a 20-second run.`,
     "- **The oracle** scans every server on every request and picks the lowest (outstanding + 1) × mean service time ÷ slots, knowing each server's true speed and whether it is up. It does not know the future (a stall about to start, which request will be long) and ignores errors, so it is the reference for latency, not for error rate.",
