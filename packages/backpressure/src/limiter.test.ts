@@ -1,7 +1,7 @@
 import { isInvalidOptionError } from '@ballast/common';
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { isShedError, type ShedError } from './errors.ts';
-import { ConcurrencyLimiter, type Permit } from './limiter.ts';
+import { type AcquireOptions, ConcurrencyLimiter, type Permit } from './limiter.ts';
 import { AimdLimit } from './limits/aimd.ts';
 
 beforeEach(() => {
@@ -211,6 +211,28 @@ describe('ConcurrencyLimiter', () => {
     expect(changes).toEqual([[10, 5]]);
   });
 
+  it('feeds latencyMs, ok and ignore from release() to the algorithm', async () => {
+    const limiter = new ConcurrencyLimiter({ limit: new AimdLimit({ initialLimit: 10, timeoutMs: 100, backoffRatio: 0.5 }) });
+    (await limiter.acquire()).release({ latencyMs: 101 }); // slower than timeoutMs: a drop
+    expect(limiter.limit).toBe(5);
+    (await limiter.acquire()).release({ ok: false, ignore: true }); // ignored: no change
+    expect(limiter.limit).toBe(5);
+    const permit = await limiter.acquire();
+    await vi.advanceTimersByTimeAsync(150); // measured latency 150 ms: a drop
+    permit.release();
+    expect(limiter.limit).toBe(2);
+  });
+
+  it('admits queued requests as soon as the limit grows', async () => {
+    const limiter = new ConcurrencyLimiter({ limit: new AimdLimit({ initialLimit: 1, maxLimit: 5 }), maxQueue: 5 });
+    const first = await limiter.acquire();
+    const second = limiter.acquire();
+    const third = limiter.acquire();
+    first.release(); // success at full use: limit 1 → 2, both waiters fit
+    await Promise.all([second, third]);
+    expect(limiter.inflight).toBe(2);
+  });
+
   it('emits admit, queue and shed events', async () => {
     const limiter = new ConcurrencyLimiter({ limit: 1, maxQueue: 1, name: 'api' });
     const events: string[] = [];
@@ -260,11 +282,10 @@ describe('ConcurrencyLimiter', () => {
 
   it('has the types callers rely on', () => {
     const limiter = new ConcurrencyLimiter({ limit: 1 });
-    expectTypeOf(limiter.acquire()).resolves.toEqualTypeOf<Permit>();
-    expectTypeOf(limiter.tryAcquire()).toEqualTypeOf<Permit | undefined>();
-    expectTypeOf(limiter.run(() => 42)).resolves.toBeNumber();
-    expectTypeOf<Parameters<typeof limiter.acquire>[0]>().toEqualTypeOf<import('./limiter.ts').AcquireOptions | undefined>();
-    limiter.close();
+    expectTypeOf(limiter.acquire).returns.resolves.toEqualTypeOf<Permit>();
+    expectTypeOf(limiter.tryAcquire).returns.toEqualTypeOf<Permit | undefined>();
+    expectTypeOf(limiter.run<number>).returns.resolves.toBeNumber();
+    expectTypeOf(limiter.acquire).parameter(0).toEqualTypeOf<AcquireOptions | undefined>();
   });
 
   it('rejects an unknown priority', async () => {

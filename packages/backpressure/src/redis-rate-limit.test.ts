@@ -1,6 +1,8 @@
 import { type RedisServer, startRedis } from '@ballast/test/redis';
+import { Hono } from 'hono';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rateLimit } from './hono.ts';
 import { RedisRateLimiter } from './redis-rate-limit.ts';
 
 let redis: RedisServer;
@@ -92,5 +94,28 @@ describe('RedisRateLimiter errors', () => {
   it('validates its options', () => {
     expect(() => new RedisRateLimiter({ client: {} as Redis, limit: 1 })).toThrow(/client/);
     expect(() => new RedisRateLimiter({ client: clients[0]!, limit: 1, onError: 'maybe' as 'throw' })).toThrow(/onError/);
+  });
+});
+
+describe('RedisRateLimiter behind the Hono middleware', () => {
+  it('answers 429 with headers once the shared quota is spent, across two app instances', async () => {
+    const apps = clients.slice(0, 2).map((client) => {
+      const app = new Hono();
+      app.use(
+        '*',
+        rateLimit({
+          limiter: new RedisRateLimiter({ client, name: 'shared', limit: 3, windowMs: 60_000 }),
+          key: (c) => c.req.header('x-api-key') ?? '-',
+        }),
+      );
+      app.get('/', (c) => c.text('ok'));
+      return app;
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await apps[i % 2]!.request('/', { headers: { 'x-api-key': 'k' } })).status);
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    const limited = await apps[0]!.request('/', { headers: { 'x-api-key': 'k' } });
+    expect(limited.headers.get('RateLimit-Policy')).toBe('"shared";q=3;w=60');
+    expect(limited.headers.get('Retry-After')).toBe('20');
   });
 });
