@@ -1,5 +1,5 @@
 import { isBallastError, isInvalidOptionError } from '@ballast/common';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
   isNoEndpointAvailableError,
   LoadBalancer,
@@ -410,5 +410,21 @@ describe('LoadBalancer: lifecycle', () => {
     expect(lb.endpoints().map((e) => e.id)).toEqual(['a', 'b', 'c']);
     expect(lb.size).toBe(3);
     expect(lb.has('c')).toBe(true);
+  });
+});
+
+describe('LoadBalancer: types', () => {
+  it('types events, handles and stats', () => {
+    const lb = new LoadBalancer({ endpoints: endpoints(1) });
+    expectTypeOf(lb.pick()).toEqualTypeOf<PickHandle>();
+    expectTypeOf(lb.pick().endpoint.metadata).toEqualTypeOf<Readonly<Record<string, unknown>>>();
+    lb.on('ejected', (event) => {
+      expectTypeOf(event.reason).toEqualTypeOf<'consecutiveFailures' | 'failureRate'>();
+      expectTypeOf(event.durationMs).toBeNumber();
+    });
+    expectTypeOf(lb.stats().endpoints[0]!.state).toEqualTypeOf<'healthy' | 'warming' | 'ejected' | 'down' | 'draining'>();
+    expectTypeOf(lb.drain).returns.toEqualTypeOf<Promise<void>>();
+    // @ts-expect-error: not an event of the balancer
+    lb.on('opened', () => {});
   });
 });

@@ -192,6 +192,15 @@ describe('powerOfTwoChoices', () => {
     expect(b!.inFlight / a!.inFlight).toBeLessThan(3.5);
   });
 
+  it('shares idle traffic in proportion to weight', () => {
+    const lb = new LoadBalancer({ endpoints: endpoints(2, [1, 3]), strategy: powerOfTwoChoices(), random: seeded(13) });
+    expect(tally(sequence(lb, 20_000)).b! / 20_000).toBeCloseTo(0.75, 1);
+    const three = new LoadBalancer({ endpoints: endpoints(3, [1, 2, 7]), strategy: powerOfTwoChoices(), random: seeded(14) });
+    const counts = tally(sequence(three, 30_000));
+    expect(counts.a!).toBeLessThan(counts.b!);
+    expect(counts.b!).toBeLessThan(counts.c!);
+  });
+
   it('rejects a negative bias', () => {
     expect(() => powerOfTwoChoices({ activeRequestBias: -1 })).toThrow(/activeRequestBias must be a finite number >= 0, got -1/);
   });
@@ -261,8 +270,8 @@ describe('dynamic', () => {
   it('shifts traffic away from a loaded, failing or slow endpoint', () => {
     const clock = manualClock();
     const strategy = dynamic({ intervalMs: 100 });
-    const lb = new LoadBalancer({ endpoints: endpoints(3), strategy, clock, outlierDetection: false, latencyDecayMs: 5 });
-    expect(tally(sequence(lb, 30))).toEqual({ a: 10, b: 10, c: 10 });
+    const lb = new LoadBalancer({ endpoints: endpoints(3), strategy, clock, random: seeded(), outlierDetection: false, latencyDecayMs: 5 });
+    expect(Object.keys(tally(sequence(lb, 30))).sort()).toEqual(['a', 'b', 'c']);
     let bCalls = 0;
     for (let i = 0; i < 30; i++) {
       clock.advance(10);
@@ -284,8 +293,22 @@ describe('dynamic', () => {
   it('reads load through a callback and keeps a floor', () => {
     const clock = manualClock();
     const strategy = dynamic({ load: (e) => (e.id === 'a' ? 1 : 0), minWeightPercent: 10 });
-    const lb = new LoadBalancer({ endpoints: endpoints(2), strategy, clock });
-    expect(tally(sequence(lb, 110))).toEqual({ a: 10, b: 100 });
+    const lb = new LoadBalancer({ endpoints: endpoints(2), strategy, clock, random: seeded(11) });
+    const counts = tally(sequence(lb, 11_000));
+    expect(strategy.weights()).toEqual(
+      new Map([
+        ['a', 0.1],
+        ['b', 1],
+      ]),
+    );
+    expect(counts.a! / 11_000).toBeCloseTo(1 / 11, 1);
+  });
+
+  it('between recomputations, sends to the endpoint with fewer requests in flight per unit of weight', () => {
+    const lb = new LoadBalancer({ endpoints: endpoints(2), strategy: dynamic(), clock: manualClock(), random: seeded(12) });
+    for (let i = 0; i < 40; i++) lb.pick();
+    const [a, b] = lb.stats().endpoints;
+    expect(Math.abs(a!.inFlight - b!.inFlight)).toBeLessThanOrEqual(1);
   });
 
   it('validates its options', () => {

@@ -1,6 +1,14 @@
 import { durationMs, finiteNumber, func } from '@ballast/common';
 import type { Endpoint, EndpointState, PickContext, Strategy } from '../types.ts';
-import { SmoothWeight, smoothPick } from './weighted-round-robin.ts';
+import { better, Sampler } from './sampler.ts';
+
+/** Per-endpoint state: the weight computed at the last recomputation. */
+class DynamicWeight {
+  weight: number;
+  constructor(weight: number) {
+    this.weight = weight;
+  }
+}
 
 /** Options of {@link dynamic}. */
 export interface DynamicOptions {
@@ -33,8 +41,9 @@ export interface DynamicStrategy extends Strategy {
  * `weight × (1 − load)^a × (1 − errorRate)^b × (fastestLatency / latency)^c`
  * (never below `minWeightPercent`), from the load it reports (an `x-ballast-load`
  * response header, `done({ load })`, or the `load` callback), its error rate and its
- * latency average; requests then follow nginx's smooth weighted rotation over those
- * weights.
+ * latency average. Between recomputations each request draws two endpoints in
+ * proportion to those weights and goes to the one with fewer requests in flight per
+ * unit of weight, so a queue building up is seen at once, not at the next interval.
  *
  * @example
  * ```ts
@@ -51,6 +60,8 @@ export function dynamic(options: DynamicOptions = {}): DynamicStrategy {
   let synced: readonly EndpointState[] | undefined;
   let computedAt = Number.NEGATIVE_INFINITY;
   const computed = new Map<string, number>();
+  const weightOf = (e: EndpointState): number => (e.data as DynamicWeight).weight;
+  const sampler = new Sampler(weightOf);
 
   const recompute = (candidates: readonly EndpointState[], now: number): void => {
     let fastest = Number.POSITIVE_INFINITY;
@@ -62,7 +73,7 @@ export function dynamic(options: DynamicOptions = {}): DynamicStrategy {
       const errorFactor = (1 - e.errorRate(now)) ** errorExp;
       const latencyFactor = e.latencyMs > 0 && fastest < Number.POSITIVE_INFINITY ? (fastest / e.latencyMs) ** latencyExp : 1;
       const weight = e.weight * Math.max(minWeight, loadFactor * errorFactor * latencyFactor);
-      (e.data as SmoothWeight).weight = weight;
+      (e.data as DynamicWeight).weight = weight;
       computed.set(e.id, weight);
     }
   };
@@ -70,15 +81,22 @@ export function dynamic(options: DynamicOptions = {}): DynamicStrategy {
   return {
     name: 'dynamic',
     onAdd(endpoint: EndpointState): void {
-      endpoint.data = new SmoothWeight(endpoint.weight);
+      endpoint.data = new DynamicWeight(endpoint.weight);
     },
     pick(candidates: readonly EndpointState[], context: PickContext): EndpointState {
       if (candidates !== synced || context.now - computedAt >= intervalMs) {
         synced = candidates;
         computedAt = context.now;
         recompute(candidates, context.now);
+        sampler.invalidate();
       }
-      return smoothPick(candidates);
+      if (candidates.length === 1) return candidates[0] as EndpointState;
+      const i = sampler.one(candidates, context.random);
+      const a = candidates[i] as EndpointState;
+      const b = candidates[sampler.other(candidates, i, context.random)] as EndpointState;
+      const wa = weightOf(a);
+      const wb = weightOf(b);
+      return better(a, a.inFlight / wa, wa, b, b.inFlight / wb, wb, context.random);
     },
     weights(): Map<string, number> {
       return new Map(computed);

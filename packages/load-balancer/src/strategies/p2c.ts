@@ -1,6 +1,6 @@
 import { finiteNumber } from '@ballast/common';
 import type { EndpointState, PickContext, Strategy } from '../types.ts';
-import { Sampler } from './sampler.ts';
+import { better, Sampler } from './sampler.ts';
 
 /** Options of {@link powerOfTwoChoices}. */
 export interface PowerOfTwoChoicesOptions {
@@ -37,7 +37,7 @@ export function powerOfTwoChoices(options: PowerOfTwoChoicesOptions = {}): Strat
       const b = candidates[sampler.other(candidates, i, context.random)] as EndpointState;
       // On a tie the second draw wins: it is as random as the first.
       if (sampler.uniform(candidates)) return a.inFlight < b.inFlight ? a : b;
-      return score(a) < score(b) ? a : b;
+      return better(a, score(a), a.weight, b, score(b), b.weight, context.random);
     },
   };
 }

@@ -7,10 +7,21 @@ import type { EndpointState } from '../types.ts';
  * guarantees whenever membership or a weight changes.
  */
 export class Sampler {
+  readonly #weightOf: (endpoint: EndpointState) => number;
   #candidates: readonly EndpointState[] | undefined;
   #cumulative: Float64Array = new Float64Array(0);
   #total = 0;
   #uniform = true;
+
+  /** @param weightOf an endpoint's weight for sampling. @default its configured weight */
+  constructor(weightOf: (endpoint: EndpointState) => number = (e) => e.weight) {
+    this.#weightOf = weightOf;
+  }
+
+  /** Forgets the tables, for weights that changed without a new candidate array. */
+  invalidate(): void {
+    this.#candidates = undefined;
+  }
 
   /** True when every candidate has the same weight. */
   uniform(candidates: readonly EndpointState[]): boolean {
@@ -25,22 +36,28 @@ export class Sampler {
     return this.#weighted(random());
   }
 
-  /** A second index, different from `first` (`candidates` must hold two or more). */
+  /** A second index, different from `first`, drawn the same way among the others (`candidates` must hold two or more). */
   other(candidates: readonly EndpointState[], first: number, random: () => number): number {
     if (candidates !== this.#candidates) this.#sync(candidates);
-    if (!this.#uniform) {
-      for (let tries = 0; tries < 3; tries++) {
-        const j = this.#weighted(random());
-        if (j !== first) return j;
-      }
+    if (this.#uniform) {
+      const j = Math.floor(random() * (candidates.length - 1));
+      return j >= first ? j + 1 : j;
     }
-    const j = Math.floor(random() * (candidates.length - 1));
-    return j >= first ? j + 1 : j;
+    // Weighted, without replacement: draw over the total minus `first`'s share, then skip it.
+    const end = this.#cumulative[first] as number;
+    const start = first === 0 ? 0 : (this.#cumulative[first - 1] as number);
+    let target = random() * (this.#total - (end - start));
+    if (target >= start) target += end - start;
+    return this.#locate(target);
   }
 
   #weighted(r: number): number {
+    return this.#locate(r * this.#total);
+  }
+
+  /** The index whose cumulative-weight range holds `target`. */
+  #locate(target: number): number {
     const cumulative = this.#cumulative;
-    const target = r * this.#total;
     let lo = 0;
     let hi = cumulative.length - 1;
     while (lo < hi) {
@@ -56,9 +73,9 @@ export class Sampler {
     const cumulative = new Float64Array(candidates.length);
     let total = 0;
     let uniform = true;
-    const first = candidates[0]?.weight;
+    const first = candidates[0] === undefined ? undefined : this.#weightOf(candidates[0]);
     for (let i = 0; i < candidates.length; i++) {
-      const w = (candidates[i] as EndpointState).weight;
+      const w = this.#weightOf(candidates[i] as EndpointState);
       if (w !== first) uniform = false;
       total += w;
       cumulative[i] = total;
@@ -67,4 +84,22 @@ export class Sampler {
     this.#total = total;
     this.#uniform = uniform;
   }
+}
+
+/**
+ * Of two candidates scored `scoreA` and `scoreB` (lower is better), the better one; a tie
+ * goes to either in proportion to `weightA` and `weightB`, so idle endpoints share
+ * traffic by weight.
+ */
+export function better(
+  a: EndpointState,
+  scoreA: number,
+  weightA: number,
+  b: EndpointState,
+  scoreB: number,
+  weightB: number,
+  random: () => number,
+): EndpointState {
+  if (scoreA !== scoreB) return scoreA < scoreB ? a : b;
+  return random() * (weightA + weightB) < weightA ? a : b;
 }
