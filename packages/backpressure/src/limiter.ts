@@ -408,6 +408,11 @@ export class ConcurrencyLimiter implements Disposable {
         continue;
       }
       this.#unhook(waiter);
+      // Abort-on-dequeue: a request whose caller has gone never takes the slot.
+      if (waiter.signal?.aborted) {
+        waiter.reject(waiter.signal.reason);
+        continue;
+      }
       waiter.resolve(this.#admit(waiter.priority, waitedMs));
     }
   }
