@@ -28,7 +28,7 @@ const SETTINGS = {
   utilisation: 0.8,
   concurrency: 2,
   meanMs: 80,
-  arrivals: 'poisson' as const,
+  arrivals: 'constant' as const,
   keys: 2_000,
   seed: 42,
 };

@@ -28,15 +28,26 @@ const WHY: Record<string, string> = {
   'heavy-tail':
     'A few very long requests each hold a slot; a request queued behind one waits for it. Strategies that count in-flight requests route around the occupied slot, blind ones do not.',
   'cache-affinity':
-    'Hash routing sends each key to the same server, whose cache then answers it in a tenth of the time; every other strategy spreads a key over all servers and mostly misses. Bounded-load hashing keeps the affinity while capping the busiest server.',
+    'Hash routing sends each key to the same server, whose cache then answers it in a tenth of the time; every other strategy spreads a key over all servers and mostly misses. Bounded-load hashing keeps most keys on their server while capping the busiest one, at the cost of some misses.',
 };
 
-/** What the figures show about particular strategies, checked against the runs. */
-const STRATEGY_NOTES = [
-  '- **Weighted round robin and weighted random** are the unweighted algorithms when all weights are equal; their rows match round robin and random except in the heterogeneous scenario, where the weights are the whole point.',
-  '- **Hash affinity** is only as balanced as the hash spreads keys, and a key stays with its server however slow that server gets; it is the clear winner where affinity pays (cache affinity), and the bounded-load variant keeps most of that gain while spilling keys away from a busy server.',
-  '- **Dynamic** recomputes weights once a second from the load each server reported, its error rate and its latency. Near saturation every server reports a load close to 1, so `1 − load` is small and noisy: weights swing several-fold from one interval to the next (logged in a seeded run: one server went from 0.42 to 0.06 in one second) and traffic herds onto whichever servers looked idle in the last interval. P2C and peak EWMA, which react per request to in-flight counts and latency, do not herd.',
-];
+/** Notes on particular strategies; the ones that depend on figures are computed. */
+function strategyNotes(sim: SimulationResults): string[] {
+  const notes: string[] = [];
+  const homo = sim.scenarios.find((s) => s.name === 'homogeneous');
+  const same = (a: string, b: string): boolean =>
+    homo !== undefined && sim.settings.utilisations.every((u) => run(homo, a, u)?.latency.p99 === run(homo, b, u)?.latency.p99);
+  if (same('round-robin', 'weighted-round-robin') && same('random', 'weighted-random')) {
+    notes.push(
+      '- **Weighted round robin and weighted random** are the unweighted algorithms when all weights are equal: their rows match round robin and random exactly except in the heterogeneous scenario, where the weights are the whole point.',
+    );
+  }
+  notes.push(
+    '- **Hash affinity** is only as balanced as the hash spreads keys, and a key stays with its server however slow that server gets, unless the bounded-load variant spills it to the next server when its owner is busy.',
+    '- **The oracle** ignores errors, so in the failing-server scenario it is a latency reference only (see its error rate).',
+  );
+  return notes;
+}
 
 function capitalise(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
@@ -171,7 +182,7 @@ function simSection(sim: SimulationResults, charts: Map<string, string>): string
     '',
   );
   lines.push(`![p99 relative to the oracle, every scenario and strategy](${CHART_DIR}/sim-p99-vs-oracle.svg)`, '');
-  lines.push(...STRATEGY_NOTES, '');
+  lines.push(...strategyNotes(sim), '');
   lines.push('### Winner per scenario (lowest p99 among strategies with the lowest error rate, ±0.5 point)', '');
   const rows: Row[] = sim.scenarios.map((sc) => {
     const row: Row = { Scenario: sc.title };
@@ -279,6 +290,25 @@ function liveSection(live: LiveResults, charts: Map<string, string>): string[] {
       return row;
     });
     lines.push(markdownTable(rows), '');
+    const p99 = (name: string): number | undefined => sc.runs.find((r) => r.balancer === name)?.latency.p99;
+    const pairs = [
+      ['round robin', 'Ballast round robin', 'nginx round robin', 'HAProxy roundrobin'],
+      ['least connections', 'Ballast least connections', 'nginx least_conn', 'HAProxy leastconn'],
+      ['best of two random choices', 'Ballast P2C', 'nginx random two least_conn', 'HAProxy random(2)'],
+    ];
+    lines.push(
+      'Like for like (p99, ms): the same algorithm in each balancer.',
+      '',
+      markdownTable(
+        pairs.map(([algorithm, b, n, h]) => ({
+          Algorithm: algorithm!,
+          Ballast: fmt(p99(b!)),
+          nginx: fmt(p99(n!)),
+          HAProxy: fmt(p99(h!)),
+        })),
+      ),
+      '',
+    );
     const twins = [
       ['round-robin', 'weighted-round-robin'],
       ['random', 'weighted-random'],
@@ -341,7 +371,11 @@ function headlines(results: BalancingResults): string[] {
     if (nginx && ballastRuns.length > 0) {
       const median = [...ballastRuns].sort((a, b) => a.requestsPerCpuSecond - b.requestsPerCpuSecond)[Math.floor(ballastRuns.length / 2)]!;
       lines.push(
-        `- **Throughput per core** (homogeneous, requests per CPU-second of the balancer process): Ballast's Node gateway ${fmt(median.requestsPerCpuSecond)} (median over its strategies), nginx ${fmt(nginx.requestsPerCpuSecond)}: a ratio of ${fmt(median.requestsPerCpuSecond / nginx.requestsPerCpuSecond, 2)}. nginx and HAProxy spend far less CPU per request; Ballast's gateway wins on where requests go, not on proxying cost.`,
+        `- **Throughput per core** (homogeneous, requests per CPU-second of the balancer process): Ballast's Node gateway ${fmt(median.requestsPerCpuSecond)} (median over its strategies), nginx ${fmt(nginx.requestsPerCpuSecond)}: a ratio of ${fmt(median.requestsPerCpuSecond / nginx.requestsPerCpuSecond, 2)}.${
+          median.requestsPerCpuSecond < nginx.requestsPerCpuSecond
+            ? ' nginx spends less CPU per request; what Ballast offers is where requests go, not a cheaper proxy.'
+            : ''
+        }`,
       );
     }
   }
@@ -416,7 +450,11 @@ function simHeadlines(sim: SimulationResults): string[] {
     const hashes = sim.strategies.filter((s) => s.id.startsWith('hash'));
     if (hashes.length > 0) {
       lines.push(
-        `- **Hash affinity** wins where servers cache: at 80%, ${hashes.map((h) => `${h.label} hits ${pct(hit(h.id))} (p99 ${fmt(run(cache, h.id, 0.8)?.latency.p99)} ms)`).join(', ')}, against ${pct(hit('p2c'))} for P2C (p99 ${fmt(run(cache, 'p2c', 0.8)?.latency.p99)} ms). Elsewhere it inherits the hash's imbalance and cannot avoid a slow server (ring: ${times(ratio80('slow-server', 'hash-ring'))} the oracle); bounded load can (${times(ratio80('slow-server', 'hash-bounded'))}).`,
+        `- **Hash affinity** wins where servers cache: at 80%, ${hashes.map((h) => `${h.label} hits ${pct(hit(h.id))} (p99 ${fmt(run(cache, h.id, 0.8)?.latency.p99)} ms)`).join(', ')}, against ${pct(hit('p2c'))} for P2C (p99 ${fmt(run(cache, 'p2c', 0.8)?.latency.p99)} ms). Elsewhere it inherits the hash's imbalance and cannot avoid a slow server (ring: ${times(ratio80('slow-server', 'hash-ring'))} the oracle)${
+          ratio80('slow-server', 'hash-bounded') <= 3
+            ? `; bounded load can (${times(ratio80('slow-server', 'hash-bounded'))})`
+            : `, nor can bounded load (${times(ratio80('slow-server', 'hash-bounded'))})`
+        }.`,
       );
     }
   }
@@ -429,12 +467,21 @@ function simHeadlines(sim: SimulationResults): string[] {
       return r && o ? r.latency.p99 / o.latency.p99 : Number.NaN;
     };
     lines.push(
-      `- **Dynamic** weights, recomputed once a second from reported load, error rate and latency, herd near saturation: on identical servers its p99 is ${times(at(0.5))} the oracle's at 50%, ${times(at(0.8))} at 80% and ${times(at(0.95))} at 95%. See the note below the heat map.`,
+      `- **Dynamic** (weights recomputed once a second from reported load, error rate and latency): on identical servers its p99 is ${times(at(0.5))} the oracle's at 50%, ${times(at(0.8))} at 80% and ${times(at(0.95))} at 95%; worst case ${times(worst('dynamic').ratio)} (${worst('dynamic').where}).`,
     );
   }
-  lines.push(
-    `- **Failures**: outlier detection, shared by every strategy, keeps errors near zero when a server fails half its requests or crashes (the oracle, which ignores errors, sends the failing server ${pct(sim.scenarios.find((s) => s.name === 'failing-server')?.runs.find((r) => r.strategy === 'oracle' && r.utilisation === 0.8)?.share[0] ?? Number.NaN)} of the traffic at 80%: the black hole).`,
+  const failing = sim.scenarios.filter((s) => s.name === 'failing-server' || s.name === 'crash-return');
+  const packageErrors = failing.flatMap((sc) =>
+    sc.runs.filter((r) => r.strategy !== 'oracle' && r.utilisation === 0.8).map((r) => r.errorRate),
   );
+  const blackHole = sim.scenarios
+    .find((s) => s.name === 'failing-server')
+    ?.runs.find((r) => r.strategy === 'oracle' && r.utilisation === 0.8);
+  if (packageErrors.length > 0 && blackHole) {
+    lines.push(
+      `- **Failures**: outlier detection, shared by every strategy, keeps errors at or below ${pct(Math.max(...packageErrors))} at 80% when a server fails half its requests or crashes, against ${pct(blackHole.errorRate)} for the oracle, which ignores errors and sends the failing server ${pct(blackHole.share[0] ?? Number.NaN)} of the traffic (it looks fast: the black hole).`,
+    );
+  }
   return lines;
 }
 
