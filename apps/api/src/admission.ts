@@ -18,7 +18,7 @@ export interface AdmissionOptions {
 /**
  * Admission at the API's door, before the body is read: a concurrency limit
  * (@ballast/backpressure's `ConcurrencyLimiter`, no waiting) and an expected-wait
- * check — queue depth × mean conversion time ÷ worker slots — against the request's
+ * check — jobs ahead beyond the worker slots × mean conversion time ÷ worker slots — against the request's
  * deadline. Both shed with a `ShedError` carrying a `Retry-After` hint.
  */
 export class Admission implements Disposable {
@@ -80,9 +80,14 @@ export class Admission implements Disposable {
     if (Number.isFinite(serviceMs) && serviceMs >= 0) this.#serviceMs.update(serviceMs, this.#clock.now());
   }
 
-  /** Expected wait in the queue for a job arriving behind `depth` others, ms. */
+  /**
+   * Expected wait in the queue for a job arriving behind `depth` others (waiting or
+   * in progress), ms: nothing while a worker slot is free; otherwise one slot frees up
+   * every `serviceMs / slots` on average, and the job needs `depth − slots + 1` of them.
+   */
   expectedWaitMs(depth: number): number {
-    return (depth * this.#serviceMs.value) / this.#slots;
+    if (depth < this.#slots) return 0;
+    return ((depth - this.#slots + 1) * this.#serviceMs.value) / this.#slots;
   }
 
   /** Mean conversion time, ms. */

@@ -173,3 +173,14 @@ describe('service endpoints', () => {
     expect((await api.app.request('/readyz')).status).toBe(503);
   });
 });
+
+describe('Admission.expectedWaitMs', () => {
+  it('is zero while a slot is free, then grows by one conversion per slot-full of jobs ahead', () => {
+    const { api } = setup({ workerSlots: 2 }, { worker: false });
+    api.admission.observe(100);
+    expect(api.admission.expectedWaitMs(0)).toBe(0);
+    expect(api.admission.expectedWaitMs(1)).toBe(0);
+    expect(api.admission.expectedWaitMs(2)).toBe(50);
+    expect(api.admission.expectedWaitMs(6)).toBe(250);
+  });
+});
