@@ -45,7 +45,7 @@ const BODYLESS = new Set(['GET', 'HEAD']);
  * ```
  */
 export const balancedProxy = (options: BalancedProxyOptions): MiddlewareHandler => {
-  const { balancer, key, path, clientIp = nodeClientIp, onRejected = reject } = options;
+  const { balancer, key, path, clientIp: ipOf = clientIp, onRejected = reject } = options;
   if (typeof balancer?.pick !== 'function') throw new TypeError('balancedProxy: options.balancer must be a LoadBalancer');
   const resolved = resolveForwardOptions(options);
   return async function balancedProxy(c) {
@@ -55,7 +55,7 @@ export const balancedProxy = (options: BalancedProxyOptions): MiddlewareHandler 
     headers.delete('host');
     // fetch would decompress a compressed answer and leave its headers stale: ask for none.
     headers.delete('accept-encoding');
-    const ip = clientIp(c);
+    const ip = ipOf(c);
     const forwardedFor = request.headers.get('x-forwarded-for');
     if (ip) headers.set('x-forwarded-for', forwardedFor ? `${forwardedFor}, ${ip}` : ip);
     if (!headers.has('x-forwarded-host')) headers.set('x-forwarded-host', request.headers.get('host') ?? url.host);
@@ -108,7 +108,12 @@ function reject(c: Context, error: unknown): Response {
   throw error;
 }
 
-function nodeClientIp(c: Context): string | undefined {
+/**
+ * The client's IP address under `@hono/node-server` (the socket's remote address), or
+ * `undefined` elsewhere. Use it as the key for IP-hash affinity:
+ * `balancedProxy({ balancer, key: clientIp })` with `strategy: hashAffinity()`.
+ */
+export function clientIp(c: Context): string | undefined {
   const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
   return env?.incoming?.socket?.remoteAddress;
 }

@@ -1,8 +1,8 @@
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { balancedProxy } from '../src/hono.ts';
-import { LoadBalancer, roundRobin } from '../src/index.ts';
+import { balancedProxy, clientIp } from '../src/hono.ts';
+import { hashAffinity, LoadBalancer, roundRobin } from '../src/index.ts';
 import { echo, hang, refusingUrl, useCleanup } from './upstreams.ts';
 
 const { defer, upstream } = useCleanup();
@@ -146,6 +146,33 @@ describe('balancedProxy', () => {
     await expect.poll(() => u.aborted.length).toBe(1);
     await expect.poll(() => balancer.stats().inFlight).toBe(0);
     expect(balancer.stats().endpoints[0]).toMatchObject({ cancelled: 1, failures: 0 });
+  });
+
+  it('hashes on the client IP under @hono/node-server and reports it in x-forwarded-for', async () => {
+    const a = await upstream(echo('a'));
+    const b = await upstream(echo('b'));
+    const balancer = new LoadBalancer({
+      endpoints: [
+        { id: 'a', address: a.url },
+        { id: 'b', address: b.url },
+      ],
+      strategy: hashAffinity(),
+    });
+    defer(() => balancer.close());
+    const app = new Hono();
+    app.all('/*', balancedProxy({ balancer, key: clientIp }));
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+    defer(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    await new Promise((resolve) => server.once('listening', resolve));
+    const { port } = server.address() as { port: number };
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`http://127.0.0.1:${port}/x`);
+      const body = (await res.json()) as { id: string; headers: Record<string, string> };
+      seen.add(body.id);
+      expect(body.headers['x-forwarded-for']).toBe('127.0.0.1');
+    }
+    expect(seen.size).toBe(1);
   });
 
   it('lets onRejected shape the error response', async () => {
