@@ -15,6 +15,8 @@ const WHY: Record<string, string> = {
     'With identical servers every strategy spreads load evenly on average; what separates them is how they handle the moments when one queue happens to be longer. Strategies that look at in-flight requests (least connections, P2C, peak EWMA) avoid those queues, blind ones (round robin, random) walk into them.',
   heterogeneous:
     'Unweighted blind strategies give every server the same share, so the small servers overload and their queues grow for the whole run. Weighted strategies follow the configured capacity; strategies that count in-flight requests per weight adapt even without being told.',
+  slowdown:
+    'Load-aware strategies notice the change through the queue building up (least connections, P2C) or the latency rising (peak EWMA); round robin and random never do. The table shows how long each takes to cut the slow server back to under half its fair share.',
   'slow-server':
     'Round robin and random keep sending the slow server a tenth of the traffic though it can take only a fiftieth: its queue grows without bound. Least connections, P2C and peak EWMA see its requests pile up (or its latency rise) and send it only what it can finish.',
   stalls:
@@ -58,9 +60,11 @@ function label(results: SimulationResults, id: string): string {
   return results.strategies.find((s) => s.id === id)?.label ?? id;
 }
 
-function ms(value: number): string {
-  if (!Number.isFinite(value)) return 'never';
-  return fmt(value);
+/** A time to adapt, measured in 100-ms windows: `NEVER` (-1) reads "never", 0 reads "< 100". */
+function adaptMs(value: number | null | undefined): string {
+  if (value === null || value === undefined) return '—';
+  if (value < 0) return 'never';
+  return value === 0 ? '< 100' : fmt(value);
 }
 
 function pct(value: number): string {
@@ -201,6 +205,7 @@ function simSection(sim: SimulationResults, charts: Map<string, string>): string
     const oracle80 = run(sc, 'oracle', 0.8);
     const hasCache = sc.runs.some((r) => r.cacheHitRate !== null);
     const hasAdapt = sc.runs.some((r) => r.adaptAfterCrashMs !== null);
+    const hasSlowdown = sc.runs.some((r) => r.adaptAfterSlowdownMs !== null);
     const watch = sc.watch;
     const tableRows: Row[] = [];
     for (const id of strategies) {
@@ -220,9 +225,10 @@ function simSection(sim: SimulationResults, charts: Map<string, string>): string
       else row['busiest server'] = pct(Math.max(...r.share));
       if (hasCache) row['cache hits'] = r.cacheHitRate === null ? '—' : pct(r.cacheHitRate);
       if (hasAdapt) {
-        row['adapt after crash ms'] = ms(r.adaptAfterCrashMs ?? Number.NaN);
-        row['adapt after return ms'] = ms(r.adaptAfterReturnMs ?? Number.NaN);
+        row['adapt after crash ms'] = adaptMs(r.adaptAfterCrashMs);
+        row['adapt after return ms'] = adaptMs(r.adaptAfterReturnMs);
       }
+      if (hasSlowdown) row['adapt after slowdown ms'] = adaptMs(r.adaptAfterSlowdownMs);
       for (const u of sim.settings.utilisations.filter((x) => x !== 0.8)) {
         const other = run(sc, id, u);
         row[`p99 @${u * 100}%`] = other ? fmt(other.latency.p99) : '—';
@@ -314,7 +320,9 @@ function liveSection(live: LiveResults, charts: Map<string, string>): string[] {
       ['random', 'weighted-random'],
     ]
       .map(([a, b]) => [sc.runs.find((r) => r.strategy === a), sc.runs.find((r) => r.strategy === b)] as const)
-      .filter((pair): pair is readonly [LiveRun, LiveRun] => pair[0] !== undefined && pair[1] !== undefined);
+      .filter((pair): pair is readonly [LiveRun, LiveRun] => pair[0] !== undefined && pair[1] !== undefined)
+      // Runs whose p99 is a timed-out request say nothing about noise.
+      .filter(([a, b]) => Math.max(a.latency.p99, b.latency.p99) < live.settings.timeoutMs);
     if (twins.length > 0) {
       lines.push(
         `Noise gauge: with equal weights, ${twins.map(([a, b]) => `${a.balancer} and ${b.balancer}`).join(', and ')} run the same algorithm, so the gap between their p99 (${twins.map(([a, b]) => `${fmt(a.latency.p99)} vs ${fmt(b.latency.p99)} ms`).join('; ')}) is the run-to-run noise of this machine at the time.`,

@@ -17,7 +17,7 @@ export const oracle: BalancerFactory = ({ servers, random }): SimBalancer => {
       for (let i = 0; i < servers.length; i++) {
         const s = servers[i]!;
         if (!s.up) continue;
-        const cost = ((s.outstanding + 1) * s.spec.service.mean) / s.spec.concurrency;
+        const cost = ((s.outstanding + 1) * s.meanServiceMs) / s.spec.concurrency;
         if (cost < bestCost) {
           bestCost = cost;
           best = i;

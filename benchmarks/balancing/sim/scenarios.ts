@@ -2,7 +2,8 @@
  * The workloads every strategy is run against. Each scenario is a set of servers (a
  * service-time distribution, a concurrency capacity, optional faults) and an arrival
  * process; utilisation is the offered load as a share of the servers' nominal capacity
- * (sum of concurrency / mean service time), so "80%" means the same thing everywhere.
+ * (sum of concurrency / mean service time, after any slowdown), so "80%" means the same
+ * thing everywhere.
  */
 import { type Distribution, exponential, pareto, scaled } from './random.ts';
 
@@ -20,6 +21,8 @@ export interface ServerSpec {
   stalls?: { periodMs: number; durationMs: number; offsetMs: number };
   /** Crash window as shares of the run: in-flight requests fail, new ones are refused until it returns empty. */
   outage?: { fromShare: number; toShare: number };
+  /** From this share of the run on, every request takes `factor` × longer. */
+  slowdown?: { atShare: number; factor: number };
   /** LRU of recently seen keys: a hit costs `hitFactor` × the usual service time. */
   cache?: { size: number; hitFactor: number };
 }
@@ -77,6 +80,16 @@ export const scenarios: Scenario[] = [
     title: 'One server 5× slower',
     description: `Server s0 takes 5× longer per request (mean ${5 * MEAN_MS} ms) with the same weight as the others: the balancer has to notice.`,
     servers: servers((i) => (i === 0 ? { service: scaled(exponential(MEAN_MS), 5) } : {})),
+    arrivals: 'poisson',
+    keySpace: KEYS,
+    watch: 0,
+  },
+  {
+    name: 'slowdown',
+    title: 'One server becomes 5× slower',
+    description:
+      'Server s0 turns 5× slower at 40% of the run (a noisy neighbour, a failing disk). Utilisation is relative to the capacity after the change. Time to adapt: until s0 gets under half its fair share for 5 windows of 100 ms in a row.',
+    servers: servers((i) => (i === 0 ? { slowdown: { atShare: 0.4, factor: 5 } } : {})),
     arrivals: 'poisson',
     keySpace: KEYS,
     watch: 0,
@@ -140,6 +153,6 @@ export const scenarios: Scenario[] = [
 /** Offered load in requests per ms for a utilisation (0–1): a share of nominal capacity. */
 export function arrivalRatePerMs(scenario: Scenario, utilisation: number): number {
   let capacity = 0;
-  for (const s of scenario.servers) capacity += s.concurrency / s.service.mean;
+  for (const s of scenario.servers) capacity += s.concurrency / (s.service.mean * (s.slowdown?.factor ?? 1));
   return utilisation * capacity;
 }

@@ -33,6 +33,8 @@ export interface SimBalancer {
 /** Live view of the servers, for the oracle (which sees everything). */
 export interface ServerView {
   readonly spec: ServerSpec;
+  /** True mean service time right now (after a slowdown, the slower one), ms. */
+  readonly meanServiceMs: number;
   readonly outstanding: number;
   readonly up: boolean;
 }
@@ -70,15 +72,20 @@ export interface SimResult {
   /** Cache hit rate over measured requests (cache scenarios only). */
   cacheHitRate: number | null;
   /**
-   * Time to adapt, ms: from the crash until a 100-ms window has under 1% errors, and from
-   * the return until the server gets half its fair share for 5 windows in a row. Null when
-   * the scenario has no such change; Infinity when it never happened within the run.
+   * Time to adapt, ms: from a crash until a 100-ms window has under 1% errors; from the
+   * return until the server gets at least half its fair share for 5 windows in a row; from
+   * a slowdown until it gets less than half its fair share for 5 windows in a row. Null
+   * when the scenario has no such change; {@link NEVER} (-1) when it did not happen within the run.
    */
   adaptAfterCrashMs: number | null;
   adaptAfterReturnMs: number | null;
+  adaptAfterSlowdownMs: number | null;
   /** Events processed, a measure of simulation work. */
   events: number;
 }
+
+/** Time to adapt when the balancer never adapted within the run (JSON has no Infinity). */
+export const NEVER = -1;
 
 class Server implements ServerView {
   readonly spec: ServerSpec;
@@ -86,6 +93,7 @@ class Server implements ServerView {
   queue: Job[] = [];
   head = 0;
   up = true;
+  slowed = false;
   /** Incremented on crash so completions scheduled before it are ignored. */
   epoch = 0;
   running = new Set<Job>();
@@ -96,6 +104,10 @@ class Server implements ServerView {
     this.spec = spec;
     this.cache = spec.cache ? new Map() : null;
     this.meter = new UtilisationMeter(spec.concurrency, 0);
+  }
+
+  get meanServiceMs(): number {
+    return this.spec.service.mean * (this.slowed ? this.spec.slowdown!.factor : 1);
   }
 
   get outstanding(): number {
@@ -192,6 +204,7 @@ export function simulate(scenario: Scenario, utilisation: number, factory: Balan
       success = false;
     } else {
       work = spec.service.sample(job.uService);
+      if (server.slowed) work *= spec.slowdown!.factor;
       if (server.cache) {
         const hit = server.cache.delete(job.key);
         server.cache.set(job.key, true);
@@ -221,8 +234,10 @@ export function simulate(scenario: Scenario, utilisation: number, factory: Balan
     });
   };
 
-  // Crashes and returns.
+  // Crashes, returns and slowdowns.
   for (const server of servers) {
+    const slowdown = server.spec.slowdown;
+    if (slowdown) clock.at(slowdown.atShare * durationMs, () => (server.slowed = true));
     const outage = server.spec.outage;
     if (!outage) continue;
     clock.at(outage.fromShare * durationMs, () => {
@@ -304,29 +319,28 @@ export function simulate(scenario: Scenario, utilisation: number, factory: Balan
 
   const summary = hist.summary();
   const measuredMs = durationMs - warmupMs;
+  // First window from `fromMs` that starts `run` consecutive windows (before window `until`) meeting `ok`.
+  const adapted = (fromMs: number, until: number, run: number, ok: (w: number) => boolean): number => {
+    for (let w = Math.ceil(fromMs / windowMs); w + run <= until; w++) {
+      let sustained = true;
+      for (let k = w; k < w + run && sustained; k++) sustained = ok(k);
+      if (sustained) return w * windowMs - fromMs;
+    }
+    return NEVER;
+  };
+  const fair = 0.5 / n;
+  const watched = watch >= 0 ? scenario.servers[watch]! : undefined;
   let adaptAfterCrashMs: number | null = null;
   let adaptAfterReturnMs: number | null = null;
-  const outage = watch >= 0 ? scenario.servers[watch]!.outage : undefined;
-  if (outage) {
-    const crashW = Math.ceil((outage.fromShare * durationMs) / windowMs);
-    const returnW = Math.floor((outage.toShare * durationMs) / windowMs);
-    adaptAfterCrashMs = Number.POSITIVE_INFINITY;
-    for (let w = crashW; w < returnW; w++) {
-      if (winErrors[w]! < 0.01 * winCount[w]!) {
-        adaptAfterCrashMs = w * windowMs - outage.fromShare * durationMs;
-        break;
-      }
-    }
-    adaptAfterReturnMs = Number.POSITIVE_INFINITY;
-    const fair = 0.5 / n;
-    for (let w = Math.ceil((outage.toShare * durationMs) / windowMs); w + 4 < windows; w++) {
-      let sustained = true;
-      for (let k = w; k < w + 5; k++) if (winWatched[k]! < fair * winCount[k]!) sustained = false;
-      if (sustained) {
-        adaptAfterReturnMs = w * windowMs - outage.toShare * durationMs;
-        break;
-      }
-    }
+  let adaptAfterSlowdownMs: number | null = null;
+  if (watched?.outage) {
+    const { fromShare, toShare } = watched.outage;
+    const returnW = Math.floor((toShare * durationMs) / windowMs);
+    adaptAfterCrashMs = adapted(fromShare * durationMs, returnW, 1, (w) => winErrors[w]! < 0.01 * winCount[w]!);
+    adaptAfterReturnMs = adapted(toShare * durationMs, windows, 5, (w) => winWatched[w]! >= fair * winCount[w]!);
+  }
+  if (watched?.slowdown) {
+    adaptAfterSlowdownMs = adapted(watched.slowdown.atShare * durationMs, windows, 5, (w) => winWatched[w]! < fair * winCount[w]!);
   }
 
   return {
@@ -340,6 +354,7 @@ export function simulate(scenario: Scenario, utilisation: number, factory: Balan
     cacheHitRate: lookups === 0 ? null : hits / lookups,
     adaptAfterCrashMs,
     adaptAfterReturnMs,
+    adaptAfterSlowdownMs,
     events,
   };
 }

@@ -8,7 +8,7 @@ import { buildReport, goals } from '../report/markdown.ts';
 import type { BalancingResults } from '../results.ts';
 import { packageBalancer, type SimRun } from '../sim/run-sim.ts';
 import { scenarios } from '../sim/scenarios.ts';
-import { simulate } from '../sim/simulate.ts';
+import { NEVER, simulate } from '../sim/simulate.ts';
 import { strategies } from '../strategies.ts';
 
 const has = (program: string): boolean => spawnSync('sh', ['-c', `command -v ${program}`]).status === 0;
@@ -24,6 +24,17 @@ describe('package strategies in the simulator', () => {
     const slow = scenarios.find((s) => s.name === 'slow-server')!;
     const r = simulate(slow, 0.8, packageBalancer(entry('peak-ewma')), { seed: 1, durationMs: 4_000, warmupMs: 500 });
     expect(r.share[0]).toBeLessThan(0.05);
+  });
+});
+
+describe('time to adapt', () => {
+  it('peak EWMA cuts a server that slowed down within a second; round robin never does', () => {
+    const scenario = scenarios.find((s) => s.name === 'slowdown')!;
+    const options = { seed: 1, durationMs: 6_000, warmupMs: 500 };
+    expect(simulate(scenario, 0.8, packageBalancer(entry('round-robin')), options).adaptAfterSlowdownMs).toBe(NEVER);
+    const ewma = simulate(scenario, 0.8, packageBalancer(entry('peak-ewma')), options).adaptAfterSlowdownMs!;
+    expect(ewma).toBeGreaterThanOrEqual(0);
+    expect(ewma).toBeLessThan(1_000);
   });
 });
 
@@ -79,6 +90,7 @@ describe('report', () => {
     cacheHitRate: null,
     adaptAfterCrashMs: null,
     adaptAfterReturnMs: null,
+    adaptAfterSlowdownMs: null,
     events: 1,
   });
   const results = (p2c: number): BalancingResults => ({
