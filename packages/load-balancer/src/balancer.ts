@@ -312,11 +312,9 @@ export class LoadBalancer implements Disposable {
       record.draining = true;
       this.#dirty = true;
       this.#events.emit('draining', { endpoint: record.endpoint });
+      if (record.inFlight === 0) this.#resolveDrain(record);
     }
-    if (record.inFlight === 0) {
-      this.#resolveDrain(record);
-      return Promise.resolve();
-    }
+    if (record.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => record.drainWaiters.push(resolve));
   }
 
@@ -514,7 +512,9 @@ export class LoadBalancer implements Disposable {
       o.load = undefined;
     } else {
       const ok = report.ok === true;
-      const latencyMs = report.latencyMs ?? now - startedAt;
+      const reported = report.latencyMs;
+      // A missing, negative or non-finite latency is replaced by the measured one.
+      const latencyMs = reported !== undefined && reported >= 0 && reported < Number.POSITIVE_INFINITY ? reported : now - startedAt;
       const load = report.load;
       if (load !== undefined && Number.isFinite(load)) record.load = load;
       record.record(ok, latencyMs, now);
@@ -567,6 +567,7 @@ export class LoadBalancer implements Disposable {
   /** Applies due time-based transitions and rebuilds the candidate set. */
   #refresh(now: number): void {
     this.#dirty = false;
+    if (this.#closed) return;
     let nextCheck = Number.POSITIVE_INFINITY;
     const restored: EndpointRecord[] = [];
     let total = 0;

@@ -6,6 +6,7 @@ import {
   type LoadBalancerEvents,
   NoEndpointAvailableError,
   type PickHandle,
+  peakEwma,
   powerOfTwoChoices,
   roundRobin,
 } from '../src/index.ts';
@@ -53,6 +54,17 @@ describe('LoadBalancer: accounting', () => {
       using _abandoned = lb.pick();
     }
     expect(lb.stats().endpoints[0]).toMatchObject({ inFlight: 0, cancelled: 2, failures: 0, successes: 0, latencyMs: null });
+  });
+
+  it('measures latency itself when the reported one is not a valid duration', () => {
+    const clock = manualClock();
+    const lb = new LoadBalancer({ endpoints: endpoints(1), clock, strategy: peakEwma() });
+    for (const latencyMs of [Number.NaN, -5, Number.POSITIVE_INFINITY]) {
+      const h = lb.pick();
+      clock.advance(8);
+      h.done({ ok: true, latencyMs });
+    }
+    expect(lb.stats().endpoints[0]!.latencyMs).toBeCloseTo(8, 5);
   });
 
   it('measures latency from pick(), or from start() when called', () => {
@@ -120,7 +132,10 @@ describe('LoadBalancer: drain', () => {
 
   it('resolves at once for an idle or unknown endpoint', async () => {
     const lb = new LoadBalancer({ endpoints: endpoints(1) });
+    const drained = record(lb, 'drained');
     await lb.drain('a');
+    await lb.drain('a');
+    expect(drained).toHaveLength(1);
     await lb.drain('nope');
     expect(() => lb.pick()).toThrow(expect.objectContaining({ reason: 'unavailable' }));
   });
@@ -396,6 +411,11 @@ describe('LoadBalancer: lifecycle', () => {
     expect(() => lb.add({ id: 'z', address: 'x' })).toThrow(NoEndpointAvailableError);
     h.done({ ok: true });
     expect(lb.stats().inFlight).toBe(0);
+    // Changes after close do not bring endpoints back.
+    lb.markDown('a');
+    lb.markUp('a');
+    lb.setWeight('b', 2);
+    expect(() => lb.pick()).toThrow(expect.objectContaining({ reason: 'closed' }));
     expect(vi.getTimerCount()).toBe(0);
   });
 
