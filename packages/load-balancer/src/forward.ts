@@ -120,11 +120,15 @@ export async function forward(balancer: LoadBalancer, request: ForwardRequest, o
     throw new UpstreamError(link.signal.reason instanceof TimeoutError ? 'timeout' : 'unreachable', endpoint, link.signal.reason ?? error);
   }
   clearTimeout(timer);
-  const report = {
-    ok: !options.isFailure(response),
-    latencyMs: handle.elapsedMs(),
-    load: readLoad(response, options.loadHeader),
-  };
+  let report: { ok: boolean; latencyMs: number; load: number | undefined };
+  try {
+    report = { ok: !options.isFailure(response), latencyMs: handle.elapsedMs(), load: readLoad(response, options.loadHeader) };
+  } catch (error) {
+    // A throwing isFailure hook must not leave the pick held or the upstream open.
+    link.abort(error);
+    handle.done({ ok: false, cancelled: true });
+    throw error;
+  }
   const body = response.body;
   if (body === null) {
     link.dispose();

@@ -78,6 +78,18 @@ describe('balancedFetch', () => {
     expect(lb.stats().endpoints[0]!.failures).toBe(1);
   });
 
+  it('releases the pick when isFailure throws', async () => {
+    const u = await upstream(echo('a'));
+    const lb = balancer([u.url]);
+    const api = balancedFetch(lb, {
+      isFailure: () => {
+        throw new Error('bad hook');
+      },
+    });
+    await expect(api('/')).rejects.toThrow('bad hook');
+    expect(lb.stats().inFlight).toBe(0);
+  });
+
   it('rejects with NoEndpointAvailableError when there is no endpoint', async () => {
     await expect(balancedFetch(balancer([]))('/')).rejects.toBeInstanceOf(NoEndpointAvailableError);
   });

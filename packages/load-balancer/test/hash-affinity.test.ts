@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hashAffinity, LoadBalancer, type PickHandle } from '../src/index.ts';
-import { endpoints, seeded, tally } from './helpers.ts';
+import { endpoints, manualClock, seeded, tally } from './helpers.ts';
 
 const keys = Array.from({ length: 2_000 }, (_, i) => `10.0.${i >> 8}.${i & 255}`);
 
@@ -45,6 +45,34 @@ describe.each(['ring', 'maglev', 'bounded-load'] as const)('hashAffinity(%s)', (
       return h.endpoint.id;
     });
     for (const id of 'abc') expect(tally(ids)[id]! / 3_000).toBeCloseTo(1 / 3, 1);
+  });
+});
+
+describe('hashAffinity with slow start', () => {
+  it.each(['ring', 'bounded-load'] as const)('%s: moves a returning endpoint’s keys back gradually, each key once', (partitioner) => {
+    const clock = manualClock();
+    const lb = new LoadBalancer({
+      endpoints: endpoints(4),
+      strategy: hashAffinity({ partitioner }),
+      clock,
+      slowStart: { windowMs: 10_000, minWeightPercent: 10 },
+    });
+    const before = owners(lb);
+    const ofB = keys.filter((k) => before.get(k) === 'b');
+    lb.markDown('b');
+    lb.markUp('b');
+    clock.advance(3_000); // 30% of the ramp
+    const during = owners(lb);
+    const back = ofB.filter((k) => during.get(k) === 'b').length / ofB.length;
+    expect(back).toBeGreaterThan(0.2);
+    expect(back).toBeLessThan(0.4);
+    for (const key of keys) if (before.get(key) !== 'b') expect(during.get(key)).toBe(before.get(key));
+    clock.advance(3_000);
+    const later = owners(lb);
+    for (const key of ofB) if (during.get(key) === 'b') expect(later.get(key)).toBe('b');
+    clock.advance(4_000);
+    expect(owners(lb)).toEqual(before);
+    expect(lb.stats().inFlight).toBe(0);
   });
 });
 
