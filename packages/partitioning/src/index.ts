@@ -14,7 +14,15 @@ export {
 } from './errors.ts';
 export { fmix32, type HashFunction, murmur3 } from './hash.ts';
 export { type JumpOptions, JumpPartitioner, jumpHash } from './jump.ts';
-export { defaultTableSize, type MaglevOptions, MaglevPartitioner } from './maglev.ts';
+export {
+  defaultTableSize,
+  type MaglevEvents,
+  type MaglevOptions,
+  MaglevPartitioner,
+  type MaglevRebuild,
+  type MaglevRebuiltEvent,
+  type MaglevStats,
+} from './maglev.ts';
 export {
   BasePartitioner,
   type NodeEntry,

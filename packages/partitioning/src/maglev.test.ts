@@ -1,0 +1,304 @@
+import { spawnSync } from 'node:child_process';
+import { isInvalidOptionError } from '@ballast/common';
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { catchError } from '../test/catch-error.ts';
+import { isPartitioningError } from './errors.ts';
+import { type HashFunction, murmur3 } from './hash.ts';
+import { type MaglevOptions, MaglevPartitioner, type MaglevRebuiltEvent } from './maglev.ts';
+import { MaglevTableFill } from './maglev-table.ts';
+import type { NodeInput } from './partitioner.ts';
+
+const SIZE = 4099;
+
+/**
+ * Murmur3, except that key `#s` hashes to the start of table entry `s`: looking up `#0` …
+ * `#${SIZE - 1}` reads the whole table, entry by entry.
+ */
+const slotHash: HashFunction = (key, seed = 0) =>
+  seed === 0 && typeof key === 'string' && key.startsWith('#') ? Math.ceil((Number(key.slice(1)) * 2 ** 32) / SIZE) : murmur3(key, seed);
+
+function make(nodes: readonly NodeInput[], options: MaglevOptions = {}): MaglevPartitioner {
+  return new MaglevPartitioner({ hash: slotHash, tableSize: SIZE, rebuildChunk: 500, nodes, ...options });
+}
+
+/** The owner of every table entry. */
+function table(p: MaglevPartitioner): string[] {
+  return Array.from({ length: SIZE }, (_, s) => p.owner(`#${s}`));
+}
+
+/** What a fresh synchronous build for the same nodes gives. */
+function syncTable(p: MaglevPartitioner): string[] {
+  return table(make(p.nodes()));
+}
+
+const ids = (n: number, prefix = 'n'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+describe('MaglevTableFill', () => {
+  it('fills the same table in chunks of any size as in one go', () => {
+    const nodes = fc.uniqueArray(
+      fc.record({ id: fc.stringMatching(/^[a-z0-9]{1,8}$/), weight: fc.double({ min: 0.05, max: 20, noNaN: true }) }),
+      { minLength: 1, maxLength: 12, selector: (n) => n.id },
+    );
+    fc.assert(
+      fc.property(nodes, fc.integer({ min: 1, max: 400 }), (list, budget) => {
+        const order = list.map((n) => n.id).sort();
+        const weightOf = (id: string): number => list.find((n) => n.id === id)!.weight;
+        const whole = new MaglevTableFill(order, weightOf, murmur3, 1031);
+        whole.fill(Number.POSITIVE_INFINITY);
+        const chunked = new MaglevTableFill(order, weightOf, murmur3, 1031);
+        let chunks = 0;
+        while (!chunked.done) {
+          expect(chunked.fill(budget)).toBeGreaterThan(0);
+          chunks++;
+        }
+        expect(chunked.table).toEqual(whole.table);
+        expect(chunks).toBeGreaterThanOrEqual(Math.ceil(1031 / budget));
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('MaglevPartitioner, background rebuild', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('never returns a removed node while rebuilding, and ends with the synchronous table', () => {
+    const p = make(ids(12), { rebuild: 'background' });
+    const before = table(p);
+    p.remove('n3');
+    p.remove('n7');
+    p.add('x1');
+    let turns = 0;
+    while (p.stats().stale) {
+      const during = table(p);
+      expect(during.filter((id) => id === 'n3' || id === 'n7')).toEqual([]);
+      // Only the removed nodes' entries change hands until the swap; the new node waits.
+      expect(during.filter((id, s) => id !== before[s] && before[s] !== 'n3' && before[s] !== 'n7')).toEqual([]);
+      const list = p.preferenceList('#0', p.size);
+      expect(new Set(list).size).toBe(p.size);
+      expect(list).not.toContain('n3');
+      expect(list.slice(0, 1)).toEqual([during[0]]);
+      vi.advanceTimersToNextTimer();
+      turns++;
+    }
+    expect(turns).toBeGreaterThan(3);
+    expect(table(p)).toEqual(syncTable(p));
+    expect(p.stats()).toMatchObject({ stale: false, rebuilding: false, rebuilds: 2, restarts: 0 });
+    expect(p.stats().fallbacks).toBeGreaterThan(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('sends a removed node’s keys to the next present table entry', () => {
+    const p = make(ids(5), { rebuild: 'background' });
+    const before = table(p);
+    p.remove('n2');
+    const during = table(p);
+    for (let s = 0; s < SIZE; s++) {
+      if (before[s] !== 'n2') continue;
+      let next = s + 1;
+      while (before[next % SIZE] === 'n2') next++;
+      expect(during[s]).toBe(before[next % SIZE]);
+    }
+  });
+
+  it('coalesces many changes in a row into one rebuild', () => {
+    const p = make(ids(8), { rebuild: 'background' });
+    p.owner('warm-up');
+    const rebuilt: MaglevRebuiltEvent[] = [];
+    p.on('rebuilt', (e) => rebuilt.push(e));
+    for (let i = 0; i < 20; i++) p.add(`extra${i}`);
+    for (let i = 0; i < 5; i++) p.remove(`n${i}`);
+    expect(vi.getTimerCount()).toBe(1);
+    vi.runAllTimers();
+    expect(rebuilt).toHaveLength(1);
+    expect(rebuilt[0]).toMatchObject({ mode: 'background', nodes: 23, tableSize: SIZE });
+    expect(rebuilt[0]!.chunks).toBeGreaterThan(1);
+    expect(p.stats().rebuilds).toBe(2);
+    expect(table(p)).toEqual(syncTable(p));
+  });
+
+  it('restarts once when nodes change in the middle of a rebuild', () => {
+    const p = make(ids(8), { rebuild: 'background' });
+    p.owner('warm-up');
+    p.remove('n0');
+    vi.advanceTimersToNextTimer();
+    vi.advanceTimersToNextTimer();
+    expect(p.stats().rebuilding).toBe(true);
+    p.remove('n1');
+    p.add('n9');
+    vi.runAllTimers();
+    expect(p.stats()).toMatchObject({ rebuilds: 2, restarts: 1, stale: false });
+    expect(table(p)).toEqual(syncTable(p));
+  });
+
+  it('needs no rebuild when changes cancel out, and keeps a re-added node’s entries', () => {
+    const p = make(ids(6), { rebuild: 'background' });
+    const before = table(p);
+    p.add('temp');
+    p.remove('temp');
+    expect(p.stats().stale).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+    p.remove('n4');
+    expect(table(p)).not.toContain('n4');
+    p.add('n4');
+    expect(table(p)).toEqual(before);
+    expect(p.stats().stale).toBe(false);
+    // Back with another weight: its old entries serve until the rebuild gives it its new share.
+    p.remove('n4');
+    p.add('n4', 3);
+    expect(table(p)).toEqual(before);
+    expect(p.stats().stale).toBe(true);
+    vi.runAllTimers();
+    expect(table(p)).toEqual(syncTable(p));
+    expect(table(p).filter((id) => id === 'n4').length).toBeGreaterThan((2.5 * SIZE) / 8);
+  });
+
+  it('builds synchronously when the previous table has no present node, and throws when empty', () => {
+    const p = make(['a', 'b'], { rebuild: 'background' });
+    p.owner('warm-up');
+    p.remove('a');
+    p.remove('b');
+    expect(
+      isPartitioningError(
+        catchError(() => p.owner('k')),
+        'ERR_BALLAST_EMPTY_PARTITIONER',
+      ),
+    ).toBe(true);
+    p.add('c');
+    p.add('d');
+    expect(['c', 'd']).toContain(p.owner('k'));
+    expect(p.stats()).toMatchObject({ stale: false, rebuilding: false, rebuilds: 2 });
+    expect(vi.getTimerCount()).toBe(0);
+    expect(table(p)).toEqual(syncTable(p));
+  });
+
+  it('whenRebuilt() resolves once the new table is in place', async () => {
+    const p = make(ids(4), { rebuild: 'background' });
+    // The initial nodes are built in the background too, unless a lookup comes first.
+    const initial = p.whenRebuilt();
+    await vi.runAllTimersAsync();
+    expect(await initial).toBe(true);
+    expect(p.stats()).toMatchObject({ rebuilds: 1, lastRebuild: { mode: 'background' } });
+    p.add('n4');
+    const waited = p.whenRebuilt();
+    expect(table(p)).not.toContain('n4');
+    await vi.runAllTimersAsync();
+    expect(await waited).toBe(true);
+    expect(table(p)).toContain('n4');
+    expect(p.stats().lastRebuild).toMatchObject({ mode: 'background', nodes: 5 });
+  });
+
+  it('close() cancels a pending rebuild, leaves no timer, and lookups stay exact', async () => {
+    const p = make(ids(6), { rebuild: 'background' });
+    p.owner('warm-up');
+    p.remove('n1');
+    p.add('n6');
+    vi.advanceTimersToNextTimer();
+    const waited = p.whenRebuilt();
+    expect(vi.getTimerCount()).toBe(1);
+    p.close();
+    expect(vi.getTimerCount()).toBe(0);
+    expect(await waited).toBe(false);
+    expect(p.stats()).toMatchObject({ rebuilding: false, stale: true, rebuilds: 1 });
+    // Closed: the next lookup rebuilds in its own call, as in 'sync' mode.
+    expect(table(p)).toEqual(syncTable(p));
+    p.remove('n2');
+    expect(vi.getTimerCount()).toBe(0);
+    expect(table(p)).not.toContain('n2');
+    expect(p.stats()).toMatchObject({ stale: false, rebuilds: 3 });
+    expect(await p.whenRebuilt()).toBe(true);
+  });
+});
+
+describe('MaglevPartitioner, sync rebuild', () => {
+  it('rebuilds inside the first lookup after a batch of changes, with no timer', () => {
+    vi.useFakeTimers();
+    try {
+      const p = make(ids(6));
+      const events: MaglevRebuiltEvent[] = [];
+      p.on('rebuilt', (e) => events.push(e));
+      p.owner('k');
+      p.add('n6');
+      p.remove('n0');
+      expect(vi.getTimerCount()).toBe(0);
+      expect(table(p)).toEqual(syncTable(p));
+      expect(events.map((e) => [e.mode, e.nodes, e.chunks])).toEqual([
+        ['sync', 6, 1],
+        ['sync', 6, 1],
+      ]);
+      expect(p.stats()).toMatchObject({ rebuild: 'sync', rebuilds: 2, fallbacks: 0 });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('whenRebuilt() builds now', async () => {
+    const p = make(ids(3));
+    p.add('n3');
+    expect(p.stats().stale).toBe(true);
+    expect(await p.whenRebuilt()).toBe(true);
+    expect(p.stats()).toMatchObject({ stale: false, rebuilds: 1 });
+  });
+
+  it('background and sync give the same owners for the default table and hash', async () => {
+    const nodes = ['cache-a', { id: 'cache-b', weight: 2 }, 'cache-c', 'cache-d'];
+    const sync = new MaglevPartitioner({ nodes });
+    const background = new MaglevPartitioner({ nodes: ['cache-z'], rebuild: 'background' });
+    background.owner('warm-up');
+    for (const n of nodes) typeof n === 'string' ? background.add(n) : background.add(n.id, n.weight);
+    background.remove('cache-z');
+    expect(await background.whenRebuilt()).toBe(true);
+    for (let i = 0; i < 2000; i++) expect(background.owner(`user:${i}`)).toBe(sync.owner(`user:${i}`));
+    background.close();
+  });
+});
+
+describe('MaglevPartitioner options', () => {
+  it.each([
+    [{ rebuild: 'later' }, 'rebuild must be one of "sync", "background", got "later"'],
+    [{ rebuildChunk: 0 }, 'rebuildChunk must be an integer >= 1, got 0'],
+    [{ clock: {} }, 'clock must be a Clock'],
+  ])('rejects %j', (options, message) => {
+    const error = catchError(() => new MaglevPartitioner(options as MaglevOptions));
+    expect(isInvalidOptionError(error)).toBe(true);
+    expect((error as Error).message).toContain(message);
+  });
+
+  it('restores with the rebuild mode given again', () => {
+    const p = new MaglevPartitioner({ nodes: ['a', 'b'], tableSize: SIZE, rebuild: 'background' });
+    const copy = MaglevPartitioner.fromJSON(JSON.parse(JSON.stringify(p)), { rebuild: 'background' });
+    expect(copy.rebuild).toBe('background');
+    expect(copy.tableSize).toBe(SIZE);
+    expect(copy.owner('k')).toBe(p.owner('k'));
+  });
+});
+
+describe('process exit', () => {
+  const run = (script: string): ReturnType<typeof spawnSync> =>
+    spawnSync(process.execPath, ['--conditions=@ballast/source', '--input-type=module', '-e', script], {
+      cwd: import.meta.dirname,
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+
+  it('a pending background rebuild does not keep the process alive; awaiting one does', () => {
+    const child = run(`
+      import { MaglevPartitioner } from '@ballast/partitioning';
+      const p = new MaglevPartitioner({ nodes: ['a', 'b', 'c'], rebuild: 'background', tableSize: 1_000_003, rebuildChunk: 1000 });
+      p.owner('k');
+      p.remove('a');
+      console.log(await p.whenRebuilt(), p.stats().stale);
+      p.add('a');
+      process.on('exit', () => console.log('exit', p.stats().rebuilding));
+    `);
+    expect(child.stderr).toBe('');
+    expect(child.stdout).toBe('true false\nexit true\n');
+    expect(child.status).toBe(0);
+  });
+});
