@@ -1,7 +1,7 @@
 import { type Listening, listen } from '@ballast/app-api';
 import { isInvalidOptionError } from '@ballast/common';
 import { Hono } from 'hono';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createGateway, type Gateway, type GatewayOptions } from '../src/index.ts';
 
 const open: Array<{ close(): Promise<void> }> = [];
@@ -125,5 +125,18 @@ describe('gateway', () => {
       error = e;
     }
     expect(isInvalidOptionError(error)).toBe(true);
+  });
+});
+
+describe('gateway lifecycle', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  it('leaves no timer behind after close', async () => {
+    vi.useFakeTimers();
+    const gateway = createGateway({ upstreams: [{ id: 'a', url: 'http://127.0.0.1:9' }], log: () => {} });
+    expect(vi.getTimerCount()).toBeGreaterThan(0);
+    await gateway.close();
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 import { InProcessQueue, parseResizeParams } from '@ballast/app-queue';
 import sharp from 'sharp';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CpuMeter, type JobUsage, ResizeWorker, resizeImage, resolveLimits } from '../src/index.ts';
 
 let jpeg: Buffer;
@@ -146,5 +146,20 @@ describe('ResizeWorker', () => {
     release();
     await closing;
     expect((await queue.result(id))?.status).toBe('done');
+  });
+});
+
+describe('ResizeWorker lifecycle', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  it('leaves no timer behind after close', async () => {
+    vi.useFakeTimers();
+    const queue = new InProcessQueue();
+    const worker = new ResizeWorker({ queue, concurrency: 2 }).start();
+    expect(vi.getTimerCount()).toBeGreaterThan(0);
+    await worker.close();
+    await queue.close();
+    expect(vi.getTimerCount()).toBe(0);
   });
 });
