@@ -4,6 +4,7 @@ export { BallastError, InvalidOptionError, isBallastError, isInvalidOptionError,
 export { Emitter, type Listener, type Unsubscribe } from './events.ts';
 export { TimeDecayEwma } from './ewma.ts';
 export { Histogram, type HistogramSummary } from './histogram.ts';
+export { seededRandom } from './random.ts';
 export { NumberRing } from './ring-buffer.ts';
 export { RollingWindow } from './rolling-window.ts';
 export {

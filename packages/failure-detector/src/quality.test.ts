@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { FailureDetector } from './detector.ts';
 import { FixedTimeoutDetector } from './fixed-timeout.ts';
 import { PhiAccrualDetector } from './phi-accrual.ts';
-import { measureQuality, mulberry32 } from './quality.ts';
+import { measureQuality } from './quality.ts';
 
 describe('measureQuality', () => {
   it('measures the detection time of a fixed timeout exactly on a loss-free, jitter-free network', () => {
@@ -90,18 +90,5 @@ describe('measureQuality', () => {
     expect(() => measureQuality(() => new FixedTimeoutDetector(), scenario)).toThrow(
       expect.objectContaining({ code: 'ERR_BALLAST_INVALID_OPTION', option }),
     );
-  });
-});
-
-describe('mulberry32', () => {
-  it('is uniform enough on [0, 1)', () => {
-    const random = mulberry32(42);
-    const buckets = new Array<number>(10).fill(0);
-    for (let i = 0; i < 100_000; i++) {
-      const x = random();
-      expect(x >= 0 && x < 1).toBe(true);
-      buckets[Math.floor(x * 10)]!++;
-    }
-    for (const count of buckets) expect(Math.abs(count - 10_000)).toBeLessThan(500);
   });
 });

@@ -1,4 +1,4 @@
-import { durationMs, finiteNumber, func, integer, ratio } from '@ballast/common';
+import { durationMs, finiteNumber, func, integer, ratio, seededRandom } from '@ballast/common';
 import type { FailureDetector } from './detector.ts';
 
 /** One population of simulated nodes for {@link measureQuality}. */
@@ -153,7 +153,7 @@ function simulateScenario(
   const lossRate = ratio('lossRate', scenario.lossRate ?? 0.01, { max: 0.99 });
   const durationMs_ = finiteNumber('durationMs', scenario.durationMs ?? HOUR_MS, { min: intervalMs });
   const maxDetectionMs = durationMs('maxDetectionMs', scenario.maxDetectionMs ?? 600_000, { min: 1 });
-  const random = mulberry32(integer('seed', scenario.seed ?? defaultSeed));
+  const random = seededRandom(integer('seed', scenario.seed ?? defaultSeed));
 
   for (let n = 0; n < nodes; n++) {
     const detector = createDetector();
@@ -202,16 +202,4 @@ function suspicionStart(detector: FailureDetector, from: number, to: number): nu
 function quantile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
-}
-
-/** A small, fast seeded generator of numbers in [0, 1) (mulberry32). Internal. */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }

@@ -1,15 +1,9 @@
+import { seededRandom } from '@ballast/common';
 import type { EndpointInput, LoadBalancer } from '../src/index.ts';
 
-/** A seeded random source (mulberry32), so distribution tests repeat exactly. */
+/** A seeded random source, so distribution tests repeat exactly. */
 export function seeded(seed = 42): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  return seededRandom(seed);
 }
 
 /** A clock the test moves by hand. */
