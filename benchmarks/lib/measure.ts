@@ -55,6 +55,44 @@ export async function measureAsync(name: string, op: (i: number) => Promise<unkn
   return summarize(name, results);
 }
 
+/** Time spent on one batch of work, in nanoseconds. */
+export interface BatchTime {
+  /** CPU time of this process (user + system, GC included): on a shared machine, time spent waiting for a core is not counted. */
+  cpuNs: number;
+  /** Wall-clock time. */
+  wallNs: number;
+}
+
+/**
+ * Times one synchronous batch in CPU time and wall time. Divide by the batch size for
+ * per-operation figures; take the {@link median} of several batches.
+ */
+export function timeBatch(run: () => void): BatchTime {
+  const cpuStart = process.cpuUsage();
+  const wallStart = process.hrtime.bigint();
+  run();
+  const wallNs = Number(process.hrtime.bigint() - wallStart);
+  const used = process.cpuUsage(cpuStart);
+  return { cpuNs: (used.user + used.system) * 1000, wallNs };
+}
+
+/** {@link timeBatch} for an asynchronous batch. */
+export async function timeBatchAsync(run: () => Promise<void>): Promise<BatchTime> {
+  const cpuStart = process.cpuUsage();
+  const wallStart = process.hrtime.bigint();
+  await run();
+  const wallNs = Number(process.hrtime.bigint() - wallStart);
+  const used = process.cpuUsage(cpuStart);
+  return { cpuNs: (used.user + used.system) * 1000, wallNs };
+}
+
+/** The median of `values` (the upper one for an even count); NaN when empty. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
 /** Heap used after a full collection (needs `--expose-gc`; the bench scripts pass it). */
 export function heapUsed(): number {
   (globalThis as { gc?: () => void }).gc?.();
@@ -62,9 +100,8 @@ export function heapUsed(): number {
 }
 
 function summarize(name: string, samples: number[]): Measurement {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const nsPerOp = sorted[Math.floor(sorted.length / 2)] as number;
-  return { name, nsPerOp, opsPerSec: 1e9 / nsPerOp, minNs: sorted[0] as number, maxNs: sorted[sorted.length - 1] as number };
+  const nsPerOp = median(samples);
+  return { name, nsPerOp, opsPerSec: 1e9 / nsPerOp, minNs: Math.min(...samples), maxNs: Math.max(...samples) };
 }
 
 let blackhole: unknown;

@@ -23,6 +23,7 @@ import {
   weightedRandom,
   weightedRoundRobin,
 } from '@ballast/load-balancer';
+import { median, timeBatch } from '../lib/measure.ts';
 import { machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 
 const SIZES = [10, 100, 1_000];
@@ -115,21 +116,13 @@ function cpuTime(loop: Loop): Timing {
   const cpu: number[] = [];
   const wall: number[] = [];
   for (let s = 0; s < SAMPLES; s++) {
-    const cpuStart = process.cpuUsage();
-    const wallStart = process.hrtime.bigint();
-    loop(i, batch);
+    const from = i;
+    const t = timeBatch(() => loop(from, batch));
     i += batch;
-    const wallNs = Number(process.hrtime.bigint() - wallStart);
-    const used = process.cpuUsage(cpuStart);
-    cpu.push(((used.user + used.system) * 1_000) / batch);
-    wall.push(wallNs / batch);
+    cpu.push(t.cpuNs / batch);
+    wall.push(t.wallNs / batch);
   }
   return { cpuNs: median(cpu), wallNs: median(wall) };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 function time(

@@ -11,6 +11,7 @@
 import { constantBackoff, type RetryBudget, RetryPolicy, ratioBudget, retry, tokenBucketBudget } from '@ballast/retry';
 import { retry as cockatielRetry, ExponentialBackoff, handleAll } from 'cockatiel';
 import pRetry from 'p-retry';
+import { median, timeBatchAsync } from '../lib/measure.ts';
 import { openLoop } from '../lib/open-loop.ts';
 import { machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 
@@ -122,17 +123,14 @@ async function interleaved(
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < candidates.length; k++) {
       const [name, op] = candidates[(k + round) % candidates.length] as [string, () => Promise<unknown>];
-      const cpuStart = process.cpuUsage();
-      const start = process.hrtime.bigint();
-      for (let i = 0; i < iterations; i++) await op();
-      const elapsed = Number(process.hrtime.bigint() - start);
-      const used = process.cpuUsage(cpuStart);
-      wall.get(name)?.push(elapsed / iterations);
-      cpu.get(name)?.push(((used.user + used.system) * 1000) / iterations);
+      const t = await timeBatchAsync(async () => {
+        for (let i = 0; i < iterations; i++) await op();
+      });
+      wall.get(name)?.push(t.wallNs / iterations);
+      cpu.get(name)?.push(t.cpuNs / iterations);
     }
   }
-  const median = (values: number[] = []): number => [...values].sort((a, b) => a - b)[values.length >> 1] as number;
-  return new Map(candidates.map(([name]) => [name, { cpu: median(cpu.get(name)), wall: median(wall.get(name)) }]));
+  return new Map(candidates.map(([name]) => [name, { cpu: median(cpu.get(name) ?? []), wall: median(wall.get(name) ?? []) }]));
 }
 
 const RAW = 'raw operation (no retry)';
