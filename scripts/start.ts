@@ -9,41 +9,57 @@
  *   npm start -- --burst=500       # a longer burst
  */
 
+import { spawn } from 'node:child_process';
 import { startSystem } from '@ballast/app-gateway';
 import { queueFromEnv } from '@ballast/app-queue';
 import { sampleJpeg } from '@ballast/app-worker';
 import { Histogram } from '@ballast/common';
 
-const burstArg = process.argv.slice(2).find((a) => a === '--burst' || a.startsWith('--burst='));
-const burst = burstArg === undefined ? 0 : Number(burstArg.split('=')[1] ?? 200);
-if (!(burst >= 0) || !Number.isInteger(burst)) throw new Error(`--burst takes a whole number of requests, got ${burstArg}`);
-const redis = Boolean(process.env.BALLAST_REDIS_SENTINELS || process.env.BALLAST_REDIS_URL);
-
-const options = {
-  apis: 3,
-  workers: 1,
-  queue: redis ? () => queueFromEnv() : undefined,
-  api: { log: () => {} },
-  gateway: { log: () => {} },
-};
-let system: Awaited<ReturnType<typeof startSystem>>;
-try {
-  system = await startSystem({ ...options, port: burst > 0 ? 0 : Number(process.env.BALLAST_PORT ?? 8080) });
-} catch (error) {
-  if ((error as { code?: string }).code !== 'EADDRINUSE') throw error;
-  system = await startSystem({ ...options, port: 0 });
+// The services churn through request objects; with Node's small initial heap that runs a
+// full GC several times a second (see apps/README.md, Benchmarks). Run with a larger
+// initial old space: re-launch this script once with the flag.
+const HEAP_FLAG = '--initial-old-space-size=128';
+if (!process.execArgv.includes(HEAP_FLAG) && process.env.BALLAST_NO_RELAUNCH !== '1') {
+  const child = spawn(process.execPath, [...process.execArgv, HEAP_FLAG, ...process.argv.slice(1)], { stdio: 'inherit' });
+  // Ctrl-C reaches both processes; this one only waits for the other to finish.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => child.kill('SIGTERM'));
+  child.once('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+} else {
+  await main();
 }
 
-const queueKind = system.apis[0]?.queue.kind ?? 'in-process';
-console.log(
-  `Ballast reference system is running (queue: ${queueKind}${redis ? `, ${process.env.BALLAST_REDIS_SENTINELS ? 'Sentinel' : 'single Redis'}` : ''}):`,
-);
-console.log(`  gateway   ${system.url}   (${system.gateway.balancer.strategy} over ${system.apis.length} API servers)`);
-for (const [i, { server }] of system.apis.entries()) console.log(`  api-${i + 1}     ${server.url}`);
-console.log(`  workers   ${system.workers.length} × ${system.workers[0]?.concurrency} conversions at once`);
+async function main(): Promise<void> {
+  const burstArg = process.argv.slice(2).find((a) => a === '--burst' || a.startsWith('--burst='));
+  const burst = burstArg === undefined ? 0 : Number(burstArg.split('=')[1] ?? 200);
+  if (!(burst >= 0) || !Number.isInteger(burst)) throw new Error(`--burst takes a whole number of requests, got ${burstArg}`);
+  const redis = Boolean(process.env.BALLAST_REDIS_SENTINELS || process.env.BALLAST_REDIS_URL);
 
-if (burst === 0) {
-  console.log(`
+  const options = {
+    apis: 3,
+    workers: 1,
+    queue: redis ? () => queueFromEnv() : undefined,
+    api: { log: () => {} },
+    gateway: { log: () => {} },
+  };
+  let system: Awaited<ReturnType<typeof startSystem>>;
+  try {
+    system = await startSystem({ ...options, port: burst > 0 ? 0 : Number(process.env.BALLAST_PORT ?? 8080) });
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'EADDRINUSE') throw error;
+    system = await startSystem({ ...options, port: 0 });
+  }
+
+  const queueKind = system.apis[0]?.queue.kind ?? 'in-process';
+  console.log(
+    `Ballast reference system is running (queue: ${queueKind}${redis ? `, ${process.env.BALLAST_REDIS_SENTINELS ? 'Sentinel' : 'single Redis'}` : ''}):`,
+  );
+  console.log(`  gateway   ${system.url}   (${system.gateway.balancer.strategy} over ${system.apis.length} API servers)`);
+  for (const [i, { server }] of system.apis.entries()) console.log(`  api-${i + 1}     ${server.url}`);
+  console.log(`  workers   ${system.workers.length} × ${system.workers[0]?.concurrency} conversions at once`);
+
+  if (burst === 0) {
+    console.log(`
 Resize an image (sync: the answer is the image):
   curl -sS -X POST -H 'content-type: image/jpeg' --data-binary @photo.jpg \\
     '${system.url}/v1/resize?width=800&format=webp' -o photo-800.webp
@@ -53,51 +69,52 @@ Async: add &mode=async, then GET the "result" path it returns:
 Parameters: width, height (1–8192), fit (cover|contain|inside|outside|fill), format (jpeg|png|webp|avif),
 quality (1–100), effort, animated, keepMetadata, deadlineMs. Health: /healthz /readyz /metrics; ${system.url}/gateway/stats.
 Ctrl-C to stop.`);
-  const stop = async (): Promise<void> => {
-    console.log('\nStopping: finishing the jobs in progress…');
-    await system.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-} else {
-  const image = await sampleJpeg();
-  const concurrency = 4;
-  console.log(
-    `\nSending ${burst} resize requests (${Math.round(image.length / 1024)} KB JPEG → 800 px JPEG), ${concurrency} at a time, through the gateway…`,
-  );
-  const latency = new Histogram();
-  const statuses = new Map<number | string, number>();
-  const upstreams = new Map<string, number>();
-  let next = 0;
-  const started = performance.now();
-  const client = async (): Promise<void> => {
-    while (next < burst) {
-      next++;
-      const t0 = performance.now();
-      try {
-        const res = await fetch(`${system.url}/v1/resize?width=800`, {
-          method: 'POST',
-          body: image,
-          headers: { 'content-type': 'image/jpeg' },
-        });
-        await res.arrayBuffer();
-        latency.record(performance.now() - t0);
-        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-        const upstream = res.headers.get('x-upstream') ?? 'none';
-        upstreams.set(upstream, (upstreams.get(upstream) ?? 0) + 1);
-      } catch (error) {
-        statuses.set(String(error), (statuses.get(String(error)) ?? 0) + 1);
+    const stop = async (): Promise<void> => {
+      console.log('\nStopping: finishing the jobs in progress…');
+      await system.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  } else {
+    const image = await sampleJpeg();
+    const concurrency = 4;
+    console.log(
+      `\nSending ${burst} resize requests (${Math.round(image.length / 1024)} KB JPEG → 800 px JPEG), ${concurrency} at a time, through the gateway…`,
+    );
+    const latency = new Histogram();
+    const statuses = new Map<number | string, number>();
+    const upstreams = new Map<string, number>();
+    let next = 0;
+    const started = performance.now();
+    const client = async (): Promise<void> => {
+      while (next < burst) {
+        next++;
+        const t0 = performance.now();
+        try {
+          const res = await fetch(`${system.url}/v1/resize?width=800`, {
+            method: 'POST',
+            body: image,
+            headers: { 'content-type': 'image/jpeg' },
+          });
+          await res.arrayBuffer();
+          latency.record(performance.now() - t0);
+          statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+          const upstream = res.headers.get('x-upstream') ?? 'none';
+          upstreams.set(upstream, (upstreams.get(upstream) ?? 0) + 1);
+        } catch (error) {
+          statuses.set(String(error), (statuses.get(String(error)) ?? 0) + 1);
+        }
       }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, client));
-  const seconds = (performance.now() - started) / 1000;
-  const s = latency.summary();
-  const ms = (v: number): string => `${v.toFixed(1)} ms`;
-  console.log(`\n  requests   ${burst} in ${seconds.toFixed(1)} s (${(burst / seconds).toFixed(1)}/s)`);
-  console.log(`  statuses   ${[...statuses].map(([k, v]) => `${k}: ${v}`).join(', ')}`);
-  console.log(`  upstreams  ${[...upstreams].map(([k, v]) => `${k}: ${v}`).join(', ')}`);
-  console.log(`  latency    p50 ${ms(s.p50)}   p90 ${ms(s.p90)}   p99 ${ms(s.p99)}   p99.9 ${ms(s.p999)}   max ${ms(s.max)}`);
-  await system.close();
+    };
+    await Promise.all(Array.from({ length: concurrency }, client));
+    const seconds = (performance.now() - started) / 1000;
+    const s = latency.summary();
+    const ms = (v: number): string => `${v.toFixed(1)} ms`;
+    console.log(`\n  requests   ${burst} in ${seconds.toFixed(1)} s (${(burst / seconds).toFixed(1)}/s)`);
+    console.log(`  statuses   ${[...statuses].map(([k, v]) => `${k}: ${v}`).join(', ')}`);
+    console.log(`  upstreams  ${[...upstreams].map(([k, v]) => `${k}: ${v}`).join(', ')}`);
+    console.log(`  latency    p50 ${ms(s.p50)}   p90 ${ms(s.p90)}   p99 ${ms(s.p99)}   p99.9 ${ms(s.p999)}   max ${ms(s.max)}`);
+    await system.close();
+  }
 }

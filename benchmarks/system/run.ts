@@ -6,7 +6,8 @@
  *    per CPU-second.
  * 2. The system (server.ts in a child process: gateway → 3 API servers → in-process
  *    queue → worker) driven to saturation by a closed loop of clients: its capacity,
- *    and requests per CPU-second of the system process. The ratio to (1) is the goal
+ *    and requests per CPU-second of the system process — once with Node's default heap,
+ *    once with a larger initial old space. The ratio to (1) is the goal
  *    "throughput per core ≥ 0.8 × sharp direct".
  * 3. Open-loop load (Poisson arrivals, no coordinated omission) at 50/80/100/150% of
  *    the measured capacity: p50/p99/p99.9 of admitted requests, and how many were shed.
@@ -57,62 +58,98 @@ const directCpuSeconds = (cpuNow() - directCpu0) / 1000;
 const direct = { perSecond: directCount / directSeconds, perCpuSecond: directCount / directCpuSeconds, conversions: directCount };
 console.log(`sharp direct: ${fmt(direct.perSecond)}/s, ${fmt(direct.perCpuSecond)} per CPU-second`);
 
-// 2. The system in a child process.
-const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [], {
-  execArgv: ['--conditions=@ballast/source'],
-  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-});
-const messages: Array<(m: { type: string; url?: string; ms?: number }) => void> = [];
-child.on('message', (m: { type: string }) => messages.shift()?.(m));
-const next = (): Promise<{ type: string; url?: string; ms?: number }> => new Promise((resolve) => messages.push(resolve));
-const { url } = await next();
-const childCpu = async (): Promise<number> => {
-  const reply = next();
-  child.send({ type: 'cpu' });
-  return (await reply).ms ?? 0;
-};
-const send = async (signal?: AbortSignal): Promise<number> => {
-  const res = await fetch(`${url}/v1/resize?${query}`, { method: 'POST', body: image, headers: { 'content-type': 'image/jpeg' }, signal });
-  await res.arrayBuffer();
-  return res.status;
-};
+// 2. The system in a child process, started with the given Node flags.
+interface Server {
+  url: string;
+  cpuMs(): Promise<number>;
+  stop(): Promise<void>;
+}
+async function startServer(flags: string[]): Promise<Server> {
+  const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [], {
+    execArgv: ['--conditions=@ballast/source', ...flags],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const messages: Array<(m: { type: string; url?: string; ms?: number }) => void> = [];
+  child.on('message', (m: { type: string }) => messages.shift()?.(m));
+  const next = (): Promise<{ type: string; url?: string; ms?: number }> => new Promise((resolve) => messages.push(resolve));
+  const { url = '' } = await next();
+  return {
+    url,
+    async cpuMs() {
+      const reply = next();
+      child.send({ type: 'cpu' });
+      return (await reply).ms ?? 0;
+    },
+    async stop() {
+      child.send({ type: 'stop' });
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+const sender =
+  (url: string) =>
+  async (signal?: AbortSignal): Promise<number> => {
+    const res = await fetch(`${url}/v1/resize?${query}`, {
+      method: 'POST',
+      body: image,
+      headers: { 'content-type': 'image/jpeg' },
+      signal,
+    });
+    await res.arrayBuffer();
+    return res.status;
+  };
 
-try {
+/** Saturates the system with a closed loop of clients: requests per second and per CPU-second of the system process. */
+async function saturate(server: Server, label: string) {
+  const send = sender(server.url);
   for (let i = 0; i < 20; i++) await send(); // warm up
   const clients = cores * 2 + 1; // enough to keep every worker slot busy, few enough not to be shed
   let ok = 0;
   let other = 0;
-  const capStart = performance.now();
-  const capCpu0 = await childCpu();
-  const loadCpu0 = cpuNow();
+  const start = performance.now();
+  const cpu0 = await server.cpuMs();
   await Promise.all(
     Array.from({ length: clients }, async () => {
-      while (performance.now() - capStart < phaseMs) {
+      while (performance.now() - start < phaseMs) {
         if ((await send()) === 200) ok++;
         else other++;
       }
     }),
   );
-  const capSeconds = (performance.now() - capStart) / 1000;
-  const systemCpuSeconds = ((await childCpu()) - capCpu0) / 1000;
-  const loadCpuSeconds = (cpuNow() - loadCpu0) / 1000;
-  const capacity = ok / capSeconds;
-  const system = {
-    perSecond: capacity,
-    perCpuSecond: ok / systemCpuSeconds,
-    ok,
-    other,
-    loadGeneratorCpuSeconds: loadCpuSeconds,
-    systemCpuSeconds,
-  };
+  const seconds = (performance.now() - start) / 1000;
+  const systemCpuSeconds = ((await server.cpuMs()) - cpu0) / 1000;
+  const result = { perSecond: ok / seconds, perCpuSecond: ok / systemCpuSeconds, ok, other, systemCpuSeconds };
   console.log(
-    `system: ${fmt(capacity)}/s at saturation (${clients} clients, ${other} non-200), ${fmt(system.perCpuSecond)} per CPU-second`,
+    `${label}: ${fmt(result.perSecond)}/s at saturation (${clients} clients, ${other} non-200), ${fmt(result.perCpuSecond)} per CPU-second`,
   );
+  return result;
+}
 
+// Node's default heap starts small, and the services' request churn then runs a full
+// GC several times a second; a larger initial old space (a deployment setting) avoids it.
+const TUNED = ['--initial-old-space-size=128'];
+const plain = await startServer([]);
+let systemDefault: Awaited<ReturnType<typeof saturate>>;
+try {
+  systemDefault = await saturate(plain, 'system (default heap)');
+} finally {
+  await plain.stop();
+}
+const server = await startServer(TUNED);
+const send = sender(server.url);
+try {
+  const system = await saturate(server, `system (${TUNED.join(' ')})`);
+  const capacity = system.perSecond;
   const throughputRows: Row[] = [
     { path: 'sharp direct (one process)', 'req/s': direct.perSecond, 'req per CPU-s': direct.perCpuSecond, ratio: 1 },
     {
-      path: 'system: gateway → API → queue → worker',
+      path: 'system, default Node heap',
+      'req/s': systemDefault.perSecond,
+      'req per CPU-s': systemDefault.perCpuSecond,
+      ratio: systemDefault.perCpuSecond / direct.perCpuSecond,
+    },
+    {
+      path: `system, ${TUNED.join(' ')}`,
       'req/s': system.perSecond,
       'req per CPU-s': system.perCpuSecond,
       ratio: system.perCpuSecond / direct.perCpuSecond,
@@ -178,6 +215,5 @@ try {
   writeResult('system.md', md);
   console.log('\nWrote benchmarks/results/system.json and system.md');
 } finally {
-  child.send({ type: 'stop' });
-  await new Promise((r) => child.once('exit', r));
+  await server.stop();
 }

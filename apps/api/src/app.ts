@@ -60,7 +60,7 @@ export interface Api extends AsyncDisposable {
 }
 
 const IMAGE_TYPES: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', avif: 'image/avif' };
-const SYNC_RESULT_TTL_MS = 30_000;
+const SYNC_RESULT_TTL_MS = 10_000;
 const RESIZE_KEYS = ['width', 'height', 'fit', 'format', 'quality', 'effort', 'animated', 'keepMetadata'];
 
 /**

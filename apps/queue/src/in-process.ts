@@ -28,6 +28,8 @@ interface Entry {
   ttlMs: number;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 type NextWaiter = { consumer: InProcessConsumer; resolve: (lease: Lease) => void; reject: (error: unknown) => void; signal?: AbortSignal };
 
 /** Options of {@link InProcessQueue}. */
@@ -242,6 +244,8 @@ export class InProcessQueue implements JobQueue {
 
   #finish(entry: Entry, result: JobResult): void {
     if (!entry.result) this.#live--;
+    // The input is no longer needed once the job is final: keep only the result.
+    if (entry.job.data.byteLength > 0) entry.job = { ...entry.job, data: EMPTY };
     entry.result = result;
     entry.lease = undefined;
     entry.forgetAt = this.#options.now() + entry.ttlMs;
