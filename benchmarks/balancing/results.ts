@@ -47,6 +47,8 @@ export interface LiveRun {
   /** CPU seconds the balancer process used during the run, and requests served per CPU second. */
   cpuSeconds: number;
   requestsPerCpuSecond: number;
+  /** p99 event-loop delay of the load generator during the run, ms: high when the machine was busy. */
+  generatorLagP99Ms: number;
 }
 
 export interface LiveScenarioResult {

@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { openLoop } from '../../lib/open-loop.ts';
 import { machine } from '../../lib/report.ts';
@@ -119,6 +120,9 @@ async function measure(balancer: Balancer, ports: number[], servers: string[], r
   const instance = await balancer.start(ports);
   const client = httpClient(instance.port, (i) => keys[i % keys.length]!, SETTINGS.timeoutMs);
   let cpuAtWarmup = Number.NaN;
+  // How late the load generator's own timers fire: a gauge of how busy the machine was.
+  const lag = monitorEventLoopDelay({ resolution: 5 });
+  lag.enable();
   const warmupTimer = setTimeout(() => (cpuAtWarmup = cpuSeconds(instance.pid)), SETTINGS.warmupMs);
   try {
     const result = await openLoop(client.send, {
@@ -129,6 +133,7 @@ async function measure(balancer: Balancer, ports: number[], servers: string[], r
       random: seeded(SETTINGS.seed, `live/${balancer.label}`),
     });
     const cpu = cpuSeconds(instance.pid) - cpuAtWarmup;
+    lag.disable();
     const ok = result.byStatus['200']?.count ?? 0;
     const timeouts = result.byStatus.timeout?.count ?? 0;
     const answered = result.completed;
@@ -154,8 +159,10 @@ async function measure(balancer: Balancer, ports: number[], servers: string[], r
       share: servers.map((s) => (answered === 0 ? 0 : (result.byServer[s] ?? 0) / answered)),
       cpuSeconds: cpu,
       requestsPerCpuSecond: cpu > 0 ? answered / cpu : Number.NaN,
+      generatorLagP99Ms: lag.percentile(99) / 1e6,
     };
   } finally {
+    lag.disable();
     clearTimeout(warmupTimer);
     client.close();
     await instance.stop();

@@ -274,7 +274,7 @@ function liveSection(live: LiveResults, charts: Map<string, string>): string[] {
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}. Command: \`${live.command}\`. ${live.wallSeconds ? `Wall time ${fmt(live.wallSeconds)} s.` : ''}`,
     '',
-    `All processes share the machine's ${live.machine.cpus} cores with whatever else runs there (one-minute load average ${fmt(live.loadAverage.before, 2)} before the run, ${fmt(live.loadAverage.after, 2)} after), so absolute figures carry noise, and a balancer that needs more CPU per request suffers more from contention; compare rows of one table, measured in the same run.`,
+    `All processes share the machine's ${live.machine.cpus} cores with whatever else runs there (one-minute load average ${fmt(live.loadAverage.before, 2)} before the run, ${fmt(live.loadAverage.after, 2)} after), so absolute figures carry noise, and a balancer that needs more CPU per request suffers more from contention; compare rows of one table, measured in the same run. The last column, how late the load generator's own timers fired (p99), shows how busy the machine was during each row.`,
     '',
   );
   for (const sc of live.scenarios) {
@@ -293,6 +293,7 @@ function liveSection(live: LiveResults, charts: Map<string, string>): string[] {
       if (sc.watch !== null) row[`${sc.servers[sc.watch]} share of answers`] = pct(r.share[sc.watch] ?? 0);
       row['balancer CPU s'] = r.cpuSeconds;
       row['req per CPU-s'] = Math.round(r.requestsPerCpuSecond);
+      row['generator lag p99 ms'] = r.generatorLagP99Ms;
       return row;
     });
     lines.push(markdownTable(rows), '');
