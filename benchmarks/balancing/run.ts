@@ -23,6 +23,13 @@ const flag = (name: string): string | undefined => {
   const a = args.find((x) => x === `--${name}` || x.startsWith(`--${name}=`));
   return a === undefined ? undefined : (a.split('=')[1] ?? '');
 };
+const usage = 'usage: run.ts [--live] [--seed=N] [--only=scenario,...] [--report]';
+for (const a of args) {
+  if (!/^--(live|report|seed=\d+|only=[\w,-]+)$/.test(a)) {
+    console.error(`unknown or malformed argument ${JSON.stringify(a)}\n${usage}`);
+    process.exit(2);
+  }
+}
 const live = flag('live') !== undefined;
 const seed = Number(flag('seed') ?? 42);
 const only = flag('only')?.split(',').filter(Boolean);
@@ -44,6 +51,7 @@ if (flag('report') !== undefined) {
   console.log(`Simulation: seed ${seed}, ${settings.durationMs / 1000} s simulated per run, ${strategies.length} strategies + oracle`);
   const started = performance.now();
   const scenarios = runSimulation(strategies, settings, console.log, only ? (s) => only.includes(s.name) : undefined);
+  if (scenarios.length === 0) console.error(`no scenario matched --only=${only?.join(',')}`);
   const wallSeconds = (performance.now() - started) / 1000;
   console.log(`Simulation done in ${wallSeconds.toFixed(1)} s`);
   results = {

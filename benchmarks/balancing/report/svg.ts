@@ -56,7 +56,7 @@ export function latencyChart(title: string, rows: LatencyRow[]): string {
   const lo = 10 ** Math.floor(Math.log10(Math.min(...values, 1)));
   const hi = 10 ** Math.ceil(Math.log10(Math.max(...values, 10)));
   const x = (v: number): number => left + (plotW * (Math.log10(Math.max(v, lo)) - Math.log10(lo))) / (Math.log10(hi) - Math.log10(lo));
-  const body: string[] = [`<text x="${left}" y="20" font-size="14" font-weight="600">${esc(title)}</text>`];
+  const body: string[] = [`<text x="10" y="20" font-size="14" font-weight="600">${esc(title)}</text>`];
   PERCENTILES.forEach((p, i) => {
     const lx = left + i * 80;
     body.push(`<circle cx="${lx + 5}" cy="33" r="4.5" fill="${p.color}"/><text x="${lx + 14}" y="37">${p.label}</text>`);
@@ -102,7 +102,7 @@ export function shareChart(title: string, servers: string[], rows: ShareRow[], h
   const height = top + rows.length * rowH + 34;
   const palette = ['#4dabf7', '#74c0fc', '#a5d8ff', '#339af0', '#1c7ed6', '#91a7ff', '#748ffc', '#5c7cfa', '#bac8ff', '#4c6ef5'];
   const color = (i: number): string => (i === highlight ? '#fa5252' : palette[i % palette.length]!);
-  const body: string[] = [`<text x="${left}" y="20" font-size="14" font-weight="600">${esc(title)}</text>`];
+  const body: string[] = [`<text x="10" y="20" font-size="14" font-weight="600">${esc(title)}</text>`];
   const legendW = Math.min(60, plotW / servers.length);
   servers.forEach((s, i) => {
     const lx = left + i * legendW;
