@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { createApi } from '@ballast/app-api';
 import { type RunningSystem, startSystem } from '@ballast/app-gateway';
 import { RedisQueue } from '@ballast/app-queue';
 import sharp from 'sharp';
@@ -130,5 +131,28 @@ describe('the Redis primary killed', () => {
       expect((await sharp(Buffer.from(await res.arrayBuffer())).metadata()).width).toBe(24);
     }
     // Requests refused during the failover (`refused`) were never acknowledged: a client retries them.
+  });
+});
+
+describe('the queue unreachable', () => {
+  it('makes the API not ready, and ready again once Redis is back', async () => {
+    const redis = await startRedis();
+    const queue = new RedisQueue({ connection: { host: redis.host, port: redis.port, retryStrategy: () => 50 }, minReplicas: 0 });
+    const api = createApi({ queue, log: () => {} });
+    try {
+      expect((await api.app.request('/readyz')).status).toBe(200);
+      await redis.crash();
+      const down = await api.app.request('/readyz');
+      expect(down.status).toBe(503);
+      expect(await down.json()).toMatchObject({ ready: false, queue: 'redis' });
+      await redis.restart();
+      await eventually('the API to be ready again', 10_000, async () =>
+        (await api.app.request('/readyz')).status === 200 ? true : undefined,
+      );
+    } finally {
+      await api.close();
+      await queue.close();
+      await redis.stop();
+    }
   });
 });
