@@ -5,8 +5,12 @@ import { serve } from '@hono/node-server';
 export interface Listening extends AsyncDisposable {
   readonly url: string;
   readonly port: number;
-  /** Stops accepting connections and closes idle ones; resolves when the server has closed. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections and closes idle ones at once; requests in flight get
+   * `graceMs` to finish before their connections are closed. Resolves when the server
+   * has closed.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /**
@@ -16,12 +20,18 @@ export interface Listening extends AsyncDisposable {
 export function listen(fetch: (request: Request) => Response | Promise<Response>, port = 0, host = '127.0.0.1'): Promise<Listening> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch, port, hostname: host }, (info: AddressInfo) => {
-      const close = (): Promise<void> =>
+      const http = server as unknown as { closeIdleConnections?: () => void; closeAllConnections?: () => void };
+      const close = (graceMs = 5000): Promise<void> =>
         new Promise<void>((done) => {
-          server.close(() => done());
-          (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+          const timer = setTimeout(() => http.closeAllConnections?.(), graceMs);
+          timer.unref();
+          server.close(() => {
+            clearTimeout(timer);
+            done();
+          });
+          http.closeIdleConnections?.();
         });
-      resolve({ url: `http://${host}:${info.port}`, port: info.port, close, [Symbol.asyncDispose]: close });
+      resolve({ url: `http://${host}:${info.port}`, port: info.port, close, [Symbol.asyncDispose]: () => close() });
     });
     server.once('error', reject);
   });
