@@ -1,5 +1,6 @@
 import {
   Emitter,
+  func,
   Histogram,
   InvalidOptionError,
   type Listener,
@@ -8,7 +9,7 @@ import {
   type Unsubscribe,
   withoutStack,
 } from '@ballast/common';
-import { BreakerDisposedError, BrokenCircuitError } from './errors.ts';
+import { BreakerDisposedError, BrokenCircuitError, isBreakerDisposedError } from './errors.ts';
 import { InFlight, type InFlightEntry } from './in-flight.ts';
 import { Opossum } from './opossum.ts';
 import type { OpossumBreaker } from './opossum-types.ts';
@@ -22,11 +23,22 @@ export interface ExecuteOptions<T = unknown> {
   signal?: AbortSignal;
   /** Judges this call's result, instead of the breaker's `isFailure`. */
   isFailure?: (result: T) => boolean;
+  /**
+   * With opossum's `cache` or `coalesce` on: the key this call's result is cached and
+   * shared under. An `execute()` call without one is neither cached nor coalesced
+   * (`fire(...args)` calls are keyed by `cacheGetKey(...args)`, as in opossum).
+   * @default none
+   */
+  cacheKey?: string;
 }
 
 /** One call on its way through the breaker; also the single argument opossum's action receives. */
 interface Call {
   invoke: (signal: AbortSignal) => unknown;
+  /** The arguments of `fire(...args)`; undefined for `execute`. Given to `cacheGetKey` and the fallback. */
+  args: unknown[] | undefined;
+  /** Key under opossum's cache and coalescing, computed only when either is on. */
+  cacheKey: unknown;
   signal: AbortSignal | undefined;
   isFailure: ((result: never) => boolean) | undefined;
   /** Set before settling: tells opossum's errorFilter not to count this error. */
@@ -64,6 +76,36 @@ class Attempt implements InFlightEntry {
   }
 }
 
+/** The cache key of a call that must be neither cached nor coalesced. */
+const NO_CACHE_KEY: unique symbol = Symbol('not cached');
+
+interface KeyedStore {
+  get(key: unknown): unknown;
+  set(key: unknown, value: unknown, expiresAt: number): void;
+  flush(): void;
+  delete?(key: unknown): void;
+}
+
+/**
+ * Puts a view in front of one of opossum's caches that ignores calls without a key. A
+ * new object, so that a `cacheTransport` shared by several breakers is left as it is.
+ */
+function skipUnkeyed(options: Record<string, unknown>, name: 'cacheTransport' | 'coalesceCache'): void {
+  const store = options[name] as KeyedStore | undefined;
+  if (store === undefined) return;
+  const view: KeyedStore = {
+    get: (key) => (key === NO_CACHE_KEY ? undefined : store.get(key)),
+    set: (key, value, expiresAt) => {
+      if (key !== NO_CACHE_KEY) store.set(key, value, expiresAt);
+    },
+    flush: () => store.flush(),
+    delete: (key) => {
+      if (key !== NO_CACHE_KEY) store.delete?.(key);
+    },
+  };
+  options[name] = view;
+}
+
 /** How an attempt settled. */
 type Settled = typeof RESOLVED | typeof REJECTED | typeof TIMED_OUT | typeof CANCELLED;
 const RESOLVED = 0;
@@ -79,8 +121,8 @@ function unwrap(error: unknown): unknown {
 /**
  * A circuit breaker on opossum. opossum keeps the rolling window and decides when a
  * closed circuit opens (`errorThresholdPercentage`, `volumeThreshold`, `allowWarmUp`),
- * and still provides `capacity`, its cache, coalescing, `healthCheck` and `fallback`
- * (via `breaker.opossum`). Ballast adds a per-call AbortSignal and timeout, outcome
+ * and still provides `capacity`, its cache, coalescing and `healthCheck` (via
+ * `breaker.opossum`). Ballast adds a per-call AbortSignal and timeout, `fallback`, outcome
  * classification (result-based failures, slow calls, caller errors), the open period
  * and a half-open phase with several trial calls, cheap rejections carrying
  * `retryAfterMs`, typed events, `stats()`, and `toJSON()`/`initialState`.
@@ -129,6 +171,9 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
   readonly #timeoutMs: number;
   #resetTimer: ReturnType<typeof setTimeout> | undefined;
   #halfOpenTimer: ReturnType<typeof setTimeout> | undefined;
+  /** `fire` arguments to cache key, when opossum's cache or coalescing is on. */
+  readonly #cacheKeyOf: ((args: unknown[]) => unknown) | undefined;
+  #fallback: ((...argsAndError: never[]) => unknown) | undefined;
 
   /**
    * @param action the function `fire(...args)` calls (optional: `execute(fn)` takes the function per call).
@@ -150,14 +195,29 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
       this.#settle(attempt, TIMED_OUT, new TimeoutError(this.#timeoutMs)),
     );
     const run = (call: Call): Promise<unknown> => this.#attempt(call);
+    const opossumOptions = this.#options.opossum;
+    const keyed = opossumOptions.cache === true || opossumOptions.coalesce === true;
+    const userKey = opossumOptions.cacheGetKey as ((...args: unknown[]) => unknown) | undefined;
+    this.#cacheKeyOf = keyed ? (args) => (userKey === undefined ? JSON.stringify(args) : userKey(...args)) : undefined;
     this.opossum = new Opossum(run as (...args: never[]) => unknown, {
-      ...this.#options.opossum,
+      ...opossumOptions,
       name: this.name,
       // Ballast times each call out on its own signal and runs the open period itself.
       timeout: false,
       resetTimeout: MAX_TIMER_MS,
       errorFilter: (_error: unknown, call: Call) => call.ignored,
+      // opossum would key its caches by the Ballast call object, the same for every call.
+      cacheGetKey: (call: Call) => call.cacheKey,
     });
+    if (keyed) {
+      skipUnkeyed(this.opossum.options, 'cacheTransport');
+      skipUnkeyed(this.opossum.options, 'coalesceCache');
+    }
+    // opossum would call a fallback with the Ballast call object, and never while Ballast holds the circuit open.
+    this.opossum.fallback = (fn) => {
+      this.fallback(fn);
+      return this.opossum;
+    };
     countOnlyWindow(this.opossum, this.#options.opossum.rollingPercentilesEnabled === true);
     this.opossum.on('open', () => {
       if (!this.#syncing && this.#state === 'closed') this.#toOpen('threshold', this.#options.resetTimeoutMs);
@@ -193,10 +253,22 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
    * @throws {BreakerDisposedError} (rejects) after `close()`.
    */
   execute<T extends R>(fn: (signal: AbortSignal) => T | PromiseLike<T>, options?: ExecuteOptions<T>): Promise<T> {
+    const signal = options?.signal;
+    const isFailure = options?.isFailure;
+    // A programming error must not count against the dependency.
+    if (typeof fn !== 'function') return Promise.reject(new InvalidOptionError('fn', 'a function', fn));
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      return Promise.reject(new InvalidOptionError('signal', 'an AbortSignal', signal));
+    }
+    if (isFailure !== undefined && typeof isFailure !== 'function') {
+      return Promise.reject(new InvalidOptionError('isFailure', 'a function', isFailure));
+    }
     return this.#run({
       invoke: fn,
-      signal: options?.signal,
-      isFailure: options?.isFailure as Call['isFailure'],
+      args: undefined,
+      cacheKey: this.#cacheKeyOf === undefined ? undefined : (options?.cacheKey ?? NO_CACHE_KEY),
+      signal,
+      isFailure: isFailure as Call['isFailure'],
       ignored: false,
       generation: -1,
     }) as Promise<T>;
@@ -213,11 +285,32 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     }
     return this.#run({
       invoke: () => action(...args),
+      args,
+      cacheKey: this.#cacheKeyOf?.(args),
       signal: undefined,
       isFailure: undefined,
       ignored: false,
       generation: -1,
     }) as Promise<R>;
+  }
+
+  /**
+   * Sets the function that answers instead when a call fails or is refused, as
+   * opossum's `fallback()` does (`breaker.opossum.fallback(fn)` sets this one too). It
+   * receives the arguments of `fire(...args)` (none for `execute`) followed by the
+   * error: a counted failure, a `TimeoutError`, a `BrokenCircuitError` while open or
+   * half-open and full, or opossum's `ESEMLOCKED`. It is not called for results judged
+   * failures (they are returned), caller errors (`errorFilter`), cancelled calls, or
+   * calls on a closed breaker. Pass `undefined` to remove it.
+   *
+   * @example
+   * ```ts
+   * breaker.fallback((error) => cachedCopy);
+   * ```
+   */
+  fallback(fn: ((...argsAndError: never[]) => unknown) | undefined): this {
+    this.#fallback = fn === undefined ? undefined : func<(...argsAndError: never[]) => unknown>('fallback', fn);
+    return this;
   }
 
   /** Opens the circuit now, for `resetTimeout` (e.g. from an operator or an outside health signal). */
@@ -306,6 +399,11 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
 
   #run(call: Call): Promise<unknown> {
     if (this.#disposed) return Promise.reject(new BreakerDisposedError(this.name));
+    const settled = this.#admit(call);
+    return this.#fallback === undefined ? settled : settled.then(undefined, (error: unknown) => this.#fallBack(call, error));
+  }
+
+  #admit(call: Call): Promise<unknown> {
     switch (this.#state) {
       case 'closed':
         return this.opossum.fire(call).then(undefined, unwrap);
@@ -317,6 +415,14 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
         call.generation = this.#generation;
         return this.#attempt(call).then(undefined, unwrap);
     }
+  }
+
+  #fallBack(call: Call, error: unknown): unknown {
+    const fallback = this.#fallback as ((...argsAndError: unknown[]) => unknown) | undefined;
+    if (fallback === undefined || call.ignored || isBreakerDisposedError(error)) throw error;
+    const result = fallback(...(call.args ?? []), error);
+    this.opossum.emit('fallback', result, error);
+    return result;
   }
 
   #reject(state: 'open' | 'halfOpen'): Promise<never> {

@@ -405,6 +405,88 @@ describe('options', () => {
   });
 });
 
+describe("opossum's cache, coalescing and fallback", () => {
+  it('caches fire() results by their arguments, as opossum does', async () => {
+    const getUser = vi.fn(async (id: number) => `user ${id}`);
+    const b = new CircuitBreaker(getUser, { cache: true });
+    expect(await b.fire(1)).toBe('user 1');
+    expect(await b.fire(2)).toBe('user 2');
+    expect(await b.fire(1)).toBe('user 1');
+    expect(getUser).toHaveBeenCalledTimes(2);
+    b.close();
+  });
+
+  it('gives a custom cacheGetKey the fire() arguments', async () => {
+    const cacheGetKey = vi.fn((id: number) => `k${id}`);
+    const b = new CircuitBreaker(async (id: number) => id * 10, { cache: true, cacheGetKey });
+    await b.fire(4);
+    expect(cacheGetKey).toHaveBeenCalledWith(4);
+    b.close();
+  });
+
+  it('caches execute() calls only under their cacheKey', async () => {
+    const b = new CircuitBreaker({ cache: true });
+    expect(await b.execute(async () => 'a')).toBe('a');
+    expect(await b.execute(async () => 'b')).toBe('b');
+    expect(await b.execute(async () => 'c', { cacheKey: 'k' })).toBe('c');
+    expect(await b.execute(async () => 'd', { cacheKey: 'k' })).toBe('c');
+    b.close();
+  });
+
+  it('coalesces only calls with the same key', async () => {
+    const b = new CircuitBreaker({ coalesce: true, timeout: 1_000 });
+    const [a, c] = await Promise.all([b.execute(async () => 'a'), b.execute(async () => 'c')]);
+    expect([a, c]).toEqual(['a', 'c']);
+    const shared = vi.fn(async () => 'shared');
+    const both = await Promise.all([b.execute(shared, { cacheKey: 's' }), b.execute(shared, { cacheKey: 's' })]);
+    expect(both).toEqual(['shared', 'shared']);
+    expect(shared).toHaveBeenCalledTimes(1);
+    b.close();
+  });
+
+  it('calls the fallback with the fire() arguments and the error, also while open', async () => {
+    const b = new CircuitBreaker(async (id: number) => Promise.reject(new Error(`down ${id}`)), { volumeThreshold: 1 });
+    const fallback = vi.fn((id: number, error: Error) => `fallback ${id}: ${error.message}`);
+    b.opossum.fallback(fallback as never);
+    await expect(b.fire(3)).resolves.toBe('fallback 3: down 3');
+    expect(b.state).toBe('open');
+    const run = vi.fn();
+    b.fallback((...args: never[]) => args.length);
+    await expect(b.execute(run)).resolves.toBe(1); // execute: the error alone
+    expect(run).not.toHaveBeenCalled();
+    expect(b.opossum.stats.fallbacks).toBe(2);
+    b.close();
+  });
+
+  it('does not call the fallback for results judged failures, caller errors or cancelled calls', async () => {
+    const b = breaker<number>({ isFailure: (n) => n < 0, errorFilter: (e) => (e as Error).message === 'bad input' });
+    const fallback = vi.fn(() => 0);
+    b.fallback(fallback);
+    await expect(b.execute(async () => -1)).resolves.toBe(-1);
+    await expect(b.execute(() => Promise.reject(new Error('bad input')))).rejects.toThrow('bad input');
+    await expect(b.execute(ok as never, { signal: AbortSignal.abort(new Error('gone')) })).rejects.toThrow('gone');
+    expect(fallback).not.toHaveBeenCalled();
+    b.fallback(undefined);
+    await expect(b.execute(boom)).rejects.toThrow('boom');
+    b.close();
+  });
+});
+
+describe('bad arguments to execute', () => {
+  it.each([
+    ['fn', () => [undefined, undefined]],
+    ['signal', () => [ok, { signal: {} }]],
+    ['isFailure', () => [ok, { isFailure: 'yes' }]],
+  ])('rejects a bad %s with InvalidOptionError, without counting it', async (option, args) => {
+    const b = breaker({ volumeThreshold: 1 });
+    const [fn, options] = args() as [never, never];
+    await expect(b.execute(fn, options)).rejects.toMatchObject({ code: 'ERR_BALLAST_INVALID_OPTION', option });
+    expect(b.state).toBe('closed');
+    expect(b.opossum.stats.fires).toBe(0);
+    b.close();
+  });
+});
+
 describe('statistics', () => {
   it('counts outcomes and latency percentiles', async () => {
     const b = breaker({ volumeThreshold: 100 });
