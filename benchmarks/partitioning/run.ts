@@ -4,7 +4,9 @@
  *
  * Per strategy and node count: lookups per second (timed loop, median of samples),
  * peak/mean load over the 1M keys, keys moved when a node is added and when one is
- * removed (as a multiple of the ideal 1/n), build time and heap memory.
+ * removed (as a multiple of the ideal 1/n), build time and heap memory. Then Maglev's
+ * rebuilds (maglev-rebuild.ts): the first lookup after a change in 'sync' mode against a
+ * 'background' rebuild's duration, chunks and the lookup cost while it runs.
  *
  *   npm run bench:partitioning
  *
@@ -15,6 +17,7 @@ import { loadavg } from 'node:os';
 import { BoundedLoadPartitioner, createPartitioner, type Partitioner } from '@ballast/partitioning';
 import { heapUsed } from '../lib/measure.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
+import { BATCH, maglevRebuild, maglevRebuildRows, REBUILDS } from './maglev-rebuild.ts';
 
 const require = createRequire(import.meta.url);
 const ConsistentHash = require('consistent-hash') as new () => {
@@ -38,6 +41,8 @@ const PARTIAL = process.env.BENCH_NODES !== undefined || ONLY !== undefined;
 const SAMPLES = 7;
 const SAMPLE_MS = 60;
 const COMMAND = 'npm run bench:partitioning';
+/** A larger table than the default, to show how rebuild costs grow with it. */
+const LARGE_TABLE = 1_048_583;
 
 /** A candidate under test: how to build it and how to call it. */
 interface Candidate {
@@ -259,7 +264,7 @@ function round(x: number, digits: number): number {
   return Number(x.toFixed(digits));
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const startedAt = performance.now();
   const keys = Array.from({ length: KEY_COUNT }, (_, i) => `user:${i}`);
   const records: Record[] = [];
@@ -273,6 +278,12 @@ function main(): void {
       );
     }
   }
+
+  const rebuildSizes = NODE_COUNTS.map((nodes) => ({ nodes, tableSize: undefined as number | undefined }));
+  if (NODE_COUNTS.includes(1000)) rebuildSizes.push({ nodes: 1000, tableSize: LARGE_TABLE });
+  const rebuilds = !ONLY || ONLY.includes('maglev-rebuild') ? await maglevRebuild(rebuildSizes, keys) : [];
+  const rebuildRows = maglevRebuildRows(rebuilds);
+  if (rebuilds.length > 0) printTable('Maglev rebuild after one node leaves or joins', rebuildRows);
 
   if (PARTIAL) return;
   const tables: string[] = [];
@@ -310,12 +321,18 @@ function main(): void {
     ...notes,
     '',
     ...tables.flatMap((t) => [t, '']),
+    '### Maglev rebuild',
+    '',
+    `After each of ${REBUILDS} changes (the last node leaves, then joins again), per mode: \`sync\` rebuilds inside the first lookup; \`background\` (chunks of 32,768 work units, the default \`rebuildChunk\`, one per event-loop turn) keeps serving from the previous table. Lookups are timed in batches of ${fmt(BATCH)} string keys, one batch per event-loop turn, with no rebuild running (steady) and while a background rebuild runs (its chunks interleave with the batches); medians over the rebuilds. Rebuild and chunk times are process CPU time, so that time this shared machine gave to other processes does not count; the background column "change to swap" is wall-clock time.`,
+    '',
+    markdownTable(rebuildRows),
+    '',
     '### Goals',
     '',
     markdownTable(goals),
     '',
   ].join('\n');
-  writeResult('partitioning.json', { command: COMMAND, keys: KEY_COUNT, machine: meta, records, goals });
+  writeResult('partitioning.json', { command: COMMAND, keys: KEY_COUNT, machine: meta, records, maglevRebuild: rebuilds, goals });
   writeResult('partitioning.md', markdown);
   console.log(
     `\nwrote benchmarks/results/partitioning.json and partitioning.md in ${((performance.now() - startedAt) / 1000).toFixed(0)} s`,
@@ -358,4 +375,4 @@ function checkGoals(records: Record[]): Row[] {
   return rows;
 }
 
-main();
+await main();

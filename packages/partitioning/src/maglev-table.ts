@@ -2,6 +2,9 @@ import type { HashFunction } from './hash.ts';
 
 const OFFSET_SEED = 0x6d61676c;
 const SKIP_SEED = 0x65767370;
+/** Clearing an entry costs a small fraction of a probe; filling one costs a few. */
+const CLEAR_PER_UNIT = 16;
+const FILL_UNITS = 4;
 
 /**
  * One Maglev table being filled (Eisenbud et al., NSDI 2016). Nodes, in the order given,
@@ -23,6 +26,8 @@ export class MaglevTableFill {
   readonly #credit: Float64Array;
   readonly #share: Float64Array;
   #filled = 0;
+  /** Entries reset to -1 so far: a reused buffer is cleared in chunks too. */
+  #cleared = 0;
   /** The node whose turn is next. */
   #turn = 0;
 
@@ -36,7 +41,6 @@ export class MaglevTableFill {
     const n = ids.length;
     this.ids = ids;
     this.table = buffer?.length === size ? buffer : new Int32Array(size);
-    this.table.fill(-1);
     this.weights = new Float64Array(n);
     this.#offset = new Int32Array(n);
     this.#skip = new Int32Array(n);
@@ -60,7 +64,9 @@ export class MaglevTableFill {
 
   /**
    * Fills entries until the table is complete or about `budget` units of work are spent
-   * (one unit per probe of an entry and per turn); returns the units spent. Pass
+   * (one unit per turn and per probe of a taken entry, four per entry filled — a write to a
+   * random place in a large table — and one per 16 entries cleared before the fill starts);
+   * returns the units spent. Pass
    * `Infinity` to finish in one go.
    */
   fill(budget: number): number {
@@ -74,6 +80,12 @@ export class MaglevTableFill {
     let filled = this.#filled;
     let i = this.#turn;
     let spent = 0;
+    if (this.#cleared < m) {
+      const end = Math.min(m, this.#cleared + budget * CLEAR_PER_UNIT);
+      table.fill(-1, this.#cleared, end);
+      spent += Math.ceil((end - this.#cleared) / CLEAR_PER_UNIT);
+      this.#cleared = end;
+    }
     while (filled < m && spent < budget) {
       spent++;
       credit[i]! += share[i]!;
@@ -90,6 +102,7 @@ export class MaglevTableFill {
         c += step;
         offset[i] = c >= m ? c - m : c;
         filled++;
+        spent += FILL_UNITS;
       }
       if (++i === n) i = 0;
     }

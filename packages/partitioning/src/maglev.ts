@@ -28,19 +28,21 @@ export interface MaglevOptions extends PartitionerOptions {
    * When the table is rebuilt after `add()` / `remove()`:
    * - `'sync'`: on the first lookup after a batch of changes, in that lookup's call. Every
    *   lookup reflects the current nodes exactly; that one lookup pays the whole rebuild
-   *   (about 10–30 ms at the default table size, see the benchmark).
+   *   (about 5 ms at the default table size, 50 ms at a million entries; see the benchmark).
    * - `'background'`: in chunks of `rebuildChunk` work units, one per event-loop turn
    *   (`setImmediate`, unref'd while nobody awaits {@link MaglevPartitioner.whenRebuilt}).
    *   Until the new table is swapped in, lookups use the previous one: added nodes get no
    *   key yet, and the keys of removed nodes go to the next entry of the table whose node
-   *   is still present. Changes during a rebuild restart it, so a burst costs one rebuild.
+   *   is still present. Changes in one turn cost one rebuild; changes while a rebuild runs
+   *   are applied to its table when it is swapped in, and another rebuild follows. Keeps
+   *   the previous table for reuse: twice the table memory (4 bytes per entry each).
    * @default 'sync' — the {@link Partitioner} contract (a lookup right after `add()` sees the new node) holds without waiting
    */
   rebuild?: MaglevRebuild;
   /**
-   * Work per event-loop turn of a background rebuild, in table probes (one read of an
-   * entry); bounds how long one chunk blocks the event loop.
-   * @default 32768 — about 0.1–0.3 ms per chunk on a server core; a default-size table takes about 40 chunks
+   * Work per event-loop turn of a background rebuild, in units of about one table probe
+   * (a filled entry counts 4); bounds how long one chunk blocks the event loop.
+   * @default 32768 — about 0.2–0.3 ms per chunk on a server core; a default-size table takes about 40–55 chunks
    */
   rebuildChunk?: number;
   /** Time source for the rebuild durations reported by `rebuilt` and `stats()`. @default systemClock */
@@ -85,8 +87,6 @@ export interface MaglevStats extends PartitionerStats {
   rebuilding: boolean;
   /** Tables built so far. */
   rebuilds: number;
-  /** Background rebuilds abandoned because nodes changed before they finished. */
-  restarts: number;
   /** Lookups whose table entry belonged to a removed node and went to the next present one. */
   fallbacks: number;
   /** The latest rebuild, if any. */
@@ -141,6 +141,8 @@ export class MaglevPartitioner extends BasePartitioner<PartitionerEvents & Magle
 
   // Background rebuild.
   #fill: MaglevTableFill | undefined;
+  /** The table before the last background swap, refilled by the next one: no allocation, no GC pause. */
+  #spare: Int32Array | undefined;
   #immediate: NodeJS.Immediate | undefined;
   #waiters: ((current: boolean) => void)[] = [];
   #closed = false;
@@ -150,7 +152,6 @@ export class MaglevPartitioner extends BasePartitioner<PartitionerEvents & Magle
   #maxChunkMs = 0;
 
   #rebuilds = 0;
-  #restarts = 0;
   #fallbacks = 0;
   #last: MaglevRebuiltEvent | undefined;
 
@@ -262,7 +263,6 @@ export class MaglevPartitioner extends BasePartitioner<PartitionerEvents & Magle
       stale: this.#diff > 0,
       rebuilding: this.#immediate !== undefined || this.#fill !== undefined,
       rebuilds: this.#rebuilds,
-      restarts: this.#restarts,
       fallbacks: this.#fallbacks,
       lastRebuild: this.#last,
     };
@@ -316,13 +316,9 @@ export class MaglevPartitioner extends BasePartitioner<PartitionerEvents & Magle
         this.#live += present ? 1 : -1;
       }
     }
-    if (this.#fill !== undefined) {
-      this.#fill = undefined;
-      this.#restarts++;
-    }
     this.#settle();
     if (this.#diff === 0) {
-      // Back to the nodes the table was built for: nothing to rebuild.
+      // Back to the nodes the table was built for: nothing to rebuild (a fill under way is for other nodes).
       this.#cancel();
       this.#resolve(true);
     } else if (this.#background()) {
@@ -364,7 +360,8 @@ export class MaglevPartitioner extends BasePartitioner<PartitionerEvents & Magle
         this.#install(undefined, undefined);
         return;
       }
-      fill = this.#fill = this.#newFill(undefined);
+      fill = this.#fill = this.#newFill(this.#spare);
+      this.#spare = undefined;
       this.#fillStart = started;
       this.#busyMs = 0;
       this.#chunks = 0;
@@ -424,23 +421,36 @@ export class MaglevPartitioner extends BasePartitioner<PartitionerEvents & Magle
     return new MaglevTableFill(ids, (id) => this.weights.get(id)!, this.hash, this.tableSize, buffer);
   }
 
-  /** Swaps in a complete table (or none, with no node) built for the current nodes. */
+  /**
+   * Swaps in a complete table (or none, with no node). A background fill may have been
+   * started before the latest changes: they are applied to it as to any table, and another
+   * rebuild follows, so every rebuild that starts also finishes.
+   */
   #install(fill: MaglevTableFill | undefined, event: MaglevRebuiltEvent | undefined): void {
     const ids = fill?.ids ?? NO_IDS;
+    const weights = fill?.weights ?? new Float64Array(0);
+    if (event?.mode === 'background') this.#spare = this.#table;
     this.#table = fill?.table ?? new Int32Array(0);
-    this.#tableIds = [...ids];
+    this.#tableIds = ids.map((id) => (this.weights.has(id) ? id : null));
     this.#tableIndex = new Map(ids.map((id, i) => [id, i]));
-    this.#tableWeights = fill?.weights ?? new Float64Array(0);
+    this.#tableWeights = weights;
     this.#scale = this.#table.length / TWO_32;
-    this.#live = ids.length;
-    this.#diff = 0;
+    this.#live = 0;
+    let diff = 0;
+    for (let i = 0; i < ids.length; i++) {
+      if (this.#tableIds[i] !== null) this.#live++;
+      if (this.weights.get(ids[i]!) !== weights[i]) diff++;
+    }
+    for (const id of this.weights.keys()) if (!this.#tableIndex.has(id)) diff++;
+    this.#diff = diff;
     this.#settle();
     if (event !== undefined) {
       this.#rebuilds++;
       this.#last = event;
       if (this.events.has('rebuilt')) this.events.emit('rebuilt', event);
     }
-    this.#resolve(true);
+    if (diff === 0) this.#resolve(true);
+    else if (this.#background()) this.#schedule();
   }
 
   /** The owner of `slot` when its node has left: the node of the next entry still present. */
