@@ -136,12 +136,12 @@ describe.each(factories)('%s queue', (_name, make) => {
   });
 
   it('keeps a job with a live consumer for longer than the lease', async () => {
-    const q = queue({ leaseMs: 150 });
+    const q = queue({ leaseMs: 400 });
     await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future() });
     const lease = await q.consumer('slow').next();
     const other = new AbortController();
     const stolen = q.consumer('other').next(other.signal);
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 1200)); // three leases long: renewals keep it
     other.abort(new Error('stop'));
     await expect(stolen).rejects.toThrow('stop');
     await lease.complete(bytes(''), {});
