@@ -94,6 +94,37 @@ describe('MaglevPartitioner, background rebuild', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('stays correct under any sequence of changes and event-loop turns', () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('toggle' as const), id: fc.integer({ min: 0, max: 9 }), weight: fc.constantFrom(1, 2) }),
+      fc.record({ kind: fc.constant('turns' as const), count: fc.integer({ min: 1, max: 12 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 30 }), (ops) => {
+        const p = make(ids(4), { rebuild: 'background' });
+        p.owner('warm-up');
+        for (const o of ops) {
+          if (o.kind === 'turns') for (let t = 0; t < o.count; t++) vi.advanceTimersToNextTimer();
+          else if (p.has(`n${o.id}`)) {
+            if (p.size > 1) p.remove(`n${o.id}`);
+          } else p.add(`n${o.id}`, o.weight);
+          const owners = Array.from({ length: 64 }, (_, i) => p.owner(`#${i * 61}`));
+          expect(owners.filter((id) => !p.has(id))).toEqual([]);
+          expect(p.preferenceList('#7', p.size).sort()).toEqual(
+            p
+              .nodes()
+              .map((n) => n.id)
+              .sort(),
+          );
+        }
+        vi.runAllTimers();
+        expect(p.stats().stale).toBe(false);
+        expect(table(p)).toEqual(syncTable(p));
+      }),
+      { numRuns: 40 },
+    );
+  });
+
   it('sends a removed node’s keys to the next present table entry', () => {
     const p = make(ids(5), { rebuild: 'background' });
     const before = table(p);
@@ -121,6 +152,16 @@ describe('MaglevPartitioner, background rebuild', () => {
     expect(rebuilt[0]!.chunks).toBeGreaterThan(1);
     expect(p.stats().rebuilds).toBe(2);
     expect(table(p)).toEqual(syncTable(p));
+  });
+
+  it('reports rebuild times from its clock', () => {
+    let now = 0;
+    const p = make(ids(8), { rebuild: 'background', clock: { now: () => now++ } });
+    vi.runAllTimers();
+    // Each chunk reads the clock twice: one tick inside the chunk, one between chunks.
+    const { chunks, busyMs, maxChunkMs, durationMs } = p.stats().lastRebuild!;
+    expect(chunks).toBeGreaterThan(1);
+    expect({ busyMs, maxChunkMs, durationMs }).toEqual({ busyMs: chunks, maxChunkMs: 1, durationMs: 2 * chunks - 1 });
   });
 
   it('finishes a rebuild when nodes change in the middle of it, then rebuilds for the changes', () => {
