@@ -52,6 +52,8 @@ export interface GatewayOptions {
   maxAttempts?: number;
   /** Retries allowed as a share of requests (retry budget). @default 0.2 */
   retryBudgetRatio?: number;
+  /** Retries per second the budget always allows, however few requests there are. @default 5 */
+  minRetriesPerSec?: number;
   /** Consecutive failures after which the balancer ejects an upstream for a while (outlier detection); 0 disables. @default 5 */
   ejectAfterFailures?: number;
   /** Requests the gateway holds at once; beyond it, 503. @default 2048 */
@@ -163,7 +165,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     });
     breakers.set(u.id, breaker);
   }
-  const budget = new RatioBudget({ ratio: options.retryBudgetRatio ?? 0.2, minRetriesPerSec: 5 });
+  const budget = new RatioBudget({ ratio: options.retryBudgetRatio ?? 0.2, minRetriesPerSec: options.minRetriesPerSec ?? 5 });
   const retry = new RetryPolicy<Attempted>({
     maxAttempts: integer('maxAttempts', options.maxAttempts ?? 3, { min: 1 }),
     backoff: constantBackoff({ delayMs: 0 }),

@@ -103,6 +103,28 @@ describe('gateway', () => {
     expect(gateway.breaker('api-1')?.state).toBe('closed');
   });
 
+  it('does not resend once the retry budget is spent', async () => {
+    const servers = [await upstream('a'), await upstream('b')];
+    const { gateway, url } = await gatewayOver(servers, {
+      strategy: 'round-robin',
+      retryBudgetRatio: 0,
+      minRetriesPerSec: 0,
+      healthIntervalMs: 60_000,
+    });
+    await servers[0]?.close();
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${url}/x`);
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      if (res.status === 502)
+        expect(((await res.json()) as { error: { code: string } }).error.code).toBe('ERR_BALLAST_RETRY_BUDGET_EXHAUSTED');
+      else await res.arrayBuffer();
+    }
+    expect(statuses.get(502)).toBeGreaterThan(0);
+    expect(statuses.get(200)).toBeGreaterThan(0);
+    expect(gateway.balancer.stats().endpoints.find((e) => e.id === 'api-1')?.failures).toBeGreaterThan(0);
+  });
+
   it('answers 502 when no upstream can be reached, and 413 for oversized bodies', async () => {
     const servers = [await upstream('a')];
     const { url } = await gatewayOver(servers, { maxBodyBytes: 1000 });
