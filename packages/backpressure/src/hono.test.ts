@@ -150,6 +150,24 @@ describe('rateLimit', () => {
     expect((await call('k1')).status).toBe(200);
   });
 
+  it('adds the RateLimit headers to a Response the handler built itself, and to error answers', async () => {
+    const limiter = new KeyedRateLimiter({ name: 'raw', limit: 5, windowMs: 1000 });
+    const app = new Hono();
+    app.use('*', rateLimit({ limiter }));
+    app.onError((_error, c) => c.text('error', 500));
+    app.get('/raw', () => new Response('raw', { headers: { 'content-type': 'text/plain' } }));
+    app.get('/boom', () => {
+      throw new Error('boom');
+    });
+    const raw = await app.request('/raw');
+    expect(await raw.text()).toBe('raw');
+    expect(raw.headers.get('RateLimit-Policy')).toBe('"raw";q=5;w=1');
+    expect(raw.headers.get('RateLimit')).toBe('"raw";r=4;t=1');
+    const boom = await app.request('/boom');
+    expect(boom.status).toBe(500);
+    expect(boom.headers.get('RateLimit')).toBe('"raw";r=3;t=1');
+  });
+
   it('charges a cost, can omit headers on success, and accepts onRejected', async () => {
     const limiter = new KeyedRateLimiter({ limit: 10, windowMs: 1000 });
     const app = new Hono();

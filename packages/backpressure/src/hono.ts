@@ -5,7 +5,7 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { isShedError, type ShedError } from './errors.ts';
-import type { ConcurrencyLimiter } from './limiter.ts';
+import type { ConcurrencyLimiter, Permit } from './limiter.ts';
 import type { RateLimitDecision, RateLimiter, RateLimitPolicy } from './rate-limit.ts';
 import type { Priority } from './wait-queue.ts';
 
@@ -73,10 +73,13 @@ export const admissionControl = (options: AdmissionControlOptions): MiddlewareHa
   const isDropped = options.isDropped ?? defaultIsDropped;
   return async function admissionControl(c, next) {
     const chosen = typeof limiter === 'function' ? limiter(c) : limiter;
-    const signal = c.req.raw.signal;
-    let permit: Awaited<ReturnType<ConcurrencyLimiter['acquire']>>;
+    // Read only if the request has to wait: @hono/node-server builds a whole Request to
+    // provide it, work that admitting or shedding at once does not need.
+    let signal: AbortSignal | undefined;
+    const requestSignal = (): AbortSignal => (signal = c.req.raw.signal);
+    let permit: Permit;
     try {
-      permit = await chosen.acquire({ signal, priority: priority?.(c) ?? 'normal' });
+      permit = await chosen.acquire({ signal: requestSignal, priority: priority?.(c) ?? 'normal' });
     } catch (error) {
       if (isShedError(error)) {
         if (onRejected) return onRejected(c, error);
@@ -84,8 +87,13 @@ export const admissionControl = (options: AdmissionControlOptions): MiddlewareHa
         return c.json({ error: { code: error.code, reason: error.reason } }, 503);
       }
       // The client went away while queued: nobody reads this answer.
-      if (signal.aborted) return c.body(null, 499 as 500);
+      if (signal?.aborted) return c.body(null, 499 as 500);
       throw error;
+    }
+    if (signal?.aborted) {
+      // Went away between getting the slot and running: the handler never starts.
+      permit.release({ ignore: true });
+      return c.body(null, 499 as 500);
     }
     let ok = false;
     try {
@@ -122,11 +130,11 @@ export const rateLimit = (options: RateLimitMiddlewareOptions): MiddlewareHandle
       c.header('Retry-After', retryAfterSeconds(decision.retryAfterMs));
       return c.json({ error: { code: 'ERR_BALLAST_SHED', reason: 'rateLimited' } }, 429);
     }
+    await next();
     if (headers) {
-      // Set before the handler runs: Hono carries them onto whatever response it returns.
+      // Set after the handler: c.header() then also reaches a Response the handler built itself.
       c.header('RateLimit-Policy', policyHeader);
       c.header('RateLimit', rateLimitHeader(limiter.policy, decision));
     }
-    await next();
   };
 };

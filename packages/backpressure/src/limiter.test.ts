@@ -94,6 +94,42 @@ describe('ConcurrencyLimiter', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('calls a signal function only when the request has to wait', async () => {
+    const limiter = new ConcurrencyLimiter({ limit: 1, maxQueue: 1 });
+    let reads = 0;
+    const controller = new AbortController();
+    const signal = () => {
+      reads++;
+      return controller.signal;
+    };
+    const held = await limiter.acquire({ signal }); // admitted at once
+    expect(reads).toBe(0);
+    const waiting = limiter.acquire({ signal }); // queued: the signal is read and watched
+    expect(reads).toBe(1);
+    expect(await shedReason(limiter.acquire({ signal }))).toBe('queueFull'); // shed at once
+    expect(reads).toBe(1);
+    controller.abort(new Error('gone'));
+    await expect(waiting).rejects.toThrow('gone');
+    expect(limiter.queued).toBe(0);
+    // An already aborted signal read at queueing time rejects without queueing.
+    await expect(limiter.acquire({ signal: () => AbortSignal.abort(new Error('late')) })).rejects.toThrow('late');
+    expect(limiter.queued).toBe(0);
+    held.release();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('waits without a timer when queueTimeoutMs is Infinity', async () => {
+    const limiter = new ConcurrencyLimiter({ limit: 1, maxQueue: 1, queueTimeoutMs: Number.POSITIVE_INFINITY });
+    const held = await limiter.acquire();
+    const waiting = limiter.acquire();
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect(limiter.queued).toBe(1);
+    held.release();
+    (await waiting).release();
+    expect(limiter.inflight).toBe(0);
+  });
+
   it('rejects at once with the reason of an already aborted signal', async () => {
     const limiter = new ConcurrencyLimiter({ limit: 1 });
     await expect(limiter.acquire({ signal: AbortSignal.abort(new Error('gone')) })).rejects.toThrow('gone');
@@ -291,5 +327,7 @@ describe('ConcurrencyLimiter', () => {
   it('rejects an unknown priority', async () => {
     const limiter = new ConcurrencyLimiter({ limit: 1 });
     await expect(limiter.acquire({ priority: 'urgent' as 'high' })).rejects.toThrow(/priority/);
+    expect(() => limiter.tryAcquire('urgent' as 'high')).toThrow(/priority must be one of/);
+    expect(limiter.inflight).toBe(0);
   });
 });

@@ -46,7 +46,7 @@ export interface ConcurrencyLimiterOptions {
   limit?: number | LimitAlgorithm;
   /** Requests allowed to wait for a slot; beyond it they are shed at once (`queueFull`). 0 disables queueing. @default 0 */
   maxQueue?: number;
-  /** Longest wait in the queue before the request is shed (`queueTimeout`), ms. @default 1000 */
+  /** Longest wait in the queue before the request is shed (`queueTimeout`), ms; `Infinity` for no timeout. @default 1000 */
   queueTimeoutMs?: number;
   /** Order in which queued requests are served. @default 'fifo' */
   discipline?: QueueDiscipline;
@@ -62,8 +62,13 @@ export interface ConcurrencyLimiterOptions {
 
 /** Options of {@link ConcurrencyLimiter.acquire}. */
 export interface AcquireOptions {
-  /** Aborting it removes the request from the queue at once; it rejects with `signal.reason`. */
-  signal?: AbortSignal;
+  /**
+   * Aborting it removes the request from the queue at once; it rejects with `signal.reason`.
+   * A function is called only if the request has to wait: pass one when the signal is costly
+   * to create (Node's Hono adapter builds a whole `Request` for it), so admitting or shedding
+   * at once costs nothing extra.
+   */
+  signal?: AbortSignal | (() => AbortSignal | undefined);
   /** Queued requests are served highest priority first, and a full queue evicts lower priorities first. @default 'normal' */
   priority?: Priority;
 }
@@ -237,7 +242,8 @@ export class ConcurrencyLimiter implements Disposable {
     else if (limit && typeof limit.update === 'function' && typeof limit.limit === 'number') this.#algorithm = limit;
     else throw new InvalidOptionError('limit', 'a number >= 1 or a LimitAlgorithm', limit);
     this.#maxQueue = options.maxQueue === Number.POSITIVE_INFINITY ? Infinity : integer('maxQueue', options.maxQueue ?? 0, { min: 0 });
-    this.#queueTimeoutMs = durationMs('queueTimeoutMs', options.queueTimeoutMs ?? 1000);
+    this.#queueTimeoutMs =
+      options.queueTimeoutMs === Number.POSITIVE_INFINITY ? Infinity : durationMs('queueTimeoutMs', options.queueTimeoutMs ?? 1000);
     this.#discipline = oneOf('discipline', options.discipline ?? 'fifo', ['fifo', 'codel', 'adaptiveLifo']);
     this.#targetMs = durationMs('codel.targetMs', options.codel?.targetMs ?? 5);
     this.#intervalMs = durationMs('codel.intervalMs', options.codel?.intervalMs ?? 100);
@@ -272,8 +278,10 @@ export class ConcurrencyLimiter implements Disposable {
   /**
    * Takes a slot if one is free right now and nobody is waiting; never queues.
    * @returns the permit, or `undefined` when the request should be shed.
+   * @throws {InvalidOptionError} when `priority` is not a {@link Priority}.
    */
   tryAcquire(priority: Priority = 'normal'): Permit | undefined {
+    if (priorityLevel(priority) < 0) throw invalidPriority(priority);
     if (this.#closed || this.#inflight >= this.#limit || this.#queue.size > 0) {
       this.#countShed(priority, this.#closed ? 'closed' : 'limit', 0);
       return undefined;
@@ -288,19 +296,22 @@ export class ConcurrencyLimiter implements Disposable {
    * Rejects with `signal.reason` when `signal` aborts first.
    */
   acquire(options?: AcquireOptions): Promise<Permit> {
-    const signal = options?.signal;
+    const signalOption = options?.signal;
+    let signal = typeof signalOption === 'function' ? undefined : signalOption;
     const priority = options?.priority ?? 'normal';
     const level = priorityLevel(priority);
-    if (level < 0) return Promise.reject(new InvalidOptionError('priority', 'one of "critical", "high", "normal", "low"', priority));
+    if (level < 0) return Promise.reject(invalidPriority(priority));
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#closed) return Promise.reject(this.#reject(priority, 'closed', 0));
     if (this.#inflight < this.#limit && this.#queue.size === 0) return Promise.resolve(this.#admit(priority, 0));
     if (this.#maxQueue === 0) return Promise.reject(this.#reject(priority, 'limit', 0));
-    if (this.#queue.size >= this.#maxQueue) {
-      const victim = this.#queue.victimBelow(level);
-      if (!victim) return Promise.reject(this.#reject(priority, 'queueFull', 0));
-      this.#drop(victim, 'queueFull');
+    const victim = this.#queue.size >= this.#maxQueue ? this.#queue.victimBelow(level) : undefined;
+    if (this.#queue.size >= this.#maxQueue && !victim) return Promise.reject(this.#reject(priority, 'queueFull', 0));
+    if (typeof signalOption === 'function') {
+      signal = signalOption();
+      if (signal?.aborted) return Promise.reject(signal.reason);
     }
+    if (victim) this.#drop(victim, 'queueFull');
     return new Promise<Permit>((resolve, reject) => {
       const now = this.#clock.now();
       if (this.#queue.size === 0) this.#lastEmpty = now;
@@ -469,6 +480,10 @@ export class ConcurrencyLimiter implements Disposable {
       this.#events.emit('shed', { name: this.name, priority, reason, inflight: this.#inflight, queued: this.#queue.size, waitedMs });
     }
   }
+}
+
+function invalidPriority(priority: unknown): InvalidOptionError {
+  return new InvalidOptionError('priority', 'one of "critical", "high", "normal", "low"', priority);
 }
 
 function wholeLimit(limit: number): number {

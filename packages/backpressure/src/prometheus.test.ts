@@ -1,11 +1,28 @@
 import { Registry } from 'prom-client';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConcurrencyLimiter } from './limiter.ts';
 import { BackpressureMetrics } from './prometheus.ts';
 import { KeyedRateLimiter } from './rate-limit.ts';
 import { AdaptiveThrottle } from './throttle.ts';
 
+afterEach(() => {
+  vi.useRealTimers();
+});
+
 describe('BackpressureMetrics', () => {
+  it("keeps a throttle's admitted counter monotonic once its window slides", async () => {
+    vi.useFakeTimers();
+    const registry = new Registry();
+    const metrics = new BackpressureMetrics({ registry });
+    const throttle = new AdaptiveThrottle({ name: 'billing', windowMs: 1000, buckets: 10 });
+    metrics.track(throttle);
+    for (let i = 0; i < 3; i++) await throttle.run(() => 'ok');
+    expect(await registry.metrics()).toContain('ballast_backpressure_admitted_total{limiter="billing"} 3');
+    vi.advanceTimersByTime(5000);
+    expect(await registry.metrics()).toContain('ballast_backpressure_admitted_total{limiter="billing"} 3');
+    metrics.close();
+  });
+
   it('exports in-flight, queue depth, limit, admitted and shed by reason', async () => {
     const registry = new Registry();
     const metrics = new BackpressureMetrics({ registry });

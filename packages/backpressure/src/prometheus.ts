@@ -34,7 +34,7 @@ interface Snapshot {
 function snapshot(tracked: Trackable): Snapshot {
   const s: ConcurrencyLimiterStats | AdaptiveThrottleStats | KeyedRateLimiterStats | RedisRateLimiterStats = tracked.stats();
   if ('inflight' in s) return { name: s.name, inflight: s.inflight, queued: s.queued, limit: s.limit, admitted: s.admitted, shed: s.shed };
-  if ('throttled' in s) return { name: s.name, admitted: s.requests - s.throttled, shed: { throttled: s.throttled } };
+  if ('throttled' in s) return { name: s.name, admitted: s.sent, shed: { throttled: s.throttled } };
   return { name: s.name, admitted: s.allowed, shed: { rateLimited: s.limited } };
 }
 

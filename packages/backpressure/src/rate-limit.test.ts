@@ -41,6 +41,19 @@ describe.each([
     expect(() => limiter.tryTake(-1)).toThrow(/cost/);
   });
 
+  it('refuses a cost above the burst as a caller error, not a refusal with a retry-after', () => {
+    const limiter = make({ limit: 10, windowMs: 1000, burst: 5 });
+    let error: unknown;
+    try {
+      limiter.consume(6);
+    } catch (e) {
+      error = e;
+    }
+    expect(isInvalidOptionError(error)).toBe(true);
+    expect((error as Error).message).toBe('cost must be a finite number between 0 and 5, got 6');
+    expect(limiter.consume(5).allowed).toBe(true);
+  });
+
   it('never admits more than burst + rate × elapsed over any run (property)', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 50 }), { maxLength: 300 }), (gaps) => {
@@ -74,6 +87,7 @@ describe.each([
       expect(isInvalidOptionError(error)).toBe(true);
       expect((error as { option: string }).option).toBe(option);
     }
+    expect(() => make({ limit: -1 })).toThrow('limit must be a finite number > 0, got -1');
   });
 });
 

@@ -3,6 +3,7 @@ import {
   durationMs,
   Emitter,
   finiteNumber,
+  InvalidOptionError,
   integer,
   type Listener,
   nonEmptyString,
@@ -73,7 +74,8 @@ export interface RateConfig {
 /** Validates {@link RateLimitOptions}. */
 export function rateConfig(options: RateLimitOptions): RateConfig {
   if (options === null || typeof options !== 'object') throw new TypeError('rate limit options are required');
-  const limit = finiteNumber('limit', options.limit, { min: Number.MIN_VALUE });
+  const limit = finiteNumber('limit', options.limit);
+  if (!(limit > 0)) throw new InvalidOptionError('limit', 'a finite number > 0', limit);
   const windowMs = durationMs('windowMs', options.windowMs ?? 1000, { min: 1 });
   const burst = integer('burst', options.burst ?? Math.max(1, Math.ceil(limit)), { min: 1 });
   return {
@@ -86,9 +88,12 @@ export function rateConfig(options: RateLimitOptions): RateConfig {
   };
 }
 
-/** Validates a request cost: a finite number >= 0. */
-export function checkCost(cost: number): number {
-  if (!(cost >= 0) || !Number.isFinite(cost)) finiteNumber('cost', cost, { min: 0 });
+/**
+ * Validates a request cost: a finite number from 0 to `burst`. A cost above the burst could
+ * never be granted, so it is a caller error rather than a refusal with a meaningless `Retry-After`.
+ */
+export function checkCost(cost: number, burst: number): number {
+  if (!(cost >= 0 && cost <= burst)) finiteNumber('cost', cost, { min: 0, max: burst });
   return cost;
 }
 
@@ -124,7 +129,7 @@ export class TokenBucket {
   /** Takes `cost` tokens if available. The allocation-free fast path. */
   tryTake(cost = 1): boolean {
     this.#refill(this.config.clock.now());
-    if (this.#tokens >= checkCost(cost)) {
+    if (this.#tokens >= checkCost(cost, this.config.burst)) {
       this.#tokens -= cost;
       return true;
     }
@@ -181,7 +186,7 @@ export class Gcra {
   tryTake(cost = 1): boolean {
     const now = this.config.clock.now();
     const { intervalMs, burst } = this.config;
-    const tat = (this.#tat > now ? this.#tat : now) + checkCost(cost) * intervalMs;
+    const tat = (this.#tat > now ? this.#tat : now) + checkCost(cost, burst) * intervalMs;
     if (tat - now > burst * intervalMs) return false;
     this.#tat = tat;
     return true;

@@ -135,7 +135,7 @@ export class RedisRateLimiter implements RateLimiter {
   /** Spends `cost` of `key`'s quota if it has it, atomically across every caller. */
   async consume(key: string, cost = 1): Promise<RateLimitDecision> {
     const redisKey = this.#prefix + key;
-    const args = [String(this.#config.intervalMs), String(this.#config.burst), String(checkCost(cost))];
+    const args = [String(this.#config.intervalMs), String(this.#config.burst), String(checkCost(cost, this.#config.burst))];
     let reply: unknown;
     try {
       try {

@@ -50,9 +50,12 @@ describe('AdaptiveThrottle', () => {
     expect(sent).toBeLessThan(50);
     expect(shed.length).toBe(200 - sent);
     expect(throttle.probability()).toBeGreaterThan(0.9);
+    expect(throttle.stats()).toMatchObject({ sent, throttled: 200 - sent });
     vi.advanceTimersByTime(11_000);
     expect(throttle.probability()).toBe(0);
     expect(await throttle.run(() => 'ok')).toBe('ok');
+    // Counters since creation do not slide with the window.
+    expect(throttle.stats()).toMatchObject({ requests: 1, sent: sent + 1, throttled: 200 - sent });
   });
 
   it('throws a ShedError with reason throttled, and counts other errors as accepted', async () => {

@@ -50,6 +50,8 @@ export interface AdaptiveThrottleStats {
   accepts: number;
   /** The current local rejection probability. */
   probability: number;
+  /** Requests let through to the backend since creation. */
+  sent: number;
   /** Requests rejected locally since creation. */
   throttled: number;
 }
@@ -83,6 +85,7 @@ export class AdaptiveThrottle {
   readonly #clock: Clock;
   readonly #retryAfterMs: number;
   readonly #events = new Emitter<AdaptiveThrottleEvents>();
+  #sent = 0;
   #throttled = 0;
 
   /** @throws {InvalidOptionError} naming the first invalid option. */
@@ -123,6 +126,7 @@ export class AdaptiveThrottle {
       if (this.#events.has('shed')) this.#events.emit('shed', { name: this.name, reason: 'throttled', probability: p });
       return false;
     }
+    this.#sent++;
     return true;
   }
 
@@ -155,6 +159,7 @@ export class AdaptiveThrottle {
       requests: this.#window.total(REQUESTS, now),
       accepts: this.#window.total(ACCEPTS, now),
       probability: this.probability(now),
+      sent: this.#sent,
       throttled: this.#throttled,
     };
   }

@@ -15,7 +15,7 @@ export interface Gradient2LimitOptions extends LimitBounds {
   longWindow?: number;
   /** How much slower than the long-term average a request may be before the limit shrinks, >= 1. @default 1.5 */
   rttTolerance?: number;
-  /** Headroom added to the limit each update, in requests: allows growth and absorbs bursts. @default 4 */
+  /** Headroom added to the limit each update, in requests (a function receives the whole-number limit): allows growth and absorbs bursts. @default 4 */
   queueSize?: number | ((limit: number) => number);
 }
 
@@ -37,6 +37,7 @@ export class Gradient2Limit implements LimitAlgorithm {
   readonly #factor: number;
   #limit: number;
   #longRtt = 0;
+  #warmupSum = 0;
   #samples = 0;
 
   /** @throws {InvalidOptionError} naming the first invalid option. */
@@ -69,15 +70,19 @@ export class Gradient2Limit implements LimitAlgorithm {
     const rtt = finiteNumber('rttMs', sample.rttMs, { min: 0 });
     if (rtt <= 0) return this.#limit;
     const limit = this.#limit;
-    this.#samples++;
-    // Plain average while warming up, then an exponential average.
-    if (this.#samples <= this.#warmup) this.#longRtt += (rtt - this.#longRtt) / this.#samples;
-    else this.#longRtt = this.#longRtt * (1 - this.#factor) + rtt * this.#factor;
+    // Plain average of the first samples, then an exponential average (Netflix `ExpAvgMeasurement`:
+    // during warm-up the average is recomputed from the sum, so the decay below does not carry over).
+    if (this.#samples < this.#warmup) {
+      this.#samples++;
+      this.#warmupSum += rtt;
+      this.#longRtt = this.#warmupSum / this.#samples;
+    } else this.#longRtt = this.#longRtt * (1 - this.#factor) + rtt * this.#factor;
+    const longRtt = this.#longRtt;
     // After a long overload the average sits far above current latency: decay it faster.
-    if (this.#longRtt / rtt > 2) this.#longRtt *= 0.95;
+    if (longRtt / rtt > 2) this.#longRtt *= 0.95;
     if (sample.inflight < limit / 2) return limit; // application-limited
-    const gradient = clamp((this.#tolerance * this.#longRtt) / rtt, 0.5, 1);
-    let next = limit * gradient + this.#queueSize(limit);
+    const gradient = clamp((this.#tolerance * longRtt) / rtt, 0.5, 1);
+    let next = limit * gradient + this.#queueSize(Math.floor(limit));
     next = limit * (1 - this.#smoothing) + next * this.#smoothing;
     this.#limit = clamp(next, this.#min, this.#max);
     return this.#limit;

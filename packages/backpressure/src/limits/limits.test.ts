@@ -108,6 +108,29 @@ describe('Gradient2Limit', () => {
     expect(next).toBeCloseTo(50, 5); // gradient clamped at 0.5
   });
 
+  it('averages the first ten samples from their sum, as Netflix ExpAvgMeasurement does', () => {
+    const g = new Gradient2Limit({ initialLimit: 20 });
+    g.update(sample(100, 20));
+    g.update(sample(10, 20)); // average 55 > 2 × 10: decayed, but the warm-up average is recomputed from the sum
+    g.update(sample(40, 20));
+    expect(g.longRttMs).toBe(50);
+  });
+
+  it('passes the whole-number limit to a queueSize function', () => {
+    const seen: number[] = [];
+    const g = new Gradient2Limit({
+      initialLimit: 20,
+      smoothing: 0.5,
+      queueSize: (l) => {
+        seen.push(l);
+        return 3;
+      },
+    });
+    g.update(sample(10, 20)); // 20 → 20 × 0.5 + 23 × 0.5 = 21.5
+    g.update(sample(10, 21));
+    expect(seen).toEqual([20, 21]);
+  });
+
   it('ignores samples while application-limited', () => {
     const g = new Gradient2Limit({ initialLimit: 40 });
     expect(g.update(sample(10, 5))).toBe(40);
