@@ -1,4 +1,5 @@
 import {
+  durationMs,
   Emitter,
   func,
   Histogram,
@@ -174,6 +175,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
   /** `fire` arguments to cache key, when opossum's cache or coalescing is on. */
   readonly #cacheKeyOf: ((args: unknown[]) => unknown) | undefined;
   #fallback: ((...argsAndError: never[]) => unknown) | undefined;
+  readonly #healthChecks: Array<ReturnType<typeof setInterval>> = [];
 
   /**
    * @param action the function `fire(...args)` calls (optional: `execute(fn)` takes the function per call).
@@ -218,6 +220,8 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
       this.fallback(fn);
       return this.opossum;
     };
+    // opossum 10 keeps no handle on its health-check interval, so shutdown() cannot stop it.
+    this.opossum.healthCheck = (fn, intervalMs) => this.healthCheck(fn, intervalMs);
     countOnlyWindow(this.opossum, this.#options.opossum.rollingPercentilesEnabled === true);
     this.opossum.on('open', () => {
       if (!this.#syncing && this.#state === 'closed') this.#toOpen('threshold', this.#options.resetTimeoutMs);
@@ -313,6 +317,38 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     return this;
   }
 
+  /**
+   * Runs `check` now and every `intervalMs`, as opossum's `healthCheck()` does
+   * (`breaker.opossum.healthCheck` runs this one): when it rejects, a closed or
+   * half-open circuit opens (reason `healthCheck`) and opossum's `healthCheckFailed`
+   * event is emitted. The interval is unref'd and `close()` stops it.
+   *
+   * @param intervalMs time between checks, in ms. @default 5000
+   * @throws {InvalidOptionError} when `check` is not a function or `intervalMs` is not a valid duration.
+   */
+  healthCheck(check: () => PromiseLike<unknown>, intervalMs = 5_000): void {
+    func('check', check);
+    const every = durationMs('intervalMs', intervalMs, { min: 1 });
+    if (this.#disposed) return;
+    const run = (): void => {
+      let probe: PromiseLike<unknown>;
+      try {
+        probe = check();
+      } catch (error) {
+        probe = Promise.reject(error);
+      }
+      Promise.resolve(probe).then(undefined, (error: unknown) => {
+        if (this.#disposed) return;
+        this.opossum.emit('healthCheckFailed', error);
+        if (this.#state !== 'open') this.#toOpen('healthCheck', this.#options.resetTimeoutMs);
+      });
+    };
+    const timer = setInterval(run, every);
+    timer.unref?.();
+    this.#healthChecks.push(timer);
+    run();
+  }
+
   /** Opens the circuit now, for `resetTimeout` (e.g. from an operator or an outside health signal). */
   trip(): void {
     if (!this.#disposed) this.#toOpen('manual', this.#options.resetTimeoutMs);
@@ -387,6 +423,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     if (this.#disposed) return;
     this.#disposed = true;
     this.#clearTimers();
+    for (const timer of this.#healthChecks.splice(0)) clearInterval(timer);
     this.#inFlight.stop();
     for (const attempt of this.#inFlight.entries()) this.#settle(attempt, CANCELLED, new BreakerDisposedError(this.name));
     this.opossum.shutdown();

@@ -71,7 +71,8 @@ export interface OpossumStats {
 
 /**
  * The opossum breaker a Ballast breaker drives, for what Ballast does not wrap
- * (`healthCheck`, `fallback`, `enable`/`disable`, cache control, its own events).
+ * (`enable`/`disable`, cache control, its own events; its `fallback` and `healthCheck`
+ * set the Ballast breaker's).
  * The surface listed is opossum 10's.
  */
 export interface OpossumBreaker extends EventEmitter {

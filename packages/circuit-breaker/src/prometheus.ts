@@ -28,7 +28,7 @@ export interface MeteredBreaker {
 /** The part of a {@link BreakerRegistry} metrics read. */
 export interface MeteredRegistry {
   entries(): Iterable<[string, MeteredBreaker]>;
-  on(event: 'create' | 'evict', listener: (event: { breaker: MeteredBreaker }) => void): Unsubscribe;
+  on(event: 'create' | 'evict', listener: (event: { key: string; breaker: MeteredBreaker }) => void): Unsubscribe;
   peek: unknown;
 }
 
@@ -39,7 +39,8 @@ const OUTCOMES: readonly CallOutcome[] = ['success', 'error', 'result', 'slow', 
 const STATES: readonly CircuitState[] = ['closed', 'open', 'halfOpen'];
 
 /**
- * Exports breaker metrics to a prom-client registry:
+ * Exports breaker metrics to a prom-client registry. The `breaker` label is the key of
+ * each breaker of a `BreakerRegistry`, and the breaker's `name` otherwise:
  * - `<prefix>calls_total{breaker,outcome}` counter — calls by outcome (`success`,
  *   `error`, `result`, `slow`, `timeout`, `ignored`, `rejected`);
  * - `<prefix>state{breaker,state}` gauge — 1 for the current state, 0 for the others;
@@ -64,10 +65,11 @@ export function circuitBreakerMetrics(
   options: CircuitBreakerMetricsOptions = {},
 ): CircuitBreakerMetrics {
   const prefix = options.prefix ?? 'ballast_circuit_breaker_';
-  const breakers = (): Iterable<MeteredBreaker> => {
-    if (isRegistry(source)) return [...source.entries()].map(([, breaker]) => breaker);
-    if (isBreaker(source)) return [source];
-    return source;
+  // A registry's breakers are labelled by key: unique, whatever names their options give them.
+  const breakers = (): Iterable<[string, MeteredBreaker]> => {
+    if (isRegistry(source)) return source.entries();
+    if (isBreaker(source)) return [[source.name, source]];
+    return [...source].map((breaker) => [breaker.name, breaker]);
   };
   new Counter({
     name: `${prefix}calls_total`,
@@ -76,9 +78,9 @@ export function circuitBreakerMetrics(
     registers: [register],
     collect() {
       this.reset();
-      for (const breaker of breakers()) {
+      for (const [label, breaker] of breakers()) {
         const counts = breaker.stats().calls;
-        for (const outcome of OUTCOMES) this.inc({ breaker: breaker.name, outcome }, counts[outcome]);
+        for (const outcome of OUTCOMES) this.inc({ breaker: label, outcome }, counts[outcome]);
       }
     },
   });
@@ -89,8 +91,8 @@ export function circuitBreakerMetrics(
     registers: [register],
     collect() {
       this.reset();
-      for (const breaker of breakers()) {
-        for (const s of STATES) this.set({ breaker: breaker.name, state: s }, breaker.state === s ? 1 : 0);
+      for (const [label, breaker] of breakers()) {
+        for (const s of STATES) this.set({ breaker: label, state: s }, breaker.state === s ? 1 : 0);
       }
     },
   });
@@ -101,7 +103,7 @@ export function circuitBreakerMetrics(
     registers: [register],
     collect() {
       this.reset();
-      for (const breaker of breakers()) this.set({ breaker: breaker.name }, breaker.inFlight);
+      for (const [label, breaker] of breakers()) this.set({ breaker: label }, breaker.inFlight);
     },
   });
   const duration = new Histogram({
@@ -112,20 +114,22 @@ export function circuitBreakerMetrics(
     registers: [register],
   });
 
-  const listening = new Map<MeteredBreaker, Unsubscribe[]>();
-  const listen = (breaker: MeteredBreaker): void => {
+  const listening = new Map<MeteredBreaker, { label: string; off: Unsubscribe[] }>();
+  const listen = (label: string, breaker: MeteredBreaker): void => {
     if (listening.has(breaker)) return;
-    const observe = ({ durationMs }: { durationMs: number }): void => duration.observe({ breaker: breaker.name }, durationMs / 1_000);
-    listening.set(breaker, [breaker.on('success', observe), breaker.on('failure', observe)]);
+    const observe = ({ durationMs }: { durationMs: number }): void => duration.observe({ breaker: label }, durationMs / 1_000);
+    listening.set(breaker, { label, off: [breaker.on('success', observe), breaker.on('failure', observe)] });
   };
   const forget = (breaker: MeteredBreaker): void => {
-    for (const off of listening.get(breaker) ?? []) off();
+    const entry = listening.get(breaker);
+    if (entry === undefined) return;
+    for (const off of entry.off) off();
     listening.delete(breaker);
-    duration.remove({ breaker: breaker.name });
+    duration.remove({ breaker: entry.label });
   };
-  for (const breaker of breakers()) listen(breaker);
+  for (const [label, breaker] of breakers()) listen(label, breaker);
   const registryListeners: Unsubscribe[] = isRegistry(source)
-    ? [source.on('create', ({ breaker }) => listen(breaker)), source.on('evict', ({ breaker }) => forget(breaker))]
+    ? [source.on('create', ({ key, breaker }) => listen(key, breaker)), source.on('evict', ({ breaker }) => forget(breaker))]
     : [];
 
   let closed = false;

@@ -31,8 +31,11 @@ export interface BreakerRegistryOptions<R = unknown> {
    */
   maxBreakers?: number;
   /**
-   * A breaker unused for this long, in ms, is evicted, unless it is open or has calls
-   * in flight. `0` turns idle eviction off.
+   * A breaker unused for this long, in ms, is evicted, unless it has calls in flight or
+   * is open (an open circuit is kept so that a dependency that was failing is not
+   * called again at full rate). An open circuit that reopened only because its
+   * half-open period expired with no trial call is evicted too: it holds no news.
+   * `0` turns idle eviction off.
    * @default 600000 (10 minutes)
    */
   idleTimeoutMs?: number;
@@ -72,6 +75,8 @@ export interface BreakerRegistryStats {
 interface Entry<R> {
   breaker: CircuitBreaker<R>;
   lastUsed: number;
+  /** Open only because a half-open period passed without enough trials: no reason to keep it. */
+  staleOpen: boolean;
   unsubscribe: Unsubscribe[];
 }
 
@@ -230,12 +235,16 @@ export class BreakerRegistry<R = unknown> implements Disposable, Iterable<[strin
       if (shared !== undefined) options.rotateBucketController = shared;
     }
     const breaker = new CircuitBreaker<R>(options);
-    const unsubscribe = [
-      breaker.on('open', (e) => this.#events.emit('open', { ...e, key })),
+    const entry: Entry<R> = { breaker, lastUsed: this.#clock.now(), staleOpen: false, unsubscribe: [] };
+    entry.unsubscribe = [
+      breaker.on('open', (e) => {
+        entry.staleOpen = e.reason === 'halfOpenExpired';
+        this.#events.emit('open', { ...e, key });
+      }),
       breaker.on('halfOpen', (e) => this.#events.emit('halfOpen', { ...e, key })),
       breaker.on('close', (e) => this.#events.emit('close', { ...e, key })),
     ];
-    this.#entries.set(key, { breaker, lastUsed: this.#clock.now(), unsubscribe });
+    this.#entries.set(key, entry);
     this.#lastKey = key;
     this.#created++;
     this.#startSweeper();
@@ -269,7 +278,8 @@ export class BreakerRegistry<R = unknown> implements Disposable, Iterable<[strin
     const cutoff = this.#clock.now() - this.idleTimeoutMs;
     for (const [key, entry] of [...this.#entries]) {
       if (entry.lastUsed > cutoff) break; // recency order: the rest are fresher
-      if (entry.breaker.inFlight === 0 && entry.breaker.state !== 'open') this.#evict(key, entry, 'idle');
+      const { breaker } = entry;
+      if (breaker.inFlight === 0 && (breaker.state !== 'open' || entry.staleOpen)) this.#evict(key, entry, 'idle');
     }
   }
 

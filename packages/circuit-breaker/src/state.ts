@@ -17,7 +17,7 @@ export type CircuitState = 'closed' | 'open' | 'halfOpen';
 export type CallOutcome = 'success' | 'error' | 'result' | 'slow' | 'timeout' | 'ignored' | 'rejected';
 
 /** Why the circuit opened. */
-export type OpenReason = 'threshold' | 'trialFailure' | 'halfOpenExpired' | 'manual' | 'restored';
+export type OpenReason = 'threshold' | 'trialFailure' | 'halfOpenExpired' | 'manual' | 'healthCheck' | 'restored';
 
 /** The persistable state of a breaker: `toJSON()` returns it, `initialState` takes it back. */
 export interface CircuitBreakerSnapshot {

@@ -472,6 +472,40 @@ describe("opossum's cache, coalescing and fallback", () => {
   });
 });
 
+describe('healthCheck', () => {
+  it('opens the circuit when the check fails, and close() stops the interval', async () => {
+    const b = breaker();
+    const reasons: string[] = [];
+    b.on('open', ({ reason }) => reasons.push(reason));
+    const failed = vi.fn();
+    b.opossum.on('healthCheckFailed', failed);
+    let healthy = true;
+    const check = vi.fn(async () => {
+      if (!healthy) throw new Error('unhealthy');
+    });
+    b.opossum.healthCheck(check, 1_000); // opossum's entry point runs Ballast's
+    await vi.advanceTimersByTimeAsync(0);
+    expect(check).toHaveBeenCalledTimes(1);
+    expect(b.state).toBe('closed');
+    healthy = false;
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(b.state).toBe('open');
+    expect(reasons).toEqual(['healthCheck']);
+    expect(failed).toHaveBeenCalledWith(new Error('unhealthy'));
+    b.close();
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(check).toHaveBeenCalledTimes(2);
+  });
+
+  it('validates its arguments', () => {
+    const b = breaker();
+    expectInvalidOption(() => b.healthCheck('no' as never), 'check');
+    expectInvalidOption(() => b.healthCheck(ok, -1), 'intervalMs');
+    b.close();
+  });
+});
+
 describe('bad arguments to execute', () => {
   it.each([
     ['fn', () => [undefined, undefined]],

@@ -48,4 +48,19 @@ describe('circuitBreakerMetrics', () => {
     metrics[Symbol.dispose]();
     registry.close();
   });
+
+  it("labels a registry's breakers by key, even when their options give them one name", async () => {
+    const register = new Registry();
+    const registry = new BreakerRegistry({ breaker: { name: 'upstream' } });
+    const metrics = circuitBreakerMetrics(register, registry);
+    registry.get('a').trip();
+    await registry.get('b').execute(async () => 'ok');
+    const text = await register.metrics();
+    expect(text).toContain('ballast_circuit_breaker_state{breaker="a",state="open"} 1');
+    expect(text).toContain('ballast_circuit_breaker_state{breaker="b",state="closed"} 1');
+    expect(text).toContain('ballast_circuit_breaker_call_duration_seconds_count{breaker="b"} 1');
+    expect(text).not.toContain('breaker="upstream"');
+    metrics.close();
+    registry.close();
+  });
 });

@@ -84,6 +84,39 @@ describe('BreakerRegistry', () => {
     await pending;
   });
 
+  it('evicted breakers release their timers, whatever their state', async () => {
+    const registry = new BreakerRegistry({ maxBreakers: 2, idleTimeoutMs: 10_000, breaker: { resetTimeout: 60_000 } });
+    const first = registry.get('k0');
+    first.trip();
+    registry.get('k1').trip();
+    const timers = vi.getTimerCount(); // sweeper, window rotation, two open periods
+    for (let i = 2; i < 100; i++) registry.get(`k${i}`).trip();
+    expect(vi.getTimerCount()).toBe(timers);
+    expect(first.disposed).toBe(true);
+    registry.delete('k98');
+    registry.delete('k99');
+    expect(vi.getTimerCount()).toBe(0);
+    registry.close();
+  });
+
+  it('evicts an idle breaker that reopened only because no trial call came', async () => {
+    const registry = new BreakerRegistry({
+      idleTimeoutMs: 10_000,
+      breaker: { resetTimeout: 3_000, halfOpenMaxDurationMs: 1_000 },
+    });
+    const reasons: string[] = [];
+    registry.on('open', ({ reason }) => reasons.push(reason));
+    registry.get('gone').trip();
+    // open 3 s, half-open 1 s, open again for lack of trials: open at the sweep at 10 s
+    await vi.advanceTimersByTimeAsync(9_999);
+    expect(reasons).toEqual(['manual', 'halfOpenExpired', 'halfOpenExpired']);
+    expect(registry.peek('gone')?.state).toBe('open');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(registry.peek('gone')).toBeUndefined();
+    expect(vi.getTimerCount()).toBe(0);
+    registry.close();
+  });
+
   it('forwards state transitions with the key', async () => {
     const registry = new BreakerRegistry({ breaker: { volumeThreshold: 1, resetTimeout: 100 } });
     const events: string[] = [];
