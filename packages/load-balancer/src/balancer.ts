@@ -167,6 +167,10 @@ export class LoadBalancer implements Disposable {
   #healthy = 0;
   #panic = false;
   #picks = 0;
+  /** Requests in flight on every endpoint, removed ones included. */
+  #inFlight = 0;
+  /** Sum of the candidates' weights, for a warming endpoint's share of the requests in flight. */
+  #candidateWeight = 0;
   #noEndpoint = 0;
   #closed = false;
 
@@ -195,7 +199,7 @@ export class LoadBalancer implements Disposable {
     this.#panicThreshold = finiteNumber('panicThresholdPercent', options.panicThresholdPercent ?? 50, { min: 0, max: 100 });
     this.#latencyDecayMs = durationMs('latencyDecayMs', options.latencyDecayMs ?? 10_000, { min: 1 });
     this.#errorRateWindowMs = durationMs('errorRateWindowMs', options.errorRateWindowMs ?? 10_000, { min: 1 });
-    this.#context = { key: undefined, attempt: 0, now: 0, random: this.#random };
+    this.#context = { key: undefined, attempt: 0, declined: undefined, now: 0, random: this.#random };
     this.#outcome = { ok: true, cancelled: false, latencyMs: 0, load: undefined, now: 0 };
     const endpoints = options.endpoints ?? [];
     if (!Array.isArray(endpoints)) throw new InvalidOptionError('endpoints', 'an array', endpoints);
@@ -230,10 +234,12 @@ export class LoadBalancer implements Disposable {
     const context = this.#context;
     context.key = options?.key;
     context.attempt = 0;
+    context.declined = undefined;
     context.now = now;
     let record = this.#choose(candidates, context);
     if (this.#warming !== 0) record = this.#admit(record, candidates, context);
     record.inFlight++;
+    this.#inFlight++;
     record.picks++;
     this.#picks++;
     return new Handle(this, record, now);
@@ -254,7 +260,8 @@ export class LoadBalancer implements Disposable {
       record.retired = false;
       record.endpoint = endpoint;
       record.weight = endpoint.weight;
-      record.draining = false;
+      // Re-adding cancels a drain begun before the removal.
+      this.#cancelDrain(record);
       record.down = false;
       record.ejectedUntil = 0;
     } else {
@@ -303,7 +310,8 @@ export class LoadBalancer implements Disposable {
   /**
    * Stops sending new requests to an endpoint and resolves once its in-flight requests
    * have finished (at once when it has none or is unknown). It stays in the balancer,
-   * drained, until `remove()` or `undrain()`.
+   * drained, until `remove()` or `undrain()`. The promise also resolves when the drain
+   * ends early: `undrain()`, re-adding the endpoint after `remove()`, or `close()`.
    */
   drain(id: string): Promise<void> {
     const record = this.#records.get(id);
@@ -318,11 +326,14 @@ export class LoadBalancer implements Disposable {
     return new Promise((resolve) => record.drainWaiters.push(resolve));
   }
 
-  /** Takes a drained endpoint back into rotation. Returns false when unknown or not draining. */
+  /**
+   * Takes a draining or drained endpoint back into rotation; a `drain()` promise still
+   * pending resolves, as the drain is over. Returns false when unknown or not draining.
+   */
   undrain(id: string): boolean {
     const record = this.#records.get(id);
     if (!record?.draining) return false;
-    record.draining = false;
+    this.#cancelDrain(record);
     this.#dirty = true;
     return true;
   }
@@ -374,10 +385,8 @@ export class LoadBalancer implements Disposable {
   stats(): LoadBalancerStats {
     const now = this.#clock.now();
     if (!this.#closed && (this.#dirty || now >= this.#nextCheck)) this.#refresh(now);
-    let inFlight = 0;
     const endpoints: EndpointStats[] = [];
     for (const r of this.#records.values()) {
-      inFlight += r.inFlight;
       endpoints.push({
         id: r.id,
         address: r.endpoint.address,
@@ -396,14 +405,13 @@ export class LoadBalancer implements Disposable {
         downReason: r.downReason ?? null,
       });
     }
-    for (const r of this.#retired.values()) inFlight += r.inFlight;
     return {
       strategy: this.#strategy.name,
       total: this.#records.size,
       healthy: this.#healthy,
       available: this.#candidates.length,
       panic: this.#panic,
-      inFlight,
+      inFlight: this.#inFlight,
       picks: this.#picks,
       noEndpoint: this.#noEndpoint,
       endpoints,
@@ -449,19 +457,30 @@ export class LoadBalancer implements Disposable {
 
   /**
    * Slow start for every strategy: a warming endpoint keeps a choice with probability
-   * equal to its ramp factor; otherwise the strategy chooses again. With a key the
+   * equal to its ramp factor, and (without a key) only while it holds less than that
+   * factor of its share of the requests in flight; otherwise the strategy chooses
+   * again, told which endpoint was declined. The probability paces load-blind
+   * strategies (round robin, random); the in-flight cap paces load-aware ones, which
+   * would otherwise fill an idle newcomer up to a full share at once. With a key the
    * draw is the key's hash, so a key moves to the new endpoint once and stays.
    */
   #admit(record: EndpointRecord, candidates: EndpointRecord[], context: MutablePickContext): EndpointRecord {
     const draw = context.key === undefined ? undefined : hashUnit(context.key);
     for (let attempt = 1; attempt < MAX_ADMISSION_ATTEMPTS; attempt++) {
       const factor = this.#warmFactor(record, context.now);
-      if (factor >= 1 || (draw ?? this.#random()) < factor) return record;
+      if (factor >= 1) return record;
+      if ((draw ?? this.#random()) < factor && (draw !== undefined || this.#underWarmCap(record, factor))) return record;
       this.#strategy.onDone?.(record, this.#cancelledOutcome(context.now));
       context.attempt = attempt;
+      context.declined = record;
       record = this.#choose(candidates, context);
     }
     return record;
+  }
+
+  /** True while a warming record holds less than `factor` of its weighted share of the requests in flight (or none). */
+  #underWarmCap(record: EndpointRecord, factor: number): boolean {
+    return record.inFlight === 0 || record.inFlight < (factor * record.weight * this.#inFlight) / this.#candidateWeight;
   }
 
   /** Share of its weight a record takes now: the slow-start ramp, 1 when not warming. */
@@ -501,6 +520,7 @@ export class LoadBalancer implements Disposable {
 
   #settle(record: EndpointRecord, report: DoneReport | undefined, startedAt: number): void {
     record.inFlight--;
+    this.#inFlight--;
     const now = this.#clock.now();
     const o = this.#outcome;
     o.now = now;
@@ -552,7 +572,10 @@ export class LoadBalancer implements Disposable {
     if (this.#ejected >= allowed) return;
     // Ejections in a row lengthen the next one; each base period spent healthy forgives one.
     const forgiven = Math.floor((now - record.restoredAt) / outlier.baseEjectionTimeMs);
-    record.ejections = Math.max(0, record.ejections - forgiven) + 1;
+    // The multiplier stops growing once the ejection time reaches its cap (as Envoy's does),
+    // so an endpoint that flapped for an hour is not punished for an hour more.
+    const maxMultiplier = Math.ceil(outlier.maxEjectionTimeMs / outlier.baseEjectionTimeMs);
+    record.ejections = Math.min(maxMultiplier, Math.max(0, record.ejections - forgiven) + 1);
     record.totalEjections++;
     const durationMs = Math.min(outlier.baseEjectionTimeMs * record.ejections, outlier.maxEjectionTimeMs);
     record.ejectedUntil = now + durationMs;
@@ -591,11 +614,16 @@ export class LoadBalancer implements Disposable {
     this.#healthy = healthy;
     const panic = this.#panicThreshold > 0 && total > 0 && healthy * 100 < total * this.#panicThreshold;
     const candidates: EndpointRecord[] = [];
+    let candidateWeight = 0;
     for (const r of this.#records.values()) {
       r.eligible = panic ? !r.draining : r.healthy;
-      if (r.eligible) candidates.push(r);
+      if (r.eligible) {
+        candidates.push(r);
+        candidateWeight += r.weight;
+      }
     }
     this.#candidates = candidates;
+    this.#candidateWeight = candidateWeight;
     for (const r of restored) this.#events.emit('restored', { endpoint: r.endpoint });
     if (panic !== this.#panic) {
       this.#panic = panic;
@@ -603,12 +631,15 @@ export class LoadBalancer implements Disposable {
     }
   }
 
+  /** Ends a drain without it completing: no `drained` event, but waiters resolve. */
+  #cancelDrain(record: EndpointRecord): void {
+    record.draining = false;
+    record.releaseDrainWaiters();
+  }
+
   #resolveDrain(record: EndpointRecord): void {
-    const waiters = record.drainWaiters;
     if (record.draining && !this.#closed) this.#events.emit('drained', { endpoint: record.endpoint });
-    if (waiters.length === 0) return;
-    record.drainWaiters = [];
-    for (const resolve of waiters) resolve();
+    record.releaseDrainWaiters();
   }
 
   #noEndpointError(): NoEndpointAvailableError {

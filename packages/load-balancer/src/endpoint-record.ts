@@ -86,6 +86,14 @@ export class EndpointRecord implements EndpointState {
     if (latencyMs >= 0) this.#latency.update(latencyMs, now);
   }
 
+  /** Resolves every pending `drain()` promise. */
+  releaseDrainWaiters(): void {
+    const waiters = this.drainWaiters;
+    if (waiters.length === 0) return;
+    this.drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
   /** Forgets recent failures, so a restored endpoint starts with a clean slate. */
   forgetFailures(): void {
     this.consecutiveFailures = 0;

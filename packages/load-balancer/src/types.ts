@@ -62,6 +62,13 @@ export interface PickContext {
    * away. Hash strategies use it to move to the next endpoint in preference order.
    */
   readonly attempt: number;
+  /**
+   * On a second or third attempt, the endpoint slow start just declined for this
+   * request; `undefined` on the first. A strategy that would choose it again by a fixed
+   * rule (fewest in flight, lowest cost) should prefer another candidate, or a warming
+   * endpoint would win every retry and slow start would change nothing.
+   */
+  readonly declined?: EndpointState | undefined;
   /** The balancer's clock reading for this pick, ms. */
   readonly now: number;
   /** The balancer's random source, in [0, 1). Use it, not `Math.random`, so seeded runs repeat. */

@@ -1,9 +1,11 @@
 import { isBallastError, isInvalidOptionError } from '@ballast/common';
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
+  dynamic,
   isNoEndpointAvailableError,
   LoadBalancer,
   type LoadBalancerEvents,
+  leastConnections,
   NoEndpointAvailableError,
   type PickHandle,
   peakEwma,
@@ -139,6 +141,47 @@ describe('LoadBalancer: drain', () => {
     await lb.drain('nope');
     expect(() => lb.pick()).toThrow(expect.objectContaining({ reason: 'unavailable' }));
   });
+
+  it('resolves when undrain() ends the drain early, without a drained event', async () => {
+    const lb = new LoadBalancer({ endpoints: endpoints(2), strategy: roundRobin() });
+    const held = lb.pick();
+    const drained = record(lb, 'drained');
+    const pending = lb.drain('a');
+    expect(lb.undrain('a')).toBe(true);
+    await pending;
+    expect(drained).toHaveLength(0);
+    expect(lb.stats().endpoints[0]).toMatchObject({ state: 'healthy', inFlight: 1 });
+    held.done({ ok: true });
+    expect(drained).toHaveLength(0);
+  });
+
+  it('resolves when an endpoint removed while draining is added again, and keeps its accounting', async () => {
+    const lb = new LoadBalancer({ endpoints: endpoints(2), strategy: roundRobin() });
+    const held = lb.pick();
+    const pending = lb.drain('a');
+    lb.remove('a');
+    lb.add({ id: 'a', address: 'http://127.0.0.1:8081' });
+    await pending;
+    expect(lb.stats().endpoints.find((e) => e.id === 'a')).toMatchObject({ state: 'healthy', inFlight: 1 });
+    held.done({ ok: true });
+    expect(lb.stats().inFlight).toBe(0);
+  });
+
+  it('resolves for an endpoint removed while draining once its last request finishes', async () => {
+    const lb = new LoadBalancer({ endpoints: endpoints(2), strategy: roundRobin() });
+    const held = lb.pick();
+    let resolved = false;
+    const pending = lb.drain('a').then(() => {
+      resolved = true;
+    });
+    lb.remove('a');
+    await Promise.resolve();
+    expect(resolved).toBe(false);
+    expect(lb.stats().inFlight).toBe(1);
+    held.done({ ok: true });
+    await pending;
+    expect(lb.stats().inFlight).toBe(0);
+  });
 });
 
 describe('LoadBalancer: outlier ejection', () => {
@@ -185,6 +228,27 @@ describe('LoadBalancer: outlier ejection', () => {
     expect(ejected.map((e) => e.durationMs)).toEqual([1_000, 2_000, 2_500, 2_500]);
   });
 
+  it('stops growing the multiplier at the cap, so a healthy spell shortens the next ejection at once', () => {
+    const clock = manualClock();
+    const lb = new LoadBalancer({
+      endpoints: endpoints(10),
+      strategy: roundRobin(),
+      clock,
+      outlierDetection: { baseEjectionTimeMs: 1_000, maxEjectionTimeMs: 3_000 },
+    });
+    const ejected = record(lb, 'ejected');
+    for (let i = 0; i < 8; i++) {
+      fail(lb, 'a', 5);
+      clock.advance(ejected.at(-1)!.durationMs);
+    }
+    expect(ejected.map((e) => e.ejections)).toEqual([1, 2, 3, 3, 3, 3, 3, 3]);
+    sequence(lb, 10);
+    // Two base periods healthy forgive two ejections: 3 - 2 + 1.
+    clock.advance(2_000);
+    fail(lb, 'a', 5);
+    expect(ejected.at(-1)).toMatchObject({ ejections: 2, durationMs: 2_000 });
+  });
+
   it('ejects on the failure rate once enough requests were seen', () => {
     const lb = new LoadBalancer({
       endpoints: endpoints(10),
@@ -214,6 +278,35 @@ describe('LoadBalancer: outlier ejection', () => {
     });
     for (const id of 'abc') fail(wide, id, 5);
     expect(wide.stats().endpoints.filter((e) => e.state === 'ejected')).toHaveLength(2);
+  });
+
+  it('ejects the next outlier once an ejected endpoint returns', () => {
+    const clock = manualClock();
+    const lb = new LoadBalancer({ endpoints: endpoints(10), strategy: roundRobin(), clock });
+    fail(lb, 'a', 5);
+    fail(lb, 'b', 5);
+    expect(
+      lb
+        .stats()
+        .endpoints.filter((e) => e.state === 'ejected')
+        .map((e) => e.id),
+    ).toEqual(['a']);
+    clock.advance(30_000);
+    fail(lb, 'b', 5);
+    expect(
+      lb
+        .stats()
+        .endpoints.filter((e) => e.state === 'ejected')
+        .map((e) => e.id),
+    ).toEqual(['b']);
+  });
+
+  it('frees the ejection slot of an endpoint removed while ejected', () => {
+    const lb = new LoadBalancer({ endpoints: endpoints(10), strategy: roundRobin(), clock: manualClock() });
+    fail(lb, 'a', 5);
+    lb.remove('a');
+    fail(lb, 'b', 5);
+    expect(lb.stats().endpoints.find((e) => e.id === 'b')!.state).toBe('ejected');
   });
 
   it('can be switched off', () => {
@@ -307,6 +400,45 @@ describe('LoadBalancer: slow start', () => {
     const states = Object.fromEntries(lb.stats().endpoints.map((e) => [e.id, e.state]));
     expect(states.a).toBe('warming');
     expect(states.new).toBe('healthy');
+  });
+
+  it.each([
+    ['least-connections', leastConnections],
+    ['p2c', powerOfTwoChoices],
+    ['peak-ewma', peakEwma],
+    ['dynamic', dynamic],
+    ['round-robin', roundRobin],
+  ] as const)('ramps a newcomer under sustained load with %s, which would otherwise fill it at once', (_name, strategy) => {
+    const clock = manualClock();
+    const lb = new LoadBalancer({
+      endpoints: endpoints(9),
+      strategy: strategy(),
+      clock,
+      random: seeded(5),
+      slowStart: { windowMs: 10_000, minWeightPercent: 10 },
+    });
+    // 90 requests always in flight, each finishing 90 picks after it started.
+    const held: PickHandle[] = Array.from({ length: 90 }, () => lb.pick());
+    lb.add({ id: 'new', address: 'http://127.0.0.1:9000' });
+    const shareOfFair: number[] = [];
+    for (let second = 0; second < 10; second++) {
+      let picked = 0;
+      for (let i = 0; i < 1_000; i++) {
+        clock.advance(1);
+        held.shift()!.done({ ok: true, latencyMs: 10 });
+        const h = lb.pick();
+        if (h.endpoint.id === 'new') picked++;
+        held.push(h);
+      }
+      shareOfFair.push((picked / 1_000) * 10);
+    }
+    // The ramp averages 0.1 over the first second and 0.95 over the last.
+    expect(shareOfFair[0]).toBeLessThan(0.25);
+    expect(shareOfFair[4]).toBeGreaterThan(0.25);
+    expect(shareOfFair[4]).toBeLessThan(0.7);
+    expect(shareOfFair[9]).toBeGreaterThan(0.75);
+    for (const h of held) h.done({ ok: true });
+    expect(lb.stats().inFlight).toBe(0);
   });
 
   it('keeps a key on the same endpoint as the ramp grows', () => {

@@ -1,6 +1,6 @@
 import { durationMs, finiteNumber, func } from '@ballast/common';
 import type { Endpoint, EndpointState, PickContext, Strategy } from '../types.ts';
-import { better, Sampler } from './sampler.ts';
+import { better, Sampler, undeclined } from './sampler.ts';
 
 /** Per-endpoint state: the weight computed at the last recomputation. */
 class DynamicWeight {
@@ -94,6 +94,8 @@ export function dynamic(options: DynamicOptions = {}): DynamicStrategy {
       const i = sampler.one(candidates, context.random);
       const a = candidates[i] as EndpointState;
       const b = candidates[sampler.other(candidates, i, context.random)] as EndpointState;
+      const other = undeclined(a, b, context.declined);
+      if (other !== undefined) return other;
       const wa = weightOf(a);
       const wb = weightOf(b);
       return better(a, a.inFlight / wa, wa, b, b.inFlight / wb, wb, context.random);

@@ -67,14 +67,17 @@ export function leastConnections(): Strategy {
     }
   };
 
-  const scan = (candidates: readonly EndpointState[], random: () => number): EndpointState => {
+  const scan = (candidates: readonly EndpointState[], random: () => number, declined: EndpointState | undefined): EndpointState => {
     const n = candidates.length;
     if (ties.length < n) ties = new Int32Array(n);
-    let best = candidates[0] as EndpointState;
+    // Slow start declined candidates[0]: start from the next one (n >= 2 whenever it declines).
+    const start = declined !== undefined && candidates[0] === declined && n > 1 ? 1 : 0;
+    let best = candidates[start] as EndpointState;
     let count = 1;
-    ties[0] = 0;
-    for (let i = 1; i < n; i++) {
+    ties[0] = start;
+    for (let i = start + 1; i < n; i++) {
       const e = candidates[i] as EndpointState;
+      if (e === declined) continue;
       // inFlight / weight, compared without dividing.
       const lhs = e.inFlight * best.weight;
       const rhs = best.inFlight * e.weight;
@@ -89,19 +92,41 @@ export function leastConnections(): Strategy {
     return count === 1 ? best : (candidates[ties[Math.floor(random() * count)] as number] as EndpointState);
   };
 
+  const draw = (bucket: number[], random: () => number): number =>
+    bucket.length === 1 ? (bucket[0] as number) : (bucket[Math.floor(random() * bucket.length)] as number);
+  /** The index of `e` in the synced candidates, or -1. */
+  const indexOf = (e: EndpointState): number => {
+    const slot = e.data as Slot;
+    return slot.generation === generation ? slot.index : -1;
+  };
+  /** A least-loaded index other than `declined`: from the lowest bucket, or the next one when `declined` is alone there. */
+  const drawExcept = (declined: number, random: () => number): number => {
+    for (let count = lowest; count < buckets.length; count++) {
+      const bucket = buckets[count] as number[];
+      if (bucket.length === 0 || (bucket.length === 1 && bucket[0] === declined)) continue;
+      if (level[declined] !== count) return draw(bucket, random);
+      // Draw among the others: skip the declined one's position.
+      const at = Math.floor(random() * (bucket.length - 1));
+      return bucket[at >= (position[declined] as number) ? at + 1 : at] as number;
+    }
+    return declined;
+  };
+
   return {
     name: 'least-connections',
     onAdd(endpoint: EndpointState): void {
       endpoint.data = new Slot();
     },
     pick(candidates: readonly EndpointState[], context: PickContext): EndpointState {
-      if (!sampler.uniform(candidates)) return scan(candidates, context.random);
+      if (!sampler.uniform(candidates)) return scan(candidates, context.random, context.declined);
       if (candidates !== synced) rebuild(candidates);
       let bucket = buckets[lowest] as number[];
       while (bucket.length === 0) bucket = buckets[++lowest] as number[];
-      const index = bucket.length === 1 ? (bucket[0] as number) : (bucket[Math.floor(context.random() * bucket.length)] as number);
+      const declined = context.declined === undefined ? -1 : indexOf(context.declined);
+      const index = declined === -1 ? draw(bucket, context.random) : drawExcept(declined, context.random);
+      const count = level[index] as number;
       take(index);
-      insert(index, lowest + 1);
+      insert(index, count + 1);
       return candidates[index] as EndpointState;
     },
     onDone(endpoint: EndpointState, _outcome: Outcome): void {

@@ -1,6 +1,6 @@
 import { finiteNumber } from '@ballast/common';
 import type { EndpointState, PickContext, Strategy } from '../types.ts';
-import { better, Sampler } from './sampler.ts';
+import { better, Sampler, undeclined } from './sampler.ts';
 
 /** Options of {@link powerOfTwoChoices}. */
 export interface PowerOfTwoChoicesOptions {
@@ -35,6 +35,8 @@ export function powerOfTwoChoices(options: PowerOfTwoChoicesOptions = {}): Strat
       const i = sampler.one(candidates, context.random);
       const a = candidates[i] as EndpointState;
       const b = candidates[sampler.other(candidates, i, context.random)] as EndpointState;
+      const other = undeclined(a, b, context.declined);
+      if (other !== undefined) return other;
       // On a tie the second draw wins: it is as random as the first.
       if (sampler.uniform(candidates)) return a.inFlight < b.inFlight ? a : b;
       return better(a, score(a), a.weight, b, score(b), b.weight, context.random);

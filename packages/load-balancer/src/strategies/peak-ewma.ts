@@ -1,6 +1,6 @@
 import { durationMs, TimeDecayEwma } from '@ballast/common';
 import type { EndpointState, Outcome, PickContext, Strategy } from '../types.ts';
-import { Sampler } from './sampler.ts';
+import { Sampler, undeclined } from './sampler.ts';
 
 /** Options of {@link peakEwma}. */
 export interface PeakEwmaOptions {
@@ -45,6 +45,8 @@ export function peakEwma(options: PeakEwmaOptions = {}): Strategy {
       const i = sampler.one(candidates, context.random);
       const a = candidates[i] as EndpointState;
       const b = candidates[sampler.other(candidates, i, context.random)] as EndpointState;
+      const other = undeclined(a, b, context.declined);
+      if (other !== undefined) return other;
       return cost(a, context.now) < cost(b, context.now) ? a : b;
     },
     onDone(endpoint: EndpointState, outcome: Outcome): void {

@@ -103,3 +103,13 @@ export function better(
   if (scoreA !== scoreB) return scoreA < scoreB ? a : b;
   return random() * (weightA + weightB) < weightA ? a : b;
 }
+
+/**
+ * When slow start declined `a` or `b` on an earlier attempt of this pick, the other one,
+ * so two-choice strategies do not hand the warming endpoint straight back; otherwise
+ * `undefined`.
+ */
+export function undeclined(a: EndpointState, b: EndpointState, declined: EndpointState | undefined): EndpointState | undefined {
+  if (declined === undefined) return undefined;
+  return a === declined ? b : b === declined ? a : undefined;
+}
