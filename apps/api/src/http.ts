@@ -1,15 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BallastError } from '@ballast/common';
 import type { Context } from 'hono';
 
-/** An error answered with `status` and a JSON body `{ error: { code, message } }`. */
-export class HttpError extends Error {
+/** An error answered with `status` and a JSON body `{ error: { code, message } }`; `code` is an `ERR_BALLAST_…` string. */
+export class HttpError extends BallastError {
   readonly status: number;
-  readonly code: string;
   readonly headers: Record<string, string>;
   constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
-    super(message);
+    super(code, message);
     this.status = status;
-    this.code = code;
     this.headers = headers;
   }
 }
