@@ -91,6 +91,25 @@ describe('hashAffinity(bounded-load)', () => {
     again.done({ ok: true });
   });
 
+  it.each([
+    ['removed and added back', (lb: LoadBalancer, id: string) => (lb.remove(id), lb.add({ id, address: 'http://127.0.0.1:9000' }))],
+    ['re-weighted', (lb: LoadBalancer, id: string) => lb.setWeight(id, 1.0001)],
+  ] as const)('keeps the load bound for an endpoint %s while requests are in flight', (_what, change) => {
+    const lb = new LoadBalancer({ endpoints: endpoints(4), strategy: hashAffinity({ partitioner: 'bounded-load', c: 1.25 }) });
+    const hold = (n: number): PickHandle[] => Array.from({ length: n }, () => lb.pick({ key: 'hot' }));
+    const before = hold(20);
+    change(lb, before[0]!.endpoint.id);
+    const during = hold(20);
+    // The requests from before the change finish: they must not release what came after.
+    for (const h of before) h.done({ ok: true });
+    const after = hold(20);
+    const inFlight = lb.stats().endpoints.map((e) => e.inFlight);
+    expect(inFlight.reduce((a, b) => a + b)).toBe(40);
+    expect(Math.max(...inFlight)).toBeLessThanOrEqual(Math.ceil((1.25 * 40) / 4));
+    for (const h of [...during, ...after]) h.done({ ok: true });
+    expect(lb.stats().inFlight).toBe(0);
+  });
+
   it('re-places an endpoint whose weight changed', () => {
     const lb = new LoadBalancer({ endpoints: endpoints(2), strategy: hashAffinity({ partitioner: 'maglev' }) });
     lb.setWeight('b', 9);

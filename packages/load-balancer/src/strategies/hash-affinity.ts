@@ -51,9 +51,15 @@ export function hashAffinity(options: HashAffinityOptions = {}): Strategy {
   const weights = new Map<string, number>();
   let synced: readonly EndpointState[] | undefined;
 
+  /**
+   * Places `e` with no load counted, so the requests it has in flight (an endpoint
+   * re-added before its requests finished, or re-weighted) must not be released from
+   * the new placement: they become uncounted.
+   */
   const place = (e: EndpointState): void => {
     partitioner.add(e.id, e.weight);
     weights.set(e.id, e.weight);
+    (e.data as Affinity).uncounted = e.inFlight;
   };
   const unplace = (id: string): void => {
     partitioner.remove(id);
