@@ -62,9 +62,13 @@ export class AttemptScope implements AttemptContext, Expirable {
     this.abort(new TimeoutError(Math.max(0, this.#limitMs)));
   }
 
-  /** Aborts the signal (if made) and rejects the attempt with `reason`. Idempotent. */
+  /**
+   * Aborts the signal (if made) and rejects the attempt with `reason`. Idempotent, and a
+   * no-op once the attempt has settled: the signal of an attempt that delivered its
+   * value stays live, since the value may still be streaming (a fetch response body).
+   */
   abort(reason: unknown): void {
-    if (this.#aborted) return;
+    if (this.#aborted || this.#settled) return;
     this.#aborted = true;
     this.#reason = reason;
     this.release();

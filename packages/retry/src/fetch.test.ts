@@ -7,7 +7,7 @@ import { ratioBudget } from './budget.ts';
 import { isConnectionError } from './classify.ts';
 import { isRetryBudgetExhaustedError } from './errors.ts';
 import { retryingFetch } from './fetch.ts';
-import { RetryPolicy } from './policy.ts';
+import { hedge, RetryPolicy } from './policy.ts';
 
 // A real HTTP server on loopback; each test scripts its answers by path.
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
@@ -174,6 +174,28 @@ describe('retryingFetch', () => {
     expect(seen.map((s) => s.body)).toEqual(['once']);
     expect(policy.stats()).toMatchObject({ attempts: 2, retries: 1 });
     policy.close();
+  });
+
+  it('hedged fetch: the winner streams its whole body while the loser is aborted', async () => {
+    let loserClosed = false;
+    handlers.set('/slow', (req, res) => {
+      req.socket.once('close', () => {
+        loserClosed = true;
+      });
+      setTimeout(() => res.writeHead(200).end('slow'), 2_000).unref();
+    });
+    handlers.set('/fast', (_req, res) => {
+      res.writeHead(200);
+      res.write('fast ');
+      // The rest of the body arrives after the hedge has already settled.
+      setTimeout(() => res.end('body'), 50);
+    });
+    const res = await hedge(({ attempt, signal }) => fetch(`${base}/${attempt === 1 ? 'slow' : 'fast'}`, { signal }), {
+      hedgeDelayMs: 30,
+      maxAttempts: 2,
+    });
+    expect(await res.text()).toBe('fast body');
+    await expect.poll(() => loserClosed).toBe(true);
   });
 
   it('rejects bad options by name', () => {
