@@ -15,13 +15,15 @@ export interface Expirable {
 
 /**
  * Many deadlines on one timer. Each entry fires exactly at its time (never early),
- * yet adding and deleting an entry is O(1), allocates nothing and touches no timer in
+ * yet adding and deleting an entry is O(1), allocates nothing and creates no timer in
  * the common case: the single timer is armed for the earliest entry, and deleting an
  * entry leaves it armed; when it fires it fires what is due and re-arms for the
  * earliest entry left, or stops. Most calls end long before their deadline, so a busy
  * policy pays for one `setTimeout` per deadline period instead of one per attempt.
  *
- * The timer is unref'd: a pending deadline alone does not keep the process alive.
+ * The timer holds the process open only while an entry waits on it, so an attempt that
+ * hangs on nothing still times out, while the lapsed deadline of a call that has ended
+ * (the armed timer outlives the entries deleted before it) keeps nothing alive.
  */
 export class ExpiryQueue {
   readonly #clock: Clock;
@@ -40,7 +42,7 @@ export class ExpiryQueue {
     entry.expiryNext = this.#head;
     if (this.#head) this.#head.expiryPrev = entry;
     this.#head = entry;
-    this.#size++;
+    if (this.#size++ === 0) this.#timer?.ref?.();
     if (entry.expiresAt < this.#armedAt) this.#arm(entry.expiresAt);
   }
 
@@ -53,7 +55,7 @@ export class ExpiryQueue {
     if (next) next.expiryPrev = prev;
     entry.expiryPrev = undefined;
     entry.expiryNext = undefined;
-    this.#size--;
+    if (--this.#size === 0) this.#timer?.unref?.();
   }
 
   /** Entries waiting. */
@@ -80,7 +82,7 @@ export class ExpiryQueue {
     clearTimeout(this.#timer);
     this.#armedAt = at;
     this.#timer = setTimeout(this.#onTimer, Math.min(Math.max(0, at - this.#clock.now()), MAX_TIMER_MS));
-    this.#timer.unref?.();
+    if (this.#size === 0) this.#timer.unref?.();
   }
 
   readonly #onTimer = (): void => {
