@@ -1,7 +1,8 @@
+import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { settle } from '../test/settle.ts';
+import { errorOf, settle } from '../test/settle.ts';
 import { tokenBucketBudget } from './budget.ts';
-import { isRetryBudgetExhaustedError, isRetryDeadlineError, isRetryPolicyClosedError } from './errors.ts';
+import { isRetryBudgetExhaustedError, isRetryDeadlineError, isRetryPolicyClosedError, type RetryDeadlineError } from './errors.ts';
 import { type AttemptContext, hedge, type RetryEvents, RetryPolicy } from './policy.ts';
 
 beforeEach(() => {
@@ -127,6 +128,78 @@ describe('hedge', () => {
     expect(isRetryPolicyClosedError(!c.ok && c.error)).toBe(true);
     expect(slow.log.started).toBe(4);
     expect(slow.log.aborted).toBe(4);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("never starts the next attempt before a failed attempt's Retry-After", async () => {
+    const starts: number[] = [];
+    const t0 = Date.now();
+    const result = hedge(
+      async ({ attempt }) => {
+        starts.push(Date.now() - t0);
+        return { status: attempt === 1 ? 503 : 200, headers: new Headers(attempt === 1 ? { 'retry-after': '5' } : {}) };
+      },
+      { hedgeDelayMs: 100, maxAttempts: 3 },
+    );
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(starts).toEqual([0]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect((await result).status).toBe(200);
+    expect(starts).toEqual([0, 5_000]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('gives up at once with RetryDeadlineError when the hint does not fit before the deadline', async () => {
+    const error = Object.assign(new Error('throttled'), { retryAfterMs: 20_000 });
+    const a = endpoint(5, '', error);
+    const result = settle(hedge(a.call, { hedgeDelayMs: 100, maxAttempts: 3, deadlineMs: 10_000 }));
+    await vi.advanceTimersByTimeAsync(5);
+    const settled = await result;
+    expect(a.log.started).toBe(1);
+    expect(isRetryDeadlineError(!settled.ok && settled.error)).toBe(true);
+    expect(errorOf<RetryDeadlineError>(settled).cause).toBe(error);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('ends with RetryBudgetExhaustedError when the budget refuses the attempt that waited for a hint', async () => {
+    const budget = tokenBucketBudget({ maxTokens: 2 });
+    const a = endpoint(5, '', Object.assign(new Error('throttled'), { retryAfterMs: 100 }));
+    const result = settle(hedge(a.call, { budget, hedgeDelayMs: 1_000 }));
+    await vi.advanceTimersByTimeAsync(104);
+    expect(a.log.started).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    const settled = await result;
+    expect(isRetryBudgetExhaustedError(!settled.ok && settled.error)).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('a classifier that throws rejects the call and aborts the attempts in flight', async () => {
+    const bug = new Error('classifier bug');
+    const slow = endpoint(1_000, 'slow');
+    const result = settle(
+      hedge(({ attempt, signal }) => (attempt === 1 ? slow.call({ attempt, signal }) : Promise.resolve('fast')), {
+        hedgeDelayMs: 10,
+        retryOn: () => {
+          throw bug;
+        },
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(10);
+    expect(await result).toEqual({ ok: false, error: bug });
+    expect(slow.log.aborted).toBe(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('leaves no listener on the caller signal once the call ends', async () => {
+    const controller = new AbortController();
+    const policy = new RetryPolicy({ hedgeDelayMs: 10, timeoutMs: 500, maxAttempts: 3 });
+    const slow = endpoint(50, 'slow');
+    const result = policy.hedge(slow.call, { signal: controller.signal });
+    await vi.advanceTimersByTimeAsync(50);
+    await expect(result).resolves.toBe('slow');
+    expect(slow.log).toMatchObject({ started: 3, aborted: 2 });
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    policy.close();
     expect(vi.getTimerCount()).toBe(0);
   });
 

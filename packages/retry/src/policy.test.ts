@@ -184,6 +184,47 @@ describe('server-driven delays', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('never retries earlier than RateLimit-Reset on a 429', async () => {
+    const values = [response(429, { 'ratelimit-reset': '2' }), response(200)];
+    const fn = vi.fn(async () => values.shift());
+    const result = retry(fn, { backoff: constantBackoff({ delayMs: 10 }) });
+    await vi.advanceTimersByTimeAsync(1_999);
+    expect(fn).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect((await result)?.status).toBe(200);
+  });
+
+  it("waits until the policy's clock reaches the hint, even when timers fire early against it", async () => {
+    // A clock running at half the timers' pace: every timer fires "early" by its reading.
+    const clock = { now: () => performance.now() / 2 };
+    const starts: number[] = [];
+    const values = [response(503, { 'retry-after': '1' }), response(200)];
+    const result = retry(
+      async () => {
+        starts.push(clock.now());
+        return values.shift();
+      },
+      { clock, backoff: constantBackoff({ delayMs: 0 }) },
+    );
+    await vi.advanceTimersByTimeAsync(1_999);
+    expect(starts).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect((await result)?.status).toBe(200);
+    expect((starts[1] as number) - (starts[0] as number)).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('waits out a Retry-After beyond the timer limit in steps when there is no deadline, never firing early', async () => {
+    const days40 = 40 * 86_400_000;
+    const values = [response(503, { 'retry-after': String(days40 / 1000) }), response(200)];
+    const fn = vi.fn(async () => values.shift());
+    const result = retry(fn, { deadlineMs: Number.POSITIVE_INFINITY });
+    await vi.advanceTimersByTimeAsync(days40 - 1);
+    expect(fn).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect((await result)?.status).toBe(200);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('can ignore hints', async () => {
     const values = [response(503, { 'retry-after': '3600' }), response(200)];
     const result = retry(async () => values.shift(), { delayHint: false, backoff: constantBackoff({ delayMs: 5 }) });
@@ -304,6 +345,50 @@ describe('cancellation', () => {
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
     policy.close();
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('aborts a later attempt in flight, after a retry', async () => {
+    const controller = new AbortController();
+    const signals: AbortSignal[] = [];
+    const fn = (context: AttemptContext) => {
+      signals.push(context.signal);
+      return signals.length === 1 ? Promise.reject(new Error('first')) : never(context);
+    };
+    const result = settle(retry(fn, { signal: controller.signal, backoff: constantBackoff({ delayMs: 100 }) }));
+    await vi.advanceTimersByTimeAsync(150);
+    expect(signals).toHaveLength(2);
+    controller.abort(new Error('stop'));
+    expect(await result).toMatchObject({ ok: false, error: { message: 'stop' } });
+    expect(signals[1]?.aborted).toBe(true);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('stops when the caller aborts between the retry decision and the wait (from a retry listener)', async () => {
+    const controller = new AbortController();
+    const policy = new RetryPolicy({ backoff: constantBackoff({ delayMs: 1_000 }) });
+    policy.on('retry', () => controller.abort(new Error('enough')));
+    const { fn, calls } = flaky(5, 'ok');
+    const result = settle(policy.execute(fn, { signal: controller.signal }));
+    expect(await result).toMatchObject({ ok: false, error: { message: 'enough' } });
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(calls).toHaveLength(1);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    policy.close(); // the lapsed deadline's shared timer
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('a classifier that throws ends the call with its error, reported as notRetryable', async () => {
+    const bug = new Error('classifier bug');
+    const policy = new RetryPolicy({
+      retryOn: () => {
+        throw bug;
+      },
+    });
+    const reasons: string[] = [];
+    policy.on('giveUp', (e) => reasons.push(e.reason));
+    await expect(policy.execute(async () => 1)).rejects.toBe(bug);
+    expect(reasons).toEqual(['notRetryable']);
   });
 
   it('leaves no listener on a long-lived caller signal after many calls', async () => {

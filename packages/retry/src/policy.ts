@@ -44,7 +44,7 @@ export type Attempt<T> = (context: AttemptContext) => T | PromiseLike<T>;
 export interface RetryOptions<T = unknown> {
   /**
    * Attempts in all, the first one included: `3` means one call and at most two
-   * retries (p-retry's `retries: 2`). For hedging, the most attempts in flight at once.
+   * retries (p-retry's `retries: 2`). For hedging, the most attempts started in all.
    * @default 3
    */
   maxAttempts?: number;
@@ -299,11 +299,11 @@ export class RetryPolicy<T = unknown> implements Disposable {
       const outcome = error.outcome as Outcome<T>;
       sequence ??= this.#backoff.start(this.#random);
       let delayMs = sequence(attemptNumber);
-      const hint = this.#delayHint?.(outcome);
-      const hintMs = typeof hint === 'number' && hint >= 0 ? hint : undefined;
+      const hintMs = this.#hint(outcome);
       if (hintMs !== undefined && hintMs > delayMs) delayMs = hintMs;
+      const now = clock.now();
       // Waiting past the deadline would only end in a deadline error: give up now instead.
-      if (delayMs >= deadlineAt - clock.now()) {
+      if (delayMs >= deadlineAt - now) {
         state.reason = 'deadline';
         return false;
       }
@@ -319,7 +319,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
       const wait = linkSignal([signal]);
       state.current = wait;
       try {
-        await sleep(delayMs, wait.signal);
+        await sleepUntil(clock, now + delayMs, wait.signal);
       } finally {
         wait.dispose();
         state.current = undefined;
@@ -332,7 +332,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
       this.#stats.successes++;
       return value;
     } catch (error) {
-      if (!(error instanceof Failed)) throw this.#aborted(state, error);
+      if (!(error instanceof Failed)) throw this.#stopped(state, error, signal);
       return this.#conclude<R>(state, error.outcome, state.reason ?? (error.retryable ? 'attempts' : 'notRetryable'));
     } finally {
       this.#inFlight.delete(state);
@@ -342,11 +342,12 @@ export class RetryPolicy<T = unknown> implements Disposable {
   /**
    * Hedged requests ("The Tail at Scale"): starts `fn`, and every `hedgeDelayMs` while
    * no attempt has succeeded starts another (at most `maxAttempts` in all, each asking
-   * the budget first); a retryable failure starts the next one at once. The first
-   * accepted outcome wins and the others are aborted through their signals. Use
-   * `attempt` to send each hedge to another endpoint.
+   * the budget first); a retryable failure starts the next one at once, or once the
+   * server's hint (`Retry-After`) has passed, and gives up when that hint does not fit
+   * before the deadline. The first accepted outcome wins and the others are aborted
+   * through their signals. Use `attempt` to send each hedge to another endpoint.
    *
-   * Rejects like {@link RetryPolicy.execute} when every attempt failed.
+   * Resolves and rejects like {@link RetryPolicy.execute}.
    */
   hedge<R extends T>(fn: Attempt<R>, options?: ExecuteOptions<R>): Promise<R> {
     const retryOn = (options?.retryOn ?? this.#retryOn) as RetryClassifier<R>;
@@ -356,6 +357,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
     const budget = this.#budget;
     const clock = this.#clock;
     const startedAt = clock.now();
+    const deadlineAt = startedAt + this.deadlineMs;
     const call = linkSignal([signal], this.deadlineMs);
     const state: CallState = { current: call, last: undefined, attempts: 0, reason: undefined };
     const scopes: AttemptScope[] = [];
@@ -367,6 +369,8 @@ export class RetryPolicy<T = unknown> implements Disposable {
       let timer: ReturnType<typeof setTimeout> | undefined;
       let running = 0;
       let settled = false;
+      // Clock time before which no attempt starts: the latest server hint.
+      let notBefore = Number.NEGATIVE_INFINITY;
 
       const finish = (settle: () => void): void => {
         settled = true;
@@ -389,11 +393,23 @@ export class RetryPolicy<T = unknown> implements Disposable {
       const onCallAbort = (): void => {
         if (settled) return;
         const reason: unknown = call.signal.reason;
-        if (signal?.aborted || this.#closed) finish(() => reject(this.#aborted(state, reason)));
+        if (signal?.aborted || this.#closed) finish(() => reject(this.#stopped(state, reason, signal)));
         else giveUp('deadline', state.last ?? { ok: false, error: reason, attempt: state.attempts });
       };
       call.signal.addEventListener('abort', onCallAbort, { once: true });
 
+      /** Starts the next attempt at clock time `at` (at once when it has passed). */
+      const schedule = (at: number): void => {
+        clearTimeout(timer);
+        timer = setTimeout(onTimer, Math.min(MAX_TIMER_MS, Math.ceil(Math.max(0, at - clock.now()))));
+      };
+      const onTimer = (): void => {
+        timer = undefined;
+        if (settled) return;
+        // Timers may fire a little early; a server's hint is never cut short.
+        if (clock.now() < notBefore) schedule(notBefore);
+        else if (!tryHedge() && running === 0 && state.last) giveUp('budget', state.last);
+      };
       const launch = (): void => {
         const n = ++state.attempts;
         running++;
@@ -401,19 +417,25 @@ export class RetryPolicy<T = unknown> implements Disposable {
         const scope = new AttemptScope(n, call.signal);
         scopes.push(scope);
         if (this.timeoutMs !== Number.POSITIVE_INFINITY) scope.limit(this.#expiries, clock.now(), this.timeoutMs, false);
-        scope.run(
-          fn,
-          (value) => onOutcome({ ok: true, value, attempt: n }),
-          (error) => onOutcome({ ok: false, error, attempt: n }),
-          this.#discard,
-        );
+        scope
+          .run(
+            fn,
+            (value) => onOutcome({ ok: true, value, attempt: n }),
+            (error) => onOutcome({ ok: false, error, attempt: n }),
+            this.#discard,
+          )
+          // A classifier, hint or discard hook that throws ends the call with its error.
+          .catch((error: unknown) => {
+            if (!settled) finish(() => reject(this.#stopped(state, error, signal)));
+          });
         clearTimeout(timer);
-        timer = state.attempts < this.maxAttempts ? setTimeout(tryHedge, this.hedgeDelayMs) : undefined;
+        timer = undefined;
+        if (state.attempts < this.maxAttempts) schedule(Math.max(clock.now() + this.hedgeDelayMs, notBefore));
       };
+      /** Asks the budget for another attempt and starts it; false when refused. */
       const tryHedge = (): boolean => {
         clearTimeout(timer);
         timer = undefined;
-        if (settled) return false;
         if (budget && !budget.tryAcquire()) {
           this.#budgetExhausted(state.attempts, 'hedge', budget);
           return false;
@@ -445,11 +467,21 @@ export class RetryPolicy<T = unknown> implements Disposable {
           return;
         }
         budget?.onFailure();
-        if (state.attempts < this.maxAttempts) {
-          if (!tryHedge() && running === 0) giveUp('budget', outcome);
-        } else if (running === 0) {
-          giveUp('attempts', outcome);
+        if (state.attempts >= this.maxAttempts) {
+          if (running === 0) giveUp('attempts', outcome);
+          return;
         }
+        const hintMs = this.#hint(outcome);
+        if (hintMs !== undefined) notBefore = Math.max(notBefore, clock.now() + hintMs);
+        if (notBefore >= deadlineAt) {
+          // No attempt may start before the hint, and none after the deadline: start no more.
+          clearTimeout(timer);
+          timer = undefined;
+          if (running === 0) giveUp('deadline', outcome);
+          return;
+        }
+        if (clock.now() < notBefore) schedule(notBefore);
+        else if (!tryHedge() && running === 0) giveUp('budget', outcome);
       };
 
       launch();
@@ -493,10 +525,19 @@ export class RetryPolicy<T = unknown> implements Disposable {
     throw unwrap(outcome.error);
   }
 
-  /** Reports a call cancelled by its caller or by close(), and returns what to reject with. */
-  #aborted(state: CallState, reason: unknown): unknown {
-    this.#giveUpEvent(state, this.#closed ? 'closed' : 'aborted');
-    return reason;
+  /**
+   * Reports a call stopped by something other than an outcome (the caller's abort,
+   * close(), or a classifier, hint or `discard` hook that threw) and returns what to reject with.
+   */
+  #stopped(state: CallState, error: unknown, signal: AbortSignal | undefined): unknown {
+    this.#giveUpEvent(state, signal?.aborted ? 'aborted' : this.#closed ? 'closed' : 'notRetryable');
+    return error;
+  }
+
+  /** The server's requested delay for an outcome, ms, when there is a usable one. */
+  #hint(outcome: Outcome<T>): number | undefined {
+    const hint = this.#delayHint?.(outcome);
+    return typeof hint === 'number' && hint >= 0 ? hint : undefined;
   }
 }
 
@@ -546,6 +587,20 @@ function unwrap(error: unknown): unknown {
   let cause = error;
   while (cause instanceof PRetryAbortError && cause.originalError instanceof Error) cause = cause.originalError;
   return cause;
+}
+
+/**
+ * Resolves once `clock` reads `at` or later, and never before: timers may fire up to a
+ * millisecond early against `performance.now()`, and a delay beyond the timer limit
+ * (a `Retry-After` weeks away, with no deadline) is slept in steps. Sleeps at least
+ * once, so a zero delay still yields to the event loop. Rejects with `signal.reason`.
+ */
+async function sleepUntil(clock: Clock, at: number, signal: AbortSignal): Promise<void> {
+  let left = at - clock.now();
+  do {
+    await sleep(Math.ceil(Math.max(0, left)), signal);
+    left = at - clock.now();
+  } while (left > 0);
 }
 
 function optionalDuration(option: string, value: number): number {
