@@ -14,7 +14,7 @@ import { BreakerDisposedError, BrokenCircuitError, isBreakerDisposedError } from
 import { InFlight, type InFlightEntry } from './in-flight.ts';
 import { Opossum } from './opossum.ts';
 import type { OpossumBreaker } from './opossum-types.ts';
-import { countOnlyWindow } from './opossum-window.ts';
+import { type Bucket, countOnlyWindow } from './opossum-window.ts';
 import { type CircuitBreakerOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import type { CallOutcome, CircuitBreakerEvents, CircuitBreakerSnapshot, CircuitBreakerStats, CircuitState, OpenReason } from './state.ts';
 
@@ -65,6 +65,8 @@ class Attempt implements InFlightEntry {
   readonly reject: (reason: unknown) => void;
   readonly controller: AbortController = new AbortController();
   onCallerAbort: (() => void) | undefined;
+  /** The bucket of opossum's window that counted this call's `fire`, for a call through opossum. */
+  bucket: Bucket | undefined;
   settled = false;
   prev: InFlightEntry | undefined;
   next: InFlightEntry | undefined;
@@ -176,6 +178,8 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
   readonly #cacheKeyOf: ((args: unknown[]) => unknown) | undefined;
   #fallback: ((...argsAndError: never[]) => unknown) | undefined;
   readonly #healthChecks: Array<ReturnType<typeof setInterval>> = [];
+  /** opossum's window buckets, newest first, when Ballast counts them (percentiles off). */
+  readonly #window: Bucket[] | undefined;
 
   /**
    * @param action the function `fire(...args)` calls (optional: `execute(fn)` takes the function per call).
@@ -222,7 +226,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     };
     // opossum 10 keeps no handle on its health-check interval, so shutdown() cannot stop it.
     this.opossum.healthCheck = (fn, intervalMs) => this.healthCheck(fn, intervalMs);
-    countOnlyWindow(this.opossum, this.#options.opossum.rollingPercentilesEnabled === true);
+    this.#window = countOnlyWindow(this.opossum, this.#options.opossum.rollingPercentilesEnabled === true);
     this.opossum.on('open', () => {
       if (!this.#syncing && this.#state === 'closed') this.#toOpen('threshold', this.#options.resetTimeoutMs);
     });
@@ -481,6 +485,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     return new Promise((resolve, reject) => {
       const start = this.#options.clock.now();
       const attempt = new Attempt(call, start, start + this.#timeoutMs, resolve, reject);
+      if (call.generation === -1) attempt.bucket = this.#window?.[0];
       const callerSignal = call.signal;
       if (callerSignal !== undefined) {
         if (callerSignal.aborted) {
@@ -521,6 +526,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
       this.#classifyResult(call, value, durationMs, attempt.resolve, attempt.reject);
       return;
     }
+    if (how === CANCELLED && attempt.bucket !== undefined) this.#uncount(attempt.bucket);
     attempt.reject(this.#classifyError(call, value, how, durationMs));
     // Abort after settling, so whatever the work does on abort cannot change the outcome.
     if (how === TIMED_OUT || how === CANCELLED) attempt.controller.abort(value);
@@ -558,6 +564,8 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     if (how === CANCELLED) return this.#ignored(call, error, true);
     if (how === TIMED_OUT) {
       if (this.#events.has('timeout')) this.#events.emit('timeout', { name: this.name, timeoutMs: this.#options.timeoutMs as number });
+      // opossum counts it in its window's `timeouts`, as if it had timed the call out itself.
+      this.opossum.emit('timeout', error, durationMs, call.args ?? []);
       this.#failed(call, 'timeout', durationMs, error, undefined);
       return error;
     }
@@ -571,6 +579,18 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     if (callerError) return this.#ignored(call, error, false);
     this.#failed(call, 'error', durationMs, error, undefined);
     return error;
+  }
+
+  /**
+   * Takes a call the caller cancelled out of opossum's window: its `fire` from the bucket
+   * that counted it, and ahead of time the success opossum is about to count for it (a
+   * filtered error, in a microtask, before any bucket rotation). A dependency that
+   * hangs until clients give up must not look healthier for each client that left.
+   */
+  #uncount(fired: Bucket): void {
+    fired.fires--;
+    // A disabled opossum counts fires only.
+    if (this.opossum.enabled) ((this.#window as Bucket[])[0] as Bucket).successes--;
   }
 
   #ignored(call: Call, error: unknown, cancelled: boolean): unknown {

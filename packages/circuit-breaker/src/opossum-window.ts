@@ -18,7 +18,8 @@ const NO_PERCENTILES: Readonly<Record<string, number>> = Object.freeze(
 );
 const NO_LATENCIES: number[] = Object.freeze([]) as unknown as number[];
 
-type Bucket = Record<(typeof COUNTERS)[number], number> & { latencyTimes?: number[] };
+/** One bucket of opossum's rolling window: its counters (and, with percentiles, latencies). */
+export type Bucket = Record<(typeof COUNTERS)[number], number> & { latencyTimes?: number[] };
 
 /**
  * With `rollingPercentilesEnabled: false`, opossum 10 still pushes every call's
@@ -28,15 +29,16 @@ type Bucket = Record<(typeof COUNTERS)[number], number> & { latencyTimes?: numbe
  * that only counts and a `stats` getter that only sums the counters of the same
  * buckets: the numbers, and so opossum's decisions, are unchanged.
  *
- * Returns false (and changes nothing) when opossum's internals are not the expected
- * ones, or when percentiles are enabled (then opossum's own code runs as is).
+ * Returns the window's buckets, newest first (the array opossum rotates in place), or
+ * undefined (and changes nothing) when opossum's internals are not the expected ones,
+ * or when percentiles are enabled (then opossum's own code runs as is).
  */
-export function countOnlyWindow(breaker: OpossumBreaker, percentilesEnabled: boolean): boolean {
-  if (percentilesEnabled) return false;
+export function countOnlyWindow(breaker: OpossumBreaker, percentilesEnabled: boolean): Bucket[] | undefined {
+  if (percentilesEnabled) return undefined;
   const status = breaker.status as object as Record<symbol, unknown>;
   const key = Object.getOwnPropertySymbols(status).find((s) => s.description === 'window');
   const window = key === undefined ? undefined : status[key];
-  if (!Array.isArray(window) || typeof (breaker.status as { increment?: unknown }).increment !== 'function') return false;
+  if (!Array.isArray(window) || typeof (breaker.status as { increment?: unknown }).increment !== 'function') return undefined;
   const buckets = window as Bucket[];
   Object.defineProperty(breaker.status, 'increment', {
     configurable: true,
@@ -48,7 +50,7 @@ export function countOnlyWindow(breaker: OpossumBreaker, percentilesEnabled: boo
   const stats = (): OpossumStats => new WindowTotals(buckets) as unknown as OpossumStats;
   Object.defineProperty(breaker, 'stats', { configurable: true, get: stats });
   Object.defineProperty(breaker.status, 'stats', { configurable: true, get: stats });
-  return true;
+  return buckets;
 }
 
 /**

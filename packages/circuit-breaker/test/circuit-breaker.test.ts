@@ -225,6 +225,7 @@ describe('per-call signal and timeout', () => {
     expect(isTimeoutError(await call)).toBe(true);
     expect(timeouts).toHaveBeenCalledWith({ name: 'test', timeoutMs: 100 });
     expect(b.opossum.stats.failures).toBe(1);
+    expect(b.stats().window).toMatchObject({ timeouts: 1, failures: 1 });
     b.close();
   });
 
@@ -245,6 +246,23 @@ describe('per-call signal and timeout', () => {
     expect(inner?.aborted).toBe(true);
     expect(b.stats().calls).toMatchObject({ ignored: 1, error: 0, timeout: 0 });
     expect(b.opossum.stats.failures).toBe(0);
+    b.close();
+  });
+
+  it('cancelled calls leave no trace in the window opossum opens on', async () => {
+    const b = breaker({ volumeThreshold: 4 });
+    for (let i = 0; i < 2; i++) {
+      const controller = new AbortController();
+      const call = b.execute(() => new Promise<never>(() => undefined), { signal: controller.signal });
+      controller.abort(new Error('client left'));
+      await call.catch(() => undefined);
+    }
+    await b.execute(ok, { signal: AbortSignal.abort() }).catch(() => undefined);
+    expect(b.stats().window).toMatchObject({ fires: 0, successes: 0, failures: 0 });
+    await failTimes(b, 3);
+    expect(b.state).toBe('closed'); // 3 calls, under volumeThreshold
+    await failTimes(b, 1);
+    expect(b.state).toBe('open'); // 4 of 4 failed: cancellations did not dilute the rate
     b.close();
   });
 
