@@ -1,4 +1,4 @@
-import { BallastError, durationMs, isBallastError, linkSignal, TimeoutError } from '@ballast/common';
+import { BallastError, durationMs, func, isBallastError, linkSignal, nonEmptyString, TimeoutError } from '@ballast/common';
 import type { LoadBalancer } from './balancer.ts';
 import type { Endpoint, PickOptions } from './types.ts';
 
@@ -47,12 +47,14 @@ export interface ResolvedForwardOptions {
   fetch: typeof fetch;
 }
 
+/** @throws {InvalidOptionError} naming the first invalid option. */
 export function resolveForwardOptions(options: ForwardOptions): ResolvedForwardOptions {
+  const { loadHeader, isFailure, fetch: fetchImpl } = options;
   return {
-    timeoutMs: durationMs('timeoutMs', options.timeoutMs ?? 30_000),
-    loadHeader: options.loadHeader === false ? false : (options.loadHeader ?? 'x-ballast-load').toLowerCase(),
-    isFailure: options.isFailure ?? ((response) => response.status >= 500),
-    fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+    timeoutMs: durationMs('timeoutMs', options.timeoutMs ?? 30_000, { min: 1 }),
+    loadHeader: loadHeader === false ? false : nonEmptyString('loadHeader', loadHeader ?? 'x-ballast-load').toLowerCase(),
+    isFailure: isFailure === undefined ? (response) => response.status >= 500 : func('isFailure', isFailure),
+    fetch: fetchImpl === undefined ? (input, init) => fetch(input, init) : func('fetch', fetchImpl),
   };
 }
 

@@ -1,3 +1,4 @@
+import { func, InvalidOptionError } from '@ballast/common';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { LoadBalancer } from './balancer.ts';
 import { isNoEndpointAvailableError } from './errors.ts';
@@ -26,6 +27,10 @@ export interface BalancedProxyOptions extends ForwardOptions {
 
 const BODYLESS = new Set(['GET', 'HEAD']);
 
+function optionalFunc<T extends (...args: never[]) => unknown>(option: string, value: unknown): T | undefined {
+  return value === undefined ? undefined : func<T>(option, value);
+}
+
 /**
  * A Hono reverse proxy over the balancer's endpoints: forwards method, path, query,
  * headers (adding `x-forwarded-for`, `-host`, `-proto`; dropping hop-by-hop ones) and
@@ -34,6 +39,7 @@ const BODYLESS = new Set(['GET', 'HEAD']);
  * and 504 when it does not answer within `timeoutMs`, with a JSON body saying which.
  * Upstream 5xx responses pass through and count as failures for outlier detection.
  *
+ * @throws {InvalidOptionError} when `balancer` is missing or another option is invalid.
  * @example
  * ```ts
  * const lb = new LoadBalancer({
@@ -45,8 +51,12 @@ const BODYLESS = new Set(['GET', 'HEAD']);
  * ```
  */
 export const balancedProxy = (options: BalancedProxyOptions): MiddlewareHandler => {
-  const { balancer, key, path, clientIp: ipOf = clientIp, onRejected = reject } = options;
-  if (typeof balancer?.pick !== 'function') throw new TypeError('balancedProxy: options.balancer must be a LoadBalancer');
+  if (typeof options?.balancer?.pick !== 'function') throw new InvalidOptionError('balancer', 'a LoadBalancer', options?.balancer);
+  const { balancer } = options;
+  const key = optionalFunc<(c: Context) => string | undefined>('key', options.key);
+  const path = optionalFunc<(c: Context) => string>('path', options.path);
+  const ipOf = optionalFunc<(c: Context) => string | undefined>('clientIp', options.clientIp) ?? clientIp;
+  const onRejected = optionalFunc<(c: Context, error: unknown) => Response | Promise<Response>>('onRejected', options.onRejected) ?? reject;
   const resolved = resolveForwardOptions(options);
   return async function balancedProxy(c) {
     const request = c.req.raw;

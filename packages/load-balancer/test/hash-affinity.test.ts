@@ -92,8 +92,19 @@ describe('hashAffinity(bounded-load)', () => {
   });
 
   it.each([
-    ['removed and added back', (lb: LoadBalancer, id: string) => (lb.remove(id), lb.add({ id, address: 'http://127.0.0.1:9000' }))],
-    ['re-weighted', (lb: LoadBalancer, id: string) => lb.setWeight(id, 1.0001)],
+    [
+      'removed and added back',
+      (lb: LoadBalancer, id: string) => {
+        lb.remove(id);
+        lb.add({ id, address: 'http://127.0.0.1:9000' });
+      },
+    ],
+    [
+      're-weighted',
+      (lb: LoadBalancer, id: string) => {
+        lb.setWeight(id, 1.0001);
+      },
+    ],
   ] as const)('keeps the load bound for an endpoint %s while requests are in flight', (_what, change) => {
     const lb = new LoadBalancer({ endpoints: endpoints(4), strategy: hashAffinity({ partitioner: 'bounded-load', c: 1.25 }) });
     const hold = (n: number): PickHandle[] => Array.from({ length: n }, () => lb.pick({ key: 'hot' }));

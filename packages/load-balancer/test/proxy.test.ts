@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +17,14 @@ function proxyApp(addresses: string[], options: Partial<Parameters<typeof balanc
   const app = new Hono();
   app.all('/*', balancedProxy({ balancer, ...options }));
   return { app, balancer };
+}
+
+/** Serves `app` on a free loopback port through @hono/node-server, closed after the test. */
+async function listen(app: Hono): Promise<string> {
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  defer(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  await new Promise((resolve) => server.once('listening', resolve));
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 }
 
 describe('balancedProxy', () => {
@@ -82,6 +91,129 @@ describe('balancedProxy', () => {
     expect(balancer.stats().inFlight).toBe(1);
     expect(await res.text()).toBe('ABCDEF!');
     expect(balancer.stats().inFlight).toBe(0);
+  });
+
+  it('streams the answer chunk by chunk, and a client leaving mid-body closes the upstream response', async () => {
+    let upstreamResponse: ServerResponse | undefined;
+    const u = await upstream((_req, res) => {
+      upstreamResponse = res;
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first;');
+    });
+    const { app, balancer } = proxyApp([u.url]);
+    const base = await listen(app);
+    const client = new AbortController();
+    const res = await fetch(`${base}/events`, { signal: client.signal });
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    // The first chunk arrives while the upstream is still writing: nothing is buffered.
+    expect(decoder.decode((await reader.read()).value)).toBe('first;');
+    upstreamResponse!.write('second;');
+    expect(decoder.decode((await reader.read()).value)).toBe('second;');
+    expect(balancer.stats().inFlight).toBe(1);
+    client.abort();
+    await expect.poll(() => u.aborted.length).toBe(1);
+    await expect.poll(() => balancer.stats().inFlight).toBe(0);
+    expect(balancer.stats().endpoints[0]).toMatchObject({ cancelled: 1, failures: 0, successes: 0 });
+  });
+
+  it('counts an upstream that breaks off mid-body as a failure and releases the pick', async () => {
+    const u = await upstream((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('partial;', () => req.socket.destroy());
+    });
+    const { app, balancer } = proxyApp([u.url]);
+    const res = await app.request('/x');
+    expect(res.status).toBe(200);
+    await expect(res.text()).rejects.toThrow();
+    expect(balancer.stats().endpoints[0]).toMatchObject({ inFlight: 0, failures: 1, cancelled: 0 });
+  });
+
+  it('propagates a client abort during the upload upstream', async () => {
+    const u = await upstream((req, res) => {
+      res.writeHead(200);
+      req.on('data', () => {});
+    });
+    const { app, balancer } = proxyApp([u.url]);
+    const base = await listen(app);
+    const client = new AbortController();
+    let push!: (chunk: string) => void;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        push = (chunk) => controller.enqueue(new TextEncoder().encode(chunk));
+      },
+    });
+    const pending = fetch(`${base}/upload`, { method: 'POST', body, duplex: 'half', signal: client.signal } as RequestInit).catch(
+      (e: unknown) => e,
+    );
+    push('part one');
+    await expect.poll(() => u.requests.length).toBe(1);
+    client.abort();
+    await pending;
+    await expect.poll(() => u.aborted.length).toBe(1);
+    await expect.poll(() => balancer.stats().inFlight).toBe(0);
+    expect(balancer.stats().endpoints[0]).toMatchObject({ failures: 0 });
+  });
+
+  it('drops hop-by-hop headers both ways, including those named by Connection', async () => {
+    const u = await upstream((req, res) => {
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        connection: 'x-hop',
+        'x-hop': '1',
+        'proxy-authenticate': 'Basic',
+        trailer: 'x-checksum',
+        'x-end-to-end': 'kept',
+      });
+      res.end(JSON.stringify(req.headers));
+    });
+    const { app } = proxyApp([u.url]);
+    const res = await app.request('/x', {
+      headers: {
+        connection: 'x-client-hop',
+        'x-client-hop': '1',
+        'keep-alive': 'timeout=5',
+        te: 'trailers',
+        trailer: 'x-checksum',
+        upgrade: 'websocket',
+        'proxy-authorization': 'Basic c2VjcmV0',
+        'x-end-to-end': 'kept',
+      },
+    });
+    const seen = (await res.json()) as Record<string, string>;
+    for (const name of ['x-client-hop', 'keep-alive', 'te', 'trailer', 'upgrade', 'proxy-authorization']) {
+      expect(seen[name], name).toBeUndefined();
+    }
+    expect(seen['x-end-to-end']).toBe('kept');
+    for (const name of ['x-hop', 'proxy-authenticate', 'trailer', 'connection']) expect(res.headers.get(name), name).toBeNull();
+    expect(res.headers.get('x-end-to-end')).toBe('kept');
+  });
+
+  it('keeps x-forwarded-host and -proto set by a proxy in front, and appends to x-forwarded-for', async () => {
+    const u = await upstream(echo('one'));
+    const { app } = proxyApp([u.url], { clientIp: () => '10.1.1.1' });
+    const res = await app.request('http://internal:8080/x', {
+      headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-host': 'images.example.com', 'x-forwarded-proto': 'https' },
+    });
+    const { headers } = (await res.json()) as { headers: Record<string, string> };
+    expect(headers).toMatchObject({
+      'x-forwarded-for': '203.0.113.7, 10.1.1.1',
+      'x-forwarded-host': 'images.example.com',
+      'x-forwarded-proto': 'https',
+    });
+  });
+
+  it('answers 503 naming the reason when every upstream is draining', async () => {
+    const { app, balancer } = proxyApp(['http://127.0.0.1:1', 'http://127.0.0.1:2']);
+    await balancer.drain('u0');
+    await balancer.drain('u1');
+    const res = await app.request('/x');
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({
+      error: 'Service Unavailable',
+      code: 'ERR_BALLAST_NO_ENDPOINT',
+      message: 'no endpoint available: every endpoint is draining or unhealthy',
+    });
   });
 
   it('answers 502 naming the upstream when the connection is refused', async () => {
@@ -182,7 +314,17 @@ describe('balancedProxy', () => {
     expect(await res.text()).toBe('try later');
   });
 
-  it('rejects a missing balancer', () => {
-    expect(() => balancedProxy({} as never)).toThrow('balancedProxy: options.balancer must be a LoadBalancer');
+  it('validates its options, naming the one that is wrong', () => {
+    const balancer = new LoadBalancer({ endpoints: [{ id: 'u', address: 'http://127.0.0.1:1' }] });
+    defer(() => balancer.close());
+    expect(() => balancedProxy({} as never)).toThrow('balancer must be a LoadBalancer, got undefined');
+    expect(() => balancedProxy({ balancer, key: 'ip' as never })).toThrow(/^key must be a function/);
+    expect(() => balancedProxy({ balancer, path: '/x' as never })).toThrow(/^path must be a function/);
+    expect(() => balancedProxy({ balancer, clientIp: 1 as never })).toThrow(/^clientIp must be a function/);
+    expect(() => balancedProxy({ balancer, onRejected: {} as never })).toThrow(/^onRejected must be a function/);
+    expect(() => balancedProxy({ balancer, isFailure: 500 as never })).toThrow(/^isFailure must be a function/);
+    expect(() => balancedProxy({ balancer, fetch: null as never })).toThrow(/^fetch must be a function/);
+    expect(() => balancedProxy({ balancer, loadHeader: '' })).toThrow(/^loadHeader must be a non-empty string/);
+    expect(() => balancedProxy({ balancer, timeoutMs: 0 })).toThrow(/^timeoutMs must be/);
   });
 });
