@@ -1,6 +1,14 @@
 import { TimeoutError } from '@ballast/common';
 import { describe, expect, it } from 'vitest';
-import { balancedFetch, isUpstreamError, LoadBalancer, NoEndpointAvailableError, roundRobin, UpstreamError } from '../src/index.ts';
+import {
+  balancedFetch,
+  dynamic,
+  isUpstreamError,
+  LoadBalancer,
+  NoEndpointAvailableError,
+  roundRobin,
+  UpstreamError,
+} from '../src/index.ts';
 import { echo, hang, refusingUrl, useCleanup } from './upstreams.ts';
 
 const { defer, upstream } = useCleanup();
@@ -25,6 +33,27 @@ describe('balancedFetch', () => {
       [1, 0, 0.5],
       [1, 0, null],
     ]);
+  });
+
+  it('feeds the x-ballast-load header to dynamic weights', async () => {
+    const busy = await upstream(echo('busy', 0.9));
+    const idle = await upstream(echo('idle', 0));
+    const strategy = dynamic({ intervalMs: 1, latencySensitivity: 0 });
+    const lb = new LoadBalancer({
+      endpoints: [
+        { id: 'busy', address: busy.url },
+        { id: 'idle', address: idle.url },
+      ],
+      strategy,
+    });
+    defer(() => lb.close());
+    const api = balancedFetch(lb);
+    for (let i = 0; i < 20 && lb.stats().endpoints.some((e) => e.load === null); i++) await (await api('/')).arrayBuffer();
+    expect(lb.stats().endpoints.map((e) => e.load)).toEqual([0.9, 0]);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await (await api('/')).arrayBuffer();
+    expect(strategy.weights().get('busy')).toBeCloseTo(0.1, 10);
+    expect(strategy.weights().get('idle')).toBe(1);
   });
 
   it('holds the pick until the body is consumed or cancelled', async () => {

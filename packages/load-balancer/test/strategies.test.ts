@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   dynamic,
   type EndpointState,
@@ -309,6 +309,42 @@ describe('dynamic', () => {
     for (let i = 0; i < 40; i++) lb.pick();
     const [a, b] = lb.stats().endpoints;
     expect(Math.abs(a!.inFlight - b!.inFlight)).toBeLessThanOrEqual(1);
+  });
+
+  it('recomputes weights only once intervalMs has passed', () => {
+    const clock = manualClock();
+    let loadOfA = 0;
+    const strategy = dynamic({ intervalMs: 1_000, load: (e) => (e.id === 'a' ? loadOfA : 0) });
+    const lb = new LoadBalancer({ endpoints: endpoints(2), strategy, clock, random: seeded(3) });
+    sequence(lb, 1);
+    expect(strategy.weights().get('a')).toBe(1);
+    loadOfA = 0.75;
+    clock.advance(999);
+    sequence(lb, 1);
+    expect(strategy.weights().get('a')).toBe(1);
+    clock.advance(1);
+    sequence(lb, 1);
+    expect(strategy.weights().get('a')).toBeCloseTo(0.25, 10);
+  });
+
+  it('holds no timer, before or after close()', () => {
+    vi.useFakeTimers();
+    try {
+      const strategy = dynamic({ intervalMs: 50 });
+      const lb = new LoadBalancer({ endpoints: endpoints(3), strategy });
+      sequence(lb, 10);
+      vi.advanceTimersByTime(200);
+      sequence(lb, 10);
+      expect(vi.getTimerCount()).toBe(0);
+      lb.close();
+      expect(vi.getTimerCount()).toBe(0);
+      // The strategy is free again once its balancer closed.
+      const next = new LoadBalancer({ endpoints: endpoints(2), strategy });
+      expect(sequence(next, 4)).toHaveLength(4);
+      next.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('validates its options', () => {
