@@ -14,8 +14,7 @@ export class AttemptScope implements AttemptContext, Expirable {
   expiresAt: number = Number.POSITIVE_INFINITY;
   /** True once the time limit fired and it was the call's deadline rather than `timeoutMs`. */
   deadlineExpired = false;
-  expiryPrev: Expirable | undefined = undefined;
-  expiryNext: Expirable | undefined = undefined;
+  expiryIndex = -1;
   #limitMs = 0;
   #byDeadline = false;
   readonly #parent: AbortSignal | undefined;

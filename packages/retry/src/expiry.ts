@@ -2,24 +2,25 @@ import type { Clock } from '@ballast/common';
 import { MAX_TIMER_MS } from '@ballast/common';
 
 /**
- * Something that expires at a clock time; the queue calls `expire()` then. The two
- * link fields belong to the queue (it threads its entries into a list through them,
- * so adding and deleting allocate nothing); initialise them to `undefined`.
+ * Something that expires at a clock time; the queue calls `expire()` then. The
+ * `expiryIndex` field belongs to the queue (the entry's place in its heap, so deleting
+ * needs no search); initialise it to `-1`.
  */
 export interface Expirable {
   readonly expiresAt: number;
   expire(): void;
-  expiryPrev: Expirable | undefined;
-  expiryNext: Expirable | undefined;
+  expiryIndex: number;
 }
 
 /**
- * Many deadlines on one timer. Each entry fires exactly at its time (never early),
- * yet adding and deleting an entry is O(1), allocates nothing and creates no timer in
- * the common case: the single timer is armed for the earliest entry, and deleting an
- * entry leaves it armed; when it fires it fires what is due and re-arms for the
- * earliest entry left, or stops. Most calls end long before their deadline, so a busy
- * policy pays for one `setTimeout` per deadline period instead of one per attempt.
+ * Many deadlines on one timer. Each entry fires exactly at its time (never early). The
+ * entries sit in a binary min-heap by time, so adding and deleting one is O(log n) and
+ * a firing costs O(log n) per entry due, however many attempts are in flight (a failing
+ * upstream with thousands of hanging attempts is when timeouts matter most). The single
+ * timer is armed for the earliest entry, and deleting an entry leaves it armed; when it
+ * fires it fires what is due and re-arms for the earliest entry left, or stops. Most
+ * calls end long before their deadline, so a busy policy pays for one `setTimeout` per
+ * deadline period instead of one per attempt.
  *
  * The timer holds the process open only while an entry waits on it, so an attempt that
  * hangs on nothing still times out, while the lapsed deadline of a call that has ended
@@ -27,8 +28,7 @@ export interface Expirable {
  */
 export class ExpiryQueue {
   readonly #clock: Clock;
-  #head: Expirable | undefined;
-  #size = 0;
+  readonly #heap: Expirable[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #armedAt = Number.POSITIVE_INFINITY;
 
@@ -38,41 +38,39 @@ export class ExpiryQueue {
 
   /** Calls `entry.expire()` at clock time `entry.expiresAt` unless deleted first. */
   add(entry: Expirable): void {
-    entry.expiryPrev = undefined;
-    entry.expiryNext = this.#head;
-    if (this.#head) this.#head.expiryPrev = entry;
-    this.#head = entry;
-    if (this.#size++ === 0) this.#timer?.ref?.();
+    const heap = this.#heap;
+    entry.expiryIndex = heap.length;
+    heap.push(entry);
+    this.#up(entry.expiryIndex);
+    if (heap.length === 1) this.#timer?.ref?.();
     if (entry.expiresAt < this.#armedAt) this.#arm(entry.expiresAt);
   }
 
-  /** Removes an entry added to this queue. */
+  /** Removes an entry; does nothing when it is not in this queue. */
   delete(entry: Expirable): void {
-    const { expiryPrev: prev, expiryNext: next } = entry;
-    if (prev) prev.expiryNext = next;
-    else if (this.#head === entry) this.#head = next;
-    else return; // not in the queue
-    if (next) next.expiryPrev = prev;
-    entry.expiryPrev = undefined;
-    entry.expiryNext = undefined;
-    if (--this.#size === 0) this.#timer?.unref?.();
+    const heap = this.#heap;
+    const i = entry.expiryIndex;
+    if (i < 0 || heap[i] !== entry) return;
+    entry.expiryIndex = -1;
+    const last = heap.pop() as Expirable;
+    if (last !== entry) {
+      heap[i] = last;
+      last.expiryIndex = i;
+      if (last.expiresAt < entry.expiresAt) this.#up(i);
+      else this.#down(i);
+    }
+    if (heap.length === 0) this.#timer?.unref?.();
   }
 
   /** Entries waiting. */
   get size(): number {
-    return this.#size;
+    return this.#heap.length;
   }
 
   /** Drops every entry and the timer. */
   clear(): void {
-    for (let entry = this.#head; entry; ) {
-      const next = entry.expiryNext;
-      entry.expiryPrev = undefined;
-      entry.expiryNext = undefined;
-      entry = next;
-    }
-    this.#head = undefined;
-    this.#size = 0;
+    for (const entry of this.#heap) entry.expiryIndex = -1;
+    this.#heap.length = 0;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#armedAt = Number.POSITIVE_INFINITY;
@@ -82,21 +80,55 @@ export class ExpiryQueue {
     clearTimeout(this.#timer);
     this.#armedAt = at;
     this.#timer = setTimeout(this.#onTimer, Math.min(Math.max(0, at - this.#clock.now()), MAX_TIMER_MS));
-    if (this.#size === 0) this.#timer.unref?.();
+    if (this.#heap.length === 0) this.#timer.unref?.();
   }
 
   readonly #onTimer = (): void => {
     this.#timer = undefined;
     this.#armedAt = Number.POSITIVE_INFINITY;
     const now = this.#clock.now();
-    let next = Number.POSITIVE_INFINITY;
+    const heap = this.#heap;
     const due: Expirable[] = [];
-    for (let entry = this.#head; entry; entry = entry.expiryNext) {
-      if (entry.expiresAt <= now) due.push(entry);
-      else if (entry.expiresAt < next) next = entry.expiresAt;
+    for (let first = heap[0]; first !== undefined && first.expiresAt <= now; first = heap[0]) {
+      this.delete(first);
+      due.push(first);
     }
-    for (const entry of due) this.delete(entry);
-    if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
+    const next = heap[0];
+    if (next !== undefined) this.#arm(next.expiresAt);
     for (const entry of due) entry.expire();
   };
+
+  #up(i: number): void {
+    const heap = this.#heap;
+    const entry = heap[i] as Expirable;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const parent = heap[p] as Expirable;
+      if (parent.expiresAt <= entry.expiresAt) break;
+      heap[i] = parent;
+      parent.expiryIndex = i;
+      i = p;
+    }
+    heap[i] = entry;
+    entry.expiryIndex = i;
+  }
+
+  #down(i: number): void {
+    const heap = this.#heap;
+    const n = heap.length;
+    const entry = heap[i] as Expirable;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      const right = heap[c + 1];
+      if (right !== undefined && right.expiresAt < (heap[c] as Expirable).expiresAt) c++;
+      const child = heap[c] as Expirable;
+      if (child.expiresAt >= entry.expiresAt) break;
+      heap[i] = child;
+      child.expiryIndex = i;
+      i = c;
+    }
+    heap[i] = entry;
+    entry.expiryIndex = i;
+  }
 }
