@@ -555,8 +555,9 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     }
     this.#counts.success++;
     this.#latency.record(durationMs);
-    if (call.generation >= 0) this.#trialEnded(call, true);
+    // The outcome's event first, then the transition it causes (as on the path through opossum).
     if (this.#events.has('success')) this.#events.emit('success', { name: this.name, durationMs, trial: call.generation >= 0 });
+    if (call.generation >= 0) this.#trialEnded(call, true);
     resolve(value);
   }
 
@@ -611,10 +612,10 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
   #failed(call: Call, outcome: 'error' | 'result' | 'slow' | 'timeout', durationMs: number, error: unknown, result: unknown): void {
     this.#counts[outcome]++;
     this.#latency.record(durationMs);
-    if (call.generation >= 0) this.#trialEnded(call, false);
     if (this.#events.has('failure')) {
       this.#events.emit('failure', { name: this.name, outcome, durationMs, error, result, trial: call.generation >= 0 });
     }
+    if (call.generation >= 0) this.#trialEnded(call, false);
   }
 
   #trialEnded(call: Call, succeeded: boolean): void {

@@ -189,6 +189,44 @@ describe('state transitions', () => {
   });
 });
 
+describe('events', () => {
+  it('emits every event with its payload, in order; once and unsubscribe work', async () => {
+    const b = breaker({ volumeThreshold: 2, errorThresholdPercentage: 40, halfOpenMaxCalls: 1, timeout: 100 });
+    const seen: string[] = [];
+    const payloads: Record<string, unknown[]> = {};
+    for (const name of ['open', 'halfOpen', 'close', 'reject', 'timeout', 'failure', 'success'] as const) {
+      b.on(name, (e: unknown) => {
+        seen.push(name);
+        (payloads[name] ??= []).push(e);
+      });
+    }
+    const first = vi.fn();
+    b.once('success', first);
+    const off = b.on('success', () => seen.push('unsubscribed listener'));
+    off();
+    await b.execute(ok);
+    await b.execute(ok);
+    expect(first).toHaveBeenCalledTimes(1);
+    const hanging = b.execute(() => new Promise<never>(() => undefined)).catch(() => undefined);
+    await vi.advanceTimersByTimeAsync(100);
+    await hanging;
+    await failTimes(b, 1);
+    await b.execute(ok).catch(() => undefined);
+    await vi.advanceTimersByTimeAsync(1_000);
+    await b.execute(ok);
+    expect(seen).toEqual(['success', 'success', 'timeout', 'failure', 'failure', 'open', 'reject', 'halfOpen', 'success', 'close']);
+    expect(payloads.success?.[2]).toMatchObject({ name: 'test', trial: true });
+    expect(payloads.success?.[0]).toMatchObject({ name: 'test', trial: false });
+    expect(payloads.timeout?.[0]).toEqual({ name: 'test', timeoutMs: 100 });
+    expect(payloads.failure?.[0]).toMatchObject({ outcome: 'timeout', trial: false });
+    expect(payloads.failure?.[1]).toMatchObject({ outcome: 'error', error: new Error('boom') });
+    expect(payloads.reject?.[0]).toEqual({ name: 'test', state: 'open', retryAfterMs: 1_000 });
+    expect(payloads.halfOpen?.[0]).toEqual({ name: 'test' });
+    expect(payloads.close?.[0]).toEqual({ name: 'test' });
+    b.close();
+  });
+});
+
 describe('per-call signal and timeout', () => {
   it('a timeout aborts that call only; the other call in flight completes', async () => {
     const b = breaker({ timeout: 100 });
