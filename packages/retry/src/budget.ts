@@ -79,16 +79,20 @@ export class TokenBucketBudget implements RetryBudget {
     return this.#tokens;
   }
 
+  /** Nothing to count: the bucket moves on outcomes only. */
   onRequest(): void {}
 
+  /** Earns `tokenRatio` tokens, up to `maxTokens`. */
   onSuccess(): void {
     this.#tokens = Math.min(this.maxTokens, this.#tokens + this.tokenRatio);
   }
 
+  /** Spends one token, down to 0. */
   onFailure(): void {
     this.#tokens = Math.max(0, this.#tokens - 1);
   }
 
+  /** Allows a retry while more than half the bucket is left (the retry itself spends nothing). */
   tryAcquire(): boolean {
     if (!this.#closed && this.#tokens > this.maxTokens / 2) {
       this.#allowed++;
@@ -98,14 +102,17 @@ export class TokenBucketBudget implements RetryBudget {
     return false;
   }
 
+  /** Counters and the tokens now. */
   stats(): RetryBudgetStats {
     return { kind: 'tokenBucket', allowed: this.#allowed, suppressed: this.#suppressed, tokens: this.#tokens };
   }
 
+  /** Refuses every later retry. Idempotent. */
   close(): void {
     this.#closed = true;
   }
 
+  /** Same as `close()`, for `using` declarations. */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -161,14 +168,18 @@ export class RatioBudget implements RetryBudget {
     this.#reserve = (this.minRetriesPerSec * this.windowMs) / 1000;
   }
 
+  /** Counts a call in the window. */
   onRequest(): void {
     this.#window.add(REQUESTS, this.#clock.now());
   }
 
+  /** Nothing to count: the ratio moves on calls and retries only. */
   onSuccess(): void {}
 
+  /** Nothing to count: the ratio moves on calls and retries only. */
   onFailure(): void {}
 
+  /** Allows a retry while the window's retries stay within the limit, and counts it. */
   tryAcquire(): boolean {
     const now = this.#clock.now();
     if (!this.#closed && this.#window.total(RETRIES, now) + 1 <= this.#limit(now)) {
@@ -180,17 +191,20 @@ export class RatioBudget implements RetryBudget {
     return false;
   }
 
+  /** Counters, and the window's calls, retries and limit now. */
   stats(): RetryBudgetStats {
     const now = this.#clock.now();
     const [requests = 0, retries = 0] = this.#window.totals(now);
     return { kind: 'ratio', allowed: this.#allowed, suppressed: this.#suppressed, requests, retries, limit: this.#limit(now) };
   }
 
+  /** Refuses every later retry and empties the window. Idempotent. */
   close(): void {
     this.#closed = true;
     this.#window.reset();
   }
 
+  /** Same as `close()`, for `using` declarations. */
   [Symbol.dispose](): void {
     this.close();
   }

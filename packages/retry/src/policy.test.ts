@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events';
-import { isInvalidOptionError, TimeoutError } from '@ballast/common';
+import { isInvalidOptionError, MAX_TIMER_MS, TimeoutError } from '@ballast/common';
 import { AbortError as PRetryAbortError } from 'p-retry';
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { errorOf, settle } from '../test/settle.ts';
@@ -78,6 +78,23 @@ describe('retry: counting and delays', () => {
     await vi.runAllTimersAsync();
     await result;
     expect(calls.map((c) => c.at - start)).toEqual([0, 250, 750]);
+  });
+
+  it.each([
+    [Number.NaN, 0],
+    [-5, 0],
+    [Number.POSITIVE_INFINITY, MAX_TIMER_MS],
+    [MAX_TIMER_MS * 4, MAX_TIMER_MS],
+  ])('brings a custom strategy delay of %d ms into the timer range (%d ms)', async (returned, expected) => {
+    const policy = new RetryPolicy({ backoff: { start: () => () => returned }, deadlineMs: Number.POSITIVE_INFINITY, maxAttempts: 2 });
+    const delays: number[] = [];
+    policy.on('retry', ({ delayMs }) => delays.push(delayMs));
+    const { fn, calls } = flaky(1, 'ok');
+    const result = policy.execute(fn);
+    await vi.advanceTimersByTimeAsync(expected);
+    await expect(result).resolves.toBe('ok');
+    expect(delays).toEqual([expected]);
+    expect(calls).toHaveLength(2);
   });
 
   it('ends at once on an error the classifier declines', async () => {

@@ -298,7 +298,9 @@ export class RetryPolicy<T = unknown> implements Disposable {
       if (!(error instanceof Failed) || !error.retryable || state.reason !== undefined) return false;
       const outcome = error.outcome as Outcome<T>;
       sequence ??= this.#backoff.start(this.#random);
-      let delayMs = sequence(attemptNumber);
+      const backoffMs = sequence(attemptNumber);
+      // A custom strategy's NaN, negative or oversized delay is brought into [0, timer limit].
+      let delayMs = backoffMs >= 0 ? Math.min(backoffMs, MAX_TIMER_MS) : 0;
       const hintMs = this.#hint(outcome);
       if (hintMs !== undefined && hintMs > delayMs) delayMs = hintMs;
       const now = clock.now();
@@ -501,6 +503,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
     this.#events.clear();
   }
 
+  /** Same as {@link RetryPolicy.close}, for `using` declarations. */
   [Symbol.dispose](): void {
     this.close();
   }
