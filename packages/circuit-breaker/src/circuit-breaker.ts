@@ -27,7 +27,8 @@ export interface ExecuteOptions<T = unknown> {
   /**
    * With opossum's `cache` or `coalesce` on: the key this call's result is cached and
    * shared under. An `execute()` call without one is neither cached nor coalesced
-   * (`fire(...args)` calls are keyed by `cacheGetKey(...args)`, as in opossum).
+   * (`fire(...args)` calls are keyed by `cacheGetKey(...args)`, as in opossum). A call
+   * coalesced into one already running shares its signal: its own `signal` does not cancel it.
    * @default none
    */
   cacheKey?: string;
@@ -265,7 +266,8 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     const isFailure = options?.isFailure;
     // A programming error must not count against the dependency.
     if (typeof fn !== 'function') return Promise.reject(new InvalidOptionError('fn', 'a function', fn));
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    // By shape, not instanceof: signals of other realms and polyfills are accepted.
+    if (signal !== undefined && typeof (signal as Partial<AbortSignal> | null)?.addEventListener !== 'function') {
       return Promise.reject(new InvalidOptionError('signal', 'an AbortSignal', signal));
     }
     if (isFailure !== undefined && typeof isFailure !== 'function') {
