@@ -4,7 +4,7 @@
 import { fork } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { Histogram } from '@ballast/common';
+import { Histogram, type HistogramSummary } from '@ballast/common';
 import { type OpenLoopResult, openLoop } from '../lib/open-loop.ts';
 
 export interface ServerStats {
@@ -23,6 +23,14 @@ export interface OverloadRun {
   result: OpenLoopResult;
   /** p99 of 200 answers per `windowMs` slice of the run (by send time), ms. */
   p99ByWindow: number[];
+  /**
+   * Latency per status measured from the moment the request was actually sent, ms. The main
+   * figures count from the *scheduled* send (no coordinated omission), so they also carry the
+   * load generator's own lateness on a busy machine; this one leaves that out.
+   */
+  fromSend: Record<string, HistogramSummary>;
+  /** How late the generator sent each request after its scheduled time, ms. */
+  generatorLag: HistogramSummary;
   server: ServerStats;
 }
 
@@ -76,22 +84,42 @@ export async function overloadRun(
         req.end();
       });
     const windows: Histogram[] = [];
+    const fromSend = new Map<number, Histogram>();
+    const lag = new Histogram();
+    const warmupMs = Math.min(2000, durationMs / 5);
+    const intervalMs = 1000 / ratePerSec;
     const start = performance.now();
     const result = await openLoop(
-      async (_i, signal) => {
+      async (i, signal) => {
         const sentAt = performance.now();
+        const counted = i * intervalMs >= warmupMs;
+        if (counted) lag.record(Math.max(0, sentAt - start - i * intervalMs));
         const response = await get('/work', signal);
+        const tookMs = performance.now() - sentAt;
         if (response.status === 200) {
           const slot = Math.floor((sentAt - start) / windowMs);
-          (windows[slot] ??= new Histogram()).record(performance.now() - sentAt);
+          (windows[slot] ??= new Histogram()).record(tookMs);
+        }
+        if (counted) {
+          let h = fromSend.get(response.status);
+          if (!h) fromSend.set(response.status, (h = new Histogram()));
+          h.record(tookMs);
         }
         return { status: response.status };
       },
-      { ratePerSec, durationMs, warmupMs: Math.min(2000, durationMs / 5) },
+      { ratePerSec, durationMs, warmupMs },
     );
     const stats = JSON.parse((await get('/stats')).body) as ServerStats;
     agent.destroy();
-    return { label, ratePerSec, result, p99ByWindow: Array.from(windows, (h) => h?.percentile(99) ?? Number.NaN), server: stats };
+    return {
+      label,
+      ratePerSec,
+      result,
+      p99ByWindow: Array.from(windows, (h) => h?.percentile(99) ?? Number.NaN),
+      fromSend: Object.fromEntries([...fromSend].map(([status, h]) => [status, h.summary()])),
+      generatorLag: lag.summary(),
+      server: stats,
+    };
   } finally {
     await server.stop();
   }

@@ -5,8 +5,10 @@
  * 2. bottleneck's Redis clustering on this machine's Redis.
  * 3. Overload: a real HTTP server on loopback whose handler does 20 ms of work on a
  *    resource of capacity C, driven open-loop at 3 × C without admission control, and with
- *    Ballast's admission control under Vegas (tuned and default) and Gradient2 (default).
- *    Bounded to about two and a half minutes.
+ *    Ballast's admission control under Vegas (two tunings and the defaults) and Gradient2
+ *    (defaults). Bounded to about three minutes.
+ *
+ * `--quick` shortens each overload run to 5 s and writes no result files: a smoke check only.
  */
 import { loadavg } from 'node:os';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
@@ -17,7 +19,10 @@ import { type OverloadRun, overloadRun } from './overload.ts';
 const SLOTS = 2;
 const WORK_MS = 20;
 const CAPACITY = (SLOTS * 1000) / WORK_MS; // requests per second
-const LOAD_MS = Number(process.env.LOAD_MS ?? 15_000);
+// `--quick`: a short check of the overload part (5 s per configuration); the README figures come from a full run.
+const QUICK = process.argv.includes('--quick');
+const LOAD_MS = Number(process.env.LOAD_MS ?? (QUICK ? 5000 : 15_000));
+const UNLOADED_MS = QUICK ? 5000 : 10_000;
 const WINDOW_MS = 3000;
 
 const host = { ...machine(), loadavg: loadavg().map((l) => Number(l.toFixed(2))) };
@@ -47,8 +52,14 @@ printTable('bottleneck clustering (datastore: ioredis)', [
 // 3. Overload
 const base = { SLOTS: String(SLOTS), WORK_MS: String(WORK_MS) };
 const configs: Array<[label: string, env: Record<string, string>, rate: number, durationMs: number]> = [
-  ['unloaded (0.3 × C), no limiter', { MODE: 'none' }, CAPACITY * 0.3, 10_000],
+  ['unloaded (0.3 × C), no limiter', { MODE: 'none' }, CAPACITY * 0.3, UNLOADED_MS],
   ['3 × C, no limiter', { MODE: 'none' }, CAPACITY * 3, LOAD_MS],
+  [
+    '3 × C, Ballast Vegas (alpha 1, beta 2, threshold 0)',
+    { MODE: 'adaptive', ALGORITHM: 'vegas', ALPHA: '1', BETA: '2', THRESHOLD: '0' },
+    CAPACITY * 3,
+    LOAD_MS,
+  ],
   ['3 × C, Ballast Vegas (alpha 1, beta 2)', { MODE: 'adaptive', ALGORITHM: 'vegas', ALPHA: '1', BETA: '2' }, CAPACITY * 3, LOAD_MS],
   ['3 × C, Ballast Vegas (defaults)', { MODE: 'adaptive', ALGORITHM: 'vegas-default' }, CAPACITY * 3, LOAD_MS],
   ['3 × C, Ballast Gradient2 (defaults)', { MODE: 'adaptive', ALGORITHM: 'gradient2' }, CAPACITY * 3, LOAD_MS],
@@ -71,8 +82,10 @@ const overloadRows: Row[] = runs.map((run) => {
     'p99 ÷ unloaded p99': (ok?.latency.p99 ?? Number.NaN) / unloadedP99,
     '503 p50 ms': shed?.latency.p50,
     '503 p99 ms': shed?.latency.p99,
+    '503 p99 from send ms': run.fromSend['503']?.p99,
     '503 p99 in server ms': run.server.inServer['503']?.p99,
-    'limit (median)': run.label.includes('no limiter') ? '—' : run.server.limitMedian,
+    'generator lag p99 ms': run.generatorLag.p99,
+    'limit median / max': run.label.includes('no limiter') ? '—' : `${run.server.limitMedian} / ${run.server.limitMax}`,
     'server heap max MB': run.server.heapMaxMb,
     'backlog max': run.server.backlogMax,
   };
@@ -104,11 +117,13 @@ const markdown = [
   '',
   markdownTable(timelineRows),
 ].join('\n');
-writeResult('backpressure.json', {
-  machine: host,
-  admission,
-  clustering,
-  overload: runs.map(({ result, ...rest }) => ({ ...rest, result: { ...result, histograms: undefined } })),
-});
-writeResult('backpressure.md', `${markdown}\n`);
-console.log(`\nUnloaded p99 ${fmt(unloadedP99)} ms. Results written to benchmarks/results/backpressure.{json,md}`);
+if (!QUICK) {
+  writeResult('backpressure.json', {
+    machine: host,
+    admission,
+    clustering,
+    overload: runs.map(({ result, ...rest }) => ({ ...rest, result: { ...result, histograms: undefined } })),
+  });
+  writeResult('backpressure.md', `${markdown}\n`);
+}
+console.log(`\nUnloaded p99 ${fmt(unloadedP99)} ms.${QUICK ? '' : ' Results written to benchmarks/results/backpressure.{json,md}'}`);

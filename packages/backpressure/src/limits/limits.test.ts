@@ -83,6 +83,30 @@ describe('VegasLimit', () => {
     expect(vegas.update(sample(21, 9))).toBe(11);
   });
 
+  it('takes the fast-growth threshold as a function of the whole-number limit', () => {
+    const seen: number[] = [];
+    const vegas = new VegasLimit({
+      initialLimit: 3,
+      alpha: () => 1,
+      beta: () => 1,
+      threshold: (limit) => {
+        seen.push(limit);
+        return 0;
+      },
+      ...noProbe,
+    });
+    vegas.update(sample(20, 3));
+    // queue = ceil(3 · (1 − 20/30)) = 1: above threshold 0, not below alpha, not above beta → hold.
+    expect(vegas.update(sample(30, 3))).toBe(3);
+    // queue 0 <= threshold 0 → +beta.
+    expect(vegas.update(sample(20, 3))).toBe(4);
+    // With the default threshold (log10 = 1) a queue of 1 grows the limit.
+    const byDefault = new VegasLimit({ initialLimit: 3, alpha: () => 1, beta: () => 1, ...noProbe });
+    byDefault.update(sample(20, 3));
+    expect(byDefault.update(sample(30, 3))).toBe(4);
+    expect(seen).toEqual([3, 3]);
+  });
+
   it('probes: forgets the no-load latency every probeMultiplier × limit samples', () => {
     const vegas = new VegasLimit({ initialLimit: 10, minLimit: 10, maxLimit: 10, probeMultiplier: 2, random: () => 1 });
     vegas.update(sample(5, 10));

@@ -32,6 +32,12 @@ export interface VegasLimitOptions extends LimitBounds {
    * @default (limit) => 6 × log10(limit)
    */
   beta?: (limit: number) => number;
+  /**
+   * At or below this estimated queue (requests) the limit grows fast, by `beta`. Lower it to 0
+   * when each queued request costs a whole service time (few slots of capacity), so a queue of
+   * one already stops the fast growth. @default (limit) => log10(limit)
+   */
+  threshold?: (limit: number) => number;
   /** Random source for the probe jitter. @default Math.random */
   random?: () => number;
 }
@@ -39,9 +45,10 @@ export interface VegasLimitOptions extends LimitBounds {
 /**
  * TCP Vegas applied to concurrency (Netflix concurrency-limits `VegasLimit`). It keeps
  * the lowest latency seen (`rttNoLoad`) and estimates the queue as
- * `limit × (1 − rttNoLoad / rtt)`: with a queue at most `log10(limit)` the limit grows fast
- * (+`beta`), below `alpha` slowly (+`log10(limit)`), and above `beta` it shrinks by
+ * `limit × (1 − rttNoLoad / rtt)`: with a queue at most `threshold` (`log10(limit)`) the limit
+ * grows fast (+`beta`), below `alpha` slowly (+`log10(limit)`), and above `beta` it shrinks by
  * `log10(limit)`. A drop shrinks it by `log10(limit)`. (`log10` is floored, at least 1.)
+ * `alpha`, `beta` and `threshold` receive the whole-number limit, as in Netflix's builder.
  */
 export class VegasLimit implements LimitAlgorithm {
   readonly name = 'vegas';
@@ -52,6 +59,7 @@ export class VegasLimit implements LimitAlgorithm {
   readonly #random: () => number;
   readonly #alpha: (limit: number) => number;
   readonly #beta: (limit: number) => number;
+  readonly #threshold: (limit: number) => number;
   #limit: number;
   #rttNoLoad = 0;
   #probeCount = 0;
@@ -68,6 +76,7 @@ export class VegasLimit implements LimitAlgorithm {
     this.#random = options.random ?? Math.random;
     this.#alpha = options.alpha ?? ((limit) => 3 * log10(limit));
     this.#beta = options.beta ?? ((limit) => 6 * log10(limit));
+    this.#threshold = options.threshold ?? log10;
     this.#probeJitter = this.#jitter();
   }
 
@@ -96,15 +105,16 @@ export class VegasLimit implements LimitAlgorithm {
       return this.#limit;
     }
     const limit = this.#limit;
+    const whole = Math.floor(limit);
     const log = log10(limit);
     const queue = Math.ceil(limit * (1 - this.#rttNoLoad / rtt));
     let next: number;
     if (sample.dropped) next = limit - log;
     else if (sample.inflight * 2 < limit) {
       return limit; // application-limited: no evidence either way
-    } else if (queue <= log) next = limit + this.#beta(limit);
-    else if (queue < this.#alpha(limit)) next = limit + log;
-    else if (queue > this.#beta(limit)) next = limit - log;
+    } else if (queue <= this.#threshold(whole)) next = limit + this.#beta(whole);
+    else if (queue < this.#alpha(whole)) next = limit + log;
+    else if (queue > this.#beta(whole)) next = limit - log;
     else return limit;
     next = clamp(next, this.#min, this.#max);
     this.#limit = (1 - this.#smoothing) * limit + this.#smoothing * next;
