@@ -104,6 +104,8 @@ export interface ForwardRequest {
  * @throws the caller's abort reason when the caller aborted.
  */
 export async function forward(balancer: LoadBalancer, request: ForwardRequest, options: ResolvedForwardOptions): Promise<Response> {
+  // Already given up: no endpoint is reserved, and none is counted as picked.
+  request.signal?.throwIfAborted();
   const handle = balancer.pick(request.pick);
   const endpoint = handle.endpoint;
   const link = linkSignal([request.signal]);

@@ -96,6 +96,15 @@ describe('balancedFetch', () => {
     expect(lb.stats().endpoints[0]).toMatchObject({ cancelled: 1, failures: 0, inFlight: 0 });
   });
 
+  it('rejects at once, picking nothing, when the caller’s signal has already aborted', async () => {
+    const u = await upstream(echo('a'));
+    const lb = balancer([u.url]);
+    const reason = new Error('gave up');
+    await expect(balancedFetch(lb)('/', { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    expect(lb.stats()).toMatchObject({ picks: 0, inFlight: 0 });
+    expect(u.requests).toHaveLength(0);
+  });
+
   it('counts 5xx as failures but returns the response', async () => {
     const u = await upstream((_req, res) => {
       res.writeHead(503).end();
