@@ -51,6 +51,46 @@ describe('circuitBreaker middleware', () => {
     registry.close();
   });
 
+  it('answers 503 with Retry-After while half-open with every trial taken', async () => {
+    const registry = new BreakerRegistry({ breaker: { volumeThreshold: 1, resetTimeout: 1_000, halfOpenMaxCalls: 1, timeout: 3_000 } });
+    const app = new Hono();
+    let release: (() => void) | undefined;
+    let status = 500;
+    app.use('/x', circuitBreaker({ registry }));
+    app.get('/x', async (c) => {
+      if (status === 200) await new Promise<void>((resolve) => (release = resolve));
+      return c.text('x', status as 200);
+    });
+    expect((await app.request('/x')).status).toBe(500);
+    await vi.advanceTimersByTimeAsync(1_000);
+    status = 200;
+    const trial = app.request('/x');
+    await vi.advanceTimersByTimeAsync(0);
+    const refused = await app.request('/x');
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('3'); // at most the trial's timeout
+    release?.();
+    expect((await trial).status).toBe(200);
+    expect(registry.peek('/x')?.state).toBe('closed');
+    registry.close();
+  });
+
+  it('a client that goes away cancels the call without counting it', async () => {
+    const registry = new BreakerRegistry({ breaker: { volumeThreshold: 1 } });
+    const app = new Hono();
+    app.use('/hang', circuitBreaker({ registry }));
+    app.get('/hang', () => new Promise<Response>(() => undefined));
+    app.onError((error, c) => c.text(String((error as Error).message), 499 as 500));
+    const controller = new AbortController();
+    const pending = app.request('/hang', { signal: controller.signal });
+    await vi.advanceTimersByTimeAsync(0);
+    controller.abort(new Error('client gone'));
+    expect((await pending).status).toBe(499);
+    expect(registry.peek('/hang')?.stats().calls).toMatchObject({ ignored: 1, error: 0, timeout: 0 });
+    expect(registry.peek('/hang')?.state).toBe('closed');
+    registry.close();
+  });
+
   it('answers 504 when the protected handler times out', async () => {
     const registry = new BreakerRegistry({ breaker: { timeout: 100 } });
     const app = new Hono();
