@@ -2,6 +2,7 @@ import { isBallastError, isInvalidOptionError } from '@ballast/common';
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
   dynamic,
+  hashAffinity,
   isNoEndpointAvailableError,
   LoadBalancer,
   type LoadBalancerEvents,
@@ -10,7 +11,10 @@ import {
   type PickHandle,
   peakEwma,
   powerOfTwoChoices,
+  random,
   roundRobin,
+  weightedRandom,
+  weightedRoundRobin,
 } from '../src/index.ts';
 import { endpoints, manualClock, seeded, sequence, tally } from './helpers.ts';
 
@@ -579,4 +583,83 @@ describe('LoadBalancer: types', () => {
     // @ts-expect-error: not an event of the balancer
     lb.on('opened', () => {});
   });
+});
+
+describe('LoadBalancer: accounting under random operations', () => {
+  const strategies = {
+    roundRobin,
+    weightedRoundRobin,
+    random,
+    weightedRandom,
+    leastConnections,
+    powerOfTwoChoices,
+    peakEwma,
+    dynamic,
+    ring: () => hashAffinity({ partitioner: 'ring' }),
+    maglev: () => hashAffinity({ partitioner: 'maglev' }),
+    boundedLoad: () => hashAffinity({ partitioner: 'bounded-load' }),
+  };
+
+  it.each(Object.entries(strategies))(
+    '%s: in-flight counts match the open handles through cancels, removals, re-adds, drains and health changes',
+    async (_name, strategy) => {
+      for (let seed = 1; seed <= 5; seed++) {
+        const r = seeded(seed);
+        const clock = manualClock();
+        const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+        const lb = new LoadBalancer({
+          endpoints: ids.slice(0, 4).map((id) => ({ id, address: `http://127.0.0.1/${id}` })),
+          strategy: strategy(),
+          clock,
+          random: r,
+          slowStart: { windowMs: 500 },
+          outlierDetection: { consecutiveFailures: 3, baseEjectionTimeMs: 200, maxEjectionPercent: 50 },
+        });
+        const held: PickHandle[] = [];
+        const drains: Array<Promise<void>> = [];
+        for (let step = 0; step < 400; step++) {
+          const op = r();
+          const id = ids[Math.floor(r() * ids.length)]!;
+          clock.advance(Math.floor(r() * 20));
+          if (op < 0.45) {
+            const key = r() < 0.5 ? `k${Math.floor(r() * 50)}` : undefined;
+            try {
+              held.push(lb.pick(key === undefined ? undefined : { key }));
+            } catch (error) {
+              expect(isNoEndpointAvailableError(error)).toBe(true);
+            }
+          } else if (op < 0.75 && held.length > 0) {
+            const [h] = held.splice(Math.floor(r() * held.length), 1);
+            const outcome = r();
+            if (outcome < 0.15) h![Symbol.dispose]();
+            else h!.done({ ok: outcome > 0.4, latencyMs: r() * 50, cancelled: outcome < 0.25 });
+          } else if (op < 0.79) lb.remove(id);
+          else if (op < 0.83) {
+            if (!lb.has(id)) lb.add({ id, address: `http://127.0.0.1/${id}`, weight: 1 + Math.floor(r() * 3) });
+          } else if (op < 0.86) drains.push(lb.drain(id));
+          else if (op < 0.89) lb.undrain(id);
+          else if (op < 0.92) lb.markDown(id);
+          else if (op < 0.95) lb.markUp(id);
+          else if (lb.has(id)) lb.setWeight(id, 1 + Math.floor(r() * 3));
+
+          const stats = lb.stats();
+          const open = new Map<string, number>();
+          for (const h of held) open.set(h.endpoint.id, (open.get(h.endpoint.id) ?? 0) + 1);
+          const ejected = stats.endpoints.filter((e) => e.state === 'ejected').length;
+          if (
+            stats.inFlight !== held.length ||
+            stats.endpoints.some((e) => e.inFlight !== (open.get(e.id) ?? 0)) ||
+            ejected > Math.max(1, Math.floor(stats.total / 2))
+          ) {
+            expect.fail(`seed ${seed}, step ${step}: ${JSON.stringify({ stats, open: [...open] })}`);
+          }
+        }
+        for (const h of held.splice(0)) h.done({ ok: true });
+        for (const id of ids) lb.undrain(id);
+        await Promise.all(drains);
+        expect(lb.stats().inFlight).toBe(0);
+        lb.close();
+      }
+    },
+  );
 });
