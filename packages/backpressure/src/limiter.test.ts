@@ -160,6 +160,66 @@ describe('ConcurrencyLimiter', () => {
     expect(served).toEqual(['low:queueFull', 'critical', 'normal']);
   });
 
+  it('keeps the share of the limit above each priority free for higher priorities, even without a queue', async () => {
+    const limiter = new ConcurrencyLimiter({ limit: 10, shares: { normal: 0.8, low: 0.5 } });
+    const low = Array.from({ length: 5 }, () => limiter.tryAcquire('low'));
+    expect(low.every(Boolean)).toBe(true);
+    expect(limiter.tryAcquire('low')).toBeUndefined(); // half the slots busy: low is shed
+    expect(await shedReason(limiter.acquire({ priority: 'low' }))).toBe('limit');
+    const normal = Array.from({ length: 3 }, () => limiter.tryAcquire('normal'));
+    expect(normal.every(Boolean)).toBe(true);
+    expect(limiter.tryAcquire('normal')).toBeUndefined(); // 8 of 10 busy
+    expect(limiter.tryAcquire('high')).toBeDefined();
+    expect(limiter.tryAcquire('critical')).toBeDefined();
+    expect(limiter.tryAcquire('critical')).toBeUndefined(); // the limit itself
+    expect(limiter.stats()).toMatchObject({ inflight: 10, shed: { limit: 4 } });
+  });
+
+  it('serves a queued request only within its share, and lets higher priorities past it', async () => {
+    const limiter = new ConcurrencyLimiter({ limit: 4, maxQueue: 10, shares: { low: 0.5 } });
+    const held = [limiter.tryAcquire('normal')!, limiter.tryAcquire('normal')!];
+    const low = limiter.acquire({ priority: 'low' }); // 2 of 4 busy: at the low cap, waits
+    expect(limiter.queued).toBe(1);
+    // A waiting low request does not hold back a normal one while slots are free.
+    const normal = await limiter.acquire();
+    expect(limiter.inflight).toBe(3);
+    held[0]!.release(); // 2 busy: still at the low cap
+    await vi.advanceTimersByTimeAsync(0);
+    expect(limiter.queued).toBe(1);
+    held[1]!.release(); // 1 busy: the low request fits
+    (await low).release();
+    normal.release();
+    expect(limiter.inflight).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('frees the slot and hands it on even when the limit algorithm misbehaves', async () => {
+    let answer: () => number = () => Number.NaN;
+    const broken = { name: 'broken', limit: 1, update: () => answer() };
+    const limiter = new ConcurrencyLimiter({ limit: broken, maxQueue: 2 });
+    const first = await limiter.acquire();
+    const second = limiter.acquire();
+    first.release(); // NaN: the limit stays 1, the waiter gets the slot
+    const permit = await second;
+    expect(limiter.limit).toBe(1);
+    const third = limiter.acquire();
+    answer = () => {
+      throw new Error('algorithm bug');
+    };
+    expect(() => permit.release()).toThrow('algorithm bug');
+    (await third).release({ ignore: true });
+    expect(limiter.inflight).toBe(0);
+  });
+
+  it('rejects a bad latencyMs on release, freeing the slot without learning from it', async () => {
+    const limiter = new ConcurrencyLimiter({ limit: new AimdLimit({ initialLimit: 4 }), maxQueue: 1 });
+    const permit = await limiter.acquire();
+    expect(() => permit.release({ latencyMs: Number.NaN })).toThrow('latencyMs must be a finite number >= 0, got NaN');
+    expect(permit.held).toBe(false);
+    expect(limiter.inflight).toBe(0);
+    expect(limiter.limit).toBe(4);
+  });
+
   it('CoDel: sheds requests older than the target once a standing queue has formed', async () => {
     const limiter = new ConcurrencyLimiter({ limit: 1, maxQueue: 100, discipline: 'codel', codel: { targetMs: 5, intervalMs: 100 } });
     const held = await limiter.acquire();
@@ -305,6 +365,8 @@ describe('ConcurrencyLimiter', () => {
     [{ queueTimeoutMs: Number.NaN }, 'queueTimeoutMs'],
     [{ discipline: 'random' as 'fifo' }, 'discipline'],
     [{ codel: { targetMs: -5 } }, 'codel.targetMs'],
+    [{ shares: { low: 0 } }, 'shares.low'],
+    [{ shares: { high: 1.5 } }, 'shares.high'],
   ])('rejects invalid options %j naming %s', (options, option) => {
     let error: unknown;
     try {

@@ -12,7 +12,7 @@ import {
 import { type ShedReason, shedError } from './errors.ts';
 import { FixedLimit, type LimitAlgorithm } from './limits/limit.ts';
 import { VegasLimit } from './limits/vegas.ts';
-import { type Priority, priorityLevel, type QueueNode, WaitQueue } from './wait-queue.ts';
+import { PRIORITIES, type Priority, priorityLevel, type QueueNode, WaitQueue } from './wait-queue.ts';
 
 /**
  * How queued requests are served.
@@ -52,6 +52,15 @@ export interface ConcurrencyLimiterOptions {
   discipline?: QueueDiscipline;
   /** CoDel settings for the `codel` and `adaptiveLifo` disciplines. */
   codel?: CodelOptions;
+  /**
+   * Share of the limit each priority may fill, in (0, 1]; the rest stays free for higher
+   * priorities, so critical traffic finds a slot while best-effort traffic is shed (even with
+   * no queue). With `{ normal: 0.9, low: 0.5 }`, low requests stop being admitted once half the
+   * slots are busy, normal ones at 90 %, and the last 10 % is kept for `high` and `critical`.
+   * Each share allows at least one slot.
+   * @default 1 for every priority
+   */
+  shares?: Partial<Record<Priority, number>>;
   /** The `retryAfterMs` hint carried by shed errors, ms. @default 1000 */
   retryAfterMs?: number;
   /** A name for events and metrics. @default 'default' */
@@ -133,11 +142,20 @@ export class Permit implements Disposable {
     return this.#limiter !== undefined;
   }
 
-  /** Frees the slot and reports how the request went. Idempotent. */
+  /**
+   * Frees the slot and reports how the request went. Idempotent.
+   * @throws {InvalidOptionError} when `latencyMs` is not a finite number >= 0; the slot is freed
+   * all the same, without teaching the limit anything.
+   */
   release(outcome?: ReleaseOptions): void {
     const limiter = this.#limiter;
     if (limiter === undefined) return;
     this.#limiter = undefined;
+    const latencyMs = outcome?.latencyMs;
+    if (latencyMs !== undefined && !(latencyMs >= 0 && latencyMs < Number.POSITIVE_INFINITY)) {
+      releasePermit(limiter, this, IGNORE);
+      throw new InvalidOptionError('latencyMs', 'a finite number >= 0', latencyMs);
+    }
     releasePermit(limiter, this, outcome);
   }
 
@@ -146,6 +164,7 @@ export class Permit implements Disposable {
   }
 }
 
+const IGNORE: ReleaseOptions = { ignore: true };
 let releasePermit: (limiter: ConcurrencyLimiter, permit: Permit, outcome: ReleaseOptions | undefined) => void;
 
 class Waiter implements QueueNode {
@@ -223,7 +242,10 @@ export class ConcurrencyLimiter implements Disposable {
   readonly #queue = new WaitQueue<Waiter>();
   readonly #events = new Emitter<ConcurrencyLimiterEvents>();
   readonly #shed: Record<ShedReason, number>;
-  #limit: number;
+  readonly #shares: readonly number[];
+  /** Per priority level: in-flight requests beyond which that priority is not admitted. */
+  readonly #caps: number[] = [1, 1, 1, 1];
+  #limit = 1;
   #inflight = 0;
   #admitted = 0;
   #lastEmpty: number;
@@ -250,7 +272,13 @@ export class ConcurrencyLimiter implements Disposable {
     this.#retryAfterMs = durationMs('retryAfterMs', options.retryAfterMs ?? 1000);
     this.name = options.name ?? 'default';
     this.#clock = options.clock ?? systemClock;
-    this.#limit = wholeLimit(this.#algorithm.limit);
+    this.#shares = PRIORITIES.map((priority) => {
+      const share = options.shares?.[priority] ?? 1;
+      if (!(typeof share === 'number' && share > 0 && share <= 1))
+        throw new InvalidOptionError(`shares.${priority}`, 'a number > 0 and <= 1', share);
+      return share;
+    });
+    this.#setLimit(wholeLimit(this.#algorithm.limit, 1));
     this.#lastEmpty = this.#clock.now();
     this.#shed = Object.fromEntries(SHED_REASONS.map((r) => [r, 0])) as Record<ShedReason, number>;
   }
@@ -276,13 +304,15 @@ export class ConcurrencyLimiter implements Disposable {
   }
 
   /**
-   * Takes a slot if one is free right now and nobody is waiting; never queues.
+   * Takes a slot if one is free right now (within the priority's share) and nobody of the same
+   * or a higher priority is waiting; never queues.
    * @returns the permit, or `undefined` when the request should be shed.
    * @throws {InvalidOptionError} when `priority` is not a {@link Priority}.
    */
   tryAcquire(priority: Priority = 'normal'): Permit | undefined {
-    if (priorityLevel(priority) < 0) throw invalidPriority(priority);
-    if (this.#closed || this.#inflight >= this.#limit || this.#queue.size > 0) {
+    const level = priorityLevel(priority);
+    if (level < 0) throw invalidPriority(priority);
+    if (this.#closed || !this.#fits(level)) {
       this.#countShed(priority, this.#closed ? 'closed' : 'limit', 0);
       return undefined;
     }
@@ -303,7 +333,7 @@ export class ConcurrencyLimiter implements Disposable {
     if (level < 0) return Promise.reject(invalidPriority(priority));
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#closed) return Promise.reject(this.#reject(priority, 'closed', 0));
-    if (this.#inflight < this.#limit && this.#queue.size === 0) return Promise.resolve(this.#admit(priority, 0));
+    if (this.#fits(level)) return Promise.resolve(this.#admit(priority, 0));
     if (this.#maxQueue === 0) return Promise.reject(this.#reject(priority, 'limit', 0));
     const victim = this.#queue.size >= this.#maxQueue ? this.#queue.victimBelow(level) : undefined;
     if (this.#queue.size >= this.#maxQueue && !victim) return Promise.reject(this.#reject(priority, 'queueFull', 0));
@@ -387,31 +417,46 @@ export class ConcurrencyLimiter implements Disposable {
 
   #release(permit: Permit, outcome: ReleaseOptions | undefined): void {
     this.#inflight--;
-    if (outcome?.ignore !== true) {
-      const now = this.#clock.now();
-      const next = wholeLimit(
-        this.#algorithm.update({
+    try {
+      if (outcome?.ignore !== true) {
+        const now = this.#clock.now();
+        const next = this.#algorithm.update({
           rttMs: outcome?.latencyMs ?? now - permit.startedAt,
           inflight: permit.inflight,
           dropped: outcome?.ok === false,
           now,
-        }),
-      );
-      if (next !== this.#limit) {
-        const from = this.#limit;
-        this.#limit = next;
-        if (this.#events.has('limitChanged')) this.#events.emit('limitChanged', { name: this.name, from, to: next });
+        });
+        const whole = wholeLimit(next, this.#limit);
+        if (whole !== this.#limit) {
+          const from = this.#limit;
+          this.#setLimit(whole);
+          if (this.#events.has('limitChanged')) this.#events.emit('limitChanged', { name: this.name, from, to: whole });
+        }
       }
+    } finally {
+      // Whatever the algorithm did, the freed slot goes to the queue.
+      this.#drain();
     }
-    this.#drain();
+  }
+
+  #setLimit(limit: number): void {
+    this.#limit = limit;
+    for (let level = 0; level < 4; level++) this.#caps[level] = Math.max(1, Math.floor(limit * (this.#shares[level] as number)));
+  }
+
+  /** True when a request of `level` may take a slot now: under its cap, nobody of its priority or higher waiting. */
+  #fits(level: number): boolean {
+    return this.#inflight < (this.#caps[level] as number) && this.#queue.sizeUpTo(level) === 0;
   }
 
   /** Hands free slots to queued requests, shedding those CoDel says are stale. */
   #drain(): void {
-    while (this.#inflight < this.#limit && this.#queue.size > 0) {
+    while (this.#queue.size > 0) {
       const now = this.#clock.now();
       const standing = this.#discipline !== 'fifo' && this.#standingQueue(now);
-      const waiter = this.#queue.shift(standing && this.#discipline === 'adaptiveLifo') as Waiter;
+      const waiter = this.#queue.peek(standing && this.#discipline === 'adaptiveLifo') as Waiter;
+      if (this.#inflight >= (this.#caps[waiter.level] as number)) return;
+      this.#queue.remove(waiter);
       if (this.#queue.size === 0) this.#lastEmpty = now;
       const waitedMs = now - waiter.enqueuedAt;
       if (standing && waitedMs > this.#targetMs) {
@@ -486,6 +531,8 @@ function invalidPriority(priority: unknown): InvalidOptionError {
   return new InvalidOptionError('priority', 'one of "critical", "high", "normal", "low"', priority);
 }
 
-function wholeLimit(limit: number): number {
+/** The whole-number limit to apply; a non-number (a broken custom algorithm) keeps `current`. */
+function wholeLimit(limit: number, current: number): number {
+  if (typeof limit !== 'number' || Number.isNaN(limit)) return current;
   return Math.max(1, Math.floor(limit));
 }

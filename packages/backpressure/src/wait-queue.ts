@@ -79,13 +79,20 @@ export class WaitQueue<T extends QueueNode> {
     return undefined;
   }
 
-  /** The oldest waiter of the highest non-empty level, left in place. */
-  peekOldest(): T | undefined {
+  /** The oldest (or, with `newest`, the newest) waiter of the highest non-empty level, left in place. */
+  peek(newest: boolean): T | undefined {
     for (let level = 0; level < 4; level++) {
-      const node = this.#heads[level];
+      const node = newest ? this.#tails[level] : this.#heads[level];
       if (node) return node;
     }
     return undefined;
+  }
+
+  /** Waiters at `level` or any higher priority (lower index). */
+  sizeUpTo(level: number): number {
+    let size = 0;
+    for (let l = 0; l <= level; l++) size += this.#sizes[l] as number;
+    return size;
   }
 
   /** The newest waiter of the lowest non-empty level strictly below `level`, the one to evict for a more urgent request. */
