@@ -137,6 +137,22 @@ describe('retryingFetch', () => {
     await expect(reading).rejects.toThrow();
   });
 
+  it('stops waiting for a Retry-After when the caller aborts, and sends nothing more', async () => {
+    script('/wait', [503], { 'retry-after': '10' });
+    const controller = new AbortController();
+    const f = retryingFetch(fast);
+    f.policy.on('retry', ({ delayMs }) => {
+      expect(delayMs).toBe(10_000);
+      setTimeout(() => controller.abort(new Error('client left')), 20);
+    });
+    const started = performance.now();
+    await expect(f(`${base}/wait`, { signal: controller.signal })).rejects.toThrow('client left');
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(seen).toHaveLength(1);
+    expect(f.policy.stats()).toMatchObject({ inFlight: 0, retries: 1, giveUps: 1 });
+    f.policy.close();
+  });
+
   it('aborts a slow attempt with timeoutMs and retries it', async () => {
     let n = 0;
     handlers.set('/i', (_req, res) => {

@@ -1,7 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { errorOf, settle } from '../test/settle.ts';
-import { tokenBucketBudget } from './budget.ts';
+import { ratioBudget, tokenBucketBudget } from './budget.ts';
 import { isRetryBudgetExhaustedError, isRetryDeadlineError, isRetryPolicyClosedError, type RetryDeadlineError } from './errors.ts';
 import { type AttemptContext, hedge, type RetryEvents, RetryPolicy } from './policy.ts';
 
@@ -79,6 +79,21 @@ describe('hedge', () => {
     await vi.advanceTimersByTimeAsync(15);
     expect(started).toEqual([0, 5, 10].map((ms) => started[0]! + ms));
     expect(await result).toEqual({ ok: false, error: errors[2] });
+  });
+
+  it('counts an allowed hedge against the budget like a retry', async () => {
+    const budget = ratioBudget({ ratio: 1, minRetriesPerSec: 0 });
+    const slow = endpoint(1_000, 'slow');
+    const fast = endpoint(10, 'fast');
+    const result = hedge(({ attempt, signal }) => (attempt === 1 ? slow : fast).call({ attempt, signal }), {
+      hedgeDelayMs: 20,
+      maxAttempts: 3,
+      budget,
+    });
+    await vi.advanceTimersByTimeAsync(30);
+    await expect(result).resolves.toBe('fast');
+    expect(budget.stats()).toMatchObject({ requests: 1, retries: 1, allowed: 1, suppressed: 0 });
+    expect(slow.log.aborted).toBe(1);
   });
 
   it('counts hedges against the budget: a refused hedge emits budgetExhausted and the call waits for the first attempt', async () => {
