@@ -28,7 +28,7 @@ export {
   type SuspectEvent,
 } from './monitor.ts';
 export { PhiAccrualDetector, type PhiAccrualOptions, phi } from './phi-accrual.ts';
-export { type DetectionTimes, measureQuality, type QualityReport, type QualityScenario } from './quality.ts';
+export { type DetectionTimes, measureQuality, type QualityPhase, type QualityReport, type QualityScenario } from './quality.ts';
 export {
   DEFAULT_HEARTBEAT_CHANNEL,
   type RedisHeartbeatReceiver,
