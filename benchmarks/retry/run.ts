@@ -5,7 +5,8 @@
  *    schedule at a fixed base rate, with no retries, with retries and no budget, and with
  *    retries under each default budget, side by side in one run. Reported: upstream load
  *    as a multiple of the base rate, over the whole run and in the steady state.
- * 2. Overhead per call that succeeds on its first attempt, next to raw p-retry and
+ * 2. Hedged requests over two replicas with a slow tail, without and with hedging.
+ * 3. Overhead per call that succeeds on its first attempt, next to raw p-retry and
  *    cockatiel's retry, measured in the same run.
  */
 import { constantBackoff, type RetryBudget, RetryPolicy, ratioBudget, retry, tokenBucketBudget } from '@ballast/retry';
@@ -218,6 +219,7 @@ async function main(): Promise<void> {
     baseRate: BASE_RATE,
     durationMs: DURATION_MS,
     storm: stormRows,
+    hedging: hedgeRows,
     overhead: overheadRows,
   });
   console.log(`\nwrote ${path}`);

@@ -109,11 +109,11 @@ export interface RetryStats {
   calls: number;
   /** Attempts started, first attempts included. */
   attempts: number;
-  /** Retries started (after a wait). */
+  /** Retries scheduled, one per `retry` event (a wait the caller aborts still counts). */
   retries: number;
   /** Hedged attempts started. */
   hedges: number;
-  /** Calls that ended with a value or error the classifier accepted. */
+  /** Calls that ended with a value the classifier accepted. */
   successes: number;
   /** Calls that gave up. */
   giveUps: number;
