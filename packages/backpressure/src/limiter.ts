@@ -446,7 +446,7 @@ export class ConcurrencyLimiter implements Disposable {
 
   /** True when a request of `level` may take a slot now: under its cap, nobody of its priority or higher waiting. */
   #fits(level: number): boolean {
-    return this.#inflight < (this.#caps[level] as number) && this.#queue.sizeUpTo(level) === 0;
+    return this.#inflight < (this.#caps[level] as number) && (this.#queue.size === 0 || this.#queue.sizeUpTo(level) === 0);
   }
 
   /** Hands free slots to queued requests, shedding those CoDel says are stale. */

@@ -10,11 +10,20 @@ export type Priority = 'critical' | 'high' | 'normal' | 'low';
 /** Priority levels, highest first. */
 export const PRIORITIES: readonly Priority[] = ['critical', 'high', 'normal', 'low'];
 
-const LEVEL: Readonly<Record<Priority, number>> = { critical: 0, high: 1, normal: 2, low: 3 };
-
 /** The level index of `priority` (0 is highest), or -1 when it is not a priority. */
 export function priorityLevel(priority: unknown): number {
-  return typeof priority === 'string' && Object.hasOwn(LEVEL, priority) ? (LEVEL[priority as Priority] as number) : -1;
+  switch (priority) {
+    case 'critical':
+      return 0;
+    case 'high':
+      return 1;
+    case 'normal':
+      return 2;
+    case 'low':
+      return 3;
+    default:
+      return -1;
+  }
 }
 
 /** A node of the queue. */
