@@ -55,6 +55,13 @@ describe('hedge', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('schedules nothing after an operation that answers synchronously', async () => {
+    const fn = vi.fn(() => 'sync');
+    await expect(hedge(fn, { hedgeDelayMs: 50, maxAttempts: 3 })).resolves.toBe('sync');
+    expect(fn).toHaveBeenCalledTimes(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('sends no hedge when the first attempt answers in time', async () => {
     const a = endpoint(10, 'a');
     const result = hedge(a.call, { hedgeDelayMs: 50 });

@@ -432,7 +432,8 @@ export class RetryPolicy<T = unknown> implements Disposable {
           });
         clearTimeout(timer);
         timer = undefined;
-        if (state.attempts < this.maxAttempts) schedule(Math.max(clock.now() + this.hedgeDelayMs, notBefore));
+        // An operation that answers synchronously may already have ended the call.
+        if (!settled && state.attempts < this.maxAttempts) schedule(Math.max(clock.now() + this.hedgeDelayMs, notBefore));
       };
       /** Asks the budget for another attempt and starts it; false when refused. */
       const tryHedge = (): boolean => {
