@@ -177,8 +177,9 @@ export async function forward(balancer: LoadBalancer, request: ForwardRequest, o
 
 function readLoad(response: Response, header: string | false): number | undefined {
   if (header === false) return undefined;
-  const raw = response.headers.get(header);
-  if (raw === null) return undefined;
+  const raw = response.headers.get(header)?.trim();
+  // Number('') is 0: an empty header says nothing, not "idle".
+  if (raw === undefined || raw === '') return undefined;
   const load = Number(raw);
   return Number.isFinite(load) ? load : undefined;
 }

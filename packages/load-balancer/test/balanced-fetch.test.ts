@@ -56,6 +56,20 @@ describe('balancedFetch', () => {
     expect(strategy.weights().get('idle')).toBe(1);
   });
 
+  it.each([
+    ['0.75', 0.75],
+    [' 1 ', 1],
+    ['', null],
+    ['busy', null],
+  ])('reads the load header %j as %j', async (header, load) => {
+    const u = await upstream((_req, res) => {
+      res.writeHead(200, { 'x-ballast-load': header }).end();
+    });
+    const lb = balancer([u.url]);
+    await (await balancedFetch(lb)('/')).arrayBuffer();
+    expect(lb.stats().endpoints[0]!.load).toBe(load);
+  });
+
   it('holds the pick until the body is consumed or cancelled', async () => {
     const u = await upstream(echo('a'));
     const lb = balancer([u.url]);
