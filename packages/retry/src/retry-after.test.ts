@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { defaultDelayHint, delayFromHeaders, parseRetryAfter } from './retry-after.ts';
 
 const NOW = Date.parse('2026-01-01T00:00:00.000Z');
@@ -14,6 +14,21 @@ describe('parseRetryAfter', () => {
     [null, undefined],
   ])('%s -> %s ms', (value, expected) => {
     expect(parseRetryAfter(value, NOW)).toBe(expected);
+  });
+});
+
+describe('parseRetryAfter, whatever the local time zone', () => {
+  const tz = process.env.TZ;
+  afterEach(() => {
+    if (tz === undefined) delete process.env.TZ;
+    else process.env.TZ = tz;
+  });
+
+  it.each(['Asia/Tokyo', 'America/New_York', 'UTC'])('reads all three HTTP date forms as GMT in %s', (zone) => {
+    process.env.TZ = zone;
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', NOW)).toBe(30_000); // IMF-fixdate
+    expect(parseRetryAfter('Thursday, 01-Jan-26 00:00:30 GMT', NOW)).toBe(30_000); // RFC 850
+    expect(parseRetryAfter('Thu Jan  1 00:00:30 2026', NOW)).toBe(30_000); // asctime: no zone, GMT all the same
   });
 });
 

@@ -4,6 +4,7 @@ import type { Outcome } from './classify.ts';
 export type HeadersLike = { get(name: string): string | null } | Record<string, string | string[] | number | undefined>;
 
 const DELTA_SECONDS = /^\s*(\d+)\s*$/;
+const ZONE = /\b(?:GMT|UTC|UT|Z)\s*$|[+-]\d{2}:?\d{2}\s*$/i;
 
 /**
  * Parses a `Retry-After` value, delta-seconds (`"120"`) or an HTTP date
@@ -17,7 +18,9 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
   const seconds = DELTA_SECONDS.exec(value);
   if (seconds) return Number(seconds[1]) * 1000;
   // Every HTTP date form names its month; without that check Date.parse('-5') is the year -5.
-  const date = /[a-z]{3}/i.test(value) ? Date.parse(value) : Number.NaN;
+  if (!/[a-z]{3}/i.test(value)) return undefined;
+  // HTTP dates are GMT, but the asctime form names no zone and Date.parse would read it as local time.
+  const date = Date.parse(ZONE.test(value) ? value : `${value} GMT`);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - now);
 }
