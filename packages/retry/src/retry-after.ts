@@ -8,7 +8,8 @@ const ZONE = /\b(?:GMT|UTC|UT|Z)\s*$|[+-]\d{2}:?\d{2}\s*$/i;
 
 /**
  * Parses a `Retry-After` value, delta-seconds (`"120"`) or an HTTP date
- * (`"Wed, 21 Oct 2026 07:28:00 GMT"`), into a delay in ms from `now`.
+ * (`"Wed, 21 Oct 2026 07:28:00 GMT"`, or the obsolete RFC 850 and asctime forms, all
+ * read as GMT whatever the local time zone), into a delay in ms from `now`.
  * A date in the past gives 0; anything unparsable gives `undefined`.
  *
  * @param now wall-clock time in ms since the epoch, for the date form. @default Date.now()
