@@ -523,8 +523,15 @@ describe('policy lifecycle', () => {
     [{ clock: {} }, 'clock'],
     [{ random: 0.5 }, 'random'],
     [{ delayHint: 'retry-after' }, 'delayHint'],
+    [{ signal: { aborted: false } }, 'signal'],
   ])('rejects %o naming %s', async (options, option) => {
-    expect(() => new RetryPolicy(options as never)).toThrowError(expect.objectContaining({ option }));
+    if (option === 'signal') {
+      const policy = new RetryPolicy();
+      await expect(policy.execute(async () => 1, options as never)).rejects.toThrowError(expect.objectContaining({ option }));
+      await expect(policy.hedge(async () => 1, options as never)).rejects.toThrowError(expect.objectContaining({ option }));
+    } else {
+      expect(() => new RetryPolicy(options as never)).toThrowError(expect.objectContaining({ option }));
+    }
     const rejection = await settle(retry(async () => 1, options as never));
     expect(isInvalidOptionError(!rejection.ok && rejection.error)).toBe(true);
   });

@@ -243,7 +243,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
   async execute<R extends T>(fn: Attempt<R>, options?: ExecuteOptions<R>): Promise<R> {
     const retryOn = (options?.retryOn ?? this.#retryOn) as RetryClassifier<R>;
     if (this.#closed) throw new RetryPolicyClosedError();
-    const signal = options?.signal;
+    const signal = callerSignal(options);
     signal?.throwIfAborted();
     const clock = this.#clock;
     const startedAt = clock.now();
@@ -354,7 +354,12 @@ export class RetryPolicy<T = unknown> implements Disposable {
   hedge<R extends T>(fn: Attempt<R>, options?: ExecuteOptions<R>): Promise<R> {
     const retryOn = (options?.retryOn ?? this.#retryOn) as RetryClassifier<R>;
     if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
-    const signal = options?.signal;
+    let signal: AbortSignal | undefined;
+    try {
+      signal = callerSignal(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (signal?.aborted) return Promise.reject(signal.reason);
     const budget = this.#budget;
     const clock = this.#clock;
@@ -605,6 +610,16 @@ async function sleepUntil(clock: Clock, at: number, signal: AbortSignal): Promis
     await sleep(Math.ceil(Math.max(0, left)), signal);
     left = at - clock.now();
   } while (left > 0);
+}
+
+/** The caller's signal, checked (duck-typed, so a signal from another realm works). */
+function callerSignal(options: ExecuteOptions<never> | undefined): AbortSignal | undefined {
+  const signal = options?.signal;
+  if (signal === undefined || signal === null) return undefined;
+  if (typeof signal.addEventListener !== 'function' || typeof signal.throwIfAborted !== 'function') {
+    throw new InvalidOptionError('signal', 'an AbortSignal', signal);
+  }
+  return signal;
 }
 
 function optionalDuration(option: string, value: number): number {
