@@ -243,8 +243,8 @@ export class RetryPolicy<T = unknown> implements Disposable {
   async execute<R extends T>(fn: Attempt<R>, options?: ExecuteOptions<R>): Promise<R> {
     const retryOn = (options?.retryOn ?? this.#retryOn) as RetryClassifier<R>;
     if (this.#closed) throw new RetryPolicyClosedError();
-    const signal = callerSignal(options);
-    signal?.throwIfAborted();
+    const signal = options?.signal;
+    if (signal != null) checkSignal(signal).throwIfAborted();
     const clock = this.#clock;
     const startedAt = clock.now();
     const deadlineAt = startedAt + this.deadlineMs;
@@ -354,9 +354,9 @@ export class RetryPolicy<T = unknown> implements Disposable {
   hedge<R extends T>(fn: Attempt<R>, options?: ExecuteOptions<R>): Promise<R> {
     const retryOn = (options?.retryOn ?? this.#retryOn) as RetryClassifier<R>;
     if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
-    let signal: AbortSignal | undefined;
+    const signal = options?.signal;
     try {
-      signal = callerSignal(options);
+      if (signal != null) checkSignal(signal);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -613,9 +613,7 @@ async function sleepUntil(clock: Clock, at: number, signal: AbortSignal): Promis
 }
 
 /** The caller's signal, checked (duck-typed, so a signal from another realm works). */
-function callerSignal(options: ExecuteOptions<never> | undefined): AbortSignal | undefined {
-  const signal = options?.signal;
-  if (signal === undefined || signal === null) return undefined;
+function checkSignal(signal: AbortSignal): AbortSignal {
   if (typeof signal.addEventListener !== 'function' || typeof signal.throwIfAborted !== 'function') {
     throw new InvalidOptionError('signal', 'an AbortSignal', signal);
   }
