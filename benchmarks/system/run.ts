@@ -1,18 +1,20 @@
 /**
  * `npm run bench:system`: the reference system under load, against sharp alone.
  *
- * 1. sharp direct: the worker's conversion (256 KB JPEG → 800 px JPEG) in this process,
- *    one conversion per core at a time, for a fixed time: conversions per second and
- *    per CPU-second.
- * 2. The system (server.ts in a child process: gateway → 3 API servers → in-process
- *    queue → worker) driven to saturation by a closed loop of clients: its capacity,
- *    and requests per CPU-second of the system process — once with Node's default heap,
- *    once with a larger initial old space. The ratio to (1) is the goal
- *    "throughput per core ≥ 0.8 × sharp direct".
- * 3. Open-loop load (Poisson arrivals, no coordinated omission) at 50/80/100/150% of
- *    the measured capacity: p50/p99/p99.9 of admitted requests, and how many were shed.
+ * 1. Throughput, in alternating rounds so that a change in the machine's load hits
+ *    every contender alike:
+ *    - sharp direct: the worker's conversion (256 KB JPEG → 800 px JPEG) in this process,
+ *      one conversion per core at a time;
+ *    - the system (server.ts in a child process: gateway → 3 API servers → in-process
+ *      queue → worker) saturated by a closed loop of clients, once with Node's default
+ *      heap and once with a larger initial old space.
+ *    Each reports requests per second and per CPU-second of its own process; the ratio
+ *    of the latter to sharp direct, per round, is the goal "throughput per core ≥ 0.8".
+ * 2. Open-loop load (Poisson arrivals, no coordinated omission) at 50/80/100/150% of the
+ *    measured capacity: p50/p99/p99.9 of admitted requests, and how many were shed.
  *
- * Bounded: about a minute and a half. Results go to benchmarks/results/system.{json,md}.
+ * Bounded: about two minutes (`-- --quick`: about 40 s). Results go to
+ * benchmarks/results/system.{json,md}.
  */
 import { fork } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
@@ -25,40 +27,56 @@ import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '
 
 const cores = availableParallelism();
 const quick = process.argv.includes('--quick');
-const phaseMs = quick ? 4000 : 10_000;
+const rounds = quick ? 1 : 3;
+const roundMs = quick ? 4000 : 6000;
+const latencyMs = quick ? 4000 : 10_000;
 const loadBefore = loadavg()[0] ?? 0;
 const image = await sampleJpeg();
 const query = 'width=800&format=jpeg&quality=80';
 const params = parseResizeParams({ width: 800, format: 'jpeg', quality: 80 });
-console.log(`Input: ${Math.round(image.length / 1024)} KB JPEG 1600×1200 → 800 px JPEG. ${cores} cores. ${phaseMs / 1000} s per phase.`);
+console.log(
+  `Input: ${Math.round(image.length / 1024)} KB JPEG 1600×1200 → 800 px JPEG. ${cores} cores. ${rounds} round(s) of ${roundMs / 1000} s per contender.`,
+);
+
+interface Throughput {
+  perSecond: number;
+  perCpuSecond: number;
+  ok: number;
+  other: number;
+}
 
 const cpuNow = (): number => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
 };
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
 
-// 1. sharp direct, the way the worker calls it.
+// sharp direct, the way the worker calls it.
 sharp.concurrency(1);
 sharp.cache(false);
 const limits = resolveLimits();
 for (let i = 0; i < 5; i++) await resizeImage(image, params, limits); // warm up
-let directCount = 0;
-const directStart = performance.now();
-const directCpu0 = cpuNow();
-await Promise.all(
-  Array.from({ length: cores }, async () => {
-    while (performance.now() - directStart < phaseMs) {
-      await resizeImage(image, params, limits);
-      directCount++;
-    }
-  }),
-);
-const directSeconds = (performance.now() - directStart) / 1000;
-const directCpuSeconds = (cpuNow() - directCpu0) / 1000;
-const direct = { perSecond: directCount / directSeconds, perCpuSecond: directCount / directCpuSeconds, conversions: directCount };
-console.log(`sharp direct: ${fmt(direct.perSecond)}/s, ${fmt(direct.perCpuSecond)} per CPU-second`);
+async function direct(): Promise<Throughput> {
+  let ok = 0;
+  const start = performance.now();
+  const cpu0 = cpuNow();
+  await Promise.all(
+    Array.from({ length: cores }, async () => {
+      while (performance.now() - start < roundMs) {
+        await resizeImage(image, params, limits);
+        ok++;
+      }
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  return { perSecond: ok / seconds, perCpuSecond: ok / ((cpuNow() - cpu0) / 1000), ok, other: 0 };
+}
 
-// 2. The system in a child process, started with the given Node flags.
+// The system in a child process, started with the given Node flags.
 interface Server {
   url: string;
   cpuMs(): Promise<number>;
@@ -81,8 +99,10 @@ async function startServer(flags: string[]): Promise<Server> {
       return (await reply).ms ?? 0;
     },
     async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
       child.send({ type: 'stop' });
-      await new Promise((r) => child.once('exit', r));
+      await exited;
     },
   };
 }
@@ -100,64 +120,69 @@ const sender =
   };
 
 /** Saturates the system with a closed loop of clients: requests per second and per CPU-second of the system process. */
-async function saturate(server: Server, label: string) {
+async function saturate(server: Server): Promise<Throughput> {
   const send = sender(server.url);
-  for (let i = 0; i < 20; i++) await send(); // warm up
-  const clients = cores * 2 + 1; // enough to keep every worker slot busy, few enough not to be shed
+  const clients = cores * 4; // keeps every worker slot busy while the other requests cross the HTTP hops
   let ok = 0;
   let other = 0;
   const start = performance.now();
   const cpu0 = await server.cpuMs();
   await Promise.all(
     Array.from({ length: clients }, async () => {
-      while (performance.now() - start < phaseMs) {
+      while (performance.now() - start < roundMs) {
         if ((await send()) === 200) ok++;
         else other++;
       }
     }),
   );
   const seconds = (performance.now() - start) / 1000;
-  const systemCpuSeconds = ((await server.cpuMs()) - cpu0) / 1000;
-  const result = { perSecond: ok / seconds, perCpuSecond: ok / systemCpuSeconds, ok, other, systemCpuSeconds };
-  console.log(
-    `${label}: ${fmt(result.perSecond)}/s at saturation (${clients} clients, ${other} non-200), ${fmt(result.perCpuSecond)} per CPU-second`,
-  );
-  return result;
+  const cpuSeconds = ((await server.cpuMs()) - cpu0) / 1000;
+  return { perSecond: ok / seconds, perCpuSecond: ok / cpuSeconds, ok, other };
 }
 
 // Node's default heap starts small, and the services' request churn then runs a full
 // GC several times a second; a larger initial old space (a deployment setting) avoids it.
 const TUNED = ['--initial-old-space-size=128'];
 const plain = await startServer([]);
-let systemDefault: Awaited<ReturnType<typeof saturate>>;
+const tuned = await startServer(TUNED);
+const send = sender(tuned.url);
 try {
-  systemDefault = await saturate(plain, 'system (default heap)');
-} finally {
+  for (const server of [plain, tuned]) for (let i = 0; i < 20; i++) await sender(server.url)(); // warm up
+  const results = { direct: [] as Throughput[], plain: [] as Throughput[], tuned: [] as Throughput[] };
+  for (let round = 1; round <= rounds; round++) {
+    results.direct.push(await direct());
+    results.plain.push(await saturate(plain));
+    results.tuned.push(await saturate(tuned));
+    const [d, p, t] = [results.direct.at(-1), results.plain.at(-1), results.tuned.at(-1)] as Throughput[];
+    console.log(
+      `round ${round}: direct ${fmt(d?.perCpuSecond)}/CPU-s, default heap ${fmt(p?.perCpuSecond)} (${fmt((p?.perCpuSecond ?? 0) / (d?.perCpuSecond ?? 1))}), ` +
+        `tuned ${fmt(t?.perCpuSecond)} (${fmt((t?.perCpuSecond ?? 0) / (d?.perCpuSecond ?? 1))}); non-200: ${p?.other}, ${t?.other}`,
+    );
+  }
   await plain.stop();
-}
-const server = await startServer(TUNED);
-const send = sender(server.url);
-try {
-  const system = await saturate(server, `system (${TUNED.join(' ')})`);
-  const capacity = system.perSecond;
+  const ratios = (runs: Throughput[]): number[] => runs.map((r, i) => r.perCpuSecond / (results.direct[i]?.perCpuSecond ?? 1));
+  const row = (path: string, runs: Throughput[]): Row => {
+    const r = ratios(runs);
+    return {
+      path,
+      'req/s': median(runs.map((x) => x.perSecond)),
+      'req per CPU-s': median(runs.map((x) => x.perCpuSecond)),
+      ratio: median(r),
+      'ratio range': `${fmt(Math.min(...r))}–${fmt(Math.max(...r))}`,
+    };
+  };
   const throughputRows: Row[] = [
-    { path: 'sharp direct (one process)', 'req/s': direct.perSecond, 'req per CPU-s': direct.perCpuSecond, ratio: 1 },
-    {
-      path: 'system, default Node heap',
-      'req/s': systemDefault.perSecond,
-      'req per CPU-s': systemDefault.perCpuSecond,
-      ratio: systemDefault.perCpuSecond / direct.perCpuSecond,
-    },
-    {
-      path: `system, ${TUNED.join(' ')}`,
-      'req/s': system.perSecond,
-      'req per CPU-s': system.perCpuSecond,
-      ratio: system.perCpuSecond / direct.perCpuSecond,
-    },
+    row('sharp direct (one process)', results.direct),
+    row('system, default Node heap', results.plain),
+    row(`system, ${TUNED.join(' ')}`, results.tuned),
   ];
-  printTable('Throughput (ratio = requests per CPU-second relative to sharp direct; goal ≥ 0.8)', throughputRows);
+  printTable(
+    `Throughput, median of ${rounds} round(s) (ratio = requests per CPU-second relative to sharp direct in the same round; goal ≥ 0.8)`,
+    throughputRows,
+  );
 
-  // 3. Open loop at fractions of capacity.
+  // Open loop at fractions of capacity.
+  const capacity = median(results.tuned.map((x) => x.perSecond));
   const levels = [0.5, 0.8, 1, 1.5];
   const latencyRows: Row[] = [];
   for (const level of levels) {
@@ -165,30 +190,30 @@ try {
     const rate = capacity * level;
     const result = await openLoop(async (_i, signal) => ({ status: await send(signal) }), {
       ratePerSec: rate,
-      durationMs: phaseMs,
+      durationMs: latencyMs,
       arrivals: 'poisson',
       maxInFlight: 2000,
       warmupMs: 1000,
     });
     const okStats = result.byStatus['200'];
     const shed = result.byStatus['503']?.count ?? 0;
-    const row: Row = {
+    const latency: Row = {
       load: `${Math.round(level * 100)}%`,
       'offered/s': rate,
-      'served/s': (okStats?.count ?? 0) / ((phaseMs - 1000) / 1000),
+      'served/s': (okStats?.count ?? 0) / ((latencyMs - 1000) / 1000),
       'p50 ms': okStats?.latency.p50,
       'p99 ms': okStats?.latency.p99,
       'p99.9 ms': okStats?.latency.p999,
       'shed %': (shed / Math.max(1, result.completed + result.failed)) * 100,
       'other errors': result.completed - (okStats?.count ?? 0) - shed + result.failed + result.dropped,
     };
-    latencyRows.push(row);
+    latencyRows.push(latency);
     console.log(
-      `  ${row.load}: p50 ${fmt(row['p50 ms'] as number)} ms, p99 ${fmt(row['p99 ms'] as number)} ms, shed ${fmt(row['shed %'] as number)}%`,
+      `  ${latency.load}: p50 ${fmt(latency['p50 ms'] as number)} ms, p99 ${fmt(latency['p99 ms'] as number)} ms, shed ${fmt(latency['shed %'] as number)}%`,
     );
   }
   printTable(
-    'Latency of admitted (200) requests under open-loop Poisson load, % of measured capacity (goal: p99 < 500 ms at 80%)',
+    `Latency of admitted (200) requests under open-loop Poisson load, % of measured capacity, ${TUNED.join(' ')} (goal: p99 < 500 ms at 80%)`,
     latencyRows,
   );
 
@@ -197,14 +222,15 @@ try {
     machine: machine(),
     loadAverage: load,
     input: { bytes: image.length, query },
-    phaseMs,
-    direct,
-    system,
+    rounds,
+    roundMs,
+    latencyMs,
+    results,
     latency: latencyRows,
   };
   writeResult('system.json', data);
   const md = [
-    `Measured on ${cores} cores (${machine().cpuModel}), Node ${process.version}, ${phaseMs / 1000} s per phase, \`npm run bench:system\`;`,
+    `Measured on ${cores} cores (${machine().cpuModel}), Node ${process.version}, \`npm run bench:system\`: ${rounds} round(s) of ${roundMs / 1000} s per contender, ${latencyMs / 1000} s per load level;`,
     `1-minute load average ${fmt(load.before)} before and ${fmt(load.after)} after the run (above ${cores}: other processes competed for the cores).`,
     '',
     markdownTable(throughputRows),
@@ -215,5 +241,6 @@ try {
   writeResult('system.md', md);
   console.log('\nWrote benchmarks/results/system.json and system.md');
 } finally {
-  await server.stop();
+  await plain.stop();
+  await tuned.stop();
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { clientSignal, HttpError, nodeRequest, readBody } from '@ballast/app-api';
-import { ConcurrencyLimiter, isShedError } from '@ballast/backpressure';
+import { AdaptiveThrottle, ConcurrencyLimiter, isShedError } from '@ballast/backpressure';
 import { BrokenCircuitError, CircuitBreaker, isBrokenCircuitError, isTimeoutError } from '@ballast/circuit-breaker';
 import { durationMs, integer, oneOf, withoutStack } from '@ballast/common';
 import { type BalancerConnection, connectBalancer, HealthPoller, HeartbeatMonitor, PhiAccrualDetector } from '@ballast/failure-detector';
@@ -56,6 +56,16 @@ export interface GatewayOptions {
   minRetriesPerSec?: number;
   /** Consecutive failures after which the balancer ejects an upstream for a while (outlier detection); 0 disables. @default 5 */
   ejectAfterFailures?: number;
+  /**
+   * Client-side adaptive throttling of work-creating requests (every method but GET and
+   * HEAD): when the API servers shed, the gateway answers part of the traffic with 503
+   * itself, before reading the body, with probability `(requests − k × accepted) /
+   * (requests + 1)` over the last `windowMs`, once at least `minRequests` were seen in
+   * it (below that, a burst of requests still in flight would swing the probability).
+   * `false` disables it.
+   * @default { k: 2, windowMs: 10000, minRequests: 50 }
+   */
+  throttle?: { k?: number; windowMs?: number; minRequests?: number } | false;
   /** Requests the gateway holds at once; beyond it, 503. @default 2048 */
   maxInflight?: number;
   /** Largest request body, bytes (the gateway buffers bodies so a retry can resend them). @default 10_485_760 */
@@ -174,6 +184,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     deadlineMs: Number.POSITIVE_INFINITY,
     budget,
   });
+  const throttle =
+    options.throttle === false
+      ? undefined
+      : new AdaptiveThrottle({
+          name: 'gateway',
+          k: options.throttle?.k ?? 2,
+          windowMs: options.throttle?.windowMs ?? 10_000,
+          buckets: 10,
+        });
+  const throttleMinRequests =
+    options.throttle === false ? 0 : integer('throttle.minRequests', options.throttle?.minRequests ?? 50, { min: 0 });
   const limiter = new ConcurrencyLimiter({
     name: 'gateway',
     limit: integer('maxInflight', options.maxInflight ?? 2048, { min: 1 }),
@@ -198,6 +219,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     registers: [registry],
   });
   retry.on('retry', () => retries.inc());
+  const shedLocally = new Counter({
+    name: 'ballast_gateway_throttled_total',
+    help: 'Requests turned away by adaptive throttling before reaching an API server',
+    registers: [registry],
+  });
   new Gauge({
     name: 'ballast_gateway_upstream_up',
     help: '1 while an upstream is in rotation (not down, ejected or draining)',
@@ -267,6 +293,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       breakers: Object.fromEntries([...breakers].map(([id, b]) => [id, b.state])),
       retry: retry.stats(),
       budget: budget.stats(),
+      throttle: throttle?.stats(),
       monitor: monitor.stats(),
     }),
   );
@@ -280,6 +307,26 @@ export function createGateway(options: GatewayOptions): Gateway {
       (incoming ? (incoming.headers['x-request-id'] as string | undefined) : request.headers.get('x-request-id')) || randomUUID();
     const permit = limiter.tryAcquire();
     if (!permit) return problem(503, 'ERR_BALLAST_OVERLOADED', 'the gateway is at its request limit', requestId, { 'retry-after': '1' });
+    const throttled = throttle !== undefined && request.method !== 'GET' && request.method !== 'HEAD';
+    if (throttled && !throttle.tryAcquire() && throttle.stats().requests >= throttleMinRequests) {
+      permit.release();
+      shedLocally.inc();
+      return problem(
+        503,
+        'ERR_BALLAST_THROTTLED',
+        'the API servers are shedding load; the gateway turned this request away early',
+        requestId,
+        {
+          'retry-after': '1',
+        },
+      );
+    }
+    let recorded = !throttled;
+    const record = (accepted: boolean): void => {
+      if (recorded) return;
+      recorded = true;
+      throttle?.record(accepted);
+    };
     try {
       const body = request.method === 'GET' || request.method === 'HEAD' ? undefined : await readBody(request, maxBodyBytes, incoming);
       const headers: Record<string, string | string[] | undefined> = {};
@@ -299,6 +346,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         { signal: clientSignal(c) },
       );
       const status = response.statusCode ?? 502;
+      record(status !== 503 && status !== 429);
       latency.observe((performance.now() - started) / 1000);
       requests.inc({ upstream, status });
       const out: Record<string, string | string[]> = {};
@@ -325,6 +373,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       return failure(e, requestId);
     } finally {
+      record(true); // no answer from an API server: not an overload signal
       permit.release();
     }
   });
@@ -337,6 +386,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     retry.close();
     budget.close();
     limiter.close();
+    throttle?.close();
     balancer.close();
     agent.destroy();
   };

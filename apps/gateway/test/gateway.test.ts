@@ -94,12 +94,36 @@ describe('gateway', () => {
 
   it('does not count an upstream shedding load (503) as failing', async () => {
     const servers = [await upstream('busy', { status: 503 })];
-    const { gateway, url } = await gatewayOver(servers);
+    const { gateway, url } = await gatewayOver(servers, { throttle: false });
     for (let i = 0; i < 30; i++) {
       const res = await fetch(`${url}/x`);
       expect(res.status).toBe(503);
       await res.arrayBuffer();
     }
+    expect(gateway.breaker('api-1')?.state).toBe('closed');
+  });
+
+  it('turns work away itself, before reading the body, while the API servers shed', async () => {
+    let reached = 0;
+    const app = new Hono();
+    app.get('/healthz', (c) => c.json({ ok: true }));
+    app.post('*', (c) => {
+      reached++;
+      return c.json({ error: { code: 'ERR_BALLAST_OVERLOADED', message: 'full' } }, 503);
+    });
+    const busy = await listen(app.fetch);
+    open.push(busy);
+    const { gateway, url } = await gatewayOver([busy], { throttle: { k: 1.5, minRequests: 10 } });
+    const codes = new Map<string, number>();
+    for (let i = 0; i < 60; i++) {
+      const res = await fetch(`${url}/v1/resize`, { method: 'POST', body: Buffer.alloc(1000) });
+      expect(res.status).toBe(503);
+      const code = ((await res.json()) as { error: { code: string } }).error.code;
+      codes.set(code, (codes.get(code) ?? 0) + 1);
+    }
+    expect(codes.get('ERR_BALLAST_THROTTLED')).toBeGreaterThan(10);
+    expect(reached).toBe(codes.get('ERR_BALLAST_OVERLOADED'));
+    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/ballast_gateway_throttled_total [1-9]/);
     expect(gateway.breaker('api-1')?.state).toBe('closed');
   });
 
