@@ -33,6 +33,8 @@ export interface LiveRun {
   kind: 'ballast' | 'nginx' | 'haproxy';
   /** Strategy id for Ballast runs. */
   strategy: string | null;
+  /** Runs made; the least disturbed one (lowest load-generator lag) is reported. */
+  attempts: number;
   ratePerSec: number;
   sent: number;
   completed: number;
@@ -57,6 +59,8 @@ export interface LiveScenarioResult {
   description: string;
   servers: string[];
   watch: number | null;
+  /** Length of each run, warm-up included, ms. */
+  durationMs: number;
   runs: LiveRun[];
 }
 
@@ -64,7 +68,8 @@ export interface LiveResults {
   command: string;
   machine: Machine;
   settings: {
-    durationMs: number;
+    /** When a run is repeated: load-generator lag above `lagP99Ms`, within the two caps. */
+    quiet: { lagP99Ms: number; attemptsPerBalancer: number; retriesPerScenario: number };
     warmupMs: number;
     timeoutMs: number;
     utilisation: number;

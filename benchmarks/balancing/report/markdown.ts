@@ -268,7 +268,7 @@ function liveSection(live: LiveResults, charts: Map<string, string>): string[] {
   const s = live.settings;
   const lines: string[] = ['## Live traffic', ''];
   lines.push(
-    `Real processes on 127.0.0.1: ${live.scenarios[0]?.servers.length ?? 0} backends (Node HTTP servers, ${s.concurrency} concurrent requests each, exponential service time, mean ${s.meanMs} ms, FIFO queue), an open-loop load generator (${s.arrivals} arrivals at ${pct(s.utilisation)} of nominal capacity, latency measured from each request's scheduled time, so no coordinated omission; requests unanswered after ${s.timeoutMs / 1000} s count as errors at their waiting time), and one balancer at a time in front: Ballast's Hono gateway with each strategy (one Node process), nginx and HAProxy (one worker each). Each run: ${s.durationMs / 1000} s, the first ${s.warmupMs / 1000} s not measured. Versions: ${Object.entries(
+    `Real processes on 127.0.0.1: ${live.scenarios[0]?.servers.length ?? 0} backends (Node HTTP servers, ${s.concurrency} concurrent requests each, exponential service time, mean ${s.meanMs} ms, FIFO queue), an open-loop load generator (${s.arrivals} arrivals at ${pct(s.utilisation)} of nominal capacity, latency measured from each request's scheduled time, so no coordinated omission; requests unanswered after ${s.timeoutMs / 1000} s count as errors at their waiting time), and one balancer at a time in front: Ballast's Hono gateway with each strategy (one Node process), nginx and HAProxy (one worker each). Each run: ${live.scenarios.map((sc) => `${sc.durationMs / 1000} s (${sc.title.toLowerCase()})`).join(', ')}, the first ${s.warmupMs / 1000} s not measured. A run during which the load generator's own timers fired more than ${s.quiet.lagP99Ms} ms late (p99), a sign that other work starved the processes, is repeated (at most ${s.quiet.attemptsPerBalancer} attempts per balancer and ${s.quiet.retriesPerScenario} repeats per scenario) and the least disturbed attempt is reported; the rule never looks at the balancer's own figures. Versions: ${Object.entries(
       s.versions,
     )
       .map(([k, v]) => `${k} ${v}`)
@@ -283,6 +283,7 @@ function liveSection(live: LiveResults, charts: Map<string, string>): string[] {
     const rows: Row[] = ordered.map((r) => {
       const row: Row = {
         Balancer: r.balancer,
+        attempts: r.attempts,
         'p50 ms': r.latency.p50,
         'p90 ms': r.latency.p90,
         'p99 ms': r.latency.p99,

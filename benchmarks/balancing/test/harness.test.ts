@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { haproxyConfig, nginxConfig, proxyConfigs } from '../live/proxies.ts';
+import { interleave } from '../live/run-live.ts';
 import { buildReport, goals } from '../report/markdown.ts';
 import type { BalancingResults } from '../results.ts';
 import { packageBalancer, type SimRun } from '../sim/run-sim.ts';
@@ -35,6 +36,18 @@ describe('time to adapt', () => {
     const ewma = simulate(scenario, 0.8, packageBalancer(entry('peak-ewma')), options).adaptAfterSlowdownMs!;
     expect(ewma).toBeGreaterThanOrEqual(0);
     expect(ewma).toBeLessThan(1_000);
+  });
+});
+
+describe('interleave', () => {
+  it('spreads the second list evenly through the first and keeps every element once', () => {
+    const out = interleave<string | number>(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k'], [1, 2, 3, 4, 5, 6]);
+    expect(out).toHaveLength(17);
+    expect(out.filter((x) => typeof x === 'number')).toEqual([1, 2, 3, 4, 5, 6]);
+    const positions = out.flatMap((x, i) => (typeof x === 'number' ? [i] : []));
+    for (let i = 1; i < positions.length; i++) expect(positions[i]! - positions[i - 1]!).toBeLessThanOrEqual(3);
+    expect(interleave<number>([], [1, 2])).toEqual([1, 2]);
+    expect(interleave(['a'], [])).toEqual(['a']);
   });
 });
 
