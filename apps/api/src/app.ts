@@ -61,6 +61,13 @@ export interface Api extends AsyncDisposable {
 
 const IMAGE_TYPES: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', avif: 'image/avif' };
 const SYNC_RESULT_TTL_MS = 10_000;
+
+/**
+ * Response header set on a 503 that sheds load (value: the reason), and only then: a
+ * gateway's adaptive throttling counts these as overload, not a 503 for a queue that is
+ * unreachable during a failover.
+ */
+export const SHED_HEADER = 'x-ballast-shed';
 const RESIZE_KEYS = ['width', 'height', 'fit', 'format', 'quality', 'effort', 'animated', 'keepMetadata'];
 
 /**
@@ -250,11 +257,14 @@ export function createApi(options: ApiOptions): Api {
     if (isInvalidOptionError(error)) return json(400, errorBody(error.code, error.message));
     if (isShedError(error)) {
       shed.inc({ reason: error.reason });
-      return json(503, errorBody('ERR_BALLAST_OVERLOADED', error.message), { 'retry-after': String(Math.ceil(error.retryAfterMs / 1000)) });
+      return json(503, errorBody('ERR_BALLAST_OVERLOADED', error.message), {
+        'retry-after': String(Math.ceil(error.retryAfterMs / 1000)),
+        [SHED_HEADER]: error.reason,
+      });
     }
     if (error instanceof QueueFullError) {
       shed.inc({ reason: 'queueFull' });
-      return json(503, errorBody(error.code, error.message), { 'retry-after': '1' });
+      return json(503, errorBody(error.code, error.message), { 'retry-after': '1', [SHED_HEADER]: 'queueFull' });
     }
     if (error instanceof QueueUnavailableError) {
       logFn({ level: 'warn', service, requestId, msg: error.message });

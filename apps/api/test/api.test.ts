@@ -123,6 +123,7 @@ describe('POST /v1/resize', () => {
     const res = await post('width=10&mode=async');
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('1');
+    expect(res.headers.get('x-ballast-shed')).toBe('queueFull');
   });
 
   it('sheds when the expected wait exceeds what the request can wait', async () => {
@@ -133,6 +134,7 @@ describe('POST /v1/resize', () => {
     const res = await post('width=10&mode=async&deadlineMs=1000'); // 2 ahead × 300 ms + 300 > … budget 400
     expect(res.status).toBe(503);
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(res.headers.get('x-ballast-shed')).toBe('queueTimeout');
     expect(((await res.json()) as { error: { message: string } }).error.message).toContain('expected queue wait');
   });
 

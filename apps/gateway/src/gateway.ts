@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { clientSignal, HttpError, nodeRequest, readBody } from '@ballast/app-api';
+import { clientSignal, HttpError, nodeRequest, readBody, SHED_HEADER } from '@ballast/app-api';
 import { AdaptiveThrottle, ConcurrencyLimiter, isShedError } from '@ballast/backpressure';
 import { BrokenCircuitError, CircuitBreaker, isBrokenCircuitError, isTimeoutError } from '@ballast/circuit-breaker';
 import { durationMs, integer, oneOf, withoutStack } from '@ballast/common';
@@ -58,7 +58,7 @@ export interface GatewayOptions {
   ejectAfterFailures?: number;
   /**
    * Client-side adaptive throttling of work-creating requests (every method but GET and
-   * HEAD): when the API servers shed, the gateway answers part of the traffic with 503
+   * HEAD): when the API servers shed (503 with `x-ballast-shed`), the gateway answers part of the traffic with 503
    * itself, before reading the body, with probability `(requests − k × accepted) /
    * (requests + 1)` over the last `windowMs`, once at least `minRequests` were seen in
    * it (below that, a burst of requests still in flight would swing the probability).
@@ -346,7 +346,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         { signal: clientSignal(c) },
       );
       const status = response.statusCode ?? 502;
-      record(status !== 503 && status !== 429);
+      // Only a deliberate shed is overload; a 503 while the queue fails over is not.
+      record(!(status === 429 || (status === 503 && response.headers[SHED_HEADER] !== undefined)));
       latency.observe((performance.now() - started) / 1000);
       requests.inc({ upstream, status });
       const out: Record<string, string | string[]> = {};

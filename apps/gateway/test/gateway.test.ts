@@ -109,7 +109,7 @@ describe('gateway', () => {
     app.get('/healthz', (c) => c.json({ ok: true }));
     app.post('*', (c) => {
       reached++;
-      return c.json({ error: { code: 'ERR_BALLAST_OVERLOADED', message: 'full' } }, 503);
+      return c.json({ error: { code: 'ERR_BALLAST_OVERLOADED', message: 'full' } }, 503, { 'x-ballast-shed': 'queueTimeout' });
     });
     const busy = await listen(app.fetch);
     open.push(busy);
