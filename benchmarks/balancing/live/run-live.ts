@@ -60,7 +60,7 @@ const scenarios: LiveScenario[] = [
     description: `${BACKENDS} identical backends. Also the throughput-per-core comparison: requests served per CPU-second of the balancer process.`,
     meanMs: Array.from({ length: BACKENDS }, () => SETTINGS.meanMs),
     watch: null,
-    durationMs: 5_000,
+    durationMs: 4_000,
   },
   {
     name: 'slow-server',
@@ -68,7 +68,7 @@ const scenarios: LiveScenario[] = [
     description: `Backend s0 takes 5× longer (mean ${5 * SETTINGS.meanMs} ms); equal weights everywhere.`,
     meanMs: Array.from({ length: BACKENDS }, (_, i) => (i === 0 ? 5 : 1) * SETTINGS.meanMs),
     watch: 0,
-    durationMs: 6_000,
+    durationMs: 7_000,
   },
 ];
 
