@@ -86,13 +86,14 @@ describe('the Redis primary killed', () => {
 
   it('keeps serving after Sentinel fails over, and loses no acknowledged job', { timeout: 90_000 }, async () => {
     const acknowledged: string[] = [];
+    const refusals: string[] = []; // what the client saw instead of a 202, for the failure message
     const submit = async (): Promise<void> => {
       try {
         const res = await resize(system.url, 'width=24&mode=async&deadlineMs=60000', jpeg, { signal: AbortSignal.timeout(15_000) });
         if (res.status === 202) acknowledged.push(((await res.json()) as { id: string }).id);
-        else await res.arrayBuffer(); // refused during the failover: never acknowledged, a client retries it
-      } catch {
-        // no answer at all during the failover: never acknowledged either
+        else refusals.push(`${res.status} ${await res.text()}`); // refused during the failover: never acknowledged, a client retries it
+      } catch (error) {
+        refusals.push(String(error)); // no answer at all during the failover: never acknowledged either
       }
     };
     for (let i = 0; i < 10; i++) await submit();
@@ -109,7 +110,7 @@ describe('the Redis primary killed', () => {
     }
     const after = await topology.currentPrimary();
     expect(after.port).not.toBe(before.port);
-    expect(acknowledged.length).toBe(beforeCount + 5);
+    expect(acknowledged.length, `last refusals: ${refusals.slice(-3).join(' | ')}`).toBe(beforeCount + 5);
 
     // Every acknowledged job completes, on the new primary.
     for (const id of acknowledged) {
