@@ -58,8 +58,11 @@ export function resolveForwardOptions(options: ForwardOptions): ResolvedForwardO
   };
 }
 
-/** Headers that describe one connection, never forwarded (RFC 9110 §7.6.1). */
-const HOP_BY_HOP = [
+/**
+ * Headers that describe one connection and are never forwarded by a proxy
+ * (RFC 9110 §7.6.1), lower case. Also remove those the `Connection` header names.
+ */
+export const HOP_BY_HOP_HEADERS: readonly string[] = [
   'connection',
   'keep-alive',
   'proxy-authenticate',
@@ -74,7 +77,7 @@ const HOP_BY_HOP = [
 export function stripHopByHop(headers: Headers): Headers {
   const named = headers.get('connection');
   if (named) for (const name of named.split(',')) headers.delete(name.trim());
-  for (const name of HOP_BY_HOP) headers.delete(name);
+  for (const name of HOP_BY_HOP_HEADERS) headers.delete(name);
   return headers;
 }
 

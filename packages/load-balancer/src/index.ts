@@ -7,7 +7,7 @@ export {
   type LoadBalancerStats,
 } from './balancer.ts';
 export { isNoEndpointAvailableError, NoEndpointAvailableError, type NoEndpointReason } from './errors.ts';
-export { type ForwardOptions, isUpstreamError, UpstreamError, type UpstreamFailure } from './forward.ts';
+export { type ForwardOptions, HOP_BY_HOP_HEADERS, isUpstreamError, stripHopByHop, UpstreamError, type UpstreamFailure } from './forward.ts';
 export type { LoadBalancerOptions, OutlierDetectionOptions, SlowStartOptions } from './options.ts';
 export { type DynamicOptions, type DynamicStrategy, dynamic } from './strategies/dynamic.ts';
 export { type HashAffinityOptions, hashAffinity } from './strategies/hash-affinity.ts';
