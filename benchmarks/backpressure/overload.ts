@@ -15,6 +15,8 @@ export interface ServerStats {
   limitMax: number;
   /** Time inside the server per status, ms. */
   inServer: Record<string, { p50: number; p99: number }>;
+  /** p99 of the server's event-loop delay over the run, ms. */
+  eventLoopDelayP99Ms: number;
 }
 
 export interface OverloadRun {

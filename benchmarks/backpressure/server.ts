@@ -9,6 +9,8 @@
  * with an adaptive limit in front of the handler.
  */
 
+import type { Server as HttpServer } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ConcurrencyLimiter, Gradient2Limit, type LimitAlgorithm, VegasLimit } from '@ballast/backpressure';
 import { admissionControl } from '@ballast/backpressure/hono';
 import { Histogram } from '@ballast/common';
@@ -56,6 +58,11 @@ limiter.on('limitChanged', ({ to }) => {
   limitPeak = Math.max(limitPeak, to);
 });
 
+// How late this process's event loop ran: a request waits that long in the socket before any
+// handler (and the "in server" time) starts, so it shows when the machine, not the code, is slow.
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
+
 let heapMax = 0;
 let backlogMax = 0;
 const sampler = setInterval(() => {
@@ -90,19 +97,24 @@ app.get('/stats', (c) => {
     limitMedian: sorted[Math.floor(sorted.length / 2)] ?? limiter.limit,
     limitMax: limitPeak,
     inServer: Object.fromEntries([...inServer].map(([status, h]) => [status, h.summary()])),
+    eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
   };
   inServer.clear();
   heapMax = 0;
   backlogMax = 0;
   limits.length = 0;
+  loopDelay.reset();
   limitPeak = limiter.limit;
   return c.json(body);
 });
 
 const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => process.send?.({ port: info.port }));
+// Longer than any run: the generator's keep-alive sockets are never closed under it mid-request.
+(server as HttpServer).keepAliveTimeout = 60_000;
 process.on('message', (message) => {
   if (message === 'stop') {
     clearInterval(sampler);
+    loopDelay.disable();
     limiter.close();
     server.close(() => process.exit(0));
     setTimeout(() => process.exit(0), 2000).unref();

@@ -106,16 +106,23 @@ export interface ConcurrencyLimiterEvents {
 
 /** A snapshot of a {@link ConcurrencyLimiter}. */
 export interface ConcurrencyLimiterStats {
+  /** The limiter's name. */
   name: string;
+  /** The limit algorithm's name (`fixed`, `vegas`, `gradient2`, `aimd`, or yours). */
   algorithm: string;
+  /** The whole-number limit applied now. */
   limit: number;
+  /** Requests holding a slot. */
   inflight: number;
+  /** Requests waiting for a slot. */
   queued: number;
   /** Queued requests per priority. */
   queuedByPriority: Record<Priority, number>;
+  /** Requests admitted since creation. */
   admitted: number;
   /** Shed requests per reason, since creation. */
   shed: Record<ShedReason, number>;
+  /** True after `close()`. */
   closed: boolean;
 }
 

@@ -38,6 +38,7 @@ export interface RateLimitPolicy {
 
 /** Anything that rate-limits by key: {@link KeyedRateLimiter}, {@link RedisRateLimiter} or your own. */
 export interface RateLimiter {
+  /** What the limiter enforces, as advertised in `RateLimit-Policy`. */
   readonly policy: RateLimitPolicy;
   /** Spends `cost` units of `key`'s quota if it has them. */
   consume(key: string, cost?: number): RateLimitDecision | Promise<RateLimitDecision>;
@@ -109,6 +110,7 @@ export function checkCost(cost: number, burst: number): number {
  * ```
  */
 export class TokenBucket {
+  /** The validated settings. */
   readonly config: RateConfig;
   #tokens: number;
   #last: number;
@@ -126,7 +128,10 @@ export class TokenBucket {
     return this.#tokens;
   }
 
-  /** Takes `cost` tokens if available. The allocation-free fast path. */
+  /**
+   * Takes `cost` tokens if available. The allocation-free fast path.
+   * @throws {InvalidOptionError} when `cost` is not a number from 0 to `burst`.
+   */
   tryTake(cost = 1): boolean {
     this.#refill(this.config.clock.now());
     if (this.#tokens >= checkCost(cost, this.config.burst)) {
@@ -173,6 +178,7 @@ export class TokenBucket {
  * Redis variant stores one key per client.
  */
 export class Gcra {
+  /** The validated settings. */
   readonly config: RateConfig;
   #tat: number;
 
@@ -182,7 +188,10 @@ export class Gcra {
     this.#tat = Number.NEGATIVE_INFINITY;
   }
 
-  /** Takes `cost` units if the rate allows. The allocation-free fast path. */
+  /**
+   * Takes `cost` units if the rate allows. The allocation-free fast path.
+   * @throws {InvalidOptionError} when `cost` is not a number from 0 to `burst`.
+   */
   tryTake(cost = 1): boolean {
     const now = this.config.clock.now();
     const { intervalMs, burst } = this.config;
@@ -253,6 +262,7 @@ export interface KeyedRateLimiterStats {
  * ```
  */
 export class KeyedRateLimiter implements RateLimiter, Disposable {
+  /** What the limiter enforces, as advertised in `RateLimit-Policy`. */
   readonly policy: RateLimitPolicy;
   readonly #config: RateConfig;
   readonly #algorithm: RateAlgorithm;
@@ -281,7 +291,10 @@ export class KeyedRateLimiter implements RateLimiter, Disposable {
     return this.#events.on(event, listener);
   }
 
-  /** Spends `cost` of `key`'s quota if it has it. */
+  /**
+   * Spends `cost` of `key`'s quota if it has it.
+   * @throws {InvalidOptionError} when `cost` is not a number from 0 to `burst`.
+   */
   consume(key: string, cost = 1): RateLimitDecision {
     const decision = this.#bucket(key).consume(cost);
     this.#count(key, decision.allowed, decision.retryAfterMs);
@@ -300,6 +313,7 @@ export class KeyedRateLimiter implements RateLimiter, Disposable {
     return this.#buckets.delete(key);
   }
 
+  /** A snapshot: keys tracked, decisions and evictions since creation. */
   stats(): KeyedRateLimiterStats {
     return { name: this.#config.name, keys: this.#buckets.size, allowed: this.#allowed, limited: this.#limited, evicted: this.#evicted };
   }

@@ -106,6 +106,7 @@ export interface RedisRateLimiterStats {
  * ```
  */
 export class RedisRateLimiter implements RateLimiter {
+  /** What the limiter enforces, as advertised in `RateLimit-Policy`. */
   readonly policy: RateLimitPolicy;
   readonly #config: RateConfig;
   readonly #client: RedisScriptClient;
@@ -132,7 +133,11 @@ export class RedisRateLimiter implements RateLimiter {
     this.policy = { name: this.#config.name, limit: this.#config.limit, windowMs: this.#config.windowMs };
   }
 
-  /** Spends `cost` of `key`'s quota if it has it, atomically across every caller. */
+  /**
+   * Spends `cost` of `key`'s quota if it has it, atomically across every caller.
+   * @throws {InvalidOptionError} (rejection) when `cost` is not a number from 0 to `burst`;
+   * the Redis error when Redis fails and `onError` is `'throw'`.
+   */
   async consume(key: string, cost = 1): Promise<RateLimitDecision> {
     const redisKey = this.#prefix + key;
     const args = [String(this.#config.intervalMs), String(this.#config.burst), String(checkCost(cost, this.#config.burst))];

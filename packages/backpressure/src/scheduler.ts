@@ -95,6 +95,7 @@ function nullable(option: string, value: number | null | undefined, min: number)
  * ```
  */
 export class OutboundScheduler implements Disposable, AsyncDisposable {
+  /** The name given in the options. */
   readonly name: string;
   /** The underlying bottleneck limiter (for calls without a `key`). */
   readonly bottleneck: Bottleneck;
@@ -172,6 +173,7 @@ export class OutboundScheduler implements Disposable, AsyncDisposable {
     });
   }
 
+  /** A snapshot of the default limiter's job counts (bottleneck `counts()`). */
   stats(): OutboundSchedulerStats {
     const counts = this.bottleneck.counts();
     return {

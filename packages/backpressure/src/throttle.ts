@@ -77,6 +77,7 @@ function defaultIsRejection(error: unknown): boolean {
  * ```
  */
 export class AdaptiveThrottle {
+  /** The name given in the options. */
   readonly name: string;
   readonly #k: number;
   readonly #window: RollingWindow;
@@ -152,6 +153,7 @@ export class AdaptiveThrottle {
     }
   }
 
+  /** A snapshot: window counts, the current probability, counters since creation. */
   stats(): AdaptiveThrottleStats {
     const now = this.#clock.now();
     return {
