@@ -77,6 +77,27 @@ describe('admissionControl', () => {
     held.release();
   });
 
+  it('never runs the handler of a client that went away between getting a slot and starting', async () => {
+    const limiter = new ConcurrencyLimiter({ limit: 1, maxQueue: 1 });
+    let handled = 0;
+    const app = new Hono();
+    app.use('*', admissionControl({ limiter }));
+    app.get('/', (c) => {
+      handled++;
+      return c.text('ok');
+    });
+    const held = limiter.tryAcquire()!;
+    const controller = new AbortController();
+    const pending = app.request(new Request('http://localhost/', { signal: controller.signal }));
+    await vi.waitFor(() => expect(limiter.queued).toBe(1));
+    held.release(); // the slot is handed to the queued request...
+    controller.abort(); // ...whose client leaves before its middleware resumes
+    expect((await pending).status).toBe(499);
+    expect(handled).toBe(0);
+    expect(limiter.inflight).toBe(0);
+    expect(limiter.stats().admitted).toBe(2);
+  });
+
   it('removes a queued request from the queue when the client disconnects (real HTTP server)', async () => {
     const limiter = new ConcurrencyLimiter({ limit: 1, maxQueue: 10, queueTimeoutMs: 30_000 });
     const gate = deferred();

@@ -35,6 +35,23 @@ describe.each(['gcra', 'tokenBucket'] as const)('RedisRateLimiter (%s) against a
     expect((await limiters[0]!.consume('tenant-2')).allowed).toBe(true);
   });
 
+  it('never admits more than burst + rate × elapsed while many callers race a refilling quota', async () => {
+    const limiters = clients.map(
+      (client) => new RedisRateLimiter({ client, limit: 200, windowMs: 1000, burst: 10, algorithm, name: `race-${algorithm}` }),
+    );
+    const start = performance.now();
+    let admitted = 0;
+    // 4 connections × 8 callers each, calling back to back for 300 ms.
+    await Promise.all(
+      Array.from({ length: 32 }, async (_, i) => {
+        while (performance.now() - start < 300) if ((await limiters[i % 4]!.consume('hot')).allowed) admitted++;
+      }),
+    );
+    const elapsed = performance.now() - start;
+    expect(admitted).toBeGreaterThan(10);
+    expect(admitted).toBeLessThanOrEqual(10 + Math.ceil((elapsed * 200) / 1000));
+  });
+
   it('refills at the configured rate (server time)', async () => {
     const limiter = new RedisRateLimiter({ client: clients[0]!, limit: 20, windowMs: 1000, burst: 2, algorithm, name: `r-${algorithm}` });
     const first = await Promise.all([limiter.consume('k'), limiter.consume('k'), limiter.consume('k')]);
