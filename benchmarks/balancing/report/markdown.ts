@@ -291,13 +291,19 @@ function liveSection(live: LiveResults, charts: Map<string, string>): string[] {
         'req/s': Math.round(r.throughput),
         errors: pct(r.errorRate),
       };
-      if (sc.watch !== null) row[`${sc.servers[sc.watch]} share of answers`] = pct(r.share[sc.watch] ?? 0);
+      if (sc.watch !== null) row[`${sc.servers[sc.watch]} share`] = pct(r.share[sc.watch] ?? 0);
       row['balancer CPU s'] = r.cpuSeconds;
       row['req per CPU-s'] = Math.round(r.requestsPerCpuSecond);
       row['generator lag p99 ms'] = r.generatorLagP99Ms;
       return row;
     });
     lines.push(markdownTable(rows), '');
+    if (sc.runs.some((r) => r.timeouts > 0)) {
+      lines.push(
+        `A request that timed out never says which backend held it, so the share columns count answered requests only; the timed-out ones (almost all queued on ${sc.watch === null ? 'an overloaded backend' : sc.servers[sc.watch]}) show in grey in the share chart and count as errors.`,
+        '',
+      );
+    }
     const p99 = (name: string): number | undefined => sc.runs.find((r) => r.balancer === name)?.latency.p99;
     const pairs = [
       ['round robin', 'Ballast round robin', 'nginx round robin', 'HAProxy roundrobin'],
@@ -347,6 +353,7 @@ function liveSection(live: LiveResults, charts: Map<string, string>): string[] {
         sc.servers,
         ordered.map((r) => ({ name: r.balancer, share: r.share })),
         sc.watch ?? undefined,
+        'timed out (backend unknown)',
       ),
     );
     lines.push(

@@ -92,8 +92,12 @@ export interface ShareRow {
   share: number[];
 }
 
-/** 100%-stacked bars of the share of requests each server received, one bar per strategy. */
-export function shareChart(title: string, servers: string[], rows: ShareRow[], highlight?: number): string {
+/**
+ * 100%-stacked bars of the share of requests each server received, one bar per strategy.
+ * When a row's shares sum to less than 1, the rest is drawn in grey as `rest` (requests
+ * whose server is unknown, e.g. timed out).
+ */
+export function shareChart(title: string, servers: string[], rows: ShareRow[], highlight?: number, rest?: string): string {
   const left = 210;
   const top = 48;
   const rowH = 22;
@@ -110,6 +114,11 @@ export function shareChart(title: string, servers: string[], rows: ShareRow[], h
       `<rect x="${lx}" y="28" width="10" height="10" fill="${color(i)}"/><text x="${lx + 13}" y="37" font-size="11">${esc(s)}</text>`,
     );
   });
+  const restLabel = rest ?? '';
+  const hasRest = rest !== undefined && rows.some((r) => r.share.reduce((a, b) => a + b, 0) < 0.995);
+  if (hasRest) {
+    body.push(`<rect x="10" y="28" width="10" height="10" fill="#ced4da"/><text x="23" y="37" font-size="11">${esc(restLabel)}</text>`);
+  }
   rows.forEach((r, i) => {
     const y = top + i * rowH;
     body.push(`<text x="${left - 8}" y="${y + rowH / 2 + 4}" text-anchor="end">${esc(r.name)}</text>`);
@@ -123,6 +132,11 @@ export function shareChart(title: string, servers: string[], rows: ShareRow[], h
       }
       acc += w;
     });
+    if (hasRest && acc < plotW - 0.5) {
+      body.push(
+        `<rect x="${(left + acc).toFixed(1)}" y="${y + 3}" width="${(plotW - acc).toFixed(1)}" height="${rowH - 6}" fill="#ced4da"><title>${esc(restLabel)}: ${((1 - acc / plotW) * 100).toFixed(1)}%</title></rect>`,
+      );
+    }
     if (highlight !== undefined && r.share[highlight] !== undefined) {
       body.push(
         `<text x="${left + plotW + 4}" y="${y + rowH / 2 + 4}" font-size="10" fill="#c92a2a">${(r.share[highlight] * 100).toFixed(0)}%</text>`,
