@@ -245,6 +245,32 @@ describe('ConcurrencyLimiter', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it.each(['codel', 'adaptiveLifo'] as const)(
+    '%s: a fresh arrival sheds stale waiters instead of being turned away by a full queue',
+    async (discipline) => {
+      const limiter = new ConcurrencyLimiter({ limit: 1, maxQueue: 2, discipline, codel: { targetMs: 5, intervalMs: 100 } });
+      const held = await limiter.acquire();
+      const a = shedReason(limiter.acquire()); // t=0: no standing queue, waits up to the interval
+      await vi.advanceTimersByTimeAsync(60);
+      const b = shedReason(limiter.acquire()); // t=60: likewise, until t=160
+      await vi.advanceTimersByTimeAsync(41);
+      expect(await a).toBe('queueTimeout'); // t=100
+      // t=101: the queue has not been empty since t=0, a standing queue. b has waited 41 ms, far past
+      // the 5 ms target: it is shed now, not at t=160, and leaves its place to fresh arrivals.
+      const x = limiter.acquire();
+      expect(await b).toBe('codel');
+      await vi.advanceTimersByTimeAsync(2);
+      const y = limiter.acquire(); // t=103: x has waited 2 ms, still fresh, so both wait
+      expect(limiter.queued).toBe(2);
+      held.release();
+      const [first, second] = discipline === 'adaptiveLifo' ? [y, x] : [x, y];
+      (await first).release();
+      (await second).release();
+      expect(limiter.inflight).toBe(0);
+      expect(vi.getTimerCount()).toBe(0);
+    },
+  );
+
   it('adaptive LIFO serves the newest request first during a standing queue', async () => {
     const limiter = new ConcurrencyLimiter({
       limit: 1,

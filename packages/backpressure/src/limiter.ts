@@ -20,7 +20,8 @@ import { PRIORITIES, type Priority, priorityLevel, type QueueNode, WaitQueue } f
  * - `fifo`: oldest first; each waits up to `queueTimeoutMs`.
  * - `codel`: oldest first, but once a standing queue has formed (the queue has not been
  *   empty for `codel.intervalMs`) a request that has waited longer than `codel.targetMs`
- *   is shed instead of served: under overload the queue holds only fresh work.
+ *   is shed instead of served (checked when a slot frees up, on its timer, and whenever a new
+ *   request arrives): under overload the queue holds only fresh work.
  * - `adaptiveLifo`: `codel`, plus newest first while the standing queue lasts (Facebook,
  *   "Fail at Scale"): the requests most likely to still have a waiting client go first.
  */
@@ -342,6 +343,10 @@ export class ConcurrencyLimiter implements Disposable {
     if (this.#closed) return Promise.reject(this.#reject(priority, 'closed', 0));
     if (this.#fits(level)) return Promise.resolve(this.#admit(priority, 0));
     if (this.#maxQueue === 0) return Promise.reject(this.#reject(priority, 'limit', 0));
+    const wasEmpty = this.#queue.size === 0;
+    // Under a standing queue, requests past the CoDel target are shed now rather than when their
+    // timer fires, so they never keep fresh arrivals out of a full queue.
+    if (!wasEmpty && this.#discipline !== 'fifo') this.#shedStale(this.#clock.now());
     const victim = this.#queue.size >= this.#maxQueue ? this.#queue.victimBelow(level) : undefined;
     if (this.#queue.size >= this.#maxQueue && !victim) return Promise.reject(this.#reject(priority, 'queueFull', 0));
     if (typeof signalOption === 'function') {
@@ -351,7 +356,7 @@ export class ConcurrencyLimiter implements Disposable {
     if (victim) this.#drop(victim, 'queueFull');
     return new Promise<Permit>((resolve, reject) => {
       const now = this.#clock.now();
-      if (this.#queue.size === 0) this.#lastEmpty = now;
+      if (wasEmpty) this.#lastEmpty = now;
       const waiter = new Waiter(this, priority, level, now, signal, resolve, reject);
       this.#queue.push(waiter);
       let timeout = this.#queueTimeoutMs;
@@ -477,6 +482,18 @@ export class ConcurrencyLimiter implements Disposable {
         continue;
       }
       waiter.resolve(this.#admit(waiter.priority, waitedMs));
+    }
+  }
+
+  /** Sheds every waiter that has waited longer than the CoDel target, while the queue is standing. */
+  #shedStale(now: number): void {
+    if (!this.#standingQueue(now)) return;
+    for (let level = 0; level < 4; level++) {
+      // Oldest first within a level: stop at the first fresh one.
+      for (let waiter = this.#queue.head(level); waiter && now - waiter.enqueuedAt > this.#targetMs; waiter = this.#queue.head(level)) {
+        this.#queue.remove(waiter);
+        this.#settleShed(waiter, 'codel');
+      }
     }
   }
 

@@ -133,6 +133,16 @@ describe('OutboundScheduler (bottleneck)', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('close() also stops the per-key limiters and their cleanup timer', async () => {
+    const scheduler = new OutboundScheduler({ maxConcurrent: 1, minTimeMs: 10, keyIdleTimeoutMs: 60_000 });
+    expect(await until(scheduler.schedule(() => 'a', { key: 'tenant-a' }))).toBe('a');
+    expect(await until(scheduler.schedule(() => 'b', { key: 'tenant-b' }))).toBe('b');
+    expect(scheduler.stats().keys).toBe(2);
+    await until(scheduler.close());
+    expect(vi.getTimerCount()).toBe(0);
+    expect(await scheduler.schedule(() => 1, { key: 'tenant-a' }).catch((e: ShedError) => e.reason)).toBe('closed');
+  });
+
   it('validates options', () => {
     expect(() => new OutboundScheduler({ minTimeMs: -1 })).toThrow(/minTimeMs/);
     expect(() => new OutboundScheduler({ maxConcurrent: 0 })).toThrow(/maxConcurrent/);

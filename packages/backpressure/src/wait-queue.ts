@@ -97,6 +97,11 @@ export class WaitQueue<T extends QueueNode> {
     return undefined;
   }
 
+  /** The oldest waiter of `level`, left in place. */
+  head(level: number): T | undefined {
+    return this.#heads[level];
+  }
+
   /** Waiters at `level` or any higher priority (lower index). */
   sizeUpTo(level: number): number {
     let size = 0;
