@@ -189,6 +189,21 @@ describe('rateLimit', () => {
     expect(boom.headers.get('RateLimit')).toBe('"raw";r=3;t=1');
   });
 
+  it('lists every policy when rate limits are layered, on allowed and limited answers', async () => {
+    const perKey = new KeyedRateLimiter({ name: 'per-key', limit: 1, windowMs: 1000 });
+    const global = new KeyedRateLimiter({ name: 'global', limit: 100, windowMs: 1000 });
+    const app = new Hono();
+    app.use('*', rateLimit({ limiter: global }));
+    app.use('*', rateLimit({ limiter: perKey, key: (c) => c.req.header('x-api-key') ?? '-' }));
+    app.get('/', (c) => c.text('ok'));
+    const ok = await app.request('/', { headers: { 'x-api-key': 'k' } });
+    expect(ok.headers.get('RateLimit-Policy')).toBe('"per-key";q=1;w=1, "global";q=100;w=1');
+    expect(ok.headers.get('RateLimit')).toBe('"per-key";r=0;t=1, "global";r=99;t=1');
+    const limited = await app.request('/', { headers: { 'x-api-key': 'k' } });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('RateLimit')).toBe('"per-key";r=0;t=1, "global";r=98;t=1');
+  });
+
   it('charges a cost, can omit headers on success, and accepts onRejected', async () => {
     const limiter = new KeyedRateLimiter({ limit: 10, windowMs: 1000 });
     const app = new Hono();

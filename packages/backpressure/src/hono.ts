@@ -54,6 +54,8 @@ export function rateLimitHeader(policy: RateLimitPolicy, decision: RateLimitDeci
   return `${quote(policy.name)};r=${Math.max(0, Math.floor(decision.remaining))};t=${Math.max(0, Math.ceil(decision.resetMs / 1000))}`;
 }
 
+const APPEND = { append: true } as const;
+
 const defaultIsDropped = (status: number): boolean => status === 503 || status === 504;
 
 /**
@@ -125,16 +127,17 @@ export const rateLimit = (options: RateLimitMiddlewareOptions): MiddlewareHandle
     const decision = await limiter.consume(await key(c), cost(c));
     if (!decision.allowed) {
       if (onRejected) return onRejected(c, decision);
-      c.header('RateLimit-Policy', policyHeader);
-      c.header('RateLimit', rateLimitHeader(limiter.policy, decision));
+      c.header('RateLimit-Policy', policyHeader, APPEND);
+      c.header('RateLimit', rateLimitHeader(limiter.policy, decision), APPEND);
       c.header('Retry-After', retryAfterSeconds(decision.retryAfterMs));
       return c.json({ error: { code: 'ERR_BALLAST_SHED', reason: 'rateLimited' } }, 429);
     }
     await next();
     if (headers) {
       // Set after the handler: c.header() then also reaches a Response the handler built itself.
-      c.header('RateLimit-Policy', policyHeader);
-      c.header('RateLimit', rateLimitHeader(limiter.policy, decision));
+      // Appended: with several rateLimit() layers every policy is listed (the fields are lists).
+      c.header('RateLimit-Policy', policyHeader, APPEND);
+      c.header('RateLimit', rateLimitHeader(limiter.policy, decision), APPEND);
     }
   };
 };
