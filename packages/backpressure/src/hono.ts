@@ -61,8 +61,9 @@ const defaultIsDropped = (status: number): boolean => status === 503 || status =
 /**
  * Admission control by concurrency: requests beyond the limiter's limit (and queue) are
  * answered 503 with `Retry-After` at once; a queued request whose client disconnects is
- * removed from the queue and never runs. Each admitted request's latency and status feed
- * the limiter's (adaptive) limit. The slot is held until the handler returns.
+ * removed from the queue and never runs (answered with a bodiless 499 nobody reads). The
+ * request's signal is read only when the request has to wait. Each admitted request's latency
+ * and status feed the limiter's (adaptive) limit. The slot is held until the handler returns.
  *
  * @example
  * ```ts
