@@ -61,6 +61,11 @@ local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 if n > tonumber(ARGV[1]) then return 'poison' end
 return 'ok:' .. n`;
 
+// A delivery handed back unfinished (graceful shutdown) is not an attempt.
+const UNBEGIN = `
+if redis.call('HGET', KEYS[1], 'state') == 'pending' then redis.call('HINCRBY', KEYS[1], 'attempts', -1) end
+return 1`;
+
 // Stores a final state (unless one is stored already), then acknowledges and deletes
 // the stream entry and tells waiters: the acknowledgement never precedes the result.
 const FINISH = `
@@ -331,22 +336,39 @@ export class RedisQueue implements JobQueue {
     return entry ? parseEntry(entry) : undefined;
   }
 
-  /** @internal Takes over one entry idle longer than `leaseMs`. */
+  /**
+   * @internal Takes over one entry idle longer than `leaseMs`. `XAUTOCLAIM` looks at no
+   * more than ten pending entries per call, so the scan follows its cursor through the
+   * whole pending list: a dead consumer's job behind many held by live consumers is
+   * still found.
+   */
   async _reclaim(consumer: string): Promise<RawEntry | undefined> {
-    const reply = (await this.#client.callBuffer(
-      'XAUTOCLAIM',
-      this.#stream,
-      this.#group,
-      consumer,
-      this.#options.leaseMs,
-      '0-0',
-      'COUNT',
-      1,
-    )) as [Buffer, Array<[Buffer, Buffer[]] | null>] | null;
-    const entry = reply?.[1]?.[0];
-    if (!entry) return undefined;
-    this.#stats.reclaimed++;
-    return parseEntry(entry);
+    let cursor = '0-0';
+    do {
+      const reply = (await this.#client.callBuffer(
+        'XAUTOCLAIM',
+        this.#stream,
+        this.#group,
+        consumer,
+        this.#options.leaseMs,
+        cursor,
+        'COUNT',
+        1,
+      )) as [Buffer, Array<[Buffer, Buffer[]] | null>] | null;
+      const entry = reply?.[1]?.[0];
+      if (entry) {
+        this.#stats.reclaimed++;
+        return parseEntry(entry);
+      }
+      cursor = reply?.[0]?.toString() ?? '0-0';
+    } while (cursor !== '0-0');
+    return undefined;
+  }
+
+  /** @internal Hands an unfinished delivery back: it does not count as an attempt, and is reclaimable at once. */
+  async _release(consumer: string, entryId: string, id: string): Promise<void> {
+    await this.#eval(UNBEGIN, [this.#jobKey(id)], []);
+    await this._touch(consumer, [entryId], this.#options.leaseMs * 10);
   }
 
   /** @internal Resets the idle time of held entries (renews their leases), or sets it past the lease to hand them back. */
@@ -562,7 +584,7 @@ class RedisConsumer implements Consumer {
       fail: (error) => finish({ state: 'failed', info: JSON.stringify(error) }),
       release: async () => {
         this.#held.delete(entryId);
-        await this.#queue._touch(this.name, [entryId], this.#queue.leaseMs * 10);
+        await this.#queue._release(this.name, entryId, job.id);
       },
     };
   }

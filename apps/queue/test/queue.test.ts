@@ -162,6 +162,47 @@ describe.each(factories)('%s queue', (_name, make) => {
     await expect(next).rejects.toThrow('done');
   });
 
+  it('drops a reclaimed job whose deadline passed while its consumer was dead', async () => {
+    const q = queue({ leaseMs: 100 });
+    const id = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: Date.now() + 150 });
+    const dying = q.consumer('dies');
+    await dying.next();
+    await dying.close();
+    const live = await q.enqueue({ data: bytes('b'), params: {}, deadlineAt: future() });
+    await new Promise((r) => setTimeout(r, 250)); // the lease lapses after the deadline
+    const lease = await q.consumer('survivor').next();
+    expect(lease.job.id).toBe(live);
+    expect((await q.wait(id)).status).toBe('expired');
+  });
+
+  it('reclaims a dead consumer’s job even behind many jobs held by live consumers', async () => {
+    const q = queue({ leaseMs: 150 });
+    const alive = q.consumer('alive');
+    const held = [];
+    for (let i = 0; i < 12; i++) {
+      await q.enqueue({ data: bytes(String(i)), params: {}, deadlineAt: future() });
+      held.push(await alive.next());
+    }
+    const id = await q.enqueue({ data: bytes('last'), params: {}, deadlineAt: future() });
+    const dying = q.consumer('dies');
+    expect((await dying.next()).job.id).toBe(id);
+    await dying.close();
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(new Error('never reclaimed')), 3000);
+    const again = await q.consumer('survivor').next(ac.signal);
+    clearTimeout(timer);
+    expect(again.job).toMatchObject({ id, attempt: 2 });
+    for (const lease of held) await lease.complete(bytes(''), {});
+  });
+
+  it('does not count a released delivery as an attempt', async () => {
+    const q = queue({ leaseMs: 150, maxAttempts: 1 });
+    const id = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future() });
+    for (const name of ['a', 'b']) await (await q.consumer(name).next()).release();
+    const lease = await q.consumer('c').next();
+    expect(lease.job).toMatchObject({ id, attempt: 1 });
+  });
+
   it('records failures as results', async () => {
     const q = queue();
     const id = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future() });
