@@ -80,6 +80,15 @@ describe('retry: counting and delays', () => {
     expect(calls.map((c) => c.at - start)).toEqual([0, 250, 750]);
   });
 
+  it('by default never retries at once: each delay is at least half its exponential ceiling', async () => {
+    const start = Date.now();
+    const { fn, calls } = flaky(2, 'ok');
+    const result = retry(fn, { random: () => 0 });
+    await vi.runAllTimersAsync();
+    await result;
+    expect(calls.map((c) => c.at - start)).toEqual([0, 50, 150]);
+  });
+
   it.each([
     [Number.NaN, 0],
     [-5, 0],

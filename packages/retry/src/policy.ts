@@ -48,7 +48,7 @@ export interface RetryOptions<T = unknown> {
    * @default 3
    */
   maxAttempts?: number;
-  /** Delays between attempts. @default exponentialBackoff() (full jitter, 100 ms base, 10 s cap) */
+  /** Delays between attempts. @default exponentialBackoff({ jitter: 'equal' }) (100 ms base, ×2, 10 s cap: every delay is at least half its ceiling, never zero) */
   backoff?: Backoff;
   /**
    * Which outcomes are retried, errors and values alike (e.g. a 503 response).
@@ -199,7 +199,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
     this.timeoutMs = optionalDuration('timeoutMs', options.timeoutMs ?? Number.POSITIVE_INFINITY);
     this.deadlineMs = optionalDuration('deadlineMs', options.deadlineMs ?? 30_000);
     this.hedgeDelayMs = durationMs('hedgeDelayMs', options.hedgeDelayMs ?? 100);
-    const backoff = options.backoff ?? exponentialBackoff();
+    const backoff = options.backoff ?? exponentialBackoff({ jitter: 'equal' });
     if (typeof backoff?.start !== 'function') throw new InvalidOptionError('backoff', 'a Backoff (an object with start())', backoff);
     this.#backoff = backoff;
     this.#retryOn = options.retryOn === undefined ? defaultRetryOn : func('retryOn', options.retryOn);
