@@ -43,8 +43,16 @@ export type ImageErrorCode =
 /** A conversion failed because of its input (or ran too long). */
 export class ImageError extends BallastError {
   declare readonly code: ImageErrorCode;
-  constructor(code: ImageErrorCode, message: string, options?: ErrorOptions) {
+  /**
+   * For `ERR_BALLAST_IMAGE_TIMEOUT` only: settles when libvips has really stopped. sharp's
+   * own timeout stops JPEG, PNG and WebP work, but not an AVIF encoder once it runs, so
+   * a conversion can outlive its timeout; a worker waits for this before it takes the
+   * next job, or abandoned conversions would pile up on the cores.
+   */
+  readonly stopped?: Promise<void>;
+  constructor(code: ImageErrorCode, message: string, options?: ErrorOptions & { stopped?: Promise<void> }) {
     super(code, message, options);
+    if (options?.stopped) this.stopped = options.stopped;
   }
 }
 
@@ -81,7 +89,10 @@ export async function resizeImage(input: Buffer, params: ResizeParams, limits: R
     failOn: 'warning', // a truncated or damaged file is an error, not a half-grey image
     pages: params.animated ? -1 : 1,
     sequentialRead: true,
-  }).rotate(); // auto-orient from EXIF, before the metadata is dropped
+  })
+    // libvips stops work that runs longer (not an AVIF encoder already running: see below).
+    .timeout({ seconds: Math.max(1, Math.ceil(limits.timeoutMs / 1000)) })
+    .rotate(); // auto-orient from EXIF, before the metadata is dropped
   if (params.width !== undefined || params.height !== undefined) {
     image = image.resize({ width: params.width, height: params.height, fit: params.fit });
   }
@@ -101,14 +112,18 @@ export async function resizeImage(input: Buffer, params: ResizeParams, limits: R
       break;
   }
   let timer: ReturnType<typeof setTimeout> | undefined;
+  const conversion = image.toBuffer({ resolveWithObject: true });
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new ImageError('ERR_BALLAST_IMAGE_TIMEOUT', `conversion took longer than ${limits.timeoutMs} ms`)),
-      limits.timeoutMs,
-    );
+    timer = setTimeout(() => {
+      const stopped = conversion.then(
+        () => undefined,
+        () => undefined,
+      );
+      reject(new ImageError('ERR_BALLAST_IMAGE_TIMEOUT', `conversion took longer than ${limits.timeoutMs} ms`, { stopped }));
+    }, limits.timeoutMs);
   });
   try {
-    const { data, info } = await Promise.race([image.toBuffer({ resolveWithObject: true }), timeout]);
+    const { data, info } = await Promise.race([conversion, timeout]);
     return { data, format: params.format, width: info.width, height: info.height };
   } catch (error) {
     throw classify(error);
@@ -121,6 +136,11 @@ export async function resizeImage(input: Buffer, params: ResizeParams, limits: R
 export function classify(error: unknown): ImageError {
   if (isImageError(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
+  if (/^timeout: /i.test(message)) {
+    return new ImageError('ERR_BALLAST_IMAGE_TIMEOUT', `conversion took too long and was stopped (${firstLine(message)})`, {
+      cause: error,
+    });
+  }
   if (/unsupported image format/i.test(message)) {
     return new ImageError(
       'ERR_BALLAST_IMAGE_UNSUPPORTED',

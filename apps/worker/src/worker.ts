@@ -180,6 +180,8 @@ export class ResizeWorker {
         } catch (storeError) {
           this.events.emit('error', { worker, error: storeError });
         }
+        // The slot stays taken until libvips has really stopped: `concurrency` bounds the cores used.
+        if (isImageError(error) && error.stopped) await error.stopped;
       } else {
         // Not the input's fault (the queue is unreachable, the result could not be
         // stored): leave the job unacknowledged so it is reclaimed and run again.

@@ -1,7 +1,7 @@
 import { InProcessQueue, parseResizeParams } from '@ballast/app-queue';
 import sharp from 'sharp';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CpuMeter, type JobUsage, ResizeWorker, resizeImage, resolveLimits } from '../src/index.ts';
+import { CpuMeter, type JobUsage, ResizeWorker, resizeImage, resolveLimits, sampleJpeg } from '../src/index.ts';
 
 let jpeg: Buffer;
 beforeAll(async () => {
@@ -81,6 +81,22 @@ describe('resizeImage', () => {
   });
 });
 
+describe('resizeImage timeout', () => {
+  it('stops a conversion that runs too long, and frees the cores', async () => {
+    const noisy = await sampleJpeg({ width: 2000, height: 2000 });
+    const started = performance.now();
+    const error = await resizeImage(
+      noisy,
+      parseResizeParams({ width: 6000, height: 6000, format: 'webp', effort: '6' }),
+      resolveLimits({ timeoutMs: 1000 }),
+    ).catch((e) => e);
+    expect(error).toMatchObject({ code: 'ERR_BALLAST_IMAGE_TIMEOUT' });
+    // Stopped by libvips, not merely abandoned: the whole encode takes about ten seconds.
+    await error.stopped;
+    expect(performance.now() - started).toBeLessThan(3000);
+  });
+});
+
 describe('CpuMeter', () => {
   it('shares CPU between overlapping jobs', () => {
     let cpu = 0;
@@ -123,6 +139,31 @@ describe('ResizeWorker', () => {
     expect(usage[0]?.cpuMs).toBeGreaterThanOrEqual(0);
     expect(usage[0]?.bytesOut).toBe(result.data.length);
     expect(worker.stats()).toMatchObject({ done: 1, failed: 2, active: 0 });
+  });
+
+  it('keeps a slot taken until a timed-out AVIF encode has really stopped', async () => {
+    const queue = new InProcessQueue();
+    const started: string[] = [];
+    const worker = new ResizeWorker({
+      queue,
+      concurrency: 1,
+      limits: { timeoutMs: 50 },
+      beforeConvert: (job) => {
+        started.push(job.id);
+      },
+    }).start();
+    open.push(queue, worker);
+    const noisy = await sampleJpeg({ width: 500, height: 500 });
+    const deadlineAt = Date.now() + 30_000;
+    const slow = await queue.enqueue({ data: noisy, params: { resize: { format: 'avif', effort: 4 } }, deadlineAt });
+    const next = await queue.enqueue({ data: jpeg, params: { resize: { width: 8 } }, deadlineAt });
+    expect(await queue.wait(slow)).toMatchObject({ status: 'failed', error: { code: 'ERR_BALLAST_IMAGE_TIMEOUT' } });
+    // The AVIF encoder cannot be interrupted: its failure is stored at once, but the
+    // next job waits for the encoder to finish instead of running beside it.
+    expect(started).toEqual([slow]);
+    expect(worker.stats().active).toBe(1);
+    expect((await queue.wait(next)).status).toBe('done');
+    expect(started).toEqual([slow, next]);
   });
 
   it('finishes the job in progress when closed', async () => {
