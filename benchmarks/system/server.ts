@@ -6,7 +6,7 @@
  */
 import { startSystem } from '@ballast/app-gateway';
 
-const system = await startSystem({ apis: 3, workers: 1, api: { log: () => {} }, gateway: { log: () => {} } });
+const system = await startSystem({ apis: 3, workers: 1, log: () => {} });
 const cpuMs = (): number => {
   const { user, system: sys } = process.cpuUsage();
   return (user + sys) / 1000;

@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { type JobQueue, type JobResult, parseResizeParams, QueueFullError, QueueUnavailableError } from '@ballast/app-queue';
+import {
+  type JobQueue,
+  type JobResult,
+  jsonLines,
+  type LogSink,
+  parseResizeParams,
+  QueueFullError,
+  QueueUnavailableError,
+} from '@ballast/app-queue';
 import { isShedError, type Permit } from '@ballast/backpressure';
 import { durationMs, integer, isInvalidOptionError, linkSignal } from '@ballast/common';
 import { type Context, Hono } from 'hono';
@@ -44,8 +52,12 @@ export interface ApiOptions extends AdmissionOptions {
   authenticate?: (request: Request) => AuthResult | Promise<AuthResult>;
   /** The usage hook: called once per resize request when it ends. */
   onUsage?: (usage: ApiUsage) => void;
-  /** Structured log sink; receives one object per notable event. @default JSON lines on stderr for warnings */
-  log?: (entry: Record<string, unknown>) => void;
+  /**
+   * Structured log sink: one entry per finished request (`info`, with its request id,
+   * job id, status and latency) and per problem (`warn`, `error`).
+   * @default JSON lines on stderr at `BALLAST_LOG_LEVEL` (warnings and errors unless set)
+   */
+  log?: LogSink;
   /** Prometheus registry to register the metrics in. @default a new registry */
   registry?: Registry;
 }
@@ -86,7 +98,7 @@ export function createApi(options: ApiOptions): Api {
   const maxDeadlineMs = durationMs('maxDeadlineMs', options.maxDeadlineMs ?? 60_000, { min: 1 });
   const defaultDeadlineMs = durationMs('defaultDeadlineMs', options.defaultDeadlineMs ?? 5000, { min: 1, max: maxDeadlineMs });
   const authenticate = options.authenticate ?? (() => ({ tenant: 'anonymous' }));
-  const log = options.log ?? ((entry) => entry.level !== 'info' && process.stderr.write(`${JSON.stringify(entry)}\n`));
+  const log = options.log ?? jsonLines();
   const admission = new Admission(() => queue.depth(), options);
   const registry = options.registry ?? new Registry();
   const requests = new Counter({
@@ -110,10 +122,11 @@ export function createApi(options: ApiOptions): Api {
   });
   new Gauge({
     name: 'ballast_api_queue_depth',
-    help: 'Last queue depth read by admission',
+    help: 'Jobs waiting or in progress in the queue (NaN while it is unreachable)',
     registers: [registry],
-    collect() {
-      this.set(admission.depth);
+    async collect() {
+      // Read now: admission's own reading is cached and counts the requests it admitted since.
+      this.set(await queue.depth().catch(() => Number.NaN));
     },
   });
   new Gauge({
@@ -157,6 +170,17 @@ export function createApi(options: ApiOptions): Api {
       const usage: ApiUsage = { requestId, tenant, mode, status: response.status, bytesIn, bytesOut: 0, latencyMs, ...extra };
       if (jobId !== undefined) usage.jobId = jobId;
       options.onUsage?.(usage);
+      log({
+        level: 'info',
+        service: name,
+        msg: 'request',
+        requestId,
+        jobId,
+        tenant,
+        mode,
+        status: response.status,
+        ms: Math.round(latencyMs * 10) / 10,
+      });
       return response;
     };
     try {
@@ -252,7 +276,7 @@ export function createApi(options: ApiOptions): Api {
   };
   return { app, registry, admission, close, [Symbol.asyncDispose]: close };
 
-  function errorResponse(error: unknown, logFn: (e: Record<string, unknown>) => void, service: string, requestId: string): Response {
+  function errorResponse(error: unknown, logFn: LogSink, service: string, requestId: string): Response {
     if (error instanceof HttpError) return json(error.status, errorBody(error.code, error.message), error.headers);
     if (isInvalidOptionError(error)) return json(400, errorBody(error.code, error.message));
     if (isShedError(error)) {
@@ -277,6 +301,15 @@ export function createApi(options: ApiOptions): Api {
 
 function parseQuery(c: Context, defaultDeadlineMs: number, maxDeadlineMs: number): { resize: Record<string, unknown>; deadlineMs: number } {
   const query = c.req.query();
+  for (const [key, values] of Object.entries(c.req.queries())) {
+    if (values.length > 1) {
+      throw new HttpError(
+        400,
+        'ERR_BALLAST_INVALID_OPTION',
+        `parameter ${JSON.stringify(key)} is given ${values.length} times; give it once`,
+      );
+    }
+  }
   const raw: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(query)) {
     if (key === 'mode') {

@@ -75,6 +75,7 @@ describe('POST /v1/resize', () => {
     ['mode=later', 'mode'],
     ['deadlineMs=0', 'deadlineMs'],
     ['deadlineMs=999999', 'deadlineMs'],
+    ['width=10&width=20', 'width'],
   ])('refuses %s with 400 naming %s', async (query, name) => {
     const { post, queue } = setup({}, { worker: false });
     const res = await post(query);
@@ -109,6 +110,18 @@ describe('POST /v1/resize', () => {
     const res = await post('width=10', body());
     expect(res.status).toBe(status);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe(code);
+  });
+
+  it.each([
+    ['a bad parameter', 'width=0', {}, 400],
+    ['a shed request', 'width=10', { maxInflight: 1 }, 503],
+  ])('answers %s without reading the body', async (_name, query, options, status) => {
+    const { post } = setup(options, { worker: false });
+    if (status === 503) post('width=10&deadlineMs=200'); // holds the only slot
+    await new Promise((r) => setTimeout(r, 10));
+    const endless = new ReadableStream({ pull: (controller) => controller.enqueue(new Uint8Array(1024)) });
+    const res = await post(query, endless);
+    expect(res.status).toBe(status);
   });
 
   it('refuses a non-image content type', async () => {
@@ -155,6 +168,23 @@ describe('POST /v1/resize', () => {
     expect((await queue.result(id))?.status).toBe('cancelled');
   });
 
+  it('logs one entry per request with its request id, job id and status', async () => {
+    const entries: Array<Record<string, unknown>> = [];
+    const { post } = setup({ log: (e) => entries.push(e) });
+    const res = await post('width=10', jpeg, { 'content-type': 'image/jpeg', 'x-request-id': 'req-42' });
+    expect(res.status).toBe(200);
+    expect(entries).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        msg: 'request',
+        requestId: 'req-42',
+        jobId: res.headers.get('x-job-id'),
+        status: 200,
+        mode: 'sync',
+      }),
+    ]);
+  });
+
   it('runs the auth hook first', async () => {
     const { post, queue } = setup({ authenticate: () => ({ reject: { status: 401, message: 'missing API key' } }) }, { worker: false });
     const res = await post('width=10');
@@ -171,7 +201,10 @@ describe('service endpoints', () => {
     expect(await (await api.app.request('/readyz')).json()).toMatchObject({ ready: true, queue: 'in-process' });
     const metrics = await (await api.app.request('/metrics')).text();
     expect(metrics).toContain('ballast_api_requests_total{mode="sync",status="200"} 1');
+    // The depth gauge reads the queue itself, jobs enqueued by other servers included.
+    await queue.enqueue({ data: jpeg, params: { resize: { width: 1 } }, deadlineAt: Date.now() + 60_000 });
     await queue.close();
+    expect(await (await api.app.request('/metrics')).text()).toContain('ballast_api_queue_depth 1');
     expect((await api.app.request('/readyz')).status).toBe(503);
   });
 });

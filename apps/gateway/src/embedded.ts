@@ -1,6 +1,6 @@
 import { type Api, type ApiOptions, createApi, type Listening, listen } from '@ballast/app-api';
-import { InProcessQueue, type JobQueue } from '@ballast/app-queue';
-import { ResizeWorker, type ResizeWorkerOptions } from '@ballast/app-worker';
+import { InProcessQueue, type JobQueue, jsonLines, type LogSink } from '@ballast/app-queue';
+import { logWorker, ResizeWorker, type ResizeWorkerOptions } from '@ballast/app-worker';
 import { createGateway, type Gateway, type GatewayOptions } from './gateway.ts';
 
 /** Options of {@link startSystem}. */
@@ -25,6 +25,12 @@ export interface SystemOptions {
   worker?: Partial<ResizeWorkerOptions>;
   /** Gateway port; 0 for a free one. @default 0 */
   port?: number;
+  /**
+   * Log of every service (the gateway, the API servers, the workers' jobs); `api.log`
+   * and `gateway.log` override it for one kind of service.
+   * @default JSON lines on stderr at `BALLAST_LOG_LEVEL` (warnings and errors unless set)
+   */
+  log?: LogSink;
 }
 
 /** A running system. */
@@ -57,9 +63,12 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
   let gatewayServer: Listening | undefined;
   let gateway: Gateway | undefined;
   let workerCount = 0;
+  const log = options.log ?? jsonLines();
   const addWorker = (): ResizeWorker => {
     const name = `worker-${++workerCount}`;
-    const worker = new ResizeWorker({ concurrency: options.workerConcurrency, ...options.worker, queue: queueFor(name), name }).start();
+    const worker = new ResizeWorker({ concurrency: options.workerConcurrency, ...options.worker, queue: queueFor(name), name });
+    logWorker(worker, log);
+    worker.start();
     workers.push(worker);
     return worker;
   };
@@ -77,10 +86,10 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
       const name = `api-${i + 1}`;
       const queue = queueFor(name);
       const workerSlots = Math.max(1, (options.workers ?? 1) * (workers[0]?.concurrency ?? 1));
-      const api = createApi({ name, workerSlots, ...options.api, queue });
+      const api = createApi({ name, workerSlots, log, ...options.api, queue });
       apis.push({ api, queue, server: await listen(api.app.fetch) });
     }
-    gateway = createGateway({ ...options.gateway, upstreams: apis.map(({ server }, i) => ({ id: `api-${i + 1}`, url: server.url })) });
+    gateway = createGateway({ log, ...options.gateway, upstreams: apis.map(({ server }, i) => ({ id: `api-${i + 1}`, url: server.url })) });
     gatewayServer = await listen(gateway.app.fetch, options.port ?? 0);
   } catch (error) {
     await close();

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { clientSignal, HttpError, nodeRequest, readBody, SHED_HEADER } from '@ballast/app-api';
+import { jsonLines, type LogSink } from '@ballast/app-queue';
 import { AdaptiveThrottle, ConcurrencyLimiter, isShedError } from '@ballast/backpressure';
 import { BrokenCircuitError, CircuitBreaker, isBrokenCircuitError, isTimeoutError } from '@ballast/circuit-breaker';
 import { durationMs, integer, oneOf, withoutStack } from '@ballast/common';
@@ -72,8 +73,12 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** Prometheus registry. @default a new registry */
   registry?: Registry;
-  /** Structured log sink. @default JSON lines on stderr for warnings */
-  log?: (entry: Record<string, unknown>) => void;
+  /**
+   * Structured log sink: one `info` entry per proxied request (request id, upstream,
+   * status, latency) and a `warn` entry per upstream failure.
+   * @default JSON lines on stderr at `BALLAST_LOG_LEVEL` (warnings and errors unless set)
+   */
+  log?: LogSink;
 }
 
 /** A running gateway. */
@@ -133,7 +138,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const healthIntervalMs = durationMs('healthIntervalMs', options.healthIntervalMs ?? 500, { min: 10 });
   const upstreamTimeoutMs = durationMs('upstreamTimeoutMs', options.upstreamTimeoutMs ?? 60_000, { min: 1 });
   const maxBodyBytes = integer('maxBodyBytes', options.maxBodyBytes ?? 10 * 1024 * 1024, { min: 1 });
-  const log = options.log ?? ((entry) => entry.level !== 'info' && process.stderr.write(`${JSON.stringify(entry)}\n`));
+  const log = options.log ?? jsonLines();
   const registry = options.registry ?? new Registry();
 
   const balancer = new LoadBalancer({
@@ -348,8 +353,20 @@ export function createGateway(options: GatewayOptions): Gateway {
       const status = response.statusCode ?? 502;
       // Only a deliberate shed is overload; a 503 while the queue fails over is not.
       record(!(status === 429 || (status === 503 && response.headers[SHED_HEADER] !== undefined)));
-      latency.observe((performance.now() - started) / 1000);
+      const ms = performance.now() - started;
+      latency.observe(ms / 1000);
       requests.inc({ upstream, status });
+      log({
+        level: 'info',
+        service: 'gateway',
+        msg: 'request',
+        requestId,
+        method: request.method,
+        path: url.pathname,
+        upstream,
+        status,
+        ms: Math.round(ms * 10) / 10,
+      });
       const out: Record<string, string | string[]> = {};
       for (const [name, value] of Object.entries(response.headers))
         if (value !== undefined && !HOP_BY_HOP.includes(name)) out[name] = value;

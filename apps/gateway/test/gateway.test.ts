@@ -58,6 +58,16 @@ describe('gateway', () => {
     expect([...seen.keys()].sort()).toEqual(['a', 'b', 'c']);
   });
 
+  it('makes a request id when the client sends none, forwards it, and logs it with the upstream', async () => {
+    const entries: Array<Record<string, unknown>> = [];
+    const { url } = await gatewayOver([await upstream('a')], { log: (e) => entries.push(e) });
+    const res = await fetch(`${url}/v1/resize`, { method: 'POST', body: Buffer.alloc(10) });
+    const requestId = res.headers.get('x-request-id');
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(((await res.json()) as { requestId: string }).requestId).toBe(requestId);
+    expect(entries).toEqual([expect.objectContaining({ level: 'info', msg: 'request', requestId, upstream: 'api-1', status: 200 })]);
+  });
+
   it('resends requests that never reached a dead upstream, and the detector takes it out of rotation', async () => {
     const servers = await Promise.all(['a', 'b', 'c'].map((id) => upstream(id)));
     const { gateway, url } = await gatewayOver(servers);

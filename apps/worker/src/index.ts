@@ -12,4 +12,11 @@ export {
   resolveLimits,
 } from './resize.ts';
 export { type SampleJpegOptions, sampleJpeg } from './sample.ts';
-export { type JobUsage, ResizeWorker, type ResizeWorkerEvents, type ResizeWorkerOptions, type ResizeWorkerStats } from './worker.ts';
+export {
+  type JobUsage,
+  logWorker,
+  ResizeWorker,
+  type ResizeWorkerEvents,
+  type ResizeWorkerOptions,
+  type ResizeWorkerStats,
+} from './worker.ts';

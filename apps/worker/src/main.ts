@@ -7,19 +7,17 @@
  *   BALLAST_REDIS_SENTINELS=127.0.0.1:26379 node --conditions=@ballast/source apps/worker/src/main.ts
  */
 
-import { queueFromEnv } from '@ballast/app-queue';
+import { jsonLines, queueFromEnv } from '@ballast/app-queue';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { workerMetrics } from './metrics.ts';
-import { ResizeWorker } from './worker.ts';
+import { logWorker, ResizeWorker } from './worker.ts';
 
 const queue = queueFromEnv();
 const concurrency = process.env.BALLAST_WORKER_CONCURRENCY ? Number(process.env.BALLAST_WORKER_CONCURRENCY) : undefined;
 const worker = new ResizeWorker({ queue, concurrency, name: process.env.BALLAST_WORKER_NAME || undefined });
 const registry = workerMetrics(worker);
-worker.events.on('error', ({ worker: name, error }) => {
-  console.error(JSON.stringify({ level: 'warn', service: 'worker', worker: name, msg: String(error) }));
-});
+logWorker(worker, jsonLines());
 worker.start();
 
 const app = new Hono();

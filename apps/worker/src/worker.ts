@@ -1,5 +1,5 @@
 import { availableParallelism, hostname } from 'node:os';
-import { type Job, type JobQueue, type Lease, parseResizeParams } from '@ballast/app-queue';
+import { type Job, type JobQueue, type Lease, type LogSink, parseResizeParams } from '@ballast/app-queue';
 import { Emitter, integer, isInvalidOptionError } from '@ballast/common';
 import sharp from 'sharp';
 import { CpuMeter } from './cpu-meter.ts';
@@ -31,9 +31,9 @@ export interface ResizeWorkerEvents {
   /** A job was converted and its result stored. The usage hook: subscribe to bill by CPU time and bytes. */
   done: JobUsage;
   /** A job failed because of its input; the failure was stored as its result. */
-  failed: { jobId: string; worker: string; code: string; message: string; wallMs: number };
-  /** Something outside the job went wrong (the queue was unreachable); the job will be retried elsewhere. */
-  error: { worker: string; error: unknown };
+  failed: { jobId: string; requestId?: string; worker: string; code: string; message: string; wallMs: number };
+  /** Something outside the job went wrong (the queue was unreachable); the job, if any, will be retried elsewhere. */
+  error: { worker: string; error: unknown; jobId?: string; requestId?: string };
 }
 
 /** Options of {@link ResizeWorker}. */
@@ -135,6 +135,7 @@ export class ResizeWorker {
 
   async #run(worker: string, lease: Lease): Promise<void> {
     const { job } = lease;
+    const ids = { jobId: job.id, ...(typeof job.params.requestId === 'string' ? { requestId: job.params.requestId } : {}) };
     this.#stats.active++;
     const started = performance.now();
     let token: number | undefined;
@@ -161,7 +162,7 @@ export class ResizeWorker {
         height: out.height,
       };
       if (typeof job.params.tenant === 'string') usage.tenant = job.params.tenant;
-      if (typeof job.params.requestId === 'string') usage.requestId = job.params.requestId;
+      if (ids.requestId !== undefined) usage.requestId = ids.requestId;
       await lease.complete(out.data, { ...usage });
       this.#stats.done++;
       this.#stats.cpuMs += cpuMs;
@@ -176,19 +177,35 @@ export class ResizeWorker {
         try {
           await lease.fail(failure);
           this.#stats.failed++;
-          this.events.emit('failed', { jobId: job.id, worker, ...failure, wallMs: performance.now() - started });
+          this.events.emit('failed', { ...ids, worker, ...failure, wallMs: performance.now() - started });
         } catch (storeError) {
-          this.events.emit('error', { worker, error: storeError });
+          this.events.emit('error', { ...ids, worker, error: storeError });
         }
         // The slot stays taken until libvips has really stopped: `concurrency` bounds the cores used.
         if (isImageError(error) && error.stopped) await error.stopped;
       } else {
         // Not the input's fault (the queue is unreachable, the result could not be
         // stored): leave the job unacknowledged so it is reclaimed and run again.
-        this.events.emit('error', { worker, error });
+        this.events.emit('error', { ...ids, worker, error });
       }
     } finally {
       this.#stats.active--;
     }
   }
+}
+
+/**
+ * Sends a worker's events to a log: one `info` entry per converted job (with its request
+ * id, CPU and wall time), `warn` per job failed by its input, `error` for the rest.
+ * @returns a function that unsubscribes.
+ */
+export function logWorker(worker: ResizeWorker, log: LogSink): () => void {
+  const offs = [
+    worker.events.on('done', (u) => log({ level: 'info', service: 'worker', msg: 'job done', ...u })),
+    worker.events.on('failed', (f) => log({ level: 'warn', service: 'worker', msg: 'job failed', ...f })),
+    worker.events.on('error', ({ error, ...rest }) => log({ level: 'error', service: 'worker', msg: String(error), ...rest })),
+  ];
+  return () => {
+    for (const off of offs) off();
+  };
 }

@@ -1,7 +1,7 @@
 import { InProcessQueue, parseResizeParams } from '@ballast/app-queue';
 import sharp from 'sharp';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CpuMeter, type JobUsage, ResizeWorker, resizeImage, resolveLimits, sampleJpeg } from '../src/index.ts';
+import { CpuMeter, type JobUsage, logWorker, ResizeWorker, resizeImage, resolveLimits, sampleJpeg } from '../src/index.ts';
 
 let jpeg: Buffer;
 beforeAll(async () => {
@@ -164,6 +164,24 @@ describe('ResizeWorker', () => {
     expect(worker.stats().active).toBe(1);
     expect((await queue.wait(next)).status).toBe('done');
     expect(started).toEqual([slow, next]);
+  });
+
+  it('logs each job with the request id it was enqueued with', async () => {
+    const queue = new InProcessQueue();
+    const worker = new ResizeWorker({ queue, name: 'w', concurrency: 1 }).start();
+    open.push(queue, worker);
+    const entries: Array<Record<string, unknown>> = [];
+    logWorker(worker, (e) => entries.push(e));
+    const deadlineAt = Date.now() + 10_000;
+    const good = await queue.enqueue({ data: jpeg, params: { resize: { width: 8 }, requestId: 'req-7' }, deadlineAt });
+    const bad = await queue.enqueue({ data: Buffer.from('nope'), params: { resize: {}, requestId: 'req-8' }, deadlineAt });
+    await queue.wait(good);
+    await queue.wait(bad);
+    await vi.waitFor(() => expect(entries).toHaveLength(2)); // events follow the stored results
+    expect(entries).toEqual([
+      expect.objectContaining({ level: 'info', service: 'worker', msg: 'job done', requestId: 'req-7', jobId: good }),
+      expect.objectContaining({ level: 'warn', service: 'worker', requestId: 'req-8', jobId: bad, code: 'ERR_BALLAST_IMAGE_UNSUPPORTED' }),
+    ]);
   });
 
   it('finishes the job in progress when closed', async () => {

@@ -17,7 +17,7 @@ beforeAll(async () => {
   jpeg = await smallJpeg(160, 120);
 });
 
-const quiet = { api: { log: () => {} }, gateway: { log: () => {} } };
+const quiet = { log: () => {} };
 
 describe('a worker killed mid-job', () => {
   let redis: RedisServer;

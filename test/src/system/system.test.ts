@@ -38,9 +38,10 @@ const modes: Array<[string, () => (service: string) => JobQueue]> = [
 
 describe.each(modes)('the system on the %s queue', (_mode, queues) => {
   let system: RunningSystem;
+  const entries: Array<Record<string, unknown>> = [];
   beforeAll(async () => {
     const queue = queues();
-    system = await startSystem({ queue, workers: 1, workerConcurrency: 2, api: { log: () => {} }, gateway: { log: () => {} } });
+    system = await startSystem({ queue, workers: 1, workerConcurrency: 2, log: (e) => entries.push(e) });
   });
   afterAll(async () => {
     await system?.close();
@@ -54,6 +55,19 @@ describe.each(modes)('the system on the %s queue', (_mode, queues) => {
     expect(Number(res.headers.get('x-cpu-ms'))).toBeGreaterThanOrEqual(0);
     const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['webp', 100, 75]);
+  });
+
+  it('logs one request under one request id in the gateway, an API server and the worker', async () => {
+    const requestId = `trace-${Math.random()}`;
+    const res = await resize(system.url, 'width=20', jpeg, { headers: { 'content-type': 'image/jpeg', 'x-request-id': requestId } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).toBe(requestId);
+    await res.arrayBuffer();
+    await eventually('the gateway entry', 2000, async () =>
+      entries.some((e) => e.service === 'gateway' && e.requestId === requestId) ? true : undefined,
+    );
+    const services = entries.filter((e) => e.requestId === requestId).map((e) => `${e.service} ${e.msg}`);
+    expect(services.sort()).toEqual([`${res.headers.get('x-upstream')} request`, 'gateway request', 'worker job done']);
   });
 
   it('resizes asynchronously: 202, then the result from any API server', async () => {
