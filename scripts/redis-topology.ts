@@ -4,8 +4,8 @@
  * directory. Prints the environment to run the system against it and keeps running
  * until Ctrl-C, which stops every process.
  *
- *   node --conditions=@ballast/source scripts/redis-topology.ts           # run until Ctrl-C
- *   node --conditions=@ballast/source scripts/redis-topology.ts --check   # start, enqueue a job through Sentinel, stop
+ *   npx node --conditions=@ballast/source scripts/redis-topology.ts           # run until Ctrl-C
+ *   npx node --conditions=@ballast/source scripts/redis-topology.ts --check   # start, enqueue a job through Sentinel, stop
  *
  * Then, in another terminal, with the printed variables exported: `npm start`.
  * To watch a failover: `redis-cli -p <primary port> DEBUG SLEEP 30` or kill the primary's process.
@@ -32,9 +32,9 @@ Run the system against it (in another terminal):
   export BALLAST_REDIS_MASTER=${topology.masterName}
   npm start
 Or run the services as separate processes with the same variables:
-  node --conditions=@ballast/source apps/worker/src/main.ts
-  BALLAST_API_PORT=8081 node --conditions=@ballast/source apps/api/src/main.ts
-  BALLAST_GATEWAY_UPSTREAMS=http://127.0.0.1:8081 node --conditions=@ballast/source apps/gateway/src/main.ts`);
+  npx node --conditions=@ballast/source apps/worker/src/main.ts
+  BALLAST_API_PORT=8081 npx node --conditions=@ballast/source apps/api/src/main.ts
+  BALLAST_GATEWAY_UPSTREAMS=http://127.0.0.1:8081 npx node --conditions=@ballast/source apps/gateway/src/main.ts`);
 
 if (check) {
   const queue = new RedisQueue({ connection: { sentinels: topology.sentinelAddresses, name: topology.masterName }, minReplicas: 1 });

@@ -21,12 +21,31 @@ import { Histogram } from '@ballast/common';
 const HEAP_FLAG = '--initial-old-space-size=128';
 if (!process.execArgv.includes(HEAP_FLAG) && process.env.BALLAST_NO_RELAUNCH !== '1') {
   const child = spawn(process.execPath, [...process.execArgv, HEAP_FLAG, ...process.argv.slice(1)], { stdio: 'inherit' });
-  // Ctrl-C reaches both processes; this one only waits for the other to finish.
-  process.on('SIGINT', () => {});
-  process.on('SIGTERM', () => child.kill('SIGTERM'));
+  // A signal sent to this process alone (kill <pid>) is passed on; Ctrl-C reaches both
+  // processes, and the system treats the copy as the same request to stop.
+  const forward = (signal: NodeJS.Signals): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  };
+  process.on('SIGINT', () => forward('SIGINT'));
+  process.on('SIGTERM', () => forward('SIGTERM'));
+  onOrphaned(() => forward('SIGTERM'));
   child.once('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 } else {
   await main();
+}
+
+/**
+ * Calls `stop` once this process loses its parent: `npm start` runs through a shell,
+ * and `kill <npm pid>` ends npm and the shell but would leave the system running.
+ */
+function onOrphaned(stop: () => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    stop();
+  }, 500);
+  timer.unref();
 }
 
 async function main(): Promise<void> {
@@ -39,8 +58,6 @@ async function main(): Promise<void> {
     apis: 3,
     workers: 1,
     queue: redis ? () => queueFromEnv() : undefined,
-    api: { log: () => {} },
-    gateway: { log: () => {} },
   };
   let system: Awaited<ReturnType<typeof startSystem>>;
   try {
@@ -69,13 +86,26 @@ Async: add &mode=async, then GET the "result" path it returns:
 Parameters: width, height (1–8192), fit (cover|contain|inside|outside|fill), format (jpeg|png|webp|avif),
 quality (1–100), effort, animated, keepMetadata, deadlineMs. Health: /healthz /readyz /metrics; ${system.url}/gateway/stats.
 Ctrl-C to stop.`);
+    let stopping = 0;
     const stop = async (): Promise<void> => {
-      console.log('\nStopping: finishing the jobs in progress…');
-      await system.close();
-      process.exit(0);
+      // Ctrl-C delivers the signal twice (to this process and through the launcher): a
+      // repeat within a second is the same request; a later one stops at once.
+      if (stopping > 0) {
+        if (performance.now() - stopping < 1000) return;
+        console.log('Stopped without waiting for the jobs in progress.');
+        process.exit(1);
+      }
+      stopping = performance.now();
+      console.log('\nStopping: finishing the jobs in progress… (Ctrl-C again to stop at once)');
+      try {
+        await system.close();
+      } finally {
+        process.exit(0);
+      }
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    onOrphaned(stop);
   } else {
     const image = await sampleJpeg();
     const concurrency = 4;

@@ -3,7 +3,7 @@
  * in @ballast/app-queue) on `BALLAST_API_PORT` (default 8081). Workers run as their
  * own processes (apps/worker/src/main.ts).
  *
- *   BALLAST_REDIS_SENTINELS=127.0.0.1:26379 node --conditions=@ballast/source apps/api/src/main.ts
+ *   BALLAST_REDIS_SENTINELS=127.0.0.1:26379 npx node --conditions=@ballast/source apps/api/src/main.ts
  */
 import { queueFromEnv } from '@ballast/app-queue';
 import { createApi } from './app.ts';

@@ -4,7 +4,7 @@
  * `BALLAST_WORKER_PORT` (default 0: a free port, printed at start). SIGTERM/SIGINT
  * finish the jobs in progress, then exit.
  *
- *   BALLAST_REDIS_SENTINELS=127.0.0.1:26379 node --conditions=@ballast/source apps/worker/src/main.ts
+ *   BALLAST_REDIS_SENTINELS=127.0.0.1:26379 npx node --conditions=@ballast/source apps/worker/src/main.ts
  */
 
 import { jsonLines, queueFromEnv } from '@ballast/app-queue';

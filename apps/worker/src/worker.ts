@@ -196,13 +196,13 @@ export class ResizeWorker {
 
 /**
  * Sends a worker's events to a log: one `info` entry per converted job (with its request
- * id, CPU and wall time), `warn` per job failed by its input, `error` for the rest.
+ * id, CPU and wall time) or job failed by its input (the client's doing), `error` for the rest.
  * @returns a function that unsubscribes.
  */
 export function logWorker(worker: ResizeWorker, log: LogSink): () => void {
   const offs = [
     worker.events.on('done', (u) => log({ level: 'info', service: 'worker', msg: 'job done', ...u })),
-    worker.events.on('failed', (f) => log({ level: 'warn', service: 'worker', msg: 'job failed', ...f })),
+    worker.events.on('failed', (f) => log({ level: 'info', service: 'worker', msg: 'job failed', ...f })),
     worker.events.on('error', ({ error, ...rest }) => log({ level: 'error', service: 'worker', msg: String(error), ...rest })),
   ];
   return () => {

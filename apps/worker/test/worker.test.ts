@@ -180,7 +180,7 @@ describe('ResizeWorker', () => {
     await vi.waitFor(() => expect(entries).toHaveLength(2)); // events follow the stored results
     expect(entries).toEqual([
       expect.objectContaining({ level: 'info', service: 'worker', msg: 'job done', requestId: 'req-7', jobId: good }),
-      expect.objectContaining({ level: 'warn', service: 'worker', requestId: 'req-8', jobId: bad, code: 'ERR_BALLAST_IMAGE_UNSUPPORTED' }),
+      expect.objectContaining({ level: 'info', service: 'worker', requestId: 'req-8', jobId: bad, code: 'ERR_BALLAST_IMAGE_UNSUPPORTED' }),
     ]);
   });
 
