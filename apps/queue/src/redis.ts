@@ -49,7 +49,14 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[2], 'state', 'pending', 'attempts', 0, 'ttl', ARGV[8])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
-redis.call('XADD', KEYS[1], '*', 'id', ARGV[2], 'params', ARGV[3], 'deadlineAt', ARGV[4], 'enqueuedAt', ARGV[5], 'data', ARGV[6])
+return redis.call('XADD', KEYS[1], '*', 'id', ARGV[2], 'params', ARGV[3], 'deadlineAt', ARGV[4], 'enqueuedAt', ARGV[5], 'data', ARGV[6])`;
+
+// Takes back an enqueue the client was refused (not replicated in time), unless a
+// consumer has begun it: a resent enqueue of the same id then starts afresh.
+const UNDO = `
+if redis.call('HGET', KEYS[2], 'state') ~= 'pending' or redis.call('HGET', KEYS[2], 'attempts') ~= '0' then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('XDEL', KEYS[1], ARGV[1])
 return 1`;
 
 // Called when a consumer receives an entry: counts the attempt, says whether to run it.
@@ -150,10 +157,10 @@ export class RedisQueue implements JobQueue {
     const resultTtlMs =
       input.resultTtlMs === undefined ? this.#options.resultTtlMs : durationMs('resultTtlMs', input.resultTtlMs, { min: 1 });
     const ttl = Math.ceil(Math.max(0, input.deadlineAt - now) + resultTtlMs);
-    let outcome: number;
+    let outcome: unknown;
     try {
       await this.ensureGroup();
-      outcome = Number(
+      outcome = String(
         await this.#eval(
           ENQUEUE,
           [this.#stream, this.#jobKey(id)],
@@ -171,13 +178,16 @@ export class RedisQueue implements JobQueue {
       );
       await this.#replicated('enqueue');
     } catch (error) {
+      // Refused to the client: a job added here must not run anyway. Best effort: on a
+      // primary that is gone, the job is gone with it unless a replica had it.
+      if (isEntryId(outcome)) await this.#eval(UNDO, [this.#stream, this.#jobKey(id)], [outcome]).catch(() => {});
       throw this.#unavailable(error);
     }
-    if (outcome === 0) {
+    if (outcome === '0') {
       this.#stats.rejectedFull++;
       throw new QueueFullError(this.#options.maxDepth);
     }
-    if (outcome === 1) this.#stats.enqueued++;
+    if (isEntryId(outcome)) this.#stats.enqueued++;
     return id;
   }
 
@@ -487,6 +497,10 @@ export class RedisQueue implements JobQueue {
       return await this.#client.call('EVAL', script, keys.length, ...keys, ...args);
     }
   }
+}
+
+function isEntryId(value: unknown): value is string {
+  return typeof value === 'string' && value.includes('-') && value !== '-1';
 }
 
 interface RawEntry {

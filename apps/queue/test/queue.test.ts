@@ -304,11 +304,14 @@ describe('redis queue replication', () => {
   });
 
   it('refuses to acknowledge when not enough replicas confirm', async () => {
-    const q = new RedisQueue({ connection: topology.primary.url, minReplicas: 2, replicationTimeoutMs: 50 });
+    const q = new RedisQueue({ connection: topology.primary.url, minReplicas: 2, replicationTimeoutMs: 50, prefix: 'refused:' });
     try {
-      const error = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future() }).catch((e) => e);
+      const error = await q.enqueue({ id: 'unreplicated', data: bytes('a'), params: {}, deadlineAt: future() }).catch((e) => e);
       expect(error).toBeInstanceOf(QueueUnavailableError);
       expect(String(error.message)).toContain('1 of 2 required replicas');
+      // The client was refused, so no worker may run the job; sent again, it is a new job.
+      expect(await q.result('unreplicated')).toBeUndefined();
+      expect(await q.depth()).toBe(0);
     } finally {
       await q.close();
     }
