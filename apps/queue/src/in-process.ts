@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { abortReason, durationMs } from '@ballast/common';
+import { abortReason, durationMs, integer } from '@ballast/common';
 import { asBuffer, emptyStats, poison, resolveQueueOptions, unknownJob } from './options.ts';
 import {
   type Consumer,
@@ -33,7 +33,16 @@ const EMPTY = Buffer.alloc(0);
 type NextWaiter = { consumer: InProcessConsumer; resolve: (lease: Lease) => void; reject: (error: unknown) => void; signal?: AbortSignal };
 
 /** Options of {@link InProcessQueue}. */
-export type InProcessQueueOptions = QueueOptions;
+export interface InProcessQueueOptions extends QueueOptions {
+  /**
+   * Most bytes of finished results held for `result()`, bytes: beyond it the oldest
+   * results are forgotten before their `resultTtlMs`, so results nobody fetches cannot
+   * fill the process's memory. (The Redis queue keeps results in Redis: bound them
+   * there with `maxmemory`.)
+   * @default 268_435_456 (256 MiB)
+   */
+  maxResultBytes?: number;
+}
 
 /**
  * The embedded queue: the same semantics as {@link RedisQueue} inside one process.
@@ -50,12 +59,17 @@ export class InProcessQueue implements JobQueue {
   readonly #resultWaiters = new Map<string, Set<(result: JobResult) => void>>();
   readonly #stats: QueueStats = emptyStats();
   readonly #timer: ReturnType<typeof setInterval>;
+  readonly #maxResultBytes: number;
+  /** Finished job ids, oldest first, and the bytes their results hold. */
+  readonly #finished = new Set<string>();
+  #resultBytes = 0;
   #live = 0;
   #token = 0;
   #closed = false;
 
   constructor(options: InProcessQueueOptions = {}) {
     this.#options = resolveQueueOptions(options);
+    this.#maxResultBytes = integer('maxResultBytes', options.maxResultBytes ?? 256 * 1024 * 1024, { min: 0 });
     // One sweep timer renews nothing and owns nothing: it reclaims expired leases and
     // forgets old results. Unref'd so an idle queue never keeps the process alive.
     this.#timer = setInterval(() => this.#sweep(), Math.max(10, Math.min(this.#options.leaseMs / 3, 1000)));
@@ -249,10 +263,24 @@ export class InProcessQueue implements JobQueue {
     entry.result = result;
     entry.lease = undefined;
     entry.forgetAt = this.#options.now() + entry.ttlMs;
+    this.#finished.add(result.id);
+    this.#resultBytes += resultBytes(result);
     const waiters = this.#resultWaiters.get(result.id);
-    if (!waiters) return;
-    this.#resultWaiters.delete(result.id);
-    for (const done of waiters) done(result);
+    if (waiters) {
+      this.#resultWaiters.delete(result.id);
+      for (const done of waiters) done(result);
+    }
+    for (const id of this.#finished) {
+      if (this.#resultBytes <= this.#maxResultBytes) break;
+      this.#forget(id);
+    }
+  }
+
+  #forget(id: string): void {
+    const entry = this.#entries.get(id);
+    this.#entries.delete(id);
+    this.#finished.delete(id);
+    if (entry?.result) this.#resultBytes -= resultBytes(entry.result);
   }
 
   #sweep(): void {
@@ -260,7 +288,7 @@ export class InProcessQueue implements JobQueue {
     const reclaimed: string[] = [];
     for (const [id, entry] of this.#entries) {
       if (entry.result) {
-        if (now >= entry.forgetAt && !this.#resultWaiters.has(id)) this.#entries.delete(id);
+        if (now >= entry.forgetAt && !this.#resultWaiters.has(id)) this.#forget(id);
       } else if (entry.lease && now >= entry.lease.expiresAt) {
         entry.lease = undefined;
         this.#stats.reclaimed++;
@@ -273,6 +301,10 @@ export class InProcessQueue implements JobQueue {
       this.#dispatch();
     }
   }
+}
+
+function resultBytes(result: JobResult): number {
+  return result.status === 'done' ? result.data.byteLength : 0;
 }
 
 class InProcessConsumer implements Consumer {

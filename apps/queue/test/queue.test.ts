@@ -244,6 +244,29 @@ describe.each(factories)('%s queue', (_name, make) => {
   });
 });
 
+describe('in-process queue memory', () => {
+  it('forgets the oldest results once they hold more than maxResultBytes', async () => {
+    const q = new InProcessQueue({ maxResultBytes: 10 });
+    try {
+      const ids = [];
+      const c = q.consumer('c');
+      for (let i = 0; i < 3; i++) {
+        const id = await q.enqueue({ data: bytes('in'), params: {}, deadlineAt: future() });
+        const waiting = q.wait(id);
+        await (await c.next()).complete(bytes(`out-${i}`), {}); // 5 bytes each
+        expect((await waiting).status).toBe('done'); // a waiter always gets its result
+        ids.push(id);
+      }
+      expect(await q.result(ids[0] as string)).toBeUndefined();
+      expect((await q.result(ids[1] as string))?.status).toBe('done');
+      expect((await q.result(ids[2] as string))?.status).toBe('done');
+      await c.close();
+    } finally {
+      await q.close();
+    }
+  });
+});
+
 describe('in-process queue timers', () => {
   afterEach(() => {
     vi.useRealTimers();
