@@ -65,11 +65,11 @@ export class Admission implements Disposable {
     const budget = Math.min(this.#maxExpectedWaitMs, deadlineMs - this.#serviceMs.value);
     if (expected > budget) {
       permit.release({ ignore: true });
-      throw new ShedError(
-        'queueTimeout',
-        Math.max(1000, expected - budget),
-        `expected queue wait ${Math.round(expected)} ms exceeds the ${Math.round(budget)} ms this request can wait`,
-      );
+      const why =
+        budget <= 0
+          ? `the deadline of ${deadlineMs} ms leaves no time to wait: a conversion takes about ${Math.round(this.#serviceMs.value)} ms`
+          : `expected queue wait ${Math.round(expected)} ms exceeds the ${Math.round(budget)} ms this request can wait`;
+      throw new ShedError('queueTimeout', Math.max(1000, expected - budget), why);
     }
     this.#depthValue++; // count ourselves until the next reading
     return permit;

@@ -76,6 +76,7 @@ describe('POST /v1/resize', () => {
     ['deadlineMs=0', 'deadlineMs'],
     ['deadlineMs=999999', 'deadlineMs'],
     ['width=10&width=20', 'width'],
+    ['effort=3', 'effort'],
   ])('refuses %s with 400 naming %s', async (query, name) => {
     const { post, queue } = setup({}, { worker: false });
     const res = await post(query);
@@ -149,6 +150,16 @@ describe('POST /v1/resize', () => {
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(res.headers.get('x-ballast-shed')).toBe('queueTimeout');
     expect(((await res.json()) as { error: { message: string } }).error.message).toContain('expected queue wait');
+  });
+
+  it('says so when the deadline is shorter than a conversion', async () => {
+    const { post, api } = setup({}, { worker: false });
+    api.admission.observe(300);
+    const res = await post('width=10&deadlineMs=100');
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+      /deadline of 100 ms leaves no time to wait: a conversion takes about \d+ ms/,
+    );
   });
 
   it('sheds when the server holds maxInflight requests', async () => {

@@ -48,6 +48,9 @@ export function parseResizeParams(raw: Readonly<Record<string, unknown>>): Resiz
   const fit = choice(raw, 'fit', FITS, 'cover');
   const format = choice(raw, 'format', FORMATS, 'jpeg');
   const quality = optionalInt(raw, 'quality', 1, 100) ?? 80;
+  if (MAX_EFFORT[format] === 0 && raw.effort !== undefined && raw.effort !== 0 && raw.effort !== '0') {
+    throw new InvalidOptionError('effort', `left out for ${format} (its encoder has no effort setting)`, raw.effort);
+  }
   const effort = optionalInt(raw, 'effort', 0, MAX_EFFORT[format]) ?? DEFAULT_EFFORT[format];
   const params: ResizeParams = {
     fit,
