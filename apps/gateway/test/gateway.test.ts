@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { type Listening, listen } from '@ballast/app-api';
 import { isInvalidOptionError } from '@ballast/common';
 import { Hono } from 'hono';
@@ -86,6 +87,32 @@ describe('gateway', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(state).toBe('down');
+  });
+
+  it('never resends a request that reached an upstream, whatever happened to it there', async () => {
+    let reached = 0;
+    const app = new Hono();
+    app.get('/healthz', (c) => c.json({ ok: true }));
+    app.post('/crash', async (c) => {
+      reached++;
+      await c.req.arrayBuffer();
+      (c.env as { incoming: IncomingMessage }).incoming.socket.destroy(); // dies mid-request
+      return new Promise<Response>(() => {});
+    });
+    app.post('/fail', (c) => {
+      reached++;
+      return c.json({ error: { code: 'ERR_BALLAST_INTERNAL', message: 'boom' } }, 500);
+    });
+    const servers = [await listen(app.fetch), await listen(app.fetch)];
+    open.push(...servers);
+    const { url } = await gatewayOver(servers);
+    for (const path of ['/crash', '/fail']) {
+      reached = 0;
+      const res = await fetch(`${url}${path}`, { method: 'POST', body: Buffer.alloc(10) });
+      expect(res.status).toBe(path === '/crash' ? 502 : 500);
+      await res.arrayBuffer();
+      expect(reached).toBe(1);
+    }
   });
 
   it('opens the circuit of an upstream that keeps failing', async () => {
