@@ -1,6 +1,16 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { command, type RedisServer, type RedisTopology, startRedis, startRedisTopology } from './redis.ts';
+import {
+  command,
+  findBinary,
+  RedisNotInstalledError,
+  type RedisServer,
+  type RedisTopology,
+  startRedis,
+  startRedisTopology,
+} from './redis.ts';
 
 function alive(pid: number): boolean {
   try {
@@ -45,6 +55,40 @@ describe('startRedis', () => {
     expect(alive(pid)).toBe(true);
     await other.stop();
     expect(alive(pid)).toBe(false);
+  });
+});
+
+describe('when the test process dies', () => {
+  it('stops its redis-server even when killed with SIGKILL (no exit handler runs)', async () => {
+    const fixture = fileURLToPath(new URL('./fixtures/start-redis-and-wait.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--conditions=@ballast/source', fixture], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('\n')) resolve(out.split('\n')[0] as string);
+      });
+      child.once('exit', (code) => reject(new Error(`fixture exited early with code ${code}`)));
+    });
+    const { pid, port } = JSON.parse(line) as { pid: number; port: number };
+    expect(await command(port, ['PING'])).toBe('PONG');
+    child.kill('SIGKILL');
+    const deadline = Date.now() + 10_000;
+    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(alive(pid)).toBe(false);
+  });
+});
+
+describe('findBinary', () => {
+  it('says exactly how to install Redis when redis-server is missing', () => {
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      expect(() => findBinary('redis-server')).toThrow(RedisNotInstalledError);
+      expect(() => findBinary('redis-server')).toThrow(/apt-get install -y redis-server redis-sentinel/);
+    } finally {
+      process.env.PATH = path;
+    }
   });
 });
 

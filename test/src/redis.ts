@@ -14,11 +14,11 @@
  * const client = new Redis(redis.port, redis.host);
  * ```
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 
 /** One running `redis-server` or `redis-sentinel` process. */
 export interface RedisProcess {
@@ -104,10 +104,17 @@ export class RedisNotInstalledError extends Error {
 
 /** Path of `binary` on PATH, or throws {@link RedisNotInstalledError}. */
 export function findBinary(binary: 'redis-server' | 'redis-sentinel'): string {
-  const found = spawnSync('sh', ['-c', `command -v ${binary}`], { encoding: 'utf8' });
-  const path = found.stdout.trim();
-  if (found.status !== 0 || path === '') throw new RedisNotInstalledError(binary);
-  return path;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, binary);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // Not in this directory.
+    }
+  }
+  throw new RedisNotInstalledError(binary);
 }
 
 /** Starts a standalone `redis-server` on a free loopback port. */
@@ -440,7 +447,7 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
 
 function mkdir(root: string, name: string): string {
   const dir = join(root, name);
-  spawnSync('mkdir', ['-p', dir]);
+  mkdirSync(dir, { recursive: true });
   return dir;
 }
 
