@@ -15,6 +15,7 @@
  * swap is wall-clock time.
  */
 import { MaglevPartitioner, type MaglevRebuiltEvent } from '@ballast/partitioning';
+import { median } from '../lib/measure.ts';
 import type { Row } from '../lib/report.ts';
 
 /** One configuration's figures (medians over the rebuilds, unless named `max`). */
@@ -44,7 +45,6 @@ export interface MaglevRebuildRecord {
 export const REBUILDS = 9;
 export const BATCH = 2_000;
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const round = (x: number, digits = 3): number => Number(x.toPrecision(digits));
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 /** CPU time of the process, ms. */

@@ -15,7 +15,7 @@
 import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
 import { BoundedLoadPartitioner, createPartitioner, type Partitioner } from '@ballast/partitioning';
-import { heapUsed } from '../lib/measure.ts';
+import { heapUsed, median, timeBatch } from '../lib/measure.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 import { BATCH, maglevRebuild, maglevRebuildRows, REBUILDS } from './maglev-rebuild.ts';
 
@@ -184,31 +184,25 @@ function lookupRates(subject: Subject, keys: string[]): { cpu: number; wall: num
   const cpu: number[] = [];
   const wall: number[] = [];
   for (let s = 0; s < SAMPLES; s++) {
-    const cpuStart = process.cpuUsage();
-    const start = process.hrtime.bigint();
-    sink += loop(subject.target, keys, from, count);
-    const ns = Number(process.hrtime.bigint() - start);
-    const used = process.cpuUsage(cpuStart);
+    const { cpuNs, wallNs } = timeBatch(() => {
+      sink += loop(subject.target, keys, from, count);
+    });
     from += count;
-    wall.push((count * 1e9) / ns);
-    cpu.push((count * 1e6) / Math.max(1, used.user + used.system));
+    wall.push((count * 1e9) / wallNs);
+    cpu.push((count * 1e9) / Math.max(1000, cpuNs));
   }
   if (sink === -1) console.log(sink);
   return { cpu: median(cpu), wall: median(wall) };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
 function measureCandidate(candidate: Candidate, n: number, keys: string[]): Record {
   const nodes = Array.from({ length: n }, (_, i) => `node-${i}`);
   const memoryBefore = memoryUsed();
-  const cpuStart = process.cpuUsage();
-  const subject = candidate.build(nodes);
-  const used = process.cpuUsage(cpuStart);
-  const buildMs = (used.user + used.system) / 1000;
+  let subject!: Subject;
+  const buildMs =
+    timeBatch(() => {
+      subject = candidate.build(nodes);
+    }).cpuNs / 1e6;
   const memoryBytes = Math.max(0, memoryUsed() - memoryBefore);
 
   // Owners before any change; load balance from the same pass.
