@@ -23,6 +23,10 @@ const lopsided: Partitioner = {
 };
 
 describe('loadBalance', () => {
+  it('reads an empty key sample as perfect balance', () => {
+    expect(loadBalance(lopsided, [])).toMatchObject({ keys: 0, peakToMean: 1, stdDev: 0, relativeStdDev: 0 });
+  });
+
   it('counts keys per node and compares with the fair share', () => {
     const result = loadBalance(lopsided, ['x', 'y', 'z', 'w']);
     expect(result).toMatchObject({ keys: 4, counts: { a: 4, b: 0 }, mean: 2, max: 4, min: 0, peakToMean: 2, stdDev: 2, relativeStdDev: 1 });

@@ -14,7 +14,7 @@ export interface LoadBalance {
   min: number;
   /**
    * The most loaded node relative to its fair share: `max(count / (keys × weight / totalWeight))`.
-   * 1 is perfect balance; with equal weights it is `max / mean`.
+   * 1 is perfect balance (also with no key); with equal weights it is `max / mean`.
    */
   peakToMean: number;
   /** Standard deviation of the keys per node. */
@@ -51,7 +51,8 @@ export function loadBalance(partitioner: Partitioner, keys: Iterable<string | Ui
   for (const { id, weight } of nodes) {
     const count = counts[id]!;
     const fair = (total * weight) / totalWeight;
-    const relative = fair === 0 ? 0 : count / fair;
+    // No key at all: every node holds exactly its share of nothing.
+    const relative = fair === 0 ? (count === 0 ? 1 : Number.POSITIVE_INFINITY) : count / fair;
     max = Math.max(max, count);
     min = Math.min(min, count);
     peak = Math.max(peak, relative);

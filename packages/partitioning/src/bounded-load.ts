@@ -31,6 +31,12 @@ export interface BoundedLoadEvents {
  *
  * `owner()` answers where `assign()` would put a key right now, without counting it.
  *
+ * The cap holds at each assignment. Removing a node drops its load from the count (its
+ * keys are the caller's to reassign; `release()` of that node then throws
+ * `UnknownNodeError`, and a node added again under the same id starts empty). Adding a
+ * node or releasing keys lowers the cap, so a node may sit above it until enough of its keys
+ * are released: it is given no new key meanwhile.
+ *
  * @example
  * ```ts
  * const pool = new BoundedLoadPartitioner({ c: 1.25, nodes: ['w1', 'w2', 'w3'] });
@@ -68,7 +74,8 @@ export class BoundedLoadPartitioner extends BasePartitioner<PartitionerEvents & 
     const p = new BoundedLoadPartitioner({ ...options, c: s.options.c as number, vnodes: s.options.vnodes as number, nodes: s.nodes });
     const loads = (s.extra?.loads ?? {}) as Record<string, number>;
     for (const [node, load] of Object.entries(loads)) {
-      const slot = p.#slot(node);
+      const slot = p.#ring.slotOf(node);
+      if (slot < 0) throw new InvalidOptionError('state.extra.loads', 'loads of nodes listed in state.nodes', node);
       p.#load[slot] = integer(`state.extra.loads[${JSON.stringify(node)}]`, load, { min: 0 });
       p.#assigned += load;
     }

@@ -36,6 +36,21 @@ describe('ConsistentHashAdapter', () => {
     expect(adapter.preferenceList('user:1', 3)).toEqual(legacy.get('user:1', 3));
   });
 
+  it('maps byte keys like the package maps the same Buffer, a byte-order mark and invalid UTF-8 included', () => {
+    const adapter = new ConsistentHashAdapter({ nodes: ['a', 'b', 'c', 'd', 'e', 'f', 'g'] });
+    const legacy = new ConsistentHash();
+    for (const { id } of adapter.nodes()) legacy.add(id, 40, adapter.points(id));
+    const samples = keys.map((key, i) => {
+      const prefix = i % 3 === 0 ? [0xef, 0xbb, 0xbf] : i % 3 === 1 ? [0xc3, 0x28, 0xff] : [];
+      return Buffer.concat([Buffer.from(prefix), Buffer.from(key)]);
+    });
+    for (const bytes of samples) {
+      const plain = new Uint8Array(bytes);
+      expect(adapter.owner(plain)).toBe(legacy.get(bytes as unknown as string));
+      expect(adapter.preferenceList(plain, 2)).toEqual(legacy.get(bytes as unknown as string, 2));
+    }
+  });
+
   it("matches the package in 'uniform' mode for the same insertion order", () => {
     const legacy = new ConsistentHash({ distribution: 'uniform' });
     const adapter = new ConsistentHashAdapter({ distribution: 'uniform' });

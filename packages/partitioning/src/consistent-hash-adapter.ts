@@ -43,7 +43,15 @@ const ConsistentHash = ConsistentHashModule as new (options: {
   orderNodes?: (nodes: string[]) => string[];
 }) => ConsistentHash;
 
-const decoder = new TextDecoder();
+// `ignoreBOM` keeps a leading U+FEFF, as `Buffer#toString()` (what the package applies to a Buffer) does.
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/** The key as the package hashes it: text as is, bytes decoded as UTF-8 like a `Buffer`. */
+function text(key: string | Uint8Array): string {
+  if (typeof key === 'string') return key;
+  if (key instanceof Uint8Array) return decoder.decode(key);
+  throw new InvalidOptionError('key', 'a string or a Uint8Array', key);
+}
 
 /**
  * The `consistent-hash` npm package (v1.2) behind the {@link Partitioner} interface, for
@@ -120,7 +128,7 @@ export class ConsistentHashAdapter extends BasePartitioner {
 
   /** {@inheritDoc Partitioner.owner} Byte keys are decoded as UTF-8, as the package does with a `Buffer`. */
   owner(key: string | Uint8Array): string {
-    const node = this.#ring.get(typeof key === 'string' ? key : decoder.decode(key));
+    const node = this.#ring.get(text(key));
     if (node === null) this.empty();
     return node;
   }
@@ -129,7 +137,7 @@ export class ConsistentHashAdapter extends BasePartitioner {
   preferenceList(key: string | Uint8Array, n: number): string[] {
     this.checkCount(n);
     if (n === 0) return [];
-    return this.#ring.get(typeof key === 'string' ? key : decoder.decode(key), n) ?? [];
+    return this.#ring.get(text(key), n) ?? [];
   }
 
   /** The node's control points on the package's circle. */

@@ -62,5 +62,8 @@ export function createPartitioner(options: CreatePartitionerOptions): Partitione
  * ```
  */
 export function restorePartitioner(state: PartitionerState, options: { hash?: HashFunction } = {}): Partitioner {
-  return CLASSES[oneOf('state.strategy', (state as PartitionerState | null)?.strategy, STRATEGIES)].fromJSON(state, options);
+  if (state === null || typeof state !== 'object') {
+    throw new InvalidOptionError('state', 'a PartitionerState from toJSON() (version 1)', state);
+  }
+  return CLASSES[oneOf('state.strategy', state.strategy, STRATEGIES)].fromJSON(state, options);
 }

@@ -136,9 +136,15 @@ export class JumpPartitioner extends BasePartitioner {
 
   /** The node in bucket `bucket`. @throws {InvalidOptionError} When there is no such bucket. */
   nodeAt(bucket: number): string {
-    const node = this.#buckets[bucket];
-    if (node === undefined) throw new InvalidOptionError('bucket', `an integer between 0 and ${this.#buckets.length - 1}`, bucket);
-    return node;
+    const buckets = this.#buckets;
+    if (!Number.isInteger(bucket) || bucket < 0 || bucket >= buckets.length) {
+      throw new InvalidOptionError(
+        'bucket',
+        buckets.length === 0 ? 'a bucket number, but there is no node' : `an integer between 0 and ${buckets.length - 1}`,
+        bucket,
+      );
+    }
+    return buckets[bucket]!;
   }
 
   /** The bucket a key falls in (the owner's bucket number). */

@@ -231,7 +231,15 @@ export function checkWeight(weight: unknown, option = 'weight'): number {
 /** Throws unless `state` looks like a {@link PartitionerState} of `strategy`. */
 export function checkState(state: unknown, strategy: Strategy): PartitionerState {
   const s = state as PartitionerState | null;
-  if (s === null || typeof s !== 'object' || s.version !== 1 || !Array.isArray(s.nodes) || typeof s.options !== 'object') {
+  if (
+    s === null ||
+    typeof s !== 'object' ||
+    s.version !== 1 ||
+    !Array.isArray(s.nodes) ||
+    s.options === null ||
+    typeof s.options !== 'object' ||
+    (s.extra !== undefined && (s.extra === null || typeof s.extra !== 'object'))
+  ) {
     throw new InvalidOptionError('state', 'a PartitionerState from toJSON() (version 1)', state);
   }
   if (s.strategy !== strategy) throw new InvalidOptionError('state.strategy', JSON.stringify(strategy), s.strategy);

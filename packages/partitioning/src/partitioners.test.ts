@@ -7,7 +7,7 @@ import { createPartitioner, restorePartitioner } from './create.ts';
 import { isPartitioningError } from './errors.ts';
 import { JumpPartitioner } from './jump.ts';
 import { MaglevPartitioner } from './maglev.ts';
-import type { NodeEntry, Partitioner } from './partitioner.ts';
+import type { NodeEntry, Partitioner, PartitionerState, Strategy } from './partitioner.ts';
 import { RendezvousPartitioner } from './rendezvous.ts';
 import { RingPartitioner } from './ring.ts';
 
@@ -188,7 +188,30 @@ describe.each(ALL)('%s: common contract', (strategy) => {
     expect(tooMany).toMatchObject({ requested: 3, available: 2 });
     expect(isInvalidOptionError(catchError(() => p.preferenceList('k', 1.5)))).toBe(true);
     expect(p.preferenceList('k', 0)).toEqual([]);
+    for (const key of [5, null, undefined, {}, new Uint16Array(2)]) {
+      expect(catchError(() => p.owner(key as unknown as string))).toMatchObject({ code: 'ERR_BALLAST_INVALID_OPTION', option: 'key' });
+      expect(catchError(() => p.preferenceList(key as unknown as string, 1))).toMatchObject({ option: 'key' });
+    }
     expect(p.size).toBe(2);
+  });
+
+  it('rejects a malformed state with a typed error naming it', () => {
+    const good = make(strategy, ['a', 'b']).toJSON();
+    const bad: unknown[] = [
+      null,
+      'state',
+      { ...good, version: 2 },
+      { ...good, nodes: undefined },
+      { ...good, options: null },
+      { ...good, options: 'x' },
+      { ...good, extra: null },
+    ];
+    for (const state of bad) {
+      const error = catchError(() => restorePartitioner(state as PartitionerState));
+      expect(isInvalidOptionError(error)).toBe(true);
+      expect(error).toMatchObject({ option: 'state' });
+    }
+    expect(catchError(() => restorePartitioner({ ...good, strategy: 'nope' as Strategy }))).toMatchObject({ option: 'state.strategy' });
   });
 
   it('accepts byte keys with the same owner as the same text', () => {
@@ -250,6 +273,10 @@ describe('JumpPartitioner', () => {
     jump.remove('s2');
     expect(jump.nodes().map((n) => n.id)).toEqual(['s0', 's1']);
     expect(() => jump.nodeAt(2)).toThrow(/bucket must be an integer between 0 and 1, got 2/);
+    for (const bucket of [-1, 0.5, Number.NaN, '0', 'length']) {
+      expect(catchError(() => jump.nodeAt(bucket as number))).toMatchObject({ code: 'ERR_BALLAST_INVALID_OPTION', option: 'bucket' });
+    }
+    expect(() => new JumpPartitioner().nodeAt(0)).toThrow(/bucket must be a bucket number, but there is no node, got 0/);
     expect(
       isPartitioningError(
         catchError(() => jump.bucketOf('s2')),
@@ -388,6 +415,30 @@ describe('BoundedLoadPartitioner', () => {
     expect(p.stats().assigned).toBe(0);
     p.clearLoads();
     expect(Object.values(p.stats().loads)).toEqual([0, 0]);
+    const state = { ...p.toJSON(), extra: { loads: { gone: 1 } } };
+    expect(catchError(() => BoundedLoadPartitioner.fromJSON(state))).toMatchObject({
+      code: 'ERR_BALLAST_INVALID_OPTION',
+      option: 'state.extra.loads',
+      message: 'state.extra.loads must be loads of nodes listed in state.nodes, got "gone"',
+    });
+  });
+
+  it('forgets the load of a removed node: its releases are refused, and it comes back empty', () => {
+    const p = new BoundedLoadPartitioner({ nodes: ['a', 'b', 'c'] });
+    for (let i = 0; i < 30; i++) p.assign(`k${i}`);
+    const busy = ['a', 'b', 'c'].find((id) => p.load(id) > 0)!;
+    const held = p.load(busy);
+    p.remove(busy);
+    expect(p.stats().assigned).toBe(30 - held);
+    expect(
+      isPartitioningError(
+        catchError(() => p.release(busy)),
+        'ERR_BALLAST_UNKNOWN_NODE',
+      ),
+    ).toBe(true);
+    p.add(busy);
+    expect(p.load(busy)).toBe(0);
+    expect(p.stats().assigned).toBe(30 - held);
   });
 
   it('lists nodes with room first in its preference list', () => {
