@@ -130,6 +130,11 @@ describe('ConsistentHashAdapter', () => {
     });
     expect(isInvalidOptionError(error)).toBe(true);
     expect(error).toMatchObject({ option: 'range' });
+    expect(catchError(() => new ConsistentHashAdapter({ nodes: [{ id: 'a', weight: 1e9 }] }))).toMatchObject({
+      option: 'weight',
+      message:
+        'weight must be at most 2500.075: round(controlPoints × weight) points must fit on the circle of 100003 positions, got 1000000000',
+    });
   });
 
   it('validates restored control points', () => {
@@ -140,7 +145,16 @@ describe('ConsistentHashAdapter', () => {
       nodes: [{ id: 'a', weight: 1 }],
       extra: { points: { a: [5, 500] } },
     };
-    expect(() => ConsistentHashAdapter.fromJSON(state)).toThrow(/state.extra.points\["a"\] must be integers between 0 and 99/);
+    expect(() => ConsistentHashAdapter.fromJSON(state)).toThrow(
+      /state.extra.points\["a"\] must be a non-empty array of integers between 0 and 99/,
+    );
+    // The package's own hash is part of the mapping: a hash given to restore it is refused, not ignored.
+    const saved = new ConsistentHashAdapter({ nodes: ['a'] }).toJSON();
+    expect(catchError(() => restorePartitioner(saved, { hash: () => 1 }))).toMatchObject({ option: 'hash' });
+    // A node with no point would never own a key, and preference lists would come up short.
+    expect(() => ConsistentHashAdapter.fromJSON({ ...state, extra: { points: { a: [] } } })).toThrow(
+      /state.extra.points\["a"\] must be a non-empty/,
+    );
     expect(() => ConsistentHashAdapter.fromJSON({ ...state, strategy: 'ring' })).toThrow(/state.strategy must be "consistent-hash"/);
   });
 });

@@ -109,9 +109,10 @@ export class ConsistentHashAdapter extends BasePartitioner {
    * To adopt a ring built with the package directly, write the state yourself:
    * `{ version: 1, strategy: 'consistent-hash', options: { range, controlPoints }, nodes: hr.getNodes().map((id) => ({ id, weight: 1 })), extra: { points: Object.fromEntries(hr.getNodes().map((id) => [id, hr.getPoints(id)])) } }`.
    */
-  static fromJSON(state: PartitionerState): ConsistentHashAdapter {
+  static fromJSON(state: PartitionerState, options: { hash?: undefined } = {}): ConsistentHashAdapter {
     const s = checkState(state, 'consistent-hash');
     const adapter = new ConsistentHashAdapter({
+      ...options,
       controlPoints: s.options.controlPoints as number,
       range: s.options.range as number,
       distribution: s.options.distribution as 'random' | 'uniform',
@@ -158,8 +159,12 @@ export class ConsistentHashAdapter extends BasePartitioner {
   protected onAdd(node: string, weight: number): void {
     const restored = this.#restoring?.get(node);
     if (restored !== undefined) {
-      if (!Array.isArray(restored) || restored.some((p) => !Number.isInteger(p) || p < 0 || p >= this.range)) {
-        throw new InvalidOptionError(`state.extra.points[${JSON.stringify(node)}]`, `integers between 0 and ${this.range - 1}`, restored);
+      if (!Array.isArray(restored) || restored.length === 0 || restored.some((p) => !Number.isInteger(p) || p < 0 || p >= this.range)) {
+        throw new InvalidOptionError(
+          `state.extra.points[${JSON.stringify(node)}]`,
+          `a non-empty array of integers between 0 and ${this.range - 1}`,
+          restored,
+        );
       }
       this.#ring.add(node, restored.length, restored);
       return;
@@ -167,8 +172,16 @@ export class ConsistentHashAdapter extends BasePartitioner {
     if (this.distribution === 'uniform' && weight !== 1) {
       throw new InvalidOptionError('weight', "1 with distribution 'uniform' (consistent-hash ignores weights there)", weight);
     }
+    const count = Math.max(1, Math.round(weight * this.controlPoints));
+    if (this.distribution === 'random' && count > this.range) {
+      throw new InvalidOptionError(
+        'weight',
+        `at most ${this.range / this.controlPoints}: round(controlPoints × weight) points must fit on the circle of ${this.range} positions`,
+        weight,
+      );
+    }
     try {
-      this.#ring.add(node, Math.max(1, Math.round(weight * this.controlPoints)));
+      this.#ring.add(node, count);
     } catch (error) {
       // Random placement gives up after 100 collisions: the circle is too full.
       throw new InvalidOptionError(

@@ -4,6 +4,8 @@ import type { HashFunction } from './hash.ts';
 /** Slots are packed below the point in a float64 sort key, so at most 2^21 nodes fit. */
 const SLOT_BITS = 21;
 const MAX_SLOTS = 2 ** SLOT_BITS;
+/** Points one node may have (32 MiB of points, about a second to place): bounds `vnodes × weight`. */
+export const MAX_POINTS_PER_NODE: number = 2 ** 22;
 
 /**
  * The sorted circle of virtual-node points behind the ring and bounded-load strategies.
@@ -57,9 +59,16 @@ export class Continuum {
 
   /** Adds a node; returns its slot. */
   add(id: string, weight: number): number {
+    const count = this.pointCount(weight);
+    if (count > MAX_POINTS_PER_NODE) {
+      throw new InvalidOptionError(
+        'weight',
+        `at most ${MAX_POINTS_PER_NODE / this.#vnodes} with vnodes ${this.#vnodes} (a node gets round(vnodes × weight) points, at most ${MAX_POINTS_PER_NODE}); weights are relative, so scale them down`,
+        weight,
+      );
+    }
     const slot = this.#free.pop() ?? this.ids.length;
     if (slot >= MAX_SLOTS) throw new InvalidOptionError('node', `one of at most ${MAX_SLOTS} nodes`, id);
-    const count = this.pointCount(weight);
     const mine = new Uint32Array(count);
     for (let i = 0; i < count; i++) mine[i] = this.#hash(id, i) >>> 0;
     mine.sort();

@@ -260,6 +260,18 @@ describe('RingPartitioner', () => {
   });
 });
 
+describe.each(['ring', 'bounded-load'] as const)('%s: points per node', (strategy) => {
+  it('refuses a weight that would place more than 2^22 points, naming the limit', () => {
+    const p = createPartitioner({ strategy, vnodes: 1024, nodes: ['a'] });
+    const error = catchError(() => p.add('b', 1e9));
+    expect(error).toMatchObject({ code: 'ERR_BALLAST_INVALID_OPTION', option: 'weight' });
+    expect((error as Error).message).toMatch(/at most 4096 with vnodes 1024/);
+    expect(p.has('b')).toBe(false);
+    p.add('b', 4096 / 1024);
+    expect(p.size).toBe(2);
+  });
+});
+
 describe('JumpPartitioner', () => {
   it('maps names to buckets and only lets the last bucket go', () => {
     const jump = new JumpPartitioner({ nodes: ['s0', 's1', 's2'] });

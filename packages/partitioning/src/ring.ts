@@ -11,7 +11,8 @@ export interface RingOptions extends PartitionerOptions {
   /**
    * Points on the circle per unit of weight (a node of weight `w` gets `round(vnodes × w)`,
    * at least 1). More points balance load better and cost memory (8 bytes per point) and
-   * build time; lookups stay O(1) thanks to a radix index.
+   * build time; lookups stay O(1) thanks to a radix index. A node may have at most 4,194,304
+   * points, so with the default a weight is at most 4,096: give weights as ratios.
    * @default 1024
    */
   vnodes?: number;
