@@ -45,7 +45,10 @@ export interface RedisQueueOptions extends QueueOptions {
 // Atomic enqueue: bounded depth (the stream holds only live jobs, since finished ones
 // are deleted), idempotent per id, job state and stream entry written together.
 const ENQUEUE = `
-if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HSET', KEYS[2], 'resent', ARGV[5]) -- a write, so that a WAIT after it covers the job
+  return -1
+end
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[2], 'state', 'pending', 'attempts', 0, 'ttl', ARGV[8])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
@@ -121,6 +124,8 @@ export class RedisQueue implements JobQueue {
   #subscriber: Redis | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #group$: Promise<void> | undefined;
+  /** Connections made so far by the main client: a change between a write and its WAIT voids the WAIT. */
+  #epoch = 0;
   #closed = false;
 
   constructor(options: RedisQueueOptions = {}) {
@@ -137,6 +142,9 @@ export class RedisQueue implements JobQueue {
     this.#client = typeof connection === 'string' ? new Redis(connection, base) : new Redis({ ...base, ...connection });
     // Errors surface through the commands that fail; without a listener ioredis would print them.
     this.#client.on('error', () => {});
+    this.#client.on('connect', () => {
+      this.#epoch++;
+    });
   }
 
   /** @internal A fresh connection with the same settings, for blocking reads. */
@@ -158,25 +166,28 @@ export class RedisQueue implements JobQueue {
       input.resultTtlMs === undefined ? this.#options.resultTtlMs : durationMs('resultTtlMs', input.resultTtlMs, { min: 1 });
     const ttl = Math.ceil(Math.max(0, input.deadlineAt - now) + resultTtlMs);
     let outcome: unknown;
+    let added = false;
     try {
       await this.ensureGroup();
-      outcome = String(
-        await this.#eval(
-          ENQUEUE,
-          [this.#stream, this.#jobKey(id)],
-          [
-            this.#options.maxDepth,
-            id,
-            JSON.stringify(input.params),
-            input.deadlineAt,
-            now,
-            asBuffer(input.data),
-            ttl,
-            Math.ceil(resultTtlMs),
-          ],
-        ),
-      );
-      await this.#replicated('enqueue');
+      await this.#durably('enqueue', async () => {
+        outcome = String(
+          await this.#eval(
+            ENQUEUE,
+            [this.#stream, this.#jobKey(id)],
+            [
+              this.#options.maxDepth,
+              id,
+              JSON.stringify(input.params),
+              input.deadlineAt,
+              now,
+              asBuffer(input.data),
+              ttl,
+              Math.ceil(resultTtlMs),
+            ],
+          ),
+        );
+        added ||= isEntryId(outcome);
+      });
     } catch (error) {
       // Refused to the client: a job added here must not run anyway. Best effort: on a
       // primary that is gone, the job is gone with it unless a replica had it.
@@ -187,7 +198,7 @@ export class RedisQueue implements JobQueue {
       this.#stats.rejectedFull++;
       throw new QueueFullError(this.#options.maxDepth);
     }
-    if (isEntryId(outcome)) this.#stats.enqueued++;
+    if (added) this.#stats.enqueued++;
     return id;
   }
 
@@ -417,8 +428,7 @@ export class RedisQueue implements JobQueue {
     // Store and replicate the result before the acknowledgement: if the primary dies in
     // between, the unacknowledged entry is reclaimed and run again on the new primary.
     if (finish.state !== '') {
-      await this.#eval(FINISH, [this.#stream, this.#jobKey(id)], this.#finishArgs('', finish, id));
-      await this.#replicated('result');
+      await this.#durably('result', () => this.#eval(FINISH, [this.#stream, this.#jobKey(id)], this.#finishArgs('', finish, id)));
     }
     await this.#eval(FINISH, [this.#stream, this.#jobKey(id)], this.#finishArgs(entryId, { state: '' }, id));
     if (finish.state === 'done') this.#stats.completed++;
@@ -428,6 +438,23 @@ export class RedisQueue implements JobQueue {
   #finishArgs(entryId: string, finish: Finish, id: string): Array<string | number | Buffer> {
     const data = finish.data ? asBuffer(finish.data) : '';
     return [this.#group, entryId, finish.state, data, finish.info ?? '{}', this.#options.resultTtlMs, this.#channel, id];
+  }
+
+  /**
+   * Runs `write`, then `WAIT`s for `minReplicas`. `WAIT` speaks for the writes of its own
+   * connection only: when ioredis reconnects in between (a failover) it resends the
+   * pending `WAIT` to the new primary, where it would vouch for a write that may never
+   * have reached that server. So a reconnect during the two means: write again (every
+   * write here is idempotent) and wait again, on the new connection.
+   */
+  async #durably(what: string, write: () => Promise<unknown>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const epoch = this.#epoch;
+      await write();
+      await this.#replicated(what);
+      if (epoch === this.#epoch) return;
+      if (attempt === 3) throw new QueueUnavailableError(`${what}: the connection to Redis kept changing while waiting for replicas`);
+    }
   }
 
   async #replicated(what: string): Promise<void> {

@@ -1,3 +1,4 @@
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { isInvalidOptionError } from '@ballast/common';
 import { type RedisServer, type RedisTopology, startRedis, startRedisTopology } from '@ballast/test/redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -323,6 +324,48 @@ describe('redis queue replication', () => {
       await onReplica.close();
     } finally {
       await q.close();
+    }
+  });
+
+  it('does not acknowledge a job on the word of a WAIT resent to a new primary', { timeout: 30_000 }, async () => {
+    // Two primaries with one replica each; the queue reaches them through a proxy that
+    // is switched from the first to the second, as a failover moves ioredis.
+    const second = await startRedisTopology({ replicas: 1, sentinels: 0 });
+    let target = topology.primary.port;
+    const sockets = new Set<Socket>();
+    const proxy = createServer((client) => {
+      const upstream = connect(target, '127.0.0.1');
+      sockets.add(client).add(upstream);
+      client.pipe(upstream).pipe(client);
+      const drop = (): void => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', drop).on('close', drop);
+      upstream.on('error', drop).on('close', drop);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const port = (proxy.address() as AddressInfo).port;
+    const q = new RedisQueue({ connection: { host: '127.0.0.1', port }, minReplicas: 1, replicationTimeoutMs: 5000, prefix: 'moved:' });
+    const replica = topology.replicas[0] as (typeof topology.replicas)[number];
+    const onSecond = new RedisQueue({ connection: second.primary.url, minReplicas: 0, prefix: 'moved:' });
+    try {
+      await q.ping();
+      process.kill(replica.pid, 'SIGSTOP'); // the first primary's job never reaches a replica
+      const enqueued = q.enqueue({ id: 'j', data: bytes('a'), params: {}, deadlineAt: future() });
+      await new Promise((r) => setTimeout(r, 200)); // written on the first primary; WAIT pending
+      target = second.primary.port; // the failover: the second primary never saw the job
+      for (const socket of sockets) socket.destroy();
+      await enqueued;
+      // Acknowledged, so the job must be on the primary the queue now uses.
+      expect((await onSecond.result('j'))?.status).toBe('pending');
+    } finally {
+      process.kill(replica.pid, 'SIGCONT');
+      await q.close();
+      await onSecond.close();
+      proxy.close();
+      for (const socket of sockets) socket.destroy();
+      await second.stop();
     }
   });
 
