@@ -58,6 +58,35 @@ describe.each(ORDER_FREE)('%s: mapping depends only on the set of nodes', (strat
     );
   });
 
+  it('with weights, lookups between changes and a restore from JSON, still only the set of nodes counts', () => {
+    const weights = fc.array(fc.constantFrom(0.5, 1, 1.5, 2, 3), { minLength: 1, maxLength: 16 });
+    fc.assert(
+      fc.property(nodeIds, weights, keyList, fc.integer(), (ids, ws, keys, seed) => {
+        const nodes = ids.map((id, i) => ({ id, weight: ws[i % ws.length]! }));
+        const a = make(strategy, nodes);
+        const b = make(strategy);
+        shuffle(nodes, seed).forEach(({ id, weight }, i) => {
+          b.add(id, weight);
+          if (i % 2 === 0) b.owner('probe'); // later adds take the incremental path
+          if (i === 1) {
+            b.add('transient_', 2);
+            b.owner('probe');
+            b.remove('transient_');
+          }
+        });
+        const c = restorePartitioner(JSON.parse(JSON.stringify(b)));
+        const n = Math.min(3, ids.length);
+        for (const key of keys) {
+          expect(b.owner(key)).toBe(a.owner(key));
+          expect(c.owner(key)).toBe(a.owner(key));
+          expect(b.preferenceList(key, n)).toEqual(a.preferenceList(key, n));
+          expect(c.preferenceList(key, n)).toEqual(a.preferenceList(key, n));
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
   it('moves only keys that must move when a node is added or removed', () => {
     fc.assert(
       fc.property(nodeIds, fc.stringMatching(/^new-[a-z]{1,4}$/), keyList, (ids, extra, keys) => {
@@ -308,7 +337,30 @@ describe('JumpPartitioner', () => {
     keys.forEach((k, i) => {
       if (before[i] === 's0' || before[i] === 's2') expect(jump.owner(k)).toBe(before[i]);
     });
-    expect(restorePartitioner(jump.toJSON()).owner('k1')).toBe(jump.owner('k1'));
+    const copy = JumpPartitioner.fromJSON(JSON.parse(JSON.stringify(jump)));
+    expect(copy.removal).toBe('swap');
+    expect(copy.bucketOf('s3')).toBe(1);
+    for (const k of keys) expect(copy.owner(k)).toBe(jump.owner(k));
+  });
+
+  it('moves keys only to an added bucket, and only from a removed last bucket', () => {
+    fc.assert(
+      fc.property(nodeIds, keyList, (ids, keys) => {
+        const jump = new JumpPartitioner({ nodes: ids });
+        const before = keys.map((k) => jump.owner(k));
+        jump.add('added_');
+        keys.forEach((k, i) => expect([before[i], 'added_']).toContain(jump.owner(k)));
+        jump.remove('added_');
+        expect(keys.map((k) => jump.owner(k))).toEqual(before);
+        if (ids.length < 2) return;
+        const last = jump.nodeAt(ids.length - 1);
+        jump.remove(last);
+        keys.forEach((k, i) => {
+          if (before[i] !== last) expect(jump.owner(k)).toBe(before[i]);
+        });
+      }),
+      { numRuns: 40 },
+    );
   });
 
   it('refuses weights, since jump hash has none', () => {

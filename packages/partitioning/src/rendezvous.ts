@@ -19,7 +19,7 @@ const TWO_32 = 4294967296;
  * @example
  * ```ts
  * const hrw = new RendezvousPartitioner({ nodes: ['a', 'b', { id: 'c', weight: 3 }] });
- * hrw.preferenceList('tenant:7', 2); // ['c', 'a']
+ * hrw.preferenceList('tenant:7', 2); // ['c', 'b']
  * ```
  */
 export class RendezvousPartitioner extends BasePartitioner {
