@@ -8,7 +8,8 @@
  *   npx node --conditions=@ballast/source scripts/redis-topology.ts --check   # start, enqueue a job through Sentinel, stop
  *
  * Then, in another terminal, with the printed variables exported: `npm start`.
- * To watch a failover: `redis-cli -p <primary port> DEBUG SLEEP 30` or kill the primary's process.
+ * To watch a failover: `kill -9 <primary pid>` (a crash) or `kill -STOP <primary pid>` (a hang;
+ * `kill -CONT` resumes it, and it rejoins as a replica).
  */
 import { RedisQueue } from '@ballast/app-queue';
 import { startRedisTopology } from '@ballast/test/redis';
@@ -34,7 +35,8 @@ Run the system against it (in another terminal):
 Or run the services as separate processes with the same variables:
   npx node --conditions=@ballast/source apps/worker/src/main.ts
   BALLAST_API_PORT=8081 npx node --conditions=@ballast/source apps/api/src/main.ts
-  BALLAST_GATEWAY_UPSTREAMS=http://127.0.0.1:8081 npx node --conditions=@ballast/source apps/gateway/src/main.ts`);
+  BALLAST_GATEWAY_UPSTREAMS=http://127.0.0.1:8081 npx node --conditions=@ballast/source apps/gateway/src/main.ts
+To watch a failover: kill -9 ${topology.primary.pid} (a crash), or kill -STOP ${topology.primary.pid} (a hang; kill -CONT to resume).`);
 
 if (check) {
   const queue = new RedisQueue({ connection: { sentinels: topology.sentinelAddresses, name: topology.masterName }, minReplicas: 1 });
