@@ -83,6 +83,23 @@ describe('ConsistentHashAdapter', () => {
     expect(heavyShare).toBeLessThan(0.6); // 10:1 weights, yet about half each
   });
 
+  it("flaw: in 'uniform' mode, nodes added after a lookup take the very points of earlier ones", () => {
+    const adapter = new ConsistentHashAdapter({ distribution: 'uniform' });
+    adapter.add('a');
+    adapter.owner('k');
+    adapter.add('b');
+    expect(adapter.owner('k')).toBe('b');
+    expect(adapter.points('b')).toEqual(adapter.points('a'));
+    expect(keys.every((k) => adapter.owner(k) === 'b')).toBe(true); // 'a' owns nothing any more
+    const legacy = new ConsistentHash({ distribution: 'uniform' });
+    legacy.add('a');
+    legacy.get('k');
+    legacy.add('b');
+    expect(legacy.get('k', 2)).toEqual(['b']); // the package lists one owner when asked for two
+    // The adapter keeps the contract: n distinct owners, the package's first.
+    expect(adapter.preferenceList('k', 2)).toEqual(['b', 'a']);
+  });
+
   it('flaw worked around: add() right after remove() crashes the package, not the adapter', () => {
     const legacy = new ConsistentHash();
     legacy.add('a');

@@ -134,11 +134,23 @@ export class ConsistentHashAdapter extends BasePartitioner {
     return node;
   }
 
-  /** {@inheritDoc Partitioner.preferenceList} */
+  /**
+   * {@inheritDoc Partitioner.preferenceList}
+   * The package's list, then — only where it comes up short, because a node has no point
+   * of its own left (in `'uniform'` mode a later batch of nodes can take every point of an
+   * earlier one) — the missing nodes in insertion order.
+   */
   preferenceList(key: string | Uint8Array, n: number): string[] {
     this.checkCount(n);
     if (n === 0) return [];
-    return this.#ring.get(text(key), n) ?? [];
+    const list = this.#ring.get(text(key), n) ?? [];
+    if (list.length < n) {
+      for (const id of this.weights.keys()) {
+        if (list.length === n) break;
+        if (!list.includes(id)) list.push(id);
+      }
+    }
+    return list;
   }
 
   /** The node's control points on the package's circle. */
