@@ -1,6 +1,7 @@
 import { type Api, type ApiOptions, createApi, type Listening, listen } from '@ballast/app-api';
 import { InProcessQueue, type JobQueue, jsonLines, type LogSink } from '@ballast/app-queue';
-import { logWorker, ResizeWorker, type ResizeWorkerOptions } from '@ballast/app-worker';
+import { logWorker, ResizeWorker, type ResizeWorkerOptions, workerMetrics } from '@ballast/app-worker';
+import { Registry } from 'prom-client';
 import { createGateway, type Gateway, type GatewayOptions } from './gateway.ts';
 
 /** Options of {@link startSystem}. */
@@ -64,10 +65,13 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
   let gateway: Gateway | undefined;
   let workerCount = 0;
   const log = options.log ?? jsonLines();
+  // The workers have no HTTP port of their own here: their metrics join the gateway's /metrics.
+  const registry = options.gateway?.registry ?? new Registry();
   const addWorker = (): ResizeWorker => {
     const name = `worker-${++workerCount}`;
     const worker = new ResizeWorker({ concurrency: options.workerConcurrency, ...options.worker, queue: queueFor(name), name });
     logWorker(worker, log);
+    workerMetrics(worker, registry);
     worker.start();
     workers.push(worker);
     return worker;
@@ -89,7 +93,12 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
       const api = createApi({ name, workerSlots, log, ...options.api, queue });
       apis.push({ api, queue, server: await listen(api.app.fetch) });
     }
-    gateway = createGateway({ log, ...options.gateway, upstreams: apis.map(({ server }, i) => ({ id: `api-${i + 1}`, url: server.url })) });
+    gateway = createGateway({
+      log,
+      ...options.gateway,
+      registry,
+      upstreams: apis.map(({ server }, i) => ({ id: `api-${i + 1}`, url: server.url })),
+    });
     gatewayServer = await listen(gateway.app.fetch, options.port ?? 0);
   } catch (error) {
     await close();

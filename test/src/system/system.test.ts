@@ -151,6 +151,10 @@ describe.each(modes)('the system on the %s queue', (_mode, queues) => {
       expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
       expect(await (await fetch(`${server.url}/metrics`)).text()).toContain('ballast_api_requests_total');
     }
-    expect(await (await fetch(`${system.url}/metrics`)).text()).toContain('ballast_gateway_requests_total');
+    const gatewayMetrics = await (await fetch(`${system.url}/metrics`)).text();
+    expect(gatewayMetrics).toContain('ballast_gateway_requests_total');
+    // The embedded workers have no port of their own: their metrics are the gateway's.
+    expect(gatewayMetrics).toMatch(/ballast_worker_jobs_total\{outcome="done"\} [1-9]/);
+    expect(gatewayMetrics).toMatch(/ballast_worker_cpu_seconds_total [0-9.e-]+/);
   });
 });
