@@ -112,6 +112,16 @@ export abstract class BasePartitioner<E extends PartitionerEvents = PartitionerE
   constructor(options: PartitionerOptions = {}) {
     const hash = options.hash ?? murmur3;
     if (typeof hash !== 'function') throw new InvalidOptionError('hash', 'a function', hash);
+    // A hash returning a string, a bigint or a fraction would put every key on one point,
+    // silently: try it once. (Signed 32-bit results work: every use takes `>>> 0`.)
+    const probe: unknown = hash('ballast', 0);
+    if (typeof probe !== 'number' || !Number.isInteger(probe) || probe < -(2 ** 31) || probe >= 2 ** 32) {
+      throw new InvalidOptionError(
+        'hash',
+        "a function returning an unsigned 32-bit integer (hash('ballast', 0) returned what follows)",
+        probe,
+      );
+    }
     this.hash = hash;
   }
 

@@ -5,6 +5,7 @@ import { catchError } from '../test/catch-error.ts';
 import { BoundedLoadPartitioner } from './bounded-load.ts';
 import { createPartitioner, restorePartitioner } from './create.ts';
 import { isPartitioningError } from './errors.ts';
+import { murmur3 } from './hash.ts';
 import { JumpPartitioner } from './jump.ts';
 import { MaglevPartitioner } from './maglev.ts';
 import type { NodeEntry, Partitioner, PartitionerState, Strategy } from './partitioner.ts';
@@ -284,6 +285,13 @@ describe('RingPartitioner', () => {
   it('rejects invalid options by name', () => {
     expect(() => new RingPartitioner({ vnodes: 0 })).toThrow(/vnodes must be an integer between 1 and 1000000, got 0/);
     expect(() => new RingPartitioner({ hash: 'md5' as never })).toThrow(/hash must be a function/);
+    // A hex digest, a bigint or a fraction would silently send every key to one point.
+    for (const bad of ['9e107d9d372bb6826bd81d3542a419d6', 2n ** 40n, 0.25, 2 ** 32, Number.NaN]) {
+      const error = catchError(() => createPartitioner({ strategy: 'maglev', hash: (() => bad) as never }));
+      expect(error).toMatchObject({ code: 'ERR_BALLAST_INVALID_OPTION', option: 'hash' });
+      expect((error as Error).message).toMatch(/hash must be a function returning an unsigned 32-bit integer/);
+    }
+    expect(new RingPartitioner({ hash: (key) => murmur3(key) | 0, nodes: ['a'] }).owner('k')).toBe('a');
     expect(() => new RingPartitioner({ nodes: [42 as never] })).toThrow(/nodes must be an array/);
     expect(() => createPartitioner({ strategy: 'md5' as never })).toThrow(/strategy must be one of "ring"/);
   });
