@@ -125,7 +125,10 @@ export class BoundedLoadPartitioner extends BasePartitioner<PartitionerEvents & 
     return this.#load[this.#slot(node)]!;
   }
 
-  /** The most load `node` may carry for the next assignment: `ceil(c × (assigned + 1) × weight / totalWeight)`. */
+  /**
+   * The most load `node` may carry for the next assignment: `ceil(c × (assigned + 1) × weight / totalWeight)`.
+   * @throws {UnknownNodeError} When the node is not present.
+   */
   capacity(node: string): number {
     return this.#cap(this.#slot(node), this.#assigned + 1);
   }
