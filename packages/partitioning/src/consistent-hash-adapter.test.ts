@@ -100,6 +100,19 @@ describe('ConsistentHashAdapter', () => {
     expect(adapter.preferenceList('k', 2)).toEqual(['b', 'a']);
   });
 
+  it('restores shared control points to the same owner after removals reorder the nodes', () => {
+    const adapter = new ConsistentHashAdapter({ distribution: 'uniform' });
+    for (const id of ['a', 'b', 'c']) {
+      adapter.add(id);
+      adapter.owner('k'); // each node takes the very points of the one before
+    }
+    adapter.remove('a'); // the package moves 'c' into 'a''s place: now 'b' owns the shared points
+    expect(adapter.nodes().map((n) => n.id)).toEqual(['c', 'b']);
+    const owner = adapter.owner('k');
+    const copy = restorePartitioner(JSON.parse(JSON.stringify(adapter)));
+    for (const key of keys) expect(copy.owner(key)).toBe(owner);
+  });
+
   it('flaw worked around: add() right after remove() crashes the package, not the adapter', () => {
     const legacy = new ConsistentHash();
     legacy.add('a');

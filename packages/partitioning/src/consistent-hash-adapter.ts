@@ -1,7 +1,7 @@
 import { InvalidOptionError, integer, oneOf } from '@ballast/common';
 // @ts-expect-error consistent-hash ships no types; the part used is typed below.
 import ConsistentHashModule from 'consistent-hash';
-import type { NodeInput, PartitionerState } from './partitioner.ts';
+import type { NodeEntry, NodeInput, PartitionerState } from './partitioner.ts';
 import { BasePartitioner, checkState } from './partitioner.ts';
 
 /** Options of {@link ConsistentHashAdapter}; the names and defaults are those of the `consistent-hash` package. */
@@ -35,6 +35,7 @@ interface ConsistentHash {
   get(name: string): string | null;
   get(name: string, count: number): string[] | null;
   getPoints(node: string): number[] | undefined;
+  getNodes(): string[];
 }
 const ConsistentHash = ConsistentHashModule as new (options: {
   range: number;
@@ -151,6 +152,15 @@ export class ConsistentHashAdapter extends BasePartitioner {
       }
     }
     return list;
+  }
+
+  /**
+   * The nodes in the package's own order (a removal moves its last node into the gap). Where
+   * two nodes share a control point, the later one in this order owns it, so `toJSON()` keeps
+   * this order for a restore to map such points the same way.
+   */
+  override nodes(): NodeEntry[] {
+    return this.#ring.getNodes().map((id) => ({ id, weight: this.weights.get(id)! }));
   }
 
   /** The node's control points on the package's circle. */
