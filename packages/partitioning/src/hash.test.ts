@@ -35,6 +35,13 @@ describe('murmur3', () => {
     );
   });
 
+  it('hashes long non-ASCII strings like their bytes, below and above the reused buffer size', () => {
+    for (const length of [100, 21_845, 21_846, 100_000]) {
+      const text = 'é😀a'.repeat(Math.ceil(length / 4)).slice(0, length);
+      expect(murmur3(text, 7)).toBe(murmur3(encoder.encode(text), 7));
+    }
+  });
+
   it('rejects keys that are neither strings nor bytes', () => {
     expect(() => murmur3(42 as unknown as string)).toThrow(/key must be a string or a Uint8Array, got 42/);
     try {

@@ -16,6 +16,8 @@ const C2 = 0x1b873593;
 
 const encoder = new TextEncoder();
 let scratch = new Uint8Array(256);
+/** The reused buffer grows to this size at most: a huge key once must not pin its bytes for good. */
+const MAX_SCRATCH = 64 * 1024;
 
 /**
  * MurmurHash3 x86 32-bit, the default {@link HashFunction}: fast, well distributed and
@@ -67,7 +69,12 @@ function murmurString(s: string, seed: number): number {
 
 function murmurEncoded(s: string, seed: number): number {
   // A UTF-16 code unit is at most 3 UTF-8 bytes.
-  if (scratch.length < s.length * 3) scratch = new Uint8Array(s.length * 3);
+  const need = s.length * 3;
+  if (need > MAX_SCRATCH) {
+    const bytes = encoder.encode(s);
+    return murmurBytes(bytes, bytes.length, seed);
+  }
+  if (scratch.length < need) scratch = new Uint8Array(need);
   const { written } = encoder.encodeInto(s, scratch);
   return murmurBytes(scratch, written, seed);
 }
