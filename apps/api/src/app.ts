@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   type JobQueue,
   type JobResult,
@@ -13,7 +12,7 @@ import { durationMs, integer, isInvalidOptionError, linkSignal } from '@ballast/
 import { type Context, Hono } from 'hono';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Admission, type AdmissionOptions } from './admission.ts';
-import { clientSignal, errorBody, HttpError, nodeRequest, readBody, statusForFailure } from './http.ts';
+import { clientSignal, errorBody, HttpError, nodeRequest, readBody, requestIdFrom, statusForFailure } from './http.ts';
 
 /** Who is calling, as the auth hook decides. */
 export type AuthResult = { tenant: string } | { reject: { status: 401 | 403 | 429; message: string } };
@@ -153,7 +152,7 @@ export function createApi(options: ApiOptions): Api {
 
   app.post('/v1/resize', async (c) => {
     const started = performance.now();
-    const requestId = c.req.header('x-request-id') || randomUUID();
+    const requestId = requestIdFrom(c.req.header('x-request-id'));
     c.header('x-request-id', requestId);
     const mode = c.req.query('mode') === 'async' ? 'async' : 'sync';
     let tenant = 'anonymous';

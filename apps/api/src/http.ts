@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BallastError } from '@ballast/common';
 import type { Context } from 'hono';
@@ -130,4 +131,16 @@ export function clientSignal(c: Context): AbortSignal {
 /** Node's request under @hono/node-server, for reading the body without web-stream adapters. */
 export function nodeRequest(c: Context): IncomingMessage | undefined {
   return (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+}
+
+const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+/**
+ * The request id to carry through the services: the caller's `x-request-id` when it is a
+ * plain token of at most 128 characters, else a new UUID. It ends up in every log line
+ * and in the job, so an arbitrary client string is not taken as is.
+ */
+export function requestIdFrom(header: string | string[] | null | undefined): string {
+  const value = Array.isArray(header) ? header[0] : header;
+  return value && REQUEST_ID.test(value) ? value : randomUUID();
 }

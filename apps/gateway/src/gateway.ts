@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { clientSignal, HttpError, nodeRequest, readBody, SHED_HEADER } from '@ballast/app-api';
+import { clientSignal, HttpError, nodeRequest, readBody, requestIdFrom, SHED_HEADER } from '@ballast/app-api';
 import { jsonLines, type LogSink } from '@ballast/app-queue';
 import { AdaptiveThrottle, ConcurrencyLimiter, isShedError } from '@ballast/backpressure';
 import { BrokenCircuitError, CircuitBreaker, isBrokenCircuitError, isTimeoutError } from '@ballast/circuit-breaker';
@@ -308,8 +307,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const request = c.req.raw;
     const incoming = nodeRequest(c);
     const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-    const requestId =
-      (incoming ? (incoming.headers['x-request-id'] as string | undefined) : request.headers.get('x-request-id')) || randomUUID();
+    const requestId = requestIdFrom(incoming ? incoming.headers['x-request-id'] : request.headers.get('x-request-id'));
     const permit = limiter.tryAcquire();
     if (!permit) return problem(503, 'ERR_BALLAST_OVERLOADED', 'the gateway is at its request limit', requestId, { 'retry-after': '1' });
     const throttled = throttle !== undefined && request.method !== 'GET' && request.method !== 'HEAD';

@@ -67,6 +67,16 @@ describe('gateway', () => {
     expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
     expect(((await res.json()) as { requestId: string }).requestId).toBe(requestId);
     expect(entries).toEqual([expect.objectContaining({ level: 'info', msg: 'request', requestId, upstream: 'api-1', status: 200 })]);
+    // A client's id is kept when it is a plain token, replaced otherwise (it lands in every log line).
+    for (const [sent, kept] of [
+      ['order-17/a', true],
+      ['x'.repeat(129), false],
+      ['{"level":"error"}', false],
+    ] as const) {
+      const r = await fetch(`${url}/v1/resize`, { method: 'POST', body: Buffer.alloc(1), headers: { 'x-request-id': sent } });
+      await r.arrayBuffer();
+      expect(r.headers.get('x-request-id') === sent).toBe(kept);
+    }
   });
 
   it('resends requests that never reached a dead upstream, and the detector takes it out of rotation', async () => {
