@@ -357,7 +357,9 @@ describe('JumpPartitioner', () => {
         const jump = new JumpPartitioner({ nodes: ids });
         const before = keys.map((k) => jump.owner(k));
         jump.add('added_');
-        keys.forEach((k, i) => expect([before[i], 'added_']).toContain(jump.owner(k)));
+        keys.forEach((k, i) => {
+          expect([before[i], 'added_']).toContain(jump.owner(k));
+        });
         jump.remove('added_');
         expect(keys.map((k) => jump.owner(k))).toEqual(before);
         if (ids.length < 2) return;
