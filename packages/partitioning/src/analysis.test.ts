@@ -47,6 +47,18 @@ describe('loadBalance', () => {
   });
 });
 
+describe('bad input', () => {
+  it('names the argument that is not a partitioner or not a list of keys', () => {
+    const p = new JumpPartitioner({ nodes: ['a'] });
+    expect(() => loadBalance(null as never, keys)).toThrow(/partitioner must be a Partitioner, got null/);
+    expect(() => loadBalance(p, 'user:1' as never)).toThrow(/keys must be an iterable of keys/);
+    expect(() => loadBalance(p, 42 as never)).toThrow(/keys must be an iterable of keys/);
+    expect(() => movement(p, {} as never, keys)).toThrow(/after must be a Partitioner/);
+    expect(() => movement(p, p, undefined as never)).toThrow(/keys must be an iterable of keys/);
+    expect(loadBalance(p, new Set(['x', 'y'])).keys).toBe(2);
+  });
+});
+
 describe('movement', () => {
   it('compares against the ideal 1/(n+1) on add', () => {
     const jump = new JumpPartitioner({ nodes: ['s0', 's1', 's2', 's3'] });

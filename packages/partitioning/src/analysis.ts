@@ -1,4 +1,20 @@
+import { InvalidOptionError } from '@ballast/common';
 import type { Partitioner } from './partitioner.ts';
+
+/** Throws unless `value` can answer `owner()` and `nodes()`. */
+function checkPartitioner(option: string, value: unknown): void {
+  const p = value as Partitioner | null;
+  if (p === null || typeof p !== 'object' || typeof p.owner !== 'function' || typeof p.nodes !== 'function') {
+    throw new InvalidOptionError(option, 'a Partitioner', value);
+  }
+}
+
+/** Throws unless `keys` is iterable (an array, a Set, a generator...). */
+function checkKeys(keys: unknown): void {
+  if (typeof (keys as Iterable<unknown> | null)?.[Symbol.iterator] !== 'function' || typeof keys === 'string') {
+    throw new InvalidOptionError('keys', 'an iterable of keys (strings or Uint8Arrays)', keys);
+  }
+}
 
 /** What {@link loadBalance} measured. */
 export interface LoadBalance {
@@ -27,12 +43,15 @@ export interface LoadBalance {
  * Counts how many of `keys` each node owns and how far that is from each node's share.
  * Run it on a sample of your real keys before choosing a strategy or a virtual-node count.
  *
+ * @throws {InvalidOptionError} When `partitioner` is not a partitioner or `keys` not an iterable of keys (a lone string is refused).
  * @example
  * ```ts
  * const { peakToMean } = loadBalance(ring, userIds);
  * ```
  */
 export function loadBalance(partitioner: Partitioner, keys: Iterable<string | Uint8Array>): LoadBalance {
+  checkPartitioner('partitioner', partitioner);
+  checkKeys(keys);
   const nodes = partitioner.nodes();
   const counts: Record<string, number> = {};
   for (const { id } of nodes) counts[id] = 0;
@@ -94,6 +113,7 @@ export interface Movement {
  * Compares the owners of `keys` under two configurations, e.g. before and after adding a
  * node (snapshot the first with `restorePartitioner(p.toJSON())`).
  *
+ * @throws {InvalidOptionError} When `before` or `after` is not a partitioner or `keys` not an iterable of keys.
  * @example
  * ```ts
  * const before = restorePartitioner(ring.toJSON());
@@ -102,6 +122,9 @@ export interface Movement {
  * ```
  */
 export function movement(before: Partitioner, after: Partitioner, keys: Iterable<string | Uint8Array>): Movement {
+  checkPartitioner('before', before);
+  checkPartitioner('after', after);
+  checkKeys(keys);
   let total = 0;
   let moved = 0;
   for (const key of keys) {
