@@ -66,6 +66,16 @@ export interface Api extends AsyncDisposable {
   readonly app: Hono;
   readonly registry: Registry;
   readonly admission: Admission;
+  /**
+   * Starts a graceful shutdown's first step: `/healthz` and `/readyz` answer 503, so a
+   * gateway's health checks take this server out of rotation, while requests still sent
+   * here are served, each answer closing its connection. Close the server once the
+   * gateway has stopped sending (a few health intervals): closing idle keep-alive
+   * connections under a gateway still using them fails the requests written onto them.
+   */
+  drain(): void;
+  /** True once {@link Api.drain} was called. */
+  readonly draining: boolean;
   /** Stops admitting; does not close the queue (its owner does). */
   close(): Promise<void>;
 }
@@ -138,9 +148,15 @@ export function createApi(options: ApiOptions): Api {
   });
 
   const app = new Hono();
+  let draining = false;
+  app.use('*', async (c, next) => {
+    await next();
+    if (draining) c.res.headers.set('connection', 'close');
+  });
 
-  app.get('/healthz', (c) => c.json({ ok: true, service: name }));
+  app.get('/healthz', (c) => (draining ? c.json({ ok: false, service: name, draining }, 503) : c.json({ ok: true, service: name })));
   app.get('/readyz', async (c) => {
+    if (draining) return c.json({ ready: false, queue: queue.kind, draining }, 503);
     try {
       await queue.ping();
       return c.json({ ready: true, queue: queue.kind });
@@ -273,7 +289,19 @@ export function createApi(options: ApiOptions): Api {
   const close = async (): Promise<void> => {
     admission[Symbol.dispose]();
   };
-  return { app, registry, admission, close, [Symbol.asyncDispose]: close };
+  return {
+    app,
+    registry,
+    admission,
+    drain: () => {
+      draining = true;
+    },
+    get draining() {
+      return draining;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 
   function errorResponse(error: unknown, logFn: LogSink, service: string, requestId: string): Response {
     if (error instanceof HttpError) return json(error.status, errorBody(error.code, error.message), error.headers);

@@ -220,6 +220,19 @@ describe('service endpoints', () => {
   });
 });
 
+describe('drain', () => {
+  it('fails health checks while still serving, closing each connection', async () => {
+    const { api, post } = setup();
+    expect(api.draining).toBe(false);
+    api.drain();
+    expect(api.draining).toBe(true);
+    expect((await api.app.request('/healthz')).status).toBe(503);
+    expect((await api.app.request('/readyz')).status).toBe(503);
+    const res = await post('width=10');
+    expect([res.status, res.headers.get('connection')]).toEqual([200, 'close']);
+  });
+});
+
 describe('Admission.expectedWaitMs', () => {
   it('is zero while a slot is free, then grows by one conversion per slot-full of jobs ahead', () => {
     const { api } = setup({ workerSlots: 2 }, { worker: false });

@@ -130,6 +130,43 @@ describe('the Redis primary killed', () => {
   });
 });
 
+describe('an API server shut down under load', () => {
+  it('drains out of the gateway’s rotation before it closes: no request fails', { timeout: 30_000 }, async () => {
+    const system = await startSystem({
+      ...quiet,
+      gateway: { healthIntervalMs: 50, acceptablePauseMs: 100, phiThreshold: 3 },
+    });
+    try {
+      const statuses = new Map<string, number>();
+      let stop = false;
+      const client = async (): Promise<void> => {
+        while (!stop) {
+          const res = await resize(system.url, 'width=8', jpeg).catch((e: unknown) => String(e));
+          const key = typeof res === 'string' ? res : `${res.status}`;
+          if (typeof res !== 'string') await res.arrayBuffer();
+          statuses.set(key, (statuses.get(key) ?? 0) + 1);
+        }
+      };
+      const clients = Array.from({ length: 4 }, client);
+      await new Promise((r) => setTimeout(r, 300));
+      const leaving = system.apis[1] as (typeof system.apis)[number];
+      leaving.api.drain();
+      const health = await fetch(`${leaving.server.url}/healthz`);
+      expect([health.status, health.headers.get('connection')]).toEqual([503, 'close']);
+      await eventually('the gateway to take api-2 out', 5000, async () =>
+        system.gateway.balancer.stats().endpoints.find((e) => e.id === 'api-2')?.state === 'down' ? true : undefined,
+      );
+      await leaving.server.close();
+      await new Promise((r) => setTimeout(r, 300));
+      stop = true;
+      await Promise.all(clients);
+      expect(Object.fromEntries(statuses)).toEqual({ '200': expect.any(Number) });
+    } finally {
+      await system.close();
+    }
+  });
+});
+
 describe('the queue unreachable', () => {
   it('makes the API not ready, and ready again once Redis is back', async () => {
     const redis = await startRedis();
