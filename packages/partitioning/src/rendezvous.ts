@@ -29,8 +29,14 @@ export class RendezvousPartitioner extends BasePartitioner {
   #nodeHash: Uint32Array = new Uint32Array(8);
   #weight: Float64Array = new Float64Array(8);
   #scores: Float64Array = new Float64Array(8);
+  /** `nodeHash ^ (nodeHash >>> 16)`, the first step of `score`, done once per node. */
+  #premixed: Int32Array = new Int32Array(8);
+  /** `weight × 2^32 × (1 + 1e-9)`: the bound that lets weighted lookups skip the log. */
+  #bound: Float64Array = new Float64Array(8);
   /** True while every weight is equal: the log can be skipped. */
   #uniform = true;
+  /** True while two nodes share a hash: their scores tie for every key. */
+  #collisions = false;
 
   /** @throws {InvalidOptionError} When an option is invalid. */
   constructor(options: RendezvousOptions = {}) {
@@ -49,9 +55,11 @@ export class RendezvousPartitioner extends BasePartitioner {
     const n = ids.length;
     if (n === 0) this.empty();
     const h = keyMix(this.hash(key) >>> 0);
+    if (this.#uniform && !this.#collisions) return ids[this.#uniformOwner(h, n)]!;
     const nodeHash = this.#nodeHash;
     let best = 0;
     if (this.#uniform) {
+      // Two nodes with the same 32-bit hash always score alike: the lower id wins.
       let top = score(h, nodeHash[0]!);
       for (let i = 1; i < n; i++) {
         const s = score(h, nodeHash[i]!);
@@ -60,18 +68,53 @@ export class RendezvousPartitioner extends BasePartitioner {
           best = i;
         }
       }
-    } else {
-      const weight = this.#weight;
-      let top = -1;
-      for (let i = 0; i < n; i++) {
-        const s = weight[i]! / -Math.log((score(h, nodeHash[i]!) + 0.5) / TWO_32);
-        if (s > top || (s === top && ids[i]! < ids[best]!)) {
+      return ids[best]!;
+    }
+    const weight = this.#weight;
+    const bound = this.#bound;
+    let top = -1;
+    for (let i = 0; i < n; i++) {
+      const u = score(h, nodeHash[i]!);
+      // -ln(x) ≥ 1 - x, so w / -ln(x) ≤ w / (1 - x): a node whose bound is below the best
+      // score by more than rounding can ever account for cannot win, and skips the log.
+      if ((TWO_32 - 0.5 - u) * top > bound[i]!) continue;
+      const s = weight[i]! / -Math.log((u + 0.5) / TWO_32);
+      if (s > top || (s === top && ids[i]! < ids[best]!)) {
+        top = s;
+        best = i;
+      }
+    }
+    return ids[best]!;
+  }
+
+  /**
+   * The owner's index when every weight is equal and no two node hashes collide: then
+   * `w / -ln(u)` orders nodes as `u` does and no two scores tie, so the highest
+   * `score(h, nodeHash)` wins, compared as integers. `score` is `fmix32(h ^ nodeHash)`;
+   * its first step `x ^ (x >>> 16)` is linear, so it is applied to the key once and to
+   * each node hash in advance (`#premixed`). Its last step leaves the top 16 bits alone,
+   * so a node whose top 16 bits are below the best's cannot win and skips it.
+   */
+  #uniformOwner(h: number, n: number): number {
+    const pre = this.#premixed;
+    const k = h ^ (h >>> 16);
+    let best = 0;
+    let top = -1;
+    let topHigh = -1;
+    for (let i = 0; i < n; i++) {
+      let x = Math.imul(k ^ pre[i]!, 0x85ebca6b);
+      x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+      const high = x >>> 16;
+      if (high >= topHigh) {
+        const s = (x ^ high) >>> 0;
+        if (s > top) {
           top = s;
+          topHigh = high;
           best = i;
         }
       }
     }
-    return ids[best]!;
+    return best;
   }
 
   /** {@inheritDoc Partitioner.preferenceList} */
@@ -107,20 +150,21 @@ export class RendezvousPartitioner extends BasePartitioner {
   protected onAdd(node: string, weight: number): void {
     const i = this.#ids.length;
     if (i === this.#nodeHash.length) {
-      const grow = (a: Float64Array): Float64Array => {
-        const b = new Float64Array(i * 2);
+      const grow = <T extends Float64Array | Uint32Array | Int32Array>(a: T, make: new (n: number) => T): T => {
+        const b = new make(i * 2);
         b.set(a);
         return b;
       };
-      const hashes = new Uint32Array(i * 2);
-      hashes.set(this.#nodeHash);
-      this.#nodeHash = hashes;
-      this.#weight = grow(this.#weight);
+      this.#nodeHash = grow(this.#nodeHash, Uint32Array);
+      this.#premixed = grow(this.#premixed, Int32Array);
+      this.#weight = grow(this.#weight, Float64Array);
+      this.#bound = grow(this.#bound, Float64Array);
       this.#scores = new Float64Array(i * 2);
     }
+    const hash = this.hash(node, NODE_SEED) >>> 0;
+    this.#collisions ||= this.#nodeHash.subarray(0, i).includes(hash);
     this.#ids.push(node);
-    this.#nodeHash[i] = this.hash(node, NODE_SEED) >>> 0;
-    this.#weight[i] = weight;
+    this.#set(i, hash, weight);
     this.#uniform = i === 0 || (this.#uniform && weight === this.#weight[0]);
   }
 
@@ -129,10 +173,17 @@ export class RendezvousPartitioner extends BasePartitioner {
     const i = ids.indexOf(node);
     const last = ids.length - 1;
     ids[i] = ids[last]!;
-    this.#nodeHash[i] = this.#nodeHash[last]!;
-    this.#weight[i] = this.#weight[last]!;
+    this.#set(i, this.#nodeHash[last]!, this.#weight[last]!);
     ids.pop();
     this.#uniform = true;
     for (let k = 1; k < ids.length; k++) if (this.#weight[k] !== this.#weight[0]) this.#uniform = false;
+    if (this.#collisions) this.#collisions = new Set(this.#nodeHash.subarray(0, ids.length)).size < ids.length;
+  }
+
+  #set(i: number, hash: number, weight: number): void {
+    this.#nodeHash[i] = hash;
+    this.#premixed[i] = hash ^ (hash >>> 16);
+    this.#weight[i] = weight;
+    this.#bound[i] = weight * TWO_32 * (1 + 1e-9);
   }
 }
