@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAlive as alive } from './process.ts';
 import {
   command,
   findBinary,
@@ -11,15 +12,6 @@ import {
   startRedis,
   startRedisTopology,
 } from './redis.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('startRedis', () => {
   let redis: RedisServer;

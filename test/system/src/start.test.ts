@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { isAlive as alive } from '@ballast/test/process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, resize, smallJpeg } from './helpers.ts';
 
@@ -17,15 +18,6 @@ afterEach(() => {
   for (const pid of pids.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
   started.splice(0);
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function childrenOf(pid: number): number[] {
   try {

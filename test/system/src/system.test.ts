@@ -4,9 +4,9 @@
  */
 import { type RunningSystem, startSystem } from '@ballast/app-gateway';
 import { InProcessQueue, type JobQueue, RedisQueue } from '@ballast/app-queue';
+import { type RedisServer, startRedis } from '@ballast/test/redis';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RedisServer, startRedis } from '../redis.ts';
 import { bombPng, errorCode, eventually, resize, smallJpeg } from './helpers.ts';
 
 let redis: RedisServer;

@@ -7,9 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { createApi } from '@ballast/app-api';
 import { type RunningSystem, startSystem } from '@ballast/app-gateway';
 import { RedisQueue } from '@ballast/app-queue';
+import { type RedisServer, type RedisTopology, startRedis, startRedisTopology } from '@ballast/test/redis';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type RedisServer, type RedisTopology, startRedis, startRedisTopology } from '../redis.ts';
 import { eventually, resize, smallJpeg } from './helpers.ts';
 
 let jpeg: Buffer;
