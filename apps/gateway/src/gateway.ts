@@ -7,6 +7,7 @@ import { BrokenCircuitError, CircuitBreaker, isBrokenCircuitError, isTimeoutErro
 import { durationMs, integer, oneOf, withoutStack } from '@ballast/common';
 import { type BalancerConnection, connectBalancer, HealthPoller, HeartbeatMonitor, PhiAccrualDetector } from '@ballast/failure-detector';
 import {
+  HOP_BY_HOP_HEADERS,
   isNoEndpointAvailableError,
   LoadBalancer,
   leastConnections,
@@ -108,18 +109,8 @@ class NotSent extends Error {
   }
 }
 
-const HOP_BY_HOP = [
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-];
-
+/** Per-connection headers, plus `host`, which the upstream request sets for itself. */
+const HOP_BY_HOP: readonly string[] = [...HOP_BY_HOP_HEADERS, 'host'];
 /**
  * The gateway: a Hono reverse proxy over the API servers.
  *
