@@ -1,5 +1,6 @@
 import { type HashFunction, keyMix, score } from './hash.ts';
 import { BasePartitioner, checkState, type PartitionerOptions, type PartitionerState } from './partitioner.ts';
+import { SimdScan } from './rendezvous-simd.ts';
 
 /** Options of {@link RendezvousPartitioner}. */
 export interface RendezvousOptions extends PartitionerOptions {}
@@ -7,6 +8,8 @@ export interface RendezvousOptions extends PartitionerOptions {}
 /** Seed under which node ids are hashed (keys use seed 0). */
 const NODE_SEED = 0x5bd1e995;
 const TWO_32 = 4294967296;
+/** From this many nodes, equal-weight lookups run in WebAssembly SIMD where available. */
+const SIMD_NODES = 16;
 
 /**
  * Rendezvous (highest-random-weight) hashing: every node scores the key and the highest
@@ -37,6 +40,10 @@ export class RendezvousPartitioner extends BasePartitioner {
   #uniform = true;
   /** True while two nodes share a hash: their scores tie for every key. */
   #collisions = false;
+  /** The SIMD scan: undefined until first needed, null where unavailable. */
+  #simd: SimdScan | null | undefined;
+  /** True when nodes changed since the SIMD scan's copy was made. */
+  #simdStale = true;
 
   /** @throws {InvalidOptionError} When an option is invalid. */
   constructor(options: RendezvousOptions = {}) {
@@ -93,11 +100,22 @@ export class RendezvousPartitioner extends BasePartitioner {
    * `score(h, nodeHash)` wins, compared as integers. `score` is `fmix32(h ^ nodeHash)`;
    * its first step `x ^ (x >>> 16)` is linear, so it is applied to the key once and to
    * each node hash in advance (`#premixed`). Its last step leaves the top 16 bits alone,
-   * so a node whose top 16 bits are below the best's cannot win and skips it.
+   * so a node whose top 16 bits are below the best's cannot win and skips it. From
+   * {@link SIMD_NODES} nodes the same scan runs in WebAssembly SIMD, eight nodes at a time.
    */
   #uniformOwner(h: number, n: number): number {
     const pre = this.#premixed;
     const k = h ^ (h >>> 16);
+    if (n >= SIMD_NODES) {
+      const simd = this.#simd === undefined ? (this.#simd = SimdScan.create()) : this.#simd;
+      if (simd !== null) {
+        if (this.#simdStale) {
+          simd.load(pre, n);
+          this.#simdStale = false;
+        }
+        return simd.best(k);
+      }
+    }
     let best = 0;
     let top = -1;
     let topHigh = -1;
@@ -181,6 +199,7 @@ export class RendezvousPartitioner extends BasePartitioner {
   }
 
   #set(i: number, hash: number, weight: number): void {
+    this.#simdStale = true;
     this.#nodeHash[i] = hash;
     this.#premixed[i] = hash ^ (hash >>> 16);
     this.#weight[i] = weight;
