@@ -6,6 +6,7 @@ export {
   ImageError,
   type ImageErrorCode,
   isImageError,
+  outputSize,
   type ResizeLimits,
   type ResolvedLimits,
   resizeImage,

@@ -1,6 +1,6 @@
 import type { ResizeParams } from '@ballast/app-queue';
 import { BallastError, durationMs, integer, isBallastError } from '@ballast/common';
-import sharp from 'sharp';
+import sharp, { type SharpOptions } from 'sharp';
 
 /** Limits against hostile input. */
 export interface ResizeLimits {
@@ -15,6 +15,15 @@ export interface ResizeLimits {
   maxInputBytes?: number;
   /** Largest output area, px (width × height) a request may ask for. @default 40_000_000 */
   maxOutputPixels?: number;
+  /**
+   * Largest AVIF output, px (width × height × frames), computed before encoding from the
+   * input's header and the resize parameters. libvips cannot interrupt an AVIF encoder once
+   * it runs, so `timeoutMs` does not bound its cost; this does. At the top effort (4) one
+   * megapixel costs about 1.9 s of CPU on one core (7.4 s for 4 MP), so the default bounds an
+   * AVIF conversion to about 2 s while admitting a 1024×1024 or 1280×800 image.
+   * @default 1_048_576
+   */
+  maxAvifOutputPixels?: number;
   /** A conversion running longer is abandoned (its result discarded), ms. @default 30000 */
   timeoutMs?: number;
 }
@@ -28,6 +37,7 @@ export function resolveLimits(limits: ResizeLimits = {}): ResolvedLimits {
     maxInputPixels: integer('maxInputPixels', limits.maxInputPixels ?? 40_000_000, { min: 1 }),
     maxInputBytes: integer('maxInputBytes', limits.maxInputBytes ?? 10 * 1024 * 1024, { min: 1 }),
     maxOutputPixels: integer('maxOutputPixels', limits.maxOutputPixels ?? 40_000_000, { min: 1 }),
+    maxAvifOutputPixels: integer('maxAvifOutputPixels', limits.maxAvifOutputPixels ?? 1_048_576, { min: 1 }),
     timeoutMs: durationMs('timeoutMs', limits.timeoutMs ?? 30_000, { min: 1 }),
   };
 }
@@ -84,12 +94,14 @@ export async function resizeImage(input: Buffer, params: ResizeParams, limits: R
       `output of ${params.width}×${params.height} px exceeds the limit of ${limits.maxOutputPixels} px`,
     );
   }
-  let image = sharp(input, {
+  const options: SharpOptions = {
     limitInputPixels: limits.maxInputPixels,
     failOn: 'warning', // a truncated or damaged file is an error, not a half-grey image
     pages: params.animated ? -1 : 1,
     sequentialRead: true,
-  })
+  };
+  if (params.format === 'avif') await checkAvifOutput(input, options, params, limits.maxAvifOutputPixels);
+  let image = sharp(input, options)
     // libvips stops work that runs longer (not an AVIF encoder already running: see below).
     .timeout({ seconds: Math.max(1, Math.ceil(limits.timeoutMs / 1000)) })
     .rotate(); // auto-orient from EXIF, before the metadata is dropped
@@ -130,6 +142,47 @@ export async function resizeImage(input: Buffer, params: ResizeParams, limits: R
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Refuses an AVIF conversion whose output would exceed `maxPixels`, before any pixel is
+ * decoded: the output size comes from the input's header (auto-oriented, frames counted
+ * when `animated`) and the resize parameters.
+ */
+async function checkAvifOutput(input: Buffer, options: SharpOptions, params: ResizeParams, maxPixels: number): Promise<void> {
+  let meta: sharp.Metadata;
+  try {
+    meta = await sharp(input, options).metadata();
+  } catch (error) {
+    throw classify(error);
+  }
+  const frames = params.animated ? Math.max(1, meta.pages ?? 1) : 1;
+  const pageHeight = meta.pageHeight ?? meta.height;
+  const swapped = meta.autoOrient.width !== meta.width; // EXIF orientation 5–8 turns it a quarter
+  const size = outputSize(swapped ? pageHeight : meta.width, swapped ? meta.width : pageHeight, params);
+  const pixels = size.width * size.height * frames;
+  if (pixels > maxPixels) {
+    throw new ImageError(
+      'ERR_BALLAST_IMAGE_TOO_LARGE',
+      `AVIF output of ${size.width}×${size.height} px${frames > 1 ? ` × ${frames} frames` : ''} exceeds the AVIF limit of ${maxPixels} px; ask for a smaller width or height, or another format`,
+    );
+  }
+}
+
+/** The size sharp's `resize` gives an input of `width`×`height` for these parameters (no enlargement limit). */
+export function outputSize(
+  width: number,
+  height: number,
+  params: Pick<ResizeParams, 'width' | 'height' | 'fit'>,
+): { width: number; height: number } {
+  const w = params.width;
+  const h = params.height;
+  if (w === undefined && h === undefined) return { width, height };
+  if (w === undefined) return { width: Math.max(1, Math.round((width * (h as number)) / height)), height: h as number };
+  if (h === undefined) return { width: w, height: Math.max(1, Math.round((height * w) / width)) };
+  if (params.fit !== 'inside' && params.fit !== 'outside') return { width: w, height: h };
+  const scale = (params.fit === 'inside' ? Math.min : Math.max)(w / width, h / height);
+  return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
 }
 
 /** Turns a sharp/libvips error into an {@link ImageError} with a message a client can act on. */

@@ -1,7 +1,7 @@
 import { InProcessQueue, parseResizeParams } from '@ballast/app-queue';
 import sharp from 'sharp';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CpuMeter, type JobUsage, logWorker, ResizeWorker, resizeImage, resolveLimits, sampleJpeg } from '../src/index.ts';
+import { CpuMeter, type JobUsage, logWorker, outputSize, ResizeWorker, resizeImage, resolveLimits, sampleJpeg } from '../src/index.ts';
 
 let jpeg: Buffer;
 beforeAll(async () => {
@@ -29,6 +29,7 @@ describe('resizeImage', () => {
   ] as const)('fit %s into 50×50 gives %i×%i', async (fit, w, h) => {
     const out = await resizeImage(jpeg, parseResizeParams({ width: 50, height: 50, fit }), limits);
     expect([out.width, out.height]).toEqual([w, h]);
+    expect(outputSize(400, 300, { width: 50, height: 50, fit })).toEqual({ width: w, height: h });
   });
 
   it('auto-orients and strips metadata unless asked to keep it', async () => {
@@ -78,6 +79,76 @@ describe('resizeImage', () => {
     await expect(resizeImage(Buffer.alloc(60_000), parseResizeParams({}), small)).rejects.toMatchObject({
       code: 'ERR_BALLAST_IMAGE_TOO_LARGE',
     });
+  });
+});
+
+describe('AVIF output limit', () => {
+  it('defaults to 1 MiP and must be a positive integer', () => {
+    expect(limits.maxAvifOutputPixels).toBe(1_048_576);
+    expect(() => resolveLimits({ maxAvifOutputPixels: 0 })).toThrow(/maxAvifOutputPixels/);
+  });
+
+  it('refuses an AVIF output over the limit from the input header and the parameters', async () => {
+    const big = await sharp({ create: { width: 2000, height: 1500, channels: 3, background: 'white' } })
+      .jpeg()
+      .toBuffer();
+    // No resize: the output is the input's 3 MP.
+    await expect(resizeImage(big, parseResizeParams({ format: 'avif' }), limits)).rejects.toMatchObject({
+      code: 'ERR_BALLAST_IMAGE_TOO_LARGE',
+      message: expect.stringMatching(/^AVIF output of 2000×1500 px exceeds the AVIF limit of 1048576 px/),
+    });
+    // Height alone scales the width from the input: 1600×1200.
+    await expect(resizeImage(big, parseResizeParams({ format: 'avif', height: 1200 }), limits)).rejects.toMatchObject({
+      message: expect.stringMatching(/^AVIF output of 1600×1200 px/),
+    });
+    // Other formats keep the general limit; a smaller AVIF output of the same input is made.
+    expect((await resizeImage(big, parseResizeParams({ format: 'webp', effort: '0' }), limits)).width).toBe(2000);
+    const small = await resizeImage(big, parseResizeParams({ format: 'avif', width: 1000, effort: '0' }), limits);
+    expect([small.width, small.height]).toEqual([1000, 750]);
+  });
+
+  it('counts the output after auto-orientation, fit and every frame kept', async () => {
+    const tight = resolveLimits({ maxAvifOutputPixels: 4000 });
+    const tall = await sharp({ create: { width: 80, height: 40, channels: 3, background: 'white' } })
+      .withMetadata({ orientation: 6 })
+      .jpeg()
+      .toBuffer();
+    // Shown upright it is 40×80: fitting inside 100×50 gives 25×50 (1250 px), not 100×50.
+    const upright = await resizeImage(
+      tall,
+      parseResizeParams({ format: 'avif', width: 100, height: 50, fit: 'inside', effort: '0' }),
+      tight,
+    );
+    expect([upright.width, upright.height]).toEqual([25, 50]);
+    await expect(
+      resizeImage(tall, parseResizeParams({ format: 'avif', width: 100, height: 50, fit: 'outside', effort: '0' }), tight),
+    ).rejects.toMatchObject({ code: 'ERR_BALLAST_IMAGE_TOO_LARGE', message: expect.stringMatching(/^AVIF output of 100×200 px/) });
+    const frames = await Promise.all(
+      [0, 1, 2].map((i) =>
+        sharp({ create: { width: 40, height: 40, channels: 3, background: { r: i * 80, g: 0, b: 0 } } })
+          .png()
+          .toBuffer(),
+      ),
+    );
+    const animated = await sharp(frames, { join: { animated: true } })
+      .webp()
+      .toBuffer();
+    expect((await resizeImage(animated, parseResizeParams({ format: 'avif', effort: '0' }), tight)).width).toBe(40);
+    await expect(resizeImage(animated, parseResizeParams({ format: 'avif', animated: 'true', effort: '0' }), tight)).rejects.toMatchObject({
+      message: expect.stringMatching(/^AVIF output of 40×40 px × 3 frames/),
+    });
+  });
+
+  it('is answered as a stored failure by the worker', async () => {
+    const queue = new InProcessQueue();
+    const worker = new ResizeWorker({ queue, concurrency: 1, limits: { maxAvifOutputPixels: 100 } }).start();
+    try {
+      const id = await queue.enqueue({ data: jpeg, params: { resize: { format: 'avif', width: 20 } }, deadlineAt: Date.now() + 10_000 });
+      expect(await queue.wait(id)).toMatchObject({ status: 'failed', error: { code: 'ERR_BALLAST_IMAGE_TOO_LARGE' } });
+    } finally {
+      await worker.close();
+      await queue.close();
+    }
   });
 });
 
