@@ -14,10 +14,18 @@ export class RetryError extends BallastError {
   }
 }
 
-/** The retry budget refused a retry (or a hedge), so the call ended; `cause` is the last error. */
-export class RetryBudgetExhaustedError extends RetryError {
-  constructor(attempts: number, cause?: unknown) {
+/**
+ * The retry budget refused a retry (or the hedge a hedged call was waiting for), so the
+ * call ended. It carries the last outcome: `cause` when it was an error, `lastValue`
+ * when it was a value the classifier wanted retried (e.g. a 503 response). A value
+ * carried here belongs to the caller, like a returned one: `discard` is not called on it.
+ */
+export class RetryBudgetExhaustedError<V = unknown> extends RetryError {
+  /** The last attempt's value when it ended on a value (`undefined` when it ended on an error). */
+  readonly lastValue: V | undefined;
+  constructor(attempts: number, cause?: unknown, lastValue?: V) {
     super('ERR_BALLAST_RETRY_BUDGET_EXHAUSTED', `retry budget exhausted after ${attempts} attempt(s)`, attempts, cause);
+    this.lastValue = lastValue;
   }
 }
 

@@ -173,6 +173,23 @@ describe('retryingFetch', () => {
     expect((error as Error).cause).toBeInstanceOf(TypeError);
   });
 
+  it('returns the last response, headers and unread body intact, when the budget refuses to retry it', async () => {
+    script('/spent', [503, 503, 503], { 'retry-after': '0' });
+    const budget = ratioBudget({ ratio: 0.1, minRetriesPerSec: 0 });
+    const f = retryingFetch({ ...fast, maxAttempts: 3, budget });
+    const events: string[] = [];
+    f.policy.on('budgetExhausted', ({ kind }) => events.push(`budgetExhausted:${kind}`));
+    f.policy.on('giveUp', ({ reason }) => events.push(`giveUp:${reason}`));
+    const res = await f(`${base}/spent`);
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('0');
+    expect(res.bodyUsed).toBe(false);
+    expect(await res.text()).toBe('status 503');
+    expect(seen).toHaveLength(1);
+    expect(events).toEqual(['budgetExhausted:retry', 'giveUp:budget']);
+    expect(f.policy.stats()).toMatchObject({ budgetExhausted: 1, giveUps: 1, retries: 0 });
+  });
+
   it('gateway pattern: a request that never reached one upstream goes to another, under a shared budget', async () => {
     script('/j', []);
     const dead = `http://127.0.0.1:${await refusedPort()}`;

@@ -1,5 +1,6 @@
 import { func, nonEmptyString } from '@ballast/common';
 import { defaultRetryOn, isConnectionError, type Outcome, type RetryClassifier } from './classify.ts';
+import { RetryBudgetExhaustedError } from './errors.ts';
 import { type RetryOptions, RetryPolicy } from './policy.ts';
 
 /** Options of {@link retryingFetch}: the retry options, plus what to call and what is safe to repeat. */
@@ -34,6 +35,9 @@ const IDEMPOTENT = ['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'];
  * errors, timeouts and 408/429/500/502/503/504 (honouring `Retry-After`); any method
  * when the connection was never made. Request bodies that are streams are sent once,
  * as they cannot be replayed. Discarded responses have their bodies cancelled.
+ * When the budget refuses a retry after a response (a 503), that response is returned,
+ * as when attempts run out (`budgetExhausted` and `giveUp` still report it); after an
+ * error, the call rejects with {@link RetryBudgetExhaustedError} (`cause`: the error).
  * The caller's `init.signal` keeps cancelling the body after the response is returned.
  *
  * @example
@@ -68,18 +72,29 @@ export function retryingFetch(options: RetryingFetchOptions = {}): RetryingFetch
     const hasKey = new Headers(init?.headers ?? request?.headers).has(keyHeader);
     const body = init?.body !== undefined ? init.body : request?.body;
     const classifier = !isReplayable(body, request) ? never : methods.has(method) || hasKey ? retryOn : onlyUnsent;
-    return policy.execute(
-      ({ signal }) => {
-        // AbortSignal.any keeps following the caller's signal after the attempt has ended,
-        // so the caller can still cancel the body of the response it receives.
-        const attemptSignal = callerSignal ? AbortSignal.any([callerSignal, signal]) : signal;
-        const target = request && request.body !== null ? request.clone() : input;
-        return fetchImpl(target, { ...init, signal: attemptSignal });
-      },
-      { signal: callerSignal, retryOn: classifier },
-    );
+    return policy
+      .execute(
+        ({ signal }) => {
+          // AbortSignal.any keeps following the caller's signal after the attempt has ended,
+          // so the caller can still cancel the body of the response it receives.
+          const attemptSignal = callerSignal ? AbortSignal.any([callerSignal, signal]) : signal;
+          const target = request && request.body !== null ? request.clone() : input;
+          return fetchImpl(target, { ...init, signal: attemptSignal });
+        },
+        { signal: callerSignal, retryOn: classifier },
+      )
+      .catch(lastResponse);
   };
   return Object.assign(wrapped, { policy });
+}
+
+/**
+ * The budget refused to retry a response (a 503, a 429): the caller gets that response,
+ * its status, headers and unread body, as when attempts run out. Errors stay errors.
+ */
+function lastResponse(error: unknown): Response {
+  if (error instanceof RetryBudgetExhaustedError && error.lastValue !== undefined) return error.lastValue as Response;
+  throw error;
 }
 
 /** A body fetch can send again: none, a string, bytes, a Blob, form data; not a stream nor an iterable. */

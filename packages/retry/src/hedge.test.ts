@@ -2,7 +2,13 @@ import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { errorOf, settle } from '../test/settle.ts';
 import { ratioBudget, tokenBucketBudget } from './budget.ts';
-import { isRetryBudgetExhaustedError, isRetryDeadlineError, isRetryPolicyClosedError, type RetryDeadlineError } from './errors.ts';
+import {
+  isRetryBudgetExhaustedError,
+  isRetryDeadlineError,
+  isRetryPolicyClosedError,
+  type RetryBudgetExhaustedError,
+  type RetryDeadlineError,
+} from './errors.ts';
 import { type AttemptContext, hedge, type RetryEvents, RetryPolicy } from './policy.ts';
 
 beforeEach(() => {
@@ -124,6 +130,27 @@ describe('hedge', () => {
     await vi.advanceTimersByTimeAsync(5);
     const settled = await result;
     expect(isRetryBudgetExhaustedError(!settled.ok && settled.error)).toBe(true);
+  });
+
+  it('ends with RetryBudgetExhaustedError carrying the last value when the budget refuses to retry a value, as execute() does', async () => {
+    const budget = tokenBucketBudget({ maxTokens: 2 });
+    const unavailable = { status: 503, headers: new Headers() };
+    const discarded: unknown[] = [];
+    const policy = new RetryPolicy<typeof unavailable>({ budget, hedgeDelayMs: 50, discard: (v) => discarded.push(v) });
+    const giveUps: RetryEvents['giveUp'][] = [];
+    const exhausted: RetryEvents['budgetExhausted'][] = [];
+    policy.on('giveUp', (e) => giveUps.push(e));
+    policy.on('budgetExhausted', (e) => exhausted.push(e));
+    const result = settle(policy.hedge(async () => unavailable));
+    await vi.advanceTimersByTimeAsync(0);
+    const settled = await result;
+    expect(isRetryBudgetExhaustedError(!settled.ok && settled.error)).toBe(true);
+    expect(errorOf<RetryBudgetExhaustedError>(settled).lastValue).toBe(unavailable);
+    expect(errorOf<RetryBudgetExhaustedError>(settled).cause).toBeUndefined();
+    expect(discarded).toEqual([]);
+    expect(exhausted).toMatchObject([{ attempts: 1, kind: 'hedge' }]);
+    expect(giveUps).toMatchObject([{ attempts: 1, reason: 'budget', outcome: { ok: true, value: unavailable } }]);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('aborts every attempt at the deadline', async () => {

@@ -452,6 +452,47 @@ describe('budget', () => {
     expect(policy.stats()).toMatchObject({ retries: 1, budgetExhausted: 1, giveUps: 1 });
   });
 
+  it('ends with RetryBudgetExhaustedError carrying the last value when the budget refuses to retry a value', async () => {
+    const budget = tokenBucketBudget({ maxTokens: 4, tokenRatio: 1 });
+    const discarded: unknown[] = [];
+    const policy = new RetryPolicy<{ status: number; headers: Headers }>({
+      maxAttempts: 5,
+      budget,
+      backoff: constantBackoff({ delayMs: 1 }),
+      delayHint: false,
+      discard: (value) => discarded.push(value),
+    });
+    const exhausted: RetryEvents['budgetExhausted'][] = [];
+    const giveUps: RetryEvents['giveUp'][] = [];
+    policy.on('budgetExhausted', (e) => exhausted.push(e));
+    policy.on('giveUp', (e) => giveUps.push(e));
+    const answers = [response(503), response(503, { 'retry-after': '1' })];
+    const fn = vi.fn(async ({ attempt }: AttemptContext) => answers[attempt - 1] ?? response(200));
+    const result = settle(policy.execute(fn));
+    await vi.runAllTimersAsync();
+    const settled = await result;
+    expect(fn).toHaveBeenCalledTimes(2);
+    const error = errorOf<RetryBudgetExhaustedError<{ status: number; headers: Headers }>>(settled);
+    expect(error).toBeInstanceOf(RetryBudgetExhaustedError);
+    expect(error.attempts).toBe(2);
+    expect(error.lastValue).toBe(answers[1]);
+    expect(error.lastValue?.headers.get('retry-after')).toBe('1');
+    expect(error.cause).toBeUndefined();
+    // The retried value was released; the one handed to the caller in the error was not.
+    expect(discarded).toEqual([answers[0]]);
+    expect(exhausted).toMatchObject([{ attempts: 2, kind: 'retry' }]);
+    expect(giveUps).toMatchObject([{ attempts: 2, reason: 'budget', outcome: { ok: true, value: answers[1], attempt: 2 } }]);
+    expect(policy.stats()).toMatchObject({ retries: 1, budgetExhausted: 1, giveUps: 1, successes: 0 });
+  });
+
+  it('still returns the last value when attempts run out on a value, budget or not', async () => {
+    const budget = tokenBucketBudget();
+    const last = response(503);
+    const result = retry(async () => last, { maxAttempts: 2, budget, backoff: constantBackoff({ delayMs: 1 }) });
+    await vi.runAllTimersAsync();
+    await expect(result).resolves.toBe(last);
+  });
+
   it('earns tokens back on success', async () => {
     const budget = tokenBucketBudget({ maxTokens: 10, tokenRatio: 0.5 });
     const { fn } = flaky(1, 'ok');

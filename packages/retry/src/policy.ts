@@ -76,7 +76,8 @@ export interface RetryOptions<T = unknown> {
   budget?: RetryBudget;
   /**
    * Called with a value that is being retried or that lost a hedge, so it can release
-   * what it holds (e.g. `response.body?.cancel()`). Not called for the value returned.
+   * what it holds (e.g. `response.body?.cancel()`). Not called for the value that leaves
+   * the call: the one returned, or the `lastValue` of a {@link RetryBudgetExhaustedError}.
    * @default undefined
    */
   discard?: (value: T) => void;
@@ -233,12 +234,14 @@ export class RetryPolicy<T = unknown> implements Disposable {
    * Runs `fn` until it succeeds, the classifier declines an outcome, `maxAttempts` are
    * spent, the deadline passes, the budget refuses, or the caller aborts.
    *
-   * Resolves with the first accepted value, or with the last value when retrying stops
-   * on a value (a 503 after the last attempt is returned, not thrown). Rejects with the
-   * last error as thrown when attempts run out or it is not retryable;
-   * {@link RetryBudgetExhaustedError} or {@link RetryDeadlineError} (last error as
-   * `cause`) when the budget or the deadline stopped it; `signal.reason` when the caller
-   * aborted; {@link RetryPolicyClosedError} once the policy is closed.
+   * Resolves with the first accepted value, or with the last value when attempts run out
+   * or the deadline stops retrying on a value (a 503 after the last attempt is returned,
+   * not thrown). Rejects with {@link RetryBudgetExhaustedError} whenever the budget
+   * refused a retry, on an error (`cause`) or a value (`lastValue`, which the caller
+   * then owns: `discard` is not called on it); with the last error as thrown when
+   * attempts run out or it is not retryable; {@link RetryDeadlineError} (last error as
+   * `cause`) when the deadline stopped it; `signal.reason` when the caller aborted;
+   * {@link RetryPolicyClosedError} once the policy is closed.
    */
   async execute<R extends T>(fn: Attempt<R>, options?: ExecuteOptions<R>): Promise<R> {
     const retryOn = (options?.retryOn ?? this.#retryOn) as RetryClassifier<R>;
@@ -524,12 +527,19 @@ export class RetryPolicy<T = unknown> implements Disposable {
     if (this.#events.has('giveUp')) this.#events.emit('giveUp', { attempts: state.attempts, reason, outcome: state.last });
   }
 
-  /** Ends a call that stopped retrying: emits `giveUp`, returns the last value or throws the matching error. */
+  /**
+   * Ends a call that stopped retrying: emits `giveUp`, returns the last value or throws
+   * the matching error. A budget refusal always rejects, a value outcome as `lastValue`.
+   */
   #conclude<R>(state: CallState, outcome: Outcome<unknown>, reason: GiveUpReason): R {
     state.last = outcome;
     this.#giveUpEvent(state, reason);
+    if (reason === 'budget') {
+      throw outcome.ok
+        ? new RetryBudgetExhaustedError(state.attempts, undefined, outcome.value)
+        : new RetryBudgetExhaustedError(state.attempts, outcome.error);
+    }
     if (outcome.ok) return outcome.value as R;
-    if (reason === 'budget') throw new RetryBudgetExhaustedError(state.attempts, outcome.error);
     if (reason === 'deadline') throw new RetryDeadlineError(this.deadlineMs, state.attempts, outcome.error);
     throw unwrap(outcome.error);
   }
