@@ -107,6 +107,13 @@ describe.each(modes)('the system on the %s queue', (_mode, queues) => {
     ['not an image', () => Promise.resolve(Buffer.from('just some text, not an image')), 'width=10', 415, 'ERR_BALLAST_IMAGE_UNSUPPORTED'],
     ['a truncated JPEG', async () => jpeg.subarray(0, Math.floor(jpeg.length * 0.6)), 'width=10', 422, 'ERR_BALLAST_IMAGE_CORRUPT'],
     ['a decompression bomb PNG', bombPng, 'width=10', 413, 'ERR_BALLAST_IMAGE_TOO_LARGE'],
+    [
+      'an AVIF output over its pixel limit',
+      async () => jpeg,
+      'format=avif&width=4000&height=3000&fit=fill',
+      413,
+      'ERR_BALLAST_IMAGE_TOO_LARGE',
+    ],
     ['an out-of-range width', async () => jpeg, 'width=100000', 400, 'ERR_BALLAST_INVALID_OPTION'],
     ['a malformed quality', async () => jpeg, 'quality=high', 400, 'ERR_BALLAST_INVALID_OPTION'],
     ['an unknown fit', async () => jpeg, 'fit=stretch', 400, 'ERR_BALLAST_INVALID_OPTION'],
