@@ -15,7 +15,15 @@ import { logWorker, ResizeWorker } from './worker.ts';
 
 const queue = queueFromEnv();
 const concurrency = process.env.BALLAST_WORKER_CONCURRENCY ? Number(process.env.BALLAST_WORKER_CONCURRENCY) : undefined;
-const worker = new ResizeWorker({ queue, concurrency, name: process.env.BALLAST_WORKER_NAME || undefined });
+const maxAvifOutputPixels = process.env.BALLAST_WORKER_MAX_AVIF_OUTPUT_PIXELS
+  ? Number(process.env.BALLAST_WORKER_MAX_AVIF_OUTPUT_PIXELS)
+  : undefined;
+const worker = new ResizeWorker({
+  queue,
+  concurrency,
+  name: process.env.BALLAST_WORKER_NAME || undefined,
+  limits: { maxAvifOutputPixels },
+});
 const registry = workerMetrics(worker);
 logWorker(worker, jsonLines());
 worker.start();
