@@ -13,7 +13,11 @@ export interface ResizeLimits {
   maxInputPixels?: number;
   /** Largest input, bytes. @default 10_485_760 (10 MiB) */
   maxInputBytes?: number;
-  /** Largest output area, px (width × height) a request may ask for. @default 40_000_000 */
+  /**
+   * Largest output, px (width × height × frames), computed before decoding from the input's
+   * header and the resize parameters: a tiny input cannot ask for a huge output.
+   * @default 40_000_000
+   */
   maxOutputPixels?: number;
   /**
    * Largest AVIF output, px (width × height × frames), computed before encoding from the
@@ -88,19 +92,13 @@ export async function resizeImage(input: Buffer, params: ResizeParams, limits: R
   if (input.byteLength > limits.maxInputBytes) {
     throw new ImageError('ERR_BALLAST_IMAGE_TOO_LARGE', `input is ${input.byteLength} bytes; the limit is ${limits.maxInputBytes}`);
   }
-  if (params.width !== undefined && params.height !== undefined && params.width * params.height > limits.maxOutputPixels) {
-    throw new ImageError(
-      'ERR_BALLAST_IMAGE_TOO_LARGE',
-      `output of ${params.width}×${params.height} px exceeds the limit of ${limits.maxOutputPixels} px`,
-    );
-  }
   const options: SharpOptions = {
     limitInputPixels: limits.maxInputPixels,
     failOn: 'warning', // a truncated or damaged file is an error, not a half-grey image
     pages: params.animated ? -1 : 1,
     sequentialRead: true,
   };
-  if (params.format === 'avif') await checkAvifOutput(input, options, params, limits.maxAvifOutputPixels);
+  await checkOutputSize(input, options, params, limits);
   let image = sharp(input, options)
     // libvips stops work that runs longer (not an AVIF encoder already running: see below).
     .timeout({ seconds: Math.max(1, Math.ceil(limits.timeoutMs / 1000)) })
@@ -145,11 +143,11 @@ export async function resizeImage(input: Buffer, params: ResizeParams, limits: R
 }
 
 /**
- * Refuses an AVIF conversion whose output would exceed `maxPixels`, before any pixel is
- * decoded: the output size comes from the input's header (auto-oriented, frames counted
- * when `animated`) and the resize parameters.
+ * Refuses a conversion whose output would exceed `maxOutputPixels` (or, for AVIF,
+ * `maxAvifOutputPixels`) before any pixel is decoded: the output size comes from the
+ * input's header (auto-oriented, frames counted when `animated`) and the resize parameters.
  */
-async function checkAvifOutput(input: Buffer, options: SharpOptions, params: ResizeParams, maxPixels: number): Promise<void> {
+async function checkOutputSize(input: Buffer, options: SharpOptions, params: ResizeParams, limits: ResolvedLimits): Promise<void> {
   let meta: sharp.Metadata;
   try {
     meta = await sharp(input, options).metadata();
@@ -161,10 +159,15 @@ async function checkAvifOutput(input: Buffer, options: SharpOptions, params: Res
   const swapped = meta.autoOrient.width !== meta.width; // EXIF orientation 5–8 turns it a quarter
   const size = outputSize(swapped ? pageHeight : meta.width, swapped ? meta.width : pageHeight, params);
   const pixels = size.width * size.height * frames;
+  const avif = params.format === 'avif' && limits.maxAvifOutputPixels < limits.maxOutputPixels;
+  const maxPixels = avif ? limits.maxAvifOutputPixels : limits.maxOutputPixels;
   if (pixels > maxPixels) {
+    const output = `${size.width}×${size.height} px${frames > 1 ? ` × ${frames} frames` : ''}`;
     throw new ImageError(
       'ERR_BALLAST_IMAGE_TOO_LARGE',
-      `AVIF output of ${size.width}×${size.height} px${frames > 1 ? ` × ${frames} frames` : ''} exceeds the AVIF limit of ${maxPixels} px; ask for a smaller width or height, or another format`,
+      avif
+        ? `AVIF output of ${output} exceeds the AVIF limit of ${maxPixels} px; ask for a smaller width or height, or another format`
+        : `output of ${output} exceeds the limit of ${maxPixels} px`,
     );
   }
 }

@@ -139,6 +139,20 @@ describe('AVIF output limit', () => {
     });
   });
 
+  it('holds every format to maxOutputPixels, sized the same way', async () => {
+    const thin = await sharp({ create: { width: 1, height: 400, channels: 3, background: 'white' } })
+      .png()
+      .toBuffer();
+    // Width alone: the height follows the input's aspect ratio, 100×40000.
+    await expect(
+      resizeImage(thin, parseResizeParams({ format: 'png', width: 100 }), resolveLimits({ maxOutputPixels: 1_000_000 })),
+    ).rejects.toMatchObject({
+      code: 'ERR_BALLAST_IMAGE_TOO_LARGE',
+      message: 'output of 100×40000 px exceeds the limit of 1000000 px',
+    });
+    expect((await resizeImage(thin, parseResizeParams({ format: 'png', width: 2 }), limits)).height).toBe(800);
+  });
+
   it('is answered as a stored failure by the worker', async () => {
     const queue = new InProcessQueue();
     const worker = new ResizeWorker({ queue, concurrency: 1, limits: { maxAvifOutputPixels: 100 } }).start();
