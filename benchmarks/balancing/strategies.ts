@@ -3,18 +3,7 @@
  * options, each built fresh per run (a strategy instance serves one balancer). Used by
  * the simulation and by the live gateway, so both compare exactly the same code.
  */
-import {
-  dynamic,
-  hashAffinity,
-  leastConnections,
-  peakEwma,
-  powerOfTwoChoices,
-  random,
-  roundRobin,
-  type Strategy,
-  weightedRandom,
-  weightedRoundRobin,
-} from '@ballast/load-balancer';
+import { type Strategy, strategyByName } from '@ballast/load-balancer';
 
 export interface StrategyEntry {
   /** Stable id used in JSON and file names. */
@@ -25,15 +14,15 @@ export interface StrategyEntry {
 }
 
 export const strategies: StrategyEntry[] = [
-  { id: 'round-robin', label: 'round robin', make: () => roundRobin() },
-  { id: 'weighted-round-robin', label: 'weighted round robin', make: () => weightedRoundRobin() },
-  { id: 'random', label: 'random', make: () => random() },
-  { id: 'weighted-random', label: 'weighted random', make: () => weightedRandom() },
-  { id: 'least-connections', label: 'least connections', make: () => leastConnections() },
-  { id: 'p2c', label: 'P2C', make: () => powerOfTwoChoices() },
-  { id: 'peak-ewma', label: 'peak EWMA', make: () => peakEwma() },
-  { id: 'hash-ring', label: 'hash (ring)', make: () => hashAffinity({ partitioner: 'ring' }) },
-  { id: 'hash-maglev', label: 'hash (maglev)', make: () => hashAffinity({ partitioner: 'maglev' }) },
-  { id: 'hash-bounded', label: 'hash (bounded load)', make: () => hashAffinity({ partitioner: 'bounded-load' }) },
-  { id: 'dynamic', label: 'dynamic', make: () => dynamic() },
+  { id: 'round-robin', label: 'round robin', make: () => strategyByName('round-robin') },
+  { id: 'weighted-round-robin', label: 'weighted round robin', make: () => strategyByName('weighted-round-robin') },
+  { id: 'random', label: 'random', make: () => strategyByName('random') },
+  { id: 'weighted-random', label: 'weighted random', make: () => strategyByName('weighted-random') },
+  { id: 'least-connections', label: 'least connections', make: () => strategyByName('least-connections') },
+  { id: 'p2c', label: 'P2C', make: () => strategyByName('p2c') },
+  { id: 'peak-ewma', label: 'peak EWMA', make: () => strategyByName('peak-ewma') },
+  { id: 'hash-ring', label: 'hash (ring)', make: () => strategyByName('hash-ring') },
+  { id: 'hash-maglev', label: 'hash (maglev)', make: () => strategyByName('hash-maglev') },
+  { id: 'hash-bounded', label: 'hash (bounded load)', make: () => strategyByName('hash-bounded-load') },
+  { id: 'dynamic', label: 'dynamic', make: () => strategyByName('dynamic') },
 ];

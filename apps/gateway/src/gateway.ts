@@ -6,18 +6,7 @@ import { AdaptiveThrottle, ConcurrencyLimiter, isShedError } from '@ballast/back
 import { BrokenCircuitError, CircuitBreaker, isBrokenCircuitError, isTimeoutError } from '@ballast/circuit-breaker';
 import { durationMs, integer, oneOf, withoutStack } from '@ballast/common';
 import { type BalancerConnection, connectBalancer, HealthPoller, HeartbeatMonitor, PhiAccrualDetector } from '@ballast/failure-detector';
-import {
-  HOP_BY_HOP_HEADERS,
-  isNoEndpointAvailableError,
-  LoadBalancer,
-  leastConnections,
-  type PickHandle,
-  peakEwma,
-  powerOfTwoChoices,
-  random,
-  roundRobin,
-  type Strategy,
-} from '@ballast/load-balancer';
+import { HOP_BY_HOP_HEADERS, isNoEndpointAvailableError, LoadBalancer, type PickHandle, strategyByName } from '@ballast/load-balancer';
 import { constantBackoff, isRetryBudgetExhaustedError, isRetryError, RatioBudget, RetryPolicy } from '@ballast/retry';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
@@ -132,7 +121,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const registry = options.registry ?? new Registry();
 
   const balancer = new LoadBalancer({
-    strategy: strategy(strategyName),
+    strategy: strategyByName(strategyName),
     endpoints: options.upstreams.map((u) => ({ id: u.id, address: u.url })),
     // Ejections here are short: the failure detector handles dead servers, this handles flaky ones.
     outlierDetection: {
@@ -398,21 +387,6 @@ export function createGateway(options: GatewayOptions): Gateway {
     agent.destroy();
   };
   return { app, balancer, monitor, registry, breaker: (id) => breakers.get(id), close, [Symbol.asyncDispose]: close };
-}
-
-function strategy(name: StrategyName): Strategy {
-  switch (name) {
-    case 'p2c':
-      return powerOfTwoChoices();
-    case 'round-robin':
-      return roundRobin();
-    case 'least-connections':
-      return leastConnections();
-    case 'peak-ewma':
-      return peakEwma();
-    case 'random':
-      return random();
-  }
 }
 
 /** True when the error says the connection was never made, so the request was never sent. */

@@ -9,6 +9,7 @@ export {
 export { isNoEndpointAvailableError, NoEndpointAvailableError, type NoEndpointReason } from './errors.ts';
 export { type ForwardOptions, HOP_BY_HOP_HEADERS, isUpstreamError, stripHopByHop, UpstreamError, type UpstreamFailure } from './forward.ts';
 export type { LoadBalancerOptions, OutlierDetectionOptions, SlowStartOptions } from './options.ts';
+export { STRATEGY_NAMES, type StrategyName, strategyByName } from './strategies/by-name.ts';
 export { type DynamicOptions, type DynamicStrategy, dynamic } from './strategies/dynamic.ts';
 export { type HashAffinityOptions, hashAffinity } from './strategies/hash-affinity.ts';
 export { leastConnections } from './strategies/least-connections.ts';

@@ -10,7 +10,9 @@ import {
   powerOfTwoChoices,
   random,
   roundRobin,
+  STRATEGY_NAMES,
   type Strategy,
+  strategyByName,
   weightedRandom,
   weightedRoundRobin,
 } from '../src/index.ts';
@@ -380,5 +382,19 @@ describe('custom strategies', () => {
     expect(() => new LoadBalancer({ strategy })).toThrow(/not used by another LoadBalancer/);
     lb.close();
     expect(() => new LoadBalancer({ strategy })).not.toThrow();
+  });
+});
+
+describe('strategyByName', () => {
+  it.each(STRATEGY_NAMES)('builds %s, which reports that name', (name) => {
+    expect(strategyByName(name).name).toBe(name);
+  });
+
+  it('returns a new strategy each time, never a shared one', () => {
+    expect(strategyByName('round-robin')).not.toBe(strategyByName('round-robin'));
+  });
+
+  it('names the option and the valid names for an unknown strategy', () => {
+    expect(() => strategyByName('fastest')).toThrow(/strategy must be one of "round-robin", .*"p2c".*, got "fastest"/);
   });
 });
