@@ -1,6 +1,6 @@
 import { durationMs, finiteNumber, func } from '@ballast/common';
 import type { Endpoint, EndpointState, PickContext, Strategy } from '../types.ts';
-import { better, Sampler, undeclined } from './sampler.ts';
+import { better, pickOfTwo, Sampler } from './sampler.ts';
 
 /** Per-endpoint state: the weight computed at the last recomputation. */
 class DynamicWeight {
@@ -78,6 +78,12 @@ export function dynamic(options: DynamicOptions = {}): DynamicStrategy {
     }
   };
 
+  const choose = (a: EndpointState, b: EndpointState, _candidates: readonly EndpointState[], context: PickContext): EndpointState => {
+    const wa = weightOf(a);
+    const wb = weightOf(b);
+    return better(a, a.inFlight / wa, wa, b, b.inFlight / wb, wb, context.random);
+  };
+
   return {
     name: 'dynamic',
     onAdd(endpoint: EndpointState): void {
@@ -90,15 +96,7 @@ export function dynamic(options: DynamicOptions = {}): DynamicStrategy {
         recompute(candidates, context.now);
         sampler.invalidate();
       }
-      if (candidates.length === 1) return candidates[0] as EndpointState;
-      const i = sampler.one(candidates, context.random);
-      const a = candidates[i] as EndpointState;
-      const b = candidates[sampler.other(candidates, i, context.random)] as EndpointState;
-      const other = undeclined(a, b, context.declined);
-      if (other !== undefined) return other;
-      const wa = weightOf(a);
-      const wb = weightOf(b);
-      return better(a, a.inFlight / wa, wa, b, b.inFlight / wb, wb, context.random);
+      return pickOfTwo(sampler, candidates, context, choose);
     },
     weights(): Map<string, number> {
       return new Map(computed);

@@ -1,6 +1,6 @@
 import { finiteNumber } from '@ballast/common';
 import type { EndpointState, PickContext, Strategy } from '../types.ts';
-import { better, Sampler, undeclined } from './sampler.ts';
+import { better, pickOfTwo, Sampler } from './sampler.ts';
 
 /** Options of {@link powerOfTwoChoices}. */
 export interface PowerOfTwoChoicesOptions {
@@ -28,18 +28,15 @@ export function powerOfTwoChoices(options: PowerOfTwoChoicesOptions = {}): Strat
   const bias = finiteNumber('activeRequestBias', options.activeRequestBias ?? 1, { min: 0 });
   const sampler = new Sampler();
   const score = (e: EndpointState): number => (bias === 1 ? e.inFlight : e.inFlight ** bias) / e.weight;
+  const choose = (a: EndpointState, b: EndpointState, candidates: readonly EndpointState[], context: PickContext): EndpointState => {
+    // On a tie the second draw wins: it is as random as the first.
+    if (sampler.uniform(candidates)) return a.inFlight < b.inFlight ? a : b;
+    return better(a, score(a), a.weight, b, score(b), b.weight, context.random);
+  };
   return {
     name: 'p2c',
     pick(candidates: readonly EndpointState[], context: PickContext): EndpointState {
-      if (candidates.length === 1) return candidates[0] as EndpointState;
-      const i = sampler.one(candidates, context.random);
-      const a = candidates[i] as EndpointState;
-      const b = candidates[sampler.other(candidates, i, context.random)] as EndpointState;
-      const other = undeclined(a, b, context.declined);
-      if (other !== undefined) return other;
-      // On a tie the second draw wins: it is as random as the first.
-      if (sampler.uniform(candidates)) return a.inFlight < b.inFlight ? a : b;
-      return better(a, score(a), a.weight, b, score(b), b.weight, context.random);
+      return pickOfTwo(sampler, candidates, context, choose);
     },
   };
 }

@@ -1,6 +1,6 @@
 import { durationMs, TimeDecayEwma } from '@ballast/common';
 import type { EndpointState, Outcome, PickContext, Strategy } from '../types.ts';
-import { Sampler, undeclined } from './sampler.ts';
+import { pickOfTwo, Sampler } from './sampler.ts';
 
 /** Options of {@link peakEwma}. */
 export interface PeakEwmaOptions {
@@ -35,19 +35,15 @@ export function peakEwma(options: PeakEwmaOptions = {}): Strategy {
     const decayed = ewma.value * Math.exp(-(now - last) / decayMs);
     return (decayed * (e.inFlight + 1)) / e.weight;
   };
+  const choose = (a: EndpointState, b: EndpointState, _candidates: readonly EndpointState[], context: PickContext): EndpointState =>
+    cost(a, context.now) < cost(b, context.now) ? a : b;
   return {
     name: 'peak-ewma',
     onAdd(endpoint: EndpointState): void {
       endpoint.data = new TimeDecayEwma(decayMs);
     },
     pick(candidates: readonly EndpointState[], context: PickContext): EndpointState {
-      if (candidates.length === 1) return candidates[0] as EndpointState;
-      const i = sampler.one(candidates, context.random);
-      const a = candidates[i] as EndpointState;
-      const b = candidates[sampler.other(candidates, i, context.random)] as EndpointState;
-      const other = undeclined(a, b, context.declined);
-      if (other !== undefined) return other;
-      return cost(a, context.now) < cost(b, context.now) ? a : b;
+      return pickOfTwo(sampler, candidates, context, choose);
     },
     onDone(endpoint: EndpointState, outcome: Outcome): void {
       if (!outcome.cancelled) (endpoint.data as TimeDecayEwma).updatePeak(outcome.latencyMs, outcome.now);

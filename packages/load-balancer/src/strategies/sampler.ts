@@ -1,4 +1,4 @@
-import type { EndpointState } from '../types.ts';
+import type { EndpointState, PickContext } from '../types.ts';
 
 /**
  * Draws candidate indexes at random: uniformly when every weight is equal, in
@@ -109,7 +109,25 @@ export function better(
  * so two-choice strategies do not hand the warming endpoint straight back; otherwise
  * `undefined`.
  */
-export function undeclined(a: EndpointState, b: EndpointState, declined: EndpointState | undefined): EndpointState | undefined {
+function undeclined(a: EndpointState, b: EndpointState, declined: EndpointState | undefined): EndpointState | undefined {
   if (declined === undefined) return undefined;
   return a === declined ? b : b === declined ? a : undefined;
+}
+
+/**
+ * The frame every two-choice strategy shares (P2C, peak-EWMA, dynamic): two distinct
+ * candidates drawn by `sampler`, the one slow start did not decline if it declined the
+ * other, else `choose(a, b)`. `choose` is made once per strategy, so a pick allocates nothing.
+ */
+export function pickOfTwo(
+  sampler: Sampler,
+  candidates: readonly EndpointState[],
+  context: PickContext,
+  choose: (a: EndpointState, b: EndpointState, candidates: readonly EndpointState[], context: PickContext) => EndpointState,
+): EndpointState {
+  if (candidates.length === 1) return candidates[0] as EndpointState;
+  const i = sampler.one(candidates, context.random);
+  const a = candidates[i] as EndpointState;
+  const b = candidates[sampler.other(candidates, i, context.random)] as EndpointState;
+  return undeclined(a, b, context.declined) ?? choose(a, b, candidates, context);
 }
