@@ -1,4 +1,4 @@
-export { isShedError, ShedError, type ShedReason } from './errors.ts';
+export { type BackpressureErrorCode, isShedError, ShedError, type ShedReason } from './errors.ts';
 export {
   type AcquireOptions,
   type CodelOptions,

@@ -36,6 +36,7 @@ export {
   RetryBudgetExhaustedError,
   RetryDeadlineError,
   RetryError,
+  type RetryErrorCode,
   RetryPolicyClosedError,
 } from './errors.ts';
 export { type RetryingFetch, type RetryingFetchOptions, retryingFetch } from './fetch.ts';
