@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS usage_records (
   request_id    text,
   -- When the store received the record (epoch ms, the database's clock): late arrivals show here.
   received_at   bigint NOT NULL DEFAULT (floor(extract(epoch FROM clock_timestamp()) * 1000))::bigint,
-  -- The billing run that took the record (YYYY-MM or YYYY-MM-DD); NULL until billed.
+  -- The billing run that took the record (YYYY-MM or YYYY-MM-DD), NULL until billed.
   billing_period text
 );
 CREATE INDEX IF NOT EXISTS usage_records_tenant_finished ON usage_records (tenant, finished_at);
