@@ -1,16 +1,9 @@
 import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { createRequire } from 'node:module';
 import type { PGlite } from '@electric-sql/pglite';
-import type Pg from 'pg';
-import type { to as CopyTo } from 'pg-copy-streams';
-
-// node-postgres is CommonJS; loaded through require so that test runners which resolve
-// ESM conditions for imports still get its CommonJS build (its pool class extends another).
-const require = createRequire(import.meta.url);
-const pg = require('pg') as typeof Pg;
-const copyTo = (require('pg-copy-streams') as { to: typeof CopyTo }).to;
+import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
 
 /**
  * The few things the usage store needs from PostgreSQL, over two drivers: node-postgres
@@ -37,7 +30,7 @@ export function postgresClient(url: string, max = 4): SqlClient {
   // An idle connection dropped by the server (restart, failover) must not crash the process;
   // the next query gets a fresh connection.
   pool.on('error', () => {});
-  const run = async <T>(client: Pg.Pool | Pg.PoolClient, text: string, params?: unknown[]) => {
+  const run = async <T>(client: pg.Pool | pg.PoolClient, text: string, params?: unknown[]) => {
     const result = await client.query(text, params as unknown[]);
     return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
   };

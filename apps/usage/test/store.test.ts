@@ -1,15 +1,21 @@
+import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toRecord } from '../src/record.ts';
 import { UsageStore } from '../src/store.ts';
 import { finishedJob } from './fixtures.ts';
 
-let store: UsageStore;
-beforeAll(async () => {
-  store = await UsageStore.open({ database: 'memory://' });
-});
-afterAll(() => store.close());
+describe.each(['postgres', 'pglite'] as const)('UsageStore (%s)', (kind) => {
+  let server: PostgresServer | undefined;
+  let store: UsageStore;
+  beforeAll(async () => {
+    if (kind === 'postgres') server = await startPostgres();
+    store = await UsageStore.open({ database: server ? await server.createDatabase('usage') : 'memory://' });
+  });
+  afterAll(async () => {
+    await store?.close();
+    await server?.stop();
+  });
 
-describe('UsageStore (PGlite)', () => {
   it('inserts a batch once: a replay and a job that ran twice change nothing', async () => {
     const batch = Array.from({ length: 50 }, (_, i) => toRecord(finishedJob(i)));
     expect(await store.insert(batch)).toEqual({ inserted: 50, duplicates: 0 });
@@ -30,6 +36,11 @@ describe('UsageStore (PGlite)', () => {
     expect(again).toEqual(run);
     expect(await store.claimedCount('2026-10-03')).toBe(51);
     expect(await store.purge('2026-10-03', Date.UTC(2026, 9, 6))).toBe(51);
+    expect(await store.count()).toBe(1);
+  });
+
+  it('creates its tables from many connections at once without colliding', async () => {
+    await Promise.all(Array.from({ length: 4 }, () => store.migrate()));
     expect(await store.count()).toBe(1);
   });
 });
