@@ -89,27 +89,35 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Another live process holds the role's lock on a log directory. */
+/** Another live process holds a lock (a usage log's writer or shipper role, a billing run). */
 export class UsageLogLockedError extends BallastError {
-  readonly dir: string;
+  readonly path: string;
   readonly pid: number;
-  constructor(dir: string, role: string, pid: number) {
-    super('ERR_BALLAST_USAGE_LOG_LOCKED', `${role} of usage log ${dir} is held by live process ${pid}; one ${role} per directory`);
-    this.dir = dir;
+  constructor(path: string, what: string, pid: number) {
+    super('ERR_BALLAST_USAGE_LOG_LOCKED', `${what} is held by live process ${pid} (lock file ${path}); one at a time`);
+    this.path = path;
     this.pid = pid;
   }
 }
 
 /**
- * Takes the `role` lock of `dir` (a file holding this process's pid), taking over a
- * lock left by a process that no longer exists.
+ * Takes the `role` lock of a usage log directory (creating the directory).
  * @returns a function that releases it.
  * @throws {UsageLogLockedError} when a live process holds it.
  */
 export async function lockDir(dir: string, role: 'writer' | 'shipper'): Promise<() => Promise<void>> {
   await mkdir(dir, { recursive: true });
-  const path = join(dir, `${role}.lock`);
-  if (held.has(path)) throw new UsageLogLockedError(dir, role, process.pid);
+  return await lockFile(join(dir, `${role}.lock`), `the ${role} role of usage log ${dir}`);
+}
+
+/**
+ * Takes a lock file (holding this process's pid), taking over one left by a process that
+ * no longer exists.
+ * @returns a function that releases it.
+ * @throws {UsageLogLockedError} when a live process (this one included) holds it.
+ */
+export async function lockFile(path: string, what: string): Promise<() => Promise<void>> {
+  if (held.has(path)) throw new UsageLogLockedError(path, what, process.pid);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       await writeFile(path, String(process.pid), { flag: 'wx' });
@@ -123,12 +131,28 @@ export async function lockDir(dir: string, role: 'writer' | 'shipper'): Promise<
     }
     const holder = Number(await readFile(path, 'utf8').catch(() => ''));
     if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) {
-      throw new UsageLogLockedError(dir, role, holder);
+      throw new UsageLogLockedError(path, what, holder);
     }
     // Left by a process that died (or by an earlier process with this pid): take it over.
     await unlink(path).catch(() => {});
   }
-  throw new BallastError('ERR_BALLAST_USAGE_LOG_LOCKED', `could not take the ${role} lock of ${dir}`);
+  throw new BallastError('ERR_BALLAST_USAGE_LOG_LOCKED', `could not take the lock ${path}`);
+}
+
+/**
+ * Moves a finished file into place so that readers see all of it or nothing: fsync'd
+ * first, renamed (atomic within one file system), the directory fsync'd.
+ */
+export async function moveDurably(from: string, to: string): Promise<void> {
+  const handle = await open(from, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await mkdir(join(to, '..'), { recursive: true });
+  await rename(from, to);
+  await syncDir(join(to, '..'));
 }
 
 /** Lock files this process holds. */

@@ -92,3 +92,8 @@ export async function openSql(target: string): Promise<SqlClient> {
   const db = await PGlite.create(target === 'memory://' ? undefined : target);
   return pgliteClient(db);
 }
+
+/** A SQL string literal (for statements that take no parameters: COPY, DuckDB's file functions). */
+export function sqlString(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}

@@ -1,4 +1,4 @@
-import { openSql, type SqlClient } from './sql.ts';
+import { openSql, type SqlClient, sqlString } from './sql.ts';
 import type { UsageRecord } from './record.ts';
 
 /**
@@ -203,7 +203,7 @@ export class UsageStore implements AsyncDisposable {
   /** Writes the records claimed by `billingPeriod` to `path` as CSV (header line, ordered by record id). */
   async exportClaimed(billingPeriod: string, path: string): Promise<void> {
     await this.sql.copyToCsv(
-      `SELECT ${EXPORT_COLUMNS} FROM usage_records WHERE billing_period = ${literal(billingPeriod)} ORDER BY record_id`,
+      `SELECT ${EXPORT_COLUMNS} FROM usage_records WHERE billing_period = ${sqlString(billingPeriod)} ORDER BY record_id`,
       path,
     );
   }
@@ -251,9 +251,4 @@ function fromRow(row: Record<string, unknown>): UsageRecord {
     record[camel(name)] = type === 'text' || value === null ? value : Number(value);
   }
   return record as unknown as UsageRecord;
-}
-
-/** A SQL string literal (for COPY, which takes no parameters); periods are validated before they get here. */
-export function literal(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
 }
