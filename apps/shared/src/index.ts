@@ -73,5 +73,6 @@ export {
   loadEnv,
   QUEUE_ENV,
   START_ENV,
+  USAGE_ENV,
   WORKER_ENV,
 } from './variables.ts';

@@ -136,7 +136,8 @@ export class ColdStorage {
         (s) => s.size,
         () => -1,
       );
-      if (bytes !== file.bytes) throw new ArchiveVerificationError(`${file.key}: ${bytes < 0 ? 'missing' : `${bytes} bytes`}, manifest says ${file.bytes}`);
+      if (bytes !== file.bytes)
+        throw new ArchiveVerificationError(`${file.key}: ${bytes < 0 ? 'missing' : `${bytes} bytes`}, manifest says ${file.bytes}`);
       const sha256 = await sha256File(path);
       if (sha256 !== file.sha256) throw new ArchiveVerificationError(`${file.key}: SHA-256 ${sha256}, manifest says ${file.sha256}`);
     }
@@ -146,7 +147,9 @@ export class ColdStorage {
     const expected = { rows: String(manifest.rows), ...manifest.sums };
     for (const key of Object.keys(expected) as Array<keyof typeof expected>) {
       if (read[key] !== expected[key]) {
-        throw new ArchiveVerificationError(`archive of ${manifest.billingPeriod}: ${key} reads ${read[key]}, manifest says ${expected[key]}`);
+        throw new ArchiveVerificationError(
+          `archive of ${manifest.billingPeriod}: ${key} reads ${read[key]}, manifest says ${expected[key]}`,
+        );
       }
     }
   }

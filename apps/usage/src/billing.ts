@@ -4,12 +4,12 @@ import { BallastError, durationMs, nonEmptyString } from '@ballast/common';
 import { type ArchiveManifest, type ColdStorage, SUMS_SQL } from './archive.ts';
 import { invoiceLinesSql, pricedSql } from './billing-sql.ts';
 import { type Duck, fileList, openDuck } from './duck.ts';
-import { invoiceDocument, invoiceTable, type InvoiceDocument } from './invoice.ts';
+import { type InvoiceDocument, invoiceDocument, invoiceTable } from './invoice.ts';
 import { lockFile, moveDurably, writeDurably } from './log-dir.ts';
 import { type Period, parsePeriod } from './period.ts';
 import { DEFAULT_PRICES, type PriceList, parsePriceList, unitPrices } from './prices.ts';
-import { COLUMNS, type UsageStore } from './store.ts';
 import { sqlString } from './sql.ts';
+import { COLUMNS, type UsageStore } from './store.ts';
 
 /** Options of {@link runBilling}. */
 export interface BillingOptions {
@@ -56,7 +56,10 @@ export interface BillingResult {
 /** The period has not ended (plus `closeAfterMs`) yet. */
 export class PeriodOpenError extends BallastError {
   constructor(period: Period, closesAt: number) {
-    super('ERR_BALLAST_PERIOD_OPEN', `billing period ${period.id} is not closed yet: it can be billed from ${new Date(closesAt).toISOString()}`);
+    super(
+      'ERR_BALLAST_PERIOD_OPEN',
+      `billing period ${period.id} is not closed yet: it can be billed from ${new Date(closesAt).toISOString()}`,
+    );
   }
 }
 
@@ -213,7 +216,12 @@ async function price(
   await writeDurably(invoicesJson, `${JSON.stringify(document, null, 2)}\n`);
   await writeDurably(invoicesTable, invoiceTable(document));
   const manifestPath = cold.path(`${cold.partitionKey(period.id)}/manifest.json`);
-  return { billingPeriod: period.id, records: manifest.rows, document, files: { invoicesJson, invoicesTable, lineItems, manifest: manifestPath } };
+  return {
+    billingPeriod: period.id,
+    records: manifest.rows,
+    document,
+    files: { invoicesJson, invoicesTable, lineItems, manifest: manifestPath },
+  };
 }
 
 function countLines(document: InvoiceDocument): number {

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { type FileHandle, open, readFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BallastError, Emitter, durationMs, integer, nonEmptyString } from '@ballast/common';
+import { BallastError, durationMs, Emitter, integer, nonEmptyString } from '@ballast/common';
 import { decodeFrames, encodeFrame } from './frame.ts';
 import { listSegments, lockDir, readCheckpoint, segmentName, syncDir } from './log-dir.ts';
 import { type FinishedJob, toRecord, type UsageRecord } from './record.ts';
@@ -207,7 +207,12 @@ export class UsageLog implements AsyncDisposable {
       await this.#write(bytes);
       this.#stats.commits++;
       this.#stats.bytes += bytes.byteLength;
-      this.events.emit('commit', { records: batch.length, bytes: bytes.byteLength, segment: this.#segment, ms: performance.now() - started });
+      this.events.emit('commit', {
+        records: batch.length,
+        bytes: bytes.byteLength,
+        segment: this.#segment,
+        ms: performance.now() - started,
+      });
       for (const p of batch) p.resolve(p.record);
     } catch (error) {
       for (const p of batch) p.reject(error);

@@ -46,7 +46,13 @@ export function parsePriceList(value: unknown): PriceList {
     }
     return p;
   };
-  return { currency: v.currency, cpuSecond: price('cpuSecond'), gbIn: price('gbIn'), gbOut: price('gbOut'), conversion: price('conversion') };
+  return {
+    currency: v.currency,
+    cpuSecond: price('cpuSecond'),
+    gbIn: price('gbIn'),
+    gbOut: price('gbOut'),
+    conversion: price('conversion'),
+  };
 }
 
 /** Reads and validates a price list file (JSON). */

@@ -116,29 +116,6 @@ export function toRecord(job: FinishedJob): UsageRecord {
   };
 }
 
-/** Field names of {@link UsageRecord}, in storage order. */
-export const RECORD_FIELDS = [
-  'recordId',
-  'jobId',
-  'tenant',
-  'outcome',
-  'errorCode',
-  'worker',
-  'attempt',
-  'cpuUs',
-  'wallUs',
-  'bytesIn',
-  'bytesOut',
-  'pixelsIn',
-  'pixelsOut',
-  'formatIn',
-  'formatOut',
-  'enqueuedAt',
-  'startedAt',
-  'finishedAt',
-  'requestId',
-] as const satisfies ReadonlyArray<keyof UsageRecord>;
-
 /**
  * Checks that a value read back (from a log frame or a store row) is a whole
  * {@link UsageRecord} whose id matches its job; throws naming the first bad field.
@@ -151,7 +128,8 @@ export function checkRecord(value: unknown): UsageRecord {
   };
   id('recordId', r.recordId);
   id('jobId', r.jobId);
-  if (r.recordId !== recordIdFor(r.jobId as string)) throw new InvalidOptionError('recordId', `recordIdFor(${JSON.stringify(r.jobId)})`, r.recordId);
+  if (r.recordId !== recordIdFor(r.jobId as string))
+    throw new InvalidOptionError('recordId', `recordIdFor(${JSON.stringify(r.jobId)})`, r.recordId);
   id('tenant', r.tenant);
   if (r.outcome !== 'done' && r.outcome !== 'failed') throw new InvalidOptionError('outcome', '"done" or "failed"', r.outcome);
   nullable('errorCode');

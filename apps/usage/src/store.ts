@@ -1,8 +1,8 @@
-import { openSql, type SqlClient, sqlString } from './sql.ts';
 import type { UsageRecord } from './record.ts';
+import { openSql, type SqlClient, sqlString } from './sql.ts';
 
 /**
- * Columns of `usage_records`, in the order of {@link RECORD_FIELDS}, with their types.
+ * Columns of `usage_records` (the fields of {@link UsageRecord}, snake_case), with their types.
  * Integers only: µs, bytes, pixels, epoch ms.
  */
 export const COLUMNS = [

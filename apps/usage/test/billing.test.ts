@@ -57,7 +57,14 @@ function expectedCents(records: UsageRecord[]): string {
 describe('runBilling', () => {
   it('bills a closed day per tenant from a documented price list, archives and verifies, then purges the store', async () => {
     const records = Array.from({ length: 300 }, (_, i) =>
-      toRecord(finishedJob(i, { ...at(3, i % 24, i), bytesIn: 4_000_000 + i * 1000, cpuMs: 150 + i, ...(i % 10 === 0 ? { outcome: 'failed', errorCode: 'ERR_BALLAST_IMAGE_CORRUPT' } : {}) })),
+      toRecord(
+        finishedJob(i, {
+          ...at(3, i % 24, i),
+          bytesIn: 4_000_000 + i * 1000,
+          cpuMs: 150 + i,
+          ...(i % 10 === 0 ? { outcome: 'failed', errorCode: 'ERR_BALLAST_IMAGE_CORRUPT' } : {}),
+        }),
+      ),
     );
     const nextDay = toRecord(finishedJob(1000, at(4, 1, 0)));
     await store.insert([...records, nextDay]);
@@ -93,7 +100,7 @@ describe('runBilling', () => {
     const bytes = files.map((f) => readFileSync(f));
     const parquet = readFileSync(cold.path('usage/raw/billing_period=2026-10-03/part-00000.parquet'));
     await runBilling('2026-10-03', options());
-    files.forEach((f, i) => expect(readFileSync(f).equals(bytes[i] as Buffer), f).toBe(true));
+    for (const [i, f] of files.entries()) expect(readFileSync(f).equals(bytes[i] as Buffer), f).toBe(true);
     expect(readFileSync(cold.path('usage/raw/billing_period=2026-10-03/part-00000.parquet')).equals(parquet)).toBe(true);
   });
 
@@ -131,7 +138,8 @@ describe('runBilling', () => {
     await runBilling('2026-10-03', { ...options(), purge: false });
     const file = cold.path('usage/raw/billing_period=2026-10-03/part-00000.parquet');
     const damaged = readFileSync(file);
-    damaged[damaged.length >> 1] ^= 0xff;
+    const middle = damaged.length >> 1;
+    damaged.writeUInt8(damaged.readUInt8(middle) ^ 0xff, middle);
     writeFileSync(file, damaged);
     await expect(runBilling('2026-10-03', options())).rejects.toBeInstanceOf(ArchiveVerificationError);
     expect(await store.count()).toBe(10);

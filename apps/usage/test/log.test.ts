@@ -18,7 +18,9 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 /** Every record in the directory's segments, in order. */
 export function readAll(logDir: string): Array<{ recordId: string; jobId: string }> {
   const out: Array<{ recordId: string; jobId: string }> = [];
-  const names = readdirSync(logDir).filter((n) => n.startsWith('segment-')).sort();
+  const names = readdirSync(logDir)
+    .filter((n) => n.startsWith('segment-'))
+    .sort();
   for (const name of names) {
     for (const p of decodeFrames(readFileSync(join(logDir, name))).payloads) out.push(JSON.parse(p.toString()));
   }
@@ -130,7 +132,9 @@ async function appendUntilKilled(logDir: string, ms: number): Promise<string[]> 
       const batch = [0, 1, 2, 3].map((k) => log.append(fixture(n * 4 + k)).then((r) => process.stdout.write(r.jobId + '\\n')));
       await Promise.all(batch);
     }`;
-  const child = spawn(process.execPath, ['--input-type=module', '--conditions=@ballast/source', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--input-type=module', '--conditions=@ballast/source', '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const acked: string[] = [];
   let buffered = '';
   let ready: () => void = () => {};

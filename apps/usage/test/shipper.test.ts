@@ -125,7 +125,9 @@ describe('Shipper', () => {
   });
 
   it('validates its options by name', async () => {
-    await expect(Shipper.open({ dir, store, batchRecords: 0 })).rejects.toThrow(/batchRecords must be an integer between 1 and 50000, got 0/);
+    await expect(Shipper.open({ dir, store, batchRecords: 0 })).rejects.toThrow(
+      /batchRecords must be an integer between 1 and 50000, got 0/,
+    );
     await expect(Shipper.open({ dir, store: {} as UsageSink })).rejects.toThrow(/insert/);
   });
 });

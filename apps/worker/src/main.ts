@@ -7,7 +7,9 @@
  *   BALLAST_REDIS_SENTINELS=127.0.0.1:26379 npx node --conditions=@ballast/source apps/worker/src/main.ts
  */
 
+import { hostname } from 'node:os';
 import { jsonLines, queueFromEnv } from '@ballast/app-queue';
+import { logDirFor, openRecorder, usageConfig } from '@ballast/app-usage';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { workerMetrics } from './metrics.ts';
@@ -18,12 +20,16 @@ const concurrency = process.env.BALLAST_WORKER_CONCURRENCY ? Number(process.env.
 const maxAvifOutputPixels = process.env.BALLAST_WORKER_MAX_AVIF_OUTPUT_PIXELS
   ? Number(process.env.BALLAST_WORKER_MAX_AVIF_OUTPUT_PIXELS)
   : undefined;
-const worker = new ResizeWorker({
-  queue,
-  concurrency,
-  name: process.env.BALLAST_WORKER_NAME || undefined,
-  limits: { maxAvifOutputPixels },
+const name = process.env.BALLAST_WORKER_NAME || `worker-${hostname()}-${process.pid}`;
+// Usage: each finished job is recorded in this process's fsync'd log before it is acknowledged.
+const usageSettings = usageConfig();
+const usage = await openRecorder({
+  dir: logDirFor(usageSettings, name),
+  store: usageSettings.ship === 'in-process' ? usageSettings.database : undefined,
+  adoptFrom: usageSettings.logRoot,
+  shipper: { intervalMs: usageSettings.shipIntervalMs, batchRecords: usageSettings.batchRecords },
 });
+const worker = new ResizeWorker({ queue, concurrency, name, limits: { maxAvifOutputPixels }, recordUsage: (u) => usage.append(u) });
 const registry = workerMetrics(worker);
 logWorker(worker, jsonLines());
 worker.start();
@@ -57,6 +63,7 @@ const stop = async (): Promise<void> => {
   if (stopping) return;
   stopping = true;
   await worker.close();
+  await usage.close();
   await queue.close();
   server.close();
 };
