@@ -14,6 +14,9 @@ export {
   type JobResult,
   type JobState,
   type Lease,
+  type LedgerEntry,
+  type LedgerOutcome,
+  type LedgerReadOptions,
   QueueClosedError,
   QueueError,
   QueueFullError,
@@ -21,4 +24,6 @@ export {
   type QueueStats,
   QueueUnavailableError,
   type ResolvedQueueOptions,
+  SERVICE_RING_SIZE,
+  type ServiceStats,
 } from './types.ts';
