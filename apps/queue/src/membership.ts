@@ -30,6 +30,18 @@ export interface MembershipOptions {
   clock?: Clock;
 }
 
+/** What {@link Membership.snapshot} reports. */
+export interface MembershipSnapshot {
+  /** This process's member id. */
+  member: string;
+  /** True once this member watches the others (it has consumers). */
+  watching: boolean;
+  /** Members whose heartbeats arrive. */
+  alive: string[];
+  /** Members suspected while our own heartbeats come back: their jobs are reclaimed, their attended jobs dropped. */
+  gone: string[];
+}
+
 /**
  * Who is alive among the processes sharing a queue: every member publishes heartbeats
  * (`@ballast/failure-detector`'s Redis transport), and members that watch (the
@@ -118,9 +130,12 @@ export class Membership {
     return (state === 'suspect' || state === 'dead') && this.#channelWorks();
   }
 
-  /** Members suspected now (for stats). */
-  suspected(): string[] {
-    return this.#monitor ? [...this.#monitor.nodes('suspect'), ...this.#monitor.nodes('dead')] : [];
+  /** Members heard from recently, and members found gone (suspected while the channel works). */
+  snapshot(): MembershipSnapshot {
+    const monitor = this.#monitor;
+    if (!monitor) return { member: this.member, watching: false, alive: [], gone: [] };
+    const suspected = [...monitor.nodes('suspect'), ...monitor.nodes('dead')];
+    return { member: this.member, watching: true, alive: monitor.nodes('alive'), gone: this.#channelWorks() ? suspected : [] };
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,7 @@ import { abortReason, durationMs, integer, nonEmptyString } from '@ballast/commo
 import { Redis, type RedisOptions } from 'ioredis';
 import { GroupWait } from './group-wait.ts';
 import { ledgerArgs } from './ledger.ts';
-import { Membership } from './membership.ts';
+import { Membership, type MembershipSnapshot } from './membership.ts';
 import { asBuffer, emptyStats, poison, resolveQueueOptions, unknownJob } from './options.ts';
 import { type RawEntry, RedisConsumer } from './redis-consumer.ts';
 import { ENQUEUE, FINISH, UNDO } from './redis-scripts.ts';
@@ -348,6 +348,11 @@ export class RedisQueue implements JobQueue {
     return { ...this.#stats };
   }
 
+  /** The members this handle hears (heartbeats) and those it found gone. */
+  membership(): MembershipSnapshot {
+    return this.#membership?.snapshot() ?? { member: this.member, watching: false, alive: [], gone: [] };
+  }
+
   /** `WAIT` commands sent so far (one per group of concurrent writes). */
   get waitsSent(): number {
     return this.#shard.group.sent;
@@ -504,8 +509,7 @@ export class RedisQueue implements JobQueue {
     if (job.attempt > this.#options.maxAttempts) {
       const failure = poison(job.id, this.#options.maxAttempts);
       const info = JSON.stringify(failure);
-      if (await this._finish(entryId, job.id, { state: 'failed', info, errorCode: failure.code, worker, attempt: job.attempt }))
-        this.#stats.failed++;
+      await this._finish(entryId, job.id, { state: 'failed', info, errorCode: failure.code, worker, attempt: job.attempt });
       return undefined;
     }
     if (this.#options.now() > job.deadlineAt) {
@@ -513,8 +517,7 @@ export class RedisQueue implements JobQueue {
       return undefined;
     }
     if (producer !== '' && this.#membership?.isGone(producer)) {
-      if (await this._finish(entryId, job.id, { state: 'cancelled', reason: 'orphaned', worker, attempt: job.attempt }))
-        this.#stats.orphaned++;
+      await this._finish(entryId, job.id, { state: 'cancelled', reason: 'orphaned', worker, attempt: job.attempt });
       return undefined;
     }
     return consumer._lease(job, entryId);
