@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BallastError, InvalidOptionError, nonEmptyString } from '@ballast/common';
-import { type Duck, fileList } from './duck.ts';
+import { type Duck, readParquet } from './duck.ts';
 import { moveDurably, writeDurably } from './log-dir.ts';
 
 /** One archived file, as the manifest lists it. */
@@ -142,7 +142,7 @@ export class ColdStorage {
       if (sha256 !== file.sha256) throw new ArchiveVerificationError(`${file.key}: SHA-256 ${sha256}, manifest says ${file.sha256}`);
     }
     const paths = manifest.files.map((f) => this.path(f.key));
-    const [row] = await duck.all(`${SUMS_SQL} FROM read_parquet(${fileList(paths)})`);
+    const [row] = await duck.all(`${SUMS_SQL} FROM ${readParquet(paths)}`);
     const read = { rows: String(row?.rows), cpuUs: String(row?.cpu), bytesIn: String(row?.bin), bytesOut: String(row?.bout) };
     const expected = { rows: String(manifest.rows), ...manifest.sums };
     for (const key of Object.keys(expected) as Array<keyof typeof expected>) {

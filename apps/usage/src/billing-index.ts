@@ -7,3 +7,13 @@ export { type ArchiveFile, type ArchiveManifest, ArchiveVerificationError, ColdS
 export { type BillingOptions, type BillingResult, type BillingStep, PeriodOpenError, runBilling } from './billing.ts';
 export { invoiceLinesSql, pricedSql } from './billing-sql.ts';
 export type { Invoice, InvoiceDocument, InvoiceLine } from './invoice.ts';
+export {
+  type CompletionLedger,
+  type Discrepancy,
+  type FinishedEntry,
+  formatReport,
+  type HourCounts,
+  type VerifyOptions,
+  type VerifyReport,
+  verifyUsage,
+} from './verify.ts';

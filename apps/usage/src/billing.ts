@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import { BallastError, durationMs, nonEmptyString } from '@ballast/common';
 import { type ArchiveManifest, type ColdStorage, SUMS_SQL } from './archive.ts';
 import { invoiceLinesSql, pricedSql } from './billing-sql.ts';
-import { type Duck, fileList, openDuck } from './duck.ts';
+import { type Duck, openDuck, readParquet } from './duck.ts';
 import { type InvoiceDocument, invoiceDocument, invoiceTable } from './invoice.ts';
 import { lockFile, moveDurably, writeDurably } from './log-dir.ts';
 import { type Period, parsePeriod } from './period.ts';
 import { DEFAULT_PRICES, type PriceList, parsePriceList, unitPrices } from './prices.ts';
 import { sqlString } from './sql.ts';
-import { COLUMNS, type UsageStore } from './store.ts';
+import { COLUMNS, exportCsvColumns, type UsageStore } from './store.ts';
 
 /** Options of {@link runBilling}. */
 export interface BillingOptions {
@@ -141,15 +141,14 @@ async function archivePeriod(period: Period, store: UsageStore, cold: ColdStorag
   try {
     const csv = join(staging, 'claimed.csv');
     await store.exportClaimed(period.id, csv);
-    const types = [...COLUMNS, ['received_at', 'bigint'], ['billing_period', 'text']]
-      .map(([name, type]) => `${sqlString(name)}: ${sqlString(type === 'text' ? 'VARCHAR' : type === 'integer' ? 'INTEGER' : 'BIGINT')}`)
-      .join(', ');
-    await duck.run(`CREATE OR REPLACE TABLE claimed AS SELECT * FROM read_csv(${sqlString(csv)}, header = true, columns = {${types}})`);
+    await duck.run(
+      `CREATE OR REPLACE TABLE claimed AS SELECT * FROM read_csv(${sqlString(csv)}, header = true, columns = ${exportCsvColumns()})`,
+    );
     const earlier = await cold.files(period.id);
     await duck.run(
       earlier.length === 0
         ? 'CREATE OR REPLACE TABLE billed AS SELECT NULL::VARCHAR AS record_id, NULL::VARCHAR AS billing_period WHERE false'
-        : `CREATE OR REPLACE TABLE billed AS SELECT record_id, billing_period FROM read_parquet(${fileList(earlier)})`,
+        : `CREATE OR REPLACE TABLE billed AS SELECT record_id, billing_period FROM ${readParquet(earlier)}`,
     );
     const alreadyBilled = (
       await duck.all('SELECT c.record_id, b.billing_period FROM claimed c JOIN billed b USING (record_id) ORDER BY c.record_id')
@@ -159,7 +158,7 @@ async function archivePeriod(period: Period, store: UsageStore, cold: ColdStorag
       `COPY (SELECT ${ARCHIVE_SELECT} FROM claimed WHERE record_id NOT IN (SELECT record_id FROM billed) ORDER BY record_id)
        TO ${sqlString(parquet)} (FORMAT parquet, COMPRESSION zstd)`,
     );
-    const [sums] = await duck.all(`${SUMS_SQL} FROM read_parquet(${sqlString(parquet)})`);
+    const [sums] = await duck.all(`${SUMS_SQL} FROM ${readParquet([parquet])}`);
     const rows = Number(sums?.rows);
     const file = await cold.publish(parquet, period.id, 'part-00000.parquet', rows);
     const manifest: ArchiveManifest = {
@@ -199,7 +198,7 @@ async function price(
   const dir = join(outDir, `billing_period=${period.id}`);
   await mkdir(dir, { recursive: true });
   const paths = manifest.files.map((f) => cold.path(f.key));
-  await duck.run(`CREATE OR REPLACE VIEW records AS SELECT * FROM read_parquet(${fileList(paths)})`);
+  await duck.run(`CREATE OR REPLACE VIEW records AS SELECT * FROM ${readParquet(paths)}`);
   await duck.run(`CREATE OR REPLACE TABLE priced AS ${pricedSql('records', period, unitPrices(prices))}`);
   const lines = await duck.all(invoiceLinesSql('priced'));
   const lineItems = join(dir, 'line-items.parquet');

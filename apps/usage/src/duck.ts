@@ -28,7 +28,16 @@ export async function openDuck(): Promise<Duck> {
   };
 }
 
-/** A DuckDB list of file paths, for `read_parquet([...])`. */
+/** A DuckDB list of file paths, for `read_json([...])`. */
 export function fileList(paths: readonly string[]): string {
   return `[${paths.map(sqlString).join(', ')}]`;
+}
+
+/**
+ * `read_parquet` over these files. Hive partitioning is off: the archive's paths carry
+ * `billing_period=…` for engines that want it, but its columns already hold the value, as
+ * text (DuckDB would read `2026-10-03` from a path as a DATE).
+ */
+export function readParquet(paths: readonly string[]): string {
+  return `read_parquet(${fileList(paths)}, hive_partitioning = false)`;
 }

@@ -237,8 +237,19 @@ export class UsageStore implements AsyncDisposable {
   }
 }
 
-/** Columns exported to CSV and Parquet: the record, when the store received it, and the run that billed it. */
-const EXPORT_COLUMNS = [...COLUMNS.map(([name]) => name), 'received_at', 'billing_period'].join(', ');
+/** Columns of the store's CSV exports: the record, when the store received it, and the run that billed it. */
+const EXPORTED: ReadonlyArray<readonly [string, 'text' | 'integer' | 'bigint']> = [
+  ...COLUMNS,
+  ['received_at', 'bigint'],
+  ['billing_period', 'text'],
+];
+const EXPORT_COLUMNS = EXPORTED.map(([name]) => name).join(', ');
+
+/** The `columns = {…}` argument of DuckDB's `read_csv` for the store's CSV exports. */
+export function exportCsvColumns(): string {
+  const duckType = { text: 'VARCHAR', integer: 'INTEGER', bigint: 'BIGINT' } as const;
+  return `{${EXPORTED.map(([name, type]) => `${sqlString(name)}: ${sqlString(duckType[type])}`).join(', ')}}`;
+}
 
 function camel(column: string): keyof UsageRecord {
   return column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof UsageRecord;

@@ -184,12 +184,13 @@ export class ResizeWorker {
       if (isImageError(error) || isInvalidOptionError(error)) {
         const failure = { code: error.code, message: error.message };
         try {
-          await this.#recordUsage?.({
+          const usage: JobUsage = {
             ...this.#usage(job, worker, started, startedAt, cpuMs, undefined, params),
             outcome: 'failed',
             errorCode: error.code,
-          });
-          await lease.fail(failure);
+          };
+          await this.#recordUsage?.(usage);
+          await lease.fail(failure, { ...usage });
           this.#stats.failed++;
           this.events.emit('failed', { ...ids, worker, ...failure, wallMs: performance.now() - started });
         } catch (storeError) {
