@@ -30,6 +30,8 @@ export interface ShipperOptions {
 
 /** Events of a {@link Shipper}. */
 export interface ShipperEvents {
+  /** A batch is on its way to the store (not confirmed yet). */
+  sending: { records: number; segment: number; offset: number };
   /** The store confirmed a batch and the checkpoint moved past it. */
   shipped: { records: number; inserted: number; duplicates: number; segment: number; offset: number; maxDelayMs: number };
   /** Segments below the checkpoint were deleted. */
@@ -222,6 +224,7 @@ export class Shipper implements AsyncDisposable {
   }
 
   async #send(records: UsageRecord[], next: Checkpoint): Promise<void> {
+    this.events.emit('sending', { records: records.length, ...this.#checkpoint });
     const result = records.length > 0 ? await this.#store.insert(records) : { inserted: 0, duplicates: 0 };
     await this.#advance(next);
     const now = this.#now();
