@@ -98,8 +98,9 @@ export async function verifyUsage(options: VerifyOptions): Promise<VerifyReport>
   const work = await mkdtemp(join(tmpdir(), 'ballast-usage-verify-'));
   const duck = await openDuck();
   try {
-    await loadLedger(duck, options.ledger, fromMs - marginMs, toMs + marginMs, work);
-    await loadRecords(duck, options, fromMs - marginMs, toMs + marginMs, work);
+    const [wideFrom, wideTo] = [Math.max(0, fromMs - marginMs), toMs + marginMs];
+    await loadLedger(duck, options.ledger, wideFrom, wideTo, work);
+    await loadRecords(duck, options, wideFrom, wideTo, work);
     await loadBilled(duck, options.billingDir);
     const discrepancies = [...(await recordDiscrepancies(duck, fromMs, toMs)), ...(await billingDiscrepancies(duck))];
     const hours = (await duck.all(hoursSql(fromMs, toMs))).map((r) => ({

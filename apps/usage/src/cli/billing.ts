@@ -1,5 +1,5 @@
 /**
- * `npm run billing -- --period <YYYY-MM | YYYY-MM-DD> [--keep]`: bills one closed period
+ * `npm run billing -- --period <YYYY-MM | YYYY-MM-DD> [--keep] [--as-of <ISO time>]`: bills one closed period
  * (see `runBilling`). Prints one JSON line per step on stdout, then the invoices as a
  * table. Safe to re-run, and to kill at any instant: running it again finishes the work
  * with the same output. Configuration: `BALLAST_USAGE_*` (apps/README.md).
@@ -13,9 +13,14 @@ import { DEFAULT_PRICES, readPriceList } from '../prices.ts';
 import { UsageStore } from '../store.ts';
 import { commandArgs, configOrExit, fail } from './args.ts';
 
-const USAGE = 'npm run billing -- --period <YYYY-MM | YYYY-MM-DD> [--keep]   (--keep: leave the records in the store)';
-const args = commandArgs(USAGE, { period: { type: 'string' }, keep: { type: 'boolean' } });
+const USAGE =
+  'npm run billing -- --period <YYYY-MM | YYYY-MM-DD> [--keep] [--as-of <ISO time>]\n' +
+  '  --keep   leave the billed records in the store (they are archived either way)\n' +
+  '  --as-of  decide whether the period is closed as if it were this time (re-billing, tests)';
+const args = commandArgs(USAGE, { period: { type: 'string' }, keep: { type: 'boolean' }, 'as-of': { type: 'string' } });
 if (args.period === undefined) fail(USAGE, 'missing --period');
+const asOf = args['as-of'] === undefined ? undefined : Date.parse(args['as-of']);
+if (asOf !== undefined && !Number.isFinite(asOf)) fail(USAGE, `--as-of must be an ISO 8601 time, got ${JSON.stringify(args['as-of'])}`);
 try {
   parsePeriod(args.period, '--period');
 } catch (error) {
@@ -33,6 +38,7 @@ try {
     prices,
     closeAfterMs: config.closeAfterMs,
     purge: args.keep !== true,
+    now: asOf === undefined ? undefined : () => asOf,
     onStep: (step) => process.stdout.write(`${JSON.stringify(step)}\n`),
   });
   process.stdout.write(`${JSON.stringify({ step: 'done', ...result.files })}\n\n`);
