@@ -35,6 +35,7 @@ export {
   nodeResponse,
   peerAddress,
   requestIdFrom,
+  SHED_HEADER,
 } from './http.ts';
 export {
   type CreateLoggerOptions,
@@ -72,6 +73,8 @@ export {
   knownVariables,
   loadEnv,
   QUEUE_ENV,
+  type ServiceStart,
   START_ENV,
+  startService,
   WORKER_ENV,
 } from './variables.ts';
