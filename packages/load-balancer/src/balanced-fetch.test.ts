@@ -8,8 +8,8 @@ import {
   NoEndpointAvailableError,
   roundRobin,
   UpstreamError,
-} from '../src/index.ts';
-import { echo, hang, refusingUrl, useCleanup } from './upstreams.ts';
+} from './index.ts';
+import { echo, hang, refusingUrl, useCleanup } from './testing/upstreams.ts';
 
 const { defer, upstream } = useCleanup();
 

@@ -2,9 +2,9 @@ import type { ServerResponse } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { balancedProxy, clientIp } from '../src/hono.ts';
-import { hashAffinity, LoadBalancer, roundRobin } from '../src/index.ts';
-import { echo, hang, refusingUrl, useCleanup } from './upstreams.ts';
+import { balancedProxy, clientIp } from './hono.ts';
+import { hashAffinity, LoadBalancer, roundRobin } from './index.ts';
+import { echo, hang, refusingUrl, useCleanup } from './testing/upstreams.ts';
 
 const { defer, upstream } = useCleanup();
 
