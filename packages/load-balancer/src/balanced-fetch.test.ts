@@ -1,14 +1,6 @@
 import { TimeoutError } from '@ballast/common';
 import { describe, expect, it } from 'vitest';
-import {
-  balancedFetch,
-  dynamic,
-  isUpstreamError,
-  LoadBalancer,
-  NoEndpointAvailableError,
-  roundRobin,
-  UpstreamError,
-} from './index.ts';
+import { balancedFetch, dynamic, isUpstreamError, LoadBalancer, NoEndpointAvailableError, roundRobin, UpstreamError } from './index.ts';
 import { echo, hang, refusingUrl, useCleanup } from './testing/upstreams.ts';
 
 const { defer, upstream } = useCleanup();
