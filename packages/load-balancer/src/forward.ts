@@ -165,7 +165,10 @@ function readLoad(response: Response, header: string | false): number | undefine
 }
 
 function describeCause(cause: unknown): string {
+  // fetch wraps the transport error (its cause has the code); undici's dispatcher does not.
   const inner = (cause as { cause?: { code?: unknown } } | undefined)?.cause;
   if (typeof inner?.code === 'string') return inner.code;
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
   return cause instanceof Error ? cause.message : String(cause);
 }

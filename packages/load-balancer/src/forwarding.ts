@@ -165,7 +165,8 @@ export function forwardingHeaders(headers: NodeHeaders | Headers, peer: Forwardi
  * (except `content-length`) and any name in `drop`. For responses as well as requests.
  */
 export function endToEndHeaders(headers: NodeHeaders, drop?: ReadonlySet<string>): OutgoingHeaders {
-  const out: OutgoingHeaders = {};
+  // No prototype: a header named __proto__ stays a header.
+  const out: OutgoingHeaders = Object.create(null);
   const connection = headers.connection;
   const nominated = connection === undefined ? undefined : connectionOptions(connection);
   for (const name of Object.keys(headers)) {
@@ -197,7 +198,7 @@ function connectionOptions(value: string | string[] | number): Set<string> {
 }
 
 function fromWebHeaders(headers: Headers): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null);
   headers.forEach((value, name) => {
     out[name] = value;
   });
