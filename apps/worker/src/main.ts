@@ -7,13 +7,17 @@
  *   BALLAST_REDIS_SENTINELS=127.0.0.1:26379 npx node --conditions=@ballast/source apps/worker/src/main.ts
  */
 
+import { hostname } from 'node:os';
 import { jsonLines, queueFromEnv } from '@ballast/app-queue';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { workerMetrics } from './metrics.ts';
 import { logWorker, ResizeWorker } from './worker.ts';
 
-const queue = queueFromEnv();
+// The worker's name is its member id in the queue: its heartbeats carry it, and a worker
+// whose heartbeats stop has its jobs reclaimed at once (apps/README.md, queue).
+const workerName = process.env.BALLAST_WORKER_NAME || `worker-${hostname()}-${process.pid}`;
+const queue = queueFromEnv(process.env, { member: workerName });
 const concurrency = process.env.BALLAST_WORKER_CONCURRENCY ? Number(process.env.BALLAST_WORKER_CONCURRENCY) : undefined;
 const maxAvifOutputPixels = process.env.BALLAST_WORKER_MAX_AVIF_OUTPUT_PIXELS
   ? Number(process.env.BALLAST_WORKER_MAX_AVIF_OUTPUT_PIXELS)
@@ -21,7 +25,7 @@ const maxAvifOutputPixels = process.env.BALLAST_WORKER_MAX_AVIF_OUTPUT_PIXELS
 const worker = new ResizeWorker({
   queue,
   concurrency,
-  name: process.env.BALLAST_WORKER_NAME || undefined,
+  name: workerName,
   limits: { maxAvifOutputPixels },
 });
 const registry = workerMetrics(worker);
