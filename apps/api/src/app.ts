@@ -214,7 +214,13 @@ export function createApi(options: ApiOptions): Api {
       const deadlineAt = Date.now() + deadlineMs;
       // A sync result is delivered as soon as it exists: keep it briefly; an async one waits to be fetched.
       const resultTtlMs = mode === 'sync' ? SYNC_RESULT_TTL_MS : undefined;
-      jobId = await queue.enqueue({ data: body, params: { resize, tenant, requestId }, deadlineAt, resultTtlMs });
+      jobId = await queue.enqueue({
+        data: body,
+        params: { resize, tenant, requestId },
+        deadlineAt,
+        resultTtlMs,
+        attended: mode === 'sync',
+      });
       c.header('x-job-id', jobId);
       if (mode === 'async') {
         c.header('location', `/v1/jobs/${jobId}`);
