@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { abortReason, durationMs, integer, nonEmptyString } from '@ballast/common';
+import { abortReason, durationMs, InvalidOptionError, integer, nonEmptyString } from '@ballast/common';
 import { Redis, type RedisOptions } from 'ioredis';
 import { GroupWait } from './group-wait.ts';
 import { ledgerArgs } from './ledger.ts';
@@ -157,7 +157,7 @@ export class RedisQueue implements JobQueue {
     this.#replicationTimeoutMs = durationMs('replicationTimeoutMs', options.replicationTimeoutMs ?? 2000, { min: 1 });
     this.#pollMs = durationMs('pollMs', options.pollMs ?? 1000, { min: 10 });
     this.member = nonEmptyString('member', options.member ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`);
-    if (/[@\s]/.test(this.member)) throw new QueueUnavailableError(`member ${JSON.stringify(this.member)} must not contain '@' or spaces`);
+    if (/[@\s]/.test(this.member)) throw new InvalidOptionError('member', "a name without '@' or white space", this.member);
     this.#heartbeatIntervalMs = durationMs('heartbeatIntervalMs', options.heartbeatIntervalMs ?? 250, { min: 10 });
     const pauseMs = durationMs('heartbeatPauseMs', options.heartbeatPauseMs ?? 1000, { min: 0 });
     const connection = options.connection ?? 'redis://127.0.0.1:6379';

@@ -69,3 +69,10 @@ export function bodyTooLarge(maxBytes: number, declared?: number): HttpError {
 export function bodyless(method: string): boolean {
   return method === 'GET' || method === 'HEAD';
 }
+
+/**
+ * Response header set on a 503 that sheds load (value: the reason), and only then: a
+ * gateway's adaptive throttling counts these as overload, not a 503 for a queue that is
+ * unreachable during a failover.
+ */
+export const SHED_HEADER = 'x-ballast-shed';

@@ -35,6 +35,7 @@ export {
   nodeResponse,
   peerAddress,
   requestIdFrom,
+  SHED_HEADER,
 } from './http.ts';
 export {
   type CreateLoggerOptions,
@@ -72,7 +73,9 @@ export {
   knownVariables,
   loadEnv,
   QUEUE_ENV,
+  type ServiceStart,
   START_ENV,
+  startService,
   USAGE_ENV,
   WORKER_ENV,
 } from './variables.ts';

@@ -8,6 +8,7 @@
  */
 import {
   boolVar,
+  ConfigError,
   type EnvReport,
   type EnvSpec,
   type EnvValues,
@@ -20,7 +21,7 @@ import {
   readEnv,
   stringVar,
 } from './env.ts';
-import { LOG_LEVELS } from './log.ts';
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './log.ts';
 
 /** Balancing strategies the gateway can be configured with (those that need no affinity key). */
 export const GATEWAY_STRATEGIES: readonly ['p2c', 'round-robin', 'least-connections', 'peak-ewma', 'random'] = [
@@ -47,6 +48,8 @@ export const QUEUE_ENV = {
   BALLAST_REDIS_MIN_REPLICAS: intVar('Replicas that must confirm each job and result (WAIT)', { min: 0, max: 16 }),
   BALLAST_QUEUE_MAX_DEPTH: intVar('Jobs waiting or in progress before enqueue is refused (503)', { min: 1 }),
   BALLAST_QUEUE_LEASE_MS: intVar('Silence after which a dead worker’s job is reclaimed, ms', { min: 30, max: 3_600_000 }),
+  BALLAST_QUEUE_HEARTBEAT_MS: intVar('Mean time between heartbeats of each process, ms', { min: 10, max: 60_000 }),
+  BALLAST_QUEUE_HEARTBEAT_PAUSE_MS: intVar('Silence tolerated beyond it before a process is suspected, ms', { min: 0, max: 600_000 }),
 } as const satisfies EnvSpec;
 
 /** Image input formats a service may accept; `svg` only when named explicitly. */
@@ -160,4 +163,33 @@ export function loadEnv<S extends EnvSpec>(spec: S, env: NodeJS.ProcessEnv = pro
   const values = readEnv(spec, env, knownVariables(), report);
   for (const name of report.unknown) warn?.(`${name} is not a variable any Ballast service reads; it is ignored`);
   return values;
+}
+
+/** What {@link startService} gives a service's `main.ts`. */
+export interface ServiceStart<S extends EnvSpec> {
+  /** The validated variables of `spec` and of {@link COMMON_ENV}. */
+  env: EnvValues<S & typeof COMMON_ENV>;
+  /** The process's logger, at `BALLAST_LOG_LEVEL`. */
+  logger: Logger;
+}
+
+/**
+ * The start of every service's `main.ts`: validates `spec` (and `BALLAST_LOG_LEVEL`) from
+ * the environment and makes the logger. A bad configuration is written to stderr, one
+ * line per problem, and the process exits with status 1 before anything starts; unknown
+ * `BALLAST_*` variables are logged as warnings.
+ */
+export function startService<S extends EnvSpec>(service: string, spec: S, env: NodeJS.ProcessEnv = process.env): ServiceStart<S> {
+  let values: EnvValues<S & typeof COMMON_ENV>;
+  const unknown: string[] = [];
+  try {
+    values = loadEnv({ ...COMMON_ENV, ...spec }, env, (line) => unknown.push(line));
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${service}: ${error.message}\n`);
+    process.exit(1);
+  }
+  const logger = createLogger({ level: values.BALLAST_LOG_LEVEL as LogLevel });
+  for (const line of unknown) logger.warn({ service }, line);
+  return { env: values, logger };
 }
