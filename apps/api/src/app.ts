@@ -18,6 +18,7 @@ import { type Context, Hono } from 'hono';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Admission, type AdmissionOptions } from './admission.ts';
 import { statusForFailure } from './http.ts';
+import { type UsageRoutesOptions, usageRoutes } from './routes/usage.ts';
 
 /** Who is calling, as the auth hook decides. */
 export type AuthResult = { tenant: string } | { reject: { status: 401 | 403 | 429; message: string } };
@@ -56,6 +57,8 @@ export interface ApiOptions extends AdmissionOptions {
   authenticate?: (request: Request) => AuthResult | Promise<AuthResult>;
   /** The usage hook: called once per resize request when it ends. */
   onUsage?: (usage: ApiUsage) => void;
+  /** Serve `GET /v1/usage` (the caller's usage so far) from this usage store (see routes/usage.ts). */
+  usage?: Omit<UsageRoutesOptions, 'authenticate'>;
   /**
    * Logger (pino): one `info` line per finished request (with its request id, job id,
    * status and latency) and one per problem (`warn`, `error`), through a child carrying
@@ -167,6 +170,8 @@ export function createApi(options: ApiOptions): Api {
     }
   });
   app.get('/metrics', async (c) => c.text(await registry.metrics(), 200, { 'content-type': registry.contentType }));
+
+  if (options.usage) app.route('/', usageRoutes({ ...options.usage, authenticate }));
 
   app.post('/v1/resize', async (c) => {
     const started = performance.now();

@@ -1,5 +1,5 @@
 import type { ArchiveManifest } from './archive.ts';
-import type { PriceList } from './prices.ts';
+import { type PriceList, scaledDecimal } from './prices.ts';
 
 /** One line of an invoice: a tenant's usage of one period, or an adjustment for an earlier one. */
 export interface InvoiceLine {
@@ -59,9 +59,9 @@ export function invoiceDocument(billingPeriod: string, prices: PriceList, manife
       records: Number(row.records),
       conversions: Number(row.conversions),
       failed: Number(row.failed),
-      cpuSeconds: scaled(String(row.cpu_us), 6),
-      gbIn: scaled(String(row.bytes_in), 9),
-      gbOut: scaled(String(row.bytes_out), 9),
+      cpuSeconds: scaledDecimal(String(row.cpu_us), 6),
+      gbIn: scaledDecimal(String(row.bytes_in), 9),
+      gbOut: scaledDecimal(String(row.bytes_out), 9),
       cpuAmount: String(row.cpu_amount),
       inAmount: String(row.in_amount),
       outAmount: String(row.out_amount),
@@ -124,13 +124,6 @@ export function invoiceTable(document: InvoiceDocument): string {
   ].join('\n');
 }
 
-/** An integer string divided by 10^digits, as a decimal string with `digits` places. */
-function scaled(integer: string, digits: number): string {
-  const negative = integer.startsWith('-');
-  const abs = (negative ? integer.slice(1) : integer).padStart(digits + 1, '0');
-  return `${negative ? '-' : ''}${abs.slice(0, -digits)}.${abs.slice(-digits)}`;
-}
-
 /** A decimal string with exactly 2 places. */
 function cents(value: string): string {
   const [whole = '0', fraction = ''] = value.split('.');
@@ -141,5 +134,5 @@ function cents(value: string): string {
 function sumCents(values: readonly string[]): string {
   let total = 0n;
   for (const v of values) total += BigInt(v.replace('.', ''));
-  return scaled(total.toString(), 2);
+  return scaledDecimal(total.toString(), 2);
 }

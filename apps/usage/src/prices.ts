@@ -92,3 +92,41 @@ function shift(value: string, digits: number): string {
   const result = `${padded.slice(0, cut)}.${padded.slice(cut)}${fraction}`;
   return result.replace(/^0+(?=\d)/, '');
 }
+
+/** What {@link priceTotals} needs: billable quantities (integers, as strings or numbers). */
+export interface BillableTotals {
+  conversions: number;
+  cpuUs: string | number;
+  bytesIn: string | number;
+  bytesOut: string | number;
+}
+
+/**
+ * The amount of billable totals, exactly (prices are linear, so pricing the totals equals
+ * the sum of the per-record prices the billing job computes), rounded to cents half away
+ * from zero as an invoice line is. For estimates such as `GET /v1/usage`.
+ */
+export function priceTotals(totals: BillableTotals, prices: PriceList): string {
+  const unit = unitPrices(prices);
+  const scale = 10n ** 18n;
+  const exact =
+    BigInt(totals.cpuUs) * fixed(unit.cpuUs) +
+    BigInt(totals.bytesIn) * fixed(unit.byteIn) +
+    BigInt(totals.bytesOut) * fixed(unit.byteOut) +
+    BigInt(totals.conversions) * fixed(unit.conversion);
+  const cents = (exact + scale / 200n) / (scale / 100n);
+  return `${cents / 100n}.${String(cents % 100n).padStart(2, '0')}`;
+}
+
+/** A decimal string as an integer scaled by 10^18. */
+function fixed(decimal: string): bigint {
+  const [whole = '0', fraction = ''] = decimal.split('.');
+  return BigInt(whole) * 10n ** 18n + BigInt(fraction.padEnd(18, '0').slice(0, 18) || '0');
+}
+
+/** An integer (string) divided by 10^digits, as a decimal string with `digits` places: µs → s, bytes → GB. */
+export function scaledDecimal(integer: string, digits: number): string {
+  const negative = integer.startsWith('-');
+  const abs = (negative ? integer.slice(1) : integer).padStart(digits + 1, '0');
+  return `${negative ? '-' : ''}${abs.slice(0, -digits)}.${abs.slice(-digits)}`;
+}

@@ -72,6 +72,19 @@ export interface InsertResult {
   duplicates: number;
 }
 
+/** Billable totals of a set of records (integers as strings: exact at any size). */
+export interface UsageTotals {
+  conversions: number;
+  failed: number;
+  /** CPU of every record, µs. */
+  cpuUs: string;
+  /** Bytes of converted jobs (failed ones pay for CPU only). */
+  bytesIn: string;
+  bytesOut: string;
+  /** Of these records, how many a billing run has claimed already. */
+  billed: number;
+}
+
 /** A billing run's claim on the store's records. */
 export interface BillingRun {
   billingPeriod: string;
@@ -214,6 +227,31 @@ export class UsageStore implements AsyncDisposable {
       `SELECT ${EXPORT_COLUMNS} FROM usage_records WHERE finished_at >= ${Math.trunc(fromMs)} AND finished_at < ${Math.trunc(toMs)} ORDER BY record_id`,
       path,
     );
+  }
+
+  /**
+   * One tenant's usage recorded so far among records that finished in [`fromMs`, `toMs`):
+   * what `GET /v1/usage` shows. Served by the `(tenant, finished_at)` index.
+   */
+  async tenantUsage(tenant: string, fromMs: number, toMs: number): Promise<UsageTotals> {
+    const { rows } = await this.sql.query<Record<string, string | number | null>>(
+      `SELECT COUNT(*) FILTER (WHERE outcome = 'done') AS conversions, COUNT(*) FILTER (WHERE outcome = 'failed') AS failed,
+         COALESCE(SUM(cpu_us), 0)::text AS cpu_us,
+         COALESCE(SUM(bytes_in) FILTER (WHERE outcome = 'done'), 0)::text AS bytes_in,
+         COALESCE(SUM(bytes_out) FILTER (WHERE outcome = 'done'), 0)::text AS bytes_out,
+         COUNT(*) FILTER (WHERE billing_period IS NOT NULL) AS billed
+       FROM usage_records WHERE tenant = $1 AND finished_at >= $2 AND finished_at < $3`,
+      [tenant, Math.trunc(fromMs), Math.trunc(toMs)],
+    );
+    const row = rows[0] ?? {};
+    return {
+      conversions: Number(row.conversions ?? 0),
+      failed: Number(row.failed ?? 0),
+      cpuUs: String(row.cpu_us ?? '0'),
+      bytesIn: String(row.bytes_in ?? '0'),
+      bytesOut: String(row.bytes_out ?? '0'),
+      billed: Number(row.billed ?? 0),
+    };
   }
 
   /**

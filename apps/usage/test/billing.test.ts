@@ -6,7 +6,7 @@ import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ArchiveVerificationError, ColdStorage } from '../src/archive.ts';
 import { PeriodOpenError, runBilling } from '../src/billing.ts';
-import { DEFAULT_PRICES } from '../src/prices.ts';
+import { DEFAULT_PRICES, priceTotals } from '../src/prices.ts';
 import { type FinishedJob, toRecord, type UsageRecord } from '../src/record.ts';
 import { UsageStore } from '../src/store.ts';
 import { finishedJob } from './fixtures.ts';
@@ -80,6 +80,16 @@ describe('runBilling', () => {
       expect(invoice.lines[0]).toMatchObject({ kind: 'usage', usagePeriod: '2026-10-03', records: mine.length });
       expect(invoice.lines[0]?.failed).toBe(mine.filter((r) => r.outcome === 'failed').length);
       expect(invoice.total).toBe(expectedCents(mine));
+      // The estimate GET /v1/usage shows prices the totals: the same figure.
+      const done = mine.filter((r) => r.outcome === 'done');
+      const sum = (rs: UsageRecord[], f: (r: UsageRecord) => number) => String(rs.reduce((n, r) => n + f(r), 0));
+      const totals = {
+        conversions: done.length,
+        cpuUs: sum(mine, (r) => r.cpuUs),
+        bytesIn: sum(done, (r) => r.bytesIn),
+        bytesOut: sum(done, (r) => r.bytesOut),
+      };
+      expect(priceTotals(totals, DEFAULT_PRICES)).toBe(invoice.total);
       const cpu = mine.reduce((s, r) => s + r.cpuUs, 0);
       expect(invoice.lines[0]?.cpuSeconds).toBe((cpu / 1e6).toFixed(6));
     }
