@@ -11,8 +11,9 @@
 
 import { spawn } from 'node:child_process';
 import { queueFromEnv } from '@ballast/app-queue';
-import { IMAGE_ENV, QUEUE_ENV, START_ENV, startService } from '@ballast/app-shared';
+import { IMAGE_ENV, QUEUE_ENV, START_ENV, startService, USAGE_ENV } from '@ballast/app-shared';
 import { type RunningSystem, startSystem } from '@ballast/app-system';
+import { logDirFor, openRecorder, usageConfig } from '@ballast/app-usage';
 import { sampleJpeg } from '@ballast/app-worker';
 import { Histogram } from '@ballast/common';
 
@@ -21,7 +22,7 @@ import { Histogram } from '@ballast/common';
 // initial old space: re-launch this script once with the flag.
 const HEAP_FLAG = '--initial-old-space-size=128';
 // Every BALLAST_* variable is checked before anything starts: a typo stops here, naming it.
-const { env, logger } = startService('npm start', { ...QUEUE_ENV, ...IMAGE_ENV, ...START_ENV });
+const { env, logger } = startService('npm start', { ...QUEUE_ENV, ...IMAGE_ENV, ...START_ENV, ...USAGE_ENV });
 if (!process.execArgv.includes(HEAP_FLAG) && !env.BALLAST_NO_RELAUNCH) {
   const child = spawn(process.execPath, [...process.execArgv, HEAP_FLAG, ...process.argv.slice(1)], { stdio: 'inherit' });
   // A signal sent to this process alone (kill <pid>) is passed on; Ctrl-C reaches both
@@ -57,11 +58,21 @@ async function main(): Promise<void> {
   if (!(burst >= 0) || !Number.isInteger(burst)) throw new Error(`--burst takes a whole number of requests, got ${burstArg}`);
   const redis = Boolean(env.BALLAST_REDIS_SENTINELS || env.BALLAST_REDIS_URL);
 
+  // Usage: one fsync'd log for the process, shipped to the store (PGlite in data/usage/store by default).
+  const usageSettings = usageConfig();
+  const recorder = await openRecorder({
+    dir: logDirFor(usageSettings, 'system'),
+    store: usageSettings.database,
+    adoptFrom: usageSettings.logRoot,
+  });
+  // Opened before serving: PGlite's first start (creating the database) holds the event loop for seconds.
+  const usageStore = await recorder.store;
   const options = {
     apis: 3,
     workers: 1,
     logger,
     queue: redis ? () => queueFromEnv() : undefined,
+    usage: { record: recorder.append, ...(usageStore ? { store: usageStore } : {}) },
   };
   let system: RunningSystem;
   try {
@@ -104,6 +115,7 @@ Ctrl-C to stop.`);
       console.log('\nStopping: finishing the jobs in progress… (Ctrl-C again to stop at once)');
       try {
         await system.close();
+        await recorder.close();
       } finally {
         process.exit(0);
       }
@@ -151,5 +163,6 @@ Ctrl-C to stop.`);
     console.log(`  upstreams  ${[...upstreams].map(([k, v]) => `${k}: ${v}`).join(', ')}`);
     console.log(`  latency    p50 ${ms(s.p50)}   p90 ${ms(s.p90)}   p99 ${ms(s.p99)}   p99.9 ${ms(s.p999)}   max ${ms(s.max)}`);
     await system.close();
+    await recorder.close(); // ships what the burst recorded
   }
 }

@@ -13,8 +13,8 @@ export interface RecorderOptions {
   dir: string;
   /**
    * Ship the log from this process: a {@link UsageStore} (shared, not closed by the recorder),
-   * or the store's `database` to open (closed with the recorder). Omit when a separate
-   * shipper process ships the directory.
+   * or the store's `database` to open (in the background: recording starts at once; closed
+   * with the recorder). Omit when a separate shipper process ships the directory.
    */
   store?: UsageStore | string;
   /** Extra options of the log. */
@@ -35,10 +35,8 @@ export interface RecorderOptions {
  */
 export interface Recorder extends AsyncDisposable {
   readonly log: UsageLog;
-  readonly shipper: Shipper | undefined;
-  readonly store: UsageStore | undefined;
-  /** Settles once the orphaned logs found at open are shipped (records shipped; 0 when not asked). */
-  readonly adopted: Promise<number>;
+  /** The store once it is open (undefined when shipping is left to another process). */
+  readonly store: Promise<UsageStore | undefined>;
   append(job: FinishedJob): Promise<UsageRecord>;
   /** Ships what the log holds now (when shipping in process). */
   flush(): Promise<void>;
@@ -49,24 +47,21 @@ export interface Recorder extends AsyncDisposable {
 /** Opens a process's usage log and, when given a store, ships it in the background. */
 export async function openRecorder(options: RecorderOptions): Promise<Recorder> {
   const log = await UsageLog.open({ ...options.log, dir: options.dir });
-  let store: UsageStore | undefined;
-  let shipper: Shipper | undefined;
   const owned = typeof options.store === 'string';
-  try {
-    if (options.store !== undefined) {
-      store = typeof options.store === 'string' ? await UsageStore.open({ database: options.store }) : options.store;
-      shipper = (await Shipper.open({ ...options.shipper, dir: options.dir, store })).start();
-    }
-  } catch (error) {
-    await log.close();
-    if (owned) await store?.close();
-    throw error;
-  }
-  const adopted =
-    store && options.adoptFrom !== undefined ? adoptOrphans(options.adoptFrom, store, options.dir).catch(() => 0) : Promise.resolve(0);
+  const target = options.store;
+  let shipper: Shipper | undefined;
+  // The store may take seconds to open (PGlite): records go to the log meanwhile.
+  const ready = (async () => {
+    if (target === undefined) return undefined;
+    const store = typeof target === 'string' ? await UsageStore.open({ database: target }) : target;
+    shipper = (await Shipper.open({ ...options.shipper, dir: options.dir, store })).start();
+    if (options.adoptFrom !== undefined) await adoptOrphans(options.adoptFrom, store, options.dir).catch(() => 0);
+    return store;
+  })();
+  ready.catch(() => {}); // reported by flush() and close()
   const close = async (): Promise<void> => {
-    await adopted;
     await log.close();
+    const store = await ready.catch(() => undefined);
     if (shipper) {
       // Ship what the log got before stopping; what cannot be shipped now stays in the log.
       await shipper.drain().catch(() => {});
@@ -76,11 +71,10 @@ export async function openRecorder(options: RecorderOptions): Promise<Recorder> 
   };
   return {
     log,
-    shipper,
-    store,
-    adopted,
+    store: ready,
     append: (job) => log.append(job),
     flush: async () => {
+      await ready;
       await shipper?.drain();
     },
     close,
