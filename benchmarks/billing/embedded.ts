@@ -4,9 +4,10 @@
  * gateway URL, then on "go" (stdin) starts counting, on "stop" prints the CPU its workers
  * metered and the CPU this process used in between.
  */
+
+import { createInterface } from 'node:readline';
 import { startSystem } from '@ballast/app-system';
 import { processCpuMs } from '@ballast/app-worker';
-import { createInterface } from 'node:readline';
 
 const system = await startSystem({ apis: 1, workers: 1, workerConcurrency: 2 });
 const metered = (): number => system.workers.reduce((n, w) => n + w.stats().cpuMs, 0);

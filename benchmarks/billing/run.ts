@@ -122,7 +122,10 @@ try {
     const lines = (await c.runAndReadAll(invoiceLinesSql('priced'))).getRows().length;
     const seconds = (performance.now() - started) / 1000;
     results.billingSql = { records: n, seconds, recordsPerMinute: (n / seconds) * 60, invoiceLines: lines };
-    rows.push({ figure: `billing SQL (map + reduce) on ${n.toLocaleString('en-US')} records, records per minute`, value: (n / seconds) * 60 });
+    rows.push({
+      figure: `billing SQL (map + reduce) on ${n.toLocaleString('en-US')} records, records per minute`,
+      value: (n / seconds) * 60,
+    });
     c.closeSync();
     db.closeSync();
 
@@ -130,24 +133,40 @@ try {
     const m = quick ? 100_000 : 1_000_000;
     const store = await UsageStore.open({ database: await pg.createDatabase('billing') });
     const base = Date.UTC(2026, 9, 1);
-    for (let i = 0; i < m; i += 5000) await store.insert(Array.from({ length: Math.min(5000, m - i) }, (_, k) => toRecord(job(i + k, base + (i + k) * 1000))));
+    for (let i = 0; i < m; i += 5000)
+      await store.insert(Array.from({ length: Math.min(5000, m - i) }, (_, k) => toRecord(job(i + k, base + (i + k) * 1000))));
     const cold = new ColdStorage(join(root, 'cold'));
     const jobStarted = performance.now();
     const result = await runBilling('2026-10', { store, cold, outDir: join(root, 'out'), now: () => Date.UTC(2026, 11, 1) });
     const jobSeconds = (performance.now() - jobStarted) / 1000;
     const manifest = JSON.parse(readFileSync(result.files.manifest, 'utf8'));
     const bytes = statSync(cold.path(manifest.files[0].key)).size;
-    results.billingJob = { records: m, seconds: jobSeconds, recordsPerMinute: (m / jobSeconds) * 60, archiveBytes: bytes, archiveBytesPerRecord: bytes / m };
-    rows.push({ figure: `whole billing job from PostgreSQL (${m.toLocaleString('en-US')} records), records per minute`, value: (m / jobSeconds) * 60 });
+    results.billingJob = {
+      records: m,
+      seconds: jobSeconds,
+      recordsPerMinute: (m / jobSeconds) * 60,
+      archiveBytes: bytes,
+      archiveBytesPerRecord: bytes / m,
+    };
+    rows.push({
+      figure: `whole billing job from PostgreSQL (${m.toLocaleString('en-US')} records), records per minute`,
+      value: (m / jobSeconds) * 60,
+    });
     rows.push({ figure: 'archive bytes per record (zstd Parquet, all columns)', value: bytes / m });
     await store.close();
   }
 
   // 5. CPU conservation.
   results.cpuSeparate = await separateProcess(quick ? 60 : 200);
-  rows.push({ figure: 'CPU conservation, separate worker process: metered / process CPU', value: (results.cpuSeparate as { ratio: number }).ratio });
+  rows.push({
+    figure: 'CPU conservation, separate worker process: metered / process CPU',
+    value: (results.cpuSeparate as { ratio: number }).ratio,
+  });
   results.cpuEmbedded = await embedded(quick ? 60 : 200);
-  rows.push({ figure: 'CPU conservation, embedded system: metered / process CPU', value: (results.cpuEmbedded as { ratio: number }).ratio });
+  rows.push({
+    figure: 'CPU conservation, embedded system: metered / process CPU',
+    value: (results.cpuEmbedded as { ratio: number }).ratio,
+  });
 } finally {
   await pg.stop();
   rmSync(root, { recursive: true, force: true });
@@ -174,7 +193,15 @@ async function separateProcess(jobs: number): Promise<Record<string, number>> {
   const database = await pg.createDatabase('cpu');
   const logRoot = join(root, 'cpu-log');
   const child = spawn(process.execPath, ['--conditions=@ballast/source', join(repo, 'apps/worker/src/main.ts')], {
-    env: { ...process.env, BALLAST_REDIS_URL: redis.url, BALLAST_REDIS_MIN_REPLICAS: '0', BALLAST_WORKER_CONCURRENCY: '2', BALLAST_WORKER_NAME: 'cpu', BALLAST_USAGE_DIR: logRoot, BALLAST_USAGE_DATABASE: database },
+    env: {
+      ...process.env,
+      BALLAST_REDIS_URL: redis.url,
+      BALLAST_REDIS_MIN_REPLICAS: '0',
+      BALLAST_WORKER_CONCURRENCY: '2',
+      BALLAST_WORKER_NAME: 'cpu',
+      BALLAST_USAGE_DIR: logRoot,
+      BALLAST_USAGE_DATABASE: database,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await firstLine(child);
@@ -183,7 +210,8 @@ async function separateProcess(jobs: number): Promise<Record<string, number>> {
   const image = await sampleJpeg();
   const before = procCpuMs(child.pid as number);
   const ids: string[] = [];
-  for (let i = 0; i < jobs; i++) ids.push(await queue.enqueue({ data: image, params: { resize: { width: 800 } }, deadlineAt: Date.now() + 600_000 }));
+  for (let i = 0; i < jobs; i++)
+    ids.push(await queue.enqueue({ data: image, params: { resize: { width: 800 } }, deadlineAt: Date.now() + 600_000 }));
   for (const id of ids) await queue.wait(id);
   const after = procCpuMs(child.pid as number);
   child.kill('SIGTERM');
@@ -198,9 +226,13 @@ async function separateProcess(jobs: number): Promise<Record<string, number>> {
 }
 
 async function embedded(requests: number): Promise<Record<string, number>> {
-  const child = spawn(process.execPath, ['--conditions=@ballast/source', '--initial-old-space-size=128', join(repo, 'benchmarks/billing/embedded.ts')], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@ballast/source', '--initial-old-space-size=128', join(repo, 'benchmarks/billing/embedded.ts')],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   const { url } = JSON.parse(await firstLine(child)) as { url: string };
   const image = await sampleJpeg();
   child.stdin?.write('go\n');

@@ -80,6 +80,7 @@ export class Shipper implements AsyncDisposable {
   #running: Promise<unknown> | undefined;
   #failures = 0;
   #closed = false;
+  #turn: Promise<unknown> = Promise.resolve();
   readonly #stats = { batches: 0, records: 0, inserted: 0, duplicates: 0, failures: 0 };
 
   private constructor(options: ShipperOptions, checkpoint: Checkpoint, unlock: () => Promise<void>) {
@@ -114,7 +115,14 @@ export class Shipper implements AsyncDisposable {
    * number of records shipped: 0 when the log has nothing new.
    * @throws whatever the store threw; the checkpoint has not moved.
    */
-  async shipBatch(): Promise<number> {
+  shipBatch(): Promise<number> {
+    // One batch at a time: the background loop and a caller's drain() take turns.
+    const turn = this.#turn.then(() => this.#shipBatch());
+    this.#turn = turn.catch(() => {});
+    return turn;
+  }
+
+  async #shipBatch(): Promise<number> {
     for (;;) {
       const seqs = (await listSegments(this.dir)).filter((s) => s >= this.#checkpoint.segment);
       const current = seqs[0];

@@ -131,3 +131,17 @@ describe('Shipper', () => {
     await expect(Shipper.open({ dir, store: {} as UsageSink })).rejects.toThrow(/insert/);
   });
 });
+
+describe('Shipper, concurrent callers', () => {
+  it('takes turns between the background loop and drain(): each record shipped once, the checkpoint intact', async () => {
+    await store.sql.query('DELETE FROM usage_records');
+    const log = await UsageLog.open({ dir });
+    const shipper = (await Shipper.open({ dir, store, intervalMs: 1, batchRecords: 7 })).start();
+    for (let i = 0; i < 100; i++) await log.append(finishedJob(i));
+    await Promise.all([shipper.drain(), shipper.drain(), shipper.drain()]);
+    expect(await store.count()).toBe(100);
+    expect(shipper.stats().duplicates).toBe(0);
+    await shipper.close();
+    await log.close();
+  });
+});
