@@ -2,6 +2,9 @@ import { InProcessQueue } from '@ballast/app-queue';
 import { toRecord, UsageStore } from '@ballast/app-usage';
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers read field by field
+type Json = any;
 import { createApi } from '../src/index.ts';
 
 let pg: PostgresServer;
@@ -76,24 +79,24 @@ describe('GET /v1/usage', () => {
   });
 
   it('takes a day or a past month', async () => {
-    const day = await (await api().app.request('/v1/usage?period=2026-10-19', { headers: { 'x-test-tenant': 'acme' } })).json();
+    const day: Json = await (await api().app.request('/v1/usage?period=2026-10-19', { headers: { 'x-test-tenant': 'acme' } })).json();
     expect([day.conversions, day.failed]).toEqual([1, 1]);
-    const september = await (await api().app.request('/v1/usage?period=2026-09', { headers: { 'x-test-tenant': 'acme' } })).json();
+    const september: Json = await (await api().app.request('/v1/usage?period=2026-09', { headers: { 'x-test-tenant': 'acme' } })).json();
     expect([september.conversions, september.to]).toEqual([1, '2026-10-01T00:00:00.000Z']);
   });
 
   it("never shows another tenant's usage, and refuses what it does not understand", async () => {
     const app = api().app;
-    const globex = await (await app.request('/v1/usage', { headers: { 'x-test-tenant': 'globex' } })).json();
+    const globex: Json = await (await app.request('/v1/usage', { headers: { 'x-test-tenant': 'globex' } })).json();
     expect([globex.tenant, globex.conversions]).toEqual(['globex', 1]);
     const forged = await app.request('/v1/usage?tenant=acme', { headers: { 'x-test-tenant': 'globex' } });
     expect(forged.status).toBe(400);
-    expect((await forged.json()).error.message).toMatch(/unknown parameter "tenant"/);
+    expect(((await forged.json()) as Json).error.message).toMatch(/unknown parameter "tenant"/);
     expect((await app.request('/v1/usage')).status).toBe(401);
     const bad = await app.request('/v1/usage?period=2026-13', { headers: { 'x-test-tenant': 'acme' } });
-    expect([bad.status, (await bad.json()).error.code]).toEqual([400, 'ERR_BALLAST_INVALID_OPTION']);
+    expect([bad.status, ((await bad.json()) as Json).error.code]).toEqual([400, 'ERR_BALLAST_INVALID_OPTION']);
     expect((await app.request('/v1/usage?period=2026-10&period=2026-09', { headers: { 'x-test-tenant': 'acme' } })).status).toBe(400);
-    const nobody = await (await app.request('/v1/usage', { headers: { 'x-test-tenant': 'initech' } })).json();
+    const nobody: Json = await (await app.request('/v1/usage', { headers: { 'x-test-tenant': 'initech' } })).json();
     expect([nobody.conversions, nobody.estimatedAmount]).toEqual([0, '0.00']);
   });
 });
