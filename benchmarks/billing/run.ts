@@ -31,6 +31,12 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 
 const quick = process.argv.includes('--quick');
+const readers = new WeakMap<ChildProcess, AsyncIterator<string>>();
+// Children die with the benchmark, whatever ends it.
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'ballast-bench-billing-'));
 const loadBefore = loadavg()[0] as number;
@@ -204,6 +210,7 @@ async function separateProcess(jobs: number): Promise<Record<string, number>> {
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  children.add(child);
   await firstLine(child);
   await new Promise((r) => setTimeout(r, 3000)); // start-up done, store open
   const queue = new RedisQueue({ connection: redis.url, minReplicas: 0 });
@@ -250,7 +257,6 @@ async function embedded(requests: number): Promise<Record<string, number>> {
   return { requests, ...report, ratio: report.meteredCpuMs / report.processCpuMs };
 }
 
-const readers = new WeakMap<ChildProcess, AsyncIterator<string>>();
 function nextLine(child: ChildProcess): Promise<string> {
   let it = readers.get(child);
   if (!it) {
