@@ -3,9 +3,10 @@ import { toRecord, UsageStore } from '@ballast/app-usage';
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { createApi } from '../src/index.ts';
+
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers read field by field
 type Json = any;
-import { createApi } from '../src/index.ts';
 
 let pg: PostgresServer;
 let store: UsageStore;
