@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { queueFromEnv } from '@ballast/app-queue';
 import { IMAGE_ENV, QUEUE_ENV, START_ENV, startService, USAGE_ENV } from '@ballast/app-shared';
 import { type RunningSystem, startSystem } from '@ballast/app-system';
-import { logDirFor, openRecorder, usageConfig } from '@ballast/app-usage';
+import { logDirFor, openRecorder, type UsageStore, usageConfig } from '@ballast/app-usage';
 import { sampleJpeg } from '@ballast/app-worker';
 import { Histogram } from '@ballast/common';
 
@@ -58,21 +58,32 @@ async function main(): Promise<void> {
   if (!(burst >= 0) || !Number.isInteger(burst)) throw new Error(`--burst takes a whole number of requests, got ${burstArg}`);
   const redis = Boolean(env.BALLAST_REDIS_SENTINELS || env.BALLAST_REDIS_URL);
 
-  // Usage: one fsync'd log for the process, shipped to the store (PGlite in data/usage/store by default).
+  // Usage: a fsync'd log per process (a second npm start on this machine has its own; a dead
+  // one's is shipped by the next start), shipped to the store (PGlite in data/usage/store by
+  // default), which opens in the background: records wait in the log meanwhile.
   const usageSettings = usageConfig();
   const recorder = await openRecorder({
-    dir: logDirFor(usageSettings, 'system'),
+    dir: logDirFor(usageSettings, `system-${process.pid}`),
     store: usageSettings.database,
     adoptFrom: usageSettings.logRoot,
   });
-  // Opened before serving: PGlite's first start (creating the database) holds the event loop for seconds.
-  const usageStore = await recorder.store;
+  recorder.store.catch((error: unknown) => logger.warn({ err: error }, 'usage store unavailable: usage stays in the local log'));
+  // Opening PGlite holds the event loop (seconds when it first creates the database): let it
+  // finish before serving, up to 10 s; past that, serve and let it finish meanwhile.
+  await Promise.race([recorder.store.catch(() => undefined), new Promise((r) => setTimeout(r, 10_000).unref())]);
+  const usageStore = {
+    tenantUsage: async (...args: Parameters<UsageStore['tenantUsage']>) => {
+      const store = await recorder.store;
+      if (!store) throw new Error('no usage store');
+      return await store.tenantUsage(...args);
+    },
+  };
   const options = {
     apis: 3,
     workers: 1,
     logger,
     queue: redis ? () => queueFromEnv() : undefined,
-    usage: { record: recorder.append, ...(usageStore ? { store: usageStore } : {}) },
+    usage: { record: recorder.append, store: usageStore },
   };
   let system: RunningSystem;
   try {

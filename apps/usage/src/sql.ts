@@ -1,9 +1,11 @@
 import { createWriteStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
+import { lockFile } from './log-dir.ts';
 
 /**
  * The few things the usage store needs from PostgreSQL, over two drivers: node-postgres
@@ -89,8 +91,17 @@ export function pgliteClient(db: PGlite): SqlClient {
 export async function openSql(target: string): Promise<SqlClient> {
   if (/^postgres(ql)?:\/\//.test(target)) return postgresClient(target);
   const { PGlite } = await import('@electric-sql/pglite');
-  const db = await PGlite.create(target === 'memory://' ? undefined : target);
-  return pgliteClient(db);
+  if (target === 'memory://') return pgliteClient(await PGlite.create());
+  // A PGlite directory is one process's: a second one opening it would corrupt it.
+  await mkdir(dirname(resolve(target)), { recursive: true });
+  const unlock = await lockFile(`${resolve(target)}.lock`, `the PGlite database ${target}`);
+  try {
+    const client = pgliteClient(await PGlite.create(target));
+    return { ...client, close: () => client.close().finally(unlock) };
+  } catch (error) {
+    await unlock();
+    throw error;
+  }
 }
 
 /** A SQL string literal (for statements that take no parameters: COPY, DuckDB's file functions). */

@@ -55,7 +55,14 @@ export function usageRoutes(options: UsageRoutesOptions): Hono {
       return errorResponse(400, 'ERR_BALLAST_INVALID_OPTION', (error as Error).message);
     }
     const to = Math.min(period.endMs, now());
-    const totals = await options.store.tenantUsage(auth.tenant, period.startMs, Math.max(period.startMs, to));
+    let totals: Awaited<ReturnType<UsageStore['tenantUsage']>>;
+    try {
+      totals = await options.store.tenantUsage(auth.tenant, period.startMs, Math.max(period.startMs, to));
+    } catch {
+      return errorResponse(503, 'ERR_BALLAST_USAGE_UNAVAILABLE', 'the usage store cannot be read now; usage is still being recorded', {
+        'retry-after': '5',
+      });
+    }
     return c.json({
       tenant: auth.tenant,
       period: period.id,
