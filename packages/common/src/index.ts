@@ -35,6 +35,20 @@ export {
   type Verdict,
 } from './policy.ts';
 export { seededRandom } from './random.ts';
+export {
+  type CallSink,
+  declareStaged,
+  forward,
+  isStaged,
+  refuse,
+  runAsPromise,
+  runInside,
+  runStage,
+  type Stage,
+  StageCall,
+  type StagedPolicy,
+  type StageRunner,
+} from './stage.ts';
 export { NumberRing } from './ring-buffer.ts';
 export { RollingWindow } from './rolling-window.ts';
 export { TimeoutPolicy, type TimeoutPolicyEvents, type TimeoutPolicyOptions, type TimeoutPolicyStats } from './timeout.ts';

@@ -91,6 +91,29 @@ export const uncancellableContext: PolicyContext = Object.freeze({ attempt: 1, s
 
 const VERDICTS: ReadonlySet<string> = new Set<Verdict>(['success', 'failure', 'overload', 'ignore']);
 
+/** A scope's abort reason while it has not aborted. */
+const LIVE: unique symbol = Symbol('live');
+
+/**
+ * What only the root of a scope tree holds, and only when the call has any of it: the
+ * caller's signal (and whether the root listens to it), the chain's classifier and task,
+ * and the memo of the last verdict. A call with none of these allocates none of it.
+ */
+class CallRoot {
+  readonly caller: AbortSignal | undefined;
+  readonly classify: Classifier<unknown> | undefined;
+  readonly task: unknown;
+  listening = false;
+  memoOk = false;
+  memoKey: unknown = undefined;
+  memoVerdict: Verdict | undefined = undefined;
+  constructor(caller: AbortSignal | undefined, classify: Classifier<unknown> | undefined, task: unknown) {
+    this.caller = caller;
+    this.classify = classify;
+    this.task = task;
+  }
+}
+
 /**
  * One call's context and abort scope. Scopes form a tree: a policy that must abort the
  * work inside it (a timeout) or learn that the work outside it was aborted (a cancelled
@@ -103,11 +126,6 @@ const VERDICTS: ReadonlySet<string> = new Set<Verdict>(['success', 'failure', 'o
 export class CallScope implements PolicyContext {
   /** The attempt number; see {@link PolicyContext.attempt}. */
   attempt: number;
-  /** The chain's classifier, inherited by children. */
-  readonly classify: Classifier<unknown> | undefined;
-  /** What the composer at the root carries along (wrap() keeps the innermost function here); inherited. */
-  readonly task: unknown;
-  #onAbort: ((reason: unknown) => void) | undefined = undefined;
   /**
    * When the work under this scope started, on {@link startClock}: stamped by the policy
    * that hands the scope down, so that the policies below it, starting in the same
@@ -118,19 +136,16 @@ export class CallScope implements PolicyContext {
   /** The clock {@link startedAt} was read on; undefined when the scope carries no stamp. */
   startClock: Clock | undefined = undefined;
   readonly #root: CallScope;
+  /** Root only: the caller's signal, classifier and task, when there are any. */
+  readonly #call: CallRoot | undefined;
   #parent: CallScope | undefined;
   #firstChild: CallScope | undefined = undefined;
   #prev: CallScope | undefined = undefined;
   #next: CallScope | undefined = undefined;
   #controller: AbortController | undefined = undefined;
-  #aborted = false;
-  #reason: unknown = undefined;
-  // Root only: the caller's signal and the classification memo.
-  readonly #caller: AbortSignal | undefined;
-  #listening = false;
-  #memoOk = false;
-  #memoKey: unknown = undefined;
-  #memoVerdict: Verdict | undefined = undefined;
+  /** Why this scope aborted; {@link LIVE} until it does. */
+  #reason: unknown = LIVE;
+  #onAbort: ((reason: unknown) => void) | undefined = undefined;
 
   /**
    * A scope under `parent` (inheriting its classifier and task, and aborted at once if it
@@ -149,23 +164,23 @@ export class CallScope implements PolicyContext {
     this.attempt = attempt;
     if (parent === undefined) {
       this.#root = this;
-      this.#caller = signal;
-      this.classify = classify;
-      this.task = task;
-      if (signal?.aborted) {
-        this.#aborted = true;
-        this.#reason = signal.reason;
+      this.#parent = undefined;
+      if (signal === undefined && classify === undefined && task === undefined) {
+        this.#call = undefined;
+        return;
       }
+      this.#call = new CallRoot(signal, classify, task);
+      if (signal?.aborted) this.#reason = signal.reason;
       return;
     }
-    this.#root = parent.#root;
-    this.classify = parent.classify;
-    this.task = parent.task;
+    const root = parent.#root;
+    this.#root = root;
+    this.#call = undefined;
     // Listening first: a caller that aborted meanwhile aborts the tree before this scope joins it.
-    this.#root.#listen();
-    if (parent.#aborted) {
-      this.#aborted = true;
+    root.#listen();
+    if (parent.#reason !== LIVE) {
       this.#reason = parent.#reason;
+      this.#parent = undefined;
       return;
     }
     this.#parent = parent;
@@ -173,6 +188,21 @@ export class CallScope implements PolicyContext {
     this.#next = first;
     if (first !== undefined) first.#prev = this;
     parent.#firstChild = this;
+  }
+
+  /** The chain's classifier, inherited by children. */
+  get classify(): Classifier<unknown> | undefined {
+    return this.#root.#call?.classify;
+  }
+
+  /** What the composer at the root carries along; inherited. */
+  get task(): unknown {
+    return this.#root.#call?.task;
+  }
+
+  /** The caller's signal this scope's root follows, if any. */
+  protected get callerSignal(): AbortSignal | undefined {
+    return this.#root.#call?.caller;
   }
 
   /**
@@ -220,7 +250,7 @@ export class CallScope implements PolicyContext {
 
   /** A new root scope, following the caller's `signal`. Release it when the call ends. */
   static root(signal?: AbortSignal, classify?: Classifier<unknown>, task?: unknown): CallScope {
-    return new CallScope(undefined, 1, signal, classify, task);
+    return new CallScope(undefined, 1, signal ?? undefined, classify ?? undefined, task);
   }
 
   /** True when `options` is a scope handed down by an outer policy (so it is not yours to release). */
@@ -269,25 +299,25 @@ export class CallScope implements PolicyContext {
     if (controller === undefined) {
       this.#root.#listen();
       controller = this.#controller = new AbortController();
-      if (this.#aborted) controller.abort(this.#reason);
+      if (this.#reason !== LIVE) controller.abort(this.#reason);
     }
     return controller.signal;
   }
 
   /** True once this scope (or one above it) aborted. */
   get aborted(): boolean {
-    return this.#aborted;
+    return this.#reason !== LIVE;
   }
 
   /** Why it aborted (undefined until then). */
   get reason(): unknown {
-    return this.#reason;
+    const reason = this.#reason;
+    return reason === LIVE ? undefined : reason;
   }
 
   /** Aborts this scope and its descendants (not its ancestors) with `reason`. Idempotent. */
   abort(reason: unknown): void {
-    if (this.#aborted) return;
-    this.#aborted = true;
+    if (this.#reason !== LIVE) return;
     this.#reason = reason;
     this.aborting(reason);
     this.#controller?.abort(reason);
@@ -336,9 +366,12 @@ export class CallScope implements PolicyContext {
       if (next !== undefined) next.#prev = prev;
       this.#prev = undefined;
       this.#next = undefined;
-    } else if (this.#listening) {
-      this.#listening = false;
-      this.#caller?.removeEventListener('abort', this);
+      return;
+    }
+    const call = this.#call;
+    if (call !== undefined && call.listening) {
+      call.listening = false;
+      call.caller?.removeEventListener('abort', this);
     }
   }
 
@@ -349,33 +382,38 @@ export class CallScope implements PolicyContext {
    * whatever the classifier throws.
    */
   verdict(ok: boolean, valueOrError: unknown): Verdict | undefined {
-    const classify = this.classify;
+    const call = this.#root.#call;
+    const classify = call?.classify;
     if (classify === undefined) return undefined;
-    const root = this.#root;
-    if (root.#memoVerdict !== undefined && root.#memoOk === ok && root.#memoKey === valueOrError) return root.#memoVerdict;
+    const memo = call as CallRoot;
+    if (memo.memoVerdict !== undefined && memo.memoOk === ok && memo.memoKey === valueOrError) return memo.memoVerdict;
     const verdict = classify(ok ? { ok: true, value: valueOrError } : { ok: false, error: valueOrError });
     if (!VERDICTS.has(verdict as string)) throw new InvalidOptionError('classify', 'a function returning a Verdict', verdict);
-    root.#memoOk = ok;
-    root.#memoKey = valueOrError;
-    root.#memoVerdict = verdict;
+    memo.memoOk = ok;
+    memo.memoKey = valueOrError;
+    memo.memoVerdict = verdict;
     return verdict;
   }
 
   /** The caller's signal aborted. */
   handleEvent(): void {
-    this.#listening = false;
-    this.abort(this.#caller?.reason);
+    const call = this.#call;
+    if (call === undefined) return;
+    call.listening = false;
+    this.abort(call.caller?.reason);
   }
 
   #listen(): void {
-    const caller = this.#caller;
-    if (this.#listening || this.#aborted || caller === undefined) return;
+    const call = this.#call;
+    if (call === undefined) return;
+    const caller = call.caller;
+    if (call.listening || this.#reason !== LIVE || caller === undefined) return;
     // The caller may have aborted since this root was made: no 'abort' event would come.
     if (caller.aborted) {
       this.abort(caller.reason);
       return;
     }
-    this.#listening = true;
+    call.listening = true;
     caller.addEventListener('abort', this, { once: true });
   }
 }

@@ -1,8 +1,9 @@
 import {
   CallScope,
-  type Classifier,
+  type CallSink,
   type Clock,
   declareJoinsScope,
+  declareStaged,
   durationMs,
   Emitter,
   func,
@@ -13,6 +14,10 @@ import {
   type Policy,
   type PolicyContext,
   type PolicyExecuteOptions,
+  refuse,
+  runInside,
+  type Stage,
+  StageCall,
   sleep,
   systemClock,
   TimeoutError,
@@ -161,17 +166,15 @@ interface CallState {
  * for the call, its first attempt's context, its entry on the shared deadline timer and
  * what `close()` aborts. Later attempts run in scopes of their own under {@link callScope}.
  */
-class RetryCall<R> extends CallScope implements CallState, Expirable {
+class RetryCall<R> extends StageCall implements CallState, Expirable {
   readonly policy: RetryPolicy<never>;
   readonly fn: Attempt<R>;
+  /** The rest of a chain between the policy and `fn`, run by every attempt. */
+  readonly inner: Stage | undefined;
   readonly retryOn: RetryClassifier<R>;
   /** The scope of an enclosing policy this call joined; undefined for a call of its own. */
   readonly joined: CallScope | undefined;
-  /** The caller's signal, for a call of its own. */
-  readonly callerSignal: AbortSignal | undefined;
   deadlineAt = 0;
-  readonly resolve: (value: R) => void;
-  readonly reject: (reason: unknown) => void;
   current: { abort(reason: unknown): void } | undefined = undefined;
   last: AttemptOutcome<unknown> | undefined = undefined;
   attempts = 0;
@@ -180,9 +183,8 @@ class RetryCall<R> extends CallScope implements CallState, Expirable {
   next: CallState | undefined = undefined;
   /** The first attempt settled (a late value is then released with `discard`). */
   firstSettled = false;
-  /** The first attempt's time limit was what was left of the deadline. */
-  byDeadline = false;
-  limitMs = 0;
+  /** The call's start time is known (see `RetryPolicy.#stampPending`). */
+  stamped = true;
   expiresAt: number = Number.POSITIVE_INFINITY;
   expiryIndex = -1;
   #later: CallScope | undefined = undefined;
@@ -190,21 +192,19 @@ class RetryCall<R> extends CallScope implements CallState, Expirable {
   constructor(
     policy: RetryPolicy<never>,
     fn: Attempt<R>,
+    inner: Stage | undefined,
     retryOn: RetryClassifier<R>,
-    options: RetryExecuteOptions<R> | undefined,
-    resolve: (value: R) => void,
-    reject: (reason: unknown) => void,
+    options: RetryExecuteOptions<never> | undefined,
+    joined: CallScope | undefined,
   ) {
-    const joined = CallScope.isScope(options) ? options : undefined;
-    if (joined !== undefined) super(joined, 1);
-    else super(undefined, 1, options?.signal ?? undefined, options?.classify as Classifier<unknown> | undefined);
+    super(options);
+    // The first attempt is attempt 1, whatever the attempt of an enclosing scope.
+    this.attempt = 1;
     this.policy = policy;
     this.fn = fn;
+    this.inner = inner;
     this.retryOn = retryOn;
     this.joined = joined;
-    this.callerSignal = joined === undefined ? (options?.signal ?? undefined) : undefined;
-    this.resolve = resolve;
-    this.reject = reject;
   }
 
   /** True once the caller (or the enclosing policy) aborted the call; the first attempt's own timeout is not that. */
@@ -219,16 +219,22 @@ class RetryCall<R> extends CallScope implements CallState, Expirable {
     return this.#later;
   }
 
-  /** The first attempt's time limit passed. */
+  /** The first attempt's time limit passed: what was left of the deadline, or `timeoutMs`. */
   expire(): void {
-    if (this.byDeadline) this.stopReason = 'deadline';
-    this.abort(new TimeoutError(Math.max(0, this.limitMs)));
+    const { deadlineMs, timeoutMs } = this.policy;
+    if (deadlineMs <= timeoutMs) this.stopReason = 'deadline';
+    this.abort(new TimeoutError(Math.min(deadlineMs, timeoutMs)));
   }
 
   /** Releases the first attempt's scope, and the later attempts' one made for this call. */
   releaseAll(): void {
     this.release();
     this.#later?.release();
+  }
+
+  /** How the first attempt ended. */
+  settle(ok: boolean, value: unknown): void {
+    firstSettled(this as RetryCall<unknown>, ok, value);
   }
 
   protected override aborting(reason: unknown): void {
@@ -292,11 +298,17 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
   #head: CallState | undefined;
   #inFlight = 0;
   readonly #expiries: ExpiryQueue;
+  /** True when calls have a time limit (a finite `deadlineMs` or `timeoutMs`). */
+  readonly #limited: boolean;
+  /** Calls whose start is not stamped yet, and the immediate that stamps them. */
+  #unstamped = 0;
+  #stamper: ReturnType<typeof setImmediate> | undefined = undefined;
   readonly #stats = { calls: 0, attempts: 0, retries: 0, hedges: 0, successes: 0, giveUps: 0, budgetExhausted: 0 };
   #closed = false;
 
   static {
     firstSettled = (call, ok, valueOrError) => (call.policy as RetryPolicy<unknown>).#firstSettled(call, ok, valueOrError);
+    declareStaged(RetryPolicy, (policy, fn, options, sink, inner) => policy.#execute(fn as Attempt<unknown>, options, sink, inner));
   }
 
   /** @throws InvalidOptionError naming the first invalid option. */
@@ -322,6 +334,7 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
     this.#clock = options.clock ?? systemClock;
     if (typeof this.#clock?.now !== 'function') throw new InvalidOptionError('clock', 'a Clock (an object with now())', options.clock);
     this.#expiries = new ExpiryQueue(this.#clock);
+    this.#limited = this.deadlineMs !== Number.POSITIVE_INFINITY || this.timeoutMs !== Number.POSITIVE_INFINITY;
     this.#random = options.random === undefined ? Math.random : func('random', options.random);
   }
 
@@ -349,67 +362,98 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
    * {@link RetryPolicyClosedError} once the policy is closed.
    */
   execute<R extends T>(fn: Attempt<R>, options?: RetryExecuteOptions<R>): Promise<R> {
-    if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
-    let retryOn: RetryClassifier<R>;
-    try {
-      retryOn = options?.retryOn === undefined ? (this.#retryOn as RetryClassifier<R>) : func('retryOn', options.retryOn);
-      if (options !== undefined && !CallScope.isScope(options)) CallScope.check(options);
-    } catch (error) {
-      return Promise.reject(error);
+    return this.#execute(fn, options as RetryExecuteOptions<never> | undefined, undefined, undefined) as Promise<R>;
+  }
+
+  /** One call of {@link execute}, or one call as a stage of a chain (see `StagedPolicy`). */
+  #execute<R extends T>(
+    fn: Attempt<R>,
+    options: RetryExecuteOptions<never> | undefined,
+    sink: CallSink | undefined,
+    inner: Stage | undefined,
+  ): Promise<unknown> | undefined {
+    if (this.#closed) return refuse(sink, new RetryPolicyClosedError());
+    const joined = CallScope.isScope(options) ? options : undefined;
+    let retryOn = this.#retryOn as RetryClassifier<R>;
+    if (options !== undefined && joined === undefined) {
+      try {
+        if (options.retryOn !== undefined) retryOn = func('retryOn', options.retryOn);
+        CallScope.check(options);
+      } catch (error) {
+        return refuse(sink, error);
+      }
     }
-    if (CallScope.isScope(options) ? options.aborted : options?.signal?.aborted) {
-      return Promise.reject(CallScope.isScope(options) ? options.reason : options?.signal?.reason);
+    if (joined !== undefined ? joined.aborted : options?.signal?.aborted) {
+      return refuse(sink, joined !== undefined ? joined.reason : options?.signal?.reason);
     }
-    return new Promise<R>((resolve, reject) => {
-      const call = new RetryCall<R>(this as RetryPolicy<never>, fn, retryOn, options, resolve, reject);
-      call.deadlineAt = call.stampStart(this.#clock, call.joined) + this.deadlineMs;
-      this.#stats.calls++;
-      this.#track(call);
-      this.#budget?.onRequest();
-      this.#firstAttempt(call);
-    });
+    const call = new RetryCall<R>(this as RetryPolicy<never>, fn, inner, retryOn, options, joined);
+    const promise = call.attach(sink);
+    this.#stats.calls++;
+    this.#track(call);
+    this.#budget?.onRequest();
+    this.#firstAttempt(call);
+    return promise;
   }
 
   /**
    * The first attempt, on the success path: run here, without p-retry, on one object (the
    * call, which is also the attempt's context). Its time limit (`timeoutMs`, or what is
-   * left of the deadline) is an entry on the policy's shared timer. Only an outcome that
-   * does not end the call hands it to p-retry.
+   * left of the deadline) is an entry on the policy's shared timer, counted from the
+   * call's start: the start an enclosing policy stamped on the same clock, or else the
+   * time at the end of the event-loop turn the call started in (see {@link #stampPending}),
+   * so that a call that ends within its turn reads no clock. Only an outcome that does
+   * not end the call hands it to p-retry.
    */
   #firstAttempt<R extends T>(call: RetryCall<R>): void {
     call.attempts = 1;
     this.#stats.attempts++;
     call.current = call;
-    const now = call.startedAt;
-    call.byDeadline = call.deadlineAt - now <= this.timeoutMs;
-    const limit = call.byDeadline ? call.deadlineAt - now : this.timeoutMs;
-    if (limit !== Number.POSITIVE_INFINITY) {
-      call.limitMs = limit;
-      call.expiresAt = now + limit;
-      this.#expiries.add(call);
-    }
+    if (this.#limited) {
+      const joined = call.joined;
+      if (joined !== undefined && joined.startClock === this.#clock) this.#limit(call, call.stampStart(this.#clock, joined));
+      else {
+        call.stamped = false;
+        this.#unstamped++;
+        this.#stamper ??= setImmediate(this.#stampPending);
+      }
+    } else call.deadlineAt = Number.POSITIVE_INFINITY;
     if (call.aborted) {
       this.#firstSettled(call, false, call.reason);
       return;
     }
     call.watch();
-    let pending: R | PromiseLike<R>;
-    try {
-      pending = call.fn(call);
-    } catch (error) {
-      this.#firstSettled(call, false, error);
-      return;
-    }
-    if (typeof (pending as { then?: unknown } | null)?.then !== 'function') {
-      this.#firstSettled(call, true, pending);
-      return;
-    }
-    // Always handled, so a rejection after the race is lost is never unhandled.
-    (pending as PromiseLike<R>).then(
-      (value) => this.#firstSettled(call, true, value),
-      (error: unknown) => this.#firstSettled(call, false, error),
-    );
+    runInside(call.fn as (context: PolicyContext) => unknown, call.inner, call, call);
   }
+
+  /** Sets the deadline of a call that started at clock time `startedAt`, and its first attempt's time limit. */
+  #limit<R extends T>(call: RetryCall<R>, startedAt: number): void {
+    call.stamped = true;
+    call.deadlineAt = startedAt + this.deadlineMs;
+    const limit = Math.min(this.deadlineMs, this.timeoutMs);
+    if (limit !== Number.POSITIVE_INFINITY && !call.firstSettled) {
+      call.expiresAt = startedAt + limit;
+      this.#expiries.add(call);
+    }
+  }
+
+  /**
+   * Stamps the calls that started in this event-loop turn and are still running: their
+   * deadline and first attempt's time limit count from now, the end of that turn (never
+   * earlier than their start, and within one turn of it). A call that ended meanwhile,
+   * as most do, needed no clock reading and no timer entry. Runs once per turn with calls
+   * to stamp (an immediate), not once per call.
+   */
+  readonly #stampPending = (): void => {
+    this.#stamper = undefined;
+    if (this.#unstamped === 0) return;
+    const now = this.#clock.now();
+    for (let state = this.#head; state !== undefined && this.#unstamped > 0; state = state.next) {
+      if (state instanceof RetryCall && !state.stamped) {
+        this.#unstamped--;
+        this.#limit(state as RetryCall<T>, now);
+      }
+    }
+  };
 
   #firstSettled<R extends T>(call: RetryCall<R>, ok: boolean, valueOrError: unknown): void {
     if (call.firstSettled) {
@@ -418,7 +462,12 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
     }
     call.firstSettled = true;
     call.current = undefined;
-    this.#expiries.delete(call);
+    const stamped = call.stamped;
+    if (stamped) this.#expiries.delete(call);
+    else {
+      this.#unstamped--;
+      call.stamped = true;
+    }
     call.release();
     // An abort by the caller (or an enclosing policy) or by close() is not a failed attempt: p-retry reports it.
     if (ok || !(call.callerAborted || this.#closed)) {
@@ -426,15 +475,24 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
       try {
         value = this.#judge(call, ok, valueOrError, 1);
       } catch (error) {
-        this.#retryLoop(call, error).then(call.resolve, call.reject);
+        this.#retryAfterFirst(call, stamped, error);
         return;
       }
       this.#stats.successes++;
       this.#untrack(call);
-      call.resolve(value);
+      call.report(true, value);
       return;
     }
-    this.#retryLoop(call, valueOrError).then(call.resolve, call.reject);
+    this.#retryAfterFirst(call, stamped, valueOrError);
+  }
+
+  /**
+   * Hands a call whose first attempt did not end it to the retry loop. A call that ended
+   * its first attempt within the turn it started in has its deadline counted from now.
+   */
+  #retryAfterFirst<R extends T>(call: RetryCall<R>, stamped: boolean, first: unknown): void {
+    if (!stamped) call.deadlineAt = this.#clock.now() + this.deadlineMs;
+    call.reportWhen(this.#retryLoop(call, first));
   }
 
   /**
@@ -458,6 +516,7 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
     if (limit !== Number.POSITIVE_INFINITY) attempt.limit(this.#expiries, now, limit, byDeadline);
     return attempt.run(
       call.fn,
+      call.inner,
       (value) => {
         state.current = undefined;
         return this.#judge(call, true, value, n);
@@ -657,6 +716,7 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
         attempt
           .run(
             fn,
+            undefined,
             (value) => onOutcome({ ok: true, value, attempt: n }),
             (error) => onOutcome({ ok: false, error, attempt: n }),
             this.#discard,
@@ -739,6 +799,8 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
     for (let state = this.#head; state !== undefined; state = state.next) calls.push(state);
     for (const state of calls) state.current?.abort(new RetryPolicyClosedError());
     this.#expiries.clear();
+    if (this.#stamper !== undefined) clearImmediate(this.#stamper);
+    this.#stamper = undefined;
     this.#events.clear();
   }
 
