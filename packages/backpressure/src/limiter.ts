@@ -243,16 +243,16 @@ let expireWaiter: (waiter: Waiter) => void;
  * passes the outcome on.
  */
 class Slot implements CallSink {
-  readonly limiter: ConcurrencyLimiter;
-  readonly scope: CallScope | undefined;
-  readonly owned: CallScope | undefined;
-  readonly startedAt: number;
-  readonly inflight: number;
-  readonly permit: Permit | undefined;
-  sink: CallSink | undefined;
-  resolve: (value: unknown) => void = noop;
-  reject: (reason: unknown) => void = noop;
-  settled = false;
+  declare readonly limiter: ConcurrencyLimiter;
+  declare readonly scope: CallScope | undefined;
+  declare readonly owned: CallScope | undefined;
+  declare readonly startedAt: number;
+  declare readonly inflight: number;
+  declare readonly permit: Permit | undefined;
+  declare sink: CallSink | undefined;
+  declare resolve: (value: unknown) => void;
+  declare reject: (reason: unknown) => void;
+  declare settled: boolean;
   constructor(
     limiter: ConcurrencyLimiter,
     scope: CallScope | undefined,
@@ -269,6 +269,9 @@ class Slot implements CallSink {
     this.inflight = inflight;
     this.permit = permit;
     this.sink = sink;
+    this.resolve = noop;
+    this.reject = noop;
+    this.settled = false;
   }
 
   /** The promise `execute` returns, for a call that reports to no sink. */

@@ -75,35 +75,35 @@ class ResultFailure {
  * argument opossum's action receives, and the entry that times it out.
  */
 class Call extends StageCall implements DeadlineEntry {
-  readonly breaker: CircuitBreaker<never, never[]>;
+  declare readonly breaker: CircuitBreaker<never, never[]>;
   /** The work: `fn` (with the rest of a chain, `inner`, between the breaker and it). */
-  readonly fn: (context: PolicyContext) => unknown;
-  readonly inner: Stage | undefined;
+  declare readonly fn: (context: PolicyContext) => unknown;
+  declare readonly inner: Stage | undefined;
   /** The arguments of `fire(...args)`; undefined for `execute`. Given to `cacheGetKey` and the fallback. */
-  readonly args: unknown[] | undefined;
+  declare readonly args: unknown[] | undefined;
   /** Key under opossum's cache and coalescing, computed only when either is on. */
-  readonly cacheKey: unknown;
+  declare readonly cacheKey: unknown;
   /** The scope of an enclosing policy this call joined; undefined for a call of its own. */
-  readonly joined: CallScope | undefined;
-  readonly isFailure: ((result: never) => boolean) | undefined;
+  declare readonly joined: CallScope | undefined;
+  declare readonly isFailure: ((result: never) => boolean) | undefined;
   /** Set before settling: tells opossum's errorFilter not to count this error. */
-  ignored = false;
+  declare ignored: boolean;
   /** The half-open period this trial belongs to; undefined for a call on a closed circuit. */
-  trial: HalfOpenCircuit | undefined = undefined;
+  declare trial: HalfOpenCircuit | undefined;
   /** True when the call bypassed opossum's `fire()` (the success path); see `CircuitBreaker.#admit`. */
-  direct = false;
+  declare direct: boolean;
   /** The outcome handed to opossum after the fact, for a direct call that did not succeed. */
-  replay: Promise<never> | undefined = undefined;
+  declare replay: Promise<never> | undefined;
   /** While the call runs as opossum's action (through `fire()`): the resolvers of the promise opossum waits on. */
-  action: ActionSettlers | undefined = undefined;
+  declare action: ActionSettlers | undefined;
   /** A fallback was set when the call started. */
-  withFallback = false;
+  declare withFallback: boolean;
   /** The bucket of opossum's window that counted this call's `fire`. */
-  bucket: Bucket | undefined = undefined;
-  deadline = Number.POSITIVE_INFINITY;
-  settled = false;
-  prev: DeadlineEntry | undefined = undefined;
-  next: DeadlineEntry | undefined = undefined;
+  declare bucket: Bucket | undefined;
+  declare deadline: number;
+  declare settled: boolean;
+  declare prev: DeadlineEntry | undefined;
+  declare next: DeadlineEntry | undefined;
   constructor(
     breaker: CircuitBreaker<never, never[]>,
     fn: (context: PolicyContext) => unknown,
@@ -113,8 +113,8 @@ class Call extends StageCall implements DeadlineEntry {
     options: PolicyExecuteOptions<never> | undefined,
     isFailure: ((result: never) => boolean) | undefined,
   ) {
-    super(options);
-    const joined = CallScope.isScope(options) ? options : undefined;
+    const joined = options instanceof CallScope ? options : undefined;
+    super(options, joined);
     this.breaker = breaker;
     this.fn = fn;
     this.inner = inner;
@@ -122,6 +122,17 @@ class Call extends StageCall implements DeadlineEntry {
     this.cacheKey = cacheKey;
     this.joined = joined;
     this.isFailure = isFailure;
+    this.ignored = false;
+    this.trial = undefined;
+    this.direct = false;
+    this.replay = undefined;
+    this.action = undefined;
+    this.withFallback = false;
+    this.bucket = undefined;
+    this.deadline = Number.POSITIVE_INFINITY;
+    this.settled = false;
+    this.prev = undefined;
+    this.next = undefined;
   }
 
   /** How the work ended. */

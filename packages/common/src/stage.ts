@@ -174,17 +174,21 @@ class PromiseSink implements CallSink {
  */
 export abstract class StageCall extends CallScope implements CallSink {
   /** Where this call's outcome goes; undefined when `execute` returned a promise of it. */
-  sink: CallSink | undefined = undefined;
-  resolve: Resolve = noop;
-  reject: Reject = noop;
+  declare sink: CallSink | undefined;
+  declare resolve: Resolve;
+  declare reject: Reject;
 
   /**
-   * A call joining the scope handed down in `options`, or a root following the caller's
-   * `signal` (with its `classify`).
+   * A call joining `joined`, the scope handed down as `options`, or (when `joined` is
+   * undefined) a root following the caller's `signal` (with its `classify`).
    */
-  protected constructor(options: PolicyExecuteOptions<never> | undefined) {
-    if (options instanceof CallScope) super(options, options.attempt);
-    else super(undefined, 1, options?.signal ?? undefined, options?.classify as Classifier<unknown> | undefined);
+  protected constructor(options: PolicyExecuteOptions<never> | undefined, joined: CallScope | undefined) {
+    if (joined !== undefined) super(joined, joined.attempt);
+    else if (options === undefined) super(undefined, 1);
+    else super(undefined, 1, options.signal ?? undefined, options.classify as Classifier<unknown> | undefined);
+    this.sink = undefined;
+    this.resolve = noop;
+    this.reject = noop;
   }
 
   /** How the work inside this call ended (see {@link CallSink}). */

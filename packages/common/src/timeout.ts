@@ -37,14 +37,18 @@ export interface TimeoutPolicyStats {
  * one object), the sink of that work, and its entry on the policy's shared timer.
  */
 class TimedCall extends StageCall implements DeadlineEntry {
-  readonly policy: TimeoutPolicy;
-  deadline = Number.POSITIVE_INFINITY;
-  prev: DeadlineEntry | undefined = undefined;
-  next: DeadlineEntry | undefined = undefined;
-  settled = false;
-  constructor(policy: TimeoutPolicy, options: PolicyExecuteOptions<never> | undefined) {
-    super(options);
+  declare readonly policy: TimeoutPolicy;
+  declare deadline: number;
+  declare prev: DeadlineEntry | undefined;
+  declare next: DeadlineEntry | undefined;
+  declare settled: boolean;
+  constructor(policy: TimeoutPolicy, options: PolicyExecuteOptions<never> | undefined, joined: CallScope | undefined) {
+    super(options, joined);
     this.policy = policy;
+    this.deadline = Number.POSITIVE_INFINITY;
+    this.prev = undefined;
+    this.next = undefined;
+    this.settled = false;
   }
 
   settle(ok: boolean, value: unknown): void {
@@ -135,7 +139,7 @@ export class TimeoutPolicy implements Policy, Disposable {
       return refuse(sink, joined !== undefined ? joined.reason : options?.signal?.reason);
     }
     this.#started++;
-    const call = new TimedCall(this, options);
+    const call = new TimedCall(this, options, joined);
     const promise = call.attach(sink);
     call.deadline = call.stampStart(this.#clock, joined) + this.timeoutMs;
     this.#calls.add(call);

@@ -167,27 +167,28 @@ interface CallState {
  * what `close()` aborts. Later attempts run in scopes of their own under {@link callScope}.
  */
 class RetryCall<R> extends StageCall implements CallState, Expirable {
-  readonly policy: RetryPolicy<never>;
-  readonly fn: Attempt<R>;
+  declare readonly policy: RetryPolicy<never>;
+  declare readonly fn: Attempt<R>;
   /** The rest of a chain between the policy and `fn`, run by every attempt. */
-  readonly inner: Stage | undefined;
-  readonly retryOn: RetryClassifier<R>;
+  declare readonly inner: Stage | undefined;
+  declare readonly retryOn: RetryClassifier<R>;
   /** The scope of an enclosing policy this call joined; undefined for a call of its own. */
-  readonly joined: CallScope | undefined;
-  deadlineAt = 0;
-  current: { abort(reason: unknown): void } | undefined = undefined;
-  last: AttemptOutcome<unknown> | undefined = undefined;
-  attempts = 0;
-  stopReason: GiveUpReason | undefined = undefined;
-  prev: CallState | undefined = undefined;
-  next: CallState | undefined = undefined;
+  declare readonly joined: CallScope | undefined;
+  declare deadlineAt: number;
+  /** What `close()` aborts after the first attempt (during it, the call itself). */
+  declare current: { abort(reason: unknown): void } | undefined;
+  declare last: AttemptOutcome<unknown> | undefined;
+  declare attempts: number;
+  declare stopReason: GiveUpReason | undefined;
+  declare prev: CallState | undefined;
+  declare next: CallState | undefined;
   /** The first attempt settled (a late value is then released with `discard`). */
-  firstSettled = false;
+  declare firstSettled: boolean;
   /** The call's start time is known (see `RetryPolicy.#stampPending`). */
-  stamped = true;
-  expiresAt: number = Number.POSITIVE_INFINITY;
-  expiryIndex = -1;
-  #later: CallScope | undefined = undefined;
+  declare stamped: boolean;
+  declare expiresAt: number;
+  declare expiryIndex: number;
+  declare later: CallScope | undefined;
 
   constructor(
     policy: RetryPolicy<never>,
@@ -197,7 +198,7 @@ class RetryCall<R> extends StageCall implements CallState, Expirable {
     options: RetryExecuteOptions<never> | undefined,
     joined: CallScope | undefined,
   ) {
-    super(options);
+    super(options, joined);
     // The first attempt is attempt 1, whatever the attempt of an enclosing scope.
     this.attempt = 1;
     this.policy = policy;
@@ -205,6 +206,18 @@ class RetryCall<R> extends StageCall implements CallState, Expirable {
     this.inner = inner;
     this.retryOn = retryOn;
     this.joined = joined;
+    this.deadlineAt = 0;
+    this.current = undefined;
+    this.last = undefined;
+    this.attempts = 1;
+    this.stopReason = undefined;
+    this.prev = undefined;
+    this.next = undefined;
+    this.firstSettled = false;
+    this.stamped = true;
+    this.expiresAt = Number.POSITIVE_INFINITY;
+    this.expiryIndex = -1;
+    this.later = undefined;
   }
 
   /** True once the caller (or the enclosing policy) aborted the call; the first attempt's own timeout is not that. */
@@ -215,8 +228,8 @@ class RetryCall<R> extends StageCall implements CallState, Expirable {
   /** The scope later attempts and waits run under: the enclosing policy's, or one following the caller's signal. */
   get callScope(): CallScope {
     if (this.joined !== undefined) return this.joined;
-    this.#later ??= CallScope.root(this.callerSignal, this.classify);
-    return this.#later;
+    this.later ??= CallScope.root(this.callerSignal, this.classify);
+    return this.later;
   }
 
   /** The first attempt's time limit passed: what was left of the deadline, or `timeoutMs`. */
@@ -229,7 +242,7 @@ class RetryCall<R> extends StageCall implements CallState, Expirable {
   /** Releases the first attempt's scope, and the later attempts' one made for this call. */
   releaseAll(): void {
     this.release();
-    this.#later?.release();
+    this.later?.release();
   }
 
   /** How the first attempt ended. */
@@ -405,9 +418,7 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
    * not end the call hands it to p-retry.
    */
   #firstAttempt<R extends T>(call: RetryCall<R>): void {
-    call.attempts = 1;
     this.#stats.attempts++;
-    call.current = call;
     if (this.#limited) {
       const joined = call.joined;
       if (joined !== undefined && joined.startClock === this.#clock) this.#limit(call, call.stampStart(this.#clock, joined));
@@ -461,7 +472,6 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
       return;
     }
     call.firstSettled = true;
-    call.current = undefined;
     const stamped = call.stamped;
     if (stamped) this.#expiries.delete(call);
     else {
@@ -622,6 +632,7 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
       return this.#conclude<R>(state, error.outcome, state.stopReason ?? (error.retryable ? 'attempts' : 'notRetryable'));
     } finally {
       this.#untrack(call);
+      call.releaseAll();
     }
   }
 
@@ -797,7 +808,10 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
     this.#closed = true;
     const calls: CallState[] = [];
     for (let state = this.#head; state !== undefined; state = state.next) calls.push(state);
-    for (const state of calls) state.current?.abort(new RetryPolicyClosedError());
+    for (const state of calls) {
+      const current = state instanceof RetryCall && !state.firstSettled ? state : state.current;
+      current?.abort(new RetryPolicyClosedError());
+    }
     this.#expiries.clear();
     if (this.#stamper !== undefined) clearImmediate(this.#stamper);
     this.#stamper = undefined;
@@ -817,7 +831,7 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
     this.#inFlight++;
   }
 
-  /** Takes a call off the in-flight list and releases the scope made for it. Idempotent. */
+  /** Takes a call off the in-flight list. Idempotent. */
   #untrack(state: CallState): void {
     if (state.prev === undefined && this.#head !== state) return;
     const { prev, next } = state;
@@ -827,7 +841,6 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
     state.prev = undefined;
     state.next = undefined;
     this.#inFlight--;
-    if (state instanceof RetryCall) state.releaseAll();
   }
 
   #budgetExhausted(attempts: number, kind: 'retry' | 'hedge', budget: RetryBudget): void {
