@@ -301,6 +301,7 @@ class Slot implements CallSink {
 const noop = (): void => {};
 let endSlot: (limiter: ConcurrencyLimiter, slot: Slot, ok: boolean, value: unknown) => unknown;
 
+const NORMAL = priorityLevel('normal');
 const SHED_REASONS: readonly ShedReason[] = ['limit', 'queueFull', 'queueTimeout', 'codel', 'rateLimited', 'throttled', 'closed'];
 
 /**
@@ -356,7 +357,9 @@ export class ConcurrencyLimiter implements Policy, Disposable {
     abortWaiter = (waiter) => waiter.limiter.#abort(waiter);
     expireWaiter = (waiter) => waiter.limiter.#expire(waiter);
     endSlot = (limiter, slot, ok, value) => limiter.#endSlot(slot.scope, slot.startedAt, slot.inflight, slot.permit, ok, value);
-    declareStaged(ConcurrencyLimiter, (limiter, fn, options, sink, inner) => limiter.#run(fn, options, sink, inner));
+    declareStaged(ConcurrencyLimiter, function (fn, options, sink, inner) {
+      return this.#run(fn, options, sink, inner);
+    });
   }
 
   /** @throws {InvalidOptionError} naming the first invalid option. */
@@ -490,13 +493,15 @@ export class ConcurrencyLimiter implements Policy, Disposable {
     inner: Stage | undefined,
   ): Promise<unknown> | undefined {
     if (typeof fn !== 'function') return refuse(sink, new InvalidOptionError('fn', 'a function', fn));
-    const priority = options?.priority ?? 'normal';
-    const level = priorityLevel(priority);
+    const joined = options instanceof CallScope;
+    // A scope handed down carries no priority: normal.
+    const priority = joined ? 'normal' : (options?.priority ?? 'normal');
+    const level = joined ? NORMAL : priorityLevel(priority);
     if (level < 0) return refuse(sink, invalidPriority(priority));
     let scope: CallScope | undefined;
     let context: PolicyContext = uncancellableContext;
     // A scope handed down is joined as is; only a caller's signal or classifier needs a scope of its own.
-    if (options !== undefined && (CallScope.isScope(options) || options.signal != null || options.classify != null)) {
+    if (options !== undefined && (joined || options.signal != null || options.classify != null)) {
       try {
         scope = CallScope.from(options);
       } catch (error) {
@@ -522,7 +527,8 @@ export class ConcurrencyLimiter implements Policy, Disposable {
       if (sink === undefined && inner === undefined) return this.#endCall(owned, this.#runAdmitted(fn, context, scope, startedAt, inflight));
       const slot = new Slot(this, scope, owned, startedAt, inflight, undefined, sink);
       const promise = sink === undefined ? slot.promise() : undefined;
-      runInside(fn, inner, context, slot);
+      // The stages inside share one scope: start one here for a call that came without any.
+      runInside(fn, inner, scope ?? CallScope.root(), slot);
       return promise;
     }
     // Has to wait (or be shed): the slow path, through acquire(), with the scope's signal made only if it queues.

@@ -79,29 +79,17 @@ class Call extends StageCall implements DeadlineEntry {
   /** The work: `fn` (with the rest of a chain, `inner`, between the breaker and it). */
   declare readonly fn: (context: PolicyContext) => unknown;
   declare readonly inner: Stage | undefined;
-  /** The arguments of `fire(...args)`; undefined for `execute`. Given to `cacheGetKey` and the fallback. */
-  declare readonly args: unknown[] | undefined;
-  /** Key under opossum's cache and coalescing, computed only when either is on. */
-  declare readonly cacheKey: unknown;
   /** The scope of an enclosing policy this call joined; undefined for a call of its own. */
   declare readonly joined: CallScope | undefined;
-  declare readonly isFailure: ((result: never) => boolean) | undefined;
-  /** Set before settling: tells opossum's errorFilter not to count this error. */
-  declare ignored: boolean;
+  /** What few calls have (see {@link CallExtra}), allocated only for them. */
+  declare extra: CallExtra | undefined;
+  /** {@link IGNORED}, {@link DIRECT}, {@link WITH_FALLBACK}, {@link SETTLED}. */
+  declare flags: number;
   /** The half-open period this trial belongs to; undefined for a call on a closed circuit. */
   declare trial: HalfOpenCircuit | undefined;
-  /** True when the call bypassed opossum's `fire()` (the success path); see `CircuitBreaker.#admit`. */
-  declare direct: boolean;
-  /** The outcome handed to opossum after the fact, for a direct call that did not succeed. */
-  declare replay: Promise<never> | undefined;
-  /** While the call runs as opossum's action (through `fire()`): the resolvers of the promise opossum waits on. */
-  declare action: ActionSettlers | undefined;
-  /** A fallback was set when the call started. */
-  declare withFallback: boolean;
   /** The bucket of opossum's window that counted this call's `fire`. */
   declare bucket: Bucket | undefined;
   declare deadline: number;
-  declare settled: boolean;
   declare prev: DeadlineEntry | undefined;
   declare next: DeadlineEntry | undefined;
   constructor(
@@ -118,21 +106,85 @@ class Call extends StageCall implements DeadlineEntry {
     this.breaker = breaker;
     this.fn = fn;
     this.inner = inner;
-    this.args = args;
-    this.cacheKey = cacheKey;
     this.joined = joined;
-    this.isFailure = isFailure;
-    this.ignored = false;
+    this.extra = args === undefined && cacheKey === undefined && isFailure === undefined ? undefined : new CallExtra(args, cacheKey, isFailure);
+    this.flags = 0;
     this.trial = undefined;
-    this.direct = false;
-    this.replay = undefined;
-    this.action = undefined;
-    this.withFallback = false;
     this.bucket = undefined;
     this.deadline = Number.POSITIVE_INFINITY;
-    this.settled = false;
     this.prev = undefined;
     this.next = undefined;
+  }
+
+  /** The arguments of `fire(...args)`; undefined for `execute`. Given to `cacheGetKey` and the fallback. */
+  get args(): unknown[] | undefined {
+    return this.extra?.args;
+  }
+
+  /** Key under opossum's cache and coalescing, computed only when either is on. */
+  get cacheKey(): unknown {
+    return this.extra?.cacheKey;
+  }
+
+  /** This call's own `isFailure`. */
+  get isFailure(): ((result: never) => boolean) | undefined {
+    return this.extra?.isFailure;
+  }
+
+  /** The outcome handed to opossum after the fact, for a direct call that did not succeed. */
+  get replay(): Promise<never> | undefined {
+    return this.extra?.replay;
+  }
+
+  set replay(replay: Promise<never> | undefined) {
+    this.extra ??= new CallExtra(undefined, undefined, undefined);
+    this.extra.replay = replay;
+  }
+
+  /** While the call runs as opossum's action (through `fire()`): the resolvers of the promise opossum waits on. */
+  get action(): ActionSettlers | undefined {
+    return this.extra?.action;
+  }
+
+  set action(action: ActionSettlers | undefined) {
+    this.extra ??= new CallExtra(undefined, undefined, undefined);
+    this.extra.action = action;
+  }
+
+  /** Set before settling: tells opossum's errorFilter not to count this error. */
+  get ignored(): boolean {
+    return (this.flags & IGNORED) !== 0;
+  }
+
+  set ignored(on: boolean) {
+    this.flags = on ? this.flags | IGNORED : this.flags & ~IGNORED;
+  }
+
+  /** True when the call bypassed opossum's `fire()` (the success path); see `CircuitBreaker.#run`. */
+  get direct(): boolean {
+    return (this.flags & DIRECT) !== 0;
+  }
+
+  set direct(on: boolean) {
+    this.flags = on ? this.flags | DIRECT : this.flags & ~DIRECT;
+  }
+
+  /** A fallback was set when the call started. */
+  get withFallback(): boolean {
+    return (this.flags & WITH_FALLBACK) !== 0;
+  }
+
+  set withFallback(on: boolean) {
+    this.flags = on ? this.flags | WITH_FALLBACK : this.flags & ~WITH_FALLBACK;
+  }
+
+  /** The call has settled. */
+  get settled(): boolean {
+    return (this.flags & SETTLED) !== 0;
+  }
+
+  set settled(on: boolean) {
+    this.flags = on ? this.flags | SETTLED : this.flags & ~SETTLED;
   }
 
   /** How the work ended. */
@@ -147,6 +199,25 @@ class Call extends StageCall implements DeadlineEntry {
 }
 
 let settleCall: (call: Call, how: Settled, value: unknown) => void;
+
+const IGNORED = 1;
+const DIRECT = 2;
+const WITH_FALLBACK = 4;
+const SETTLED = 8;
+
+/** What a call through `fire()`, a keyed call, a call with its own `isFailure`, or a call that did not simply succeed carries. */
+class CallExtra {
+  readonly args: unknown[] | undefined;
+  readonly cacheKey: unknown;
+  readonly isFailure: ((result: never) => boolean) | undefined;
+  replay: Promise<never> | undefined = undefined;
+  action: ActionSettlers | undefined = undefined;
+  constructor(args: unknown[] | undefined, cacheKey: unknown, isFailure: ((result: never) => boolean) | undefined) {
+    this.args = args;
+    this.cacheKey = cacheKey;
+    this.isFailure = isFailure;
+  }
+}
 
 /** The resolvers of the promise a call running as opossum's action settles. */
 interface ActionSettlers {
@@ -216,7 +287,9 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
   static {
     declareJoinsScope(CircuitBreaker);
     settleCall = (call, how, value) => (call.breaker as unknown as CircuitBreaker).#settle(call, how, value);
-    declareStaged(CircuitBreaker, (breaker, fn, options, sink, inner) => breaker.#execute(fn, options, sink, inner));
+    declareStaged(CircuitBreaker, function (fn, options, sink, inner) {
+      return this.#execute(fn, options, sink, inner);
+    });
   }
 
   /** Name used in events, errors, stats and metrics. */

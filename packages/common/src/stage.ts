@@ -44,9 +44,9 @@ export interface StagedPolicy {
   ): Promise<unknown> | undefined;
 }
 
-/** How a policy class runs one call as a stage: {@link StagedPolicy}'s method, given the policy. */
+/** How a policy class runs one call as a stage: {@link StagedPolicy}'s method, with the policy as `this`. */
 export type StageRunner<P> = (
-  policy: P,
+  this: P,
   fn: (context: PolicyContext) => unknown,
   options: PolicyExecuteOptions<never> | undefined,
   sink: CallSink | undefined,
@@ -55,14 +55,11 @@ export type StageRunner<P> = (
 
 /**
  * Makes every instance of a policy class a {@link StagedPolicy} running calls with `run`:
- * call it once, in a `static {}` block of the class (where `run` may use private members).
+ * call it once, in a `static {}` block of the class, with a function written there (so it
+ * may use private members, and each class has its own, which the engine can inline).
  */
 export function declareStaged<P>(policyClass: abstract new (...args: never[]) => P, run: StageRunner<P>): void {
-  Object.defineProperty(policyClass.prototype, runStage, {
-    value(this: P, fn: (context: PolicyContext) => unknown, options: PolicyExecuteOptions<never> | undefined, sink: CallSink | undefined, inner: Stage | undefined) {
-      return run(this, fn, options, sink, inner);
-    },
-  });
+  Object.defineProperty(policyClass.prototype, runStage, { value: run });
 }
 
 /** True when `policy` can run as a stage (see {@link StagedPolicy}). */

@@ -79,7 +79,9 @@ export class TimeoutPolicy implements Policy, Disposable {
   static {
     declareJoinsScope(TimeoutPolicy);
     settleTimed = (call, ok, value) => call.policy.#settle(call, ok, value);
-    declareStaged(TimeoutPolicy, (policy, fn, options, sink, inner) => policy.#run(fn, options, sink, inner));
+    declareStaged(TimeoutPolicy, function (fn, options, sink, inner) {
+      return this.#run(fn, options, sink, inner);
+    });
   }
 
   /** The time limit of each call, ms. */

@@ -1,6 +1,6 @@
 import { InvalidOptionError } from './errors.ts';
 import { CallScope, declareJoinsScope, type Policy, type PolicyContext, type PolicyExecuteOptions } from './policy.ts';
-import { type CallSink, declareStaged, forward, isStaged, refuse, runAsPromise, runStage, type Stage, type StagedPolicy } from './stage.ts';
+import { type CallSink, declareStaged, forward, isStaged, refuse, runAsPromise, type Stage, type StagedPolicy, runStage } from './stage.ts';
 
 /**
  * A policy that is not a {@link StagedPolicy}, as a stage of a chain: it runs through its
@@ -9,7 +9,9 @@ import { type CallSink, declareStaged, forward, isStaged, refuse, runAsPromise, 
  */
 class ExecuteStage {
   static {
-    declareStaged(ExecuteStage, (stage, fn, options, sink, inner) => stage.#run(fn, options, sink, inner));
+    declareStaged(ExecuteStage, function (fn, options, sink, inner) {
+      return this.#run(fn, options, sink, inner);
+    });
   }
 
   readonly #policy: Policy<unknown>;
@@ -68,7 +70,9 @@ function link(policies: readonly Policy<unknown>[], last: Stage | undefined): St
 export class PolicyChain<R = unknown> implements Policy<R> {
   static {
     declareJoinsScope(PolicyChain);
-    declareStaged(PolicyChain, (chain, fn, options, sink, inner) => chain.#run(fn, options, sink, inner));
+    declareStaged(PolicyChain, function (fn, options, sink, inner) {
+      return this.#run(fn, options, sink, inner);
+    });
   }
 
   /** The policies, outermost first. */

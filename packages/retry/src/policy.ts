@@ -175,20 +175,15 @@ class RetryCall<R> extends StageCall implements CallState, Expirable {
   /** The scope of an enclosing policy this call joined; undefined for a call of its own. */
   declare readonly joined: CallScope | undefined;
   declare deadlineAt: number;
-  /** What `close()` aborts after the first attempt (during it, the call itself). */
-  declare current: { abort(reason: unknown): void } | undefined;
-  declare last: AttemptOutcome<unknown> | undefined;
   declare attempts: number;
-  declare stopReason: GiveUpReason | undefined;
   declare prev: CallState | undefined;
   declare next: CallState | undefined;
-  /** The first attempt settled (a late value is then released with `discard`). */
-  declare firstSettled: boolean;
-  /** The call's start time is known (see `RetryPolicy.#stampPending`). */
-  declare stamped: boolean;
+  /** {@link FIRST_SETTLED}, {@link UNSTAMPED}. */
+  declare flags: number;
   declare expiresAt: number;
   declare expiryIndex: number;
-  declare later: CallScope | undefined;
+  /** The state of a call that goes on after its first attempt, allocated then. */
+  declare rest: RetryRest | undefined;
 
   constructor(
     policy: RetryPolicy<never>,
@@ -207,17 +202,56 @@ class RetryCall<R> extends StageCall implements CallState, Expirable {
     this.retryOn = retryOn;
     this.joined = joined;
     this.deadlineAt = 0;
-    this.current = undefined;
-    this.last = undefined;
     this.attempts = 1;
-    this.stopReason = undefined;
     this.prev = undefined;
     this.next = undefined;
-    this.firstSettled = false;
-    this.stamped = true;
+    this.flags = 0;
     this.expiresAt = Number.POSITIVE_INFINITY;
     this.expiryIndex = -1;
-    this.later = undefined;
+    this.rest = undefined;
+  }
+
+  /** The first attempt settled (a late value is then released with `discard`). */
+  get firstSettled(): boolean {
+    return (this.flags & FIRST_SETTLED) !== 0;
+  }
+
+  set firstSettled(on: boolean) {
+    this.flags = on ? this.flags | FIRST_SETTLED : this.flags & ~FIRST_SETTLED;
+  }
+
+  /** The call's start time is known (see `RetryPolicy.#stampPending`). */
+  get stamped(): boolean {
+    return (this.flags & UNSTAMPED) === 0;
+  }
+
+  set stamped(on: boolean) {
+    this.flags = on ? this.flags & ~UNSTAMPED : this.flags | UNSTAMPED;
+  }
+
+  /** What `close()` aborts after the first attempt (during it, the call itself). */
+  get current(): { abort(reason: unknown): void } | undefined {
+    return this.rest?.current;
+  }
+
+  set current(current: { abort(reason: unknown): void } | undefined) {
+    (this.rest ??= new RetryRest()).current = current;
+  }
+
+  get last(): AttemptOutcome<unknown> | undefined {
+    return this.rest?.last;
+  }
+
+  set last(last: AttemptOutcome<unknown> | undefined) {
+    (this.rest ??= new RetryRest()).last = last;
+  }
+
+  get stopReason(): GiveUpReason | undefined {
+    return this.rest?.stopReason;
+  }
+
+  set stopReason(reason: GiveUpReason | undefined) {
+    (this.rest ??= new RetryRest()).stopReason = reason;
   }
 
   /** True once the caller (or the enclosing policy) aborted the call; the first attempt's own timeout is not that. */
@@ -228,8 +262,9 @@ class RetryCall<R> extends StageCall implements CallState, Expirable {
   /** The scope later attempts and waits run under: the enclosing policy's, or one following the caller's signal. */
   get callScope(): CallScope {
     if (this.joined !== undefined) return this.joined;
-    this.later ??= CallScope.root(this.callerSignal, this.classify);
-    return this.later;
+    const rest = (this.rest ??= new RetryRest());
+    rest.later ??= CallScope.root(this.callerSignal, this.classify);
+    return rest.later;
   }
 
   /** The first attempt's time limit passed: what was left of the deadline, or `timeoutMs`. */
@@ -242,7 +277,7 @@ class RetryCall<R> extends StageCall implements CallState, Expirable {
   /** Releases the first attempt's scope, and the later attempts' one made for this call. */
   releaseAll(): void {
     this.release();
-    this.later?.release();
+    this.rest?.later?.release();
   }
 
   /** How the first attempt ended. */
@@ -256,6 +291,18 @@ class RetryCall<R> extends StageCall implements CallState, Expirable {
 }
 
 let firstSettled: (call: RetryCall<unknown>, ok: boolean, valueOrError: unknown) => void;
+
+const FIRST_SETTLED = 1;
+const UNSTAMPED = 2;
+
+/** What a call keeps once its first attempt did not end it: p-retry's loop, waits and later attempts. */
+class RetryRest {
+  current: { abort(reason: unknown): void } | undefined = undefined;
+  last: AttemptOutcome<unknown> | undefined = undefined;
+  stopReason: GiveUpReason | undefined = undefined;
+  /** The scope later attempts run under, for a call of its own (following the caller's signal). */
+  later: CallScope | undefined = undefined;
+}
 
 // p-retry only retries Error instances that are not TypeErrors; every outcome travels through it wrapped in this.
 class Failed extends Error {
@@ -321,7 +368,9 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
 
   static {
     firstSettled = (call, ok, valueOrError) => (call.policy as RetryPolicy<unknown>).#firstSettled(call, ok, valueOrError);
-    declareStaged(RetryPolicy, (policy, fn, options, sink, inner) => policy.#execute(fn as Attempt<unknown>, options, sink, inner));
+    declareStaged(RetryPolicy, function (fn, options, sink, inner) {
+      return this.#execute(fn as Attempt<unknown>, options, sink, inner);
+    });
   }
 
   /** @throws InvalidOptionError naming the first invalid option. */
