@@ -91,6 +91,9 @@ export const uncancellableContext: PolicyContext = Object.freeze({ attempt: 1, s
 
 const VERDICTS: ReadonlySet<string> = new Set<Verdict>(['success', 'failure', 'overload', 'ignore']);
 
+/** Listener options of a root on its caller's signal, made once. */
+const ONCE: { readonly once: true } = Object.freeze({ once: true });
+
 /** A scope's abort reason while it has not aborted. */
 const LIVE: unique symbol = Symbol('live');
 
@@ -423,6 +426,6 @@ export class CallScope implements PolicyContext {
       return;
     }
     call.listening = true;
-    caller.addEventListener('abort', this, { once: true });
+    caller.addEventListener('abort', this, ONCE);
   }
 }
