@@ -137,8 +137,10 @@ class Child {
 
 /** Child side: build the contender, warm it up, then answer the parent's requests. */
 async function serve(moduleUrl: string, name: string, warmup: number): Promise<void> {
+  // A parent that went away (it failed, or was stopped) ends this process too.
+  process.on('disconnect', () => process.exit(0));
   const send = (reply: Reply): void => {
-    process.send?.(reply);
+    if (process.connected) process.send?.(reply, undefined, undefined, () => undefined);
   };
   let contender: Contender;
   try {
