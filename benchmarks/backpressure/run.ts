@@ -12,7 +12,7 @@
  */
 import { loadavg } from 'node:os';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
-import { admissionBenchmarks, BULKHEAD, LIMITER_BEFORE, LIMITER_EXECUTE, limiterSuccessPath } from './admission.ts';
+import { admissionBenchmarks, BULKHEAD, LIMITER_BEFORE, LIMITER_EXECUTE, LIMITER_FAIL, LIMITER_FAIL_TODAY, limiterSuccessPath } from './admission.ts';
 import { bottleneckRedisCheck } from './bottleneck-redis.ts';
 import { type OverloadRun, overloadRun } from './overload.ts';
 
@@ -50,6 +50,11 @@ const limiterGoals = [
   ...(limiterRows.some((r) => r.limiter === LIMITER_BEFORE)
     ? [
         `execute (fixed limit) vs run() before the contract: ${fmt(limiterOverhead(LIMITER_EXECUTE) / limiterOverhead(LIMITER_BEFORE))}x (goal <= 1.1)`,
+      ]
+    : []),
+  ...(limiterRows.some((r) => r.limiter === LIMITER_FAIL_TODAY)
+    ? [
+        `a rejected call under execute: ${fmt(limiterOverhead(LIMITER_FAIL))} ns vs ${fmt(limiterOverhead(LIMITER_FAIL_TODAY))} ns before the hot-path work (goal <= 1x) ${limiterOverhead(LIMITER_FAIL) <= limiterOverhead(LIMITER_FAIL_TODAY) ? 'MET' : 'MISSED'}`,
       ]
     : []),
 ];
