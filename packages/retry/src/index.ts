@@ -19,6 +19,7 @@ export {
   tokenBucketBudget,
 } from './budget.ts';
 export {
+  type AttemptOutcome,
   defaultRetryOn,
   isConnectionError,
   isRetryableError,
@@ -45,6 +46,7 @@ export {
   type GiveUpReason,
   hedge,
   type RetryEvents,
+  type RetryExecuteOptions,
   type RetryOptions,
   RetryPolicy,
   type RetryStats,
