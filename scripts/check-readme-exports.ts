@@ -5,7 +5,8 @@
  *
  * Checked, in every package README and the root README:
  * - each name in an `import { … } from '@ballast/<pkg>[/<subpath>]'` (or `export … from`,
- *   or `const { … } = require(…)`) in a code block is exported by that entry;
+ *   or `const { … } = require(…)`) in a code block is exported by that entry, and a package
+ *   README other than common's imports from `@ballast/common` only if its `npm install` lines name it;
  * - each error class or guard a package README names in backticks (`XxxError`,
  *   `isXxxError`, as in its Errors table) is exported by that package's main entry.
  *
@@ -13,75 +14,42 @@
  *
  * Usage: node scripts/check-readme-exports.ts
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import ts from 'typescript';
-import { publishedPackages, repoRoot } from './lib/workspaces.ts';
+import { publicEntries } from './lib/exports.ts';
+import { readmeImports, readmes } from './lib/readme-imports.ts';
 
 /** Names of JavaScript's and Node's own errors, and of peers' errors a README may mention. */
 const FOREIGN = new Set(['Error', 'TypeError', 'RangeError', 'SyntaxError', 'AggregateError', 'DOMException', 'AbortError']);
 
-const packages = publishedPackages(repoRoot);
-const entries = new Map<string, string>(); // '@ballast/x' or '@ballast/x/sub' → source file
-for (const pkg of packages) {
-  for (const [subpath, target] of Object.entries(pkg.exports ?? {})) {
-    const source = typeof target === 'object' && target !== null ? (target as Record<string, unknown>)['@ballast/source'] : undefined;
-    if (typeof source === 'string') entries.set(subpath === '.' ? pkg.name : `${pkg.name}/${subpath.slice(2)}`, join(pkg.dir, source));
-  }
-}
-
-const program = ts.createProgram([...entries.values()], {
-  module: ts.ModuleKind.NodeNext,
-  moduleResolution: ts.ModuleResolutionKind.NodeNext,
-  target: ts.ScriptTarget.ES2023,
-  allowImportingTsExtensions: true,
-  customConditions: ['@ballast/source'],
-  noEmit: true,
-  skipLibCheck: true,
-});
-const checker = program.getTypeChecker();
-const exportsOf = new Map<string, Set<string>>();
-for (const [specifier, file] of entries) {
-  const source = program.getSourceFile(file);
-  const symbol = source && checker.getSymbolAtLocation(source);
-  if (symbol === undefined) throw new Error(`cannot read the exports of ${specifier} (${file})`);
-  exportsOf.set(specifier, new Set(checker.getExportsOfModule(symbol).map((s) => s.name)));
-}
+const exportsOf = new Map(publicEntries().map((e) => [e.specifier, e.names]));
 
 const problems: string[] = [];
 let checked = 0;
-const readmes = [
-  { file: 'README.md', pkg: undefined as string | undefined },
-  ...packages.map((p) => ({ file: `${p.path}/README.md`, pkg: p.name })),
-];
-for (const { file, pkg } of readmes) {
-  const text = readFileSync(join(repoRoot, file), 'utf8');
-  const code = [...text.matchAll(/```(?:ts|typescript|js|javascript|mjs|cjs)\n([\s\S]*?)```/g)].map((m) => m[1]!).join('\n');
-  const statements = [
-    ...code.matchAll(/\b(?:import|export)\s+(?:type\s+)?\{([^}]*)\}\s*from\s*['"](@ballast\/[^'"]+)['"]/g),
-    ...code.matchAll(/\bconst\s*\{([^}]*)\}\s*=\s*(?:await\s+import|require)\(\s*['"](@ballast\/[^'"]+)['"]\s*\)/g),
-  ];
-  for (const [, names, specifier] of statements as unknown as Array<[string, string, string]>) {
-    const exported = exportsOf.get(specifier);
-    for (const raw of names.split(',')) {
-      const name = raw
-        .trim()
-        .replace(/^type\s+/, '')
-        .split(/\s+as\s+|\s*:\s*/)[0]!
-        .trim();
-      if (name === '') continue;
-      checked++;
-      if (exported === undefined) problems.push(`${file}: imports ${name} from ${specifier}, which is not a public entry`);
-      else if (!exported.has(name)) problems.push(`${file}: imports ${name} from ${specifier}, which does not export it`);
-    }
+// @ballast/common comes with every package but is not theirs to import: a package README
+// imports from it only if it tells users to install it (`npm i …`).
+const installed = new Map(
+  readmes().map(({ file, text }) => [
+    file,
+    new Set([...text.matchAll(/npm (?:i|install)\s+([^\n#]+)/g)].flatMap((m) => m[1]!.trim().split(/\s+/))),
+  ]),
+);
+for (const { file, packageName, name, specifier } of readmeImports()) {
+  checked++;
+  const exported = exportsOf.get(specifier);
+  const pkg = specifier.split('/').slice(0, 2).join('/');
+  if (exported === undefined) problems.push(`${file}: imports ${name} from ${specifier}, which is not a public entry`);
+  else if (!exported.has(name)) problems.push(`${file}: imports ${name} from ${specifier}, which does not export it`);
+  else if (pkg === '@ballast/common' && packageName !== undefined && pkg !== packageName && !installed.get(file)?.has(pkg)) {
+    problems.push(`${file}: imports ${name} from ${pkg}, which it does not tell users to install (strict installs cannot import it)`);
   }
-  if (pkg === undefined) continue;
-  const main = exportsOf.get(pkg)!;
+}
+for (const { file, packageName, text } of readmes()) {
+  if (packageName === undefined) continue;
+  const main = exportsOf.get(packageName)!;
   const named = new Set([...text.matchAll(/(?<!named )`((?:is)?[A-Z]?[A-Za-z0-9]*Error)`/g)].map((m) => m[1]!));
   for (const name of named) {
     if (FOREIGN.has(name) || !/^(is[A-Z]|[A-Z])/.test(name)) continue;
     checked++;
-    if (!main.has(name)) problems.push(`${file}: names \`${name}\`, which ${pkg} does not export`);
+    if (!main.has(name)) problems.push(`${file}: names \`${name}\`, which ${packageName} does not export`);
   }
 }
 
