@@ -1,12 +1,12 @@
-import { BallastError, type CommonErrorCode, type InvalidOptionError, isBallastError, type TimeoutError } from '@ballast/common';
+import { BallastError, type InvalidOptionError, isBallastError, type TimeoutError } from '@ballast/common';
+
+/** The codes of this package's own errors (`@ballast/common`'s are `CommonErrorCode`). */
+export type CircuitBreakerErrorCode = 'ERR_BALLAST_CIRCUIT_OPEN' | 'ERR_BALLAST_BREAKER_DISPOSED';
 
 /**
- * Every `code` this package's errors carry (its own and those of `@ballast/common` it
- * throws), so `switch (error.code)` over a {@link CircuitBreakerError} narrows.
+ * Every error a breaker rejects with (besides the protected function's own): a union
+ * whose `code` tells them apart, so `switch (error.code)` narrows to each class.
  */
-export type CircuitBreakerErrorCode = 'ERR_BALLAST_CIRCUIT_OPEN' | 'ERR_BALLAST_BREAKER_DISPOSED' | CommonErrorCode;
-
-/** The errors this package rejects with; `code` tells them apart. */
 export type CircuitBreakerError = BrokenCircuitError | BreakerDisposedError | TimeoutError | InvalidOptionError;
 
 import type { CircuitState } from './state.ts';

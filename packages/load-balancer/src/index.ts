@@ -9,7 +9,7 @@ export {
   type LoadBalancerEvents,
   type LoadBalancerStats,
 } from './balancer.ts';
-export { isNoEndpointAvailableError, NoEndpointAvailableError, type NoEndpointReason } from './errors.ts';
+export { isNoEndpointAvailableError, type LoadBalancerErrorCode, NoEndpointAvailableError, type NoEndpointReason } from './errors.ts';
 export { type ForwardOptions, HOP_BY_HOP_HEADERS, isUpstreamError, stripHopByHop, UpstreamError, type UpstreamFailure } from './forward.ts';
 export type { LoadBalancerOptions, OutlierDetectionOptions, SlowStartOptions } from './options.ts';
 export { STRATEGY_NAMES, type StrategyName, strategyByName } from './strategies/by-name.ts';
@@ -22,6 +22,7 @@ export { random, weightedRandom } from './strategies/random.ts';
 export { roundRobin } from './strategies/round-robin.ts';
 export { weightedRoundRobin } from './strategies/weighted-round-robin.ts';
 export type {
+  BalancingStrategy,
   DoneReport,
   Endpoint,
   EndpointHealth,
@@ -31,5 +32,6 @@ export type {
   PickContext,
   PickHandle,
   PickOptions,
+  PickOutcome,
   Strategy,
 } from './types.ts';

@@ -39,6 +39,7 @@ export {
   RetryBudgetExhaustedError,
   RetryDeadlineError,
   RetryError,
+  type RetryErrorCode,
   RetryPolicyClosedError,
 } from './errors.ts';
 export { type RetryingFetch, type RetryingFetchOptions, retryingFetch } from './fetch.ts';
