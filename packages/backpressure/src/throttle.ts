@@ -122,13 +122,7 @@ export class AdaptiveThrottle {
     const now = this.#clock.now();
     const p = this.probability(now);
     this.#window.add(REQUESTS, now);
-    if (p > 0 && this.#random() < p) {
-      this.#throttled++;
-      if (this.#events.has('shed')) this.#events.emit('shed', { name: this.name, reason: 'throttled', probability: p });
-      return false;
-    }
-    this.#sent++;
-    return true;
+    return this.#decide(p);
   }
 
   /** Reports whether the backend accepted a request sent after {@link tryAcquire}. */
@@ -143,7 +137,11 @@ export class AdaptiveThrottle {
    * raise the rejection probability by themselves: only the backend's answers move it.
    */
   admit(): boolean {
-    const p = this.probability();
+    return this.#decide(this.probability());
+  }
+
+  /** Sends with probability `1 − p`, counting the decision. */
+  #decide(p: number): boolean {
     if (p > 0 && this.#random() < p) {
       this.#throttled++;
       if (this.#events.has('shed')) this.#events.emit('shed', { name: this.name, reason: 'throttled', probability: p });
