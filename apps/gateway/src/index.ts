@@ -11,4 +11,4 @@ export {
   type Upstream,
 } from './options.ts';
 export { attemptTimeoutMs } from './proxy.ts';
-export { UpstreamPool, upstreamFailed } from './upstreams.ts';
+export { judge, UpstreamPool } from './upstreams.ts';

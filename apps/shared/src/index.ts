@@ -25,8 +25,6 @@ export {
   stringVar,
 } from './env.ts';
 export {
-  type ErrorBody,
-  errorBody,
   errorResponse,
   HttpError,
   httpErrorResponse,
