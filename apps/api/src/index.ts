@@ -1,4 +1,6 @@
 export { Admission, type AdmissionOptions } from './admission.ts';
-export { type Api, type ApiOptions, type ApiUsage, type AuthResult, createApi, SHED_HEADER } from './app.ts';
-export { clientSignal, errorBody, HttpError, nodeRequest, readBody, requestIdFrom, statusForFailure } from './http.ts';
-export { type Listening, listen } from './serve.ts';
+export { type Api, createApi } from './app.ts';
+export { apiErrors } from './errors.ts';
+export { type ApiEnv, type ApiOptions, type ApiUsage, type ResizeRequest, type ResolvedApiOptions, resolveApiOptions } from './options.ts';
+export { parseResizeQuery } from './params.ts';
+export { resultResponse, statusForFailure } from './results.ts';
