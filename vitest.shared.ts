@@ -23,6 +23,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     restoreMocks: true,
     unstubEnvs: true,
-    ...(reportDir ? { reporters: ['default', 'json'], outputFile: { json: join(reportDir, `${workspace()}.json`) } } : {}),
+    ...(reportDir ? { reporters: ['default', 'json'], outputFile: { json: join(reportDir, `${workspace()}.${process.pid}.json`) } } : {}),
   },
 });

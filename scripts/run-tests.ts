@@ -31,14 +31,16 @@ interface Report {
   testResults: Array<{ name: string; assertionResults: Array<{ fullName: string; status: string }> }>;
 }
 
+/** Reports by file: `<workspace>.<pid>.json`, one per vitest run (a workspace may run several). */
 const reports = new Map<string, Report>();
 for (const file of readdirSync(reportDir)) {
-  reports.set(file.replace(/\.json$/, ''), JSON.parse(readFileSync(join(reportDir, file), 'utf8')) as Report);
+  reports.set(file, JSON.parse(readFileSync(join(reportDir, file), 'utf8')) as Report);
 }
 
 const filtered = process.argv.slice(2).some((a) => a.startsWith('--filter') || a.startsWith('-F'));
 const expected = workspaces(root).filter((w) => w.scripts.test !== undefined);
-const silent = filtered ? [] : expected.filter((w) => !reports.has(w.name.replace(/[@/]/g, '_'))).map((w) => w.name);
+const reported = new Set([...reports.keys()].map((file) => file.replace(/\.\d+\.json$/, '')));
+const silent = filtered ? [] : expected.filter((w) => !reported.has(w.name.replace(/[@/]/g, '_'))).map((w) => w.name);
 
 let passed = 0;
 let failed = 0;
@@ -57,7 +59,9 @@ const ci = process.env.CI !== undefined && process.env.CI !== '' && process.env.
 console.log('');
 for (const name of skipped) console.log(`skipped: ${name}`);
 for (const name of silent) console.log(`no test report from ${name} (it crashed, or found no test)`);
-console.log(`Tests: ${passed} passed, ${failed} failed, ${skipped.length} skipped (${reports.size} workspaces)`);
+console.log(
+  `Tests: ${passed} passed, ${failed} failed, ${skipped.length} skipped (${reported.size} workspaces, ${reports.size} vitest runs)`,
+);
 
 const ok = turbo.status === 0 && failed === 0 && silent.length === 0 && passed > 0 && !(ci && skipped.length > 0);
 if (ci && skipped.length > 0)
