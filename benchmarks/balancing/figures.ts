@@ -3,6 +3,7 @@
  * (see benchmarks/lib/figures.ts). The full report is benchmarks/results/balancing.md.
  */
 import { type Figures, summaryRow } from '../lib/figures.ts';
+import { median } from '../lib/measure.ts';
 import { fmt } from '../lib/report.ts';
 
 interface Latency {
@@ -29,11 +30,6 @@ interface BalancingResults {
 export const measures: readonly string[] = ['packages/load-balancer/src', 'benchmarks/balancing'];
 
 const ms = (value: number): string => (value >= 1000 ? `${fmt(value / 1000, 2)} s` : `${fmt(Math.round(value))} ms`);
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 export default function figures(results: BalancingResults): Figures {
   const sim = results.simulation.scenarios.find((s) => s.name === 'slow-server');

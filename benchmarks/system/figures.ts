@@ -3,6 +3,7 @@
  * (see benchmarks/lib/figures.ts).
  */
 import { type Figures, summaryRow } from '../lib/figures.ts';
+import { median } from '../lib/measure.ts';
 import { fmt } from '../lib/report.ts';
 
 interface Round {
@@ -16,12 +17,6 @@ interface SystemResults {
 
 /** Code these results measure: the check warns when it changed after the results were written. */
 export const measures: readonly string[] = ['apps', 'benchmarks/system'];
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 export default function figures(results: SystemResults): Figures {
   // Per round, the system's requests per CPU-second over sharp's measured in the same round.
