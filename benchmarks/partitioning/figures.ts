@@ -129,6 +129,12 @@ export default function figures(results: PartitioningResults): Figures {
     ? `At 100 nodes the ring's most loaded node carries ${fmt((ring160.peakToMean - 1) * 100, 2)}% above the mean with ketama's 160 points per node and ${fmt((at('ring', 100).peakToMean - 1) * 100, 2)}% with the default 1,024 (\`${results.command}\`).`
     : '';
 
+  const others = counts.flatMap((n) => ['ring', 'jump', 'rendezvous', 'maglev'].map((st) => at(st, n).peakToMean));
+  const adapterBalance =
+    `Peak/mean with the \`consistent-hash\` package's defaults (\`${results.command}\`, ${fmt(results.keys)} sequential keys): ` +
+    counts.map((n) => `${fmt(at('npm consistent-hash', n).peakToMean, 3)} at ${fmt(n)} nodes`).join(', ') +
+    `, against ${range(others, 3)} for ring, jump, rendezvous and maglev; its random points change it from run to run.`;
+
   const lookups100 = ['maglev', 'ring', 'jump', 'rendezvous'].map((s) => `${s} ${perSecond(at(s, 100).lookupsPerSec)}`).join(', ');
   const weakest = counts.map((n) => ({ n, ...slowestRatio(n) }));
   const allFive = weakest.every((w) => w.ratio >= 5);
@@ -219,6 +225,7 @@ export default function figures(results: PartitioningResults): Figures {
     strategies,
     'maglev-movement': maglevMovement,
     'rebuild-costs': rebuildCosts,
+    'adapter-balance': adapterBalance,
     weighted: weightedSentence,
     vnodes,
     report,
