@@ -6,7 +6,7 @@ import { defineConfig } from 'vitest/config';
  * Where `npm test` collects each workspace's JSON report, to print one closing line
  * (passed, failed, skipped) for the whole run: see `scripts/run-tests.ts`.
  */
-const reportDir = process.env.BALLAST_TEST_REPORT_DIR;
+const reportDir = process.env.VITEST_JSON_REPORT_DIR;
 const workspace = (): string => (JSON.parse(readFileSync('package.json', 'utf8')) as { name: string }).name.replace(/[@/]/g, '_');
 
 /**

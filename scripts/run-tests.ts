@@ -20,7 +20,7 @@ mkdirSync(reportDir, { recursive: true });
 const turbo = spawnSync('npx', ['turbo', 'run', 'test', '--concurrency=2', '--continue', ...process.argv.slice(2)], {
   cwd: root,
   stdio: 'inherit',
-  env: { ...process.env, BALLAST_TEST_REPORT_DIR: reportDir },
+  env: { ...process.env, VITEST_JSON_REPORT_DIR: reportDir },
 });
 
 interface Report {
