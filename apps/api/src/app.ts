@@ -54,7 +54,7 @@ export function createApi(options: ApiOptions): Api {
   const queue = options.queue;
   const log = (options.logger ?? createLogger()).child({ service: o.name });
   const registry = options.registry ?? new Registry();
-  const admission = new Admission(() => queue.depth(), options);
+  const admission = new Admission(queue, options);
   const metrics = apiMetrics(registry, queue, admission);
   const bodies = new BodyBudget(o.bodyBudgetBytes);
   let draining = false;
@@ -83,8 +83,8 @@ export function createApi(options: ApiOptions): Api {
     jobOutcome(options.onUsage),
     validateResize(o.defaultDeadlineMs, o.maxDeadlineMs),
     admit(admission),
-    readImage(o.body, bodies),
-    resize(queue, admission),
+    readImage(o.body, bodies, o.inputFormats),
+    resize(queue),
   );
   app.get('/v1/jobs/:id', jobResult(queue));
   app.delete('/v1/jobs/:id', cancelJob(queue));
