@@ -90,7 +90,11 @@ const scenarios: Scenario[] = [
 ];
 
 function stopAll(attacks: Attack[]): Attack {
-  return { stop: () => attacks.forEach((a) => a.stop()) };
+  return {
+    stop: () => {
+      for (const a of attacks) a.stop();
+    },
+  };
 }
 
 /** What the well-behaved client saw over one or more runs. */
