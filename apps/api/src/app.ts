@@ -20,6 +20,7 @@ import { admit, cancelJob, jobOutcome, jobResult, readImage, resize } from './ha
 import { apiMetrics } from './metrics.ts';
 import { type ApiEnv, type ApiOptions, resolveApiOptions } from './options.ts';
 import { validateResize } from './params.ts';
+import { usageRoutes } from './routes/usage.ts';
 
 /** A built API: its apps and what it owns. */
 export interface Api extends AsyncDisposable {
@@ -88,6 +89,7 @@ export function createApi(options: ApiOptions): Api {
   );
   app.get('/v1/jobs/:id', jobResult(queue));
   app.delete('/v1/jobs/:id', cancelJob(queue));
+  if (options.usage) usageRoutes(app, options.usage);
   options.routes?.(app);
 
   const ops = operationalApp({ ...probes, registry });

@@ -1,5 +1,6 @@
 export { Admission, type AdmissionOptions, type AdmissionSource, type AdmissionStats } from './admission.ts';
 export { type Api, createApi } from './app.ts';
+export { type AuthResult, authenticateWith } from './auth.ts';
 export { apiErrors } from './errors.ts';
 export {
   type ApiEnv,
@@ -12,3 +13,4 @@ export {
 } from './options.ts';
 export { parseResizeQuery } from './params.ts';
 export { resultResponse, statusForFailure } from './results.ts';
+export { type UsageRoutesOptions, usageRoutes } from './routes/usage.ts';
