@@ -20,6 +20,7 @@ import { admit, cancelJob, jobOutcome, jobResult, readImage, resize } from './ha
 import { apiMetrics } from './metrics.ts';
 import { type ApiEnv, type ApiOptions, resolveApiOptions } from './options.ts';
 import { validateResize } from './params.ts';
+import { usageRoutes } from './routes/usage.ts';
 
 /** A built API: its apps and what it owns. */
 export interface Api extends AsyncDisposable {
@@ -54,7 +55,7 @@ export function createApi(options: ApiOptions): Api {
   const queue = options.queue;
   const log = (options.logger ?? createLogger()).child({ service: o.name });
   const registry = options.registry ?? new Registry();
-  const admission = new Admission(() => queue.depth(), options);
+  const admission = new Admission(queue, options);
   const metrics = apiMetrics(registry, queue, admission);
   const bodies = new BodyBudget(o.bodyBudgetBytes);
   let draining = false;
@@ -83,11 +84,12 @@ export function createApi(options: ApiOptions): Api {
     jobOutcome(options.onUsage),
     validateResize(o.defaultDeadlineMs, o.maxDeadlineMs),
     admit(admission),
-    readImage(o.body, bodies),
-    resize(queue, admission),
+    readImage(o.body, bodies, o.inputFormats),
+    resize(queue),
   );
   app.get('/v1/jobs/:id', jobResult(queue));
   app.delete('/v1/jobs/:id', cancelJob(queue));
+  if (options.usage) usageRoutes(app, options.usage);
   options.routes?.(app);
 
   const ops = operationalApp({ ...probes, registry });

@@ -1,3 +1,4 @@
+export { edgeFromEnv } from './env.ts';
 export { type GatewayErrorCode, upstreamFailure } from './errors.ts';
 export { createGateway, type Gateway } from './gateway.ts';
 export type { GatewayEnv, UpstreamAnswer } from './middleware.ts';

@@ -44,6 +44,7 @@ export {
   requestIdFrom,
   SHED_HEADER,
 } from './http.ts';
+export { DEFAULT_INPUT_FORMATS, type InputFormat, sniffImageFormat, unsupportedInput } from './image-format.ts';
 export {
   type CreateLoggerOptions,
   createLogger,
@@ -75,6 +76,7 @@ export {
   ALL_ENV,
   API_ENV,
   COMMON_ENV,
+  EDGE_ENV,
   GATEWAY_ENV,
   GATEWAY_STRATEGIES,
   IMAGE_ENV,
@@ -85,5 +87,6 @@ export {
   type ServiceStart,
   START_ENV,
   startService,
+  USAGE_ENV,
   WORKER_ENV,
 } from './variables.ts';

@@ -6,6 +6,8 @@
  * A service adds its variables here (one spec object) and reads them with
  * {@link loadEnv}.
  */
+
+import { TrustedProxies } from '@ballast/load-balancer';
 import {
   boolVar,
   ConfigError,
@@ -21,6 +23,7 @@ import {
   readEnv,
   stringVar,
 } from './env.ts';
+import type { InputFormat } from './image-format.ts';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './log.ts';
 
 /** Balancing strategies the gateway can be configured with (those that need no affinity key). */
@@ -53,22 +56,14 @@ export const QUEUE_ENV = {
 } as const satisfies EnvSpec;
 
 /** Image input formats a service may accept; `svg` only when named explicitly. */
-export const INPUT_FORMATS: readonly ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff', 'svg'] = [
-  'jpeg',
-  'png',
-  'webp',
-  'avif',
-  'gif',
-  'tiff',
-  'svg',
-];
+export const INPUT_FORMATS: readonly InputFormat[] = ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff', 'svg'];
 
 /** Read by the API servers and the workers. */
 export const IMAGE_ENV = {
   BALLAST_INPUT_FORMATS: listVar(
     'Input formats accepted (others are refused with 415)',
     `a comma-separated list of ${INPUT_FORMATS.join(', ')}`,
-    (raw) => ((INPUT_FORMATS as readonly string[]).includes(raw) ? (raw as (typeof INPUT_FORMATS)[number]) : undefined),
+    (raw) => ((INPUT_FORMATS as readonly string[]).includes(raw) ? (raw as InputFormat) : undefined),
   ),
 } as const satisfies EnvSpec;
 
@@ -84,6 +79,7 @@ export const API_ENV = {
   BALLAST_API_DEFAULT_DEADLINE_MS: intVar('Deadline of a request that names none, ms', { min: 1, max: 600_000 }),
   BALLAST_API_MAX_EXPECTED_WAIT_MS: intVar('Shed when the expected queue wait exceeds this, ms', { min: 0, max: 600_000 }),
   BALLAST_API_WORKER_SLOTS: intVar('Conversions the workers run at once, system-wide', { min: 1 }),
+  BALLAST_API_BODY_BUDGET_BYTES: intVar('Bytes of images held at once, over all requests; beyond it, 503', { min: 1 }),
 } as const satisfies EnvSpec;
 
 /** Read by a worker process (apps/worker/src/main.ts). */
@@ -94,7 +90,45 @@ export const WORKER_ENV = {
   BALLAST_WORKER_MAX_AVIF_OUTPUT_PIXELS: intVar('Largest AVIF output, px', { min: 1 }),
 } as const satisfies EnvSpec;
 
-/** Read by the gateway run on its own (apps/gateway/src/main.ts). */
+/** The trusted-proxy list of the gateway: addresses, CIDR ranges or presets. */
+function trustedProxy(raw: string): string | undefined {
+  try {
+    new TrustedProxies([raw]);
+    return raw;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The gateway's edge limits: read by the gateway run on its own and by `npm start` (the
+ * embedded gateway). Unset, each takes the gateway's default (apps/README.md).
+ */
+export const EDGE_ENV = {
+  BALLAST_GATEWAY_TRUSTED_PROXIES: listVar(
+    'Peers whose forwarding headers are kept',
+    'a comma-separated list of IP addresses, CIDR ranges, or loopback, private, linklocal',
+    trustedProxy,
+  ),
+  BALLAST_GATEWAY_MAX_INFLIGHT: intVar('Requests forwarded at once; beyond it, 503', { min: 1 }),
+  BALLAST_GATEWAY_MAX_PER_UPSTREAM: intVar('Requests in flight to one API server at once', { min: 1 }),
+  BALLAST_GATEWAY_MAX_BODY_BYTES: intVar('Largest request body, bytes', { min: 1 }),
+  BALLAST_GATEWAY_BODY_BUDGET_BYTES: intVar('Bytes of request bodies held at once, over all requests; beyond it, 503', { min: 1 }),
+  BALLAST_GATEWAY_BODY_BUDGET_PER_CLIENT_BYTES: intVar('The most of the body budget one client address may hold', { min: 1 }),
+  BALLAST_GATEWAY_BODY_TIMEOUT_MS: intVar('Time for a whole request body, ms; then 408', { min: 1, max: 600_000 }),
+  BALLAST_GATEWAY_MIN_BODY_BYTES_PER_SEC: intVar('Least average upload rate after the first 2 s, bytes/s (0: none); then 408', { min: 0 }),
+  BALLAST_GATEWAY_HEADERS_TIMEOUT_MS: intVar('Time for a request’s headers, ms; then 408 and close', { min: 100, max: 600_000 }),
+  BALLAST_GATEWAY_REQUEST_TIMEOUT_MS: intVar('Time for a whole request, headers and body, ms', { min: 100, max: 3_600_000 }),
+  BALLAST_GATEWAY_IDLE_TIMEOUT_MS: intVar('An idle keep-alive connection is closed after this, ms', { min: 1, max: 600_000 }),
+  BALLAST_GATEWAY_MAX_CONNECTIONS: intVar('Connections held at once; beyond it new ones are closed', { min: 1 }),
+  BALLAST_GATEWAY_MAX_CONNECTIONS_PER_CLIENT: intVar('Connections one client address may hold at once', { min: 1 }),
+  BALLAST_GATEWAY_UPSTREAM_TIMEOUT_MS: intVar('Longest wait for an API server’s answer, ms (each request waits its deadline + 1 s)', {
+    min: 1,
+    max: 600_000,
+  }),
+} as const satisfies EnvSpec;
+
+/** Read by the gateway run on its own (apps/gateway/src/main.ts), besides {@link EDGE_ENV}. */
 export const GATEWAY_ENV = {
   BALLAST_GATEWAY_UPSTREAMS: {
     ...listVar('API servers to balance over', 'a comma-separated list of http:// URLs (origin only)', httpOrigin),
@@ -105,8 +139,6 @@ export const GATEWAY_ENV = {
   BALLAST_GATEWAY_HOST: stringVar('Address to listen on', 'a host name or IP address', HOST, '127.0.0.1'),
   BALLAST_GATEWAY_OPS_PORT: portVar('Operational listener (/healthz, /readyz, /metrics, /gateway/stats)', 9080),
   BALLAST_GATEWAY_OPS_HOST: stringVar('Address of the operational listener', 'a host name or IP address', HOST, '127.0.0.1'),
-  BALLAST_GATEWAY_MAX_INFLIGHT: intVar('Requests held at once; beyond it, 503', { min: 1 }),
-  BALLAST_GATEWAY_MAX_BODY_BYTES: intVar('Largest request body, bytes', { min: 1 }),
 } as const satisfies EnvSpec;
 
 /** Read by `npm start` (scripts/start.ts). */
@@ -116,8 +148,36 @@ export const START_ENV = {
   BALLAST_NO_RELAUNCH: boolVar('Run as launched, without re-launching with a larger initial heap', false),
 } as const satisfies EnvSpec;
 
+/** Read wherever usage is recorded, shipped, billed or shown (workers, API servers, `npm start`, the usage commands): see apps/usage. */
+export const USAGE_ENV = {
+  BALLAST_USAGE_DIR: stringVar(
+    'Root of the local usage logs (one directory per process under it)',
+    'a directory path',
+    /^\S(.*\S)?$/,
+    'data/usage/log',
+  ),
+  BALLAST_USAGE_DATABASE: stringVar(
+    'Usage batch store: a PostgreSQL URL, or the directory of an in-process PGlite database',
+    'a postgres:// URL or a directory path',
+    /^\S+$/,
+    'data/usage/store',
+  ),
+  BALLAST_USAGE_SHIP: enumVar(
+    'Who ships this process’s usage log: the process itself, or a separate shipper process',
+    ['in-process', 'external'],
+    'in-process',
+  ),
+  BALLAST_USAGE_COLD_DIR: stringVar('Cold storage root (object-store bucket layout)', 'a directory path', /^\S(.*\S)?$/, 'data/usage/cold'),
+  BALLAST_USAGE_BUCKET: stringVar('Cold storage bucket name', 'an S3 bucket name', /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'ballast-usage'),
+  BALLAST_USAGE_BILLING_DIR: stringVar('Where invoices are written', 'a directory path', /^\S(.*\S)?$/, 'data/usage/billing'),
+  BALLAST_USAGE_PRICES: stringVar('Price list file (JSON; see apps/usage/prices.json)', 'a file path', /^\S(.*\S)?$/),
+  BALLAST_USAGE_CLOSE_AFTER_MS: intVar('How long after its end a period can be billed, ms', { min: 0, max: 7_776_000_000 }, 3_600_000),
+  BALLAST_USAGE_SHIP_INTERVAL_MS: intVar('Pause of a shipper whose log has nothing new, ms', { min: 1, max: 600_000 }, 1000),
+  BALLAST_USAGE_BATCH_RECORDS: intVar('Most records per shipped batch', { min: 1, max: 50_000 }, 1000),
+} as const satisfies EnvSpec;
+
 /** Every group above: the names every service knows. */
-export const ALL_ENV: readonly EnvSpec[] = [COMMON_ENV, QUEUE_ENV, IMAGE_ENV, API_ENV, WORKER_ENV, GATEWAY_ENV, START_ENV];
+export const ALL_ENV: readonly EnvSpec[] = [COMMON_ENV, QUEUE_ENV, IMAGE_ENV, API_ENV, WORKER_ENV, EDGE_ENV, GATEWAY_ENV, START_ENV, USAGE_ENV];
 
 /** Every known variable name. */
 export function knownVariables(): string[] {
