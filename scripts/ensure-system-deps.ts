@@ -1,10 +1,11 @@
 /**
  * Makes sure the system programs Ballast's tests run for real are installed:
- * `redis-server` and `redis-sentinel`. On a Debian machine running as root it
+ * `redis-server` and `redis-sentinel`, and `nginx`, `haproxy` and `wrk` for the balancing
+ * harness tests and the live balancing benchmark. On a Debian machine running as root it
  * installs what is missing with apt-get; elsewhere it says exactly what to run.
  *
  * Usage: node scripts/ensure-system-deps.ts [program...]
- * (default: redis-server redis-sentinel; benchmarks also ask for nginx, haproxy, wrk)
+ * (default: all of them)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -18,7 +19,7 @@ const PACKAGES: Record<string, string> = {
   wrk: 'wrk',
 };
 
-const wanted = process.argv.length > 2 ? process.argv.slice(2) : ['redis-server', 'redis-sentinel'];
+const wanted = process.argv.length > 2 ? process.argv.slice(2) : ['redis-server', 'redis-sentinel', 'nginx', 'haproxy', 'wrk'];
 for (const program of wanted) {
   if (!(program in PACKAGES)) {
     console.error(`ensure-system-deps: unknown program ${JSON.stringify(program)}; known: ${Object.keys(PACKAGES).join(', ')}`);
@@ -26,7 +27,9 @@ for (const program of wanted) {
   }
 }
 
-const has = (program: string): boolean => spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status === 0;
+// Debian installs nginx and HAProxy in /usr/sbin, which a non-root PATH may lack.
+const sbinPath = { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` };
+const has = (program: string): boolean => spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore', env: sbinPath }).status === 0;
 const missing = wanted.filter((program) => !has(program));
 if (missing.length === 0) process.exit(0);
 
