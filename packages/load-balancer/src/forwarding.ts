@@ -85,6 +85,26 @@ export function createForwarding(options: ForwardingOptions = {}): Forwarding {
   const by = options.by === undefined ? undefined : formatBy(options.by);
   const includePort = options.includePort === true;
   const isTrusted = (address: string | undefined): boolean => trusted.has(address);
+  // Keep-alive connections repeat the same peer and Host: format each once.
+  let lastPeer: string | undefined;
+  let lastPort: number | undefined;
+  let lastElement = '';
+  let lastHost: string | undefined;
+  let lastQuotedHost = '';
+  const element = (address: string | undefined, port: number | undefined, host: string | undefined, proto: string): string => {
+    if (address !== lastPeer || port !== lastPort || address === undefined) {
+      lastPeer = address;
+      lastPort = port;
+      lastElement = `for=${formatNode(address, port)}`;
+      if (by !== undefined) lastElement += `;by=${by}`;
+    }
+    if (host === undefined) return `${lastElement};proto=${proto}`;
+    if (host !== lastHost) {
+      lastHost = host;
+      lastQuotedHost = quoteIfNeeded(host);
+    }
+    return `${lastElement};host=${lastQuotedHost};proto=${proto}`;
+  };
   return {
     isTrusted,
     headers(input, peer) {
@@ -95,18 +115,15 @@ export function createForwarding(options: ForwardingOptions = {}): Forwarding {
       const address = peer.address === undefined ? undefined : unmapIPv4(peer.address);
       const proto = peer.protocol ?? 'http';
       const host = single(headers.host) ?? single(headers[':authority']) ?? (peer.host || undefined);
-      let element = `for=${formatNode(address, includePort ? peer.port : undefined)}`;
-      if (by !== undefined) element += `;by=${by}`;
-      if (host !== undefined) element += `;host=${quoteIfNeeded(host)}`;
-      element += `;proto=${proto}`;
+      const own = element(address, includePort ? peer.port : undefined, host, proto);
       const priorFor = fromProxy ? joined(out['x-forwarded-for']) : undefined;
       const priorForwarded = fromProxy ? joined(out.forwarded) : undefined;
       out.forwarded =
         priorForwarded !== undefined
-          ? `${priorForwarded}, ${element}`
+          ? `${priorForwarded}, ${own}`
           : priorFor !== undefined
-            ? `${fromXForwarded(priorFor, joined(out['x-forwarded-host']), joined(out['x-forwarded-proto']))}, ${element}`
-            : element;
+            ? `${fromXForwarded(priorFor, joined(out['x-forwarded-host']), joined(out['x-forwarded-proto']))}, ${own}`
+            : own;
       const chain = priorFor ?? (priorForwarded === undefined ? undefined : forwardedFor(priorForwarded).join(', '));
       if (address !== undefined) out['x-forwarded-for'] = chain ? `${chain}, ${address}` : address;
       else if (chain) out['x-forwarded-for'] = chain;
