@@ -235,7 +235,7 @@ class Exchange {
 
   start(): void {
     const req = this.#req;
-    this.#res.once('close', this.#onClose);
+    this.#res.on('close', this.#onClose);
     const timeout = typeof this.#o.timeoutMs === 'number' ? this.#o.timeoutMs : this.#derivedTimeout();
     if (timeout === undefined) return;
     this.#deadline = performance.now() + timeout;
@@ -245,8 +245,6 @@ class Exchange {
       port: socket.remotePort,
       protocol: (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
     });
-    // The client's "Expect: 100-continue" was answered by this server already.
-    delete headers.expect;
     this.#headers = headers;
     this.#path = this.#o.path ? this.#o.path(req) : (req.url ?? '/');
     this.#hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
@@ -568,7 +566,6 @@ class Attempt implements Dispatcher.DispatchHandler {
   /** Streams the body to `res` (the head is written). */
   stream(res: ServerResponse): void {
     this.#res = res;
-    res.on('drain', this.#onDrain);
     const pending = this.#pending;
     if (pending) {
       this.#pending = undefined;
@@ -584,7 +581,12 @@ class Attempt implements Dispatcher.DispatchHandler {
   /** Body chunks that arrived before the hook accepted the response. */
   #pending: Buffer[] | undefined;
 
+  /** Waiting for the client to take more: the upstream is paused meanwhile. */
+  #draining = false;
+
   #onDrain = (): void => {
+    this.#draining = false;
+    this.#res?.off('drain', this.#onDrain);
     this.#controller?.resume();
   };
 
@@ -592,7 +594,7 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   #complete(): void {
     const res = this.#res!;
-    res.off('drain', this.#onDrain);
+    if (this.#draining) res.off('drain', this.#onDrain);
     this.finish({ ok: true });
     res.end();
     this.#x.end();
@@ -637,7 +639,13 @@ class Attempt implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const res = this.#res;
     if (!res) (this.#pending ??= []).push(chunk);
-    else if (!res.write(chunk)) controller.pause();
+    else if (!res.write(chunk)) {
+      controller.pause();
+      if (!this.#draining) {
+        this.#draining = true;
+        res.on('drain', this.#onDrain);
+      }
+    }
   }
 
   onResponseEnd(): void {
@@ -659,7 +667,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     const cancelled = this.#abortReason instanceof ClientGoneError;
     this.finish({ ok: false, cancelled });
     if (res) {
-      res.off('drain', this.#onDrain);
+      if (this.#draining) res.off('drain', this.#onDrain);
       res.destroy(error);
     }
     this.#x.end();
