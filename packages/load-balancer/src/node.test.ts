@@ -330,6 +330,23 @@ describe('nodeProxy', () => {
     expect(u.requests).toHaveLength(1);
   });
 
+  it('counts the time a hook spends before sending against the request’s deadline', async () => {
+    const u = await upstream(echo('one'));
+    const served = await serveProxy([u.url], {
+      timeoutMs: 50,
+      attempt: async (_context, send) => {
+        // A per-upstream queue that took longer than the request had.
+        await new Promise((resolve) => setTimeout(resolve, 120));
+        return send();
+      },
+    });
+    const res = await fetch(`${served.url}/x`);
+    expect(res.status).toBe(504);
+    await res.arrayBuffer();
+    expect(u.requests).toHaveLength(0);
+    await expectNoLeftovers(served);
+  });
+
   it('answers 503 with Retry-After when no upstream is available', async () => {
     const served = await serveProxy(['http://127.0.0.1:1']);
     served.balancer.close();

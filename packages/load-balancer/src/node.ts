@@ -218,6 +218,8 @@ class Exchange {
   #path = '';
   #hasBody = false;
   #deadline = 0;
+  /** The time allowed for response headers, ms (for error messages). */
+  timeoutMs = 0;
   #attempts = 0;
   #current: Attempt | undefined;
   #tried: Set<string> | undefined;
@@ -238,6 +240,7 @@ class Exchange {
     this.#res.on('close', this.#onClose);
     const timeout = typeof this.#o.timeoutMs === 'number' ? this.#o.timeoutMs : this.#derivedTimeout();
     if (timeout === undefined) return;
+    this.timeoutMs = timeout;
     this.#deadline = performance.now() + timeout;
     const socket = req.socket;
     const headers = this.#o.forwarding.headers(req.headers, {
@@ -290,7 +293,7 @@ class Exchange {
       return;
     }
     this.#attempts++;
-    const attempt = new Attempt(this, handle, this.#deadline - performance.now());
+    const attempt = new Attempt(this, handle, this.#deadline);
     this.#current = attempt;
     if (o.attempt) this.#hooked(attempt, o.attempt);
     else attempt.send(undefined);
@@ -461,7 +464,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   #controller: Dispatcher.DispatchController | undefined;
   #abortReason: Error | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #timeoutMs: number;
+  /** When the request's time for response headers runs out, on `performance.now()`. */
+  readonly #deadline: number;
   #signal: AbortController | undefined;
   #hookSignal: AbortSignal | undefined;
   #res: ServerResponse | undefined;
@@ -475,10 +479,10 @@ class Attempt implements Dispatcher.DispatchHandler {
   transportError: Error | undefined;
   hookError: unknown;
 
-  constructor(exchange: Exchange, handle: PickHandle, timeoutMs: number) {
+  constructor(exchange: Exchange, handle: PickHandle, deadline: number) {
     this.#x = exchange;
     this.handle = handle;
-    this.#timeoutMs = Math.max(1, timeoutMs);
+    this.#deadline = deadline;
   }
 
   /** The hook's view of the attempt: aborted with the client or the timeout. */
@@ -488,7 +492,13 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   send(hookSignal: AbortSignal | undefined): void {
-    this.#timer = setTimeout(this.#onTimeout, this.#timeoutMs);
+    // Measured to the request's deadline: time the hook spent before sending counts.
+    const remaining = this.#deadline - performance.now();
+    if (remaining <= 0) {
+      this.#fail(new TimeoutError(0, 'the request had no time left for an upstream'));
+      return;
+    }
+    this.#timer = setTimeout(this.#onTimeout, remaining);
     if (hookSignal) {
       if (hookSignal.aborted) {
         this.#x.failed(this, hookSignal.reason);
@@ -521,7 +531,7 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   #onTimeout = (): void => {
     this.#timer = undefined;
-    this.#fail(new TimeoutError(this.#timeoutMs));
+    this.#fail(new TimeoutError(Math.round(this.#x.timeoutMs)));
   };
 
   /** Failure before the response head: to the hook's promise, or straight to the exchange. */
