@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { openLoop } from '../../lib/open-loop.ts';
+import { Histogram } from '@ballast/common';
 import type { ProxyCostResults, ProxyCostRun, ProxyCostSample } from '../results.ts';
 import { medianInterval } from '../stats.ts';
 import type { BackendConfig } from './backend.ts';
@@ -51,18 +51,51 @@ function wrk(port: number, ms: number): { requests: number; non2xx: number } {
   return { requests, non2xx: non2xx + errors };
 }
 
+/**
+ * Latency at a constant offered rate, each request timed from the moment it was sent to
+ * the end of its response: the load generator's own hiccups (it shares the machine) delay
+ * sends but are not counted, while anything queueing in the proxy still is, since sends
+ * never wait for answers.
+ */
 async function latencyAt(portFor: (i: number) => number, ratePerSec: number): Promise<{ p50: number; p99: number; errors: number }> {
   const client = httpClient(portFor, () => 'k1', 5_000);
+  const histogram = new Histogram();
+  let errors = 0;
+  const pending = new Set<Promise<void>>();
+  const interval = 1000 / ratePerSec;
+  const start = performance.now();
+  const end = start + COST_SETTINGS.latencyWarmupMs + COST_SETTINGS.latencyMs;
+  const measureFrom = start + COST_SETTINGS.latencyWarmupMs;
+  const controller = new AbortController();
+  let next = start;
+  let i = 0;
   try {
-    const result = await openLoop(client.send, {
-      ratePerSec,
-      durationMs: COST_SETTINGS.latencyMs + COST_SETTINGS.latencyWarmupMs,
-      warmupMs: COST_SETTINGS.latencyWarmupMs,
-      arrivals: 'constant',
-    });
-    const ok = result.byStatus['200']?.count ?? 0;
-    const summary = result.histograms.all.summary();
-    return { p50: summary.p50, p99: summary.p99, errors: result.completed + result.failed - ok };
+    while (next < end) {
+      while (next <= performance.now() && next < end) {
+        const sentAt = performance.now();
+        const counted = next >= measureFrom;
+        const p = client.send(i++, controller.signal).then(
+          (outcome) => {
+            if (!counted) return;
+            if (outcome.status === 200) histogram.record(performance.now() - sentAt);
+            else errors++;
+          },
+          () => {
+            if (counted) errors++;
+          },
+        );
+        const tracked = p.finally(() => pending.delete(tracked));
+        pending.add(tracked);
+        next += interval;
+      }
+      const wait = next - performance.now();
+      await new Promise<void>((resolve) => (wait > 1 ? setTimeout(resolve, Math.min(wait, 20)) : setImmediate(resolve)));
+    }
+    const timer = setTimeout(() => controller.abort(new Error('latency run over')), 10_000);
+    await Promise.allSettled([...pending]);
+    clearTimeout(timer);
+    const summary = histogram.summary();
+    return { p50: summary.p50, p99: summary.p99, errors };
   } finally {
     client.close();
   }

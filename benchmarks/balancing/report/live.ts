@@ -21,11 +21,10 @@ export function interval(i: Interval | undefined, digits = 3): string {
   return i.n > 1 ? `${fmt(i.median, digits)} [${fmt(i.low, digits)}–${fmt(i.high, digits)}]` : fmt(i.median, digits);
 }
 
-function verdict(a: Interval, b: Interval, lower = 'lower'): string {
+/** How `a` compares with `b`: `lower` or `higher` only where the intervals separate. */
+function verdict(a: Interval, b: Interval): string {
   const c = compare(a, b);
-  if (c === 'lower') return lower;
-  if (c === 'higher') return lower === 'lower' ? 'higher' : 'lower';
-  return 'intervals overlap';
+  return c === 'overlap' ? 'intervals overlap' : c;
 }
 
 export interface LiveGoal {
@@ -73,7 +72,7 @@ export function liveGoals(live: LiveResults): LiveGoal[] {
   if (ballast && peer) {
     out.push({
       goal: "Live, proxy cost: Ballast's Node proxy serves at least as many requests per CPU-second as the fastest Node peer",
-      measured: `${interval(ballast.requestsPerCpuSecond)} vs ${peer.proxy} ${interval(peer.requestsPerCpuSecond)} (${verdict(peer.requestsPerCpuSecond, ballast.requestsPerCpuSecond, 'lower')} for the peer)`,
+      measured: `${interval(ballast.requestsPerCpuSecond)} vs ${peer.proxy} ${interval(peer.requestsPerCpuSecond)}: Ballast ${verdict(ballast.requestsPerCpuSecond, peer.requestsPerCpuSecond)}`,
       met: ballast.requestsPerCpuSecond.median >= peer.requestsPerCpuSecond.median,
     });
   }
