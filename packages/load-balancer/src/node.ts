@@ -1,5 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { durationMs, func, InvalidOptionError, integer, isBallastError, nonEmptyString, TimeoutError } from '@ballast/common';
+import {
+  durationMs,
+  errorBody,
+  func,
+  InvalidOptionError,
+  integer,
+  isBallastError,
+  nonEmptyString,
+  retryAfterSeconds,
+  TimeoutError,
+} from '@ballast/common';
 import { Agent, type Dispatcher } from 'undici';
 import type { LoadBalancer } from './balancer.ts';
 import { isNoEndpointAvailableError } from './errors.ts';
@@ -695,34 +705,32 @@ function readLoad(headers: NodeHeaders, header: string | false): number | undefi
 }
 
 /**
- * The default `onRejected`: the same statuses and JSON bodies as the Hono proxy
- * (503 + `Retry-After: 1` no endpoint, 502 unreachable, 504 timeout, 502 otherwise).
+ * The default `onRejected`: the same statuses and `{ error: { code, message } }` bodies as
+ * the Hono proxy — 503 + `Retry-After` when no endpoint is available (or the attempt hook
+ * reported an open circuit), 502 when the upstream could not be reached, 504 when it did
+ * not answer in time, 502 for anything else.
  */
 export function rejectWithJson(error: unknown, _request: IncomingMessage, response: ServerResponse): void {
   let status = 502;
-  let body: Record<string, unknown>;
+  let body: ReturnType<typeof errorBody>;
   const headers: OutgoingHeaders = { 'content-type': 'application/json' };
   if (isNoEndpointAvailableError(error)) {
     status = 503;
-    headers['retry-after'] = '1';
-    body = { error: 'Service Unavailable', code: error.code, message: error.message };
+    headers['retry-after'] = String(retryAfterSeconds(1_000));
+    body = errorBody(error.code, error.message);
   } else if (isUpstreamError(error)) {
     status = error.reason === 'timeout' ? 504 : 502;
-    body = {
-      error: status === 504 ? 'Gateway Timeout' : 'Bad Gateway',
-      code: error.code,
-      upstream: error.endpoint.id,
-      message: error.message,
-    };
-  } else if (isBallastError(error) && error.code === 'ERR_BALLAST_TIMEOUT') {
-    status = 504;
-    body = { error: 'Gateway Timeout', code: error.code, message: error.message };
+    body = errorBody(error.code, error.message, { upstream: error.endpoint.id });
   } else if (isBallastError(error)) {
-    status = error.code === 'ERR_BALLAST_CIRCUIT_OPEN' ? 503 : 502;
-    if (status === 503) headers['retry-after'] = '1';
-    body = { error: status === 503 ? 'Service Unavailable' : 'Bad Gateway', code: error.code, message: error.message };
+    if (error.code === 'ERR_BALLAST_TIMEOUT') status = 504;
+    else if (error.code === 'ERR_BALLAST_CIRCUIT_OPEN') {
+      status = 503;
+      const after = (error as { retryAfterMs?: unknown }).retryAfterMs;
+      headers['retry-after'] = String(retryAfterSeconds(typeof after === 'number' ? after : 1_000));
+    }
+    body = errorBody(error.code, error.message);
   } else {
-    body = { error: 'Bad Gateway', code: 'ERR_BALLAST_UPSTREAM', message: 'the upstream request failed' };
+    body = errorBody('ERR_BALLAST_UPSTREAM', 'the upstream request failed');
   }
   const text = JSON.stringify(body);
   headers['content-length'] = String(Buffer.byteLength(text));
