@@ -169,29 +169,15 @@ export async function runProxyCost(
   }
   const runs: ProxyCostRun[] = contenders.map((c) => {
     const s = samples.get(c)!;
+    const of = (f: (x: ProxyCostSample) => number) => medianInterval(s.map(f), level);
     return {
       proxy: c.label,
       kind: c.kind,
-      requestsPerCpuSecond: medianInterval(
-        s.map((x) => x.requestsPerCpuSecond),
-        level,
-      ),
-      requestsPerSecond: medianInterval(
-        s.map((x) => x.requestsPerSecond),
-        level,
-      ),
-      addedP50Us: medianInterval(
-        s.map((x) => x.addedP50Us),
-        level,
-      ),
-      addedP99Us: medianInterval(
-        s.map((x) => x.addedP99Us),
-        level,
-      ),
-      latencyRatePerSec: medianInterval(
-        s.map((x) => x.latencyRatePerSec),
-        level,
-      ),
+      requestsPerCpuSecond: of((x) => x.requestsPerCpuSecond),
+      requestsPerSecond: of((x) => x.requestsPerSecond),
+      addedP50Us: of((x) => x.addedP50Us),
+      addedP99Us: of((x) => x.addedP99Us),
+      latencyRatePerSec: of((x) => x.latencyRatePerSec),
       samples: s,
     };
   });

@@ -96,6 +96,8 @@ describe('proxy configs', () => {
   });
 });
 
+/** The slow-server scenario's description, shared by the simulated and live fixtures. */
+const slowServer = { name: 'slow-server', title: 'One server 5× slower', description: '', servers: ['s0', 's1'], watch: 0 };
 const latency = (p99: number) => ({ p50: p99 / 5, p90: p99 / 2, p99, p999: p99 * 1.5, max: p99 * 2 });
 const simRun = (strategy: string, p99: number): SimRun => ({
   strategy,
@@ -128,11 +130,7 @@ const results = (p2c: number): BalancingResults => ({
     wallSeconds: 1,
     scenarios: [
       {
-        name: 'slow-server',
-        title: 'One server 5× slower',
-        description: '',
-        servers: ['s0', 's1'],
-        watch: 0,
+        ...slowServer,
         runs: [simRun('oracle', 50), simRun('round-robin', 5000), simRun('p2c', p2c), simRun('peak-ewma', 60)],
       },
     ],
@@ -233,11 +231,7 @@ describe('live report', () => {
     proxyCost: null,
     scenarios: [
       {
-        name: 'slow-server',
-        title: 'One server 5× slower',
-        description: '',
-        servers: ['s0', 's1'],
-        watch: 0,
+        ...slowServer,
         durationMs: 7000,
         ratePerSec: 200,
         runs: [
