@@ -234,7 +234,10 @@ const columns = [
   'calls in window',
   'bare ok ns',
   'bare fail ns',
-  ...['Ballast', 'Ballast, no timeout', 'opossum (defaults)', 'cockatiel'].flatMap((n) => [`${n} ok µs`, `${n} fail µs`]),
+  ...['Ballast', 'Ballast, no timeout', ...(old ? [BEFORE] : []), 'opossum (defaults)', 'cockatiel'].flatMap((n) => [
+    `${n} ok µs`,
+    `${n} fail µs`,
+  ]),
 ];
 printTable('Overhead per call over a bare call (µs), by calls already in the window', results, columns);
 printTable('Rejection while open (µs per call)', rejections);

@@ -226,6 +226,12 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
    * of opossum's own `fire` or `success` events) needs `fire()` to run.
    */
   #direct: boolean;
+  /**
+   * True after a call on the closed circuit did not succeed, until one does: while calls
+   * fail, they go through opossum's `fire()` directly, so a run of failures is not handed to
+   * opossum twice (run, then replayed).
+   */
+  #failing = false;
 
   /**
    * @param action the function `fire(...args)` calls (optional: `execute(fn)` takes the function per call).
@@ -521,7 +527,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     const circuit = this.#circuit;
     switch (circuit.kind) {
       case 'closed':
-        if (this.#direct && this.opossum.enabled) {
+        if (this.#direct && !this.#failing && this.opossum.enabled) {
           // The success path, without opossum's fire(): Ballast counts the call in opossum's
           // window itself. Any other outcome is then handed to opossum (see #replay), which
           // counts it and decides whether to open, exactly as if fire() had run the call.
@@ -672,6 +678,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
       return;
     }
     this.#counts.success++;
+    this.#failing = false;
     this.#latency.record(durationMs);
     if (call.direct) {
       const window = this.#window as Bucket[];
@@ -742,6 +749,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
 
   #failed(call: Call, outcome: 'error' | 'result' | 'slow' | 'timeout', durationMs: number, error: unknown, result: unknown): void {
     this.#counts[outcome]++;
+    this.#failing = true;
     this.#latency.record(durationMs);
     if (this.#events.has('failure')) {
       this.#events.emit('failure', { name: this.name, outcome, durationMs, error, result, trial: call.trial !== undefined });
