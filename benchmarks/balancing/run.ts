@@ -1,7 +1,7 @@
 /**
  * Balancing-algorithm comparison.
  *
- *   npm run bench:balancing              simulation: every scenario × 50/80/95% × strategy (< 2 min)
+ *   npm run bench:balancing              simulation: every scenario × 50/80/95% × strategy (a few minutes)
  *   npm run bench:balancing -- --live    live traffic: proxy cost, then Ballast's proxy, nginx, HAProxy (about 20 minutes)
  *
  * Options: --seed=N (simulation seed, default 42), --repeats=N (live runs per configuration,

@@ -351,7 +351,7 @@ export function buildReport(results: BalancingResults): { markdown: string; char
     '',
     "Every strategy of `@ballast/load-balancer` on the same workloads: a seeded discrete-event simulation that drives the package's real code on a virtual clock, against a full-scan least-loaded oracle, and live traffic through Ballast's proxy, the Node proxies users know (@fastify/http-proxy, http-proxy), nginx and HAProxy on loopback.",
     '',
-    'Reproduce: `npm run bench:balancing` (simulation, under two minutes) and `npm run bench:balancing -- --live` (live traffic, about 20 minutes; installs nginx, HAProxy and wrk from Debian packages when missing). Each replaces only its own half of `balancing.json` and keeps the other; this report and its charts are rebuilt from both.',
+    'Reproduce: `npm run bench:balancing` (simulation, a few minutes) and `npm run bench:balancing -- --live` (live traffic, about 20 minutes; installs nginx, HAProxy and wrk from Debian packages when missing). Each replaces only its own half of `balancing.json` and keeps the other; this report and its charts are rebuilt from both.',
     '',
     '## Headline findings',
     '',
