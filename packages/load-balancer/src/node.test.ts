@@ -229,6 +229,27 @@ describe('nodeProxy', () => {
     expect(served.balancer.stats().endpoints[0]).toMatchObject({ failures: 0, cancelled: 1 });
   });
 
+  it('serves other clients while one dribbles its upload: the stalled body holds only its own upstream connection', async () => {
+    const u = await upstream((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain' }).end(`${Buffer.concat(chunks).length}`));
+    });
+    const served = await serveProxy([u.url]);
+    const slow = request(`${served.url}/upload`, { method: 'POST', headers: { 'content-length': '1000' } });
+    slow.on('error', () => {});
+    slow.write('x'.repeat(10));
+    await expect.poll(() => u.requests.length).toBe(1);
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${served.url}/quick`, { method: 'POST', body: 'abc' });
+      expect(await res.text()).toBe('3');
+    }
+    expect(served.balancer.stats().inFlight).toBe(1);
+    slow.destroy();
+    await expect.poll(() => u.aborted.length).toBe(1);
+    await expectNoLeftovers(served);
+  });
+
   it('propagates a client abort while waiting for the upstream, and releases the pick', async () => {
     const u = await upstream(hang());
     const served = await serveProxy([u.url]);
