@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { Agent } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { LoadBalancer, roundRobin } from './index.ts';
@@ -462,6 +462,28 @@ describe('nodeProxy', () => {
     expect(seen['x-end-to-end']).toBe('kept');
     for (const name of ['x-hop', 'proxy-authenticate']) expect(res.headers[name], name).toBeUndefined();
     expect(res.headers['x-end-to-end']).toBe('kept');
+  });
+
+  it('forwards an absolute-form target as a path, and refuses a target that is not one', async () => {
+    const u = await upstream(echo('one'));
+    const served = await serveProxy([u.url]);
+    const { port } = new URL(served.url);
+    const raw = (requestLine: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.write(`${requestLine}\r\nHost: x\r\nConnection: close\r\n\r\n`));
+        let text = '';
+        socket.on('data', (c: Buffer) => (text += c.toString()));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+    const absolute = await raw('GET http://internal.example:9999/admin?x=1 HTTP/1.1');
+    expect(absolute).toMatch(/^HTTP\/1\.1 200/);
+    expect(absolute).toContain('"url":"/admin?x=1"');
+    const star = await raw('OPTIONS * HTTP/1.1');
+    expect(star).toMatch(/^HTTP\/1\.1 400/);
+    expect(star).toContain('ERR_BALLAST_BAD_REQUEST');
+    expect(u.requests).toHaveLength(1);
+    await expectNoLeftovers(served);
   });
 
   it('answers HEAD and 204 without a body', async () => {

@@ -268,7 +268,12 @@ class Exchange {
       protocol: (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
     });
     this.#headers = headers;
-    this.#path = this.#o.path ? this.#o.path(req) : (req.url ?? '/');
+    const path = originForm(this.#o.path ? this.#o.path(req) : (req.url ?? '/'));
+    if (path === undefined) {
+      this.#badTarget();
+      return;
+    }
+    this.#path = path;
     this.#buffered = this.#o.body?.(req);
     if (this.#buffered !== undefined) headers['content-length'] = String(this.#buffered.byteLength);
     this.#hasBody =
@@ -277,6 +282,15 @@ class Exchange {
         : req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
     this.#o.retryBudget?.onRequest?.();
     this.#next();
+  }
+
+  /** A request target that is not a path (`*`, an authority): nothing to forward. */
+  #badTarget(): void {
+    const text = JSON.stringify(errorBody('ERR_BALLAST_BAD_REQUEST', 'the request target must be a path (origin-form or absolute-form)'));
+    if (!this.#res.headersSent) {
+      this.#res.writeHead(400, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) }).end(text);
+    }
+    this.end();
   }
 
   #derivedTimeout(): number | undefined {
@@ -707,6 +721,22 @@ class Attempt implements Dispatcher.DispatchHandler {
       res.destroy(error);
     }
     this.#x.end();
+  }
+}
+
+/**
+ * The origin-form (`/path?query`) of a request target: as it is when it starts with `/`; an
+ * absolute-form target (`http://host/path`, as sent to a forward proxy) reduced to its path
+ * and query, so the upstream never sees another host; `undefined` for anything else.
+ */
+export function originForm(target: string): string | undefined {
+  if (target.charCodeAt(0) === 47 /* '/' */) return target;
+  if (!/^https?:\/\//i.test(target)) return undefined;
+  try {
+    const url = new URL(target);
+    return url.pathname + url.search;
+  } catch {
+    return undefined;
   }
 }
 
