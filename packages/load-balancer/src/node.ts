@@ -729,7 +729,7 @@ class Attempt implements Dispatcher.DispatchHandler {
  * absolute-form target (`http://host/path`, as sent to a forward proxy) reduced to its path
  * and query, so the upstream never sees another host; `undefined` for anything else.
  */
-export function originForm(target: string): string | undefined {
+function originForm(target: string): string | undefined {
   if (target.charCodeAt(0) === 47 /* '/' */) return target;
   if (!/^https?:\/\//i.test(target)) return undefined;
   try {
