@@ -262,7 +262,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     handle.start();
     try {
       const response = await breaker.execute(
-        (callSignal) => send(agent, `${handle.endpoint.address}${path}`, method, headers, body, AbortSignal.any([callSignal, signal])),
+        ({ signal: callSignal }) => send(agent, `${handle.endpoint.address}${path}`, method, headers, body, AbortSignal.any([callSignal, signal])),
         { signal },
       );
       const status = response.statusCode ?? 502;

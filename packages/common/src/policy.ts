@@ -201,6 +201,23 @@ export class CallScope implements PolicyContext {
     if (classify != null && typeof classify !== 'function') throw new InvalidOptionError('classify', 'a function', classify);
   }
 
+  /**
+   * The scope of a call that starts here ({@link from}), or a rejected promise when it
+   * cannot start: its options are invalid, or it was cancelled already (a scope made for
+   * it is then released). `scope === options` tells a joined scope (not yours to release).
+   */
+  static start(options: PolicyExecuteOptions<never> | undefined): CallScope | Promise<never> {
+    let scope: CallScope;
+    try {
+      scope = CallScope.from(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (!scope.aborted) return scope;
+    if (scope !== options) scope.release();
+    return Promise.reject(scope.reason);
+  }
+
   /** A new root scope, following the caller's `signal`. Release it when the call ends. */
   static root(signal?: AbortSignal, classify?: Classifier<unknown>, task?: unknown): CallScope {
     return new CallScope(undefined, 1, signal, classify, task);

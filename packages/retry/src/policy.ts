@@ -578,19 +578,15 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
    */
   hedge<R extends T>(fn: Attempt<R>, options?: RetryExecuteOptions<R>): Promise<R> {
     if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
-    let scope: CallScope;
     let retryOn: RetryClassifier<R>;
     try {
       retryOn = options?.retryOn === undefined ? (this.#retryOn as RetryClassifier<R>) : func('retryOn', options.retryOn);
-      scope = CallScope.from(options);
     } catch (error) {
       return Promise.reject(error);
     }
+    const scope = CallScope.start(options);
+    if (!(scope instanceof CallScope)) return scope;
     const owned = scope === options ? undefined : scope;
-    if (scope.aborted) {
-      owned?.release();
-      return Promise.reject(scope.reason);
-    }
     const budget = this.#budget;
     const clock = this.#clock;
     const startedAt = clock.now();
