@@ -1,91 +1,82 @@
 /**
  * The balancing comparison's headline figures, from benchmarks/results/balancing.json
  * (see benchmarks/lib/figures.ts). The full report is benchmarks/results/balancing.md.
+ * Live figures are medians [interval] over repeated, interleaved runs; "lower"/"higher"
+ * only where the intervals separate (stats.ts).
  */
 import { type Figures, summaryRow } from '../lib/figures.ts';
-import { median } from '../lib/measure.ts';
 import { fmt } from '../lib/report.ts';
-
-interface Latency {
-  p99: number;
-}
-interface SimRun {
-  strategy: string;
-  utilisation: number;
-  latency: Latency;
-}
-interface LiveRun {
-  balancer: string;
-  kind: 'ballast' | 'nginx' | 'haproxy';
-  strategy: string | null;
-  latency: Latency;
-  requestsPerCpuSecond: number;
-}
-interface BalancingResults {
-  simulation: { command: string; settings: { durationMs: number }; scenarios: Array<{ name: string; runs: SimRun[] }> };
-  live: { command: string; settings: { timeoutMs: number }; scenarios: Array<{ name: string; durationMs: number; runs: LiveRun[] }> };
-}
+import { interval, isCurrentLive, LIKE_FOR_LIKE } from './report/live.ts';
+import type { BalancingResults, LiveRun, LiveScenarioResult } from './results.ts';
+import { compare, type Interval } from './stats.ts';
 
 /** Code these results measure: the check warns when it changed after the results were written. */
 export const measures: readonly string[] = ['packages/load-balancer/src', 'benchmarks/balancing'];
 
-const ms = (value: number): string => (value >= 1000 ? `${fmt(value / 1000, 2)} s` : `${fmt(Math.round(value))} ms`);
+const verdict = (a: Interval, b: Interval): string => (compare(a, b) === 'overlap' ? 'overlapping' : compare(a, b));
 
 export default function figures(results: BalancingResults): Figures {
-  const sim = results.simulation.scenarios.find((s) => s.name === 'slow-server');
-  const live = results.live.scenarios.find((s) => s.name === 'slow-server');
-  const homogeneous = results.live.scenarios.find((s) => s.name === 'homogeneous');
-  if (!sim || !live || !homogeneous) throw new Error('balancing results lack the slow-server or homogeneous scenario');
+  const { simulation, live } = results;
+  if (!simulation) throw new Error('balancing results have no simulation');
+  if (!isCurrentLive(live)) throw new Error('balancing results have no live run in the current format (repeated runs with intervals)');
+
+  const sim = simulation.scenarios.find((s) => s.name === 'slow-server');
+  if (!sim) throw new Error('balancing simulation has no slow-server scenario');
   const simP99 = (strategy: string): number => {
     const run = sim.runs.find((r) => r.strategy === strategy && r.utilisation === 0.8);
     if (run === undefined) throw new Error(`balancing simulation has no ${strategy} run at 80%`);
     return run.latency.p99;
   };
-  const oracle = simP99('oracle');
-  const vsOracle = (strategy: string): string => `${fmt(simP99(strategy) / oracle, 3)}×`;
-  const liveRun = (runs: LiveRun[], balancer: string): LiveRun => {
-    const run = runs.find((r) => r.balancer === balancer);
-    if (run === undefined) throw new Error(`balancing live results have no run "${balancer}"`);
-    return run;
-  };
-  const timeoutMs = results.live.settings.timeoutMs;
-  // A p99 at the client's timeout is a request that timed out, not a latency.
-  const p99 = (balancer: string): string => {
-    const value = liveRun(live.runs, balancer).latency.p99;
-    return value >= timeoutMs ? `≥ ${ms(timeoutMs)} (timed out)` : ms(value);
-  };
-  // Noise gauge: with equal weights these pairs run the same algorithm (runs ending in timeouts say nothing).
-  const twins = [
-    ['Ballast round robin', 'Ballast weighted round robin'],
-    ['Ballast random', 'Ballast weighted random'],
-  ] as const;
-  const gaps = [homogeneous, live].flatMap((scenario) =>
-    twins
-      .map(([a, b]) => [liveRun(scenario.runs, a).latency.p99, liveRun(scenario.runs, b).latency.p99] as const)
-      .filter(([a, b]) => Math.max(a, b) < timeoutMs)
-      .map(([a, b]) => Math.max(a, b) / Math.min(a, b) - 1),
-  );
-  const noise = `${fmt(Math.max(...gaps) * 100, 2)}%`;
-  const ballastRate = median(homogeneous.runs.filter((r) => r.kind === 'ballast').map((r) => r.requestsPerCpuSecond));
-  const nginxRate = liveRun(homogeneous.runs, 'nginx round robin').requestsPerCpuSecond;
+  const vsOracle = (strategy: string): string => `${fmt(simP99(strategy) / simP99('oracle'), 3)}×`;
+  const timeoutMs = simulation.settings.clientTimeoutMs;
+  const clients = timeoutMs === undefined ? 'clients never time out' : `clients time out after ${fmt(timeoutMs / 1000)} s`;
+  const rrTimesOut = timeoutMs !== undefined && simP99('round-robin') >= timeoutMs;
 
-  return {
-    summary: [
-      summaryRow(
-        'Balancing, one server of ten 5× slower, 80% load (simulation)',
-        `p99: peak-EWMA ${vsOracle('peak-ewma')}, P2C ${vsOracle('p2c')} and least connections ${vsOracle('least-connections')} the full-scan oracle; round robin ${vsOracle('round-robin')} (simulated clients never time out, so this ratio grows with the run's length, ${fmt(results.simulation.settings.durationMs / 1000)} s here)`,
-        results.simulation.command,
-      ),
-      summaryRow(
-        `Balancing, live on loopback, one server 5× slower (one ${fmt(live.durationMs / 1000)} s run each)`,
-        `p99 like for like: least connections, Ballast ${p99('Ballast least connections')} vs nginx \`least_conn\` ${p99('nginx least_conn')} and HAProxy \`leastconn\` ${p99('HAProxy leastconn')}; round robin ${p99('Ballast round robin')} vs ${p99('nginx round robin')} and ${p99('HAProxy roundrobin')}. Best of each: Ballast peak-EWMA ${p99('Ballast peak EWMA')}, nginx \`least_conn\` ${p99('nginx least_conn')}. Identical algorithms differed by up to ${noise} in this run (noise gauge), so smaller gaps are no verdict`,
-        results.live.command,
-      ),
-      summaryRow(
-        'Balancing, live, proxy cost',
-        `Ballast's Node gateway serves ${fmt(ballastRate / nginxRate, 2)}× nginx's requests per CPU-second (${fmt(Math.round(ballastRate))} vs ${fmt(Math.round(nginxRate))}): it wins on where requests go, not on proxy cost`,
-        results.live.command,
-      ),
-    ].join('\n'),
+  const slow = live.scenarios.find((s) => s.name === 'slow-server');
+  if (!slow) throw new Error('balancing live results have no slow-server scenario');
+  const run = (sc: LiveScenarioResult, find: (r: LiveRun) => boolean, what: string): LiveRun => {
+    const r = sc.runs.find(find);
+    if (r === undefined) throw new Error(`balancing live ${sc.name} has no run for ${what}`);
+    return r;
   };
+  const pairs = LIKE_FOR_LIKE.filter((p) => p.algorithm !== 'best of two random choices').map((pair) => {
+    const b = run(slow, (r) => r.kind === 'ballast' && r.strategy === pair.ballast, pair.ballast);
+    const n = run(slow, (r) => r.balancer === pair.nginx, pair.nginx);
+    const h = run(slow, (r) => r.balancer === pair.haproxy, pair.haproxy);
+    return `${pair.algorithm}: Ballast ${interval(b.p99)} ms, nginx ${interval(n.p99)}, HAProxy ${interval(h.p99)} (Ballast vs nginx: ${verdict(b.p99, n.p99)}; vs HAProxy: ${verdict(b.p99, h.p99)})`;
+  });
+  const best = (runs: LiveRun[]): LiveRun => [...runs].sort((a, b) => a.p99.median - b.p99.median)[0]!;
+  const topBallast = best(slow.runs.filter((r) => r.kind === 'ballast'));
+  const topPeer = best(slow.runs.filter((r) => r.kind === 'nginx' || r.kind === 'haproxy'));
+  const load = `machine load average ${fmt(live.loadAverage.before, 3)} before, ${fmt(live.loadAverage.after, 3)} after`;
+
+  const cost = live.proxyCost?.runs ?? [];
+  const costOf = (find: (r: (typeof cost)[number]) => boolean): (typeof cost)[number] | undefined => cost.find(find);
+  const node = costOf((r) => r.kind === 'ballast' && !r.proxy.includes('Hono'));
+  const nginx = costOf((r) => r.kind === 'nginx');
+  const rows = [
+    summaryRow(
+      `Balancing, one server of ten 5× slower, 80% load (simulation; every strategy at its defaults; ${clients})`,
+      `p99: peak-EWMA ${vsOracle('peak-ewma')}, P2C ${vsOracle('p2c')} and least connections ${vsOracle('least-connections')} the full-scan oracle; round robin ${vsOracle('round-robin')}${rrTimesOut ? ' (its p99 is the client timeout)' : ''}`,
+      simulation.command,
+    ),
+    summaryRow(
+      `Balancing, live on loopback, one server 5× slower, every balancer and strategy at its defaults, ${live.settings.repeats} interleaved runs each (${load})`,
+      `p99 median [interval] like for like, ${pairs.join('; ')}. Best of each: ${topBallast.balancer} ${interval(topBallast.p99)} ms, ${topPeer.balancer} ${interval(topPeer.p99)} ms (${verdict(topBallast.p99, topPeer.p99)})`,
+      live.command,
+    ),
+  ];
+  if (node && nginx) {
+    const others = cost
+      .filter((r) => r !== node && r.kind !== 'nginx' && r.kind !== 'haproxy')
+      .map((r) => `${r.proxy} ${interval(r.requestsPerCpuSecond)}`);
+    rows.push(
+      summaryRow(
+        'Balancing, live, proxy cost (same run; requests per CPU-second of the proxy process)',
+        `Ballast's \`nodeProxy\` ${interval(node.requestsPerCpuSecond)}, ${others.join(', ')}, nginx ${interval(nginx.requestsPerCpuSecond)}: Ballast ${fmt(node.requestsPerCpuSecond.median / nginx.requestsPerCpuSecond.median, 2)}× nginx`,
+        live.command,
+      ),
+    );
+  }
+  return { summary: rows.join('\n') };
 }
