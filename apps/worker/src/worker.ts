@@ -4,7 +4,15 @@ import type { Logger } from '@ballast/app-shared';
 import { Emitter, integer, isInvalidOptionError } from '@ballast/common';
 import sharp from 'sharp';
 import { CpuMeter } from './cpu-meter.ts';
-import { type Converted, failureDetail, isImageError, type ResizeLimits, type ResolvedLimits, resizeImage, resolveLimits } from './resize.ts';
+import {
+  type Converted,
+  failureDetail,
+  isImageError,
+  type ResizeLimits,
+  type ResolvedLimits,
+  resizeImage,
+  resolveLimits,
+} from './resize.ts';
 
 /** What one finished job cost: the record usage billing is built from (see `@ballast/app-usage`). */
 export interface JobUsage {

@@ -60,29 +60,35 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** Runs `command` in bash (from the repository, or `cwd` for curl), resolving with its exit code and output. */
+/** `command` in bash, in its own process group, with its output collected. */
+function bash(command: string, env: Record<string, string>, dir: string): { child: ChildProcess; output: () => string } {
+  const child = spawn('bash', ['-c', command], { cwd: dir, env: { ...process.env, ...env }, detached: true });
+  children.push(child);
+  let output = '';
+  child.stdout?.on('data', (c) => {
+    output += String(c);
+  });
+  child.stderr?.on('data', (c) => {
+    output += String(c);
+  });
+  return { child, output: () => output };
+}
+
+/** Runs `command` (from the repository, or `dir` for curl), resolving with its exit code and output. */
 function run(
   command: string,
   env: Record<string, string> = {},
   timeoutMs = 300_000,
   dir = root,
 ): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('bash', ['-c', command], { cwd: dir, env: { ...process.env, ...env }, detached: true });
-    children.push(child);
-    let output = '';
-    child.stdout.on('data', (c) => {
-      output += String(c);
-    });
-    child.stderr.on('data', (c) => {
-      output += String(c);
-    });
-    const timer = setTimeout(() => child.pid && killGroup(child.pid, 'SIGKILL'), timeoutMs);
+  const { child, output } = bash(command, env, dir);
+  const timer = setTimeout(() => child.pid && killGroup(child.pid, 'SIGKILL'), timeoutMs);
+  return new Promise((resolve) =>
     child.once('exit', (code) => {
       clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
+      resolve({ code, output: output() });
+    }),
+  );
 }
 
 /** Starts a long-running `command` in bash; resolves once its output matches `ready`, with what matched and a stop(). */
@@ -91,28 +97,20 @@ async function serve(
   ready: RegExp,
   env: Record<string, string> = {},
 ): Promise<{ match: RegExpMatchArray; output: () => string; stop: () => Promise<number | null> }> {
-  const child = spawn('bash', ['-c', command], { cwd: root, env: { ...process.env, ...env }, detached: true });
-  children.push(child);
-  let output = '';
-  child.stdout.on('data', (c) => {
-    output += String(c);
-  });
-  child.stderr.on('data', (c) => {
-    output += String(c);
-  });
+  const { child, output } = bash(command, env, root);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal === 'SIGINT' ? 0 : code)));
   const match = await eventually(
     `${command} to be ready`,
     120_000,
     async () => {
-      if (child.exitCode !== null) throw new Error(`${command} exited: ${output}`);
-      return output.match(ready) ?? undefined;
+      if (child.exitCode !== null) throw new Error(`${command} exited: ${output()}`);
+      return output().match(ready) ?? undefined;
     },
     100,
   );
   return {
     match,
-    output: () => output,
+    output,
     stop: async () => {
       if (child.pid) killGroup(child.pid, 'SIGINT');
       return await exited;

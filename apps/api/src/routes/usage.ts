@@ -1,4 +1,4 @@
-import { errorResponse } from '@ballast/app-shared';
+import { errorResponse, HttpError } from '@ballast/app-shared';
 import {
   DEFAULT_PRICES,
   type Period,
@@ -36,22 +36,7 @@ export function usageRoutes(app: Hono<ApiEnv>, options: UsageRoutesOptions): voi
   app.get('/v1/usage', async function usage(c) {
     // The tenant is the one the authentication middleware settled on, and nothing else.
     const auth = { tenant: c.var.tenant };
-    const unknown = Object.keys(c.req.queries()).filter((k) => k !== 'period');
-    if (unknown.length > 0) {
-      return errorResponse(
-        400,
-        'ERR_BALLAST_INVALID_OPTION',
-        `unknown parameter ${JSON.stringify(unknown[0])}; GET /v1/usage takes only period`,
-      );
-    }
-    const periods = c.req.queries('period') ?? [];
-    if (periods.length > 1) return errorResponse(400, 'ERR_BALLAST_INVALID_OPTION', 'parameter "period" is given more than once');
-    let period: Period;
-    try {
-      period = periods[0] === undefined ? periodOf(now(), 'month') : parsePeriod(periods[0]);
-    } catch (error) {
-      return errorResponse(400, 'ERR_BALLAST_INVALID_OPTION', (error as Error).message);
-    }
+    const period = periodFrom(c.req.queries(), now);
     const to = Math.min(period.endMs, now());
     let totals: Awaited<ReturnType<UsageStore['tenantUsage']>>;
     try {
@@ -76,4 +61,23 @@ export function usageRoutes(app: Hono<ApiEnv>, options: UsageRoutesOptions): voi
       billedRecords: totals.billed,
     });
   });
+}
+
+/** The period a `GET /v1/usage` asks for (the current UTC month by default); 400 for anything else. */
+function periodFrom(queries: Record<string, string[]>, now: () => number): Period {
+  const unknown = Object.keys(queries).filter((k) => k !== 'period');
+  if (unknown.length > 0) {
+    throw new HttpError(
+      400,
+      'ERR_BALLAST_INVALID_OPTION',
+      `unknown parameter ${JSON.stringify(unknown[0])}; GET /v1/usage takes only period`,
+    );
+  }
+  const periods = queries.period ?? [];
+  if (periods.length > 1) throw new HttpError(400, 'ERR_BALLAST_INVALID_OPTION', 'parameter "period" is given more than once');
+  try {
+    return periods[0] === undefined ? periodOf(now(), 'month') : parsePeriod(periods[0]);
+  } catch (error) {
+    throw new HttpError(400, 'ERR_BALLAST_INVALID_OPTION', (error as Error).message);
+  }
 }
