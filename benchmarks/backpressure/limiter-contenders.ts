@@ -41,7 +41,9 @@ const fail = async (): Promise<never> => {
 const swallow = (): undefined => undefined;
 
 interface OldBackpressure {
-  ConcurrencyLimiter: new (options?: object) => {
+  ConcurrencyLimiter: new (
+    options?: object,
+  ) => {
     run(fn: () => unknown): Promise<unknown>;
     execute(fn: () => unknown): Promise<unknown>;
     close(): void;

@@ -12,7 +12,15 @@
  */
 import { loadavg } from 'node:os';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
-import { admissionBenchmarks, BULKHEAD, LIMITER_BEFORE, LIMITER_EXECUTE, LIMITER_FAIL, LIMITER_FAIL_TODAY, limiterSuccessPath } from './admission.ts';
+import {
+  admissionBenchmarks,
+  BULKHEAD,
+  LIMITER_BEFORE,
+  LIMITER_EXECUTE,
+  LIMITER_FAIL,
+  LIMITER_FAIL_TODAY,
+  limiterSuccessPath,
+} from './admission.ts';
 import { bottleneckRedisCheck } from './bottleneck-redis.ts';
 import { type OverloadRun, overloadRun } from './overload.ts';
 

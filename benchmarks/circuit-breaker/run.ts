@@ -15,7 +15,7 @@ import { importBaseline } from '../lib/baseline.ts';
 import { type IsolatedResult, interleavedIsolated } from '../lib/isolated.ts';
 import { heapUsed, loadAverage } from '../lib/measure.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
-import { available, BALLAST_FAIL, BARE as SUCCESS_BARE, BARE_FAIL, BEFORE_FAIL, FAILURE, SUCCESS, TODAY_FAIL } from './contenders.ts';
+import { available, BALLAST_FAIL, BARE_FAIL, BEFORE_FAIL, FAILURE, SUCCESS, BARE as SUCCESS_BARE, TODAY_FAIL } from './contenders.ts';
 
 // opossum ships no types: load it untyped and describe it with Ballast's own description of it.
 const Opossum = createRequire(import.meta.url)('opossum') as new (action: (failing: boolean) => Promise<unknown>) => OpossumBreaker;
@@ -215,8 +215,7 @@ const perCallRows = (times: Map<string, IsolatedResult>, bareName: string): Row[
 };
 const successRows = perCallRows(successTimes, SUCCESS_BARE);
 const failureRows = perCallRows(failureTimes, BARE_FAIL);
-const overheadOf = (name: string): number =>
-  [...successRows, ...failureRows].find((r) => r.breaker === name)?.['overhead µs'] as number;
+const overheadOf = (name: string): number => [...successRows, ...failureRows].find((r) => r.breaker === name)?.['overhead µs'] as number;
 
 const columns = [
   'calls in window',

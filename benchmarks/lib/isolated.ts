@@ -20,7 +20,7 @@
  * A contenders module exports `build(name)`, returning the operation to time (and a
  * `close` to release it); the same module lists the names, so parent and children agree.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { bytesPerCall, median, timeBatchAsync } from './measure.ts';
 

@@ -42,7 +42,9 @@ const NAMES: readonly string[] = [
 export function availableNames(): string[] {
   const before = 'sha' in baseline();
   const today = 'sha' in hotpathBaseline();
-  return NAMES.filter((name) => (name !== BEFORE && name !== BEFORE_FAIL_ONCE) || before).filter((name) => name !== TODAY_FAIL_ONCE || today);
+  return NAMES.filter((name) => (name !== BEFORE && name !== BEFORE_FAIL_ONCE) || before).filter(
+    (name) => name !== TODAY_FAIL_ONCE || today,
+  );
 }
 
 const op = async (): Promise<number> => 1;

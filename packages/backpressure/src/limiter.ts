@@ -4,9 +4,9 @@ import {
   type Clock,
   declareJoinsScope,
   declareStaged,
-  forward,
   durationMs,
   Emitter,
+  forward,
   InvalidOptionError,
   integer,
   type Listener,
@@ -524,7 +524,8 @@ export class ConcurrencyLimiter implements Policy, Disposable {
       // A fixed limit learns nothing from latency: no clock read on its path.
       const startedAt = this.#adaptive ? this.#clock.now() : 0;
       if (this.#events.has('admit')) this.#events.emit('admit', { name: this.name, priority, inflight, limit: this.#limit, waitedMs: 0 });
-      if (sink === undefined && inner === undefined) return this.#endCall(owned, this.#runAdmitted(fn, context, scope, startedAt, inflight));
+      if (sink === undefined && inner === undefined)
+        return this.#endCall(owned, this.#runAdmitted(fn, context, scope, startedAt, inflight));
       const slot = new Slot(this, scope, owned, startedAt, inflight, undefined, sink);
       const promise = sink === undefined ? slot.promise() : undefined;
       // The stages inside share one scope: start one here for a call that came without any.

@@ -107,7 +107,8 @@ class Call extends StageCall implements DeadlineEntry {
     this.fn = fn;
     this.inner = inner;
     this.joined = joined;
-    this.extra = args === undefined && cacheKey === undefined && isFailure === undefined ? undefined : new CallExtra(args, cacheKey, isFailure);
+    this.extra =
+      args === undefined && cacheKey === undefined && isFailure === undefined ? undefined : new CallExtra(args, cacheKey, isFailure);
     this.flags = 0;
     this.trial = undefined;
     this.bucket = undefined;
@@ -224,8 +225,6 @@ interface ActionSettlers {
   resolve: (value: unknown) => void;
   reject: (reason: unknown) => void;
 }
-
-const noop = (): void => {};
 
 interface KeyedStore {
   get(key: unknown): unknown;
@@ -456,7 +455,8 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
         return refuse(sink, error);
       }
     }
-    const cacheKey = this.#cacheKeyOf === undefined ? undefined : ((options as BreakerExecuteOptions | undefined)?.cacheKey ?? NO_CACHE_KEY);
+    const cacheKey =
+      this.#cacheKeyOf === undefined ? undefined : ((options as BreakerExecuteOptions | undefined)?.cacheKey ?? NO_CACHE_KEY);
     const call = new Call(this as never, fn, inner, undefined, cacheKey, options, isFailure);
     const promise = call.attach(sink);
     this.#run(call);

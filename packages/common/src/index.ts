@@ -35,6 +35,8 @@ export {
   type Verdict,
 } from './policy.ts';
 export { seededRandom } from './random.ts';
+export { NumberRing } from './ring-buffer.ts';
+export { RollingWindow } from './rolling-window.ts';
 export {
   type CallSink,
   declareStaged,
@@ -49,8 +51,6 @@ export {
   type StagedPolicy,
   type StageRunner,
 } from './stage.ts';
-export { NumberRing } from './ring-buffer.ts';
-export { RollingWindow } from './rolling-window.ts';
 export { TimeoutPolicy, type TimeoutPolicyEvents, type TimeoutPolicyOptions, type TimeoutPolicyStats } from './timeout.ts';
 export {
   durationMs,

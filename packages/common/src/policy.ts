@@ -141,17 +141,17 @@ export class CallScope implements PolicyContext {
   declare startedAt: number;
   /** The clock {@link startedAt} was read on; undefined when the scope carries no stamp. */
   declare startClock: Clock | undefined;
-  private declare scopeRoot: CallScope;
+  declare private scopeRoot: CallScope;
   /** Root only: the caller's signal, classifier and task, when there are any. */
-  private declare scopeCall: CallRoot | undefined;
-  private declare scopeParent: CallScope | undefined;
-  private declare scopeFirstChild: CallScope | undefined;
-  private declare scopePrev: CallScope | undefined;
-  private declare scopeNext: CallScope | undefined;
-  private declare scopeController: AbortController | undefined;
+  declare private scopeCall: CallRoot | undefined;
+  declare private scopeParent: CallScope | undefined;
+  declare private scopeFirstChild: CallScope | undefined;
+  declare private scopePrev: CallScope | undefined;
+  declare private scopeNext: CallScope | undefined;
+  declare private scopeController: AbortController | undefined;
   /** Why this scope aborted; {@link LIVE} until it does. */
-  private declare scopeReason: unknown;
-  private declare scopeOnAbort: ((reason: unknown) => void) | undefined;
+  declare private scopeReason: unknown;
+  declare private scopeOnAbort: ((reason: unknown) => void) | undefined;
 
   /**
    * A scope under `parent` (inheriting its classifier and task, and aborted at once if it
@@ -380,7 +380,7 @@ export class CallScope implements PolicyContext {
       return;
     }
     const call = this.scopeCall;
-    if (call !== undefined && call.listening) {
+    if (call?.listening) {
       call.listening = false;
       call.caller?.removeEventListener('abort', this);
     }

@@ -72,12 +72,7 @@ export function isStaged(policy: unknown): policy is StagedPolicy {
  * next stage of the chain when there is one, else `fn` itself (a value, a thenable, or
  * a synchronous throw).
  */
-export function runInside(
-  fn: (context: PolicyContext) => unknown,
-  inner: Stage | undefined,
-  context: PolicyContext,
-  sink: CallSink,
-): void {
+export function runInside(fn: (context: PolicyContext) => unknown, inner: Stage | undefined, context: PolicyContext, sink: CallSink): void {
   if (inner !== undefined) {
     inner.policy[runStage](fn, context as CallScope, sink, inner.next);
     return;

@@ -1,6 +1,6 @@
 import { InvalidOptionError } from './errors.ts';
 import { CallScope, declareJoinsScope, type Policy, type PolicyContext, type PolicyExecuteOptions } from './policy.ts';
-import { type CallSink, declareStaged, forward, isStaged, refuse, runAsPromise, type Stage, type StagedPolicy, runStage } from './stage.ts';
+import { type CallSink, declareStaged, forward, isStaged, refuse, runAsPromise, runStage, type Stage, type StagedPolicy } from './stage.ts';
 
 /**
  * A policy that is not a {@link StagedPolicy}, as a stage of a chain: it runs through its
@@ -41,7 +41,12 @@ class ExecuteStage {
  * a foreign context, followed by a scope of the chain (carrying its classifier) that
  * aborts with the foreign signal, released when the rest of the chain settles.
  */
-function bridge(scope: CallScope, context: PolicyContext | undefined, fn: (context: PolicyContext) => unknown, inner: Stage | undefined): unknown {
+function bridge(
+  scope: CallScope,
+  context: PolicyContext | undefined,
+  fn: (context: PolicyContext) => unknown,
+  inner: Stage | undefined,
+): unknown {
   if (CallScope.isScope(context)) return runAsPromise(fn, inner, context);
   const signal = context?.signal;
   const bridged = CallScope.root(signal instanceof AbortSignal ? signal : undefined, scope.classify, scope.task);
@@ -112,7 +117,11 @@ export class PolicyChain<R = unknown> implements Policy<R> {
     if (typeof fn !== 'function') return refuse(sink, new InvalidOptionError('fn', 'a function', fn));
     // Inside an enclosing chain, this chain's stages are followed by the rest of that one (rare: built per call).
     const first = inner === undefined ? this.#first : link(this.policies as readonly Policy<unknown>[], inner);
-    if (first !== undefined && !((first.policy as unknown) instanceof ExecuteStage) && (options === undefined || CallScope.isScope(options))) {
+    if (
+      first !== undefined &&
+      !((first.policy as unknown) instanceof ExecuteStage) &&
+      (options === undefined || CallScope.isScope(options))
+    ) {
       // A staged policy first, and nothing from the caller but an enclosing scope, if any: it starts the call.
       return first.policy[runStage](fn, options, sink, first.next);
     }
