@@ -11,6 +11,7 @@
  * `--quick` shortens each overload run to 5 s and writes no result files: a smoke check only.
  */
 import { loadavg } from 'node:os';
+import { publishFigures } from '../lib/figures.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 import {
   admissionBenchmarks,
@@ -155,7 +156,7 @@ const markdown = [
 ].join('\n');
 if (!QUICK) {
   writeResult('backpressure.json', {
-    machine: host,
+    machine: { ...host, loadAverageAtEnd: loadavg().map((l) => Number(l.toFixed(2))) },
     admission,
     limiter: limiterRows,
     limiterGoals,
@@ -163,5 +164,6 @@ if (!QUICK) {
     overload: runs.map(({ result, ...rest }) => ({ ...rest, result: { ...result, histograms: undefined } })),
   });
   writeResult('backpressure.md', `${markdown}\n`);
+  await publishFigures('backpressure');
 }
 console.log(`\nUnloaded p99 ${fmt(unloadedP99)} ms.${QUICK ? '' : ' Results written to benchmarks/results/backpressure.{json,md}'}`);

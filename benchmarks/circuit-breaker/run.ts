@@ -14,6 +14,7 @@ import { circuitBreaker as cockatielBreaker, handleAll, SamplingBreaker } from '
 import { importBaseline } from '../lib/baseline.ts';
 import { type IsolatedResult, interleavedIsolated } from '../lib/isolated.ts';
 import { heapUsed, loadAverage } from '../lib/measure.ts';
+import { publishFigures } from '../lib/figures.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 import { available, BALLAST_FAIL, BARE_FAIL, BEFORE_FAIL, FAILURE, SUCCESS, BARE as SUCCESS_BARE, TODAY_FAIL } from './contenders.ts';
 
@@ -297,3 +298,4 @@ writeResult('circuit-breaker.json', {
   failure: failureRows,
   goals,
 });
+await publishFigures('circuit-breaker');

@@ -12,6 +12,7 @@
 import { baseline } from '../lib/baseline.ts';
 import { interleavedIsolated } from '../lib/isolated.ts';
 import { loadAverage } from '../lib/measure.ts';
+import { publishFigures } from '../lib/figures.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 import { BALLAST, BARE, BEFORE, COCKATIEL, COCKATIEL_COOP, NAMES } from './contenders.ts';
 
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
     rows,
     goals,
   });
+  await publishFigures('composed');
 }
 
 await main();

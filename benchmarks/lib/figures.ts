@@ -45,6 +45,7 @@ export const SUMMARY: readonly string[] = [
   'circuit-breaker',
   'retry',
   'backpressure',
+  'composed',
   'failure-detector',
   'system',
   'size',

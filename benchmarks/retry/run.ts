@@ -13,6 +13,7 @@ import { type RetryBudget, RetryPolicy, ratioBudget, tokenBucketBudget } from '@
 import { interleavedIsolated } from '../lib/isolated.ts';
 import { loadAverage } from '../lib/measure.ts';
 import { openLoop } from '../lib/open-loop.ts';
+import { publishFigures } from '../lib/figures.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 import {
   availableNames,
@@ -216,6 +217,7 @@ async function main(): Promise<void> {
     overhead: overheadRows,
   });
   console.log(`\nwrote ${path}`);
+  await publishFigures('retry');
 }
 
 await main();
