@@ -133,13 +133,6 @@ export function runAsPromise(fn: (context: PolicyContext) => unknown, inner: Sta
 
 type Resolve = (value: unknown) => void;
 type Reject = (reason: unknown) => void;
-let capturedResolve: Resolve | undefined;
-let capturedReject: Reject | undefined;
-// One executor for every promise made here: no closure per promise.
-const capture = (resolve: Resolve, reject: Reject): void => {
-  capturedResolve = resolve;
-  capturedReject = reject;
-};
 const noop = (): void => {};
 
 /** A sink that settles a promise. */
@@ -147,10 +140,10 @@ class PromiseSink implements CallSink {
   resolve: Resolve = noop;
   reject: Reject = noop;
   promise(): Promise<unknown> {
-    const promise = new Promise(capture);
-    this.resolve = capturedResolve as Resolve;
-    this.reject = capturedReject as Reject;
-    return promise;
+    return new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
   }
   settle(ok: boolean, value: unknown): void {
     if (ok) this.resolve(value);
@@ -192,10 +185,12 @@ export abstract class StageCall extends CallScope implements CallSink {
       this.sink = sink;
       return undefined;
     }
-    const promise = new Promise(capture);
-    this.resolve = capturedResolve as Resolve;
-    this.reject = capturedReject as Reject;
-    return promise;
+    // The resolvers go straight onto this (young) object: storing them anywhere long-lived
+    // would cost the engine a write barrier per call.
+    return new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
   }
 
   /** Reports this call's outcome outward: to its sink, or to the promise `execute` returned. */
@@ -208,6 +203,10 @@ export abstract class StageCall extends CallScope implements CallSink {
 
   /** Reports the outcome of `settled`, a promise, once it settles. */
   reportWhen(settled: PromiseLike<unknown>): void {
+    if (this.sink === undefined) {
+      settled.then(this.resolve, this.reject);
+      return;
+    }
     settled.then(
       (value) => this.report(true, value),
       (error: unknown) => this.report(false, error),

@@ -451,7 +451,12 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
     const call = new RetryCall<R>(this as RetryPolicy<never>, fn, inner, retryOn, options, joined);
     const promise = call.attach(sink);
     this.#stats.calls++;
-    this.#track(call);
+    // #track, written out: the success path's one list insertion.
+    const head = this.#head;
+    call.next = head;
+    if (head !== undefined) head.prev = call;
+    this.#head = call;
+    this.#inFlight++;
     this.#budget?.onRequest();
     this.#firstAttempt(call);
     return promise;
@@ -538,7 +543,12 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
         return;
       }
       this.#stats.successes++;
-      this.#untrack(call);
+      // #untrack, written out: the call is on the list (its first attempt just ended).
+      const { prev, next } = call;
+      if (prev === undefined) this.#head = next;
+      else prev.next = next;
+      if (next !== undefined) next.prev = prev;
+      this.#inFlight--;
       call.report(true, value);
       return;
     }
