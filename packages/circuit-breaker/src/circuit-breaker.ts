@@ -7,6 +7,7 @@ import {
   declareStaged,
   durationMs,
   Emitter,
+  forward,
   func,
   Histogram,
   InvalidOptionError,
@@ -142,16 +143,6 @@ class Call extends StageCall implements DeadlineEntry {
     this.extra.replay = replay;
   }
 
-  /** While the call runs as opossum's action (through `fire()`): the resolvers of the promise opossum waits on. */
-  get action(): ActionSettlers | undefined {
-    return this.extra?.action;
-  }
-
-  set action(action: ActionSettlers | undefined) {
-    this.extra ??= new CallExtra(undefined, undefined, undefined);
-    this.extra.action = action;
-  }
-
   /** Set before settling: tells opossum's errorFilter not to count this error. */
   get ignored(): boolean {
     return (this.flags & IGNORED) !== 0;
@@ -201,6 +192,12 @@ class Call extends StageCall implements DeadlineEntry {
 
 let settleCall: (call: Call, how: Settled, value: unknown) => void;
 
+/** A result judged a failure travels through opossum as a rejection: hand it back as the value it is. */
+function unwrapResult(error: unknown): unknown {
+  if (error instanceof ResultFailure) return error.value;
+  throw error;
+}
+
 const IGNORED = 1;
 const DIRECT = 2;
 const WITH_FALLBACK = 4;
@@ -212,18 +209,14 @@ class CallExtra {
   readonly cacheKey: unknown;
   readonly isFailure: ((result: never) => boolean) | undefined;
   replay: Promise<never> | undefined = undefined;
-  action: ActionSettlers | undefined = undefined;
+  /** While the call runs as opossum's action: the resolvers of the promise opossum waits on. */
+  actionResolve: ((value: unknown) => void) | undefined = undefined;
+  actionReject: ((reason: unknown) => void) | undefined = undefined;
   constructor(args: unknown[] | undefined, cacheKey: unknown, isFailure: ((result: never) => boolean) | undefined) {
     this.args = args;
     this.cacheKey = cacheKey;
     this.isFailure = isFailure;
   }
-}
-
-/** The resolvers of the promise a call running as opossum's action settles. */
-interface ActionSettlers {
-  resolve: (value: unknown) => void;
-  reject: (reason: unknown) => void;
 }
 
 interface KeyedStore {
@@ -457,10 +450,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     }
     const cacheKey =
       this.#cacheKeyOf === undefined ? undefined : ((options as BreakerExecuteOptions | undefined)?.cacheKey ?? NO_CACHE_KEY);
-    const call = new Call(this as never, fn, inner, undefined, cacheKey, options, isFailure);
-    const promise = call.attach(sink);
-    this.#run(call);
-    return promise;
+    return this.#run(new Call(this as never, fn, inner, undefined, cacheKey, options, isFailure), sink);
   }
 
   /**
@@ -473,9 +463,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
       return Promise.reject(new InvalidOptionError('action', 'a function given to the constructor to use fire()', undefined));
     }
     const call = new Call(this as never, () => action(...args), undefined, args, this.#cacheKeyOf?.(args), undefined, undefined);
-    const promise = call.attach(undefined) as Promise<R>;
-    this.#run(call);
-    return promise;
+    return this.#run(call, undefined) as Promise<R>;
   }
 
   /**
@@ -629,38 +617,51 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     this.dispose();
   }
 
-  #run(call: Call): void {
+  /** Starts `call` on the circuit's current state; reports to `sink`, or returns the promise of the call. */
+  #run(call: Call, sink: CallSink | undefined): Promise<unknown> | undefined {
     if (this.#disposed) {
       call.release();
-      call.report(false, new BreakerDisposedError(this.name));
-      return;
+      return refuse(sink, new BreakerDisposedError(this.name));
     }
     call.withFallback = this.#fallback !== undefined;
     const circuit = this.#circuit;
     switch (circuit.kind) {
-      case 'closed':
+      case 'closed': {
         if (this.#direct && !this.#failing && this.opossum.enabled) {
           // The success path, without opossum's fire(): Ballast counts the call in opossum's
           // window itself. Any other outcome is then handed to opossum (see #replay), which
           // counts it and decides whether to open, exactly as if fire() had run the call.
           call.direct = true;
+          const promise = call.attach(sink);
           this.#attempt(call);
-          return;
+          return promise;
         }
-        this.#deliverWhen(call, this.opossum.fire(call));
-        return;
-      case 'open':
+        // Through opossum's fire(): a success is the call's as is; anything else is delivered
+        // (a result judged a failure handed back as the value it is, the fallback applied).
+        const promise = call.attach(sink);
+        this.opossum
+          .fire(call)
+          .then(sink === undefined ? call.resolve : (value: unknown) => call.report(true, value), (error: unknown) =>
+            this.#deliver(call, false, error),
+          );
+        return promise;
+      }
+      case 'open': {
+        const promise = call.attach(sink);
         this.#deliver(call, false, this.#reject(call, 'open'));
-        return;
-      case 'halfOpen':
+        return promise;
+      }
+      case 'halfOpen': {
+        const promise = call.attach(sink);
         if (circuit.started >= this.#options.halfOpenMaxCalls) {
           this.#deliver(call, false, this.#reject(call, 'halfOpen'));
-          return;
+          return promise;
         }
         circuit.started++;
         call.trial = circuit;
         this.#attempt(call);
-        return;
+        return promise;
+      }
     }
   }
 
@@ -699,10 +700,10 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
 
   /** Where an attempt's outcome goes: opossum's action promise, or the call's end. */
   #out(call: Call, ok: boolean, value: unknown): void {
-    const action = call.action;
-    if (action === undefined) this.#deliver(call, ok, value);
-    else if (ok) action.resolve(value);
-    else action.reject(value);
+    const extra = call.extra;
+    const settle = ok ? extra?.actionResolve : extra?.actionReject;
+    if (settle === undefined) this.#deliver(call, ok, value);
+    else settle(value);
   }
 
   #fallBack(call: Call, error: unknown): unknown {
@@ -750,8 +751,10 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
 
   /** opossum's action: runs the call and settles the promise opossum waits on. */
   #actionAttempt(call: Call): Promise<unknown> {
+    const extra = (call.extra ??= new CallExtra(undefined, undefined, undefined));
     const settled = new Promise((resolve, reject) => {
-      call.action = { resolve, reject };
+      extra.actionResolve = resolve;
+      extra.actionReject = reject;
     });
     this.#attempt(call);
     return settled;
