@@ -7,7 +7,6 @@ import {
   declareStaged,
   durationMs,
   Emitter,
-  forward,
   func,
   Histogram,
   InvalidOptionError,
@@ -191,12 +190,6 @@ class Call extends StageCall implements DeadlineEntry {
 }
 
 let settleCall: (call: Call, how: Settled, value: unknown) => void;
-
-/** A result judged a failure travels through opossum as a rejection: hand it back as the value it is. */
-function unwrapResult(error: unknown): unknown {
-  if (error instanceof ResultFailure) return error.value;
-  throw error;
-}
 
 const IGNORED = 1;
 const DIRECT = 2;
