@@ -43,7 +43,11 @@ export default function figures(results: BackpressureResults): Figures {
   return {
     limiter: [
       markdownTable(
-        (results.limiter ?? []).map((r) => ({ limiter: r.limiter, 'overhead ns/call': r['overhead ns/call'], 'bytes/call over bare': r['bytes/call over bare'] })),
+        (results.limiter ?? []).map((r) => ({
+          limiter: r.limiter,
+          'overhead ns/call': r['overhead ns/call'],
+          'bytes/call over bare': r['bytes/call over bare'],
+        })),
       ),
       '',
       ...(results.limiterGoals ?? []).map((g) => `- ${g}`),

@@ -28,7 +28,9 @@ export default function figures(results: CircuitBreakerResults): Figures {
     return `${fmt(value, 2)} µs`;
   };
   const perCall = (rows: PerCallRow[]): string =>
-    markdownTable(rows.map((r) => ({ breaker: r.breaker, 'overhead µs': r['overhead µs'], 'bytes/call over bare': r['bytes/call over bare'] })));
+    markdownTable(
+      rows.map((r) => ({ breaker: r.breaker, 'overhead µs': r['overhead µs'], 'bytes/call over bare': r['bytes/call over bare'] })),
+    );
   const row = (rows: PerCallRow[] | undefined, name: string): PerCallRow => {
     const found = rows?.find((r) => r.breaker === name);
     if (found === undefined) throw new Error(`circuit-breaker results have no per-call row "${name}"`);
@@ -48,7 +50,12 @@ export default function figures(results: CircuitBreakerResults): Figures {
       perCall(results.success),
       '',
       ...(results.failure
-        ? ['**Failed call** (no breaker opens), CPU time over a bare failed call, and heap bytes allocated per call:', '', perCall(results.failure), '']
+        ? [
+            '**Failed call** (no breaker opens), CPU time over a bare failed call, and heap bytes allocated per call:',
+            '',
+            perCall(results.failure),
+            '',
+          ]
         : []),
       `- successful call without a timeout (as cockatiel's breaker has none): ${micro(noTimeout)} against cockatiel's ${micro(peer)} (×${fmt(noTimeout / peer)}; goal ≤ 1 ${noTimeout <= peer ? 'met' : '**not met**'})`,
       ...(failed && failedToday
@@ -60,11 +67,7 @@ export default function figures(results: CircuitBreakerResults): Figures {
       `Each contender in a process of its own, in interleaved rounds; ${load}.`,
     ].join('\n'),
     windows: markdownTable(results.results),
-    'open-and-heap': [
-      markdownTable(results.rejections),
-      '',
-      markdownTable(results.heap),
-    ].join('\n'),
+    'open-and-heap': [markdownTable(results.rejections), '', markdownTable(results.heap)].join('\n'),
     summary: summaryRow(
       `Circuit breaker overhead, window of ${fmt(largest['calls in window'])} calls`,
       `Ballast at its defaults ${us('Ballast ok µs')} ok / ${us('Ballast fail µs')} failed; opossum at its defaults ${us('opossum (defaults) fail µs')} per failed call`,

@@ -12,9 +12,9 @@ import { createRequire } from 'node:module';
 import { CircuitBreaker, type OpossumBreaker } from '@ballast/circuit-breaker';
 import { circuitBreaker as cockatielBreaker, handleAll, SamplingBreaker } from 'cockatiel';
 import { importBaseline } from '../lib/baseline.ts';
+import { publishFigures } from '../lib/figures.ts';
 import { type IsolatedResult, interleavedIsolated } from '../lib/isolated.ts';
 import { heapUsed, loadAverage } from '../lib/measure.ts';
-import { publishFigures } from '../lib/figures.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 import { available, BALLAST_FAIL, BARE_FAIL, BEFORE_FAIL, FAILURE, SUCCESS, BARE as SUCCESS_BARE, TODAY_FAIL } from './contenders.ts';
 

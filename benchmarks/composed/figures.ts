@@ -33,7 +33,11 @@ export default function figures(results: ComposedResults): Figures {
   const before = results.rows.find((r) => r.stack.startsWith('Ballast before'));
   const { loadAverage, loadAverageAtEnd } = results.machine;
   const table = markdownTable(
-    results.rows.map((r) => ({ stack: r.stack, 'overhead ns/call': r['overhead ns/call'], 'bytes/call over bare': r['bytes/call over bare'] })),
+    results.rows.map((r) => ({
+      stack: r.stack,
+      'overhead ns/call': r['overhead ns/call'],
+      'bytes/call over bare': r['bytes/call over bare'],
+    })),
   );
   return {
     table: [

@@ -10,9 +10,9 @@
  * call. Results: benchmarks/results/composed.{json,md}.
  */
 import { baseline } from '../lib/baseline.ts';
+import { publishFigures } from '../lib/figures.ts';
 import { interleavedIsolated } from '../lib/isolated.ts';
 import { loadAverage } from '../lib/measure.ts';
-import { publishFigures } from '../lib/figures.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 import { BALLAST, BARE, BEFORE, COCKATIEL, COCKATIEL_COOP, NAMES } from './contenders.ts';
 

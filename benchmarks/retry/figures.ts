@@ -45,7 +45,11 @@ export default function figures(results: RetryResults): Figures {
     hedging: markdownTable(results.hedging),
     overhead: [
       markdownTable(
-        results.overhead.map((r) => ({ candidate: r.candidate, 'overhead µs': r['overhead µs'], 'bytes/call over raw': r['bytes/call over raw'] })),
+        results.overhead.map((r) => ({
+          candidate: r.candidate,
+          'overhead µs': r['overhead µs'],
+          'bytes/call over raw': r['bytes/call over raw'],
+        })),
       ),
       '',
       `- first-attempt success at the defaults: ${us(ours)} against ${us(peer)} for the fastest peer (×${fmt(ours / peer)}; goal ≤ 1 ${ours <= peer ? 'met' : '**not met**'})`,

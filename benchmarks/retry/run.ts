@@ -10,10 +10,10 @@
  *    cockatiel's retry, measured in the same run.
  */
 import { type RetryBudget, RetryPolicy, ratioBudget, tokenBucketBudget } from '@ballast/retry';
+import { publishFigures } from '../lib/figures.ts';
 import { interleavedIsolated } from '../lib/isolated.ts';
 import { loadAverage } from '../lib/measure.ts';
 import { openLoop } from '../lib/open-loop.ts';
-import { publishFigures } from '../lib/figures.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 import {
   availableNames,
