@@ -1,9 +1,5 @@
-import { BallastError } from '@ballast/common';
-
-/** The one error body every Ballast service answers with. */
-export interface ErrorBody {
-  error: { code: string; message: string };
-}
+import type { ServerResponse } from 'node:http';
+import { BallastError, errorBody, retryAfterSeconds } from '@ballast/common';
 
 /**
  * An error answered with `status` and the JSON body `{ error: { code, message } }`;
@@ -29,11 +25,6 @@ export function isHttpError(value: unknown): value is HttpError {
   );
 }
 
-/** The JSON error body: `{ error: { code, message } }`. */
-export function errorBody(code: string, message: string): ErrorBody {
-  return { error: { code, message } };
-}
-
 /** An answer carrying the error body, with `content-type: application/json` and `headers`. */
 export function errorResponse(status: number, code: string, message: string, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(errorBody(code, message)), {
@@ -47,10 +38,23 @@ export function httpErrorResponse(error: HttpError): Response {
   return errorResponse(error.status, error.code, error.message, error.headers);
 }
 
-/**
- * `Retry-After` in whole seconds for a delay in ms: at least 1 (0 would invite an
- * immediate retry storm), rounded up.
- */
+/** The `Retry-After` header value for a delay in ms: `retryAfterSeconds` of @ballast/common (whole seconds, at least 1). */
 export function retryAfter(ms: number): string {
-  return String(Math.max(1, Math.ceil((Number.isFinite(ms) ? ms : 1000) / 1000)));
+  return String(retryAfterSeconds(ms));
+}
+
+/**
+ * Writes an {@link HttpError} to Node's response: for handlers that answer on the socket
+ * themselves (a proxy). Nothing is written once the head was sent.
+ */
+export function writeHttpError(response: ServerResponse, error: HttpError, headers: Record<string, string> = {}): void {
+  if (response.headersSent) return;
+  const text = JSON.stringify(errorBody(error.code, error.message));
+  response.writeHead(error.status, {
+    ...error.headers,
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(text)),
+  });
+  response.end(text);
 }

@@ -24,7 +24,14 @@ export {
   readEnv,
   stringVar,
 } from './env.ts';
-export { type ErrorBody, errorBody, errorResponse, HttpError, httpErrorResponse, isHttpError, retryAfter } from './errors.ts';
+export {
+  errorResponse,
+  HttpError,
+  httpErrorResponse,
+  isHttpError,
+  retryAfter,
+  writeHttpError,
+} from './errors.ts';
 export {
   bodyless,
   bodyTooLarge,
@@ -37,6 +44,7 @@ export {
   requestIdFrom,
   SHED_HEADER,
 } from './http.ts';
+export { DEFAULT_INPUT_FORMATS, type InputFormat, sniffImageFormat, unsupportedInput } from './image-format.ts';
 export {
   type CreateLoggerOptions,
   createLogger,
@@ -54,8 +62,10 @@ export {
   type Authenticate,
   annotate,
   anonymous,
+  answeredStatus,
   type ErrorMapper,
   errorHandler,
+  forApp,
   measure,
   notFound,
   requestContext,
@@ -66,6 +76,7 @@ export {
   ALL_ENV,
   API_ENV,
   COMMON_ENV,
+  EDGE_ENV,
   GATEWAY_ENV,
   GATEWAY_STRATEGIES,
   IMAGE_ENV,

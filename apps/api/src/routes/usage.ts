@@ -1,4 +1,4 @@
-import { errorResponse } from '@ballast/app-shared';
+import { type AppEnv, errorResponse } from '@ballast/app-shared';
 import {
   DEFAULT_PRICES,
   type Period,
@@ -10,14 +10,11 @@ import {
   type UsageStore,
 } from '@ballast/app-usage';
 import { Hono } from 'hono';
-import type { AuthResult } from '../app.ts';
 
 /** Options of {@link usageRoutes}. */
 export interface UsageRoutesOptions {
   /** The usage batch store. */
   store: Pick<UsageStore, 'tenantUsage'>;
-  /** Who is calling: the API's auth hook. The tenant comes from it and from nowhere else. */
-  authenticate: (request: Request) => AuthResult | Promise<AuthResult>;
   /** Prices for the estimate. @default DEFAULT_PRICES */
   prices?: PriceList;
   /** Wall clock, epoch ms. @default Date.now */
@@ -30,14 +27,14 @@ export interface UsageRoutesOptions {
  * seconds, GB in and out — and what it would cost at the price list. The tenant is the
  * authenticated caller's: no parameter can name another. Records reach the store within
  * seconds of a job finishing; a period's records leave it once billed (see the invoice).
+ * Mounted behind the API's authentication seam, which sets `c.var.tenant`.
  */
-export function usageRoutes(options: UsageRoutesOptions): Hono {
+export function usageRoutes(options: UsageRoutesOptions): Hono<AppEnv> {
   const prices = options.prices ?? DEFAULT_PRICES;
   const now = options.now ?? Date.now;
-  const app = new Hono();
+  const app = new Hono<AppEnv>();
   app.get('/v1/usage', async function usage(c) {
-    const auth = await options.authenticate(c.req.raw);
-    if ('reject' in auth) return errorResponse(auth.reject.status, 'ERR_BALLAST_AUTH', auth.reject.message);
+    const tenant = c.var.tenant;
     const unknown = Object.keys(c.req.queries()).filter((k) => k !== 'period');
     if (unknown.length > 0) {
       return errorResponse(
@@ -57,14 +54,14 @@ export function usageRoutes(options: UsageRoutesOptions): Hono {
     const to = Math.min(period.endMs, now());
     let totals: Awaited<ReturnType<UsageStore['tenantUsage']>>;
     try {
-      totals = await options.store.tenantUsage(auth.tenant, period.startMs, Math.max(period.startMs, to));
+      totals = await options.store.tenantUsage(tenant, period.startMs, Math.max(period.startMs, to));
     } catch {
       return errorResponse(503, 'ERR_BALLAST_USAGE_UNAVAILABLE', 'the usage store cannot be read now; usage is still being recorded', {
         'retry-after': '5',
       });
     }
     return c.json({
-      tenant: auth.tenant,
+      tenant,
       period: period.id,
       from: new Date(period.startMs).toISOString(),
       to: new Date(Math.max(period.startMs, to)).toISOString(),
