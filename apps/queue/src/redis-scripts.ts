@@ -39,21 +39,21 @@ redis.call('XDEL', KEYS[1], ARGV[1])
 return 1`;
 
 /**
- * Stores a final state once — only while the job is pending — with its ledger entry,
- * its service-time sample and a notice in the producer's inbox, and acknowledges and
- * deletes the stream entry, all in one step: the acknowledgement never outlives the
- * result, and the ledger entry is exactly as durable as the result.
+ * Stores a final state once — only while the job is pending — with its ledger entry
+ * and its service-time sample, and acknowledges and deletes the stream entry, all in
+ * one step: the acknowledgement never outlives the result, and the ledger entry is
+ * exactly as durable as the result. (The producer's notice follows the `WAIT`, so a
+ * waiter is never told of a result that a failover could still take back.)
  *
  * KEYS: stream, job, ledger, service.
  * ARGV: 1 group, 2 entry id ('' from cancel: the job's own entry is deleted instead,
  * so no consumer receives it), 3 state, 4 data, 5 info, 6 default result ttl, 7 job
  * id, 8 worker, 9 attempt, 10 usage JSON, 11 error code, 12 reason, 13 service ms
- * ('' when the job did not run), 14 half-life ms, 15 ledger retention ms, 16 inbox
- * key prefix, 17 ring size.
+ * ('' when the job did not run), 14 half-life ms, 15 ledger retention ms, 16 ring size.
  * Returns 1 when this call stored the final state, 0 when one was stored already.
  */
 export const FINISH = `
-local job = redis.call('HMGET', KEYS[2], 'state', 'ttl', 'tenant', 'p', 'e')
+local job = redis.call('HMGET', KEYS[2], 'state', 'ttl', 'tenant', 'e')
 local stored = 0
 if job[1] == 'pending' then
   redis.call('HSET', KEYS[2], 'state', ARGV[3], 'data', ARGV[4], 'info', ARGV[5])
@@ -75,20 +75,15 @@ if job[1] == 'pending' then
     local w = 0
     if n > 0 then w = tonumber(s[3]) * math.pow(2, -math.max(0, now - at) / tonumber(ARGV[14])) end
     local mean = ((tonumber(s[2]) or 0) * w + x) / (w + 1)
-    local i = ((tonumber(s[5]) or -1) + 1) % tonumber(ARGV[17])
+    local i = ((tonumber(s[5]) or -1) + 1) % tonumber(ARGV[16])
     redis.call('HSET', KEYS[4], 'n', n + 1, 'mean', mean, 'w', w + 1, 'at', math.max(now, at), 'i', i, 'r' .. i, x .. ':' .. now)
-  end
-  if job[4] and job[4] ~= '' then
-    local inbox = ARGV[16] .. job[4]
-    redis.call('RPUSH', inbox, ARGV[7])
-    redis.call('PEXPIRE', inbox, 60000)
   end
   stored = 1
 end
 if ARGV[2] ~= '' then
   redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
   redis.call('XDEL', KEYS[1], ARGV[2])
-elseif stored == 1 and job[5] then
-  redis.call('XDEL', KEYS[1], job[5])
+elseif stored == 1 and job[4] then
+  redis.call('XDEL', KEYS[1], job[4])
 end
 return stored`;

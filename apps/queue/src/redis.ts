@@ -78,6 +78,8 @@ export type Finish = {
   errorCode?: string;
   reason?: 'orphaned';
   serviceMs?: number;
+  /** Member waiting for the result, told once it is replicated. */
+  producer?: string;
 };
 
 /** One Redis primary's share of the queue: its connection, keys and `WAIT` batching. */
@@ -509,18 +511,18 @@ export class RedisQueue implements JobQueue {
     if (job.attempt > this.#options.maxAttempts) {
       const failure = poison(job.id, this.#options.maxAttempts);
       const info = JSON.stringify(failure);
-      await this._finish(entryId, job.id, { state: 'failed', info, errorCode: failure.code, worker, attempt: job.attempt });
+      await this._finish(entryId, job.id, { state: 'failed', info, errorCode: failure.code, worker, attempt: job.attempt, producer });
       return undefined;
     }
     if (this.#options.now() > job.deadlineAt) {
-      await this._finish(entryId, job.id, { state: 'expired', worker, attempt: job.attempt });
+      await this._finish(entryId, job.id, { state: 'expired', worker, attempt: job.attempt, producer });
       return undefined;
     }
     if (producer !== '' && this.#membership?.isGone(producer)) {
       await this._finish(entryId, job.id, { state: 'cancelled', reason: 'orphaned', worker, attempt: job.attempt });
       return undefined;
     }
-    return consumer._lease(job, entryId);
+    return consumer._lease(job, entryId, producer);
   }
 
   /**
@@ -555,7 +557,6 @@ export class RedisQueue implements JobQueue {
       f.serviceMs === undefined ? '' : Math.round(f.serviceMs * 1000) / 1000,
       this.#options.serviceHalfLifeMs,
       this.#options.ledgerRetentionMs,
-      shard.inbox,
       SERVICE_RING_SIZE,
     ];
     let stored = false;
@@ -563,6 +564,16 @@ export class RedisQueue implements JobQueue {
       const reply = Number(await this.#eval(shard, FINISH, [shard.stream, shard.jobKey(id), shard.ledger, shard.service], args));
       stored ||= reply === 1;
     });
+    if (stored && f.producer) {
+      // Replicated: now the producer may learn of it (its inbox expires a minute after the last notice).
+      const inbox = `${shard.inbox}${f.producer}`;
+      shard.client
+        .pipeline()
+        .rpush(inbox, id)
+        .pexpire(inbox, 60_000)
+        .exec()
+        .catch(() => {});
+    }
     return stored;
   }
 
