@@ -43,10 +43,22 @@ export interface RedisProcess {
 /** A standalone server. */
 export interface RedisServer extends RedisProcess, AsyncDisposable {}
 
+/**
+ * How a data server persists what it acknowledged: the append-only file with the given
+ * `appendfsync` policy, or `false` for nothing on disk.
+ * - `always`: fsync before answering; a power cut loses nothing acknowledged.
+ * - `everysec`: fsync once a second in the background; a killed process loses nothing
+ *   (the file is written before each answer), a power cut up to about 2 s.
+ * - `no`: the kernel flushes when it likes (about every 30 s on Linux).
+ */
+export type RedisPersistence = 'always' | 'everysec' | 'no' | false;
+
 /** Options for {@link startRedis}. */
 export interface StartRedisOptions {
   /** Extra `redis-server` arguments, e.g. `['--maxmemory', '10mb']`. */
   args?: string[];
+  /** Append-only file and its fsync policy, or `false` for no persistence. @default 'everysec' */
+  persistence?: RedisPersistence;
   /** Make this server a replica of another. */
   replicaOf?: { host: string; port: number };
   /** How long to wait for the server to answer. @default 10000 */
@@ -69,6 +81,17 @@ export interface TopologyOptions {
   failoverTimeoutMs?: number;
   /** Extra arguments for every data server. */
   args?: string[];
+  /** Persistence of every data server (see {@link RedisPersistence}). @default 'everysec' */
+  persistence?: RedisPersistence;
+  /**
+   * `min-replicas-to-write` of every data server: a primary that hears from fewer
+   * replicas (within `minReplicasMaxLagS`) refuses writes, so a primary cut off from its
+   * replicas stops taking work. 0 disables it.
+   * @default 1 when there are replicas, else 0
+   */
+  minReplicasToWrite?: number;
+  /** `min-replicas-max-lag`, seconds. @default 5 */
+  minReplicasMaxLagS?: number;
 }
 
 /** A primary with replicas and (optionally) Sentinels watching it. */
@@ -81,6 +104,13 @@ export interface RedisTopology extends AsyncDisposable {
   readonly sentinelAddresses: Array<{ host: string; port: number }>;
   /** Asks a Sentinel which server is primary now. */
   currentPrimary(): Promise<{ host: string; port: number }>;
+  /** Every process (data servers and Sentinels). */
+  readonly processes: readonly RedisProcess[];
+  /**
+   * A power cut: SIGKILL to every process at once, then each started again on its port
+   * and directory, data servers from what they persisted. Resolves once all answer.
+   */
+  powerCut(): Promise<void>;
   /** Stops every process and removes their directories. */
   stop(): Promise<void>;
 }
@@ -144,13 +174,22 @@ export async function startRedisTopology(options: TopologyOptions = {}): Promise
     rmSync(root, { recursive: true, force: true });
   };
   try {
-    const dataArgs = options.args ?? [];
-    const primary = await startData(mkdir(root, 'primary'), 'primary', { args: dataArgs });
+    const minReplicas = options.minReplicasToWrite ?? (replicaCount > 0 ? 1 : 0);
+    const dataArgs = [
+      '--min-replicas-to-write',
+      String(minReplicas),
+      '--min-replicas-max-lag',
+      String(options.minReplicasMaxLagS ?? 5),
+      ...(options.args ?? []),
+    ];
+    const persistence = options.persistence;
+    const primary = await startData(mkdir(root, 'primary'), 'primary', { args: dataArgs, persistence });
     started.push(primary);
     const replicas: ManagedProcess[] = [];
     for (let i = 0; i < replicaCount; i++) {
       const replica = await startData(mkdir(root, `replica-${i}`), 'replica', {
         args: dataArgs,
+        persistence,
         replicaOf: { host: HOST, port: primary.port },
       });
       started.push(replica);
@@ -188,6 +227,17 @@ export async function startRedisTopology(options: TopologyOptions = {}): Promise
           if (host && port) return { host, port: Number(port) };
         }
         throw new Error('no Sentinel is running');
+      },
+      processes: started,
+      async powerCut() {
+        for (const p of started) {
+          try {
+            if (p.running) process.kill(p.pid, 'SIGKILL');
+          } catch {
+            // Already gone.
+          }
+        }
+        await Promise.all(started.map((p) => p.restart()));
       },
       stop,
       [Symbol.asyncDispose]: stop,
@@ -236,28 +286,25 @@ interface ManagedProcess extends RedisProcess {
 
 async function startData(dir: string, role: 'primary' | 'replica', options: StartRedisOptions): Promise<ManagedProcess> {
   const binary = findBinary('redis-server');
+  const persistence = options.persistence ?? 'everysec';
   return launch(role, dir, options.startTimeoutMs ?? 10_000, (port) => {
-    const args = [
-      '--port',
-      String(port),
-      '--bind',
-      HOST,
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--daemonize',
-      'no',
-      '--protected-mode',
-      'no',
-      '--logfile',
-      join(dir, 'redis.log'),
+    // A config file, written once per port: Sentinel records role changes in it (CONFIG
+    // REWRITE), so a server restarted after a failover comes back in the role it had.
+    const config = join(dir, 'redis.conf');
+    const lines = [
+      `port ${port}`,
+      `bind ${HOST}`,
+      `dir ${dir}`,
+      'daemonize no',
+      'protected-mode no',
+      `logfile ${join(dir, 'redis.log')}`,
+      'save ""',
+      persistence === false ? 'appendonly no' : 'appendonly yes',
+      ...(persistence === false ? [] : [`appendfsync ${persistence}`]),
     ];
-    if (options.replicaOf) args.push('--replicaof', options.replicaOf.host, String(options.replicaOf.port));
-    args.push(...(options.args ?? []));
-    return { binary, args };
+    if (options.replicaOf) lines.push(`replicaof ${options.replicaOf.host} ${options.replicaOf.port}`);
+    writeFileSync(config, `${lines.join('\n')}\n`);
+    return { binary, args: [config, ...(options.args ?? [])] };
   });
 }
 
