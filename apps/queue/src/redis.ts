@@ -284,21 +284,20 @@ export class RedisQueue implements JobQueue {
   }
 
   async result(id: string): Promise<JobState | undefined> {
-    let fields: Array<Buffer | null>;
+    let fields: Record<string, Buffer>;
     try {
-      fields = await this.#shard.client.hmgetBuffer(this.#shard.jobKey(id), 'state', 'data', 'info');
+      fields = await this.#shard.client.hgetallBuffer(this.#shard.jobKey(id));
     } catch (error) {
       throw this.#unavailable(error);
     }
-    const [rawState, data, rawInfo] = fields;
-    const state = rawState?.toString();
+    const state = fields.state?.toString();
     if (state === undefined) return undefined;
-    const info = rawInfo?.toString() ?? '{}';
+    const info = fields.info?.toString() ?? '{}';
     switch (state) {
       case 'pending':
         return { id, status: 'pending' };
       case 'done':
-        return { id, status: 'done', data: data ?? Buffer.alloc(0), meta: JSON.parse(info) };
+        return { id, status: 'done', data: fields.data ?? Buffer.alloc(0), meta: JSON.parse(info) };
       case 'failed':
         return { id, status: 'failed', error: JSON.parse(info) };
       case 'expired':
@@ -570,7 +569,7 @@ export class RedisQueue implements JobQueue {
       shard.client
         .pipeline()
         .rpush(inbox, id)
-        .pexpire(inbox, 60_000)
+        .expire(inbox, 60)
         .exec()
         .catch(() => {});
     }
