@@ -4,7 +4,7 @@
  * installs what is missing with apt-get; elsewhere it says exactly what to run.
  *
  * Usage: node scripts/ensure-system-deps.ts [program...]
- * (default: redis-server redis-sentinel; benchmarks also ask for nginx, haproxy, wrk)
+ * (default: redis-server redis-sentinel ip iptables; benchmarks also ask for nginx, haproxy, wrk)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -16,9 +16,12 @@ const PACKAGES: Record<string, string> = {
   nginx: 'nginx',
   haproxy: 'haproxy',
   wrk: 'wrk',
+  // Partition tests: network namespaces (ip netns) and packet drops between them.
+  ip: 'iproute2',
+  iptables: 'iptables',
 };
 
-const wanted = process.argv.length > 2 ? process.argv.slice(2) : ['redis-server', 'redis-sentinel'];
+const wanted = process.argv.length > 2 ? process.argv.slice(2) : ['redis-server', 'redis-sentinel', 'ip', 'iptables'];
 for (const program of wanted) {
   if (!(program in PACKAGES)) {
     console.error(`ensure-system-deps: unknown program ${JSON.stringify(program)}; known: ${Object.keys(PACKAGES).join(', ')}`);
@@ -33,6 +36,13 @@ if (missing.length === 0) process.exit(0);
 const packages = [...new Set(missing.map((program) => PACKAGES[program] as string))];
 const isRoot = process.getuid?.() === 0;
 const isDebian = existsSync('/etc/debian_version') && has('apt-get');
+
+// Partition tests skip, saying why, where these cannot be installed; nothing else needs them.
+const OPTIONAL = new Set(['ip', 'iptables']);
+if ((!isRoot || !isDebian) && missing.every((program) => OPTIONAL.has(program))) {
+  console.error(`Note: ${missing.join(', ')} missing; the queue's partition tests will be skipped (they need root, ip netns and iptables).`);
+  process.exit(0);
+}
 
 if (!isRoot || !isDebian) {
   console.error(

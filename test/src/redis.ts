@@ -63,6 +63,8 @@ export interface StartRedisOptions {
   replicaOf?: { host: string; port: number };
   /** How long to wait for the server to answer. @default 10000 */
   startTimeoutMs?: number;
+  /** Where it runs. @default { host: '127.0.0.1' } */
+  placement?: Placement;
 }
 
 /** Options for {@link startRedisTopology}. */
@@ -92,6 +94,19 @@ export interface TopologyOptions {
   minReplicasToWrite?: number;
   /** `min-replicas-max-lag`, seconds. @default 5 */
   minReplicasMaxLagS?: number;
+  /**
+   * Where each process runs: the address it binds (default 127.0.0.1) and a command
+   * prefix that starts it elsewhere, e.g. `['ip', 'netns', 'exec', 'ns1']` (see
+   * `@ballast/test/netns`). Index counts within the role.
+   */
+  placement?: (role: RedisProcess['role'], index: number) => Placement;
+}
+
+/** Where one process runs (see {@link TopologyOptions.placement}). */
+export interface Placement {
+  host: string;
+  /** Program and arguments the server's command line is appended to. */
+  wrap?: string[];
 }
 
 /** A primary with replicas and (optionally) Sentinels watching it. */
@@ -183,33 +198,35 @@ export async function startRedisTopology(options: TopologyOptions = {}): Promise
       ...(options.args ?? []),
     ];
     const persistence = options.persistence;
-    const primary = await startData(mkdir(root, 'primary'), 'primary', { args: dataArgs, persistence });
+    const place = options.placement ?? (() => ({ host: HOST }));
+    const primary = await startData(mkdir(root, 'primary'), 'primary', { args: dataArgs, persistence, placement: place('primary', 0) });
     started.push(primary);
     const replicas: ManagedProcess[] = [];
     for (let i = 0; i < replicaCount; i++) {
       const replica = await startData(mkdir(root, `replica-${i}`), 'replica', {
         args: dataArgs,
         persistence,
-        replicaOf: { host: HOST, port: primary.port },
+        replicaOf: { host: primary.host, port: primary.port },
+        placement: place('replica', i),
       });
       started.push(replica);
       replicas.push(replica);
     }
     await waitFor(`${replicaCount} replicas in sync`, 15_000, async () => {
-      const info = await command(primary.port, ['INFO', 'replication']);
+      const info = await command(primary.port, ['INFO', 'replication'], primary.host);
       const online = info.match(/state=online/g)?.length ?? 0;
       return online >= replicaCount;
     });
     const sentinels: ManagedProcess[] = [];
     for (let i = 0; i < sentinelCount; i++) {
       const dir = mkdir(root, `sentinel-${i}`);
-      const sentinel = await startSentinel(dir, masterName, primary.port, quorum, options);
+      const sentinel = await startSentinel(dir, masterName, primary, quorum, options, place('sentinel', i));
       started.push(sentinel);
       sentinels.push(sentinel);
     }
     if (sentinelCount > 0) {
       await waitFor('Sentinels to discover each other and the replicas', 15_000, async () => {
-        const master = parseFlat(await command(sentinels[0]!.port, ['SENTINEL', 'MASTER', masterName]));
+        const master = parseFlat(await command(sentinels[0]!.port, ['SENTINEL', 'MASTER', masterName], sentinels[0]!.host));
         return Number(master['num-other-sentinels']) >= sentinelCount - 1 && Number(master['num-slaves']) >= replicaCount;
       });
     }
@@ -222,7 +239,7 @@ export async function startRedisTopology(options: TopologyOptions = {}): Promise
       async currentPrimary() {
         for (const s of sentinels) {
           if (!s.running) continue;
-          const reply = await command(s.port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName]);
+          const reply = await command(s.port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName], s.host);
           const [host, port] = reply.split('\n');
           if (host && port) return { host, port: Number(port) };
         }
@@ -287,13 +304,14 @@ interface ManagedProcess extends RedisProcess {
 async function startData(dir: string, role: 'primary' | 'replica', options: StartRedisOptions): Promise<ManagedProcess> {
   const binary = findBinary('redis-server');
   const persistence = options.persistence ?? 'everysec';
-  return launch(role, dir, options.startTimeoutMs ?? 10_000, (port) => {
+  const placement = options.placement ?? { host: HOST };
+  return launch(role, dir, options.startTimeoutMs ?? 10_000, placement, (port) => {
     // A config file, written once per port: Sentinel records role changes in it (CONFIG
     // REWRITE), so a server restarted after a failover comes back in the role it had.
     const config = join(dir, 'redis.conf');
     const lines = [
       `port ${port}`,
-      `bind ${HOST}`,
+      `bind ${placement.host}`,
       `dir ${dir}`,
       'daemonize no',
       'protected-mode no',
@@ -311,12 +329,13 @@ async function startData(dir: string, role: 'primary' | 'replica', options: Star
 async function startSentinel(
   dir: string,
   masterName: string,
-  primaryPort: number,
+  primary: { host: string; port: number },
   quorum: number,
   options: TopologyOptions,
+  placement: Placement,
 ): Promise<ManagedProcess> {
   const binary = findBinary('redis-sentinel');
-  return launch('sentinel', dir, 10_000, (port) => {
+  return launch('sentinel', dir, 10_000, placement, (port) => {
     const config = join(dir, 'sentinel.conf');
     // Written once per port: Sentinel rewrites the file as it learns the topology,
     // and a restart resumes from what it learned.
@@ -324,12 +343,12 @@ async function startSentinel(
       config,
       [
         `port ${port}`,
-        `bind ${HOST}`,
+        `bind ${placement.host}`,
         'daemonize no',
         'protected-mode no',
         `dir ${dir}`,
         `logfile ${join(dir, 'sentinel.log')}`,
-        `sentinel monitor ${masterName} ${HOST} ${primaryPort} ${quorum}`,
+        `sentinel monitor ${masterName} ${primary.host} ${primary.port} ${quorum}`,
         `sentinel down-after-milliseconds ${masterName} ${options.downAfterMs ?? 1000}`,
         `sentinel failover-timeout ${masterName} ${options.failoverTimeoutMs ?? 5000}`,
         `sentinel parallel-syncs ${masterName} 1`,
@@ -344,13 +363,14 @@ async function launch(
   role: RedisProcess['role'],
   dir: string,
   startTimeoutMs: number,
+  placement: Placement,
   build: (port: number) => { binary: string; args: string[] },
 ): Promise<ManagedProcess> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     try {
-      return await spawnManaged(role, dir, port, startTimeoutMs, () => build(port));
+      return await spawnManaged(role, dir, port, startTimeoutMs, placement, () => build(port));
     } catch (error) {
       lastError = error;
       if (error instanceof RedisNotInstalledError) throw error;
@@ -365,9 +385,14 @@ async function spawnManaged(
   dir: string,
   port: number,
   startTimeoutMs: number,
+  placement: Placement,
   build: () => { binary: string; args: string[] },
 ): Promise<ManagedProcess> {
-  const { binary, args } = build();
+  const built = build();
+  const [program, ...prefix] = placement.wrap ?? [];
+  const binary = program ?? built.binary;
+  const args = program ? [...prefix, built.binary, ...built.args] : built.args;
+  const host = placement.host;
   let child: ChildProcess | undefined;
   let watchdog: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
@@ -399,9 +424,9 @@ async function spawnManaged(
     );
     watchdog.unref();
     try {
-      await waitFor(`${role} on ${HOST}:${port}`, startTimeoutMs, async () => {
+      await waitFor(`${role} on ${host}:${port}`, startTimeoutMs, async () => {
         if (!running) throw new Error(`${binary} exited during start; see ${dir}`);
-        return (await command(port, ['PING'])) === 'PONG';
+        return (await command(port, ['PING'], host)) === 'PONG';
       });
     } catch (error) {
       await kill('SIGKILL');
@@ -417,9 +442,9 @@ async function spawnManaged(
 
   const managed: ManagedProcess = {
     role,
-    host: HOST,
+    host,
     port,
-    url: `redis://${HOST}:${port}`,
+    url: `redis://${host}:${port}`,
     dir,
     get pid() {
       return child?.pid ?? -1;
