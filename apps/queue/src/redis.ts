@@ -212,7 +212,14 @@ export class RedisQueue implements JobQueue {
     this.#heartbeatIntervalMs = durationMs('heartbeatIntervalMs', options.heartbeatIntervalMs ?? 250, { min: 10 });
     const pauseMs = durationMs('heartbeatPauseMs', options.heartbeatPauseMs ?? 1000, { min: 0 });
     const connection = options.connection ?? 'redis://127.0.0.1:6379';
-    const base: RedisOptions = { lazyConnect: false, maxRetriesPerRequest: 20, failoverDetector: true };
+    const base: RedisOptions = {
+      lazyConnect: false,
+      maxRetriesPerRequest: 20,
+      failoverDetector: true,
+      // A primary demoted under us (Sentinel turned it into a replica after a partition
+      // or a pause): reconnect, which asks Sentinel again, and resend.
+      reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
+    };
     const client = typeof connection === 'string' ? new Redis(connection, base) : new Redis({ ...base, ...connection });
     // Errors surface through the commands that fail; without a listener ioredis would print them.
     client.on('error', () => {});

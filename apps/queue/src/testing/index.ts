@@ -3,3 +3,4 @@
  * own tests and by `npm run bench:queue`. Not part of the queue's API.
  */
 export { type CycleOptions, type CycleReport, percentile, runCycles } from './cycle.ts';
+export { type PartitionReport, type PartitionScenarioOptions, runPartitionScenario } from './partition.ts';
