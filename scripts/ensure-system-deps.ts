@@ -4,7 +4,7 @@
  * installs what is missing with apt-get; elsewhere it says exactly what to run.
  *
  * Usage: node scripts/ensure-system-deps.ts [program...]
- * (default: redis-server redis-sentinel postgres; benchmarks also ask for nginx, haproxy, wrk)
+ * (default: redis-server redis-sentinel postgres ip iptables; benchmarks also ask for nginx, haproxy, wrk)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,6 +17,9 @@ const PACKAGES: Record<string, string> = {
   haproxy: 'haproxy',
   wrk: 'wrk',
   postgres: 'postgresql',
+  // Partition tests: network namespaces (ip netns) and packet drops between them.
+  ip: 'iproute2',
+  iptables: 'iptables',
 };
 
 /** Programs Debian installs off PATH: where else to look for them. */
@@ -24,7 +27,7 @@ const OFF_PATH: Record<string, string> = {
   postgres: 'ls /usr/lib/postgresql/*/bin/postgres',
 };
 
-const wanted = process.argv.length > 2 ? process.argv.slice(2) : ['redis-server', 'redis-sentinel', 'postgres'];
+const wanted = process.argv.length > 2 ? process.argv.slice(2) : ['redis-server', 'redis-sentinel', 'postgres', 'ip', 'iptables'];
 for (const program of wanted) {
   if (!(program in PACKAGES)) {
     console.error(`ensure-system-deps: unknown program ${JSON.stringify(program)}; known: ${Object.keys(PACKAGES).join(', ')}`);
@@ -40,6 +43,13 @@ if (missing.length === 0) process.exit(0);
 const packages = [...new Set(missing.map((program) => PACKAGES[program] as string))];
 const isRoot = process.getuid?.() === 0;
 const isDebian = existsSync('/etc/debian_version') && has('apt-get');
+
+// Partition tests skip, saying why, where these cannot be installed; nothing else needs them.
+const OPTIONAL = new Set(['ip', 'iptables']);
+if ((!isRoot || !isDebian) && missing.every((program) => OPTIONAL.has(program))) {
+  console.error(`Note: ${missing.join(', ')} missing; the queue's partition tests will be skipped (they need root, ip netns and iptables).`);
+  process.exit(0);
+}
 
 if (!isRoot || !isDebian) {
   console.error(

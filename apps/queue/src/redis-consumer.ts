@@ -81,17 +81,13 @@ export class RedisConsumer implements Consumer {
   }
 
   /** @internal */
-  _lease(job: Job, entryId: string): Lease {
+  _lease(job: Job, entryId: string, producer: string): Lease {
     this.#held.add(entryId);
     const started = performance.now();
-    const finish = async (f: Omit<Finish, 'worker' | 'attempt' | 'serviceMs'>): Promise<void> => {
+    const finish = async (f: Omit<Finish, 'worker' | 'attempt' | 'serviceMs' | 'producer'>): Promise<void> => {
       try {
-        await this.#queue._finish(entryId, job.id, {
-          ...f,
-          worker: this.name,
-          attempt: job.attempt,
-          serviceMs: performance.now() - started,
-        });
+        const serviceMs = performance.now() - started;
+        await this.#queue._finish(entryId, job.id, { ...f, worker: this.name, attempt: job.attempt, serviceMs, producer });
       } finally {
         this.#held.delete(entryId);
       }

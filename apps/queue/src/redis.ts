@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { abortReason, durationMs, InvalidOptionError, integer, nonEmptyString } from '@ballast/common';
 import { Redis, type RedisOptions } from 'ioredis';
+import { Batcher } from './batcher.ts';
 import { GroupWait } from './group-wait.ts';
 import { ledgerArgs } from './ledger.ts';
 import { Membership, type MembershipSnapshot } from './membership.ts';
@@ -67,6 +68,18 @@ export interface RedisQueueOptions extends QueueOptions {
   heartbeats?: boolean;
 }
 
+/** Runs a script on a shard. */
+type ScriptRunner = (shard: Shard, script: string, keys: string[], args: Array<string | number | Buffer>) => Promise<unknown>;
+
+/** The FINISH arguments every job of a queue shares. */
+interface FinishCommon {
+  maxDepth: number;
+  group: string;
+  resultTtlMs: number;
+  halfLifeMs: number;
+  retentionMs: number;
+}
+
 /** @internal A final state to store. */
 export type Finish = {
   state: LedgerOutcome;
@@ -78,9 +91,23 @@ export type Finish = {
   errorCode?: string;
   reason?: 'orphaned';
   serviceMs?: number;
+  /** Member waiting for the result, told once it is replicated. */
+  producer?: string;
 };
 
-/** One Redis primary's share of the queue: its connection, keys and `WAIT` batching. */
+/** One job of an ENQUEUE call: its key and its nine arguments. */
+interface EnqueueItem {
+  key: string;
+  args: Array<string | number | Buffer>;
+}
+
+/** One job of a FINISH call: its key and its eleven arguments. */
+interface FinishItem {
+  key: string;
+  args: Array<string | number | Buffer>;
+}
+
+/** One Redis primary's share of the queue: its connection, keys, script batching and `WAIT` group commit. */
 class Shard {
   readonly client: Redis;
   readonly stream: string;
@@ -89,10 +116,12 @@ class Shard {
   readonly inbox: string;
   readonly #prefix: string;
   readonly group: GroupWait;
+  readonly enqueues: Batcher<EnqueueItem, unknown>;
+  readonly finishes: Batcher<FinishItem, number>;
   /** Connections made so far by the client: a change between a write and its WAIT voids the WAIT. */
   epoch = 0;
 
-  constructor(client: Redis, prefix: string, minReplicas: number, timeoutMs: number) {
+  constructor(client: Redis, prefix: string, minReplicas: number, timeoutMs: number, run: ScriptRunner, common: FinishCommon) {
     this.client = client;
     this.#prefix = prefix;
     this.stream = `${prefix}jobs`;
@@ -100,6 +129,22 @@ class Shard {
     this.service = `${prefix}service`;
     this.inbox = `${prefix}inbox:`;
     this.group = new GroupWait(async () => Number(await client.call('WAIT', minReplicas, timeoutMs)));
+    this.enqueues = new Batcher(async (items) => {
+      const keys = [this.stream, ...items.map((i) => i.key)];
+      return (await run(this, ENQUEUE, keys, [common.maxDepth, ...items.flatMap((i) => i.args)])) as unknown[];
+    });
+    this.finishes = new Batcher(async (items) => {
+      const keys = [this.stream, this.ledger, this.service, ...items.map((i) => i.key)];
+      const args = [
+        common.group,
+        common.resultTtlMs,
+        common.halfLifeMs,
+        common.retentionMs,
+        SERVICE_RING_SIZE,
+        ...items.flatMap((i) => i.args),
+      ];
+      return ((await run(this, FINISH, keys, args)) as unknown[]).map(Number);
+    });
     client.on('connect', () => {
       this.epoch++;
     });
@@ -140,6 +185,12 @@ export class RedisQueue implements JobQueue {
   readonly #stats: QueueStats = emptyStats();
   readonly #waiters = new Map<string, { since: number; done: Set<(result: JobResult) => void> }>();
   readonly #consumers = new Set<RedisConsumer>();
+  /** Notices to send in this tick, by producer. */
+  readonly #notices = new Map<string, string[]>();
+  /** Attended jobs this handle enqueued whose notice has not come yet. */
+  readonly #ownAttended = new Set<string>();
+  /** Notices that came before anyone waited (job id → arrival), kept a minute. */
+  readonly #noticed = new Map<string, number>();
   readonly #membership: Membership | undefined;
   readonly #heartbeatIntervalMs: number;
   #inbox: Redis | undefined;
@@ -161,11 +212,25 @@ export class RedisQueue implements JobQueue {
     this.#heartbeatIntervalMs = durationMs('heartbeatIntervalMs', options.heartbeatIntervalMs ?? 250, { min: 10 });
     const pauseMs = durationMs('heartbeatPauseMs', options.heartbeatPauseMs ?? 1000, { min: 0 });
     const connection = options.connection ?? 'redis://127.0.0.1:6379';
-    const base: RedisOptions = { lazyConnect: false, maxRetriesPerRequest: 20, failoverDetector: true };
+    const base: RedisOptions = {
+      lazyConnect: false,
+      maxRetriesPerRequest: 20,
+      failoverDetector: true,
+      // A primary demoted under us (Sentinel turned it into a replica after a partition
+      // or a pause): reconnect, which asks Sentinel again, and resend.
+      reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
+    };
     const client = typeof connection === 'string' ? new Redis(connection, base) : new Redis({ ...base, ...connection });
     // Errors surface through the commands that fail; without a listener ioredis would print them.
     client.on('error', () => {});
-    this.#shard = new Shard(client, prefix, this.#minReplicas, this.#replicationTimeoutMs);
+    const common: FinishCommon = {
+      maxDepth: this.#options.maxDepth,
+      group: this.#group,
+      resultTtlMs: this.#options.resultTtlMs,
+      halfLifeMs: this.#options.serviceHalfLifeMs,
+      retentionMs: this.#options.ledgerRetentionMs,
+    };
+    this.#shard = new Shard(client, prefix, this.#minReplicas, this.#replicationTimeoutMs, (...a) => this.#eval(...a), common);
     this.#control = this._duplicate(20);
     if (options.heartbeats !== false) {
       this.#membership = new Membership({
@@ -209,7 +274,6 @@ export class RedisQueue implements JobQueue {
     if (input.attended) this.#membership?.announce();
     const shard = this.#shard;
     const args = [
-      this.#options.maxDepth,
       id,
       JSON.stringify(input.params),
       input.deadlineAt,
@@ -225,7 +289,7 @@ export class RedisQueue implements JobQueue {
     try {
       await this.ensureGroup();
       await this.#durably(shard, 'enqueue', async () => {
-        outcome = String(await this.#eval(shard, ENQUEUE, [shard.stream, shard.jobKey(id)], args));
+        outcome = String(await shard.enqueues.submit({ key: shard.jobKey(id), args }));
         added ||= isEntryId(outcome);
       });
     } catch (error) {
@@ -239,6 +303,7 @@ export class RedisQueue implements JobQueue {
       throw new QueueFullError(this.#options.maxDepth);
     }
     if (added) this.#stats.enqueued++;
+    if (input.attended) this.#ownAttended.add(id);
     return id;
   }
 
@@ -266,7 +331,10 @@ export class RedisQueue implements JobQueue {
       set.add(done);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#updatePolling();
-      // Registered first, then checked: a completion between the two is not missed.
+      // Our own attended job: its notice will come (or came already). Otherwise, registered
+      // first, then checked: a completion between the two is not missed.
+      if (this.#ownAttended.has(id) && !this.#noticed.has(id)) return;
+      this.#noticed.delete(id);
       this.result(id).then(
         (state) => {
           if (state === undefined) {
@@ -282,21 +350,20 @@ export class RedisQueue implements JobQueue {
   }
 
   async result(id: string): Promise<JobState | undefined> {
-    let fields: Array<Buffer | null>;
+    let fields: Record<string, Buffer>;
     try {
-      fields = await this.#shard.client.hmgetBuffer(this.#shard.jobKey(id), 'state', 'data', 'info');
+      fields = await this.#shard.client.hgetallBuffer(this.#shard.jobKey(id));
     } catch (error) {
       throw this.#unavailable(error);
     }
-    const [rawState, data, rawInfo] = fields;
-    const state = rawState?.toString();
+    const state = fields.state?.toString();
     if (state === undefined) return undefined;
-    const info = rawInfo?.toString() ?? '{}';
+    const info = fields.info?.toString() ?? '{}';
     switch (state) {
       case 'pending':
         return { id, status: 'pending' };
       case 'done':
-        return { id, status: 'done', data: data ?? Buffer.alloc(0), meta: JSON.parse(info) };
+        return { id, status: 'done', data: fields.data ?? Buffer.alloc(0), meta: JSON.parse(info) };
       case 'failed':
         return { id, status: 'failed', error: JSON.parse(info) };
       case 'expired':
@@ -509,18 +576,18 @@ export class RedisQueue implements JobQueue {
     if (job.attempt > this.#options.maxAttempts) {
       const failure = poison(job.id, this.#options.maxAttempts);
       const info = JSON.stringify(failure);
-      await this._finish(entryId, job.id, { state: 'failed', info, errorCode: failure.code, worker, attempt: job.attempt });
+      await this._finish(entryId, job.id, { state: 'failed', info, errorCode: failure.code, worker, attempt: job.attempt, producer });
       return undefined;
     }
     if (this.#options.now() > job.deadlineAt) {
-      await this._finish(entryId, job.id, { state: 'expired', worker, attempt: job.attempt });
+      await this._finish(entryId, job.id, { state: 'expired', worker, attempt: job.attempt, producer });
       return undefined;
     }
     if (producer !== '' && this.#membership?.isGone(producer)) {
       await this._finish(entryId, job.id, { state: 'cancelled', reason: 'orphaned', worker, attempt: job.attempt });
       return undefined;
     }
-    return consumer._lease(job, entryId);
+    return consumer._lease(job, entryId, producer);
   }
 
   /**
@@ -540,12 +607,10 @@ export class RedisQueue implements JobQueue {
 
   async #finish(shard: Shard, entryId: string, id: string, f: Finish): Promise<boolean> {
     const args = [
-      this.#group,
       entryId,
       f.state,
       f.data ? asBuffer(f.data) : '',
       f.info ?? '{}',
-      this.#options.resultTtlMs,
       id,
       f.worker ?? '',
       f.attempt,
@@ -553,17 +618,34 @@ export class RedisQueue implements JobQueue {
       f.errorCode ?? '',
       f.reason ?? '',
       f.serviceMs === undefined ? '' : Math.round(f.serviceMs * 1000) / 1000,
-      this.#options.serviceHalfLifeMs,
-      this.#options.ledgerRetentionMs,
-      shard.inbox,
-      SERVICE_RING_SIZE,
     ];
     let stored = false;
     await this.#durably(shard, 'result', async () => {
-      const reply = Number(await this.#eval(shard, FINISH, [shard.stream, shard.jobKey(id), shard.ledger, shard.service], args));
-      stored ||= reply === 1;
+      stored ||= (await shard.finishes.submit({ key: shard.jobKey(id), args })) === 1;
     });
+    if (stored && f.producer) this.#notify(shard, f.producer, id);
     return stored;
+  }
+
+  /** Tells producers of replicated results: one RPUSH per producer for every notice of the same tick. */
+  #notify(shard: Shard, producer: string, id: string): void {
+    const pending = this.#notices.get(producer);
+    if (pending) {
+      pending.push(id);
+      return;
+    }
+    this.#notices.set(producer, [id]);
+    if (this.#notices.size > 1) return;
+    queueMicrotask(() => {
+      const pipeline = shard.client.pipeline();
+      for (const [member, ids] of this.#notices) {
+        const inbox = `${shard.inbox}${member}`;
+        // Its inbox expires a minute after the last notice: a producer that died leaves nothing behind.
+        pipeline.rpush(inbox, ...ids).expire(inbox, 60);
+      }
+      this.#notices.clear();
+      pipeline.exec().catch(() => {});
+    });
   }
 
   /**
@@ -632,18 +714,34 @@ export class RedisQueue implements JobQueue {
     const key = `${this.#shard.inbox}${this.member}`;
     const loop = async (): Promise<void> => {
       while (!this.#closed) {
-        let reply: [string, string] | null;
+        let reply: [string, string[]] | null;
         try {
-          reply = (await inbox.blpop(key, 1)) as [string, string] | null;
+          reply = (await inbox.call('BLMPOP', 1, 1, key, 'LEFT', 'COUNT', 256)) as [string, string[]] | null;
         } catch {
           if (this.#closed) return;
           await new Promise((r) => setTimeout(r, 100).unref());
           continue;
         }
-        if (reply && this.#waiters.has(reply[1])) this.#deliver(reply[1]);
+        for (const id of reply?.[1] ?? []) this.#noticeArrived(id);
       }
     };
     loop().catch(() => {});
+  }
+
+  #noticeArrived(id: string): void {
+    this.#ownAttended.delete(id);
+    if (this.#waiters.has(id)) {
+      this.#deliver(id);
+      return;
+    }
+    const now = performance.now();
+    this.#noticed.set(id, now);
+    if (this.#noticed.size > 10_000) {
+      for (const [old, at] of this.#noticed) {
+        if (at > now - 60_000 && this.#noticed.size <= 10_000) break;
+        this.#noticed.delete(old);
+      }
+    }
   }
 
   #deliver(id: string): void {
