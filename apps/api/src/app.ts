@@ -1,3 +1,4 @@
+import type { IdentityClient, Quota } from '@ballast/app-identity';
 import {
   type JobQueue,
   type JobResult,
@@ -13,6 +14,8 @@ import { type Context, Hono } from 'hono';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Admission, type AdmissionOptions } from './admission.ts';
 import { clientSignal, errorBody, HttpError, nodeRequest, readBody, requestIdFrom, statusForFailure } from './http.ts';
+import { authentication, ownedJobId, ownsJob, tenantRateLimit } from './tenancy.ts';
+import type { JobSlot, TenantQuotas } from './tenant-quota.ts';
 
 /** Who is calling, as the auth hook decides. */
 export type AuthResult = { tenant: string } | { reject: { status: 401 | 403 | 429; message: string } };
@@ -49,6 +52,15 @@ export interface ApiOptions extends AdmissionOptions {
    * @default every caller is tenant `anonymous`
    */
   authenticate?: (request: Request) => AuthResult | Promise<AuthResult>;
+  /**
+   * The identity data plane (edge cache): every `/v1` request must then carry
+   * `Authorization: Bearer <key>`, and the key's tenant owns the jobs it creates.
+   */
+  identity?: IdentityClient;
+  /** With `identity`: the quota requests without a key get as tenant `anonymous`, or `false` to answer them 401. @default false */
+  anonymous?: Quota | false;
+  /** Per-tenant rate limits and concurrent-job quotas from each tenant's plan. */
+  quotas?: TenantQuotas;
   /** The usage hook: called once per resize request when it ends. */
   onUsage?: (usage: ApiUsage) => void;
   /**
@@ -106,7 +118,7 @@ export function createApi(options: ApiOptions): Api {
   const maxBodyBytes = integer('maxBodyBytes', options.maxBodyBytes ?? 10 * 1024 * 1024, { min: 1 });
   const maxDeadlineMs = durationMs('maxDeadlineMs', options.maxDeadlineMs ?? 60_000, { min: 1 });
   const defaultDeadlineMs = durationMs('defaultDeadlineMs', options.defaultDeadlineMs ?? 5000, { min: 1, max: maxDeadlineMs });
-  const authenticate = options.authenticate ?? (() => ({ tenant: 'anonymous' }));
+  const quotas = options.quotas;
   const log = options.log ?? jsonLines();
   const admission = new Admission(() => queue.depth(), options);
   const registry = options.registry ?? new Registry();
@@ -157,14 +169,20 @@ export function createApi(options: ApiOptions): Api {
   app.get('/healthz', (c) => (draining ? c.json({ ok: false, service: name, draining }, 503) : c.json({ ok: true, service: name })));
   app.get('/readyz', async (c) => {
     if (draining) return c.json({ ready: false, queue: queue.kind, draining }, 503);
+    // A stale identity snapshot is reported, not failed: the edge cache still serves.
+    const identity = options.identity?.health();
+    if (identity && !identity.loaded) return c.json({ ready: false, queue: queue.kind, identity }, 503);
     try {
       await queue.ping();
-      return c.json({ ready: true, queue: queue.kind });
+      return c.json({ ready: true, queue: queue.kind, ...(identity && { identity }) });
     } catch (error) {
       return c.json({ ready: false, queue: queue.kind, error: String(error) }, 503);
     }
   });
   app.get('/metrics', async (c) => c.text(await registry.metrics(), 200, { 'content-type': registry.contentType }));
+
+  app.use('/v1/*', authentication(options));
+  if (quotas) app.use('/v1/*', tenantRateLimit(quotas));
 
   app.post('/v1/resize', async (c) => {
     const started = performance.now();
@@ -173,10 +191,14 @@ export function createApi(options: ApiOptions): Api {
     const mode = c.req.query('mode') === 'async' ? 'async' : 'sync';
     let tenant = 'anonymous';
     let permit: Permit | undefined;
+    let slot: JobSlot | undefined;
     let jobId: string | undefined;
+    let deadlineAt = 0;
     let bytesIn = 0;
     const finish = (response: Response, extra: Partial<ApiUsage> = {}): Response => {
       permit?.release({ ok: response.status < 500 });
+      if (slot && jobId !== undefined && mode === 'async' && response.status === 202) holdUntilDone(jobId, slot, deadlineAt);
+      else slot?.release();
       response.headers.set('x-request-id', requestId);
       if (jobId !== undefined) response.headers.set('x-job-id', jobId);
       const latencyMs = performance.now() - started;
@@ -199,9 +221,8 @@ export function createApi(options: ApiOptions): Api {
       return response;
     };
     try {
-      const auth = await authenticate(c.req.raw);
-      if ('reject' in auth) throw new HttpError(auth.reject.status, 'ERR_BALLAST_AUTH', auth.reject.message);
-      tenant = auth.tenant;
+      const caller = c.get('caller');
+      tenant = caller.tenant;
       // 1. Every parameter, before anything is read.
       const { resize, deadlineMs } = parseQuery(c, defaultDeadlineMs, maxDeadlineMs);
       const type = c.req.header('content-type') ?? '';
@@ -212,17 +233,20 @@ export function createApi(options: ApiOptions): Api {
           `content-type must be image/* or application/octet-stream, got ${JSON.stringify(type)}`,
         );
       }
-      // 2. Admission: shed now rather than after reading a body we cannot serve in time.
+      // 2. The tenant's concurrent jobs, then the server's admission: shed now rather than
+      // after reading a body we cannot serve in time.
+      if (quotas && caller.quota) slot = await takeJobSlot(quotas, tenant, caller.quota, deadlineMs);
       permit = await admission.admit(deadlineMs);
       // 3. The body, against its limit.
       const body = await readBody(c.req.raw, maxBodyBytes, nodeRequest(c));
       bytesIn = body.byteLength;
       if (body.byteLength === 0) throw new HttpError(400, 'ERR_BALLAST_EMPTY_BODY', 'request body is empty; send the image bytes');
       // 4. Enqueue; acknowledged once durable.
-      const deadlineAt = Date.now() + deadlineMs;
+      deadlineAt = Date.now() + deadlineMs;
       // A sync result is delivered as soon as it exists: keep it briefly; an async one waits to be fetched.
       const resultTtlMs = mode === 'sync' ? SYNC_RESULT_TTL_MS : undefined;
-      jobId = await queue.enqueue({ data: body, params: { resize, tenant, requestId }, deadlineAt, resultTtlMs });
+      jobId = ownedJobId(tenant);
+      await queue.enqueue({ id: jobId, data: body, params: { resize, tenant, requestId }, deadlineAt, resultTtlMs });
       c.header('x-job-id', jobId);
       if (mode === 'async') {
         c.header('location', `/v1/jobs/${jobId}`);
@@ -263,7 +287,9 @@ export function createApi(options: ApiOptions): Api {
 
   app.get('/v1/jobs/:id', async (c) => {
     try {
-      const state = await queue.result(c.req.param('id'));
+      // Another tenant's job is as unknown as one that never existed.
+      const id = c.req.param('id');
+      const state = ownsJob(c.get('caller').tenant, id) ? await queue.result(id) : undefined;
       if (!state) return c.json(errorBody('ERR_BALLAST_UNKNOWN_JOB', 'no such job (never existed, or its result has expired)'), 404);
       if (state.status === 'pending') {
         c.header('retry-after', '1');
@@ -279,6 +305,9 @@ export function createApi(options: ApiOptions): Api {
 
   app.delete('/v1/jobs/:id', async (c) => {
     try {
+      if (!ownsJob(c.get('caller').tenant, c.req.param('id'))) {
+        return c.json(errorBody('ERR_BALLAST_UNKNOWN_JOB', 'no such job (never existed, or its result has expired)'), 404);
+      }
       const cancelled = await queue.cancel(c.req.param('id'));
       return c.json({ id: c.req.param('id'), cancelled });
     } catch (error) {
@@ -302,6 +331,14 @@ export function createApi(options: ApiOptions): Api {
     close,
     [Symbol.asyncDispose]: close,
   };
+
+  /** An async job keeps its tenant's slot until it reaches a final state (or its deadline passes). */
+  function holdUntilDone(id: string, held: JobSlot, until: number): void {
+    queue
+      .wait(id, AbortSignal.timeout(Math.max(1, until - Date.now() + 1000)))
+      .catch(() => {})
+      .finally(() => held.release());
+  }
 
   function errorResponse(error: unknown, logFn: LogSink, service: string, requestId: string): Response {
     if (error instanceof HttpError) return json(error.status, errorBody(error.code, error.message), error.headers);
@@ -393,4 +430,15 @@ function setMetaHeaders(response: Response, meta: Record<string, unknown>): void
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+}
+
+async function takeJobSlot(quotas: TenantQuotas, tenant: string, quota: Quota, deadlineMs: number): Promise<JobSlot> {
+  const slot = await quotas.acquireJob(tenant, quota, deadlineMs + 5000);
+  if (slot) return slot;
+  throw new HttpError(
+    429,
+    'ERR_BALLAST_TOO_MANY_JOBS',
+    `tenant ${tenant} already has ${quota.concurrentJobs} jobs waiting or in progress, its plan's limit; retry when one finishes`,
+    { 'retry-after': '1' },
+  );
 }
