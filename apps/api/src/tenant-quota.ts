@@ -94,7 +94,15 @@ export class TenantQuotas implements Disposable {
     let limiter = this.#rates.get(rps);
     if (limiter === undefined) {
       const limit = rps * this.#burstSeconds;
-      const common = { name: 'tenant', limit, windowMs: this.#burstSeconds * 1000, burst: Math.max(1, Math.floor(limit)) };
+      // Token buckets: GCRA's check (tat - now <= burst × interval) can refuse the first
+      // request of a burst-1 limit by a floating-point hair on a fractional clock.
+      const common = {
+        name: 'tenant',
+        limit,
+        windowMs: this.#burstSeconds * 1000,
+        burst: Math.max(1, Math.floor(limit)),
+        algorithm: 'tokenBucket' as const,
+      };
       limiter = this.#redis
         ? new RedisRateLimiter({ ...common, client: this.#redis, prefix: this.#prefix })
         : new KeyedRateLimiter({ ...common, clock: this.#clock });

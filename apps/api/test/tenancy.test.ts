@@ -51,7 +51,7 @@ async function setup(
 ) {
   const feed = new InProcessFeed();
   const identity = new IdentityClient({ source: feed });
-  const keys: Record<string, string> = {};
+  const keys = {} as Record<string, string> & { tn_a: string; tn_b: string };
   const changes: Array<TenantEntry | KeyEntry> = [];
   for (const [id, q] of Object.entries(options.tenants ?? { tn_a: {}, tn_b: {} })) {
     changes.push(tenant(id, q));
@@ -134,8 +134,9 @@ describe('authentication', () => {
     const server = await listen(api.app.fetch);
     open.push(server);
     const status = await new Promise<number>((resolve, reject) => {
+      // Two header lines, as a raw list: Node would otherwise join or refuse them client-side.
       const req = httpRequest(`${server.url}/v1/jobs/tn_a.00000000-0000-0000-0000-000000000000`, {
-        headers: { authorization: [`Bearer ${keys.tn_a}`, `Bearer ${keys.tn_b}`] },
+        headers: ['host', new URL(server.url).host, 'authorization', `Bearer ${keys.tn_a}`, 'authorization', `Bearer ${keys.tn_b}`],
       });
       req.on('response', (res) => {
         res.resume();
@@ -180,7 +181,7 @@ describe('tenant isolation', () => {
     for (const [method, key] of [
       ['GET', keys.tn_b],
       ['DELETE', keys.tn_b],
-    ] as const) {
+    ] as Array<['GET' | 'DELETE', string]>) {
       const res = await call(`/v1/jobs/${created.id}`, key, { method });
       expect(res.status).toBe(404);
       expect(await res.json()).toEqual({
@@ -241,8 +242,9 @@ describe('per-tenant quotas', () => {
     const { post, keys } = await setup({
       tenants: { tn_noisy: { requestsPerSecond: 5, concurrentJobs: 4 }, tn_quiet: { requestsPerSecond: 5, concurrentJobs: 4 } },
     });
-    const noisy = Promise.all(Array.from({ length: 50 }, () => post(keys.tn_noisy).then((r) => r.status)));
-    const quiet = Promise.all(Array.from({ length: 4 }, () => post(keys.tn_quiet).then((r) => r.status)));
+    const statuses = (key: string | undefined, n: number) => Promise.all(Array.from({ length: n }, async () => (await post(key)).status));
+    const noisy = statuses(keys.tn_noisy, 50);
+    const quiet = statuses(keys.tn_quiet, 4);
     const [n, q] = await Promise.all([noisy, quiet]);
     expect(q).toEqual([200, 200, 200, 200]);
     expect(n.filter((s) => s === 200).length).toBeLessThanOrEqual(5);
