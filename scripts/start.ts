@@ -14,6 +14,7 @@ import { startSystem } from '@ballast/app-gateway';
 import { queueFromEnv } from '@ballast/app-queue';
 import { sampleJpeg } from '@ballast/app-worker';
 import { Histogram } from '@ballast/common';
+import { startIdentity } from './start-identity.ts';
 
 // The services churn through request objects; with Node's small initial heap that runs a
 // full GC several times a second (see apps/README.md, Benchmarks). Run with a larger
@@ -54,10 +55,13 @@ async function main(): Promise<void> {
   if (!(burst >= 0) || !Number.isInteger(burst)) throw new Error(`--burst takes a whole number of requests, got ${burstArg}`);
   const redis = Boolean(process.env.BALLAST_REDIS_SENTINELS || process.env.BALLAST_REDIS_URL);
 
+  // Identity: every request carries a key; the demo tenant's is printed below.
+  const identity = await startIdentity({ persistent: burst === 0 });
   const options = {
     apis: 3,
     workers: 1,
     queue: redis ? () => queueFromEnv() : undefined,
+    api: { identity: await identity.client(), quotas: identity.quotas },
   };
   let system: Awaited<ReturnType<typeof startSystem>>;
   try {
@@ -74,15 +78,33 @@ async function main(): Promise<void> {
   console.log(`  gateway   ${system.url}   (${system.gateway.balancer.strategy} over ${system.apis.length} API servers)`);
   for (const [i, { server }] of system.apis.entries()) console.log(`  api-${i + 1}     ${server.url}`);
   console.log(`  workers   ${system.workers.length} × ${system.workers[0]?.concurrency} conversions at once`);
+  const demoKey = identity.identity.demo?.key ?? '';
+  if (identity.management) {
+    console.log(
+      `  identity  ${identity.management.url}   (management API; admin token in .ballast/identity.json, or: npm run identity -- --help)`,
+    );
+  }
+  if (identity.dataDir === undefined && burst === 0)
+    console.log('            (another npm start holds .ballast/identity: this one keeps its tenants in memory)');
+  const closeSystem = system.close.bind(system);
+  system = Object.assign(system, {
+    close: async () => {
+      await closeSystem();
+      await identity.close();
+    },
+  });
 
   if (burst === 0) {
     console.log(`
+Demo tenant's API key (every request needs one):
+  export BALLAST_KEY=${demoKey}
 Resize an image (sync: the answer is the image):
-  curl -sS -X POST -H 'content-type: image/jpeg' --data-binary @photo.jpg \\
+  curl -sS -X POST -H "authorization: Bearer $BALLAST_KEY" -H 'content-type: image/jpeg' --data-binary @photo.jpg \\
     '${system.url}/v1/resize?width=800&format=webp' -o photo-800.webp
 Async: add &mode=async, then GET the "result" path it returns:
-  curl -sS -X POST -H 'content-type: image/jpeg' --data-binary @photo.jpg '${system.url}/v1/resize?width=800&mode=async'
-  curl -sS '${system.url}/v1/jobs/<id>' -o out.jpg
+  curl -sS -X POST -H "authorization: Bearer $BALLAST_KEY" -H 'content-type: image/jpeg' --data-binary @photo.jpg '${system.url}/v1/resize?width=800&mode=async'
+  curl -sS -H "authorization: Bearer $BALLAST_KEY" '${system.url}/v1/jobs/<id>' -o out.jpg
+More tenants and keys: npm run identity -- create-tenant acme --plan pro; npm run identity -- issue-key <tenant id>
 Parameters: width, height (1–8192), fit (cover|contain|inside|outside|fill), format (jpeg|png|webp|avif),
 quality (1–100), effort, animated, keepMetadata, deadlineMs. Health: /healthz /readyz /metrics; ${system.url}/gateway/stats.
 Ctrl-C to stop.`);
@@ -125,7 +147,7 @@ Ctrl-C to stop.`);
           const res = await fetch(`${system.url}/v1/resize?width=800`, {
             method: 'POST',
             body: image,
-            headers: { 'content-type': 'image/jpeg' },
+            headers: { 'content-type': 'image/jpeg', authorization: `Bearer ${demoKey}` },
           });
           await res.arrayBuffer();
           latency.record(performance.now() - t0);

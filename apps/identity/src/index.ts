@@ -1,4 +1,5 @@
 export { type AuthErrorCode, type AuthRefusal, MAX_AUTHORIZATION_LENGTH, parseAuthorization, REFUSALS } from './authorization.ts';
+export { runCli } from './cli.ts';
 export {
   type AuthDecision,
   type AuthGrant,
@@ -8,6 +9,8 @@ export {
   type IdentityClientStats,
   type IdentityHealth,
 } from './edge-cache.ts';
+export { type DemoTenant, type EmbeddedIdentity, type EmbeddedIdentityOptions, startEmbeddedIdentity } from './embedded.ts';
+export { type IdentityFromEnv, identityFeedFromEnv, identityFromEnv, redisConnectionFromEnv } from './env.ts';
 export {
   type ChangeBatch,
   type ChangeSink,

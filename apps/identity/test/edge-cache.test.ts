@@ -31,7 +31,10 @@ class ControlledSource implements ChangeSource {
   held: Array<() => void> = [];
   hold = false;
   lookups = 0;
-  constructor(readonly feed: InProcessFeed) {}
+  readonly feed: InProcessFeed;
+  constructor(feed: InProcessFeed) {
+    this.feed = feed;
+  }
   async snapshot() {
     if (this.down) throw new Error('source down');
     return this.feed.snapshot();
