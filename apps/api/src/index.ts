@@ -1,6 +1,16 @@
 export { Admission, type AdmissionOptions } from './admission.ts';
-export { type Api, type ApiOptions, type ApiUsage, type AuthResult, createApi, SHED_HEADER } from './app.ts';
-export { clientSignal, errorBody, HttpError, nodeRequest, readBody, requestIdFrom, statusForFailure } from './http.ts';
-export { type Listening, listen } from './serve.ts';
-export { type AuthenticationOptions, authentication, type Caller, ownedJobId, ownsJob, tenantRateLimit } from './tenancy.ts';
+export { type Api, createApi } from './app.ts';
+export { apiErrors } from './errors.ts';
+export { type ApiIdentity, apiIdentityFromEnv } from './identity.ts';
+export { type ApiEnv, type ApiOptions, type ApiUsage, type ResizeRequest, type ResolvedApiOptions, resolveApiOptions } from './options.ts';
+export { parseResizeQuery } from './params.ts';
+export { resultResponse, statusForFailure } from './results.ts';
+export {
+  type Caller,
+  type IdentityAuthenticationOptions,
+  identityAuthentication,
+  ownedJobId,
+  ownsJob,
+  tenantJobs,
+} from './tenancy.ts';
 export { type JobSlot, TenantQuotas, type TenantQuotasOptions, type TenantQuotasStats } from './tenant-quota.ts';

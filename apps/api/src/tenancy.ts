@@ -1,20 +1,19 @@
 /**
  * Who is calling, and what they may do: authentication through the identity data plane's
- * edge cache, per-tenant rate limits, and job ids that belong to the tenant that made them.
+ * edge cache, per-tenant rate limits and concurrent-job quotas, and job ids that belong to
+ * the tenant that made them. Plugged into the API's authentication seam and resize chain.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import type { AuthRefusal, IdentityClient, Quota } from '@ballast/app-identity';
+import type { JobQueue } from '@ballast/app-queue';
+import { type AppEnv, type Authenticate, annotate, HttpError, nodeRequest, retryAfter } from '@ballast/app-shared';
 import { rateLimitHeader, rateLimitPolicyHeader } from '@ballast/backpressure/hono';
 import type { Context, MiddlewareHandler } from 'hono';
-import type { AuthResult } from './app.ts';
-import { errorBody } from './http.ts';
-import type { TenantQuotas } from './tenant-quota.ts';
+import type { ApiEnv } from './options.ts';
+import type { JobSlot, TenantQuotas } from './tenant-quota.ts';
 
-/** The authenticated caller of a request: `c.get('caller')`. */
+/** The authenticated caller's quota and key, beside `c.var.tenant`: `c.get('caller')`. */
 export interface Caller {
-  /** Tenant id (`anonymous` for requests without a key where those are let in). */
-  readonly tenant: string;
   /** The tenant's quota; absent when no quota applies. */
   readonly quota?: Quota;
   /** Display prefix of the key used (`blst_` + 4), for logs. */
@@ -27,46 +26,49 @@ declare module 'hono' {
   }
 }
 
-/** Options of {@link authentication}. */
-export interface AuthenticationOptions {
-  /** The identity data plane: every request must carry `Authorization: Bearer <key>`. */
-  identity?: IdentityClient;
+/** Options of {@link identityAuthentication}. */
+export interface IdentityAuthenticationOptions {
+  /** The identity data plane: every `/v1` request must carry `Authorization: Bearer <key>`. */
+  identity: IdentityClient;
+  /** Per-tenant rate limits from each tenant's plan (429 beyond them). */
+  quotas?: TenantQuotas;
   /**
-   * What a request without an `Authorization` header gets when `identity` is set: `false`
-   * answers 401; a quota lets it in as tenant `anonymous` under that quota (shared by
-   * every anonymous caller). Without `identity`, every caller is `anonymous`. @default false
+   * What a request without an `Authorization` header gets: `false` answers 401; a quota
+   * lets it in as tenant `anonymous` under that quota (shared by every anonymous caller).
+   * @default false
    */
   anonymous?: Quota | false;
-  /** The older hook form, used when `identity` is not set (tests, custom schemes). */
-  authenticate?: (request: Request) => AuthResult | Promise<AuthResult>;
 }
 
 /**
- * Authenticates every request it covers and sets `caller`; refuses with 401 (missing,
- * malformed or unknown key; two `Authorization` headers), 403 (revoked key) or 503 (the
- * key cannot be verified while identity data is unreachable), each with the error body and
- * a message that never contains the key.
+ * The API's authentication seam filled by identity: sets `c.var.tenant` (and `caller`),
+ * then spends one request of the tenant's rate. Refuses with 401 (missing, malformed or
+ * unknown key; two `Authorization` headers), 403 (revoked key), 503 (the key cannot be
+ * verified while identity data is unreachable) or 429 (over the tenant's rate, with
+ * `Retry-After` and the RateLimit headers), each in the one error body, never quoting the key.
  */
-export const authentication = (options: AuthenticationOptions): MiddlewareHandler =>
-  async function authentication(c, next) {
-    const identity = options.identity;
-    if (identity === undefined) {
-      const result = options.authenticate ? await options.authenticate(c.req.raw) : { tenant: 'anonymous' };
-      if ('reject' in result) return c.json(errorBody('ERR_BALLAST_AUTH', result.reject.message), result.reject.status);
-      c.set('caller', { tenant: result.tenant });
-      return next();
-    }
+export function identityAuthentication(options: IdentityAuthenticationOptions): Authenticate {
+  const { identity, quotas } = options;
+  return async function identityAuthentication(c, next) {
     const header = c.req.header('authorization');
     if (header === undefined && options.anonymous) {
-      c.set('caller', { tenant: 'anonymous', quota: options.anonymous });
-      return next();
+      c.set('tenant', 'anonymous');
+      c.set('caller', { quota: options.anonymous });
+    } else {
+      if (authorizationCount(c) > 1) throw refusal(SEVERAL);
+      const decision = await identity.verify(header);
+      if (!decision.ok) throw refusal(decision);
+      c.set('tenant', decision.tenant.id);
+      c.set('caller', { quota: decision.tenant.quota, keyPrefix: decision.prefix });
+      annotate(c, { key: decision.prefix });
     }
-    if (authorizationCount(c) > 1) return refuse(c, SEVERAL);
-    const decision = await identity.verify(header);
-    if (!decision.ok) return refuse(c, decision);
-    c.set('caller', { tenant: decision.tenant.id, quota: decision.tenant.quota, keyPrefix: decision.prefix });
-    return next();
+    const quota = c.get('caller').quota;
+    if (quotas === undefined || quota === undefined) return next();
+    const headers = await spendRate(quotas, c.var.tenant, quota);
+    await next();
+    for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
   };
+}
 
 const SEVERAL: AuthRefusal = {
   ok: false,
@@ -75,15 +77,16 @@ const SEVERAL: AuthRefusal = {
   message: 'the request carries more than one Authorization header; send one',
 };
 
-function refuse(c: Context, refusal: AuthRefusal): Response {
-  if (refusal.status === 401) c.header('www-authenticate', 'Bearer realm="ballast"');
-  if (refusal.status === 503) c.header('retry-after', '1');
-  return c.json(errorBody(refusal.code, refusal.message), refusal.status);
+function refusal(refused: AuthRefusal): HttpError {
+  const headers: Record<string, string> = {};
+  if (refused.status === 401) headers['www-authenticate'] = 'Bearer realm="ballast"';
+  if (refused.status === 503) headers['retry-after'] = '1';
+  return new HttpError(refused.status, refused.code, refused.message, headers);
 }
 
 /** `Authorization` headers as sent: Node keeps only the first of several, so they are counted in the raw headers. */
-function authorizationCount(c: Context): number {
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+function authorizationCount(c: Context<AppEnv>): number {
+  const incoming = nodeRequest(c);
   if (!incoming) return 1;
   let n = 0;
   const raw = incoming.rawHeaders;
@@ -91,31 +94,59 @@ function authorizationCount(c: Context): number {
   return n;
 }
 
+/** One request of the tenant's rate: the RateLimit headers for the answer, or a 429 carrying them. */
+async function spendRate(quotas: TenantQuotas, tenant: string, quota: Quota): Promise<Record<string, string>> {
+  const limiter = quotas.limiter(quota);
+  const decision = await quotas.rate(tenant, quota);
+  const headers = { 'ratelimit-policy': rateLimitPolicyHeader(limiter.policy), ratelimit: rateLimitHeader(limiter.policy, decision) };
+  if (decision.allowed) return headers;
+  const wait = retryAfter(decision.retryAfterMs);
+  throw new HttpError(
+    429,
+    'ERR_BALLAST_RATE_LIMITED',
+    `tenant ${tenant} is over its rate of ${quota.requestsPerSecond} requests/s; retry after ${wait} s`,
+    { 'retry-after': wait, ...headers },
+  );
+}
+
 /**
- * The tenant's rate limit from its plan: 429 with `Retry-After`, `RateLimit-Policy` and
- * `RateLimit` beyond it; the RateLimit headers on every answer. Callers without a quota pass.
+ * The tenant's concurrent-job quota, in the resize chain before admission: a slot is
+ * taken (429 `ERR_BALLAST_TOO_MANY_JOBS` when all are held) and kept until the job
+ * reaches a final state: the end of the request for sync, the job's result for async.
  */
-export const tenantRateLimit = (quotas: TenantQuotas): MiddlewareHandler =>
-  async function tenantRateLimit(c, next) {
-    const caller = c.get('caller');
-    if (caller?.quota === undefined) return next();
-    const limiter = quotas.limiter(caller.quota);
-    const decision = await quotas.rate(caller.tenant, caller.quota);
-    const policy = rateLimitPolicyHeader(limiter.policy);
-    const state = rateLimitHeader(limiter.policy, decision);
-    if (!decision.allowed) {
-      const retryAfter = String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000)));
-      const message = `tenant ${caller.tenant} is over its rate of ${caller.quota.requestsPerSecond} requests/s; retry after ${retryAfter} s`;
-      return c.json(errorBody('ERR_BALLAST_RATE_LIMITED', message), 429, {
-        'retry-after': retryAfter,
-        'ratelimit-policy': policy,
-        ratelimit: state,
-      });
+export const tenantJobs = (quotas: TenantQuotas, queue: JobQueue): MiddlewareHandler<ApiEnv> =>
+  async function tenantJobs(c, next) {
+    const quota = c.get('caller')?.quota;
+    if (quota === undefined) return next();
+    const { deadlineMs } = c.var.request;
+    const slot = await quotas.acquireJob(c.var.tenant, quota, deadlineMs + 5000);
+    if (!slot) {
+      throw new HttpError(
+        429,
+        'ERR_BALLAST_TOO_MANY_JOBS',
+        `tenant ${c.var.tenant} already has ${quota.concurrentJobs} jobs waiting or in progress, its plan's limit; retry when one finishes`,
+        { 'retry-after': '1' },
+      );
     }
-    await next();
-    c.res.headers.set('ratelimit-policy', policy);
-    c.res.headers.set('ratelimit', state);
+    const deadlineAt = Date.now() + deadlineMs;
+    try {
+      await next();
+    } catch (error) {
+      slot.release();
+      throw error;
+    }
+    const jobId = c.var.fields.jobId;
+    if (c.res.status === 202 && typeof jobId === 'string') holdUntilDone(queue, jobId, slot, deadlineAt);
+    else slot.release();
   };
+
+/** An async job keeps its tenant's slot until it reaches a final state (or its deadline passes). */
+function holdUntilDone(queue: JobQueue, id: string, slot: JobSlot, until: number): void {
+  queue
+    .wait(id, AbortSignal.timeout(Math.max(1, until - Date.now() + 1000)))
+    .catch(() => {})
+    .finally(() => slot.release());
+}
 
 /** A new job id owned by `tenant`: `<tenant>.<uuid>`. */
 export function ownedJobId(tenant: string): string {

@@ -1,6 +1,6 @@
-export { parseAddresses, queueFromEnv } from './config.ts';
+export { parseAddresses, type QueueFromEnvOptions, queueFromEnv } from './config.ts';
 export { InProcessQueue, type InProcessQueueOptions } from './in-process.ts';
-export { jsonLines, type LogEntry, type LogLevel, type LogSink } from './log.ts';
+export type { MembershipSnapshot } from './membership.ts';
 export { resolveQueueOptions } from './options.ts';
 export { RedisQueue, type RedisQueueOptions } from './redis.ts';
 export { FITS, FORMATS, MAX_DIMENSION, MAX_EFFORT, parseResizeParams, type ResizeParams } from './resize-params.ts';
@@ -14,6 +14,9 @@ export {
   type JobResult,
   type JobState,
   type Lease,
+  type LedgerEntry,
+  type LedgerOutcome,
+  type LedgerReadOptions,
   QueueClosedError,
   QueueError,
   QueueFullError,
@@ -21,4 +24,6 @@ export {
   type QueueStats,
   QueueUnavailableError,
   type ResolvedQueueOptions,
+  SERVICE_RING_SIZE,
+  type ServiceStats,
 } from './types.ts';

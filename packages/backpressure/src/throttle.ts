@@ -137,6 +137,30 @@ export class AdaptiveThrottle {
   }
 
   /**
+   * Decides whether to send a request, like {@link tryAcquire}, without counting it: for
+   * callers that count only the requests the backend answered ({@link recordAnswer}).
+   * Requests still in flight (a slow upload), and requests turned away here, then never
+   * raise the rejection probability by themselves: only the backend's answers move it.
+   */
+  admit(): boolean {
+    const p = this.probability();
+    if (p > 0 && this.#random() < p) {
+      this.#throttled++;
+      if (this.#events.has('shed')) this.#events.emit('shed', { name: this.name, reason: 'throttled', probability: p });
+      return false;
+    }
+    this.#sent++;
+    return true;
+  }
+
+  /** Counts one request the backend answered, sent after {@link admit}, and whether it accepted it. */
+  recordAnswer(accepted: boolean): void {
+    const now = this.#clock.now();
+    this.#window.add(REQUESTS, now);
+    if (accepted) this.#window.add(ACCEPTS, now);
+  }
+
+  /**
    * Sends `fn` unless throttled. A result, or an error that is not an overload rejection
    * (`isRejection`), counts as accepted: the backend answered.
    * @throws {ShedError} `throttled` when rejected locally; otherwise whatever `fn` throws.
