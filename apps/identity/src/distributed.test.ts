@@ -6,16 +6,16 @@
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { type RedisServer, startRedis } from '@ballast/test/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AuthDecision, IdentityClient } from '../src/edge-cache.ts';
-import type { ChangeSource } from '../src/feed.ts';
-import { generateKey, hashKey } from '../src/key.ts';
-import { createManagementApi } from '../src/management.ts';
-import { migrate } from '../src/migrations.ts';
-import type { KeyEntry, TenantEntry } from '../src/model.ts';
-import { RedisFeed } from '../src/redis-feed.ts';
-import { ChangeRelay } from '../src/relay.ts';
-import { postgresSql, type Sql } from '../src/sql.ts';
-import { IdentityStore } from '../src/store.ts';
+import { type AuthDecision, IdentityClient } from './edge-cache.ts';
+import type { ChangeSource } from './feed.ts';
+import { generateKey, hashKey } from './key.ts';
+import { createManagementApi } from './management.ts';
+import { migrate } from './migrations.ts';
+import type { KeyEntry, TenantEntry } from './model.ts';
+import { RedisFeed } from './redis-feed.ts';
+import { ChangeRelay } from './relay.ts';
+import { postgresSql, type Sql } from './sql.ts';
+import { IdentityStore } from './store.ts';
 
 const TOKEN = 'admin-token-for-tests-0123456789';
 

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type AuthDecision, IdentityClient } from '../src/edge-cache.ts';
-import { type ChangeBatch, type ChangeSource, InProcessFeed, type Lookup } from '../src/feed.ts';
-import { generateKey } from '../src/key.ts';
-import type { KeyEntry, TenantEntry } from '../src/model.ts';
+import { type AuthDecision, IdentityClient } from './edge-cache.ts';
+import { type ChangeBatch, type ChangeSource, InProcessFeed, type Lookup } from './feed.ts';
+import { generateKey } from './key.ts';
+import type { KeyEntry, TenantEntry } from './model.ts';
 
 let version = 0;
 const tenant = (id = 'tn_a'): TenantEntry => ({

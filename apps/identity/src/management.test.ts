@@ -1,12 +1,12 @@
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InProcessFeed } from '../src/feed.ts';
-import { checkKey, hashKey } from '../src/key.ts';
-import { type AdminLogEntry, createManagementApi } from '../src/management.ts';
-import { migrate } from '../src/migrations.ts';
-import { ChangeRelay } from '../src/relay.ts';
-import { pgliteSql, postgresSql, type Sql } from '../src/sql.ts';
-import { IdentityStore } from '../src/store.ts';
+import { InProcessFeed } from './feed.ts';
+import { checkKey, hashKey } from './key.ts';
+import { type AdminLogEntry, createManagementApi } from './management.ts';
+import { migrate } from './migrations.ts';
+import { ChangeRelay } from './relay.ts';
+import { pgliteSql, postgresSql, type Sql } from './sql.ts';
+import { IdentityStore } from './store.ts';
 
 const TOKEN = 'admin-token-for-tests-0123456789';
 let pg: PostgresServer;

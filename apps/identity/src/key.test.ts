@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkKey, displayPrefix, generateKey, hashKey, KEY_LENGTH, KEY_PREFIX, redactKeys } from '../src/key.ts';
+import { checkKey, displayPrefix, generateKey, hashKey, KEY_LENGTH, KEY_PREFIX, redactKeys } from './key.ts';
 
 describe('API keys', () => {
   it('are blst_ + 30 random base62 characters + a 6-character checksum, and pass their own check', () => {
