@@ -247,7 +247,7 @@ async function isolation(): Promise<void> {
       const { ms, status } = await send(info.keys.tn_quiet as string);
       quietStatuses.set(status, (quietStatuses.get(status) ?? 0) + 1);
       if (status === 200) h.record(ms);
-      await new Promise((r) => setTimeout(r, 100)); // about 10 requests/s, half its quota
+      await new Promise((r) => setTimeout(r, 100)); // about 10 requests/s, half its quota of 20
     }
     return h;
   };
@@ -277,7 +277,7 @@ async function isolation(): Promise<void> {
   );
   results.isolation = { rows, p99Ratio: l.p99 / u.p99, noisyStatuses, quietStatuses: quietAnswers };
   sections.push(
-    `## Tenant isolation under a 10× burst\n\nAPI server, noisy tenant and quiet tenant in three processes; each tenant ${rate / 10} requests/s and 1 concurrent job, 2 worker slots.\n\n${markdownTable(rows)}\n\np99 ratio loaded/unloaded: **${fmt(l.p99 / u.p99)}**; the noisy tenant's answers: ${JSON.stringify(noisyStatuses)}; the quiet tenant's: ${JSON.stringify(quietAnswers)} (0 = connection error).`,
+    `## Tenant isolation under a 10× burst\n\nAPI server, noisy tenant and quiet tenant in three processes; the noisy tenant's quota ${rate / 10} requests/s and 1 concurrent job, the quiet tenant's 20 requests/s and 1 job (it sends about 10/s, one at a time), 2 worker slots.\n\n${markdownTable(rows)}\n\np99 ratio loaded/unloaded: **${fmt(l.p99 / u.p99)}**; the noisy tenant's answers: ${JSON.stringify(noisyStatuses)}; the quiet tenant's: ${JSON.stringify(quietAnswers)} (0 = connection error).`,
   );
 }
 
@@ -300,7 +300,7 @@ results.loadAverage = { before: load.before, after };
 writeResult('identity.json', results);
 writeResult(
   'identity.md',
-  `# Identity benchmark\n\n\`npm run bench:identity\`${quick ? ' -- --quick' : ''} on ${(results.machine as { cpus: number }).cpus} cores, Node ${process.version}; 1-minute load average ${fmt(load.before)} before, ${fmt(after)} after.\n\n${sections.join('\n\n')}\n`,
+  `# Identity benchmark\n\n\`npm run bench:identity${quick ? ' -- --quick' : ''}\` on ${(results.machine as { cpus: number }).cpus} cores, Node ${process.version}; 1-minute load average ${fmt(load.before)} before, ${fmt(after)} after.\n\n${sections.join('\n\n')}\n`,
 );
 console.log(`\nload average ${fmt(load.before)} → ${fmt(after)}; results in benchmarks/results/identity.{json,md}`);
 process.exit(0);

@@ -10,12 +10,16 @@ import { ResizeWorker } from '@ballast/app-worker';
 
 // Each tenant's concurrent jobs fit the workers' slots together (1 + 1 ≤ 2): what a quota
 // guarantees is capacity planned for it, so one tenant's jobs never queue behind another's.
-const quota = { requestsPerSecond: 20, concurrentJobs: 1, monthlyCpuSeconds: 1 };
+const QUOTAS = {
+  tn_noisy: { requestsPerSecond: 5, concurrentJobs: 1, monthlyCpuSeconds: 1 },
+  tn_quiet: { requestsPerSecond: 20, concurrentJobs: 1, monthlyCpuSeconds: 1 },
+};
 const feed = new InProcessFeed();
 const keys: Record<string, string> = {};
 const changes: Array<TenantEntry | KeyEntry> = [];
 let version = 0;
-for (const id of ['tn_noisy', 'tn_quiet']) {
+for (const id of ['tn_noisy', 'tn_quiet'] as const) {
+  const quota = QUOTAS[id];
   const key = generateKey();
   keys[id] = key.key;
   changes.push({ kind: 'tenant', id, name: id, plan: 'pro', quota, version: ++version });
@@ -29,5 +33,5 @@ new ResizeWorker({ queue, concurrency: 2 }).start();
 const quotas = new TenantQuotas();
 const api = createApi({ queue, identity, quotas, authenticate: identityAuthentication({ identity, quotas }), logger: silentLogger() });
 const server = await listen(api.app.fetch);
-console.log(JSON.stringify({ url: server.url, keys, quota }));
+console.log(JSON.stringify({ url: server.url, keys, quota: QUOTAS.tn_noisy }));
 process.on('disconnect', () => process.exit(0));
