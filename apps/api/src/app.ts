@@ -20,6 +20,7 @@ import { admit, cancelJob, jobOutcome, jobResult, readImage, resize } from './ha
 import { apiMetrics } from './metrics.ts';
 import { type ApiEnv, type ApiOptions, resolveApiOptions } from './options.ts';
 import { validateResize } from './params.ts';
+import { usageRoutes } from './routes/usage.ts';
 import { tenantJobs } from './tenancy.ts';
 
 /** A built API: its apps and what it owns. */
@@ -91,6 +92,7 @@ export function createApi(options: ApiOptions): Api {
   );
   app.get('/v1/jobs/:id', jobResult(queue));
   app.delete('/v1/jobs/:id', cancelJob(queue));
+  if (options.usage) app.get('/v1/usage', usageRoutes(options.usage));
   options.routes?.(app);
 
   const ops = operationalApp({ ...probes, registry });

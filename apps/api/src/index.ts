@@ -5,6 +5,7 @@ export { type ApiIdentity, apiIdentityFromEnv } from './identity.ts';
 export { type ApiEnv, type ApiOptions, type ApiUsage, type ResizeRequest, type ResolvedApiOptions, resolveApiOptions } from './options.ts';
 export { parseResizeQuery } from './params.ts';
 export { resultResponse, statusForFailure } from './results.ts';
+export { type UsageRoutesOptions, usageRoutes } from './routes/usage.ts';
 export {
   type Caller,
   type IdentityAuthenticationOptions,

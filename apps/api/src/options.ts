@@ -12,6 +12,7 @@ import { durationMs, integer } from '@ballast/common';
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import type { AdmissionOptions } from './admission.ts';
+import type { UsageRoutesOptions } from './routes/usage.ts';
 import type { TenantQuotas } from './tenant-quota.ts';
 
 /** One request's outcome, reported to the usage hook. */
@@ -51,6 +52,8 @@ export interface ApiOptions extends AdmissionOptions, BodyLimits {
   quotas?: TenantQuotas;
   /** The identity edge cache, for `/readyz` (a stale snapshot is reported, not failed; never loaded is not ready). */
   identity?: IdentityClient;
+  /** Serve `GET /v1/usage` (the caller's usage so far) from this usage store (see routes/usage.ts). */
+  usage?: UsageRoutesOptions;
   /** More routes (e.g. `GET /v1/usage`), added behind `authenticate`, after the built-in ones. */
   routes?: (app: Hono<ApiEnv>) => void;
   /** The usage hook: called once per resize request when it ends. */
