@@ -21,6 +21,7 @@ import { apiMetrics } from './metrics.ts';
 import { type ApiEnv, type ApiOptions, resolveApiOptions } from './options.ts';
 import { validateResize } from './params.ts';
 import { usageRoutes } from './routes/usage.ts';
+import { tenantJobs } from './tenancy.ts';
 
 /** A built API: its apps and what it owns. */
 export interface Api extends AsyncDisposable {
@@ -62,13 +63,14 @@ export function createApi(options: ApiOptions): Api {
   const probes: Pick<OperationalOptions, 'service' | 'health' | 'ready'> = {
     service: o.name,
     health: () => ({ ok: !draining, draining }),
-    ready: () =>
-      draining
-        ? { ready: false, queue: queue.kind, draining }
-        : queue.ping().then(
-            () => ({ ready: true, queue: queue.kind }),
-            () => ({ ready: false, queue: queue.kind }),
-          ),
+    ready: () => {
+      const identity = options.identity?.health();
+      if (draining) return { ready: false, queue: queue.kind, draining };
+      return queue.ping().then(
+        () => ({ ready: identity?.loaded !== false, queue: queue.kind, ...(identity && { identity }) }),
+        () => ({ ready: false, queue: queue.kind }),
+      );
+    },
   };
 
   const app = new Hono<ApiEnv>();
@@ -83,13 +85,14 @@ export function createApi(options: ApiOptions): Api {
     '/v1/resize',
     jobOutcome(options.onUsage),
     validateResize(o.defaultDeadlineMs, o.maxDeadlineMs),
+    ...(options.quotas ? [tenantJobs(options.quotas, queue)] : []),
     admit(admission),
     readImage(o.body, bodies, o.inputFormats),
     resize(queue),
   );
   app.get('/v1/jobs/:id', jobResult(queue));
   app.delete('/v1/jobs/:id', cancelJob(queue));
-  if (options.usage) app.route('/', usageRoutes(options.usage) as unknown as Hono<ApiEnv>);
+  if (options.usage) app.get('/v1/usage', usageRoutes(options.usage));
   options.routes?.(app);
 
   const ops = operationalApp({ ...probes, registry });

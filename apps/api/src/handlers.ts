@@ -17,6 +17,7 @@ import type { Handler, MiddlewareHandler } from 'hono';
 import type { Admission } from './admission.ts';
 import type { ApiEnv, ApiUsage } from './options.ts';
 import { resultResponse } from './results.ts';
+import { ownedJobId, ownsJob } from './tenancy.ts';
 
 /** A sync result is delivered as soon as it exists: kept briefly. An async one waits to be fetched. */
 const SYNC_RESULT_TTL_MS = 10_000;
@@ -65,6 +66,7 @@ export const resize = (queue: JobQueue): Handler<ApiEnv> =>
     const { resize: params, mode, deadlineMs } = c.var.request;
     const deadlineAt = Date.now() + deadlineMs;
     const jobId = await queue.enqueue({
+      id: ownedJobId(c.var.tenant),
       data: c.var.image,
       params: { resize: params, tenant: c.var.tenant, requestId: c.var.requestId },
       deadlineAt,
@@ -115,7 +117,9 @@ async function waitFor(
 /** `GET /v1/jobs/:id`: the result, 202 while pending, 404 when unknown or expired. */
 export const jobResult = (queue: JobQueue): Handler<ApiEnv> =>
   async function jobResult(c) {
-    const state = await queue.result(c.req.param('id') ?? '');
+    // Another tenant's job is as unknown as one that never existed.
+    const id = c.req.param('id') ?? '';
+    const state = ownsJob(c.var.tenant, id) ? await queue.result(id) : undefined;
     if (!state) return errorResponse(404, 'ERR_BALLAST_UNKNOWN_JOB', 'no such job (never existed, or its result has expired)');
     if (state.status === 'pending') return c.json({ id: state.id, status: 'pending' }, 202, { 'retry-after': '1' });
     return resultResponse(state);
@@ -125,6 +129,8 @@ export const jobResult = (queue: JobQueue): Handler<ApiEnv> =>
 export const cancelJob = (queue: JobQueue): Handler<ApiEnv> =>
   async function cancelJob(c) {
     const id = c.req.param('id') ?? '';
+    if (!ownsJob(c.var.tenant, id))
+      return errorResponse(404, 'ERR_BALLAST_UNKNOWN_JOB', 'no such job (never existed, or its result has expired)');
     return c.json({ id, cancelled: await queue.cancel(id) });
   };
 

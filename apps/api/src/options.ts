@@ -1,3 +1,4 @@
+import type { IdentityClient } from '@ballast/app-identity';
 import type { JobQueue } from '@ballast/app-queue';
 import {
   type AppEnv,
@@ -15,6 +16,7 @@ import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import type { AdmissionOptions } from './admission.ts';
 import type { UsageRoutesOptions } from './routes/usage.ts';
+import type { TenantQuotas } from './tenant-quota.ts';
 
 /** One request's outcome, reported to the usage hook. */
 export interface ApiUsage {
@@ -56,10 +58,14 @@ export interface ApiOptions extends AdmissionOptions, BodyLimits {
    * @default every caller is tenant `anonymous`
    */
   authenticate?: Authenticate;
-  /** More routes (e.g. `GET /v1/usage`), added behind `authenticate`, after the built-in ones. */
-  routes?: (app: Hono<ApiEnv>) => void;
+  /** Per-tenant concurrent-job quotas (the rate limits live in the authentication, see `identityAuthentication`). */
+  quotas?: TenantQuotas;
+  /** The identity edge cache, for `/readyz` (a stale snapshot is reported, not failed; never loaded is not ready). */
+  identity?: IdentityClient;
   /** Serve `GET /v1/usage` (the caller's usage so far) from this usage store (see routes/usage.ts). */
   usage?: UsageRoutesOptions;
+  /** More routes (e.g. `GET /v1/usage`), added behind `authenticate`, after the built-in ones. */
+  routes?: (app: Hono<ApiEnv>) => void;
   /** The usage hook: called once per resize request when it ends. */
   onUsage?: (usage: ApiUsage) => void;
   /**

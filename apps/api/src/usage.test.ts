@@ -1,9 +1,8 @@
 import { InProcessQueue } from '@ballast/app-queue';
+import { HttpError } from '@ballast/app-shared';
 import { toRecord, UsageStore } from '@ballast/app-usage';
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-import { HttpError } from '@ballast/app-shared';
 import { createApi } from './index.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers read field by field

@@ -79,6 +79,7 @@ export {
   EDGE_ENV,
   GATEWAY_ENV,
   GATEWAY_STRATEGIES,
+  IDENTITY_ENV,
   IMAGE_ENV,
   INPUT_FORMATS,
   knownVariables,

@@ -1,4 +1,4 @@
-import { type AppEnv, errorResponse } from '@ballast/app-shared';
+import { errorResponse } from '@ballast/app-shared';
 import {
   DEFAULT_PRICES,
   type Period,
@@ -9,7 +9,8 @@ import {
   scaledDecimal,
   type UsageStore,
 } from '@ballast/app-usage';
-import { Hono } from 'hono';
+import type { Handler } from 'hono';
+import type { ApiEnv } from '../options.ts';
 
 /** Options of {@link usageRoutes}. */
 export interface UsageRoutesOptions {
@@ -27,14 +28,13 @@ export interface UsageRoutesOptions {
  * seconds, GB in and out — and what it would cost at the price list. The tenant is the
  * authenticated caller's: no parameter can name another. Records reach the store within
  * seconds of a job finishing; a period's records leave it once billed (see the invoice).
- * Mounted behind the API's authentication seam, which sets `c.var.tenant`.
+ * Mounted behind the API's authentication: the tenant is `c.var.tenant` and nothing else.
  */
-export function usageRoutes(options: UsageRoutesOptions): Hono<AppEnv> {
+export function usageRoutes(options: UsageRoutesOptions): Handler<ApiEnv> {
   const prices = options.prices ?? DEFAULT_PRICES;
   const now = options.now ?? Date.now;
-  const app = new Hono<AppEnv>();
-  app.get('/v1/usage', async function usage(c) {
-    const tenant = c.var.tenant;
+  return async function usage(c) {
+    const auth = { tenant: c.var.tenant };
     const unknown = Object.keys(c.req.queries()).filter((k) => k !== 'period');
     if (unknown.length > 0) {
       return errorResponse(
@@ -54,14 +54,14 @@ export function usageRoutes(options: UsageRoutesOptions): Hono<AppEnv> {
     const to = Math.min(period.endMs, now());
     let totals: Awaited<ReturnType<UsageStore['tenantUsage']>>;
     try {
-      totals = await options.store.tenantUsage(tenant, period.startMs, Math.max(period.startMs, to));
+      totals = await options.store.tenantUsage(auth.tenant, period.startMs, Math.max(period.startMs, to));
     } catch {
       return errorResponse(503, 'ERR_BALLAST_USAGE_UNAVAILABLE', 'the usage store cannot be read now; usage is still being recorded', {
         'retry-after': '5',
       });
     }
     return c.json({
-      tenant,
+      tenant: auth.tenant,
       period: period.id,
       from: new Date(period.startMs).toISOString(),
       to: new Date(Math.max(period.startMs, to)).toISOString(),
@@ -74,6 +74,5 @@ export function usageRoutes(options: UsageRoutesOptions): Hono<AppEnv> {
       estimatedAmount: priceTotals(totals, prices),
       billedRecords: totals.billed,
     });
-  });
-  return app;
+  };
 }
