@@ -1,10 +1,11 @@
 /**
  * Makes sure the system programs Ballast's tests run for real are installed:
- * `redis-server` and `redis-sentinel`. On a Debian machine running as root it
+ * `redis-server` and `redis-sentinel`, `promtool` (the alert-rule tests) and `chromium`
+ * (the dashboard's browser test). On a Debian machine running as root it
  * installs what is missing with apt-get; elsewhere it says exactly what to run.
  *
  * Usage: node scripts/ensure-system-deps.ts [program...]
- * (default: redis-server redis-sentinel; benchmarks also ask for nginx, haproxy, wrk)
+ * (default: redis-server redis-sentinel promtool chromium; benchmarks also ask for nginx, haproxy, wrk)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -16,9 +17,11 @@ const PACKAGES: Record<string, string> = {
   nginx: 'nginx',
   haproxy: 'haproxy',
   wrk: 'wrk',
+  promtool: 'prometheus',
+  chromium: 'chromium',
 };
 
-const wanted = process.argv.length > 2 ? process.argv.slice(2) : ['redis-server', 'redis-sentinel'];
+const wanted = process.argv.length > 2 ? process.argv.slice(2) : ['redis-server', 'redis-sentinel', 'promtool', 'chromium'];
 for (const program of wanted) {
   if (!(program in PACKAGES)) {
     console.error(`ensure-system-deps: unknown program ${JSON.stringify(program)}; known: ${Object.keys(PACKAGES).join(', ')}`);
@@ -55,7 +58,7 @@ const run = (args: string[]): void => {
 run(['update', '-qq']);
 run(['install', '-y', '-qq', '--no-install-recommends', ...packages]);
 // Debian starts the packaged services on install; tests start their own on free ports.
-for (const service of ['redis-server', 'redis-sentinel', 'nginx', 'haproxy']) {
+for (const service of ['redis-server', 'redis-sentinel', 'nginx', 'haproxy', 'prometheus']) {
   if (packages.includes(service)) spawnSync('sh', ['-c', `service ${service} stop || systemctl stop ${service}`], { stdio: 'ignore' });
 }
 const still = missing.filter((program) => !has(program));
