@@ -1,6 +1,5 @@
 export { parseAddresses, queueFromEnv } from './config.ts';
 export { InProcessQueue, type InProcessQueueOptions } from './in-process.ts';
-export { jsonLines, type LogEntry, type LogLevel, type LogSink } from './log.ts';
 export { resolveQueueOptions } from './options.ts';
 export { RedisQueue, type RedisQueueOptions } from './redis.ts';
 export { FITS, FORMATS, MAX_DIMENSION, MAX_EFFORT, parseResizeParams, type ResizeParams } from './resize-params.ts';

@@ -1,5 +1,6 @@
 import { availableParallelism, hostname } from 'node:os';
-import { type Job, type JobQueue, type Lease, type LogSink, parseResizeParams } from '@ballast/app-queue';
+import { type Job, type JobQueue, type Lease, parseResizeParams } from '@ballast/app-queue';
+import type { Logger } from '@ballast/app-shared';
 import { Emitter, integer, isInvalidOptionError } from '@ballast/common';
 import sharp from 'sharp';
 import { CpuMeter } from './cpu-meter.ts';
@@ -195,15 +196,17 @@ export class ResizeWorker {
 }
 
 /**
- * Sends a worker's events to a log: one `info` entry per converted job (with its request
- * id, CPU and wall time) or job failed by its input (the client's doing), `error` for the rest.
+ * Sends a worker's events to a logger, through a child carrying `service: 'worker'`: one
+ * `info` line per converted job (with its request id, CPU and wall time) or job failed by
+ * its input (the client's doing), `error` for the rest.
  * @returns a function that unsubscribes.
  */
-export function logWorker(worker: ResizeWorker, log: LogSink): () => void {
+export function logWorker(worker: ResizeWorker, logger: Logger): () => void {
+  const log = logger.child({ service: 'worker' });
   const offs = [
-    worker.events.on('done', (u) => log({ level: 'info', service: 'worker', msg: 'job done', ...u })),
-    worker.events.on('failed', (f) => log({ level: 'info', service: 'worker', msg: 'job failed', ...f })),
-    worker.events.on('error', ({ error, ...rest }) => log({ level: 'error', service: 'worker', msg: String(error), ...rest })),
+    worker.events.on('done', (u) => log.info(u, 'job done')),
+    worker.events.on('failed', (f) => log.info(f, 'job failed')),
+    worker.events.on('error', ({ error, ...rest }) => log.error({ ...rest, err: error }, 'worker error')),
   ];
   return () => {
     for (const off of offs) off();

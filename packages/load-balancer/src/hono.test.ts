@@ -2,9 +2,9 @@ import type { ServerResponse } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { balancedProxy, clientIp } from '../src/hono.ts';
-import { hashAffinity, LoadBalancer, roundRobin } from '../src/index.ts';
-import { echo, hang, refusingUrl, useCleanup } from './upstreams.ts';
+import { balancedProxy, clientIp } from './hono.ts';
+import { hashAffinity, LoadBalancer, roundRobin } from './index.ts';
+import { echo, hang, refusingUrl, useCleanup } from './testing/upstreams.ts';
 
 const { defer, upstream } = useCleanup();
 
@@ -49,7 +49,9 @@ describe('balancedProxy', () => {
     expect(seen).toMatchObject({ method: 'POST', url: '/images/1?w=200', body: 'pixels' });
     expect(seen.headers).toMatchObject({
       'x-request-id': 'r-1',
-      'x-forwarded-for': '198.51.100.1, 203.0.113.9',
+      // The peer is not a trusted proxy: the client's own x-forwarded-for is replaced.
+      'x-forwarded-for': '203.0.113.9',
+      forwarded: 'for=203.0.113.9;host=gateway.test;proto=http',
       'x-forwarded-host': 'gateway.test',
       'x-forwarded-proto': 'http',
       host: new URL(u.url).host,
@@ -189,9 +191,31 @@ describe('balancedProxy', () => {
     expect(res.headers.get('x-end-to-end')).toBe('kept');
   });
 
-  it('keeps x-forwarded-host and -proto set by a proxy in front, and appends to x-forwarded-for', async () => {
+  it('replaces forwarding headers a client forged', async () => {
     const u = await upstream(echo('one'));
-    const { app } = proxyApp([u.url], { clientIp: () => '10.1.1.1' });
+    const { app } = proxyApp([u.url], { clientIp: () => '198.51.100.20', trustedProxies: ['10.0.0.0/8'] });
+    const res = await app.request('http://images.example.com/x', {
+      headers: {
+        'x-forwarded-for': '127.0.0.1',
+        'x-forwarded-host': 'admin.internal',
+        'x-forwarded-proto': 'https',
+        'x-real-ip': '127.0.0.1',
+        forwarded: 'for=127.0.0.1;host=admin.internal;proto=https',
+      },
+    });
+    const { headers } = (await res.json()) as { headers: Record<string, string> };
+    expect(headers).toMatchObject({
+      'x-forwarded-for': '198.51.100.20',
+      'x-forwarded-host': 'images.example.com',
+      'x-forwarded-proto': 'http',
+      forwarded: 'for=198.51.100.20;host=images.example.com;proto=http',
+    });
+    expect(headers['x-real-ip']).toBeUndefined();
+  });
+
+  it('keeps x-forwarded-host and -proto set by a trusted proxy in front, and appends to x-forwarded-for', async () => {
+    const u = await upstream(echo('one'));
+    const { app } = proxyApp([u.url], { clientIp: () => '10.1.1.1', trustedProxies: ['10.0.0.0/8'] });
     const res = await app.request('http://internal:8080/x', {
       headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-host': 'images.example.com', 'x-forwarded-proto': 'https' },
     });
@@ -200,6 +224,8 @@ describe('balancedProxy', () => {
       'x-forwarded-for': '203.0.113.7, 10.1.1.1',
       'x-forwarded-host': 'images.example.com',
       'x-forwarded-proto': 'https',
+      // The proxy in front sent only X-Forwarded-*: its chain is carried over into Forwarded.
+      forwarded: 'for=203.0.113.7;host=images.example.com;proto=https, for=10.1.1.1;host="internal:8080";proto=http',
     });
   });
 

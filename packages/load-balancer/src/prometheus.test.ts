@@ -1,8 +1,8 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { LoadBalancer, roundRobin } from '../src/index.ts';
-import { loadBalancerMetrics } from '../src/prometheus.ts';
-import { endpoints, manualClock } from './helpers.ts';
+import { LoadBalancer, roundRobin } from './index.ts';
+import { loadBalancerMetrics } from './prometheus.ts';
+import { endpoints, manualClock } from './testing/helpers.ts';
 
 describe('loadBalancerMetrics', () => {
   it('exports per-endpoint counters and gauges read from stats() at scrape time', async () => {

@@ -1,8 +1,8 @@
 import { TimeoutError } from '@ballast/common';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CircuitBreaker, type CircuitBreakerOptions, isBreakerDisposedError, isBrokenCircuitError, isTimeoutError } from '../src/index.ts';
-import { Opossum } from '../src/opossum.ts';
-import { expectInvalidOption } from './invalid-option.ts';
+import { CircuitBreaker, type CircuitBreakerOptions, isBreakerDisposedError, isBrokenCircuitError, isTimeoutError } from './index.ts';
+import { Opossum } from './opossum.ts';
+import { expectInvalidOption } from './testing/invalid-option.ts';
 
 const ok = async (): Promise<string> => 'ok';
 const boom = async (): Promise<never> => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { hashAffinity, LoadBalancer, type PickHandle } from '../src/index.ts';
-import { endpoints, manualClock, seeded, tally } from './helpers.ts';
+import { hashAffinity, LoadBalancer, type PickHandle } from './index.ts';
+import { endpoints, manualClock, seeded, tally } from './testing/helpers.ts';
 
 const keys = Array.from({ length: 2_000 }, (_, i) => `10.0.${i >> 8}.${i & 255}`);
 

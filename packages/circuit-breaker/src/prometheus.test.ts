@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BreakerRegistry, CircuitBreaker } from '../src/index.ts';
-import { circuitBreakerMetrics } from '../src/prometheus.ts';
+import { BreakerRegistry, CircuitBreaker } from './index.ts';
+import { circuitBreakerMetrics } from './prometheus.ts';
 
 beforeEach(() => {
   vi.useFakeTimers();

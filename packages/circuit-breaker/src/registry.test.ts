@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BreakerRegistry, isBreakerDisposedError } from '../src/index.ts';
-import { expectInvalidOption } from './invalid-option.ts';
+import { BreakerRegistry, isBreakerDisposedError } from './index.ts';
+import { expectInvalidOption } from './testing/invalid-option.ts';
 
 const boom = async (): Promise<never> => {
   throw new Error('boom');

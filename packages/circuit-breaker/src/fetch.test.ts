@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BreakerRegistry, circuitBreakerFetch, isBrokenCircuitError, isTimeoutError } from '../src/index.ts';
+import { BreakerRegistry, circuitBreakerFetch, isBrokenCircuitError, isTimeoutError } from './index.ts';
 
 /** A real HTTP server on loopback whose answer per path is set by the test. */
 let server: Server;

@@ -1,5 +1,5 @@
 import { describe, expectTypeOf, it } from 'vitest';
-import { type BreakerRegistry, type BrokenCircuitError, CircuitBreaker, circuitBreakerFetch, isBrokenCircuitError } from '../src/index.ts';
+import { type BreakerRegistry, type BrokenCircuitError, CircuitBreaker, circuitBreakerFetch, isBrokenCircuitError } from './index.ts';
 
 describe('types', () => {
   it('execute returns what the function returns, and fire takes the action arguments', () => {
@@ -27,5 +27,11 @@ describe('types', () => {
     expectTypeOf(protectedFetch).returns.resolves.toEqualTypeOf<Response>();
     expectTypeOf(protectedFetch.registry).toEqualTypeOf<BreakerRegistry>();
     protectedFetch.registry.close();
+  });
+
+  it('a wrong expectation fails the typecheck (this file is type-checked by tsc -p)', () => {
+    const call = () => new CircuitBreaker<number>().execute(async () => 1); // typed, never called
+    // @ts-expect-error a number result is not a string: tsc must reject this line
+    expectTypeOf(call).returns.resolves.toEqualTypeOf<string>();
   });
 });

@@ -1,15 +1,7 @@
 import { TimeoutError } from '@ballast/common';
 import { describe, expect, it } from 'vitest';
-import {
-  balancedFetch,
-  dynamic,
-  isUpstreamError,
-  LoadBalancer,
-  NoEndpointAvailableError,
-  roundRobin,
-  UpstreamError,
-} from '../src/index.ts';
-import { echo, hang, refusingUrl, useCleanup } from './upstreams.ts';
+import { balancedFetch, dynamic, isUpstreamError, LoadBalancer, NoEndpointAvailableError, roundRobin, UpstreamError } from './index.ts';
+import { echo, hang, refusingUrl, useCleanup } from './testing/upstreams.ts';
 
 const { defer, upstream } = useCleanup();
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Sampler } from '../src/strategies/sampler.ts';
-import type { EndpointState } from '../src/types.ts';
-import { seeded } from './helpers.ts';
+import { Sampler } from './strategies/sampler.ts';
+import { seeded } from './testing/helpers.ts';
+import type { EndpointState } from './types.ts';
 
 const states = (weights: number[]) => weights.map((weight, i) => ({ id: String(i), weight }) as EndpointState);
 

@@ -15,8 +15,8 @@ import {
   strategyByName,
   weightedRandom,
   weightedRoundRobin,
-} from '../src/index.ts';
-import { endpoints, manualClock, seeded, sequence, tally } from './helpers.ts';
+} from './index.ts';
+import { endpoints, manualClock, seeded, sequence, tally } from './testing/helpers.ts';
 
 describe('roundRobin', () => {
   it('visits every endpoint in turn', () => {

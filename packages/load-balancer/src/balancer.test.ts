@@ -15,8 +15,8 @@ import {
   roundRobin,
   weightedRandom,
   weightedRoundRobin,
-} from '../src/index.ts';
-import { endpoints, manualClock, seeded, sequence, tally } from './helpers.ts';
+} from './index.ts';
+import { endpoints, manualClock, seeded, sequence, tally } from './testing/helpers.ts';
 
 function fail(lb: LoadBalancer, id: string, times: number): void {
   let failed = 0;

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { circuitBreaker } from '../src/hono.ts';
-import { BreakerRegistry } from '../src/index.ts';
+import { circuitBreaker } from './hono.ts';
+import { BreakerRegistry } from './index.ts';
 
 beforeEach(() => {
   vi.useFakeTimers();

@@ -1,5 +1,5 @@
 import { seededRandom } from '@ballast/common';
-import type { EndpointInput, LoadBalancer } from '../src/index.ts';
+import type { EndpointInput, LoadBalancer } from '../index.ts';
 
 /** A seeded random source, so distribution tests repeat exactly. */
 export function seeded(seed = 42): () => number {
