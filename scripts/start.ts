@@ -77,6 +77,7 @@ async function main(): Promise<void> {
   );
   console.log(`  gateway   ${system.url}   (${system.gateway.balancer.strategy} over ${system.apis.length} API servers)`);
   console.log(`  ops       ${system.opsUrl}   (/healthz /readyz /metrics /gateway/stats: keep this port private)`);
+  console.log(`  dashboard ${system.opsUrl}/dashboard   (live charts; a request's stages: ${system.opsUrl}/trace/<request id>)`);
   for (const { name, server, ops } of system.apis) console.log(`  ${name}     ${server.url}   (ops ${ops.url})`);
   console.log(`  workers   ${system.workers.length} × ${system.workers[0]?.concurrency} conversions at once`);
 

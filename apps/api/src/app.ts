@@ -18,6 +18,7 @@ import { type Context, Hono } from 'hono';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Admission, type AdmissionOptions } from './admission.ts';
 import { statusForFailure } from './http.ts';
+import { type ApiMarks, setTimingHeaders } from './timing.ts';
 
 /** Who is calling, as the auth hook decides. */
 export type AuthResult = { tenant: string } | { reject: { status: 401 | 403 | 429; message: string } };
@@ -177,11 +178,13 @@ export function createApi(options: ApiOptions): Api {
     let permit: Permit | undefined;
     let jobId: string | undefined;
     let bytesIn = 0;
+    const marks: ApiMarks = { started };
     const finish = (response: Response, extra: Partial<ApiUsage> = {}): Response => {
       permit?.release({ ok: response.status < 500 });
       response.headers.set('x-request-id', requestId);
       if (jobId !== undefined) response.headers.set('x-job-id', jobId);
       const latencyMs = performance.now() - started;
+      setTimingHeaders(response, marks, tenant, latencyMs);
       requests.inc({ mode, status: response.status });
       latency.observe({ mode }, latencyMs / 1000);
       const usage: ApiUsage = { requestId, tenant, mode, status: response.status, bytesIn, bytesOut: 0, latencyMs, ...extra };
@@ -206,6 +209,7 @@ export function createApi(options: ApiOptions): Api {
       }
       // 2. Admission: shed now rather than after reading a body we cannot serve in time.
       permit = await admission.admit(deadlineMs);
+      marks.admittedAt = performance.now();
       // 3. The body, against its limit.
       const body = await readBody(c, bodyLimits);
       bytesIn = body.byteLength;
@@ -215,6 +219,7 @@ export function createApi(options: ApiOptions): Api {
       // A sync result is delivered as soon as it exists: keep it briefly; an async one waits to be fetched.
       const resultTtlMs = mode === 'sync' ? SYNC_RESULT_TTL_MS : undefined;
       jobId = await queue.enqueue({ data: body, params: { resize, tenant, requestId }, deadlineAt, resultTtlMs });
+      marks.enqueuedAt = performance.now();
       c.header('x-job-id', jobId);
       if (mode === 'async') {
         c.header('location', `/v1/jobs/${jobId}`);

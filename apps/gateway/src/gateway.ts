@@ -20,8 +20,9 @@ import { type BalancerConnection, connectBalancer, HealthPoller, HeartbeatMonito
 import { HOP_BY_HOP_HEADERS, isNoEndpointAvailableError, LoadBalancer, type PickHandle, strategyByName } from '@ballast/load-balancer';
 import { constantBackoff, isRetryBudgetExhaustedError, isRetryError, RatioBudget, RetryPolicy } from '@ballast/retry';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { type GatewayObservability, gatewayObservability, type ObservabilityOptions } from './observability/index.ts';
 
 /** Balancing strategies the gateway can be configured with. */
 export const STRATEGIES = ['p2c', 'round-robin', 'least-connections', 'peak-ewma', 'random'] as const;
@@ -74,6 +75,13 @@ export interface GatewayOptions {
   /** Prometheus registry. @default a new registry */
   registry?: Registry;
   /**
+   * Front-door SLIs, stage timings, the dashboard (`/dashboard` on the operational app)
+   * and request timelines (`/trace/:requestId`); the queue, workers and usage views feed
+   * the dashboard. `false` turns all of it off (for measuring what it costs).
+   * @default {}
+   */
+  observability?: ObservabilityOptions | false;
+  /**
    * Logger (pino): one `info` line per proxied request (request id, upstream, status,
    * latency) and a `warn` line per upstream failure, through a child carrying `service: 'gateway'`.
    * @default JSON lines on stderr at level `warn`
@@ -89,6 +97,8 @@ export interface Gateway extends AsyncDisposable {
   readonly balancer: LoadBalancer;
   readonly monitor: HeartbeatMonitor;
   readonly registry: Registry;
+  /** Front-door SLIs and the dashboard; undefined when turned off. */
+  readonly observability: GatewayObservability | undefined;
   breaker(id: string): CircuitBreaker<IncomingMessage> | undefined;
   /** Stops probing, closes breakers, balancer and limiter. */
   close(): Promise<void>;
@@ -276,7 +286,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   };
 
+  const observability =
+    options.observability === false
+      ? undefined
+      : gatewayObservability(
+          { registry, balancer, monitor, circuits: () => new Map([...breakers].map(([id, b]) => [id, b.state])) },
+          options.observability,
+        );
   const app = new Hono();
+  if (observability) app.use('*', observability.middleware as unknown as MiddlewareHandler);
   app.get('/healthz', (c) => c.json({ ok: true, service: 'gateway' }));
   app.get('/readyz', (c) => {
     const up = balancer.stats().endpoints.filter((e) => e.state === 'healthy' || e.state === 'warming').length;
@@ -302,7 +320,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
     const requestId = requestIdFrom(incoming ? incoming.headers['x-request-id'] : request.headers.get('x-request-id'));
     const permit = limiter.tryAcquire();
-    if (!permit) return problem(503, 'ERR_BALLAST_OVERLOADED', 'the gateway is at its request limit', requestId, { 'retry-after': '1' });
+    if (!permit) {
+      return problem(503, 'ERR_BALLAST_OVERLOADED', 'the gateway is at its request limit', requestId, {
+        'retry-after': '1',
+        [SHED_HEADER]: 'gatewayFull',
+      });
+    }
     const throttled = throttle !== undefined && request.method !== 'GET' && request.method !== 'HEAD';
     if (throttled && !throttle.tryAcquire() && throttle.stats().requests >= throttleMinRequests) {
       permit.release();
@@ -314,6 +337,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         requestId,
         {
           'retry-after': '1',
+          [SHED_HEADER]: 'throttled',
         },
       );
     }
@@ -378,6 +402,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   const close = async (): Promise<void> => {
+    observability?.close();
     await poller.close();
     connection.close();
     monitor.close();
@@ -397,7 +422,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       return { ready: up > 0, upstreamsUp: up, upstreams: balancer.size };
     },
   });
-  return { app, ops, balancer, monitor, registry, breaker: (id) => breakers.get(id), close, [Symbol.asyncDispose]: close };
+  observability?.mount(ops);
+  return { app, ops, balancer, monitor, registry, observability, breaker: (id) => breakers.get(id), close, [Symbol.asyncDispose]: close };
 }
 
 /** True when the error says the connection was never made, so the request was never sent. */

@@ -63,6 +63,16 @@ export {
 export { type HealthState, healthRoutes, type OperationalOptions, operationalApp, type ReadyState } from './operational.ts';
 export { type Listening, type ListenOptions, listen, type ResolvedServerLimits, resolveServerLimits, type ServerLimits } from './serve.ts';
 export {
+  API_TIMING,
+  HARVEST_HEADER,
+  harvestOf,
+  parseServerTiming,
+  STAGES,
+  type Stage,
+  serverTiming,
+  TENANT_HEADER,
+} from './server-timing.ts';
+export {
   ALL_ENV,
   API_ENV,
   COMMON_ENV,
