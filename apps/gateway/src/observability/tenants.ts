@@ -3,8 +3,8 @@ import { integer } from '@ballast/common';
 const TENANT = /^[\w.@:-]{1,64}$/;
 
 /**
- * Per-tenant metric labels with bounded cardinality: the first `maxTenants` tenants seen
- * get a label of their own, every later one is counted as `other` (and a tenant header
+ * Per-tenant metric labels with bounded cardinality: `anonymous` (no tenant known) and the
+ * first `maxTenants` tenants seen get a label of their own, every later one is counted as `other` (and a tenant header
  * that is not a plain token as `invalid`), so a flood of tenants cannot flood Prometheus
  * with series. Restarting the gateway starts the choice afresh.
  */
@@ -19,7 +19,7 @@ export class TenantLabels {
 
   /** The label for `tenant` (`anonymous` when unknown). */
   label(tenant: string | null | undefined): string {
-    if (tenant === null || tenant === undefined || tenant === '') return 'anonymous';
+    if (tenant === null || tenant === undefined || tenant === '' || tenant === 'anonymous') return 'anonymous';
     if (!TENANT.test(tenant)) return 'invalid';
     if (this.#known.has(tenant)) return tenant;
     if (this.#known.size >= this.maxTenants) return 'other';
