@@ -18,6 +18,7 @@ import { type Context, Hono } from 'hono';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Admission, type AdmissionOptions } from './admission.ts';
 import { statusForFailure } from './http.ts';
+import { queueMetrics } from './queue-metrics.ts';
 import { type ApiMarks, setTimingHeaders } from './timing.ts';
 
 /** Who is calling, as the auth hook decides. */
@@ -141,6 +142,7 @@ export function createApi(options: ApiOptions): Api {
       this.set(await queue.depth().catch(() => Number.NaN));
     },
   });
+  queueMetrics(registry, queue);
   new Gauge({
     name: 'ballast_api_inflight',
     help: 'Requests held by this server',

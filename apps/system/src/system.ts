@@ -159,7 +159,14 @@ class SystemParts {
     if (own === false) return false;
     const queue = this.apis[0]?.queue;
     return {
-      ...(queue ? { queue: async () => ({ depth: await queue.depth() }) } : {}),
+      ...(queue
+        ? {
+            queue: async () => {
+              const [depth, oldestAgeMs] = await Promise.all([queue.depth(), queue.oldestWaitingAgeMs?.()]);
+              return oldestAgeMs === undefined ? { depth } : { depth, oldestAgeMs };
+            },
+          }
+        : {}),
       workers: () => ({
         busy: this.workers.reduce((n, w) => n + w.stats().active, 0),
         slots: this.workers.reduce((n, w) => n + w.concurrency, 0),
