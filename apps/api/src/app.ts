@@ -186,13 +186,13 @@ export function createApi(options: ApiOptions): Api {
       response.headers.set('x-request-id', requestId);
       if (jobId !== undefined) response.headers.set('x-job-id', jobId);
       const latencyMs = performance.now() - started;
-      setTimingHeaders(response, marks, tenant, latencyMs);
+      const stages = setTimingHeaders(response, marks, tenant, latencyMs);
       requests.inc({ mode, status: response.status });
       latency.observe({ mode }, latencyMs / 1000);
       const usage: ApiUsage = { requestId, tenant, mode, status: response.status, bytesIn, bytesOut: 0, latencyMs, ...extra };
       if (jobId !== undefined) usage.jobId = jobId;
       options.onUsage?.(usage);
-      log.info({ requestId, jobId, tenant, mode, status: response.status, ms: Math.round(latencyMs * 10) / 10 }, 'request');
+      log.info({ requestId, jobId, tenant, mode, status: response.status, ms: Math.round(latencyMs * 10) / 10, stages }, 'request');
       return response;
     };
     try {

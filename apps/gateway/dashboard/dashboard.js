@@ -45,7 +45,7 @@
     scale,
     side,
     stroke: '#7d8893',
-    grid: { show: side === 3 ? true : false, stroke: '#26303b' },
+    grid: { show: side === 3, stroke: '#26303b' },
     label,
     labelSize: 14,
     size: 50,

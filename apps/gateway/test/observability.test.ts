@@ -1,7 +1,7 @@
 import { type Listening, listen, silentLogger } from '@ballast/app-shared';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createGateway, type Gateway, type GatewayOptions } from '../src/index.ts';
+import { createGateway, type Gateway, type GatewayOptions, renderTrace, traceFromLogs } from '../src/index.ts';
 import { outcomeOf, routeOf, sizeClassOf } from '../src/observability/classify.ts';
 import { TenantLabels } from '../src/observability/tenants.ts';
 
@@ -244,5 +244,63 @@ describe('gateway observability', () => {
     expect(gateway.observability).toBeUndefined();
     expect(await (await fetch(`${ops}/metrics`)).text()).not.toContain('ballast_frontdoor');
     expect((await fetch(`${ops}/dashboard`)).status).toBe(404);
+  });
+});
+
+describe('trace over the logs', () => {
+  it("rebuilds a request's stages from the gateway's, the API server's and the worker's lines, whatever their order", () => {
+    const lines = [
+      {
+        time: '2026-01-01T00:00:00.090Z',
+        level: 'info',
+        service: 'worker',
+        msg: 'job done',
+        requestId: 'r1',
+        queuedMs: 5,
+        wallMs: 50,
+        cpuMs: 20,
+        tenant: 't1',
+      },
+      {
+        time: '2026-01-01T00:00:00.100Z',
+        level: 'info',
+        service: 'gateway',
+        msg: 'request',
+        requestId: 'r1',
+        method: 'POST',
+        path: '/v1/resize',
+        status: 200,
+        upstream: 'api-1',
+        ms: 80,
+      },
+      {
+        time: '2026-01-01T00:00:00.099Z',
+        level: 'info',
+        service: 'api-1',
+        msg: 'request',
+        requestId: 'r1',
+        mode: 'sync',
+        tenant: 't1',
+        status: 200,
+        ms: 70,
+        stages: { admission: 1, enqueue: 4 },
+      },
+      { time: '2026-01-01T00:00:00.099Z', level: 'info', service: 'api-2', msg: 'request', requestId: 'other', mode: 'sync', ms: 1 },
+      { level: 'info', msg: 'no id' },
+    ];
+    const trace = traceFromLogs('r1', lines);
+    expect(trace.lines.map((l) => l.service)).toEqual(['worker', 'api-1', 'gateway']);
+    expect(trace.stages).toEqual([
+      { stage: 'gateway', startMs: 0, durationMs: 10 },
+      { stage: 'admission', startMs: 10, durationMs: 1 },
+      { stage: 'enqueue', startMs: 11, durationMs: 4 },
+      { stage: 'queue_wait', startMs: 15, durationMs: 5 },
+      { stage: 'conversion', startMs: 20, durationMs: 50 },
+    ]);
+    expect(trace).toMatchObject({ status: 200, tenant: 't1', upstream: 'api-1', totalMs: 80, method: 'POST' });
+    const text = renderTrace(trace);
+    expect(text).toContain('request r1 POST /v1/resize → 200');
+    expect(text).toMatch(/conversion\s+20\.0 ms\s+\+\s+50\.0 ms\s+\|\s+█+/);
+    expect(traceFromLogs('missing', lines)).toMatchObject({ lines: [], stages: [] });
   });
 });

@@ -45,6 +45,7 @@ export {
   type LogLevel,
   type LogRecord,
   memoryLogger,
+  REDACTED_PATHS,
   silentLogger,
 } from './log.ts';
 export { DURATION_BUCKETS, metricsHandler, type RequestMetrics, requestMetrics } from './metrics.ts';

@@ -23,6 +23,7 @@ export {
 export { FrontDoor, type FrontDoorOptions, type FrontDoorRecord, IMAGE_BUCKETS, type LiveWindow, type Timeline } from './front-door.ts';
 export { frontDoorMetrics } from './middleware.ts';
 export { TenantLabels } from './tenants.ts';
+export { type LogLine, type LogTrace, renderTrace, traceFromLogs } from './trace.ts';
 
 /**
  * What the gateway's observability is given beyond its own parts: views of the queue,
