@@ -70,9 +70,9 @@ describe('dashboard in a real browser', () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
     const started = performance.now();
     await page.goto(`${system.opsUrl}/dashboard`);
-    await page.waitForFunction(() => (window as unknown as { ballastDashboard: PageState }).ballastDashboard.loadMs !== null);
+    await page.waitForFunction(() => (globalThis as unknown as { ballastDashboard: PageState }).ballastDashboard.loadMs !== null);
     const loadMs = performance.now() - started;
-    const pageLoadMs = await page.evaluate(() => (window as unknown as { ballastDashboard: PageState }).ballastDashboard.loadMs);
+    const pageLoadMs = await page.evaluate(() => (globalThis as unknown as { ballastDashboard: PageState }).ballastDashboard.loadMs);
 
     // Traffic: 80 real resize requests, 4 at a time.
     const image = await sampleJpeg();
@@ -95,17 +95,23 @@ describe('dashboard in a real browser', () => {
 
     // The page has received samples with this traffic in them and drawn them.
     await page.waitForFunction(
-      () => (window as unknown as { ballastDashboard: PageState }).ballastDashboard.samples.some((s) => s.rps > 0 && s.p99 !== null),
+      () => (globalThis as unknown as { ballastDashboard: PageState }).ballastDashboard.samples.some((s) => s.rps > 0 && s.p99 !== null),
       undefined,
       { timeout: 15_000 },
     );
     const drawn = await page.evaluate(() => {
-      const state = (window as unknown as { ballastDashboard: PageState & { charts: Record<string, { plot: { data: number[][] } }> } })
+      const state = (globalThis as unknown as { ballastDashboard: PageState & { charts: Record<string, { plot: { data: number[][] } }> } })
         .ballastDashboard;
       const rate = state.charts['chart-rate']?.plot.data[1] ?? [];
       const latency = state.charts['chart-latency']?.plot.data[2] ?? [];
       // Pixels of the plotted lines: the chart's canvas holds more than its background.
-      const canvas = document.querySelector('#chart-rate canvas') as HTMLCanvasElement;
+      interface Canvas {
+        width: number;
+        height: number;
+        getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null;
+      }
+      const { document } = globalThis as unknown as { document: { querySelector(selector: string): Canvas } };
+      const canvas = document.querySelector('#chart-rate canvas');
       const pixels = canvas.getContext('2d')?.getImageData(0, 0, canvas.width, canvas.height).data ?? new Uint8ClampedArray();
       let painted = 0;
       for (let i = 3; i < pixels.length; i += 4) if ((pixels[i] as number) > 0) painted++;
@@ -134,10 +140,10 @@ describe('dashboard in a real browser', () => {
     await page.waitForSelector('[data-upstream="api-2"][data-state="down"]', { timeout: allowed });
     const shownDownMs = performance.now() - killedAt;
     const status = await page.locator('#status').innerText();
-    const stale = await page.evaluate(() => (window as unknown as { ballastDashboard: PageState }).ballastDashboard.stale);
+    const stale = await page.evaluate(() => (globalThis as unknown as { ballastDashboard: PageState }).ballastDashboard.stale);
     expect(stale).toBe(false);
     expect(status).toMatch(/^live/);
-    const ageMs = await page.evaluate(() => (window as unknown as { ballastDashboard: PageState }).ballastDashboard.lastAgeMs);
+    const ageMs = await page.evaluate(() => (globalThis as unknown as { ballastDashboard: PageState }).ballastDashboard.lastAgeMs);
 
     const shot = process.env.BALLAST_DASHBOARD_SCREENSHOT ?? join(tmpdir(), `ballast-dashboard-${process.pid}.png`);
     await page.waitForTimeout(1500); // one more sample, so the phi chart shows the climb
@@ -149,7 +155,7 @@ describe('dashboard in a real browser', () => {
 
     // The dashboard notices when its own data stops: stop the sampler, and the page turns stale.
     system.gateway.observability?.sampler.close();
-    await page.waitForFunction(() => (window as unknown as { ballastDashboard: PageState }).ballastDashboard.stale, undefined, {
+    await page.waitForFunction(() => (globalThis as unknown as { ballastDashboard: PageState }).ballastDashboard.stale, undefined, {
       timeout: 10_000,
     });
     expect(await page.locator('#status').innerText()).toMatch(/^STALE/);
