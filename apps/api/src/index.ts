@@ -1,3 +1,6 @@
 export { Admission, type AdmissionOptions } from './admission.ts';
-export { type Api, type ApiOptions, type ApiUsage, type AuthResult, createApi } from './app.ts';
-export { statusForFailure } from './http.ts';
+export { type Api, createApi } from './app.ts';
+export { apiErrors } from './errors.ts';
+export { type ApiEnv, type ApiOptions, type ApiUsage, type ResizeRequest, type ResolvedApiOptions, resolveApiOptions } from './options.ts';
+export { parseResizeQuery } from './params.ts';
+export { resultResponse, statusForFailure } from './results.ts';

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { abortReason, durationMs, integer } from '@ballast/common';
+import { LedgerLog, ledgerArgs } from './ledger.ts';
 import { asBuffer, emptyStats, poison, resolveQueueOptions, unknownJob } from './options.ts';
+import { addServiceSample, emptyServicePart, serviceStatsOf } from './service-stats.ts';
 import {
   type Consumer,
   type Job,
@@ -9,18 +11,21 @@ import {
   type JobResult,
   type JobState,
   type Lease,
+  type LedgerEntry,
+  type LedgerReadOptions,
   QueueClosedError,
   QueueFullError,
   type QueueOptions,
   type QueueStats,
   type ResolvedQueueOptions,
+  type ServiceStats,
 } from './types.ts';
 
 interface Entry {
   job: Omit<Job, 'attempt'>;
   attempts: number;
   /** Set while a consumer holds the job. */
-  lease?: { owner: InProcessConsumer; expiresAt: number; token: number };
+  lease?: { owner: InProcessConsumer; expiresAt: number; token: number; startedAt: number };
   result?: JobResult;
   /** Epoch ms after which the entry is forgotten. */
   forgetAt: number;
@@ -63,6 +68,8 @@ export class InProcessQueue implements JobQueue {
   /** Finished job ids, oldest first, and the bytes their results hold. */
   readonly #finished = new Set<string>();
   #resultBytes = 0;
+  readonly #ledger: LedgerLog;
+  readonly #service = emptyServicePart();
   #live = 0;
   #token = 0;
   #closed = false;
@@ -70,6 +77,7 @@ export class InProcessQueue implements JobQueue {
   constructor(options: InProcessQueueOptions = {}) {
     this.#options = resolveQueueOptions(options);
     this.#maxResultBytes = integer('maxResultBytes', options.maxResultBytes ?? 256 * 1024 * 1024, { min: 0 });
+    this.#ledger = new LedgerLog(this.#options.ledgerRetentionMs);
     // One sweep timer renews nothing and owns nothing: it reclaims expired leases and
     // forgets old results. Unref'd so an idle queue never keeps the process alive.
     this.#timer = setInterval(() => this.#sweep(), Math.max(10, Math.min(this.#options.leaseMs / 3, 1000)));
@@ -129,7 +137,7 @@ export class InProcessQueue implements JobQueue {
     const index = this.#waiting.indexOf(id);
     if (index >= 0) this.#waiting.splice(index, 1);
     this.#stats.cancelled++;
-    this.#finish(entry, { id, status: 'cancelled' });
+    this.#finish(entry, { id, status: 'cancelled' }, { attempt: entry.attempts });
     return true;
   }
 
@@ -153,6 +161,15 @@ export class InProcessQueue implements JobQueue {
 
   stats(): QueueStats {
     return { ...this.#stats, depth: this.#live };
+  }
+
+  async *ledger(fromMs: number, toMs: number, options?: LedgerReadOptions): AsyncIterableIterator<LedgerEntry> {
+    ledgerArgs(fromMs, toMs, options);
+    yield* this.#ledger.range(fromMs, toMs, this.#options.now());
+  }
+
+  async serviceStats(): Promise<ServiceStats> {
+    return serviceStatsOf([this.#service], this.#options.serviceHalfLifeMs);
   }
 
   async close(): Promise<void> {
@@ -219,20 +236,21 @@ export class InProcessQueue implements JobQueue {
       const entry = this.#entries.get(id);
       if (!entry || entry.result) continue;
       const now = this.#options.now();
+      const worker = (this.#nextWaiters[0] as NextWaiter).consumer.name;
       if (now > entry.job.deadlineAt) {
         this.#stats.expired++;
-        this.#finish(entry, { id, status: 'expired' });
+        this.#finish(entry, { id, status: 'expired' }, { attempt: entry.attempts + 1, worker });
         continue;
       }
       entry.attempts++;
       if (entry.attempts > this.#options.maxAttempts) {
         this.#stats.failed++;
-        this.#finish(entry, { id, status: 'failed', error: poison(id, this.#options.maxAttempts) });
+        this.#finish(entry, { id, status: 'failed', error: poison(id, this.#options.maxAttempts) }, { attempt: entry.attempts, worker });
         continue;
       }
       const waiter = this.#nextWaiters.shift() as NextWaiter;
       const token = ++this.#token;
-      entry.lease = { owner: waiter.consumer, expiresAt: now + this.#options.leaseMs, token };
+      entry.lease = { owner: waiter.consumer, expiresAt: now + this.#options.leaseMs, token, startedAt: now };
       waiter.resolve(this.#lease(entry, token));
     }
   }
@@ -240,17 +258,26 @@ export class InProcessQueue implements JobQueue {
   #lease(entry: Entry, token: number): Lease {
     const job: Job = { ...entry.job, attempt: entry.attempts };
     const held = (): boolean => entry.lease?.token === token;
+    const { owner, startedAt } = entry.lease as NonNullable<Entry['lease']>;
+    const ran = (usage?: Record<string, unknown>): LedgerFacts => {
+      addServiceSample(
+        this.#service,
+        { ms: Math.max(0, this.#options.now() - startedAt), at: this.#options.now() },
+        this.#options.serviceHalfLifeMs,
+      );
+      return { attempt: job.attempt, worker: owner.name, usage };
+    };
     return {
       job,
       complete: async (data, meta) => {
         if (entry.result) return;
         this.#stats.completed++;
-        this.#finish(entry, { id: job.id, status: 'done', data: asBuffer(data), meta });
+        this.#finish(entry, { id: job.id, status: 'done', data: asBuffer(data), meta }, ran(meta));
       },
-      fail: async (error) => {
+      fail: async (error, meta) => {
         if (entry.result) return;
         this.#stats.failed++;
-        this.#finish(entry, { id: job.id, status: 'failed', error });
+        this.#finish(entry, { id: job.id, status: 'failed', error }, ran(meta));
       },
       release: async () => {
         if (!held() || entry.result) return;
@@ -262,8 +289,21 @@ export class InProcessQueue implements JobQueue {
     };
   }
 
-  #finish(entry: Entry, result: JobResult): void {
+  #finish(entry: Entry, result: JobResult, facts: LedgerFacts): void {
     if (!entry.result) this.#live--;
+    const tenant = entry.job.params.tenant;
+    this.#ledger.append(
+      {
+        jobId: result.id,
+        ...(typeof tenant === 'string' ? { tenant } : {}),
+        outcome: result.status,
+        ...(facts.worker === undefined ? {} : { worker: facts.worker }),
+        attempt: facts.attempt,
+        ...(facts.usage === undefined ? {} : { usage: facts.usage }),
+        ...(result.status === 'failed' ? { errorCode: result.error.code } : {}),
+      },
+      this.#options.now(),
+    );
     // The input is no longer needed once the job is final: keep only the result.
     if (entry.job.data.byteLength > 0) entry.job = { ...entry.job, data: EMPTY };
     entry.result = result;
@@ -307,6 +347,13 @@ export class InProcessQueue implements JobQueue {
       this.#dispatch();
     }
   }
+}
+
+/** What the ledger records about who finished a job. */
+interface LedgerFacts {
+  attempt: number;
+  worker?: string;
+  usage?: Record<string, unknown>;
 }
 
 function resultBytes(result: JobResult): number {

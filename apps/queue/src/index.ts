@@ -1,5 +1,6 @@
-export { parseAddresses, queueFromEnv } from './config.ts';
+export { parseAddresses, type QueueFromEnvOptions, queueFromEnv } from './config.ts';
 export { InProcessQueue, type InProcessQueueOptions } from './in-process.ts';
+export type { MembershipSnapshot } from './membership.ts';
 export { resolveQueueOptions } from './options.ts';
 export { RedisQueue, type RedisQueueOptions } from './redis.ts';
 export { FITS, FORMATS, MAX_DIMENSION, MAX_EFFORT, parseResizeParams, type ResizeParams } from './resize-params.ts';
@@ -13,6 +14,9 @@ export {
   type JobResult,
   type JobState,
   type Lease,
+  type LedgerEntry,
+  type LedgerOutcome,
+  type LedgerReadOptions,
   QueueClosedError,
   QueueError,
   QueueFullError,
@@ -20,4 +24,6 @@ export {
   type QueueStats,
   QueueUnavailableError,
   type ResolvedQueueOptions,
+  SERVICE_RING_SIZE,
+  type ServiceStats,
 } from './types.ts';

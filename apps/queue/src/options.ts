@@ -9,12 +9,14 @@ export function resolveQueueOptions(options: QueueOptions): ResolvedQueueOptions
     resultTtlMs: durationMs('resultTtlMs', options.resultTtlMs ?? 600_000, { min: 1 }),
     maxAttempts: integer('maxAttempts', options.maxAttempts ?? 3, { min: 1 }),
     now: func('now', options.now ?? Date.now),
+    ledgerRetentionMs: durationMs('ledgerRetentionMs', options.ledgerRetentionMs ?? 3_600_000, { min: 1 }),
+    serviceHalfLifeMs: durationMs('serviceHalfLifeMs', options.serviceHalfLifeMs ?? 10_000, { min: 1 }),
   };
 }
 
 /** A zeroed stats object. */
 export function emptyStats(): QueueStats {
-  return { depth: 0, enqueued: 0, rejectedFull: 0, completed: 0, failed: 0, expired: 0, cancelled: 0, reclaimed: 0 };
+  return { depth: 0, enqueued: 0, rejectedFull: 0, completed: 0, failed: 0, expired: 0, cancelled: 0, reclaimed: 0, orphaned: 0 };
 }
 
 /** The error `wait()` rejects with for an id the queue does not know. */

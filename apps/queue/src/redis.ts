@@ -1,21 +1,32 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { abortReason, durationMs, integer, nonEmptyString } from '@ballast/common';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { abortReason, durationMs, InvalidOptionError, integer, nonEmptyString } from '@ballast/common';
 import { Redis, type RedisOptions } from 'ioredis';
+import { GroupWait } from './group-wait.ts';
+import { ledgerArgs } from './ledger.ts';
+import { Membership, type MembershipSnapshot } from './membership.ts';
 import { asBuffer, emptyStats, poison, resolveQueueOptions, unknownJob } from './options.ts';
+import { type RawEntry, RedisConsumer } from './redis-consumer.ts';
+import { ENQUEUE, FINISH, UNDO } from './redis-scripts.ts';
+import { type ServicePart, serviceStatsOf } from './service-stats.ts';
 import {
   type Consumer,
-  type Job,
   type JobInput,
   type JobQueue,
   type JobResult,
   type JobState,
   type Lease,
+  type LedgerEntry,
+  type LedgerOutcome,
+  type LedgerReadOptions,
   QueueClosedError,
   QueueFullError,
   type QueueOptions,
   type QueueStats,
   QueueUnavailableError,
   type ResolvedQueueOptions,
+  SERVICE_RING_SIZE,
+  type ServiceStats,
 } from './types.ts';
 
 /** Options of {@link RedisQueue}. */
@@ -32,130 +43,159 @@ export interface RedisQueueOptions extends QueueOptions {
   group?: string;
   /**
    * Replicas that must hold a job before `enqueue` resolves (`WAIT`), and that must
-   * hold a result before it is acknowledged. 0 for a standalone server.
+   * hold a result before `complete()` resolves. 0 for a standalone server.
    * @default 1
    */
   minReplicas?: number;
   /** How long `WAIT` may take, ms; beyond it enqueue throws {@link QueueUnavailableError}. @default 2000 */
   replicationTimeoutMs?: number;
-  /** Waiters re-check their job this often, ms, in case a completion notice was missed during a failover. @default 1000 */
+  /** Waiters re-check their job this often, ms, in case a completion notice was missed during a failover (and for jobs another handle enqueued). @default 1000 */
   pollMs?: number;
+  /** This process's name among the queue's members (heartbeats, consumer names). @default `<hostname>-<pid>-<random>` */
+  member?: string;
+  /** Mean time between this process's heartbeats, ms. @default 250 */
+  heartbeatIntervalMs?: number;
+  /**
+   * Silence tolerated on top of the heartbeat interval before a member is suspected, ms
+   * (phi accrual's acceptable pause): a worker suspected this way has its jobs reclaimed
+   * at once, a producer suspected this way has its attended jobs dropped as orphans.
+   * Detection takes about `heartbeatIntervalMs + heartbeatPauseMs + 0.5 s`.
+   * @default 1000
+   */
+  heartbeatPauseMs?: number;
+  /** Heartbeats on (fast reclaim, orphan detection); off leaves only the lease. @default true */
+  heartbeats?: boolean;
 }
 
-// Atomic enqueue: bounded depth (the stream holds only live jobs, since finished ones
-// are deleted), idempotent per id, job state and stream entry written together.
-const ENQUEUE = `
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('HSET', KEYS[2], 'resent', ARGV[5]) -- a write, so that a WAIT after it covers the job
-  return -1
-end
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[2], 'state', 'pending', 'attempts', 0, 'ttl', ARGV[8])
-redis.call('PEXPIRE', KEYS[2], ARGV[7])
-return redis.call('XADD', KEYS[1], '*', 'id', ARGV[2], 'params', ARGV[3], 'deadlineAt', ARGV[4], 'enqueuedAt', ARGV[5], 'data', ARGV[6])`;
+/** @internal A final state to store. */
+export type Finish = {
+  state: LedgerOutcome;
+  data?: Uint8Array;
+  info?: string;
+  worker?: string;
+  attempt: number;
+  usage?: string;
+  errorCode?: string;
+  reason?: 'orphaned';
+  serviceMs?: number;
+};
 
-// Takes back an enqueue the client was refused (not replicated in time), unless a
-// consumer has begun it: a resent enqueue of the same id then starts afresh.
-const UNDO = `
-if redis.call('HGET', KEYS[2], 'state') ~= 'pending' or redis.call('HGET', KEYS[2], 'attempts') ~= '0' then return 0 end
-redis.call('DEL', KEYS[2])
-redis.call('XDEL', KEYS[1], ARGV[1])
-return 1`;
+/** One Redis primary's share of the queue: its connection, keys and `WAIT` batching. */
+class Shard {
+  readonly client: Redis;
+  readonly stream: string;
+  readonly ledger: string;
+  readonly service: string;
+  readonly inbox: string;
+  readonly #prefix: string;
+  readonly group: GroupWait;
+  /** Connections made so far by the client: a change between a write and its WAIT voids the WAIT. */
+  epoch = 0;
 
-// Called when a consumer receives an entry: counts the attempt, says whether to run it.
-const BEGIN = `
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return 'gone' end
-if state ~= 'pending' then return state end
-local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-if n > tonumber(ARGV[1]) then return 'poison' end
-return 'ok:' .. n`;
+  constructor(client: Redis, prefix: string, minReplicas: number, timeoutMs: number) {
+    this.client = client;
+    this.#prefix = prefix;
+    this.stream = `${prefix}jobs`;
+    this.ledger = `${prefix}ledger`;
+    this.service = `${prefix}service`;
+    this.inbox = `${prefix}inbox:`;
+    this.group = new GroupWait(async () => Number(await client.call('WAIT', minReplicas, timeoutMs)));
+    client.on('connect', () => {
+      this.epoch++;
+    });
+  }
 
-// A delivery handed back unfinished (graceful shutdown) is not an attempt.
-const UNBEGIN = `
-if redis.call('HGET', KEYS[1], 'state') == 'pending' then redis.call('HINCRBY', KEYS[1], 'attempts', -1) end
-return 1`;
-
-// Stores a final state (unless one is stored already), then acknowledges and deletes
-// the stream entry and tells waiters: the acknowledgement never precedes the result.
-const FINISH = `
-local stored = 0
-if ARGV[3] ~= '' and redis.call('HGET', KEYS[2], 'state') == 'pending' then
-  redis.call('HSET', KEYS[2], 'state', ARGV[3], 'data', ARGV[4], 'info', ARGV[5])
-  redis.call('PEXPIRE', KEYS[2], redis.call('HGET', KEYS[2], 'ttl') or ARGV[6])
-  stored = 1
-end
-if ARGV[2] ~= '' then
-  redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-  redis.call('XDEL', KEYS[1], ARGV[2])
-end
-redis.call('PUBLISH', ARGV[7], ARGV[8])
-return stored`;
-
-type Finish = { state: '' | JobResult['status']; data?: Uint8Array; info?: string };
+  jobKey(id: string): string {
+    return `${this.#prefix}job:${id}`;
+  }
+}
 
 /**
  * The distributed queue: a Redis Stream read through a consumer group.
  *
- * - `enqueue` runs one script (depth check, job state, `XADD`) and then `WAIT`s until
- *   `minReplicas` replicas have it, so an acknowledged job survives a primary crash.
+ * - `enqueue` runs one script (depth check, job state, `XADD`), then `WAIT`s until
+ *   `minReplicas` replicas have it — one `WAIT` for every job written meanwhile (group
+ *   commit) — so an acknowledged job survives a primary crash.
  * - Consumers read with `XREADGROUP`; a held job's idle time is reset every
- *   `leaseMs / 3`; jobs idle longer than `leaseMs` (their consumer died) are taken
- *   over with `XAUTOCLAIM`.
- * - The result is stored, replicated, and only then the entry acknowledged (`XACK`) and
- *   deleted; waiters learn through a pub/sub notice (with polling as a fallback).
+ *   `leaseMs / 3`; jobs idle longer than `leaseMs` are taken over with `XAUTOCLAIM`,
+ *   and at once when their worker's heartbeats stop (see {@link Membership}).
+ * - One script stores the result, the ledger entry and the service-time sample,
+ *   acknowledges and deletes the entry and leaves a notice in the producer's inbox;
+ *   `complete()` resolves once that is replicated.
  * - With `connection: { sentinels, name }`, ioredis asks Sentinel for the primary and
  *   follows it when Sentinel promotes a replica.
  */
 export class RedisQueue implements JobQueue {
   readonly kind = 'redis' as const;
+  /** This process's member id (heartbeats, consumer names). */
+  readonly member: string;
   readonly #options: ResolvedQueueOptions;
-  readonly #client: Redis;
-  readonly #stream: string;
-  readonly #channel: string;
-  readonly #prefix: string;
+  readonly #shard: Shard;
+  /** Heartbeats, renewals and reclaims: never behind a `WAIT` on the main connection. */
+  readonly #control: Redis;
   readonly #group: string;
   readonly #minReplicas: number;
   readonly #replicationTimeoutMs: number;
   readonly #pollMs: number;
   readonly #stats: QueueStats = emptyStats();
-  readonly #waiters = new Map<string, Set<(result: JobResult) => void>>();
+  readonly #waiters = new Map<string, { since: number; done: Set<(result: JobResult) => void> }>();
   readonly #consumers = new Set<RedisConsumer>();
-  #subscriber: Redis | undefined;
+  readonly #membership: Membership | undefined;
+  readonly #heartbeatIntervalMs: number;
+  #inbox: Redis | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #group$: Promise<void> | undefined;
-  /** Connections made so far by the main client: a change between a write and its WAIT voids the WAIT. */
-  #epoch = 0;
   #closed = false;
+  /** Bumped when a member is found gone: consumers scan for reclaimable jobs at once. */
+  reclaimHint = 0;
 
   constructor(options: RedisQueueOptions = {}) {
     this.#options = resolveQueueOptions(options);
-    this.#prefix = options.prefix ?? 'ballast:';
+    const prefix = options.prefix ?? 'ballast:';
     this.#group = nonEmptyString('group', options.group ?? 'workers');
     this.#minReplicas = integer('minReplicas', options.minReplicas ?? 1, { min: 0 });
     this.#replicationTimeoutMs = durationMs('replicationTimeoutMs', options.replicationTimeoutMs ?? 2000, { min: 1 });
     this.#pollMs = durationMs('pollMs', options.pollMs ?? 1000, { min: 10 });
-    this.#stream = `${this.#prefix}jobs`;
-    this.#channel = `${this.#prefix}done`;
+    this.member = nonEmptyString('member', options.member ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`);
+    if (/[@\s]/.test(this.member)) throw new InvalidOptionError('member', "a name without '@' or white space", this.member);
+    this.#heartbeatIntervalMs = durationMs('heartbeatIntervalMs', options.heartbeatIntervalMs ?? 250, { min: 10 });
+    const pauseMs = durationMs('heartbeatPauseMs', options.heartbeatPauseMs ?? 1000, { min: 0 });
     const connection = options.connection ?? 'redis://127.0.0.1:6379';
     const base: RedisOptions = { lazyConnect: false, maxRetriesPerRequest: 20, failoverDetector: true };
-    this.#client = typeof connection === 'string' ? new Redis(connection, base) : new Redis({ ...base, ...connection });
+    const client = typeof connection === 'string' ? new Redis(connection, base) : new Redis({ ...base, ...connection });
     // Errors surface through the commands that fail; without a listener ioredis would print them.
-    this.#client.on('error', () => {});
-    this.#client.on('connect', () => {
-      this.#epoch++;
-    });
+    client.on('error', () => {});
+    this.#shard = new Shard(client, prefix, this.#minReplicas, this.#replicationTimeoutMs);
+    this.#control = this._duplicate(20);
+    if (options.heartbeats !== false) {
+      this.#membership = new Membership({
+        member: this.member,
+        channel: `${prefix}members`,
+        intervalMs: this.#heartbeatIntervalMs,
+        pauseMs,
+        publisher: this.#control,
+        subscriber: () => this._duplicate(null),
+        onGone: (member) => {
+          this.#abandon(member).catch(() => {});
+        },
+      });
+    }
   }
 
-  /** @internal A fresh connection with the same settings, for blocking reads. */
-  _duplicate(): Redis {
-    const client = this.#client.duplicate({ maxRetriesPerRequest: null });
+  /** @internal A fresh connection with the same settings. */
+  _duplicate(maxRetriesPerRequest: number | null = null): Redis {
+    const client = this.#shard.client.duplicate({ maxRetriesPerRequest });
     client.on('error', () => {});
     return client;
   }
 
   get leaseMs(): number {
     return this.#options.leaseMs;
+  }
+
+  /** @internal How long a consumer blocks on one read, ms: short enough to pick up reclaimable jobs soon. */
+  get blockMs(): number {
+    return Math.max(10, Math.min(500, Math.floor(this.#options.leaseMs / 2), 2 * this.#heartbeatIntervalMs));
   }
 
   async enqueue(input: JobInput): Promise<string> {
@@ -165,33 +205,33 @@ export class RedisQueue implements JobQueue {
     const resultTtlMs =
       input.resultTtlMs === undefined ? this.#options.resultTtlMs : durationMs('resultTtlMs', input.resultTtlMs, { min: 1 });
     const ttl = Math.ceil(Math.max(0, input.deadlineAt - now) + resultTtlMs);
+    const tenant = typeof input.params.tenant === 'string' ? input.params.tenant : '';
+    if (input.attended) this.#membership?.announce();
+    const shard = this.#shard;
+    const args = [
+      this.#options.maxDepth,
+      id,
+      JSON.stringify(input.params),
+      input.deadlineAt,
+      now,
+      asBuffer(input.data),
+      ttl,
+      Math.ceil(resultTtlMs),
+      tenant,
+      input.attended ? this.member : '',
+    ];
     let outcome: unknown;
     let added = false;
     try {
       await this.ensureGroup();
-      await this.#durably('enqueue', async () => {
-        outcome = String(
-          await this.#eval(
-            ENQUEUE,
-            [this.#stream, this.#jobKey(id)],
-            [
-              this.#options.maxDepth,
-              id,
-              JSON.stringify(input.params),
-              input.deadlineAt,
-              now,
-              asBuffer(input.data),
-              ttl,
-              Math.ceil(resultTtlMs),
-            ],
-          ),
-        );
+      await this.#durably(shard, 'enqueue', async () => {
+        outcome = String(await this.#eval(shard, ENQUEUE, [shard.stream, shard.jobKey(id)], args));
         added ||= isEntryId(outcome);
       });
     } catch (error) {
       // Refused to the client: a job added here must not run anyway. Best effort: on a
       // primary that is gone, the job is gone with it unless a replica had it.
-      if (isEntryId(outcome)) await this.#eval(UNDO, [this.#stream, this.#jobKey(id)], [outcome]).catch(() => {});
+      if (isEntryId(outcome)) await this.#eval(shard, UNDO, [shard.stream, shard.jobKey(id)], [outcome, this.#group]).catch(() => {});
       throw this.#unavailable(error);
     }
     if (outcome === '0') {
@@ -204,14 +244,14 @@ export class RedisQueue implements JobQueue {
 
   async wait(id: string, signal?: AbortSignal): Promise<JobResult> {
     if (signal?.aborted) throw abortReason(signal);
-    await this.#subscribe();
-    if (signal?.aborted) throw abortReason(signal);
+    this.#readInbox();
     return new Promise<JobResult>((resolve, reject) => {
-      let set = this.#waiters.get(id);
-      if (!set) this.#waiters.set(id, (set = new Set()));
+      let waiter = this.#waiters.get(id);
+      if (!waiter) this.#waiters.set(id, (waiter = { since: performance.now(), done: new Set() }));
+      const set = waiter.done;
       const cleanup = (): void => {
         set.delete(done);
-        if (set.size === 0 && this.#waiters.get(id) === set) this.#waiters.delete(id);
+        if (set.size === 0 && this.#waiters.get(id)?.done === set) this.#waiters.delete(id);
         signal?.removeEventListener('abort', onAbort);
         this.#updatePolling();
       };
@@ -242,20 +282,21 @@ export class RedisQueue implements JobQueue {
   }
 
   async result(id: string): Promise<JobState | undefined> {
-    let fields: Record<string, Buffer>;
+    let fields: Array<Buffer | null>;
     try {
-      fields = await this.#client.hgetallBuffer(this.#jobKey(id));
+      fields = await this.#shard.client.hmgetBuffer(this.#shard.jobKey(id), 'state', 'data', 'info');
     } catch (error) {
       throw this.#unavailable(error);
     }
-    const state = fields.state?.toString();
+    const [rawState, data, rawInfo] = fields;
+    const state = rawState?.toString();
     if (state === undefined) return undefined;
-    const info = fields.info?.toString() ?? '{}';
+    const info = rawInfo?.toString() ?? '{}';
     switch (state) {
       case 'pending':
         return { id, status: 'pending' };
       case 'done':
-        return { id, status: 'done', data: fields.data ?? Buffer.alloc(0), meta: JSON.parse(info) };
+        return { id, status: 'done', data: data ?? Buffer.alloc(0), meta: JSON.parse(info) };
       case 'failed':
         return { id, status: 'failed', error: JSON.parse(info) };
       case 'expired':
@@ -267,25 +308,28 @@ export class RedisQueue implements JobQueue {
   }
 
   async cancel(id: string): Promise<boolean> {
-    let stored: number;
+    let stored: boolean;
     try {
-      stored = Number(await this.#eval(FINISH, [this.#stream, this.#jobKey(id)], this.#finishArgs('', { state: 'cancelled' }, id)));
+      stored = await this.#finish(this.#shard, '', id, { state: 'cancelled', attempt: 0 });
     } catch (error) {
       throw this.#unavailable(error);
     }
-    if (stored === 1) this.#stats.cancelled++;
-    return stored === 1;
+    if (stored) this.#stats.cancelled++;
+    return stored;
   }
 
   consumer(name: string): Consumer {
-    const consumer = new RedisConsumer(this, nonEmptyString('name', name));
+    if (this.#closed) throw new QueueClosedError();
+    nonEmptyString('name', name);
+    const consumer = new RedisConsumer(this, name, `${name}@${this.member}`);
     this.#consumers.add(consumer);
+    this.#membership?.watch().catch(() => {});
     return consumer;
   }
 
   async depth(): Promise<number> {
     try {
-      return await this.#client.xlen(this.#stream);
+      return await this.#shard.client.xlen(this.#shard.stream);
     } catch (error) {
       throw this.#unavailable(error);
     }
@@ -295,10 +339,11 @@ export class RedisQueue implements JobQueue {
   async oldestWaitingAgeMs(): Promise<number> {
     try {
       await this.ensureGroup();
-      const groups = (await this.#client.call('XINFO', 'GROUPS', this.#stream)) as unknown[][];
+      const { client, stream } = this.#shard;
+      const groups = (await client.call('XINFO', 'GROUPS', stream)) as unknown[][];
       const group = groups.find((g) => g[g.indexOf('name') + 1] === this.#group);
       const last = group ? String(group[group.indexOf('last-delivered-id') + 1]) : '0-0';
-      const [entries, time] = await Promise.all([this.#client.xrange(this.#stream, `(${last}`, '+', 'COUNT', 1), this.#client.time()]);
+      const [entries, time] = await Promise.all([client.xrange(stream, `(${last}`, '+', 'COUNT', 1), client.time()]);
       const first = entries[0]?.[0];
       if (first === undefined) return 0;
       const nowMs = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
@@ -314,11 +359,48 @@ export class RedisQueue implements JobQueue {
       const timer = setTimeout(() => reject(new QueueUnavailableError('Redis did not answer PING within 1000 ms')), 1000);
       timer.unref();
     });
-    await Promise.race([this.#client.ping(), timeout]);
+    await Promise.race([this.#shard.client.ping(), timeout]);
   }
 
   stats(): QueueStats {
     return { ...this.#stats };
+  }
+
+  /** The members this handle hears (heartbeats) and those it found gone. */
+  membership(): MembershipSnapshot {
+    return this.#membership?.snapshot() ?? { member: this.member, watching: false, alive: [], gone: [] };
+  }
+
+  /** `WAIT` commands sent so far (one per group of concurrent writes). */
+  get waitsSent(): number {
+    return this.#shard.group.sent;
+  }
+
+  async *ledger(fromMs: number, toMs: number, options?: LedgerReadOptions): AsyncIterableIterator<LedgerEntry> {
+    const count = ledgerArgs(fromMs, toMs, options);
+    if (toMs <= fromMs) return;
+    let start = String(fromMs);
+    while (true) {
+      let batch: Array<[string, string[]]>;
+      try {
+        batch = (await this.#shard.client.xrange(this.#shard.ledger, start, String(toMs - 1), 'COUNT', count)) as Array<[string, string[]]>;
+      } catch (error) {
+        throw this.#unavailable(error);
+      }
+      for (const [entryId, fields] of batch) yield parseLedger(entryId, fields);
+      if (batch.length < count) return;
+      start = `(${(batch[batch.length - 1] as [string, string[]])[0]}`;
+    }
+  }
+
+  async serviceStats(): Promise<ServiceStats> {
+    let fields: Record<string, string>;
+    try {
+      fields = await this.#shard.client.hgetall(this.#shard.service);
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
+    return serviceStatsOf([parseService(fields)], this.#options.serviceHalfLifeMs);
   }
 
   async close(): Promise<void> {
@@ -326,8 +408,10 @@ export class RedisQueue implements JobQueue {
     this.#closed = true;
     if (this.#pollTimer) clearInterval(this.#pollTimer);
     await Promise.all([...this.#consumers].map((c) => c.close()));
-    this.#subscriber?.disconnect();
-    this.#client.disconnect();
+    await this.#membership?.close();
+    this.#inbox?.disconnect();
+    this.#control.disconnect();
+    this.#shard.client.disconnect();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -338,7 +422,7 @@ export class RedisQueue implements JobQueue {
 
   /** @internal Creates the consumer group (and stream) once. */
   ensureGroup(): Promise<void> {
-    this.#group$ ??= this.#client.call('XGROUP', 'CREATE', this.#stream, this.#group, '0', 'MKSTREAM').then(
+    this.#group$ ??= this.#shard.client.call('XGROUP', 'CREATE', this.#shard.stream, this.#group, '0', 'MKSTREAM').then(
       () => undefined,
       (error: Error) => {
         if (!String(error.message).includes('BUSYGROUP')) {
@@ -367,25 +451,26 @@ export class RedisQueue implements JobQueue {
       'BLOCK',
       blockMs,
       'STREAMS',
-      this.#stream,
+      this.#shard.stream,
       '>',
     )) as Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
     const entry = reply?.[0]?.[1]?.[0];
-    return entry ? parseEntry(entry) : undefined;
+    return entry ? parseEntry(entry, 1) : undefined;
   }
 
   /**
-   * @internal Takes over one entry idle longer than `leaseMs`. `XAUTOCLAIM` looks at no
-   * more than ten pending entries per call, so the scan follows its cursor through the
-   * whole pending list: a dead consumer's job behind many held by live consumers is
-   * still found.
+   * @internal Takes over one entry idle longer than `leaseMs` (its consumer died, or
+   * was found gone and its entries marked). `XAUTOCLAIM` looks at no more than ten
+   * pending entries per call, so the scan follows its cursor through the whole pending
+   * list. The delivery count Redis keeps for the entry is its attempt number.
    */
   async _reclaim(consumer: string): Promise<RawEntry | undefined> {
+    const { stream } = this.#shard;
     let cursor = '0-0';
     do {
-      const reply = (await this.#client.callBuffer(
+      const reply = (await this.#control.callBuffer(
         'XAUTOCLAIM',
-        this.#stream,
+        stream,
         this.#group,
         consumer,
         this.#options.leaseMs,
@@ -396,115 +481,195 @@ export class RedisQueue implements JobQueue {
       const entry = reply?.[1]?.[0];
       if (entry) {
         this.#stats.reclaimed++;
-        return parseEntry(entry);
+        const entryId = entry[0].toString();
+        const pending = (await this.#control.call('XPENDING', stream, this.#group, entryId, entryId, 1)) as Array<
+          [string, string, number, number]
+        >;
+        return parseEntry(entry, Number(pending[0]?.[3] ?? 2));
       }
       cursor = reply?.[0]?.toString() ?? '0-0';
     } while (cursor !== '0-0');
     return undefined;
   }
 
-  /** @internal Hands an unfinished delivery back: it does not count as an attempt, and is reclaimable at once. */
-  async _release(consumer: string, entryId: string, id: string): Promise<void> {
-    await this.#eval(UNBEGIN, [this.#jobKey(id)], []);
-    await this._touch(consumer, [entryId], this.#options.leaseMs * 10);
+  /** @internal Hands an unfinished delivery back: reclaimable at once, and not counted as an attempt. */
+  async _release(consumer: string, entryId: string, attempt: number): Promise<void> {
+    await this.#control.call(
+      'XCLAIM',
+      this.#shard.stream,
+      this.#group,
+      consumer,
+      0,
+      entryId,
+      'IDLE',
+      this.#options.leaseMs * 10,
+      'RETRYCOUNT',
+      Math.max(0, attempt - 1),
+      'JUSTID',
+    );
   }
 
-  /** @internal Resets the idle time of held entries (renews their leases), or sets it past the lease to hand them back. */
-  async _touch(consumer: string, entryIds: string[], idleMs = 0): Promise<void> {
+  /** @internal Resets the idle time of held entries: renews their leases. */
+  async _renew(consumer: string, entryIds: string[]): Promise<void> {
     if (entryIds.length === 0) return;
-    await this.#client.call('XCLAIM', this.#stream, this.#group, consumer, 0, ...entryIds, 'IDLE', idleMs, 'JUSTID');
+    await this.#control.call('XCLAIM', this.#shard.stream, this.#group, consumer, 0, ...entryIds, 'IDLE', 0, 'JUSTID');
   }
 
   /**
    * @internal Decides what to do with a received entry: a lease to run, or undefined
-   * when the entry was expired, cancelled, poisoned or forgotten (and is now acknowledged).
+   * when it was expired, orphaned or poisoned (and is now finished and acknowledged).
+   * Decided here, without a round trip: cancelled jobs are deleted from the stream and
+   * never received, and the attempt is Redis's delivery count.
    */
   async _begin(consumer: RedisConsumer, entry: RawEntry): Promise<Lease | undefined> {
-    const { job, entryId } = entry;
-    const verdict = String(await this.#eval(BEGIN, [this.#jobKey(job.id)], [this.#options.maxAttempts]));
-    if (verdict.startsWith('ok:')) {
-      if (this.#options.now() > job.deadlineAt) {
-        this.#stats.expired++;
-        await this._finish(entryId, job.id, { state: 'expired' });
-        return undefined;
-      }
-      return consumer._lease({ ...job, attempt: Number(verdict.slice(3)) }, entryId);
-    }
-    if (verdict === 'poison') {
-      this.#stats.failed++;
-      await this._finish(entryId, job.id, { state: 'failed', info: JSON.stringify(poison(job.id, this.#options.maxAttempts)) });
+    const { job, entryId, producer } = entry;
+    const worker = consumer.name;
+    if (job.attempt > this.#options.maxAttempts) {
+      const failure = poison(job.id, this.#options.maxAttempts);
+      const info = JSON.stringify(failure);
+      await this._finish(entryId, job.id, { state: 'failed', info, errorCode: failure.code, worker, attempt: job.attempt });
       return undefined;
     }
-    // Already final (cancelled, or finished by a consumer we reclaimed from) or forgotten.
-    await this._finish(entryId, job.id, { state: '' });
-    return undefined;
-  }
-
-  /** @internal Stores the final state, waits for replication, acknowledges. */
-  async _finish(entryId: string, id: string, finish: Finish): Promise<void> {
-    // Store and replicate the result before the acknowledgement: if the primary dies in
-    // between, the unacknowledged entry is reclaimed and run again on the new primary.
-    if (finish.state !== '') {
-      await this.#durably('result', () => this.#eval(FINISH, [this.#stream, this.#jobKey(id)], this.#finishArgs('', finish, id)));
+    if (this.#options.now() > job.deadlineAt) {
+      await this._finish(entryId, job.id, { state: 'expired', worker, attempt: job.attempt });
+      return undefined;
     }
-    await this.#eval(FINISH, [this.#stream, this.#jobKey(id)], this.#finishArgs(entryId, { state: '' }, id));
-    if (finish.state === 'done') this.#stats.completed++;
-    else if (finish.state === 'failed') this.#stats.failed++;
-  }
-
-  #finishArgs(entryId: string, finish: Finish, id: string): Array<string | number | Buffer> {
-    const data = finish.data ? asBuffer(finish.data) : '';
-    return [this.#group, entryId, finish.state, data, finish.info ?? '{}', this.#options.resultTtlMs, this.#channel, id];
+    if (producer !== '' && this.#membership?.isGone(producer)) {
+      await this._finish(entryId, job.id, { state: 'cancelled', reason: 'orphaned', worker, attempt: job.attempt });
+      return undefined;
+    }
+    return consumer._lease(job, entryId);
   }
 
   /**
-   * Runs `write`, then `WAIT`s for `minReplicas`. `WAIT` speaks for the writes of its own
-   * connection only: when ioredis reconnects in between (a failover) it resends the
-   * pending `WAIT` to the new primary, where it would vouch for a write that may never
-   * have reached that server. So a reconnect during the two means: write again (every
-   * write here is idempotent) and wait again, on the new connection.
+   * @internal Stores a final state with its ledger entry, acknowledges, waits for
+   * replication. True when this call stored it (false: a final state was there already).
    */
-  async #durably(what: string, write: () => Promise<unknown>): Promise<void> {
+  async _finish(entryId: string, id: string, finish: Finish): Promise<boolean> {
+    const stored = await this.#finish(this.#shard, entryId, id, finish);
+    if (stored) {
+      if (finish.state === 'done') this.#stats.completed++;
+      else if (finish.state === 'failed') this.#stats.failed++;
+      else if (finish.state === 'expired') this.#stats.expired++;
+      else if (finish.reason === 'orphaned') this.#stats.orphaned++;
+    }
+    return stored;
+  }
+
+  async #finish(shard: Shard, entryId: string, id: string, f: Finish): Promise<boolean> {
+    const args = [
+      this.#group,
+      entryId,
+      f.state,
+      f.data ? asBuffer(f.data) : '',
+      f.info ?? '{}',
+      this.#options.resultTtlMs,
+      id,
+      f.worker ?? '',
+      f.attempt,
+      f.usage ?? '',
+      f.errorCode ?? '',
+      f.reason ?? '',
+      f.serviceMs === undefined ? '' : Math.round(f.serviceMs * 1000) / 1000,
+      this.#options.serviceHalfLifeMs,
+      this.#options.ledgerRetentionMs,
+      shard.inbox,
+      SERVICE_RING_SIZE,
+    ];
+    let stored = false;
+    await this.#durably(shard, 'result', async () => {
+      const reply = Number(await this.#eval(shard, FINISH, [shard.stream, shard.jobKey(id), shard.ledger, shard.service], args));
+      stored ||= reply === 1;
+    });
+    return stored;
+  }
+
+  /**
+   * Runs `write`, then `WAIT`s for `minReplicas` (shared with every write made
+   * meanwhile). `WAIT` speaks for the writes of its own connection only: when ioredis
+   * reconnects in between (a failover) it resends the pending `WAIT` to the new
+   * primary, where it would vouch for a write that may never have reached that server.
+   * So a reconnect during the two means: write again (every write here is idempotent)
+   * and wait again, on the new connection.
+   */
+  async #durably(shard: Shard, what: string, write: () => Promise<unknown>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const epoch = this.#epoch;
+      const epoch = shard.epoch;
       await write();
-      await this.#replicated(what);
-      if (epoch === this.#epoch) return;
+      if (this.#minReplicas > 0) {
+        const acked = await shard.group.wait();
+        if (acked < this.#minReplicas) {
+          throw new QueueUnavailableError(
+            `${what} reached ${acked} of ${this.#minReplicas} required replicas within ${this.#replicationTimeoutMs} ms`,
+          );
+        }
+      }
+      if (epoch === shard.epoch) return;
       if (attempt === 3) throw new QueueUnavailableError(`${what}: the connection to Redis kept changing while waiting for replicas`);
     }
   }
 
-  async #replicated(what: string): Promise<void> {
-    if (this.#minReplicas === 0) return;
-    const acked = Number(await this.#client.call('WAIT', this.#minReplicas, this.#replicationTimeoutMs));
-    if (acked < this.#minReplicas) {
-      throw new QueueUnavailableError(
-        `${what} reached ${acked} of ${this.#minReplicas} required replicas within ${this.#replicationTimeoutMs} ms`,
-      );
+  /**
+   * A member was found gone: its consumers' entries are marked idle beyond the lease,
+   * so the next reclaim scan of any consumer takes them (ours at once). Entries renewed
+   * in the last two heartbeat intervals are left alone: their consumer is alive.
+   */
+  async #abandon(member: string): Promise<void> {
+    const { stream } = this.#shard;
+    const consumers = (await this.#control.call('XINFO', 'CONSUMERS', stream, this.#group)) as unknown[][];
+    const suffix = `@${member}`;
+    let marked = 0;
+    for (const info of consumers) {
+      const fields = flatRecord(info);
+      const name = String(fields.name);
+      if (!name.endsWith(suffix) || Number(fields.pending) === 0) continue;
+      const pending = (await this.#control.call('XPENDING', stream, this.#group, '-', '+', 1000, name)) as Array<[string]>;
+      const ids = pending.map((p) => p[0]);
+      if (ids.length === 0) continue;
+      const idle = 2 * this.#heartbeatIntervalMs;
+      const claimed = (await this.#control.call(
+        'XCLAIM',
+        stream,
+        this.#group,
+        name,
+        idle,
+        ...ids,
+        'IDLE',
+        this.#options.leaseMs * 10,
+        'JUSTID',
+      )) as string[];
+      marked += claimed.length;
     }
+    if (marked > 0) this.reclaimHint++;
   }
 
-  #jobKey(id: string): string {
-    return `${this.#prefix}job:${id}`;
-  }
-
-  async #subscribe(): Promise<void> {
-    if (this.#subscriber) return;
-    const subscriber = this.#client.duplicate({ maxRetriesPerRequest: null });
-    subscriber.on('error', () => {});
-    this.#subscriber = subscriber;
-    subscriber.on('message', (_channel: string, id: string) => {
-      if (this.#waiters.has(id)) this.#deliver(id);
-    });
-    await subscriber.subscribe(this.#channel);
+  #readInbox(): void {
+    if (this.#inbox || this.#closed) return;
+    const inbox = this._duplicate(null);
+    this.#inbox = inbox;
+    const key = `${this.#shard.inbox}${this.member}`;
+    const loop = async (): Promise<void> => {
+      while (!this.#closed) {
+        let reply: [string, string] | null;
+        try {
+          reply = (await inbox.blpop(key, 1)) as [string, string] | null;
+        } catch {
+          if (this.#closed) return;
+          await new Promise((r) => setTimeout(r, 100).unref());
+          continue;
+        }
+        if (reply && this.#waiters.has(reply[1])) this.#deliver(reply[1]);
+      }
+    };
+    loop().catch(() => {});
   }
 
   #deliver(id: string): void {
     this.result(id).then(
       (state) => {
         if (!state || state.status === 'pending') return;
-        const set = this.#waiters.get(id);
-        if (set) for (const done of [...set]) done(state);
+        const waiter = this.#waiters.get(id);
+        if (waiter) for (const done of [...waiter.done]) done(state);
       },
       () => {
         // Unreachable now; the poll tries again.
@@ -515,7 +680,8 @@ export class RedisQueue implements JobQueue {
   #updatePolling(): void {
     if (this.#waiters.size > 0 && !this.#pollTimer && !this.#closed) {
       this.#pollTimer = setInterval(() => {
-        for (const id of this.#waiters.keys()) this.#deliver(id);
+        const before = performance.now() - this.#pollMs;
+        for (const [id, waiter] of this.#waiters) if (waiter.since <= before) this.#deliver(id);
       }, this.#pollMs);
       this.#pollTimer.unref();
     } else if (this.#waiters.size === 0 && this.#pollTimer) {
@@ -529,16 +695,16 @@ export class RedisQueue implements JobQueue {
     return new QueueUnavailableError(`queue unavailable: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
 
-  #shas = new Map<string, string>();
+  readonly #shas = new Map<string, string>();
 
-  async #eval(script: string, keys: string[], args: Array<string | number | Buffer>): Promise<unknown> {
+  async #eval(shard: Shard, script: string, keys: string[], args: Array<string | number | Buffer>): Promise<unknown> {
     let sha = this.#shas.get(script);
     if (!sha) this.#shas.set(script, (sha = createHash('sha1').update(script).digest('hex')));
     try {
-      return await this.#client.call('EVALSHA', sha, keys.length, ...keys, ...args);
+      return await shard.client.call('EVALSHA', sha, keys.length, ...keys, ...args);
     } catch (error) {
       if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
-      return await this.#client.call('EVAL', script, keys.length, ...keys, ...args);
+      return await shard.client.call('EVAL', script, keys.length, ...keys, ...args);
     }
   }
 }
@@ -547,111 +713,60 @@ function isEntryId(value: unknown): value is string {
   return typeof value === 'string' && value.includes('-') && value !== '-1';
 }
 
-interface RawEntry {
-  entryId: string;
-  job: Omit<Job, 'attempt'>;
-}
-
-function parseEntry([rawId, fields]: [Buffer, Buffer[]]): RawEntry {
+function parseEntry([rawId, fields]: [Buffer, Buffer[]], attempt: number): RawEntry {
   const map = new Map<string, Buffer>();
   for (let i = 0; i + 1 < fields.length; i += 2) map.set((fields[i] as Buffer).toString(), fields[i + 1] as Buffer);
   return {
     entryId: rawId.toString(),
+    producer: map.get('p')?.toString() ?? '',
     job: {
       id: map.get('id')?.toString() ?? '',
       params: JSON.parse(map.get('params')?.toString() ?? '{}'),
       deadlineAt: Number(map.get('deadlineAt')?.toString()),
       enqueuedAt: Number(map.get('enqueuedAt')?.toString()),
       data: map.get('data') ?? Buffer.alloc(0),
+      attempt,
     },
   };
 }
 
-class RedisConsumer implements Consumer {
-  readonly name: string;
-  readonly #queue: RedisQueue;
-  readonly #held = new Set<string>();
-  #client: Redis | undefined;
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #lastReclaim = Number.NEGATIVE_INFINITY;
-  #closed = false;
+function flatRecord(values: unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < values.length; i += 2) out[String(values[i])] = values[i + 1];
+  return out;
+}
 
-  constructor(queue: RedisQueue, name: string) {
-    this.#queue = queue;
-    this.name = name;
-  }
+function parseLedger(entryId: string, fields: string[]): LedgerEntry {
+  const f = flatRecord(fields) as Record<string, string | undefined>;
+  const entry: LedgerEntry = {
+    jobId: f.id ?? '',
+    outcome: f.outcome as LedgerOutcome,
+    finishedAt: Number(entryId.slice(0, entryId.indexOf('-'))),
+    attempt: Number(f.attempt ?? 0),
+  };
+  if (f.tenant !== undefined) entry.tenant = f.tenant;
+  if (f.reason === 'orphaned') entry.reason = 'orphaned';
+  if (f.worker !== undefined) entry.worker = f.worker;
+  if (f.usage !== undefined) entry.usage = JSON.parse(f.usage);
+  if (f.error !== undefined) entry.errorCode = f.error;
+  return entry;
+}
 
-  async next(signal?: AbortSignal): Promise<Lease> {
-    const leaseMs = this.#queue.leaseMs;
-    const blockMs = Math.max(10, Math.min(1000, Math.floor(leaseMs / 2)));
-    this.#client ??= this.#queue._duplicate();
-    this.#timer ??= setInterval(() => {
-      this.#queue._touch(this.name, [...this.#held]).catch(() => {});
-    }, leaseMs / 3);
-    this.#timer.unref();
-    await this.#queue.ensureGroup();
-    while (true) {
-      if (this.#closed) throw new QueueClosedError();
-      if (signal?.aborted) throw abortReason(signal);
-      let entry: RawEntry | undefined;
-      if (performance.now() - this.#lastReclaim >= blockMs) {
-        this.#lastReclaim = performance.now();
-        entry = await this.#queue._reclaim(this.name);
-      }
-      entry ??= await this.#read(blockMs, signal);
-      if (!entry) continue;
-      if (this.#closed || signal?.aborted) {
-        // Received after we stopped wanting it: hand it straight back.
-        await this.#queue._touch(this.name, [entry.entryId], leaseMs * 10);
-        continue;
-      }
-      const lease = await this.#queue._begin(this, entry);
-      if (lease) return lease;
-    }
+/** @internal Reads one shard's service-time hash. */
+export function parseService(fields: Record<string, string>): ServicePart {
+  const recent = [];
+  for (let i = 0; i < SERVICE_RING_SIZE; i++) {
+    const raw = fields[`r${i}`];
+    if (raw === undefined) continue;
+    const [ms, at] = raw.split(':');
+    recent.push({ ms: Number(ms), at: Number(at) });
   }
-
-  async #read(blockMs: number, signal?: AbortSignal): Promise<RawEntry | undefined> {
-    try {
-      return await this.#queue._read(this.#client as Redis, this.name, blockMs);
-    } catch (error) {
-      if (this.#closed) throw new QueueClosedError();
-      if (String((error as Error).message).includes('NOGROUP')) {
-        await this.#queue.ensureGroup();
-        return undefined;
-      }
-      // Failover in progress or Redis unreachable: back off briefly and try again.
-      await new Promise((r) => setTimeout(r, 100));
-      if (signal?.aborted) throw abortReason(signal);
-      return undefined;
-    }
-  }
-
-  /** @internal */
-  _lease(job: Job, entryId: string): Lease {
-    this.#held.add(entryId);
-    const finish = async (f: Finish): Promise<void> => {
-      try {
-        await this.#queue._finish(entryId, job.id, f);
-      } finally {
-        this.#held.delete(entryId);
-      }
-    };
-    return {
-      job,
-      complete: (data, meta) => finish({ state: 'done', data, info: JSON.stringify(meta) }),
-      fail: (error) => finish({ state: 'failed', info: JSON.stringify(error) }),
-      release: async () => {
-        this.#held.delete(entryId);
-        await this.#queue._release(this.name, entryId, job.id);
-      },
-    };
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#timer) clearInterval(this.#timer);
-    this.#client?.disconnect();
-    this.#queue._forget(this);
-  }
+  recent.sort((a, b) => b.at - a.at);
+  return {
+    samples: Number(fields.n ?? 0),
+    meanMs: Number(fields.mean ?? 0),
+    weight: Number(fields.w ?? 0),
+    updatedAt: Number(fields.at ?? 0),
+    recent,
+  };
 }

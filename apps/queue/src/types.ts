@@ -19,6 +19,14 @@ export interface JobInput {
    * @default the queue's `resultTtlMs`
    */
   resultTtlMs?: number;
+  /**
+   * True when the producer itself waits for the result (a sync request): if the producer
+   * is gone before the job starts (its process died, so nobody can deliver the result),
+   * the job is dropped as an orphan instead of converted, and recorded as `cancelled`
+   * with reason `orphaned`. Leave it unset for jobs whose result is fetched later.
+   * @default false
+   */
+  attended?: boolean;
 }
 
 /** A job as a consumer receives it. */
@@ -52,8 +60,11 @@ export interface Lease {
   readonly job: Job;
   /** Stores the result, then acknowledges the job. */
   complete(data: Uint8Array, meta: Record<string, unknown>): Promise<void>;
-  /** Stores a failure, then acknowledges the job (the job is not retried). */
-  fail(error: { code: string; message: string }): Promise<void>;
+  /**
+   * Stores a failure, then acknowledges the job (the job is not retried). `meta` is the
+   * worker's metering of the failed attempt (CPU, bytes), recorded in the ledger.
+   */
+  fail(error: { code: string; message: string }, meta?: Record<string, unknown>): Promise<void>;
   /** Gives the job back at once for another consumer (graceful shutdown). */
   release(): Promise<void>;
 }
@@ -82,7 +93,70 @@ export interface QueueStats {
   expired: number;
   cancelled: number;
   reclaimed: number;
+  /** Jobs dropped before they started because their producer was gone (see {@link JobInput.attended}). */
+  orphaned: number;
 }
+
+/** Final outcomes recorded in the {@link JobQueue.ledger}. */
+export type LedgerOutcome = 'done' | 'failed' | 'expired' | 'cancelled';
+
+/**
+ * One job that reached a final state, recorded once — the first time only, even when
+ * at-least-once delivery ran the job twice — in the same atomic step that stored its
+ * result, so the entry is exactly as durable as the result.
+ */
+export interface LedgerEntry {
+  jobId: string;
+  /** `params.tenant` of the job when it was a string. */
+  tenant?: string;
+  outcome: LedgerOutcome;
+  /** Why a job was cancelled without a `cancel()` call: `orphaned` (its producer was gone before it started). */
+  reason?: 'orphaned';
+  /** When the final state was stored, epoch ms (the Redis primary's clock in Redis mode). */
+  finishedAt: number;
+  /** Consumer that stored it; absent for a job cancelled through `cancel()`. */
+  worker?: string;
+  /** Delivery that finished it: 1 on first delivery, 0 when it never was delivered. */
+  attempt: number;
+  /** The worker's metering (`meta` of `complete()` or `fail()`), when it reported one. */
+  usage?: Record<string, unknown>;
+  /** The failure's code, for `failed`. */
+  errorCode?: string;
+}
+
+/** Options of {@link JobQueue.ledger}. */
+export interface LedgerReadOptions {
+  /** Entries fetched per round trip. @default 500 */
+  batchSize?: number;
+}
+
+/**
+ * Recent service times (how long a consumer held a job, from delivery to its result:
+ * the conversion's wall time plus the queue's own step), over every consumer of the
+ * queue, sync and async jobs alike. Maintained by the queue where results are stored,
+ * so every API server reads the same figures. Robust estimates (median, p90, clamped
+ * mean) are computed from `recentMs`; `meanMs` is a plain time-decayed mean that one
+ * pathological sample can move.
+ */
+export interface ServiceStats {
+  /** Service times recorded over the queue's life (every shard). */
+  samples: number;
+  /** Time-decayed mean, ms: each sample's weight halves every `serviceHalfLifeMs`. 0 before any sample. */
+  meanMs: number;
+  /** The latest samples, newest first (at most {@link SERVICE_RING_SIZE}), ms. */
+  recentMs: number[];
+  /** Median of `recentMs`, ms (0 when empty). */
+  medianMs: number;
+  /** 90th percentile of `recentMs`, ms (0 when empty). */
+  p90Ms: number;
+  /** Mean of `recentMs` with each sample clamped to at most 4 × `medianMs`, ms: one outlier moves it by at most 4 × median / n. */
+  clampedMeanMs: number;
+  /** When the newest sample was recorded, epoch ms (0 when none): how fresh the evidence is. */
+  updatedAt: number;
+}
+
+/** Samples kept in {@link ServiceStats.recentMs}. */
+export const SERVICE_RING_SIZE = 64;
 
 /**
  * A FIFO job queue with deadlines, bounded depth, at-least-once delivery,
@@ -117,6 +191,13 @@ export interface JobQueue extends AsyncDisposable {
   /** Resolves when the queue is reachable; rejects otherwise. */
   ping(): Promise<void>;
   stats(): QueueStats;
+  /**
+   * Every job that reached a final state with `fromMs <= finishedAt < toMs`, oldest
+   * first, one entry per job. Entries are kept `ledgerRetentionMs`.
+   */
+  ledger(fromMs: number, toMs: number, options?: LedgerReadOptions): AsyncIterableIterator<LedgerEntry>;
+  /** Service times of recent jobs over every consumer; one cheap read. */
+  serviceStats(): Promise<ServiceStats>;
   close(): Promise<void>;
 }
 
@@ -163,6 +244,14 @@ export interface QueueOptions {
   maxAttempts?: number;
   /** Wall clock, epoch ms, for deadlines shared across processes. @default Date.now */
   now?: () => number;
+  /**
+   * How long ledger entries are kept, ms. Size it to how often the ledger is read: in
+   * Redis an entry takes about 250 bytes, so an hour at 1,000 jobs/s is about 0.9 GB.
+   * @default 3600000 (1 h)
+   */
+  ledgerRetentionMs?: number;
+  /** Half-life of a sample's weight in {@link ServiceStats.meanMs}, ms. @default 10000 */
+  serviceHalfLifeMs?: number;
 }
 
 /** Validated defaults of {@link QueueOptions}. */
@@ -172,4 +261,6 @@ export interface ResolvedQueueOptions {
   resultTtlMs: number;
   maxAttempts: number;
   now: () => number;
+  ledgerRetentionMs: number;
+  serviceHalfLifeMs: number;
 }

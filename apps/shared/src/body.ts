@@ -23,8 +23,8 @@ export interface BodyLease extends Disposable {
 
 /**
  * A bound on the bytes of request bodies a service holds in memory at once, over all
- * requests: bodies being read count as they arrive (or in full, up front, when their
- * length is declared), and until the request releases them. A body that does not fit is
+ * requests: bodies being read count as their bytes arrive, until the request releases
+ * them. A body that does not fit is
  * refused with 503 rather than read, so many slow or large uploads cannot exhaust memory.
  */
 export class BodyBudget {
@@ -102,7 +102,7 @@ export function resolveBodyLimits(limits: BodyLimits = {}): ResolvedBodyLimits {
 export async function readBody(c: Context, limits: ResolvedBodyLimits, lease?: BodyLease): Promise<Buffer> {
   const declared = declaredLength(c);
   if (declared !== undefined && declared > limits.maxBodyBytes) throw bodyTooLarge(limits.maxBodyBytes, declared);
-  const guard = new BodyGuard(limits, declared, lease);
+  const guard = new BodyGuard(limits, lease);
   const incoming = nodeRequest(c);
   try {
     const body = incoming ? await readIncoming(incoming, guard) : await readWeb(c.req.raw, guard);
@@ -126,16 +126,14 @@ class BodyGuard {
   readonly failed: Promise<never>;
   readonly #maxBytes: number;
   readonly #lease: BodyLease | undefined;
-  readonly #metered: boolean;
   readonly #timers: Array<ReturnType<typeof setTimeout>> = [];
   #fail: (error: HttpError) => void = () => {};
 
-  constructor(limits: ResolvedBodyLimits, declared: number | undefined, lease: BodyLease | undefined) {
+  constructor(limits: ResolvedBodyLimits, lease: BodyLease | undefined) {
     this.#maxBytes = limits.maxBodyBytes;
+    // Bytes count against the budget as they arrive, not as declared: a client that
+    // declares 10 MiB and dribbles holds only what it has sent.
     this.#lease = lease;
-    if (declared !== undefined && lease && !lease.take(declared)) throw budgetSpent();
-    // With a declared length the whole body is reserved up front; otherwise as it comes.
-    this.#metered = declared === undefined;
     this.failed = new Promise<never>((_, reject) => {
       this.#fail = reject;
     });
@@ -161,7 +159,7 @@ class BodyGuard {
   add(bytes: number): void {
     this.total += bytes;
     if (this.total > this.#maxBytes) throw bodyTooLarge(this.#maxBytes);
-    if (this.#metered && this.#lease && !this.#lease.take(bytes)) throw budgetSpent();
+    if (this.#lease && !this.#lease.take(bytes)) throw budgetSpent();
   }
 
   dispose(): void {

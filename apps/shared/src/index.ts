@@ -24,7 +24,16 @@ export {
   readEnv,
   stringVar,
 } from './env.ts';
-export { type ErrorBody, errorBody, errorResponse, HttpError, httpErrorResponse, isHttpError, retryAfter } from './errors.ts';
+export {
+  type ErrorBody,
+  errorBody,
+  errorResponse,
+  HttpError,
+  httpErrorResponse,
+  isHttpError,
+  retryAfter,
+  writeHttpError,
+} from './errors.ts';
 export {
   bodyless,
   bodyTooLarge,
@@ -55,8 +64,10 @@ export {
   type Authenticate,
   annotate,
   anonymous,
+  answeredStatus,
   type ErrorMapper,
   errorHandler,
+  forApp,
   measure,
   notFound,
   requestContext,

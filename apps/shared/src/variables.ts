@@ -48,6 +48,8 @@ export const QUEUE_ENV = {
   BALLAST_REDIS_MIN_REPLICAS: intVar('Replicas that must confirm each job and result (WAIT)', { min: 0, max: 16 }),
   BALLAST_QUEUE_MAX_DEPTH: intVar('Jobs waiting or in progress before enqueue is refused (503)', { min: 1 }),
   BALLAST_QUEUE_LEASE_MS: intVar('Silence after which a dead worker’s job is reclaimed, ms', { min: 30, max: 3_600_000 }),
+  BALLAST_QUEUE_HEARTBEAT_MS: intVar('Mean time between heartbeats of each process, ms', { min: 10, max: 60_000 }),
+  BALLAST_QUEUE_HEARTBEAT_PAUSE_MS: intVar('Silence tolerated beyond it before a process is suspected, ms', { min: 0, max: 600_000 }),
 } as const satisfies EnvSpec;
 
 /** Image input formats a service may accept; `svg` only when named explicitly. */

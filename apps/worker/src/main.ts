@@ -8,17 +8,21 @@
  *   BALLAST_REDIS_SENTINELS=127.0.0.1:26379 npx node --conditions=@ballast/source apps/worker/src/main.ts
  */
 
+import { hostname } from 'node:os';
 import { queueFromEnv } from '@ballast/app-queue';
 import { IMAGE_ENV, listen, operationalApp, QUEUE_ENV, startService, WORKER_ENV } from '@ballast/app-shared';
 import { workerMetrics } from './metrics.ts';
 import { logWorker, ResizeWorker } from './worker.ts';
 
 const { env, logger } = startService('worker', { ...QUEUE_ENV, ...IMAGE_ENV, ...WORKER_ENV });
-const queue = queueFromEnv();
+// The worker's name is its member id in the queue: its heartbeats carry it, and a worker
+// whose heartbeats stop has its jobs reclaimed at once (apps/README.md, queue).
+const workerName = env.BALLAST_WORKER_NAME ?? `worker-${hostname()}-${process.pid}`;
+const queue = queueFromEnv(process.env, { member: workerName });
 const worker = new ResizeWorker({
   queue,
   concurrency: env.BALLAST_WORKER_CONCURRENCY,
-  name: env.BALLAST_WORKER_NAME,
+  name: workerName,
   limits: { maxAvifOutputPixels: env.BALLAST_WORKER_MAX_AVIF_OUTPUT_PIXELS },
 });
 const registry = workerMetrics(worker);

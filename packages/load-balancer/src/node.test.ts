@@ -277,6 +277,43 @@ describe('nodeProxy', () => {
     expect(ok).toMatchObject({ successes: 1, inFlight: 0 });
   });
 
+  it('sends a body the caller buffered, whole, with its length, on every attempt', async () => {
+    const good = await upstream(echo('good'));
+    const balancer = new LoadBalancer({
+      endpoints: [await refusingUrl(), good.url].map((address, i) => ({ id: `u${i}`, address })),
+      strategy: roundRobin(),
+    });
+    const bodies = new WeakMap<IncomingMessage, Buffer>();
+    const proxy = nodeProxy({ balancer, maxAttempts: 2, body: (req) => bodies.get(req) });
+    const server = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      bodies.set(req, Buffer.concat(chunks)); // read whole before proxying, as an edge that buffers does
+      await proxy(req, res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    defer(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await proxy.close();
+      balancer.close();
+    });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/upload`;
+    const stream = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('chunked '));
+        controller.enqueue(new TextEncoder().encode('upload'));
+        controller.close();
+      },
+    });
+    const res = await fetch(url, { method: 'POST', body: stream, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(200);
+    const seen = (await res.json()) as { id: string; body: string; headers: Record<string, string> };
+    expect(seen).toMatchObject({ id: 'good', body: 'chunked upload', headers: { 'content-length': '14' } });
+    expect(seen.headers['transfer-encoding']).toBeUndefined();
+    expect(balancer.stats().endpoints[0]).toMatchObject({ failures: 1, inFlight: 0 });
+  });
+
   it('does not retry once the request reached an upstream', async () => {
     const broken = await upstream((req) => req.socket.destroy());
     const good = await upstream(echo('good'));

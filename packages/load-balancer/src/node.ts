@@ -79,6 +79,12 @@ export interface NodeProxyOptions extends ForwardingOptions {
   /** Path and query sent upstream. @default `request.url` */
   path?: (request: IncomingMessage) => string;
   /**
+   * The request's body when the caller has read it already (an edge that buffers bodies
+   * so slow uploads never reach an upstream): sent whole on every attempt instead of being
+   * streamed from the request; `undefined` streams it. @default streamed from the request
+   */
+  body?: (request: IncomingMessage) => Uint8Array | undefined;
+  /**
    * Answers a request that could not be proxied; the default writes the JSON error bodies
    * of the README (503 no endpoint, 502 unreachable, 504 timeout). Not called when the
    * client has gone away, nor once the response head was sent (the response is cut off).
@@ -115,6 +121,7 @@ interface Resolved {
   isFailure: ((response: UpstreamResponse) => boolean) | undefined;
   key: ((request: IncomingMessage) => string | undefined) | undefined;
   path: ((request: IncomingMessage) => string) | undefined;
+  body: ((request: IncomingMessage) => Uint8Array | undefined) | undefined;
   onRejected: (error: unknown, request: IncomingMessage, response: ServerResponse) => void;
   forwarding: ReturnType<typeof createForwarding>;
 }
@@ -187,6 +194,7 @@ function resolve(options: NodeProxyOptions): Resolved {
     isFailure: optionalFunc('isFailure', options.isFailure),
     key: optionalFunc('key', options.key),
     path: optionalFunc('path', options.path),
+    body: optionalFunc('body', options.body),
     onRejected: optionalFunc('onRejected', options.onRejected) ?? rejectWithJson,
     forwarding: createForwarding(options),
     dispatcher:
@@ -217,6 +225,7 @@ class Exchange {
   #headers: OutgoingHeaders | undefined;
   #path = '';
   #hasBody = false;
+  #buffered: Uint8Array | undefined;
   #deadline = 0;
   #attempts = 0;
   #current: Attempt | undefined;
@@ -249,7 +258,12 @@ class Exchange {
     delete headers.expect;
     this.#headers = headers;
     this.#path = this.#o.path ? this.#o.path(req) : (req.url ?? '/');
-    this.#hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+    this.#buffered = this.#o.body?.(req);
+    if (this.#buffered !== undefined) headers['content-length'] = String(this.#buffered.byteLength);
+    this.#hasBody =
+      this.#buffered !== undefined
+        ? this.#buffered.byteLength > 0
+        : req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
     this.#o.retryBudget?.onRequest?.();
     this.#next();
   }
@@ -324,8 +338,10 @@ class Exchange {
   }
 
   /** The body for one attempt: read from the client only once the upstream socket takes it. */
-  body(): AsyncIterable<Buffer> | null {
+  body(): AsyncIterable<Buffer> | Uint8Array | null {
     if (!this.#hasBody) return null;
+    // A buffered body can be sent again: it leaves a retry possible.
+    if (this.#buffered !== undefined) return this.#buffered;
     return this.#bodyOnce();
   }
 

@@ -3,7 +3,7 @@ import { parseServerTiming, silentLogger } from '@ballast/app-shared';
 import { ResizeWorker } from '@ballast/app-worker';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createApi } from '../src/index.ts';
+import { createApi } from './index.ts';
 
 const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
@@ -20,7 +20,14 @@ describe('API observability', () => {
     const queue = new InProcessQueue();
     open.push(queue);
     open.push(new ResizeWorker({ queue, concurrency: 1 }).start());
-    const api = createApi({ queue, logger: silentLogger(), authenticate: () => ({ tenant: 't-42' }) });
+    const api = createApi({
+      queue,
+      logger: silentLogger(),
+      authenticate: async (c, next) => {
+        c.set('tenant', 't-42');
+        await next();
+      },
+    });
     open.push(api);
     const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: 'white' } })
       .jpeg()

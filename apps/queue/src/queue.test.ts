@@ -1,16 +1,17 @@
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { isInvalidOptionError } from '@ballast/common';
 import { type RedisServer, type RedisTopology, startRedis, startRedisTopology } from '@ballast/test/redis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   InProcessQueue,
   isQueueError,
   type JobQueue,
+  type LedgerEntry,
   QueueFullError,
   type QueueOptions,
   QueueUnavailableError,
   RedisQueue,
-} from '../src/index.ts';
+} from './index.ts';
 
 let redis: RedisServer;
 beforeAll(async () => {
@@ -21,23 +22,46 @@ afterAll(async () => {
 });
 
 let prefixes = 0;
-const factories: Array<[string, (options?: QueueOptions) => JobQueue]> = [
-  ['in-process', (options) => new InProcessQueue(options)],
-  ['redis', (options) => new RedisQueue({ ...options, connection: redis.url, minReplicas: 0, prefix: `t${++prefixes}:`, pollMs: 50 })],
+/**
+ * The same suite runs on both queues. The in-process queue reads time through its
+ * clock and timers, so it runs on fake time (`elapse` advances it); the Redis queue
+ * talks to a real server, whose clock is real, so `elapse` waits.
+ */
+const factories: Array<[string, (options?: QueueOptions) => JobQueue, boolean]> = [
+  ['in-process', (options) => new InProcessQueue(options), true],
+  [
+    'redis',
+    (options) => new RedisQueue({ ...options, connection: redis.url, minReplicas: 0, prefix: `t${++prefixes}:`, pollMs: 50 }),
+    false,
+  ],
 ];
 
 const future = (ms = 10_000): number => Date.now() + ms;
 const bytes = (text: string): Buffer => Buffer.from(text);
 
-describe.each(factories)('%s queue', (_name, make) => {
+async function entries(q: JobQueue, from = 0, to = Date.now() + 60_000): Promise<LedgerEntry[]> {
+  const out: LedgerEntry[] = [];
+  for await (const entry of q.ledger(from, to)) out.push(entry);
+  return out;
+}
+
+describe.each(factories)('%s queue', (_name, make, fake) => {
   const open: JobQueue[] = [];
   const queue = (options?: QueueOptions): JobQueue => {
     const q = make(options);
     open.push(q);
     return q;
   };
+  const elapse = async (ms: number): Promise<void> => {
+    if (fake) await vi.advanceTimersByTimeAsync(ms);
+    else await new Promise((r) => setTimeout(r, ms));
+  };
+  beforeEach(() => {
+    if (fake) vi.useFakeTimers();
+  });
   afterEach(async () => {
     await Promise.all(open.splice(0).map((q) => q.close()));
+    vi.useRealTimers();
   });
 
   it('delivers a job, stores the result, then acknowledges it', async () => {
@@ -100,7 +124,7 @@ describe.each(factories)('%s queue', (_name, make) => {
     const q = queue();
     const stale = await q.enqueue({ data: bytes('old'), params: {}, deadlineAt: Date.now() + 20 });
     const live = await q.enqueue({ data: bytes('new'), params: {}, deadlineAt: future() });
-    await new Promise((r) => setTimeout(r, 40));
+    await elapse(40);
     const lease = await q.consumer('c1').next();
     expect(lease.job.id).toBe(live);
     expect((await q.wait(stale)).status).toBe('expired');
@@ -126,11 +150,11 @@ describe.each(factories)('%s queue', (_name, make) => {
     const first = await dying.next();
     expect(first.job.attempt).toBe(1);
     await dying.close(); // stops renewing its lease, never acknowledges
-    const started = Date.now();
-    const second = await q.consumer('survivor').next();
+    const next = q.consumer('survivor').next();
+    await elapse(400);
+    const second = await next;
     expect(second.job.id).toBe(id);
     expect(second.job.attempt).toBe(2);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
     await second.complete(bytes('ok'), {});
     expect((await q.wait(id)).status).toBe('done');
     expect(q.stats().reclaimed).toBe(1);
@@ -142,7 +166,7 @@ describe.each(factories)('%s queue', (_name, make) => {
     const lease = await q.consumer('slow').next();
     const other = new AbortController();
     const stolen = q.consumer('other').next(other.signal);
-    await new Promise((r) => setTimeout(r, 1200)); // three leases long: renewals keep it
+    await elapse(1200); // three leases long: renewals keep it
     other.abort(new Error('stop'));
     await expect(stolen).rejects.toThrow('stop');
     await lease.complete(bytes(''), {});
@@ -157,7 +181,9 @@ describe.each(factories)('%s queue', (_name, make) => {
     await dying.close();
     const ac = new AbortController();
     const next = q.consumer('next').next(ac.signal);
-    const result = await q.wait(id);
+    const waiting = q.wait(id);
+    await elapse(250);
+    const result = await waiting;
     expect(result).toMatchObject({ status: 'failed', error: { code: 'ERR_BALLAST_QUEUE_TOO_MANY_ATTEMPTS' } });
     ac.abort(new Error('done'));
     await expect(next).rejects.toThrow('done');
@@ -170,8 +196,10 @@ describe.each(factories)('%s queue', (_name, make) => {
     await dying.next();
     await dying.close();
     const live = await q.enqueue({ data: bytes('b'), params: {}, deadlineAt: future() });
-    await new Promise((r) => setTimeout(r, 250)); // the lease lapses after the deadline
-    const lease = await q.consumer('survivor').next();
+    await elapse(250); // the lease lapses after the deadline
+    const next = q.consumer('survivor').next();
+    await elapse(200);
+    const lease = await next;
     expect(lease.job.id).toBe(live);
     expect((await q.wait(id)).status).toBe('expired');
   });
@@ -190,7 +218,9 @@ describe.each(factories)('%s queue', (_name, make) => {
     await dying.close();
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new Error('never reclaimed')), 3000);
-    const again = await q.consumer('survivor').next(ac.signal);
+    const next = q.consumer('survivor').next(ac.signal);
+    await elapse(400);
+    const again = await next;
     clearTimeout(timer);
     expect(again.job).toMatchObject({ id, attempt: 2 });
     for (const lease of held) await lease.complete(bytes(''), {});
@@ -231,6 +261,91 @@ describe.each(factories)('%s queue', (_name, make) => {
     expect(await q.result('nope')).toBeUndefined();
     await expect(q.wait('nope')).rejects.toMatchObject({ code: 'ERR_BALLAST_QUEUE_UNKNOWN_JOB' });
     await expect(q.ping()).resolves.toBeUndefined();
+  });
+
+  it('records one ledger entry per finished job, with its tenant, outcome, worker, attempt and metering', async () => {
+    const q = queue({ leaseMs: 100 });
+    const from = Date.now();
+    const done = await q.enqueue({ data: bytes('a'), params: { tenant: 't1' }, deadlineAt: future() });
+    const failed = await q.enqueue({ data: bytes('b'), params: { tenant: 't2' }, deadlineAt: future() });
+    const cancelled = await q.enqueue({ data: bytes('c'), params: { tenant: 't1' }, deadlineAt: future() });
+    const expired = await q.enqueue({ data: bytes('d'), params: {}, deadlineAt: Date.now() + 20 });
+    const c = q.consumer('w1');
+    await (await c.next()).complete(bytes('out'), { cpuMs: 7, bytesOut: 3 });
+    await (await c.next()).fail({ code: 'BAD_IMAGE', message: 'no' }, { cpuMs: 1 });
+    expect(await q.cancel(cancelled)).toBe(true);
+    await elapse(40);
+    const ac = new AbortController();
+    const idle = c.next(ac.signal).catch(() => undefined);
+    await elapse(10);
+    expect((await q.wait(expired)).status).toBe('expired');
+    ac.abort(new Error('stop'));
+    await idle;
+    const ledger = await entries(q, from);
+    expect(ledger.map((e) => [e.jobId, e.outcome])).toEqual([
+      [done, 'done'],
+      [failed, 'failed'],
+      [cancelled, 'cancelled'],
+      [expired, 'expired'],
+    ]);
+    expect(ledger[0]).toMatchObject({ tenant: 't1', worker: 'w1', attempt: 1, usage: { cpuMs: 7, bytesOut: 3 } });
+    expect(ledger[1]).toMatchObject({ tenant: 't2', worker: 'w1', attempt: 1, errorCode: 'BAD_IMAGE', usage: { cpuMs: 1 } });
+    expect(ledger[2]).toMatchObject({ tenant: 't1', attempt: 0 });
+    expect(ledger[2]?.worker).toBeUndefined();
+    expect(ledger[3]).toMatchObject({ worker: 'w1' });
+    expect(ledger[3]?.tenant).toBeUndefined();
+    for (const entry of ledger) expect(entry.finishedAt).toBeGreaterThanOrEqual(from - 1000);
+    // Half-open ranges: [finishedAt, finishedAt + 1) holds the entry, [x, finishedAt) does not.
+    const first = ledger[0] as LedgerEntry;
+    expect((await entries(q, first.finishedAt, first.finishedAt + 1)).map((e) => e.jobId)).toContain(done);
+    expect((await entries(q, 0, first.finishedAt)).map((e) => e.jobId)).not.toContain(done);
+  });
+
+  it('records a job run twice (at-least-once) in the ledger once, by the delivery that finished it', async () => {
+    const q = queue({ leaseMs: 100 });
+    const from = Date.now();
+    const id = await q.enqueue({ data: bytes('a'), params: { tenant: 't' }, deadlineAt: future() });
+    const slow = q.consumer('slow');
+    const first = await slow.next();
+    await slow.close(); // its lease lapses: the job goes to another consumer
+    const next = q.consumer('fast').next();
+    await elapse(250);
+    const second = await next;
+    expect(second.job.attempt).toBe(2);
+    await second.complete(bytes('2'), { n: 2 });
+    await first.complete(bytes('1'), { n: 1 }); // the first run finishes late: ignored
+    const result = await q.wait(id);
+    expect(result.status === 'done' && result.data.toString()).toBe('2');
+    const ledger = (await entries(q, from)).filter((e) => e.jobId === id);
+    expect(ledger).toHaveLength(1);
+    expect(ledger[0]).toMatchObject({ outcome: 'done', worker: 'fast', attempt: 2, usage: { n: 2 } });
+  });
+
+  it('reports service times of finished jobs for every reader', async () => {
+    const q = queue();
+    expect(await q.serviceStats()).toMatchObject({ samples: 0, meanMs: 0, recentMs: [], updatedAt: 0 });
+    const c = q.consumer('c');
+    for (let i = 0; i < 3; i++) {
+      await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future() });
+      const lease = await c.next();
+      await elapse(20);
+      await lease.complete(bytes(''), {});
+    }
+    const stats = await q.serviceStats();
+    expect(stats.samples).toBe(3);
+    expect(stats.recentMs).toHaveLength(3);
+    expect(stats.meanMs).toBeGreaterThan(0);
+    expect(stats.medianMs).toBeGreaterThan(0);
+    expect(stats.p90Ms).toBeGreaterThanOrEqual(stats.medianMs);
+    expect(stats.updatedAt).toBeGreaterThan(0);
+    for (const ms of stats.recentMs) expect(ms).toBeGreaterThanOrEqual(fake ? 20 : 15);
+  });
+
+  it('refuses a malformed ledger range, naming the argument', async () => {
+    const q = queue();
+    await expect(entries(q, -1, 10)).rejects.toThrow('fromMs');
+    await expect(entries(q, 0, Number.NaN)).rejects.toThrow('toMs');
+    expect(await entries(q, 10, 5)).toEqual([]);
   });
 
   it('rejects invalid options naming the option', () => {
@@ -384,15 +499,20 @@ describe('redis queue replication', () => {
   });
 });
 
-describe.each(factories)('%s queue result retention', (_name, make) => {
+describe.each(factories)('%s queue result retention', (_name, make, fake) => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
   it('forgets a result after the job’s own resultTtlMs', async () => {
+    if (fake) vi.useFakeTimers();
     const q = make({ leaseMs: 100 });
     try {
       const id = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future(), resultTtlMs: 150 });
       const lease = await q.consumer('c').next();
       await lease.complete(bytes('b'), {});
       expect((await q.result(id))?.status).toBe('done');
-      await new Promise((r) => setTimeout(r, 400));
+      if (fake) await vi.advanceTimersByTimeAsync(400);
+      else await new Promise((r) => setTimeout(r, 400));
       expect(await q.result(id)).toBeUndefined();
     } finally {
       await q.close();

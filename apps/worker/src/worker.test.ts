@@ -2,7 +2,7 @@ import { InProcessQueue, parseResizeParams } from '@ballast/app-queue';
 import { memoryLogger } from '@ballast/app-shared';
 import sharp from 'sharp';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CpuMeter, type JobUsage, logWorker, outputSize, ResizeWorker, resizeImage, resolveLimits, sampleJpeg } from '../src/index.ts';
+import { CpuMeter, type JobUsage, logWorker, outputSize, ResizeWorker, resizeImage, resolveLimits, sampleJpeg } from './index.ts';
 
 let jpeg: Buffer;
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 import { type RedisServer, startRedis } from '@ballast/test/redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { InProcessQueue, type JobQueue, RedisQueue } from '../src/index.ts';
+import { InProcessQueue, type JobQueue, RedisQueue } from './index.ts';
 
 let redis: RedisServer;
 beforeAll(async () => {

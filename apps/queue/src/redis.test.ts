@@ -1,0 +1,189 @@
+/**
+ * What only the Redis queue does: heartbeats that reclaim a gone member's jobs before
+ * its lease lapses, orphans dropped, results delivered through the producer's inbox,
+ * one ledger and one service-time feed shared by every handle, WAIT group commit.
+ */
+import { type RedisServer, startRedis } from '@ballast/test/redis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { GroupWait } from './group-wait.ts';
+import { type LedgerEntry, RedisQueue, type RedisQueueOptions } from './index.ts';
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+let prefixes = 0;
+const open: RedisQueue[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((q) => q.close()));
+});
+
+/** Handles on one queue (one prefix), as separate processes would hold them. */
+function handles(options: RedisQueueOptions = {}): (member: string, extra?: RedisQueueOptions) => RedisQueue {
+  const prefix = `r${++prefixes}:`;
+  return (member, extra) => {
+    const q = new RedisQueue({ connection: redis.url, minReplicas: 0, prefix, member, pollMs: 60_000, ...options, ...extra });
+    open.push(q);
+    return q;
+  };
+}
+
+const future = (ms = 30_000): number => Date.now() + ms;
+
+/** Polls a condition against the real server; fails after `timeoutMs`. */
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function ledger(q: RedisQueue): Promise<LedgerEntry[]> {
+  const out: LedgerEntry[] = [];
+  for await (const entry of q.ledger(0, Date.now() + 60_000)) out.push(entry);
+  return out;
+}
+
+describe('heartbeats', () => {
+  it('reclaim a gone worker’s job long before its lease lapses; a live worker keeps its own', { timeout: 30_000 }, async () => {
+    // A one-minute lease: only the heartbeats can hand the job on within this test.
+    const handle = handles({ leaseMs: 60_000 });
+    const survivor = handle('survivor');
+    const doomed = handle('doomed');
+    const live = handle('live');
+    const idle = survivor.consumer('s');
+    const liveConsumer = live.consumer('l');
+    const doomedConsumer = doomed.consumer('d');
+    await until('the survivor to hear the others', () => survivor.membership().alive.length === 3);
+    const held = await live.enqueue({ data: Buffer.from('b'), params: {}, deadlineAt: future() });
+    const kept = await liveConsumer.next();
+    expect(kept.job.id).toBe(held);
+    const id = await doomed.enqueue({ data: Buffer.from('a'), params: {}, deadlineAt: future() });
+    const taken = await doomedConsumer.next();
+    expect(taken.job.id).toBe(id);
+    await doomed.close(); // heartbeats stop; its job stays unacknowledged
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(new Error('not reclaimed within 15 s')), 15_000);
+    const again = await idle.next(ac.signal);
+    clearTimeout(timer);
+    expect(again.job).toMatchObject({ id, attempt: 2 });
+    expect(survivor.membership().gone).toContain('doomed');
+    await again.complete(Buffer.from('ok'), {});
+    // The live worker's job was never taken from it.
+    await kept.complete(Buffer.from('kept'), {});
+    const entries = await ledger(survivor);
+    expect(entries.find((e) => e.jobId === held)).toMatchObject({ worker: 'l', attempt: 1 });
+    expect(entries.find((e) => e.jobId === id)).toMatchObject({ worker: 's', attempt: 2 });
+    expect(survivor.stats().reclaimed).toBe(1);
+  });
+
+  it('reclaim nothing while the channel itself is silent (our own heartbeats missing too)', async () => {
+    const handle = handles({ leaseMs: 60_000 });
+    const q = handle('solo');
+    q.consumer('c');
+    await until('our own heartbeats to come back', () => q.membership().alive.includes('solo'));
+    // Heard only from ourselves so far: a member never heard of is not gone.
+    expect(q.membership().gone).toEqual([]);
+  });
+});
+
+describe('orphans', () => {
+  it('drops an attended job whose producer is gone before it starts, and counts it', { timeout: 30_000 }, async () => {
+    const handle = handles();
+    const worker = handle('worker');
+    const producer = handle('api-1');
+    const consumer = worker.consumer('w');
+    const from = Date.now();
+    const orphan = await producer.enqueue({ data: Buffer.from('a'), params: { tenant: 't' }, deadlineAt: future(), attended: true });
+    await until('the worker to hear the producer', () => worker.membership().alive.includes('api-1'));
+    await producer.close(); // the API server dies with its client's request
+    await until('the producer to be found gone', () => worker.membership().gone.includes('api-1'));
+    const later = await worker.enqueue({ data: Buffer.from('b'), params: {}, deadlineAt: future() });
+    const lease = await consumer.next();
+    expect(lease.job.id).toBe(later); // the orphan was dropped, not converted
+    expect(await worker.result(orphan)).toEqual({ id: orphan, status: 'cancelled' });
+    expect(worker.stats().orphaned).toBe(1);
+    const entry = (await ledger(worker)).find((e) => e.jobId === orphan);
+    expect(entry).toMatchObject({ outcome: 'cancelled', reason: 'orphaned', tenant: 't', worker: 'w', attempt: 1 });
+    expect(entry?.finishedAt).toBeGreaterThanOrEqual(from - 1000);
+  });
+
+  it('converts a job nobody waits for (async) even when its producer is gone', { timeout: 30_000 }, async () => {
+    const handle = handles();
+    const worker = handle('worker');
+    const producer = handle('api-2');
+    const consumer = worker.consumer('w');
+    producer.consumer('keeps-heartbeats'); // so the worker hears this producer at all
+    const id = await producer.enqueue({ data: Buffer.from('a'), params: {}, deadlineAt: future() });
+    await until('the worker to hear the producer', () => worker.membership().alive.includes('api-2'));
+    await producer.close();
+    await until('the producer to be found gone', () => worker.membership().gone.includes('api-2'));
+    expect((await consumer.next()).job.id).toBe(id);
+  });
+});
+
+describe('results', () => {
+  it('reach the producer that waits through its inbox, not by polling', async () => {
+    const handle = handles();
+    const api = handle('api', { pollMs: 60_000 });
+    const worker = handle('worker');
+    const id = await api.enqueue({ data: Buffer.from('a'), params: {}, deadlineAt: future(), attended: true });
+    const waiting = api.wait(id);
+    const lease = await worker.consumer('w').next();
+    await lease.complete(Buffer.from('out'), { wallMs: 1 });
+    const result = await waiting; // a minute-long poll: only the inbox can deliver it in time
+    expect(result.status === 'done' && result.data.toString()).toBe('out');
+  });
+
+  it('one ledger and one service-time feed for every handle', async () => {
+    const handle = handles();
+    const api = handle('api');
+    const worker = handle('worker');
+    const id = await api.enqueue({ data: Buffer.from('a'), params: { tenant: 'acme' }, deadlineAt: future() });
+    await (await worker.consumer('w').next()).complete(Buffer.from('out'), { cpuMs: 2 });
+    const stats = await api.serviceStats();
+    expect(stats.samples).toBe(1);
+    expect(stats.recentMs).toHaveLength(1);
+    expect(stats.meanMs).toBe(stats.recentMs[0]);
+    expect(stats.updatedAt).toBeGreaterThan(Date.now() - 60_000);
+    expect(await ledger(api)).toEqual([
+      expect.objectContaining({ jobId: id, tenant: 'acme', outcome: 'done', worker: 'w', attempt: 1, usage: { cpuMs: 2 } }),
+    ]);
+  });
+});
+
+describe('GroupWait', () => {
+  it('sends one WAIT for every caller that arrives while one is in flight', async () => {
+    const sent: Array<(n: number) => void> = [];
+    const group = new GroupWait(() => new Promise<number>((resolve) => sent.push(resolve)));
+    const first = group.wait();
+    const second = group.wait();
+    const third = group.wait();
+    expect(sent).toHaveLength(1); // the first is in flight; the others wait for the next
+    sent[0]?.(1);
+    expect(await first).toBe(1);
+    await Promise.resolve();
+    expect(sent).toHaveLength(2);
+    sent[1]?.(2);
+    expect(await Promise.all([second, third])).toEqual([2, 2]);
+    expect(group.sent).toBe(2);
+  });
+
+  it('does not let a WAIT sent before a write vouch for it', async () => {
+    const sent: Array<(n: number) => void> = [];
+    const group = new GroupWait(() => new Promise<number>((resolve) => sent.push(resolve)));
+    const early = group.wait();
+    const late = group.wait(); // its write completed while the first WAIT was in flight
+    sent[0]?.(0);
+    await early;
+    await Promise.resolve();
+    expect(sent).toHaveLength(2);
+    sent[1]?.(1);
+    expect(await late).toBe(1);
+  });
+});
