@@ -1,15 +1,20 @@
 import {
+  CallScope,
   type Clock,
+  declareJoinsScope,
   durationMs,
   Emitter,
   func,
   InvalidOptionError,
   integer,
   type Listener,
-  linkSignal,
   MAX_TIMER_MS,
+  type Policy,
+  type PolicyContext,
+  type PolicyExecuteOptions,
   sleep,
   systemClock,
+  TimeoutError,
   type Unsubscribe,
   withoutStack,
 } from '@ballast/common';
@@ -17,14 +22,14 @@ import pRetryImport, { AbortError as PRetryAbortError, type RetryContext } from 
 import { AttemptScope } from './attempt-scope.ts';
 import { type Backoff, exponentialBackoff } from './backoff.ts';
 import type { RetryBudget, RetryBudgetStats } from './budget.ts';
-import { defaultRetryOn, type Outcome, type RetryClassifier } from './classify.ts';
+import { type AttemptOutcome, defaultRetryOn, isRetryableResponse, type RetryClassifier } from './classify.ts';
 import { RetryBudgetExhaustedError, RetryDeadlineError, RetryPolicyClosedError } from './errors.ts';
 import { ExpiryQueue } from './expiry.ts';
 import { esmDefault } from './interop.ts';
 import { defaultDelayHint } from './retry-after.ts';
 
-/** What the operation receives on each attempt. */
-export interface AttemptContext {
+/** What the operation receives on each attempt (a {@link PolicyContext}). */
+export interface AttemptContext extends PolicyContext {
   /** The attempt number, 1 for the first. Hedges use it to pick another endpoint. */
   readonly attempt: number;
   /**
@@ -62,7 +67,7 @@ export interface RetryOptions<T = unknown> {
    * deadline, the call gives up at once. `false` ignores servers' hints.
    * @default defaultDelayHint (Retry-After, RateLimit-Reset, `error.retryAfterMs`)
    */
-  delayHint?: ((outcome: Outcome<T>) => number | undefined) | false;
+  delayHint?: ((outcome: AttemptOutcome<T>) => number | undefined) | false;
   /** Time limit of each attempt; the attempt's signal aborts with a `TimeoutError`, which is retried. @default Infinity */
   timeoutMs?: number;
   /**
@@ -95,9 +100,9 @@ export type GiveUpReason = 'attempts' | 'notRetryable' | 'deadline' | 'budget' |
 /** Events of a {@link RetryPolicy}, named after transitions. */
 export interface RetryEvents {
   /** An attempt failed and another will start after `delayMs`. */
-  retry: { attempt: number; delayMs: number; hintMs: number | undefined; outcome: Outcome<unknown> };
+  retry: { attempt: number; delayMs: number; hintMs: number | undefined; outcome: AttemptOutcome<unknown> };
   /** A call ended without success; `outcome` is its last (undefined when none ended). */
-  giveUp: { attempts: number; reason: GiveUpReason; outcome: Outcome<unknown> | undefined };
+  giveUp: { attempts: number; reason: GiveUpReason; outcome: AttemptOutcome<unknown> | undefined };
   /** The budget refused a retry (the call ends) or a hedge (the call goes on without it). */
   budgetExhausted: { attempts: number; kind: 'retry' | 'hedge'; budget: RetryBudgetStats };
   /** A hedged attempt started while `inFlight` others were still running. */
@@ -124,8 +129,8 @@ export interface RetryStats {
   inFlight: number;
 }
 
-/** Per-call options. */
-export interface ExecuteOptions<R = unknown> {
+/** Per-call options of {@link RetryPolicy.execute} and {@link RetryPolicy.hedge}. */
+export interface RetryExecuteOptions<R = unknown> extends PolicyExecuteOptions<R> {
   /** Cancels the call: the wait and the attempt in flight stop, and the call rejects with `signal.reason`. */
   signal?: AbortSignal;
   /**
@@ -135,19 +140,32 @@ export interface ExecuteOptions<R = unknown> {
   retryOn?: RetryClassifier<R>;
 }
 
+/** @deprecated Renamed {@link RetryExecuteOptions} (the circuit breaker has its own); this alias goes in the next major version. */
+export type ExecuteOptions<R = unknown> = RetryExecuteOptions<R>;
+
+/** One call to {@link RetryPolicy.execute}. */
+interface RetryCall<R> {
+  readonly fn: Attempt<R>;
+  readonly retryOn: RetryClassifier<R>;
+  readonly scope: CallScope;
+  readonly state: CallState;
+  readonly startedAt: number;
+  readonly deadlineAt: number;
+}
+
 /** What a policy remembers about one call in flight, so `close()` can abort it. */
 interface CallState {
   current: { abort(reason: unknown): void } | undefined;
-  last: Outcome<unknown> | undefined;
+  last: AttemptOutcome<unknown> | undefined;
   attempts: number;
   reason: GiveUpReason | undefined;
 }
 
 // p-retry only retries Error instances that are not TypeErrors; every outcome travels through it wrapped in this.
 class Failed extends Error {
-  readonly outcome: Outcome<unknown>;
+  readonly outcome: AttemptOutcome<unknown>;
   readonly retryable: boolean;
-  constructor(outcome: Outcome<unknown>, retryable: boolean) {
+  constructor(outcome: AttemptOutcome<unknown>, retryable: boolean) {
     super('attempt failed');
     this.outcome = outcome;
     this.retryable = retryable;
@@ -172,7 +190,11 @@ const pRetry = esmDefault(pRetryImport);
  * const user = await policy.execute(({ signal }) => getUser(id, { signal }), { signal: req.signal });
  * ```
  */
-export class RetryPolicy<T = unknown> implements Disposable {
+export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disposable {
+  static {
+    declareJoinsScope(RetryPolicy);
+  }
+
   /** Attempts in all, the first included. */
   readonly maxAttempts: number;
   /** Per-attempt time limit, ms. */
@@ -183,7 +205,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
   readonly hedgeDelayMs: number;
   readonly #backoff: Backoff;
   readonly #retryOn: RetryClassifier<T>;
-  readonly #delayHint: ((outcome: Outcome<T>) => number | undefined) | undefined;
+  readonly #delayHint: ((outcome: AttemptOutcome<T>) => number | undefined) | undefined;
   readonly #budget: RetryBudget | undefined;
   readonly #discard: ((value: T) => void) | undefined;
   readonly #clock: Clock;
@@ -209,7 +231,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
         ? undefined
         : options.delayHint === undefined
           ? defaultDelayHint
-          : func<(outcome: Outcome<T>) => number | undefined>('delayHint', options.delayHint);
+          : func<(outcome: AttemptOutcome<T>) => number | undefined>('delayHint', options.delayHint);
     const budget = options.budget;
     if (budget !== undefined && typeof budget?.tryAcquire !== 'function') throw new InvalidOptionError('budget', 'a RetryBudget', budget);
     this.#budget = budget;
@@ -243,63 +265,119 @@ export class RetryPolicy<T = unknown> implements Disposable {
    * `cause`) when the deadline stopped it; `signal.reason` when the caller aborted;
    * {@link RetryPolicyClosedError} once the policy is closed.
    */
-  async execute<R extends T>(fn: Attempt<R>, options?: ExecuteOptions<R>): Promise<R> {
-    const retryOn = (options?.retryOn ?? this.#retryOn) as RetryClassifier<R>;
-    if (this.#closed) throw new RetryPolicyClosedError();
-    const signal = options?.signal;
-    if (signal != null) checkSignal(signal).throwIfAborted();
+  execute<R extends T>(fn: Attempt<R>, options?: RetryExecuteOptions<R>): Promise<R> {
+    if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
+    let scope: CallScope;
+    let retryOn: RetryClassifier<R>;
+    try {
+      retryOn = options?.retryOn === undefined ? (this.#retryOn as RetryClassifier<R>) : func('retryOn', options.retryOn);
+      scope = CallScope.from(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const owned = scope === options ? undefined : scope;
+    if (scope.aborted) {
+      owned?.release();
+      return Promise.reject(scope.reason);
+    }
     const clock = this.#clock;
     const startedAt = clock.now();
-    const deadlineAt = startedAt + this.deadlineMs;
     const state: CallState = { current: undefined, last: undefined, attempts: 0, reason: undefined };
-    const budget = this.#budget;
-    let sequence: ((retry: number) => number) | undefined;
     this.#stats.calls++;
     this.#inFlight.add(state);
-    budget?.onRequest();
+    this.#budget?.onRequest();
+    const call: RetryCall<R> = { fn, retryOn, scope, state, startedAt, deadlineAt: startedAt + this.deadlineMs };
+    // The first attempt runs here; only when it does not end the call does p-retry's loop take over.
+    const settled = this.#attempt(call, 1).then(
+      (value) => {
+        this.#stats.successes++;
+        return value;
+      },
+      (error: unknown) => this.#retryLoop(call, error),
+    );
+    return settled.finally(() => {
+      this.#inFlight.delete(state);
+      owned?.release();
+    });
+  }
 
-    const onOutcome = (outcome: Outcome<R>): R => {
-      state.last = outcome;
-      if (!retryOn(outcome)) {
-        if (outcome.ok) {
-          budget?.onSuccess();
-          return outcome.value;
-        }
-        throw withoutStack(() => new Failed(outcome, false));
+  /**
+   * Runs attempt `n` of a call and classifies its outcome: resolves with an accepted
+   * value, rejects with a {@link Failed} (retryable or not), or with the error that stopped
+   * the call (the caller's abort, close()).
+   */
+  #attempt<R extends T>(call: RetryCall<R>, n: number): Promise<R> {
+    // close() may land while p-retry is between steps, when there is nothing in flight to abort.
+    if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
+    const { state, scope } = call;
+    state.attempts = n;
+    this.#stats.attempts++;
+    const attempt = new AttemptScope(n, scope);
+    state.current = attempt;
+    // performance.now() is a measurable share of a fast call: the first attempt reuses the start time.
+    const now = n === 1 ? call.startedAt : this.#clock.now();
+    const byDeadline = call.deadlineAt - now <= this.timeoutMs;
+    const limit = byDeadline ? call.deadlineAt - now : this.timeoutMs;
+    if (limit !== Number.POSITIVE_INFINITY) attempt.limit(this.#expiries, now, limit, byDeadline);
+    return attempt.run(
+      call.fn,
+      (value) => {
+        state.current = undefined;
+        return this.#judge(call, true, value, n);
+      },
+      (error, ended) => {
+        state.current = undefined;
+        // An abort by the caller (or an enclosing policy) or by close() is not a failed attempt.
+        if (scope.aborted || this.#closed) throw error;
+        if (ended.deadlineExpired) state.reason = 'deadline';
+        return this.#judge(call, false, error, n);
+      },
+      this.#discard as ((value: R) => void) | undefined,
+    );
+  }
+
+  /**
+   * Judges an attempt's outcome: returns an accepted value, throws a {@link Failed}. With a
+   * classifier on the call (`classify`, shared by a wrap() chain), only outcomes it judges
+   * `failure` or `overload` are offered to `retryOn`.
+   */
+  #judge<R extends T>(call: RetryCall<R>, ok: boolean, valueOrError: unknown, n: number): R {
+    const { state, retryOn, scope } = call;
+    const verdict = scope.verdict(ok, valueOrError);
+    // A plain success under the default classifier: no outcome object, no budget bookkeeping beyond onSuccess.
+    if (ok && verdict === undefined && retryOn === defaultRetryOn && !isRetryableResponse(valueOrError)) {
+      this.#budget?.onSuccess();
+      return valueOrError as R;
+    }
+    const outcome: AttemptOutcome<R> = ok
+      ? { ok: true, value: valueOrError as R, attempt: n }
+      : { ok: false, error: valueOrError, attempt: n };
+    state.last = outcome;
+    const retryable = (verdict === undefined || verdict === 'failure' || verdict === 'overload') && retryOn(outcome);
+    if (!retryable) {
+      if (outcome.ok) {
+        this.#budget?.onSuccess();
+        return outcome.value;
       }
-      budget?.onFailure();
-      throw withoutStack(() => new Failed(outcome, true));
-    };
+      throw withoutStack(() => new Failed(outcome, false));
+    }
+    this.#budget?.onFailure();
+    throw withoutStack(() => new Failed(outcome, true));
+  }
 
-    const attempt = (n: number): Promise<R> => {
-      // close() may land while p-retry is between steps, when there is nothing in flight to abort.
-      if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
-      state.attempts = n;
-      this.#stats.attempts++;
-      const scope = new AttemptScope(n, signal);
-      state.current = scope;
-      // performance.now() is a measurable share of a fast call: the first attempt reuses the start time.
-      const now = n === 1 ? startedAt : clock.now();
-      const byDeadline = deadlineAt - now <= this.timeoutMs;
-      const limit = byDeadline ? deadlineAt - now : this.timeoutMs;
-      if (limit !== Number.POSITIVE_INFINITY) scope.limit(this.#expiries, now, limit, byDeadline);
-      return scope.run(fn, onValue, onError, this.#discard);
-    };
-    const onValue = (value: R): R => {
-      state.current = undefined;
-      return onOutcome({ ok: true, value, attempt: state.attempts });
-    };
-    const onError = (error: unknown, scope: AttemptScope): R => {
-      state.current = undefined;
-      // An abort by the caller or by close() is not a failed attempt; p-retry rejects with the caller's reason.
-      if (signal?.aborted || this.#closed) throw error;
-      if (scope.deadlineExpired) state.reason = 'deadline';
-      return onOutcome({ ok: false, error, attempt: state.attempts });
-    };
-
+  /**
+   * The rest of a call whose first attempt did not end it: p-retry's loop, with the first
+   * attempt's outcome given back to it as its own first attempt, so its counting,
+   * `shouldRetry` and signal checks run as they always have.
+   */
+  async #retryLoop<R extends T>(call: RetryCall<R>, first: unknown): Promise<R> {
+    const { state, scope } = call;
+    const clock = this.#clock;
+    const budget = this.#budget;
+    let sequence: ((retry: number) => number) | undefined;
     const shouldRetry = async ({ error, attemptNumber }: RetryContext): Promise<boolean> => {
       if (!(error instanceof Failed) || !error.retryable || state.reason !== undefined) return false;
-      const outcome = error.outcome as Outcome<T>;
+      const outcome = error.outcome as AttemptOutcome<T>;
       sequence ??= this.#backoff.start(this.#random);
       const backoffMs = sequence(attemptNumber);
       // A custom strategy's NaN, negative or oversized delay is brought into [0, timer limit].
@@ -308,7 +386,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
       if (hintMs !== undefined && hintMs > delayMs) delayMs = hintMs;
       const now = clock.now();
       // Waiting past the deadline would only end in a deadline error: give up now instead.
-      if (delayMs >= deadlineAt - now) {
+      if (delayMs >= call.deadlineAt - now) {
         state.reason = 'deadline';
         return false;
       }
@@ -321,26 +399,29 @@ export class RetryPolicy<T = unknown> implements Disposable {
       this.#stats.retries++;
       if (this.#events.has('retry')) this.#events.emit('retry', { attempt: attemptNumber, delayMs, hintMs, outcome });
       if (this.#closed) throw new RetryPolicyClosedError();
-      const wait = linkSignal([signal]);
+      const wait = scope.child();
       state.current = wait;
       try {
-        await sleepUntil(clock, now + delayMs, wait.signal);
+        await sleepUntil(clock, now + delayMs, wait);
       } finally {
-        wait.dispose();
+        wait.release();
         state.current = undefined;
       }
       return true;
     };
 
     try {
-      const value = await pRetry(attempt, { retries: this.maxAttempts - 1, minTimeout: 0, signal, shouldRetry });
+      const value = await pRetry((n: number) => (n === 1 ? Promise.reject(first) : this.#attempt(call, n)), {
+        retries: this.maxAttempts - 1,
+        minTimeout: 0,
+        signal: scope.aborted ? scope.signal : undefined,
+        shouldRetry,
+      });
       this.#stats.successes++;
       return value;
     } catch (error) {
-      if (!(error instanceof Failed)) throw this.#stopped(state, error, signal);
+      if (!(error instanceof Failed)) throw this.#stopped(state, error, scope);
       return this.#conclude<R>(state, error.outcome, state.reason ?? (error.retryable ? 'attempts' : 'notRetryable'));
-    } finally {
-      this.#inFlight.delete(state);
     }
   }
 
@@ -354,21 +435,31 @@ export class RetryPolicy<T = unknown> implements Disposable {
    *
    * Resolves and rejects like {@link RetryPolicy.execute}.
    */
-  hedge<R extends T>(fn: Attempt<R>, options?: ExecuteOptions<R>): Promise<R> {
-    const retryOn = (options?.retryOn ?? this.#retryOn) as RetryClassifier<R>;
+  hedge<R extends T>(fn: Attempt<R>, options?: RetryExecuteOptions<R>): Promise<R> {
     if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
-    const signal = options?.signal;
+    let scope: CallScope;
+    let retryOn: RetryClassifier<R>;
     try {
-      if (signal != null) checkSignal(signal);
+      retryOn = options?.retryOn === undefined ? (this.#retryOn as RetryClassifier<R>) : func('retryOn', options.retryOn);
+      scope = CallScope.from(options);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    const owned = scope === options ? undefined : scope;
+    if (scope.aborted) {
+      owned?.release();
+      return Promise.reject(scope.reason);
+    }
     const budget = this.#budget;
     const clock = this.#clock;
     const startedAt = clock.now();
     const deadlineAt = startedAt + this.deadlineMs;
-    const call = linkSignal([signal], this.deadlineMs);
+    // The call's own scope: the deadline aborts it (and every attempt under it), not the caller's.
+    const call = scope.child();
+    const deadlineTimer =
+      this.deadlineMs === Number.POSITIVE_INFINITY
+        ? undefined
+        : setTimeout(() => call.abort(new TimeoutError(this.deadlineMs)), this.deadlineMs);
     const state: CallState = { current: call, last: undefined, attempts: 0, reason: undefined };
     const scopes: AttemptScope[] = [];
     this.#stats.calls++;
@@ -385,13 +476,14 @@ export class RetryPolicy<T = unknown> implements Disposable {
       const finish = (settle: () => void): void => {
         settled = true;
         clearTimeout(timer);
-        call.signal.removeEventListener('abort', onCallAbort);
-        call.dispose();
-        for (const scope of scopes) scope.abort(new DOMException(HEDGE_LOST, 'AbortError'));
+        clearTimeout(deadlineTimer);
+        call.release();
+        for (const attempt of scopes) attempt.abort(new DOMException(HEDGE_LOST, 'AbortError'));
         this.#inFlight.delete(state);
+        owned?.release();
         settle();
       };
-      const giveUp = (reason: GiveUpReason, outcome: Outcome<unknown>): void => {
+      const giveUp = (reason: GiveUpReason, outcome: AttemptOutcome<unknown>): void => {
         finish(() => {
           try {
             resolve(this.#conclude<R>(state, outcome, reason));
@@ -400,13 +492,11 @@ export class RetryPolicy<T = unknown> implements Disposable {
           }
         });
       };
-      const onCallAbort = (): void => {
+      call.onAbort = (reason) => {
         if (settled) return;
-        const reason: unknown = call.signal.reason;
-        if (signal?.aborted || this.#closed) finish(() => reject(this.#stopped(state, reason, signal)));
+        if (scope.aborted || this.#closed) finish(() => reject(this.#stopped(state, reason, scope)));
         else giveUp('deadline', state.last ?? { ok: false, error: reason, attempt: state.attempts });
       };
-      call.signal.addEventListener('abort', onCallAbort, { once: true });
 
       /** Starts the next attempt at clock time `at` (at once when it has passed). */
       const schedule = (at: number): void => {
@@ -424,10 +514,10 @@ export class RetryPolicy<T = unknown> implements Disposable {
         const n = ++state.attempts;
         running++;
         this.#stats.attempts++;
-        const scope = new AttemptScope(n, call.signal);
-        scopes.push(scope);
-        if (this.timeoutMs !== Number.POSITIVE_INFINITY) scope.limit(this.#expiries, clock.now(), this.timeoutMs, false);
-        scope
+        const attempt = new AttemptScope(n, call);
+        scopes.push(attempt);
+        if (this.timeoutMs !== Number.POSITIVE_INFINITY) attempt.limit(this.#expiries, clock.now(), this.timeoutMs, false);
+        attempt
           .run(
             fn,
             (value) => onOutcome({ ok: true, value, attempt: n }),
@@ -436,7 +526,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
           )
           // A classifier, hint or discard hook that throws ends the call with its error.
           .catch((error: unknown) => {
-            if (!settled) finish(() => reject(this.#stopped(state, error, signal)));
+            if (!settled) finish(() => reject(this.#stopped(state, error, scope)));
           });
         clearTimeout(timer);
         timer = undefined;
@@ -458,13 +548,14 @@ export class RetryPolicy<T = unknown> implements Disposable {
         launch();
         return true;
       };
-      const onOutcome = (outcome: Outcome<R>): void => {
+      const onOutcome = (outcome: AttemptOutcome<R>): void => {
         running--;
-        if (settled || call.signal.aborted) {
+        if (settled || call.aborted) {
           if (outcome.ok) this.#discard?.(outcome.value);
           return;
         }
-        const retryable = retryOn(outcome);
+        const verdict = scope.verdict(outcome.ok, outcome.ok ? outcome.value : outcome.error);
+        const retryable = (verdict === undefined || verdict === 'failure' || verdict === 'overload') && retryOn(outcome);
         if (state.last?.ok) this.#discard?.(state.last.value as R);
         state.last = outcome;
         if (!retryable) {
@@ -531,7 +622,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
    * Ends a call that stopped retrying: emits `giveUp`, returns the last value or throws
    * the matching error. A budget refusal always rejects, a value outcome as `lastValue`.
    */
-  #conclude<R>(state: CallState, outcome: Outcome<unknown>, reason: GiveUpReason): R {
+  #conclude<R>(state: CallState, outcome: AttemptOutcome<unknown>, reason: GiveUpReason): R {
     state.last = outcome;
     this.#giveUpEvent(state, reason);
     if (reason === 'budget') {
@@ -548,13 +639,13 @@ export class RetryPolicy<T = unknown> implements Disposable {
    * Reports a call stopped by something other than an outcome (the caller's abort,
    * close(), or a classifier, hint or `discard` hook that threw) and returns what to reject with.
    */
-  #stopped(state: CallState, error: unknown, signal: AbortSignal | undefined): unknown {
-    this.#giveUpEvent(state, signal?.aborted ? 'aborted' : this.#closed ? 'closed' : 'notRetryable');
+  #stopped(state: CallState, error: unknown, scope: CallScope): unknown {
+    this.#giveUpEvent(state, scope.aborted ? 'aborted' : this.#closed ? 'closed' : 'notRetryable');
     return error;
   }
 
   /** The server's requested delay for an outcome, ms, when there is a usable one. */
-  #hint(outcome: Outcome<T>): number | undefined {
+  #hint(outcome: AttemptOutcome<T>): number | undefined {
     const hint = this.#delayHint?.(outcome);
     return typeof hint === 'number' && hint >= 0 ? hint : undefined;
   }
@@ -571,7 +662,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
  * ```
  * @throws InvalidOptionError when an option is invalid (as a rejection).
  */
-export function retry<T>(fn: Attempt<T>, options: RetryOptions<T> & ExecuteOptions<T> = {}): Promise<T> {
+export function retry<T>(fn: Attempt<T>, options: RetryOptions<T> & RetryExecuteOptions<T> = {}): Promise<T> {
   return once(options, (policy) => policy.execute(fn, options));
 }
 
@@ -586,7 +677,7 @@ export function retry<T>(fn: Attempt<T>, options: RetryOptions<T> & ExecuteOptio
  * });
  * ```
  */
-export function hedge<T>(fn: Attempt<T>, options: RetryOptions<T> & ExecuteOptions<T> = {}): Promise<T> {
+export function hedge<T>(fn: Attempt<T>, options: RetryOptions<T> & RetryExecuteOptions<T> = {}): Promise<T> {
   return once(options, (policy) => policy.hedge(fn, options));
 }
 
@@ -614,20 +705,13 @@ function unwrap(error: unknown): unknown {
  * (a `Retry-After` weeks away, with no deadline) is slept in steps. Sleeps at least
  * once, so a zero delay still yields to the event loop. Rejects with `signal.reason`.
  */
-async function sleepUntil(clock: Clock, at: number, signal: AbortSignal): Promise<void> {
+async function sleepUntil(clock: Clock, at: number, scope: CallScope): Promise<void> {
+  const signal = scope.signal;
   let left = at - clock.now();
   do {
     await sleep(Math.ceil(Math.max(0, left)), signal);
     left = at - clock.now();
   } while (left > 0);
-}
-
-/** The caller's signal, checked (duck-typed, so a signal from another realm works). */
-function checkSignal(signal: AbortSignal): AbortSignal {
-  if (typeof signal.addEventListener !== 'function' || typeof signal.throwIfAborted !== 'function') {
-    throw new InvalidOptionError('signal', 'an AbortSignal', signal);
-  }
-  return signal;
 }
 
 function optionalDuration(option: string, value: number): number {
