@@ -10,8 +10,9 @@
  */
 
 import { spawn } from 'node:child_process';
+import { edgeFromEnv } from '@ballast/app-gateway';
 import { queueFromEnv } from '@ballast/app-queue';
-import { IMAGE_ENV, QUEUE_ENV, START_ENV, startService } from '@ballast/app-shared';
+import { EDGE_ENV, IMAGE_ENV, QUEUE_ENV, START_ENV, startService } from '@ballast/app-shared';
 import { type RunningSystem, startSystem } from '@ballast/app-system';
 import { sampleJpeg } from '@ballast/app-worker';
 import { Histogram } from '@ballast/common';
@@ -21,7 +22,7 @@ import { Histogram } from '@ballast/common';
 // initial old space: re-launch this script once with the flag.
 const HEAP_FLAG = '--initial-old-space-size=128';
 // Every BALLAST_* variable is checked before anything starts: a typo stops here, naming it.
-const { env, logger } = startService('npm start', { ...QUEUE_ENV, ...IMAGE_ENV, ...START_ENV });
+const { env, logger } = startService('npm start', { ...QUEUE_ENV, ...IMAGE_ENV, ...EDGE_ENV, ...START_ENV });
 if (!process.execArgv.includes(HEAP_FLAG) && !env.BALLAST_NO_RELAUNCH) {
   const child = spawn(process.execPath, [...process.execArgv, HEAP_FLAG, ...process.argv.slice(1)], { stdio: 'inherit' });
   // A signal sent to this process alone (kill <pid>) is passed on; Ctrl-C reaches both
@@ -57,11 +58,17 @@ async function main(): Promise<void> {
   if (!(burst >= 0) || !Number.isInteger(burst)) throw new Error(`--burst takes a whole number of requests, got ${burstArg}`);
   const redis = Boolean(env.BALLAST_REDIS_SENTINELS || env.BALLAST_REDIS_URL);
 
+  const edge = edgeFromEnv(env);
+  const inputFormats = env.BALLAST_INPUT_FORMATS;
   const options = {
     apis: 3,
     workers: 1,
     logger,
     queue: redis ? () => queueFromEnv() : undefined,
+    gateway: edge.options,
+    gatewayLimits: edge.limits,
+    api: { inputFormats },
+    worker: { limits: { inputFormats } },
   };
   let system: RunningSystem;
   try {

@@ -56,7 +56,7 @@ export function createApi(options: ApiOptions): Api {
   const queue = options.queue;
   const log = (options.logger ?? createLogger()).child({ service: o.name });
   const registry = options.registry ?? new Registry();
-  const admission = new Admission(() => queue.depth(), options);
+  const admission = new Admission(queue, options);
   const metrics = apiMetrics(registry, queue, admission);
   queueMetrics(registry, queue);
   const bodies = new BodyBudget(o.bodyBudgetBytes);
@@ -88,8 +88,8 @@ export function createApi(options: ApiOptions): Api {
     validateResize(o.defaultDeadlineMs, o.maxDeadlineMs),
     admit(admission),
     admitted(),
-    readImage(o.body, bodies),
-    resize(queue, admission),
+    readImage(o.body, bodies, o.inputFormats),
+    resize(queue),
   );
   app.get('/v1/jobs/:id', jobResult(queue));
   app.delete('/v1/jobs/:id', cancelJob(queue));

@@ -1,6 +1,14 @@
-export { Admission, type AdmissionOptions } from './admission.ts';
+export { Admission, type AdmissionOptions, type AdmissionSource, type AdmissionStats } from './admission.ts';
 export { type Api, createApi } from './app.ts';
 export { apiErrors } from './errors.ts';
-export { type ApiEnv, type ApiOptions, type ApiUsage, type ResizeRequest, type ResolvedApiOptions, resolveApiOptions } from './options.ts';
+export {
+  type ApiEnv,
+  type ApiOptions,
+  type ApiUsage,
+  inputFormats,
+  type ResizeRequest,
+  type ResolvedApiOptions,
+  resolveApiOptions,
+} from './options.ts';
 export { parseResizeQuery } from './params.ts';
 export { resultResponse, statusForFailure } from './results.ts';

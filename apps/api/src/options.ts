@@ -3,11 +3,14 @@ import {
   type AppEnv,
   type Authenticate,
   type BodyLimits,
+  DEFAULT_INPUT_FORMATS,
+  INPUT_FORMATS,
+  type InputFormat,
   type Logger,
   type ResolvedBodyLimits,
   resolveBodyLimits,
 } from '@ballast/app-shared';
-import { durationMs, integer } from '@ballast/common';
+import { durationMs, InvalidOptionError, integer } from '@ballast/common';
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import type { AdmissionOptions } from './admission.ts';
@@ -38,6 +41,13 @@ export interface ApiOptions extends AdmissionOptions, BodyLimits {
   maxDeadlineMs?: number;
   /** Bytes of images held in memory at once, over all requests; beyond it, 503 `ERR_BALLAST_BODY_BUDGET`. @default 268435456 (256 MiB) */
   bodyBudgetBytes?: number;
+  /**
+   * Input formats accepted, known by their first bytes before the job is enqueued; any
+   * other input is refused with 415 `ERR_BALLAST_IMAGE_UNSUPPORTED`. SVG is parsed by
+   * librsvg (untrusted XML): accept it only by naming `svg` here and in the workers' limits.
+   * @default ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff']
+   */
+  inputFormats?: readonly InputFormat[];
   /**
    * The authentication seam: middleware run on every `/v1/*` request before anything
    * else is read, setting `c.var.tenant` or throwing an `HttpError` (401/403/429).
@@ -77,6 +87,7 @@ export interface ResolvedApiOptions {
   defaultDeadlineMs: number;
   maxDeadlineMs: number;
   bodyBudgetBytes: number;
+  inputFormats: readonly InputFormat[];
   body: ResolvedBodyLimits;
 }
 
@@ -88,6 +99,16 @@ export function resolveApiOptions(options: ApiOptions): ResolvedApiOptions {
     maxDeadlineMs,
     defaultDeadlineMs: durationMs('defaultDeadlineMs', options.defaultDeadlineMs ?? 5000, { min: 1, max: maxDeadlineMs }),
     bodyBudgetBytes: integer('bodyBudgetBytes', options.bodyBudgetBytes ?? 256 * 1024 * 1024, { min: 1 }),
+    inputFormats: inputFormats(options.inputFormats),
     body: resolveBodyLimits(options),
   };
+}
+
+/** Validates a list of input formats (shared by the API and the workers' limits). */
+export function inputFormats(value: readonly InputFormat[] | undefined): readonly InputFormat[] {
+  if (value === undefined) return DEFAULT_INPUT_FORMATS;
+  if (!Array.isArray(value) || value.length === 0 || value.some((f) => !(INPUT_FORMATS as readonly string[]).includes(f))) {
+    throw new InvalidOptionError('inputFormats', `a non-empty list of ${INPUT_FORMATS.join(', ')}`, value);
+  }
+  return value;
 }

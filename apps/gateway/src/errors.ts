@@ -1,4 +1,5 @@
 import { HttpError, retryAfter, SHED_HEADER } from '@ballast/app-shared';
+import { isShedError } from '@ballast/backpressure';
 import { isBrokenCircuitError } from '@ballast/circuit-breaker';
 import { isBallastError } from '@ballast/common';
 import { isNoEndpointAvailableError, isUpstreamError } from '@ballast/load-balancer';
@@ -25,6 +26,12 @@ export function upstreamFailure(error: unknown): HttpError {
   if (isBrokenCircuitError(error)) {
     return new HttpError(503, 'ERR_BALLAST_CIRCUIT_OPEN', 'every API server tried is cut off after failing; retry shortly', {
       'retry-after': retryAfter((error as { retryAfterMs?: number }).retryAfterMs ?? 1000),
+    });
+  }
+  if (isShedError(error)) {
+    return new HttpError(503, 'ERR_BALLAST_OVERLOADED', 'every API server tried is at its request limit; retry shortly', {
+      'retry-after': retryAfter(error.retryAfterMs),
+      [SHED_HEADER]: 'upstreamFull',
     });
   }
   if ((isUpstreamError(error) && error.reason === 'timeout') || (isBallastError(error) && error.code === 'ERR_BALLAST_TIMEOUT')) {

@@ -288,6 +288,27 @@ describe('gateway: failures', () => {
     expect((await errorOf(res)).code).toMatch(/^ERR_BALLAST_(UPSTREAM_UNREACHABLE|NO_ENDPOINT)$/);
   });
 
+  it('holds at most maxPerUpstream requests on one API server: the next is answered 503 without reaching it', async () => {
+    let release: () => void = () => {};
+    let reached = 0;
+    const app = new Hono();
+    app.get('/healthz', (c) => c.json({ ok: true }));
+    app.post('/v1/resize', async (c) => {
+      reached++;
+      await new Promise<void>((r) => {
+        release = r;
+      });
+      return c.json({ ok: true });
+    });
+    const { url } = await gatewayOver([served(await listen(app.fetch))], { maxPerUpstream: 1, maxAttempts: 1 });
+    const first = post(url);
+    await vi.waitFor(() => expect(reached).toBe(1));
+    const second = await post(url);
+    expect([second.status, (await errorOf(second)).code, reached]).toEqual([503, 'ERR_BALLAST_OVERLOADED', 1]);
+    release();
+    expect((await first).status).toBe(200);
+  });
+
   it('cuts an upstream that does not answer within the request’s deadline, and closes its request', async () => {
     let closedByGateway = 0;
     const app = new Hono<AppEnv>();

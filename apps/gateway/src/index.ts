@@ -1,3 +1,4 @@
+export { edgeFromEnv } from './env.ts';
 export { type GatewayErrorCode, upstreamFailure } from './errors.ts';
 export { createGateway, type Gateway } from './gateway.ts';
 export type { GatewayEnv, UpstreamAnswer } from './middleware.ts';
@@ -30,4 +31,4 @@ export {
   type Upstream,
 } from './options.ts';
 export { attemptTimeoutMs } from './proxy.ts';
-export { UpstreamPool, upstreamFailed } from './upstreams.ts';
+export { judge, UpstreamPool } from './upstreams.ts';

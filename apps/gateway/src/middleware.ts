@@ -6,12 +6,12 @@ import {
   HttpError,
   type ResolvedBodyLimits,
   readBody,
-  SHED_HEADER,
 } from '@ballast/app-shared';
 import type { AdaptiveThrottle, ConcurrencyLimiter } from '@ballast/backpressure';
 import type { UpstreamResponse } from '@ballast/load-balancer/node';
 import type { MiddlewareHandler } from 'hono';
 import { gatewayFull, throttled } from './errors.ts';
+import { judge } from './upstreams.ts';
 
 /** What an API server answered a request (set once one did). */
 export interface UpstreamAnswer {
@@ -28,8 +28,7 @@ export interface GatewayEnv extends AppEnv {
 
 /** The answer of an upstream, as the throttle and the logs see it. */
 export function answerOf(response: UpstreamResponse): UpstreamAnswer {
-  const shed = response.status === 429 || (response.status === 503 && response.headers[SHED_HEADER] !== undefined);
-  return { upstream: response.endpoint.id, status: response.status, shed };
+  return { upstream: response.endpoint.id, status: response.status, shed: judge({ ok: true, value: response }) === 'overload' };
 }
 
 const RESIZE = /^\/v1\/resize(?:\?[\w.=&-]*)?$/;

@@ -81,6 +81,11 @@ export interface GatewayOptions extends BodyLimits {
   /** Requests forwarded at once (after their bodies are read); beyond it, 503. @default 2048 */
   maxInflight?: number;
   /**
+   * Requests in flight to one API server at once; a request over it is sent to another
+   * (it never reached this one). Match the API servers' own `maxInflight`. @default 256
+   */
+  maxPerUpstream?: number;
+  /**
    * Bytes of request bodies held in memory at once, over all requests (the gateway reads
    * a body whole before forwarding it, so a slow upload never occupies an API server);
    * beyond it, 503 `ERR_BALLAST_BODY_BUDGET`. @default 268435456 (256 MiB)
@@ -134,6 +139,7 @@ export interface ResolvedGatewayOptions {
   ejectAfterFailures: number;
   throttle: Required<ThrottleOptions> | false;
   maxInflight: number;
+  maxPerUpstream: number;
   bodyBudgetBytes: number;
   body: ResolvedBodyLimits;
   trustedProxies: readonly string[];
@@ -169,6 +175,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
             minRequests: integer('throttle.minRequests', throttle?.minRequests ?? 50, { min: 0 }),
           },
     maxInflight: integer('maxInflight', options.maxInflight ?? 2048, { min: 1 }),
+    maxPerUpstream: integer('maxPerUpstream', options.maxPerUpstream ?? 256, { min: 1 }),
     bodyBudgetBytes: integer('bodyBudgetBytes', options.bodyBudgetBytes ?? 256 * 1024 * 1024, { min: 1 }),
     body: resolveBodyLimits(options),
     trustedProxies: options.trustedProxies ?? [],

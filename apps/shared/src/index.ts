@@ -25,8 +25,6 @@ export {
   stringVar,
 } from './env.ts';
 export {
-  type ErrorBody,
-  errorBody,
   errorResponse,
   HttpError,
   httpErrorResponse,
@@ -46,6 +44,7 @@ export {
   requestIdFrom,
   SHED_HEADER,
 } from './http.ts';
+export { DEFAULT_INPUT_FORMATS, type InputFormat, sniffImageFormat, unsupportedInput } from './image-format.ts';
 export {
   type CreateLoggerOptions,
   createLogger,
@@ -88,6 +87,7 @@ export {
   ALL_ENV,
   API_ENV,
   COMMON_ENV,
+  EDGE_ENV,
   GATEWAY_ENV,
   GATEWAY_STRATEGIES,
   IMAGE_ENV,

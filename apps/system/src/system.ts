@@ -1,7 +1,7 @@
 import { type Api, type ApiOptions, createApi } from '@ballast/app-api';
 import { createGateway, type Gateway, type GatewayOptions, type ObservabilityOptions } from '@ballast/app-gateway';
 import { InProcessQueue, type JobQueue } from '@ballast/app-queue';
-import { createLogger, type Listening, type Logger, listen } from '@ballast/app-shared';
+import { createLogger, type Listening, type Logger, listen, type ServerLimits } from '@ballast/app-shared';
 import { logWorker, ResizeWorker, type ResizeWorkerOptions, workerMetrics } from '@ballast/app-worker';
 import { Registry } from 'prom-client';
 
@@ -29,6 +29,8 @@ export interface SystemOptions {
   port?: number;
   /** Port of the gateway's operational listener; 0 for a free one. @default 0 */
   opsPort?: number;
+  /** Connection limits and timeouts of the gateway's public listener. @default those of `listen()` */
+  gatewayLimits?: ServerLimits;
   /**
    * Logger of every service (the gateway, the API servers, the workers' jobs), each
    * through a child carrying its `service`; `api.logger` and `gateway.logger` override it
@@ -148,7 +150,7 @@ class SystemParts {
       upstreams: this.apis.map(({ name, server }) => ({ id: name, url: server.url })),
     });
     this.#gateway = gateway;
-    this.#gatewayServer = await listen(gateway.app.fetch, { port: this.#options.port ?? 0 });
+    this.#gatewayServer = await listen(gateway.app.fetch, { ...this.#options.gatewayLimits, port: this.#options.port ?? 0 });
     this.#gatewayOps = await listen(gateway.ops.fetch, { port: this.#options.opsPort ?? 0 });
     return { gateway, server: this.#gatewayServer, ops: this.#gatewayOps };
   }

@@ -4,7 +4,7 @@ import type { Logger } from '@ballast/app-shared';
 import { Emitter, integer, isInvalidOptionError } from '@ballast/common';
 import sharp from 'sharp';
 import { CpuMeter } from './cpu-meter.ts';
-import { isImageError, type ResizeLimits, type ResolvedLimits, resizeImage, resolveLimits } from './resize.ts';
+import { failureDetail, isImageError, type ResizeLimits, type ResolvedLimits, resizeImage, resolveLimits } from './resize.ts';
 
 /** What one finished conversion cost: the record usage billing is built from. */
 export interface JobUsage {
@@ -32,7 +32,16 @@ export interface ResizeWorkerEvents {
   /** A job was converted and its result stored. The usage hook: subscribe to bill by CPU time and bytes. */
   done: JobUsage;
   /** A job failed because of its input; the failure was stored as its result. */
-  failed: { jobId: string; requestId?: string; worker: string; code: string; message: string; wallMs: number };
+  failed: {
+    jobId: string;
+    requestId?: string;
+    worker: string;
+    code: string;
+    message: string;
+    wallMs: number;
+    /** What libvips said, for the log (the stored failure carries only the fixed message). */
+    detail?: string;
+  };
   /** Something outside the job went wrong (the queue was unreachable); the job, if any, will be retried elsewhere. */
   error: { worker: string; error: unknown; jobId?: string; requestId?: string };
 }
@@ -178,7 +187,8 @@ export class ResizeWorker {
         try {
           await lease.fail(failure);
           this.#stats.failed++;
-          this.events.emit('failed', { ...ids, worker, ...failure, wallMs: performance.now() - started });
+          const detail = failureDetail(error);
+          this.events.emit('failed', { ...ids, worker, ...failure, wallMs: performance.now() - started, ...(detail ? { detail } : {}) });
         } catch (storeError) {
           this.events.emit('error', { ...ids, worker, error: storeError });
         }
