@@ -9,16 +9,15 @@
  * Bounded: about a minute (`-- --quick`: about 25 s). Results go to
  * benchmarks/results/observability.{json,md}.
  */
-import { fork } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FrontDoor } from '@ballast/app-gateway';
 import { createLogger } from '@ballast/app-shared';
 import { sampleJpeg } from '@ballast/app-worker';
 import { Registry } from 'prom-client';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
+import { forkSystem, type SystemProcess } from '../lib/system-process.ts';
 
 const cores = availableParallelism();
 const quick = process.argv.includes('--quick');
@@ -30,36 +29,13 @@ const query = 'width=800&format=jpeg&quality=80';
 const dir = mkdtempSync(join(tmpdir(), 'ballast-bench-observe-'));
 const logFile = join(dir, 'services.log');
 
-interface Server {
-  url: string;
-  cpuMs(): Promise<number>;
-  stop(): Promise<void>;
-}
-async function startServer(observe: 'on' | 'off'): Promise<Server> {
-  const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [], {
-    execArgv: ['--conditions=@ballast/source', '--initial-old-space-size=128'],
-    env: { ...process.env, BALLAST_BENCH_OBSERVE: observe, BALLAST_BENCH_LOG: logFile },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+type Server = SystemProcess;
+const startServer = (observe: 'on' | 'off'): Promise<Server> =>
+  forkSystem(new URL('./server.ts', import.meta.url), ['--initial-old-space-size=128'], {
+    ...process.env,
+    BALLAST_BENCH_OBSERVE: observe,
+    BALLAST_BENCH_LOG: logFile,
   });
-  const waiting: Array<(m: { type: string; url?: string; ms?: number }) => void> = [];
-  child.on('message', (m: { type: string }) => waiting.shift()?.(m));
-  const next = (): Promise<{ type: string; url?: string; ms?: number }> => new Promise((resolve) => waiting.push(resolve));
-  const { url = '' } = await next();
-  return {
-    url,
-    async cpuMs() {
-      const reply = next();
-      child.send({ type: 'cpu' });
-      return (await reply).ms ?? 0;
-    },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.send({ type: 'stop' });
-      await exited;
-    },
-  };
-}
 
 const send = async (url: string): Promise<number> => {
   const res = await fetch(`${url}/v1/resize?${query}`, { method: 'POST', body: image, headers: { 'content-type': 'image/jpeg' } });

@@ -6,11 +6,12 @@
  *   and every service logging at `info` (one JSON line per request and per job) to a file;
  * - `off`: those turned off (`observability: false`) and the logs silent.
  * The services' base request counters (`ballast_*_requests_total`) stay in both.
- * Talks to the benchmark over IPC like benchmarks/system/server.ts.
+ * Talks to the benchmark over IPC (benchmarks/lib/system-process.ts).
  */
 import { createWriteStream } from 'node:fs';
 import { createLogger, silentLogger } from '@ballast/app-shared';
 import { startSystem } from '@ballast/app-system';
+import { serveOverIpc } from '../lib/system-process.ts';
 
 // `metrics` and `logs` turn on one half alone, to see where a cost comes from.
 const mode = process.env.BALLAST_BENCH_OBSERVE ?? 'off';
@@ -22,16 +23,7 @@ const system = await startSystem({
   logger: logs ? createLogger({ level: 'info', destination: logs }) : silentLogger(),
   gateway: mode === 'on' || mode === 'metrics' ? {} : { observability: false },
 });
-const cpuMs = (): number => {
-  const { user, system: sys } = process.cpuUsage();
-  return (user + sys) / 1000;
-};
-process.on('message', async (message: { type: string }) => {
-  if (message.type === 'cpu') process.send?.({ type: 'cpu', ms: cpuMs() });
-  if (message.type === 'stop') {
-    await system.close();
-    logs?.end();
-    process.exit(0);
-  }
+serveOverIpc(system.url, async () => {
+  await system.close();
+  logs?.end();
 });
-process.send?.({ type: 'ready', url: system.url });
