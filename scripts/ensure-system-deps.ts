@@ -1,10 +1,11 @@
 /**
  * Makes sure the system programs Ballast's tests run for real are installed:
- * `redis-server`, `redis-sentinel` and PostgreSQL's server (`postgres`). On a Debian machine running as root it
- * installs what is missing with apt-get; elsewhere it says exactly what to run.
+ * `redis-server`, `redis-sentinel`, PostgreSQL's server (`postgres`), `promtool` (the
+ * alert-rule tests) and `chromium` (the dashboard's browser test). On a Debian machine running
+ * as root it installs what is missing with apt-get; elsewhere it says exactly what to run.
  *
  * Usage: node scripts/ensure-system-deps.ts [program...]
- * (default: redis-server redis-sentinel postgres ip iptables; benchmarks also ask for nginx, haproxy, wrk)
+ * (default: redis-server redis-sentinel postgres ip iptables promtool chromium; benchmarks also ask for nginx, haproxy, wrk)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -20,6 +21,8 @@ const PACKAGES: Record<string, string> = {
   // Partition tests: network namespaces (ip netns) and packet drops between them.
   ip: 'iproute2',
   iptables: 'iptables',
+  promtool: 'prometheus',
+  chromium: 'chromium',
 };
 
 /** Programs Debian installs off PATH: where else to look for them. */
@@ -27,7 +30,10 @@ const OFF_PATH: Record<string, string> = {
   postgres: 'ls /usr/lib/postgresql/*/bin/postgres',
 };
 
-const wanted = process.argv.length > 2 ? process.argv.slice(2) : ['redis-server', 'redis-sentinel', 'postgres', 'ip', 'iptables'];
+const wanted =
+  process.argv.length > 2
+    ? process.argv.slice(2)
+    : ['redis-server', 'redis-sentinel', 'postgres', 'ip', 'iptables', 'promtool', 'chromium'];
 for (const program of wanted) {
   if (!(program in PACKAGES)) {
     console.error(`ensure-system-deps: unknown program ${JSON.stringify(program)}; known: ${Object.keys(PACKAGES).join(', ')}`);
@@ -72,7 +78,7 @@ const run = (args: string[]): void => {
 run(['update', '-qq']);
 run(['install', '-y', '-qq', '--no-install-recommends', ...packages]);
 // Debian starts the packaged services on install; tests start their own on free ports.
-for (const service of ['redis-server', 'redis-sentinel', 'nginx', 'haproxy', 'postgresql']) {
+for (const service of ['redis-server', 'redis-sentinel', 'nginx', 'haproxy', 'postgresql', 'prometheus']) {
   if (packages.includes(service)) spawnSync('sh', ['-c', `service ${service} stop || systemctl stop ${service}`], { stdio: 'ignore' });
 }
 const still = missing.filter((program) => !has(program));

@@ -120,6 +120,11 @@ async function main(): Promise<void> {
   );
   console.log(`  gateway   ${system.url}   (${system.gateway.balancer.strategy} over ${system.apis.length} API servers)`);
   console.log(`  ops       ${system.opsUrl}   (/healthz /readyz /metrics /gateway/stats: keep this port private)`);
+  console.log(`  dashboard ${system.opsUrl}/dashboard   (live charts; a request's stages: ${system.opsUrl}/trace/<request id>)`);
+  const host = (url: string): string => new URL(url).host;
+  console.log(
+    `  prometheus npm run prometheus -w ops -- --gateway ${host(system.opsUrl)} --api ${system.apis.map((a) => host(a.ops.url)).join(',')}`,
+  );
   for (const { name, server, ops } of system.apis) console.log(`  ${name}     ${server.url}   (ops ${ops.url})`);
   console.log(`  workers   ${system.workers.length} × ${system.workers[0]?.concurrency} conversions at once`);
   const demoKey = identity.identity.demo?.key ?? '';

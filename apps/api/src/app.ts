@@ -22,6 +22,8 @@ import { type ApiEnv, type ApiOptions, resolveApiOptions } from './options.ts';
 import { validateResize } from './params.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { tenantJobs } from './tenancy.ts';
+import { queueMetrics } from './queue-metrics.ts';
+import { admitted, stageTimings } from './timing.ts';
 
 /** A built API: its apps and what it owns. */
 export interface Api extends AsyncDisposable {
@@ -58,6 +60,7 @@ export function createApi(options: ApiOptions): Api {
   const registry = options.registry ?? new Registry();
   const admission = new Admission(queue, options);
   const metrics = apiMetrics(registry, queue, admission);
+  queueMetrics(registry, queue);
   const bodies = new BodyBudget(o.bodyBudgetBytes);
   let draining = false;
   const probes: Pick<OperationalOptions, 'service' | 'health' | 'ready'> = {
@@ -80,6 +83,7 @@ export function createApi(options: ApiOptions): Api {
   app.onError(errorHandler(apiErrors(metrics.shed)));
   app.notFound(notFound);
   healthRoutes(app as unknown as Hono<AppEnv>, probes);
+  app.use('/v1/*', stageTimings());
   app.use('/v1/*', forApp<ApiEnv>(options.authenticate ?? anonymous()));
   app.post(
     '/v1/resize',
@@ -87,6 +91,7 @@ export function createApi(options: ApiOptions): Api {
     validateResize(o.defaultDeadlineMs, o.maxDeadlineMs),
     ...(options.quotas ? [tenantJobs(options.quotas, queue)] : []),
     admit(admission),
+    admitted(),
     readImage(o.body, bodies, o.inputFormats),
     resize(queue),
   );

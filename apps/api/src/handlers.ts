@@ -18,6 +18,7 @@ import type { Admission } from './admission.ts';
 import type { ApiEnv, ApiUsage } from './options.ts';
 import { resultResponse } from './results.ts';
 import { ownedJobId, ownsJob } from './tenancy.ts';
+import { markStage } from './timing.ts';
 
 /** A sync result is delivered as soon as it exists: kept briefly. An async one waits to be fetched. */
 const SYNC_RESULT_TTL_MS = 10_000;
@@ -74,6 +75,7 @@ export const resize = (queue: JobQueue): Handler<ApiEnv> =>
       attended: mode === 'sync',
     });
     annotate(c, { jobId });
+    markStage(c, 'enqueued');
     if (mode === 'async') {
       c.header('location', `/v1/jobs/${jobId}`);
       return c.json({ id: jobId, status: 'pending', result: `/v1/jobs/${jobId}` }, 202);

@@ -10,6 +10,7 @@ import {
 import { durationMs, finiteNumber, InvalidOptionError, integer, oneOf, ratio } from '@ballast/common';
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
+import type { ObservabilityOptions } from './observability/index.ts';
 
 /** Balancing strategies the gateway can be configured with. */
 export const STRATEGIES: typeof GATEWAY_STRATEGIES = GATEWAY_STRATEGIES;
@@ -112,6 +113,13 @@ export interface GatewayOptions extends BodyLimits {
   opsRoutes?: (ops: Hono<AppEnv>) => void;
   /** Prometheus registry. @default a new registry */
   registry?: Registry;
+  /**
+   * Front-door SLIs, stage timings, the dashboard (`/dashboard` on the operational app)
+   * and request timelines (`/trace/:requestId`); the queue, workers and usage views feed
+   * the dashboard. `false` turns all of it off (to measure what it costs).
+   * @default {}
+   */
+  observability?: ObservabilityOptions | false;
   /**
    * Logger (pino): one `info` line per request (request id, upstream, status, latency) and
    * a `warn` line per upstream failure, through a child carrying `service: 'gateway'`.

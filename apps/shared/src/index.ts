@@ -53,6 +53,7 @@ export {
   type LogLevel,
   type LogRecord,
   memoryLogger,
+  REDACTED_PATHS,
   silentLogger,
 } from './log.ts';
 export { DURATION_BUCKETS, metricsHandler, type RequestMetrics, requestMetrics } from './metrics.ts';
@@ -72,6 +73,16 @@ export {
 } from './middleware.ts';
 export { type HealthState, healthRoutes, type OperationalOptions, operationalApp, type ReadyState } from './operational.ts';
 export { type Listening, type ListenOptions, listen, type ResolvedServerLimits, resolveServerLimits, type ServerLimits } from './serve.ts';
+export {
+  API_TIMING,
+  HARVEST_HEADER,
+  harvestOf,
+  parseServerTiming,
+  STAGES,
+  type Stage,
+  serverTiming,
+  TENANT_HEADER,
+} from './server-timing.ts';
 export {
   ALL_ENV,
   API_ENV,
