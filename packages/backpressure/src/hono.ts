@@ -138,3 +138,5 @@ export const rateLimit = (options: RateLimitMiddlewareOptions): MiddlewareHandle
     }
   };
 };
+
+export { type BrownoutMiddlewareOptions, brownout } from './hono-brownout.ts';

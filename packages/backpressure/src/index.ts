@@ -1,3 +1,10 @@
+export {
+  type BrownoutContext,
+  BrownoutController,
+  type BrownoutEvents,
+  type BrownoutOptions,
+  type BrownoutStats,
+} from './brownout.ts';
 export { type BackpressureErrorCode, isShedError, ShedError, type ShedReason } from './errors.ts';
 export {
   type AcquireOptions,
