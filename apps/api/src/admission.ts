@@ -212,6 +212,11 @@ export class Admission implements Disposable {
     return ((depth - this.#slots + 1) * serviceMs) / this.#slots;
   }
 
+  /** The expected queue wait beyond which requests are shed, ms (`maxExpectedWaitMs`). */
+  get maxExpectedWaitMs(): number {
+    return this.#maxExpectedWaitMs;
+  }
+
   /** The conversion time admission expects now, from the last reading of the feed, ms. */
   get serviceMs(): number {
     return this.serviceEstimateMs(this.#service.value);

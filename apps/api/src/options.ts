@@ -11,6 +11,7 @@ import {
   type ResolvedBodyLimits,
   resolveBodyLimits,
 } from '@ballast/app-shared';
+import type { BrownoutOptions } from '@ballast/backpressure';
 import { durationMs, InvalidOptionError, integer } from '@ballast/common';
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
@@ -66,7 +67,17 @@ export interface ApiOptions extends AdmissionOptions, BodyLimits {
   usage?: UsageRoutesOptions;
   /** More routes (e.g. `GET /v1/usage`), added behind `authenticate`, after the built-in ones. */
   routes?: (app: Hono<ApiEnv>) => void;
-  /** The usage hook: called once per resize request when it ends. */
+  /**
+   * The brownout dimmer of this server (see brownout.ts): rendition sets and single images
+   * sent with `degrade=true` are degraded as it falls, before admission sheds. `false`
+   * turns degradation off (shedding only). Options of `@ballast/backpressure`'s
+   * `BrownoutController`; its samples are the queue wait admission expects.
+   * @default { setpointMs: maxExpectedWaitMs ÷ 4 } and the controller's defaults
+   */
+  brownout?: BrownoutOptions | false;
+  /** How long a sync rendition set's results stay fetchable from the links of its manifest, ms. @default 60000 */
+  renditionResultTtlMs?: number;
+  /** The usage hook: called once per resize request (and per rendition job) when it ends. */
   onUsage?: (usage: ApiUsage) => void;
   /**
    * Logger (pino): one `info` line per request (with its request id, job id, tenant,
@@ -83,6 +94,8 @@ export interface ResizeRequest {
   resize: Record<string, unknown>;
   mode: 'sync' | 'async';
   deadlineMs: number;
+  /** `degrade=true`: the client accepts a cheaper encoding under load (see brownout.ts). */
+  degrade?: boolean;
 }
 
 /** The API's request context: the shared variables, and what the resize chain reads into it. */
@@ -98,6 +111,7 @@ export interface ResolvedApiOptions {
   bodyBudgetBytes: number;
   inputFormats: readonly InputFormat[];
   body: ResolvedBodyLimits;
+  renditionResultTtlMs: number;
 }
 
 /** @throws {InvalidOptionError} naming the first invalid option. */
@@ -110,6 +124,7 @@ export function resolveApiOptions(options: ApiOptions): ResolvedApiOptions {
     bodyBudgetBytes: integer('bodyBudgetBytes', options.bodyBudgetBytes ?? 256 * 1024 * 1024, { min: 1 }),
     inputFormats: inputFormats(options.inputFormats),
     body: resolveBodyLimits(options),
+    renditionResultTtlMs: durationMs('renditionResultTtlMs', options.renditionResultTtlMs ?? 60_000, { min: 1 }),
   };
 }
 
