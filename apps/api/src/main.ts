@@ -35,6 +35,9 @@ const api = createApi({
   workerSlots: env.BALLAST_API_WORKER_SLOTS,
   bodyBudgetBytes: env.BALLAST_API_BODY_BUDGET_BYTES,
   inputFormats: env.BALLAST_INPUT_FORMATS,
+  brownout: env.BALLAST_API_BROWNOUT && {
+    ...(env.BALLAST_API_BROWNOUT_SETPOINT_MS !== undefined && { setpointMs: env.BALLAST_API_BROWNOUT_SETPOINT_MS }),
+  },
 });
 const server = await listen(api.app.fetch, { port: env.BALLAST_API_PORT, host: env.BALLAST_API_HOST });
 const ops = await listen(api.ops.fetch, { port: env.BALLAST_API_OPS_PORT, host: env.BALLAST_API_HOST });

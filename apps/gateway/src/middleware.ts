@@ -34,10 +34,14 @@ export function answerOf(response: UpstreamResponse): UpstreamAnswer {
 
 const RESIZE = /^\/v1\/resize(?:\?[\w.=&-]*)?$/;
 const JOB = /^\/v1\/jobs\/[\w-]{1,128}$/;
+// Rendition sets: lists in the query (`widths=320,640&effort=avif:2`, commas and colons also percent-encoded); set ids carry their plan.
+const RENDITIONS = /^\/v1\/renditions(?:\?(?:[\w.=&,:-]|%2[Cc]|%3[Aa])*)?$/;
+const RENDITION_SET = /^\/v1\/renditions\/[\w.-]{1,512}$/;
 
 /**
- * Lets through only the public API, as the client wrote it: `POST /v1/resize` with a plain
- * query, `GET`/`HEAD`/`DELETE /v1/jobs/<id>`. Anything else — operational paths, other
+ * Lets through only the public API, as the client wrote it: `POST /v1/resize` and
+ * `POST /v1/renditions` with a plain query, `GET`/`HEAD`/`DELETE /v1/jobs/<id>` and
+ * `/v1/renditions/<id>`. Anything else — operational paths, other
  * spellings of them (`/%6detrics`, `/v1/../metrics`), encoded or unusual characters — is
  * answered 404 here and never reaches an API server. The raw target is what is checked,
  * and what is forwarded.
@@ -46,9 +50,18 @@ export const publicRoutes = (): MiddlewareHandler<GatewayEnv> =>
   async function publicRoutes(c, next) {
     const target = c.env?.incoming?.url ?? new URL(c.req.url).pathname + new URL(c.req.url).search;
     const method = c.req.method;
-    const known = RESIZE.test(target) ? ['POST'] : JOB.test(target) ? ['GET', 'HEAD', 'DELETE'] : undefined;
+    const known =
+      RESIZE.test(target) || RENDITIONS.test(target)
+        ? ['POST']
+        : JOB.test(target) || RENDITION_SET.test(target)
+          ? ['GET', 'HEAD', 'DELETE']
+          : undefined;
     if (known === undefined)
-      throw new HttpError(404, 'ERR_BALLAST_NOT_FOUND', 'no such resource; the API is POST /v1/resize and /v1/jobs/<id>');
+      throw new HttpError(
+        404,
+        'ERR_BALLAST_NOT_FOUND',
+        'no such resource; the API is POST /v1/resize, POST /v1/renditions, /v1/jobs/<id> and /v1/renditions/<id>',
+      );
     if (!known.includes(method)) {
       throw new HttpError(405, 'ERR_BALLAST_METHOD_NOT_ALLOWED', `allowed here: ${known.join(', ')}`, { allow: known.join(', ') });
     }

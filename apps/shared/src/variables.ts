@@ -80,6 +80,8 @@ export const API_ENV = {
   BALLAST_API_MAX_EXPECTED_WAIT_MS: intVar('Shed when the expected queue wait exceeds this, ms', { min: 0, max: 600_000 }),
   BALLAST_API_WORKER_SLOTS: intVar('Conversions the workers run at once, system-wide', { min: 1 }),
   BALLAST_API_BODY_BUDGET_BYTES: intVar('Bytes of images held at once, over all requests; beyond it, 503', { min: 1 }),
+  BALLAST_API_BROWNOUT: boolVar('Degrade rendition sets (and single images sent with degrade=true) under load before shedding', true),
+  BALLAST_API_BROWNOUT_SETPOINT_MS: intVar('Expected queue wait the brownout dimmer holds its p95 at, ms', { min: 1, max: 600_000 }),
 } as const satisfies EnvSpec;
 
 /** Read by a worker process (apps/worker/src/main.ts). */

@@ -187,8 +187,15 @@ class SystemParts {
         busy: this.workers.reduce((n, w) => n + w.stats().active, 0),
         slots: this.workers.reduce((n, w) => n + w.concurrency, 0),
       }),
+      ...(this.apis.some(({ api }) => api.dimmer) ? { dimmer: () => this.#dimmerLevel() } : {}),
       ...own,
     };
+  }
+
+  /** The brownout dimmer θ, averaged over the API servers (1: full quality). */
+  #dimmerLevel(): number {
+    const levels = this.apis.flatMap(({ api }) => (api.dimmer ? [api.dimmer.level] : []));
+    return levels.length === 0 ? 1 : levels.reduce((a, b) => a + b, 0) / levels.length;
   }
 
   async close(): Promise<void> {

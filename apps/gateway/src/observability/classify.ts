@@ -32,10 +32,10 @@ export function outcomeOf(status: number, shed: boolean): Outcome {
   return 'upstream_failure';
 }
 
-/** `resize` for `POST /v1/resize`, `job` for `/v1/jobs/…`, `other` for the rest. */
+/** `resize` for `POST /v1/resize` and `POST /v1/renditions` (work the service does), `job` for `/v1/jobs/…` and `/v1/renditions/…`, `other` for the rest. */
 export function routeOf(method: string, path: string): Route {
-  if (path === '/v1/resize') return method === 'POST' ? 'resize' : 'other';
-  return path.startsWith('/v1/jobs/') ? 'job' : 'other';
+  if (path === '/v1/resize' || path === '/v1/renditions') return method === 'POST' ? 'resize' : 'other';
+  return path.startsWith('/v1/jobs/') || path.startsWith('/v1/renditions/') ? 'job' : 'other';
 }
 
 /** Size class of a request from its declared `content-length` (`unknown` for a chunked upload). */

@@ -55,7 +55,7 @@ export interface DashboardSources {
   workers?: () => WorkerView;
   /** Per-tenant usage this hour: the slot the usage metering fills. */
   usage?: () => Promise<TenantUsageView[]>;
-  /** The brownout dimmer level (0 = full harvest … 1 = most degraded), once degradation exists. */
+  /** The brownout dimmer θ: the share of optional work served (1 = full quality … 0 = most degraded). */
   dimmer?: () => number;
 }
 

@@ -111,6 +111,8 @@ describe('front-door classification', () => {
     expect(routeOf('POST', '/v1/resize')).toBe('resize');
     expect(routeOf('GET', '/v1/resize')).toBe('other');
     expect(routeOf('GET', '/v1/jobs/abc')).toBe('job');
+    expect(routeOf('POST', '/v1/renditions')).toBe('resize');
+    expect(routeOf('GET', '/v1/renditions/acme.x.y')).toBe('job');
     expect(routeOf('GET', '/anything')).toBe('other');
     expect(sizeClassOf('POST', '999999')).toBe('under_1mb');
     expect(sizeClassOf('POST', '1000000')).toBe('1mb_and_over');
