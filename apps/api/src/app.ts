@@ -16,7 +16,7 @@ import type { BrownoutController } from '@ballast/backpressure';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { Registry } from 'prom-client';
 import { Admission } from './admission.ts';
-import { apiDimmer, degradationMetrics, degradeSingle, sampleQueueWait } from './brownout.ts';
+import { apiDimmer, degradationMetrics, degradeSingle, sampleResponses } from './brownout.ts';
 import { apiErrors } from './errors.ts';
 import { admit, cancelJob, jobOutcome, jobResult, readImage, resize } from './handlers.ts';
 import { apiMetrics } from './metrics.ts';
@@ -67,7 +67,7 @@ export function createApi(options: ApiOptions): Api {
   const metrics = apiMetrics(registry, queue, admission);
   queueMetrics(registry, queue);
   const bodies = new BodyBudget(o.bodyBudgetBytes);
-  const dimmer = apiDimmer(options.brownout, o.name, admission.maxExpectedWaitMs);
+  const dimmer = apiDimmer(options.brownout, o.name);
   const degradation = degradationMetrics(registry, dimmer);
   const random = options.random ?? Math.random;
   let draining = false;
@@ -98,7 +98,7 @@ export function createApi(options: ApiOptions): Api {
     jobOutcome(options.onUsage),
     validateResize(o.defaultDeadlineMs, o.maxDeadlineMs),
     ...(options.quotas ? [tenantJobs(options.quotas, queue)] : []),
-    sampleQueueWait(admission, dimmer),
+    sampleResponses(dimmer, true),
     admit(admission),
     admitted(),
     degradeSingle(dimmer, degradation.degradations, random),

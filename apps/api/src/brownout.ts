@@ -1,13 +1,14 @@
 /**
  * Graceful degradation in the API: one brownout dimmer per API server, driven by the
- * expected queue wait every work-creating request sees at admission, and what it does to
- * single images that opt in.
+ * response times of its requests against their deadlines (sheds counted as misses), and
+ * what it does to single images that opt in.
  */
+
+import { SHED_HEADER } from '@ballast/app-shared';
 import { BrownoutController, type BrownoutOptions } from '@ballast/backpressure';
 import { BrownoutMetrics } from '@ballast/backpressure/prometheus';
 import type { MiddlewareHandler } from 'hono';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { Admission } from './admission.ts';
 import type { ApiEnv } from './options.ts';
 import { DEGRADATION_STAGES, type DegradationStage, EFFORT_FLOOR, type Format } from './renditions/plan.ts';
 
@@ -17,27 +18,55 @@ export const DEGRADED_HEADER = 'x-ballast-degraded';
 export const DIMMER_HEADER = 'x-ballast-dimmer';
 
 /**
- * The API server's dimmer. The controlled variable is the queue wait a new job is
- * expected to see (what admission computes from the queue's depth and the workers'
- * recent conversion times), sampled at every work-creating request: it moves with the
- * load at once, where measured waits arrive only once a job starts. Its 95th percentile
- * over each period is held at the setpoint, by default a quarter of admission's
- * `maxExpectedWaitMs`, so the dimmer goes down well before admission sheds.
+ * The API server's dimmer. Its samples are response times as a share of the deadline,
+ * in per mille — the measured response time, as in the brownout paper, made comparable
+ * between requests with different deadlines: one per rendition job of a sync set (when
+ * its result came, or the deadline), one per sync single image, and for a request shed
+ * (503 with `x-ballast-shed`) one deadline miss per job it would have enqueued,
+ * so the dimmer hears of an overload admission answers alone. Its 95th percentile over
+ * each period is held at the setpoint, 800 ‰ by default: 95 % of the work answers within
+ * 80 % of its deadline, and sheds stay rare (each weighs as much as a whole set missing).
+ * Async requests are not samples.
  */
-export function apiDimmer(
-  options: BrownoutOptions | false | undefined,
-  name: string,
-  maxExpectedWaitMs: number,
-): BrownoutController | undefined {
+export function apiDimmer(options: BrownoutOptions | false | undefined, name: string): BrownoutController | undefined {
   if (options === false) return undefined;
-  return new BrownoutController({ name, setpointMs: Math.max(1, maxExpectedWaitMs / 4), ...options });
+  return new BrownoutController({ name, setpointMs: DEFAULT_SETPOINT, pole: DEFAULT_POLE, ...options });
 }
 
-/** Records the queue wait admission expects for a new job, as a sample of the dimmer's controlled variable. */
-export const sampleQueueWait = (admission: Admission, dimmer: BrownoutController | undefined): MiddlewareHandler<ApiEnv> =>
-  async function sampleQueueWait(_c, next) {
-    if (dimmer) dimmer.record(admission.expectedWaitMs(admission.stats().depth));
+/** The API dimmer's default setpoint: 800 ‰ of a request's deadline. */
+export const DEFAULT_SETPOINT = 800;
+/** The API dimmer's default pole: faster than the controller's own default, so a step of load settles within seconds. */
+export const DEFAULT_POLE = 0.8;
+
+/**
+ * The sample of a deadline missed, ‰: twice the deadline. How late the work would have
+ * been is unknown (it was cancelled, or never admitted); counting it as just the deadline
+ * would cap the error the controller sees under overload, and with it how fast it dims.
+ */
+const MISSED = 2000;
+
+/**
+ * Samples the dimmer once a request is answered: a shed (503 with `x-ballast-shed`) as a
+ * deadline missed by each job the request would have enqueued; with `latency`, an
+ * admitted sync request's response time (‰ of its deadline), unless the client went away
+ * or the answer is a client error. Placed right before admission.
+ */
+/** Records a deadline missed (a job cancelled at its deadline, a shed request's job). */
+export function recordMiss(dimmer: BrownoutController | undefined): void {
+  dimmer?.record(MISSED);
+}
+
+export const sampleResponses = (dimmer: BrownoutController | undefined, latency: boolean): MiddlewareHandler<ApiEnv> =>
+  async function sampleResponses(c, next) {
     await next();
+    if (!dimmer) return;
+    const { mode, deadlineMs, jobs } = c.var.request;
+    const status = c.res.status;
+    if (status === 503 && c.res.headers.has(SHED_HEADER)) {
+      for (let i = 0; i < (jobs ?? 1); i++) dimmer.record(MISSED);
+    } else if (latency && mode === 'sync' && status !== 499 && (status < 400 || status >= 500)) {
+      dimmer.record(status === 504 ? MISSED : (1000 * (performance.now() - c.var.startedAt)) / deadlineMs);
+    }
   };
 
 /** The API's degradation metrics. */

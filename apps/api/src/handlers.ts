@@ -26,7 +26,7 @@ const SYNC_RESULT_TTL_MS = 10_000;
 /** Admission before the body is read: the permit is held until the request ends. */
 export const admit = (admission: Admission): MiddlewareHandler<ApiEnv> =>
   async function admit(c, next) {
-    const permit = await admission.admit(c.var.request.deadlineMs);
+    const permit = await admission.admit(c.var.request.deadlineMs, c.var.request.jobs);
     try {
       await next();
     } finally {

@@ -71,8 +71,9 @@ export interface ApiOptions extends AdmissionOptions, BodyLimits {
    * The brownout dimmer of this server (see brownout.ts): rendition sets and single images
    * sent with `degrade=true` are degraded as it falls, before admission sheds. `false`
    * turns degradation off (shedding only). Options of `@ballast/backpressure`'s
-   * `BrownoutController`; its samples are the queue wait admission expects.
-   * @default { setpointMs: maxExpectedWaitMs ÷ 4 } and the controller's defaults
+   * `BrownoutController`; its samples are the share of its deadline each admitted sync
+   * request took, in per mille, so `setpointMs` is in ‰ here.
+   * @default { setpointMs: 800 } and the controller's defaults
    */
   brownout?: BrownoutOptions | false;
   /** How long a sync rendition set's results stay fetchable from the links of its manifest, ms. @default 60000 */
@@ -96,6 +97,8 @@ export interface ResizeRequest {
   deadlineMs: number;
   /** `degrade=true`: the client accepts a cheaper encoding under load (see brownout.ts). */
   degrade?: boolean;
+  /** Jobs the request enqueues, for admission (a rendition set's renditions). @default 1 */
+  jobs?: number;
 }
 
 /** The API's request context: the shared variables, and what the resize chain reads into it. */

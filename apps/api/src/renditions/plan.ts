@@ -50,19 +50,19 @@ export interface RenditionPlan {
 export const EFFORT_FLOOR: Readonly<Record<Format, number>> = { jpeg: 0, png: 1, webp: 0, avif: 0 };
 
 /**
- * Indicative CPU cost of encoding one megapixel, ms, per format and effort (libvips on one
- * core, a photo-like input; measured with `apps/worker/scripts/encoder-cost.ts` and the
- * benchmark's machine, rounded). Only the ratios matter: they order the stages' steps and
- * size each one's share of the savings.
+ * Indicative CPU cost of encoding one megapixel of output, ms, per format and effort:
+ * libvips on one core, `sampleJpeg()` (1600×1200, photo-like) resized to 160–640 px wide,
+ * rounded (AVIF's top effort is disproportionately dear at these sizes). Only the ratios
+ * matter: they order the stages' steps and size each one's share of the savings.
  */
 const COST_PER_MP: Readonly<Record<Format, readonly number[]>> = {
-  jpeg: [40],
-  png: [60, 66, 72, 78, 84, 92, 100, 115, 135, 160],
-  webp: [60, 65, 70, 80, 95, 130, 180],
-  avif: [125, 150, 190, 900, 1900],
+  jpeg: [70],
+  png: [100, 107, 115, 125, 135, 150, 166, 190, 220, 260],
+  webp: [93, 110, 140, 180, 235, 380, 570],
+  avif: [305, 320, 625, 1600, 12_000],
 };
-/** Decoding the input, once per job, ms (indicative). */
-const DECODE_MS = 10;
+/** Decoding the input and the job's own overhead, once per job, ms (indicative). */
+const DECODE_MS = 8;
 
 /** Indicative cost of one rendition, ms: the input decoded, then `width` × ¾ `width` pixels encoded. */
 export function renditionCost(width: number, format: Format, effort: number): number {

@@ -92,22 +92,22 @@ describe('POST /v1/renditions (sync)', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const { post, queue } = setup({}, { workers: 0 });
     const answer = Promise.resolve(post('widths=50,100,200&formats=webp&deadlineMs=3000'));
-    // A worker takes the first job only.
+    // A worker takes the first job only: the costliest, enqueued first.
     const consumer = queue.consumer('test');
     const lease: Lease = await consumer.next();
     const params = lease.job.params as { resize: { width: number }; requestId: string; tenant: string };
-    expect([params.resize.width, params.tenant, typeof params.requestId]).toEqual([50, 'acme', 'string']);
-    await lease.complete(await sharp(lease.job.data).resize({ width: 50 }).webp().toBuffer(), { format: 'webp' });
+    expect([params.resize.width, params.tenant, typeof params.requestId]).toEqual([200, 'acme', 'string']);
+    await lease.complete(await sharp(lease.job.data).resize({ width: 200 }).webp().toBuffer(), { format: 'webp' });
     await vi.advanceTimersByTimeAsync(3000);
     const res = await answer;
     expect(res.status).toBe(200);
     expect(res.headers.get('x-ballast-harvest')).toBe('0.333');
     const manifest = await json(res);
     expect(manifest).toMatchObject({ status: 'partial', asked: 3, delivered: 1 });
-    expect(manifest.renditions.map((r) => [r.status, r.reason])).toEqual([
-      ['done', undefined],
-      ['missing', 'deadline'],
-      ['missing', 'deadline'],
+    expect(manifest.renditions.map((r) => [r.width, r.status, r.reason])).toEqual([
+      [50, 'missing', 'deadline'],
+      [100, 'missing', 'deadline'],
+      [200, 'done', undefined],
     ]);
     await vi.advanceTimersByTimeAsync(0);
     // The jobs not started were cancelled: no worker will spend time on them.
@@ -194,31 +194,29 @@ describe('degradation', () => {
     await consumer.close();
   });
 
-  it('dims as the queue wait admission expects rises above the setpoint', async () => {
-    const { api } = setup({ workerSlots: 1, maxExpectedWaitMs: 60_000, priorServiceMs: 100, depthCacheMs: 0 }, { workers: 0 });
-    for (let i = 0; i < 5; i++) {
-      const res = await api.app.request('/v1/resize?width=10&mode=async', {
-        method: 'POST',
-        body: jpeg,
-        headers: { 'content-type': 'image/jpeg' },
-      });
-      expect(res.status).toBe(202);
-    }
-    // Samples: 0, 0, 100, 200, 300 ms expected waits against a setpoint of 60 s ÷ 4.
-    expect(api.dimmer?.update()).toBe(1);
-    for (let i = 0; i < 5; i++)
-      await api.app.request('/v1/resize?width=10&mode=async', { method: 'POST', body: jpeg, headers: { 'content-type': 'image/jpeg' } });
-    const stats = api.dimmer?.stats();
-    expect(stats?.pendingSamples).toBe(5);
-    const tight = setup({ workerSlots: 1, maxExpectedWaitMs: 400, priorServiceMs: 100, depthCacheMs: 0 }, { workers: 0 });
-    for (let i = 0; i < 4; i++)
-      await tight.api.app.request('/v1/resize?width=10&mode=async', {
-        method: 'POST',
-        body: jpeg,
-        headers: { 'content-type': 'image/jpeg' },
-      });
-    // p95 of 0, 0, 100, 200 ms against a setpoint of 100 ms: the dimmer goes down.
-    expect(tight.api.dimmer?.update()).toBeLessThan(1);
+  it('dims while sync requests use more of their deadline than the setpoint, and comes back once they use less', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+    const { post, queue, api } = setup({ brownout: { autoUpdate: false, setpointMs: 500 } }, { workers: 0 });
+    const dimmer = api.dimmer as NonNullable<typeof api.dimmer>;
+    // Nobody converts: every set waits until its deadline (1000 ‰ of it).
+    const slow = [post('widths=50&formats=webp&deadlineMs=1000'), post('widths=50&formats=webp&deadlineMs=1000')];
+    await vi.advanceTimersByTimeAsync(1000);
+    expect((await Promise.all(slow)).map((r) => r.status)).toEqual([504, 504]);
+    expect(dimmer.stats().pendingSamples).toBe(2);
+    const dimmed = dimmer.update();
+    expect(dimmed).toBeLessThan(1);
+    // A shed or refused request is no sample.
+    expect((await post('widths=50&formats=gif')).status).toBe(400);
+    expect(dimmer.stats().pendingSamples).toBe(0);
+    // Quick answers (200 ms of a 1000 ms deadline): θ goes back up.
+    const consumer = queue.consumer('test');
+    const quick = post('widths=50&formats=webp&deadlineMs=1000');
+    const lease = await consumer.next();
+    await vi.advanceTimersByTimeAsync(200);
+    await lease.complete(await sharp(lease.job.data).resize({ width: 50 }).webp().toBuffer(), { format: 'webp' });
+    expect((await quick).status).toBe(200);
+    expect(dimmer.update()).toBeGreaterThan(dimmed);
+    await consumer.close();
   });
 });
 

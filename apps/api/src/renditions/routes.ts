@@ -10,7 +10,7 @@ import { linkSignal } from '@ballast/common';
 import type { Context, Handler, Hono, MiddlewareHandler } from 'hono';
 import type { Counter } from 'prom-client';
 import type { Admission } from '../admission.ts';
-import { DEGRADED_HEADER, type DegradationMetrics, DIMMER_HEADER, degradedHeader, sampleQueueWait } from '../brownout.ts';
+import { DEGRADED_HEADER, type DegradationMetrics, DIMMER_HEADER, degradedHeader, recordMiss, sampleResponses } from '../brownout.ts';
 import { admit, readImage } from '../handlers.ts';
 import type { ApiEnv, ApiUsage, ResolvedApiOptions } from '../options.ts';
 import { checkImageContentType } from '../params.ts';
@@ -20,7 +20,7 @@ import type { JobSlot, TenantQuotas } from '../tenant-quota.ts';
 import { admitted, markStage } from '../timing.ts';
 import { buildManifest, type Manifest } from './manifest.ts';
 import { parseRenditionQuery, type RenditionRequest } from './params.ts';
-import { planRenditions, type RenditionPlan } from './plan.ts';
+import { type PlannedRendition, planRenditions, type RenditionPlan, renditionCost } from './plan.ts';
 import { type EntryState, encodeSetId, newSetUuid, type RenditionSet, readSetId, renditionJobId } from './set-id.ts';
 
 declare module 'hono' {
@@ -52,9 +52,9 @@ export function renditionRoutes(app: Hono<ApiEnv>, deps: RenditionRoutes): void 
   app.post(
     '/v1/renditions',
     validateRenditions(o.defaultDeadlineMs, o.maxDeadlineMs),
-    sampleQueueWait(deps.admission, deps.dimmer),
     planSet(deps),
     tenantSlots(deps.quotas),
+    sampleResponses(deps.dimmer, false),
     admit(deps.admission),
     admitted(),
     readImage(o.body, deps.bodies, o.inputFormats),
@@ -98,6 +98,7 @@ const planSet = (deps: RenditionRoutes): MiddlewareHandler<ApiEnv> =>
     }
     for (const [stage, count] of Object.entries(plan.stages)) if (count > 0) deps.metrics.degradations.inc({ stage }, count);
     c.set('renditionPlan', { plan, level, slots: [] });
+    c.var.request.jobs = plan.planned;
     await next();
     c.res.headers.set(DIMMER_HEADER, level.toFixed(3));
     const degraded = degradedHeader(plan.stages);
@@ -152,31 +153,44 @@ const renditionSet = (deps: RenditionRoutes): Handler<ApiEnv> =>
       c.header('location', `/v1/renditions/${set.id}`);
       return c.json(manifest, 202);
     }
-    const states = await waitForSet(c, set, deadlineAt, deps.queue);
+    const states = await waitForSet(c, set, deadlineAt, deps);
     if (!states) return new Response(null, { status: 499 });
     return syncAnswer(c, deps, set, states);
   };
 
-/** Every planned rendition as its own job (in parallel); those the full queue refuses are `shed`. */
+/**
+ * Every planned rendition as its own job, enqueued costliest first (the longest
+ * conversions start first, so the set is done soonest on several workers); those the
+ * full queue refuses are `shed`.
+ */
 async function enqueueSet(c: Context<ApiEnv>, deps: RenditionRoutes, deadlineAt: number): Promise<RenditionSet> {
   const { renditions } = c.var.renditionPlan.plan;
   const { common, mode } = c.var.renditionRequest;
   const uuid = newSetUuid();
   const tenant = c.var.tenant;
-  const results = await Promise.allSettled(
-    renditions.map((r, i) => {
-      if (r.dropped !== undefined) return Promise.resolve(undefined);
-      const resize = parseResizeParams({ ...common, width: r.width, format: r.format, effort: r.plannedEffort });
-      return deps.queue.enqueue({
-        id: renditionJobId(tenant, uuid, i),
-        data: c.var.image,
-        params: { resize, tenant, requestId: c.var.requestId, rendition: { set: uuid, index: i } },
-        deadlineAt,
-        resultTtlMs: mode === 'sync' ? deps.options.renditionResultTtlMs : undefined,
-        attended: mode === 'sync',
-      });
-    }),
-  );
+  const cost = (i: number): number => {
+    const r = renditions[i] as PlannedRendition;
+    return r.dropped === undefined ? renditionCost(r.width, r.format, r.plannedEffort) : -1;
+  };
+  const order = renditions.map((_, i) => i).sort((a, b) => cost(b) - cost(a));
+  const enqueued = new Array<Promise<unknown>>(renditions.length);
+  for (const i of order) {
+    const r = renditions[i] as PlannedRendition;
+    if (r.dropped !== undefined) {
+      enqueued[i] = Promise.resolve(undefined);
+      continue;
+    }
+    const resize = parseResizeParams({ ...common, width: r.width, format: r.format, effort: r.plannedEffort });
+    enqueued[i] = deps.queue.enqueue({
+      id: renditionJobId(tenant, uuid, i),
+      data: c.var.image,
+      params: { resize, tenant, requestId: c.var.requestId, rendition: { set: uuid, index: i } },
+      deadlineAt,
+      resultTtlMs: mode === 'sync' ? deps.options.renditionResultTtlMs : undefined,
+      attended: mode === 'sync',
+    });
+  }
+  const results = await Promise.allSettled(enqueued);
   const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
   const fatal = refused.find((e) => !(e instanceof QueueFullError));
   const states = results.map((r, i): EntryState => {
@@ -218,30 +232,44 @@ function holdSlots(c: Context<ApiEnv>, set: RenditionSet, queue: JobQueue, deadl
 /**
  * Waits for every job of a sync set until the deadline; the jobs not finished by then are
  * cancelled (a job already running finishes, and its link stays valid). Undefined when the
- * client went away: every unfinished job is cancelled.
+ * client went away: every unfinished job is cancelled. Each job's response time (its
+ * result, or the deadline) is a sample of the dimmer, as a share of the deadline (‰).
  */
 async function waitForSet(
   c: Context<ApiEnv>,
   set: RenditionSet,
   deadlineAt: number,
-  queue: JobQueue,
+  deps: RenditionRoutes,
 ): Promise<(JobState | undefined)[] | undefined> {
   const client = clientSignal(c);
   const linked = linkSignal([client], deadlineAt - Date.now());
   const ids = set.entries.map((e, i) => (e.state === 'queued' ? renditionJobId(set.tenant, set.uuid, i) : undefined));
+  const sample = (): void => deps.dimmer?.record((1000 * (performance.now() - c.var.startedAt)) / c.var.renditionRequest.deadlineMs);
   try {
     const states: (JobState | undefined)[] = await Promise.all(
-      ids.map((id) => (id === undefined ? undefined : queue.wait(id, linked.signal).catch(() => undefined))),
+      ids.map((id) =>
+        id === undefined
+          ? undefined
+          : deps.queue.wait(id, linked.signal).then(
+              (state) => {
+                sample();
+                return state;
+              },
+              () => undefined,
+            ),
+      ),
     );
-    ids.forEach((id, i) => {
-      if (id === undefined || states[i] !== undefined) return;
-      queue.cancel(id).catch(() => {});
-      states[i] = { id, status: 'pending' };
-    });
     if (client.aborted) {
+      for (const id of ids) if (id !== undefined) deps.queue.cancel(id).catch(() => {});
       c.var.log.info({ setId: set.id }, 'client went away; rendition jobs cancelled');
       return undefined;
     }
+    ids.forEach((id, i) => {
+      if (id === undefined || states[i] !== undefined) return;
+      deps.queue.cancel(id).catch(() => {});
+      states[i] = { id, status: 'pending' };
+      recordMiss(deps.dimmer);
+    });
     return states;
   } finally {
     linked.dispose();
