@@ -30,13 +30,19 @@ export const DIMMER_HEADER = 'x-ballast-dimmer';
  */
 export function apiDimmer(options: BrownoutOptions | false | undefined, name: string): BrownoutController | undefined {
   if (options === false) return undefined;
-  return new BrownoutController({ name, setpointMs: DEFAULT_SETPOINT, pole: DEFAULT_POLE, ...options });
+  return new BrownoutController({ name, setpointMs: DEFAULT_SETPOINT, pole: DEFAULT_POLE, forgetting: DEFAULT_FORGETTING, ...options });
 }
 
 /** The API dimmer's default setpoint: 800 ‰ of a request's deadline. */
 export const DEFAULT_SETPOINT = 800;
 /** The API dimmer's default pole: faster than the controller's own default, so a step of load settles within seconds. */
 export const DEFAULT_POLE = 0.8;
+/**
+ * The API dimmer's default forgetting factor: a short memory (about two periods), so the
+ * gain follows at once when an overload ends — a deadline miss weighs 2000 ‰, and the
+ * estimate of α it leaves behind would otherwise hold θ down for many periods.
+ */
+export const DEFAULT_FORGETTING = 0.5;
 
 /**
  * The sample of a deadline missed, ‰: twice the deadline. How late the work would have
