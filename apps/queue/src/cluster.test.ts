@@ -7,8 +7,8 @@
 
 import { RendezvousPartitioner } from '@ballast/partitioning';
 import { type RedisCluster, startRedisCluster } from '@ballast/test/cluster';
-import calculateSlot from 'cluster-key-slot';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { clusterSlot as calculateSlot } from './cluster-slot.ts';
 import { type LedgerEntry, RedisQueue, type RedisQueueOptions } from './index.ts';
 
 let cluster: RedisCluster;
