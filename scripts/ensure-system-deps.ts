@@ -40,7 +40,9 @@ const isDebian = existsSync('/etc/debian_version') && has('apt-get');
 // Partition tests skip, saying why, where these cannot be installed; nothing else needs them.
 const OPTIONAL = new Set(['ip', 'iptables']);
 if ((!isRoot || !isDebian) && missing.every((program) => OPTIONAL.has(program))) {
-  console.error(`Note: ${missing.join(', ')} missing; the queue's partition tests will be skipped (they need root, ip netns and iptables).`);
+  console.error(
+    `Note: ${missing.join(', ')} missing; the queue's partition tests will be skipped (they need root, ip netns and iptables).`,
+  );
   process.exit(0);
 }
 

@@ -1,8 +1,10 @@
 /**
  * A real local Redis Cluster for tests: `primaries` primaries with `replicasPerPrimary`
  * replicas each, every node a `redis-server` on a free loopback port (started like
- * `startRedis`, with the same append-only persistence), joined with
- * `redis-cli --cluster create`, and waited on until every node reports `cluster_state:ok`.
+ * `startRedis`, with the same append-only persistence), joined as `redis-cli --cluster
+ * create` joins them (CLUSTER MEET, the slots split evenly, CLUSTER REPLICATE) but with any
+ * number of primaries, one included, and waited on until every node reports
+ * `cluster_state:ok` and every replica is in sync.
  *
  * @example
  * ```ts
@@ -11,11 +13,7 @@
  * await cluster.stop();
  * ```
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { command, findBinary, type RedisPersistence, type RedisServer, startRedis } from './redis.ts';
-
-const run = promisify(execFile);
+import { command, type RedisPersistence, type RedisServer, startRedis } from './redis.ts';
 
 /** Options of {@link startRedisCluster}. */
 export interface ClusterOptions {
@@ -59,15 +57,7 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<R
       String(options.nodeTimeoutMs ?? 1000),
     ];
     for (let i = 0; i < primaries * (1 + replicas); i++) nodes.push(await startRedis({ args, persistence: options.persistence }));
-    const cli = findBinary('redis-server').replace(/redis-server$/, 'redis-cli');
-    await run(cli, [
-      '--cluster',
-      'create',
-      ...nodes.map((n) => `${n.host}:${n.port}`),
-      '--cluster-replicas',
-      String(replicas),
-      '--cluster-yes',
-    ]);
+    await join(nodes, primaries);
     /** Every primary has its replicas attached and in sync. */
     const replicated = async (): Promise<boolean> => {
       const infos = await Promise.all(
@@ -116,5 +106,32 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<R
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/** Joins fresh cluster nodes: the first `primaries` share the slots evenly, the rest replicate them in turn. */
+async function join(nodes: readonly RedisServer[], primaries: number): Promise<void> {
+  const first = nodes[0] as RedisServer;
+  for (const node of nodes.slice(1)) await command(node.port, ['CLUSTER', 'MEET', first.host, String(first.port)], node.host);
+  for (let i = 0; i < primaries; i++) {
+    const node = nodes[i] as RedisServer;
+    const from = Math.floor((i * 16384) / primaries);
+    const to = Math.floor(((i + 1) * 16384) / primaries) - 1;
+    await command(node.port, ['CLUSTER', 'ADDSLOTSRANGE', String(from), String(to)], node.host);
+  }
+  const ids = await Promise.all(nodes.slice(0, primaries).map((n) => command(n.port, ['CLUSTER', 'MYID'], n.host)));
+  for (const [k, node] of nodes.slice(primaries).entries()) {
+    const id = ids[k % primaries] as string;
+    // A replica can follow a primary only once it has learnt of it through the gossip.
+    const deadline = Date.now() + 15_000;
+    while (true) {
+      try {
+        await command(node.port, ['CLUSTER', 'REPLICATE', id], node.host);
+        break;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 }

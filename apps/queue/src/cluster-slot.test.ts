@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clusterSlot } from './cluster-slot.ts';
+import { clusterSlot, shardTag } from './cluster-slot.ts';
 
 describe('clusterSlot', () => {
   it('matches Redis Cluster’s slots', () => {
@@ -11,5 +11,15 @@ describe('clusterSlot', () => {
     expect(clusterSlot('ballast:{3}:jobs')).toBe(clusterSlot('3'));
     expect(clusterSlot('x{}y')).toBe(clusterSlot('x{}y')); // an empty tag: the whole key
     expect(clusterSlot('x{}y')).not.toBe(clusterSlot(''));
+  });
+});
+
+describe('shardTag', () => {
+  it.each([1, 2, 3, 4, 8])('puts each of %i shards in its own equal slot range', (shards) => {
+    for (let i = 0; i < shards; i++) {
+      const slot = clusterSlot(shardTag(i, shards));
+      expect(slot).toBeGreaterThanOrEqual(Math.floor((i * 16384) / shards));
+      expect(slot).toBeLessThan(Math.floor(((i + 1) * 16384) / shards));
+    }
   });
 });

@@ -15,3 +15,19 @@ export function clusterSlot(key: string): number {
   }
   return crc % 16384;
 }
+
+/**
+ * The hash tag of shard `index` of `shards`: the first `s<index>-<k>` whose slot lies in
+ * the `index`-th of `shards` equal slot ranges. With the slots split evenly over the
+ * primaries (as `redis-cli --cluster create` does) and `shards` a multiple of the number
+ * of primaries, each primary holds the same number of shards.
+ */
+export function shardTag(index: number, shards: number): string {
+  const from = Math.floor((index * 16384) / shards);
+  const to = Math.floor(((index + 1) * 16384) / shards);
+  for (let k = 0; ; k++) {
+    const tag = `s${index}-${k}`;
+    const slot = clusterSlot(tag);
+    if (slot >= from && slot < to) return tag;
+  }
+}

@@ -8,7 +8,7 @@
 import { RendezvousPartitioner } from '@ballast/partitioning';
 import { type RedisCluster, startRedisCluster } from '@ballast/test/cluster';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { clusterSlot as calculateSlot } from './cluster-slot.ts';
+import { clusterSlot as calculateSlot, shardTag } from './cluster-slot.ts';
 import { type LedgerEntry, RedisQueue, type RedisQueueOptions } from './index.ts';
 
 let cluster: RedisCluster;
@@ -100,7 +100,7 @@ describe('the queue on Redis Cluster', () => {
     const api = handle('api');
     const worker = handle('worker');
     const prefix = `c${prefixes}:`;
-    const slotOf = (shard: number): number => calculateSlot(`${prefix}{${shard}}:jobs`);
+    const slotOf = (shard: number): number => calculateSlot(`${prefix}{${shardTag(shard, 4)}}:jobs`);
     const victim = await cluster.primaryOf(slotOf(0));
     const onVictim = new Set<number>();
     for (let i = 0; i < 4; i++) if ((await cluster.primaryOf(slotOf(i))).port === victim.port) onVictim.add(i);

@@ -4,7 +4,7 @@ import { abortReason, durationMs, InvalidOptionError, integer, nonEmptyString } 
 import { RendezvousPartitioner } from '@ballast/partitioning';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { Batcher } from './batcher.ts';
-import { clusterSlot as calculateSlot } from './cluster-slot.ts';
+import { clusterSlot as calculateSlot, shardTag } from './cluster-slot.ts';
 import { GroupWait } from './group-wait.ts';
 import { ledgerArgs } from './ledger.ts';
 import { Membership, type MembershipSnapshot } from './membership.ts';
@@ -70,7 +70,8 @@ export interface RedisQueueOptions extends QueueOptions {
   heartbeats?: boolean;
   /**
    * Redis Cluster instead of one primary: the queue runs `shards` streams, each under its
-   * own hash tag (`<prefix>{<n>}:…`), spread over the cluster's primaries by their slots;
+   * own hash tag (`<prefix>{s<n>-<k>}:…`, chosen so that shard n's slot lies in the n-th of
+   * `shards` equal slot ranges: spread evenly over primaries that split the slots evenly);
    * jobs go to a shard chosen by their tenant (`params.tenant`) with rendezvous hashing,
    * so one tenant's jobs stay in order (FIFO per tenant) and adding shards moves the
    * fewest tenants. `connection` is then ignored.
@@ -323,7 +324,16 @@ export class RedisQueue implements JobQueue {
     this.#shards = Array.from(
       { length: shardCount },
       (_, i) =>
-        new Shard(i, client, cluster, cluster ? `${prefix}{${i}}:` : prefix, this.#minReplicas, this.#replicationTimeoutMs, run, common),
+        new Shard(
+          i,
+          client,
+          cluster,
+          cluster ? `${prefix}{${shardTag(i, shardCount)}}:` : prefix,
+          this.#minReplicas,
+          this.#replicationTimeoutMs,
+          run,
+          common,
+        ),
     );
     if (shardCount > 1) {
       this.#partitioner = new RendezvousPartitioner();
