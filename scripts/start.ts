@@ -10,8 +10,10 @@
  */
 
 import { spawn } from 'node:child_process';
-import { startSystem } from '@ballast/app-gateway';
 import { queueFromEnv } from '@ballast/app-queue';
+import { IMAGE_ENV, QUEUE_ENV, START_ENV, startService, USAGE_ENV } from '@ballast/app-shared';
+import { type RunningSystem, startSystem } from '@ballast/app-system';
+import { logDirFor, openRecorder, type UsageStore, usageConfig } from '@ballast/app-usage';
 import { sampleJpeg } from '@ballast/app-worker';
 import { Histogram } from '@ballast/common';
 
@@ -19,7 +21,9 @@ import { Histogram } from '@ballast/common';
 // full GC several times a second (see apps/README.md, Benchmarks). Run with a larger
 // initial old space: re-launch this script once with the flag.
 const HEAP_FLAG = '--initial-old-space-size=128';
-if (!process.execArgv.includes(HEAP_FLAG) && process.env.BALLAST_NO_RELAUNCH !== '1') {
+// Every BALLAST_* variable is checked before anything starts: a typo stops here, naming it.
+const { env, logger } = startService('npm start', { ...QUEUE_ENV, ...IMAGE_ENV, ...START_ENV, ...USAGE_ENV });
+if (!process.execArgv.includes(HEAP_FLAG) && !env.BALLAST_NO_RELAUNCH) {
   const child = spawn(process.execPath, [...process.execArgv, HEAP_FLAG, ...process.argv.slice(1)], { stdio: 'inherit' });
   // A signal sent to this process alone (kill <pid>) is passed on; Ctrl-C reaches both
   // processes, and the system treats the copy as the same request to stop.
@@ -52,19 +56,41 @@ async function main(): Promise<void> {
   const burstArg = process.argv.slice(2).find((a) => a === '--burst' || a.startsWith('--burst='));
   const burst = burstArg === undefined ? 0 : Number(burstArg.split('=')[1] ?? 200);
   if (!(burst >= 0) || !Number.isInteger(burst)) throw new Error(`--burst takes a whole number of requests, got ${burstArg}`);
-  const redis = Boolean(process.env.BALLAST_REDIS_SENTINELS || process.env.BALLAST_REDIS_URL);
+  const redis = Boolean(env.BALLAST_REDIS_SENTINELS || env.BALLAST_REDIS_URL);
 
+  // Usage: a fsync'd log per process (a second npm start on this machine has its own; a dead
+  // one's is shipped by the next start), shipped to the store (PGlite in data/usage/store by
+  // default), which opens in the background: records wait in the log meanwhile.
+  const usageSettings = usageConfig();
+  const recorder = await openRecorder({
+    dir: logDirFor(usageSettings, `system-${process.pid}`),
+    store: usageSettings.database,
+    adoptFrom: usageSettings.logRoot,
+  });
+  recorder.store.catch((error: unknown) => logger.warn({ err: error }, 'usage store unavailable: usage stays in the local log'));
+  // Opening PGlite holds the event loop (seconds when it first creates the database): let it
+  // finish before serving, up to 10 s; past that, serve and let it finish meanwhile.
+  await Promise.race([recorder.store.catch(() => undefined), new Promise((r) => setTimeout(r, 10_000).unref())]);
+  const usageStore = {
+    tenantUsage: async (...args: Parameters<UsageStore['tenantUsage']>) => {
+      const store = await recorder.store;
+      if (!store) throw new Error('no usage store');
+      return await store.tenantUsage(...args);
+    },
+  };
   const options = {
     apis: 3,
     workers: 1,
+    logger,
     queue: redis ? () => queueFromEnv() : undefined,
+    usage: { record: recorder.append, store: usageStore },
   };
-  let system: Awaited<ReturnType<typeof startSystem>>;
+  let system: RunningSystem;
   try {
-    system = await startSystem({ ...options, port: burst > 0 ? 0 : Number(process.env.BALLAST_PORT ?? 8080) });
+    system = await startSystem({ ...options, port: burst > 0 ? 0 : env.BALLAST_PORT, opsPort: burst > 0 ? 0 : env.BALLAST_OPS_PORT });
   } catch (error) {
     if ((error as { code?: string }).code !== 'EADDRINUSE') throw error;
-    system = await startSystem({ ...options, port: 0 });
+    system = await startSystem({ ...options, port: 0, opsPort: 0 });
   }
 
   const queueKind = system.apis[0]?.queue.kind ?? 'in-process';
@@ -72,7 +98,8 @@ async function main(): Promise<void> {
     `Ballast reference system is running (queue: ${queueKind}${redis ? `, ${process.env.BALLAST_REDIS_SENTINELS ? 'Sentinel' : 'single Redis'}` : ''}):`,
   );
   console.log(`  gateway   ${system.url}   (${system.gateway.balancer.strategy} over ${system.apis.length} API servers)`);
-  for (const [i, { server }] of system.apis.entries()) console.log(`  api-${i + 1}     ${server.url}`);
+  console.log(`  ops       ${system.opsUrl}   (/healthz /readyz /metrics /gateway/stats: keep this port private)`);
+  for (const { name, server, ops } of system.apis) console.log(`  ${name}     ${server.url}   (ops ${ops.url})`);
   console.log(`  workers   ${system.workers.length} × ${system.workers[0]?.concurrency} conversions at once`);
 
   if (burst === 0) {
@@ -84,7 +111,7 @@ Async: add &mode=async, then GET the "result" path it returns:
   curl -sS -X POST -H 'content-type: image/jpeg' --data-binary @photo.jpg '${system.url}/v1/resize?width=800&mode=async'
   curl -sS '${system.url}/v1/jobs/<id>' -o out.jpg
 Parameters: width, height (1–8192), fit (cover|contain|inside|outside|fill), format (jpeg|png|webp|avif),
-quality (1–100), effort, animated, keepMetadata, deadlineMs. Health: /healthz /readyz /metrics; ${system.url}/gateway/stats.
+quality (1–100), effort, animated, keepMetadata, deadlineMs. Operations: ${system.opsUrl}/metrics, ${system.opsUrl}/gateway/stats.
 Ctrl-C to stop.`);
     let stopping = 0;
     const stop = async (): Promise<void> => {
@@ -99,6 +126,7 @@ Ctrl-C to stop.`);
       console.log('\nStopping: finishing the jobs in progress… (Ctrl-C again to stop at once)');
       try {
         await system.close();
+        await recorder.close();
       } finally {
         process.exit(0);
       }
@@ -146,5 +174,6 @@ Ctrl-C to stop.`);
     console.log(`  upstreams  ${[...upstreams].map(([k, v]) => `${k}: ${v}`).join(', ')}`);
     console.log(`  latency    p50 ${ms(s.p50)}   p90 ${ms(s.p90)}   p99 ${ms(s.p99)}   p99.9 ${ms(s.p999)}   max ${ms(s.max)}`);
     await system.close();
+    await recorder.close(); // ships what the burst recorded
   }
 }

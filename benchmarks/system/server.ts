@@ -4,9 +4,10 @@
  * IPC: sends `{ type: 'ready', url }`, answers `{ type: 'cpu' }` with the CPU time it
  * has used, and stops on `{ type: 'stop' }`.
  */
-import { startSystem } from '@ballast/app-gateway';
+import { silentLogger } from '@ballast/app-shared';
+import { startSystem } from '@ballast/app-system';
 
-const system = await startSystem({ apis: 3, workers: 1, log: () => {} });
+const system = await startSystem({ apis: 3, workers: 1, logger: silentLogger() });
 const cpuMs = (): number => {
   const { user, system: sys } = process.cpuUsage();
   return (user + sys) / 1000;

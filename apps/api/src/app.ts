@@ -1,18 +1,24 @@
+import { type JobQueue, type JobResult, parseResizeParams, QueueFullError, QueueUnavailableError } from '@ballast/app-queue';
 import {
-  type JobQueue,
-  type JobResult,
-  jsonLines,
-  type LogSink,
-  parseResizeParams,
-  QueueFullError,
-  QueueUnavailableError,
-} from '@ballast/app-queue';
+  type AppEnv,
+  clientSignal,
+  createLogger,
+  errorBody,
+  HttpError,
+  type Logger,
+  operationalApp,
+  readBody,
+  requestIdFrom,
+  resolveBodyLimits,
+  SHED_HEADER,
+} from '@ballast/app-shared';
 import { isShedError, type Permit } from '@ballast/backpressure';
 import { durationMs, integer, isInvalidOptionError, linkSignal } from '@ballast/common';
 import { type Context, Hono } from 'hono';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Admission, type AdmissionOptions } from './admission.ts';
-import { clientSignal, errorBody, HttpError, nodeRequest, readBody, requestIdFrom, statusForFailure } from './http.ts';
+import { statusForFailure } from './http.ts';
+import { type UsageRoutesOptions, usageRoutes } from './routes/usage.ts';
 
 /** Who is calling, as the auth hook decides. */
 export type AuthResult = { tenant: string } | { reject: { status: 401 | 403 | 429; message: string } };
@@ -51,12 +57,15 @@ export interface ApiOptions extends AdmissionOptions {
   authenticate?: (request: Request) => AuthResult | Promise<AuthResult>;
   /** The usage hook: called once per resize request when it ends. */
   onUsage?: (usage: ApiUsage) => void;
+  /** Serve `GET /v1/usage` (the caller's usage so far) from this usage store (see routes/usage.ts). */
+  usage?: Omit<UsageRoutesOptions, 'authenticate'>;
   /**
-   * Structured log sink: one entry per finished request (`info`, with its request id,
-   * job id, status and latency) and per problem (`warn`, `error`).
-   * @default JSON lines on stderr at `BALLAST_LOG_LEVEL` (warnings and errors unless set)
+   * Logger (pino): one `info` line per finished request (with its request id, job id,
+   * status and latency) and one per problem (`warn`, `error`), through a child carrying
+   * `service: name`.
+   * @default JSON lines on stderr at level `warn`
    */
-  log?: LogSink;
+  logger?: Logger;
   /** Prometheus registry to register the metrics in. @default a new registry */
   registry?: Registry;
 }
@@ -64,6 +73,8 @@ export interface ApiOptions extends AdmissionOptions {
 /** A built API: its Hono app and what it owns. */
 export interface Api extends AsyncDisposable {
   readonly app: Hono;
+  /** The operational listener's app: `/healthz`, `/readyz`, `/metrics`. */
+  readonly ops: Hono<AppEnv>;
   readonly registry: Registry;
   readonly admission: Admission;
   /**
@@ -83,12 +94,6 @@ export interface Api extends AsyncDisposable {
 const IMAGE_TYPES: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', avif: 'image/avif' };
 const SYNC_RESULT_TTL_MS = 10_000;
 
-/**
- * Response header set on a 503 that sheds load (value: the reason), and only then: a
- * gateway's adaptive throttling counts these as overload, not a 503 for a queue that is
- * unreachable during a failover.
- */
-export const SHED_HEADER = 'x-ballast-shed';
 const RESIZE_KEYS = ['width', 'height', 'fit', 'format', 'quality', 'effort', 'animated', 'keepMetadata'];
 
 /**
@@ -103,11 +108,11 @@ const RESIZE_KEYS = ['width', 'height', 'fit', 'format', 'quality', 'effort', 'a
 export function createApi(options: ApiOptions): Api {
   const queue = options.queue;
   const name = options.name ?? 'api';
-  const maxBodyBytes = integer('maxBodyBytes', options.maxBodyBytes ?? 10 * 1024 * 1024, { min: 1 });
+  const bodyLimits = resolveBodyLimits({ maxBodyBytes: options.maxBodyBytes });
   const maxDeadlineMs = durationMs('maxDeadlineMs', options.maxDeadlineMs ?? 60_000, { min: 1 });
   const defaultDeadlineMs = durationMs('defaultDeadlineMs', options.defaultDeadlineMs ?? 5000, { min: 1, max: maxDeadlineMs });
   const authenticate = options.authenticate ?? (() => ({ tenant: 'anonymous' }));
-  const log = options.log ?? jsonLines();
+  const log = (options.logger ?? createLogger()).child({ service: options.name ?? 'api' });
   const admission = new Admission(() => queue.depth(), options);
   const registry = options.registry ?? new Registry();
   const requests = new Counter({
@@ -166,6 +171,8 @@ export function createApi(options: ApiOptions): Api {
   });
   app.get('/metrics', async (c) => c.text(await registry.metrics(), 200, { 'content-type': registry.contentType }));
 
+  if (options.usage) app.route('/', usageRoutes({ ...options.usage, authenticate }));
+
   app.post('/v1/resize', async (c) => {
     const started = performance.now();
     const requestId = requestIdFrom(c.req.header('x-request-id'));
@@ -185,17 +192,7 @@ export function createApi(options: ApiOptions): Api {
       const usage: ApiUsage = { requestId, tenant, mode, status: response.status, bytesIn, bytesOut: 0, latencyMs, ...extra };
       if (jobId !== undefined) usage.jobId = jobId;
       options.onUsage?.(usage);
-      log({
-        level: 'info',
-        service: name,
-        msg: 'request',
-        requestId,
-        jobId,
-        tenant,
-        mode,
-        status: response.status,
-        ms: Math.round(latencyMs * 10) / 10,
-      });
+      log.info({ requestId, jobId, tenant, mode, status: response.status, ms: Math.round(latencyMs * 10) / 10 }, 'request');
       return response;
     };
     try {
@@ -215,7 +212,7 @@ export function createApi(options: ApiOptions): Api {
       // 2. Admission: shed now rather than after reading a body we cannot serve in time.
       permit = await admission.admit(deadlineMs);
       // 3. The body, against its limit.
-      const body = await readBody(c.req.raw, maxBodyBytes, nodeRequest(c));
+      const body = await readBody(c, bodyLimits);
       bytesIn = body.byteLength;
       if (body.byteLength === 0) throw new HttpError(400, 'ERR_BALLAST_EMPTY_BODY', 'request body is empty; send the image bytes');
       // 4. Enqueue; acknowledged once durable.
@@ -244,7 +241,7 @@ export function createApi(options: ApiOptions): Api {
         const id = jobId;
         queue.cancel(id).catch(() => {});
         if (client.aborted) {
-          log({ level: 'info', service: name, requestId, jobId: id, msg: 'client went away; job cancelled' });
+          log.info({ requestId, jobId: id }, 'client went away; job cancelled');
           return finish(new Response(null, { status: 499 }));
         }
         if (linked.signal.aborted) {
@@ -295,8 +292,21 @@ export function createApi(options: ApiOptions): Api {
   const close = async (): Promise<void> => {
     admission[Symbol.dispose]();
   };
+  const ops = operationalApp({
+    service: name,
+    registry,
+    health: () => ({ ok: !draining, draining }),
+    ready: async () => {
+      if (draining) return { ready: false, queue: queue.kind, draining };
+      return queue.ping().then(
+        () => ({ ready: true, queue: queue.kind }),
+        () => ({ ready: false, queue: queue.kind }),
+      );
+    },
+  });
   return {
     app,
+    ops,
     registry,
     admission,
     drain: () => {
@@ -309,7 +319,7 @@ export function createApi(options: ApiOptions): Api {
     [Symbol.asyncDispose]: close,
   };
 
-  function errorResponse(error: unknown, logFn: LogSink, service: string, requestId: string): Response {
+  function errorResponse(error: unknown, logFn: Logger, _service: string, requestId: string): Response {
     if (error instanceof HttpError) return json(error.status, errorBody(error.code, error.message), error.headers);
     if (isInvalidOptionError(error)) return json(400, errorBody(error.code, error.message));
     if (isShedError(error)) {
@@ -324,10 +334,10 @@ export function createApi(options: ApiOptions): Api {
       return json(503, errorBody(error.code, error.message), { 'retry-after': '1', [SHED_HEADER]: 'queueFull' });
     }
     if (error instanceof QueueUnavailableError) {
-      logFn({ level: 'warn', service, requestId, msg: error.message });
+      logFn.warn({ requestId }, error.message);
       return json(503, errorBody(error.code, error.message), { 'retry-after': '1' });
     }
-    logFn({ level: 'error', service, requestId, msg: String(error), stack: error instanceof Error ? error.stack : undefined });
+    logFn.error({ requestId, err: error }, 'internal error');
     return json(500, errorBody('ERR_BALLAST_INTERNAL', 'internal error'));
   }
 }

@@ -1,4 +1,4 @@
 export { Admission, type AdmissionOptions } from './admission.ts';
-export { type Api, type ApiOptions, type ApiUsage, type AuthResult, createApi, SHED_HEADER } from './app.ts';
-export { clientSignal, errorBody, HttpError, nodeRequest, readBody, requestIdFrom, statusForFailure } from './http.ts';
-export { type Listening, listen } from './serve.ts';
+export { type Api, type ApiOptions, type ApiUsage, type AuthResult, createApi } from './app.ts';
+export { statusForFailure } from './http.ts';
+export { type UsageRoutesOptions, usageRoutes } from './routes/usage.ts';

@@ -1,30 +1,50 @@
 /**
  * Runs one API server against the queue the environment names (see `queueFromEnv`
- * in @ballast/app-queue) on `BALLAST_API_PORT` (default 8081). Workers run as their
- * own processes (apps/worker/src/main.ts).
+ * in @ballast/app-queue): the public API on `BALLAST_API_PORT` (default 8081), the
+ * operational listener (`/healthz`, `/readyz`, `/metrics`) on `BALLAST_API_OPS_PORT`
+ * (default a free port, printed at start). Every `BALLAST_*` variable is validated
+ * first. Workers run as their own processes (apps/worker/src/main.ts).
  *
  *   BALLAST_REDIS_SENTINELS=127.0.0.1:26379 npx node --conditions=@ballast/source apps/api/src/main.ts
  */
 import { queueFromEnv } from '@ballast/app-queue';
+import { API_ENV, IMAGE_ENV, listen, QUEUE_ENV, startService, USAGE_ENV } from '@ballast/app-shared';
+import { UsageStore, usageConfig } from '@ballast/app-usage';
 import { createApi } from './app.ts';
-import { listen } from './serve.ts';
 
+const { env, logger } = startService('api', { ...QUEUE_ENV, ...IMAGE_ENV, ...API_ENV, ...USAGE_ENV });
 const queue = queueFromEnv();
-const name = process.env.BALLAST_API_NAME ?? 'api';
-const api = createApi({ queue, name });
-const server = await listen(api.app.fetch, Number(process.env.BALLAST_API_PORT ?? 8081), process.env.BALLAST_API_HOST ?? '127.0.0.1');
-console.log(JSON.stringify({ level: 'info', service: 'api', url: server.url, queue: queue.kind }));
+// GET /v1/usage reads the usage batch store: served when it is a PostgreSQL server (a PGlite
+// directory belongs to the one process that opened it).
+const usageDatabase = usageConfig().database;
+const usageStore = /^postgres(ql)?:\/\//.test(usageDatabase) ? await UsageStore.open({ database: usageDatabase }) : undefined;
+const name = env.BALLAST_API_NAME;
+const api = createApi({
+  queue,
+  name,
+  logger,
+  maxInflight: env.BALLAST_API_MAX_INFLIGHT,
+  maxBodyBytes: env.BALLAST_API_MAX_BODY_BYTES,
+  defaultDeadlineMs: env.BALLAST_API_DEFAULT_DEADLINE_MS,
+  maxExpectedWaitMs: env.BALLAST_API_MAX_EXPECTED_WAIT_MS,
+  workerSlots: env.BALLAST_API_WORKER_SLOTS,
+  ...(usageStore ? { usage: { store: usageStore } } : {}),
+});
+const server = await listen(api.app.fetch, { port: env.BALLAST_API_PORT, host: env.BALLAST_API_HOST });
+const ops = await listen(api.ops.fetch, { port: env.BALLAST_API_OPS_PORT, host: env.BALLAST_API_HOST });
+console.log(JSON.stringify({ level: 'info', service: name, url: server.url, ops: ops.url, queue: queue.kind }));
 
-const drainMs = Number(process.env.BALLAST_API_DRAIN_MS ?? 3000);
 let stopping = false;
 const stop = async (): Promise<void> => {
   if (stopping) return;
   stopping = true;
   // Out of the gateway's rotation first (health checks fail), then close.
   api.drain();
-  console.log(JSON.stringify({ time: new Date().toISOString(), level: 'info', service: name, msg: 'draining', drainMs }));
-  await new Promise((r) => setTimeout(r, drainMs));
+  logger.info({ service: name, drainMs: env.BALLAST_API_DRAIN_MS }, 'draining');
+  await new Promise((r) => setTimeout(r, env.BALLAST_API_DRAIN_MS));
   await server.close();
+  await ops.close();
+  await usageStore?.close();
   await api.close();
   await queue.close();
 };

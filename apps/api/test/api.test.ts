@@ -1,4 +1,5 @@
 import { InProcessQueue } from '@ballast/app-queue';
+import { memoryLogger, silentLogger } from '@ballast/app-shared';
 import { ResizeWorker } from '@ballast/app-worker';
 import sharp from 'sharp';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +21,7 @@ function setup(options: Partial<ApiOptions> = {}, { worker = true, maxDepth = 10
   const queue = new InProcessQueue({ maxDepth });
   open.push(queue);
   if (worker) open.push(new ResizeWorker({ queue, concurrency: 1 }).start());
-  const api = createApi({ queue, log: () => {}, ...options });
+  const api = createApi({ queue, logger: silentLogger(), ...options });
   open.push(api);
   const post = (
     query: string,
@@ -180,8 +181,8 @@ describe('POST /v1/resize', () => {
   });
 
   it('logs one entry per request with its request id, job id and status', async () => {
-    const entries: Array<Record<string, unknown>> = [];
-    const { post } = setup({ log: (e) => entries.push(e) });
+    const { logger, entries } = memoryLogger();
+    const { post } = setup({ logger });
     const res = await post('width=10', jpeg, { 'content-type': 'image/jpeg', 'x-request-id': 'req-42' });
     expect(res.status).toBe(200);
     expect(entries).toEqual([

@@ -1,7 +1,18 @@
 import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { clientSignal, HttpError, nodeRequest, readBody, requestIdFrom, SHED_HEADER } from '@ballast/app-api';
-import { jsonLines, type LogSink } from '@ballast/app-queue';
+import {
+  type AppEnv,
+  clientSignal,
+  createLogger,
+  HttpError,
+  type Logger,
+  nodeRequest,
+  operationalApp,
+  readBody,
+  requestIdFrom,
+  resolveBodyLimits,
+  SHED_HEADER,
+} from '@ballast/app-shared';
 import { AdaptiveThrottle, ConcurrencyLimiter, isShedError } from '@ballast/backpressure';
 import { BrokenCircuitError, CircuitBreaker, isBrokenCircuitError, isTimeoutError } from '@ballast/circuit-breaker';
 import { durationMs, integer, oneOf, withoutStack } from '@ballast/common';
@@ -63,16 +74,18 @@ export interface GatewayOptions {
   /** Prometheus registry. @default a new registry */
   registry?: Registry;
   /**
-   * Structured log sink: one `info` entry per proxied request (request id, upstream,
-   * status, latency) and a `warn` entry per upstream failure.
-   * @default JSON lines on stderr at `BALLAST_LOG_LEVEL` (warnings and errors unless set)
+   * Logger (pino): one `info` line per proxied request (request id, upstream, status,
+   * latency) and a `warn` line per upstream failure, through a child carrying `service: 'gateway'`.
+   * @default JSON lines on stderr at level `warn`
    */
-  log?: LogSink;
+  logger?: Logger;
 }
 
 /** A running gateway. */
 export interface Gateway extends AsyncDisposable {
   readonly app: Hono;
+  /** The operational listener's app: `/healthz`, `/readyz`, `/metrics`, `/gateway/stats`. */
+  readonly ops: Hono<AppEnv>;
   readonly balancer: LoadBalancer;
   readonly monitor: HeartbeatMonitor;
   readonly registry: Registry;
@@ -116,8 +129,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   const strategyName = oneOf('strategy', options.strategy ?? 'p2c', STRATEGIES);
   const healthIntervalMs = durationMs('healthIntervalMs', options.healthIntervalMs ?? 500, { min: 10 });
   const upstreamTimeoutMs = durationMs('upstreamTimeoutMs', options.upstreamTimeoutMs ?? 60_000, { min: 1 });
-  const maxBodyBytes = integer('maxBodyBytes', options.maxBodyBytes ?? 10 * 1024 * 1024, { min: 1 });
-  const log = options.log ?? jsonLines();
+  const bodyLimits = resolveBodyLimits({ maxBodyBytes: options.maxBodyBytes });
+  const log = (options.logger ?? createLogger()).child({ service: 'gateway' });
   const registry = options.registry ?? new Registry();
 
   const balancer = new LoadBalancer({
@@ -249,7 +262,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     handle.start();
     try {
       const response = await breaker.execute(
-        (callSignal) => send(agent, `${handle.endpoint.address}${path}`, method, headers, body, AbortSignal.any([callSignal, signal])),
+        ({ signal: callSignal }) =>
+          send(agent, `${handle.endpoint.address}${path}`, method, headers, body, AbortSignal.any([callSignal, signal])),
         { signal },
       );
       const status = response.statusCode ?? 502;
@@ -311,7 +325,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       throttle?.record(accepted);
     };
     try {
-      const body = request.method === 'GET' || request.method === 'HEAD' ? undefined : await readBody(request, maxBodyBytes, incoming);
+      const body = request.method === 'GET' || request.method === 'HEAD' ? undefined : await readBody(c, bodyLimits);
       const headers: Record<string, string | string[] | undefined> = {};
       if (incoming) {
         for (const [name, value] of Object.entries(incoming.headers)) if (!HOP_BY_HOP.includes(name)) headers[name] = value;
@@ -334,17 +348,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const ms = performance.now() - started;
       latency.observe(ms / 1000);
       requests.inc({ upstream, status });
-      log({
-        level: 'info',
-        service: 'gateway',
-        msg: 'request',
-        requestId,
-        method: request.method,
-        path: url.pathname,
-        upstream,
-        status,
-        ms: Math.round(ms * 10) / 10,
-      });
+      log.info({ requestId, method: request.method, path: url.pathname, upstream, status, ms: Math.round(ms * 10) / 10 }, 'request');
       const out: Record<string, string | string[]> = {};
       for (const [name, value] of Object.entries(response.headers))
         if (value !== undefined && !HOP_BY_HOP.includes(name)) out[name] = value;
@@ -365,7 +369,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (e instanceof HttpError) return problem(e.status, e.code, e.message, requestId);
       requests.inc({ upstream: 'none', status: statusOf(e) });
       if (!(e instanceof NotSent) && !isNoEndpointAvailableError(e) && !isShedError(e)) {
-        log({ level: 'warn', service: 'gateway', requestId, msg: String(e) });
+        log.warn({ requestId, err: e }, 'upstream failure');
       }
       return failure(e, requestId);
     } finally {
@@ -386,7 +390,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     balancer.close();
     agent.destroy();
   };
-  return { app, balancer, monitor, registry, breaker: (id) => breakers.get(id), close, [Symbol.asyncDispose]: close };
+  const ops = operationalApp({
+    service: 'gateway',
+    registry,
+    ready: () => {
+      const up = balancer.stats().endpoints.filter((e) => e.state === 'healthy' || e.state === 'warming').length;
+      return { ready: up > 0, upstreamsUp: up, upstreams: balancer.size };
+    },
+  });
+  return { app, ops, balancer, monitor, registry, breaker: (id) => breakers.get(id), close, [Symbol.asyncDispose]: close };
 }
 
 /** True when the error says the connection was never made, so the request was never sent. */

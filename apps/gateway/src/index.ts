@@ -1,2 +1,1 @@
-export { type RunningSystem, type SystemOptions, startSystem } from './embedded.ts';
 export { createGateway, type Gateway, type GatewayOptions, STRATEGIES, type StrategyName, type Upstream } from './gateway.ts';

@@ -1,34 +1,32 @@
 /**
  * Runs the gateway in front of the API servers named by `BALLAST_GATEWAY_UPSTREAMS`
- * (`http://127.0.0.1:8081,http://127.0.0.1:8082,…`) on `BALLAST_GATEWAY_PORT`
- * (default 8080), with `BALLAST_GATEWAY_STRATEGY` (p2c, round-robin,
- * least-connections, peak-ewma, random; default p2c).
+ * (`http://127.0.0.1:8081,http://127.0.0.1:8082,…`): the public listener on
+ * `BALLAST_GATEWAY_PORT` (default 8080), the operational listener (`/healthz`,
+ * `/readyz`, `/metrics`, `/gateway/stats`) on `BALLAST_GATEWAY_OPS_PORT` (default 9080).
+ * Every `BALLAST_*` variable is validated first (see apps/README.md).
  */
+import { GATEWAY_ENV, listen, startService } from '@ballast/app-shared';
+import { createGateway } from './gateway.ts';
 
-import { InvalidOptionError } from '@ballast/common';
-import { serve } from '@hono/node-server';
-import { createGateway, type StrategyName } from './gateway.ts';
-
-const raw = process.env.BALLAST_GATEWAY_UPSTREAMS ?? '';
-const urls = raw
-  .split(',')
-  .map((u) => u.trim())
-  .filter(Boolean);
-if (urls.length === 0) throw new InvalidOptionError('BALLAST_GATEWAY_UPSTREAMS', 'a comma-separated list of API URLs', raw);
+const { env, logger } = startService('gateway', GATEWAY_ENV);
+const urls = env.BALLAST_GATEWAY_UPSTREAMS;
 const gateway = createGateway({
   upstreams: urls.map((url, i) => ({ id: `api-${i + 1}`, url })),
-  strategy: (process.env.BALLAST_GATEWAY_STRATEGY as StrategyName | undefined) ?? 'p2c',
+  strategy: env.BALLAST_GATEWAY_STRATEGY,
+  maxInflight: env.BALLAST_GATEWAY_MAX_INFLIGHT,
+  maxBodyBytes: env.BALLAST_GATEWAY_MAX_BODY_BYTES,
+  logger,
 });
-const server = serve(
-  {
-    fetch: gateway.app.fetch,
-    port: Number(process.env.BALLAST_GATEWAY_PORT ?? 8080),
-    hostname: process.env.BALLAST_GATEWAY_HOST ?? '127.0.0.1',
-  },
-  (info) => console.log(JSON.stringify({ level: 'info', service: 'gateway', port: info.port, upstreams: urls })),
-);
+const server = await listen(gateway.app.fetch, { port: env.BALLAST_GATEWAY_PORT, host: env.BALLAST_GATEWAY_HOST });
+const ops = await listen(gateway.ops.fetch, { port: env.BALLAST_GATEWAY_OPS_PORT, host: env.BALLAST_GATEWAY_OPS_HOST });
+console.log(JSON.stringify({ level: 'info', service: 'gateway', url: server.url, ops: ops.url, upstreams: urls }));
+
+let stopping = false;
 const stop = async (): Promise<void> => {
-  server.close();
+  if (stopping) return;
+  stopping = true;
+  await server.close();
+  await ops.close();
   await gateway.close();
 };
 process.once('SIGTERM', stop);

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { type Listening, listen } from '@ballast/app-api';
+import { type Listening, listen, memoryLogger, silentLogger } from '@ballast/app-shared';
 import { isInvalidOptionError } from '@ballast/common';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -32,7 +32,7 @@ async function gatewayOver(servers: Listening[], options: Partial<GatewayOptions
     healthIntervalMs: 50,
     acceptablePauseMs: 100,
     phiThreshold: 3,
-    log: () => {},
+    logger: silentLogger(),
     ...options,
   });
   const server = await listen(gateway.app.fetch);
@@ -60,8 +60,8 @@ describe('gateway', () => {
   });
 
   it('makes a request id when the client sends none, forwards it, and logs it with the upstream', async () => {
-    const entries: Array<Record<string, unknown>> = [];
-    const { url } = await gatewayOver([await upstream('a')], { log: (e) => entries.push(e) });
+    const { logger, entries } = memoryLogger();
+    const { url } = await gatewayOver([await upstream('a')], { logger });
     const res = await fetch(`${url}/v1/resize`, { method: 'POST', body: Buffer.alloc(10) });
     const requestId = res.headers.get('x-request-id');
     expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
@@ -227,7 +227,7 @@ describe('gateway lifecycle', () => {
   });
   it('leaves no timer behind after close', async () => {
     vi.useFakeTimers();
-    const gateway = createGateway({ upstreams: [{ id: 'a', url: 'http://127.0.0.1:9' }], log: () => {} });
+    const gateway = createGateway({ upstreams: [{ id: 'a', url: 'http://127.0.0.1:9' }], logger: silentLogger() });
     expect(vi.getTimerCount()).toBeGreaterThan(0);
     await gateway.close();
     expect(vi.getTimerCount()).toBe(0);

@@ -1,6 +1,5 @@
 export { parseAddresses, type QueueFromEnvOptions, queueFromEnv } from './config.ts';
 export { InProcessQueue, type InProcessQueueOptions } from './in-process.ts';
-export { jsonLines, type LogEntry, type LogLevel, type LogSink } from './log.ts';
 export type { MembershipSnapshot } from './membership.ts';
 export { resolveQueueOptions } from './options.ts';
 export { RedisQueue, type RedisQueueOptions } from './redis.ts';

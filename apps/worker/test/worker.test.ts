@@ -1,4 +1,5 @@
 import { InProcessQueue, parseResizeParams } from '@ballast/app-queue';
+import { memoryLogger } from '@ballast/app-shared';
 import sharp from 'sharp';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CpuMeter, type JobUsage, logWorker, outputSize, ResizeWorker, resizeImage, resolveLimits, sampleJpeg } from '../src/index.ts';
@@ -255,8 +256,8 @@ describe('ResizeWorker', () => {
     const queue = new InProcessQueue();
     const worker = new ResizeWorker({ queue, name: 'w', concurrency: 1 }).start();
     open.push(queue, worker);
-    const entries: Array<Record<string, unknown>> = [];
-    logWorker(worker, (e) => entries.push(e));
+    const { logger, entries } = memoryLogger();
+    logWorker(worker, logger);
     const deadlineAt = Date.now() + 10_000;
     const good = await queue.enqueue({ data: jpeg, params: { resize: { width: 8 }, requestId: 'req-7' }, deadlineAt });
     const bad = await queue.enqueue({ data: Buffer.from('nope'), params: { resize: {}, requestId: 'req-8' }, deadlineAt });

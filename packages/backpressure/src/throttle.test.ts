@@ -72,6 +72,26 @@ describe('AdaptiveThrottle', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('with admit/recordAnswer, counts only answered requests: requests in flight or turned away move nothing', () => {
+    let roll = 0.5;
+    const throttle = new AdaptiveThrottle({ k: 2, windowMs: 10_000, buckets: 10, random: () => roll });
+    // A thousand requests admitted and never answered (slow uploads): no evidence of overload.
+    for (let i = 0; i < 1000; i++) expect(throttle.admit()).toBe(true);
+    expect(throttle.stats()).toMatchObject({ requests: 0, probability: 0 });
+    // The backend sheds 30 answered requests: the probability rises from its answers alone.
+    for (let i = 0; i < 30; i++) throttle.recordAnswer(false);
+    const p = throttle.probability();
+    expect(p).toBeCloseTo(30 / 31, 5);
+    roll = 0; // every roll below p: turned away
+    for (let i = 0; i < 500; i++) expect(throttle.admit()).toBe(false);
+    // Turning requests away did not feed the signal (tryAcquire would have raised it further).
+    expect(throttle.probability()).toBe(p);
+    expect(throttle.stats()).toMatchObject({ requests: 30, accepts: 0, sent: 1000, throttled: 500 });
+    // Answers that are accepted bring it down.
+    for (let i = 0; i < 30; i++) throttle.recordAnswer(true);
+    expect(throttle.probability()).toBe(0);
+  });
+
   it('validates options', () => {
     expect(() => new AdaptiveThrottle({ k: 0.5 })).toThrow(/k must be/);
     expect(() => new AdaptiveThrottle({ windowMs: 0 })).toThrow(/windowMs/);

@@ -58,29 +58,6 @@ export function resolveForwardOptions(options: ForwardOptions): ResolvedForwardO
   };
 }
 
-/**
- * Headers that describe one connection and are never forwarded by a proxy
- * (RFC 9110 §7.6.1), lower case. Also remove those the `Connection` header names.
- */
-export const HOP_BY_HOP_HEADERS: readonly string[] = [
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-];
-
-/** Removes hop-by-hop headers, including those the `Connection` header names. */
-export function stripHopByHop(headers: Headers): Headers {
-  const named = headers.get('connection');
-  if (named) for (const name of named.split(',')) headers.delete(name.trim());
-  for (const name of HOP_BY_HOP_HEADERS) headers.delete(name);
-  return headers;
-}
-
 /** `address` + `path` without doubling or dropping the slash between them. */
 export function joinUrl(address: string, path: string): string {
   const base = address.endsWith('/') ? address.slice(0, -1) : address;
@@ -188,7 +165,10 @@ function readLoad(response: Response, header: string | false): number | undefine
 }
 
 function describeCause(cause: unknown): string {
+  // fetch wraps the transport error (its cause has the code); undici's dispatcher does not.
   const inner = (cause as { cause?: { code?: unknown } } | undefined)?.cause;
   if (typeof inner?.code === 'string') return inner.code;
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
   return cause instanceof Error ? cause.message : String(cause);
 }

@@ -1,11 +1,12 @@
-import { func, InvalidOptionError } from '@ballast/common';
+import { errorBody, func, InvalidOptionError, retryAfterSeconds } from '@ballast/common';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { LoadBalancer } from './balancer.ts';
 import { isNoEndpointAvailableError } from './errors.ts';
-import { type ForwardOptions, forward, isUpstreamError, resolveForwardOptions, stripHopByHop } from './forward.ts';
+import { type ForwardOptions, forward, isUpstreamError, resolveForwardOptions } from './forward.ts';
+import { createForwarding, type ForwardingOptions, stripHopByHop } from './forwarding.ts';
 
 /** Options of {@link balancedProxy}. */
-export interface BalancedProxyOptions extends ForwardOptions {
+export interface BalancedProxyOptions extends ForwardOptions, ForwardingOptions {
   /** The balancer whose endpoint addresses are the upstream base URLs (`http://10.0.0.5:8080`). */
   balancer: LoadBalancer;
   /** Affinity key for `hashAffinity()`, e.g. the client IP or a session cookie. @default none */
@@ -13,8 +14,9 @@ export interface BalancedProxyOptions extends ForwardOptions {
   /** Path and query sent upstream. @default the request's own path and query */
   path?: (c: Context) => string;
   /**
-   * The client's IP, appended to `x-forwarded-for`.
-   * @default the socket's remote address under `@hono/node-server`, otherwise none
+   * The peer's address (the connection's remote address): checked against
+   * `trustedProxies` and written into `Forwarded: for=` and `X-Forwarded-For`.
+   * @default the socket's remote address under `@hono/node-server`, otherwise none (`for=unknown`)
    */
   clientIp?: (c: Context) => string | undefined;
   /**
@@ -33,7 +35,9 @@ function optionalFunc<T extends (...args: never[]) => unknown>(option: string, v
 
 /**
  * A Hono reverse proxy over the balancer's endpoints: forwards method, path, query,
- * headers (adding `x-forwarded-for`, `-host`, `-proto`; dropping hop-by-hop ones) and
+ * headers (client forwarding headers replaced unless the peer is in `trustedProxies`,
+ * RFC 7239 `Forwarded` and `x-forwarded-*` set, hop-by-hop ones dropped: see
+ * {@link forwardingHeaders}) and
  * streaming bodies both ways; aborts the upstream request when the client goes away;
  * answers 503 when no upstream is available, 502 when the upstream cannot be reached
  * and 504 when it does not answer within `timeoutMs`, with a JSON body saying which.
@@ -58,18 +62,19 @@ export const balancedProxy = (options: BalancedProxyOptions): MiddlewareHandler 
   const ipOf = optionalFunc<(c: Context) => string | undefined>('clientIp', options.clientIp) ?? clientIp;
   const onRejected = optionalFunc<(c: Context, error: unknown) => Response | Promise<Response>>('onRejected', options.onRejected) ?? reject;
   const resolved = resolveForwardOptions(options);
+  const forwarding = createForwarding(options);
   return async function balancedProxy(c) {
     const request = c.req.raw;
     const url = new URL(request.url);
-    const headers = stripHopByHop(new Headers(request.headers));
-    headers.delete('host');
+    const forwarded = forwarding.headers(request.headers, {
+      address: ipOf(c),
+      protocol: url.protocol === 'https:' ? 'https' : 'http',
+      host: url.host,
+    });
     // fetch would decompress a compressed answer and leave its headers stale: ask for none.
-    headers.delete('accept-encoding');
-    const ip = ipOf(c);
-    const forwardedFor = request.headers.get('x-forwarded-for');
-    if (ip) headers.set('x-forwarded-for', forwardedFor ? `${forwardedFor}, ${ip}` : ip);
-    if (!headers.has('x-forwarded-host')) headers.set('x-forwarded-host', request.headers.get('host') ?? url.host);
-    if (!headers.has('x-forwarded-proto')) headers.set('x-forwarded-proto', url.protocol.slice(0, -1));
+    delete forwarded['accept-encoding'];
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(forwarded)) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
     const hasBody = !BODYLESS.has(request.method) && request.body !== null;
     const init: RequestInit & { duplex?: 'half' } = {
       method: request.method,
@@ -105,14 +110,10 @@ export const balancedProxy = (options: BalancedProxyOptions): MiddlewareHandler 
 
 function reject(c: Context, error: unknown): Response {
   if (isNoEndpointAvailableError(error)) {
-    return c.json({ error: 'Service Unavailable', code: error.code, message: error.message }, 503, { 'retry-after': '1' });
+    return c.json(errorBody(error.code, error.message), 503, { 'retry-after': String(retryAfterSeconds(1_000)) });
   }
   if (isUpstreamError(error)) {
-    const status = error.reason === 'timeout' ? 504 : 502;
-    return c.json(
-      { error: status === 504 ? 'Gateway Timeout' : 'Bad Gateway', code: error.code, upstream: error.endpoint.id, message: error.message },
-      status,
-    );
+    return c.json(errorBody(error.code, error.message, { upstream: error.endpoint.id }), error.reason === 'timeout' ? 504 : 502);
   }
   if (c.req.raw.signal.aborted) return new Response(null, { status: 499 });
   throw error;

@@ -6,8 +6,21 @@ export {
   type LoadBalancerEvents,
   type LoadBalancerStats,
 } from './balancer.ts';
-export { isNoEndpointAvailableError, NoEndpointAvailableError, type NoEndpointReason } from './errors.ts';
-export { type ForwardOptions, HOP_BY_HOP_HEADERS, isUpstreamError, stripHopByHop, UpstreamError, type UpstreamFailure } from './forward.ts';
+export { isNoEndpointAvailableError, type LoadBalancerErrorCode, NoEndpointAvailableError, type NoEndpointReason } from './errors.ts';
+export { type ForwardOptions, isUpstreamError, UpstreamError, type UpstreamFailure } from './forward.ts';
+export {
+  createForwarding,
+  endToEndHeaders,
+  FORWARDING_HEADERS,
+  type Forwarding,
+  type ForwardingOptions,
+  type ForwardingPeer,
+  forwardingHeaders,
+  HOP_BY_HOP_HEADERS,
+  type NodeHeaders,
+  type OutgoingHeaders,
+  stripHopByHop,
+} from './forwarding.ts';
 export type { LoadBalancerOptions, OutlierDetectionOptions, SlowStartOptions } from './options.ts';
 export { STRATEGY_NAMES, type StrategyName, strategyByName } from './strategies/by-name.ts';
 export { type DynamicOptions, type DynamicStrategy, dynamic } from './strategies/dynamic.ts';
@@ -18,7 +31,9 @@ export { type PeakEwmaOptions, peakEwma } from './strategies/peak-ewma.ts';
 export { random, weightedRandom } from './strategies/random.ts';
 export { roundRobin } from './strategies/round-robin.ts';
 export { weightedRoundRobin } from './strategies/weighted-round-robin.ts';
+export { TRUSTED_PROXY_PRESETS, TrustedProxies } from './trusted-proxies.ts';
 export type {
+  BalancingStrategy,
   DoneReport,
   Endpoint,
   EndpointHealth,
@@ -28,5 +43,6 @@ export type {
   PickContext,
   PickHandle,
   PickOptions,
+  PickOutcome,
   Strategy,
 } from './types.ts';

@@ -1,11 +1,11 @@
 import { createRequire } from 'node:module';
 import { isInvalidOptionError } from '@ballast/common';
 import { describe, expect, it } from 'vitest';
-import { catchError } from '../test/catch-error.ts';
 import { ConsistentHashAdapter } from './consistent-hash-adapter.ts';
 import { createPartitioner, restorePartitioner } from './create.ts';
 import { isPartitioningError } from './errors.ts';
 import type { PartitionerState } from './partitioner.ts';
+import { catchError } from './testing/catch-error.ts';
 
 const require = createRequire(import.meta.url);
 const ConsistentHash = require('consistent-hash') as new (

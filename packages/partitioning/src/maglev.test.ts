@@ -2,12 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { isInvalidOptionError } from '@ballast/common';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { catchError } from '../test/catch-error.ts';
 import { isPartitioningError } from './errors.ts';
 import { type HashFunction, murmur3 } from './hash.ts';
 import { type MaglevOptions, MaglevPartitioner, type MaglevRebuiltEvent } from './maglev.ts';
 import { MaglevTableFill } from './maglev-table.ts';
 import type { NodeInput } from './partitioner.ts';
+import { catchError } from './testing/catch-error.ts';
 
 const SIZE = 4099;
 

@@ -1,7 +1,6 @@
 import { isInvalidOptionError } from '@ballast/common';
 import fc from 'fast-check';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
-import { catchError } from '../test/catch-error.ts';
 import { BoundedLoadPartitioner } from './bounded-load.ts';
 import { createPartitioner, restorePartitioner } from './create.ts';
 import { isPartitioningError } from './errors.ts';
@@ -11,6 +10,7 @@ import { MaglevPartitioner } from './maglev.ts';
 import type { NodeEntry, Partitioner, PartitionerState, Strategy } from './partitioner.ts';
 import { RendezvousPartitioner } from './rendezvous.ts';
 import { RingPartitioner } from './ring.ts';
+import { catchError } from './testing/catch-error.ts';
 
 type Deterministic = 'ring' | 'rendezvous' | 'maglev' | 'bounded-load';
 /** Strategies whose mapping depends only on the set of nodes and weights. */

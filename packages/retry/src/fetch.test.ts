@@ -1,13 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { refusedPort } from '../test/settle.ts';
 import { constantBackoff } from './backoff.ts';
 import { ratioBudget } from './budget.ts';
 import { isConnectionError } from './classify.ts';
 import { isRetryBudgetExhaustedError } from './errors.ts';
 import { retryingFetch } from './fetch.ts';
 import { hedge, RetryPolicy } from './policy.ts';
+import { refusedPort } from './testing/settle.ts';
 
 // A real HTTP server on loopback; each test scripts its answers by path.
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;

@@ -1,6 +1,5 @@
 import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { errorOf, settle } from '../test/settle.ts';
 import { ratioBudget, tokenBucketBudget } from './budget.ts';
 import {
   isRetryBudgetExhaustedError,
@@ -10,6 +9,7 @@ import {
   type RetryDeadlineError,
 } from './errors.ts';
 import { type AttemptContext, hedge, type RetryEvents, RetryPolicy } from './policy.ts';
+import { errorOf, settle } from './testing/settle.ts';
 
 beforeEach(() => {
   vi.useFakeTimers();

@@ -2,7 +2,6 @@ import { getEventListeners } from 'node:events';
 import { isInvalidOptionError, MAX_TIMER_MS, TimeoutError } from '@ballast/common';
 import { AbortError as PRetryAbortError } from 'p-retry';
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
-import { errorOf, settle } from '../test/settle.ts';
 import { constantBackoff, exponentialBackoff } from './backoff.ts';
 import { tokenBucketBudget } from './budget.ts';
 import {
@@ -14,6 +13,7 @@ import {
   type RetryDeadlineError,
 } from './errors.ts';
 import { type AttemptContext, type RetryEvents, RetryPolicy, retry } from './policy.ts';
+import { errorOf, settle } from './testing/settle.ts';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -591,5 +591,7 @@ describe('policy lifecycle', () => {
     const policy = new RetryPolicy<{ status: number }>();
     expectTypeOf(policy.execute(async () => ({ status: 200, body: 'x' }))).toEqualTypeOf<Promise<{ status: number; body: string }>>();
     expectTypeOf<RetryEvents['retry']['delayMs']>().toEqualTypeOf<number>();
+    // @ts-expect-error a wrong expectation must fail the typecheck (tsc -p checks this file)
+    expectTypeOf(policy.execute(async () => 1)).toEqualTypeOf<Promise<string>>();
   });
 });

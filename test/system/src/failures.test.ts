@@ -5,8 +5,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createApi } from '@ballast/app-api';
-import { type RunningSystem, startSystem } from '@ballast/app-gateway';
 import { RedisQueue } from '@ballast/app-queue';
+import { silentLogger } from '@ballast/app-shared';
+import { type RunningSystem, startSystem } from '@ballast/app-system';
 import { type RedisServer, type RedisTopology, startRedis, startRedisTopology } from '@ballast/test/redis';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +18,7 @@ beforeAll(async () => {
   jpeg = await smallJpeg(160, 120);
 });
 
-const quiet = { log: () => {} };
+const quiet = { logger: silentLogger() };
 
 describe('a worker killed mid-job', () => {
   let redis: RedisServer;
@@ -171,7 +172,7 @@ describe('the queue unreachable', () => {
   it('makes the API not ready, and ready again once Redis is back', async () => {
     const redis = await startRedis();
     const queue = new RedisQueue({ connection: { host: redis.host, port: redis.port, retryStrategy: () => 50 }, minReplicas: 0 });
-    const api = createApi({ queue, log: () => {} });
+    const api = createApi({ queue, logger: silentLogger() });
     try {
       expect((await api.app.request('/readyz')).status).toBe(200);
       await redis.crash();

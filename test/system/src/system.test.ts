@@ -2,8 +2,10 @@
  * The reference system end to end over real HTTP on loopback: gateway → three API
  * servers → queue → sharp workers, on both queue implementations.
  */
-import { type RunningSystem, startSystem } from '@ballast/app-gateway';
+
 import { InProcessQueue, type JobQueue, RedisQueue } from '@ballast/app-queue';
+import { memoryLogger } from '@ballast/app-shared';
+import { type RunningSystem, startSystem } from '@ballast/app-system';
 import { type RedisServer, startRedis } from '@ballast/test/redis';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,10 +40,10 @@ const modes: Array<[string, () => (service: string) => JobQueue]> = [
 
 describe.each(modes)('the system on the %s queue', (_mode, queues) => {
   let system: RunningSystem;
-  const entries: Array<Record<string, unknown>> = [];
+  const { logger, entries } = memoryLogger();
   beforeAll(async () => {
     const queue = queues();
-    system = await startSystem({ queue, workers: 1, workerConcurrency: 2, log: (e) => entries.push(e) });
+    system = await startSystem({ queue, workers: 1, workerConcurrency: 2, logger });
   });
   afterAll(async () => {
     await system?.close();

@@ -1,0 +1,56 @@
+import { BallastError } from '@ballast/common';
+
+/** The one error body every Ballast service answers with. */
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+/**
+ * An error answered with `status` and the JSON body `{ error: { code, message } }`;
+ * `code` is an `ERR_BALLAST_…` string, `headers` are added to the answer (`retry-after`, …).
+ */
+export class HttpError extends BallastError {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  constructor(status: number, code: string, message: string, headers: Record<string, string> = {}, options?: ErrorOptions) {
+    super(code, message, options);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+/** True for an {@link HttpError} from any copy of this module (duck-typed: a status and a code). */
+export function isHttpError(value: unknown): value is HttpError {
+  return (
+    value instanceof Error &&
+    typeof (value as { status?: unknown }).status === 'number' &&
+    typeof (value as { code?: unknown }).code === 'string' &&
+    typeof (value as { headers?: unknown }).headers === 'object'
+  );
+}
+
+/** The JSON error body: `{ error: { code, message } }`. */
+export function errorBody(code: string, message: string): ErrorBody {
+  return { error: { code, message } };
+}
+
+/** An answer carrying the error body, with `content-type: application/json` and `headers`. */
+export function errorResponse(status: number, code: string, message: string, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(errorBody(code, message)), {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+}
+
+/** The answer for an {@link HttpError}. */
+export function httpErrorResponse(error: HttpError): Response {
+  return errorResponse(error.status, error.code, error.message, error.headers);
+}
+
+/**
+ * `Retry-After` in whole seconds for a delay in ms: at least 1 (0 would invite an
+ * immediate retry storm), rounded up.
+ */
+export function retryAfter(ms: number): string {
+  return String(Math.max(1, Math.ceil((Number.isFinite(ms) ? ms : 1000) / 1000)));
+}

@@ -1,0 +1,81 @@
+export {
+  BodyBudget,
+  type BodyBudgetStats,
+  type BodyLease,
+  type BodyLimits,
+  type ResolvedBodyLimits,
+  readBody,
+  resolveBodyLimits,
+} from './body.ts';
+export {
+  boolVar,
+  ConfigError,
+  type EnvReport,
+  type EnvSpec,
+  type EnvValues,
+  type EnvVar,
+  enumVar,
+  hostPort,
+  httpOrigin,
+  intVar,
+  listVar,
+  numberVar,
+  portVar,
+  readEnv,
+  stringVar,
+} from './env.ts';
+export { type ErrorBody, errorBody, errorResponse, HttpError, httpErrorResponse, isHttpError, retryAfter } from './errors.ts';
+export {
+  bodyless,
+  bodyTooLarge,
+  clientSignal,
+  declaredLength,
+  type NodeBindings,
+  nodeRequest,
+  nodeResponse,
+  peerAddress,
+  requestIdFrom,
+  SHED_HEADER,
+} from './http.ts';
+export {
+  type CreateLoggerOptions,
+  createLogger,
+  LOG_LEVELS,
+  type Logger,
+  type LogLevel,
+  type LogRecord,
+  memoryLogger,
+  silentLogger,
+} from './log.ts';
+export { DURATION_BUCKETS, metricsHandler, type RequestMetrics, requestMetrics } from './metrics.ts';
+export {
+  type AppEnv,
+  type AppVariables,
+  type Authenticate,
+  annotate,
+  anonymous,
+  type ErrorMapper,
+  errorHandler,
+  measure,
+  notFound,
+  requestContext,
+} from './middleware.ts';
+export { type HealthState, healthRoutes, type OperationalOptions, operationalApp, type ReadyState } from './operational.ts';
+export { type Listening, type ListenOptions, listen, type ResolvedServerLimits, resolveServerLimits, type ServerLimits } from './serve.ts';
+export {
+  ALL_ENV,
+  API_ENV,
+  COMMON_ENV,
+  GATEWAY_ENV,
+  GATEWAY_STRATEGIES,
+  IMAGE_ENV,
+  INPUT_FORMATS,
+  knownVariables,
+  loadEnv,
+  QUEUE_ENV,
+  type ServiceStart,
+  START_ENV,
+  startService,
+  USAGE_ENV,
+  WORKER_ENV,
+} from './variables.ts';

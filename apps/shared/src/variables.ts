@@ -1,0 +1,197 @@
+/**
+ * Every `BALLAST_*` environment variable of the reference system, by the service that
+ * reads it. One catalogue, so each service can tell a typo of another service's variable
+ * from a variable of its own, and the README table can be checked against it.
+ *
+ * A service adds its variables here (one spec object) and reads them with
+ * {@link loadEnv}.
+ */
+import {
+  boolVar,
+  ConfigError,
+  type EnvReport,
+  type EnvSpec,
+  type EnvValues,
+  enumVar,
+  hostPort,
+  httpOrigin,
+  intVar,
+  listVar,
+  portVar,
+  readEnv,
+  stringVar,
+} from './env.ts';
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './log.ts';
+
+/** Balancing strategies the gateway can be configured with (those that need no affinity key). */
+export const GATEWAY_STRATEGIES: readonly ['p2c', 'round-robin', 'least-connections', 'peak-ewma', 'random'] = [
+  'p2c',
+  'round-robin',
+  'least-connections',
+  'peak-ewma',
+  'random',
+];
+
+const HOST = /^[\w.:[\]-]+$/;
+const NAME = /^[\w.-]{1,64}$/;
+
+/** Read by every service. */
+export const COMMON_ENV = {
+  BALLAST_LOG_LEVEL: enumVar('Lowest log level written (JSON lines on stderr)', LOG_LEVELS, 'warn'),
+} as const satisfies EnvSpec;
+
+/** Read wherever a queue is opened (API servers, workers, `npm start`): see `queueFromEnv` in @ballast/app-queue. */
+export const QUEUE_ENV = {
+  BALLAST_REDIS_SENTINELS: listVar('Sentinels to ask for the Redis primary', 'host:port,host:port,…', hostPort),
+  BALLAST_REDIS_MASTER: stringVar('Name the Sentinels monitor', 'a name of letters, digits, ".", "_" or "-"', NAME),
+  BALLAST_REDIS_URL: stringVar('One Redis primary (when no Sentinels are given)', 'a redis:// or rediss:// URL', /^rediss?:\/\/\S+$/),
+  BALLAST_REDIS_CLUSTER: listVar('Redis Cluster nodes: the queue sharded over the cluster', 'host:port,host:port,…', hostPort),
+  BALLAST_REDIS_SHARDS: intVar('Shards (streams under their own hash tag) on the Redis Cluster', { min: 1, max: 1024 }),
+  BALLAST_REDIS_MIN_REPLICAS: intVar('Replicas that must confirm each job and result (WAIT)', { min: 0, max: 16 }),
+  BALLAST_QUEUE_MAX_DEPTH: intVar('Jobs waiting or in progress before enqueue is refused (503)', { min: 1 }),
+  BALLAST_QUEUE_LEASE_MS: intVar('Silence after which a dead worker’s job is reclaimed, ms', { min: 30, max: 3_600_000 }),
+  BALLAST_QUEUE_HEARTBEAT_MS: intVar('Mean time between heartbeats of each process, ms', { min: 10, max: 60_000 }),
+  BALLAST_QUEUE_HEARTBEAT_PAUSE_MS: intVar('Silence tolerated beyond it before a process is suspected, ms', { min: 0, max: 600_000 }),
+} as const satisfies EnvSpec;
+
+/** Image input formats a service may accept; `svg` only when named explicitly. */
+export const INPUT_FORMATS: readonly ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff', 'svg'] = [
+  'jpeg',
+  'png',
+  'webp',
+  'avif',
+  'gif',
+  'tiff',
+  'svg',
+];
+
+/** Read by the API servers and the workers. */
+export const IMAGE_ENV = {
+  BALLAST_INPUT_FORMATS: listVar(
+    'Input formats accepted (others are refused with 415)',
+    `a comma-separated list of ${INPUT_FORMATS.join(', ')}`,
+    (raw) => ((INPUT_FORMATS as readonly string[]).includes(raw) ? (raw as (typeof INPUT_FORMATS)[number]) : undefined),
+  ),
+} as const satisfies EnvSpec;
+
+/** Read by an API server run on its own (apps/api/src/main.ts). */
+export const API_ENV = {
+  BALLAST_API_PORT: portVar('Public port (the gateway’s upstream)', 8081),
+  BALLAST_API_HOST: stringVar('Address to listen on', 'a host name or IP address', HOST, '127.0.0.1'),
+  BALLAST_API_NAME: stringVar('Name in logs and metrics', 'a name of letters, digits, ".", "_" or "-"', NAME, 'api'),
+  BALLAST_API_OPS_PORT: portVar('Operational listener (/healthz, /readyz, /metrics)', 0),
+  BALLAST_API_DRAIN_MS: intVar('On SIGTERM, how long /healthz fails before the server closes, ms', { min: 0, max: 600_000 }, 3000),
+  BALLAST_API_MAX_INFLIGHT: intVar('Requests held at once; beyond it, 503', { min: 1 }),
+  BALLAST_API_MAX_BODY_BYTES: intVar('Largest image, bytes', { min: 1 }),
+  BALLAST_API_DEFAULT_DEADLINE_MS: intVar('Deadline of a request that names none, ms', { min: 1, max: 600_000 }),
+  BALLAST_API_MAX_EXPECTED_WAIT_MS: intVar('Shed when the expected queue wait exceeds this, ms', { min: 0, max: 600_000 }),
+  BALLAST_API_WORKER_SLOTS: intVar('Conversions the workers run at once, system-wide', { min: 1 }),
+} as const satisfies EnvSpec;
+
+/** Read by a worker process (apps/worker/src/main.ts). */
+export const WORKER_ENV = {
+  BALLAST_WORKER_CONCURRENCY: intVar('Conversions at once', { min: 1, max: 256 }),
+  BALLAST_WORKER_NAME: stringVar('Worker name', 'a name of letters, digits, ".", "_" or "-"', NAME),
+  BALLAST_WORKER_PORT: portVar('Operational listener (/healthz, /readyz, /metrics)', 0),
+  BALLAST_WORKER_MAX_AVIF_OUTPUT_PIXELS: intVar('Largest AVIF output, px', { min: 1 }),
+} as const satisfies EnvSpec;
+
+/** Read by the gateway run on its own (apps/gateway/src/main.ts). */
+export const GATEWAY_ENV = {
+  BALLAST_GATEWAY_UPSTREAMS: {
+    ...listVar('API servers to balance over', 'a comma-separated list of http:// URLs (origin only)', httpOrigin),
+    required: true,
+  },
+  BALLAST_GATEWAY_STRATEGY: enumVar('Balancing strategy', GATEWAY_STRATEGIES, 'p2c'),
+  BALLAST_GATEWAY_PORT: portVar('Public port', 8080),
+  BALLAST_GATEWAY_HOST: stringVar('Address to listen on', 'a host name or IP address', HOST, '127.0.0.1'),
+  BALLAST_GATEWAY_OPS_PORT: portVar('Operational listener (/healthz, /readyz, /metrics, /gateway/stats)', 9080),
+  BALLAST_GATEWAY_OPS_HOST: stringVar('Address of the operational listener', 'a host name or IP address', HOST, '127.0.0.1'),
+  BALLAST_GATEWAY_MAX_INFLIGHT: intVar('Requests held at once; beyond it, 503', { min: 1 }),
+  BALLAST_GATEWAY_MAX_BODY_BYTES: intVar('Largest request body, bytes', { min: 1 }),
+} as const satisfies EnvSpec;
+
+/** Read by `npm start` (scripts/start.ts). */
+export const START_ENV = {
+  BALLAST_PORT: portVar('Gateway port of the embedded system (a free one if taken)', 8080),
+  BALLAST_OPS_PORT: portVar('Operational listener of the embedded system’s gateway (a free one if taken)', 9080),
+  BALLAST_NO_RELAUNCH: boolVar('Run as launched, without re-launching with a larger initial heap', false),
+} as const satisfies EnvSpec;
+
+/** Read wherever usage is recorded, shipped, billed or shown (workers, API servers, `npm start`, the usage commands): see apps/usage. */
+export const USAGE_ENV = {
+  BALLAST_USAGE_DIR: stringVar(
+    'Root of the local usage logs (one directory per process under it)',
+    'a directory path',
+    /^\S(.*\S)?$/,
+    'data/usage/log',
+  ),
+  BALLAST_USAGE_DATABASE: stringVar(
+    'Usage batch store: a PostgreSQL URL, or the directory of an in-process PGlite database',
+    'a postgres:// URL or a directory path',
+    /^\S+$/,
+    'data/usage/store',
+  ),
+  BALLAST_USAGE_SHIP: enumVar(
+    'Who ships this process’s usage log: the process itself, or a separate shipper process',
+    ['in-process', 'external'],
+    'in-process',
+  ),
+  BALLAST_USAGE_COLD_DIR: stringVar('Cold storage root (object-store bucket layout)', 'a directory path', /^\S(.*\S)?$/, 'data/usage/cold'),
+  BALLAST_USAGE_BUCKET: stringVar('Cold storage bucket name', 'an S3 bucket name', /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'ballast-usage'),
+  BALLAST_USAGE_BILLING_DIR: stringVar('Where invoices are written', 'a directory path', /^\S(.*\S)?$/, 'data/usage/billing'),
+  BALLAST_USAGE_PRICES: stringVar('Price list file (JSON; see apps/usage/prices.json)', 'a file path', /^\S(.*\S)?$/),
+  BALLAST_USAGE_CLOSE_AFTER_MS: intVar('How long after its end a period can be billed, ms', { min: 0, max: 7_776_000_000 }, 3_600_000),
+  BALLAST_USAGE_SHIP_INTERVAL_MS: intVar('Pause of a shipper whose log has nothing new, ms', { min: 1, max: 600_000 }, 1000),
+  BALLAST_USAGE_BATCH_RECORDS: intVar('Most records per shipped batch', { min: 1, max: 50_000 }, 1000),
+} as const satisfies EnvSpec;
+
+/** Every group above: the names every service knows. */
+export const ALL_ENV: readonly EnvSpec[] = [COMMON_ENV, QUEUE_ENV, IMAGE_ENV, API_ENV, WORKER_ENV, GATEWAY_ENV, START_ENV, USAGE_ENV];
+
+/** Every known variable name. */
+export function knownVariables(): string[] {
+  return ALL_ENV.flatMap((spec) => Object.keys(spec));
+}
+
+/**
+ * Reads and validates `spec` from `env` against the whole catalogue (see {@link readEnv}).
+ * `BALLAST_*` variables no service knows, and that are no likely typo, are written to
+ * `warn` (one line each).
+ * @throws {ConfigError} naming every malformed, out-of-range or missing variable, and every likely typo.
+ */
+export function loadEnv<S extends EnvSpec>(spec: S, env: NodeJS.ProcessEnv = process.env, warn?: (line: string) => void): EnvValues<S> {
+  const report: EnvReport = { unknown: [] };
+  const values = readEnv(spec, env, knownVariables(), report);
+  for (const name of report.unknown) warn?.(`${name} is not a variable any Ballast service reads; it is ignored`);
+  return values;
+}
+
+/** What {@link startService} gives a service's `main.ts`. */
+export interface ServiceStart<S extends EnvSpec> {
+  /** The validated variables of `spec` and of {@link COMMON_ENV}. */
+  env: EnvValues<S & typeof COMMON_ENV>;
+  /** The process's logger, at `BALLAST_LOG_LEVEL`. */
+  logger: Logger;
+}
+
+/**
+ * The start of every service's `main.ts`: validates `spec` (and `BALLAST_LOG_LEVEL`) from
+ * the environment and makes the logger. A bad configuration is written to stderr, one
+ * line per problem, and the process exits with status 1 before anything starts; unknown
+ * `BALLAST_*` variables are logged as warnings.
+ */
+export function startService<S extends EnvSpec>(service: string, spec: S, env: NodeJS.ProcessEnv = process.env): ServiceStart<S> {
+  let values: EnvValues<S & typeof COMMON_ENV>;
+  const unknown: string[] = [];
+  try {
+    values = loadEnv({ ...COMMON_ENV, ...spec }, env, (line) => unknown.push(line));
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${service}: ${error.message}\n`);
+    process.exit(1);
+  }
+  const logger = createLogger({ level: values.BALLAST_LOG_LEVEL as LogLevel });
+  for (const line of unknown) logger.warn({ service }, line);
+  return { env: values, logger };
+}
