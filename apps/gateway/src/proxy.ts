@@ -41,7 +41,7 @@ export function gatewayProxy(o: ResolvedGatewayOptions, pool: UpstreamPool, budg
   const attempt: AttemptHook = async (context, send) => {
     if (context.attempt > 1) onRetry();
     const breaker = pool.breakers.get(context.endpoint.id);
-    const response = breaker ? await breaker.execute((signal) => send(signal), { signal: context.signal }) : await send();
+    const response = breaker ? await breaker.execute(({ signal }) => send(signal), { signal: context.signal }) : await send();
     const c = contexts.get(context.request);
     if (c) {
       c.set('answer', answerOf(response));

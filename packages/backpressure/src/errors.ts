@@ -1,5 +1,8 @@
 import { BallastError, isBallastError, withoutStack } from '@ballast/common';
 
+/** The codes of this package's own errors (`@ballast/common`'s are `CommonErrorCode`). Why a request was shed is `ShedError.reason`. */
+export type BackpressureErrorCode = 'ERR_BALLAST_SHED';
+
 /**
  * Why a request was turned away.
  *
@@ -19,6 +22,7 @@ export type ShedReason = 'limit' | 'queueFull' | 'queueTimeout' | 'codel' | 'rat
  * trace: shedding is a hot path under overload.
  */
 export class ShedError extends BallastError {
+  declare readonly code: 'ERR_BALLAST_SHED';
   /** Why the request was shed. */
   readonly reason: ShedReason;
   /** When the caller may usefully try again, in milliseconds (0 when unknown). */

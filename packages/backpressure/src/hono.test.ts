@@ -29,7 +29,7 @@ describe('admissionControl', () => {
     const shed = await app.request('/');
     expect(shed.status).toBe(503);
     expect(shed.headers.get('Retry-After')).toBe('3');
-    expect(await shed.json()).toEqual({ error: { code: 'ERR_BALLAST_SHED', reason: 'limit' } });
+    expect(await shed.json()).toEqual({ error: { code: 'ERR_BALLAST_SHED', message: 'request shed: limit', reason: 'limit' } });
     gate.resolve();
     expect((await first).status).toBe(200);
     expect(limiter.inflight).toBe(0);
@@ -165,7 +165,9 @@ describe('rateLimit', () => {
     expect(limited.status).toBe(429);
     expect(limited.headers.get('Retry-After')).toBe('30');
     expect(limited.headers.get('RateLimit')).toBe('"per-key";r=0;t=60');
-    expect(await limited.json()).toEqual({ error: { code: 'ERR_BALLAST_SHED', reason: 'rateLimited' } });
+    expect(await limited.json()).toEqual({
+      error: { code: 'ERR_BALLAST_SHED', message: 'request shed: rateLimited', reason: 'rateLimited' },
+    });
     expect((await call('k2')).status).toBe(200);
     vi.advanceTimersByTime(30_000);
     expect((await call('k1')).status).toBe(200);

@@ -3,6 +3,7 @@
  * answering at once with `Retry-After` and the IETF `RateLimit-Policy` / `RateLimit`
  * headers (draft-ietf-httpapi-ratelimit-headers).
  */
+import { errorBody, retryAfterSeconds } from '@ballast/common';
 import type { Context, MiddlewareHandler } from 'hono';
 import { isShedError, type ShedError } from './errors.ts';
 import type { ConcurrencyLimiter, Permit } from './limiter.ts';
@@ -17,7 +18,7 @@ export interface AdmissionControlOptions {
   priority?: (c: Context) => Priority;
   /** Which answers signal overload to the adaptive limit. @default status 503 or 504 */
   isDropped?: (status: number) => boolean;
-  /** Answers a shed request. @default 503 with `Retry-After` and a JSON body `{ error: { code, reason } }` */
+  /** Answers a shed request. @default 503 with `Retry-After` and the JSON body `{ error: { code, message, reason } }` */
   onRejected?: (c: Context, error: ShedError) => Response | Promise<Response>;
 }
 
@@ -31,13 +32,8 @@ export interface RateLimitMiddlewareOptions {
   cost?: (c: Context) => number;
   /** Add `RateLimit-Policy` and `RateLimit` headers to every answer, not only to 429s. @default true */
   headers?: boolean;
-  /** Answers a limited request. @default 429 with `Retry-After`, the RateLimit headers and a JSON body */
+  /** Answers a limited request. @default 429 with `Retry-After`, the RateLimit headers and the JSON body `{ error: { code, message, reason } }` */
   onRejected?: (c: Context, decision: RateLimitDecision) => Response | Promise<Response>;
-}
-
-/** `Retry-After` in whole seconds, at least 1. */
-function retryAfterSeconds(ms: number): string {
-  return String(Math.max(1, Math.ceil(ms / 1000)));
 }
 
 function quote(name: string): string {
@@ -86,8 +82,8 @@ export const admissionControl = (options: AdmissionControlOptions): MiddlewareHa
     } catch (error) {
       if (isShedError(error)) {
         if (onRejected) return onRejected(c, error);
-        c.header('Retry-After', retryAfterSeconds(error.retryAfterMs));
-        return c.json({ error: { code: error.code, reason: error.reason } }, 503);
+        c.header('Retry-After', String(retryAfterSeconds(error.retryAfterMs)));
+        return c.json(errorBody(error.code, error.message, { reason: error.reason }), 503);
       }
       // The client went away while queued: nobody reads this answer.
       if (signal?.aborted) return c.body(null, 499 as 500);
@@ -130,8 +126,8 @@ export const rateLimit = (options: RateLimitMiddlewareOptions): MiddlewareHandle
       if (onRejected) return onRejected(c, decision);
       c.header('RateLimit-Policy', policyHeader, APPEND);
       c.header('RateLimit', rateLimitHeader(limiter.policy, decision), APPEND);
-      c.header('Retry-After', retryAfterSeconds(decision.retryAfterMs));
-      return c.json({ error: { code: 'ERR_BALLAST_SHED', reason: 'rateLimited' } }, 429);
+      c.header('Retry-After', String(retryAfterSeconds(decision.retryAfterMs)));
+      return c.json(errorBody('ERR_BALLAST_SHED', 'request shed: rateLimited', { reason: 'rateLimited' }), 429);
     }
     await next();
     if (headers) {

@@ -1,4 +1,4 @@
-export { isShedError, ShedError, type ShedReason } from './errors.ts';
+export { type BackpressureErrorCode, isShedError, ShedError, type ShedReason } from './errors.ts';
 export {
   type AcquireOptions,
   type CodelOptions,
@@ -6,6 +6,7 @@ export {
   type ConcurrencyLimiterEvents,
   type ConcurrencyLimiterOptions,
   type ConcurrencyLimiterStats,
+  type LimiterExecuteOptions,
   Permit,
   type QueueDiscipline,
   type ReleaseOptions,
@@ -15,6 +16,7 @@ export { Gradient2Limit, type Gradient2LimitOptions } from './limits/gradient2.t
 export { FixedLimit, type LimitAlgorithm, type LimitBounds, type LimitSample } from './limits/limit.ts';
 export { VegasLimit, type VegasLimitOptions } from './limits/vegas.ts';
 export {
+  executeRateLimited,
   Gcra,
   KeyedRateLimiter,
   type KeyedRateLimiterOptions,
@@ -22,6 +24,7 @@ export {
   type RateAlgorithm,
   type RateConfig,
   type RateLimitDecision,
+  type RateLimitExecuteOptions,
   type RateLimiter,
   type RateLimiterEvents,
   type RateLimitOptions,

@@ -1,13 +1,19 @@
 import {
+  CallScope,
   type Clock,
+  declareJoinsScope,
   durationMs,
   Emitter,
   InvalidOptionError,
   integer,
   type Listener,
   oneOf,
+  type Policy,
+  type PolicyContext,
+  type PolicyExecuteOptions,
   systemClock,
   type Unsubscribe,
+  uncancellableContext,
 } from '@ballast/common';
 import { type ShedReason, shedError } from './errors.ts';
 import { FixedLimit, type LimitAlgorithm } from './limits/limit.ts';
@@ -80,6 +86,14 @@ export interface AcquireOptions {
    */
   signal?: AbortSignal | (() => AbortSignal | undefined);
   /** Queued requests are served highest priority first, and a full queue evicts lower priorities first. @default 'normal' */
+  priority?: Priority;
+}
+
+/** Per-call options of {@link ConcurrencyLimiter.execute}. */
+export interface LimiterExecuteOptions<T = unknown> extends PolicyExecuteOptions<T> {
+  /** Cancels the call: while queued it leaves the queue at once; running, its context's signal aborts. */
+  signal?: AbortSignal;
+  /** Queued calls are served highest priority first, and a full queue evicts lower priorities first. @default 'normal' */
   priority?: Priority;
 }
 
@@ -172,7 +186,8 @@ export class Permit implements Disposable {
   }
 }
 
-const IGNORE: ReleaseOptions = { ignore: true };
+const IGNORE: ReleaseOptions = Object.freeze({ ignore: true });
+const DROPPED: ReleaseOptions = Object.freeze({ ok: false });
 let releasePermit: (limiter: ConcurrencyLimiter, permit: Permit, outcome: ReleaseOptions | undefined) => void;
 
 class Waiter implements QueueNode {
@@ -236,10 +251,16 @@ const SHED_REASONS: readonly ShedReason[] = ['limit', 'queueFull', 'queueTimeout
  * }
  * ```
  */
-export class ConcurrencyLimiter implements Disposable {
+export class ConcurrencyLimiter implements Policy, Disposable {
+  static {
+    declareJoinsScope(ConcurrencyLimiter);
+  }
+
   /** The name given in the options. */
   readonly name: string;
   readonly #algorithm: LimitAlgorithm;
+  /** False when the algorithm ignores samples (see `LimitAlgorithm.adaptive`). */
+  readonly #adaptive: boolean;
   readonly #maxQueue: number;
   readonly #queueTimeoutMs: number;
   readonly #discipline: QueueDiscipline;
@@ -271,6 +292,7 @@ export class ConcurrencyLimiter implements Disposable {
     if (typeof limit === 'number') this.#algorithm = new FixedLimit(limit);
     else if (limit && typeof limit.update === 'function' && typeof limit.limit === 'number') this.#algorithm = limit;
     else throw new InvalidOptionError('limit', 'a number >= 1 or a LimitAlgorithm', limit);
+    this.#adaptive = this.#algorithm.adaptive !== false;
     this.#maxQueue = options.maxQueue === Number.POSITIVE_INFINITY ? Infinity : integer('maxQueue', options.maxQueue ?? 0, { min: 0 });
     this.#queueTimeoutMs =
       options.queueTimeoutMs === Number.POSITIVE_INFINITY ? Infinity : durationMs('queueTimeoutMs', options.queueTimeoutMs ?? 1000);
@@ -373,8 +395,52 @@ export class ConcurrencyLimiter implements Disposable {
   }
 
   /**
+   * Runs `fn(context)` under a slot (the {@link Policy} contract), waiting in the queue when
+   * the limiter is full and the queue has room, and releases the slot when `fn` settles.
+   * How it settled teaches the adaptive limit: with a `classify`, `success` is a good
+   * sample, `failure` and `overload` a drop, `ignore` nothing; without one, a value is a
+   * good sample and a rejection a drop.
+   *
+   * The admission path allocates no permit: a counter, the clock, and the promise of `fn`.
+   * @throws {ShedError} (rejection) when the call is shed: `limit`, `queueFull`, `queueTimeout`, `codel` or `closed`.
+   * Rejects with `signal.reason` when the caller's signal aborts while queued.
+   */
+  execute<T>(fn: (context: PolicyContext) => T | PromiseLike<T>, options?: LimiterExecuteOptions<T>): Promise<T> {
+    if (typeof fn !== 'function') return Promise.reject(new InvalidOptionError('fn', 'a function', fn));
+    const priority = options?.priority ?? 'normal';
+    const level = priorityLevel(priority);
+    if (level < 0) return Promise.reject(invalidPriority(priority));
+    let scope: CallScope | undefined;
+    let context: PolicyContext = uncancellableContext;
+    if (options !== undefined && (options.signal != null || options.classify != null || CallScope.isScope(options))) {
+      try {
+        scope = CallScope.from(options);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      context = scope;
+      if (scope.aborted) return this.#endCall(scope, options, Promise.reject(scope.reason));
+    }
+    if (this.#closed) return this.#endCall(scope, options, Promise.reject(this.#reject(priority, 'closed', 0)));
+    if (this.#fits(level)) {
+      const inflight = ++this.#inflight;
+      this.#admitted++;
+      // A fixed limit learns nothing from latency: no clock read on its path.
+      const startedAt = this.#adaptive ? this.#clock.now() : 0;
+      if (this.#events.has('admit')) this.#events.emit('admit', { name: this.name, priority, inflight, limit: this.#limit, waitedMs: 0 });
+      return this.#endCall(scope, options, this.#runAdmitted(fn, context, scope, startedAt, inflight));
+    }
+    // Has to wait (or be shed): the slow path, through acquire(), with the scope's signal made only if it queues.
+    const queued = this.acquire({ signal: scope === undefined ? undefined : () => (scope as CallScope).signal, priority }).then((permit) =>
+      this.#runAdmitted(fn, context, scope, permit.startedAt, permit.inflight, permit),
+    );
+    return this.#endCall(scope, options, queued);
+  }
+
+  /**
    * Runs `fn` under a slot and releases it when `fn` settles: a rejection counts as a
-   * drop (`ok: false`) for the adaptive limit.
+   * drop (`ok: false`) for the adaptive limit. The same as {@link execute} with a signal
+   * that may be given lazily; kept for code written before `execute`.
    * @throws {ShedError} (rejection) when the request is shed.
    */
   async run<T>(fn: () => T | Promise<T>, options?: AcquireOptions): Promise<T> {
@@ -387,6 +453,70 @@ export class ConcurrencyLimiter implements Disposable {
     } finally {
       permit.release({ ok });
     }
+  }
+
+  /** Runs `fn` in an admitted slot; releases the slot (and teaches the limit) when it settles. */
+  #runAdmitted<T>(
+    fn: (context: PolicyContext) => T | PromiseLike<T>,
+    context: PolicyContext,
+    scope: CallScope | undefined,
+    startedAt: number,
+    inflight: number,
+    permit?: Permit,
+  ): Promise<T> {
+    let result: T | PromiseLike<T>;
+    try {
+      result = fn(context);
+    } catch (error) {
+      return Promise.reject(this.#endSlot(scope, startedAt, inflight, permit, false, error) ?? error);
+    }
+    if (result === null || typeof (result as PromiseLike<T> | undefined)?.then !== 'function') {
+      const classifyError = this.#endSlot(scope, startedAt, inflight, permit, true, result);
+      return classifyError === undefined ? Promise.resolve(result as T) : Promise.reject(classifyError);
+    }
+    return Promise.resolve(result).then(
+      (value) => {
+        const classifyError = this.#endSlot(scope, startedAt, inflight, permit, true, value);
+        if (classifyError !== undefined) throw classifyError;
+        return value;
+      },
+      (error: unknown) => {
+        throw this.#endSlot(scope, startedAt, inflight, permit, false, error) ?? error;
+      },
+    );
+  }
+
+  /**
+   * Frees a slot of {@link execute} with what the outcome teaches the limit. Returns the
+   * error of a classifier that threw (the slot is then freed teaching nothing, and the call
+   * rejects with that error).
+   */
+  #endSlot(
+    scope: CallScope | undefined,
+    startedAt: number,
+    inflight: number,
+    permit: Permit | undefined,
+    ok: boolean,
+    value: unknown,
+  ): unknown {
+    let outcome: ReleaseOptions | undefined = ok ? undefined : DROPPED;
+    let classifyError: unknown;
+    try {
+      const verdict = scope?.verdict(ok, value);
+      if (verdict !== undefined) outcome = verdict === 'success' ? undefined : verdict === 'ignore' ? IGNORE : DROPPED;
+    } catch (error) {
+      classifyError = error;
+      outcome = IGNORE;
+    }
+    if (permit !== undefined) permit.release(outcome);
+    else this.#releaseSlot(startedAt, inflight, outcome);
+    return classifyError;
+  }
+
+  /** Releases a root scope made for one call once the call has settled; a joined scope is the enclosing policy's. */
+  #endCall<T>(scope: CallScope | undefined, options: unknown, settled: Promise<T>): Promise<T> {
+    if (scope === undefined || scope === options) return settled;
+    return settled.finally(() => scope.release());
   }
 
   /** A snapshot of the limiter's state and counters. */
@@ -428,13 +558,17 @@ export class ConcurrencyLimiter implements Disposable {
   }
 
   #release(permit: Permit, outcome: ReleaseOptions | undefined): void {
+    this.#releaseSlot(permit.startedAt, permit.inflight, outcome);
+  }
+
+  #releaseSlot(startedAt: number, inflight: number, outcome: ReleaseOptions | undefined): void {
     this.#inflight--;
     try {
-      if (outcome?.ignore !== true) {
+      if (outcome?.ignore !== true && this.#adaptive) {
         const now = this.#clock.now();
         const next = this.#algorithm.update({
-          rttMs: outcome?.latencyMs ?? now - permit.startedAt,
-          inflight: permit.inflight,
+          rttMs: outcome?.latencyMs ?? now - startedAt,
+          inflight,
           dropped: outcome?.ok === false,
           now,
         });

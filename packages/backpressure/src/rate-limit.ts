@@ -1,5 +1,7 @@
 import {
+  CallScope,
   type Clock,
+  declareJoinsScope,
   durationMs,
   Emitter,
   finiteNumber,
@@ -8,9 +10,14 @@ import {
   type Listener,
   nonEmptyString,
   oneOf,
+  type Policy,
+  type PolicyContext,
+  type PolicyExecuteOptions,
   systemClock,
   type Unsubscribe,
+  uncancellableContext,
 } from '@ballast/common';
+import { shedError } from './errors.ts';
 
 /** The answer of a rate limiter to one request. */
 export interface RateLimitDecision {
@@ -42,6 +49,56 @@ export interface RateLimiter {
   readonly policy: RateLimitPolicy;
   /** Spends `cost` units of `key`'s quota if it has them. */
   consume(key: string, cost?: number): RateLimitDecision | Promise<RateLimitDecision>;
+}
+
+/** Per-call options of a rate limiter's `execute` ({@link KeyedRateLimiter}, {@link RedisRateLimiter}). */
+export interface RateLimitExecuteOptions<T = unknown> extends PolicyExecuteOptions<T> {
+  /** Whose quota the call spends: a tenant, an API key, a client IP. @default 'global' */
+  key?: string;
+  /** Units of quota the call costs. @default 1 */
+  cost?: number;
+}
+
+/**
+ * Runs `fn(context)` when `limiter` grants `cost` of `key`'s quota, else rejects with a
+ * `ShedError('rateLimited')` carrying the decision's `retryAfterMs`. The {@link Policy}
+ * contract of every rate limiter; what `fn` does afterwards is not the limiter's concern.
+ */
+export function executeRateLimited<T>(
+  limiter: RateLimiter,
+  fn: (context: PolicyContext) => T | PromiseLike<T>,
+  options?: RateLimitExecuteOptions<T>,
+): Promise<T> {
+  if (typeof fn !== 'function') return Promise.reject(new InvalidOptionError('fn', 'a function', fn));
+  // Nothing here aborts the work, so no scope of its own: an enclosing policy's context, or
+  // the caller's signal as is, reaches `fn`.
+  let context: PolicyContext = uncancellableContext;
+  if (CallScope.isScope(options)) {
+    if (options.aborted) return Promise.reject(options.reason);
+    context = options;
+  } else if (options?.signal != null) {
+    const signal = options.signal;
+    if (typeof (signal as Partial<AbortSignal>).addEventListener !== 'function') {
+      return Promise.reject(new InvalidOptionError('signal', 'an AbortSignal', signal));
+    }
+    if (signal.aborted) return Promise.reject(signal.reason);
+    context = { attempt: 1, signal };
+  }
+  const admit = (decision: RateLimitDecision): Promise<T> => {
+    if (!decision.allowed) return Promise.reject(shedError('rateLimited', decision.retryAfterMs));
+    try {
+      return Promise.resolve(fn(context));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
+  let decision: RateLimitDecision | Promise<RateLimitDecision>;
+  try {
+    decision = limiter.consume(options?.key ?? 'global', options?.cost ?? 1);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return decision instanceof Promise ? decision.then(admit) : admit(decision);
 }
 
 /** Which algorithm limits the rate. Both are O(1) and admit the same long-run rate. */
@@ -261,7 +318,11 @@ export interface KeyedRateLimiterStats {
  * if (!decision.allowed) return tooManyRequests(decision.retryAfterMs);
  * ```
  */
-export class KeyedRateLimiter implements RateLimiter, Disposable {
+export class KeyedRateLimiter implements RateLimiter, Policy, Disposable {
+  static {
+    declareJoinsScope(KeyedRateLimiter);
+  }
+
   /** What the limiter enforces, as advertised in `RateLimit-Policy`. */
   readonly policy: RateLimitPolicy;
   readonly #config: RateConfig;
@@ -299,6 +360,15 @@ export class KeyedRateLimiter implements RateLimiter, Disposable {
     const decision = this.#bucket(key).consume(cost);
     this.#count(key, decision.allowed, decision.retryAfterMs);
     return decision;
+  }
+
+  /**
+   * Runs `fn(context)` if `key` has `cost` of quota left (the {@link Policy} contract).
+   * @throws {ShedError} `rateLimited` (rejection) with `retryAfterMs` when it has not.
+   * @throws {InvalidOptionError} (rejection) when `cost` is not a number from 0 to `burst`.
+   */
+  execute<T>(fn: (context: PolicyContext) => T | PromiseLike<T>, options?: RateLimitExecuteOptions<T>): Promise<T> {
+    return executeRateLimited(this, fn, options);
   }
 
   /** Like {@link consume} without the details; allocation-free for a known key. */

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
-import { nonEmptyString, oneOf } from '@ballast/common';
+import { declareJoinsScope, nonEmptyString, oneOf, type Policy, type PolicyContext } from '@ballast/common';
 import {
   checkCost,
+  executeRateLimited,
   type RateAlgorithm,
   type RateConfig,
   type RateLimitDecision,
+  type RateLimitExecuteOptions,
   type RateLimiter,
   type RateLimitOptions,
   type RateLimitPolicy,
@@ -105,7 +107,11 @@ export interface RedisRateLimiterStats {
  * const decision = await limiter.consume(`tenant:${tenantId}`);
  * ```
  */
-export class RedisRateLimiter implements RateLimiter {
+export class RedisRateLimiter implements RateLimiter, Policy {
+  static {
+    declareJoinsScope(RedisRateLimiter);
+  }
+
   /** What the limiter enforces, as advertised in `RateLimit-Policy`. */
   readonly policy: RateLimitPolicy;
   readonly #config: RateConfig;
@@ -138,6 +144,14 @@ export class RedisRateLimiter implements RateLimiter {
    * @throws {InvalidOptionError} (rejection) when `cost` is not a number from 0 to `burst`;
    * the Redis error when Redis fails and `onError` is `'throw'`.
    */
+  /**
+   * Runs `fn(context)` if `key` has `cost` of quota left (the {@link Policy} contract).
+   * @throws {ShedError} `rateLimited` (rejection) with `retryAfterMs` when it has not.
+   */
+  execute<T>(fn: (context: PolicyContext) => T | PromiseLike<T>, options?: RateLimitExecuteOptions<T>): Promise<T> {
+    return executeRateLimited(this, fn, options);
+  }
+
   async consume(key: string, cost = 1): Promise<RateLimitDecision> {
     const redisKey = this.#prefix + key;
     const args = [String(this.#config.intervalMs), String(this.#config.burst), String(checkCost(cost, this.#config.burst))];

@@ -1,13 +1,21 @@
 import {
+  CallScope,
   type Clock,
+  declareJoinsScope,
   durationMs,
   Emitter,
   finiteNumber,
+  InvalidOptionError,
   integer,
   type Listener,
+  type Policy,
+  type PolicyContext,
+  type PolicyExecuteOptions,
   RollingWindow,
   systemClock,
   type Unsubscribe,
+  uncancellableContext,
+  type Verdict,
 } from '@ballast/common';
 import { isShedError, shedError } from './errors.ts';
 
@@ -73,10 +81,14 @@ function defaultIsRejection(error: unknown): boolean {
  * @example
  * ```ts
  * const throttle = new AdaptiveThrottle({ k: 2 });
- * const body = await throttle.run(() => fetchJson(url)); // throws ShedError('throttled') when rejected locally
+ * const body = await throttle.execute(({ signal }) => fetchJson(url, { signal })); // throws ShedError('throttled') when rejected locally
  * ```
  */
-export class AdaptiveThrottle {
+export class AdaptiveThrottle implements Policy, Disposable {
+  static {
+    declareJoinsScope(AdaptiveThrottle);
+  }
+
   /** The name given in the options. */
   readonly name: string;
   readonly #k: number;
@@ -137,6 +149,44 @@ export class AdaptiveThrottle {
   }
 
   /**
+   * Sends `fn(context)` unless throttled (the {@link Policy} contract), and records
+   * whether the backend accepted it: with a `classify`, only an `overload` verdict is a
+   * rejection; without one, a result is accepted and an error is a rejection when
+   * `isRejection` says so (the backend answered otherwise).
+   * @throws {ShedError} `throttled` (rejection) when rejected locally; otherwise whatever `fn` throws.
+   */
+  execute<T>(fn: (context: PolicyContext) => T | PromiseLike<T>, options?: PolicyExecuteOptions<T>): Promise<T> {
+    if (typeof fn !== 'function') return Promise.reject(new InvalidOptionError('fn', 'a function', fn));
+    let scope: CallScope | undefined;
+    if (options !== undefined && (options.signal != null || options.classify != null || CallScope.isScope(options))) {
+      try {
+        scope = CallScope.from(options);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (scope.aborted) return this.#endCall(scope, options, Promise.reject(scope.reason));
+    }
+    if (!this.tryAcquire()) return this.#endCall(scope, options, Promise.reject(shedError('throttled', this.#retryAfterMs)));
+    let result: T | PromiseLike<T>;
+    try {
+      result = fn(scope ?? uncancellableContext);
+    } catch (error) {
+      return this.#endCall(scope, options, Promise.reject(this.#judge(scope, false, error) ?? error));
+    }
+    const settled = Promise.resolve(result).then(
+      (value) => {
+        const classifyError = this.#judge(scope, true, value);
+        if (classifyError !== undefined) throw classifyError;
+        return value;
+      },
+      (error: unknown) => {
+        throw this.#judge(scope, false, error) ?? error;
+      },
+    );
+    return this.#endCall(scope, options, settled);
+  }
+
+  /**
    * Decides whether to send a request, like {@link tryAcquire}, without counting it: for
    * callers that count only the requests the backend answered ({@link recordAnswer}).
    * Requests still in flight (a slow upload), and requests turned away here, then never
@@ -161,20 +211,28 @@ export class AdaptiveThrottle {
   }
 
   /**
-   * Sends `fn` unless throttled. A result, or an error that is not an overload rejection
-   * (`isRejection`), counts as accepted: the backend answered.
+   * Sends `fn` unless throttled: {@link execute}, kept for code written before it.
    * @throws {ShedError} `throttled` when rejected locally; otherwise whatever `fn` throws.
    */
-  async run<T>(fn: () => T | Promise<T>): Promise<T> {
-    if (!this.tryAcquire()) throw shedError('throttled', this.#retryAfterMs);
+  run<T>(fn: () => T | Promise<T>): Promise<T> {
+    return this.execute(fn);
+  }
+
+  /** Records how a sent request ended; returns the error of a classifier that threw (nothing is recorded then). */
+  #judge(scope: CallScope | undefined, ok: boolean, value: unknown): unknown {
+    let verdict: Verdict | undefined;
     try {
-      const result = await fn();
-      this.record(true);
-      return result;
+      verdict = scope?.verdict(ok, value);
     } catch (error) {
-      this.record(!this.#isRejection(error));
-      throw error;
+      return error;
     }
+    this.record(verdict === undefined ? ok || !this.#isRejection(value) : verdict !== 'overload');
+    return undefined;
+  }
+
+  #endCall<T>(scope: CallScope | undefined, options: unknown, settled: Promise<T>): Promise<T> {
+    if (scope === undefined || scope === options) return settled;
+    return settled.finally(() => scope.release());
   }
 
   /** A snapshot: window counts, the current probability, counters since creation. */

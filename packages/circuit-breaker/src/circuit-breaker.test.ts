@@ -1,4 +1,4 @@
-import { TimeoutError } from '@ballast/common';
+import { type PolicyContext, TimeoutError } from '@ballast/common';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CircuitBreaker, type CircuitBreakerOptions, isBreakerDisposedError, isBrokenCircuitError, isTimeoutError } from './index.ts';
 import { Opossum } from './opossum.ts';
@@ -231,15 +231,17 @@ describe('per-call signal and timeout', () => {
   it('a timeout aborts that call only; the other call in flight completes', async () => {
     const b = breaker({ timeout: 100 });
     const signals: AbortSignal[] = [];
-    const work = (ms: number) => (signal: AbortSignal) =>
-      new Promise<string>((resolve, reject) => {
-        signals.push(signal);
-        const t = setTimeout(() => resolve(`done after ${ms}`), ms);
-        signal.addEventListener('abort', () => {
-          clearTimeout(t);
-          reject(signal.reason);
+    const work =
+      (ms: number) =>
+      ({ signal }: PolicyContext) =>
+        new Promise<string>((resolve, reject) => {
+          signals.push(signal);
+          const t = setTimeout(() => resolve(`done after ${ms}`), ms);
+          signal.addEventListener('abort', () => {
+            clearTimeout(t);
+            reject(signal.reason);
+          });
         });
-      });
     const slow = b.execute(work(200)).catch((e: unknown) => e);
     const fast = b.execute(work(50));
     await vi.advanceTimersByTimeAsync(50);
@@ -272,7 +274,7 @@ describe('per-call signal and timeout', () => {
     const controller = new AbortController();
     let inner: AbortSignal | undefined;
     const call = b.execute(
-      (signal) => {
+      ({ signal }) => {
         inner = signal;
         return new Promise<never>(() => undefined);
       },
@@ -623,8 +625,8 @@ describe('disposal', () => {
     const b = breaker({ timeout: 1_000 });
     let signal: AbortSignal | undefined;
     const pending = b
-      .execute((s) => {
-        signal = s;
+      .execute((context) => {
+        signal = context.signal;
         return new Promise<never>(() => undefined);
       })
       .catch((e: unknown) => e);

@@ -1,4 +1,9 @@
 import {
+  CallScope,
+  type Classifier,
+  type DeadlineEntry,
+  DeadlineList,
+  declareJoinsScope,
   durationMs,
   Emitter,
   func,
@@ -6,23 +11,34 @@ import {
   InvalidOptionError,
   type Listener,
   MAX_TIMER_MS,
+  type Policy,
+  type PolicyContext,
+  type PolicyExecuteOptions,
   TimeoutError,
   type Unsubscribe,
   withoutStack,
 } from '@ballast/common';
 import { BreakerDisposedError, BrokenCircuitError, isBreakerDisposedError } from './errors.ts';
-import { InFlight, type InFlightEntry } from './in-flight.ts';
 import { Opossum } from './opossum.ts';
 import type { OpossumBreaker } from './opossum-types.ts';
 import { type Bucket, countOnlyWindow } from './opossum-window.ts';
 import { type CircuitBreakerOptions, type ResolvedOptions, resolveOptions } from './options.ts';
-import type { CallOutcome, CircuitBreakerEvents, CircuitBreakerSnapshot, CircuitBreakerStats, CircuitState, OpenReason } from './state.ts';
+import type {
+  CallOutcome,
+  Circuit,
+  CircuitBreakerEvents,
+  CircuitBreakerSnapshot,
+  CircuitBreakerStats,
+  CircuitState,
+  HalfOpenCircuit,
+  OpenReason,
+} from './state.ts';
 
 /** Per-call options of {@link CircuitBreaker.execute}. */
-export interface ExecuteOptions<T = unknown> {
+export interface BreakerExecuteOptions<T = unknown> extends PolicyExecuteOptions<T> {
   /** Cancels the call: its own signal aborts too. A cancelled call does not count against the circuit. */
   signal?: AbortSignal;
-  /** Judges this call's result, instead of the breaker's `isFailure`. */
+  /** Judges this call's result, instead of the breaker's `isFailure` (and of `classify`). */
   isFailure?: (result: T) => boolean;
   /**
    * With opossum's `cache` or `coalesce` on: the key this call's result is cached and
@@ -34,20 +50,11 @@ export interface ExecuteOptions<T = unknown> {
   cacheKey?: string;
 }
 
-/** One call on its way through the breaker; also the single argument opossum's action receives. */
-interface Call {
-  invoke: (signal: AbortSignal) => unknown;
-  /** The arguments of `fire(...args)`; undefined for `execute`. Given to `cacheGetKey` and the fallback. */
-  args: unknown[] | undefined;
-  /** Key under opossum's cache and coalescing, computed only when either is on. */
-  cacheKey: unknown;
-  signal: AbortSignal | undefined;
-  isFailure: ((result: never) => boolean) | undefined;
-  /** Set before settling: tells opossum's errorFilter not to count this error. */
-  ignored: boolean;
-  /** The half-open period this trial belongs to, or -1 for a call through opossum. */
-  generation: number;
-}
+/** @deprecated Renamed {@link BreakerExecuteOptions} (the retry policy has its own); this alias goes in the next major version. */
+export type ExecuteOptions<T = unknown> = BreakerExecuteOptions<T>;
+
+/** The cache key of a call that must be neither cached nor coalesced. */
+const NO_CACHE_KEY: unique symbol = Symbol('not cached');
 
 /** Carries a result judged a failure through opossum (which only counts rejections) back to the caller. */
 class ResultFailure {
@@ -57,31 +64,65 @@ class ResultFailure {
   }
 }
 
-/** One running call: what {@link InFlight} tracks. */
-class Attempt implements InFlightEntry {
-  readonly call: Call;
-  readonly start: number;
-  readonly deadline: number;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (reason: unknown) => void;
-  readonly controller: AbortController = new AbortController();
-  onCallerAbort: (() => void) | undefined;
-  /** The bucket of opossum's window that counted this call's `fire`, for a call through opossum. */
-  bucket: Bucket | undefined;
+/**
+ * One call on its way through the breaker, from admission to its outcome: the scope its
+ * work runs in (so the call and the context `fn` receives are one object), the single
+ * argument opossum's action receives, and the entry that times it out.
+ */
+class Call extends CallScope implements DeadlineEntry {
+  readonly breaker: CircuitBreaker<never, never[]>;
+  readonly invoke: (context: PolicyContext) => unknown;
+  /** The arguments of `fire(...args)`; undefined for `execute`. Given to `cacheGetKey` and the fallback. */
+  readonly args: unknown[] | undefined;
+  /** Key under opossum's cache and coalescing, computed only when either is on. */
+  readonly cacheKey: unknown;
+  /** The scope of an enclosing policy this call joined; undefined for a call of its own. */
+  readonly joined: CallScope | undefined;
+  readonly isFailure: ((result: never) => boolean) | undefined;
+  /** Set before settling: tells opossum's errorFilter not to count this error. */
+  ignored = false;
+  /** The half-open period this trial belongs to; undefined for a call on a closed circuit. */
+  trial: HalfOpenCircuit | undefined = undefined;
+  /** True when the call bypassed opossum's `fire()` (the success path); see `CircuitBreaker.#admit`. */
+  direct = false;
+  /** The outcome handed to opossum after the fact, for a direct call that did not succeed. */
+  replay: Promise<never> | undefined = undefined;
+  /** The bucket of opossum's window that counted this call's `fire`. */
+  bucket: Bucket | undefined = undefined;
+  deadline = Number.POSITIVE_INFINITY;
+  resolve: (value: unknown) => void = noop;
+  reject: (reason: unknown) => void = noop;
   settled = false;
-  prev: InFlightEntry | undefined;
-  next: InFlightEntry | undefined;
-  constructor(call: Call, start: number, deadline: number, resolve: (value: unknown) => void, reject: (reason: unknown) => void) {
-    this.call = call;
-    this.start = start;
-    this.deadline = deadline;
-    this.resolve = resolve;
-    this.reject = reject;
+  prev: DeadlineEntry | undefined = undefined;
+  next: DeadlineEntry | undefined = undefined;
+  constructor(
+    breaker: CircuitBreaker<never, never[]>,
+    invoke: (context: PolicyContext) => unknown,
+    args: unknown[] | undefined,
+    cacheKey: unknown,
+    options: PolicyExecuteOptions<never> | undefined,
+    isFailure: ((result: never) => boolean) | undefined,
+  ) {
+    const joined = CallScope.isScope(options) ? options : undefined;
+    if (joined !== undefined) super(joined, joined.attempt);
+    else super(undefined, 1, options?.signal ?? undefined, options?.classify as Classifier<unknown> | undefined);
+    this.breaker = breaker;
+    this.invoke = invoke;
+    this.args = args;
+    this.cacheKey = cacheKey;
+    this.joined = joined;
+    this.isFailure = isFailure;
+  }
+
+  /** The caller (or an enclosing policy) cancelled the call, or the breaker aborted its work. */
+  protected override aborting(reason: unknown): void {
+    cancelCall(this, reason);
   }
 }
 
-/** The cache key of a call that must be neither cached nor coalesced. */
-const NO_CACHE_KEY: unique symbol = Symbol('not cached');
+let cancelCall: (call: Call, reason: unknown) => void;
+
+const noop = (): void => {};
 
 interface KeyedStore {
   get(key: unknown): unknown;
@@ -110,12 +151,14 @@ function skipUnkeyed(options: Record<string, unknown>, name: 'cacheTransport' | 
   options[name] = view;
 }
 
-/** How an attempt settled. */
+/** How a call settled. */
 type Settled = typeof RESOLVED | typeof REJECTED | typeof TIMED_OUT | typeof CANCELLED;
 const RESOLVED = 0;
 const REJECTED = 1;
 const TIMED_OUT = 2;
 const CANCELLED = 3;
+
+const CLOSED: Circuit = Object.freeze({ kind: 'closed' });
 
 function unwrap(error: unknown): unknown {
   if (error instanceof ResultFailure) return error.value;
@@ -131,17 +174,23 @@ function unwrap(error: unknown): unknown {
  * and a half-open phase with several trial calls, cheap rejections carrying
  * `retryAfterMs`, typed events, `stats()`, and `toJSON()`/`initialState`.
  *
+ * Implements the {@link Policy} contract: `execute(fn, { signal })` runs `fn({ signal, attempt })`.
  * Build one breaker per protected dependency and keep it (see `BreakerRegistry`):
  * a breaker built per request never sees enough calls to open.
  *
  * @example
  * ```ts
- * const breaker = new CircuitBreaker({ name: 'images', timeout: 2_000, isFailure: (r: Response) => r.status >= 500 });
- * const res = await breaker.execute((signal) => fetch(url, { signal }));
+ * const breaker = new CircuitBreaker({ name: 'images', timeoutMs: 2_000, isFailure: (r: Response) => r.status >= 500 });
+ * const res = await breaker.execute(({ signal }) => fetch(url, { signal }));
  * ```
  * @throws {InvalidOptionError} when an option is invalid.
  */
-export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implements Disposable {
+export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implements Policy<R>, Disposable {
+  static {
+    declareJoinsScope(CircuitBreaker);
+    cancelCall = (call, reason) => (call.breaker as unknown as CircuitBreaker).#settle(call, CANCELLED, reason);
+  }
+
   /** Name used in events, errors, stats and metrics. */
   readonly name: string;
   /** The opossum breaker underneath, for its own API and events. */
@@ -159,28 +208,30 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     ignored: 0,
     rejected: 0,
   };
-  #state: CircuitState = 'closed';
+  #circuit: Circuit = CLOSED;
   #disposed = false;
   /** Set while Ballast itself moves opossum, so opossum's events are not taken for outside moves. */
   #syncing = false;
-  #openedAt = 0;
-  #openedAtWall = 0;
-  #openForMs = 0;
-  #halfOpenEndsAt = 0;
-  #generation = 0;
-  #trialsStarted = 0;
-  #trialsSucceeded = 0;
-  #trialsFailed = 0;
-  readonly #inFlight: InFlight<Attempt>;
+  readonly #inFlight: DeadlineList<Call>;
   readonly #timeoutMs: number;
-  #resetTimer: ReturnType<typeof setTimeout> | undefined;
-  #halfOpenTimer: ReturnType<typeof setTimeout> | undefined;
   /** `fire` arguments to cache key, when opossum's cache or coalescing is on. */
   readonly #cacheKeyOf: ((args: unknown[]) => unknown) | undefined;
   #fallback: ((...argsAndError: never[]) => unknown) | undefined;
   readonly #healthChecks: Array<ReturnType<typeof setInterval>> = [];
   /** opossum's window buckets, newest first, when Ballast counts them (percentiles off). */
   readonly #window: Bucket[] | undefined;
+  /**
+   * True while a call on a closed circuit may bypass opossum's `fire()` when it succeeds:
+   * Ballast counts the window itself, and nothing (cache, coalescing, capacity, a listener
+   * of opossum's own `fire` or `success` events) needs `fire()` to run.
+   */
+  #direct: boolean;
+  /**
+   * True after a call on the closed circuit did not succeed, until one does: while calls
+   * fail, they go through opossum's `fire()` directly, so a run of failures is not handed to
+   * opossum twice (run, then replayed).
+   */
+  #failing = false;
 
   /**
    * @param action the function `fire(...args)` calls (optional: `execute(fn)` takes the function per call).
@@ -198,14 +249,15 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     this.#action = action;
     this.name = this.#options.name;
     this.#timeoutMs = this.#options.timeoutMs ?? Number.POSITIVE_INFINITY;
-    this.#inFlight = new InFlight<Attempt>(this.#options.clock, (attempt) =>
-      this.#settle(attempt, TIMED_OUT, new TimeoutError(this.#timeoutMs)),
+    this.#inFlight = new DeadlineList<Call>(this.#options.clock, (call) =>
+      this.#settle(call, TIMED_OUT, new TimeoutError(this.#timeoutMs)),
     );
-    const run = (call: Call): Promise<unknown> => this.#attempt(call);
     const opossumOptions = this.#options.opossum;
     const keyed = opossumOptions.cache === true || opossumOptions.coalesce === true;
     const userKey = opossumOptions.cacheGetKey as ((...args: unknown[]) => unknown) | undefined;
     this.#cacheKeyOf = keyed ? (args) => (userKey === undefined ? JSON.stringify(args) : userKey(...args)) : undefined;
+    // opossum's action: a call Ballast runs itself, or the replay of one that already ran.
+    const run = (call: Call): Promise<unknown> => call.replay ?? this.#attempt(call);
     this.opossum = new Opossum(run as (...args: never[]) => unknown, {
       ...opossumOptions,
       name: this.name,
@@ -228,18 +280,33 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     // opossum 10 keeps no handle on its health-check interval, so shutdown() cannot stop it.
     this.opossum.healthCheck = (fn, intervalMs) => this.healthCheck(fn, intervalMs);
     this.#window = countOnlyWindow(this.opossum, this.#options.opossum.rollingPercentilesEnabled === true);
+    const capacity = opossumOptions.capacity;
+    const directCapable = this.#window !== undefined && !keyed && (capacity === undefined || capacity === Number.MAX_SAFE_INTEGER);
+    const ownListeners = { fire: this.opossum.listenerCount('fire'), success: this.opossum.listenerCount('success') };
+    const quiet = (): boolean =>
+      this.opossum.listenerCount('fire') <= ownListeners.fire && this.opossum.listenerCount('success') <= ownListeners.success;
+    this.#direct = directCapable;
+    if (directCapable) {
+      // Someone listening to opossum's own `fire` / `success` events gets every call through fire() again.
+      this.opossum.on('newListener', (event: string | symbol) => {
+        if (event === 'fire' || event === 'success') this.#direct = false;
+      });
+      this.opossum.on('removeListener', () => {
+        this.#direct = quiet();
+      });
+    }
     this.opossum.on('open', () => {
-      if (!this.#syncing && this.#state === 'closed') this.#toOpen('threshold', this.#options.resetTimeoutMs);
+      if (!this.#syncing && this.#circuit.kind === 'closed') this.#toOpen('threshold', this.#options.resetTimeoutMs);
     });
     this.opossum.on('close', () => {
-      if (!this.#syncing && this.#state !== 'closed') this.#toClosed();
+      if (!this.#syncing && this.#circuit.kind !== 'closed') this.#toClosed();
     });
     this.#restore(this.#options.initialState);
   }
 
   /** Current state of the circuit. */
   get state(): CircuitState {
-    return this.#state;
+    return this.#circuit.kind;
   }
 
   /** Calls running now. */
@@ -247,41 +314,40 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     return this.#inFlight.size;
   }
 
-  /** True after `close()`. */
+  /** True after `dispose()`. */
   get disposed(): boolean {
     return this.#disposed;
   }
 
   /**
-   * Runs `fn` through the breaker. `fn` receives a signal of its own, aborted when this
-   * call times out or the caller's `signal` aborts, and never by another call.
+   * Runs `fn` through the breaker. `fn` receives a context `{ signal, attempt }` of its
+   * own: the signal aborts when this call times out or the caller's `signal` aborts, and
+   * never because of another call. A context handed down by an enclosing policy (or
+   * `wrap()`) can be passed as `options`: the call then joins it.
    *
    * @returns what `fn` returns, also when `isFailure` judged it a failure.
    * @throws {BrokenCircuitError} (rejects) when the circuit is open or half-open and full.
-   * @throws {TimeoutError} (rejects) when the call exceeds `timeout`.
-   * @throws {BreakerDisposedError} (rejects) after `close()`.
+   * @throws {TimeoutError} (rejects) when the call exceeds `timeoutMs`.
+   * @throws {BreakerDisposedError} (rejects) after `dispose()`.
    */
-  execute<T extends R>(fn: (signal: AbortSignal) => T | PromiseLike<T>, options?: ExecuteOptions<T>): Promise<T> {
-    const signal = options?.signal;
-    const isFailure = options?.isFailure;
+  execute<T extends R>(fn: (context: PolicyContext) => T | PromiseLike<T>, options?: BreakerExecuteOptions<T>): Promise<T> {
     // A programming error must not count against the dependency.
     if (typeof fn !== 'function') return Promise.reject(new InvalidOptionError('fn', 'a function', fn));
-    // By shape, not instanceof: signals of other realms and polyfills are accepted.
-    if (signal !== undefined && typeof (signal as Partial<AbortSignal> | null)?.addEventListener !== 'function') {
-      return Promise.reject(new InvalidOptionError('signal', 'an AbortSignal', signal));
-    }
+    const isFailure = options?.isFailure;
     if (isFailure !== undefined && typeof isFailure !== 'function') {
       return Promise.reject(new InvalidOptionError('isFailure', 'a function', isFailure));
     }
-    return this.#run({
-      invoke: fn,
-      args: undefined,
-      cacheKey: this.#cacheKeyOf === undefined ? undefined : (options?.cacheKey ?? NO_CACHE_KEY),
-      signal,
-      isFailure: isFailure as Call['isFailure'],
-      ignored: false,
-      generation: -1,
-    }) as Promise<T>;
+    if (options !== undefined && !CallScope.isScope(options)) {
+      try {
+        CallScope.check(options);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    const cacheKey =
+      this.#cacheKeyOf === undefined ? undefined : ((options as BreakerExecuteOptions<T> | undefined)?.cacheKey ?? NO_CACHE_KEY);
+    const call = new Call(this as never, fn, undefined, cacheKey, options, isFailure as Call['isFailure']);
+    return this.#run(call) as Promise<T>;
   }
 
   /**
@@ -293,15 +359,8 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     if (action === undefined) {
       return Promise.reject(new InvalidOptionError('action', 'a function given to the constructor to use fire()', undefined));
     }
-    return this.#run({
-      invoke: () => action(...args),
-      args,
-      cacheKey: this.#cacheKeyOf?.(args),
-      signal: undefined,
-      isFailure: undefined,
-      ignored: false,
-      generation: -1,
-    }) as Promise<R>;
+    const call = new Call(this as never, () => action(...args), args, this.#cacheKeyOf?.(args), undefined, undefined);
+    return this.#run(call) as Promise<R>;
   }
 
   /**
@@ -311,7 +370,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
    * error: a counted failure, a `TimeoutError`, a `BrokenCircuitError` while open or
    * half-open and full, or opossum's `ESEMLOCKED`. It is not called for results judged
    * failures (they are returned), caller errors (`errorFilter`), cancelled calls, or
-   * calls on a closed breaker. Pass `undefined` to remove it.
+   * calls on a disposed breaker. Pass `undefined` to remove it.
    *
    * @example
    * ```ts
@@ -327,7 +386,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
    * Runs `check` now and every `intervalMs`, as opossum's `healthCheck()` does
    * (`breaker.opossum.healthCheck` runs this one): when it rejects, a closed or
    * half-open circuit opens (reason `healthCheck`) and opossum's `healthCheckFailed`
-   * event is emitted. The interval is unref'd and `close()` stops it.
+   * event is emitted. The interval is unref'd and `dispose()` stops it.
    *
    * @param intervalMs time between checks, in ms. @default 5000
    * @throws {InvalidOptionError} when `check` is not a function or `intervalMs` is not a valid duration.
@@ -346,7 +405,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
       Promise.resolve(probe).then(undefined, (error: unknown) => {
         if (this.#disposed) return;
         this.opossum.emit('healthCheckFailed', error);
-        if (this.#state !== 'open') this.#toOpen('healthCheck', this.#options.resetTimeoutMs);
+        if (this.#circuit.kind !== 'open') this.#toOpen('healthCheck', this.#options.resetTimeoutMs);
       });
     };
     const timer = setInterval(run, every);
@@ -355,14 +414,14 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     run();
   }
 
-  /** Opens the circuit now, for `resetTimeout` (e.g. from an operator or an outside health signal). */
+  /** Opens the circuit now, for `resetTimeoutMs` (e.g. from an operator or an outside health signal). */
   trip(): void {
     if (!this.#disposed) this.#toOpen('manual', this.#options.resetTimeoutMs);
   }
 
   /** Closes the circuit now and empties opossum's window. */
   reset(): void {
-    if (!this.#disposed && this.#state !== 'closed') this.#toClosed();
+    if (!this.#disposed && this.#circuit.kind !== 'closed') this.#toClosed();
   }
 
   /** Subscribes to a typed event; returns the unsubscribe function. */
@@ -377,15 +436,15 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
 
   /** Milliseconds until a trial call is admitted: 0 when closed or half-open with room. */
   retryAfterMs(): number {
-    const now = this.#options.clock.now();
-    switch (this.#state) {
+    const circuit = this.#circuit;
+    switch (circuit.kind) {
       case 'closed':
         return 0;
       case 'open':
-        return Math.max(0, this.#openedAt + this.#openForMs - now);
+        return Math.max(0, circuit.openedAt + circuit.forMs - this.#options.clock.now());
       case 'halfOpen': {
-        if (this.#trialsStarted < this.#options.halfOpenMaxCalls) return 0;
-        const untilExpiry = Math.max(0, this.#halfOpenEndsAt - now);
+        if (circuit.started < this.#options.halfOpenMaxCalls) return 0;
+        const untilExpiry = Math.max(0, circuit.endsAt - this.#options.clock.now());
         return Math.min(untilExpiry, this.#options.timeoutMs ?? untilExpiry);
       }
     }
@@ -394,13 +453,17 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
   /** A snapshot of state, counters and latency percentiles. */
   stats(): CircuitBreakerStats {
     const w = this.opossum.stats;
+    const circuit = this.#circuit;
     return {
       name: this.name,
-      state: this.#state,
+      state: circuit.kind,
       retryAfterMs: this.retryAfterMs(),
       inFlight: this.#inFlight.size,
       calls: { ...this.#counts },
-      trials: { started: this.#trialsStarted, succeeded: this.#trialsSucceeded, failed: this.#trialsFailed },
+      trials:
+        circuit.kind === 'halfOpen'
+          ? { started: circuit.started, succeeded: circuit.succeeded, failed: circuit.failed }
+          : { started: 0, succeeded: 0, failed: 0 },
       latencyMs: this.#latency.summary(),
       window: {
         fires: w.fires,
@@ -415,47 +478,69 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
 
   /** The state to persist across a restart; give it back as `initialState`. */
   toJSON(): CircuitBreakerSnapshot {
-    return this.#state === 'open'
-      ? { name: this.name, state: 'open', openedAt: this.#openedAtWall }
-      : { name: this.name, state: this.#state };
+    const circuit = this.#circuit;
+    return circuit.kind === 'open'
+      ? { name: this.name, state: 'open', openedAt: circuit.openedAtWall }
+      : { name: this.name, state: circuit.kind };
   }
 
   /**
    * Releases every timer and listener and shuts opossum down. Calls still in flight
    * have their signal aborted and reject with {@link BreakerDisposedError}, as do later
-   * calls. Idempotent.
+   * calls. Idempotent. (Named so as not to be mistaken for closing the circuit: that is
+   * {@link reset}.)
    */
-  close(): void {
+  dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#clearTimers();
     for (const timer of this.#healthChecks.splice(0)) clearInterval(timer);
     this.#inFlight.stop();
-    for (const attempt of this.#inFlight.entries()) this.#settle(attempt, CANCELLED, new BreakerDisposedError(this.name));
+    for (const call of this.#inFlight.entries()) this.#settle(call, CANCELLED, new BreakerDisposedError(this.name));
     this.opossum.shutdown();
     this.#events.clear();
   }
 
+  /**
+   * Same as {@link dispose}.
+   * @deprecated A method named like a circuit state that does not close the circuit: use
+   * `dispose()` (or `using`). This alias goes in the next major version.
+   */
+  close(): void {
+    this.dispose();
+  }
+
   [Symbol.dispose](): void {
-    this.close();
+    this.dispose();
   }
 
   #run(call: Call): Promise<unknown> {
-    if (this.#disposed) return Promise.reject(new BreakerDisposedError(this.name));
+    if (this.#disposed) {
+      call.release();
+      return Promise.reject(new BreakerDisposedError(this.name));
+    }
     const settled = this.#admit(call);
     return this.#fallback === undefined ? settled : settled.then(undefined, (error: unknown) => this.#fallBack(call, error));
   }
 
   #admit(call: Call): Promise<unknown> {
-    switch (this.#state) {
+    const circuit = this.#circuit;
+    switch (circuit.kind) {
       case 'closed':
+        if (this.#direct && !this.#failing && this.opossum.enabled) {
+          // The success path, without opossum's fire(): Ballast counts the call in opossum's
+          // window itself. Any other outcome is then handed to opossum (see #replay), which
+          // counts it and decides whether to open, exactly as if fire() had run the call.
+          call.direct = true;
+          return this.#attempt(call);
+        }
         return this.opossum.fire(call).then(undefined, unwrap);
       case 'open':
-        return this.#reject('open');
+        return this.#reject(call, 'open');
       case 'halfOpen':
-        if (this.#trialsStarted >= this.#options.halfOpenMaxCalls) return this.#reject('halfOpen');
-        this.#trialsStarted++;
-        call.generation = this.#generation;
+        if (circuit.started >= this.#options.halfOpenMaxCalls) return this.#reject(call, 'halfOpen');
+        circuit.started++;
+        call.trial = circuit;
         return this.#attempt(call).then(undefined, unwrap);
     }
   }
@@ -468,7 +553,8 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     return result;
   }
 
-  #reject(state: 'open' | 'halfOpen'): Promise<never> {
+  #reject(call: Call, state: 'open' | 'halfOpen'): Promise<never> {
+    call.release();
     const retryAfterMs = this.retryAfterMs();
     this.#counts.rejected++;
     const error = withoutStack(() => new BrokenCircuitError(this.name, state, retryAfterMs));
@@ -479,88 +565,135 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
   }
 
   /**
-   * Runs one call with a signal of its own and classifies how it ended. The hot path:
-   * no listener on the call's own signal, one on the caller's only when there is one,
-   * and no timer of its own (see {@link InFlight}).
+   * Runs one call in a scope of its own and classifies how it ended. The hot path: no
+   * AbortController unless the work reads its signal, a listener on the caller's signal
+   * only when there is one, and no timer of its own (all calls share one, see
+   * {@link DeadlineList}).
    */
   #attempt(call: Call): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const start = this.#options.clock.now();
-      const attempt = new Attempt(call, start, start + this.#timeoutMs, resolve, reject);
-      if (call.generation === -1) attempt.bucket = this.#window?.[0];
-      const callerSignal = call.signal;
-      if (callerSignal !== undefined) {
-        if (callerSignal.aborted) {
-          this.#inFlight.add(attempt);
-          this.#settle(attempt, CANCELLED, callerSignal.reason);
-          return;
-        }
-        attempt.onCallerAbort = () => this.#settle(attempt, CANCELLED, callerSignal.reason);
-        callerSignal.addEventListener('abort', attempt.onCallerAbort, { once: true });
+      const start = call.stampStart(this.#options.clock, call.joined);
+      call.deadline = start + this.#timeoutMs;
+      call.resolve = resolve;
+      call.reject = reject;
+      if (call.trial === undefined) {
+        const bucket = this.#window?.[0];
+        call.bucket = bucket;
+        if (call.direct && bucket !== undefined) bucket.fires++;
       }
-      this.#inFlight.add(attempt);
+      this.#inFlight.add(call);
+      // Cancelling the call must end it at once, even if the work ignores its signal.
+      call.watch();
+      if (call.aborted) {
+        this.#settle(call, CANCELLED, call.reason);
+        return;
+      }
       let result: unknown;
       try {
-        result = call.invoke(attempt.controller.signal);
+        result = call.invoke(call);
       } catch (error) {
-        this.#settle(attempt, REJECTED, error);
+        this.#settle(call, REJECTED, error);
         return;
       }
       if (result !== null && typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
         (result as PromiseLike<unknown>).then(
-          (value) => this.#settle(attempt, RESOLVED, value),
-          (error: unknown) => this.#settle(attempt, REJECTED, error),
+          (value) => this.#settle(call, RESOLVED, value),
+          (error: unknown) => this.#settle(call, REJECTED, error),
         );
       } else {
-        this.#settle(attempt, RESOLVED, result);
+        this.#settle(call, RESOLVED, result);
       }
     });
   }
 
-  #settle(attempt: Attempt, how: Settled, value: unknown): void {
-    if (attempt.settled) return;
-    attempt.settled = true;
-    if (how !== TIMED_OUT) this.#inFlight.remove(attempt);
-    const { call } = attempt;
-    if (attempt.onCallerAbort !== undefined) call.signal?.removeEventListener('abort', attempt.onCallerAbort);
-    const durationMs = this.#options.clock.now() - attempt.start;
+  #settle(call: Call, how: Settled, value: unknown): void {
+    if (call.settled) return;
+    call.settled = true;
+    if (how !== TIMED_OUT) this.#inFlight.remove(call);
+    const durationMs = this.#options.clock.now() - call.startedAt;
     if (how === RESOLVED) {
-      this.#classifyResult(call, value, durationMs, attempt.resolve, attempt.reject);
+      call.release();
+      this.#classifyResult(call, value, durationMs);
       return;
     }
-    if (how === CANCELLED && attempt.bucket !== undefined) this.#uncount(attempt.bucket);
-    attempt.reject(this.#classifyError(call, value, how, durationMs));
+    if (how === CANCELLED && call.bucket !== undefined) this.#uncount(call);
+    const error = this.#classifyError(call, value, how, durationMs);
+    if (call.direct && how !== CANCELLED) this.#replay(call, error);
+    else call.reject(error);
     // Abort after settling, so whatever the work does on abort cannot change the outcome.
-    if (how === TIMED_OUT || how === CANCELLED) attempt.controller.abort(value);
+    if (how === TIMED_OUT || how === CANCELLED) call.abort(value);
+    call.release();
   }
 
-  #classifyResult(
-    call: Call,
-    value: unknown,
-    durationMs: number,
-    resolve: (value: unknown) => void,
-    reject: (reason: unknown) => void,
-  ): void {
-    const isFailure = (call.isFailure ?? this.#options.isFailure) as ((result: unknown) => boolean) | undefined;
+  /**
+   * Hands the outcome of a call that bypassed opossum's `fire()` to opossum after the fact:
+   * its `fire` is taken back from the bucket that counted it, and the call is fired again
+   * with an action that settles with the known outcome, so opossum counts it (`fire`, then
+   * `failure`, or a filtered error's `success`), emits its events, and decides whether to
+   * open before the caller sees the rejection, as on the path through `fire()`.
+   */
+  #replay(call: Call, error: unknown): void {
+    const opossum = this.opossum;
+    if (opossum.closed) {
+      (call.bucket as Bucket).fires--;
+      call.replay = Promise.reject(error);
+      call.resolve(opossum.fire(call).then(undefined, unwrap));
+      return;
+    }
+    // The circuit opened while the call ran: opossum would have counted it (its `fire` is
+    // already in the window) without reopening, and rejected with its error.
+    opossum.emit(call.ignored ? 'success' : 'failure', error, this.#options.clock.now() - call.startedAt, call.args ?? []);
+    if (error instanceof ResultFailure) call.resolve(error.value);
+    else call.reject(error);
+  }
+
+  #classifyResult(call: Call, value: unknown, durationMs: number): void {
     let failed: boolean;
+    let ignored = false;
     try {
-      failed = isFailure?.(value) === true;
+      if (call.isFailure !== undefined) failed = (call.isFailure as (result: unknown) => boolean)(value) === true;
+      else {
+        const verdict = call.verdict(true, value);
+        if (verdict === undefined) failed = this.#options.isFailure?.(value as R) === true;
+        else {
+          failed = verdict === 'failure' || verdict === 'overload';
+          ignored = verdict === 'ignore';
+        }
+      }
     } catch (error) {
       this.#failed(call, 'error', durationMs, error, undefined);
-      reject(error);
+      this.#fail(call, error);
       return;
     }
     if (failed || durationMs >= this.#options.slowCallDurationMs) {
       this.#failed(call, failed ? 'result' : 'slow', durationMs, undefined, value);
-      reject(new ResultFailure(value));
+      this.#fail(call, new ResultFailure(value));
+      return;
+    }
+    if (ignored) {
+      // A value the chain's classifier says tells nothing about the dependency: returned, not counted.
+      this.#ignored(call, value, false);
+      if (call.direct) this.#replay(call, new ResultFailure(value));
+      else call.reject(new ResultFailure(value));
       return;
     }
     this.#counts.success++;
+    this.#failing = false;
     this.#latency.record(durationMs);
+    if (call.direct) {
+      const window = this.#window as Bucket[];
+      (window[0] as Bucket).successes++;
+    }
     // The outcome's event first, then the transition it causes (as on the path through opossum).
-    if (this.#events.has('success')) this.#events.emit('success', { name: this.name, durationMs, trial: call.generation >= 0 });
-    if (call.generation >= 0) this.#trialEnded(call, true);
-    resolve(value);
+    if (this.#events.has('success')) this.#events.emit('success', { name: this.name, durationMs, trial: call.trial !== undefined });
+    if (call.trial !== undefined) this.#trialEnded(call, true);
+    call.resolve(value);
+  }
+
+  /** Rejects a call with a counted failure (through opossum when the call bypassed it). */
+  #fail(call: Call, error: unknown): void {
+    if (call.direct) this.#replay(call, error);
+    else call.reject(error);
   }
 
   #classifyError(call: Call, error: unknown, how: Settled, durationMs: number): unknown {
@@ -574,7 +707,8 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     }
     let callerError: boolean;
     try {
-      callerError = this.#options.errorFilter?.(error) === true;
+      const verdict = call.verdict(false, error);
+      callerError = verdict === undefined ? this.#options.errorFilter?.(error) === true : verdict === 'success' || verdict === 'ignore';
     } catch (filterError) {
       this.#failed(call, 'error', durationMs, filterError, undefined);
       return filterError;
@@ -586,24 +720,26 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
 
   /**
    * Takes a call the caller cancelled out of opossum's window: its `fire` from the bucket
-   * that counted it, and ahead of time the success opossum is about to count for it (a
-   * filtered error, in a microtask, before any bucket rotation). A dependency that
-   * hangs until clients give up must not look healthier for each client that left.
+   * that counted it and, for a call through `fire()`, ahead of time the success opossum is
+   * about to count for it (a filtered error, in a microtask, before any bucket rotation).
+   * A dependency that hangs until clients give up must not look healthier for each client
+   * that left. A direct call is settled without opossum: taking its `fire` back is enough.
    */
-  #uncount(fired: Bucket): void {
-    fired.fires--;
+  #uncount(call: Call): void {
+    (call.bucket as Bucket).fires--;
     // A disabled opossum counts fires only.
-    if (this.opossum.enabled) ((this.#window as Bucket[])[0] as Bucket).successes--;
+    if (!call.direct && this.opossum.enabled) ((this.#window as Bucket[])[0] as Bucket).successes--;
   }
 
   #ignored(call: Call, error: unknown, cancelled: boolean): unknown {
     call.ignored = true;
     this.#counts.ignored++;
-    if (call.generation >= 0) {
+    const trial = call.trial;
+    if (trial !== undefined) {
       // A cancelled trial says nothing about the dependency: give its slot back.
       // A caller error (a 4xx) shows the dependency answering: a successful trial.
       if (cancelled) {
-        if (call.generation === this.#generation && this.#state === 'halfOpen') this.#trialsStarted--;
+        if (trial === this.#circuit) trial.started--;
       } else {
         this.#trialEnded(call, true);
       }
@@ -613,52 +749,68 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
 
   #failed(call: Call, outcome: 'error' | 'result' | 'slow' | 'timeout', durationMs: number, error: unknown, result: unknown): void {
     this.#counts[outcome]++;
+    this.#failing = true;
     this.#latency.record(durationMs);
     if (this.#events.has('failure')) {
-      this.#events.emit('failure', { name: this.name, outcome, durationMs, error, result, trial: call.generation >= 0 });
+      this.#events.emit('failure', { name: this.name, outcome, durationMs, error, result, trial: call.trial !== undefined });
     }
-    if (call.generation >= 0) this.#trialEnded(call, false);
+    if (call.trial !== undefined) this.#trialEnded(call, false);
   }
 
   #trialEnded(call: Call, succeeded: boolean): void {
-    if (call.generation !== this.#generation || this.#state !== 'halfOpen') return;
+    const trial = call.trial;
+    if (trial === undefined || trial !== this.#circuit) return;
     const { halfOpenMaxCalls, halfOpenSuccessThreshold } = this.#options;
     if (succeeded) {
-      this.#trialsSucceeded++;
-      if (this.#trialsSucceeded >= halfOpenSuccessThreshold) this.#toClosed();
+      trial.succeeded++;
+      if (trial.succeeded >= halfOpenSuccessThreshold) this.#toClosed();
     } else {
-      this.#trialsFailed++;
-      if (this.#trialsFailed > halfOpenMaxCalls - halfOpenSuccessThreshold) {
+      trial.failed++;
+      if (trial.failed > halfOpenMaxCalls - halfOpenSuccessThreshold) {
         this.#toOpen('trialFailure', this.#options.resetTimeoutMs);
       }
     }
   }
 
   #toOpen(reason: OpenReason, forMs: number): void {
-    this.#enter('open');
-    this.#openedAt = this.#options.clock.now();
-    this.#openedAtWall = Date.now();
-    this.#openForMs = forMs;
+    this.#clearTimers();
+    const circuit: Circuit = {
+      kind: 'open',
+      reason,
+      openedAt: this.#options.clock.now(),
+      openedAtWall: Date.now(),
+      forMs,
+      resetTimer: undefined,
+    };
+    this.#circuit = circuit;
     if (!this.opossum.opened) this.#moveOpossum(() => this.opossum.open());
-    this.#resetTimer = setTimeout(() => this.#toHalfOpen(), forMs);
-    this.#resetTimer.unref?.();
+    circuit.resetTimer = setTimeout(() => this.#toHalfOpen(), forMs);
+    circuit.resetTimer.unref?.();
     this.#events.emit('open', { name: this.name, reason, retryAfterMs: forMs });
   }
 
   #toHalfOpen(): void {
-    this.#enter('halfOpen');
+    this.#clearTimers();
     const maxMs = this.#options.halfOpenMaxDurationMs;
-    this.#halfOpenEndsAt = this.#options.clock.now() + maxMs;
-    const generation = this.#generation;
-    this.#halfOpenTimer = setTimeout(() => {
-      if (this.#generation === generation) this.#toOpen('halfOpenExpired', this.#options.resetTimeoutMs);
+    const circuit: HalfOpenCircuit = {
+      kind: 'halfOpen',
+      endsAt: this.#options.clock.now() + maxMs,
+      started: 0,
+      succeeded: 0,
+      failed: 0,
+      expiryTimer: undefined,
+    };
+    this.#circuit = circuit;
+    circuit.expiryTimer = setTimeout(() => {
+      if (this.#circuit === circuit) this.#toOpen('halfOpenExpired', this.#options.resetTimeoutMs);
     }, maxMs);
-    this.#halfOpenTimer.unref?.();
+    circuit.expiryTimer.unref?.();
     this.#events.emit('halfOpen', { name: this.name });
   }
 
   #toClosed(): void {
-    this.#enter('closed');
+    this.#clearTimers();
+    this.#circuit = CLOSED;
     if (!this.opossum.closed) {
       this.#moveOpossum(() => this.opossum.close());
       // resilience4j semantics: a closed circuit starts from an empty window, so the
@@ -670,15 +822,6 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     this.#events.emit('close', { name: this.name });
   }
 
-  #enter(state: CircuitState): void {
-    this.#clearTimers();
-    this.#state = state;
-    this.#generation++;
-    this.#trialsStarted = 0;
-    this.#trialsSucceeded = 0;
-    this.#trialsFailed = 0;
-  }
-
   #moveOpossum(move: () => void): void {
     this.#syncing = true;
     try {
@@ -688,11 +831,11 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     }
   }
 
+  /** Clears the timer of the current state (its object is replaced right after, or the breaker is disposed). */
   #clearTimers(): void {
-    if (this.#resetTimer !== undefined) clearTimeout(this.#resetTimer);
-    if (this.#halfOpenTimer !== undefined) clearTimeout(this.#halfOpenTimer);
-    this.#resetTimer = undefined;
-    this.#halfOpenTimer = undefined;
+    const circuit = this.#circuit;
+    if (circuit.kind === 'open') clearTimeout(circuit.resetTimer);
+    else if (circuit.kind === 'halfOpen') clearTimeout(circuit.expiryTimer);
   }
 
   #restore(initial: CircuitBreakerSnapshot | undefined): void {
@@ -708,11 +851,13 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
       return;
     }
     this.#toOpen('restored', resetMs);
+    const circuit = this.#circuit;
+    if (circuit.kind !== 'open') return;
     // Count the open period from when it really began, before the restart.
-    this.#openedAt -= elapsed;
-    this.#openedAtWall -= elapsed;
-    clearTimeout(this.#resetTimer);
-    this.#resetTimer = setTimeout(() => this.#toHalfOpen(), resetMs - elapsed);
-    this.#resetTimer.unref?.();
+    circuit.openedAt -= elapsed;
+    circuit.openedAtWall -= elapsed;
+    clearTimeout(circuit.resetTimer);
+    circuit.resetTimer = setTimeout(() => this.#toHalfOpen(), resetMs - elapsed);
+    circuit.resetTimer.unref?.();
   }
 }

@@ -1,4 +1,14 @@
-import { BallastError, isBallastError } from '@ballast/common';
+import { BallastError, type InvalidOptionError, isBallastError, type TimeoutError } from '@ballast/common';
+
+/** The codes of this package's own errors (`@ballast/common`'s are `CommonErrorCode`). */
+export type CircuitBreakerErrorCode = 'ERR_BALLAST_CIRCUIT_OPEN' | 'ERR_BALLAST_BREAKER_DISPOSED';
+
+/**
+ * Every error a breaker rejects with (besides the protected function's own): a union
+ * whose `code` tells them apart, so `switch (error.code)` narrows to each class.
+ */
+export type CircuitBreakerError = BrokenCircuitError | BreakerDisposedError | TimeoutError | InvalidOptionError;
+
 import type { CircuitState } from './state.ts';
 
 /**
@@ -7,6 +17,7 @@ import type { CircuitState } from './state.ts';
  * the hot path of a breaker that protects a failing dependency.
  */
 export class BrokenCircuitError extends BallastError {
+  declare readonly code: 'ERR_BALLAST_CIRCUIT_OPEN';
   /** Name of the breaker that refused the call (its registry key for registry breakers). */
   readonly breaker: string;
   /** State of the circuit when the call was refused. */
@@ -30,12 +41,13 @@ export function isBrokenCircuitError(value: unknown): value is BrokenCircuitErro
   return isBallastError(value) && value.code === 'ERR_BALLAST_CIRCUIT_OPEN';
 }
 
-/** Thrown by a call made on a breaker (or a registry) after `close()`. */
+/** Thrown by a call made on a breaker after `dispose()` (or on a registry after `close()`). */
 export class BreakerDisposedError extends BallastError {
+  declare readonly code: 'ERR_BALLAST_BREAKER_DISPOSED';
   /** Name of the breaker or registry. */
   readonly breaker: string;
   constructor(breaker: string) {
-    super('ERR_BALLAST_BREAKER_DISPOSED', `circuit breaker "${breaker}" was closed (disposed)`);
+    super('ERR_BALLAST_BREAKER_DISPOSED', `circuit breaker "${breaker}" was disposed`);
     this.breaker = breaker;
   }
 }
@@ -45,7 +57,5 @@ export function isBreakerDisposedError(value: unknown): value is BreakerDisposed
   return isBallastError(value) && value.code === 'ERR_BALLAST_BREAKER_DISPOSED';
 }
 
-/** True for the `TimeoutError` of `@ballast/common` (a call that exceeded its `timeout`), from any copy. */
-export function isTimeoutError(value: unknown): value is BallastError & { timeoutMs: number } {
-  return isBallastError(value) && value.code === 'ERR_BALLAST_TIMEOUT';
-}
+/** True for the `TimeoutError` of `@ballast/common` (a call that exceeded its `timeoutMs`), from any copy. */
+export { isTimeoutError } from '@ballast/common';

@@ -54,9 +54,9 @@ export function circuitBreakerFetch(options: CircuitBreakerFetchOptions = {}): C
   const protectedFetch = async function circuitBreakerFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
     const request = input instanceof Request ? input : undefined;
     const url = request === undefined ? new URL(input as string | URL) : new URL(request.url);
-    const signal = init?.signal ?? request?.signal ?? undefined;
-    return registry.get(key(url)).execute((callSignal) => fetchImpl(input, { ...init, signal: callSignal }), {
-      signal,
+    const callerSignal = init?.signal ?? request?.signal ?? undefined;
+    return registry.get(key(url)).execute(({ signal }) => fetchImpl(input, { ...init, signal }), {
+      signal: callerSignal,
       isFailure: isFailure as (r: unknown) => boolean,
     });
   };

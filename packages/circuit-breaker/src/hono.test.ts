@@ -46,6 +46,7 @@ describe('circuitBreaker middleware', () => {
     const res = await app.request('/upstream/a');
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('8');
+    expect(await res.json()).toEqual({ error: { code: 'ERR_BALLAST_CIRCUIT_OPEN', message: 'circuit "a" is open' } });
     // another key is unaffected
     expect((await app.request('/upstream/b')).status).toBe(200);
     registry.close();
@@ -100,6 +101,7 @@ describe('circuitBreaker middleware', () => {
     await vi.advanceTimersByTimeAsync(100);
     const res = await pending;
     expect(res.status).toBe(504);
+    expect(await res.json()).toEqual({ error: { code: 'ERR_BALLAST_TIMEOUT', message: 'timed out after 100 ms' } });
     expect(registry.peek('/slow')?.stats().calls.timeout).toBe(1);
     registry.close();
   });

@@ -1,4 +1,4 @@
-import type { TimeoutError } from '@ballast/common';
+import { errorBody, retryAfterSeconds, type TimeoutError } from '@ballast/common';
 import type { Context, MiddlewareHandler } from 'hono';
 import { type BrokenCircuitError, isBrokenCircuitError, isTimeoutError } from './errors.ts';
 import { type BreakerRegistry, type BreakerRegistryOptions, toRegistry } from './registry.ts';
@@ -22,7 +22,7 @@ export interface CircuitBreakerMiddlewareOptions {
   isFailure?: (response: Response, c: Context) => boolean;
   /**
    * The response when the circuit refuses the request, or when it times out.
-   * @default 503 with `Retry-After` (seconds, rounded up) while open; 504 on timeout
+   * @default 503 with `Retry-After` (seconds, rounded up) while open; 504 on timeout; both with the body `{ error: { code, message } }`
    */
   onRejected?: (c: Context, error: BrokenCircuitError | TimeoutError) => Response | Promise<Response>;
 }
@@ -33,13 +33,15 @@ export type CircuitBreakerMiddleware = MiddlewareHandler & { readonly registry: 
 const byRoute = (c: Context): string => c.req.routePath;
 const serverError = (response: Response): boolean => response.status >= 500;
 
-/** The default rejection responses: 503 + `Retry-After` while open, 504 on timeout. */
+/**
+ * The default rejection responses, in Ballast's error body `{ error: { code, message } }`:
+ * 503 + `Retry-After` while open (`ERR_BALLAST_CIRCUIT_OPEN`), 504 on timeout (`ERR_BALLAST_TIMEOUT`).
+ */
 export function defaultOnRejected(c: Context, error: BrokenCircuitError | TimeoutError): Response {
   if (isBrokenCircuitError(error)) {
-    const seconds = Math.max(1, Math.ceil(error.retryAfterMs / 1_000));
-    return c.text('Service Unavailable', 503, { 'Retry-After': String(seconds) });
+    return c.json(errorBody(error.code, error.message), 503, { 'Retry-After': String(retryAfterSeconds(error.retryAfterMs)) });
   }
-  return c.text('Gateway Timeout', 504);
+  return c.json(errorBody(error.code, error.message), 504);
 }
 
 /**
@@ -50,7 +52,7 @@ export function defaultOnRejected(c: Context, error: BrokenCircuitError | Timeou
  *
  * @example
  * ```ts
- * const breakers = new BreakerRegistry({ breaker: { timeout: 5_000 } });
+ * const breakers = new BreakerRegistry({ breaker: { timeoutMs: 5_000 } });
  * app.use('/api/:tenant/*', circuitBreaker({ registry: breakers, key: (c) => c.req.param('tenant') ?? 'anonymous' }));
  * ```
  */

@@ -1,15 +1,17 @@
 export { TimeoutError } from '@ballast/common';
-export { CircuitBreaker, type ExecuteOptions } from './circuit-breaker.ts';
+export { type BreakerExecuteOptions, CircuitBreaker, type ExecuteOptions } from './circuit-breaker.ts';
 export {
   BreakerDisposedError,
   BrokenCircuitError,
+  type CircuitBreakerError,
+  type CircuitBreakerErrorCode,
   isBreakerDisposedError,
   isBrokenCircuitError,
   isTimeoutError,
 } from './errors.ts';
 export { type CircuitBreakerFetch, type CircuitBreakerFetchOptions, circuitBreakerFetch, isServerFailure } from './fetch.ts';
 export type { OpossumBreaker, OpossumOptions, OpossumStats } from './opossum-types.ts';
-export type { CircuitBreakerOptions } from './options.ts';
+export type { CircuitBreakerOptions, DeprecatedCircuitBreakerOptions } from './options.ts';
 export {
   BreakerRegistry,
   type BreakerRegistryEvents,

@@ -13,16 +13,18 @@ import type { OpossumOptions } from './opossum-types.ts';
 import type { CircuitBreakerSnapshot } from './state.ts';
 
 /**
- * Options of a {@link CircuitBreaker}. Every opossum option is accepted under its
- * opossum name and passed to opossum (see {@link OpossumOptions}); Ballast changes
- * three defaults (`rollingPercentilesEnabled: false`, `volumeThreshold: 20`,
- * `enableSnapshots: false`) and takes over `timeout` and `resetTimeout`, which it
- * implements per call and with half-open trial calls. opossum's `abortController` and
- * `autoRenewAbortController` are refused: every call gets its own signal instead.
+ * Options of a {@link CircuitBreaker}. Ballast's own options sit at the top level;
+ * opossum's, which it passes to opossum, are grouped under `opossum` (see
+ * {@link OpossumOptions}). Ballast changes three of opossum's defaults
+ * (`rollingPercentilesEnabled: false`, `volumeThreshold: 20`, `enableSnapshots: false`) and
+ * implements the call timeout and the open period itself (`timeoutMs`, `resetTimeoutMs`).
+ *
+ * The names of earlier releases (`timeout`, `resetTimeout`, opossum's options at the top
+ * level) are still accepted; see {@link DeprecatedCircuitBreakerOptions}.
  *
  * @typeParam R the result type of the protected calls, as seen by `isFailure`.
  */
-export interface CircuitBreakerOptions<R = unknown> extends OpossumOptions {
+export interface CircuitBreakerOptions<R = unknown> extends DeprecatedCircuitBreakerOptions {
   /** Name used in events, errors, stats and metrics. @default the action's name, else `"circuit"` */
   name?: string;
   /**
@@ -31,9 +33,9 @@ export interface CircuitBreakerOptions<R = unknown> extends OpossumOptions {
    * calls in flight are not touched.
    * @default 10000
    */
-  timeout?: number | false;
+  timeoutMs?: number | false;
   /** How long the circuit stays open before admitting trial calls, in ms. @default 30000 */
-  resetTimeout?: number;
+  resetTimeoutMs?: number;
   /**
    * Returns true for errors that are the caller's fault (a 4xx, a validation error):
    * they are rethrown but do not count against the circuit (opossum counts them as
@@ -71,6 +73,27 @@ export interface CircuitBreakerOptions<R = unknown> extends OpossumOptions {
   initialState?: CircuitBreakerSnapshot;
   /** Monotonic time source for latencies and `retryAfterMs`. Must follow the timers (fake timers do). @default systemClock */
   clock?: Clock;
+  /**
+   * opossum's own options, passed to it: the rolling window and the decision to open
+   * (`errorThresholdPercentage`, `volumeThreshold`, `rollingCountTimeout`…), `capacity`,
+   * the cache and coalescing. Keys opossum does not know are passed to it too.
+   * @default {}
+   */
+  opossum?: OpossumOptions;
+}
+
+/**
+ * Option names of earlier releases, still accepted: `timeout` and `resetTimeout` (now
+ * `timeoutMs` and `resetTimeoutMs`), and opossum's options at the top level (every
+ * {@link OpossumOptions} key; now under `opossum`). Giving an old name and its new one with
+ * different values is an error.
+ * @deprecated These names go in the next major version.
+ */
+export interface DeprecatedCircuitBreakerOptions extends OpossumOptions {
+  /** @deprecated Use `timeoutMs`. */
+  timeout?: number | false;
+  /** @deprecated Use `resetTimeoutMs`. */
+  resetTimeout?: number;
 }
 
 /** Options after defaults and validation. */
@@ -86,13 +109,14 @@ export interface ResolvedOptions<R> {
   halfOpenMaxDurationMs: number;
   initialState: CircuitBreakerSnapshot | undefined;
   clock: Clock;
+  /** opossum's options, defaults applied, as passed to it (before Ballast's own overrides). */
   opossum: Record<string, unknown>;
 }
 
 /** Ballast's defaults, in one place. */
 export const DEFAULTS = {
-  timeout: 10_000,
-  resetTimeout: 30_000,
+  timeoutMs: 10_000,
+  resetTimeoutMs: 30_000,
   volumeThreshold: 20,
   rollingPercentilesEnabled: false,
   enableSnapshots: false,
@@ -100,10 +124,10 @@ export const DEFAULTS = {
   halfOpenMaxDurationMs: 60_000,
 } as const;
 
-const BALLAST_KEYS = new Set([
+const BALLAST_KEYS: ReadonlySet<string> = new Set([
   'name',
-  'timeout',
-  'resetTimeout',
+  'timeoutMs',
+  'resetTimeoutMs',
   'errorFilter',
   'isFailure',
   'slowCallDurationMs',
@@ -112,50 +136,121 @@ const BALLAST_KEYS = new Set([
   'halfOpenMaxDurationMs',
   'initialState',
   'clock',
+  'opossum',
+]);
+/** Renamed Ballast options: old name to new name. */
+const RENAMED: Readonly<Record<string, string>> = { timeout: 'timeoutMs', resetTimeout: 'resetTimeoutMs' };
+/** opossum options still accepted at the top level. */
+const FLAT_OPOSSUM: ReadonlySet<string> = new Set([
+  'errorThresholdPercentage',
+  'volumeThreshold',
+  'rollingCountTimeout',
+  'rollingCountBuckets',
+  'rollingPercentilesEnabled',
+  'enableSnapshots',
+  'rotateBucketController',
+  'capacity',
+  'enabled',
+  'allowWarmUp',
+  'cache',
+  'cacheTTL',
+  'cacheSize',
+  'cacheGetKey',
+  'cacheTransport',
+  'coalesce',
+  'coalesceTTL',
+  'coalesceSize',
+  'coalesceResetOn',
+  'group',
 ]);
 const REFUSED: Record<string, string> = {
   abortController: 'absent: every call gets its own AbortSignal (pass yours to execute(fn, { signal }))',
   autoRenewAbortController: 'absent: every call gets its own AbortSignal',
   state: 'absent: use initialState',
   status: 'absent: Ballast does not prime opossum statistics',
-  maxFailures: 'absent: use errorThresholdPercentage',
+  maxFailures: 'absent: use opossum.errorThresholdPercentage',
+  timeout: "absent: the call timeout is Ballast's timeoutMs",
+  resetTimeout: "absent: the open period is Ballast's resetTimeoutMs",
 };
 
-/** Applies defaults and validates; throws InvalidOptionError naming the option. */
-export function resolveOptions<R>(options: CircuitBreakerOptions<R>, actionName: string | undefined): ResolvedOptions<R> {
+/**
+ * The options in their current form: old names moved to the new ones, opossum's options
+ * under `opossum`, and each option's name as the caller wrote it (for error messages).
+ * @throws {InvalidOptionError} for an unknown option, a refused one, or an old name and its new one set to different values.
+ */
+export function normalizeOptions<R>(options: CircuitBreakerOptions<R>): {
+  options: CircuitBreakerOptions<R> & { opossum: Record<string, unknown> };
+  labels: Record<string, string>;
+} {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'an object', options);
-  for (const key of Object.keys(options)) {
-    const refused = REFUSED[key];
-    if (refused !== undefined && (options as Record<string, unknown>)[key] !== undefined) {
-      throw new InvalidOptionError(key, refused, (options as Record<string, unknown>)[key]);
-    }
+  const given = options as Record<string, unknown>;
+  const grouped = given.opossum;
+  if (grouped !== undefined && (grouped === null || typeof grouped !== 'object')) {
+    throw new InvalidOptionError('opossum', "an object of opossum's options", grouped);
   }
-  const timeout = options.timeout ?? DEFAULTS.timeout;
-  const timeoutMs = timeout === false ? undefined : durationMs('timeout', timeout, { min: 1 });
+  const opossum: Record<string, unknown> = { ...(grouped as Record<string, unknown> | undefined) };
+  const out: Record<string, unknown> = {};
+  const labels: Record<string, string> = {};
+  for (const key of Object.keys(opossum)) {
+    labels[key] = `opossum.${key}`;
+    const refused = REFUSED[key];
+    if (refused !== undefined && opossum[key] !== undefined) throw new InvalidOptionError(`opossum.${key}`, refused, opossum[key]);
+  }
+  for (const [key, value] of Object.entries(given)) {
+    if (value === undefined || key === 'opossum') continue;
+    if (BALLAST_KEYS.has(key)) {
+      out[key] = value;
+      labels[key] ??= key;
+      continue;
+    }
+    const renamed = RENAMED[key] ?? (FLAT_OPOSSUM.has(key) ? key : undefined);
+    if (renamed === undefined) {
+      const refused = REFUSED[key];
+      throw new InvalidOptionError(key, refused ?? "a known option (opossum's own options go under `opossum`)", value);
+    }
+    const target = RENAMED[key] === undefined ? opossum : out;
+    const newName = RENAMED[key] === undefined ? `opossum.${key}` : renamed;
+    if (target[renamed] !== undefined && target[renamed] !== value) {
+      throw new InvalidOptionError(key, `absent or equal to ${newName} (it is that option's old name)`, value);
+    }
+    target[renamed] = value;
+    labels[renamed] = key;
+  }
+  out.opossum = opossum;
+  return { options: out as unknown as CircuitBreakerOptions<R> & { opossum: Record<string, unknown> }, labels };
+}
+
+/** Applies defaults and validates; throws InvalidOptionError naming the option as the caller wrote it. */
+export function resolveOptions<R>(raw: CircuitBreakerOptions<R>, actionName: string | undefined): ResolvedOptions<R> {
+  const { options, labels } = normalizeOptions(raw);
+  const name = (key: string): string => labels[key] ?? key;
+  const given = options.opossum;
+  const timeout = options.timeoutMs ?? DEFAULTS.timeoutMs;
+  const timeoutMs = timeout === false ? undefined : durationMs(name('timeoutMs'), timeout, { min: 1 });
   const halfOpenMaxCalls = integer('halfOpenMaxCalls', options.halfOpenMaxCalls ?? DEFAULTS.halfOpenMaxCalls, { min: 1 });
-  const rollingCountTimeout = durationMs('rollingCountTimeout', options.rollingCountTimeout ?? 10_000, { min: 1 });
-  const rollingCountBuckets = integer('rollingCountBuckets', options.rollingCountBuckets ?? 10, {
+  const rollingCountTimeout = durationMs(name('rollingCountTimeout'), given.rollingCountTimeout ?? 10_000, { min: 1 });
+  const rollingCountBuckets = integer(name('rollingCountBuckets'), given.rollingCountBuckets ?? 10, {
     min: 1,
     max: rollingCountTimeout,
   });
   const opossum: Record<string, unknown> = {
     rollingPercentilesEnabled: DEFAULTS.rollingPercentilesEnabled,
     enableSnapshots: DEFAULTS.enableSnapshots,
+    ...given,
   };
-  for (const [key, value] of Object.entries(options)) if (!BALLAST_KEYS.has(key) && value !== undefined) opossum[key] = value;
-  opossum.errorThresholdPercentage = finiteNumber('errorThresholdPercentage', options.errorThresholdPercentage ?? 50, {
+  opossum.errorThresholdPercentage = finiteNumber(name('errorThresholdPercentage'), given.errorThresholdPercentage ?? 50, {
     min: 0,
     max: 100,
   });
-  opossum.volumeThreshold = integer('volumeThreshold', options.volumeThreshold ?? DEFAULTS.volumeThreshold, { min: 0 });
+  opossum.volumeThreshold = integer(name('volumeThreshold'), given.volumeThreshold ?? DEFAULTS.volumeThreshold, { min: 0 });
   opossum.rollingCountTimeout = rollingCountTimeout;
   opossum.rollingCountBuckets = rollingCountBuckets;
-  if (options.capacity !== undefined) integer('capacity', options.capacity, { min: 1 });
-  if (options.coalesce && options.coalesceTTL === undefined) opossum.coalesceTTL = timeoutMs ?? 0;
+  if (given.capacity !== undefined) integer(name('capacity'), given.capacity, { min: 1 });
+  if (given.coalesce && given.coalesceTTL === undefined) opossum.coalesceTTL = timeoutMs ?? 0;
   return {
     name: options.name === undefined ? actionName || 'circuit' : nonEmptyString('name', options.name),
     timeoutMs,
-    resetTimeoutMs: durationMs('resetTimeout', options.resetTimeout ?? DEFAULTS.resetTimeout),
+    resetTimeoutMs: durationMs(name('resetTimeoutMs'), options.resetTimeoutMs ?? DEFAULTS.resetTimeoutMs),
     errorFilter: options.errorFilter === undefined ? undefined : func<(error: unknown) => boolean>('errorFilter', options.errorFilter),
     isFailure: options.isFailure === undefined ? undefined : func<(result: R) => boolean>('isFailure', options.isFailure),
     slowCallDurationMs:

@@ -13,6 +13,7 @@ import {
 } from '@ballast/common';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import { BreakerDisposedError } from './errors.ts';
+import type { OpossumOptions } from './opossum-types.ts';
 import type { CircuitBreakerOptions } from './options.ts';
 import type { CircuitBreakerEvents, CircuitBreakerSnapshot, CircuitState } from './state.ts';
 
@@ -95,8 +96,8 @@ interface Rotation {
  *
  * @example
  * ```ts
- * const breakers = new BreakerRegistry({ breaker: { timeout: 2_000 }, maxBreakers: 500 });
- * const res = await breakers.get(upstream.origin).execute((signal) => fetch(url, { signal }));
+ * const breakers = new BreakerRegistry({ breaker: { timeoutMs: 2_000 }, maxBreakers: 500 });
+ * const res = await breakers.get(upstream.origin).execute(({ signal }) => fetch(url, { signal }));
  * ```
  * @throws {InvalidOptionError} when an option is invalid.
  */
@@ -225,14 +226,17 @@ export class BreakerRegistry<R = unknown> implements Disposable, Iterable<[strin
 
   #create(key: string): CircuitBreaker<R> {
     if (this.#entries.size >= this.maxBreakers) this.#evictForRoom();
-    const options: CircuitBreakerOptions<R> = { clock: this.#clock, ...this.#breakerOptions(key) };
+    const given = this.#breakerOptions(key);
+    const options: CircuitBreakerOptions<R> = { clock: this.#clock, ...given };
     if (options.name === undefined) options.name = key;
     const saved = this.#saved.get(key);
     if (saved !== undefined && options.initialState === undefined) options.initialState = saved;
     this.#saved.delete(key);
-    if (options.rotateBucketController === undefined) {
-      const shared = this.#rotation(options.rollingCountTimeout ?? 10_000, options.rollingCountBuckets ?? 10);
-      if (shared !== undefined) options.rotateBucketController = shared;
+    // opossum's options as the breaker will read them (grouped, or at the top level under their old names).
+    const opossum = { ...(given as Record<string, unknown>), ...given.opossum } as OpossumOptions;
+    if (opossum.rotateBucketController === undefined) {
+      const shared = this.#rotation(opossum.rollingCountTimeout ?? 10_000, opossum.rollingCountBuckets ?? 10);
+      if (shared !== undefined) options.opossum = { ...given.opossum, rotateBucketController: shared };
     }
     const breaker = new CircuitBreaker<R>(options);
     const entry: Entry<R> = { breaker, lastUsed: this.#clock.now(), staleOpen: false, unsubscribe: [] };
@@ -268,7 +272,7 @@ export class BreakerRegistry<R = unknown> implements Disposable, Iterable<[strin
     this.#entries.delete(key);
     if (this.#lastKey === key) this.#lastKey = undefined;
     for (const off of entry.unsubscribe) off();
-    entry.breaker.close();
+    entry.breaker.dispose();
     this.#evicted[reason]++;
     this.#events.emit('evict', { key, breaker: entry.breaker, reason });
     if (this.#entries.size === 0) this.#stopSweeper();

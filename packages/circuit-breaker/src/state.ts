@@ -5,6 +5,42 @@ import type { OpossumStats } from './opossum-types.ts';
 export type CircuitState = 'closed' | 'open' | 'halfOpen';
 
 /**
+ * The circuit and what belongs to its current state, as one tagged union: one object per
+ * period, replaced on every transition, so a trial call knows the half-open period it
+ * belongs to by identity and no field outlives the state it describes.
+ */
+export type Circuit = ClosedCircuit | OpenCircuit | HalfOpenCircuit;
+
+/** Calls flow. */
+export interface ClosedCircuit {
+  readonly kind: 'closed';
+}
+
+/** Calls are refused until `resetTimer` fires. */
+export interface OpenCircuit {
+  readonly kind: 'open';
+  readonly reason: OpenReason;
+  /** Clock time the open period began (moved back when restored mid-period). */
+  openedAt: number;
+  /** The same, in wall-clock ms since the epoch, for `toJSON()`. */
+  openedAtWall: number;
+  /** Length of the open period, ms. */
+  readonly forMs: number;
+  resetTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** Up to `halfOpenMaxCalls` trial calls are admitted until `endsAt`. */
+export interface HalfOpenCircuit {
+  readonly kind: 'halfOpen';
+  /** Clock time at which the period expires (and the circuit opens again). */
+  readonly endsAt: number;
+  started: number;
+  succeeded: number;
+  failed: number;
+  expiryTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/**
  * How a call ended, as the breaker counted it:
  * - `success`: returned a result that is not a failure;
  * - `error`: threw (or rejected) with an error that counts;

@@ -1,5 +1,14 @@
+import type { InvalidOptionError, TimeoutError } from '@ballast/common';
 import { describe, expectTypeOf, it } from 'vitest';
-import { type BreakerRegistry, type BrokenCircuitError, CircuitBreaker, circuitBreakerFetch, isBrokenCircuitError } from './index.ts';
+import {
+  type BreakerDisposedError,
+  type BreakerRegistry,
+  type BrokenCircuitError,
+  CircuitBreaker,
+  type CircuitBreakerError,
+  circuitBreakerFetch,
+  isBrokenCircuitError,
+} from './index.ts';
 
 describe('types', () => {
   it('execute returns what the function returns, and fire takes the action arguments', () => {
@@ -27,6 +36,26 @@ describe('types', () => {
     expectTypeOf(protectedFetch).returns.resolves.toEqualTypeOf<Response>();
     expectTypeOf(protectedFetch.registry).toEqualTypeOf<BreakerRegistry>();
     protectedFetch.registry.close();
+  });
+
+  it('switch (error.code) narrows a CircuitBreakerError to its class', () => {
+    const narrow = (error: CircuitBreakerError): string => {
+      switch (error.code) {
+        case 'ERR_BALLAST_CIRCUIT_OPEN':
+          expectTypeOf(error).toEqualTypeOf<BrokenCircuitError>();
+          return `retry in ${error.retryAfterMs} ms`;
+        case 'ERR_BALLAST_BREAKER_DISPOSED':
+          expectTypeOf(error).toEqualTypeOf<BreakerDisposedError>();
+          return error.breaker;
+        case 'ERR_BALLAST_TIMEOUT':
+          expectTypeOf(error).toEqualTypeOf<TimeoutError>();
+          return String(error.timeoutMs);
+        case 'ERR_BALLAST_INVALID_OPTION':
+          expectTypeOf(error).toEqualTypeOf<InvalidOptionError>();
+          return error.option;
+      }
+    };
+    expectTypeOf(narrow).returns.toBeString();
   });
 
   it('a wrong expectation fails the typecheck (this file is type-checked by tsc -p)', () => {

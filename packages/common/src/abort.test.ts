@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { linkSignal, sleep, TimeoutError } from './abort.ts';
-import { isBallastError } from './errors.ts';
+import { isBallastError, isInvalidOptionError } from './errors.ts';
+import { MAX_TIMER_MS } from './validate.ts';
 
 describe('linkSignal', () => {
   beforeEach(() => vi.useFakeTimers());
@@ -75,11 +76,41 @@ describe('sleep', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('clamps delays beyond the timer limit instead of firing at once', async () => {
+  it('waits the full delay beyond the timer limit, as a chain of timers', async () => {
+    const delay = MAX_TIMER_MS * 2 + 5;
     let done = false;
-    void sleep(2 ** 40).then(() => (done = true));
-    await vi.advanceTimersByTimeAsync(1000);
+    void sleep(delay).then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(MAX_TIMER_MS);
     expect(done).toBe(false);
-    vi.clearAllTimers();
+    await vi.advanceTimersByTimeAsync(MAX_TIMER_MS);
+    expect(done).toBe(false);
+    await vi.advanceTimersByTimeAsync(4);
+    expect(done).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(done).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('an abort during a chained wait clears the current timer', async () => {
+    const controller = new AbortController();
+    const pending = sleep(MAX_TIMER_MS * 3, controller.signal);
+    await vi.advanceTimersByTimeAsync(MAX_TIMER_MS + 10);
+    controller.abort(new Error('stop'));
+    await expect(pending).rejects.toThrow('stop');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it.each([Number.NaN, Number.POSITIVE_INFINITY, '10' as unknown as number])('refuses %s by name', async (ms) => {
+    const error = await sleep(ms).catch((e: unknown) => e);
+    expect(isInvalidOptionError(error)).toBe(true);
+    expect(error).toMatchObject({ option: 'ms' });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('waits 0 ms for a negative delay', async () => {
+    let done = false;
+    void sleep(-5).then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(done).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { BallastError } from './errors.ts';
+import { BallastError, InvalidOptionError, isBallastError } from './errors.ts';
 import { MAX_TIMER_MS } from './validate.ts';
 
 /** A signal derived from others, with the means to release what it holds. */
@@ -12,6 +12,8 @@ export interface LinkedSignal extends Disposable {
 
 /** Thrown (as `signal.reason`) when a Ballast timeout fires. */
 export class TimeoutError extends BallastError {
+  declare readonly code: 'ERR_BALLAST_TIMEOUT';
+  /** The time limit that passed, ms. */
   readonly timeoutMs: number;
   constructor(timeoutMs: number, message = `timed out after ${timeoutMs} ms`) {
     super('ERR_BALLAST_TIMEOUT', message);
@@ -60,27 +62,49 @@ export function linkSignal(parents: ReadonlyArray<AbortSignal | undefined>, time
 }
 
 /**
- * Resolves after `ms`, or rejects with `signal.reason` as soon as `signal` aborts.
- * Leaves no timer or listener behind on either path. Delays beyond the timer limit
- * are clamped to it rather than firing at once.
+ * Resolves after `ms` milliseconds, or rejects with `signal.reason` as soon as `signal`
+ * aborts. Leaves no timer or listener behind on either path.
+ *
+ * Delays longer than one timer can hold (2^31 - 1 ms, about 24.8 days) are waited in
+ * full, as a chain of timers. A negative delay waits 0 ms; a delay that is not a finite
+ * number (`NaN`, `Infinity`, a string) is refused: the promise rejects with an
+ * `InvalidOptionError` naming `ms`.
+ *
+ * @param options.unref lets the process exit while waiting. @default false
  */
 export function sleep(ms: number, signal?: AbortSignal, options: { unref?: boolean } = {}): Promise<void> {
+  if (typeof ms !== 'number' || !Number.isFinite(ms))
+    return Promise.reject(new InvalidOptionError('ms', 'a finite number of milliseconds', ms));
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise<void>((resolve, reject) => {
+    let left = Math.max(0, ms);
+    let timer: ReturnType<typeof setTimeout>;
     const onAbort = (): void => {
       clearTimeout(timer);
       reject(signal?.reason);
     };
-    const timer = setTimeout(
-      () => {
+    const step = (): void => {
+      if (left <= 0) {
         signal?.removeEventListener('abort', onAbort);
         resolve();
-      },
-      Math.min(Math.max(0, ms), MAX_TIMER_MS),
-    );
+        return;
+      }
+      const wait = Math.min(left, MAX_TIMER_MS);
+      left -= wait;
+      timer = setTimeout(step, wait);
+      if (options.unref) timer.unref?.();
+    };
+    const wait = Math.min(left, MAX_TIMER_MS);
+    left -= wait;
+    timer = setTimeout(step, wait);
     if (options.unref) timer.unref?.();
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** True for a {@link TimeoutError} from any copy of Ballast. */
+export function isTimeoutError(value: unknown): value is TimeoutError {
+  return isBallastError(value) && value.code === 'ERR_BALLAST_TIMEOUT';
 }
 
 /** The reason an aborted signal carries, made into an Error when it is not one. */

@@ -1,4 +1,10 @@
 /**
+ * The codes of the errors `@ballast/common` throws; each package exports the union of its
+ * own (`CircuitBreakerErrorCode`, `RetryErrorCode`…), so `switch (error.code)` narrows.
+ */
+export type CommonErrorCode = 'ERR_BALLAST_INVALID_OPTION' | 'ERR_BALLAST_TIMEOUT' | 'ERR_BALLAST_POLICY_CLOSED';
+
+/**
  * Base of every error Ballast throws. `code` is stable across releases;
  * `isBallastError` recognises errors from any copy of any Ballast package.
  */
@@ -29,6 +35,7 @@ export function isBallastError(value: unknown): value is BallastError {
  * value received, e.g. `timeoutMs must be a finite number >= 0, got -1`.
  */
 export class InvalidOptionError extends BallastError {
+  declare readonly code: 'ERR_BALLAST_INVALID_OPTION';
   /** The option or argument that was wrong, e.g. `timeoutMs`. */
   readonly option: string;
   constructor(option: string, expected: string, received: unknown) {
@@ -40,6 +47,22 @@ export class InvalidOptionError extends BallastError {
 /** True for an {@link InvalidOptionError} from any copy of Ballast. */
 export function isInvalidOptionError(value: unknown): value is InvalidOptionError {
   return isBallastError(value) && value.code === 'ERR_BALLAST_INVALID_OPTION';
+}
+
+/** Thrown by a policy after `close()`: new calls are refused, and calls in flight are aborted with it. */
+export class PolicyClosedError extends BallastError {
+  declare readonly code: 'ERR_BALLAST_POLICY_CLOSED';
+  /** What was closed, e.g. `timeout`. */
+  readonly policy: string;
+  constructor(policy: string) {
+    super('ERR_BALLAST_POLICY_CLOSED', `${policy} policy is closed`);
+    this.policy = policy;
+  }
+}
+
+/** True for a {@link PolicyClosedError} from any copy of Ballast. */
+export function isPolicyClosedError(value: unknown): value is PolicyClosedError {
+  return isBallastError(value) && value.code === 'ERR_BALLAST_POLICY_CLOSED';
 }
 
 /**

@@ -28,28 +28,67 @@ describe('Emitter', () => {
     expect(listener).toHaveBeenCalledTimes(1);
   });
 
-  it('keeps calling listeners when one throws, and reports the error', async () => {
-    const events = new Emitter<Events>();
+  it('keeps calling listeners when one throws, and reports the error to onListenerError', () => {
+    const reported: Array<[unknown, PropertyKey]> = [];
+    const events = new Emitter<Events>({ onListenerError: (error, event) => reported.push([error, event]) });
     const after = vi.fn();
     events.on('open', () => {
       throw new Error('listener bug');
     });
     events.on('open', after);
-    const reported = new Promise<unknown>((resolve) => {
-      const original = globalThis.queueMicrotask;
-      vi.spyOn(globalThis, 'queueMicrotask').mockImplementationOnce((cb) =>
-        original(() => {
-          try {
-            cb();
-          } catch (error) {
-            resolve(error);
-          }
-        }),
-      );
-    });
     events.emit('open', { key: 'x' });
     expect(after).toHaveBeenCalledWith({ key: 'x' });
-    expect(await reported).toMatchObject({ message: 'listener bug' });
+    expect(reported).toEqual([[expect.objectContaining({ message: 'listener bug' }), 'open']]);
+  });
+
+  it('by default reports a throwing listener as a process warning, never as an uncaught exception', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning);
+    };
+    const uncaught = vi.fn();
+    process.on('warning', onWarning);
+    process.on('uncaughtException', uncaught);
+    try {
+      const events = new Emitter<Events>();
+      events.on('open', () => {
+        throw new Error('listener bug');
+      });
+      events.emit('open', { key: 'x' });
+      // Warnings are delivered on the next tick; an uncaught exception would surface by then too.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(uncaught).not.toHaveBeenCalled();
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ name: 'BallastListenerError', code: 'BALLAST_LISTENER_ERROR' });
+      expect(warnings[0]?.message).toContain('"open"');
+      expect((warnings[0] as Error & { cause: Error }).cause.message).toBe('listener bug');
+    } finally {
+      process.off('warning', onWarning);
+      process.off('uncaughtException', uncaught);
+    }
+  });
+
+  it('a throwing onListenerError is reported too, and emit still returns normally', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      const events = new Emitter<Events>({
+        onListenerError: () => {
+          throw new Error('handler bug');
+        },
+      });
+      events.on('open', () => {
+        throw new Error('listener bug');
+      });
+      expect(() => events.emit('open', { key: 'x' })).not.toThrow();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect((warnings[0] as Error & { cause: Error }).cause.message).toBe('handler bug');
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   it('lets a listener unsubscribe another during emit without skipping', () => {

@@ -4,14 +4,44 @@ export type Listener<E, K extends keyof E> = (payload: E[K]) => void;
 /** Returned by `on()`: call it to stop listening. Idempotent. */
 export type Unsubscribe = () => void;
 
+/** Receives the error a listener threw, and the event it was listening to. */
+export type ListenerErrorHandler = (error: unknown, event: PropertyKey) => void;
+
+/** Options of an {@link Emitter}. */
+export interface EmitterOptions {
+  /**
+   * Called with the error when a listener throws. It must not throw itself (if it does,
+   * that error is reported as a process warning too).
+   * @default reportListenerError: a process warning named `BallastListenerError` (code `BALLAST_LISTENER_ERROR`)
+   */
+  onListenerError?: ListenerErrorHandler;
+}
+
+/**
+ * The default {@link ListenerErrorHandler}: reports the error as a Node.js process
+ * warning (printed on stderr, and delivered to `process.on('warning')` listeners, where an
+ * application can route it to its logger), so a listener bug is seen without crashing
+ * the process. Outside Node it goes to `console.error`.
+ */
+export function reportListenerError(error: unknown, event: PropertyKey): void {
+  const warning = new Error(`a listener of the "${String(event)}" event threw: ${error instanceof Error ? error.message : String(error)}`, {
+    cause: error,
+  });
+  warning.name = 'BallastListenerError';
+  (warning as Error & { code?: string }).code = 'BALLAST_LISTENER_ERROR';
+  const proc = (globalThis as { process?: { emitWarning?: (warning: Error) => void } }).process;
+  if (typeof proc?.emitWarning === 'function') proc.emitWarning(warning);
+  else console.error(warning);
+}
+
 /**
  * A small typed event emitter. Event names and payload types come from one map,
  * `subscribe` returns its own unsubscribe function, and emitting with no listener
  * costs one property read, so hot paths can emit freely.
  *
- * A listener that throws does not stop the others nor the caller: the error is
- * reported through `queueMicrotask` so it surfaces as an uncaught exception rather
- * than corrupting the state machine that emitted it.
+ * A listener that throws does not stop the others nor the caller, and never crashes the
+ * process: the error goes to `onListenerError` (by default {@link reportListenerError}, a
+ * process warning), so the state machine that emitted the event carries on unharmed.
  *
  * @example
  * ```ts
@@ -23,6 +53,11 @@ export type Unsubscribe = () => void;
  */
 export class Emitter<E extends object> {
   #listeners: { [K in keyof E]?: Listener<E, K>[] } = {};
+  readonly #onListenerError: ListenerErrorHandler;
+
+  constructor(options: EmitterOptions = {}) {
+    this.#onListenerError = options.onListenerError ?? reportListenerError;
+  }
 
   /** Subscribes to `event`; returns a function that unsubscribes. */
   on<K extends keyof E>(event: K, listener: Listener<E, K>): Unsubscribe {
@@ -63,9 +98,7 @@ export class Emitter<E extends object> {
       try {
         listener(payload);
       } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
+        this.#report(error, event);
       }
     }
   }
@@ -81,5 +114,13 @@ export class Emitter<E extends object> {
   /** Removes every listener. */
   clear(): void {
     this.#listeners = {};
+  }
+
+  #report(error: unknown, event: PropertyKey): void {
+    try {
+      this.#onListenerError(error, event);
+    } catch (handlerError) {
+      reportListenerError(handlerError, event);
+    }
   }
 }

@@ -1,12 +1,43 @@
-export { abortReason, type LinkedSignal, linkSignal, sleep, TimeoutError } from './abort.ts';
+export { abortReason, isTimeoutError, type LinkedSignal, linkSignal, sleep, TimeoutError } from './abort.ts';
 export { type Clock, systemClock } from './clock.ts';
-export { BallastError, InvalidOptionError, isBallastError, isInvalidOptionError, withoutStack } from './errors.ts';
-export { Emitter, type Listener, type Unsubscribe } from './events.ts';
+export { type DeadlineEntry, DeadlineList } from './deadline-list.ts';
+export {
+  BallastError,
+  type CommonErrorCode,
+  InvalidOptionError,
+  isBallastError,
+  isInvalidOptionError,
+  isPolicyClosedError,
+  PolicyClosedError,
+  withoutStack,
+} from './errors.ts';
+export {
+  Emitter,
+  type EmitterOptions,
+  type Listener,
+  type ListenerErrorHandler,
+  reportListenerError,
+  type Unsubscribe,
+} from './events.ts';
 export { TimeDecayEwma } from './ewma.ts';
 export { Histogram, type HistogramSummary } from './histogram.ts';
+export { type ErrorBody, errorBody, retryAfterSeconds } from './http.ts';
+export {
+  CallScope,
+  type Classifier,
+  declareJoinsScope,
+  joinsScope,
+  type Policy,
+  type PolicyContext,
+  type PolicyExecuteOptions,
+  type PolicyOutcome,
+  uncancellableContext,
+  type Verdict,
+} from './policy.ts';
 export { seededRandom } from './random.ts';
 export { NumberRing } from './ring-buffer.ts';
 export { RollingWindow } from './rolling-window.ts';
+export { TimeoutPolicy, type TimeoutPolicyEvents, type TimeoutPolicyOptions, type TimeoutPolicyStats } from './timeout.ts';
 export {
   durationMs,
   finiteNumber,
@@ -18,3 +49,4 @@ export {
   oneOf,
   ratio,
 } from './validate.ts';
+export { PolicyChain, wrap } from './wrap.ts';

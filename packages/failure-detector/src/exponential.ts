@@ -1,5 +1,5 @@
-import { type Clock, durationMs, finiteNumber, integer, NumberRing, systemClock } from '@ballast/common';
-import type { FailureDetector } from './detector.ts';
+import { type Clock, durationMs } from '@ballast/common';
+import { IntervalDetector } from './interval-detector.ts';
 
 /** Options of {@link ExponentialDetector}. Defaults are Cassandra's. */
 export interface ExponentialOptions {
@@ -47,69 +47,35 @@ const PHI_FACTOR = 1 / Math.LN10;
  * detector.suspicion(); // grows linearly with the silence
  * ```
  */
-export class ExponentialDetector implements FailureDetector {
-  /** Suspicion at and above which the node is suspected. */
-  /** Phi at and above which the node is suspected. */
-  readonly threshold: number;
-  /** Intervals kept. */
-  readonly maxSampleSize: number;
+export class ExponentialDetector extends IntervalDetector {
   /** Interval recorded for the first heartbeat, ms. */
   readonly initialIntervalMs: number;
   /** Longer intervals are not recorded, ms. */
   readonly maxIntervalMs: number;
-  readonly #clock: Clock;
-  readonly #intervals: NumberRing;
-  #last: number | undefined;
 
   /** @throws {InvalidOptionError} naming the first invalid option. */
   constructor(options: ExponentialOptions = {}) {
-    this.threshold = finiteNumber('threshold', options.threshold ?? 8, { min: Number.MIN_VALUE });
-    this.maxSampleSize = integer('maxSampleSize', options.maxSampleSize ?? 1000, { min: 1 });
+    super(options);
     this.initialIntervalMs = durationMs('initialIntervalMs', options.initialIntervalMs ?? 2000, { min: Number.MIN_VALUE });
     this.maxIntervalMs = durationMs('maxIntervalMs', options.maxIntervalMs ?? this.initialIntervalMs);
-    this.#clock = options.clock ?? systemClock;
-    this.#intervals = new NumberRing(this.maxSampleSize);
   }
 
-  /** True once at least one heartbeat has been recorded. */
-  get isMonitoring(): boolean {
-    return this.#last !== undefined;
+  /** Cassandra's seed: the first heartbeat records `initialIntervalMs`. */
+  protected seed(): void {
+    this.intervals.push(this.initialIntervalMs);
   }
 
-  /** Mean of the recorded intervals, ms; 0 before the first heartbeat. */
-  get meanIntervalMs(): number {
-    return this.#intervals.mean;
+  /** Records intervals from 0 to `maxIntervalMs`; longer ones (a partition, a restart) are left out. */
+  protected record(intervalMs: number): void {
+    if (intervalMs >= 0 && intervalMs <= this.maxIntervalMs) this.intervals.push(intervalMs);
   }
 
-  /** Records a heartbeat that arrived at `at` (ms; default: now on the detector's clock). */
-  heartbeat(at: number = this.#clock.now()): void {
-    if (this.#last === undefined) {
-      this.#intervals.push(this.initialIntervalMs);
-    } else {
-      const interval = at - this.#last;
-      if (interval >= 0 && interval <= this.maxIntervalMs) this.#intervals.push(interval);
-    }
-    this.#last = at;
-  }
-
-  /** Phi at `at`: silence / mean interval / ln 10; 0 before the first heartbeat. */
-  suspicion(at: number = this.#clock.now()): number {
-    if (this.#last === undefined) return 0;
-    const silence = Math.max(0, at - this.#last);
-    const mean = this.#intervals.mean;
+  /** Phi: silence / mean interval / ln 10. */
+  protected level(silenceMs: number): number {
+    const silence = Math.max(0, silenceMs);
+    const mean = this.intervals.mean;
     // Only zero-length intervals recorded (duplicate heartbeats): any silence is infinitely unlikely.
     if (!(mean > 0)) return silence > 0 ? Number.POSITIVE_INFINITY : 0;
     return (PHI_FACTOR * silence) / mean;
-  }
-
-  /** True while the suspicion at `at` is below the threshold, and before the first heartbeat. */
-  isAvailable(at: number = this.#clock.now()): boolean {
-    return this.suspicion(at) < this.threshold;
-  }
-
-  /** Forgets every heartbeat, as if the detector had just been created. */
-  reset(): void {
-    this.#intervals.clear();
-    this.#last = undefined;
   }
 }

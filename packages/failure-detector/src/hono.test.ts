@@ -41,7 +41,9 @@ describe('heartbeatHandler', () => {
     const { app, monitor } = setup();
     const response = await post(app, body);
     expect(response.status).toBe(400);
-    expect(await response.json()).toEqual({ error: expect.stringContaining('expected a JSON body') });
+    expect(await response.json()).toEqual({
+      error: { code: 'ERR_BALLAST_HEARTBEAT_MALFORMED', message: expect.stringContaining('expected a JSON body') },
+    });
     expect(monitor.nodes()).toEqual([]);
   });
 
@@ -49,12 +51,15 @@ describe('heartbeatHandler', () => {
     const { app, monitor } = setup({ maxBodyBytes: 64 });
     const response = await post(app, JSON.stringify({ id: 'a', pad: 'x'.repeat(100) }));
     expect(response.status).toBe(413);
+    expect(await response.json()).toEqual({ error: { code: 'ERR_BALLAST_HEARTBEAT_TOO_LARGE', message: 'heartbeat body too large' } });
     expect(monitor.nodes()).toEqual([]);
   });
 
   it('answers 403 when accept refuses, and sees the request', async () => {
     const { app, monitor } = setup({ accept: (id, c) => id.startsWith('api-') && c.req.header('authorization') === 'Bearer s3cret' });
-    expect((await post(app, '{"id":"api-1"}')).status).toBe(403);
+    const refused = await post(app, '{"id":"api-1"}');
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toEqual({ error: { code: 'ERR_BALLAST_HEARTBEAT_REFUSED', message: 'heartbeat refused' } });
     expect((await post(app, '{"id":"evil"}', { authorization: 'Bearer s3cret' })).status).toBe(403);
     expect((await post(app, '{"id":"api-1"}', { authorization: 'Bearer s3cret' })).status).toBe(204);
     expect(monitor.nodes()).toEqual(['api-1']);

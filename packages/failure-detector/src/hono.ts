@@ -10,7 +10,7 @@
  * app.post('/heartbeats', heartbeatHandler(monitor));
  * ```
  */
-import { func, integer } from '@ballast/common';
+import { type ErrorBody, errorBody, func, integer } from '@ballast/common';
 import type { Context, Handler } from 'hono';
 import { decodeHeartbeat } from './message.ts';
 import type { HeartbeatMonitor } from './monitor.ts';
@@ -30,23 +30,38 @@ export interface HeartbeatHandlerOptions {
   maxBodyBytes?: number;
 }
 
+/** The codes of the error bodies {@link heartbeatHandler} answers with. */
+export type HeartbeatRejectionCode =
+  | 'ERR_BALLAST_HEARTBEAT_TOO_LARGE'
+  | 'ERR_BALLAST_HEARTBEAT_MALFORMED'
+  | 'ERR_BALLAST_HEARTBEAT_REFUSED';
+
+const TOO_LARGE: ErrorBody<HeartbeatRejectionCode> = errorBody('ERR_BALLAST_HEARTBEAT_TOO_LARGE', 'heartbeat body too large');
+const MALFORMED: ErrorBody<HeartbeatRejectionCode> = errorBody(
+  'ERR_BALLAST_HEARTBEAT_MALFORMED',
+  'expected a JSON body {"id": string, "seq"?: number}',
+);
+const REFUSED: ErrorBody<HeartbeatRejectionCode> = errorBody('ERR_BALLAST_HEARTBEAT_REFUSED', 'heartbeat refused');
+
 /**
  * A Hono handler for `POST` heartbeats: reads `{"id":"api-1","seq":42}` (as sent by
  * `httpHeartbeatSender`) and records a heartbeat for `id` in the monitor, timed at
  * arrival on the monitor's clock.
- * @throws {InvalidOptionError} naming the first invalid option. Answers 204, or 400 with `{ error }` for a malformed
- * body, 403 when `accept` refuses, 413 when the body is too large.
+ * @throws {InvalidOptionError} naming the first invalid option. Answers 204, or, with the body
+ * `{ error: { code, message } }`, 400 for a malformed body (`ERR_BALLAST_HEARTBEAT_MALFORMED`),
+ * 403 when `accept` refuses (`ERR_BALLAST_HEARTBEAT_REFUSED`), 413 when the body is too large
+ * (`ERR_BALLAST_HEARTBEAT_TOO_LARGE`).
  */
 export const heartbeatHandler = (monitor: Pick<HeartbeatMonitor, 'heartbeat'>, options: HeartbeatHandlerOptions = {}): Handler => {
   const accept = options.accept === undefined ? undefined : func<NonNullable<HeartbeatHandlerOptions['accept']>>('accept', options.accept);
   const maxBodyBytes = integer('maxBodyBytes', options.maxBodyBytes ?? 4096, { min: 1 });
   return async function heartbeatHandler(c) {
-    if (Number(c.req.header('content-length') ?? 0) > maxBodyBytes) return c.json({ error: 'heartbeat body too large' }, 413);
+    if (Number(c.req.header('content-length') ?? 0) > maxBodyBytes) return c.json(TOO_LARGE, 413);
     const text = await c.req.text();
-    if (Buffer.byteLength(text) > maxBodyBytes) return c.json({ error: 'heartbeat body too large' }, 413);
+    if (Buffer.byteLength(text) > maxBodyBytes) return c.json(TOO_LARGE, 413);
     const message = decodeHeartbeat(text);
-    if (message === undefined) return c.json({ error: 'expected a JSON body {"id": string, "seq"?: number}' }, 400);
-    if (accept && !(await accept(message.id, c))) return c.json({ error: 'heartbeat refused' }, 403);
+    if (message === undefined) return c.json(MALFORMED, 400);
+    if (accept && !(await accept(message.id, c))) return c.json(REFUSED, 403);
     monitor.heartbeat(message.id);
     return c.body(null, 204);
   };

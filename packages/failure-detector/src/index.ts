@@ -13,6 +13,7 @@ export {
   httpHeartbeatSender,
   type ProbeEvent,
 } from './http.ts';
+export { IntervalDetector, type IntervalDetectorOptions } from './interval-detector.ts';
 export { decodeHeartbeat, type HeartbeatMessage, MAX_NODE_ID_LENGTH, parseHeartbeat } from './message.ts';
 export {
   type AliveEvent,

@@ -1,5 +1,5 @@
-import { type Clock, durationMs, finiteNumber, integer, NumberRing, systemClock } from '@ballast/common';
-import type { FailureDetector } from './detector.ts';
+import { type Clock, durationMs, finiteNumber, integer } from '@ballast/common';
+import { IntervalDetector } from './interval-detector.ts';
 
 /** Options of {@link PhiAccrualDetector}. Defaults are those of Akka Cluster's failure detector. */
 export interface PhiAccrualOptions {
@@ -57,82 +57,45 @@ export interface PhiAccrualOptions {
  * detector.isAvailable(); // phi < 8
  * ```
  */
-export class PhiAccrualDetector implements FailureDetector {
-  /** Suspicion at and above which the node is suspected. */
-  /** Phi at and above which the node is suspected. */
-  readonly threshold: number;
-  /** Intervals kept. */
-  readonly maxSampleSize: number;
+export class PhiAccrualDetector extends IntervalDetector {
   /** Floor of the standard deviation, ms. */
   readonly minStdDeviationMs: number;
   /** Pause tolerated on top of the mean interval, ms. */
   readonly acceptableHeartbeatPauseMs: number;
   /** Expected interval before any is measured, ms. */
   readonly firstHeartbeatEstimateMs: number;
-  readonly #clock: Clock;
-  readonly #intervals: NumberRing;
-  #last: number | undefined;
 
   /** @throws {InvalidOptionError} naming the first invalid option. */
   constructor(options: PhiAccrualOptions = {}) {
-    this.threshold = finiteNumber('threshold', options.threshold ?? 8, { min: Number.MIN_VALUE });
-    this.maxSampleSize = integer('maxSampleSize', options.maxSampleSize ?? 1000, { min: 1 });
+    super(options);
     this.minStdDeviationMs = finiteNumber('minStdDeviationMs', options.minStdDeviationMs ?? 100, { min: Number.MIN_VALUE });
     this.acceptableHeartbeatPauseMs = durationMs('acceptableHeartbeatPauseMs', options.acceptableHeartbeatPauseMs ?? 3000);
     this.firstHeartbeatEstimateMs = integer('firstHeartbeatEstimateMs', options.firstHeartbeatEstimateMs ?? 1000, { min: 1 });
-    this.#clock = options.clock ?? systemClock;
-    this.#intervals = new NumberRing(this.maxSampleSize);
-  }
-
-  /** True once at least one heartbeat has been recorded. */
-  get isMonitoring(): boolean {
-    return this.#last !== undefined;
-  }
-
-  /** Mean of the recorded intervals, ms (seed included); 0 before the first heartbeat. */
-  get meanIntervalMs(): number {
-    return this.#intervals.mean;
   }
 
   /** Standard deviation of the recorded intervals, ms, before the `minStdDeviationMs` floor. */
   get stdDeviationMs(): number {
-    return Math.sqrt(this.#intervals.variance);
+    return Math.sqrt(this.intervals.variance);
   }
 
-  /** Records a heartbeat that arrived at `at` (ms; default: now on the detector's clock). */
-  heartbeat(at: number = this.#clock.now()): void {
-    if (this.#last === undefined) {
-      this.#seed();
-    } else if (this.isAvailable(at)) {
-      this.#intervals.push(Math.max(0, at - this.#last));
-    }
-    this.#last = at;
-  }
-
-  /** Phi at `at`; 0 before the first heartbeat. */
-  suspicion(at: number = this.#clock.now()): number {
-    if (this.#last === undefined) return 0;
-    const stdDeviation = Math.max(Math.sqrt(this.#intervals.variance), this.minStdDeviationMs);
-    return phi(at - this.#last, this.#intervals.mean + this.acceptableHeartbeatPauseMs, stdDeviation);
-  }
-
-  /** True while the suspicion at `at` is below the threshold, and before the first heartbeat. */
-  isAvailable(at: number = this.#clock.now()): boolean {
-    return this.suspicion(at) < this.threshold;
-  }
-
-  /** Forgets every heartbeat, as if the detector had just been created. */
-  reset(): void {
-    this.#intervals.clear();
-    this.#last = undefined;
-  }
-
-  #seed(): void {
+  /** Akka's seed: two intervals, estimate ± estimate/4, so a node that sends one heartbeat and stops is still detected. */
+  protected seed(): void {
     // Akka divides whole milliseconds: estimate / 4 is an integer division.
     const deviation = Math.trunc(this.firstHeartbeatEstimateMs / 4);
-    this.#intervals.clear();
-    this.#intervals.push(this.firstHeartbeatEstimateMs - deviation);
-    this.#intervals.push(this.firstHeartbeatEstimateMs + deviation);
+    this.intervals.clear();
+    this.intervals.push(this.firstHeartbeatEstimateMs - deviation);
+    this.intervals.push(this.firstHeartbeatEstimateMs + deviation);
+  }
+
+  /** A heartbeat that arrives while the node is suspected is not recorded: one long pause does not skew the history. */
+  protected record(intervalMs: number, at: number): void {
+    if (this.isAvailable(at)) this.intervals.push(Math.max(0, intervalMs));
+  }
+
+  /** Phi of the silence. */
+  protected level(silenceMs: number): number {
+    const stdDeviation = Math.max(Math.sqrt(this.intervals.variance), this.minStdDeviationMs);
+    return phi(silenceMs, this.intervals.mean + this.acceptableHeartbeatPauseMs, stdDeviation);
   }
 }
 

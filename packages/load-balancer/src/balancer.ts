@@ -24,15 +24,15 @@ import {
 } from './options.ts';
 import { powerOfTwoChoices } from './strategies/p2c.ts';
 import type {
+  BalancingStrategy,
   DoneReport,
   Endpoint,
   EndpointHealth,
   EndpointInput,
-  Outcome,
   PickContext,
   PickHandle,
   PickOptions,
-  Strategy,
+  PickOutcome,
 } from './types.ts';
 
 /** Why outlier detection ejected an endpoint. */
@@ -107,7 +107,7 @@ export interface LoadBalancerStats {
 type MutablePickContext = { -readonly [K in keyof PickContext]: PickContext[K] };
 
 // Strategies remember the balancer they serve: one strategy object per balancer.
-const attached = new WeakSet<Strategy>();
+const attached = new WeakSet<BalancingStrategy>();
 
 let settle: (lb: LoadBalancer, record: EndpointRecord, report: DoneReport | undefined, startedAt: number) => void;
 let readClock: (lb: LoadBalancer) => number;
@@ -117,7 +117,7 @@ const MAX_ADMISSION_ATTEMPTS = 3;
 
 /**
  * A client-side load balancer: holds endpoints, picks one per request with a
- * pluggable {@link Strategy}, and keeps exact per-endpoint accounting through the
+ * pluggable {@link BalancingStrategy}, and keeps exact per-endpoint accounting through the
  * handle each pick returns. Health is shared by all strategies: outlier ejection,
  * slow start, panic threshold and an external up/down hook.
  *
@@ -147,7 +147,7 @@ export class LoadBalancer implements Disposable {
   /** Removed endpoints with requests still in flight, revived if re-added meanwhile. */
   readonly #retired = new Map<string, EndpointRecord>();
   readonly #events = new Emitter<LoadBalancerEvents>();
-  readonly #strategy: Strategy;
+  readonly #strategy: BalancingStrategy;
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #outlier: ResolvedOutlierDetection | undefined;
@@ -508,7 +508,7 @@ export class LoadBalancer implements Disposable {
     this.#warming--;
   }
 
-  #cancelledOutcome(now: number): Outcome {
+  #cancelledOutcome(now: number): PickOutcome {
     const o = this.#outcome;
     o.ok = false;
     o.cancelled = true;

@@ -1,5 +1,8 @@
 import { BallastError, isBallastError } from '@ballast/common';
 
+/** The codes of this package's own errors (`@ballast/common`'s are `CommonErrorCode`). */
+export type LoadBalancerErrorCode = 'ERR_BALLAST_NO_ENDPOINT' | 'ERR_BALLAST_UPSTREAM';
+
 /** Why {@link NoEndpointAvailableError} was thrown. */
 export type NoEndpointReason =
   /** The balancer holds no endpoint at all. */
@@ -14,6 +17,7 @@ export type NoEndpointReason =
  * trace: it is an expected outcome on a hot path, not a bug.
  */
 export class NoEndpointAvailableError extends BallastError {
+  declare readonly code: 'ERR_BALLAST_NO_ENDPOINT';
   /** Why no endpoint was available. */
   readonly reason: NoEndpointReason;
   constructor(reason: NoEndpointReason, message: string = describeReason(reason)) {

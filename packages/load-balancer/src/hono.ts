@@ -1,4 +1,4 @@
-import { func, InvalidOptionError } from '@ballast/common';
+import { errorBody, func, InvalidOptionError, retryAfterSeconds } from '@ballast/common';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { LoadBalancer } from './balancer.ts';
 import { isNoEndpointAvailableError } from './errors.ts';
@@ -110,14 +110,10 @@ export const balancedProxy = (options: BalancedProxyOptions): MiddlewareHandler 
 
 function reject(c: Context, error: unknown): Response {
   if (isNoEndpointAvailableError(error)) {
-    return c.json({ error: 'Service Unavailable', code: error.code, message: error.message }, 503, { 'retry-after': '1' });
+    return c.json(errorBody(error.code, error.message), 503, { 'retry-after': String(retryAfterSeconds(1_000)) });
   }
   if (isUpstreamError(error)) {
-    const status = error.reason === 'timeout' ? 504 : 502;
-    return c.json(
-      { error: status === 504 ? 'Gateway Timeout' : 'Bad Gateway', code: error.code, upstream: error.endpoint.id, message: error.message },
-      status,
-    );
+    return c.json(errorBody(error.code, error.message, { upstream: error.endpoint.id }), error.reason === 'timeout' ? 504 : 502);
   }
   if (c.req.raw.signal.aborted) return new Response(null, { status: 499 });
   throw error;

@@ -6,7 +6,7 @@ export {
   type LoadBalancerEvents,
   type LoadBalancerStats,
 } from './balancer.ts';
-export { isNoEndpointAvailableError, NoEndpointAvailableError, type NoEndpointReason } from './errors.ts';
+export { isNoEndpointAvailableError, type LoadBalancerErrorCode, NoEndpointAvailableError, type NoEndpointReason } from './errors.ts';
 export { type ForwardOptions, isUpstreamError, UpstreamError, type UpstreamFailure } from './forward.ts';
 export {
   createForwarding,
@@ -33,6 +33,7 @@ export { roundRobin } from './strategies/round-robin.ts';
 export { weightedRoundRobin } from './strategies/weighted-round-robin.ts';
 export { TRUSTED_PROXY_PRESETS, TrustedProxies } from './trusted-proxies.ts';
 export type {
+  BalancingStrategy,
   DoneReport,
   Endpoint,
   EndpointHealth,
@@ -42,5 +43,6 @@ export type {
   PickContext,
   PickHandle,
   PickOptions,
+  PickOutcome,
   Strategy,
 } from './types.ts';

@@ -1,5 +1,5 @@
 import { type Clock, durationMs, finiteNumber, InvalidOptionError, integer, nonEmptyString, ratio, systemClock } from '@ballast/common';
-import type { Endpoint, EndpointInput, Strategy } from './types.ts';
+import type { BalancingStrategy, Endpoint, EndpointInput } from './types.ts';
 
 /**
  * Passive outlier detection: endpoints that fail are ejected for a while, longer each
@@ -36,7 +36,7 @@ export interface LoadBalancerOptions {
   /** Initial endpoints. @default [] */
   endpoints?: readonly EndpointInput[];
   /** The balancing strategy; one instance per balancer. @default powerOfTwoChoices() */
-  strategy?: Strategy;
+  strategy?: BalancingStrategy;
   /** Source of time; every time read goes through it. @default systemClock */
   clock?: Clock;
   /** Random source in [0, 1), for strategies and slow start. Inject a seeded one for repeatable runs. @default Math.random */
@@ -106,11 +106,11 @@ export function resolveClock(clock: Clock | undefined): Clock {
   return clock;
 }
 
-export function resolveStrategy(strategy: unknown): Strategy {
-  if (typeof strategy !== 'object' || strategy === null || typeof (strategy as Strategy).pick !== 'function') {
+export function resolveStrategy(strategy: unknown): BalancingStrategy {
+  if (typeof strategy !== 'object' || strategy === null || typeof (strategy as BalancingStrategy).pick !== 'function') {
     throw new InvalidOptionError('strategy', 'an object with a pick() method', strategy);
   }
-  return strategy as Strategy;
+  return strategy as BalancingStrategy;
 }
 
 /** A weight: finite and > 0. */

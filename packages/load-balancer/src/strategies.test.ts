@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import {
+  type BalancingStrategy,
   dynamic,
   type EndpointState,
   LoadBalancer,
@@ -11,7 +12,6 @@ import {
   random,
   roundRobin,
   STRATEGY_NAMES,
-  type Strategy,
   strategyByName,
   weightedRandom,
   weightedRoundRobin,
@@ -356,9 +356,9 @@ describe('dynamic', () => {
 });
 
 describe('custom strategies', () => {
-  it('plug in through the Strategy interface', () => {
+  it('plug in through the BalancingStrategy interface', () => {
     const calls: string[] = [];
-    const lastOne: Strategy = {
+    const lastOne: BalancingStrategy = {
       name: 'last',
       pick: (candidates) => candidates[candidates.length - 1] as EndpointState,
       onAdd: (e) => calls.push(`add ${e.id}`),
@@ -371,7 +371,7 @@ describe('custom strategies', () => {
   });
 
   it('are rejected when they return something that is not a candidate', () => {
-    const rogue: Strategy = { name: 'rogue', pick: () => ({ id: 'x' }) as EndpointState };
+    const rogue: BalancingStrategy = { name: 'rogue', pick: () => ({ id: 'x' }) as EndpointState };
     const lb = new LoadBalancer({ endpoints: endpoints(2), strategy: rogue });
     expect(() => lb.pick()).toThrow('the value strategy "rogue" pick() returned must be one of the candidates it was given, got "x"');
   });

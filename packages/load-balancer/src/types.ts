@@ -53,7 +53,7 @@ export interface EndpointState {
   data: unknown;
 }
 
-/** Per-pick context handed to {@link Strategy.pick}. Reused between picks: do not keep it. */
+/** Per-pick context handed to {@link BalancingStrategy.pick}. Reused between picks: do not keep it. */
 export interface PickContext {
   /** Affinity key given to `pick({ key })`, e.g. a client IP or a user id. */
   readonly key: string | undefined;
@@ -75,8 +75,8 @@ export interface PickContext {
   readonly random: () => number;
 }
 
-/** The outcome of a request, handed to {@link Strategy.onDone}. Reused: do not keep it. */
-export interface Outcome {
+/** The outcome of a request, handed to {@link BalancingStrategy.onDone}. Reused: do not keep it. */
+export interface PickOutcome {
   readonly ok: boolean;
   /** The request was abandoned before an answer: it says nothing about the endpoint. */
   readonly cancelled: boolean;
@@ -94,10 +94,10 @@ export interface Outcome {
  * @example
  * ```ts
  * // Always the first candidate: a primary with fallbacks.
- * const firstAvailable: Strategy = { name: 'first', pick: (candidates) => candidates[0]! };
+ * const firstAvailable: BalancingStrategy = { name: 'first', pick: (candidates) => candidates[0]! };
  * ```
  */
-export interface Strategy {
+export interface BalancingStrategy {
   /** Shown in `stats()` and benchmark tables. */
   readonly name: string;
   /**
@@ -114,7 +114,7 @@ export interface Strategy {
    * turned away before it became a request, so strategies that count assignments can
    * release them.
    */
-  onDone?(endpoint: EndpointState, outcome: Outcome): void;
+  onDone?(endpoint: EndpointState, outcome: PickOutcome): void;
   /** The balancer closed. */
   close?(): void;
 }
@@ -152,3 +152,9 @@ export interface PickOptions {
   /** Affinity key for hash strategies (client IP, user id, cache key). */
   key?: string;
 }
+
+/** @deprecated Renamed {@link PickOutcome} (retry and common have outcomes of their own); this alias goes in the next major version. */
+export type Outcome = PickOutcome;
+
+/** @deprecated Renamed {@link BalancingStrategy} (partitioning has a `Strategy` of its own); this alias goes in the next major version. */
+export type Strategy = BalancingStrategy;

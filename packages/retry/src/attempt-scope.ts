@@ -1,15 +1,17 @@
-import { TimeoutError } from '@ballast/common';
+import { type CallScope, TimeoutError } from '@ballast/common';
 import type { Expirable, ExpiryQueue } from './expiry.ts';
-import type { Attempt, AttemptContext } from './policy.ts';
+import type { Attempt } from './policy.ts';
 
 /**
- * One attempt's context and lifetime. Its signal is created only when the operation
- * reads it (an operation that ignores it pays nothing for it), and the attempt's
- * promise is settled directly by `abort()`, so a timeout, a deadline, the caller's
+ * One attempt's lifetime. The operation receives `context`, a child of the call's scope
+ * (its signal is created only when the operation reads it), and the attempt's promise is
+ * settled directly when the attempt is aborted, so a timeout, a deadline, the caller's
  * abort or close() end the attempt even when the operation ignores its signal.
  */
-export class AttemptScope implements AttemptContext, Expirable {
+export class AttemptScope implements Expirable {
   readonly attempt: number;
+  /** What the operation receives: `{ attempt, signal }`, joinable by inner policies. */
+  readonly context: CallScope;
   /** Clock time of the timeout, when one is set. */
   expiresAt: number = Number.POSITIVE_INFINITY;
   /** True once the time limit fired and it was the call's deadline rather than `timeoutMs`. */
@@ -17,31 +19,17 @@ export class AttemptScope implements AttemptContext, Expirable {
   expiryIndex = -1;
   #limitMs = 0;
   #byDeadline = false;
-  readonly #parent: AbortSignal | undefined;
-  #controller: AbortController | undefined;
-  #aborted = false;
-  #reason: unknown;
   #settled = false;
   #settle: ((ok: boolean, result: unknown) => void) | undefined;
   #queue: ExpiryQueue | undefined;
-  readonly #onParentAbort: (() => void) | undefined;
 
-  constructor(attempt: number, parent: AbortSignal | undefined) {
+  constructor(attempt: number, parent: CallScope) {
     this.attempt = attempt;
-    this.#parent = parent;
-    if (parent) {
-      this.#onParentAbort = () => this.abort(parent.reason);
-      if (parent.aborted) this.abort(parent.reason);
-      else parent.addEventListener('abort', this.#onParentAbort, { once: true });
-    }
-  }
-
-  get signal(): AbortSignal {
-    if (this.#controller === undefined) {
-      this.#controller = new AbortController();
-      if (this.#aborted) this.#controller.abort(this.#reason);
-    }
-    return this.#controller.signal;
+    this.context = parent.child(attempt);
+    this.context.onAbort = (reason) => {
+      this.release();
+      this.#settle?.(false, reason);
+    };
   }
 
   /**
@@ -62,17 +50,13 @@ export class AttemptScope implements AttemptContext, Expirable {
   }
 
   /**
-   * Aborts the signal (if made) and rejects the attempt with `reason`. Idempotent, and a
-   * no-op once the attempt has settled: the signal of an attempt that delivered its
-   * value stays live, since the value may still be streaming (a fetch response body).
+   * Rejects the attempt with `reason` and aborts its context. Idempotent, and a no-op
+   * once the attempt has settled: the signal of an attempt that delivered its value stays
+   * live, since the value may still be streaming (a fetch response body).
    */
   abort(reason: unknown): void {
-    if (this.#aborted || this.#settled) return;
-    this.#aborted = true;
-    this.#reason = reason;
-    this.release();
-    this.#controller?.abort(reason);
-    this.#settle?.(false, reason);
+    if (this.#settled) return;
+    this.context.abort(reason);
   }
 
   /**
@@ -102,10 +86,11 @@ export class AttemptScope implements AttemptContext, Expirable {
         }
       };
       this.#settle = settle;
-      if (this.#aborted) return settle(false, this.#reason);
+      const context = this.context;
+      if (context.aborted) return settle(false, context.reason);
       let pending: T | PromiseLike<T>;
       try {
-        pending = fn(this);
+        pending = fn(context);
       } catch (error) {
         return settle(false, error);
       }
@@ -118,12 +103,12 @@ export class AttemptScope implements AttemptContext, Expirable {
     });
   }
 
-  /** Drops the expiry and the listener on the caller's signal. Idempotent. */
+  /** Drops the expiry and detaches the context from the call. Idempotent. */
   release(): void {
     if (this.#queue) {
       this.#queue.delete(this);
       this.#queue = undefined;
     }
-    if (this.#onParentAbort) this.#parent?.removeEventListener('abort', this.#onParentAbort);
+    this.context.release();
   }
 }

@@ -1,4 +1,4 @@
-import { isInvalidOptionError } from '@ballast/common';
+import { isInvalidOptionError, type PolicyOutcome } from '@ballast/common';
 import isNetworkErrorImport from 'is-network-error';
 import { AbortError as PRetryAbortError } from 'p-retry';
 import { isRetryError } from './errors.ts';
@@ -6,16 +6,17 @@ import { esmDefault } from './interop.ts';
 
 const isNetworkError = esmDefault(isNetworkErrorImport);
 
-/** What one attempt produced: a value (`ok: true`) or an error. `attempt` counts from 1. */
-export type Outcome<T> =
-  | { readonly ok: true; readonly value: T; readonly attempt: number }
-  | { readonly ok: false; readonly error: unknown; readonly attempt: number };
+/** What one attempt produced: a value (`ok: true`) or an error. `attempt` counts from 1. A {@link PolicyOutcome} with its attempt. */
+export type AttemptOutcome<T> = PolicyOutcome<T> & { readonly attempt: number };
+
+/** @deprecated Renamed {@link AttemptOutcome} (the load balancer's outcome is another thing); this alias goes in the next major version. */
+export type Outcome<T> = AttemptOutcome<T>;
 
 /**
  * Decides whether an outcome is worth another attempt: `true` retries (an error, or
  * a value such as a 503 response), `false` ends the call with this outcome.
  */
-export type RetryClassifier<T> = (outcome: Outcome<T>) => boolean;
+export type RetryClassifier<T> = (outcome: AttemptOutcome<T>) => boolean;
 
 /** HTTP statuses retried by default: timeout, rate limit, and the transient 5xx. */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
@@ -41,7 +42,7 @@ const NEVER_SENT: ReadonlySet<string> = new Set([
  * Compose it to change one case:
  * `retryOn: (o) => (o.ok ? o.value.status === 503 : defaultRetryOn(o))`.
  */
-export function defaultRetryOn(outcome: Outcome<unknown>): boolean {
+export function defaultRetryOn(outcome: AttemptOutcome<unknown>): boolean {
   return outcome.ok ? isRetryableResponse(outcome.value) : isRetryableError(outcome.error);
 }
 

@@ -1,14 +1,18 @@
 import { BallastError, isBallastError } from '@ballast/common';
 
+/** The codes of this package's own errors (`@ballast/common`'s are `CommonErrorCode`); `switch (error.code)` on a {@link RetryError} narrows. */
+export type RetryErrorCode = 'ERR_BALLAST_RETRY_BUDGET_EXHAUSTED' | 'ERR_BALLAST_RETRY_DEADLINE' | 'ERR_BALLAST_RETRY_CLOSED';
+
 /**
  * Base of the errors `@ballast/retry` throws itself. Errors from the operation are
  * never wrapped in one of these when retrying simply runs out of attempts: the last
  * error is rethrown as it was, as p-retry does.
  */
 export class RetryError extends BallastError {
+  declare readonly code: RetryErrorCode;
   /** Attempts made before this error ended the call (0 when none started). */
   readonly attempts: number;
-  constructor(code: string, message: string, attempts: number, cause?: unknown) {
+  constructor(code: RetryErrorCode, message: string, attempts: number, cause?: unknown) {
     super(code, message, cause === undefined ? undefined : { cause });
     this.attempts = attempts;
   }
@@ -21,6 +25,7 @@ export class RetryError extends BallastError {
  * carried here belongs to the caller, like a returned one: `discard` is not called on it.
  */
 export class RetryBudgetExhaustedError<V = unknown> extends RetryError {
+  declare readonly code: 'ERR_BALLAST_RETRY_BUDGET_EXHAUSTED';
   /** The last attempt's value when it ended on a value (`undefined` when it ended on an error). */
   readonly lastValue: V | undefined;
   constructor(attempts: number, cause?: unknown, lastValue?: V) {
@@ -34,6 +39,7 @@ export class RetryBudgetExhaustedError<V = unknown> extends RetryError {
  * it: the attempt in flight was aborted, or the wait was not started. `cause` is the last error.
  */
 export class RetryDeadlineError extends RetryError {
+  declare readonly code: 'ERR_BALLAST_RETRY_DEADLINE';
   /** The deadline, ms from the start of the call. */
   readonly deadlineMs: number;
   constructor(deadlineMs: number, attempts: number, cause?: unknown) {
@@ -44,6 +50,7 @@ export class RetryDeadlineError extends RetryError {
 
 /** The policy was closed: new calls are refused and calls in flight are aborted with this. */
 export class RetryPolicyClosedError extends RetryError {
+  declare readonly code: 'ERR_BALLAST_RETRY_CLOSED';
   constructor() {
     super('ERR_BALLAST_RETRY_CLOSED', 'retry policy is closed', 0);
   }

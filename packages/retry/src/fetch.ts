@@ -1,5 +1,5 @@
 import { func, nonEmptyString } from '@ballast/common';
-import { defaultRetryOn, isConnectionError, type Outcome, type RetryClassifier } from './classify.ts';
+import { type AttemptOutcome, defaultRetryOn, isConnectionError, type RetryClassifier } from './classify.ts';
 import { RetryBudgetExhaustedError } from './errors.ts';
 import { type RetryOptions, RetryPolicy } from './policy.ts';
 
@@ -62,7 +62,7 @@ export function retryingFetch(options: RetryingFetchOptions = {}): RetryingFetch
       response.body?.cancel().catch(() => {});
     },
   });
-  const onlyUnsent = (outcome: Outcome<Response>): boolean => !outcome.ok && isConnectionError(outcome.error) && retryOn(outcome);
+  const onlyUnsent = (outcome: AttemptOutcome<Response>): boolean => !outcome.ok && isConnectionError(outcome.error) && retryOn(outcome);
   const never = (): boolean => false;
 
   const wrapped = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {

@@ -19,6 +19,7 @@ export {
   tokenBucketBudget,
 } from './budget.ts';
 export {
+  type AttemptOutcome,
   defaultRetryOn,
   isConnectionError,
   isRetryableError,
@@ -35,6 +36,7 @@ export {
   RetryBudgetExhaustedError,
   RetryDeadlineError,
   RetryError,
+  type RetryErrorCode,
   RetryPolicyClosedError,
 } from './errors.ts';
 export { type RetryingFetch, type RetryingFetchOptions, retryingFetch } from './fetch.ts';
@@ -45,6 +47,7 @@ export {
   type GiveUpReason,
   hedge,
   type RetryEvents,
+  type RetryExecuteOptions,
   type RetryOptions,
   RetryPolicy,
   type RetryStats,

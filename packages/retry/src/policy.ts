@@ -1,15 +1,21 @@
 import {
+  CallScope,
+  type Classifier,
   type Clock,
+  declareJoinsScope,
   durationMs,
   Emitter,
   func,
   InvalidOptionError,
   integer,
   type Listener,
-  linkSignal,
   MAX_TIMER_MS,
+  type Policy,
+  type PolicyContext,
+  type PolicyExecuteOptions,
   sleep,
   systemClock,
+  TimeoutError,
   type Unsubscribe,
   withoutStack,
 } from '@ballast/common';
@@ -17,14 +23,14 @@ import pRetryImport, { AbortError as PRetryAbortError, type RetryContext } from 
 import { AttemptScope } from './attempt-scope.ts';
 import { type Backoff, exponentialBackoff } from './backoff.ts';
 import type { RetryBudget, RetryBudgetStats } from './budget.ts';
-import { defaultRetryOn, type Outcome, type RetryClassifier } from './classify.ts';
+import { type AttemptOutcome, defaultRetryOn, isRetryableResponse, type RetryClassifier } from './classify.ts';
 import { RetryBudgetExhaustedError, RetryDeadlineError, RetryPolicyClosedError } from './errors.ts';
-import { ExpiryQueue } from './expiry.ts';
+import { type Expirable, ExpiryQueue } from './expiry.ts';
 import { esmDefault } from './interop.ts';
 import { defaultDelayHint } from './retry-after.ts';
 
-/** What the operation receives on each attempt. */
-export interface AttemptContext {
+/** What the operation receives on each attempt (a {@link PolicyContext}). */
+export interface AttemptContext extends PolicyContext {
   /** The attempt number, 1 for the first. Hedges use it to pick another endpoint. */
   readonly attempt: number;
   /**
@@ -62,7 +68,7 @@ export interface RetryOptions<T = unknown> {
    * deadline, the call gives up at once. `false` ignores servers' hints.
    * @default defaultDelayHint (Retry-After, RateLimit-Reset, `error.retryAfterMs`)
    */
-  delayHint?: ((outcome: Outcome<T>) => number | undefined) | false;
+  delayHint?: ((outcome: AttemptOutcome<T>) => number | undefined) | false;
   /** Time limit of each attempt; the attempt's signal aborts with a `TimeoutError`, which is retried. @default Infinity */
   timeoutMs?: number;
   /**
@@ -95,9 +101,9 @@ export type GiveUpReason = 'attempts' | 'notRetryable' | 'deadline' | 'budget' |
 /** Events of a {@link RetryPolicy}, named after transitions. */
 export interface RetryEvents {
   /** An attempt failed and another will start after `delayMs`. */
-  retry: { attempt: number; delayMs: number; hintMs: number | undefined; outcome: Outcome<unknown> };
+  retry: { attempt: number; delayMs: number; hintMs: number | undefined; outcome: AttemptOutcome<unknown> };
   /** A call ended without success; `outcome` is its last (undefined when none ended). */
-  giveUp: { attempts: number; reason: GiveUpReason; outcome: Outcome<unknown> | undefined };
+  giveUp: { attempts: number; reason: GiveUpReason; outcome: AttemptOutcome<unknown> | undefined };
   /** The budget refused a retry (the call ends) or a hedge (the call goes on without it). */
   budgetExhausted: { attempts: number; kind: 'retry' | 'hedge'; budget: RetryBudgetStats };
   /** A hedged attempt started while `inFlight` others were still running. */
@@ -124,8 +130,8 @@ export interface RetryStats {
   inFlight: number;
 }
 
-/** Per-call options. */
-export interface ExecuteOptions<R = unknown> {
+/** Per-call options of {@link RetryPolicy.execute} and {@link RetryPolicy.hedge}. */
+export interface RetryExecuteOptions<R = unknown> extends PolicyExecuteOptions<R> {
   /** Cancels the call: the wait and the attempt in flight stop, and the call rejects with `signal.reason`. */
   signal?: AbortSignal;
   /**
@@ -135,19 +141,108 @@ export interface ExecuteOptions<R = unknown> {
   retryOn?: RetryClassifier<R>;
 }
 
-/** What a policy remembers about one call in flight, so `close()` can abort it. */
+/** @deprecated Renamed {@link RetryExecuteOptions} (the circuit breaker has its own); this alias goes in the next major version. */
+export type ExecuteOptions<R = unknown> = RetryExecuteOptions<R>;
+
+/** What a policy remembers about one call in flight, so `close()` can abort it; an entry of its in-flight list. */
 interface CallState {
   current: { abort(reason: unknown): void } | undefined;
-  last: Outcome<unknown> | undefined;
+  last: AttemptOutcome<unknown> | undefined;
   attempts: number;
-  reason: GiveUpReason | undefined;
+  /** Why the call stopped retrying, once known (a deadline, a refused budget). */
+  stopReason: GiveUpReason | undefined;
+  prev: CallState | undefined;
+  next: CallState | undefined;
 }
+
+/**
+ * One call to {@link RetryPolicy.execute}, and the scope of its first attempt: the context
+ * the operation receives first is this object, so the success path allocates one object
+ * for the call, its first attempt's context, its entry on the shared deadline timer and
+ * what `close()` aborts. Later attempts run in scopes of their own under {@link callScope}.
+ */
+class RetryCall<R> extends CallScope implements CallState, Expirable {
+  readonly policy: RetryPolicy<never>;
+  readonly fn: Attempt<R>;
+  readonly retryOn: RetryClassifier<R>;
+  /** The scope of an enclosing policy this call joined; undefined for a call of its own. */
+  readonly joined: CallScope | undefined;
+  /** The caller's signal, for a call of its own. */
+  readonly callerSignal: AbortSignal | undefined;
+  deadlineAt = 0;
+  readonly resolve: (value: R) => void;
+  readonly reject: (reason: unknown) => void;
+  current: { abort(reason: unknown): void } | undefined = undefined;
+  last: AttemptOutcome<unknown> | undefined = undefined;
+  attempts = 0;
+  stopReason: GiveUpReason | undefined = undefined;
+  prev: CallState | undefined = undefined;
+  next: CallState | undefined = undefined;
+  /** The first attempt settled (a late value is then released with `discard`). */
+  firstSettled = false;
+  /** The first attempt's time limit was what was left of the deadline. */
+  byDeadline = false;
+  limitMs = 0;
+  expiresAt: number = Number.POSITIVE_INFINITY;
+  expiryIndex = -1;
+  #later: CallScope | undefined = undefined;
+
+  constructor(
+    policy: RetryPolicy<never>,
+    fn: Attempt<R>,
+    retryOn: RetryClassifier<R>,
+    options: RetryExecuteOptions<R> | undefined,
+    resolve: (value: R) => void,
+    reject: (reason: unknown) => void,
+  ) {
+    const joined = CallScope.isScope(options) ? options : undefined;
+    if (joined !== undefined) super(joined, 1);
+    else super(undefined, 1, options?.signal ?? undefined, options?.classify as Classifier<unknown> | undefined);
+    this.policy = policy;
+    this.fn = fn;
+    this.retryOn = retryOn;
+    this.joined = joined;
+    this.callerSignal = joined === undefined ? (options?.signal ?? undefined) : undefined;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+
+  /** True once the caller (or the enclosing policy) aborted the call; the first attempt's own timeout is not that. */
+  get callerAborted(): boolean {
+    return this.joined === undefined ? this.callerSignal?.aborted === true : this.joined.aborted;
+  }
+
+  /** The scope later attempts and waits run under: the enclosing policy's, or one following the caller's signal. */
+  get callScope(): CallScope {
+    if (this.joined !== undefined) return this.joined;
+    this.#later ??= CallScope.root(this.callerSignal, this.classify);
+    return this.#later;
+  }
+
+  /** The first attempt's time limit passed. */
+  expire(): void {
+    if (this.byDeadline) this.stopReason = 'deadline';
+    this.abort(new TimeoutError(Math.max(0, this.limitMs)));
+  }
+
+  /** Releases the first attempt's scope, and the later attempts' one made for this call. */
+  releaseAll(): void {
+    this.release();
+    this.#later?.release();
+  }
+
+  protected override aborting(reason: unknown): void {
+    firstSettled(this as RetryCall<unknown>, false, reason);
+  }
+}
+
+let firstSettled: (call: RetryCall<unknown>, ok: boolean, valueOrError: unknown) => void;
 
 // p-retry only retries Error instances that are not TypeErrors; every outcome travels through it wrapped in this.
 class Failed extends Error {
-  readonly outcome: Outcome<unknown>;
+  readonly outcome: AttemptOutcome<unknown>;
   readonly retryable: boolean;
-  constructor(outcome: Outcome<unknown>, retryable: boolean) {
+  constructor(outcome: AttemptOutcome<unknown>, retryable: boolean) {
     super('attempt failed');
     this.outcome = outcome;
     this.retryable = retryable;
@@ -172,7 +267,11 @@ const pRetry = esmDefault(pRetryImport);
  * const user = await policy.execute(({ signal }) => getUser(id, { signal }), { signal: req.signal });
  * ```
  */
-export class RetryPolicy<T = unknown> implements Disposable {
+export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disposable {
+  static {
+    declareJoinsScope(RetryPolicy);
+  }
+
   /** Attempts in all, the first included. */
   readonly maxAttempts: number;
   /** Per-attempt time limit, ms. */
@@ -183,16 +282,22 @@ export class RetryPolicy<T = unknown> implements Disposable {
   readonly hedgeDelayMs: number;
   readonly #backoff: Backoff;
   readonly #retryOn: RetryClassifier<T>;
-  readonly #delayHint: ((outcome: Outcome<T>) => number | undefined) | undefined;
+  readonly #delayHint: ((outcome: AttemptOutcome<T>) => number | undefined) | undefined;
   readonly #budget: RetryBudget | undefined;
   readonly #discard: ((value: T) => void) | undefined;
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #events = new Emitter<RetryEvents>();
-  readonly #inFlight = new Set<CallState>();
+  /** Calls in flight (an intrusive list, so adding and removing one allocates nothing). */
+  #head: CallState | undefined;
+  #inFlight = 0;
   readonly #expiries: ExpiryQueue;
   readonly #stats = { calls: 0, attempts: 0, retries: 0, hedges: 0, successes: 0, giveUps: 0, budgetExhausted: 0 };
   #closed = false;
+
+  static {
+    firstSettled = (call, ok, valueOrError) => (call.policy as RetryPolicy<unknown>).#firstSettled(call, ok, valueOrError);
+  }
 
   /** @throws InvalidOptionError naming the first invalid option. */
   constructor(options: RetryOptions<T> = {}) {
@@ -209,7 +314,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
         ? undefined
         : options.delayHint === undefined
           ? defaultDelayHint
-          : func<(outcome: Outcome<T>) => number | undefined>('delayHint', options.delayHint);
+          : func<(outcome: AttemptOutcome<T>) => number | undefined>('delayHint', options.delayHint);
     const budget = options.budget;
     if (budget !== undefined && typeof budget?.tryAcquire !== 'function') throw new InvalidOptionError('budget', 'a RetryBudget', budget);
     this.#budget = budget;
@@ -227,7 +332,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
 
   /** A snapshot of the counters. */
   stats(): RetryStats {
-    return { ...this.#stats, inFlight: this.#inFlight.size };
+    return { ...this.#stats, inFlight: this.#inFlight };
   }
 
   /**
@@ -243,63 +348,175 @@ export class RetryPolicy<T = unknown> implements Disposable {
    * `cause`) when the deadline stopped it; `signal.reason` when the caller aborted;
    * {@link RetryPolicyClosedError} once the policy is closed.
    */
-  async execute<R extends T>(fn: Attempt<R>, options?: ExecuteOptions<R>): Promise<R> {
-    const retryOn = (options?.retryOn ?? this.#retryOn) as RetryClassifier<R>;
-    if (this.#closed) throw new RetryPolicyClosedError();
-    const signal = options?.signal;
-    if (signal != null) checkSignal(signal).throwIfAborted();
+  execute<R extends T>(fn: Attempt<R>, options?: RetryExecuteOptions<R>): Promise<R> {
+    if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
+    let retryOn: RetryClassifier<R>;
+    try {
+      retryOn = options?.retryOn === undefined ? (this.#retryOn as RetryClassifier<R>) : func('retryOn', options.retryOn);
+      if (options !== undefined && !CallScope.isScope(options)) CallScope.check(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (CallScope.isScope(options) ? options.aborted : options?.signal?.aborted) {
+      return Promise.reject(CallScope.isScope(options) ? options.reason : options?.signal?.reason);
+    }
+    return new Promise<R>((resolve, reject) => {
+      const call = new RetryCall<R>(this as RetryPolicy<never>, fn, retryOn, options, resolve, reject);
+      call.deadlineAt = call.stampStart(this.#clock, call.joined) + this.deadlineMs;
+      this.#stats.calls++;
+      this.#track(call);
+      this.#budget?.onRequest();
+      this.#firstAttempt(call);
+    });
+  }
+
+  /**
+   * The first attempt, on the success path: run here, without p-retry, on one object (the
+   * call, which is also the attempt's context). Its time limit (`timeoutMs`, or what is
+   * left of the deadline) is an entry on the policy's shared timer. Only an outcome that
+   * does not end the call hands it to p-retry.
+   */
+  #firstAttempt<R extends T>(call: RetryCall<R>): void {
+    call.attempts = 1;
+    this.#stats.attempts++;
+    call.current = call;
+    const now = call.startedAt;
+    call.byDeadline = call.deadlineAt - now <= this.timeoutMs;
+    const limit = call.byDeadline ? call.deadlineAt - now : this.timeoutMs;
+    if (limit !== Number.POSITIVE_INFINITY) {
+      call.limitMs = limit;
+      call.expiresAt = now + limit;
+      this.#expiries.add(call);
+    }
+    if (call.aborted) {
+      this.#firstSettled(call, false, call.reason);
+      return;
+    }
+    call.watch();
+    let pending: R | PromiseLike<R>;
+    try {
+      pending = call.fn(call);
+    } catch (error) {
+      this.#firstSettled(call, false, error);
+      return;
+    }
+    if (typeof (pending as { then?: unknown } | null)?.then !== 'function') {
+      this.#firstSettled(call, true, pending);
+      return;
+    }
+    // Always handled, so a rejection after the race is lost is never unhandled.
+    (pending as PromiseLike<R>).then(
+      (value) => this.#firstSettled(call, true, value),
+      (error: unknown) => this.#firstSettled(call, false, error),
+    );
+  }
+
+  #firstSettled<R extends T>(call: RetryCall<R>, ok: boolean, valueOrError: unknown): void {
+    if (call.firstSettled) {
+      if (ok) this.#discard?.(valueOrError as T);
+      return;
+    }
+    call.firstSettled = true;
+    call.current = undefined;
+    this.#expiries.delete(call);
+    call.release();
+    // An abort by the caller (or an enclosing policy) or by close() is not a failed attempt: p-retry reports it.
+    if (ok || !(call.callerAborted || this.#closed)) {
+      let value: R;
+      try {
+        value = this.#judge(call, ok, valueOrError, 1);
+      } catch (error) {
+        this.#retryLoop(call, error).then(call.resolve, call.reject);
+        return;
+      }
+      this.#stats.successes++;
+      this.#untrack(call);
+      call.resolve(value);
+      return;
+    }
+    this.#retryLoop(call, valueOrError).then(call.resolve, call.reject);
+  }
+
+  /**
+   * Runs attempt `n` of a call and classifies its outcome: resolves with an accepted
+   * value, rejects with a {@link Failed} (retryable or not), or with the error that stopped
+   * the call (the caller's abort, close()).
+   */
+  #attempt<R extends T>(call: RetryCall<R>, n: number): Promise<R> {
+    // close() may land while p-retry is between steps, when there is nothing in flight to abort.
+    if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
+    const scope = call.callScope;
+    const state: CallState = call;
+    state.attempts = n;
+    this.#stats.attempts++;
+    const attempt = new AttemptScope(n, scope);
+    state.current = attempt;
+    // A clock reading is a measurable share of a fast call: the policies inside reuse this one.
+    const now = attempt.context.stampStart(this.#clock, undefined);
+    const byDeadline = call.deadlineAt - now <= this.timeoutMs;
+    const limit = byDeadline ? call.deadlineAt - now : this.timeoutMs;
+    if (limit !== Number.POSITIVE_INFINITY) attempt.limit(this.#expiries, now, limit, byDeadline);
+    return attempt.run(
+      call.fn,
+      (value) => {
+        state.current = undefined;
+        return this.#judge(call, true, value, n);
+      },
+      (error, ended) => {
+        state.current = undefined;
+        // An abort by the caller (or an enclosing policy) or by close() is not a failed attempt.
+        if (scope.aborted || this.#closed) throw error;
+        if (ended.deadlineExpired) state.stopReason = 'deadline';
+        return this.#judge(call, false, error, n);
+      },
+      this.#discard as ((value: R) => void) | undefined,
+    );
+  }
+
+  /**
+   * Judges an attempt's outcome: returns an accepted value, throws a {@link Failed}. With a
+   * classifier on the call (`classify`, shared by a wrap() chain), only outcomes it judges
+   * `failure` or `overload` are offered to `retryOn`.
+   */
+  #judge<R extends T>(call: RetryCall<R>, ok: boolean, valueOrError: unknown, n: number): R {
+    const { retryOn } = call;
+    const state: CallState = call;
+    const verdict = call.verdict(ok, valueOrError);
+    // A plain success under the default classifier: no outcome object, no budget bookkeeping beyond onSuccess.
+    if (ok && verdict === undefined && retryOn === defaultRetryOn && !isRetryableResponse(valueOrError)) {
+      this.#budget?.onSuccess();
+      return valueOrError as R;
+    }
+    const outcome: AttemptOutcome<R> = ok
+      ? { ok: true, value: valueOrError as R, attempt: n }
+      : { ok: false, error: valueOrError, attempt: n };
+    state.last = outcome;
+    const retryable = (verdict === undefined || verdict === 'failure' || verdict === 'overload') && retryOn(outcome);
+    if (!retryable) {
+      if (outcome.ok) {
+        this.#budget?.onSuccess();
+        return outcome.value;
+      }
+      throw withoutStack(() => new Failed(outcome, false));
+    }
+    this.#budget?.onFailure();
+    throw withoutStack(() => new Failed(outcome, true));
+  }
+
+  /**
+   * The rest of a call whose first attempt did not end it: p-retry's loop, with the first
+   * attempt's outcome given back to it as its own first attempt, so its counting,
+   * `shouldRetry` and signal checks run as they always have.
+   */
+  async #retryLoop<R extends T>(call: RetryCall<R>, first: unknown): Promise<R> {
+    const scope = call.callScope;
+    const state: CallState = call;
     const clock = this.#clock;
-    const startedAt = clock.now();
-    const deadlineAt = startedAt + this.deadlineMs;
-    const state: CallState = { current: undefined, last: undefined, attempts: 0, reason: undefined };
     const budget = this.#budget;
     let sequence: ((retry: number) => number) | undefined;
-    this.#stats.calls++;
-    this.#inFlight.add(state);
-    budget?.onRequest();
-
-    const onOutcome = (outcome: Outcome<R>): R => {
-      state.last = outcome;
-      if (!retryOn(outcome)) {
-        if (outcome.ok) {
-          budget?.onSuccess();
-          return outcome.value;
-        }
-        throw withoutStack(() => new Failed(outcome, false));
-      }
-      budget?.onFailure();
-      throw withoutStack(() => new Failed(outcome, true));
-    };
-
-    const attempt = (n: number): Promise<R> => {
-      // close() may land while p-retry is between steps, when there is nothing in flight to abort.
-      if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
-      state.attempts = n;
-      this.#stats.attempts++;
-      const scope = new AttemptScope(n, signal);
-      state.current = scope;
-      // performance.now() is a measurable share of a fast call: the first attempt reuses the start time.
-      const now = n === 1 ? startedAt : clock.now();
-      const byDeadline = deadlineAt - now <= this.timeoutMs;
-      const limit = byDeadline ? deadlineAt - now : this.timeoutMs;
-      if (limit !== Number.POSITIVE_INFINITY) scope.limit(this.#expiries, now, limit, byDeadline);
-      return scope.run(fn, onValue, onError, this.#discard);
-    };
-    const onValue = (value: R): R => {
-      state.current = undefined;
-      return onOutcome({ ok: true, value, attempt: state.attempts });
-    };
-    const onError = (error: unknown, scope: AttemptScope): R => {
-      state.current = undefined;
-      // An abort by the caller or by close() is not a failed attempt; p-retry rejects with the caller's reason.
-      if (signal?.aborted || this.#closed) throw error;
-      if (scope.deadlineExpired) state.reason = 'deadline';
-      return onOutcome({ ok: false, error, attempt: state.attempts });
-    };
-
     const shouldRetry = async ({ error, attemptNumber }: RetryContext): Promise<boolean> => {
-      if (!(error instanceof Failed) || !error.retryable || state.reason !== undefined) return false;
-      const outcome = error.outcome as Outcome<T>;
+      if (!(error instanceof Failed) || !error.retryable || state.stopReason !== undefined) return false;
+      const outcome = error.outcome as AttemptOutcome<T>;
       sequence ??= this.#backoff.start(this.#random);
       const backoffMs = sequence(attemptNumber);
       // A custom strategy's NaN, negative or oversized delay is brought into [0, timer limit].
@@ -308,39 +525,44 @@ export class RetryPolicy<T = unknown> implements Disposable {
       if (hintMs !== undefined && hintMs > delayMs) delayMs = hintMs;
       const now = clock.now();
       // Waiting past the deadline would only end in a deadline error: give up now instead.
-      if (delayMs >= deadlineAt - now) {
-        state.reason = 'deadline';
+      if (delayMs >= call.deadlineAt - now) {
+        state.stopReason = 'deadline';
         return false;
       }
       if (budget && !budget.tryAcquire()) {
         this.#budgetExhausted(state.attempts, 'retry', budget);
-        state.reason = 'budget';
+        state.stopReason = 'budget';
         return false;
       }
       if (outcome.ok) this.#discard?.(outcome.value);
       this.#stats.retries++;
       if (this.#events.has('retry')) this.#events.emit('retry', { attempt: attemptNumber, delayMs, hintMs, outcome });
       if (this.#closed) throw new RetryPolicyClosedError();
-      const wait = linkSignal([signal]);
+      const wait = scope.child();
       state.current = wait;
       try {
-        await sleepUntil(clock, now + delayMs, wait.signal);
+        await sleepUntil(clock, now + delayMs, wait);
       } finally {
-        wait.dispose();
+        wait.release();
         state.current = undefined;
       }
       return true;
     };
 
     try {
-      const value = await pRetry(attempt, { retries: this.maxAttempts - 1, minTimeout: 0, signal, shouldRetry });
+      const value = await pRetry((n: number) => (n === 1 ? Promise.reject(first) : this.#attempt(call, n)), {
+        retries: this.maxAttempts - 1,
+        minTimeout: 0,
+        signal: scope.aborted ? scope.signal : undefined,
+        shouldRetry,
+      });
       this.#stats.successes++;
       return value;
     } catch (error) {
-      if (!(error instanceof Failed)) throw this.#stopped(state, error, signal);
-      return this.#conclude<R>(state, error.outcome, state.reason ?? (error.retryable ? 'attempts' : 'notRetryable'));
+      if (!(error instanceof Failed)) throw this.#stopped(state, error, scope);
+      return this.#conclude<R>(state, error.outcome, state.stopReason ?? (error.retryable ? 'attempts' : 'notRetryable'));
     } finally {
-      this.#inFlight.delete(state);
+      this.#untrack(call);
     }
   }
 
@@ -354,25 +576,31 @@ export class RetryPolicy<T = unknown> implements Disposable {
    *
    * Resolves and rejects like {@link RetryPolicy.execute}.
    */
-  hedge<R extends T>(fn: Attempt<R>, options?: ExecuteOptions<R>): Promise<R> {
-    const retryOn = (options?.retryOn ?? this.#retryOn) as RetryClassifier<R>;
+  hedge<R extends T>(fn: Attempt<R>, options?: RetryExecuteOptions<R>): Promise<R> {
     if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
-    const signal = options?.signal;
+    let retryOn: RetryClassifier<R>;
     try {
-      if (signal != null) checkSignal(signal);
+      retryOn = options?.retryOn === undefined ? (this.#retryOn as RetryClassifier<R>) : func('retryOn', options.retryOn);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    const scope = CallScope.start(options);
+    if (!(scope instanceof CallScope)) return scope;
+    const owned = scope === options ? undefined : scope;
     const budget = this.#budget;
     const clock = this.#clock;
     const startedAt = clock.now();
     const deadlineAt = startedAt + this.deadlineMs;
-    const call = linkSignal([signal], this.deadlineMs);
-    const state: CallState = { current: call, last: undefined, attempts: 0, reason: undefined };
+    // The call's own scope: the deadline aborts it (and every attempt under it), not the caller's.
+    const call = scope.child();
+    const deadlineTimer =
+      this.deadlineMs === Number.POSITIVE_INFINITY
+        ? undefined
+        : setTimeout(() => call.abort(new TimeoutError(this.deadlineMs)), this.deadlineMs);
+    const state: CallState = { current: call, last: undefined, attempts: 0, stopReason: undefined, prev: undefined, next: undefined };
     const scopes: AttemptScope[] = [];
     this.#stats.calls++;
-    this.#inFlight.add(state);
+    this.#track(state);
     budget?.onRequest();
 
     return new Promise<R>((resolve, reject) => {
@@ -385,13 +613,14 @@ export class RetryPolicy<T = unknown> implements Disposable {
       const finish = (settle: () => void): void => {
         settled = true;
         clearTimeout(timer);
-        call.signal.removeEventListener('abort', onCallAbort);
-        call.dispose();
-        for (const scope of scopes) scope.abort(new DOMException(HEDGE_LOST, 'AbortError'));
-        this.#inFlight.delete(state);
+        clearTimeout(deadlineTimer);
+        call.release();
+        for (const attempt of scopes) attempt.abort(new DOMException(HEDGE_LOST, 'AbortError'));
+        this.#untrack(state);
+        owned?.release();
         settle();
       };
-      const giveUp = (reason: GiveUpReason, outcome: Outcome<unknown>): void => {
+      const giveUp = (reason: GiveUpReason, outcome: AttemptOutcome<unknown>): void => {
         finish(() => {
           try {
             resolve(this.#conclude<R>(state, outcome, reason));
@@ -400,13 +629,11 @@ export class RetryPolicy<T = unknown> implements Disposable {
           }
         });
       };
-      const onCallAbort = (): void => {
+      call.onAbort = (reason) => {
         if (settled) return;
-        const reason: unknown = call.signal.reason;
-        if (signal?.aborted || this.#closed) finish(() => reject(this.#stopped(state, reason, signal)));
+        if (scope.aborted || this.#closed) finish(() => reject(this.#stopped(state, reason, scope)));
         else giveUp('deadline', state.last ?? { ok: false, error: reason, attempt: state.attempts });
       };
-      call.signal.addEventListener('abort', onCallAbort, { once: true });
 
       /** Starts the next attempt at clock time `at` (at once when it has passed). */
       const schedule = (at: number): void => {
@@ -424,10 +651,10 @@ export class RetryPolicy<T = unknown> implements Disposable {
         const n = ++state.attempts;
         running++;
         this.#stats.attempts++;
-        const scope = new AttemptScope(n, call.signal);
-        scopes.push(scope);
-        if (this.timeoutMs !== Number.POSITIVE_INFINITY) scope.limit(this.#expiries, clock.now(), this.timeoutMs, false);
-        scope
+        const attempt = new AttemptScope(n, call);
+        scopes.push(attempt);
+        if (this.timeoutMs !== Number.POSITIVE_INFINITY) attempt.limit(this.#expiries, clock.now(), this.timeoutMs, false);
+        attempt
           .run(
             fn,
             (value) => onOutcome({ ok: true, value, attempt: n }),
@@ -436,7 +663,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
           )
           // A classifier, hint or discard hook that throws ends the call with its error.
           .catch((error: unknown) => {
-            if (!settled) finish(() => reject(this.#stopped(state, error, signal)));
+            if (!settled) finish(() => reject(this.#stopped(state, error, scope)));
           });
         clearTimeout(timer);
         timer = undefined;
@@ -458,13 +685,14 @@ export class RetryPolicy<T = unknown> implements Disposable {
         launch();
         return true;
       };
-      const onOutcome = (outcome: Outcome<R>): void => {
+      const onOutcome = (outcome: AttemptOutcome<R>): void => {
         running--;
-        if (settled || call.signal.aborted) {
+        if (settled || call.aborted) {
           if (outcome.ok) this.#discard?.(outcome.value);
           return;
         }
-        const retryable = retryOn(outcome);
+        const verdict = scope.verdict(outcome.ok, outcome.ok ? outcome.value : outcome.error);
+        const retryable = (verdict === undefined || verdict === 'failure' || verdict === 'overload') && retryOn(outcome);
         if (state.last?.ok) this.#discard?.(state.last.value as R);
         state.last = outcome;
         if (!retryable) {
@@ -507,7 +735,9 @@ export class RetryPolicy<T = unknown> implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const state of this.#inFlight) state.current?.abort(new RetryPolicyClosedError());
+    const calls: CallState[] = [];
+    for (let state = this.#head; state !== undefined; state = state.next) calls.push(state);
+    for (const state of calls) state.current?.abort(new RetryPolicyClosedError());
     this.#expiries.clear();
     this.#events.clear();
   }
@@ -515,6 +745,27 @@ export class RetryPolicy<T = unknown> implements Disposable {
   /** Same as {@link RetryPolicy.close}, for `using` declarations. */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  #track(state: CallState): void {
+    const head = this.#head;
+    state.next = head;
+    if (head !== undefined) head.prev = state;
+    this.#head = state;
+    this.#inFlight++;
+  }
+
+  /** Takes a call off the in-flight list and releases the scope made for it. Idempotent. */
+  #untrack(state: CallState): void {
+    if (state.prev === undefined && this.#head !== state) return;
+    const { prev, next } = state;
+    if (prev === undefined) this.#head = next;
+    else prev.next = next;
+    if (next !== undefined) next.prev = prev;
+    state.prev = undefined;
+    state.next = undefined;
+    this.#inFlight--;
+    if (state instanceof RetryCall) state.releaseAll();
   }
 
   #budgetExhausted(attempts: number, kind: 'retry' | 'hedge', budget: RetryBudget): void {
@@ -531,7 +782,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
    * Ends a call that stopped retrying: emits `giveUp`, returns the last value or throws
    * the matching error. A budget refusal always rejects, a value outcome as `lastValue`.
    */
-  #conclude<R>(state: CallState, outcome: Outcome<unknown>, reason: GiveUpReason): R {
+  #conclude<R>(state: CallState, outcome: AttemptOutcome<unknown>, reason: GiveUpReason): R {
     state.last = outcome;
     this.#giveUpEvent(state, reason);
     if (reason === 'budget') {
@@ -548,13 +799,14 @@ export class RetryPolicy<T = unknown> implements Disposable {
    * Reports a call stopped by something other than an outcome (the caller's abort,
    * close(), or a classifier, hint or `discard` hook that threw) and returns what to reject with.
    */
-  #stopped(state: CallState, error: unknown, signal: AbortSignal | undefined): unknown {
-    this.#giveUpEvent(state, signal?.aborted ? 'aborted' : this.#closed ? 'closed' : 'notRetryable');
+  #stopped(state: CallState, error: unknown, scope: CallScope): unknown {
+    const aborted = state instanceof RetryCall ? state.callerAborted : scope.aborted;
+    this.#giveUpEvent(state, aborted ? 'aborted' : this.#closed ? 'closed' : 'notRetryable');
     return error;
   }
 
   /** The server's requested delay for an outcome, ms, when there is a usable one. */
-  #hint(outcome: Outcome<T>): number | undefined {
+  #hint(outcome: AttemptOutcome<T>): number | undefined {
     const hint = this.#delayHint?.(outcome);
     return typeof hint === 'number' && hint >= 0 ? hint : undefined;
   }
@@ -571,7 +823,7 @@ export class RetryPolicy<T = unknown> implements Disposable {
  * ```
  * @throws InvalidOptionError when an option is invalid (as a rejection).
  */
-export function retry<T>(fn: Attempt<T>, options: RetryOptions<T> & ExecuteOptions<T> = {}): Promise<T> {
+export function retry<T>(fn: Attempt<T>, options: RetryOptions<T> & RetryExecuteOptions<T> = {}): Promise<T> {
   return once(options, (policy) => policy.execute(fn, options));
 }
 
@@ -586,7 +838,7 @@ export function retry<T>(fn: Attempt<T>, options: RetryOptions<T> & ExecuteOptio
  * });
  * ```
  */
-export function hedge<T>(fn: Attempt<T>, options: RetryOptions<T> & ExecuteOptions<T> = {}): Promise<T> {
+export function hedge<T>(fn: Attempt<T>, options: RetryOptions<T> & RetryExecuteOptions<T> = {}): Promise<T> {
   return once(options, (policy) => policy.hedge(fn, options));
 }
 
@@ -614,20 +866,13 @@ function unwrap(error: unknown): unknown {
  * (a `Retry-After` weeks away, with no deadline) is slept in steps. Sleeps at least
  * once, so a zero delay still yields to the event loop. Rejects with `signal.reason`.
  */
-async function sleepUntil(clock: Clock, at: number, signal: AbortSignal): Promise<void> {
+async function sleepUntil(clock: Clock, at: number, scope: CallScope): Promise<void> {
+  const signal = scope.signal;
   let left = at - clock.now();
   do {
     await sleep(Math.ceil(Math.max(0, left)), signal);
     left = at - clock.now();
   } while (left > 0);
-}
-
-/** The caller's signal, checked (duck-typed, so a signal from another realm works). */
-function checkSignal(signal: AbortSignal): AbortSignal {
-  if (typeof signal.addEventListener !== 'function' || typeof signal.throwIfAborted !== 'function') {
-    throw new InvalidOptionError('signal', 'an AbortSignal', signal);
-  }
-  return signal;
 }
 
 function optionalDuration(option: string, value: number): number {

@@ -1,4 +1,4 @@
-import type { Outcome } from './classify.ts';
+import type { AttemptOutcome } from './classify.ts';
 
 /** Fetch `Headers`, or a plain record of header values such as Node's `IncomingHttpHeaders`. */
 export type HeadersLike = { get(name: string): string | null } | Record<string, string | string[] | number | undefined>;
@@ -52,7 +52,7 @@ export function delayFromHeaders(headers: HeadersLike, status?: number, now: num
  * {@link delayFromHeaders}; an error may carry the hint as a `retryAfterMs` number,
  * or carry a response (`error.response`, as ky and got errors do) or `error.headers`.
  */
-export function defaultDelayHint(outcome: Outcome<unknown>): number | undefined {
+export function defaultDelayHint(outcome: AttemptOutcome<unknown>): number | undefined {
   if (outcome.ok) return responseHint(outcome.value);
   const error = outcome.error as { retryAfterMs?: unknown; response?: unknown; headers?: unknown } | null;
   if (typeof error !== 'object' || error === null) return undefined;

@@ -1,5 +1,5 @@
 import { oneOf } from '@ballast/common';
-import type { Strategy } from '../types.ts';
+import type { BalancingStrategy } from '../types.ts';
 import { dynamic } from './dynamic.ts';
 import { hashAffinity } from './hash-affinity.ts';
 import { leastConnections } from './least-connections.ts';
@@ -24,7 +24,7 @@ export type StrategyName =
   | 'hash-bounded-load';
 
 /** Every built-in strategy at its defaults, by the `name` it reports. */
-const FACTORIES: Record<StrategyName, () => Strategy> = {
+const FACTORIES: Record<StrategyName, () => BalancingStrategy> = {
   'round-robin': roundRobin,
   'weighted-round-robin': weightedRoundRobin,
   random,
@@ -51,6 +51,6 @@ export const STRATEGY_NAMES: readonly StrategyName[] = Object.keys(FACTORIES) as
  * new LoadBalancer({ endpoints, strategy: strategyByName(process.env.STRATEGY ?? 'p2c') });
  * ```
  */
-export function strategyByName(name: string): Strategy {
+export function strategyByName(name: string): BalancingStrategy {
   return FACTORIES[oneOf('strategy', name, STRATEGY_NAMES)]();
 }

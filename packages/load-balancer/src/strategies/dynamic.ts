@@ -1,5 +1,5 @@
 import { durationMs, finiteNumber, func } from '@ballast/common';
-import type { Endpoint, EndpointState, PickContext, Strategy } from '../types.ts';
+import type { BalancingStrategy, Endpoint, EndpointState, PickContext } from '../types.ts';
 import { better, pickOfTwo, Sampler } from './sampler.ts';
 
 /** Per-endpoint state: the weight computed at the last recomputation. */
@@ -31,7 +31,7 @@ export interface DynamicOptions {
 }
 
 /** A {@link dynamic} strategy, which can show the weights it computed. */
-export interface DynamicStrategy extends Strategy {
+export interface DynamicStrategy extends BalancingStrategy {
   /** Weights computed at the last recomputation, by endpoint id. */
   weights(): Map<string, number>;
 }

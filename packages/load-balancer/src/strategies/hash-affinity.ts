@@ -1,6 +1,6 @@
 import { oneOf } from '@ballast/common';
 import { BoundedLoadPartitioner, createPartitioner, type HashFunction, type Partitioner } from '@ballast/partitioning';
-import type { EndpointState, Outcome, PickContext, Strategy } from '../types.ts';
+import type { BalancingStrategy, EndpointState, PickContext, PickOutcome } from '../types.ts';
 
 /** Options of {@link hashAffinity}. */
 export interface HashAffinityOptions {
@@ -41,7 +41,7 @@ class Affinity {
  * const handle = lb.pick({ key: clientIp });
  * ```
  */
-export function hashAffinity(options: HashAffinityOptions = {}): Strategy {
+export function hashAffinity(options: HashAffinityOptions = {}): BalancingStrategy {
   const kind = oneOf('partitioner', options.partitioner ?? 'ring', ['ring', 'maglev', 'bounded-load'] as const);
   const extra: Record<string, unknown> = {};
   for (const name of ['c', 'vnodes', 'tableSize', 'hash'] as const) if (options[name] !== undefined) extra[name] = options[name];
@@ -110,7 +110,7 @@ export function hashAffinity(options: HashAffinityOptions = {}): Strategy {
       if (bounded) (chosen.data as Affinity).uncounted++;
       return chosen;
     },
-    onDone(endpoint: EndpointState, _outcome: Outcome): void {
+    onDone(endpoint: EndpointState, _outcome: PickOutcome): void {
       if (!bounded) return;
       const state = endpoint.data as Affinity;
       if (state.uncounted > 0) state.uncounted--;

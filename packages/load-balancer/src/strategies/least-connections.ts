@@ -1,4 +1,4 @@
-import type { EndpointState, Outcome, PickContext, Strategy } from '../types.ts';
+import type { BalancingStrategy, EndpointState, PickContext, PickOutcome } from '../types.ts';
 import { Sampler } from './sampler.ts';
 
 /** Where an endpoint sits in the in-flight buckets of one candidate array. */
@@ -20,7 +20,7 @@ class Slot {
  * new LoadBalancer({ endpoints, strategy: leastConnections() });
  * ```
  */
-export function leastConnections(): Strategy {
+export function leastConnections(): BalancingStrategy {
   const sampler = new Sampler();
   let ties = new Int32Array(16);
   // Buckets, rebuilt from the true in-flight counts whenever the candidate array changes.
@@ -129,7 +129,7 @@ export function leastConnections(): Strategy {
       insert(index, count + 1);
       return candidates[index] as EndpointState;
     },
-    onDone(endpoint: EndpointState, _outcome: Outcome): void {
+    onDone(endpoint: EndpointState, _outcome: PickOutcome): void {
       const slot = endpoint.data as Slot;
       if (slot.generation !== generation || synced === undefined) return;
       const index = slot.index;

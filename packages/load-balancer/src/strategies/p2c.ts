@@ -1,5 +1,5 @@
 import { finiteNumber } from '@ballast/common';
-import type { EndpointState, PickContext, Strategy } from '../types.ts';
+import type { BalancingStrategy, EndpointState, PickContext } from '../types.ts';
 import { better, pickOfTwo, Sampler } from './sampler.ts';
 
 /** Options of {@link powerOfTwoChoices}. */
@@ -24,7 +24,7 @@ export interface PowerOfTwoChoicesOptions {
  * new LoadBalancer({ endpoints, strategy: powerOfTwoChoices({ activeRequestBias: 1 }) });
  * ```
  */
-export function powerOfTwoChoices(options: PowerOfTwoChoicesOptions = {}): Strategy {
+export function powerOfTwoChoices(options: PowerOfTwoChoicesOptions = {}): BalancingStrategy {
   const bias = finiteNumber('activeRequestBias', options.activeRequestBias ?? 1, { min: 0 });
   const sampler = new Sampler();
   const score = (e: EndpointState): number => (bias === 1 ? e.inFlight : e.inFlight ** bias) / e.weight;

@@ -1,5 +1,5 @@
 import { durationMs, TimeDecayEwma } from '@ballast/common';
-import type { EndpointState, Outcome, PickContext, Strategy } from '../types.ts';
+import type { BalancingStrategy, EndpointState, PickContext, PickOutcome } from '../types.ts';
 import { pickOfTwo, Sampler } from './sampler.ts';
 
 /** Options of {@link peakEwma}. */
@@ -25,7 +25,7 @@ const PENALTY = 1e12;
  * new LoadBalancer({ endpoints, strategy: peakEwma({ decayMs: 10_000 }) });
  * ```
  */
-export function peakEwma(options: PeakEwmaOptions = {}): Strategy {
+export function peakEwma(options: PeakEwmaOptions = {}): BalancingStrategy {
   const decayMs = durationMs('decayMs', options.decayMs ?? 10_000, { min: 1 });
   const sampler = new Sampler();
   const cost = (e: EndpointState, now: number): number => {
@@ -45,7 +45,7 @@ export function peakEwma(options: PeakEwmaOptions = {}): Strategy {
     pick(candidates: readonly EndpointState[], context: PickContext): EndpointState {
       return pickOfTwo(sampler, candidates, context, choose);
     },
-    onDone(endpoint: EndpointState, outcome: Outcome): void {
+    onDone(endpoint: EndpointState, outcome: PickOutcome): void {
       if (!outcome.cancelled) (endpoint.data as TimeDecayEwma).updatePeak(outcome.latencyMs, outcome.now);
     },
   };

@@ -1,4 +1,4 @@
-import type { EndpointState, PickContext, Strategy } from '../types.ts';
+import type { BalancingStrategy, EndpointState, PickContext } from '../types.ts';
 import { Sampler } from './sampler.ts';
 
 /**
@@ -9,7 +9,7 @@ import { Sampler } from './sampler.ts';
  * new LoadBalancer({ endpoints, strategy: random(), random: seededRandom });
  * ```
  */
-export function random(): Strategy {
+export function random(): BalancingStrategy {
   return {
     name: 'random',
     pick(candidates: readonly EndpointState[], context: PickContext): EndpointState {
@@ -19,7 +19,7 @@ export function random(): Strategy {
 }
 
 /** Random choice in proportion to weight (O(log n) per pick). */
-export function weightedRandom(): Strategy {
+export function weightedRandom(): BalancingStrategy {
   const sampler = new Sampler();
   return {
     name: 'weighted-random',

@@ -1,4 +1,4 @@
-import type { EndpointState, Strategy } from '../types.ts';
+import type { BalancingStrategy, EndpointState } from '../types.ts';
 
 /**
  * Round robin: each candidate in turn, ignoring weights and load. When the candidate
@@ -9,7 +9,7 @@ import type { EndpointState, Strategy } from '../types.ts';
  * new LoadBalancer({ endpoints, strategy: roundRobin() });
  * ```
  */
-export function roundRobin(): Strategy {
+export function roundRobin(): BalancingStrategy {
   let next = 0;
   return {
     name: 'round-robin',

@@ -1,4 +1,4 @@
-import type { EndpointState, Strategy } from '../types.ts';
+import type { BalancingStrategy, EndpointState } from '../types.ts';
 
 /** Per-endpoint state of a smooth weighted rotation. */
 export class SmoothWeight {
@@ -43,7 +43,7 @@ export function smoothPick(candidates: readonly EndpointState[]): EndpointState 
  * new LoadBalancer({ endpoints: [{ id: 'a', address, weight: 5 }, …], strategy: weightedRoundRobin() });
  * ```
  */
-export function weightedRoundRobin(): Strategy {
+export function weightedRoundRobin(): BalancingStrategy {
   let synced: readonly EndpointState[] | undefined;
   return {
     name: 'weighted-round-robin',

@@ -1,23 +1,24 @@
-import type { Clock } from '@ballast/common';
+import type { Clock } from './clock.ts';
+import { MAX_TIMER_MS } from './validate.ts';
 
-/** An entry of {@link InFlight}: a call with the time it must end by. */
-export interface InFlightEntry {
+/** An entry of a {@link DeadlineList}: a call with the time it must end by. */
+export interface DeadlineEntry {
   /** Clock time at which the call times out; `Infinity` for none. */
   deadline: number;
-  prev: InFlightEntry | undefined;
-  next: InFlightEntry | undefined;
+  prev: DeadlineEntry | undefined;
+  next: DeadlineEntry | undefined;
 }
 
 /**
- * The calls in flight on one breaker, in start order, with one timer for all their
- * timeouts instead of one per call. Every call of a breaker has the same timeout, so
- * start order is deadline order: the first entry is always the next to expire. Adding
+ * Calls in flight that share one timeout (those of one breaker, one timeout policy), in
+ * start order, with one timer for all their deadlines instead of one per call. Every call
+ * has the same timeout, so start order is deadline order: the first entry is always the next to expire. Adding
  * and removing are O(1) (a doubly linked list); the timer is armed for the first
  * entry and, when it fires, expires what is due and re-arms for the new first entry.
  * At high call rates that is one timer callback per timeout period rather than one
  * timer set and cleared per call.
  */
-export class InFlight<T extends InFlightEntry> {
+export class DeadlineList<T extends DeadlineEntry> {
   readonly #clock: Clock;
   readonly #onExpire: (entry: T) => void;
   #head: T | undefined;
@@ -25,9 +26,16 @@ export class InFlight<T extends InFlightEntry> {
   #size = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(clock: Clock, onExpire: (entry: T) => void) {
+  readonly #unref: boolean;
+
+  /**
+   * @param onExpire called for each entry whose deadline passed (already removed).
+   * @param options.unref lets the process exit while calls wait on the timer. @default true
+   */
+  constructor(clock: Clock, onExpire: (entry: T) => void, options: { unref?: boolean } = {}) {
     this.#clock = clock;
     this.#onExpire = onExpire;
+    this.#unref = options.unref ?? true;
   }
 
   get size(): number {
@@ -71,11 +79,11 @@ export class InFlight<T extends InFlightEntry> {
   }
 
   #arm(deadline: number): void {
-    this.#timer = setTimeout(() => this.#expire(), Math.max(0, deadline - this.#clock.now()));
-    this.#timer.unref?.();
+    this.#timer = setTimeout(this.#expire, Math.min(MAX_TIMER_MS, Math.max(0, deadline - this.#clock.now())));
+    if (this.#unref) this.#timer.unref?.();
   }
 
-  #expire(): void {
+  readonly #expire = (): void => {
     this.#timer = undefined;
     const now = this.#clock.now();
     let head = this.#head;
@@ -87,5 +95,5 @@ export class InFlight<T extends InFlightEntry> {
     if (head !== undefined && this.#timer === undefined && head.deadline !== Number.POSITIVE_INFINITY) {
       this.#arm(head.deadline);
     }
-  }
+  };
 }

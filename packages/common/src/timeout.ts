@@ -1,0 +1,200 @@
+import { TimeoutError } from './abort.ts';
+import { type Clock, systemClock } from './clock.ts';
+import { type DeadlineEntry, DeadlineList } from './deadline-list.ts';
+import { InvalidOptionError, PolicyClosedError, withoutStack } from './errors.ts';
+import { Emitter, type Listener, type Unsubscribe } from './events.ts';
+import { CallScope, type Classifier, declareJoinsScope, type Policy, type PolicyContext, type PolicyExecuteOptions } from './policy.ts';
+import { durationMs } from './validate.ts';
+
+/** Options of a {@link TimeoutPolicy}. */
+export interface TimeoutPolicyOptions {
+  /** Time limit of each call, ms (at most 2^31 - 1). */
+  timeoutMs: number;
+  /** Time source; must follow the timers (fake timers do). @default systemClock */
+  clock?: Clock;
+}
+
+/** Events of a {@link TimeoutPolicy}. */
+export interface TimeoutPolicyEvents {
+  /** A call exceeded `timeoutMs`: its signal aborted with a `TimeoutError` and it rejected. */
+  timeout: { timeoutMs: number };
+}
+
+/** A snapshot of a {@link TimeoutPolicy}'s counters. */
+export interface TimeoutPolicyStats {
+  timeoutMs: number;
+  /** Calls started since creation. */
+  calls: number;
+  /** Calls that timed out since creation. */
+  timeouts: number;
+  /** Calls running now. */
+  inFlight: number;
+}
+
+/**
+ * One call under a timeout: the scope its work runs in (so the call and its context are
+ * one object) and its entry on the policy's shared timer.
+ */
+class TimedCall<T> extends CallScope implements DeadlineEntry {
+  readonly policy: TimeoutPolicy;
+  readonly resolve: (value: T) => void;
+  readonly reject: (reason: unknown) => void;
+  deadline = Number.POSITIVE_INFINITY;
+  prev: DeadlineEntry | undefined = undefined;
+  next: DeadlineEntry | undefined = undefined;
+  settled = false;
+  constructor(
+    policy: TimeoutPolicy,
+    joined: CallScope | undefined,
+    options: PolicyExecuteOptions<T> | undefined,
+    resolve: (value: T) => void,
+    reject: (reason: unknown) => void,
+  ) {
+    if (joined !== undefined) super(joined, joined.attempt);
+    else super(undefined, 1, options?.signal ?? undefined, options?.classify as Classifier<unknown> | undefined);
+    this.policy = policy;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+
+  protected override aborting(reason: unknown): void {
+    settleTimed(this as TimedCall<unknown>, false, reason);
+  }
+}
+
+let settleTimed: (call: TimedCall<unknown>, ok: boolean, value: unknown) => void;
+
+/**
+ * A time limit on each call: when `timeoutMs` passes, the call's signal aborts with a
+ * {@link TimeoutError} and the call rejects with it at once, even if the work ignores its
+ * signal. Every call of one policy has the same limit, so all of them share one timer
+ * (no timer is set or cleared per call). The caller's signal cancels a call: it rejects
+ * with `signal.reason`.
+ *
+ * @example
+ * ```ts
+ * const timeout = new TimeoutPolicy({ timeoutMs: 2_000 });
+ * const res = await timeout.execute(({ signal }) => fetch(url, { signal }), { signal: request.signal });
+ * ```
+ */
+export class TimeoutPolicy implements Policy, Disposable {
+  static {
+    declareJoinsScope(TimeoutPolicy);
+    settleTimed = (call, ok, value) => call.policy.#settle(call, ok, value);
+  }
+
+  /** The time limit of each call, ms. */
+  readonly timeoutMs: number;
+  readonly #clock: Clock;
+  readonly #calls: DeadlineList<TimedCall<unknown>>;
+  readonly #events = new Emitter<TimeoutPolicyEvents>();
+  #started = 0;
+  #timeouts = 0;
+  #closed = false;
+
+  /** @throws {InvalidOptionError} when `timeoutMs` is not a duration >= 1 ms, or `clock` not a Clock. */
+  constructor(options: TimeoutPolicyOptions | number) {
+    const resolved = typeof options === 'number' ? { timeoutMs: options } : options;
+    if (resolved === null || typeof resolved !== 'object') throw new InvalidOptionError('options', 'an object or a number of ms', options);
+    this.timeoutMs = durationMs('timeoutMs', resolved.timeoutMs, { min: 1 });
+    this.#clock = resolved.clock ?? systemClock;
+    if (typeof this.#clock?.now !== 'function') throw new InvalidOptionError('clock', 'a Clock (an object with now())', resolved.clock);
+    // Referenced while a call waits: a call hanging on nothing still times out.
+    this.#calls = new DeadlineList<TimedCall<unknown>>(this.#clock, (call) => this.#expire(call), { unref: false });
+  }
+
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<K extends keyof TimeoutPolicyEvents>(event: K, listener: Listener<TimeoutPolicyEvents, K>): Unsubscribe {
+    return this.#events.on(event, listener);
+  }
+
+  /**
+   * Runs `fn` with a signal that aborts after `timeoutMs`.
+   * @returns what `fn` returns.
+   * @throws {TimeoutError} (rejects) when the limit passes first.
+   * @throws {PolicyClosedError} (rejects) after `close()`.
+   * Rejects with `signal.reason` when the caller's signal aborts first.
+   */
+  execute<T>(fn: (context: PolicyContext) => T | PromiseLike<T>, options?: PolicyExecuteOptions<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new PolicyClosedError('timeout'));
+    if (typeof fn !== 'function') return Promise.reject(new InvalidOptionError('fn', 'a function', fn));
+    const joined = CallScope.isScope(options) ? options : undefined;
+    if (joined === undefined && options !== undefined) {
+      try {
+        CallScope.check(options);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    if (joined !== undefined ? joined.aborted : options?.signal?.aborted) {
+      return Promise.reject(joined !== undefined ? joined.reason : options?.signal?.reason);
+    }
+    this.#started++;
+    return new Promise<T>((resolve, reject) => {
+      const call = new TimedCall<T>(this, joined, options, resolve, reject);
+      call.deadline = call.stampStart(this.#clock, joined) + this.timeoutMs;
+      this.#calls.add(call as TimedCall<unknown>);
+      call.watch();
+      if (call.settled) return;
+      let result: T | PromiseLike<T>;
+      try {
+        result = fn(call);
+      } catch (error) {
+        this.#settle(call as TimedCall<unknown>, false, error);
+        return;
+      }
+      if (result !== null && typeof (result as PromiseLike<T> | undefined)?.then === 'function') {
+        (result as PromiseLike<T>).then(
+          (value) => this.#settle(call as TimedCall<unknown>, true, value),
+          (error: unknown) => this.#settle(call as TimedCall<unknown>, false, error),
+        );
+      } else this.#settle(call as TimedCall<unknown>, true, result);
+    });
+  }
+
+  /** A snapshot of the counters. */
+  stats(): TimeoutPolicyStats {
+    return { timeoutMs: this.timeoutMs, calls: this.#started, timeouts: this.#timeouts, inFlight: this.#calls.size };
+  }
+
+  /**
+   * Refuses new calls with {@link PolicyClosedError}, aborts the calls in flight with it
+   * (they reject at once), clears the timer and removes listeners. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#calls.stop();
+    for (const call of this.#calls.entries()) {
+      this.#calls.remove(call);
+      const error = new PolicyClosedError('timeout');
+      this.#settle(call, false, error, true);
+      call.abort(error);
+    }
+    this.#events.clear();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #expire(call: TimedCall<unknown>): void {
+    if (call.settled) return;
+    this.#timeouts++;
+    const error = withoutStack(() => new TimeoutError(this.timeoutMs));
+    this.#settle(call, false, error, true);
+    if (this.#events.has('timeout')) this.#events.emit('timeout', { timeoutMs: this.timeoutMs });
+    // After settling, so whatever the work does on abort cannot change the outcome.
+    call.abort(error);
+  }
+
+  /** `removed`: the call is already off the timer list (it expired, or close() took it off). */
+  #settle(call: TimedCall<unknown>, ok: boolean, value: unknown, removed = false): void {
+    if (call.settled) return;
+    call.settled = true;
+    if (!removed) this.#calls.remove(call);
+    call.release();
+    if (ok) call.resolve(value);
+    else call.reject(value);
+  }
+}
