@@ -29,7 +29,10 @@ const OFF_PATH: Record<string, string> = {
   postgres: 'ls /usr/lib/postgresql/*/bin/postgres',
 };
 
-const wanted = process.argv.length > 2 ? process.argv.slice(2) : ['redis-server', 'redis-sentinel', 'postgres', 'nginx', 'haproxy', 'wrk', 'ip', 'iptables'];
+const wanted =
+  process.argv.length > 2
+    ? process.argv.slice(2)
+    : ['redis-server', 'redis-sentinel', 'postgres', 'nginx', 'haproxy', 'wrk', 'ip', 'iptables'];
 for (const program of wanted) {
   if (!(program in PACKAGES)) {
     console.error(`ensure-system-deps: unknown program ${JSON.stringify(program)}; known: ${Object.keys(PACKAGES).join(', ')}`);

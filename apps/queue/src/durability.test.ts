@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { runPowerCutScenario } from './testing/index.ts';
 
 describe('a power cut of every Redis process at once', () => {
-  it('loses no acknowledged job with the append-only file, and each completes exactly once', { timeout: 120_000 }, async () => {
+  it('loses no acknowledged job with the append-only file, and each completes exactly once', { timeout: 240_000 }, async () => {
     const report = await runPowerCutScenario('everysec');
     console.log(
       `power cut: ${report.acknowledged} acknowledged (${report.acknowledgedBeforeCut} before the cut), ${report.refused} refused, ` +

@@ -380,7 +380,7 @@ export class RedisQueue implements JobQueue {
     const known = this.#shardOfJob.get(id);
     if (known !== undefined) return this.#shards[known];
     const found = await Promise.all(this.#shards.map((shard) => this.#client.exists(shard.jobKey(id))));
-    const index = found.findIndex((n) => n === 1);
+    const index = found.indexOf(1);
     if (index < 0) return undefined;
     this.#remember(id, index);
     return this.#shards[index];

@@ -21,11 +21,11 @@ export interface PowerCutReport {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Runs the scenario on a fresh primary + 2 replicas + 3 Sentinels with `persistence`. */
-export async function runPowerCutScenario(persistence: RedisPersistence = 'everysec', drainMs = 60_000): Promise<PowerCutReport> {
+export async function runPowerCutScenario(persistence: RedisPersistence = 'everysec', drainMs = 120_000): Promise<PowerCutReport> {
   // Sentinel's down-after is above the time the servers take to reload their files: a failover
   // during the restart can promote a replica in the middle of a full resynchronisation
   // (see apps/README.md, durability).
-  const topology = await startRedisTopology({ replicas: 2, sentinels: 3, persistence, downAfterMs: 5000, failoverTimeoutMs: 10_000 });
+  const topology = await startRedisTopology({ replicas: 2, sentinels: 3, persistence, downAfterMs: 10_000, failoverTimeoutMs: 20_000 });
   const connection = { sentinels: topology.sentinelAddresses, name: topology.masterName };
   const options = { connection, minReplicas: 1, replicationTimeoutMs: 1000, leaseMs: 2000, pollMs: 200, maxDepth: 100_000 };
   const producer = new RedisQueue({ ...options, member: 'producer' });
