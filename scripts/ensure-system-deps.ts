@@ -1,11 +1,13 @@
 /**
  * Makes sure the system programs Ballast's tests run for real are installed:
  * `redis-server`, `redis-sentinel`, PostgreSQL's server (`postgres`), `promtool` (the
- * alert-rule tests) and `chromium` (the dashboard's browser test). On a Debian machine running
- * as root it installs what is missing with apt-get; elsewhere it says exactly what to run.
+ * alert-rule tests), `chromium` (the dashboard's browser test), and `nginx`, `haproxy` and
+ * `wrk` for the balancing harness tests and the live balancing benchmark. On a Debian
+ * machine running as root it installs what is missing with apt-get; elsewhere it says
+ * exactly what to run.
  *
  * Usage: node scripts/ensure-system-deps.ts [program...]
- * (default: redis-server redis-sentinel postgres ip iptables promtool chromium; benchmarks also ask for nginx, haproxy, wrk)
+ * (default: all of them; ip and iptables only where they can be installed: partition tests skip without them)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -33,7 +35,7 @@ const OFF_PATH: Record<string, string> = {
 const wanted =
   process.argv.length > 2
     ? process.argv.slice(2)
-    : ['redis-server', 'redis-sentinel', 'postgres', 'ip', 'iptables', 'promtool', 'chromium'];
+    : ['redis-server', 'redis-sentinel', 'postgres', 'nginx', 'haproxy', 'wrk', 'ip', 'iptables', 'promtool', 'chromium'];
 for (const program of wanted) {
   if (!(program in PACKAGES)) {
     console.error(`ensure-system-deps: unknown program ${JSON.stringify(program)}; known: ${Object.keys(PACKAGES).join(', ')}`);
@@ -41,8 +43,11 @@ for (const program of wanted) {
   }
 }
 
+// Debian installs nginx and HAProxy in /usr/sbin, which a non-root PATH may lack.
+const sbinPath = { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` };
 const has = (program: string): boolean =>
-  spawnSync('sh', ['-c', `command -v ${program}${OFF_PATH[program] ? ` || ${OFF_PATH[program]}` : ''}`], { stdio: 'ignore' }).status === 0;
+  spawnSync('sh', ['-c', `command -v ${program}${OFF_PATH[program] ? ` || ${OFF_PATH[program]}` : ''}`], { stdio: 'ignore', env: sbinPath })
+    .status === 0;
 const missing = wanted.filter((program) => !has(program));
 if (missing.length === 0) process.exit(0);
 
@@ -53,7 +58,9 @@ const isDebian = existsSync('/etc/debian_version') && has('apt-get');
 // Partition tests skip, saying why, where these cannot be installed; nothing else needs them.
 const OPTIONAL = new Set(['ip', 'iptables']);
 if ((!isRoot || !isDebian) && missing.every((program) => OPTIONAL.has(program))) {
-  console.error(`Note: ${missing.join(', ')} missing; the queue's partition tests will be skipped (they need root, ip netns and iptables).`);
+  console.error(
+    `Note: ${missing.join(', ')} missing; the queue's partition tests will be skipped (they need root, ip netns and iptables).`,
+  );
   process.exit(0);
 }
 

@@ -23,6 +23,9 @@ import { Histogram } from '@ballast/common';
 // full GC several times a second (see apps/README.md, Benchmarks). Run with a larger
 // initial old space: re-launch this script once with the flag.
 const HEAP_FLAG = '--initial-old-space-size=128';
+// Who started this process, read before the (seconds-long) start: a launcher that dies
+// during it must still stop the system once it is up.
+const LAUNCHED_BY = process.ppid;
 // Every BALLAST_* variable is checked before anything starts: a typo stops here, naming it.
 const { env, logger } = startService('npm start', { ...QUEUE_ENV, ...IMAGE_ENV, ...EDGE_ENV, ...START_ENV, ...USAGE_ENV, ...IDENTITY_ENV });
 if (!process.execArgv.includes(HEAP_FLAG) && !env.BALLAST_NO_RELAUNCH) {
@@ -45,7 +48,7 @@ if (!process.execArgv.includes(HEAP_FLAG) && !env.BALLAST_NO_RELAUNCH) {
  * and `kill <npm pid>` ends npm and the shell but would leave the system running.
  */
 function onOrphaned(stop: () => void): void {
-  const parent = process.ppid;
+  const parent = LAUNCHED_BY;
   const timer = setInterval(() => {
     if (process.ppid === parent) return;
     clearInterval(timer);

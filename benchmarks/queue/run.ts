@@ -10,7 +10,10 @@
  *    primary's main-thread CPU from `INFO cpu` (which adds reading and writing sockets).
  * 2. Full-cycle throughput with no-op workers, and p99 enqueue-to-acknowledge latency,
  *    with `appendfsync` always / everysec / no: the cost of durability.
- * 3. Failure scenarios: partition-heal cycles and a power cut (see their own summaries).
+ * 3. Full-cycle throughput on one shard (one primary + replica) and on two shards (a
+ *    Redis Cluster of two primaries with a replica each), p99 enqueue-to-acknowledge.
+ * 4. Failure scenarios: five partition/pause cycles (network namespaces; needs root) and
+ *    a power cut of every Redis process: acknowledged jobs lost or completed twice.
  *
  *   npm run bench:queue              (about 3 minutes)
  *   npm run bench:queue -- --quick   (one round, shorter runs)
@@ -23,7 +26,9 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type JobQueue, RedisQueue } from '@ballast/app-queue';
-import { percentile, runCycles } from '@ballast/app-queue/testing';
+import { percentile, runCycles, runPartitionScenario, runPowerCutScenario } from '@ballast/app-queue/testing';
+import { startRedisCluster } from '@ballast/test/cluster';
+import { netnsUnavailable } from '@ballast/test/netns';
 import { command, type RedisPersistence, startRedisTopology } from '@ballast/test/redis';
 import { median } from '../lib/measure.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
@@ -194,6 +199,68 @@ async function durability(): Promise<Row[]> {
   return rows;
 }
 
+async function shards(): Promise<Row[]> {
+  const rows: Row[] = [];
+  const duration = quick ? 3000 : 6000;
+  const measure = async (label: string, make: () => RedisQueue, stop: () => Promise<void>): Promise<void> => {
+    const queue = make();
+    try {
+      await runCycles(queue, queue, { producers: 8, consumers: 4, jobs: 300, idPrefix: 'w' });
+      const report = await runCycles(queue, queue, { producers: 64, consumers: 8, durationMs: duration });
+      rows.push({
+        setup: label,
+        'jobs/s': report.acknowledged / (report.elapsedMs / 1000),
+        'p50 enqueue→ack ms': percentile(report.ackMs, 0.5),
+        'p99 enqueue→ack ms': percentile(report.ackMs, 0.99),
+        'p99 full cycle ms': percentile(report.cycleMs, 0.99),
+      });
+    } finally {
+      await queue.close();
+      await stop();
+    }
+  };
+  const one = await startRedisTopology({ replicas: 1, sentinels: 0, persistence: 'everysec' });
+  await measure(
+    '1 shard (primary + replica)',
+    () => new RedisQueue({ connection: one.primary.url, minReplicas: 1, member: 'one' }),
+    () => one.stop(),
+  );
+  const two = await startRedisCluster({ primaries: 2, replicasPerPrimary: 1, persistence: 'everysec' });
+  await measure(
+    '2 shards (Redis Cluster, 2 primaries + replicas)',
+    () => new RedisQueue({ cluster: { nodes: two.addresses, shards: 2 }, minReplicas: 1, member: 'two' }),
+    () => two.stop(),
+  );
+  return rows;
+}
+
+async function failures(): Promise<Row[]> {
+  const rows: Row[] = [];
+  const why = await netnsUnavailable();
+  if (why) {
+    console.log(`(partition scenario skipped: ${why})`);
+    rows.push({ scenario: 'partition/pause × 5', acknowledged: null, lost: null, twice: null, note: `skipped: ${why}` });
+  } else {
+    const r = await runPartitionScenario({ cycles: 5 });
+    rows.push({
+      scenario: 'partition/pause × 5',
+      acknowledged: r.acknowledged,
+      lost: r.lost.length,
+      twice: r.twice.length,
+      note: `${r.refused} enqueues refused; primary moved ${r.cycles.map((c) => `${c.primaryBefore}→${c.primaryAfter}`).join(', ')}`,
+    });
+  }
+  const p = await runPowerCutScenario('everysec');
+  rows.push({
+    scenario: 'power cut (kill -9 every process), appendfsync everysec',
+    acknowledged: p.acknowledged,
+    lost: p.lost.length,
+    twice: p.twice.length,
+    note: `${p.acknowledgedBeforeCut} acknowledged before the cut`,
+  });
+  return rows;
+}
+
 const started = performance.now();
 console.log(`bench:queue — ${quick ? 'quick' : 'full'} run; load average ${loadBefore.toFixed(2)} at start`);
 const cpu = await cpuComparison();
@@ -203,6 +270,10 @@ printTable(
   'The cost of durability: full-cycle throughput, primary + 1 replica, WAIT 1, 64 producers, 8 no-op consumers, one Node process',
   fsync,
 );
+const sharded = await shards();
+printTable('Shards: full-cycle throughput, appendfsync everysec, WAIT 1, 64 producers, 8 no-op consumers, one Node process', sharded);
+const chaos = await failures();
+printTable('Failure scenarios', chaos);
 const loadAfter = loadavg()[0] ?? 0;
 const now = cpu.rows.find((r) => r.queue === 'now');
 const usPerJob = Number(now?.['commandstats µs/job (median)']);
@@ -246,6 +317,14 @@ writeResult(
     '## The cost of durability',
     '',
     markdownTable(fsync),
+    '',
+    '## Shards',
+    '',
+    markdownTable(sharded),
+    '',
+    '## Failure scenarios',
+    '',
+    markdownTable(chaos),
     '',
     '## Extrapolation',
     '',

@@ -118,7 +118,10 @@ export async function createNetwork(sides: readonly string[]): Promise<Network> 
   return {
     hostAddress: `${subnet}.1`,
     address,
-    exec: (side) => (index(side), ['netns', 'exec', ns(side)]),
+    exec: (side) => {
+      index(side);
+      return ['netns', 'exec', ns(side)];
+    },
     partition: async (a, b) => {
       for (const x of a) {
         for (const y of b) {

@@ -89,6 +89,8 @@ describe('authentication', () => {
     const { id } = (await res.json()) as { id: string };
     expect(ownsJob('tn_a', id)).toBe(true);
     expect(ownsJob('tn_b', id)).toBe(false);
+    expect(ownsJob('tn', id)).toBe(false); // a tenant whose id is a prefix of another's
+    expect(ownsJob('tn_a', `${id}0`)).toBe(false);
   });
 
   it('answers 401 with WWW-Authenticate and the error body when the key is missing, and enqueues nothing', async () => {
@@ -137,7 +139,7 @@ describe('authentication', () => {
     open.push(server);
     const status = await new Promise<number>((resolve, reject) => {
       // Two header lines, as a raw list: Node would otherwise join or refuse them client-side.
-      const req = httpRequest(`${server.url}/v1/jobs/tn_a.00000000-0000-0000-0000-000000000000`, {
+      const req = httpRequest(`${server.url}/v1/jobs/tn_a-00000000-0000-0000-0000-000000000000`, {
         headers: ['host', new URL(server.url).host, 'authorization', `Bearer ${keys.tn_a}`, 'authorization', `Bearer ${keys.tn_b}`],
       });
       req.on('response', (res) => {
@@ -154,7 +156,7 @@ describe('authentication', () => {
     const { post } = await setup({ anonymous: quota({ requestsPerSecond: 1 }) });
     const res = await post(undefined, 'width=16&mode=async');
     expect(res.status).toBe(202);
-    expect(((await res.json()) as { id: string }).id.startsWith('anonymous.')).toBe(true);
+    expect(((await res.json()) as { id: string }).id.startsWith('anonymous-')).toBe(true);
     expect((await post(undefined)).status).toBe(429);
   });
 

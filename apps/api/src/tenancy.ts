@@ -148,9 +148,9 @@ export function holdUntilDone(queue: JobQueue, id: string, slot: JobSlot, until:
     .finally(() => slot.release());
 }
 
-/** A new job id owned by `tenant`: `<tenant>.<uuid>`. */
+/** A new job id owned by `tenant`: `<tenant>-<uuid>` (letters, digits, `_` and `-` only, as the gateway's job paths allow). */
 export function ownedJobId(tenant: string): string {
-  return `${tenant}.${randomUUID()}`;
+  return `${tenant}-${randomUUID()}`;
 }
 
 /**
@@ -159,5 +159,6 @@ export function ownedJobId(tenant: string): string {
  * random bits).
  */
 export function ownsJob(tenant: string, id: string): boolean {
-  return id.length === tenant.length + 37 && id.startsWith(tenant) && id.charCodeAt(tenant.length) === 46; // '.'
+  // The length pins where the tenant ends: tenant `a` cannot claim the jobs of a tenant `a-b`.
+  return id.length === tenant.length + 37 && id.startsWith(tenant) && id.charCodeAt(tenant.length) === 45; // '-'
 }

@@ -169,8 +169,9 @@ describe('gateway: exposure', () => {
     expect(await rawStatus(url, '/v1/jobs/abc%2F..%2Fmetrics')).toBe(404);
     // Rendition sets: their lists in the query, commas and colons plain or encoded; set ids with their packed plan.
     expect(await rawStatus(url, '/v1/renditions?widths=320,640&formats=webp%2Cavif&effort=avif:2', 'GET')).toBe(405);
-    expect(await rawStatus(url, '/v1/renditions/acme.0b5e-uuid.AQFAQAA_-', 'GET')).toBe(200);
+    expect(await rawStatus(url, '/v1/renditions/acme-0b5e-uuid-AQFAQAA_-', 'GET')).toBe(200);
     expect(await rawStatus(url, '/v1/renditions/../metrics', 'GET')).toBe(404);
+    expect(await rawStatus(url, '/v1/renditions/acme.x', 'GET')).toBe(404);
     expect(await rawStatus(url, '/v1/renditions?widths=1%2F..', 'POST')).toBe(404);
     expect((await fetch(`${ops}/healthz`)).status).toBe(200);
     expect(await (await fetch(`${ops}/readyz`)).json()).toMatchObject({ ready: true, upstreamsUp: 1 });

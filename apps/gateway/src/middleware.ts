@@ -36,7 +36,7 @@ const RESIZE = /^\/v1\/resize(?:\?[\w.=&-]*)?$/;
 const JOB = /^\/v1\/jobs\/[\w-]{1,128}$/;
 // Rendition sets: lists in the query (`widths=320,640&effort=avif:2`, commas and colons also percent-encoded); set ids carry their plan.
 const RENDITIONS = /^\/v1\/renditions(?:\?(?:[\w.=&,:-]|%2[Cc]|%3[Aa])*)?$/;
-const RENDITION_SET = /^\/v1\/renditions\/[\w.-]{1,512}$/;
+const RENDITION_SET = /^\/v1\/renditions\/[\w-]{1,512}$/;
 
 /**
  * Lets through only the public API, as the client wrote it: `POST /v1/resize` and

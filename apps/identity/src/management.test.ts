@@ -1,5 +1,7 @@
+import { listen } from '@ballast/app-shared';
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './cli.ts';
 import { InProcessFeed } from './feed.ts';
 import { checkKey, hashKey } from './key.ts';
 import { type AdminLogEntry, createManagementApi } from './management.ts';
@@ -154,6 +156,49 @@ describe.each(engines)('management plane on %s', (_engine, open) => {
     expect(text).not.toContain(key.slice(9));
     expect(text).toContain('an API key, not an id');
     expect(JSON.stringify(logs)).not.toContain(key.slice(9));
+  });
+
+  it('is driven by the CLI: create-tenant, issue-key, list-keys, change-plan, revoke-key', async () => {
+    const server = await listen(app.fetch);
+    const env = { BALLAST_IDENTITY_URL: server.url, BALLAST_IDENTITY_ADMIN_TOKEN: TOKEN };
+    const cli = async (...argv: string[]) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await runCli(
+        argv,
+        env,
+        (l) => out.push(l),
+        (l) => err.push(l),
+      );
+      return { code, out: out.join('\n'), err: err.join('\n') };
+    };
+    try {
+      const created = await cli('create-tenant', 'Cli Co', '--plan', 'pro', '--jobs', '3');
+      expect(created.code).toBe(0);
+      const tenant = JSON.parse(created.out) as { id: string; quota: { concurrentJobs: number } };
+      expect(tenant.quota.concurrentJobs).toBe(3);
+      const issued = JSON.parse((await cli('issue-key', tenant.id, '--name', 'laptop')).out) as { id: string; key: string };
+      expect(checkKey(issued.key).ok).toBe(true);
+      const listed = await cli('list-keys', tenant.id);
+      expect(listed.out).toContain(issued.id);
+      expect(listed.out).not.toContain(issued.key);
+      expect(JSON.parse((await cli('change-plan', tenant.id, 'enterprise')).out)).toMatchObject({ plan: 'enterprise' });
+      expect(JSON.parse((await cli('revoke-key', issued.id)).out)).toMatchObject({ status: 'revoked' });
+      const wrong = await cli('change-plan', tenant.id, 'gold');
+      expect(wrong.code).toBe(1);
+      expect(wrong.err).toContain('plan must be one of free, pro, enterprise');
+      expect((await cli('issue-key')).code).toBe(2);
+      expect((await cli('frobnicate')).err).toContain('unknown command "frobnicate"');
+      const nowhere = await runCli(
+        ['list-tenants'],
+        { INIT_CWD: '/nonexistent' },
+        () => {},
+        () => {},
+      );
+      expect(nowhere).toBe(2);
+    } finally {
+      await server.close();
+    }
   });
 
   it('is admin only: no token or a wrong one answers 401 and changes nothing', async () => {

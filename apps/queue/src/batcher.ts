@@ -37,7 +37,7 @@ export class Batcher<I, O> {
     this.batches++;
     this.#send(batch.map((b) => b.item)).then(
       (results) => {
-        batch.forEach((b, i) => b.resolve(results[i] as O));
+        for (const [i, b] of batch.entries()) b.resolve(results[i] as O);
         this.#next();
       },
       (error) => {

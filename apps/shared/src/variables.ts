@@ -48,6 +48,8 @@ export const QUEUE_ENV = {
   BALLAST_REDIS_SENTINELS: listVar('Sentinels to ask for the Redis primary', 'host:port,host:port,…', hostPort),
   BALLAST_REDIS_MASTER: stringVar('Name the Sentinels monitor', 'a name of letters, digits, ".", "_" or "-"', NAME),
   BALLAST_REDIS_URL: stringVar('One Redis primary (when no Sentinels are given)', 'a redis:// or rediss:// URL', /^rediss?:\/\/\S+$/),
+  BALLAST_REDIS_CLUSTER: listVar('Redis Cluster nodes: the queue sharded over the cluster', 'host:port,host:port,…', hostPort),
+  BALLAST_REDIS_SHARDS: intVar('Shards (streams under their own hash tag) on the Redis Cluster', { min: 1, max: 1024 }),
   BALLAST_REDIS_MIN_REPLICAS: intVar('Replicas that must confirm each job and result (WAIT)', { min: 0, max: 16 }),
   BALLAST_QUEUE_MAX_DEPTH: intVar('Jobs waiting or in progress before enqueue is refused (503)', { min: 1 }),
   BALLAST_QUEUE_LEASE_MS: intVar('Silence after which a dead worker’s job is reclaimed, ms', { min: 30, max: 3_600_000 }),

@@ -69,7 +69,7 @@ describe('POST /v1/renditions (sync)', () => {
       harvest: 1,
       degraded: { effort: 0, format: 0, width: 0 },
     });
-    expect(manifest.id).toMatch(/^acme\.[0-9a-f-]{36}\.[\w-]+$/);
+    expect(manifest.id).toMatch(/^acme-[0-9a-f-]{36}-[\w-]+$/);
     expect(manifest.renditions.map((r) => [r.width, r.format, r.status])).toEqual([
       [80, 'webp', 'done'],
       [80, 'jpeg', 'done'],
@@ -228,7 +228,7 @@ describe('POST /v1/renditions (async) and GET /v1/renditions/:id', () => {
     const accepted = await json(res);
     expect(res.headers.get('location')).toBe(`/v1/renditions/${accepted.id}`);
     expect(accepted).toMatchObject({ status: 'pending', delivered: 0 });
-    expect(accepted.renditions.every((r) => r.status === 'pending' && r.url?.startsWith('/v1/jobs/acme.'))).toBe(true);
+    expect(accepted.renditions.every((r) => r.status === 'pending' && r.url?.startsWith('/v1/jobs/acme-'))).toBe(true);
     const pending = await api.app.request(`/v1/renditions/${accepted.id}`);
     expect([pending.status, pending.headers.get('retry-after')]).toEqual([200, '1']);
     open.push(new ResizeWorker({ queue, concurrency: 1 }).start());
@@ -254,7 +254,7 @@ describe('POST /v1/renditions (async) and GET /v1/renditions/:id', () => {
     expect((await api.app.request(`/v1/renditions/${id}`, asOther)).status).toBe(404);
     expect((await api.app.request(renditions[0]?.url as string, asOther)).status).toBe(404);
     expect((await api.app.request(`/v1/renditions/${id}`, { ...asOther, method: 'DELETE' })).status).toBe(404);
-    for (const forged of [`${id.slice(0, -2)}!!`, 'acme.x', `acme.${'a'.repeat(600)}`, id.replace(/\.[\w-]+$/, '.AAAA'), `${id}A`]) {
+    for (const forged of [`${id.slice(0, -2)}!!`, 'acme-x', `acme-${'a'.repeat(600)}`, `${id.slice(0, 'acme-'.length + 37)}AAAA`, `${id}A`]) {
       expect((await api.app.request(`/v1/renditions/${encodeURIComponent(forged)}`)).status).toBe(404);
     }
     const cancelled = await api.app.request(`/v1/renditions/${id}`, { method: 'DELETE' });

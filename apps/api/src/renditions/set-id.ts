@@ -36,7 +36,7 @@ export function newSetUuid(): string {
 }
 
 /**
- * A set id: `<tenant>.<uuid>.<entries>`, the entries packed in 4 bytes each (base64url).
+ * A set id: `<tenant>-<uuid>-<entries>`, the entries packed in 4 bytes each (base64url).
  * A set needs no storage of its own — any API server can answer
  * `GET /v1/renditions/<id>` by reading the jobs the id names — and it belongs to its
  * tenant, as job ids do: another tenant's id is refused before the queue is read.
@@ -50,15 +50,15 @@ export function encodeSetId(tenant: string, uuid: string, entries: readonly SetE
     bytes[at + 2] = (FORMATS.indexOf(e.format) << 4) | e.effort;
     bytes[at + 3] = (STATES.indexOf(e.state) << 4) | e.plannedEffort;
   });
-  return { id: `${tenant}.${uuid}.${bytes.toString('base64url')}`, tenant, uuid, entries: [...entries] };
+  return { id: `${tenant}-${uuid}-${bytes.toString('base64url')}`, tenant, uuid, entries: [...entries] };
 }
 
 /** Decodes a set id that belongs to `tenant`; undefined for another tenant's, or anything malformed. */
 export function readSetId(tenant: string, id: string): RenditionSet | undefined {
-  if (id.length > 512 || !id.startsWith(`${tenant}.`)) return undefined;
+  if (id.length > 512 || !id.startsWith(`${tenant}-`)) return undefined;
+  // The uuid's fixed shape pins where the tenant ends: tenant `a` cannot read the sets of a tenant `a-b`.
   const rest = id.slice(tenant.length + 1);
-  const dot = rest.indexOf('.');
-  if (dot !== 36 || !UUID.test(rest.slice(0, 36))) return undefined;
+  if (rest[36] !== '-' || !UUID.test(rest.slice(0, 36))) return undefined;
   const packed = rest.slice(37);
   if (!/^[A-Za-z0-9_-]+$/.test(packed)) return undefined;
   const bytes = Buffer.from(packed, 'base64url');
@@ -79,10 +79,10 @@ export function readSetId(tenant: string, id: string): RenditionSet | undefined 
 }
 
 /**
- * The job id of rendition `index` of the set with uuid `uuid`: `<tenant>.<uuid>` (the
+ * The job id of rendition `index` of the set with uuid `uuid`: `<tenant>-<uuid>` (the
  * shape of every job id, owned by the tenant), derived from the set's, so it needs no storage.
  */
 export function renditionJobId(tenant: string, uuid: string, index: number): string {
   const hex = createHash('sha256').update(`${uuid}:${index}`).digest('hex');
-  return `${tenant}.${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+  return `${tenant}-${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }

@@ -4,3 +4,4 @@
  */
 export { type CycleOptions, type CycleReport, percentile, runCycles } from './cycle.ts';
 export { type PartitionReport, type PartitionScenarioOptions, runPartitionScenario } from './partition.ts';
+export { type PowerCutReport, runPowerCutScenario } from './power-cut.ts';

@@ -24,6 +24,10 @@ export interface PartitionScenarioOptions {
   cycles?: number;
   /** How long each failure lasts, ms (longer than Sentinel's failover). @default 6000 */
   faultMs?: number;
+  /** Replicas each write waits for (`WAIT`); 0 shows what the guarantee rests on. @default 1 */
+  minReplicas?: number;
+  /** `min-replicas-to-write` of the servers. @default 1 */
+  minReplicasToWrite?: number;
   /** Progress lines. */
   log?: (line: string) => void;
 }
@@ -57,7 +61,7 @@ export async function runPartitionScenario(options: PartitionScenarioOptions = {
     downAfterMs: 1000,
     failoverTimeoutMs: 3000,
     persistence: 'everysec',
-    minReplicasToWrite: 1,
+    minReplicasToWrite: options.minReplicasToWrite ?? 1,
     minReplicasMaxLagS: 2,
     placement: (role, i) => {
       const side = role === 'sentinel' ? 's' : role === 'primary' ? 'd0' : `d${i + 1}`;
@@ -65,7 +69,14 @@ export async function runPartitionScenario(options: PartitionScenarioOptions = {
     },
   });
   const connection = { sentinels: topology.sentinelAddresses, name: topology.masterName, connectTimeout: 1000 };
-  const common = { connection, minReplicas: 1, replicationTimeoutMs: 500, leaseMs: 3000, pollMs: 200, maxDepth: 1_000_000 };
+  const common = {
+    connection,
+    minReplicas: options.minReplicas ?? 1,
+    replicationTimeoutMs: 500,
+    leaseMs: 3000,
+    pollMs: 200,
+    maxDepth: 1_000_000,
+  };
   const producer = new RedisQueue({ ...common, member: 'producer' });
   const worker = new RedisQueue({ ...common, member: 'worker' });
   const report: PartitionReport = { cycles: [], acknowledged: 0, refused: 0, lost: [], twice: [], reruns: 0 };
