@@ -86,7 +86,7 @@ async function main(): Promise<void> {
     workers: 1,
     logger,
     queue: redis ? () => queueFromEnv() : undefined,
-    gateway: edge.options,
+    gateway: { ...edge.options, inputFormats },
     gatewayLimits: edge.limits,
     api: { inputFormats },
     worker: { limits: { inputFormats } },

@@ -6,7 +6,6 @@ export {
   type ApiEnv,
   type ApiOptions,
   type ApiUsage,
-  inputFormats,
   type ResizeRequest,
   type ResolvedApiOptions,
   resolveApiOptions,
