@@ -105,7 +105,7 @@ async function main(): Promise<void> {
       inputFormats,
     },
     usage: { record: recorder.append, store: usageStore },
-    gateway: gatewayEdge.options,
+    gateway: { ...gatewayEdge.options, inputFormats },
     gatewayLimits: gatewayEdge.limits,
     worker: { limits: { inputFormats } },
   };

@@ -119,7 +119,7 @@ export function createApi(options: ApiOptions): Api {
   });
   app.get('/v1/jobs/:id', jobResult(queue));
   app.delete('/v1/jobs/:id', cancelJob(queue));
-  if (options.usage) app.get('/v1/usage', usageRoutes(options.usage));
+  if (options.usage) usageRoutes(app, options.usage);
   options.routes?.(app);
 
   const ops = operationalApp({ ...probes, registry });

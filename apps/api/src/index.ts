@@ -1,12 +1,12 @@
 export { Admission, type AdmissionOptions, type AdmissionSource, type AdmissionStats } from './admission.ts';
 export { type Api, createApi } from './app.ts';
+export { type AuthResult, authenticateWith } from './auth.ts';
 export { apiErrors } from './errors.ts';
 export { type ApiIdentity, apiIdentityFromEnv } from './identity.ts';
 export {
   type ApiEnv,
   type ApiOptions,
   type ApiUsage,
-  inputFormats,
   type ResizeRequest,
   type ResolvedApiOptions,
   resolveApiOptions,

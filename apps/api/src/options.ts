@@ -4,15 +4,14 @@ import {
   type AppEnv,
   type Authenticate,
   type BodyLimits,
-  DEFAULT_INPUT_FORMATS,
-  INPUT_FORMATS,
   type InputFormat,
+  inputFormatsOption,
   type Logger,
   type ResolvedBodyLimits,
   resolveBodyLimits,
 } from '@ballast/app-shared';
 import type { BrownoutOptions } from '@ballast/backpressure';
-import { durationMs, InvalidOptionError, integer } from '@ballast/common';
+import { durationMs, integer } from '@ballast/common';
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import type { AdmissionOptions } from './admission.ts';
@@ -125,17 +124,8 @@ export function resolveApiOptions(options: ApiOptions): ResolvedApiOptions {
     maxDeadlineMs,
     defaultDeadlineMs: durationMs('defaultDeadlineMs', options.defaultDeadlineMs ?? 5000, { min: 1, max: maxDeadlineMs }),
     bodyBudgetBytes: integer('bodyBudgetBytes', options.bodyBudgetBytes ?? 256 * 1024 * 1024, { min: 1 }),
-    inputFormats: inputFormats(options.inputFormats),
+    inputFormats: inputFormatsOption(options.inputFormats),
     body: resolveBodyLimits(options),
     renditionResultTtlMs: durationMs('renditionResultTtlMs', options.renditionResultTtlMs ?? 60_000, { min: 1 }),
   };
-}
-
-/** Validates a list of input formats (shared by the API and the workers' limits). */
-export function inputFormats(value: readonly InputFormat[] | undefined): readonly InputFormat[] {
-  if (value === undefined) return DEFAULT_INPUT_FORMATS;
-  if (!Array.isArray(value) || value.length === 0 || value.some((f) => !(INPUT_FORMATS as readonly string[]).includes(f))) {
-    throw new InvalidOptionError('inputFormats', `a non-empty list of ${INPUT_FORMATS.join(', ')}`, value);
-  }
-  return value;
 }

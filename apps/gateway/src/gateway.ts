@@ -19,7 +19,7 @@ import { RatioBudget } from '@ballast/retry';
 import { Hono } from 'hono';
 import { Registry } from 'prom-client';
 import { gatewayMetrics } from './metrics.ts';
-import { admission, bufferBody, clientAddress, type GatewayEnv, publicRoutes, throttleGate } from './middleware.ts';
+import { acceptedImages, admission, bufferBody, clientAddress, type GatewayEnv, publicRoutes, throttleGate } from './middleware.ts';
 import { type GatewayObservability, gatewayObservability } from './observability/index.ts';
 import { type GatewayOptions, type ResolvedGatewayOptions, resolveGatewayOptions } from './options.ts';
 import { gatewayProxy } from './proxy.ts';
@@ -87,6 +87,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.use(forApp<GatewayEnv>(options.authenticate ?? anonymous()));
   if (throttle && o.throttle) app.use(throttleGate(throttle, o.throttle.minRequests, () => metrics.throttled.inc()));
   app.use(bufferBody(o.body, bodies, (c) => clientAddress(c, forwarding)));
+  app.use(acceptedImages(o.inputFormats));
   app.use(admission(limiter));
   app.all('*', proxy.handler);
 

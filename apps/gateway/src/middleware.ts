@@ -4,8 +4,11 @@ import {
   type BodyBudget,
   bodyless,
   HttpError,
+  type InputFormat,
   type ResolvedBodyLimits,
   readBody,
+  sniffImageFormat,
+  unsupportedInput,
 } from '@ballast/app-shared';
 import type { AdaptiveThrottle, ConcurrencyLimiter } from '@ballast/backpressure';
 import type { Forwarding } from '@ballast/load-balancer';
@@ -112,6 +115,23 @@ export const bufferBody = (
     } finally {
       lease.release();
     }
+  };
+
+/**
+ * Refuses a buffered body that is not an image in an accepted format (known by its
+ * first bytes) with 415 at the door: the API servers refuse it too, but an attacker's
+ * SVG, PDF or text then costs them nothing.
+ */
+export const acceptedImages = (formats: readonly InputFormat[]): MiddlewareHandler<GatewayEnv> =>
+  async function acceptedImages(c, next) {
+    const body = c.var.body;
+    if (body !== undefined && body.byteLength > 0) {
+      const format = sniffImageFormat(body);
+      if (format === undefined || !formats.includes(format)) {
+        throw new HttpError(415, 'ERR_BALLAST_IMAGE_UNSUPPORTED', unsupportedInput(formats));
+      }
+    }
+    await next();
   };
 
 /** Caps the requests forwarded at once; beyond it, 503 `ERR_BALLAST_OVERLOADED`. */

@@ -3,6 +3,8 @@ import {
   type Authenticate,
   type BodyLimits,
   GATEWAY_STRATEGIES,
+  type InputFormat,
+  inputFormatsOption,
   type Logger,
   type ResolvedBodyLimits,
   resolveBodyLimits,
@@ -98,6 +100,12 @@ export interface GatewayOptions extends BodyLimits {
    */
   bodyBudgetPerClientBytes?: number;
   /**
+   * Input formats the API servers accept: a body whose first bytes name none of them is
+   * refused with 415 at the gateway, before it reaches an API server (which checks again).
+   * @default ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff']
+   */
+  inputFormats?: readonly InputFormat[];
+  /**
    * Peers whose forwarding headers (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`) are kept
    * and extended: addresses, CIDR ranges or `loopback`, `private`, `linklocal`. From any
    * other peer they are replaced with what the gateway saw. @default [] (trust none)
@@ -150,6 +158,7 @@ export interface ResolvedGatewayOptions {
   bodyBudgetPerClientBytes: number;
   body: ResolvedBodyLimits;
   trustedProxies: readonly string[];
+  inputFormats: readonly InputFormat[];
 }
 
 /**
@@ -187,5 +196,6 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     bodyBudgetPerClientBytes: integer('bodyBudgetPerClientBytes', options.bodyBudgetPerClientBytes ?? 32 * 1024 * 1024, { min: 1 }),
     body: resolveBodyLimits(options),
     trustedProxies: options.trustedProxies ?? [],
+    inputFormats: inputFormatsOption(options.inputFormats),
   };
 }

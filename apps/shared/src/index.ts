@@ -44,7 +44,14 @@ export {
   requestIdFrom,
   SHED_HEADER,
 } from './http.ts';
-export { DEFAULT_INPUT_FORMATS, type InputFormat, sniffImageFormat, unsupportedInput } from './image-format.ts';
+export {
+  DEFAULT_INPUT_FORMATS,
+  INPUT_FORMATS,
+  type InputFormat,
+  inputFormatsOption,
+  sniffImageFormat,
+  unsupportedInput,
+} from './image-format.ts';
 export {
   type CreateLoggerOptions,
   createLogger,
@@ -92,7 +99,6 @@ export {
   GATEWAY_STRATEGIES,
   IDENTITY_ENV,
   IMAGE_ENV,
-  INPUT_FORMATS,
   knownVariables,
   loadEnv,
   QUEUE_ENV,

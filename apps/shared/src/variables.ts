@@ -23,7 +23,7 @@ import {
   readEnv,
   stringVar,
 } from './env.ts';
-import type { InputFormat } from './image-format.ts';
+import { INPUT_FORMATS, type InputFormat } from './image-format.ts';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './log.ts';
 
 /** Balancing strategies the gateway can be configured with (those that need no affinity key). */
@@ -57,10 +57,7 @@ export const QUEUE_ENV = {
   BALLAST_QUEUE_HEARTBEAT_PAUSE_MS: intVar('Silence tolerated beyond it before a process is suspected, ms', { min: 0, max: 600_000 }),
 } as const satisfies EnvSpec;
 
-/** Image input formats a service may accept; `svg` only when named explicitly. */
-export const INPUT_FORMATS: readonly InputFormat[] = ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff', 'svg'];
-
-/** Read by the API servers and the workers. */
+/** Read by the gateway, the API servers and the workers. */
 export const IMAGE_ENV = {
   BALLAST_INPUT_FORMATS: listVar(
     'Input formats accepted (others are refused with 415)',
