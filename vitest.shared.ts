@@ -7,7 +7,10 @@ import { defineConfig } from 'vitest/config';
  */
 export default defineConfig({
   resolve: { conditions: ['@ballast/source', 'module', 'node', 'import', 'default'] },
-  ssr: { resolve: { conditions: ['@ballast/source', 'module', 'node', 'import', 'default'], externalConditions: ['@ballast/source'] } },
+  // Vitest passes the SSR conditions to Node as `--conditions` flags for external
+  // packages, so `import` here would make Node's `require` pick a dual package's ESM
+  // entry (pg → pg-pool breaks): Vite adds `import`/`require` itself per import.
+  ssr: { resolve: { conditions: ['@ballast/source', 'node', 'development|production'], externalConditions: ['@ballast/source'] } },
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 20_000,

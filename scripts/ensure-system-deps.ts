@@ -1,11 +1,11 @@
 /**
  * Makes sure the system programs Ballast's tests run for real are installed:
- * `redis-server` and `redis-sentinel`, `promtool` (the alert-rule tests) and `chromium`
- * (the dashboard's browser test). On a Debian machine running as root it
+ * `redis-server`, `redis-sentinel` and PostgreSQL's server (`postgres`), `promtool` (the
+ * alert-rule tests) and `chromium` (the dashboard's browser test). On a Debian machine running as root it
  * installs what is missing with apt-get; elsewhere it says exactly what to run.
  *
  * Usage: node scripts/ensure-system-deps.ts [program...]
- * (default: redis-server redis-sentinel promtool chromium; benchmarks also ask for nginx, haproxy, wrk)
+ * (default: redis-server redis-sentinel postgres promtool chromium; benchmarks also ask for nginx, haproxy, wrk)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,11 +17,17 @@ const PACKAGES: Record<string, string> = {
   nginx: 'nginx',
   haproxy: 'haproxy',
   wrk: 'wrk',
+  postgres: 'postgresql',
   promtool: 'prometheus',
   chromium: 'chromium',
 };
 
-const wanted = process.argv.length > 2 ? process.argv.slice(2) : ['redis-server', 'redis-sentinel', 'promtool', 'chromium'];
+/** Programs Debian installs off PATH: where else to look for them. */
+const OFF_PATH: Record<string, string> = {
+  postgres: 'ls /usr/lib/postgresql/*/bin/postgres',
+};
+
+const wanted = process.argv.length > 2 ? process.argv.slice(2) : ['redis-server', 'redis-sentinel', 'postgres', 'promtool', 'chromium'];
 for (const program of wanted) {
   if (!(program in PACKAGES)) {
     console.error(`ensure-system-deps: unknown program ${JSON.stringify(program)}; known: ${Object.keys(PACKAGES).join(', ')}`);
@@ -29,7 +35,8 @@ for (const program of wanted) {
   }
 }
 
-const has = (program: string): boolean => spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status === 0;
+const has = (program: string): boolean =>
+  spawnSync('sh', ['-c', `command -v ${program}${OFF_PATH[program] ? ` || ${OFF_PATH[program]}` : ''}`], { stdio: 'ignore' }).status === 0;
 const missing = wanted.filter((program) => !has(program));
 if (missing.length === 0) process.exit(0);
 
@@ -41,7 +48,7 @@ if (!isRoot || !isDebian) {
   console.error(
     `Missing: ${missing.join(', ')}. Ballast's tests run these for real. Install them with:\n` +
       `  sudo apt-get update && sudo apt-get install -y ${packages.join(' ')}   (Debian, Ubuntu)\n` +
-      `  brew install ${[...new Set(packages.map((p) => (p.startsWith('redis') ? 'redis' : p)))].join(' ')}   (macOS)`,
+      `  brew install ${[...new Set(packages.map((p) => (p.startsWith('redis') ? 'redis' : p === 'postgresql' ? 'postgresql@15' : p)))].join(' ')}   (macOS)`,
   );
   process.exit(1);
 }
@@ -58,7 +65,7 @@ const run = (args: string[]): void => {
 run(['update', '-qq']);
 run(['install', '-y', '-qq', '--no-install-recommends', ...packages]);
 // Debian starts the packaged services on install; tests start their own on free ports.
-for (const service of ['redis-server', 'redis-sentinel', 'nginx', 'haproxy', 'prometheus']) {
+for (const service of ['redis-server', 'redis-sentinel', 'nginx', 'haproxy', 'postgresql', 'prometheus']) {
   if (packages.includes(service)) spawnSync('sh', ['-c', `service ${service} stop || systemctl stop ${service}`], { stdio: 'ignore' });
 }
 const still = missing.filter((program) => !has(program));

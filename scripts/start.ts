@@ -12,8 +12,9 @@
 import { spawn } from 'node:child_process';
 import { edgeFromEnv } from '@ballast/app-gateway';
 import { queueFromEnv } from '@ballast/app-queue';
-import { EDGE_ENV, IMAGE_ENV, QUEUE_ENV, START_ENV, startService } from '@ballast/app-shared';
+import { EDGE_ENV, IMAGE_ENV, QUEUE_ENV, START_ENV, startService, USAGE_ENV } from '@ballast/app-shared';
 import { type RunningSystem, startSystem } from '@ballast/app-system';
+import { logDirFor, openRecorder, type UsageStore, usageConfig } from '@ballast/app-usage';
 import { sampleJpeg } from '@ballast/app-worker';
 import { Histogram } from '@ballast/common';
 
@@ -22,7 +23,7 @@ import { Histogram } from '@ballast/common';
 // initial old space: re-launch this script once with the flag.
 const HEAP_FLAG = '--initial-old-space-size=128';
 // Every BALLAST_* variable is checked before anything starts: a typo stops here, naming it.
-const { env, logger } = startService('npm start', { ...QUEUE_ENV, ...IMAGE_ENV, ...EDGE_ENV, ...START_ENV });
+const { env, logger } = startService('npm start', { ...QUEUE_ENV, ...IMAGE_ENV, ...EDGE_ENV, ...START_ENV, ...USAGE_ENV });
 if (!process.execArgv.includes(HEAP_FLAG) && !env.BALLAST_NO_RELAUNCH) {
   const child = spawn(process.execPath, [...process.execArgv, HEAP_FLAG, ...process.argv.slice(1)], { stdio: 'inherit' });
   // A signal sent to this process alone (kill <pid>) is passed on; Ctrl-C reaches both
@@ -60,6 +61,26 @@ async function main(): Promise<void> {
 
   const edge = edgeFromEnv(env);
   const inputFormats = env.BALLAST_INPUT_FORMATS;
+  // Usage: a fsync'd log per process (a second npm start on this machine has its own; a dead
+  // one's is shipped by the next start), shipped to the store (PGlite in data/usage/store by
+  // default), which opens in the background: records wait in the log meanwhile.
+  const usageSettings = usageConfig();
+  const recorder = await openRecorder({
+    dir: logDirFor(usageSettings, `system-${process.pid}`),
+    store: usageSettings.database,
+    adoptFrom: usageSettings.logRoot,
+  });
+  recorder.store.catch((error: unknown) => logger.warn({ err: error }, 'usage store unavailable: usage stays in the local log'));
+  // Opening PGlite holds the event loop (seconds when it first creates the database): let it
+  // finish before serving, up to 10 s; past that, serve and let it finish meanwhile.
+  await Promise.race([recorder.store.catch(() => undefined), new Promise((r) => setTimeout(r, 10_000).unref())]);
+  const usageStore = {
+    tenantUsage: async (...args: Parameters<UsageStore['tenantUsage']>) => {
+      const store = await recorder.store;
+      if (!store) throw new Error('no usage store');
+      return await store.tenantUsage(...args);
+    },
+  };
   const options = {
     apis: 3,
     workers: 1,
@@ -69,6 +90,7 @@ async function main(): Promise<void> {
     gatewayLimits: edge.limits,
     api: { inputFormats },
     worker: { limits: { inputFormats } },
+    usage: { record: recorder.append, store: usageStore },
   };
   let system: RunningSystem;
   try {
@@ -116,6 +138,7 @@ Ctrl-C to stop.`);
       console.log('\nStopping: finishing the jobs in progress… (Ctrl-C again to stop at once)');
       try {
         await system.close();
+        await recorder.close();
       } finally {
         process.exit(0);
       }
@@ -163,5 +186,6 @@ Ctrl-C to stop.`);
     console.log(`  upstreams  ${[...upstreams].map(([k, v]) => `${k}: ${v}`).join(', ')}`);
     console.log(`  latency    p50 ${ms(s.p50)}   p90 ${ms(s.p90)}   p99 ${ms(s.p99)}   p99.9 ${ms(s.p999)}   max ${ms(s.max)}`);
     await system.close();
+    await recorder.close(); // ships what the burst recorded
   }
 }

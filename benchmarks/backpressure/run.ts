@@ -12,7 +12,7 @@
  */
 import { loadavg } from 'node:os';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
-import { admissionBenchmarks } from './admission.ts';
+import { admissionBenchmarks, BULKHEAD, LIMITER_BEFORE, LIMITER_EXECUTE, limiterSuccessPath } from './admission.ts';
 import { bottleneckRedisCheck } from './bottleneck-redis.ts';
 import { type OverloadRun, overloadRun } from './overload.ts';
 
@@ -40,6 +40,20 @@ const bottleneckRows: Row[] = [
   { measure: 'KeyedRateLimiter: heap for 100,000 keys, maxKeys 10,000 (MB)', value: admission.keyedHeapBytes / 2 ** 20 },
 ];
 printTable('bottleneck per-job overhead; bounded per-key memory', bottleneckRows);
+
+// 1b. The success path of a call under a limiter, next to cockatiel's bulkhead and the baseline
+const limiterRows = await limiterSuccessPath();
+printTable('A call under a concurrency limiter that admits it at once: CPU time and heap bytes per call over the bare call', limiterRows);
+const limiterOverhead = (name: string): number => limiterRows.find((r) => r.limiter === name)?.['overhead ns/call'] as number;
+const limiterGoals = [
+  `execute (fixed limit) vs cockatiel's bulkhead: ${fmt(limiterOverhead(LIMITER_EXECUTE))} ns vs ${fmt(limiterOverhead(BULKHEAD))} ns (goal <= 1x) ${limiterOverhead(LIMITER_EXECUTE) <= limiterOverhead(BULKHEAD) ? 'MET' : 'MISSED'}`,
+  ...(limiterRows.some((r) => r.limiter === LIMITER_BEFORE)
+    ? [
+        `execute (fixed limit) vs run() before the contract: ${fmt(limiterOverhead(LIMITER_EXECUTE) / limiterOverhead(LIMITER_BEFORE))}x (goal <= 1.1)`,
+      ]
+    : []),
+];
+console.log(limiterGoals.map((g) => `- ${g}`).join('\n'));
 
 // 2. bottleneck clustering on Redis
 const clustering = await bottleneckRedisCheck();
@@ -112,6 +126,10 @@ const markdown = [
   '',
   markdownTable(bottleneckRows),
   '',
+  markdownTable(limiterRows),
+  '',
+  ...limiterGoals.map((g) => `- ${g}`),
+  '',
   markdownTable([
     { check: `bottleneck over Redis ${clustering.redisVersion}: 20 jobs`, result: clustering.scheduleWorks ? 'ok' : 'failed' },
     { check: 'next job after the limiter keys are lost', result: clustering.afterKeyLoss },
@@ -126,6 +144,8 @@ if (!QUICK) {
   writeResult('backpressure.json', {
     machine: host,
     admission,
+    limiter: limiterRows,
+    limiterGoals,
     clustering,
     overload: runs.map(({ result, ...rest }) => ({ ...rest, result: { ...result, histograms: undefined } })),
   });

@@ -11,13 +11,15 @@
 import { createRequire } from 'node:module';
 import { CircuitBreaker, type OpossumBreaker } from '@ballast/circuit-breaker';
 import { circuitBreaker as cockatielBreaker, handleAll, SamplingBreaker } from 'cockatiel';
-import { heapUsed } from '../lib/measure.ts';
+import { importBaseline } from '../lib/baseline.ts';
+import { bytesPerCall, heapUsed, interleaved, loadAverage } from '../lib/measure.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 
 // opossum ships no types: load it untyped and describe it with Ballast's own description of it.
 const Opossum = createRequire(import.meta.url)('opossum') as new (action: (failing: boolean) => Promise<unknown>) => OpossumBreaker;
 
 const WINDOWS = [1_000, 10_000, 100_000];
+const LOAD = loadAverage();
 const BATCH = 20; // calls per timed batch
 const BUDGET_MS = Number(process.env.BUDGET_MS ?? 1_500); // time limit per measurement
 
@@ -41,17 +43,41 @@ function bare(): Candidate {
   return { name: 'bare call', ok: succeed, fail: () => fail().catch(swallow), open() {}, close() {} };
 }
 
-function ballast(timeout: number | false, name: string): () => Candidate {
+function ballast(timeoutMs: number | false, name: string): () => Candidate {
   return () => {
     // Never opens on the failure rate (>100% is impossible), so the window keeps filling.
-    const breaker = new CircuitBreaker({ name: 'bench', errorThresholdPercentage: 100, timeout });
+    const breaker = new CircuitBreaker({ name: 'bench', timeoutMs, opossum: { errorThresholdPercentage: 100 } });
     return {
       name,
       ok: () => breaker.execute(succeed),
       fail: () => breaker.execute(fail).catch(swallow),
       open: () => breaker.trip(),
-      close: () => breaker.close(),
+      close: () => breaker.dispose(),
     };
+  };
+}
+
+/** The breaker as it was before the policy contract (the baseline commit), same options. */
+interface OldBreakerModule {
+  CircuitBreaker: new (
+    options: object,
+  ) => {
+    execute(fn: () => Promise<unknown>): Promise<unknown>;
+    trip(): void;
+    close(): void;
+  };
+}
+const old = await importBaseline<OldBreakerModule>('circuit-breaker');
+const BEFORE = 'Ballast before';
+function before(): Candidate {
+  const OldBreaker = (old as OldBreakerModule).CircuitBreaker;
+  const breaker = new OldBreaker({ name: 'bench', errorThresholdPercentage: 100, timeout: 10_000 });
+  return {
+    name: BEFORE,
+    ok: () => breaker.execute(succeed),
+    fail: () => breaker.execute(fail).catch(swallow),
+    open: () => breaker.trip(),
+    close: () => breaker.close(),
   };
 }
 
@@ -108,7 +134,7 @@ async function prefill(candidate: Candidate, n: number): Promise<void> {
   for (let i = 0; i < n; i++) await candidate.ok();
 }
 
-const factories = [bare, ballast(10_000, 'Ballast'), ballast(false, 'Ballast, no timeout'), opossum, cockatiel];
+const factories = [bare, ballast(10_000, 'Ballast'), ballast(false, 'Ballast, no timeout'), ...(old ? [before] : []), opossum, cockatiel];
 const results: Row[] = [];
 
 // Warm every code path once so the first window does not pay for compilation.
@@ -167,15 +193,56 @@ const heap: Row[] = [];
 for (const make of factories.slice(1)) heap.push(await heapOf(make));
 heapUsed();
 
+// The success path alone, in CPU time per call (interleaved rounds: load from other
+// processes falls on every candidate alike), with heap bytes allocated per call; and
+// opossum's share: the same Ballast breaker with every call sent through opossum's fire()
+// (a listener on opossum's own `fire` event makes Ballast take that path).
+const SUCCESS_ROUNDS = Number(process.env.ROUNDS ?? 11);
+const successCandidates: Array<[string, () => Promise<unknown>, () => void]> = [];
+{
+  const add = (c: Candidate): void => {
+    successCandidates.push([c.name, () => c.ok(), () => c.close()]);
+  };
+  add(bare());
+  add(ballast(10_000, 'Ballast')());
+  add(ballast(false, 'Ballast, no timeout')());
+  const throughFire = new CircuitBreaker({ name: 'bench', opossum: { errorThresholdPercentage: 100 } });
+  throughFire.opossum.on('fire', () => undefined);
+  successCandidates.push(['Ballast, every call through opossum fire()', () => throughFire.execute(succeed), () => throughFire.dispose()]);
+  if (old) add(before());
+  add(opossum());
+  add(cockatiel());
+}
+const successTimes = await interleaved(
+  successCandidates.map(([name, op]) => [name, op] as const),
+  { iterations: 10_000, rounds: SUCCESS_ROUNDS },
+);
+const successBytes = new Map<string, number>();
+for (const [name, op] of successCandidates) successBytes.set(name, await bytesPerCall(op));
+for (const [, , close] of successCandidates) close();
+const bareCpu = successTimes.get('bare call')?.cpuNs ?? 0;
+const bareBytes = successBytes.get('bare call') ?? 0;
+const successRows: Row[] = successCandidates.map(([name]) => ({
+  breaker: name,
+  'CPU ns/call': successTimes.get(name)?.cpuNs,
+  'overhead µs': ((successTimes.get(name)?.cpuNs ?? 0) - bareCpu) / 1_000,
+  'bytes/call over bare': (successBytes.get(name) ?? 0) - bareBytes,
+}));
+const overheadOf = (name: string): number => successRows.find((r) => r.breaker === name)?.['overhead µs'] as number;
+
 const columns = [
   'calls in window',
   'bare ok ns',
   'bare fail ns',
-  ...['Ballast', 'Ballast, no timeout', 'opossum (defaults)', 'cockatiel'].flatMap((n) => [`${n} ok µs`, `${n} fail µs`]),
+  ...['Ballast', 'Ballast, no timeout', ...(old ? [BEFORE] : []), 'opossum (defaults)', 'cockatiel'].flatMap((n) => [
+    `${n} ok µs`,
+    `${n} fail µs`,
+  ]),
 ];
 printTable('Overhead per call over a bare call (µs), by calls already in the window', results, columns);
 printTable('Rejection while open (µs per call)', rejections);
 printTable('Heap held by the window', heap);
+printTable('Success path: CPU time per call over a bare call, and heap bytes allocated per call', successRows);
 
 const ballastOk = results.map((r) => r['Ballast ok µs'] as number);
 const ballastFail = results.map((r) => r['Ballast fail µs'] as number);
@@ -187,13 +254,20 @@ const goals = {
   failGrowth1kTo100k: (ballastFail.at(-1) as number) / (ballastFail[0] as number),
   opossumFailGrowth1kTo100k:
     (results.at(-1)?.['opossum (defaults) fail µs'] as number) / (results[0]?.['opossum (defaults) fail µs'] as number),
+  successOverheadUs: overheadOf('Ballast'),
+  successOverheadNoTimeoutUs: overheadOf('Ballast, no timeout'),
+  cockatielSuccessOverheadUs: overheadOf('cockatiel'),
+  successVsCockatiel: overheadOf('Ballast, no timeout') / overheadOf('cockatiel'),
+  successVsBefore: old ? overheadOf('Ballast') / overheadOf(BEFORE) : null,
+  failVsBefore: old ? Math.max(...ballastFail) / Math.max(...results.map((r) => r[`${BEFORE} fail µs`] as number)) : null,
+  opossumFireShareUs: overheadOf('Ballast, every call through opossum fire()') - overheadOf('Ballast'),
 };
 console.log('\nGoals:', goals);
 
 const markdown = [
   '# @ballast/circuit-breaker benchmark',
   '',
-  `\`npm run bench:circuit-breaker\` — ${machine().cpus} CPUs (${machine().cpuModel}), Node ${machine().node}, ${machine().date}`,
+  `\`npm run bench:circuit-breaker\` — ${machine().cpus} CPUs (${machine().cpuModel}), Node ${machine().node}, load average at start ${LOAD.join(' ')}, ${machine().date}`,
   '',
   '## Overhead per call over a bare call (µs), by calls already in the rolling window',
   '',
@@ -207,8 +281,21 @@ const markdown = [
   '',
   markdownTable(heap),
   '',
+  `## Success path: CPU time per call (median of ${SUCCESS_ROUNDS} interleaved rounds of 10,000 calls) over a bare call, and heap bytes allocated per call`,
+  '',
+  markdownTable(successRows),
+  '',
   `Ballast worst case: ${fmt(goals.okWorstUs)} µs per successful call (goal ≤ 2), ${fmt(goals.failWorstUs)} µs per failed call (goal ≤ 5); failed-call cost ×${fmt(goals.failGrowth1kTo100k)} from 1k to 100k calls in the window (opossum at its defaults: ×${fmt(goals.opossumFailGrowth1kTo100k)}).`,
+  '',
+  `Success path (CPU): Ballast ${fmt(goals.successOverheadUs)} µs, without a timeout ${fmt(goals.successOverheadNoTimeoutUs)} µs, cockatiel ${fmt(goals.cockatielSuccessOverheadUs)} µs (ratio without timeout / cockatiel ${fmt(goals.successVsCockatiel)}, goal ≤ 1); vs before the contract ×${fmt(goals.successVsBefore)} (goal ≤ 1.1); worst failed call vs before ×${fmt(goals.failVsBefore)} (goal ≤ 1); opossum's fire() adds ${fmt(goals.opossumFireShareUs)} µs per successful call when Ballast sends calls through it.`,
   '',
 ].join('\n');
 writeResult('circuit-breaker.md', markdown);
-writeResult('circuit-breaker.json', { machine: machine(), results, rejections, heap, goals });
+writeResult('circuit-breaker.json', {
+  machine: { ...machine(), loadAverage: LOAD },
+  results,
+  rejections,
+  heap,
+  success: successRows,
+  goals,
+});

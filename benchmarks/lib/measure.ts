@@ -1,3 +1,5 @@
+import { loadavg } from 'node:os';
+
 /**
  * Micro-benchmark timing. Measures a synchronous or asynchronous operation in
  * batches, after a warm-up, and reports nanoseconds per operation as the median of
@@ -108,4 +110,65 @@ let blackhole: unknown;
 function keep(value: unknown): void {
   blackhole = value;
   if (blackhole === Symbol.for('never')) console.log(blackhole);
+}
+
+/** CPU and wall time per operation of one candidate, from {@link interleaved}. */
+export interface PerCall {
+  /** CPU time of this process per operation, ns (median round). */
+  cpuNs: number;
+  /** Wall time per operation, ns (median round). */
+  wallNs: number;
+}
+
+/**
+ * Times async candidates in interleaved rounds: every round runs each candidate once (in
+ * a rotating order), so load from other processes falls on all of them alike; the median
+ * round is reported. On a shared machine wall time mostly measures the other tenants, so
+ * the figure to compare is the CPU time this process spends per call (`process.cpuUsage`,
+ * user + system, GC included); the wall-clock median is kept beside it.
+ */
+export async function interleaved(
+  candidates: ReadonlyArray<readonly [name: string, op: () => Promise<unknown>]>,
+  { iterations = 20_000, rounds = 11 }: { iterations?: number; rounds?: number } = {},
+): Promise<Map<string, PerCall>> {
+  const cpu = new Map<string, number[]>(candidates.map(([name]) => [name, []]));
+  const wall = new Map<string, number[]>(candidates.map(([name]) => [name, []]));
+  for (const [, op] of candidates) for (let i = 0; i < iterations; i++) await op();
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < candidates.length; k++) {
+      const [name, op] = candidates[(k + round) % candidates.length] as readonly [string, () => Promise<unknown>];
+      const t = await timeBatchAsync(async () => {
+        for (let i = 0; i < iterations; i++) await op();
+      });
+      wall.get(name)?.push(t.wallNs / iterations);
+      cpu.get(name)?.push(t.cpuNs / iterations);
+    }
+  }
+  return new Map(candidates.map(([name]) => [name, { cpuNs: median(cpu.get(name) ?? []), wallNs: median(wall.get(name) ?? []) }]));
+}
+
+/**
+ * Heap bytes allocated per operation: the growth of the heap over a batch of sequential
+ * operations that starts right after a full collection, median of several batches. Run
+ * with a young generation large enough for one batch (`--max-semi-space-size=64`, as the
+ * bench scripts do) so no scavenge lands inside it; a batch with a scavenge reads low,
+ * and the median discards it. Needs `--expose-gc`.
+ */
+export async function bytesPerCall(
+  op: () => Promise<unknown>,
+  { calls = 2_000, batches = 9 }: { calls?: number; batches?: number } = {},
+): Promise<number> {
+  for (let i = 0; i < calls; i++) await op();
+  const samples: number[] = [];
+  for (let b = 0; b < batches; b++) {
+    const before = heapUsed();
+    for (let i = 0; i < calls; i++) await op();
+    samples.push((process.memoryUsage().heapUsed - before) / calls);
+  }
+  return median(samples);
+}
+
+/** The system's 1-minute load average, for result files (shared machines are noisy). */
+export function loadAverage(): number[] {
+  return loadavg().map((l) => Number(l.toFixed(2)));
 }

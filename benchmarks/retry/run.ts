@@ -12,9 +12,10 @@
 import { constantBackoff, type RetryBudget, RetryPolicy, ratioBudget, retry, tokenBucketBudget } from '@ballast/retry';
 import { retry as cockatielRetry, ExponentialBackoff, handleAll } from 'cockatiel';
 import pRetry from 'p-retry';
-import { median, timeBatchAsync } from '../lib/measure.ts';
+import { importBaseline } from '../lib/baseline.ts';
+import { bytesPerCall, interleaved, loadAverage } from '../lib/measure.ts';
 import { openLoop } from '../lib/open-loop.ts';
-import { machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
+import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 
 const BASE_RATE = Number(process.env.RATE ?? 400); // calls per second
 const DURATION_MS = Number(process.env.DURATION_MS ?? 5_000);
@@ -107,35 +108,18 @@ async function storm(name: string, budget: RetryBudget | undefined, attempts: nu
   };
 }
 
-/**
- * Times async candidates in interleaved rounds: every round runs each candidate once (in
- * a rotating order), so load from other processes falls on all of them alike; the median
- * round is reported. On a shared machine wall time mostly measures the other tenants, so
- * the figure is the CPU time this process spends per call (`process.cpuUsage`, user +
- * system, GC included); the wall-clock median is kept beside it.
- */
-async function interleaved(
-  candidates: Array<[name: string, op: () => Promise<unknown>]>,
-  { iterations = 20_000, rounds = 11 } = {},
-): Promise<Map<string, { cpu: number; wall: number }>> {
-  const cpu = new Map<string, number[]>(candidates.map(([name]) => [name, []]));
-  const wall = new Map<string, number[]>(candidates.map(([name]) => [name, []]));
-  for (const [, op] of candidates) for (let i = 0; i < iterations; i++) await op();
-  for (let round = 0; round < rounds; round++) {
-    for (let k = 0; k < candidates.length; k++) {
-      const [name, op] = candidates[(k + round) % candidates.length] as [string, () => Promise<unknown>];
-      const t = await timeBatchAsync(async () => {
-        for (let i = 0; i < iterations; i++) await op();
-      });
-      wall.get(name)?.push(t.wallNs / iterations);
-      cpu.get(name)?.push(t.cpuNs / iterations);
-    }
-  }
-  return new Map(candidates.map(([name]) => [name, { cpu: median(cpu.get(name) ?? []), wall: median(wall.get(name) ?? []) }]));
-}
-
 const RAW = 'raw operation (no retry)';
 const BALLAST_DEFAULTS = 'Ballast RetryPolicy.execute (defaults: 3 attempts, 30 s deadline)';
+
+const BEFORE = 'Ballast RetryPolicy.execute before the contract (baseline commit, defaults)';
+const P_RETRY = 'p-retry 9 (retries: 2)';
+const COCKATIEL = 'cockatiel 3 retry (maxAttempts: 2)';
+
+interface OldRetry {
+  RetryPolicy: new (
+    options?: object,
+  ) => { execute(fn: (c: { signal: AbortSignal }) => unknown, o?: object): Promise<unknown>; close(): void };
+}
 
 async function overhead(): Promise<Row[]> {
   const op = async (): Promise<number> => 1;
@@ -145,26 +129,37 @@ async function overhead(): Promise<Row[]> {
   const ballastFull = new RetryPolicy({ timeoutMs: 1_000, budget: ratioBudget() });
   const signal = new AbortController().signal;
   const backoff = constantBackoff({ delayMs: 100 });
+  const old = await importBaseline<OldRetry>('retry');
+  const before = old ? new old.RetryPolicy() : undefined;
 
-  const results = await interleaved([
+  const candidates: Array<readonly [string, () => Promise<unknown>]> = [
     [RAW, () => op()],
-    ['p-retry 9 (retries: 2)', () => pRetry(op, { retries: MAX_ATTEMPTS - 1 })],
-    ['cockatiel 3 retry (maxAttempts: 2)', () => cockatiel.execute(op)],
+    [P_RETRY, () => pRetry(op, { retries: MAX_ATTEMPTS - 1 })],
+    [COCKATIEL, () => cockatiel.execute(op)],
     [BALLAST_DEFAULTS, () => ballast.execute(op)],
     ['Ballast execute, operation reads its signal', () => ballast.execute(opWithSignal)],
     ['Ballast execute + timeoutMs + caller signal + ratio budget', () => ballastFull.execute(opWithSignal, { signal })],
     ['Ballast retry() one-shot (builds a policy per call)', () => retry(op, { backoff })],
-  ]);
+    ...(before ? [[BEFORE, () => before.execute(op)] as const] : []),
+  ];
+  const results = await interleaved(candidates);
+  const bytes = new Map<string, number>();
+  for (const [name, run] of candidates) bytes.set(name, await bytesPerCall(run));
   ballast.close();
   ballastFull.close();
-  const raw = results.get(RAW)?.cpu ?? 0;
-  return [...results].map(([candidate, { cpu, wall }]) => ({
+  before?.close();
+  const raw = results.get(RAW)?.cpuNs ?? 0;
+  const rawBytes = bytes.get(RAW) ?? 0;
+  return [...results].map(([candidate, { cpuNs, wallNs }]) => ({
     candidate,
-    'CPU ns/call': cpu,
-    'overhead µs': (cpu - raw) / 1000,
-    'wall ns/call': wall,
+    'CPU ns/call': cpuNs,
+    'overhead µs': (cpuNs - raw) / 1000,
+    'wall ns/call': wallNs,
+    'bytes/call over raw': (bytes.get(candidate) ?? 0) - rawBytes,
   }));
 }
+
+const LOAD = loadAverage();
 
 async function main(): Promise<void> {
   console.log(`@ballast/retry benchmarks — ${JSON.stringify(machine())}`);
@@ -190,11 +185,20 @@ async function main(): Promise<void> {
 
   const noBudget = stormRows[1]?.['load (x base)'] as number;
   const ratio = stormRows[2]?.['extra load %'] as number;
-  const ballastOverhead = overheadRows.find((r) => r.candidate === BALLAST_DEFAULTS)?.['overhead µs'] as number;
+  const overheadOf = (name: string): number => overheadRows.find((r) => r.candidate === name)?.['overhead µs'] as number;
+  const ballastOverhead = overheadOf(BALLAST_DEFAULTS);
+  const fastestPeer = Math.min(overheadOf(P_RETRY), overheadOf(COCKATIEL));
+  const before = overheadOf(BEFORE);
   const goals = [
     `retries without a budget reach maxAttempts x base: ${noBudget.toFixed(2)}x (goal ${MAX_ATTEMPTS}x) ${Math.abs(noBudget - MAX_ATTEMPTS) < 0.05 ? 'MET' : 'MISSED'}`,
     `extra load under the default ratioBudget(): ${ratio.toFixed(1)}% (goal <= 20%) ${ratio <= 20 ? 'MET' : 'MISSED'}`,
     `overhead per first-attempt success: ${ballastOverhead.toFixed(2)} µs (goal <= 2 µs) ${ballastOverhead <= 2 ? 'MET' : 'MISSED'}`,
+    `overhead vs the fastest peer (${fastestPeer.toFixed(3)} µs): ${fmt(ballastOverhead / fastestPeer)}x (goal <= 1) ${ballastOverhead <= fastestPeer ? 'MET' : 'MISSED'}`,
+    ...(Number.isFinite(before)
+      ? [
+          `overhead vs before the contract (${before.toFixed(2)} µs, same run): ${fmt(ballastOverhead / before)}x (goal <= 1.1) ${ballastOverhead <= before * 1.1 ? 'MET' : 'MISSED'}`,
+        ]
+      : []),
   ];
   console.log(`\nGoals:\n${goals.map((g) => `- ${g}`).join('\n')}`);
 
@@ -207,15 +211,19 @@ async function main(): Promise<void> {
     '',
     markdownTable(hedgeRows),
     '',
-    "Overhead per call succeeding on the first attempt: CPU time per call, median of 11 interleaved rounds of 20,000 calls; overhead = CPU time minus the raw operation's:",
+    "Overhead per call succeeding on the first attempt: CPU time per call, median of 11 interleaved rounds of 20,000 calls; overhead = CPU time minus the raw operation's; heap bytes allocated per call over the raw operation's:",
     '',
     markdownTable(overheadRows),
     '',
     ...goals.map((g) => `- ${g}`),
   ].join('\n');
   console.log(`\n${markdown}`);
+  writeResult(
+    'retry.md',
+    `# @ballast/retry benchmark\n\n\`npm run bench:retry\` — ${machine().cpuModel} × ${machine().cpus}, Node ${machine().node}, load average at start ${LOAD.join(' ')}, ${machine().date}.\n\n${markdown}\n`,
+  );
   const path = writeResult('retry.json', {
-    machine: machine(),
+    machine: { ...machine(), loadAverage: LOAD },
     baseRate: BASE_RATE,
     durationMs: DURATION_MS,
     storm: stormRows,

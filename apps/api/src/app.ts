@@ -21,7 +21,11 @@ import { apiMetrics } from './metrics.ts';
 import { type ApiEnv, type ApiOptions, resolveApiOptions } from './options.ts';
 import { validateResize } from './params.ts';
 import { queueMetrics } from './queue-metrics.ts';
+import { usageRoutes } from './routes/usage.ts';
 import { admitted, stageTimings } from './timing.ts';
+
+/** What a request-based auth decision is (the usage routes read the caller's tenant this way). */
+export type AuthResult = { tenant: string } | { reject: { status: 401 | 403 | 429; message: string } };
 
 /** A built API: its apps and what it owns. */
 export interface Api extends AsyncDisposable {
@@ -93,6 +97,15 @@ export function createApi(options: ApiOptions): Api {
   );
   app.get('/v1/jobs/:id', jobResult(queue));
   app.delete('/v1/jobs/:id', cancelJob(queue));
+  if (options.usage) {
+    // Behind `authenticate`: the route reads the tenant it decided.
+    const callers = new WeakMap<Request, string>();
+    app.use('/v1/usage', async function caller(c, next) {
+      callers.set(c.req.raw, c.var.tenant);
+      await next();
+    });
+    app.route('/', usageRoutes({ ...options.usage, authenticate: (request) => ({ tenant: callers.get(request) ?? 'anonymous' }) }));
+  }
   options.routes?.(app);
 
   const ops = operationalApp({ ...probes, registry });

@@ -1,5 +1,5 @@
 export { Admission, type AdmissionOptions, type AdmissionSource, type AdmissionStats } from './admission.ts';
-export { type Api, createApi } from './app.ts';
+export { type Api, type AuthResult, createApi } from './app.ts';
 export { apiErrors } from './errors.ts';
 export {
   type ApiEnv,
@@ -12,3 +12,4 @@ export {
 } from './options.ts';
 export { parseResizeQuery } from './params.ts';
 export { resultResponse, statusForFailure } from './results.ts';
+export { type UsageRoutesOptions, usageRoutes } from './routes/usage.ts';

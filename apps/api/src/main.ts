@@ -8,11 +8,16 @@
  *   BALLAST_REDIS_SENTINELS=127.0.0.1:26379 npx node --conditions=@ballast/source apps/api/src/main.ts
  */
 import { queueFromEnv } from '@ballast/app-queue';
-import { API_ENV, IMAGE_ENV, listen, QUEUE_ENV, startService } from '@ballast/app-shared';
+import { API_ENV, IMAGE_ENV, listen, QUEUE_ENV, startService, USAGE_ENV } from '@ballast/app-shared';
+import { UsageStore, usageConfig } from '@ballast/app-usage';
 import { createApi } from './app.ts';
 
-const { env, logger } = startService('api', { ...QUEUE_ENV, ...IMAGE_ENV, ...API_ENV });
+const { env, logger } = startService('api', { ...QUEUE_ENV, ...IMAGE_ENV, ...API_ENV, ...USAGE_ENV });
 const queue = queueFromEnv();
+// GET /v1/usage reads the usage batch store: served when it is a PostgreSQL server (a PGlite
+// directory belongs to the one process that opened it).
+const usageDatabase = usageConfig().database;
+const usageStore = /^postgres(ql)?:\/\//.test(usageDatabase) ? await UsageStore.open({ database: usageDatabase }) : undefined;
 const name = env.BALLAST_API_NAME;
 const api = createApi({
   queue,
@@ -25,6 +30,7 @@ const api = createApi({
   workerSlots: env.BALLAST_API_WORKER_SLOTS,
   bodyBudgetBytes: env.BALLAST_API_BODY_BUDGET_BYTES,
   inputFormats: env.BALLAST_INPUT_FORMATS,
+  ...(usageStore ? { usage: { store: usageStore } } : {}),
 });
 const server = await listen(api.app.fetch, { port: env.BALLAST_API_PORT, host: env.BALLAST_API_HOST });
 const ops = await listen(api.ops.fetch, { port: env.BALLAST_API_OPS_PORT, host: env.BALLAST_API_HOST });
@@ -40,6 +46,7 @@ const stop = async (): Promise<void> => {
   await new Promise((r) => setTimeout(r, env.BALLAST_API_DRAIN_MS));
   await server.close();
   await ops.close();
+  await usageStore?.close();
   await api.close();
   await queue.close();
 };

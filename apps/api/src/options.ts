@@ -14,6 +14,7 @@ import { durationMs, InvalidOptionError, integer } from '@ballast/common';
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import type { AdmissionOptions } from './admission.ts';
+import type { UsageRoutesOptions } from './routes/usage.ts';
 
 /** One request's outcome, reported to the usage hook. */
 export interface ApiUsage {
@@ -59,6 +60,8 @@ export interface ApiOptions extends AdmissionOptions, BodyLimits {
   routes?: (app: Hono<ApiEnv>) => void;
   /** The usage hook: called once per resize request when it ends. */
   onUsage?: (usage: ApiUsage) => void;
+  /** Serve `GET /v1/usage` (the caller's usage so far) from this usage store (see routes/usage.ts), behind `authenticate`. */
+  usage?: Omit<UsageRoutesOptions, 'authenticate'>;
   /**
    * Logger (pino): one `info` line per request (with its request id, job id, tenant,
    * status and latency) and one per problem, through a child carrying `service: name`.

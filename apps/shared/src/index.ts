@@ -98,5 +98,6 @@ export {
   type ServiceStart,
   START_ENV,
   startService,
+  USAGE_ENV,
   WORKER_ENV,
 } from './variables.ts';

@@ -146,8 +146,36 @@ export const START_ENV = {
   BALLAST_NO_RELAUNCH: boolVar('Run as launched, without re-launching with a larger initial heap', false),
 } as const satisfies EnvSpec;
 
+/** Read wherever usage is recorded, shipped, billed or shown (workers, API servers, `npm start`, the usage commands): see apps/usage. */
+export const USAGE_ENV = {
+  BALLAST_USAGE_DIR: stringVar(
+    'Root of the local usage logs (one directory per process under it)',
+    'a directory path',
+    /^\S(.*\S)?$/,
+    'data/usage/log',
+  ),
+  BALLAST_USAGE_DATABASE: stringVar(
+    'Usage batch store: a PostgreSQL URL, or the directory of an in-process PGlite database',
+    'a postgres:// URL or a directory path',
+    /^\S+$/,
+    'data/usage/store',
+  ),
+  BALLAST_USAGE_SHIP: enumVar(
+    'Who ships this process’s usage log: the process itself, or a separate shipper process',
+    ['in-process', 'external'],
+    'in-process',
+  ),
+  BALLAST_USAGE_COLD_DIR: stringVar('Cold storage root (object-store bucket layout)', 'a directory path', /^\S(.*\S)?$/, 'data/usage/cold'),
+  BALLAST_USAGE_BUCKET: stringVar('Cold storage bucket name', 'an S3 bucket name', /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'ballast-usage'),
+  BALLAST_USAGE_BILLING_DIR: stringVar('Where invoices are written', 'a directory path', /^\S(.*\S)?$/, 'data/usage/billing'),
+  BALLAST_USAGE_PRICES: stringVar('Price list file (JSON; see apps/usage/prices.json)', 'a file path', /^\S(.*\S)?$/),
+  BALLAST_USAGE_CLOSE_AFTER_MS: intVar('How long after its end a period can be billed, ms', { min: 0, max: 7_776_000_000 }, 3_600_000),
+  BALLAST_USAGE_SHIP_INTERVAL_MS: intVar('Pause of a shipper whose log has nothing new, ms', { min: 1, max: 600_000 }, 1000),
+  BALLAST_USAGE_BATCH_RECORDS: intVar('Most records per shipped batch', { min: 1, max: 50_000 }, 1000),
+} as const satisfies EnvSpec;
+
 /** Every group above: the names every service knows. */
-export const ALL_ENV: readonly EnvSpec[] = [COMMON_ENV, QUEUE_ENV, IMAGE_ENV, API_ENV, WORKER_ENV, EDGE_ENV, GATEWAY_ENV, START_ENV];
+export const ALL_ENV: readonly EnvSpec[] = [COMMON_ENV, QUEUE_ENV, IMAGE_ENV, API_ENV, WORKER_ENV, EDGE_ENV, GATEWAY_ENV, START_ENV, USAGE_ENV];
 
 /** Every known variable name. */
 export function knownVariables(): string[] {

@@ -2,7 +2,8 @@ import { type Api, type ApiOptions, createApi } from '@ballast/app-api';
 import { createGateway, type Gateway, type GatewayOptions, type ObservabilityOptions } from '@ballast/app-gateway';
 import { InProcessQueue, type JobQueue } from '@ballast/app-queue';
 import { createLogger, type Listening, type Logger, listen, type ServerLimits } from '@ballast/app-shared';
-import { logWorker, ResizeWorker, type ResizeWorkerOptions, workerMetrics } from '@ballast/app-worker';
+import type { UsageStore } from '@ballast/app-usage';
+import { type JobUsage, logWorker, ResizeWorker, type ResizeWorkerOptions, workerMetrics } from '@ballast/app-worker';
 import { Registry } from 'prom-client';
 
 /** Options of {@link startSystem}. */
@@ -25,6 +26,12 @@ export interface SystemOptions {
   gateway?: Partial<GatewayOptions>;
   /** Extra worker options (limits…). */
   worker?: Partial<ResizeWorkerOptions>;
+  /**
+   * Usage metering: every worker records each finished job with `record` before
+   * acknowledging it (a `Recorder`'s `append` from @ballast/app-usage), and the API servers
+   * serve `GET /v1/usage` from `store`.
+   */
+  usage?: { record: (usage: JobUsage) => Promise<unknown>; store?: Pick<UsageStore, 'tenantUsage'> };
   /** Gateway port; 0 for a free one. @default 0 */
   port?: number;
   /** Port of the gateway's operational listener; 0 for a free one. @default 0 */
@@ -125,7 +132,13 @@ class SystemParts {
   addWorker(): ResizeWorker {
     const name = `worker-${++this.#workerCount}`;
     const options = this.#options;
-    const worker = new ResizeWorker({ concurrency: options.workerConcurrency, ...options.worker, queue: this.queueFor(name), name });
+    const worker = new ResizeWorker({
+      concurrency: options.workerConcurrency,
+      recordUsage: options.usage?.record,
+      ...options.worker,
+      queue: this.queueFor(name),
+      name,
+    });
     logWorker(worker, this.#logger);
     workerMetrics(worker, this.#registry);
     worker.start();
@@ -136,7 +149,8 @@ class SystemParts {
   async addApi(name: string): Promise<void> {
     const queue = this.queueFor(name);
     const workerSlots = Math.max(1, (this.#options.workers ?? 1) * (this.workers[0]?.concurrency ?? 1));
-    const api = createApi({ name, workerSlots, logger: this.#logger, ...this.#options.api, queue });
+    const usage = this.#options.usage?.store ? { usage: { store: this.#options.usage.store } } : {};
+    const api = createApi({ name, workerSlots, logger: this.#logger, ...usage, ...this.#options.api, queue });
     const server = await listen(api.app.fetch);
     this.apis.push({ name, api, queue, server, ops: await listen(api.ops.fetch) });
   }

@@ -10,20 +10,30 @@
 
 import { hostname } from 'node:os';
 import { queueFromEnv } from '@ballast/app-queue';
-import { IMAGE_ENV, listen, operationalApp, QUEUE_ENV, startService, WORKER_ENV } from '@ballast/app-shared';
+import { IMAGE_ENV, listen, operationalApp, QUEUE_ENV, startService, USAGE_ENV, WORKER_ENV } from '@ballast/app-shared';
+import { logDirFor, openRecorder, usageConfig } from '@ballast/app-usage';
 import { workerMetrics } from './metrics.ts';
 import { logWorker, ResizeWorker } from './worker.ts';
 
-const { env, logger } = startService('worker', { ...QUEUE_ENV, ...IMAGE_ENV, ...WORKER_ENV });
+const { env, logger } = startService('worker', { ...QUEUE_ENV, ...IMAGE_ENV, ...WORKER_ENV, ...USAGE_ENV });
 // The worker's name is its member id in the queue: its heartbeats carry it, and a worker
 // whose heartbeats stop has its jobs reclaimed at once (apps/README.md, queue).
 const workerName = env.BALLAST_WORKER_NAME ?? `worker-${hostname()}-${process.pid}`;
 const queue = queueFromEnv(process.env, { member: workerName });
+// Usage: each finished job is recorded in this process's fsync'd log before it is acknowledged.
+const usageSettings = usageConfig();
+const usage = await openRecorder({
+  dir: logDirFor(usageSettings, workerName),
+  store: usageSettings.ship === 'in-process' ? usageSettings.database : undefined,
+  adoptFrom: usageSettings.logRoot,
+  shipper: { intervalMs: usageSettings.shipIntervalMs, batchRecords: usageSettings.batchRecords },
+});
 const worker = new ResizeWorker({
   queue,
   concurrency: env.BALLAST_WORKER_CONCURRENCY,
   name: workerName,
   limits: { maxAvifOutputPixels: env.BALLAST_WORKER_MAX_AVIF_OUTPUT_PIXELS, inputFormats: env.BALLAST_INPUT_FORMATS },
+  recordUsage: (u) => usage.append(u),
 });
 const registry = workerMetrics(worker);
 logWorker(worker, logger);
@@ -58,6 +68,7 @@ const stop = async (): Promise<void> => {
   if (stopping) return;
   stopping = true;
   await worker.close();
+  await usage.close();
   await queue.close();
   await server.close();
 };

@@ -116,6 +116,8 @@ export interface Converted {
   format: ResizeParams['format'];
   width: number;
   height: number;
+  /** What was read: the input's format and pixels (width × height × frames read), from its header. */
+  input: { format: string; pixels: number };
 }
 
 /**
@@ -134,7 +136,7 @@ export async function resizeImage(input: Buffer, params: ResizeParams, limits: R
     pages: params.animated ? -1 : 1,
     sequentialRead: true,
   };
-  await checkOutputSize(input, options, params, limits, format);
+  const read = await checkOutputSize(input, options, params, limits, format);
   let image = sharp(input, options)
     // libvips stops work that runs longer (not an AVIF encoder already running: see below).
     .timeout({ seconds: Math.max(1, Math.ceil(limits.timeoutMs / 1000)) })
@@ -170,7 +172,7 @@ export async function resizeImage(input: Buffer, params: ResizeParams, limits: R
   });
   try {
     const { data, info } = await Promise.race([conversion, timeout]);
-    return { data, format: params.format, width: info.width, height: info.height };
+    return { data, format: params.format, width: info.width, height: info.height, input: read };
   } catch (error) {
     throw classify(error);
   } finally {
@@ -182,6 +184,7 @@ export async function resizeImage(input: Buffer, params: ResizeParams, limits: R
  * Refuses a conversion whose output would exceed `maxOutputPixels` (or, for AVIF,
  * `maxAvifOutputPixels`) before any pixel is decoded: the output size comes from the
  * input's header (auto-oriented, frames counted when `animated`) and the resize parameters.
+ * Returns what the conversion will read (for usage records).
  */
 async function checkOutputSize(
   input: Buffer,
@@ -189,7 +192,7 @@ async function checkOutputSize(
   params: ResizeParams,
   limits: ResolvedLimits,
   format: InputFormat,
-): Promise<void> {
+): Promise<Converted['input']> {
   let meta: sharp.Metadata;
   try {
     meta = await sharp(input, options).metadata();
@@ -215,6 +218,7 @@ async function checkOutputSize(
         : `output of ${output} exceeds the limit of ${maxPixels} px`,
     );
   }
+  return { format: meta.format ?? 'unknown', pixels: meta.width * pageHeight * frames };
 }
 
 /** The size sharp's `resize` gives an input of `width`×`height` for these parameters (no enlargement limit). */

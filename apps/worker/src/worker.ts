@@ -1,12 +1,20 @@
 import { availableParallelism, hostname } from 'node:os';
-import { type Job, type JobQueue, type Lease, parseResizeParams } from '@ballast/app-queue';
+import { type Job, type JobQueue, type Lease, parseResizeParams, type ResizeParams } from '@ballast/app-queue';
 import type { Logger } from '@ballast/app-shared';
 import { Emitter, integer, isInvalidOptionError } from '@ballast/common';
 import sharp from 'sharp';
 import { CpuMeter } from './cpu-meter.ts';
-import { failureDetail, isImageError, type ResizeLimits, type ResolvedLimits, resizeImage, resolveLimits } from './resize.ts';
+import {
+  type Converted,
+  failureDetail,
+  isImageError,
+  type ResizeLimits,
+  type ResolvedLimits,
+  resizeImage,
+  resolveLimits,
+} from './resize.ts';
 
-/** What one finished conversion cost: the record usage billing is built from. */
+/** What one finished job cost: the record usage billing is built from (see `@ballast/app-usage`). */
 export interface JobUsage {
   jobId: string;
   /** Tenant the job was enqueued for, when the producer set one. */
@@ -14,6 +22,10 @@ export interface JobUsage {
   requestId?: string;
   worker: string;
   attempt: number;
+  /** `done` (converted) or `failed` (refused or failed because of its input). */
+  outcome: 'done' | 'failed';
+  /** The failure's code, for `failed`. */
+  errorCode?: string;
   /** CPU time attributed to this conversion, ms. */
   cpuMs: number;
   /** Wall time of the conversion, ms. */
@@ -22,9 +34,19 @@ export interface JobUsage {
   queuedMs: number;
   bytesIn: number;
   bytesOut: number;
+  /** Input format and pixels (width × height × frames read), from the header; absent when it could not be read. */
+  formatIn?: string;
+  pixelsIn?: number;
+  /** Output format (the requested one for `failed`). */
   format: string;
   width: number;
   height: number;
+  /** Output pixels, all frames (0 for `failed`). */
+  pixelsOut: number;
+  /** Epoch ms: enqueued, this attempt started, the conversion ended. */
+  enqueuedAt: number;
+  startedAt: number;
+  finishedAt: number;
 }
 
 /** Events of a {@link ResizeWorker}. */
@@ -58,6 +80,12 @@ export interface ResizeWorkerOptions {
   limits?: ResizeLimits;
   /** Runs before each conversion: a seam for tracing (and for tests that need a job to be in progress). */
   beforeConvert?: (job: Job) => Promise<void> | void;
+  /**
+   * Records a finished job's usage (converted or failed by its input) before the job is
+   * acknowledged: the usage log's `append`, which resolves once the record is on disk. A job
+   * whose usage cannot be recorded is left unacknowledged, to run again elsewhere.
+   */
+  recordUsage?: (usage: JobUsage) => Promise<unknown>;
 }
 
 /** A snapshot of a worker's counters. */
@@ -85,6 +113,7 @@ export class ResizeWorker {
   readonly #queue: JobQueue;
   readonly #limits: ResolvedLimits;
   readonly #beforeConvert: ResizeWorkerOptions['beforeConvert'];
+  readonly #recordUsage: ResizeWorkerOptions['recordUsage'];
   readonly #meter = new CpuMeter();
   readonly #abort = new AbortController();
   readonly #stats: ResizeWorkerStats = { active: 0, done: 0, failed: 0, cpuMs: 0, wallMs: 0, bytesIn: 0, bytesOut: 0 };
@@ -96,6 +125,7 @@ export class ResizeWorker {
     this.concurrency = integer('concurrency', options.concurrency ?? availableParallelism(), { min: 1, max: 256 });
     this.#limits = resolveLimits(options.limits);
     this.#beforeConvert = options.beforeConvert;
+    this.#recordUsage = options.recordUsage;
     // One thread per conversion: `concurrency` conversions then use `concurrency` cores.
     sharp.concurrency(1);
     sharp.cache(false);
@@ -148,44 +178,37 @@ export class ResizeWorker {
     const ids = { jobId: job.id, ...(typeof job.params.requestId === 'string' ? { requestId: job.params.requestId } : {}) };
     this.#stats.active++;
     const started = performance.now();
+    const startedAt = Date.now();
     let token: number | undefined;
+    let params: ResizeParams | undefined;
     try {
       await this.#beforeConvert?.(job);
-      const raw = (job.params.resize ?? {}) as Record<string, unknown>;
-      const params = parseResizeParams(raw);
+      params = parseResizeParams((job.params.resize ?? {}) as Record<string, unknown>);
       token = this.#meter.begin();
       const out = await resizeImage(job.data, params, this.#limits);
       const cpuMs = this.#meter.end(token);
       token = undefined;
-      const wallMs = performance.now() - started;
-      const usage: JobUsage = {
-        jobId: job.id,
-        worker,
-        attempt: job.attempt,
-        cpuMs,
-        wallMs,
-        queuedMs: Math.max(0, Date.now() - wallMs - job.enqueuedAt),
-        bytesIn: job.data.byteLength,
-        bytesOut: out.data.byteLength,
-        format: out.format,
-        width: out.width,
-        height: out.height,
-      };
-      if (typeof job.params.tenant === 'string') usage.tenant = job.params.tenant;
-      if (ids.requestId !== undefined) usage.requestId = ids.requestId;
+      const usage = this.#usage(job, worker, started, startedAt, cpuMs, out);
+      await this.#recordUsage?.(usage); // on disk before the job is acknowledged
       await lease.complete(out.data, { ...usage });
       this.#stats.done++;
       this.#stats.cpuMs += cpuMs;
-      this.#stats.wallMs += wallMs;
+      this.#stats.wallMs += usage.wallMs;
       this.#stats.bytesIn += usage.bytesIn;
       this.#stats.bytesOut += usage.bytesOut;
       this.events.emit('done', usage);
     } catch (error) {
-      if (token !== undefined) this.#meter.end(token);
+      const cpuMs = token === undefined ? 0 : this.#meter.end(token);
       if (isImageError(error) || isInvalidOptionError(error)) {
         const failure = { code: error.code, message: error.message };
         try {
-          await lease.fail(failure);
+          const usage: JobUsage = {
+            ...this.#usage(job, worker, started, startedAt, cpuMs, undefined, params),
+            outcome: 'failed',
+            errorCode: error.code,
+          };
+          await this.#recordUsage?.(usage);
+          await lease.fail(failure, { ...usage });
           this.#stats.failed++;
           const detail = failureDetail(error);
           this.events.emit('failed', { ...ids, worker, ...failure, wallMs: performance.now() - started, ...(detail ? { detail } : {}) });
@@ -195,13 +218,43 @@ export class ResizeWorker {
         // The slot stays taken until libvips has really stopped: `concurrency` bounds the cores used.
         if (isImageError(error) && error.stopped) await error.stopped;
       } else {
-        // Not the input's fault (the queue is unreachable, the result could not be
-        // stored): leave the job unacknowledged so it is reclaimed and run again.
+        // Not the input's fault (the queue is unreachable, the result or its usage could not
+        // be stored): leave the job unacknowledged so it is reclaimed and run again.
         this.events.emit('error', { ...ids, worker, error });
       }
     } finally {
       this.#stats.active--;
     }
+  }
+
+  /** The usage of a job that ends now: converted (`out`), or failed (no `out`). */
+  #usage(job: Job, worker: string, started: number, startedAt: number, cpuMs: number, out?: Converted, params?: ResizeParams): JobUsage {
+    const wallMs = performance.now() - started;
+    const usage: JobUsage = {
+      jobId: job.id,
+      worker,
+      attempt: job.attempt,
+      outcome: 'done',
+      cpuMs,
+      wallMs,
+      queuedMs: Math.max(0, startedAt - job.enqueuedAt),
+      bytesIn: job.data.byteLength,
+      bytesOut: out?.data.byteLength ?? 0,
+      format: out?.format ?? params?.format ?? 'unknown',
+      width: out?.width ?? 0,
+      height: out?.height ?? 0,
+      pixelsOut: out ? out.width * out.height : 0,
+      enqueuedAt: job.enqueuedAt,
+      startedAt,
+      finishedAt: Date.now(),
+    };
+    if (out) {
+      usage.formatIn = out.input.format;
+      usage.pixelsIn = out.input.pixels;
+    }
+    if (typeof job.params.tenant === 'string') usage.tenant = job.params.tenant;
+    if (typeof job.params.requestId === 'string') usage.requestId = job.params.requestId;
+    return usage;
   }
 }
 

@@ -259,6 +259,8 @@ export class ConcurrencyLimiter implements Policy, Disposable {
   /** The name given in the options. */
   readonly name: string;
   readonly #algorithm: LimitAlgorithm;
+  /** False when the algorithm ignores samples (see `LimitAlgorithm.adaptive`). */
+  readonly #adaptive: boolean;
   readonly #maxQueue: number;
   readonly #queueTimeoutMs: number;
   readonly #discipline: QueueDiscipline;
@@ -290,6 +292,7 @@ export class ConcurrencyLimiter implements Policy, Disposable {
     if (typeof limit === 'number') this.#algorithm = new FixedLimit(limit);
     else if (limit && typeof limit.update === 'function' && typeof limit.limit === 'number') this.#algorithm = limit;
     else throw new InvalidOptionError('limit', 'a number >= 1 or a LimitAlgorithm', limit);
+    this.#adaptive = this.#algorithm.adaptive !== false;
     this.#maxQueue = options.maxQueue === Number.POSITIVE_INFINITY ? Infinity : integer('maxQueue', options.maxQueue ?? 0, { min: 0 });
     this.#queueTimeoutMs =
       options.queueTimeoutMs === Number.POSITIVE_INFINITY ? Infinity : durationMs('queueTimeoutMs', options.queueTimeoutMs ?? 1000);
@@ -422,7 +425,8 @@ export class ConcurrencyLimiter implements Policy, Disposable {
     if (this.#fits(level)) {
       const inflight = ++this.#inflight;
       this.#admitted++;
-      const startedAt = this.#clock.now();
+      // A fixed limit learns nothing from latency: no clock read on its path.
+      const startedAt = this.#adaptive ? this.#clock.now() : 0;
       if (this.#events.has('admit')) this.#events.emit('admit', { name: this.name, priority, inflight, limit: this.#limit, waitedMs: 0 });
       return this.#endCall(scope, options, this.#runAdmitted(fn, context, scope, startedAt, inflight));
     }
@@ -560,7 +564,7 @@ export class ConcurrencyLimiter implements Policy, Disposable {
   #releaseSlot(startedAt: number, inflight: number, outcome: ReleaseOptions | undefined): void {
     this.#inflight--;
     try {
-      if (outcome?.ignore !== true) {
+      if (outcome?.ignore !== true && this.#adaptive) {
         const now = this.#clock.now();
         const next = this.#algorithm.update({
           rttMs: outcome?.latencyMs ?? now - startedAt,

@@ -164,17 +164,9 @@ export class OutboundScheduler implements Policy, Disposable, AsyncDisposable {
   execute<T>(fn: (context: PolicyContext) => T | PromiseLike<T>, options: ScheduleOptions = {}): Promise<T> {
     if (this.#closed) return Promise.reject(shedError('closed'));
     if (typeof fn !== 'function') return Promise.reject(new InvalidOptionError('fn', 'a function', fn));
-    let scope: CallScope;
-    try {
-      scope = CallScope.from(options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    const scope = CallScope.start(options);
+    if (!(scope instanceof CallScope)) return scope;
     const owned = scope === options ? undefined : scope;
-    if (scope.aborted) {
-      owned?.release();
-      return Promise.reject(scope.reason);
-    }
     const level = priorityLevel(options.priority ?? 'normal');
     if (level < 0) {
       owned?.release();

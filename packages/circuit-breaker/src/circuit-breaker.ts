@@ -1,5 +1,6 @@
 import {
   CallScope,
+  type Classifier,
   type DeadlineEntry,
   DeadlineList,
   declareJoinsScope,
@@ -64,22 +65,20 @@ class ResultFailure {
 }
 
 /**
- * One call on its way through the breaker, from admission to its outcome: the single
+ * One call on its way through the breaker, from admission to its outcome: the scope its
+ * work runs in (so the call and the context `fn` receives are one object), the single
  * argument opossum's action receives, and the entry that times it out.
  */
-class Call implements DeadlineEntry {
+class Call extends CallScope implements DeadlineEntry {
+  readonly breaker: CircuitBreaker<never, never[]>;
   readonly invoke: (context: PolicyContext) => unknown;
   /** The arguments of `fire(...args)`; undefined for `execute`. Given to `cacheGetKey` and the fallback. */
   readonly args: unknown[] | undefined;
   /** Key under opossum's cache and coalescing, computed only when either is on. */
   readonly cacheKey: unknown;
-  /** The scope the call was given (the caller's, or an enclosing policy's). */
-  readonly parent: CallScope;
-  /** True when `parent` was made for this call (so it is this call's to release). */
-  readonly ownsParent: boolean;
+  /** The scope of an enclosing policy this call joined; undefined for a call of its own. */
+  readonly joined: CallScope | undefined;
   readonly isFailure: ((result: never) => boolean) | undefined;
-  /** The scope the work runs in: `parent` itself when owned, else a child of it. */
-  context: CallScope | undefined = undefined;
   /** Set before settling: tells opossum's errorFilter not to count this error. */
   ignored = false;
   /** The half-open period this trial belongs to; undefined for a call on a closed circuit. */
@@ -90,7 +89,6 @@ class Call implements DeadlineEntry {
   replay: Promise<never> | undefined = undefined;
   /** The bucket of opossum's window that counted this call's `fire`. */
   bucket: Bucket | undefined = undefined;
-  start = 0;
   deadline = Number.POSITIVE_INFINITY;
   resolve: (value: unknown) => void = noop;
   reject: (reason: unknown) => void = noop;
@@ -98,21 +96,31 @@ class Call implements DeadlineEntry {
   prev: DeadlineEntry | undefined = undefined;
   next: DeadlineEntry | undefined = undefined;
   constructor(
+    breaker: CircuitBreaker<never, never[]>,
     invoke: (context: PolicyContext) => unknown,
     args: unknown[] | undefined,
     cacheKey: unknown,
-    parent: CallScope,
-    ownsParent: boolean,
+    options: PolicyExecuteOptions<never> | undefined,
     isFailure: ((result: never) => boolean) | undefined,
   ) {
+    const joined = CallScope.isScope(options) ? options : undefined;
+    if (joined !== undefined) super(joined, joined.attempt);
+    else super(undefined, 1, options?.signal ?? undefined, options?.classify as Classifier<unknown> | undefined);
+    this.breaker = breaker;
     this.invoke = invoke;
     this.args = args;
     this.cacheKey = cacheKey;
-    this.parent = parent;
-    this.ownsParent = ownsParent;
+    this.joined = joined;
     this.isFailure = isFailure;
   }
+
+  /** The caller (or an enclosing policy) cancelled the call, or the breaker aborted its work. */
+  protected override aborting(reason: unknown): void {
+    cancelCall(this, reason);
+  }
 }
+
+let cancelCall: (call: Call, reason: unknown) => void;
 
 const noop = (): void => {};
 
@@ -180,6 +188,7 @@ function unwrap(error: unknown): unknown {
 export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implements Policy<R>, Disposable {
   static {
     declareJoinsScope(CircuitBreaker);
+    cancelCall = (call, reason) => (call.breaker as unknown as CircuitBreaker).#settle(call, CANCELLED, reason);
   }
 
   /** Name used in events, errors, stats and metrics. */
@@ -217,6 +226,12 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
    * of opossum's own `fire` or `success` events) needs `fire()` to run.
    */
   #direct: boolean;
+  /**
+   * True after a call on the closed circuit did not succeed, until one does: while calls
+   * fail, they go through opossum's `fire()` directly, so a run of failures is not handed to
+   * opossum twice (run, then replayed).
+   */
+  #failing = false;
 
   /**
    * @param action the function `fire(...args)` calls (optional: `execute(fn)` takes the function per call).
@@ -322,14 +337,16 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     if (isFailure !== undefined && typeof isFailure !== 'function') {
       return Promise.reject(new InvalidOptionError('isFailure', 'a function', isFailure));
     }
-    let scope: CallScope;
-    try {
-      scope = CallScope.from(options);
-    } catch (error) {
-      return Promise.reject(error);
+    if (options !== undefined && !CallScope.isScope(options)) {
+      try {
+        CallScope.check(options);
+      } catch (error) {
+        return Promise.reject(error);
+      }
     }
-    const cacheKey = this.#cacheKeyOf === undefined ? undefined : (options?.cacheKey ?? NO_CACHE_KEY);
-    const call = new Call(fn, undefined, cacheKey, scope, scope !== options, isFailure as Call['isFailure']);
+    const cacheKey =
+      this.#cacheKeyOf === undefined ? undefined : ((options as BreakerExecuteOptions<T> | undefined)?.cacheKey ?? NO_CACHE_KEY);
+    const call = new Call(this as never, fn, undefined, cacheKey, options, isFailure as Call['isFailure']);
     return this.#run(call) as Promise<T>;
   }
 
@@ -342,7 +359,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     if (action === undefined) {
       return Promise.reject(new InvalidOptionError('action', 'a function given to the constructor to use fire()', undefined));
     }
-    const call = new Call(() => action(...args), args, this.#cacheKeyOf?.(args), CallScope.root(), true, undefined);
+    const call = new Call(this as never, () => action(...args), args, this.#cacheKeyOf?.(args), undefined, undefined);
     return this.#run(call) as Promise<R>;
   }
 
@@ -499,7 +516,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
 
   #run(call: Call): Promise<unknown> {
     if (this.#disposed) {
-      if (call.ownsParent) call.parent.release();
+      call.release();
       return Promise.reject(new BreakerDisposedError(this.name));
     }
     const settled = this.#admit(call);
@@ -510,7 +527,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     const circuit = this.#circuit;
     switch (circuit.kind) {
       case 'closed':
-        if (this.#direct && this.opossum.enabled) {
+        if (this.#direct && !this.#failing && this.opossum.enabled) {
           // The success path, without opossum's fire(): Ballast counts the call in opossum's
           // window itself. Any other outcome is then handed to opossum (see #replay), which
           // counts it and decides whether to open, exactly as if fire() had run the call.
@@ -537,7 +554,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
   }
 
   #reject(call: Call, state: 'open' | 'halfOpen'): Promise<never> {
-    if (call.ownsParent) call.parent.release();
+    call.release();
     const retryAfterMs = this.retryAfterMs();
     this.#counts.rejected++;
     const error = withoutStack(() => new BrokenCircuitError(this.name, state, retryAfterMs));
@@ -555,8 +572,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
    */
   #attempt(call: Call): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const start = this.#options.clock.now();
-      call.start = start;
+      const start = call.stampStart(this.#options.clock, call.joined);
       call.deadline = start + this.#timeoutMs;
       call.resolve = resolve;
       call.reject = reject;
@@ -565,19 +581,16 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
         call.bucket = bucket;
         if (call.direct && bucket !== undefined) bucket.fires++;
       }
-      const parent = call.parent;
-      // A scope made for this call is the work's own; one handed down by an enclosing policy gets a child.
-      const context = call.ownsParent ? parent : parent.child();
-      call.context = context;
       this.#inFlight.add(call);
-      if (context.aborted) {
-        this.#settle(call, CANCELLED, context.reason);
+      // Cancelling the call must end it at once, even if the work ignores its signal.
+      call.watch();
+      if (call.aborted) {
+        this.#settle(call, CANCELLED, call.reason);
         return;
       }
-      context.onAbort = (reason) => this.#settle(call, CANCELLED, reason);
       let result: unknown;
       try {
-        result = call.invoke(context);
+        result = call.invoke(call);
       } catch (error) {
         this.#settle(call, REJECTED, error);
         return;
@@ -597,11 +610,9 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     if (call.settled) return;
     call.settled = true;
     if (how !== TIMED_OUT) this.#inFlight.remove(call);
-    const context = call.context as CallScope;
-    context.onAbort = undefined;
-    const durationMs = this.#options.clock.now() - call.start;
+    const durationMs = this.#options.clock.now() - call.startedAt;
     if (how === RESOLVED) {
-      this.#release(call);
+      call.release();
       this.#classifyResult(call, value, durationMs);
       return;
     }
@@ -610,15 +621,8 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     if (call.direct && how !== CANCELLED) this.#replay(call, error);
     else call.reject(error);
     // Abort after settling, so whatever the work does on abort cannot change the outcome.
-    if (how === TIMED_OUT || how === CANCELLED) context.abort(value);
-    this.#release(call);
-  }
-
-  /** Detaches the call's scopes: a returned value may still stream on its signal, which is left alone. */
-  #release(call: Call): void {
-    const context = call.context as CallScope;
-    if (context !== call.parent) context.release();
-    if (call.ownsParent) call.parent.release();
+    if (how === TIMED_OUT || how === CANCELLED) call.abort(value);
+    call.release();
   }
 
   /**
@@ -638,7 +642,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     }
     // The circuit opened while the call ran: opossum would have counted it (its `fire` is
     // already in the window) without reopening, and rejected with its error.
-    opossum.emit(call.ignored ? 'success' : 'failure', error, this.#options.clock.now() - call.start, call.args ?? []);
+    opossum.emit(call.ignored ? 'success' : 'failure', error, this.#options.clock.now() - call.startedAt, call.args ?? []);
     if (error instanceof ResultFailure) call.resolve(error.value);
     else call.reject(error);
   }
@@ -649,7 +653,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     try {
       if (call.isFailure !== undefined) failed = (call.isFailure as (result: unknown) => boolean)(value) === true;
       else {
-        const verdict = call.parent.verdict(true, value);
+        const verdict = call.verdict(true, value);
         if (verdict === undefined) failed = this.#options.isFailure?.(value as R) === true;
         else {
           failed = verdict === 'failure' || verdict === 'overload';
@@ -674,6 +678,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
       return;
     }
     this.#counts.success++;
+    this.#failing = false;
     this.#latency.record(durationMs);
     if (call.direct) {
       const window = this.#window as Bucket[];
@@ -702,7 +707,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     }
     let callerError: boolean;
     try {
-      const verdict = call.parent.verdict(false, error);
+      const verdict = call.verdict(false, error);
       callerError = verdict === undefined ? this.#options.errorFilter?.(error) === true : verdict === 'success' || verdict === 'ignore';
     } catch (filterError) {
       this.#failed(call, 'error', durationMs, filterError, undefined);
@@ -744,6 +749,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
 
   #failed(call: Call, outcome: 'error' | 'result' | 'slow' | 'timeout', durationMs: number, error: unknown, result: unknown): void {
     this.#counts[outcome]++;
+    this.#failing = true;
     this.#latency.record(durationMs);
     if (this.#events.has('failure')) {
       this.#events.emit('failure', { name: this.name, outcome, durationMs, error, result, trial: call.trial !== undefined });

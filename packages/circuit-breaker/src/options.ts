@@ -84,55 +84,16 @@ export interface CircuitBreakerOptions<R = unknown> extends DeprecatedCircuitBre
 
 /**
  * Option names of earlier releases, still accepted: `timeout` and `resetTimeout` (now
- * `timeoutMs` and `resetTimeoutMs`), and opossum's options at the top level (now under
- * `opossum`). Giving an old name and its new one with different values is an error.
+ * `timeoutMs` and `resetTimeoutMs`), and opossum's options at the top level (every
+ * {@link OpossumOptions} key; now under `opossum`). Giving an old name and its new one with
+ * different values is an error.
  * @deprecated These names go in the next major version.
  */
-export interface DeprecatedCircuitBreakerOptions {
+export interface DeprecatedCircuitBreakerOptions extends OpossumOptions {
   /** @deprecated Use `timeoutMs`. */
   timeout?: number | false;
   /** @deprecated Use `resetTimeoutMs`. */
   resetTimeout?: number;
-  /** @deprecated Use `opossum.errorThresholdPercentage`. */
-  errorThresholdPercentage?: number;
-  /** @deprecated Use `opossum.volumeThreshold`. */
-  volumeThreshold?: number;
-  /** @deprecated Use `opossum.rollingCountTimeout`. */
-  rollingCountTimeout?: number;
-  /** @deprecated Use `opossum.rollingCountBuckets`. */
-  rollingCountBuckets?: number;
-  /** @deprecated Use `opossum.rollingPercentilesEnabled`. */
-  rollingPercentilesEnabled?: boolean;
-  /** @deprecated Use `opossum.enableSnapshots`. */
-  enableSnapshots?: boolean;
-  /** @deprecated Use `opossum.rotateBucketController`. */
-  rotateBucketController?: OpossumOptions['rotateBucketController'];
-  /** @deprecated Use `opossum.capacity`. */
-  capacity?: number;
-  /** @deprecated Use `opossum.enabled`. */
-  enabled?: boolean;
-  /** @deprecated Use `opossum.allowWarmUp`. */
-  allowWarmUp?: boolean;
-  /** @deprecated Use `opossum.cache`. */
-  cache?: boolean;
-  /** @deprecated Use `opossum.cacheTTL`. */
-  cacheTTL?: number;
-  /** @deprecated Use `opossum.cacheSize`. */
-  cacheSize?: number;
-  /** @deprecated Use `opossum.cacheGetKey`. */
-  cacheGetKey?: OpossumOptions['cacheGetKey'];
-  /** @deprecated Use `opossum.cacheTransport`. */
-  cacheTransport?: OpossumOptions['cacheTransport'];
-  /** @deprecated Use `opossum.coalesce`. */
-  coalesce?: boolean;
-  /** @deprecated Use `opossum.coalesceTTL`. */
-  coalesceTTL?: number;
-  /** @deprecated Use `opossum.coalesceSize`. */
-  coalesceSize?: number;
-  /** @deprecated Use `opossum.coalesceResetOn`. */
-  coalesceResetOn?: OpossumOptions['coalesceResetOn'];
-  /** @deprecated Use `opossum.group`. */
-  group?: string;
 }
 
 /** Options after defaults and validation. */

@@ -112,3 +112,31 @@ describe('CallScope', () => {
     expect(CallScope.from(undefined).aborted).toBe(false);
   });
 });
+
+describe('CallScope and a caller that aborted before anyone listened', () => {
+  it('a child made after the caller aborted starts aborted, and so does the root', () => {
+    const caller = new AbortController();
+    const root = CallScope.root(caller.signal);
+    caller.abort('gone');
+    const child = root.child();
+    expect(child.aborted).toBe(true);
+    expect(child.reason).toBe('gone');
+    expect(root.aborted).toBe(true);
+  });
+
+  it('a signal read after the caller aborted is aborted', () => {
+    const caller = new AbortController();
+    const root = CallScope.root(caller.signal);
+    caller.abort('gone');
+    expect(root.signal.aborted).toBe(true);
+  });
+
+  it('setting onAbort after the caller aborted runs it at once', () => {
+    const caller = new AbortController();
+    const root = CallScope.root(caller.signal);
+    caller.abort('gone');
+    const hook = vi.fn();
+    root.onAbort = hook;
+    expect(hook).toHaveBeenCalledWith('gone');
+  });
+});

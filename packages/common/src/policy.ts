@@ -1,3 +1,4 @@
+import type { Clock } from './clock.ts';
 import { InvalidOptionError } from './errors.ts';
 
 /**
@@ -107,6 +108,15 @@ export class CallScope implements PolicyContext {
   /** What the composer at the root carries along (wrap() keeps the innermost function here); inherited. */
   readonly task: unknown;
   #onAbort: ((reason: unknown) => void) | undefined = undefined;
+  /**
+   * When the work under this scope started, on {@link startClock}: stamped by the policy
+   * that hands the scope down, so that the policies below it, starting in the same
+   * synchronous step, reuse one clock reading instead of each taking its own. A policy
+   * that hands a scope down later (after a queue, a schedule) clears it first.
+   */
+  startedAt = 0;
+  /** The clock {@link startedAt} was read on; undefined when the scope carries no stamp. */
+  startClock: Clock | undefined = undefined;
   readonly #root: CallScope;
   #parent: CallScope | undefined;
   #firstChild: CallScope | undefined = undefined;
@@ -122,20 +132,47 @@ export class CallScope implements PolicyContext {
   #memoKey: unknown = undefined;
   #memoVerdict: Verdict | undefined = undefined;
 
-  /** Use {@link CallScope.root} and {@link CallScope.child}. */
-  private constructor(
+  /**
+   * A scope under `parent` (inheriting its classifier and task, and aborted at once if it
+   * is), or a root following the caller's `signal` when `parent` is undefined. Policies
+   * usually call {@link CallScope.root} or {@link CallScope.child}; a policy may extend
+   * `CallScope` so that one object is both its per-call state and the context it hands
+   * down (override {@link aborting} instead of setting `onAbort`). Release it when done.
+   */
+  protected constructor(
     parent: CallScope | undefined,
-    caller: AbortSignal | undefined,
-    classify: Classifier<unknown> | undefined,
-    task: unknown,
     attempt: number,
+    signal?: AbortSignal,
+    classify?: Classifier<unknown>,
+    task?: unknown,
   ) {
-    this.#parent = parent;
-    this.#root = parent === undefined ? this : parent.#root;
-    this.#caller = caller;
-    this.classify = classify;
-    this.task = task;
     this.attempt = attempt;
+    if (parent === undefined) {
+      this.#root = this;
+      this.#caller = signal;
+      this.classify = classify;
+      this.task = task;
+      if (signal?.aborted) {
+        this.#aborted = true;
+        this.#reason = signal.reason;
+      }
+      return;
+    }
+    this.#root = parent.#root;
+    this.classify = parent.classify;
+    this.task = parent.task;
+    // Listening first: a caller that aborted meanwhile aborts the tree before this scope joins it.
+    this.#root.#listen();
+    if (parent.#aborted) {
+      this.#aborted = true;
+      this.#reason = parent.#reason;
+      return;
+    }
+    this.#parent = parent;
+    const first = parent.#firstChild;
+    this.#next = first;
+    if (first !== undefined) first.#prev = this;
+    parent.#firstChild = this;
   }
 
   /**
@@ -147,24 +184,43 @@ export class CallScope implements PolicyContext {
    */
   static from(options: PolicyExecuteOptions<never> | undefined, task?: unknown): CallScope {
     if (options instanceof CallScope) return options;
-    const signal = options?.signal;
-    // By shape, not instanceof: signals of other realms and polyfills are accepted.
+    if (options !== undefined) CallScope.check(options);
+    return CallScope.root(options?.signal ?? undefined, options?.classify as Classifier<unknown> | undefined, task);
+  }
+
+  /**
+   * Checks a caller's options: `signal` must be an AbortSignal (by shape, so signals of
+   * other realms and polyfills are accepted) and `classify` a function.
+   * @throws {InvalidOptionError} naming the bad option.
+   */
+  static check(options: PolicyExecuteOptions<never>): void {
+    const { signal, classify } = options;
     if (signal != null && typeof (signal as Partial<AbortSignal>).addEventListener !== 'function') {
       throw new InvalidOptionError('signal', 'an AbortSignal', signal);
     }
-    const classify = options?.classify;
     if (classify != null && typeof classify !== 'function') throw new InvalidOptionError('classify', 'a function', classify);
-    return CallScope.root(signal ?? undefined, classify as Classifier<unknown> | undefined, task);
+  }
+
+  /**
+   * The scope of a call that starts here ({@link from}), or a rejected promise when it
+   * cannot start: its options are invalid, or it was cancelled already (a scope made for
+   * it is then released). `scope === options` tells a joined scope (not yours to release).
+   */
+  static start(options: PolicyExecuteOptions<never> | undefined): CallScope | Promise<never> {
+    let scope: CallScope;
+    try {
+      scope = CallScope.from(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (!scope.aborted) return scope;
+    if (scope !== options) scope.release();
+    return Promise.reject(scope.reason);
   }
 
   /** A new root scope, following the caller's `signal`. Release it when the call ends. */
   static root(signal?: AbortSignal, classify?: Classifier<unknown>, task?: unknown): CallScope {
-    const scope = new CallScope(undefined, signal, classify, task, 1);
-    if (signal?.aborted) {
-      scope.#aborted = true;
-      scope.#reason = signal.reason;
-    }
-    return scope;
+    return new CallScope(undefined, 1, signal, classify, task);
   }
 
   /** True when `options` is a scope handed down by an outer policy (so it is not yours to release). */
@@ -178,18 +234,7 @@ export class CallScope implements PolicyContext {
    * @param attempt the child's attempt number. @default this scope's
    */
   child(attempt: number = this.attempt): CallScope {
-    const child = new CallScope(this, undefined, this.classify, this.task, attempt);
-    if (this.#aborted) {
-      child.#aborted = true;
-      child.#reason = this.#reason;
-      return child;
-    }
-    const first = this.#firstChild;
-    child.#next = first;
-    if (first !== undefined) first.#prev = child;
-    this.#firstChild = child;
-    this.#root.#listen();
-    return child;
+    return new CallScope(this, attempt);
   }
 
   /**
@@ -206,13 +251,25 @@ export class CallScope implements PolicyContext {
     if (hook !== undefined) this.#root.#listen();
   }
 
+  /**
+   * The start time of work under this scope on `clock`: the stamp of `from` (the scope
+   * this policy was given) when it was read on the same clock, else a fresh reading;
+   * either way stamped on this scope for the policies below.
+   */
+  stampStart(clock: Clock, from: CallScope | undefined): number {
+    const startedAt = from !== undefined && from.startClock === clock ? from.startedAt : clock.now();
+    this.startedAt = startedAt;
+    this.startClock = clock;
+    return startedAt;
+  }
+
   /** See {@link PolicyContext.signal}. */
   get signal(): AbortSignal {
     let controller = this.#controller;
     if (controller === undefined) {
+      this.#root.#listen();
       controller = this.#controller = new AbortController();
       if (this.#aborted) controller.abort(this.#reason);
-      else this.#root.#listen();
     }
     return controller.signal;
   }
@@ -232,15 +289,33 @@ export class CallScope implements PolicyContext {
     if (this.#aborted) return;
     this.#aborted = true;
     this.#reason = reason;
-    const hook = this.#onAbort;
-    this.#onAbort = undefined;
-    if (hook !== undefined) hook(reason);
+    this.aborting(reason);
     this.#controller?.abort(reason);
     if (this.#firstChild === undefined) return;
     // A snapshot: a child's hook may release its siblings while this runs (not a hot path).
     const children: CallScope[] = [];
     for (let child: CallScope | undefined = this.#firstChild; child !== undefined; child = child.#next) children.push(child);
     for (const child of children) child.abort(reason);
+  }
+
+  /**
+   * Makes this scope hear about an abort from above now (its root listens to the caller's
+   * signal; it otherwise does once something below needs it): for a policy that must settle
+   * at once when its call is cancelled, even if the work ignores its signal.
+   */
+  watch(): void {
+    this.#root.#listen();
+  }
+
+  /**
+   * Runs once when this scope aborts, before its signal and descendants do: calls the
+   * `onAbort` hook. A policy extending `CallScope` overrides it (no closure per call).
+   */
+  protected aborting(reason: unknown): void {
+    const hook = this.#onAbort;
+    if (hook === undefined) return;
+    this.#onAbort = undefined;
+    hook(reason);
   }
 
   /**
@@ -293,8 +368,14 @@ export class CallScope implements PolicyContext {
   }
 
   #listen(): void {
-    if (this.#listening || this.#aborted || this.#caller === undefined) return;
+    const caller = this.#caller;
+    if (this.#listening || this.#aborted || caller === undefined) return;
+    // The caller may have aborted since this root was made: no 'abort' event would come.
+    if (caller.aborted) {
+      this.abort(caller.reason);
+      return;
+    }
     this.#listening = true;
-    this.#caller.addEventListener('abort', this, { once: true });
+    caller.addEventListener('abort', this, { once: true });
   }
 }

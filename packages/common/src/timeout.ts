@@ -3,7 +3,7 @@ import { type Clock, systemClock } from './clock.ts';
 import { type DeadlineEntry, DeadlineList } from './deadline-list.ts';
 import { InvalidOptionError, PolicyClosedError, withoutStack } from './errors.ts';
 import { Emitter, type Listener, type Unsubscribe } from './events.ts';
-import { CallScope, declareJoinsScope, type Policy, type PolicyContext, type PolicyExecuteOptions } from './policy.ts';
+import { CallScope, type Classifier, declareJoinsScope, type Policy, type PolicyContext, type PolicyExecuteOptions } from './policy.ts';
 import { durationMs } from './validate.ts';
 
 /** Options of a {@link TimeoutPolicy}. */
@@ -31,30 +31,38 @@ export interface TimeoutPolicyStats {
   inFlight: number;
 }
 
-/** One call under a timeout; also its entry on the shared timer. */
-class TimedCall<T> implements DeadlineEntry {
-  deadline: number;
-  prev: DeadlineEntry | undefined = undefined;
-  next: DeadlineEntry | undefined = undefined;
-  readonly scope: CallScope;
-  readonly owned: CallScope | undefined;
+/**
+ * One call under a timeout: the scope its work runs in (so the call and its context are
+ * one object) and its entry on the policy's shared timer.
+ */
+class TimedCall<T> extends CallScope implements DeadlineEntry {
+  readonly policy: TimeoutPolicy;
   readonly resolve: (value: T) => void;
   readonly reject: (reason: unknown) => void;
+  deadline = Number.POSITIVE_INFINITY;
+  prev: DeadlineEntry | undefined = undefined;
+  next: DeadlineEntry | undefined = undefined;
   settled = false;
   constructor(
-    deadline: number,
-    scope: CallScope,
-    owned: CallScope | undefined,
+    policy: TimeoutPolicy,
+    joined: CallScope | undefined,
+    options: PolicyExecuteOptions<T> | undefined,
     resolve: (value: T) => void,
     reject: (reason: unknown) => void,
   ) {
-    this.deadline = deadline;
-    this.scope = scope;
-    this.owned = owned;
+    if (joined !== undefined) super(joined, joined.attempt);
+    else super(undefined, 1, options?.signal ?? undefined, options?.classify as Classifier<unknown> | undefined);
+    this.policy = policy;
     this.resolve = resolve;
     this.reject = reject;
   }
+
+  protected override aborting(reason: unknown): void {
+    settleTimed(this as TimedCall<unknown>, false, reason);
+  }
 }
+
+let settleTimed: (call: TimedCall<unknown>, ok: boolean, value: unknown) => void;
 
 /**
  * A time limit on each call: when `timeoutMs` passes, the call's signal aborts with a
@@ -72,6 +80,7 @@ class TimedCall<T> implements DeadlineEntry {
 export class TimeoutPolicy implements Policy, Disposable {
   static {
     declareJoinsScope(TimeoutPolicy);
+    settleTimed = (call, ok, value) => call.policy.#settle(call, ok, value);
   }
 
   /** The time limit of each call, ms. */
@@ -109,26 +118,27 @@ export class TimeoutPolicy implements Policy, Disposable {
   execute<T>(fn: (context: PolicyContext) => T | PromiseLike<T>, options?: PolicyExecuteOptions<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new PolicyClosedError('timeout'));
     if (typeof fn !== 'function') return Promise.reject(new InvalidOptionError('fn', 'a function', fn));
-    let parent: CallScope;
-    try {
-      parent = CallScope.from(options);
-    } catch (error) {
-      return Promise.reject(error);
+    const joined = CallScope.isScope(options) ? options : undefined;
+    if (joined === undefined && options !== undefined) {
+      try {
+        CallScope.check(options);
+      } catch (error) {
+        return Promise.reject(error);
+      }
     }
-    const owned = parent === options ? undefined : parent;
-    if (parent.aborted) {
-      owned?.release();
-      return Promise.reject(parent.reason);
+    if (joined !== undefined ? joined.aborted : options?.signal?.aborted) {
+      return Promise.reject(joined !== undefined ? joined.reason : options?.signal?.reason);
     }
     this.#started++;
-    const scope = parent.child();
     return new Promise<T>((resolve, reject) => {
-      const call = new TimedCall<T>(this.#clock.now() + this.timeoutMs, scope, owned, resolve, reject);
-      scope.onAbort = (reason) => this.#settle(call as TimedCall<unknown>, false, reason);
+      const call = new TimedCall<T>(this, joined, options, resolve, reject);
+      call.deadline = call.stampStart(this.#clock, joined) + this.timeoutMs;
       this.#calls.add(call as TimedCall<unknown>);
+      call.watch();
+      if (call.settled) return;
       let result: T | PromiseLike<T>;
       try {
-        result = fn(scope);
+        result = fn(call);
       } catch (error) {
         this.#settle(call as TimedCall<unknown>, false, error);
         return;
@@ -159,7 +169,7 @@ export class TimeoutPolicy implements Policy, Disposable {
       this.#calls.remove(call);
       const error = new PolicyClosedError('timeout');
       this.#settle(call, false, error, true);
-      call.scope.abort(error);
+      call.abort(error);
     }
     this.#events.clear();
   }
@@ -175,7 +185,7 @@ export class TimeoutPolicy implements Policy, Disposable {
     this.#settle(call, false, error, true);
     if (this.#events.has('timeout')) this.#events.emit('timeout', { timeoutMs: this.timeoutMs });
     // After settling, so whatever the work does on abort cannot change the outcome.
-    call.scope.abort(error);
+    call.abort(error);
   }
 
   /** `removed`: the call is already off the timer list (it expired, or close() took it off). */
@@ -183,8 +193,7 @@ export class TimeoutPolicy implements Policy, Disposable {
     if (call.settled) return;
     call.settled = true;
     if (!removed) this.#calls.remove(call);
-    call.scope.release();
-    call.owned?.release();
+    call.release();
     if (ok) call.resolve(value);
     else call.reject(value);
   }

@@ -1,5 +1,6 @@
 import {
   CallScope,
+  type Classifier,
   type Clock,
   declareJoinsScope,
   durationMs,
@@ -24,7 +25,7 @@ import { type Backoff, exponentialBackoff } from './backoff.ts';
 import type { RetryBudget, RetryBudgetStats } from './budget.ts';
 import { type AttemptOutcome, defaultRetryOn, isRetryableResponse, type RetryClassifier } from './classify.ts';
 import { RetryBudgetExhaustedError, RetryDeadlineError, RetryPolicyClosedError } from './errors.ts';
-import { ExpiryQueue } from './expiry.ts';
+import { type Expirable, ExpiryQueue } from './expiry.ts';
 import { esmDefault } from './interop.ts';
 import { defaultDelayHint } from './retry-after.ts';
 
@@ -143,23 +144,99 @@ export interface RetryExecuteOptions<R = unknown> extends PolicyExecuteOptions<R
 /** @deprecated Renamed {@link RetryExecuteOptions} (the circuit breaker has its own); this alias goes in the next major version. */
 export type ExecuteOptions<R = unknown> = RetryExecuteOptions<R>;
 
-/** One call to {@link RetryPolicy.execute}. */
-interface RetryCall<R> {
-  readonly fn: Attempt<R>;
-  readonly retryOn: RetryClassifier<R>;
-  readonly scope: CallScope;
-  readonly state: CallState;
-  readonly startedAt: number;
-  readonly deadlineAt: number;
-}
-
-/** What a policy remembers about one call in flight, so `close()` can abort it. */
+/** What a policy remembers about one call in flight, so `close()` can abort it; an entry of its in-flight list. */
 interface CallState {
   current: { abort(reason: unknown): void } | undefined;
   last: AttemptOutcome<unknown> | undefined;
   attempts: number;
-  reason: GiveUpReason | undefined;
+  /** Why the call stopped retrying, once known (a deadline, a refused budget). */
+  stopReason: GiveUpReason | undefined;
+  prev: CallState | undefined;
+  next: CallState | undefined;
 }
+
+/**
+ * One call to {@link RetryPolicy.execute}, and the scope of its first attempt: the context
+ * the operation receives first is this object, so the success path allocates one object
+ * for the call, its first attempt's context, its entry on the shared deadline timer and
+ * what `close()` aborts. Later attempts run in scopes of their own under {@link callScope}.
+ */
+class RetryCall<R> extends CallScope implements CallState, Expirable {
+  readonly policy: RetryPolicy<never>;
+  readonly fn: Attempt<R>;
+  readonly retryOn: RetryClassifier<R>;
+  /** The scope of an enclosing policy this call joined; undefined for a call of its own. */
+  readonly joined: CallScope | undefined;
+  /** The caller's signal, for a call of its own. */
+  readonly callerSignal: AbortSignal | undefined;
+  deadlineAt = 0;
+  readonly resolve: (value: R) => void;
+  readonly reject: (reason: unknown) => void;
+  current: { abort(reason: unknown): void } | undefined = undefined;
+  last: AttemptOutcome<unknown> | undefined = undefined;
+  attempts = 0;
+  stopReason: GiveUpReason | undefined = undefined;
+  prev: CallState | undefined = undefined;
+  next: CallState | undefined = undefined;
+  /** The first attempt settled (a late value is then released with `discard`). */
+  firstSettled = false;
+  /** The first attempt's time limit was what was left of the deadline. */
+  byDeadline = false;
+  limitMs = 0;
+  expiresAt: number = Number.POSITIVE_INFINITY;
+  expiryIndex = -1;
+  #later: CallScope | undefined = undefined;
+
+  constructor(
+    policy: RetryPolicy<never>,
+    fn: Attempt<R>,
+    retryOn: RetryClassifier<R>,
+    options: RetryExecuteOptions<R> | undefined,
+    resolve: (value: R) => void,
+    reject: (reason: unknown) => void,
+  ) {
+    const joined = CallScope.isScope(options) ? options : undefined;
+    if (joined !== undefined) super(joined, 1);
+    else super(undefined, 1, options?.signal ?? undefined, options?.classify as Classifier<unknown> | undefined);
+    this.policy = policy;
+    this.fn = fn;
+    this.retryOn = retryOn;
+    this.joined = joined;
+    this.callerSignal = joined === undefined ? (options?.signal ?? undefined) : undefined;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+
+  /** True once the caller (or the enclosing policy) aborted the call; the first attempt's own timeout is not that. */
+  get callerAborted(): boolean {
+    return this.joined === undefined ? this.callerSignal?.aborted === true : this.joined.aborted;
+  }
+
+  /** The scope later attempts and waits run under: the enclosing policy's, or one following the caller's signal. */
+  get callScope(): CallScope {
+    if (this.joined !== undefined) return this.joined;
+    this.#later ??= CallScope.root(this.callerSignal, this.classify);
+    return this.#later;
+  }
+
+  /** The first attempt's time limit passed. */
+  expire(): void {
+    if (this.byDeadline) this.stopReason = 'deadline';
+    this.abort(new TimeoutError(Math.max(0, this.limitMs)));
+  }
+
+  /** Releases the first attempt's scope, and the later attempts' one made for this call. */
+  releaseAll(): void {
+    this.release();
+    this.#later?.release();
+  }
+
+  protected override aborting(reason: unknown): void {
+    firstSettled(this as RetryCall<unknown>, false, reason);
+  }
+}
+
+let firstSettled: (call: RetryCall<unknown>, ok: boolean, valueOrError: unknown) => void;
 
 // p-retry only retries Error instances that are not TypeErrors; every outcome travels through it wrapped in this.
 class Failed extends Error {
@@ -211,10 +288,16 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #events = new Emitter<RetryEvents>();
-  readonly #inFlight = new Set<CallState>();
+  /** Calls in flight (an intrusive list, so adding and removing one allocates nothing). */
+  #head: CallState | undefined;
+  #inFlight = 0;
   readonly #expiries: ExpiryQueue;
   readonly #stats = { calls: 0, attempts: 0, retries: 0, hedges: 0, successes: 0, giveUps: 0, budgetExhausted: 0 };
   #closed = false;
+
+  static {
+    firstSettled = (call, ok, valueOrError) => (call.policy as RetryPolicy<unknown>).#firstSettled(call, ok, valueOrError);
+  }
 
   /** @throws InvalidOptionError naming the first invalid option. */
   constructor(options: RetryOptions<T> = {}) {
@@ -249,7 +332,7 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
 
   /** A snapshot of the counters. */
   stats(): RetryStats {
-    return { ...this.#stats, inFlight: this.#inFlight.size };
+    return { ...this.#stats, inFlight: this.#inFlight };
   }
 
   /**
@@ -267,38 +350,91 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
    */
   execute<R extends T>(fn: Attempt<R>, options?: RetryExecuteOptions<R>): Promise<R> {
     if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
-    let scope: CallScope;
     let retryOn: RetryClassifier<R>;
     try {
       retryOn = options?.retryOn === undefined ? (this.#retryOn as RetryClassifier<R>) : func('retryOn', options.retryOn);
-      scope = CallScope.from(options);
+      if (options !== undefined && !CallScope.isScope(options)) CallScope.check(options);
     } catch (error) {
       return Promise.reject(error);
     }
-    const owned = scope === options ? undefined : scope;
-    if (scope.aborted) {
-      owned?.release();
-      return Promise.reject(scope.reason);
+    if (CallScope.isScope(options) ? options.aborted : options?.signal?.aborted) {
+      return Promise.reject(CallScope.isScope(options) ? options.reason : options?.signal?.reason);
     }
-    const clock = this.#clock;
-    const startedAt = clock.now();
-    const state: CallState = { current: undefined, last: undefined, attempts: 0, reason: undefined };
-    this.#stats.calls++;
-    this.#inFlight.add(state);
-    this.#budget?.onRequest();
-    const call: RetryCall<R> = { fn, retryOn, scope, state, startedAt, deadlineAt: startedAt + this.deadlineMs };
-    // The first attempt runs here; only when it does not end the call does p-retry's loop take over.
-    const settled = this.#attempt(call, 1).then(
-      (value) => {
-        this.#stats.successes++;
-        return value;
-      },
-      (error: unknown) => this.#retryLoop(call, error),
-    );
-    return settled.finally(() => {
-      this.#inFlight.delete(state);
-      owned?.release();
+    return new Promise<R>((resolve, reject) => {
+      const call = new RetryCall<R>(this as RetryPolicy<never>, fn, retryOn, options, resolve, reject);
+      call.deadlineAt = call.stampStart(this.#clock, call.joined) + this.deadlineMs;
+      this.#stats.calls++;
+      this.#track(call);
+      this.#budget?.onRequest();
+      this.#firstAttempt(call);
     });
+  }
+
+  /**
+   * The first attempt, on the success path: run here, without p-retry, on one object (the
+   * call, which is also the attempt's context). Its time limit (`timeoutMs`, or what is
+   * left of the deadline) is an entry on the policy's shared timer. Only an outcome that
+   * does not end the call hands it to p-retry.
+   */
+  #firstAttempt<R extends T>(call: RetryCall<R>): void {
+    call.attempts = 1;
+    this.#stats.attempts++;
+    call.current = call;
+    const now = call.startedAt;
+    call.byDeadline = call.deadlineAt - now <= this.timeoutMs;
+    const limit = call.byDeadline ? call.deadlineAt - now : this.timeoutMs;
+    if (limit !== Number.POSITIVE_INFINITY) {
+      call.limitMs = limit;
+      call.expiresAt = now + limit;
+      this.#expiries.add(call);
+    }
+    if (call.aborted) {
+      this.#firstSettled(call, false, call.reason);
+      return;
+    }
+    call.watch();
+    let pending: R | PromiseLike<R>;
+    try {
+      pending = call.fn(call);
+    } catch (error) {
+      this.#firstSettled(call, false, error);
+      return;
+    }
+    if (typeof (pending as { then?: unknown } | null)?.then !== 'function') {
+      this.#firstSettled(call, true, pending);
+      return;
+    }
+    // Always handled, so a rejection after the race is lost is never unhandled.
+    (pending as PromiseLike<R>).then(
+      (value) => this.#firstSettled(call, true, value),
+      (error: unknown) => this.#firstSettled(call, false, error),
+    );
+  }
+
+  #firstSettled<R extends T>(call: RetryCall<R>, ok: boolean, valueOrError: unknown): void {
+    if (call.firstSettled) {
+      if (ok) this.#discard?.(valueOrError as T);
+      return;
+    }
+    call.firstSettled = true;
+    call.current = undefined;
+    this.#expiries.delete(call);
+    call.release();
+    // An abort by the caller (or an enclosing policy) or by close() is not a failed attempt: p-retry reports it.
+    if (ok || !(call.callerAborted || this.#closed)) {
+      let value: R;
+      try {
+        value = this.#judge(call, ok, valueOrError, 1);
+      } catch (error) {
+        this.#retryLoop(call, error).then(call.resolve, call.reject);
+        return;
+      }
+      this.#stats.successes++;
+      this.#untrack(call);
+      call.resolve(value);
+      return;
+    }
+    this.#retryLoop(call, valueOrError).then(call.resolve, call.reject);
   }
 
   /**
@@ -309,13 +445,14 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
   #attempt<R extends T>(call: RetryCall<R>, n: number): Promise<R> {
     // close() may land while p-retry is between steps, when there is nothing in flight to abort.
     if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
-    const { state, scope } = call;
+    const scope = call.callScope;
+    const state: CallState = call;
     state.attempts = n;
     this.#stats.attempts++;
     const attempt = new AttemptScope(n, scope);
     state.current = attempt;
-    // performance.now() is a measurable share of a fast call: the first attempt reuses the start time.
-    const now = n === 1 ? call.startedAt : this.#clock.now();
+    // A clock reading is a measurable share of a fast call: the policies inside reuse this one.
+    const now = attempt.context.stampStart(this.#clock, undefined);
     const byDeadline = call.deadlineAt - now <= this.timeoutMs;
     const limit = byDeadline ? call.deadlineAt - now : this.timeoutMs;
     if (limit !== Number.POSITIVE_INFINITY) attempt.limit(this.#expiries, now, limit, byDeadline);
@@ -329,7 +466,7 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
         state.current = undefined;
         // An abort by the caller (or an enclosing policy) or by close() is not a failed attempt.
         if (scope.aborted || this.#closed) throw error;
-        if (ended.deadlineExpired) state.reason = 'deadline';
+        if (ended.deadlineExpired) state.stopReason = 'deadline';
         return this.#judge(call, false, error, n);
       },
       this.#discard as ((value: R) => void) | undefined,
@@ -342,8 +479,9 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
    * `failure` or `overload` are offered to `retryOn`.
    */
   #judge<R extends T>(call: RetryCall<R>, ok: boolean, valueOrError: unknown, n: number): R {
-    const { state, retryOn, scope } = call;
-    const verdict = scope.verdict(ok, valueOrError);
+    const { retryOn } = call;
+    const state: CallState = call;
+    const verdict = call.verdict(ok, valueOrError);
     // A plain success under the default classifier: no outcome object, no budget bookkeeping beyond onSuccess.
     if (ok && verdict === undefined && retryOn === defaultRetryOn && !isRetryableResponse(valueOrError)) {
       this.#budget?.onSuccess();
@@ -371,12 +509,13 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
    * `shouldRetry` and signal checks run as they always have.
    */
   async #retryLoop<R extends T>(call: RetryCall<R>, first: unknown): Promise<R> {
-    const { state, scope } = call;
+    const scope = call.callScope;
+    const state: CallState = call;
     const clock = this.#clock;
     const budget = this.#budget;
     let sequence: ((retry: number) => number) | undefined;
     const shouldRetry = async ({ error, attemptNumber }: RetryContext): Promise<boolean> => {
-      if (!(error instanceof Failed) || !error.retryable || state.reason !== undefined) return false;
+      if (!(error instanceof Failed) || !error.retryable || state.stopReason !== undefined) return false;
       const outcome = error.outcome as AttemptOutcome<T>;
       sequence ??= this.#backoff.start(this.#random);
       const backoffMs = sequence(attemptNumber);
@@ -387,12 +526,12 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
       const now = clock.now();
       // Waiting past the deadline would only end in a deadline error: give up now instead.
       if (delayMs >= call.deadlineAt - now) {
-        state.reason = 'deadline';
+        state.stopReason = 'deadline';
         return false;
       }
       if (budget && !budget.tryAcquire()) {
         this.#budgetExhausted(state.attempts, 'retry', budget);
-        state.reason = 'budget';
+        state.stopReason = 'budget';
         return false;
       }
       if (outcome.ok) this.#discard?.(outcome.value);
@@ -421,7 +560,9 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
       return value;
     } catch (error) {
       if (!(error instanceof Failed)) throw this.#stopped(state, error, scope);
-      return this.#conclude<R>(state, error.outcome, state.reason ?? (error.retryable ? 'attempts' : 'notRetryable'));
+      return this.#conclude<R>(state, error.outcome, state.stopReason ?? (error.retryable ? 'attempts' : 'notRetryable'));
+    } finally {
+      this.#untrack(call);
     }
   }
 
@@ -437,19 +578,15 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
    */
   hedge<R extends T>(fn: Attempt<R>, options?: RetryExecuteOptions<R>): Promise<R> {
     if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
-    let scope: CallScope;
     let retryOn: RetryClassifier<R>;
     try {
       retryOn = options?.retryOn === undefined ? (this.#retryOn as RetryClassifier<R>) : func('retryOn', options.retryOn);
-      scope = CallScope.from(options);
     } catch (error) {
       return Promise.reject(error);
     }
+    const scope = CallScope.start(options);
+    if (!(scope instanceof CallScope)) return scope;
     const owned = scope === options ? undefined : scope;
-    if (scope.aborted) {
-      owned?.release();
-      return Promise.reject(scope.reason);
-    }
     const budget = this.#budget;
     const clock = this.#clock;
     const startedAt = clock.now();
@@ -460,10 +597,10 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
       this.deadlineMs === Number.POSITIVE_INFINITY
         ? undefined
         : setTimeout(() => call.abort(new TimeoutError(this.deadlineMs)), this.deadlineMs);
-    const state: CallState = { current: call, last: undefined, attempts: 0, reason: undefined };
+    const state: CallState = { current: call, last: undefined, attempts: 0, stopReason: undefined, prev: undefined, next: undefined };
     const scopes: AttemptScope[] = [];
     this.#stats.calls++;
-    this.#inFlight.add(state);
+    this.#track(state);
     budget?.onRequest();
 
     return new Promise<R>((resolve, reject) => {
@@ -479,7 +616,7 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
         clearTimeout(deadlineTimer);
         call.release();
         for (const attempt of scopes) attempt.abort(new DOMException(HEDGE_LOST, 'AbortError'));
-        this.#inFlight.delete(state);
+        this.#untrack(state);
         owned?.release();
         settle();
       };
@@ -598,7 +735,9 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const state of this.#inFlight) state.current?.abort(new RetryPolicyClosedError());
+    const calls: CallState[] = [];
+    for (let state = this.#head; state !== undefined; state = state.next) calls.push(state);
+    for (const state of calls) state.current?.abort(new RetryPolicyClosedError());
     this.#expiries.clear();
     this.#events.clear();
   }
@@ -606,6 +745,27 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
   /** Same as {@link RetryPolicy.close}, for `using` declarations. */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  #track(state: CallState): void {
+    const head = this.#head;
+    state.next = head;
+    if (head !== undefined) head.prev = state;
+    this.#head = state;
+    this.#inFlight++;
+  }
+
+  /** Takes a call off the in-flight list and releases the scope made for it. Idempotent. */
+  #untrack(state: CallState): void {
+    if (state.prev === undefined && this.#head !== state) return;
+    const { prev, next } = state;
+    if (prev === undefined) this.#head = next;
+    else prev.next = next;
+    if (next !== undefined) next.prev = prev;
+    state.prev = undefined;
+    state.next = undefined;
+    this.#inFlight--;
+    if (state instanceof RetryCall) state.releaseAll();
   }
 
   #budgetExhausted(attempts: number, kind: 'retry' | 'hedge', budget: RetryBudget): void {
@@ -640,7 +800,8 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
    * close(), or a classifier, hint or `discard` hook that threw) and returns what to reject with.
    */
   #stopped(state: CallState, error: unknown, scope: CallScope): unknown {
-    this.#giveUpEvent(state, scope.aborted ? 'aborted' : this.#closed ? 'closed' : 'notRetryable');
+    const aborted = state instanceof RetryCall ? state.callerAborted : scope.aborted;
+    this.#giveUpEvent(state, aborted ? 'aborted' : this.#closed ? 'closed' : 'notRetryable');
     return error;
   }
 

@@ -28,6 +28,12 @@ export interface LimitAlgorithm {
   readonly limit: number;
   /** Feeds one sample and returns the new limit. */
   update(sample: LimitSample): number;
+  /**
+   * False for an algorithm that ignores samples (a fixed limit): the limiter then skips
+   * measuring latency on `execute`'s path (two clock reads per call) and never calls `update`.
+   * @default true
+   */
+  readonly adaptive?: boolean;
 }
 
 /** Bounds shared by the adaptive algorithms. */
@@ -67,6 +73,8 @@ export function clamp(value: number, min: number, max: number): number {
  */
 export class FixedLimit implements LimitAlgorithm {
   readonly name = 'fixed';
+  /** Samples change nothing: the limiter need not measure them. */
+  readonly adaptive = false;
   readonly limit: number;
 
   /**
