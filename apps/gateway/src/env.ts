@@ -10,6 +10,7 @@ export function edgeFromEnv(env: EnvValues<typeof EDGE_ENV>): { options: Partial
       maxPerUpstream: env.BALLAST_GATEWAY_MAX_PER_UPSTREAM,
       maxBodyBytes: env.BALLAST_GATEWAY_MAX_BODY_BYTES,
       bodyBudgetBytes: env.BALLAST_GATEWAY_BODY_BUDGET_BYTES,
+      bodyBudgetPerClientBytes: env.BALLAST_GATEWAY_BODY_BUDGET_PER_CLIENT_BYTES,
       bodyTimeoutMs: env.BALLAST_GATEWAY_BODY_TIMEOUT_MS,
       minBodyBytesPerSec: env.BALLAST_GATEWAY_MIN_BODY_BYTES_PER_SEC,
       upstreamTimeoutMs: env.BALLAST_GATEWAY_UPSTREAM_TIMEOUT_MS,
@@ -19,6 +20,7 @@ export function edgeFromEnv(env: EnvValues<typeof EDGE_ENV>): { options: Partial
       requestTimeoutMs: env.BALLAST_GATEWAY_REQUEST_TIMEOUT_MS,
       idleTimeoutMs: env.BALLAST_GATEWAY_IDLE_TIMEOUT_MS,
       maxConnections: env.BALLAST_GATEWAY_MAX_CONNECTIONS,
+      maxConnectionsPerClient: env.BALLAST_GATEWAY_MAX_CONNECTIONS_PER_CLIENT,
     },
   };
 }

@@ -13,13 +13,13 @@ import {
 import { AdaptiveThrottle, ConcurrencyLimiter } from '@ballast/backpressure';
 import type { CircuitBreaker } from '@ballast/circuit-breaker';
 import type { HeartbeatMonitor } from '@ballast/failure-detector';
-import type { LoadBalancer } from '@ballast/load-balancer';
+import { createForwarding, type LoadBalancer } from '@ballast/load-balancer';
 import type { UpstreamResponse } from '@ballast/load-balancer/node';
 import { RatioBudget } from '@ballast/retry';
 import { Hono } from 'hono';
 import { Registry } from 'prom-client';
 import { gatewayMetrics } from './metrics.ts';
-import { admission, bufferBody, type GatewayEnv, publicRoutes, throttleGate } from './middleware.ts';
+import { admission, bufferBody, clientAddress, type GatewayEnv, publicRoutes, throttleGate } from './middleware.ts';
 import { type GatewayObservability, gatewayObservability } from './observability/index.ts';
 import { type GatewayOptions, type ResolvedGatewayOptions, resolveGatewayOptions } from './options.ts';
 import { gatewayProxy } from './proxy.ts';
@@ -60,7 +60,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     ? new AdaptiveThrottle({ name: 'gateway', k: o.throttle.k, windowMs: o.throttle.windowMs, buckets: 10 })
     : undefined;
   const limiter = new ConcurrencyLimiter({ name: 'gateway', limit: o.maxInflight, maxQueue: 0 });
-  const bodies = new BodyBudget(o.bodyBudgetBytes);
+  const bodies = new BodyBudget(o.bodyBudgetBytes, o.bodyBudgetPerClientBytes);
+  const forwarding = createForwarding({ trustedProxies: o.trustedProxies });
   const metrics = gatewayMetrics(registry, pool, limiter, bodies);
   const proxy = gatewayProxy(o, pool, budget, () => metrics.retries.inc());
   const observability =
@@ -85,7 +86,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.use(publicRoutes());
   app.use(forApp<GatewayEnv>(options.authenticate ?? anonymous()));
   if (throttle && o.throttle) app.use(throttleGate(throttle, o.throttle.minRequests, () => metrics.throttled.inc()));
-  app.use(bufferBody(o.body, bodies));
+  app.use(bufferBody(o.body, bodies, (c) => clientAddress(c, forwarding)));
   app.use(admission(limiter));
   app.all('*', proxy.handler);
 

@@ -8,8 +8,9 @@ import {
   readBody,
 } from '@ballast/app-shared';
 import type { AdaptiveThrottle, ConcurrencyLimiter } from '@ballast/backpressure';
+import type { Forwarding } from '@ballast/load-balancer';
 import type { UpstreamResponse } from '@ballast/load-balancer/node';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { gatewayFull, throttled } from './errors.ts';
 import { judge } from './upstreams.ts';
 
@@ -71,15 +72,27 @@ export const throttleGate = (throttle: AdaptiveThrottle, minRequests: number, on
     if (answer) throttle.recordAnswer(!answer.shed);
   };
 
+/** The client's address: the peer's, or, from a trusted proxy, the nearest untrusted address it reports. */
+export function clientAddress(c: Context<GatewayEnv>, forwarding: Forwarding): string {
+  const incoming = c.env?.incoming;
+  if (!incoming) return '';
+  return forwarding.clientAddress(incoming.headers, { address: incoming.socket.remoteAddress }) ?? '';
+}
+
 /**
  * Reads the whole body before anything is forwarded (`c.var.body`), within the body
- * limits and the gateway's budget of buffered bytes, which the request holds until it
- * is over: a slow or endless upload costs the gateway, never an API server.
+ * limits and the gateway's budget of buffered bytes (and the client's share of it), which
+ * the request holds until it is over: a slow or endless upload costs the gateway, never
+ * an API server.
  */
-export const bufferBody = (limits: ResolvedBodyLimits, budget: BodyBudget): MiddlewareHandler<GatewayEnv> =>
+export const bufferBody = (
+  limits: ResolvedBodyLimits,
+  budget: BodyBudget,
+  client: (c: Context<GatewayEnv>) => string,
+): MiddlewareHandler<GatewayEnv> =>
   async function bufferBody(c, next) {
     if (bodyless(c.req.method)) return next();
-    const lease = budget.lease();
+    const lease = budget.lease(client(c));
     try {
       c.set('body', await readBody(c, limits, lease));
       await next();

@@ -92,6 +92,12 @@ export interface GatewayOptions extends BodyLimits {
    */
   bodyBudgetBytes?: number;
   /**
+   * The most of `bodyBudgetBytes` one client (one address: the peer's, or the client's as
+   * a trusted proxy reports it) may hold, so one client's uploads cannot spend everyone's
+   * budget. @default 33554432 (32 MiB), at most `bodyBudgetBytes`
+   */
+  bodyBudgetPerClientBytes?: number;
+  /**
    * Peers whose forwarding headers (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`) are kept
    * and extended: addresses, CIDR ranges or `loopback`, `private`, `linklocal`. From any
    * other peer they are replaced with what the gateway saw. @default [] (trust none)
@@ -141,6 +147,7 @@ export interface ResolvedGatewayOptions {
   maxInflight: number;
   maxPerUpstream: number;
   bodyBudgetBytes: number;
+  bodyBudgetPerClientBytes: number;
   body: ResolvedBodyLimits;
   trustedProxies: readonly string[];
 }
@@ -177,6 +184,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     maxInflight: integer('maxInflight', options.maxInflight ?? 2048, { min: 1 }),
     maxPerUpstream: integer('maxPerUpstream', options.maxPerUpstream ?? 256, { min: 1 }),
     bodyBudgetBytes: integer('bodyBudgetBytes', options.bodyBudgetBytes ?? 256 * 1024 * 1024, { min: 1 }),
+    bodyBudgetPerClientBytes: integer('bodyBudgetPerClientBytes', options.bodyBudgetPerClientBytes ?? 32 * 1024 * 1024, { min: 1 }),
     body: resolveBodyLimits(options),
     trustedProxies: options.trustedProxies ?? [],
   };
