@@ -177,7 +177,17 @@ export const USAGE_ENV = {
 } as const satisfies EnvSpec;
 
 /** Every group above: the names every service knows. */
-export const ALL_ENV: readonly EnvSpec[] = [COMMON_ENV, QUEUE_ENV, IMAGE_ENV, API_ENV, WORKER_ENV, EDGE_ENV, GATEWAY_ENV, START_ENV, USAGE_ENV];
+export const ALL_ENV: readonly EnvSpec[] = [
+  COMMON_ENV,
+  QUEUE_ENV,
+  IMAGE_ENV,
+  API_ENV,
+  WORKER_ENV,
+  EDGE_ENV,
+  GATEWAY_ENV,
+  START_ENV,
+  USAGE_ENV,
+];
 
 /** Every known variable name. */
 export function knownVariables(): string[] {
