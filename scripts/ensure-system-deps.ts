@@ -1,11 +1,12 @@
 /**
  * Makes sure the system programs Ballast's tests run for real are installed:
- * `redis-server`, `redis-sentinel` and PostgreSQL's server (`postgres`), `promtool` (the
- * alert-rule tests) and `chromium` (the dashboard's browser test). On a Debian machine running as root it
- * installs what is missing with apt-get; elsewhere it says exactly what to run.
+ * `redis-server`, `redis-sentinel` and PostgreSQL's server (`postgres`), `nginx`, `haproxy`
+ * and `wrk` for the balancing harness tests and the live balancing benchmark, `promtool` for
+ * the alert-rule tests and `chromium` for the dashboard's browser test. On a Debian machine
+ * running as root it installs what is missing with apt-get; elsewhere it says exactly what to run.
  *
  * Usage: node scripts/ensure-system-deps.ts [program...]
- * (default: redis-server redis-sentinel postgres promtool chromium; benchmarks also ask for nginx, haproxy, wrk)
+ * (default: all of them)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -27,7 +28,10 @@ const OFF_PATH: Record<string, string> = {
   postgres: 'ls /usr/lib/postgresql/*/bin/postgres',
 };
 
-const wanted = process.argv.length > 2 ? process.argv.slice(2) : ['redis-server', 'redis-sentinel', 'postgres', 'promtool', 'chromium'];
+const wanted =
+  process.argv.length > 2
+    ? process.argv.slice(2)
+    : ['redis-server', 'redis-sentinel', 'postgres', 'nginx', 'haproxy', 'wrk', 'promtool', 'chromium'];
 for (const program of wanted) {
   if (!(program in PACKAGES)) {
     console.error(`ensure-system-deps: unknown program ${JSON.stringify(program)}; known: ${Object.keys(PACKAGES).join(', ')}`);
@@ -35,8 +39,11 @@ for (const program of wanted) {
   }
 }
 
+// Debian installs nginx and HAProxy in /usr/sbin, which a non-root PATH may lack.
+const sbinPath = { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` };
 const has = (program: string): boolean =>
-  spawnSync('sh', ['-c', `command -v ${program}${OFF_PATH[program] ? ` || ${OFF_PATH[program]}` : ''}`], { stdio: 'ignore' }).status === 0;
+  spawnSync('sh', ['-c', `command -v ${program}${OFF_PATH[program] ? ` || ${OFF_PATH[program]}` : ''}`], { stdio: 'ignore', env: sbinPath })
+    .status === 0;
 const missing = wanted.filter((program) => !has(program));
 if (missing.length === 0) process.exit(0);
 

@@ -1,7 +1,8 @@
 /**
  * A backend for the live comparison: an HTTP server on 127.0.0.1 that serves
  * `concurrency` requests at once, queues the rest in FIFO order, and holds each for an
- * exponentially distributed time, the same latency profile as the simulation. Every
+ * exponentially distributed time, the same latency profile as the simulation (or, with
+ * `meanMs: 0`, answers at once: the backend for measuring a proxy's own cost). Every
  * response names the server (`x-server`) and reports its load (`x-ballast-load`: busy
  * slots averaged over about a second, as in the simulation). `GET /__reset` answers
  * every queued request with 503 so the next run starts from an idle server.
@@ -51,6 +52,10 @@ const server = createServer((req, res) => {
   if (req.url === '/__reset') {
     for (const queued of queue.splice(0)) queued.writeHead(503).end();
     res.end(`${busy}\n`);
+    return;
+  }
+  if (config.meanMs === 0) {
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3', 'x-server': config.id }).end('ok\n');
     return;
   }
   if (busy < config.concurrency) serve(res);

@@ -1,8 +1,8 @@
 /**
- * The request side of the live comparison: a keep-alive HTTP client sending GETs to a
- * balancer on 127.0.0.1, labelling each outcome with the backend that served it.
- * Requests that take longer than `timeoutMs` are abandoned and reported as `timeout`
- * with their full waiting time, so a stuck backend still shows in the percentiles.
+ * The request side of the live comparison: a keep-alive HTTP client sending GETs on
+ * 127.0.0.1, labelling each outcome with the backend that served it. Requests that take
+ * longer than `timeoutMs` are abandoned and reported as `timeout` with their full waiting
+ * time, so a stuck backend still shows in the percentiles.
  */
 import { Agent, request } from 'node:http';
 import type { Outcome } from '../../lib/open-loop.ts';
@@ -12,12 +12,13 @@ export interface Client {
   close(): void;
 }
 
-export function httpClient(port: number, keyFor: (i: number) => string, timeoutMs: number): Client {
+/** `portFor(i)`: where request `i` goes (one balancer, or the backends in turn for a direct baseline). */
+export function httpClient(portFor: (i: number) => number, keyFor: (i: number) => string, timeoutMs: number): Client {
   const agent = new Agent({ keepAlive: true, maxSockets: 2048, maxFreeSockets: 2048 });
   const send = (i: number, signal: AbortSignal): Promise<Outcome> =>
     new Promise((resolve, reject) => {
       const req = request(
-        { host: '127.0.0.1', port, path: `/item/${keyFor(i)}`, agent, signal, headers: { 'x-request-key': keyFor(i) } },
+        { host: '127.0.0.1', port: portFor(i), path: `/item/${keyFor(i)}`, agent, signal, headers: { 'x-request-key': keyFor(i) } },
         (res) => {
           res.resume();
           res.once('end', () => {

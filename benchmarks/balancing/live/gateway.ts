@@ -1,12 +1,16 @@
 /**
- * Ballast's gateway for the live comparison: a Hono app on @hono/node-server whose
- * only route is `balancedProxy` from @ballast/load-balancer/hono, with one strategy.
+ * Ballast's proxy for the live comparison, on either data path: `node`, the
+ * `nodeProxy` handler from @ballast/load-balancer/node on a plain `node:http` server, or
+ * `hono`, a Hono app on @hono/node-server whose only route is `balancedProxy` from
+ * @ballast/load-balancer/hono. One strategy per process, default options.
  * Started as a child process; argv[2] is a JSON GatewayConfig. Reports its port over
  * IPC and exits when the parent disconnects.
  */
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LoadBalancer } from '@ballast/load-balancer';
 import { balancedProxy } from '@ballast/load-balancer/hono';
+import { nodeProxy } from '@ballast/load-balancer/node';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { BALANCER_OPTIONS } from '../sim/run-sim.ts';
@@ -14,6 +18,7 @@ import { strategies } from '../strategies.ts';
 
 export interface GatewayConfig {
   strategy: string;
+  path: 'node' | 'hono';
   upstreams: Array<{ id: string; address: string }>;
 }
 
@@ -22,14 +27,26 @@ const entry = strategies.find((s) => s.id === config.strategy);
 if (!entry) throw new Error(`unknown strategy ${config.strategy}`);
 
 const balancer = new LoadBalancer({ endpoints: config.upstreams, strategy: entry.make(), ...BALANCER_OPTIONS });
-const app = new Hono();
-app.all('*', balancedProxy({ balancer, key: (c) => c.req.header('x-request-key') }));
-
-const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) => {
-  process.send?.({ port: info.port });
-});
+let close: () => void;
+if (config.path === 'node') {
+  const proxy = nodeProxy({ balancer, key: (req) => req.headers['x-request-key'] as string | undefined });
+  const server = createServer(proxy);
+  server.keepAliveTimeout = 120_000;
+  server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as AddressInfo).port }));
+  close = () => {
+    server.close();
+    void proxy.close();
+  };
+} else {
+  const app = new Hono();
+  app.all('*', balancedProxy({ balancer, key: (c) => c.req.header('x-request-key') }));
+  const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) => {
+    process.send?.({ port: info.port });
+  });
+  close = () => server.close();
+}
 process.on('disconnect', () => {
   balancer.close();
-  server.close();
+  close();
   process.exit(0);
 });

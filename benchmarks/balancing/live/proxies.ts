@@ -82,10 +82,13 @@ ${upstreams.map((p, i) => `  server s${i} 127.0.0.1:${p}`).join('\n')}
 `;
 }
 
-/** Makes sure nginx and HAProxy are installed (Debian packages), installing them when missing. */
+/** Makes sure nginx, HAProxy and wrk are installed (Debian packages), installing them when missing. */
 export function ensureProxies(repoRoot: string): void {
-  const result = spawnSync(process.execPath, ['scripts/ensure-system-deps.ts', 'nginx', 'haproxy'], { cwd: repoRoot, stdio: 'inherit' });
-  if (result.status !== 0) throw new Error('nginx and HAProxy are required for the live comparison (see the message above)');
+  const result = spawnSync(process.execPath, ['scripts/ensure-system-deps.ts', 'nginx', 'haproxy', 'wrk'], {
+    cwd: repoRoot,
+    stdio: 'inherit',
+  });
+  if (result.status !== 0) throw new Error('nginx, HAProxy and wrk are required for the live comparison (see the message above)');
 }
 
 /** Starts the proxy on a free port in front of `upstreams`; `stop()` kills it and removes its temp dir. */

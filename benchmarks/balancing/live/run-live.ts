@@ -1,24 +1,30 @@
 /**
  * The live comparison: backends as real processes on 127.0.0.1 with the simulation's
  * latency profiles, an open-loop load generator, and one balancer at a time in front —
- * Ballast's Hono gateway with each strategy, then nginx and HAProxy with each of their
- * equivalent algorithms. Bounded: a few seconds per balancer, everything stopped after.
+ * Ballast's Node proxy with several strategies, nginx and HAProxy with each of their
+ * equivalent algorithms — every configuration run `repeats` times, interleaved (the
+ * order rotated each round), and reported as medians with confidence intervals. First,
+ * the proxy-cost section (see proxy-cost.ts) measures what each proxy costs per request.
+ * Bounded: a few seconds per run, everything stopped after.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import type { Histogram } from '@ballast/common';
 import { openLoop } from '../../lib/open-loop.ts';
 import { machine } from '../../lib/report.ts';
-import type { LiveResults, LiveRun, LiveScenarioResult } from '../results.ts';
+import type { LiveResults, LiveRun, LiveSample, LiveScenarioResult } from '../results.ts';
 import { seeded } from '../sim/random.ts';
+import { medianInterval } from '../stats.ts';
 import type { StrategyEntry } from '../strategies.ts';
 import type { BackendConfig } from './backend.ts';
 import { httpClient } from './client.ts';
+import { ballast, bareUndici, type Contender, cProxy, nodePeer } from './contenders.ts';
 import { cpuSeconds, forkModule, type Running } from './processes.ts';
-import { ensureProxies, type ProxyConfig, proxyConfigs, startProxy } from './proxies.ts';
+import { ensureProxies, proxyConfigs } from './proxies.ts';
+import { rotate, runProxyCost } from './proxy-cost.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..', '..');
@@ -32,7 +38,11 @@ const SETTINGS = {
   arrivals: 'constant' as const,
   keys: 2_000,
   seed: 42,
+  confidenceLevel: 0.95,
 };
+
+/** Ballast's strategies in the live runs: the like-for-like ones and the load-aware ones. */
+export const LIVE_STRATEGIES = ['round-robin', 'random', 'least-connections', 'p2c', 'peak-ewma'];
 
 interface LiveScenario {
   name: string;
@@ -45,22 +55,15 @@ interface LiveScenario {
   durationMs: number;
 }
 
-/**
- * Other work on the machine can starve any process for a while. A run during which the
- * load generator's own timers fired more than this late (p99) is repeated, and the
- * least disturbed attempt kept; the criterion never looks at the balancer's figures.
- */
-const QUIET = { lagP99Ms: 40, attemptsPerBalancer: 3, retriesPerScenario: 8 };
-
 const BACKENDS = 10;
 const scenarios: LiveScenario[] = [
   {
     name: 'homogeneous',
     title: 'Homogeneous servers',
-    description: `${BACKENDS} identical backends. Also the throughput-per-core comparison: requests served per CPU-second of the balancer process.`,
+    description: `${BACKENDS} identical backends.`,
     meanMs: Array.from({ length: BACKENDS }, () => SETTINGS.meanMs),
     watch: null,
-    durationMs: 4_000,
+    durationMs: 3_500,
   },
   {
     name: 'slow-server',
@@ -71,39 +74,6 @@ const scenarios: LiveScenario[] = [
     durationMs: 7_000,
   },
 ];
-
-interface Balancer {
-  label: string;
-  kind: LiveRun['kind'];
-  strategy: string | null;
-  start(upstreams: number[]): Promise<{ port: number; pid: number | undefined; stop(): Promise<void> }>;
-}
-
-function ballast(entry: StrategyEntry): Balancer {
-  return {
-    label: `Ballast ${entry.label}`,
-    kind: 'ballast',
-    strategy: entry.id,
-    async start(upstreams) {
-      const { running, ready } = await forkModule<{ port: number }>(join(here, 'gateway.ts'), [
-        JSON.stringify({ strategy: entry.id, upstreams: upstreams.map((p, i) => ({ id: `s${i}`, address: `http://127.0.0.1:${p}` })) }),
-      ]);
-      return { port: ready.port, pid: running.child.pid, stop: () => running.stop() };
-    },
-  };
-}
-
-function peer(config: ProxyConfig): Balancer {
-  return {
-    label: config.name,
-    kind: config.kind,
-    strategy: null,
-    async start(upstreams) {
-      const proxy = await startProxy(config, upstreams);
-      return { port: proxy.port, pid: proxy.running.child.pid, stop: () => proxy.stop() };
-    },
-  };
-}
 
 async function startBackends(meanMs: number[]): Promise<{ ports: number[]; running: Running[] }> {
   const started = await Promise.all(
@@ -127,23 +97,29 @@ function version(command: string, args: string[]): string {
   return /(\d+\.\d+\.\d+)/.exec(text)?.[1] ?? 'unknown';
 }
 
-/** One run of one balancer. */
-interface Sample {
-  latency: Histogram;
-  byServer: Record<string, number>;
-  sent: number;
-  answered: number;
-  ok: number;
-  total: number;
-  timeouts: number;
-  measuredMs: number;
-  cpuSeconds: number;
-  lagP99Ms: number;
+function packageVersion(name: string): string {
+  try {
+    return (JSON.parse(readFileSync(join(repoRoot, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }
 
-async function sample(balancer: Balancer, ports: number[], ratePerSec: number, keys: string[], durationMs: number): Promise<Sample> {
-  const instance = await balancer.start(ports);
-  const client = httpClient(instance.port, (i) => keys[i % keys.length]!, SETTINGS.timeoutMs);
+async function sample(
+  contender: Contender,
+  ports: number[],
+  ratePerSec: number,
+  keys: string[],
+  durationMs: number,
+  servers: string[],
+  round: number,
+): Promise<LiveSample> {
+  const instance = await contender.start(ports);
+  const client = httpClient(
+    () => instance.port,
+    (i) => keys[i % keys.length]!,
+    SETTINGS.timeoutMs,
+  );
   let cpuAtWarmup = Number.NaN;
   // How late the load generator's own timers fire: a gauge of how busy the machine was.
   const lag = monitorEventLoopDelay({ resolution: 5 });
@@ -155,21 +131,27 @@ async function sample(balancer: Balancer, ports: number[], ratePerSec: number, k
       durationMs,
       warmupMs: SETTINGS.warmupMs,
       arrivals: SETTINGS.arrivals,
-      random: seeded(SETTINGS.seed, `live/${balancer.label}`),
+      random: seeded(SETTINGS.seed, `live/${contender.label}`),
     });
     const cpu = cpuSeconds(instance.pid) - cpuAtWarmup;
     lag.disable();
+    const summary = result.histograms.all.summary();
+    const ok = result.byStatus['200']?.count ?? 0;
+    const total = result.completed + result.failed;
     return {
-      latency: result.histograms.all,
-      byServer: result.byServer,
+      round,
+      ratePerSec,
       sent: result.sent,
-      answered: result.completed,
-      ok: result.byStatus['200']?.count ?? 0,
-      total: result.completed + result.failed,
+      completed: result.completed,
+      errors: total - ok,
       timeouts: result.byStatus.timeout?.count ?? 0,
-      measuredMs: durationMs - SETTINGS.warmupMs,
+      errorRate: total === 0 ? 0 : (total - ok) / total,
+      throughput: (ok / (durationMs - SETTINGS.warmupMs)) * 1000,
+      latency: { p50: summary.p50, p90: summary.p90, p99: summary.p99, p999: summary.p999, max: summary.max },
+      share: servers.map((name) => (result.completed === 0 ? 0 : (result.byServer[name] ?? 0) / result.completed)),
       cpuSeconds: cpu,
-      lagP99Ms: lag.percentile(99) / 1e6,
+      requestsPerCpuSecond: cpu > 0 ? result.completed / cpu : Number.NaN,
+      generatorLagP99Ms: lag.percentile(99) / 1e6,
     };
   } finally {
     lag.disable();
@@ -179,26 +161,32 @@ async function sample(balancer: Balancer, ports: number[], ratePerSec: number, k
   }
 }
 
-/** The figures of one balancer from the run kept. */
-function summarise(balancer: Balancer, run: Sample, attempts: number, servers: string[], ratePerSec: number): LiveRun {
-  const summary = run.latency.summary();
+function median(values: number[]): number {
+  return medianInterval(values).median;
+}
+
+/** One configuration's figures over its samples. */
+function summarise(contender: Contender, samples: LiveSample[], servers: string[]): LiveRun {
+  const level = SETTINGS.confidenceLevel;
+  const of = (f: (s: LiveSample) => number) => medianInterval(samples.map(f), level);
   return {
-    balancer: balancer.label,
-    kind: balancer.kind,
-    strategy: balancer.strategy,
-    attempts,
-    ratePerSec,
-    sent: run.sent,
-    completed: run.answered,
-    errors: run.total - run.ok,
-    timeouts: run.timeouts,
-    errorRate: run.total === 0 ? 0 : (run.total - run.ok) / run.total,
-    throughput: (run.ok / run.measuredMs) * 1000,
-    latency: { p50: summary.p50, p90: summary.p90, p99: summary.p99, p999: summary.p999, max: summary.max },
-    share: servers.map((name) => (run.answered === 0 ? 0 : (run.byServer[name] ?? 0) / run.answered)),
-    cpuSeconds: run.cpuSeconds,
-    requestsPerCpuSecond: run.cpuSeconds > 0 ? run.answered / run.cpuSeconds : Number.NaN,
-    generatorLagP99Ms: run.lagP99Ms,
+    balancer: contender.label,
+    kind: contender.kind,
+    strategy: contender.strategy,
+    p50: of((s) => s.latency.p50),
+    p99: of((s) => s.latency.p99),
+    p999: of((s) => s.latency.p999),
+    errorRate: of((s) => s.errorRate),
+    requestsPerCpuSecond: of((s) => s.requestsPerCpuSecond),
+    latency: {
+      p50: median(samples.map((s) => s.latency.p50)),
+      p90: median(samples.map((s) => s.latency.p90)),
+      p99: median(samples.map((s) => s.latency.p99)),
+      p999: median(samples.map((s) => s.latency.p999)),
+      max: median(samples.map((s) => s.latency.max)),
+    },
+    share: servers.map((_, i) => median(samples.map((s) => s.share[i] ?? 0))),
+    samples,
   };
 }
 
@@ -219,52 +207,76 @@ export function interleave<T>(a: T[], b: T[]): T[] {
 }
 
 export interface LiveOptions {
-  /** Scenario names to run (default: all). */
+  /** Parts to run: scenario names and/or `proxy-cost` (default: all). */
   only?: string[];
+  /** Runs per configuration. @default 5 */
+  repeats?: number;
   log?: (line: string) => void;
 }
 
 export async function runLive(strategies: StrategyEntry[], options: LiveOptions = {}): Promise<LiveResults> {
   const log = options.log ?? (() => {});
+  const repeats = options.repeats ?? 5;
+  const wanted = (name: string): boolean => !options.only || options.only.includes(name);
   ensureProxies(repoRoot);
   const started = performance.now();
   const loadBefore = loadavg()[0]!;
+  const entry = (id: string): StrategyEntry => {
+    const e = strategies.find((s) => s.id === id);
+    if (!e) throw new Error(`unknown strategy ${id}`);
+    return e;
+  };
+  const roundRobin = proxyConfigs.find((c) => c.name === 'nginx round robin')!;
+  const haproxyRoundRobin = proxyConfigs.find((c) => c.name === 'HAProxy roundrobin')!;
+
+  let proxyCost: LiveResults['proxyCost'] = null;
+  if (wanted('proxy-cost')) {
+    log(`\nProxy cost: backends that answer at once; wrk closed loop, then latency at half capacity (${repeats} rounds)`);
+    proxyCost = await runProxyCost(
+      [
+        ballast(entry('round-robin'), 'node'),
+        ballast(entry('round-robin'), 'hono'),
+        nodePeer('fastify-http-proxy'),
+        nodePeer('http-proxy'),
+        cProxy(roundRobin),
+        cProxy(haproxyRoundRobin),
+        bareUndici,
+      ],
+      repeats,
+      SETTINGS.confidenceLevel,
+      log,
+    );
+  }
+
   const random = seeded(SETTINGS.seed, 'live/keys');
   const keys = Array.from({ length: 50_000 }, () => `k${Math.floor(random() * SETTINGS.keys)}`);
-  const balancers = interleave(strategies.map(ballast), proxyConfigs.map(peer));
+  const contenders = interleave(
+    LIVE_STRATEGIES.map((id) => ballast(entry(id), 'node')),
+    proxyConfigs.map(cProxy),
+  );
   const results: LiveScenarioResult[] = [];
   for (const scenario of scenarios) {
-    if (options.only && !options.only.includes(scenario.name)) continue;
+    if (!wanted(scenario.name)) continue;
     const servers = scenario.meanMs.map((_, i) => `s${i}`);
     const capacity = scenario.meanMs.reduce((sum, mean) => sum + (SETTINGS.concurrency * 1000) / mean, 0);
     const ratePerSec = Math.round(capacity * SETTINGS.utilisation);
-    log(`\n${scenario.title}: ${ratePerSec} requests/s (${SETTINGS.utilisation * 100}% of ${Math.round(capacity)}/s)`);
+    log(`\n${scenario.title}: ${ratePerSec} requests/s (${SETTINGS.utilisation * 100}% of ${Math.round(capacity)}/s), ${repeats} rounds`);
     const backends = await startBackends(scenario.meanMs);
-    const runs: LiveRun[] = [];
-    let retries = 0;
+    const samples = new Map<Contender, LiveSample[]>(contenders.map((c) => [c, []]));
     try {
-      for (const balancer of balancers) {
-        let kept: Sample | undefined;
-        let attempts = 0;
-        while (attempts < QUIET.attemptsPerBalancer) {
+      for (let round = 0; round < repeats; round++) {
+        for (const contender of rotate(contenders, round)) {
           await resetBackends(backends.ports);
-          attempts++;
           try {
-            const one = await sample(balancer, backends.ports, ratePerSec, keys, scenario.durationMs);
-            if (!kept || one.lagP99Ms < kept.lagP99Ms) kept = one;
-            const r = summarise(balancer, one, attempts, servers, ratePerSec);
+            const r = await sample(contender, backends.ports, ratePerSec, keys, scenario.durationMs, servers, round);
+            samples.get(contender)!.push(r);
             log(
-              `  ${balancer.label.padEnd(34)} p50 ${r.latency.p50.toFixed(1).padStart(7)}  p99 ${r.latency.p99.toFixed(1).padStart(7)}  p99.9 ${r.latency.p999.toFixed(1).padStart(7)} ms  errors ${(r.errorRate * 100).toFixed(2)}%  ${Math.round(r.requestsPerCpuSecond)} req/CPU-s  lag ${r.generatorLagP99Ms.toFixed(0)} ms`,
+              `  ${contender.label.padEnd(34)} p50 ${r.latency.p50.toFixed(1).padStart(7)}  p99 ${r.latency.p99.toFixed(1).padStart(7)}  p99.9 ${r.latency.p999.toFixed(1).padStart(7)} ms  errors ${(r.errorRate * 100).toFixed(2)}%  ${Math.round(r.requestsPerCpuSecond)} req/CPU-s  lag ${r.generatorLagP99Ms.toFixed(0)} ms`,
             );
           } catch (error) {
-            log(`  ${balancer.label}: failed: ${(error as Error).message}`);
-            break;
+            log(`  ${contender.label}: failed: ${(error as Error).message}`);
           }
-          if (kept.lagP99Ms <= QUIET.lagP99Ms || retries >= QUIET.retriesPerScenario) break;
-          retries++;
-          log('    (machine busy during that run: repeating it)');
         }
-        if (kept) runs.push(summarise(balancer, kept, attempts, servers, ratePerSec));
       }
     } finally {
       await Promise.all(backends.running.map((b) => b.stop()));
@@ -276,24 +288,36 @@ export async function runLive(strategies: StrategyEntry[], options: LiveOptions 
       servers,
       watch: scenario.watch,
       durationMs: scenario.durationMs,
-      runs,
+      ratePerSec,
+      runs: contenders.filter((c) => samples.get(c)!.length > 0).map((c) => summarise(c, samples.get(c)!, servers)),
     });
   }
   return {
+    format: 2,
     command: 'npm run bench:balancing -- --live',
     machine: machine(),
     settings: {
-      quiet: QUIET,
+      repeats,
+      confidenceLevel: SETTINGS.confidenceLevel,
       warmupMs: SETTINGS.warmupMs,
       timeoutMs: SETTINGS.timeoutMs,
       utilisation: SETTINGS.utilisation,
       concurrency: SETTINGS.concurrency,
       meanMs: SETTINGS.meanMs,
       arrivals: SETTINGS.arrivals,
-      versions: { node: process.versions.node, nginx: version('nginx', ['-v']), haproxy: version('haproxy', ['-v']) },
+      versions: {
+        node: process.versions.node,
+        nginx: version('nginx', ['-v']),
+        haproxy: version('haproxy', ['-v']),
+        undici: packageVersion('undici'),
+        fastify: packageVersion('fastify'),
+        '@fastify/http-proxy': packageVersion('@fastify/http-proxy'),
+        'http-proxy': packageVersion('http-proxy'),
+      },
     },
     loadAverage: { before: loadBefore, after: loadavg()[0]! },
     wallSeconds: (performance.now() - started) / 1000,
+    proxyCost,
     scenarios: results,
   };
 }

@@ -3,8 +3,9 @@
  * headline findings and goal checks first, then a table and charts per scenario.
  */
 import { fmt, markdownTable, type Row } from '../../lib/report.ts';
-import type { BalancingResults, LiveResults, LiveRun, SimulationResults } from '../results.ts';
+import type { BalancingResults, SimulationResults } from '../results.ts';
 import type { SimRun, SimScenarioResult } from '../sim/run-sim.ts';
+import { isCurrentLive, liveGoals, liveHeadlines, liveSection } from './live.ts';
 import { latencyChart, ratioHeatmap, shareChart } from './svg.ts';
 
 const CHART_DIR = 'balancing';
@@ -119,38 +120,8 @@ export function goals(results: BalancingResults): Goal[] {
       }
     }
   }
-  const live = results.live;
-  const liveSlow = live?.scenarios.find((s) => s.name === 'slow-server');
-  if (live && liveSlow) {
-    const best = bestBallast(liveSlow.runs);
-    for (const peer of liveSlow.runs.filter((r) => r.kind !== 'ballast')) {
-      out.push({
-        goal: `Live, one server 5× slower: Ballast's best p99 lower than ${peer.balancer}`,
-        measured: best
-          ? `${best.balancer} ${fmt(best.latency.p99)} ms vs ${fmt(peer.latency.p99)} ms (${fmt((best.latency.p99 / peer.latency.p99 - 1) * 100, 2)}%)`
-          : 'no Ballast run',
-        met: best ? best.latency.p99 < peer.latency.p99 : null,
-      });
-    }
-  }
-  const liveHomo = live?.scenarios.find((s) => s.name === 'homogeneous');
-  if (live && liveHomo) {
-    const nginx = liveHomo.runs.find((r) => r.balancer === 'nginx round robin');
-    for (const id of ['round-robin', 'p2c']) {
-      const r = liveHomo.runs.find((x) => x.kind === 'ballast' && x.strategy === id);
-      if (!r || !nginx) continue;
-      out.push({
-        goal: `Live, homogeneous: Ballast gateway (${r.balancer}) throughput per core, as a ratio to nginx round robin`,
-        measured: `${fmt(r.requestsPerCpuSecond)} vs ${fmt(nginx.requestsPerCpuSecond)} requests per CPU-second = ${fmt(r.requestsPerCpuSecond / nginx.requestsPerCpuSecond, 2)}`,
-        met: null,
-      });
-    }
-  }
+  if (isCurrentLive(results.live)) out.push(...liveGoals(results.live));
   return out;
-}
-
-function bestBallast(runs: LiveRun[]): LiveRun | undefined {
-  return runs.filter((r) => r.kind === 'ballast').sort((a, b) => a.latency.p99 - b.latency.p99)[0];
 }
 
 /** Lowest p99 among the package's strategies, among those whose error rate is within half a point of the best. */
@@ -264,138 +235,12 @@ function simSection(sim: SimulationResults, charts: Map<string, string>): string
   return lines;
 }
 
-function liveSection(live: LiveResults, charts: Map<string, string>): string[] {
-  const s = live.settings;
-  const lines: string[] = ['## Live traffic', ''];
-  lines.push(
-    `Real processes on 127.0.0.1: ${live.scenarios[0]?.servers.length ?? 0} backends (Node HTTP servers, ${s.concurrency} concurrent requests each, exponential service time, mean ${s.meanMs} ms, FIFO queue), an open-loop load generator (${s.arrivals} arrivals at ${pct(s.utilisation)} of nominal capacity, latency measured from each request's scheduled time, so no coordinated omission; requests unanswered after ${s.timeoutMs / 1000} s count as errors at their waiting time), and one balancer at a time in front: Ballast's Hono gateway with each strategy (one Node process), nginx and HAProxy (one worker each). Each run: ${live.scenarios.map((sc) => `${sc.durationMs / 1000} s (${sc.title.toLowerCase()})`).join(', ')}, the first ${s.warmupMs / 1000} s not measured. A run during which the load generator's own timers fired more than ${s.quiet.lagP99Ms} ms late (p99), a sign that other work starved the processes, is repeated (at most ${s.quiet.attemptsPerBalancer} attempts per balancer and ${s.quiet.retriesPerScenario} repeats per scenario) and the least disturbed attempt is reported; the rule never looks at the balancer's own figures. Versions: ${Object.entries(
-      s.versions,
-    )
-      .map(([k, v]) => `${k} ${v}`)
-      .join(', ')}. Command: \`${live.command}\`. ${live.wallSeconds ? `Wall time ${fmt(live.wallSeconds)} s.` : ''}`,
-    '',
-    `All processes share the machine's ${live.machine.cpus} cores with whatever else runs there (one-minute load average ${fmt(live.loadAverage.before, 2)} before the run, ${fmt(live.loadAverage.after, 2)} after), so absolute figures carry noise, and a balancer that needs more CPU per request suffers more from contention; compare rows of one table, measured in the same run. The last column, how late the load generator's own timers fired (p99), shows how busy the machine was during each row.`,
-    '',
-  );
-  for (const sc of live.scenarios) {
-    lines.push(`### Live: ${sc.title}`, '', sc.description, '');
-    const ordered = [...sc.runs].sort((a, b) => a.latency.p99 - b.latency.p99);
-    const rows: Row[] = ordered.map((r) => {
-      const row: Row = {
-        Balancer: r.balancer,
-        attempts: r.attempts,
-        'p50 ms': r.latency.p50,
-        'p90 ms': r.latency.p90,
-        'p99 ms': r.latency.p99,
-        'p99.9 ms': r.latency.p999,
-        'req/s': Math.round(r.throughput),
-        errors: pct(r.errorRate),
-      };
-      if (sc.watch !== null) row[`${sc.servers[sc.watch]} share`] = pct(r.share[sc.watch] ?? 0);
-      row['balancer CPU s'] = r.cpuSeconds;
-      row['req per CPU-s'] = Math.round(r.requestsPerCpuSecond);
-      row['generator lag p99 ms'] = r.generatorLagP99Ms;
-      return row;
-    });
-    lines.push(markdownTable(rows), '');
-    if (sc.runs.some((r) => r.timeouts > 0)) {
-      lines.push(
-        `A request that timed out never says which backend held it, so the share columns count answered requests only; the timed-out ones (almost all queued on ${sc.watch === null ? 'an overloaded backend' : sc.servers[sc.watch]}) show in grey in the share chart and count as errors.`,
-        '',
-      );
-    }
-    const p99 = (name: string): number | undefined => sc.runs.find((r) => r.balancer === name)?.latency.p99;
-    const pairs = [
-      ['round robin', 'Ballast round robin', 'nginx round robin', 'HAProxy roundrobin'],
-      ['least connections', 'Ballast least connections', 'nginx least_conn', 'HAProxy leastconn'],
-      ['best of two random choices', 'Ballast P2C', 'nginx random two least_conn', 'HAProxy random(2)'],
-    ];
-    lines.push(
-      'Like for like (p99, ms): the same algorithm in each balancer.',
-      '',
-      markdownTable(
-        pairs.map(([algorithm, b, n, h]) => ({
-          Algorithm: algorithm!,
-          Ballast: fmt(p99(b!)),
-          nginx: fmt(p99(n!)),
-          HAProxy: fmt(p99(h!)),
-        })),
-      ),
-      '',
-    );
-    const twins = [
-      ['round-robin', 'weighted-round-robin'],
-      ['random', 'weighted-random'],
-    ]
-      .map(([a, b]) => [sc.runs.find((r) => r.strategy === a), sc.runs.find((r) => r.strategy === b)] as const)
-      .filter((pair): pair is readonly [LiveRun, LiveRun] => pair[0] !== undefined && pair[1] !== undefined)
-      // Runs whose p99 is a timed-out request say nothing about noise.
-      .filter(([a, b]) => Math.max(a.latency.p99, b.latency.p99) < live.settings.timeoutMs);
-    if (twins.length > 0) {
-      lines.push(
-        `Noise gauge: with equal weights, ${twins.map(([a, b]) => `${a.balancer} and ${b.balancer}`).join(', and ')} run the same algorithm, so the gap between their p99 (${twins.map(([a, b]) => `${fmt(a.latency.p99)} vs ${fmt(b.latency.p99)} ms`).join('; ')}) is the run-to-run noise of this machine at the time.`,
-        '',
-      );
-    }
-    const latencyFile = `live-${sc.name}-latency.svg`;
-    const shareFile = `live-${sc.name}-share.svg`;
-    charts.set(
-      latencyFile,
-      latencyChart(
-        `Live, ${sc.title}: latency`,
-        ordered.map((r) => ({ name: r.balancer, ...r.latency })),
-      ),
-    );
-    charts.set(
-      shareFile,
-      shareChart(
-        `Live, ${sc.title}: share of requests per backend`,
-        sc.servers,
-        ordered.map((r) => ({ name: r.balancer, share: r.share })),
-        sc.watch ?? undefined,
-        'timed out (backend unknown)',
-      ),
-    );
-    lines.push(
-      `![Live ${sc.title}: latency](${CHART_DIR}/${latencyFile})`,
-      '',
-      `![Live ${sc.title}: share per backend](${CHART_DIR}/${shareFile})`,
-      '',
-    );
-  }
-  return lines;
-}
-
 /** Headline findings computed from the figures, so they cannot drift from the tables. */
 function headlines(results: BalancingResults): string[] {
   const lines: string[] = [];
   const sim = results.simulation;
   if (sim) lines.push(...simHeadlines(sim));
-  const live = results.live;
-  if (live) {
-    for (const sc of live.scenarios) {
-      const best = bestBallast(sc.runs);
-      const peers = sc.runs.filter((r) => r.kind !== 'ballast').sort((a, b) => a.latency.p99 - b.latency.p99);
-      if (!best || !peers[0]) continue;
-      const beaten = peers.filter((p) => best.latency.p99 < p.latency.p99).length;
-      lines.push(
-        `- **Live, ${sc.title.toLowerCase()}**: Ballast's best, ${best.balancer}, has p99 ${fmt(best.latency.p99)} ms, lower than ${beaten} of the ${peers.length} nginx and HAProxy configurations (best peer: ${peers[0].balancer}, ${fmt(peers[0].latency.p99)} ms; worst: ${peers.at(-1)!.balancer}, ${fmt(peers.at(-1)!.latency.p99)} ms).`,
-      );
-    }
-    const homo = live.scenarios.find((s) => s.name === 'homogeneous');
-    const nginx = homo?.runs.find((r) => r.balancer === 'nginx round robin');
-    const ballastRuns = homo?.runs.filter((r) => r.kind === 'ballast') ?? [];
-    if (nginx && ballastRuns.length > 0) {
-      const median = [...ballastRuns].sort((a, b) => a.requestsPerCpuSecond - b.requestsPerCpuSecond)[Math.floor(ballastRuns.length / 2)]!;
-      lines.push(
-        `- **Throughput per core** (homogeneous, requests per CPU-second of the balancer process): Ballast's Node gateway ${fmt(median.requestsPerCpuSecond)} (median over its strategies), nginx ${fmt(nginx.requestsPerCpuSecond)}: a ratio of ${fmt(median.requestsPerCpuSecond / nginx.requestsPerCpuSecond, 2)}.${
-          median.requestsPerCpuSecond < nginx.requestsPerCpuSecond
-            ? ' nginx spends less CPU per request; what Ballast offers is where requests go, not a cheaper proxy.'
-            : ''
-        }`,
-      );
-    }
-  }
+  if (isCurrentLive(results.live)) lines.push(...liveHeadlines(results.live));
   return lines;
 }
 
@@ -436,13 +281,9 @@ function simHeadlines(sim: SimulationResults): string[] {
   if (ranked[0]) {
     const [top, n] = ranked[0];
     const w = worst(top);
+    const rest = ranked.slice(1).map(([id, k]) => `${label(sim, id)} ${k}`);
     lines.push(
-      `- **${capitalise(label(sim, top))}** has the lowest p99 in ${n} of ${cells} scenario × utilisation cells (then ${ranked
-        .slice(1)
-        .map(([id, k]) => `${label(sim, id)} ${k}`)
-        .join(
-          ', ',
-        )}), and its p99 is never more than ${times(w.ratio)} the oracle's (${w.where}). A full scan of in-flight counts is nearly as good as perfect knowledge.`,
+      `- **${capitalise(label(sim, top))}** has the lowest p99 in ${n} of ${cells} scenario × utilisation cells${rest.length > 0 ? ` (then ${rest.join(', ')})` : ''}, and its p99 is never more than ${times(w.ratio)} the oracle's (${w.where}).${top === 'least-connections' ? ' A full scan of in-flight counts is nearly as good as perfect knowledge.' : ''}`,
     );
   }
   const p2c = worst('p2c');
@@ -508,9 +349,9 @@ export function buildReport(results: BalancingResults): { markdown: string; char
   const lines: string[] = [
     '# Balancing algorithms compared',
     '',
-    "Every strategy of `@ballast/load-balancer` on the same workloads: a seeded discrete-event simulation that drives the package's real code on a virtual clock, against a full-scan least-loaded oracle, and live traffic through Ballast's Hono gateway, nginx and HAProxy on loopback.",
+    "Every strategy of `@ballast/load-balancer` on the same workloads: a seeded discrete-event simulation that drives the package's real code on a virtual clock, against a full-scan least-loaded oracle, and live traffic through Ballast's proxy, the Node proxies users know (@fastify/http-proxy, http-proxy), nginx and HAProxy on loopback.",
     '',
-    'Reproduce: `npm run bench:balancing` (simulation, under two minutes) and `npm run bench:balancing -- --live` (live traffic, a few minutes; installs nginx and HAProxy from Debian packages when missing). Both rewrite this report from `balancing.json`.',
+    'Reproduce: `npm run bench:balancing` (simulation, a few minutes) and `npm run bench:balancing -- --live` (live traffic, about 20 minutes; installs nginx, HAProxy and wrk from Debian packages when missing). Each replaces only its own half of `balancing.json` and keeps the other; this report and its charts are rebuilt from both.',
     '',
     '## Headline findings',
     '',
@@ -527,8 +368,8 @@ export function buildReport(results: BalancingResults): { markdown: string; char
     '',
   );
   if (results.simulation) lines.push(...simSection(results.simulation, charts));
-  if (results.live) lines.push(...liveSection(results.live, charts));
-  else lines.push('## Live traffic', '', 'Not run yet: `npm run bench:balancing -- --live`.', '');
+  if (isCurrentLive(results.live)) lines.push(...liveSection(results.live, charts));
+  else lines.push('## Live traffic', '', 'Not run yet with this version of the harness: `npm run bench:balancing -- --live`.', '');
   lines.push(...methodNotes(results));
   return { markdown: `${lines.join('\n')}\n`, charts };
 }
@@ -538,9 +379,9 @@ function methodNotes(results: BalancingResults): string[] {
   return [
     '## Method',
     '',
-    '- **Servers** have a concurrency capacity (slots) and an unbounded FIFO queue; there is no client timeout in the simulation, so an overloaded server builds a backlog for the whole run and its latency grows with the run length. That is what happens to a server that gets more than it can serve, and why the blind strategies reach tens of seconds.',
+    `- **Servers** have a concurrency capacity (slots) and an unbounded FIFO queue. **Clients time out**: a request not answered within ${sim?.settings.clientTimeoutMs !== undefined ? `${fmt(sim.settings.clientTimeoutMs)} ms` : 'the client timeout'} is given up, counted as an error (a timeout) and recorded at that latency, and the balancer is told it was cancelled (neither a success nor a failure); the server still finishes the work, as a real one does. An overloaded server's backlog still grows for the whole run, but what clients see is bounded by their timeout, so the percentiles and ratios do not grow with the run's length.`,
     '- **Utilisation** is offered load ÷ nominal capacity (Σ slots ÷ mean service time). Arrivals are open-loop: Poisson, or bursts in the bursty scenario. Every strategy sees the same arrivals, keys and service-time draws (common random numbers); the balancer has its own seeded random stream.',
-    '- **Latency** percentiles are over successful requests, from arrival to completion, in a log-linear histogram (`Histogram` from @ballast/common, within 1.6%). Errors are counted separately. Throughput counts measured requests that succeeded before arrivals stopped, per second, so a backlog left at the end lowers it. Share is the share of requests each server was sent.',
+    '- **Latency** percentiles are over successful requests, from arrival to completion, and timed-out ones at the timeout, in a log-linear histogram (`Histogram` from @ballast/common, within 1.6%). Errors are counted separately. Throughput counts measured requests that succeeded before arrivals stopped, per second, so a backlog left at the end lowers it. Share is the share of requests each server was sent.',
     "- **Load reports**: every completion reports the server's utilisation (busy slots averaged over about a second) through `done({ load })`, which the dynamic strategy uses; live backends send the same figure in `x-ballast-load`.",
     `- **The package** runs as users run it: \`new LoadBalancer({ endpoints, strategy, clock, random, ...${JSON.stringify(sim?.settings.balancerOptions ?? {})} })\`, each strategy with its default options, \`pick({ key })\`, \`start()\`, \`done({ ok, latencyMs, load })\`. Outlier detection is on (the default); its base ejection time is shortened from 30 s to 2 s so a crashed server's return falls within a 20-second run.`,
     "- **The oracle** scans every server on every request and picks the lowest (outstanding + 1) × mean service time ÷ slots, knowing each server's true speed and whether it is up. It does not know the future (a stall about to start, which request will be long) and ignores errors, so it is the reference for latency, not for error rate.",

@@ -22,7 +22,12 @@ export interface SimSettings {
   seed: number;
   durationMs: number;
   warmupMs: number;
+  /** Clients give up after this long (see `SimOptions.clientTimeoutMs`), ms. */
+  clientTimeoutMs?: number;
 }
+
+/** The simulated clients' timeout, ms: 200× the mean service time of the scenarios' servers. */
+export const CLIENT_TIMEOUT_MS = 2_000;
 
 export interface SimRun extends SimResult {
   strategy: string;
@@ -62,6 +67,7 @@ export function packageBalancer(entry: StrategyEntry): BalancerFactory {
         return {
           server: index.get(handle.endpoint.id)!,
           done: (ok, latencyMs, load) => handle.done({ ok, latencyMs, load }),
+          cancel: () => handle.done({ ok: false, cancelled: true }),
         };
       },
       close: () => lb.close(),

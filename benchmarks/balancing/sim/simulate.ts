@@ -22,6 +22,8 @@ export interface Routed {
   server: number;
   /** Called once, when the request completes or fails. `load` is the utilisation the server reports (0–1). */
   done(ok: boolean, latencyMs: number, load: number): void;
+  /** Called instead of `done` when the client gives up (its timeout): neither a success nor a failure of the server. */
+  cancel?(): void;
 }
 
 /** A balancer under test, adapted to the simulator. */
@@ -56,16 +58,26 @@ export interface SimOptions {
   warmupMs: number;
   /** Width of the windows used for time-to-adapt, ms. @default 100 */
   windowMs?: number;
+  /**
+   * Clients give up on a request after this long, ms: it counts as an error (a timeout) at
+   * this latency, and the balancer hears `cancel()`; the server still finishes the work.
+   * Without it an overloaded server's backlog, and so p99, grows with the run's length.
+   * @default none (clients wait for ever)
+   */
+  clientTimeoutMs?: number;
 }
 
 export interface SimResult {
   requests: number;
   ok: number;
+  /** Failed or timed-out requests. */
   errors: number;
+  /** Requests the client gave up on after `clientTimeoutMs`. */
+  timeouts: number;
   errorRate: number;
   /** Measured requests that succeeded before arrivals stopped, per second of measured time (a backlog lowers it). */
   throughput: number;
-  /** Latency of successful requests, ms. */
+  /** Latency of successful requests, and of timed-out ones at `clientTimeoutMs`, ms. */
   latency: { p50: number; p90: number; p99: number; p999: number; max: number };
   /** Share of measured requests routed to each server. */
   share: number[];
@@ -147,6 +159,8 @@ interface Job {
   uFail: number;
   routed: Routed;
   measured: boolean;
+  /** Answered, failed or given up on: nothing more is recorded for it. */
+  settled: boolean;
 }
 
 export function simulate(scenario: Scenario, utilisation: number, factory: BalancerFactory, options: SimOptions): SimResult {
@@ -174,10 +188,14 @@ export function simulate(scenario: Scenario, utilisation: number, factory: Balan
   let ok = 0;
   let okInWindow = 0;
   let errors = 0;
+  let timeouts = 0;
+  const clientTimeoutMs = options.clientTimeoutMs;
   let hits = 0;
   let lookups = 0;
 
   const complete = (server: Server, job: Job, success: boolean): void => {
+    if (job.settled) return;
+    job.settled = true;
     const latency = clock.now() - job.arrivedAt;
     job.routed.done(success, latency, server.meter.read(clock.now()));
     if (!job.measured) return;
@@ -277,6 +295,18 @@ export function simulate(scenario: Scenario, utilisation: number, factory: Balan
     }
   };
 
+  const giveUp = (job: Job): void => {
+    if (job.settled) return;
+    job.settled = true;
+    job.routed.cancel?.();
+    if (!job.measured) return;
+    errors++;
+    timeouts++;
+    hist.record(clientTimeoutMs!);
+    const w = Math.floor(job.arrivedAt / windowMs);
+    if (w < windows) winErrors[w]!++;
+  };
+
   const arrive = (): void => {
     const now = clock.now();
     const job: Job = {
@@ -286,6 +316,7 @@ export function simulate(scenario: Scenario, utilisation: number, factory: Balan
       uFail: workload(),
       routed: undefined as unknown as Routed,
       measured: now >= warmupMs,
+      settled: false,
     };
     const routed = balancer.route(job.key);
     job.routed = routed;
@@ -305,10 +336,10 @@ export function simulate(scenario: Scenario, utilisation: number, factory: Balan
     } else if (!server.up) {
       // Connection refused: the client learns at once.
       clock.at(now + 0.1, () => complete(server, job, false));
-    } else if (server.busy < server.spec.concurrency) {
-      start(server, job);
     } else {
-      server.queue.push(job);
+      if (server.busy < server.spec.concurrency) start(server, job);
+      else server.queue.push(job);
+      if (clientTimeoutMs !== undefined) clock.at(now + clientTimeoutMs, () => giveUp(job));
     }
     const next = nextArrival(now);
     if (next < durationMs) clock.at(next, arrive);
@@ -347,6 +378,7 @@ export function simulate(scenario: Scenario, utilisation: number, factory: Balan
     requests,
     ok,
     errors,
+    timeouts,
     errorRate: requests === 0 ? 0 : errors / requests,
     throughput: (okInWindow / measuredMs) * 1000,
     latency: { p50: summary.p50, p90: summary.p90, p99: summary.p99, p999: summary.p999, max: summary.max },

@@ -115,6 +115,7 @@ describe('forwardingHeaders', () => {
         'x-secret': 's',
         'content-length': '5',
         ':authority': 'h',
+        expect: '100-continue',
       },
       client,
     );
@@ -171,6 +172,13 @@ describe('TrustedProxies', () => {
 });
 
 describe('endToEndHeaders and stripHopByHop', () => {
+  it('cannot be made to change the copy’s prototype by a header named __proto__', () => {
+    const hostile = JSON.parse('{"__proto__": ["polluted"], "x-ok": "1"}') as Record<string, string[] | string>;
+    const out = endToEndHeaders(hostile);
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(Object.keys(out)).toEqual(['x-ok']);
+  });
+
   it('drop hop-by-hop and nominated headers of a response', () => {
     expect(
       endToEndHeaders({ connection: 'x-hop', 'x-hop': '1', 'keep-alive': 'timeout=5', 'set-cookie': ['a=1', 'b=2'], 'content-length': 3 }),

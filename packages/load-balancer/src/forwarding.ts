@@ -27,7 +27,12 @@ export const HOP_BY_HOP_HEADERS: readonly string[] = [
 export const FORWARDING_HEADERS: readonly string[] = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip'];
 
 const HOP_BY_HOP = new Set(HOP_BY_HOP_HEADERS);
-const FORWARDING = new Set(FORWARDING_HEADERS);
+/**
+ * Never copied to the upstream request: `host` (the upstream request sets its own) and
+ * `expect` (this server has answered `100-continue` itself).
+ */
+const FROM_TRUSTED_DROP: ReadonlySet<string> = new Set(['host', 'expect']);
+const FROM_CLIENT_DROP: ReadonlySet<string> = new Set([...FROM_TRUSTED_DROP, ...FORWARDING_HEADERS]);
 /** `Connection` may not nominate the field that frames the body. */
 const NEVER_NOMINATED = new Set(['content-length']);
 
@@ -85,28 +90,44 @@ export function createForwarding(options: ForwardingOptions = {}): Forwarding {
   const by = options.by === undefined ? undefined : formatBy(options.by);
   const includePort = options.includePort === true;
   const isTrusted = (address: string | undefined): boolean => trusted.has(address);
+  // Keep-alive connections repeat the same peer and Host: format each once.
+  let lastPeer: string | undefined;
+  let lastPort: number | undefined;
+  let lastElement = '';
+  let lastHost: string | undefined;
+  let lastQuotedHost = '';
+  const element = (address: string | undefined, port: number | undefined, host: string | undefined, proto: string): string => {
+    if (address !== lastPeer || port !== lastPort || address === undefined) {
+      lastPeer = address;
+      lastPort = port;
+      lastElement = `for=${formatNode(address, port)}`;
+      if (by !== undefined) lastElement += `;by=${by}`;
+    }
+    if (host === undefined) return `${lastElement};proto=${proto}`;
+    if (host !== lastHost) {
+      lastHost = host;
+      lastQuotedHost = quoteIfNeeded(host);
+    }
+    return `${lastElement};host=${lastQuotedHost};proto=${proto}`;
+  };
   return {
     isTrusted,
     headers(input, peer) {
       const headers = input instanceof Headers ? fromWebHeaders(input) : input;
       const fromProxy = isTrusted(peer.address);
-      const out = endToEndHeaders(headers, fromProxy ? undefined : FORWARDING);
-      delete out.host;
+      const out = endToEndHeaders(headers, fromProxy ? FROM_TRUSTED_DROP : FROM_CLIENT_DROP);
       const address = peer.address === undefined ? undefined : unmapIPv4(peer.address);
       const proto = peer.protocol ?? 'http';
       const host = single(headers.host) ?? single(headers[':authority']) ?? (peer.host || undefined);
-      let element = `for=${formatNode(address, includePort ? peer.port : undefined)}`;
-      if (by !== undefined) element += `;by=${by}`;
-      if (host !== undefined) element += `;host=${quoteIfNeeded(host)}`;
-      element += `;proto=${proto}`;
+      const own = element(address, includePort ? peer.port : undefined, host, proto);
       const priorFor = fromProxy ? joined(out['x-forwarded-for']) : undefined;
       const priorForwarded = fromProxy ? joined(out.forwarded) : undefined;
       out.forwarded =
         priorForwarded !== undefined
-          ? `${priorForwarded}, ${element}`
+          ? `${priorForwarded}, ${own}`
           : priorFor !== undefined
-            ? `${fromXForwarded(priorFor, joined(out['x-forwarded-host']), joined(out['x-forwarded-proto']))}, ${element}`
-            : element;
+            ? `${fromXForwarded(priorFor, joined(out['x-forwarded-host']), joined(out['x-forwarded-proto']))}, ${own}`
+            : own;
       const chain = priorFor ?? (priorForwarded === undefined ? undefined : forwardedFor(priorForwarded).join(', '));
       if (address !== undefined) out['x-forwarded-for'] = chain ? `${chain}, ${address}` : address;
       else if (chain) out['x-forwarded-for'] = chain;
@@ -139,7 +160,8 @@ export function createForwarding(options: ForwardingOptions = {}): Forwarding {
  * - hop-by-hop headers ({@link HOP_BY_HOP_HEADERS}) and every header the `Connection`
  *   header nominates are dropped (except `content-length`, which frames the body);
  *   `host` is dropped too (the upstream request sets its own; the original is in
- *   `Forwarded: host=` and `X-Forwarded-Host`);
+ *   `Forwarded: host=` and `X-Forwarded-Host`), and `expect` (the server in front of
+ *   this proxy answers `100-continue`);
  * - unless the peer is a trusted proxy, the client's `Forwarded`, `X-Forwarded-For`,
  *   `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Real-IP` are dropped;
  * - RFC 7239 `Forwarded` gets an element `for=<peer>;host=<Host>;proto=<scheme>`
@@ -165,13 +187,13 @@ export function forwardingHeaders(headers: NodeHeaders | Headers, peer: Forwardi
  * (except `content-length`) and any name in `drop`. For responses as well as requests.
  */
 export function endToEndHeaders(headers: NodeHeaders, drop?: ReadonlySet<string>): OutgoingHeaders {
-  // No prototype: a header named __proto__ stays a header.
-  const out: OutgoingHeaders = Object.create(null);
+  const out: OutgoingHeaders = {};
   const connection = headers.connection;
   const nominated = connection === undefined ? undefined : connectionOptions(connection);
   for (const name of Object.keys(headers)) {
     const value = headers[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || name.charCodeAt(0) === 58 /* ':' HTTP/2 pseudo-header */) continue;
+    // `__proto__` would set the copy's prototype rather than a header; HTTP/2 pseudo-headers start with ':'.
+    if (value === undefined || HOP_BY_HOP.has(name) || name.charCodeAt(0) === 58 || name === '__proto__') continue;
     if (drop?.has(name) || nominated?.has(name)) continue;
     out[name] = typeof value === 'number' ? String(value) : value;
   }
@@ -198,7 +220,7 @@ function connectionOptions(value: string | string[] | number): Set<string> {
 }
 
 function fromWebHeaders(headers: Headers): Record<string, string> {
-  const out: Record<string, string> = Object.create(null);
+  const out: Record<string, string> = {};
   headers.forEach((value, name) => {
     out[name] = value;
   });

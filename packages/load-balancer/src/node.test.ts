@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { Agent } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { LoadBalancer, roundRobin } from './index.ts';
@@ -229,6 +229,27 @@ describe('nodeProxy', () => {
     expect(served.balancer.stats().endpoints[0]).toMatchObject({ failures: 0, cancelled: 1 });
   });
 
+  it('serves other clients while one dribbles its upload: the stalled body holds only its own upstream connection', async () => {
+    const u = await upstream((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain' }).end(`${Buffer.concat(chunks).length}`));
+    });
+    const served = await serveProxy([u.url]);
+    const slow = request(`${served.url}/upload`, { method: 'POST', headers: { 'content-length': '1000' } });
+    slow.on('error', () => {});
+    slow.write('x'.repeat(10));
+    await expect.poll(() => u.requests.length).toBe(1);
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${served.url}/quick`, { method: 'POST', body: 'abc' });
+      expect(await res.text()).toBe('3');
+    }
+    expect(served.balancer.stats().inFlight).toBe(1);
+    slow.destroy();
+    await expect.poll(() => u.aborted.length).toBe(1);
+    await expectNoLeftovers(served);
+  });
+
   it('propagates a client abort while waiting for the upstream, and releases the pick', async () => {
     const u = await upstream(hang());
     const served = await serveProxy([u.url]);
@@ -260,9 +281,9 @@ describe('nodeProxy', () => {
     const served = await serveProxy([await refusingUrl()]);
     const res = await fetch(`${served.url}/x`);
     expect(res.status).toBe(502);
-    const body = (await res.json()) as { error: string; code: string; upstream: string; message: string };
-    expect(body).toMatchObject({ error: 'Bad Gateway', code: 'ERR_BALLAST_UPSTREAM', upstream: 'u0' });
-    expect(body.message).toMatch(/upstream u0 \(http:\/\/127\.0\.0\.1:\d+\) could not be reached \(ECONNREFUSED\)/);
+    const { error } = (await res.json()) as { error: { code: string; upstream: string; message: string } };
+    expect(error).toMatchObject({ code: 'ERR_BALLAST_UPSTREAM', upstream: 'u0' });
+    expect(error.message).toMatch(/upstream u0 \(http:\/\/127\.0\.0\.1:\d+\) could not be reached \(ECONNREFUSED\)/);
     expect(served.balancer.stats().endpoints[0]).toMatchObject({ failures: 1, inFlight: 0 });
   });
 
@@ -349,7 +370,9 @@ describe('nodeProxy', () => {
     const served = await serveProxy([u.url], { timeoutMs: 150 });
     const res = await fetch(`${served.url}/slow`);
     expect(res.status).toBe(504);
-    expect(await res.json()).toMatchObject({ error: 'Gateway Timeout', upstream: 'u0' });
+    expect(await res.json()).toMatchObject({
+      error: { code: 'ERR_BALLAST_UPSTREAM', upstream: 'u0', message: expect.stringMatching(/did not answer in time/) },
+    });
     await expect.poll(() => u.aborted.length).toBe(1);
     expect(served.balancer.stats().endpoints[0]).toMatchObject({ failures: 1, inFlight: 0 });
   });
@@ -367,13 +390,30 @@ describe('nodeProxy', () => {
     expect(u.requests).toHaveLength(1);
   });
 
+  it('counts the time a hook spends before sending against the request’s deadline', async () => {
+    const u = await upstream(echo('one'));
+    const served = await serveProxy([u.url], {
+      timeoutMs: 50,
+      attempt: async (_context, send) => {
+        // A per-upstream queue that took longer than the request had.
+        await new Promise((resolve) => setTimeout(resolve, 120));
+        return send();
+      },
+    });
+    const res = await fetch(`${served.url}/x`);
+    expect(res.status).toBe(504);
+    await res.arrayBuffer();
+    expect(u.requests).toHaveLength(0);
+    await expectNoLeftovers(served);
+  });
+
   it('answers 503 with Retry-After when no upstream is available', async () => {
     const served = await serveProxy(['http://127.0.0.1:1']);
     served.balancer.close();
     const res = await fetch(`${served.url}/x`);
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('1');
-    expect(await res.json()).toMatchObject({ error: 'Service Unavailable', code: 'ERR_BALLAST_NO_ENDPOINT' });
+    expect(await res.json()).toMatchObject({ error: { code: 'ERR_BALLAST_NO_ENDPOINT' } });
   });
 
   it('passes 5xx through and moves traffic off an upstream that keeps failing', async () => {
@@ -422,6 +462,28 @@ describe('nodeProxy', () => {
     expect(seen['x-end-to-end']).toBe('kept');
     for (const name of ['x-hop', 'proxy-authenticate']) expect(res.headers[name], name).toBeUndefined();
     expect(res.headers['x-end-to-end']).toBe('kept');
+  });
+
+  it('forwards an absolute-form target as a path, and refuses a target that is not one', async () => {
+    const u = await upstream(echo('one'));
+    const served = await serveProxy([u.url]);
+    const { port } = new URL(served.url);
+    const raw = (requestLine: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.write(`${requestLine}\r\nHost: x\r\nConnection: close\r\n\r\n`));
+        let text = '';
+        socket.on('data', (c: Buffer) => (text += c.toString()));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+    const absolute = await raw('GET http://internal.example:9999/admin?x=1 HTTP/1.1');
+    expect(absolute).toMatch(/^HTTP\/1\.1 200/);
+    expect(absolute).toContain('"url":"/admin?x=1"');
+    const star = await raw('OPTIONS * HTTP/1.1');
+    expect(star).toMatch(/^HTTP\/1\.1 400/);
+    expect(star).toContain('ERR_BALLAST_BAD_REQUEST');
+    expect(u.requests).toHaveLength(1);
+    await expectNoLeftovers(served);
   });
 
   it('answers HEAD and 204 without a body', async () => {

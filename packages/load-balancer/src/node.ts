@@ -1,5 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { durationMs, func, InvalidOptionError, integer, isBallastError, nonEmptyString, TimeoutError } from '@ballast/common';
+import {
+  durationMs,
+  errorBody,
+  func,
+  InvalidOptionError,
+  integer,
+  isBallastError,
+  nonEmptyString,
+  retryAfterSeconds,
+  TimeoutError,
+} from '@ballast/common';
 import { Agent, type Dispatcher } from 'undici';
 import type { LoadBalancer } from './balancer.ts';
 import { isNoEndpointAvailableError } from './errors.ts';
@@ -227,6 +237,8 @@ class Exchange {
   #hasBody = false;
   #buffered: Uint8Array | undefined;
   #deadline = 0;
+  /** The time allowed for response headers, ms (for error messages). */
+  timeoutMs = 0;
   #attempts = 0;
   #current: Attempt | undefined;
   #tried: Set<string> | undefined;
@@ -244,9 +256,10 @@ class Exchange {
 
   start(): void {
     const req = this.#req;
-    this.#res.once('close', this.#onClose);
+    this.#res.on('close', this.#onClose);
     const timeout = typeof this.#o.timeoutMs === 'number' ? this.#o.timeoutMs : this.#derivedTimeout();
     if (timeout === undefined) return;
+    this.timeoutMs = timeout;
     this.#deadline = performance.now() + timeout;
     const socket = req.socket;
     const headers = this.#o.forwarding.headers(req.headers, {
@@ -254,10 +267,13 @@ class Exchange {
       port: socket.remotePort,
       protocol: (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
     });
-    // The client's "Expect: 100-continue" was answered by this server already.
-    delete headers.expect;
     this.#headers = headers;
-    this.#path = this.#o.path ? this.#o.path(req) : (req.url ?? '/');
+    const path = originForm(this.#o.path ? this.#o.path(req) : (req.url ?? '/'));
+    if (path === undefined) {
+      this.#badTarget();
+      return;
+    }
+    this.#path = path;
     this.#buffered = this.#o.body?.(req);
     if (this.#buffered !== undefined) headers['content-length'] = String(this.#buffered.byteLength);
     this.#hasBody =
@@ -266,6 +282,15 @@ class Exchange {
         : req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
     this.#o.retryBudget?.onRequest?.();
     this.#next();
+  }
+
+  /** A request target that is not a path (`*`, an authority): nothing to forward. */
+  #badTarget(): void {
+    const text = JSON.stringify(errorBody('ERR_BALLAST_BAD_REQUEST', 'the request target must be a path (origin-form or absolute-form)'));
+    if (!this.#res.headersSent) {
+      this.#res.writeHead(400, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) }).end(text);
+    }
+    this.end();
   }
 
   #derivedTimeout(): number | undefined {
@@ -306,7 +331,7 @@ class Exchange {
       return;
     }
     this.#attempts++;
-    const attempt = new Attempt(this, handle, this.#deadline - performance.now());
+    const attempt = new Attempt(this, handle, this.#deadline);
     this.#current = attempt;
     if (o.attempt) this.#hooked(attempt, o.attempt);
     else attempt.send(undefined);
@@ -479,7 +504,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   #controller: Dispatcher.DispatchController | undefined;
   #abortReason: Error | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #timeoutMs: number;
+  /** When the request's time for response headers runs out, on `performance.now()`. */
+  readonly #deadline: number;
   #signal: AbortController | undefined;
   #hookSignal: AbortSignal | undefined;
   #res: ServerResponse | undefined;
@@ -493,10 +519,10 @@ class Attempt implements Dispatcher.DispatchHandler {
   transportError: Error | undefined;
   hookError: unknown;
 
-  constructor(exchange: Exchange, handle: PickHandle, timeoutMs: number) {
+  constructor(exchange: Exchange, handle: PickHandle, deadline: number) {
     this.#x = exchange;
     this.handle = handle;
-    this.#timeoutMs = Math.max(1, timeoutMs);
+    this.#deadline = deadline;
   }
 
   /** The hook's view of the attempt: aborted with the client or the timeout. */
@@ -506,7 +532,13 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   send(hookSignal: AbortSignal | undefined): void {
-    this.#timer = setTimeout(this.#onTimeout, this.#timeoutMs);
+    // Measured to the request's deadline: time the hook spent before sending counts.
+    const remaining = this.#deadline - performance.now();
+    if (remaining <= 0) {
+      this.#fail(new TimeoutError(0, 'the request had no time left for an upstream'));
+      return;
+    }
+    this.#timer = setTimeout(this.#onTimeout, remaining);
     if (hookSignal) {
       if (hookSignal.aborted) {
         this.#x.failed(this, hookSignal.reason);
@@ -539,7 +571,7 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   #onTimeout = (): void => {
     this.#timer = undefined;
-    this.#fail(new TimeoutError(this.#timeoutMs));
+    this.#fail(new TimeoutError(Math.round(this.#x.timeoutMs)));
   };
 
   /** Failure before the response head: to the hook's promise, or straight to the exchange. */
@@ -584,7 +616,6 @@ class Attempt implements Dispatcher.DispatchHandler {
   /** Streams the body to `res` (the head is written). */
   stream(res: ServerResponse): void {
     this.#res = res;
-    res.on('drain', this.#onDrain);
     const pending = this.#pending;
     if (pending) {
       this.#pending = undefined;
@@ -600,7 +631,12 @@ class Attempt implements Dispatcher.DispatchHandler {
   /** Body chunks that arrived before the hook accepted the response. */
   #pending: Buffer[] | undefined;
 
+  /** Waiting for the client to take more: the upstream is paused meanwhile. */
+  #draining = false;
+
   #onDrain = (): void => {
+    this.#draining = false;
+    this.#res?.off('drain', this.#onDrain);
     this.#controller?.resume();
   };
 
@@ -608,7 +644,7 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   #complete(): void {
     const res = this.#res!;
-    res.off('drain', this.#onDrain);
+    if (this.#draining) res.off('drain', this.#onDrain);
     this.finish({ ok: true });
     res.end();
     this.#x.end();
@@ -653,7 +689,13 @@ class Attempt implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const res = this.#res;
     if (!res) (this.#pending ??= []).push(chunk);
-    else if (!res.write(chunk)) controller.pause();
+    else if (!res.write(chunk)) {
+      controller.pause();
+      if (!this.#draining) {
+        this.#draining = true;
+        res.on('drain', this.#onDrain);
+      }
+    }
   }
 
   onResponseEnd(): void {
@@ -675,10 +717,26 @@ class Attempt implements Dispatcher.DispatchHandler {
     const cancelled = this.#abortReason instanceof ClientGoneError;
     this.finish({ ok: false, cancelled });
     if (res) {
-      res.off('drain', this.#onDrain);
+      if (this.#draining) res.off('drain', this.#onDrain);
       res.destroy(error);
     }
     this.#x.end();
+  }
+}
+
+/**
+ * The origin-form (`/path?query`) of a request target: as it is when it starts with `/`; an
+ * absolute-form target (`http://host/path`, as sent to a forward proxy) reduced to its path
+ * and query, so the upstream never sees another host; `undefined` for anything else.
+ */
+function originForm(target: string): string | undefined {
+  if (target.charCodeAt(0) === 47 /* '/' */) return target;
+  if (!/^https?:\/\//i.test(target)) return undefined;
+  try {
+    const url = new URL(target);
+    return url.pathname + url.search;
+  } catch {
+    return undefined;
   }
 }
 
@@ -693,34 +751,32 @@ function readLoad(headers: NodeHeaders, header: string | false): number | undefi
 }
 
 /**
- * The default `onRejected`: the same statuses and JSON bodies as the Hono proxy
- * (503 + `Retry-After: 1` no endpoint, 502 unreachable, 504 timeout, 502 otherwise).
+ * The default `onRejected`: the same statuses and `{ error: { code, message } }` bodies as
+ * the Hono proxy — 503 + `Retry-After` when no endpoint is available (or the attempt hook
+ * reported an open circuit), 502 when the upstream could not be reached, 504 when it did
+ * not answer in time, 502 for anything else.
  */
 export function rejectWithJson(error: unknown, _request: IncomingMessage, response: ServerResponse): void {
   let status = 502;
-  let body: Record<string, unknown>;
+  let body: ReturnType<typeof errorBody>;
   const headers: OutgoingHeaders = { 'content-type': 'application/json' };
   if (isNoEndpointAvailableError(error)) {
     status = 503;
-    headers['retry-after'] = '1';
-    body = { error: 'Service Unavailable', code: error.code, message: error.message };
+    headers['retry-after'] = String(retryAfterSeconds(1_000));
+    body = errorBody(error.code, error.message);
   } else if (isUpstreamError(error)) {
     status = error.reason === 'timeout' ? 504 : 502;
-    body = {
-      error: status === 504 ? 'Gateway Timeout' : 'Bad Gateway',
-      code: error.code,
-      upstream: error.endpoint.id,
-      message: error.message,
-    };
-  } else if (isBallastError(error) && error.code === 'ERR_BALLAST_TIMEOUT') {
-    status = 504;
-    body = { error: 'Gateway Timeout', code: error.code, message: error.message };
+    body = errorBody(error.code, error.message, { upstream: error.endpoint.id });
   } else if (isBallastError(error)) {
-    status = error.code === 'ERR_BALLAST_CIRCUIT_OPEN' ? 503 : 502;
-    if (status === 503) headers['retry-after'] = '1';
-    body = { error: status === 503 ? 'Service Unavailable' : 'Bad Gateway', code: error.code, message: error.message };
+    if (error.code === 'ERR_BALLAST_TIMEOUT') status = 504;
+    else if (error.code === 'ERR_BALLAST_CIRCUIT_OPEN') {
+      status = 503;
+      const after = (error as { retryAfterMs?: unknown }).retryAfterMs;
+      headers['retry-after'] = String(retryAfterSeconds(typeof after === 'number' ? after : 1_000));
+    }
+    body = errorBody(error.code, error.message);
   } else {
-    body = { error: 'Bad Gateway', code: 'ERR_BALLAST_UPSTREAM', message: 'the upstream request failed' };
+    body = errorBody('ERR_BALLAST_UPSTREAM', 'the upstream request failed');
   }
   const text = JSON.stringify(body);
   headers['content-length'] = String(Buffer.byteLength(text));

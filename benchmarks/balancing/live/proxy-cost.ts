@@ -1,0 +1,186 @@
+/**
+ * What a proxy costs: in front of backends that answer at once, (1) a closed loop of
+ * `wrk` connections measures requests per second and per CPU-second of the proxy process
+ * (its capacity on one core), and (2) an open loop at half its capacity (the lower of
+ * requests per CPU-second and per second: a busy machine leaves it less than a core),
+ * capped at what the load generator sends reliably, measures latency through the proxy against calling
+ * the backends directly at the same rate, run right before: the difference is the
+ * latency the proxy adds. Every proxy is measured `repeats` times, the order rotated
+ * each round, and reported as medians with confidence intervals.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { Histogram } from '@ballast/common';
+import type { ProxyCostResults, ProxyCostRun, ProxyCostSample } from '../results.ts';
+import { medianInterval } from '../stats.ts';
+import type { BackendConfig } from './backend.ts';
+import { httpClient } from './client.ts';
+import type { Contender } from './contenders.ts';
+import { cpuSeconds, forkModule, type Running } from './processes.ts';
+
+export const COST_SETTINGS = {
+  backends: 4,
+  connections: 32,
+  closedLoopMs: 3_000,
+  latencyMs: 3_000,
+  latencyWarmupMs: 500,
+  latencyRateCapPerSec: 1_000,
+};
+
+/** Rotates `items` left by `k`: round k starts with a different contender. */
+export function rotate<T>(items: T[], k: number): T[] {
+  const n = items.length;
+  if (n === 0) return [];
+  const s = ((k % n) + n) % n;
+  return [...items.slice(s), ...items.slice(0, s)];
+}
+
+function wrk(port: number, ms: number): { requests: number; non2xx: number } {
+  const out = spawnSync(
+    'wrk',
+    ['-t1', `-c${COST_SETTINGS.connections}`, `-d${Math.max(1, Math.round(ms / 1000))}s`, `http://127.0.0.1:${port}/item/k1`],
+    {
+      encoding: 'utf8',
+    },
+  );
+  if (out.status !== 0) throw new Error(`wrk failed: ${out.stderr}`);
+  const requests = Number(/(\d+) requests in/.exec(out.stdout)?.[1] ?? Number.NaN);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out.stdout)?.[1] ?? 0);
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out.stdout);
+  const errors = socketErrors ? socketErrors.slice(1).reduce((n, x) => n + Number(x), 0) : 0;
+  return { requests, non2xx: non2xx + errors };
+}
+
+/**
+ * Latency at a constant offered rate, each request timed from the moment it was sent to
+ * the end of its response: the load generator's own hiccups (it shares the machine) delay
+ * sends but are not counted, while anything queueing in the proxy still is, since sends
+ * never wait for answers.
+ */
+async function latencyAt(portFor: (i: number) => number, ratePerSec: number): Promise<{ p50: number; p99: number; errors: number }> {
+  const client = httpClient(portFor, () => 'k1', 5_000);
+  const histogram = new Histogram();
+  let errors = 0;
+  const pending = new Set<Promise<void>>();
+  const interval = 1000 / ratePerSec;
+  const start = performance.now();
+  const end = start + COST_SETTINGS.latencyWarmupMs + COST_SETTINGS.latencyMs;
+  const measureFrom = start + COST_SETTINGS.latencyWarmupMs;
+  const controller = new AbortController();
+  let next = start;
+  let i = 0;
+  try {
+    while (next < end) {
+      while (next <= performance.now() && next < end) {
+        const sentAt = performance.now();
+        const counted = next >= measureFrom;
+        const p = client.send(i++, controller.signal).then(
+          (outcome) => {
+            if (!counted) return;
+            if (outcome.status === 200) histogram.record(performance.now() - sentAt);
+            else errors++;
+          },
+          () => {
+            if (counted) errors++;
+          },
+        );
+        const tracked = p.finally(() => pending.delete(tracked));
+        pending.add(tracked);
+        next += interval;
+      }
+      const wait = next - performance.now();
+      await new Promise<void>((resolve) => (wait > 1 ? setTimeout(resolve, Math.min(wait, 20)) : setImmediate(resolve)));
+    }
+    const timer = setTimeout(() => controller.abort(new Error('latency run over')), 10_000);
+    await Promise.allSettled([...pending]);
+    clearTimeout(timer);
+    const summary = histogram.summary();
+    return { p50: summary.p50, p99: summary.p99, errors };
+  } finally {
+    client.close();
+  }
+}
+
+async function one(contender: Contender, ports: number[], round: number): Promise<ProxyCostSample> {
+  const instance = await contender.start(ports);
+  try {
+    wrk(instance.port, 1_000); // warm-up: connections, JIT
+    const cpu0 = cpuSeconds(instance.pid);
+    const started = performance.now();
+    const closed = wrk(instance.port, COST_SETTINGS.closedLoopMs);
+    const wallSeconds = (performance.now() - started) / 1000;
+    const cpu = cpuSeconds(instance.pid) - cpu0;
+    const perCpu = closed.requests / cpu;
+    const perSecond = closed.requests / wallSeconds;
+    // Half of what the proxy served: per CPU-second on a quiet machine; per second of wall
+    // time when other work left it less than a core.
+    const rate = Math.max(50, Math.min(COST_SETTINGS.latencyRateCapPerSec, Math.round(Math.min(perCpu, perSecond) / 2)));
+    const direct = await latencyAt((i) => ports[i % ports.length]!, rate);
+    const proxied = await latencyAt(() => instance.port, rate);
+    return {
+      round,
+      requests: closed.requests,
+      requestsPerSecond: perSecond,
+      cpuSeconds: cpu,
+      requestsPerCpuSecond: perCpu,
+      latencyRatePerSec: rate,
+      proxied: { p50: proxied.p50, p99: proxied.p99 },
+      direct: { p50: direct.p50, p99: direct.p99 },
+      addedP50Us: (proxied.p50 - direct.p50) * 1000,
+      addedP99Us: (proxied.p99 - direct.p99) * 1000,
+      errors: closed.non2xx + proxied.errors,
+    };
+  } finally {
+    await instance.stop();
+  }
+}
+
+export async function runProxyCost(
+  contenders: Contender[],
+  repeats: number,
+  level: number,
+  log: (line: string) => void,
+): Promise<ProxyCostResults> {
+  const backends: Running[] = [];
+  const ports: number[] = [];
+  for (let i = 0; i < COST_SETTINGS.backends; i++) {
+    const config: BackendConfig = { id: `s${i}`, concurrency: 1, meanMs: 0, seed: 1 };
+    const { running, ready } = await forkModule<{ port: number }>(join(import.meta.dirname, 'backend.ts'), [JSON.stringify(config)]);
+    backends.push(running);
+    ports.push(ready.port);
+  }
+  const samples = new Map<Contender, ProxyCostSample[]>(contenders.map((c) => [c, []]));
+  try {
+    for (let round = 0; round < repeats; round++) {
+      for (const contender of rotate(contenders, round)) {
+        try {
+          const s = await one(contender, ports, round);
+          samples.get(contender)!.push(s);
+          log(
+            `  ${contender.label.padEnd(38)} ${Math.round(s.requestsPerCpuSecond).toString().padStart(6)} req/CPU-s  ${Math.round(s.requestsPerSecond).toString().padStart(6)} req/s  added p50 ${Math.round(s.addedP50Us).toString().padStart(5)} µs  p99 ${Math.round(s.addedP99Us).toString().padStart(6)} µs at ${s.latencyRatePerSec}/s`,
+          );
+        } catch (error) {
+          log(`  ${contender.label}: failed: ${(error as Error).message}`);
+        }
+      }
+    }
+  } finally {
+    await Promise.all(backends.map((b) => b.stop()));
+  }
+  const runs: ProxyCostRun[] = contenders.map((c) => {
+    const s = samples.get(c)!;
+    const of = (f: (x: ProxyCostSample) => number) => medianInterval(s.map(f), level);
+    return {
+      proxy: c.label,
+      kind: c.kind,
+      requestsPerCpuSecond: of((x) => x.requestsPerCpuSecond),
+      requestsPerSecond: of((x) => x.requestsPerSecond),
+      addedP50Us: of((x) => x.addedP50Us),
+      addedP99Us: of((x) => x.addedP99Us),
+      latencyRatePerSec: of((x) => x.latencyRatePerSec),
+      samples: s,
+    };
+  });
+  const { latencyWarmupMs: _, ...settings } = COST_SETTINGS;
+  return { settings, runs };
+}
