@@ -111,10 +111,10 @@ export function resolveBodyLimits(limits: BodyLimits = {}): ResolvedBodyLimits {
 
 /**
  * Reads a request body within {@link BodyLimits}: over `maxBytes` → 413
- * `ERR_BALLAST_BODY_TOO_LARGE` (a declared length before a byte is read); the budget
- * spent → 503 `ERR_BALLAST_BODY_BUDGET`; too slow or too long → 408
- * `ERR_BALLAST_BODY_TIMEOUT`, and the connection is closed once that answer is sent; the
- * client gone → 400 `ERR_BALLAST_BODY_INCOMPLETE`.
+ * `ERR_BALLAST_BODY_TOO_LARGE` (a declared length before a byte is read; the rest is
+ * discarded so the answer can be read); the budget spent → 503 `ERR_BALLAST_BODY_BUDGET`;
+ * too slow or too long → 408 `ERR_BALLAST_BODY_TIMEOUT` (both stop reading and close the
+ * connection once the answer is sent); the client gone → 400 `ERR_BALLAST_BODY_INCOMPLETE`.
  *
  * Under @hono/node-server the bytes are read from Node's request directly, skipping
  * the web-stream adapter and its copies.
@@ -128,7 +128,7 @@ export async function readBody(c: Context, limits: ResolvedBodyLimits, lease?: B
     const body = incoming ? await readIncoming(incoming, guard) : await readWeb(c.req.raw, guard);
     return body;
   } catch (error) {
-    if (incoming && error instanceof HttpError && error.status === 408) {
+    if (incoming && error instanceof HttpError && error.headers.connection === 'close') {
       // The rest of the body will not be read: close the connection once the answer is out.
       const outgoing = nodeResponse(c);
       if (outgoing) outgoing.once('finish', () => incoming.destroy());
@@ -196,7 +196,11 @@ function readIncoming(incoming: IncomingMessage, guard: BodyGuard): Promise<Buff
         guard.add(chunk.byteLength);
       } catch (error) {
         cleanup();
-        incoming.resume(); // discard the rest, so the connection can carry the answer
+        // Over the size limit: discard the rest, so the connection can carry the answer.
+        // Over the budget: stop reading (the connection closes after the answer), so a
+        // client sending more than its share costs nothing more.
+        if ((error as HttpError).status === 503) incoming.pause();
+        else incoming.resume();
         reject(error);
         return;
       }
@@ -254,6 +258,7 @@ async function readWeb(request: Request, guard: BodyGuard): Promise<Buffer> {
 function budgetSpent(): HttpError {
   return new HttpError(503, 'ERR_BALLAST_BODY_BUDGET', 'the server holds as many request bodies as it may; retry shortly', {
     'retry-after': '1',
+    connection: 'close',
   });
 }
 

@@ -3,14 +3,13 @@
  * Redis, real HTTP on loopback. Each test reproduces one attack of the hostile-client
  * review and checks that everyone else is still served.
  */
-import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { RedisQueue } from '@ballast/app-queue';
 import { type AppEnv, listen } from '@ballast/app-shared';
+import { type Distributed, type ServiceProcess, spawnService, startDistributed, uploads } from '@ballast/app-system';
 import { type RedisServer, startRedis } from '@ballast/test/redis';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Distributed, type ServiceProcess, startDistributed, startService } from './distributed.ts';
 import { errorCode, eventually, resize, smallJpeg } from './helpers.ts';
 
 let redis: RedisServer;
@@ -33,44 +32,6 @@ async function steady(url: string, count: number, query = 'width=32'): Promise<M
     seen.set(key, (seen.get(key) ?? 0) + 1);
   }
   return seen;
-}
-
-/** A POST from `localAddress` that sends its headers and `first` bytes of a body of `length`, then `more` bytes every `everyMs`. */
-function upload(url: string, length: number, first: number, more = 0, everyMs = 1000, localAddress = '127.0.0.2') {
-  const req = httpRequest(`${url}/v1/resize?width=16`, {
-    method: 'POST',
-    localAddress,
-    headers: { 'content-type': 'image/jpeg', 'content-length': String(length) },
-  });
-  const answer = new Promise<{ status: number; body: string }>((resolve) => {
-    req.once('response', (res) => {
-      let body = '';
-      res.on('data', (c) => {
-        body += String(c);
-      });
-      res.once('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.once('error', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.once('error', () => resolve({ status: 0, body: '' }));
-    req.once('close', () => resolve({ status: 0, body: '' }));
-  });
-  req.flushHeaders();
-  let sent = 0;
-  const send = (n: number): void => {
-    const size = Math.min(n, length - sent);
-    if (size <= 0 || req.destroyed) return;
-    req.write(Buffer.alloc(size, 0xff));
-    sent += size;
-  };
-  send(first);
-  const timer = more > 0 ? setInterval(() => send(more), everyMs) : undefined;
-  return {
-    answer,
-    stop: () => {
-      clearInterval(timer);
-      req.destroy();
-    },
-  };
 }
 
 async function stats(ops: string): Promise<Record<string, unknown>> {
@@ -142,7 +103,7 @@ describe('slow and incomplete uploads', () => {
 
   it('does not let 50 slow uploads throttle a well-behaved client', { timeout: 120_000 }, async () => {
     // Fifty uploads of 9 MB at 20 KB/s (above the minimum rate): in flight for minutes.
-    const slow = Array.from({ length: 50 }, () => upload(system.url, 9_000_000, 20_000, 20_000));
+    const slow = uploads(system.url, 50, { length: 9_000_000, first: 20_000, more: 20_000 });
     try {
       await eventually('the slow uploads to be in flight', 20_000, async () =>
         ((await stats(system.ops)).bodies as { usedBytes: number }).usedBytes >= 50 * 20_000 ? true : undefined,
@@ -157,7 +118,7 @@ describe('slow and incomplete uploads', () => {
 
   it('bounds what incomplete uploads can hold: one client gets its share, everyone else is served', { timeout: 120_000 }, async () => {
     // Forty 9 MB uploads from one address, each stopped 100 KB short of its end.
-    const held = Array.from({ length: 40 }, () => upload(system.url, 9_000_000, 8_900_000));
+    const held = uploads(system.url, 40, { length: 9_000_000, first: 8_900_000 });
     try {
       const bodies = await eventually('the uploads beyond the client’s share to be refused', 60_000, async () => {
         const b = (await stats(system.ops)).bodies as { usedBytes: number; maxBytesPerClient: number; refused: number };
@@ -174,9 +135,9 @@ describe('slow and incomplete uploads', () => {
   });
 
   it('answers a dribbling body 408 and closes its connection', { timeout: 60_000 }, async () => {
-    const dribble = upload(system.url, 100_000, 10, 10, 500); // 20 bytes/s
-    const answer = await dribble.answer;
-    dribble.stop();
+    const [dribble] = uploads(system.url, 1, { length: 100_000, first: 10, more: 10, everyMs: 500 }); // 20 bytes/s
+    const answer = await dribble!.answer;
+    dribble!.stop();
     expect([answer.status, answer.body]).toEqual([408, expect.stringContaining('ERR_BALLAST_BODY_TIMEOUT')]);
   });
 
@@ -246,7 +207,7 @@ describe('forged headers and internal errors', () => {
     });
     const echo = await listen(app.fetch);
     closers.push(echo);
-    gateway = await startService('gateway', {
+    gateway = await spawnService('gateway', {
       BALLAST_GATEWAY_UPSTREAMS: echo.url,
       BALLAST_GATEWAY_PORT: '0',
       BALLAST_GATEWAY_OPS_PORT: '0',

@@ -7,9 +7,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const MAIN: Record<'api' | 'gateway' | 'worker', string> = {
-  api: fileURLToPath(new URL('../../../apps/api/src/main.ts', import.meta.url)),
-  gateway: fileURLToPath(new URL('../../../apps/gateway/src/main.ts', import.meta.url)),
-  worker: fileURLToPath(new URL('../../../apps/worker/src/main.ts', import.meta.url)),
+  api: fileURLToPath(new URL('../../api/src/main.ts', import.meta.url)),
+  gateway: fileURLToPath(new URL('../../gateway/src/main.ts', import.meta.url)),
+  worker: fileURLToPath(new URL('../../worker/src/main.ts', import.meta.url)),
 };
 
 /** One service process and what it printed when it started. */
@@ -24,7 +24,7 @@ export interface ServiceProcess {
 }
 
 /** Starts `service` with `env` added to this process's environment; resolves once it has printed where it listens. */
-export function startService(service: keyof typeof MAIN, env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
+export function spawnService(service: keyof typeof MAIN, env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
   const proc = spawn(process.execPath, ['--conditions=@ballast/source', MAIN[service]], {
     env: { ...withoutBallast(process.env), BALLAST_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -101,17 +101,17 @@ export async function startDistributed(options: DistributedOptions): Promise<Dis
   try {
     const workers = await Promise.all(
       Array.from({ length: options.workers ?? 1 }, (_, i) =>
-        startService('worker', { ...common, BALLAST_WORKER_NAME: `worker-${i + 1}`, ...options.worker }),
+        spawnService('worker', { ...common, BALLAST_WORKER_NAME: `worker-${i + 1}`, ...options.worker }),
       ),
     );
     started.push(...workers);
     const apis = await Promise.all(
       Array.from({ length: options.apis ?? 2 }, (_, i) =>
-        startService('api', { ...common, BALLAST_API_PORT: '0', BALLAST_API_NAME: `api-${i + 1}`, ...options.api }),
+        spawnService('api', { ...common, BALLAST_API_PORT: '0', BALLAST_API_NAME: `api-${i + 1}`, ...options.api }),
       ),
     );
     started.push(...apis);
-    const gateway = await startService('gateway', {
+    const gateway = await spawnService('gateway', {
       ...common,
       BALLAST_GATEWAY_UPSTREAMS: apis.map((a) => String(a.info.url)).join(','),
       BALLAST_GATEWAY_PORT: '0',
