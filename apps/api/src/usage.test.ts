@@ -1,4 +1,5 @@
 import { InProcessQueue } from '@ballast/app-queue';
+import { HttpError } from '@ballast/app-shared';
 import { toRecord, UsageStore } from '@ballast/app-usage';
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
