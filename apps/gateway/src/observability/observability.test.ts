@@ -74,7 +74,12 @@ async function gatewayOver(
 }
 
 const send = async (url: string, query: string, init: RequestInit = {}): Promise<Response> => {
-  const res = await fetch(`${url}/v1/resize?${query}`, { method: 'POST', body: Buffer.alloc(1000), ...init });
+  // 1000 bytes that begin like a JPEG: the gateway refuses bodies that are no image before forwarding them.
+  const res = await fetch(`${url}/v1/resize?${query}`, {
+    method: 'POST',
+    body: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(996)]),
+    ...init,
+  });
   await res.arrayBuffer();
   return res;
 };
