@@ -254,7 +254,13 @@ describe('POST /v1/renditions (async) and GET /v1/renditions/:id', () => {
     expect((await api.app.request(`/v1/renditions/${id}`, asOther)).status).toBe(404);
     expect((await api.app.request(renditions[0]?.url as string, asOther)).status).toBe(404);
     expect((await api.app.request(`/v1/renditions/${id}`, { ...asOther, method: 'DELETE' })).status).toBe(404);
-    for (const forged of [`${id.slice(0, -2)}!!`, 'acme-x', `acme-${'a'.repeat(600)}`, `${id.slice(0, 'acme-'.length + 37)}AAAA`, `${id}A`]) {
+    for (const forged of [
+      `${id.slice(0, -2)}!!`,
+      'acme-x',
+      `acme-${'a'.repeat(600)}`,
+      `${id.slice(0, 'acme-'.length + 37)}AAAA`,
+      `${id}A`,
+    ]) {
       expect((await api.app.request(`/v1/renditions/${encodeURIComponent(forged)}`)).status).toBe(404);
     }
     const cancelled = await api.app.request(`/v1/renditions/${id}`, { method: 'DELETE' });
