@@ -7,6 +7,7 @@
  * it (and the contexts it encapsulates: not its siblings nor its parent), and carries the
  * hook as `.onRequest` for one route (`{ onRequest: limit.onRequest }`).
  */
+import { hookPlugin } from '@ballast/common';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import type { ShedError } from './errors.ts';
 import {
@@ -108,19 +109,4 @@ export const rateLimit = (options: RateLimitMiddlewareOptions): BackpressurePlug
   });
 };
 
-/**
- * A plugin adding `hook` to the registering context: Fastify's `skip-override` (what
- * fastify-plugin sets), so the hook is not shut inside a context of its own.
- */
-function plugin(hook: BackpressureHook): BackpressurePlugin {
-  const register: FastifyPluginCallback = (instance, _options, done) => {
-    instance.addHook('onRequest', hook);
-    done();
-  };
-  return Object.assign(register, {
-    onRequest: hook,
-    [Symbol.for('skip-override')]: true,
-    [Symbol.for('fastify.display-name')]: `@ballast/backpressure ${hook.name}`,
-    [Symbol.for('plugin-meta')]: { fastify: '5.x', name: `@ballast/backpressure ${hook.name}` },
-  });
-}
+const plugin = (hook: BackpressureHook): BackpressurePlugin => hookPlugin('@ballast/backpressure', hook) as unknown as BackpressurePlugin;
