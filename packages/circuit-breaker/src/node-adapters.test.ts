@@ -104,7 +104,7 @@ describe.each(['express', 'fastify'] as const)('%s circuitBreaker (real server)'
 
   it('opens on 5xx answers and thrown errors, then answers 503 with Retry-After; other keys are unaffected', async () => {
     let now = 0;
-    const registry = new BreakerRegistry({ clock: { now: () => now }, breaker: { volumeThreshold: 2, resetTimeoutMs: 10_000 } });
+    const registry = new BreakerRegistry({ clock: { now: () => now }, breaker: { resetTimeoutMs: 10_000, opossum: { volumeThreshold: 2 } } });
     const server = await start(framework, registry);
     server.status = 502;
     expect((await send(`${server.url}/upstream/a`)).status).toBe(502);
@@ -125,7 +125,7 @@ describe.each(['express', 'fastify'] as const)('%s circuitBreaker (real server)'
   });
 
   it('a client that goes away cancels the call without counting it', async () => {
-    const registry = new BreakerRegistry({ breaker: { volumeThreshold: 1 } });
+    const registry = new BreakerRegistry({ breaker: { opossum: { volumeThreshold: 1 } } });
     const server = await start(framework, registry);
     server.status = -1;
     const client = open(`${server.url}/upstream/hang`);
@@ -171,7 +171,7 @@ describe.each(['express', 'fastify'] as const)('%s circuitBreaker (real server)'
   });
 
   it('lets onRejected shape the refusal and isFailure decide what counts', async () => {
-    const registry = new BreakerRegistry({ breaker: { volumeThreshold: 1 } });
+    const registry = new BreakerRegistry({ breaker: { opossum: { volumeThreshold: 1 } } });
     const server = await start(framework, registry, {
       isFailure: (res) => res.statusCode === 404,
       onRejected: async (_request, reply, error) => {
