@@ -6,7 +6,7 @@
  * exactly what to run.
  *
  * Usage: node scripts/ensure-system-deps.ts [program...]
- * (default: all of them)
+ * (default: all of them; ip and iptables only where they can be installed: partition tests skip without them)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -19,6 +19,9 @@ const PACKAGES: Record<string, string> = {
   haproxy: 'haproxy',
   wrk: 'wrk',
   postgres: 'postgresql',
+  // Partition tests: network namespaces (ip netns) and packet drops between them.
+  ip: 'iproute2',
+  iptables: 'iptables',
 };
 
 /** Programs Debian installs off PATH: where else to look for them. */
@@ -26,7 +29,10 @@ const OFF_PATH: Record<string, string> = {
   postgres: 'ls /usr/lib/postgresql/*/bin/postgres',
 };
 
-const wanted = process.argv.length > 2 ? process.argv.slice(2) : ['redis-server', 'redis-sentinel', 'postgres', 'nginx', 'haproxy', 'wrk'];
+const wanted =
+  process.argv.length > 2
+    ? process.argv.slice(2)
+    : ['redis-server', 'redis-sentinel', 'postgres', 'nginx', 'haproxy', 'wrk', 'ip', 'iptables'];
 for (const program of wanted) {
   if (!(program in PACKAGES)) {
     console.error(`ensure-system-deps: unknown program ${JSON.stringify(program)}; known: ${Object.keys(PACKAGES).join(', ')}`);
@@ -45,6 +51,15 @@ if (missing.length === 0) process.exit(0);
 const packages = [...new Set(missing.map((program) => PACKAGES[program] as string))];
 const isRoot = process.getuid?.() === 0;
 const isDebian = existsSync('/etc/debian_version') && has('apt-get');
+
+// Partition tests skip, saying why, where these cannot be installed; nothing else needs them.
+const OPTIONAL = new Set(['ip', 'iptables']);
+if ((!isRoot || !isDebian) && missing.every((program) => OPTIONAL.has(program))) {
+  console.error(
+    `Note: ${missing.join(', ')} missing; the queue's partition tests will be skipped (they need root, ip netns and iptables).`,
+  );
+  process.exit(0);
+}
 
 if (!isRoot || !isDebian) {
   console.error(

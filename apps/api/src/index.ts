@@ -1,4 +1,17 @@
 export { Admission, type AdmissionOptions } from './admission.ts';
-export { type Api, type ApiOptions, type ApiUsage, type AuthResult, createApi } from './app.ts';
-export { statusForFailure } from './http.ts';
+export { type Api, createApi } from './app.ts';
+export { apiErrors } from './errors.ts';
+export { type ApiIdentity, apiIdentityFromEnv } from './identity.ts';
+export { type ApiEnv, type ApiOptions, type ApiUsage, type ResizeRequest, type ResolvedApiOptions, resolveApiOptions } from './options.ts';
+export { parseResizeQuery } from './params.ts';
+export { resultResponse, statusForFailure } from './results.ts';
 export { type UsageRoutesOptions, usageRoutes } from './routes/usage.ts';
+export {
+  type Caller,
+  type IdentityAuthenticationOptions,
+  identityAuthentication,
+  ownedJobId,
+  ownsJob,
+  tenantJobs,
+} from './tenancy.ts';
+export { type JobSlot, TenantQuotas, type TenantQuotasOptions, type TenantQuotasStats } from './tenant-quota.ts';

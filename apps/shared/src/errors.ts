@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { BallastError } from '@ballast/common';
 
 /** The one error body every Ballast service answers with. */
@@ -53,4 +54,20 @@ export function httpErrorResponse(error: HttpError): Response {
  */
 export function retryAfter(ms: number): string {
   return String(Math.max(1, Math.ceil((Number.isFinite(ms) ? ms : 1000) / 1000)));
+}
+
+/**
+ * Writes an {@link HttpError} to Node's response: for handlers that answer on the socket
+ * themselves (a proxy). Nothing is written once the head was sent.
+ */
+export function writeHttpError(response: ServerResponse, error: HttpError, headers: Record<string, string> = {}): void {
+  if (response.headersSent) return;
+  const text = JSON.stringify(errorBody(error.code, error.message));
+  response.writeHead(error.status, {
+    ...error.headers,
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(text)),
+  });
+  response.end(text);
 }

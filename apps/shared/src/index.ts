@@ -24,7 +24,16 @@ export {
   readEnv,
   stringVar,
 } from './env.ts';
-export { type ErrorBody, errorBody, errorResponse, HttpError, httpErrorResponse, isHttpError, retryAfter } from './errors.ts';
+export {
+  type ErrorBody,
+  errorBody,
+  errorResponse,
+  HttpError,
+  httpErrorResponse,
+  isHttpError,
+  retryAfter,
+  writeHttpError,
+} from './errors.ts';
 export {
   bodyless,
   bodyTooLarge,
@@ -54,8 +63,10 @@ export {
   type Authenticate,
   annotate,
   anonymous,
+  answeredStatus,
   type ErrorMapper,
   errorHandler,
+  forApp,
   measure,
   notFound,
   requestContext,
@@ -68,6 +79,7 @@ export {
   COMMON_ENV,
   GATEWAY_ENV,
   GATEWAY_STRATEGIES,
+  IDENTITY_ENV,
   IMAGE_ENV,
   INPUT_FORMATS,
   knownVariables,

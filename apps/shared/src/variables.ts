@@ -45,6 +45,8 @@ export const QUEUE_ENV = {
   BALLAST_REDIS_SENTINELS: listVar('Sentinels to ask for the Redis primary', 'host:port,host:port,…', hostPort),
   BALLAST_REDIS_MASTER: stringVar('Name the Sentinels monitor', 'a name of letters, digits, ".", "_" or "-"', NAME),
   BALLAST_REDIS_URL: stringVar('One Redis primary (when no Sentinels are given)', 'a redis:// or rediss:// URL', /^rediss?:\/\/\S+$/),
+  BALLAST_REDIS_CLUSTER: listVar('Redis Cluster nodes: the queue sharded over the cluster', 'host:port,host:port,…', hostPort),
+  BALLAST_REDIS_SHARDS: intVar('Shards (streams under their own hash tag) on the Redis Cluster', { min: 1, max: 1024 }),
   BALLAST_REDIS_MIN_REPLICAS: intVar('Replicas that must confirm each job and result (WAIT)', { min: 0, max: 16 }),
   BALLAST_QUEUE_MAX_DEPTH: intVar('Jobs waiting or in progress before enqueue is refused (503)', { min: 1 }),
   BALLAST_QUEUE_LEASE_MS: intVar('Silence after which a dead worker’s job is reclaimed, ms', { min: 30, max: 3_600_000 }),
@@ -144,8 +146,37 @@ export const USAGE_ENV = {
   BALLAST_USAGE_BATCH_RECORDS: intVar('Most records per shipped batch', { min: 1, max: 50_000 }, 1000),
 } as const satisfies EnvSpec;
 
+/** Identity: the management plane (apps/identity), its CLI, and API servers that require keys. */
+export const IDENTITY_ENV = {
+  BALLAST_IDENTITY_PORT: portVar('Management API port (npm start: a free one if taken)', 8090),
+  BALLAST_IDENTITY_HOST: stringVar('Address the management API listens on', 'a host name or IP address', HOST, '127.0.0.1'),
+  BALLAST_IDENTITY_DATABASE_URL: stringVar(
+    'PostgreSQL of the management plane',
+    'a postgres:// or postgresql:// URL',
+    /^postgres(ql)?:\/\/\S+$/,
+  ),
+  BALLAST_IDENTITY_DATA_DIR: stringVar(
+    'PGlite directory when no database URL is given (npm start: .ballast/identity)',
+    'a directory path',
+    /^\S+$/,
+  ),
+  BALLAST_IDENTITY_ADMIN_TOKEN: stringVar('Admin token of the management API', 'at least 16 characters, no spaces', /^\S{16,}$/),
+  BALLAST_IDENTITY_URL: stringVar('Management API the CLI (npm run identity) talks to', 'an http:// or https:// URL', /^https?:\/\/\S+$/),
+  BALLAST_API_IDENTITY: boolVar('API server: require API keys, verified from the identity feed on Redis', false),
+} as const satisfies EnvSpec;
+
 /** Every group above: the names every service knows. */
-export const ALL_ENV: readonly EnvSpec[] = [COMMON_ENV, QUEUE_ENV, IMAGE_ENV, API_ENV, WORKER_ENV, GATEWAY_ENV, START_ENV, USAGE_ENV];
+export const ALL_ENV: readonly EnvSpec[] = [
+  COMMON_ENV,
+  QUEUE_ENV,
+  IMAGE_ENV,
+  API_ENV,
+  WORKER_ENV,
+  GATEWAY_ENV,
+  START_ENV,
+  USAGE_ENV,
+  IDENTITY_ENV,
+];
 
 /** Every known variable name. */
 export function knownVariables(): string[] {

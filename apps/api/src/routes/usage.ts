@@ -9,15 +9,13 @@ import {
   scaledDecimal,
   type UsageStore,
 } from '@ballast/app-usage';
-import { Hono } from 'hono';
-import type { AuthResult } from '../app.ts';
+import type { Handler } from 'hono';
+import type { ApiEnv } from '../options.ts';
 
 /** Options of {@link usageRoutes}. */
 export interface UsageRoutesOptions {
   /** The usage batch store. */
   store: Pick<UsageStore, 'tenantUsage'>;
-  /** Who is calling: the API's auth hook. The tenant comes from it and from nowhere else. */
-  authenticate: (request: Request) => AuthResult | Promise<AuthResult>;
   /** Prices for the estimate. @default DEFAULT_PRICES */
   prices?: PriceList;
   /** Wall clock, epoch ms. @default Date.now */
@@ -30,14 +28,13 @@ export interface UsageRoutesOptions {
  * seconds, GB in and out — and what it would cost at the price list. The tenant is the
  * authenticated caller's: no parameter can name another. Records reach the store within
  * seconds of a job finishing; a period's records leave it once billed (see the invoice).
+ * Mounted behind the API's authentication: the tenant is `c.var.tenant` and nothing else.
  */
-export function usageRoutes(options: UsageRoutesOptions): Hono {
+export function usageRoutes(options: UsageRoutesOptions): Handler<ApiEnv> {
   const prices = options.prices ?? DEFAULT_PRICES;
   const now = options.now ?? Date.now;
-  const app = new Hono();
-  app.get('/v1/usage', async function usage(c) {
-    const auth = await options.authenticate(c.req.raw);
-    if ('reject' in auth) return errorResponse(auth.reject.status, 'ERR_BALLAST_AUTH', auth.reject.message);
+  return async function usage(c) {
+    const auth = { tenant: c.var.tenant };
     const unknown = Object.keys(c.req.queries()).filter((k) => k !== 'period');
     if (unknown.length > 0) {
       return errorResponse(
@@ -77,6 +74,5 @@ export function usageRoutes(options: UsageRoutesOptions): Hono {
       estimatedAmount: priceTotals(totals, prices),
       billedRecords: totals.billed,
     });
-  });
-  return app;
+  };
 }

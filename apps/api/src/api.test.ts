@@ -1,9 +1,9 @@
 import { InProcessQueue } from '@ballast/app-queue';
-import { memoryLogger, silentLogger } from '@ballast/app-shared';
+import { HttpError, memoryLogger, silentLogger } from '@ballast/app-shared';
 import { ResizeWorker } from '@ballast/app-worker';
 import sharp from 'sharp';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiOptions, type ApiUsage, createApi } from '../src/index.ts';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type ApiOptions, type ApiUsage, createApi } from './index.ts';
 
 let jpeg: Buffer;
 beforeAll(async () => {
@@ -14,8 +14,17 @@ beforeAll(async () => {
 
 const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
+  vi.useRealTimers();
   for (const o of open.splice(0).reverse()) await o.close();
 });
+
+/** An authentication middleware that lets everyone in as `tenant`. */
+const tenantIs =
+  (tenant: string): NonNullable<ApiOptions['authenticate']> =>
+  async (c, next) => {
+    c.set('tenant', tenant);
+    await next();
+  };
 
 function setup(options: Partial<ApiOptions> = {}, { worker = true, maxDepth = 100 } = {}) {
   const queue = new InProcessQueue({ maxDepth });
@@ -34,29 +43,36 @@ function setup(options: Partial<ApiOptions> = {}, { worker = true, maxDepth = 10
 describe('POST /v1/resize', () => {
   it('resizes synchronously and returns the image with its costs', async () => {
     const usage: ApiUsage[] = [];
-    const { post } = setup({ onUsage: (u) => usage.push(u), authenticate: () => ({ tenant: 'acme' }) });
+    const { post } = setup({ onUsage: (u) => usage.push(u), authenticate: tenantIs('acme') });
     const res = await post('width=50&format=webp', jpeg, { 'content-type': 'image/jpeg', 'x-request-id': 'req-1' });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('image/webp');
     expect(res.headers.get('x-request-id')).toBe('req-1');
-    expect(res.headers.get('x-job-id')).toBeTruthy();
-    expect(Number(res.headers.get('x-cpu-ms'))).toBeGreaterThanOrEqual(0);
+    expect(res.headers.get('x-job-id')).toMatch(/^[\w-]{8,}$/);
+    for (const header of ['x-cpu-ms', 'x-wall-ms', 'x-queued-ms']) expect(res.headers.get(header)).toMatch(/^\d+\.\d\d$/);
+    expect(res.headers.get('x-worker')).toMatch(/^worker-/);
     const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['webp', 50, 25]);
-    expect(usage).toMatchObject([{ requestId: 'req-1', tenant: 'acme', mode: 'sync', status: 200, bytesIn: jpeg.length }]);
+    expect(usage).toMatchObject([
+      { requestId: 'req-1', tenant: 'acme', mode: 'sync', status: 200, bytesIn: jpeg.length, jobId: res.headers.get('x-job-id') },
+    ]);
+    expect(usage[0]?.bytesOut).toBeGreaterThan(0);
+    expect(usage[0]?.cpuMs).toBeGreaterThan(0);
   });
 
   it('answers 202 in async mode, and the result later', async () => {
-    const { post, api } = setup();
+    const { post, api, queue } = setup({}, { worker: false });
     const res = await post('width=20&mode=async');
     expect(res.status).toBe(202);
     const location = res.headers.get('location') as string;
-    expect(await res.json()).toMatchObject({ status: 'pending', result: location });
-    let got: Response;
-    do {
-      got = await api.app.request(location);
-      if (got.status === 202) await new Promise((r) => setTimeout(r, 10));
-    } while (got.status === 202);
+    const id = res.headers.get('x-job-id') as string;
+    expect(location).toBe(`/v1/jobs/${id}`);
+    expect(await res.json()).toEqual({ id, status: 'pending', result: location });
+    const pending = await api.app.request(location);
+    expect([pending.status, pending.headers.get('retry-after')]).toEqual([202, '1']);
+    open.push(new ResizeWorker({ queue, concurrency: 1 }).start());
+    await queue.wait(id);
+    const got = await api.app.request(location);
     expect(got.status).toBe(200);
     expect((await sharp(Buffer.from(await got.arrayBuffer())).metadata()).width).toBe(20);
     expect((await api.app.request('/v1/jobs/nope')).status).toBe(404);
@@ -118,12 +134,19 @@ describe('POST /v1/resize', () => {
     ['a bad parameter', 'width=0', {}, 400],
     ['a shed request', 'width=10', { maxInflight: 1 }, 503],
   ])('answers %s without reading the body', async (_name, query, options, status) => {
-    const { post } = setup(options, { worker: false });
-    if (status === 503) post('width=10&deadlineMs=200'); // holds the only slot
-    await new Promise((r) => setTimeout(r, 10));
-    const endless = new ReadableStream({ pull: (controller) => controller.enqueue(new Uint8Array(1024)) });
+    const { post, api } = setup(options, { worker: false });
+    const held = status === 503 ? api.admission.limiter.tryAcquire() : undefined; // the only slot
+    let pulled = 0;
+    const endless = new ReadableStream({
+      pull: (controller) => {
+        pulled++;
+        controller.enqueue(new Uint8Array(1024));
+      },
+    });
     const res = await post(query, endless);
     expect(res.status).toBe(status);
+    expect(pulled).toBeLessThanOrEqual(1); // at most what the stream offered before anyone asked
+    held?.release();
   });
 
   it('refuses a non-image content type', async () => {
@@ -164,19 +187,32 @@ describe('POST /v1/resize', () => {
   });
 
   it('sheds when the server holds maxInflight requests', async () => {
-    const { post } = setup({ maxInflight: 1 }, { worker: false });
-    const first = post('width=10&deadlineMs=300');
-    await new Promise((r) => setTimeout(r, 20));
+    const { post, api } = setup({ maxInflight: 1 }, { worker: false });
+    const held = api.admission.limiter.tryAcquire();
     const second = await post('width=10');
-    expect(second.status).toBe(503);
-    expect((await first).status).toBe(504); // no worker: the deadline passes
+    expect([second.status, second.headers.get('x-ballast-shed'), second.headers.get('retry-after')]).toEqual([503, 'limit', '1']);
+    held?.release();
+    expect((await post('width=10&mode=async')).status).toBe(202);
   });
 
-  it('answers 504 and cancels the job when the deadline passes', async () => {
+  it('answers 504 and cancels the job when the deadline passes (fake time)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const { post, queue } = setup({}, { worker: false });
-    const res = await post('width=10&deadlineMs=50');
+    let settled: Response | undefined;
+    const pending = Promise.resolve(post('width=10&deadlineMs=5000')).then((r) => {
+      settled = r;
+      return r;
+    });
+    await vi.advanceTimersByTimeAsync(4999);
+    expect(settled).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    const res = await pending;
     expect(res.status).toBe(504);
     const id = res.headers.get('x-job-id') as string;
+    expect((await res.json()) as unknown).toEqual({
+      error: { code: 'ERR_BALLAST_DEADLINE', message: 'no result within the 5000 ms deadline; the job was cancelled' },
+    });
+    await vi.advanceTimersByTimeAsync(0); // the cancellation runs beside the answer
     expect((await queue.result(id))?.status).toBe('cancelled');
   });
 
@@ -188,36 +224,53 @@ describe('POST /v1/resize', () => {
     expect(entries).toEqual([
       expect.objectContaining({
         level: 'info',
+        service: 'api',
         msg: 'request',
         requestId: 'req-42',
         jobId: res.headers.get('x-job-id'),
+        tenant: 'anonymous',
         status: 200,
         mode: 'sync',
       }),
     ]);
   });
 
-  it('runs the auth hook first', async () => {
-    const { post, queue } = setup({ authenticate: () => ({ reject: { status: 401, message: 'missing API key' } }) }, { worker: false });
-    const res = await post('width=10');
-    expect(res.status).toBe(401);
+  it('runs the authentication middleware first, before parameters or body', async () => {
+    let pulled = 0;
+    const body = new ReadableStream({
+      pull: (controller) => {
+        pulled++;
+        controller.enqueue(new Uint8Array(1024));
+      },
+    });
+    const refuse: ApiOptions['authenticate'] = async () => {
+      throw new HttpError(401, 'ERR_BALLAST_AUTH', 'missing API key');
+    };
+    const { post, queue, api } = setup({ authenticate: refuse }, { worker: false });
+    const res = await post('width=bogus', body);
+    expect([res.status, (await res.json()) as unknown]).toEqual([401, { error: { code: 'ERR_BALLAST_AUTH', message: 'missing API key' } }]);
+    expect(pulled).toBeLessThanOrEqual(1);
     expect(await queue.depth()).toBe(0);
+    expect((await api.app.request('/v1/jobs/x')).status).toBe(401);
   });
 });
 
 describe('service endpoints', () => {
-  it('serves /healthz, /readyz and /metrics', async () => {
+  it('serves /metrics on the operational app only, and health on both', async () => {
     const { api, post, queue } = setup();
     await post('width=10');
-    expect((await api.app.request('/healthz')).status).toBe(200);
-    expect(await (await api.app.request('/readyz')).json()).toMatchObject({ ready: true, queue: 'in-process' });
-    const metrics = await (await api.app.request('/metrics')).text();
+    for (const app of [api.app, api.ops]) {
+      expect((await app.request('/healthz')).status).toBe(200);
+      expect(await (await app.request('/readyz')).json()).toMatchObject({ ready: true, queue: 'in-process' });
+    }
+    expect((await api.app.request('/metrics')).status).toBe(404);
+    const metrics = await (await api.ops.request('/metrics')).text();
     expect(metrics).toContain('ballast_api_requests_total{mode="sync",status="200"} 1');
     // The depth gauge reads the queue itself, jobs enqueued by other servers included.
     await queue.enqueue({ data: jpeg, params: { resize: { width: 1 } }, deadlineAt: Date.now() + 60_000 });
     await queue.close();
-    expect(await (await api.app.request('/metrics')).text()).toContain('ballast_api_queue_depth 1');
-    expect((await api.app.request('/readyz')).status).toBe(503);
+    expect(await (await api.ops.request('/metrics')).text()).toContain('ballast_api_queue_depth 1');
+    expect((await api.ops.request('/readyz')).status).toBe(503);
   });
 });
 

@@ -1,0 +1,102 @@
+import {
+  type AppEnv,
+  type AppVariables,
+  type BodyBudget,
+  bodyless,
+  HttpError,
+  type ResolvedBodyLimits,
+  readBody,
+  SHED_HEADER,
+} from '@ballast/app-shared';
+import type { AdaptiveThrottle, ConcurrencyLimiter } from '@ballast/backpressure';
+import type { UpstreamResponse } from '@ballast/load-balancer/node';
+import type { MiddlewareHandler } from 'hono';
+import { gatewayFull, throttled } from './errors.ts';
+
+/** What an API server answered a request (set once one did). */
+export interface UpstreamAnswer {
+  upstream: string;
+  status: number;
+  /** The server shed it on purpose (429, or 503 with `x-ballast-shed`): the throttle's overload signal. */
+  shed: boolean;
+}
+
+/** The gateway's request context: the shared variables, the buffered body and the upstream's answer. */
+export interface GatewayEnv extends AppEnv {
+  Variables: AppVariables & { body: Buffer | undefined; answer: UpstreamAnswer | undefined };
+}
+
+/** The answer of an upstream, as the throttle and the logs see it. */
+export function answerOf(response: UpstreamResponse): UpstreamAnswer {
+  const shed = response.status === 429 || (response.status === 503 && response.headers[SHED_HEADER] !== undefined);
+  return { upstream: response.endpoint.id, status: response.status, shed };
+}
+
+const RESIZE = /^\/v1\/resize(?:\?[\w.=&-]*)?$/;
+const JOB = /^\/v1\/jobs\/[\w-]{1,128}$/;
+
+/**
+ * Lets through only the public API, as the client wrote it: `POST /v1/resize` with a plain
+ * query, `GET`/`HEAD`/`DELETE /v1/jobs/<id>`. Anything else — operational paths, other
+ * spellings of them (`/%6detrics`, `/v1/../metrics`), encoded or unusual characters — is
+ * answered 404 here and never reaches an API server. The raw target is what is checked,
+ * and what is forwarded.
+ */
+export const publicRoutes = (): MiddlewareHandler<GatewayEnv> =>
+  async function publicRoutes(c, next) {
+    const target = c.env?.incoming?.url ?? new URL(c.req.url).pathname + new URL(c.req.url).search;
+    const method = c.req.method;
+    const known = RESIZE.test(target) ? ['POST'] : JOB.test(target) ? ['GET', 'HEAD', 'DELETE'] : undefined;
+    if (known === undefined)
+      throw new HttpError(404, 'ERR_BALLAST_NOT_FOUND', 'no such resource; the API is POST /v1/resize and /v1/jobs/<id>');
+    if (!known.includes(method)) {
+      throw new HttpError(405, 'ERR_BALLAST_METHOD_NOT_ALLOWED', `allowed here: ${known.join(', ')}`, { allow: known.join(', ') });
+    }
+    await next();
+  };
+
+/**
+ * Adaptive throttling of work-creating requests, decided before the body is read. Only
+ * requests an API server answered are counted (`recordAnswer`), once they are: a request
+ * still uploading, refused at the door or turned away here leaves the signal alone.
+ */
+export const throttleGate = (throttle: AdaptiveThrottle, minRequests: number, onThrottled: () => void): MiddlewareHandler<GatewayEnv> =>
+  async function throttleGate(c, next) {
+    if (bodyless(c.req.method)) return next();
+    if (throttle.stats().requests >= minRequests && !throttle.admit()) {
+      onThrottled();
+      throw throttled();
+    }
+    await next();
+    const answer = c.var.answer;
+    if (answer) throttle.recordAnswer(!answer.shed);
+  };
+
+/**
+ * Reads the whole body before anything is forwarded (`c.var.body`), within the body
+ * limits and the gateway's budget of buffered bytes, which the request holds until it
+ * is over: a slow or endless upload costs the gateway, never an API server.
+ */
+export const bufferBody = (limits: ResolvedBodyLimits, budget: BodyBudget): MiddlewareHandler<GatewayEnv> =>
+  async function bufferBody(c, next) {
+    if (bodyless(c.req.method)) return next();
+    const lease = budget.lease();
+    try {
+      c.set('body', await readBody(c, limits, lease));
+      await next();
+    } finally {
+      lease.release();
+    }
+  };
+
+/** Caps the requests forwarded at once; beyond it, 503 `ERR_BALLAST_OVERLOADED`. */
+export const admission = (limiter: ConcurrencyLimiter): MiddlewareHandler<GatewayEnv> =>
+  async function admission(_c, next) {
+    const permit = limiter.tryAcquire();
+    if (!permit) throw gatewayFull(limiter.limit);
+    try {
+      await next();
+    } finally {
+      permit.release();
+    }
+  };
