@@ -5,6 +5,7 @@
  */
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { vi } from 'vitest';
 
 /** A server listening on a free loopback port. */
 export interface Listening {
@@ -104,4 +105,12 @@ export function gate<T = void>(): { promise: Promise<T>; open: (value: T) => voi
     open = resolve;
   });
   return { promise, open };
+}
+
+/**
+ * Retries `check` until it stops throwing, for conditions a real server reaches on its
+ * own time (a slot released, a request queued); generous, since a loaded machine is slow.
+ */
+export function eventually<T>(check: () => T | Promise<T>, timeoutMs = 15_000): Promise<T> {
+  return vi.waitFor(check, { timeout: timeoutMs, interval: 10 });
 }

@@ -2,12 +2,12 @@
  * The Express and Fastify adapters against real Express 5 and Fastify 5 servers on
  * loopback: the same cases for both, through real HTTP requests.
  */
-import { gate, type Listening, listen, open, send } from '@ballast/test/http';
+import { eventually, gate, type Listening, listen, open, send } from '@ballast/test/http';
 import { type RedisServer, startRedis } from '@ballast/test/redis';
 import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as onExpress from './express.ts';
 import * as onFastify from './fastify.ts';
 import { ConcurrencyLimiter } from './limiter.ts';
@@ -98,7 +98,7 @@ describe.each(['express', 'fastify'] as const)('%s admissionControl (real server
     const limiter = new ConcurrencyLimiter({ limit: 1, retryAfterMs: 2500 });
     const server = await start(framework, { admission: { limiter } });
     const first = send(`${server.url}/wait`);
-    await vi.waitFor(() => expect(server.handled).toBe(1));
+    await eventually(() => expect(server.handled).toBe(1));
     expect(limiter.inflight).toBe(1);
     const shed = await send(`${server.url}/ok`);
     expect(shed.status).toBe(503);
@@ -107,9 +107,9 @@ describe.each(['express', 'fastify'] as const)('%s admissionControl (real server
     expect(shed.json()).toEqual({ error: { code: 'ERR_BALLAST_SHED', message: 'request shed: limit', reason: 'limit' } });
     server.release();
     expect((await first).status).toBe(200);
-    await vi.waitFor(() => expect(limiter.inflight).toBe(0));
+    await eventually(() => expect(limiter.inflight).toBe(0));
     expect((await send(`${server.url}/ok`)).status).toBe(200);
-    await vi.waitFor(() => expect(limiter.inflight).toBe(0));
+    await eventually(() => expect(limiter.inflight).toBe(0));
   });
 
   it('serves concurrent requests within the limit and queues the rest in order', async () => {
@@ -120,18 +120,18 @@ describe.each(['express', 'fastify'] as const)('%s admissionControl (real server
     });
     const server = await start(framework, { admission: { limiter } });
     const all = Array.from({ length: 8 }, () => send(`${server.url}/wait`));
-    await vi.waitFor(() => expect(limiter.queued).toBe(5));
+    await eventually(() => expect(limiter.queued).toBe(5));
     expect(server.handled).toBe(3);
     for (let released = 0; released < 8 && server.handled < 8; released++) {
       const before = server.handled;
       server.release();
-      await vi.waitFor(() => expect(server.handled).toBeGreaterThan(before));
+      await eventually(() => expect(server.handled).toBeGreaterThan(before));
     }
     server.release();
     const statuses = (await Promise.all(all)).map((r) => r.status);
     expect(statuses).toEqual(Array(8).fill(200));
     expect(peak).toBe(3);
-    await vi.waitFor(() => expect(limiter.inflight).toBe(0));
+    await eventually(() => expect(limiter.inflight).toBe(0));
     expect(limiter.stats().admitted).toBe(8);
   });
 
@@ -139,10 +139,10 @@ describe.each(['express', 'fastify'] as const)('%s admissionControl (real server
     const limiter = new ConcurrencyLimiter({ limit: new AimdLimit({ initialLimit: 4, backoffRatio: 0.5 }) });
     const server = await start(framework, { admission: { limiter } });
     const client = open(`${server.url}/wait`);
-    await vi.waitFor(() => expect(server.handled).toBe(1));
+    await eventually(() => expect(server.handled).toBe(1));
     expect(limiter.inflight).toBe(1);
     client.abandon();
-    await vi.waitFor(() => expect(limiter.inflight).toBe(0));
+    await eventually(() => expect(limiter.inflight).toBe(0));
     expect(limiter.limit).toBe(4);
     server.release();
   });
@@ -151,14 +151,14 @@ describe.each(['express', 'fastify'] as const)('%s admissionControl (real server
     const limiter = new ConcurrencyLimiter({ limit: 1, maxQueue: 10, queueTimeoutMs: 30_000 });
     const server = await start(framework, { admission: { limiter } });
     const first = send(`${server.url}/wait`);
-    await vi.waitFor(() => expect(limiter.inflight).toBe(1));
+    await eventually(() => expect(limiter.inflight).toBe(1));
     const abandoned = open(`${server.url}/wait`);
-    await vi.waitFor(() => expect(limiter.queued).toBe(1));
+    await eventually(() => expect(limiter.queued).toBe(1));
     abandoned.abandon();
-    await vi.waitFor(() => expect(limiter.queued).toBe(0));
+    await eventually(() => expect(limiter.queued).toBe(0));
     server.release();
     expect((await first).status).toBe(200);
-    await vi.waitFor(() => expect(limiter.inflight).toBe(0));
+    await eventually(() => expect(limiter.inflight).toBe(0));
     expect(server.handled).toBe(1);
     expect(limiter.stats().admitted).toBe(1);
   });
@@ -168,13 +168,13 @@ describe.each(['express', 'fastify'] as const)('%s admissionControl (real server
     const limiter = new ConcurrencyLimiter({ limit: new AimdLimit({ initialLimit: 2, backoffRatio: 0.5 }) });
     const server = await start(framework, { admission: { limiter } });
     expect((await send(`${server.url}/status/503`)).status).toBe(503);
-    await vi.waitFor(() => expect(limiter.inflight).toBe(0));
+    await eventually(() => expect(limiter.inflight).toBe(0));
     expect(limiter.limit).toBe(1);
     expect((await send(`${server.url}/boom`)).status).toBe(500);
-    await vi.waitFor(() => expect(limiter.inflight).toBe(0));
+    await eventually(() => expect(limiter.inflight).toBe(0));
     expect(limiter.limit).toBe(2);
     expect((await send(`${server.url}/status/404`)).status).toBe(404);
-    await vi.waitFor(() => expect(limiter.inflight).toBe(0));
+    await eventually(() => expect(limiter.inflight).toBe(0));
     expect(limiter.limit).toBe(3);
   });
 
@@ -198,7 +198,7 @@ describe.each(['express', 'fastify'] as const)('%s admissionControl (real server
     expect((await send(`${server.url}/ok`, { headers: { 'x-tenant': 'a', 'x-priority': 'critical' } })).status).toBe(200);
     expect((await send(`${server.url}/ok`, { headers: { 'x-tenant': 'b' } })).status).toBe(200);
     expect(seen).toEqual(['critical']);
-    await vi.waitFor(() => expect(limiters.a.inflight).toBe(0));
+    await eventually(() => expect(limiters.a.inflight).toBe(0));
     const held = limiters.a.tryAcquire()!;
     const rejected = await send(`${server.url}/ok`, { headers: { 'x-tenant': 'a' } });
     expect(rejected.body).toBe('nope: limit');
@@ -368,7 +368,7 @@ describe('Fastify encapsulation', () => {
     const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
     try {
       const waiting = send(`${url}/limited/wait`);
-      await vi.waitFor(() => expect(limiter.inflight).toBe(1));
+      await eventually(() => expect(limiter.inflight).toBe(1));
       expect((await send(`${url}/limited/ok`)).status).toBe(503);
       expect((await send(`${url}/free`)).status).toBe(200);
       expect((await send(`${url}/free`)).status).toBe(200);

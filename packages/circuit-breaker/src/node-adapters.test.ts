@@ -2,7 +2,7 @@
  * The Express and Fastify adapters against real Express 5 and Fastify 5 servers on
  * loopback: the same cases for both, through real HTTP requests.
  */
-import { gate, type Listening, listen, open, send } from '@ballast/test/http';
+import { eventually, gate, type Listening, listen, open, send } from '@ballast/test/http';
 import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -95,23 +95,26 @@ describe.each(['express', 'fastify'] as const)('%s circuitBreaker (real server)'
     const res = await send(`${server.url}/upstream/a`);
     expect(res.status).toBe(200);
     expect(res.body).toBe('answer');
-    await vi.waitFor(() => expect(registry.peek('a')?.stats().calls.success).toBe(1));
+    await eventually(() => expect(registry.peek('a')?.stats().calls.success).toBe(1));
     await send(`${server.url}/route/1`);
     await send(`${server.url}/route/2`);
-    await vi.waitFor(() => expect(registry.peek('/route/:id')?.stats().calls.success).toBe(2));
+    await eventually(() => expect(registry.peek('/route/:id')?.stats().calls.success).toBe(2));
     expect([...registry].map(([key]) => key).sort()).toEqual(['/route/:id', 'a']);
   });
 
   it('opens on 5xx answers and thrown errors, then answers 503 with Retry-After; other keys are unaffected', async () => {
     let now = 0;
-    const registry = new BreakerRegistry({ clock: { now: () => now }, breaker: { resetTimeoutMs: 10_000, opossum: { volumeThreshold: 2 } } });
+    const registry = new BreakerRegistry({
+      clock: { now: () => now },
+      breaker: { resetTimeoutMs: 10_000, opossum: { volumeThreshold: 2 } },
+    });
     const server = await start(framework, registry);
     server.status = 502;
     expect((await send(`${server.url}/upstream/a`)).status).toBe(502);
-    await vi.waitFor(() => expect(registry.peek('a')?.stats().calls.result).toBe(1));
+    await eventually(() => expect(registry.peek('a')?.stats().calls.result).toBe(1));
     server.status = 0;
     expect((await send(`${server.url}/upstream/a`)).status).toBe(500);
-    await vi.waitFor(() => expect(registry.peek('a')?.state).toBe('open'));
+    await eventually(() => expect(registry.peek('a')?.state).toBe('open'));
     now = 2_500;
     server.status = 200;
     const before = server.handled;
@@ -129,10 +132,10 @@ describe.each(['express', 'fastify'] as const)('%s circuitBreaker (real server)'
     const server = await start(framework, registry);
     server.status = -1;
     const client = open(`${server.url}/upstream/hang`);
-    await vi.waitFor(() => expect(server.handled).toBe(1));
+    await eventually(() => expect(server.handled).toBe(1));
     expect(registry.peek('hang')?.stats().inFlight).toBe(1);
     client.abandon();
-    await vi.waitFor(() => expect(registry.peek('hang')?.stats().inFlight).toBe(0));
+    await eventually(() => expect(registry.peek('hang')?.stats().inFlight).toBe(0));
     expect(registry.peek('hang')?.stats().calls).toMatchObject({ ignored: 1, error: 0, timeout: 0 });
     expect(registry.peek('hang')?.state).toBe('closed');
   });
@@ -144,7 +147,7 @@ describe.each(['express', 'fastify'] as const)('%s circuitBreaker (real server)'
     server.status = -1;
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const pending = send(`${server.url}/upstream/slow`);
-    await vi.waitFor(() => expect(server.handled).toBe(1));
+    await eventually(() => expect(server.handled).toBe(1));
     now = 100;
     await vi.advanceTimersByTimeAsync(100);
     const res = await pending;
@@ -163,10 +166,10 @@ describe.each(['express', 'fastify'] as const)('%s circuitBreaker (real server)'
     const server = await start(framework, registry);
     server.status = -1;
     const all = Array.from({ length: 6 }, () => send(`${server.url}/upstream/c`));
-    await vi.waitFor(() => expect(registry.peek('c')?.stats().inFlight).toBe(6));
+    await eventually(() => expect(registry.peek('c')?.stats().inFlight).toBe(6));
     server.release();
     expect((await Promise.all(all)).map((r) => r.status)).toEqual(Array(6).fill(200));
-    await vi.waitFor(() => expect(registry.peek('c')?.stats().calls.success).toBe(6));
+    await eventually(() => expect(registry.peek('c')?.stats().calls.success).toBe(6));
     expect(registry.peek('c')?.stats().inFlight).toBe(0);
   });
 
@@ -183,7 +186,7 @@ describe.each(['express', 'fastify'] as const)('%s circuitBreaker (real server)'
     });
     server.status = 404;
     expect((await send(`${server.url}/upstream/x`)).status).toBe(404);
-    await vi.waitFor(() => expect(registry.peek('x')?.state).toBe('open'));
+    await eventually(() => expect(registry.peek('x')?.state).toBe('open'));
     const res = await send(`${server.url}/upstream/x`);
     expect(res.status).toBe(503);
     expect(res.json()).toEqual({ error: 'ERR_BALLAST_CIRCUIT_OPEN' });

@@ -52,9 +52,9 @@ describe('onResponseEnd and clientGoneSignal', () => {
       r.end('ok');
     });
     expect((await client().response).body).toBe('ok');
-    await vi.waitFor(() => expect(seen).toEqual([true]));
+    await vi.waitFor(() => expect(seen).toEqual([true]), { timeout: 15_000 });
     expect(signal?.aborted).toBe(false);
-    await vi.waitFor(() => expect(listeners(res)).toBe(before));
+    await vi.waitFor(() => expect(listeners(res)).toBe(before), { timeout: 15_000 });
     onResponseEnd(res, (finished) => seen.push(finished));
     expect(seen).toEqual([true, true]);
   });
@@ -67,9 +67,9 @@ describe('onResponseEnd and clientGoneSignal', () => {
       onResponseEnd(r, (finished) => seen.push(finished));
     });
     const open = client();
-    await vi.waitFor(() => expect(signal).toBeDefined());
+    await vi.waitFor(() => expect(signal).toBeDefined(), { timeout: 15_000 });
     open.abandon();
-    await vi.waitFor(() => expect(seen).toEqual([false]));
+    await vi.waitFor(() => expect(seen).toEqual([false]), { timeout: 15_000 });
     expect(signal?.aborted).toBe(true);
   });
 });

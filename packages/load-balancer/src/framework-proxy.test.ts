@@ -2,7 +2,7 @@
  * The Express and Fastify proxies against real Express 5 and Fastify 5 servers on
  * loopback, in front of real upstream servers: the same cases for both.
  */
-import { listen, open, send } from '@ballast/test/http';
+import { eventually, listen, open, send } from '@ballast/test/http';
 import express, { type Express } from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
@@ -157,11 +157,11 @@ describe.each(['express', 'fastify'] as const)('%s balancedProxy (real servers)'
     const u = await upstream(hang());
     const served = await serveProxy(framework, [u.url]);
     const client = open(`${served.url}/api/wait`);
-    await expect.poll(() => u.requests.length).toBe(1);
+    await eventually(() => expect(u.requests.length).toBe(1));
     expect(served.balancer.stats().inFlight).toBe(1);
     client.abandon();
-    await expect.poll(() => u.aborted.length).toBe(1);
-    await expect.poll(() => served.balancer.stats().inFlight).toBe(0);
+    await eventually(() => expect(u.aborted.length).toBe(1));
+    await eventually(() => expect(served.balancer.stats().inFlight).toBe(0));
     expect(served.balancer.stats().endpoints[0]).toMatchObject({ cancelled: 1, failures: 0 });
   });
 
