@@ -53,18 +53,17 @@ const until = async (event: string) => {
 };
 
 await wait(1_000);
-console.log(`${at()}  both sending: ${monitor.nodes('alive').join(', ')} alive`);
+console.log(`${at()}  both sending: ${monitor.nodes('alive').sort().join(', ')} alive`);
 await api2.close(); // api-2 crashes
 console.log(`${at()}  api-2 stops sending`);
 await until('dead api-2');
 api2 = send('api-2'); // and restarts
 await until('alive api-2');
-console.log(
-  `${at()}  states: ${monitor
-    .nodes()
-    .map((id) => `${id}=${monitor.state(id)}`)
-    .join(', ')}`,
-);
+const states = monitor
+  .nodes()
+  .sort()
+  .map((id) => `${id}=${monitor.state(id)}`);
+console.log(`${at()}  states: ${states.join(', ')}`);
 console.log(`events: ${events.join(', ')}`);
 
 await api1.close();
