@@ -35,6 +35,7 @@ function readText(req: Request, res: Response, maxBytes: number): Promise<string
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
+      req.off('close', onClose);
     };
     const onData = (chunk: Buffer): void => {
       size += chunk.byteLength;
@@ -55,9 +56,12 @@ function readText(req: Request, res: Response, maxBytes: number): Promise<string
       done();
       reject(error);
     };
+    // The client went away mid-upload: nothing to record, nobody to answer.
+    const onClose = (): void => onError(new Error('the client went away before sending the whole heartbeat'));
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
+    req.on('close', onClose);
   });
 }
 

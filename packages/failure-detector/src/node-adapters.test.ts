@@ -2,6 +2,9 @@
  * The Express and Fastify heartbeat endpoints against real Express 5 and Fastify 5 servers
  * on loopback: the same cases for both, through real HTTP requests.
  */
+
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { type ClientResponse, eventually, type Listening, listen, open, send } from '@ballast/test/http';
 import express from 'express';
 import Fastify from 'fastify';
@@ -44,7 +47,7 @@ async function serve(framework: Framework, options: Options = {}, jsonParser = f
   );
   const post = (body: string, headers: Record<string, string> = {}): Promise<ClientResponse> =>
     send(`${listening.url}/heartbeats`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
-  return { monitor, post, url: listening.url };
+  return { monitor, post, url: listening.url, server: listening.server };
 }
 
 describe.each(['express', 'fastify'] as const)('%s heartbeatHandler (real server)', (framework) => {
@@ -123,6 +126,18 @@ describe.each(['express', 'fastify'] as const)('%s heartbeatHandler (real server
     if (response instanceof Error) expect(['ECONNRESET', 'EPIPE']).toContain(response.code);
     else expect(response.status).toBe(413);
     expect(monitor.nodes()).toEqual([]);
+  });
+
+  it('records nothing from a client that breaks off mid-upload, and keeps serving others', async () => {
+    const { monitor, post, url, server } = await serve(framework);
+    const received = once(server, 'request');
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write('POST /heartbeats HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"id":"half');
+    await received; // the server has the head; part of the body is on its way
+    socket.destroy();
+    expect((await post('{"id":"whole"}')).status).toBe(204);
+    expect(monitor.nodes()).toEqual(['whole']);
   });
 
   it('answers 403 when accept refuses, and accept sees the request', async () => {
