@@ -45,6 +45,7 @@ const DEPENDENCIES: readonly Dependency[] = [
   { program: 'promtool', debian: 'prometheus', service: 'prometheus', usedBy: 'alert-rule tests' },
   { program: 'chromium', debian: 'chromium', usedBy: 'the dashboard browser test' },
   { program: 'ip', debian: 'iproute2', brew: '', usedBy: 'network-partition tests (ip netns, as root)' },
+  { program: 'iptables', debian: 'iptables', brew: '', usedBy: 'network-partition tests (packet drops between namespaces, as root)' },
   { program: 'wrk', debian: 'wrk', benchmarkOnly: true, usedBy: 'live balancing benchmark' },
 ];
 
@@ -65,8 +66,10 @@ if (listOnly) {
   process.exit(0);
 }
 
+// Debian installs nginx, HAProxy and iptables in /usr/sbin, which a non-root PATH may lack.
+const sbinPath = { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` };
 const has = (d: Dependency): boolean =>
-  spawnSync('sh', ['-c', `command -v ${d.program}${d.offPath ? ` || ${d.offPath}` : ''}`], { stdio: 'ignore' }).status === 0;
+  spawnSync('sh', ['-c', `command -v ${d.program}${d.offPath ? ` || ${d.offPath}` : ''}`], { stdio: 'ignore', env: sbinPath }).status === 0;
 const missing = wanted.filter((d) => !has(d));
 if (missing.length === 0) process.exit(0);
 

@@ -6,24 +6,37 @@
  *
  *   npx node --conditions=@ballast/source scripts/redis-topology.ts           # run until Ctrl-C
  *   npx node --conditions=@ballast/source scripts/redis-topology.ts --check   # start, enqueue a job through Sentinel, stop
+ *   npx node --conditions=@ballast/source scripts/redis-topology.ts --appendfsync=always   # fsync before every answer
+ *
+ * Every data server writes an append-only file (`appendfsync everysec` unless told
+ * otherwise: `always`, `everysec`, `no`) and refuses writes while it hears from no
+ * replica within 5 s (`min-replicas-to-write 1`, `min-replicas-max-lag 5`).
  *
  * Then, in another terminal, with the printed variables exported: `npm start`.
  * To watch a failover: `kill -9 <primary pid>` (a crash) or `kill -STOP <primary pid>` (a hang;
  * `kill -CONT` resumes it, and it rejoins as a replica).
  */
 import { RedisQueue } from '@ballast/app-queue';
-import { startRedisTopology } from '@ballast/test/redis';
+import { type RedisPersistence, startRedisTopology } from '@ballast/test/redis';
 
 const check = process.argv.includes('--check');
+const fsyncArg = process.argv.find((a) => a.startsWith('--appendfsync='))?.slice('--appendfsync='.length) ?? 'everysec';
+if (!['always', 'everysec', 'no'].includes(fsyncArg)) {
+  console.error(`--appendfsync must be always, everysec or no, got ${JSON.stringify(fsyncArg)}`);
+  process.exit(2);
+}
 const topology = await startRedisTopology({
   replicas: 2,
   sentinels: 3,
   masterName: 'ballast',
   downAfterMs: 2000,
   failoverTimeoutMs: 10_000,
+  persistence: fsyncArg as RedisPersistence,
+  minReplicasToWrite: 1,
+  minReplicasMaxLagS: 5,
 });
 const sentinels = topology.sentinelAddresses.map((s) => `${s.host}:${s.port}`).join(',');
-console.log('Redis topology running:');
+console.log(`Redis topology running (append-only file, appendfsync ${fsyncArg}; min-replicas-to-write 1, max lag 5 s):`);
 console.log(`  primary    ${topology.primary.url}   (pid ${topology.primary.pid})`);
 for (const r of topology.replicas) console.log(`  replica    ${r.url}   (pid ${r.pid})`);
 for (const s of topology.sentinels) console.log(`  sentinel   ${s.url}   (pid ${s.pid})`);

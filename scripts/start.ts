@@ -10,10 +10,11 @@
  */
 
 import { spawn } from 'node:child_process';
+import { identityAuthentication } from '@ballast/app-api';
 import { edgeFromEnv } from '@ballast/app-gateway';
 import { queueFromEnv } from '@ballast/app-queue';
-import { EDGE_ENV, IMAGE_ENV, QUEUE_ENV, START_ENV, startService, USAGE_ENV } from '@ballast/app-shared';
-import { type RunningSystem, startSystem } from '@ballast/app-system';
+import { EDGE_ENV, IDENTITY_ENV, IMAGE_ENV, QUEUE_ENV, START_ENV, startService, USAGE_ENV } from '@ballast/app-shared';
+import { type RunningSystem, startIdentity, startSystem } from '@ballast/app-system';
 import { logDirFor, openRecorder, type UsageStore, usageConfig } from '@ballast/app-usage';
 import { sampleJpeg } from '@ballast/app-worker';
 import { Histogram } from '@ballast/common';
@@ -22,8 +23,11 @@ import { Histogram } from '@ballast/common';
 // full GC several times a second (see apps/README.md, Benchmarks). Run with a larger
 // initial old space: re-launch this script once with the flag.
 const HEAP_FLAG = '--initial-old-space-size=128';
+// Who started this process, read before the (seconds-long) start: a launcher that dies
+// during it must still stop the system once it is up.
+const LAUNCHED_BY = process.ppid;
 // Every BALLAST_* variable is checked before anything starts: a typo stops here, naming it.
-const { env, logger } = startService('npm start', { ...QUEUE_ENV, ...IMAGE_ENV, ...EDGE_ENV, ...START_ENV, ...USAGE_ENV });
+const { env, logger } = startService('npm start', { ...QUEUE_ENV, ...IMAGE_ENV, ...EDGE_ENV, ...START_ENV, ...USAGE_ENV, ...IDENTITY_ENV });
 if (!process.execArgv.includes(HEAP_FLAG) && !env.BALLAST_NO_RELAUNCH) {
   const child = spawn(process.execPath, [...process.execArgv, HEAP_FLAG, ...process.argv.slice(1)], { stdio: 'inherit' });
   // A signal sent to this process alone (kill <pid>) is passed on; Ctrl-C reaches both
@@ -44,7 +48,7 @@ if (!process.execArgv.includes(HEAP_FLAG) && !env.BALLAST_NO_RELAUNCH) {
  * and `kill <npm pid>` ends npm and the shell but would leave the system running.
  */
 function onOrphaned(stop: () => void): void {
-  const parent = process.ppid;
+  const parent = LAUNCHED_BY;
   const timer = setInterval(() => {
     if (process.ppid === parent) return;
     clearInterval(timer);
@@ -59,8 +63,6 @@ async function main(): Promise<void> {
   if (!(burst >= 0) || !Number.isInteger(burst)) throw new Error(`--burst takes a whole number of requests, got ${burstArg}`);
   const redis = Boolean(env.BALLAST_REDIS_SENTINELS || env.BALLAST_REDIS_URL);
 
-  const edge = edgeFromEnv(env);
-  const inputFormats = env.BALLAST_INPUT_FORMATS;
   // Usage: a fsync'd log per process (a second npm start on this machine has its own; a dead
   // one's is shipped by the next start), shipped to the store (PGlite in data/usage/store by
   // default), which opens in the background: records wait in the log meanwhile.
@@ -81,16 +83,31 @@ async function main(): Promise<void> {
       return await store.tenantUsage(...args);
     },
   };
+  const gatewayEdge = edgeFromEnv(env);
+  const inputFormats = env.BALLAST_INPUT_FORMATS;
+
+  // Identity: every request carries a key; the demo tenant's is printed below.
+  const identity = await startIdentity({
+    persistent: burst === 0,
+    dataDir: env.BALLAST_IDENTITY_DATA_DIR,
+    port: env.BALLAST_IDENTITY_PORT,
+  });
+  const edge = await identity.client();
   const options = {
     apis: 3,
     workers: 1,
     logger,
     queue: redis ? () => queueFromEnv() : undefined,
-    gateway: edge.options,
-    gatewayLimits: edge.limits,
-    api: { inputFormats },
-    worker: { limits: { inputFormats } },
+    api: {
+      identity: edge,
+      quotas: identity.quotas,
+      authenticate: identityAuthentication({ identity: edge, quotas: identity.quotas }),
+      inputFormats,
+    },
     usage: { record: recorder.append, store: usageStore },
+    gateway: { ...gatewayEdge.options, inputFormats },
+    gatewayLimits: gatewayEdge.limits,
+    worker: { limits: { inputFormats } },
   };
   let system: RunningSystem;
   try {
@@ -106,17 +123,40 @@ async function main(): Promise<void> {
   );
   console.log(`  gateway   ${system.url}   (${system.gateway.balancer.strategy} over ${system.apis.length} API servers)`);
   console.log(`  ops       ${system.opsUrl}   (/healthz /readyz /metrics /gateway/stats: keep this port private)`);
+  console.log(`  dashboard ${system.opsUrl}/dashboard   (live charts; a request's stages: ${system.opsUrl}/trace/<request id>)`);
+  const host = (url: string): string => new URL(url).host;
+  console.log(
+    `  prometheus npm run prometheus -w ops -- --gateway ${host(system.opsUrl)} --api ${system.apis.map((a) => host(a.ops.url)).join(',')}`,
+  );
   for (const { name, server, ops } of system.apis) console.log(`  ${name}     ${server.url}   (ops ${ops.url})`);
   console.log(`  workers   ${system.workers.length} × ${system.workers[0]?.concurrency} conversions at once`);
+  const demoKey = identity.identity.demo?.key ?? '';
+  if (identity.management) {
+    console.log(
+      `  identity  ${identity.management.url}   (management API; admin token in .ballast/identity.json, or: npm run identity -- --help)`,
+    );
+  }
+  if (identity.dataDir === undefined && burst === 0)
+    console.log('            (another npm start holds .ballast/identity: this one keeps its tenants in memory)');
+  const closeSystem = system.close.bind(system);
+  system = Object.assign(system, {
+    close: async () => {
+      await closeSystem();
+      await identity.close();
+    },
+  });
 
   if (burst === 0) {
     console.log(`
+Demo tenant's API key (every request needs one):
+  export BALLAST_KEY=${demoKey}
 Resize an image (sync: the answer is the image):
-  curl -sS -X POST -H 'content-type: image/jpeg' --data-binary @photo.jpg \\
+  curl -sS -X POST -H "authorization: Bearer $BALLAST_KEY" -H 'content-type: image/jpeg' --data-binary @photo.jpg \\
     '${system.url}/v1/resize?width=800&format=webp' -o photo-800.webp
 Async: add &mode=async, then GET the "result" path it returns:
-  curl -sS -X POST -H 'content-type: image/jpeg' --data-binary @photo.jpg '${system.url}/v1/resize?width=800&mode=async'
-  curl -sS '${system.url}/v1/jobs/<id>' -o out.jpg
+  curl -sS -X POST -H "authorization: Bearer $BALLAST_KEY" -H 'content-type: image/jpeg' --data-binary @photo.jpg '${system.url}/v1/resize?width=800&mode=async'
+  curl -sS -H "authorization: Bearer $BALLAST_KEY" '${system.url}/v1/jobs/<id>' -o out.jpg
+More tenants and keys: npm run identity -- create-tenant acme --plan pro; npm run identity -- issue-key <tenant id>
 Parameters: width, height (1–8192), fit (cover|contain|inside|outside|fill), format (jpeg|png|webp|avif),
 quality (1–100), effort, animated, keepMetadata, deadlineMs. Operations: ${system.opsUrl}/metrics, ${system.opsUrl}/gateway/stats.
 Ctrl-C to stop.`);
@@ -160,7 +200,7 @@ Ctrl-C to stop.`);
           const res = await fetch(`${system.url}/v1/resize?width=800`, {
             method: 'POST',
             body: image,
-            headers: { 'content-type': 'image/jpeg' },
+            headers: { 'content-type': 'image/jpeg', authorization: `Bearer ${demoKey}` },
           });
           await res.arrayBuffer();
           latency.record(performance.now() - t0);

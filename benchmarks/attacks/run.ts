@@ -27,7 +27,7 @@ import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '
 const quick = process.argv.includes('--quick');
 const runMs = quick ? 3000 : 8000;
 const rounds = quick ? 1 : 2;
-const ratePerSec = 20;
+const ratePerSec = 10;
 const loadBefore = loadavg()[0] ?? 0;
 
 /** One attack: started before the measured run, stopped after it. */
@@ -130,6 +130,18 @@ async function wellBehaved(url: string, image: Buffer, seen: Seen): Promise<void
   if (result.failed > 0) seen.statuses.failed = (seen.statuses.failed ?? 0) + result.failed;
 }
 
+/** Waits (up to a minute) until the system is idle again: no job in the queue, nothing in flight at the gateway. */
+async function settle(system: Distributed): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const metrics = await (await fetch(`${String(system.apis[1]?.info.ops)}/metrics`)).text();
+    const depth = Number(/^ballast_api_queue_depth (\S+)$/m.exec(metrics)?.[1] ?? 0);
+    const stats = (await (await fetch(`${system.ops}/gateway/stats`)).json()) as { inflight: number };
+    if (depth === 0 && stats.inflight === 0) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 const empty = (): Seen => ({ sent: 0, ok: 0, latency: new Histogram(), statuses: {} });
 const summary = (s: Seen) => ({ yield: s.ok / Math.max(1, s.sent), ...s.latency.summary(), statuses: s.statuses });
 
@@ -154,12 +166,13 @@ try {
   for (const scenario of scenarios) {
     const [quietSeen, attackedSeen] = [empty(), empty()];
     for (let round = 0; round < rounds; round++) {
+      await settle(system);
       await wellBehaved(system.url, image, quietSeen);
       const attack = await scenario.start(system);
       await new Promise((r) => setTimeout(r, 500)); // let it take hold
       await wellBehaved(system.url, image, attackedSeen);
       attack.stop();
-      await new Promise((r) => setTimeout(r, 2000)); // let the system settle
+      await settle(system); // the attack's leftovers (jobs in the queue) are not the next quiet run's
     }
     const [quiet, attacked] = [summary(quietSeen), summary(attackedSeen)];
     const ratio = attacked.p99 / quiet.p99;

@@ -64,7 +64,7 @@ describe('startPostgres', () => {
 });
 
 describe('stop', () => {
-  it('stops the server and removes its directory', async () => {
+  it('stops the server and removes its directory', { timeout: 60_000 }, async () => {
     const server = await startPostgres();
     const { pid, dir } = server;
     expect(isAlive(pid)).toBe(true);
@@ -78,7 +78,8 @@ describe('stop', () => {
 });
 
 describe('when the test process dies', () => {
-  it('stops its postgres and removes its directory even when killed with SIGKILL (no exit handler runs)', async () => {
+  // Starting a cluster (initdb) in a child takes seconds, more on a busy machine.
+  it('stops its postgres and removes its directory even when killed with SIGKILL (no exit handler runs)', { timeout: 90_000 }, async () => {
     const fixture = fileURLToPath(new URL('./fixtures/start-postgres-and-wait.ts', import.meta.url));
     const child = spawn(process.execPath, ['--conditions=@ballast/source', fixture], { stdio: ['ignore', 'pipe', 'inherit'] });
     const line = await new Promise<string>((resolve, reject) => {

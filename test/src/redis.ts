@@ -43,14 +43,28 @@ export interface RedisProcess {
 /** A standalone server. */
 export interface RedisServer extends RedisProcess, AsyncDisposable {}
 
+/**
+ * How a data server persists what it acknowledged: the append-only file with the given
+ * `appendfsync` policy, or `false` for nothing on disk.
+ * - `always`: fsync before answering; a power cut loses nothing acknowledged.
+ * - `everysec`: fsync once a second in the background; a killed process loses nothing
+ *   (the file is written before each answer), a power cut up to about 2 s.
+ * - `no`: the kernel flushes when it likes (about every 30 s on Linux).
+ */
+export type RedisPersistence = 'always' | 'everysec' | 'no' | false;
+
 /** Options for {@link startRedis}. */
 export interface StartRedisOptions {
   /** Extra `redis-server` arguments, e.g. `['--maxmemory', '10mb']`. */
   args?: string[];
+  /** Append-only file and its fsync policy, or `false` for no persistence. @default 'everysec' */
+  persistence?: RedisPersistence;
   /** Make this server a replica of another. */
   replicaOf?: { host: string; port: number };
   /** How long to wait for the server to answer. @default 10000 */
   startTimeoutMs?: number;
+  /** Where it runs. @default { host: '127.0.0.1' } */
+  placement?: Placement;
 }
 
 /** Options for {@link startRedisTopology}. */
@@ -69,6 +83,30 @@ export interface TopologyOptions {
   failoverTimeoutMs?: number;
   /** Extra arguments for every data server. */
   args?: string[];
+  /** Persistence of every data server (see {@link RedisPersistence}). @default 'everysec' */
+  persistence?: RedisPersistence;
+  /**
+   * `min-replicas-to-write` of every data server: a primary that hears from fewer
+   * replicas (within `minReplicasMaxLagS`) refuses writes, so a primary cut off from its
+   * replicas stops taking work. 0 disables it.
+   * @default 1 when there are replicas, else 0
+   */
+  minReplicasToWrite?: number;
+  /** `min-replicas-max-lag`, seconds. @default 5 */
+  minReplicasMaxLagS?: number;
+  /**
+   * Where each process runs: the address it binds (default 127.0.0.1) and a command
+   * prefix that starts it elsewhere, e.g. `['ip', 'netns', 'exec', 'ns1']` (see
+   * `@ballast/test/netns`). Index counts within the role.
+   */
+  placement?: (role: RedisProcess['role'], index: number) => Placement;
+}
+
+/** Where one process runs (see {@link TopologyOptions.placement}). */
+export interface Placement {
+  host: string;
+  /** Program and arguments the server's command line is appended to. */
+  wrap?: string[];
 }
 
 /** A primary with replicas and (optionally) Sentinels watching it. */
@@ -81,6 +119,13 @@ export interface RedisTopology extends AsyncDisposable {
   readonly sentinelAddresses: Array<{ host: string; port: number }>;
   /** Asks a Sentinel which server is primary now. */
   currentPrimary(): Promise<{ host: string; port: number }>;
+  /** Every process (data servers and Sentinels). */
+  readonly processes: readonly RedisProcess[];
+  /**
+   * A power cut: SIGKILL to every process at once, then each started again on its port
+   * and directory, data servers from what they persisted. Resolves once all answer.
+   */
+  powerCut(): Promise<void>;
   /** Stops every process and removes their directories. */
   stop(): Promise<void>;
 }
@@ -144,33 +189,44 @@ export async function startRedisTopology(options: TopologyOptions = {}): Promise
     rmSync(root, { recursive: true, force: true });
   };
   try {
-    const dataArgs = options.args ?? [];
-    const primary = await startData(mkdir(root, 'primary'), 'primary', { args: dataArgs });
+    const minReplicas = options.minReplicasToWrite ?? (replicaCount > 0 ? 1 : 0);
+    const dataArgs = [
+      '--min-replicas-to-write',
+      String(minReplicas),
+      '--min-replicas-max-lag',
+      String(options.minReplicasMaxLagS ?? 5),
+      ...(options.args ?? []),
+    ];
+    const persistence = options.persistence;
+    const place = options.placement ?? (() => ({ host: HOST }));
+    const primary = await startData(mkdir(root, 'primary'), 'primary', { args: dataArgs, persistence, placement: place('primary', 0) });
     started.push(primary);
     const replicas: ManagedProcess[] = [];
     for (let i = 0; i < replicaCount; i++) {
       const replica = await startData(mkdir(root, `replica-${i}`), 'replica', {
         args: dataArgs,
-        replicaOf: { host: HOST, port: primary.port },
+        persistence,
+        replicaOf: { host: primary.host, port: primary.port },
+        placement: place('replica', i),
       });
       started.push(replica);
       replicas.push(replica);
     }
     await waitFor(`${replicaCount} replicas in sync`, 15_000, async () => {
-      const info = await command(primary.port, ['INFO', 'replication']);
+      const info = await command(primary.port, ['INFO', 'replication'], primary.host);
       const online = info.match(/state=online/g)?.length ?? 0;
       return online >= replicaCount;
     });
     const sentinels: ManagedProcess[] = [];
     for (let i = 0; i < sentinelCount; i++) {
       const dir = mkdir(root, `sentinel-${i}`);
-      const sentinel = await startSentinel(dir, masterName, primary.port, quorum, options);
+      const sentinel = await startSentinel(dir, masterName, primary, quorum, options, place('sentinel', i));
       started.push(sentinel);
       sentinels.push(sentinel);
     }
     if (sentinelCount > 0) {
       await waitFor('Sentinels to discover each other and the replicas', 15_000, async () => {
-        const master = parseFlat(await command(sentinels[0]!.port, ['SENTINEL', 'MASTER', masterName]));
+        const master = parseFlat(await command(sentinels[0]!.port, ['SENTINEL', 'MASTER', masterName], sentinels[0]!.host));
         return Number(master['num-other-sentinels']) >= sentinelCount - 1 && Number(master['num-slaves']) >= replicaCount;
       });
     }
@@ -183,11 +239,22 @@ export async function startRedisTopology(options: TopologyOptions = {}): Promise
       async currentPrimary() {
         for (const s of sentinels) {
           if (!s.running) continue;
-          const reply = await command(s.port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName]);
+          const reply = await command(s.port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName], s.host);
           const [host, port] = reply.split('\n');
           if (host && port) return { host, port: Number(port) };
         }
         throw new Error('no Sentinel is running');
+      },
+      processes: started,
+      async powerCut() {
+        for (const p of started) {
+          try {
+            if (p.running) process.kill(p.pid, 'SIGKILL');
+          } catch {
+            // Already gone.
+          }
+        }
+        await Promise.all(started.map((p) => p.restart()));
       },
       stop,
       [Symbol.asyncDispose]: stop,
@@ -236,40 +303,39 @@ interface ManagedProcess extends RedisProcess {
 
 async function startData(dir: string, role: 'primary' | 'replica', options: StartRedisOptions): Promise<ManagedProcess> {
   const binary = findBinary('redis-server');
-  return launch(role, dir, options.startTimeoutMs ?? 10_000, (port) => {
-    const args = [
-      '--port',
-      String(port),
-      '--bind',
-      HOST,
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--daemonize',
-      'no',
-      '--protected-mode',
-      'no',
-      '--logfile',
-      join(dir, 'redis.log'),
+  const persistence = options.persistence ?? 'everysec';
+  const placement = options.placement ?? { host: HOST };
+  return launch(role, dir, options.startTimeoutMs ?? 10_000, placement, (port) => {
+    // A config file, written once per port: Sentinel records role changes in it (CONFIG
+    // REWRITE), so a server restarted after a failover comes back in the role it had.
+    const config = join(dir, 'redis.conf');
+    const lines = [
+      `port ${port}`,
+      `bind ${placement.host}`,
+      `dir ${dir}`,
+      'daemonize no',
+      'protected-mode no',
+      `logfile ${join(dir, 'redis.log')}`,
+      'save ""',
+      persistence === false ? 'appendonly no' : 'appendonly yes',
+      ...(persistence === false ? [] : [`appendfsync ${persistence}`]),
     ];
-    if (options.replicaOf) args.push('--replicaof', options.replicaOf.host, String(options.replicaOf.port));
-    args.push(...(options.args ?? []));
-    return { binary, args };
+    if (options.replicaOf) lines.push(`replicaof ${options.replicaOf.host} ${options.replicaOf.port}`);
+    writeFileSync(config, `${lines.join('\n')}\n`);
+    return { binary, args: [config, ...(options.args ?? [])] };
   });
 }
 
 async function startSentinel(
   dir: string,
   masterName: string,
-  primaryPort: number,
+  primary: { host: string; port: number },
   quorum: number,
   options: TopologyOptions,
+  placement: Placement,
 ): Promise<ManagedProcess> {
   const binary = findBinary('redis-sentinel');
-  return launch('sentinel', dir, 10_000, (port) => {
+  return launch('sentinel', dir, 10_000, placement, (port) => {
     const config = join(dir, 'sentinel.conf');
     // Written once per port: Sentinel rewrites the file as it learns the topology,
     // and a restart resumes from what it learned.
@@ -277,12 +343,12 @@ async function startSentinel(
       config,
       [
         `port ${port}`,
-        `bind ${HOST}`,
+        `bind ${placement.host}`,
         'daemonize no',
         'protected-mode no',
         `dir ${dir}`,
         `logfile ${join(dir, 'sentinel.log')}`,
-        `sentinel monitor ${masterName} ${HOST} ${primaryPort} ${quorum}`,
+        `sentinel monitor ${masterName} ${primary.host} ${primary.port} ${quorum}`,
         `sentinel down-after-milliseconds ${masterName} ${options.downAfterMs ?? 1000}`,
         `sentinel failover-timeout ${masterName} ${options.failoverTimeoutMs ?? 5000}`,
         `sentinel parallel-syncs ${masterName} 1`,
@@ -297,13 +363,14 @@ async function launch(
   role: RedisProcess['role'],
   dir: string,
   startTimeoutMs: number,
+  placement: Placement,
   build: (port: number) => { binary: string; args: string[] },
 ): Promise<ManagedProcess> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     try {
-      return await spawnManaged(role, dir, port, startTimeoutMs, () => build(port));
+      return await spawnManaged(role, dir, port, startTimeoutMs, placement, () => build(port));
     } catch (error) {
       lastError = error;
       if (error instanceof RedisNotInstalledError) throw error;
@@ -318,9 +385,14 @@ async function spawnManaged(
   dir: string,
   port: number,
   startTimeoutMs: number,
+  placement: Placement,
   build: () => { binary: string; args: string[] },
 ): Promise<ManagedProcess> {
-  const { binary, args } = build();
+  const built = build();
+  const [program, ...prefix] = placement.wrap ?? [];
+  const binary = program ?? built.binary;
+  const args = program ? [...prefix, built.binary, ...built.args] : built.args;
+  const host = placement.host;
   let child: ChildProcess | undefined;
   let watchdog: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
@@ -352,9 +424,9 @@ async function spawnManaged(
     );
     watchdog.unref();
     try {
-      await waitFor(`${role} on ${HOST}:${port}`, startTimeoutMs, async () => {
+      await waitFor(`${role} on ${host}:${port}`, startTimeoutMs, async () => {
         if (!running) throw new Error(`${binary} exited during start; see ${dir}`);
-        return (await command(port, ['PING'])) === 'PONG';
+        return (await command(port, ['PING'], host)) === 'PONG';
       });
     } catch (error) {
       await kill('SIGKILL');
@@ -370,9 +442,9 @@ async function spawnManaged(
 
   const managed: ManagedProcess = {
     role,
-    host: HOST,
+    host,
     port,
-    url: `redis://${HOST}:${port}`,
+    url: `redis://${host}:${port}`,
     dir,
     get pid() {
       return child?.pid ?? -1;

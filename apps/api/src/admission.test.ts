@@ -116,3 +116,21 @@ describe('Admission.admit', () => {
     a[Symbol.dispose]();
   });
 });
+
+describe('Admission.admit with several jobs', () => {
+  it('admits a request of several jobs only if its last job can start in time', async () => {
+    // 2 slots, 100 ms per job, 2 jobs queued: one job waits (2 − 2 + 1) × 100 / 2 = 50 ms;
+    // the sixth job of a set waits behind the set's other five too: (2 + 5 − 2 + 1) × 100 / 2 = 300 ms.
+    const a = admission(
+      () => feed(Array<number>(64).fill(100)),
+      () => 2,
+      { maxExpectedWaitMs: 200 },
+    );
+    const permit = await a.admit(5000);
+    permit.release();
+    const error = await a.admit(5000, 6).catch((e: unknown) => e);
+    expect(isShedError(error) && error.reason).toBe('queueTimeout');
+    (await a.admit(5000, 4)).release(); // (2 + 3 − 2 + 1) × 100 / 2 = 200 ms: within
+    a[Symbol.dispose]();
+  });
+});

@@ -154,9 +154,11 @@ export class Admission implements Disposable {
 
   /**
    * Admits a request whose result is due within `deadlineMs`, or throws a `ShedError`.
-   * The permit must be released when the request ends.
+   * A request that enqueues several `jobs` (a rendition set) is admitted only if its last
+   * job can start in time: it waits behind the request's other jobs too. The permit must
+   * be released when the request ends.
    */
-  async admit(deadlineMs: number): Promise<Permit> {
+  async admit(deadlineMs: number, jobs = 1): Promise<Permit> {
     const permit = this.limiter.tryAcquire();
     if (!permit) throw new ShedError('limit', 1000, `this server already holds ${this.limiter.limit} requests`);
     let expected: number;
@@ -164,7 +166,7 @@ export class Admission implements Disposable {
     try {
       const [depth, stats] = await Promise.all([this.#depth.get(), this.#service.get().catch(() => this.#service.value)]);
       serviceMs = this.serviceEstimateMs(stats);
-      expected = this.expectedWaitMs(depth, serviceMs);
+      expected = this.expectedWaitMs(depth + jobs - 1, serviceMs);
     } catch (error) {
       permit.release({ ignore: true });
       throw error;
@@ -178,7 +180,7 @@ export class Admission implements Disposable {
         throw shed(deadlineMs, serviceMs, expected, budget);
       }
     }
-    this.#depth.value++; // count ourselves until the next reading
+    this.#depth.value += jobs; // count ourselves until the next reading
     return permit;
   }
 
@@ -210,6 +212,11 @@ export class Admission implements Disposable {
   expectedWaitMs(depth: number, serviceMs: number = this.serviceMs): number {
     if (depth < this.#slots) return 0;
     return ((depth - this.#slots + 1) * serviceMs) / this.#slots;
+  }
+
+  /** The expected queue wait beyond which requests are shed, ms (`maxExpectedWaitMs`). */
+  get maxExpectedWaitMs(): number {
+    return this.#maxExpectedWaitMs;
   }
 
   /** The conversion time admission expects now, from the last reading of the feed, ms. */

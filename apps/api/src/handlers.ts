@@ -17,6 +17,8 @@ import type { Handler, MiddlewareHandler } from 'hono';
 import type { Admission } from './admission.ts';
 import type { ApiEnv, ApiUsage } from './options.ts';
 import { resultResponse } from './results.ts';
+import { ownedJobId, ownsJob } from './tenancy.ts';
+import { markStage } from './timing.ts';
 
 /** A sync result is delivered as soon as it exists: kept briefly. An async one waits to be fetched. */
 const SYNC_RESULT_TTL_MS = 10_000;
@@ -24,7 +26,7 @@ const SYNC_RESULT_TTL_MS = 10_000;
 /** Admission before the body is read: the permit is held until the request ends. */
 export const admit = (admission: Admission): MiddlewareHandler<ApiEnv> =>
   async function admit(c, next) {
-    const permit = await admission.admit(c.var.request.deadlineMs);
+    const permit = await admission.admit(c.var.request.deadlineMs, c.var.request.jobs);
     try {
       await next();
     } finally {
@@ -65,6 +67,7 @@ export const resize = (queue: JobQueue): Handler<ApiEnv> =>
     const { resize: params, mode, deadlineMs } = c.var.request;
     const deadlineAt = Date.now() + deadlineMs;
     const jobId = await queue.enqueue({
+      id: ownedJobId(c.var.tenant),
       data: c.var.image,
       params: { resize: params, tenant: c.var.tenant, requestId: c.var.requestId },
       deadlineAt,
@@ -72,6 +75,7 @@ export const resize = (queue: JobQueue): Handler<ApiEnv> =>
       attended: mode === 'sync',
     });
     annotate(c, { jobId });
+    markStage(c, 'enqueued');
     if (mode === 'async') {
       c.header('location', `/v1/jobs/${jobId}`);
       return c.json({ id: jobId, status: 'pending', result: `/v1/jobs/${jobId}` }, 202);
@@ -115,7 +119,9 @@ async function waitFor(
 /** `GET /v1/jobs/:id`: the result, 202 while pending, 404 when unknown or expired. */
 export const jobResult = (queue: JobQueue): Handler<ApiEnv> =>
   async function jobResult(c) {
-    const state = await queue.result(c.req.param('id') ?? '');
+    // Another tenant's job is as unknown as one that never existed.
+    const id = c.req.param('id') ?? '';
+    const state = ownsJob(c.var.tenant, id) ? await queue.result(id) : undefined;
     if (!state) return errorResponse(404, 'ERR_BALLAST_UNKNOWN_JOB', 'no such job (never existed, or its result has expired)');
     if (state.status === 'pending') return c.json({ id: state.id, status: 'pending' }, 202, { 'retry-after': '1' });
     return resultResponse(state);
@@ -125,6 +131,8 @@ export const jobResult = (queue: JobQueue): Handler<ApiEnv> =>
 export const cancelJob = (queue: JobQueue): Handler<ApiEnv> =>
   async function cancelJob(c) {
     const id = c.req.param('id') ?? '';
+    if (!ownsJob(c.var.tenant, id))
+      return errorResponse(404, 'ERR_BALLAST_UNKNOWN_JOB', 'no such job (never existed, or its result has expired)');
     return c.json({ id, cancelled: await queue.cancel(id) });
   };
 

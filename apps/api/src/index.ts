@@ -2,11 +2,11 @@ export { Admission, type AdmissionOptions, type AdmissionSource, type AdmissionS
 export { type Api, createApi } from './app.ts';
 export { type AuthResult, authenticateWith } from './auth.ts';
 export { apiErrors } from './errors.ts';
+export { type ApiIdentity, apiIdentityFromEnv } from './identity.ts';
 export {
   type ApiEnv,
   type ApiOptions,
   type ApiUsage,
-  inputFormats,
   type ResizeRequest,
   type ResolvedApiOptions,
   resolveApiOptions,
@@ -14,3 +14,12 @@ export {
 export { parseResizeQuery } from './params.ts';
 export { resultResponse, statusForFailure } from './results.ts';
 export { type UsageRoutesOptions, usageRoutes } from './routes/usage.ts';
+export {
+  type Caller,
+  type IdentityAuthenticationOptions,
+  identityAuthentication,
+  ownedJobId,
+  ownsJob,
+  tenantJobs,
+} from './tenancy.ts';
+export { type JobSlot, TenantQuotas, type TenantQuotasOptions, type TenantQuotasStats } from './tenant-quota.ts';

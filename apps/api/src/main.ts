@@ -8,21 +8,26 @@
  *   BALLAST_REDIS_SENTINELS=127.0.0.1:26379 npx node --conditions=@ballast/source apps/api/src/main.ts
  */
 import { queueFromEnv } from '@ballast/app-queue';
-import { API_ENV, IMAGE_ENV, listen, QUEUE_ENV, startService, USAGE_ENV } from '@ballast/app-shared';
+import { API_ENV, IDENTITY_ENV, IMAGE_ENV, listen, QUEUE_ENV, startService, USAGE_ENV } from '@ballast/app-shared';
 import { UsageStore, usageConfig } from '@ballast/app-usage';
 import { createApi } from './app.ts';
+import { apiIdentityFromEnv } from './identity.ts';
 
-const { env, logger } = startService('api', { ...QUEUE_ENV, ...IMAGE_ENV, ...API_ENV, ...USAGE_ENV });
+const { env, logger } = startService('api', { ...QUEUE_ENV, ...IMAGE_ENV, ...API_ENV, ...IDENTITY_ENV, ...USAGE_ENV });
 const queue = queueFromEnv();
 // GET /v1/usage reads the usage batch store: served when it is a PostgreSQL server (a PGlite
 // directory belongs to the one process that opened it).
 const usageDatabase = usageConfig().database;
 const usageStore = /^postgres(ql)?:\/\//.test(usageDatabase) ? await UsageStore.open({ database: usageDatabase }) : undefined;
 const name = env.BALLAST_API_NAME;
+// BALLAST_API_IDENTITY=true: every request needs an API key, verified from the identity feed on Redis.
+const identity = env.BALLAST_API_IDENTITY ? await apiIdentityFromEnv() : undefined;
 const api = createApi({
   queue,
   name,
   logger,
+  ...(identity && { identity: identity.identity, quotas: identity.quotas, authenticate: identity.authenticate }),
+  ...(usageStore ? { usage: { store: usageStore } } : {}),
   maxInflight: env.BALLAST_API_MAX_INFLIGHT,
   maxBodyBytes: env.BALLAST_API_MAX_BODY_BYTES,
   defaultDeadlineMs: env.BALLAST_API_DEFAULT_DEADLINE_MS,
@@ -30,7 +35,9 @@ const api = createApi({
   workerSlots: env.BALLAST_API_WORKER_SLOTS,
   bodyBudgetBytes: env.BALLAST_API_BODY_BUDGET_BYTES,
   inputFormats: env.BALLAST_INPUT_FORMATS,
-  ...(usageStore ? { usage: { store: usageStore } } : {}),
+  brownout: env.BALLAST_API_BROWNOUT && {
+    ...(env.BALLAST_API_BROWNOUT_SETPOINT_MS !== undefined && { setpointMs: env.BALLAST_API_BROWNOUT_SETPOINT_MS }),
+  },
 });
 const server = await listen(api.app.fetch, { port: env.BALLAST_API_PORT, host: env.BALLAST_API_HOST });
 const ops = await listen(api.ops.fetch, { port: env.BALLAST_API_OPS_PORT, host: env.BALLAST_API_HOST });
@@ -48,6 +55,7 @@ const stop = async (): Promise<void> => {
   await ops.close();
   await usageStore?.close();
   await api.close();
+  await identity?.close();
   await queue.close();
 };
 process.once('SIGTERM', stop);

@@ -1,20 +1,22 @@
+import type { IdentityClient } from '@ballast/app-identity';
 import type { JobQueue } from '@ballast/app-queue';
 import {
   type AppEnv,
   type Authenticate,
   type BodyLimits,
-  DEFAULT_INPUT_FORMATS,
-  INPUT_FORMATS,
   type InputFormat,
+  inputFormatsOption,
   type Logger,
   type ResolvedBodyLimits,
   resolveBodyLimits,
 } from '@ballast/app-shared';
-import { durationMs, InvalidOptionError, integer } from '@ballast/common';
+import type { BrownoutOptions } from '@ballast/backpressure';
+import { durationMs, integer } from '@ballast/common';
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import type { AdmissionOptions } from './admission.ts';
 import type { UsageRoutesOptions } from './routes/usage.ts';
+import type { TenantQuotas } from './tenant-quota.ts';
 
 /** One request's outcome, reported to the usage hook. */
 export interface ApiUsage {
@@ -56,12 +58,27 @@ export interface ApiOptions extends AdmissionOptions, BodyLimits {
    * @default every caller is tenant `anonymous`
    */
   authenticate?: Authenticate;
-  /** More routes (e.g. `GET /v1/usage`), added behind `authenticate`, after the built-in ones. */
-  routes?: (app: Hono<ApiEnv>) => void;
-  /** The usage hook: called once per resize request when it ends. */
-  onUsage?: (usage: ApiUsage) => void;
+  /** Per-tenant concurrent-job quotas (the rate limits live in the authentication, see `identityAuthentication`). */
+  quotas?: TenantQuotas;
+  /** The identity edge cache, for `/readyz` (a stale snapshot is reported, not failed; never loaded is not ready). */
+  identity?: IdentityClient;
   /** Serve `GET /v1/usage` (the caller's usage so far) from this usage store (see routes/usage.ts). */
   usage?: UsageRoutesOptions;
+  /** More routes (e.g. `GET /v1/usage`), added behind `authenticate`, after the built-in ones. */
+  routes?: (app: Hono<ApiEnv>) => void;
+  /**
+   * The brownout dimmer of this server (see brownout.ts): rendition sets and single images
+   * sent with `degrade=true` are degraded as it falls, before admission sheds. `false`
+   * turns degradation off (shedding only). Options of `@ballast/backpressure`'s
+   * `BrownoutController`; its samples are the share of its deadline each admitted sync
+   * request took, in per mille, so `setpointMs` is in ‰ here.
+   * @default { setpointMs: 800 } and the controller's defaults
+   */
+  brownout?: BrownoutOptions | false;
+  /** How long a sync rendition set's results stay fetchable from the links of its manifest, ms. @default 60000 */
+  renditionResultTtlMs?: number;
+  /** The usage hook: called once per resize request (and per rendition job) when it ends. */
+  onUsage?: (usage: ApiUsage) => void;
   /**
    * Logger (pino): one `info` line per request (with its request id, job id, tenant,
    * status and latency) and one per problem, through a child carrying `service: name`.
@@ -77,6 +94,10 @@ export interface ResizeRequest {
   resize: Record<string, unknown>;
   mode: 'sync' | 'async';
   deadlineMs: number;
+  /** `degrade=true`: the client accepts a cheaper encoding under load (see brownout.ts). */
+  degrade?: boolean;
+  /** Jobs the request enqueues, for admission (a rendition set's renditions). @default 1 */
+  jobs?: number;
 }
 
 /** The API's request context: the shared variables, and what the resize chain reads into it. */
@@ -92,6 +113,7 @@ export interface ResolvedApiOptions {
   bodyBudgetBytes: number;
   inputFormats: readonly InputFormat[];
   body: ResolvedBodyLimits;
+  renditionResultTtlMs: number;
 }
 
 /** @throws {InvalidOptionError} naming the first invalid option. */
@@ -102,16 +124,8 @@ export function resolveApiOptions(options: ApiOptions): ResolvedApiOptions {
     maxDeadlineMs,
     defaultDeadlineMs: durationMs('defaultDeadlineMs', options.defaultDeadlineMs ?? 5000, { min: 1, max: maxDeadlineMs }),
     bodyBudgetBytes: integer('bodyBudgetBytes', options.bodyBudgetBytes ?? 256 * 1024 * 1024, { min: 1 }),
-    inputFormats: inputFormats(options.inputFormats),
+    inputFormats: inputFormatsOption(options.inputFormats),
     body: resolveBodyLimits(options),
+    renditionResultTtlMs: durationMs('renditionResultTtlMs', options.renditionResultTtlMs ?? 60_000, { min: 1 }),
   };
-}
-
-/** Validates a list of input formats (shared by the API and the workers' limits). */
-export function inputFormats(value: readonly InputFormat[] | undefined): readonly InputFormat[] {
-  if (value === undefined) return DEFAULT_INPUT_FORMATS;
-  if (!Array.isArray(value) || value.length === 0 || value.some((f) => !(INPUT_FORMATS as readonly string[]).includes(f))) {
-    throw new InvalidOptionError('inputFormats', `a non-empty list of ${INPUT_FORMATS.join(', ')}`, value);
-  }
-  return value;
 }

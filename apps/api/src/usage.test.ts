@@ -2,7 +2,6 @@ import { InProcessQueue } from '@ballast/app-queue';
 import { toRecord, UsageStore } from '@ballast/app-usage';
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
 import { authenticateWith, createApi } from './index.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers read field by field

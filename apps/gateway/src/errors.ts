@@ -1,4 +1,4 @@
-import { HttpError, retryAfter } from '@ballast/app-shared';
+import { HttpError, retryAfter, SHED_HEADER } from '@ballast/app-shared';
 import { isShedError } from '@ballast/backpressure';
 import { isBrokenCircuitError } from '@ballast/circuit-breaker';
 import { isBallastError } from '@ballast/common';
@@ -31,6 +31,7 @@ export function upstreamFailure(error: unknown): HttpError {
   if (isShedError(error)) {
     return new HttpError(503, 'ERR_BALLAST_OVERLOADED', 'every API server tried is at its request limit; retry shortly', {
       'retry-after': retryAfter(error.retryAfterMs),
+      [SHED_HEADER]: 'upstreamFull',
     });
   }
   if ((isUpstreamError(error) && error.reason === 'timeout') || (isBallastError(error) && error.code === 'ERR_BALLAST_TIMEOUT')) {
@@ -48,6 +49,7 @@ export function upstreamFailure(error: unknown): HttpError {
 export function gatewayFull(limit: number): HttpError {
   return new HttpError(503, 'ERR_BALLAST_OVERLOADED', `the gateway already forwards ${limit} requests; retry shortly`, {
     'retry-after': '1',
+    [SHED_HEADER]: 'gatewayFull',
   });
 }
 
@@ -55,5 +57,6 @@ export function gatewayFull(limit: number): HttpError {
 export function throttled(): HttpError {
   return new HttpError(503, 'ERR_BALLAST_THROTTLED', 'the API servers are shedding load; the gateway turned this request away early', {
     'retry-after': '1',
+    [SHED_HEADER]: 'throttled',
   });
 }

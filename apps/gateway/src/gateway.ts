@@ -19,7 +19,8 @@ import { RatioBudget } from '@ballast/retry';
 import { Hono } from 'hono';
 import { Registry } from 'prom-client';
 import { gatewayMetrics } from './metrics.ts';
-import { admission, bufferBody, clientAddress, type GatewayEnv, publicRoutes, throttleGate } from './middleware.ts';
+import { acceptedImages, admission, bufferBody, clientAddress, type GatewayEnv, publicRoutes, throttleGate } from './middleware.ts';
+import { type GatewayObservability, gatewayObservability } from './observability/index.ts';
 import { type GatewayOptions, type ResolvedGatewayOptions, resolveGatewayOptions } from './options.ts';
 import { gatewayProxy } from './proxy.ts';
 import { UpstreamPool } from './upstreams.ts';
@@ -33,6 +34,8 @@ export interface Gateway extends AsyncDisposable {
   readonly balancer: LoadBalancer;
   readonly monitor: HeartbeatMonitor;
   readonly registry: Registry;
+  /** Front-door SLIs, stage timings and the dashboard; undefined when `observability: false`. */
+  readonly observability: GatewayObservability | undefined;
   breaker(id: string): CircuitBreaker<UpstreamResponse> | undefined;
   /** Stops probing, closes the proxy's connections, the breakers, the balancer and the limiters. */
   close(): Promise<void>;
@@ -61,9 +64,22 @@ export function createGateway(options: GatewayOptions): Gateway {
   const forwarding = createForwarding({ trustedProxies: o.trustedProxies });
   const metrics = gatewayMetrics(registry, pool, limiter, bodies);
   const proxy = gatewayProxy(o, pool, budget, () => metrics.retries.inc());
+  const observability =
+    options.observability === false
+      ? undefined
+      : gatewayObservability(
+          {
+            registry,
+            balancer: pool.balancer,
+            monitor: pool.monitor,
+            circuits: () => new Map([...pool.breakers].map(([id, b]) => [id, b.state])),
+          },
+          options.observability,
+        );
 
   const app = new Hono<GatewayEnv>();
   app.use(requestContext<GatewayEnv>(log));
+  if (observability) app.use(observability.middleware);
   app.use(measure(metrics.requests, (c) => ({ upstream: String(c.var.fields.upstream ?? 'none') })));
   app.onError(errorHandler());
   app.notFound(notFound);
@@ -71,12 +87,15 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.use(forApp<GatewayEnv>(options.authenticate ?? anonymous()));
   if (throttle && o.throttle) app.use(throttleGate(throttle, o.throttle.minRequests, () => metrics.throttled.inc()));
   app.use(bufferBody(o.body, bodies, (c) => clientAddress(c, forwarding)));
+  app.use(acceptedImages(o.inputFormats));
   app.use(admission(limiter));
   app.all('*', proxy.handler);
 
   const ops = opsApp(o, { pool, registry, budget, throttle, limiter, bodies });
+  observability?.mount(ops);
   options.opsRoutes?.(ops);
   const close = async (): Promise<void> => {
+    observability?.close();
     await proxy.close();
     await pool.close();
     budget.close();
@@ -84,7 +103,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     throttle?.close();
   };
   const breaker = (id: string) => pool.breakers.get(id);
-  return { app, ops, balancer: pool.balancer, monitor: pool.monitor, registry, breaker, close, [Symbol.asyncDispose]: close };
+  return {
+    app,
+    ops,
+    balancer: pool.balancer,
+    monitor: pool.monitor,
+    registry,
+    observability,
+    breaker,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }
 
 /** What the operational app reports on. */

@@ -3,6 +3,25 @@ export { type GatewayErrorCode, upstreamFailure } from './errors.ts';
 export { createGateway, type Gateway } from './gateway.ts';
 export type { GatewayEnv, UpstreamAnswer } from './middleware.ts';
 export {
+  type DashboardSample,
+  FrontDoor,
+  type FrontDoorRecord,
+  type GatewayObservability,
+  gatewayObservability,
+  type LogLine,
+  type LogTrace,
+  type ObservabilityOptions,
+  type Outcome,
+  outcomeOf,
+  type QueueView,
+  renderTrace,
+  type TenantUsageView,
+  type Timeline,
+  traceFromLogs,
+  type UpstreamView,
+  type WorkerView,
+} from './observability/index.ts';
+export {
   type GatewayOptions,
   type ResolvedGatewayOptions,
   resolveGatewayOptions,

@@ -4,8 +4,11 @@ import {
   type BodyBudget,
   bodyless,
   HttpError,
+  type InputFormat,
   type ResolvedBodyLimits,
   readBody,
+  sniffImageFormat,
+  unsupportedInput,
 } from '@ballast/app-shared';
 import type { AdaptiveThrottle, ConcurrencyLimiter } from '@ballast/backpressure';
 import type { Forwarding } from '@ballast/load-balancer';
@@ -34,10 +37,14 @@ export function answerOf(response: UpstreamResponse): UpstreamAnswer {
 
 const RESIZE = /^\/v1\/resize(?:\?[\w.=&-]*)?$/;
 const JOB = /^\/v1\/jobs\/[\w-]{1,128}$/;
+// Rendition sets: lists in the query (`widths=320,640&effort=avif:2`, commas and colons also percent-encoded); set ids carry their plan.
+const RENDITIONS = /^\/v1\/renditions(?:\?(?:[\w.=&,:-]|%2[Cc]|%3[Aa])*)?$/;
+const RENDITION_SET = /^\/v1\/renditions\/[\w-]{1,512}$/;
 
 /**
- * Lets through only the public API, as the client wrote it: `POST /v1/resize` with a plain
- * query, `GET`/`HEAD`/`DELETE /v1/jobs/<id>`. Anything else — operational paths, other
+ * Lets through only the public API, as the client wrote it: `POST /v1/resize` and
+ * `POST /v1/renditions` with a plain query, `GET`/`HEAD`/`DELETE /v1/jobs/<id>` and
+ * `/v1/renditions/<id>`. Anything else — operational paths, other
  * spellings of them (`/%6detrics`, `/v1/../metrics`), encoded or unusual characters — is
  * answered 404 here and never reaches an API server. The raw target is what is checked,
  * and what is forwarded.
@@ -46,9 +53,18 @@ export const publicRoutes = (): MiddlewareHandler<GatewayEnv> =>
   async function publicRoutes(c, next) {
     const target = c.env?.incoming?.url ?? new URL(c.req.url).pathname + new URL(c.req.url).search;
     const method = c.req.method;
-    const known = RESIZE.test(target) ? ['POST'] : JOB.test(target) ? ['GET', 'HEAD', 'DELETE'] : undefined;
+    const known =
+      RESIZE.test(target) || RENDITIONS.test(target)
+        ? ['POST']
+        : JOB.test(target) || RENDITION_SET.test(target)
+          ? ['GET', 'HEAD', 'DELETE']
+          : undefined;
     if (known === undefined)
-      throw new HttpError(404, 'ERR_BALLAST_NOT_FOUND', 'no such resource; the API is POST /v1/resize and /v1/jobs/<id>');
+      throw new HttpError(
+        404,
+        'ERR_BALLAST_NOT_FOUND',
+        'no such resource; the API is POST /v1/resize, POST /v1/renditions, /v1/jobs/<id> and /v1/renditions/<id>',
+      );
     if (!known.includes(method)) {
       throw new HttpError(405, 'ERR_BALLAST_METHOD_NOT_ALLOWED', `allowed here: ${known.join(', ')}`, { allow: known.join(', ') });
     }
@@ -99,6 +115,23 @@ export const bufferBody = (
     } finally {
       lease.release();
     }
+  };
+
+/**
+ * Refuses a buffered body that is not an image in an accepted format (known by its
+ * first bytes) with 415 at the door: the API servers refuse it too, but an attacker's
+ * SVG, PDF or text then costs them nothing.
+ */
+export const acceptedImages = (formats: readonly InputFormat[]): MiddlewareHandler<GatewayEnv> =>
+  async function acceptedImages(c, next) {
+    const body = c.var.body;
+    if (body !== undefined && body.byteLength > 0) {
+      const format = sniffImageFormat(body);
+      if (format === undefined || !formats.includes(format)) {
+        throw new HttpError(415, 'ERR_BALLAST_IMAGE_UNSUPPORTED', unsupportedInput(formats));
+      }
+    }
+    await next();
   };
 
 /** Caps the requests forwarded at once; beyond it, 503 `ERR_BALLAST_OVERLOADED`. */

@@ -3,6 +3,8 @@ import {
   type Authenticate,
   type BodyLimits,
   GATEWAY_STRATEGIES,
+  type InputFormat,
+  inputFormatsOption,
   type Logger,
   type ResolvedBodyLimits,
   resolveBodyLimits,
@@ -10,6 +12,7 @@ import {
 import { durationMs, finiteNumber, InvalidOptionError, integer, oneOf, ratio } from '@ballast/common';
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
+import type { ObservabilityOptions } from './observability/index.ts';
 
 /** Balancing strategies the gateway can be configured with. */
 export const STRATEGIES: typeof GATEWAY_STRATEGIES = GATEWAY_STRATEGIES;
@@ -97,6 +100,12 @@ export interface GatewayOptions extends BodyLimits {
    */
   bodyBudgetPerClientBytes?: number;
   /**
+   * Input formats the API servers accept: a body whose first bytes name none of them is
+   * refused with 415 at the gateway, before it reaches an API server (which checks again).
+   * @default ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff']
+   */
+  inputFormats?: readonly InputFormat[];
+  /**
    * Peers whose forwarding headers (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`) are kept
    * and extended: addresses, CIDR ranges or `loopback`, `private`, `linklocal`. From any
    * other peer they are replaced with what the gateway saw. @default [] (trust none)
@@ -112,6 +121,13 @@ export interface GatewayOptions extends BodyLimits {
   opsRoutes?: (ops: Hono<AppEnv>) => void;
   /** Prometheus registry. @default a new registry */
   registry?: Registry;
+  /**
+   * Front-door SLIs, stage timings, the dashboard (`/dashboard` on the operational app)
+   * and request timelines (`/trace/:requestId`); the queue, workers and usage views feed
+   * the dashboard. `false` turns all of it off (to measure what it costs).
+   * @default {}
+   */
+  observability?: ObservabilityOptions | false;
   /**
    * Logger (pino): one `info` line per request (request id, upstream, status, latency) and
    * a `warn` line per upstream failure, through a child carrying `service: 'gateway'`.
@@ -142,6 +158,7 @@ export interface ResolvedGatewayOptions {
   bodyBudgetPerClientBytes: number;
   body: ResolvedBodyLimits;
   trustedProxies: readonly string[];
+  inputFormats: readonly InputFormat[];
 }
 
 /**
@@ -179,5 +196,6 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     bodyBudgetPerClientBytes: integer('bodyBudgetPerClientBytes', options.bodyBudgetPerClientBytes ?? 32 * 1024 * 1024, { min: 1 }),
     body: resolveBodyLimits(options),
     trustedProxies: options.trustedProxies ?? [],
+    inputFormats: inputFormatsOption(options.inputFormats),
   };
 }

@@ -11,6 +11,8 @@ import type { JobQueue, QueueOptions } from './types.ts';
  * | `BALLAST_REDIS_SENTINELS` | `host:port,host:port,…` of Sentinels: Redis mode following the primary they elect |
  * | `BALLAST_REDIS_MASTER` | name the Sentinels monitor (default `ballast`) |
  * | `BALLAST_REDIS_URL` | `redis://host:port` of a single primary (when no Sentinels are given) |
+ * | `BALLAST_REDIS_CLUSTER` | `host:port,…` of Redis Cluster nodes: the queue sharded over the cluster |
+ * | `BALLAST_REDIS_SHARDS` | shards (streams) on the cluster (default 4) |
  * | `BALLAST_REDIS_MIN_REPLICAS` | replicas that must confirm each write (default 1; 0 for a lone server) |
  * | `BALLAST_QUEUE_MAX_DEPTH` | jobs waiting or in progress before enqueue is refused (default 1000) |
  * | `BALLAST_QUEUE_LEASE_MS` | lease before a silent worker's job is reclaimed (default 10000) |
@@ -33,6 +35,10 @@ export function queueFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: Qu
     heartbeatPauseMs: optionalInt(env, 'BALLAST_QUEUE_HEARTBEAT_PAUSE_MS'),
     member,
   };
+  if (env.BALLAST_REDIS_CLUSTER) {
+    const nodes = parseAddresses(env.BALLAST_REDIS_CLUSTER, 'BALLAST_REDIS_CLUSTER');
+    return new RedisQueue({ ...redis, cluster: { nodes, shards: optionalInt(env, 'BALLAST_REDIS_SHARDS') } });
+  }
   if (env.BALLAST_REDIS_SENTINELS) {
     return new RedisQueue({
       ...redis,
@@ -50,11 +56,11 @@ export interface QueueFromEnvOptions extends QueueOptions {
 }
 
 /** Parses `host:port,host:port`. */
-export function parseAddresses(value: string): Array<{ host: string; port: number }> {
+export function parseAddresses(value: string, variable = 'BALLAST_REDIS_SENTINELS'): Array<{ host: string; port: number }> {
   return value.split(',').map((part) => {
     const [host, port] = part.trim().split(':');
     const n = Number(port);
-    if (!host || !Number.isInteger(n) || n <= 0 || n > 65535) throw new InvalidOptionError('BALLAST_REDIS_SENTINELS', 'host:port,…', value);
+    if (!host || !Number.isInteger(n) || n <= 0 || n > 65535) throw new InvalidOptionError(variable, 'host:port,…', value);
     return { host, port: n };
   });
 }

@@ -1,7 +1,10 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { abortReason, durationMs, InvalidOptionError, integer, nonEmptyString } from '@ballast/common';
-import { Redis, type RedisOptions } from 'ioredis';
+import { RendezvousPartitioner } from '@ballast/partitioning';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import { Batcher } from './batcher.ts';
+import { clusterSlot as calculateSlot, shardTag } from './cluster-slot.ts';
 import { GroupWait } from './group-wait.ts';
 import { ledgerArgs } from './ledger.ts';
 import { Membership, type MembershipSnapshot } from './membership.ts';
@@ -65,6 +68,37 @@ export interface RedisQueueOptions extends QueueOptions {
   heartbeatPauseMs?: number;
   /** Heartbeats on (fast reclaim, orphan detection); off leaves only the lease. @default true */
   heartbeats?: boolean;
+  /**
+   * Redis Cluster instead of one primary: the queue runs `shards` streams, each under its
+   * own hash tag (`<prefix>{s<n>-<k>}:…`, chosen so that shard n's slot lies in the n-th of
+   * `shards` equal slot ranges: spread evenly over primaries that split the slots evenly);
+   * jobs go to a shard chosen by their tenant (`params.tenant`) with rendezvous hashing,
+   * so one tenant's jobs stay in order (FIFO per tenant) and adding shards moves the
+   * fewest tenants. `connection` is then ignored.
+   */
+  cluster?: RedisClusterOptions;
+}
+
+/** Where the queue's Redis Cluster is, and how many shards it runs there. */
+export interface RedisClusterOptions {
+  /** Some of the cluster's nodes (ioredis discovers the rest). */
+  nodes: Array<{ host: string; port: number }>;
+  /** Shards (streams under their own hash tag). Changing it moves tenants between shards. @default 4 */
+  shards?: number;
+  /** More ioredis cluster options. */
+  options?: ClusterOptions;
+}
+
+/** Runs a script on a shard. */
+type ScriptRunner = (shard: Shard, script: string, keys: string[], args: Array<string | number | Buffer>) => Promise<unknown>;
+
+/** The FINISH arguments every job of a queue shares. */
+interface FinishCommon {
+  maxDepth: number;
+  group: string;
+  resultTtlMs: number;
+  halfLifeMs: number;
+  retentionMs: number;
 }
 
 /** @internal A final state to store. */
@@ -78,37 +112,112 @@ export type Finish = {
   errorCode?: string;
   reason?: 'orphaned';
   serviceMs?: number;
+  /** Member waiting for the result, told once it is replicated. */
+  producer?: string;
 };
 
-/** One Redis primary's share of the queue: its connection, keys and `WAIT` batching. */
+/** One job of an ENQUEUE call: its key and its nine arguments. */
+interface EnqueueItem {
+  key: string;
+  args: Array<string | number | Buffer>;
+}
+
+/** One job of a FINISH call: its key and its eleven arguments. */
+interface FinishItem {
+  key: string;
+  args: Array<string | number | Buffer>;
+}
+
+/**
+ * One shard of the queue: its keys (one hash tag in cluster mode), its script batching
+ * and `WAIT` group commit. With a single primary there is one shard; on Redis Cluster,
+ * `WAIT` must reach the node that took the shard's writes, on the connection that
+ * carried them, so it is sent to the slot's current owner, and a change of owner (or a
+ * reconnect) between a write and its `WAIT` voids the `WAIT`.
+ */
 class Shard {
+  readonly index: number;
   readonly client: Redis;
+  readonly #cluster: Cluster | undefined;
+  readonly #slot: number;
   readonly stream: string;
   readonly ledger: string;
   readonly service: string;
-  readonly inbox: string;
   readonly #prefix: string;
   readonly group: GroupWait;
-  /** Connections made so far by the client: a change between a write and its WAIT voids the WAIT. */
-  epoch = 0;
+  readonly enqueues: Batcher<EnqueueItem, unknown>;
+  readonly finishes: Batcher<FinishItem, number>;
+  /** Connections made so far by a single-primary client: a change between a write and its WAIT voids the WAIT. */
+  #connects = 0;
 
-  constructor(client: Redis, prefix: string, minReplicas: number, timeoutMs: number) {
+  constructor(
+    index: number,
+    client: Redis,
+    cluster: Cluster | undefined,
+    prefix: string,
+    minReplicas: number,
+    timeoutMs: number,
+    run: ScriptRunner,
+    common: FinishCommon,
+  ) {
+    this.index = index;
     this.client = client;
+    this.#cluster = cluster;
     this.#prefix = prefix;
     this.stream = `${prefix}jobs`;
     this.ledger = `${prefix}ledger`;
     this.service = `${prefix}service`;
-    this.inbox = `${prefix}inbox:`;
-    this.group = new GroupWait(async () => Number(await client.call('WAIT', minReplicas, timeoutMs)));
-    client.on('connect', () => {
-      this.epoch++;
+    this.#slot = calculateSlot(this.stream);
+    this.group = new GroupWait(async () => Number(await this.#owner().call('WAIT', minReplicas, timeoutMs)));
+    this.enqueues = new Batcher(async (items) => {
+      const keys = [this.stream, ...items.map((i) => i.key)];
+      return (await run(this, ENQUEUE, keys, [common.maxDepth, ...items.flatMap((i) => i.args)])) as unknown[];
     });
+    this.finishes = new Batcher(async (items) => {
+      const keys = [this.stream, this.ledger, this.service, ...items.map((i) => i.key)];
+      const args = [
+        common.group,
+        common.resultTtlMs,
+        common.halfLifeMs,
+        common.retentionMs,
+        SERVICE_RING_SIZE,
+        ...items.flatMap((i) => i.args),
+      ];
+      return ((await run(this, FINISH, keys, args)) as unknown[]).map(Number);
+    });
+    if (!cluster) {
+      client.on('connect', () => {
+        this.#connects++;
+      });
+    }
   }
 
   jobKey(id: string): string {
     return `${this.#prefix}job:${id}`;
   }
+
+  /** Who takes this shard's writes now, and over which connection: equal before and after a WAIT, or the WAIT is void. */
+  epoch(): string {
+    if (!this.#cluster) return String(this.#connects);
+    const key = this.#cluster.slots[this.#slot]?.[0] ?? '?';
+    const node = this.#nodeByKey(key);
+    return `${key}/${node ? (connectsOf.get(node) ?? 0) : -1}`;
+  }
+
+  #owner(): Redis {
+    if (!this.#cluster) return this.client;
+    const node = this.#nodeByKey(this.#cluster.slots[this.#slot]?.[0] ?? '');
+    if (!node) throw new QueueUnavailableError(`no Redis Cluster node holds slot ${this.#slot} (shard ${this.index})`);
+    return node;
+  }
+
+  #nodeByKey(key: string): Redis | undefined {
+    return this.#cluster?.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === key);
+  }
 }
+
+/** Connections made by each node of a cluster client. */
+const connectsOf = new WeakMap<Redis, number>();
 
 /**
  * The distributed queue: a Redis Stream read through a consumer group.
@@ -130,7 +239,15 @@ export class RedisQueue implements JobQueue {
   /** This process's member id (heartbeats, consumer names). */
   readonly member: string;
   readonly #options: ResolvedQueueOptions;
-  readonly #shard: Shard;
+  readonly #shards: Shard[];
+  readonly #client: Redis;
+  readonly #clustered: boolean;
+  /** Tenants to shards (more than one shard only). */
+  readonly #partitioner: RendezvousPartitioner | undefined;
+  /** Shard of each job this handle enqueued or found lately (job id → shard index). */
+  readonly #shardOfJob = new Map<string, number>();
+  readonly #inboxKey: string;
+  readonly #prefix: string;
   /** Heartbeats, renewals and reclaims: never behind a `WAIT` on the main connection. */
   readonly #control: Redis;
   readonly #group: string;
@@ -140,11 +257,16 @@ export class RedisQueue implements JobQueue {
   readonly #stats: QueueStats = emptyStats();
   readonly #waiters = new Map<string, { since: number; done: Set<(result: JobResult) => void> }>();
   readonly #consumers = new Set<RedisConsumer>();
+  /** Notices to send in this tick, by producer. */
+  readonly #notices = new Map<string, string[]>();
+  /** Attended jobs this handle enqueued whose notice has not come yet. */
+  readonly #ownAttended = new Set<string>();
+  /** Notices that came before anyone waited (job id → arrival), kept a minute. */
+  readonly #noticed = new Map<string, number>();
   readonly #membership: Membership | undefined;
   readonly #heartbeatIntervalMs: number;
   #inbox: Redis | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
-  #group$: Promise<void> | undefined;
   #closed = false;
   /** Bumped when a member is found gone: consumers scan for reclaimable jobs at once. */
   reclaimHint = 0;
@@ -152,6 +274,7 @@ export class RedisQueue implements JobQueue {
   constructor(options: RedisQueueOptions = {}) {
     this.#options = resolveQueueOptions(options);
     const prefix = options.prefix ?? 'ballast:';
+    this.#prefix = prefix;
     this.#group = nonEmptyString('group', options.group ?? 'workers');
     this.#minReplicas = integer('minReplicas', options.minReplicas ?? 1, { min: 0 });
     this.#replicationTimeoutMs = durationMs('replicationTimeoutMs', options.replicationTimeoutMs ?? 2000, { min: 1 });
@@ -161,11 +284,62 @@ export class RedisQueue implements JobQueue {
     this.#heartbeatIntervalMs = durationMs('heartbeatIntervalMs', options.heartbeatIntervalMs ?? 250, { min: 10 });
     const pauseMs = durationMs('heartbeatPauseMs', options.heartbeatPauseMs ?? 1000, { min: 0 });
     const connection = options.connection ?? 'redis://127.0.0.1:6379';
-    const base: RedisOptions = { lazyConnect: false, maxRetriesPerRequest: 20, failoverDetector: true };
-    const client = typeof connection === 'string' ? new Redis(connection, base) : new Redis({ ...base, ...connection });
+    const shardCount = options.cluster ? integer('cluster.shards', options.cluster.shards ?? 4, { min: 1, max: 1024 }) : 1;
+    const base: RedisOptions = {
+      lazyConnect: false,
+      maxRetriesPerRequest: 20,
+      failoverDetector: true,
+      // A primary demoted under us (Sentinel turned it into a replica after a partition
+      // or a pause): reconnect, which asks Sentinel again, and resend.
+      reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
+    };
+    let cluster: Cluster | undefined;
+    let client: Redis;
+    if (options.cluster) {
+      cluster = new Cluster(options.cluster.nodes, {
+        scaleReads: 'master',
+        ...options.cluster.options,
+        redisOptions: { maxRetriesPerRequest: 20, ...options.cluster.options?.redisOptions },
+      });
+      cluster.on('+node', (node: Redis) => {
+        node.on('connect', () => connectsOf.set(node, (connectsOf.get(node) ?? 0) + 1));
+      });
+      // Cluster and Redis share the command API; the queue uses only that part.
+      client = cluster as unknown as Redis;
+    } else {
+      client = typeof connection === 'string' ? new Redis(connection, base) : new Redis({ ...base, ...connection });
+    }
     // Errors surface through the commands that fail; without a listener ioredis would print them.
     client.on('error', () => {});
-    this.#shard = new Shard(client, prefix, this.#minReplicas, this.#replicationTimeoutMs);
+    this.#client = client;
+    this.#clustered = cluster !== undefined;
+    const common: FinishCommon = {
+      maxDepth: this.#options.maxDepth,
+      group: this.#group,
+      resultTtlMs: this.#options.resultTtlMs,
+      halfLifeMs: this.#options.serviceHalfLifeMs,
+      retentionMs: this.#options.ledgerRetentionMs,
+    };
+    const run: ScriptRunner = (...a) => this.#eval(...a);
+    this.#shards = Array.from(
+      { length: shardCount },
+      (_, i) =>
+        new Shard(
+          i,
+          client,
+          cluster,
+          cluster ? `${prefix}{${shardTag(i, shardCount)}}:` : prefix,
+          this.#minReplicas,
+          this.#replicationTimeoutMs,
+          run,
+          common,
+        ),
+    );
+    if (shardCount > 1) {
+      this.#partitioner = new RendezvousPartitioner();
+      for (let i = 0; i < shardCount; i++) this.#partitioner.add(String(i));
+    }
+    this.#inboxKey = cluster ? `${prefix}inbox:{${this.member}}` : `${prefix}inbox:${this.member}`;
     this.#control = this._duplicate(20);
     if (options.heartbeats !== false) {
       this.#membership = new Membership({
@@ -184,9 +358,43 @@ export class RedisQueue implements JobQueue {
 
   /** @internal A fresh connection with the same settings. */
   _duplicate(maxRetriesPerRequest: number | null = null): Redis {
-    const client = this.#shard.client.duplicate({ maxRetriesPerRequest });
+    const client = this.#clustered
+      ? ((this.#client as unknown as Cluster).duplicate() as unknown as Redis)
+      : this.#client.duplicate({ maxRetriesPerRequest });
     client.on('error', () => {});
     return client;
+  }
+
+  /** @internal The shards, for consumers. */
+  get shardCount(): number {
+    return this.#shards.length;
+  }
+
+  #shardFor(tenant: string): Shard {
+    return this.#shards[this.#partitioner ? Number(this.#partitioner.owner(tenant)) : 0] as Shard;
+  }
+
+  /** The shard that holds `id`: known for jobs enqueued here, else asked of every shard. */
+  async #shardOf(id: string): Promise<Shard | undefined> {
+    if (this.#shards.length === 1) return this.#shards[0];
+    const known = this.#shardOfJob.get(id);
+    if (known !== undefined) return this.#shards[known];
+    const found = await Promise.all(this.#shards.map((shard) => this.#client.exists(shard.jobKey(id))));
+    const index = found.indexOf(1);
+    if (index < 0) return undefined;
+    this.#remember(id, index);
+    return this.#shards[index];
+  }
+
+  #remember(id: string, shard: number): void {
+    if (this.#shards.length === 1) return;
+    this.#shardOfJob.set(id, shard);
+    if (this.#shardOfJob.size > 100_000) {
+      for (const old of this.#shardOfJob.keys()) {
+        this.#shardOfJob.delete(old);
+        if (this.#shardOfJob.size <= 90_000) break;
+      }
+    }
   }
 
   get leaseMs(): number {
@@ -207,9 +415,9 @@ export class RedisQueue implements JobQueue {
     const ttl = Math.ceil(Math.max(0, input.deadlineAt - now) + resultTtlMs);
     const tenant = typeof input.params.tenant === 'string' ? input.params.tenant : '';
     if (input.attended) this.#membership?.announce();
-    const shard = this.#shard;
+    const shard = this.#shardFor(tenant);
+    this.#remember(id, shard.index);
     const args = [
-      this.#options.maxDepth,
       id,
       JSON.stringify(input.params),
       input.deadlineAt,
@@ -223,9 +431,9 @@ export class RedisQueue implements JobQueue {
     let outcome: unknown;
     let added = false;
     try {
-      await this.ensureGroup();
+      await this.ensureGroup(shard.index);
       await this.#durably(shard, 'enqueue', async () => {
-        outcome = String(await this.#eval(shard, ENQUEUE, [shard.stream, shard.jobKey(id)], args));
+        outcome = String(await shard.enqueues.submit({ key: shard.jobKey(id), args }));
         added ||= isEntryId(outcome);
       });
     } catch (error) {
@@ -239,6 +447,7 @@ export class RedisQueue implements JobQueue {
       throw new QueueFullError(this.#options.maxDepth);
     }
     if (added) this.#stats.enqueued++;
+    if (input.attended) this.#ownAttended.add(id);
     return id;
   }
 
@@ -266,7 +475,10 @@ export class RedisQueue implements JobQueue {
       set.add(done);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#updatePolling();
-      // Registered first, then checked: a completion between the two is not missed.
+      // Our own attended job: its notice will come (or came already). Otherwise, registered
+      // first, then checked: a completion between the two is not missed.
+      if (this.#ownAttended.has(id) && !this.#noticed.has(id)) return;
+      this.#noticed.delete(id);
       this.result(id).then(
         (state) => {
           if (state === undefined) {
@@ -282,21 +494,22 @@ export class RedisQueue implements JobQueue {
   }
 
   async result(id: string): Promise<JobState | undefined> {
-    let fields: Array<Buffer | null>;
+    let fields: Record<string, Buffer>;
     try {
-      fields = await this.#shard.client.hmgetBuffer(this.#shard.jobKey(id), 'state', 'data', 'info');
+      const shard = await this.#shardOf(id);
+      if (!shard) return undefined;
+      fields = await this.#client.hgetallBuffer(shard.jobKey(id));
     } catch (error) {
       throw this.#unavailable(error);
     }
-    const [rawState, data, rawInfo] = fields;
-    const state = rawState?.toString();
+    const state = fields.state?.toString();
     if (state === undefined) return undefined;
-    const info = rawInfo?.toString() ?? '{}';
+    const info = fields.info?.toString() ?? '{}';
     switch (state) {
       case 'pending':
         return { id, status: 'pending' };
       case 'done':
-        return { id, status: 'done', data: data ?? Buffer.alloc(0), meta: JSON.parse(info) };
+        return { id, status: 'done', data: fields.data ?? Buffer.alloc(0), meta: JSON.parse(info) };
       case 'failed':
         return { id, status: 'failed', error: JSON.parse(info) };
       case 'expired':
@@ -310,7 +523,8 @@ export class RedisQueue implements JobQueue {
   async cancel(id: string): Promise<boolean> {
     let stored: boolean;
     try {
-      stored = await this.#finish(this.#shard, '', id, { state: 'cancelled', attempt: 0 });
+      const shard = await this.#shardOf(id);
+      stored = shard ? await this.#finish(shard, '', id, { state: 'cancelled', attempt: 0 }) : false;
     } catch (error) {
       throw this.#unavailable(error);
     }
@@ -329,10 +543,33 @@ export class RedisQueue implements JobQueue {
 
   async depth(): Promise<number> {
     try {
-      return await this.#shard.client.xlen(this.#shard.stream);
+      const depths = await Promise.all(this.#shards.map((shard) => this.#client.xlen(shard.stream)));
+      return depths.reduce((a, b) => a + b, 0);
     } catch (error) {
       throw this.#unavailable(error);
     }
+  }
+
+  /** The oldest job waiting in any shard: in each, the first entry after the group's last delivered one, its id its Redis time of arrival. */
+  async oldestWaitingAgeMs(): Promise<number> {
+    try {
+      await this.ensureGroup();
+      const ages = await Promise.all(this.#shards.map((shard) => this.#oldestWaitingAge(shard)));
+      return Math.max(0, ...ages);
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
+  }
+
+  async #oldestWaitingAge({ client, stream }: Shard): Promise<number> {
+    const groups = (await client.call('XINFO', 'GROUPS', stream)) as unknown[][];
+    const group = groups.find((g) => g[g.indexOf('name') + 1] === this.#group);
+    const last = group ? String(group[group.indexOf('last-delivered-id') + 1]) : '0-0';
+    const [entries, time] = await Promise.all([client.xrange(stream, `(${last}`, '+', 'COUNT', 1), client.time()]);
+    const first = entries[0]?.[0];
+    if (first === undefined) return 0;
+    const nowMs = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+    return Math.max(0, nowMs - Number(first.split('-')[0]));
   }
 
   async ping(): Promise<void> {
@@ -341,7 +578,7 @@ export class RedisQueue implements JobQueue {
       const timer = setTimeout(() => reject(new QueueUnavailableError('Redis did not answer PING within 1000 ms')), 1000);
       timer.unref();
     });
-    await Promise.race([this.#shard.client.ping(), timeout]);
+    await Promise.race([this.#client.ping(), timeout]);
   }
 
   stats(): QueueStats {
@@ -355,17 +592,33 @@ export class RedisQueue implements JobQueue {
 
   /** `WAIT` commands sent so far (one per group of concurrent writes). */
   get waitsSent(): number {
-    return this.#shard.group.sent;
+    return this.#shards.reduce((n, shard) => n + shard.group.sent, 0);
   }
 
   async *ledger(fromMs: number, toMs: number, options?: LedgerReadOptions): AsyncIterableIterator<LedgerEntry> {
     const count = ledgerArgs(fromMs, toMs, options);
     if (toMs <= fromMs) return;
+    // One cursor per shard, merged oldest first.
+    const heads = this.#shards.map((shard) => this.#ledgerOf(shard, fromMs, toMs, count));
+    const current: Array<IteratorResult<LedgerEntry>> = await Promise.all(heads.map((h) => h.next()));
+    while (true) {
+      let best = -1;
+      for (let i = 0; i < current.length; i++) {
+        const r = current[i] as IteratorResult<LedgerEntry>;
+        if (!r.done && (best < 0 || r.value.finishedAt < (current[best] as IteratorYieldResult<LedgerEntry>).value.finishedAt)) best = i;
+      }
+      if (best < 0) return;
+      yield (current[best] as IteratorYieldResult<LedgerEntry>).value;
+      current[best] = await (heads[best] as AsyncIterator<LedgerEntry>).next();
+    }
+  }
+
+  async *#ledgerOf(shard: Shard, fromMs: number, toMs: number, count: number): AsyncIterableIterator<LedgerEntry> {
     let start = String(fromMs);
     while (true) {
       let batch: Array<[string, string[]]>;
       try {
-        batch = (await this.#shard.client.xrange(this.#shard.ledger, start, String(toMs - 1), 'COUNT', count)) as Array<[string, string[]]>;
+        batch = (await this.#client.xrange(shard.ledger, start, String(toMs - 1), 'COUNT', count)) as Array<[string, string[]]>;
       } catch (error) {
         throw this.#unavailable(error);
       }
@@ -376,13 +629,13 @@ export class RedisQueue implements JobQueue {
   }
 
   async serviceStats(): Promise<ServiceStats> {
-    let fields: Record<string, string>;
+    let parts: Array<Record<string, string>>;
     try {
-      fields = await this.#shard.client.hgetall(this.#shard.service);
+      parts = await Promise.all(this.#shards.map((shard) => this.#client.hgetall(shard.service)));
     } catch (error) {
       throw this.#unavailable(error);
     }
-    return serviceStatsOf([parseService(fields)], this.#options.serviceHalfLifeMs);
+    return serviceStatsOf(parts.map(parseService), this.#options.serviceHalfLifeMs);
   }
 
   async close(): Promise<void> {
@@ -393,7 +646,7 @@ export class RedisQueue implements JobQueue {
     await this.#membership?.close();
     this.#inbox?.disconnect();
     this.#control.disconnect();
-    this.#shard.client.disconnect();
+    this.#client.disconnect();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -402,18 +655,26 @@ export class RedisQueue implements JobQueue {
 
   // --- used by RedisConsumer ------------------------------------------------------
 
-  /** @internal Creates the consumer group (and stream) once. */
-  ensureGroup(): Promise<void> {
-    this.#group$ ??= this.#shard.client.call('XGROUP', 'CREATE', this.#shard.stream, this.#group, '0', 'MKSTREAM').then(
-      () => undefined,
-      (error: Error) => {
-        if (!String(error.message).includes('BUSYGROUP')) {
-          this.#group$ = undefined;
+  readonly #groups = new Map<number, Promise<void>>();
+
+  /** @internal Creates the consumer group (and stream) of every shard, or of one, once (again when `force`: Redis said NOGROUP). */
+  ensureGroup(index?: number, force = false): Promise<void> {
+    if (index === undefined) return Promise.all(this.#shards.map((shard) => this.ensureGroup(shard.index))).then(() => undefined);
+    if (force) this.#groups.delete(index);
+    let created = this.#groups.get(index);
+    if (!created) {
+      const shard = this.#shards[index] as Shard;
+      created = this.#client.call('XGROUP', 'CREATE', shard.stream, this.#group, '0', 'MKSTREAM').then(
+        () => undefined,
+        (error: Error) => {
+          if (String(error.message).includes('BUSYGROUP')) return;
+          this.#groups.delete(index);
           throw error;
-        }
-      },
-    );
-    return this.#group$;
+        },
+      );
+      this.#groups.set(index, created);
+    }
+    return created;
   }
 
   /** @internal */
@@ -421,23 +682,29 @@ export class RedisQueue implements JobQueue {
     this.#consumers.delete(consumer);
   }
 
-  /** @internal Reads one new entry for `consumer` on its blocking connection. */
-  async _read(client: Redis, consumer: string, blockMs: number): Promise<RawEntry | undefined> {
-    const reply = (await client.callBuffer(
+  /**
+   * @internal Reads one new entry of shard `index` for `consumer`: blocking up to
+   * `blockMs` on `client` (the consumer's own connection), or at once on the shared one
+   * when `blockMs` is undefined.
+   */
+  async _read(client: Redis | undefined, consumer: string, index: number, blockMs?: number): Promise<RawEntry | undefined> {
+    const shard = this.#shards[index] as Shard;
+    const block = blockMs === undefined ? [] : ['BLOCK', blockMs];
+    await this.ensureGroup(index);
+    const reply = (await (client ?? this.#client).callBuffer(
       'XREADGROUP',
       'GROUP',
       this.#group,
       consumer,
       'COUNT',
       1,
-      'BLOCK',
-      blockMs,
+      ...block,
       'STREAMS',
-      this.#shard.stream,
+      shard.stream,
       '>',
     )) as Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
     const entry = reply?.[0]?.[1]?.[0];
-    return entry ? parseEntry(entry, 1) : undefined;
+    return entry ? parseEntry(entry, 1, index) : undefined;
   }
 
   /**
@@ -447,7 +714,52 @@ export class RedisQueue implements JobQueue {
    * list. The delivery count Redis keeps for the entry is its attempt number.
    */
   async _reclaim(consumer: string): Promise<RawEntry | undefined> {
-    const { stream } = this.#shard;
+    if (this.#shards.length === 1) return this.#reclaimFrom(this.#shards[0] as Shard, consumer);
+    for (const shard of this.#shards) {
+      if (!this._usable(shard.index)) continue;
+      const reclaim = this.#reclaimFrom(shard, consumer);
+      const entry = await this._within(shard.index, reclaim, (late) => this._release(consumer, late.shard, late.entryId, late.job.attempt));
+      if (entry) return entry;
+    }
+    return undefined;
+  }
+
+  readonly #slowUntil = new Map<number, number>();
+
+  /** @internal False while shard `index` is skipped: it did not answer in time lately (failing over, hung). */
+  _usable(index: number): boolean {
+    return (this.#slowUntil.get(index) ?? 0) <= performance.now();
+  }
+
+  /**
+   * @internal Waits at most `allowMs` (250) for `read` from shard `index`: a shard that does not
+   * answer by then is skipped for a second, so one shard's failover does not stall the
+   * others; an entry it hands over late is given to `late` (to hand it back).
+   */
+  async _within(
+    index: number,
+    read: Promise<RawEntry | undefined>,
+    late: (entry: RawEntry) => Promise<unknown>,
+    allowMs = 250,
+  ): Promise<RawEntry | undefined> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const slow = new Promise<'slow'>((resolve) => {
+      timer = setTimeout(() => resolve('slow'), allowMs);
+      timer.unref();
+    });
+    const outcome = await Promise.race([read.catch(() => 'slow' as const), slow]);
+    clearTimeout(timer);
+    if (outcome !== 'slow') return outcome;
+    this.#slowUntil.set(index, performance.now() + 1000);
+    read.then(
+      (entry) => entry && late(entry).catch(() => undefined),
+      () => undefined,
+    );
+    return undefined;
+  }
+
+  async #reclaimFrom(shard: Shard, consumer: string): Promise<RawEntry | undefined> {
+    const { stream } = shard;
     let cursor = '0-0';
     do {
       const reply = (await this.#control.callBuffer(
@@ -467,7 +779,7 @@ export class RedisQueue implements JobQueue {
         const pending = (await this.#control.call('XPENDING', stream, this.#group, entryId, entryId, 1)) as Array<
           [string, string, number, number]
         >;
-        return parseEntry(entry, Number(pending[0]?.[3] ?? 2));
+        return parseEntry(entry, Number(pending[0]?.[3] ?? 2), shard.index);
       }
       cursor = reply?.[0]?.toString() ?? '0-0';
     } while (cursor !== '0-0');
@@ -475,10 +787,10 @@ export class RedisQueue implements JobQueue {
   }
 
   /** @internal Hands an unfinished delivery back: reclaimable at once, and not counted as an attempt. */
-  async _release(consumer: string, entryId: string, attempt: number): Promise<void> {
+  async _release(consumer: string, index: number, entryId: string, attempt: number): Promise<void> {
     await this.#control.call(
       'XCLAIM',
-      this.#shard.stream,
+      (this.#shards[index] as Shard).stream,
       this.#group,
       consumer,
       0,
@@ -492,9 +804,9 @@ export class RedisQueue implements JobQueue {
   }
 
   /** @internal Resets the idle time of held entries: renews their leases. */
-  async _renew(consumer: string, entryIds: string[]): Promise<void> {
+  async _renew(consumer: string, index: number, entryIds: string[]): Promise<void> {
     if (entryIds.length === 0) return;
-    await this.#control.call('XCLAIM', this.#shard.stream, this.#group, consumer, 0, ...entryIds, 'IDLE', 0, 'JUSTID');
+    await this.#control.call('XCLAIM', (this.#shards[index] as Shard).stream, this.#group, consumer, 0, ...entryIds, 'IDLE', 0, 'JUSTID');
   }
 
   /**
@@ -504,31 +816,38 @@ export class RedisQueue implements JobQueue {
    * never received, and the attempt is Redis's delivery count.
    */
   async _begin(consumer: RedisConsumer, entry: RawEntry): Promise<Lease | undefined> {
-    const { job, entryId, producer } = entry;
+    const { job, entryId, producer, shard } = entry;
     const worker = consumer.name;
     if (job.attempt > this.#options.maxAttempts) {
       const failure = poison(job.id, this.#options.maxAttempts);
       const info = JSON.stringify(failure);
-      await this._finish(entryId, job.id, { state: 'failed', info, errorCode: failure.code, worker, attempt: job.attempt });
+      await this._finish(shard, entryId, job.id, {
+        state: 'failed',
+        info,
+        errorCode: failure.code,
+        worker,
+        attempt: job.attempt,
+        producer,
+      });
       return undefined;
     }
     if (this.#options.now() > job.deadlineAt) {
-      await this._finish(entryId, job.id, { state: 'expired', worker, attempt: job.attempt });
+      await this._finish(shard, entryId, job.id, { state: 'expired', worker, attempt: job.attempt, producer });
       return undefined;
     }
     if (producer !== '' && this.#membership?.isGone(producer)) {
-      await this._finish(entryId, job.id, { state: 'cancelled', reason: 'orphaned', worker, attempt: job.attempt });
+      await this._finish(shard, entryId, job.id, { state: 'cancelled', reason: 'orphaned', worker, attempt: job.attempt });
       return undefined;
     }
-    return consumer._lease(job, entryId);
+    return consumer._lease(job, shard, entryId, producer);
   }
 
   /**
    * @internal Stores a final state with its ledger entry, acknowledges, waits for
    * replication. True when this call stored it (false: a final state was there already).
    */
-  async _finish(entryId: string, id: string, finish: Finish): Promise<boolean> {
-    const stored = await this.#finish(this.#shard, entryId, id, finish);
+  async _finish(index: number, entryId: string, id: string, finish: Finish): Promise<boolean> {
+    const stored = await this.#finish(this.#shards[index] as Shard, entryId, id, finish);
     if (stored) {
       if (finish.state === 'done') this.#stats.completed++;
       else if (finish.state === 'failed') this.#stats.failed++;
@@ -540,12 +859,10 @@ export class RedisQueue implements JobQueue {
 
   async #finish(shard: Shard, entryId: string, id: string, f: Finish): Promise<boolean> {
     const args = [
-      this.#group,
       entryId,
       f.state,
       f.data ? asBuffer(f.data) : '',
       f.info ?? '{}',
-      this.#options.resultTtlMs,
       id,
       f.worker ?? '',
       f.attempt,
@@ -553,17 +870,33 @@ export class RedisQueue implements JobQueue {
       f.errorCode ?? '',
       f.reason ?? '',
       f.serviceMs === undefined ? '' : Math.round(f.serviceMs * 1000) / 1000,
-      this.#options.serviceHalfLifeMs,
-      this.#options.ledgerRetentionMs,
-      shard.inbox,
-      SERVICE_RING_SIZE,
     ];
     let stored = false;
     await this.#durably(shard, 'result', async () => {
-      const reply = Number(await this.#eval(shard, FINISH, [shard.stream, shard.jobKey(id), shard.ledger, shard.service], args));
-      stored ||= reply === 1;
+      stored ||= (await shard.finishes.submit({ key: shard.jobKey(id), args })) === 1;
     });
+    if (stored && f.producer) this.#notify(f.producer, id);
     return stored;
+  }
+
+  /** Tells producers of replicated results: one RPUSH per producer for every notice of the same tick. */
+  #notify(producer: string, id: string): void {
+    const pending = this.#notices.get(producer);
+    if (pending) {
+      pending.push(id);
+      return;
+    }
+    this.#notices.set(producer, [id]);
+    if (this.#notices.size > 1) return;
+    queueMicrotask(() => {
+      for (const [member, ids] of this.#notices) {
+        const inbox = this.#clustered ? `${this.#prefix}inbox:{${member}}` : `${this.#prefix}inbox:${member}`;
+        // Its inbox expires a minute after the last notice: a producer that died leaves nothing behind.
+        this.#client.rpush(inbox, ...ids).catch(() => {});
+        this.#client.expire(inbox, 60).catch(() => {});
+      }
+      this.#notices.clear();
+    });
   }
 
   /**
@@ -576,7 +909,7 @@ export class RedisQueue implements JobQueue {
    */
   async #durably(shard: Shard, what: string, write: () => Promise<unknown>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const epoch = shard.epoch;
+      const epoch = shard.epoch();
       await write();
       if (this.#minReplicas > 0) {
         const acked = await shard.group.wait();
@@ -586,7 +919,7 @@ export class RedisQueue implements JobQueue {
           );
         }
       }
-      if (epoch === shard.epoch) return;
+      if (epoch === shard.epoch()) return;
       if (attempt === 3) throw new QueueUnavailableError(`${what}: the connection to Redis kept changing while waiting for replicas`);
     }
   }
@@ -597,7 +930,13 @@ export class RedisQueue implements JobQueue {
    * in the last two heartbeat intervals are left alone: their consumer is alive.
    */
   async #abandon(member: string): Promise<void> {
-    const { stream } = this.#shard;
+    let marked = 0;
+    for (const shard of this.#shards) marked += await this.#abandonIn(shard, member);
+    if (marked > 0) this.reclaimHint++;
+  }
+
+  async #abandonIn(shard: Shard, member: string): Promise<number> {
+    const { stream } = shard;
     const consumers = (await this.#control.call('XINFO', 'CONSUMERS', stream, this.#group)) as unknown[][];
     const suffix = `@${member}`;
     let marked = 0;
@@ -622,28 +961,44 @@ export class RedisQueue implements JobQueue {
       )) as string[];
       marked += claimed.length;
     }
-    if (marked > 0) this.reclaimHint++;
+    return marked;
   }
 
   #readInbox(): void {
     if (this.#inbox || this.#closed) return;
     const inbox = this._duplicate(null);
     this.#inbox = inbox;
-    const key = `${this.#shard.inbox}${this.member}`;
+    const key = this.#inboxKey;
     const loop = async (): Promise<void> => {
       while (!this.#closed) {
-        let reply: [string, string] | null;
+        let reply: [string, string[]] | null;
         try {
-          reply = (await inbox.blpop(key, 1)) as [string, string] | null;
+          reply = (await inbox.call('BLMPOP', 1, 1, key, 'LEFT', 'COUNT', 256)) as [string, string[]] | null;
         } catch {
           if (this.#closed) return;
           await new Promise((r) => setTimeout(r, 100).unref());
           continue;
         }
-        if (reply && this.#waiters.has(reply[1])) this.#deliver(reply[1]);
+        for (const id of reply?.[1] ?? []) this.#noticeArrived(id);
       }
     };
     loop().catch(() => {});
+  }
+
+  #noticeArrived(id: string): void {
+    this.#ownAttended.delete(id);
+    if (this.#waiters.has(id)) {
+      this.#deliver(id);
+      return;
+    }
+    const now = performance.now();
+    this.#noticed.set(id, now);
+    if (this.#noticed.size > 10_000) {
+      for (const [old, at] of this.#noticed) {
+        if (at > now - 60_000 && this.#noticed.size <= 10_000) break;
+        this.#noticed.delete(old);
+      }
+    }
   }
 
   #deliver(id: string): void {
@@ -695,11 +1050,12 @@ function isEntryId(value: unknown): value is string {
   return typeof value === 'string' && value.includes('-') && value !== '-1';
 }
 
-function parseEntry([rawId, fields]: [Buffer, Buffer[]], attempt: number): RawEntry {
+function parseEntry([rawId, fields]: [Buffer, Buffer[]], attempt: number, shard: number): RawEntry {
   const map = new Map<string, Buffer>();
   for (let i = 0; i + 1 < fields.length; i += 2) map.set((fields[i] as Buffer).toString(), fields[i + 1] as Buffer);
   return {
     entryId: rawId.toString(),
+    shard,
     producer: map.get('p')?.toString() ?? '',
     job: {
       id: map.get('id')?.toString() ?? '',

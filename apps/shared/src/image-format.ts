@@ -1,3 +1,5 @@
+import { InvalidOptionError } from '@ballast/common';
+
 /** Input formats the system knows by their first bytes; `svg` is accepted only where it is enabled by name. */
 export type InputFormat = 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'svg';
 
@@ -63,4 +65,20 @@ const NAMES: Readonly<Record<InputFormat, string>> = {
 /** The message of a refused input, naming what is accepted. */
 export function unsupportedInput(accepted: readonly InputFormat[]): string {
   return `input is not an image in an accepted format (${accepted.map((f) => NAMES[f]).join(', ')})`;
+}
+
+/** Every input format the system can accept, SVG included. */
+export const INPUT_FORMATS: readonly InputFormat[] = ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff', 'svg'];
+
+/**
+ * Validates an `inputFormats` option (the gateway's, the API's, the workers'): the
+ * default list when unset.
+ * @throws {InvalidOptionError} for an empty list or an unknown format.
+ */
+export function inputFormatsOption(value: readonly InputFormat[] | undefined): readonly InputFormat[] {
+  if (value === undefined) return DEFAULT_INPUT_FORMATS;
+  if (!Array.isArray(value) || value.length === 0 || value.some((f) => !INPUT_FORMATS.includes(f))) {
+    throw new InvalidOptionError('inputFormats', `a non-empty list of ${INPUT_FORMATS.join(', ')}`, value);
+  }
+  return value;
 }

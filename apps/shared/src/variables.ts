@@ -23,7 +23,7 @@ import {
   readEnv,
   stringVar,
 } from './env.ts';
-import type { InputFormat } from './image-format.ts';
+import { INPUT_FORMATS, type InputFormat } from './image-format.ts';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './log.ts';
 
 /** Balancing strategies the gateway can be configured with (those that need no affinity key). */
@@ -48,6 +48,8 @@ export const QUEUE_ENV = {
   BALLAST_REDIS_SENTINELS: listVar('Sentinels to ask for the Redis primary', 'host:port,host:port,…', hostPort),
   BALLAST_REDIS_MASTER: stringVar('Name the Sentinels monitor', 'a name of letters, digits, ".", "_" or "-"', NAME),
   BALLAST_REDIS_URL: stringVar('One Redis primary (when no Sentinels are given)', 'a redis:// or rediss:// URL', /^rediss?:\/\/\S+$/),
+  BALLAST_REDIS_CLUSTER: listVar('Redis Cluster nodes: the queue sharded over the cluster', 'host:port,host:port,…', hostPort),
+  BALLAST_REDIS_SHARDS: intVar('Shards (streams under their own hash tag) on the Redis Cluster', { min: 1, max: 1024 }),
   BALLAST_REDIS_MIN_REPLICAS: intVar('Replicas that must confirm each job and result (WAIT)', { min: 0, max: 16 }),
   BALLAST_QUEUE_MAX_DEPTH: intVar('Jobs waiting or in progress before enqueue is refused (503)', { min: 1 }),
   BALLAST_QUEUE_LEASE_MS: intVar('Silence after which a dead worker’s job is reclaimed, ms', { min: 30, max: 3_600_000 }),
@@ -55,10 +57,7 @@ export const QUEUE_ENV = {
   BALLAST_QUEUE_HEARTBEAT_PAUSE_MS: intVar('Silence tolerated beyond it before a process is suspected, ms', { min: 0, max: 600_000 }),
 } as const satisfies EnvSpec;
 
-/** Image input formats a service may accept; `svg` only when named explicitly. */
-export const INPUT_FORMATS: readonly InputFormat[] = ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff', 'svg'];
-
-/** Read by the API servers and the workers. */
+/** Read by the gateway, the API servers and the workers. */
 export const IMAGE_ENV = {
   BALLAST_INPUT_FORMATS: listVar(
     'Input formats accepted (others are refused with 415)',
@@ -80,6 +79,8 @@ export const API_ENV = {
   BALLAST_API_MAX_EXPECTED_WAIT_MS: intVar('Shed when the expected queue wait exceeds this, ms', { min: 0, max: 600_000 }),
   BALLAST_API_WORKER_SLOTS: intVar('Conversions the workers run at once, system-wide', { min: 1 }),
   BALLAST_API_BODY_BUDGET_BYTES: intVar('Bytes of images held at once, over all requests; beyond it, 503', { min: 1 }),
+  BALLAST_API_BROWNOUT: boolVar('Degrade rendition sets (and single images sent with degrade=true) under load before shedding', true),
+  BALLAST_API_BROWNOUT_SETPOINT_MS: intVar('Expected queue wait the brownout dimmer holds its p95 at, ms', { min: 1, max: 600_000 }),
 } as const satisfies EnvSpec;
 
 /** Read by a worker process (apps/worker/src/main.ts). */
@@ -176,6 +177,25 @@ export const USAGE_ENV = {
   BALLAST_USAGE_BATCH_RECORDS: intVar('Most records per shipped batch', { min: 1, max: 50_000 }, 1000),
 } as const satisfies EnvSpec;
 
+/** Identity: the management plane (apps/identity), its CLI, and API servers that require keys. */
+export const IDENTITY_ENV = {
+  BALLAST_IDENTITY_PORT: portVar('Management API port (npm start: a free one if taken)', 8090),
+  BALLAST_IDENTITY_HOST: stringVar('Address the management API listens on', 'a host name or IP address', HOST, '127.0.0.1'),
+  BALLAST_IDENTITY_DATABASE_URL: stringVar(
+    'PostgreSQL of the management plane',
+    'a postgres:// or postgresql:// URL',
+    /^postgres(ql)?:\/\/\S+$/,
+  ),
+  BALLAST_IDENTITY_DATA_DIR: stringVar(
+    'PGlite directory when no database URL is given (npm start: .ballast/identity)',
+    'a directory path',
+    /^\S+$/,
+  ),
+  BALLAST_IDENTITY_ADMIN_TOKEN: stringVar('Admin token of the management API', 'at least 16 characters, no spaces', /^\S{16,}$/),
+  BALLAST_IDENTITY_URL: stringVar('Management API the CLI (npm run identity) talks to', 'an http:// or https:// URL', /^https?:\/\/\S+$/),
+  BALLAST_API_IDENTITY: boolVar('API server: require API keys, verified from the identity feed on Redis', false),
+} as const satisfies EnvSpec;
+
 /** Every group above: the names every service knows. */
 export const ALL_ENV: readonly EnvSpec[] = [
   COMMON_ENV,
@@ -187,6 +207,7 @@ export const ALL_ENV: readonly EnvSpec[] = [
   GATEWAY_ENV,
   START_ENV,
   USAGE_ENV,
+  IDENTITY_ENV,
 ];
 
 /** Every known variable name. */

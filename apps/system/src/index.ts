@@ -6,4 +6,5 @@ export {
   startDistributed,
 } from './distributed.ts';
 export { type Attack, idleConnections, junk, repeat, type Upload, type UploadOptions, upload, uploads } from './hostile.ts';
+export { type StartedIdentity, type StartIdentityOptions, startIdentity } from './identity.ts';
 export { type RunningSystem, type SystemOptions, startSystem } from './system.ts';

@@ -1,6 +1,6 @@
 import type { ResizeParams } from '@ballast/app-queue';
-import { DEFAULT_INPUT_FORMATS, INPUT_FORMATS, type InputFormat, sniffImageFormat, unsupportedInput } from '@ballast/app-shared';
-import { BallastError, durationMs, InvalidOptionError, integer, isBallastError } from '@ballast/common';
+import { DEFAULT_INPUT_FORMATS, type InputFormat, inputFormatsOption, sniffImageFormat, unsupportedInput } from '@ballast/app-shared';
+import { BallastError, durationMs, integer, isBallastError } from '@ballast/common';
 import sharp, { type SharpOptions } from 'sharp';
 
 /** Limits against hostile input. */
@@ -51,16 +51,8 @@ export function resolveLimits(limits: ResizeLimits = {}): ResolvedLimits {
     maxOutputPixels: integer('maxOutputPixels', limits.maxOutputPixels ?? 40_000_000, { min: 1 }),
     maxAvifOutputPixels: integer('maxAvifOutputPixels', limits.maxAvifOutputPixels ?? 1_048_576, { min: 1 }),
     timeoutMs: durationMs('timeoutMs', limits.timeoutMs ?? 30_000, { min: 1 }),
-    inputFormats: resolveFormats(limits.inputFormats),
+    inputFormats: inputFormatsOption(limits.inputFormats),
   };
-}
-
-function resolveFormats(value: readonly InputFormat[] | undefined): readonly InputFormat[] {
-  if (value === undefined) return DEFAULT_INPUT_FORMATS;
-  if (!Array.isArray(value) || value.length === 0 || value.some((f) => !INPUT_FORMATS.includes(f))) {
-    throw new InvalidOptionError('inputFormats', `a non-empty list of ${INPUT_FORMATS.join(', ')}`, value);
-  }
-  return value;
 }
 
 /** What sharp calls each input format in `metadata().format` (AVIF is read by libheif). */

@@ -242,7 +242,7 @@ describe('forged headers and internal errors', () => {
   });
 
   it('answers an upstream that breaks off with a documented code and no internal text', async () => {
-    const res = await fetch(`${String(gateway.info.url)}/v1/resize?crash=1`, { method: 'POST', body: 'x' });
+    const res = await fetch(`${String(gateway.info.url)}/v1/resize?crash=1`, { method: 'POST', body: JPEG_START });
     const text = await res.text();
     expect([res.status, JSON.parse(text).error.code]).toEqual([502, 'ERR_BALLAST_UPSTREAM_UNREACHABLE']);
     expect(text).not.toMatch(/hang up|ECONN|EPIPE|127\.0\.0\.1|:\d{4,5}/);
@@ -250,6 +250,9 @@ describe('forged headers and internal errors', () => {
 });
 
 // Raw sockets: fetch normalises targets and refuses to send some headers.
+
+/** The first bytes of a JPEG: enough for the gateway to take a body for an image. */
+const JPEG_START = Buffer.from([0xff, 0xd8, 0xff, 0xe0]);
 
 function hostPort(url: string): { port: number; host: string } {
   const u = new URL(url);
@@ -273,7 +276,12 @@ function rawRequest(url: string, line: string, headers: string[] = []): Promise<
   return new Promise((resolve, reject) => {
     const socket = connect(hostPort(url), () =>
       socket.write(
-        `${line} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${headers.join('\r\n')}${headers.length ? '\r\n' : ''}Content-Length: 1\r\n\r\nx`,
+        Buffer.concat([
+          Buffer.from(
+            `${line} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${headers.join('\r\n')}${headers.length ? '\r\n' : ''}Content-Length: ${JPEG_START.length}\r\n\r\n`,
+          ),
+          JPEG_START,
+        ]),
       ),
     );
     let text = '';

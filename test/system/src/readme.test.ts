@@ -253,6 +253,32 @@ describe('apps/README.md commands', () => {
     }
   });
 
+  it('follows one request through the services’ logs with npm run trace', { timeout: 300_000 }, async () => {
+    const [port, ops] = [await freePort(), await freePort()];
+    const system = await serve(command('BALLAST_LOG_LEVEL=info npm start 2> /tmp/ballast.log'), /gateway\s+(http:\S+)/, {
+      BALLAST_PORT: String(port),
+      BALLAST_OPS_PORT: String(ops),
+    });
+    try {
+      const res = await fetch(`${system.match[1]}/v1/resize?width=64`, {
+        method: 'POST',
+        body: readFileSync(join(cwd, 'photo.jpg')),
+        headers: { 'content-type': 'image/jpeg', 'x-request-id': 'readme-trace-1' },
+      });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+      const trace = await eventually('the request in the log', 30_000, async () => {
+        const result = await run(command('npm run trace -- <request id> /tmp/ballast.log').replace('<request id>', 'readme-trace-1'));
+        return result.code === 0 ? result.output : undefined;
+      });
+      expect(trace).toContain('request readme-trace-1 POST /v1/resize → 200');
+      expect(trace).toMatch(/conversion\s+[\d.]+ ms/);
+    } finally {
+      expect(await system.stop()).toBe(0);
+      rmSync('/tmp/ballast.log', { force: true });
+    }
+  });
+
   it('runs the encoder-cost script and an app’s tests', { timeout: 600_000 }, async () => {
     for (const text of [
       command('npx node --conditions=@ballast/source apps/worker/scripts/encoder-cost.ts'),

@@ -32,7 +32,10 @@ function childrenOf(pid: number): number[] {
 
 /** Spawns `command`, collecting its output; resolves with the process and a getter of everything printed. */
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): { proc: ChildProcess; output: () => string } {
-  const proc = spawn(command, args, { env: { ...process.env, BALLAST_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(command, args, {
+    env: { ...process.env, BALLAST_PORT: '0', BALLAST_IDENTITY_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   started.push(proc);
   if (proc.pid) pids.push(proc.pid);
   let text = '';
@@ -46,17 +49,22 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): { pr
 }
 
 async function gatewayUrl(output: () => string): Promise<string> {
-  return await eventually('the gateway address', 30_000, async () => output().match(/gateway\s+(http:\/\/\S+)/)?.[1], 100);
+  // The embedded identity (PGlite, PostgreSQL in WebAssembly) takes seconds to start, more on a busy machine.
+  return await eventually('the gateway address', 90_000, async () => output().match(/gateway\s+(http:\/\/\S+)/)?.[1], 100);
 }
 
 describe('npm start', () => {
-  it('serves, and stops gracefully on SIGINT sent to the launcher alone, leaving no process', { timeout: 60_000 }, async () => {
+  it('serves, and stops gracefully on SIGINT sent to the launcher alone, leaving no process', { timeout: 120_000 }, async () => {
     const { proc, output } = run(process.execPath, ['--conditions=@ballast/source', script]);
     const url = await gatewayUrl(output);
     const system = childrenOf(proc.pid as number);
     expect(system).toHaveLength(1); // the re-launched system
     pids.push(...system);
-    const res = await resize(url, 'width=16', await smallJpeg());
+    // Every request needs a key: npm start prints the demo tenant's.
+    const key = await eventually('the demo key', 5000, async () => output().match(/BALLAST_KEY=(blst_\w+)/)?.[1], 50);
+    const res = await resize(url, 'width=16', await smallJpeg(), {
+      headers: { 'content-type': 'image/jpeg', authorization: `Bearer ${key}` },
+    });
     expect(res.status).toBe(200);
     await res.arrayBuffer();
 
@@ -67,7 +75,7 @@ describe('npm start', () => {
     await eventually('the system process to end', 5000, async () => (system.every((pid) => !alive(pid)) ? true : undefined));
   });
 
-  it('stops when what started it dies (npm killed)', { timeout: 60_000 }, async () => {
+  it('stops when what started it dies (npm killed)', { timeout: 120_000 }, async () => {
     // As npm runs it: through a shell that waits for it; killing the shell orphans it.
     const { proc, output } = run('sh', ['-c', `"${process.execPath}" --conditions=@ballast/source "${script}"; true`]);
     await gatewayUrl(output);
@@ -85,7 +93,7 @@ describe('npm start', () => {
     );
   });
 
-  it('with --burst, sends real requests, prints percentiles and exits by itself', { timeout: 60_000 }, async () => {
+  it('with --burst, sends real requests, prints percentiles and exits by itself', { timeout: 120_000 }, async () => {
     const { proc, output } = run(process.execPath, ['--conditions=@ballast/source', script, '--burst=8']);
     const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
     expect(code, output()).toBe(0);

@@ -1,0 +1,42 @@
+import { IdentityClient, identityFeedFromEnv, redisConnectionFromEnv } from '@ballast/app-identity';
+import type { Authenticate } from '@ballast/app-shared';
+import { Redis } from 'ioredis';
+import { identityAuthentication } from './tenancy.ts';
+import { TenantQuotas } from './tenant-quota.ts';
+
+/** Identity for an API server in the distributed mode: what `createApi` takes, and how to stop it. */
+export interface ApiIdentity {
+  readonly identity: IdentityClient;
+  readonly quotas: TenantQuotas;
+  readonly authenticate: Authenticate;
+  close(): Promise<void>;
+}
+
+/**
+ * The edge cache on the Redis feed the management plane publishes to, and per-tenant
+ * quotas shared through the same Redis (BALLAST_REDIS_SENTINELS + BALLAST_REDIS_MASTER,
+ * or BALLAST_REDIS_URL). Starts the cache; resolves even when Redis is not there yet
+ * (keys are answered 503 until the first snapshot arrives).
+ */
+export async function apiIdentityFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<ApiIdentity> {
+  const feed = identityFeedFromEnv(env);
+  const connection = redisConnectionFromEnv(env) as NonNullable<ReturnType<typeof redisConnectionFromEnv>>;
+  const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (n: number) => Math.min(100 * n, 1000) };
+  const redis = typeof connection === 'string' ? new Redis(connection, options) : new Redis({ ...connection, ...options });
+  redis.on('error', () => {}); // failures surface as admitted requests (availability first), counted in the quotas' stats
+  const identity = new IdentityClient({ source: feed });
+  const quotas = new TenantQuotas({ redis });
+  await feed.ready().catch(() => {});
+  await identity.start();
+  return {
+    identity,
+    quotas,
+    authenticate: identityAuthentication({ identity, quotas }),
+    async close() {
+      await identity.close();
+      quotas.close();
+      await feed.close();
+      redis.disconnect();
+    },
+  };
+}

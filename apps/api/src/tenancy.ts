@@ -1,0 +1,164 @@
+/**
+ * Who is calling, and what they may do: authentication through the identity data plane's
+ * edge cache, per-tenant rate limits and concurrent-job quotas, and job ids that belong to
+ * the tenant that made them. Plugged into the API's authentication seam and resize chain.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AuthRefusal, IdentityClient, Quota } from '@ballast/app-identity';
+import type { JobQueue } from '@ballast/app-queue';
+import { type AppEnv, type Authenticate, annotate, HttpError, nodeRequest, retryAfter } from '@ballast/app-shared';
+import { rateLimitHeader, rateLimitPolicyHeader } from '@ballast/backpressure/hono';
+import type { Context, MiddlewareHandler } from 'hono';
+import type { ApiEnv } from './options.ts';
+import type { JobSlot, TenantQuotas } from './tenant-quota.ts';
+
+/** The authenticated caller's quota and key, beside `c.var.tenant`: `c.get('caller')`. */
+export interface Caller {
+  /** The tenant's quota; absent when no quota applies. */
+  readonly quota?: Quota;
+  /** Display prefix of the key used (`blst_` + 4), for logs. */
+  readonly keyPrefix?: string;
+}
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    caller: Caller;
+  }
+}
+
+/** Options of {@link identityAuthentication}. */
+export interface IdentityAuthenticationOptions {
+  /** The identity data plane: every `/v1` request must carry `Authorization: Bearer <key>`. */
+  identity: IdentityClient;
+  /** Per-tenant rate limits from each tenant's plan (429 beyond them). */
+  quotas?: TenantQuotas;
+  /**
+   * What a request without an `Authorization` header gets: `false` answers 401; a quota
+   * lets it in as tenant `anonymous` under that quota (shared by every anonymous caller).
+   * @default false
+   */
+  anonymous?: Quota | false;
+}
+
+/**
+ * The API's authentication seam filled by identity: sets `c.var.tenant` (and `caller`),
+ * then spends one request of the tenant's rate. Refuses with 401 (missing, malformed or
+ * unknown key; two `Authorization` headers), 403 (revoked key), 503 (the key cannot be
+ * verified while identity data is unreachable) or 429 (over the tenant's rate, with
+ * `Retry-After` and the RateLimit headers), each in the one error body, never quoting the key.
+ */
+export function identityAuthentication(options: IdentityAuthenticationOptions): Authenticate {
+  const { identity, quotas } = options;
+  return async function identityAuthentication(c, next) {
+    const header = c.req.header('authorization');
+    if (header === undefined && options.anonymous) {
+      c.set('tenant', 'anonymous');
+      c.set('caller', { quota: options.anonymous });
+    } else {
+      if (authorizationCount(c) > 1) throw refusal(SEVERAL);
+      const decision = await identity.verify(header);
+      if (!decision.ok) throw refusal(decision);
+      c.set('tenant', decision.tenant.id);
+      c.set('caller', { quota: decision.tenant.quota, keyPrefix: decision.prefix });
+      annotate(c, { key: decision.prefix });
+    }
+    const quota = c.get('caller').quota;
+    if (quotas === undefined || quota === undefined) return next();
+    const headers = await spendRate(quotas, c.var.tenant, quota);
+    await next();
+    for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
+  };
+}
+
+const SEVERAL: AuthRefusal = {
+  ok: false,
+  status: 401,
+  code: 'ERR_BALLAST_AUTH_MALFORMED',
+  message: 'the request carries more than one Authorization header; send one',
+};
+
+function refusal(refused: AuthRefusal): HttpError {
+  const headers: Record<string, string> = {};
+  if (refused.status === 401) headers['www-authenticate'] = 'Bearer realm="ballast"';
+  if (refused.status === 503) headers['retry-after'] = '1';
+  return new HttpError(refused.status, refused.code, refused.message, headers);
+}
+
+/** `Authorization` headers as sent: Node keeps only the first of several, so they are counted in the raw headers. */
+function authorizationCount(c: Context<AppEnv>): number {
+  const incoming = nodeRequest(c);
+  if (!incoming) return 1;
+  let n = 0;
+  const raw = incoming.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === 'authorization') n++;
+  return n;
+}
+
+/** One request of the tenant's rate: the RateLimit headers for the answer, or a 429 carrying them. */
+async function spendRate(quotas: TenantQuotas, tenant: string, quota: Quota): Promise<Record<string, string>> {
+  const limiter = quotas.limiter(quota);
+  const decision = await quotas.rate(tenant, quota);
+  const headers = { 'ratelimit-policy': rateLimitPolicyHeader(limiter.policy), ratelimit: rateLimitHeader(limiter.policy, decision) };
+  if (decision.allowed) return headers;
+  const wait = retryAfter(decision.retryAfterMs);
+  throw new HttpError(
+    429,
+    'ERR_BALLAST_RATE_LIMITED',
+    `tenant ${tenant} is over its rate of ${quota.requestsPerSecond} requests/s; retry after ${wait} s`,
+    { 'retry-after': wait, ...headers },
+  );
+}
+
+/**
+ * The tenant's concurrent-job quota, in the resize chain before admission: a slot is
+ * taken (429 `ERR_BALLAST_TOO_MANY_JOBS` when all are held) and kept until the job
+ * reaches a final state: the end of the request for sync, the job's result for async.
+ */
+export const tenantJobs = (quotas: TenantQuotas, queue: JobQueue): MiddlewareHandler<ApiEnv> =>
+  async function tenantJobs(c, next) {
+    const quota = c.get('caller')?.quota;
+    if (quota === undefined) return next();
+    const { deadlineMs } = c.var.request;
+    const slot = await quotas.acquireJob(c.var.tenant, quota, deadlineMs + 5000);
+    if (!slot) {
+      throw new HttpError(
+        429,
+        'ERR_BALLAST_TOO_MANY_JOBS',
+        `tenant ${c.var.tenant} already has ${quota.concurrentJobs} jobs waiting or in progress, its plan's limit; retry when one finishes`,
+        { 'retry-after': '1' },
+      );
+    }
+    const deadlineAt = Date.now() + deadlineMs;
+    try {
+      await next();
+    } catch (error) {
+      slot.release();
+      throw error;
+    }
+    const jobId = c.var.fields.jobId;
+    if (c.res.status === 202 && typeof jobId === 'string') holdUntilDone(queue, jobId, slot, deadlineAt);
+    else slot.release();
+  };
+
+/** An async job keeps its tenant's slot until it reaches a final state (or its deadline passes). */
+export function holdUntilDone(queue: JobQueue, id: string, slot: JobSlot, until: number): void {
+  queue
+    .wait(id, AbortSignal.timeout(Math.max(1, until - Date.now() + 1000)))
+    .catch(() => {})
+    .finally(() => slot.release());
+}
+
+/** A new job id owned by `tenant`: `<tenant>-<uuid>` (letters, digits, `_` and `-` only, as the gateway's job paths allow). */
+export function ownedJobId(tenant: string): string {
+  return `${tenant}-${randomUUID()}`;
+}
+
+/**
+ * True when job `id` belongs to `tenant`. The owner is part of the id, so another
+ * tenant's id is refused without reading the queue, and ids cannot be guessed (122
+ * random bits).
+ */
+export function ownsJob(tenant: string, id: string): boolean {
+  // The length pins where the tenant ends: tenant `a` cannot claim the jobs of a tenant `a-b`.
+  return id.length === tenant.length + 37 && id.startsWith(tenant) && id.charCodeAt(tenant.length) === 45; // '-'
+}

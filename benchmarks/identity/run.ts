@@ -1,0 +1,306 @@
+/**
+ * Identity benchmarks (`npm run bench:identity`; `-- --quick` for fewer rounds).
+ *
+ * 1. The authentication decision in process: an edge-cache hit, an unknown key answered
+ *    from the miss cache, and malformed / bad-checksum keys, with the store lookups each
+ *    caused (counted at the source).
+ * 2. Propagation across three API-server processes on Redis (real redis-server and
+ *    PostgreSQL): time from the management plane's answer to every server refusing a
+ *    revoked key; the same with every publish lost (no pub/sub: the poll catches up);
+ *    time until a new key works on every server.
+ * 3. Tenant isolation: a tenant sending 10× its rate limit against another tenant's
+ *    steady traffic, through the API with real resizes; the quiet tenant's p99 loaded
+ *    versus unloaded, measured in one run.
+ *
+ * Writes benchmarks/results/identity.json and identity.md.
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import {
+  ChangeRelay,
+  type ChangeSource,
+  createManagementApi,
+  generateKey,
+  IdentityClient,
+  IdentityStore,
+  InProcessFeed,
+  type KeyEntry,
+  migrate,
+  postgresSql,
+  RedisFeed,
+  type TenantEntry,
+} from '@ballast/app-identity';
+import { listen } from '@ballast/app-shared';
+import { Histogram } from '@ballast/common';
+import { startPostgres } from '@ballast/test/postgres';
+import { startRedis } from '@ballast/test/redis';
+import sharp from 'sharp';
+import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
+
+const quick = process.argv.includes('--quick');
+const load = { before: loadavg()[0] as number };
+const results: Record<string, unknown> = { machine: machine(), quick };
+const sections: string[] = [];
+
+function summary(h: Histogram): { p50: number; p99: number; max: number; n: number } {
+  const s = h.summary();
+  return { p50: s.p50, p99: s.p99, max: s.max, n: s.count };
+}
+
+// ---------------------------------------------------------------------------
+// 1. The decision in process.
+
+async function decisionCost(): Promise<void> {
+  const feed = new InProcessFeed();
+  let lookups = 0;
+  const counting: ChangeSource = {
+    kind: 'in-process',
+    snapshot: () => feed.snapshot(),
+    lookup: (hash) => {
+      lookups++;
+      return feed.lookup(hash);
+    },
+    changesSince: (v) => feed.changesSince(v),
+    subscribe: (l) => feed.subscribe(l),
+    close: () => feed.close(),
+  };
+  const tenant: TenantEntry = {
+    kind: 'tenant',
+    id: 'tn_bench',
+    name: 'bench',
+    plan: 'pro',
+    quota: { requestsPerSecond: 50, concurrentJobs: 16, monthlyCpuSeconds: 1 },
+    version: 1,
+  };
+  const keys = Array.from({ length: 10_000 }, () => generateKey());
+  const entries: KeyEntry[] = keys.map((k, i) => ({
+    kind: 'key',
+    hash: k.hash,
+    keyId: `key_${i}`,
+    tenantId: tenant.id,
+    prefix: k.prefix,
+    status: 'active',
+    version: i + 2,
+  }));
+  await feed.publish([tenant, ...entries]);
+  const client = new IdentityClient({ source: counting });
+  await client.start();
+  const headers = keys.map((k) => `Bearer ${k.key}`);
+  const unknown = `Bearer ${generateKey().key}`;
+  await client.verify(unknown); // one lookup, then a cached miss
+  const shapes: Record<string, string> = {
+    'malformed: wrong prefix': `Bearer ghp_${'a'.repeat(36)}`,
+    'malformed: bad checksum': `Bearer blst_${'a'.repeat(36)}`,
+    'malformed: huge header': `Bearer ${'x'.repeat(100_000)}`,
+    'missing header': '',
+  };
+  const n = quick ? 50_000 : 200_000;
+  const rows: Row[] = [];
+  const time = (name: string, header: (i: number) => string): void => {
+    for (let i = 0; i < 20_000; i++) client.verify(header(i)); // warm up
+    const before = lookups;
+    const h = new Histogram();
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      client.verify(header(i));
+      h.record((performance.now() - t0) * 1000);
+    }
+    const s = summary(h);
+    rows.push({ decision: name, 'p50 µs': s.p50, 'p99 µs': s.p99, 'store lookups': lookups - before, calls: n });
+  };
+  time('edge-cache hit (10,000 keys cached)', (i) => headers[i % headers.length] as string);
+  time('unknown key (cached miss)', () => unknown);
+  for (const [name, header] of Object.entries(shapes)) time(name, () => header);
+  await client.close();
+  printTable('Authentication decision, in process (per call, timer included)', rows);
+  results.decision = rows;
+  sections.push(`## Authentication decision, in process\n\n${markdownTable(rows)}`);
+}
+
+// ---------------------------------------------------------------------------
+// 2. Propagation across three processes on Redis.
+
+interface Edge {
+  child: ChildProcess;
+  wait(key: string, until: 'ok' | 'refused'): Promise<number>;
+}
+
+async function startEdge(redisUrl: string, deaf: boolean): Promise<Edge> {
+  const child = fork(fileURLToPath(new URL('./edge.ts', import.meta.url)), {
+    env: { ...process.env, REDIS_URL: redisUrl, DEAF: deaf ? '1' : '0' },
+    execArgv: ['--conditions=@ballast/source'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const pending = new Map<number, (at: number) => void>();
+  let next = 0;
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`edge process exited with ${code}`)));
+    child.on('message', (m: { ready?: boolean; id?: number; at?: number }) => {
+      if (m.ready) resolve();
+      else pending.get(m.id as number)?.(m.at as number);
+    });
+  });
+  return {
+    child,
+    wait: (key, until) =>
+      new Promise((resolve) => {
+        const id = ++next;
+        pending.set(id, resolve);
+        child.send({ id, key, until });
+      }),
+  };
+}
+
+async function propagation(): Promise<void> {
+  const [pg, redis] = await Promise.all([startPostgres(), startRedis()]);
+  const sql = postgresSql({ url: await pg.createDatabase('identity') });
+  await migrate(sql);
+  const store = new IdentityStore(sql);
+  const sink = new RedisFeed({ connection: redis.url });
+  await sink.ready();
+  const relay = new ChangeRelay(store, sink);
+  const token = 'benchmark-admin-token-0123456789';
+  const management = createManagementApi({ store, relay, adminToken: token });
+  const server = await listen(management.app.fetch);
+  const admin = async (method: string, path: string, body?: unknown): Promise<Record<string, string>> => {
+    const response = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    return (await response.json()) as Record<string, string>;
+  };
+  const now = (): number => performance.timeOrigin + performance.now();
+  const tenant = await admin('POST', '/v1/tenants', { name: 'bench', plan: 'pro' });
+  const rounds = quick ? 10 : 30;
+  const rows: Row[] = [];
+  const edges: Edge[] = [];
+  try {
+    for (const deaf of [false, true]) {
+      const servers = await Promise.all([1, 2, 3].map(() => startEdge(redis.url, deaf)));
+      edges.push(...servers);
+      const revoke = new Histogram();
+      const create = new Histogram();
+      for (let round = 0; round < (deaf ? Math.ceil(rounds / 2) : rounds); round++) {
+        // A new key: from the management plane's answer until it works on all three servers.
+        const issued = await admin('POST', `/v1/tenants/${tenant.id}/keys`);
+        const answered = now();
+        const usable = await Promise.all(servers.map((s) => s.wait(issued.key as string, 'ok')));
+        create.record(Math.max(...usable) - answered);
+        // Revocation: from the answer until all three servers refuse it.
+        await admin('DELETE', `/v1/keys/${issued.id}`);
+        const revokedAt = now();
+        const refused = await Promise.all(servers.map((s) => s.wait(issued.key as string, 'refused')));
+        for (const at of refused) revoke.record(Math.max(0, at - revokedAt));
+      }
+      const mode = deaf ? 'every publish lost (poll only)' : 'pub/sub';
+      const r = summary(revoke);
+      const c = summary(create);
+      rows.push({ what: `revocation refused on every server, ${mode}`, 'p50 ms': r.p50, 'p99 ms': r.p99, 'max ms': r.max, samples: r.n });
+      rows.push({ what: `new key usable on every server, ${mode}`, 'p50 ms': c.p50, 'p99 ms': c.p99, 'max ms': c.max, samples: c.n });
+      for (const s of servers) s.child.disconnect();
+    }
+  } finally {
+    for (const e of edges) if (e.child.connected) e.child.disconnect();
+    await server.close();
+    await relay.close();
+    await sink.close();
+    await sql.close();
+    await Promise.all([pg.stop(), redis.stop()]);
+  }
+  printTable('Propagation to three API-server processes (Redis feed, PostgreSQL store), from the management answer', rows);
+  results.propagation = rows;
+  sections.push(
+    `## Propagation to three API-server processes\n\nFrom the management plane's answer; PostgreSQL store, Redis feed, three edge-cache processes.\n\n${markdownTable(rows)}`,
+  );
+}
+
+// ---------------------------------------------------------------------------
+// 3. Tenant isolation under a 10× burst.
+
+async function isolation(): Promise<void> {
+  const image = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#336699' } })
+    .jpeg()
+    .toBuffer();
+  const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
+  const server = spawn(process.execPath, ['--conditions=@ballast/source', here('./server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const info = JSON.parse(await firstLine(server)) as { url: string; keys: Record<string, string>; quota: { requestsPerSecond: number } };
+  const send = async (key: string): Promise<{ status: number; ms: number }> => {
+    const t0 = performance.now();
+    try {
+      const response = await fetch(`${info.url}/v1/resize?width=16`, {
+        method: 'POST',
+        body: image,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'image/jpeg' },
+      });
+      await response.arrayBuffer();
+      return { status: response.status, ms: performance.now() - t0 };
+    } catch {
+      return { status: 0, ms: performance.now() - t0 }; // a connection error, counted apart
+    }
+  };
+  const quietStatuses = new Map<number, number>();
+  const quietRun = async (seconds: number, h = new Histogram()): Promise<Histogram> => {
+    const end = performance.now() + seconds * 1000;
+    while (performance.now() < end) {
+      const { ms, status } = await send(info.keys.tn_quiet as string);
+      quietStatuses.set(status, (quietStatuses.get(status) ?? 0) + 1);
+      if (status === 200) h.record(ms);
+      await new Promise((r) => setTimeout(r, 100)); // about 10 requests/s, half its quota of 20
+    }
+    return h;
+  };
+  const seconds = quick ? 6 : 20;
+  const unloaded = await quietRun(seconds / 2);
+  // The noisy tenant, from its own process: 10× its rate, open loop.
+  const rate = info.quota.requestsPerSecond * 10;
+  const noisy = spawn(process.execPath, ['--conditions=@ballast/source', here('./noisy.ts')], {
+    env: { ...process.env, URL: info.url, KEY: info.keys.tn_noisy, RATE: String(rate), SECONDS: String(seconds) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const noisyDone = firstLine(noisy);
+  const loaded = await quietRun(seconds - 0.5);
+  const noisyStatuses = JSON.parse(await noisyDone) as Record<string, number>;
+  await quietRun(seconds / 2, unloaded); // alone again after the burst: before and after in one figure
+  server.kill('SIGTERM');
+  const u = summary(unloaded);
+  const l = summary(loaded);
+  const rows: Row[] = [
+    { phase: 'quiet tenant alone', 'p50 ms': u.p50, 'p99 ms': u.p99, requests: u.n },
+    { phase: 'quiet tenant, noisy tenant at 10× its quota', 'p50 ms': l.p50, 'p99 ms': l.p99, requests: l.n },
+  ];
+  const quietAnswers = Object.fromEntries(quietStatuses);
+  printTable(`Tenant isolation (real resizes; noisy tenant ${rate} requests/s against a ${rate / 10}/s quota)`, rows);
+  console.log(
+    `  p99 ratio loaded/unloaded: ${fmt(l.p99 / u.p99)}; noisy tenant's answers: ${JSON.stringify(noisyStatuses)}; quiet tenant's: ${JSON.stringify(quietAnswers)}`,
+  );
+  results.isolation = { rows, p99Ratio: l.p99 / u.p99, noisyStatuses, quietStatuses: quietAnswers };
+  sections.push(
+    `## Tenant isolation under a 10× burst\n\nAPI server, noisy tenant and quiet tenant in three processes; the noisy tenant's quota ${rate / 10} requests/s and 1 concurrent job, the quiet tenant's 20 requests/s and 1 job (it sends about 10/s, one at a time), 2 worker slots.\n\n${markdownTable(rows)}\n\np99 ratio loaded/unloaded: **${fmt(l.p99 / u.p99)}**; the noisy tenant's answers: ${JSON.stringify(noisyStatuses)}; the quiet tenant's: ${JSON.stringify(quietAnswers)} (0 = connection error).`,
+  );
+}
+
+function firstLine(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('\n')) resolve(out.split('\n')[0] as string);
+    });
+    child.once('exit', (code) => reject(new Error(`child exited with ${code} before answering`)));
+  });
+}
+
+await decisionCost();
+await propagation();
+await isolation();
+const after = loadavg()[0] as number;
+results.loadAverage = { before: load.before, after };
+writeResult('identity.json', results);
+writeResult(
+  'identity.md',
+  `# Identity benchmark\n\n\`npm run bench:identity${quick ? ' -- --quick' : ''}\` on ${(results.machine as { cpus: number }).cpus} cores, Node ${process.version}; 1-minute load average ${fmt(load.before)} before, ${fmt(after)} after.\n\n${sections.join('\n\n')}\n`,
+);
+console.log(`\nload average ${fmt(load.before)} → ${fmt(after)}; results in benchmarks/results/identity.{json,md}`);
+process.exit(0);
