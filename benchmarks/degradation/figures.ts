@@ -26,6 +26,8 @@ interface Step {
 }
 interface DegradationResults {
   machine: { cpus: number; cpuModel: string; node: string };
+  /** Written since `-- --quick` runs were told apart; absent: a full run. */
+  quick?: boolean;
   loadAverage: number[];
   request: { set: string; renditions: number; deadlineMs: number; inputBytes: number };
   capacity: { start: number; end: number };
@@ -78,6 +80,7 @@ export default function figures(results: DegradationResults): Figures {
   const loads = results.loadAverage;
   const loadRange = `${fmt(Math.min(...loads))}–${fmt(Math.max(...loads))}`;
   const { deadlineMs } = results.request;
+  const command = `npm run bench:degradation${results.quick ? ' -- --quick' : ''}`;
 
   const columns = [
     'load',
@@ -118,7 +121,7 @@ export default function figures(results: DegradationResults): Figures {
 
   return {
     tables: [
-      `The committed run (${results.machine.cpus} cores, ${results.machine.cpuModel}, Node ${results.machine.node.replace(/^v/, '')}, **1-minute load average ${loadRange}** during the run; capacity ${fmt(results.capacity.start)} full-quality sets/s at the start, ${fmt(results.capacity.end)} at the end):`,
+      `The committed run of \`${command}\` (${results.machine.cpus} cores, ${results.machine.cpuModel}, Node ${results.machine.node.replace(/^v/, '')}, **1-minute load average ${loadRange}** during the run; capacity ${fmt(results.capacity.start)} full-quality sets/s at the start, ${fmt(results.capacity.end)} at the end):`,
       '',
       runs,
       '',
@@ -133,7 +136,7 @@ export default function figures(results: DegradationResults): Figures {
     summary: summaryRow(
       `Rendition sets at 3× capacity, brownout vs shedding only (load average ${loadRange})`,
       `yield ${percent(b3.yield)} (harvest ${fmt(b3['mean harvest'], 2)}) vs ${percent(s3.yield)}, with brownout ${notInTime(b3)} answers late, 504 or timed out (goal every answer in time: ${verdict(met.at3)}); at 2× ${percent(b2.yield)} (harvest ${fmt(b2['mean harvest'], 2)}) vs ${percent(s2.yield)} (goal yield ≥ ${percent(GOALS.yieldAt2)}, harvest ≥ ${GOALS.harvestAt2}, p99 < ${GOALS.p99At2Ms} ms: ${verdict(met.at2)}); θ settles in ${fmt(Math.min(...settle), 2)}–${fmt(Math.max(...settle), 2)} s, ±${fmt(Math.max(...spread), 2)} after (goal ≤ ${GOALS.settleS} s, ±${GOALS.band}: ${verdict(met.settle)})`,
-      'npm run bench:degradation',
+      command,
     ),
   };
 }

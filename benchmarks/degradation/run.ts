@@ -277,6 +277,7 @@ try {
   );
   writeResult('degradation.json', {
     machine: machine(),
+    quick,
     loadAverage: loads,
     request: { set: SET, renditions: ASKED, deadlineMs: DEADLINE_MS, inputBytes: image.length },
     capacity: { start: cap, end: capAfter },

@@ -14,6 +14,8 @@ interface Throughput {
 }
 interface ObservabilityResults {
   machine: { cpus: number; cpuModel: string; node: string };
+  /** Written since `-- --quick` runs were told apart; absent: a full run. */
+  quick?: boolean;
   loadAverage: { before: number; after: number };
   rounds: number;
   roundMs: number;
@@ -42,6 +44,7 @@ export default function figures(results: ObservabilityResults): Figures {
   const directCost = direct.recordUs + direct.logsUs;
   const goal = `on within ${fmt((1 - GOAL_RATIO) * 100)}% of off, ratio ≥ ${GOAL_RATIO}`;
   const { before, after } = results.loadAverage;
+  const command = `npm run bench:observability${results.quick ? ' -- --quick' : ''}`;
   const row = (system: string, runs: Throughput[], r?: number[]) => ({
     system,
     'req/s': median(runs.map((x) => x.perSecond)),
@@ -51,7 +54,7 @@ export default function figures(results: ObservabilityResults): Figures {
   });
   return {
     table: [
-      `The committed run (${results.machine.cpus} cores, ${results.machine.cpuModel}, Node ${results.machine.node.replace(/^v/, '')}, ${results.rounds} alternating rounds of ${fmt(results.roundMs / 1000)} s each; **1-minute load average ${fmt(before)} before, ${fmt(after)} after**; a request cost ${fmt(direct.cpuPerRequestUs / 1000)} ms of CPU with observability off):`,
+      `The committed run of \`${command}\` (${results.machine.cpus} cores, ${results.machine.cpuModel}, Node ${results.machine.node.replace(/^v/, '')}, ${results.rounds} alternating rounds of ${fmt(results.roundMs / 1000)} s each; **1-minute load average ${fmt(before)} before, ${fmt(after)} after**; a request cost ${fmt(direct.cpuPerRequestUs / 1000)} ms of CPU with observability off):`,
       '',
       markdownTable([row('observability off, logs silent', off), row('observability on, logs at info', on, ratios)]),
       '',
@@ -61,7 +64,7 @@ export default function figures(results: ObservabilityResults): Figures {
     summary: summaryRow(
       `Observability cost (front-door SLIs, stage timings, dashboard, logs at \`info\`; load average ${fmt(before)} before, ${fmt(after)} after)`,
       `side by side, throughput per core on/off ${fmt(ratio)}× (rounds ${fmt(low)}–${fmt(high)}; goal ≥ ${GOAL_RATIO}×: ${verdict(ratio >= GOAL_RATIO)}); measured directly, ${fmt(direct.share * 100, 2)}% of a request's CPU (${fmt(direct.recordUs, 2)} µs + ${fmt(direct.logsUs)} µs of logs; goal ≤ ${fmt((1 - GOAL_RATIO) * 100)}%: ${verdict(direct.share <= 1 - GOAL_RATIO)})`,
-      'npm run bench:observability',
+      command,
     ),
   };
 }

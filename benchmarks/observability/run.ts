@@ -192,6 +192,7 @@ try {
   const load = { before: loadBefore, after: loadavg()[0] ?? 0 };
   writeResult('observability.json', {
     machine: machine(),
+    quick,
     loadAverage: load,
     rounds,
     roundMs,
