@@ -27,3 +27,17 @@ export {
   serviceCommand,
   type TopologyOptions,
 } from './topology.ts';
+export {
+  type ChaosOptions,
+  type ChaosResult,
+  FAULT_KINDS,
+  type FaultKind,
+  type FaultResult,
+  faultSchedule,
+  formatSchedule,
+  type Invariants,
+  type PlannedFault,
+  runChaos,
+  type Second,
+  seededRandom,
+} from './chaos.ts';

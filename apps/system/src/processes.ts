@@ -15,17 +15,17 @@ import { Emitter } from '@ballast/common';
 /** The repository root (entry points are given relative to it). */
 export const REPO_ROOT: string = fileURLToPath(new URL('../../../', import.meta.url));
 
+/** A kind of Node service the launcher starts. */
+export type NodeServiceKind = 'api' | 'gateway' | 'worker' | 'identity' | 'usage-shipper';
+
 /** Each kind of Node service, its entry point (relative to the repository root) and Node flags. */
-export const NODE_SERVICES = {
+export const NODE_SERVICES: Readonly<Record<NodeServiceKind, { main: string; flags: readonly string[] }>> = {
   api: { main: 'apps/api/src/main.ts', flags: ['--initial-old-space-size=128'] },
   gateway: { main: 'apps/gateway/src/main.ts', flags: ['--initial-old-space-size=128'] },
   worker: { main: 'apps/worker/src/main.ts', flags: ['--initial-old-space-size=128'] },
   identity: { main: 'apps/identity/src/main.ts', flags: [] },
   'usage-shipper': { main: 'apps/usage/src/cli/shipper.ts', flags: [] },
-} as const satisfies Record<string, { main: string; flags: readonly string[] }>;
-
-/** A kind of Node service the launcher starts. */
-export type NodeServiceKind = keyof typeof NODE_SERVICES;
+};
 
 /** Events of a {@link ServiceProcess}. */
 export interface ServiceEvents {
