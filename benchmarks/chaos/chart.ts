@@ -47,7 +47,9 @@ export function timelineChart(title: string, result: Pick<ChaosResult, 'seconds'
       [top, panel],
       [top2, panel],
     ] as const) {
-      body.push(`<rect x="${x(from).toFixed(1)}" y="${y0}" width="${Math.max(2, x(to) - x(from)).toFixed(1)}" height="${h}" fill="${color}"/>`);
+      body.push(
+        `<rect x="${x(from).toFixed(1)}" y="${y0}" width="${Math.max(2, x(to) - x(from)).toFixed(1)}" height="${h}" fill="${color}"/>`,
+      );
     }
     const label = `${i + 1}. ${f.kind} ${f.target}`;
     body.push(
@@ -60,8 +62,12 @@ export function timelineChart(title: string, result: Pick<ChaosResult, 'seconds'
     body.push(`<text x="${left - 6}" y="${yYield(v) + 4}" text-anchor="end" fill="#555">${Math.round(v * 100)}%</text>`);
   }
   for (const v of [10, 100, 500, 1000, 10_000].filter((v) => v <= maxMs * 1.01)) {
-    body.push(`<line x1="${left}" y1="${yMs(v).toFixed(1)}" x2="${left + plotW}" y2="${yMs(v).toFixed(1)}" stroke="${v === 500 ? '#ced4da' : '#e9ecef'}"/>`);
-    body.push(`<text x="${left - 6}" y="${(yMs(v) + 4).toFixed(1)}" text-anchor="end" fill="#555">${v >= 1000 ? `${v / 1000} s` : `${v} ms`}</text>`);
+    body.push(
+      `<line x1="${left}" y1="${yMs(v).toFixed(1)}" x2="${left + plotW}" y2="${yMs(v).toFixed(1)}" stroke="${v === 500 ? '#ced4da' : '#e9ecef'}"/>`,
+    );
+    body.push(
+      `<text x="${left - 6}" y="${(yMs(v) + 4).toFixed(1)}" text-anchor="end" fill="#555">${v >= 1000 ? `${v / 1000} s` : `${v} ms`}</text>`,
+    );
   }
   const step = end > 300 ? 60 : end > 120 ? 30 : 10;
   for (let t = 0; t <= end; t += step) {
@@ -70,9 +76,27 @@ export function timelineChart(title: string, result: Pick<ChaosResult, 'seconds'
   const line = (points: string[], color: string, w: number): string =>
     `<polyline points="${points.join(' ')}" fill="none" stroke="${color}" stroke-width="${w}"/>`;
   const seconds = result.seconds.filter((s) => s.ok + s.failed > 0);
-  body.push(line(seconds.map((s) => `${x(s.second + 0.5).toFixed(1)},${yYield(s.ok / (s.ok + s.failed)).toFixed(1)}`), '#2b8a3e', 2));
-  body.push(line(seconds.map((s) => `${x(s.second + 0.5).toFixed(1)},${yMs(s.p50).toFixed(1)}`), '#1c7ed6', 1.5));
-  body.push(line(seconds.map((s) => `${x(s.second + 0.5).toFixed(1)},${yMs(s.p99).toFixed(1)}`), '#e8590c', 1.5));
+  body.push(
+    line(
+      seconds.map((s) => `${x(s.second + 0.5).toFixed(1)},${yYield(s.ok / (s.ok + s.failed)).toFixed(1)}`),
+      '#2b8a3e',
+      2,
+    ),
+  );
+  body.push(
+    line(
+      seconds.map((s) => `${x(s.second + 0.5).toFixed(1)},${yMs(s.p50).toFixed(1)}`),
+      '#1c7ed6',
+      1.5,
+    ),
+  );
+  body.push(
+    line(
+      seconds.map((s) => `${x(s.second + 0.5).toFixed(1)},${yMs(s.p99).toFixed(1)}`),
+      '#e8590c',
+      1.5,
+    ),
+  );
   body.push('</svg>');
   return `${body.join('\n')}\n`;
 }

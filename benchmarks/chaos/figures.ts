@@ -13,7 +13,12 @@ interface ChaosResults extends ChaosResult {
 }
 
 /** Code these results measure: the check warns when it changed after the results were written. */
-export const measures: readonly string[] = ['apps/system/src/chaos.ts', 'apps/system/src/launcher.ts', 'apps/system/src/topology.ts', 'benchmarks/chaos'];
+export const measures: readonly string[] = [
+  'apps/system/src/chaos.ts',
+  'apps/system/src/launcher.ts',
+  'apps/system/src/topology.ts',
+  'benchmarks/chaos',
+];
 
 export default function figures(r: ChaosResults): Figures {
   const faults = r.faults.map((f, i) => ({
@@ -21,7 +26,7 @@ export default function figures(r: ChaosResults): Figures {
     fault: `${f.kind} ${f.target}`,
     'detected s': f.detectedMs === undefined ? '—' : fmt(f.detectedMs / 1000),
     'recovered s': f.recoveredMs === undefined ? '—' : fmt(f.recoveredMs / 1000),
-    'no failures again after s': f.clientRecoveredMs === undefined ? '—' : fmt(f.clientRecoveredMs / 1000),
+    'client saw failures for s': f.clientRecoveredMs === undefined ? '—' : fmt(f.clientRecoveredMs / 1000),
   }));
   const head =
     `\`${r.command}\`: ${r.durationMs / 1000} s at ${Math.round(r.share * 100)}% of a measured capacity of ${fmt(r.capacityPerSec)} requests/s ` +

@@ -58,13 +58,20 @@ const faultRows = result.faults.map((f, i) => ({
   target: f.target,
   'detected s': f.detectedMs === undefined ? '—' : fmt(f.detectedMs / 1000),
   'recovered s': f.recoveredMs === undefined ? '—' : fmt(f.recoveredMs / 1000),
-  'client clean s': f.clientRecoveredMs === undefined ? '—' : fmt(f.clientRecoveredMs / 1000),
+  'client failures for s': f.clientRecoveredMs === undefined ? '—' : fmt(f.clientRecoveredMs / 1000),
   what: f.note,
 }));
 printTable('faults', faultRows);
 const inv = result.invariants;
+console.log(
+  `\nanswers by status: ${Object.entries(result.statuses)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ')}`,
+);
 console.log(`\ninvariants after the drain:
-  acknowledged jobs     ${inv.acknowledged} (${Object.entries(inv.outcomes).map(([k, v]) => `${k} ${v}`).join(', ')})
+  acknowledged jobs     ${inv.acknowledged} (${Object.entries(inv.outcomes)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ')})
   lost                  ${inv.lost.length}${inv.lost.length ? `: ${inv.lost.slice(0, 10).join(', ')}` : ''}
   finished twice        ${inv.finishedTwice.length}${inv.finishedTwice.length ? `: ${inv.finishedTwice.slice(0, 10).join(', ')}` : ''}
   usage (billed once)   ${inv.usage.ok ? 'ok' : 'VIOLATED'}: ${inv.usage.jobs} ledger jobs, ${inv.usage.discrepancies} discrepancies
@@ -74,14 +81,23 @@ const verdicts = goals(result);
 printTable('goals', verdicts);
 console.log(`\nload average ${loadBefore.join(' ')} before, ${loadAfter.join(' ')} after`);
 
-const data = { machine: machine(), loadAverage: { before: loadBefore, after: loadAfter }, command: commandLine(), goals: GOALS, verdicts, ...result };
+const data = {
+  machine: machine(),
+  loadAverage: { before: loadBefore, after: loadAfter },
+  command: commandLine(),
+  goals: GOALS,
+  verdicts,
+  ...result,
+};
 writeResult('chaos.json', data);
 writeResult('chaos.svg', timelineChart(`npm run chaos: ${durationS} s at ${Math.round(share * 100)}% of capacity, seed ${seed}`, result));
 writeResult(
   'chaos.md',
   `# Chaos run\n\n\`${commandLine()}\` — ${new Date().toISOString()}, ${machine().cpus} cores, load average ${loadBefore.join(' ')} before, ${loadAfter.join(' ')} after.\n\n` +
     `Capacity ${fmt(result.capacityPerSec)} requests/s (closed loop); offered ${fmt(result.ratePerSec)}/s. Images: ${result.imageBytes.count}, mean ${Math.round(result.imageBytes.mean / 1024)} KB, max ${Math.round(result.imageBytes.max / 1024)} KB.\n\n` +
-    `![timeline](chaos.svg)\n\n## Goals\n\n${markdownTable(verdicts)}\n\n## Faults\n\n${markdownTable(faultRows)}\n\n` +
+    `Answers by status: ${Object.entries(result.statuses)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}.\n\n![timeline](chaos.svg)\n\n## Goals\n\n${markdownTable(verdicts)}\n\n## Faults\n\n${markdownTable(faultRows)}\n\n` +
     `## Invariants\n\n${markdownTable([
       {
         acknowledged: inv.acknowledged,

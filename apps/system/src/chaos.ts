@@ -50,7 +50,7 @@ export interface FaultResult extends PlannedFault {
   detectedMs?: number;
   /** When the struck part was back (healthy again, or replaced), ms after the strike. */
   recoveredMs?: number;
-  /** The first second after the strike with no failed request at the client, ms after the strike. */
+  /** How long the client saw failures: the end of the last second with a failed request after the strike (before the next fault), ms after it; 0 when none failed. */
   clientRecoveredMs?: number;
   /** What the fault did, in words. */
   note: string;
@@ -130,6 +130,8 @@ export interface ChaosResult {
   faults: FaultResult[];
   seconds: Second[];
   totals: { sent: number; ok: number; failed: number; refused: number; yield: number; p50: number; p99: number };
+  /** Answers by HTTP status (`timeout`, `error`: no answer). */
+  statuses: Record<string, number>;
   /** The same over the seconds outside every fault window (strike to client recovery). */
   quiet: { seconds: number; yield: number; p99: number };
   /** p99 over every second except those around a Redis failover. */
@@ -153,7 +155,12 @@ export function seededRandom(seed: number): () => number {
  * The fault schedule of a run: `faults` in a seeded order, evenly spread over the middle
  * of the run (from 10% to 80% of it) with seeded jitter, each on a seeded target.
  */
-export function faultSchedule(seed: number, durationMs: number, faults: readonly FaultKind[], counts = { apis: 3, workers: 2 }): PlannedFault[] {
+export function faultSchedule(
+  seed: number,
+  durationMs: number,
+  faults: readonly FaultKind[],
+  counts = { apis: 3, workers: 2 },
+): PlannedFault[] {
   for (const f of faults) if (!FAULT_KINDS.includes(f)) throw new InvalidOptionError('faults', FAULT_KINDS.join(', '), f);
   const random = seededRandom(seed);
   const order = [...faults];
@@ -166,16 +173,25 @@ export function faultSchedule(seed: number, durationMs: number, faults: readonly
   return order.map((kind, i) => {
     const atMs = Math.round(start + slot * i + random() * slot * 0.3);
     const pick = (n: number): number => 1 + Math.floor(random() * n);
-    const target = kind.endsWith('-api') || kind === 'slow-upstream'
-      ? `api-${pick(counts.apis)}`
-      : kind.endsWith('-worker')
-        ? `worker-${pick(counts.workers)}`
-        : kind.endsWith('-redis-primary')
-          ? 'redis-primary'
-          : kind.endsWith('-postgres')
-            ? 'postgres'
-            : 'identity';
-    const holdMs = kind.startsWith('stop-') ? (kind === 'stop-redis-primary' ? 4000 : 5000) : kind === 'slow-upstream' ? 8000 : kind === 'kill-postgres' ? 5000 : 0;
+    const target =
+      kind.endsWith('-api') || kind === 'slow-upstream'
+        ? `api-${pick(counts.apis)}`
+        : kind.endsWith('-worker')
+          ? `worker-${pick(counts.workers)}`
+          : kind.endsWith('-redis-primary')
+            ? 'redis-primary'
+            : kind.endsWith('-postgres')
+              ? 'postgres'
+              : 'identity';
+    const holdMs = kind.startsWith('stop-')
+      ? kind === 'stop-redis-primary'
+        ? 4000
+        : 5000
+      : kind === 'slow-upstream'
+        ? 8000
+        : kind === 'kill-postgres'
+          ? 5000
+          : 0;
     return { kind, atMs, target, holdMs };
   });
 }
@@ -184,7 +200,10 @@ export function faultSchedule(seed: number, durationMs: number, faults: readonly
 export function formatSchedule(seed: number, schedule: readonly PlannedFault[]): string {
   return [
     `fault schedule (seed ${seed}; replay with --seed=${seed}):`,
-    ...schedule.map((f) => `  t=${(f.atMs / 1000).toFixed(1).padStart(6)} s  ${f.kind.padEnd(19)} ${f.target}${f.holdMs ? ` for ${f.holdMs / 1000} s` : ''}`),
+    ...schedule.map(
+      (f) =>
+        `  t=${(f.atMs / 1000).toFixed(1).padStart(6)} s  ${f.kind.padEnd(19)} ${f.target}${f.holdMs ? ` for ${f.holdMs / 1000} s` : ''}`,
+    ),
   ].join('\n');
 }
 
@@ -210,7 +229,9 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
     await client.warm();
     const capacityPerSec = options.capacityPerSec ?? (await client.capacity(options.capacityMs ?? 15_000));
     const ratePerSec = Math.max(1, capacityPerSec * share);
-    log(`capacity ${capacityPerSec.toFixed(1)} requests/s; sending ${ratePerSec.toFixed(1)}/s (${Math.round(share * 100)}%) for ${durationMs / 1000} s`);
+    log(
+      `capacity ${capacityPerSec.toFixed(1)} requests/s; sending ${ratePerSec.toFixed(1)}/s (${Math.round(share * 100)}%) for ${durationMs / 1000} s`,
+    );
     const observer = new RedisQueue({
       connection: { sentinels: sentinelList(topology.sentinels), name: 'ballast' },
       minReplicas: 1,
@@ -225,9 +246,19 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
       const struck = await injector.run(schedule, client.startedAt);
       await load;
       const seconds = client.seconds(struck);
-      for (const f of struck) f.clientRecoveredMs = clientRecovery(seconds, f);
+      struck.forEach((f, i) => {
+        f.clientRecoveredMs = clientRecovery(seconds, f, struck[i + 1]);
+      });
       log('load finished; draining…');
-      const invariants = await checkInvariants(topology, observer, client, fromMs, memoryBefore, options.memoryBoundBytes ?? 512 * 1024 * 1024, log);
+      const invariants = await checkInvariants(
+        topology,
+        observer,
+        client,
+        fromMs,
+        memoryBefore,
+        options.memoryBoundBytes ?? 512 * 1024 * 1024,
+        log,
+      );
       return summarize({
         seed,
         durationMs,
@@ -281,8 +312,14 @@ async function imageSet(): Promise<Buffer[]> {
   const width = meta.width ?? 1024;
   const images = [
     base,
-    await sharp(base).resize({ width: Math.round(width * 0.7) }).jpeg({ quality: 85 }).toBuffer(),
-    await sharp(base).resize({ width: Math.round(width * 1.2) }).jpeg({ quality: 85 }).toBuffer(),
+    await sharp(base)
+      .resize({ width: Math.round(width * 0.7) })
+      .jpeg({ quality: 85 })
+      .toBuffer(),
+    await sharp(base)
+      .resize({ width: Math.round(width * 1.2) })
+      .jpeg({ quality: 85 })
+      .toBuffer(),
   ];
   for (const image of images) if (image.length >= 1024 * 1024) throw new Error(`a test image is ${image.length} bytes, over 1 MB`);
   return images;
@@ -293,6 +330,8 @@ interface Sample {
   latencyMs: number;
   kind: 'ok' | 'failed' | 'refused';
   harvest: number;
+  /** HTTP status, or `timeout` / `error`. */
+  status: string;
 }
 
 /** The load generator: sync and async requests, several tenants, on an open-loop schedule. */
@@ -316,11 +355,12 @@ class Client {
 
   /** One request; the outcome as the client saw it. */
   async send(signal?: AbortSignal): Promise<Omit<Sample, 'at' | 'latencyMs'>> {
+    const status = (s: number | string): string => String(s);
     const key = this.keys[Math.floor(this.random() * this.keys.length)] as string;
     const image = this.images[Math.floor(this.random() * this.images.length)] as Buffer;
     const async = this.random() < 0.25;
     const width = this.random() < 0.5 ? 400 : 800;
-    const query = `width=${width}&format=${this.random() < 0.5 ? 'webp' : 'jpeg'}${async ? '&mode=async&deadlineMs=120000' : ''}`;
+    const query = `width=${width}&format=${this.random() < 0.5 ? 'webp' : 'jpeg'}${async ? '&mode=async&deadlineMs=60000' : ''}`;
     try {
       const res = await fetch(`${this.url}/v1/resize?${query}`, {
         method: 'POST',
@@ -336,12 +376,12 @@ class Client {
         this.acknowledged.set(accepted.id, 'async');
         this.#async.push({ id: accepted.id, key });
       }
-      if (res.status >= 500) return { kind: 'failed', harvest: 0 };
-      if (res.status >= 400) return { kind: 'refused', harvest: 0 };
+      if (res.status >= 500) return { kind: 'failed', harvest: 0, status: status(res.status) };
+      if (res.status >= 400) return { kind: 'refused', harvest: 0, status: status(res.status) };
       const harvest = Number(res.headers.get('x-ballast-harvest') ?? (res.headers.has('x-ballast-degraded') ? 0.5 : 1));
-      return { kind: 'ok', harvest: Number.isFinite(harvest) ? harvest : 1 };
-    } catch {
-      return { kind: 'failed', harvest: 0 };
+      return { kind: 'ok', harvest: Number.isFinite(harvest) ? harvest : 1, status: status(res.status) };
+    } catch (error) {
+      return { kind: 'failed', harvest: 0, status: (error as Error).name === 'TimeoutError' ? 'timeout' : 'error' };
     }
   }
 
@@ -397,7 +437,9 @@ class Client {
     while (open.length > 0 && Date.now() < deadline) {
       const still: typeof open = [];
       for (const job of open) {
-        const res = await fetch(`${this.url}/v1/jobs/${job.id}`, { headers: { authorization: `Bearer ${job.key}` } }).catch(() => undefined);
+        const res = await fetch(`${this.url}/v1/jobs/${job.id}`, { headers: { authorization: `Bearer ${job.key}` } }).catch(
+          () => undefined,
+        );
         await res?.arrayBuffer();
         if (!res || res.status === 202 || res.status >= 500) still.push(job);
       }
@@ -421,7 +463,10 @@ class Client {
     for (let second = 0; second <= last; second++) {
       const list = buckets.get(second) ?? [];
       const ok = list.filter((s) => s.kind === 'ok');
-      const latencies = list.filter((s) => s.kind !== 'refused').map((s) => s.latencyMs).sort((a, b) => a - b);
+      const latencies = list
+        .filter((s) => s.kind !== 'refused')
+        .map((s) => s.latencyMs)
+        .sort((a, b) => a - b);
       out.push({
         second,
         sent: list.length,
@@ -431,7 +476,9 @@ class Client {
         harvest: ok.length ? ok.reduce((a, s) => a + s.harvest, 0) / ok.length : 1,
         p50: quantile(latencies, 0.5),
         p99: quantile(latencies, 0.99),
-        faults: faults.filter((f) => f.atMs < (second + 1) * 1000 && f.atMs + Math.max(f.holdMs, 1000) > second * 1000).map((f) => `${f.kind} ${f.target}`),
+        faults: faults
+          .filter((f) => f.atMs < (second + 1) * 1000 && f.atMs + Math.max(f.holdMs, 1000) > second * 1000)
+          .map((f) => `${f.kind} ${f.target}`),
       });
     }
     return out;
@@ -447,14 +494,16 @@ function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
 }
 
-/** The first second at or after the strike (and after a pause ended) with no failed request: ms after the strike. */
-function clientRecovery(seconds: readonly Second[], fault: FaultResult): number | undefined {
+/**
+ * How long the client saw failures after the strike: the end of the last second with a
+ * failed request before the next fault (at most 60 s on), ms after the strike; 0 when none failed.
+ */
+function clientRecovery(seconds: readonly Second[], fault: FaultResult, next: FaultResult | undefined): number {
   const from = Math.floor(fault.atMs / 1000);
-  for (const s of seconds) {
-    if (s.second < from) continue;
-    if (s.failed === 0 && s.sent > 0) return Math.max(0, s.second * 1000 - fault.atMs);
-  }
-  return undefined;
+  const to = Math.min(from + 60, next ? Math.floor(next.atMs / 1000) : Number.POSITIVE_INFINITY);
+  let last: number | undefined;
+  for (const s of seconds) if (s.second >= from && s.second < to && s.failed > 0) last = s.second;
+  return last === undefined ? 0 : Math.max(0, (last + 1) * 1000 - fault.atMs);
 }
 
 /** Strikes the faults of a schedule and measures detection and recovery. */
@@ -474,9 +523,7 @@ class Injector {
       const wait = startedAt + fault.atMs - performance.now();
       if (wait > 0) await sleep(wait);
       const result = await this.strike(fault, performance.now() - startedAt);
-      this.log(
-        `  ${fault.kind} ${fault.target}: detected ${ms(result.detectedMs)}, recovered ${ms(result.recoveredMs)} (${result.note})`,
-      );
+      this.log(`  ${fault.kind} ${fault.target}: detected ${ms(result.detectedMs)}, recovered ${ms(result.recoveredMs)} (${result.note})`);
       results.push(result);
     }
     return results;
@@ -521,7 +568,11 @@ class Injector {
         }
         result.detectedMs = await this.until(async () => this.observer.membership().gone.includes(fault.target), 15_000, since);
         await sleep(Math.max(0, fault.holdMs - since()));
-        result.recoveredMs = await this.until(async () => this.observer.membership().alive.includes(fault.target) && worker.running, 60_000, since);
+        result.recoveredMs = await this.until(
+          async () => this.observer.membership().alive.includes(fault.target) && worker.running,
+          60_000,
+          since,
+        );
         break;
       }
       case 'kill-redis-primary':
@@ -563,7 +614,11 @@ class Injector {
           result.note = `SIGSTOP, SIGCONT ${fault.holdMs / 1000} s later`;
         }
         await sleep(Math.max(0, fault.holdMs - since()));
-        result.recoveredMs = await this.until(async () => (await fetch(`${topology.identityUrl}/readyz`, { signal: AbortSignal.timeout(1000) })).ok, 60_000, since);
+        result.recoveredMs = await this.until(
+          async () => (await fetch(`${topology.identityUrl}/readyz`, { signal: AbortSignal.timeout(1000) })).ok,
+          60_000,
+          since,
+        );
         break;
       }
     }
@@ -608,6 +663,18 @@ async function dutyCycle(pid: number, ms: number): Promise<void> {
   }
 }
 
+/** `fn`, tried again (up to 5 times, a second apart) when it throws. */
+async function retry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      await sleep(1000);
+    }
+  }
+}
+
 const ms = (v: number | undefined): string => (v === undefined ? '—' : `${(v / 1000).toFixed(2)} s`);
 
 /** Drains the system and checks the invariants. */
@@ -633,11 +700,15 @@ async function checkInvariants(
     }
   };
   const deadline = Date.now() + 120_000;
-  do {
-    await readLedger();
-    if ([...client.acknowledged.keys()].every((id) => entries.has(id))) break;
+  for (;;) {
+    // A read can meet a connection the client is replacing (after a failover): read again.
+    const complete = await readLedger().then(
+      () => [...client.acknowledged.keys()].every((id) => entries.has(id)),
+      () => false,
+    );
+    if (complete || Date.now() > deadline) break;
     await sleep(1000);
-  } while (Date.now() < deadline);
+  }
   const toMs = Date.now() + 1;
   const store = await UsageStore.open({ database: topology.usageDatabaseUrl });
   try {
@@ -649,9 +720,16 @@ async function checkInvariants(
     mkdirSync(billingDir, { recursive: true });
     const periods = new Set([new Date(fromMs).toISOString().slice(0, 10), new Date(toMs).toISOString().slice(0, 10)]);
     for (const period of periods) {
-      await runBilling(period, { store, cold, outDir: billingDir, closeAfterMs: 0, now: () => Date.parse(`${period}T00:00:00Z`) + 86_400_000 });
+      await runBilling(period, {
+        store,
+        cold,
+        outDir: billingDir,
+        closeAfterMs: 0,
+        now: () => Date.parse(`${period}T00:00:00Z`) + 86_400_000,
+      });
     }
-    const report = await verifyUsage({ ledger: queue, store, cold, billingDir, fromMs: Math.max(0, fromMs - 60_000), toMs });
+    const report = await retry(() => verifyUsage({ ledger: queue, store, cold, billingDir, fromMs: Math.max(0, fromMs - 60_000), toMs }));
+    await retry(readLedger); // the entries the checks below use, read whole
     const lost = [...client.acknowledged.keys()].filter((id) => !entries.has(id));
     const finishedTwice = [...entries].filter(([, l]) => l.length > 1).map(([id]) => id);
     const outcomes: Record<string, number> = {};
@@ -681,7 +759,10 @@ async function checkInvariants(
 }
 
 function summarize(
-  r: Omit<ChaosResult, 'totals' | 'quiet' | 'p99OutsideFailover' | 'imageBytes'> & { images: Buffer[]; samples: readonly Sample[] },
+  r: Omit<ChaosResult, 'totals' | 'quiet' | 'p99OutsideFailover' | 'imageBytes' | 'statuses'> & {
+    images: Buffer[];
+    samples: readonly Sample[];
+  },
 ): ChaosResult {
   const { images, samples, ...rest } = r;
   const seconds = r.seconds;
@@ -702,10 +783,16 @@ function summarize(
   const quantileOf = (list: readonly Second[], q: number): number => {
     const keep = new Set(list.map((s) => s.second));
     const latencies = samples.filter((x) => x.kind !== 'refused' && keep.has(Math.floor(x.at / 1000))).map((x) => x.latencyMs);
-    return quantile(latencies.sort((a, b) => a - b), q);
+    return quantile(
+      latencies.sort((a, b) => a - b),
+      q,
+    );
   };
+  const statuses: Record<string, number> = {};
+  for (const x of samples) statuses[x.status] = (statuses[x.status] ?? 0) + 1;
   return {
     ...rest,
+    statuses,
     imageBytes: {
       mean: Math.round(images.reduce((a, b) => a + b.length, 0) / images.length),
       max: Math.max(...images.map((i) => i.length)),

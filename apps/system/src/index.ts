@@ -1,4 +1,18 @@
 export {
+  type ChaosOptions,
+  type ChaosResult,
+  FAULT_KINDS,
+  type FaultKind,
+  type FaultResult,
+  faultSchedule,
+  formatSchedule,
+  type Invariants,
+  type PlannedFault,
+  runChaos,
+  type Second,
+  seededRandom,
+} from './chaos.ts';
+export {
   type Distributed,
   type DistributedOptions,
   startDistributed,
@@ -27,17 +41,3 @@ export {
   serviceCommand,
   type TopologyOptions,
 } from './topology.ts';
-export {
-  type ChaosOptions,
-  type ChaosResult,
-  FAULT_KINDS,
-  type FaultKind,
-  type FaultResult,
-  faultSchedule,
-  formatSchedule,
-  type Invariants,
-  type PlannedFault,
-  runChaos,
-  type Second,
-  seededRandom,
-} from './chaos.ts';

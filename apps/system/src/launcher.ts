@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@ballast/test/process';
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
+import { freePort } from '@ballast/test/process';
 import { type RedisTopology, startRedisTopology } from '@ballast/test/redis';
 import { ProcessGuard, type ServiceProcess, spawnService } from './processes.ts';
 import { distributedServices, type ServiceSpec, type TopologyOptions } from './topology.ts';
@@ -197,5 +197,7 @@ function describe(
   }
   const width = Math.max(...rows.map((r) => (r[0] as string).length));
   const pidWidth = Math.max(...rows.map((r) => (r[1] as string).length));
-  return rows.map(([name, pid, where]) => `  ${(name as string).padEnd(width)}  pid ${(pid as string).padStart(pidWidth)}  ${where}`).join('\n');
+  return rows
+    .map(([name, pid, where]) => `  ${(name as string).padEnd(width)}  pid ${(pid as string).padStart(pidWidth)}  ${where}`)
+    .join('\n');
 }

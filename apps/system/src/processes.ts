@@ -291,7 +291,7 @@ export class ProcessGuard {
     this.#file = join(tmpdir(), `ballast-guard-${owner}-${Date.now().toString(36)}`);
     this.#write();
     const f = quote(this.#file);
-    const alive = 'a=0; for p in $(grep "^pid " ' + f + ' | cut -c5-); do kill -0 "$p" 2>/dev/null && a=1; done';
+    const alive = `a=0; for p in $(grep "^pid " ${f} | cut -c5-); do kill -0 "$p" 2>/dev/null && a=1; done`;
     const script = [
       `while kill -0 ${owner} 2>/dev/null && [ -e ${f} ]; do sleep 0.5; done`,
       `[ -e ${f} ] || exit 0`,

@@ -6,8 +6,8 @@
  */
 import {
   API_ENV,
-  type EnvSpec,
   EDGE_ENV,
+  type EnvSpec,
   GATEWAY_ENV,
   IDENTITY_ENV,
   IMAGE_ENV,

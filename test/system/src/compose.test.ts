@@ -22,7 +22,10 @@ const compose = parse(readFileSync(join(REPO_ROOT, 'compose.yaml'), 'utf8'), { m
   services: Record<string, ComposeService>;
 };
 // What `docker compose` would substitute for the secrets the file leaves to the environment.
-const SECRETS: Record<string, string> = { BALLAST_POSTGRES_PASSWORD: 'sample-password', BALLAST_IDENTITY_ADMIN_TOKEN: 'sample-admin-token-0123' };
+const SECRETS: Record<string, string> = {
+  BALLAST_POSTGRES_PASSWORD: 'sample-password',
+  BALLAST_IDENTITY_ADMIN_TOKEN: 'sample-admin-token-0123',
+};
 const interpolate = (value: string): string =>
   value.replaceAll(/\$\{(\w+)(?::?[?-][^}]*)?\}/g, (_, name: string) => {
     const v = SECRETS[name];
