@@ -250,15 +250,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
         f.clientRecoveredMs = clientRecovery(seconds, f, struck[i + 1]);
       });
       log('load finished; draining…');
-      const invariants = await checkInvariants(
-        topology,
-        observer,
-        client,
-        fromMs,
-        memoryBefore,
-        options.memoryBoundBytes ?? 512 * 1024 * 1024,
-        log,
-      );
+      const invariants = await checkInvariants(topology, client, fromMs, memoryBefore, options.memoryBoundBytes ?? 512 * 1024 * 1024, log);
       return summarize({
         seed,
         durationMs,
@@ -679,6 +671,23 @@ const ms = (v: number | undefined): string => (v === undefined ? '—' : `${(v /
 
 /** Drains the system and checks the invariants. */
 async function checkInvariants(
+  topology: LaunchedTopology,
+  client: Client,
+  fromMs: number,
+  memoryBefore: Array<{ service: string; beforeBytes: number | undefined }>,
+  memoryBoundBytes: number,
+  log: (line: string) => void,
+): Promise<Invariants> {
+  // A queue handle of its own: one that lived through the faults may have given up its connection.
+  const queue = new RedisQueue({ connection: { sentinels: sentinelList(topology.sentinels), name: 'ballast' }, minReplicas: 1 });
+  try {
+    return await drainAndCheck(topology, queue, client, fromMs, memoryBefore, memoryBoundBytes, log);
+  } finally {
+    await queue.close();
+  }
+}
+
+async function drainAndCheck(
   topology: LaunchedTopology,
   queue: RedisQueue,
   client: Client,
