@@ -76,6 +76,7 @@ console.log(`\ninvariants after the drain:
   finished twice        ${inv.finishedTwice.length}${inv.finishedTwice.length ? `: ${inv.finishedTwice.slice(0, 10).join(', ')}` : ''}
   usage (billed once)   ${inv.usage.ok ? 'ok' : 'VIOLATED'}: ${inv.usage.jobs} ledger jobs, ${inv.usage.discrepancies} discrepancies
   memory                ${inv.overBound.length === 0 ? 'every service' : `OVER: ${inv.overBound.join(', ')}`} under ${inv.memoryBoundBytes / 2 ** 20} MiB RSS`);
+if (inv.error) console.log(`  NOT CHECKED: ${inv.error}`);
 if (!inv.usage.ok) console.log(inv.usage.report);
 const verdicts = goals(result);
 printTable('goals', verdicts);

@@ -91,6 +91,8 @@ export interface Invariants {
   memoryBoundBytes: number;
   /** Services above it. */
   overBound: string[];
+  /** Why the checks could not finish, if they could not (then `ok` is false). */
+  error?: string;
   ok: boolean;
 }
 
@@ -682,6 +684,21 @@ async function checkInvariants(
   const queue = new RedisQueue({ connection: { sentinels: sentinelList(topology.sentinels), name: 'ballast' }, minReplicas: 1 });
   try {
     return await drainAndCheck(topology, queue, client, fromMs, memoryBefore, memoryBoundBytes, log);
+  } catch (error) {
+    // The run's figures are kept; the invariants are reported as not checked.
+    log(`  the checks after the drain failed: ${String(error)}`);
+    return {
+      acknowledged: client.acknowledged.size,
+      lost: [],
+      finishedTwice: [],
+      outcomes: {},
+      usage: { jobs: 0, ok: false, discrepancies: 0, report: '' },
+      memory: memoryBefore.map((m) => ({ ...m, afterBytes: undefined })),
+      memoryBoundBytes,
+      overBound: [],
+      error: String(error),
+      ok: false,
+    };
   } finally {
     await queue.close();
   }

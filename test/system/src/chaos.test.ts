@@ -41,6 +41,7 @@ describe('a short chaos run', { timeout: 900_000 }, () => {
 
   it('loses no acknowledged job and finishes none twice', () => {
     const inv = result.invariants;
+    expect(inv.error).toBeUndefined();
     expect(inv.acknowledged).toBeGreaterThan(20);
     expect(inv.lost).toEqual([]);
     expect(inv.finishedTwice).toEqual([]);
