@@ -3,9 +3,10 @@
  * `wrk` connections measures requests per second and per CPU-second of the proxy process
  * (its capacity on one core), and (2) an open loop at half its capacity (the lower of
  * requests per CPU-second and per second: a busy machine leaves it less than a core),
- * capped at what the load generator sends reliably, measures latency through the proxy against calling
- * the backends directly at the same rate, run right before: the difference is the
- * latency the proxy adds. Every proxy is measured `repeats` times, the order rotated
+ * capped at what the load generator sends reliably, measures latency through the proxy
+ * against calling the backends directly at the same rate and the same time: the
+ * difference is the latency the proxy adds. Only the proxy's own process is charged
+ * CPU time (wrk and the backends are processes of their own). Every proxy is measured `repeats` times, the order rotated
  * each round, and reported as medians with confidence intervals.
  */
 import { spawnSync } from 'node:child_process';
@@ -51,15 +52,27 @@ function wrk(port: number, ms: number): { requests: number; non2xx: number } {
   return { requests, non2xx: non2xx + errors };
 }
 
+interface Percentiles {
+  p50: number;
+  p99: number;
+}
+
 /**
- * Latency at a constant offered rate, each request timed from the moment it was sent to
- * the end of its response: the load generator's own hiccups (it shares the machine) delay
- * sends but are not counted, while anything queueing in the proxy still is, since sends
- * never wait for answers.
+ * Latency at a constant offered rate, through the proxy and straight to the backends at
+ * once: every tick sends one request each way (in alternating order), so a stall of the
+ * machine (it is shared) falls on both alike and their difference is the proxy's own.
+ * Each request is timed from the moment it was sent to the end of its response: the load
+ * generator's own hiccups delay sends but are not counted, while anything queueing in the
+ * proxy still is, since sends never wait for answers.
  */
-async function latencyAt(portFor: (i: number) => number, ratePerSec: number): Promise<{ p50: number; p99: number; errors: number }> {
-  const client = httpClient(portFor, () => 'k1', 5_000);
-  const histogram = new Histogram();
+async function pairedLatency(
+  proxyPort: number,
+  backendPorts: number[],
+  ratePerSec: number,
+): Promise<{ proxied: Percentiles; direct: Percentiles; errors: number }> {
+  const proxied = httpClient(() => proxyPort, () => 'k1', 5_000);
+  const direct = httpClient((i) => backendPorts[i % backendPorts.length]!, () => 'k1', 5_000);
+  const histograms = { proxied: new Histogram(), direct: new Histogram() };
   let errors = 0;
   const pending = new Set<Promise<void>>();
   const interval = 1000 / ratePerSec;
@@ -67,25 +80,35 @@ async function latencyAt(portFor: (i: number) => number, ratePerSec: number): Pr
   const end = start + COST_SETTINGS.latencyWarmupMs + COST_SETTINGS.latencyMs;
   const measureFrom = start + COST_SETTINGS.latencyWarmupMs;
   const controller = new AbortController();
+  const send = (client: typeof proxied, histogram: Histogram, i: number, counted: boolean): void => {
+    const sentAt = performance.now();
+    const p = client.send(i, controller.signal).then(
+      (outcome) => {
+        if (!counted) return;
+        if (outcome.status === 200) histogram.record(performance.now() - sentAt);
+        else errors++;
+      },
+      () => {
+        if (counted) errors++;
+      },
+    );
+    const tracked = p.finally(() => pending.delete(tracked));
+    pending.add(tracked);
+  };
   let next = start;
   let i = 0;
   try {
     while (next < end) {
       while (next <= performance.now() && next < end) {
-        const sentAt = performance.now();
         const counted = next >= measureFrom;
-        const p = client.send(i++, controller.signal).then(
-          (outcome) => {
-            if (!counted) return;
-            if (outcome.status === 200) histogram.record(performance.now() - sentAt);
-            else errors++;
-          },
-          () => {
-            if (counted) errors++;
-          },
-        );
-        const tracked = p.finally(() => pending.delete(tracked));
-        pending.add(tracked);
+        if (i % 2 === 0) {
+          send(proxied, histograms.proxied, i, counted);
+          send(direct, histograms.direct, i, counted);
+        } else {
+          send(direct, histograms.direct, i, counted);
+          send(proxied, histograms.proxied, i, counted);
+        }
+        i++;
         next += interval;
       }
       const wait = next - performance.now();
@@ -94,10 +117,14 @@ async function latencyAt(portFor: (i: number) => number, ratePerSec: number): Pr
     const timer = setTimeout(() => controller.abort(new Error('latency run over')), 10_000);
     await Promise.allSettled([...pending]);
     clearTimeout(timer);
-    const summary = histogram.summary();
-    return { p50: summary.p50, p99: summary.p99, errors };
+    const percentiles = (h: Histogram): Percentiles => {
+      const summary = h.summary();
+      return { p50: summary.p50, p99: summary.p99 };
+    };
+    return { proxied: percentiles(histograms.proxied), direct: percentiles(histograms.direct), errors };
   } finally {
-    client.close();
+    proxied.close();
+    direct.close();
   }
 }
 
@@ -115,8 +142,7 @@ async function one(contender: Contender, ports: number[], round: number): Promis
     // Half of what the proxy served: per CPU-second on a quiet machine; per second of wall
     // time when other work left it less than a core.
     const rate = Math.max(50, Math.min(COST_SETTINGS.latencyRateCapPerSec, Math.round(Math.min(perCpu, perSecond) / 2)));
-    const direct = await latencyAt((i) => ports[i % ports.length]!, rate);
-    const proxied = await latencyAt(() => instance.port, rate);
+    const { proxied, direct, errors } = await pairedLatency(instance.port, ports, rate);
     return {
       round,
       requests: closed.requests,
@@ -128,7 +154,7 @@ async function one(contender: Contender, ports: number[], round: number): Promis
       direct: { p50: direct.p50, p99: direct.p99 },
       addedP50Us: (proxied.p50 - direct.p50) * 1000,
       addedP99Us: (proxied.p99 - direct.p99) * 1000,
-      errors: closed.non2xx + proxied.errors,
+      errors: closed.non2xx + errors,
     };
   } finally {
     await instance.stop();

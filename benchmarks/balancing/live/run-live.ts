@@ -21,7 +21,7 @@ import { medianInterval } from '../stats.ts';
 import type { StrategyEntry } from '../strategies.ts';
 import type { BackendConfig } from './backend.ts';
 import { httpClient } from './client.ts';
-import { ballast, bareUndici, type Contender, cProxy, nodePeer } from './contenders.ts';
+import { ballast, bareUndici, type Contender, cProxy, nodeHttpServer, nodePeer } from './contenders.ts';
 import { cpuSeconds, forkModule, type Running } from './processes.ts';
 import { ensureProxies, proxyConfigs } from './proxies.ts';
 import { rotate, runProxyCost } from './proxy-cost.ts';
@@ -241,6 +241,7 @@ export async function runLive(strategies: StrategyEntry[], options: LiveOptions 
         cProxy(roundRobin),
         cProxy(haproxyRoundRobin),
         bareUndici,
+        nodeHttpServer,
       ],
       repeats,
       SETTINGS.confidenceLevel,
