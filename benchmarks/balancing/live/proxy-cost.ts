@@ -15,7 +15,7 @@ import { Histogram } from '@ballast/common';
 import type { ProxyCostResults, ProxyCostRun, ProxyCostSample } from '../results.ts';
 import { medianInterval } from '../stats.ts';
 import type { BackendConfig } from './backend.ts';
-import { httpClient } from './client.ts';
+import { lightClient } from './client.ts';
 import type { Contender } from './contenders.ts';
 import { cpuSeconds, forkModule, type Running } from './processes.ts';
 
@@ -36,10 +36,11 @@ export function rotate<T>(items: T[], k: number): T[] {
   return [...items.slice(s), ...items.slice(0, s)];
 }
 
-function wrk(port: number, ms: number): { requests: number; non2xx: number } {
+/** A closed loop of `wrk` against 127.0.0.1:`port` for about `ms` (whole seconds). */
+export function wrk(port: number, ms: number, path = '/item/k1'): { requests: number; non2xx: number } {
   const out = spawnSync(
     'wrk',
-    ['-t1', `-c${COST_SETTINGS.connections}`, `-d${Math.max(1, Math.round(ms / 1000))}s`, `http://127.0.0.1:${port}/item/k1`],
+    ['-t1', `-c${COST_SETTINGS.connections}`, `-d${Math.max(1, Math.round(ms / 1000))}s`, `http://127.0.0.1:${port}${path}`],
     {
       encoding: 'utf8',
     },
@@ -70,8 +71,8 @@ async function pairedLatency(
   backendPorts: number[],
   ratePerSec: number,
 ): Promise<{ proxied: Percentiles; direct: Percentiles; errors: number }> {
-  const proxied = httpClient(() => proxyPort, () => 'k1', 5_000);
-  const direct = httpClient((i) => backendPorts[i % backendPorts.length]!, () => 'k1', 5_000);
+  const proxied = lightClient(() => proxyPort, () => 'k1', 5_000);
+  const direct = lightClient((i) => backendPorts[i % backendPorts.length]!, () => 'k1', 5_000);
   const histograms = { proxied: new Histogram(), direct: new Histogram() };
   let errors = 0;
   const pending = new Set<Promise<void>>();
@@ -183,7 +184,7 @@ export async function runProxyCost(
           const s = await one(contender, ports, round);
           samples.get(contender)!.push(s);
           log(
-            `  ${contender.label.padEnd(38)} ${Math.round(s.requestsPerCpuSecond).toString().padStart(6)} req/CPU-s  ${Math.round(s.requestsPerSecond).toString().padStart(6)} req/s  added p50 ${Math.round(s.addedP50Us).toString().padStart(5)} µs  p99 ${Math.round(s.addedP99Us).toString().padStart(6)} µs at ${s.latencyRatePerSec}/s`,
+            `  ${contender.label.padEnd(38)} ${Math.round(s.requestsPerCpuSecond).toString().padStart(6)} req/CPU-s  ${Math.round(s.requestsPerSecond).toString().padStart(6)} req/s  added p50 ${Math.round(s.addedP50Us).toString().padStart(5)} µs  p99 ${Math.round(s.addedP99Us).toString().padStart(6)} µs at ${s.latencyRatePerSec}/s${s.errors ? `  errors ${s.errors}` : ''}`,
           );
         } catch (error) {
           log(`  ${contender.label}: failed: ${(error as Error).message}`);
