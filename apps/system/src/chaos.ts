@@ -544,7 +544,9 @@ class Injector {
           void dutyCycle(api.pid, fault.holdMs);
           result.note = `paused 150 ms of every 300 ms for ${fault.holdMs / 1000} s: slow answers`;
         }
-        result.detectedMs = await this.until(() => this.upstreamDown(fault.target), 15_000, since);
+        // A slow server may never leave the rotation: watch for it only while it is slow.
+        const watchMs = fault.kind === 'slow-upstream' ? fault.holdMs : 15_000;
+        result.detectedMs = await this.until(() => this.upstreamDown(fault.target), watchMs, since);
         if (fault.kind !== 'kill-api') await sleep(Math.max(0, fault.holdMs - since()));
         result.recoveredMs = await this.until(async () => !(await this.upstreamDown(fault.target)) && api.running, 60_000, since);
         break;
