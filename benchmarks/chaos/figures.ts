@@ -36,8 +36,8 @@ export default function figures(r: ChaosResults): Figures {
     goals: `${head}\n\n${markdownTable(r.verdicts)}`,
     faults: markdownTable(faults),
     summary: summaryRow(
-      'Chaos: distributed deployment under faults',
-      `yield ${(r.totals.yield * 100).toFixed(2)}%, p99 ${Math.round(r.p99OutsideFailover)} ms outside failovers, ${r.invariants.lost.length} lost, ${r.invariants.finishedTwice.length} twice, ${r.invariants.usage.discrepancies} billing discrepancies`,
+      `Chaos: distributed deployment under ${r.faults.length} faults (load average ${r.loadAverage.before[0]} before, ${r.loadAverage.after[0]} after)`,
+      `yield ${(r.totals.yield * 100).toFixed(2)}%, p99 ${Math.round(r.p99OutsideFailover)} ms outside failovers, ${r.invariants.lost.length} lost, ${r.invariants.finishedTwice.length} twice, ${r.invariants.usage.discrepancies} usage discrepancies`,
       r.command,
     ),
   };
