@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InProcessQueue } from '@ballast/app-queue';
+import { sqlString } from '@ballast/app-shared/sql';
 import { ResizeWorker } from '@ballast/app-worker';
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import sharp from 'sharp';
@@ -11,7 +12,6 @@ import { runBilling } from '../src/billing.ts';
 import { openDuck } from '../src/duck.ts';
 import { recordIdFor, toRecord } from '../src/record.ts';
 import { openRecorder } from '../src/recorder.ts';
-import { sqlString } from '../src/sql.ts';
 import { UsageStore } from '../src/store.ts';
 import { formatReport, verifyUsage } from '../src/verify.ts';
 import { finishedJob } from './fixtures.ts';
