@@ -122,14 +122,19 @@ async function finished(s: Setup): Promise<number> {
 async function progressTo(what: string, target: number, progress: () => Promise<number>, stallMs = 60_000): Promise<void> {
   let best = -1;
   let movedAt = Date.now();
+  let lastError: unknown;
   for (;;) {
-    const reached = await progress().catch(() => best);
+    const reached = await progress().catch((error: unknown) => {
+      lastError = error;
+      return best;
+    });
     if (reached >= target) return;
     if (reached > best) {
       best = reached;
       movedAt = Date.now();
     } else if (Date.now() - movedAt > stallMs) {
-      throw new Error(`${what}: stuck at ${best} of ${target} for ${stallMs} ms`);
+      const last = lastError === undefined ? '' : ` (last poll failed: ${(lastError as Error)?.message ?? lastError})`;
+      throw new Error(`${what}: stuck at ${best} of ${target} for ${stallMs} ms${last}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
