@@ -3,11 +3,11 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { decodeFrames } from '../src/frame.ts';
-import { UsageLog } from '../src/log.ts';
-import { listSegments, segmentName, UsageLogLockedError } from '../src/log-dir.ts';
-import { recordIdFor } from '../src/record.ts';
-import { finishedJob } from './fixtures.ts';
+import { decodeFrames } from './frame.ts';
+import { UsageLog } from './log.ts';
+import { listSegments, segmentName, UsageLogLockedError } from './log-dir.ts';
+import { recordIdFor } from './record.ts';
+import { finishedJob } from './testing/fixtures.ts';
 
 let dir: string;
 beforeEach(() => {
@@ -123,7 +123,7 @@ describe('UsageLog', () => {
 /** Runs a child that appends records and prints each id once `append` resolved; SIGKILLs it after `ms`. */
 async function appendUntilKilled(logDir: string, ms: number): Promise<string[]> {
   const script = `
-    import { UsageLog } from ${JSON.stringify(new URL('../src/log.ts', import.meta.url).pathname)};
+    import { UsageLog } from ${JSON.stringify(new URL('./log.ts', import.meta.url).pathname)};
     const log = await UsageLog.open({ dir: ${JSON.stringify(logDir)} });
     const fixture = (n) => ({ jobId: 'job-' + process.pid + '-' + n, tenant: 't', worker: 'w', attempt: 1, outcome: 'done', cpuMs: 1, wallMs: 1,
       bytesIn: 1, bytesOut: 1, enqueuedAt: Date.now(), startedAt: Date.now(), finishedAt: Date.now() });

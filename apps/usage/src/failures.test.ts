@@ -12,10 +12,10 @@ import { sampleJpeg } from '@ballast/app-worker';
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { type RedisServer, type RedisTopology, startRedis, startRedisTopology } from '@ballast/test/redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ColdStorage } from '../src/archive.ts';
-import { UsageStore } from '../src/store.ts';
-import { formatReport, verifyUsage } from '../src/verify.ts';
-import { run, type Service, startService } from './processes.ts';
+import { ColdStorage } from './archive.ts';
+import { UsageStore } from './store.ts';
+import { formatReport, verifyUsage } from './verify.ts';
+import { run, type Service, startService } from './testing/processes.ts';
 
 const WORKER = 'apps/worker/src/main.ts';
 const SHIPPER = 'apps/usage/src/cli/shipper.ts';
