@@ -50,30 +50,25 @@ export interface PostgresSqlOptions {
   statementTimeoutMs?: number;
 }
 
-/** The parts of a `pg` client and a PGlite transaction that {@link queryable} needs. */
-interface Driver {
-  query(text: string, params: unknown[]): Promise<{ rows: unknown[]; count: number }>;
-  exec(script: string): Promise<void>;
-}
+/** One statement's rows and how many rows it changed, from either driver. */
+type Run = (text: string, params: unknown[]) => Promise<{ rows: unknown[]; count: number }>;
 
-function queryable(driver: Driver): SqlQueryable {
+function queryable(run: Run, exec: (script: string) => Promise<unknown>): SqlQueryable {
   return {
-    query: async <R>(text: string, params: readonly unknown[] = []) => (await driver.query(text, [...params])).rows as R[],
-    run: async (text, params = []) => (await driver.query(text, [...params])).count,
-    exec: (script) => driver.exec(script),
-  };
-}
-
-function pgDriver(client: pg.Pool | pg.PoolClient): Driver {
-  return {
-    async query(text, params) {
-      const result = await client.query(text, params);
-      return { rows: result.rows, count: result.rowCount ?? 0 };
-    },
-    async exec(script) {
-      await client.query(script);
+    query: async <R>(text: string, params: readonly unknown[] = []) => (await run(text, [...params])).rows as R[],
+    run: async (text, params = []) => (await run(text, [...params])).count,
+    exec: async (script) => {
+      await exec(script);
     },
   };
+}
+
+function pgQueryable(client: pg.Pool | pg.PoolClient): SqlQueryable {
+  const run: Run = async (text, params) => {
+    const result = await client.query(text, params);
+    return { rows: result.rows, count: result.rowCount ?? 0 };
+  };
+  return queryable(run, (script) => client.query(script));
 }
 
 /**
@@ -97,12 +92,12 @@ export function postgresSql(options: PostgresSqlOptions): Sql {
   };
   return {
     kind: 'postgres',
-    ...queryable(pgDriver(pool)),
+    ...pgQueryable(pool),
     async transaction(fn) {
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
-        const result = await fn(queryable(pgDriver(client)));
+        const result = await fn(pgQueryable(client));
         await client.query('COMMIT');
         return result;
       } catch (error) {
@@ -125,16 +120,12 @@ export function postgresSql(options: PostgresSqlOptions): Sql {
   };
 }
 
-function pgliteDriver(db: Pick<PGlite, 'query' | 'exec'>): Driver {
-  return {
-    async query(text, params) {
-      const result = await db.query(text, params);
-      return { rows: result.rows, count: result.affectedRows ?? 0 };
-    },
-    async exec(script) {
-      await db.exec(script);
-    },
+function pgliteQueryable(db: Pick<PGlite, 'query' | 'exec'>): SqlQueryable {
+  const run: Run = async (text, params) => {
+    const result = await db.query(text, params);
+    return { rows: result.rows, count: result.affectedRows ?? 0 };
   };
+  return queryable(run, (script) => db.exec(script));
 }
 
 /**
@@ -150,8 +141,8 @@ export async function pgliteSql(dataDir?: string): Promise<Sql> {
   };
   return {
     kind: 'pglite',
-    ...queryable(pgliteDriver(db)),
-    transaction: (fn) => db.transaction((tx) => fn(queryable(pgliteDriver(tx)))),
+    ...pgliteQueryable(db),
+    transaction: (fn) => db.transaction((tx) => fn(pgliteQueryable(tx))),
     async copyToCsv(select, path) {
       const result = await db.query(`COPY (${select}) TO '/dev/blob' WITH (FORMAT csv, HEADER true)`);
       await writeFile(path, result.blob ? Buffer.from(await result.blob.arrayBuffer()) : '');

@@ -44,11 +44,7 @@ export class BrownoutMetrics {
       classes: { Counter, Gauge },
       registers: [options.registry ?? globalRegistry],
       prefix: options.prefix ?? 'ballast_brownout_',
-      snapshots: () =>
-        [...tracked].map((controller) => {
-          const stats = controller.stats();
-          return [stats.name, stats] as const;
-        }),
+      snapshots: () => [...tracked].map((controller) => controller.stats()).map((s) => [s.name, s] as const),
     });
     this.#metrics = metrics;
     const gauge = (name: string, help: string, pick: (s: BrownoutStats) => number): void =>

@@ -71,11 +71,7 @@ export class BackpressureMetrics {
       classes: { Counter, Gauge },
       registers: [options.registry ?? globalRegistry],
       prefix: options.prefix ?? 'ballast_backpressure_',
-      snapshots: () =>
-        [...tracked].map((t) => {
-          const s = snapshot(t);
-          return [s.name, s] as const;
-        }),
+      snapshots: () => [...tracked].map(snapshot).map((s) => [s.name, s] as const),
     });
     this.#metrics = metrics;
     const gauge = (name: string, help: string, pick: (s: Snapshot) => number | undefined): void =>
