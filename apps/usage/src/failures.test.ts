@@ -14,8 +14,8 @@ import { type RedisServer, type RedisTopology, startRedis, startRedisTopology } 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ColdStorage } from './archive.ts';
 import { UsageStore } from './store.ts';
-import { formatReport, verifyUsage } from './verify.ts';
 import { run, type Service, startService } from './testing/processes.ts';
+import { formatReport, verifyUsage } from './verify.ts';
 
 const WORKER = 'apps/worker/src/main.ts';
 const SHIPPER = 'apps/usage/src/cli/shipper.ts';

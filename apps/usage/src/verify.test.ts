@@ -13,8 +13,8 @@ import { openDuck } from './duck.ts';
 import { recordIdFor, toRecord } from './record.ts';
 import { openRecorder } from './recorder.ts';
 import { UsageStore } from './store.ts';
-import { formatReport, verifyUsage } from './verify.ts';
 import { finishedJob } from './testing/fixtures.ts';
+import { formatReport, verifyUsage } from './verify.ts';
 
 let server: PostgresServer;
 let store: UsageStore;

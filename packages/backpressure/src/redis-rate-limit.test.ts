@@ -95,7 +95,8 @@ describe('RedisRateLimiter (gcra) on the fractional server clock', () => {
       const decisions = await Promise.all(Array.from({ length: 300 }, (_, i) => limiter.consume(`k${i}`)));
       expect(decisions.filter((d) => !d.allowed)).toEqual([]);
       // Computed by the script at the instant of the decision: no timing in these figures.
-      for (const d of decisions) expect(d).toEqual({ allowed: true, limit, remaining: 0, resetMs: Math.ceil(1000 / limit), retryAfterMs: 0 });
+      for (const d of decisions)
+        expect(d).toEqual({ allowed: true, limit, remaining: 0, resetMs: Math.ceil(1000 / limit), retryAfterMs: 0 });
     }
   });
 });

@@ -232,7 +232,9 @@ describe.each(ALL)('%s: common contract', (strategy) => {
       expect(isInvalidOptionError(error)).toBe(true);
       expect(error).toMatchObject({ option: 'state' });
     }
-    expect(catchError(() => restorePartitioner({ ...good, strategy: 'nope' as PartitionStrategy }))).toMatchObject({ option: 'state.strategy' });
+    expect(catchError(() => restorePartitioner({ ...good, strategy: 'nope' as PartitionStrategy }))).toMatchObject({
+      option: 'state.strategy',
+    });
   });
 
   it('accepts byte keys with the same owner as the same text', () => {
