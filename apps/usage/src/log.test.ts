@@ -120,7 +120,10 @@ describe('UsageLog', () => {
   });
 });
 
-/** Runs a child that appends records and prints each id once `append` resolved; SIGKILLs it after `ms`. */
+/**
+ * Runs a child that appends records and prints each id once `append` resolved; SIGKILLs it
+ * `ms` after its first acknowledgement (mid-stream however slow the machine is).
+ */
 async function appendUntilKilled(logDir: string, ms: number): Promise<string[]> {
   const script = `
     import { UsageLog } from ${JSON.stringify(new URL('./log.ts', import.meta.url).pathname)};
@@ -137,20 +140,21 @@ async function appendUntilKilled(logDir: string, ms: number): Promise<string[]> 
   });
   const acked: string[] = [];
   let buffered = '';
-  let ready: () => void = () => {};
-  const started = new Promise<void>((r) => {
-    ready = r;
+  let acknowledged: () => void = () => {};
+  const appending = new Promise<void>((r) => {
+    acknowledged = r;
   });
   child.stdout.on('data', (chunk: Buffer) => {
     buffered += chunk.toString();
     const lines = buffered.split('\n');
     buffered = lines.pop() ?? '';
     for (const line of lines) {
-      if (line === 'ready') ready();
-      else if (line) acked.push(line);
+      if (line === 'ready' || line === '') continue;
+      acked.push(line);
+      acknowledged();
     }
   });
-  await started;
+  await Promise.race([appending, new Promise((r) => child.once('close', r))]);
   await new Promise((r) => setTimeout(r, ms));
   const exited = new Promise((r) => child.once('close', r)); // after stdout is drained
   child.kill('SIGKILL');
