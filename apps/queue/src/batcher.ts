@@ -49,6 +49,10 @@ export class Batcher<I, O> {
 
   #next(): void {
     this.#busy = false;
-    if (this.#queue.length > 0) this.#flush();
+    if (this.#queue.length === 0 || this.#scheduled) return;
+    // After the rest of this turn of the event loop: the replies that came with this one
+    // (other connections, other batches) submit their items first, and go in this batch.
+    this.#scheduled = true;
+    setImmediate(() => this.#flush());
   }
 }

@@ -348,6 +348,14 @@ describe.each(factories)('%s queue', (_name, make, fake) => {
     expect(await entries(q, 10, 5)).toEqual([]);
   });
 
+  it('refuses a job whose deadline is not a number, naming it', async () => {
+    const q = queue();
+    const error = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: Number.NaN }).catch((e) => e);
+    expect(isInvalidOptionError(error)).toBe(true);
+    expect(String(error)).toContain('deadlineAt');
+    expect(await q.depth()).toBe(0);
+  });
+
   it('rejects invalid options naming the option', () => {
     let error: unknown;
     try {

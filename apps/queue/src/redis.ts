@@ -1,20 +1,22 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { abortReason, durationMs, InvalidOptionError, integer, nonEmptyString } from '@ballast/common';
+import { abortReason, durationMs, finiteNumber, InvalidOptionError, integer, nonEmptyString } from '@ballast/common';
 import { RendezvousPartitioner } from '@ballast/partitioning';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { Batcher } from './batcher.ts';
 import { clusterSlot as calculateSlot, shardTag } from './cluster-slot.ts';
 import { GroupWait } from './group-wait.ts';
+import { finalValue, ledgerRecord, noticeOf, parseLedgerEntry, parseNotice, parseState } from './job-state.ts';
 import { ledgerArgs } from './ledger.ts';
 import { Membership, type MembershipSnapshot } from './membership.ts';
 import { asBuffer, emptyStats, poison, resolveQueueOptions, unknownJob } from './options.ts';
-import { type RawEntry, RedisConsumer } from './redis-consumer.ts';
+import { EntryFeed, type RawEntry, RedisConsumer } from './redis-consumer.ts';
 import { ENQUEUE, FINISH, UNDO } from './redis-scripts.ts';
 import { type ServicePart, serviceStatsOf } from './service-stats.ts';
 import {
   type Consumer,
   type JobInput,
+  type JobParams,
   type JobQueue,
   type JobResult,
   type JobState,
@@ -112,17 +114,19 @@ export type Finish = {
   errorCode?: string;
   reason?: 'orphaned';
   serviceMs?: number;
+  /** The job's tenant (a cancel leaves it to the script, which reads the job's state). */
+  tenant?: string;
   /** Member waiting for the result, told once it is replicated. */
   producer?: string;
 };
 
-/** One job of an ENQUEUE call: its key and its nine arguments. */
+/** One job of an ENQUEUE call: its key and its four arguments. */
 interface EnqueueItem {
   key: string;
   args: Array<string | number | Buffer>;
 }
 
-/** One job of a FINISH call: its key and its eleven arguments. */
+/** One job of a FINISH call: its key and its four arguments. */
 interface FinishItem {
   key: string;
   args: Array<string | number | Buffer>;
@@ -216,6 +220,13 @@ class Shard {
   }
 }
 
+/**
+ * Results up to this size travel in the producer's notice, so the producer needs no
+ * second read; larger ones are read (`GET`) by the producer, so big images are not
+ * written to the append-only file and the replicas twice.
+ */
+const NOTICE_RESULT_MAX_BYTES = 16 * 1024;
+
 /** Connections made by each node of a cluster client. */
 const connectsOf = new WeakMap<Redis, number>();
 
@@ -258,7 +269,9 @@ export class RedisQueue implements JobQueue {
   readonly #waiters = new Map<string, { since: number; done: Set<(result: JobResult) => void> }>();
   readonly #consumers = new Set<RedisConsumer>();
   /** Notices to send in this tick, by producer. */
-  readonly #notices = new Map<string, string[]>();
+  readonly #notices = new Map<string, Buffer[]>();
+  /** When each inbox's expiry was last pushed back (performance.now()). */
+  readonly #inboxTouched = new Map<string, number>();
   /** Attended jobs this handle enqueued whose notice has not come yet. */
   readonly #ownAttended = new Set<string>();
   /** Notices that came before anyone waited (job id → arrival), kept a minute. */
@@ -266,6 +279,8 @@ export class RedisQueue implements JobQueue {
   readonly #membership: Membership | undefined;
   readonly #heartbeatIntervalMs: number;
   #inbox: Redis | undefined;
+  /** New entries for this handle's consumers (made by the first consumer). */
+  #feed: EntryFeed | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
   /** Bumped when a member is found gone: consumers scan for reclaimable jobs at once. */
@@ -412,22 +427,15 @@ export class RedisQueue implements JobQueue {
     const now = this.#options.now();
     const resultTtlMs =
       input.resultTtlMs === undefined ? this.#options.resultTtlMs : durationMs('resultTtlMs', input.resultTtlMs, { min: 1 });
-    const ttl = Math.ceil(Math.max(0, input.deadlineAt - now) + resultTtlMs);
-    const tenant = typeof input.params.tenant === 'string' ? input.params.tenant : '';
+    const deadlineAt = finiteNumber('deadlineAt', input.deadlineAt);
+    const ttl = Math.ceil(Math.max(0, deadlineAt - now) + resultTtlMs);
+    const tenant = tenantOf(input.params) ?? '';
     if (input.attended) this.#membership?.announce();
     const shard = this.#shardFor(tenant);
     this.#remember(id, shard.index);
-    const args = [
-      id,
-      JSON.stringify(input.params),
-      input.deadlineAt,
-      now,
-      asBuffer(input.data),
-      ttl,
-      Math.ceil(resultTtlMs),
-      tenant,
-      input.attended ? this.member : '',
-    ];
+    const producer = input.attended ? this.member : '';
+    const header = `{"id":${JSON.stringify(id)},"deadlineAt":${deadlineAt},"enqueuedAt":${now},"p":${JSON.stringify(producer)},"params":${JSON.stringify(input.params)}}`;
+    const args = [header, asBuffer(input.data), ttl, `\n${Math.ceil(resultTtlMs)}\n${tenant}`];
     let outcome: unknown;
     let added = false;
     try {
@@ -494,30 +502,15 @@ export class RedisQueue implements JobQueue {
   }
 
   async result(id: string): Promise<JobState | undefined> {
-    let fields: Record<string, Buffer>;
+    let value: Buffer | null;
     try {
       const shard = await this.#shardOf(id);
       if (!shard) return undefined;
-      fields = await this.#client.hgetallBuffer(shard.jobKey(id));
+      value = await this.#client.getBuffer(shard.jobKey(id));
     } catch (error) {
       throw this.#unavailable(error);
     }
-    const state = fields.state?.toString();
-    if (state === undefined) return undefined;
-    const info = fields.info?.toString() ?? '{}';
-    switch (state) {
-      case 'pending':
-        return { id, status: 'pending' };
-      case 'done':
-        return { id, status: 'done', data: fields.data ?? Buffer.alloc(0), meta: JSON.parse(info) };
-      case 'failed':
-        return { id, status: 'failed', error: JSON.parse(info) };
-      case 'expired':
-      case 'cancelled':
-        return { id, status: state };
-      default:
-        throw new QueueUnavailableError(`job ${id} has an unknown state ${JSON.stringify(state)}`);
-    }
+    return parseState(id, value);
   }
 
   async cancel(id: string): Promise<boolean> {
@@ -535,7 +528,8 @@ export class RedisQueue implements JobQueue {
   consumer(name: string): Consumer {
     if (this.#closed) throw new QueueClosedError();
     nonEmptyString('name', name);
-    const consumer = new RedisConsumer(this, name, `${name}@${this.member}`);
+    this.#feed ??= new EntryFeed(this, `q@${this.member}`);
+    const consumer = new RedisConsumer(this, name, this.#feed);
     this.#consumers.add(consumer);
     this.#membership?.watch().catch(() => {});
     return consumer;
@@ -600,7 +594,7 @@ export class RedisQueue implements JobQueue {
       } catch (error) {
         throw this.#unavailable(error);
       }
-      for (const [entryId, fields] of batch) yield parseLedger(entryId, fields);
+      for (const [entryId, fields] of batch) yield* parseLedgerEntry(entryId, fields);
       if (batch.length < count) return;
       start = `(${(batch[batch.length - 1] as [string, string[]])[0]}`;
     }
@@ -621,6 +615,7 @@ export class RedisQueue implements JobQueue {
     this.#closed = true;
     if (this.#pollTimer) clearInterval(this.#pollTimer);
     await Promise.all([...this.#consumers].map((c) => c.close()));
+    this.#feed?.close();
     await this.#membership?.close();
     this.#inbox?.disconnect();
     this.#control.disconnect();
@@ -661,11 +656,11 @@ export class RedisQueue implements JobQueue {
   }
 
   /**
-   * @internal Reads one new entry of shard `index` for `consumer`: blocking up to
-   * `blockMs` on `client` (the consumer's own connection), or at once on the shared one
-   * when `blockMs` is undefined.
+   * @internal Reads up to `count` new entries of shard `index` for `consumer`: blocking up
+   * to `blockMs` on `client` (the feed's own connection), or at once on the shared one
+   * when `client` is undefined.
    */
-  async _read(client: Redis | undefined, consumer: string, index: number, blockMs?: number): Promise<RawEntry | undefined> {
+  async _read(client: Redis | undefined, consumer: string, index: number, count: number, blockMs?: number): Promise<RawEntry[]> {
     const shard = this.#shards[index] as Shard;
     const block = blockMs === undefined ? [] : ['BLOCK', blockMs];
     await this.ensureGroup(index);
@@ -675,31 +670,31 @@ export class RedisQueue implements JobQueue {
       this.#group,
       consumer,
       'COUNT',
-      1,
+      count,
       ...block,
       'STREAMS',
       shard.stream,
       '>',
     )) as Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
-    const entry = reply?.[0]?.[1]?.[0];
-    return entry ? parseEntry(entry, 1, index) : undefined;
+    return (reply?.[0]?.[1] ?? []).map((entry) => parseEntry(entry, 1, index));
   }
 
   /**
-   * @internal Takes over one entry idle longer than `leaseMs` (its consumer died, or
-   * was found gone and its entries marked). `XAUTOCLAIM` looks at no more than ten
-   * pending entries per call, so the scan follows its cursor through the whole pending
-   * list. The delivery count Redis keeps for the entry is its attempt number.
+   * @internal Takes over up to `max` entries idle longer than `leaseMs` (their consumer
+   * died, or was found gone and its entries marked). `XAUTOCLAIM` looks at no more than
+   * ten pending entries per entry asked for, so the scan follows its cursor through the
+   * whole pending list. The delivery count Redis keeps for an entry is its attempt number.
    */
-  async _reclaim(consumer: string): Promise<RawEntry | undefined> {
-    if (this.#shards.length === 1) return this.#reclaimFrom(this.#shards[0] as Shard, consumer);
+  async _reclaim(consumer: string, max: number): Promise<RawEntry[]> {
+    if (this.#shards.length === 1) return this.#reclaimFrom(this.#shards[0] as Shard, consumer, max);
+    const release = (late: RawEntry[]): Promise<unknown> =>
+      Promise.all(late.map((e) => this._release(consumer, e.shard, e.entryId, e.job.attempt)));
     for (const shard of this.#shards) {
       if (!this._usable(shard.index)) continue;
-      const reclaim = this.#reclaimFrom(shard, consumer);
-      const entry = await this._within(shard.index, reclaim, (late) => this._release(consumer, late.shard, late.entryId, late.job.attempt));
-      if (entry) return entry;
+      const entries = await this._within(shard.index, this.#reclaimFrom(shard, consumer, max), release);
+      if (entries.length > 0) return entries;
     }
-    return undefined;
+    return [];
   }
 
   readonly #slowUntil = new Map<number, number>();
@@ -712,14 +707,14 @@ export class RedisQueue implements JobQueue {
   /**
    * @internal Waits at most `allowMs` (250) for `read` from shard `index`: a shard that does not
    * answer by then is skipped for a second, so one shard's failover does not stall the
-   * others; an entry it hands over late is given to `late` (to hand it back).
+   * others; entries it hands over late are given to `late` (to hand them back).
    */
   async _within(
     index: number,
-    read: Promise<RawEntry | undefined>,
-    late: (entry: RawEntry) => Promise<unknown>,
+    read: Promise<RawEntry[]>,
+    late: (entries: RawEntry[]) => Promise<unknown>,
     allowMs = 250,
-  ): Promise<RawEntry | undefined> {
+  ): Promise<RawEntry[]> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const slow = new Promise<'slow'>((resolve) => {
       timer = setTimeout(() => resolve('slow'), allowMs);
@@ -730,14 +725,15 @@ export class RedisQueue implements JobQueue {
     if (outcome !== 'slow') return outcome;
     this.#slowUntil.set(index, performance.now() + 1000);
     read.then(
-      (entry) => entry && late(entry).catch(() => undefined),
+      (entries) => entries.length > 0 && late(entries).catch(() => undefined),
       () => undefined,
     );
-    return undefined;
+    return [];
   }
 
-  async #reclaimFrom(shard: Shard, consumer: string): Promise<RawEntry | undefined> {
+  async #reclaimFrom(shard: Shard, consumer: string, max: number): Promise<RawEntry[]> {
     const { stream } = shard;
+    const out: RawEntry[] = [];
     let cursor = '0-0';
     do {
       const reply = (await this.#control.callBuffer(
@@ -748,20 +744,20 @@ export class RedisQueue implements JobQueue {
         this.#options.leaseMs,
         cursor,
         'COUNT',
-        1,
+        max - out.length,
       )) as [Buffer, Array<[Buffer, Buffer[]] | null>] | null;
-      const entry = reply?.[1]?.[0];
-      if (entry) {
+      for (const entry of reply?.[1] ?? []) {
+        if (!entry) continue;
         this.#stats.reclaimed++;
         const entryId = entry[0].toString();
         const pending = (await this.#control.call('XPENDING', stream, this.#group, entryId, entryId, 1)) as Array<
           [string, string, number, number]
         >;
-        return parseEntry(entry, Number(pending[0]?.[3] ?? 2), shard.index);
+        out.push(parseEntry(entry, Number(pending[0]?.[3] ?? 2), shard.index));
       }
       cursor = reply?.[0]?.toString() ?? '0-0';
-    } while (cursor !== '0-0');
-    return undefined;
+    } while (cursor !== '0-0' && out.length < max);
+    return out;
   }
 
   /** @internal Hands an unfinished delivery back: reclaimable at once, and not counted as an attempt. */
@@ -795,29 +791,27 @@ export class RedisQueue implements JobQueue {
    */
   async _begin(consumer: RedisConsumer, entry: RawEntry): Promise<Lease | undefined> {
     const { job, entryId, producer, shard } = entry;
-    const worker = consumer.name;
+    const base = { worker: consumer.name, attempt: job.attempt, tenant: tenantOf(job.params) };
     if (job.attempt > this.#options.maxAttempts) {
       const failure = poison(job.id, this.#options.maxAttempts);
-      const info = JSON.stringify(failure);
       await this._finish(shard, entryId, job.id, {
+        ...base,
         state: 'failed',
-        info,
+        info: JSON.stringify(failure),
         errorCode: failure.code,
-        worker,
-        attempt: job.attempt,
         producer,
       });
       return undefined;
     }
     if (this.#options.now() > job.deadlineAt) {
-      await this._finish(shard, entryId, job.id, { state: 'expired', worker, attempt: job.attempt, producer });
+      await this._finish(shard, entryId, job.id, { ...base, state: 'expired', producer });
       return undefined;
     }
     if (producer !== '' && this.#membership?.isGone(producer)) {
-      await this._finish(shard, entryId, job.id, { state: 'cancelled', reason: 'orphaned', worker, attempt: job.attempt });
+      await this._finish(shard, entryId, job.id, { ...base, state: 'cancelled', reason: 'orphaned' });
       return undefined;
     }
-    return consumer._lease(job, shard, entryId, producer);
+    return consumer._lease(entry, base.tenant);
   }
 
   /**
@@ -836,42 +830,57 @@ export class RedisQueue implements JobQueue {
   }
 
   async #finish(shard: Shard, entryId: string, id: string, f: Finish): Promise<boolean> {
-    const args = [
-      entryId,
-      f.state,
-      f.data ? asBuffer(f.data) : '',
-      f.info ?? '{}',
+    const value = finalValue(f.state, f.info ?? '{}', f.data ? asBuffer(f.data) : undefined);
+    const record = ledgerRecord({
       id,
-      f.worker ?? '',
-      f.attempt,
-      f.usage ?? '',
-      f.errorCode ?? '',
-      f.reason ?? '',
-      f.serviceMs === undefined ? '' : Math.round(f.serviceMs * 1000) / 1000,
-    ];
+      outcome: f.state,
+      attempt: f.attempt,
+      tenant: f.tenant,
+      worker: f.worker,
+      usage: f.usage,
+      errorCode: f.errorCode,
+      reason: f.reason,
+    });
+    const args = [entryId, value, record, f.serviceMs === undefined ? '' : Math.round(f.serviceMs * 1000) / 1000];
     let stored = false;
     await this.#durably(shard, 'result', async () => {
       stored ||= (await shard.finishes.submit({ key: shard.jobKey(id), args })) === 1;
     });
-    if (stored && f.producer) this.#notify(f.producer, id);
+    if (stored && f.producer) this.#notify(f.producer, id, value);
     return stored;
   }
 
-  /** Tells producers of replicated results: one RPUSH per producer for every notice of the same tick. */
-  #notify(producer: string, id: string): void {
-    const pending = this.#notices.get(producer);
-    if (pending) {
-      pending.push(id);
+  /**
+   * Tells producers of replicated results: one RPUSH per producer for every notice of the
+   * same tick, each carrying the result when it is at most {@link NOTICE_RESULT_MAX_BYTES}
+   * (the producer then needs no second read). A producer that is this handle is told
+   * directly.
+   */
+  #notify(producer: string, id: string, value: Buffer): void {
+    const notice = noticeOf(id, value.length <= NOTICE_RESULT_MAX_BYTES ? value : undefined);
+    if (producer === this.member) {
+      this.#noticeArrived(notice);
       return;
     }
-    this.#notices.set(producer, [id]);
+    const pending = this.#notices.get(producer);
+    if (pending) {
+      pending.push(notice);
+      return;
+    }
+    this.#notices.set(producer, [notice]);
     if (this.#notices.size > 1) return;
     queueMicrotask(() => {
-      for (const [member, ids] of this.#notices) {
+      const now = performance.now();
+      for (const [member, notices] of this.#notices) {
         const inbox = this.#clustered ? `${this.#prefix}inbox:{${member}}` : `${this.#prefix}inbox:${member}`;
-        // Its inbox expires a minute after the last notice: a producer that died leaves nothing behind.
-        this.#client.rpush(inbox, ...ids).catch(() => {});
-        this.#client.expire(inbox, 60).catch(() => {});
+        this.#client.rpush(inbox, ...notices).catch(() => {});
+        // The inbox expires a minute after the last notice (give or take the ten seconds
+        // between refreshes): a producer that died leaves nothing behind.
+        if ((this.#inboxTouched.get(inbox) ?? Number.NEGATIVE_INFINITY) < now - 10_000) {
+          this.#inboxTouched.set(inbox, now);
+          this.#client.expire(inbox, 70).catch(() => {});
+          if (this.#inboxTouched.size > 10_000) this.#inboxTouched.clear();
+        }
       }
       this.#notices.clear();
     });
@@ -949,24 +958,33 @@ export class RedisQueue implements JobQueue {
     const key = this.#inboxKey;
     const loop = async (): Promise<void> => {
       while (!this.#closed) {
-        let reply: [string, string[]] | null;
+        let reply: [Buffer, Buffer[]] | null;
         try {
-          reply = (await inbox.call('BLMPOP', 1, 1, key, 'LEFT', 'COUNT', 256)) as [string, string[]] | null;
+          reply = (await inbox.callBuffer('BLMPOP', 1, 1, key, 'LEFT', 'COUNT', 256)) as [Buffer, Buffer[]] | null;
         } catch {
           if (this.#closed) return;
           await new Promise((r) => setTimeout(r, 100).unref());
           continue;
         }
-        for (const id of reply?.[1] ?? []) this.#noticeArrived(id);
+        for (const notice of reply?.[1] ?? []) this.#noticeArrived(notice);
       }
     };
     loop().catch(() => {});
   }
 
-  #noticeArrived(id: string): void {
+  #noticeArrived(notice: Buffer): void {
+    let parsed: ReturnType<typeof parseNotice>;
+    try {
+      parsed = parseNotice(notice);
+    } catch {
+      return; // not a notice this version wrote: the poll finds the result
+    }
+    const { id, state } = parsed;
     this.#ownAttended.delete(id);
-    if (this.#waiters.has(id)) {
-      this.#deliver(id);
+    const waiter = this.#waiters.get(id);
+    if (waiter) {
+      if (state && state.status !== 'pending') for (const done of [...waiter.done]) done(state);
+      else this.#deliver(id);
       return;
     }
     const now = performance.now();
@@ -1024,23 +1042,40 @@ export class RedisQueue implements JobQueue {
   }
 }
 
+/** The job's tenant, when its params name one. */
+function tenantOf(params: JobParams): string | undefined {
+  return typeof params.tenant === 'string' ? params.tenant : undefined;
+}
+
 function isEntryId(value: unknown): value is string {
   return typeof value === 'string' && value.includes('-') && value !== '-1';
 }
 
 function parseEntry([rawId, fields]: [Buffer, Buffer[]], attempt: number, shard: number): RawEntry {
-  const map = new Map<string, Buffer>();
-  for (let i = 0; i + 1 < fields.length; i += 2) map.set((fields[i] as Buffer).toString(), fields[i + 1] as Buffer);
+  let header: Buffer | undefined;
+  let data: Buffer | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = (fields[i] as Buffer).toString();
+    if (name === 'h') header = fields[i + 1];
+    else if (name === 'd') data = fields[i + 1];
+  }
+  const h = JSON.parse(header?.toString() ?? '{}') as {
+    id?: string;
+    deadlineAt?: number;
+    enqueuedAt?: number;
+    p?: string;
+    params?: JobParams;
+  };
   return {
     entryId: rawId.toString(),
     shard,
-    producer: map.get('p')?.toString() ?? '',
+    producer: h.p ?? '',
     job: {
-      id: map.get('id')?.toString() ?? '',
-      params: JSON.parse(map.get('params')?.toString() ?? '{}'),
-      deadlineAt: Number(map.get('deadlineAt')?.toString()),
-      enqueuedAt: Number(map.get('enqueuedAt')?.toString()),
-      data: map.get('data') ?? Buffer.alloc(0),
+      id: h.id ?? '',
+      params: h.params ?? {},
+      deadlineAt: Number(h.deadlineAt),
+      enqueuedAt: Number(h.enqueuedAt),
+      data: data ?? Buffer.alloc(0),
       attempt,
     },
   };
@@ -1050,22 +1085,6 @@ function flatRecord(values: unknown[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (let i = 0; i + 1 < values.length; i += 2) out[String(values[i])] = values[i + 1];
   return out;
-}
-
-function parseLedger(entryId: string, fields: string[]): LedgerEntry {
-  const f = flatRecord(fields) as Record<string, string | undefined>;
-  const entry: LedgerEntry = {
-    jobId: f.id ?? '',
-    outcome: f.outcome as LedgerOutcome,
-    finishedAt: Number(entryId.slice(0, entryId.indexOf('-'))),
-    attempt: Number(f.attempt ?? 0),
-  };
-  if (f.tenant !== undefined) entry.tenant = f.tenant;
-  if (f.reason === 'orphaned') entry.reason = 'orphaned';
-  if (f.worker !== undefined) entry.worker = f.worker;
-  if (f.usage !== undefined) entry.usage = JSON.parse(f.usage);
-  if (f.error !== undefined) entry.errorCode = f.error;
-  return entry;
 }
 
 /** @internal Reads one shard's service-time hash. */
