@@ -59,7 +59,7 @@ export class EntryFeed {
         signal.addEventListener('abort', taker.onAbort, { once: true });
       }
       this.#takers.push(taker);
-      this.#pump().catch(() => {});
+      this.#start();
     });
   }
 
@@ -87,9 +87,20 @@ export class EntryFeed {
     if (taker.onAbort) taker.signal?.removeEventListener('abort', taker.onAbort);
   }
 
-  async #pump(): Promise<void> {
+  /**
+   * Starts reading after the current turn of the event loop, so that every consumer
+   * asking in this turn (a batch of completions resolving together) is counted in one
+   * read.
+   */
+  #start(): void {
     if (this.#pumping) return;
     this.#pumping = true;
+    setImmediate(() => {
+      this.#pump().catch(() => {});
+    });
+  }
+
+  async #pump(): Promise<void> {
     try {
       while (this.#takers.length > 0 && !this.#closed) {
         for (const entry of await this.#fetch(this.#takers.length)) this.#hand(entry);

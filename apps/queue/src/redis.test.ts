@@ -158,32 +158,26 @@ describe('results', () => {
 });
 
 describe('GroupWait', () => {
-  it('sends one WAIT for every caller that arrives while one is in flight', async () => {
+  it('sends one WAIT for every write of a tick, after them, and a new one for writes after it', async () => {
     const sent: Array<(n: number) => void> = [];
     const group = new GroupWait(() => new Promise<number>((resolve) => sent.push(resolve)));
-    const first = group.wait();
-    const second = group.wait();
-    const third = group.wait();
-    expect(sent).toHaveLength(1); // the first is in flight; the others wait for the next
-    sent[0]?.(1);
-    expect(await first).toBe(1);
+    const first = group.after();
+    const second = group.after();
+    expect(sent).toHaveLength(0); // sent at the end of the tick, after every write of it
+    await Promise.resolve();
+    expect(sent).toHaveLength(1);
+    const third = group.after(); // a write sent after that WAIT: it cannot vouch for it
     await Promise.resolve();
     expect(sent).toHaveLength(2);
     sent[1]?.(2);
-    expect(await Promise.all([second, third])).toEqual([2, 2]);
+    sent[0]?.(1);
+    expect(await Promise.all([first, second, third])).toEqual([1, 1, 2]);
     expect(group.sent).toBe(2);
   });
 
-  it('does not let a WAIT sent before a write vouch for it', async () => {
-    const sent: Array<(n: number) => void> = [];
-    const group = new GroupWait(() => new Promise<number>((resolve) => sent.push(resolve)));
-    const early = group.wait();
-    const late = group.wait(); // its write completed while the first WAIT was in flight
-    sent[0]?.(0);
-    await early;
-    await Promise.resolve();
-    expect(sent).toHaveLength(2);
-    sent[1]?.(1);
-    expect(await late).toBe(1);
+  it('passes a failed WAIT on to every write it covers', async () => {
+    const group = new GroupWait(() => Promise.reject(new Error('connection lost')));
+    const results = await Promise.allSettled([group.after(), group.after()]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
   });
 });

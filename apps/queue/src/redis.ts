@@ -91,9 +91,6 @@ export interface RedisClusterOptions {
   options?: ClusterOptions;
 }
 
-/** Runs a script on a shard. */
-type ScriptRunner = (shard: Shard, script: string, keys: string[], args: Array<string | number | Buffer>) => Promise<unknown>;
-
 /** The FINISH arguments every job of a queue shares. */
 interface FinishCommon {
   maxDepth: number;
@@ -132,6 +129,21 @@ interface FinishItem {
   args: Array<string | number | Buffer>;
 }
 
+/** What a batched write gives each of its jobs: the script's answer and, when replicas are asked for, the `WAIT` that covers it. */
+interface Written<T> {
+  value: T;
+  /** Resolves with the replicas that confirmed the write; undefined when the caller must ask (see {@link Shard.script}). */
+  acked: Promise<number> | undefined;
+}
+
+const shas = new Map<string, string>();
+
+function shaOf(script: string): string {
+  let sha = shas.get(script);
+  if (!sha) shas.set(script, (sha = createHash('sha1').update(script).digest('hex')));
+  return sha;
+}
+
 /**
  * One shard of the queue: its keys (one hash tag in cluster mode), its script batching
  * and `WAIT` group commit. With a single primary there is one shard; on Redis Cluster,
@@ -148,9 +160,10 @@ class Shard {
   readonly ledger: string;
   readonly service: string;
   readonly #prefix: string;
+  readonly #minReplicas: number;
   readonly group: GroupWait;
-  readonly enqueues: Batcher<EnqueueItem, unknown>;
-  readonly finishes: Batcher<FinishItem, number>;
+  readonly enqueues: Batcher<EnqueueItem, Written<unknown>>;
+  readonly finishes: Batcher<FinishItem, Written<number>>;
   /** Connections made so far by a single-primary client: a change between a write and its WAIT voids the WAIT. */
   #connects = 0;
 
@@ -161,13 +174,13 @@ class Shard {
     prefix: string,
     minReplicas: number,
     timeoutMs: number,
-    run: ScriptRunner,
     common: FinishCommon,
   ) {
     this.index = index;
     this.client = client;
     this.#cluster = cluster;
     this.#prefix = prefix;
+    this.#minReplicas = minReplicas;
     this.stream = `${prefix}jobs`;
     this.ledger = `${prefix}ledger`;
     this.service = `${prefix}service`;
@@ -175,7 +188,8 @@ class Shard {
     this.group = new GroupWait(async () => Number(await this.#owner().call('WAIT', minReplicas, timeoutMs)));
     this.enqueues = new Batcher(async (items) => {
       const keys = [this.stream, ...items.map((i) => i.key)];
-      return (await run(this, ENQUEUE, keys, [common.maxDepth, ...items.flatMap((i) => i.args)])) as unknown[];
+      const { reply, acked } = await this.script(ENQUEUE, keys, [common.maxDepth, ...items.flatMap((i) => i.args)]);
+      return (reply as unknown[]).map((value) => ({ value, acked }));
     });
     this.finishes = new Batcher(async (items) => {
       const keys = [this.stream, this.ledger, this.service, ...items.map((i) => i.key)];
@@ -187,12 +201,38 @@ class Shard {
         SERVICE_RING_SIZE,
         ...items.flatMap((i) => i.args),
       ];
-      return ((await run(this, FINISH, keys, args)) as unknown[]).map(Number);
+      const { reply, acked } = await this.script(FINISH, keys, args);
+      return (reply as unknown[]).map((value) => ({ value: Number(value), acked }));
     });
     if (!cluster) {
       client.on('connect', () => {
         this.#connects++;
       });
+    }
+  }
+
+  /**
+   * Runs `script` on this shard. With one primary, the `WAIT` that covers it is sent
+   * right behind it on the same connection (Redis runs a connection's commands in
+   * order, so it vouches for the script), shared with every other write sent in the
+   * same tick: one round trip for both, and Redis reads them together. On Redis
+   * Cluster the cluster client may hold a command back (slots being refreshed) while
+   * the `WAIT` goes straight to the node, so there `acked` is undefined and the caller
+   * asks for a `WAIT` once the script has answered.
+   */
+  async script(script: string, keys: string[], args: Array<string | number | Buffer>): Promise<Written<unknown> & { reply: unknown }> {
+    const pipelined = !this.#cluster && this.#minReplicas > 0;
+    const sent = this.client.call('EVALSHA', shaOf(script), keys.length, ...keys, ...args);
+    let acked = pipelined ? this.group.after() : undefined;
+    try {
+      return { reply: await sent, value: undefined, acked };
+    } catch (error) {
+      acked?.catch(() => {});
+      if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
+      // Not in this server's script cache (a restart, a failover): sent again in full, and a WAIT after it.
+      const again = this.client.call('EVAL', script, keys.length, ...keys, ...args);
+      acked = pipelined ? this.group.after() : undefined;
+      return { reply: await again, value: undefined, acked };
     }
   }
 
@@ -335,7 +375,6 @@ export class RedisQueue implements JobQueue {
       halfLifeMs: this.#options.serviceHalfLifeMs,
       retentionMs: this.#options.ledgerRetentionMs,
     };
-    const run: ScriptRunner = (...a) => this.#eval(...a);
     this.#shards = Array.from(
       { length: shardCount },
       (_, i) =>
@@ -346,7 +385,6 @@ export class RedisQueue implements JobQueue {
           cluster ? `${prefix}{${shardTag(i, shardCount)}}:` : prefix,
           this.#minReplicas,
           this.#replicationTimeoutMs,
-          run,
           common,
         ),
     );
@@ -441,13 +479,15 @@ export class RedisQueue implements JobQueue {
     try {
       await this.ensureGroup(shard.index);
       await this.#durably(shard, 'enqueue', async () => {
-        outcome = String(await shard.enqueues.submit({ key: shard.jobKey(id), args }));
+        const written = await shard.enqueues.submit({ key: shard.jobKey(id), args });
+        outcome = String(written.value);
         added ||= isEntryId(outcome);
+        return { acked: written.acked };
       });
     } catch (error) {
       // Refused to the client: a job added here must not run anyway. Best effort: on a
       // primary that is gone, the job is gone with it unless a replica had it.
-      if (isEntryId(outcome)) await this.#eval(shard, UNDO, [shard.stream, shard.jobKey(id)], [outcome, this.#group]).catch(() => {});
+      if (isEntryId(outcome)) await shard.script(UNDO, [shard.stream, shard.jobKey(id)], [outcome, this.#group]).catch(() => {});
       throw this.#unavailable(error);
     }
     if (outcome === '0') {
@@ -844,7 +884,9 @@ export class RedisQueue implements JobQueue {
     const args = [entryId, value, record, f.serviceMs === undefined ? '' : Math.round(f.serviceMs * 1000) / 1000];
     let stored = false;
     await this.#durably(shard, 'result', async () => {
-      stored ||= (await shard.finishes.submit({ key: shard.jobKey(id), args })) === 1;
+      const written = await shard.finishes.submit({ key: shard.jobKey(id), args });
+      stored ||= written.value === 1;
+      return { acked: written.acked };
     });
     if (stored && f.producer) this.#notify(f.producer, id, value);
     return stored;
@@ -869,7 +911,8 @@ export class RedisQueue implements JobQueue {
     }
     this.#notices.set(producer, [notice]);
     if (this.#notices.size > 1) return;
-    queueMicrotask(() => {
+    // After this turn of the event loop: the notices of every batch replicated in it go together.
+    setImmediate(() => {
       const now = performance.now();
       for (const [member, notices] of this.#notices) {
         const inbox = this.#clustered ? `${this.#prefix}inbox:{${member}}` : `${this.#prefix}inbox:${member}`;
@@ -894,12 +937,12 @@ export class RedisQueue implements JobQueue {
    * So a reconnect during the two means: write again (every write here is idempotent)
    * and wait again, on the new connection.
    */
-  async #durably(shard: Shard, what: string, write: () => Promise<unknown>): Promise<void> {
+  async #durably(shard: Shard, what: string, write: () => Promise<{ acked: Promise<number> | undefined }>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const epoch = shard.epoch();
-      await write();
+      const written = await write();
       if (this.#minReplicas > 0) {
-        const acked = await shard.group.wait();
+        const acked = await (written.acked ?? shard.group.after());
         if (acked < this.#minReplicas) {
           throw new QueueUnavailableError(
             `${what} reached ${acked} of ${this.#minReplicas} required replicas within ${this.#replicationTimeoutMs} ms`,
@@ -1026,19 +1069,6 @@ export class RedisQueue implements JobQueue {
   #unavailable(error: unknown): Error {
     if (error instanceof QueueUnavailableError || error instanceof QueueClosedError) return error;
     return new QueueUnavailableError(`queue unavailable: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-  }
-
-  readonly #shas = new Map<string, string>();
-
-  async #eval(shard: Shard, script: string, keys: string[], args: Array<string | number | Buffer>): Promise<unknown> {
-    let sha = this.#shas.get(script);
-    if (!sha) this.#shas.set(script, (sha = createHash('sha1').update(script).digest('hex')));
-    try {
-      return await shard.client.call('EVALSHA', sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
-      return await shard.client.call('EVAL', script, keys.length, ...keys, ...args);
-    }
   }
 }
 
