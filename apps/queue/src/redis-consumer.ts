@@ -50,6 +50,10 @@ export class EntryFeed {
   /** The next entry for `consumer`; rejects when `signal` aborts or the consumer closes. */
   take(consumer: RedisConsumer, signal: AbortSignal | undefined): Promise<RawEntry> {
     return new Promise<RawEntry>((resolve, reject) => {
+      if (this.#closed) {
+        reject(new QueueClosedError());
+        return;
+      }
       const taker: Taker = { consumer, resolve, reject, signal, onAbort: undefined };
       if (signal) {
         taker.onAbort = () => {

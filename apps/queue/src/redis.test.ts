@@ -3,7 +3,7 @@
  * its lease lapses, orphans dropped, results delivered through the producer's inbox,
  * one ledger and one service-time feed shared by every handle, WAIT group commit.
  */
-import { type RedisServer, startRedis } from '@ballast/test/redis';
+import { command, type RedisServer, startRedis } from '@ballast/test/redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GroupWait } from './group-wait.ts';
 import { type LedgerEntry, RedisQueue, type RedisQueueOptions } from './index.ts';
@@ -154,6 +154,63 @@ describe('results', () => {
     expect(await ledger(api)).toEqual([
       expect.objectContaining({ jobId: id, tenant: 'acme', outcome: 'done', worker: 'w', attempt: 1, usage: { cpuMs: 2 } }),
     ]);
+  });
+});
+
+describe('cost per job', () => {
+  async function commandCalls(name: string): Promise<number> {
+    const info = await command(redis.port, ['INFO', 'commandstats']);
+    return Number(info.match(new RegExp(`cmdstat_${name}:calls=(\\d+)`))?.[1] ?? 0);
+  }
+
+  it('serves the consumers of a process with one read for all that wait together', async () => {
+    const handle = handles();
+    const api = handle('api');
+    const worker = handle('worker');
+    const ids = await Promise.all(
+      Array.from({ length: 8 }, () => api.enqueue({ data: Buffer.from('a'), params: {}, deadlineAt: future() })),
+    );
+    const consumers = Array.from({ length: 8 }, (_, i) => worker.consumer(`c${i}`));
+    const before = await commandCalls('xreadgroup');
+    const leases = await Promise.all(consumers.map((c) => c.next()));
+    expect(leases.map((l) => l.job.id).sort()).toEqual([...ids].sort());
+    expect((await commandCalls('xreadgroup')) - before).toBeLessThanOrEqual(2);
+    await Promise.all(leases.map((l) => l.complete(Buffer.from('ok'), {})));
+  });
+
+  it('enqueues jobs that arrive together with one script call', async () => {
+    const api = handles()('api');
+    await api.ping();
+    const before = await commandCalls('evalsha');
+    await Promise.all(Array.from({ length: 20 }, () => api.enqueue({ data: Buffer.from('a'), params: {}, deadlineAt: future() })));
+    expect((await commandCalls('evalsha')) - before).toBeLessThanOrEqual(2);
+  });
+
+  /** Completes one attended job with `result`; returns what the producer got and the GETs Redis ran meanwhile. */
+  async function cycle(result: Buffer): Promise<{ got: Buffer | undefined; gets: number }> {
+    const handle = handles();
+    const api = handle('api');
+    const worker = handle('worker');
+    const id = await api.enqueue({ data: Buffer.from('a'), params: {}, deadlineAt: future(), attended: true });
+    const waiting = api.wait(id);
+    const lease = await worker.consumer('w').next();
+    const before = await commandCalls('get');
+    await lease.complete(result, {});
+    const state = await waiting;
+    return { got: state.status === 'done' ? state.data : undefined, gets: (await commandCalls('get')) - before };
+  }
+
+  it('hands a small result to the producer in its notice: no second read', async () => {
+    const { got, gets } = await cycle(Buffer.from('small'));
+    expect(got?.toString()).toBe('small');
+    expect(gets).toBe(1); // the FINISH script's own check of the job's state
+  });
+
+  it('hands a large result over by reference: the producer reads it once', async () => {
+    const big = Buffer.alloc(100_000, 7);
+    const { got, gets } = await cycle(big);
+    expect(got?.equals(big)).toBe(true);
+    expect(gets).toBe(2);
   });
 });
 

@@ -1,0 +1,115 @@
+/**
+ * The queue benchmark's figures, from benchmarks/results/queue.json: named Markdown
+ * fragments (tables and sentences) that the report (`queue.md`) is made of and that
+ * READMEs quote between `<!-- figures:queue:<fragment> -->` markers.
+ */
+import { fmt, markdownTable, type Row } from '../lib/report.ts';
+
+/** How one load was spread over processes. */
+export interface Shape {
+  name: string;
+  producerProcesses: number;
+  producersPerProcess: number;
+  consumerProcesses: number;
+  consumersPerProcess: number;
+}
+
+/** What `run.ts` writes to benchmarks/results/queue.json. */
+export interface QueueResults {
+  machine: { node: string; cpus: number; cpuModel: string; date: string };
+  quick: boolean;
+  loadAverage: { before: number; after: number };
+  baseline: string;
+  rounds: number;
+  shapes: Shape[];
+  /** The load the extrapolation is made from. */
+  extrapolateFrom: string;
+  cost: { rows: Row[] };
+  durability: Row[];
+  shards: Row[];
+  failures: Row[];
+}
+
+/** Code these results measure. */
+export const measures: readonly string[] = ['apps/queue/src', 'benchmarks/queue'];
+
+/** The goal: Redis CPU per full job cycle, µs (one core ≈ 10,000 jobs/s). */
+export const GOAL_US = 100;
+/** The primary column: the redis-server process's CPU time (/proc) ÷ jobs. */
+export const PROC = 'Redis CPU µs/job (/proc, median)';
+
+/** Primary cores, and shards kept under 70% busy, for 10,000 jobs/s at `us` µs per job. */
+export function forTenThousand(us: number): { cores: number; shards: number } {
+  const cores = (10_000 * us) / 1e6;
+  return { cores, shards: Math.ceil(cores / 0.7) };
+}
+
+export default function figures(results: QueueResults): Record<string, string> {
+  const rows = results.cost.rows;
+  const cell = (load: string, queue: string): number => Number(rows.find((r) => r.load === load && r.queue === queue)?.[PROC]);
+  const loads = results.shapes.map((s) => s.name);
+  const goal = loads
+    .map((load) => {
+      const now = cell(load, 'now');
+      const before = cell(load, 'before');
+      const verdict = now <= GOAL_US ? 'met' : 'not met';
+      return `${load}: ${fmt(now)} µs against ${fmt(before)} before (${fmt(now / before, 2)}×; ≤ ${GOAL_US} µs ${verdict})`;
+    })
+    .join('; ');
+  const us = cell(results.extrapolateFrom, 'now');
+  const { cores, shards } = forTenThousand(us);
+  const light = loads[0] as string;
+  const lightUs = cell(light, 'now');
+  const lightTen = forTenThousand(lightUs);
+  const extrapolation =
+    `At ${fmt(us)} µs of primary CPU per job (${results.extrapolateFrom}), one Redis core carries about ` +
+    `${fmt(Math.round(1e6 / us / 100) * 100)} jobs/s, and 10,000 jobs/s needs ${fmt(cores, 2)} primary cores: ` +
+    `${shards} shard(s) kept under 70% busy. With smaller batches (${light}: ${fmt(lightUs)} µs) it needs ` +
+    `${fmt(lightTen.cores, 2)} cores: ${lightTen.shards} shard(s).`;
+  const loadLine = results.shapes
+    .map(
+      (s) =>
+        `${s.name} = ${s.producerProcesses} × ${s.producersPerProcess} producers, ${s.consumerProcesses} × ${s.consumersPerProcess} consumers`,
+    )
+    .join('; ');
+  const fragments: Record<string, string> = {
+    cost: markdownTable(rows),
+    goal: `Redis CPU per full job cycle (the primary's process, /proc): ${goal}.`,
+    durability: markdownTable(results.durability),
+    shards: markdownTable(results.shards),
+    failures: markdownTable(results.failures),
+    extrapolation,
+  };
+  const m = results.machine;
+  fragments.report = [
+    '# bench:queue',
+    '',
+    `\`npm run bench:queue${results.quick ? ' -- --quick' : ''}\` — ${m.cpuModel}, ${m.cpus} cores, Node ${m.node}, ${m.date}; load average ${results.loadAverage.before.toFixed(2)} → ${results.loadAverage.after.toFixed(2)}.`,
+    '',
+    `## Redis cost per full job cycle (baseline: the queue at ${results.baseline})`,
+    '',
+    `Primary + 1 replica, \`WAIT 1\`, appendfsync everysec. Load (closed-loop producers → no-op consumers, each process with its own queue handle): ${loadLine}. Median of ${results.rounds} alternating round(s).`,
+    '',
+    fragments.cost,
+    '',
+    fragments.goal,
+    '',
+    '## The cost of durability',
+    '',
+    fragments.durability,
+    '',
+    '## Shards',
+    '',
+    fragments.shards,
+    '',
+    '## Failure scenarios',
+    '',
+    fragments.failures,
+    '',
+    '## Extrapolation',
+    '',
+    extrapolation,
+    '',
+  ].join('\n');
+  return fragments;
+}
