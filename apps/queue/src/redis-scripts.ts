@@ -101,7 +101,8 @@ for i = 4, #KEYS do
   local stored = 0
   if v and string.byte(v, 1) == 112 then
     local entry, ttl, tenant = string.match(v, '^p\\n([^\\n]*)\\n([^\\n]*)\\n(.*)$')
-    redis.call('SET', key, ARGV[b + 1], 'PX', tonumber(ttl) or ARGV[2])
+    if not ttl or ttl == '' then ttl = ARGV[2] end
+    redis.call('SET', key, ARGV[b + 1], 'PX', ttl)
     local record = ARGV[b + 2]
     if ARGV[b] == '' then
       if tenant and tenant ~= '' then record = '{"tenant":' .. cjson.encode(tenant) .. ',' .. string.sub(record, 2) end

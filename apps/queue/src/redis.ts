@@ -271,17 +271,22 @@ const NOTICE_RESULT_MAX_BYTES = 16 * 1024;
 const connectsOf = new WeakMap<Redis, number>();
 
 /**
- * The distributed queue: a Redis Stream read through a consumer group.
+ * The distributed queue: a Redis Stream read through a consumer group. Every Redis
+ * command is shared by as many jobs as possible, since what Redis spends per job is
+ * mostly per command: jobs enqueued (or finished) while a call is under way, or in the
+ * same turn of the event loop, go in one script call, with one `WAIT` behind it.
  *
- * - `enqueue` runs one script (depth check, job state, `XADD`), then `WAIT`s until
- *   `minReplicas` replicas have it — one `WAIT` for every job written meanwhile (group
- *   commit) — so an acknowledged job survives a primary crash.
- * - Consumers read with `XREADGROUP`; a held job's idle time is reset every
- *   `leaseMs / 3`; jobs idle longer than `leaseMs` are taken over with `XAUTOCLAIM`,
- *   and at once when their worker's heartbeats stop (see {@link Membership}).
- * - One script stores the result, the ledger entry and the service-time sample,
- *   acknowledges and deletes the entry and leaves a notice in the producer's inbox;
- *   `complete()` resolves once that is replicated.
+ * - `enqueue` runs the ENQUEUE script (depth check, per job an `XADD` and a
+ *   `SET … NX PX` of its state), then `WAIT`s until `minReplicas` replicas have it —
+ *   so an acknowledged job survives a primary crash.
+ * - A process's consumers share one `XREADGROUP … COUNT n` for the n of them waiting;
+ *   a held job's idle time is reset every `leaseMs / 3`; jobs idle longer than
+ *   `leaseMs` are taken over with `XAUTOCLAIM`, and at once when their worker's
+ *   heartbeats stop (see {@link Membership}).
+ * - The FINISH script stores the results, acknowledges and deletes the entries, and
+ *   appends one ledger entry and one service-time update for the call; `complete()`
+ *   resolves once that is replicated, and then the producer is told, its result in the
+ *   notice when small.
  * - With `connection: { sentinels, name }`, ioredis asks Sentinel for the primary and
  *   follows it when Sentinel promotes a replica.
  */
@@ -930,9 +935,9 @@ export class RedisQueue implements JobQueue {
   }
 
   /**
-   * Runs `write`, then `WAIT`s for `minReplicas` (shared with every write made
-   * meanwhile). `WAIT` speaks for the writes of its own connection only: when ioredis
-   * reconnects in between (a failover) it resends the pending `WAIT` to the new
+   * Runs `write`, then `WAIT`s for `minReplicas` (the `WAIT` sent behind the write, or
+   * asked for now, shared with every write of the same tick). `WAIT` speaks for the
+   * writes of its own connection only: when ioredis reconnects in between (a failover) it resends the pending `WAIT` to the new
    * primary, where it would vouch for a write that may never have reached that server.
    * So a reconnect during the two means: write again (every write here is idempotent)
    * and wait again, on the new connection.
