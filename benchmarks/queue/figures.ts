@@ -58,14 +58,21 @@ export default function figures(results: QueueResults): Record<string, string> {
     .join('; ');
   const us = cell(results.extrapolateFrom, 'now');
   const { cores, shards } = forTenThousand(us);
-  const light = loads[0] as string;
-  const lightUs = cell(light, 'now');
-  const lightTen = forTenThousand(lightUs);
   const extrapolation =
     `At ${fmt(us)} µs of primary CPU per job (${results.extrapolateFrom}), one Redis core carries about ` +
     `${fmt(Math.round(1e6 / us / 100) * 100)} jobs/s, and 10,000 jobs/s needs ${fmt(cores, 2)} primary cores: ` +
-    `${shards} shard(s) kept under 70% busy. With smaller batches (${light}: ${fmt(lightUs)} µs) it needs ` +
-    `${fmt(lightTen.cores, 2)} cores: ${lightTen.shards} shard(s).`;
+    `${shards} shard(s) kept under 70% busy.`;
+  const perLoad: Row[] = loads.map((load) => {
+    const x = cell(load, 'now');
+    const ten = forTenThousand(x);
+    return {
+      load,
+      'µs/job': x,
+      'jobs/s per Redis core': Math.round(1e6 / x / 100) * 100,
+      'cores for 10,000 jobs/s': ten.cores,
+      'shards (≤ 70% busy)': ten.shards,
+    };
+  });
   const loadLine = results.shapes
     .map(
       (s) =>
@@ -79,6 +86,7 @@ export default function figures(results: QueueResults): Record<string, string> {
     shards: markdownTable(results.shards),
     failures: markdownTable(results.failures),
     extrapolation,
+    'extrapolation-table': markdownTable(perLoad),
   };
   const m = results.machine;
   fragments.report = [
@@ -109,6 +117,8 @@ export default function figures(results: QueueResults): Record<string, string> {
     '## Extrapolation',
     '',
     extrapolation,
+    '',
+    fragments['extrapolation-table'] as string,
     '',
   ].join('\n');
   return fragments;

@@ -4,7 +4,7 @@
  * 1. Redis CPU per full job cycle (enqueue → claim → complete → result read), the
  *    queue as it was before this benchmark existed (its code read from git at the
  *    commit below) against the queue now, on the same primary + replica, in
- *    alternating rounds, under three loads: 64 and 256 jobs in flight from one API
+ *    alternating rounds, under four loads: 8, 64 and 256 jobs in flight from one API
  *    server process to one worker process, and 256 spread over two of each. The load
  *    runs in separate processes (closed-loop producers and no-op consumers, as API
  *    servers and workers run; see `load.ts`), so that batching and `WAIT` group commit
@@ -52,6 +52,8 @@ const runs = (section: 'cost' | 'durability' | 'shards' | 'failures'): boolean =
 const here = dirname(fileURLToPath(import.meta.url));
 const loadBefore = loadavg()[0] ?? 0;
 
+/** An API server and a worker, 8 jobs in flight: little to batch (about two jobs per call). */
+const tiny: Shape = { name: '8 in flight', producerProcesses: 1, producersPerProcess: 8, consumerProcesses: 1, consumersPerProcess: 2 };
 /** An API server and a worker, 64 jobs in flight. */
 const light: Shape = { name: '64 in flight', producerProcesses: 1, producersPerProcess: 64, consumerProcesses: 1, consumersPerProcess: 16 };
 /** An API server and a worker, 256 jobs in flight. */
@@ -70,7 +72,7 @@ const spread: Shape = {
   consumerProcesses: 2,
   consumersPerProcess: 32,
 };
-const shapes = [light, heavy, spread];
+const shapes = [tiny, light, heavy, spread];
 /** The load of the durability and shard sections. */
 const throughputShape = heavy;
 
@@ -384,7 +386,7 @@ const started = performance.now();
 console.log(`bench:queue — ${quick ? 'quick' : 'full'} run; load average ${loadBefore.toFixed(2)} at start`);
 const cost = runs('cost') ? await costComparison() : { rounds: [], rows: [] };
 printTable(
-  'Redis cost per full job cycle (primary + 1 replica, WAIT 1, appendfsync everysec; 2 producer and 2 no-op consumer processes)',
+  'Redis cost per full job cycle (primary + 1 replica, WAIT 1, appendfsync everysec; producer and no-op consumer processes)',
   cost.rows,
 );
 const fsync = runs('durability') ? await durability() : [];
