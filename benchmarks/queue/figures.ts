@@ -81,6 +81,17 @@ export default function figures(results: QueueResults): Record<string, string> {
     .join('; ');
   const fragments: Record<string, string> = {
     cost: markdownTable(rows),
+    'cost-short': markdownTable(rows, [
+      'load',
+      'queue',
+      PROC,
+      'commandstats µs/job',
+      'top-level calls/job',
+      'script calls/job',
+      'WAITs/job',
+      'jobs/s',
+      'p99 enqueue→ack ms',
+    ]),
     goal: `Redis CPU per full job cycle (the primary's process, /proc): ${goal}.`,
     durability: markdownTable(results.durability),
     shards: markdownTable(results.shards),

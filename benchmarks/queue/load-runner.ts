@@ -6,7 +6,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { LoadSpec, ProducerReport } from './load.ts';
+import type { CycleReport } from '@ballast/app-queue/testing';
+import type { LoadSpec } from './load.ts';
 
 const script = join(dirname(fileURLToPath(import.meta.url)), 'load.ts');
 
@@ -107,7 +108,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     const started = performance.now();
     for (const c of all) c.proc.stdin?.write('go\n');
     const reports = (await Promise.all(producers.map((c) => c.next('done')))).map(
-      (line) => JSON.parse(line) as ProducerReport & { cpuUs: number },
+      (line) => JSON.parse(line) as CycleReport & { cpuUs: number },
     );
     const elapsedMs = performance.now() - started;
     await o.after?.();

@@ -14,6 +14,7 @@
 import { createInterface } from 'node:readline';
 import type { JobQueue } from '@ballast/app-queue';
 import { RedisQueue } from '@ballast/app-queue';
+import { type CycleReport, consumeNoOp, produceCycles } from '@ballast/app-queue/testing';
 
 /** What the runner passes as the single argument (JSON). */
 export interface LoadSpec {
@@ -29,15 +30,6 @@ export interface LoadSpec {
   /** Producers: jobs to run before `ready`. */
   warmup: number;
   idPrefix: string;
-}
-
-/** What a producer process reports. */
-export interface ProducerReport {
-  acknowledged: number;
-  refused: number;
-  elapsedMs: number;
-  ackMs: number[];
-  cycleMs: number[];
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec;
@@ -59,56 +51,11 @@ const command = (): Promise<string> =>
 const Queue = spec.module ? ((await import(spec.module)) as { RedisQueue: new (options: object) => JobQueue }).RedisQueue : RedisQueue;
 const queue = new Queue(spec.options);
 
-async function produce(jobs: number, prefix: string, report?: ProducerReport): Promise<void> {
-  let issued = 0;
-  await Promise.all(
-    Array.from({ length: spec.concurrency }, async () => {
-      while (issued < jobs) {
-        const n = issued++;
-        const t0 = performance.now();
-        let id: string;
-        try {
-          id = await queue.enqueue({
-            id: `${prefix}${n}`,
-            data: Buffer.from('x'),
-            params: { tenant: `t${n % 16}` },
-            deadlineAt: Date.now() + 600_000,
-            attended: true,
-          });
-        } catch {
-          if (report) report.refused++;
-          await new Promise((r) => setTimeout(r, 10));
-          continue;
-        }
-        const t1 = performance.now();
-        await queue.wait(id);
-        if (report) {
-          report.acknowledged++;
-          report.ackMs.push(t1 - t0);
-          report.cycleMs.push(performance.now() - t0);
-        }
-      }
-    }),
-  );
-}
-
+const fresh = (): CycleReport => ({ acknowledged: 0, refused: 0, completed: 0, elapsedMs: 0, ackMs: [], cycleMs: [] });
 const stop = new AbortController();
-const consumers: Array<Promise<void>> = [];
-if (spec.role === 'consumer') {
-  for (let i = 0; i < spec.concurrency; i++) {
-    consumers.push(
-      (async () => {
-        const consumer = queue.consumer(`c${i}`);
-        while (!stop.signal.aborted) {
-          const lease = await consumer.next(stop.signal).catch(() => undefined);
-          if (lease) await lease.complete(Buffer.from('ok'), { wallMs: 0 }).catch(() => undefined);
-        }
-        await consumer.close();
-      })(),
-    );
-  }
-} else {
-  await produce(spec.warmup, `${spec.idPrefix}w`);
+const consumers = spec.role === 'consumer' ? consumeNoOp(queue, spec.concurrency, stop.signal) : Promise.resolve();
+if (spec.role === 'producer') {
+  await produceCycles(queue, { producers: spec.concurrency, jobs: spec.warmup, idPrefix: `${spec.idPrefix}w` }, fresh());
 }
 console.log('ready');
 let cpu: NodeJS.CpuUsage | undefined;
@@ -116,17 +63,15 @@ for (let line = await command(); ; line = await command()) {
   if (line === 'go') {
     cpu = process.cpuUsage();
     if (spec.role === 'producer') {
-      const report: ProducerReport = { acknowledged: 0, refused: 0, elapsedMs: 0, ackMs: [], cycleMs: [] };
-      const started = performance.now();
-      await produce(spec.jobs, spec.idPrefix, report);
-      report.elapsedMs = performance.now() - started;
+      const report = fresh();
+      await produceCycles(queue, { producers: spec.concurrency, jobs: spec.jobs, idPrefix: spec.idPrefix }, report);
       const used = process.cpuUsage(cpu);
       console.log(`done ${JSON.stringify({ ...report, cpuUs: used.user + used.system })}`);
     }
   } else if (line === 'stop') {
     const used = cpu ? process.cpuUsage(cpu) : { user: 0, system: 0 };
     stop.abort(new Error('stop'));
-    await Promise.all(consumers);
+    await consumers;
     await queue.close();
     console.log(`cpu ${JSON.stringify({ cpuUs: used.user + used.system })}`);
     process.exit(0);
