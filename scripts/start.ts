@@ -11,8 +11,9 @@
 
 import { spawn } from 'node:child_process';
 import { identityAuthentication } from '@ballast/app-api';
+import { edgeFromEnv } from '@ballast/app-gateway';
 import { queueFromEnv } from '@ballast/app-queue';
-import { IDENTITY_ENV, IMAGE_ENV, QUEUE_ENV, START_ENV, startService, USAGE_ENV } from '@ballast/app-shared';
+import { EDGE_ENV, IDENTITY_ENV, IMAGE_ENV, QUEUE_ENV, START_ENV, startService, USAGE_ENV } from '@ballast/app-shared';
 import { type RunningSystem, startIdentity, startSystem } from '@ballast/app-system';
 import { logDirFor, openRecorder, type UsageStore, usageConfig } from '@ballast/app-usage';
 import { sampleJpeg } from '@ballast/app-worker';
@@ -26,7 +27,7 @@ const HEAP_FLAG = '--initial-old-space-size=128';
 // during it must still stop the system once it is up.
 const LAUNCHED_BY = process.ppid;
 // Every BALLAST_* variable is checked before anything starts: a typo stops here, naming it.
-const { env, logger } = startService('npm start', { ...QUEUE_ENV, ...IMAGE_ENV, ...START_ENV, ...USAGE_ENV, ...IDENTITY_ENV });
+const { env, logger } = startService('npm start', { ...QUEUE_ENV, ...IMAGE_ENV, ...EDGE_ENV, ...START_ENV, ...USAGE_ENV, ...IDENTITY_ENV });
 if (!process.execArgv.includes(HEAP_FLAG) && !env.BALLAST_NO_RELAUNCH) {
   const child = spawn(process.execPath, [...process.execArgv, HEAP_FLAG, ...process.argv.slice(1)], { stdio: 'inherit' });
   // A signal sent to this process alone (kill <pid>) is passed on; Ctrl-C reaches both
@@ -82,6 +83,8 @@ async function main(): Promise<void> {
       return await store.tenantUsage(...args);
     },
   };
+  const gatewayEdge = edgeFromEnv(env);
+  const inputFormats = env.BALLAST_INPUT_FORMATS;
 
   // Identity: every request carries a key; the demo tenant's is printed below.
   const identity = await startIdentity({
@@ -99,8 +102,12 @@ async function main(): Promise<void> {
       identity: edge,
       quotas: identity.quotas,
       authenticate: identityAuthentication({ identity: edge, quotas: identity.quotas }),
+      inputFormats,
     },
     usage: { record: recorder.append, store: usageStore },
+    gateway: { ...gatewayEdge.options, inputFormats },
+    gatewayLimits: gatewayEdge.limits,
+    worker: { limits: { inputFormats } },
   };
   let system: RunningSystem;
   try {
@@ -116,6 +123,11 @@ async function main(): Promise<void> {
   );
   console.log(`  gateway   ${system.url}   (${system.gateway.balancer.strategy} over ${system.apis.length} API servers)`);
   console.log(`  ops       ${system.opsUrl}   (/healthz /readyz /metrics /gateway/stats: keep this port private)`);
+  console.log(`  dashboard ${system.opsUrl}/dashboard   (live charts; a request's stages: ${system.opsUrl}/trace/<request id>)`);
+  const host = (url: string): string => new URL(url).host;
+  console.log(
+    `  prometheus npm run prometheus -w ops -- --gateway ${host(system.opsUrl)} --api ${system.apis.map((a) => host(a.ops.url)).join(',')}`,
+  );
   for (const { name, server, ops } of system.apis) console.log(`  ${name}     ${server.url}   (ops ${ops.url})`);
   console.log(`  workers   ${system.workers.length} × ${system.workers[0]?.concurrency} conversions at once`);
   const demoKey = identity.identity.demo?.key ?? '';

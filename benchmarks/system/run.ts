@@ -16,14 +16,13 @@
  * Bounded: about two minutes (`-- --quick`: about 40 s). Results go to
  * benchmarks/results/system.{json,md}.
  */
-import { fork } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { parseResizeParams } from '@ballast/app-queue';
 import { resizeImage, resolveLimits, sampleJpeg } from '@ballast/app-worker';
 import sharp from 'sharp';
 import { openLoop } from '../lib/open-loop.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
+import { forkSystem, type SystemProcess } from '../lib/system-process.ts';
 
 const cores = availableParallelism();
 const quick = process.argv.includes('--quick');
@@ -77,35 +76,8 @@ async function direct(): Promise<Throughput> {
 }
 
 // The system in a child process, started with the given Node flags.
-interface Server {
-  url: string;
-  cpuMs(): Promise<number>;
-  stop(): Promise<void>;
-}
-async function startServer(flags: string[]): Promise<Server> {
-  const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [], {
-    execArgv: ['--conditions=@ballast/source', ...flags],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const messages: Array<(m: { type: string; url?: string; ms?: number }) => void> = [];
-  child.on('message', (m: { type: string }) => messages.shift()?.(m));
-  const next = (): Promise<{ type: string; url?: string; ms?: number }> => new Promise((resolve) => messages.push(resolve));
-  const { url = '' } = await next();
-  return {
-    url,
-    async cpuMs() {
-      const reply = next();
-      child.send({ type: 'cpu' });
-      return (await reply).ms ?? 0;
-    },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.send({ type: 'stop' });
-      await exited;
-    },
-  };
-}
+type Server = SystemProcess;
+const startServer = (flags: string[]): Promise<Server> => forkSystem(new URL('./server.ts', import.meta.url), flags);
 const sender =
   (url: string) =>
   async (signal?: AbortSignal): Promise<number> => {

@@ -6,17 +6,7 @@
  */
 import { silentLogger } from '@ballast/app-shared';
 import { startSystem } from '@ballast/app-system';
+import { serveOverIpc } from '../lib/system-process.ts';
 
 const system = await startSystem({ apis: 3, workers: 1, logger: silentLogger() });
-const cpuMs = (): number => {
-  const { user, system: sys } = process.cpuUsage();
-  return (user + sys) / 1000;
-};
-process.on('message', async (message: { type: string }) => {
-  if (message.type === 'cpu') process.send?.({ type: 'cpu', ms: cpuMs() });
-  if (message.type === 'stop') {
-    await system.close();
-    process.exit(0);
-  }
-});
-process.send?.({ type: 'ready', url: system.url, concurrency: system.workers[0]?.concurrency });
+serveOverIpc(system.url, () => system.close());

@@ -149,6 +149,35 @@ describe('POST /v1/resize', () => {
     held?.release();
   });
 
+  it.each([
+    ['SVG', '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'],
+    ['an XML bomb', '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><svg>&b;</svg>'],
+    ['PDF', '%PDF-1.7\n1 0 obj\n'],
+    ['HTML', '<html><body>not an image</body></html>'],
+  ])('refuses %s with 415 before a job exists', async (_name, body) => {
+    const { post, queue } = setup({}, { worker: false });
+    const res = await post('width=10', body, { 'content-type': 'image/svg+xml' });
+    expect([res.status, (await res.json()) as unknown]).toEqual([
+      415,
+      {
+        error: {
+          code: 'ERR_BALLAST_IMAGE_UNSUPPORTED',
+          message: 'input is not an image in an accepted format (JPEG, PNG, WebP, AVIF, GIF, TIFF)',
+        },
+      },
+    ]);
+    expect(queue.stats().enqueued).toBe(0);
+  });
+
+  it('accepts SVG only when enabled by name', async () => {
+    const { post, queue } = setup({ inputFormats: ['png', 'svg'] }, { worker: false });
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>';
+    expect((await post('width=10&mode=async', svg, { 'content-type': 'image/svg+xml' })).status).toBe(202);
+    expect((await post('width=10&mode=async')).status).toBe(415); // JPEG is not on this list
+    expect(queue.stats().enqueued).toBe(1);
+    expect(() => setup({ inputFormats: ['bmp' as never] })).toThrow(/inputFormats must be/);
+  });
+
   it('refuses a non-image content type', async () => {
     const { post } = setup({}, { worker: false });
     const res = await post('width=10', '{}', { 'content-type': 'application/json' });
@@ -165,20 +194,19 @@ describe('POST /v1/resize', () => {
   });
 
   it('sheds when the expected wait exceeds what the request can wait', async () => {
-    const { post, api } = setup({ workerSlots: 1, depthCacheMs: 0 }, { worker: false });
-    api.admission.observe(300); // conversions take 300 ms
+    // No conversion has run yet: the prior says 300 ms.
+    const { post } = setup({ workerSlots: 1, depthCacheMs: 0, priorServiceMs: 300, probeRatio: 0 }, { worker: false });
     expect((await post('width=10&mode=async&deadlineMs=1000')).status).toBe(202);
     expect((await post('width=10&mode=async&deadlineMs=1000')).status).toBe(202);
     const res = await post('width=10&mode=async&deadlineMs=1000'); // 2 ahead × 300 ms + 300 > … budget 400
     expect(res.status).toBe(503);
-    expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(res.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
     expect(res.headers.get('x-ballast-shed')).toBe('queueTimeout');
     expect(((await res.json()) as { error: { message: string } }).error.message).toContain('expected queue wait');
   });
 
   it('says so when the deadline is shorter than a conversion', async () => {
-    const { post, api } = setup({}, { worker: false });
-    api.admission.observe(300);
+    const { post } = setup({ priorServiceMs: 300, probeRatio: 0 }, { worker: false });
     const res = await post('width=10&deadlineMs=100');
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
@@ -290,10 +318,9 @@ describe('drain', () => {
 describe('Admission.expectedWaitMs', () => {
   it('is zero while a slot is free, then grows by one conversion per slot-full of jobs ahead', () => {
     const { api } = setup({ workerSlots: 2 }, { worker: false });
-    api.admission.observe(100);
-    expect(api.admission.expectedWaitMs(0)).toBe(0);
-    expect(api.admission.expectedWaitMs(1)).toBe(0);
-    expect(api.admission.expectedWaitMs(2)).toBe(50);
-    expect(api.admission.expectedWaitMs(6)).toBe(250);
+    expect(api.admission.expectedWaitMs(0, 100)).toBe(0);
+    expect(api.admission.expectedWaitMs(1, 100)).toBe(0);
+    expect(api.admission.expectedWaitMs(2, 100)).toBe(50);
+    expect(api.admission.expectedWaitMs(6, 100)).toBe(250);
   });
 });

@@ -12,16 +12,21 @@ import {
   operationalApp,
   requestContext,
 } from '@ballast/app-shared';
+import type { BrownoutController } from '@ballast/backpressure';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { Registry } from 'prom-client';
 import { Admission } from './admission.ts';
+import { apiDimmer, degradationMetrics, degradeSingle, sampleResponses } from './brownout.ts';
 import { apiErrors } from './errors.ts';
 import { admit, cancelJob, jobOutcome, jobResult, readImage, resize } from './handlers.ts';
 import { apiMetrics } from './metrics.ts';
 import { type ApiEnv, type ApiOptions, resolveApiOptions } from './options.ts';
 import { validateResize } from './params.ts';
+import { queueMetrics } from './queue-metrics.ts';
+import { renditionRoutes } from './renditions/routes.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { tenantJobs } from './tenancy.ts';
+import { admitted, stageTimings } from './timing.ts';
 
 /** A built API: its apps and what it owns. */
 export interface Api extends AsyncDisposable {
@@ -31,6 +36,8 @@ export interface Api extends AsyncDisposable {
   readonly ops: Hono<AppEnv>;
   readonly registry: Registry;
   readonly admission: Admission;
+  /** The brownout dimmer (undefined with `brownout: false`). */
+  readonly dimmer: BrownoutController | undefined;
   /**
    * Starts a graceful shutdown's first step: `/healthz` and `/readyz` answer 503, so a
    * gateway's health checks take this server out of rotation, while requests still sent
@@ -56,9 +63,13 @@ export function createApi(options: ApiOptions): Api {
   const queue = options.queue;
   const log = (options.logger ?? createLogger()).child({ service: o.name });
   const registry = options.registry ?? new Registry();
-  const admission = new Admission(() => queue.depth(), options);
+  const admission = new Admission(queue, options);
   const metrics = apiMetrics(registry, queue, admission);
+  queueMetrics(registry, queue);
   const bodies = new BodyBudget(o.bodyBudgetBytes);
+  const dimmer = apiDimmer(options.brownout, o.name);
+  const degradation = degradationMetrics(registry, dimmer);
+  const random = options.random ?? Math.random;
   let draining = false;
   const probes: Pick<OperationalOptions, 'service' | 'health' | 'ready'> = {
     service: o.name,
@@ -80,28 +91,49 @@ export function createApi(options: ApiOptions): Api {
   app.onError(errorHandler(apiErrors(metrics.shed)));
   app.notFound(notFound);
   healthRoutes(app as unknown as Hono<AppEnv>, probes);
+  app.use('/v1/*', stageTimings());
   app.use('/v1/*', forApp<ApiEnv>(options.authenticate ?? anonymous()));
   app.post(
     '/v1/resize',
     jobOutcome(options.onUsage),
     validateResize(o.defaultDeadlineMs, o.maxDeadlineMs),
     ...(options.quotas ? [tenantJobs(options.quotas, queue)] : []),
+    sampleResponses(dimmer, true),
     admit(admission),
-    readImage(o.body, bodies),
-    resize(queue, admission),
+    admitted(),
+    degradeSingle(dimmer, degradation.degradations, random),
+    readImage(o.body, bodies, o.inputFormats),
+    resize(queue),
   );
+  renditionRoutes(app, {
+    queue,
+    admission,
+    dimmer,
+    metrics: degradation,
+    shed: metrics.shed,
+    options: o,
+    bodies,
+    quotas: options.quotas,
+    onUsage: options.onUsage,
+    random,
+  });
   app.get('/v1/jobs/:id', jobResult(queue));
   app.delete('/v1/jobs/:id', cancelJob(queue));
-  if (options.usage) app.get('/v1/usage', usageRoutes(options.usage));
+  if (options.usage) usageRoutes(app, options.usage);
   options.routes?.(app);
 
   const ops = operationalApp({ ...probes, registry });
-  const close = async (): Promise<void> => admission[Symbol.dispose]();
+  const close = async (): Promise<void> => {
+    admission[Symbol.dispose]();
+    dimmer?.close();
+    degradation.close();
+  };
   return {
     app,
     ops,
     registry,
     admission,
+    dimmer,
     drain: () => {
       draining = true;
     },

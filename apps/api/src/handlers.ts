@@ -6,8 +6,11 @@ import {
   clientSignal,
   errorResponse,
   HttpError,
+  type InputFormat,
   type ResolvedBodyLimits,
   readBody,
+  sniffImageFormat,
+  unsupportedInput,
 } from '@ballast/app-shared';
 import { linkSignal } from '@ballast/common';
 import type { Handler, MiddlewareHandler } from 'hono';
@@ -15,6 +18,7 @@ import type { Admission } from './admission.ts';
 import type { ApiEnv, ApiUsage } from './options.ts';
 import { resultResponse } from './results.ts';
 import { ownedJobId, ownsJob } from './tenancy.ts';
+import { markStage } from './timing.ts';
 
 /** A sync result is delivered as soon as it exists: kept briefly. An async one waits to be fetched. */
 const SYNC_RESULT_TTL_MS = 10_000;
@@ -22,7 +26,7 @@ const SYNC_RESULT_TTL_MS = 10_000;
 /** Admission before the body is read: the permit is held until the request ends. */
 export const admit = (admission: Admission): MiddlewareHandler<ApiEnv> =>
   async function admit(c, next) {
-    const permit = await admission.admit(c.var.request.deadlineMs);
+    const permit = await admission.admit(c.var.request.deadlineMs, c.var.request.jobs);
     try {
       await next();
     } finally {
@@ -30,14 +34,22 @@ export const admit = (admission: Admission): MiddlewareHandler<ApiEnv> =>
     }
   };
 
-/** Reads the image within the body limits and the server's budget into `c.var.image`; an empty body is 400. */
-export const readImage = (limits: ResolvedBodyLimits, budget: BodyBudget): MiddlewareHandler<ApiEnv> =>
+/**
+ * Reads the image within the body limits and the server's budget into `c.var.image`: an
+ * empty body is 400; a body that is not an image in an accepted format (known by its
+ * first bytes) is 415 before it is enqueued, so no decoder ever sees it.
+ */
+export const readImage = (limits: ResolvedBodyLimits, budget: BodyBudget, formats: readonly InputFormat[]): MiddlewareHandler<ApiEnv> =>
   async function readImage(c, next) {
     const lease = budget.lease();
     try {
       const image = await readBody(c, limits, lease);
       c.var.usage.bytesIn = image.byteLength;
       if (image.byteLength === 0) throw new HttpError(400, 'ERR_BALLAST_EMPTY_BODY', 'request body is empty; send the image bytes');
+      const format = sniffImageFormat(image);
+      if (format === undefined || !formats.includes(format)) {
+        throw new HttpError(415, 'ERR_BALLAST_IMAGE_UNSUPPORTED', unsupportedInput(formats));
+      }
       c.set('image', image);
       await next();
     } finally {
@@ -50,7 +62,7 @@ export const readImage = (limits: ResolvedBodyLimits, budget: BodyBudget): Middl
  * waits for the result within the deadline (sync). A client that leaves, or a deadline
  * that passes, cancels the job.
  */
-export const resize = (queue: JobQueue, admission: Admission): Handler<ApiEnv> =>
+export const resize = (queue: JobQueue): Handler<ApiEnv> =>
   async function resize(c) {
     const { resize: params, mode, deadlineMs } = c.var.request;
     const deadlineAt = Date.now() + deadlineMs;
@@ -63,16 +75,14 @@ export const resize = (queue: JobQueue, admission: Admission): Handler<ApiEnv> =
       attended: mode === 'sync',
     });
     annotate(c, { jobId });
+    markStage(c, 'enqueued');
     if (mode === 'async') {
       c.header('location', `/v1/jobs/${jobId}`);
       return c.json({ id: jobId, status: 'pending', result: `/v1/jobs/${jobId}` }, 202);
     }
     const result = await waitFor(c.var, queue, jobId, deadlineAt, clientSignal(c));
     if (!result) return new Response(null, { status: 499 });
-    if (result.status === 'done') {
-      admission.observe(Number(result.meta.wallMs));
-      Object.assign(c.var.usage, { bytesOut: result.data.byteLength, cpuMs: Number(result.meta.cpuMs) });
-    }
+    if (result.status === 'done') Object.assign(c.var.usage, { bytesOut: result.data.byteLength, cpuMs: Number(result.meta.cpuMs) });
     return resultResponse(result);
   };
 

@@ -1,8 +1,16 @@
-export { Admission, type AdmissionOptions } from './admission.ts';
+export { Admission, type AdmissionOptions, type AdmissionSource, type AdmissionStats } from './admission.ts';
 export { type Api, createApi } from './app.ts';
+export { type AuthResult, authenticateWith } from './auth.ts';
 export { apiErrors } from './errors.ts';
 export { type ApiIdentity, apiIdentityFromEnv } from './identity.ts';
-export { type ApiEnv, type ApiOptions, type ApiUsage, type ResizeRequest, type ResolvedApiOptions, resolveApiOptions } from './options.ts';
+export {
+  type ApiEnv,
+  type ApiOptions,
+  type ApiUsage,
+  type ResizeRequest,
+  type ResolvedApiOptions,
+  resolveApiOptions,
+} from './options.ts';
 export { parseResizeQuery } from './params.ts';
 export { resultResponse, statusForFailure } from './results.ts';
 export { type UsageRoutesOptions, usageRoutes } from './routes/usage.ts';

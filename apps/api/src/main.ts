@@ -33,6 +33,11 @@ const api = createApi({
   defaultDeadlineMs: env.BALLAST_API_DEFAULT_DEADLINE_MS,
   maxExpectedWaitMs: env.BALLAST_API_MAX_EXPECTED_WAIT_MS,
   workerSlots: env.BALLAST_API_WORKER_SLOTS,
+  bodyBudgetBytes: env.BALLAST_API_BODY_BUDGET_BYTES,
+  inputFormats: env.BALLAST_INPUT_FORMATS,
+  brownout: env.BALLAST_API_BROWNOUT && {
+    ...(env.BALLAST_API_BROWNOUT_SETPOINT_MS !== undefined && { setpointMs: env.BALLAST_API_BROWNOUT_SETPOINT_MS }),
+  },
 });
 const server = await listen(api.app.fetch, { port: env.BALLAST_API_PORT, host: env.BALLAST_API_HOST });
 const ops = await listen(api.ops.fetch, { port: env.BALLAST_API_OPS_PORT, host: env.BALLAST_API_HOST });

@@ -4,10 +4,13 @@ import {
   type AppEnv,
   type Authenticate,
   type BodyLimits,
+  type InputFormat,
+  inputFormatsOption,
   type Logger,
   type ResolvedBodyLimits,
   resolveBodyLimits,
 } from '@ballast/app-shared';
+import type { BrownoutOptions } from '@ballast/backpressure';
 import { durationMs, integer } from '@ballast/common';
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
@@ -42,6 +45,13 @@ export interface ApiOptions extends AdmissionOptions, BodyLimits {
   /** Bytes of images held in memory at once, over all requests; beyond it, 503 `ERR_BALLAST_BODY_BUDGET`. @default 268435456 (256 MiB) */
   bodyBudgetBytes?: number;
   /**
+   * Input formats accepted, known by their first bytes before the job is enqueued; any
+   * other input is refused with 415 `ERR_BALLAST_IMAGE_UNSUPPORTED`. SVG is parsed by
+   * librsvg (untrusted XML): accept it only by naming `svg` here and in the workers' limits.
+   * @default ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff']
+   */
+  inputFormats?: readonly InputFormat[];
+  /**
    * The authentication seam: middleware run on every `/v1/*` request before anything
    * else is read, setting `c.var.tenant` or throwing an `HttpError` (401/403/429).
    * Identity (API keys behind an edge cache) plugs in here.
@@ -56,7 +66,18 @@ export interface ApiOptions extends AdmissionOptions, BodyLimits {
   usage?: UsageRoutesOptions;
   /** More routes (e.g. `GET /v1/usage`), added behind `authenticate`, after the built-in ones. */
   routes?: (app: Hono<ApiEnv>) => void;
-  /** The usage hook: called once per resize request when it ends. */
+  /**
+   * The brownout dimmer of this server (see brownout.ts): rendition sets and single images
+   * sent with `degrade=true` are degraded as it falls, before admission sheds. `false`
+   * turns degradation off (shedding only). Options of `@ballast/backpressure`'s
+   * `BrownoutController`; its samples are the share of its deadline each admitted sync
+   * request took, in per mille, so `setpointMs` is in ‰ here.
+   * @default { setpointMs: 800 } and the controller's defaults
+   */
+  brownout?: BrownoutOptions | false;
+  /** How long a sync rendition set's results stay fetchable from the links of its manifest, ms. @default 60000 */
+  renditionResultTtlMs?: number;
+  /** The usage hook: called once per resize request (and per rendition job) when it ends. */
   onUsage?: (usage: ApiUsage) => void;
   /**
    * Logger (pino): one `info` line per request (with its request id, job id, tenant,
@@ -73,6 +94,10 @@ export interface ResizeRequest {
   resize: Record<string, unknown>;
   mode: 'sync' | 'async';
   deadlineMs: number;
+  /** `degrade=true`: the client accepts a cheaper encoding under load (see brownout.ts). */
+  degrade?: boolean;
+  /** Jobs the request enqueues, for admission (a rendition set's renditions). @default 1 */
+  jobs?: number;
 }
 
 /** The API's request context: the shared variables, and what the resize chain reads into it. */
@@ -86,7 +111,9 @@ export interface ResolvedApiOptions {
   defaultDeadlineMs: number;
   maxDeadlineMs: number;
   bodyBudgetBytes: number;
+  inputFormats: readonly InputFormat[];
   body: ResolvedBodyLimits;
+  renditionResultTtlMs: number;
 }
 
 /** @throws {InvalidOptionError} naming the first invalid option. */
@@ -97,6 +124,8 @@ export function resolveApiOptions(options: ApiOptions): ResolvedApiOptions {
     maxDeadlineMs,
     defaultDeadlineMs: durationMs('defaultDeadlineMs', options.defaultDeadlineMs ?? 5000, { min: 1, max: maxDeadlineMs }),
     bodyBudgetBytes: integer('bodyBudgetBytes', options.bodyBudgetBytes ?? 256 * 1024 * 1024, { min: 1 }),
+    inputFormats: inputFormatsOption(options.inputFormats),
     body: resolveBodyLimits(options),
+    renditionResultTtlMs: durationMs('renditionResultTtlMs', options.renditionResultTtlMs ?? 60_000, { min: 1 }),
   };
 }

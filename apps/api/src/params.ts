@@ -17,6 +17,7 @@ export function parseResizeQuery(queries: Record<string, string[]>, defaultDeadl
   const raw: Record<string, unknown> = {};
   let mode: ResizeRequest['mode'] = 'sync';
   let deadlineMs = defaultDeadlineMs;
+  let degrade = false;
   for (const [key, values] of Object.entries(queries)) {
     if (values.length > 1) throw invalid(`parameter ${JSON.stringify(key)} is given ${values.length} times; give it once`);
     const value = values[0] ?? '';
@@ -28,11 +29,14 @@ export function parseResizeQuery(queries: Record<string, string[]>, defaultDeadl
       if (!(n >= 1 && n <= maxDeadlineMs))
         throw invalid(`deadlineMs must be an integer between 1 and ${maxDeadlineMs}, got ${JSON.stringify(value)}`);
       deadlineMs = n;
+    } else if (key === 'degrade') {
+      if (value !== 'true' && value !== 'false') throw invalid(`degrade must be true or false, got ${JSON.stringify(value)}`);
+      degrade = value === 'true';
     } else if (RESIZE_KEYS.includes(key)) raw[key] = value;
-    else throw invalid(`unknown parameter ${JSON.stringify(key)}; expected one of mode, deadlineMs, ${RESIZE_KEYS.join(', ')}`);
+    else throw invalid(`unknown parameter ${JSON.stringify(key)}; expected one of mode, deadlineMs, degrade, ${RESIZE_KEYS.join(', ')}`);
   }
   const resize = parseResizeParams(raw) as unknown as Record<string, unknown>; // throws InvalidOptionError → 400
-  return { resize, mode, deadlineMs };
+  return degrade ? { resize, mode, deadlineMs, degrade } : { resize, mode, deadlineMs };
 }
 
 /** Validates parameters and content type into `c.var.request`, before the body is touched. */
@@ -42,13 +46,17 @@ export const validateResize = (defaultDeadlineMs: number, maxDeadlineMs: number)
     c.set('request', request);
     c.set('usage', c.var.usage ?? {});
     c.var.fields.mode = request.mode;
-    const type = c.req.header('content-type') ?? '';
-    if (type !== '' && !type.startsWith('image/') && !type.startsWith('application/octet-stream')) {
-      throw new HttpError(
-        415,
-        'ERR_BALLAST_CONTENT_TYPE',
-        `content-type must be image/* or application/octet-stream, got ${JSON.stringify(type)}`,
-      );
-    }
+    checkImageContentType(c.req.header('content-type'));
     await next();
   };
+
+/** Refuses (415) a body declared as anything but an image or octet stream; no declared type is accepted. */
+export function checkImageContentType(type = ''): void {
+  if (type !== '' && !type.startsWith('image/') && !type.startsWith('application/octet-stream')) {
+    throw new HttpError(
+      415,
+      'ERR_BALLAST_CONTENT_TYPE',
+      `content-type must be image/* or application/octet-stream, got ${JSON.stringify(type)}`,
+    );
+  }
+}

@@ -141,7 +141,7 @@ export const tenantJobs = (quotas: TenantQuotas, queue: JobQueue): MiddlewareHan
   };
 
 /** An async job keeps its tenant's slot until it reaches a final state (or its deadline passes). */
-function holdUntilDone(queue: JobQueue, id: string, slot: JobSlot, until: number): void {
+export function holdUntilDone(queue: JobQueue, id: string, slot: JobSlot, until: number): void {
   queue
     .wait(id, AbortSignal.timeout(Math.max(1, until - Date.now() + 1000)))
     .catch(() => {})

@@ -1,9 +1,8 @@
 import { InProcessQueue } from '@ballast/app-queue';
-import { HttpError } from '@ballast/app-shared';
 import { toRecord, UsageStore } from '@ballast/app-usage';
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApi } from './index.ts';
+import { authenticateWith, createApi } from './index.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers read field by field
 type Json = any;
@@ -50,12 +49,10 @@ afterAll(async () => {
 function api() {
   return createApi({
     queue,
-    authenticate: async (c, next) => {
-      const tenant = c.req.header('x-test-tenant');
-      if (!tenant) throw new HttpError(401, 'ERR_BALLAST_AUTH', 'no API key');
-      c.set('tenant', tenant);
-      await next();
-    },
+    authenticate: authenticateWith((request) => {
+      const tenant = request.headers.get('x-test-tenant');
+      return tenant ? { tenant } : { reject: { status: 401, message: 'no API key' } };
+    }),
     usage: { store, now: () => now },
   });
 }

@@ -1,4 +1,5 @@
-import { HttpError, retryAfter } from '@ballast/app-shared';
+import { HttpError, retryAfter, SHED_HEADER } from '@ballast/app-shared';
+import { isShedError } from '@ballast/backpressure';
 import { isBrokenCircuitError } from '@ballast/circuit-breaker';
 import { isBallastError } from '@ballast/common';
 import { isNoEndpointAvailableError, isUpstreamError } from '@ballast/load-balancer';
@@ -27,6 +28,12 @@ export function upstreamFailure(error: unknown): HttpError {
       'retry-after': retryAfter((error as { retryAfterMs?: number }).retryAfterMs ?? 1000),
     });
   }
+  if (isShedError(error)) {
+    return new HttpError(503, 'ERR_BALLAST_OVERLOADED', 'every API server tried is at its request limit; retry shortly', {
+      'retry-after': retryAfter(error.retryAfterMs),
+      [SHED_HEADER]: 'upstreamFull',
+    });
+  }
   if ((isUpstreamError(error) && error.reason === 'timeout') || (isBallastError(error) && error.code === 'ERR_BALLAST_TIMEOUT')) {
     return new HttpError(504, 'ERR_BALLAST_UPSTREAM_TIMEOUT', 'the API server did not answer within the request’s deadline');
   }
@@ -42,6 +49,7 @@ export function upstreamFailure(error: unknown): HttpError {
 export function gatewayFull(limit: number): HttpError {
   return new HttpError(503, 'ERR_BALLAST_OVERLOADED', `the gateway already forwards ${limit} requests; retry shortly`, {
     'retry-after': '1',
+    [SHED_HEADER]: 'gatewayFull',
   });
 }
 
@@ -49,5 +57,6 @@ export function gatewayFull(limit: number): HttpError {
 export function throttled(): HttpError {
   return new HttpError(503, 'ERR_BALLAST_THROTTLED', 'the API servers are shedding load; the gateway turned this request away early', {
     'retry-after': '1',
+    [SHED_HEADER]: 'throttled',
   });
 }

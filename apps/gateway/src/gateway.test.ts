@@ -54,7 +54,10 @@ async function gatewayOver(
   return { gateway, url: server.url, ops: ops.url };
 }
 
-const post = (url: string, query = 'width=10', body: Uint8Array | string = Buffer.alloc(100), headers: Record<string, string> = {}) =>
+/** `bytes` long, starting like a JPEG (the gateway refuses bodies that are no image by their first bytes). */
+const image = (bytes: number): Buffer => Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(Math.max(0, bytes - 3))]);
+
+const post = (url: string, query = 'width=10', body: Uint8Array | string = image(100), headers: Record<string, string> = {}) =>
   fetch(`${url}/v1/resize?${query}`, { method: 'POST', body, headers });
 
 async function errorOf(res: Response): Promise<{ code: string; message: string }> {
@@ -62,11 +65,19 @@ async function errorOf(res: Response): Promise<{ code: string; message: string }
 }
 
 /** Sends one raw HTTP/1.1 request, the target and headers exactly as written; resolves with the status and body. */
-function raw(url: string, target: string, method = 'GET', headers: string[] = [], body = ''): Promise<{ status: number; body: string }> {
+function raw(
+  url: string,
+  target: string,
+  method = 'GET',
+  headers: string[] = [],
+  body: Buffer = Buffer.alloc(0),
+): Promise<{ status: number; body: string }> {
   const { port } = new URL(url);
   const head = [`${method} ${target} HTTP/1.1`, 'Host: x', 'Connection: close', ...headers, `Content-Length: ${body.length}`];
   return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), '127.0.0.1', () => socket.write(`${head.join('\r\n')}\r\n\r\n${body}`));
+    const socket = connect(Number(port), '127.0.0.1', () =>
+      socket.write(Buffer.concat([Buffer.from(`${head.join('\r\n')}\r\n\r\n`), body])),
+    );
     let text = '';
     socket.on('data', (chunk) => {
       text += String(chunk);
@@ -86,7 +97,7 @@ describe('gateway: forwarding', () => {
     const { url } = await gatewayOver(servers);
     const seen = new Map<string, number>();
     for (let i = 0; i < 60; i++) {
-      const res = await post(url, 'width=10', Buffer.alloc(100), { 'x-request-id': `r${i}` });
+      const res = await post(url, 'width=10', image(100), { 'x-request-id': `r${i}` });
       const body = (await res.json()) as Seen;
       expect(body).toMatchObject({ path: '/v1/resize', query: { width: '10' }, bytes: 100, headers: { 'x-request-id': `r${i}` } });
       expect(res.headers.get('x-upstream')).toBe(`api-${body.id.charCodeAt(0) - 96}`);
@@ -111,7 +122,7 @@ describe('gateway: forwarding', () => {
       ['x'.repeat(129), false],
       ['{"level":"error"}', false],
     ] as const) {
-      const r = await post(url, 'width=1', Buffer.alloc(1), { 'x-request-id': sent });
+      const r = await post(url, 'width=1', image(1), { 'x-request-id': sent });
       const upstreamSaw = ((await r.json()) as Seen).headers['x-request-id'];
       expect([r.headers.get('x-request-id') === sent, upstreamSaw === r.headers.get('x-request-id')]).toEqual([kept, true]);
     }
@@ -132,7 +143,7 @@ describe('gateway: forwarding', () => {
         'Connection: close, x-secret',
         'X-Secret: hop',
       ],
-      'x',
+      image(4),
     );
     expect(res.status).toBe(200);
     const { headers } = JSON.parse(res.body.slice(res.body.indexOf('{'), res.body.lastIndexOf('}') + 1)) as Seen;
@@ -145,7 +156,7 @@ describe('gateway: forwarding', () => {
 
   it('keeps and extends the forwarding headers of a trusted proxy', async () => {
     const { url } = await gatewayOver([await upstream('a')], { trustedProxies: ['loopback'] });
-    const res = await post(url, 'width=10', Buffer.alloc(1), { 'x-forwarded-for': '203.0.113.9' });
+    const res = await post(url, 'width=10', image(1), { 'x-forwarded-for': '203.0.113.9' });
     expect(((await res.json()) as Seen).headers['x-forwarded-for']).toBe('203.0.113.9, 127.0.0.1');
   });
 });
@@ -167,10 +178,35 @@ describe('gateway: exposure', () => {
     }
     expect(await rawStatus(url, '/v1/resize', 'GET')).toBe(405);
     expect(await rawStatus(url, '/v1/jobs/abc%2F..%2Fmetrics')).toBe(404);
+    // Rendition sets: their lists in the query, commas and colons plain or encoded; set ids with their packed plan.
+    expect(await rawStatus(url, '/v1/renditions?widths=320,640&formats=webp%2Cavif&effort=avif:2', 'GET')).toBe(405);
+    expect(await rawStatus(url, '/v1/renditions/acme-0b5e-uuid-AQFAQAA_-', 'GET')).toBe(200);
+    expect(await rawStatus(url, '/v1/renditions/../metrics', 'GET')).toBe(404);
+    expect(await rawStatus(url, '/v1/renditions/acme.x', 'GET')).toBe(404);
+    expect(await rawStatus(url, '/v1/renditions?widths=1%2F..', 'POST')).toBe(404);
     expect((await fetch(`${ops}/healthz`)).status).toBe(200);
     expect(await (await fetch(`${ops}/readyz`)).json()).toMatchObject({ ready: true, upstreamsUp: 1 });
     expect(await (await fetch(`${ops}/metrics`)).text()).toContain('ballast_gateway_upstream_up{upstream="api-1"} 1');
     expect(await (await fetch(`${ops}/gateway/stats`)).json()).toMatchObject({ strategy: 'p2c', breakers: { 'api-1': 'closed' } });
+  });
+
+  it('refuses a body that is no image in an accepted format with 415, before an API server sees it', async () => {
+    let reached = 0;
+    const app = new Hono();
+    app.get('/healthz', (c) => c.json({ ok: true }));
+    app.post('*', (c) => {
+      reached++;
+      return c.json({});
+    });
+    const { url } = await gatewayOver([served(await listen(app.fetch))]);
+    for (const body of ['<svg xmlns="http://www.w3.org/2000/svg"/>', '%PDF-1.7', 'plain text']) {
+      const res = await post(url, 'width=1', body);
+      expect([res.status, (await errorOf(res)).code]).toEqual([415, 'ERR_BALLAST_IMAGE_UNSUPPORTED']);
+    }
+    expect(reached).toBe(0);
+    const { url: withSvg } = await gatewayOver([served(await listen(app.fetch))], { inputFormats: ['svg'] });
+    expect((await post(withSvg, 'width=1', '<svg xmlns="http://www.w3.org/2000/svg"/>')).status).toBe(200);
+    expect(() => createGateway({ upstreams: [], inputFormats: ['bmp' as never] })).toThrow(/inputFormats/);
   });
 
   it('answers failures with documented codes and no internal text', async () => {
@@ -280,12 +316,33 @@ describe('gateway: failures', () => {
   it('answers 503 when no upstream can be reached, and 413 for an oversized body', async () => {
     const servers = [await upstream('a')];
     const { url } = await gatewayOver(servers, { maxBodyBytes: 1000, maxAttempts: 1 });
-    const big = await post(url, 'width=1', Buffer.alloc(2000));
+    const big = await post(url, 'width=1', image(2000));
     expect([big.status, (await errorOf(big)).code]).toEqual([413, 'ERR_BALLAST_BODY_TOO_LARGE']);
     await servers[0]?.close();
     const res = await post(url);
     expect([502, 503]).toContain(res.status);
     expect((await errorOf(res)).code).toMatch(/^ERR_BALLAST_(UPSTREAM_UNREACHABLE|NO_ENDPOINT)$/);
+  });
+
+  it('holds at most maxPerUpstream requests on one API server: the next is answered 503 without reaching it', async () => {
+    let release: () => void = () => {};
+    let reached = 0;
+    const app = new Hono();
+    app.get('/healthz', (c) => c.json({ ok: true }));
+    app.post('/v1/resize', async (c) => {
+      reached++;
+      await new Promise<void>((r) => {
+        release = r;
+      });
+      return c.json({ ok: true });
+    });
+    const { url } = await gatewayOver([served(await listen(app.fetch))], { maxPerUpstream: 1, maxAttempts: 1 });
+    const first = post(url);
+    await vi.waitFor(() => expect(reached).toBe(1));
+    const second = await post(url);
+    expect([second.status, (await errorOf(second)).code, reached]).toEqual([503, 'ERR_BALLAST_OVERLOADED', 1]);
+    release();
+    expect((await first).status).toBe(200);
   });
 
   it('cuts an upstream that does not answer within the request’s deadline, and closes its request', async () => {
@@ -315,7 +372,7 @@ describe('gateway: hostile clients', () => {
     const { gateway, url, ops } = await gatewayOver([served(await listen(app.fetch))], { throttle: { k: 1.5, minRequests: 10 } });
     const codes = new Map<string, number>();
     for (let i = 0; i < 60; i++) {
-      const res = await post(url, 'width=1', Buffer.alloc(1000));
+      const res = await post(url, 'width=1', image(1000));
       expect(res.status).toBe(503);
       const { code } = await errorOf(res);
       codes.set(code, (codes.get(code) ?? 0) + 1);
@@ -371,12 +428,12 @@ describe('gateway: hostile clients', () => {
       signal: controller.signal,
     } as RequestInit).catch(() => undefined);
     await vi.waitFor(async () => {
-      const res = await post(url, 'width=1', Buffer.alloc(1000));
+      const res = await post(url, 'width=1', image(1000));
       expect([res.status, (await errorOf(res)).code]).toEqual([503, 'ERR_BALLAST_BODY_BUDGET']);
     });
     controller.abort();
     await holding;
-    await vi.waitFor(async () => expect((await post(url, 'width=1', Buffer.alloc(1000))).status).toBe(200));
+    await vi.waitFor(async () => expect((await post(url, 'width=1', image(1000))).status).toBe(200));
     // Everything the refused and the abandoned requests held is given back.
     expect(await (await fetch(`${ops}/gateway/stats`)).json()).toMatchObject({ inflight: 0, bodies: { usedBytes: 0 } });
   });

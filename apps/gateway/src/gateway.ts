@@ -13,13 +13,14 @@ import {
 import { AdaptiveThrottle, ConcurrencyLimiter } from '@ballast/backpressure';
 import type { CircuitBreaker } from '@ballast/circuit-breaker';
 import type { HeartbeatMonitor } from '@ballast/failure-detector';
-import type { LoadBalancer } from '@ballast/load-balancer';
+import { createForwarding, type LoadBalancer } from '@ballast/load-balancer';
 import type { UpstreamResponse } from '@ballast/load-balancer/node';
 import { RatioBudget } from '@ballast/retry';
 import { Hono } from 'hono';
 import { Registry } from 'prom-client';
 import { gatewayMetrics } from './metrics.ts';
-import { admission, bufferBody, type GatewayEnv, publicRoutes, throttleGate } from './middleware.ts';
+import { acceptedImages, admission, bufferBody, clientAddress, type GatewayEnv, publicRoutes, throttleGate } from './middleware.ts';
+import { type GatewayObservability, gatewayObservability } from './observability/index.ts';
 import { type GatewayOptions, type ResolvedGatewayOptions, resolveGatewayOptions } from './options.ts';
 import { gatewayProxy } from './proxy.ts';
 import { UpstreamPool } from './upstreams.ts';
@@ -33,6 +34,8 @@ export interface Gateway extends AsyncDisposable {
   readonly balancer: LoadBalancer;
   readonly monitor: HeartbeatMonitor;
   readonly registry: Registry;
+  /** Front-door SLIs, stage timings and the dashboard; undefined when `observability: false`. */
+  readonly observability: GatewayObservability | undefined;
   breaker(id: string): CircuitBreaker<UpstreamResponse> | undefined;
   /** Stops probing, closes the proxy's connections, the breakers, the balancer and the limiters. */
   close(): Promise<void>;
@@ -57,25 +60,42 @@ export function createGateway(options: GatewayOptions): Gateway {
     ? new AdaptiveThrottle({ name: 'gateway', k: o.throttle.k, windowMs: o.throttle.windowMs, buckets: 10 })
     : undefined;
   const limiter = new ConcurrencyLimiter({ name: 'gateway', limit: o.maxInflight, maxQueue: 0 });
-  const bodies = new BodyBudget(o.bodyBudgetBytes);
+  const bodies = new BodyBudget(o.bodyBudgetBytes, o.bodyBudgetPerClientBytes);
+  const forwarding = createForwarding({ trustedProxies: o.trustedProxies });
   const metrics = gatewayMetrics(registry, pool, limiter, bodies);
   const proxy = gatewayProxy(o, pool, budget, () => metrics.retries.inc());
+  const observability =
+    options.observability === false
+      ? undefined
+      : gatewayObservability(
+          {
+            registry,
+            balancer: pool.balancer,
+            monitor: pool.monitor,
+            circuits: () => new Map([...pool.breakers].map(([id, b]) => [id, b.state])),
+          },
+          options.observability,
+        );
 
   const app = new Hono<GatewayEnv>();
   app.use(requestContext<GatewayEnv>(log));
+  if (observability) app.use(observability.middleware);
   app.use(measure(metrics.requests, (c) => ({ upstream: String(c.var.fields.upstream ?? 'none') })));
   app.onError(errorHandler());
   app.notFound(notFound);
   app.use(publicRoutes());
   app.use(forApp<GatewayEnv>(options.authenticate ?? anonymous()));
   if (throttle && o.throttle) app.use(throttleGate(throttle, o.throttle.minRequests, () => metrics.throttled.inc()));
-  app.use(bufferBody(o.body, bodies));
+  app.use(bufferBody(o.body, bodies, (c) => clientAddress(c, forwarding)));
+  app.use(acceptedImages(o.inputFormats));
   app.use(admission(limiter));
   app.all('*', proxy.handler);
 
   const ops = opsApp(o, { pool, registry, budget, throttle, limiter, bodies });
+  observability?.mount(ops);
   options.opsRoutes?.(ops);
   const close = async (): Promise<void> => {
+    observability?.close();
     await proxy.close();
     await pool.close();
     budget.close();
@@ -83,7 +103,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     throttle?.close();
   };
   const breaker = (id: string) => pool.breakers.get(id);
-  return { app, ops, balancer: pool.balancer, monitor: pool.monitor, registry, breaker, close, [Symbol.asyncDispose]: close };
+  return {
+    app,
+    ops,
+    balancer: pool.balancer,
+    monitor: pool.monitor,
+    registry,
+    observability,
+    breaker,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }
 
 /** What the operational app reports on. */

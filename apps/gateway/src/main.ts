@@ -5,19 +5,21 @@
  * `/readyz`, `/metrics`, `/gateway/stats`) on `BALLAST_GATEWAY_OPS_PORT` (default 9080).
  * Every `BALLAST_*` variable is validated first (see apps/README.md).
  */
-import { GATEWAY_ENV, listen, startService } from '@ballast/app-shared';
+import { EDGE_ENV, GATEWAY_ENV, IMAGE_ENV, listen, startService } from '@ballast/app-shared';
+import { edgeFromEnv } from './env.ts';
 import { createGateway } from './gateway.ts';
 
-const { env, logger } = startService('gateway', GATEWAY_ENV);
+const { env, logger } = startService('gateway', { ...GATEWAY_ENV, ...EDGE_ENV, ...IMAGE_ENV });
 const urls = env.BALLAST_GATEWAY_UPSTREAMS;
+const edge = edgeFromEnv(env);
 const gateway = createGateway({
+  ...edge.options,
   upstreams: urls.map((url, i) => ({ id: `api-${i + 1}`, url })),
   strategy: env.BALLAST_GATEWAY_STRATEGY,
-  maxInflight: env.BALLAST_GATEWAY_MAX_INFLIGHT,
-  maxBodyBytes: env.BALLAST_GATEWAY_MAX_BODY_BYTES,
+  inputFormats: env.BALLAST_INPUT_FORMATS,
   logger,
 });
-const server = await listen(gateway.app.fetch, { port: env.BALLAST_GATEWAY_PORT, host: env.BALLAST_GATEWAY_HOST });
+const server = await listen(gateway.app.fetch, { ...edge.limits, port: env.BALLAST_GATEWAY_PORT, host: env.BALLAST_GATEWAY_HOST });
 const ops = await listen(gateway.ops.fetch, { port: env.BALLAST_GATEWAY_OPS_PORT, host: env.BALLAST_GATEWAY_OPS_HOST });
 console.log(JSON.stringify({ level: 'info', service: 'gateway', url: server.url, ops: ops.url, upstreams: urls }));
 

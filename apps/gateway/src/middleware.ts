@@ -4,14 +4,18 @@ import {
   type BodyBudget,
   bodyless,
   HttpError,
+  type InputFormat,
   type ResolvedBodyLimits,
   readBody,
-  SHED_HEADER,
+  sniffImageFormat,
+  unsupportedInput,
 } from '@ballast/app-shared';
 import type { AdaptiveThrottle, ConcurrencyLimiter } from '@ballast/backpressure';
+import type { Forwarding } from '@ballast/load-balancer';
 import type { UpstreamResponse } from '@ballast/load-balancer/node';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { gatewayFull, throttled } from './errors.ts';
+import { judge } from './upstreams.ts';
 
 /** What an API server answered a request (set once one did). */
 export interface UpstreamAnswer {
@@ -28,16 +32,19 @@ export interface GatewayEnv extends AppEnv {
 
 /** The answer of an upstream, as the throttle and the logs see it. */
 export function answerOf(response: UpstreamResponse): UpstreamAnswer {
-  const shed = response.status === 429 || (response.status === 503 && response.headers[SHED_HEADER] !== undefined);
-  return { upstream: response.endpoint.id, status: response.status, shed };
+  return { upstream: response.endpoint.id, status: response.status, shed: judge({ ok: true, value: response }) === 'overload' };
 }
 
 const RESIZE = /^\/v1\/resize(?:\?[\w.=&-]*)?$/;
 const JOB = /^\/v1\/jobs\/[\w-]{1,128}$/;
+// Rendition sets: lists in the query (`widths=320,640&effort=avif:2`, commas and colons also percent-encoded); set ids carry their plan.
+const RENDITIONS = /^\/v1\/renditions(?:\?(?:[\w.=&,:-]|%2[Cc]|%3[Aa])*)?$/;
+const RENDITION_SET = /^\/v1\/renditions\/[\w-]{1,512}$/;
 
 /**
- * Lets through only the public API, as the client wrote it: `POST /v1/resize` with a plain
- * query, `GET`/`HEAD`/`DELETE /v1/jobs/<id>`. Anything else — operational paths, other
+ * Lets through only the public API, as the client wrote it: `POST /v1/resize` and
+ * `POST /v1/renditions` with a plain query, `GET`/`HEAD`/`DELETE /v1/jobs/<id>` and
+ * `/v1/renditions/<id>`. Anything else — operational paths, other
  * spellings of them (`/%6detrics`, `/v1/../metrics`), encoded or unusual characters — is
  * answered 404 here and never reaches an API server. The raw target is what is checked,
  * and what is forwarded.
@@ -46,9 +53,18 @@ export const publicRoutes = (): MiddlewareHandler<GatewayEnv> =>
   async function publicRoutes(c, next) {
     const target = c.env?.incoming?.url ?? new URL(c.req.url).pathname + new URL(c.req.url).search;
     const method = c.req.method;
-    const known = RESIZE.test(target) ? ['POST'] : JOB.test(target) ? ['GET', 'HEAD', 'DELETE'] : undefined;
+    const known =
+      RESIZE.test(target) || RENDITIONS.test(target)
+        ? ['POST']
+        : JOB.test(target) || RENDITION_SET.test(target)
+          ? ['GET', 'HEAD', 'DELETE']
+          : undefined;
     if (known === undefined)
-      throw new HttpError(404, 'ERR_BALLAST_NOT_FOUND', 'no such resource; the API is POST /v1/resize and /v1/jobs/<id>');
+      throw new HttpError(
+        404,
+        'ERR_BALLAST_NOT_FOUND',
+        'no such resource; the API is POST /v1/resize, POST /v1/renditions, /v1/jobs/<id> and /v1/renditions/<id>',
+      );
     if (!known.includes(method)) {
       throw new HttpError(405, 'ERR_BALLAST_METHOD_NOT_ALLOWED', `allowed here: ${known.join(', ')}`, { allow: known.join(', ') });
     }
@@ -72,21 +88,50 @@ export const throttleGate = (throttle: AdaptiveThrottle, minRequests: number, on
     if (answer) throttle.recordAnswer(!answer.shed);
   };
 
+/** The client's address: the peer's, or, from a trusted proxy, the nearest untrusted address it reports. */
+export function clientAddress(c: Context<GatewayEnv>, forwarding: Forwarding): string {
+  const incoming = c.env?.incoming;
+  if (!incoming) return '';
+  return forwarding.clientAddress(incoming.headers, { address: incoming.socket.remoteAddress }) ?? '';
+}
+
 /**
  * Reads the whole body before anything is forwarded (`c.var.body`), within the body
- * limits and the gateway's budget of buffered bytes, which the request holds until it
- * is over: a slow or endless upload costs the gateway, never an API server.
+ * limits and the gateway's budget of buffered bytes (and the client's share of it), which
+ * the request holds until it is over: a slow or endless upload costs the gateway, never
+ * an API server.
  */
-export const bufferBody = (limits: ResolvedBodyLimits, budget: BodyBudget): MiddlewareHandler<GatewayEnv> =>
+export const bufferBody = (
+  limits: ResolvedBodyLimits,
+  budget: BodyBudget,
+  client: (c: Context<GatewayEnv>) => string,
+): MiddlewareHandler<GatewayEnv> =>
   async function bufferBody(c, next) {
     if (bodyless(c.req.method)) return next();
-    const lease = budget.lease();
+    const lease = budget.lease(client(c));
     try {
       c.set('body', await readBody(c, limits, lease));
       await next();
     } finally {
       lease.release();
     }
+  };
+
+/**
+ * Refuses a buffered body that is not an image in an accepted format (known by its
+ * first bytes) with 415 at the door: the API servers refuse it too, but an attacker's
+ * SVG, PDF or text then costs them nothing.
+ */
+export const acceptedImages = (formats: readonly InputFormat[]): MiddlewareHandler<GatewayEnv> =>
+  async function acceptedImages(c, next) {
+    const body = c.var.body;
+    if (body !== undefined && body.byteLength > 0) {
+      const format = sniffImageFormat(body);
+      if (format === undefined || !formats.includes(format)) {
+        throw new HttpError(415, 'ERR_BALLAST_IMAGE_UNSUPPORTED', unsupportedInput(formats));
+      }
+    }
+    await next();
   };
 
 /** Caps the requests forwarded at once; beyond it, 503 `ERR_BALLAST_OVERLOADED`. */

@@ -3,6 +3,8 @@ import {
   type Authenticate,
   type BodyLimits,
   GATEWAY_STRATEGIES,
+  type InputFormat,
+  inputFormatsOption,
   type Logger,
   type ResolvedBodyLimits,
   resolveBodyLimits,
@@ -10,6 +12,7 @@ import {
 import { durationMs, finiteNumber, InvalidOptionError, integer, oneOf, ratio } from '@ballast/common';
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
+import type { ObservabilityOptions } from './observability/index.ts';
 
 /** Balancing strategies the gateway can be configured with. */
 export const STRATEGIES: typeof GATEWAY_STRATEGIES = GATEWAY_STRATEGIES;
@@ -80,11 +83,28 @@ export interface GatewayOptions extends BodyLimits {
   /** Requests forwarded at once (after their bodies are read); beyond it, 503. @default 2048 */
   maxInflight?: number;
   /**
+   * Requests in flight to one API server at once; a request over it is sent to another
+   * (it never reached this one). Match the API servers' own `maxInflight`. @default 256
+   */
+  maxPerUpstream?: number;
+  /**
    * Bytes of request bodies held in memory at once, over all requests (the gateway reads
    * a body whole before forwarding it, so a slow upload never occupies an API server);
    * beyond it, 503 `ERR_BALLAST_BODY_BUDGET`. @default 268435456 (256 MiB)
    */
   bodyBudgetBytes?: number;
+  /**
+   * The most of `bodyBudgetBytes` one client (one address: the peer's, or the client's as
+   * a trusted proxy reports it) may hold, so one client's uploads cannot spend everyone's
+   * budget. @default 33554432 (32 MiB), at most `bodyBudgetBytes`
+   */
+  bodyBudgetPerClientBytes?: number;
+  /**
+   * Input formats the API servers accept: a body whose first bytes name none of them is
+   * refused with 415 at the gateway, before it reaches an API server (which checks again).
+   * @default ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff']
+   */
+  inputFormats?: readonly InputFormat[];
   /**
    * Peers whose forwarding headers (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`) are kept
    * and extended: addresses, CIDR ranges or `loopback`, `private`, `linklocal`. From any
@@ -101,6 +121,13 @@ export interface GatewayOptions extends BodyLimits {
   opsRoutes?: (ops: Hono<AppEnv>) => void;
   /** Prometheus registry. @default a new registry */
   registry?: Registry;
+  /**
+   * Front-door SLIs, stage timings, the dashboard (`/dashboard` on the operational app)
+   * and request timelines (`/trace/:requestId`); the queue, workers and usage views feed
+   * the dashboard. `false` turns all of it off (to measure what it costs).
+   * @default {}
+   */
+  observability?: ObservabilityOptions | false;
   /**
    * Logger (pino): one `info` line per request (request id, upstream, status, latency) and
    * a `warn` line per upstream failure, through a child carrying `service: 'gateway'`.
@@ -126,9 +153,12 @@ export interface ResolvedGatewayOptions {
   ejectAfterFailures: number;
   throttle: Required<ThrottleOptions> | false;
   maxInflight: number;
+  maxPerUpstream: number;
   bodyBudgetBytes: number;
+  bodyBudgetPerClientBytes: number;
   body: ResolvedBodyLimits;
   trustedProxies: readonly string[];
+  inputFormats: readonly InputFormat[];
 }
 
 /**
@@ -161,8 +191,11 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
             minRequests: integer('throttle.minRequests', throttle?.minRequests ?? 50, { min: 0 }),
           },
     maxInflight: integer('maxInflight', options.maxInflight ?? 2048, { min: 1 }),
+    maxPerUpstream: integer('maxPerUpstream', options.maxPerUpstream ?? 256, { min: 1 }),
     bodyBudgetBytes: integer('bodyBudgetBytes', options.bodyBudgetBytes ?? 256 * 1024 * 1024, { min: 1 }),
+    bodyBudgetPerClientBytes: integer('bodyBudgetPerClientBytes', options.bodyBudgetPerClientBytes ?? 32 * 1024 * 1024, { min: 1 }),
     body: resolveBodyLimits(options),
     trustedProxies: options.trustedProxies ?? [],
+    inputFormats: inputFormatsOption(options.inputFormats),
   };
 }

@@ -7,7 +7,7 @@ import type { Context, Handler } from 'hono';
 import { upstreamFailure } from './errors.ts';
 import { answerOf, type GatewayEnv } from './middleware.ts';
 import type { ResolvedGatewayOptions } from './options.ts';
-import { type UpstreamPool, upstreamFailed } from './upstreams.ts';
+import { judge, type UpstreamPool } from './upstreams.ts';
 
 /** The gateway's data path: @ballast/load-balancer's Node proxy, and the handler that hands requests to it. */
 export interface GatewayProxy extends AsyncDisposable {
@@ -40,8 +40,7 @@ export function gatewayProxy(o: ResolvedGatewayOptions, pool: UpstreamPool, budg
   const contexts = new WeakMap<IncomingMessage, Context<GatewayEnv>>();
   const attempt: AttemptHook = async (context, send) => {
     if (context.attempt > 1) onRetry();
-    const breaker = pool.breakers.get(context.endpoint.id);
-    const response = breaker ? await breaker.execute(({ signal }) => send(signal), { signal: context.signal }) : await send();
+    const response = await pool.attempt(context.endpoint.id, context.signal, send);
     const c = contexts.get(context.request);
     if (c) {
       c.set('answer', answerOf(response));
@@ -58,7 +57,7 @@ export function gatewayProxy(o: ResolvedGatewayOptions, pool: UpstreamPool, budg
     maxAttempts: o.maxAttempts,
     retryBudget: budget,
     timeoutMs: (request) => attemptTimeoutMs(o, request.url ?? '/'),
-    isFailure: (response) => upstreamFailed(response.status),
+    isFailure: (response) => judge({ ok: true, value: response }) === 'failure',
     body: (request) => contexts.get(request)?.var.body,
     trustedProxies: o.trustedProxies,
     onRejected: (error, request, response) => {

@@ -150,6 +150,12 @@ export class InProcessQueue implements JobQueue {
     return this.#live;
   }
 
+  async oldestWaitingAgeMs(): Promise<number> {
+    const id = this.#waiting[0];
+    const job = id === undefined ? undefined : this.#entries.get(id)?.job;
+    return job === undefined ? 0 : Math.max(0, this.#options.now() - job.enqueuedAt);
+  }
+
   async ping(): Promise<void> {
     if (this.#closed) throw new QueueClosedError();
   }

@@ -589,6 +589,28 @@ export class RedisQueue implements JobQueue {
     }
   }
 
+  /** The oldest job waiting in any shard: in each, the first entry after the group's last delivered one, its id its Redis time of arrival. */
+  async oldestWaitingAgeMs(): Promise<number> {
+    try {
+      await this.ensureGroup();
+      const ages = await Promise.all(this.#shards.map((shard) => this.#oldestWaitingAge(shard)));
+      return Math.max(0, ...ages);
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
+  }
+
+  async #oldestWaitingAge({ client, stream }: Shard): Promise<number> {
+    const groups = (await client.call('XINFO', 'GROUPS', stream)) as unknown[][];
+    const group = groups.find((g) => g[g.indexOf('name') + 1] === this.#group);
+    const last = group ? String(group[group.indexOf('last-delivered-id') + 1]) : '0-0';
+    const [entries, time] = await Promise.all([client.xrange(stream, `(${last}`, '+', 'COUNT', 1), client.time()]);
+    const first = entries[0]?.[0];
+    if (first === undefined) return 0;
+    const nowMs = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+    return Math.max(0, nowMs - Number(first.split('-')[0]));
+  }
+
   async ping(): Promise<void> {
     if (this.#closed) throw new QueueClosedError();
     const timeout = new Promise<never>((_, reject) => {

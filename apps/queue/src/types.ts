@@ -183,6 +183,11 @@ export interface JobQueue extends AsyncDisposable {
   consumer(name: string): Consumer;
   /** Jobs waiting or in progress. */
   depth(): Promise<number>;
+  /**
+   * How long the oldest job not yet taken by a worker has waited, ms (0 when none waits).
+   * Optional: the gateway's dashboard and the API's `ballast_api_queue_oldest_job_age_seconds` read it when present.
+   */
+  oldestWaitingAgeMs?(): Promise<number>;
   /** Resolves when the queue is reachable; rejects otherwise. */
   ping(): Promise<void>;
   stats(): QueueStats;

@@ -91,7 +91,7 @@ describe('readBody', () => {
     expect((await chunked.answer).status).toBe(503);
     release();
     expect((await first.answer).status).toBe(200);
-    expect(budget.stats()).toEqual({ usedBytes: 0, maxBytes: 1500, refused: 2 });
+    expect(budget.stats()).toEqual({ usedBytes: 0, maxBytes: 1500, maxBytesPerClient: 1500, clients: 0, refused: 2 });
     const third = upload(server, { 'content-length': '1000' }, [Buffer.alloc(1000)], true);
     expect((await third.answer).status).toBe(200);
   });
@@ -122,9 +122,24 @@ describe('readBody', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('holds one client to its share, leaving the rest to the others', () => {
+    const budget = new BodyBudget(1000, 300);
+    const greedy = [budget.lease('10.0.0.66'), budget.lease('10.0.0.66')];
+    expect(greedy[0]?.take(200)).toBe(true);
+    expect(greedy[1]?.take(200)).toBe(false); // its share is 300
+    const other = budget.lease('10.0.0.7');
+    expect(other.take(300)).toBe(true);
+    expect(budget.stats()).toMatchObject({ usedBytes: 500, clients: 2, refused: 1 });
+    for (const l of greedy) l.release();
+    other.release();
+    other.release();
+    expect(budget.stats()).toMatchObject({ usedBytes: 0, clients: 0 });
+  });
+
   it('refuses bad limits by name', () => {
     expect(() => resolveBodyLimits({ maxBodyBytes: 0 })).toThrow(/maxBodyBytes/);
     expect(() => resolveBodyLimits({ minBodyBytesPerSec: -1 })).toThrow(/minBodyBytesPerSec/);
     expect(() => new BodyBudget(1.5)).toThrow(/bodyBudgetBytes/);
+    expect(() => new BodyBudget(10, 0)).toThrow(/bodyBudgetPerClientBytes/);
   });
 });

@@ -9,13 +9,17 @@ export interface BodyBudgetStats {
   /** Bytes held by bodies being read or waiting to be sent on. */
   usedBytes: number;
   maxBytes: number;
-  /** Bodies refused because the budget was spent, since creation. */
+  /** The most one client may hold. */
+  maxBytesPerClient: number;
+  /** Clients holding bytes now. */
+  clients: number;
+  /** Bodies refused because the budget (or their client's share) was spent, since creation. */
   refused: number;
 }
 
 /** A share of a {@link BodyBudget} held by one request; release it when the body is no longer needed. */
 export interface BodyLease extends Disposable {
-  /** Takes `bytes` more; false (and nothing taken) when the budget cannot cover them. */
+  /** Takes `bytes` more; false (and nothing taken) when the budget, or the client's share of it, cannot cover them. */
   take(bytes: number): boolean;
   /** Gives back everything taken. Idempotent. */
   release(): void;
@@ -23,34 +27,44 @@ export interface BodyLease extends Disposable {
 
 /**
  * A bound on the bytes of request bodies a service holds in memory at once, over all
- * requests: bodies being read count as their bytes arrive, until the request releases
- * them. A body that does not fit is
- * refused with 503 rather than read, so many slow or large uploads cannot exhaust memory.
+ * requests, and per client: bodies being read count as their bytes arrive, until the
+ * request releases them. A body that does not fit is refused with 503 rather than read,
+ * so many slow or large uploads cannot exhaust memory, and one client (one address)
+ * cannot take more than its share from everyone else.
  */
 export class BodyBudget {
   readonly maxBytes: number;
+  readonly maxBytesPerClient: number;
+  readonly #perClient = new Map<string, number>();
   #used = 0;
   #refused = 0;
 
-  /** @throws {InvalidOptionError} when `maxBytes` is not a positive integer. */
-  constructor(maxBytes: number) {
+  /** @throws {InvalidOptionError} when a bound is not a positive integer. */
+  constructor(maxBytes: number, maxBytesPerClient: number = maxBytes) {
     this.maxBytes = integer('bodyBudgetBytes', maxBytes, { min: 1 });
+    this.maxBytesPerClient = Math.min(this.maxBytes, integer('bodyBudgetPerClientBytes', maxBytesPerClient, { min: 1 }));
   }
 
-  /** A new, empty lease. */
-  lease(): BodyLease {
+  /** A new, empty lease, counted against `client`'s share (one key per client address). */
+  lease(client = ''): BodyLease {
     let held = 0;
     const release = (): void => {
+      if (held === 0) return;
       this.#used -= held;
+      const left = (this.#perClient.get(client) ?? held) - held;
+      if (left > 0) this.#perClient.set(client, left);
+      else this.#perClient.delete(client);
       held = 0;
     };
     return {
       take: (bytes) => {
-        if (this.#used + bytes > this.maxBytes) {
+        const mine = this.#perClient.get(client) ?? 0;
+        if (this.#used + bytes > this.maxBytes || mine + bytes > this.maxBytesPerClient) {
           this.#refused++;
           return false;
         }
         this.#used += bytes;
+        this.#perClient.set(client, mine + bytes);
         held += bytes;
         return true;
       },
@@ -60,7 +74,13 @@ export class BodyBudget {
   }
 
   stats(): BodyBudgetStats {
-    return { usedBytes: this.#used, maxBytes: this.maxBytes, refused: this.#refused };
+    return {
+      usedBytes: this.#used,
+      maxBytes: this.maxBytes,
+      maxBytesPerClient: this.maxBytesPerClient,
+      clients: this.#perClient.size,
+      refused: this.#refused,
+    };
   }
 }
 
@@ -91,10 +111,10 @@ export function resolveBodyLimits(limits: BodyLimits = {}): ResolvedBodyLimits {
 
 /**
  * Reads a request body within {@link BodyLimits}: over `maxBytes` → 413
- * `ERR_BALLAST_BODY_TOO_LARGE` (a declared length before a byte is read); the budget
- * spent → 503 `ERR_BALLAST_BODY_BUDGET`; too slow or too long → 408
- * `ERR_BALLAST_BODY_TIMEOUT`, and the connection is closed once that answer is sent; the
- * client gone → 400 `ERR_BALLAST_BODY_INCOMPLETE`.
+ * `ERR_BALLAST_BODY_TOO_LARGE` (a declared length before a byte is read; the rest is
+ * discarded so the answer can be read); the budget spent → 503 `ERR_BALLAST_BODY_BUDGET`;
+ * too slow or too long → 408 `ERR_BALLAST_BODY_TIMEOUT` (both stop reading and close the
+ * connection once the answer is sent); the client gone → 400 `ERR_BALLAST_BODY_INCOMPLETE`.
  *
  * Under @hono/node-server the bytes are read from Node's request directly, skipping
  * the web-stream adapter and its copies.
@@ -108,7 +128,7 @@ export async function readBody(c: Context, limits: ResolvedBodyLimits, lease?: B
     const body = incoming ? await readIncoming(incoming, guard) : await readWeb(c.req.raw, guard);
     return body;
   } catch (error) {
-    if (incoming && error instanceof HttpError && error.status === 408) {
+    if (incoming && error instanceof HttpError && error.headers.connection === 'close') {
       // The rest of the body will not be read: close the connection once the answer is out.
       const outgoing = nodeResponse(c);
       if (outgoing) outgoing.once('finish', () => incoming.destroy());
@@ -176,7 +196,11 @@ function readIncoming(incoming: IncomingMessage, guard: BodyGuard): Promise<Buff
         guard.add(chunk.byteLength);
       } catch (error) {
         cleanup();
-        incoming.resume(); // discard the rest, so the connection can carry the answer
+        // Over the size limit: discard the rest, so the connection can carry the answer.
+        // Over the budget: stop reading (the connection closes after the answer), so a
+        // client sending more than its share costs nothing more.
+        if ((error as HttpError).status === 503) incoming.pause();
+        else incoming.resume();
         reject(error);
         return;
       }
@@ -234,6 +258,7 @@ async function readWeb(request: Request, guard: BodyGuard): Promise<Buffer> {
 function budgetSpent(): HttpError {
   return new HttpError(503, 'ERR_BALLAST_BODY_BUDGET', 'the server holds as many request bodies as it may; retry shortly', {
     'retry-after': '1',
+    connection: 'close',
   });
 }
 

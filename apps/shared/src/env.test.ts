@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, intVar, readEnv } from './env.ts';
 import { API_ENV, COMMON_ENV, GATEWAY_ENV, knownVariables, loadEnv, QUEUE_ENV } from './variables.ts';
@@ -72,6 +73,13 @@ describe('loadEnv', () => {
     const warnings: string[] = [];
     loadEnv(API_ENV, { BALLAST_SOMETHING_ELSE_ENTIRELY: '1', OTHER: 'x' }, (line) => warnings.push(line));
     expect(warnings).toEqual(['BALLAST_SOMETHING_ELSE_ENTIRELY is not a variable any Ballast service reads; it is ignored']);
+  });
+
+  it('is the table of apps/README.md: every variable there, and nothing else', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('### Configuration (environment)'), readme.indexOf('## The HTTP API'));
+    const documented = new Set(section.match(/BALLAST_[A-Z0-9_]+/g));
+    expect([...documented].sort()).toEqual(knownVariables().sort());
   });
 
   it('names every variable once in the catalogue', () => {

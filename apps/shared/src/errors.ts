@@ -1,10 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { BallastError } from '@ballast/common';
-
-/** The one error body every Ballast service answers with. */
-export interface ErrorBody {
-  error: { code: string; message: string };
-}
+import { BallastError, errorBody, retryAfterSeconds } from '@ballast/common';
 
 /**
  * An error answered with `status` and the JSON body `{ error: { code, message } }`;
@@ -30,11 +25,6 @@ export function isHttpError(value: unknown): value is HttpError {
   );
 }
 
-/** The JSON error body: `{ error: { code, message } }`. */
-export function errorBody(code: string, message: string): ErrorBody {
-  return { error: { code, message } };
-}
-
 /** An answer carrying the error body, with `content-type: application/json` and `headers`. */
 export function errorResponse(status: number, code: string, message: string, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(errorBody(code, message)), {
@@ -48,12 +38,9 @@ export function httpErrorResponse(error: HttpError): Response {
   return errorResponse(error.status, error.code, error.message, error.headers);
 }
 
-/**
- * `Retry-After` in whole seconds for a delay in ms: at least 1 (0 would invite an
- * immediate retry storm), rounded up.
- */
+/** The `Retry-After` header value for a delay in ms: `retryAfterSeconds` of @ballast/common (whole seconds, at least 1). */
 export function retryAfter(ms: number): string {
-  return String(Math.max(1, Math.ceil((Number.isFinite(ms) ? ms : 1000) / 1000)));
+  return String(retryAfterSeconds(ms));
 }
 
 /**

@@ -25,8 +25,6 @@ export {
   stringVar,
 } from './env.ts';
 export {
-  type ErrorBody,
-  errorBody,
   errorResponse,
   HttpError,
   httpErrorResponse,
@@ -47,6 +45,14 @@ export {
   SHED_HEADER,
 } from './http.ts';
 export {
+  DEFAULT_INPUT_FORMATS,
+  INPUT_FORMATS,
+  type InputFormat,
+  inputFormatsOption,
+  sniffImageFormat,
+  unsupportedInput,
+} from './image-format.ts';
+export {
   type CreateLoggerOptions,
   createLogger,
   LOG_LEVELS,
@@ -54,6 +60,7 @@ export {
   type LogLevel,
   type LogRecord,
   memoryLogger,
+  REDACTED_PATHS,
   silentLogger,
 } from './log.ts';
 export { DURATION_BUCKETS, metricsHandler, type RequestMetrics, requestMetrics } from './metrics.ts';
@@ -74,14 +81,24 @@ export {
 export { type HealthState, healthRoutes, type OperationalOptions, operationalApp, type ReadyState } from './operational.ts';
 export { type Listening, type ListenOptions, listen, type ResolvedServerLimits, resolveServerLimits, type ServerLimits } from './serve.ts';
 export {
+  API_TIMING,
+  HARVEST_HEADER,
+  harvestOf,
+  parseServerTiming,
+  STAGES,
+  type Stage,
+  serverTiming,
+  TENANT_HEADER,
+} from './server-timing.ts';
+export {
   ALL_ENV,
   API_ENV,
   COMMON_ENV,
+  EDGE_ENV,
   GATEWAY_ENV,
   GATEWAY_STRATEGIES,
   IDENTITY_ENV,
   IMAGE_ENV,
-  INPUT_FORMATS,
   knownVariables,
   loadEnv,
   QUEUE_ENV,

@@ -20,6 +20,38 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** One log line as written: `time` (ISO 8601), `level` (its name), `service`, `msg`, and the entry's own fields. */
 export type LogRecord = Record<string, unknown> & { time: string; level: string; msg?: string; service?: string; requestId?: string };
 
+/**
+ * Fields never written as they are: credentials a log line could pick up from a request
+ * (its `authorization`, `cookie` or `x-api-key` header, an API key, a password or token),
+ * at the top level or one level down (`headers.authorization`, `req.apiKey`). Their values
+ * are replaced by `[redacted]`.
+ */
+export const REDACTED_PATHS: readonly string[] = [
+  'authorization',
+  'cookie',
+  '["x-api-key"]',
+  '["set-cookie"]',
+  'apiKey',
+  'api_key',
+  'key',
+  'password',
+  'secret',
+  'token',
+  '*.authorization',
+  '*.cookie',
+  '*["x-api-key"]',
+  '*["set-cookie"]',
+  '*.apiKey',
+  '*.api_key',
+  '*.key',
+  '*.password',
+  '*.secret',
+  '*.token',
+  '*.headers.authorization',
+  '*.headers.cookie',
+  '*.headers["x-api-key"]',
+];
+
 /** Options of {@link createLogger}. */
 export interface CreateLoggerOptions {
   /** Lowest level written. @default 'warn' */
@@ -42,6 +74,7 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
       messageKey: 'msg',
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' },
     },
     options.destination ?? pino.destination({ dest: 2, sync: true }),
   );

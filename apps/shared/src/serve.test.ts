@@ -102,6 +102,26 @@ describe('listen', () => {
     for (const s of held) s.destroy();
   });
 
+  it('refuses a client’s connections beyond maxConnectionsPerClient, not another client’s', async () => {
+    const server = await serveApp(
+      new Hono().get('/', (c) => c.text('ok')),
+      { maxConnectionsPerClient: 2 },
+    );
+    const held = [await socketTo(server), await socketTo(server)];
+    while ((await connections(server)) < 2) await new Promise((r) => setImmediate(r));
+    const third = await socketTo(server);
+    third.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await closed(third)).toBe('');
+    // Another loopback address is another client.
+    const other = await new Promise<Socket>((resolve, reject) => {
+      const socket = connect({ port: server.port, host: '127.0.0.1', localAddress: '127.0.0.2' }, () => resolve(socket));
+      socket.once('error', reject);
+    });
+    other.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(await closed(other)).toMatch(/^HTTP\/1\.1 200/);
+    for (const s of held) s.destroy();
+  });
+
   it('refuses limits that make no sense, naming the option', async () => {
     await expect(listen(new Hono().fetch, { headersTimeoutMs: 5000, requestTimeoutMs: 1000 })).rejects.toThrow(/requestTimeoutMs/);
     await expect(listen(new Hono().fetch, { maxConnections: 0 })).rejects.toThrow(/maxConnections/);

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { durationMs, integer } from '@ballast/common';
 import { serve } from '@hono/node-server';
 import type { NodeBindings } from './http.ts';
@@ -20,6 +20,12 @@ export interface ServerLimits {
   idleTimeoutMs?: number;
   /** Connections held at once; beyond it new ones are closed at once. @default 4096 */
   maxConnections?: number;
+  /**
+   * Connections one client address may hold at once; beyond it its new ones are closed at
+   * once, so one client cannot take every connection. Behind a proxy every client shares
+   * the proxy's address: raise it there. @default 256
+   */
+  maxConnectionsPerClient?: number;
 }
 
 /** Validated {@link ServerLimits}. */
@@ -33,6 +39,7 @@ export function resolveServerLimits(limits: ServerLimits = {}): ResolvedServerLi
     requestTimeoutMs: durationMs('requestTimeoutMs', limits.requestTimeoutMs ?? 60_000, { min: headersTimeoutMs }),
     idleTimeoutMs: durationMs('idleTimeoutMs', limits.idleTimeoutMs ?? 5000, { min: 1 }),
     maxConnections: integer('maxConnections', limits.maxConnections ?? 4096, { min: 1 }),
+    maxConnectionsPerClient: integer('maxConnectionsPerClient', limits.maxConnectionsPerClient ?? 256, { min: 1 }),
   };
 }
 
@@ -86,6 +93,7 @@ export function listen(
       (info: AddressInfo) => {
         const http = server as Server;
         http.maxConnections = limits.maxConnections;
+        limitPerClient(http, limits.maxConnectionsPerClient);
         const close = (graceMs = 5000): Promise<void> =>
           new Promise<void>((done) => {
             const timer = setTimeout(() => http.closeAllConnections(), graceMs);
@@ -105,5 +113,24 @@ export function listen(
       },
     );
     server.once('error', reject);
+  });
+}
+
+/** Closes a new connection at once when its client address already holds `limit`. */
+function limitPerClient(server: Server, limit: number): void {
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const client = socket.remoteAddress ?? '';
+    const count = (open.get(client) ?? 0) + 1;
+    if (count > limit) {
+      socket.destroy();
+      return;
+    }
+    open.set(client, count);
+    socket.once('close', () => {
+      const left = (open.get(client) ?? 1) - 1;
+      if (left > 0) open.set(client, left);
+      else open.delete(client);
+    });
   });
 }

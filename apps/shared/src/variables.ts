@@ -6,6 +6,8 @@
  * A service adds its variables here (one spec object) and reads them with
  * {@link loadEnv}.
  */
+
+import { TrustedProxies } from '@ballast/load-balancer';
 import {
   boolVar,
   ConfigError,
@@ -21,6 +23,7 @@ import {
   readEnv,
   stringVar,
 } from './env.ts';
+import { INPUT_FORMATS, type InputFormat } from './image-format.ts';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './log.ts';
 
 /** Balancing strategies the gateway can be configured with (those that need no affinity key). */
@@ -54,23 +57,12 @@ export const QUEUE_ENV = {
   BALLAST_QUEUE_HEARTBEAT_PAUSE_MS: intVar('Silence tolerated beyond it before a process is suspected, ms', { min: 0, max: 600_000 }),
 } as const satisfies EnvSpec;
 
-/** Image input formats a service may accept; `svg` only when named explicitly. */
-export const INPUT_FORMATS: readonly ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff', 'svg'] = [
-  'jpeg',
-  'png',
-  'webp',
-  'avif',
-  'gif',
-  'tiff',
-  'svg',
-];
-
-/** Read by the API servers and the workers. */
+/** Read by the gateway, the API servers and the workers. */
 export const IMAGE_ENV = {
   BALLAST_INPUT_FORMATS: listVar(
     'Input formats accepted (others are refused with 415)',
     `a comma-separated list of ${INPUT_FORMATS.join(', ')}`,
-    (raw) => ((INPUT_FORMATS as readonly string[]).includes(raw) ? (raw as (typeof INPUT_FORMATS)[number]) : undefined),
+    (raw) => ((INPUT_FORMATS as readonly string[]).includes(raw) ? (raw as InputFormat) : undefined),
   ),
 } as const satisfies EnvSpec;
 
@@ -86,6 +78,9 @@ export const API_ENV = {
   BALLAST_API_DEFAULT_DEADLINE_MS: intVar('Deadline of a request that names none, ms', { min: 1, max: 600_000 }),
   BALLAST_API_MAX_EXPECTED_WAIT_MS: intVar('Shed when the expected queue wait exceeds this, ms', { min: 0, max: 600_000 }),
   BALLAST_API_WORKER_SLOTS: intVar('Conversions the workers run at once, system-wide', { min: 1 }),
+  BALLAST_API_BODY_BUDGET_BYTES: intVar('Bytes of images held at once, over all requests; beyond it, 503', { min: 1 }),
+  BALLAST_API_BROWNOUT: boolVar('Degrade rendition sets (and single images sent with degrade=true) under load before shedding', true),
+  BALLAST_API_BROWNOUT_SETPOINT_MS: intVar('Expected queue wait the brownout dimmer holds its p95 at, ms', { min: 1, max: 600_000 }),
 } as const satisfies EnvSpec;
 
 /** Read by a worker process (apps/worker/src/main.ts). */
@@ -96,7 +91,45 @@ export const WORKER_ENV = {
   BALLAST_WORKER_MAX_AVIF_OUTPUT_PIXELS: intVar('Largest AVIF output, px', { min: 1 }),
 } as const satisfies EnvSpec;
 
-/** Read by the gateway run on its own (apps/gateway/src/main.ts). */
+/** The trusted-proxy list of the gateway: addresses, CIDR ranges or presets. */
+function trustedProxy(raw: string): string | undefined {
+  try {
+    new TrustedProxies([raw]);
+    return raw;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The gateway's edge limits: read by the gateway run on its own and by `npm start` (the
+ * embedded gateway). Unset, each takes the gateway's default (apps/README.md).
+ */
+export const EDGE_ENV = {
+  BALLAST_GATEWAY_TRUSTED_PROXIES: listVar(
+    'Peers whose forwarding headers are kept',
+    'a comma-separated list of IP addresses, CIDR ranges, or loopback, private, linklocal',
+    trustedProxy,
+  ),
+  BALLAST_GATEWAY_MAX_INFLIGHT: intVar('Requests forwarded at once; beyond it, 503', { min: 1 }),
+  BALLAST_GATEWAY_MAX_PER_UPSTREAM: intVar('Requests in flight to one API server at once', { min: 1 }),
+  BALLAST_GATEWAY_MAX_BODY_BYTES: intVar('Largest request body, bytes', { min: 1 }),
+  BALLAST_GATEWAY_BODY_BUDGET_BYTES: intVar('Bytes of request bodies held at once, over all requests; beyond it, 503', { min: 1 }),
+  BALLAST_GATEWAY_BODY_BUDGET_PER_CLIENT_BYTES: intVar('The most of the body budget one client address may hold', { min: 1 }),
+  BALLAST_GATEWAY_BODY_TIMEOUT_MS: intVar('Time for a whole request body, ms; then 408', { min: 1, max: 600_000 }),
+  BALLAST_GATEWAY_MIN_BODY_BYTES_PER_SEC: intVar('Least average upload rate after the first 2 s, bytes/s (0: none); then 408', { min: 0 }),
+  BALLAST_GATEWAY_HEADERS_TIMEOUT_MS: intVar('Time for a request’s headers, ms; then 408 and close', { min: 100, max: 600_000 }),
+  BALLAST_GATEWAY_REQUEST_TIMEOUT_MS: intVar('Time for a whole request, headers and body, ms', { min: 100, max: 3_600_000 }),
+  BALLAST_GATEWAY_IDLE_TIMEOUT_MS: intVar('An idle keep-alive connection is closed after this, ms', { min: 1, max: 600_000 }),
+  BALLAST_GATEWAY_MAX_CONNECTIONS: intVar('Connections held at once; beyond it new ones are closed', { min: 1 }),
+  BALLAST_GATEWAY_MAX_CONNECTIONS_PER_CLIENT: intVar('Connections one client address may hold at once', { min: 1 }),
+  BALLAST_GATEWAY_UPSTREAM_TIMEOUT_MS: intVar('Longest wait for an API server’s answer, ms (each request waits its deadline + 1 s)', {
+    min: 1,
+    max: 600_000,
+  }),
+} as const satisfies EnvSpec;
+
+/** Read by the gateway run on its own (apps/gateway/src/main.ts), besides {@link EDGE_ENV}. */
 export const GATEWAY_ENV = {
   BALLAST_GATEWAY_UPSTREAMS: {
     ...listVar('API servers to balance over', 'a comma-separated list of http:// URLs (origin only)', httpOrigin),
@@ -107,8 +140,6 @@ export const GATEWAY_ENV = {
   BALLAST_GATEWAY_HOST: stringVar('Address to listen on', 'a host name or IP address', HOST, '127.0.0.1'),
   BALLAST_GATEWAY_OPS_PORT: portVar('Operational listener (/healthz, /readyz, /metrics, /gateway/stats)', 9080),
   BALLAST_GATEWAY_OPS_HOST: stringVar('Address of the operational listener', 'a host name or IP address', HOST, '127.0.0.1'),
-  BALLAST_GATEWAY_MAX_INFLIGHT: intVar('Requests held at once; beyond it, 503', { min: 1 }),
-  BALLAST_GATEWAY_MAX_BODY_BYTES: intVar('Largest request body, bytes', { min: 1 }),
 } as const satisfies EnvSpec;
 
 /** Read by `npm start` (scripts/start.ts). */
@@ -172,6 +203,7 @@ export const ALL_ENV: readonly EnvSpec[] = [
   IMAGE_ENV,
   API_ENV,
   WORKER_ENV,
+  EDGE_ENV,
   GATEWAY_ENV,
   START_ENV,
   USAGE_ENV,

@@ -1,7 +1,7 @@
 import { type Api, type ApiOptions, createApi } from '@ballast/app-api';
-import { createGateway, type Gateway, type GatewayOptions } from '@ballast/app-gateway';
+import { createGateway, type Gateway, type GatewayOptions, type ObservabilityOptions } from '@ballast/app-gateway';
 import { InProcessQueue, type JobQueue } from '@ballast/app-queue';
-import { createLogger, type Listening, type Logger, listen } from '@ballast/app-shared';
+import { createLogger, type Listening, type Logger, listen, type ServerLimits } from '@ballast/app-shared';
 import type { UsageStore } from '@ballast/app-usage';
 import { type JobUsage, logWorker, ResizeWorker, type ResizeWorkerOptions, workerMetrics } from '@ballast/app-worker';
 import { Registry } from 'prom-client';
@@ -36,6 +36,8 @@ export interface SystemOptions {
   port?: number;
   /** Port of the gateway's operational listener; 0 for a free one. @default 0 */
   opsPort?: number;
+  /** Connection limits and timeouts of the gateway's public listener. @default those of `listen()` */
+  gatewayLimits?: ServerLimits;
   /**
    * Logger of every service (the gateway, the API servers, the workers' jobs), each
    * through a child carrying its `service`; `api.logger` and `gateway.logger` override it
@@ -157,13 +159,43 @@ class SystemParts {
     const gateway = createGateway({
       logger: this.#logger,
       ...this.#options.gateway,
+      observability: this.#observability(),
       registry: this.#registry,
       upstreams: this.apis.map(({ name, server }) => ({ id: name, url: server.url })),
     });
     this.#gateway = gateway;
-    this.#gatewayServer = await listen(gateway.app.fetch, { port: this.#options.port ?? 0 });
+    this.#gatewayServer = await listen(gateway.app.fetch, { ...this.#options.gatewayLimits, port: this.#options.port ?? 0 });
     this.#gatewayOps = await listen(gateway.ops.fetch, { port: this.#options.opsPort ?? 0 });
     return { gateway, server: this.#gatewayServer, ops: this.#gatewayOps };
+  }
+
+  /** The dashboard's views of the queue and the workers, which the gateway cannot see on its own here. */
+  #observability(): ObservabilityOptions | false {
+    const own = this.#options.gateway?.observability;
+    if (own === false) return false;
+    const queue = this.apis[0]?.queue;
+    return {
+      ...(queue
+        ? {
+            queue: async () => {
+              const [depth, oldestAgeMs] = await Promise.all([queue.depth(), queue.oldestWaitingAgeMs?.()]);
+              return oldestAgeMs === undefined ? { depth } : { depth, oldestAgeMs };
+            },
+          }
+        : {}),
+      workers: () => ({
+        busy: this.workers.reduce((n, w) => n + w.stats().active, 0),
+        slots: this.workers.reduce((n, w) => n + w.concurrency, 0),
+      }),
+      ...(this.apis.some(({ api }) => api.dimmer) ? { dimmer: () => this.#dimmerLevel() } : {}),
+      ...own,
+    };
+  }
+
+  /** The brownout dimmer θ, averaged over the API servers (1: full quality). */
+  #dimmerLevel(): number {
+    const levels = this.apis.flatMap(({ api }) => (api.dimmer ? [api.dimmer.level] : []));
+    return levels.length === 0 ? 1 : levels.reduce((a, b) => a + b, 0) / levels.length;
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@ export { workerMetrics } from './metrics.ts';
 export {
   type Converted,
   classify,
+  failureDetail,
   ImageError,
   type ImageErrorCode,
   isImageError,

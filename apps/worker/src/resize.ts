@@ -1,4 +1,5 @@
 import type { ResizeParams } from '@ballast/app-queue';
+import { DEFAULT_INPUT_FORMATS, type InputFormat, inputFormatsOption, sniffImageFormat, unsupportedInput } from '@ballast/app-shared';
 import { BallastError, durationMs, integer, isBallastError } from '@ballast/common';
 import sharp, { type SharpOptions } from 'sharp';
 
@@ -30,6 +31,13 @@ export interface ResizeLimits {
   maxAvifOutputPixels?: number;
   /** A conversion running longer is abandoned (its result discarded), ms. @default 30000 */
   timeoutMs?: number;
+  /**
+   * Input formats converted, known by their first bytes before sharp sees the input, and
+   * checked again against what sharp reads from the header; anything else fails with
+   * `ERR_BALLAST_IMAGE_UNSUPPORTED`. SVG (librsvg parses it: untrusted XML) only when named.
+   * @default ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff']
+   */
+  inputFormats?: readonly InputFormat[];
 }
 
 /** Validated {@link ResizeLimits}. */
@@ -43,7 +51,26 @@ export function resolveLimits(limits: ResizeLimits = {}): ResolvedLimits {
     maxOutputPixels: integer('maxOutputPixels', limits.maxOutputPixels ?? 40_000_000, { min: 1 }),
     maxAvifOutputPixels: integer('maxAvifOutputPixels', limits.maxAvifOutputPixels ?? 1_048_576, { min: 1 }),
     timeoutMs: durationMs('timeoutMs', limits.timeoutMs ?? 30_000, { min: 1 }),
+    inputFormats: inputFormatsOption(limits.inputFormats),
   };
+}
+
+/** What sharp calls each input format in `metadata().format` (AVIF is read by libheif). */
+const SHARP_FORMAT: Readonly<Record<InputFormat, string>> = {
+  jpeg: 'jpeg',
+  png: 'png',
+  webp: 'webp',
+  avif: 'heif',
+  gif: 'gif',
+  tiff: 'tiff',
+  svg: 'svg',
+};
+
+/** Refuses an input whose first bytes are not one of the accepted formats, before any decoder sees it. */
+function checkInputFormat(input: Buffer, accepted: readonly InputFormat[]): InputFormat {
+  const format = sniffImageFormat(input);
+  if (format === undefined || !accepted.includes(format)) throw new ImageError('ERR_BALLAST_IMAGE_UNSUPPORTED', unsupportedInput(accepted));
+  return format;
 }
 
 /** Stable codes of conversion failures; the API maps each to an HTTP status. */
@@ -94,13 +121,14 @@ export async function resizeImage(input: Buffer, params: ResizeParams, limits: R
   if (input.byteLength > limits.maxInputBytes) {
     throw new ImageError('ERR_BALLAST_IMAGE_TOO_LARGE', `input is ${input.byteLength} bytes; the limit is ${limits.maxInputBytes}`);
   }
+  const format = checkInputFormat(input, limits.inputFormats);
   const options: SharpOptions = {
     limitInputPixels: limits.maxInputPixels,
     failOn: 'warning', // a truncated or damaged file is an error, not a half-grey image
     pages: params.animated ? -1 : 1,
     sequentialRead: true,
   };
-  const read = await checkOutputSize(input, options, params, limits);
+  const read = await checkOutputSize(input, options, params, limits, format);
   let image = sharp(input, options)
     // libvips stops work that runs longer (not an AVIF encoder already running: see below).
     .timeout({ seconds: Math.max(1, Math.ceil(limits.timeoutMs / 1000)) })
@@ -155,12 +183,16 @@ async function checkOutputSize(
   options: SharpOptions,
   params: ResizeParams,
   limits: ResolvedLimits,
+  format: InputFormat,
 ): Promise<Converted['input']> {
   let meta: sharp.Metadata;
   try {
     meta = await sharp(input, options).metadata();
   } catch (error) {
     throw classify(error);
+  }
+  if (meta.format !== SHARP_FORMAT[format] || (format === 'avif' && meta.compression !== 'av1')) {
+    throw new ImageError('ERR_BALLAST_IMAGE_UNSUPPORTED', unsupportedInput(limits.inputFormats));
   }
   const frames = params.animated ? Math.max(1, meta.pages ?? 1) : 1;
   const pageHeight = meta.pageHeight ?? meta.height;
@@ -197,33 +229,34 @@ export function outputSize(
   return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
 }
 
-/** Turns a sharp/libvips error into an {@link ImageError} with a message a client can act on. */
+/**
+ * Turns a sharp/libvips error into an {@link ImageError} with a fixed message a client can
+ * act on; what libvips said stays in `cause` (see {@link failureDetail}).
+ */
 export function classify(error: unknown): ImageError {
   if (isImageError(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
   if (/^timeout: /i.test(message)) {
-    return new ImageError('ERR_BALLAST_IMAGE_TIMEOUT', `conversion took too long and was stopped (${firstLine(message)})`, {
-      cause: error,
-    });
+    return new ImageError('ERR_BALLAST_IMAGE_TIMEOUT', 'conversion took too long and was stopped', { cause: error });
   }
   if (/unsupported image format/i.test(message)) {
-    return new ImageError(
-      'ERR_BALLAST_IMAGE_UNSUPPORTED',
-      'input is not an image in a supported format (JPEG, PNG, WebP, AVIF, GIF, TIFF)',
-      {
-        cause: error,
-      },
-    );
+    return new ImageError('ERR_BALLAST_IMAGE_UNSUPPORTED', unsupportedInput(DEFAULT_INPUT_FORMATS), { cause: error });
   }
   if (/pixel limit/i.test(message)) {
     return new ImageError('ERR_BALLAST_IMAGE_TOO_LARGE', 'input image has more pixels than allowed', { cause: error });
   }
   if (/premature end|corrupt|truncat|invalid|bad |damaged|not a |read error|unable to|vipsjpeg|pngload|libspng|webp|heif/i.test(message)) {
-    return new ImageError('ERR_BALLAST_IMAGE_CORRUPT', `input image is damaged: ${firstLine(message)}`, { cause: error });
+    return new ImageError('ERR_BALLAST_IMAGE_CORRUPT', 'input image is damaged or truncated', { cause: error });
   }
-  return new ImageError('ERR_BALLAST_IMAGE_FAILED', `conversion failed: ${firstLine(message)}`, { cause: error });
+  return new ImageError('ERR_BALLAST_IMAGE_FAILED', 'the conversion failed', { cause: error });
 }
 
-function firstLine(message: string): string {
-  return (message.split('\n')[0] ?? '').slice(0, 200);
+/**
+ * The first line of what libvips said about a failed conversion: for the worker's log,
+ * never for the client (it can carry parser messages and paths).
+ */
+export function failureDetail(error: unknown): string | undefined {
+  const cause = (error as { cause?: unknown } | undefined)?.cause;
+  if (!(cause instanceof Error)) return undefined;
+  return (cause.message.split('\n')[0] ?? '').slice(0, 200);
 }

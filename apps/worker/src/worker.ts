@@ -4,7 +4,15 @@ import type { Logger } from '@ballast/app-shared';
 import { Emitter, integer, isInvalidOptionError } from '@ballast/common';
 import sharp from 'sharp';
 import { CpuMeter } from './cpu-meter.ts';
-import { type Converted, isImageError, type ResizeLimits, type ResolvedLimits, resizeImage, resolveLimits } from './resize.ts';
+import {
+  type Converted,
+  failureDetail,
+  isImageError,
+  type ResizeLimits,
+  type ResolvedLimits,
+  resizeImage,
+  resolveLimits,
+} from './resize.ts';
 
 /** What one finished job cost: the record usage billing is built from (see `@ballast/app-usage`). */
 export interface JobUsage {
@@ -46,7 +54,16 @@ export interface ResizeWorkerEvents {
   /** A job was converted and its result stored. The usage hook: subscribe to bill by CPU time and bytes. */
   done: JobUsage;
   /** A job failed because of its input; the failure was stored as its result. */
-  failed: { jobId: string; requestId?: string; worker: string; code: string; message: string; wallMs: number };
+  failed: {
+    jobId: string;
+    requestId?: string;
+    worker: string;
+    code: string;
+    message: string;
+    wallMs: number;
+    /** What libvips said, for the log (the stored failure carries only the fixed message). */
+    detail?: string;
+  };
   /** Something outside the job went wrong (the queue was unreachable); the job, if any, will be retried elsewhere. */
   error: { worker: string; error: unknown; jobId?: string; requestId?: string };
 }
@@ -193,7 +210,8 @@ export class ResizeWorker {
           await this.#recordUsage?.(usage);
           await lease.fail(failure, { ...usage });
           this.#stats.failed++;
-          this.events.emit('failed', { ...ids, worker, ...failure, wallMs: performance.now() - started });
+          const detail = failureDetail(error);
+          this.events.emit('failed', { ...ids, worker, ...failure, wallMs: performance.now() - started, ...(detail ? { detail } : {}) });
         } catch (storeError) {
           this.events.emit('error', { ...ids, worker, error: storeError });
         }

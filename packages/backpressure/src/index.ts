@@ -1,3 +1,13 @@
+// Shared from @ballast/common and named in this package's README: importable from here, so strict
+// installs (pnpm, npm --install-strategy=linked) need no direct @ballast/common dependency.
+export { InvalidOptionError, isInvalidOptionError } from '@ballast/common';
+export {
+  type BrownoutContext,
+  BrownoutController,
+  type BrownoutEvents,
+  type BrownoutOptions,
+  type BrownoutStats,
+} from './brownout.ts';
 export { type BackpressureErrorCode, isShedError, ShedError, type ShedReason } from './errors.ts';
 export {
   type AcquireOptions,

@@ -126,3 +126,5 @@ export class BackpressureMetrics {
     for (const name of this.#names) for (const registry of this.#registers) registry.removeSingleMetric(name);
   }
 }
+
+export { BrownoutMetrics, type BrownoutMetricsOptions } from './prometheus-brownout.ts';

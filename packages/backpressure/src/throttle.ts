@@ -134,6 +134,26 @@ export class AdaptiveThrottle implements Policy, Disposable {
     const now = this.#clock.now();
     const p = this.probability(now);
     this.#window.add(REQUESTS, now);
+    return this.#decide(p);
+  }
+
+  /** Reports whether the backend accepted a request sent after {@link tryAcquire}. */
+  record(accepted: boolean): void {
+    if (accepted) this.#window.add(ACCEPTS, this.#clock.now());
+  }
+
+  /**
+   * Decides whether to send a request, like {@link tryAcquire}, without counting it: for
+   * callers that count only the requests the backend answered ({@link recordAnswer}).
+   * Requests still in flight (a slow upload), and requests turned away here, then never
+   * raise the rejection probability by themselves: only the backend's answers move it.
+   */
+  admit(): boolean {
+    return this.#decide(this.probability());
+  }
+
+  /** Sends with probability `1 − p`, counting the decision. */
+  #decide(p: number): boolean {
     if (p > 0 && this.#random() < p) {
       this.#throttled++;
       if (this.#events.has('shed')) this.#events.emit('shed', { name: this.name, reason: 'throttled', probability: p });
@@ -143,9 +163,11 @@ export class AdaptiveThrottle implements Policy, Disposable {
     return true;
   }
 
-  /** Reports whether the backend accepted a request sent after {@link tryAcquire}. */
-  record(accepted: boolean): void {
-    if (accepted) this.#window.add(ACCEPTS, this.#clock.now());
+  /** Counts one request the backend answered, sent after {@link admit}, and whether it accepted it. */
+  recordAnswer(accepted: boolean): void {
+    const now = this.#clock.now();
+    this.#window.add(REQUESTS, now);
+    if (accepted) this.#window.add(ACCEPTS, now);
   }
 
   /**
@@ -184,30 +206,6 @@ export class AdaptiveThrottle implements Policy, Disposable {
       },
     );
     return this.#endCall(scope, options, settled);
-  }
-
-  /**
-   * Decides whether to send a request, like {@link tryAcquire}, without counting it: for
-   * callers that count only the requests the backend answered ({@link recordAnswer}).
-   * Requests still in flight (a slow upload), and requests turned away here, then never
-   * raise the rejection probability by themselves: only the backend's answers move it.
-   */
-  admit(): boolean {
-    const p = this.probability();
-    if (p > 0 && this.#random() < p) {
-      this.#throttled++;
-      if (this.#events.has('shed')) this.#events.emit('shed', { name: this.name, reason: 'throttled', probability: p });
-      return false;
-    }
-    this.#sent++;
-    return true;
-  }
-
-  /** Counts one request the backend answered, sent after {@link admit}, and whether it accepted it. */
-  recordAnswer(accepted: boolean): void {
-    const now = this.#clock.now();
-    this.#window.add(REQUESTS, now);
-    if (accepted) this.#window.add(ACCEPTS, now);
   }
 
   /**

@@ -21,7 +21,9 @@ export {
 } from './events.ts';
 export { TimeDecayEwma } from './ewma.ts';
 export { Histogram, type HistogramSummary } from './histogram.ts';
-export { type ErrorBody, errorBody, retryAfterSeconds } from './http.ts';
+export { type HookHost, type HookPlugin, hookPlugin } from './hook-plugin.ts';
+export { type ErrorAnswer, type ErrorBody, errorAnswer, errorBody, retryAfterSeconds } from './http.ts';
+export { clientGoneSignal, type NodeResponse, onResponseEnd, sendErrorAnswer } from './node-response.ts';
 export {
   CallScope,
   type Classifier,

@@ -1,4 +1,4 @@
-import { errorResponse } from '@ballast/app-shared';
+import { errorResponse, HttpError } from '@ballast/app-shared';
 import {
   DEFAULT_PRICES,
   type Period,
@@ -9,7 +9,7 @@ import {
   scaledDecimal,
   type UsageStore,
 } from '@ballast/app-usage';
-import type { Handler } from 'hono';
+import type { Hono } from 'hono';
 import type { ApiEnv } from '../options.ts';
 
 /** Options of {@link usageRoutes}. */
@@ -26,31 +26,17 @@ export interface UsageRoutesOptions {
  * `GET /v1/usage[?period=YYYY-MM|YYYY-MM-DD]`: the calling tenant's usage recorded so far
  * in a period (the current UTC month by default) — conversions, failed conversions, CPU
  * seconds, GB in and out — and what it would cost at the price list. The tenant is the
- * authenticated caller's: no parameter can name another. Records reach the store within
+ * authenticated caller's (`c.var.tenant`, set by the API's authentication middleware, which
+ * runs first on every `/v1/*` route): no parameter can name another. Records reach the store within
  * seconds of a job finishing; a period's records leave it once billed (see the invoice).
- * Mounted behind the API's authentication: the tenant is `c.var.tenant` and nothing else.
  */
-export function usageRoutes(options: UsageRoutesOptions): Handler<ApiEnv> {
+export function usageRoutes(app: Hono<ApiEnv>, options: UsageRoutesOptions): void {
   const prices = options.prices ?? DEFAULT_PRICES;
   const now = options.now ?? Date.now;
-  return async function usage(c) {
+  app.get('/v1/usage', async function usage(c) {
+    // The tenant is the one the authentication middleware settled on, and nothing else.
     const auth = { tenant: c.var.tenant };
-    const unknown = Object.keys(c.req.queries()).filter((k) => k !== 'period');
-    if (unknown.length > 0) {
-      return errorResponse(
-        400,
-        'ERR_BALLAST_INVALID_OPTION',
-        `unknown parameter ${JSON.stringify(unknown[0])}; GET /v1/usage takes only period`,
-      );
-    }
-    const periods = c.req.queries('period') ?? [];
-    if (periods.length > 1) return errorResponse(400, 'ERR_BALLAST_INVALID_OPTION', 'parameter "period" is given more than once');
-    let period: Period;
-    try {
-      period = periods[0] === undefined ? periodOf(now(), 'month') : parsePeriod(periods[0]);
-    } catch (error) {
-      return errorResponse(400, 'ERR_BALLAST_INVALID_OPTION', (error as Error).message);
-    }
+    const period = periodFrom(c.req.queries(), now);
     const to = Math.min(period.endMs, now());
     let totals: Awaited<ReturnType<UsageStore['tenantUsage']>>;
     try {
@@ -74,5 +60,24 @@ export function usageRoutes(options: UsageRoutesOptions): Handler<ApiEnv> {
       estimatedAmount: priceTotals(totals, prices),
       billedRecords: totals.billed,
     });
-  };
+  });
+}
+
+/** The period a `GET /v1/usage` asks for (the current UTC month by default); 400 for anything else. */
+function periodFrom(queries: Record<string, string[]>, now: () => number): Period {
+  const unknown = Object.keys(queries).filter((k) => k !== 'period');
+  if (unknown.length > 0) {
+    throw new HttpError(
+      400,
+      'ERR_BALLAST_INVALID_OPTION',
+      `unknown parameter ${JSON.stringify(unknown[0])}; GET /v1/usage takes only period`,
+    );
+  }
+  const periods = queries.period ?? [];
+  if (periods.length > 1) throw new HttpError(400, 'ERR_BALLAST_INVALID_OPTION', 'parameter "period" is given more than once');
+  try {
+    return periods[0] === undefined ? periodOf(now(), 'month') : parsePeriod(periods[0]);
+  } catch (error) {
+    throw new HttpError(400, 'ERR_BALLAST_INVALID_OPTION', (error as Error).message);
+  }
 }

@@ -1,8 +1,18 @@
 import { InProcessQueue, parseResizeParams } from '@ballast/app-queue';
-import { memoryLogger } from '@ballast/app-shared';
+import { memoryLogger, sniffImageFormat } from '@ballast/app-shared';
 import sharp from 'sharp';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CpuMeter, type JobUsage, logWorker, outputSize, ResizeWorker, resizeImage, resolveLimits, sampleJpeg } from '../src/index.ts';
+import {
+  CpuMeter,
+  failureDetail,
+  type JobUsage,
+  logWorker,
+  outputSize,
+  ResizeWorker,
+  resizeImage,
+  resolveLimits,
+  sampleJpeg,
+} from './index.ts';
 
 let jpeg: Buffer;
 beforeAll(async () => {
@@ -65,6 +75,45 @@ describe('resizeImage', () => {
     ['a truncated JPEG', () => jpeg.subarray(0, Math.floor(jpeg.length / 2)), 'ERR_BALLAST_IMAGE_CORRUPT'],
   ])('refuses %s with a clear error', async (_name, input, code) => {
     await expect(resizeImage(input(), parseResizeParams({ width: 10 }), limits)).rejects.toMatchObject({ code });
+  });
+
+  it('says what was wrong without passing on what libvips said', async () => {
+    const error = await resizeImage(jpeg.subarray(0, Math.floor(jpeg.length / 2)), parseResizeParams({ width: 10 }), limits).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: 'ERR_BALLAST_IMAGE_CORRUPT', message: 'input image is damaged or truncated' });
+    expect(failureDetail(error)).toMatch(/jpeg|premature|VipsJpeg/i); // for the log only
+  });
+
+  it.each(['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff'] as const)('converts %s input, known by its first bytes', async (format) => {
+    const input = await sharp(jpeg)
+      .toFormat(format, format === 'avif' ? { effort: 0 } : {})
+      .toBuffer();
+    expect(sniffImageFormat(input)).toBe(format);
+    const out = await resizeImage(input, parseResizeParams({ width: 20 }), limits);
+    expect(out.width).toBe(20);
+  });
+
+  it('refuses SVG before librsvg parses it, unless enabled by name', async () => {
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>');
+    await expect(resizeImage(svg, parseResizeParams({ width: 10 }), limits)).rejects.toMatchObject({
+      code: 'ERR_BALLAST_IMAGE_UNSUPPORTED',
+      message: 'input is not an image in an accepted format (JPEG, PNG, WebP, AVIF, GIF, TIFF)',
+    });
+    const withSvg = resolveLimits({ inputFormats: ['png', 'svg'] });
+    expect((await resizeImage(svg, parseResizeParams({ width: 10 }), withSvg)).width).toBe(10);
+    await expect(resizeImage(jpeg, parseResizeParams({ width: 10 }), withSvg)).rejects.toMatchObject({
+      code: 'ERR_BALLAST_IMAGE_UNSUPPORTED',
+    });
+    expect(() => resolveLimits({ inputFormats: [] })).toThrow(/inputFormats/);
+  });
+
+  it('refuses an input whose header does not match its first bytes', async () => {
+    // A PNG signature in front of a JPEG: libvips would read it as a JPEG by its content.
+    const forged = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), jpeg]);
+    await expect(resizeImage(forged, parseResizeParams({ width: 10 }), limits)).rejects.toMatchObject({
+      code: expect.stringMatching(/^ERR_BALLAST_IMAGE_(UNSUPPORTED|CORRUPT)$/),
+    });
   });
 
   it('refuses a decompression bomb from its header, and inputs over the byte limit', async () => {

@@ -5,7 +5,7 @@ import { InProcessQueue } from '@ballast/app-queue';
 import { decodeFrames, recordIdFor, UsageLog, type UsageRecord } from '@ballast/app-usage';
 import sharp from 'sharp';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type JobUsage, ResizeWorker } from '../src/index.ts';
+import { type JobUsage, ResizeWorker } from './index.ts';
 
 let jpeg: Buffer;
 let dir: string;

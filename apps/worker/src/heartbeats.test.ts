@@ -40,7 +40,7 @@ afterEach(async () => {
 async function startWorker(name: string): Promise<{ proc: ChildProcess; line: (pattern: RegExp) => Promise<string> }> {
   const proc = spawn(
     process.execPath,
-    ['--conditions=@ballast/source', fileURLToPath(new URL('./holding-worker.fixture.ts', import.meta.url))],
+    ['--conditions=@ballast/source', fileURLToPath(new URL('./testing/holding-worker.fixture.ts', import.meta.url))],
     {
       env: {
         ...process.env,

@@ -7,7 +7,7 @@
  */
 import { createInterface } from 'node:readline';
 import { queueFromEnv } from '@ballast/app-queue';
-import { ResizeWorker } from '../src/index.ts';
+import { ResizeWorker } from '../index.ts';
 
 const name = process.env.BALLAST_WORKER_NAME ?? 'holding';
 const queue = queueFromEnv(process.env, { member: name });

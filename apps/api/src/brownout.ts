@@ -1,0 +1,153 @@
+/**
+ * Graceful degradation in the API: one brownout dimmer per API server, driven by the
+ * response times of its requests against their deadlines (sheds counted as misses), and
+ * what it does to single images that opt in.
+ */
+
+import { SHED_HEADER } from '@ballast/app-shared';
+import { BrownoutController, type BrownoutOptions } from '@ballast/backpressure';
+import { BrownoutMetrics } from '@ballast/backpressure/prometheus';
+import type { MiddlewareHandler } from 'hono';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { ApiEnv } from './options.ts';
+import { DEGRADATION_STAGES, type DegradationStage, EFFORT_FLOOR, type Format } from './renditions/plan.ts';
+
+/** Response header naming the degradation stages applied to an answer (`effort`, `format`, `width`), comma-separated. */
+export const DEGRADED_HEADER = 'x-ballast-degraded';
+/** Response header with the dimmer θ the request was planned at. */
+export const DIMMER_HEADER = 'x-ballast-dimmer';
+
+/**
+ * The API server's dimmer. Its samples are response times as a share of the deadline,
+ * in per mille — the measured response time, as in the brownout paper, made comparable
+ * between requests with different deadlines: one per rendition job of a sync set (when
+ * its result came, or the deadline), one per sync single image, and for a request shed
+ * (503 with `x-ballast-shed`) one deadline miss per job it would have enqueued,
+ * so the dimmer hears of an overload admission answers alone. Its 95th percentile over
+ * each period is held at the setpoint, 800 ‰ by default: 95 % of the work answers within
+ * 80 % of its deadline, and sheds stay rare (each weighs as much as a whole set missing).
+ * Async requests are not samples.
+ */
+export function apiDimmer(options: BrownoutOptions | false | undefined, name: string): BrownoutController | undefined {
+  if (options === false) return undefined;
+  return new BrownoutController({ name, setpointMs: DEFAULT_SETPOINT, pole: DEFAULT_POLE, forgetting: DEFAULT_FORGETTING, ...options });
+}
+
+/** The API dimmer's default setpoint: 800 ‰ of a request's deadline. */
+export const DEFAULT_SETPOINT = 800;
+/** The API dimmer's default pole: faster than the controller's own default, so a step of load settles within seconds. */
+export const DEFAULT_POLE = 0.8;
+/**
+ * The API dimmer's default forgetting factor: a short memory (about two periods), so the
+ * gain follows at once when an overload ends — a deadline miss weighs 2000 ‰, and the
+ * estimate of α it leaves behind would otherwise hold θ down for many periods.
+ */
+export const DEFAULT_FORGETTING = 0.5;
+
+/**
+ * The sample of a deadline missed, ‰: twice the deadline. How late the work would have
+ * been is unknown (it was cancelled, or never admitted); counting it as just the deadline
+ * would cap the error the controller sees under overload, and with it how fast it dims.
+ */
+const MISSED = 2000;
+
+/**
+ * Samples the dimmer once a request is answered: a shed (503 with `x-ballast-shed`) as a
+ * deadline missed by each job the request would have enqueued; with `latency`, an
+ * admitted sync request's response time (‰ of its deadline), unless the client went away
+ * or the answer is a client error. Placed right before admission.
+ */
+/** Records a deadline missed (a job cancelled at its deadline, a shed request's job). */
+export function recordMiss(dimmer: BrownoutController | undefined): void {
+  dimmer?.record(MISSED);
+}
+
+export const sampleResponses = (dimmer: BrownoutController | undefined, latency: boolean): MiddlewareHandler<ApiEnv> =>
+  async function sampleResponses(c, next) {
+    await next();
+    if (!dimmer) return;
+    const { mode, deadlineMs, jobs } = c.var.request;
+    const status = c.res.status;
+    if (status === 503 && c.res.headers.has(SHED_HEADER)) {
+      for (let i = 0; i < (jobs ?? 1); i++) dimmer.record(MISSED);
+    } else if (latency && mode === 'sync' && status !== 499 && (status < 400 || status >= 500)) {
+      dimmer.record(status === 504 ? MISSED : (1000 * (performance.now() - c.var.startedAt)) / deadlineMs);
+    }
+  };
+
+/** The API's degradation metrics. */
+export interface DegradationMetrics {
+  /** Renditions (or single images) each stage touched: `ballast_api_degradations_total{stage}`. */
+  readonly degradations: Counter<'stage'>;
+  /** Renditions asked for, by what became of them: `ballast_api_renditions_total{outcome}`. */
+  readonly renditions: Counter<'outcome'>;
+  /** Harvest of each rendition-set answer: `ballast_api_harvest_ratio`. */
+  readonly harvest: Histogram;
+}
+
+/**
+ * Registers the degradation metrics, and the dimmer's (`ballast_brownout_level{controller}`
+ * and the rest of `@ballast/backpressure/prometheus`'s `BrownoutMetrics`).
+ */
+export function degradationMetrics(registry: Registry, dimmer: BrownoutController | undefined): DegradationMetrics & { close(): void } {
+  const registers = [registry];
+  const brownout = new BrownoutMetrics({ registry });
+  if (dimmer) brownout.track(dimmer);
+  const degradations = new Counter({
+    name: 'ballast_api_degradations_total',
+    help: 'Renditions or images degraded, by stage (effort, format, width)',
+    labelNames: ['stage'],
+    registers,
+  });
+  for (const stage of DEGRADATION_STAGES) degradations.inc({ stage }, 0);
+  return {
+    degradations,
+    renditions: new Counter({
+      name: 'ballast_api_renditions_total',
+      help: 'Renditions asked for, by outcome (done, degraded, shed, deadline, too_large, failed, cancelled)',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    harvest: new Histogram({
+      name: 'ballast_api_harvest_ratio',
+      help: 'Harvest of each rendition-set answer: renditions delivered ÷ asked',
+      buckets: [0, 0.25, 0.5, 0.6, 0.7, 0.8, 0.9, 0.99, 1],
+      registers,
+    }),
+    close: () => brownout.close(),
+  };
+}
+
+/**
+ * `POST /v1/resize?degrade=true`: the client accepts a cheaper encoding under load. With
+ * probability 1 − θ the effort is lowered to the format's floor (the only optional work of
+ * a single image), and the answer says so in `x-ballast-degraded: effort`. Without the
+ * parameter nothing changes.
+ */
+export const degradeSingle = (
+  dimmer: BrownoutController | undefined,
+  degradations: Counter<'stage'>,
+  random: () => number = Math.random,
+): MiddlewareHandler<ApiEnv> =>
+  async function degradeSingle(c, next) {
+    const request = c.var.request;
+    if (!request.degrade || !dimmer) return next();
+    const level = dimmer.level;
+    const format = request.resize.format as Format;
+    const effort = request.resize.effort as number;
+    const lowered = effort > EFFORT_FLOOR[format] && level < 1 && random() >= level;
+    if (lowered) {
+      request.resize.effort = EFFORT_FLOOR[format];
+      degradations.inc({ stage: 'effort' });
+      c.var.fields.degraded = 'effort';
+    }
+    await next();
+    c.res.headers.set(DIMMER_HEADER, level.toFixed(3));
+    if (lowered) c.res.headers.set(DEGRADED_HEADER, 'effort');
+  };
+
+/** The `x-ballast-degraded` value for the stages a plan applied (undefined when none). */
+export function degradedHeader(stages: Record<DegradationStage, number>): string | undefined {
+  const applied = DEGRADATION_STAGES.filter((s) => stages[s] > 0);
+  return applied.length > 0 ? applied.join(',') : undefined;
+}

@@ -1,0 +1,217 @@
+/**
+ * `npm run bench:attacks`: what a hostile client can do to a well-behaved one.
+ *
+ * The distributed system — a worker, three API servers and the gateway, each its own
+ * process started from its main.ts, on a real Redis — serves a well-behaved client that
+ * sends small resize requests on an open-loop schedule (steady rate, latency measured
+ * from the scheduled time). Each attack of the hostile-client review runs beside it for a
+ * few seconds, from another loopback address (127.0.0.2), right after a quiet run of the
+ * same length: the table puts the well-behaved client's yield (share answered 200) and p99
+ * under attack beside the quiet run's. Goal: yield ≥ 99.9% and p99 ≤ 1.5 × quiet under
+ * every attack.
+ *
+ *   npm run bench:attacks               # 8 s per run (about 4 minutes)
+ *   npm run bench:attacks -- --quick    # 3 s per run
+ *
+ * Results: benchmarks/results/attacks.{json,md}.
+ */
+import { loadavg } from 'node:os';
+import { type Attack, type Distributed, idleConnections, junk, repeat, startDistributed, uploads } from '@ballast/app-system';
+import { sampleJpeg } from '@ballast/app-worker';
+import { Histogram } from '@ballast/common';
+import { startRedis } from '@ballast/test/redis';
+import sharp from 'sharp';
+import { openLoop } from '../lib/open-loop.ts';
+import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
+
+const quick = process.argv.includes('--quick');
+const runMs = quick ? 3000 : 8000;
+const rounds = quick ? 1 : 2;
+const ratePerSec = 10;
+const loadBefore = loadavg()[0] ?? 0;
+
+/** One attack: started before the measured run, stopped after it. */
+interface Scenario {
+  name: string;
+  /** What it does, for the table. */
+  what: string;
+  start(system: Distributed): Attack | Promise<Attack>;
+}
+
+const avif = await sampleJpeg({ width: 320, height: 240 });
+const scenarios: Scenario[] = [
+  {
+    name: 'pathological requests',
+    what: 'the costliest request allowed, back to back: AVIF 1024×1024 at effort 4 (about 2 s of CPU each)',
+    start: (s) =>
+      repeat((signal) =>
+        fetch(`${s.url}/v1/resize?format=avif&width=1024&height=1024&fit=fill&effort=4&deadlineMs=60000`, {
+          method: 'POST',
+          body: avif,
+          headers: { 'content-type': 'image/jpeg' },
+          signal,
+        }).then((r) => r.arrayBuffer()),
+      ),
+  },
+  {
+    name: 'slow uploads',
+    what: '50 uploads of 9 MB at 20 KB/s (above the minimum rate), held open',
+    start: (s) => stopAll(uploads(s.url, 50, { length: 9_000_000, first: 20_000, more: 20_000 })),
+  },
+  {
+    name: 'incomplete uploads',
+    what: '40 uploads of 9 MB, each stopped 100 KB short of its end',
+    start: (s) => stopAll(uploads(s.url, 40, { length: 9_000_000, first: 8_900_000 })),
+  },
+  {
+    name: 'dribbling bodies',
+    what: '100 uploads sending 20 bytes/s',
+    start: (s) => stopAll(uploads(s.url, 100, { length: 100_000, first: 10, more: 10, everyMs: 500 })),
+  },
+  {
+    name: 'idle connections',
+    what: '400 connections sending nothing, 100 sending half a request’s headers',
+    start: (s) => stopAll([idleConnections(s.url, 400), idleConnections(s.url, 100, { partial: true })]),
+  },
+  {
+    name: 'junk requests',
+    what: 'operational paths and their encodings, SVG and PDF bodies, forged forwarding headers, 4 at a time',
+    start: (s) => junk(s.url, 4),
+  },
+  {
+    name: 'paused API server',
+    what: 'one of the three API servers stopped (SIGSTOP) for the run: a failure, not a client',
+    start: (s) => {
+      const api = s.apis[0];
+      api?.proc.kill('SIGSTOP');
+      return { stop: () => api?.proc.kill('SIGCONT') };
+    },
+  },
+];
+
+function stopAll(attacks: Attack[]): Attack {
+  return {
+    stop: () => {
+      for (const a of attacks) a.stop();
+    },
+  };
+}
+
+/** What the well-behaved client saw over one or more runs. */
+interface Seen {
+  sent: number;
+  ok: number;
+  latency: Histogram;
+  /** Answers by status and error code (`503 ERR_BALLAST_…`), and `failed` for transport errors. */
+  statuses: Record<string, number>;
+}
+
+/** The well-behaved client: small resizes at `ratePerSec` for `runMs`, added to `seen`. */
+async function wellBehaved(url: string, image: Buffer, seen: Seen): Promise<void> {
+  const result = await openLoop(
+    async (_i, signal) => {
+      const res = await fetch(`${url}/v1/resize?width=64`, {
+        method: 'POST',
+        body: image,
+        headers: { 'content-type': 'image/jpeg' },
+        signal,
+      });
+      const body = await res.arrayBuffer();
+      if (res.status === 200) return { status: 200 };
+      const code = (JSON.parse(Buffer.from(body).toString()) as { error?: { code?: string } }).error?.code ?? '?';
+      return { status: `${res.status} ${code}` };
+    },
+    { ratePerSec, durationMs: runMs, maxInFlight: 200 },
+  );
+  seen.sent += result.sent - result.dropped;
+  seen.ok += result.byStatus['200']?.count ?? 0;
+  seen.latency.merge(result.histograms.all);
+  for (const [status, { count }] of Object.entries(result.byStatus)) seen.statuses[status] = (seen.statuses[status] ?? 0) + count;
+  if (result.failed > 0) seen.statuses.failed = (seen.statuses.failed ?? 0) + result.failed;
+}
+
+/** Waits (up to a minute) until the system is idle again: no job in the queue, nothing in flight at the gateway. */
+async function settle(system: Distributed): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const metrics = await (await fetch(`${String(system.apis[1]?.info.ops)}/metrics`)).text();
+    const depth = Number(/^ballast_api_queue_depth (\S+)$/m.exec(metrics)?.[1] ?? 0);
+    const stats = (await (await fetch(`${system.ops}/gateway/stats`)).json()) as { inflight: number };
+    if (depth === 0 && stats.inflight === 0) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const empty = (): Seen => ({ sent: 0, ok: 0, latency: new Histogram(), statuses: {} });
+const summary = (s: Seen) => ({ yield: s.ok / Math.max(1, s.sent), ...s.latency.summary(), statuses: s.statuses });
+
+const redis = await startRedis();
+const system = await startDistributed({
+  redisUrl: redis.url,
+  apis: 3,
+  workers: 1,
+  env: { BALLAST_LOG_LEVEL: 'error' },
+});
+const rows: Row[] = [];
+const details: unknown[] = [];
+try {
+  const image = await sharp(await sampleJpeg())
+    .resize(320)
+    .jpeg()
+    .toBuffer();
+  console.log(
+    `Well-behaved client: ${ratePerSec} req/s of a ${Math.round(image.length / 1024)} KB JPEG → 64 px, ${rounds} × ${runMs / 1000} s quiet and attacked, interleaved. Load average before: ${loadBefore.toFixed(1)}.`,
+  );
+  await wellBehaved(system.url, image, empty()); // warm-up
+  for (const scenario of scenarios) {
+    const [quietSeen, attackedSeen] = [empty(), empty()];
+    for (let round = 0; round < rounds; round++) {
+      await settle(system);
+      await wellBehaved(system.url, image, quietSeen);
+      const attack = await scenario.start(system);
+      await new Promise((r) => setTimeout(r, 500)); // let it take hold
+      await wellBehaved(system.url, image, attackedSeen);
+      attack.stop();
+      await settle(system); // the attack's leftovers (jobs in the queue) are not the next quiet run's
+    }
+    const [quiet, attacked] = [summary(quietSeen), summary(attackedSeen)];
+    const ratio = attacked.p99 / quiet.p99;
+    const met = attacked.yield >= 0.999 && ratio <= 1.5;
+    rows.push({
+      attack: scenario.name,
+      'yield quiet': pct(quiet.yield),
+      'yield attacked': pct(attacked.yield),
+      'p99 quiet ms': fmt(quiet.p99, 3),
+      'p99 attacked ms': fmt(attacked.p99, 3),
+      'p99 ratio': fmt(ratio, 3),
+      goal: met ? 'met' : 'not met',
+    });
+    details.push({ scenario: scenario.name, what: scenario.what, quiet, attacked });
+    printTable('so far', rows.slice(-1));
+  }
+} finally {
+  await system.close();
+  await redis.stop();
+}
+
+function pct(value: number): string {
+  return `${(value * 100).toFixed(2)}%`;
+}
+
+const loadAfter = loadavg()[0] ?? 0;
+printTable('Well-behaved client beside each attack (quiet run just before it)', rows);
+writeResult('attacks.json', { machine: machine(), ratePerSec, runMs, rounds, loadBefore, loadAfter, rows, details });
+writeResult(
+  'attacks.md',
+  [
+    '# Attacks: a well-behaved client beside a hostile one',
+    '',
+    `\`npm run bench:attacks${quick ? ' -- --quick' : ''}\` — ${machine().cpus} cores (${machine().cpuModel}), Node ${machine().node}, ${machine().date}; 1-minute load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after.`,
+    `Well-behaved client: ${ratePerSec} req/s from 127.0.0.1, ${rounds} × ${runMs / 1000} s quiet and attacked, interleaved; attacks from 127.0.0.2. Goal: yield ≥ 99.9% and p99 ≤ 1.5 × the quiet runs.`,
+    '',
+    markdownTable(rows),
+    '',
+    ...scenarios.map((s) => `- **${s.name}**: ${s.what}.`),
+    '',
+  ].join('\n'),
+);

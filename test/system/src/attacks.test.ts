@@ -1,0 +1,300 @@
+/**
+ * A hostile client against the distributed system — every service its own process, a real
+ * Redis, real HTTP on loopback. Each test reproduces one attack of the hostile-client
+ * review and checks that everyone else is still served.
+ */
+import { connect, type Socket } from 'node:net';
+import { RedisQueue } from '@ballast/app-queue';
+import { type AppEnv, listen } from '@ballast/app-shared';
+import { type Distributed, type ServiceProcess, spawnService, startDistributed, uploads } from '@ballast/app-system';
+import { type RedisServer, startRedis } from '@ballast/test/redis';
+import { Hono } from 'hono';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorCode, eventually, resize, smallJpeg } from './helpers.ts';
+
+let redis: RedisServer;
+let jpeg: Buffer;
+beforeAll(async () => {
+  redis = await startRedis();
+  jpeg = await smallJpeg(160, 120);
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+/** Sends `count` resize requests one after another; the statuses and error codes seen. */
+async function steady(url: string, count: number, query = 'width=32'): Promise<Map<string, number>> {
+  const seen = new Map<string, number>();
+  for (let i = 0; i < count; i++) {
+    const res = await resize(url, query, jpeg);
+    const key = res.status === 200 ? '200' : `${res.status} ${await errorCode(res).catch(() => '?')}`;
+    if (res.status === 200) await res.arrayBuffer();
+    seen.set(key, (seen.get(key) ?? 0) + 1);
+  }
+  return seen;
+}
+
+async function stats(ops: string): Promise<Record<string, unknown>> {
+  return (await (await fetch(`${ops}/gateway/stats`)).json()) as Record<string, unknown>;
+}
+
+describe('one pathological request', () => {
+  let system: Distributed;
+  beforeAll(async () => {
+    system = await startDistributed({
+      redisUrl: redis.url,
+      apis: 2,
+      env: { BALLAST_QUEUE_MAX_DEPTH: '100' },
+      worker: { BALLAST_WORKER_CONCURRENCY: '2' },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await system?.close();
+  });
+
+  it('does not make the API servers shed ordinary traffic afterwards', { timeout: 180_000 }, async () => {
+    // The largest AVIF allowed (1 MP at effort 4): about 2 s of CPU, far more than anything else.
+    const slow = await resize(system.url, 'format=avif&width=1024&height=1024&fit=fill&deadlineMs=60000', jpeg);
+    expect(slow.status).toBe(200);
+    await slow.arrayBuffer();
+    // Ordinary requests whose deadline is shorter than that one conversion took, spread
+    // over both API servers, each of which has seen it through the queue's feed (an
+    // estimate it could set would leave them no time at all).
+    const wallMs = Number(slow.headers.get('x-wall-ms'));
+    const seen = await steady(system.url, 20, `width=32&deadlineMs=${Math.max(1000, Math.floor(wallMs / 2))}`);
+    expect(seen.get('200') ?? 0, JSON.stringify([...seen])).toBeGreaterThanOrEqual(19);
+  });
+
+  it('refuses SVG and other undocumented input with 415, through the whole path', async () => {
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>');
+    for (const body of [svg, Buffer.from('%PDF-1.7\n'), Buffer.from('<html></html>')]) {
+      const res = await resize(system.url, 'width=4', body, { headers: { 'content-type': 'image/svg+xml' } });
+      expect([res.status, await errorCode(res)]).toEqual([415, 'ERR_BALLAST_IMAGE_UNSUPPORTED']);
+    }
+  });
+
+  it('serves operational endpoints on the operational port only, whatever the spelling', async () => {
+    for (const target of ['/metrics', '/%6detrics', '/gateway/stats', '/%67ateway/stats', '/readyz', '/v1/%2e%2e/metrics']) {
+      expect([target, await rawStatus(system.url, target)]).toEqual([target, 404]);
+    }
+    expect(await (await fetch(`${system.ops}/metrics`)).text()).toContain('ballast_gateway_requests_total');
+    expect(await stats(system.ops)).toHaveProperty('breakers');
+  });
+});
+
+describe('slow and incomplete uploads', () => {
+  let system: Distributed;
+  beforeAll(async () => {
+    system = await startDistributed({
+      redisUrl: redis.url,
+      apis: 2,
+      worker: { BALLAST_WORKER_CONCURRENCY: '2' },
+      gateway: {
+        BALLAST_GATEWAY_HEADERS_TIMEOUT_MS: '1000',
+        BALLAST_GATEWAY_BODY_TIMEOUT_MS: '60000',
+        BALLAST_GATEWAY_BODY_BUDGET_BYTES: String(64 * 1024 * 1024),
+        BALLAST_GATEWAY_BODY_BUDGET_PER_CLIENT_BYTES: String(32 * 1024 * 1024),
+      },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await system?.close();
+  });
+
+  it('does not let 50 slow uploads throttle a well-behaved client', { timeout: 120_000 }, async () => {
+    // Fifty uploads of 9 MB at 20 KB/s (above the minimum rate): in flight for minutes.
+    const slow = uploads(system.url, 50, { length: 9_000_000, first: 20_000, more: 20_000 });
+    try {
+      await eventually('the slow uploads to be in flight', 20_000, async () =>
+        ((await stats(system.ops)).bodies as { usedBytes: number }).usedBytes >= 50 * 20_000 ? true : undefined,
+      );
+      const seen = await steady(system.url, 99);
+      expect(seen.get('200') ?? 0, JSON.stringify([...seen])).toBe(99);
+      expect((await stats(system.ops)).throttle).toMatchObject({ throttled: 0 });
+    } finally {
+      for (const s of slow) s.stop();
+    }
+  });
+
+  it('bounds what incomplete uploads can hold: one client gets its share, everyone else is served', { timeout: 120_000 }, async () => {
+    // Forty 9 MB uploads from one address, each stopped 100 KB short of its end.
+    const held = uploads(system.url, 40, { length: 9_000_000, first: 8_900_000 });
+    try {
+      const bodies = await eventually('the uploads beyond the client’s share to be refused', 60_000, async () => {
+        const b = (await stats(system.ops)).bodies as { usedBytes: number; maxBytesPerClient: number; refused: number };
+        return b.refused >= 30 ? b : undefined;
+      });
+      expect(bodies.usedBytes).toBeLessThanOrEqual(bodies.maxBytesPerClient);
+      const refused = await held[held.length - 1]?.answer;
+      expect(refused?.body).toContain('ERR_BALLAST_BODY_BUDGET');
+      const seen = await steady(system.url, 10); // from 127.0.0.1: another client
+      expect(seen.get('200')).toBe(10);
+    } finally {
+      for (const h of held) h.stop();
+    }
+  });
+
+  it('answers a dribbling body 408 and closes its connection', { timeout: 60_000 }, async () => {
+    const [dribble] = uploads(system.url, 1, { length: 100_000, first: 10, more: 10, everyMs: 500 }); // 20 bytes/s
+    const answer = await dribble!.answer;
+    dribble!.stop();
+    expect([answer.status, answer.body]).toEqual([408, expect.stringContaining('ERR_BALLAST_BODY_TIMEOUT')]);
+  });
+
+  it('closes a connection that never sends a byte, and one that never finishes its headers', { timeout: 60_000 }, async () => {
+    const silent = await socketTo(system.url);
+    const partial = await socketTo(system.url);
+    partial.write('POST /v1/resize HTTP/1.1\r\nHost: x\r\n');
+    await Promise.all([closedSocket(silent), closedSocket(partial)]);
+  });
+});
+
+describe('a paused API server', () => {
+  let system: Distributed;
+  let queue: RedisQueue;
+  beforeAll(async () => {
+    system = await startDistributed({ redisUrl: redis.url, apis: 2, workers: 0 });
+    queue = new RedisQueue({ connection: redis.url, minReplicas: 0 });
+  }, 120_000);
+  afterAll(async () => {
+    await queue?.close();
+    await system?.close();
+  });
+
+  it('holds a request no longer than its deadline, and its job is cancelled', { timeout: 120_000 }, async () => {
+    const from = Date.now();
+    const before = await queue.depth();
+    // No worker: the job waits in the queue while its API server waits for it.
+    const answer = resize(system.url, 'width=16&deadlineMs=3000', jpeg);
+    await eventually('the job to be enqueued', 20_000, async () => ((await queue.depth()) > before ? true : undefined));
+    for (const api of system.apis) api.proc.kill('SIGSTOP');
+    // They stay stopped far longer than the request's deadline (3 s) plus the gateway's grace.
+    let resumed = false;
+    const resume = (): void => {
+      resumed = true;
+      for (const api of system.apis) api.proc.kill('SIGCONT');
+    };
+    const timer = setTimeout(resume, 10_000);
+    try {
+      const res = await answer;
+      // Answered while both API servers were still stopped: the gateway cut the wait itself.
+      expect([res.status, await errorCode(res), resumed]).toEqual([504, 'ERR_BALLAST_UPSTREAM_TIMEOUT', false]);
+    } finally {
+      clearTimeout(timer);
+      if (!resumed) resume();
+    }
+    const cancelled = await eventually('the job to be cancelled', 20_000, async () => {
+      for await (const entry of queue.ledger(from, Date.now() + 1000)) if (entry.outcome === 'cancelled') return entry;
+      return undefined;
+    });
+    expect(cancelled.outcome).toBe('cancelled');
+  });
+});
+
+describe('forged headers and internal errors', () => {
+  let gateway: ServiceProcess;
+  const closers: Array<{ close(): Promise<void> }> = [];
+  beforeAll(async () => {
+    const app = new Hono<AppEnv>();
+    app.get('/healthz', (c) => c.json({ ok: true }));
+    app.post('/v1/resize', async (c) => {
+      await c.req.arrayBuffer();
+      if (c.req.query('crash') === '1') {
+        c.env.incoming?.socket.destroy(); // "socket hang up" on the gateway's side
+        return new Promise<Response>(() => {});
+      }
+      return c.json({ headers: c.req.header() });
+    });
+    const echo = await listen(app.fetch);
+    closers.push(echo);
+    gateway = await spawnService('gateway', {
+      BALLAST_GATEWAY_UPSTREAMS: echo.url,
+      BALLAST_GATEWAY_PORT: '0',
+      BALLAST_GATEWAY_OPS_PORT: '0',
+      BALLAST_GATEWAY_TRUSTED_PROXIES: '10.0.0.0/8',
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await gateway?.stop();
+    for (const c of closers) await c.close();
+  });
+
+  it('replaces client forwarding headers with its own and drops Connection-nominated ones', async () => {
+    const url = String(gateway.info.url);
+    const res = await rawRequest(url, 'POST /v1/resize?width=1', [
+      'X-Forwarded-For: 6.6.6.6',
+      'X-Forwarded-Host: evil.example',
+      'X-Forwarded-Proto: https',
+      'X-Real-IP: 6.6.6.6',
+      'Forwarded: for=6.6.6.6;proto=https',
+      'Connection: close, x-internal-token',
+      'X-Internal-Token: secret',
+    ]);
+    const headers = (
+      JSON.parse(res.body.slice(res.body.indexOf('{'), res.body.lastIndexOf('}') + 1)) as { headers: Record<string, string> }
+    ).headers;
+    expect(headers).toMatchObject({
+      'x-forwarded-for': '127.0.0.1',
+      forwarded: 'for=127.0.0.1;host=x;proto=http',
+      'x-forwarded-proto': 'http',
+    });
+    expect([headers['x-real-ip'], headers['x-internal-token'], headers['x-forwarded-host']]).toEqual([undefined, undefined, 'x']);
+  });
+
+  it('answers an upstream that breaks off with a documented code and no internal text', async () => {
+    const res = await fetch(`${String(gateway.info.url)}/v1/resize?crash=1`, { method: 'POST', body: JPEG_START });
+    const text = await res.text();
+    expect([res.status, JSON.parse(text).error.code]).toEqual([502, 'ERR_BALLAST_UPSTREAM_UNREACHABLE']);
+    expect(text).not.toMatch(/hang up|ECONN|EPIPE|127\.0\.0\.1|:\d{4,5}/);
+  });
+});
+
+// Raw sockets: fetch normalises targets and refuses to send some headers.
+
+/** The first bytes of a JPEG: enough for the gateway to take a body for an image. */
+const JPEG_START = Buffer.from([0xff, 0xd8, 0xff, 0xe0]);
+
+function hostPort(url: string): { port: number; host: string } {
+  const u = new URL(url);
+  return { port: Number(u.port), host: u.hostname };
+}
+
+function socketTo(url: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(hostPort(url), () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+function closedSocket(socket: Socket): Promise<void> {
+  socket.on('data', () => {});
+  socket.on('error', () => {});
+  return new Promise((resolve) => socket.once('close', () => resolve()));
+}
+
+function rawRequest(url: string, line: string, headers: string[] = []): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(hostPort(url), () =>
+      socket.write(
+        Buffer.concat([
+          Buffer.from(
+            `${line} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${headers.join('\r\n')}${headers.length ? '\r\n' : ''}Content-Length: ${JPEG_START.length}\r\n\r\n`,
+          ),
+          JPEG_START,
+        ]),
+      ),
+    );
+    let text = '';
+    socket.on('data', (chunk) => {
+      text += String(chunk);
+    });
+    socket.on('end', () =>
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]), body: text.slice(text.indexOf('\r\n\r\n') + 4) }),
+    );
+    socket.on('error', reject);
+  });
+}
+
+async function rawStatus(url: string, target: string): Promise<number> {
+  return (await rawRequest(url, `GET ${target}`)).status;
+}
