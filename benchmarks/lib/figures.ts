@@ -47,6 +47,7 @@ export const SUMMARY: readonly string[] = [
   'backpressure',
   'failure-detector',
   'system',
+  'queue',
   'size',
 ];
 

@@ -1,8 +1,10 @@
 /**
- * The queue benchmark's figures, from benchmarks/results/queue.json: named Markdown
- * fragments (tables and sentences) that the report (`queue.md`) is made of and that
- * READMEs quote between `<!-- figures:queue:<fragment> -->` markers.
+ * The queue benchmark's figures, from benchmarks/results/queue.json (see
+ * benchmarks/lib/figures.ts): named Markdown fragments (tables and sentences) that the
+ * report (`queue.md`) is made of and that READMEs quote between
+ * `<!-- figures:queue:<fragment> -->` markers.
  */
+import { type Figures, summaryRow } from '../lib/figures.ts';
 import { fmt, markdownTable, type Row } from '../lib/report.ts';
 
 /** How one load was spread over processes. */
@@ -44,7 +46,7 @@ export function forTenThousand(us: number): { cores: number; shards: number } {
   return { cores, shards: Math.ceil(cores / 0.7) };
 }
 
-export default function figures(results: QueueResults): Record<string, string> {
+export default function figures(results: QueueResults): Figures {
   const rows = results.cost.rows;
   const cell = (load: string, queue: string): number => Number(rows.find((r) => r.load === load && r.queue === queue)?.[PROC]);
   const loads = results.shapes.map((s) => s.name);
@@ -79,7 +81,15 @@ export default function figures(results: QueueResults): Record<string, string> {
         `${s.name} = ${s.producerProcesses} × ${s.producersPerProcess} producers, ${s.consumerProcesses} × ${s.consumersPerProcess} consumers`,
     )
     .join('; ');
-  const fragments: Record<string, string> = {
+  const smallest = loads[0] as string;
+  const ratio = (load: string): string => `${fmt(cell(load, 'now') / cell(load, 'before'), 2)}×`;
+  const middle = loads[1] as string;
+  const fragments: Figures = {
+    summary: summaryRow(
+      'Queue, Redis CPU per full job cycle (enqueue → claim → complete → result read; primary + replica, `WAIT 1`, AOF everysec, no-op workers)',
+      `${fmt(cell(middle, 'now'))} µs at ${middle}, ${fmt(us)} µs at ${results.extrapolateFrom} (${ratio(middle)} and ${ratio(results.extrapolateFrom)} the queue before); one Redis core ≈ ${fmt(Math.round(1e6 / us / 100) * 100)} jobs/s; ${fmt(cell(smallest, 'now'))} µs with ${smallest} (about two jobs per call, ${ratio(smallest)})`,
+      'npm run bench:queue',
+    ),
     cost: markdownTable(rows),
     'cost-short': markdownTable(rows, [
       'load',

@@ -36,6 +36,7 @@ import { percentile, runPartitionScenario, runPowerCutScenario } from '@ballast/
 import { startRedisCluster } from '@ballast/test/cluster';
 import { netnsUnavailable } from '@ballast/test/netns';
 import { command, type RedisPersistence, type RedisProcess, startRedisTopology } from '@ballast/test/redis';
+import { publishFigures } from '../lib/figures.ts';
 import { median } from '../lib/measure.ts';
 import { fmt, machine, printTable, type Row, writeResult } from '../lib/report.ts';
 import figures, { PROC, type QueueResults, type Shape } from './figures.ts';
@@ -417,4 +418,5 @@ console.log(`load average ${loadBefore.toFixed(2)} → ${loadAfter.toFixed(2)}; 
 if (only) process.exit(0);
 writeResult('queue.json', { ...result, cost });
 writeResult('queue.md', figures(result).report as string);
+await publishFigures('queue');
 process.exit(0);
