@@ -3,13 +3,16 @@
  * (see benchmarks/lib/figures.ts).
  */
 import { type Figures, summaryRow } from '../lib/figures.ts';
-import { fmt } from '../lib/report.ts';
+import { fmt, markdownTable } from '../lib/report.ts';
 
 interface StatusLatency {
   count: number;
   latency: { p99: number };
 }
 interface BackpressureResults {
+  machine: { loadavg: number[]; loadAverageAtEnd?: number[] };
+  limiter?: Array<{ limiter: string; 'overhead ns/call': number; 'bytes/call over bare': number }>;
+  limiterGoals?: string[];
   admission: { decisions: Array<{ name: string; nsPerOp: number }>; bottleneck: { startDelayMs: number } };
   overload: Array<{ label: string; result: { byStatus: { [status: string]: StatusLatency } } }>;
 }
@@ -36,7 +39,21 @@ export default function figures(results: BackpressureResults): Figures {
   const unloaded = p99('unloaded (0.3 × C), no limiter');
   const ratio = (label: string): string => `${fmt(p99(label) / unloaded, 3)}×`;
   const noLimit = p99('3 × C, no limiter');
+  const { loadavg, loadAverageAtEnd } = results.machine;
   return {
+    limiter: [
+      markdownTable(
+        (results.limiter ?? []).map((r) => ({
+          limiter: r.limiter,
+          'overhead ns/call': r['overhead ns/call'],
+          'bytes/call over bare': r['bytes/call over bare'],
+        })),
+      ),
+      '',
+      ...(results.limiterGoals ?? []).map((g) => `- ${g}`),
+      '',
+      `Each contender in a process of its own, in interleaved rounds; CPU time per call over a bare call; load average ${loadavg.join(' ')} at the start${loadAverageAtEnd ? ` and ${loadAverageAtEnd.join(' ')} at the end` : ''} of the run.`,
+    ].join('\n'),
     summary: [
       summaryRow(
         'Admission decision',

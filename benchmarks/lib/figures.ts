@@ -45,9 +45,14 @@ export const SUMMARY: readonly string[] = [
   'circuit-breaker',
   'retry',
   'backpressure',
+  'composed',
   'failure-detector',
   'system',
   'queue',
+  'degradation',
+  'observability',
+  'identity',
+  'billing',
   'size',
 ];
 

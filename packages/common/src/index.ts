@@ -39,6 +39,20 @@ export {
 export { seededRandom } from './random.ts';
 export { NumberRing } from './ring-buffer.ts';
 export { RollingWindow } from './rolling-window.ts';
+export {
+  type CallSink,
+  declareStaged,
+  forward,
+  isStaged,
+  refuse,
+  runAsPromise,
+  runInside,
+  runStage,
+  type Stage,
+  StageCall,
+  type StagedPolicy,
+  type StageRunner,
+} from './stage.ts';
 export { TimeoutPolicy, type TimeoutPolicyEvents, type TimeoutPolicyOptions, type TimeoutPolicyStats } from './timeout.ts';
 export {
   durationMs,
