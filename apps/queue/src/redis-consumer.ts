@@ -1,6 +1,6 @@
 import { abortReason } from '@ballast/common';
 import type { Redis } from 'ioredis';
-import type { Finish, RedisQueue } from './redis.ts';
+import type { Finish, Prefetch, RedisQueue } from './redis.ts';
 import { type Consumer, type Job, type Lease, QueueClosedError } from './types.ts';
 
 /** @internal One entry of the stream as a consumer receives it. */
@@ -28,12 +28,21 @@ interface Taker {
  * running many consumers makes one round trip for many jobs. Entries are read under the
  * handle's own name in the consumer group (`q@<member>`), so a member found gone is found
  * by its name. With several shards it reads them in turn.
+ *
+ * With one shard, a FINISH call also claims the next entries of the consumers it
+ * finishes for (prefetch, see the FINISH script): they wait here, ready, and the
+ * consumers asking next take them without a read. Entries nobody takes within
+ * {@link EntryFeed.holdMs} (a consumer that closed or stopped asking) are handed back,
+ * well within their lease, which is not renewed while they wait.
  */
-export class EntryFeed {
+export class EntryFeed implements Prefetch {
   /** The handle's consumer name in the group. */
   readonly name: string;
   readonly #queue: RedisQueue;
   readonly #takers: Taker[] = [];
+  /** Entries received with nobody waiting (prefetched), oldest first, with when they came. */
+  readonly #ready: Array<{ entry: RawEntry; at: number }> = [];
+  #expiry: ReturnType<typeof setTimeout> | undefined;
   /** Shard to look at first next time: non-empty shards take turns (fair consumption). */
   #turn = 0;
   #client: Redis | undefined;
@@ -47,11 +56,39 @@ export class EntryFeed {
     this.name = name;
   }
 
+  get consumer(): string {
+    return this.name;
+  }
+
+  /** How long a ready entry waits for a consumer before it is handed back (ms). */
+  get holdMs(): number {
+    return Math.max(20, Math.min(1000, this.#queue.leaseMs / 4));
+  }
+
+  /**
+   * Entries a FINISH call should claim for `finishing` consumers: as many as will ask,
+   * less those already ready; none with several shards (each is read in turn, for
+   * fairness) or when a reclaim scan is due (it runs on the next read, which
+   * prefetching would otherwise keep from happening).
+   */
+  count(finishing: number): number {
+    if (this.#closed || this.#queue.shardCount !== 1 || this.#reclaimDue()) return 0;
+    return Math.max(0, finishing - this.#ready.length);
+  }
+
+  deliver(entries: RawEntry[]): void {
+    for (const entry of entries) this.#hand(entry);
+  }
   /** The next entry for `consumer`; rejects when `signal` aborts or the consumer closes. */
   take(consumer: RedisConsumer, signal: AbortSignal | undefined): Promise<RawEntry> {
     return new Promise<RawEntry>((resolve, reject) => {
       if (this.#closed) {
         reject(new QueueClosedError());
+        return;
+      }
+      const ready = this.#ready.shift();
+      if (ready) {
+        resolve(ready.entry);
         return;
       }
       const taker: Taker = { consumer, resolve, reject, signal, onAbort: undefined };
@@ -82,6 +119,8 @@ export class EntryFeed {
       if (taker.onAbort) taker.signal?.removeEventListener('abort', taker.onAbort);
       taker.reject(new QueueClosedError());
     }
+    clearTimeout(this.#expiry);
+    for (const { entry } of this.#ready.splice(0)) this.#giveBack(entry);
     this.#client?.disconnect();
   }
 
@@ -114,20 +153,50 @@ export class EntryFeed {
     }
   }
 
-  /** Gives `entry` to the consumer waiting longest; with nobody waiting any more, hands it back at once. */
+  /**
+   * Gives `entry` to the consumer waiting longest; with nobody waiting, keeps it ready
+   * for {@link EntryFeed.holdMs}; once closed, hands it back at once.
+   */
   #hand(entry: RawEntry): void {
+    if (this.#closed) {
+      this.#giveBack(entry);
+      return;
+    }
     const taker = this.#takers.shift();
-    if (!taker || this.#closed) {
-      this.#queue._release(this.name, entry.shard, entry.entryId, entry.job.attempt).catch(() => {});
+    if (!taker) {
+      this.#ready.push({ entry, at: performance.now() });
+      this.#expiry ??= setTimeout(() => this.#expire(), this.holdMs).unref();
       return;
     }
     if (taker.onAbort) taker.signal?.removeEventListener('abort', taker.onAbort);
     taker.resolve(entry);
   }
 
+  /** Hands back the ready entries that waited {@link EntryFeed.holdMs}; looks again when others remain. */
+  #expire(): void {
+    this.#expiry = undefined;
+    const hold = this.holdMs;
+    const now = performance.now();
+    while (this.#ready.length > 0 && now - (this.#ready[0]?.at ?? now) >= hold) {
+      const ready = this.#ready.shift();
+      if (ready) this.#giveBack(ready.entry);
+    }
+    const oldest = this.#ready[0];
+    if (oldest) this.#expiry = setTimeout(() => this.#expire(), Math.max(1, oldest.at + hold - now)).unref();
+  }
+
+  /** Hands an entry back: reclaimable at once, its attempt not counted. */
+  #giveBack(entry: RawEntry): void {
+    this.#queue._release(this.name, entry.shard, entry.entryId, entry.job.attempt).catch(() => {});
+  }
+
+  #reclaimDue(): boolean {
+    return performance.now() - this.#lastReclaim >= this.#queue.blockMs || this.#lastHint !== this.#queue.reclaimHint;
+  }
+
   async #fetch(count: number): Promise<RawEntry[]> {
     const queue = this.#queue;
-    if (performance.now() - this.#lastReclaim >= queue.blockMs || this.#lastHint !== queue.reclaimHint) {
+    if (this.#reclaimDue()) {
       this.#lastReclaim = performance.now();
       this.#lastHint = queue.reclaimHint;
       const reclaimed = await queue._reclaim(this.name, count).catch(() => []);

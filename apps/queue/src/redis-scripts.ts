@@ -77,13 +77,22 @@ return 1`;
  * told after the `WAIT`, so a waiter is never told of a result that a failover could
  * still take back.)
  *
+ * Prefetch: a consumer that finishes a job asks for its next one at once, so the call
+ * may also claim up to ARGV 6 new entries for consumer ARGV 7 (`XREADGROUP … COUNT n`
+ * without blocking, as the consumer's own read would): the finishing consumers' next
+ * jobs come back with the answer, and their process makes no read of its own while the
+ * stream has entries. A claim is a delivery like any other (pending under the consumer,
+ * reclaimed if it dies); it needs no `WAIT`, as a read needs none.
+ *
  * KEYS: stream, ledger, service, then one job key per job.
  * ARGV: 1 group, 2 default result ttl, 3 half-life ms, 4 ledger retention ms, 5 ring
- * size; then per job four values: entry id ('' from cancel: the job's own entry is
- * deleted instead, so no consumer receives it), final value, ledger record (JSON; a
- * cancel's gets the tenant from the pending state here), service ms ('' when the job
- * did not run). The ledger entry holds one `r` field per stored job.
- * Returns, per job, 1 when this call stored its final state, 0 when one was there already.
+ * size, 6 entries to claim (0: none), 7 the consumer claiming them; then per job four
+ * values: entry id ('' from cancel: the job's own entry is deleted instead, so no
+ * consumer receives it), final value, ledger record (JSON; a cancel's gets the tenant
+ * from the pending state here), service ms ('' when the job did not run). The ledger
+ * entry holds one `r` field per stored job.
+ * Returns `{stored, claimed}`: per job 1 when this call stored its final state, 0 when
+ * one was there already; the claimed entries as `XREADGROUP` gives them (`{id, fields}`).
  */
 export const FINISH = `
 local t = redis.call('TIME')
@@ -95,7 +104,7 @@ local gone = {}
 local ledger = {KEYS[2], 'MINID', '~', now - tonumber(ARGV[4]), '*'}
 local head = #ledger
 for i = 4, #KEYS do
-  local b = 6 + (i - 4) * 4
+  local b = 8 + (i - 4) * 4
   local key = KEYS[i]
   local v = redis.call('GET', key)
   local stored = 0
@@ -140,4 +149,9 @@ if #samples > 0 then
   end
   redis.call('HSET', KEYS[3], 'n', n + #samples, 'mean', mean, 'w', w, 'at', math.max(now, at), 'i', i, unpack(fields))
 end
-return out`;
+local claimed = {}
+if tonumber(ARGV[6]) > 0 then
+  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[7], 'COUNT', ARGV[6], 'STREAMS', KEYS[1], '>')
+  if r then claimed = r[1][2] end
+end
+return {out, claimed}`;

@@ -4,6 +4,7 @@
  * one ledger and one service-time feed shared by every handle, WAIT group commit.
  */
 import { command, type RedisServer, startRedis } from '@ballast/test/redis';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GroupWait } from './group-wait.ts';
 import { type LedgerEntry, RedisQueue, type RedisQueueOptions } from './index.ts';
@@ -176,6 +177,67 @@ describe('cost per job', () => {
     expect(leases.map((l) => l.job.id).sort()).toEqual([...ids].sort());
     expect((await commandCalls('xreadgroup')) - before).toBeLessThanOrEqual(2);
     await Promise.all(leases.map((l) => l.complete(Buffer.from('ok'), {})));
+  });
+
+  it('claims a consumer’s next job in the script that finishes its current one (prefetch): no read of its own', async () => {
+    const handle = handles({ leaseMs: 60_000 });
+    const api = handle('api');
+    const worker = handle('worker');
+    // Bytes that are not UTF-8: the claimed entries come back from the script as they were stored.
+    const data = Buffer.from([0xff, 0x00, 0xfe, 0x80]);
+    const ids = [];
+    for (let i = 0; i < 20; i++) ids.push(await api.enqueue({ data, params: {}, deadlineAt: future() }));
+    const consumer = worker.consumer('w');
+    let lease = await consumer.next();
+    // MONITOR names the source of each command: a script's own ('lua') or a client's.
+    const monitor = await new Redis(redis.url).monitor();
+    const reads = { script: 0, own: 0 };
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (String(args[0]).toLowerCase() !== 'xreadgroup') return;
+      if (source === 'lua') reads.script++;
+      else reads.own++;
+    });
+    const got = [lease.job.id];
+    for (let i = 1; i < ids.length; i++) {
+      await lease.complete(Buffer.from('ok'), {});
+      lease = await consumer.next();
+      expect(lease.job.data).toEqual(data);
+      expect(lease.job.attempt).toBe(1);
+      got.push(lease.job.id);
+    }
+    await lease.complete(Buffer.from('ok'), {});
+    expect(got).toEqual(ids);
+    await until('the monitor to see the claims', () => reads.script >= 15);
+    monitor.disconnect();
+    // A reclaim scan every half second makes the next job come from a read instead: a few at most.
+    expect(reads.own).toBeLessThanOrEqual(5);
+    expect(await api.stats()).toMatchObject({ depth: 0 });
+  });
+
+  it('hands a prefetched job nobody asks for back, and another process runs it as its first attempt', async () => {
+    const prefix = `prefetch${++prefixes}:`;
+    const handle = handles({ prefix, leaseMs: 400 });
+    const api = handle('api');
+    const idle = handle('idle');
+    const busy = handle('busy');
+    const first = await api.enqueue({ data: Buffer.from('1'), params: {}, deadlineAt: future() });
+    const second = await api.enqueue({ data: Buffer.from('2'), params: {}, deadlineAt: future() });
+    const lease = await idle.consumer('i').next();
+    expect(lease.job.id).toBe(first);
+    await lease.complete(Buffer.from('ok'), {});
+    // The finish claimed the second job for 'idle', which never asks for it.
+    const redisClient = new Redis(redis.url);
+    try {
+      const pending = (await redisClient.xpending(`${prefix}jobs`, 'workers', '-', '+', 10)) as Array<[string, string]>;
+      expect(pending.map(([, owner]) => owner)).toEqual(['q@idle']);
+    } finally {
+      redisClient.disconnect();
+    }
+    const taken = await busy.consumer('b').next();
+    expect(taken.job.id).toBe(second);
+    expect(taken.job.attempt).toBe(1);
+    await taken.complete(Buffer.from('ok'), {});
+    expect(await api.wait(second)).toMatchObject({ status: 'done' });
   });
 
   it('enqueues jobs that arrive together with one script call', async () => {

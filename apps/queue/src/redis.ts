@@ -127,6 +127,21 @@ interface EnqueueItem {
 interface FinishItem {
   key: string;
   args: Array<string | number | Buffer>;
+  /** A consumer finishes it and will ask for its next job: the call may claim one for it. */
+  prefetch: boolean;
+}
+
+/**
+ * @internal How FINISH calls claim the finishing consumers' next entries (see the
+ * FINISH script): the handle's entry feed says how many it can use and takes them.
+ */
+export interface Prefetch {
+  /** Entries to claim for `finishing` consumers about to ask for their next job (0: none). */
+  count(finishing: number): number;
+  /** The name the entries are claimed under (the handle's consumer name in the group). */
+  readonly consumer: string;
+  /** Takes the claimed entries. */
+  deliver(entries: RawEntry[]): void;
 }
 
 /** What a batched write gives each of its jobs: the script's answer and, when replicas are asked for, the `WAIT` that covers it. */
@@ -175,6 +190,7 @@ class Shard {
     minReplicas: number,
     timeoutMs: number,
     common: FinishCommon,
+    prefetch: () => Prefetch | undefined,
   ) {
     this.index = index;
     this.client = client;
@@ -193,16 +209,22 @@ class Shard {
     });
     this.finishes = new Batcher(async (items) => {
       const keys = [this.stream, this.ledger, this.service, ...items.map((i) => i.key)];
+      const feed = prefetch();
+      const claim = feed?.count(items.filter((i) => i.prefetch).length) ?? 0;
       const args = [
         common.group,
         common.resultTtlMs,
         common.halfLifeMs,
         common.retentionMs,
         SERVICE_RING_SIZE,
+        claim,
+        claim > 0 && feed ? feed.consumer : '',
         ...items.flatMap((i) => i.args),
       ];
-      const { reply, acked } = await this.script(FINISH, keys, args);
-      return (reply as unknown[]).map((value) => ({ value: Number(value), acked }));
+      const { reply, acked } = await this.script(FINISH, keys, args, true);
+      const [stored, claimed] = reply as [unknown[], Array<[Buffer, Buffer[]]>];
+      if (claimed.length > 0) feed?.deliver(claimed.map((entry) => parseEntry(entry, 1, this.index)));
+      return stored.map((value) => ({ value: Number(value), acked }));
     });
     if (!cluster) {
       client.on('connect', () => {
@@ -220,9 +242,18 @@ class Shard {
    * the `WAIT` goes straight to the node, so there `acked` is undefined and the caller
    * asks for a `WAIT` once the script has answered.
    */
-  async script(script: string, keys: string[], args: Array<string | number | Buffer>): Promise<Written<unknown> & { reply: unknown }> {
+  async script(
+    script: string,
+    keys: string[],
+    args: Array<string | number | Buffer>,
+    buffers = false,
+  ): Promise<Written<unknown> & { reply: unknown }> {
     const pipelined = !this.#cluster && this.#minReplicas > 0;
-    const sent = this.client.call('EVALSHA', shaOf(script), keys.length, ...keys, ...args);
+    const call = (...command: Array<string | number | Buffer>): Promise<unknown> =>
+      buffers
+        ? this.client.callBuffer(...(command as [string, ...Array<string | number | Buffer>]))
+        : this.client.call(...(command as [string, ...Array<string | number | Buffer>]));
+    const sent = call('EVALSHA', shaOf(script), keys.length, ...keys, ...args);
     let acked = pipelined ? this.group.after() : undefined;
     try {
       return { reply: await sent, value: undefined, acked };
@@ -230,7 +261,7 @@ class Shard {
       acked?.catch(() => {});
       if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
       // Not in this server's script cache (a restart, a failover): sent again in full, and a WAIT after it.
-      const again = this.client.call('EVAL', script, keys.length, ...keys, ...args);
+      const again = call('EVAL', script, keys.length, ...keys, ...args);
       acked = pipelined ? this.group.after() : undefined;
       return { reply: await again, value: undefined, acked };
     }
@@ -391,6 +422,7 @@ export class RedisQueue implements JobQueue {
           this.#minReplicas,
           this.#replicationTimeoutMs,
           common,
+          () => (shardCount === 1 ? this.#feed : undefined),
         ),
     );
     if (shardCount > 1) {
@@ -911,7 +943,8 @@ export class RedisQueue implements JobQueue {
     const args = [entryId, value, record, f.serviceMs === undefined ? '' : Math.round(f.serviceMs * 1000) / 1000];
     let stored = false;
     await this.#durably(shard, 'result', async () => {
-      const written = await shard.finishes.submit({ key: shard.jobKey(id), args });
+      // A consumer's finish (not a cancel's): the consumer asks for its next job next.
+      const written = await shard.finishes.submit({ key: shard.jobKey(id), args, prefetch: entryId !== '' });
       stored ||= written.value === 1;
       return { acked: written.acked };
     });
