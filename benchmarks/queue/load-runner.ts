@@ -43,6 +43,8 @@ export interface LoadReport {
   cycleMs: number[];
   /** CPU time of the load processes while measuring, µs (producers until done, consumers until stopped). */
   nodeCpuUs: number;
+  /** `XREADGROUP`s the consumer processes' FINISH calls ran inside the script (prefetch). */
+  scriptReads: number;
 }
 
 interface Child {
@@ -113,9 +115,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     const elapsedMs = performance.now() - started;
     await o.after?.();
     for (const c of all) c.proc.stdin?.write('stop\n');
-    const consumerCpu = (await Promise.all(consumers.map((c) => c.next('cpu')))).map(
-      (line) => (JSON.parse(line) as { cpuUs: number }).cpuUs,
+    const consumerLines = (await Promise.all(consumers.map((c) => c.next('cpu')))).map(
+      (line) => JSON.parse(line) as { cpuUs: number; scriptReads?: number },
     );
+    const consumerCpu = consumerLines.map((l) => l.cpuUs);
     await Promise.all(all.map((c) => (c.proc.exitCode === null ? new Promise((r) => c.proc.once('exit', r)) : undefined)));
     return {
       acknowledged: reports.reduce((n, r) => n + r.acknowledged, 0),
@@ -124,6 +127,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
       ackMs: reports.flatMap((r) => r.ackMs),
       cycleMs: reports.flatMap((r) => r.cycleMs),
       nodeCpuUs: reports.reduce((n, r) => n + r.cpuUs, 0) + consumerCpu.reduce((a, b) => a + b, 0),
+      scriptReads: consumerLines.reduce((n, l) => n + (l.scriptReads ?? 0), 0),
     };
   } finally {
     clearTimeout(kill);

@@ -59,9 +59,13 @@ if (spec.role === 'producer') {
 }
 console.log('ready');
 let cpu: NodeJS.CpuUsage | undefined;
+/** FINISH calls that read the stream inside the script (prefetch; 0 for a queue without it). */
+const scriptReads = (): number => (queue as { _prefetchReads?: number })._prefetchReads ?? 0;
+let readsAtGo = 0;
 for (let line = await command(); ; line = await command()) {
   if (line === 'go') {
     cpu = process.cpuUsage();
+    readsAtGo = scriptReads();
     if (spec.role === 'producer') {
       const report = fresh();
       await produceCycles(queue, { producers: spec.concurrency, jobs: spec.jobs, idPrefix: spec.idPrefix }, report);
@@ -73,7 +77,7 @@ for (let line = await command(); ; line = await command()) {
     stop.abort(new Error('stop'));
     await consumers;
     await queue.close();
-    console.log(`cpu ${JSON.stringify({ cpuUs: used.user + used.system })}`);
+    console.log(`cpu ${JSON.stringify({ cpuUs: used.user + used.system, scriptReads: scriptReads() - readsAtGo })}`);
     process.exit(0);
   }
 }

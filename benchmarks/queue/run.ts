@@ -186,10 +186,15 @@ async function costRound(
   const breakdown: Record<string, number> = {};
   for (const [name, stat] of after.commands) {
     if (contender.inner.has(name) || name.startsWith('config') || name === 'info') continue;
-    usec += stat.usec;
-    calls += stat.calls;
-    breakdown[name] = stat.calls / n;
+    // XREADGROUP is both a consumer's own read and, with prefetch, a command inside the
+    // FINISH script (whose time is the script's): only the consumers' own count here,
+    // their time in proportion.
+    const own = name === 'xreadgroup' ? Math.max(0, stat.calls - report.scriptReads) : stat.calls;
+    usec += stat.calls > 0 ? (stat.usec * own) / stat.calls : 0;
+    calls += own;
+    breakdown[name] = own / n;
   }
+  if (report.scriptReads > 0) breakdown['xreadgroup in FINISH'] = report.scriptReads / n;
   const callsOf = (name: string): number => after.commands.get(name)?.calls ?? 0;
   return {
     contender: contender.name,

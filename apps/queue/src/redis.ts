@@ -181,6 +181,8 @@ class Shard {
   readonly finishes: Batcher<FinishItem, Written<number>>;
   /** Connections made so far by a single-primary client: a change between a write and its WAIT voids the WAIT. */
   #connects = 0;
+  /** FINISH calls that also claimed entries (each an `XREADGROUP` inside the script). */
+  claims = 0;
 
   constructor(
     index: number,
@@ -223,6 +225,7 @@ class Shard {
       ];
       const { reply, acked } = await this.script(FINISH, keys, args, true);
       const [stored, claimed] = reply as [unknown[], Array<[Buffer, Buffer[]]>];
+      if (claim > 0) this.claims++;
       if (claimed.length > 0) feed?.deliver(claimed.map((entry) => parseEntry(entry, 1, this.index)));
       return stored.map((value) => ({ value: Number(value), acked }));
     });
@@ -485,6 +488,14 @@ export class RedisQueue implements JobQueue {
         if (this.#shardOfJob.size <= 90_000) break;
       }
     }
+  }
+
+  /**
+   * @internal FINISH calls of this handle that also claimed its consumers' next entries
+   * (prefetch): Redis counts each as an `XREADGROUP` run inside a script.
+   */
+  get _prefetchReads(): number {
+    return this.#shards.reduce((n, shard) => n + shard.claims, 0);
   }
 
   get leaseMs(): number {
