@@ -79,6 +79,7 @@ export class EntryFeed implements Prefetch {
   deliver(entries: RawEntry[]): void {
     for (const entry of entries) this.#hand(entry);
   }
+
   /** The next entry for `consumer`; rejects when `signal` aborts or the consumer closes. */
   take(consumer: RedisConsumer, signal: AbortSignal | undefined): Promise<RawEntry> {
     return new Promise<RawEntry>((resolve, reject) => {
@@ -113,15 +114,17 @@ export class EntryFeed implements Prefetch {
     }
   }
 
-  close(): void {
+  /** Rejects every waiting take and hands the ready entries back (resolves once Redis has them back, or could not be told). */
+  async close(): Promise<void> {
     this.#closed = true;
     for (const taker of this.#takers.splice(0)) {
       if (taker.onAbort) taker.signal?.removeEventListener('abort', taker.onAbort);
       taker.reject(new QueueClosedError());
     }
     clearTimeout(this.#expiry);
-    for (const { entry } of this.#ready.splice(0)) this.#giveBack(entry);
+    const back = this.#ready.splice(0).map(({ entry }) => this.#giveBack(entry));
     this.#client?.disconnect();
+    await Promise.all(back);
   }
 
   #remove(taker: Taker): void {
@@ -186,8 +189,8 @@ export class EntryFeed implements Prefetch {
   }
 
   /** Hands an entry back: reclaimable at once, its attempt not counted. */
-  #giveBack(entry: RawEntry): void {
-    this.#queue._release(this.name, entry.shard, entry.entryId, entry.job.attempt).catch(() => {});
+  #giveBack(entry: RawEntry): Promise<void> {
+    return this.#queue._release(this.name, entry.shard, entry.entryId, entry.job.attempt).catch(() => {});
   }
 
   #reclaimDue(): boolean {

@@ -240,6 +240,23 @@ describe('cost per job', () => {
     expect(await api.wait(second)).toMatchObject({ status: 'done' });
   });
 
+  it('hands the prefetched jobs back when the process closes: another runs them as their first attempt', async () => {
+    const handle = handles({ leaseMs: 60_000 });
+    const api = handle('api');
+    const closing = handle('closing');
+    const busy = handle('busy');
+    const first = await api.enqueue({ data: Buffer.from('1'), params: {}, deadlineAt: future() });
+    const second = await api.enqueue({ data: Buffer.from('2'), params: {}, deadlineAt: future() });
+    const lease = await closing.consumer('c').next();
+    expect(lease.job.id).toBe(first);
+    await lease.complete(Buffer.from('ok'), {});
+    await closing.close();
+    // Handed back, not found gone: a reclaim after the heartbeats stopped would count a second attempt.
+    const taken = await busy.consumer('b').next();
+    expect(taken.job).toMatchObject({ id: second, attempt: 1 });
+    await taken.complete(Buffer.from('ok'), {});
+  });
+
   it('enqueues jobs that arrive together with one script call', async () => {
     const api = handles()('api');
     await api.ping();

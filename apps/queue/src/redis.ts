@@ -320,7 +320,8 @@ const connectsOf = new WeakMap<Redis, number>();
  * - The FINISH script stores the results, acknowledges and deletes the entries, and
  *   appends one ledger entry and one service-time update for the call; `complete()`
  *   resolves once that is replicated, and then the producer is told, its result in the
- *   notice when small.
+ *   notice when small. With one shard the same call claims the finishing consumers'
+ *   next entries (prefetch), so a busy consumer makes no read of its own.
  * - With `connection: { sentinels, name }`, ioredis asks Sentinel for the primary and
  *   follows it when Sentinel promotes a replica.
  */
@@ -725,7 +726,7 @@ export class RedisQueue implements JobQueue {
     this.#closed = true;
     if (this.#pollTimer) clearInterval(this.#pollTimer);
     await Promise.all([...this.#consumers].map((c) => c.close()));
-    this.#feed?.close();
+    await this.#feed?.close();
     await this.#membership?.close();
     this.#inbox?.disconnect();
     this.#control.disconnect();
