@@ -214,43 +214,42 @@ describe('cost per job', () => {
     expect(await api.stats()).toMatchObject({ depth: 0 });
   });
 
-  it('hands a prefetched job nobody asks for back, and another process runs it as its first attempt', async () => {
-    const prefix = `prefetch${++prefixes}:`;
-    const handle = handles({ prefix, leaseMs: 400 });
-    const api = handle('api');
-    const idle = handle('idle');
-    const busy = handle('busy');
+  /**
+   * Two jobs; `holder` runs the first, and the FINISH call claims the second for it
+   * (prefetch), which it never asks for. `busy` is another process, asking.
+   */
+  async function secondClaimedBy(
+    options: RedisQueueOptions,
+  ): Promise<{ api: RedisQueue; holder: RedisQueue; busy: RedisQueue; second: string }> {
+    const handle = handles(options);
+    const [api, holder, busy] = [handle('api'), handle('holder'), handle('busy')];
     const first = await api.enqueue({ data: Buffer.from('1'), params: {}, deadlineAt: future() });
     const second = await api.enqueue({ data: Buffer.from('2'), params: {}, deadlineAt: future() });
-    const lease = await idle.consumer('i').next();
+    const lease = await holder.consumer('h').next();
     expect(lease.job.id).toBe(first);
     await lease.complete(Buffer.from('ok'), {});
-    // The finish claimed the second job for 'idle', which never asks for it.
+    return { api, holder, busy, second };
+  }
+
+  it('hands a prefetched job nobody asks for back, and another process runs it as its first attempt', async () => {
+    const prefix = `prefetch${++prefixes}:`;
+    const { api, busy, second } = await secondClaimedBy({ prefix, leaseMs: 400 });
     const redisClient = new Redis(redis.url);
     try {
       const pending = (await redisClient.xpending(`${prefix}jobs`, 'workers', '-', '+', 10)) as Array<[string, string]>;
-      expect(pending.map(([, owner]) => owner)).toEqual(['q@idle']);
+      expect(pending.map(([, owner]) => owner)).toEqual(['q@holder']);
     } finally {
       redisClient.disconnect();
     }
     const taken = await busy.consumer('b').next();
-    expect(taken.job.id).toBe(second);
-    expect(taken.job.attempt).toBe(1);
+    expect(taken.job).toMatchObject({ id: second, attempt: 1 });
     await taken.complete(Buffer.from('ok'), {});
     expect(await api.wait(second)).toMatchObject({ status: 'done' });
   });
 
   it('hands the prefetched jobs back when the process closes: another runs them as their first attempt', async () => {
-    const handle = handles({ leaseMs: 60_000 });
-    const api = handle('api');
-    const closing = handle('closing');
-    const busy = handle('busy');
-    const first = await api.enqueue({ data: Buffer.from('1'), params: {}, deadlineAt: future() });
-    const second = await api.enqueue({ data: Buffer.from('2'), params: {}, deadlineAt: future() });
-    const lease = await closing.consumer('c').next();
-    expect(lease.job.id).toBe(first);
-    await lease.complete(Buffer.from('ok'), {});
-    await closing.close();
+    const { holder, busy, second } = await secondClaimedBy({ leaseMs: 60_000 });
+    await holder.close();
     // Handed back, not found gone: a reclaim after the heartbeats stopped would count a second attempt.
     const taken = await busy.consumer('b').next();
     expect(taken.job).toMatchObject({ id: second, attempt: 1 });
