@@ -121,10 +121,16 @@ export class EntryFeed implements Prefetch {
       if (taker.onAbort) taker.signal?.removeEventListener('abort', taker.onAbort);
       taker.reject(new QueueClosedError());
     }
-    clearTimeout(this.#expiry);
-    const back = this.#ready.splice(0).map(({ entry }) => this.#giveBack(entry));
+    const back = this.giveBackReady();
     this.#client?.disconnect();
-    await Promise.all(back);
+    await back;
+  }
+
+  /** Hands back every ready entry (no consumer is left to take them). */
+  async giveBackReady(): Promise<void> {
+    clearTimeout(this.#expiry);
+    this.#expiry = undefined;
+    await Promise.all(this.#ready.splice(0).map(({ entry }) => this.#giveBack(entry)));
   }
 
   #remove(taker: Taker): void {
@@ -327,6 +333,6 @@ export class RedisConsumer implements Consumer {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#feed.drop(this);
-    this.#queue._forget(this);
+    await this.#queue._forget(this);
   }
 }

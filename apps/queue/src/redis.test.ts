@@ -256,6 +256,28 @@ describe('cost per job', () => {
     await taken.complete(Buffer.from('ok'), {});
   });
 
+  it('hands the prefetched jobs back when the process’s last consumer closes (a worker shutting down)', async () => {
+    const prefix = `prefetch${++prefixes}:`;
+    const handle = handles({ prefix, leaseMs: 60_000 });
+    const api = handle('api');
+    const holder = handle('holder');
+    await api.enqueue({ data: Buffer.from('1'), params: {}, deadlineAt: future() });
+    await api.enqueue({ data: Buffer.from('2'), params: {}, deadlineAt: future() });
+    const consumer = holder.consumer('h');
+    const lease = await consumer.next();
+    await lease.complete(Buffer.from('ok'), {});
+    await consumer.close();
+    // Handed back: idle far beyond the lease, so any reclaim scan takes it at once.
+    const redisClient = new Redis(redis.url);
+    try {
+      const pending = (await redisClient.xpending(`${prefix}jobs`, 'workers', '-', '+', 10)) as Array<[string, string, number]>;
+      expect(pending).toHaveLength(1);
+      expect(Number(pending[0]?.[2])).toBeGreaterThanOrEqual(60_000);
+    } finally {
+      redisClient.disconnect();
+    }
+  });
+
   it('enqueues jobs that arrive together with one script call', async () => {
     const api = handles()('api');
     await api.ping();

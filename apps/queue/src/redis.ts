@@ -762,8 +762,10 @@ export class RedisQueue implements JobQueue {
   }
 
   /** @internal */
-  _forget(consumer: RedisConsumer): void {
+  /** @internal A consumer closed; when it was the last, the entries prefetched for it go back at once. */
+  async _forget(consumer: RedisConsumer): Promise<void> {
     this.#consumers.delete(consumer);
+    if (this.#consumers.size === 0) await this.#feed?.giveBackReady();
   }
 
   /**
