@@ -245,7 +245,7 @@ export class EntryFeed implements Prefetch {
   }
 
   async #read(shard: number, count: number, blockMs: number): Promise<RawEntry[]> {
-    this.#client ??= this.#queue._duplicate();
+    this.#client ??= this.#queue._duplicate(null, () => !this.#closed);
     try {
       return await this.#queue._read(this.#client, this.name, shard, count, blockMs);
     } catch (error) {

@@ -10,6 +10,7 @@ import { finalValue, ledgerRecord, noticeOf, parseLedgerEntry, parseNotice, pars
 import { ledgerArgs } from './ledger.ts';
 import { Membership, type MembershipSnapshot } from './membership.ts';
 import { asBuffer, emptyStats, poison, resolveQueueOptions, unknownJob } from './options.ts';
+import { reconnectWhenEnded } from './reconnect.ts';
 import { EntryFeed, type RawEntry, RedisConsumer } from './redis-consumer.ts';
 import { ENQUEUE, FINISH, UNDO } from './redis-scripts.ts';
 import { type ServicePart, serviceStatsOf } from './service-stats.ts';
@@ -363,6 +364,8 @@ export class RedisQueue implements JobQueue {
   #feed: EntryFeed | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
+  /** Cancels the pending reconnects of this handle's connections (see {@link reconnectWhenEnded}). */
+  readonly #reconnects = new Set<() => void>();
   /** Bumped when a member is found gone: consumers scan for reclaimable jobs at once. */
   reclaimHint = 0;
 
@@ -406,6 +409,7 @@ export class RedisQueue implements JobQueue {
     }
     // Errors surface through the commands that fail; without a listener ioredis would print them.
     client.on('error', () => {});
+    if (!cluster) this.#reconnects.add(reconnectWhenEnded(client, () => !this.#closed));
     this.#client = client;
     this.#clustered = cluster !== undefined;
     const common: FinishCommon = {
@@ -450,12 +454,19 @@ export class RedisQueue implements JobQueue {
     }
   }
 
-  /** @internal A fresh connection with the same settings. */
-  _duplicate(maxRetriesPerRequest: number | null = null): Redis {
-    const client = this.#clustered
-      ? ((this.#client as unknown as Cluster).duplicate() as unknown as Redis)
-      : this.#client.duplicate({ maxRetriesPerRequest });
+  /**
+   * @internal A fresh connection with the same settings, reconnected after a failover
+   * ended it for as long as `isOpen()` (by default: until this handle closes).
+   */
+  _duplicate(maxRetriesPerRequest: number | null = null, isOpen: () => boolean = () => !this.#closed): Redis {
+    if (this.#clustered) {
+      const node = (this.#client as unknown as Cluster).duplicate() as unknown as Redis;
+      node.on('error', () => {});
+      return node;
+    }
+    const client = this.#client.duplicate({ maxRetriesPerRequest });
     client.on('error', () => {});
+    this.#reconnects.add(reconnectWhenEnded(client, () => !this.#closed && isOpen()));
     return client;
   }
 
@@ -731,6 +742,8 @@ export class RedisQueue implements JobQueue {
     this.#inbox?.disconnect();
     this.#control.disconnect();
     this.#client.disconnect();
+    for (const cancel of this.#reconnects) cancel();
+    this.#reconnects.clear();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
