@@ -1,4 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
+
+/**
+ * Where `npm test` collects each workspace's JSON report, to print one closing line
+ * (passed, failed, skipped) for the whole run: see `scripts/run-tests.ts`.
+ */
+const reportDir = process.env.VITEST_JSON_REPORT_DIR;
+const workspace = (): string => (JSON.parse(readFileSync('package.json', 'utf8')) as { name: string }).name.replace(/[@/]/g, '_');
 
 /**
  * One test configuration for every workspace. The `@ballast/source` export condition
@@ -17,5 +26,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     restoreMocks: true,
     unstubEnvs: true,
+    ...(reportDir ? { reporters: ['default', 'json'], outputFile: { json: join(reportDir, `${workspace()}.${process.pid}.json`) } } : {}),
   },
 });

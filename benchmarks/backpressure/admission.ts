@@ -1,12 +1,14 @@
 /**
  * Cost of one admission decision: Ballast's limiters next to bottleneck, same process, same run.
  */
-import { ConcurrencyLimiter, Gcra, Gradient2Limit, KeyedRateLimiter, TokenBucket, VegasLimit } from '@ballast/backpressure';
+import { ConcurrencyLimiter, Gcra, Gradient2Limit, KeyedRateLimiter, TokenBucket } from '@ballast/backpressure';
 import Bottleneck from 'bottleneck';
-import { bulkhead } from 'cockatiel';
-import { importBaseline } from '../lib/baseline.ts';
-import { bytesPerCall, heapUsed, interleaved, type Measurement, measure, measureAsync } from '../lib/measure.ts';
+import { type IsolatedResult, interleavedIsolated } from '../lib/isolated.ts';
+import { heapUsed, type Measurement, measure, measureAsync } from '../lib/measure.ts';
 import type { Row } from '../lib/report.ts';
+import { available, BARE, BARE_FAIL, FAILURE, SUCCESS } from './limiter-contenders.ts';
+
+export { BULKHEAD, LIMITER_BEFORE, LIMITER_EXECUTE, LIMITER_FAIL, LIMITER_FAIL_TODAY } from './limiter-contenders.ts';
 
 export interface AdmissionResults {
   decisions: Measurement[];
@@ -82,48 +84,23 @@ export async function admissionBenchmarks(): Promise<AdmissionResults> {
   };
 }
 
-interface OldBackpressure {
-  ConcurrencyLimiter: new (options?: object) => { run(fn: () => unknown): Promise<unknown>; close(): void };
-}
-
-export const LIMITER_BEFORE = 'Ballast ConcurrencyLimiter.run, before the contract (baseline commit, fixed limit)';
-export const LIMITER_EXECUTE = 'Ballast ConcurrencyLimiter.execute (fixed limit)';
-export const BULKHEAD = 'cockatiel bulkhead(limit).execute';
-
 /**
- * A call run under a concurrency limiter that admits it at once, per call: CPU time over
- * the bare call (interleaved rounds) and heap bytes allocated over the bare call. Ballast's
- * `execute` (fixed and adaptive limits), its older `run`, the same at the baseline commit,
- * and cockatiel's bulkhead, the closest peer.
+ * A call run under a concurrency limiter that admits it at once, per call (and a rejected
+ * call): CPU time over the bare call and heap bytes allocated over the bare call, each
+ * contender in a process of its own in interleaved rounds (see limiter-contenders.ts).
  */
-export async function limiterSuccessPath(rounds = 11): Promise<Row[]> {
-  const value = { ok: true };
-  const op = async (): Promise<typeof value> => value;
-  const fixed = new ConcurrencyLimiter({ limit: 1_000_000 });
-  const vegas = new ConcurrencyLimiter({ limit: new VegasLimit({ maxLimit: 1_000_000, initialLimit: 1_000_000 }) });
-  const peer = bulkhead(1_000_000);
-  const old = await importBaseline<OldBackpressure>('backpressure');
-  const before = old ? new old.ConcurrencyLimiter({ limit: 1_000_000 }) : undefined;
-  const candidates: Array<readonly [string, () => Promise<unknown>]> = [
-    ['bare call', op],
-    [LIMITER_EXECUTE, () => fixed.execute(op)],
-    ['Ballast ConcurrencyLimiter.execute (Vegas, adaptive)', () => vegas.execute(op)],
-    ['Ballast ConcurrencyLimiter.run (fixed limit)', () => fixed.run(op)],
-    ...(before ? [[LIMITER_BEFORE, () => before.run(op)] as const] : []),
-    [BULKHEAD, () => peer.execute(op)],
-  ];
-  const times = await interleaved(candidates, { iterations: 10_000, rounds });
-  const bytes = new Map<string, number>();
-  for (const [name, run] of candidates) bytes.set(name, await bytesPerCall(run));
-  fixed.close();
-  vegas.close();
-  before?.close();
-  const bare = times.get('bare call')?.cpuNs ?? 0;
-  const bareBytes = bytes.get('bare call') ?? 0;
-  return candidates.map(([name]) => ({
-    limiter: name,
-    'CPU ns/call': times.get(name)?.cpuNs,
-    'overhead ns/call': (times.get(name)?.cpuNs ?? 0) - bare,
-    'bytes/call over bare': (bytes.get(name) ?? 0) - bareBytes,
-  }));
+export async function limiterSuccessPath(rounds = 21): Promise<Row[]> {
+  const contenders = new URL('./limiter-contenders.ts', import.meta.url).href;
+  const rows = (times: Map<string, IsolatedResult>, bareName: string): Row[] => {
+    const bare = times.get(bareName) as IsolatedResult;
+    return [...times].map(([name, t]) => ({
+      limiter: name,
+      'CPU ns/call': t.cpuNs,
+      'overhead ns/call': t.cpuNs - bare.cpuNs,
+      'bytes/call over bare': t.bytes - bare.bytes,
+    }));
+  };
+  const success = await interleavedIsolated(contenders, available(SUCCESS), { iterations: 10_000, rounds });
+  const failure = await interleavedIsolated(contenders, available(FAILURE), { iterations: 10_000, rounds });
+  return [...rows(success, BARE), ...rows(failure, BARE_FAIL)];
 }

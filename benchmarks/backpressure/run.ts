@@ -11,8 +11,17 @@
  * `--quick` shortens each overload run to 5 s and writes no result files: a smoke check only.
  */
 import { loadavg } from 'node:os';
+import { publishFigures } from '../lib/figures.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
-import { admissionBenchmarks, BULKHEAD, LIMITER_BEFORE, LIMITER_EXECUTE, limiterSuccessPath } from './admission.ts';
+import {
+  admissionBenchmarks,
+  BULKHEAD,
+  LIMITER_BEFORE,
+  LIMITER_EXECUTE,
+  LIMITER_FAIL,
+  LIMITER_FAIL_TODAY,
+  limiterSuccessPath,
+} from './admission.ts';
 import { bottleneckRedisCheck } from './bottleneck-redis.ts';
 import { type OverloadRun, overloadRun } from './overload.ts';
 
@@ -50,6 +59,11 @@ const limiterGoals = [
   ...(limiterRows.some((r) => r.limiter === LIMITER_BEFORE)
     ? [
         `execute (fixed limit) vs run() before the contract: ${fmt(limiterOverhead(LIMITER_EXECUTE) / limiterOverhead(LIMITER_BEFORE))}x (goal <= 1.1)`,
+      ]
+    : []),
+  ...(limiterRows.some((r) => r.limiter === LIMITER_FAIL_TODAY)
+    ? [
+        `a rejected call under execute: ${fmt(limiterOverhead(LIMITER_FAIL))} ns vs ${fmt(limiterOverhead(LIMITER_FAIL_TODAY))} ns before the hot-path work (goal <= 1x) ${limiterOverhead(LIMITER_FAIL) <= limiterOverhead(LIMITER_FAIL_TODAY) ? 'MET' : 'MISSED'}`,
       ]
     : []),
 ];
@@ -142,7 +156,7 @@ const markdown = [
 ].join('\n');
 if (!QUICK) {
   writeResult('backpressure.json', {
-    machine: host,
+    machine: { ...host, loadAverageAtEnd: loadavg().map((l) => Number(l.toFixed(2))) },
     admission,
     limiter: limiterRows,
     limiterGoals,
@@ -150,5 +164,6 @@ if (!QUICK) {
     overload: runs.map(({ result, ...rest }) => ({ ...rest, result: { ...result, histograms: undefined } })),
   });
   writeResult('backpressure.md', `${markdown}\n`);
+  await publishFigures('backpressure');
 }
 console.log(`\nUnloaded p99 ${fmt(unloadedP99)} ms.${QUICK ? '' : ' Results written to benchmarks/results/backpressure.{json,md}'}`);

@@ -12,8 +12,11 @@ import { createRequire } from 'node:module';
 import { CircuitBreaker, type OpossumBreaker } from '@ballast/circuit-breaker';
 import { circuitBreaker as cockatielBreaker, handleAll, SamplingBreaker } from 'cockatiel';
 import { importBaseline } from '../lib/baseline.ts';
-import { bytesPerCall, heapUsed, interleaved, loadAverage } from '../lib/measure.ts';
+import { publishFigures } from '../lib/figures.ts';
+import { type IsolatedResult, interleavedIsolated } from '../lib/isolated.ts';
+import { heapUsed, loadAverage } from '../lib/measure.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
+import { available, BALLAST_FAIL, BARE_FAIL, BEFORE_FAIL, FAILURE, SUCCESS, BARE as SUCCESS_BARE, TODAY_FAIL } from './contenders.ts';
 
 // opossum ships no types: load it untyped and describe it with Ballast's own description of it.
 const Opossum = createRequire(import.meta.url)('opossum') as new (action: (failing: boolean) => Promise<unknown>) => OpossumBreaker;
@@ -193,42 +196,27 @@ const heap: Row[] = [];
 for (const make of factories.slice(1)) heap.push(await heapOf(make));
 heapUsed();
 
-// The success path alone, in CPU time per call (interleaved rounds: load from other
-// processes falls on every candidate alike), with heap bytes allocated per call; and
-// opossum's share: the same Ballast breaker with every call sent through opossum's fire()
-// (a listener on opossum's own `fire` event makes Ballast take that path).
-const SUCCESS_ROUNDS = Number(process.env.ROUNDS ?? 11);
-const successCandidates: Array<[string, () => Promise<unknown>, () => void]> = [];
-{
-  const add = (c: Candidate): void => {
-    successCandidates.push([c.name, () => c.ok(), () => c.close()]);
-  };
-  add(bare());
-  add(ballast(10_000, 'Ballast')());
-  add(ballast(false, 'Ballast, no timeout')());
-  const throughFire = new CircuitBreaker({ name: 'bench', opossum: { errorThresholdPercentage: 100 } });
-  throughFire.opossum.on('fire', () => undefined);
-  successCandidates.push(['Ballast, every call through opossum fire()', () => throughFire.execute(succeed), () => throughFire.dispose()]);
-  if (old) add(before());
-  add(opossum());
-  add(cockatiel());
-}
-const successTimes = await interleaved(
-  successCandidates.map(([name, op]) => [name, op] as const),
-  { iterations: 10_000, rounds: SUCCESS_ROUNDS },
-);
-const successBytes = new Map<string, number>();
-for (const [name, op] of successCandidates) successBytes.set(name, await bytesPerCall(op));
-for (const [, , close] of successCandidates) close();
-const bareCpu = successTimes.get('bare call')?.cpuNs ?? 0;
-const bareBytes = successBytes.get('bare call') ?? 0;
-const successRows: Row[] = successCandidates.map(([name]) => ({
-  breaker: name,
-  'CPU ns/call': successTimes.get(name)?.cpuNs,
-  'overhead µs': ((successTimes.get(name)?.cpuNs ?? 0) - bareCpu) / 1_000,
-  'bytes/call over bare': (successBytes.get(name) ?? 0) - bareBytes,
-}));
-const overheadOf = (name: string): number => successRows.find((r) => r.breaker === name)?.['overhead µs'] as number;
+// The success path alone, and the failure path, in CPU time per call: each contender in a
+// process of its own, in interleaved rounds (load from other processes falls on every
+// contender alike), with heap bytes allocated per call; and opossum's share: the same
+// Ballast breaker with every call sent through opossum's fire().
+const SUCCESS_ROUNDS = Number(process.env.ROUNDS ?? 21);
+const contenders = new URL('./contenders.ts', import.meta.url).href;
+const successTimes = await interleavedIsolated(contenders, available(SUCCESS), { iterations: 10_000, rounds: SUCCESS_ROUNDS });
+const failureTimes = await interleavedIsolated(contenders, available(FAILURE), { iterations: 5_000, rounds: SUCCESS_ROUNDS });
+const perCallRows = (times: Map<string, IsolatedResult>, bareName: string): Row[] => {
+  const bareCpu = times.get(bareName)?.cpuNs ?? 0;
+  const bareBytes = times.get(bareName)?.bytes ?? 0;
+  return [...times].map(([name, t]) => ({
+    breaker: name,
+    'CPU ns/call': t.cpuNs,
+    'overhead µs': (t.cpuNs - bareCpu) / 1_000,
+    'bytes/call over bare': t.bytes - bareBytes,
+  }));
+};
+const successRows = perCallRows(successTimes, SUCCESS_BARE);
+const failureRows = perCallRows(failureTimes, BARE_FAIL);
+const overheadOf = (name: string): number => [...successRows, ...failureRows].find((r) => r.breaker === name)?.['overhead µs'] as number;
 
 const columns = [
   'calls in window',
@@ -243,6 +231,7 @@ printTable('Overhead per call over a bare call (µs), by calls already in the wi
 printTable('Rejection while open (µs per call)', rejections);
 printTable('Heap held by the window', heap);
 printTable('Success path: CPU time per call over a bare call, and heap bytes allocated per call', successRows);
+printTable('Failure path: CPU time per failed call over a bare failed call, and heap bytes allocated per call', failureRows);
 
 const ballastOk = results.map((r) => r['Ballast ok µs'] as number);
 const ballastFail = results.map((r) => r['Ballast fail µs'] as number);
@@ -261,13 +250,18 @@ const goals = {
   successVsBefore: old ? overheadOf('Ballast') / overheadOf(BEFORE) : null,
   failVsBefore: old ? Math.max(...ballastFail) / Math.max(...results.map((r) => r[`${BEFORE} fail µs`] as number)) : null,
   opossumFireShareUs: overheadOf('Ballast, every call through opossum fire()') - overheadOf('Ballast'),
+  failedCallUs: overheadOf(BALLAST_FAIL),
+  failedCallTodayUs: overheadOf(TODAY_FAIL) ?? null,
+  failedCallVsToday: overheadOf(BALLAST_FAIL) / overheadOf(TODAY_FAIL),
+  failedCallBeforeUs: overheadOf(BEFORE_FAIL) ?? null,
 };
 console.log('\nGoals:', goals);
+const END = loadAverage();
 
 const markdown = [
   '# @ballast/circuit-breaker benchmark',
   '',
-  `\`npm run bench:circuit-breaker\` — ${machine().cpus} CPUs (${machine().cpuModel}), Node ${machine().node}, load average at start ${LOAD.join(' ')}, ${machine().date}`,
+  `\`npm run bench:circuit-breaker\` — ${machine().cpus} CPUs (${machine().cpuModel}), Node ${machine().node}, load average ${LOAD.join(' ')} at the start and ${END.join(' ')} at the end, ${machine().date}`,
   '',
   '## Overhead per call over a bare call (µs), by calls already in the rolling window',
   '',
@@ -281,21 +275,27 @@ const markdown = [
   '',
   markdownTable(heap),
   '',
-  `## Success path: CPU time per call (median of ${SUCCESS_ROUNDS} interleaved rounds of 10,000 calls) over a bare call, and heap bytes allocated per call`,
+  `## Success path: CPU time per call over a bare call (each contender in a process of its own, median of ${SUCCESS_ROUNDS} interleaved rounds of 10,000 calls), and heap bytes allocated per call`,
   '',
   markdownTable(successRows),
   '',
+  `## Failure path: CPU time per failed call over a bare failed call (same method, rounds of 5,000 calls; no breaker opens), and heap bytes allocated per call`,
+  '',
+  markdownTable(failureRows),
+  '',
   `Ballast worst case: ${fmt(goals.okWorstUs)} µs per successful call (goal ≤ 2), ${fmt(goals.failWorstUs)} µs per failed call (goal ≤ 5); failed-call cost ×${fmt(goals.failGrowth1kTo100k)} from 1k to 100k calls in the window (opossum at its defaults: ×${fmt(goals.opossumFailGrowth1kTo100k)}).`,
   '',
-  `Success path (CPU): Ballast ${fmt(goals.successOverheadUs)} µs, without a timeout ${fmt(goals.successOverheadNoTimeoutUs)} µs, cockatiel ${fmt(goals.cockatielSuccessOverheadUs)} µs (ratio without timeout / cockatiel ${fmt(goals.successVsCockatiel)}, goal ≤ 1); vs before the contract ×${fmt(goals.successVsBefore)} (goal ≤ 1.1); worst failed call vs before ×${fmt(goals.failVsBefore)} (goal ≤ 1); opossum's fire() adds ${fmt(goals.opossumFireShareUs)} µs per successful call when Ballast sends calls through it.`,
+  `Success path (CPU): Ballast ${fmt(goals.successOverheadUs)} µs, without a timeout ${fmt(goals.successOverheadNoTimeoutUs)} µs, cockatiel ${fmt(goals.cockatielSuccessOverheadUs)} µs (ratio without timeout / cockatiel ${fmt(goals.successVsCockatiel)}, goal ≤ 1); vs before the contract ×${fmt(goals.successVsBefore)} (goal ≤ 1.1); worst failed call vs before ×${fmt(goals.failVsBefore)} (goal ≤ 1); opossum's fire() adds ${fmt(goals.opossumFireShareUs)} µs per successful call when Ballast sends calls through it. Failed call (CPU): ${fmt(goals.failedCallUs)} µs, before the hot-path work ${fmt(goals.failedCallTodayUs)} µs (×${fmt(goals.failedCallVsToday)}, goal ≤ 1), before the contract ${fmt(goals.failedCallBeforeUs)} µs.`,
   '',
 ].join('\n');
 writeResult('circuit-breaker.md', markdown);
 writeResult('circuit-breaker.json', {
-  machine: { ...machine(), loadAverage: LOAD },
+  machine: { ...machine(), loadAverage: LOAD, loadAverageAtEnd: END },
   results,
   rejections,
   heap,
   success: successRows,
+  failure: failureRows,
   goals,
 });
+await publishFigures('circuit-breaker');

@@ -6,18 +6,23 @@
  * peak/mean load over the 1M keys, keys moved when a node is added and when one is
  * removed (as a multiple of the ideal 1/n), build time and heap memory. Then Maglev's
  * rebuilds (maglev-rebuild.ts): the first lookup after a change in 'sync' mode against a
- * 'background' rebuild's duration, chunks and the lookup cost while it runs.
+ * 'background' rebuild's duration, chunks and the lookup cost while it runs. Also: lookups
+ * with weighted nodes (weights 1–4), a ring at ketama's 160 points per node, and maglev's
+ * movement with a 1,048,583-entry table at 1,000 nodes.
  *
  *   npm run bench:partitioning
  *
- * Writes benchmarks/results/partitioning.json and partitioning.md.
+ * Writes benchmarks/results/partitioning.json and partitioning.md (tables from figures.ts),
+ * then fills the README blocks that quote them (`<!-- figures:partitioning:… -->`).
  */
 import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
-import { BoundedLoadPartitioner, createPartitioner, type Partitioner } from '@ballast/partitioning';
+import { BoundedLoadPartitioner, createPartitioner, type NodeEntry, type Partitioner } from '@ballast/partitioning';
+import { publishFigures } from '../lib/figures.ts';
 import { heapUsed, median, timeBatch } from '../lib/measure.ts';
-import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
-import { BATCH, maglevRebuild, maglevRebuildRows, REBUILDS } from './maglev-rebuild.ts';
+import { fmt, machine, printTable, type Row, writeResult } from '../lib/report.ts';
+import figures, { type PartitioningResults, type Record, type WeightedRecord } from './figures.ts';
+import { maglevRebuild, maglevRebuildRows } from './maglev-rebuild.ts';
 
 const require = createRequire(import.meta.url);
 const ConsistentHash = require('consistent-hash') as new () => {
@@ -51,6 +56,8 @@ interface Candidate {
   kind: 'ballast' | 'peer';
   build(nodes: string[]): Subject;
   note?: string;
+  /** Measured only at these node counts (default: all). */
+  only?: number[];
 }
 
 interface Subject {
@@ -69,6 +76,19 @@ const ballast = (strategy: 'ring' | 'jump' | 'rendezvous' | 'maglev' | 'consiste
   kind: 'ballast',
   build(nodes) {
     const p: Partitioner = createPartitioner({ strategy, nodes });
+    p.owner('warm-up');
+    return { target: p, method: 'owner', owner: (k) => p.owner(k), add: (n) => p.add(n), remove: (n) => p.remove(n) };
+  },
+});
+
+/** A Ballast strategy with non-default options, at some node counts only. */
+const variant = (name: string, only: number[], note: string, make: (nodes: string[]) => Partitioner): Candidate => ({
+  name,
+  kind: 'ballast',
+  note,
+  only,
+  build(nodes) {
+    const p = make(nodes);
     p.owner('warm-up');
     return { target: p, method: 'owner', owner: (k) => p.owner(k), add: (n) => p.add(n), remove: (n) => p.remove(n) };
   },
@@ -134,23 +154,17 @@ const candidates: Candidate[] = [
       return { target: r, method: 'get', owner: (k) => r.get(k), add: (n) => void r.add(n), remove: (n) => void r.remove(n) };
     },
   },
+  variant('ring, 160 points', [100], "the ring at ketama's 160 points per node instead of the default 1,024", (nodes) =>
+    createPartitioner({ strategy: 'ring', nodes, vnodes: 160 }),
+  ),
+  variant(`maglev, ${fmt(LARGE_TABLE)} entries`, [1000], `maglev with tableSize ${fmt(LARGE_TABLE)} instead of the default`, (nodes) =>
+    createPartitioner({ strategy: 'maglev', nodes, tableSize: LARGE_TABLE }),
+  ),
 ];
 
-interface Record {
-  strategy: string;
-  nodes: number;
-  /** Per second of CPU time. */
-  lookupsPerSec: number;
-  /** Per second of wall-clock time (lower when the machine is busy). */
-  lookupsPerSecWall: number;
-  peakToMean: number;
-  movedOnAddRatio: number;
-  movedOnRemoveRatio: number;
-  movedOnAdd: number;
-  movedOnRemove: number;
-  buildMs: number;
-  memoryBytes: number;
-}
+/** Strategies measured again with weighted nodes: node i has weight 1 + (i mod 4). */
+const WEIGHTED = ['rendezvous', 'ring', 'maglev'] as const;
+const weightOf = (i: number): number => 1 + (i % 4);
 
 /**
  * Lookups per second of CPU time, with a loop compiled for this candidate so its call site
@@ -247,6 +261,16 @@ function measureCandidate(candidate: Candidate, n: number, keys: string[]): Reco
   };
 }
 
+/** Lookup rates with weighted nodes (rendezvous then takes its scalar, logarithmic path). */
+function measureWeighted(strategy: (typeof WEIGHTED)[number], n: number, keys: string[]): WeightedRecord {
+  const nodes: NodeEntry[] = Array.from({ length: n }, (_, i) => ({ id: `node-${i}`, weight: weightOf(i) }));
+  const p = createPartitioner({ strategy, nodes });
+  p.owner('warm-up');
+  heapUsed();
+  const rates = lookupRates({ target: p, method: 'owner', owner: (k) => p.owner(k), add: () => {}, remove: () => {} }, keys);
+  return { strategy, nodes: n, weights: '1–4', lookupsPerSec: Math.round(rates.cpu), lookupsPerSecWall: Math.round(rates.wall) };
+}
+
 /** JS heap plus ArrayBuffer backing stores (typed arrays live outside the heap), after a full collection. */
 function memoryUsed(): number {
   heapUsed();
@@ -264,73 +288,48 @@ async function main(): Promise<void> {
   const records: Record[] = [];
   for (const n of NODE_COUNTS) {
     for (const candidate of candidates) {
-      if (ONLY && !ONLY.includes(candidate.name)) continue;
+      if ((ONLY && !ONLY.includes(candidate.name)) || (candidate.only && !candidate.only.includes(n))) continue;
       const record = measureCandidate(candidate, n, keys);
       records.push(record);
       console.log(
-        `${String(n).padStart(4)} nodes  ${candidate.name.padEnd(20)} ${fmt(record.lookupsPerSec).padStart(12)} lookups/s  peak/mean ${record.peakToMean}`,
+        `${String(n).padStart(4)} nodes  ${candidate.name.padEnd(26)} ${fmt(record.lookupsPerSec).padStart(12)} lookups/s  peak/mean ${record.peakToMean}`,
       );
+    }
+  }
+  const weighted: WeightedRecord[] = [];
+  for (const n of NODE_COUNTS.filter((count) => count >= 100)) {
+    for (const strategy of WEIGHTED) {
+      if (ONLY && !ONLY.includes(`weighted ${strategy}`)) continue;
+      const record = measureWeighted(strategy, n, keys);
+      weighted.push(record);
+      console.log(`${String(n).padStart(4)} nodes  weighted ${strategy.padEnd(17)} ${fmt(record.lookupsPerSec).padStart(12)} lookups/s`);
     }
   }
 
   const rebuildSizes = NODE_COUNTS.map((nodes) => ({ nodes, tableSize: undefined as number | undefined }));
   if (NODE_COUNTS.includes(1000)) rebuildSizes.push({ nodes: 1000, tableSize: LARGE_TABLE });
   const rebuilds = !ONLY || ONLY.includes('maglev-rebuild') ? await maglevRebuild(rebuildSizes, keys) : [];
-  const rebuildRows = maglevRebuildRows(rebuilds);
-  if (rebuilds.length > 0) printTable('Maglev rebuild after one node leaves or joins', rebuildRows);
+  if (rebuilds.length > 0) printTable('Maglev rebuild after one node leaves or joins', maglevRebuildRows(rebuilds));
 
   if (PARTIAL) return;
-  const tables: string[] = [];
-  for (const n of NODE_COUNTS) {
-    const rows = records.filter((r) => r.nodes === n);
-    const hashring = rows.find((r) => r.strategy === 'npm hashring')!;
-    const table: Row[] = rows.map((r) => ({
-      strategy: r.strategy,
-      'lookups/s': r.lookupsPerSec,
-      'wall lookups/s': r.lookupsPerSecWall,
-      '× hashring': round(r.lookupsPerSec / hashring.lookupsPerSec, 1),
-      'peak/mean': r.peakToMean,
-      'moved on add (× ideal)': r.movedOnAddRatio,
-      'moved on remove (× ideal)': r.movedOnRemoveRatio,
-      'build ms (CPU)': r.buildMs,
-      'memory KB': Math.round(r.memoryBytes / 1024),
-    }));
-    printTable(`${n} nodes, ${fmt(KEY_COUNT)} keys`, table);
-    tables.push(`### ${n} nodes\n\n${markdownTable(table)}`);
-  }
-
-  const goals = checkGoals(records);
-  printTable('Goals', goals);
   const meta = { ...machine(), loadAverage: loadavg().map((l) => round(l, 2)) };
-  const notes = candidates.filter((c) => c.note).map((c) => `- **${c.name}**: ${c.note}`);
-  const markdown = [
-    '## Partitioning benchmark',
-    '',
-    `\`${COMMAND}\` — ${fmt(KEY_COUNT)} keys (\`user:0\` … \`user:999999\`), node ids \`node-0\` …; Node ${meta.node}, ${meta.cpus} × ${meta.cpuModel}, ${meta.date}.`,
-    `Lookups/s: string-key lookups per second of CPU time (median of ${SAMPLES} samples); the machine is shared (load average ${meta.loadAverage.join(', ')} at the end of the run), so wall-clock rates, also shown, are lower and noisier. × hashring compares CPU rates from this run.`,
-    'Peak/mean: the most loaded node over the mean, for the 1M keys.',
-    'Moved on add / remove: share of the 1M keys whose owner changed when `node-<n>` was added / `node-<n-1>` removed, divided by the ideal 1/(n+1) / 1/n.',
-    'Memory: growth of the V8 heap plus ArrayBuffer memory (where typed arrays live) after building. Build: CPU time to construct with every node plus the first lookup.',
-    '',
-    ...notes,
-    '',
-    ...tables.flatMap((t) => [t, '']),
-    '### Maglev rebuild',
-    '',
-    `After each of ${REBUILDS} changes (the last node leaves, then joins again), per mode: \`sync\` rebuilds inside the first lookup; \`background\` (chunks of 32,768 work units, the default \`rebuildChunk\`, one per event-loop turn) keeps serving from the previous table. Lookups are timed in batches of ${fmt(BATCH)} string keys, one batch per event-loop turn, with no rebuild running (steady) and while a background rebuild runs (its chunks interleave with the batches); medians over the rebuilds. Rebuild and chunk times are process CPU time, so that time this shared machine gave to other processes does not count; the background column "change to swap" is wall-clock time.`,
-    '',
-    markdownTable(rebuildRows),
-    '',
-    '### Goals',
-    '',
-    markdownTable(goals),
-    '',
-  ].join('\n');
-  writeResult('partitioning.json', { command: COMMAND, keys: KEY_COUNT, machine: meta, records, maglevRebuild: rebuilds, goals });
-  writeResult('partitioning.md', markdown);
+  const results: PartitioningResults = {
+    command: COMMAND,
+    keys: KEY_COUNT,
+    machine: meta,
+    notes: Object.fromEntries(candidates.filter((c) => c.note).map((c) => [c.name, c.note!])),
+    records,
+    weighted,
+    maglevRebuild: rebuilds,
+    goals: checkGoals(records),
+  };
+  printTable('Goals', results.goals);
+  writeResult('partitioning.json', results);
+  writeResult('partitioning.md', `## Partitioning benchmark\n\n${figures(results).report}\n`);
   console.log(
     `\nwrote benchmarks/results/partitioning.json and partitioning.md in ${((performance.now() - startedAt) / 1000).toFixed(0)} s`,
   );
+  await publishFigures('partitioning');
 }
 
 function checkGoals(records: Record[]): Row[] {
@@ -342,7 +341,7 @@ function checkGoals(records: Record[]): Row[] {
   goal('ring ≥ 3 M lookups/s at 100 nodes', fmt(at('ring', 100).lookupsPerSec), at('ring', 100).lookupsPerSec >= 3e6);
   for (const n of NODE_COUNTS) {
     const base = at('npm hashring', n).lookupsPerSec;
-    const ours = records.filter((r) => r.nodes === n && !r.strategy.startsWith('npm '));
+    const ours = records.filter((r) => r.nodes === n && !r.strategy.startsWith('npm ') && !r.strategy.includes(','));
     const slowest = ours.reduce((a, b) => (a.lookupsPerSec < b.lookupsPerSec ? a : b));
     goal(
       `every strategy ≥ 5 × hashring at ${n} nodes`,

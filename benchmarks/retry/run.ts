@@ -9,18 +9,30 @@
  * 3. Overhead per call that succeeds on its first attempt, next to raw p-retry and
  *    cockatiel's retry, measured in the same run.
  */
-import { constantBackoff, type RetryBudget, RetryPolicy, ratioBudget, retry, tokenBucketBudget } from '@ballast/retry';
-import { retry as cockatielRetry, ExponentialBackoff, handleAll } from 'cockatiel';
-import pRetry from 'p-retry';
-import { importBaseline } from '../lib/baseline.ts';
-import { bytesPerCall, interleaved, loadAverage } from '../lib/measure.ts';
+import { type RetryBudget, RetryPolicy, ratioBudget, tokenBucketBudget } from '@ballast/retry';
+import { publishFigures } from '../lib/figures.ts';
+import { interleavedIsolated } from '../lib/isolated.ts';
+import { loadAverage } from '../lib/measure.ts';
 import { openLoop } from '../lib/open-loop.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
+import {
+  availableNames,
+  BALLAST_DEFAULTS,
+  BALLAST_FAIL_ONCE,
+  BEFORE,
+  BEFORE_FAIL_ONCE,
+  COCKATIEL,
+  P_RETRY,
+  RAW,
+  TODAY_FAIL_ONCE,
+} from './contenders.ts';
 
 const BASE_RATE = Number(process.env.RATE ?? 400); // calls per second
 const DURATION_MS = Number(process.env.DURATION_MS ?? 5_000);
 const STEADY_FROM_MS = 2_000; // skip the start, when budgets still hold their initial allowance
 const MAX_ATTEMPTS = 3;
+const OVERHEAD_ITERATIONS = Number(process.env.ITERATIONS ?? 20_000);
+const OVERHEAD_ROUNDS = Number(process.env.ROUNDS ?? 21);
 
 /** An upstream that fails every request after 2 ms, recording when each request arrived. */
 function failingUpstream() {
@@ -108,54 +120,19 @@ async function storm(name: string, budget: RetryBudget | undefined, attempts: nu
   };
 }
 
-const RAW = 'raw operation (no retry)';
-const BALLAST_DEFAULTS = 'Ballast RetryPolicy.execute (defaults: 3 attempts, 30 s deadline)';
-
-const BEFORE = 'Ballast RetryPolicy.execute before the contract (baseline commit, defaults)';
-const P_RETRY = 'p-retry 9 (retries: 2)';
-const COCKATIEL = 'cockatiel 3 retry (maxAttempts: 2)';
-
-interface OldRetry {
-  RetryPolicy: new (
-    options?: object,
-  ) => { execute(fn: (c: { signal: AbortSignal }) => unknown, o?: object): Promise<unknown>; close(): void };
-}
-
 async function overhead(): Promise<Row[]> {
-  const op = async (): Promise<number> => 1;
-  const opWithSignal = async ({ signal }: { signal: AbortSignal }): Promise<number> => (signal.aborted ? 0 : 1);
-  const cockatiel = cockatielRetry(handleAll, { maxAttempts: MAX_ATTEMPTS - 1, backoff: new ExponentialBackoff() });
-  const ballast = new RetryPolicy();
-  const ballastFull = new RetryPolicy({ timeoutMs: 1_000, budget: ratioBudget() });
-  const signal = new AbortController().signal;
-  const backoff = constantBackoff({ delayMs: 100 });
-  const old = await importBaseline<OldRetry>('retry');
-  const before = old ? new old.RetryPolicy() : undefined;
-
-  const candidates: Array<readonly [string, () => Promise<unknown>]> = [
-    [RAW, () => op()],
-    [P_RETRY, () => pRetry(op, { retries: MAX_ATTEMPTS - 1 })],
-    [COCKATIEL, () => cockatiel.execute(op)],
-    [BALLAST_DEFAULTS, () => ballast.execute(op)],
-    ['Ballast execute, operation reads its signal', () => ballast.execute(opWithSignal)],
-    ['Ballast execute + timeoutMs + caller signal + ratio budget', () => ballastFull.execute(opWithSignal, { signal })],
-    ['Ballast retry() one-shot (builds a policy per call)', () => retry(op, { backoff })],
-    ...(before ? [[BEFORE, () => before.execute(op)] as const] : []),
-  ];
-  const results = await interleaved(candidates);
-  const bytes = new Map<string, number>();
-  for (const [name, run] of candidates) bytes.set(name, await bytesPerCall(run));
-  ballast.close();
-  ballastFull.close();
-  before?.close();
+  const results = await interleavedIsolated(new URL('./contenders.ts', import.meta.url).href, availableNames(), {
+    iterations: OVERHEAD_ITERATIONS,
+    rounds: OVERHEAD_ROUNDS,
+  });
   const raw = results.get(RAW)?.cpuNs ?? 0;
-  const rawBytes = bytes.get(RAW) ?? 0;
-  return [...results].map(([candidate, { cpuNs, wallNs }]) => ({
+  const rawBytes = results.get(RAW)?.bytes ?? 0;
+  return [...results].map(([candidate, { cpuNs, wallNs, bytes }]) => ({
     candidate,
     'CPU ns/call': cpuNs,
     'overhead µs': (cpuNs - raw) / 1000,
     'wall ns/call': wallNs,
-    'bytes/call over raw': (bytes.get(candidate) ?? 0) - rawBytes,
+    'bytes/call over raw': bytes - rawBytes,
   }));
 }
 
@@ -189,6 +166,9 @@ async function main(): Promise<void> {
   const ballastOverhead = overheadOf(BALLAST_DEFAULTS);
   const fastestPeer = Math.min(overheadOf(P_RETRY), overheadOf(COCKATIEL));
   const before = overheadOf(BEFORE);
+  const failNow = overheadOf(BALLAST_FAIL_ONCE);
+  const failToday = overheadOf(TODAY_FAIL_ONCE);
+  const failBefore = overheadOf(BEFORE_FAIL_ONCE);
   const goals = [
     `retries without a budget reach maxAttempts x base: ${noBudget.toFixed(2)}x (goal ${MAX_ATTEMPTS}x) ${Math.abs(noBudget - MAX_ATTEMPTS) < 0.05 ? 'MET' : 'MISSED'}`,
     `extra load under the default ratioBudget(): ${ratio.toFixed(1)}% (goal <= 20%) ${ratio <= 20 ? 'MET' : 'MISSED'}`,
@@ -197,6 +177,11 @@ async function main(): Promise<void> {
     ...(Number.isFinite(before)
       ? [
           `overhead vs before the contract (${before.toFixed(2)} µs, same run): ${fmt(ballastOverhead / before)}x (goal <= 1.1) ${ballastOverhead <= before * 1.1 ? 'MET' : 'MISSED'}`,
+        ]
+      : []),
+    ...(Number.isFinite(failToday)
+      ? [
+          `failure path (an error not retried): ${failNow.toFixed(2)} µs, before the hot-path work ${failToday.toFixed(2)} µs: ${fmt(failNow / failToday)}x (goal <= 1) ${failNow <= failToday ? 'MET' : 'MISSED'}${Number.isFinite(failBefore) ? `; before the contract ${failBefore.toFixed(2)} µs` : ''}`,
         ]
       : []),
   ];
@@ -211,19 +196,20 @@ async function main(): Promise<void> {
     '',
     markdownTable(hedgeRows),
     '',
-    "Overhead per call succeeding on the first attempt: CPU time per call, median of 11 interleaved rounds of 20,000 calls; overhead = CPU time minus the raw operation's; heap bytes allocated per call over the raw operation's:",
+    `Overhead per call succeeding on the first attempt (and, last rows, per call whose first attempt fails with an error that is not retried): each contender in a process of its own, CPU time per call of that process, median of ${OVERHEAD_ROUNDS} interleaved rounds of ${OVERHEAD_ITERATIONS.toLocaleString('en-US')} calls; overhead = CPU time minus the raw operation's; heap bytes allocated per call over the raw operation's:`,
     '',
     markdownTable(overheadRows),
     '',
     ...goals.map((g) => `- ${g}`),
   ].join('\n');
   console.log(`\n${markdown}`);
+  const end = loadAverage();
   writeResult(
     'retry.md',
-    `# @ballast/retry benchmark\n\n\`npm run bench:retry\` — ${machine().cpuModel} × ${machine().cpus}, Node ${machine().node}, load average at start ${LOAD.join(' ')}, ${machine().date}.\n\n${markdown}\n`,
+    `# @ballast/retry benchmark\n\n\`npm run bench:retry\` — ${machine().cpuModel} × ${machine().cpus}, Node ${machine().node}, load average ${LOAD.join(' ')} at the start and ${end.join(' ')} at the end, ${machine().date}.\n\n${markdown}\n`,
   );
   const path = writeResult('retry.json', {
-    machine: { ...machine(), loadAverage: LOAD },
+    machine: { ...machine(), loadAverage: LOAD, loadAverageAtEnd: end },
     baseRate: BASE_RATE,
     durationMs: DURATION_MS,
     storm: stormRows,
@@ -231,6 +217,7 @@ async function main(): Promise<void> {
     overhead: overheadRows,
   });
   console.log(`\nwrote ${path}`);
+  await publishFigures('retry');
 }
 
 await main();

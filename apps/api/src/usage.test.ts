@@ -1,5 +1,4 @@
 import { InProcessQueue } from '@ballast/app-queue';
-import { HttpError } from '@ballast/app-shared';
 import { toRecord, UsageStore } from '@ballast/app-usage';
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

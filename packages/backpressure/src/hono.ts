@@ -3,56 +3,32 @@
  * answering at once with `Retry-After` and the IETF `RateLimit-Policy` / `RateLimit`
  * headers (draft-ietf-httpapi-ratelimit-headers).
  */
-import { errorBody, retryAfterSeconds } from '@ballast/common';
 import type { Context, MiddlewareHandler } from 'hono';
 import { isShedError, type ShedError } from './errors.ts';
-import type { ConcurrencyLimiter, Permit } from './limiter.ts';
-import type { RateLimitDecision, RateLimiter, RateLimitPolicy } from './rate-limit.ts';
-import type { Priority } from './wait-queue.ts';
+import {
+  type AdmissionControlOptionsOf,
+  admissionSettings,
+  type RateLimitMiddlewareOptionsOf,
+  rateLimitedAnswer,
+  rateLimitHeader,
+  rateLimitSettings,
+  shedAnswer,
+} from './http.ts';
+import type { Permit } from './limiter.ts';
+import type { RateLimitDecision } from './rate-limit.ts';
 
-/** Options of {@link admissionControl}. */
-export interface AdmissionControlOptions {
-  /** The limiter, or a function choosing one per request (per route, per tenant). Share it across requests. */
-  limiter: ConcurrencyLimiter | ((c: Context) => ConcurrencyLimiter);
-  /** The priority of a request. @default () => 'normal' */
-  priority?: (c: Context) => Priority;
-  /** Which answers signal overload to the adaptive limit. @default status 503 or 504 */
-  isDropped?: (status: number) => boolean;
-  /** Answers a shed request. @default 503 with `Retry-After` and the JSON body `{ error: { code, message, reason } }` */
-  onRejected?: (c: Context, error: ShedError) => Response | Promise<Response>;
-}
+export { rateLimitHeader, rateLimitPolicyHeader } from './http.ts';
 
-/** Options of {@link rateLimit}. */
-export interface RateLimitMiddlewareOptions {
-  /** A {@link KeyedRateLimiter}, {@link RedisRateLimiter} or your own {@link RateLimiter}. */
-  limiter: RateLimiter;
-  /** The key to limit by: tenant, API key, client IP. @default () => 'global' (one shared limit) */
-  key?: (c: Context) => string | Promise<string>;
-  /** Units of quota the request costs. @default () => 1 */
-  cost?: (c: Context) => number;
-  /** Add `RateLimit-Policy` and `RateLimit` headers to every answer, not only to 429s. @default true */
-  headers?: boolean;
-  /** Answers a limited request. @default 429 with `Retry-After`, the RateLimit headers and the JSON body `{ error: { code, message, reason } }` */
-  onRejected?: (c: Context, decision: RateLimitDecision) => Response | Promise<Response>;
-}
+/** Options of {@link admissionControl}: `onRejected(c, error)` returns the answer. */
+export type AdmissionControlOptions = AdmissionControlOptionsOf<Context, (c: Context, error: ShedError) => Response | Promise<Response>>;
 
-function quote(name: string): string {
-  return `"${name.replace(/["\\]/g, '\\$&')}"`;
-}
-
-/** The IETF `RateLimit-Policy` header value, e.g. `"default";q=100;w=60`. */
-export function rateLimitPolicyHeader(policy: RateLimitPolicy): string {
-  return `${quote(policy.name)};q=${Math.floor(policy.limit)};w=${Math.max(1, Math.ceil(policy.windowMs / 1000))}`;
-}
-
-/** The IETF `RateLimit` header value, e.g. `"default";r=42;t=12`. */
-export function rateLimitHeader(policy: RateLimitPolicy, decision: RateLimitDecision): string {
-  return `${quote(policy.name)};r=${Math.max(0, Math.floor(decision.remaining))};t=${Math.max(0, Math.ceil(decision.resetMs / 1000))}`;
-}
+/** Options of {@link rateLimit}: `onRejected(c, decision)` returns the answer. */
+export type RateLimitMiddlewareOptions = RateLimitMiddlewareOptionsOf<
+  Context,
+  (c: Context, decision: RateLimitDecision) => Response | Promise<Response>
+>;
 
 const APPEND = { append: true } as const;
-
-const defaultIsDropped = (status: number): boolean => status === 503 || status === 504;
 
 /**
  * Admission control by concurrency: requests beyond the limiter's limit (and queue) are
@@ -68,10 +44,9 @@ const defaultIsDropped = (status: number): boolean => status === 503 || status =
  * ```
  */
 export const admissionControl = (options: AdmissionControlOptions): MiddlewareHandler => {
-  const { limiter, priority, onRejected } = options;
-  const isDropped = options.isDropped ?? defaultIsDropped;
+  const { limiterOf, priority, isDropped, onRejected } = admissionSettings(options);
   return async function admissionControl(c, next) {
-    const chosen = typeof limiter === 'function' ? limiter(c) : limiter;
+    const chosen = limiterOf(c);
     // Read only if the request has to wait: @hono/node-server builds a whole Request to
     // provide it, work that admitting or shedding at once does not need.
     let signal: AbortSignal | undefined;
@@ -82,8 +57,8 @@ export const admissionControl = (options: AdmissionControlOptions): MiddlewareHa
     } catch (error) {
       if (isShedError(error)) {
         if (onRejected) return onRejected(c, error);
-        c.header('Retry-After', String(retryAfterSeconds(error.retryAfterMs)));
-        return c.json(errorBody(error.code, error.message, { reason: error.reason }), 503);
+        const answer = shedAnswer(error);
+        return c.json(answer.body, 503, answer.headers);
       }
       // The client went away while queued: nobody reads this answer.
       if (signal?.aborted) return c.body(null, 499 as 500);
@@ -115,19 +90,15 @@ export const admissionControl = (options: AdmissionControlOptions): MiddlewareHa
  * ```
  */
 export const rateLimit = (options: RateLimitMiddlewareOptions): MiddlewareHandler => {
-  const { limiter, onRejected } = options;
-  const key = options.key ?? (() => 'global');
-  const cost = options.cost ?? (() => 1);
-  const headers = options.headers ?? true;
-  const policyHeader = rateLimitPolicyHeader(limiter.policy);
+  const { limiter, key, cost, headers, policyHeader, onRejected } = rateLimitSettings(options);
   return async function rateLimit(c, next) {
     const decision = await limiter.consume(await key(c), cost(c));
     if (!decision.allowed) {
       if (onRejected) return onRejected(c, decision);
       c.header('RateLimit-Policy', policyHeader, APPEND);
       c.header('RateLimit', rateLimitHeader(limiter.policy, decision), APPEND);
-      c.header('Retry-After', String(retryAfterSeconds(decision.retryAfterMs)));
-      return c.json(errorBody('ERR_BALLAST_SHED', 'request shed: rateLimited', { reason: 'rateLimited' }), 429);
+      const answer = rateLimitedAnswer(decision);
+      return c.json(answer.body, 429, answer.headers);
     }
     await next();
     if (headers) {

@@ -1,9 +1,12 @@
 import {
   CallScope,
+  type CallSink,
   type Clock,
   declareJoinsScope,
+  declareStaged,
   durationMs,
   Emitter,
+  forward,
   InvalidOptionError,
   integer,
   type Listener,
@@ -11,6 +14,10 @@ import {
   type Policy,
   type PolicyContext,
   type PolicyExecuteOptions,
+  refuse,
+  runAsPromise,
+  runInside,
+  type Stage,
   systemClock,
   type Unsubscribe,
   uncancellableContext,
@@ -230,6 +237,71 @@ class Waiter implements QueueNode {
 let abortWaiter: (waiter: Waiter) => void;
 let expireWaiter: (waiter: Waiter) => void;
 
+/**
+ * A slot taken by one call of {@link ConcurrencyLimiter.execute} that runs as a stage of a
+ * chain: the sink of the work inside it, which frees the slot when that work settles and
+ * passes the outcome on.
+ */
+class Slot implements CallSink {
+  declare readonly limiter: ConcurrencyLimiter;
+  declare readonly scope: CallScope | undefined;
+  declare readonly owned: CallScope | undefined;
+  declare readonly startedAt: number;
+  declare readonly inflight: number;
+  declare readonly permit: Permit | undefined;
+  declare sink: CallSink | undefined;
+  declare resolve: (value: unknown) => void;
+  declare reject: (reason: unknown) => void;
+  declare settled: boolean;
+  constructor(
+    limiter: ConcurrencyLimiter,
+    scope: CallScope | undefined,
+    owned: CallScope | undefined,
+    startedAt: number,
+    inflight: number,
+    permit: Permit | undefined,
+    sink: CallSink | undefined,
+  ) {
+    this.limiter = limiter;
+    this.scope = scope;
+    this.owned = owned;
+    this.startedAt = startedAt;
+    this.inflight = inflight;
+    this.permit = permit;
+    this.sink = sink;
+    this.resolve = noop;
+    this.reject = noop;
+    this.settled = false;
+  }
+
+  /** The promise `execute` returns, for a call that reports to no sink. */
+  promise(): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  settle(ok: boolean, value: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    const classifyError = endSlot(this.limiter, this, ok, value);
+    this.owned?.release();
+    const sink = this.sink;
+    if (classifyError !== undefined) {
+      ok = false;
+      value = classifyError;
+    }
+    if (sink !== undefined) sink.settle(ok, value);
+    else if (ok) this.resolve(value);
+    else this.reject(value);
+  }
+}
+
+const noop = (): void => {};
+let endSlot: (limiter: ConcurrencyLimiter, slot: Slot, ok: boolean, value: unknown) => unknown;
+
+const NORMAL = priorityLevel('normal');
 const SHED_REASONS: readonly ShedReason[] = ['limit', 'queueFull', 'queueTimeout', 'codel', 'rateLimited', 'throttled', 'closed'];
 
 /**
@@ -284,6 +356,10 @@ export class ConcurrencyLimiter implements Policy, Disposable {
     releasePermit = (limiter, permit, outcome) => limiter.#release(permit, outcome);
     abortWaiter = (waiter) => waiter.limiter.#abort(waiter);
     expireWaiter = (waiter) => waiter.limiter.#expire(waiter);
+    endSlot = (limiter, slot, ok, value) => limiter.#endSlot(slot.scope, slot.startedAt, slot.inflight, slot.permit, ok, value);
+    declareStaged(ConcurrencyLimiter, function (fn, options, sink, inner) {
+      return this.#run(fn, options, sink, inner);
+    });
   }
 
   /** @throws {InvalidOptionError} naming the first invalid option. */
@@ -406,35 +482,63 @@ export class ConcurrencyLimiter implements Policy, Disposable {
    * Rejects with `signal.reason` when the caller's signal aborts while queued.
    */
   execute<T>(fn: (context: PolicyContext) => T | PromiseLike<T>, options?: LimiterExecuteOptions<T>): Promise<T> {
-    if (typeof fn !== 'function') return Promise.reject(new InvalidOptionError('fn', 'a function', fn));
-    const priority = options?.priority ?? 'normal';
-    const level = priorityLevel(priority);
-    if (level < 0) return Promise.reject(invalidPriority(priority));
+    return this.#run(fn, options as LimiterExecuteOptions<never> | undefined, undefined, undefined) as Promise<T>;
+  }
+
+  /** One call of {@link execute}, or one call as a stage of a chain (see `StagedPolicy`). */
+  #run(
+    fn: (context: PolicyContext) => unknown,
+    options: LimiterExecuteOptions<never> | undefined,
+    sink: CallSink | undefined,
+    inner: Stage | undefined,
+  ): Promise<unknown> | undefined {
+    if (typeof fn !== 'function') return refuse(sink, new InvalidOptionError('fn', 'a function', fn));
+    const joined = options instanceof CallScope;
+    // A scope handed down carries no priority: normal.
+    const priority = joined ? 'normal' : (options?.priority ?? 'normal');
+    const level = joined ? NORMAL : priorityLevel(priority);
+    if (level < 0) return refuse(sink, invalidPriority(priority));
     let scope: CallScope | undefined;
     let context: PolicyContext = uncancellableContext;
-    if (options !== undefined && (options.signal != null || options.classify != null || CallScope.isScope(options))) {
+    // A scope handed down is joined as is; only a caller's signal or classifier needs a scope of its own.
+    if (options !== undefined && (joined || options.signal != null || options.classify != null)) {
       try {
         scope = CallScope.from(options);
       } catch (error) {
-        return Promise.reject(error);
+        return refuse(sink, error);
       }
       context = scope;
-      if (scope.aborted) return this.#endCall(scope, options, Promise.reject(scope.reason));
+      if (scope.aborted) {
+        if (scope !== options) scope.release();
+        return refuse(sink, scope.reason);
+      }
     }
-    if (this.#closed) return this.#endCall(scope, options, Promise.reject(this.#reject(priority, 'closed', 0)));
+    const owned = scope !== undefined && scope !== options ? scope : undefined;
+    if (this.#closed) {
+      owned?.release();
+      return refuse(sink, this.#reject(priority, 'closed', 0));
+    }
     if (this.#fits(level)) {
       const inflight = ++this.#inflight;
       this.#admitted++;
       // A fixed limit learns nothing from latency: no clock read on its path.
       const startedAt = this.#adaptive ? this.#clock.now() : 0;
       if (this.#events.has('admit')) this.#events.emit('admit', { name: this.name, priority, inflight, limit: this.#limit, waitedMs: 0 });
-      return this.#endCall(scope, options, this.#runAdmitted(fn, context, scope, startedAt, inflight));
+      if (sink === undefined && inner === undefined)
+        return this.#endCall(owned, this.#runAdmitted(fn, context, scope, startedAt, inflight));
+      const slot = new Slot(this, scope, owned, startedAt, inflight, undefined, sink);
+      const promise = sink === undefined ? slot.promise() : undefined;
+      // The stages inside share one scope: start one here for a call that came without any.
+      runInside(fn, inner, scope ?? CallScope.root(), slot);
+      return promise;
     }
     // Has to wait (or be shed): the slow path, through acquire(), with the scope's signal made only if it queues.
     const queued = this.acquire({ signal: scope === undefined ? undefined : () => (scope as CallScope).signal, priority }).then((permit) =>
-      this.#runAdmitted(fn, context, scope, permit.startedAt, permit.inflight, permit),
+      inner === undefined
+        ? this.#runAdmitted(fn, context, scope, permit.startedAt, permit.inflight, permit)
+        : this.#runAdmitted((c) => runAsPromise(fn, inner, c), context, scope, permit.startedAt, permit.inflight, permit),
     );
-    return this.#endCall(scope, options, queued);
+    return forward(sink, this.#endCall(owned, queued));
   }
 
   /**
@@ -514,9 +618,9 @@ export class ConcurrencyLimiter implements Policy, Disposable {
   }
 
   /** Releases a root scope made for one call once the call has settled; a joined scope is the enclosing policy's. */
-  #endCall<T>(scope: CallScope | undefined, options: unknown, settled: Promise<T>): Promise<T> {
-    if (scope === undefined || scope === options) return settled;
-    return settled.finally(() => scope.release());
+  #endCall<T>(owned: CallScope | undefined, settled: Promise<T>): Promise<T> {
+    if (owned === undefined) return settled;
+    return settled.finally(() => owned.release());
   }
 
   /** A snapshot of the limiter's state and counters. */

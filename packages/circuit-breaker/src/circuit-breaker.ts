@@ -1,9 +1,10 @@
 import {
   CallScope,
-  type Classifier,
+  type CallSink,
   type DeadlineEntry,
   DeadlineList,
   declareJoinsScope,
+  declareStaged,
   durationMs,
   Emitter,
   func,
@@ -14,6 +15,10 @@ import {
   type Policy,
   type PolicyContext,
   type PolicyExecuteOptions,
+  refuse,
+  runInside,
+  type Stage,
+  StageCall,
   TimeoutError,
   type Unsubscribe,
   withoutStack,
@@ -69,60 +74,143 @@ class ResultFailure {
  * work runs in (so the call and the context `fn` receives are one object), the single
  * argument opossum's action receives, and the entry that times it out.
  */
-class Call extends CallScope implements DeadlineEntry {
-  readonly breaker: CircuitBreaker<never, never[]>;
-  readonly invoke: (context: PolicyContext) => unknown;
-  /** The arguments of `fire(...args)`; undefined for `execute`. Given to `cacheGetKey` and the fallback. */
-  readonly args: unknown[] | undefined;
-  /** Key under opossum's cache and coalescing, computed only when either is on. */
-  readonly cacheKey: unknown;
+class Call extends StageCall implements DeadlineEntry {
+  declare readonly breaker: CircuitBreaker<never, never[]>;
+  /** The work: `fn` (with the rest of a chain, `inner`, between the breaker and it). */
+  declare readonly fn: (context: PolicyContext) => unknown;
+  declare readonly inner: Stage | undefined;
   /** The scope of an enclosing policy this call joined; undefined for a call of its own. */
-  readonly joined: CallScope | undefined;
-  readonly isFailure: ((result: never) => boolean) | undefined;
-  /** Set before settling: tells opossum's errorFilter not to count this error. */
-  ignored = false;
+  declare readonly joined: CallScope | undefined;
+  /** What few calls have (see {@link CallExtra}), allocated only for them. */
+  declare extra: CallExtra | undefined;
+  /** {@link IGNORED}, {@link DIRECT}, {@link WITH_FALLBACK}, {@link SETTLED}. */
+  declare flags: number;
   /** The half-open period this trial belongs to; undefined for a call on a closed circuit. */
-  trial: HalfOpenCircuit | undefined = undefined;
-  /** True when the call bypassed opossum's `fire()` (the success path); see `CircuitBreaker.#admit`. */
-  direct = false;
-  /** The outcome handed to opossum after the fact, for a direct call that did not succeed. */
-  replay: Promise<never> | undefined = undefined;
+  declare trial: HalfOpenCircuit | undefined;
   /** The bucket of opossum's window that counted this call's `fire`. */
-  bucket: Bucket | undefined = undefined;
-  deadline = Number.POSITIVE_INFINITY;
-  resolve: (value: unknown) => void = noop;
-  reject: (reason: unknown) => void = noop;
-  settled = false;
-  prev: DeadlineEntry | undefined = undefined;
-  next: DeadlineEntry | undefined = undefined;
+  declare bucket: Bucket | undefined;
+  declare deadline: number;
+  declare prev: DeadlineEntry | undefined;
+  declare next: DeadlineEntry | undefined;
   constructor(
     breaker: CircuitBreaker<never, never[]>,
-    invoke: (context: PolicyContext) => unknown,
+    fn: (context: PolicyContext) => unknown,
+    inner: Stage | undefined,
     args: unknown[] | undefined,
     cacheKey: unknown,
     options: PolicyExecuteOptions<never> | undefined,
     isFailure: ((result: never) => boolean) | undefined,
   ) {
-    const joined = CallScope.isScope(options) ? options : undefined;
-    if (joined !== undefined) super(joined, joined.attempt);
-    else super(undefined, 1, options?.signal ?? undefined, options?.classify as Classifier<unknown> | undefined);
+    const joined = options instanceof CallScope ? options : undefined;
+    super(options, joined);
     this.breaker = breaker;
-    this.invoke = invoke;
-    this.args = args;
-    this.cacheKey = cacheKey;
+    this.fn = fn;
+    this.inner = inner;
     this.joined = joined;
-    this.isFailure = isFailure;
+    this.extra =
+      args === undefined && cacheKey === undefined && isFailure === undefined ? undefined : new CallExtra(args, cacheKey, isFailure);
+    this.flags = 0;
+    this.trial = undefined;
+    this.bucket = undefined;
+    this.deadline = Number.POSITIVE_INFINITY;
+    this.prev = undefined;
+    this.next = undefined;
+  }
+
+  /** The arguments of `fire(...args)`; undefined for `execute`. Given to `cacheGetKey` and the fallback. */
+  get args(): unknown[] | undefined {
+    return this.extra?.args;
+  }
+
+  /** Key under opossum's cache and coalescing, computed only when either is on. */
+  get cacheKey(): unknown {
+    return this.extra?.cacheKey;
+  }
+
+  /** This call's own `isFailure`. */
+  get isFailure(): ((result: never) => boolean) | undefined {
+    return this.extra?.isFailure;
+  }
+
+  /** The outcome handed to opossum after the fact, for a direct call that did not succeed. */
+  get replay(): Promise<never> | undefined {
+    return this.extra?.replay;
+  }
+
+  set replay(replay: Promise<never> | undefined) {
+    this.extra ??= new CallExtra(undefined, undefined, undefined);
+    this.extra.replay = replay;
+  }
+
+  /** Set before settling: tells opossum's errorFilter not to count this error. */
+  get ignored(): boolean {
+    return (this.flags & IGNORED) !== 0;
+  }
+
+  set ignored(on: boolean) {
+    this.flags = on ? this.flags | IGNORED : this.flags & ~IGNORED;
+  }
+
+  /** True when the call bypassed opossum's `fire()` (the success path); see `CircuitBreaker.#run`. */
+  get direct(): boolean {
+    return (this.flags & DIRECT) !== 0;
+  }
+
+  set direct(on: boolean) {
+    this.flags = on ? this.flags | DIRECT : this.flags & ~DIRECT;
+  }
+
+  /** A fallback was set when the call started. */
+  get withFallback(): boolean {
+    return (this.flags & WITH_FALLBACK) !== 0;
+  }
+
+  set withFallback(on: boolean) {
+    this.flags = on ? this.flags | WITH_FALLBACK : this.flags & ~WITH_FALLBACK;
+  }
+
+  /** The call has settled. */
+  get settled(): boolean {
+    return (this.flags & SETTLED) !== 0;
+  }
+
+  set settled(on: boolean) {
+    this.flags = on ? this.flags | SETTLED : this.flags & ~SETTLED;
+  }
+
+  /** How the work ended. */
+  settle(ok: boolean, value: unknown): void {
+    settleCall(this, ok ? RESOLVED : REJECTED, value);
   }
 
   /** The caller (or an enclosing policy) cancelled the call, or the breaker aborted its work. */
   protected override aborting(reason: unknown): void {
-    cancelCall(this, reason);
+    settleCall(this, CANCELLED, reason);
   }
 }
 
-let cancelCall: (call: Call, reason: unknown) => void;
+let settleCall: (call: Call, how: Settled, value: unknown) => void;
 
-const noop = (): void => {};
+const IGNORED = 1;
+const DIRECT = 2;
+const WITH_FALLBACK = 4;
+const SETTLED = 8;
+
+/** What a call through `fire()`, a keyed call, a call with its own `isFailure`, or a call that did not simply succeed carries. */
+class CallExtra {
+  readonly args: unknown[] | undefined;
+  readonly cacheKey: unknown;
+  readonly isFailure: ((result: never) => boolean) | undefined;
+  replay: Promise<never> | undefined = undefined;
+  /** While the call runs as opossum's action: the resolvers of the promise opossum waits on. */
+  actionResolve: ((value: unknown) => void) | undefined = undefined;
+  actionReject: ((reason: unknown) => void) | undefined = undefined;
+  constructor(args: unknown[] | undefined, cacheKey: unknown, isFailure: ((result: never) => boolean) | undefined) {
+    this.args = args;
+    this.cacheKey = cacheKey;
+    this.isFailure = isFailure;
+  }
+}
 
 interface KeyedStore {
   get(key: unknown): unknown;
@@ -160,11 +248,6 @@ const CANCELLED = 3;
 
 const CLOSED: Circuit = Object.freeze({ kind: 'closed' });
 
-function unwrap(error: unknown): unknown {
-  if (error instanceof ResultFailure) return error.value;
-  throw error;
-}
-
 /**
  * A circuit breaker on opossum. opossum keeps the rolling window and decides when a
  * closed circuit opens (`errorThresholdPercentage`, `volumeThreshold`, `allowWarmUp`),
@@ -188,7 +271,10 @@ function unwrap(error: unknown): unknown {
 export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implements Policy<R>, Disposable {
   static {
     declareJoinsScope(CircuitBreaker);
-    cancelCall = (call, reason) => (call.breaker as unknown as CircuitBreaker).#settle(call, CANCELLED, reason);
+    settleCall = (call, how, value) => (call.breaker as unknown as CircuitBreaker).#settle(call, how, value);
+    declareStaged(CircuitBreaker, function (fn, options, sink, inner) {
+      return this.#execute(fn, options, sink, inner);
+    });
   }
 
   /** Name used in events, errors, stats and metrics. */
@@ -257,7 +343,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     const userKey = opossumOptions.cacheGetKey as ((...args: unknown[]) => unknown) | undefined;
     this.#cacheKeyOf = keyed ? (args) => (userKey === undefined ? JSON.stringify(args) : userKey(...args)) : undefined;
     // opossum's action: a call Ballast runs itself, or the replay of one that already ran.
-    const run = (call: Call): Promise<unknown> => call.replay ?? this.#attempt(call);
+    const run = (call: Call): Promise<unknown> => call.replay ?? this.#actionAttempt(call);
     this.opossum = new Opossum(run as (...args: never[]) => unknown, {
       ...opossumOptions,
       name: this.name,
@@ -331,23 +417,33 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
    * @throws {BreakerDisposedError} (rejects) after `dispose()`.
    */
   execute<T extends R>(fn: (context: PolicyContext) => T | PromiseLike<T>, options?: BreakerExecuteOptions<T>): Promise<T> {
+    return this.#execute(fn, options as BreakerExecuteOptions<never> | undefined, undefined, undefined) as Promise<T>;
+  }
+
+  /** One call of {@link execute}, or one call as a stage of a chain (see `StagedPolicy`). */
+  #execute(
+    fn: (context: PolicyContext) => unknown,
+    options: BreakerExecuteOptions<never> | undefined,
+    sink: CallSink | undefined,
+    inner: Stage | undefined,
+  ): Promise<unknown> | undefined {
     // A programming error must not count against the dependency.
-    if (typeof fn !== 'function') return Promise.reject(new InvalidOptionError('fn', 'a function', fn));
-    const isFailure = options?.isFailure;
-    if (isFailure !== undefined && typeof isFailure !== 'function') {
-      return Promise.reject(new InvalidOptionError('isFailure', 'a function', isFailure));
-    }
+    if (typeof fn !== 'function') return refuse(sink, new InvalidOptionError('fn', 'a function', fn));
+    let isFailure: Call['isFailure'];
     if (options !== undefined && !CallScope.isScope(options)) {
+      isFailure = options.isFailure as Call['isFailure'];
+      if (isFailure !== undefined && typeof isFailure !== 'function') {
+        return refuse(sink, new InvalidOptionError('isFailure', 'a function', isFailure));
+      }
       try {
         CallScope.check(options);
       } catch (error) {
-        return Promise.reject(error);
+        return refuse(sink, error);
       }
     }
     const cacheKey =
-      this.#cacheKeyOf === undefined ? undefined : ((options as BreakerExecuteOptions<T> | undefined)?.cacheKey ?? NO_CACHE_KEY);
-    const call = new Call(this as never, fn, undefined, cacheKey, options, isFailure as Call['isFailure']);
-    return this.#run(call) as Promise<T>;
+      this.#cacheKeyOf === undefined ? undefined : ((options as BreakerExecuteOptions | undefined)?.cacheKey ?? NO_CACHE_KEY);
+    return this.#run(new Call(this as never, fn, inner, undefined, cacheKey, options, isFailure), sink);
   }
 
   /**
@@ -359,8 +455,8 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     if (action === undefined) {
       return Promise.reject(new InvalidOptionError('action', 'a function given to the constructor to use fire()', undefined));
     }
-    const call = new Call(this as never, () => action(...args), args, this.#cacheKeyOf?.(args), undefined, undefined);
-    return this.#run(call) as Promise<R>;
+    const call = new Call(this as never, () => action(...args), undefined, args, this.#cacheKeyOf?.(args), undefined, undefined);
+    return this.#run(call, undefined) as Promise<R>;
   }
 
   /**
@@ -514,35 +610,93 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     this.dispose();
   }
 
-  #run(call: Call): Promise<unknown> {
+  /** Starts `call` on the circuit's current state; reports to `sink`, or returns the promise of the call. */
+  #run(call: Call, sink: CallSink | undefined): Promise<unknown> | undefined {
     if (this.#disposed) {
       call.release();
-      return Promise.reject(new BreakerDisposedError(this.name));
+      return refuse(sink, new BreakerDisposedError(this.name));
     }
-    const settled = this.#admit(call);
-    return this.#fallback === undefined ? settled : settled.then(undefined, (error: unknown) => this.#fallBack(call, error));
-  }
-
-  #admit(call: Call): Promise<unknown> {
+    call.withFallback = this.#fallback !== undefined;
     const circuit = this.#circuit;
     switch (circuit.kind) {
-      case 'closed':
+      case 'closed': {
         if (this.#direct && !this.#failing && this.opossum.enabled) {
           // The success path, without opossum's fire(): Ballast counts the call in opossum's
           // window itself. Any other outcome is then handed to opossum (see #replay), which
           // counts it and decides whether to open, exactly as if fire() had run the call.
           call.direct = true;
-          return this.#attempt(call);
+          const promise = call.attach(sink);
+          this.#attempt(call);
+          return promise;
         }
-        return this.opossum.fire(call).then(undefined, unwrap);
-      case 'open':
-        return this.#reject(call, 'open');
-      case 'halfOpen':
-        if (circuit.started >= this.#options.halfOpenMaxCalls) return this.#reject(call, 'halfOpen');
+        // Through opossum's fire(): a success is the call's as is; anything else is delivered
+        // (a result judged a failure handed back as the value it is, the fallback applied).
+        const promise = call.attach(sink);
+        this.opossum
+          .fire(call)
+          .then(sink === undefined ? call.resolve : (value: unknown) => call.report(true, value), (error: unknown) =>
+            this.#deliver(call, false, error),
+          );
+        return promise;
+      }
+      case 'open': {
+        const promise = call.attach(sink);
+        this.#deliver(call, false, this.#reject(call, 'open'));
+        return promise;
+      }
+      case 'halfOpen': {
+        const promise = call.attach(sink);
+        if (circuit.started >= this.#options.halfOpenMaxCalls) {
+          this.#deliver(call, false, this.#reject(call, 'halfOpen'));
+          return promise;
+        }
         circuit.started++;
         call.trial = circuit;
-        return this.#attempt(call).then(undefined, unwrap);
+        this.#attempt(call);
+        return promise;
+      }
     }
+  }
+
+  /**
+   * Ends a call: a result judged a failure is returned (it travelled as a `ResultFailure`),
+   * an error goes to the fallback when one was set, and the outcome is reported to the
+   * call's sink (or the promise `execute` returned).
+   */
+  #deliver(call: Call, ok: boolean, value: unknown): void {
+    if (!ok && value instanceof ResultFailure) {
+      ok = true;
+      value = value.value;
+    }
+    if (ok || !call.withFallback) {
+      call.report(ok, value);
+      return;
+    }
+    let result: unknown;
+    try {
+      result = this.#fallBack(call, value);
+    } catch (error) {
+      call.report(false, error);
+      return;
+    }
+    if (result !== null && typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+      this.#deliverWhen(call, result as PromiseLike<unknown>);
+    } else call.report(true, result);
+  }
+
+  #deliverWhen(call: Call, settled: PromiseLike<unknown>): void {
+    settled.then(
+      (value) => this.#deliver(call, true, value),
+      (error: unknown) => this.#deliver(call, false, error),
+    );
+  }
+
+  /** Where an attempt's outcome goes: opossum's action promise, or the call's end. */
+  #out(call: Call, ok: boolean, value: unknown): void {
+    const extra = call.extra;
+    const settle = ok ? extra?.actionResolve : extra?.actionReject;
+    if (settle === undefined) this.#deliver(call, ok, value);
+    else settle(value);
   }
 
   #fallBack(call: Call, error: unknown): unknown {
@@ -553,7 +707,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     return result;
   }
 
-  #reject(call: Call, state: 'open' | 'halfOpen'): Promise<never> {
+  #reject(call: Call, state: 'open' | 'halfOpen'): BrokenCircuitError {
     call.release();
     const retryAfterMs = this.retryAfterMs();
     this.#counts.rejected++;
@@ -561,7 +715,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     if (this.#events.has('reject')) this.#events.emit('reject', { name: this.name, state, retryAfterMs });
     // opossum counts it in its window, as if it had refused the call itself.
     this.opossum.emit('reject', error);
-    return Promise.reject(error);
+    return error;
   }
 
   /**
@@ -570,40 +724,33 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
    * only when there is one, and no timer of its own (all calls share one, see
    * {@link DeadlineList}).
    */
-  #attempt(call: Call): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const start = call.stampStart(this.#options.clock, call.joined);
-      call.deadline = start + this.#timeoutMs;
-      call.resolve = resolve;
-      call.reject = reject;
-      if (call.trial === undefined) {
-        const bucket = this.#window?.[0];
-        call.bucket = bucket;
-        if (call.direct && bucket !== undefined) bucket.fires++;
-      }
-      this.#inFlight.add(call);
-      // Cancelling the call must end it at once, even if the work ignores its signal.
-      call.watch();
-      if (call.aborted) {
-        this.#settle(call, CANCELLED, call.reason);
-        return;
-      }
-      let result: unknown;
-      try {
-        result = call.invoke(call);
-      } catch (error) {
-        this.#settle(call, REJECTED, error);
-        return;
-      }
-      if (result !== null && typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
-        (result as PromiseLike<unknown>).then(
-          (value) => this.#settle(call, RESOLVED, value),
-          (error: unknown) => this.#settle(call, REJECTED, error),
-        );
-      } else {
-        this.#settle(call, RESOLVED, result);
-      }
+  #attempt(call: Call): void {
+    const start = call.stampStart(this.#options.clock, call.joined);
+    call.deadline = start + this.#timeoutMs;
+    if (call.trial === undefined) {
+      const bucket = this.#window?.[0];
+      call.bucket = bucket;
+      if (call.direct && bucket !== undefined) bucket.fires++;
+    }
+    this.#inFlight.add(call);
+    // Cancelling the call must end it at once, even if the work ignores its signal.
+    call.watch();
+    if (call.aborted) {
+      this.#settle(call, CANCELLED, call.reason);
+      return;
+    }
+    runInside(call.fn, call.inner, call, call);
+  }
+
+  /** opossum's action: runs the call and settles the promise opossum waits on. */
+  #actionAttempt(call: Call): Promise<unknown> {
+    const extra = (call.extra ??= new CallExtra(undefined, undefined, undefined));
+    const settled = new Promise((resolve, reject) => {
+      extra.actionResolve = resolve;
+      extra.actionReject = reject;
     });
+    this.#attempt(call);
+    return settled;
   }
 
   #settle(call: Call, how: Settled, value: unknown): void {
@@ -619,7 +766,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     if (how === CANCELLED && call.bucket !== undefined) this.#uncount(call);
     const error = this.#classifyError(call, value, how, durationMs);
     if (call.direct && how !== CANCELLED) this.#replay(call, error);
-    else call.reject(error);
+    else this.#out(call, false, error);
     // Abort after settling, so whatever the work does on abort cannot change the outcome.
     if (how === TIMED_OUT || how === CANCELLED) call.abort(value);
     call.release();
@@ -637,14 +784,13 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     if (opossum.closed) {
       (call.bucket as Bucket).fires--;
       call.replay = Promise.reject(error);
-      call.resolve(opossum.fire(call).then(undefined, unwrap));
+      this.#deliverWhen(call, opossum.fire(call));
       return;
     }
     // The circuit opened while the call ran: opossum would have counted it (its `fire` is
     // already in the window) without reopening, and rejected with its error.
     opossum.emit(call.ignored ? 'success' : 'failure', error, this.#options.clock.now() - call.startedAt, call.args ?? []);
-    if (error instanceof ResultFailure) call.resolve(error.value);
-    else call.reject(error);
+    this.#deliver(call, false, error);
   }
 
   #classifyResult(call: Call, value: unknown, durationMs: number): void {
@@ -674,7 +820,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
       // A value the chain's classifier says tells nothing about the dependency: returned, not counted.
       this.#ignored(call, value, false);
       if (call.direct) this.#replay(call, new ResultFailure(value));
-      else call.reject(new ResultFailure(value));
+      else this.#out(call, false, new ResultFailure(value));
       return;
     }
     this.#counts.success++;
@@ -687,13 +833,13 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     // The outcome's event first, then the transition it causes (as on the path through opossum).
     if (this.#events.has('success')) this.#events.emit('success', { name: this.name, durationMs, trial: call.trial !== undefined });
     if (call.trial !== undefined) this.#trialEnded(call, true);
-    call.resolve(value);
+    this.#out(call, true, value);
   }
 
   /** Rejects a call with a counted failure (through opossum when the call bypassed it). */
   #fail(call: Call, error: unknown): void {
     if (call.direct) this.#replay(call, error);
-    else call.reject(error);
+    else this.#out(call, false, error);
   }
 
   #classifyError(call: Call, error: unknown, how: Settled, durationMs: number): unknown {

@@ -1,31 +1,19 @@
-import { errorBody, retryAfterSeconds, type TimeoutError } from '@ballast/common';
+import type { TimeoutError } from '@ballast/common';
 import type { Context, MiddlewareHandler } from 'hono';
 import { type BrokenCircuitError, isBrokenCircuitError, isTimeoutError } from './errors.ts';
-import { type BreakerRegistry, type BreakerRegistryOptions, toRegistry } from './registry.ts';
+import { type CircuitBreakerMiddlewareOptionsOf, circuitBreakerSettings, circuitRejection } from './http.ts';
+import type { BreakerRegistry } from './registry.ts';
 
-/** Options of the {@link circuitBreaker} middleware. */
-export interface CircuitBreakerMiddlewareOptions {
-  /**
-   * The registry holding one breaker per key, or options to create one.
-   * @default a new registry with default options
-   */
-  registry?: BreakerRegistry | BreakerRegistryOptions;
-  /**
-   * The breaker key of a request: a route, an upstream, a tenant.
-   * @default the route pattern the middleware is mounted on (`c.req.routePath`)
-   */
-  key?: (c: Context) => string;
-  /**
-   * Responses that count as failures; they are still sent.
-   * @default status >= 500 (an error thrown by the handler becomes a 500 and counts)
-   */
-  isFailure?: (response: Response, c: Context) => boolean;
-  /**
-   * The response when the circuit refuses the request, or when it times out.
-   * @default 503 with `Retry-After` (seconds, rounded up) while open; 504 on timeout; both with the body `{ error: { code, message } }`
-   */
-  onRejected?: (c: Context, error: BrokenCircuitError | TimeoutError) => Response | Promise<Response>;
-}
+/**
+ * Options of the {@link circuitBreaker} middleware: `key(c)` defaults to the route pattern
+ * the middleware is mounted on (`c.req.routePath`), `isFailure(response, c)` judges the
+ * `Response`, and `onRejected(c, error)` returns the answer.
+ */
+export type CircuitBreakerMiddlewareOptions = CircuitBreakerMiddlewareOptionsOf<
+  Context,
+  Response,
+  (c: Context, error: BrokenCircuitError | TimeoutError) => Response | Promise<Response>
+>;
 
 /** The middleware, with the registry of its breakers (close it at shutdown). */
 export type CircuitBreakerMiddleware = MiddlewareHandler & { readonly registry: BreakerRegistry };
@@ -38,10 +26,8 @@ const serverError = (response: Response): boolean => response.status >= 500;
  * 503 + `Retry-After` while open (`ERR_BALLAST_CIRCUIT_OPEN`), 504 on timeout (`ERR_BALLAST_TIMEOUT`).
  */
 export function defaultOnRejected(c: Context, error: BrokenCircuitError | TimeoutError): Response {
-  if (isBrokenCircuitError(error)) {
-    return c.json(errorBody(error.code, error.message), 503, { 'Retry-After': String(retryAfterSeconds(error.retryAfterMs)) });
-  }
-  return c.json(errorBody(error.code, error.message), 504);
+  const answer = circuitRejection(error);
+  return c.json(answer.body, answer.status as 503, answer.headers);
 }
 
 /**
@@ -50,6 +36,7 @@ export function defaultOnRejected(c: Context, error: BrokenCircuitError | Timeou
  * requests are answered at once with 503 and `Retry-After`. The request's own signal
  * (client gone) cancels the call without counting against the circuit.
  *
+ * @throws {InvalidOptionError} naming the first invalid option.
  * @example
  * ```ts
  * const breakers = new BreakerRegistry({ breaker: { timeoutMs: 5_000 } });
@@ -57,10 +44,15 @@ export function defaultOnRejected(c: Context, error: BrokenCircuitError | Timeou
  * ```
  */
 export const circuitBreaker = (options: CircuitBreakerMiddlewareOptions = {}): CircuitBreakerMiddleware => {
-  const registry = toRegistry(options.registry);
-  const key = options.key ?? byRoute;
-  const isFailure = options.isFailure ?? serverError;
-  const onRejected = options.onRejected ?? defaultOnRejected;
+  const {
+    registry,
+    key,
+    isFailure,
+    onRejected = defaultOnRejected,
+  } = circuitBreakerSettings(options, {
+    key: byRoute,
+    isFailure: serverError,
+  });
   const middleware: MiddlewareHandler = async function circuitBreaker(c, next) {
     try {
       await registry.get(key(c)).execute(

@@ -1,4 +1,6 @@
-export { TimeoutError } from '@ballast/common';
+// Shared from @ballast/common and named in this package's README: importable from here, so strict
+// installs (pnpm, npm --install-strategy=linked) need no direct @ballast/common dependency.
+export { BallastError, InvalidOptionError, isBallastError, isInvalidOptionError, retryAfterSeconds, TimeoutError } from '@ballast/common';
 export { type BreakerExecuteOptions, CircuitBreaker, type ExecuteOptions } from './circuit-breaker.ts';
 export {
   BreakerDisposedError,

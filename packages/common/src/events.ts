@@ -53,6 +53,8 @@ export function reportListenerError(error: unknown, event: PropertyKey): void {
  */
 export class Emitter<E extends object> {
   #listeners: { [K in keyof E]?: Listener<E, K>[] } = {};
+  /** Listeners of every event: while 0, {@link has} answers without a lookup. */
+  #count = 0;
   readonly #onListenerError: ListenerErrorHandler;
 
   constructor(options: EmitterOptions = {}) {
@@ -64,6 +66,7 @@ export class Emitter<E extends object> {
     const list = this.#listeners[event];
     // Copy on write, so emit() can iterate without copying.
     this.#listeners[event] = list ? [...list, listener] : [listener];
+    this.#count++;
     let active = true;
     return () => {
       if (!active) return;
@@ -71,6 +74,7 @@ export class Emitter<E extends object> {
       const current = this.#listeners[event];
       if (!current) return;
       const next = current.filter((l) => l !== listener);
+      this.#count -= current.length - next.length;
       if (next.length === 0) delete this.#listeners[event];
       else this.#listeners[event] = next;
     };
@@ -87,7 +91,7 @@ export class Emitter<E extends object> {
 
   /** True when `event` has at least one listener; lets callers skip building a payload. */
   has<K extends keyof E>(event: K): boolean {
-    return this.#listeners[event] !== undefined;
+    return this.#count !== 0 && this.#listeners[event] !== undefined;
   }
 
   /** Calls every listener of `event` with `payload`. */
@@ -114,6 +118,7 @@ export class Emitter<E extends object> {
   /** Removes every listener. */
   clear(): void {
     this.#listeners = {};
+    this.#count = 0;
   }
 
   #report(error: unknown, event: PropertyKey): void {

@@ -28,3 +28,35 @@ export function retryAfterSeconds(delayMs: number): number {
   if (!(delayMs > 0) || !Number.isFinite(delayMs)) return 1;
   return Math.max(1, Math.ceil(delayMs / 1000));
 }
+
+/**
+ * An error answer as a framework adapter sends it: status, extra headers and the
+ * {@link ErrorBody}. Ballast's Hono, Express and Fastify adapters build their default
+ * rejections as one of these, so the three answer alike.
+ */
+export interface ErrorAnswer<C extends string = string> {
+  /** The HTTP status. */
+  status: number;
+  /** Headers beside `content-type` (`Retry-After`, say). */
+  headers: Record<string, string>;
+  /** The JSON body. */
+  body: ErrorBody<C>;
+}
+
+/**
+ * An {@link ErrorAnswer}: `status`, the body `{ error: { code, message, ...details } }`, and `headers`.
+ *
+ * @example
+ * ```ts
+ * const answer = errorAnswer(503, 'ERR_BALLAST_SHED', 'the server is at its limit', { 'Retry-After': '2' });
+ * ```
+ */
+export function errorAnswer<C extends string>(
+  status: number,
+  code: C,
+  message: string,
+  headers: Record<string, string> = {},
+  details?: Record<string, unknown>,
+): ErrorAnswer<C> {
+  return { status, headers, body: errorBody(code, message, details) };
+}

@@ -21,7 +21,9 @@ export {
 } from './events.ts';
 export { TimeDecayEwma } from './ewma.ts';
 export { Histogram, type HistogramSummary } from './histogram.ts';
-export { type ErrorBody, errorBody, retryAfterSeconds } from './http.ts';
+export { type HookHost, type HookPlugin, hookPlugin } from './hook-plugin.ts';
+export { type ErrorAnswer, type ErrorBody, errorAnswer, errorBody, retryAfterSeconds } from './http.ts';
+export { clientGoneSignal, type NodeResponse, onResponseEnd, sendErrorAnswer } from './node-response.ts';
 export {
   CallScope,
   type Classifier,
@@ -37,6 +39,20 @@ export {
 export { seededRandom } from './random.ts';
 export { NumberRing } from './ring-buffer.ts';
 export { RollingWindow } from './rolling-window.ts';
+export {
+  type CallSink,
+  declareStaged,
+  forward,
+  isStaged,
+  refuse,
+  runAsPromise,
+  runInside,
+  runStage,
+  type Stage,
+  StageCall,
+  type StagedPolicy,
+  type StageRunner,
+} from './stage.ts';
 export { TimeoutPolicy, type TimeoutPolicyEvents, type TimeoutPolicyOptions, type TimeoutPolicyStats } from './timeout.ts';
 export {
   durationMs,

@@ -3,7 +3,8 @@ import { type Clock, systemClock } from './clock.ts';
 import { type DeadlineEntry, DeadlineList } from './deadline-list.ts';
 import { InvalidOptionError, PolicyClosedError, withoutStack } from './errors.ts';
 import { Emitter, type Listener, type Unsubscribe } from './events.ts';
-import { CallScope, type Classifier, declareJoinsScope, type Policy, type PolicyContext, type PolicyExecuteOptions } from './policy.ts';
+import { CallScope, declareJoinsScope, type Policy, type PolicyContext, type PolicyExecuteOptions } from './policy.ts';
+import { type CallSink, declareStaged, refuse, runInside, type Stage, StageCall } from './stage.ts';
 import { durationMs } from './validate.ts';
 
 /** Options of a {@link TimeoutPolicy}. */
@@ -33,36 +34,33 @@ export interface TimeoutPolicyStats {
 
 /**
  * One call under a timeout: the scope its work runs in (so the call and its context are
- * one object) and its entry on the policy's shared timer.
+ * one object), the sink of that work, and its entry on the policy's shared timer.
  */
-class TimedCall<T> extends CallScope implements DeadlineEntry {
-  readonly policy: TimeoutPolicy;
-  readonly resolve: (value: T) => void;
-  readonly reject: (reason: unknown) => void;
-  deadline = Number.POSITIVE_INFINITY;
-  prev: DeadlineEntry | undefined = undefined;
-  next: DeadlineEntry | undefined = undefined;
-  settled = false;
-  constructor(
-    policy: TimeoutPolicy,
-    joined: CallScope | undefined,
-    options: PolicyExecuteOptions<T> | undefined,
-    resolve: (value: T) => void,
-    reject: (reason: unknown) => void,
-  ) {
-    if (joined !== undefined) super(joined, joined.attempt);
-    else super(undefined, 1, options?.signal ?? undefined, options?.classify as Classifier<unknown> | undefined);
+class TimedCall extends StageCall implements DeadlineEntry {
+  declare readonly policy: TimeoutPolicy;
+  declare deadline: number;
+  declare prev: DeadlineEntry | undefined;
+  declare next: DeadlineEntry | undefined;
+  declare settled: boolean;
+  constructor(policy: TimeoutPolicy, options: PolicyExecuteOptions<never> | undefined, joined: CallScope | undefined) {
+    super(options, joined);
     this.policy = policy;
-    this.resolve = resolve;
-    this.reject = reject;
+    this.deadline = Number.POSITIVE_INFINITY;
+    this.prev = undefined;
+    this.next = undefined;
+    this.settled = false;
+  }
+
+  settle(ok: boolean, value: unknown): void {
+    settleTimed(this, ok, value);
   }
 
   protected override aborting(reason: unknown): void {
-    settleTimed(this as TimedCall<unknown>, false, reason);
+    settleTimed(this, false, reason);
   }
 }
 
-let settleTimed: (call: TimedCall<unknown>, ok: boolean, value: unknown) => void;
+let settleTimed: (call: TimedCall, ok: boolean, value: unknown) => void;
 
 /**
  * A time limit on each call: when `timeoutMs` passes, the call's signal aborts with a
@@ -81,12 +79,15 @@ export class TimeoutPolicy implements Policy, Disposable {
   static {
     declareJoinsScope(TimeoutPolicy);
     settleTimed = (call, ok, value) => call.policy.#settle(call, ok, value);
+    declareStaged(TimeoutPolicy, function (fn, options, sink, inner) {
+      return this.#run(fn, options, sink, inner);
+    });
   }
 
   /** The time limit of each call, ms. */
   readonly timeoutMs: number;
   readonly #clock: Clock;
-  readonly #calls: DeadlineList<TimedCall<unknown>>;
+  readonly #calls: DeadlineList<TimedCall>;
   readonly #events = new Emitter<TimeoutPolicyEvents>();
   #started = 0;
   #timeouts = 0;
@@ -100,7 +101,7 @@ export class TimeoutPolicy implements Policy, Disposable {
     this.#clock = resolved.clock ?? systemClock;
     if (typeof this.#clock?.now !== 'function') throw new InvalidOptionError('clock', 'a Clock (an object with now())', resolved.clock);
     // Referenced while a call waits: a call hanging on nothing still times out.
-    this.#calls = new DeadlineList<TimedCall<unknown>>(this.#clock, (call) => this.#expire(call), { unref: false });
+    this.#calls = new DeadlineList<TimedCall>(this.#clock, (call) => this.#expire(call), { unref: false });
   }
 
   /** Subscribes to an event; returns the unsubscribe function. */
@@ -116,40 +117,37 @@ export class TimeoutPolicy implements Policy, Disposable {
    * Rejects with `signal.reason` when the caller's signal aborts first.
    */
   execute<T>(fn: (context: PolicyContext) => T | PromiseLike<T>, options?: PolicyExecuteOptions<T>): Promise<T> {
-    if (this.#closed) return Promise.reject(new PolicyClosedError('timeout'));
-    if (typeof fn !== 'function') return Promise.reject(new InvalidOptionError('fn', 'a function', fn));
+    return this.#run(fn, options as PolicyExecuteOptions<never> | undefined, undefined, undefined) as Promise<T>;
+  }
+
+  /** Runs one call as a stage of a chain, or for {@link execute} (see {@link StagedPolicy}). */
+  #run(
+    fn: (context: PolicyContext) => unknown,
+    options: PolicyExecuteOptions<never> | undefined,
+    sink: CallSink | undefined,
+    inner: Stage | undefined,
+  ): Promise<unknown> | undefined {
+    if (this.#closed) return refuse(sink, new PolicyClosedError('timeout'));
+    if (typeof fn !== 'function') return refuse(sink, new InvalidOptionError('fn', 'a function', fn));
     const joined = CallScope.isScope(options) ? options : undefined;
     if (joined === undefined && options !== undefined) {
       try {
         CallScope.check(options);
       } catch (error) {
-        return Promise.reject(error);
+        return refuse(sink, error);
       }
     }
     if (joined !== undefined ? joined.aborted : options?.signal?.aborted) {
-      return Promise.reject(joined !== undefined ? joined.reason : options?.signal?.reason);
+      return refuse(sink, joined !== undefined ? joined.reason : options?.signal?.reason);
     }
     this.#started++;
-    return new Promise<T>((resolve, reject) => {
-      const call = new TimedCall<T>(this, joined, options, resolve, reject);
-      call.deadline = call.stampStart(this.#clock, joined) + this.timeoutMs;
-      this.#calls.add(call as TimedCall<unknown>);
-      call.watch();
-      if (call.settled) return;
-      let result: T | PromiseLike<T>;
-      try {
-        result = fn(call);
-      } catch (error) {
-        this.#settle(call as TimedCall<unknown>, false, error);
-        return;
-      }
-      if (result !== null && typeof (result as PromiseLike<T> | undefined)?.then === 'function') {
-        (result as PromiseLike<T>).then(
-          (value) => this.#settle(call as TimedCall<unknown>, true, value),
-          (error: unknown) => this.#settle(call as TimedCall<unknown>, false, error),
-        );
-      } else this.#settle(call as TimedCall<unknown>, true, result);
-    });
+    const call = new TimedCall(this, options, joined);
+    const promise = call.attach(sink);
+    call.deadline = call.stampStart(this.#clock, joined) + this.timeoutMs;
+    this.#calls.add(call);
+    call.watch();
+    if (!call.settled) runInside(fn, inner, call, call);
+    return promise;
   }
 
   /** A snapshot of the counters. */
@@ -178,7 +176,7 @@ export class TimeoutPolicy implements Policy, Disposable {
     this.close();
   }
 
-  #expire(call: TimedCall<unknown>): void {
+  #expire(call: TimedCall): void {
     if (call.settled) return;
     this.#timeouts++;
     const error = withoutStack(() => new TimeoutError(this.timeoutMs));
@@ -189,12 +187,11 @@ export class TimeoutPolicy implements Policy, Disposable {
   }
 
   /** `removed`: the call is already off the timer list (it expired, or close() took it off). */
-  #settle(call: TimedCall<unknown>, ok: boolean, value: unknown, removed = false): void {
+  #settle(call: TimedCall, ok: boolean, value: unknown, removed = false): void {
     if (call.settled) return;
     call.settled = true;
     if (!removed) this.#calls.remove(call);
     call.release();
-    if (ok) call.resolve(value);
-    else call.reject(value);
+    call.report(ok, value);
   }
 }

@@ -1,43 +1,89 @@
 import { InvalidOptionError } from './errors.ts';
-import { CallScope, declareJoinsScope, joinsScope, type Policy, type PolicyContext, type PolicyExecuteOptions } from './policy.ts';
+import { CallScope, declareJoinsScope, type Policy, type PolicyContext, type PolicyExecuteOptions } from './policy.ts';
+import { type CallSink, declareStaged, forward, isStaged, refuse, runAsPromise, runStage, type Stage, type StagedPolicy } from './stage.ts';
 
-type Step = (scope: CallScope) => unknown;
+/**
+ * A policy that is not a {@link StagedPolicy}, as a stage of a chain: it runs through its
+ * own `execute`, and the rest of the chain runs inside the function it calls, from the
+ * context it hands down (bridged to a scope of the chain when it is not one).
+ */
+class ExecuteStage {
+  static {
+    declareStaged(ExecuteStage, function (fn, options, sink, inner) {
+      return this.#run(fn, options, sink, inner);
+    });
+  }
+
+  readonly #policy: Policy<unknown>;
+  constructor(policy: Policy<unknown>) {
+    this.#policy = policy;
+  }
+
+  #run(
+    fn: (context: PolicyContext) => unknown,
+    options: PolicyExecuteOptions<never> | undefined,
+    sink: CallSink | undefined,
+    inner: Stage | undefined,
+  ): Promise<unknown> | undefined {
+    const scope = options as CallScope;
+    let settled: Promise<unknown>;
+    try {
+      settled = this.#policy.execute((context) => bridge(scope, context, fn, inner), scope);
+    } catch (error) {
+      settled = Promise.reject(error);
+    }
+    return forward(sink, settled);
+  }
+}
 
 /**
  * Continues a chain from the context a policy handed down: the chain's own scope as is, or
- * a foreign context, followed by a scope of the chain (carrying its task and classifier)
- * that aborts with the foreign signal, released when the rest of the chain settles.
+ * a foreign context, followed by a scope of the chain (carrying its classifier) that
+ * aborts with the foreign signal, released when the rest of the chain settles.
  */
-function bridge(scope: CallScope, context: PolicyContext | undefined, next: Step): unknown {
-  if (CallScope.isScope(context)) return next(context);
+function bridge(
+  scope: CallScope,
+  context: PolicyContext | undefined,
+  fn: (context: PolicyContext) => unknown,
+  inner: Stage | undefined,
+): unknown {
+  if (CallScope.isScope(context)) return runAsPromise(fn, inner, context);
   const signal = context?.signal;
   const bridged = CallScope.root(signal instanceof AbortSignal ? signal : undefined, scope.classify, scope.task);
   bridged.attempt = typeof context?.attempt === 'number' ? context.attempt : scope.attempt;
-  let result: unknown;
-  try {
-    result = next(bridged);
-  } catch (error) {
-    bridged.release();
-    throw error;
-  }
-  return Promise.resolve(result).finally(() => bridged.release());
+  return runAsPromise(fn, inner, bridged).finally(() => bridged.release());
 }
 
-/** Calls the function at the end of a chain, which the call's scope carries as its task. */
-const callTask: Step = (scope) => (scope.task as (context: PolicyContext) => unknown)(scope);
+/** The stages of `policies`, outermost first, with `last` after them. */
+function link(policies: readonly Policy<unknown>[], last: Stage | undefined): Stage | undefined {
+  let next = last;
+  for (let i = policies.length - 1; i >= 0; i--) {
+    const policy = policies[i] as Policy<unknown>;
+    next = { policy: isStaged(policy) ? policy : (new ExecuteStage(policy) as unknown as StagedPolicy), next };
+  }
+  return next;
+}
 
 /**
  * Several policies run as one, outermost first; what {@link wrap} returns. It is itself a
  * {@link Policy}, so a chain can be wrapped again, or joined by passing it a context.
+ *
+ * Ballast's policies run as stages of one call (see {@link StagedPolicy}): `fn` runs once
+ * per attempt, its result is awaited once, and each policy hears how it ended by a plain
+ * call, so the chain settles one promise per call rather than one per policy.
  */
 export class PolicyChain<R = unknown> implements Policy<R> {
   static {
     declareJoinsScope(PolicyChain);
+    declareStaged(PolicyChain, function (fn, options, sink, inner) {
+      return this.#run(fn, options, sink, inner);
+    });
   }
 
   /** The policies, outermost first. */
   readonly policies: readonly Policy<R>[];
-  readonly #first: Step;
+  /** The first stage, built once: a call allocates no closure per layer. */
+  readonly #first: Stage | undefined;
 
   /** @throws {InvalidOptionError} when a policy has no `execute` method. */
   constructor(policies: readonly Policy<R>[]) {
@@ -47,21 +93,7 @@ export class PolicyChain<R = unknown> implements Policy<R> {
       }
     });
     this.policies = Object.freeze([...policies]);
-    // One step per policy, built once: a call allocates no closure per layer. Each policy
-    // receives the scope handed down as its options, so it joins the call (one signal,
-    // one classification) instead of starting a new one.
-    let next: Step = callTask;
-    for (let i = policies.length - 1; i >= 0; i--) {
-      const policy = policies[i] as Policy<unknown>;
-      const inner = next;
-      if ((policy as { [joinsScope]?: unknown })[joinsScope] === true) {
-        next = (scope) => policy.execute(inner as (context: PolicyContext) => unknown, scope);
-      } else {
-        // A policy that may hand down a context of its own: bridge it back to the call's scope.
-        next = (scope) => policy.execute((context) => bridge(scope, context, inner), scope);
-      }
-    }
-    this.#first = next;
+    this.#first = link(this.policies as readonly Policy<unknown>[], undefined);
   }
 
   /**
@@ -72,50 +104,42 @@ export class PolicyChain<R = unknown> implements Policy<R> {
    * @returns what `fn` returns; rejects with what `fn` threw or a policy's own error.
    */
   execute<T extends R>(fn: (context: PolicyContext) => T | PromiseLike<T>, options?: PolicyExecuteOptions<T>): Promise<T> {
-    if (typeof fn !== 'function') return Promise.reject(new InvalidOptionError('fn', 'a function', fn));
-    if (CallScope.isScope(options)) return this.#joined(fn, options);
+    return this.#run(fn, options as PolicyExecuteOptions<never> | undefined, undefined, undefined) as Promise<T>;
+  }
+
+  /** Runs one call through the chain, as a stage of an enclosing chain or for {@link execute}. */
+  #run(
+    fn: (context: PolicyContext) => unknown,
+    options: PolicyExecuteOptions<never> | undefined,
+    sink: CallSink | undefined,
+    inner: Stage | undefined,
+  ): Promise<unknown> | undefined {
+    if (typeof fn !== 'function') return refuse(sink, new InvalidOptionError('fn', 'a function', fn));
+    // Inside an enclosing chain, this chain's stages are followed by the rest of that one (rare: built per call).
+    const first = inner === undefined ? this.#first : link(this.policies as readonly Policy<unknown>[], inner);
+    if (
+      first !== undefined &&
+      !((first.policy as unknown) instanceof ExecuteStage) &&
+      (options === undefined || CallScope.isScope(options))
+    ) {
+      // A staged policy first, and nothing from the caller but an enclosing scope, if any: it starts the call.
+      return first.policy[runStage](fn, options, sink, first.next);
+    }
     let scope: CallScope;
     try {
       scope = CallScope.from(options, fn);
     } catch (error) {
-      return Promise.reject(error);
+      return refuse(sink, error);
     }
-    const settled = this.#run<T>(this.#first, scope);
     // Only a root following a caller's signal holds something (a listener) to release.
-    if (options?.signal == null) return settled;
-    return settled.then(
-      (value) => {
-        scope.release();
-        return value;
-      },
-      (error: unknown) => {
-        scope.release();
-        throw error;
-      },
-    );
-  }
-
-  /**
-   * Runs the chain inside a call an enclosing policy (or chain) started: its scope already
-   * carries that call's task, so this chain's steps are built for this call (nesting chains
-   * is rare; the flat chain above allocates none).
-   */
-  #joined<T extends R>(fn: (context: PolicyContext) => T | PromiseLike<T>, outer: CallScope): Promise<T> {
-    let next = fn as Step;
-    for (let i = this.policies.length - 1; i >= 0; i--) {
-      const policy = this.policies[i] as Policy<unknown>;
-      const inner = next as (context: PolicyContext) => unknown;
-      next = (scope) => policy.execute(inner, scope);
+    const owned = scope !== options && options?.signal != null;
+    if (first === undefined) {
+      // An empty chain: fn alone, in the call's scope.
+      const settled = runAsPromise(fn, undefined, scope);
+      return forward(sink, owned ? settled.finally(() => scope.release()) : settled);
     }
-    return this.#run<T>(next, outer);
-  }
-
-  #run<T>(first: Step, scope: CallScope): Promise<T> {
-    try {
-      return Promise.resolve(first(scope) as T | PromiseLike<T>);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    const settled = first.policy[runStage](fn, scope, undefined, first.next) as Promise<unknown>;
+    return forward(sink, owned ? settled.finally(() => scope.release()) : settled);
   }
 }
 

@@ -177,13 +177,12 @@ describe('HealthPoller against a real /healthz', () => {
     const server = await healthServer();
     cleanup.push(server.close);
     server.setStatus('hang');
-    const poller = new HealthPoller({ monitor, targets: [{ id: 'api-1', url: `${server.url}/healthz` }], intervalMs: 10_000 });
+    // The probe's own timeout (a minute) outlasts the test's: close() returns only if it aborts the probe.
+    const poller = new HealthPoller({ monitor, targets: [{ id: 'api-1', url: `${server.url}/healthz` }], intervalMs: 60_000 });
     const probes: ProbeEvent[] = [];
     poller.on('probe', (event) => probes.push(event));
     await server.entered;
-    const started = performance.now();
     await poller.close();
-    expect(performance.now() - started).toBeLessThan(1000);
     expect(probes).toEqual([]);
     expect(poller.stats()).toEqual({ targets: 0, healthy: 0, failed: 0 });
     // The monitor keeps its node: the poller only stops feeding it.

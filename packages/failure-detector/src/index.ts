@@ -1,3 +1,6 @@
+// Shared from @ballast/common and named in this package's README: importable from here, so strict
+// installs (pnpm, npm --install-strategy=linked) need no direct @ballast/common dependency.
+export { InvalidOptionError, isInvalidOptionError } from '@ballast/common';
 export { type BalancerConnection, type BalancerControl, type ConnectBalancerOptions, connectBalancer } from './balancer.ts';
 export type { FailureDetector } from './detector.ts';
 export { FailureDetectorError, type FailureDetectorErrorCode, isFailureDetectorError } from './errors.ts';

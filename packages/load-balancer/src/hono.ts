@@ -1,9 +1,9 @@
-import { errorBody, func, InvalidOptionError, retryAfterSeconds } from '@ballast/common';
+import { func, InvalidOptionError } from '@ballast/common';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { LoadBalancer } from './balancer.ts';
-import { isNoEndpointAvailableError } from './errors.ts';
-import { type ForwardOptions, forward, isUpstreamError, resolveForwardOptions } from './forward.ts';
+import { type ForwardOptions, forward, resolveForwardOptions } from './forward.ts';
 import { createForwarding, type ForwardingOptions, stripHopByHop } from './forwarding.ts';
+import { proxyRejection } from './rejection.ts';
 
 /** Options of {@link balancedProxy}. */
 export interface BalancedProxyOptions extends ForwardOptions, ForwardingOptions {
@@ -109,12 +109,8 @@ export const balancedProxy = (options: BalancedProxyOptions): MiddlewareHandler 
 };
 
 function reject(c: Context, error: unknown): Response {
-  if (isNoEndpointAvailableError(error)) {
-    return c.json(errorBody(error.code, error.message), 503, { 'retry-after': String(retryAfterSeconds(1_000)) });
-  }
-  if (isUpstreamError(error)) {
-    return c.json(errorBody(error.code, error.message, { upstream: error.endpoint.id }), error.reason === 'timeout' ? 504 : 502);
-  }
+  const answer = proxyRejection(error);
+  if (answer) return c.json(answer.body, answer.status as 502, answer.headers);
   if (c.req.raw.signal.aborted) return new Response(null, { status: 499 });
   throw error;
 }

@@ -1,3 +1,6 @@
+// Shared from @ballast/common and named in this package's README: importable from here, so strict
+// installs (pnpm, npm --install-strategy=linked) need no direct @ballast/common dependency.
+export { InvalidOptionError, isInvalidOptionError, seededRandom } from '@ballast/common';
 export { type BalancedFetch, type BalancedFetchOptions, type BalancedRequestInit, balancedFetch } from './balanced-fetch.ts';
 export {
   type EjectionReason,

@@ -7,14 +7,14 @@ import {
   integer,
   isBallastError,
   nonEmptyString,
-  retryAfterSeconds,
+  sendErrorAnswer,
   TimeoutError,
 } from '@ballast/common';
 import { Agent, type Dispatcher } from 'undici';
 import type { LoadBalancer } from './balancer.ts';
-import { isNoEndpointAvailableError } from './errors.ts';
-import { isUpstreamError, UpstreamError } from './forward.ts';
+import { UpstreamError } from './forward.ts';
 import { createForwarding, endToEndHeaders, type ForwardingOptions, type NodeHeaders, type OutgoingHeaders } from './forwarding.ts';
+import { proxyRejection, UPSTREAM_FAILED } from './rejection.ts';
 import type { Endpoint, PickHandle } from './types.ts';
 
 /** What an upstream answered, at its response headers; the body streams to the client once the attempt is accepted. */
@@ -757,28 +757,5 @@ function readLoad(headers: NodeHeaders, header: string | false): number | undefi
  * not answer in time, 502 for anything else.
  */
 export function rejectWithJson(error: unknown, _request: IncomingMessage, response: ServerResponse): void {
-  let status = 502;
-  let body: ReturnType<typeof errorBody>;
-  const headers: OutgoingHeaders = { 'content-type': 'application/json' };
-  if (isNoEndpointAvailableError(error)) {
-    status = 503;
-    headers['retry-after'] = String(retryAfterSeconds(1_000));
-    body = errorBody(error.code, error.message);
-  } else if (isUpstreamError(error)) {
-    status = error.reason === 'timeout' ? 504 : 502;
-    body = errorBody(error.code, error.message, { upstream: error.endpoint.id });
-  } else if (isBallastError(error)) {
-    if (error.code === 'ERR_BALLAST_TIMEOUT') status = 504;
-    else if (error.code === 'ERR_BALLAST_CIRCUIT_OPEN') {
-      status = 503;
-      const after = (error as { retryAfterMs?: unknown }).retryAfterMs;
-      headers['retry-after'] = String(retryAfterSeconds(typeof after === 'number' ? after : 1_000));
-    }
-    body = errorBody(error.code, error.message);
-  } else {
-    body = errorBody('ERR_BALLAST_UPSTREAM', 'the upstream request failed');
-  }
-  const text = JSON.stringify(body);
-  headers['content-length'] = String(Buffer.byteLength(text));
-  response.writeHead(status, headers).end(text);
+  sendErrorAnswer(response, proxyRejection(error) ?? UPSTREAM_FAILED);
 }

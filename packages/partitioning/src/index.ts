@@ -1,3 +1,6 @@
+// Shared from @ballast/common and named in this package's README: importable from here, so strict
+// installs (pnpm, npm --install-strategy=linked) need no direct @ballast/common dependency.
+export { BallastError, InvalidOptionError, isBallastError, isInvalidOptionError } from '@ballast/common';
 export { idealMovement, type LoadBalance, loadBalance, type Movement, movement } from './analysis.ts';
 export { type BoundedLoadEvents, type BoundedLoadOptions, BoundedLoadPartitioner } from './bounded-load.ts';
 export { ConsistentHashAdapter, type ConsistentHashAdapterOptions } from './consistent-hash-adapter.ts';

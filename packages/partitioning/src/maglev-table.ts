@@ -1,7 +1,9 @@
 import type { HashFunction } from './hash.ts';
 
-const OFFSET_SEED = 0x6d61676c;
-const SKIP_SEED = 0x65767370;
+/** Seed of the hash giving a node's `offset` (the paper's h1): `offset = hash(id, OFFSET_SEED) mod M`. */
+export const OFFSET_SEED = 0x6d61676c;
+/** Seed of the hash giving a node's `skip` (the paper's h2): `skip = hash(id, SKIP_SEED) mod (M − 1) + 1`. */
+export const SKIP_SEED = 0x65767370;
 /** Clearing an entry costs a small fraction of a probe; filling one costs a few. */
 const CLEAR_PER_UNIT = 16;
 const FILL_UNITS = 4;

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isPartitioningError } from './errors.ts';
 import { type HashFunction, murmur3 } from './hash.ts';
 import { type MaglevOptions, MaglevPartitioner, type MaglevRebuiltEvent } from './maglev.ts';
-import { MaglevTableFill } from './maglev-table.ts';
+import { MaglevTableFill, OFFSET_SEED, SKIP_SEED } from './maglev-table.ts';
 import type { NodeInput } from './partitioner.ts';
 import { catchError } from './testing/catch-error.ts';
 
@@ -57,6 +57,99 @@ describe('MaglevTableFill', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+/** A hash under which key `#s` falls on table entry `s` of a `size`-entry table; `ids` fixes nodes' offset and skip. */
+function entryHash(size: number, ids: Record<string, { offset: number; skip: number }> = {}): HashFunction {
+  return (key, seed = 0) => {
+    if (seed === 0 && typeof key === 'string' && key.startsWith('#')) return Math.ceil((Number(key.slice(1)) * 2 ** 32) / size);
+    const fixed = typeof key === 'string' ? ids[key] : undefined;
+    if (fixed === undefined) return murmur3(key, seed);
+    // offset = h1 mod M and skip = h2 mod (M − 1) + 1, as in the paper.
+    return seed === OFFSET_SEED ? fixed.offset : seed === SKIP_SEED ? fixed.skip - 1 : murmur3(key, seed);
+  };
+}
+
+/** The owner of each of the `size` table entries. */
+function entries(p: MaglevPartitioner, size: number): string[] {
+  return Array.from({ length: size }, (_, s) => p.owner(`#${s}`));
+}
+
+/** Table entries whose owner differs, as a multiple of the least any scheme must change (`ideal`, a fraction). */
+function changedOverIdeal(before: string[], after: string[], ideal: number): number {
+  return before.filter((owner, s) => owner !== after[s]).length / before.length / ideal;
+}
+
+/**
+ * Maglev hashing as Eisenbud et al. publish it (NSDI 2016, §3.4 and §5.3): each node fills
+ * the table in the order of its permutation `(offset + j × skip) mod M`, nodes taking turns.
+ * The paper bounds the balance exactly and measures movement ("minimal disruption" is a goal,
+ * not a guarantee): the tests check its worked example, its balance, the ordering of its
+ * Figure 12, and a bound on one join or leave at the table sizes it recommends (M ≫ N).
+ */
+describe('Maglev hashing as published (Eisenbud et al., NSDI 2016)', () => {
+  it('builds Table 1 of the paper, and removing B1 changes B1’s entries and only one other (row 6)', () => {
+    // Table 1: three backends, a 7-entry table, and each backend's offset and skip.
+    const paper = { B0: { offset: 3, skip: 4 }, B1: { offset: 0, skip: 2 }, B2: { offset: 3, skip: 1 } };
+    const p = new MaglevPartitioner({ hash: entryHash(7, paper), tableSize: 7, nodes: ['B0', 'B1', 'B2'] });
+    const before = entries(p, 7);
+    expect(before).toEqual(['B1', 'B0', 'B1', 'B0', 'B2', 'B2', 'B0']);
+    p.remove('B1');
+    const after = entries(p, 7);
+    expect(after).toEqual(['B0', 'B0', 'B0', 'B0', 'B2', 'B2', 'B2']);
+    expect([0, 1, 2, 3, 4, 5, 6].filter((row) => before[row] !== after[row])).toEqual([0, 2, 6]);
+  });
+
+  it('gives every node ⌊M/N⌋ or ⌈M/N⌉ entries: with M > 100 × N, shares differ by under 1% (property)', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.stringMatching(/^[a-z0-9:.-]{1,10}$/), { minLength: 1, maxLength: 40 }), (nodes) => {
+        const p = new MaglevPartitioner({ hash: entryHash(SIZE), tableSize: SIZE, nodes });
+        const counts = new Map<string, number>();
+        for (const owner of entries(p, SIZE)) counts.set(owner, (counts.get(owner) ?? 0) + 1);
+        expect(counts.size).toBe(nodes.length);
+        for (const count of counts.values()) expect([Math.floor(SIZE / nodes.length), Math.ceil(SIZE / nodes.length)]).toContain(count);
+        p.close();
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('moves at most 1.6 × the ideal share of entries when one node joins or leaves, at M ≥ 1,000 × N (property)', () => {
+    const size = 65_537; // at least 1,000 entries per node for up to 65 nodes
+    fc.assert(
+      fc.property(fc.integer({ min: 10, max: 65 }), fc.string({ minLength: 1, maxLength: 6 }), (n, prefix) => {
+        const nodes = ids(n, `${prefix}-`);
+        const p = new MaglevPartitioner({ hash: entryHash(size), tableSize: size, nodes });
+        const before = entries(p, size);
+        p.add('joining');
+        const joined = entries(p, size);
+        const taken = joined.filter((owner) => owner === 'joining').length;
+        expect([Math.floor(size / (n + 1)), Math.ceil(size / (n + 1))]).toContain(taken);
+        expect(changedOverIdeal(before, joined, 1 / (n + 1))).toBeLessThanOrEqual(1.6);
+        p.remove('joining');
+        expect(entries(p, size)).toEqual(before);
+        p.remove(nodes[0]!);
+        const left = entries(p, size);
+        expect(left.filter((owner, s) => before[s] === nodes[0] && owner === nodes[0])).toEqual([]);
+        expect(changedOverIdeal(before, left, 1 / n)).toBeLessThanOrEqual(1.6);
+      }),
+      { numRuns: 6 },
+    );
+  });
+
+  it('changes fewer entries with the larger of the paper’s two tables when 1% of 1,000 nodes leave (its Figure 12)', () => {
+    const nodes = ids(1000);
+    const changedShare = (size: number): number => {
+      const p = new MaglevPartitioner({ hash: entryHash(size), tableSize: size, nodes });
+      const before = entries(p, size);
+      for (const node of nodes.slice(0, 10)) p.remove(node);
+      return changedOverIdeal(before, entries(p, size), 10 / 1000);
+    };
+    const small = changedShare(65_537);
+    const large = changedShare(655_373);
+    expect(large).toBeGreaterThanOrEqual(1);
+    expect(large).toBeLessThan(small);
   });
 });
 

@@ -1,4 +1,4 @@
-import { type CallScope, TimeoutError } from '@ballast/common';
+import { type CallScope, type CallSink, type PolicyContext, runInside, type Stage, TimeoutError } from '@ballast/common';
 import type { Expirable, ExpiryQueue } from './expiry.ts';
 import type { Attempt } from './policy.ts';
 
@@ -8,7 +8,7 @@ import type { Attempt } from './policy.ts';
  * settled directly when the attempt is aborted, so a timeout, a deadline, the caller's
  * abort or close() end the attempt even when the operation ignores its signal.
  */
-export class AttemptScope implements Expirable {
+export class AttemptScope implements Expirable, CallSink {
   readonly attempt: number;
   /** What the operation receives: `{ attempt, signal }`, joinable by inner policies. */
   readonly context: CallScope;
@@ -60,13 +60,15 @@ export class AttemptScope implements Expirable {
   }
 
   /**
-   * Runs `fn` in this scope and settles with `onValue(value)` or `onError(error)`,
+   * Runs `fn` (with `inner`, the rest of a chain, before it) in this scope and settles
+   * with `onValue(value)` or `onError(error)`,
    * whichever comes first of the operation settling and the scope aborting (then
    * `onError(reason)`). The scope is released before either callback runs. A value the
    * operation delivers after the scope aborted goes to `onLate`, to be released.
    */
   run<T, U>(
     fn: Attempt<T>,
+    inner: Stage | undefined,
     onValue: (value: T) => U,
     onError: (error: unknown, scope: AttemptScope) => U,
     onLate?: (value: T) => void,
@@ -88,19 +90,13 @@ export class AttemptScope implements Expirable {
       this.#settle = settle;
       const context = this.context;
       if (context.aborted) return settle(false, context.reason);
-      let pending: T | PromiseLike<T>;
-      try {
-        pending = fn(context);
-      } catch (error) {
-        return settle(false, error);
-      }
-      if (typeof (pending as { then?: unknown } | null)?.then !== 'function') return settle(true, pending);
-      // Always handled, so a rejection after the race is lost is never unhandled.
-      (pending as PromiseLike<T>).then(
-        (value) => settle(true, value),
-        (error: unknown) => settle(false, error),
-      );
+      runInside(fn as (context: PolicyContext) => unknown, inner, context, this);
     });
+  }
+
+  /** How the operation (or the rest of the chain) ended. */
+  settle(ok: boolean, value: unknown): void {
+    this.#settle?.(ok, value);
   }
 
   /** Drops the expiry and detaches the context from the call. Idempotent. */

@@ -1,3 +1,6 @@
+// Shared from @ballast/common and named in this package's README: importable from here, so strict
+// installs (pnpm, npm --install-strategy=linked) need no direct @ballast/common dependency.
+export { BallastError, InvalidOptionError, isBallastError, isInvalidOptionError, isTimeoutError, TimeoutError } from '@ballast/common';
 export {
   type Backoff,
   type BackoffSequence,

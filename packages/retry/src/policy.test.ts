@@ -325,6 +325,67 @@ describe('timeouts and deadline', () => {
   });
 });
 
+describe('the deadline of a first attempt, counted from the end of its turn', () => {
+  it('a call that ends within the turn it started in reads no clock and sets no timer entry', async () => {
+    const clock = { now: vi.fn(() => performance.now()) };
+    const policy = new RetryPolicy({ clock, timeoutMs: 1_000 });
+    await expect(policy.execute(async () => 'ok')).resolves.toBe('ok');
+    await expect(policy.execute(() => 'sync')).resolves.toBe('sync');
+    expect(clock.now).not.toHaveBeenCalled();
+    policy.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('a call still running at the end of its turn is stamped once, with every other call of that turn', async () => {
+    const clock = { now: vi.fn(() => performance.now()) };
+    const policy = new RetryPolicy({ clock, deadlineMs: 1_000 });
+    const calls = [settle(policy.execute(never)), settle(policy.execute(never)), settle(policy.execute(never))];
+    await vi.advanceTimersByTimeAsync(0);
+    // One reading stamps all three; arming the shared timer reads the clock once more.
+    expect(clock.now).toHaveBeenCalledTimes(2);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(policy.stats().inFlight).toBe(3);
+    await vi.advanceTimersByTimeAsync(1);
+    for (const call of calls) expect(isRetryDeadlineError(errorOf(await call))).toBe(true);
+    policy.close();
+  });
+
+  it('the first attempt is aborted at its time limit, never before', async () => {
+    const signals: AbortSignal[] = [];
+    const policy = new RetryPolicy({ maxAttempts: 1, timeoutMs: 100 });
+    const result = settle(
+      policy.execute((context) => {
+        signals.push(context.signal);
+        return never(context);
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(99);
+    expect(signals[0]?.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(signals[0]?.aborted).toBe(true);
+    expect(errorOf(await result)).toBeInstanceOf(TimeoutError);
+    policy.close();
+  });
+
+  it('a first attempt that fails within its turn counts the deadline from then', async () => {
+    const { fn, calls } = flaky(5, 'ok');
+    const result = settle(retry(fn, { maxAttempts: 10, deadlineMs: 250, backoff: constantBackoff({ delayMs: 100 }) }));
+    await vi.advanceTimersByTimeAsync(250);
+    // Attempts at 0, 100 and 200; the wait after the third would end past the deadline.
+    expect(calls.map((c) => c.at - (calls[0]?.at ?? 0))).toEqual([0, 100, 200]);
+    expect(isRetryDeadlineError(errorOf(await result))).toBe(true);
+  });
+
+  it('close() aborts a call whose start is not stamped yet and leaves no timer, the pending stamp included', async () => {
+    const policy = new RetryPolicy();
+    const result = settle(policy.execute(never));
+    expect(vi.getTimerCount()).toBe(1);
+    policy.close();
+    expect(isRetryPolicyClosedError(errorOf(await result))).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
 describe('cancellation', () => {
   it('does not call fn when the signal is already aborted', async () => {
     const controller = new AbortController();

@@ -1,8 +1,9 @@
 import {
   CallScope,
-  type Classifier,
+  type CallSink,
   type Clock,
   declareJoinsScope,
+  declareStaged,
   durationMs,
   Emitter,
   func,
@@ -13,6 +14,10 @@ import {
   type Policy,
   type PolicyContext,
   type PolicyExecuteOptions,
+  refuse,
+  runInside,
+  type Stage,
+  StageCall,
   sleep,
   systemClock,
   TimeoutError,
@@ -161,50 +166,92 @@ interface CallState {
  * for the call, its first attempt's context, its entry on the shared deadline timer and
  * what `close()` aborts. Later attempts run in scopes of their own under {@link callScope}.
  */
-class RetryCall<R> extends CallScope implements CallState, Expirable {
-  readonly policy: RetryPolicy<never>;
-  readonly fn: Attempt<R>;
-  readonly retryOn: RetryClassifier<R>;
+class RetryCall<R> extends StageCall implements CallState, Expirable {
+  declare readonly policy: RetryPolicy<never>;
+  declare readonly fn: Attempt<R>;
+  /** The rest of a chain between the policy and `fn`, run by every attempt. */
+  declare readonly inner: Stage | undefined;
+  declare readonly retryOn: RetryClassifier<R>;
   /** The scope of an enclosing policy this call joined; undefined for a call of its own. */
-  readonly joined: CallScope | undefined;
-  /** The caller's signal, for a call of its own. */
-  readonly callerSignal: AbortSignal | undefined;
-  deadlineAt = 0;
-  readonly resolve: (value: R) => void;
-  readonly reject: (reason: unknown) => void;
-  current: { abort(reason: unknown): void } | undefined = undefined;
-  last: AttemptOutcome<unknown> | undefined = undefined;
-  attempts = 0;
-  stopReason: GiveUpReason | undefined = undefined;
-  prev: CallState | undefined = undefined;
-  next: CallState | undefined = undefined;
-  /** The first attempt settled (a late value is then released with `discard`). */
-  firstSettled = false;
-  /** The first attempt's time limit was what was left of the deadline. */
-  byDeadline = false;
-  limitMs = 0;
-  expiresAt: number = Number.POSITIVE_INFINITY;
-  expiryIndex = -1;
-  #later: CallScope | undefined = undefined;
+  declare readonly joined: CallScope | undefined;
+  declare deadlineAt: number;
+  declare attempts: number;
+  declare prev: CallState | undefined;
+  declare next: CallState | undefined;
+  /** {@link FIRST_SETTLED}, {@link UNSTAMPED}. */
+  declare flags: number;
+  declare expiresAt: number;
+  declare expiryIndex: number;
+  /** The state of a call that goes on after its first attempt, allocated then. */
+  declare rest: RetryRest | undefined;
 
   constructor(
     policy: RetryPolicy<never>,
     fn: Attempt<R>,
+    inner: Stage | undefined,
     retryOn: RetryClassifier<R>,
-    options: RetryExecuteOptions<R> | undefined,
-    resolve: (value: R) => void,
-    reject: (reason: unknown) => void,
+    options: RetryExecuteOptions<never> | undefined,
+    joined: CallScope | undefined,
   ) {
-    const joined = CallScope.isScope(options) ? options : undefined;
-    if (joined !== undefined) super(joined, 1);
-    else super(undefined, 1, options?.signal ?? undefined, options?.classify as Classifier<unknown> | undefined);
+    super(options, joined);
+    // The first attempt is attempt 1, whatever the attempt of an enclosing scope.
+    this.attempt = 1;
     this.policy = policy;
     this.fn = fn;
+    this.inner = inner;
     this.retryOn = retryOn;
     this.joined = joined;
-    this.callerSignal = joined === undefined ? (options?.signal ?? undefined) : undefined;
-    this.resolve = resolve;
-    this.reject = reject;
+    this.deadlineAt = 0;
+    this.attempts = 1;
+    this.prev = undefined;
+    this.next = undefined;
+    this.flags = 0;
+    this.expiresAt = Number.POSITIVE_INFINITY;
+    this.expiryIndex = -1;
+    this.rest = undefined;
+  }
+
+  /** The first attempt settled (a late value is then released with `discard`). */
+  get firstSettled(): boolean {
+    return (this.flags & FIRST_SETTLED) !== 0;
+  }
+
+  set firstSettled(on: boolean) {
+    this.flags = on ? this.flags | FIRST_SETTLED : this.flags & ~FIRST_SETTLED;
+  }
+
+  /** The call's start time is known (see `RetryPolicy.#stampPending`). */
+  get stamped(): boolean {
+    return (this.flags & UNSTAMPED) === 0;
+  }
+
+  set stamped(on: boolean) {
+    this.flags = on ? this.flags & ~UNSTAMPED : this.flags | UNSTAMPED;
+  }
+
+  /** What `close()` aborts after the first attempt (during it, the call itself). */
+  get current(): { abort(reason: unknown): void } | undefined {
+    return this.rest?.current;
+  }
+
+  set current(current: { abort(reason: unknown): void } | undefined) {
+    (this.rest ??= new RetryRest()).current = current;
+  }
+
+  get last(): AttemptOutcome<unknown> | undefined {
+    return this.rest?.last;
+  }
+
+  set last(last: AttemptOutcome<unknown> | undefined) {
+    (this.rest ??= new RetryRest()).last = last;
+  }
+
+  get stopReason(): GiveUpReason | undefined {
+    return this.rest?.stopReason;
+  }
+
+  set stopReason(reason: GiveUpReason | undefined) {
+    (this.rest ??= new RetryRest()).stopReason = reason;
   }
 
   /** True once the caller (or the enclosing policy) aborted the call; the first attempt's own timeout is not that. */
@@ -215,20 +262,27 @@ class RetryCall<R> extends CallScope implements CallState, Expirable {
   /** The scope later attempts and waits run under: the enclosing policy's, or one following the caller's signal. */
   get callScope(): CallScope {
     if (this.joined !== undefined) return this.joined;
-    this.#later ??= CallScope.root(this.callerSignal, this.classify);
-    return this.#later;
+    const rest = (this.rest ??= new RetryRest());
+    rest.later ??= CallScope.root(this.callerSignal, this.classify);
+    return rest.later;
   }
 
-  /** The first attempt's time limit passed. */
+  /** The first attempt's time limit passed: what was left of the deadline, or `timeoutMs`. */
   expire(): void {
-    if (this.byDeadline) this.stopReason = 'deadline';
-    this.abort(new TimeoutError(Math.max(0, this.limitMs)));
+    const { deadlineMs, timeoutMs } = this.policy;
+    if (deadlineMs <= timeoutMs) this.stopReason = 'deadline';
+    this.abort(new TimeoutError(Math.min(deadlineMs, timeoutMs)));
   }
 
   /** Releases the first attempt's scope, and the later attempts' one made for this call. */
   releaseAll(): void {
     this.release();
-    this.#later?.release();
+    this.rest?.later?.release();
+  }
+
+  /** How the first attempt ended. */
+  settle(ok: boolean, value: unknown): void {
+    firstSettled(this as RetryCall<unknown>, ok, value);
   }
 
   protected override aborting(reason: unknown): void {
@@ -237,6 +291,18 @@ class RetryCall<R> extends CallScope implements CallState, Expirable {
 }
 
 let firstSettled: (call: RetryCall<unknown>, ok: boolean, valueOrError: unknown) => void;
+
+const FIRST_SETTLED = 1;
+const UNSTAMPED = 2;
+
+/** What a call keeps once its first attempt did not end it: p-retry's loop, waits and later attempts. */
+class RetryRest {
+  current: { abort(reason: unknown): void } | undefined = undefined;
+  last: AttemptOutcome<unknown> | undefined = undefined;
+  stopReason: GiveUpReason | undefined = undefined;
+  /** The scope later attempts run under, for a call of its own (following the caller's signal). */
+  later: CallScope | undefined = undefined;
+}
 
 // p-retry only retries Error instances that are not TypeErrors; every outcome travels through it wrapped in this.
 class Failed extends Error {
@@ -292,11 +358,19 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
   #head: CallState | undefined;
   #inFlight = 0;
   readonly #expiries: ExpiryQueue;
+  /** True when calls have a time limit (a finite `deadlineMs` or `timeoutMs`). */
+  readonly #limited: boolean;
+  /** Calls whose start is not stamped yet, and the immediate that stamps them. */
+  #unstamped = 0;
+  #stamper: ReturnType<typeof setImmediate> | undefined = undefined;
   readonly #stats = { calls: 0, attempts: 0, retries: 0, hedges: 0, successes: 0, giveUps: 0, budgetExhausted: 0 };
   #closed = false;
 
   static {
     firstSettled = (call, ok, valueOrError) => (call.policy as RetryPolicy<unknown>).#firstSettled(call, ok, valueOrError);
+    declareStaged(RetryPolicy, function (fn, options, sink, inner) {
+      return this.#execute(fn as Attempt<unknown>, options, sink, inner);
+    });
   }
 
   /** @throws InvalidOptionError naming the first invalid option. */
@@ -322,6 +396,7 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
     this.#clock = options.clock ?? systemClock;
     if (typeof this.#clock?.now !== 'function') throw new InvalidOptionError('clock', 'a Clock (an object with now())', options.clock);
     this.#expiries = new ExpiryQueue(this.#clock);
+    this.#limited = this.deadlineMs !== Number.POSITIVE_INFINITY || this.timeoutMs !== Number.POSITIVE_INFINITY;
     this.#random = options.random === undefined ? Math.random : func('random', options.random);
   }
 
@@ -349,67 +424,101 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
    * {@link RetryPolicyClosedError} once the policy is closed.
    */
   execute<R extends T>(fn: Attempt<R>, options?: RetryExecuteOptions<R>): Promise<R> {
-    if (this.#closed) return Promise.reject(new RetryPolicyClosedError());
-    let retryOn: RetryClassifier<R>;
-    try {
-      retryOn = options?.retryOn === undefined ? (this.#retryOn as RetryClassifier<R>) : func('retryOn', options.retryOn);
-      if (options !== undefined && !CallScope.isScope(options)) CallScope.check(options);
-    } catch (error) {
-      return Promise.reject(error);
+    return this.#execute(fn, options as RetryExecuteOptions<never> | undefined, undefined, undefined) as Promise<R>;
+  }
+
+  /** One call of {@link execute}, or one call as a stage of a chain (see `StagedPolicy`). */
+  #execute<R extends T>(
+    fn: Attempt<R>,
+    options: RetryExecuteOptions<never> | undefined,
+    sink: CallSink | undefined,
+    inner: Stage | undefined,
+  ): Promise<unknown> | undefined {
+    if (this.#closed) return refuse(sink, new RetryPolicyClosedError());
+    const joined = CallScope.isScope(options) ? options : undefined;
+    let retryOn = this.#retryOn as RetryClassifier<R>;
+    if (options !== undefined && joined === undefined) {
+      try {
+        if (options.retryOn !== undefined) retryOn = func('retryOn', options.retryOn);
+        CallScope.check(options);
+      } catch (error) {
+        return refuse(sink, error);
+      }
     }
-    if (CallScope.isScope(options) ? options.aborted : options?.signal?.aborted) {
-      return Promise.reject(CallScope.isScope(options) ? options.reason : options?.signal?.reason);
+    if (joined !== undefined ? joined.aborted : options?.signal?.aborted) {
+      return refuse(sink, joined !== undefined ? joined.reason : options?.signal?.reason);
     }
-    return new Promise<R>((resolve, reject) => {
-      const call = new RetryCall<R>(this as RetryPolicy<never>, fn, retryOn, options, resolve, reject);
-      call.deadlineAt = call.stampStart(this.#clock, call.joined) + this.deadlineMs;
-      this.#stats.calls++;
-      this.#track(call);
-      this.#budget?.onRequest();
-      this.#firstAttempt(call);
-    });
+    const call = new RetryCall<R>(this as RetryPolicy<never>, fn, inner, retryOn, options, joined);
+    const promise = call.attach(sink);
+    this.#stats.calls++;
+    // #track, written out: the success path's one list insertion.
+    const head = this.#head;
+    call.next = head;
+    if (head !== undefined) head.prev = call;
+    this.#head = call;
+    this.#inFlight++;
+    this.#budget?.onRequest();
+    this.#firstAttempt(call);
+    return promise;
   }
 
   /**
    * The first attempt, on the success path: run here, without p-retry, on one object (the
    * call, which is also the attempt's context). Its time limit (`timeoutMs`, or what is
-   * left of the deadline) is an entry on the policy's shared timer. Only an outcome that
-   * does not end the call hands it to p-retry.
+   * left of the deadline) is an entry on the policy's shared timer, counted from the
+   * call's start: the start an enclosing policy stamped on the same clock, or else the
+   * time at the end of the event-loop turn the call started in (see {@link #stampPending}),
+   * so that a call that ends within its turn reads no clock. Only an outcome that does
+   * not end the call hands it to p-retry.
    */
   #firstAttempt<R extends T>(call: RetryCall<R>): void {
-    call.attempts = 1;
     this.#stats.attempts++;
-    call.current = call;
-    const now = call.startedAt;
-    call.byDeadline = call.deadlineAt - now <= this.timeoutMs;
-    const limit = call.byDeadline ? call.deadlineAt - now : this.timeoutMs;
-    if (limit !== Number.POSITIVE_INFINITY) {
-      call.limitMs = limit;
-      call.expiresAt = now + limit;
-      this.#expiries.add(call);
-    }
+    if (this.#limited) {
+      const joined = call.joined;
+      if (joined !== undefined && joined.startClock === this.#clock) this.#limit(call, call.stampStart(this.#clock, joined));
+      else {
+        call.stamped = false;
+        this.#unstamped++;
+        this.#stamper ??= setImmediate(this.#stampPending);
+      }
+    } else call.deadlineAt = Number.POSITIVE_INFINITY;
     if (call.aborted) {
       this.#firstSettled(call, false, call.reason);
       return;
     }
     call.watch();
-    let pending: R | PromiseLike<R>;
-    try {
-      pending = call.fn(call);
-    } catch (error) {
-      this.#firstSettled(call, false, error);
-      return;
-    }
-    if (typeof (pending as { then?: unknown } | null)?.then !== 'function') {
-      this.#firstSettled(call, true, pending);
-      return;
-    }
-    // Always handled, so a rejection after the race is lost is never unhandled.
-    (pending as PromiseLike<R>).then(
-      (value) => this.#firstSettled(call, true, value),
-      (error: unknown) => this.#firstSettled(call, false, error),
-    );
+    runInside(call.fn as (context: PolicyContext) => unknown, call.inner, call, call);
   }
+
+  /** Sets the deadline of a call that started at clock time `startedAt`, and its first attempt's time limit. */
+  #limit<R extends T>(call: RetryCall<R>, startedAt: number): void {
+    call.stamped = true;
+    call.deadlineAt = startedAt + this.deadlineMs;
+    const limit = Math.min(this.deadlineMs, this.timeoutMs);
+    if (limit !== Number.POSITIVE_INFINITY && !call.firstSettled) {
+      call.expiresAt = startedAt + limit;
+      this.#expiries.add(call);
+    }
+  }
+
+  /**
+   * Stamps the calls that started in this event-loop turn and are still running: their
+   * deadline and first attempt's time limit count from now, the end of that turn (never
+   * earlier than their start, and within one turn of it). A call that ended meanwhile,
+   * as most do, needed no clock reading and no timer entry. Runs once per turn with calls
+   * to stamp (an immediate), not once per call.
+   */
+  readonly #stampPending = (): void => {
+    this.#stamper = undefined;
+    if (this.#unstamped === 0) return;
+    const now = this.#clock.now();
+    for (let state = this.#head; state !== undefined && this.#unstamped > 0; state = state.next) {
+      if (state instanceof RetryCall && !state.stamped) {
+        this.#unstamped--;
+        this.#limit(state as RetryCall<T>, now);
+      }
+    }
+  };
 
   #firstSettled<R extends T>(call: RetryCall<R>, ok: boolean, valueOrError: unknown): void {
     if (call.firstSettled) {
@@ -417,8 +526,12 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
       return;
     }
     call.firstSettled = true;
-    call.current = undefined;
-    this.#expiries.delete(call);
+    const stamped = call.stamped;
+    if (stamped) this.#expiries.delete(call);
+    else {
+      this.#unstamped--;
+      call.stamped = true;
+    }
     call.release();
     // An abort by the caller (or an enclosing policy) or by close() is not a failed attempt: p-retry reports it.
     if (ok || !(call.callerAborted || this.#closed)) {
@@ -426,15 +539,29 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
       try {
         value = this.#judge(call, ok, valueOrError, 1);
       } catch (error) {
-        this.#retryLoop(call, error).then(call.resolve, call.reject);
+        this.#retryAfterFirst(call, stamped, error);
         return;
       }
       this.#stats.successes++;
-      this.#untrack(call);
-      call.resolve(value);
+      // #untrack, written out: the call is on the list (its first attempt just ended).
+      const { prev, next } = call;
+      if (prev === undefined) this.#head = next;
+      else prev.next = next;
+      if (next !== undefined) next.prev = prev;
+      this.#inFlight--;
+      call.report(true, value);
       return;
     }
-    this.#retryLoop(call, valueOrError).then(call.resolve, call.reject);
+    this.#retryAfterFirst(call, stamped, valueOrError);
+  }
+
+  /**
+   * Hands a call whose first attempt did not end it to the retry loop. A call that ended
+   * its first attempt within the turn it started in has its deadline counted from now.
+   */
+  #retryAfterFirst<R extends T>(call: RetryCall<R>, stamped: boolean, first: unknown): void {
+    if (!stamped) call.deadlineAt = this.#clock.now() + this.deadlineMs;
+    call.reportWhen(this.#retryLoop(call, first));
   }
 
   /**
@@ -458,6 +585,7 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
     if (limit !== Number.POSITIVE_INFINITY) attempt.limit(this.#expiries, now, limit, byDeadline);
     return attempt.run(
       call.fn,
+      call.inner,
       (value) => {
         state.current = undefined;
         return this.#judge(call, true, value, n);
@@ -563,6 +691,7 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
       return this.#conclude<R>(state, error.outcome, state.stopReason ?? (error.retryable ? 'attempts' : 'notRetryable'));
     } finally {
       this.#untrack(call);
+      call.releaseAll();
     }
   }
 
@@ -657,6 +786,7 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
         attempt
           .run(
             fn,
+            undefined,
             (value) => onOutcome({ ok: true, value, attempt: n }),
             (error) => onOutcome({ ok: false, error, attempt: n }),
             this.#discard,
@@ -737,8 +867,13 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
     this.#closed = true;
     const calls: CallState[] = [];
     for (let state = this.#head; state !== undefined; state = state.next) calls.push(state);
-    for (const state of calls) state.current?.abort(new RetryPolicyClosedError());
+    for (const state of calls) {
+      const current = state instanceof RetryCall && !state.firstSettled ? state : state.current;
+      current?.abort(new RetryPolicyClosedError());
+    }
     this.#expiries.clear();
+    if (this.#stamper !== undefined) clearImmediate(this.#stamper);
+    this.#stamper = undefined;
     this.#events.clear();
   }
 
@@ -755,7 +890,7 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
     this.#inFlight++;
   }
 
-  /** Takes a call off the in-flight list and releases the scope made for it. Idempotent. */
+  /** Takes a call off the in-flight list. Idempotent. */
   #untrack(state: CallState): void {
     if (state.prev === undefined && this.#head !== state) return;
     const { prev, next } = state;
@@ -765,7 +900,6 @@ export class RetryPolicy<T = unknown> implements Policy<T, AttemptContext>, Disp
     state.prev = undefined;
     state.next = undefined;
     this.#inFlight--;
-    if (state instanceof RetryCall) state.releaseAll();
   }
 
   #budgetExhausted(attempts: number, kind: 'retry' | 'hedge', budget: RetryBudget): void {

@@ -70,6 +70,13 @@ describe('a worker killed mid-job', () => {
 describe('the Redis primary killed', () => {
   let topology: RedisTopology;
   let system: RunningSystem;
+  // The worker holds every job it takes until released: jobs acknowledged before the crash
+  // are then provably in flight at it (taken and unfinished, or waiting in the stream).
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const held = new Set<string>();
   beforeAll(async () => {
     topology = await startRedisTopology({ replicas: 2, sentinels: 3, downAfterMs: 1000, failoverTimeoutMs: 5000 });
     const connection = { sentinels: topology.sentinelAddresses, name: topology.masterName };
@@ -77,15 +84,24 @@ describe('the Redis primary killed', () => {
       ...quiet,
       workers: 1,
       workerConcurrency: 2,
+      worker: {
+        beforeConvert: async (job) => {
+          held.add(job.id);
+          await gate;
+        },
+      },
       queue: () => new RedisQueue({ connection, minReplicas: 1, replicationTimeoutMs: 1000, leaseMs: 2000, pollMs: 200 }),
     });
   });
   afterAll(async () => {
+    release();
     await system?.close();
     await topology?.stop();
   });
 
-  it('keeps serving after Sentinel fails over, and loses no acknowledged job', { timeout: 90_000 }, async () => {
+  it('keeps serving after Sentinel fails over, and loses no acknowledged job, not even those in flight at the crash', {
+    timeout: 90_000,
+  }, async () => {
     const acknowledged: string[] = [];
     const refusals: string[] = []; // what the client saw instead of a 202, for the failure message
     const submit = async (): Promise<void> => {
@@ -97,8 +113,18 @@ describe('the Redis primary killed', () => {
         refusals.push(String(error)); // no answer at all during the failover: never acknowledged either
       }
     };
+    const status = async (id: string): Promise<number> => {
+      const res = await fetch(`${system.url}/v1/jobs/${id}`);
+      await res.arrayBuffer();
+      return res.status;
+    };
     for (let i = 0; i < 10; i++) await submit();
     expect(acknowledged).toHaveLength(10);
+
+    // At the crash: two jobs taken by the worker and mid-job, eight waiting, none finished.
+    await eventually('the worker to take two jobs', 10_000, async () => (held.size === 2 ? true : undefined));
+    expect(acknowledged).toEqual(expect.arrayContaining([...held]));
+    expect(await Promise.all(acknowledged.map(status))).toEqual(acknowledged.map(() => 202));
 
     const before = await topology.currentPrimary();
     await topology.primary.crash();
@@ -107,13 +133,15 @@ describe('the Redis primary killed', () => {
     const beforeCount = acknowledged.length;
     while (acknowledged.length < beforeCount + 5 && Date.now() - crashedAt < 45_000) {
       await submit();
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 100)); // pace the client: a bounded loop, not a clock
     }
     const after = await topology.currentPrimary();
     expect(after.port).not.toBe(before.port);
     expect(acknowledged.length, `last refusals: ${refusals.slice(-3).join(' | ')}`).toBe(beforeCount + 5);
 
-    // Every acknowledged job completes, on the new primary.
+    // Every acknowledged job completes, on the new primary: the two taken mid-job, the eight
+    // waiting at the crash and the five accepted during the failover.
+    release();
     for (const id of acknowledged) {
       const res = await eventually(
         `job ${id}`,
@@ -139,17 +167,27 @@ describe('an API server shut down under load', () => {
     });
     try {
       const statuses = new Map<string, number>();
+      const served = new Map<string, number>(); // answers by API server
+      let answered = 0;
       let stop = false;
       const client = async (): Promise<void> => {
         while (!stop) {
           const res = await resize(system.url, 'width=8', jpeg).catch((e: unknown) => String(e));
           const key = typeof res === 'string' ? res : `${res.status}`;
-          if (typeof res !== 'string') await res.arrayBuffer();
+          if (typeof res !== 'string') {
+            const upstream = res.headers.get('x-upstream') ?? 'none';
+            served.set(upstream, (served.get(upstream) ?? 0) + 1);
+            await res.arrayBuffer();
+          }
           statuses.set(key, (statuses.get(key) ?? 0) + 1);
+          answered++;
         }
       };
       const clients = Array.from({ length: 4 }, client);
-      await new Promise((r) => setTimeout(r, 300));
+      // Under load, with api-2 in the rotation: every server has answered a few requests.
+      await eventually('every API server to serve', 10_000, async () =>
+        ['api-1', 'api-2', 'api-3'].every((id) => (served.get(id) ?? 0) >= 3) ? true : undefined,
+      );
       const leaving = system.apis[1] as (typeof system.apis)[number];
       leaving.api.drain();
       const health = await fetch(`${leaving.server.url}/healthz`);
@@ -158,10 +196,11 @@ describe('an API server shut down under load', () => {
         system.gateway.balancer.stats().endpoints.find((e) => e.id === 'api-2')?.state === 'down' ? true : undefined,
       );
       await leaving.server.close();
-      await new Promise((r) => setTimeout(r, 300));
+      const closedAt = answered;
+      await eventually('twenty more answers after api-2 closed', 10_000, async () => (answered >= closedAt + 20 ? true : undefined));
       stop = true;
       await Promise.all(clients);
-      expect(Object.fromEntries(statuses)).toEqual({ '200': expect.any(Number) });
+      expect(Object.fromEntries(statuses)).toEqual({ '200': answered });
     } finally {
       await system.close();
     }

@@ -1,0 +1,82 @@
+/**
+ * The balancing comparison's headline figures, from benchmarks/results/balancing.json
+ * (see benchmarks/lib/figures.ts). The full report is benchmarks/results/balancing.md.
+ * Live figures are medians [interval] over repeated, interleaved runs; "lower"/"higher"
+ * only where the intervals separate (stats.ts).
+ */
+import { type Figures, summaryRow } from '../lib/figures.ts';
+import { fmt } from '../lib/report.ts';
+import { interval, isCurrentLive, LIKE_FOR_LIKE } from './report/live.ts';
+import type { BalancingResults, LiveRun, LiveScenarioResult } from './results.ts';
+import { compare, type Interval } from './stats.ts';
+
+/** Code these results measure: the check warns when it changed after the results were written. */
+export const measures: readonly string[] = ['packages/load-balancer/src', 'benchmarks/balancing'];
+
+const verdict = (a: Interval, b: Interval): string => (compare(a, b) === 'overlap' ? 'overlapping' : compare(a, b));
+
+export default function figures(results: BalancingResults): Figures {
+  const { simulation, live } = results;
+  if (!simulation) throw new Error('balancing results have no simulation');
+  if (!isCurrentLive(live)) throw new Error('balancing results have no live run in the current format (repeated runs with intervals)');
+
+  const sim = simulation.scenarios.find((s) => s.name === 'slow-server');
+  if (!sim) throw new Error('balancing simulation has no slow-server scenario');
+  const simP99 = (strategy: string): number => {
+    const run = sim.runs.find((r) => r.strategy === strategy && r.utilisation === 0.8);
+    if (run === undefined) throw new Error(`balancing simulation has no ${strategy} run at 80%`);
+    return run.latency.p99;
+  };
+  const vsOracle = (strategy: string): string => `${fmt(simP99(strategy) / simP99('oracle'), 3)}×`;
+  const timeoutMs = simulation.settings.clientTimeoutMs;
+  const clients = timeoutMs === undefined ? 'clients never time out' : `clients time out after ${fmt(timeoutMs / 1000)} s`;
+  const rrTimesOut = timeoutMs !== undefined && simP99('round-robin') >= timeoutMs;
+
+  const slow = live.scenarios.find((s) => s.name === 'slow-server');
+  if (!slow) throw new Error('balancing live results have no slow-server scenario');
+  const run = (sc: LiveScenarioResult, find: (r: LiveRun) => boolean, what: string): LiveRun => {
+    const r = sc.runs.find(find);
+    if (r === undefined) throw new Error(`balancing live ${sc.name} has no run for ${what}`);
+    return r;
+  };
+  const pairs = LIKE_FOR_LIKE.filter((p) => p.algorithm !== 'best of two random choices').map((pair) => {
+    const b = run(slow, (r) => r.kind === 'ballast' && r.strategy === pair.ballast, pair.ballast);
+    const n = run(slow, (r) => r.balancer === pair.nginx, pair.nginx);
+    const h = run(slow, (r) => r.balancer === pair.haproxy, pair.haproxy);
+    return `${pair.algorithm}: Ballast ${interval(b.p99)} ms, nginx ${interval(n.p99)}, HAProxy ${interval(h.p99)} (Ballast vs nginx: ${verdict(b.p99, n.p99)}; vs HAProxy: ${verdict(b.p99, h.p99)})`;
+  });
+  const best = (runs: LiveRun[]): LiveRun => [...runs].sort((a, b) => a.p99.median - b.p99.median)[0]!;
+  const topBallast = best(slow.runs.filter((r) => r.kind === 'ballast'));
+  const topPeer = best(slow.runs.filter((r) => r.kind === 'nginx' || r.kind === 'haproxy'));
+  const load = `machine load average ${fmt(live.loadAverage.before, 3)} before, ${fmt(live.loadAverage.after, 3)} after`;
+
+  const cost = live.proxyCost?.runs ?? [];
+  const costOf = (find: (r: (typeof cost)[number]) => boolean): (typeof cost)[number] | undefined => cost.find(find);
+  const node = costOf((r) => r.kind === 'ballast' && !r.proxy.includes('Hono'));
+  const nginx = costOf((r) => r.kind === 'nginx');
+  const rows = [
+    summaryRow(
+      `Balancing, one server of ten 5× slower, 80% load (simulation; every strategy at its defaults; ${clients})`,
+      `p99: peak-EWMA ${vsOracle('peak-ewma')}, P2C ${vsOracle('p2c')} and least connections ${vsOracle('least-connections')} the full-scan oracle; round robin ${vsOracle('round-robin')}${rrTimesOut ? ' (its p99 is the client timeout)' : ''}`,
+      simulation.command,
+    ),
+    summaryRow(
+      `Balancing, live on loopback, one server 5× slower, every balancer and strategy at its defaults, ${live.settings.repeats} interleaved runs each (${load})`,
+      `p99 median [interval] like for like, ${pairs.join('; ')}. Best of each: ${topBallast.balancer} ${interval(topBallast.p99)} ms, ${topPeer.balancer} ${interval(topPeer.p99)} ms (${verdict(topBallast.p99, topPeer.p99)})`,
+      live.command,
+    ),
+  ];
+  if (node && nginx) {
+    const others = cost
+      .filter((r) => r !== node && r.kind !== 'nginx' && r.kind !== 'haproxy')
+      .map((r) => `${r.proxy} ${interval(r.requestsPerCpuSecond)}`);
+    rows.push(
+      summaryRow(
+        'Balancing, live, proxy cost (same run; requests per CPU-second of the proxy process)',
+        `Ballast's \`nodeProxy\` ${interval(node.requestsPerCpuSecond)}, ${others.join(', ')}, nginx ${interval(nginx.requestsPerCpuSecond)}: Ballast ${fmt(node.requestsPerCpuSecond.median / nginx.requestsPerCpuSecond.median, 2)}× nginx`,
+        live.command,
+      ),
+    );
+  }
+  return { summary: rows.join('\n') };
+}
