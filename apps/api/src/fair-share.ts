@@ -16,7 +16,7 @@ import type { ApiEnv } from './options.ts';
 import { type PlannedRendition, renditionCost } from './renditions/plan.ts';
 import { readSetId, renditionJobId } from './renditions/set-id.ts';
 import { type HeldSlots, LeasedSlots } from './slots.ts';
-import { holdUntilDone } from './tenancy.ts';
+import { holdUntilDone, nextOrRelease } from './tenancy.ts';
 import type { JobSlot } from './tenant-quota.ts';
 
 /** Output pixels assumed for a job that names neither width nor height (its input's size is not known yet). */
@@ -53,7 +53,9 @@ export interface FairShareOptions {
    * Jobs one anonymous client (one address) may have waiting or in progress at once;
    * beyond it, 429 `ERR_BALLAST_CLIENT_LIMIT`. Authenticated tenants are bounded by their
    * plan's concurrent-job quota instead. 0: no bound.
-   * @default 8 × workerSlots
+   * Set it above what a well-behaved client keeps in flight (its rate × its requests'
+   * latency, up to their deadline).
+   * @default 32 × workerSlots
    */
   maxJobsPerClient?: number;
   /** Indicative cost ({@link jobCostMs}) from which a request counts as costly, ms. @default 2000 */
@@ -127,7 +129,7 @@ export class FairShare {
   /** @throws {InvalidOptionError} naming the first invalid option. */
   constructor(options: FairShareOptions = {}) {
     const slots = integer('workerSlots', options.workerSlots ?? availableParallelism(), { min: 1 });
-    this.maxJobsPerClient = integer('maxJobsPerClient', options.maxJobsPerClient ?? 8 * slots, { min: 0 });
+    this.maxJobsPerClient = integer('maxJobsPerClient', options.maxJobsPerClient ?? 32 * slots, { min: 0 });
     this.costlyMs = finiteNumber('costlyMs', options.costlyMs ?? 2000, { min: 0 });
     this.maxCostlyPerClient = integer('maxCostlyPerClient', options.maxCostlyPerClient ?? 1, { min: 1 });
     this.maxCostly = integer('maxCostly', options.maxCostly ?? Math.max(1, Math.floor(slots / 2)), { min: 1 });
@@ -244,12 +246,7 @@ export const fairShareGate = (share: FairShare, queue: JobQueue): MiddlewareHand
     const claim = await share.claim(clientOf(c, share.trusted), [cost], deadlineMs + 5000);
     if (cost >= share.costlyMs) annotate(c, { costly: true });
     const deadlineAt = Date.now() + deadlineMs;
-    try {
-      await next();
-    } catch (error) {
-      claim.releaseAll();
-      throw error;
-    }
+    await nextOrRelease(next, () => claim.releaseAll());
     const jobId = c.var.fields.jobId;
     const slot = claim.slots[0];
     if (c.res.status === 202 && typeof jobId === 'string' && slot) holdUntilDone(queue, jobId, slot, deadlineAt);
@@ -269,12 +266,7 @@ export const fairShareSets = (share: FairShare, queue: JobQueue): MiddlewareHand
       .map((r) => renditionCost(r.width, r.format, r.plannedEffort));
     const claim = await share.claim(clientOf(c, share.trusted), costs, deadlineMs + 5000);
     const deadlineAt = Date.now() + deadlineMs;
-    try {
-      await next();
-    } catch (error) {
-      claim.releaseAll();
-      throw error;
-    }
+    await nextOrRelease(next, () => claim.releaseAll());
     const setId = c.var.fields.setId;
     const set = c.res.status === 202 && typeof setId === 'string' ? readSetId(c.var.tenant, setId) : undefined;
     if (!set) return claim.releaseAll();
