@@ -17,6 +17,7 @@ import type { Forwarding } from '@ballast/load-balancer';
 import type { UpstreamResponse } from '@ballast/load-balancer/node';
 import type { Context, MiddlewareHandler } from 'hono';
 import { gatewayFull, throttled } from './errors.ts';
+import { retryAfterMs } from './refusals.ts';
 import { judge } from './upstreams.ts';
 
 /** What an API server answered a request (set once one did). */
@@ -29,6 +30,8 @@ export interface UpstreamAnswer {
    * overload signal. A 429 (one client over its own limits) is not.
    */
   shed: boolean;
+  /** The delay its `Retry-After` asked for, ms (0 when none). */
+  retryAfterMs: number;
 }
 
 /** The gateway's request context: the shared variables, the buffered body and the upstream's answer. */
@@ -45,7 +48,12 @@ export interface GatewayEnv extends AppEnv {
 export function answerOf(response: UpstreamResponse): UpstreamAnswer {
   const overload = judge({ ok: true, value: response }) === 'overload';
   const reason = response.headers[SHED_HEADER];
-  return { upstream: response.endpoint.id, status: response.status, shed: overload && shedsAnyRequest(String(reason)) };
+  return {
+    upstream: response.endpoint.id,
+    status: response.status,
+    shed: overload && shedsAnyRequest(String(reason)),
+    retryAfterMs: retryAfterMs(response.headers['retry-after']),
+  };
 }
 
 const RESIZE = /^\/v1\/resize(?:\?[\w.=&-]*)?$/;

@@ -125,6 +125,13 @@ export const EDGE_ENV = {
   ),
   BALLAST_GATEWAY_MAX_INFLIGHT: intVar('Requests forwarded at once; beyond it, 503', { min: 1 }),
   BALLAST_GATEWAY_MAX_PER_UPSTREAM: intVar('Requests in flight to one API server at once', { min: 1 }),
+  BALLAST_GATEWAY_HOLD_REFUSED_MS: intVar(
+    'Longest the gateway answers a repeated request refused with 429 itself, as Retry-After asked, ms (0: off)',
+    {
+      min: 0,
+      max: 3_600_000,
+    },
+  ),
   BALLAST_GATEWAY_MAX_BODY_BYTES: intVar('Largest request body, bytes', { min: 1 }),
   BALLAST_GATEWAY_BODY_BUDGET_BYTES: intVar('Bytes of request bodies held at once, over all requests; beyond it, 503', { min: 1 }),
   BALLAST_GATEWAY_BODY_BUDGET_PER_CLIENT_BYTES: intVar('The most of the body budget one client address may hold', { min: 1 }),
