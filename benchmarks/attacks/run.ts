@@ -153,6 +153,13 @@ const empty = (): Seen => ({ sent: 0, ok: 0, latency: new Histogram(), statuses:
 const summary = (s: Seen) => ({ yield: s.ok / Math.max(1, s.sent), ...s.latency.summary(), statuses: s.statuses });
 
 const redis = await startRedis();
+let current: Distributed | undefined;
+// Interrupted: the services are processes of their own; stop them and Redis before leaving.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void Promise.allSettled([current?.close(), redis.stop()]).then(() => process.exit(130));
+  });
+}
 const rows: Row[] = [];
 const details: unknown[] = [];
 const image = await sharp(await sampleJpeg())
@@ -165,6 +172,7 @@ console.log(
 try {
   for (const scenario of scenarios) {
     const system = await startDistributed({ redisUrl: redis.url, apis: 3, workers: 1, env: { BALLAST_LOG_LEVEL: 'error' } });
+    current = system;
     const [quietSeen, attackedSeen, afterSeen] = [empty(), empty(), empty()];
     const load = loadavg()[0] ?? 0;
     try {
