@@ -48,6 +48,7 @@ export const SUMMARY: readonly string[] = [
   'composed',
   'failure-detector',
   'system',
+  'queue',
   'degradation',
   'observability',
   'identity',

@@ -4,10 +4,16 @@
  * 1. Redis CPU per full job cycle (enqueue → claim → complete → result read), the
  *    queue as it was before this benchmark existed (its code read from git at the
  *    commit below) against the queue now, on the same primary + replica, in
- *    alternating rounds. Two figures: command time from `INFO commandstats` (the
- *    top-level commands: scripts and the commands the client sends itself; commands a
- *    script runs are counted inside the script's time, so they are left out), and the
- *    primary's main-thread CPU from `INFO cpu` (which adds reading and writing sockets).
+ *    alternating rounds, under four loads: 8, 64 and 256 jobs in flight from one API
+ *    server process to one worker process, and 256 spread over two of each. The load
+ *    runs in separate processes (closed-loop producers and no-op consumers, as API
+ *    servers and workers run; see `load.ts`), so that batching and `WAIT` group commit
+ *    have something to group. The figure that matters is the primary's CPU time from
+ *    /proc (user + system of the redis-server process, every thread) over the run ÷
+ *    jobs; also shown: command time from `INFO commandstats` (the top-level commands:
+ *    scripts and the commands clients send themselves; commands a script runs are
+ *    counted inside the script's time, so they are left out), which on a busy machine
+ *    also counts the time Redis was descheduled inside a long call.
  * 2. Full-cycle throughput with no-op workers, and p99 enqueue-to-acknowledge latency,
  *    with `appendfsync` always / everysec / no: the cost of durability.
  * 3. Full-cycle throughput on one shard (one primary + replica) and on two shards (a
@@ -15,40 +21,72 @@
  * 4. Failure scenarios: five partition/pause cycles (network namespaces; needs root) and
  *    a power cut of every Redis process: acknowledged jobs lost or completed twice.
  *
- *   npm run bench:queue              (about 3 minutes)
- *   npm run bench:queue -- --quick   (one round, shorter runs)
+ *   npm run bench:queue              (about 10 minutes)
+ *   npm run bench:queue -- --quick   (one round, fewer jobs)
+ *   npm run bench:queue -- --only=cost,shards   (some sections; no results file written)
  *
  * Results: benchmarks/results/queue.json and queue.md.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type JobQueue, RedisQueue } from '@ballast/app-queue';
-import { percentile, runCycles, runPartitionScenario, runPowerCutScenario } from '@ballast/app-queue/testing';
+import { percentile, runPartitionScenario, runPowerCutScenario } from '@ballast/app-queue/testing';
 import { startRedisCluster } from '@ballast/test/cluster';
 import { netnsUnavailable } from '@ballast/test/netns';
-import { command, type RedisPersistence, startRedisTopology } from '@ballast/test/redis';
+import { command, type RedisPersistence, type RedisProcess, startRedisTopology } from '@ballast/test/redis';
+import { publishFigures } from '../lib/figures.ts';
 import { median } from '../lib/measure.ts';
-import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
+import { fmt, machine, printTable, type Row, writeResult } from '../lib/report.ts';
+import figures, { PROC, type QueueResults, type Shape } from './figures.ts';
+import { type LoadOptions, type LoadReport, runLoad } from './load-runner.ts';
 
 /** The last commit before this benchmark: the queue with four scripts, two WAITs and two publishes per job. */
 const BASELINE_COMMIT = 'd7f93a4';
 const quick = process.argv.includes('--quick');
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
+const runs = (section: 'cost' | 'durability' | 'shards' | 'failures'): boolean => !only || only.includes(section);
 const here = dirname(fileURLToPath(import.meta.url));
 const loadBefore = loadavg()[0] ?? 0;
 
-type QueueMaker = (connection: string, prefix: string) => JobQueue;
+/** An API server and a worker, 8 jobs in flight: little to batch (about two jobs per call). */
+const tiny: Shape = { name: '8 in flight', producerProcesses: 1, producersPerProcess: 8, consumerProcesses: 1, consumersPerProcess: 2 };
+/** An API server and a worker, 64 jobs in flight. */
+const light: Shape = { name: '64 in flight', producerProcesses: 1, producersPerProcess: 64, consumerProcesses: 1, consumersPerProcess: 16 };
+/** An API server and a worker, 256 jobs in flight. */
+const heavy: Shape = {
+  name: '256 in flight',
+  producerProcesses: 1,
+  producersPerProcess: 256,
+  consumerProcesses: 1,
+  consumersPerProcess: 64,
+};
+/** The same load spread over two API servers and two workers: fewer jobs per process per round trip. */
+const spread: Shape = {
+  name: '256 in flight, 2 + 2 processes',
+  producerProcesses: 2,
+  producersPerProcess: 128,
+  consumerProcesses: 2,
+  consumersPerProcess: 32,
+};
+const shapes = [tiny, light, heavy, spread];
+/** The load of the durability and shard sections. */
+const throughputShape = heavy;
 
 interface Contender {
   name: string;
-  make: QueueMaker;
+  /** Module exporting its `RedisQueue`; undefined for the queue now. */
+  module: string | undefined;
   /** Commands only its scripts run (their time is inside the script's). */
   inner: Set<string>;
 }
 
-async function baseline(): Promise<QueueMaker | undefined> {
+/** Writes the baseline queue's sources out of git; undefined when git cannot read them. */
+function baseline(): string | undefined {
   const dir = join(here, '.baseline', BASELINE_COMMIT);
   try {
     mkdirSync(dir, { recursive: true });
@@ -56,18 +94,24 @@ async function baseline(): Promise<QueueMaker | undefined> {
       const text = execFileSync('git', ['show', `${BASELINE_COMMIT}:apps/queue/src/${file}`], { cwd: here, encoding: 'utf8' });
       writeFileSync(join(dir, file), text);
     }
+    return join(dir, 'redis.ts');
   } catch (error) {
     console.log(
       `(the baseline queue could not be read from git at ${BASELINE_COMMIT}: ${String(error)}; measuring the current queue only)`,
     );
     return undefined;
   }
-  const module = (await import(join(dir, 'redis.ts'))) as { RedisQueue: new (options: object) => JobQueue };
-  return (connection, prefix) => new module.RedisQueue({ connection, prefix, minReplicas: 1, pollMs: 1000 });
+}
+
+/** CPU seconds (user + system, every thread) a process has used, from /proc. */
+function processCpuS(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Per-command `calls` and `usec` from `INFO commandstats`, and the main thread's CPU seconds. */
-async function redisStats(port: number): Promise<{ commands: Map<string, { calls: number; usec: number }>; cpuS: number }> {
+async function redisStats(port: number): Promise<{ commands: Map<string, { calls: number; usec: number }>; mainS: number }> {
   const commands = new Map<string, { calls: number; usec: number }>();
   for (const line of (await command(port, ['INFO', 'commandstats'])).split('\n')) {
     const m = line.match(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/);
@@ -75,110 +119,198 @@ async function redisStats(port: number): Promise<{ commands: Map<string, { calls
   }
   const cpu = await command(port, ['INFO', 'cpu']);
   const read = (name: string): number => Number(cpu.match(new RegExp(`${name}:([\\d.]+)`))?.[1] ?? 0);
-  return { commands, cpuS: read('used_cpu_sys_main_thread') + read('used_cpu_user_main_thread') };
+  return { commands, mainS: read('used_cpu_sys_main_thread') + read('used_cpu_user_main_thread') };
 }
 
-interface CpuRound {
+/** Runs `load` on the given Redis processes and measures their CPU over it. */
+async function measured(
+  processes: readonly RedisProcess[],
+  load: Omit<LoadOptions, 'before'>,
+): Promise<{ report: LoadReport; cpuS: number[] }> {
+  let before: number[] = [];
+  const report = await runLoad({
+    ...load,
+    before: async () => {
+      await Promise.all(processes.map((p) => command(p.port, ['CONFIG', 'RESETSTAT'])));
+      before = processes.map((p) => processCpuS(p.pid));
+    },
+  });
+  return { report, cpuS: processes.map((p, i) => processCpuS(p.pid) - (before[i] ?? 0)) };
+}
+
+const loadOf = (shape: Shape): Omit<LoadOptions, 'options' | 'jobs' | 'idPrefix'> => ({
+  producerProcesses: shape.producerProcesses,
+  producersPerProcess: shape.producersPerProcess,
+  consumerProcesses: shape.consumerProcesses,
+  consumersPerProcess: shape.consumersPerProcess,
+});
+
+interface CostRound {
   contender: string;
+  shape: string;
   jobs: number;
+  procUsPerJob: number;
+  replicaProcUsPerJob: number;
+  mainThreadUsPerJob: number;
   commandUsPerJob: number;
-  cpuUsPerJob: number;
   callsPerJob: number;
+  scriptCallsPerJob: number;
+  waitsPerJob: number;
+  jobsPerSecond: number;
+  nodeUsPerJob: number;
+  ackP99Ms: number;
   breakdown: Record<string, number>;
 }
 
-async function cpuRound(contender: Contender, port: number, url: string, round: number, jobs: number): Promise<CpuRound> {
-  const queue = contender.make(url, `${contender.name}-${round}:`);
-  // Warm up (scripts loaded, connections open), then measure from a reset.
-  await runCycles(queue, queue, { producers: 8, consumers: 4, jobs: 200, idPrefix: 'w' });
-  await command(port, ['CONFIG', 'RESETSTAT']);
-  const before = await redisStats(port);
-  const report = await runCycles(queue, queue, { producers: 32, consumers: 4, jobs });
-  const after = await redisStats(port);
-  await queue.close();
+async function costRound(
+  contender: Contender,
+  topology: { primary: RedisProcess; replicas: readonly RedisProcess[] },
+  shape: Shape,
+  tag: string,
+  jobs: number,
+): Promise<CostRound> {
+  const { primary } = topology;
+  const replica = topology.replicas[0] as RedisProcess;
+  const start = await redisStats(primary.port);
+  const { report, cpuS } = await measured([primary, replica], {
+    ...loadOf(shape),
+    ...(contender.module ? { module: contender.module } : {}),
+    options: { connection: primary.url, minReplicas: 1, prefix: `${tag}:`, pollMs: 1000 },
+    jobs,
+    idPrefix: tag,
+  });
+  const after = await redisStats(primary.port);
+  const n = report.acknowledged;
   let usec = 0;
   let calls = 0;
   const breakdown: Record<string, number> = {};
   for (const [name, stat] of after.commands) {
-    if (contender.inner.has(name)) continue;
-    usec += stat.usec;
-    calls += stat.calls;
-    breakdown[name] = stat.usec / report.acknowledged;
+    if (contender.inner.has(name) || name.startsWith('config') || name === 'info') continue;
+    // XREADGROUP is both a consumer's own read and, with prefetch, a command inside the
+    // FINISH script (whose time is the script's): only the consumers' own count here,
+    // their time in proportion.
+    const own = name === 'xreadgroup' ? Math.max(0, stat.calls - report.scriptReads) : stat.calls;
+    usec += stat.calls > 0 ? (stat.usec * own) / stat.calls : 0;
+    calls += own;
+    breakdown[name] = own / n;
   }
+  if (report.scriptReads > 0) breakdown['xreadgroup in FINISH'] = report.scriptReads / n;
+  const callsOf = (name: string): number => after.commands.get(name)?.calls ?? 0;
   return {
     contender: contender.name,
-    jobs: report.acknowledged,
-    commandUsPerJob: usec / report.acknowledged,
-    cpuUsPerJob: ((after.cpuS - before.cpuS) * 1e6) / report.acknowledged,
-    callsPerJob: calls / report.acknowledged,
+    shape: shape.name,
+    jobs: n,
+    procUsPerJob: ((cpuS[0] ?? 0) * 1e6) / n,
+    replicaProcUsPerJob: ((cpuS[1] ?? 0) * 1e6) / n,
+    // RESETSTAT does not reset the CPU figures: the difference over the run.
+    mainThreadUsPerJob: ((after.mainS - start.mainS) * 1e6) / n,
+    commandUsPerJob: usec / n,
+    callsPerJob: calls / n,
+    scriptCallsPerJob: (callsOf('evalsha') + callsOf('eval')) / n,
+    waitsPerJob: callsOf('wait') / n,
+    jobsPerSecond: n / (report.elapsedMs / 1000),
+    nodeUsPerJob: report.nodeCpuUs / n,
+    ackP99Ms: percentile(report.ackMs, 0.99),
     breakdown,
   };
 }
 
-async function cpuComparison(): Promise<{ rounds: CpuRound[]; rows: Row[] }> {
+async function costComparison(): Promise<{ rounds: CostRound[]; rows: Row[] }> {
   const contenders: Contender[] = [];
-  const old = await baseline();
+  const old = baseline();
   if (old) {
     contenders.push({
       name: 'before',
-      make: old,
+      module: old,
       inner: new Set(['hset', 'exists', 'xlen', 'pexpire', 'xadd', 'del', 'xdel', 'hget', 'hincrby', 'xack', 'publish']),
     });
   }
+  // GET is counted as inner: the FINISH script runs one per job; a producer reads a
+  // result itself (GET) only when it is larger than the notice carries, which no-op
+  // results never are, or when a notice was missed (the poll).
   contenders.push({
     name: 'now',
-    make: (connection, prefix) => new RedisQueue({ connection, prefix, minReplicas: 1, member: `bench-${prefix.slice(0, -1)}` }),
-    inner: new Set(['hset', 'exists', 'xlen', 'pexpire', 'xadd', 'del', 'xdel', 'hmget', 'xack', 'time', 'xpending']),
+    module: undefined,
+    inner: new Set(['get', 'set', 'exists', 'xlen', 'xadd', 'del', 'xdel', 'hmget', 'hset', 'xack', 'time', 'xpending']),
   });
   const topology = await startRedisTopology({ replicas: 1, sentinels: 0, persistence: 'everysec' });
-  const rounds: CpuRound[] = [];
+  const rounds: CostRound[] = [];
   try {
     const n = quick ? 1 : 3;
     for (let round = 0; round < n; round++) {
-      for (const contender of round % 2 === 0 ? contenders : [...contenders].reverse()) {
-        rounds.push(await cpuRound(contender, topology.primary.port, topology.primary.url, round, quick ? 1000 : 3000));
+      for (const shape of shapes) {
+        for (const contender of round % 2 === 0 ? contenders : [...contenders].reverse()) {
+          const tag = `${contender.name}-${shape.producersPerProcess}-${round}`;
+          const r = await costRound(contender, topology, shape, tag, quick ? 2000 : 6000);
+          console.log(
+            `  ${contender.name}, ${shape.name}, round ${round + 1}: ${fmt(r.procUsPerJob)} µs/job of primary CPU, ${fmt(r.jobsPerSecond)} jobs/s (load ${fmt(loadavg()[0] ?? 0)})`,
+          );
+          rounds.push(r);
+        }
       }
     }
   } finally {
     await topology.stop();
   }
-  const rows = contenders.map((c) => {
-    const mine = rounds.filter((r) => r.contender === c.name);
-    return {
-      queue: c.name,
-      'commandstats µs/job (median)': median(mine.map((r) => r.commandUsPerJob)),
-      'range µs': `${fmt(Math.min(...mine.map((r) => r.commandUsPerJob)))}–${fmt(Math.max(...mine.map((r) => r.commandUsPerJob)))}`,
-      'main-thread CPU µs/job (median)': median(mine.map((r) => r.cpuUsPerJob)),
-      'top-level calls/job': median(mine.map((r) => r.callsPerJob)),
-      'jobs/s per Redis core (commandstats)': 1e6 / median(mine.map((r) => r.commandUsPerJob)),
-      'jobs/s per Redis core (CPU)': 1e6 / median(mine.map((r) => r.cpuUsPerJob)),
-    };
-  });
+  const rows: Row[] = [];
+  for (const shape of shapes) {
+    for (const c of contenders) {
+      const mine = rounds.filter((r) => r.contender === c.name && r.shape === shape.name);
+      const med = (pick: (r: CostRound) => number): number => median(mine.map(pick));
+      const proc = mine.map((r) => r.procUsPerJob);
+      rows.push({
+        load: shape.name,
+        queue: c.name,
+        [PROC]: med((r) => r.procUsPerJob),
+        'range µs': `${fmt(Math.min(...proc))}–${fmt(Math.max(...proc))}`,
+        'commandstats µs/job': med((r) => r.commandUsPerJob),
+        'main-thread CPU µs/job': med((r) => r.mainThreadUsPerJob),
+        'top-level calls/job': med((r) => r.callsPerJob),
+        'script calls/job': med((r) => r.scriptCallsPerJob),
+        'WAITs/job': med((r) => r.waitsPerJob),
+        'replica CPU µs/job': med((r) => r.replicaProcUsPerJob),
+        'jobs/s': med((r) => r.jobsPerSecond),
+        'load processes CPU µs/job': med((r) => r.nodeUsPerJob),
+        'p99 enqueue→ack ms': med((r) => r.ackP99Ms),
+      });
+    }
+  }
   return { rounds, rows };
+}
+
+/** Full cycles through the queue now on `processes` (the data servers), with the throughput shape. */
+async function throughput(processes: readonly RedisProcess[], options: Record<string, unknown>, tag: string) {
+  const { report, cpuS } = await measured(processes, {
+    ...loadOf(throughputShape),
+    options: { ...options, minReplicas: 1, prefix: `${tag}:` },
+    jobs: quick ? 2000 : 6000,
+    idPrefix: tag,
+  });
+  return {
+    rate: report.acknowledged / (report.elapsedMs / 1000),
+    ackP50: percentile(report.ackMs, 0.5),
+    ackP99: percentile(report.ackMs, 0.99),
+    cycleP99: percentile(report.cycleMs, 0.99),
+    cpuUsPerJob: (cpuS.reduce((a, b) => a + b, 0) * 1e6) / report.acknowledged,
+  };
 }
 
 async function durability(): Promise<Row[]> {
   const rows: Row[] = [];
   const policies: RedisPersistence[] = ['always', 'everysec', 'no'];
   const rounds = quick ? 1 : 2;
-  const results = new Map<string, Array<{ rate: number; ackP50: number; ackP99: number; cycleP99: number }>>();
+  const results = new Map<string, Array<Awaited<ReturnType<typeof throughput>>>>();
   for (let round = 0; round < rounds; round++) {
     for (const policy of round % 2 === 0 ? policies : [...policies].reverse()) {
       const topology = await startRedisTopology({ replicas: 1, sentinels: 0, persistence: policy });
-      const queue = new RedisQueue({ connection: topology.primary.url, minReplicas: 1, member: `dur-${policy}-${round}` });
       try {
-        await runCycles(queue, queue, { producers: 8, consumers: 4, jobs: 300, idPrefix: 'w' });
-        const report = await runCycles(queue, queue, { producers: 64, consumers: 8, durationMs: quick ? 3000 : 6000 });
-        const list = results.get(String(policy)) ?? [];
-        list.push({
-          rate: report.acknowledged / (report.elapsedMs / 1000),
-          ackP50: percentile(report.ackMs, 0.5),
-          ackP99: percentile(report.ackMs, 0.99),
-          cycleP99: percentile(report.cycleMs, 0.99),
-        });
-        results.set(String(policy), list);
+        const r = await throughput(
+          [topology.primary, ...topology.replicas],
+          { connection: topology.primary.url },
+          `dur-${policy}-${round}`,
+        );
+        results.set(String(policy), [...(results.get(String(policy)) ?? []), r]);
       } finally {
-        await queue.close();
         await topology.stop();
       }
     }
@@ -201,36 +333,31 @@ async function durability(): Promise<Row[]> {
 
 async function shards(): Promise<Row[]> {
   const rows: Row[] = [];
-  const duration = quick ? 3000 : 6000;
-  const measure = async (label: string, make: () => RedisQueue, stop: () => Promise<void>): Promise<void> => {
-    const queue = make();
-    try {
-      await runCycles(queue, queue, { producers: 8, consumers: 4, jobs: 300, idPrefix: 'w' });
-      const report = await runCycles(queue, queue, { producers: 64, consumers: 8, durationMs: duration });
-      rows.push({
-        setup: label,
-        'jobs/s': report.acknowledged / (report.elapsedMs / 1000),
-        'p50 enqueue→ack ms': percentile(report.ackMs, 0.5),
-        'p99 enqueue→ack ms': percentile(report.ackMs, 0.99),
-        'p99 full cycle ms': percentile(report.cycleMs, 0.99),
-      });
-    } finally {
-      await queue.close();
-      await stop();
-    }
+  const add = (setup: string, r: Awaited<ReturnType<typeof throughput>>): void => {
+    rows.push({
+      setup,
+      'jobs/s': r.rate,
+      'p50 enqueue→ack ms': r.ackP50,
+      'p99 enqueue→ack ms': r.ackP99,
+      'p99 full cycle ms': r.cycleP99,
+      'CPU of every Redis process µs/job': r.cpuUsPerJob,
+    });
   };
   const one = await startRedisTopology({ replicas: 1, sentinels: 0, persistence: 'everysec' });
-  await measure(
-    '1 shard (primary + replica)',
-    () => new RedisQueue({ connection: one.primary.url, minReplicas: 1, member: 'one' }),
-    () => one.stop(),
-  );
+  try {
+    add('1 shard (primary + replica)', await throughput([one.primary, ...one.replicas], { connection: one.primary.url }, 'one'));
+  } finally {
+    await one.stop();
+  }
   const two = await startRedisCluster({ primaries: 2, replicasPerPrimary: 1, persistence: 'everysec' });
-  await measure(
-    '2 shards (Redis Cluster, 2 primaries + replicas)',
-    () => new RedisQueue({ cluster: { nodes: two.addresses, shards: 2 }, minReplicas: 1, member: 'two' }),
-    () => two.stop(),
-  );
+  try {
+    add(
+      '2 shards (Redis Cluster, 2 primaries + replicas)',
+      await throughput(two.nodes, { cluster: { nodes: two.addresses, shards: 2 } }, 'two'),
+    );
+  } finally {
+    await two.stop();
+  }
   return rows;
 }
 
@@ -263,73 +390,38 @@ async function failures(): Promise<Row[]> {
 
 const started = performance.now();
 console.log(`bench:queue — ${quick ? 'quick' : 'full'} run; load average ${loadBefore.toFixed(2)} at start`);
-const cpu = await cpuComparison();
-printTable('Redis cost per full job cycle (primary + 1 replica, WAIT 1, appendfsync everysec; 32 producers, 4 no-op consumers)', cpu.rows);
-const fsync = await durability();
+const cost = runs('cost') ? await costComparison() : { rounds: [], rows: [] };
 printTable(
-  'The cost of durability: full-cycle throughput, primary + 1 replica, WAIT 1, 64 producers, 8 no-op consumers, one Node process',
-  fsync,
+  'Redis cost per full job cycle (primary + 1 replica, WAIT 1, appendfsync everysec; producer and no-op consumer processes)',
+  cost.rows,
 );
-const sharded = await shards();
-printTable('Shards: full-cycle throughput, appendfsync everysec, WAIT 1, 64 producers, 8 no-op consumers, one Node process', sharded);
-const chaos = await failures();
+const fsync = runs('durability') ? await durability() : [];
+printTable(`The cost of durability: full-cycle throughput, primary + 1 replica, WAIT 1, ${throughputShape.name}`, fsync);
+const sharded = runs('shards') ? await shards() : [];
+printTable(`Shards: full-cycle throughput, appendfsync everysec, WAIT 1, ${throughputShape.name}`, sharded);
+const chaos = runs('failures') ? await failures() : [];
 printTable('Failure scenarios', chaos);
 const loadAfter = loadavg()[0] ?? 0;
-const now = cpu.rows.find((r) => r.queue === 'now');
-const usPerJob = Number(now?.['commandstats µs/job (median)']);
-const cpuPerJob = Number(now?.['main-thread CPU µs/job (median)']);
-const shardsFor = (us: number): number => Math.ceil((10_000 * us) / 1e6 / 0.7);
-const extrapolation = {
-  commandUsPerJob: usPerJob,
-  cpuUsPerJob: cpuPerJob,
-  jobsPerCoreCommandstats: 1e6 / usPerJob,
-  jobsPerCoreCpu: 1e6 / cpuPerJob,
-  shardsFor10kAt70PercentCommandstats: shardsFor(usPerJob),
-  shardsFor10kAt70PercentCpu: shardsFor(cpuPerJob),
-};
-console.log(
-  `\n10,000 jobs/s at ${fmt(cpuPerJob)} µs of primary CPU per job needs ${fmt((10_000 * cpuPerJob) / 1e6)} cores: ` +
-    `${extrapolation.shardsFor10kAt70PercentCpu} shard(s) kept under 70% busy (${extrapolation.shardsFor10kAt70PercentCommandstats} by command time alone).`,
-);
-console.log(`load average ${loadBefore.toFixed(2)} → ${loadAfter.toFixed(2)}; ${((performance.now() - started) / 1000).toFixed(0)} s`);
-
-const result = {
+const result: QueueResults = {
   machine: machine(),
   quick,
   loadAverage: { before: loadBefore, after: loadAfter },
   baseline: BASELINE_COMMIT,
-  cpu,
+  rounds: quick ? 1 : 3,
+  shapes,
+  extrapolateFrom: heavy.name,
+  cost: { rows: cost.rows },
   durability: fsync,
-  extrapolation,
+  shards: sharded,
+  failures: chaos,
 };
-writeResult('queue.json', result);
-writeResult(
-  'queue.md',
-  [
-    '# bench:queue',
-    '',
-    `\`npm run bench:queue${quick ? ' -- --quick' : ''}\` — ${result.machine.cpuModel}, ${result.machine.cpus} cores, Node ${result.machine.node}, ${result.machine.date}; load average ${loadBefore.toFixed(2)} → ${loadAfter.toFixed(2)}.`,
-    '',
-    `## Redis cost per full job cycle (baseline: the queue at ${BASELINE_COMMIT})`,
-    '',
-    markdownTable(cpu.rows),
-    '',
-    '## The cost of durability',
-    '',
-    markdownTable(fsync),
-    '',
-    '## Shards',
-    '',
-    markdownTable(sharded),
-    '',
-    '## Failure scenarios',
-    '',
-    markdownTable(chaos),
-    '',
-    '## Extrapolation',
-    '',
-    `10,000 jobs/s × ${fmt(cpuPerJob)} µs = ${fmt((10_000 * cpuPerJob) / 1e6)} primary cores: ${extrapolation.shardsFor10kAt70PercentCpu} shard(s) at ≤ 70% busy (${extrapolation.shardsFor10kAt70PercentCommandstats} by command time alone).`,
-    '',
-  ].join('\n'),
-);
+if (cost.rows.length > 0) {
+  const fragments = figures(result);
+  console.log(`\n${fragments.goal}\n${fragments.extrapolation}`);
+}
+console.log(`load average ${loadBefore.toFixed(2)} → ${loadAfter.toFixed(2)}; ${((performance.now() - started) / 1000).toFixed(0)} s`);
+if (only) process.exit(0);
+writeResult('queue.json', { ...result, cost });
+writeResult('queue.md', figures(result).report as string);
+await publishFigures('queue');
 process.exit(0);

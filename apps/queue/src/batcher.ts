@@ -37,7 +37,12 @@ export class Batcher<I, O> {
     this.batches++;
     this.#send(batch.map((b) => b.item)).then(
       (results) => {
-        for (const [i, b] of batch.entries()) b.resolve(results[i] as O);
+        if (results.length === batch.length) {
+          for (const [i, result] of results.entries()) batch[i]?.resolve(result);
+        } else {
+          const error = new Error(`Batcher: send answered ${results.length} results for ${batch.length} items`);
+          for (const b of batch) b.reject(error);
+        }
         this.#next();
       },
       (error) => {
@@ -49,6 +54,10 @@ export class Batcher<I, O> {
 
   #next(): void {
     this.#busy = false;
-    if (this.#queue.length > 0) this.#flush();
+    if (this.#queue.length === 0 || this.#scheduled) return;
+    // After the rest of this turn of the event loop: the replies that came with this one
+    // (other connections, other batches) submit their items first, and go in this batch.
+    this.#scheduled = true;
+    setImmediate(() => this.#flush());
   }
 }

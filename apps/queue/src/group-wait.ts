@@ -1,15 +1,15 @@
 /**
- * Group commit for `WAIT`: a `WAIT` on a connection vouches for every write made on
- * that connection before it, so concurrent jobs share one. A caller whose write has
- * completed joins the next `WAIT` not yet sent (one already in flight may have been
- * sent before the write, so it cannot vouch for it); that one is sent as soon as the
- * one in flight returns. Under load, one `WAIT` covers every job written during the
- * previous one's round trip.
+ * Group commit for `WAIT`: a `WAIT` on a connection vouches for every write sent on
+ * that connection before it, so concurrent jobs share one. {@link GroupWait.after}
+ * gives a `WAIT` sent after the call — the one already scheduled for the end of this
+ * tick if there is one, else a new one — so every write sent in the same tick shares
+ * it, and a `WAIT` sent before a write never vouches for it. With the queue's batched
+ * scripts, one `WAIT` covers every job of a batch (and of any other batch sent in the
+ * same tick), sent right behind the batch.
  */
 export class GroupWait {
   readonly #send: () => Promise<number>;
-  #sending: Promise<number> | undefined;
-  #queued: Promise<number> | undefined;
+  #next: Promise<number> | undefined;
   /** `WAIT` commands sent so far. */
   sent = 0;
 
@@ -18,28 +18,20 @@ export class GroupWait {
     this.#send = send;
   }
 
-  /** Resolves with the replicas that hold every write completed before this call. */
-  wait(): Promise<number> {
-    if (this.#queued) return this.#queued;
-    if (!this.#sending) return this.#start();
-    const queued = this.#sending.then(noop, noop).then(() => {
-      this.#queued = undefined;
-      return this.#start();
+  /**
+   * Resolves with the replicas that hold every write sent on the connection before this
+   * call: a `WAIT` sent at the end of the current tick, shared with every caller of the tick.
+   */
+  after(): Promise<number> {
+    if (this.#next) return this.#next;
+    const next = new Promise<number>((resolve, reject) => {
+      queueMicrotask(() => {
+        this.#next = undefined;
+        this.sent++;
+        this.#send().then(resolve, reject);
+      });
     });
-    this.#queued = queued;
-    return queued;
-  }
-
-  #start(): Promise<number> {
-    this.sent++;
-    const sending = this.#send();
-    this.#sending = sending;
-    const clear = (): void => {
-      if (this.#sending === sending) this.#sending = undefined;
-    };
-    sending.then(clear, clear);
-    return sending;
+    this.#next = next;
+    return next;
   }
 }
-
-function noop(): void {}

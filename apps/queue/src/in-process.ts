@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { abortReason, durationMs, integer } from '@ballast/common';
+import { abortReason, durationMs, finiteNumber, integer } from '@ballast/common';
 import { LedgerLog, ledgerArgs } from './ledger.ts';
 import { asBuffer, emptyStats, poison, resolveQueueOptions, unknownJob } from './options.ts';
 import { addServiceSample, emptyServicePart, serviceStatsOf } from './service-stats.ts';
@@ -86,6 +86,7 @@ export class InProcessQueue implements JobQueue {
 
   async enqueue(input: JobInput): Promise<string> {
     if (this.#closed) throw new QueueClosedError();
+    finiteNumber('deadlineAt', input.deadlineAt);
     const id = input.id ?? randomUUID();
     if (this.#entries.has(id)) return id; // idempotent per id, like the Redis queue
     if (this.#live >= this.#options.maxDepth) {

@@ -120,6 +120,14 @@ describe.each(factories)('%s queue', (_name, make, fake) => {
     expect(await q.depth()).toBe(1);
   });
 
+  it('acknowledges an id enqueued again while the queue is full (idempotent), and refuses a new one', async () => {
+    const q = queue({ maxDepth: 1 });
+    await q.enqueue({ id: 'only', data: bytes('a'), params: {}, deadlineAt: future() });
+    await expect(q.enqueue({ id: 'only', data: bytes('a'), params: {}, deadlineAt: future() })).resolves.toBe('only');
+    await expect(q.enqueue({ id: 'other', data: bytes('b'), params: {}, deadlineAt: future() })).rejects.toBeInstanceOf(QueueFullError);
+    expect(await q.depth()).toBe(1);
+  });
+
   it('drops expired jobs instead of processing them', async () => {
     const q = queue();
     const stale = await q.enqueue({ data: bytes('old'), params: {}, deadlineAt: Date.now() + 20 });
@@ -348,6 +356,24 @@ describe.each(factories)('%s queue', (_name, make, fake) => {
     expect(await entries(q, 10, 5)).toEqual([]);
   });
 
+  it('close() ends a waiting next() and refuses later ones', async () => {
+    const q = queue();
+    const c = q.consumer('c');
+    const waiting = c.next().catch((error: unknown) => error);
+    await elapse(20);
+    await q.close();
+    expect(await waiting).toMatchObject({ code: 'ERR_BALLAST_QUEUE_CLOSED' });
+    await expect(c.next()).rejects.toMatchObject({ code: 'ERR_BALLAST_QUEUE_CLOSED' });
+  });
+
+  it('refuses a job whose deadline is not a number, naming it', async () => {
+    const q = queue();
+    const error = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: Number.NaN }).catch((e) => e);
+    expect(isInvalidOptionError(error)).toBe(true);
+    expect(String(error)).toContain('deadlineAt');
+    expect(await q.depth()).toBe(0);
+  });
+
   it('rejects invalid options naming the option', () => {
     let error: unknown;
     try {
@@ -439,6 +465,20 @@ describe('redis queue replication', () => {
       await onReplica.close();
     } finally {
       await q.close();
+    }
+  });
+
+  it('covers the jobs enqueued together with one WAIT (group commit), each acknowledged only once replicated', async () => {
+    const q = new RedisQueue({ connection: topology.primary.url, minReplicas: 1, prefix: 'group:' });
+    const onReplica = new RedisQueue({ connection: topology.replicas[0]!.url, minReplicas: 0, prefix: 'group:' });
+    try {
+      await q.ping();
+      const ids = await Promise.all(Array.from({ length: 20 }, () => q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future() })));
+      expect(q.waitsSent).toBeLessThanOrEqual(2);
+      for (const id of ids) expect((await onReplica.result(id))?.status).toBe('pending');
+    } finally {
+      await q.close();
+      await onReplica.close();
     }
   });
 

@@ -1,6 +1,6 @@
 import { abortReason } from '@ballast/common';
 import type { Redis } from 'ioredis';
-import type { Finish, RedisQueue } from './redis.ts';
+import type { Finish, Prefetch, RedisQueue } from './redis.ts';
 import { type Consumer, type Job, type Lease, QueueClosedError } from './types.ts';
 
 /** @internal One entry of the stream as a consumer receives it. */
@@ -13,118 +13,302 @@ export interface RawEntry {
   job: Job;
 }
 
+interface Taker {
+  consumer: RedisConsumer;
+  resolve: (entry: RawEntry) => void;
+  reject: (error: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
 /**
- * @internal A consumer of {@link RedisQueue}: one blocking connection for `XREADGROUP`,
- * a timer renewing the leases it holds, a reclaim scan every `blockMs` (and at once when
- * a member is found gone). Its name in the consumer group is `<name>@<member>`, so the
- * jobs of a member found gone can be found. With several shards it reads them in turn.
+ * @internal The new entries of one queue handle, shared by all its consumers: one
+ * `XREADGROUP … COUNT n` for the n consumers waiting (on one blocking connection), and
+ * one reclaim scan every `blockMs` (at once when a member is found gone), so a process
+ * running many consumers makes one round trip for many jobs. Entries are read under the
+ * handle's own name in the consumer group (`q@<member>`), so a member found gone is found
+ * by its name. With several shards it reads them in turn.
+ *
+ * With one shard, a FINISH call also claims the next entries of the consumers it
+ * finishes for (prefetch, see the FINISH script): they wait here, ready, and the
+ * consumers asking next take them without a read. Entries nobody takes within
+ * {@link EntryFeed.holdMs} (a consumer that closed or stopped asking) are handed back,
+ * well within their lease, which is not renewed while they wait.
  */
-export class RedisConsumer implements Consumer {
+export class EntryFeed implements Prefetch {
+  /** The handle's consumer name in the group. */
   readonly name: string;
-  readonly groupName: string;
   readonly #queue: RedisQueue;
-  /** Entries held, by shard. */
-  readonly #held = new Map<number, Set<string>>();
+  readonly #takers: Taker[] = [];
+  /** Entries received with nobody waiting (prefetched), oldest first, with when they came. */
+  readonly #ready: Array<{ entry: RawEntry; at: number }> = [];
+  #expiry: ReturnType<typeof setTimeout> | undefined;
   /** Shard to look at first next time: non-empty shards take turns (fair consumption). */
   #turn = 0;
   #client: Redis | undefined;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #pumping = false;
+  #closed = false;
   #lastReclaim = Number.NEGATIVE_INFINITY;
   #lastHint = 0;
-  #closed = false;
 
-  constructor(queue: RedisQueue, name: string, groupName: string) {
+  constructor(queue: RedisQueue, name: string) {
     this.#queue = queue;
     this.name = name;
-    this.groupName = groupName;
   }
 
-  async next(signal?: AbortSignal): Promise<Lease> {
-    const queue = this.#queue;
-    const blockMs = queue.blockMs;
-    this.#client ??= queue._duplicate();
-    this.#timer ??= setInterval(() => {
-      for (const [shard, ids] of this.#held) if (ids.size > 0) queue._renew(this.groupName, shard, [...ids]).catch(() => {});
-    }, queue.leaseMs / 3);
-    this.#timer.unref();
-    if (queue.shardCount === 1) await queue.ensureGroup(0);
-    while (true) {
-      if (this.#closed) throw new QueueClosedError();
-      if (signal?.aborted) throw abortReason(signal);
-      let entry: RawEntry | undefined;
-      if (performance.now() - this.#lastReclaim >= blockMs || this.#lastHint !== queue.reclaimHint) {
-        this.#lastReclaim = performance.now();
-        this.#lastHint = queue.reclaimHint;
-        entry = await queue._reclaim(this.groupName);
+  get consumer(): string {
+    return this.name;
+  }
+
+  /** How long a ready entry waits for a consumer before it is handed back (ms). */
+  get holdMs(): number {
+    return Math.max(20, Math.min(1000, this.#queue.leaseMs / 4));
+  }
+
+  /**
+   * Entries a FINISH call should claim for `finishing` consumers: as many as will ask,
+   * less those already ready; none with several shards (each is read in turn, for
+   * fairness) or when a reclaim scan is due (it runs on the next read, which
+   * prefetching would otherwise keep from happening).
+   */
+  count(finishing: number): number {
+    if (this.#closed || this.#queue.shardCount !== 1 || this.#reclaimDue()) return 0;
+    return Math.max(0, finishing - this.#ready.length);
+  }
+
+  deliver(entries: RawEntry[]): void {
+    for (const entry of entries) this.#hand(entry);
+  }
+
+  /** The next entry for `consumer`; rejects when `signal` aborts or the consumer closes. */
+  take(consumer: RedisConsumer, signal: AbortSignal | undefined): Promise<RawEntry> {
+    return new Promise<RawEntry>((resolve, reject) => {
+      if (this.#closed) {
+        reject(new QueueClosedError());
+        return;
       }
-      entry ??= queue.shardCount === 1 ? await this.#read(0, blockMs, signal) : await this.#sweep(blockMs, signal);
-      if (!entry) continue;
-      if (this.#closed || signal?.aborted) {
-        // Received after we stopped wanting it: hand it straight back.
-        await queue._release(this.groupName, entry.shard, entry.entryId, entry.job.attempt);
-        continue;
+      const ready = this.#ready.shift();
+      if (ready) {
+        resolve(ready.entry);
+        return;
       }
-      const lease = await queue._begin(this, entry);
-      if (lease) return lease;
+      const taker: Taker = { consumer, resolve, reject, signal, onAbort: undefined };
+      if (signal) {
+        taker.onAbort = () => {
+          this.#remove(taker);
+          reject(abortReason(signal));
+        };
+        signal.addEventListener('abort', taker.onAbort, { once: true });
+      }
+      this.#takers.push(taker);
+      this.#start();
+    });
+  }
+
+  /** Rejects every take of `consumer` (it closed). */
+  drop(consumer: RedisConsumer): void {
+    for (const taker of [...this.#takers]) {
+      if (taker.consumer !== consumer) continue;
+      this.#remove(taker);
+      taker.reject(new QueueClosedError());
     }
+  }
+
+  /** Rejects every waiting take and hands the ready entries back (resolves once Redis has them back, or could not be told). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const taker of this.#takers.splice(0)) {
+      if (taker.onAbort) taker.signal?.removeEventListener('abort', taker.onAbort);
+      taker.reject(new QueueClosedError());
+    }
+    const back = this.giveBackReady();
+    this.#client?.disconnect();
+    await back;
+  }
+
+  /** Hands back every ready entry (no consumer is left to take them). */
+  async giveBackReady(): Promise<void> {
+    clearTimeout(this.#expiry);
+    this.#expiry = undefined;
+    await Promise.all(this.#ready.splice(0).map(({ entry }) => this.#giveBack(entry)));
+  }
+
+  #remove(taker: Taker): void {
+    const i = this.#takers.indexOf(taker);
+    if (i >= 0) this.#takers.splice(i, 1);
+    if (taker.onAbort) taker.signal?.removeEventListener('abort', taker.onAbort);
+  }
+
+  /**
+   * Starts reading after the current turn of the event loop, so that every consumer
+   * asking in this turn (a batch of completions resolving together) is counted in one
+   * read.
+   */
+  #start(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    setImmediate(() => {
+      this.#pump().catch(() => {});
+    });
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      while (this.#takers.length > 0 && !this.#closed) {
+        for (const entry of await this.#fetch(this.#takers.length)) this.#hand(entry);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /**
+   * Gives `entry` to the consumer waiting longest; with nobody waiting, keeps it ready
+   * for {@link EntryFeed.holdMs}; once closed, hands it back at once.
+   */
+  #hand(entry: RawEntry): void {
+    if (this.#closed) {
+      this.#giveBack(entry);
+      return;
+    }
+    const taker = this.#takers.shift();
+    if (!taker) {
+      this.#ready.push({ entry, at: performance.now() });
+      this.#expiry ??= setTimeout(() => this.#expire(), this.holdMs).unref();
+      return;
+    }
+    if (taker.onAbort) taker.signal?.removeEventListener('abort', taker.onAbort);
+    taker.resolve(entry);
+  }
+
+  /** Hands back the ready entries that waited {@link EntryFeed.holdMs}; looks again when others remain. */
+  #expire(): void {
+    this.#expiry = undefined;
+    const hold = this.holdMs;
+    const now = performance.now();
+    while (this.#ready.length > 0 && now - (this.#ready[0]?.at ?? now) >= hold) {
+      const ready = this.#ready.shift();
+      if (ready) this.#giveBack(ready.entry);
+    }
+    const oldest = this.#ready[0];
+    if (oldest) this.#expiry = setTimeout(() => this.#expire(), Math.max(1, oldest.at + hold - now)).unref();
+  }
+
+  /** Hands an entry back: reclaimable at once, its attempt not counted. */
+  #giveBack(entry: RawEntry): Promise<void> {
+    return this.#queue._release(this.name, entry.shard, entry.entryId, entry.job.attempt).catch(() => {});
+  }
+
+  #reclaimDue(): boolean {
+    return performance.now() - this.#lastReclaim >= this.#queue.blockMs || this.#lastHint !== this.#queue.reclaimHint;
+  }
+
+  async #fetch(count: number): Promise<RawEntry[]> {
+    const queue = this.#queue;
+    if (this.#reclaimDue()) {
+      this.#lastReclaim = performance.now();
+      this.#lastHint = queue.reclaimHint;
+      const reclaimed = await queue._reclaim(this.name, count).catch(() => []);
+      if (reclaimed.length > 0) return reclaimed;
+    }
+    return queue.shardCount === 1 ? this.#read(0, count, queue.blockMs) : this.#sweep(count);
   }
 
   /**
    * Several shards: looks at each once without blocking, starting after the last one
    * that served (so busy shards take turns), then blocks briefly on one. A shard that
-   * does not answer within 250 ms (failing over, hung) is skipped for a second; an entry
-   * it delivers late is handed back at once.
+   * does not answer within 250 ms (failing over, hung) is skipped for a second; entries
+   * it delivers late are handed back at once.
    */
-  async #sweep(blockMs: number, signal?: AbortSignal): Promise<RawEntry | undefined> {
+  async #sweep(count: number): Promise<RawEntry[]> {
     const queue = this.#queue;
     const n = queue.shardCount;
     const start = this.#turn;
-    const release = (late: RawEntry): Promise<void> => queue._release(this.groupName, late.shard, late.entryId, late.job.attempt);
+    const release = (late: RawEntry[]): Promise<unknown> =>
+      Promise.all(late.map((e) => queue._release(this.name, e.shard, e.entryId, e.job.attempt)));
     for (let k = 0; k < n; k++) {
       const shard = (start + k) % n;
       if (!queue._usable(shard)) continue;
-      const entry = await queue._within(shard, queue._read(undefined, this.groupName, shard), release);
-      if (entry) {
+      const entries = await queue._within(shard, queue._read(undefined, this.name, shard, count), release);
+      if (entries.length > 0) {
         this.#turn = (shard + 1) % n;
-        return entry;
+        return entries;
       }
     }
     this.#turn = (start + 1) % n;
-    const block = Math.min(blockMs, 100);
+    const block = Math.min(queue.blockMs, 100);
     if (!queue._usable(start)) {
       await new Promise((r) => setTimeout(r, block));
-      return undefined;
+      return [];
     }
-    return queue._within(start, this.#read(start, block, signal), release, block + 250);
+    return queue._within(start, this.#read(start, count, block), release, block + 250);
   }
 
-  async #read(shard: number, blockMs: number, signal?: AbortSignal): Promise<RawEntry | undefined> {
+  async #read(shard: number, count: number, blockMs: number): Promise<RawEntry[]> {
+    this.#client ??= this.#queue._duplicate();
     try {
-      return await this.#queue._read(this.#client as Redis, this.groupName, shard, blockMs);
+      return await this.#queue._read(this.#client, this.name, shard, count, blockMs);
     } catch (error) {
-      if (this.#closed) throw new QueueClosedError();
+      if (this.#closed) return [];
       if (String((error as Error).message).includes('NOGROUP')) {
-        await this.#queue.ensureGroup(shard, true);
-        return undefined;
+        await this.#queue.ensureGroup(shard, true).catch(() => {});
+        return [];
       }
       // Failover in progress or Redis unreachable: back off briefly and try again.
       await new Promise((r) => setTimeout(r, 100));
+      return [];
+    }
+  }
+}
+
+/**
+ * @internal A consumer of {@link RedisQueue}: takes entries from its handle's
+ * {@link EntryFeed} and keeps a timer renewing the leases it holds. Its name is the
+ * `worker` of the jobs it finishes.
+ */
+export class RedisConsumer implements Consumer {
+  readonly name: string;
+  readonly #queue: RedisQueue;
+  readonly #feed: EntryFeed;
+  /** Entries held, by shard. */
+  readonly #held = new Map<number, Set<string>>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+
+  constructor(queue: RedisQueue, name: string, feed: EntryFeed) {
+    this.#queue = queue;
+    this.name = name;
+    this.#feed = feed;
+  }
+
+  async next(signal?: AbortSignal): Promise<Lease> {
+    const queue = this.#queue;
+    this.#timer ??= setInterval(() => {
+      for (const [shard, ids] of this.#held) if (ids.size > 0) queue._renew(this.#feed.name, shard, [...ids]).catch(() => {});
+    }, queue.leaseMs / 3);
+    this.#timer.unref();
+    while (true) {
+      if (this.#closed) throw new QueueClosedError();
       if (signal?.aborted) throw abortReason(signal);
-      return undefined;
+      const entry = await this.#feed.take(this, signal);
+      const lease = await queue._begin(this, entry);
+      if (lease) return lease;
     }
   }
 
   /** @internal */
-  _lease(job: Job, shard: number, entryId: string, producer: string): Lease {
+  _lease(entry: RawEntry, tenant: string | undefined): Lease {
+    const { job, shard, entryId, producer } = entry;
     let held = this.#held.get(shard);
     if (!held) this.#held.set(shard, (held = new Set()));
     const ids = held;
     ids.add(entryId);
     const started = performance.now();
-    const finish = async (f: Omit<Finish, 'worker' | 'attempt' | 'serviceMs' | 'producer'>): Promise<void> => {
+    const finish = async (f: Omit<Finish, 'worker' | 'attempt' | 'serviceMs' | 'producer' | 'tenant'>): Promise<void> => {
       try {
         const serviceMs = performance.now() - started;
-        await this.#queue._finish(shard, entryId, job.id, { ...f, worker: this.name, attempt: job.attempt, serviceMs, producer });
+        const common = { worker: this.name, attempt: job.attempt, serviceMs, producer, tenant };
+        await this.#queue._finish(shard, entryId, job.id, { ...f, ...common });
       } finally {
         ids.delete(entryId);
       }
@@ -139,7 +323,7 @@ export class RedisConsumer implements Consumer {
         finish({ state: 'failed', info: JSON.stringify(error), errorCode: error.code, ...(meta ? { usage: JSON.stringify(meta) } : {}) }),
       release: async () => {
         ids.delete(entryId);
-        await this.#queue._release(this.groupName, shard, entryId, job.attempt);
+        await this.#queue._release(this.#feed.name, shard, entryId, job.attempt);
       },
     };
   }
@@ -148,7 +332,7 @@ export class RedisConsumer implements Consumer {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
-    this.#client?.disconnect();
-    this.#queue._forget(this);
+    this.#feed.drop(this);
+    await this.#queue._forget(this);
   }
 }

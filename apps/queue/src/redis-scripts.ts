@@ -5,37 +5,53 @@
  * Each call is atomic, and Redis replicates a script's writes as one transaction, so a
  * replica holds all of a call's effects or none.
  *
+ * What a job costs inside Redis is what Redis CPU per job is made of, so the scripts
+ * keep it to four commands per job — ENQUEUE's `XADD` and `SET … NX PX`, FINISH's `GET`
+ * and `SET … PX` — and do everything else once per call: the depth check, acknowledging
+ * and deleting the finished entries (`XACK` and `XDEL` take many ids), one ledger entry
+ * holding every job the call finished, one service-time update.
+ *
  * Keys of one shard (they share a hash tag in cluster mode): the stream of live jobs,
- * one hash per job, the ledger stream, the service-time hash.
+ * one string per job (its state: see `job-state.ts`), the ledger stream, the
+ * service-time hash.
  */
 
 /**
- * KEYS: stream, then one job hash per job. ARGV: maxDepth, then per job nine values:
- * id, params, deadlineAt, enqueuedAt, data, pexpire ms, result ttl ms, tenant, producer
- * ('' unless attended).
+ * KEYS: stream, then one job key per job. ARGV: maxDepth, then per job four values:
+ * the entry's header (JSON: id, params, deadlineAt, enqueuedAt, producer), the job's
+ * data, the job key's lifetime in ms, and the pending state's tail (`\n<result ttl
+ * ms>\n<tenant>`). A stream entry has two fields, `h` and `d`: every field is work for
+ * `XADD`, for `XREADGROUP`'s answer, for the replicas and the append-only file.
  * Returns, per job, its entry id; 0 when the queue was full; -1 when the id exists
- * already (after rewriting one field, so that a WAIT that follows covers the job: a
- * resent enqueue after a failover must not be acknowledged on the word of a write made
- * elsewhere).
+ * already. The entry is added first and the job key set only if absent (`NX`), so one
+ * command both checks and writes; a duplicate's entry is deleted again. Either way a
+ * duplicate makes a write, so that a `WAIT` that follows covers the job: a resent
+ * enqueue after a failover must not be acknowledged on the word of a write made
+ * elsewhere.
  */
 export const ENQUEUE = `
 local out = {}
 local depth = redis.call('XLEN', KEYS[1])
 local max = tonumber(ARGV[1])
 for i = 2, #KEYS do
-  local b = 2 + (i - 2) * 9
+  local b = 2 + (i - 2) * 4
   local key = KEYS[i]
-  if redis.call('EXISTS', key) == 1 then
-    redis.call('HSET', key, 'resent', ARGV[b + 3])
-    out[i - 1] = -1
-  elseif depth >= max then
-    out[i - 1] = 0
+  if depth >= max then
+    if redis.call('EXISTS', key) == 1 then
+      redis.call('XDEL', KEYS[1], redis.call('XADD', KEYS[1], '*', 'resent', '1'))
+      out[i - 1] = -1
+    else
+      out[i - 1] = 0
+    end
   else
-    local e = redis.call('XADD', KEYS[1], '*', 'id', ARGV[b], 'params', ARGV[b + 1], 'deadlineAt', ARGV[b + 2], 'enqueuedAt', ARGV[b + 3], 'p', ARGV[b + 8], 'data', ARGV[b + 4])
-    redis.call('HSET', key, 'state', 'pending', 'ttl', ARGV[b + 6], 'tenant', ARGV[b + 7], 'e', e)
-    redis.call('PEXPIRE', key, ARGV[b + 5])
-    depth = depth + 1
-    out[i - 1] = e
+    local e = redis.call('XADD', KEYS[1], '*', 'h', ARGV[b], 'd', ARGV[b + 1])
+    if redis.call('SET', key, 'p\\n' .. e .. ARGV[b + 3], 'NX', 'PX', ARGV[b + 2]) then
+      depth = depth + 1
+      out[i - 1] = e
+    else
+      redis.call('XDEL', KEYS[1], e)
+      out[i - 1] = -1
+    end
   end
 end
 return out`;
@@ -45,7 +61,8 @@ return out`;
  * consumer has received it. KEYS: stream, job. ARGV: entry id, group.
  */
 export const UNDO = `
-if redis.call('HGET', KEYS[2], 'state') ~= 'pending' then return 0 end
+local v = redis.call('GET', KEYS[2])
+if not v or string.byte(v, 1) ~= 112 then return 0 end
 local pending = redis.call('XPENDING', KEYS[1], ARGV[2], ARGV[1], ARGV[1], 1)
 if #pending > 0 then return 0 end
 redis.call('DEL', KEYS[2])
@@ -53,57 +70,67 @@ redis.call('XDEL', KEYS[1], ARGV[1])
 return 1`;
 
 /**
- * Stores each job's final state once — only while the job is pending — with its ledger
- * entry and its service-time sample, and acknowledges and deletes its stream entry, all
- * in one step: the acknowledgement never outlives the result, and the ledger entry is
- * exactly as durable as the result. (Producers are told after the `WAIT`, so a waiter
- * is never told of a result that a failover could still take back.)
+ * Stores each job's final state once — only while the job is pending — and acknowledges
+ * and deletes its stream entry, appends one ledger entry for every job the call stored
+ * and records their service times, all in one step: the acknowledgement never outlives
+ * the result, and the ledger entry is exactly as durable as the result. (Producers are
+ * told after the `WAIT`, so a waiter is never told of a result that a failover could
+ * still take back.)
  *
- * KEYS: stream, ledger, service, then one job hash per job.
+ * Prefetch: a consumer that finishes a job asks for its next one at once, so the call
+ * may also claim up to ARGV 6 new entries for consumer ARGV 7 (`XREADGROUP … COUNT n`
+ * without blocking, as the consumer's own read would): the finishing consumers' next
+ * jobs come back with the answer, and their process makes no read of its own while the
+ * stream has entries. A claim is a delivery like any other (pending under the consumer,
+ * reclaimed if it dies); it needs no `WAIT`, as a read needs none.
+ *
+ * KEYS: stream, ledger, service, then one job key per job.
  * ARGV: 1 group, 2 default result ttl, 3 half-life ms, 4 ledger retention ms, 5 ring
- * size; then per job: entry id ('' from cancel: the job's own entry is deleted instead,
- * so no consumer receives it), state, data, info, job id, worker, attempt, usage JSON,
- * error code, reason, service ms ('' when the job did not run).
- * Returns, per job, 1 when this call stored its final state, 0 when one was there already.
+ * size, 6 entries to claim (0: none), 7 the consumer claiming them; then per job four
+ * values: entry id ('' from cancel: the job's own entry is deleted instead, so no
+ * consumer receives it), final value, ledger record (JSON; a cancel's gets the tenant
+ * from the pending state here), service ms ('' when the job did not run). The ledger
+ * entry holds one `r` field per stored job.
+ * Returns `{stored, claimed}`: per job 1 when this call stored its final state, 0 when
+ * one was there already; the claimed entries as `XREADGROUP` gives them (`{id, fields}`).
  */
 export const FINISH = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {}
 local samples = {}
-local trim = {'MINID', '~', now - tonumber(ARGV[4])}
+local acks = {}
+local gone = {}
+local ledger = {KEYS[2], 'MINID', '~', now - tonumber(ARGV[4]), '*'}
+local head = #ledger
 for i = 4, #KEYS do
-  local b = 6 + (i - 4) * 11
+  local b = 8 + (i - 4) * 4
   local key = KEYS[i]
-  local job = redis.call('HMGET', key, 'state', 'ttl', 'tenant', 'e')
+  local v = redis.call('GET', key)
   local stored = 0
-  if job[1] == 'pending' then
-    redis.call('HSET', key, 'state', ARGV[b + 1], 'data', ARGV[b + 2], 'info', ARGV[b + 3])
-    redis.call('PEXPIRE', key, job[2] or ARGV[2])
-    local entry = {KEYS[2]}
-    for _, v in ipairs(trim) do entry[#entry + 1] = v end
-    entry[#entry + 1] = '*'
-    entry[#entry + 1] = 'id'; entry[#entry + 1] = ARGV[b + 4]
-    entry[#entry + 1] = 'outcome'; entry[#entry + 1] = ARGV[b + 1]
-    entry[#entry + 1] = 'attempt'; entry[#entry + 1] = ARGV[b + 6]
-    if job[3] and job[3] ~= '' then entry[#entry + 1] = 'tenant'; entry[#entry + 1] = job[3] end
-    if ARGV[b + 5] ~= '' then entry[#entry + 1] = 'worker'; entry[#entry + 1] = ARGV[b + 5] end
-    if ARGV[b + 7] ~= '' then entry[#entry + 1] = 'usage'; entry[#entry + 1] = ARGV[b + 7] end
-    if ARGV[b + 8] ~= '' then entry[#entry + 1] = 'error'; entry[#entry + 1] = ARGV[b + 8] end
-    if ARGV[b + 9] ~= '' then entry[#entry + 1] = 'reason'; entry[#entry + 1] = ARGV[b + 9] end
-    redis.call('XADD', unpack(entry))
-    trim = {}
-    if ARGV[b + 10] ~= '' then samples[#samples + 1] = tonumber(ARGV[b + 10]) end
+  if v and string.byte(v, 1) == 112 then
+    local entry, ttl, tenant = string.match(v, '^p\\n([^\\n]*)\\n([^\\n]*)\\n(.*)$')
+    if not ttl or ttl == '' then ttl = ARGV[2] end
+    redis.call('SET', key, ARGV[b + 1], 'PX', ttl)
+    local record = ARGV[b + 2]
+    if ARGV[b] == '' then
+      if tenant and tenant ~= '' then record = '{"tenant":' .. cjson.encode(tenant) .. ',' .. string.sub(record, 2) end
+      if entry and entry ~= '' then gone[#gone + 1] = entry end
+    end
+    ledger[#ledger + 1] = 'r'
+    ledger[#ledger + 1] = record
+    if ARGV[b + 3] ~= '' then samples[#samples + 1] = tonumber(ARGV[b + 3]) end
     stored = 1
   end
   if ARGV[b] ~= '' then
-    redis.call('XACK', KEYS[1], ARGV[1], ARGV[b])
-    redis.call('XDEL', KEYS[1], ARGV[b])
-  elseif stored == 1 and job[4] then
-    redis.call('XDEL', KEYS[1], job[4])
+    acks[#acks + 1] = ARGV[b]
+    gone[#gone + 1] = ARGV[b]
   end
   out[i - 3] = stored
 end
+if #acks > 0 then redis.call('XACK', KEYS[1], ARGV[1], unpack(acks)) end
+if #gone > 0 then redis.call('XDEL', KEYS[1], unpack(gone)) end
+if #ledger > head then redis.call('XADD', unpack(ledger)) end
 if #samples > 0 then
   local s = redis.call('HMGET', KEYS[3], 'n', 'mean', 'w', 'at', 'i')
   local n = tonumber(s[1]) or 0
@@ -122,4 +149,9 @@ if #samples > 0 then
   end
   redis.call('HSET', KEYS[3], 'n', n + #samples, 'mean', mean, 'w', w, 'at', math.max(now, at), 'i', i, unpack(fields))
 end
-return out`;
+local claimed = {}
+if tonumber(ARGV[6]) > 0 then
+  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[7], 'COUNT', ARGV[6], 'STREAMS', KEYS[1], '>')
+  if r then claimed = r[1][2] end
+end
+return {out, claimed}`;

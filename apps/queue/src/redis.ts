@@ -1,20 +1,22 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { abortReason, durationMs, InvalidOptionError, integer, nonEmptyString } from '@ballast/common';
+import { abortReason, durationMs, finiteNumber, InvalidOptionError, integer, nonEmptyString } from '@ballast/common';
 import { RendezvousPartitioner } from '@ballast/partitioning';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { Batcher } from './batcher.ts';
 import { clusterSlot as calculateSlot, shardTag } from './cluster-slot.ts';
 import { GroupWait } from './group-wait.ts';
+import { finalValue, ledgerRecord, noticeOf, parseLedgerEntry, parseNotice, parseState } from './job-state.ts';
 import { ledgerArgs } from './ledger.ts';
 import { Membership, type MembershipSnapshot } from './membership.ts';
 import { asBuffer, emptyStats, poison, resolveQueueOptions, unknownJob } from './options.ts';
-import { type RawEntry, RedisConsumer } from './redis-consumer.ts';
+import { EntryFeed, type RawEntry, RedisConsumer } from './redis-consumer.ts';
 import { ENQUEUE, FINISH, UNDO } from './redis-scripts.ts';
 import { type ServicePart, serviceStatsOf } from './service-stats.ts';
 import {
   type Consumer,
   type JobInput,
+  type JobParams,
   type JobQueue,
   type JobResult,
   type JobState,
@@ -89,9 +91,6 @@ export interface RedisClusterOptions {
   options?: ClusterOptions;
 }
 
-/** Runs a script on a shard. */
-type ScriptRunner = (shard: Shard, script: string, keys: string[], args: Array<string | number | Buffer>) => Promise<unknown>;
-
 /** The FINISH arguments every job of a queue shares. */
 interface FinishCommon {
   maxDepth: number;
@@ -112,20 +111,52 @@ export type Finish = {
   errorCode?: string;
   reason?: 'orphaned';
   serviceMs?: number;
+  /** The job's tenant (a cancel leaves it to the script, which reads the job's state). */
+  tenant?: string;
   /** Member waiting for the result, told once it is replicated. */
   producer?: string;
 };
 
-/** One job of an ENQUEUE call: its key and its nine arguments. */
+/** One job of an ENQUEUE call: its key and its four arguments. */
 interface EnqueueItem {
   key: string;
   args: Array<string | number | Buffer>;
 }
 
-/** One job of a FINISH call: its key and its eleven arguments. */
+/** One job of a FINISH call: its key and its four arguments. */
 interface FinishItem {
   key: string;
   args: Array<string | number | Buffer>;
+  /** A consumer finishes it and will ask for its next job: the call may claim one for it. */
+  prefetch: boolean;
+}
+
+/**
+ * @internal How FINISH calls claim the finishing consumers' next entries (see the
+ * FINISH script): the handle's entry feed says how many it can use and takes them.
+ */
+export interface Prefetch {
+  /** Entries to claim for `finishing` consumers about to ask for their next job (0: none). */
+  count(finishing: number): number;
+  /** The name the entries are claimed under (the handle's consumer name in the group). */
+  readonly consumer: string;
+  /** Takes the claimed entries. */
+  deliver(entries: RawEntry[]): void;
+}
+
+/** What a batched write gives each of its jobs: the script's answer and, when replicas are asked for, the `WAIT` that covers it. */
+interface Written<T> {
+  value: T;
+  /** Resolves with the replicas that confirmed the write; undefined when the caller must ask (see {@link Shard.script}). */
+  acked: Promise<number> | undefined;
+}
+
+const shas = new Map<string, string>();
+
+function shaOf(script: string): string {
+  let sha = shas.get(script);
+  if (!sha) shas.set(script, (sha = createHash('sha1').update(script).digest('hex')));
+  return sha;
 }
 
 /**
@@ -144,11 +175,14 @@ class Shard {
   readonly ledger: string;
   readonly service: string;
   readonly #prefix: string;
+  readonly #minReplicas: number;
   readonly group: GroupWait;
-  readonly enqueues: Batcher<EnqueueItem, unknown>;
-  readonly finishes: Batcher<FinishItem, number>;
+  readonly enqueues: Batcher<EnqueueItem, Written<unknown>>;
+  readonly finishes: Batcher<FinishItem, Written<number>>;
   /** Connections made so far by a single-primary client: a change between a write and its WAIT voids the WAIT. */
   #connects = 0;
+  /** FINISH calls that also claimed entries (each an `XREADGROUP` inside the script). */
+  claims = 0;
 
   constructor(
     index: number,
@@ -157,13 +191,14 @@ class Shard {
     prefix: string,
     minReplicas: number,
     timeoutMs: number,
-    run: ScriptRunner,
     common: FinishCommon,
+    prefetch: () => Prefetch | undefined,
   ) {
     this.index = index;
     this.client = client;
     this.#cluster = cluster;
     this.#prefix = prefix;
+    this.#minReplicas = minReplicas;
     this.stream = `${prefix}jobs`;
     this.ledger = `${prefix}ledger`;
     this.service = `${prefix}service`;
@@ -171,24 +206,67 @@ class Shard {
     this.group = new GroupWait(async () => Number(await this.#owner().call('WAIT', minReplicas, timeoutMs)));
     this.enqueues = new Batcher(async (items) => {
       const keys = [this.stream, ...items.map((i) => i.key)];
-      return (await run(this, ENQUEUE, keys, [common.maxDepth, ...items.flatMap((i) => i.args)])) as unknown[];
+      const { reply, acked } = await this.script(ENQUEUE, keys, [common.maxDepth, ...items.flatMap((i) => i.args)]);
+      return (reply as unknown[]).map((value) => ({ value, acked }));
     });
     this.finishes = new Batcher(async (items) => {
       const keys = [this.stream, this.ledger, this.service, ...items.map((i) => i.key)];
+      const feed = prefetch();
+      const claim = feed?.count(items.filter((i) => i.prefetch).length) ?? 0;
       const args = [
         common.group,
         common.resultTtlMs,
         common.halfLifeMs,
         common.retentionMs,
         SERVICE_RING_SIZE,
+        claim,
+        claim > 0 && feed ? feed.consumer : '',
         ...items.flatMap((i) => i.args),
       ];
-      return ((await run(this, FINISH, keys, args)) as unknown[]).map(Number);
+      const { reply, acked } = await this.script(FINISH, keys, args, true);
+      const [stored, claimed] = reply as [unknown[], Array<[Buffer, Buffer[]]>];
+      if (claim > 0) this.claims++;
+      if (claimed.length > 0) feed?.deliver(claimed.map((entry) => parseEntry(entry, 1, this.index)));
+      return stored.map((value) => ({ value: Number(value), acked }));
     });
     if (!cluster) {
       client.on('connect', () => {
         this.#connects++;
       });
+    }
+  }
+
+  /**
+   * Runs `script` on this shard. With one primary, the `WAIT` that covers it is sent
+   * right behind it on the same connection (Redis runs a connection's commands in
+   * order, so it vouches for the script), shared with every other write sent in the
+   * same tick: one round trip for both, and Redis reads them together. On Redis
+   * Cluster the cluster client may hold a command back (slots being refreshed) while
+   * the `WAIT` goes straight to the node, so there `acked` is undefined and the caller
+   * asks for a `WAIT` once the script has answered.
+   */
+  async script(
+    script: string,
+    keys: string[],
+    args: Array<string | number | Buffer>,
+    buffers = false,
+  ): Promise<Written<unknown> & { reply: unknown }> {
+    const pipelined = !this.#cluster && this.#minReplicas > 0;
+    const call = (...command: Array<string | number | Buffer>): Promise<unknown> =>
+      buffers
+        ? this.client.callBuffer(...(command as [string, ...Array<string | number | Buffer>]))
+        : this.client.call(...(command as [string, ...Array<string | number | Buffer>]));
+    const sent = call('EVALSHA', shaOf(script), keys.length, ...keys, ...args);
+    let acked = pipelined ? this.group.after() : undefined;
+    try {
+      return { reply: await sent, value: undefined, acked };
+    } catch (error) {
+      acked?.catch(() => {});
+      if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
+      // Not in this server's script cache (a restart, a failover): sent again in full, and a WAIT after it.
+      const again = call('EVAL', script, keys.length, ...keys, ...args);
+      acked = pipelined ? this.group.after() : undefined;
+      return { reply: await again, value: undefined, acked };
     }
   }
 
@@ -216,21 +294,34 @@ class Shard {
   }
 }
 
+/**
+ * Results up to this size travel in the producer's notice, so the producer needs no
+ * second read; larger ones are read (`GET`) by the producer, so big images are not
+ * written to the append-only file and the replicas twice.
+ */
+const NOTICE_RESULT_MAX_BYTES = 16 * 1024;
+
 /** Connections made by each node of a cluster client. */
 const connectsOf = new WeakMap<Redis, number>();
 
 /**
- * The distributed queue: a Redis Stream read through a consumer group.
+ * The distributed queue: a Redis Stream read through a consumer group. Every Redis
+ * command is shared by as many jobs as possible, since what Redis spends per job is
+ * mostly per command: jobs enqueued (or finished) while a call is under way, or in the
+ * same turn of the event loop, go in one script call, with one `WAIT` behind it.
  *
- * - `enqueue` runs one script (depth check, job state, `XADD`), then `WAIT`s until
- *   `minReplicas` replicas have it — one `WAIT` for every job written meanwhile (group
- *   commit) — so an acknowledged job survives a primary crash.
- * - Consumers read with `XREADGROUP`; a held job's idle time is reset every
- *   `leaseMs / 3`; jobs idle longer than `leaseMs` are taken over with `XAUTOCLAIM`,
- *   and at once when their worker's heartbeats stop (see {@link Membership}).
- * - One script stores the result, the ledger entry and the service-time sample,
- *   acknowledges and deletes the entry and leaves a notice in the producer's inbox;
- *   `complete()` resolves once that is replicated.
+ * - `enqueue` runs the ENQUEUE script (depth check, per job an `XADD` and a
+ *   `SET … NX PX` of its state), then `WAIT`s until `minReplicas` replicas have it —
+ *   so an acknowledged job survives a primary crash.
+ * - A process's consumers share one `XREADGROUP … COUNT n` for the n of them waiting;
+ *   a held job's idle time is reset every `leaseMs / 3`; jobs idle longer than
+ *   `leaseMs` are taken over with `XAUTOCLAIM`, and at once when their worker's
+ *   heartbeats stop (see {@link Membership}).
+ * - The FINISH script stores the results, acknowledges and deletes the entries, and
+ *   appends one ledger entry and one service-time update for the call; `complete()`
+ *   resolves once that is replicated, and then the producer is told, its result in the
+ *   notice when small. With one shard the same call claims the finishing consumers'
+ *   next entries (prefetch), so a busy consumer makes no read of its own.
  * - With `connection: { sentinels, name }`, ioredis asks Sentinel for the primary and
  *   follows it when Sentinel promotes a replica.
  */
@@ -258,7 +349,9 @@ export class RedisQueue implements JobQueue {
   readonly #waiters = new Map<string, { since: number; done: Set<(result: JobResult) => void> }>();
   readonly #consumers = new Set<RedisConsumer>();
   /** Notices to send in this tick, by producer. */
-  readonly #notices = new Map<string, string[]>();
+  readonly #notices = new Map<string, Buffer[]>();
+  /** When each inbox's expiry was last pushed back (performance.now()). */
+  readonly #inboxTouched = new Map<string, number>();
   /** Attended jobs this handle enqueued whose notice has not come yet. */
   readonly #ownAttended = new Set<string>();
   /** Notices that came before anyone waited (job id → arrival), kept a minute. */
@@ -266,6 +359,8 @@ export class RedisQueue implements JobQueue {
   readonly #membership: Membership | undefined;
   readonly #heartbeatIntervalMs: number;
   #inbox: Redis | undefined;
+  /** New entries for this handle's consumers (made by the first consumer). */
+  #feed: EntryFeed | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
   /** Bumped when a member is found gone: consumers scan for reclaimable jobs at once. */
@@ -320,7 +415,6 @@ export class RedisQueue implements JobQueue {
       halfLifeMs: this.#options.serviceHalfLifeMs,
       retentionMs: this.#options.ledgerRetentionMs,
     };
-    const run: ScriptRunner = (...a) => this.#eval(...a);
     this.#shards = Array.from(
       { length: shardCount },
       (_, i) =>
@@ -331,8 +425,8 @@ export class RedisQueue implements JobQueue {
           cluster ? `${prefix}{${shardTag(i, shardCount)}}:` : prefix,
           this.#minReplicas,
           this.#replicationTimeoutMs,
-          run,
           common,
+          () => (shardCount === 1 ? this.#feed : undefined),
         ),
     );
     if (shardCount > 1) {
@@ -397,6 +491,14 @@ export class RedisQueue implements JobQueue {
     }
   }
 
+  /**
+   * @internal FINISH calls of this handle that also claimed its consumers' next entries
+   * (prefetch): Redis counts each as an `XREADGROUP` run inside a script.
+   */
+  get _prefetchReads(): number {
+    return this.#shards.reduce((n, shard) => n + shard.claims, 0);
+  }
+
   get leaseMs(): number {
     return this.#options.leaseMs;
   }
@@ -412,34 +514,29 @@ export class RedisQueue implements JobQueue {
     const now = this.#options.now();
     const resultTtlMs =
       input.resultTtlMs === undefined ? this.#options.resultTtlMs : durationMs('resultTtlMs', input.resultTtlMs, { min: 1 });
-    const ttl = Math.ceil(Math.max(0, input.deadlineAt - now) + resultTtlMs);
-    const tenant = typeof input.params.tenant === 'string' ? input.params.tenant : '';
+    const deadlineAt = finiteNumber('deadlineAt', input.deadlineAt);
+    const ttl = Math.ceil(Math.max(0, deadlineAt - now) + resultTtlMs);
+    const tenant = tenantOf(input.params) ?? '';
     if (input.attended) this.#membership?.announce();
     const shard = this.#shardFor(tenant);
     this.#remember(id, shard.index);
-    const args = [
-      id,
-      JSON.stringify(input.params),
-      input.deadlineAt,
-      now,
-      asBuffer(input.data),
-      ttl,
-      Math.ceil(resultTtlMs),
-      tenant,
-      input.attended ? this.member : '',
-    ];
+    const producer = input.attended ? this.member : '';
+    const header = `{"id":${JSON.stringify(id)},"deadlineAt":${deadlineAt},"enqueuedAt":${now},"p":${JSON.stringify(producer)},"params":${JSON.stringify(input.params)}}`;
+    const args = [header, asBuffer(input.data), ttl, `\n${Math.ceil(resultTtlMs)}\n${tenant}`];
     let outcome: unknown;
     let added = false;
     try {
       await this.ensureGroup(shard.index);
       await this.#durably(shard, 'enqueue', async () => {
-        outcome = String(await shard.enqueues.submit({ key: shard.jobKey(id), args }));
+        const written = await shard.enqueues.submit({ key: shard.jobKey(id), args });
+        outcome = String(written.value);
         added ||= isEntryId(outcome);
+        return { acked: written.acked };
       });
     } catch (error) {
       // Refused to the client: a job added here must not run anyway. Best effort: on a
       // primary that is gone, the job is gone with it unless a replica had it.
-      if (isEntryId(outcome)) await this.#eval(shard, UNDO, [shard.stream, shard.jobKey(id)], [outcome, this.#group]).catch(() => {});
+      if (isEntryId(outcome)) await shard.script(UNDO, [shard.stream, shard.jobKey(id)], [outcome, this.#group]).catch(() => {});
       throw this.#unavailable(error);
     }
     if (outcome === '0') {
@@ -494,30 +591,15 @@ export class RedisQueue implements JobQueue {
   }
 
   async result(id: string): Promise<JobState | undefined> {
-    let fields: Record<string, Buffer>;
+    let value: Buffer | null;
     try {
       const shard = await this.#shardOf(id);
       if (!shard) return undefined;
-      fields = await this.#client.hgetallBuffer(shard.jobKey(id));
+      value = await this.#client.getBuffer(shard.jobKey(id));
     } catch (error) {
       throw this.#unavailable(error);
     }
-    const state = fields.state?.toString();
-    if (state === undefined) return undefined;
-    const info = fields.info?.toString() ?? '{}';
-    switch (state) {
-      case 'pending':
-        return { id, status: 'pending' };
-      case 'done':
-        return { id, status: 'done', data: fields.data ?? Buffer.alloc(0), meta: JSON.parse(info) };
-      case 'failed':
-        return { id, status: 'failed', error: JSON.parse(info) };
-      case 'expired':
-      case 'cancelled':
-        return { id, status: state };
-      default:
-        throw new QueueUnavailableError(`job ${id} has an unknown state ${JSON.stringify(state)}`);
-    }
+    return parseState(id, value);
   }
 
   async cancel(id: string): Promise<boolean> {
@@ -535,7 +617,8 @@ export class RedisQueue implements JobQueue {
   consumer(name: string): Consumer {
     if (this.#closed) throw new QueueClosedError();
     nonEmptyString('name', name);
-    const consumer = new RedisConsumer(this, name, `${name}@${this.member}`);
+    this.#feed ??= new EntryFeed(this, `q@${this.member}`);
+    const consumer = new RedisConsumer(this, name, this.#feed);
     this.#consumers.add(consumer);
     this.#membership?.watch().catch(() => {});
     return consumer;
@@ -622,7 +705,7 @@ export class RedisQueue implements JobQueue {
       } catch (error) {
         throw this.#unavailable(error);
       }
-      for (const [entryId, fields] of batch) yield parseLedger(entryId, fields);
+      for (const [entryId, fields] of batch) yield* parseLedgerEntry(entryId, fields);
       if (batch.length < count) return;
       start = `(${(batch[batch.length - 1] as [string, string[]])[0]}`;
     }
@@ -643,6 +726,7 @@ export class RedisQueue implements JobQueue {
     this.#closed = true;
     if (this.#pollTimer) clearInterval(this.#pollTimer);
     await Promise.all([...this.#consumers].map((c) => c.close()));
+    await this.#feed?.close();
     await this.#membership?.close();
     this.#inbox?.disconnect();
     this.#control.disconnect();
@@ -678,16 +762,18 @@ export class RedisQueue implements JobQueue {
   }
 
   /** @internal */
-  _forget(consumer: RedisConsumer): void {
+  /** @internal A consumer closed; when it was the last, the entries prefetched for it go back at once. */
+  async _forget(consumer: RedisConsumer): Promise<void> {
     this.#consumers.delete(consumer);
+    if (this.#consumers.size === 0) await this.#feed?.giveBackReady();
   }
 
   /**
-   * @internal Reads one new entry of shard `index` for `consumer`: blocking up to
-   * `blockMs` on `client` (the consumer's own connection), or at once on the shared one
-   * when `blockMs` is undefined.
+   * @internal Reads up to `count` new entries of shard `index` for `consumer`: blocking up
+   * to `blockMs` on `client` (the feed's own connection), or at once on the shared one
+   * when `client` is undefined.
    */
-  async _read(client: Redis | undefined, consumer: string, index: number, blockMs?: number): Promise<RawEntry | undefined> {
+  async _read(client: Redis | undefined, consumer: string, index: number, count: number, blockMs?: number): Promise<RawEntry[]> {
     const shard = this.#shards[index] as Shard;
     const block = blockMs === undefined ? [] : ['BLOCK', blockMs];
     await this.ensureGroup(index);
@@ -697,31 +783,31 @@ export class RedisQueue implements JobQueue {
       this.#group,
       consumer,
       'COUNT',
-      1,
+      count,
       ...block,
       'STREAMS',
       shard.stream,
       '>',
     )) as Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
-    const entry = reply?.[0]?.[1]?.[0];
-    return entry ? parseEntry(entry, 1, index) : undefined;
+    return (reply?.[0]?.[1] ?? []).map((entry) => parseEntry(entry, 1, index));
   }
 
   /**
-   * @internal Takes over one entry idle longer than `leaseMs` (its consumer died, or
-   * was found gone and its entries marked). `XAUTOCLAIM` looks at no more than ten
-   * pending entries per call, so the scan follows its cursor through the whole pending
-   * list. The delivery count Redis keeps for the entry is its attempt number.
+   * @internal Takes over up to `max` entries idle longer than `leaseMs` (their consumer
+   * died, or was found gone and its entries marked). `XAUTOCLAIM` looks at no more than
+   * ten pending entries per entry asked for, so the scan follows its cursor through the
+   * whole pending list. The delivery count Redis keeps for an entry is its attempt number.
    */
-  async _reclaim(consumer: string): Promise<RawEntry | undefined> {
-    if (this.#shards.length === 1) return this.#reclaimFrom(this.#shards[0] as Shard, consumer);
+  async _reclaim(consumer: string, max: number): Promise<RawEntry[]> {
+    if (this.#shards.length === 1) return this.#reclaimFrom(this.#shards[0] as Shard, consumer, max);
+    const release = (late: RawEntry[]): Promise<unknown> =>
+      Promise.all(late.map((e) => this._release(consumer, e.shard, e.entryId, e.job.attempt)));
     for (const shard of this.#shards) {
       if (!this._usable(shard.index)) continue;
-      const reclaim = this.#reclaimFrom(shard, consumer);
-      const entry = await this._within(shard.index, reclaim, (late) => this._release(consumer, late.shard, late.entryId, late.job.attempt));
-      if (entry) return entry;
+      const entries = await this._within(shard.index, this.#reclaimFrom(shard, consumer, max), release);
+      if (entries.length > 0) return entries;
     }
-    return undefined;
+    return [];
   }
 
   readonly #slowUntil = new Map<number, number>();
@@ -734,14 +820,14 @@ export class RedisQueue implements JobQueue {
   /**
    * @internal Waits at most `allowMs` (250) for `read` from shard `index`: a shard that does not
    * answer by then is skipped for a second, so one shard's failover does not stall the
-   * others; an entry it hands over late is given to `late` (to hand it back).
+   * others; entries it hands over late are given to `late` (to hand them back).
    */
   async _within(
     index: number,
-    read: Promise<RawEntry | undefined>,
-    late: (entry: RawEntry) => Promise<unknown>,
+    read: Promise<RawEntry[]>,
+    late: (entries: RawEntry[]) => Promise<unknown>,
     allowMs = 250,
-  ): Promise<RawEntry | undefined> {
+  ): Promise<RawEntry[]> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const slow = new Promise<'slow'>((resolve) => {
       timer = setTimeout(() => resolve('slow'), allowMs);
@@ -752,14 +838,15 @@ export class RedisQueue implements JobQueue {
     if (outcome !== 'slow') return outcome;
     this.#slowUntil.set(index, performance.now() + 1000);
     read.then(
-      (entry) => entry && late(entry).catch(() => undefined),
+      (entries) => entries.length > 0 && late(entries).catch(() => undefined),
       () => undefined,
     );
-    return undefined;
+    return [];
   }
 
-  async #reclaimFrom(shard: Shard, consumer: string): Promise<RawEntry | undefined> {
+  async #reclaimFrom(shard: Shard, consumer: string, max: number): Promise<RawEntry[]> {
     const { stream } = shard;
+    const out: RawEntry[] = [];
     let cursor = '0-0';
     do {
       const reply = (await this.#control.callBuffer(
@@ -770,20 +857,20 @@ export class RedisQueue implements JobQueue {
         this.#options.leaseMs,
         cursor,
         'COUNT',
-        1,
+        max - out.length,
       )) as [Buffer, Array<[Buffer, Buffer[]] | null>] | null;
-      const entry = reply?.[1]?.[0];
-      if (entry) {
+      for (const entry of reply?.[1] ?? []) {
+        if (!entry) continue;
         this.#stats.reclaimed++;
         const entryId = entry[0].toString();
         const pending = (await this.#control.call('XPENDING', stream, this.#group, entryId, entryId, 1)) as Array<
           [string, string, number, number]
         >;
-        return parseEntry(entry, Number(pending[0]?.[3] ?? 2), shard.index);
+        out.push(parseEntry(entry, Number(pending[0]?.[3] ?? 2), shard.index));
       }
       cursor = reply?.[0]?.toString() ?? '0-0';
-    } while (cursor !== '0-0');
-    return undefined;
+    } while (cursor !== '0-0' && out.length < max);
+    return out;
   }
 
   /** @internal Hands an unfinished delivery back: reclaimable at once, and not counted as an attempt. */
@@ -817,29 +904,27 @@ export class RedisQueue implements JobQueue {
    */
   async _begin(consumer: RedisConsumer, entry: RawEntry): Promise<Lease | undefined> {
     const { job, entryId, producer, shard } = entry;
-    const worker = consumer.name;
+    const base = { worker: consumer.name, attempt: job.attempt, tenant: tenantOf(job.params) };
     if (job.attempt > this.#options.maxAttempts) {
       const failure = poison(job.id, this.#options.maxAttempts);
-      const info = JSON.stringify(failure);
       await this._finish(shard, entryId, job.id, {
+        ...base,
         state: 'failed',
-        info,
+        info: JSON.stringify(failure),
         errorCode: failure.code,
-        worker,
-        attempt: job.attempt,
         producer,
       });
       return undefined;
     }
     if (this.#options.now() > job.deadlineAt) {
-      await this._finish(shard, entryId, job.id, { state: 'expired', worker, attempt: job.attempt, producer });
+      await this._finish(shard, entryId, job.id, { ...base, state: 'expired', producer });
       return undefined;
     }
     if (producer !== '' && this.#membership?.isGone(producer)) {
-      await this._finish(shard, entryId, job.id, { state: 'cancelled', reason: 'orphaned', worker, attempt: job.attempt });
+      await this._finish(shard, entryId, job.id, { ...base, state: 'cancelled', reason: 'orphaned' });
       return undefined;
     }
-    return consumer._lease(job, shard, entryId, producer);
+    return consumer._lease(entry, base.tenant);
   }
 
   /**
@@ -858,61 +943,80 @@ export class RedisQueue implements JobQueue {
   }
 
   async #finish(shard: Shard, entryId: string, id: string, f: Finish): Promise<boolean> {
-    const args = [
-      entryId,
-      f.state,
-      f.data ? asBuffer(f.data) : '',
-      f.info ?? '{}',
+    const value = finalValue(f.state, f.info ?? '{}', f.data ? asBuffer(f.data) : undefined);
+    const record = ledgerRecord({
       id,
-      f.worker ?? '',
-      f.attempt,
-      f.usage ?? '',
-      f.errorCode ?? '',
-      f.reason ?? '',
-      f.serviceMs === undefined ? '' : Math.round(f.serviceMs * 1000) / 1000,
-    ];
+      outcome: f.state,
+      attempt: f.attempt,
+      tenant: f.tenant,
+      worker: f.worker,
+      usage: f.usage,
+      errorCode: f.errorCode,
+      reason: f.reason,
+    });
+    const args = [entryId, value, record, f.serviceMs === undefined ? '' : Math.round(f.serviceMs * 1000) / 1000];
     let stored = false;
     await this.#durably(shard, 'result', async () => {
-      stored ||= (await shard.finishes.submit({ key: shard.jobKey(id), args })) === 1;
+      // A consumer's finish (not a cancel's): the consumer asks for its next job next.
+      const written = await shard.finishes.submit({ key: shard.jobKey(id), args, prefetch: entryId !== '' });
+      stored ||= written.value === 1;
+      return { acked: written.acked };
     });
-    if (stored && f.producer) this.#notify(f.producer, id);
+    if (stored && f.producer) this.#notify(f.producer, id, value);
     return stored;
   }
 
-  /** Tells producers of replicated results: one RPUSH per producer for every notice of the same tick. */
-  #notify(producer: string, id: string): void {
-    const pending = this.#notices.get(producer);
-    if (pending) {
-      pending.push(id);
+  /**
+   * Tells producers of replicated results: one RPUSH per producer for every notice of the
+   * same tick, each carrying the result when it is at most {@link NOTICE_RESULT_MAX_BYTES}
+   * (the producer then needs no second read). A producer that is this handle is told
+   * directly.
+   */
+  #notify(producer: string, id: string, value: Buffer): void {
+    const notice = noticeOf(id, value.length <= NOTICE_RESULT_MAX_BYTES ? value : undefined);
+    if (producer === this.member) {
+      this.#noticeArrived(notice);
       return;
     }
-    this.#notices.set(producer, [id]);
+    const pending = this.#notices.get(producer);
+    if (pending) {
+      pending.push(notice);
+      return;
+    }
+    this.#notices.set(producer, [notice]);
     if (this.#notices.size > 1) return;
-    queueMicrotask(() => {
-      for (const [member, ids] of this.#notices) {
+    // After this turn of the event loop: the notices of every batch replicated in it go together.
+    setImmediate(() => {
+      const now = performance.now();
+      for (const [member, notices] of this.#notices) {
         const inbox = this.#clustered ? `${this.#prefix}inbox:{${member}}` : `${this.#prefix}inbox:${member}`;
-        // Its inbox expires a minute after the last notice: a producer that died leaves nothing behind.
-        this.#client.rpush(inbox, ...ids).catch(() => {});
-        this.#client.expire(inbox, 60).catch(() => {});
+        this.#client.rpush(inbox, ...notices).catch(() => {});
+        // The inbox expires a minute after the last notice (give or take the ten seconds
+        // between refreshes): a producer that died leaves nothing behind.
+        if ((this.#inboxTouched.get(inbox) ?? Number.NEGATIVE_INFINITY) < now - 10_000) {
+          this.#inboxTouched.set(inbox, now);
+          this.#client.expire(inbox, 70).catch(() => {});
+          if (this.#inboxTouched.size > 10_000) this.#inboxTouched.clear();
+        }
       }
       this.#notices.clear();
     });
   }
 
   /**
-   * Runs `write`, then `WAIT`s for `minReplicas` (shared with every write made
-   * meanwhile). `WAIT` speaks for the writes of its own connection only: when ioredis
-   * reconnects in between (a failover) it resends the pending `WAIT` to the new
+   * Runs `write`, then `WAIT`s for `minReplicas` (the `WAIT` sent behind the write, or
+   * asked for now, shared with every write of the same tick). `WAIT` speaks for the
+   * writes of its own connection only: when ioredis reconnects in between (a failover) it resends the pending `WAIT` to the new
    * primary, where it would vouch for a write that may never have reached that server.
    * So a reconnect during the two means: write again (every write here is idempotent)
    * and wait again, on the new connection.
    */
-  async #durably(shard: Shard, what: string, write: () => Promise<unknown>): Promise<void> {
+  async #durably(shard: Shard, what: string, write: () => Promise<{ acked: Promise<number> | undefined }>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const epoch = shard.epoch();
-      await write();
+      const written = await write();
       if (this.#minReplicas > 0) {
-        const acked = await shard.group.wait();
+        const acked = await (written.acked ?? shard.group.after());
         if (acked < this.#minReplicas) {
           throw new QueueUnavailableError(
             `${what} reached ${acked} of ${this.#minReplicas} required replicas within ${this.#replicationTimeoutMs} ms`,
@@ -971,24 +1075,33 @@ export class RedisQueue implements JobQueue {
     const key = this.#inboxKey;
     const loop = async (): Promise<void> => {
       while (!this.#closed) {
-        let reply: [string, string[]] | null;
+        let reply: [Buffer, Buffer[]] | null;
         try {
-          reply = (await inbox.call('BLMPOP', 1, 1, key, 'LEFT', 'COUNT', 256)) as [string, string[]] | null;
+          reply = (await inbox.callBuffer('BLMPOP', 1, 1, key, 'LEFT', 'COUNT', 256)) as [Buffer, Buffer[]] | null;
         } catch {
           if (this.#closed) return;
           await new Promise((r) => setTimeout(r, 100).unref());
           continue;
         }
-        for (const id of reply?.[1] ?? []) this.#noticeArrived(id);
+        for (const notice of reply?.[1] ?? []) this.#noticeArrived(notice);
       }
     };
     loop().catch(() => {});
   }
 
-  #noticeArrived(id: string): void {
+  #noticeArrived(notice: Buffer): void {
+    let parsed: ReturnType<typeof parseNotice>;
+    try {
+      parsed = parseNotice(notice);
+    } catch {
+      return; // not a notice this version wrote: the poll finds the result
+    }
+    const { id, state } = parsed;
     this.#ownAttended.delete(id);
-    if (this.#waiters.has(id)) {
-      this.#deliver(id);
+    const waiter = this.#waiters.get(id);
+    if (waiter) {
+      if (state && state.status !== 'pending') for (const done of [...waiter.done]) done(state);
+      else this.#deliver(id);
       return;
     }
     const now = performance.now();
@@ -1031,19 +1144,11 @@ export class RedisQueue implements JobQueue {
     if (error instanceof QueueUnavailableError || error instanceof QueueClosedError) return error;
     return new QueueUnavailableError(`queue unavailable: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
+}
 
-  readonly #shas = new Map<string, string>();
-
-  async #eval(shard: Shard, script: string, keys: string[], args: Array<string | number | Buffer>): Promise<unknown> {
-    let sha = this.#shas.get(script);
-    if (!sha) this.#shas.set(script, (sha = createHash('sha1').update(script).digest('hex')));
-    try {
-      return await shard.client.call('EVALSHA', sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
-      return await shard.client.call('EVAL', script, keys.length, ...keys, ...args);
-    }
-  }
+/** The job's tenant, when its params name one. */
+function tenantOf(params: JobParams): string | undefined {
+  return typeof params.tenant === 'string' ? params.tenant : undefined;
 }
 
 function isEntryId(value: unknown): value is string {
@@ -1051,18 +1156,30 @@ function isEntryId(value: unknown): value is string {
 }
 
 function parseEntry([rawId, fields]: [Buffer, Buffer[]], attempt: number, shard: number): RawEntry {
-  const map = new Map<string, Buffer>();
-  for (let i = 0; i + 1 < fields.length; i += 2) map.set((fields[i] as Buffer).toString(), fields[i + 1] as Buffer);
+  let header: Buffer | undefined;
+  let data: Buffer | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = (fields[i] as Buffer).toString();
+    if (name === 'h') header = fields[i + 1];
+    else if (name === 'd') data = fields[i + 1];
+  }
+  const h = JSON.parse(header?.toString() ?? '{}') as {
+    id?: string;
+    deadlineAt?: number;
+    enqueuedAt?: number;
+    p?: string;
+    params?: JobParams;
+  };
   return {
     entryId: rawId.toString(),
     shard,
-    producer: map.get('p')?.toString() ?? '',
+    producer: h.p ?? '',
     job: {
-      id: map.get('id')?.toString() ?? '',
-      params: JSON.parse(map.get('params')?.toString() ?? '{}'),
-      deadlineAt: Number(map.get('deadlineAt')?.toString()),
-      enqueuedAt: Number(map.get('enqueuedAt')?.toString()),
-      data: map.get('data') ?? Buffer.alloc(0),
+      id: h.id ?? '',
+      params: h.params ?? {},
+      deadlineAt: Number(h.deadlineAt),
+      enqueuedAt: Number(h.enqueuedAt),
+      data: data ?? Buffer.alloc(0),
       attempt,
     },
   };
@@ -1072,22 +1189,6 @@ function flatRecord(values: unknown[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (let i = 0; i + 1 < values.length; i += 2) out[String(values[i])] = values[i + 1];
   return out;
-}
-
-function parseLedger(entryId: string, fields: string[]): LedgerEntry {
-  const f = flatRecord(fields) as Record<string, string | undefined>;
-  const entry: LedgerEntry = {
-    jobId: f.id ?? '',
-    outcome: f.outcome as LedgerOutcome,
-    finishedAt: Number(entryId.slice(0, entryId.indexOf('-'))),
-    attempt: Number(f.attempt ?? 0),
-  };
-  if (f.tenant !== undefined) entry.tenant = f.tenant;
-  if (f.reason === 'orphaned') entry.reason = 'orphaned';
-  if (f.worker !== undefined) entry.worker = f.worker;
-  if (f.usage !== undefined) entry.usage = JSON.parse(f.usage);
-  if (f.error !== undefined) entry.errorCode = f.error;
-  return entry;
 }
 
 /** @internal Reads one shard's service-time hash. */

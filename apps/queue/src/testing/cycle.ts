@@ -41,34 +41,36 @@ export interface CycleReport {
  */
 export async function runCycles(producerQueue: JobQueue, consumerQueue: JobQueue, options: CycleOptions): Promise<CycleReport> {
   const report: CycleReport = { acknowledged: 0, refused: 0, completed: 0, elapsedMs: 0, ackMs: [], cycleMs: [] };
+  const stop = new AbortController();
+  const consumers = consumeNoOp(consumerQueue, options.consumers, stop.signal, report);
+  await produceCycles(producerQueue, options, report);
+  stop.abort(new Error('done'));
+  await consumers;
+  return report;
+}
+
+/**
+ * Closed-loop producers: `options.producers` at once, each enqueueing a job and waiting
+ * for its result before the next, until `jobs` have been enqueued or `durationMs` has
+ * passed; records into `report` (its `elapsedMs` is set at the end).
+ */
+export async function produceCycles(
+  queue: JobQueue,
+  options: Pick<CycleOptions, 'producers' | 'jobs' | 'durationMs' | 'attended' | 'idPrefix'>,
+  report: CycleReport,
+): Promise<void> {
   const started = performance.now();
   const stopAt = started + (options.durationMs ?? Number.POSITIVE_INFINITY);
   const limit = options.jobs ?? Number.POSITIVE_INFINITY;
   const prefix = options.idPrefix ?? 'j';
   let issued = 0;
-  const stop = new AbortController();
-  const consumers = Array.from({ length: options.consumers }, async (_, i) => {
-    const consumer = consumerQueue.consumer(`c${i}`);
-    try {
-      while (!stop.signal.aborted) {
-        const lease = await consumer.next(stop.signal).catch(() => undefined);
-        if (!lease) continue;
-        await lease.complete(Buffer.from('ok'), { wallMs: 0 }).then(
-          () => report.completed++,
-          () => undefined,
-        );
-      }
-    } finally {
-      await consumer.close();
-    }
-  });
   const producers = Array.from({ length: options.producers }, async () => {
     while (issued < limit && performance.now() < stopAt) {
       const n = issued++;
       const t0 = performance.now();
       let id: string;
       try {
-        id = await producerQueue.enqueue({
+        id = await queue.enqueue({
           id: `${prefix}${n}`,
           data: Buffer.from('x'),
           params: { tenant: `t${n % 16}` },
@@ -83,15 +85,35 @@ export async function runCycles(producerQueue: JobQueue, consumerQueue: JobQueue
       const t1 = performance.now();
       report.acknowledged++;
       report.ackMs.push(t1 - t0);
-      await producerQueue.wait(id);
+      await queue.wait(id);
       report.cycleMs.push(performance.now() - t0);
     }
   });
   await Promise.all(producers);
   report.elapsedMs = performance.now() - started;
-  stop.abort(new Error('done'));
-  await Promise.all(consumers);
-  return report;
+}
+
+/** No-op consumers: each completes every job it takes at once, until `signal` aborts; then they close. */
+export async function consumeNoOp(queue: JobQueue, consumers: number, signal: AbortSignal, report?: CycleReport): Promise<void> {
+  await Promise.all(
+    Array.from({ length: consumers }, async (_, i) => {
+      const consumer = queue.consumer(`c${i}`);
+      try {
+        while (!signal.aborted) {
+          const lease = await consumer.next(signal).catch(() => undefined);
+          if (!lease) continue;
+          await lease.complete(Buffer.from('ok'), { wallMs: 0 }).then(
+            () => {
+              if (report) report.completed++;
+            },
+            () => undefined,
+          );
+        }
+      } finally {
+        await consumer.close();
+      }
+    }),
+  );
 }
 
 /** The `q` quantile (0–1) of `values`, nearest rank; NaN when empty. */

@@ -1,0 +1,156 @@
+/**
+ * The queue benchmark's figures, from benchmarks/results/queue.json (see
+ * benchmarks/lib/figures.ts): named Markdown fragments (tables and sentences) that the
+ * report (`queue.md`) is made of and that READMEs quote between
+ * `<!-- figures:queue:<fragment> -->` markers.
+ */
+import { type Figures, summaryRow } from '../lib/figures.ts';
+import { fmt, markdownTable, type Row } from '../lib/report.ts';
+
+/** How one load was spread over processes. */
+export interface Shape {
+  name: string;
+  producerProcesses: number;
+  producersPerProcess: number;
+  consumerProcesses: number;
+  consumersPerProcess: number;
+}
+
+/** What `run.ts` writes to benchmarks/results/queue.json. */
+export interface QueueResults {
+  machine: { node: string; cpus: number; cpuModel: string; date: string };
+  quick: boolean;
+  loadAverage: { before: number; after: number };
+  baseline: string;
+  rounds: number;
+  shapes: Shape[];
+  /** The load the extrapolation is made from. */
+  extrapolateFrom: string;
+  cost: { rows: Row[] };
+  durability: Row[];
+  shards: Row[];
+  failures: Row[];
+}
+
+/** Code these results measure. */
+export const measures: readonly string[] = ['apps/queue/src', 'benchmarks/queue'];
+
+/** The goal: Redis CPU per full job cycle, µs (one core ≈ 10,000 jobs/s). */
+export const GOAL_US = 100;
+/** The primary column: the redis-server process's CPU time (/proc) ÷ jobs. */
+export const PROC = 'Redis CPU µs/job (/proc, median)';
+
+/** Primary cores, and shards kept under 70% busy, for 10,000 jobs/s at `us` µs per job. */
+export function forTenThousand(us: number): { cores: number; shards: number } {
+  const cores = (10_000 * us) / 1e6;
+  return { cores, shards: Math.ceil(cores / 0.7) };
+}
+
+export default function figures(results: QueueResults): Figures {
+  const rows = results.cost.rows;
+  const cell = (load: string, queue: string): number => Number(rows.find((r) => r.load === load && r.queue === queue)?.[PROC]);
+  const loads = results.shapes.map((s) => s.name);
+  const goal = loads
+    .map((load) => {
+      const now = cell(load, 'now');
+      const before = cell(load, 'before');
+      const verdict = now <= GOAL_US ? 'met' : 'not met';
+      return `${load}: ${fmt(now)} µs against ${fmt(before)} before (${fmt(now / before, 2)}×; ≤ ${GOAL_US} µs ${verdict})`;
+    })
+    .join('; ');
+  const us = cell(results.extrapolateFrom, 'now');
+  const { cores, shards } = forTenThousand(us);
+  const extrapolation =
+    `At ${fmt(us)} µs of primary CPU per job (${results.extrapolateFrom}), one Redis core carries about ` +
+    `${fmt(Math.round(1e6 / us / 100) * 100)} jobs/s, and 10,000 jobs/s needs ${fmt(cores, 2)} primary cores: ` +
+    `${shards} shard(s) kept under 70% busy.`;
+  const perLoad: Row[] = loads.map((load) => {
+    const x = cell(load, 'now');
+    const ten = forTenThousand(x);
+    return {
+      load,
+      'µs/job': x,
+      'jobs/s per Redis core': Math.round(1e6 / x / 100) * 100,
+      'cores for 10,000 jobs/s': ten.cores,
+      'shards (≤ 70% busy)': ten.shards,
+    };
+  });
+  const loadLine = results.shapes
+    .map(
+      (s) =>
+        `${s.name} = ${s.producerProcesses} × ${s.producersPerProcess} producers, ${s.consumerProcesses} × ${s.consumersPerProcess} consumers`,
+    )
+    .join('; ');
+  const smallest = loads[0] as string;
+  const ratio = (load: string): string => `${fmt(cell(load, 'now') / cell(load, 'before'), 2)}×`;
+  const middle = loads[1] as string;
+  // Two script calls per job (ENQUEUE, FINISH): jobs per call = 2 ÷ script calls per job.
+  const scriptCalls = Number(rows.find((r) => r.load === smallest && r.queue === 'now')?.['script calls/job']);
+  const perCall = fmt(2 / scriptCalls, 2);
+  const metAt = loads.filter((load) => cell(load, 'now') <= GOAL_US);
+  const missedAt = loads.filter((load) => cell(load, 'now') > GOAL_US);
+  const verdicts = [
+    metAt.length > 0 ? `≤ ${GOAL_US} µs met at ${metAt.join(' / ')}` : `≤ ${GOAL_US} µs met at no load`,
+    missedAt.length > 0 ? `**not met** at ${missedAt.join(' / ')}` : 'met at every load',
+  ].join('; ');
+  const load = `load average ${fmt(results.loadAverage.before)} → ${fmt(results.loadAverage.after)}`;
+  const fragments: Figures = {
+    summary: summaryRow(
+      `Queue, Redis CPU per full job cycle (enqueue → claim → complete → result read; primary + replica, \`WAIT 1\`, AOF everysec, no-op workers; ${load})`,
+      `${fmt(cell(middle, 'now'))} µs at ${middle}, ${fmt(us)} µs at ${results.extrapolateFrom} (${ratio(middle)} and ${ratio(results.extrapolateFrom)} the queue before); one Redis core ≈ ${fmt(Math.round(1e6 / us / 100) * 100)} jobs/s; ${fmt(cell(smallest, 'now'))} µs with ${smallest} (${perCall} jobs per script call, ${ratio(smallest)}); ${verdicts}`,
+      'npm run bench:queue',
+    ),
+    cost: markdownTable(rows),
+    'cost-short': markdownTable(rows, [
+      'load',
+      'queue',
+      PROC,
+      'commandstats µs/job',
+      'top-level calls/job',
+      'script calls/job',
+      'WAITs/job',
+      'jobs/s',
+      'p99 enqueue→ack ms',
+    ]),
+    goal: `Redis CPU per full job cycle (the primary's process, /proc; ${load}): ${goal}.`,
+    durability: markdownTable(results.durability),
+    shards: markdownTable(results.shards),
+    failures: markdownTable(results.failures),
+    extrapolation,
+    'extrapolation-table': markdownTable(perLoad),
+  };
+  const m = results.machine;
+  fragments.report = [
+    '# bench:queue',
+    '',
+    `\`npm run bench:queue${results.quick ? ' -- --quick' : ''}\` — ${m.cpuModel}, ${m.cpus} cores, Node ${m.node}, ${m.date}; load average ${results.loadAverage.before.toFixed(2)} → ${results.loadAverage.after.toFixed(2)}.`,
+    '',
+    `## Redis cost per full job cycle (baseline: the queue at ${results.baseline})`,
+    '',
+    `Primary + 1 replica, \`WAIT 1\`, appendfsync everysec. Load (closed-loop producers → no-op consumers, each process with its own queue handle): ${loadLine}. Median of ${results.rounds} alternating round(s).`,
+    '',
+    fragments.cost,
+    '',
+    fragments.goal,
+    '',
+    '## The cost of durability',
+    '',
+    fragments.durability,
+    '',
+    '## Shards',
+    '',
+    fragments.shards,
+    '',
+    '## Failure scenarios',
+    '',
+    fragments.failures,
+    '',
+    '## Extrapolation',
+    '',
+    extrapolation,
+    '',
+    fragments['extrapolation-table'] as string,
+    '',
+  ].join('\n');
+  return fragments;
+}
