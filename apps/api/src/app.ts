@@ -18,6 +18,7 @@ import { Registry } from 'prom-client';
 import { Admission } from './admission.ts';
 import { apiDimmer, degradationMetrics, degradeSingle, sampleResponses } from './brownout.ts';
 import { apiErrors } from './errors.ts';
+import { FairShare, fairShareGate, fairShareMetrics } from './fair-share.ts';
 import { admit, cancelJob, jobOutcome, jobResult, readImage, resize } from './handlers.ts';
 import { apiMetrics } from './metrics.ts';
 import { type ApiEnv, type ApiOptions, resolveApiOptions } from './options.ts';
@@ -48,6 +49,8 @@ export interface Api extends AsyncDisposable {
   drain(): void;
   /** True once {@link Api.drain} was called. */
   readonly draining: boolean;
+  /** Per-client fair share of the workers (undefined with `fairShare: false`). */
+  readonly fairShare: FairShare | undefined;
   /** Stops admitting; does not close the queue (its owner does). */
   close(): Promise<void>;
 }
@@ -67,6 +70,8 @@ export function createApi(options: ApiOptions): Api {
   const metrics = apiMetrics(registry, queue, admission);
   queueMetrics(registry, queue);
   const bodies = new BodyBudget(o.bodyBudgetBytes);
+  const share = fairShareOf(options);
+  const stopShareMetrics = share ? fairShareMetrics(registry, share) : () => {};
   const dimmer = apiDimmer(options.brownout, o.name);
   const degradation = degradationMetrics(registry, dimmer);
   const random = options.random ?? Math.random;
@@ -98,6 +103,7 @@ export function createApi(options: ApiOptions): Api {
     jobOutcome(options.onUsage),
     validateResize(o.defaultDeadlineMs, o.maxDeadlineMs),
     ...(options.quotas ? [tenantJobs(options.quotas, queue)] : []),
+    ...(share ? [fairShareGate(share, queue)] : []),
     sampleResponses(dimmer, true),
     admit(admission),
     admitted(),
@@ -114,6 +120,7 @@ export function createApi(options: ApiOptions): Api {
     options: o,
     bodies,
     quotas: options.quotas,
+    fairShare: share,
     onUsage: options.onUsage,
     random,
   });
@@ -125,6 +132,7 @@ export function createApi(options: ApiOptions): Api {
   const ops = operationalApp({ ...probes, registry });
   const close = async (): Promise<void> => {
     admission[Symbol.dispose]();
+    stopShareMetrics();
     dimmer?.close();
     degradation.close();
   };
@@ -133,6 +141,7 @@ export function createApi(options: ApiOptions): Api {
     ops,
     registry,
     admission,
+    fairShare: share,
     dimmer,
     drain: () => {
       draining = true;
@@ -143,6 +152,14 @@ export function createApi(options: ApiOptions): Api {
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/** The API's fair share: the one given (shared by several API servers in one process), one made from its options, or none. */
+function fairShareOf(options: ApiOptions): FairShare | undefined {
+  const given = options.fairShare;
+  if (given === false) return undefined;
+  if (given instanceof FairShare) return given;
+  return new FairShare({ workerSlots: options.workerSlots, ...given });
 }
 
 /** While `draining()`, every answer closes its connection. */

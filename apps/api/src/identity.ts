@@ -1,6 +1,6 @@
-import { IdentityClient, identityFeedFromEnv, redisConnectionFromEnv } from '@ballast/app-identity';
+import { IdentityClient, identityFeedFromEnv } from '@ballast/app-identity';
 import type { Authenticate } from '@ballast/app-shared';
-import { Redis } from 'ioredis';
+import { apiRedisFromEnv } from './env.ts';
 import { identityAuthentication } from './tenancy.ts';
 import { TenantQuotas } from './tenant-quota.ts';
 
@@ -20,9 +20,7 @@ export interface ApiIdentity {
  */
 export async function apiIdentityFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<ApiIdentity> {
   const feed = identityFeedFromEnv(env);
-  const connection = redisConnectionFromEnv(env) as NonNullable<ReturnType<typeof redisConnectionFromEnv>>;
-  const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (n: number) => Math.min(100 * n, 1000) };
-  const redis = typeof connection === 'string' ? new Redis(connection, options) : new Redis({ ...connection, ...options });
+  const redis = apiRedisFromEnv(env) as NonNullable<ReturnType<typeof apiRedisFromEnv>>;
   redis.on('error', () => {}); // failures surface as admitted requests (availability first), counted in the quotas' stats
   const identity = new IdentityClient({ source: feed });
   const quotas = new TenantQuotas({ redis });

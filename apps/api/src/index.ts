@@ -2,6 +2,17 @@ export { Admission, type AdmissionOptions, type AdmissionSource, type AdmissionS
 export { type Api, createApi } from './app.ts';
 export { type AuthResult, authenticateWith } from './auth.ts';
 export { apiErrors } from './errors.ts';
+export {
+  FairShare,
+  type FairShareClaim,
+  type FairShareOptions,
+  type FairShareRefusal,
+  type FairShareStats,
+  fairShareGate,
+  fairShareSets,
+  jobCostMs,
+  UNKNOWN_OUTPUT_PIXELS,
+} from './fair-share.ts';
 export { type ApiIdentity, apiIdentityFromEnv } from './identity.ts';
 export {
   type ApiEnv,
@@ -14,6 +25,7 @@ export {
 export { parseResizeQuery } from './params.ts';
 export { resultResponse, statusForFailure } from './results.ts';
 export { type UsageRoutesOptions, usageRoutes } from './routes/usage.ts';
+export { type HeldSlots, LeasedSlots, type LeasedSlotsOptions, type SlotClaim, type SlotGrant } from './slots.ts';
 export {
   type Caller,
   type IdentityAuthenticationOptions,

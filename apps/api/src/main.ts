@@ -11,6 +11,7 @@ import { queueFromEnv } from '@ballast/app-queue';
 import { API_ENV, IDENTITY_ENV, IMAGE_ENV, listen, QUEUE_ENV, startService, USAGE_ENV } from '@ballast/app-shared';
 import { UsageStore, usageConfig } from '@ballast/app-usage';
 import { createApi } from './app.ts';
+import { fairShareFromEnv } from './env.ts';
 import { apiIdentityFromEnv } from './identity.ts';
 
 const { env, logger } = startService('api', { ...QUEUE_ENV, ...IMAGE_ENV, ...API_ENV, ...IDENTITY_ENV, ...USAGE_ENV });
@@ -22,6 +23,8 @@ const usageStore = /^postgres(ql)?:\/\//.test(usageDatabase) ? await UsageStore.
 const name = env.BALLAST_API_NAME;
 // BALLAST_API_IDENTITY=true: every request needs an API key, verified from the identity feed on Redis.
 const identity = env.BALLAST_API_IDENTITY ? await apiIdentityFromEnv() : undefined;
+// Per-client fair share of the workers, counted over every API server through the queue's Redis.
+const fairShare = fairShareFromEnv(env, env.BALLAST_API_WORKER_SLOTS);
 const api = createApi({
   queue,
   name,
@@ -35,6 +38,7 @@ const api = createApi({
   workerSlots: env.BALLAST_API_WORKER_SLOTS,
   bodyBudgetBytes: env.BALLAST_API_BODY_BUDGET_BYTES,
   inputFormats: env.BALLAST_INPUT_FORMATS,
+  fairShare: fairShare.share,
   brownout: env.BALLAST_API_BROWNOUT && {
     ...(env.BALLAST_API_BROWNOUT_SETPOINT_MS !== undefined && { setpointMs: env.BALLAST_API_BROWNOUT_SETPOINT_MS }),
   },
@@ -56,6 +60,7 @@ const stop = async (): Promise<void> => {
   await usageStore?.close();
   await api.close();
   await identity?.close();
+  fairShare.close();
   await queue.close();
 };
 process.once('SIGTERM', stop);

@@ -15,6 +15,7 @@ import { durationMs, integer } from '@ballast/common';
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import type { AdmissionOptions } from './admission.ts';
+import type { FairShare, FairShareOptions } from './fair-share.ts';
 import type { UsageRoutesOptions } from './routes/usage.ts';
 import type { TenantQuotas } from './tenant-quota.ts';
 
@@ -60,6 +61,16 @@ export interface ApiOptions extends AdmissionOptions, BodyLimits {
   authenticate?: Authenticate;
   /** Per-tenant concurrent-job quotas (the rate limits live in the authentication, see `identityAuthentication`). */
   quotas?: TenantQuotas;
+  /**
+   * Per-client fair share of the workers (see fair-share.ts): jobs per anonymous client,
+   * costly requests per client and over all clients, refused before the body is read.
+   * Options make this server's own (`workerSlots` taken from the admission options; give
+   * a `redis` client to count over every API server); a `FairShare` is shared as is (one
+   * for several API servers in one process); `false` turns it off (a load generator
+   * standing for many clients from one address).
+   * @default {} (counted in this process)
+   */
+  fairShare?: FairShare | FairShareOptions | false;
   /** The identity edge cache, for `/readyz` (a stale snapshot is reported, not failed; never loaded is not ready). */
   identity?: IdentityClient;
   /** Serve `GET /v1/usage` (the caller's usage so far) from this usage store (see routes/usage.ts). */

@@ -129,16 +129,21 @@ export const tenantJobs = (quotas: TenantQuotas, queue: JobQueue): MiddlewareHan
       );
     }
     const deadlineAt = Date.now() + deadlineMs;
-    try {
-      await next();
-    } catch (error) {
-      slot.release();
-      throw error;
-    }
+    await nextOrRelease(next, () => slot.release());
     const jobId = c.var.fields.jobId;
     if (c.res.status === 202 && typeof jobId === 'string') holdUntilDone(queue, jobId, slot, deadlineAt);
     else slot.release();
   };
+
+/** Runs the rest of the chain; if it throws, what the request holds is given back (`release`) before the error goes on. */
+export async function nextOrRelease(next: () => Promise<void>, release: () => void): Promise<void> {
+  try {
+    await next();
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
 
 /** An async job keeps its tenant's slot until it reaches a final state (or its deadline passes). */
 export function holdUntilDone(queue: JobQueue, id: string, slot: JobSlot, until: number): void {

@@ -8,6 +8,7 @@ export function edgeFromEnv(env: EnvValues<typeof EDGE_ENV>): { options: Partial
       trustedProxies: env.BALLAST_GATEWAY_TRUSTED_PROXIES,
       maxInflight: env.BALLAST_GATEWAY_MAX_INFLIGHT,
       maxPerUpstream: env.BALLAST_GATEWAY_MAX_PER_UPSTREAM,
+      holdRefusedMs: env.BALLAST_GATEWAY_HOLD_REFUSED_MS,
       maxBodyBytes: env.BALLAST_GATEWAY_MAX_BODY_BYTES,
       bodyBudgetBytes: env.BALLAST_GATEWAY_BODY_BUDGET_BYTES,
       bodyBudgetPerClientBytes: env.BALLAST_GATEWAY_BODY_BUDGET_PER_CLIENT_BYTES,

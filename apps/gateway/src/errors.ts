@@ -8,6 +8,7 @@ import { isNoEndpointAvailableError, isUpstreamError } from '@ballast/load-balan
 export type GatewayErrorCode =
   | 'ERR_BALLAST_OVERLOADED'
   | 'ERR_BALLAST_THROTTLED'
+  | 'ERR_BALLAST_CLIENT_LIMIT'
   | 'ERR_BALLAST_NO_ENDPOINT'
   | 'ERR_BALLAST_CIRCUIT_OPEN'
   | 'ERR_BALLAST_UPSTREAM_UNREACHABLE'

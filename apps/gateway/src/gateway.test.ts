@@ -190,6 +190,17 @@ describe('gateway: exposure', () => {
     expect(await (await fetch(`${ops}/gateway/stats`)).json()).toMatchObject({ strategy: 'p2c', breakers: { 'api-1': 'closed' } });
   });
 
+  it('forwards GET /v1/usage (the caller’s usage) with a period, and nothing else under it', async () => {
+    const { url } = await gatewayOver([await upstream('a')]);
+    for (const target of ['/v1/usage', '/v1/usage?period=2026-11', '/v1/usage?period=2026-11-30']) {
+      expect([target, await rawStatus(url, target)]).toEqual([target, 200]);
+    }
+    for (const target of ['/v1/usage?debug=1', '/v1/usage/../metrics', '/v1/usage?period=%2e%2e', '/v1/usages']) {
+      expect([target, await rawStatus(url, target)]).toEqual([target, 404]);
+    }
+    expect(await rawStatus(url, '/v1/usage', 'POST')).toBe(405);
+  });
+
   it('refuses a body that is no image in an accepted format with 415, before an API server sees it', async () => {
     let reached = 0;
     const app = new Hono();
@@ -412,6 +423,66 @@ describe('gateway: hostile clients', () => {
     expect(stats.throttle).toMatchObject({ requests: 20, accepts: 20, throttled: 0 });
     for (const s of stalled) s.controller.abort();
     await Promise.all(stalled.map((s) => s.pending));
+  });
+
+  it('names the client to the API servers itself: a client cannot claim to be another, nor have it dropped', async () => {
+    const { url } = await gatewayOver([await upstream('a')]);
+    const res = await raw(
+      url,
+      '/v1/resize?width=10',
+      'POST',
+      ['X-Ballast-Client: 198.51.100.7', 'Connection: close, x-ballast-client'],
+      image(4),
+    );
+    const { headers } = JSON.parse(res.body.slice(res.body.indexOf('{'), res.body.lastIndexOf('}') + 1)) as Seen;
+    expect(headers['x-ballast-client']).toBe('127.0.0.1');
+  });
+
+  it('does not throttle everyone for one client over its own limits, nor for a full lane of costly work', async () => {
+    let n = 0;
+    const app = new Hono();
+    app.get('/healthz', (c) => c.json({ ok: true }));
+    app.post('*', (c) => {
+      n++;
+      if (n % 2 === 0) return c.json({ error: { code: 'ERR_BALLAST_CLIENT_LIMIT', message: 'share' } }, 429, { 'retry-after': '1' });
+      return c.json({ error: { code: 'ERR_BALLAST_OVERLOADED', message: 'lane' } }, 503, { 'x-ballast-shed': 'costly' });
+    });
+    const { url, ops } = await gatewayOver([served(await listen(app.fetch))], { throttle: { k: 1.5, minRequests: 10 }, holdRefusedMs: 0 });
+    const statuses = new Set<number>();
+    for (let i = 0; i < 60; i++) statuses.add((await post(url, 'width=1', image(100))).status);
+    expect([...statuses].sort()).toEqual([429, 503]);
+    expect(n).toBe(60); // every one reached the API server: none turned away by the throttle
+    const stats = (await (await fetch(`${ops}/gateway/stats`)).json()) as { throttle: { throttled: number } };
+    expect(stats.throttle.throttled).toBe(0);
+  });
+
+  it('answers a client that repeats a refused request itself until its Retry-After, before reading the body', async () => {
+    let reached = 0;
+    const app = new Hono();
+    app.get('/healthz', (c) => c.json({ ok: true }));
+    app.post('*', (c) => {
+      reached++;
+      if (c.req.query('format') !== 'avif') return c.json({});
+      return c.json({ error: { code: 'ERR_BALLAST_CLIENT_LIMIT', message: 'share' } }, 429, { 'retry-after': '13' });
+    });
+    const { url, ops } = await gatewayOver([served(await listen(app.fetch))]);
+    const costly = 'format=avif&width=1024&height=1024';
+    expect((await post(url, costly, image(1000))).status).toBe(429);
+    for (let i = 0; i < 5; i++) {
+      const again = await post(url, costly, image(1000));
+      expect([again.status, (await errorOf(again)).code, again.headers.get('retry-after')]).toEqual([
+        429,
+        'ERR_BALLAST_CLIENT_LIMIT',
+        expect.stringMatching(/^1[23]$/),
+      ]);
+    }
+    expect(reached).toBe(1);
+    // Another request of the same client, and the same request with other credentials, go through.
+    expect((await post(url, 'width=10', image(10))).status).toBe(200);
+    expect((await post(url, costly, image(1000), { authorization: 'Bearer another' })).status).toBe(429);
+    expect(reached).toBe(3);
+    const stats = (await (await fetch(`${ops}/gateway/stats`)).json()) as { refusals: { remembered: number; refused: number } };
+    expect(stats.refusals).toEqual({ remembered: 2, refused: 5 });
   });
 
   it('refuses bodies with 503 once its body budget is spent', async () => {

@@ -19,10 +19,11 @@ import { RatioBudget } from '@ballast/retry';
 import { Hono } from 'hono';
 import { Registry } from 'prom-client';
 import { gatewayMetrics } from './metrics.ts';
-import { acceptedImages, admission, bufferBody, clientAddress, type GatewayEnv, publicRoutes, throttleGate } from './middleware.ts';
+import { acceptedImages, admission, bufferBody, type GatewayEnv, identifyClient, publicRoutes, throttleGate } from './middleware.ts';
 import { type GatewayObservability, gatewayObservability } from './observability/index.ts';
 import { type GatewayOptions, type ResolvedGatewayOptions, resolveGatewayOptions } from './options.ts';
 import { gatewayProxy } from './proxy.ts';
+import { RefusalMemory, rememberRefusals } from './refusals.ts';
 import { UpstreamPool } from './upstreams.ts';
 
 /** A running gateway. */
@@ -43,8 +44,8 @@ export interface Gateway extends AsyncDisposable {
 
 /**
  * The gateway: a reverse proxy over the API servers, built as one Hono middleware chain —
- * request context (id, logger) → metrics → errors → public routes only →
- * authentication → adaptive throttling → body buffering (budget, rate, time) →
+ * request context (id, logger) → metrics → errors → public routes only → the client's
+ * identity → authentication → refusals remembered → adaptive throttling → body buffering (budget, rate, time) →
  * admission → @ballast/load-balancer's Node proxy, whose attempts go through a circuit
  * breaker per upstream and are resent elsewhere, under a retry budget, only when they
  * never reached one. Upstreams are picked by @ballast/load-balancer (P2C by default) and
@@ -61,6 +62,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     : undefined;
   const limiter = new ConcurrencyLimiter({ name: 'gateway', limit: o.maxInflight, maxQueue: 0 });
   const bodies = new BodyBudget(o.bodyBudgetBytes, o.bodyBudgetPerClientBytes);
+  const refusals = o.holdRefusedMs > 0 ? new RefusalMemory({ maxHoldMs: o.holdRefusedMs }) : undefined;
   const forwarding = createForwarding({ trustedProxies: o.trustedProxies });
   const metrics = gatewayMetrics(registry, pool, limiter, bodies);
   const proxy = gatewayProxy(o, pool, budget, () => metrics.retries.inc());
@@ -84,14 +86,16 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.onError(errorHandler());
   app.notFound(notFound);
   app.use(publicRoutes());
+  app.use(identifyClient(forwarding));
   app.use(forApp<GatewayEnv>(options.authenticate ?? anonymous()));
+  if (refusals) app.use(rememberRefusals(refusals));
   if (throttle && o.throttle) app.use(throttleGate(throttle, o.throttle.minRequests, () => metrics.throttled.inc()));
-  app.use(bufferBody(o.body, bodies, (c) => clientAddress(c, forwarding)));
+  app.use(bufferBody(o.body, bodies));
   app.use(acceptedImages(o.inputFormats));
   app.use(admission(limiter));
   app.all('*', proxy.handler);
 
-  const ops = opsApp(o, { pool, registry, budget, throttle, limiter, bodies });
+  const ops = opsApp(o, { pool, registry, budget, throttle, limiter, bodies, refusals });
   observability?.mount(ops);
   options.opsRoutes?.(ops);
   const close = async (): Promise<void> => {
@@ -124,6 +128,7 @@ interface Reported {
   throttle: AdaptiveThrottle | undefined;
   limiter: ConcurrencyLimiter;
   bodies: BodyBudget;
+  refusals: RefusalMemory | undefined;
 }
 
 /** `/healthz`, `/readyz` (ready while an upstream is up), `/metrics`, and `/gateway/stats` (internal addresses and states). */
@@ -146,6 +151,7 @@ function opsApp(o: ResolvedGatewayOptions, r: Reported): Hono<AppEnv> {
       monitor: r.pool.monitor.stats(),
       inflight: r.limiter.inflight,
       bodies: r.bodies.stats(),
+      refusals: r.refusals?.stats(),
     }),
   );
   return ops;

@@ -7,6 +7,8 @@ import {
   type InputFormat,
   type ResolvedBodyLimits,
   readBody,
+  SHED_HEADER,
+  shedsAnyRequest,
   sniffImageFormat,
   unsupportedInput,
 } from '@ballast/app-shared';
@@ -15,24 +17,43 @@ import type { Forwarding } from '@ballast/load-balancer';
 import type { UpstreamResponse } from '@ballast/load-balancer/node';
 import type { Context, MiddlewareHandler } from 'hono';
 import { gatewayFull, throttled } from './errors.ts';
+import { retryAfterMs } from './refusals.ts';
 import { judge } from './upstreams.ts';
 
 /** What an API server answered a request (set once one did). */
 export interface UpstreamAnswer {
   upstream: string;
   status: number;
-  /** The server shed it on purpose (429, or 503 with `x-ballast-shed`): the throttle's overload signal. */
+  /**
+   * The server shed it on purpose because it is overloaded for any request (503 with an
+   * `x-ballast-shed` reason other than a class's own, such as `costly`): the throttle's
+   * overload signal. A 429 (one client over its own limits) is not.
+   */
   shed: boolean;
+  /** The delay its `Retry-After` asked for, ms (0 when none). */
+  retryAfterMs: number;
 }
 
 /** The gateway's request context: the shared variables, the buffered body and the upstream's answer. */
 export interface GatewayEnv extends AppEnv {
-  Variables: AppVariables & { body: Buffer | undefined; answer: UpstreamAnswer | undefined };
+  Variables: AppVariables & {
+    body: Buffer | undefined;
+    answer: UpstreamAnswer | undefined;
+    /** The client's address (see {@link identifyClient}). */
+    client: string;
+  };
 }
 
 /** The answer of an upstream, as the throttle and the logs see it. */
 export function answerOf(response: UpstreamResponse): UpstreamAnswer {
-  return { upstream: response.endpoint.id, status: response.status, shed: judge({ ok: true, value: response }) === 'overload' };
+  const overload = judge({ ok: true, value: response }) === 'overload';
+  const reason = response.headers[SHED_HEADER];
+  return {
+    upstream: response.endpoint.id,
+    status: response.status,
+    shed: overload && shedsAnyRequest(String(reason)),
+    retryAfterMs: retryAfterMs(response.headers['retry-after']),
+  };
 }
 
 const RESIZE = /^\/v1\/resize(?:\?[\w.=&-]*)?$/;
@@ -40,11 +61,13 @@ const JOB = /^\/v1\/jobs\/[\w-]{1,128}$/;
 // Rendition sets: lists in the query (`widths=320,640&effort=avif:2`, commas and colons also percent-encoded); set ids carry their plan.
 const RENDITIONS = /^\/v1\/renditions(?:\?(?:[\w.=&,:-]|%2[Cc]|%3[Aa])*)?$/;
 const RENDITION_SET = /^\/v1\/renditions\/[\w-]{1,512}$/;
+// The caller's usage: the current month, or `period=YYYY-MM` / `YYYY-MM-DD`.
+const USAGE = /^\/v1\/usage(?:\?period=[\d-]{1,10})?$/;
 
 /**
  * Lets through only the public API, as the client wrote it: `POST /v1/resize` and
  * `POST /v1/renditions` with a plain query, `GET`/`HEAD`/`DELETE /v1/jobs/<id>` and
- * `/v1/renditions/<id>`. Anything else — operational paths, other
+ * `/v1/renditions/<id>`, `GET`/`HEAD /v1/usage` (optionally `?period=…`). Anything else — operational paths, other
  * spellings of them (`/%6detrics`, `/v1/../metrics`), encoded or unusual characters — is
  * answered 404 here and never reaches an API server. The raw target is what is checked,
  * and what is forwarded.
@@ -58,12 +81,14 @@ export const publicRoutes = (): MiddlewareHandler<GatewayEnv> =>
         ? ['POST']
         : JOB.test(target) || RENDITION_SET.test(target)
           ? ['GET', 'HEAD', 'DELETE']
-          : undefined;
+          : USAGE.test(target)
+            ? ['GET', 'HEAD']
+            : undefined;
     if (known === undefined)
       throw new HttpError(
         404,
         'ERR_BALLAST_NOT_FOUND',
-        'no such resource; the API is POST /v1/resize, POST /v1/renditions, /v1/jobs/<id> and /v1/renditions/<id>',
+        'no such resource; the API is POST /v1/resize, POST /v1/renditions, /v1/jobs/<id>, /v1/renditions/<id> and GET /v1/usage',
       );
     if (!known.includes(method)) {
       throw new HttpError(405, 'ERR_BALLAST_METHOD_NOT_ALLOWED', `allowed here: ${known.join(', ')}`, { allow: known.join(', ') });
@@ -96,19 +121,26 @@ export function clientAddress(c: Context<GatewayEnv>, forwarding: Forwarding): s
 }
 
 /**
+ * Decides who the client is, once per request (`c.var.client`): what per-client limits
+ * count against here, and what the API servers are told in `x-ballast-client` (set on
+ * the forwarded request, replacing any a client sent), for their own per-client shares.
+ */
+export const identifyClient = (forwarding: Forwarding): MiddlewareHandler<GatewayEnv> =>
+  async function identifyClient(c, next) {
+    c.set('client', clientAddress(c, forwarding));
+    await next();
+  };
+
+/**
  * Reads the whole body before anything is forwarded (`c.var.body`), within the body
  * limits and the gateway's budget of buffered bytes (and the client's share of it), which
  * the request holds until it is over: a slow or endless upload costs the gateway, never
  * an API server.
  */
-export const bufferBody = (
-  limits: ResolvedBodyLimits,
-  budget: BodyBudget,
-  client: (c: Context<GatewayEnv>) => string,
-): MiddlewareHandler<GatewayEnv> =>
+export const bufferBody = (limits: ResolvedBodyLimits, budget: BodyBudget): MiddlewareHandler<GatewayEnv> =>
   async function bufferBody(c, next) {
     if (bodyless(c.req.method)) return next();
-    const lease = budget.lease(client(c));
+    const lease = budget.lease(c.var.client);
     try {
       c.set('body', await readBody(c, limits, lease));
       await next();

@@ -88,6 +88,12 @@ export interface GatewayOptions extends BodyLimits {
    */
   maxPerUpstream?: number;
   /**
+   * When an API server answers a client 429 with `Retry-After`, the same request (method,
+   * target, credentials) from the same client is answered 429 at the gateway, before its
+   * body is read, until then — for at most this long, ms. 0 turns it off. @default 30000
+   */
+  holdRefusedMs?: number;
+  /**
    * Bytes of request bodies held in memory at once, over all requests (the gateway reads
    * a body whole before forwarding it, so a slow upload never occupies an API server);
    * beyond it, 503 `ERR_BALLAST_BODY_BUDGET`. @default 268435456 (256 MiB)
@@ -154,6 +160,7 @@ export interface ResolvedGatewayOptions {
   throttle: Required<ThrottleOptions> | false;
   maxInflight: number;
   maxPerUpstream: number;
+  holdRefusedMs: number;
   bodyBudgetBytes: number;
   bodyBudgetPerClientBytes: number;
   body: ResolvedBodyLimits;
@@ -192,6 +199,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
           },
     maxInflight: integer('maxInflight', options.maxInflight ?? 2048, { min: 1 }),
     maxPerUpstream: integer('maxPerUpstream', options.maxPerUpstream ?? 256, { min: 1 }),
+    holdRefusedMs: durationMs('holdRefusedMs', options.holdRefusedMs ?? 30_000),
     bodyBudgetBytes: integer('bodyBudgetBytes', options.bodyBudgetBytes ?? 256 * 1024 * 1024, { min: 1 }),
     bodyBudgetPerClientBytes: integer('bodyBudgetPerClientBytes', options.bodyBudgetPerClientBytes ?? 32 * 1024 * 1024, { min: 1 }),
     body: resolveBodyLimits(options),

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { annotate, nodeRequest, nodeResponse, writeHttpError } from '@ballast/app-shared';
+import { annotate, CLIENT_HEADER, nodeRequest, nodeResponse, writeHttpError } from '@ballast/app-shared';
 import { type AttemptHook, type NodeProxy, nodeProxy } from '@ballast/load-balancer/node';
 import type { RatioBudget } from '@ballast/retry';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
@@ -28,6 +28,19 @@ export function attemptTimeoutMs(o: ResolvedGatewayOptions, target: string): num
   const match = DEADLINE.exec(target);
   const deadline = match ? Number(match[1]) : o.defaultDeadlineMs;
   return Math.min(o.upstreamTimeoutMs, deadline + o.deadlineGraceMs);
+}
+
+/** Headers the gateway sets itself on every forwarded request. */
+const OWN_HEADERS = ['x-request-id', CLIENT_HEADER];
+
+/** A client cannot have the gateway's own headers dropped by nominating them in `Connection`. */
+function keepOwnHeaders(incoming: IncomingMessage): void {
+  const connection = incoming.headers.connection;
+  if (connection === undefined) return;
+  incoming.headers.connection = connection
+    .split(',')
+    .filter((token) => !OWN_HEADERS.includes(token.trim().toLowerCase()))
+    .join(',');
 }
 
 /**
@@ -72,8 +85,11 @@ export function gatewayProxy(o: ResolvedGatewayOptions, pool: UpstreamPool, budg
     const incoming = nodeRequest(c);
     const outgoing = nodeResponse(c);
     if (!incoming || !outgoing) throw new Error('the gateway proxies under @hono/node-server only (it needs Node’s request and response)');
-    // The id the chain settled on (the client's, if it was a plain token) is the one sent on.
+    // The id the chain settled on (the client's, if it was a plain token) is the one sent on,
+    // and the client the gateway decided on replaces whatever a client claimed to be.
     incoming.headers['x-request-id'] = c.var.requestId;
+    incoming.headers[CLIENT_HEADER] = c.var.client;
+    keepOwnHeaders(incoming);
     contexts.set(incoming, c);
     await proxy(incoming, outgoing);
     return RESPONSE_ALREADY_SENT;

@@ -13,15 +13,16 @@ import type { ResolvedGatewayOptions } from './options.ts';
  * adaptive throttle, the logs):
  *
  * - no answer (refused, reset, timed out), or a 500 or 502: `failure` — the server is failing;
- * - a 429, or a 503 with `x-ballast-shed`: `overload` — the server shed it on purpose;
- * - any other 4xx: `ignore` — the client's doing, saying nothing about the server;
+ * - a 503 with `x-ballast-shed`: `overload` — the server shed it on purpose;
+ * - a 4xx, 429 included (a client over its own rate or share): `ignore` — the client's
+ *   doing, saying nothing about the server;
  * - anything else: `success`.
  */
 export function judge(outcome: PolicyOutcome<UpstreamResponse>): Verdict {
   if (!outcome.ok) return 'failure';
   const { status, headers } = outcome.value;
   if (status === 500 || status === 502) return 'failure';
-  if (status === 429 || (status === 503 && headers[SHED_HEADER] !== undefined)) return 'overload';
+  if (status === 503 && headers[SHED_HEADER] !== undefined) return 'overload';
   return status >= 400 && status < 500 ? 'ignore' : 'success';
 }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TrustedProxies } from '@ballast/load-balancer';
 import type { Context } from 'hono';
 import { HttpError } from './errors.ts';
 
@@ -76,3 +77,36 @@ export function bodyless(method: string): boolean {
  * unreachable during a failover.
  */
 export const SHED_HEADER = 'x-ballast-shed';
+
+/**
+ * Shed reasons that concern one class of requests only, not the servers' load as a whole:
+ * `costly` (the lane of costly conversions is full, see the API's fair share). A
+ * gateway's adaptive throttle, which turns away requests of every kind, must not count
+ * them: it would turn ordinary requests away for what costly ones did.
+ */
+export const CLASS_SHED_REASONS: readonly string[] = ['costly'];
+
+/** True when a shed with this `x-ballast-shed` reason says the servers are overloaded for any request. */
+export function shedsAnyRequest(reason: string | undefined): boolean {
+  return reason !== undefined && !CLASS_SHED_REASONS.includes(reason);
+}
+
+/**
+ * Request header naming the client as the gateway decided (the peer's address, or the
+ * one a trusted proxy in front reported). The gateway always sets it, replacing any a
+ * client sent; an API server believes it only from a trusted peer (see {@link clientAddressOf}).
+ */
+export const CLIENT_HEADER = 'x-ballast-client';
+
+/**
+ * The client's address as a service behind the gateway sees it: `x-ballast-client` when
+ * the peer is trusted (a gateway), else the peer's own address ('' when unknown).
+ */
+export function clientAddressOf(c: Context, trusted: TrustedProxies): string {
+  const peer = peerAddress(c);
+  if (peer !== undefined && trusted.has(peer)) {
+    const named = nodeRequest(c)?.headers[CLIENT_HEADER] ?? c.req.header(CLIENT_HEADER);
+    if (typeof named === 'string' && named !== '' && named.length <= 64) return named;
+  }
+  return peer ?? '';
+}

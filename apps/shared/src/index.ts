@@ -35,6 +35,9 @@ export {
 export {
   bodyless,
   bodyTooLarge,
+  CLASS_SHED_REASONS,
+  CLIENT_HEADER,
+  clientAddressOf,
   clientSignal,
   declaredLength,
   type NodeBindings,
@@ -43,6 +46,7 @@ export {
   peerAddress,
   requestIdFrom,
   SHED_HEADER,
+  shedsAnyRequest,
 } from './http.ts';
 export {
   DEFAULT_INPUT_FORMATS,

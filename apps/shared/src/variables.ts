@@ -81,6 +81,18 @@ export const API_ENV = {
   BALLAST_API_BODY_BUDGET_BYTES: intVar('Bytes of images held at once, over all requests; beyond it, 503', { min: 1 }),
   BALLAST_API_BROWNOUT: boolVar('Degrade rendition sets (and single images sent with degrade=true) under load before shedding', true),
   BALLAST_API_BROWNOUT_SETPOINT_MS: intVar('Expected queue wait the brownout dimmer holds its p95 at, ms', { min: 1, max: 600_000 }),
+  BALLAST_API_FAIR_SHARE: boolVar('Per-client fair share of the workers (jobs per client, costly requests per client and in all)', true),
+  BALLAST_API_MAX_JOBS_PER_CLIENT: intVar('Jobs one anonymous client may have waiting or in progress (0: no bound); beyond it, 429', {
+    min: 0,
+  }),
+  BALLAST_API_COSTLY_MS: intVar('Indicative cost from which a request counts as costly, ms', { min: 0, max: 3_600_000 }),
+  BALLAST_API_MAX_COSTLY_PER_CLIENT: intVar('Costly requests one client may have in progress; beyond it, 429', { min: 1 }),
+  BALLAST_API_MAX_COSTLY: intVar('Costly requests in progress over all clients; beyond it, 503', { min: 1 }),
+  BALLAST_API_TRUSTED_PROXIES: listVar(
+    'Peers whose x-ballast-client header names the client (the gateways)',
+    'a comma-separated list of IP addresses, CIDR ranges, or loopback, private, linklocal',
+    trustedProxy,
+  ),
 } as const satisfies EnvSpec;
 
 /** Read by a worker process (apps/worker/src/main.ts). */
@@ -113,6 +125,13 @@ export const EDGE_ENV = {
   ),
   BALLAST_GATEWAY_MAX_INFLIGHT: intVar('Requests forwarded at once; beyond it, 503', { min: 1 }),
   BALLAST_GATEWAY_MAX_PER_UPSTREAM: intVar('Requests in flight to one API server at once', { min: 1 }),
+  BALLAST_GATEWAY_HOLD_REFUSED_MS: intVar(
+    'Longest the gateway answers a repeated request refused with 429 itself, as Retry-After asked, ms (0: off)',
+    {
+      min: 0,
+      max: 3_600_000,
+    },
+  ),
   BALLAST_GATEWAY_MAX_BODY_BYTES: intVar('Largest request body, bytes', { min: 1 }),
   BALLAST_GATEWAY_BODY_BUDGET_BYTES: intVar('Bytes of request bodies held at once, over all requests; beyond it, 503', { min: 1 }),
   BALLAST_GATEWAY_BODY_BUDGET_PER_CLIENT_BYTES: intVar('The most of the body budget one client address may hold', { min: 1 }),

@@ -3,7 +3,7 @@
  * an attack on a gateway URL (loopback only) and returns how to stop it. Attacks come
  * from `localAddress` (by default 127.0.0.2: another client than the well-behaved one).
  */
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 
 /** A running attack. */
@@ -110,6 +110,43 @@ export function repeat(request: (signal: AbortSignal) => Promise<unknown>, concu
   return { stop: () => controller.abort(), sent: () => sent };
 }
 
+/** What {@link send} sends. */
+export interface SendOptions {
+  method?: string;
+  body?: Buffer | string;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  /** @default '127.0.0.2' */
+  localAddress?: string;
+}
+
+/** Keep-alive connections of the hostile client, per local address (a real client reuses its connections). */
+const agent = new Agent({ keepAlive: true });
+
+/**
+ * One request from another client than the well-behaved one (`localAddress`, 127.0.0.2 by
+ * default: `fetch` cannot choose its source address): resolves with the status and body.
+ */
+export function send(url: string, options: SendOptions = {}): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, {
+      method: options.method ?? 'GET',
+      headers: { ...options.headers, ...(options.body !== undefined && { 'content-length': String(Buffer.byteLength(options.body)) }) },
+      localAddress: options.localAddress ?? '127.0.0.2',
+      agent,
+      signal: options.signal,
+    });
+    req.once('error', reject);
+    req.once('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      res.once('error', reject);
+    });
+    req.end(options.body);
+  });
+}
+
 const SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="4000" height="4000"><rect width="4000" height="4000"/></svg>';
 const JUNK_TARGETS = ['/metrics', '/%6detrics', '/gateway/stats', '/v1/%2e%2e/metrics', '/readyz', '//metrics'];
 
@@ -122,15 +159,13 @@ export function junk(url: string, concurrency = 4): Attack & { readonly sent: ()
   return repeat(async (signal) => {
     const n = i++;
     const forged = { 'x-forwarded-for': '6.6.6.6', forwarded: 'for=6.6.6.6', 'x-real-ip': '6.6.6.6' };
-    const res =
-      n % 3 === 0
-        ? await fetch(`${url}${JUNK_TARGETS[n % JUNK_TARGETS.length]}`, { signal, headers: forged })
-        : await fetch(`${url}/v1/resize?width=16`, {
-            method: 'POST',
-            body: n % 3 === 1 ? SVG : '%PDF-1.7\n',
-            headers: { 'content-type': 'image/svg+xml', ...forged },
-            signal,
-          });
-    await res.arrayBuffer();
+    await (n % 3 === 0
+      ? send(`${url}${JUNK_TARGETS[n % JUNK_TARGETS.length]}`, { signal, headers: forged })
+      : send(`${url}/v1/resize?width=16`, {
+          method: 'POST',
+          body: n % 3 === 1 ? SVG : '%PDF-1.7\n',
+          headers: { 'content-type': 'image/svg+xml', ...forged },
+          signal,
+        }));
   }, concurrency);
 }

@@ -17,7 +17,18 @@ export {
   type DistributedOptions,
   startDistributed,
 } from './distributed.ts';
-export { type Attack, idleConnections, junk, repeat, type Upload, type UploadOptions, upload, uploads } from './hostile.ts';
+export {
+  type Attack,
+  idleConnections,
+  junk,
+  repeat,
+  type SendOptions,
+  send,
+  type Upload,
+  type UploadOptions,
+  upload,
+  uploads,
+} from './hostile.ts';
 export { type StartedIdentity, type StartIdentityOptions, startIdentity } from './identity.ts';
 export { type LaunchedTopology, type LaunchOptions, launchDistributed } from './launcher.ts';
 export {

@@ -1,4 +1,4 @@
-import { type Api, type ApiOptions, createApi } from '@ballast/app-api';
+import { type Api, type ApiOptions, createApi, FairShare } from '@ballast/app-api';
 import { createGateway, type Gateway, type GatewayOptions, type ObservabilityOptions } from '@ballast/app-gateway';
 import { InProcessQueue, type JobQueue } from '@ballast/app-queue';
 import { createLogger, type Listening, type Logger, listen, type ServerLimits } from '@ballast/app-shared';
@@ -112,6 +112,7 @@ class SystemParts {
   /** The gateway's registry: the workers, which have no port of their own here, add their metrics to it. */
   readonly #registry: Registry;
   #shared: InProcessQueue | undefined;
+  #fairShare: FairShare | undefined;
   #gateway: Gateway | undefined;
   #gatewayServer: Listening | undefined;
   #gatewayOps: Listening | undefined;
@@ -150,9 +151,25 @@ class SystemParts {
     const queue = this.queueFor(name);
     const workerSlots = Math.max(1, (this.#options.workers ?? 1) * (this.workers[0]?.concurrency ?? 1));
     const usage = this.#options.usage?.store ? { usage: { store: this.#options.usage.store } } : {};
-    const api = createApi({ name, workerSlots, logger: this.#logger, ...usage, ...this.#options.api, queue });
+    const api = createApi({
+      name,
+      workerSlots,
+      logger: this.#logger,
+      ...usage,
+      ...this.#options.api,
+      fairShare: this.#fairShareFor(workerSlots),
+      queue,
+    });
     const server = await listen(api.app.fetch);
     this.apis.push({ name, api, queue, server, ops: await listen(api.ops.fetch) });
+  }
+
+  /** One fair share for every API server here (they count the same clients), unless `api.fairShare` says otherwise. */
+  #fairShareFor(workerSlots: number): FairShare | false {
+    const given = this.#options.api?.fairShare;
+    if (given === false || given instanceof FairShare) return given;
+    this.#fairShare ??= new FairShare({ workerSlots, ...given });
+    return this.#fairShare;
   }
 
   async startGateway(): Promise<{ gateway: Gateway; server: Listening; ops: Listening }> {

@@ -6,7 +6,7 @@
 import { connect, type Socket } from 'node:net';
 import { RedisQueue } from '@ballast/app-queue';
 import { type AppEnv, listen } from '@ballast/app-shared';
-import { type Distributed, type ServiceProcess, spawnService, startDistributed, uploads } from '@ballast/app-system';
+import { type Distributed, repeat, type ServiceProcess, send, spawnService, startDistributed, uploads } from '@ballast/app-system';
 import { type RedisServer, startRedis } from '@ballast/test/redis';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,6 +63,31 @@ describe('one pathological request', () => {
     const wallMs = Number(slow.headers.get('x-wall-ms'));
     const seen = await steady(system.url, 20, `width=32&deadlineMs=${Math.max(1000, Math.floor(wallMs / 2))}`);
     expect(seen.get('200') ?? 0, JSON.stringify([...seen])).toBeGreaterThanOrEqual(19);
+  });
+
+  it('keeps one client’s costly conversions, back to back, to its share: everyone else is served', { timeout: 180_000 }, async () => {
+    // Four loops of the costliest request allowed, from another address (127.0.0.2).
+    const seen = new Map<number, number>();
+    const attack = repeat(async (signal) => {
+      const res = await send(`${system.url}/v1/resize?format=avif&width=1024&height=1024&fit=fill&effort=4&deadlineMs=60000`, {
+        method: 'POST',
+        body: jpeg,
+        headers: { 'content-type': 'image/jpeg' },
+        signal,
+      });
+      seen.set(res.status, (seen.get(res.status) ?? 0) + 1);
+    }, 4);
+    try {
+      await eventually('the attacker to be refused its second costly conversion', 30_000, async () =>
+        (seen.get(429) ?? 0) > 0 ? true : undefined,
+      );
+      const served = await steady(system.url, 20);
+      expect(served.get('200') ?? 0, JSON.stringify([...served])).toBe(20);
+    } finally {
+      attack.stop();
+    }
+    // Its repeats were answered by the gateway from memory, without reaching an API server.
+    expect(((await stats(system.ops)).refusals as { refused: number }).refused).toBeGreaterThan(0);
   });
 
   it('refuses SVG and other undocumented input with 415, through the whole path', async () => {

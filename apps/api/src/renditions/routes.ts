@@ -11,6 +11,7 @@ import type { Context, Handler, Hono, MiddlewareHandler } from 'hono';
 import type { Counter } from 'prom-client';
 import type { Admission } from '../admission.ts';
 import { DEGRADED_HEADER, type DegradationMetrics, DIMMER_HEADER, degradedHeader, recordMiss, sampleResponses } from '../brownout.ts';
+import { type FairShare, fairShareSets } from '../fair-share.ts';
 import { admit, readImage } from '../handlers.ts';
 import type { ApiEnv, ApiUsage, ResolvedApiOptions } from '../options.ts';
 import { checkImageContentType } from '../params.ts';
@@ -42,6 +43,8 @@ export interface RenditionRoutes {
   options: ResolvedApiOptions;
   bodies: BodyBudget;
   quotas?: TenantQuotas;
+  /** Per-client fair share of the workers (see fair-share.ts). */
+  fairShare?: FairShare;
   onUsage?: (usage: ApiUsage) => void;
   random: () => number;
 }
@@ -54,6 +57,7 @@ export function renditionRoutes(app: Hono<ApiEnv>, deps: RenditionRoutes): void 
     validateRenditions(o.defaultDeadlineMs, o.maxDeadlineMs),
     planSet(deps),
     tenantSlots(deps.quotas),
+    ...(deps.fairShare ? [fairShareSets(deps.fairShare, deps.queue)] : []),
     sampleResponses(deps.dimmer, false),
     admit(deps.admission),
     admitted(),
