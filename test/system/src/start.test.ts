@@ -5,14 +5,26 @@
  * `--burst`.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlive as alive } from '@ballast/test/process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, resize, smallJpeg } from './helpers.ts';
 
 const script = fileURLToPath(new URL('../../../scripts/start.ts', import.meta.url));
 const started: ChildProcess[] = [];
 const pids: number[] = [];
+// npm start keeps its data under its working directory (.ballast/identity, data/usage):
+// each run gets a fresh temporary one, removed afterwards.
+let workDir: string;
+let runs = 0;
+
+beforeAll(() => {
+  workDir = mkdtempSync(join(tmpdir(), 'ballast-start-'));
+});
+afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
 afterEach(() => {
   for (const pid of pids.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
@@ -32,7 +44,10 @@ function childrenOf(pid: number): number[] {
 
 /** Spawns `command`, collecting its output; resolves with the process and a getter of everything printed. */
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): { proc: ChildProcess; output: () => string } {
+  const cwd = join(workDir, String(++runs));
+  mkdirSync(cwd);
   const proc = spawn(command, args, {
+    cwd,
     env: { ...process.env, BALLAST_PORT: '0', BALLAST_IDENTITY_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
