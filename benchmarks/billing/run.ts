@@ -28,6 +28,7 @@ import { sampleJpeg } from '@ballast/app-worker';
 import { startPostgres } from '@ballast/test/postgres';
 import { startRedis } from '@ballast/test/redis';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { publishFigures } from '../lib/figures.ts';
 import { machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 
 const quick = process.argv.includes('--quick');
@@ -187,6 +188,7 @@ writeResult(
   `# Usage metering and billing\n\n\`npm run bench:billing${quick ? ' -- --quick' : ''}\` on ${machine().cpus} cores (${machine().cpuModel}), Node ${process.version}, ` +
     `1-minute load average ${loadBefore.toFixed(1)} before and ${(loadavg()[0] as number).toFixed(1)} after.\n\n${markdownTable(rows)}\n`,
 );
+await publishFigures('billing');
 
 /** CPU seconds (user + system) of process `pid` so far, from /proc. */
 function procCpuMs(pid: number): number {

@@ -21,6 +21,7 @@ import { fork } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { sampleJpeg } from '@ballast/app-worker';
+import { publishFigures } from '../lib/figures.ts';
 import { openLoop } from '../lib/open-loop.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 import { type DimmerSample, dimmerChart, type LoadSegment } from './chart.ts';
@@ -276,6 +277,7 @@ try {
   );
   writeResult('degradation.json', {
     machine: machine(),
+    quick,
     loadAverage: loads,
     request: { set: SET, renditions: ASKED, deadlineMs: DEADLINE_MS, inputBytes: image.length },
     capacity: { start: cap, end: capAfter },
@@ -297,6 +299,7 @@ try {
     '',
   ].join('\n');
   writeResult('degradation.md', md);
+  await publishFigures('degradation');
   console.log('\nWrote benchmarks/results/degradation.{json,md,svg}');
 } finally {
   await brownout.stop();

@@ -36,6 +36,7 @@ import { Histogram } from '@ballast/common';
 import { startPostgres } from '@ballast/test/postgres';
 import { startRedis } from '@ballast/test/redis';
 import sharp from 'sharp';
+import { publishFigures } from '../lib/figures.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 
 const quick = process.argv.includes('--quick');
@@ -302,5 +303,6 @@ writeResult(
   'identity.md',
   `# Identity benchmark\n\n\`npm run bench:identity${quick ? ' -- --quick' : ''}\` on ${(results.machine as { cpus: number }).cpus} cores, Node ${process.version}; 1-minute load average ${fmt(load.before)} before, ${fmt(after)} after.\n\n${sections.join('\n\n')}\n`,
 );
+await publishFigures('identity');
 console.log(`\nload average ${fmt(load.before)} → ${fmt(after)}; results in benchmarks/results/identity.{json,md}`);
 process.exit(0);

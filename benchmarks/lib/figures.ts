@@ -48,6 +48,10 @@ export const SUMMARY: readonly string[] = [
   'composed',
   'failure-detector',
   'system',
+  'degradation',
+  'observability',
+  'identity',
+  'billing',
   'size',
 ];
 

@@ -16,6 +16,7 @@ import { FrontDoor } from '@ballast/app-gateway';
 import { createLogger } from '@ballast/app-shared';
 import { sampleJpeg } from '@ballast/app-worker';
 import { Registry } from 'prom-client';
+import { publishFigures } from '../lib/figures.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 import { forkSystem, type SystemProcess } from '../lib/system-process.ts';
 
@@ -191,6 +192,7 @@ try {
   const load = { before: loadBefore, after: loadavg()[0] ?? 0 };
   writeResult('observability.json', {
     machine: machine(),
+    quick,
     loadAverage: load,
     rounds,
     roundMs,
@@ -212,6 +214,7 @@ try {
       '',
     ].join('\n'),
   );
+  await publishFigures('observability');
   console.log(
     `Direct cost: ${fmt(direct.recordUs + direct.logsUs)} µs per request, ${fmt(directShare * 100)}% of ${fmt(cpuPerRequestUs / 1000)} ms.`,
   );
