@@ -120,7 +120,10 @@ describe('UsageLog', () => {
   });
 });
 
-/** Runs a child that appends records and prints each id once `append` resolved; SIGKILLs it after `ms`. */
+/**
+ * Runs a child that appends records and prints each id once `append` resolved; SIGKILLs it
+ * `ms` after its first acknowledged record (so at least one, however busy the machine).
+ */
 async function appendUntilKilled(logDir: string, ms: number): Promise<string[]> {
   const script = `
     import { UsageLog } from ${JSON.stringify(new URL('../src/log.ts', import.meta.url).pathname)};
@@ -146,10 +149,12 @@ async function appendUntilKilled(logDir: string, ms: number): Promise<string[]> 
     const lines = buffered.split('\n');
     buffered = lines.pop() ?? '';
     for (const line of lines) {
-      if (line === 'ready') ready();
-      else if (line) acked.push(line);
+      if (line === '' || line === 'ready') continue;
+      acked.push(line);
+      ready();
     }
   });
+  child.once('exit', () => ready()); // died before acknowledging anything: the test says so
   await started;
   await new Promise((r) => setTimeout(r, ms));
   const exited = new Promise((r) => child.once('close', r)); // after stdout is drained
