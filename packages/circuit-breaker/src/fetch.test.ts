@@ -1,27 +1,36 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BreakerRegistry, circuitBreakerFetch, isBrokenCircuitError, isTimeoutError } from './index.ts';
 
 /** A real HTTP server on loopback whose answer per path is set by the test. */
 let server: Server;
 let base: string;
 let hits = 0;
-const hanging = new Set<import('node:http').ServerResponse>();
+const hanging = new Set<ServerResponse>();
+/** Answers whose headers and first bytes are sent, each ended by the test. */
+const halfSent: ServerResponse[] = [];
+const arrivals: Array<() => void> = [];
+
+/** Resolves once the server holds `count` requests it never answers. */
+async function hangingRequests(count: number): Promise<void> {
+  while (hanging.size < count) await new Promise<void>((resolve) => arrivals.push(resolve));
+}
 
 beforeAll(async () => {
   server = createServer((req, res) => {
     hits++;
     const status = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('status') ?? 200);
     if (status === 1) {
-      // headers now, body later than the breaker's timeout
+      // headers now, the rest of the body when the test ends it
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('first ');
-      setTimeout(() => res.end('second'), 120);
+      halfSent.push(res);
       return;
     }
     if (status === 0) {
       hanging.add(res);
+      for (const arrived of arrivals.splice(0)) arrived();
       return; // never answers
     }
     res.writeHead(status, { 'content-type': 'text/plain' }).end(`status ${status}`);
@@ -31,10 +40,22 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const res of hanging) res.destroy();
+  for (const res of [...hanging, ...halfSent]) res.destroy();
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
 });
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/**
+ * Fake time for the breaker's timers and clock only; sockets stay real. A timeout fires
+ * when the test advances the clock past it, never because the machine was slow.
+ */
+function fakeBreakerTime(): void {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+}
 
 describe('circuitBreakerFetch', () => {
   it('returns 5xx responses, counts them, and opens the origin circuit', async () => {
@@ -76,18 +97,27 @@ describe('circuitBreakerFetch', () => {
   });
 
   it('times out a hanging request on its own signal and counts it', async () => {
+    fakeBreakerTime();
     const protectedFetch = circuitBreakerFetch({ registry: { breaker: { timeout: 50 } } });
-    const [slow, fast] = await Promise.allSettled([protectedFetch(`${base}/?status=0`), protectedFetch(`${base}/?status=200`)]);
-    expect(slow.status).toBe('rejected');
-    expect(isTimeoutError((slow as PromiseRejectedResult).reason)).toBe(true);
-    expect(fast.status).toBe('fulfilled');
+    const before = hanging.size;
+    const slow = protectedFetch(`${base}/?status=0`).catch((error: unknown) => error);
+    const fast = await protectedFetch(`${base}/?status=200`); // however long the machine takes: no time passes
+    expect(fast.status).toBe(200);
+    await hangingRequests(before + 1);
+    await vi.advanceTimersByTimeAsync(49);
+    expect(protectedFetch.registry.peek(base)?.stats().calls).toMatchObject({ timeout: 0, success: 1 });
+    await vi.advanceTimersByTimeAsync(1);
+    expect(isTimeoutError(await slow)).toBe(true);
     expect(protectedFetch.registry.peek(base)?.stats().calls).toMatchObject({ timeout: 1, success: 1 });
     protectedFetch.registry.close();
   });
 
   it('times out the wait for headers only: the body can take longer', async () => {
+    fakeBreakerTime();
     const protectedFetch = circuitBreakerFetch({ registry: { breaker: { timeout: 50 } } });
     const res = await protectedFetch(`${base}/?status=1`);
+    await vi.advanceTimersByTimeAsync(1000); // far past the timeout, body still coming
+    halfSent.shift()?.end('second');
     expect(await res.text()).toBe('first second');
     expect(protectedFetch.registry.peek(base)?.stats().calls).toMatchObject({ success: 1, timeout: 0 });
     protectedFetch.registry.close();
@@ -96,8 +126,10 @@ describe('circuitBreakerFetch', () => {
   it("honours the caller's signal without counting a failure", async () => {
     const protectedFetch = circuitBreakerFetch();
     const controller = new AbortController();
+    const before = hanging.size;
     const pending = protectedFetch(`${base}/?status=0`, { signal: controller.signal });
-    setTimeout(() => controller.abort(new Error('user left')), 20);
+    await hangingRequests(before + 1); // in flight at the server, which will never answer
+    controller.abort(new Error('user left'));
     await expect(pending).rejects.toThrow('user left');
     expect(protectedFetch.registry.peek(base)?.stats().calls).toMatchObject({ ignored: 1, error: 0 });
     protectedFetch.registry.close();
