@@ -5,7 +5,7 @@
  * only where the intervals separate (stats.ts).
  */
 import { type Figures, summaryRow } from '../lib/figures.ts';
-import { fmt } from '../lib/report.ts';
+import { fmt, markdownTable, type Row } from '../lib/report.ts';
 import { interval, isCurrentLive, LIKE_FOR_LIKE } from './report/live.ts';
 import type { BalancingResults, LiveRun, LiveScenarioResult } from './results.ts';
 import { compare, type Interval } from './stats.ts';
@@ -78,5 +78,27 @@ export default function figures(results: BalancingResults): Figures {
       ),
     );
   }
-  return { summary: rows.join('\n') };
+  return { summary: rows.join('\n'), 'proxy-cost': proxyCostTable(live, load) };
+}
+
+/** Every proxy of the proxy-cost part, fastest per CPU-second first, against nginx; with the latency each adds. */
+function proxyCostTable(live: BalancingResults['live'] & object, load: string): string {
+  const cost = live.proxyCost;
+  const nginx = cost?.runs.find((r) => r.kind === 'nginx');
+  if (!cost || !nginx) return '(no proxy-cost results: run `npm run bench:balancing -- --live`)';
+  const rows: Row[] = [...cost.runs]
+    .sort((a, b) => b.requestsPerCpuSecond.median - a.requestsPerCpuSecond.median)
+    .map((r) => ({
+      proxy: r.proxy,
+      'requests per CPU-second': interval(r.requestsPerCpuSecond),
+      '× nginx': fmt(r.requestsPerCpuSecond.median / nginx.requestsPerCpuSecond.median, 2),
+      'added p50 µs': interval(r.addedP50Us),
+      'added p99 µs': interval(r.addedP99Us),
+      'at requests/s': fmt(r.latencyRatePerSec.median),
+    }));
+  return [
+    `Median [interval] of ${live.settings.repeats} interleaved runs, ${load}; command \`${live.command}\`.`,
+    '',
+    markdownTable(rows),
+  ].join('\n');
 }

@@ -95,7 +95,7 @@ export interface ProxyCostSample {
   requestsPerSecond: number;
   cpuSeconds: number;
   requestsPerCpuSecond: number;
-  /** Open loop at half the proxy's capacity (requests per CPU-second), capped: the offered rate. */
+  /** Open loop aimed at half the proxy's capacity, capped: the rate achieved, requests per second each way (through the proxy and direct). */
   latencyRatePerSec: number;
   /** Latency through the proxy and calling the backends directly, at the same rate, ms. */
   proxied: { p50: number; p99: number };

@@ -99,7 +99,7 @@ try {
       await new Promise((r) => setTimeout(r, 1000 / rate));
     }
     await shipper.drain();
-    const { rows: delays } = await store.sql.query<{ p50: number; p99: number; max: number }>(
+    const delays = await store.sql.query<{ p50: number; p99: number; max: number }>(
       'SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY received_at - finished_at) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY received_at - finished_at) AS p99, max(received_at - finished_at) AS max FROM usage_records',
     );
     const d = delays[0] as { p50: number; p99: number; max: number };
@@ -226,7 +226,7 @@ async function separateProcess(jobs: number): Promise<Record<string, number>> {
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   const store = await UsageStore.open({ database });
-  const { rows: sum } = await store.sql.query<{ cpu: string }>('SELECT sum(cpu_us)::text AS cpu FROM usage_records');
+  const sum = await store.sql.query<{ cpu: string }>('SELECT sum(cpu_us)::text AS cpu FROM usage_records');
   await store.close();
   await queue.close();
   await redis.stop();

@@ -52,6 +52,7 @@ export const SUMMARY: readonly string[] = [
   'observability',
   'identity',
   'billing',
+  'chaos',
   'size',
 ];
 

@@ -3,6 +3,8 @@
  * behind the management plane, Redis carrying the change feed, and several edge caches
  * (one per API server) reading it.
  */
+
+import { postgresSql, type Sql } from '@ballast/app-shared/sql';
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { type RedisServer, startRedis } from '@ballast/test/redis';
 import { Redis } from 'ioredis';
@@ -15,7 +17,6 @@ import { migrate } from './migrations.ts';
 import type { KeyEntry, TenantEntry } from './model.ts';
 import { RedisFeed } from './redis-feed.ts';
 import { ChangeRelay } from './relay.ts';
-import { postgresSql, type Sql } from './sql.ts';
 import { IdentityStore } from './store.ts';
 
 const TOKEN = 'admin-token-for-tests-0123456789';

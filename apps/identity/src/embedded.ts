@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pgliteSql, type Sql } from '@ballast/app-shared/sql';
 import { IdentityClient, type IdentityClientOptions } from './edge-cache.ts';
 import { InProcessFeed } from './feed.ts';
 import { createManagementApi, type ManagementApi, type ManagementApiOptions } from './management.ts';
 import { migrate } from './migrations.ts';
 import { ChangeRelay } from './relay.ts';
-import { pgliteSql, type Sql } from './sql.ts';
 import { IdentityStore } from './store.ts';
 
 /** Options of {@link startEmbeddedIdentity}. */

@@ -1,11 +1,11 @@
 import { parseAddresses } from '@ballast/app-queue';
+import { pgliteSql, postgresSql } from '@ballast/app-shared/sql';
 import { InvalidOptionError } from '@ballast/common';
 import type { RedisOptions } from 'ioredis';
 import { createManagementApi, type ManagementApi } from './management.ts';
 import { migrate } from './migrations.ts';
 import { RedisFeed } from './redis-feed.ts';
 import { ChangeRelay } from './relay.ts';
-import { pgliteSql, postgresSql } from './sql.ts';
 import { IdentityStore } from './store.ts';
 
 /** The Redis the feed runs on, from the same variables as the queue: Sentinels, else one URL; undefined when neither is set. */

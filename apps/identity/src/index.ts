@@ -1,3 +1,4 @@
+export { type PostgresSqlOptions, pgliteSql, postgresSql, type Sql, type SqlQueryable } from '@ballast/app-shared/sql';
 export { type AuthErrorCode, type AuthRefusal, MAX_AUTHORIZATION_LENGTH, parseAuthorization, REFUSALS } from './authorization.ts';
 export { runCli } from './cli.ts';
 export {
@@ -50,5 +51,4 @@ export {
 } from './model.ts';
 export { RedisFeed, type RedisFeedOptions } from './redis-feed.ts';
 export { ChangeRelay, type ChangeRelayOptions } from './relay.ts';
-export { type PostgresSqlOptions, pgliteSql, postgresSql, type Sql, type SqlQueryable } from './sql.ts';
 export { describeId, IdentityStore, type IssuedKey, type NewTenant, type TenantUpdate } from './store.ts';

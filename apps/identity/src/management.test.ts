@@ -1,4 +1,5 @@
 import { listen } from '@ballast/app-shared';
+import { pgliteSql, postgresSql, type Sql } from '@ballast/app-shared/sql';
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './cli.ts';
@@ -7,7 +8,6 @@ import { checkKey, hashKey } from './key.ts';
 import { type AdminLogEntry, createManagementApi } from './management.ts';
 import { migrate } from './migrations.ts';
 import { ChangeRelay } from './relay.ts';
-import { pgliteSql, postgresSql, type Sql } from './sql.ts';
 import { IdentityStore } from './store.ts';
 
 const TOKEN = 'admin-token-for-tests-0123456789';

@@ -1,4 +1,4 @@
-import type { Sql } from './sql.ts';
+import type { Sql } from '@ballast/app-shared/sql';
 
 /** One schema change, applied once, in order, inside a transaction. */
 export interface Migration {

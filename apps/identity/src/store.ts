@@ -1,6 +1,6 @@
+import type { Sql, SqlQueryable } from '@ballast/app-shared/sql';
 import { generateKey, KEY_PREFIX, randomBase62 } from './key.ts';
 import { type Change, IdentityError, type KeyEntry, type KeyInfo, PLANS, type Quota, type Tenant, type TenantEntry } from './model.ts';
-import type { Sql, SqlQueryable } from './sql.ts';
 
 /** What {@link IdentityStore.createTenant} takes. */
 export interface NewTenant {

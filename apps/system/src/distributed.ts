@@ -3,69 +3,7 @@
  * own process started from its `main.ts`, configured only through `BALLAST_*` variables,
  * on a real Redis. For tests that attack it from outside.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-const MAIN: Record<'api' | 'gateway' | 'worker', string> = {
-  api: fileURLToPath(new URL('../../api/src/main.ts', import.meta.url)),
-  gateway: fileURLToPath(new URL('../../gateway/src/main.ts', import.meta.url)),
-  worker: fileURLToPath(new URL('../../worker/src/main.ts', import.meta.url)),
-};
-
-/** One service process and what it printed when it started. */
-export interface ServiceProcess {
-  readonly proc: ChildProcess;
-  /** The JSON line the service prints once it listens (`url`, `ops`, `port`…). */
-  readonly info: Record<string, unknown>;
-  /** Everything it wrote to stderr (its log). */
-  log(): string;
-  /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
-  stop(graceMs?: number): Promise<void>;
-}
-
-/** Starts `service` with `env` added to this process's environment; resolves once it has printed where it listens. */
-export function spawnService(service: keyof typeof MAIN, env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
-  const proc = spawn(process.execPath, ['--conditions=@ballast/source', MAIN[service]], {
-    env: { ...withoutBallast(process.env), BALLAST_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  proc.stderr?.on('data', (chunk) => {
-    stderr += String(chunk);
-  });
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  const stop = async (graceMs = 5000): Promise<void> => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill('SIGCONT'); // a paused process cannot handle SIGTERM
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
-    await exited;
-    clearTimeout(timer);
-  };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`${service} did not start within ${timeoutMs} ms:\n${stderr}`));
-    }, timeoutMs);
-    let stdout = '';
-    proc.stdout?.on('data', (chunk) => {
-      stdout += String(chunk);
-      const line = stdout.split('\n').find((l) => l.startsWith('{'));
-      if (!line || !stdout.includes('\n')) return;
-      clearTimeout(timer);
-      resolve({ proc, info: JSON.parse(line) as Record<string, unknown>, log: () => stderr, stop });
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${service} exited with ${code} before it started:\n${stderr}`));
-    });
-  });
-}
-
-/** The environment without this process's own `BALLAST_*` variables: each service gets only what a test gives it. */
-function withoutBallast(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith('BALLAST_')));
-}
+import { type ServiceProcess, spawnService } from './processes.ts';
 
 /** A distributed system: API servers and workers on one Redis, a gateway in front. */
 export interface Distributed {

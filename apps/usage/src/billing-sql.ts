@@ -1,6 +1,6 @@
+import { sqlString } from '@ballast/app-shared/sql';
 import type { Period } from './period.ts';
 import type { UnitPrices } from './prices.ts';
-import { sqlString } from './sql.ts';
 
 /**
  * The billing SQL: plain SQL (CAST, CASE, SUM, COUNT, ROUND, GROUP BY) over the archive's

@@ -1,5 +1,6 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sqlString } from '@ballast/app-shared/sql';
 import { BallastError, durationMs, nonEmptyString } from '@ballast/common';
 import { type ArchiveManifest, type ColdStorage, SUMS_SQL } from './archive.ts';
 import { invoiceLinesSql, pricedSql } from './billing-sql.ts';
@@ -8,7 +9,6 @@ import { type InvoiceDocument, invoiceDocument, invoiceTable } from './invoice.t
 import { lockFile, moveDurably, writeDurably } from './log-dir.ts';
 import { type Period, parsePeriod } from './period.ts';
 import { DEFAULT_PRICES, type PriceList, parsePriceList, unitPrices } from './prices.ts';
-import { sqlString } from './sql.ts';
 import { COLUMNS, exportCsvColumns, type UsageStore } from './store.ts';
 
 /** Options of {@link runBilling}. */

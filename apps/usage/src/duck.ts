@@ -1,5 +1,5 @@
+import { sqlString } from '@ballast/app-shared/sql';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { sqlString } from './sql.ts';
 
 /** A DuckDB connection in memory, with the two calls the billing job needs. */
 export interface Duck {

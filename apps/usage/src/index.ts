@@ -1,3 +1,4 @@
+export { type Sql, type SqlQueryable, sqlString } from '@ballast/app-shared/sql';
 export { logDirFor, type UsageConfig, usageConfig } from './config.ts';
 export { decodeFrames, encodeFrame, FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from './frame.ts';
 export { type TornTail, UsageLog, UsageLogError, type UsageLogEvents, type UsageLogOptions, type UsageLogStats } from './log.ts';
@@ -25,5 +26,4 @@ export {
 } from './record.ts';
 export { adoptOrphans, openRecorder, type Recorder, type RecorderOptions } from './recorder.ts';
 export { Shipper, type ShipperEvents, type ShipperOptions, type ShipperStats, type UsageSink } from './shipper.ts';
-export { openSql, pgliteClient, postgresClient, type SqlClient, type SqlQuery } from './sql.ts';
-export { type BillingRun, type InsertResult, UsageStore, type UsageStoreOptions, type UsageTotals } from './store.ts';
+export { type BillingRun, type InsertResult, openSql, UsageStore, type UsageStoreOptions, type UsageTotals } from './store.ts';

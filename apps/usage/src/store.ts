@@ -1,5 +1,8 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { pgliteSql, postgresSql, type Sql, sqlString } from '@ballast/app-shared/sql';
+import { lockFile } from './log-dir.ts';
 import type { UsageRecord } from './record.ts';
-import { openSql, type SqlClient, sqlString } from './sql.ts';
 
 /**
  * Columns of `usage_records` (the fields of {@link UsageRecord}, snake_case), with their types.
@@ -109,9 +112,9 @@ export interface UsageStoreOptions {
  * management plane uses), PGlite in process for the embedded default; the SQL is the same.
  */
 export class UsageStore implements AsyncDisposable {
-  readonly sql: SqlClient;
+  readonly sql: Sql;
 
-  constructor(sql: SqlClient) {
+  constructor(sql: Sql) {
     this.sql = sql;
   }
 
@@ -129,10 +132,10 @@ export class UsageStore implements AsyncDisposable {
 
   /** Creates the tables and indexes if they are missing (safe from many processes at once). */
   async migrate(): Promise<void> {
-    await this.sql.transaction(async (q) => {
+    await this.sql.transaction(async (tx) => {
       // Concurrent CREATE … IF NOT EXISTS can still collide in the catalog: one at a time.
-      await q(`SELECT pg_advisory_xact_lock(4111973)`);
-      for (const statement of SCHEMA.split(';')) if (statement.trim() !== '') await q(statement);
+      await tx.query(`SELECT pg_advisory_xact_lock(4111973)`);
+      for (const statement of SCHEMA.split(';')) if (statement.trim() !== '') await tx.run(statement);
     });
   }
 
@@ -145,16 +148,16 @@ export class UsageStore implements AsyncDisposable {
     const columns = COLUMNS.map(([name]) => name).join(', ');
     const arrays = COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ');
     const values = COLUMNS.map(([name]) => records.map((r) => r[camel(name)]));
-    const { rowCount } = await this.sql.query(
+    const inserted = await this.sql.run(
       `INSERT INTO usage_records (${columns}) SELECT * FROM unnest(${arrays}) ON CONFLICT (record_id) DO NOTHING`,
       values,
     );
-    return { inserted: rowCount, duplicates: records.length - rowCount };
+    return { inserted, duplicates: records.length - inserted };
   }
 
   /** The records with these ids (for tests and the checker), ordered by record id. */
   async get(recordIds: readonly string[]): Promise<UsageRecord[]> {
-    const { rows } = await this.sql.query<Record<string, unknown>>(
+    const rows = await this.sql.query<Record<string, unknown>>(
       `SELECT ${COLUMNS.map(([name]) => name).join(', ')} FROM usage_records WHERE record_id = ANY($1::text[]) ORDER BY record_id`,
       [recordIds],
     );
@@ -163,13 +166,13 @@ export class UsageStore implements AsyncDisposable {
 
   /** Records in the store (billed but not yet archived ones included). */
   async count(): Promise<number> {
-    const { rows } = await this.sql.query<{ n: string | number }>('SELECT count(*) AS n FROM usage_records');
+    const rows = await this.sql.query<{ n: string | number }>('SELECT count(*) AS n FROM usage_records');
     return Number(rows[0]?.n ?? 0);
   }
 
   /** The billing run of `billingPeriod`, if its claim was made. */
   async billingRun(billingPeriod: string): Promise<BillingRun | undefined> {
-    const { rows } = await this.sql.query<Record<string, string | number | null>>(
+    const rows = await this.sql.query<Record<string, string | number | null>>(
       'SELECT billing_period, claimed_at, records, purged_at FROM usage_billing_runs WHERE billing_period = $1',
       [billingPeriod],
     );
@@ -190,24 +193,24 @@ export class UsageStore implements AsyncDisposable {
    * arriving after it go to the next period's run as adjustments).
    */
   async claim(billingPeriod: string, endMs: number, nowMs: number): Promise<BillingRun> {
-    await this.sql.transaction(async (q) => {
-      const created = await q(
+    await this.sql.transaction(async (tx) => {
+      const created = await tx.run(
         'INSERT INTO usage_billing_runs (billing_period, claimed_at, records) VALUES ($1, $2, 0) ON CONFLICT (billing_period) DO NOTHING',
         [billingPeriod, nowMs],
       );
-      if (created.rowCount === 0) return;
-      const claimed = await q('UPDATE usage_records SET billing_period = $1 WHERE billing_period IS NULL AND finished_at < $2', [
+      if (created === 0) return;
+      const claimed = await tx.run('UPDATE usage_records SET billing_period = $1 WHERE billing_period IS NULL AND finished_at < $2', [
         billingPeriod,
         endMs,
       ]);
-      await q('UPDATE usage_billing_runs SET records = $2 WHERE billing_period = $1', [billingPeriod, claimed.rowCount]);
+      await tx.run('UPDATE usage_billing_runs SET records = $2 WHERE billing_period = $1', [billingPeriod, claimed]);
     });
     return (await this.billingRun(billingPeriod)) as BillingRun;
   }
 
   /** Records claimed by `billingPeriod` and still in the store. */
   async claimedCount(billingPeriod: string): Promise<number> {
-    const { rows } = await this.sql.query<{ n: string | number }>('SELECT count(*) AS n FROM usage_records WHERE billing_period = $1', [
+    const rows = await this.sql.query<{ n: string | number }>('SELECT count(*) AS n FROM usage_records WHERE billing_period = $1', [
       billingPeriod,
     ]);
     return Number(rows[0]?.n ?? 0);
@@ -234,7 +237,7 @@ export class UsageStore implements AsyncDisposable {
    * what `GET /v1/usage` shows. Served by the `(tenant, finished_at)` index.
    */
   async tenantUsage(tenant: string, fromMs: number, toMs: number): Promise<UsageTotals> {
-    const { rows } = await this.sql.query<Record<string, string | number | null>>(
+    const rows = await this.sql.query<Record<string, string | number | null>>(
       `SELECT COUNT(*) FILTER (WHERE outcome = 'done') AS conversions, COUNT(*) FILTER (WHERE outcome = 'failed') AS failed,
          COALESCE(SUM(cpu_us), 0)::text AS cpu_us,
          COALESCE(SUM(bytes_in) FILTER (WHERE outcome = 'done'), 0)::text AS bytes_in,
@@ -259,10 +262,10 @@ export class UsageStore implements AsyncDisposable {
    * transaction with marking the run purged. Returns how many were deleted.
    */
   async purge(billingPeriod: string, nowMs: number): Promise<number> {
-    return await this.sql.transaction(async (q) => {
-      const deleted = await q('DELETE FROM usage_records WHERE billing_period = $1', [billingPeriod]);
-      await q('UPDATE usage_billing_runs SET purged_at = $2 WHERE billing_period = $1', [billingPeriod, nowMs]);
-      return deleted.rowCount;
+    return await this.sql.transaction(async (tx) => {
+      const deleted = await tx.run('DELETE FROM usage_records WHERE billing_period = $1', [billingPeriod]);
+      await tx.run('UPDATE usage_billing_runs SET purged_at = $2 WHERE billing_period = $1', [billingPeriod, nowMs]);
+      return deleted;
     });
   }
 
@@ -272,6 +275,27 @@ export class UsageStore implements AsyncDisposable {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+}
+
+/**
+ * Opens the store's database: `postgres://…` URLs on a server (no statement timeout: a
+ * billing claim or a purge may run long), anything else as the directory of an in-process
+ * PGlite database (`memory://` for one that lives in memory), locked to this process.
+ */
+export async function openSql(target: string): Promise<Sql> {
+  if (/^postgres(ql)?:\/\//.test(target)) return postgresSql({ url: target, statementTimeoutMs: 0 });
+  if (target === 'memory://') return await pgliteSql();
+  // A PGlite directory is one process's: a second one opening it would corrupt it.
+  await mkdir(dirname(resolve(target)), { recursive: true });
+  const unlock = await lockFile(`${resolve(target)}.lock`, `the PGlite database ${target}`);
+  try {
+    const sql = await pgliteSql(target);
+    const close = (): Promise<void> => sql.close().finally(unlock);
+    return { ...sql, close, [Symbol.asyncDispose]: close };
+  } catch (error) {
+    await unlock();
+    throw error;
   }
 }
 

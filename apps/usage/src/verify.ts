@@ -1,10 +1,10 @@
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sqlString } from '@ballast/app-shared/sql';
 import type { ColdStorage } from './archive.ts';
 import { type Duck, fileList, openDuck, readParquet } from './duck.ts';
 import { recordIdFor } from './record.ts';
-import { sqlString } from './sql.ts';
 import { exportCsvColumns, type UsageStore } from './store.ts';
 
 /** One job that reached a final state: an entry of the queue's completion ledger (`JobQueue.ledger`). */

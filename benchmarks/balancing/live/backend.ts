@@ -5,7 +5,8 @@
  * `meanMs: 0`, answers at once: the backend for measuring a proxy's own cost). Every
  * response names the server (`x-server`) and reports its load (`x-ballast-load`: busy
  * slots averaged over about a second, as in the simulation). `GET /__reset` answers
- * every queued request with 503 so the next run starts from an idle server.
+ * every queued request with 503 so the next run starts from an idle server; `GET /__ping`
+ * is answered at once, outside the queue and the load figure.
  *
  * Started by the live harness as a child process; argv[2] is a JSON BackendConfig. It
  * reports its port over IPC and exits when the parent disconnects. Like a real server,
@@ -54,7 +55,8 @@ const server = createServer((req, res) => {
     res.end(`${busy}\n`);
     return;
   }
-  if (config.meanMs === 0) {
+  // `/__ping`: answered at once whatever the latency profile, to warm a proxy up (JIT, connections).
+  if (config.meanMs === 0 || req.url === '/__ping') {
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3', 'x-server': config.id }).end('ok\n');
     return;
   }

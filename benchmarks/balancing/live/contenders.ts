@@ -1,12 +1,13 @@
 /**
  * Everything that can stand between the load generator and the backends in the live
  * comparison, each started as its own process on 127.0.0.1: Ballast's proxy on either
- * data path, the Node proxies users know, nginx and HAProxy, and the bare undici
- * reference.
+ * data path, the Node proxies users know, nginx and HAProxy, and two references: the
+ * bare undici pass-through and a node:http server answering by itself.
  */
 import { join } from 'node:path';
 import type { LiveKind } from '../results.ts';
 import type { StrategyEntry } from '../strategies.ts';
+import type { BackendConfig } from './backend.ts';
 import type { GatewayConfig } from './gateway.ts';
 import type { NodePeerConfig } from './node-peers.ts';
 import { forkModule } from './processes.ts';
@@ -75,4 +76,16 @@ export const bareUndici: Contender = {
   kind: 'reference',
   strategy: null,
   start: (ports) => fork('bare-proxy.ts', addresses(ports)),
+};
+
+/**
+ * A reference, not a proxy: a node:http server answering every request itself (the
+ * backend of the proxy-cost runs), measured the same way. Whatever a proxy on node:http
+ * does costs at least this much per request, before it calls an upstream.
+ */
+export const nodeHttpServer: Contender = {
+  label: 'reference: node:http server answering by itself',
+  kind: 'reference',
+  strategy: null,
+  start: () => fork('backend.ts', { id: 'self', concurrency: 1, meanMs: 0, seed: 1 } satisfies BackendConfig),
 };

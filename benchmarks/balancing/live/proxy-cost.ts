@@ -3,9 +3,10 @@
  * `wrk` connections measures requests per second and per CPU-second of the proxy process
  * (its capacity on one core), and (2) an open loop at half its capacity (the lower of
  * requests per CPU-second and per second: a busy machine leaves it less than a core),
- * capped at what the load generator sends reliably, measures latency through the proxy against calling
- * the backends directly at the same rate, run right before: the difference is the
- * latency the proxy adds. Every proxy is measured `repeats` times, the order rotated
+ * capped at what the load generator sends reliably, measures latency through the proxy
+ * against calling the backends directly at the same rate and the same time: the
+ * difference is the latency the proxy adds. Only the proxy's own process is charged
+ * CPU time (wrk and the backends are processes of their own). Every proxy is measured `repeats` times, the order rotated
  * each round, and reported as medians with confidence intervals.
  */
 import { spawnSync } from 'node:child_process';
@@ -14,7 +15,7 @@ import { Histogram } from '@ballast/common';
 import type { ProxyCostResults, ProxyCostRun, ProxyCostSample } from '../results.ts';
 import { medianInterval } from '../stats.ts';
 import type { BackendConfig } from './backend.ts';
-import { httpClient } from './client.ts';
+import { lightClient } from './client.ts';
 import type { Contender } from './contenders.ts';
 import { cpuSeconds, forkModule, type Running } from './processes.ts';
 
@@ -35,10 +36,11 @@ export function rotate<T>(items: T[], k: number): T[] {
   return [...items.slice(s), ...items.slice(0, s)];
 }
 
-function wrk(port: number, ms: number): { requests: number; non2xx: number } {
+/** A closed loop of `wrk` against 127.0.0.1:`port` for about `ms` (whole seconds). */
+export function wrk(port: number, ms: number, path = '/item/k1'): { requests: number; non2xx: number } {
   const out = spawnSync(
     'wrk',
-    ['-t1', `-c${COST_SETTINGS.connections}`, `-d${Math.max(1, Math.round(ms / 1000))}s`, `http://127.0.0.1:${port}/item/k1`],
+    ['-t1', `-c${COST_SETTINGS.connections}`, `-d${Math.max(1, Math.round(ms / 1000))}s`, `http://127.0.0.1:${port}${path}`],
     {
       encoding: 'utf8',
     },
@@ -51,15 +53,35 @@ function wrk(port: number, ms: number): { requests: number; non2xx: number } {
   return { requests, non2xx: non2xx + errors };
 }
 
+interface Percentiles {
+  p50: number;
+  p99: number;
+}
+
 /**
- * Latency at a constant offered rate, each request timed from the moment it was sent to
- * the end of its response: the load generator's own hiccups (it shares the machine) delay
- * sends but are not counted, while anything queueing in the proxy still is, since sends
- * never wait for answers.
+ * Latency at a constant offered rate, through the proxy and straight to the backends at
+ * once: every tick sends one request each way (in alternating order), so a stall of the
+ * machine (it is shared) falls on both alike and their difference is the proxy's own.
+ * Each request is timed from the moment it was sent to the end of its response: the load
+ * generator's own hiccups delay sends but are not counted, while anything queueing in the
+ * proxy still is, since sends never wait for answers.
  */
-async function latencyAt(portFor: (i: number) => number, ratePerSec: number): Promise<{ p50: number; p99: number; errors: number }> {
-  const client = httpClient(portFor, () => 'k1', 5_000);
-  const histogram = new Histogram();
+async function pairedLatency(
+  proxyPort: number,
+  backendPorts: number[],
+  ratePerSec: number,
+): Promise<{ proxied: Percentiles; direct: Percentiles; errors: number; pairsPerSec: number }> {
+  const proxied = lightClient(
+    () => proxyPort,
+    () => 'k1',
+    5_000,
+  );
+  const direct = lightClient(
+    (i) => backendPorts[i % backendPorts.length]!,
+    () => 'k1',
+    5_000,
+  );
+  const histograms = { proxied: new Histogram(), direct: new Histogram() };
   let errors = 0;
   const pending = new Set<Promise<void>>();
   const interval = 1000 / ratePerSec;
@@ -67,37 +89,62 @@ async function latencyAt(portFor: (i: number) => number, ratePerSec: number): Pr
   const end = start + COST_SETTINGS.latencyWarmupMs + COST_SETTINGS.latencyMs;
   const measureFrom = start + COST_SETTINGS.latencyWarmupMs;
   const controller = new AbortController();
+  const send = (client: typeof proxied, histogram: Histogram, i: number, counted: boolean): void => {
+    const sentAt = performance.now();
+    const p = client.send(i, controller.signal).then(
+      (outcome) => {
+        if (!counted) return;
+        if (outcome.status === 200) histogram.record(performance.now() - sentAt);
+        else errors++;
+      },
+      () => {
+        if (counted) errors++;
+      },
+    );
+    const tracked = p.finally(() => pending.delete(tracked));
+    pending.add(tracked);
+  };
   let next = start;
   let i = 0;
+  let pairs = 0;
   try {
     while (next < end) {
-      while (next <= performance.now() && next < end) {
-        const sentAt = performance.now();
+      // A few pairs per turn of the event loop, so responses are read in between; a generator
+      // that falls behind (on a busy machine) skips the slots it missed instead of bursting.
+      for (let burst = 0; burst < 4 && next <= performance.now() && next < end; burst++) {
         const counted = next >= measureFrom;
-        const p = client.send(i++, controller.signal).then(
-          (outcome) => {
-            if (!counted) return;
-            if (outcome.status === 200) histogram.record(performance.now() - sentAt);
-            else errors++;
-          },
-          () => {
-            if (counted) errors++;
-          },
-        );
-        const tracked = p.finally(() => pending.delete(tracked));
-        pending.add(tracked);
+        if (i % 2 === 0) {
+          send(proxied, histograms.proxied, i, counted);
+          send(direct, histograms.direct, i, counted);
+        } else {
+          send(direct, histograms.direct, i, counted);
+          send(proxied, histograms.proxied, i, counted);
+        }
+        if (counted) pairs++;
+        i++;
         next += interval;
       }
-      const wait = next - performance.now();
+      const now = performance.now();
+      if (now - next > 10) next = now;
+      const wait = next - now;
       await new Promise<void>((resolve) => (wait > 1 ? setTimeout(resolve, Math.min(wait, 20)) : setImmediate(resolve)));
     }
     const timer = setTimeout(() => controller.abort(new Error('latency run over')), 10_000);
     await Promise.allSettled([...pending]);
     clearTimeout(timer);
-    const summary = histogram.summary();
-    return { p50: summary.p50, p99: summary.p99, errors };
+    const percentiles = (h: Histogram): Percentiles => {
+      const summary = h.summary();
+      return { p50: summary.p50, p99: summary.p99 };
+    };
+    return {
+      proxied: percentiles(histograms.proxied),
+      direct: percentiles(histograms.direct),
+      errors,
+      pairsPerSec: pairs / (COST_SETTINGS.latencyMs / 1000),
+    };
   } finally {
-    client.close();
+    proxied.close();
+    direct.close();
   }
 }
 
@@ -115,20 +162,19 @@ async function one(contender: Contender, ports: number[], round: number): Promis
     // Half of what the proxy served: per CPU-second on a quiet machine; per second of wall
     // time when other work left it less than a core.
     const rate = Math.max(50, Math.min(COST_SETTINGS.latencyRateCapPerSec, Math.round(Math.min(perCpu, perSecond) / 2)));
-    const direct = await latencyAt((i) => ports[i % ports.length]!, rate);
-    const proxied = await latencyAt(() => instance.port, rate);
+    const { proxied, direct, errors, pairsPerSec } = await pairedLatency(instance.port, ports, rate);
     return {
       round,
       requests: closed.requests,
       requestsPerSecond: perSecond,
       cpuSeconds: cpu,
       requestsPerCpuSecond: perCpu,
-      latencyRatePerSec: rate,
+      latencyRatePerSec: Math.round(pairsPerSec),
       proxied: { p50: proxied.p50, p99: proxied.p99 },
       direct: { p50: direct.p50, p99: direct.p99 },
       addedP50Us: (proxied.p50 - direct.p50) * 1000,
       addedP99Us: (proxied.p99 - direct.p99) * 1000,
-      errors: closed.non2xx + proxied.errors,
+      errors: closed.non2xx + errors,
     };
   } finally {
     await instance.stop();
@@ -157,7 +203,7 @@ export async function runProxyCost(
           const s = await one(contender, ports, round);
           samples.get(contender)!.push(s);
           log(
-            `  ${contender.label.padEnd(38)} ${Math.round(s.requestsPerCpuSecond).toString().padStart(6)} req/CPU-s  ${Math.round(s.requestsPerSecond).toString().padStart(6)} req/s  added p50 ${Math.round(s.addedP50Us).toString().padStart(5)} µs  p99 ${Math.round(s.addedP99Us).toString().padStart(6)} µs at ${s.latencyRatePerSec}/s`,
+            `  ${contender.label.padEnd(38)} ${Math.round(s.requestsPerCpuSecond).toString().padStart(6)} req/CPU-s  ${Math.round(s.requestsPerSecond).toString().padStart(6)} req/s  added p50 ${Math.round(s.addedP50Us).toString().padStart(5)} µs  p99 ${Math.round(s.addedP99Us).toString().padStart(6)} µs at ${s.latencyRatePerSec}/s${s.errors ? `  errors ${s.errors}` : ''}`,
           );
         } catch (error) {
           log(`  ${contender.label}: failed: ${(error as Error).message}`);

@@ -21,10 +21,10 @@ import { medianInterval } from '../stats.ts';
 import type { StrategyEntry } from '../strategies.ts';
 import type { BackendConfig } from './backend.ts';
 import { httpClient } from './client.ts';
-import { ballast, bareUndici, type Contender, cProxy, nodePeer } from './contenders.ts';
+import { ballast, bareUndici, type Contender, cProxy, nodeHttpServer, nodePeer } from './contenders.ts';
 import { cpuSeconds, forkModule, type Running } from './processes.ts';
 import { ensureProxies, proxyConfigs } from './proxies.ts';
-import { rotate, runProxyCost } from './proxy-cost.ts';
+import { rotate, runProxyCost, wrk } from './proxy-cost.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..', '..');
@@ -115,6 +115,15 @@ async function sample(
   round: number,
 ): Promise<LiveSample> {
   const instance = await contender.start(ports);
+  try {
+    // Warm-up outside the measurement: 1 s of requests the backends answer at once, so
+    // every proxy meets the measured traffic with its connections open (and a JIT proxy
+    // with its hot path compiled) without queueing anything on the backends.
+    wrk(instance.port, 1_000, '/__ping');
+  } catch (error) {
+    await instance.stop();
+    throw error;
+  }
   const client = httpClient(
     () => instance.port,
     (i) => keys[i % keys.length]!,
@@ -241,6 +250,7 @@ export async function runLive(strategies: StrategyEntry[], options: LiveOptions 
         cProxy(roundRobin),
         cProxy(haproxyRoundRobin),
         bareUndici,
+        nodeHttpServer,
       ],
       repeats,
       SETTINGS.confidenceLevel,

@@ -54,6 +54,7 @@ function costOf(live: LiveResults): {
   peer?: ProxyCostRun;
   nginx?: ProxyCostRun;
   reference?: ProxyCostRun;
+  server?: ProxyCostRun;
 } {
   const runs = live.proxyCost?.runs ?? [];
   const peers = runs.filter((r) => r.kind === 'node-peer').sort((a, b) => b.requestsPerCpuSecond.median - a.requestsPerCpuSecond.median);
@@ -62,7 +63,8 @@ function costOf(live: LiveResults): {
     hono: runs.find((r) => r.kind === 'ballast' && r.proxy.includes('Hono')),
     peer: peers[0],
     nginx: runs.find((r) => r.kind === 'nginx'),
-    reference: runs.find((r) => r.kind === 'reference'),
+    reference: runs.find((r) => r.kind === 'reference' && r.proxy.includes('undici')),
+    server: runs.find((r) => r.kind === 'reference' && r.proxy.includes('node:http')),
   };
 }
 
@@ -121,10 +123,11 @@ export function liveGoals(live: LiveResults): LiveGoal[] {
 
 export function liveHeadlines(live: LiveResults): string[] {
   const lines: string[] = [];
-  const { ballast, hono, peer, nginx, reference } = costOf(live);
+  const { ballast, hono, peer, nginx, reference, server } = costOf(live);
   if (ballast && peer && nginx) {
+    const ofNginx = (run: ProxyCostRun): string => `${fmt(run.requestsPerCpuSecond.median / nginx.requestsPerCpuSecond.median, 2)}× nginx`;
     lines.push(
-      `- **Proxy cost** (backends that answer at once, requests per CPU-second of the proxy process, median [${pctConfidence(ballast.requestsPerCpuSecond)} interval] of ${ballast.requestsPerCpuSecond.n} runs): Ballast's Node proxy ${interval(ballast.requestsPerCpuSecond)}, the fastest Node peer (${peer.proxy}) ${interval(peer.requestsPerCpuSecond)}, nginx ${interval(nginx.requestsPerCpuSecond)}: ${fmt(ballast.requestsPerCpuSecond.median / nginx.requestsPerCpuSecond.median, 2)}× nginx${hono ? `; the Hono path ${interval(hono.requestsPerCpuSecond)}` : ''}.${reference ? ` A bare undici pass-through with no balancing, headers or error handling, the floor of Node's HTTP stack, serves ${interval(reference.requestsPerCpuSecond)}.` : ''}`,
+      `- **Proxy cost** (backends that answer at once, requests per CPU-second of the proxy process, median [${pctConfidence(ballast.requestsPerCpuSecond)} interval] of ${ballast.requestsPerCpuSecond.n} runs): Ballast's Node proxy ${interval(ballast.requestsPerCpuSecond)}, the fastest Node peer (${peer.proxy}) ${interval(peer.requestsPerCpuSecond)}, nginx ${interval(nginx.requestsPerCpuSecond)}: ${fmt(ballast.requestsPerCpuSecond.median / nginx.requestsPerCpuSecond.median, 2)}× nginx${hono ? `; the Hono path ${interval(hono.requestsPerCpuSecond)}` : ''}.${reference ? ` A bare undici pass-through with no balancing, headers or error handling serves ${interval(reference.requestsPerCpuSecond)} (${ofNginx(reference)}).` : ''}${server ? ` A node:http server answering by itself, without calling anything (the floor under every proxy on node:http), serves ${interval(server.requestsPerCpuSecond)} (${ofNginx(server)}).` : ''}`,
     );
     lines.push(
       `- **Added latency** over calling a backend directly, at half the proxy's capacity: Ballast's Node proxy p50 +${interval(ballast.addedP50Us)} µs, p99 +${interval(ballast.addedP99Us)} µs at ${fmt(ballast.latencyRatePerSec.median)} requests/s.`,
@@ -170,7 +173,7 @@ export function liveSection(live: LiveResults, charts: Map<string, string>): str
   lines.push(
     `### Balancing live`,
     '',
-    `${live.scenarios[0]?.servers.length ?? 0} backends (Node HTTP servers, ${s.concurrency} concurrent requests each, exponential service time, mean ${s.meanMs} ms, FIFO queue), an open-loop load generator (${s.arrivals} arrivals at ${fmt(s.utilisation * 100)}% of nominal capacity, latency from each request's scheduled time, so no coordinated omission; requests unanswered after ${s.timeoutMs / 1000} s count as errors at their waiting time), and in front: Ballast's Node proxy (\`nodeProxy\`, one process) with several strategies, nginx and HAProxy (one worker each) with each of their algorithms, every one at its default options. Each run: ${live.scenarios.map((sc) => `${sc.durationMs / 1000} s (${sc.title.toLowerCase()})`).join(', ')}, the first ${s.warmupMs / 1000} s not measured.`,
+    `${live.scenarios[0]?.servers.length ?? 0} backends (Node HTTP servers, ${s.concurrency} concurrent requests each, exponential service time, mean ${s.meanMs} ms, FIFO queue), an open-loop load generator (${s.arrivals} arrivals at ${fmt(s.utilisation * 100)}% of nominal capacity, latency from each request's scheduled time, so no coordinated omission; requests unanswered after ${s.timeoutMs / 1000} s count as errors at their waiting time), and in front: Ballast's Node proxy (\`nodeProxy\`, one process) with several strategies, nginx and HAProxy (one worker each) with each of their algorithms, every one at its default options. Each run: ${live.scenarios.map((sc) => `${sc.durationMs / 1000} s (${sc.title.toLowerCase()})`).join(', ')}, the first ${s.warmupMs / 1000} s not measured, after 1 s of \`wrk\` requests through the proxy that the backends answer at once (open connections and, for Node, a compiled hot path, before the measured traffic starts).`,
     '',
   );
   for (const sc of live.scenarios) lines.push(...scenarioSection(sc, charts));
@@ -187,7 +190,7 @@ function costSection(live: LiveResults): string[] {
   const lines = [
     '### Proxy cost',
     '',
-    `${c.backends} backends that answer at once; each proxy round-robins over them. Capacity: \`wrk\` with ${c.connections} keep-alive connections for ${c.closedLoopMs / 1000} s (after 1 s of warm-up), CPU of the proxy process from \`/proc/<pid>/task/*/schedstat\`, so time spent waiting for a core is not counted. Added latency: an open loop at half the proxy's capacity (the lower of requests per CPU-second and per second, capped at ${fmt(c.latencyRateCapPerSec)} requests/s, the most the load generator sends reliably here) for ${c.latencyMs / 1000} s, through the proxy and, just before, straight to the backends at the same rate; the difference of the percentiles. The bare undici pass-through is a reference, not a contender: no balancing state, no header handling, no timeouts or errors handled.`,
+    `${c.backends} backends that answer at once; each proxy round-robins over them. Capacity: \`wrk\` with ${c.connections} keep-alive connections for ${c.closedLoopMs / 1000} s (after 1 s of warm-up), CPU of the proxy process from \`/proc/<pid>/task/*/schedstat\`, so time spent waiting for a core is not counted. Added latency: an open loop at half the proxy's capacity (the lower of requests per CPU-second and per second, capped at ${fmt(c.latencyRateCapPerSec)} requests/s, the most the load generator sends reliably here) for ${c.latencyMs / 1000} s, through the proxy and straight to the backends at the same rate at the same time (one request each way per tick, so a stall of the machine falls on both); the difference of the percentiles. Two references, not contenders: the bare undici pass-through (no balancing state, no header handling, no timeouts or errors handled) and a node:http server answering by itself (one of the backends, no proxying at all: the least any proxy on node:http can cost).`,
     '',
   ];
   const rows: Row[] = cost.runs.map((r) => ({

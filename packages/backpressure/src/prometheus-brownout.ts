@@ -2,6 +2,7 @@
  * Prometheus metrics of brownout controllers, through prom-client (exported from
  * `@ballast/backpressure/prometheus`).
  */
+import { ScrapedMetrics } from '@ballast/common';
 import { Counter, Gauge, register as globalRegistry, type Registry } from 'prom-client';
 import type { BrownoutController, BrownoutStats } from './brownout.ts';
 
@@ -35,57 +36,33 @@ export interface BrownoutMetricsOptions {
  */
 export class BrownoutMetrics {
   readonly #tracked = new Set<BrownoutController>();
-  readonly #names: string[] = [];
-  readonly #registers: Registry[];
+  readonly #metrics: ScrapedMetrics<BrownoutStats, Registry>;
 
   constructor(options: BrownoutMetricsOptions = {}) {
-    const registers = [options.registry ?? globalRegistry];
-    this.#registers = registers;
-    const prefix = options.prefix ?? 'ballast_brownout_';
     const tracked = this.#tracked;
-    const each = (fill: (s: BrownoutStats) => void): void => {
-      for (const controller of tracked) fill(controller.stats());
-    };
-    const gauge = (name: string, help: string, pick: (s: BrownoutStats) => number): void => {
-      this.#names.push(prefix + name);
-      new Gauge({
-        name: prefix + name,
-        help,
-        labelNames: ['controller'],
-        registers,
-        collect() {
-          this.reset();
-          each((s) => {
-            const value = pick(s);
-            if (Number.isFinite(value)) this.set({ controller: s.name }, value);
-          });
-        },
+    const metrics = new ScrapedMetrics<BrownoutStats, Registry>({
+      classes: { Counter, Gauge },
+      registers: [options.registry ?? globalRegistry],
+      prefix: options.prefix ?? 'ballast_brownout_',
+      snapshots: () => [...tracked].map((controller) => controller.stats()).map((s) => [s.name, s] as const),
+    });
+    this.#metrics = metrics;
+    const gauge = (name: string, help: string, pick: (s: BrownoutStats) => number): void =>
+      metrics.gauge(name, help, ['controller'], (set, controller, s) => {
+        const value = pick(s);
+        if (Number.isFinite(value)) set({ controller }, value);
       });
-    };
-    const counter = (name: string, help: string, labelNames: string[], fill: (s: BrownoutStats, c: Counter) => void): void => {
-      this.#names.push(prefix + name);
-      new Counter({
-        name: prefix + name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          each((s) => fill(s, this));
-        },
-      });
-    };
     gauge('level', 'The dimmer θ: share of optional work served, 0–1.', (s) => s.level);
     gauge('setpoint_seconds', 'Setpoint of the controlled latency percentile.', (s) => s.setpointMs / 1000);
     gauge('measured_seconds', 'The controlled latency percentile of the last period measured.', (s) => s.measuredMs / 1000);
     gauge('alpha_seconds', 'Estimate of α: the latency one unit of θ costs.', (s) => s.alphaMs / 1000);
-    counter('updates_total', 'Control steps run.', ['controller'], (s, c) => c.inc({ controller: s.name }, s.updates));
-    counter('holds_total', 'Control periods skipped for lack of samples.', ['controller'], (s, c) =>
-      c.inc({ controller: s.name }, s.holds),
+    metrics.counter('updates_total', 'Control steps run.', ['controller'], (set, controller, s) => set({ controller }, s.updates));
+    metrics.counter('holds_total', 'Control periods skipped for lack of samples.', ['controller'], (set, controller, s) =>
+      set({ controller }, s.holds),
     );
-    counter('optional_total', 'Decisions on optional work, by decision.', ['controller', 'decision'], (s, c) => {
-      c.inc({ controller: s.name, decision: 'served' }, s.optionalServed);
-      c.inc({ controller: s.name, decision: 'skipped' }, s.optionalSkipped);
+    metrics.counter('optional_total', 'Decisions on optional work, by decision.', ['controller', 'decision'], (set, controller, s) => {
+      set({ controller, decision: 'served' }, s.optionalServed);
+      set({ controller, decision: 'skipped' }, s.optionalSkipped);
     });
   }
 
@@ -100,6 +77,6 @@ export class BrownoutMetrics {
   /** Stops tracking everything and removes the metrics from the registry. */
   close(): void {
     this.#tracked.clear();
-    for (const name of this.#names) for (const registry of this.#registers) registry.removeSingleMetric(name);
+    this.#metrics.close();
   }
 }

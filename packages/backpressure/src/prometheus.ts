@@ -2,6 +2,7 @@
  * Prometheus metrics for every limiter of this package, through prom-client (an optional
  * peer dependency: only this entry point imports it).
  */
+import { ScrapedMetrics } from '@ballast/common';
 import { Counter, Gauge, register as globalRegistry, type Registry } from 'prom-client';
 import type { ShedReason } from './errors.ts';
 import type { ConcurrencyLimiter, ConcurrencyLimiterStats } from './limiter.ts';
@@ -61,55 +62,30 @@ function snapshot(tracked: Trackable): Snapshot {
  */
 export class BackpressureMetrics {
   readonly #tracked = new Set<Trackable>();
-  readonly #names: string[];
-  readonly #registers: Registry[];
+  readonly #metrics: ScrapedMetrics<Snapshot, Registry>;
 
   constructor(options: BackpressureMetricsOptions = {}) {
-    const registers = [options.registry ?? globalRegistry];
-    const prefix = options.prefix ?? 'ballast_backpressure_';
     const tracked = this.#tracked;
-    const gauge = (name: string, help: string, pick: (s: Snapshot) => number | undefined): Gauge =>
-      new Gauge({
-        name: prefix + name,
-        help,
-        labelNames: ['limiter'],
-        registers,
-        collect() {
-          this.reset();
-          for (const t of tracked) {
-            const s = snapshot(t);
-            const value = pick(s);
-            if (value !== undefined) this.set({ limiter: s.name }, value);
-          }
-        },
+    // Registered on construction; read at scrape time through `collect`.
+    const metrics = new ScrapedMetrics<Snapshot, Registry>({
+      classes: { Counter, Gauge },
+      registers: [options.registry ?? globalRegistry],
+      prefix: options.prefix ?? 'ballast_backpressure_',
+      snapshots: () => [...tracked].map(snapshot).map((s) => [s.name, s] as const),
+    });
+    this.#metrics = metrics;
+    const gauge = (name: string, help: string, pick: (s: Snapshot) => number | undefined): void =>
+      metrics.gauge(name, help, ['limiter'], (set, limiter, s) => {
+        const value = pick(s);
+        if (value !== undefined) set({ limiter }, value);
       });
-    // Registered in `registers` on construction; read at scrape time through `collect`.
     gauge('inflight', 'Requests holding a concurrency slot.', (s) => s.inflight);
     gauge('queue_depth', 'Requests waiting for a concurrency slot.', (s) => s.queued);
     gauge('limit', 'Current concurrency limit.', (s) => s.limit);
-    const counter = (
-      name: string,
-      help: string,
-      labelNames: string[],
-      fill: (s: Snapshot, inc: (labels: Record<string, string>, n: number) => void) => void,
-    ): Counter =>
-      new Counter({
-        name: prefix + name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          const inc = (labels: Record<string, string>, n: number): void => this.inc(labels, n);
-          for (const t of tracked) fill(snapshot(t), inc);
-        },
-      });
-    counter('admitted_total', 'Requests admitted.', ['limiter'], (s, inc) => inc({ limiter: s.name }, s.admitted));
-    counter('shed_total', 'Requests shed, by reason.', ['limiter', 'reason'], (s, inc) => {
-      for (const [reason, count] of Object.entries(s.shed)) if (count) inc({ limiter: s.name, reason }, count);
+    metrics.counter('admitted_total', 'Requests admitted.', ['limiter'], (set, limiter, s) => set({ limiter }, s.admitted));
+    metrics.counter('shed_total', 'Requests shed, by reason.', ['limiter', 'reason'], (set, limiter, s) => {
+      for (const [reason, count] of Object.entries(s.shed)) if (count) set({ limiter, reason }, count);
     });
-    this.#names = ['inflight', 'queue_depth', 'limit', 'admitted_total', 'shed_total'].map((n) => prefix + n);
-    this.#registers = registers;
   }
 
   /** Starts exporting `limiter`; returns a function that stops. */
@@ -123,7 +99,7 @@ export class BackpressureMetrics {
   /** Stops tracking everything and removes the metrics from the registry. */
   close(): void {
     this.#tracked.clear();
-    for (const name of this.#names) for (const registry of this.#registers) registry.removeSingleMetric(name);
+    this.#metrics.close();
   }
 }
 

@@ -1,7 +1,7 @@
 import { isInvalidOptionError } from '@ballast/common';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Gcra, KeyedRateLimiter, TokenBucket } from './rate-limit.ts';
+import { Gcra, KeyedRateLimiter, type RateLimitOptions, TokenBucket } from './rate-limit.ts';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -88,6 +88,59 @@ describe.each([
       expect((error as { option: string }).option).toBe(option);
     }
     expect(() => make({ limit: -1 })).toThrow('limit must be a finite number > 0, got -1');
+  });
+});
+
+describe.each([
+  ['TokenBucket', (o: RateLimitOptions) => new TokenBucket(o)],
+  ['Gcra', (o: RateLimitOptions) => new Gcra(o)],
+])('%s on a fractional clock', (_name, make) => {
+  // Rates whose interval is not a whole number of ms (1000 / 3) and clocks that read
+  // fractions of a ms (performance.now(), Redis TIME): floating-point error must not refuse a
+  // request that arrives on time.
+  const rates = fc.record({
+    limit: fc.integer({ min: 1, max: 997 }),
+    windowMs: fc.constantFrom(7, 1000, 60_000, 86_400_000),
+    start: fc.double({ min: 0, max: 1e12, noNaN: true }),
+  });
+
+  it('admits the first request with a burst of 1', () => {
+    const now = 1000.3;
+    expect(make({ limit: 3, windowMs: 1000, burst: 1, clock: { now: () => now } }).tryTake()).toBe(true);
+    fc.assert(
+      fc.property(rates, ({ limit, windowMs, start }) => {
+        expect(make({ limit, windowMs, burst: 1, clock: { now: () => start } }).tryTake()).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('admits one request per interval to a caller that waits exactly one interval, and no more', () => {
+    fc.assert(
+      fc.property(rates, fc.integer({ min: 1, max: 4 }), ({ limit, windowMs, start }, burst) => {
+        let now = start;
+        const limiter = make({ limit, windowMs, burst, clock: { now: () => now } });
+        for (let i = 0; i < burst; i++) expect(limiter.tryTake()).toBe(true);
+        expect(limiter.tryTake()).toBe(false);
+        const { remaining, retryAfterMs } = limiter.consume();
+        expect(remaining).toBe(0);
+        expect(retryAfterMs).toBeGreaterThan(0);
+        for (let i = 0; i < 20; i++) {
+          now += windowMs / limit;
+          expect(limiter.tryTake()).toBe(true);
+          expect(limiter.tryTake()).toBe(false);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('reports remaining and reset without a float artefact', () => {
+    const now = 1000.3;
+    const limiter = make({ limit: 3, windowMs: 1000, burst: 2, clock: { now: () => now } });
+    expect(limiter.consume()).toEqual({ allowed: true, limit: 3, remaining: 1, resetMs: 334, retryAfterMs: 0 });
+    expect(limiter.consume()).toEqual({ allowed: true, limit: 3, remaining: 0, resetMs: 667, retryAfterMs: 0 });
+    expect(limiter.consume()).toEqual({ allowed: false, limit: 3, remaining: 0, resetMs: 667, retryAfterMs: 334 });
   });
 });
 

@@ -147,6 +147,18 @@ export function rateConfig(options: RateLimitOptions): RateConfig {
 }
 
 /**
+ * How early a request may arrive and still be on time, ms: one microsecond, or half an
+ * interval when that is shorter. Rates whose interval is not a whole number of ms (1000 / 3)
+ * and clocks that read fractions of a ms put float rounding error into every comparison; a
+ * request that arrives exactly on time must not be refused because of it. Below half an
+ * interval the tolerance never admits more than `burst` at once, and it never raises the
+ * long-run rate: every admission still advances the state by a full `cost` of intervals.
+ */
+export function toleranceMs(intervalMs: number): number {
+  return intervalMs / 2 < 0.001 ? intervalMs / 2 : 0.001;
+}
+
+/**
  * Validates a request cost: a finite number from 0 to `burst`. A cost above the burst could
  * never be granted, so it is a caller error rather than a refusal with a meaningless `Retry-After`.
  */
@@ -169,12 +181,15 @@ export function checkCost(cost: number, burst: number): number {
 export class TokenBucket {
   /** The validated settings. */
   readonly config: RateConfig;
+  /** {@link toleranceMs} in tokens. */
+  readonly #slack: number;
   #tokens: number;
   #last: number;
 
   /** @throws {InvalidOptionError} naming the first invalid option. */
   constructor(options: RateLimitOptions | RateConfig) {
     this.config = 'intervalMs' in options ? options : rateConfig(options);
+    this.#slack = toleranceMs(this.config.intervalMs) / this.config.intervalMs;
     this.#tokens = this.config.burst;
     this.#last = this.config.clock.now();
   }
@@ -191,8 +206,8 @@ export class TokenBucket {
    */
   tryTake(cost = 1): boolean {
     this.#refill(this.config.clock.now());
-    if (this.#tokens >= checkCost(cost, this.config.burst)) {
-      this.#tokens -= cost;
+    if (this.#tokens + this.#slack >= checkCost(cost, this.config.burst)) {
+      this.#tokens = this.#tokens > cost ? this.#tokens - cost : 0;
       return true;
     }
     return false;
@@ -202,12 +217,13 @@ export class TokenBucket {
   consume(cost = 1): RateLimitDecision {
     const allowed = this.tryTake(cost);
     const { limit, burst, intervalMs } = this.config;
-    const tokens = this.#tokens;
+    // The tolerance in tokens, so that a whole token short by a rounding error counts as whole.
+    const tokens = this.#tokens + this.#slack;
     return {
       allowed,
       limit,
       remaining: Math.floor(tokens),
-      resetMs: Math.ceil((burst - tokens) * intervalMs),
+      resetMs: Math.max(0, Math.ceil((burst - tokens) * intervalMs)),
       retryAfterMs: allowed ? 0 : Math.ceil((cost - tokens) * intervalMs),
     };
   }
@@ -237,11 +253,14 @@ export class TokenBucket {
 export class Gcra {
   /** The validated settings. */
   readonly config: RateConfig;
+  /** {@link toleranceMs}. */
+  readonly #slackMs: number;
   #tat: number;
 
   /** @throws {InvalidOptionError} naming the first invalid option. */
   constructor(options: RateLimitOptions | RateConfig) {
     this.config = 'intervalMs' in options ? options : rateConfig(options);
+    this.#slackMs = toleranceMs(this.config.intervalMs);
     this.#tat = Number.NEGATIVE_INFINITY;
   }
 
@@ -252,9 +271,11 @@ export class Gcra {
   tryTake(cost = 1): boolean {
     const now = this.config.clock.now();
     const { intervalMs, burst } = this.config;
-    const tat = (this.#tat > now ? this.#tat : now) + checkCost(cost, burst) * intervalMs;
-    if (tat - now > burst * intervalMs) return false;
-    this.#tat = tat;
+    const tat = this.#tat > now ? this.#tat : now;
+    // Compare how far the TAT already is ahead of now (exactly 0 for a fresh or idle key)
+    // with the allowance left for this cost, rather than subtracting now back out of a sum.
+    if (tat - now > (burst - checkCost(cost, burst)) * intervalMs + this.#slackMs) return false;
+    this.#tat = tat + cost * intervalMs;
     return true;
   }
 
@@ -263,13 +284,14 @@ export class Gcra {
     const allowed = this.tryTake(cost);
     const now = this.config.clock.now();
     const { limit, burst, intervalMs } = this.config;
-    const ahead = Math.max(0, this.#tat - now);
+    // Less the tolerance, so that a TAT ahead by a whole interval plus a rounding error counts as one interval.
+    const ahead = Math.max(0, this.#tat - now) - this.#slackMs;
     return {
       allowed,
       limit,
       remaining: Math.max(0, Math.floor(burst - ahead / intervalMs)),
-      resetMs: Math.ceil(ahead),
-      retryAfterMs: allowed ? 0 : Math.ceil(ahead + cost * intervalMs - burst * intervalMs),
+      resetMs: Math.max(0, Math.ceil(ahead)),
+      retryAfterMs: allowed ? 0 : Math.ceil(ahead + (cost - burst) * intervalMs),
     };
   }
 

@@ -86,6 +86,21 @@ describe.each(['gcra', 'tokenBucket'] as const)('RedisRateLimiter (%s) against a
   });
 });
 
+describe('RedisRateLimiter (gcra) on the fractional server clock', () => {
+  it('admits the first request of every fresh key with a burst of 1 and an interval that is not a whole ms', async () => {
+    // Redis TIME reads microseconds, so `now` is fractional; 1000 / 3 and 1000 / 7 ms intervals
+    // are not whole: float error in the TAT comparison must not refuse an on-time request.
+    for (const limit of [3, 7]) {
+      const limiter = new RedisRateLimiter({ client: clients[2]!, limit, windowMs: 1000, burst: 1, name: `frac-${limit}` });
+      const decisions = await Promise.all(Array.from({ length: 300 }, (_, i) => limiter.consume(`k${i}`)));
+      expect(decisions.filter((d) => !d.allowed)).toEqual([]);
+      // Computed by the script at the instant of the decision: no timing in these figures.
+      for (const d of decisions)
+        expect(d).toEqual({ allowed: true, limit, remaining: 0, resetMs: Math.ceil(1000 / limit), retryAfterMs: 0 });
+    }
+  });
+});
+
 describe('RedisRateLimiter errors', () => {
   it('fails open, closed, or throws as configured when Redis is unreachable', async () => {
     const dead = new Redis(1, '127.0.0.1', {

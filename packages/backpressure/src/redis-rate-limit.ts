@@ -13,13 +13,19 @@ import {
   rateConfig,
 } from './rate-limit.ts';
 
-/** Arguments and server time, common to both scripts. ARGV: interval ms, burst, cost. */
+/**
+ * Arguments, server time and the on-time tolerance (`toleranceMs` of rate-limit.ts: 1 µs, or
+ * half an interval when shorter), common to both scripts. ARGV: interval ms, burst, cost.
+ * State is stored with `%.17g`, which a double survives unchanged, so only float rounding in
+ * the arithmetic itself remains for the tolerance to absorb.
+ */
 const PREAMBLE = `
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local slack = math.min(0.001, interval / 2)
 `;
 
 /**
@@ -30,15 +36,19 @@ local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
  */
 const GCRA = `${PREAMBLE}local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
-local newTat = tat + cost * interval
-local ahead = newTat - now
-local tolerance = burst * interval
-if ahead <= tolerance then
-  redis.call('SET', KEYS[1], string.format('%.3f', newTat), 'PX', math.max(1, math.ceil(ahead)))
-  return {1, math.floor(burst - ahead / interval), math.ceil(ahead), 0}
+local ahead = tat - now
+local allowed = 0
+local retry = 0
+if ahead <= (burst - cost) * interval + slack then
+  tat = tat + cost * interval
+  ahead = tat - now
+  allowed = 1
+  redis.call('SET', KEYS[1], string.format('%.17g', tat), 'PX', math.max(1, math.ceil(ahead)))
+else
+  retry = math.ceil(ahead - slack + (cost - burst) * interval)
 end
-ahead = tat - now
-return {0, math.max(0, math.floor(burst - ahead / interval)), math.ceil(ahead), math.ceil(newTat - now - tolerance)}
+ahead = ahead - slack
+return {allowed, math.max(0, math.floor(burst - ahead / interval)), math.max(0, math.ceil(ahead)), retry}
 `;
 
 /**
@@ -51,16 +61,17 @@ local ts = tonumber(state[2]) or now
 if now > ts then tokens = math.min(burst, tokens + (now - ts) / interval) end
 local allowed = 0
 local retry = 0
-if tokens >= cost then
-  tokens = tokens - cost
+local grace = slack / interval
+if tokens + grace >= cost then
+  tokens = math.max(0, tokens - cost)
   allowed = 1
 else
-  retry = math.ceil((cost - tokens) * interval)
+  retry = math.ceil((cost - tokens - grace) * interval)
 end
-local reset = math.ceil((burst - tokens) * interval)
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'ts', string.format('%.3f', now))
-redis.call('PEXPIRE', KEYS[1], math.max(1, reset))
-return {allowed, math.floor(tokens), reset, retry}
+local reset = math.max(0, math.ceil((burst - tokens - grace) * interval))
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', string.format('%.17g', now))
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((burst - tokens) * interval)))
+return {allowed, math.floor(tokens + grace), reset, retry}
 `;
 
 /** The two ioredis methods the limiter uses; an ioredis `Redis` or `Cluster` fits. */

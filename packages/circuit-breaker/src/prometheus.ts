@@ -1,4 +1,4 @@
-import type { Unsubscribe } from '@ballast/common';
+import { ScrapedMetrics, type Unsubscribe } from '@ballast/common';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { CallOutcome, CircuitState } from './state.ts';
 
@@ -71,41 +71,27 @@ export function circuitBreakerMetrics(
     if (isBreaker(source)) return [[source.name, source]];
     return [...source].map((breaker) => [breaker.name, breaker]);
   };
-  new Counter({
-    name: `${prefix}calls_total`,
-    help: 'Calls through the circuit breaker, by outcome.',
-    labelNames: ['breaker', 'outcome'],
+  const metrics = new ScrapedMetrics<MeteredBreaker, Registry>({
+    classes: { Counter, Gauge },
     registers: [register],
-    collect() {
-      this.reset();
-      for (const [label, breaker] of breakers()) {
-        const counts = breaker.stats().calls;
-        for (const outcome of OUTCOMES) this.inc({ breaker: label, outcome }, counts[outcome]);
-      }
-    },
+    prefix,
+    snapshots: breakers,
   });
-  new Gauge({
-    name: `${prefix}state`,
-    help: 'Circuit state: 1 for the current state of each breaker, 0 for the others.',
-    labelNames: ['breaker', 'state'],
-    registers: [register],
-    collect() {
-      this.reset();
-      for (const [label, breaker] of breakers()) {
-        for (const s of STATES) this.set({ breaker: label, state: s }, breaker.state === s ? 1 : 0);
-      }
-    },
+  metrics.counter('calls_total', 'Calls through the circuit breaker, by outcome.', ['breaker', 'outcome'], (set, label, b) => {
+    const counts = b.stats().calls;
+    for (const outcome of OUTCOMES) set({ breaker: label, outcome }, counts[outcome]);
   });
-  new Gauge({
-    name: `${prefix}in_flight`,
-    help: 'Calls running through the circuit breaker.',
-    labelNames: ['breaker'],
-    registers: [register],
-    collect() {
-      this.reset();
-      for (const [label, breaker] of breakers()) this.set({ breaker: label }, breaker.inFlight);
+  metrics.gauge(
+    'state',
+    'Circuit state: 1 for the current state of each breaker, 0 for the others.',
+    ['breaker', 'state'],
+    (set, label, b) => {
+      for (const state of STATES) set({ breaker: label, state }, b.state === state ? 1 : 0);
     },
-  });
+  );
+  metrics.gauge('in_flight', 'Calls running through the circuit breaker.', ['breaker'], (set, label, b) =>
+    set({ breaker: label }, b.inFlight),
+  );
   const duration = new Histogram({
     name: `${prefix}call_duration_seconds`,
     help: 'Duration of the calls that ran through the circuit breaker, in seconds.',
@@ -138,7 +124,8 @@ export function circuitBreakerMetrics(
     closed = true;
     for (const off of registryListeners) off();
     for (const breaker of [...listening.keys()]) forget(breaker);
-    for (const name of ['calls_total', 'state', 'in_flight', 'call_duration_seconds']) register.removeSingleMetric(`${prefix}${name}`);
+    metrics.close();
+    register.removeSingleMetric(`${prefix}call_duration_seconds`);
   };
   return { close, [Symbol.dispose]: close };
 }

@@ -36,6 +36,15 @@ export {
   uncancellableContext,
   type Verdict,
 } from './policy.ts';
+export {
+  type CollectingMetric,
+  type MetricClass,
+  type MetricFill,
+  type MetricRegistry,
+  type MetricWrite,
+  ScrapedMetrics,
+  type ScrapedMetricsOptions,
+} from './prometheus.ts';
 export { seededRandom } from './random.ts';
 export { NumberRing } from './ring-buffer.ts';
 export { RollingWindow } from './rolling-window.ts';

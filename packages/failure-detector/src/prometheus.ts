@@ -2,7 +2,7 @@
  * Prometheus metrics of heartbeat monitors, through prom-client (an optional peer
  * dependency: only this entry point imports it).
  */
-import type { Unsubscribe } from '@ballast/common';
+import { ScrapedMetrics, type Unsubscribe } from '@ballast/common';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { HeartbeatMonitor, HeartbeatMonitorStats, NodeState } from './monitor.ts';
 
@@ -21,7 +21,6 @@ export interface FailureDetectorMetrics extends Disposable {
 export type MeteredMonitor = Pick<HeartbeatMonitor, 'stats' | 'on' | 'heartbeat'>;
 
 const STATES: readonly NodeState[] = ['alive', 'suspect', 'dead'];
-const NAMES = ['phi', 'silence_seconds', 'state', 'nodes', 'heartbeats_total', 'suspicions_total', 'transitions_total'] as const;
 
 /**
  * Exports heartbeat-monitor metrics to a prom-client registry. `monitors` is one monitor
@@ -62,50 +61,30 @@ export function failureDetectorMetrics(
   const named: Array<[string, MeteredMonitor]> = isMonitor(monitors)
     ? [['default', monitors]]
     : Object.entries(monitors as Readonly<Record<string, MeteredMonitor>>);
-  const snapshots = (): Array<[string, HeartbeatMonitorStats]> => named.map(([name, m]) => [name, m.stats()]);
+  const metrics = new ScrapedMetrics<HeartbeatMonitorStats, Registry>({
+    classes: { Counter, Gauge },
+    registers: [register],
+    prefix,
+    snapshots: () => named.map(([name, m]) => [name, m.stats()] as const),
+  });
   const perNode = ['monitor', 'node'];
-  type Metric = Counter<string> | Gauge<string>;
-  const metric = (
-    kind: 'counter' | 'gauge',
-    name: (typeof NAMES)[number],
-    help: string,
-    labelNames: string[],
-    fill: (set: (labels: Record<string, string>, value: number) => void, monitor: string, stats: HeartbeatMonitorStats) => void,
-  ): void => {
-    const config = {
-      name: `${prefix}${name}`,
-      help,
-      labelNames,
-      registers: [register],
-      collect(this: Metric): void {
-        this.reset();
-        const set =
-          kind === 'counter'
-            ? (labels: Record<string, string>, value: number) => (this as Counter<string>).inc(labels, value)
-            : (labels: Record<string, string>, value: number) => (this as Gauge<string>).set(labels, value);
-        for (const [monitor, stats] of snapshots()) fill(set, monitor, stats);
-      },
-    };
-    if (kind === 'counter') new Counter(config);
-    else new Gauge(config);
-  };
 
-  metric('gauge', 'phi', "Each node's suspicion level now (phi for the accrual detectors).", perNode, (set, monitor, s) => {
+  metrics.gauge('phi', "Each node's suspicion level now (phi for the accrual detectors).", perNode, (set, monitor, s) => {
     for (const n of s.nodes) set({ monitor, node: n.id }, n.suspicion);
   });
-  metric('gauge', 'silence_seconds', "Time since each node's last heartbeat, in seconds.", perNode, (set, monitor, s) => {
+  metrics.gauge('silence_seconds', "Time since each node's last heartbeat, in seconds.", perNode, (set, monitor, s) => {
     for (const n of s.nodes) set({ monitor, node: n.id }, n.silenceMs / 1000);
   });
-  metric('gauge', 'state', 'Node state: 1 for the current one, 0 for the others.', [...perNode, 'state'], (set, monitor, s) => {
+  metrics.gauge('state', 'Node state: 1 for the current one, 0 for the others.', [...perNode, 'state'], (set, monitor, s) => {
     for (const n of s.nodes) for (const state of STATES) set({ monitor, node: n.id, state }, n.state === state ? 1 : 0);
   });
-  metric('gauge', 'nodes', 'Nodes in each state.', ['monitor', 'state'], (set, monitor, s) => {
+  metrics.gauge('nodes', 'Nodes in each state.', ['monitor', 'state'], (set, monitor, s) => {
     for (const state of STATES) set({ monitor, state }, s[state]);
   });
-  metric('counter', 'heartbeats_total', 'Heartbeats received from each node.', perNode, (set, monitor, s) => {
+  metrics.counter('heartbeats_total', 'Heartbeats received from each node.', perNode, (set, monitor, s) => {
     for (const n of s.nodes) set({ monitor, node: n.id }, n.heartbeats);
   });
-  metric('counter', 'suspicions_total', 'Transitions to suspect over the life of the monitor.', ['monitor'], (set, monitor, s) => {
+  metrics.counter('suspicions_total', 'Transitions to suspect over the life of the monitor.', ['monitor'], (set, monitor, s) => {
     set({ monitor }, s.suspicions);
   });
   const transitions = new Counter({
@@ -128,7 +107,8 @@ export function failureDetectorMetrics(
     if (closed) return;
     closed = true;
     for (const unsubscribe of off) unsubscribe();
-    for (const name of NAMES) register.removeSingleMetric(`${prefix}${name}`);
+    metrics.close();
+    register.removeSingleMetric(`${prefix}transitions_total`);
   };
   return { close, [Symbol.dispose]: close };
 }

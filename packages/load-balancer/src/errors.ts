@@ -1,7 +1,11 @@
 import { BallastError, isBallastError } from '@ballast/common';
 
 /** The codes of this package's own errors (`@ballast/common`'s are `CommonErrorCode`). */
-export type LoadBalancerErrorCode = 'ERR_BALLAST_NO_ENDPOINT' | 'ERR_BALLAST_UPSTREAM';
+export type LoadBalancerErrorCode =
+  | 'ERR_BALLAST_NO_ENDPOINT'
+  | 'ERR_BALLAST_UPSTREAM'
+  /** In a proxy's 400 answer: a request target that is not a path, or names another host than `Host`. */
+  | 'ERR_BALLAST_BAD_REQUEST';
 
 /** Why {@link NoEndpointAvailableError} was thrown. */
 export type NoEndpointReason =

@@ -188,16 +188,42 @@ export function forwardingHeaders(headers: NodeHeaders | Headers, peer: Forwardi
  */
 export function endToEndHeaders(headers: NodeHeaders, drop?: ReadonlySet<string>): OutgoingHeaders {
   const out: OutgoingHeaders = {};
-  const connection = headers.connection;
-  const nominated = connection === undefined ? undefined : connectionOptions(connection);
+  const nominated = nominatedBy(headers);
   for (const name of Object.keys(headers)) {
     const value = headers[name];
-    // `__proto__` would set the copy's prototype rather than a header; HTTP/2 pseudo-headers start with ':'.
-    if (value === undefined || HOP_BY_HOP.has(name) || name.charCodeAt(0) === 58 || name === '__proto__') continue;
-    if (drop?.has(name) || nominated?.has(name)) continue;
-    out[name] = typeof value === 'number' ? String(value) : value;
+    if (endToEnd(name, value, drop, nominated)) out[name] = typeof value === 'number' ? String(value) : value;
   }
   return out;
+}
+
+/**
+ * {@link endToEndHeaders} as a flat `[name, value, name, value, …]` list, the form
+ * `response.writeHead()` takes without building another object.
+ */
+export function endToEndHeaderList(headers: NodeHeaders, drop?: ReadonlySet<string>): Array<string | string[]> {
+  const out: Array<string | string[]> = [];
+  const nominated = nominatedBy(headers);
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    if (endToEnd(name, value, drop, nominated)) out.push(name, typeof value === 'number' ? String(value) : value!);
+  }
+  return out;
+}
+
+function nominatedBy(headers: NodeHeaders): ReadonlySet<string> | undefined {
+  const connection = headers.connection;
+  return connection === undefined ? undefined : connectionOptions(connection);
+}
+
+function endToEnd(
+  name: string,
+  value: NodeHeaders[string],
+  drop: ReadonlySet<string> | undefined,
+  nominated: ReadonlySet<string> | undefined,
+): value is string | string[] | number {
+  // `__proto__` would set the copy's prototype rather than a header; HTTP/2 pseudo-headers start with ':'.
+  if (value === undefined || HOP_BY_HOP.has(name) || name.charCodeAt(0) === 58 || name === '__proto__') return false;
+  return !(drop?.has(name) || nominated?.has(name));
 }
 
 /** Removes hop-by-hop headers from web `Headers`, including those the `Connection` header names (except `content-length`). */
@@ -208,7 +234,15 @@ export function stripHopByHop(headers: Headers): Headers {
   return headers;
 }
 
-function connectionOptions(value: string | string[] | number): Set<string> {
+/** The `Connection` values nearly every message carries, answered without parsing. */
+const USUAL_CONNECTION: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ['keep-alive', new Set(['keep-alive'])],
+  ['close', new Set(['close'])],
+]);
+
+function connectionOptions(value: string | string[] | number): ReadonlySet<string> {
+  const usual = typeof value === 'string' ? USUAL_CONNECTION.get(value) : undefined;
+  if (usual !== undefined) return usual;
   const set = new Set<string>();
   for (const part of Array.isArray(value) ? value : [String(value)]) {
     for (const token of part.split(',')) {

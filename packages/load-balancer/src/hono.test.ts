@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
@@ -25,6 +26,28 @@ async function listen(app: Hono): Promise<string> {
   defer(() => new Promise<void>((resolve) => server.close(() => resolve())));
   await new Promise((resolve) => server.once('listening', resolve));
   return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+}
+
+/** Sends `text` as is on a fresh connection and parses the HTTP/1.1 answer (status and body). */
+async function rawRequest(base: string, text: string): Promise<{ status: number; body: string }> {
+  const { port, hostname } = new URL(base);
+  const socket = connect(Number(port), hostname);
+  socket.write(text); // not end(): a half-closed client aborts its request
+  const chunks: Buffer[] = [];
+  for await (const chunk of socket) chunks.push(chunk as Buffer);
+  const answer = Buffer.concat(chunks).toString();
+  const [head = '', ...rest] = answer.split('\r\n\r\n');
+  const chunked = /transfer-encoding: chunked/i.test(head);
+  const body = rest.join('\r\n\r\n');
+  return {
+    status: Number(head.split(' ')[1]),
+    body: chunked
+      ? body
+          .split('\r\n')
+          .filter((_, i) => i % 2 === 1)
+          .join('')
+      : body,
+  };
 }
 
 describe('balancedProxy', () => {
@@ -189,6 +212,26 @@ describe('balancedProxy', () => {
     expect(seen['x-end-to-end']).toBe('kept');
     for (const name of ['x-hop', 'proxy-authenticate', 'trailer', 'connection']) expect(res.headers.get(name), name).toBeNull();
     expect(res.headers.get('x-end-to-end')).toBe('kept');
+  });
+
+  it('refuses an absolute-form target naming another host with a 400, and forwards one naming its own', async () => {
+    const seen: string[] = [];
+    const u = await upstream((req, res) => {
+      seen.push(`${req.url} ${req.headers['x-forwarded-host']}`);
+      echo('one')(req, res);
+    });
+    const { app } = proxyApp([u.url]);
+    const base = await listen(app);
+    const host = new URL(base).host;
+    const evil = await rawRequest(base, `GET http://evil.example/admin HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    expect(evil.status).toBe(400);
+    expect(JSON.parse(evil.body)).toEqual({
+      error: { code: 'ERR_BALLAST_BAD_REQUEST', message: `the request target names host evil.example, not ${host} (Host)` },
+    });
+    expect(seen).toEqual([]); // nothing reached an upstream
+    const own = await rawRequest(base, `GET http://${host}/x?y=1 HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    expect(own.status).toBe(200);
+    expect(seen).toEqual([`/x?y=1 ${host}`]);
   });
 
   it('replaces forwarding headers a client forged', async () => {

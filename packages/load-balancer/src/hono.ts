@@ -1,4 +1,4 @@
-import { func, InvalidOptionError } from '@ballast/common';
+import { errorBody, func, InvalidOptionError } from '@ballast/common';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { LoadBalancer } from './balancer.ts';
 import { type ForwardOptions, forward, resolveForwardOptions } from './forward.ts';
@@ -40,7 +40,9 @@ function optionalFunc<T extends (...args: never[]) => unknown>(option: string, v
  * {@link forwardingHeaders}) and
  * streaming bodies both ways; aborts the upstream request when the client goes away;
  * answers 503 when no upstream is available, 502 when the upstream cannot be reached
- * and 504 when it does not answer within `timeoutMs`, with a JSON body saying which.
+ * and 504 when it does not answer within `timeoutMs`, with a JSON body saying which;
+ * answers 400 (`ERR_BALLAST_BAD_REQUEST`) to an absolute-form request target naming
+ * another host than `Host`, and forwards none of it.
  * Upstream 5xx responses pass through and count as failures for outlier detection.
  *
  * @throws {InvalidOptionError} when `balancer` is missing or another option is invalid.
@@ -66,6 +68,10 @@ export const balancedProxy = (options: BalancedProxyOptions): MiddlewareHandler 
   return async function balancedProxy(c) {
     const request = c.req.raw;
     const url = new URL(request.url);
+    const foreign = foreignHost(url, request.headers.get('host'));
+    if (foreign !== undefined) {
+      return c.json(errorBody('ERR_BALLAST_BAD_REQUEST', `the request target names host ${url.host}, not ${foreign} (Host)`), 400);
+    }
     const forwarded = forwarding.headers(request.headers, {
       address: ipOf(c),
       protocol: url.protocol === 'https:' ? 'https' : 'http',
@@ -107,6 +113,23 @@ export const balancedProxy = (options: BalancedProxyOptions): MiddlewareHandler 
     return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
   };
 };
+
+/**
+ * The `Host` header when the request URL names another host, else `undefined`. Under
+ * `@hono/node-server` an absolute-form target (`GET http://evil.example/ HTTP/1.1`) becomes
+ * the request URL whatever `Host` says: a reverse proxy is no forward proxy, and passing
+ * such a request on would forward the client's chosen host as `X-Forwarded-Host`.
+ */
+function foreignHost(url: URL, host: string | null): string | undefined {
+  if (host === null) return undefined; // no Host to compare with (HTTP/2, app.request())
+  let named: string;
+  try {
+    named = new URL(`${url.protocol}//${host}`).host; // default ports and case normalized
+  } catch {
+    return host;
+  }
+  return named === url.host ? undefined : host;
+}
 
 function reject(c: Context, error: unknown): Response {
   const answer = proxyRejection(error);

@@ -13,7 +13,7 @@ import {
 import { Agent, type Dispatcher } from 'undici';
 import type { LoadBalancer } from './balancer.ts';
 import { UpstreamError } from './forward.ts';
-import { createForwarding, endToEndHeaders, type ForwardingOptions, type NodeHeaders, type OutgoingHeaders } from './forwarding.ts';
+import { createForwarding, endToEndHeaderList, type ForwardingOptions, type NodeHeaders, type OutgoingHeaders } from './forwarding.ts';
 import { proxyRejection, UPSTREAM_FAILED } from './rejection.ts';
 import type { Endpoint, PickHandle } from './types.ts';
 
@@ -394,7 +394,7 @@ class Exchange {
   }
 
   /** Report for the balancer from the response head. */
-  report(response: UpstreamResponse, handle: PickHandle): { ok: boolean; latencyMs: number; load: number | undefined } {
+  report(response: UpstreamResponse, handle: PickHandle): Report {
     const o = this.#o;
     const ok = o.isFailure ? !o.isFailure(response) : response.status < 500;
     return { ok, latencyMs: handle.elapsedMs(), load: readLoad(response.headers, o.loadHeader) };
@@ -413,13 +413,14 @@ class Exchange {
     const response = attempt.response!;
     const res = this.#res;
     try {
-      const headers = endToEndHeaders(response.headers);
+      // A flat list: writeHead() sends it without building another headers object.
+      const headers = endToEndHeaderList(response.headers);
       if (response.statusText) res.writeHead(response.status, response.statusText, headers);
       else res.writeHead(response.status, headers);
     } catch (error) {
       // Headers Node refuses to send (an invalid value from the upstream).
       attempt.abort(error as Error);
-      attempt.finish({ ok: false });
+      attempt.finish(FAILED);
       this.#reject(new UpstreamError('unreachable', attempt.handle.endpoint, error));
       return;
     }
@@ -441,11 +442,11 @@ class Exchange {
     // The client's upload broke off: its fault, not the upstream's.
     if (this.#gone || (this.#req.destroyed && !this.#req.complete)) {
       this.#gone = true;
-      attempt.finish({ ok: false, cancelled: true });
+      attempt.finish(CANCELLED);
       this.end();
       return;
     }
-    attempt.finish({ ok: false });
+    attempt.finish(FAILED);
     const timedOut = error instanceof TimeoutError || (isBallastError(error) && error.code === 'ERR_BALLAST_TIMEOUT');
     const cause = attempt.transportError ?? error;
     const neverReached = !attempt.reached && !this.#bodyTaken && !timedOut;
@@ -489,13 +490,17 @@ class Exchange {
     const attempt = this.#current;
     if (attempt && !attempt.settled) {
       attempt.abort(new ClientGoneError());
-      attempt.finish({ ok: false, cancelled: true });
+      attempt.finish(CANCELLED);
     }
     this.end();
   };
 }
 
 type Report = { ok: boolean; latencyMs?: number; load?: number | undefined; cancelled?: boolean };
+type Outcome = { readonly ok: boolean; readonly cancelled?: boolean };
+const SUCCEEDED: Outcome = Object.freeze({ ok: true });
+const FAILED: Outcome = Object.freeze({ ok: false });
+const CANCELLED: Outcome = Object.freeze({ ok: false, cancelled: true });
 
 /** One request to one upstream: an undici dispatch handler. */
 class Attempt implements Dispatcher.DispatchHandler {
@@ -604,13 +609,20 @@ class Attempt implements Dispatcher.DispatchHandler {
     if (controller && !controller.aborted) controller.abort(reason);
   }
 
-  /** Releases the pick once. */
-  finish(report: Report): void {
+  /** Releases the pick once, with what the response head reported (latency, load) when there was one. */
+  finish(outcome: Outcome): void {
     if (this.settled) return;
     this.settled = true;
     this.#clear();
-    const base = this.#report;
-    this.handle.done(base ? { ...base, ...report, ok: base.ok && report.ok } : report);
+    const report = this.#report;
+    if (report === undefined) {
+      this.handle.done(outcome);
+      return;
+    }
+    // The report is this attempt's own object: completed in place rather than copied.
+    if (!outcome.ok) report.ok = false;
+    if (outcome.cancelled !== undefined) report.cancelled = outcome.cancelled;
+    this.handle.done(report);
   }
 
   /** Streams the body to `res` (the head is written). */
@@ -645,7 +657,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   #complete(): void {
     const res = this.#res!;
     if (this.#draining) res.off('drain', this.#onDrain);
-    this.finish({ ok: true });
+    this.finish(SUCCEEDED);
     res.end();
     this.#x.end();
   }
@@ -671,7 +683,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     } catch (error) {
       // A throwing isFailure hook must not leave the pick held or the upstream open.
       this.abort(error as Error);
-      this.finish({ ok: false, cancelled: true });
+      this.finish(CANCELLED);
       this.#x.failed(this, error);
       return;
     }
@@ -715,7 +727,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     if (this.settled) return;
     // Cut off mid-body: by the client (cancelled), or by the upstream (a failure).
     const cancelled = this.#abortReason instanceof ClientGoneError;
-    this.finish({ ok: false, cancelled });
+    this.finish(cancelled ? CANCELLED : FAILED);
     if (res) {
       if (this.#draining) res.off('drain', this.#onDrain);
       res.destroy(error);

@@ -1,3 +1,4 @@
+import { ScrapedMetrics } from '@ballast/common';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { LoadBalancer, LoadBalancerStats } from './balancer.ts';
 import type { EndpointHealth } from './types.ts';
@@ -49,81 +50,45 @@ export function loadBalancerMetrics(
     typeof (balancers as LoadBalancer).pick === 'function'
       ? [['default', balancers as LoadBalancer]]
       : Object.entries(balancers as Record<string, LoadBalancer>);
-  const snapshots = (): Array<[string, LoadBalancerStats]> => named.map(([name, lb]) => [name, lb.stats()]);
-  type Metric = Counter<string> | Gauge<string>;
-  const metric = (
-    kind: 'counter' | 'gauge',
-    name: string,
-    help: string,
-    labelNames: string[],
-    fill: (set: (labels: Record<string, string>, value: number) => void, balancer: string, stats: LoadBalancerStats) => void,
-  ): void => {
-    const config = {
-      name: `${prefix}${name}`,
-      help,
-      labelNames,
-      registers: [register],
-      collect(this: Metric): void {
-        this.reset();
-        const set =
-          kind === 'counter'
-            ? (labels: Record<string, string>, value: number) => (this as Counter<string>).inc(labels, value)
-            : (labels: Record<string, string>, value: number) => (this as Gauge<string>).set(labels, value);
-        for (const [balancer, stats] of snapshots()) fill(set, balancer, stats);
-      },
-    };
-    if (kind === 'counter') new Counter(config);
-    else new Gauge(config);
-  };
+  const metrics = new ScrapedMetrics<LoadBalancerStats, Registry>({
+    classes: { Counter, Gauge },
+    registers: [register],
+    prefix,
+    snapshots: () => named.map(([name, lb]) => [name, lb.stats()] as const),
+  });
   const perEndpoint = ['balancer', 'endpoint'];
 
-  metric('counter', 'requests_total', 'Finished requests by endpoint and outcome.', [...perEndpoint, 'outcome'], (set, balancer, s) => {
+  metrics.counter('requests_total', 'Finished requests by endpoint and outcome.', [...perEndpoint, 'outcome'], (set, balancer, s) => {
     for (const e of s.endpoints) {
       const counts = { success: e.successes, failure: e.failures, cancelled: e.cancelled };
       for (const outcome of OUTCOMES) if (counts[outcome] > 0) set({ balancer, endpoint: e.id, outcome }, counts[outcome]);
     }
   });
-  metric('counter', 'picks_total', 'Requests sent to each endpoint.', perEndpoint, (set, balancer, s) => {
+  metrics.counter('picks_total', 'Requests sent to each endpoint.', perEndpoint, (set, balancer, s) => {
     for (const e of s.endpoints) if (e.picks > 0) set({ balancer, endpoint: e.id }, e.picks);
   });
-  metric('counter', 'ejections_total', 'Outlier ejections of each endpoint.', perEndpoint, (set, balancer, s) => {
+  metrics.counter('ejections_total', 'Outlier ejections of each endpoint.', perEndpoint, (set, balancer, s) => {
     for (const e of s.endpoints) if (e.ejections > 0) set({ balancer, endpoint: e.id }, e.ejections);
   });
-  metric('gauge', 'in_flight', 'Requests picked and not yet done, by endpoint.', perEndpoint, (set, balancer, s) => {
+  metrics.gauge('in_flight', 'Requests picked and not yet done, by endpoint.', perEndpoint, (set, balancer, s) => {
     for (const e of s.endpoints) set({ balancer, endpoint: e.id }, e.inFlight);
   });
-  metric('gauge', 'state', 'Endpoint state: 1 for the current one, 0 for the others.', [...perEndpoint, 'state'], (set, balancer, s) => {
+  metrics.gauge('state', 'Endpoint state: 1 for the current one, 0 for the others.', [...perEndpoint, 'state'], (set, balancer, s) => {
     for (const e of s.endpoints) for (const state of STATES) set({ balancer, endpoint: e.id, state }, e.state === state ? 1 : 0);
   });
-  metric('gauge', 'latency_seconds', 'Time-decayed average latency of each endpoint, in seconds.', perEndpoint, (set, balancer, s) => {
+  metrics.gauge('latency_seconds', 'Time-decayed average latency of each endpoint, in seconds.', perEndpoint, (set, balancer, s) => {
     for (const e of s.endpoints) if (e.latencyMs !== null) set({ balancer, endpoint: e.id }, e.latencyMs / 1_000);
   });
-  metric('gauge', 'error_rate', 'Failures / requests over the error-rate window, by endpoint.', perEndpoint, (set, balancer, s) => {
+  metrics.gauge('error_rate', 'Failures / requests over the error-rate window, by endpoint.', perEndpoint, (set, balancer, s) => {
     for (const e of s.endpoints) set({ balancer, endpoint: e.id }, e.errorRate);
   });
-  metric('gauge', 'panic', '1 while too few endpoints are healthy and the balancer uses them all.', ['balancer'], (set, balancer, s) => {
+  metrics.gauge('panic', '1 while too few endpoints are healthy and the balancer uses them all.', ['balancer'], (set, balancer, s) => {
     set({ balancer }, s.panic ? 1 : 0);
   });
-  metric('counter', 'no_endpoint_total', 'Picks that found no endpoint available.', ['balancer'], (set, balancer, s) => {
+  metrics.counter('no_endpoint_total', 'Picks that found no endpoint available.', ['balancer'], (set, balancer, s) => {
     if (s.noEndpoint > 0) set({ balancer }, s.noEndpoint);
   });
 
-  const names = [
-    'requests_total',
-    'picks_total',
-    'ejections_total',
-    'in_flight',
-    'state',
-    'latency_seconds',
-    'error_rate',
-    'panic',
-    'no_endpoint_total',
-  ];
-  let closed = false;
-  const close = (): void => {
-    if (closed) return;
-    closed = true;
-    for (const name of names) register.removeSingleMetric(`${prefix}${name}`);
-  };
+  const close = (): void => metrics.close();
   return { close, [Symbol.dispose]: close };
 }

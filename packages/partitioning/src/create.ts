@@ -4,7 +4,7 @@ import { ConsistentHashAdapter, type ConsistentHashAdapterOptions } from './cons
 import type { HashFunction } from './hash.ts';
 import { type JumpOptions, JumpPartitioner } from './jump.ts';
 import { type MaglevOptions, MaglevPartitioner } from './maglev.ts';
-import type { Partitioner, PartitionerState, Strategy } from './partitioner.ts';
+import type { Partitioner, PartitionerState, PartitionStrategy } from './partitioner.ts';
 import { type RendezvousOptions, RendezvousPartitioner } from './rendezvous.ts';
 import { type RingOptions, RingPartitioner } from './ring.ts';
 
@@ -19,7 +19,7 @@ export type CreatePartitionerOptions =
 
 /** Each strategy's class: built with its options, restored with its static `fromJSON`. */
 const CLASSES: {
-  [S in Strategy]: {
+  [S in PartitionStrategy]: {
     new (options: never): Partitioner;
     fromJSON(state: PartitionerState, options?: { hash?: HashFunction }): Partitioner;
   };
@@ -31,7 +31,7 @@ const CLASSES: {
   'bounded-load': BoundedLoadPartitioner,
   'consistent-hash': ConsistentHashAdapter,
 };
-const STRATEGIES = Object.keys(CLASSES) as Strategy[];
+const STRATEGIES = Object.keys(CLASSES) as PartitionStrategy[];
 
 /**
  * Creates a partitioner by strategy name.

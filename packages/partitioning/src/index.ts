@@ -35,7 +35,7 @@ export {
   type PartitionerOptions,
   type PartitionerState,
   type PartitionerStats,
-  type Strategy,
+  type PartitionStrategy,
 } from './partitioner.ts';
 export { type RendezvousOptions, RendezvousPartitioner } from './rendezvous.ts';
 export { DEFAULT_VNODES, type RingOptions, RingPartitioner } from './ring.ts';

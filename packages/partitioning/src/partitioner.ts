@@ -3,7 +3,7 @@ import { DuplicateNodeError, emptyPartitioner, NotEnoughNodesError, UnknownNodeE
 import { type HashFunction, murmur3 } from './hash.ts';
 
 /** The strategies behind {@link Partitioner}. */
-export type Strategy = 'ring' | 'jump' | 'rendezvous' | 'maglev' | 'bounded-load' | 'consistent-hash';
+export type PartitionStrategy = 'ring' | 'jump' | 'rendezvous' | 'maglev' | 'bounded-load' | 'consistent-hash';
 
 /** A node and its weight, as listed by {@link Partitioner.nodes}. */
 export interface NodeEntry {
@@ -25,7 +25,7 @@ export interface PartitionerState {
   /** Format version. */
   version: 1;
   /** The strategy that produced the state. */
-  strategy: Strategy;
+  strategy: PartitionStrategy;
   /** The nodes, in the order the partitioner lists them. */
   nodes: NodeEntry[];
   /** Strategy options needed to rebuild the same mapping. */
@@ -37,7 +37,7 @@ export interface PartitionerState {
 /** What every `stats()` snapshot holds; strategies add their own fields. */
 export interface PartitionerStats {
   /** The strategy. */
-  strategy: Strategy;
+  strategy: PartitionStrategy;
   /** The number of nodes. */
   nodes: number;
 }
@@ -101,7 +101,7 @@ export interface PartitionerOptions {
  */
 export abstract class BasePartitioner<E extends PartitionerEvents = PartitionerEvents> implements Partitioner {
   /** The strategy name, as written in `toJSON()`. */
-  abstract readonly strategy: Strategy;
+  abstract readonly strategy: PartitionStrategy;
   /** The hash function in use. */
   readonly hash: HashFunction;
   /** Weight of each node, in insertion order. */
@@ -239,7 +239,7 @@ export function checkWeight(weight: unknown, option = 'weight'): number {
 }
 
 /** Throws unless `state` looks like a {@link PartitionerState} of `strategy`. */
-export function checkState(state: unknown, strategy: Strategy): PartitionerState {
+export function checkState(state: unknown, strategy: PartitionStrategy): PartitionerState {
   const s = state as PartitionerState | null;
   if (
     s === null ||

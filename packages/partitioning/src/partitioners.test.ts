@@ -7,7 +7,7 @@ import { isPartitioningError } from './errors.ts';
 import { murmur3 } from './hash.ts';
 import { JumpPartitioner } from './jump.ts';
 import { MaglevPartitioner } from './maglev.ts';
-import type { NodeEntry, Partitioner, PartitionerState, Strategy } from './partitioner.ts';
+import type { NodeEntry, Partitioner, PartitionerState, PartitionStrategy } from './partitioner.ts';
 import { RendezvousPartitioner } from './rendezvous.ts';
 import { RingPartitioner } from './ring.ts';
 import { catchError } from './testing/catch-error.ts';
@@ -232,7 +232,9 @@ describe.each(ALL)('%s: common contract', (strategy) => {
       expect(isInvalidOptionError(error)).toBe(true);
       expect(error).toMatchObject({ option: 'state' });
     }
-    expect(catchError(() => restorePartitioner({ ...good, strategy: 'nope' as Strategy }))).toMatchObject({ option: 'state.strategy' });
+    expect(catchError(() => restorePartitioner({ ...good, strategy: 'nope' as PartitionStrategy }))).toMatchObject({
+      option: 'state.strategy',
+    });
   });
 
   it('accepts byte keys with the same owner as the same text', () => {

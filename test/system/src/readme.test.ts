@@ -45,6 +45,7 @@ function commands(markdown: string): string[] {
 /** Commands not run here, and why. */
 const NOT_RUN: Record<string, string> = {
   'npm test -w @ballast/system-tests': 'this test is part of that suite',
+  'npm run chaos': 'a 10-minute benchmark; test/system/src/chaos.test.ts runs a one-minute chaos run',
 };
 
 let cwd: string;
@@ -483,6 +484,30 @@ describe('apps/README.md commands', () => {
     } finally {
       expect(await system.stop()).toBe(0);
       rmSync('/tmp/ballast.log', { force: true });
+    }
+  });
+
+  it('runs the distributed deployment with npm run start:distributed, a request through it, and stops it', {
+    timeout: 400_000,
+  }, async () => {
+    const deployment = await serve(
+      command('npm run start:distributed'),
+      /export BALLAST_KEY=(\S+)[\s\S]*?'(http:\/\/127\.0\.0\.1:\d+)\/v1\/resize/,
+    );
+    try {
+      const [key, url] = [deployment.match[1] ?? '', deployment.match[2] ?? ''];
+      const res = await eventually('the demo key to reach the API servers', 60_000, async () => {
+        const r = await fetch(`${url}/v1/resize?width=64`, {
+          method: 'POST',
+          body: readFileSync(join(cwd, 'photo.jpg')),
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'image/jpeg' },
+        });
+        await r.arrayBuffer();
+        return r.status === 200 ? r : undefined;
+      });
+      expect(res.headers.get('content-type')).toBe('image/jpeg');
+    } finally {
+      expect(await deployment.stop(), deployment.output()).toBe(0);
     }
   });
 

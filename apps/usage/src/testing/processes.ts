@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const repo = fileURLToPath(new URL('../../../../', import.meta.url));
 
 /** A service started as its own process, its stdout read line by line. */
 export interface Service {
@@ -76,7 +76,7 @@ export function startService(script: string, env: Record<string, string>, args: 
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000); // a safety net: a graceful stop ships what is left
       const code = await exited;
       clearTimeout(timer);
       return code;

@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ArchiveVerificationError, ColdStorage } from '../src/archive.ts';
-import { PeriodOpenError, runBilling } from '../src/billing.ts';
-import { DEFAULT_PRICES, priceTotals } from '../src/prices.ts';
-import { type FinishedJob, toRecord, type UsageRecord } from '../src/record.ts';
-import { UsageStore } from '../src/store.ts';
-import { finishedJob } from './fixtures.ts';
+import { ArchiveVerificationError, ColdStorage } from './archive.ts';
+import { PeriodOpenError, runBilling } from './billing.ts';
+import { DEFAULT_PRICES, priceTotals } from './prices.ts';
+import { type FinishedJob, toRecord, type UsageRecord } from './record.ts';
+import { UsageStore } from './store.ts';
+import { finishedJob } from './testing/fixtures.ts';
 
 let server: PostgresServer;
 let store: UsageStore;

@@ -2,12 +2,12 @@ import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { UsageLog } from '../src/log.ts';
-import { listSegments, readCheckpoint, segmentName, UsageLogLockedError } from '../src/log-dir.ts';
-import type { UsageRecord } from '../src/record.ts';
-import { Shipper, type UsageSink } from '../src/shipper.ts';
-import { UsageStore } from '../src/store.ts';
-import { finishedJob } from './fixtures.ts';
+import { UsageLog } from './log.ts';
+import { listSegments, readCheckpoint, segmentName, UsageLogLockedError } from './log-dir.ts';
+import type { UsageRecord } from './record.ts';
+import { Shipper, type UsageSink } from './shipper.ts';
+import { UsageStore } from './store.ts';
+import { finishedJob } from './testing/fixtures.ts';
 
 let store: UsageStore;
 let dir: string;

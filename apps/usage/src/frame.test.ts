@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeFrames, encodeFrame, FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from '../src/frame.ts';
+import { decodeFrames, encodeFrame, FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from './frame.ts';
 
 const payload = (n: number): Buffer => Buffer.from(JSON.stringify({ n, pad: 'x'.repeat(n % 50) }));
 

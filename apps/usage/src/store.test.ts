@@ -1,8 +1,8 @@
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toRecord } from '../src/record.ts';
-import { UsageStore } from '../src/store.ts';
-import { finishedJob } from './fixtures.ts';
+import { toRecord } from './record.ts';
+import { UsageStore } from './store.ts';
+import { finishedJob } from './testing/fixtures.ts';
 
 describe.each(['postgres', 'pglite'] as const)('UsageStore (%s)', (kind) => {
   let server: PostgresServer | undefined;

@@ -3,11 +3,11 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { decodeFrames } from '../src/frame.ts';
-import { UsageLog } from '../src/log.ts';
-import { listSegments, segmentName, UsageLogLockedError } from '../src/log-dir.ts';
-import { recordIdFor } from '../src/record.ts';
-import { finishedJob } from './fixtures.ts';
+import { decodeFrames } from './frame.ts';
+import { UsageLog } from './log.ts';
+import { listSegments, segmentName, UsageLogLockedError } from './log-dir.ts';
+import { recordIdFor } from './record.ts';
+import { finishedJob } from './testing/fixtures.ts';
 
 let dir: string;
 beforeEach(() => {
@@ -122,11 +122,11 @@ describe('UsageLog', () => {
 
 /**
  * Runs a child that appends records and prints each id once `append` resolved; SIGKILLs it
- * `ms` after its first acknowledged record (so at least one, however busy the machine).
+ * `ms` after its first acknowledgement (mid-stream however slow the machine is).
  */
 async function appendUntilKilled(logDir: string, ms: number): Promise<string[]> {
   const script = `
-    import { UsageLog } from ${JSON.stringify(new URL('../src/log.ts', import.meta.url).pathname)};
+    import { UsageLog } from ${JSON.stringify(new URL('./log.ts', import.meta.url).pathname)};
     const log = await UsageLog.open({ dir: ${JSON.stringify(logDir)} });
     const fixture = (n) => ({ jobId: 'job-' + process.pid + '-' + n, tenant: 't', worker: 'w', attempt: 1, outcome: 'done', cpuMs: 1, wallMs: 1,
       bytesIn: 1, bytesOut: 1, enqueuedAt: Date.now(), startedAt: Date.now(), finishedAt: Date.now() });
@@ -140,22 +140,21 @@ async function appendUntilKilled(logDir: string, ms: number): Promise<string[]> 
   });
   const acked: string[] = [];
   let buffered = '';
-  let ready: () => void = () => {};
-  const started = new Promise<void>((r) => {
-    ready = r;
+  let acknowledged: () => void = () => {};
+  const appending = new Promise<void>((r) => {
+    acknowledged = r;
   });
   child.stdout.on('data', (chunk: Buffer) => {
     buffered += chunk.toString();
     const lines = buffered.split('\n');
     buffered = lines.pop() ?? '';
     for (const line of lines) {
-      if (line === '' || line === 'ready') continue;
+      if (line === 'ready' || line === '') continue;
       acked.push(line);
-      ready();
+      acknowledged();
     }
   });
-  child.once('exit', () => ready()); // died before acknowledging anything: the test says so
-  await started;
+  await Promise.race([appending, new Promise((r) => child.once('close', r))]);
   await new Promise((r) => setTimeout(r, ms));
   const exited = new Promise((r) => child.once('close', r)); // after stdout is drained
   child.kill('SIGKILL');

@@ -2,19 +2,19 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InProcessQueue } from '@ballast/app-queue';
+import { sqlString } from '@ballast/app-shared/sql';
 import { ResizeWorker } from '@ballast/app-worker';
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import sharp from 'sharp';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ColdStorage } from '../src/archive.ts';
-import { runBilling } from '../src/billing.ts';
-import { openDuck } from '../src/duck.ts';
-import { recordIdFor, toRecord } from '../src/record.ts';
-import { openRecorder } from '../src/recorder.ts';
-import { sqlString } from '../src/sql.ts';
-import { UsageStore } from '../src/store.ts';
-import { formatReport, verifyUsage } from '../src/verify.ts';
-import { finishedJob } from './fixtures.ts';
+import { ColdStorage } from './archive.ts';
+import { runBilling } from './billing.ts';
+import { openDuck } from './duck.ts';
+import { recordIdFor, toRecord } from './record.ts';
+import { openRecorder } from './recorder.ts';
+import { UsageStore } from './store.ts';
+import { finishedJob } from './testing/fixtures.ts';
+import { formatReport, verifyUsage } from './verify.ts';
 
 let server: PostgresServer;
 let store: UsageStore;

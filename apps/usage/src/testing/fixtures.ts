@@ -1,4 +1,4 @@
-import type { FinishedJob } from '../src/record.ts';
+import type { FinishedJob } from '../record.ts';
 
 /** A finished job as a worker reports it; `n` varies the id and the figures. */
 export function finishedJob(n: number, overrides: Partial<FinishedJob> = {}): FinishedJob {

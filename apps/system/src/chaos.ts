@@ -1,0 +1,844 @@
+/**
+ * A chaos run against the distributed deployment: open-loop load at a share of measured
+ * capacity while a seeded fault schedule kills and pauses processes, then, with the load
+ * stopped and the system drained, the invariants: every acknowledged job finished exactly
+ * once (the queue's completion ledger), every finished job recorded and billed exactly
+ * once (the usage invariant checker), no process grown past a memory bound.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { RedisQueue } from '@ballast/app-queue';
+import { UsageStore } from '@ballast/app-usage';
+import { ColdStorage, formatReport, runBilling, type VerifyReport, verifyUsage } from '@ballast/app-usage/billing';
+import { sampleJpeg } from '@ballast/app-worker';
+import { InvalidOptionError, integer } from '@ballast/common';
+import sharp from 'sharp';
+import { type LaunchedTopology, launchDistributed } from './launcher.ts';
+import { rssBytes } from './processes.ts';
+
+/** The faults a chaos run can strike. */
+export const FAULT_KINDS = [
+  'kill-api',
+  'stop-api',
+  'kill-worker',
+  'stop-worker',
+  'kill-redis-primary',
+  'stop-redis-primary',
+  'kill-postgres',
+  'kill-identity',
+  'stop-identity',
+  'slow-upstream',
+] as const;
+
+/** One kind of fault. */
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** A fault of the schedule. */
+export interface PlannedFault {
+  kind: FaultKind;
+  /** When it strikes, ms after the load starts. */
+  atMs: number;
+  /** The service it strikes (`api-2`, `worker-1`, `redis-primary`, `postgres`, `identity`). */
+  target: string;
+  /** How long a pause (or outage) lasts, ms; 0 for a kill a supervisor answers. */
+  holdMs: number;
+}
+
+/** What happened to one fault. */
+export interface FaultResult extends PlannedFault {
+  /** When the system noticed (the gateway took the API server out, the workers found the worker gone, Sentinel promoted a replica), ms after the strike. */
+  detectedMs?: number;
+  /** When the struck part was back (healthy again, or replaced), ms after the strike. */
+  recoveredMs?: number;
+  /** How long the client saw failures: the end of the last second with a failed request after the strike (before the next fault), ms after it; 0 when none failed. */
+  clientRecoveredMs?: number;
+  /** What the fault did, in words. */
+  note: string;
+}
+
+/** One second of load, at the client. */
+export interface Second {
+  second: number;
+  sent: number;
+  ok: number;
+  /** 5xx answers, timeouts and connection errors. */
+  failed: number;
+  /** 4xx answers (the client's own doing; neither success nor failure of the system). */
+  refused: number;
+  /** Successful answers' mean harvest (1: complete). */
+  harvest: number;
+  p50: number;
+  p99: number;
+  /** Faults active during this second. */
+  faults: string[];
+}
+
+/** The invariants checked after the drain. */
+export interface Invariants {
+  /** Jobs the client was told were accepted (202) or done (200). */
+  acknowledged: number;
+  /** Acknowledged jobs with no ledger entry after the drain. */
+  lost: string[];
+  /** Jobs with more than one ledger entry. */
+  finishedTwice: string[];
+  /** Acknowledged jobs by final outcome. */
+  outcomes: Record<string, number>;
+  /** Every job of the ledger in the run's range, and the usage checker's report. */
+  usage: Pick<VerifyReport, 'jobs' | 'ok'> & { discrepancies: number; report: string };
+  /** Resident set size of each service before and after the run, bytes. */
+  memory: Array<{ service: string; beforeBytes: number | undefined; afterBytes: number | undefined }>;
+  /** The bound every service must stay under, bytes. */
+  memoryBoundBytes: number;
+  /** Services above it. */
+  overBound: string[];
+  /** Why the checks could not finish, if they could not (then `ok` is false). */
+  error?: string;
+  ok: boolean;
+}
+
+/** Options of {@link runChaos}. */
+export interface ChaosOptions {
+  /** Seed of the fault schedule and the request mix. @default 1 */
+  seed?: number;
+  /** How long the load runs, ms. @default 600000 */
+  durationMs?: number;
+  /** Share of measured capacity to send. @default 0.5 */
+  share?: number;
+  /** Capacity in requests/s; measured (closed loop, `capacityMs`) when not given. */
+  capacityPerSec?: number;
+  /** How long capacity is measured, ms. @default 15000 */
+  capacityMs?: number;
+  /** Faults to strike, evenly spread over the run in a seeded order. @default every kind once */
+  faults?: readonly FaultKind[];
+  /** Client timeout of one request, ms (counted as a failure). @default 10000 */
+  timeoutMs?: number;
+  /** Memory bound of every service, bytes. @default 512 MiB */
+  memoryBoundBytes?: number;
+  /** An already launched deployment (left running); else one is launched and stopped. */
+  topology?: LaunchedTopology;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+/** Everything a chaos run measured. */
+export interface ChaosResult {
+  seed: number;
+  durationMs: number;
+  share: number;
+  capacityPerSec: number;
+  ratePerSec: number;
+  imageBytes: { mean: number; max: number; count: number };
+  schedule: PlannedFault[];
+  faults: FaultResult[];
+  seconds: Second[];
+  totals: { sent: number; ok: number; failed: number; refused: number; yield: number; p50: number; p99: number };
+  /** Answers by HTTP status (`timeout`, `error`: no answer). */
+  statuses: Record<string, number>;
+  /** The same over the seconds outside every fault window (strike to client recovery). */
+  quiet: { seconds: number; yield: number; p99: number };
+  /** p99 over every second except those around a Redis failover. */
+  p99OutsideFailover: number;
+  invariants: Invariants;
+}
+
+/** A seeded PRNG (mulberry32): the same seed gives the same schedule and request mix. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * The fault schedule of a run: `faults` in a seeded order, evenly spread over the middle
+ * of the run (from 10% to 80% of it) with seeded jitter, each on a seeded target.
+ */
+export function faultSchedule(
+  seed: number,
+  durationMs: number,
+  faults: readonly FaultKind[],
+  counts = { apis: 3, workers: 2 },
+): PlannedFault[] {
+  for (const f of faults) if (!FAULT_KINDS.includes(f)) throw new InvalidOptionError('faults', FAULT_KINDS.join(', '), f);
+  const random = seededRandom(seed);
+  const order = [...faults];
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j] as FaultKind, order[i] as FaultKind];
+  }
+  const start = durationMs * 0.1;
+  const slot = (durationMs * 0.7) / Math.max(1, order.length);
+  return order.map((kind, i) => {
+    const atMs = Math.round(start + slot * i + random() * slot * 0.3);
+    const pick = (n: number): number => 1 + Math.floor(random() * n);
+    const target =
+      kind.endsWith('-api') || kind === 'slow-upstream'
+        ? `api-${pick(counts.apis)}`
+        : kind.endsWith('-worker')
+          ? `worker-${pick(counts.workers)}`
+          : kind.endsWith('-redis-primary')
+            ? 'redis-primary'
+            : kind.endsWith('-postgres')
+              ? 'postgres'
+              : 'identity';
+    const holdMs = kind.startsWith('stop-')
+      ? kind === 'stop-redis-primary'
+        ? 4000
+        : 5000
+      : kind === 'slow-upstream'
+        ? 8000
+        : kind === 'kill-postgres'
+          ? 5000
+          : 0;
+    return { kind, atMs, target, holdMs };
+  });
+}
+
+/** The printable form of a schedule (one line per fault). */
+export function formatSchedule(seed: number, schedule: readonly PlannedFault[]): string {
+  return [
+    `fault schedule (seed ${seed}; replay with --seed=${seed}):`,
+    ...schedule.map(
+      (f) =>
+        `  t=${(f.atMs / 1000).toFixed(1).padStart(6)} s  ${f.kind.padEnd(19)} ${f.target}${f.holdMs ? ` for ${f.holdMs / 1000} s` : ''}`,
+    ),
+  ].join('\n');
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Runs a chaos run (see the module comment); launches the deployment unless one is given. */
+export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult> {
+  const seed = integer('seed', options.seed ?? 1, { min: 0 });
+  const durationMs = integer('durationMs', options.durationMs ?? 600_000, { min: 5000 });
+  const share = options.share ?? 0.5;
+  if (!(share > 0 && share <= 2)) throw new InvalidOptionError('share', 'a share of capacity in (0, 2]', share);
+  const log = options.log ?? (() => {});
+  const faults = options.faults ?? FAULT_KINDS;
+  const topology = options.topology ?? (await launchDistributed({ onProgress: (l) => log(`  up: ${l}`) }));
+  try {
+    const workers = topology.specs.filter((s) => s.kind === 'worker').length;
+    const apis = topology.specs.filter((s) => s.kind === 'api').length;
+    const schedule = faultSchedule(seed, durationMs, faults, { apis, workers });
+    log(formatSchedule(seed, schedule));
+    const keys = await tenants(topology, 3);
+    const images = await imageSet();
+    const client = new Client(topology.url, keys, images, seededRandom(seed ^ 0x5eed), options.timeoutMs ?? 10_000);
+    await client.warm();
+    const capacityPerSec = options.capacityPerSec ?? (await client.capacity(options.capacityMs ?? 15_000));
+    const ratePerSec = Math.max(1, capacityPerSec * share);
+    log(
+      `capacity ${capacityPerSec.toFixed(1)} requests/s; sending ${ratePerSec.toFixed(1)}/s (${Math.round(share * 100)}%) for ${durationMs / 1000} s`,
+    );
+    const observer = new RedisQueue({
+      connection: { sentinels: sentinelList(topology.sentinels), name: 'ballast' },
+      minReplicas: 1,
+      member: 'chaos-observer',
+    });
+    observer.consumer('observer'); // watches the members' heartbeats; never takes a job
+    const memoryBefore = topology.services.map((s) => ({ service: s.name, beforeBytes: rssBytes(s.pid) }));
+    const fromMs = Date.now();
+    try {
+      const injector = new Injector(topology, observer, log);
+      const load = client.run(ratePerSec, durationMs);
+      const struck = await injector.run(schedule, client.startedAt);
+      await load;
+      const seconds = client.seconds(struck);
+      struck.forEach((f, i) => {
+        f.clientRecoveredMs = clientRecovery(seconds, f, struck[i + 1]);
+      });
+      log('load finished; draining…');
+      const invariants = await checkInvariants(topology, client, fromMs, memoryBefore, options.memoryBoundBytes ?? 512 * 1024 * 1024, log);
+      return summarize({
+        seed,
+        durationMs,
+        share,
+        capacityPerSec,
+        ratePerSec,
+        images,
+        samples: client.samples(),
+        schedule,
+        faults: struck,
+        seconds,
+        invariants,
+      });
+    } finally {
+      await observer.close();
+    }
+  } finally {
+    if (!options.topology) await topology.close();
+  }
+}
+
+function sentinelList(sentinels: string): Array<{ host: string; port: number }> {
+  return sentinels.split(',').map((s) => {
+    const [host, port] = s.split(':');
+    return { host: host as string, port: Number(port) };
+  });
+}
+
+/** Creates `n` tenants (enterprise plan: their quotas stay out of the way) and one key each; waits until the API servers know the keys. */
+async function tenants(topology: LaunchedTopology, n: number): Promise<string[]> {
+  const headers = { authorization: `Bearer ${topology.adminToken}`, 'content-type': 'application/json' };
+  const keys: string[] = [];
+  for (let i = 1; i <= n; i++) {
+    const res = await fetch(`${topology.identityUrl}/v1/tenants`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ name: `chaos-${i}-${Date.now().toString(36)}`, plan: 'enterprise' }),
+    });
+    if (res.status !== 201) throw new Error(`creating a tenant answered ${res.status}: ${await res.text()}`);
+    const tenant = (await res.json()) as { id: string };
+    const issued = await fetch(`${topology.identityUrl}/v1/tenants/${tenant.id}/keys`, { method: 'POST', headers, body: '{}' });
+    keys.push(((await issued.json()) as { key: string }).key);
+  }
+  return keys;
+}
+
+/** Images of the design's sizes (256 KB on average, all under 1 MB): the sample photo at three scales. */
+async function imageSet(): Promise<Buffer[]> {
+  const base = await sampleJpeg();
+  const meta = await sharp(base).metadata();
+  const width = meta.width ?? 1024;
+  const images = [
+    base,
+    await sharp(base)
+      .resize({ width: Math.round(width * 0.7) })
+      .jpeg({ quality: 85 })
+      .toBuffer(),
+    await sharp(base)
+      .resize({ width: Math.round(width * 1.2) })
+      .jpeg({ quality: 85 })
+      .toBuffer(),
+  ];
+  for (const image of images) if (image.length >= 1024 * 1024) throw new Error(`a test image is ${image.length} bytes, over 1 MB`);
+  return images;
+}
+
+interface Sample {
+  at: number;
+  latencyMs: number;
+  kind: 'ok' | 'failed' | 'refused';
+  harvest: number;
+  /** HTTP status, or `timeout` / `error`. */
+  status: string;
+}
+
+/** The load generator: sync and async requests, several tenants, on an open-loop schedule. */
+class Client {
+  startedAt = 0;
+  readonly acknowledged = new Map<string, 'sync' | 'async'>();
+  readonly #samples: Sample[] = [];
+  readonly #async: Array<{ id: string; key: string }> = [];
+  readonly url: string;
+  readonly keys: readonly string[];
+  readonly images: readonly Buffer[];
+  readonly random: () => number;
+  readonly timeoutMs: number;
+  constructor(url: string, keys: readonly string[], images: readonly Buffer[], random: () => number, timeoutMs: number) {
+    this.url = url;
+    this.keys = keys;
+    this.images = images;
+    this.random = random;
+    this.timeoutMs = timeoutMs;
+  }
+
+  /** One request; the outcome as the client saw it. */
+  async send(signal?: AbortSignal): Promise<Omit<Sample, 'at' | 'latencyMs'>> {
+    const status = (s: number | string): string => String(s);
+    const key = this.keys[Math.floor(this.random() * this.keys.length)] as string;
+    const image = this.images[Math.floor(this.random() * this.images.length)] as Buffer;
+    const async = this.random() < 0.25;
+    const width = this.random() < 0.5 ? 400 : 800;
+    const query = `width=${width}&format=${this.random() < 0.5 ? 'webp' : 'jpeg'}${async ? '&mode=async&deadlineMs=60000' : ''}`;
+    try {
+      const res = await fetch(`${this.url}/v1/resize?${query}`, {
+        method: 'POST',
+        body: image,
+        headers: { 'content-type': 'image/jpeg', authorization: `Bearer ${key}` },
+        signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]) : AbortSignal.timeout(this.timeoutMs),
+      });
+      const body = Buffer.from(await res.arrayBuffer());
+      const id = res.headers.get('x-job-id');
+      if (res.status === 200 && id) this.acknowledged.set(id, 'sync');
+      if (res.status === 202) {
+        const accepted = JSON.parse(body.toString()) as { id: string };
+        this.acknowledged.set(accepted.id, 'async');
+        this.#async.push({ id: accepted.id, key });
+      }
+      if (res.status >= 500) return { kind: 'failed', harvest: 0, status: status(res.status) };
+      if (res.status >= 400) return { kind: 'refused', harvest: 0, status: status(res.status) };
+      const harvest = Number(res.headers.get('x-ballast-harvest') ?? (res.headers.has('x-ballast-degraded') ? 0.5 : 1));
+      return { kind: 'ok', harvest: Number.isFinite(harvest) ? harvest : 1, status: status(res.status) };
+    } catch (error) {
+      return { kind: 'failed', harvest: 0, status: (error as Error).name === 'TimeoutError' ? 'timeout' : 'error' };
+    }
+  }
+
+  /** A few requests until one succeeds (the keys have reached every API server). */
+  async warm(): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    let ok = 0;
+    while (ok < 6) {
+      if (Date.now() > deadline) throw new Error('no request succeeded within 60 s of creating the tenants');
+      if ((await this.send()).kind === 'ok') ok++;
+      else await sleep(250);
+    }
+    this.acknowledged.clear();
+    this.#async.length = 0;
+  }
+
+  /** Successful requests per second with 8 in flight, closed loop, over `ms`. */
+  async capacity(ms: number): Promise<number> {
+    const end = performance.now() + ms;
+    let ok = 0;
+    const loop = async (): Promise<void> => {
+      while (performance.now() < end) if ((await this.send()).kind === 'ok') ok++;
+    };
+    const started = performance.now();
+    await Promise.all(Array.from({ length: 8 }, loop));
+    return (ok * 1000) / (performance.now() - started);
+  }
+
+  /** Constant-rate open loop: latency counted from each request's scheduled time. */
+  async run(ratePerSec: number, durationMs: number): Promise<void> {
+    const interval = 1000 / ratePerSec;
+    const pending = new Set<Promise<void>>();
+    this.startedAt = performance.now();
+    for (let i = 0; ; i++) {
+      const at = i * interval;
+      if (at >= durationMs) break;
+      const wait = this.startedAt + at - performance.now();
+      if (wait > 1) await sleep(wait);
+      const p = this.send().then((outcome) => {
+        this.#samples.push({ at, latencyMs: performance.now() - this.startedAt - at, ...outcome });
+      });
+      const tracked = p.finally(() => pending.delete(tracked));
+      pending.add(tracked);
+      if (pending.size > 2000) throw new Error('over 2000 requests outstanding: the system stopped answering');
+    }
+    await Promise.allSettled([...pending]);
+  }
+
+  /** Polls every async job until it has an answer (a result or a final error), within `timeoutMs`. */
+  async drainAsync(timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    let open = [...this.#async];
+    while (open.length > 0 && Date.now() < deadline) {
+      const still: typeof open = [];
+      for (const job of open) {
+        const res = await fetch(`${this.url}/v1/jobs/${job.id}`, { headers: { authorization: `Bearer ${job.key}` } }).catch(
+          () => undefined,
+        );
+        await res?.arrayBuffer();
+        if (!res || res.status === 202 || res.status >= 500) still.push(job);
+      }
+      open = still;
+      if (open.length > 0) await sleep(1000);
+    }
+    return open.length;
+  }
+
+  /** Per-second figures, with the faults active in each second. */
+  seconds(faults: readonly FaultResult[]): Second[] {
+    const buckets = new Map<number, Sample[]>();
+    for (const s of this.#samples) {
+      const k = Math.floor(s.at / 1000);
+      const list = buckets.get(k) ?? [];
+      list.push(s);
+      buckets.set(k, list);
+    }
+    const last = Math.max(-1, ...buckets.keys());
+    const out: Second[] = [];
+    for (let second = 0; second <= last; second++) {
+      const list = buckets.get(second) ?? [];
+      const ok = list.filter((s) => s.kind === 'ok');
+      const latencies = list
+        .filter((s) => s.kind !== 'refused')
+        .map((s) => s.latencyMs)
+        .sort((a, b) => a - b);
+      out.push({
+        second,
+        sent: list.length,
+        ok: ok.length,
+        failed: list.filter((s) => s.kind === 'failed').length,
+        refused: list.filter((s) => s.kind === 'refused').length,
+        harvest: ok.length ? ok.reduce((a, s) => a + s.harvest, 0) / ok.length : 1,
+        p50: quantile(latencies, 0.5),
+        p99: quantile(latencies, 0.99),
+        faults: faults
+          .filter((f) => f.atMs < (second + 1) * 1000 && f.atMs + Math.max(f.holdMs, 1000) > second * 1000)
+          .map((f) => `${f.kind} ${f.target}`),
+      });
+    }
+    return out;
+  }
+
+  samples(): readonly Sample[] {
+    return this.#samples;
+  }
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
+}
+
+/**
+ * How long the client saw failures after the strike: the end of the last second with a
+ * failed request before the next fault (at most 60 s on), ms after the strike; 0 when none failed.
+ */
+function clientRecovery(seconds: readonly Second[], fault: FaultResult, next: FaultResult | undefined): number {
+  const from = Math.floor(fault.atMs / 1000);
+  const to = Math.min(from + 60, next ? Math.floor(next.atMs / 1000) : Number.POSITIVE_INFINITY);
+  let last: number | undefined;
+  for (const s of seconds) if (s.second >= from && s.second < to && s.failed > 0) last = s.second;
+  return last === undefined ? 0 : Math.max(0, (last + 1) * 1000 - fault.atMs);
+}
+
+/** Strikes the faults of a schedule and measures detection and recovery. */
+class Injector {
+  readonly topology: LaunchedTopology;
+  readonly observer: RedisQueue;
+  readonly log: (line: string) => void;
+  constructor(topology: LaunchedTopology, observer: RedisQueue, log: (line: string) => void) {
+    this.topology = topology;
+    this.observer = observer;
+    this.log = log;
+  }
+
+  async run(schedule: readonly PlannedFault[], startedAt: number): Promise<FaultResult[]> {
+    const results: FaultResult[] = [];
+    for (const fault of schedule) {
+      const wait = startedAt + fault.atMs - performance.now();
+      if (wait > 0) await sleep(wait);
+      const result = await this.strike(fault, performance.now() - startedAt);
+      this.log(`  ${fault.kind} ${fault.target}: detected ${ms(result.detectedMs)}, recovered ${ms(result.recoveredMs)} (${result.note})`);
+      results.push(result);
+    }
+    return results;
+  }
+
+  async strike(fault: PlannedFault, atMs: number): Promise<FaultResult> {
+    const t0 = performance.now();
+    const since = (): number => Math.round(performance.now() - t0);
+    const result: FaultResult = { ...fault, atMs: Math.round(atMs), note: '' };
+    const { topology } = this;
+    switch (fault.kind) {
+      case 'kill-api':
+      case 'stop-api':
+      case 'slow-upstream': {
+        const api = topology.service(fault.target);
+        if (fault.kind === 'kill-api') {
+          api.signal('SIGKILL');
+          result.note = 'SIGKILL; the supervisor restarts it';
+        } else if (fault.kind === 'stop-api') {
+          api.signal('SIGSTOP');
+          setTimeout(() => api.signal('SIGCONT'), fault.holdMs);
+          result.note = `SIGSTOP, SIGCONT ${fault.holdMs / 1000} s later`;
+        } else {
+          void dutyCycle(api.pid, fault.holdMs);
+          result.note = `paused 150 ms of every 300 ms for ${fault.holdMs / 1000} s: slow answers`;
+        }
+        // A slow server may never leave the rotation: watch for it only while it is slow.
+        const watchMs = fault.kind === 'slow-upstream' ? fault.holdMs : 15_000;
+        result.detectedMs = await this.until(() => this.upstreamDown(fault.target), watchMs, since);
+        if (fault.kind !== 'kill-api') await sleep(Math.max(0, fault.holdMs - since()));
+        result.recoveredMs = await this.until(async () => !(await this.upstreamDown(fault.target)) && api.running, 60_000, since);
+        break;
+      }
+      case 'kill-worker':
+      case 'stop-worker': {
+        const worker = topology.service(fault.target);
+        if (fault.kind === 'kill-worker') {
+          worker.signal('SIGKILL');
+          result.note = 'SIGKILL; the supervisor restarts it';
+        } else {
+          worker.signal('SIGSTOP');
+          setTimeout(() => worker.signal('SIGCONT'), fault.holdMs);
+          result.note = `SIGSTOP, SIGCONT ${fault.holdMs / 1000} s later`;
+        }
+        result.detectedMs = await this.until(async () => this.observer.membership().gone.includes(fault.target), 15_000, since);
+        await sleep(Math.max(0, fault.holdMs - since()));
+        result.recoveredMs = await this.until(
+          async () => this.observer.membership().alive.includes(fault.target) && worker.running,
+          60_000,
+          since,
+        );
+        break;
+      }
+      case 'kill-redis-primary':
+      case 'stop-redis-primary': {
+        const before = await topology.redis.currentPrimary();
+        const primary = topology.redis.processes.find((p) => p.port === before.port && p.role !== 'sentinel');
+        if (!primary) throw new Error(`no Redis process on the primary's port ${before.port}`);
+        if (fault.kind === 'kill-redis-primary') {
+          await primary.crash();
+          result.note = `SIGKILL of ${primary.url}; restarted once a replica is promoted (it rejoins as a replica)`;
+        } else {
+          process.kill(primary.pid, 'SIGSTOP');
+          setTimeout(() => process.kill(primary.pid, 'SIGCONT'), fault.holdMs);
+          result.note = `SIGSTOP of ${primary.url}, SIGCONT ${fault.holdMs / 1000} s later`;
+        }
+        result.detectedMs = await this.until(async () => (await topology.redis.currentPrimary()).port !== before.port, 60_000, since);
+        if (fault.kind === 'kill-redis-primary') await primary.restart();
+        await sleep(Math.max(0, fault.holdMs - since()));
+        result.recoveredMs = since();
+        break;
+      }
+      case 'kill-postgres': {
+        await topology.postgres.crash();
+        await sleep(fault.holdMs);
+        await topology.postgres.restart();
+        result.recoveredMs = since();
+        result.note = `SIGKILL of every PostgreSQL process, restarted ${fault.holdMs / 1000} s later`;
+        break;
+      }
+      case 'kill-identity':
+      case 'stop-identity': {
+        const identity = topology.service('identity');
+        if (fault.kind === 'kill-identity') {
+          identity.signal('SIGKILL');
+          result.note = 'SIGKILL; the supervisor restarts it (the API servers keep their edge cache)';
+        } else {
+          identity.signal('SIGSTOP');
+          setTimeout(() => identity.signal('SIGCONT'), fault.holdMs);
+          result.note = `SIGSTOP, SIGCONT ${fault.holdMs / 1000} s later`;
+        }
+        await sleep(Math.max(0, fault.holdMs - since()));
+        result.recoveredMs = await this.until(
+          async () => (await fetch(`${topology.identityUrl}/readyz`, { signal: AbortSignal.timeout(1000) })).ok,
+          60_000,
+          since,
+        );
+        break;
+      }
+    }
+    return result;
+  }
+
+  /** True while the gateway has `id` out of rotation. */
+  async upstreamDown(id: string): Promise<boolean> {
+    const res = await fetch(`${this.topology.ops}/gateway/stats`, { signal: AbortSignal.timeout(1000) });
+    const stats = (await res.json()) as { balancer: { endpoints: Array<{ id: string; state: string }> } };
+    const state = stats.balancer.endpoints.find((e) => e.id === id)?.state;
+    return state !== 'healthy' && state !== 'warming';
+  }
+
+  /** Polls `check` every 50 ms; the ms since the strike when it first held, or undefined after `timeoutMs`. */
+  async until(check: () => Promise<boolean>, timeoutMs: number, since: () => number): Promise<number | undefined> {
+    const end = performance.now() + timeoutMs;
+    while (performance.now() < end) {
+      if (await check().catch(() => false)) return since();
+      await sleep(50);
+    }
+    return undefined;
+  }
+}
+
+/** Pauses `pid` for 150 ms of every 300 ms, for `ms`: a server that answers, slowly. */
+async function dutyCycle(pid: number, ms: number): Promise<void> {
+  const end = performance.now() + ms;
+  try {
+    while (performance.now() < end) {
+      process.kill(pid, 'SIGSTOP');
+      await sleep(150);
+      process.kill(pid, 'SIGCONT');
+      await sleep(150);
+    }
+  } catch {
+    // The process is gone.
+  } finally {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {}
+  }
+}
+
+/** `fn`, tried again (up to 5 times, a second apart) when it throws. */
+async function retry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      await sleep(1000);
+    }
+  }
+}
+
+const ms = (v: number | undefined): string => (v === undefined ? '—' : `${(v / 1000).toFixed(2)} s`);
+
+/** Drains the system and checks the invariants. */
+async function checkInvariants(
+  topology: LaunchedTopology,
+  client: Client,
+  fromMs: number,
+  memoryBefore: Array<{ service: string; beforeBytes: number | undefined }>,
+  memoryBoundBytes: number,
+  log: (line: string) => void,
+): Promise<Invariants> {
+  // A queue handle of its own: one that lived through the faults may have given up its connection.
+  const queue = new RedisQueue({ connection: { sentinels: sentinelList(topology.sentinels), name: 'ballast' }, minReplicas: 1 });
+  try {
+    return await drainAndCheck(topology, queue, client, fromMs, memoryBefore, memoryBoundBytes, log);
+  } catch (error) {
+    // The run's figures are kept; the invariants are reported as not checked.
+    log(`  the checks after the drain failed: ${String(error)}`);
+    return {
+      acknowledged: client.acknowledged.size,
+      lost: [],
+      finishedTwice: [],
+      outcomes: {},
+      usage: { jobs: 0, ok: false, discrepancies: 0, report: '' },
+      memory: memoryBefore.map((m) => ({ ...m, afterBytes: undefined })),
+      memoryBoundBytes,
+      overBound: [],
+      error: String(error),
+      ok: false,
+    };
+  } finally {
+    await queue.close();
+  }
+}
+
+async function drainAndCheck(
+  topology: LaunchedTopology,
+  queue: RedisQueue,
+  client: Client,
+  fromMs: number,
+  memoryBefore: Array<{ service: string; beforeBytes: number | undefined }>,
+  memoryBoundBytes: number,
+  log: (line: string) => void,
+): Promise<Invariants> {
+  const left = await client.drainAsync(180_000);
+  if (left > 0) log(`  ${left} async jobs still without an answer after 180 s`);
+  // Every acknowledged job in the ledger (or 120 s), then every record shipped.
+  const entries = new Map<string, Array<{ outcome: string }>>();
+  const readLedger = async (): Promise<void> => {
+    entries.clear();
+    for await (const e of queue.ledger(Math.max(0, fromMs - 60_000), Date.now() + 60_000)) {
+      const list = entries.get(e.jobId) ?? [];
+      list.push({ outcome: e.outcome });
+      entries.set(e.jobId, list);
+    }
+  };
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    // A read can meet a connection the client is replacing (after a failover): read again.
+    const complete = await readLedger().then(
+      () => [...client.acknowledged.keys()].every((id) => entries.has(id)),
+      () => false,
+    );
+    if (complete || Date.now() > deadline) break;
+    await sleep(1000);
+  }
+  const toMs = Date.now() + 1;
+  const store = await UsageStore.open({ database: topology.usageDatabaseUrl });
+  try {
+    const mustBill = [...entries.values()].filter((l) => l.some((e) => e.outcome === 'done' || e.outcome === 'failed')).length;
+    const shipDeadline = Date.now() + 120_000;
+    while ((await store.count()) < mustBill && Date.now() < shipDeadline) await sleep(1000);
+    const billingDir = join(topology.dir, 'billing');
+    const cold = new ColdStorage(join(topology.dir, 'cold'));
+    mkdirSync(billingDir, { recursive: true });
+    const periods = new Set([new Date(fromMs).toISOString().slice(0, 10), new Date(toMs).toISOString().slice(0, 10)]);
+    for (const period of periods) {
+      await runBilling(period, {
+        store,
+        cold,
+        outDir: billingDir,
+        closeAfterMs: 0,
+        now: () => Date.parse(`${period}T00:00:00Z`) + 86_400_000,
+      });
+    }
+    const report = await retry(() => verifyUsage({ ledger: queue, store, cold, billingDir, fromMs: Math.max(0, fromMs - 60_000), toMs }));
+    await retry(readLedger); // the entries the checks below use, read whole
+    const lost = [...client.acknowledged.keys()].filter((id) => !entries.has(id));
+    const finishedTwice = [...entries].filter(([, l]) => l.length > 1).map(([id]) => id);
+    const outcomes: Record<string, number> = {};
+    for (const id of client.acknowledged.keys()) {
+      const outcome = entries.get(id)?.[0]?.outcome ?? 'lost';
+      outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+    }
+    const memory = memoryBefore.map((m) => {
+      const service = topology.service(m.service);
+      return { ...m, afterBytes: rssBytes(service.pid) };
+    });
+    const overBound = memory.filter((m) => (m.afterBytes ?? 0) > memoryBoundBytes).map((m) => m.service);
+    return {
+      acknowledged: client.acknowledged.size,
+      lost,
+      finishedTwice,
+      outcomes,
+      usage: { jobs: report.jobs, ok: report.ok, discrepancies: report.discrepancies.length, report: formatReport(report) },
+      memory,
+      memoryBoundBytes,
+      overBound,
+      ok: lost.length === 0 && finishedTwice.length === 0 && report.ok && overBound.length === 0,
+    };
+  } finally {
+    await store.close();
+  }
+}
+
+function summarize(
+  r: Omit<ChaosResult, 'totals' | 'quiet' | 'p99OutsideFailover' | 'imageBytes' | 'statuses'> & {
+    images: Buffer[];
+    samples: readonly Sample[];
+  },
+): ChaosResult {
+  const { images, samples, ...rest } = r;
+  const seconds = r.seconds;
+  const sum = (list: readonly Second[], k: 'sent' | 'ok' | 'failed' | 'refused'): number => list.reduce((a, s) => a + s[k], 0);
+  const yieldOf = (list: readonly Second[]): number => {
+    const ok = sum(list, 'ok');
+    const failed = sum(list, 'failed');
+    return ok + failed === 0 ? 1 : ok / (ok + failed);
+  };
+  const windows = r.faults.map((f) => [f.atMs, f.atMs + Math.max(f.holdMs, f.clientRecoveredMs ?? f.recoveredMs ?? 0) + 2000] as const);
+  const inWindow = (s: Second, w: ReadonlyArray<readonly [number, number]>): boolean =>
+    w.some(([a, b]) => s.second * 1000 < b && (s.second + 1) * 1000 > a);
+  const quietSeconds = seconds.filter((s) => !inWindow(s, windows));
+  const failover = r.faults
+    .filter((f) => f.kind.endsWith('redis-primary'))
+    .map((f) => [f.atMs - 1000, f.atMs + Math.max(f.holdMs, f.recoveredMs ?? 0) + 5000] as const);
+  // Latency of answered requests (refusals aside), timeouts included at their full wait.
+  const quantileOf = (list: readonly Second[], q: number): number => {
+    const keep = new Set(list.map((s) => s.second));
+    const latencies = samples.filter((x) => x.kind !== 'refused' && keep.has(Math.floor(x.at / 1000))).map((x) => x.latencyMs);
+    return quantile(
+      latencies.sort((a, b) => a - b),
+      q,
+    );
+  };
+  const statuses: Record<string, number> = {};
+  for (const x of samples) statuses[x.status] = (statuses[x.status] ?? 0) + 1;
+  return {
+    ...rest,
+    statuses,
+    imageBytes: {
+      mean: Math.round(images.reduce((a, b) => a + b.length, 0) / images.length),
+      max: Math.max(...images.map((i) => i.length)),
+      count: images.length,
+    },
+    totals: {
+      sent: sum(seconds, 'sent'),
+      ok: sum(seconds, 'ok'),
+      failed: sum(seconds, 'failed'),
+      refused: sum(seconds, 'refused'),
+      yield: yieldOf(seconds),
+      p50: quantileOf(seconds, 0.5),
+      p99: quantileOf(seconds, 0.99),
+    },
+    quiet: { seconds: quietSeconds.length, yield: yieldOf(quietSeconds), p99: quantileOf(quietSeconds, 0.99) },
+    p99OutsideFailover: quantileOf(
+      seconds.filter((s) => !inWindow(s, failover)),
+      0.99,
+    ),
+  };
+}
