@@ -126,7 +126,10 @@ describe('examples', () => {
   it('composed: retry ∘ breaker ∘ limiter ∘ timeout hide blips and slow attempts, and fail fast while the upstream is down', async () => {
     const out = await example('composed');
     expect(out).toMatch(/flaky: 12 requests -> 12×200; upstream hit \d+ times/);
-    expect(out).toMatch(/slow : 4 requests -> 4×200; upstream hit 8 times/);
+    // Every first attempt hangs and is cut by the timeout, then retried: at least 8 hits; more
+    // when a busy machine makes an answered retry miss its 200 ms too.
+    const [slowHits] = numbers(out, /slow : 4 requests -> 4×200; upstream hit (\d+) times/) as [number];
+    expect(slowHits).toBeGreaterThanOrEqual(8);
     expect(out).toContain('(circuit opened: threshold)');
     const [hits] = numbers(out, /down : 10 requests -> .*×503; upstream hit (\d+) times/) as [number];
     expect(hits).toBeLessThan(30);

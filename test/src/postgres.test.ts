@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { findPostgresBinDir, PostgresNotInstalledError, type PostgresServer, startPostgres } from './postgres.ts';
-import { isAlive } from './process.ts';
+import { descendantsOf, isAlive, stillRunning } from './process.ts';
 
 async function query(url: string, sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
   const client = new pg.Client({ connectionString: url });
@@ -53,10 +53,24 @@ describe('startPostgres', () => {
     const url = await server.createDatabase('ballast_crash');
     await query(url, 'CREATE TABLE kept (v text)');
     await query(url, "INSERT INTO kept VALUES ('committed')");
+    // A connection left open, its backend frozen as a busy machine may leave it: it has not
+    // noticed the crash, and holds the shared memory until it is gone.
+    const open = new pg.Client({ connectionString: url });
+    open.on('error', () => {}); // the crash ends it
+    await open.connect();
+    const backend = Number((await open.query('SELECT pg_backend_pid() AS pid')).rows[0]?.pid);
     const pid = server.pid;
+    const processes = descendantsOf(pid);
+    expect(processes).toContain(backend);
+    process.kill(backend, 'SIGSTOP');
+    onTestFinished(() => {
+      if (stillRunning([backend]).length > 0) process.kill(backend, 'SIGKILL'); // left behind: the crash did not reach it
+    });
     await server.crash();
     expect(server.running).toBe(false);
     expect(isAlive(pid)).toBe(false);
+    expect(stillRunning(processes)).toEqual([]); // every process of the server is gone, not only the postmaster
+    await open.end().catch(() => {});
     await expect(query(url, 'SELECT 1')).rejects.toThrow();
     await server.restart();
     expect(await query(url, 'SELECT v FROM kept')).toEqual([{ v: 'committed' }]);

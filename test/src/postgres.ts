@@ -22,7 +22,7 @@ import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_proces
 import { accessSync, chownSync, constants, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { freePort, waitFor, watchdog } from './process.ts';
+import { descendantsOf, freePort, stillRunning, waitFor, watchdog } from './process.ts';
 
 /** One running PostgreSQL server. */
 export interface PostgresServer extends AsyncDisposable {
@@ -38,7 +38,11 @@ export interface PostgresServer extends AsyncDisposable {
   readonly running: boolean;
   /** Creates a database (if it does not exist yet) and returns its connection URL. */
   createDatabase(name: string): Promise<string>;
-  /** Kills the postmaster at once with SIGKILL, as a crash would, and waits for it to exit. */
+  /**
+   * Kills the postmaster and every process it started at once with SIGKILL, as a crash
+   * would, and waits until all of them have exited (a backend left running would still
+   * hold the shared memory, and a restart would refuse to start).
+   */
   crash(): Promise<void>;
   /** Starts the server again on the same port and data (after `crash` or `stop`). */
   restart(): Promise<void>;
@@ -221,23 +225,41 @@ async function manage(
         return ready(bin, port);
       });
     } catch (error) {
-      await signal('SIGKILL');
+      await kill();
       throw error;
     }
   };
 
-  const signal = async (name: NodeJS.Signals): Promise<void> => {
-    if (!running || !child) return;
-    child.kill(name);
+  // Every backend and auxiliary process is a child of the postmaster, each in its own
+  // session (PostgreSQL calls setsid() in every child), so killing the postmaster's process
+  // group would not reach them: they are listed and killed one by one. Stopped first, the
+  // postmaster cannot start another one between the listing and the kill.
+  const kill = async (): Promise<void> => {
+    if (!running || child?.pid === undefined) return;
+    const pid = child.pid;
+    child.kill('SIGSTOP');
+    const processes = [pid, ...descendantsOf(pid)];
+    for (const p of processes) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
     await exited;
+    await waitFor(`every process of the PostgreSQL server in ${dir} to exit`, 60_000, async () => stillRunning(processes).length === 0);
   };
 
   const halt = async (): Promise<void> => {
     if (!running || !child) return;
-    child.kill('SIGINT'); // fast shutdown
-    const timer = setTimeout(() => child?.kill('SIGKILL'), 10_000);
+    child.kill('SIGINT'); // fast shutdown: the postmaster exits once its children have
+    let killed: Promise<void> | undefined;
+    const timer = setTimeout(() => {
+      killed = kill();
+    }, 10_000);
     await exited;
     clearTimeout(timer);
+    await killed;
   };
 
   const server: PostgresServer & { pid: number; running: boolean } = {
@@ -258,9 +280,9 @@ async function manage(
       });
       return `postgres://postgres@${HOST}:${port}/${name}`;
     },
-    crash: () => signal('SIGKILL'),
+    crash: () => kill(),
     async restart() {
-      await signal('SIGKILL');
+      await kill();
       live.add(server);
       await start();
     },

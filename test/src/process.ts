@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 
 /** True while a process with this pid exists (signal 0 checks without signalling). */
@@ -9,6 +9,47 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Every process's parent and state (`Z` for a zombie), from `ps`. */
+function processTable(): Map<number, { ppid: number; state: string }> {
+  const table = new Map<number, { ppid: number; state: string }>();
+  const ps = spawnSync('ps', ['-A', '-o', 'pid=,ppid=,stat='], { encoding: 'utf8' });
+  if (ps.status !== 0) throw new Error(`ps -A failed (exit ${ps.status ?? ps.signal}): ${ps.stderr || ps.error}`);
+  for (const line of ps.stdout.split('\n')) {
+    const [pid, ppid, state] = line.trim().split(/\s+/);
+    if (pid && ppid && state) table.set(Number(pid), { ppid: Number(ppid), state });
+  }
+  return table;
+}
+
+/** The pids of every process below `pid` (children, their children, …), as `ps` lists them now. */
+export function descendantsOf(pid: number): number[] {
+  const table = processTable();
+  const found: number[] = [];
+  const queue = [pid];
+  for (let parent = queue.shift(); parent !== undefined; parent = queue.shift()) {
+    for (const [child, { ppid }] of table) {
+      if (ppid === parent && !found.includes(child)) {
+        found.push(child);
+        queue.push(child);
+      }
+    }
+  }
+  return found;
+}
+
+/**
+ * Those of `pids` that are still running. A zombie (exited, not yet reaped by whichever
+ * process adopted it) counts as gone: it holds no memory, file or socket any more.
+ */
+export function stillRunning(pids: readonly number[]): number[] {
+  if (pids.length === 0) return [];
+  const table = processTable();
+  return pids.filter((pid) => {
+    const entry = table.get(pid);
+    return entry !== undefined && !entry.state.startsWith('Z');
+  });
 }
 
 /** A free TCP port on `host`, as the kernel hands one out (a server may still race us to it: retry on EADDRINUSE). */

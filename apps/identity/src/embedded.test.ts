@@ -9,7 +9,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('startEmbeddedIdentity (npm start)', () => {
   it('creates a demo tenant and key on first run, keeps them across restarts, and replaces a revoked demo key', {
-    timeout: 120_000,
+    timeout: 300_000,
   }, async () => {
     const first = await startEmbeddedIdentity({ dataDir: dir });
     const demo = first.demo;

@@ -12,9 +12,10 @@ import { IdentityStore } from './store.ts';
 
 const TOKEN = 'admin-token-for-tests-0123456789';
 let pg: PostgresServer;
+// A busy machine may take a minute or more to start PostgreSQL or PGlite.
 beforeAll(async () => {
   pg = await startPostgres();
-});
+}, 180_000);
 afterAll(() => pg?.stop());
 
 const engines: Array<[string, () => Promise<Sql>]> = [
@@ -43,7 +44,7 @@ describe.each(engines)('management plane on %s', (_engine, open) => {
     feed = new InProcessFeed();
     relay = new ChangeRelay(store, feed);
     app = createManagementApi({ store, relay, adminToken: TOKEN, log: (e) => logs.push(e) }).app;
-  });
+  }, 180_000);
   afterAll(async () => {
     await relay?.close();
     await sql?.close();

@@ -197,14 +197,16 @@ describe.each(factories)('%s queue', (_name, make, fake) => {
     await expect(next).rejects.toThrow('done');
   });
 
-  it('drops a reclaimed job whose deadline passed while its consumer was dead', async () => {
-    const q = queue({ leaseMs: 100 });
-    const id = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: Date.now() + 150 });
+  it('drops a reclaimed job whose deadline passed while its consumer was dead', { timeout: 60_000 }, async () => {
+    // The deadline leaves the job time to be delivered first, even on a busy machine (with
+    // 150 ms it could expire before the first next(), which then waited for ever).
+    const q = queue({ leaseMs: 6000 });
+    const id = await q.enqueue({ data: bytes('a'), params: {}, deadlineAt: Date.now() + 5000 });
     const dying = q.consumer('dies');
-    await dying.next();
+    expect((await dying.next()).job.id).toBe(id);
     await dying.close();
-    const live = await q.enqueue({ data: bytes('b'), params: {}, deadlineAt: future() });
-    await elapse(250); // the lease lapses after the deadline
+    const live = await q.enqueue({ data: bytes('b'), params: {}, deadlineAt: future(60_000) });
+    await elapse(6250); // the lease lapses after the deadline
     const next = q.consumer('survivor').next();
     await elapse(200);
     const lease = await next;

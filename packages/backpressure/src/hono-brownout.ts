@@ -5,10 +5,26 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { BrownoutController } from './brownout.ts';
 
+/**
+ * What handlers see of the controller as `c.var.dimmer` (a {@link BrownoutController}
+ * is one). An interface of plain members rather than the class: a program that loads this
+ * module's ESM and CommonJS type declarations side by side gets two copies of this
+ * augmentation, and TypeScript accepts them only when the types agree structurally — two
+ * copies of a class with private fields never do.
+ */
+export interface BrownoutDimmer {
+  /** The dimmer θ: the share of optional work to serve now, 0–1 (1: everything, full quality). */
+  readonly level: number;
+  /** Serve this request's optional work? True with probability θ. */
+  shouldServeOptional(): boolean;
+  /** Records one measurement of the controlled latency (a response time, a queue wait), ms. */
+  record(latencyMs: number): void;
+}
+
 declare module 'hono' {
   interface ContextVariableMap {
     /** The brownout controller, set by {@link brownout}: `c.get('dimmer').level`, `c.get('dimmer').shouldServeOptional()`. */
-    dimmer: BrownoutController;
+    dimmer: BrownoutDimmer;
   }
 }
 

@@ -110,4 +110,4 @@ export const rateLimit = (options: RateLimitMiddlewareOptions): MiddlewareHandle
   };
 };
 
-export { type BrownoutMiddlewareOptions, brownout } from './hono-brownout.ts';
+export { type BrownoutDimmer, type BrownoutMiddlewareOptions, brownout } from './hono-brownout.ts';

@@ -5,14 +5,26 @@
  * `--burst`.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlive as alive } from '@ballast/test/process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, resize, smallJpeg } from './helpers.ts';
 
 const script = fileURLToPath(new URL('../../../scripts/start.ts', import.meta.url));
 const started: ChildProcess[] = [];
 const pids: number[] = [];
+// npm start keeps its data under its working directory (.ballast/identity, data/usage):
+// each run gets a fresh temporary one, removed afterwards.
+let workDir: string;
+let runs = 0;
+
+beforeAll(() => {
+  workDir = mkdtempSync(join(tmpdir(), 'ballast-start-'));
+});
+afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
 afterEach(() => {
   for (const pid of pids.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
@@ -32,7 +44,10 @@ function childrenOf(pid: number): number[] {
 
 /** Spawns `command`, collecting its output; resolves with the process and a getter of everything printed. */
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): { proc: ChildProcess; output: () => string } {
+  const cwd = join(workDir, String(++runs));
+  mkdirSync(cwd);
   const proc = spawn(command, args, {
+    cwd,
     env: { ...process.env, BALLAST_PORT: '0', BALLAST_IDENTITY_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -50,11 +65,11 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): { pr
 
 async function gatewayUrl(output: () => string): Promise<string> {
   // The embedded identity (PGlite, PostgreSQL in WebAssembly) takes seconds to start, more on a busy machine.
-  return await eventually('the gateway address', 90_000, async () => output().match(/gateway\s+(http:\/\/\S+)/)?.[1], 100);
+  return await eventually('the gateway address', 240_000, async () => output().match(/gateway\s+(http:\/\/\S+)/)?.[1], 100);
 }
 
 describe('npm start', () => {
-  it('serves, and stops gracefully on SIGINT sent to the launcher alone, leaving no process', { timeout: 120_000 }, async () => {
+  it('serves, and stops gracefully on SIGINT sent to the launcher alone, leaving no process', { timeout: 300_000 }, async () => {
     const { proc, output } = run(process.execPath, ['--conditions=@ballast/source', script]);
     const url = await gatewayUrl(output);
     const system = childrenOf(proc.pid as number);
@@ -75,7 +90,7 @@ describe('npm start', () => {
     await eventually('the system process to end', 5000, async () => (system.every((pid) => !alive(pid)) ? true : undefined));
   });
 
-  it('stops when what started it dies (npm killed)', { timeout: 120_000 }, async () => {
+  it('stops when what started it dies (npm killed)', { timeout: 300_000 }, async () => {
     // As npm runs it: through a shell that waits for it; killing the shell orphans it.
     const { proc, output } = run('sh', ['-c', `"${process.execPath}" --conditions=@ballast/source "${script}"; true`]);
     await gatewayUrl(output);
@@ -87,13 +102,13 @@ describe('npm start', () => {
     proc.kill('SIGKILL');
     await eventually(
       'every process to end',
-      15_000,
+      60_000,
       async () => ([...launcher, ...system].every((pid) => !alive(pid)) ? true : undefined),
       100,
     );
   });
 
-  it('with --burst, sends real requests, prints percentiles and exits by itself', { timeout: 120_000 }, async () => {
+  it('with --burst, sends real requests, prints percentiles and exits by itself', { timeout: 300_000 }, async () => {
     const { proc, output } = run(process.execPath, ['--conditions=@ballast/source', script, '--burst=8']);
     const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
     expect(code, output()).toBe(0);
