@@ -4,13 +4,9 @@
  * fault as a shaded band from its strike to its recovery, labelled.
  */
 import type { ChaosResult } from '@ballast/app-system';
+import { esc, SVG_FONT } from '../lib/svg.ts';
 
-const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif"';
 const FAULT_COLORS = ['#ffe3e3', '#fff3bf', '#e5dbff', '#d3f9d8', '#d0ebff', '#ffe8cc'];
-
-function esc(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
 
 /** The timeline chart of a chaos run. */
 export function timelineChart(title: string, result: Pick<ChaosResult, 'seconds' | 'faults' | 'durationMs'>): string {
@@ -31,7 +27,7 @@ export function timelineChart(title: string, result: Pick<ChaosResult, 'seconds'
   const logMin = 1; // 10 ms
   const yMs = (v: number): number => top2 + panel * (1 - (Math.log10(Math.max(10, v)) - logMin) / (logMax - logMin));
   const body: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT} font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${SVG_FONT} font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="10" y="20" font-size="14" font-weight="600">${esc(title)}</text>`,
     `<line x1="${left}" y1="35" x2="${left + 20}" y2="35" stroke="#2b8a3e" stroke-width="2"/><text x="${left + 26}" y="39">yield per second</text>`,

@@ -4,7 +4,8 @@
  * ±0.1 band around each segment's settled level, and where each segment settled.
  */
 
-const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif"';
+import { esc, SVG_FONT } from '../lib/svg.ts';
+
 const SERVER_COLORS = ['#74c0fc', '#b2f2bb', '#ffd8a8'];
 
 /** One sample of the dimmers. */
@@ -26,10 +27,6 @@ export interface LoadSegment {
   settledAfter: number;
 }
 
-function esc(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
 /** The chart: θ (left axis, 0–1) and the offered load (right axis) over time. */
 export function dimmerChart(title: string, samples: DimmerSample[], segments: LoadSegment[]): string {
   const width = 900;
@@ -46,7 +43,7 @@ export function dimmerChart(title: string, samples: DimmerSample[], segments: Lo
   const y = (level: number): number => top + plotH * (1 - level);
   const yLoad = (m: number): number => top + plotH * (1 - m / maxLoad);
   const body: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT} font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${SVG_FONT} font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="10" y="20" font-size="14" font-weight="600">${esc(title)}</text>`,
     `<line x1="${left}" y1="33" x2="${left + 20}" y2="33" stroke="#1c7ed6" stroke-width="2.5"/><text x="${left + 26}" y="37">θ, mean of the API servers</text>`,

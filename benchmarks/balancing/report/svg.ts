@@ -4,7 +4,8 @@
  * relative to the oracle. Plain SVG 1.1, no scripts, readable on GitHub.
  */
 
-const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif"';
+import { esc, SVG_FONT } from '../../lib/svg.ts';
+
 const PERCENTILES = [
   { key: 'p50', label: 'p50', color: '#2b8a3e' },
   { key: 'p90', label: 'p90', color: '#1971c2' },
@@ -22,10 +23,6 @@ export interface LatencyRow {
   reference?: boolean;
 }
 
-function esc(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
 /** A latency for an axis or label: µs, ms or s. */
 function fmtMs(ms: number): string {
   if (ms >= 1000) return `${Number((ms / 1000).toPrecision(3))} s`;
@@ -35,7 +32,7 @@ function fmtMs(ms: number): string {
 
 function svg(width: number, height: number, body: string[]): string {
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT} font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${SVG_FONT} font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     ...body,
     '</svg>',
