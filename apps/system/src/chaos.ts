@@ -533,14 +533,8 @@ class Injector {
       case 'stop-api':
       case 'slow-upstream': {
         const api = topology.service(fault.target);
-        if (fault.kind === 'kill-api') {
-          api.signal('SIGKILL');
-          result.note = 'SIGKILL; the supervisor restarts it';
-        } else if (fault.kind === 'stop-api') {
-          api.signal('SIGSTOP');
-          setTimeout(() => api.signal('SIGCONT'), fault.holdMs);
-          result.note = `SIGSTOP, SIGCONT ${fault.holdMs / 1000} s later`;
-        } else {
+        if (fault.kind !== 'slow-upstream') result.note = strike(api, fault.kind === 'kill-api', fault.holdMs);
+        else {
           void dutyCycle(api.pid, fault.holdMs);
           result.note = `paused 150 ms of every 300 ms for ${fault.holdMs / 1000} s: slow answers`;
         }
@@ -554,14 +548,7 @@ class Injector {
       case 'kill-worker':
       case 'stop-worker': {
         const worker = topology.service(fault.target);
-        if (fault.kind === 'kill-worker') {
-          worker.signal('SIGKILL');
-          result.note = 'SIGKILL; the supervisor restarts it';
-        } else {
-          worker.signal('SIGSTOP');
-          setTimeout(() => worker.signal('SIGCONT'), fault.holdMs);
-          result.note = `SIGSTOP, SIGCONT ${fault.holdMs / 1000} s later`;
-        }
+        result.note = strike(worker, fault.kind === 'kill-worker', fault.holdMs);
         result.detectedMs = await this.until(async () => this.observer.membership().gone.includes(fault.target), 15_000, since);
         await sleep(Math.max(0, fault.holdMs - since()));
         result.recoveredMs = await this.until(
@@ -601,14 +588,7 @@ class Injector {
       case 'kill-identity':
       case 'stop-identity': {
         const identity = topology.service('identity');
-        if (fault.kind === 'kill-identity') {
-          identity.signal('SIGKILL');
-          result.note = 'SIGKILL; the supervisor restarts it (the API servers keep their edge cache)';
-        } else {
-          identity.signal('SIGSTOP');
-          setTimeout(() => identity.signal('SIGCONT'), fault.holdMs);
-          result.note = `SIGSTOP, SIGCONT ${fault.holdMs / 1000} s later`;
-        }
+        result.note = strike(identity, fault.kind === 'kill-identity', fault.holdMs, ' (the API servers keep their edge cache)');
         await sleep(Math.max(0, fault.holdMs - since()));
         result.recoveredMs = await this.until(
           async () => (await fetch(`${topology.identityUrl}/readyz`, { signal: AbortSignal.timeout(1000) })).ok,
@@ -641,6 +621,20 @@ class Injector {
 }
 
 /** Pauses `pid` for 150 ms of every 300 ms, for `ms`: a server that answers, slowly. */
+/**
+ * Strikes a supervised service: `SIGKILL` (its supervisor restarts it) or `SIGSTOP` with
+ * `SIGCONT` `holdMs` later. Returns the fault's note.
+ */
+function strike(service: { signal(signal: NodeJS.Signals): void }, kill: boolean, holdMs: number, more = ''): string {
+  if (kill) {
+    service.signal('SIGKILL');
+    return `SIGKILL; the supervisor restarts it${more}`;
+  }
+  service.signal('SIGSTOP');
+  setTimeout(() => service.signal('SIGCONT'), holdMs);
+  return `SIGSTOP, SIGCONT ${holdMs / 1000} s later`;
+}
+
 async function dutyCycle(pid: number, ms: number): Promise<void> {
   const end = performance.now() + ms;
   try {
