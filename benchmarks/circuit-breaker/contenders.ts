@@ -1,8 +1,9 @@
 /**
  * The contenders of `npm run bench:circuit-breaker`'s per-call CPU time, each built in a
  * process of its own (see lib/isolated.ts): a call that succeeds, through Ballast's breaker
- * (its default 10 s timeout, and without one, as cockatiel's breaker has none; and with every
- * call sent through opossum's fire(), to show opossum's share), Ballast's breaker at the
+ * (its default 10 s timeout; without one, as cockatiel's breaker has none; without one and
+ * with `recordLatency: false`, reading no clock, as cockatiel's breaker does without a listener;
+ * and with every call sent through opossum's fire(), to show opossum's share), Ballast's breaker at the
  * commit before the policy contract, raw opossum at its defaults and cockatiel's breaker
  * (SamplingBreaker over a 10 s window, its closest match); and a call that fails (none of the
  * breakers opens), through Ballast's breaker now, before the hot-path work, before the
