@@ -73,8 +73,9 @@ export interface CircuitBreakerOptions<R = unknown> extends DeprecatedCircuitBre
   /** State to start from, as returned by `toJSON()` before a restart. @default closed */
   initialState?: CircuitBreakerSnapshot;
   /**
-   * Keep the latency histogram of `stats().latencyMs` (and the Prometheus export's
-   * histogram): each call reads the clock when it starts and when it ends. With `false`,
+   * Keep the latency histogram of `stats().latencyMs`: each call reads the clock when it
+   * starts and when it ends. (The Prometheus export's histogram listens to the `success`
+   * and `failure` events, which time every call either way.) With `false`,
    * and with no `timeoutMs`, no `slowCallDurationMs` and no listener of the breaker's
    * `success` or `failure` events, a call reads no clock at all (as cockatiel's breaker,
    * which times a call only when someone listens); `latencyMs` then stays empty.
