@@ -1,4 +1,4 @@
-import { type PolicyContext, TimeoutError } from '@ballast/common';
+import { type PolicyContext, TimeoutError, TimeoutPolicy, wrap } from '@ballast/common';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CircuitBreaker, type CircuitBreakerOptions, isBreakerDisposedError, isBrokenCircuitError, isTimeoutError } from './index.ts';
 import { Opossum } from './opossum.ts';
@@ -705,6 +705,23 @@ describe('clock readings', () => {
     await vi.advanceTimersByTimeAsync(1_000);
     await hanging;
     expect(b.stats().latencyMs.count).toBe(0);
+    b.close();
+  });
+
+  it('inside wrap(), an untimed breaker leaves the one clock reading to the timeout policy inside it', async () => {
+    const clock = countingClock();
+    const b = breaker({ timeout: false, recordLatency: false, clock });
+    const timeout = new TimeoutPolicy({ timeoutMs: 100, clock });
+    const chain = wrap(b, timeout);
+    const hanging = chain.execute(() => new Promise<never>(() => undefined)).catch((error: unknown) => error);
+    const before = clock.readings;
+    await expect(chain.execute(ok)).resolves.toBe('ok');
+    expect(clock.readings - before).toBe(1);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await hanging).toBeInstanceOf(TimeoutError);
+    expect(b.stats().calls).toMatchObject({ success: 1, error: 1 });
+    expect(b.stats().latencyMs.count).toBe(0);
+    timeout.close();
     b.close();
   });
 
