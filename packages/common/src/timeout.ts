@@ -69,8 +69,10 @@ let settleTimed: (call: TimedCall, ok: boolean, value: unknown) => void;
  * A time limit on each call: when `timeoutMs` passes, the call's signal aborts with a
  * {@link TimeoutError} and the call rejects with it at once, even if the work ignores its
  * signal. Every call of one policy has the same limit, so all of them share one timer
- * (no timer is set or cleared per call). The caller's signal cancels a call: it rejects
- * with `signal.reason`.
+ * (no timer is set or cleared per call). The limit counts from the call's start as an
+ * enclosing policy read it on the same clock, or else from the end of the event-loop turn
+ * the call started in (one clock reading per turn, none for a call that ends within it).
+ * The caller's signal cancels a call: it rejects with `signal.reason`.
  *
  * @example
  * ```ts
