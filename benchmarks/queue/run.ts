@@ -265,7 +265,7 @@ async function costComparison(): Promise<{ rounds: CostRound[]; rows: Row[] }> {
   // GET is counted as inner: the FINISH script runs one per job; a producer reads a
   // result itself (GET) only when it is larger than the notice carries, which no-op
   // results never are, or when a notice was missed (the poll). On one primary the FINISH
-  // script pushes the notices (RPUSH, PEXPIRE); the producer's marker is a PSETEX.
+  // script pushes the notices (RPUSH, PEXPIRE).
   contenders.push({
     name: 'now',
     module: undefined,

@@ -1,6 +1,6 @@
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { isInvalidOptionError } from '@ballast/common';
-import { type RedisServer, type RedisTopology, startRedis, startRedisTopology } from '@ballast/test/redis';
+import { command, type RedisServer, type RedisTopology, startRedis, startRedisTopology } from '@ballast/test/redis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   InProcessQueue,
@@ -559,6 +559,11 @@ describe('redis queue replication', () => {
         () => undefined,
       );
       const lease = await worker.consumer('w').next();
+      // The producer's BLMPOP is blocked when the notice comes: the WAIT behind it must
+      // still cover the pop (and so the result), though Redis ran the pop for the FINISH.
+      while (!(await command(topology.primary.port, ['CLIENT', 'LIST'])).includes('cmd=blmpop')) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
       process.kill(replica.pid, 'SIGSTOP'); // the result reaches the primary only
       const error = await lease.complete(bytes('out'), {}).catch((e) => e);
       expect(error).toBeInstanceOf(QueueUnavailableError);

@@ -1089,16 +1089,15 @@ export class RedisQueue implements JobQueue {
   }
 
   /**
-   * Reads this handle's inbox: `BLMPOP`, and on one primary with replicas, right behind it
-   * on the same connection, a `PSETEX` of a small marker and a `WAIT`. The FINISH script
-   * pushes a notice before its own `WAIT` has answered, so a notice is believed only once
-   * the replicas hold everything up to the pop: the marker is a write this connection
-   * makes after the pop (a `BLMPOP` served while blocked does not move the connection's
-   * replication offset, which is what `WAIT` waits for), and the `WAIT` covers it. The
-   * three run in Redis's same turn as the FINISH that served the pop, and its `WAIT` and
-   * ours share the replicas' acknowledgement. Notices not confirmed (`WAIT` short, or the
-   * connection changed in between: a failover) are dropped; their waiters' poll reads the
-   * results instead.
+   * Reads this handle's inbox: `BLMPOP`, and on one primary with replicas a `WAIT` right
+   * behind it on the same connection. The FINISH script pushes a notice before its own
+   * `WAIT` has answered, so a notice is believed only once the replicas hold everything up
+   * to the pop: the pop is a write of this connection (also when served while blocked: it
+   * moves the connection's replication offset, which is what `WAIT` waits for; the queue's
+   * tests check this against the Redis they run), and the `WAIT` covers it. Both run in
+   * Redis's same turn as the FINISH that served the pop, and its `WAIT` and ours share the
+   * replicas' acknowledgement. Notices not confirmed (`WAIT` short, or the connection lost
+   * in between: a failover) are dropped; their waiters' poll reads the results instead.
    */
   #readInbox(): void {
     if (this.#inbox || this.#closed) return;
@@ -1119,12 +1118,9 @@ export class RedisQueue implements JobQueue {
         let replicas = Number.POSITIVE_INFINITY;
         try {
           const popped = inbox.callBuffer('BLMPOP', 1, 1, key, 'LEFT', 'COUNT', 256) as Promise<[Buffer, Buffer[]] | null>;
-          const marked = confirm ? inbox.call('PSETEX', `${key}:seen`, 70_000, '1') : undefined;
           const acked = confirm ? inbox.call('WAIT', this.#minReplicas, this.#replicationTimeoutMs) : undefined;
-          marked?.catch(() => {});
           acked?.catch(() => {});
           notices = (await popped)?.[1] ?? [];
-          await marked;
           if (acked) replicas = Number(await acked);
         } catch {
           if (this.#closed) return;
