@@ -244,12 +244,14 @@ class Shard {
   }
 
   /**
-   * Runs `script` on this shard. With one primary, the `WAIT` that covers it is sent
-   * right behind it on the same connection (Redis runs a connection's commands in
-   * order, so it vouches for the script), shared with every other write sent in the
-   * same tick: one round trip for both, and Redis reads them together. On Redis
-   * Cluster the cluster client may hold a command back (slots being refreshed) while
-   * the `WAIT` goes straight to the node, so there `acked` is undefined and the caller
+   * Runs `script` on this shard, and the `WAIT` that covers it right behind it on the
+   * same connection (Redis runs a connection's commands in order, so it vouches for the
+   * script), shared with every other write sent on that connection in the same tick: one
+   * round trip for both, and Redis reads them together. On Redis Cluster both go straight
+   * to the connection of the node that owns the shard's slot (the cluster client could
+   * hold a command back while it refreshes its slots, and the `WAIT` would overtake it);
+   * when that node answers that the slot moved, the script is sent again through the
+   * cluster client, which follows the redirection, and `acked` is undefined: the caller
    * asks for a `WAIT` once the script has answered.
    */
   async script(
@@ -258,18 +260,32 @@ class Shard {
     args: Array<string | number | Buffer>,
     buffers = false,
   ): Promise<Written<unknown> & { reply: unknown }> {
-    const pipelined = !this.#cluster && this.#minReplicas > 0;
-    const call = (...command: Array<string | number | Buffer>): Promise<unknown> =>
-      buffers
-        ? this.client.callBuffer(...(command as [string, ...Array<string | number | Buffer>]))
-        : this.client.call(...(command as [string, ...Array<string | number | Buffer>]));
+    // On a cluster whose slots are not known yet: through the cluster client, which waits for them.
+    const owner = this.#minReplicas > 0 ? (this.#cluster ? this.#nodeOfSlot() : this.client) : undefined;
+    const pipelined = owner !== undefined;
+    const via =
+      (client: Redis) =>
+      (...command: Array<string | number | Buffer>): Promise<unknown> =>
+        buffers
+          ? client.callBuffer(...(command as [string, ...Array<string | number | Buffer>]))
+          : client.call(...(command as [string, ...Array<string | number | Buffer>]));
+    const call = via(owner ?? this.client);
     const sent = call('EVALSHA', shaOf(script), keys.length, ...keys, ...args);
     let acked = pipelined ? this.group.after() : undefined;
     try {
       return { reply: await sent, value: undefined, acked };
     } catch (error) {
       acked?.catch(() => {});
-      if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
+      const message = String((error as Error).message);
+      if (this.#cluster && /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)/.test(message)) {
+        // The slot moved (or is moving): through the cluster client, which follows it, and a WAIT after.
+        const reply = await via(this.client)('EVALSHA', shaOf(script), keys.length, ...keys, ...args).catch((again: Error) => {
+          if (!String(again.message).startsWith('NOSCRIPT')) throw again;
+          return via(this.client)('EVAL', script, keys.length, ...keys, ...args);
+        });
+        return { reply, value: undefined, acked: undefined };
+      }
+      if (!message.startsWith('NOSCRIPT')) throw error;
       // Not in this server's script cache (a restart, a failover): sent again in full, and a WAIT after it.
       const again = call('EVAL', script, keys.length, ...keys, ...args);
       acked = pipelined ? this.group.after() : undefined;
@@ -298,9 +314,14 @@ class Shard {
 
   #owner(): Redis {
     if (!this.#cluster) return this.client;
-    const node = this.#nodeByKey(this.#cluster.slots[this.#slot]?.[0] ?? '');
+    const node = this.#nodeOfSlot();
     if (!node) throw new QueueUnavailableError(`no Redis Cluster node holds slot ${this.#slot} (shard ${this.index})`);
     return node;
+  }
+
+  /** The connection of the node that owns the shard's slot, as the cluster client knows it. */
+  #nodeOfSlot(): Redis | undefined {
+    return this.#nodeByKey(this.#cluster?.slots[this.#slot]?.[0] ?? '');
   }
 
   #nodeByKey(key: string): Redis | undefined {
