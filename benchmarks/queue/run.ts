@@ -269,7 +269,22 @@ async function costComparison(): Promise<{ rounds: CostRound[]; rows: Row[] }> {
   contenders.push({
     name: 'now',
     module: undefined,
-    inner: new Set(['get', 'set', 'exists', 'xlen', 'xadd', 'del', 'xdel', 'hmget', 'hset', 'xack', 'time', 'xpending', 'rpush', 'pexpire']),
+    inner: new Set([
+      'get',
+      'set',
+      'exists',
+      'xlen',
+      'xadd',
+      'del',
+      'xdel',
+      'hmget',
+      'hset',
+      'xack',
+      'time',
+      'xpending',
+      'rpush',
+      'pexpire',
+    ]),
   });
   const topology = await startRedisTopology({ replicas: 1, sentinels: 0, persistence: 'everysec' });
   const rounds: CostRound[] = [];
