@@ -465,6 +465,7 @@ const result: QueueResults = {
   quick,
   loadAverage: { before: loadBefore, after: loadAfter },
   baseline: BASELINE_COMMIT,
+  compare: compare ?? null,
   rounds: quick ? 1 : 3,
   shapes,
   extrapolateFrom: heavy.name,
