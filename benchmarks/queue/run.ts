@@ -110,7 +110,10 @@ function baseline(): string | undefined {
 function queueAt(commit: string): string | undefined {
   const dir = join(here, '.baseline', commit);
   try {
-    const files = execFileSync('git', ['ls-tree', '-r', '--name-only', commit, 'apps/queue/src/'], { cwd: here, encoding: 'utf8' })
+    const files = execFileSync('git', ['ls-tree', '-r', '--name-only', '--full-tree', commit, 'apps/queue/src/'], {
+      cwd: here,
+      encoding: 'utf8',
+    })
       .split('\n')
       .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
     for (const file of files) {
@@ -118,6 +121,7 @@ function queueAt(commit: string): string | undefined {
       mkdirSync(dirname(target), { recursive: true });
       writeFileSync(target, execFileSync('git', ['show', `${commit}:${file}`], { cwd: here, encoding: 'utf8' }));
     }
+    if (files.length === 0) console.log(`(git has no apps/queue/src at ${commit}; not measured)`);
     return files.length > 0 ? join(dir, 'redis.ts') : undefined;
   } catch (error) {
     console.log(`(the queue could not be read from git at ${commit}: ${String(error)})`);
