@@ -3,6 +3,8 @@ export { workerMetrics } from './metrics.ts';
 export {
   type Converted,
   classify,
+  type ConversionBudget,
+  conversionTimeoutMs,
   failureDetail,
   ImageError,
   type ImageErrorCode,
