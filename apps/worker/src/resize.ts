@@ -152,7 +152,12 @@ function timeoutMessage(limits: ResolvedLimits, timeoutMs: number): string {
  * (`budget`) or `limits.timeoutMs`, and sharp's errors turned into {@link ImageError}s
  * that say what was wrong with the input.
  */
-export async function resizeImage(input: Buffer, params: ResizeParams, limits: ResolvedLimits, budget?: ConversionBudget): Promise<Converted> {
+export async function resizeImage(
+  input: Buffer,
+  params: ResizeParams,
+  limits: ResolvedLimits,
+  budget?: ConversionBudget,
+): Promise<Converted> {
   const timeoutMs = conversionTimeoutMs(limits, budget);
   if (timeoutMs === 0) throw new ImageError('ERR_BALLAST_IMAGE_TIMEOUT', 'the job’s deadline passed before its conversion started');
   if (input.byteLength > limits.maxInputBytes) {

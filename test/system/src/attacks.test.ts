@@ -297,6 +297,43 @@ describe('a paused API server', () => {
   });
 });
 
+/** The state of upstream `id` in the gateway's balancer (`healthy`, `down`, …). */
+async function upstreamState(ops: string, id: string): Promise<string | undefined> {
+  const balancer = (await stats(ops)).balancer as { endpoints: Array<{ id: string; state: string }> };
+  return balancer.endpoints.find((e) => e.id === id)?.state;
+}
+
+describe('a paused API server, beside running ones', () => {
+  let system: Distributed;
+  beforeAll(async () => {
+    system = await startDistributed({ redisUrl: redis.url, apis: 2, worker: { BALLAST_WORKER_CONCURRENCY: '2' } });
+  }, 120_000);
+  afterAll(async () => {
+    await system?.close();
+  });
+
+  it('is taken out of rotation by the failure detector: new requests go to the other', { timeout: 120_000 }, async () => {
+    const api = system.apis[0];
+    await eventually('both API servers to be in rotation', 30_000, async () =>
+      (await upstreamState(system.ops, 'api-1')) === 'healthy' ? true : undefined,
+    );
+    api?.proc.kill('SIGSTOP');
+    try {
+      // Its health probes go unanswered: the phi-accrual detector suspects it (about 2 s with the defaults).
+      await eventually('the paused API server to be taken out of rotation', 30_000, async () =>
+        (await upstreamState(system.ops, 'api-1')) === 'down' ? true : undefined,
+      );
+      const seen = await steady(system.url, 20);
+      expect(seen.get('200') ?? 0, JSON.stringify([...seen])).toBe(20);
+    } finally {
+      api?.proc.kill('SIGCONT');
+    }
+    await eventually('the resumed API server to be back in rotation', 30_000, async () =>
+      (await upstreamState(system.ops, 'api-1')) === 'healthy' ? true : undefined,
+    );
+  });
+});
+
 describe('forged headers and internal errors', () => {
   let gateway: ServiceProcess;
   const closers: Array<{ close(): Promise<void> }> = [];
