@@ -1,9 +1,9 @@
 export { CpuMeter, processCpuMs } from './cpu-meter.ts';
 export { workerMetrics } from './metrics.ts';
 export {
+  type ConversionBudget,
   type Converted,
   classify,
-  type ConversionBudget,
   conversionTimeoutMs,
   failureDetail,
   ImageError,

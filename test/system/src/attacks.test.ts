@@ -6,8 +6,8 @@
 import { connect, type Socket } from 'node:net';
 import { RedisQueue } from '@ballast/app-queue';
 import { type AppEnv, listen } from '@ballast/app-shared';
-import { sampleJpeg } from '@ballast/app-worker';
 import { type Distributed, junk, repeat, type ServiceProcess, send, spawnService, startDistributed, uploads } from '@ballast/app-system';
+import { sampleJpeg } from '@ballast/app-worker';
 import { type RedisServer, startRedis } from '@ballast/test/redis';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
