@@ -56,36 +56,23 @@ interface Scenario {
 
 const avif = await sampleJpeg({ width: 320, height: 240 });
 const noisy = await sampleJpeg({ width: 2000, height: 2000 });
+
+/** The same costly resize (`query`) of `body`, back to back, `concurrency` at a time, from the hostile address. */
+function costly(s: Distributed, query: string, body: Buffer, concurrency: number): Attack {
+  const url = `${s.url}/v1/resize?${query}`;
+  return repeat((signal) => send(url, { method: 'POST', body, headers: { 'content-type': 'image/jpeg' }, signal }), concurrency);
+}
+
 const scenarios: Scenario[] = [
   {
     name: 'pathological requests',
     what: 'the costliest request allowed, back to back, 4 at a time: AVIF 1024×1024 at effort 4 (seconds of CPU each)',
-    start: (s) =>
-      repeat(
-        (signal) =>
-          send(`${s.url}/v1/resize?format=avif&width=1024&height=1024&fit=fill&effort=4&deadlineMs=60000`, {
-            method: 'POST',
-            body: avif,
-            headers: { 'content-type': 'image/jpeg' },
-            signal,
-          }),
-        4,
-      ),
+    start: (s) => costly(s, 'format=avif&width=1024&height=1024&fit=fill&effort=4&deadlineMs=60000', avif, 4),
   },
   {
     name: 'long conversions',
     what: 'the longest conversions allowed, back to back, 2 at a time: WebP 6000×6000 at effort 6 from a noisy 2000×2000 JPEG (about ten seconds of CPU each), 5 s deadline',
-    start: (s) =>
-      repeat(
-        (signal) =>
-          send(`${s.url}/v1/resize?format=webp&width=6000&height=6000&fit=fill&effort=6&deadlineMs=5000`, {
-            method: 'POST',
-            body: noisy,
-            headers: { 'content-type': 'image/jpeg' },
-            signal,
-          }),
-        2,
-      ),
+    start: (s) => costly(s, 'format=webp&width=6000&height=6000&fit=fill&effort=6&deadlineMs=5000', noisy, 2),
   },
   {
     name: 'slow uploads',
