@@ -1,6 +1,7 @@
 /**
  * The noisy tenant of the isolation benchmark, in its own process: RATE requests/s, open
- * loop, for SECONDS; prints the count of each status on stdout.
+ * loop, for SECONDS; prints the count of each status on stdout. TARGET=healthz sends
+ * `GET /healthz` instead (the server's cheapest answer, for comparison).
  */
 import sharp from 'sharp';
 
@@ -8,6 +9,7 @@ const url = process.env.URL as string;
 const key = process.env.KEY as string;
 const rate = Number(process.env.RATE);
 const seconds = Number(process.env.SECONDS);
+const healthz = process.env.TARGET === 'healthz';
 const image = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#993366' } })
   .jpeg()
   .toBuffer();
@@ -18,11 +20,14 @@ for (let i = 0; i < rate * seconds; i++) {
   const wait = start + (i * 1000) / rate - performance.now();
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   inflight.push(
-    fetch(`${url}/v1/resize?width=16`, {
-      method: 'POST',
-      body: image,
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'image/jpeg' },
-    })
+    (healthz
+      ? fetch(`${url}/healthz`)
+      : fetch(`${url}/v1/resize?width=16`, {
+          method: 'POST',
+          body: image,
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'image/jpeg' },
+        })
+    )
       .then(async (r) => {
         await r.arrayBuffer();
         return String(r.status);

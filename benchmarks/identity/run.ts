@@ -227,7 +227,8 @@ interface ServerSpend {
   loopDelayP50Ms: number;
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;
-  quotas: { rateLimited: number };
+  /** Requests refused over their tenant's rate in the phase. */
+  refused: number;
 }
 
 /** The quiet tenant's requests of one phase: whole latency, and the API's stages of each (its `Server-Timing`). */
@@ -303,6 +304,20 @@ async function isolation(): Promise<void> {
   const spentLoaded = await spent();
   await quietRun(seconds / 2, unloaded); // alone again after the burst: before and after in one figure
   spentAlone.push(await spent());
+  // What one refusal costs the API process, against its cheapest answer (GET /healthz), at the same rate.
+  const perAnswer = async (target: 'refusal' | 'healthz'): Promise<{ us: number; answers: Record<string, number> }> => {
+    const burst = spawn(process.execPath, ['--conditions=@ballast/source', here('./noisy.ts')], {
+      env: { ...process.env, URL: info.url, KEY: info.keys.tn_noisy, RATE: '400', SECONDS: quick ? '2' : '5', TARGET: target },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await spent();
+    const answers = JSON.parse(await firstLine(burst)) as Record<string, number>;
+    const s = await spent();
+    const n = Object.values(answers).reduce((a, b) => a + b, 0);
+    return { us: (s.cpuMs * 1000) / n, answers };
+  };
+  const refusal = await perAnswer('refusal');
+  const healthz = await perAnswer('healthz');
   server.kill('SIGTERM');
   const u = summary(unloaded.total);
   const l = summary(loaded.total);
@@ -314,6 +329,7 @@ async function isolation(): Promise<void> {
     'enqueue p99': p.stage('enqueue').p99,
     'queue wait p99': p.stage('queue_wait').p99,
     'conversion p99': p.stage('conversion').p99,
+    'API total p50': p.stage('api').p50,
     'API total p99': p.stage('api').p99,
     requests: s.n,
   });
@@ -326,7 +342,7 @@ async function isolation(): Promise<void> {
       'API CPU %': (100 * cpuMs) / wallMs,
       'loop delay p99 ms': Math.max(...s.map((x) => x.loopDelayP99Ms)),
       'loop delay max ms': Math.max(...s.map((x) => x.loopDelayMaxMs)),
-      refused: s.reduce((a, x) => a + x.quotas.rateLimited, 0),
+      refused: s.reduce((a, x) => a + x.refused, 0),
     };
   };
   const spend = [spendRow('quiet tenant alone', spentAlone), spendRow('noisy tenant at 10× its quota', [spentLoaded])];
@@ -336,9 +352,18 @@ async function isolation(): Promise<void> {
   console.log(
     `  p99 ratio loaded/unloaded: ${fmt(l.p99 / u.p99)}; noisy tenant's answers: ${JSON.stringify(noisyStatuses)}; quiet tenant's: ${JSON.stringify(quietAnswers)}`,
   );
-  results.isolation = { rows, spend, p99Ratio: l.p99 / u.p99, noisyStatuses, quietStatuses: quietAnswers };
+  const cost: Row[] = [
+    {
+      answer: "429 over the tenant's rate (POST with a 1 KB image)",
+      'API CPU µs each': refusal.us,
+      statuses: JSON.stringify(refusal.answers),
+    },
+    { answer: 'GET /healthz (the cheapest answer)', 'API CPU µs each': healthz.us, statuses: JSON.stringify(healthz.answers) },
+  ];
+  printTable('API CPU per answer, 400 requests/s from one client', cost);
+  results.isolation = { rows, spend, cost, p99Ratio: l.p99 / u.p99, noisyStatuses, quietStatuses: quietAnswers };
   sections.push(
-    `## Tenant isolation under a 10× burst\n\nAPI server, noisy tenant and quiet tenant in three processes; the noisy tenant's quota ${rate / 10} requests/s and 1 concurrent job, the quiet tenant's 20 requests/s and 1 job (it sends about 10/s, one at a time), 2 worker slots. Stages are the API's \`Server-Timing\` of the quiet tenant's answers.\n\n${markdownTable(rows)}\n\np99 ratio loaded/unloaded: **${fmt(l.p99 / u.p99)}**; the noisy tenant's answers: ${JSON.stringify(noisyStatuses)}; the quiet tenant's: ${JSON.stringify(quietAnswers)} (0 = connection error).\n\nThe API server process (its in-process workers included) over each phase:\n\n${markdownTable(spend)}`,
+    `## Tenant isolation under a 10× burst\n\nAPI server, noisy tenant and quiet tenant in three processes; the noisy tenant's quota ${rate / 10} requests/s and 1 concurrent job, the quiet tenant's 20 requests/s and 1 job (it sends about 10/s, one at a time), 2 worker slots. Stages are the API's \`Server-Timing\` of the quiet tenant's answers.\n\n${markdownTable(rows)}\n\np99 ratio loaded/unloaded: **${fmt(l.p99 / u.p99)}**; the noisy tenant's answers: ${JSON.stringify(noisyStatuses)}; the quiet tenant's: ${JSON.stringify(quietAnswers)} (0 = connection error).\n\nThe API server process (its in-process workers included) over each phase:\n\n${markdownTable(spend)}\n\nWhat one refusal costs the API process (its CPU time over a burst of 400 requests/s from one client, divided by the answers), beside its cheapest answer:\n\n${markdownTable(cost)}`,
   );
 }
 
