@@ -289,29 +289,39 @@ async function isolation(): Promise<void> {
     return phase;
   };
   const seconds = quick ? 6 : 20;
+  /** Starts the noisy tenant's process and resolves once it is ready to send (its start-up is not the burst): `go()` starts it. */
+  const noisyProcess = async (env: Record<string, string>): Promise<{ go(): Promise<Record<string, number>> }> => {
+    const child = spawn(process.execPath, ['--conditions=@ballast/source', here('./noisy.ts')], {
+      env: { ...process.env, URL: info.url, KEY: info.keys.tn_noisy as string, ...env },
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    });
+    const done = firstLine(child);
+    await new Promise((resolve) => child.once('message', resolve));
+    return {
+      go: () => {
+        child.send('go');
+        return done.then((line) => JSON.parse(line) as Record<string, number>);
+      },
+    };
+  };
+  await quietRun(1); // warm-up, not measured
   await spent();
   const unloaded = await quietRun(seconds / 2);
   const spentAlone = [await spent()];
   // The noisy tenant, from its own process: 10× its rate, open loop.
   const rate = info.quota.requestsPerSecond * 10;
-  const noisy = spawn(process.execPath, ['--conditions=@ballast/source', here('./noisy.ts')], {
-    env: { ...process.env, URL: info.url, KEY: info.keys.tn_noisy, RATE: String(rate), SECONDS: String(seconds) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const noisyDone = firstLine(noisy);
+  const noisy = await noisyProcess({ RATE: String(rate), SECONDS: String(seconds) });
+  const noisyDone = noisy.go();
   const loaded = await quietRun(seconds - 0.5);
-  const noisyStatuses = JSON.parse(await noisyDone) as Record<string, number>;
+  const noisyStatuses = await noisyDone;
   const spentLoaded = await spent();
   await quietRun(seconds / 2, unloaded); // alone again after the burst: before and after in one figure
   spentAlone.push(await spent());
   // What one refusal costs the API process, against its cheapest answer (GET /healthz), at the same rate.
   const perAnswer = async (target: 'refusal' | 'healthz'): Promise<{ us: number; answers: Record<string, number> }> => {
-    const burst = spawn(process.execPath, ['--conditions=@ballast/source', here('./noisy.ts')], {
-      env: { ...process.env, URL: info.url, KEY: info.keys.tn_noisy, RATE: '400', SECONDS: quick ? '2' : '5', TARGET: target },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const burst = await noisyProcess({ RATE: '400', SECONDS: quick ? '2' : '5', TARGET: target });
     await spent();
-    const answers = JSON.parse(await firstLine(burst)) as Record<string, number>;
+    const answers = await burst.go();
     const s = await spent();
     const n = Object.values(answers).reduce((a, b) => a + b, 0);
     return { us: (s.cpuMs * 1000) / n, answers };
