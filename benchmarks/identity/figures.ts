@@ -77,7 +77,7 @@ function refusalRow(cost: IdentityResults['isolation']['cost']): Array<{ what: s
   const us = (row: { 'API CPU µs each': number }): number => row['API CPU µs each'];
   return [
     {
-      what: "A request over its tenant's rate, refused (429 before its body is read), 400 requests/s",
+      what: "A request over its tenant's rate, refused (429 before its body is read), 200 requests/s",
       figure: `**${fmt(us(refusal))} µs** of the API process's CPU each, ${fmt(us(refusal) / us(healthz), 2)}× its cheapest answer (\`GET /healthz\`, ${fmt(us(healthz))} µs)`,
       goal: 'as cheap as possible',
       verdict: '—',
