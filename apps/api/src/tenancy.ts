@@ -170,6 +170,8 @@ export const tenantJobs = (quotas: TenantQuotas, queue: JobQueue): MiddlewareHan
       );
     }
     const slot = both(quotaSlot, await laneFor(c, quotas, deadlineMs).catch((error) => failAfter(quotaSlot, error)));
+    // Time spent in the lane comes out of the request's deadline: admission and the job see what is left.
+    c.var.request.deadlineMs = Math.max(1, deadlineAt - Date.now());
     await nextOrRelease(next, () => slot.release());
     const jobId = c.var.fields.jobId;
     if (c.res.status === 202 && typeof jobId === 'string') holdUntilDone(queue, jobId, slot, deadlineAt);
