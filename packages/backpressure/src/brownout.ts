@@ -6,7 +6,6 @@ import {
   finiteNumber,
   Histogram,
   InvalidOptionError,
-  integer,
   type Listener,
   type Policy,
   type PolicyContext,
@@ -67,15 +66,7 @@ export interface BrownoutOptions {
    * @default [setpointMs ÷ 100, setpointMs × 100]
    */
   alphaBoundsMs?: readonly [min: number, max: number];
-  /**
-   * How many periods the controlled percentile is read over, the period just ended and the
-   * ones before it (a sliding window; θ still moves once a period). More than 1 reads the
-   * percentile from more samples — a steadier measurement when each period holds only a
-   * few — at the price of a measurement that lags a change by part of the window.
-   * @default 1
-   */
-  windowPeriods?: number;
-  /** Periods whose window holds fewer samples than this are skipped (the dimmer holds): too few to read a percentile from. @default 1 */
+  /** Periods with fewer samples than this are skipped (the dimmer holds): too few to read a percentile from. @default 1 */
   minSamples?: number;
   /**
    * What a period without a single sample does: `'hold'` keeps θ where it is (nothing was
@@ -205,11 +196,7 @@ export class BrownoutController implements Policy<unknown, BrownoutContext>, Dis
   /** The clock latencies are measured on (the `clock` option). */
   readonly clock: Clock;
   readonly #events = new Emitter<BrownoutEvents>();
-  /** Samples of the period under way. */
-  #samples = new Histogram(0.01);
-  /** Samples of the periods before it in the window, oldest first. */
-  readonly #previous: Histogram[] = [];
-  readonly #windowPeriods: number;
+  readonly #samples = new Histogram(0.01);
   #level: number;
   #alpha: number;
   #covariance = 1000;
@@ -241,7 +228,6 @@ export class BrownoutController implements Policy<unknown, BrownoutContext>, Dis
       max: this.#alphaMax,
     });
     this.#minSamples = finiteNumber('minSamples', options.minSamples ?? 1, { min: 1 });
-    this.#windowPeriods = integer('windowPeriods', options.windowPeriods ?? 1, { min: 1, max: 60 });
     const whenIdle = options.whenIdle ?? 'hold';
     if (whenIdle !== 'hold' && whenIdle !== 'raise') throw new InvalidOptionError('whenIdle', "'hold' or 'raise'", whenIdle);
     this.#raiseWhenIdle = whenIdle === 'raise';
@@ -287,21 +273,20 @@ export class BrownoutController implements Policy<unknown, BrownoutContext>, Dis
    */
   update(measuredMs?: number): number {
     if (this.#closed) return this.#level;
-    const window = this.#window();
-    const samples = window.count;
+    const samples = this.#samples.count;
     let t: number;
     if (measuredMs === undefined) {
       if (samples < this.#minSamples && !(samples === 0 && this.#raiseWhenIdle)) {
-        this.#rotate();
+        this.#samples.reset();
         this.#holds++;
         if (this.#events.has('hold')) this.#events.emit('hold', { name: this.name, level: this.#level, samples });
         return this.#level;
       }
-      t = samples === 0 ? 0 : window.percentile(this.#percentile);
+      t = samples === 0 ? 0 : this.#samples.percentile(this.#percentile);
     } else {
       t = finiteNumber('measuredMs', measuredMs, { min: 0 });
     }
-    this.#rotate();
+    this.#samples.reset();
     const previous = this.#level;
     if (samples > 0 || measuredMs !== undefined) this.#estimate(previous, t);
     const error = this.setpointMs - t;
@@ -323,27 +308,6 @@ export class BrownoutController implements Policy<unknown, BrownoutContext>, Dis
       });
     }
     return this.#level;
-  }
-
-  /** The samples of the window: the period under way's alone, or merged with the periods before it. */
-  #window(): Histogram {
-    if (this.#previous.length === 0) return this.#samples;
-    const all = new Histogram(0.01);
-    all.merge(this.#samples);
-    for (const period of this.#previous) all.merge(period);
-    return all;
-  }
-
-  /** Ends the period under way: it joins the window (the oldest period leaves it), and a new one starts. */
-  #rotate(): void {
-    if (this.#windowPeriods === 1) {
-      this.#samples.reset();
-      return;
-    }
-    const reused = this.#previous.length >= this.#windowPeriods - 1 ? (this.#previous.shift() as Histogram) : new Histogram(0.01);
-    this.#previous.push(this.#samples);
-    reused.reset();
-    this.#samples = reused;
   }
 
   /**
@@ -429,7 +393,6 @@ export class BrownoutController implements Policy<unknown, BrownoutContext>, Dis
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     this.#samples.reset();
-    this.#previous.length = 0;
     this.#events.clear();
   }
 
