@@ -151,7 +151,7 @@ export default function figures(results: IdentityResults): Figures {
     },
     {
       what: 'Tenant isolation: noisy tenant at 10× its quota, quiet tenant at half of its own',
-      figure: `quiet tenant's p99 ${ms(loaded['p99 ms'])} loaded vs ${ms(alone['p99 ms'])} alone: **${fmt(ratio, 2)}×** (p50 ${ms(loaded['p50 ms'])} vs ${ms(alone['p50 ms'])}); noisy tenant ${answers(results.isolation.noisyStatuses)}; quiet tenant ${answers(results.isolation.quietStatuses)}${quietRefused === 0 ? ', none refused' : ''}`,
+      figure: `quiet tenant's p99 ${ms(loaded['p99 ms'])} loaded vs ${ms(alone['p99 ms'])} alone: **${fmt(ratio, 3)}×** (p50 ${ms(loaded['p50 ms'])} vs ${ms(alone['p50 ms'])}); noisy tenant ${answers(results.isolation.noisyStatuses)}; quiet tenant ${answers(results.isolation.quietStatuses)}${quietRefused === 0 ? ', none refused' : ''}`,
       goal: `p99 ≤ ${GOALS.isolationRatio}×`,
       verdict: verdict(met.isolation),
     },
@@ -170,7 +170,7 @@ export default function figures(results: IdentityResults): Figures {
     ].join('\n'),
     summary: summaryRow(
       `Identity: API-key decision, revocation across 3 API-server processes, tenant isolation (load average ${fmt(before)} before, ${fmt(after)} after)`,
-      `edge-cache hit p99 ${fmt(hit['p99 µs'], 2)} µs (goal ≤ ${GOALS.hitP99Us} µs: ${verdict(met.hit)}), bad keys ${fmt(refusedLookups)} store lookups (${verdict(met.refused)}); revocation p99 ${ms(revoked['p99 ms'])} (goal ≤ ${fmt(GOALS.revocationP99Ms / 1000)} s: ${verdict(met.revoked)}), at most ${ms(revokedLost['max ms'])} with every publish lost (goal ≤ ${fmt(GOALS.freshMs / 1000)} s: ${verdict(met.revokedLost)}); a tenant at 10× its quota: the other's p99 ${fmt(ratio, 2)}× unloaded (goal ≤ ${GOALS.isolationRatio}×: ${verdict(met.isolation)})`,
+      `edge-cache hit p99 ${fmt(hit['p99 µs'], 2)} µs (goal ≤ ${GOALS.hitP99Us} µs: ${verdict(met.hit)}), bad keys ${fmt(refusedLookups)} store lookups (${verdict(met.refused)}); revocation p99 ${ms(revoked['p99 ms'])} (goal ≤ ${fmt(GOALS.revocationP99Ms / 1000)} s: ${verdict(met.revoked)}), at most ${ms(revokedLost['max ms'])} with every publish lost (goal ≤ ${fmt(GOALS.freshMs / 1000)} s: ${verdict(met.revokedLost)}); a tenant at 10× its quota: the other's p99 ${fmt(ratio, 3)}× unloaded (goal ≤ ${GOALS.isolationRatio}×: ${verdict(met.isolation)})`,
       command,
     ),
   };
