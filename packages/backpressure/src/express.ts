@@ -5,13 +5,8 @@
  */
 import { sendErrorAnswer } from '@ballast/common';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import {
-  type NodeAdmissionControlOptions,
-  type NodeRateLimitOptions,
-  type NodeStepOutcome,
-  nodeAdmissionStep,
-  nodeRateLimitStep,
-} from './node-middleware.ts';
+import type { NodeAdmissionControlOptions, NodeRateLimitOptions, NodeStepOutcome } from './node-middleware.ts';
+import { nodeAdmissionStep, nodeRateLimitStep } from './node-middleware.ts';
 
 /** Options of {@link admissionControl}: `onRejected(req, res, error)` sends the answer. */
 export type AdmissionControlOptions = NodeAdmissionControlOptions<Request, Response>;
@@ -41,7 +36,9 @@ const responseHeader = {
 export const admissionControl = (options: AdmissionControlOptions): RequestHandler => {
   const admit = nodeAdmissionStep(options, (res: Response) => res);
   return function admissionControl(req: Request, res: Response, next: NextFunction): void {
-    admit(req, res).then((outcome) => send(outcome, res, next)).catch(next);
+    admit(req, res)
+      .then((outcome) => send(outcome, res, next))
+      .catch(next);
   };
 };
 
@@ -61,7 +58,9 @@ export const admissionControl = (options: AdmissionControlOptions): RequestHandl
 export const rateLimit = (options: RateLimitMiddlewareOptions): RequestHandler => {
   const limit = nodeRateLimitStep(options, responseHeader);
   return function rateLimit(req: Request, res: Response, next: NextFunction): void {
-    limit(req, res).then((outcome) => send(outcome, res, next)).catch(next);
+    limit(req, res)
+      .then((outcome) => send(outcome, res, next))
+      .catch(next);
   };
 };
 

@@ -9,13 +9,8 @@
  */
 import { hookPlugin } from '@ballast/common';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
-import {
-  type NodeAdmissionControlOptions,
-  type NodeRateLimitOptions,
-  type NodeStepOutcome,
-  nodeAdmissionStep,
-  nodeRateLimitStep,
-} from './node-middleware.ts';
+import type { NodeAdmissionControlOptions, NodeRateLimitOptions, NodeStepOutcome } from './node-middleware.ts';
+import { nodeAdmissionStep, nodeRateLimitStep } from './node-middleware.ts';
 
 /** Options of {@link admissionControl}: `onRejected(request, reply, error)` sends the answer. */
 export type AdmissionControlOptions = NodeAdmissionControlOptions<FastifyRequest, FastifyReply>;

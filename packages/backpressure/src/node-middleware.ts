@@ -5,16 +5,8 @@
  */
 import type { ErrorAnswer, NodeResponse } from '@ballast/common';
 import type { ShedError } from './errors.ts';
-import {
-  type AdmissionControlOptionsOf,
-  admissionSettings,
-  appendToList,
-  type RateLimitMiddlewareOptionsOf,
-  rateLimitedAnswer,
-  rateLimitHeader,
-  rateLimitSettings,
-  shedAnswer,
-} from './http.ts';
+import type { AdmissionControlOptionsOf, RateLimitMiddlewareOptionsOf } from './http.ts';
+import { admissionSettings, appendToList, rateLimitedAnswer, rateLimitHeader, rateLimitSettings, shedAnswer } from './http.ts';
 import { admitNodeRequest } from './node-admission.ts';
 import type { RateLimitDecision } from './rate-limit.ts';
 
