@@ -31,7 +31,7 @@ import {
   RedisFeed,
   type TenantEntry,
 } from '@ballast/app-identity';
-import { listen } from '@ballast/app-shared';
+import { listen, parseServerTiming } from '@ballast/app-shared';
 import { Histogram } from '@ballast/common';
 import { startPostgres } from '@ballast/test/postgres';
 import { startRedis } from '@ballast/test/redis';
@@ -220,14 +220,49 @@ async function propagation(): Promise<void> {
 // ---------------------------------------------------------------------------
 // 3. Tenant isolation under a 10× burst.
 
+/** What the API server process spent over a phase (its answer to an IPC `'stats'` message). */
+interface ServerSpend {
+  cpuMs: number;
+  wallMs: number;
+  loopDelayP50Ms: number;
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  quotas: { rateLimited: number };
+}
+
+/** The quiet tenant's requests of one phase: whole latency, and the API's stages of each (its `Server-Timing`). */
+class Phase {
+  readonly total = new Histogram();
+  readonly stages = new Map<string, Histogram>();
+  record(ms: number, timing: Record<string, number>): void {
+    this.total.record(ms);
+    for (const [stage, value] of Object.entries(timing)) {
+      let h = this.stages.get(stage);
+      if (!h) this.stages.set(stage, (h = new Histogram()));
+      h.record(value);
+    }
+  }
+  stage(name: string): { p50: number; p99: number } {
+    const s = this.stages.get(name)?.summary();
+    return { p50: s?.p50 ?? 0, p99: s?.p99 ?? 0 };
+  }
+}
+
 async function isolation(): Promise<void> {
   const image = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#336699' } })
     .jpeg()
     .toBuffer();
   const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
-  const server = spawn(process.execPath, ['--conditions=@ballast/source', here('./server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, ['--conditions=@ballast/source', here('./server.ts')], {
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
   const info = JSON.parse(await firstLine(server)) as { url: string; keys: Record<string, string>; quota: { requestsPerSecond: number } };
-  const send = async (key: string): Promise<{ status: number; ms: number }> => {
+  const spent = (): Promise<ServerSpend> =>
+    new Promise((resolve) => {
+      server.once('message', (m) => resolve(m as ServerSpend));
+      server.send('stats');
+    });
+  const send = async (key: string): Promise<{ status: number; ms: number; timing: Record<string, number> }> => {
     const t0 = performance.now();
     try {
       const response = await fetch(`${info.url}/v1/resize?width=16`, {
@@ -236,24 +271,26 @@ async function isolation(): Promise<void> {
         headers: { authorization: `Bearer ${key}`, 'content-type': 'image/jpeg' },
       });
       await response.arrayBuffer();
-      return { status: response.status, ms: performance.now() - t0 };
+      return { status: response.status, ms: performance.now() - t0, timing: parseServerTiming(response.headers.get('server-timing')) };
     } catch {
-      return { status: 0, ms: performance.now() - t0 }; // a connection error, counted apart
+      return { status: 0, ms: performance.now() - t0, timing: {} }; // a connection error, counted apart
     }
   };
   const quietStatuses = new Map<number, number>();
-  const quietRun = async (seconds: number, h = new Histogram()): Promise<Histogram> => {
+  const quietRun = async (seconds: number, phase = new Phase()): Promise<Phase> => {
     const end = performance.now() + seconds * 1000;
     while (performance.now() < end) {
-      const { ms, status } = await send(info.keys.tn_quiet as string);
+      const { ms, status, timing } = await send(info.keys.tn_quiet as string);
       quietStatuses.set(status, (quietStatuses.get(status) ?? 0) + 1);
-      if (status === 200) h.record(ms);
+      if (status === 200) phase.record(ms, timing);
       await new Promise((r) => setTimeout(r, 100)); // about 10 requests/s, half its quota of 20
     }
-    return h;
+    return phase;
   };
   const seconds = quick ? 6 : 20;
+  await spent();
   const unloaded = await quietRun(seconds / 2);
+  const spentAlone = [await spent()];
   // The noisy tenant, from its own process: 10× its rate, open loop.
   const rate = info.quota.requestsPerSecond * 10;
   const noisy = spawn(process.execPath, ['--conditions=@ballast/source', here('./noisy.ts')], {
@@ -263,22 +300,45 @@ async function isolation(): Promise<void> {
   const noisyDone = firstLine(noisy);
   const loaded = await quietRun(seconds - 0.5);
   const noisyStatuses = JSON.parse(await noisyDone) as Record<string, number>;
+  const spentLoaded = await spent();
   await quietRun(seconds / 2, unloaded); // alone again after the burst: before and after in one figure
+  spentAlone.push(await spent());
   server.kill('SIGTERM');
-  const u = summary(unloaded);
-  const l = summary(loaded);
-  const rows: Row[] = [
-    { phase: 'quiet tenant alone', 'p50 ms': u.p50, 'p99 ms': u.p99, requests: u.n },
-    { phase: 'quiet tenant, noisy tenant at 10× its quota', 'p50 ms': l.p50, 'p99 ms': l.p99, requests: l.n },
-  ];
+  const u = summary(unloaded.total);
+  const l = summary(loaded.total);
+  const phaseRow = (name: string, p: Phase, s: { p50: number; p99: number; n: number }): Row => ({
+    phase: name,
+    'p50 ms': s.p50,
+    'p99 ms': s.p99,
+    'API admission p99': p.stage('admission').p99,
+    'enqueue p99': p.stage('enqueue').p99,
+    'queue wait p99': p.stage('queue_wait').p99,
+    'conversion p99': p.stage('conversion').p99,
+    'API total p99': p.stage('api').p99,
+    requests: s.n,
+  });
+  const rows: Row[] = [phaseRow('quiet tenant alone', unloaded, u), phaseRow('quiet tenant, noisy tenant at 10× its quota', loaded, l)];
+  const spendRow = (name: string, s: ServerSpend[]): Row => {
+    const cpuMs = s.reduce((a, x) => a + x.cpuMs, 0);
+    const wallMs = s.reduce((a, x) => a + x.wallMs, 0);
+    return {
+      phase: name,
+      'API CPU %': (100 * cpuMs) / wallMs,
+      'loop delay p99 ms': Math.max(...s.map((x) => x.loopDelayP99Ms)),
+      'loop delay max ms': Math.max(...s.map((x) => x.loopDelayMaxMs)),
+      refused: s.reduce((a, x) => a + x.quotas.rateLimited, 0),
+    };
+  };
+  const spend = [spendRow('quiet tenant alone', spentAlone), spendRow('noisy tenant at 10× its quota', [spentLoaded])];
   const quietAnswers = Object.fromEntries(quietStatuses);
   printTable(`Tenant isolation (real resizes; noisy tenant ${rate} requests/s against a ${rate / 10}/s quota)`, rows);
+  printTable('The API server process over each phase (workers included)', spend);
   console.log(
     `  p99 ratio loaded/unloaded: ${fmt(l.p99 / u.p99)}; noisy tenant's answers: ${JSON.stringify(noisyStatuses)}; quiet tenant's: ${JSON.stringify(quietAnswers)}`,
   );
-  results.isolation = { rows, p99Ratio: l.p99 / u.p99, noisyStatuses, quietStatuses: quietAnswers };
+  results.isolation = { rows, spend, p99Ratio: l.p99 / u.p99, noisyStatuses, quietStatuses: quietAnswers };
   sections.push(
-    `## Tenant isolation under a 10× burst\n\nAPI server, noisy tenant and quiet tenant in three processes; the noisy tenant's quota ${rate / 10} requests/s and 1 concurrent job, the quiet tenant's 20 requests/s and 1 job (it sends about 10/s, one at a time), 2 worker slots.\n\n${markdownTable(rows)}\n\np99 ratio loaded/unloaded: **${fmt(l.p99 / u.p99)}**; the noisy tenant's answers: ${JSON.stringify(noisyStatuses)}; the quiet tenant's: ${JSON.stringify(quietAnswers)} (0 = connection error).`,
+    `## Tenant isolation under a 10× burst\n\nAPI server, noisy tenant and quiet tenant in three processes; the noisy tenant's quota ${rate / 10} requests/s and 1 concurrent job, the quiet tenant's 20 requests/s and 1 job (it sends about 10/s, one at a time), 2 worker slots. Stages are the API's \`Server-Timing\` of the quiet tenant's answers.\n\n${markdownTable(rows)}\n\np99 ratio loaded/unloaded: **${fmt(l.p99 / u.p99)}**; the noisy tenant's answers: ${JSON.stringify(noisyStatuses)}; the quiet tenant's: ${JSON.stringify(quietAnswers)} (0 = connection error).\n\nThe API server process (its in-process workers included) over each phase:\n\n${markdownTable(spend)}`,
   );
 }
 
@@ -293,11 +353,18 @@ function firstLine(child: ChildProcess): Promise<string> {
   });
 }
 
-await decisionCost();
-await propagation();
-await isolation();
+// `-- --only=isolation` (or decision, propagation) runs one section.
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+if (!only || only === 'decision') await decisionCost();
+if (!only || only === 'propagation') await propagation();
+if (!only || only === 'isolation') await isolation();
 const after = loadavg()[0] as number;
 results.loadAverage = { before: load.before, after };
+if (only) {
+  // One section is a development run: it leaves the results of the full run alone.
+  console.log(`\nload average ${fmt(load.before)} → ${fmt(after)}; --only=${only}: results files not written`);
+  process.exit(0);
+}
 writeResult('identity.json', results);
 writeResult(
   'identity.md',

@@ -6,8 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import type { AuthRefusal, IdentityClient, Quota } from '@ballast/app-identity';
 import type { JobQueue } from '@ballast/app-queue';
-import { type AppEnv, type Authenticate, annotate, HttpError, nodeRequest, retryAfter } from '@ballast/app-shared';
+import { type AppEnv, type Authenticate, annotate, clientSignal, HttpError, nodeRequest, retryAfter } from '@ballast/app-shared';
 import { rateLimitHeader, rateLimitPolicyHeader } from '@ballast/backpressure/hono';
+import { linkSignal } from '@ballast/common';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { ApiEnv } from './options.ts';
 import type { JobSlot, TenantQuotas } from './tenant-quota.ts';
@@ -110,17 +111,21 @@ async function spendRate(quotas: TenantQuotas, tenant: string, quota: Quota): Pr
 }
 
 /**
- * The tenant's concurrent-job quota, in the resize chain before admission: a slot is
- * taken (429 `ERR_BALLAST_TOO_MANY_JOBS` when all are held) and kept until the job
- * reaches a final state: the end of the request for sync, the job's result for async.
+ * The tenant's concurrent-job quota and its fair share of the workers, in the resize chain
+ * before admission: a quota slot is taken (429 `ERR_BALLAST_TOO_MANY_JOBS` when all are
+ * held), then a place in the tenant's lane ({@link TenantLanes}: it waits while the
+ * tenant's share of the worker slots is taken by its own earlier jobs; 504 when its
+ * deadline passes first). Both are kept until the job reaches a final state: the end of
+ * the request for sync, the job's result for async.
  */
 export const tenantJobs = (quotas: TenantQuotas, queue: JobQueue): MiddlewareHandler<ApiEnv> =>
   async function tenantJobs(c, next) {
     const quota = c.get('caller')?.quota;
     if (quota === undefined) return next();
     const { deadlineMs } = c.var.request;
-    const slot = await quotas.acquireJob(c.var.tenant, quota, deadlineMs + 5000);
-    if (!slot) {
+    const deadlineAt = Date.now() + deadlineMs;
+    const quotaSlot = await quotas.acquireJob(c.var.tenant, quota, deadlineMs + 5000);
+    if (!quotaSlot) {
       throw new HttpError(
         429,
         'ERR_BALLAST_TOO_MANY_JOBS',
@@ -128,12 +133,49 @@ export const tenantJobs = (quotas: TenantQuotas, queue: JobQueue): MiddlewareHan
         { 'retry-after': '1' },
       );
     }
-    const deadlineAt = Date.now() + deadlineMs;
+    const slot = both(quotaSlot, await laneFor(c, quotas, deadlineMs).catch((error) => failAfter(quotaSlot, error)));
     await nextOrRelease(next, () => slot.release());
     const jobId = c.var.fields.jobId;
     if (c.res.status === 202 && typeof jobId === 'string') holdUntilDone(queue, jobId, slot, deadlineAt);
     else slot.release();
   };
+
+/** A place in the tenant's lane, within the request's deadline and while its client is there. */
+async function laneFor(c: Context<ApiEnv>, quotas: TenantQuotas, deadlineMs: number): Promise<JobSlot> {
+  const now = quotas.lanes.tryTake(c.var.tenant);
+  if (now) return now;
+  const client = clientSignal(c);
+  const linked = linkSignal([client], deadlineMs);
+  try {
+    return await quotas.lanes.take(c.var.tenant, linked.signal);
+  } catch (error) {
+    if (linked.signal.aborted && !client.aborted) {
+      throw new HttpError(
+        504,
+        'ERR_BALLAST_DEADLINE',
+        `tenant ${c.var.tenant}'s share of the workers stayed taken by its own earlier jobs for the whole ${deadlineMs} ms deadline; nothing was enqueued`,
+      );
+    }
+    throw error;
+  } finally {
+    linked.dispose();
+  }
+}
+
+function failAfter(slot: JobSlot, error: unknown): never {
+  slot.release();
+  throw error;
+}
+
+/** One slot releasing two. */
+function both(a: JobSlot, b: JobSlot): JobSlot {
+  return {
+    release: () => {
+      b.release();
+      a.release();
+    },
+  };
+}
 
 /** Runs the rest of the chain; if it throws, what the request holds is given back (`release`) before the error goes on. */
 export async function nextOrRelease(next: () => Promise<void>, release: () => void): Promise<void> {
