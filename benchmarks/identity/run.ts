@@ -194,7 +194,8 @@ interface ServerSpend {
   loopDelayP50Ms: number;
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;
-  quotas: { rateLimited: number };
+  /** Requests refused over their tenant's rate in the phase. */
+  refused: number;
 }
 
 /** The quiet tenant's requests of one phase: whole latency, and the API's stages of each (its `Server-Timing`). */
@@ -255,21 +256,52 @@ async function isolation(): Promise<void> {
     return phase;
   };
   const seconds = quick ? 6 : 20;
+  /** Starts the noisy tenant's process and resolves once it is ready to send (its start-up is not the burst): `go()` starts it. */
+  const noisyProcess = async (env: Record<string, string>): Promise<{ go(): Promise<Record<string, number>> }> => {
+    const child = spawn(process.execPath, ['--conditions=@ballast/source', here('./noisy.ts')], {
+      env: { ...process.env, URL: info.url, KEY: info.keys.tn_noisy as string, ...env },
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    });
+    const done = firstLine(child);
+    await new Promise((resolve) => child.once('message', resolve));
+    return {
+      go: () => {
+        child.send('go');
+        return done.then((line) => JSON.parse(line) as Record<string, number>);
+      },
+    };
+  };
+  await quietRun(1); // warm-up, not measured
   await spent();
   const unloaded = await quietRun(seconds / 2);
   const spentAlone = [await spent()];
   // The noisy tenant, from its own process: 10× its rate, open loop.
   const rate = info.quota.requestsPerSecond * 10;
-  const noisy = spawn(process.execPath, ['--conditions=@ballast/source', here('./noisy.ts')], {
-    env: { ...process.env, URL: info.url, KEY: info.keys.tn_noisy, RATE: String(rate), SECONDS: String(seconds) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const noisyDone = firstLine(noisy);
+  const noisy = await noisyProcess({ RATE: String(rate), SECONDS: String(seconds) });
+  const noisyDone = noisy.go();
   const loaded = await quietRun(seconds - 0.5);
-  const noisyStatuses = JSON.parse(await noisyDone) as Record<string, number>;
+  const noisyStatuses = await noisyDone;
   const spentLoaded = await spent();
   await quietRun(seconds / 2, unloaded); // alone again after the burst: before and after in one figure
   spentAlone.push(await spent());
+  // What one refusal costs the API process, against its cheapest answer (GET /healthz), at the same rate.
+  let idleCpuPerMs = 0;
+  const perAnswer = async (target: 'refusal' | 'healthz'): Promise<{ us: number; answers: Record<string, number> }> => {
+    const burst = await noisyProcess({ RATE: '200', SECONDS: quick ? '2' : '5', TARGET: target });
+    await spent();
+    const answers = await burst.go();
+    const s = await spent();
+    const busyMs = Math.max(0, s.cpuMs - idleCpuPerMs * s.wallMs);
+    const n = Object.entries(answers).reduce((a, [status, count]) => a + (status === 'error' ? 0 : count), 0);
+    return { us: (busyMs * 1000) / n, answers };
+  };
+  // The server's own CPU at rest (timers, the event-loop monitor), taken out of each answer's share.
+  await spent();
+  await new Promise((r) => setTimeout(r, quick ? 1000 : 2000));
+  const idle = await spent();
+  idleCpuPerMs = idle.cpuMs / idle.wallMs;
+  const refusal = await perAnswer('refusal');
+  const healthz = await perAnswer('healthz');
   server.kill('SIGTERM');
   const u = summary(unloaded.total);
   const l = summary(loaded.total);
@@ -280,7 +312,9 @@ async function isolation(): Promise<void> {
     'API admission p99': p.stage('admission').p99,
     'enqueue p99': p.stage('enqueue').p99,
     'queue wait p99': p.stage('queue_wait').p99,
+    'conversion p50': p.stage('conversion').p50,
     'conversion p99': p.stage('conversion').p99,
+    'API total p50': p.stage('api').p50,
     'API total p99': p.stage('api').p99,
     requests: s.n,
   });
@@ -293,7 +327,7 @@ async function isolation(): Promise<void> {
       'API CPU %': (100 * cpuMs) / wallMs,
       'loop delay p99 ms': Math.max(...s.map((x) => x.loopDelayP99Ms)),
       'loop delay max ms': Math.max(...s.map((x) => x.loopDelayMaxMs)),
-      refused: s.reduce((a, x) => a + x.quotas.rateLimited, 0),
+      refused: s.reduce((a, x) => a + x.refused, 0),
     };
   };
   const spend = [spendRow('quiet tenant alone', spentAlone), spendRow('noisy tenant at 10× its quota', [spentLoaded])];
@@ -303,9 +337,18 @@ async function isolation(): Promise<void> {
   console.log(
     `  p99 ratio loaded/unloaded: ${fmt(l.p99 / u.p99)}; noisy tenant's answers: ${JSON.stringify(noisyStatuses)}; quiet tenant's: ${JSON.stringify(quietAnswers)}`,
   );
-  results.isolation = { rows, spend, p99Ratio: l.p99 / u.p99, noisyStatuses, quietStatuses: quietAnswers };
+  const cost: Row[] = [
+    {
+      answer: "429 over the tenant's rate (POST with a 1 KB image)",
+      'API CPU µs each': refusal.us,
+      statuses: JSON.stringify(refusal.answers),
+    },
+    { answer: 'GET /healthz (the cheapest answer)', 'API CPU µs each': healthz.us, statuses: JSON.stringify(healthz.answers) },
+  ];
+  printTable('API CPU per answer, 200 requests/s from one client', cost);
+  results.isolation = { rows, spend, cost, p99Ratio: l.p99 / u.p99, noisyStatuses, quietStatuses: quietAnswers };
   sections.push(
-    `## Tenant isolation under a 10× burst\n\nAPI server, noisy tenant and quiet tenant in three processes; the noisy tenant's quota ${rate / 10} requests/s and 1 concurrent job, the quiet tenant's 20 requests/s and 1 job (it sends about 10/s, one at a time), 2 worker slots. Stages are the API's \`Server-Timing\` of the quiet tenant's answers.\n\n${markdownTable(rows)}\n\np99 ratio loaded/unloaded: **${fmt(l.p99 / u.p99)}**; the noisy tenant's answers: ${JSON.stringify(noisyStatuses)}; the quiet tenant's: ${JSON.stringify(quietAnswers)} (0 = connection error).\n\nThe API server process (its in-process workers included) over each phase:\n\n${markdownTable(spend)}`,
+    `## Tenant isolation under a 10× burst\n\nAPI server, noisy tenant and quiet tenant in three processes; the noisy tenant's quota ${rate / 10} requests/s and 1 concurrent job, the quiet tenant's 20 requests/s and 1 job (it sends about 10/s, one at a time), 2 worker slots. Stages are the API's \`Server-Timing\` of the quiet tenant's answers.\n\n${markdownTable(rows)}\n\np99 ratio loaded/unloaded: **${fmt(l.p99 / u.p99)}**; the noisy tenant's answers: ${JSON.stringify(noisyStatuses)}; the quiet tenant's: ${JSON.stringify(quietAnswers)} (0 = connection error).\n\nThe API server process (its in-process workers included) over each phase:\n\n${markdownTable(spend)}\n\nWhat one refusal costs the API process (its CPU time over a burst of 200 requests/s from one client, less its CPU at rest over as long, divided by the answers), beside its cheapest answer:\n\n${markdownTable(cost)}`,
   );
 }
 

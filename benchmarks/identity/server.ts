@@ -41,6 +41,7 @@ const delay = monitorEventLoopDelay({ resolution: 1 });
 delay.enable();
 let cpu = process.cpuUsage();
 let since = performance.now();
+let refused = 0;
 process.on('message', (message) => {
   if (message !== 'stats') return;
   const used = process.cpuUsage(cpu);
@@ -51,8 +52,9 @@ process.on('message', (message) => {
     loopDelayP50Ms: delay.percentile(50) / 1e6,
     loopDelayP99Ms: delay.percentile(99) / 1e6,
     loopDelayMaxMs: delay.max / 1e6,
-    quotas: quotas.stats(),
+    refused: quotas.stats().rateLimited - refused,
   });
+  refused = quotas.stats().rateLimited;
   cpu = process.cpuUsage();
   since = performance.now();
   delay.reset();

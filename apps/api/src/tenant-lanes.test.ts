@@ -125,7 +125,9 @@ describe('tenant lanes through the API (real HTTP, real sharp workers)', () => {
   let image: Buffer;
   beforeAll(async () => {
     // Big enough that a conversion takes a while, so the flood's jobs pile up behind the workers.
-    image = await sharp({ create: { width: 1600, height: 1200, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+    image = await sharp({
+      create: { width: 1600, height: 1200, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } },
+    })
       .jpeg()
       .toBuffer();
   });
