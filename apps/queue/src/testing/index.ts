@@ -5,3 +5,4 @@
 export { type CycleOptions, type CycleReport, consumeNoOp, percentile, produceCycles, runCycles } from './cycle.ts';
 export { type PartitionReport, type PartitionScenarioOptions, runPartitionScenario } from './partition.ts';
 export { type PowerCutReport, runPowerCutScenario } from './power-cut.ts';
+export { startWorkload, type Workload, type WorkloadOptions, type WorkloadVerdict } from './workload.ts';

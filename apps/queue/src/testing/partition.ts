@@ -9,14 +9,13 @@
  * - `pause`: the primary stopped (SIGSTOP) as long, then resumed (SIGCONT): for a moment
  *   it believes it is still the primary.
  *
- * Producers enqueue throughout and record every job whose enqueue was acknowledged;
- * consumers complete jobs throughout. At the end every acknowledged job must have
- * reached `done` and appear in the ledger exactly once.
+ * Producers enqueue throughout and consumers complete jobs throughout (see
+ * {@link startWorkload}). At the end every acknowledged job must have reached `done` and
+ * appear in the ledger exactly once.
  */
 import { createNetwork } from '@ballast/test/netns';
 import { startRedisTopology } from '@ballast/test/redis';
-import { RedisQueue } from '../redis.ts';
-import type { LedgerEntry } from '../types.ts';
+import { startWorkload, type WorkloadVerdict } from './workload.ts';
 
 /** Options of {@link runPartitionScenario}. */
 export interface PartitionScenarioOptions {
@@ -33,16 +32,8 @@ export interface PartitionScenarioOptions {
 }
 
 /** What {@link runPartitionScenario} found. */
-export interface PartitionReport {
+export interface PartitionReport extends WorkloadVerdict {
   cycles: Array<{ kind: 'partition' | 'pause'; primaryBefore: string; primaryAfter: string }>;
-  acknowledged: number;
-  refused: number;
-  /** Acknowledged jobs with no ledger entry or no final result: must be empty. */
-  lost: string[];
-  /** Jobs with more than one ledger entry: must be empty. */
-  twice: string[];
-  /** Jobs run more than once by consumers (at-least-once delivery), for information. */
-  reruns: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -68,55 +59,21 @@ export async function runPartitionScenario(options: PartitionScenarioOptions = {
       return { host: net.address(side), wrap: ['ip', ...net.exec(side)] };
     },
   });
-  const connection = { sentinels: topology.sentinelAddresses, name: topology.masterName, connectTimeout: 1000 };
-  const common = {
-    connection,
-    minReplicas: options.minReplicas ?? 1,
-    replicationTimeoutMs: 500,
-    leaseMs: 3000,
-    pollMs: 200,
-    maxDepth: 1_000_000,
-  };
-  const producer = new RedisQueue({ ...common, member: 'producer' });
-  const worker = new RedisQueue({ ...common, member: 'worker' });
-  const report: PartitionReport = { cycles: [], acknowledged: 0, refused: 0, lost: [], twice: [], reruns: 0 };
-  const acknowledged = new Set<string>();
-  const from = Date.now();
-  let running = true;
+  const workload = startWorkload(topology, {
+    producers: 4,
+    consumers: 4,
+    connection: { connectTimeout: 1000 },
+    queue: { minReplicas: options.minReplicas ?? 1, replicationTimeoutMs: 500, leaseMs: 3000, pollMs: 200, maxDepth: 1_000_000 },
+  });
+  const cycleReports: PartitionReport['cycles'] = [];
   try {
-    const producers = Array.from({ length: 4 }, async (_, p) => {
-      for (let n = 0; running; n++) {
-        const id = `p${p}-${n}`;
-        try {
-          await producer.enqueue({ id, data: Buffer.from(id), params: { tenant: `t${p}` }, deadlineAt: Date.now() + 600_000 });
-          acknowledged.add(id);
-        } catch {
-          report.refused++;
-          await sleep(50);
-        }
-      }
-    });
-    const stop = new AbortController();
-    const consumers = Array.from({ length: 4 }, async (_, c) => {
-      const consumer = worker.consumer(`c${c}`);
-      while (!stop.signal.aborted) {
-        const lease = await consumer.next(stop.signal).catch(() => undefined);
-        if (!lease) {
-          await sleep(20);
-          continue;
-        }
-        if (lease.job.attempt > 1) report.reruns++;
-        await lease.complete(lease.job.data, {}).catch(() => undefined);
-      }
-      await consumer.close();
-    });
     for (let cycle = 0; cycle < cycles; cycle++) {
       await sleep(1500);
       const kind = cycle % 2 === 0 ? 'partition' : 'pause';
       const before = await topology.currentPrimary();
       const side = sideOf.get(before.host) ?? '?';
       const process$ = [topology.primary, ...topology.replicas].find((p) => p.host === before.host && p.port === before.port);
-      log(`cycle ${cycle + 1}: ${kind} of the primary ${side} (${acknowledged.size} acknowledged so far)`);
+      log(`cycle ${cycle + 1}: ${kind} of the primary ${side} (${workload.acknowledged.size} acknowledged so far)`);
       if (kind === 'partition') {
         await net.partition(
           ['host', side],
@@ -131,34 +88,11 @@ export async function runPartitionScenario(options: PartitionScenarioOptions = {
       }
       await sleep(3000); // Sentinel reconfigures the old primary as a replica
       const after = await topology.currentPrimary();
-      report.cycles.push({ kind, primaryBefore: side, primaryAfter: sideOf.get(after.host) ?? '?' });
+      cycleReports.push({ kind, primaryBefore: side, primaryAfter: sideOf.get(after.host) ?? '?' });
     }
-    running = false;
-    await Promise.all(producers);
-    const deadline = Date.now() + 90_000;
-    for (const id of acknowledged) {
-      while ((await producer.result(id).catch(() => undefined))?.status !== 'done') {
-        if (Date.now() > deadline) {
-          report.lost.push(id);
-          break;
-        }
-        await sleep(50);
-      }
-    }
-    stop.abort(new Error('done'));
-    await Promise.all(consumers);
-    const perJob = new Map<string, number>();
-    const entries: LedgerEntry[] = [];
-    for await (const entry of producer.ledger(from - 60_000, Date.now() + 60_000)) entries.push(entry);
-    for (const entry of entries) perJob.set(entry.jobId, (perJob.get(entry.jobId) ?? 0) + 1);
-    for (const id of acknowledged) if (!perJob.has(id) && !report.lost.includes(id)) report.lost.push(id);
-    report.twice = [...perJob].filter(([, n]) => n > 1).map(([id]) => id);
-    report.acknowledged = acknowledged.size;
-    return report;
+    return { cycles: cycleReports, ...(await workload.verify(90_000)) };
   } finally {
-    running = false;
-    await producer.close();
-    await worker.close();
+    await workload.close();
     await topology.stop();
     await net.close();
   }
