@@ -13,8 +13,8 @@
  * consumers complete jobs throughout. At the end every acknowledged job must have
  * reached `done` and appear in the ledger exactly once.
  */
-import { createNetwork } from '@ballast/test/netns';
-import { startRedisTopology } from '@ballast/test/redis';
+import { createNetwork, type Network } from '@ballast/test/netns';
+import { startRedisTopology, type TopologyOptions } from '@ballast/test/redis';
 import { RedisQueue } from '../redis.ts';
 import type { LedgerEntry } from '../types.ts';
 
@@ -47,14 +47,52 @@ export interface PartitionReport {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A network for a Redis topology whose servers can be cut off: one side per data server
+ * (`d0` the first primary, `d1`… the replicas), one (`s`) for every Sentinel; the
+ * program using it (clients) is the side `host`.
+ */
+export interface RedisNetwork {
+  readonly net: Network;
+  readonly sides: readonly string[];
+  /** For `startRedisTopology`: each server in its side. */
+  readonly placement: NonNullable<TopologyOptions['placement']>;
+  /** The side of a server's address, or undefined. */
+  sideOf(host: string): string | undefined;
+  /** Cuts the data server at `host` off from every other side (`withHost`: except the clients). */
+  isolate(host: string, options?: { withHost?: boolean }): Promise<string>;
+}
+
+/** Creates a {@link RedisNetwork} for a primary and `replicas` replicas; needs root, `ip netns` and iptables. */
+export async function createRedisNetwork(replicas = 2): Promise<RedisNetwork> {
+  const sides = [...Array.from({ length: replicas + 1 }, (_, i) => `d${i}`), 's'];
+  const net = await createNetwork(sides);
+  const bySide = new Map(sides.map((side) => [net.address(side), side]));
+  const sideOf = (host: string): string | undefined => bySide.get(host);
+  return {
+    net,
+    sides,
+    placement: (role, i) => {
+      const side = role === 'sentinel' ? 's' : role === 'primary' ? 'd0' : `d${i + 1}`;
+      return { host: net.address(side), wrap: ['ip', ...net.exec(side)] };
+    },
+    sideOf,
+    isolate: async (host, options = {}) => {
+      const side = sideOf(host);
+      if (side === undefined) throw new Error(`no side of the network has the address ${host}`);
+      const others = sides.filter((s) => s !== side);
+      await net.partition(options.withHost ? ['host', side] : [side], options.withHost ? others : ['host', ...others]);
+      return side;
+    },
+  };
+}
+
 /** Runs the scenario; needs root, `ip netns` and iptables (see `netnsUnavailable`). */
 export async function runPartitionScenario(options: PartitionScenarioOptions = {}): Promise<PartitionReport> {
   const cycles = options.cycles ?? 5;
   const faultMs = options.faultMs ?? 6000;
   const log = options.log ?? (() => {});
-  const sides = ['d0', 'd1', 'd2', 's'];
-  const net = await createNetwork(sides);
-  const sideOf = new Map(sides.map((side) => [net.address(side), side]));
+  const { net, placement, sideOf, isolate } = await createRedisNetwork(2);
   const topology = await startRedisTopology({
     replicas: 2,
     sentinels: 3,
@@ -63,10 +101,7 @@ export async function runPartitionScenario(options: PartitionScenarioOptions = {
     persistence: 'everysec',
     minReplicasToWrite: options.minReplicasToWrite ?? 1,
     minReplicasMaxLagS: 2,
-    placement: (role, i) => {
-      const side = role === 'sentinel' ? 's' : role === 'primary' ? 'd0' : `d${i + 1}`;
-      return { host: net.address(side), wrap: ['ip', ...net.exec(side)] };
-    },
+    placement,
   });
   const connection = { sentinels: topology.sentinelAddresses, name: topology.masterName, connectTimeout: 1000 };
   const common = {
@@ -114,14 +149,11 @@ export async function runPartitionScenario(options: PartitionScenarioOptions = {
       await sleep(1500);
       const kind = cycle % 2 === 0 ? 'partition' : 'pause';
       const before = await topology.currentPrimary();
-      const side = sideOf.get(before.host) ?? '?';
+      const side = sideOf(before.host) ?? '?';
       const process$ = [topology.primary, ...topology.replicas].find((p) => p.host === before.host && p.port === before.port);
       log(`cycle ${cycle + 1}: ${kind} of the primary ${side} (${acknowledged.size} acknowledged so far)`);
       if (kind === 'partition') {
-        await net.partition(
-          ['host', side],
-          sides.filter((s) => s !== side),
-        );
+        await isolate(before.host, { withHost: true });
         await sleep(faultMs);
         await net.heal();
       } else {
@@ -131,7 +163,7 @@ export async function runPartitionScenario(options: PartitionScenarioOptions = {
       }
       await sleep(3000); // Sentinel reconfigures the old primary as a replica
       const after = await topology.currentPrimary();
-      report.cycles.push({ kind, primaryBefore: side, primaryAfter: sideOf.get(after.host) ?? '?' });
+      report.cycles.push({ kind, primaryBefore: side, primaryAfter: sideOf(after.host) ?? '?' });
     }
     running = false;
     await Promise.all(producers);
