@@ -9,7 +9,15 @@
  * deployment is stopped no process of it is left.
  */
 
-import { type ChaosResult, type FaultKind, faultSchedule, formatSchedule, type LaunchedTopology, launchDistributed, runChaos } from '@ballast/app-system';
+import {
+  type ChaosResult,
+  type FaultKind,
+  faultSchedule,
+  formatSchedule,
+  type LaunchedTopology,
+  launchDistributed,
+  runChaos,
+} from '@ballast/app-system';
 import { netnsUnavailable } from '@ballast/test/netns';
 import { isAlive } from '@ballast/test/process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
