@@ -256,6 +256,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
     const client = new Client(topology.url, keys, images, seededRandom(seed ^ 0x5eed), options.timeoutMs ?? 10_000);
     await client.warm();
     const capacityPerSec = options.capacityPerSec ?? (await client.capacity(options.capacityMs ?? 15_000));
+    await settle(topology.ops, log);
     const ratePerSec = Math.max(1, capacityPerSec * share);
     log(
       `capacity ${capacityPerSec.toFixed(1)} requests/s; sending ${ratePerSec.toFixed(1)}/s (${Math.round(share * 100)}%) for ${durationMs / 1000} s`,
@@ -306,6 +307,22 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
     if (options.keepLogsTo) cpSync(join(topology.dir, 'logs'), options.keepLogsTo, { recursive: true });
     if (!options.topology) await topology.close();
   }
+}
+
+/**
+ * Waits (at most 30 s) until the gateway's adaptive throttle turns nothing away: the
+ * capacity measurement overloads the system on purpose, and the sheds it provoked would
+ * otherwise have the gateway refuse the first seconds of the run's load.
+ */
+async function settle(ops: string, log: (line: string) => void): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const res = await fetch(`${ops}/gateway/stats`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+    const stats = (await res?.json().catch(() => undefined)) as { throttle?: { probability: number } } | undefined;
+    if (stats && !(stats.throttle && stats.throttle.probability > 0)) return;
+    await sleep(500);
+  }
+  log('  the gateway still throttles 30 s after the capacity measurement');
 }
 
 function sentinelList(sentinels: string): Array<{ host: string; port: number }> {
