@@ -73,22 +73,15 @@ describe('enqueue while the queue is unavailable', () => {
     }
   });
 
-  it('answers 503 at once with retries turned off (enqueueRetryMs: 0)', { timeout: 60_000 }, async () => {
+  it.each([
+    // Retries turned off: refused at once.
+    { what: 'at once with retries turned off (enqueueRetryMs: 0)', retryMs: 0, query: 'width=16&mode=async&deadlineMs=60000' },
+    // 30 s of retries allowed, but the request's own deadline is 2 s: refused, not left hanging.
+    { what: 'within the request deadline, leaving the job time to run', retryMs: 30_000, query: 'width=16&deadlineMs=2000' },
+  ])('gives up $what: 503', { timeout: 60_000 }, async ({ retryMs, query }) => {
     const resume = stallReplica();
     try {
-      const res = await post(0, 'width=16&mode=async&deadlineMs=60000');
-      expect(res.status).toBe(503);
-      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('ERR_BALLAST_QUEUE_UNAVAILABLE');
-    } finally {
-      resume();
-    }
-  });
-
-  it('gives up within the request deadline, leaving the job time to run', { timeout: 60_000 }, async () => {
-    const resume = stallReplica();
-    try {
-      // 30 s of retries allowed, but the request's own deadline is 2 s: it is refused, not left hanging.
-      const res = await post(30_000, 'width=16&deadlineMs=2000');
+      const res = await post(retryMs, query);
       expect(res.status).toBe(503);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('ERR_BALLAST_QUEUE_UNAVAILABLE');
     } finally {
