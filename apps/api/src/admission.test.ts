@@ -158,3 +158,29 @@ describe('Admission.admit with several jobs', () => {
     a[Symbol.dispose]();
   });
 });
+
+describe('Admission.room', () => {
+  it('is the most jobs admit() would take now: the rest of the budget in conversions, after the queue ahead', async () => {
+    let depth = 0;
+    // 100 ms conversions on 2 slots; budget min(400, deadline − 100).
+    const a = admission(
+      () => feed(Array<number>(64).fill(100)),
+      () => depth,
+    );
+    // Empty queue: 2 slots start at once, then 400 ms × 2 slots ÷ 100 ms = 8 more.
+    expect(await a.room(1000)).toBe(10);
+    depth = 6;
+    expect(await a.room(1000)).toBe(4);
+    // Exactly that many are admitted; one more is shed.
+    const permit = await a.admit(1000, 4);
+    permit.release();
+    await expect(a.admit(1000, 5)).rejects.toSatisfy(isShedError);
+    // A deadline leaving 150 ms to wait: 150 × 2 ÷ 100 = 3, + 2 − 6 → none.
+    expect(await a.room(250)).toBe(0);
+    depth = 30;
+    expect(await a.room(1000)).toBe(0);
+    // A deadline shorter than a conversion leaves no room at all, even with the queue empty.
+    depth = 0;
+    expect(await a.room(50)).toBe(0);
+  });
+});

@@ -212,6 +212,20 @@ export class Admission implements Disposable {
   }
 
   /**
+   * How many jobs a request due within `deadlineMs` could enqueue now without the
+   * expected-wait check shedding it (0: not even one), from the same readings as
+   * {@link Admission.admit}: what a rendition set is planned down to before it is shed.
+   */
+  async room(deadlineMs: number): Promise<number> {
+    const [depth, stats] = await Promise.all([this.#depth.get(), this.#service.get().catch(() => this.#service.value)]);
+    const serviceMs = this.serviceEstimateMs(stats);
+    const budget = Math.min(this.#maxExpectedWaitMs, deadlineMs - serviceMs);
+    if (budget < 0) return 0;
+    // expectedWaitMs(depth + jobs − 1) ≤ budget ⇔ jobs ≤ budget × slots ÷ serviceMs + slots − depth
+    return Math.max(0, Math.floor((budget * this.#slots) / serviceMs + this.#slots - depth + 1e-9));
+  }
+
+  /**
    * The conversion time to expect from the queue's feed, ms: the mean of the recent
    * samples, each clamped to 4 × their median, the prior standing in for missing samples
    * below `priorWeight`; stale evidence fades towards the prior.
