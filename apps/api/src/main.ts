@@ -22,7 +22,7 @@ const usageDatabase = usageConfig().database;
 const usageStore = /^postgres(ql)?:\/\//.test(usageDatabase) ? await UsageStore.open({ database: usageDatabase }) : undefined;
 const name = env.BALLAST_API_NAME;
 // BALLAST_API_IDENTITY=true: every request needs an API key, verified from the identity feed on Redis.
-const identity = env.BALLAST_API_IDENTITY ? await apiIdentityFromEnv() : undefined;
+const identity = env.BALLAST_API_IDENTITY ? await apiIdentityFromEnv(process.env, env.BALLAST_API_WORKER_SLOTS) : undefined;
 // Per-client fair share of the workers, counted over every API server through the queue's Redis.
 const fairShare = fairShareFromEnv(env, env.BALLAST_API_WORKER_SLOTS);
 const api = createApi({

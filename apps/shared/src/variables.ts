@@ -101,6 +101,7 @@ export const WORKER_ENV = {
   BALLAST_WORKER_NAME: stringVar('Worker name', 'a name of letters, digits, ".", "_" or "-"', NAME),
   BALLAST_WORKER_PORT: portVar('Operational listener (/healthz, /readyz, /metrics)', 0),
   BALLAST_WORKER_MAX_AVIF_OUTPUT_PIXELS: intVar('Largest AVIF output, px', { min: 1 }),
+  BALLAST_WORKER_TIMEOUT_MS: intVar('Longest one conversion may run (a job’s deadline stops it sooner), ms', { min: 1, max: 600_000 }),
 } as const satisfies EnvSpec;
 
 /** The trusted-proxy list of the gateway: addresses, CIDR ranges or presets. */
@@ -132,6 +133,8 @@ export const EDGE_ENV = {
       max: 3_600_000,
     },
   ),
+  BALLAST_GATEWAY_RATE_LIMIT_PER_SEC: intVar('Requests per second one client address may send (0: no limit); beyond it, 429', { min: 0 }),
+  BALLAST_GATEWAY_RATE_LIMIT_BURST: intVar('Requests one client address may send back to back after a pause', { min: 1 }),
   BALLAST_GATEWAY_MAX_BODY_BYTES: intVar('Largest request body, bytes', { min: 1 }),
   BALLAST_GATEWAY_BODY_BUDGET_BYTES: intVar('Bytes of request bodies held at once, over all requests; beyond it, 503', { min: 1 }),
   BALLAST_GATEWAY_BODY_BUDGET_PER_CLIENT_BYTES: intVar('The most of the body budget one client address may hold', { min: 1 }),

@@ -185,7 +185,7 @@ export class ResizeWorker {
       await this.#beforeConvert?.(job);
       params = parseResizeParams((job.params.resize ?? {}) as Record<string, unknown>);
       token = this.#meter.begin();
-      const out = await resizeImage(job.data, params, this.#limits);
+      const out = await resizeImage(job.data, params, this.#limits, { deadlineAt: job.deadlineAt });
       const cpuMs = this.#meter.end(token);
       token = undefined;
       const usage = this.#usage(job, worker, started, startedAt, cpuMs, out);
