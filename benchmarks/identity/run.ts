@@ -17,24 +17,10 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import {
-  ChangeRelay,
-  type ChangeSource,
-  createManagementApi,
-  generateKey,
-  IdentityClient,
-  IdentityStore,
-  InProcessFeed,
-  type KeyEntry,
-  migrate,
-  postgresSql,
-  RedisFeed,
-  type TenantEntry,
-} from '@ballast/app-identity';
-import { listen, parseServerTiming } from '@ballast/app-shared';
+import { type ChangeSource, generateKey, IdentityClient, InProcessFeed, type KeyEntry, type TenantEntry } from '@ballast/app-identity';
+import { startIdentityPlane } from '@ballast/app-identity/testing';
+import { parseServerTiming } from '@ballast/app-shared';
 import { Histogram } from '@ballast/common';
-import { startPostgres } from '@ballast/test/postgres';
-import { startRedis } from '@ballast/test/redis';
 import sharp from 'sharp';
 import { publishFigures } from '../lib/figures.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
@@ -154,24 +140,9 @@ async function startEdge(redisUrl: string, deaf: boolean): Promise<Edge> {
 }
 
 async function propagation(): Promise<void> {
-  const [pg, redis] = await Promise.all([startPostgres(), startRedis()]);
-  const sql = postgresSql({ url: await pg.createDatabase('identity') });
-  await migrate(sql);
-  const store = new IdentityStore(sql);
-  const sink = new RedisFeed({ connection: redis.url });
-  await sink.ready();
-  const relay = new ChangeRelay(store, sink);
-  const token = 'benchmark-admin-token-0123456789';
-  const management = createManagementApi({ store, relay, adminToken: token });
-  const server = await listen(management.app.fetch);
-  const admin = async (method: string, path: string, body?: unknown): Promise<Record<string, string>> => {
-    const response = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    });
-    return (await response.json()) as Record<string, string>;
-  };
+  const plane = await startIdentityPlane();
+  const admin = async (method: string, path: string, body?: unknown): Promise<Record<string, string>> =>
+    (await plane.admin(method, path, body)).body;
   const now = (): number => performance.timeOrigin + performance.now();
   const tenant = await admin('POST', '/v1/tenants', { name: 'bench', plan: 'pro' });
   const rounds = quick ? 10 : 30;
@@ -179,7 +150,7 @@ async function propagation(): Promise<void> {
   const edges: Edge[] = [];
   try {
     for (const deaf of [false, true]) {
-      const servers = await Promise.all([1, 2, 3].map(() => startEdge(redis.url, deaf)));
+      const servers = await Promise.all([1, 2, 3].map(() => startEdge(plane.redis.url, deaf)));
       edges.push(...servers);
       const revoke = new Histogram();
       const create = new Histogram();
@@ -204,11 +175,7 @@ async function propagation(): Promise<void> {
     }
   } finally {
     for (const e of edges) if (e.child.connected) e.child.disconnect();
-    await server.close();
-    await relay.close();
-    await sink.close();
-    await sql.close();
-    await Promise.all([pg.stop(), redis.stop()]);
+    await plane.close();
   }
   printTable('Propagation to three API-server processes (Redis feed, PostgreSQL store), from the management answer', rows);
   results.propagation = rows;

@@ -99,6 +99,30 @@ describe('Admission.admit', () => {
     a[Symbol.dispose]();
   });
 
+  it('does not hold a request on a depth reading that does not come (a queue failing over): the last one stands (fake time)', async () => {
+    vi.useFakeTimers();
+    let depth: () => Promise<number> = async () => 0;
+    const a = new Admission(
+      { depth: () => depth(), serviceStats: async () => feed(Array<number>(64).fill(100), Date.now()) },
+      { workerSlots: 2, depthCacheMs: 0, serviceCacheMs: 0, probeRatio: 0, depthWaitMs: 250 },
+    );
+    (await a.admit(5000)).release();
+    depth = () => Promise.reject(new Error('unreachable'));
+    (await a.admit(5000)).release(); // a failed reading: the last one stands
+    depth = () => new Promise<number>(() => {}); // no answer at all
+    let admitted = false;
+    const pending = a.admit(5000).then((permit) => {
+      admitted = true;
+      permit.release();
+    });
+    await vi.advanceTimersByTimeAsync(249);
+    expect(admitted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await pending;
+    expect(admitted).toBe(true);
+    a[Symbol.dispose]();
+  });
+
   it('reads every worker’s conversions from the queue’s feed, async jobs included', async () => {
     const queue = new InProcessQueue();
     const a = new Admission(queue, { workerSlots: 1, depthCacheMs: 0, serviceCacheMs: 0 });

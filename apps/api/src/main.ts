@@ -34,6 +34,7 @@ const api = createApi({
   maxInflight: env.BALLAST_API_MAX_INFLIGHT,
   maxBodyBytes: env.BALLAST_API_MAX_BODY_BYTES,
   defaultDeadlineMs: env.BALLAST_API_DEFAULT_DEADLINE_MS,
+  enqueueRetryMs: env.BALLAST_API_ENQUEUE_RETRY_MS,
   maxExpectedWaitMs: env.BALLAST_API_MAX_EXPECTED_WAIT_MS,
   workerSlots: env.BALLAST_API_WORKER_SLOTS,
   bodyBudgetBytes: env.BALLAST_API_BODY_BUDGET_BYTES,

@@ -76,6 +76,10 @@ export const API_ENV = {
   BALLAST_API_MAX_INFLIGHT: intVar('Requests held at once; beyond it, 503', { min: 1 }),
   BALLAST_API_MAX_BODY_BYTES: intVar('Largest image, bytes', { min: 1 }),
   BALLAST_API_DEFAULT_DEADLINE_MS: intVar('Deadline of a request that names none, ms', { min: 1, max: 600_000 }),
+  BALLAST_API_ENQUEUE_RETRY_MS: intVar('How long an enqueue is retried while the queue fails over (within the request deadline), ms', {
+    min: 0,
+    max: 600_000,
+  }),
   BALLAST_API_MAX_EXPECTED_WAIT_MS: intVar('Shed when the expected queue wait exceeds this, ms', { min: 0, max: 600_000 }),
   BALLAST_API_WORKER_SLOTS: intVar('Conversions the workers run at once, system-wide', { min: 1 }),
   BALLAST_API_BODY_BUDGET_BYTES: intVar('Bytes of images held at once, over all requests; beyond it, 503', { min: 1 }),
