@@ -464,22 +464,27 @@ describe('nodeProxy', () => {
     expect(res.headers['x-end-to-end']).toBe('kept');
   });
 
-  it('forwards an absolute-form target as a path, and refuses a target that is not one', async () => {
+  it('refuses an absolute-form target naming another host and a target that is not a path, and forwards one naming its own host', async () => {
     const u = await upstream(echo('one'));
     const served = await serveProxy([u.url]);
     const { port } = new URL(served.url);
-    const raw = (requestLine: string): Promise<string> =>
+    const raw = (requestLine: string, host: string): Promise<string> =>
       new Promise((resolve, reject) => {
-        const socket = connect(Number(port), '127.0.0.1', () => socket.write(`${requestLine}\r\nHost: x\r\nConnection: close\r\n\r\n`));
+        const socket = connect(Number(port), '127.0.0.1', () => socket.write(`${requestLine}\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
         let text = '';
         socket.on('data', (c: Buffer) => (text += c.toString()));
         socket.on('end', () => resolve(text));
         socket.on('error', reject);
       });
-    const absolute = await raw('GET http://internal.example:9999/admin?x=1 HTTP/1.1');
-    expect(absolute).toMatch(/^HTTP\/1\.1 200/);
-    expect(absolute).toContain('"url":"/admin?x=1"');
-    const star = await raw('OPTIONS * HTTP/1.1');
+    const foreign = await raw('GET http://internal.example:9999/admin?x=1 HTTP/1.1', 'gateway.example');
+    expect(foreign).toMatch(/^HTTP\/1\.1 400/);
+    expect(foreign).toContain(
+      '{"error":{"code":"ERR_BALLAST_BAD_REQUEST","message":"the request target names host internal.example:9999, not gateway.example (Host)"}}',
+    );
+    const own = await raw('GET http://Gateway.example:80/admin?x=1 HTTP/1.1', 'gateway.example');
+    expect(own).toMatch(/^HTTP\/1\.1 200/);
+    expect(own).toContain('"url":"/admin?x=1"');
+    const star = await raw('OPTIONS * HTTP/1.1', 'x');
     expect(star).toMatch(/^HTTP\/1\.1 400/);
     expect(star).toContain('ERR_BALLAST_BAD_REQUEST');
     expect(u.requests).toHaveLength(1);
