@@ -774,3 +774,5 @@ function readLoad(headers: NodeHeaders, header: string | false): number | undefi
 export function rejectWithJson(error: unknown, _request: IncomingMessage, response: ServerResponse): void {
   sendErrorAnswer(response, proxyRejection(error) ?? UPSTREAM_FAILED);
 }
+
+export { type NetProxy, type NetProxyOptions, type NetProxyRequest, type NetProxyStats, netProxy } from './net-proxy.ts';
