@@ -165,6 +165,8 @@ describe('netProxy', () => {
     const requests = Array.from({ length: 20 }, (_, i) => `GET /p${i} HTTP/1.1\r\nHost: x\r\n\r\n`).join('');
     const text = await raw(served.port, `${requests}GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
     const urls = [...text.matchAll(/"url":"([^"]+)"/g)].map((m) => m[1]);
+    // The last answer says the connection closes, as its request asked.
+    expect(text.slice(text.lastIndexOf('HTTP/1.1 200'))).toContain('connection: close\r\n');
     expect(urls).toEqual([...Array.from({ length: 20 }, (_, i) => `/p${i}`), '/last']);
     expect(text.match(/HTTP\/1\.1 200/g)).toHaveLength(21);
     expectIdle(served);

@@ -268,6 +268,8 @@ type Phase = (typeof Phase)[keyof typeof Phase];
 
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+/** Where upstream reads land; see {@link UpstreamConnection}. */
+const READ_BUFFER = Buffer.allocUnsafe(65_536);
 
 /** One client connection: parses request heads, forwards bodies, one exchange at a time. */
 class ClientConnection {
@@ -292,6 +294,11 @@ class ClientConnection {
     socket.on('close', this.#onClose);
     socket.on('drain', this.#onDrain);
     this.#arm(Phase.Head, p.s.clientKeepAliveTimeoutMs);
+  }
+
+  /** The connection closes after the current exchange (the client asked, or the proxy is closing). */
+  get closing(): boolean {
+    return this.#closeAfter;
   }
 
   get remoteAddress(): string | undefined {
@@ -705,23 +712,23 @@ class Exchange {
     const loadValue = load === undefined || load.trim() === '' ? undefined : Number(load);
     this.report = { ok, latencyMs: handle.elapsedMs(), load: Number.isFinite(loadValue) ? loadValue : undefined };
     this.#responded = true;
-    const closing = close || !this.#bodyDone;
+    const closing = close || !this.#bodyDone || this.client.closing;
     upstream.pendingHead = closing ? `${head}connection: close\r\n\r\n` : `${head}\r\n`;
   }
 
   /** Response body bytes (the first call carries the head). */
   responseData(data: Buffer | undefined, upstream: UpstreamConnection): boolean {
+    // One write per read, into a buffer of its own (the read buffer is reused): the head and
+    // the first body bytes go out together.
     const head = upstream.pendingHead;
     if (head !== undefined) {
       upstream.pendingHead = undefined;
-      if (data === undefined || data.length === 0) return this.client.write(head);
-      this.client.socket.cork();
-      this.client.write(head);
-      const ok = this.client.write(data);
-      this.client.socket.uncork();
-      return ok;
+      const out = Buffer.allocUnsafe(head.length + (data?.length ?? 0));
+      out.write(head, 0, 'latin1');
+      data?.copy(out, head.length);
+      return this.client.write(out);
     }
-    return data === undefined ? true : this.client.write(data);
+    return data === undefined || data.length === 0 ? true : this.client.write(Buffer.from(data));
   }
 
   clientDrained(): void {
@@ -843,8 +850,9 @@ class UpstreamConnection {
   constructor(p: NetProxyServer, target: Target) {
     this.#p = p;
     this.target = target;
-    this.socket = connect({ host: target.host, port: target.port, noDelay: true });
-    this.socket.on('data', this.#onData);
+    // Reads land in one buffer shared by every upstream connection (no stream chunk per read):
+    // each read is handled, and what must outlive it copied, before the next one.
+    this.socket = connect({ host: target.host, port: target.port, noDelay: true, onread: { buffer: READ_BUFFER, callback: this.#onRead } });
     this.socket.on('error', this.#onError);
     this.socket.on('close', this.#onClose);
     this.socket.on('drain', this.#onDrain);
@@ -924,7 +932,12 @@ class UpstreamConnection {
     this.#exchange.upstreamFailed(this, new TimeoutError(this.#p.s.bodyTimeoutMs, 'the upstream response body stalled'), true);
   };
 
-  #onData = (chunk: Buffer): void => {
+  #onRead = (bytes: number, buffer: Buffer): boolean => {
+    this.#onData(buffer.subarray(0, bytes));
+    return true;
+  };
+
+  #onData(chunk: Buffer): void {
     const exchange = this.#exchange;
     if (exchange === undefined || this.#reading === Reading.Idle) {
       // Bytes from an idle upstream: nothing can be framed after them (the pool skips destroyed sockets).
@@ -939,13 +952,13 @@ class UpstreamConnection {
     }
     this.#reads++;
     this.#body(exchange, chunk, 0);
-  };
+  }
 
   #head(exchange: Exchange, buf: Buffer): void {
     const end = buf.indexOf(HEAD_END);
     if (end === -1) {
       if (buf.length > 65_536) exchange.upstreamFailed(this, new HeadError(502, 'the upstream response head is larger than 64 KiB'), false);
-      else this.#pending = buf;
+      else this.#pending = Buffer.from(buf); // a copy: the read buffer is reused
       return;
     }
     this.#pending = undefined;
