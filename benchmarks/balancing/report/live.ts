@@ -153,7 +153,9 @@ export function liveHeadlines(live: LiveResults): string[] {
       const h = byName(sc, pair.haproxy);
       if (!b || !n || !h) return undefined;
       const nb = netRun(sc, pair.ballast);
-      const viaNet = nb ? ` (netProxy ${interval(nb.p99)} ms: ${verdict(nb.p99, n.p99)} vs nginx, ${verdict(nb.p99, h.p99)} vs HAProxy)` : '';
+      const viaNet = nb
+        ? ` (netProxy ${interval(nb.p99)} ms: ${verdict(nb.p99, n.p99)} vs nginx, ${verdict(nb.p99, h.p99)} vs HAProxy)`
+        : '';
       return `${pair.algorithm}: Ballast ${interval(b.p99)} ms vs nginx ${interval(n.p99)} (${verdict(b.p99, n.p99)}) and HAProxy ${interval(h.p99)} (${verdict(b.p99, h.p99)})${viaNet}`;
     }).filter((x) => x !== undefined);
     const top = best(sc.runs.filter((r) => r.kind === 'ballast'));
@@ -188,7 +190,7 @@ export function liveSection(live: LiveResults, charts: Map<string, string>): str
   lines.push(
     `### Balancing live`,
     '',
-    `${live.scenarios[0]?.servers.length ?? 0} backends (Node HTTP servers, ${s.concurrency} concurrent requests each, exponential service time, mean ${s.meanMs} ms, FIFO queue), an open-loop load generator (${s.arrivals} arrivals at ${fmt(s.utilisation * 100)}% of nominal capacity, latency from each request's scheduled time, so no coordinated omission; requests unanswered after ${s.timeoutMs / 1000} s count as errors at their waiting time), and in front: Ballast's Node proxy (\`nodeProxy\`, one process) with several strategies${hasNetRuns(live) ? ', Ballast\'s `netProxy` (HTTP/1.1 on node:net) with least connections and P2C' : ''}, nginx and HAProxy (one worker each) with each of their algorithms, every one at its default options. Each run: ${live.scenarios.map((sc) => `${sc.durationMs / 1000} s (${sc.title.toLowerCase()})`).join(', ')}, the first ${s.warmupMs / 1000} s not measured, after 1 s of \`wrk\` requests through the proxy that the backends answer at once (open connections and, for Node, a compiled hot path, before the measured traffic starts).`,
+    `${live.scenarios[0]?.servers.length ?? 0} backends (Node HTTP servers, ${s.concurrency} concurrent requests each, exponential service time, mean ${s.meanMs} ms, FIFO queue), an open-loop load generator (${s.arrivals} arrivals at ${fmt(s.utilisation * 100)}% of nominal capacity, latency from each request's scheduled time, so no coordinated omission; requests unanswered after ${s.timeoutMs / 1000} s count as errors at their waiting time), and in front: Ballast's Node proxy (\`nodeProxy\`, one process) with several strategies${hasNetRuns(live) ? ", Ballast's `netProxy` (HTTP/1.1 on node:net) with least connections and P2C" : ''}, nginx and HAProxy (one worker each) with each of their algorithms, every one at its default options. Each run: ${live.scenarios.map((sc) => `${sc.durationMs / 1000} s (${sc.title.toLowerCase()})`).join(', ')}, the first ${s.warmupMs / 1000} s not measured, after 1 s of \`wrk\` requests through the proxy that the backends answer at once (open connections and, for Node, a compiled hot path, before the measured traffic starts).`,
     '',
   );
   for (const sc of live.scenarios) lines.push(...scenarioSection(sc, charts));

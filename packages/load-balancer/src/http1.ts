@@ -46,6 +46,7 @@ export interface ResponseHead {
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Field values: visible ASCII, obs-text, SP and HTAB; no CR, LF, NUL or other controls. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 /** Request targets: visible ASCII only. */
 const BAD_TARGET = /[^\x21-\x7e]/;
@@ -88,7 +89,9 @@ export function parseRequestHead(text: string): RequestHead {
   const version = line.slice(sp2 + 1);
   if (!TOKEN.test(method)) throw new HeadError(400, 'malformed method');
   if (version !== 'HTTP/1.1') {
-    throw /^HTTP\/\d\.\d$/.test(version) ? new HeadError(505, `${version} is not served: send HTTP/1.1`) : new HeadError(400, 'malformed HTTP version');
+    throw /^HTTP\/\d\.\d$/.test(version)
+      ? new HeadError(505, `${version} is not served: send HTTP/1.1`)
+      : new HeadError(400, 'malformed HTTP version');
   }
   if (target.charCodeAt(0) !== 47 /* '/' */ || target.length === 0) {
     throw new HeadError(400, 'the request target must be a path (origin-form): absolute-form, authority-form and * are refused');
@@ -111,7 +114,8 @@ export function parseRequestHead(text: string): RequestHead {
   const expect = headers.expect;
   let expectContinue = false;
   if (expect !== undefined) {
-    if (typeof expect !== 'string' || expect.toLowerCase() !== '100-continue') throw new HeadError(417, 'only Expect: 100-continue is understood');
+    if (typeof expect !== 'string' || expect.toLowerCase() !== '100-continue')
+      throw new HeadError(417, 'only Expect: 100-continue is understood');
     expectContinue = true;
   }
   const connection = headers.connection;
@@ -150,7 +154,10 @@ export function parseResponseHead(text: string, bodyless: boolean, loadHeader: s
     contentLength = 0;
   } else if (te !== undefined) {
     const codings = typeof te === 'string' ? te : te.join(',');
-    const last = codings.slice(codings.lastIndexOf(',') + 1).trim().toLowerCase();
+    const last = codings
+      .slice(codings.lastIndexOf(',') + 1)
+      .trim()
+      .toLowerCase();
     contentLength = last === 'chunked' ? -1 : -2;
     // A message with both framing headers: Transfer-Encoding wins, and the connection is not reused.
     if (cl !== undefined) close = true;

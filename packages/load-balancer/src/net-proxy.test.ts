@@ -69,7 +69,8 @@ function open(port: number): Promise<{ socket: Socket; received: () => string; w
   });
 }
 
-const closed = (socket: Socket): Promise<void> => new Promise((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
+const closed = (socket: Socket): Promise<void> =>
+  new Promise((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
 
 function expectIdle(served: Served): void {
   expect(served.balancer.stats().inFlight).toBe(0);
@@ -82,7 +83,13 @@ describe('netProxy', () => {
     const served = await serveProxy([u.url]);
     const res = await fetch(`${served.url}/images/1?w=200`, {
       method: 'POST',
-      headers: { 'content-type': 'text/plain', 'x-request-id': 'r-1', 'x-forwarded-for': '10.0.0.1', 'x-real-ip': '10.0.0.1', forwarded: 'for=10.0.0.1' },
+      headers: {
+        'content-type': 'text/plain',
+        'x-request-id': 'r-1',
+        'x-forwarded-for': '10.0.0.1',
+        'x-real-ip': '10.0.0.1',
+        forwarded: 'for=10.0.0.1',
+      },
       body: 'pixels',
     });
     expect(res.status).toBe(200);
@@ -174,12 +181,37 @@ describe('netProxy', () => {
 
   describe('refuses what two parsers could read differently (request smuggling), before any upstream sees it', () => {
     const cases: Array<[string, string, number, RegExp]> = [
-      ['Content-Length with Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, /both Transfer-Encoding and Content-Length/],
-      ['conflicting Content-Length fields', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde', 400, /conflicting Content-Length/],
-      ['a Content-Length list with different values', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4, 5\r\n\r\nabcde', 400, /conflicting Content-Length/],
+      [
+        'Content-Length with Transfer-Encoding',
+        'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+        400,
+        /both Transfer-Encoding and Content-Length/,
+      ],
+      [
+        'conflicting Content-Length fields',
+        'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde',
+        400,
+        /conflicting Content-Length/,
+      ],
+      [
+        'a Content-Length list with different values',
+        'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4, 5\r\n\r\nabcde',
+        400,
+        /conflicting Content-Length/,
+      ],
       ['a signed Content-Length', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +4\r\n\r\nabcd', 400, /is not a length/],
-      ['Transfer-Encoding other than chunked', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n', 400, /Transfer-Encoding other than/],
-      ['an obfuscated Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n', 400, /malformed field name/],
+      [
+        'Transfer-Encoding other than chunked',
+        'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n',
+        400,
+        /Transfer-Encoding other than/,
+      ],
+      [
+        'an obfuscated Transfer-Encoding',
+        'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n',
+        400,
+        /malformed field name/,
+      ],
       ['obs-fold', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n', 400, /obs-fold/],
       ['a bare LF', 'GET / HTTP/1.1\nHost: x\r\n\r\n', 400, /bare LF/],
       ['an absolute-form target', 'GET http://internal.example/admin HTTP/1.1\r\nHost: x\r\n\r\n', 400, /must be a path/],
@@ -188,8 +220,18 @@ describe('netProxy', () => {
       ['a missing Host', 'GET / HTTP/1.1\r\nX-A: 1\r\n\r\n', 400, /Host is missing/],
       ['a repeated Host', 'GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n', 400, /Host is repeated/],
       ['a NUL in a field value', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: a\u0000b\r\n\r\n', 400, /control characters/],
-      ['a malformed chunk size', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n 5\r\nabcde\r\n0\r\n\r\n', 400, /malformed chunk size/],
-      ['chunk data longer than its size', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabcde\r\n0\r\n\r\n', 400, /not followed by CRLF/],
+      [
+        'a malformed chunk size',
+        'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n 5\r\nabcde\r\n0\r\n\r\n',
+        400,
+        /malformed chunk size/,
+      ],
+      [
+        'chunk data longer than its size',
+        'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabcde\r\n0\r\n\r\n',
+        400,
+        /not followed by CRLF/,
+      ],
       ['HTTP/1.0', 'GET / HTTP/1.0\r\nHost: x\r\n\r\n', 505, /send HTTP\/1\.1/],
       ['a malformed request line', 'GET  / HTTP/1.1\r\nHost: x\r\n\r\n', 400, /malformed request line/],
     ];
@@ -264,7 +306,9 @@ describe('netProxy', () => {
     const unreachable = await serveProxy([refused]);
     const bad = await fetch(`${unreachable.url}/x`);
     expect(bad.status).toBe(502);
-    expect(await bad.json()).toMatchObject({ error: { code: 'ERR_BALLAST_UPSTREAM', upstream: 'u0', message: expect.stringContaining('ECONNREFUSED') } });
+    expect(await bad.json()).toMatchObject({
+      error: { code: 'ERR_BALLAST_UPSTREAM', upstream: 'u0', message: expect.stringContaining('ECONNREFUSED') },
+    });
 
     const good = await upstream(echo('good'));
     const retrying = await serveProxy([refused, good.url], { maxAttempts: 2 });
@@ -276,7 +320,9 @@ describe('netProxy', () => {
     const timing = await serveProxy([slow.url], { timeoutMs: 200 });
     const late = await fetch(`${timing.url}/x`);
     expect(late.status).toBe(504);
-    expect(await late.json()).toMatchObject({ error: { code: 'ERR_BALLAST_UPSTREAM', message: expect.stringContaining('did not answer in time') } });
+    expect(await late.json()).toMatchObject({
+      error: { code: 'ERR_BALLAST_UPSTREAM', message: expect.stringContaining('did not answer in time') },
+    });
     await expect.poll(() => slow.aborted.length).toBe(1);
     expectIdle(timing);
   });
@@ -359,4 +405,3 @@ describe('netProxy', () => {
     expect(() => netProxy({ balancer, trustedProxies: ['10.0.0.0/40'] })).toThrow(/^trustedProxies\[0\] must be/);
   });
 });
-

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
-import { durationMs, type ErrorAnswer, errorAnswer, func, InvalidOptionError, integer, nonEmptyString, TimeoutError } from '@ballast/common';
+import { durationMs, type ErrorAnswer, func, InvalidOptionError, integer, nonEmptyString, TimeoutError } from '@ballast/common';
 import type { LoadBalancer } from './balancer.ts';
 import { UpstreamError } from './forward.ts';
 import { createForwarding, type ForwardingOptions, type OutgoingHeaders } from './forwarding.ts';
@@ -99,7 +99,8 @@ interface Settings {
 
 function settings(options: NetProxyOptions): Settings {
   if (typeof options?.balancer?.pick !== 'function') throw new InvalidOptionError('balancer', 'a LoadBalancer', options?.balancer);
-  const optional = <T>(name: string, value: unknown): T | undefined => (value === undefined ? undefined : (func(name, value) as unknown as T));
+  const optional = <T>(name: string, value: unknown): T | undefined =>
+    value === undefined ? undefined : (func(name, value) as unknown as T);
   return {
     balancer: options.balancer,
     timeoutMs: durationMs('timeoutMs', options.timeoutMs ?? 30_000, { min: 1 }),
@@ -568,7 +569,11 @@ class Exchange {
     const s = this.#p.s;
     const head = this.head;
     const socket = this.client.socket;
-    const headers: OutgoingHeaders = s.forwarding.headers(head.headers, { address: socket.remoteAddress, port: socket.remotePort, protocol: 'http' });
+    const headers: OutgoingHeaders = s.forwarding.headers(head.headers, {
+      address: socket.remoteAddress,
+      port: socket.remotePort,
+      protocol: 'http',
+    });
     if (head.contentLength === -1) headers['transfer-encoding'] = 'chunked';
     let text = '';
     for (const name in headers) {
@@ -589,7 +594,12 @@ class Exchange {
     let handle: PickHandle;
     let target: Target;
     try {
-      const key = s.key?.({ method: this.head.method, target: this.head.target, headers: this.head.headers, remoteAddress: this.client.remoteAddress });
+      const key = s.key?.({
+        method: this.head.method,
+        target: this.head.target,
+        headers: this.head.headers,
+        remoteAddress: this.client.remoteAddress,
+      });
       handle = s.balancer.pick(key === undefined ? undefined : { key });
       for (let i = 0; i < 3 && this.#tried?.has(handle.endpoint.id) && this.#tried.size < s.balancer.size; i++) {
         handle.done({ ok: true, cancelled: true });
@@ -861,7 +871,10 @@ class UpstreamConnection {
   connectThen(exchange: Exchange, head: string): void {
     this.#exchange = exchange;
     this.lastHead = head;
-    this.#connectTimer = setTimeout(() => this.socket.destroy(new Error(`connect timed out after ${this.#p.s.connectTimeoutMs} ms`)), this.#p.s.connectTimeoutMs);
+    this.#connectTimer = setTimeout(
+      () => this.socket.destroy(new Error(`connect timed out after ${this.#p.s.connectTimeoutMs} ms`)),
+      this.#p.s.connectTimeoutMs,
+    );
     this.#connectTimer.unref();
     this.socket.once('connect', () => {
       clearTimeout(this.#connectTimer);

@@ -470,7 +470,9 @@ describe('nodeProxy', () => {
     const { port } = new URL(served.url);
     const raw = (requestLine: string, host: string): Promise<string> =>
       new Promise((resolve, reject) => {
-        const socket = connect(Number(port), '127.0.0.1', () => socket.write(`${requestLine}\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+        const socket = connect(Number(port), '127.0.0.1', () =>
+          socket.write(`${requestLine}\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+        );
         let text = '';
         socket.on('data', (c: Buffer) => (text += c.toString()));
         socket.on('end', () => resolve(text));
