@@ -4,6 +4,8 @@
  * request head, a response head, and chunked framing found without changing a byte.
  */
 
+import { HOP_BY_HOP_HEADERS } from './forwarding.ts';
+
 /** A message the proxy refuses: answered with `status` and the connection closed. */
 export class HeadError extends Error {
   readonly status: number;
@@ -55,17 +57,7 @@ const STATUS_LINE = /^HTTP\/1\.[01] [1-9]\d\d( |$)/;
 const CRLF = '\r\n';
 
 /** Fields never forwarded in either direction (RFC 9110 §7.6.1), beside those `Connection` names. */
-const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+const HOP_BY_HOP: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADERS);
 
 /**
  * Parses the request head in `text` (latin1, from the request line to the last field,

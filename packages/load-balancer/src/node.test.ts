@@ -5,7 +5,7 @@ import { Agent } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { LoadBalancer, roundRobin } from './index.ts';
 import { type NodeProxyOptions, nodeProxy, type UpstreamResponse } from './node.ts';
-import { echo, hang, refusingUrl, useCleanup } from './testing/upstreams.ts';
+import { echo, expectForgedHeadersReplaced, hang, refusingUrl, useCleanup } from './testing/upstreams.ts';
 
 const { defer, upstream } = useCleanup();
 
@@ -58,32 +58,7 @@ describe('nodeProxy', () => {
   it('forwards method, path, query, headers and body, replacing forged forwarding headers', async () => {
     const u = await upstream(echo('one', 0.25));
     const served = await serveProxy([u.url]);
-    const res = await fetch(`${served.url}/images/1?w=200`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'text/plain',
-        'x-request-id': 'r-1',
-        'x-forwarded-for': '10.0.0.1',
-        'x-real-ip': '10.0.0.1',
-        forwarded: 'for=10.0.0.1',
-      },
-      body: 'pixels',
-    });
-    expect(res.status).toBe(200);
-    expect(res.headers.get('x-upstream')).toBe('one');
-    const seen = (await res.json()) as { method: string; url: string; body: string; headers: Record<string, string> };
-    expect(seen).toMatchObject({ method: 'POST', url: '/images/1?w=200', body: 'pixels' });
-    const proxyHost = new URL(served.url).host;
-    expect(seen.headers).toMatchObject({
-      'x-request-id': 'r-1',
-      'x-forwarded-for': '127.0.0.1',
-      forwarded: `for=127.0.0.1;host="${proxyHost}";proto=http`,
-      'x-forwarded-host': proxyHost,
-      'x-forwarded-proto': 'http',
-      host: new URL(u.url).host,
-      'content-length': '6',
-    });
-    expect(seen.headers['x-real-ip']).toBeUndefined();
+    await expectForgedHeadersReplaced(served.url, u.url);
     expect(served.balancer.stats().endpoints[0]).toMatchObject({ inFlight: 0, successes: 1, load: 0.25 });
     await expectNoLeftovers(served);
   });
