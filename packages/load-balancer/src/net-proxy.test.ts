@@ -233,7 +233,7 @@ describe('netProxy', () => {
 
   it('answers 431 to a head larger than maxHeaderBytes, without reading on', async () => {
     const u = await upstream(echo('one'));
-    const served = await serveProxy([u.url], { maxHeaderBytes: 1_024 });
+    const served = await serveProxy([u.url], { maxHeaderBytes: 1_024, timeoutMs: 500 });
     const text = await raw(served.port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(4_000)}\r\n\r\n`);
     expect(text).toMatch(/^HTTP\/1\.1 431 /);
     // An endless head with no blank line is cut off the same way once it passes the limit.
@@ -341,6 +341,56 @@ describe('netProxy', () => {
     const seen = (await res.json()) as { body: string };
     expect(seen.body.length).toBe(body.length);
     expect(seen.body === body).toBe(true);
+  });
+
+  it('does not buffer for a client that stops reading: the upstream feels the backpressure', async () => {
+    let written = 0;
+    let blocked = false;
+    const u = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const chunk = Buffer.alloc(64 * 1024);
+      const pump = (): void => {
+        while (written < 256 * 1024 * 1024) {
+          written += chunk.length;
+          if (!res.write(chunk)) {
+            blocked = true;
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+      res.on('drain', pump);
+    });
+    const served = await serveProxy([u.url]);
+    const c = await open(served.port);
+    c.socket.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
+    await c.waitFor(/^HTTP\/1\.1 200/);
+    c.socket.pause();
+    await expect.poll(() => blocked).toBe(true);
+    const stalledAt = written;
+    // Give the proxy every chance to keep reading; it must not: the upstream stays blocked.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(written).toBe(stalledAt);
+    expect(written).toBeLessThan(64 * 1024 * 1024);
+    c.socket.destroy();
+    await expect.poll(() => u.aborted.length).toBe(1);
+    await expect.poll(() => served.balancer.stats().inFlight).toBe(0);
+    expect(served.balancer.stats().endpoints[0]).toMatchObject({ cancelled: 1, failures: 0 });
+  });
+
+  it('holds one head of pipelined bytes at most while an exchange runs, then stops reading', async () => {
+    const u = await upstream(hang());
+    const served = await serveProxy([u.url], { maxHeaderBytes: 1_024, timeoutMs: 500 });
+    const c = await open(served.port);
+    c.socket.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
+    await expect.poll(() => u.requests.length).toBe(1);
+    // A flood of pipelined requests behind one that is not answered yet: the proxy stops reading
+    // (the client's writes back up) instead of keeping them all.
+    const flood = Buffer.from('GET /more HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(200_000));
+    c.socket.write(flood);
+    await expect.poll(() => c.socket.writableLength).toBeGreaterThan(1_000_000);
+    expect(u.requests).toHaveLength(1);
   });
 
   it('answers Expect: 100-continue itself and forwards the body', async () => {

@@ -432,9 +432,7 @@ class ClientConnection {
     this.#exchange = undefined;
     this.#p.inFlight--;
     if (!reusable || this.#closeAfter || this.#phase === Phase.Body) {
-      this.#phase = Phase.Closed;
-      this.socket.end();
-      this.#clearTimer();
+      this.#finish();
       return;
     }
     this.#phase = Phase.Head;
@@ -458,13 +456,25 @@ class ClientConnection {
     if (this.#phase === Phase.Closed) return;
     this.#p.refused++;
     const text = JSON.stringify({ error: { code: 'ERR_BALLAST_BAD_REQUEST', message: error.message } });
+    this.#finish(
+      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+    );
+  }
+
+  /**
+   * Ends the connection after what was written (and `last`): reads on, discarding, so the
+   * client's close is seen even behind bytes it had sent, and destroys the connection if the
+   * client has not closed within `clientKeepAliveTimeoutMs`.
+   */
+  #finish(last?: string): void {
     this.#phase = Phase.Closed;
     this.#pending = undefined;
     this.#clearTimer();
-    this.socket.end(
-      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
-      'latin1',
-    );
+    if (last === undefined) this.socket.end();
+    else this.socket.end(last, 'latin1');
+    this.socket.resume();
+    this.#timer = setTimeout(() => this.socket.destroy(), this.#p.s.clientKeepAliveTimeoutMs);
+    this.#timer.unref();
   }
 
   /** Sends an error answer for the current exchange; closes after it when the request body is unfinished. */
