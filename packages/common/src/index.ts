@@ -64,6 +64,7 @@ export {
 } from './stage.ts';
 export { TimeoutPolicy, type TimeoutPolicyEvents, type TimeoutPolicyOptions, type TimeoutPolicyStats } from './timeout.ts';
 export {
+  boolean,
   durationMs,
   finiteNumber,
   func,

@@ -52,6 +52,12 @@ export function func<T extends (...args: never[]) => unknown>(option: string, va
   return value as T;
 }
 
+/** A boolean (`true` or `false`; nothing truthy or falsy stands in for one). */
+export function boolean(option: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new InvalidOptionError(option, 'true or false', value);
+  return value;
+}
+
 /** A non-empty string. */
 export function nonEmptyString(option: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) throw new InvalidOptionError(option, 'a non-empty string', value);
