@@ -14,6 +14,7 @@
  *
  *   npm run bench:attacks               # 2 rounds of 8 s runs (about 9 minutes)
  *   npm run bench:attacks -- --quick    # 1 round of 4 s runs
+ *   npm run bench:attacks -- --quick --only='paused API server,junk requests'   # those attacks only; no results written
  *
  * Results: benchmarks/results/attacks.{json,md}.
  */
@@ -27,36 +28,51 @@ import { openLoop } from '../lib/open-loop.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 
 const quick = process.argv.includes('--quick');
+/** `--only=<name>,<name>`: run these attacks only, and print without writing the results files. */
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',')
+  .map((n) => n.trim());
 const runMs = quick ? 4000 : 8000;
 /** Quiet, attacked, after: this many times over on each attack's system (the machine's load drifts; each condition gets its share of it). */
 const rounds = quick ? 1 : 2;
 const ratePerSec = 10;
 const loadBefore = loadavg()[0] ?? 0;
 
+/** A running attack, and what it measured of the system's response, for the results. */
+interface Running extends Attack {
+  /** Figures it took (the time to take a paused server out of rotation, say). */
+  measured?: () => Record<string, unknown>;
+}
+
 /** One attack: started before the measured run, stopped after it. */
 interface Scenario {
   name: string;
   /** What it does, for the table. */
   what: string;
-  start(system: Distributed): Attack | Promise<Attack>;
+  start(system: Distributed): Running | Promise<Running>;
 }
 
 const avif = await sampleJpeg({ width: 320, height: 240 });
+const noisy = await sampleJpeg({ width: 2000, height: 2000 });
+
+/** The same costly resize (`query`) of `body`, back to back, `concurrency` at a time, from the hostile address. */
+function costly(s: Distributed, query: string, body: Buffer, concurrency: number): Attack {
+  const url = `${s.url}/v1/resize?${query}`;
+  return repeat((signal) => send(url, { method: 'POST', body, headers: { 'content-type': 'image/jpeg' }, signal }), concurrency);
+}
+
 const scenarios: Scenario[] = [
   {
     name: 'pathological requests',
     what: 'the costliest request allowed, back to back, 4 at a time: AVIF 1024×1024 at effort 4 (seconds of CPU each)',
-    start: (s) =>
-      repeat(
-        (signal) =>
-          send(`${s.url}/v1/resize?format=avif&width=1024&height=1024&fit=fill&effort=4&deadlineMs=60000`, {
-            method: 'POST',
-            body: avif,
-            headers: { 'content-type': 'image/jpeg' },
-            signal,
-          }),
-        4,
-      ),
+    start: (s) => costly(s, 'format=avif&width=1024&height=1024&fit=fill&effort=4&deadlineMs=60000', avif, 4),
+  },
+  {
+    name: 'long conversions',
+    what: 'the longest conversions allowed, back to back, 2 at a time: WebP 6000×6000 at effort 6 from a noisy 2000×2000 JPEG (about ten seconds of CPU each), 5 s deadline',
+    start: (s) => costly(s, 'format=webp&width=6000&height=6000&fit=fill&effort=6&deadlineMs=5000', noisy, 2),
   },
   {
     name: 'slow uploads',
@@ -75,7 +91,7 @@ const scenarios: Scenario[] = [
   },
   {
     name: 'idle connections',
-    what: '400 connections sending nothing, 100 sending half a request’s headers',
+    what: '400 connections sending nothing, 100 sending half a request’s headers, from one address (its limit is 256: the rest are closed at once)',
     start: (s) => stopAll([idleConnections(s.url, 400), idleConnections(s.url, 100, { partial: true })]),
   },
   {
@@ -85,14 +101,43 @@ const scenarios: Scenario[] = [
   },
   {
     name: 'paused API server',
-    what: 'one of the three API servers stopped (SIGSTOP) for the run: a failure, not a client',
-    start: (s) => {
-      const api = s.apis[0];
-      api?.proc.kill('SIGSTOP');
-      return { stop: () => api?.proc.kill('SIGCONT') };
-    },
+    what: 'one of the three API servers stopped (SIGSTOP) for the run: a failure, not a client. `detection`: time from SIGSTOP until the gateway took it out of rotation',
+    start: (s) => pause(s),
   },
 ];
+
+/**
+ * Stops the first API server (SIGSTOP) and measures how long the gateway takes to take it
+ * out of rotation (its endpoint no longer `healthy` in `/gateway/stats`, polled every 50 ms).
+ */
+function pause(s: Distributed): Running {
+  const api = s.apis[0];
+  const id = 'api-1'; // the gateway names its upstreams api-1… in the order given
+  const detected: number[] = [];
+  const stoppedAt = performance.now();
+  let polling = true;
+  api?.proc.kill('SIGSTOP');
+  void (async () => {
+    while (polling) {
+      const stats = (await (await fetch(`${s.ops}/gateway/stats`)).json()) as {
+        balancer: { endpoints: Array<{ id: string; state: string }> };
+      };
+      const state = stats.balancer.endpoints.find((e) => e.id === id)?.state;
+      if (state !== undefined && state !== 'healthy' && state !== 'warming') {
+        detected.push(performance.now() - stoppedAt);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })().catch(() => undefined);
+  return {
+    stop: () => {
+      polling = false;
+      api?.proc.kill('SIGCONT');
+    },
+    measured: () => ({ detectionMs: detected[0] }),
+  };
+}
 
 function stopAll(attacks: Attack[]): Attack {
   return {
@@ -170,10 +215,11 @@ console.log(
   `Well-behaved client: ${ratePerSec} req/s of a ${Math.round(image.length / 1024)} KB JPEG → 64 px; per attack a fresh system, ${rounds} × ${runMs / 1000} s quiet, attacked, then after. Load average before: ${loadBefore.toFixed(1)}.`,
 );
 try {
-  for (const scenario of scenarios) {
+  for (const scenario of scenarios.filter((s) => only === undefined || only.includes(s.name))) {
     const system = await startDistributed({ redisUrl: redis.url, apis: 3, workers: 1, env: { BALLAST_LOG_LEVEL: 'error' } });
     current = system;
     const [quietSeen, attackedSeen, afterSeen] = [empty(), empty(), empty()];
+    const measured: Record<string, unknown>[] = [];
     const load = loadavg()[0] ?? 0;
     try {
       await wellBehaved(system.url, image, empty(), Math.min(runMs, 4000)); // warm-up
@@ -184,6 +230,7 @@ try {
         await new Promise((r) => setTimeout(r, 500)); // let it take hold
         await wellBehaved(system.url, image, attackedSeen);
         attack.stop();
+        if (attack.measured) measured.push(attack.measured());
         await wellBehaved(system.url, image, afterSeen);
       }
     } finally {
@@ -192,6 +239,7 @@ try {
     const [quiet, attacked, after] = [summary(quietSeen), summary(attackedSeen), summary(afterSeen)];
     const ratio = attacked.p99 / quiet.p99;
     const met = attacked.yield >= 0.999 && ratio <= 1.5;
+    const detection = measured.map((m) => m.detectionMs).filter((ms): ms is number => typeof ms === 'number');
     rows.push({
       attack: scenario.name,
       'yield quiet': pct(quiet.yield),
@@ -200,10 +248,11 @@ try {
       'p99 attacked ms': fmt(attacked.p99, 3),
       'p99 ratio': fmt(ratio, 3),
       'yield after': pct(after.yield),
+      detection: detection.length > 0 ? detection.map((ms) => `${fmt(ms, 2)} ms`).join(', ') : '',
       load: fmt(load, 2),
       goal: met ? 'met' : 'not met',
     });
-    details.push({ scenario: scenario.name, what: scenario.what, load, quiet, attacked, after });
+    details.push({ scenario: scenario.name, what: scenario.what, load, quiet, attacked, after, measured });
     printTable('so far', rows.slice(-1));
   }
 } finally {
@@ -216,6 +265,7 @@ function pct(value: number): string {
 
 const loadAfter = loadavg()[0] ?? 0;
 printTable('Well-behaved client beside each attack (and without it, on the same system)', rows);
+if (only !== undefined) process.exit(0);
 writeResult('attacks.json', { machine: machine(), ratePerSec, runMs, rounds, quick, loadBefore, loadAfter, rows, details });
 writeResult(
   'attacks.md',

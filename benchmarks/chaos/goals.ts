@@ -26,6 +26,7 @@ export function goals(
   const show = (list: number[]): string =>
     list.length ? list.map((v) => (Number.isFinite(v) ? `${(v / 1000).toFixed(2)} s` : 'not seen')).join(', ') : 'no such fault';
   const inv = r.invariants;
+  const redis = r.faults.filter((f) => f.kind.endsWith('-redis-primary'));
   return [
     {
       goal: `yield ≥ ${pct(GOALS.yield)} with faults`,
@@ -53,6 +54,18 @@ export function goals(
       verdict: worker.length ? verdict(worker.every((v) => v <= GOALS.workerDetectMs)) : '—',
     },
     { goal: '0 acknowledged jobs lost', measured: String(inv.lost.length), verdict: verdict(inv.lost.length === 0) },
+    {
+      goal: 'after each Redis fault: the old primary back as a replica, one primary, 0 jobs lost',
+      measured: redis.length
+        ? redis
+            .map(
+              (f) =>
+                `${f.kind}: ${f.recoveredMs === undefined ? 'not back' : `back ${(f.recoveredMs / 1000).toFixed(1)} s`}, ${f.primaries ?? '?'} primary, ${f.lost ?? '?'} lost`,
+            )
+            .join('; ')
+        : 'no such fault',
+      verdict: redis.length ? verdict(redis.every((f) => f.recoveredMs !== undefined && f.primaries === 1 && f.lost === 0)) : '—',
+    },
     { goal: '0 jobs finished twice', measured: String(inv.finishedTwice.length), verdict: verdict(inv.finishedTwice.length === 0) },
     {
       goal: '0 usage records lost or double-billed',

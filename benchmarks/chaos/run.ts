@@ -8,15 +8,17 @@
  *   npm run chaos                                   # 10 minutes at 50%, every fault once, seed 1
  *   npm run chaos -- --duration=120 --seed=7        # 2 minutes, another schedule
  *   npm run chaos -- --share=0.3 --faults=kill-api,kill-worker,kill-redis-primary
+ *   npm run chaos -- --logs=/tmp/chaos-logs             # keep every service's log
  */
 import { FAULT_KINDS, type FaultKind, runChaos } from '@ballast/app-system';
+import { netnsUnavailable } from '@ballast/test/netns';
 import { publishFigures } from '../lib/figures.ts';
 import { loadAverage } from '../lib/measure.ts';
 import { fmt, machine, markdownTable, printTable, writeResult } from '../lib/report.ts';
 import { timelineChart } from './chart.ts';
 import { GOALS, goals } from './goals.ts';
 
-const USAGE = 'npm run chaos -- [--duration=<s>] [--share=<0..2>] [--seed=<n>] [--faults=<kind,…>]';
+const USAGE = 'npm run chaos -- [--duration=<s>] [--share=<0..2>] [--seed=<n>] [--faults=<kind,…>] [--logs=<dir>]';
 const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const fail = (message: string): never => {
   console.error(`${message}\nusage: ${USAGE}\nfaults: ${FAULT_KINDS.join(', ')}`);
@@ -30,10 +32,18 @@ const seed = Number(arg('seed') ?? 1);
 if (!Number.isInteger(seed) || seed < 0) fail(`--seed must be a whole number, got ${arg('seed')}`);
 const faults = (arg('faults')?.split(',') ?? [...FAULT_KINDS]) as FaultKind[];
 for (const f of faults) if (!FAULT_KINDS.includes(f)) fail(`--faults: unknown fault ${JSON.stringify(f)}`);
+// The partition fault runs the Redis servers in network namespaces: root, ip netns, iptables.
+const noNetns = faults.includes('partition-redis-primary') ? await netnsUnavailable() : undefined;
+if (noNetns && arg('faults')) fail(`--faults: partition-redis-primary cannot run here: ${noNetns}`);
+if (noNetns) {
+  console.log(`chaos: no partition-redis-primary fault (${noNetns})`);
+  faults.splice(faults.indexOf('partition-redis-primary'), 1);
+}
 
 const loadBefore = loadAverage();
 console.log(`chaos: ${durationS} s at ${Math.round(share * 100)}% of capacity, seed ${seed}; load average ${loadBefore.join(' ')}`);
-const result = await runChaos({ seed, durationMs: durationS * 1000, share, faults, log: (line) => console.log(line) });
+const keepLogsTo = arg('logs');
+const result = await runChaos({ seed, durationMs: durationS * 1000, share, faults, keepLogsTo, log: (line) => console.log(line) });
 const loadAfter = loadAverage();
 
 printTable(
@@ -59,10 +69,13 @@ const faultRows = result.faults.map((f, i) => ({
   'detected s': f.detectedMs === undefined ? '—' : fmt(f.detectedMs / 1000),
   'recovered s': f.recoveredMs === undefined ? '—' : fmt(f.recoveredMs / 1000),
   'client failures for s': f.clientRecoveredMs === undefined ? '—' : fmt(f.clientRecoveredMs / 1000),
+  'jobs lost': f.lost ?? '—',
   what: f.note,
 }));
 printTable('faults', faultRows);
 const inv = result.invariants;
+for (const f of result.failures)
+  console.log(`failed at ${(f.atMs / 1000).toFixed(1)} s after ${f.latencyMs} ms: ${f.status} ${f.code ?? ''} ${f.requestId ?? ''}`);
 console.log(
   `\nanswers by status: ${Object.entries(result.statuses)
     .map(([k, v]) => `${k} ${v}`)
@@ -72,7 +85,14 @@ console.log(`\ninvariants after the drain:
   acknowledged jobs     ${inv.acknowledged} (${Object.entries(inv.outcomes)
     .map(([k, v]) => `${k} ${v}`)
     .join(', ')})
-  lost                  ${inv.lost.length}${inv.lost.length ? `: ${inv.lost.slice(0, 10).join(', ')}` : ''}
+  lost                  ${inv.lost.length}${
+    inv.lost.length
+      ? `: ${inv.lost
+          .slice(0, 10)
+          .map((id) => `${id} (${inv.lostStates?.[id] ?? '?'})`)
+          .join(', ')}`
+      : ''
+  }
   finished twice        ${inv.finishedTwice.length}${inv.finishedTwice.length ? `: ${inv.finishedTwice.slice(0, 10).join(', ')}` : ''}
   usage (billed once)   ${inv.usage.ok ? 'ok' : 'VIOLATED'}: ${inv.usage.jobs} ledger jobs, ${inv.usage.discrepancies} discrepancies
   memory                ${inv.overBound.length === 0 ? 'every service' : `OVER: ${inv.overBound.join(', ')}`} under ${inv.memoryBoundBytes / 2 ** 20} MiB RSS`);
@@ -114,7 +134,8 @@ console.log('wrote benchmarks/results/chaos.{json,md,svg}');
 await publishFigures('chaos');
 process.exit(inv.ok ? 0 : 1);
 
+/** The command that reproduces the figures (`--logs` only keeps logs: left out). */
 function commandLine(): string {
-  const args = process.argv.slice(2);
+  const args = process.argv.slice(2).filter((a) => !a.startsWith('--logs='));
   return `npm run chaos${args.length ? ` -- ${args.join(' ')}` : ''}`;
 }

@@ -30,7 +30,14 @@ interface IdentityResults {
   quick: boolean;
   decision: Decision[];
   propagation: Propagation[];
-  isolation: { rows: Phase[]; p99Ratio: number; noisyStatuses: Record<string, number>; quietStatuses: Record<string, number> };
+  isolation: {
+    rows: Phase[];
+    p99Ratio: number;
+    noisyStatuses: Record<string, number>;
+    quietStatuses: Record<string, number>;
+    /** API CPU per answer: a 429 over the rate, then GET /healthz. */
+    cost?: Array<{ answer: string; 'API CPU µs each': number }>;
+  };
   loadAverage: { before: number; after: number };
 }
 
@@ -40,6 +47,7 @@ export const measures: readonly string[] = [
   'apps/api/src/identity.ts',
   'apps/api/src/tenancy.ts',
   'apps/api/src/tenant-quota.ts',
+  'apps/api/src/tenant-lanes.ts',
   'benchmarks/identity',
 ];
 
@@ -61,6 +69,21 @@ const answers = (statuses: Record<string, number>): string =>
   Object.entries(statuses)
     .map(([status, n]) => `${fmt(n)} × ${status === '0' ? 'connection error' : status}`)
     .join(', ');
+
+/** The cost of one refusal against the server's cheapest answer, when the results measured it. */
+function refusalRow(cost: IdentityResults['isolation']['cost']): Array<{ what: string; figure: string; goal: string; verdict: string }> {
+  const [refusal, healthz] = cost ?? [];
+  if (refusal === undefined || healthz === undefined) return [];
+  const us = (row: { 'API CPU µs each': number }): number => row['API CPU µs each'];
+  return [
+    {
+      what: "A request over its tenant's rate, refused (429 before its body is read), 200 requests/s",
+      figure: `**${fmt(us(refusal))} µs** of the API process's CPU each, ${fmt(us(refusal) / us(healthz), 2)}× its cheapest answer (\`GET /healthz\`, ${fmt(us(healthz))} µs)`,
+      goal: 'as cheap as possible',
+      verdict: '—',
+    },
+  ];
+}
 
 export default function figures(results: IdentityResults): Figures {
   const decision = (prefix: string): Decision[] => results.decision.filter((d) => d.decision.startsWith(prefix));
@@ -128,10 +151,11 @@ export default function figures(results: IdentityResults): Figures {
     },
     {
       what: 'Tenant isolation: noisy tenant at 10× its quota, quiet tenant at half of its own',
-      figure: `quiet tenant's p99 ${ms(loaded['p99 ms'])} loaded vs ${ms(alone['p99 ms'])} alone: **${fmt(ratio, 2)}×** (p50 ${ms(loaded['p50 ms'])} vs ${ms(alone['p50 ms'])}); noisy tenant ${answers(results.isolation.noisyStatuses)}; quiet tenant ${answers(results.isolation.quietStatuses)}${quietRefused === 0 ? ', none refused' : ''}`,
+      figure: `quiet tenant's p99 ${ms(loaded['p99 ms'])} loaded vs ${ms(alone['p99 ms'])} alone: **${fmt(ratio, 3)}×** (p50 ${ms(loaded['p50 ms'])} vs ${ms(alone['p50 ms'])}); noisy tenant ${answers(results.isolation.noisyStatuses)}; quiet tenant ${answers(results.isolation.quietStatuses)}${quietRefused === 0 ? ', none refused' : ''}`,
       goal: `p99 ≤ ${GOALS.isolationRatio}×`,
       verdict: verdict(met.isolation),
     },
+    ...refusalRow(results.isolation.cost),
   ];
   const command = `npm run bench:identity${results.quick ? ' -- --quick' : ''}`;
   const { before, after } = results.loadAverage;
@@ -146,7 +170,7 @@ export default function figures(results: IdentityResults): Figures {
     ].join('\n'),
     summary: summaryRow(
       `Identity: API-key decision, revocation across 3 API-server processes, tenant isolation (load average ${fmt(before)} before, ${fmt(after)} after)`,
-      `edge-cache hit p99 ${fmt(hit['p99 µs'], 2)} µs (goal ≤ ${GOALS.hitP99Us} µs: ${verdict(met.hit)}), bad keys ${fmt(refusedLookups)} store lookups (${verdict(met.refused)}); revocation p99 ${ms(revoked['p99 ms'])} (goal ≤ ${fmt(GOALS.revocationP99Ms / 1000)} s: ${verdict(met.revoked)}), at most ${ms(revokedLost['max ms'])} with every publish lost (goal ≤ ${fmt(GOALS.freshMs / 1000)} s: ${verdict(met.revokedLost)}); a tenant at 10× its quota: the other's p99 ${fmt(ratio, 2)}× unloaded (goal ≤ ${GOALS.isolationRatio}×: ${verdict(met.isolation)})`,
+      `edge-cache hit p99 ${fmt(hit['p99 µs'], 2)} µs (goal ≤ ${GOALS.hitP99Us} µs: ${verdict(met.hit)}), bad keys ${fmt(refusedLookups)} store lookups (${verdict(met.refused)}); revocation p99 ${ms(revoked['p99 ms'])} (goal ≤ ${fmt(GOALS.revocationP99Ms / 1000)} s: ${verdict(met.revoked)}), at most ${ms(revokedLost['max ms'])} with every publish lost (goal ≤ ${fmt(GOALS.freshMs / 1000)} s: ${verdict(met.revokedLost)}); a tenant at 10× its quota: the other's p99 ${fmt(ratio, 3)}× unloaded (goal ≤ ${GOALS.isolationRatio}×: ${verdict(met.isolation)})`,
       command,
     ),
   };

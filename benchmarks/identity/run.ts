@@ -17,24 +17,10 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import {
-  ChangeRelay,
-  type ChangeSource,
-  createManagementApi,
-  generateKey,
-  IdentityClient,
-  IdentityStore,
-  InProcessFeed,
-  type KeyEntry,
-  migrate,
-  postgresSql,
-  RedisFeed,
-  type TenantEntry,
-} from '@ballast/app-identity';
-import { listen } from '@ballast/app-shared';
+import { type ChangeSource, generateKey, IdentityClient, InProcessFeed, type KeyEntry, type TenantEntry } from '@ballast/app-identity';
+import { startIdentityPlane } from '@ballast/app-identity/testing';
+import { parseServerTiming } from '@ballast/app-shared';
 import { Histogram } from '@ballast/common';
-import { startPostgres } from '@ballast/test/postgres';
-import { startRedis } from '@ballast/test/redis';
 import sharp from 'sharp';
 import { publishFigures } from '../lib/figures.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
@@ -154,24 +140,9 @@ async function startEdge(redisUrl: string, deaf: boolean): Promise<Edge> {
 }
 
 async function propagation(): Promise<void> {
-  const [pg, redis] = await Promise.all([startPostgres(), startRedis()]);
-  const sql = postgresSql({ url: await pg.createDatabase('identity') });
-  await migrate(sql);
-  const store = new IdentityStore(sql);
-  const sink = new RedisFeed({ connection: redis.url });
-  await sink.ready();
-  const relay = new ChangeRelay(store, sink);
-  const token = 'benchmark-admin-token-0123456789';
-  const management = createManagementApi({ store, relay, adminToken: token });
-  const server = await listen(management.app.fetch);
-  const admin = async (method: string, path: string, body?: unknown): Promise<Record<string, string>> => {
-    const response = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    });
-    return (await response.json()) as Record<string, string>;
-  };
+  const plane = await startIdentityPlane();
+  const admin = async (method: string, path: string, body?: unknown): Promise<Record<string, string>> =>
+    (await plane.admin(method, path, body)).body;
   const now = (): number => performance.timeOrigin + performance.now();
   const tenant = await admin('POST', '/v1/tenants', { name: 'bench', plan: 'pro' });
   const rounds = quick ? 10 : 30;
@@ -179,7 +150,7 @@ async function propagation(): Promise<void> {
   const edges: Edge[] = [];
   try {
     for (const deaf of [false, true]) {
-      const servers = await Promise.all([1, 2, 3].map(() => startEdge(redis.url, deaf)));
+      const servers = await Promise.all([1, 2, 3].map(() => startEdge(plane.redis.url, deaf)));
       edges.push(...servers);
       const revoke = new Histogram();
       const create = new Histogram();
@@ -204,11 +175,7 @@ async function propagation(): Promise<void> {
     }
   } finally {
     for (const e of edges) if (e.child.connected) e.child.disconnect();
-    await server.close();
-    await relay.close();
-    await sink.close();
-    await sql.close();
-    await Promise.all([pg.stop(), redis.stop()]);
+    await plane.close();
   }
   printTable('Propagation to three API-server processes (Redis feed, PostgreSQL store), from the management answer', rows);
   results.propagation = rows;
@@ -220,14 +187,50 @@ async function propagation(): Promise<void> {
 // ---------------------------------------------------------------------------
 // 3. Tenant isolation under a 10× burst.
 
+/** What the API server process spent over a phase (its answer to an IPC `'stats'` message). */
+interface ServerSpend {
+  cpuMs: number;
+  wallMs: number;
+  loopDelayP50Ms: number;
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  /** Requests refused over their tenant's rate in the phase. */
+  refused: number;
+}
+
+/** The quiet tenant's requests of one phase: whole latency, and the API's stages of each (its `Server-Timing`). */
+class Phase {
+  readonly total = new Histogram();
+  readonly stages = new Map<string, Histogram>();
+  record(ms: number, timing: Record<string, number>): void {
+    this.total.record(ms);
+    for (const [stage, value] of Object.entries(timing)) {
+      let h = this.stages.get(stage);
+      if (!h) this.stages.set(stage, (h = new Histogram()));
+      h.record(value);
+    }
+  }
+  stage(name: string): { p50: number; p99: number } {
+    const s = this.stages.get(name)?.summary();
+    return { p50: s?.p50 ?? 0, p99: s?.p99 ?? 0 };
+  }
+}
+
 async function isolation(): Promise<void> {
   const image = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#336699' } })
     .jpeg()
     .toBuffer();
   const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
-  const server = spawn(process.execPath, ['--conditions=@ballast/source', here('./server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, ['--conditions=@ballast/source', here('./server.ts')], {
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
   const info = JSON.parse(await firstLine(server)) as { url: string; keys: Record<string, string>; quota: { requestsPerSecond: number } };
-  const send = async (key: string): Promise<{ status: number; ms: number }> => {
+  const spent = (): Promise<ServerSpend> =>
+    new Promise((resolve) => {
+      server.once('message', (m) => resolve(m as ServerSpend));
+      server.send('stats');
+    });
+  const send = async (key: string): Promise<{ status: number; ms: number; timing: Record<string, number> }> => {
     const t0 = performance.now();
     try {
       const response = await fetch(`${info.url}/v1/resize?width=16`, {
@@ -236,49 +239,116 @@ async function isolation(): Promise<void> {
         headers: { authorization: `Bearer ${key}`, 'content-type': 'image/jpeg' },
       });
       await response.arrayBuffer();
-      return { status: response.status, ms: performance.now() - t0 };
+      return { status: response.status, ms: performance.now() - t0, timing: parseServerTiming(response.headers.get('server-timing')) };
     } catch {
-      return { status: 0, ms: performance.now() - t0 }; // a connection error, counted apart
+      return { status: 0, ms: performance.now() - t0, timing: {} }; // a connection error, counted apart
     }
   };
   const quietStatuses = new Map<number, number>();
-  const quietRun = async (seconds: number, h = new Histogram()): Promise<Histogram> => {
+  const quietRun = async (seconds: number, phase = new Phase()): Promise<Phase> => {
     const end = performance.now() + seconds * 1000;
     while (performance.now() < end) {
-      const { ms, status } = await send(info.keys.tn_quiet as string);
+      const { ms, status, timing } = await send(info.keys.tn_quiet as string);
       quietStatuses.set(status, (quietStatuses.get(status) ?? 0) + 1);
-      if (status === 200) h.record(ms);
+      if (status === 200) phase.record(ms, timing);
       await new Promise((r) => setTimeout(r, 100)); // about 10 requests/s, half its quota of 20
     }
-    return h;
+    return phase;
   };
   const seconds = quick ? 6 : 20;
+  /** Starts the noisy tenant's process and resolves once it is ready to send (its start-up is not the burst): `go()` starts it. */
+  const noisyProcess = async (env: Record<string, string>): Promise<{ go(): Promise<Record<string, number>> }> => {
+    const child = spawn(process.execPath, ['--conditions=@ballast/source', here('./noisy.ts')], {
+      env: { ...process.env, URL: info.url, KEY: info.keys.tn_noisy as string, ...env },
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    });
+    const done = firstLine(child);
+    await new Promise((resolve) => child.once('message', resolve));
+    return {
+      go: () => {
+        child.send('go');
+        return done.then((line) => JSON.parse(line) as Record<string, number>);
+      },
+    };
+  };
+  await quietRun(1); // warm-up, not measured
+  await spent();
   const unloaded = await quietRun(seconds / 2);
+  const spentAlone = [await spent()];
   // The noisy tenant, from its own process: 10× its rate, open loop.
   const rate = info.quota.requestsPerSecond * 10;
-  const noisy = spawn(process.execPath, ['--conditions=@ballast/source', here('./noisy.ts')], {
-    env: { ...process.env, URL: info.url, KEY: info.keys.tn_noisy, RATE: String(rate), SECONDS: String(seconds) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const noisyDone = firstLine(noisy);
+  const noisy = await noisyProcess({ RATE: String(rate), SECONDS: String(seconds) });
+  const noisyDone = noisy.go();
   const loaded = await quietRun(seconds - 0.5);
-  const noisyStatuses = JSON.parse(await noisyDone) as Record<string, number>;
+  const noisyStatuses = await noisyDone;
+  const spentLoaded = await spent();
   await quietRun(seconds / 2, unloaded); // alone again after the burst: before and after in one figure
+  spentAlone.push(await spent());
+  // What one refusal costs the API process, against its cheapest answer (GET /healthz), at the same rate.
+  let idleCpuPerMs = 0;
+  const perAnswer = async (target: 'refusal' | 'healthz'): Promise<{ us: number; answers: Record<string, number> }> => {
+    const burst = await noisyProcess({ RATE: '200', SECONDS: quick ? '2' : '5', TARGET: target });
+    await spent();
+    const answers = await burst.go();
+    const s = await spent();
+    const busyMs = Math.max(0, s.cpuMs - idleCpuPerMs * s.wallMs);
+    const n = Object.entries(answers).reduce((a, [status, count]) => a + (status === 'error' ? 0 : count), 0);
+    return { us: (busyMs * 1000) / n, answers };
+  };
+  // The server's own CPU at rest (timers, the event-loop monitor), taken out of each answer's share.
+  await spent();
+  await new Promise((r) => setTimeout(r, quick ? 1000 : 2000));
+  const idle = await spent();
+  idleCpuPerMs = idle.cpuMs / idle.wallMs;
+  const refusal = await perAnswer('refusal');
+  const healthz = await perAnswer('healthz');
   server.kill('SIGTERM');
-  const u = summary(unloaded);
-  const l = summary(loaded);
-  const rows: Row[] = [
-    { phase: 'quiet tenant alone', 'p50 ms': u.p50, 'p99 ms': u.p99, requests: u.n },
-    { phase: 'quiet tenant, noisy tenant at 10× its quota', 'p50 ms': l.p50, 'p99 ms': l.p99, requests: l.n },
-  ];
+  const u = summary(unloaded.total);
+  const l = summary(loaded.total);
+  const phaseRow = (name: string, p: Phase, s: { p50: number; p99: number; n: number }): Row => ({
+    phase: name,
+    'p50 ms': s.p50,
+    'p99 ms': s.p99,
+    'API admission p99': p.stage('admission').p99,
+    'enqueue p99': p.stage('enqueue').p99,
+    'queue wait p99': p.stage('queue_wait').p99,
+    'conversion p50': p.stage('conversion').p50,
+    'conversion p99': p.stage('conversion').p99,
+    'API total p50': p.stage('api').p50,
+    'API total p99': p.stage('api').p99,
+    requests: s.n,
+  });
+  const rows: Row[] = [phaseRow('quiet tenant alone', unloaded, u), phaseRow('quiet tenant, noisy tenant at 10× its quota', loaded, l)];
+  const spendRow = (name: string, s: ServerSpend[]): Row => {
+    const cpuMs = s.reduce((a, x) => a + x.cpuMs, 0);
+    const wallMs = s.reduce((a, x) => a + x.wallMs, 0);
+    return {
+      phase: name,
+      'API CPU %': (100 * cpuMs) / wallMs,
+      'loop delay p99 ms': Math.max(...s.map((x) => x.loopDelayP99Ms)),
+      'loop delay max ms': Math.max(...s.map((x) => x.loopDelayMaxMs)),
+      refused: s.reduce((a, x) => a + x.refused, 0),
+    };
+  };
+  const spend = [spendRow('quiet tenant alone', spentAlone), spendRow('noisy tenant at 10× its quota', [spentLoaded])];
   const quietAnswers = Object.fromEntries(quietStatuses);
   printTable(`Tenant isolation (real resizes; noisy tenant ${rate} requests/s against a ${rate / 10}/s quota)`, rows);
+  printTable('The API server process over each phase (workers included)', spend);
   console.log(
     `  p99 ratio loaded/unloaded: ${fmt(l.p99 / u.p99)}; noisy tenant's answers: ${JSON.stringify(noisyStatuses)}; quiet tenant's: ${JSON.stringify(quietAnswers)}`,
   );
-  results.isolation = { rows, p99Ratio: l.p99 / u.p99, noisyStatuses, quietStatuses: quietAnswers };
+  const cost: Row[] = [
+    {
+      answer: "429 over the tenant's rate (POST with a 1 KB image)",
+      'API CPU µs each': refusal.us,
+      statuses: JSON.stringify(refusal.answers),
+    },
+    { answer: 'GET /healthz (the cheapest answer)', 'API CPU µs each': healthz.us, statuses: JSON.stringify(healthz.answers) },
+  ];
+  printTable('API CPU per answer, 200 requests/s from one client', cost);
+  results.isolation = { rows, spend, cost, p99Ratio: l.p99 / u.p99, noisyStatuses, quietStatuses: quietAnswers };
   sections.push(
-    `## Tenant isolation under a 10× burst\n\nAPI server, noisy tenant and quiet tenant in three processes; the noisy tenant's quota ${rate / 10} requests/s and 1 concurrent job, the quiet tenant's 20 requests/s and 1 job (it sends about 10/s, one at a time), 2 worker slots.\n\n${markdownTable(rows)}\n\np99 ratio loaded/unloaded: **${fmt(l.p99 / u.p99)}**; the noisy tenant's answers: ${JSON.stringify(noisyStatuses)}; the quiet tenant's: ${JSON.stringify(quietAnswers)} (0 = connection error).`,
+    `## Tenant isolation under a 10× burst\n\nAPI server, noisy tenant and quiet tenant in three processes; the noisy tenant's quota ${rate / 10} requests/s and 1 concurrent job, the quiet tenant's 20 requests/s and 1 job (it sends about 10/s, one at a time), 2 worker slots. Stages are the API's \`Server-Timing\` of the quiet tenant's answers.\n\n${markdownTable(rows)}\n\np99 ratio loaded/unloaded: **${fmt(l.p99 / u.p99)}**; the noisy tenant's answers: ${JSON.stringify(noisyStatuses)}; the quiet tenant's: ${JSON.stringify(quietAnswers)} (0 = connection error).\n\nThe API server process (its in-process workers included) over each phase:\n\n${markdownTable(spend)}\n\nWhat one refusal costs the API process (its CPU time over a burst of 200 requests/s from one client, less its CPU at rest over as long, divided by the answers), beside its cheapest answer:\n\n${markdownTable(cost)}`,
   );
 }
 
@@ -293,11 +363,18 @@ function firstLine(child: ChildProcess): Promise<string> {
   });
 }
 
-await decisionCost();
-await propagation();
-await isolation();
+// `-- --only=isolation` (or decision, propagation) runs one section.
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+if (!only || only === 'decision') await decisionCost();
+if (!only || only === 'propagation') await propagation();
+if (!only || only === 'isolation') await isolation();
 const after = loadavg()[0] as number;
 results.loadAverage = { before: load.before, after };
+if (only) {
+  // One section is a development run: it leaves the results of the full run alone.
+  console.log(`\nload average ${fmt(load.before)} → ${fmt(after)}; --only=${only}: results files not written`);
+  process.exit(0);
+}
 writeResult('identity.json', results);
 writeResult(
   'identity.md',

@@ -1,7 +1,10 @@
 /**
  * The API server of the isolation benchmark, in its own process: identity (in-process
- * feed with two tenants), per-tenant quotas, real resizes. Prints { url, keys } on stdout.
+ * feed with two tenants), per-tenant quotas, real resizes. Prints { url, keys } on stdout;
+ * answers an IPC `'stats'` message with what this process spent since the previous one
+ * (CPU, event-loop delay), so a phase's cost is measured where it is paid.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createApi, identityAuthentication, TenantQuotas } from '@ballast/app-api';
 import { generateKey, IdentityClient, InProcessFeed, type KeyEntry, type TenantEntry } from '@ballast/app-identity';
 import { InProcessQueue } from '@ballast/app-queue';
@@ -34,4 +37,26 @@ const quotas = new TenantQuotas();
 const api = createApi({ queue, identity, quotas, authenticate: identityAuthentication({ identity, quotas }), logger: silentLogger() });
 const server = await listen(api.app.fetch);
 console.log(JSON.stringify({ url: server.url, keys, quota: QUOTAS.tn_noisy }));
+const delay = monitorEventLoopDelay({ resolution: 1 });
+delay.enable();
+let cpu = process.cpuUsage();
+let since = performance.now();
+let refused = 0;
+process.on('message', (message) => {
+  if (message !== 'stats') return;
+  const used = process.cpuUsage(cpu);
+  const ms = performance.now() - since;
+  process.send?.({
+    cpuMs: (used.user + used.system) / 1000,
+    wallMs: ms,
+    loopDelayP50Ms: delay.percentile(50) / 1e6,
+    loopDelayP99Ms: delay.percentile(99) / 1e6,
+    loopDelayMaxMs: delay.max / 1e6,
+    refused: quotas.stats().rateLimited - refused,
+  });
+  refused = quotas.stats().rateLimited;
+  cpu = process.cpuUsage();
+  since = performance.now();
+  delay.reset();
+});
 process.on('disconnect', () => process.exit(0));

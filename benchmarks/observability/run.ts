@@ -17,6 +17,7 @@ import { createLogger } from '@ballast/app-shared';
 import { sampleJpeg } from '@ballast/app-worker';
 import { Registry } from 'prom-client';
 import { publishFigures } from '../lib/figures.ts';
+import { median } from '../lib/measure.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 import { forkSystem, type SystemProcess } from '../lib/system-process.ts';
 
@@ -67,12 +68,6 @@ async function saturate(server: Server): Promise<Throughput> {
   const cpuSeconds = ((await server.cpuMs()) - cpu0) / 1000;
   return { perSecond: ok / seconds, perCpuSecond: ok / cpuSeconds, ok, other };
 }
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 
 /**
  * The direct CPU cost per request, measured in this process where the machine's load

@@ -21,7 +21,8 @@ const system = await startSystem({
   apis: 3,
   workers: 1,
   logger: logs ? createLogger({ level: 'info', destination: logs }) : silentLogger(),
-  gateway: mode === 'on' || mode === 'metrics' ? {} : { observability: false },
+  // The load generator stands for many clients from one loopback address: no per-address rate limit.
+  gateway: { rateLimit: false, ...(mode === 'on' || mode === 'metrics' ? {} : { observability: false }) },
 });
 serveOverIpc(system.url, async () => {
   await system.close();

@@ -20,6 +20,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { parseResizeParams } from '@ballast/app-queue';
 import { resizeImage, resolveLimits, sampleJpeg } from '@ballast/app-worker';
 import sharp from 'sharp';
+import { median } from '../lib/measure.ts';
 import { openLoop } from '../lib/open-loop.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
 import { forkSystem, type SystemProcess } from '../lib/system-process.ts';
@@ -47,11 +48,6 @@ interface Throughput {
 const cpuNow = (): number => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
-};
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 };
 
 // sharp direct, the way the worker calls it.

@@ -8,5 +8,6 @@ import { silentLogger } from '@ballast/app-shared';
 import { startSystem } from '@ballast/app-system';
 import { serveOverIpc } from '../lib/system-process.ts';
 
-const system = await startSystem({ apis: 3, workers: 1, logger: silentLogger() });
+// The load generator stands for many clients from one loopback address: no per-address rate limit.
+const system = await startSystem({ apis: 3, workers: 1, logger: silentLogger(), gateway: { rateLimit: false } });
 serveOverIpc(system.url, () => system.close());

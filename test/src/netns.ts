@@ -59,7 +59,13 @@ export async function netnsUnavailable(): Promise<string | undefined> {
 /** Creates a bridge and one namespace per side on it. */
 export async function createNetwork(sides: readonly string[]): Promise<Network> {
   const tag = (process.pid % 100_000).toString(36);
-  const subnet = `10.213.${process.pid % 250}`;
+  // A /24 no other interface holds (a network another process left behind, or one whose
+  // pid falls on the same number): two bridges on one subnet would route each other's packets away.
+  const { stdout } = await run('ip', ['-o', '-4', 'addr', 'show']);
+  const used = new Set([...stdout.matchAll(/ 10\.213\.(\d+)\./g)].map((m) => Number(m[1])));
+  let third = process.pid % 250;
+  for (let i = 0; i < 250 && used.has(third); i++) third = (third + 1) % 250;
+  const subnet = `10.213.${third}`;
   const bridge = `bqb${tag}`;
   const ns = (side: string): string => `bq${tag}${side}`;
   const hostVeth = (side: string): string => `bqh${tag}${side}`.slice(0, 15);

@@ -18,24 +18,18 @@
  * const url = await pg.createDatabase('identity'); // postgres://postgres@127.0.0.1:<port>/identity
  * ```
  */
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { accessSync, chownSync, constants, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { descendantsOf, freePort, stillRunning, waitFor, watchdog } from './process.ts';
+import { descendantsOf, onFreePort, stillRunning, superviseProcess, type TestServer, waitFor } from './process.ts';
 
-/** One running PostgreSQL server. */
-export interface PostgresServer extends AsyncDisposable {
-  readonly host: string;
-  readonly port: number;
-  /** `postgres://postgres@host:port/postgres` (the superuser, trust authentication on loopback). */
-  readonly url: string;
-  /** The postmaster's pid. */
-  readonly pid: number;
-  /** The temporary directory: `data/` (the cluster) and `socket/` (its Unix socket). */
-  readonly dir: string;
-  /** True until the server has exited. */
-  readonly running: boolean;
+/**
+ * One running PostgreSQL server: `url` is `postgres://postgres@host:port/postgres` (the
+ * superuser, trust authentication on loopback), `pid` the postmaster's, `dir` holds
+ * `data/` (the cluster) and `socket/` (its Unix socket).
+ */
+export interface PostgresServer extends TestServer, AsyncDisposable {
   /** Creates a database (if it does not exist yet) and returns its connection URL. */
   createDatabase(name: string): Promise<string>;
   /**
@@ -70,8 +64,6 @@ export interface StartPostgresOptions {
 }
 
 const HOST = '127.0.0.1';
-const live = new Set<{ pid: number; running: boolean; dir: string }>();
-let exitHookInstalled = false;
 
 /** Thrown when the PostgreSQL server programs (`initdb`, `postgres`) are not installed. */
 export class PostgresNotInstalledError extends Error {
@@ -162,24 +154,14 @@ function serverUser(): Owner | undefined {
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
 
-async function launch(
+function launch(
   bin: string,
   dir: string,
   settings: Record<string, string>,
   owner: Owner | undefined,
   startTimeoutMs: number,
 ): Promise<PostgresServer> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort(HOST);
-    try {
-      return await manage(bin, dir, port, settings, owner, startTimeoutMs);
-    } catch (error) {
-      lastError = error;
-      // The port may have been taken between our probe and the server's bind: try another.
-    }
-  }
-  throw lastError;
+  return onFreePort(HOST, (port) => manage(bin, dir, port, settings, owner, startTimeoutMs));
 }
 
 async function manage(
@@ -192,86 +174,34 @@ async function manage(
 ): Promise<PostgresServer> {
   const args = ['-D', join(dir, 'data'), '-p', String(port), '-h', HOST, '-k', join(dir, 'socket')];
   for (const [name, value] of Object.entries(settings)) args.push('-c', `${name}=${value}`);
-  let child: ChildProcess | undefined;
-  let guard: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  let running = false;
   let log = '';
-
-  const start = async (): Promise<void> => {
-    log = '';
-    child = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], ...(owner ?? {}) });
-    running = true;
-    const current = child;
-    current.stderr?.on('data', (chunk: Buffer) => {
-      if (log.length < 20_000) log += chunk.toString();
-    });
-    current.once('error', () => {
-      running = false;
-    });
-    exited = new Promise<void>((resolve) => {
-      current.once('exit', () => {
-        running = false;
-        guard?.kill('SIGKILL');
-        resolve();
+  const proc = superviseProcess({
+    what: `postgres on ${HOST}:${port}`,
+    spawn: () => {
+      log = '';
+      const child = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], ...(owner ?? {}) });
+      child.stderr?.on('data', (chunk: Buffer) => {
+        if (log.length < 20_000) log += chunk.toString();
       });
-    });
-    const pid = current.pid;
-    if (pid === undefined) throw new Error('could not start postgres');
-    guard = watchdog(pid, { signal: 'QUIT', removeDir: dir });
-    try {
-      await waitFor(`postgres on ${HOST}:${port}`, startTimeoutMs, async () => {
-        if (!running) throw new Error(`postgres exited during start: ${log.trim().split('\n').slice(-3).join(' | ')}`);
-        return ready(bin, port);
-      });
-    } catch (error) {
-      await kill();
-      throw error;
-    }
-  };
-
-  // Every backend and auxiliary process is a child of the postmaster, each in its own
-  // session (PostgreSQL calls setsid() in every child), so killing the postmaster's process
-  // group would not reach them: they are listed and killed one by one. Stopped first, the
-  // postmaster cannot start another one between the listing and the kill.
-  const kill = async (): Promise<void> => {
-    if (!running || child?.pid === undefined) return;
-    const pid = child.pid;
-    child.kill('SIGSTOP');
-    const processes = [pid, ...descendantsOf(pid)];
-    for (const p of processes) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-    await exited;
-    await waitFor(`every process of the PostgreSQL server in ${dir} to exit`, 60_000, async () => stillRunning(processes).length === 0);
-  };
-
-  const halt = async (): Promise<void> => {
-    if (!running || !child) return;
-    child.kill('SIGINT'); // fast shutdown: the postmaster exits once its children have
-    let killed: Promise<void> | undefined;
-    const timer = setTimeout(() => {
-      killed = kill();
-    }, 10_000);
-    await exited;
-    clearTimeout(timer);
-    await killed;
-  };
-
-  const server: PostgresServer & { pid: number; running: boolean } = {
+      return child;
+    },
+    ready: () => ready(bin, port),
+    startTimeoutMs,
+    exitDetail: () => `: ${log.trim().split('\n').slice(-3).join(' | ')}`,
+    watchdog: { signal: 'QUIT', removeDir: dir },
+    crash: (pid, exited) => killServer(pid, exited, dir),
+    removeDirOnExit: dir,
+  });
+  const server: PostgresServer = {
     host: HOST,
     port,
     url: `postgres://postgres@${HOST}:${port}/postgres`,
     dir,
     get pid() {
-      return child?.pid ?? -1;
+      return proc.pid;
     },
     get running() {
-      return running;
+      return proc.running;
     },
     async createDatabase(name) {
       if (!/^[A-Za-z_][\w-]{0,62}$/.test(name)) throw new Error(`database name must be a plain identifier, got ${JSON.stringify(name)}`);
@@ -280,29 +210,47 @@ async function manage(
       });
       return `postgres://postgres@${HOST}:${port}/${name}`;
     },
-    crash: () => kill(),
+    crash: () => proc.crash(),
     async restart() {
-      await kill();
-      live.add(server);
-      await start();
+      await proc.crash();
+      await proc.start();
     },
-    halt,
+    // Fast shutdown: the postmaster exits once its children have.
+    halt: () => proc.stop('SIGINT', 10_000),
     async stop() {
-      live.delete(server);
-      await halt();
+      proc.forget();
+      await server.halt();
       rmSync(dir, { recursive: true, force: true });
     },
     [Symbol.asyncDispose]: () => server.stop(),
   };
-  installExitHook();
-  live.add(server);
-  try {
-    await start();
-  } catch (error) {
-    live.delete(server);
-    throw error;
-  }
+  await proc.start();
   return server;
+}
+
+/**
+ * Kills the postmaster `pid` and every process it started, and waits until all are gone.
+ * Every backend and auxiliary process is a child of the postmaster, each in its own
+ * session (PostgreSQL calls setsid() in every child), so killing the postmaster's process
+ * group would not reach them: they are listed and killed one by one. Stopped first, the
+ * postmaster cannot start another one between the listing and the kill.
+ */
+async function killServer(pid: number, exited: Promise<void>, dir: string): Promise<void> {
+  try {
+    process.kill(pid, 'SIGSTOP');
+  } catch {
+    // Exited already: its children are listed and killed all the same.
+  }
+  const processes = [pid, ...descendantsOf(pid)];
+  for (const p of processes) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  await exited;
+  await waitFor(`every process of the PostgreSQL server in ${dir} to exit`, 60_000, async () => stillRunning(processes).length === 0);
 }
 
 function ready(bin: string, port: number): Promise<boolean> {
@@ -320,24 +268,5 @@ function psql(bin: string, port: number, sql: string): Promise<string> {
       (error, stdout, stderr) =>
         error ? reject(new Error(`psql ${JSON.stringify(sql)} failed: ${stderr || error.message}`)) : resolve(stdout),
     );
-  });
-}
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const server of live) {
-      try {
-        if (server.running) process.kill(server.pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-      try {
-        rmSync(server.dir, { recursive: true, force: true });
-      } catch {
-        // The watchdog removes it once the server has exited.
-      }
-    }
   });
 }

@@ -14,24 +14,16 @@
  * const client = new Redis(redis.port, redis.host);
  * ```
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { onFreePort, superviseProcess, type TestServer, waitFor } from './process.ts';
 
-/** One running `redis-server` or `redis-sentinel` process. */
-export interface RedisProcess {
+/** One running `redis-server` or `redis-sentinel` process: `url` is `redis://host:port`, `dir` holds its data files and config. */
+export interface RedisProcess extends TestServer {
   readonly role: 'primary' | 'replica' | 'sentinel';
-  readonly host: string;
-  readonly port: number;
-  /** `redis://host:port`. */
-  readonly url: string;
-  readonly pid: number;
-  /** Working directory (data files, config). */
-  readonly dir: string;
-  /** True until the process has exited. */
-  readonly running: boolean;
   /** Kills the process at once with SIGKILL, as a crash would, and waits for it to exit. */
   crash(): Promise<void>;
   /** Stops the process gracefully (SIGTERM, then SIGKILL after 5 s). Idempotent. */
@@ -131,8 +123,6 @@ export interface RedisTopology extends AsyncDisposable {
 }
 
 const HOST = '127.0.0.1';
-const live = new Set<ManagedProcess>();
-let exitHookInstalled = false;
 
 /** Thrown when `redis-server` or `redis-sentinel` is not installed. */
 export class RedisNotInstalledError extends Error {
@@ -359,87 +349,37 @@ async function startSentinel(
   });
 }
 
-async function launch(
+function launch(
   role: RedisProcess['role'],
   dir: string,
   startTimeoutMs: number,
   placement: Placement,
   build: (port: number) => { binary: string; args: string[] },
 ): Promise<ManagedProcess> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort();
-    try {
-      return await spawnManaged(role, dir, port, startTimeoutMs, placement, () => build(port));
-    } catch (error) {
-      lastError = error;
-      if (error instanceof RedisNotInstalledError) throw error;
-      // The port may have been taken between our probe and the server's bind: try another.
-    }
-  }
-  throw lastError;
+  return onFreePort(HOST, async (port) => manage(role, dir, port, startTimeoutMs, placement, build(port)), isNotInstalled);
 }
 
-async function spawnManaged(
+const isNotInstalled = (error: unknown): boolean => error instanceof RedisNotInstalledError;
+
+async function manage(
   role: RedisProcess['role'],
   dir: string,
   port: number,
   startTimeoutMs: number,
   placement: Placement,
-  build: () => { binary: string; args: string[] },
+  built: { binary: string; args: string[] },
 ): Promise<ManagedProcess> {
-  const built = build();
   const [program, ...prefix] = placement.wrap ?? [];
   const binary = program ?? built.binary;
   const args = program ? [...prefix, built.binary, ...built.args] : built.args;
   const host = placement.host;
-  let child: ChildProcess | undefined;
-  let watchdog: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  let running = false;
-
-  const start = async (): Promise<void> => {
-    child = spawn(binary, args, { stdio: 'ignore' });
-    running = true;
-    const current = child;
-    current.once('error', () => {
-      running = false;
-    });
-    exited = new Promise<void>((resolve) => {
-      current.once('exit', () => {
-        running = false;
-        watchdog?.kill('SIGKILL');
-        resolve();
-      });
-    });
-    const pid = current.pid;
-    if (pid === undefined) throw new Error(`could not start ${binary}`);
-    watchdog = spawn(
-      'sh',
-      ['-c', `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${pid} 2>/dev/null; do sleep 0.5; done; kill -9 ${pid} 2>/dev/null`],
-      {
-        stdio: 'ignore',
-        detached: true,
-      },
-    );
-    watchdog.unref();
-    try {
-      await waitFor(`${role} on ${host}:${port}`, startTimeoutMs, async () => {
-        if (!running) throw new Error(`${binary} exited during start; see ${dir}`);
-        return (await command(port, ['PING'], host)) === 'PONG';
-      });
-    } catch (error) {
-      await kill('SIGKILL');
-      throw error;
-    }
-  };
-
-  const kill = async (signal: NodeJS.Signals): Promise<void> => {
-    if (!running || !child) return;
-    child.kill(signal);
-    await exited;
-  };
-
+  const proc = superviseProcess({
+    what: `${role} on ${host}:${port}`,
+    spawn: () => spawn(binary, args, { stdio: 'ignore' }),
+    ready: async () => (await command(port, ['PING'], host)) === 'PONG',
+    startTimeoutMs,
+    exitDetail: () => `; see ${dir}`,
+  });
   const managed: ManagedProcess = {
     role,
     host,
@@ -447,74 +387,23 @@ async function spawnManaged(
     url: `redis://${host}:${port}`,
     dir,
     get pid() {
-      return child?.pid ?? -1;
+      return proc.pid;
     },
     get running() {
-      return running;
+      return proc.running;
     },
-    async crash() {
-      await kill('SIGKILL');
-    },
+    crash: () => proc.crash(),
     async stop() {
-      live.delete(managed);
-      if (!running || !child) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child?.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
+      proc.forget();
+      await proc.stop('SIGTERM', 5000);
     },
     async restart() {
-      await kill('SIGKILL');
-      live.add(managed);
-      await start();
+      await proc.crash();
+      await proc.start();
     },
   };
-  installExitHook();
-  live.add(managed);
-  await start();
+  await proc.start();
   return managed;
-}
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const p of live) {
-      try {
-        if (p.running) process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch (error) {
-      lastError = error;
-      if (error instanceof Error && error.message.includes('exited during start')) throw error;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError instanceof Error ? `: ${lastError.message}` : ''}`);
 }
 
 function mkdir(root: string, name: string): string {

@@ -99,6 +99,30 @@ describe('Admission.admit', () => {
     a[Symbol.dispose]();
   });
 
+  it('does not hold a request on a depth reading that does not come (a queue failing over): the last one stands (fake time)', async () => {
+    vi.useFakeTimers();
+    let depth: () => Promise<number> = async () => 0;
+    const a = new Admission(
+      { depth: () => depth(), serviceStats: async () => feed(Array<number>(64).fill(100), Date.now()) },
+      { workerSlots: 2, depthCacheMs: 0, serviceCacheMs: 0, probeRatio: 0, depthWaitMs: 250 },
+    );
+    (await a.admit(5000)).release();
+    depth = () => Promise.reject(new Error('unreachable'));
+    (await a.admit(5000)).release(); // a failed reading: the last one stands
+    depth = () => new Promise<number>(() => {}); // no answer at all
+    let admitted = false;
+    const pending = a.admit(5000).then((permit) => {
+      admitted = true;
+      permit.release();
+    });
+    await vi.advanceTimersByTimeAsync(249);
+    expect(admitted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await pending;
+    expect(admitted).toBe(true);
+    a[Symbol.dispose]();
+  });
+
   it('reads every worker’s conversions from the queue’s feed, async jobs included', async () => {
     const queue = new InProcessQueue();
     const a = new Admission(queue, { workerSlots: 1, depthCacheMs: 0, serviceCacheMs: 0 });
@@ -132,5 +156,31 @@ describe('Admission.admit with several jobs', () => {
     expect(isShedError(error) && error.reason).toBe('queueTimeout');
     (await a.admit(5000, 4)).release(); // (2 + 3 − 2 + 1) × 100 / 2 = 200 ms: within
     a[Symbol.dispose]();
+  });
+});
+
+describe('Admission.room', () => {
+  it('is the most jobs admit() would take now: the rest of the budget in conversions, after the queue ahead', async () => {
+    let depth = 0;
+    // 100 ms conversions on 2 slots; budget min(400, deadline − 100).
+    const a = admission(
+      () => feed(Array<number>(64).fill(100)),
+      () => depth,
+    );
+    // Empty queue: 2 slots start at once, then 400 ms × 2 slots ÷ 100 ms = 8 more.
+    expect(await a.room(1000)).toBe(10);
+    depth = 6;
+    expect(await a.room(1000)).toBe(4);
+    // Exactly that many are admitted; one more is shed.
+    const permit = await a.admit(1000, 4);
+    permit.release();
+    await expect(a.admit(1000, 5)).rejects.toSatisfy(isShedError);
+    // A deadline leaving 150 ms to wait: 150 × 2 ÷ 100 = 3, + 2 − 6 → none.
+    expect(await a.room(250)).toBe(0);
+    depth = 30;
+    expect(await a.room(1000)).toBe(0);
+    // A deadline shorter than a conversion leaves no room at all, even with the queue empty.
+    depth = 0;
+    expect(await a.room(50)).toBe(0);
   });
 });

@@ -13,6 +13,13 @@ export interface AdmissionOptions {
   maxExpectedWaitMs?: number;
   /** How long a queue depth reading is reused, ms. @default 50 */
   depthCacheMs?: number;
+  /**
+   * How long a request waits for a fresh depth reading, ms; beyond it (a queue failing
+   * over does not answer for seconds), or when the reading fails, the last one stands:
+   * the request is admitted or shed on it, not held, and the enqueue rides out the
+   * failover. @default 250
+   */
+  depthWaitMs?: number;
   /** How long a reading of the queue's service-time feed is reused, ms. @default 250 */
   serviceCacheMs?: number;
   /**
@@ -75,6 +82,21 @@ class Reading<T> {
     this.#clock = clock;
   }
 
+  /** A fresh reading if it comes within `waitMs` (a real timer); else, or if it fails, the last one. */
+  latest(waitMs: number): Promise<T> {
+    const fresh = this.get();
+    if (this.#pending === undefined) return fresh;
+    return new Promise<T>((resolve) => {
+      const timer = setTimeout(() => resolve(this.value), waitMs);
+      timer.unref?.();
+      const settle = (value: T): void => {
+        clearTimeout(timer);
+        resolve(value);
+      };
+      fresh.then(settle, () => settle(this.value));
+    });
+  }
+
   get(): Promise<T> {
     if (this.#clock.now() - this.#at < this.#ttlMs) return Promise.resolve(this.value);
     this.#pending ??= this.#read().then(
@@ -125,6 +147,7 @@ export class Admission implements Disposable {
   readonly #clock: Clock;
   readonly #now: () => number;
   readonly #depth: Reading<number>;
+  readonly #depthWaitMs: number;
   readonly #service: Reading<ServiceStats>;
   #probes = 0;
 
@@ -140,6 +163,7 @@ export class Admission implements Disposable {
     this.#clock = options.clock ?? systemClock;
     this.#now = func('now', options.now ?? (() => Date.now()));
     const depthCacheMs = durationMs('depthCacheMs', options.depthCacheMs ?? 50);
+    this.#depthWaitMs = durationMs('depthWaitMs', options.depthWaitMs ?? 250);
     const serviceCacheMs = durationMs('serviceCacheMs', options.serviceCacheMs ?? 250);
     this.#depth = new Reading(0, () => source.depth(), depthCacheMs, this.#clock);
     this.#service = new Reading(NO_SAMPLES, () => source.serviceStats(), serviceCacheMs, this.#clock);
@@ -164,7 +188,10 @@ export class Admission implements Disposable {
     let expected: number;
     let serviceMs: number;
     try {
-      const [depth, stats] = await Promise.all([this.#depth.get(), this.#service.get().catch(() => this.#service.value)]);
+      const [depth, stats] = await Promise.all([
+        this.#depth.latest(this.#depthWaitMs),
+        this.#service.get().catch(() => this.#service.value),
+      ]);
       serviceMs = this.serviceEstimateMs(stats);
       expected = this.expectedWaitMs(depth + jobs - 1, serviceMs);
     } catch (error) {
@@ -182,6 +209,20 @@ export class Admission implements Disposable {
     }
     this.#depth.value += jobs; // count ourselves until the next reading
     return permit;
+  }
+
+  /**
+   * How many jobs a request due within `deadlineMs` could enqueue now without the
+   * expected-wait check shedding it (0: not even one), from the same readings as
+   * {@link Admission.admit}: what a rendition set is planned down to before it is shed.
+   */
+  async room(deadlineMs: number): Promise<number> {
+    const [depth, stats] = await Promise.all([this.#depth.get(), this.#service.get().catch(() => this.#service.value)]);
+    const serviceMs = this.serviceEstimateMs(stats);
+    const budget = Math.min(this.#maxExpectedWaitMs, deadlineMs - serviceMs);
+    if (budget < 0) return 0;
+    // expectedWaitMs(depth + jobs − 1) ≤ budget ⇔ jobs ≤ budget × slots ÷ serviceMs + slots − depth
+    return Math.max(0, Math.floor((budget * this.#slots) / serviceMs + this.#slots - depth + 1e-9));
   }
 
   /**

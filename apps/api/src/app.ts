@@ -17,6 +17,7 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import { Registry } from 'prom-client';
 import { Admission } from './admission.ts';
 import { apiDimmer, degradationMetrics, degradeSingle, sampleResponses } from './brownout.ts';
+import { enqueueAcrossFailover } from './enqueue.ts';
 import { apiErrors } from './errors.ts';
 import { FairShare, fairShareGate, fairShareMetrics } from './fair-share.ts';
 import { admit, cancelJob, jobOutcome, jobResult, readImage, resize } from './handlers.ts';
@@ -67,6 +68,7 @@ export function createApi(options: ApiOptions): Api {
   const log = (options.logger ?? createLogger()).child({ service: o.name });
   const registry = options.registry ?? new Registry();
   const admission = new Admission(queue, options);
+  const enqueue = enqueueAcrossFailover(queue, o.enqueueRetryMs);
   const metrics = apiMetrics(registry, queue, admission);
   queueMetrics(registry, queue);
   const bodies = new BodyBudget(o.bodyBudgetBytes);
@@ -109,7 +111,7 @@ export function createApi(options: ApiOptions): Api {
     admitted(),
     degradeSingle(dimmer, degradation.degradations, random),
     readImage(o.body, bodies, o.inputFormats),
-    resize(queue),
+    resize(queue, enqueue),
   );
   renditionRoutes(app, {
     queue,
@@ -132,6 +134,7 @@ export function createApi(options: ApiOptions): Api {
   const ops = operationalApp({ ...probes, registry });
   const close = async (): Promise<void> => {
     admission[Symbol.dispose]();
+    enqueue[Symbol.dispose]();
     stopShareMetrics();
     dimmer?.close();
     degradation.close();

@@ -9,8 +9,17 @@ import { BrownoutController, type BrownoutOptions } from '@ballast/backpressure'
 import { BrownoutMetrics } from '@ballast/backpressure/prometheus';
 import type { MiddlewareHandler } from 'hono';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Admission } from './admission.ts';
 import type { ApiEnv } from './options.ts';
-import { DEGRADATION_STAGES, type DegradationStage, EFFORT_FLOOR, type Format } from './renditions/plan.ts';
+import {
+  DEGRADATION_STAGES,
+  type DegradationStage,
+  EFFORT_FLOOR,
+  type Format,
+  planRenditions,
+  type Rendition,
+  type RenditionPlan,
+} from './renditions/plan.ts';
 
 /** Response header naming the degradation stages applied to an answer (`effort`, `format`, `width`), comma-separated. */
 export const DEGRADED_HEADER = 'x-ballast-degraded';
@@ -30,7 +39,14 @@ export const DIMMER_HEADER = 'x-ballast-dimmer';
  */
 export function apiDimmer(options: BrownoutOptions | false | undefined, name: string): BrownoutController | undefined {
   if (options === false) return undefined;
-  return new BrownoutController({ name, setpointMs: DEFAULT_SETPOINT, pole: DEFAULT_POLE, forgetting: DEFAULT_FORGETTING, ...options });
+  return new BrownoutController({
+    name,
+    setpointMs: DEFAULT_SETPOINT,
+    pole: DEFAULT_POLE,
+    forgetting: DEFAULT_FORGETTING,
+    whenIdle: 'raise',
+    ...options,
+  });
 }
 
 /** The API dimmer's default setpoint: 800 ‰ of a request's deadline. */
@@ -150,4 +166,41 @@ export const degradeSingle = (
 export function degradedHeader(stages: Record<DegradationStage, number>): string | undefined {
   const applied = DEGRADATION_STAGES.filter((s) => stages[s] > 0);
   return applied.length > 0 ? applied.join(',') : undefined;
+}
+
+/** How far below θ {@link fitToRoom} looks for a plan that fits, per step. */
+const FIT_STEP = 0.05;
+
+/**
+ * Degrade before shedding: a rendition set whose plan at the dimmer's level θ would be
+ * shed by admission (more jobs than the queue has room for within the deadline) is planned
+ * lower — the highest level below θ, in steps of 0.05, whose plan fits `admission.room()` —
+ * down to the one rendition never dropped. The dimmer lags a sudden overload by a control
+ * period or more; meanwhile this keeps answering with fewer renditions instead of 503s.
+ * Each job given up this way is a sample for the dimmer: the response time admission
+ * predicts it would have had (its queue wait behind the jobs ahead, ‰ of the deadline,
+ * at most a deadline missed), so the dimmer still hears of the overload. A set that fits
+ * (or when the queue has no room for even one job, and admission sheds it) keeps its plan.
+ */
+export async function fitToRoom(
+  asked: readonly Rendition[],
+  planned: { plan: RenditionPlan; level: number },
+  deadlineMs: number,
+  admission: Admission,
+  dimmer: BrownoutController,
+  random: () => number,
+): Promise<{ plan: RenditionPlan; level: number }> {
+  const room = await admission.room(deadlineMs);
+  if (planned.plan.planned <= room || room < 1) return planned;
+  let fitted = planned;
+  while (fitted.plan.planned > room && fitted.level > 0) {
+    const level = Math.max(0, fitted.level - FIT_STEP);
+    fitted = { plan: planRenditions(asked, level, random), level };
+  }
+  const { depth, serviceMs } = admission.stats();
+  for (let k = fitted.plan.planned + 1; k <= planned.plan.planned; k++) {
+    const predictedMs = admission.expectedWaitMs(depth + k - 1, serviceMs) + serviceMs;
+    dimmer.record(Math.min(MISSED, (1000 * predictedMs) / deadlineMs));
+  }
+  return fitted;
 }

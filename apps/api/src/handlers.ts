@@ -15,6 +15,7 @@ import {
 import { linkSignal } from '@ballast/common';
 import type { Handler, MiddlewareHandler } from 'hono';
 import type { Admission } from './admission.ts';
+import type { FailoverEnqueue } from './enqueue.ts';
 import type { ApiEnv, ApiUsage } from './options.ts';
 import { resultResponse } from './results.ts';
 import { ownedJobId, ownsJob } from './tenancy.ts';
@@ -58,15 +59,15 @@ export const readImage = (limits: ResolvedBodyLimits, budget: BodyBudget, format
   };
 
 /**
- * Enqueues the job (acknowledged once durable), then answers 202 with its id (async) or
+ * Enqueues the job (acknowledged once durable; retried across a failover of the queue), then answers 202 with its id (async) or
  * waits for the result within the deadline (sync). A client that leaves, or a deadline
  * that passes, cancels the job.
  */
-export const resize = (queue: JobQueue): Handler<ApiEnv> =>
+export const resize = (queue: JobQueue, failover: FailoverEnqueue): Handler<ApiEnv> =>
   async function resize(c) {
     const { resize: params, mode, deadlineMs } = c.var.request;
     const deadlineAt = Date.now() + deadlineMs;
-    const jobId = await queue.enqueue({
+    const jobId = await failover.enqueue({
       id: ownedJobId(c.var.tenant),
       data: c.var.image,
       params: { resize: params, tenant: c.var.tenant, requestId: c.var.requestId },

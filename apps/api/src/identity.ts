@@ -16,14 +16,15 @@ export interface ApiIdentity {
  * The edge cache on the Redis feed the management plane publishes to, and per-tenant
  * quotas shared through the same Redis (BALLAST_REDIS_SENTINELS + BALLAST_REDIS_MASTER,
  * or BALLAST_REDIS_URL). Starts the cache; resolves even when Redis is not there yet
- * (keys are answered 503 until the first snapshot arrives).
+ * (keys are answered 503 until the first snapshot arrives). `workerSlots` (the workers'
+ * conversions at once, BALLAST_API_WORKER_SLOTS) sizes each tenant's fair share of them.
  */
-export async function apiIdentityFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<ApiIdentity> {
+export async function apiIdentityFromEnv(env: NodeJS.ProcessEnv = process.env, workerSlots?: number): Promise<ApiIdentity> {
   const feed = identityFeedFromEnv(env);
   const redis = apiRedisFromEnv(env) as NonNullable<ReturnType<typeof apiRedisFromEnv>>;
   redis.on('error', () => {}); // failures surface as admitted requests (availability first), counted in the quotas' stats
   const identity = new IdentityClient({ source: feed });
-  const quotas = new TenantQuotas({ redis });
+  const quotas = new TenantQuotas({ redis, workerSlots });
   await feed.ready().catch(() => {});
   await identity.start();
   return {

@@ -22,7 +22,7 @@ const usageDatabase = usageConfig().database;
 const usageStore = /^postgres(ql)?:\/\//.test(usageDatabase) ? await UsageStore.open({ database: usageDatabase }) : undefined;
 const name = env.BALLAST_API_NAME;
 // BALLAST_API_IDENTITY=true: every request needs an API key, verified from the identity feed on Redis.
-const identity = env.BALLAST_API_IDENTITY ? await apiIdentityFromEnv() : undefined;
+const identity = env.BALLAST_API_IDENTITY ? await apiIdentityFromEnv(process.env, env.BALLAST_API_WORKER_SLOTS) : undefined;
 // Per-client fair share of the workers, counted over every API server through the queue's Redis.
 const fairShare = fairShareFromEnv(env, env.BALLAST_API_WORKER_SLOTS);
 const api = createApi({
@@ -34,6 +34,7 @@ const api = createApi({
   maxInflight: env.BALLAST_API_MAX_INFLIGHT,
   maxBodyBytes: env.BALLAST_API_MAX_BODY_BYTES,
   defaultDeadlineMs: env.BALLAST_API_DEFAULT_DEADLINE_MS,
+  enqueueRetryMs: env.BALLAST_API_ENQUEUE_RETRY_MS,
   maxExpectedWaitMs: env.BALLAST_API_MAX_EXPECTED_WAIT_MS,
   workerSlots: env.BALLAST_API_WORKER_SLOTS,
   bodyBudgetBytes: env.BALLAST_API_BODY_BUDGET_BYTES,

@@ -43,6 +43,13 @@ export interface ApiOptions extends AdmissionOptions, BodyLimits {
   defaultDeadlineMs?: number;
   /** Largest `deadlineMs` a client may ask for, ms. @default 60000 */
   maxDeadlineMs?: number;
+  /**
+   * How long an enqueue refused because the queue is unavailable (a Redis failover) is
+   * retried, ms, and never past three quarters of the time left before the request's
+   * deadline (see enqueue.ts); 0 answers 503 at once. Size it to the queue's failover.
+   * @default 10000
+   */
+  enqueueRetryMs?: number;
   /** Bytes of images held in memory at once, over all requests; beyond it, 503 `ERR_BALLAST_BODY_BUDGET`. @default 268435456 (256 MiB) */
   bodyBudgetBytes?: number;
   /**
@@ -121,6 +128,7 @@ export interface ResolvedApiOptions {
   name: string;
   defaultDeadlineMs: number;
   maxDeadlineMs: number;
+  enqueueRetryMs: number;
   bodyBudgetBytes: number;
   inputFormats: readonly InputFormat[];
   body: ResolvedBodyLimits;
@@ -134,6 +142,7 @@ export function resolveApiOptions(options: ApiOptions): ResolvedApiOptions {
     name: options.name ?? 'api',
     maxDeadlineMs,
     defaultDeadlineMs: durationMs('defaultDeadlineMs', options.defaultDeadlineMs ?? 5000, { min: 1, max: maxDeadlineMs }),
+    enqueueRetryMs: durationMs('enqueueRetryMs', options.enqueueRetryMs ?? 10_000, { min: 0 }),
     bodyBudgetBytes: integer('bodyBudgetBytes', options.bodyBudgetBytes ?? 256 * 1024 * 1024, { min: 1 }),
     inputFormats: inputFormatsOption(options.inputFormats),
     body: resolveBodyLimits(options),

@@ -1,4 +1,5 @@
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { generateKey, IdentityClient, InProcessFeed, type KeyEntry, type Quota, type TenantEntry } from '@ballast/app-identity';
 import { InProcessQueue } from '@ballast/app-queue';
 import { listen, memoryLogger } from '@ballast/app-shared';
@@ -6,7 +7,7 @@ import { ResizeWorker } from '@ballast/app-worker';
 import { type RedisServer, startRedis } from '@ballast/test/redis';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApi, identityAuthentication } from './index.ts';
 import { ownsJob } from './tenancy.ts';
 import { TenantQuotas } from './tenant-quota.ts';
@@ -65,7 +66,8 @@ async function setup(
   await feed.publish(changes);
   await identity.start();
   const queue = new InProcessQueue({ maxDepth: 1000 });
-  const quotas = options.quotas ?? new TenantQuotas();
+  // Slots enough that jobs left queued (tests without workers) never wait in their tenant's lane.
+  const quotas = options.quotas ?? new TenantQuotas({ workerSlots: 100 });
   const { logger, entries: logs } = memoryLogger('info');
   const authenticate = identityAuthentication({ identity, quotas, anonymous: options.anonymous ?? false });
   const api = createApi({ queue, identity, quotas, authenticate, logger });
@@ -204,7 +206,7 @@ describe('tenant isolation', () => {
 describe('per-tenant quotas', () => {
   it('answers 429 with Retry-After and RateLimit headers beyond the rate, and RateLimit headers on every answer', async () => {
     let now = 1_000_000;
-    const quotas = new TenantQuotas({ clock: { now: () => now } });
+    const quotas = new TenantQuotas({ clock: { now: () => now }, workerSlots: 100 }); // no workers: async jobs stay queued
     const { post, keys } = await setup({ worker: false, quotas, tenants: { tn_a: { requestsPerSecond: 2 }, tn_b: {} } });
     const first = await post(keys.tn_a, 'width=16&mode=async');
     expect(first.status).toBe(202);
@@ -253,6 +255,71 @@ describe('per-tenant quotas', () => {
     expect(q).toEqual([200, 200, 200, 200]);
     expect(n.filter((s) => s === 200).length).toBeLessThanOrEqual(5);
     expect(n.filter((s) => s === 429).length).toBeGreaterThanOrEqual(45);
+  });
+});
+
+describe('refusing a tenant over its rate, over HTTP', () => {
+  /** Sends the head of a POST (and `body`, if any) on one socket; resolves with the first answer and how the socket ended. */
+  function rawPost(url: string, key: string, contentLength: number) {
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    let text = '';
+    socket.on('data', (chunk) => {
+      text += chunk.toString('latin1');
+    });
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(
+      `POST /v1/resize?width=16 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: image/jpeg\r\ncontent-length: ${contentLength}\r\n\r\n`,
+    );
+    const answered = vi.waitFor(
+      () => {
+        if (!/\r\n\r\n/.test(text)) throw new Error('no answer yet');
+        return text;
+      },
+      { timeout: 10_000, interval: 5 },
+    );
+    return { socket, answered, closed };
+  }
+
+  it('answers 429 before reading a byte of a large body, and closes the connection instead of reading it', async () => {
+    const { api, keys, queue, post } = await setup({ worker: false, tenants: { tn_a: { requestsPerSecond: 1 }, tn_b: {} } });
+    const server = await listen(api.app.fetch);
+    open.push({ close: () => server.close(0) });
+    expect((await post(keys.tn_a, 'width=16&mode=async')).status).toBe(202); // the one request of its rate
+    const huge = rawPost(server.url, keys.tn_a, 50 * 1024 * 1024); // declares 50 MiB, sends none of it
+    const head = await huge.answered;
+    expect(head).toMatch(/^HTTP\/1\.1 429 /);
+    expect(head.toLowerCase()).toContain('connection: close');
+    expect(head.toLowerCase()).toContain('retry-after: 1');
+    expect(head).toContain('ERR_BALLAST_RATE_LIMITED');
+    await huge.closed; // the server closed the connection: the 50 MiB are never read
+    expect(await queue.depth()).toBeLessThanOrEqual(1);
+  });
+
+  it('drains a small body after a 429 and keeps the connection for the next request', async () => {
+    const { api, keys } = await setup({ worker: false, tenants: { tn_a: { requestsPerSecond: 1 }, tn_b: {} } });
+    const server = await listen(api.app.fetch);
+    open.push({ close: () => server.close(0) });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const send = () =>
+      new Promise<{ status: number; socket: unknown }>((resolve, reject) => {
+        const req = httpRequest(`${server.url}/v1/resize?width=16&mode=async`, {
+          method: 'POST',
+          agent,
+          headers: { authorization: `Bearer ${keys.tn_a}`, 'content-type': 'image/jpeg' },
+        });
+        req.on('response', (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, socket: req.socket }));
+        });
+        req.on('error', reject);
+        req.end(jpeg);
+      });
+    const first = await send();
+    const second = await send();
+    const third = await send();
+    expect([first.status, second.status, third.status]).toEqual([202, 429, 429]);
+    expect(third.socket).toBe(first.socket); // one connection throughout
+    agent.destroy();
   });
 });
 

@@ -6,8 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import type { AuthRefusal, IdentityClient, Quota } from '@ballast/app-identity';
 import type { JobQueue } from '@ballast/app-queue';
-import { type AppEnv, type Authenticate, annotate, HttpError, nodeRequest, retryAfter } from '@ballast/app-shared';
+import { type AppEnv, type Authenticate, annotate, clientSignal, HttpError, nodeRequest, retryAfter } from '@ballast/app-shared';
+import type { RateLimitDecision, RateLimitPolicy } from '@ballast/backpressure';
 import { rateLimitHeader, rateLimitPolicyHeader } from '@ballast/backpressure/hono';
+import { errorBody, linkSignal } from '@ballast/common';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { ApiEnv } from './options.ts';
 import type { JobSlot, TenantQuotas } from './tenant-quota.ts';
@@ -64,9 +66,12 @@ export function identityAuthentication(options: IdentityAuthenticationOptions): 
     }
     const quota = c.get('caller').quota;
     if (quotas === undefined || quota === undefined) return next();
-    const headers = await spendRate(quotas, c.var.tenant, quota);
+    const limiter = quotas.limiter(quota);
+    const decision = await quotas.rate(c.var.tenant, quota);
+    if (!decision.allowed) return rateRefusal(c, quota, limiter.policy, decision);
     await next();
-    for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
+    c.res.headers.set('ratelimit-policy', policyHeader(limiter.policy));
+    c.res.headers.set('ratelimit', rateLimitHeader(limiter.policy, decision));
   };
 }
 
@@ -94,33 +99,69 @@ function authorizationCount(c: Context<AppEnv>): number {
   return n;
 }
 
-/** One request of the tenant's rate: the RateLimit headers for the answer, or a 429 carrying them. */
-async function spendRate(quotas: TenantQuotas, tenant: string, quota: Quota): Promise<Record<string, string>> {
-  const limiter = quotas.limiter(quota);
-  const decision = await quotas.rate(tenant, quota);
-  const headers = { 'ratelimit-policy': rateLimitPolicyHeader(limiter.policy), ratelimit: rateLimitHeader(limiter.policy, decision) };
-  if (decision.allowed) return headers;
-  const wait = retryAfter(decision.retryAfterMs);
-  throw new HttpError(
-    429,
-    'ERR_BALLAST_RATE_LIMITED',
-    `tenant ${tenant} is over its rate of ${quota.requestsPerSecond} requests/s; retry after ${wait} s`,
-    { 'retry-after': wait, ...headers },
-  );
+/** A declared body larger than this, not yet received whole, is not drained after a refusal: the connection is closed instead. */
+export const REFUSAL_DRAIN_BYTES: number = 64 * 1024;
+
+/** Bodies of 429 answers by tenant, rate and wait (a handful per tenant), so a flood over its rate costs no JSON per refusal. */
+const refusalBodies = new Map<string, string>();
+const policyHeaders = new WeakMap<RateLimitPolicy, string>();
+
+function policyHeader(policy: RateLimitPolicy): string {
+  let header = policyHeaders.get(policy);
+  if (header === undefined) policyHeaders.set(policy, (header = rateLimitPolicyHeader(policy)));
+  return header;
 }
 
 /**
- * The tenant's concurrent-job quota, in the resize chain before admission: a slot is
- * taken (429 `ERR_BALLAST_TOO_MANY_JOBS` when all are held) and kept until the job
- * reaches a final state: the end of the request for sync, the job's result for async.
+ * The 429 of a request over its tenant's rate, as cheap as it can be: answered before the
+ * body is read, from a cached body, without an exception; the body is then drained when
+ * it is small or already here (the connection stays open), else the connection is closed
+ * so the body is never read.
+ */
+function rateRefusal(c: Context<AppEnv>, quota: Quota, policy: RateLimitPolicy, decision: RateLimitDecision): Response {
+  const tenant = c.var.tenant;
+  const wait = retryAfter(decision.retryAfterMs);
+  const key = `${tenant}\n${quota.requestsPerSecond}\n${wait}`;
+  let body = refusalBodies.get(key);
+  if (body === undefined) {
+    if (refusalBodies.size >= 10_000) refusalBodies.clear();
+    const message = `tenant ${tenant} is over its rate of ${quota.requestsPerSecond} requests/s; retry after ${wait} s`;
+    refusalBodies.set(key, (body = JSON.stringify(errorBody('ERR_BALLAST_RATE_LIMITED', message))));
+  }
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'retry-after': wait,
+    'ratelimit-policy': policyHeader(policy),
+    ratelimit: rateLimitHeader(policy, decision),
+  };
+  if (!drainable(c)) headers.connection = 'close';
+  return c.body(body, 429, headers);
+}
+
+/** True when the request's body is already received whole, or small enough to drain rather than close the connection. */
+function drainable(c: Context<AppEnv>): boolean {
+  const incoming = nodeRequest(c);
+  if (!incoming || incoming.complete) return true;
+  const length = Number(incoming.headers['content-length'] ?? Number.NaN);
+  return length <= REFUSAL_DRAIN_BYTES; // NaN (chunked, unknown length) is not
+}
+
+/**
+ * The tenant's concurrent-job quota and its fair share of the workers, in the resize chain
+ * before admission: a quota slot is taken (429 `ERR_BALLAST_TOO_MANY_JOBS` when all are
+ * held), then a place in the tenant's lane ({@link TenantLanes}: it waits while the
+ * tenant's share of the worker slots is taken by its own earlier jobs; 504 when its
+ * deadline passes first). Both are kept until the job reaches a final state: the end of
+ * the request for sync, the job's result for async.
  */
 export const tenantJobs = (quotas: TenantQuotas, queue: JobQueue): MiddlewareHandler<ApiEnv> =>
   async function tenantJobs(c, next) {
     const quota = c.get('caller')?.quota;
     if (quota === undefined) return next();
     const { deadlineMs } = c.var.request;
-    const slot = await quotas.acquireJob(c.var.tenant, quota, deadlineMs + 5000);
-    if (!slot) {
+    const deadlineAt = Date.now() + deadlineMs;
+    const quotaSlot = await quotas.acquireJob(c.var.tenant, quota, deadlineMs + 5000);
+    if (!quotaSlot) {
       throw new HttpError(
         429,
         'ERR_BALLAST_TOO_MANY_JOBS',
@@ -128,12 +169,51 @@ export const tenantJobs = (quotas: TenantQuotas, queue: JobQueue): MiddlewareHan
         { 'retry-after': '1' },
       );
     }
-    const deadlineAt = Date.now() + deadlineMs;
+    const slot = both(quotaSlot, await laneFor(c, quotas, deadlineMs).catch((error) => failAfter(quotaSlot, error)));
+    // Time spent in the lane comes out of the request's deadline: admission and the job see what is left.
+    c.var.request.deadlineMs = Math.max(1, deadlineAt - Date.now());
     await nextOrRelease(next, () => slot.release());
     const jobId = c.var.fields.jobId;
     if (c.res.status === 202 && typeof jobId === 'string') holdUntilDone(queue, jobId, slot, deadlineAt);
     else slot.release();
   };
+
+/** A place in the tenant's lane, within the request's deadline and while its client is there. */
+async function laneFor(c: Context<ApiEnv>, quotas: TenantQuotas, deadlineMs: number): Promise<JobSlot> {
+  const now = quotas.lanes.tryTake(c.var.tenant);
+  if (now) return now;
+  const client = clientSignal(c);
+  const linked = linkSignal([client], deadlineMs);
+  try {
+    return await quotas.lanes.take(c.var.tenant, linked.signal);
+  } catch (error) {
+    if (linked.signal.aborted && !client.aborted) {
+      throw new HttpError(
+        504,
+        'ERR_BALLAST_DEADLINE',
+        `tenant ${c.var.tenant}'s share of the workers stayed taken by its own earlier jobs for the whole ${deadlineMs} ms deadline; nothing was enqueued`,
+      );
+    }
+    throw error;
+  } finally {
+    linked.dispose();
+  }
+}
+
+function failAfter(slot: JobSlot, error: unknown): never {
+  slot.release();
+  throw error;
+}
+
+/** One slot releasing two. */
+function both(a: JobSlot, b: JobSlot): JobSlot {
+  return {
+    release: () => {
+      b.release();
+      a.release();
+    },
+  };
+}
 
 /** Runs the rest of the chain; if it throws, what the request holds is given back (`release`) before the error goes on. */
 export async function nextOrRelease(next: () => Promise<void>, release: () => void): Promise<void> {

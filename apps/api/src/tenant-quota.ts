@@ -8,6 +8,7 @@ import {
 } from '@ballast/backpressure';
 import { type Clock, durationMs, finiteNumber, nonEmptyString, systemClock } from '@ballast/common';
 import { LeasedSlots, withinMs } from './slots.ts';
+import { TenantLanes, type TenantLanesStats } from './tenant-lanes.ts';
 
 /** Options of {@link TenantQuotas}. */
 export interface TenantQuotasOptions {
@@ -23,6 +24,12 @@ export interface TenantQuotasOptions {
   redisTimeoutMs?: number;
   /** Requests a tenant may send back to back, in seconds of its rate (bucket size). @default 1 */
   burstSeconds?: number;
+  /**
+   * Conversions the workers run at once, system-wide: each active tenant's fair share of
+   * them bounds its jobs in the queue ({@link TenantLanes}); its further jobs wait in its
+   * own lane. @default os.availableParallelism()
+   */
+  workerSlots?: number;
   clock?: Clock;
 }
 
@@ -41,6 +48,8 @@ export interface TenantQuotasStats {
   jobsHeld: number;
   /** Redis failures, each answered by admitting (availability first). */
   redisErrors: number;
+  /** The tenants' lanes in front of the queue (this process's view). */
+  lanes: TenantLanesStats;
 }
 
 /**
@@ -60,6 +69,8 @@ export class TenantQuotas implements Disposable {
   readonly #clock: Clock;
   readonly #rates = new Map<number, RateLimiter & { close?: () => void }>();
   readonly #jobs: LeasedSlots;
+  /** Each tenant's fair share of the worker slots, in front of the queue. */
+  readonly lanes: TenantLanes;
   readonly #stats = { rateLimited: 0, jobsRefused: 0, jobsHeld: 0, redisErrors: 0 };
 
   /** @throws {InvalidOptionError} naming the first invalid option. */
@@ -70,6 +81,7 @@ export class TenantQuotas implements Disposable {
     this.#redisTimeoutMs = durationMs('redisTimeoutMs', options.redisTimeoutMs ?? 250, { min: 1 });
     this.#clock = options.clock ?? systemClock;
     this.#jobs = new LeasedSlots({ redis: this.#redis, prefix: this.#prefix, redisTimeoutMs: this.#redisTimeoutMs });
+    this.lanes = new TenantLanes({ workerSlots: options.workerSlots });
   }
 
   /** Spends one request of the tenant's rate. */
@@ -133,7 +145,7 @@ export class TenantQuotas implements Disposable {
   }
 
   stats(): TenantQuotasStats {
-    return { ...this.#stats, redisErrors: this.#stats.redisErrors + this.#jobs.redisErrors };
+    return { ...this.#stats, redisErrors: this.#stats.redisErrors + this.#jobs.redisErrors, lanes: this.lanes.stats() };
   }
 
   close(): void {

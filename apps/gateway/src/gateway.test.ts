@@ -1,9 +1,10 @@
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { type AppEnv, type Listening, listen, memoryLogger, silentLogger } from '@ballast/app-shared';
 import { isInvalidOptionError } from '@ballast/common';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createGateway, type Gateway, type GatewayOptions } from './index.ts';
+import { createGateway, type Gateway, type GatewayOptions, resolveClientRateLimit } from './index.ts';
 
 const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
@@ -86,6 +87,24 @@ function raw(
       resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]), body: text.slice(text.indexOf('\r\n\r\n') + 4) }),
     );
     socket.on('error', reject);
+  });
+}
+
+/** GET `target` from the local address `from` (127.0.0.2 is another client on loopback): status, error code, Retry-After. */
+function getFrom(url: string, target: string, from: string): Promise<[number, string, string | undefined]> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${target}`, { localAddress: from, agent: false }, (res) => {
+      let text = '';
+      res.on('data', (chunk) => {
+        text += String(chunk);
+      });
+      res.on('end', () => {
+        const code = (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? '';
+        resolve([res.statusCode ?? 0, code, res.headers['retry-after']]);
+      });
+    });
+    req.on('error', reject);
+    req.end();
   });
 }
 
@@ -483,6 +502,27 @@ describe('gateway: hostile clients', () => {
     expect(reached).toBe(3);
     const stats = (await (await fetch(`${ops}/gateway/stats`)).json()) as { refusals: { remembered: number; refused: number } };
     expect(stats.refusals).toEqual({ remembered: 2, refused: 5 });
+  });
+
+  it('limits each address’s request rate, junk included: one address over it leaves another’s alone', async () => {
+    // A burst of 5 and almost no refill: the sixth request of an address in this test is over its rate.
+    const { url, ops } = await gatewayOver([await upstream('a')], { rateLimit: { perSec: 0.01, burst: 5 } });
+    const junk = [];
+    for (let i = 0; i < 8; i++) junk.push(await getFrom(url, '/metrics', '127.0.0.2'));
+    expect(junk.slice(0, 5)).toEqual(Array(5).fill([404, 'ERR_BALLAST_NOT_FOUND', undefined]));
+    expect(junk.slice(5)).toEqual(Array(3).fill([429, 'ERR_BALLAST_RATE_LIMITED', expect.stringMatching(/^\d+$/)]));
+    expect(Number(junk[5]?.[2])).toBeGreaterThan(60); // 1 request per 100 s
+    for (let i = 0; i < 5; i++) expect((await post(url)).status).toBe(200); // from 127.0.0.1: its own rate
+    const stats = (await (await fetch(`${ops}/gateway/stats`)).json()) as { rateLimit: unknown };
+    expect(stats.rateLimit).toMatchObject({ keys: 2, allowed: 10, limited: 3 });
+    expect(await (await fetch(`${ops}/metrics`)).text()).toContain('ballast_gateway_rate_limited_total 3');
+  });
+
+  it('refuses an invalid rate limit, naming the option, and turns it off with perSec 0 or false', () => {
+    expect(() => createGateway({ upstreams: [], rateLimit: { perSec: -1 } })).toThrow(/rateLimit\.perSec/);
+    expect(() => createGateway({ upstreams: [], rateLimit: { burst: 0 } })).toThrow(/rateLimit\.burst/);
+    expect([resolveClientRateLimit({ perSec: 0 }), resolveClientRateLimit(false)]).toEqual([false, false]);
+    expect(resolveClientRateLimit(undefined)).toEqual({ perSec: 100, burst: 200, maxClients: 100_000 });
   });
 
   it('refuses bodies with 503 once its body budget is spent', async () => {

@@ -10,7 +10,7 @@ import {
   operationalApp,
   requestContext,
 } from '@ballast/app-shared';
-import { AdaptiveThrottle, ConcurrencyLimiter } from '@ballast/backpressure';
+import { AdaptiveThrottle, ConcurrencyLimiter, type KeyedRateLimiter } from '@ballast/backpressure';
 import type { CircuitBreaker } from '@ballast/circuit-breaker';
 import type { HeartbeatMonitor } from '@ballast/failure-detector';
 import { createForwarding, type LoadBalancer } from '@ballast/load-balancer';
@@ -23,6 +23,7 @@ import { acceptedImages, admission, bufferBody, type GatewayEnv, identifyClient,
 import { type GatewayObservability, gatewayObservability } from './observability/index.ts';
 import { type GatewayOptions, type ResolvedGatewayOptions, resolveGatewayOptions } from './options.ts';
 import { gatewayProxy } from './proxy.ts';
+import { clientRateLimiter, rateLimitClients } from './rate-limit.ts';
 import { RefusalMemory, rememberRefusals } from './refusals.ts';
 import { UpstreamPool } from './upstreams.ts';
 
@@ -44,8 +45,8 @@ export interface Gateway extends AsyncDisposable {
 
 /**
  * The gateway: a reverse proxy over the API servers, built as one Hono middleware chain —
- * request context (id, logger) → metrics → errors → public routes only → the client's
- * identity → authentication → refusals remembered → adaptive throttling → body buffering (budget, rate, time) →
+ * request context (id, logger) → metrics → errors → the client's identity → its request
+ * rate → public routes only → authentication → refusals remembered → adaptive throttling → body buffering (budget, rate, time) →
  * admission → @ballast/load-balancer's Node proxy, whose attempts go through a circuit
  * breaker per upstream and are resent elsewhere, under a retry budget, only when they
  * never reached one. Upstreams are picked by @ballast/load-balancer (P2C by default) and
@@ -61,6 +62,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     ? new AdaptiveThrottle({ name: 'gateway', k: o.throttle.k, windowMs: o.throttle.windowMs, buckets: 10 })
     : undefined;
   const limiter = new ConcurrencyLimiter({ name: 'gateway', limit: o.maxInflight, maxQueue: 0 });
+  const perClient = o.rateLimit ? clientRateLimiter(o.rateLimit) : undefined;
   const bodies = new BodyBudget(o.bodyBudgetBytes, o.bodyBudgetPerClientBytes);
   const refusals = o.holdRefusedMs > 0 ? new RefusalMemory({ maxHoldMs: o.holdRefusedMs }) : undefined;
   const forwarding = createForwarding({ trustedProxies: o.trustedProxies });
@@ -85,8 +87,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.use(measure(metrics.requests, (c) => ({ upstream: String(c.var.fields.upstream ?? 'none') })));
   app.onError(errorHandler());
   app.notFound(notFound);
-  app.use(publicRoutes());
   app.use(identifyClient(forwarding));
+  if (perClient) app.use(rateLimitClients(perClient, () => metrics.rateLimited.inc()));
+  app.use(publicRoutes());
   app.use(forApp<GatewayEnv>(options.authenticate ?? anonymous()));
   if (refusals) app.use(rememberRefusals(refusals));
   if (throttle && o.throttle) app.use(throttleGate(throttle, o.throttle.minRequests, () => metrics.throttled.inc()));
@@ -95,7 +98,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   app.use(admission(limiter));
   app.all('*', proxy.handler);
 
-  const ops = opsApp(o, { pool, registry, budget, throttle, limiter, bodies, refusals });
+  const ops = opsApp(o, { pool, registry, budget, throttle, limiter, perClient, bodies, refusals });
   observability?.mount(ops);
   options.opsRoutes?.(ops);
   const close = async (): Promise<void> => {
@@ -104,6 +107,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     await pool.close();
     budget.close();
     limiter.close();
+    perClient?.close();
     throttle?.close();
   };
   const breaker = (id: string) => pool.breakers.get(id);
@@ -127,6 +131,7 @@ interface Reported {
   budget: RatioBudget;
   throttle: AdaptiveThrottle | undefined;
   limiter: ConcurrencyLimiter;
+  perClient: KeyedRateLimiter | undefined;
   bodies: BodyBudget;
   refusals: RefusalMemory | undefined;
 }
@@ -150,6 +155,7 @@ function opsApp(o: ResolvedGatewayOptions, r: Reported): Hono<AppEnv> {
       throttle: r.throttle?.stats(),
       monitor: r.pool.monitor.stats(),
       inflight: r.limiter.inflight,
+      rateLimit: r.perClient?.stats(),
       bodies: r.bodies.stats(),
       refusals: r.refusals?.stats(),
     }),

@@ -31,4 +31,11 @@ export {
   type Upstream,
 } from './options.ts';
 export { attemptTimeoutMs } from './proxy.ts';
+export {
+  type ClientRateLimitOptions,
+  clientRateLimiter,
+  type ResolvedClientRateLimit,
+  rateLimitClients,
+  resolveClientRateLimit,
+} from './rate-limit.ts';
 export { judge, UpstreamPool } from './upstreams.ts';

@@ -9,11 +9,12 @@ export interface GatewayMetrics {
   readonly requests: ReturnType<typeof requestMetrics<'upstream'>>;
   readonly retries: Counter;
   readonly throttled: Counter;
+  readonly rateLimited: Counter;
 }
 
 /**
  * `ballast_gateway_requests_total{upstream,status}`, `ballast_gateway_request_seconds{upstream}`,
- * `ballast_gateway_retries_total`, `ballast_gateway_throttled_total`, and gauges read at
+ * `ballast_gateway_retries_total`, `ballast_gateway_throttled_total`, `ballast_gateway_rate_limited_total`, and gauges read at
  * scrape time: `ballast_gateway_upstream_up{upstream}`, `ballast_gateway_circuit_open{upstream}`,
  * `ballast_gateway_inflight`, `ballast_gateway_body_bytes`.
  */
@@ -59,6 +60,11 @@ export function gatewayMetrics(registry: Registry, pool: UpstreamPool, limiter: 
     throttled: new Counter({
       name: 'ballast_gateway_throttled_total',
       help: 'Requests turned away by adaptive throttling before reaching an API server',
+      registers,
+    }),
+    rateLimited: new Counter({
+      name: 'ballast_gateway_rate_limited_total',
+      help: 'Requests refused because their client address was over its request rate',
       registers,
     }),
   };

@@ -13,6 +13,7 @@ import { durationMs, finiteNumber, InvalidOptionError, integer, oneOf, ratio } f
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import type { ObservabilityOptions } from './observability/index.ts';
+import { type ClientRateLimitOptions, type ResolvedClientRateLimit, resolveClientRateLimit } from './rate-limit.ts';
 
 /** Balancing strategies the gateway can be configured with. */
 export const STRATEGIES: typeof GATEWAY_STRATEGIES = GATEWAY_STRATEGIES;
@@ -80,6 +81,14 @@ export interface GatewayOptions extends BodyLimits {
    * @default { k: 2, windowMs: 10000, minRequests: 50 }
    */
   throttle?: ThrottleOptions | false;
+  /**
+   * The request rate of one client address (the peer's, or the client's as a trusted proxy
+   * reports it), GCRA: beyond it, 429 `ERR_BALLAST_RATE_LIMITED` with `Retry-After`, before
+   * any other work (routing, authentication, the body). Every request counts, junk too.
+   * `false` turns it off.
+   * @default { perSec: 100, burst: 200, maxClients: 100000 }
+   */
+  rateLimit?: ClientRateLimitOptions | false;
   /** Requests forwarded at once (after their bodies are read); beyond it, 503. @default 2048 */
   maxInflight?: number;
   /**
@@ -158,6 +167,7 @@ export interface ResolvedGatewayOptions {
   minRetriesPerSec: number;
   ejectAfterFailures: number;
   throttle: Required<ThrottleOptions> | false;
+  rateLimit: ResolvedClientRateLimit | false;
   maxInflight: number;
   maxPerUpstream: number;
   holdRefusedMs: number;
@@ -197,6 +207,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
             windowMs: durationMs('throttle.windowMs', throttle?.windowMs ?? 10_000, { min: 1 }),
             minRequests: integer('throttle.minRequests', throttle?.minRequests ?? 50, { min: 0 }),
           },
+    rateLimit: resolveClientRateLimit(options.rateLimit),
     maxInflight: integer('maxInflight', options.maxInflight ?? 2048, { min: 1 }),
     maxPerUpstream: integer('maxPerUpstream', options.maxPerUpstream ?? 256, { min: 1 }),
     holdRefusedMs: durationMs('holdRefusedMs', options.holdRefusedMs ?? 30_000),

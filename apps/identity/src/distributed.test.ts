@@ -4,22 +4,16 @@
  * (one per API server) reading it.
  */
 
-import { postgresSql, type Sql } from '@ballast/app-shared/sql';
-import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { type RedisServer, startRedis } from '@ballast/test/redis';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuthDecision, IdentityClient } from './edge-cache.ts';
 import type { ChangeSource } from './feed.ts';
 import { generateKey, hashKey } from './key.ts';
-import { createManagementApi } from './management.ts';
-import { migrate } from './migrations.ts';
 import type { KeyEntry, TenantEntry } from './model.ts';
 import { RedisFeed } from './redis-feed.ts';
-import { ChangeRelay } from './relay.ts';
-import { IdentityStore } from './store.ts';
+import { type AdminAnswer, type IdentityPlane, startIdentityPlane } from './testing/index.ts';
 
-const TOKEN = 'admin-token-for-tests-0123456789';
 // Real servers on a machine that may be busy: every wait below ends as soon as what it waits
 // for is seen, and its bound is only how long to wait before calling it a failure.
 const WAIT_MS = 60_000;
@@ -100,27 +94,12 @@ describe('RedisFeed', { timeout: 120_000 }, () => {
 });
 
 describe('identity across processes: PostgreSQL → management plane → Redis → edge caches', { timeout: 180_000 }, () => {
-  let pg: PostgresServer;
+  let plane: IdentityPlane;
   let redis: RedisServer;
-  let sql: Sql;
-  let relay: ChangeRelay;
-  let sink: RedisFeed;
-  let app: ReturnType<typeof createManagementApi>['app'];
   const sources: RedisFeed[] = [];
   const clients: IdentityClient[] = [];
 
-  const admin = async (method: string, path: string, body?: unknown) => {
-    const response = await app.request(path, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    });
-    return {
-      status: response.status,
-      published: response.headers.get('x-identity-published'),
-      body: (await response.json()) as Record<string, string>,
-    };
-  };
+  const admin = (method: string, path: string, body?: unknown): Promise<AdminAnswer> => plane.admin(method, path, body);
   const edge = async (source?: ChangeSource) => {
     const feed = new RedisFeed({ connection: redis.url });
     sources.push(feed);
@@ -133,22 +112,13 @@ describe('identity across processes: PostgreSQL → management plane → Redis �
   const ok = async (client: IdentityClient, key: string) => (await client.verify(`Bearer ${key}`)) as AuthDecision;
 
   beforeAll(async () => {
-    [pg, redis] = await Promise.all([startPostgres(), startRedis()]);
-    sql = postgresSql({ url: await pg.createDatabase('identity'), connectTimeoutMs: 10_000 });
-    await migrate(sql);
-    const store = new IdentityStore(sql);
-    sink = new RedisFeed({ connection: redis.url, commandTimeoutMs: 2000 });
-    await sink.ready(WAIT_MS);
-    relay = new ChangeRelay(store, sink, { intervalMs: 200 });
-    app = createManagementApi({ store, relay, adminToken: TOKEN, publishTimeoutMs: 5000 }).app;
+    plane = await startIdentityPlane({ relayIntervalMs: 200, publishTimeoutMs: 5000, feedCommandTimeoutMs: 2000, readyTimeoutMs: WAIT_MS });
+    redis = plane.redis;
   }, 180_000);
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()));
     await Promise.all(sources.map((s) => s.close()));
-    await relay?.close();
-    await sink?.close();
-    await sql?.close();
-    await Promise.all([pg?.stop(), redis?.stop()]);
+    await plane?.close();
   });
 
   it('a new key works on every edge cache; a revocation is refused on every one', async () => {
@@ -209,7 +179,7 @@ describe('identity across processes: PostgreSQL → management plane → Redis �
     expect((await ok(client, drop.key as string)).ok).toBe(true); // nothing can tell this server yet
 
     await redis.restart(); // an empty Redis: no persistence in tests
-    await eventually('the relay to republish every change', async () => (await sink.publishedVersion().catch(() => 0)) > 0);
+    await eventually('the relay to republish every change', async () => (await plane.sink.publishedVersion().catch(() => 0)) > 0);
     await eventually('the revocation after the outage', async () => (await ok(client, drop.key as string)).ok === false);
     expect((await ok(client, keep.key as string)).ok).toBe(true);
     await eventually('a fresh snapshot', () => client.health().fresh);
@@ -221,7 +191,7 @@ describe('identity across processes: PostgreSQL → management plane → Redis �
     const gone = (await admin('POST', `/v1/tenants/${tenant.id}/keys`)).body;
     await admin('DELETE', `/v1/keys/${gone.id}`);
     const client = await edge();
-    await pg.halt();
+    await plane.pg.halt();
     const down = await admin('POST', '/v1/tenants', { name: 'Nope' });
     expect(down.status).toBe(503);
     expect(down.body).toEqual({
@@ -238,6 +208,6 @@ describe('identity across processes: PostgreSQL → management plane → Redis �
       expect(await ok(client, gone.key as string)).toMatchObject({ status: 403 });
     }
     expect(hashKey(keep.key as string)).toHaveLength(64);
-    await pg.restart();
+    await plane.pg.restart();
   });
 });

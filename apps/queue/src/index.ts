@@ -1,4 +1,5 @@
 export { parseAddresses, type QueueFromEnvOptions, queueFromEnv } from './config.ts';
+export { type FailoverRetry, failoverRetry } from './failover-retry.ts';
 export { InProcessQueue, type InProcessQueueOptions } from './in-process.ts';
 export type { MembershipSnapshot } from './membership.ts';
 export { resolveQueueOptions } from './options.ts';

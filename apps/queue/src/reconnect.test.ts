@@ -1,6 +1,6 @@
-import { type RedisServer, startRedis } from '@ballast/test/redis';
+import { type RedisServer, startRedis, startRedisTopology } from '@ballast/test/redis';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { reconnectWhenEnded } from './reconnect.ts';
 import { RedisQueue } from './redis.ts';
 
@@ -64,5 +64,31 @@ describe('reconnectWhenEnded', () => {
     await endUnasked(connection);
     await new Promise((r) => setTimeout(r, 200));
     expect(connection.status).toBe('end');
+  });
+});
+
+describe('quietFailoverDetector', () => {
+  it('leaves no connection of ioredis’s failover detector without an error listener: a Sentinel that is down prints nothing', async () => {
+    const topology = await startRedisTopology({ replicas: 0, sentinels: 2, minReplicasToWrite: 0 });
+    await topology.sentinels[0]?.crash();
+    const printed = vi.spyOn(console, 'error');
+    const queue = new RedisQueue({
+      connection: { sentinels: topology.sentinelAddresses, name: topology.masterName },
+      minReplicas: 0,
+      prefix: 'quiet:',
+      member: 'm2',
+      pollMs: 60_000,
+    });
+    try {
+      const connection = queue._duplicate();
+      // The detector's connection to the stopped Sentinel failed and waits to try again.
+      const failed = new Promise((resolve) => connection.once('sentinelReconnecting', resolve));
+      await queue.enqueue({ data: Buffer.from('a'), params: {}, deadlineAt: Date.now() + 60_000 });
+      await failed;
+      expect(printed.mock.calls.map((call) => String(call[0])).filter((line) => line.includes('Unhandled error event'))).toEqual([]);
+    } finally {
+      await queue.close();
+      await topology.stop();
+    }
   });
 });

@@ -39,3 +39,22 @@ export function reconnectWhenEnded(client: Redis, isOpen: () => boolean): () => 
     timer = undefined;
   };
 }
+
+/**
+ * Gives the connections of ioredis's failover detector an `error` listener. With
+ * `failoverDetector: true`, every time a Sentinel-managed client connects ioredis opens a
+ * connection of its own to each Sentinel to hear `+switch-master`, with no `error`
+ * listener: a Sentinel that is down then prints `[ioredis] Unhandled error event: connect
+ * ECONNREFUSED` on each of its reconnects. Those connections are made as the client's own
+ * connection opens, just before its `connect` event, and fail only later: the listener is
+ * in place first. Their failures need no handling (the client still finds the primary
+ * through the other Sentinels).
+ */
+export function quietFailoverDetector(client: Redis): void {
+  client.on('connect', () => {
+    const connector = (client as unknown as { connector?: { failoverDetector?: { sentinels?: Array<{ client: Redis }> } } }).connector;
+    for (const sentinel of connector?.failoverDetector?.sentinels ?? []) {
+      if (sentinel.client.listenerCount('error') === 0) sentinel.client.on('error', () => {});
+    }
+  });
+}

@@ -10,7 +10,7 @@ import { finalValue, ledgerRecord, noticeOf, parseLedgerEntry, parseNotice, pars
 import { ledgerArgs } from './ledger.ts';
 import { Membership, type MembershipSnapshot } from './membership.ts';
 import { asBuffer, emptyStats, poison, resolveQueueOptions, unknownJob } from './options.ts';
-import { reconnectWhenEnded } from './reconnect.ts';
+import { quietFailoverDetector, reconnectWhenEnded } from './reconnect.ts';
 import { EntryFeed, type RawEntry, RedisConsumer } from './redis-consumer.ts';
 import { ENQUEUE, FINISH, UNDO } from './redis-scripts.ts';
 import { type ServicePart, serviceStatsOf } from './service-stats.ts';
@@ -409,6 +409,7 @@ export class RedisQueue implements JobQueue {
     }
     // Errors surface through the commands that fail; without a listener ioredis would print them.
     client.on('error', () => {});
+    if (!cluster) quietFailoverDetector(client);
     if (!cluster) this.#reconnects.add(reconnectWhenEnded(client, () => !this.#closed));
     this.#client = client;
     this.#clustered = cluster !== undefined;
@@ -466,6 +467,7 @@ export class RedisQueue implements JobQueue {
     }
     const client = this.#client.duplicate({ maxRetriesPerRequest });
     client.on('error', () => {});
+    quietFailoverDetector(client);
     this.#reconnects.add(reconnectWhenEnded(client, () => !this.#closed && isOpen()));
     return client;
   }

@@ -76,6 +76,10 @@ export const API_ENV = {
   BALLAST_API_MAX_INFLIGHT: intVar('Requests held at once; beyond it, 503', { min: 1 }),
   BALLAST_API_MAX_BODY_BYTES: intVar('Largest image, bytes', { min: 1 }),
   BALLAST_API_DEFAULT_DEADLINE_MS: intVar('Deadline of a request that names none, ms', { min: 1, max: 600_000 }),
+  BALLAST_API_ENQUEUE_RETRY_MS: intVar('How long an enqueue is retried while the queue fails over (within the request deadline), ms', {
+    min: 0,
+    max: 600_000,
+  }),
   BALLAST_API_MAX_EXPECTED_WAIT_MS: intVar('Shed when the expected queue wait exceeds this, ms', { min: 0, max: 600_000 }),
   BALLAST_API_WORKER_SLOTS: intVar('Conversions the workers run at once, system-wide', { min: 1 }),
   BALLAST_API_BODY_BUDGET_BYTES: intVar('Bytes of images held at once, over all requests; beyond it, 503', { min: 1 }),
@@ -101,6 +105,7 @@ export const WORKER_ENV = {
   BALLAST_WORKER_NAME: stringVar('Worker name', 'a name of letters, digits, ".", "_" or "-"', NAME),
   BALLAST_WORKER_PORT: portVar('Operational listener (/healthz, /readyz, /metrics)', 0),
   BALLAST_WORKER_MAX_AVIF_OUTPUT_PIXELS: intVar('Largest AVIF output, px', { min: 1 }),
+  BALLAST_WORKER_TIMEOUT_MS: intVar('Longest one conversion may run (a job’s deadline stops it sooner), ms', { min: 1, max: 600_000 }),
 } as const satisfies EnvSpec;
 
 /** The trusted-proxy list of the gateway: addresses, CIDR ranges or presets. */
@@ -132,6 +137,8 @@ export const EDGE_ENV = {
       max: 3_600_000,
     },
   ),
+  BALLAST_GATEWAY_RATE_LIMIT_PER_SEC: intVar('Requests per second one client address may send (0: no limit); beyond it, 429', { min: 0 }),
+  BALLAST_GATEWAY_RATE_LIMIT_BURST: intVar('Requests one client address may send back to back after a pause', { min: 1 }),
   BALLAST_GATEWAY_MAX_BODY_BYTES: intVar('Largest request body, bytes', { min: 1 }),
   BALLAST_GATEWAY_BODY_BUDGET_BYTES: intVar('Bytes of request bodies held at once, over all requests; beyond it, 503', { min: 1 }),
   BALLAST_GATEWAY_BODY_BUDGET_PER_CLIENT_BYTES: intVar('The most of the body budget one client address may hold', { min: 1 }),

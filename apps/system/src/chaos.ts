@@ -5,13 +5,14 @@
  * once (the queue's completion ledger), every finished job recorded and billed exactly
  * once (the usage invariant checker), no process grown past a memory bound.
  */
-import { mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { RedisQueue } from '@ballast/app-queue';
 import { UsageStore } from '@ballast/app-usage';
 import { ColdStorage, formatReport, runBilling, type VerifyReport, verifyUsage } from '@ballast/app-usage/billing';
 import { sampleJpeg } from '@ballast/app-worker';
 import { InvalidOptionError, integer } from '@ballast/common';
+import { command } from '@ballast/test/redis';
 import sharp from 'sharp';
 import { type LaunchedTopology, launchDistributed } from './launcher.ts';
 import { rssBytes } from './processes.ts';
@@ -24,6 +25,7 @@ export const FAULT_KINDS = [
   'stop-worker',
   'kill-redis-primary',
   'stop-redis-primary',
+  'partition-redis-primary',
   'kill-postgres',
   'kill-identity',
   'stop-identity',
@@ -52,6 +54,10 @@ export interface FaultResult extends PlannedFault {
   recoveredMs?: number;
   /** How long the client saw failures: the end of the last second with a failed request after the strike (before the next fault), ms after it; 0 when none failed. */
   clientRecoveredMs?: number;
+  /** Redis faults: data servers that claimed the primary role once it recovered (1 is right: no split brain). */
+  primaries?: number;
+  /** Acknowledged jobs sent from the strike to the end of its window (recovery + 2 s) that were lost. */
+  lost?: number;
   /** What the fault did, in words. */
   note: string;
 }
@@ -79,6 +85,8 @@ export interface Invariants {
   acknowledged: number;
   /** Acknowledged jobs with no ledger entry after the drain. */
   lost: string[];
+  /** What the queue still says of each lost job (`status` of `result()`, or `unknown`). */
+  lostStates?: Record<string, string>;
   /** Jobs with more than one ledger entry. */
   finishedTwice: string[];
   /** Acknowledged jobs by final outcome. */
@@ -108,7 +116,11 @@ export interface ChaosOptions {
   capacityPerSec?: number;
   /** How long capacity is measured, ms. @default 15000 */
   capacityMs?: number;
-  /** Faults to strike, evenly spread over the run in a seeded order. @default every kind once */
+  /**
+   * Faults to strike, evenly spread over the run in a seeded order. `partition-redis-primary`
+   * needs root, `ip netns` and iptables (the Redis servers then run in network namespaces).
+   * @default every kind once
+   */
   faults?: readonly FaultKind[];
   /** Client timeout of one request, ms (counted as a failure). @default 10000 */
   timeoutMs?: number;
@@ -116,6 +128,8 @@ export interface ChaosOptions {
   memoryBoundBytes?: number;
   /** An already launched deployment (left running); else one is launched and stopped. */
   topology?: LaunchedTopology;
+  /** A directory the services' logs are copied to before the deployment stops (to read after a failed run). */
+  keepLogsTo?: string;
   /** Progress lines. */
   log?: (line: string) => void;
 }
@@ -134,6 +148,8 @@ export interface ChaosResult {
   totals: { sent: number; ok: number; failed: number; refused: number; yield: number; p50: number; p99: number };
   /** Answers by HTTP status (`timeout`, `error`: no answer). */
   statuses: Record<string, number>;
+  /** Every failed request: when it was sent (ms after the load started), its status, error code and request id. */
+  failures: Array<{ atMs: number; latencyMs: number; status: string; code?: string; requestId?: string }>;
   /** The same over the seconds outside every fault window (strike to client recovery). */
   quiet: { seconds: number; yield: number; p99: number };
   /** p99 over every second except those around a Redis failover. */
@@ -185,18 +201,20 @@ export function faultSchedule(
             : kind.endsWith('-postgres')
               ? 'postgres'
               : 'identity';
-    const holdMs = kind.startsWith('stop-')
-      ? kind === 'stop-redis-primary'
-        ? 4000
-        : 5000
-      : kind === 'slow-upstream'
-        ? 8000
-        : kind === 'kill-postgres'
-          ? 5000
-          : 0;
-    return { kind, atMs, target, holdMs };
+    return { kind, atMs, target, holdMs: HOLD_MS[kind] ?? 0 };
   });
 }
+
+/** How long each fault lasts, ms: a pause until SIGCONT, an outage until the restart, a partition until healed (Sentinel's down-after is 1 s). */
+const HOLD_MS: Partial<Record<FaultKind, number>> = {
+  'stop-api': 5000,
+  'stop-worker': 5000,
+  'stop-identity': 5000,
+  'stop-redis-primary': 4000,
+  'partition-redis-primary': 6000,
+  'slow-upstream': 8000,
+  'kill-postgres': 5000,
+};
 
 /** The printable form of a schedule (one line per fault). */
 export function formatSchedule(seed: number, schedule: readonly PlannedFault[]): string {
@@ -219,7 +237,15 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
   if (!(share > 0 && share <= 2)) throw new InvalidOptionError('share', 'a share of capacity in (0, 2]', share);
   const log = options.log ?? (() => {});
   const faults = options.faults ?? FAULT_KINDS;
-  const topology = options.topology ?? (await launchDistributed({ onProgress: (l) => log(`  up: ${l}`) }));
+  const partitionable = faults.includes('partition-redis-primary');
+  if (partitionable && options.topology && !options.topology.redisNetwork) {
+    throw new InvalidOptionError(
+      'faults',
+      "without 'partition-redis-primary' on a topology launched without `partitionable: true`",
+      faults,
+    );
+  }
+  const topology = options.topology ?? (await launchDistributed({ partitionable, onProgress: (l) => log(`  up: ${l}`) }));
   try {
     const workers = topology.specs.filter((s) => s.kind === 'worker').length;
     const apis = topology.specs.filter((s) => s.kind === 'api').length;
@@ -230,6 +256,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
     const client = new Client(topology.url, keys, images, seededRandom(seed ^ 0x5eed), options.timeoutMs ?? 10_000);
     await client.warm();
     const capacityPerSec = options.capacityPerSec ?? (await client.capacity(options.capacityMs ?? 15_000));
+    await settle(topology.ops, log);
     const ratePerSec = Math.max(1, capacityPerSec * share);
     log(
       `capacity ${capacityPerSec.toFixed(1)} requests/s; sending ${ratePerSec.toFixed(1)}/s (${Math.round(share * 100)}%) for ${durationMs / 1000} s`,
@@ -253,6 +280,13 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
       });
       log('load finished; draining…');
       const invariants = await checkInvariants(topology, client, fromMs, memoryBefore, options.memoryBoundBytes ?? 512 * 1024 * 1024, log);
+      for (const f of struck) {
+        const [from, to] = faultWindow(f);
+        f.lost = invariants.lost.filter((id) => {
+          const at = client.acknowledged.get(id)?.atMs ?? -1;
+          return at >= from && at < to;
+        }).length;
+      }
       return summarize({
         seed,
         durationMs,
@@ -270,8 +304,25 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
       await observer.close();
     }
   } finally {
+    if (options.keepLogsTo) cpSync(join(topology.dir, 'logs'), options.keepLogsTo, { recursive: true });
     if (!options.topology) await topology.close();
   }
+}
+
+/**
+ * Waits (at most 30 s) until the gateway's adaptive throttle turns nothing away: the
+ * capacity measurement overloads the system on purpose, and the sheds it provoked would
+ * otherwise have the gateway refuse the first seconds of the run's load.
+ */
+async function settle(ops: string, log: (line: string) => void): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const res = await fetch(`${ops}/gateway/stats`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+    const stats = (await res?.json().catch(() => undefined)) as { throttle?: { probability: number } } | undefined;
+    if (stats && !(stats.throttle && stats.throttle.probability > 0)) return;
+    await sleep(500);
+  }
+  log('  the gateway still throttles 30 s after the capacity measurement');
 }
 
 function sentinelList(sentinels: string): Array<{ host: string; port: number }> {
@@ -326,12 +377,16 @@ interface Sample {
   harvest: number;
   /** HTTP status, or `timeout` / `error`. */
   status: string;
+  /** A failure's error code (`ERR_BALLAST_…` of the body, or the client's error name) and request id. */
+  code?: string;
+  requestId?: string;
 }
 
 /** The load generator: sync and async requests, several tenants, on an open-loop schedule. */
 class Client {
   startedAt = 0;
-  readonly acknowledged = new Map<string, 'sync' | 'async'>();
+  /** Acknowledged jobs: how, and when the request was sent (ms after the load started; -1 before). */
+  readonly acknowledged = new Map<string, { mode: 'sync' | 'async'; atMs: number }>();
   readonly #samples: Sample[] = [];
   readonly #async: Array<{ id: string; key: string }> = [];
   readonly url: string;
@@ -348,7 +403,7 @@ class Client {
   }
 
   /** One request; the outcome as the client saw it. */
-  async send(signal?: AbortSignal): Promise<Omit<Sample, 'at' | 'latencyMs'>> {
+  async send(atMs = -1): Promise<Omit<Sample, 'at' | 'latencyMs'>> {
     const status = (s: number | string): string => String(s);
     const key = this.keys[Math.floor(this.random() * this.keys.length)] as string;
     const image = this.images[Math.floor(this.random() * this.images.length)] as Buffer;
@@ -360,22 +415,31 @@ class Client {
         method: 'POST',
         body: image,
         headers: { 'content-type': 'image/jpeg', authorization: `Bearer ${key}` },
-        signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]) : AbortSignal.timeout(this.timeoutMs),
+        signal: AbortSignal.timeout(this.timeoutMs),
       });
       const body = Buffer.from(await res.arrayBuffer());
       const id = res.headers.get('x-job-id');
-      if (res.status === 200 && id) this.acknowledged.set(id, 'sync');
+      if (res.status === 200 && id) this.acknowledged.set(id, { mode: 'sync', atMs });
       if (res.status === 202) {
         const accepted = JSON.parse(body.toString()) as { id: string };
-        this.acknowledged.set(accepted.id, 'async');
+        this.acknowledged.set(accepted.id, { mode: 'async', atMs });
         this.#async.push({ id: accepted.id, key });
       }
-      if (res.status >= 500) return { kind: 'failed', harvest: 0, status: status(res.status) };
+      if (res.status >= 500) {
+        const code = /"code":"([^"]+)"/.exec(body.toString('latin1', 0, 512))?.[1] ?? 'no-code';
+        return { kind: 'failed', harvest: 0, status: status(res.status), code, requestId: res.headers.get('x-request-id') ?? undefined };
+      }
       if (res.status >= 400) return { kind: 'refused', harvest: 0, status: status(res.status) };
       const harvest = Number(res.headers.get('x-ballast-harvest') ?? (res.headers.has('x-ballast-degraded') ? 0.5 : 1));
       return { kind: 'ok', harvest: Number.isFinite(harvest) ? harvest : 1, status: status(res.status) };
     } catch (error) {
-      return { kind: 'failed', harvest: 0, status: (error as Error).name === 'TimeoutError' ? 'timeout' : 'error' };
+      const name = (error as Error).name;
+      return {
+        kind: 'failed',
+        harvest: 0,
+        status: name === 'TimeoutError' ? 'timeout' : 'error',
+        code: `${name}: ${(error as Error).message}`,
+      };
     }
   }
 
@@ -414,7 +478,7 @@ class Client {
       if (at >= durationMs) break;
       const wait = this.startedAt + at - performance.now();
       if (wait > 1) await sleep(wait);
-      const p = this.send().then((outcome) => {
+      const p = this.send(at).then((outcome) => {
         this.#samples.push({ at, latencyMs: performance.now() - this.startedAt - at, ...outcome });
       });
       const tracked = p.finally(() => pending.delete(tracked));
@@ -500,6 +564,11 @@ function clientRecovery(seconds: readonly Second[], fault: FaultResult, next: Fa
   return last === undefined ? 0 : Math.max(0, (last + 1) * 1000 - fault.atMs);
 }
 
+/** The window of a fault, ms after the load started: from the strike to 2 s after the client saw its last failure (or after the fault's recovery, or its hold). */
+function faultWindow(f: FaultResult): readonly [number, number] {
+  return [f.atMs, f.atMs + Math.max(f.holdMs, f.clientRecoveredMs ?? f.recoveredMs ?? 0) + 2000];
+}
+
 /** Strikes the faults of a schedule and measures detection and recovery. */
 class Injector {
   readonly topology: LaunchedTopology;
@@ -559,24 +628,10 @@ class Injector {
         break;
       }
       case 'kill-redis-primary':
-      case 'stop-redis-primary': {
-        const before = await topology.redis.currentPrimary();
-        const primary = topology.redis.processes.find((p) => p.port === before.port && p.role !== 'sentinel');
-        if (!primary) throw new Error(`no Redis process on the primary's port ${before.port}`);
-        if (fault.kind === 'kill-redis-primary') {
-          await primary.crash();
-          result.note = `SIGKILL of ${primary.url}; restarted once a replica is promoted (it rejoins as a replica)`;
-        } else {
-          process.kill(primary.pid, 'SIGSTOP');
-          setTimeout(() => process.kill(primary.pid, 'SIGCONT'), fault.holdMs);
-          result.note = `SIGSTOP of ${primary.url}, SIGCONT ${fault.holdMs / 1000} s later`;
-        }
-        result.detectedMs = await this.until(async () => (await topology.redis.currentPrimary()).port !== before.port, 60_000, since);
-        if (fault.kind === 'kill-redis-primary') await primary.restart();
-        await sleep(Math.max(0, fault.holdMs - since()));
-        result.recoveredMs = since();
+      case 'stop-redis-primary':
+      case 'partition-redis-primary':
+        await this.redisFault(fault, result, since);
         break;
-      }
       case 'kill-postgres': {
         await topology.postgres.crash();
         await sleep(fault.holdMs);
@@ -601,6 +656,44 @@ class Injector {
     return result;
   }
 
+  /**
+   * A fault of the Redis primary — SIGKILL (restarted once a replica is promoted), SIGSTOP
+   * for `holdMs`, or cut off from the replicas, the Sentinels and every client for
+   * `holdMs` — detected when Sentinel names another primary, recovered when the old
+   * primary serves again as a replica of the new one; then no other server may still
+   * claim the primary role.
+   */
+  async redisFault(fault: PlannedFault, result: FaultResult, since: () => number): Promise<void> {
+    const { redis, redisNetwork } = this.topology;
+    const before = await redis.currentPrimary();
+    const primary = redis.processes.find((p) => p.host === before.host && p.port === before.port && p.role !== 'sentinel');
+    if (!primary) throw new Error(`no Redis process at the primary's address ${before.host}:${before.port}`);
+    if (fault.kind === 'kill-redis-primary') {
+      await primary.crash();
+      result.note = `SIGKILL of ${primary.url}; restarted once a replica is promoted (it rejoins as a replica)`;
+    } else if (fault.kind === 'stop-redis-primary') {
+      process.kill(primary.pid, 'SIGSTOP');
+      setTimeout(() => process.kill(primary.pid, 'SIGCONT'), fault.holdMs);
+      result.note = `SIGSTOP of ${primary.url}, SIGCONT ${fault.holdMs / 1000} s later`;
+    } else {
+      if (!redisNetwork) throw new Error('the partition fault needs a deployment launched with `partitionable: true`');
+      await redisNetwork.isolate(primary.host);
+      result.note = `${primary.url} cut off from the replicas, the Sentinels and every client until a replica is promoted and at least ${fault.holdMs / 1000} s, then healed`;
+    }
+    result.detectedMs = await this.until(async () => (await redis.currentPrimary()).port !== before.port, 60_000, since);
+    if (fault.kind === 'kill-redis-primary') await primary.restart();
+    await sleep(Math.max(0, fault.holdMs - since()));
+    if (fault.kind === 'partition-redis-primary') await redisNetwork?.net.heal();
+    result.recoveredMs = await this.until(async () => (await roleOf(primary)) === 'slave', 60_000, since);
+    // Sentinel turns a returning old primary into a replica some seconds after it is back
+    // (until then it claims the role, refusing writes: it hears from no replica). Two
+    // primaries 30 s after the recovery would be a split brain.
+    const data = redis.processes.filter((p) => p.role !== 'sentinel');
+    const primaries = async (): Promise<number> => (await Promise.all(data.map(roleOf))).filter((r) => r === 'master').length;
+    await this.until(async () => (await primaries()) === 1, 30_000, since);
+    result.primaries = await primaries();
+  }
+
   /** True while the gateway has `id` out of rotation. */
   async upstreamDown(id: string): Promise<boolean> {
     const res = await fetch(`${this.topology.ops}/gateway/stats`, { signal: AbortSignal.timeout(1000) });
@@ -620,7 +713,6 @@ class Injector {
   }
 }
 
-/** Pauses `pid` for 150 ms of every 300 ms, for `ms`: a server that answers, slowly. */
 /**
  * Strikes a supervised service: `SIGKILL` (its supervisor restarts it) or `SIGSTOP` with
  * `SIGCONT` `holdMs` later. Returns the fault's note.
@@ -635,6 +727,7 @@ function strike(service: { signal(signal: NodeJS.Signals): void }, kill: boolean
   return `SIGSTOP, SIGCONT ${holdMs / 1000} s later`;
 }
 
+/** Pauses `pid` for 150 ms of every 300 ms, for `ms`: a server that answers, slowly. */
 async function dutyCycle(pid: number, ms: number): Promise<void> {
   const end = performance.now() + ms;
   try {
@@ -651,6 +744,12 @@ async function dutyCycle(pid: number, ms: number): Promise<void> {
       process.kill(pid, 'SIGCONT');
     } catch {}
   }
+}
+
+/** The replication role a Redis server reports (`master`, `slave`), or `down`. */
+async function roleOf(server: { host: string; port: number }): Promise<string> {
+  const info = await command(server.port, ['INFO', 'replication'], server.host).catch(() => '');
+  return /role:(\w+)/.exec(info)?.[1] ?? 'down';
 }
 
 /** `fn`, tried again (up to 5 times, a second apart) when it throws. */
@@ -753,6 +852,8 @@ async function drainAndCheck(
     const report = await retry(() => verifyUsage({ ledger: queue, store, cold, billingDir, fromMs: Math.max(0, fromMs - 60_000), toMs }));
     await retry(readLedger); // the entries the checks below use, read whole
     const lost = [...client.acknowledged.keys()].filter((id) => !entries.has(id));
+    const lostStates: Record<string, string> = {};
+    for (const id of lost) lostStates[id] = (await queue.result(id).catch(() => undefined))?.status ?? 'unknown';
     const finishedTwice = [...entries].filter(([, l]) => l.length > 1).map(([id]) => id);
     const outcomes: Record<string, number> = {};
     for (const id of client.acknowledged.keys()) {
@@ -767,6 +868,7 @@ async function drainAndCheck(
     return {
       acknowledged: client.acknowledged.size,
       lost,
+      lostStates,
       finishedTwice,
       outcomes,
       usage: { jobs: report.jobs, ok: report.ok, discrepancies: report.discrepancies.length, report: formatReport(report) },
@@ -781,7 +883,7 @@ async function drainAndCheck(
 }
 
 function summarize(
-  r: Omit<ChaosResult, 'totals' | 'quiet' | 'p99OutsideFailover' | 'imageBytes' | 'statuses'> & {
+  r: Omit<ChaosResult, 'totals' | 'quiet' | 'p99OutsideFailover' | 'imageBytes' | 'statuses' | 'failures'> & {
     images: Buffer[];
     samples: readonly Sample[];
   },
@@ -794,7 +896,7 @@ function summarize(
     const failed = sum(list, 'failed');
     return ok + failed === 0 ? 1 : ok / (ok + failed);
   };
-  const windows = r.faults.map((f) => [f.atMs, f.atMs + Math.max(f.holdMs, f.clientRecoveredMs ?? f.recoveredMs ?? 0) + 2000] as const);
+  const windows = r.faults.map(faultWindow);
   const inWindow = (s: Second, w: ReadonlyArray<readonly [number, number]>): boolean =>
     w.some(([a, b]) => s.second * 1000 < b && (s.second + 1) * 1000 > a);
   const quietSeconds = seconds.filter((s) => !inWindow(s, windows));
@@ -815,6 +917,9 @@ function summarize(
   return {
     ...rest,
     statuses,
+    failures: samples
+      .filter((x) => x.kind === 'failed')
+      .map((x) => ({ atMs: Math.round(x.at), latencyMs: Math.round(x.latencyMs), status: x.status, code: x.code, requestId: x.requestId })),
     imageBytes: {
       mean: Math.round(images.reduce((a, b) => a + b.length, 0) / images.length),
       max: Math.max(...images.map((i) => i.length)),

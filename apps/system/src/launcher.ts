@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRedisNetwork, type RedisNetwork } from '@ballast/app-queue/testing';
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { freePort } from '@ballast/test/process';
 import { type RedisTopology, startRedisTopology } from '@ballast/test/redis';
@@ -20,6 +21,12 @@ export interface LaunchOptions extends Pick<TopologyOptions, 'apis' | 'workers' 
   restart?: boolean;
   /** Sentinel `down-after-milliseconds`. @default 1000 */
   downAfterMs?: number;
+  /**
+   * Run each Redis server (and the Sentinels) in a network namespace of its own, reached
+   * over a bridge, so that a server's network can be cut (the chaos run's partition
+   * fault). Needs Linux, root, `ip netns` and iptables. @default false
+   */
+  partitionable?: boolean;
   /** How long one service may take to start and pass its health check, ms. @default 120000 */
   startTimeoutMs?: number;
   /** Called as each part comes up (for progress lines). */
@@ -29,6 +36,8 @@ export interface LaunchOptions extends Pick<TopologyOptions, 'apis' | 'workers' 
 /** The running deployment. */
 export interface LaunchedTopology {
   readonly redis: RedisTopology;
+  /** The Redis servers' network, when launched `partitionable`. */
+  readonly redisNetwork: RedisNetwork | undefined;
   readonly postgres: PostgresServer;
   readonly specs: readonly ServiceSpec[];
   readonly services: readonly ServiceProcess[];
@@ -61,6 +70,7 @@ export async function launchDistributed(options: LaunchOptions = {}): Promise<La
   mkdirSync(join(dir, 'logs'));
   const started: ServiceProcess[] = [];
   let redis: RedisTopology | undefined;
+  let network: RedisNetwork | undefined;
   let postgres: PostgresServer | undefined;
   const stopAll = async (): Promise<void> => {
     for (const kinds of [['gateway'], ['api'], ['worker', 'usage-shipper'], ['identity']]) {
@@ -68,11 +78,19 @@ export async function launchDistributed(options: LaunchOptions = {}): Promise<La
     }
     await postgres?.stop();
     await redis?.stop();
+    await network?.net.close();
     guard.close();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    redis = await startRedisTopology({ replicas: 2, sentinels: 3, masterName: 'ballast', downAfterMs: options.downAfterMs ?? 1000 });
+    if (options.partitionable) network = await createRedisNetwork(2);
+    redis = await startRedisTopology({
+      replicas: 2,
+      sentinels: 3,
+      masterName: 'ballast',
+      downAfterMs: options.downAfterMs ?? 1000,
+      placement: network?.placement,
+    });
     progress(`redis: primary ${redis.primary.url}, 2 replicas, 3 Sentinels`);
     postgres = await startPostgres({ settings: { max_connections: '200' } });
     const identityDatabaseUrl = await postgres.createDatabase('identity');
@@ -114,6 +132,7 @@ export async function launchDistributed(options: LaunchOptions = {}): Promise<La
     const pg = postgres;
     return {
       redis: topology,
+      redisNetwork: network,
       postgres: pg,
       specs,
       services: started,

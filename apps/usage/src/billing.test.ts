@@ -1,37 +1,19 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ArchiveVerificationError, ColdStorage } from './archive.ts';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ArchiveVerificationError, type ColdStorage } from './archive.ts';
 import { PeriodOpenError, runBilling } from './billing.ts';
 import { DEFAULT_PRICES, priceTotals } from './prices.ts';
 import { type FinishedJob, toRecord, type UsageRecord } from './record.ts';
-import { UsageStore } from './store.ts';
-import { finishedJob } from './testing/fixtures.ts';
+import type { UsageStore } from './store.ts';
+import { finishedJob, useUsageFixture } from './testing/index.ts';
 
-let server: PostgresServer;
+const usage = useUsageFixture('billing');
 let store: UsageStore;
-let root: string;
 let cold: ColdStorage;
 let outDir: string;
-let database = 0;
-
-beforeAll(async () => {
-  server = await startPostgres();
-});
-afterAll(async () => {
-  await store?.close();
-  await server?.stop();
-});
-beforeEach(async () => {
-  await store?.close();
-  store = await UsageStore.open({ database: await server.createDatabase(`billing_${++database}`) });
-  root = mkdtempSync(join(tmpdir(), 'ballast-billing-'));
-  cold = new ColdStorage(join(root, 'cold'));
-  outDir = join(root, 'billing');
-  return () => rmSync(root, { recursive: true, force: true });
+beforeEach(() => {
+  ({ store, cold, billingDir: outDir } = usage);
 });
 
 const DAY = Date.UTC(2026, 9, 3);

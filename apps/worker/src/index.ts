@@ -1,8 +1,10 @@
 export { CpuMeter, processCpuMs } from './cpu-meter.ts';
 export { workerMetrics } from './metrics.ts';
 export {
+  type ConversionBudget,
   type Converted,
   classify,
+  conversionTimeoutMs,
   failureDetail,
   ImageError,
   type ImageErrorCode,

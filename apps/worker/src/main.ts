@@ -32,7 +32,11 @@ const worker = new ResizeWorker({
   queue,
   concurrency: env.BALLAST_WORKER_CONCURRENCY,
   name: workerName,
-  limits: { maxAvifOutputPixels: env.BALLAST_WORKER_MAX_AVIF_OUTPUT_PIXELS, inputFormats: env.BALLAST_INPUT_FORMATS },
+  limits: {
+    maxAvifOutputPixels: env.BALLAST_WORKER_MAX_AVIF_OUTPUT_PIXELS,
+    timeoutMs: env.BALLAST_WORKER_TIMEOUT_MS,
+    inputFormats: env.BALLAST_INPUT_FORMATS,
+  },
   recordUsage: (u) => usage.append(u),
 });
 const registry = workerMetrics(worker);

@@ -29,7 +29,12 @@ export interface ResizeLimits {
    * @default 1_048_576
    */
   maxAvifOutputPixels?: number;
-  /** A conversion running longer is abandoned (its result discarded), ms. @default 30000 */
+  /**
+   * Longest any conversion may run, ms: libvips stops it then (checked as it works) and the
+   * job fails with `ERR_BALLAST_IMAGE_TIMEOUT`. A job's own deadline bounds it sooner (see
+   * {@link conversionTimeoutMs}): nobody waits for its result after that.
+   * @default 30000
+   */
   timeoutMs?: number;
   /**
    * Input formats converted, known by their first bytes before sharp sees the input, and
@@ -112,12 +117,49 @@ export interface Converted {
   input: { format: string; pixels: number };
 }
 
+/** What bounds one conversion's time, besides {@link ResizeLimits}. */
+export interface ConversionBudget {
+  /**
+   * The job's deadline, epoch ms: the conversion is stopped there (or at `timeoutMs`,
+   * whichever comes first), since no one waits for its result after it.
+   */
+  deadlineAt?: number;
+  /** Wall clock, epoch ms. @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * The time a conversion may run, ms: until the job's deadline, never over the configured
+ * `timeoutMs`; 0 when the deadline has passed. A costly request (a large WebP or PNG at top
+ * effort, say) then holds a worker slot no longer than its client waits for it.
+ */
+export function conversionTimeoutMs(limits: Pick<ResolvedLimits, 'timeoutMs'>, budget: ConversionBudget = {}): number {
+  if (budget.deadlineAt === undefined) return limits.timeoutMs;
+  const left = Math.floor(budget.deadlineAt - (budget.now ?? Date.now)());
+  return Math.max(0, Math.min(limits.timeoutMs, left));
+}
+
+/** Why a conversion was stopped, for the client: the job's deadline, or the worker's own ceiling. */
+function timeoutMessage(limits: ResolvedLimits, timeoutMs: number): string {
+  return timeoutMs < limits.timeoutMs
+    ? `conversion ran past the job's deadline (${timeoutMs} ms left when it started) and was stopped`
+    : `conversion took longer than ${limits.timeoutMs} ms and was stopped`;
+}
+
 /**
  * Resizes one image with sharp: auto-oriented, metadata stripped unless asked,
- * one frame unless asked, pixel and byte limits enforced, and sharp's errors turned
- * into {@link ImageError}s that say what was wrong with the input.
+ * one frame unless asked, pixel and byte limits enforced, stopped at the job's deadline
+ * (`budget`) or `limits.timeoutMs`, and sharp's errors turned into {@link ImageError}s
+ * that say what was wrong with the input.
  */
-export async function resizeImage(input: Buffer, params: ResizeParams, limits: ResolvedLimits): Promise<Converted> {
+export async function resizeImage(
+  input: Buffer,
+  params: ResizeParams,
+  limits: ResolvedLimits,
+  budget?: ConversionBudget,
+): Promise<Converted> {
+  const timeoutMs = conversionTimeoutMs(limits, budget);
+  if (timeoutMs === 0) throw new ImageError('ERR_BALLAST_IMAGE_TIMEOUT', 'the job’s deadline passed before its conversion started');
   if (input.byteLength > limits.maxInputBytes) {
     throw new ImageError('ERR_BALLAST_IMAGE_TOO_LARGE', `input is ${input.byteLength} bytes; the limit is ${limits.maxInputBytes}`);
   }
@@ -131,7 +173,7 @@ export async function resizeImage(input: Buffer, params: ResizeParams, limits: R
   const read = await checkOutputSize(input, options, params, limits, format);
   let image = sharp(input, options)
     // libvips stops work that runs longer (not an AVIF encoder already running: see below).
-    .timeout({ seconds: Math.max(1, Math.ceil(limits.timeoutMs / 1000)) })
+    .timeout({ seconds: Math.max(1, Math.ceil(timeoutMs / 1000)) })
     .rotate(); // auto-orient from EXIF, before the metadata is dropped
   if (params.width !== undefined || params.height !== undefined) {
     image = image.resize({ width: params.width, height: params.height, fit: params.fit });
@@ -159,14 +201,16 @@ export async function resizeImage(input: Buffer, params: ResizeParams, limits: R
         () => undefined,
         () => undefined,
       );
-      reject(new ImageError('ERR_BALLAST_IMAGE_TIMEOUT', `conversion took longer than ${limits.timeoutMs} ms`, { stopped }));
-    }, limits.timeoutMs);
+      reject(new ImageError('ERR_BALLAST_IMAGE_TIMEOUT', timeoutMessage(limits, timeoutMs), { stopped }));
+    }, timeoutMs);
   });
   try {
     const { data, info } = await Promise.race([conversion, timeout]);
     return { data, format: params.format, width: info.width, height: info.height, input: read };
   } catch (error) {
-    throw classify(error);
+    const failure = classify(error);
+    if (failure.code !== 'ERR_BALLAST_IMAGE_TIMEOUT' || isImageError(error)) throw failure;
+    throw new ImageError('ERR_BALLAST_IMAGE_TIMEOUT', timeoutMessage(limits, timeoutMs), { cause: error });
   } finally {
     clearTimeout(timer);
   }

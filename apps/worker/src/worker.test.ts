@@ -4,6 +4,7 @@ import sharp from 'sharp';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   CpuMeter,
+  conversionTimeoutMs,
   failureDetail,
   type JobUsage,
   logWorker,
@@ -232,6 +233,21 @@ describe('resizeImage timeout', () => {
   });
 });
 
+describe('conversionTimeoutMs', () => {
+  const now = () => 1_000_000;
+  it('runs a conversion until its job’s deadline, never over the configured ceiling', () => {
+    expect(conversionTimeoutMs({ timeoutMs: 30_000 })).toBe(30_000);
+    expect(conversionTimeoutMs({ timeoutMs: 30_000 }, { deadlineAt: 1_004_500, now })).toBe(4500);
+    expect(conversionTimeoutMs({ timeoutMs: 30_000 }, { deadlineAt: 1_060_000, now })).toBe(30_000);
+    expect(conversionTimeoutMs({ timeoutMs: 30_000 }, { deadlineAt: 999_000, now })).toBe(0);
+  });
+
+  it('refuses a conversion whose deadline has passed before it starts', async () => {
+    const error = await resizeImage(jpeg, parseResizeParams({ width: 10 }), limits, { deadlineAt: 1, now }).catch((e) => e);
+    expect(error).toMatchObject({ code: 'ERR_BALLAST_IMAGE_TIMEOUT', message: 'the job’s deadline passed before its conversion started' });
+  });
+});
+
 describe('CpuMeter', () => {
   it('shares CPU between overlapping jobs', () => {
     let cpu = 0;
@@ -299,6 +315,27 @@ describe('ResizeWorker', () => {
     expect(worker.stats().active).toBe(1);
     expect((await queue.wait(next)).status).toBe('done');
     expect(started).toEqual([slow, next]);
+  });
+
+  it('stops a pathological conversion at its job’s deadline and frees the slot for the next job', async () => {
+    const queue = new InProcessQueue();
+    const worker = new ResizeWorker({ queue, concurrency: 1 }).start();
+    open.push(queue, worker);
+    // A 36 MP WebP at the top effort from a noisy input: about ten seconds of one core,
+    // within every size limit. Its client waits one second.
+    const noisy = await sampleJpeg({ width: 2000, height: 2000 });
+    const params = { resize: { width: 6000, height: 6000, format: 'webp', effort: 6 } };
+    const slow = await queue.enqueue({ data: noisy, params, deadlineAt: Date.now() + 1000 });
+    const next = await queue.enqueue({ data: jpeg, params: { resize: { width: 8 } }, deadlineAt: Date.now() + 60_000 });
+    expect(await queue.wait(slow)).toMatchObject({
+      status: 'failed',
+      error: {
+        code: 'ERR_BALLAST_IMAGE_TIMEOUT',
+        message: expect.stringMatching(/^conversion ran past the job's deadline \(\d+ ms left when it started\) and was stopped$/),
+      },
+    });
+    expect((await queue.wait(next)).status).toBe('done');
+    await vi.waitFor(() => expect(worker.stats()).toMatchObject({ done: 1, failed: 1, active: 0 })); // counted after the results are stored
   });
 
   it('logs each job with the request id it was enqueued with', async () => {

@@ -1,5 +1,5 @@
 import { availableParallelism, hostname } from 'node:os';
-import { type Job, type JobQueue, type Lease, parseResizeParams, type ResizeParams } from '@ballast/app-queue';
+import { failoverRetry, type Job, type JobQueue, type Lease, parseResizeParams, type ResizeParams } from '@ballast/app-queue';
 import type { Logger } from '@ballast/app-shared';
 import { Emitter, integer, isInvalidOptionError } from '@ballast/common';
 import sharp from 'sharp';
@@ -86,6 +86,12 @@ export interface ResizeWorkerOptions {
    * whose usage cannot be recorded is left unacknowledged, to run again elsewhere.
    */
   recordUsage?: (usage: JobUsage) => Promise<unknown>;
+  /**
+   * How long storing a job's result is retried while the queue is unavailable (a Redis
+   * failover), ms, before the job is left to be reclaimed and run again elsewhere: size
+   * it to the queue's failover. @default 10000
+   */
+  finishRetryMs?: number;
 }
 
 /** A snapshot of a worker's counters. */
@@ -115,6 +121,8 @@ export class ResizeWorker {
   readonly #beforeConvert: ResizeWorkerOptions['beforeConvert'];
   readonly #recordUsage: ResizeWorkerOptions['recordUsage'];
   readonly #meter = new CpuMeter();
+  readonly #failover = failoverRetry();
+  readonly #finishRetryMs: number;
   readonly #abort = new AbortController();
   readonly #stats: ResizeWorkerStats = { active: 0, done: 0, failed: 0, cpuMs: 0, wallMs: 0, bytesIn: 0, bytesOut: 0 };
   #loops: Promise<void>[] = [];
@@ -126,6 +134,7 @@ export class ResizeWorker {
     this.#limits = resolveLimits(options.limits);
     this.#beforeConvert = options.beforeConvert;
     this.#recordUsage = options.recordUsage;
+    this.#finishRetryMs = integer('finishRetryMs', options.finishRetryMs ?? 10_000, { min: 0 });
     // One thread per conversion: `concurrency` conversions then use `concurrency` cores.
     sharp.concurrency(1);
     sharp.cache(false);
@@ -146,6 +155,7 @@ export class ResizeWorker {
   async close(): Promise<void> {
     this.#abort.abort(new Error('worker closing'));
     await Promise.all(this.#loops);
+    this.#failover[Symbol.dispose]();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -185,12 +195,13 @@ export class ResizeWorker {
       await this.#beforeConvert?.(job);
       params = parseResizeParams((job.params.resize ?? {}) as Record<string, unknown>);
       token = this.#meter.begin();
-      const out = await resizeImage(job.data, params, this.#limits);
+      const out = await resizeImage(job.data, params, this.#limits, { deadlineAt: job.deadlineAt });
       const cpuMs = this.#meter.end(token);
       token = undefined;
       const usage = this.#usage(job, worker, started, startedAt, cpuMs, out);
       await this.#recordUsage?.(usage); // on disk before the job is acknowledged
-      await lease.complete(out.data, { ...usage });
+      // Stored once even if sent again: a failover in between is ridden out, not paid with a rerun.
+      await this.#failover.run(() => lease.complete(out.data, { ...usage }), Date.now() + this.#finishRetryMs);
       this.#stats.done++;
       this.#stats.cpuMs += cpuMs;
       this.#stats.wallMs += usage.wallMs;
@@ -208,7 +219,7 @@ export class ResizeWorker {
             errorCode: error.code,
           };
           await this.#recordUsage?.(usage);
-          await lease.fail(failure, { ...usage });
+          await this.#failover.run(() => lease.fail(failure, { ...usage }), Date.now() + this.#finishRetryMs);
           this.#stats.failed++;
           const detail = failureDetail(error);
           this.events.emit('failed', { ...ids, worker, ...failure, wallMs: performance.now() - started, ...(detail ? { detail } : {}) });

@@ -134,6 +134,31 @@ describe('BrownoutController', () => {
     dimmer.close();
   });
 
+  it("with whenIdle: 'raise', takes a period without samples as latency 0: θ climbs back, the estimate untouched", async () => {
+    const dimmer = new BrownoutController({ setpointMs: 100, pole: 0.5, initialLevel: 0.2, initialAlphaMs: 200, whenIdle: 'raise' });
+    const updates: Array<{ samples: number; measuredMs: number }> = [];
+    dimmer.on('update', ({ samples, measuredMs }) => updates.push({ samples, measuredMs }));
+    await vi.advanceTimersByTimeAsync(1000);
+    // θ + (1 − p₁) ÷ α · (setpoint − 0) = 0.2 + 0.5 ÷ 200 · 100
+    expect(dimmer.level).toBeCloseTo(0.45, 12);
+    expect(dimmer.stats()).toMatchObject({ alphaMs: 200, holds: 0, updates: 1 });
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(dimmer.level).toBe(1);
+    expect(updates).toEqual([
+      { samples: 0, measuredMs: 0 },
+      { samples: 0, measuredMs: 0 },
+      { samples: 0, measuredMs: 0 },
+      { samples: 0, measuredMs: 0 },
+    ]);
+    // A period with samples, but fewer than minSamples, still holds.
+    const sparse = new BrownoutController({ minSamples: 3, initialLevel: 0.4, whenIdle: 'raise' });
+    sparse.record(5);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(sparse.level).toBe(0.4);
+    dimmer.close();
+    sparse.close();
+  });
+
   it('serves optional work with probability θ', () => {
     const dimmer = new BrownoutController({ autoUpdate: false, initialLevel: 0.3, random: seededRandom(1) });
     let yes = 0;
@@ -201,6 +226,7 @@ describe('BrownoutController', () => {
     ['initialAlphaMs', { alphaBoundsMs: [10, 20], initialAlphaMs: 30 }],
     ['minSamples', { minSamples: 0 }],
     ['random', { random: 'no' as unknown as () => number }],
+    ['whenIdle', { whenIdle: 'rise' as 'raise' }],
   ])('refuses a bad %s, naming it', (option, options) => {
     let error: unknown;
     try {

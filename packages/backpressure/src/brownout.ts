@@ -69,6 +69,15 @@ export interface BrownoutOptions {
   /** Periods with fewer samples than this are skipped (the dimmer holds): too few to read a percentile from. @default 1 */
   minSamples?: number;
   /**
+   * What a period without a single sample does: `'hold'` keeps θ where it is (nothing was
+   * measured); `'raise'` takes it as a latency of 0 — no traffic, nothing to protect — and
+   * moves θ up by the control law (`(1 − p₁) ÷ α · setpoint`; the estimate of α is left
+   * alone), so a service that was dimmed when its traffic stopped serves full quality again
+   * when traffic returns, instead of starting its next burst dimmed.
+   * @default 'hold'
+   */
+  whenIdle?: 'hold' | 'raise';
+  /**
    * Runs the control loop on its own timer (unref'd) every `periodMs`. Turn it off to drive
    * the loop yourself with {@link BrownoutController.update} (a simulation, a test).
    * @default true
@@ -98,7 +107,7 @@ export interface BrownoutEvents {
     errorMs: number;
     /** The estimate of α after the step, ms per unit of θ. */
     alphaMs: number;
-    /** Samples measured in the period. */
+    /** Samples measured in the period (0: an idle period taken as latency 0, `whenIdle: 'raise'`). */
     samples: number;
     /** True when θ was held at `minLevel` or `maxLevel`. */
     saturated: boolean;
@@ -182,6 +191,7 @@ export class BrownoutController implements Policy<unknown, BrownoutContext>, Dis
   readonly #alphaMin: number;
   readonly #alphaMax: number;
   readonly #minSamples: number;
+  readonly #raiseWhenIdle: boolean;
   readonly #random: () => number;
   /** The clock latencies are measured on (the `clock` option). */
   readonly clock: Clock;
@@ -218,6 +228,9 @@ export class BrownoutController implements Policy<unknown, BrownoutContext>, Dis
       max: this.#alphaMax,
     });
     this.#minSamples = finiteNumber('minSamples', options.minSamples ?? 1, { min: 1 });
+    const whenIdle = options.whenIdle ?? 'hold';
+    if (whenIdle !== 'hold' && whenIdle !== 'raise') throw new InvalidOptionError('whenIdle', "'hold' or 'raise'", whenIdle);
+    this.#raiseWhenIdle = whenIdle === 'raise';
     this.#random = options.random ?? Math.random;
     this.clock = options.clock ?? systemClock;
     this.name = options.name ?? 'default';
@@ -263,19 +276,19 @@ export class BrownoutController implements Policy<unknown, BrownoutContext>, Dis
     const samples = this.#samples.count;
     let t: number;
     if (measuredMs === undefined) {
-      if (samples < this.#minSamples) {
+      if (samples < this.#minSamples && !(samples === 0 && this.#raiseWhenIdle)) {
         this.#samples.reset();
         this.#holds++;
         if (this.#events.has('hold')) this.#events.emit('hold', { name: this.name, level: this.#level, samples });
         return this.#level;
       }
-      t = this.#samples.percentile(this.#percentile);
+      t = samples === 0 ? 0 : this.#samples.percentile(this.#percentile);
     } else {
       t = finiteNumber('measuredMs', measuredMs, { min: 0 });
     }
     this.#samples.reset();
     const previous = this.#level;
-    this.#estimate(previous, t);
+    if (samples > 0 || measuredMs !== undefined) this.#estimate(previous, t);
     const error = this.setpointMs - t;
     const next = previous + ((1 - this.#pole) / this.#alpha) * error;
     this.#level = clamp(next, this.#min, this.#max);

@@ -5,31 +5,19 @@
  */
 import { sendErrorAnswer } from '@ballast/common';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { ShedError } from './errors.ts';
-import {
-  type AdmissionControlOptionsOf,
-  admissionSettings,
-  appendToList,
-  type RateLimitMiddlewareOptionsOf,
-  rateLimitedAnswer,
-  rateLimitHeader,
-  rateLimitSettings,
-  shedAnswer,
-} from './http.ts';
-import { admitNodeRequest } from './node-admission.ts';
-import type { RateLimitDecision } from './rate-limit.ts';
+import type { NodeAdmissionControlOptions, NodeRateLimitOptions, NodeStepOutcome } from './node-middleware.ts';
+import { nodeAdmissionStep, nodeRateLimitStep } from './node-middleware.ts';
 
 /** Options of {@link admissionControl}: `onRejected(req, res, error)` sends the answer. */
-export type AdmissionControlOptions = AdmissionControlOptionsOf<
-  Request,
-  (req: Request, res: Response, error: ShedError) => void | Promise<void>
->;
+export type AdmissionControlOptions = NodeAdmissionControlOptions<Request, Response>;
 
 /** Options of {@link rateLimit}: `onRejected(req, res, decision)` sends the answer. */
-export type RateLimitMiddlewareOptions = RateLimitMiddlewareOptionsOf<
-  Request,
-  (req: Request, res: Response, decision: RateLimitDecision) => void | Promise<void>
->;
+export type RateLimitMiddlewareOptions = NodeRateLimitOptions<Request, Response>;
+
+const responseHeader = {
+  get: (res: Response, name: string) => res.getHeader(name),
+  set: (res: Response, name: string, value: string): void => void res.setHeader(name, value),
+};
 
 /**
  * Admission control by concurrency: requests beyond the limiter's limit (and queue) are
@@ -46,16 +34,10 @@ export type RateLimitMiddlewareOptions = RateLimitMiddlewareOptionsOf<
  * ```
  */
 export const admissionControl = (options: AdmissionControlOptions): RequestHandler => {
-  const { limiterOf, priority, isDropped, onRejected } = admissionSettings(options);
+  const admit = nodeAdmissionStep(options, (res: Response) => res);
   return function admissionControl(req: Request, res: Response, next: NextFunction): void {
-    admitNodeRequest(limiterOf(req), priority?.(req) ?? 'normal', res, isDropped)
-      .then(async (admission) => {
-        if (admission === 'admitted') return next();
-        // A client that went away is sent nothing.
-        if (admission === 'gone') return;
-        if (onRejected) return onRejected(req, res, admission);
-        sendErrorAnswer(res, shedAnswer(admission));
-      })
+    admit(req, res)
+      .then((outcome) => send(outcome, res, next))
       .catch(next);
   };
 };
@@ -74,21 +56,16 @@ export const admissionControl = (options: AdmissionControlOptions): RequestHandl
  * ```
  */
 export const rateLimit = (options: RateLimitMiddlewareOptions): RequestHandler => {
-  const { limiter, key, cost, headers, policyHeader, onRejected } = rateLimitSettings(options);
-  const append = (res: Response, decision: RateLimitDecision): void => {
-    res.setHeader('RateLimit-Policy', appendToList(res.getHeader('RateLimit-Policy'), policyHeader));
-    res.setHeader('RateLimit', appendToList(res.getHeader('RateLimit'), rateLimitHeader(limiter.policy, decision)));
-  };
+  const limit = nodeRateLimitStep(options, responseHeader);
   return function rateLimit(req: Request, res: Response, next: NextFunction): void {
-    (async () => {
-      const decision = await limiter.consume(await key(req), cost(req));
-      if (decision.allowed) {
-        if (headers) append(res, decision);
-        return next();
-      }
-      if (onRejected) return onRejected(req, res, decision);
-      append(res, decision);
-      sendErrorAnswer(res, rateLimitedAnswer(decision));
-    })().catch(next);
+    limit(req, res)
+      .then((outcome) => send(outcome, res, next))
+      .catch(next);
   };
 };
+
+/** Goes on, or sends the answer (a client that went away, or one `onRejected` answered, is sent nothing more). */
+function send(outcome: NodeStepOutcome, res: Response, next: NextFunction): void {
+  if (outcome === 'next') next();
+  else if (typeof outcome === 'object') sendErrorAnswer(res, outcome);
+}

@@ -9,31 +9,14 @@
  */
 import { hookPlugin } from '@ballast/common';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
-import type { ShedError } from './errors.ts';
-import {
-  type AdmissionControlOptionsOf,
-  admissionSettings,
-  appendToList,
-  type RateLimitMiddlewareOptionsOf,
-  rateLimitedAnswer,
-  rateLimitHeader,
-  rateLimitSettings,
-  shedAnswer,
-} from './http.ts';
-import { admitNodeRequest } from './node-admission.ts';
-import type { RateLimitDecision } from './rate-limit.ts';
+import type { NodeAdmissionControlOptions, NodeRateLimitOptions, NodeStepOutcome } from './node-middleware.ts';
+import { nodeAdmissionStep, nodeRateLimitStep } from './node-middleware.ts';
 
 /** Options of {@link admissionControl}: `onRejected(request, reply, error)` sends the answer. */
-export type AdmissionControlOptions = AdmissionControlOptionsOf<
-  FastifyRequest,
-  (request: FastifyRequest, reply: FastifyReply, error: ShedError) => void | Promise<void>
->;
+export type AdmissionControlOptions = NodeAdmissionControlOptions<FastifyRequest, FastifyReply>;
 
 /** Options of {@link rateLimit}: `onRejected(request, reply, decision)` sends the answer. */
-export type RateLimitMiddlewareOptions = RateLimitMiddlewareOptionsOf<
-  FastifyRequest,
-  (request: FastifyRequest, reply: FastifyReply, decision: RateLimitDecision) => void | Promise<void>
->;
+export type RateLimitMiddlewareOptions = NodeRateLimitOptions<FastifyRequest, FastifyReply>;
 
 /** An `onRequest` hook of this package. */
 export type BackpressureHook = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
@@ -56,21 +39,9 @@ export type BackpressurePlugin = FastifyPluginCallback & { readonly onRequest: B
  * ```
  */
 export const admissionControl = (options: AdmissionControlOptions): BackpressurePlugin => {
-  const { limiterOf, priority, isDropped, onRejected } = admissionSettings(options);
+  const admit = nodeAdmissionStep(options, (reply: FastifyReply) => reply.raw);
   return plugin(async function admissionControl(request, reply) {
-    const admission = await admitNodeRequest(limiterOf(request), priority?.(request) ?? 'normal', reply.raw, isDropped);
-    if (admission === 'admitted') return;
-    if (admission === 'gone') {
-      // Nobody to answer: stop here without writing to the closed connection.
-      reply.hijack();
-      return reply;
-    }
-    if (onRejected) {
-      await onRejected(request, reply, admission);
-      return reply;
-    }
-    const answer = shedAnswer(admission);
-    return reply.code(answer.status).headers(answer.headers).send(answer.body);
+    return send(await admit(request, reply), reply);
   });
 };
 
@@ -88,25 +59,24 @@ export const admissionControl = (options: AdmissionControlOptions): Backpressure
  * ```
  */
 export const rateLimit = (options: RateLimitMiddlewareOptions): BackpressurePlugin => {
-  const { limiter, key, cost, headers, policyHeader, onRejected } = rateLimitSettings(options);
-  const append = (reply: FastifyReply, decision: RateLimitDecision): void => {
-    reply.header('RateLimit-Policy', appendToList(reply.getHeader('RateLimit-Policy'), policyHeader));
-    reply.header('RateLimit', appendToList(reply.getHeader('RateLimit'), rateLimitHeader(limiter.policy, decision)));
-  };
+  const limit = nodeRateLimitStep(options, replyHeader);
   return plugin(async function rateLimit(request, reply) {
-    const decision = await limiter.consume(await key(request), cost(request));
-    if (decision.allowed) {
-      if (headers) append(reply, decision);
-      return;
-    }
-    if (onRejected) {
-      await onRejected(request, reply, decision);
-      return reply;
-    }
-    append(reply, decision);
-    const answer = rateLimitedAnswer(decision);
-    return reply.code(answer.status).headers(answer.headers).send(answer.body);
+    return send(await limit(request, reply), reply);
   });
 };
+
+const replyHeader = {
+  get: (reply: FastifyReply, name: string) => reply.getHeader(name),
+  set: (reply: FastifyReply, name: string, value: string): void => void reply.header(name, value),
+};
+
+/** Goes on (`undefined`), or ends the request with `reply`: sending the answer, or nothing to a client that went away. */
+function send(outcome: NodeStepOutcome, reply: FastifyReply): FastifyReply | undefined {
+  if (outcome === 'next') return undefined;
+  // Nobody to answer: stop here without writing to the closed connection.
+  if (outcome === 'gone') return reply.hijack();
+  if (outcome === 'sent') return reply;
+  return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
+}
 
 const plugin = (hook: BackpressureHook): BackpressurePlugin => hookPlugin('@ballast/backpressure', hook) as unknown as BackpressurePlugin;

@@ -6,7 +6,8 @@
 import { connect, type Socket } from 'node:net';
 import { RedisQueue } from '@ballast/app-queue';
 import { type AppEnv, listen } from '@ballast/app-shared';
-import { type Distributed, repeat, type ServiceProcess, send, spawnService, startDistributed, uploads } from '@ballast/app-system';
+import { type Distributed, junk, repeat, type ServiceProcess, send, spawnService, startDistributed, uploads } from '@ballast/app-system';
+import { sampleJpeg } from '@ballast/app-worker';
 import { type RedisServer, startRedis } from '@ballast/test/redis';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,6 +91,21 @@ describe('one pathological request', () => {
     expect(((await stats(system.ops)).refusals as { refused: number }).refused).toBeGreaterThan(0);
   });
 
+  it('stops a long conversion at its deadline: the worker slot is freed, ordinary jobs are served', { timeout: 180_000 }, async () => {
+    // A 36 MP WebP at the top effort from a noisy input: within every size limit, about ten
+    // seconds of one core; its client waits six.
+    const noisy = await sampleJpeg({ width: 2000, height: 2000 });
+    const res = await resize(system.url, 'format=webp&width=6000&height=6000&fit=fill&effort=6&deadlineMs=6000', noisy);
+    expect([res.status, await errorCode(res)]).toEqual([504, 'ERR_BALLAST_DEADLINE']);
+    // The worker stopped converting at the deadline (it failed the job) instead of finishing it for no one.
+    const metrics = `http://127.0.0.1:${String(system.workers[0]?.info.port)}/metrics`;
+    await eventually('the worker to stop the conversion', 60_000, async () =>
+      /^ballast_worker_jobs_total\{outcome="failed"\} [1-9]/m.test(await (await fetch(metrics)).text()) ? true : undefined,
+    );
+    const seen = await steady(system.url, 10);
+    expect(seen.get('200') ?? 0, JSON.stringify([...seen])).toBe(10);
+  });
+
   it('refuses SVG and other undocumented input with 415, through the whole path', async () => {
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>');
     for (const body of [svg, Buffer.from('%PDF-1.7\n'), Buffer.from('<html></html>')]) {
@@ -166,11 +182,76 @@ describe('slow and incomplete uploads', () => {
     expect([answer.status, answer.body]).toEqual([408, expect.stringContaining('ERR_BALLAST_BODY_TIMEOUT')]);
   });
 
+  it('turns away one address flooding junk at its request rate: another address’s yield is untouched', { timeout: 120_000 }, async () => {
+    // Operational paths, SVG and PDF bodies and forged forwarding headers, 4 loops from 127.0.0.2.
+    const flood = junk(system.url, 4);
+    try {
+      await eventually('the flooding address to be over its rate', 30_000, async () =>
+        ((await stats(system.ops)).rateLimit as { limited: number }).limited > 0 ? true : undefined,
+      );
+      const seen = await steady(system.url, 30); // from 127.0.0.1
+      expect(seen.get('200') ?? 0, JSON.stringify([...seen])).toBe(30);
+    } finally {
+      flood.stop();
+    }
+    // Its forged X-Forwarded-For did not spread the flood over other addresses' rates.
+    expect((await stats(system.ops)).rateLimit).toMatchObject({ keys: 2 });
+  });
+
   it('closes a connection that never sends a byte, and one that never finishes its headers', { timeout: 60_000 }, async () => {
     const silent = await socketTo(system.url);
     const partial = await socketTo(system.url);
     partial.write('POST /v1/resize HTTP/1.1\r\nHost: x\r\n');
     await Promise.all([closedSocket(silent), closedSocket(partial)]);
+  });
+});
+
+describe('a connection flood', () => {
+  let gateway: ServiceProcess;
+  let echo: { url: string; close(): Promise<void> };
+  beforeAll(async () => {
+    const app = new Hono<AppEnv>();
+    app.get('/healthz', (c) => c.json({ ok: true }));
+    app.post('/v1/resize', async (c) => c.json({ bytes: (await c.req.arrayBuffer()).byteLength }));
+    echo = await listen(app.fetch);
+    // Header and idle timeouts far longer than the test: only the connection limits can protect anyone.
+    gateway = await spawnService('gateway', {
+      BALLAST_GATEWAY_UPSTREAMS: echo.url,
+      BALLAST_GATEWAY_PORT: '0',
+      BALLAST_GATEWAY_OPS_PORT: '0',
+      BALLAST_GATEWAY_MAX_CONNECTIONS: '100',
+      BALLAST_GATEWAY_MAX_CONNECTIONS_PER_CLIENT: '40',
+      BALLAST_GATEWAY_HEADERS_TIMEOUT_MS: '120000',
+      BALLAST_GATEWAY_REQUEST_TIMEOUT_MS: '120000',
+      BALLAST_GATEWAY_IDLE_TIMEOUT_MS: '120000',
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await gateway?.stop();
+    await echo?.close();
+  });
+
+  it('does not let one client’s idle sockets stop another client being served', { timeout: 60_000 }, async () => {
+    const url = String(gateway.info.url);
+    // 200 idle sockets from 127.0.0.2: twice the gateway's whole connection limit.
+    let closed = 0;
+    const sockets = Array.from({ length: 200 }, () => {
+      const socket = connect({ ...hostPort(url), localAddress: '127.0.0.2' });
+      void closedSocket(socket).then(() => closed++);
+      return socket;
+    });
+    try {
+      // All but the client's 40 are closed at once; those 40 are held (no timeout reaches them).
+      await eventually('the sockets over the client’s limit to be closed', 20_000, async () => (closed >= 160 ? true : undefined));
+      for (let i = 0; i < 20; i++) {
+        const res = await fetch(`${url}/v1/resize?width=8`, { method: 'POST', body: JPEG_START }); // from 127.0.0.1
+        expect(res.status).toBe(200);
+        await res.arrayBuffer();
+      }
+      expect(closed).toBe(160);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
   });
 });
 
@@ -213,6 +294,43 @@ describe('a paused API server', () => {
       return undefined;
     });
     expect(cancelled.outcome).toBe('cancelled');
+  });
+});
+
+/** The state of upstream `id` in the gateway's balancer (`healthy`, `down`, …). */
+async function upstreamState(ops: string, id: string): Promise<string | undefined> {
+  const balancer = (await stats(ops)).balancer as { endpoints: Array<{ id: string; state: string }> };
+  return balancer.endpoints.find((e) => e.id === id)?.state;
+}
+
+describe('a paused API server, beside running ones', () => {
+  let system: Distributed;
+  beforeAll(async () => {
+    system = await startDistributed({ redisUrl: redis.url, apis: 2, worker: { BALLAST_WORKER_CONCURRENCY: '2' } });
+  }, 120_000);
+  afterAll(async () => {
+    await system?.close();
+  });
+
+  it('is taken out of rotation by the failure detector: new requests go to the other', { timeout: 120_000 }, async () => {
+    const api = system.apis[0];
+    await eventually('both API servers to be in rotation', 30_000, async () =>
+      (await upstreamState(system.ops, 'api-1')) === 'healthy' ? true : undefined,
+    );
+    api?.proc.kill('SIGSTOP');
+    try {
+      // Its health probes go unanswered: the phi-accrual detector suspects it (about 2 s with the defaults).
+      await eventually('the paused API server to be taken out of rotation', 30_000, async () =>
+        (await upstreamState(system.ops, 'api-1')) === 'down' ? true : undefined,
+      );
+      const seen = await steady(system.url, 20);
+      expect(seen.get('200') ?? 0, JSON.stringify([...seen])).toBe(20);
+    } finally {
+      api?.proc.kill('SIGCONT');
+    }
+    await eventually('the resumed API server to be back in rotation', 30_000, async () =>
+      (await upstreamState(system.ops, 'api-1')) === 'healthy' ? true : undefined,
+    );
   });
 });
 

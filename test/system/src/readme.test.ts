@@ -10,7 +10,9 @@
  * (BALLAST_IDENTITY_DATA_DIR) and its usage (BALLAST_USAGE_*) in a temporary directory, not in
  * the repository's .ballast/identity and data/usage; only .ballast/identity.json, where
  * `npm run identity` finds the management plane, is written (and removed) where the README
- * says. No BALLAST_* variable of the environment the tests run in reaches the commands.
+ * says. The trace example's log file (/tmp/ballast.log) is one in the test's temporary
+ * directory, so runs side by side do not share it; the rest of those commands runs verbatim.
+ * No BALLAST_* variable of the environment the tests run in reaches the commands.
  *
  * Under load the system may shed a request (503, 504: documented behaviour on a busy
  * machine); a reader would send it again, and so does this test. Any other answer fails it.
@@ -41,6 +43,9 @@ function commands(markdown: string): string[] {
   }
   return out;
 }
+
+/** The log file the README's trace example writes and reads; each run of this test uses its own in its place. */
+const README_LOG = '/tmp/ballast.log';
 
 /** Commands not run here, and why. */
 const NOT_RUN: Record<string, string> = {
@@ -454,7 +459,9 @@ describe('apps/README.md commands', () => {
   });
 
   it('follows one request through the services’ logs with npm run trace', { timeout: 600_000 }, async () => {
-    const system = await serve(command('BALLAST_LOG_LEVEL=info npm start 2> /tmp/ballast.log'), /export BALLAST_KEY=blst_\S+/, {
+    // The README's log file, moved into this run's own directory: runs side by side do not share it.
+    const log = (text: string): string => text.replaceAll(README_LOG, join(state, 'ballast.log'));
+    const system = await serve(log(command(`BALLAST_LOG_LEVEL=info npm start 2> ${README_LOG}`)), /export BALLAST_KEY=blst_\S+/, {
       BALLAST_PORT: '0',
       BALLAST_OPS_PORT: '0',
     });
@@ -475,7 +482,7 @@ describe('apps/README.md commands', () => {
         throw new Fatal(`${res.status} ${body.toString('utf8')}`);
       });
       const trace = await retrying('the request in the log', 60_000, async () => {
-        const result = await run(command('npm run trace -- <request id> /tmp/ballast.log').replace('<request id>', id));
+        const result = await run(log(command(`npm run trace -- <request id> ${README_LOG}`)).replace('<request id>', id));
         return result.code === 0 ? result.output : undefined;
       });
       expect(trace).toContain(`request ${id} POST /v1/resize → 200`);
@@ -483,7 +490,6 @@ describe('apps/README.md commands', () => {
       expect(trace).toMatch(/conversion\s+[\d.]+ ms/);
     } finally {
       expect(await system.stop()).toBe(0);
-      rmSync('/tmp/ballast.log', { force: true });
     }
   });
 

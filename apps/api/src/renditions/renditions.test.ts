@@ -178,6 +178,31 @@ describe('degradation', () => {
     expect(await (await api.ops.request('/metrics')).text()).toContain('ballast_api_shed_total{reason="brownout"} 1');
   });
 
+  it('degrades a set further than the dimmer rather than shed it when the queue has room for fewer jobs', async () => {
+    // Nobody converts; 100 ms conversions (the prior) on 2 worker slots, budget 400 ms: room for 10 jobs.
+    const base = { brownout: { autoUpdate: false }, workerSlots: 2, probeRatio: 0, depthCacheMs: 0 };
+    const { post, queue, api } = setup(base, { workers: 0 });
+    const dimmer = api.dimmer as NonNullable<typeof api.dimmer>;
+    const first = await post('widths=64,128,192&formats=webp,avif&mode=async');
+    const second = await post('widths=64,128,192&formats=webp,avif&mode=async');
+    expect([first.status, second.status]).toEqual([202, 202]);
+    expect(first.headers.get('x-ballast-dimmer')).toBe('1.000');
+    expect(Number(second.headers.get('x-ballast-dimmer'))).toBeLessThan(1);
+    expect((await json(second)).renditions.filter((r) => r.status === 'pending')).toHaveLength(4);
+    // The first set planned all 6; the second fitted the 4 left.
+    expect(await queue.depth()).toBe(10);
+    const third = await post('widths=64,128,192&formats=webp,avif&mode=async');
+    expect([third.status, third.headers.get('x-ballast-shed')]).toEqual([503, 'queueTimeout']);
+    expect(dimmer.stats().pendingSamples).toBeGreaterThan(0); // the two renditions cut from the second set, heard by the dimmer
+    // The same without brownout: the second set is shed whole.
+    const plain = setup({ ...base, brownout: false }, { workers: 0 });
+    const plainSets = [
+      await plain.post('widths=64,128,192&formats=webp,avif&mode=async'),
+      await plain.post('widths=64,128,192&formats=webp,avif&mode=async'),
+    ];
+    expect(plainSets.map((r) => r.status)).toEqual([202, 503]);
+  });
+
   it('lowers a single image’s effort only when it opts in (degrade=true)', async () => {
     const { api, queue } = setup({ brownout: { autoUpdate: false, initialLevel: 0 } }, { workers: 0 });
     const send = (query: string) =>

@@ -10,7 +10,15 @@ import { linkSignal } from '@ballast/common';
 import type { Context, Handler, Hono, MiddlewareHandler } from 'hono';
 import type { Counter } from 'prom-client';
 import type { Admission } from '../admission.ts';
-import { DEGRADED_HEADER, type DegradationMetrics, DIMMER_HEADER, degradedHeader, recordMiss, sampleResponses } from '../brownout.ts';
+import {
+  DEGRADED_HEADER,
+  type DegradationMetrics,
+  DIMMER_HEADER,
+  degradedHeader,
+  fitToRoom,
+  recordMiss,
+  sampleResponses,
+} from '../brownout.ts';
 import { type FairShare, fairShareSets } from '../fair-share.ts';
 import { admit, readImage } from '../handlers.ts';
 import type { ApiEnv, ApiUsage, ResolvedApiOptions } from '../options.ts';
@@ -88,8 +96,12 @@ const validateRenditions = (defaultDeadlineMs: number, maxDeadlineMs: number): M
 const planSet = (deps: RenditionRoutes): MiddlewareHandler<ApiEnv> =>
   async function planSet(c, next) {
     const request = c.var.renditionRequest;
-    const level = deps.dimmer?.level ?? 1;
-    const plan = planRenditions(request.renditions, level, deps.random, request.partial);
+    const dimmed = deps.dimmer?.level ?? 1;
+    let planned = { plan: planRenditions(request.renditions, dimmed, deps.random, request.partial), level: dimmed };
+    if (deps.dimmer && request.partial) {
+      planned = await fitToRoom(request.renditions, planned, request.deadlineMs, deps.admission, deps.dimmer, deps.random);
+    }
+    const { plan, level } = planned;
     if (plan.shortfallMs > 0) {
       deps.shed.inc({ reason: 'brownout' });
       const wait = retryAfter(2 * (deps.dimmer?.periodMs ?? 1000));

@@ -3,5 +3,12 @@
  * own tests and by `npm run bench:queue`. Not part of the queue's API.
  */
 export { type CycleOptions, type CycleReport, consumeNoOp, percentile, produceCycles, runCycles } from './cycle.ts';
-export { type PartitionReport, type PartitionScenarioOptions, runPartitionScenario } from './partition.ts';
+export {
+  createRedisNetwork,
+  type PartitionReport,
+  type PartitionScenarioOptions,
+  type RedisNetwork,
+  runPartitionScenario,
+} from './partition.ts';
 export { type PowerCutReport, runPowerCutScenario } from './power-cut.ts';
+export { startWorkload, type Workload, type WorkloadOptions, type WorkloadVerdict } from './workload.ts';

@@ -9,14 +9,13 @@
  * - `pause`: the primary stopped (SIGSTOP) as long, then resumed (SIGCONT): for a moment
  *   it believes it is still the primary.
  *
- * Producers enqueue throughout and record every job whose enqueue was acknowledged;
- * consumers complete jobs throughout. At the end every acknowledged job must have
- * reached `done` and appear in the ledger exactly once.
+ * Producers enqueue throughout and consumers complete jobs throughout (see
+ * {@link startWorkload}). At the end every acknowledged job must have reached `done` and
+ * appear in the ledger exactly once.
  */
-import { createNetwork } from '@ballast/test/netns';
-import { startRedisTopology } from '@ballast/test/redis';
-import { RedisQueue } from '../redis.ts';
-import type { LedgerEntry } from '../types.ts';
+import { createNetwork, type Network } from '@ballast/test/netns';
+import { startRedisTopology, type TopologyOptions } from '@ballast/test/redis';
+import { startWorkload, type WorkloadVerdict } from './workload.ts';
 
 /** Options of {@link runPartitionScenario}. */
 export interface PartitionScenarioOptions {
@@ -33,28 +32,58 @@ export interface PartitionScenarioOptions {
 }
 
 /** What {@link runPartitionScenario} found. */
-export interface PartitionReport {
+export interface PartitionReport extends WorkloadVerdict {
   cycles: Array<{ kind: 'partition' | 'pause'; primaryBefore: string; primaryAfter: string }>;
-  acknowledged: number;
-  refused: number;
-  /** Acknowledged jobs with no ledger entry or no final result: must be empty. */
-  lost: string[];
-  /** Jobs with more than one ledger entry: must be empty. */
-  twice: string[];
-  /** Jobs run more than once by consumers (at-least-once delivery), for information. */
-  reruns: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A network for a Redis topology whose servers can be cut off: one side per data server
+ * (`d0` the first primary, `d1`… the replicas), one (`s`) for every Sentinel; the
+ * program using it (clients) is the side `host`.
+ */
+export interface RedisNetwork {
+  readonly net: Network;
+  readonly sides: readonly string[];
+  /** For `startRedisTopology`: each server in its side. */
+  readonly placement: NonNullable<TopologyOptions['placement']>;
+  /** The side of a server's address, or undefined. */
+  sideOf(host: string): string | undefined;
+  /** Cuts the data server at `host` off from every other side (`withHost`: except the clients). */
+  isolate(host: string, options?: { withHost?: boolean }): Promise<string>;
+}
+
+/** Creates a {@link RedisNetwork} for a primary and `replicas` replicas; needs root, `ip netns` and iptables. */
+export async function createRedisNetwork(replicas = 2): Promise<RedisNetwork> {
+  const sides = [...Array.from({ length: replicas + 1 }, (_, i) => `d${i}`), 's'];
+  const net = await createNetwork(sides);
+  const bySide = new Map(sides.map((side) => [net.address(side), side]));
+  const sideOf = (host: string): string | undefined => bySide.get(host);
+  return {
+    net,
+    sides,
+    placement: (role, i) => {
+      const side = role === 'sentinel' ? 's' : role === 'primary' ? 'd0' : `d${i + 1}`;
+      return { host: net.address(side), wrap: ['ip', ...net.exec(side)] };
+    },
+    sideOf,
+    isolate: async (host, options = {}) => {
+      const side = sideOf(host);
+      if (side === undefined) throw new Error(`no side of the network has the address ${host}`);
+      const others = sides.filter((s) => s !== side);
+      await net.partition(options.withHost ? ['host', side] : [side], options.withHost ? others : ['host', ...others]);
+      return side;
+    },
+  };
+}
 
 /** Runs the scenario; needs root, `ip netns` and iptables (see `netnsUnavailable`). */
 export async function runPartitionScenario(options: PartitionScenarioOptions = {}): Promise<PartitionReport> {
   const cycles = options.cycles ?? 5;
   const faultMs = options.faultMs ?? 6000;
   const log = options.log ?? (() => {});
-  const sides = ['d0', 'd1', 'd2', 's'];
-  const net = await createNetwork(sides);
-  const sideOf = new Map(sides.map((side) => [net.address(side), side]));
+  const { net, placement, sideOf, isolate } = await createRedisNetwork(2);
   const topology = await startRedisTopology({
     replicas: 2,
     sentinels: 3,
@@ -63,65 +92,25 @@ export async function runPartitionScenario(options: PartitionScenarioOptions = {
     persistence: 'everysec',
     minReplicasToWrite: options.minReplicasToWrite ?? 1,
     minReplicasMaxLagS: 2,
-    placement: (role, i) => {
-      const side = role === 'sentinel' ? 's' : role === 'primary' ? 'd0' : `d${i + 1}`;
-      return { host: net.address(side), wrap: ['ip', ...net.exec(side)] };
-    },
+    placement,
   });
-  const connection = { sentinels: topology.sentinelAddresses, name: topology.masterName, connectTimeout: 1000 };
-  const common = {
-    connection,
-    minReplicas: options.minReplicas ?? 1,
-    replicationTimeoutMs: 500,
-    leaseMs: 3000,
-    pollMs: 200,
-    maxDepth: 1_000_000,
-  };
-  const producer = new RedisQueue({ ...common, member: 'producer' });
-  const worker = new RedisQueue({ ...common, member: 'worker' });
-  const report: PartitionReport = { cycles: [], acknowledged: 0, refused: 0, lost: [], twice: [], reruns: 0 };
-  const acknowledged = new Set<string>();
-  const from = Date.now();
-  let running = true;
+  const workload = startWorkload(topology, {
+    producers: 4,
+    consumers: 4,
+    connection: { connectTimeout: 1000 },
+    queue: { minReplicas: options.minReplicas ?? 1, replicationTimeoutMs: 500, leaseMs: 3000, pollMs: 200, maxDepth: 1_000_000 },
+  });
+  const cycleReports: PartitionReport['cycles'] = [];
   try {
-    const producers = Array.from({ length: 4 }, async (_, p) => {
-      for (let n = 0; running; n++) {
-        const id = `p${p}-${n}`;
-        try {
-          await producer.enqueue({ id, data: Buffer.from(id), params: { tenant: `t${p}` }, deadlineAt: Date.now() + 600_000 });
-          acknowledged.add(id);
-        } catch {
-          report.refused++;
-          await sleep(50);
-        }
-      }
-    });
-    const stop = new AbortController();
-    const consumers = Array.from({ length: 4 }, async (_, c) => {
-      const consumer = worker.consumer(`c${c}`);
-      while (!stop.signal.aborted) {
-        const lease = await consumer.next(stop.signal).catch(() => undefined);
-        if (!lease) {
-          await sleep(20);
-          continue;
-        }
-        if (lease.job.attempt > 1) report.reruns++;
-        await lease.complete(lease.job.data, {}).catch(() => undefined);
-      }
-      await consumer.close();
-    });
     for (let cycle = 0; cycle < cycles; cycle++) {
       await sleep(1500);
       const kind = cycle % 2 === 0 ? 'partition' : 'pause';
       const before = await topology.currentPrimary();
-      const side = sideOf.get(before.host) ?? '?';
+      const side = sideOf(before.host) ?? '?';
       const process$ = [topology.primary, ...topology.replicas].find((p) => p.host === before.host && p.port === before.port);
-      log(`cycle ${cycle + 1}: ${kind} of the primary ${side} (${acknowledged.size} acknowledged so far)`);
+      log(`cycle ${cycle + 1}: ${kind} of the primary ${side} (${workload.acknowledged.size} acknowledged so far)`);
       if (kind === 'partition') {
-        await net.partition(
-          ['host', side],
-          sides.filter((s) => s !== side),
-        );
+        await isolate(before.host, { withHost: true });
         await sleep(faultMs);
         await net.heal();
       } else {
@@ -131,34 +120,11 @@ export async function runPartitionScenario(options: PartitionScenarioOptions = {
       }
       await sleep(3000); // Sentinel reconfigures the old primary as a replica
       const after = await topology.currentPrimary();
-      report.cycles.push({ kind, primaryBefore: side, primaryAfter: sideOf.get(after.host) ?? '?' });
+      cycleReports.push({ kind, primaryBefore: side, primaryAfter: sideOf(after.host) ?? '?' });
     }
-    running = false;
-    await Promise.all(producers);
-    const deadline = Date.now() + 90_000;
-    for (const id of acknowledged) {
-      while ((await producer.result(id).catch(() => undefined))?.status !== 'done') {
-        if (Date.now() > deadline) {
-          report.lost.push(id);
-          break;
-        }
-        await sleep(50);
-      }
-    }
-    stop.abort(new Error('done'));
-    await Promise.all(consumers);
-    const perJob = new Map<string, number>();
-    const entries: LedgerEntry[] = [];
-    for await (const entry of producer.ledger(from - 60_000, Date.now() + 60_000)) entries.push(entry);
-    for (const entry of entries) perJob.set(entry.jobId, (perJob.get(entry.jobId) ?? 0) + 1);
-    for (const id of acknowledged) if (!perJob.has(id) && !report.lost.includes(id)) report.lost.push(id);
-    report.twice = [...perJob].filter(([, n]) => n > 1).map(([id]) => id);
-    report.acknowledged = acknowledged.size;
-    return report;
+    return { cycles: cycleReports, ...(await workload.verify(90_000)) };
   } finally {
-    running = false;
-    await producer.close();
-    await worker.close();
+    await workload.close();
     await topology.stop();
     await net.close();
   }

@@ -1,51 +1,32 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InProcessQueue } from '@ballast/app-queue';
 import { sqlString } from '@ballast/app-shared/sql';
+import { openRecorder, recordIdFor, toRecord, type UsageStore } from '@ballast/app-usage';
+import { type ColdStorage, formatReport, runBilling, verifyUsage } from '@ballast/app-usage/billing';
+import { finishedJob, openDuck, useUsageFixture } from '@ballast/app-usage/testing';
 import { ResizeWorker } from '@ballast/app-worker';
-import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import sharp from 'sharp';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ColdStorage } from './archive.ts';
-import { runBilling } from './billing.ts';
-import { openDuck } from './duck.ts';
-import { recordIdFor, toRecord } from './record.ts';
-import { openRecorder } from './recorder.ts';
-import { UsageStore } from './store.ts';
-import { finishedJob } from './testing/fixtures.ts';
-import { formatReport, verifyUsage } from './verify.ts';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 
-let server: PostgresServer;
+const usage = useUsageFixture('verify');
 let store: UsageStore;
 let queue: InProcessQueue;
-let root: string;
 let cold: ColdStorage;
 let billingDir: string;
 let jobIds: string[];
-let database = 0;
 const started = Date.now();
 const today = new Date(started).toISOString().slice(0, 10);
 const later = () => started + 3 * 86_400_000;
 
-beforeAll(async () => {
-  server = await startPostgres();
-});
-afterAll(async () => {
-  await store?.close();
-  await server?.stop();
-});
+afterAll(() => queue?.close());
 
-/** Runs `count` real jobs (tiny images, one failing) through a worker that records usage, ships it, and bills today. */
+/** Runs real jobs (tiny images, one failing) through a worker that records usage and ships it. */
 beforeEach(async () => {
-  await store?.close();
+  ({ store, cold, billingDir } = usage);
   await queue?.close();
-  root = mkdtempSync(join(tmpdir(), 'ballast-verify-'));
-  store = await UsageStore.open({ database: await server.createDatabase(`verify_${++database}`) });
-  cold = new ColdStorage(join(root, 'cold'));
-  billingDir = join(root, 'billing');
   queue = new InProcessQueue({ ledgerRetentionMs: 86_400_000 });
-  const recorder = await openRecorder({ dir: join(root, 'log', 'w'), store });
+  const recorder = await openRecorder({ dir: join(usage.root, 'log', 'w'), store });
   const worker = new ResizeWorker({ queue, concurrency: 2, name: 'w', recordUsage: (u) => recorder.append(u) }).start();
   const png = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#808080' } })
     .png()
@@ -58,7 +39,6 @@ beforeEach(async () => {
   for (const id of jobIds) await queue.wait(id);
   await worker.close();
   await recorder.close(); // ships what is left
-  return () => rmSync(root, { recursive: true, force: true });
 });
 
 const check = () => verifyUsage({ ledger: queue, store, cold, billingDir, fromMs: started - 3_600_000, toMs: Date.now() + 3_600_000 });

@@ -8,14 +8,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RedisQueue } from '@ballast/app-queue';
+import { UsageStore } from '@ballast/app-usage';
+import { ColdStorage, formatReport, verifyUsage } from '@ballast/app-usage/billing';
 import { sampleJpeg } from '@ballast/app-worker';
 import { type PostgresServer, startPostgres } from '@ballast/test/postgres';
 import { type RedisServer, type RedisTopology, startRedis, startRedisTopology } from '@ballast/test/redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ColdStorage } from './archive.ts';
-import { UsageStore } from './store.ts';
-import { run, type Service, startService } from './testing/processes.ts';
-import { formatReport, verifyUsage } from './verify.ts';
+import { run, type Service, startService } from './services.ts';
 
 const WORKER = 'apps/worker/src/main.ts';
 const SHIPPER = 'apps/usage/src/cli/shipper.ts';
