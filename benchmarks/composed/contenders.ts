@@ -110,7 +110,7 @@ export async function build(name: string): Promise<Contender> {
       return { op: () => stack.chain.execute(op), close: stack.close };
     }
     case BALLAST_NO_HISTOGRAM: {
-      // No latency histogram, as cockatiel's stack keeps none: the timeout's start is the stack's one clock reading.
+      // No latency histogram, as cockatiel's stack keeps none: no clock reading for a call that ends within its turn.
       const stack = ballastStack(false);
       return { op: () => stack.chain.execute(op), close: stack.close };
     }

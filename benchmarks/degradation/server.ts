@@ -11,7 +11,14 @@ import { silentLogger } from '@ballast/app-shared';
 import { startSystem } from '@ballast/app-system';
 
 const mode = process.argv[2] === 'shed' ? 'shed' : 'brownout';
-const system = await startSystem({ apis: 3, workers: 1, logger: silentLogger(), api: { brownout: mode === 'brownout' ? {} : false } });
+// The load generator stands for many clients from one loopback address: no per-address rate limit.
+const system = await startSystem({
+  apis: 3,
+  workers: 1,
+  logger: silentLogger(),
+  gateway: { rateLimit: false },
+  api: { brownout: mode === 'brownout' ? {} : false },
+});
 
 process.on('message', async (message: { type: string }) => {
   switch (message.type) {

@@ -22,6 +22,8 @@ export interface QueueResults {
   quick: boolean;
   loadAverage: { before: number; after: number };
   baseline: string;
+  /** Another version measured beside (`--compare=<commit>`), whose rows are named by that commit. */
+  compare?: string | null;
   rounds: number;
   shapes: Shape[];
   /** The load the extrapolation is made from. */
@@ -46,8 +48,11 @@ export function forTenThousand(us: number): { cores: number; shards: number } {
   return { cores, shards: Math.ceil(cores / 0.7) };
 }
 
-export default function figures(results: QueueResults): Figures {
-  const rows = results.cost.rows;
+export default function figures(input: QueueResults): Figures {
+  const rows = input.cost.rows;
+  // The version measured beside, named by its commit in its rows.
+  const other = rows.map((r) => String(r.queue)).find((q) => q !== 'before' && q !== 'now');
+  const results: QueueResults = { ...input, compare: input.compare ?? other ?? null };
   const cell = (load: string, queue: string): number => Number(rows.find((r) => r.load === load && r.queue === queue)?.[PROC]);
   const loads = results.shapes.map((s) => s.name);
   const goal = loads
@@ -55,7 +60,8 @@ export default function figures(results: QueueResults): Figures {
       const now = cell(load, 'now');
       const before = cell(load, 'before');
       const verdict = now <= GOAL_US ? 'met' : 'not met';
-      return `${load}: ${fmt(now)} µs against ${fmt(before)} before (${fmt(now / before, 2)}×; ≤ ${GOAL_US} µs ${verdict})`;
+      const other = results.compare ? `, ${fmt(cell(load, results.compare))} at ${results.compare}` : '';
+      return `${load}: ${fmt(now)} µs against ${fmt(before)} before${other} (${fmt(now / before, 2)}× before; ≤ ${GOAL_US} µs ${verdict})`;
     })
     .join('; ');
   const us = cell(results.extrapolateFrom, 'now');
@@ -93,12 +99,13 @@ export default function figures(results: QueueResults): Figures {
     metAt.length > 0 ? `≤ ${GOAL_US} µs met at ${metAt.join(' / ')}` : `≤ ${GOAL_US} µs met at no load`,
     missedAt.length > 0 ? `**not met** at ${missedAt.join(' / ')}` : 'met at every load',
   ].join('; ');
+  const command = `npm run bench:queue${results.quick ? ' -- --quick' : ''}${results.compare ? `${results.quick ? '' : ' --'} --compare=${results.compare}` : ''}`;
   const load = `load average ${fmt(results.loadAverage.before)} → ${fmt(results.loadAverage.after)}`;
   const fragments: Figures = {
     summary: summaryRow(
       `Queue, Redis CPU per full job cycle (enqueue → claim → complete → result read; primary + replica, \`WAIT 1\`, AOF everysec, no-op workers; ${load})`,
       `${fmt(cell(middle, 'now'))} µs at ${middle}, ${fmt(us)} µs at ${results.extrapolateFrom} (${ratio(middle)} and ${ratio(results.extrapolateFrom)} the queue before); one Redis core ≈ ${fmt(Math.round(1e6 / us / 100) * 100)} jobs/s; ${fmt(cell(smallest, 'now'))} µs with ${smallest} (${perCall} jobs per script call, ${ratio(smallest)}); ${verdicts}`,
-      'npm run bench:queue',
+      command,
     ),
     cost: markdownTable(rows),
     'cost-short': markdownTable(rows, [
@@ -123,9 +130,9 @@ export default function figures(results: QueueResults): Figures {
   fragments.report = [
     '# bench:queue',
     '',
-    `\`npm run bench:queue${results.quick ? ' -- --quick' : ''}\` — ${m.cpuModel}, ${m.cpus} cores, Node ${m.node}, ${m.date}; load average ${results.loadAverage.before.toFixed(2)} → ${results.loadAverage.after.toFixed(2)}.`,
+    `\`${command}\` — ${m.cpuModel}, ${m.cpus} cores, Node ${m.node}, ${m.date}; load average ${results.loadAverage.before.toFixed(2)} → ${results.loadAverage.after.toFixed(2)}.`,
     '',
-    `## Redis cost per full job cycle (baseline: the queue at ${results.baseline})`,
+    `## Redis cost per full job cycle (baseline: the queue at ${results.baseline}${results.compare ? `; also the queue at ${results.compare}` : ''})`,
     '',
     `Primary + 1 replica, \`WAIT 1\`, appendfsync everysec. Load (closed-loop producers → no-op consumers, each process with its own queue handle): ${loadLine}. Median of ${results.rounds} alternating round(s).`,
     '',

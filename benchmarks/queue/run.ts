@@ -24,6 +24,7 @@
  *   npm run bench:queue              (about 10 minutes)
  *   npm run bench:queue -- --quick   (one round, fewer jobs)
  *   npm run bench:queue -- --only=cost,shards   (some sections; no results file written)
+ *   npm run bench:queue -- --compare=<commit>   (also measures the queue at that commit)
  *
  * Results: benchmarks/results/queue.json and queue.md.
  */
@@ -49,6 +50,8 @@ const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
   .split(',');
+/** Another version of the queue to measure beside the others (`--compare=<commit>`). */
+const compare = process.argv.find((a) => a.startsWith('--compare='))?.slice('--compare='.length);
 const runs = (section: 'cost' | 'durability' | 'shards' | 'failures'): boolean => !only || only.includes(section);
 const here = dirname(fileURLToPath(import.meta.url));
 const loadBefore = loadavg()[0] ?? 0;
@@ -99,6 +102,29 @@ function baseline(): string | undefined {
     console.log(
       `(the baseline queue could not be read from git at ${BASELINE_COMMIT}: ${String(error)}; measuring the current queue only)`,
     );
+    return undefined;
+  }
+}
+
+/** Writes every source file of the queue at `commit` out of git; the path of its `redis.ts`, or undefined. */
+function queueAt(commit: string): string | undefined {
+  const dir = join(here, '.baseline', commit);
+  try {
+    const files = execFileSync('git', ['ls-tree', '-r', '--name-only', '--full-tree', commit, 'apps/queue/src/'], {
+      cwd: here,
+      encoding: 'utf8',
+    })
+      .split('\n')
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
+    for (const file of files) {
+      const target = join(dir, file.slice('apps/queue/src/'.length));
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileSync(target, execFileSync('git', ['show', `${commit}:${file}`], { cwd: here, encoding: 'utf8' }));
+    }
+    if (files.length === 0) console.log(`(git has no apps/queue/src at ${commit}; not measured)`);
+    return files.length > 0 ? join(dir, 'redis.ts') : undefined;
+  } catch (error) {
+    console.log(`(the queue could not be read from git at ${commit}: ${String(error)})`);
     return undefined;
   }
 }
@@ -159,7 +185,10 @@ interface CostRound {
   jobsPerSecond: number;
   nodeUsPerJob: number;
   ackP99Ms: number;
+  /** Top-level calls per job, by command. */
   breakdown: Record<string, number>;
+  /** Command time per job (commandstats µs ÷ jobs), by command. */
+  breakdownUs: Record<string, number>;
 }
 
 async function costRound(
@@ -184,15 +213,18 @@ async function costRound(
   let usec = 0;
   let calls = 0;
   const breakdown: Record<string, number> = {};
+  const breakdownUs: Record<string, number> = {};
   for (const [name, stat] of after.commands) {
     if (contender.inner.has(name) || name.startsWith('config') || name === 'info') continue;
     // XREADGROUP is both a consumer's own read and, with prefetch, a command inside the
     // FINISH script (whose time is the script's): only the consumers' own count here,
     // their time in proportion.
     const own = name === 'xreadgroup' ? Math.max(0, stat.calls - report.scriptReads) : stat.calls;
-    usec += stat.calls > 0 ? (stat.usec * own) / stat.calls : 0;
+    const ownUs = stat.calls > 0 ? (stat.usec * own) / stat.calls : 0;
+    usec += ownUs;
     calls += own;
     breakdown[name] = own / n;
+    breakdownUs[name] = ownUs / n;
   }
   if (report.scriptReads > 0) breakdown['xreadgroup in FINISH'] = report.scriptReads / n;
   const callsOf = (name: string): number => after.commands.get(name)?.calls ?? 0;
@@ -212,6 +244,7 @@ async function costRound(
     nodeUsPerJob: report.nodeCpuUs / n,
     ackP99Ms: percentile(report.ackMs, 0.99),
     breakdown,
+    breakdownUs,
   };
 }
 
@@ -225,13 +258,37 @@ async function costComparison(): Promise<{ rounds: CostRound[]; rows: Row[] }> {
       inner: new Set(['hset', 'exists', 'xlen', 'pexpire', 'xadd', 'del', 'xdel', 'hget', 'hincrby', 'xack', 'publish']),
     });
   }
+  const other = compare ? queueAt(compare) : undefined;
+  if (compare && other) {
+    contenders.push({
+      name: compare,
+      module: other,
+      inner: new Set(['get', 'set', 'exists', 'xlen', 'xadd', 'del', 'xdel', 'hmget', 'hset', 'xack', 'time', 'xpending']),
+    });
+  }
   // GET is counted as inner: the FINISH script runs one per job; a producer reads a
   // result itself (GET) only when it is larger than the notice carries, which no-op
-  // results never are, or when a notice was missed (the poll).
+  // results never are, or when a notice was missed (the poll). On one primary the FINISH
+  // script pushes the notices (RPUSH, PEXPIRE).
   contenders.push({
     name: 'now',
     module: undefined,
-    inner: new Set(['get', 'set', 'exists', 'xlen', 'xadd', 'del', 'xdel', 'hmget', 'hset', 'xack', 'time', 'xpending']),
+    inner: new Set([
+      'get',
+      'set',
+      'exists',
+      'xlen',
+      'xadd',
+      'del',
+      'xdel',
+      'hmget',
+      'hset',
+      'xack',
+      'time',
+      'xpending',
+      'rpush',
+      'pexpire',
+    ]),
   });
   const topology = await startRedisTopology({ replicas: 1, sentinels: 0, persistence: 'everysec' });
   const rounds: CostRound[] = [];
@@ -245,6 +302,11 @@ async function costComparison(): Promise<{ rounds: CostRound[]; rows: Row[] }> {
           console.log(
             `  ${contender.name}, ${shape.name}, round ${round + 1}: ${fmt(r.procUsPerJob)} µs/job of primary CPU, ${fmt(r.jobsPerSecond)} jobs/s (load ${fmt(loadavg()[0] ?? 0)})`,
           );
+          const top = Object.entries(r.breakdown)
+            .filter(([, calls]) => calls >= 0.01)
+            .map(([name, calls]) => `${name} ${fmt(calls, 2)}×/${fmt(r.breakdownUs[name] ?? 0)} µs`)
+            .join(', ');
+          console.log(`    per job: ${top}; replica ${fmt(r.replicaProcUsPerJob)} µs`);
           rounds.push(r);
         }
       }
@@ -407,6 +469,7 @@ const result: QueueResults = {
   quick,
   loadAverage: { before: loadBefore, after: loadAfter },
   baseline: BASELINE_COMMIT,
+  compare: compare ?? null,
   rounds: quick ? 1 : 3,
   shapes,
   extrapolateFrom: heavy.name,

@@ -175,6 +175,15 @@ describe('Admission.room', () => {
     const permit = await a.admit(1000, 4);
     permit.release();
     await expect(a.admit(1000, 5)).rejects.toSatisfy(isShedError);
+    // admitFitting tells the request the room and admits what it settles on, in one step.
+    const rooms: number[] = [];
+    const fitted = await a.admitFitting(1000, (room) => {
+      rooms.push(room);
+      return room;
+    });
+    fitted.release();
+    expect(rooms).toEqual([4]);
+    await expect(a.admitFitting(1000, (room) => room + 1)).rejects.toSatisfy(isShedError);
     // A deadline leaving 150 ms to wait: 150 × 2 ÷ 100 = 3, + 2 − 6 → none.
     expect(await a.room(250)).toBe(0);
     depth = 30;

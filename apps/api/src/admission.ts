@@ -182,17 +182,29 @@ export class Admission implements Disposable {
    * job can start in time: it waits behind the request's other jobs too. The permit must
    * be released when the request ends.
    */
-  async admit(deadlineMs: number, jobs = 1): Promise<Permit> {
+  admit(deadlineMs: number, jobs = 1): Promise<Permit> {
+    return this.admitFitting(deadlineMs, () => jobs);
+  }
+
+  /**
+   * {@link Admission.admit} for a request that can shrink (a rendition set planned lower):
+   * `fit` is told how many jobs the queue has room for now (see {@link Admission.room})
+   * and returns how many the request will enqueue; that many are admitted, or shed, with
+   * no other request admitted between the reading and the decision.
+   */
+  async admitFitting(deadlineMs: number, fit: (room: number) => number): Promise<Permit> {
     const permit = this.limiter.tryAcquire();
     if (!permit) throw new ShedError('limit', 1000, `this server already holds ${this.limiter.limit} requests`);
     let expected: number;
     let serviceMs: number;
+    let jobs: number;
     try {
       const [depth, stats] = await Promise.all([
         this.#depth.latest(this.#depthWaitMs),
         this.#service.get().catch(() => this.#service.value),
       ]);
       serviceMs = this.serviceEstimateMs(stats);
+      jobs = fit(this.#room(depth, serviceMs, deadlineMs));
       expected = this.expectedWaitMs(depth + jobs - 1, serviceMs);
     } catch (error) {
       permit.release({ ignore: true });
@@ -218,7 +230,10 @@ export class Admission implements Disposable {
    */
   async room(deadlineMs: number): Promise<number> {
     const [depth, stats] = await Promise.all([this.#depth.get(), this.#service.get().catch(() => this.#service.value)]);
-    const serviceMs = this.serviceEstimateMs(stats);
+    return this.#room(depth, this.serviceEstimateMs(stats), deadlineMs);
+  }
+
+  #room(depth: number, serviceMs: number, deadlineMs: number): number {
     const budget = Math.min(this.#maxExpectedWaitMs, deadlineMs - serviceMs);
     if (budget < 0) return 0;
     // expectedWaitMs(depth + jobs − 1) ≤ budget ⇔ jobs ≤ budget × slots ÷ serviceMs + slots − depth

@@ -171,26 +171,33 @@ export function degradedHeader(stages: Record<DegradationStage, number>): string
 /** How far below θ {@link fitToRoom} looks for a plan that fits, per step. */
 const FIT_STEP = 0.05;
 
+/** A rendition set's plan and the level it was planned at. */
+export interface PlannedSet {
+  plan: RenditionPlan;
+  level: number;
+}
+
 /**
  * Degrade before shedding: a rendition set whose plan at the dimmer's level θ would be
- * shed by admission (more jobs than the queue has room for within the deadline) is planned
- * lower — the highest level below θ, in steps of 0.05, whose plan fits `admission.room()` —
- * down to the one rendition never dropped. The dimmer lags a sudden overload by a control
- * period or more; meanwhile this keeps answering with fewer renditions instead of 503s.
- * Each job given up this way is a sample for the dimmer: the response time admission
- * predicts it would have had (its queue wait behind the jobs ahead, ‰ of the deadline,
- * at most a deadline missed), so the dimmer still hears of the overload. A set that fits
- * (or when the queue has no room for even one job, and admission sheds it) keeps its plan.
+ * shed by admission (more jobs than the queue has `room` for within the deadline) is
+ * planned lower — the highest level below θ, in steps of 0.05, whose plan fits — down to
+ * the one rendition never dropped. The dimmer lags a sudden overload by a control period
+ * or more; meanwhile this answers with fewer renditions instead of 503s. Each job given
+ * up this way is a sample for the dimmer: the response time admission predicts it would
+ * have had (its queue wait behind the jobs ahead, ‰ of the deadline, at most a deadline
+ * missed), so the dimmer still hears of the overload. A set that fits (or when the queue
+ * has no room for even one job, and admission sheds it) keeps its plan. Called by
+ * `Admission.admitFitting`, between its reading of the queue and its decision.
  */
-export async function fitToRoom(
+export function fitToRoom(
   asked: readonly Rendition[],
-  planned: { plan: RenditionPlan; level: number },
+  planned: PlannedSet,
+  room: number,
   deadlineMs: number,
   admission: Admission,
   dimmer: BrownoutController,
   random: () => number,
-): Promise<{ plan: RenditionPlan; level: number }> {
-  const room = await admission.room(deadlineMs);
+): PlannedSet {
   if (planned.plan.planned <= room || room < 1) return planned;
   let fitted = planned;
   while (fitted.plan.planned > room && fitted.level > 0) {

@@ -1,6 +1,6 @@
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { isInvalidOptionError } from '@ballast/common';
-import { type RedisServer, type RedisTopology, startRedis, startRedisTopology } from '@ballast/test/redis';
+import { command, type RedisServer, type RedisTopology, startRedis, startRedisTopology } from '@ballast/test/redis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   InProcessQueue,
@@ -523,6 +523,60 @@ describe('redis queue replication', () => {
       proxy.close();
       for (const socket of sockets) socket.destroy();
       await second.stop();
+    }
+  });
+
+  it('tells a producer in another process through the notice the FINISH script pushes, once a replica holds the result', async () => {
+    const api = new RedisQueue({ connection: topology.primary.url, minReplicas: 1, prefix: 'told:', member: 'api', pollMs: 60_000 });
+    const worker = new RedisQueue({ connection: topology.primary.url, minReplicas: 1, prefix: 'told:', member: 'worker' });
+    const onReplica = new RedisQueue({ connection: topology.replicas[0]!.url, minReplicas: 0, prefix: 'told:' });
+    try {
+      const id = await api.enqueue({ data: bytes('a'), params: {}, deadlineAt: future(), attended: true });
+      const waiting = api.wait(id);
+      const lease = await worker.consumer('w').next();
+      await lease.complete(bytes('out'), {});
+      const result = await waiting; // a minute-long poll: only the inbox can deliver it in time
+      expect(result.status === 'done' && Buffer.from(result.data).toString()).toBe('out');
+      expect((await onReplica.result(id))?.status).toBe('done');
+    } finally {
+      await Promise.all([api.close(), worker.close(), onReplica.close()]);
+    }
+  });
+
+  it('does not tell a producer of a result no replica confirmed, though its notice is in the inbox', async () => {
+    const options = { connection: topology.primary.url, minReplicas: 1, replicationTimeoutMs: 300, prefix: 'unconfirmed:' };
+    const api = new RedisQueue({ ...options, member: 'api', pollMs: 60_000 });
+    const worker = new RedisQueue({ ...options, member: 'worker' });
+    const replica = topology.replicas[0] as (typeof topology.replicas)[number];
+    const stop = new AbortController();
+    try {
+      const id = await api.enqueue({ data: bytes('a'), params: {}, deadlineAt: future(), attended: true });
+      let told = false;
+      const waiting = api.wait(id, stop.signal).then(
+        () => {
+          told = true;
+        },
+        () => undefined,
+      );
+      const lease = await worker.consumer('w').next();
+      // The producer's BLMPOP is blocked when the notice comes: the WAIT behind it must
+      // still cover the pop (and so the result), though Redis ran the pop for the FINISH.
+      while (!(await command(topology.primary.port, ['CLIENT', 'LIST'])).includes('cmd=blmpop')) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      process.kill(replica.pid, 'SIGSTOP'); // the result reaches the primary only
+      const error = await lease.complete(bytes('out'), {}).catch((e) => e);
+      expect(error).toBeInstanceOf(QueueUnavailableError);
+      // The notice was pushed with the result and popped at once; without the producer's
+      // own WAIT the waiter would have been told 300 ms ago.
+      expect(told).toBe(false);
+      process.kill(replica.pid, 'SIGCONT');
+      stop.abort(new Error('done'));
+      await waiting;
+      expect(told).toBe(false);
+    } finally {
+      process.kill(replica.pid, 'SIGCONT');
+      await Promise.all([api.close(), worker.close()]);
     }
   });
 

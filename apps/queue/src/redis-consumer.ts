@@ -27,7 +27,10 @@ interface Taker {
  * one reclaim scan every `blockMs` (at once when a member is found gone), so a process
  * running many consumers makes one round trip for many jobs. Entries are read under the
  * handle's own name in the consumer group (`q@<member>`), so a member found gone is found
- * by its name. With several shards it reads them in turn.
+ * by its name. With several shards each has its own blocking read (its own connection)
+ * for its share of the waiting consumers, so an entry is read as soon as it arrives on
+ * any shard, busy shards serve in proportion, and a shard failing over holds up only its
+ * own read.
  *
  * With one shard, a FINISH call also claims the next entries of the consumers it
  * finishes for (prefetch, see the FINISH script): they wait here, ready, and the
@@ -43,10 +46,10 @@ export class EntryFeed implements Prefetch {
   /** Entries received with nobody waiting (prefetched), oldest first, with when they came. */
   readonly #ready: Array<{ entry: RawEntry; at: number }> = [];
   #expiry: ReturnType<typeof setTimeout> | undefined;
-  /** Shard to look at first next time: non-empty shards take turns (fair consumption). */
-  #turn = 0;
-  #client: Redis | undefined;
-  #pumping = false;
+  /** The blocking connection of each shard's read. */
+  readonly #clients = new Map<number, Redis>();
+  /** Shards whose read loop is running. */
+  readonly #pumping = new Set<number>();
   #closed = false;
   #lastReclaim = Number.NEGATIVE_INFINITY;
   #lastHint = 0;
@@ -122,7 +125,7 @@ export class EntryFeed implements Prefetch {
       taker.reject(new QueueClosedError());
     }
     const back = this.giveBackReady();
-    this.#client?.disconnect();
+    for (const client of this.#clients.values()) client.disconnect();
     await back;
   }
 
@@ -145,20 +148,24 @@ export class EntryFeed implements Prefetch {
    * read.
    */
   #start(): void {
-    if (this.#pumping) return;
-    this.#pumping = true;
-    setImmediate(() => {
-      this.#pump().catch(() => {});
-    });
+    for (let shard = 0; shard < this.#queue.shardCount; shard++) {
+      if (this.#pumping.has(shard)) continue;
+      this.#pumping.add(shard);
+      setImmediate(() => {
+        this.#pump(shard).catch(() => {});
+      });
+    }
   }
 
-  async #pump(): Promise<void> {
+  /** Reads shard `shard` while consumers wait, each read for its share of them. */
+  async #pump(shard: number): Promise<void> {
+    const shards = this.#queue.shardCount;
     try {
       while (this.#takers.length > 0 && !this.#closed) {
-        for (const entry of await this.#fetch(this.#takers.length)) this.#hand(entry);
+        for (const entry of await this.#fetch(shard, Math.ceil(this.#takers.length / shards))) this.#hand(entry);
       }
     } finally {
-      this.#pumping = false;
+      this.#pumping.delete(shard);
     }
   }
 
@@ -203,51 +210,23 @@ export class EntryFeed implements Prefetch {
     return performance.now() - this.#lastReclaim >= this.#queue.blockMs || this.#lastHint !== this.#queue.reclaimHint;
   }
 
-  async #fetch(count: number): Promise<RawEntry[]> {
+  async #fetch(shard: number, count: number): Promise<RawEntry[]> {
     const queue = this.#queue;
     if (this.#reclaimDue()) {
+      // One scan (of every shard) for whichever shard's read comes first.
       this.#lastReclaim = performance.now();
       this.#lastHint = queue.reclaimHint;
       const reclaimed = await queue._reclaim(this.name, count).catch(() => []);
       if (reclaimed.length > 0) return reclaimed;
     }
-    return queue.shardCount === 1 ? this.#read(0, count, queue.blockMs) : this.#sweep(count);
-  }
-
-  /**
-   * Several shards: looks at each once without blocking, starting after the last one
-   * that served (so busy shards take turns), then blocks briefly on one. A shard that
-   * does not answer within 250 ms (failing over, hung) is skipped for a second; entries
-   * it delivers late are handed back at once.
-   */
-  async #sweep(count: number): Promise<RawEntry[]> {
-    const queue = this.#queue;
-    const n = queue.shardCount;
-    const start = this.#turn;
-    const release = (late: RawEntry[]): Promise<unknown> =>
-      Promise.all(late.map((e) => queue._release(this.name, e.shard, e.entryId, e.job.attempt)));
-    for (let k = 0; k < n; k++) {
-      const shard = (start + k) % n;
-      if (!queue._usable(shard)) continue;
-      const entries = await queue._within(shard, queue._read(undefined, this.name, shard, count), release);
-      if (entries.length > 0) {
-        this.#turn = (shard + 1) % n;
-        return entries;
-      }
-    }
-    this.#turn = (start + 1) % n;
-    const block = Math.min(queue.blockMs, 100);
-    if (!queue._usable(start)) {
-      await new Promise((r) => setTimeout(r, block));
-      return [];
-    }
-    return queue._within(start, this.#read(start, count, block), release, block + 250);
+    return this.#read(shard, count, queue.blockMs);
   }
 
   async #read(shard: number, count: number, blockMs: number): Promise<RawEntry[]> {
-    this.#client ??= this.#queue._duplicate(null, () => !this.#closed);
+    let client = this.#clients.get(shard);
+    if (!client) this.#clients.set(shard, (client = this.#queue._duplicate(null, () => !this.#closed)));
     try {
-      return await this.#queue._read(this.#client, this.name, shard, count, blockMs);
+      return await this.#queue._read(client, this.name, shard, count, blockMs);
     } catch (error) {
       if (this.#closed) return [];
       if (String((error as Error).message).includes('NOGROUP')) {

@@ -70,6 +70,13 @@ redis.call('XDEL', KEYS[1], ARGV[1])
 return 1`;
 
 /**
+ * Results up to this size travel in the producer's notice, so the producer needs no
+ * second read; larger ones are read (`GET`) by the producer, so big images are not
+ * written to the append-only file and the replicas twice.
+ */
+export const NOTICE_RESULT_MAX_BYTES: number = 16 * 1024;
+
+/**
  * Stores each job's final state once — only while the job is pending — and acknowledges
  * and deletes its stream entry, appends one ledger entry for every job the call stored
  * and records their service times, all in one step: the acknowledgement never outlives
@@ -84,17 +91,27 @@ return 1`;
  * stream has entries. A claim is a delivery like any other (pending under the consumer,
  * reclaimed if it dies); it needs no `WAIT`, as a read needs none.
  *
- * KEYS: stream, ledger, service, then one job key per job.
+ * Notices: a stored job whose producer waits in another process gets its notice pushed
+ * onto that producer's inbox list here, in the same step (one `RPUSH` per inbox and
+ * call, carrying the result when it is at most {@link NOTICE_RESULT_MAX_BYTES}), rather
+ * than by a command of its own after the `WAIT`: the producer confirms with a `WAIT` of
+ * its own, behind its `BLMPOP`, before it believes a notice (see `RedisQueue`), so no
+ * waiter hears of a result a failover could still take back. An inbox the call creates
+ * (or one ARGV flags) gets a lifetime of 70 s, so a producer that died leaves nothing.
+ *
+ * KEYS: stream, ledger, service, then one job key per job, then the inboxes notified.
  * ARGV: 1 group, 2 default result ttl, 3 half-life ms, 4 ledger retention ms, 5 ring
- * size, 6 entries to claim (0: none), 7 the consumer claiming them; then per job four
- * values: entry id ('' from cancel: the job's own entry is deleted instead, so no
- * consumer receives it), final value, ledger record (JSON; a cancel's gets the tenant
- * from the pending state here), service ms ('' when the job did not run). The ledger
- * entry holds one `r` field per stored job.
+ * size, 6 entries to claim (0: none), 7 the consumer claiming them, 8 the number of
+ * jobs; then per job six values: entry id ('' from cancel: the job's own entry is
+ * deleted instead, so no consumer receives it), final value, ledger record (JSON; a
+ * cancel's gets the tenant from the pending state here), service ms ('' when the job
+ * did not run), the inbox to notify (its place among the inbox keys, from 1; 0: none),
+ * the notice's head (`<id length>:<id>`); then per inbox '1' to renew its lifetime, ''
+ * not to. The ledger entry holds one `r` field per stored job.
  * Returns `{stored, claimed}`: per job 1 when this call stored its final state, 0 when
  * one was there already; the claimed entries as `XREADGROUP` gives them (`{id, fields}`).
  */
-export const FINISH = `
+export const FINISH: string = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {}
@@ -103,8 +120,10 @@ local acks = {}
 local gone = {}
 local ledger = {KEYS[2], 'MINID', '~', now - tonumber(ARGV[4]), '*'}
 local head = #ledger
-for i = 4, #KEYS do
-  local b = 8 + (i - 4) * 4
+local n = tonumber(ARGV[8])
+local notices = {}
+for i = 4, 3 + n do
+  local b = 9 + (i - 4) * 6
   local key = KEYS[i]
   local v = redis.call('GET', key)
   local stored = 0
@@ -120,6 +139,17 @@ for i = 4, #KEYS do
     ledger[#ledger + 1] = 'r'
     ledger[#ledger + 1] = record
     if ARGV[b + 3] ~= '' then samples[#samples + 1] = tonumber(ARGV[b + 3]) end
+    local box = tonumber(ARGV[b + 4])
+    if box > 0 then
+      local notice = ARGV[b + 5]
+      if #ARGV[b + 1] <= ${NOTICE_RESULT_MAX_BYTES} then notice = notice .. ARGV[b + 1] end
+      local list = notices[box]
+      if not list then
+        list = {}
+        notices[box] = list
+      end
+      list[#list + 1] = notice
+    end
     stored = 1
   end
   if ARGV[b] ~= '' then
@@ -131,6 +161,13 @@ end
 if #acks > 0 then redis.call('XACK', KEYS[1], ARGV[1], unpack(acks)) end
 if #gone > 0 then redis.call('XDEL', KEYS[1], unpack(gone)) end
 if #ledger > head then redis.call('XADD', unpack(ledger)) end
+for box = 1, #KEYS - 3 - n do
+  local inbox = KEYS[3 + n + box]
+  local list = notices[box]
+  local created = false
+  if list then created = redis.call('RPUSH', inbox, unpack(list)) == #list end
+  if created or ARGV[8 + n * 6 + box] == '1' then redis.call('PEXPIRE', inbox, 70000) end
+end
 if #samples > 0 then
   local s = redis.call('HMGET', KEYS[3], 'n', 'mean', 'w', 'at', 'i')
   local n = tonumber(s[1]) or 0

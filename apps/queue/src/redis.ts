@@ -12,7 +12,7 @@ import { Membership, type MembershipSnapshot } from './membership.ts';
 import { asBuffer, emptyStats, poison, resolveQueueOptions, unknownJob } from './options.ts';
 import { quietFailoverDetector, reconnectWhenEnded } from './reconnect.ts';
 import { EntryFeed, type RawEntry, RedisConsumer } from './redis-consumer.ts';
-import { ENQUEUE, FINISH, UNDO } from './redis-scripts.ts';
+import { ENQUEUE, FINISH, NOTICE_RESULT_MAX_BYTES, UNDO } from './redis-scripts.ts';
 import { type ServicePart, serviceStatsOf } from './service-stats.ts';
 import {
   type Consumer,
@@ -124,10 +124,12 @@ interface EnqueueItem {
   args: Array<string | number | Buffer>;
 }
 
-/** One job of a FINISH call: its key and its four arguments. */
+/** One job of a FINISH call: its key, its four arguments, and whom the call notifies. */
 interface FinishItem {
   key: string;
   args: Array<string | number | Buffer>;
+  /** The inbox of the producer in another process the call notifies, with the notice's head. */
+  notify?: { inbox: string; head: string };
   /** A consumer finishes it and will ask for its next job: the call may claim one for it. */
   prefetch: boolean;
 }
@@ -211,7 +213,9 @@ class Shard {
       return (reply as unknown[]).map((value) => ({ value, acked }));
     });
     this.finishes = new Batcher(async (items) => {
-      const keys = [this.stream, this.ledger, this.service, ...items.map((i) => i.key)];
+      const inboxes = new Map<string, number>();
+      for (const i of items) if (i.notify && !inboxes.has(i.notify.inbox)) inboxes.set(i.notify.inbox, inboxes.size + 1);
+      const keys = [this.stream, this.ledger, this.service, ...items.map((i) => i.key), ...inboxes.keys()];
       const feed = prefetch();
       const claim = feed?.count(items.filter((i) => i.prefetch).length) ?? 0;
       const args = [
@@ -222,7 +226,9 @@ class Shard {
         SERVICE_RING_SIZE,
         claim,
         claim > 0 && feed ? feed.consumer : '',
-        ...items.flatMap((i) => i.args),
+        items.length,
+        ...items.flatMap((i) => [...i.args, i.notify ? (inboxes.get(i.notify.inbox) as number) : 0, i.notify?.head ?? '']),
+        ...[...inboxes.keys()].map((inbox) => (this.#renew(inbox) ? '1' : '')),
       ];
       const { reply, acked } = await this.script(FINISH, keys, args, true);
       const [stored, claimed] = reply as [unknown[], Array<[Buffer, Buffer[]]>];
@@ -238,12 +244,14 @@ class Shard {
   }
 
   /**
-   * Runs `script` on this shard. With one primary, the `WAIT` that covers it is sent
-   * right behind it on the same connection (Redis runs a connection's commands in
-   * order, so it vouches for the script), shared with every other write sent in the
-   * same tick: one round trip for both, and Redis reads them together. On Redis
-   * Cluster the cluster client may hold a command back (slots being refreshed) while
-   * the `WAIT` goes straight to the node, so there `acked` is undefined and the caller
+   * Runs `script` on this shard, and the `WAIT` that covers it right behind it on the
+   * same connection (Redis runs a connection's commands in order, so it vouches for the
+   * script), shared with every other write sent on that connection in the same tick: one
+   * round trip for both, and Redis reads them together. On Redis Cluster both go straight
+   * to the connection of the node that owns the shard's slot (the cluster client could
+   * hold a command back while it refreshes its slots, and the `WAIT` would overtake it);
+   * when that node answers that the slot moved, the script is sent again through the
+   * cluster client, which follows the redirection, and `acked` is undefined: the caller
    * asks for a `WAIT` once the script has answered.
    */
   async script(
@@ -252,18 +260,32 @@ class Shard {
     args: Array<string | number | Buffer>,
     buffers = false,
   ): Promise<Written<unknown> & { reply: unknown }> {
-    const pipelined = !this.#cluster && this.#minReplicas > 0;
-    const call = (...command: Array<string | number | Buffer>): Promise<unknown> =>
-      buffers
-        ? this.client.callBuffer(...(command as [string, ...Array<string | number | Buffer>]))
-        : this.client.call(...(command as [string, ...Array<string | number | Buffer>]));
+    // On a cluster whose slots are not known yet: through the cluster client, which waits for them.
+    const owner = this.#minReplicas > 0 ? (this.#cluster ? this.#nodeOfSlot() : this.client) : undefined;
+    const pipelined = owner !== undefined;
+    const via =
+      (client: Redis) =>
+      (...command: Array<string | number | Buffer>): Promise<unknown> =>
+        buffers
+          ? client.callBuffer(...(command as [string, ...Array<string | number | Buffer>]))
+          : client.call(...(command as [string, ...Array<string | number | Buffer>]));
+    const call = via(owner ?? this.client);
     const sent = call('EVALSHA', shaOf(script), keys.length, ...keys, ...args);
     let acked = pipelined ? this.group.after() : undefined;
     try {
       return { reply: await sent, value: undefined, acked };
     } catch (error) {
       acked?.catch(() => {});
-      if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
+      const message = String((error as Error).message);
+      if (this.#cluster && /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)/.test(message)) {
+        // The slot moved (or is moving): through the cluster client, which follows it, and a WAIT after.
+        const reply = await via(this.client)('EVALSHA', shaOf(script), keys.length, ...keys, ...args).catch((again: Error) => {
+          if (!String(again.message).startsWith('NOSCRIPT')) throw again;
+          return via(this.client)('EVAL', script, keys.length, ...keys, ...args);
+        });
+        return { reply, value: undefined, acked: undefined };
+      }
+      if (!message.startsWith('NOSCRIPT')) throw error;
       // Not in this server's script cache (a restart, a failover): sent again in full, and a WAIT after it.
       const again = call('EVAL', script, keys.length, ...keys, ...args);
       acked = pipelined ? this.group.after() : undefined;
@@ -273,6 +295,13 @@ class Shard {
 
   jobKey(id: string): string {
     return `${this.#prefix}job:${id}`;
+  }
+
+  /** When each inbox's lifetime was last renewed (performance.now()). */
+  readonly #renewed = new Map<string, number>();
+
+  #renew(inbox: string): boolean {
+    return renewalDue(this.#renewed, inbox);
   }
 
   /** Who takes this shard's writes now, and over which connection: equal before and after a WAIT, or the WAIT is void. */
@@ -285,22 +314,20 @@ class Shard {
 
   #owner(): Redis {
     if (!this.#cluster) return this.client;
-    const node = this.#nodeByKey(this.#cluster.slots[this.#slot]?.[0] ?? '');
+    const node = this.#nodeOfSlot();
     if (!node) throw new QueueUnavailableError(`no Redis Cluster node holds slot ${this.#slot} (shard ${this.index})`);
     return node;
+  }
+
+  /** The connection of the node that owns the shard's slot, as the cluster client knows it. */
+  #nodeOfSlot(): Redis | undefined {
+    return this.#nodeByKey(this.#cluster?.slots[this.#slot]?.[0] ?? '');
   }
 
   #nodeByKey(key: string): Redis | undefined {
     return this.#cluster?.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === key);
   }
 }
-
-/**
- * Results up to this size travel in the producer's notice, so the producer needs no
- * second read; larger ones are read (`GET`) by the producer, so big images are not
- * written to the append-only file and the replicas twice.
- */
-const NOTICE_RESULT_MAX_BYTES = 16 * 1024;
 
 /** Connections made by each node of a cluster client. */
 const connectsOf = new WeakMap<Redis, number>();
@@ -438,7 +465,7 @@ export class RedisQueue implements JobQueue {
       this.#partitioner = new RendezvousPartitioner();
       for (let i = 0; i < shardCount; i++) this.#partitioner.add(String(i));
     }
-    this.#inboxKey = cluster ? `${prefix}inbox:{${this.member}}` : `${prefix}inbox:${this.member}`;
+    this.#inboxKey = this.#inboxOf(this.member);
     this.#control = this._duplicate(20);
     if (options.heartbeats !== false) {
       this.#membership = new Membership({
@@ -818,8 +845,8 @@ export class RedisQueue implements JobQueue {
     const release = (late: RawEntry[]): Promise<unknown> =>
       Promise.all(late.map((e) => this._release(consumer, e.shard, e.entryId, e.job.attempt)));
     for (const shard of this.#shards) {
-      if (!this._usable(shard.index)) continue;
-      const entries = await this._within(shard.index, this.#reclaimFrom(shard, consumer, max), release);
+      if (!this.#usable(shard.index)) continue;
+      const entries = await this.#within(shard.index, this.#reclaimFrom(shard, consumer, max), release);
       if (entries.length > 0) return entries;
     }
     return [];
@@ -827,22 +854,18 @@ export class RedisQueue implements JobQueue {
 
   readonly #slowUntil = new Map<number, number>();
 
-  /** @internal False while shard `index` is skipped: it did not answer in time lately (failing over, hung). */
-  _usable(index: number): boolean {
+  /** False while shard `index` is skipped by reclaim scans: it did not answer in time lately (failing over, hung). */
+  #usable(index: number): boolean {
     return (this.#slowUntil.get(index) ?? 0) <= performance.now();
   }
 
   /**
-   * @internal Waits at most `allowMs` (250) for `read` from shard `index`: a shard that does not
-   * answer by then is skipped for a second, so one shard's failover does not stall the
-   * others; entries it hands over late are given to `late` (to hand them back).
+   * Waits at most 250 ms for `read` from shard `index`: a shard that does not answer by
+   * then is skipped for a second, so one shard's failover does not stall the reclaim
+   * scan of the others; entries it hands over late are given to `late` (to hand them back).
    */
-  async _within(
-    index: number,
-    read: Promise<RawEntry[]>,
-    late: (entries: RawEntry[]) => Promise<unknown>,
-    allowMs = 250,
-  ): Promise<RawEntry[]> {
+  async #within(index: number, read: Promise<RawEntry[]>, late: (entries: RawEntry[]) => Promise<unknown>): Promise<RawEntry[]> {
+    const allowMs = 250;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const slow = new Promise<'slow'>((resolve) => {
       timer = setTimeout(() => resolve('slow'), allowMs);
@@ -970,22 +993,34 @@ export class RedisQueue implements JobQueue {
       reason: f.reason,
     });
     const args = [entryId, value, record, f.serviceMs === undefined ? '' : Math.round(f.serviceMs * 1000) / 1000];
+    // A producer in another process is notified by the script itself (one primary; on
+    // Redis Cluster its inbox is in another slot), and confirms the notice with a WAIT of
+    // its own; this handle's own producers, and those on a cluster, are told here once the
+    // result is replicated.
+    const inScript = f.producer !== undefined && f.producer !== '' && f.producer !== this.member && !this.#clustered;
+    const notify = inScript ? { inbox: this.#inboxOf(f.producer as string), head: `${Buffer.byteLength(id)}:${id}` } : undefined;
     let stored = false;
     await this.#durably(shard, 'result', async () => {
       // A consumer's finish (not a cancel's): the consumer asks for its next job next.
-      const written = await shard.finishes.submit({ key: shard.jobKey(id), args, prefetch: entryId !== '' });
+      const item: FinishItem = { key: shard.jobKey(id), args, prefetch: entryId !== '', ...(notify ? { notify } : {}) };
+      const written = await shard.finishes.submit(item);
       stored ||= written.value === 1;
       return { acked: written.acked };
     });
-    if (stored && f.producer) this.#notify(f.producer, id, value);
+    if (stored && f.producer && !inScript) this.#notify(f.producer, id, value);
     return stored;
   }
 
+  /** The inbox list of `member`: notices of its jobs' results (on Redis Cluster, in a slot of its own). */
+  #inboxOf(member: string): string {
+    return this.#clustered ? `${this.#prefix}inbox:{${member}}` : `${this.#prefix}inbox:${member}`;
+  }
+
   /**
-   * Tells producers of replicated results: one RPUSH per producer for every notice of the
-   * same tick, each carrying the result when it is at most {@link NOTICE_RESULT_MAX_BYTES}
-   * (the producer then needs no second read). A producer that is this handle is told
-   * directly.
+   * Tells producers of replicated results when the FINISH script did not (on Redis
+   * Cluster): one RPUSH per producer for every notice of the same tick, each carrying the
+   * result when it is at most {@link NOTICE_RESULT_MAX_BYTES} (the producer then needs no
+   * second read). A producer that is this handle is told directly.
    */
   #notify(producer: string, id: string, value: Buffer): void {
     const notice = noticeOf(id, value.length <= NOTICE_RESULT_MAX_BYTES ? value : undefined);
@@ -1002,17 +1037,10 @@ export class RedisQueue implements JobQueue {
     if (this.#notices.size > 1) return;
     // After this turn of the event loop: the notices of every batch replicated in it go together.
     setImmediate(() => {
-      const now = performance.now();
       for (const [member, notices] of this.#notices) {
-        const inbox = this.#clustered ? `${this.#prefix}inbox:{${member}}` : `${this.#prefix}inbox:${member}`;
+        const inbox = this.#inboxOf(member);
         this.#client.rpush(inbox, ...notices).catch(() => {});
-        // The inbox expires a minute after the last notice (give or take the ten seconds
-        // between refreshes): a producer that died leaves nothing behind.
-        if ((this.#inboxTouched.get(inbox) ?? Number.NEGATIVE_INFINITY) < now - 10_000) {
-          this.#inboxTouched.set(inbox, now);
-          this.#client.expire(inbox, 70).catch(() => {});
-          if (this.#inboxTouched.size > 10_000) this.#inboxTouched.clear();
-        }
+        if (renewalDue(this.#inboxTouched, inbox)) this.#client.expire(inbox, 70).catch(() => {});
       }
       this.#notices.clear();
     });
@@ -1083,22 +1111,47 @@ export class RedisQueue implements JobQueue {
     return marked;
   }
 
+  /**
+   * Reads this handle's inbox: `BLMPOP`, and on one primary with replicas a `WAIT` right
+   * behind it on the same connection. The FINISH script pushes a notice before its own
+   * `WAIT` has answered, so a notice is believed only once the replicas hold everything up
+   * to the pop: the pop is a write of this connection (also when served while blocked: it
+   * moves the connection's replication offset, which is what `WAIT` waits for; the queue's
+   * tests check this against the Redis they run), and the `WAIT` covers it. Both run in
+   * Redis's same turn as the FINISH that served the pop, and its `WAIT` and ours share the
+   * replicas' acknowledgement. Notices not confirmed (`WAIT` short, or the connection lost
+   * in between: a failover) are dropped; their waiters' poll reads the results instead.
+   */
   #readInbox(): void {
     if (this.#inbox || this.#closed) return;
     const inbox = this._duplicate(null);
     this.#inbox = inbox;
     const key = this.#inboxKey;
+    const confirm = !this.#clustered && this.#minReplicas > 0;
+    // Connections lost so far: one lost between the pop and the WAIT voids the WAIT (it
+    // would be resent to whichever server the connection reaches next).
+    let lost = 0;
+    inbox.on('close', () => {
+      lost++;
+    });
     const loop = async (): Promise<void> => {
       while (!this.#closed) {
-        let reply: [Buffer, Buffer[]] | null;
+        const epoch = lost;
+        let notices: Buffer[];
+        let replicas = Number.POSITIVE_INFINITY;
         try {
-          reply = (await inbox.callBuffer('BLMPOP', 1, 1, key, 'LEFT', 'COUNT', 256)) as [Buffer, Buffer[]] | null;
+          const popped = inbox.callBuffer('BLMPOP', 1, 1, key, 'LEFT', 'COUNT', 256) as Promise<[Buffer, Buffer[]] | null>;
+          const acked = confirm ? inbox.call('WAIT', this.#minReplicas, this.#replicationTimeoutMs) : undefined;
+          acked?.catch(() => {});
+          notices = (await popped)?.[1] ?? [];
+          if (acked) replicas = Number(await acked);
         } catch {
           if (this.#closed) return;
           await new Promise((r) => setTimeout(r, 100).unref());
           continue;
         }
-        for (const notice of reply?.[1] ?? []) this.#noticeArrived(notice);
+        if (confirm && (replicas < this.#minReplicas || lost !== epoch)) continue;
+        for (const notice of notices) this.#noticeArrived(notice);
       }
     };
     loop().catch(() => {});
@@ -1159,6 +1212,19 @@ export class RedisQueue implements JobQueue {
     if (error instanceof QueueUnavailableError || error instanceof QueueClosedError) return error;
     return new QueueUnavailableError(`queue unavailable: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
+}
+
+/**
+ * True when `inbox`'s lifetime is due for renewal, and notes it renewed: every 10 s, so it
+ * expires a minute or so after the last notice and a producer that died leaves nothing
+ * behind. `renewed`: when each inbox was last renewed (performance.now()).
+ */
+function renewalDue(renewed: Map<string, number>, inbox: string): boolean {
+  const now = performance.now();
+  if ((renewed.get(inbox) ?? Number.NEGATIVE_INFINITY) >= now - 10_000) return false;
+  if (renewed.size >= 10_000) renewed.clear();
+  renewed.set(inbox, now);
+  return true;
 }
 
 /** The job's tenant, when its params name one. */

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isTimeoutError } from './abort.ts';
 import { isInvalidOptionError, isPolicyClosedError } from './errors.ts';
-import type { PolicyContext } from './policy.ts';
+import { CallScope, type PolicyContext } from './policy.ts';
 import { TimeoutPolicy } from './timeout.ts';
 
 beforeEach(() => {
@@ -120,5 +120,58 @@ describe('TimeoutPolicy', () => {
     await expect(policy.execute(async () => 1, { signal: {} as AbortSignal })).rejects.toThrow(/signal must be an AbortSignal/);
     expect(policy.stats().calls).toBe(0);
     policy.close();
+  });
+
+  it('reads no clock for a call that ends within its turn; a call still running is timed from the end of that turn', async () => {
+    let reads = 0;
+    // The turn's end reads 40 ms later than the call's start (work done in the same turn); later reads follow the timers.
+    const clock = { now: () => performance.now() + (reads++ === 0 ? 40 : 0) };
+    const quick = new TimeoutPolicy({ timeoutMs: 100, clock });
+    await expect(quick.execute(async () => 'fast')).resolves.toBe('fast');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(reads).toBe(0);
+    quick.close();
+
+    const policy = new TimeoutPolicy({ timeoutMs: 100, clock });
+    let signal: AbortSignal | undefined;
+    const pending = policy
+      .execute((context) => {
+        signal = context.signal;
+        return never();
+      })
+      .catch((e: unknown) => e);
+    expect(reads).toBe(0);
+    await vi.advanceTimersByTimeAsync(139);
+    expect(reads).toBeGreaterThan(0);
+    expect(signal?.aborted).toBe(false);
+    expect(policy.stats().inFlight).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(isTimeoutError(await pending)).toBe(true);
+    policy.close();
+  });
+
+  it("counts from an enclosing policy's clock reading on the same clock", async () => {
+    const clock = { now: () => performance.now() };
+    const enclosing = CallScope.root();
+    enclosing.stampStart(clock, undefined);
+    await vi.advanceTimersByTimeAsync(50);
+    const policy = new TimeoutPolicy({ timeoutMs: 100, clock });
+    const pending = policy.execute(never, enclosing).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(49);
+    expect(policy.stats().timeouts).toBe(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(isTimeoutError(await pending)).toBe(true);
+    policy.close();
+    enclosing.release();
+  });
+
+  it('close() before the turn ends aborts a call not yet stamped and leaves no timer', async () => {
+    const policy = new TimeoutPolicy(100);
+    const pending = policy.execute(never).catch((e: unknown) => e);
+    expect(policy.stats().inFlight).toBe(1);
+    policy.close();
+    expect(isPolicyClosedError(await pending)).toBe(true);
+    expect(policy.stats().inFlight).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

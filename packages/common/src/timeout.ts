@@ -42,6 +42,8 @@ class TimedCall extends StageCall implements DeadlineEntry {
   declare prev: DeadlineEntry | undefined;
   declare next: DeadlineEntry | undefined;
   declare settled: boolean;
+  /** False while the call waits, on the policy's pending list, for its start to be stamped (see `TimeoutPolicy.#stampPending`). */
+  declare stamped: boolean;
   constructor(policy: TimeoutPolicy, options: PolicyExecuteOptions<never> | undefined, joined: CallScope | undefined) {
     super(options, joined);
     this.policy = policy;
@@ -49,6 +51,7 @@ class TimedCall extends StageCall implements DeadlineEntry {
     this.prev = undefined;
     this.next = undefined;
     this.settled = false;
+    this.stamped = true;
   }
 
   settle(ok: boolean, value: unknown): void {
@@ -66,8 +69,10 @@ let settleTimed: (call: TimedCall, ok: boolean, value: unknown) => void;
  * A time limit on each call: when `timeoutMs` passes, the call's signal aborts with a
  * {@link TimeoutError} and the call rejects with it at once, even if the work ignores its
  * signal. Every call of one policy has the same limit, so all of them share one timer
- * (no timer is set or cleared per call). The caller's signal cancels a call: it rejects
- * with `signal.reason`.
+ * (no timer is set or cleared per call). The limit counts from the call's start as an
+ * enclosing policy read it on the same clock, or else from the end of the event-loop turn
+ * the call started in (one clock reading per turn, none for a call that ends within it).
+ * The caller's signal cancels a call: it rejects with `signal.reason`.
  *
  * @example
  * ```ts
@@ -88,6 +93,9 @@ export class TimeoutPolicy implements Policy, Disposable {
   readonly timeoutMs: number;
   readonly #clock: Clock;
   readonly #calls: DeadlineList<TimedCall>;
+  /** Calls whose start is not stamped yet (no deadline, no timer), and the immediate that stamps them. */
+  readonly #pending: DeadlineList<TimedCall>;
+  #stamper: ReturnType<typeof setImmediate> | undefined = undefined;
   readonly #events = new Emitter<TimeoutPolicyEvents>();
   #started = 0;
   #timeouts = 0;
@@ -102,6 +110,8 @@ export class TimeoutPolicy implements Policy, Disposable {
     if (typeof this.#clock?.now !== 'function') throw new InvalidOptionError('clock', 'a Clock (an object with now())', resolved.clock);
     // Referenced while a call waits: a call hanging on nothing still times out.
     this.#calls = new DeadlineList<TimedCall>(this.#clock, (call) => this.#expire(call), { unref: false });
+    // Its entries have no deadline: it never sets a timer.
+    this.#pending = new DeadlineList<TimedCall>(this.#clock, () => {});
   }
 
   /** Subscribes to an event; returns the unsubscribe function. */
@@ -143,8 +153,16 @@ export class TimeoutPolicy implements Policy, Disposable {
     this.#started++;
     const call = new TimedCall(this, options, joined);
     const promise = call.attach(sink);
-    call.deadline = call.stampStart(this.#clock, joined) + this.timeoutMs;
-    this.#calls.add(call);
+    if (joined !== undefined && joined.startClock === this.#clock) {
+      // An enclosing policy read the clock as this call started: its reading is this call's start.
+      call.deadline = call.stampStart(this.#clock, joined) + this.timeoutMs;
+      this.#calls.add(call);
+    } else {
+      // No reading to reuse: the start is stamped at the end of this event-loop turn (see #stampPending).
+      call.stamped = false;
+      this.#pending.add(call);
+      this.#stamper ??= setImmediate(this.#stampPending);
+    }
     call.watch();
     if (!call.settled) runInside(fn, inner, call, call);
     return promise;
@@ -152,8 +170,27 @@ export class TimeoutPolicy implements Policy, Disposable {
 
   /** A snapshot of the counters. */
   stats(): TimeoutPolicyStats {
-    return { timeoutMs: this.timeoutMs, calls: this.#started, timeouts: this.#timeouts, inFlight: this.#calls.size };
+    return { timeoutMs: this.timeoutMs, calls: this.#started, timeouts: this.#timeouts, inFlight: this.#calls.size + this.#pending.size };
   }
+
+  /**
+   * Stamps the calls that started in this event-loop turn with no clock reading of an
+   * enclosing policy to reuse, and are still running: their time limit counts from now,
+   * the end of that turn (never earlier than their start, and within one turn of it). A
+   * call that ended meanwhile, as most fast calls do, read no clock. Runs once per turn
+   * with calls to stamp (an immediate), not once per call.
+   */
+  readonly #stampPending = (): void => {
+    this.#stamper = undefined;
+    if (this.#pending.size === 0) return;
+    const deadline = this.#clock.now() + this.timeoutMs;
+    for (const call of this.#pending.entries()) {
+      this.#pending.remove(call);
+      call.stamped = true;
+      call.deadline = deadline;
+      this.#calls.add(call);
+    }
+  };
 
   /**
    * Refuses new calls with {@link PolicyClosedError}, aborts the calls in flight with it
@@ -163,8 +200,10 @@ export class TimeoutPolicy implements Policy, Disposable {
     if (this.#closed) return;
     this.#closed = true;
     this.#calls.stop();
-    for (const call of this.#calls.entries()) {
-      this.#calls.remove(call);
+    if (this.#stamper !== undefined) clearImmediate(this.#stamper);
+    this.#stamper = undefined;
+    for (const call of [...this.#calls.entries(), ...this.#pending.entries()]) {
+      (call.stamped ? this.#calls : this.#pending).remove(call);
       const error = new PolicyClosedError('timeout');
       this.#settle(call, false, error, true);
       call.abort(error);
@@ -190,7 +229,7 @@ export class TimeoutPolicy implements Policy, Disposable {
   #settle(call: TimedCall, ok: boolean, value: unknown, removed = false): void {
     if (call.settled) return;
     call.settled = true;
-    if (!removed) this.#calls.remove(call);
+    if (!removed) (call.stamped ? this.#calls : this.#pending).remove(call);
     call.release();
     call.report(ok, value);
   }

@@ -4,7 +4,7 @@
  * entries link to the images, degraded under load by the server's brownout dimmer.
  */
 import { type JobQueue, type JobState, parseResizeParams, QueueFullError } from '@ballast/app-queue';
-import { type BodyBudget, clientSignal, errorResponse, HttpError, retryAfter, SHED_HEADER } from '@ballast/app-shared';
+import { answeredStatus, type BodyBudget, clientSignal, errorResponse, HttpError, retryAfter, SHED_HEADER } from '@ballast/app-shared';
 import type { BrownoutController } from '@ballast/backpressure';
 import { linkSignal } from '@ballast/common';
 import type { Context, Handler, Hono, MiddlewareHandler } from 'hono';
@@ -20,7 +20,7 @@ import {
   sampleResponses,
 } from '../brownout.ts';
 import { type FairShare, fairShareSets } from '../fair-share.ts';
-import { admit, readImage } from '../handlers.ts';
+import { readImage } from '../handlers.ts';
 import type { ApiEnv, ApiUsage, ResolvedApiOptions } from '../options.ts';
 import { checkImageContentType } from '../params.ts';
 import { statusForFailure } from '../results.ts';
@@ -67,7 +67,7 @@ export function renditionRoutes(app: Hono<ApiEnv>, deps: RenditionRoutes): void 
     tenantSlots(deps.quotas),
     ...(deps.fairShare ? [fairShareSets(deps.fairShare, deps.queue)] : []),
     sampleResponses(deps.dimmer, false),
-    admit(deps.admission),
+    admitSet(deps),
     admitted(),
     readImage(o.body, deps.bodies, o.inputFormats),
     renditionSet(deps),
@@ -96,12 +96,8 @@ const validateRenditions = (defaultDeadlineMs: number, maxDeadlineMs: number): M
 const planSet = (deps: RenditionRoutes): MiddlewareHandler<ApiEnv> =>
   async function planSet(c, next) {
     const request = c.var.renditionRequest;
-    const dimmed = deps.dimmer?.level ?? 1;
-    let planned = { plan: planRenditions(request.renditions, dimmed, deps.random, request.partial), level: dimmed };
-    if (deps.dimmer && request.partial) {
-      planned = await fitToRoom(request.renditions, planned, request.deadlineMs, deps.admission, deps.dimmer, deps.random);
-    }
-    const { plan, level } = planned;
+    const level = deps.dimmer?.level ?? 1;
+    const plan = planRenditions(request.renditions, level, deps.random, request.partial);
     if (plan.shortfallMs > 0) {
       deps.shed.inc({ reason: 'brownout' });
       const wait = retryAfter(2 * (deps.dimmer?.periodMs ?? 1000));
@@ -112,13 +108,39 @@ const planSet = (deps: RenditionRoutes): MiddlewareHandler<ApiEnv> =>
         { 'retry-after': wait, [SHED_HEADER]: 'brownout' },
       );
     }
-    for (const [stage, count] of Object.entries(plan.stages)) if (count > 0) deps.metrics.degradations.inc({ stage }, count);
-    c.set('renditionPlan', { plan, level, slots: [] });
+    const planned = { plan, level, slots: [] };
+    c.set('renditionPlan', planned);
     c.var.request.jobs = plan.planned;
     await next();
-    c.res.headers.set(DIMMER_HEADER, level.toFixed(3));
-    const degraded = degradedHeader(plan.stages);
+    // The plan admission settled on (admitSet may have planned it lower).
+    c.res.headers.set(DIMMER_HEADER, planned.level.toFixed(3));
+    const degraded = degradedHeader(planned.plan.stages);
     if (degraded) c.res.headers.set(DEGRADED_HEADER, degraded);
+  };
+
+/**
+ * Admission for a set, which degrades before it sheds: with brownout, a set whose plan
+ * has more jobs than the queue has room for is planned lower first (`fitToRoom`), in the
+ * same step as admission's decision. The degradations of the plan admitted are counted.
+ */
+const admitSet = (deps: RenditionRoutes): MiddlewareHandler<ApiEnv> =>
+  async function admitSet(c, next) {
+    const request = c.var.renditionRequest;
+    const planned = c.var.renditionPlan;
+    const { dimmer, admission } = deps;
+    const permit = await admission.admitFitting(request.deadlineMs, (room) => {
+      if (dimmer && request.partial) {
+        Object.assign(planned, fitToRoom(request.renditions, planned, room, request.deadlineMs, admission, dimmer, deps.random));
+      }
+      c.var.request.jobs = planned.plan.planned;
+      return planned.plan.planned;
+    });
+    for (const [stage, count] of Object.entries(planned.plan.stages)) if (count > 0) deps.metrics.degradations.inc({ stage }, count);
+    try {
+      await next();
+    } finally {
+      permit.release({ ok: answeredStatus(c) < 500 });
+    }
   };
 
 /** The tenant's concurrent-job quota, one slot per rendition to make: 429 when they are not all free. */
