@@ -40,7 +40,7 @@ export default function figures(results: BalancingResults): Figures {
     return r;
   };
   const pairs = LIKE_FOR_LIKE.filter((p) => p.algorithm !== 'best of two random choices').map((pair) => {
-    const b = run(slow, (r) => r.kind === 'ballast' && r.strategy === pair.ballast, pair.ballast);
+    const b = run(slow, (r) => r.kind === 'ballast' && r.strategy === pair.ballast && !r.balancer.includes('netProxy'), pair.ballast);
     const n = run(slow, (r) => r.balancer === pair.nginx, pair.nginx);
     const h = run(slow, (r) => r.balancer === pair.haproxy, pair.haproxy);
     return `${pair.algorithm}: Ballast ${interval(b.p99)} ms, nginx ${interval(n.p99)}, HAProxy ${interval(h.p99)} (Ballast vs nginx: ${verdict(b.p99, n.p99)}; vs HAProxy: ${verdict(b.p99, h.p99)})`;
@@ -52,7 +52,8 @@ export default function figures(results: BalancingResults): Figures {
 
   const cost = live.proxyCost?.runs ?? [];
   const costOf = (find: (r: (typeof cost)[number]) => boolean): (typeof cost)[number] | undefined => cost.find(find);
-  const node = costOf((r) => r.kind === 'ballast' && !r.proxy.includes('Hono'));
+  const node = costOf((r) => r.kind === 'ballast' && !r.proxy.includes('Hono') && !r.proxy.includes('netProxy'));
+  const net = costOf((r) => r.kind === 'ballast' && r.proxy.includes('netProxy'));
   const nginx = costOf((r) => r.kind === 'nginx');
   const rows = [
     summaryRow(
@@ -68,12 +69,12 @@ export default function figures(results: BalancingResults): Figures {
   ];
   if (node && nginx) {
     const others = cost
-      .filter((r) => r !== node && r.kind !== 'nginx' && r.kind !== 'haproxy')
+      .filter((r) => r !== node && r !== net && r.kind !== 'nginx' && r.kind !== 'haproxy')
       .map((r) => `${r.proxy} ${interval(r.requestsPerCpuSecond)}`);
     rows.push(
       summaryRow(
         'Balancing, live, proxy cost (same run; requests per CPU-second of the proxy process)',
-        `Ballast's \`nodeProxy\` ${interval(node.requestsPerCpuSecond)}, ${others.join(', ')}, nginx ${interval(nginx.requestsPerCpuSecond)}: Ballast ${fmt(node.requestsPerCpuSecond.median / nginx.requestsPerCpuSecond.median, 2)}× nginx`,
+        `Ballast's \`nodeProxy\` ${interval(node.requestsPerCpuSecond)}${net ? `, \`netProxy\` ${interval(net.requestsPerCpuSecond)}` : ''}, ${others.join(', ')}, nginx ${interval(nginx.requestsPerCpuSecond)}: \`nodeProxy\` ${fmt(node.requestsPerCpuSecond.median / nginx.requestsPerCpuSecond.median, 2)}× nginx${net ? `, \`netProxy\` ${fmt(net.requestsPerCpuSecond.median / nginx.requestsPerCpuSecond.median, 2)}×` : ''}`,
         live.command,
       ),
     );

@@ -2,7 +2,7 @@
  * Balancing-algorithm comparison.
  *
  *   npm run bench:balancing              simulation: every scenario × 50/80/95% × strategy (a few minutes)
- *   npm run bench:balancing -- --live    live traffic: proxy cost, then Ballast's proxy, nginx, HAProxy (about 20 minutes)
+ *   npm run bench:balancing -- --live    live traffic: proxy cost, then Ballast's proxies, nginx, HAProxy (about 25 minutes)
  *
  * Options: --seed=N (simulation seed, default 42), --repeats=N (live runs per configuration,
  * default 5), --only=<scenario,...|proxy-cost> (a quick look; results are written only for

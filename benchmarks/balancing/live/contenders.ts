@@ -35,10 +35,11 @@ async function fork(module: string, arg: unknown): Promise<Started> {
   return { port: ready.port, pid: running.child.pid, stop: () => running.stop() };
 }
 
-/** Ballast's proxy with one strategy: `node` is `nodeProxy` on node:http, `hono` is `balancedProxy` on @hono/node-server. */
+/** Ballast's proxy with one strategy: `node` is `nodeProxy` on node:http, `net` is `netProxy` on node:net, `hono` is `balancedProxy` on @hono/node-server. */
 export function ballast(entry: StrategyEntry, path: GatewayConfig['path']): Contender {
   return {
-    label: path === 'node' ? `Ballast ${entry.label}` : `Ballast ${entry.label} (Hono)`,
+    label:
+      path === 'node' ? `Ballast ${entry.label}` : path === 'net' ? `Ballast ${entry.label} (netProxy)` : `Ballast ${entry.label} (Hono)`,
     kind: 'ballast',
     strategy: entry.id,
     start: (ports) =>

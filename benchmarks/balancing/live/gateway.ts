@@ -1,6 +1,7 @@
 /**
- * Ballast's proxy for the live comparison, on either data path: `node`, the
- * `nodeProxy` handler from @ballast/load-balancer/node on a plain `node:http` server, or
+ * Ballast's proxy for the live comparison, on one of its data paths: `node`, the
+ * `nodeProxy` handler from @ballast/load-balancer/node on a plain `node:http` server;
+ * `net`, `netProxy` from the same module (its own HTTP/1.1 server on `node:net`); or
  * `hono`, a Hono app on @hono/node-server whose only route is `balancedProxy` from
  * @ballast/load-balancer/hono. One strategy per process, default options.
  * Started as a child process; argv[2] is a JSON GatewayConfig. Reports its port over
@@ -10,7 +11,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LoadBalancer } from '@ballast/load-balancer';
 import { balancedProxy } from '@ballast/load-balancer/hono';
-import { nodeProxy } from '@ballast/load-balancer/node';
+import { netProxy, nodeProxy } from '@ballast/load-balancer/node';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { BALANCER_OPTIONS } from '../sim/run-sim.ts';
@@ -18,7 +19,7 @@ import { strategies } from '../strategies.ts';
 
 export interface GatewayConfig {
   strategy: string;
-  path: 'node' | 'hono';
+  path: 'node' | 'net' | 'hono';
   upstreams: Array<{ id: string; address: string }>;
 }
 
@@ -37,6 +38,10 @@ if (config.path === 'node') {
     server.close();
     void proxy.close();
   };
+} else if (config.path === 'net') {
+  const proxy = netProxy({ balancer, key: (req) => req.headers['x-request-key'] as string | undefined, clientKeepAliveTimeoutMs: 120_000 });
+  void proxy.listen(0, '127.0.0.1').then(({ port }) => process.send?.({ port }));
+  close = () => void proxy.close();
 } else {
   const app = new Hono();
   app.all('*', balancedProxy({ balancer, key: (c) => c.req.header('x-request-key') }));

@@ -43,6 +43,8 @@ const SETTINGS = {
 
 /** Ballast's strategies in the live runs: the like-for-like ones and the load-aware ones. */
 export const LIVE_STRATEGIES = ['round-robin', 'random', 'least-connections', 'p2c', 'peak-ewma'];
+/** The strategies `netProxy` runs with in the live scenarios: the like-for-like load-aware ones. */
+export const NET_STRATEGIES = ['least-connections', 'p2c'];
 
 interface LiveScenario {
   name: string;
@@ -244,6 +246,7 @@ export async function runLive(strategies: StrategyEntry[], options: LiveOptions 
     proxyCost = await runProxyCost(
       [
         ballast(entry('round-robin'), 'node'),
+        ballast(entry('round-robin'), 'net'),
         ballast(entry('round-robin'), 'hono'),
         nodePeer('fastify-http-proxy'),
         nodePeer('http-proxy'),
@@ -261,7 +264,7 @@ export async function runLive(strategies: StrategyEntry[], options: LiveOptions 
   const random = seeded(SETTINGS.seed, 'live/keys');
   const keys = Array.from({ length: 50_000 }, () => `k${Math.floor(random() * SETTINGS.keys)}`);
   const contenders = interleave(
-    LIVE_STRATEGIES.map((id) => ballast(entry(id), 'node')),
+    [...LIVE_STRATEGIES.map((id) => ballast(entry(id), 'node')), ...NET_STRATEGIES.map((id) => ballast(entry(id), 'net'))],
     proxyConfigs.map(cProxy),
   );
   const results: LiveScenarioResult[] = [];

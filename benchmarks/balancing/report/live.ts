@@ -40,8 +40,12 @@ export const LIKE_FOR_LIKE = [
   { algorithm: 'best of two random choices', ballast: 'p2c', nginx: 'nginx random two least_conn', haproxy: 'HAProxy random(2)' },
 ] as const;
 
+/** Runs of `netProxy`, Ballast's data path on node:net, are labelled with its name. */
+const isNet = (r: { balancer?: string; proxy?: string }): boolean => (r.balancer ?? r.proxy ?? '').includes('netProxy');
 const ballastRun = (sc: LiveScenarioResult, strategy: string): LiveRun | undefined =>
-  sc.runs.find((r) => r.kind === 'ballast' && r.strategy === strategy);
+  sc.runs.find((r) => r.kind === 'ballast' && r.strategy === strategy && !isNet(r));
+const netRun = (sc: LiveScenarioResult, strategy: string): LiveRun | undefined =>
+  sc.runs.find((r) => r.kind === 'ballast' && r.strategy === strategy && isNet(r));
 const byName = (sc: LiveScenarioResult, name: string): LiveRun | undefined => sc.runs.find((r) => r.balancer === name);
 
 function best(runs: LiveRun[]): LiveRun | undefined {
@@ -50,6 +54,7 @@ function best(runs: LiveRun[]): LiveRun | undefined {
 
 function costOf(live: LiveResults): {
   ballast?: ProxyCostRun;
+  net?: ProxyCostRun;
   hono?: ProxyCostRun;
   peer?: ProxyCostRun;
   nginx?: ProxyCostRun;
@@ -59,7 +64,8 @@ function costOf(live: LiveResults): {
   const runs = live.proxyCost?.runs ?? [];
   const peers = runs.filter((r) => r.kind === 'node-peer').sort((a, b) => b.requestsPerCpuSecond.median - a.requestsPerCpuSecond.median);
   return {
-    ballast: runs.find((r) => r.kind === 'ballast' && !r.proxy.includes('Hono')),
+    ballast: runs.find((r) => r.kind === 'ballast' && !r.proxy.includes('Hono') && !isNet(r)),
+    net: runs.find((r) => r.kind === 'ballast' && isNet(r)),
     hono: runs.find((r) => r.kind === 'ballast' && r.proxy.includes('Hono')),
     peer: peers[0],
     nginx: runs.find((r) => r.kind === 'nginx'),
@@ -70,37 +76,44 @@ function costOf(live: LiveResults): {
 
 export function liveGoals(live: LiveResults): LiveGoal[] {
   const out: LiveGoal[] = [];
-  const { ballast, peer, nginx } = costOf(live);
-  if (ballast && peer) {
+  const { ballast, net, peer, nginx } = costOf(live);
+  for (const [name, run] of [
+    ["Ballast's Node proxy", ballast],
+    ["Ballast's netProxy", net],
+  ] as const) {
+    if (!run) continue;
+    if (peer) {
+      out.push({
+        goal: `Live, proxy cost: ${name} serves at least as many requests per CPU-second as the fastest Node peer`,
+        measured: `${interval(run.requestsPerCpuSecond)} vs ${peer.proxy} ${interval(peer.requestsPerCpuSecond)}: Ballast ${verdict(run.requestsPerCpuSecond, peer.requestsPerCpuSecond)}`,
+        met: run.requestsPerCpuSecond.median >= peer.requestsPerCpuSecond.median,
+      });
+    }
+    if (nginx) {
+      const ratio = run.requestsPerCpuSecond.median / nginx.requestsPerCpuSecond.median;
+      out.push({
+        goal: `Live, proxy cost: ${name} at least 0.3× nginx in requests per CPU-second`,
+        measured: `${fmt(run.requestsPerCpuSecond.median)} ÷ ${fmt(nginx.requestsPerCpuSecond.median)} = ${fmt(ratio, 2)}`,
+        met: ratio >= 0.3,
+      });
+    }
     out.push({
-      goal: "Live, proxy cost: Ballast's Node proxy serves at least as many requests per CPU-second as the fastest Node peer",
-      measured: `${interval(ballast.requestsPerCpuSecond)} vs ${peer.proxy} ${interval(peer.requestsPerCpuSecond)}: Ballast ${verdict(ballast.requestsPerCpuSecond, peer.requestsPerCpuSecond)}`,
-      met: ballast.requestsPerCpuSecond.median >= peer.requestsPerCpuSecond.median,
-    });
-  }
-  if (ballast && nginx) {
-    const ratio = ballast.requestsPerCpuSecond.median / nginx.requestsPerCpuSecond.median;
-    out.push({
-      goal: "Live, proxy cost: Ballast's Node proxy at least 0.3× nginx in requests per CPU-second",
-      measured: `${fmt(ballast.requestsPerCpuSecond.median)} ÷ ${fmt(nginx.requestsPerCpuSecond.median)} = ${fmt(ratio, 2)}`,
-      met: ratio >= 0.3,
-    });
-  }
-  if (ballast) {
-    out.push({
-      goal: "Live, proxy cost: Ballast's Node proxy adds at most 150 µs at p50 and 1 ms at p99 at half its capacity",
-      measured: `p50 +${interval(ballast.addedP50Us)} µs, p99 +${interval(ballast.addedP99Us)} µs at ${fmt(ballast.latencyRatePerSec.median)} requests/s`,
-      met: ballast.addedP50Us.median <= 150 && ballast.addedP99Us.median <= 1000,
+      goal: `Live, proxy cost: ${name} adds at most 150 µs at p50 and 1 ms at p99 at half its capacity`,
+      measured: `p50 +${interval(run.addedP50Us)} µs, p99 +${interval(run.addedP99Us)} µs at ${fmt(run.latencyRatePerSec.median)} requests/s`,
+      met: run.addedP50Us.median <= 150 && run.addedP99Us.median <= 1000,
     });
   }
   const slow = live.scenarios.find((s) => s.name === 'slow-server');
-  const lc = slow && ballastRun(slow, 'least-connections');
-  if (slow && lc) {
+  for (const [who, lc] of [
+    ['Ballast least connections', slow && ballastRun(slow, 'least-connections')],
+    ['Ballast least connections (netProxy)', slow && netRun(slow, 'least-connections')],
+  ] as const) {
+    if (!slow || !lc) continue;
     for (const name of ['nginx least_conn', 'HAProxy leastconn']) {
       const peerRun = byName(slow, name);
       if (!peerRun) continue;
       out.push({
-        goal: `Live, one server 5× slower, like for like: Ballast least connections p99 lower than ${name} (intervals separate)`,
+        goal: `Live, one server 5× slower, like for like: ${who} p99 lower than ${name} (intervals separate)`,
         measured: `${interval(lc.p99)} ms vs ${interval(peerRun.p99)} ms: ${verdict(lc.p99, peerRun.p99)}`,
         met: compare(lc.p99, peerRun.p99) === 'lower',
       });
@@ -123,14 +136,14 @@ export function liveGoals(live: LiveResults): LiveGoal[] {
 
 export function liveHeadlines(live: LiveResults): string[] {
   const lines: string[] = [];
-  const { ballast, hono, peer, nginx, reference, server } = costOf(live);
+  const { ballast, net, hono, peer, nginx, reference, server } = costOf(live);
   if (ballast && peer && nginx) {
     const ofNginx = (run: ProxyCostRun): string => `${fmt(run.requestsPerCpuSecond.median / nginx.requestsPerCpuSecond.median, 2)}× nginx`;
     lines.push(
-      `- **Proxy cost** (backends that answer at once, requests per CPU-second of the proxy process, median [${pctConfidence(ballast.requestsPerCpuSecond)} interval] of ${ballast.requestsPerCpuSecond.n} runs): Ballast's Node proxy ${interval(ballast.requestsPerCpuSecond)}, the fastest Node peer (${peer.proxy}) ${interval(peer.requestsPerCpuSecond)}, nginx ${interval(nginx.requestsPerCpuSecond)}: ${fmt(ballast.requestsPerCpuSecond.median / nginx.requestsPerCpuSecond.median, 2)}× nginx${hono ? `; the Hono path ${interval(hono.requestsPerCpuSecond)}` : ''}.${reference ? ` A bare undici pass-through with no balancing, headers or error handling serves ${interval(reference.requestsPerCpuSecond)} (${ofNginx(reference)}).` : ''}${server ? ` A node:http server answering by itself, without calling anything (the floor under every proxy on node:http), serves ${interval(server.requestsPerCpuSecond)} (${ofNginx(server)}).` : ''}`,
+      `- **Proxy cost** (backends that answer at once, requests per CPU-second of the proxy process, median [${pctConfidence(ballast.requestsPerCpuSecond)} interval] of ${ballast.requestsPerCpuSecond.n} runs): Ballast's Node proxy ${interval(ballast.requestsPerCpuSecond)}, the fastest Node peer (${peer.proxy}) ${interval(peer.requestsPerCpuSecond)}, nginx ${interval(nginx.requestsPerCpuSecond)}: ${fmt(ballast.requestsPerCpuSecond.median / nginx.requestsPerCpuSecond.median, 2)}× nginx${net ? `; Ballast's netProxy (HTTP/1.1 on node:net) ${interval(net.requestsPerCpuSecond)}, ${ofNginx(net)}` : ''}${hono ? `; the Hono path ${interval(hono.requestsPerCpuSecond)}` : ''}.${reference ? ` A bare undici pass-through with no balancing, headers or error handling serves ${interval(reference.requestsPerCpuSecond)} (${ofNginx(reference)}).` : ''}${server ? ` A node:http server answering by itself, without calling anything (the floor under every proxy on node:http), serves ${interval(server.requestsPerCpuSecond)} (${ofNginx(server)}).` : ''}`,
     );
     lines.push(
-      `- **Added latency** over calling a backend directly, at half the proxy's capacity: Ballast's Node proxy p50 +${interval(ballast.addedP50Us)} µs, p99 +${interval(ballast.addedP99Us)} µs at ${fmt(ballast.latencyRatePerSec.median)} requests/s.`,
+      `- **Added latency** over calling a backend directly, at half the proxy's capacity: Ballast's Node proxy p50 +${interval(ballast.addedP50Us)} µs, p99 +${interval(ballast.addedP99Us)} µs at ${fmt(ballast.latencyRatePerSec.median)} requests/s${net ? `; netProxy p50 +${interval(net.addedP50Us)} µs, p99 +${interval(net.addedP99Us)} µs at ${fmt(net.latencyRatePerSec.median)} requests/s` : ''}.`,
     );
   }
   for (const sc of live.scenarios) {
@@ -139,7 +152,11 @@ export function liveHeadlines(live: LiveResults): string[] {
       const n = byName(sc, pair.nginx);
       const h = byName(sc, pair.haproxy);
       if (!b || !n || !h) return undefined;
-      return `${pair.algorithm}: Ballast ${interval(b.p99)} ms vs nginx ${interval(n.p99)} (${verdict(b.p99, n.p99)}) and HAProxy ${interval(h.p99)} (${verdict(b.p99, h.p99)})`;
+      const nb = netRun(sc, pair.ballast);
+      const viaNet = nb
+        ? ` (netProxy ${interval(nb.p99)} ms: ${verdict(nb.p99, n.p99)} vs nginx, ${verdict(nb.p99, h.p99)} vs HAProxy)`
+        : '';
+      return `${pair.algorithm}: Ballast ${interval(b.p99)} ms vs nginx ${interval(n.p99)} (${verdict(b.p99, n.p99)}) and HAProxy ${interval(h.p99)} (${verdict(b.p99, h.p99)})${viaNet}`;
     }).filter((x) => x !== undefined);
     const top = best(sc.runs.filter((r) => r.kind === 'ballast'));
     const topPeer = best(sc.runs.filter((r) => r.kind === 'nginx' || r.kind === 'haproxy'));
@@ -173,11 +190,15 @@ export function liveSection(live: LiveResults, charts: Map<string, string>): str
   lines.push(
     `### Balancing live`,
     '',
-    `${live.scenarios[0]?.servers.length ?? 0} backends (Node HTTP servers, ${s.concurrency} concurrent requests each, exponential service time, mean ${s.meanMs} ms, FIFO queue), an open-loop load generator (${s.arrivals} arrivals at ${fmt(s.utilisation * 100)}% of nominal capacity, latency from each request's scheduled time, so no coordinated omission; requests unanswered after ${s.timeoutMs / 1000} s count as errors at their waiting time), and in front: Ballast's Node proxy (\`nodeProxy\`, one process) with several strategies, nginx and HAProxy (one worker each) with each of their algorithms, every one at its default options. Each run: ${live.scenarios.map((sc) => `${sc.durationMs / 1000} s (${sc.title.toLowerCase()})`).join(', ')}, the first ${s.warmupMs / 1000} s not measured, after 1 s of \`wrk\` requests through the proxy that the backends answer at once (open connections and, for Node, a compiled hot path, before the measured traffic starts).`,
+    `${live.scenarios[0]?.servers.length ?? 0} backends (Node HTTP servers, ${s.concurrency} concurrent requests each, exponential service time, mean ${s.meanMs} ms, FIFO queue), an open-loop load generator (${s.arrivals} arrivals at ${fmt(s.utilisation * 100)}% of nominal capacity, latency from each request's scheduled time, so no coordinated omission; requests unanswered after ${s.timeoutMs / 1000} s count as errors at their waiting time), and in front: Ballast's Node proxy (\`nodeProxy\`, one process) with several strategies${hasNetRuns(live) ? ", Ballast's `netProxy` (HTTP/1.1 on node:net) with least connections and P2C" : ''}, nginx and HAProxy (one worker each) with each of their algorithms, every one at its default options. Each run: ${live.scenarios.map((sc) => `${sc.durationMs / 1000} s (${sc.title.toLowerCase()})`).join(', ')}, the first ${s.warmupMs / 1000} s not measured, after 1 s of \`wrk\` requests through the proxy that the backends answer at once (open connections and, for Node, a compiled hot path, before the measured traffic starts).`,
     '',
   );
   for (const sc of live.scenarios) lines.push(...scenarioSection(sc, charts));
   return lines;
+}
+
+function hasNetRuns(live: LiveResults): boolean {
+  return live.scenarios.some((sc) => sc.runs.some(isNet));
 }
 
 function pctFromRuns(n: number): string {
@@ -241,9 +262,10 @@ function scenarioSection(sc: LiveScenarioResult, charts: Map<string, string>): s
     markdownTable(
       LIKE_FOR_LIKE.map((pair) => {
         const b = ballastRun(sc, pair.ballast);
+        const nb = netRun(sc, pair.ballast);
         const n = byName(sc, pair.nginx);
         const h = byName(sc, pair.haproxy);
-        return {
+        const row: Row = {
           Algorithm: pair.algorithm,
           Ballast: interval(b?.p99),
           nginx: interval(n?.p99),
@@ -251,6 +273,11 @@ function scenarioSection(sc: LiveScenarioResult, charts: Map<string, string>): s
           HAProxy: interval(h?.p99),
           'vs HAProxy': b && h ? verdict(b.p99, h.p99) : '—',
         };
+        if (sc.runs.some(isNet)) {
+          row['Ballast netProxy'] = interval(nb?.p99);
+          row['netProxy vs nginx, HAProxy'] = nb && n && h ? `${verdict(nb.p99, n.p99)}, ${verdict(nb.p99, h.p99)}` : '—';
+        }
+        return row;
       }),
     ),
     '',

@@ -4,6 +4,7 @@ import type { LoadBalancer } from './balancer.ts';
 import { type ForwardOptions, forward, resolveForwardOptions } from './forward.ts';
 import { createForwarding, type ForwardingOptions, stripHopByHop } from './forwarding.ts';
 import { proxyRejection } from './rejection.ts';
+import { foreignHost, foreignHostMessage } from './request-target.ts';
 
 /** Options of {@link balancedProxy}. */
 export interface BalancedProxyOptions extends ForwardOptions, ForwardingOptions {
@@ -70,7 +71,7 @@ export const balancedProxy = (options: BalancedProxyOptions): MiddlewareHandler 
     const url = new URL(request.url);
     const foreign = foreignHost(url, request.headers.get('host'));
     if (foreign !== undefined) {
-      return c.json(errorBody('ERR_BALLAST_BAD_REQUEST', `the request target names host ${url.host}, not ${foreign} (Host)`), 400);
+      return c.json(errorBody('ERR_BALLAST_BAD_REQUEST', foreignHostMessage(url, foreign)), 400);
     }
     const forwarded = forwarding.headers(request.headers, {
       address: ipOf(c),
@@ -113,23 +114,6 @@ export const balancedProxy = (options: BalancedProxyOptions): MiddlewareHandler 
     return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
   };
 };
-
-/**
- * The `Host` header when the request URL names another host, else `undefined`. Under
- * `@hono/node-server` an absolute-form target (`GET http://evil.example/ HTTP/1.1`) becomes
- * the request URL whatever `Host` says: a reverse proxy is no forward proxy, and passing
- * such a request on would forward the client's chosen host as `X-Forwarded-Host`.
- */
-function foreignHost(url: URL, host: string | null): string | undefined {
-  if (host === null) return undefined; // no Host to compare with (HTTP/2, app.request())
-  let named: string;
-  try {
-    named = new URL(`${url.protocol}//${host}`).host; // default ports and case normalized
-  } catch {
-    return host;
-  }
-  return named === url.host ? undefined : host;
-}
 
 function reject(c: Context, error: unknown): Response {
   const answer = proxyRejection(error);

@@ -15,6 +15,7 @@ import type { LoadBalancer } from './balancer.ts';
 import { UpstreamError } from './forward.ts';
 import { createForwarding, endToEndHeaderList, type ForwardingOptions, type NodeHeaders, type OutgoingHeaders } from './forwarding.ts';
 import { proxyRejection, UPSTREAM_FAILED } from './rejection.ts';
+import { foreignHost, foreignHostMessage } from './request-target.ts';
 import type { Endpoint, PickHandle } from './types.ts';
 
 /** What an upstream answered, at its response headers; the body streams to the client once the attempt is accepted. */
@@ -268,9 +269,9 @@ class Exchange {
       protocol: (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
     });
     this.#headers = headers;
-    const path = originForm(this.#o.path ? this.#o.path(req) : (req.url ?? '/'));
-    if (path === undefined) {
-      this.#badTarget();
+    const path = originForm(this.#o.path ? this.#o.path(req) : (req.url ?? '/'), req.headers.host);
+    if (typeof path !== 'string') {
+      this.#badTarget(path.message);
       return;
     }
     this.#path = path;
@@ -284,9 +285,9 @@ class Exchange {
     this.#next();
   }
 
-  /** A request target that is not a path (`*`, an authority): nothing to forward. */
-  #badTarget(): void {
-    const text = JSON.stringify(errorBody('ERR_BALLAST_BAD_REQUEST', 'the request target must be a path (origin-form or absolute-form)'));
+  /** A request target that is not a path (`*`, an authority) or names another host: nothing to forward. */
+  #badTarget(message: string): void {
+    const text = JSON.stringify(errorBody('ERR_BALLAST_BAD_REQUEST', message));
     if (!this.#res.headersSent) {
       this.#res.writeHead(400, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) }).end(text);
     }
@@ -738,18 +739,20 @@ class Attempt implements Dispatcher.DispatchHandler {
 
 /**
  * The origin-form (`/path?query`) of a request target: as it is when it starts with `/`; an
- * absolute-form target (`http://host/path`, as sent to a forward proxy) reduced to its path
- * and query, so the upstream never sees another host; `undefined` for anything else.
+ * absolute-form target (`http://host/path`) reduced to its path and query when it names the
+ * host `Host` names; else why it is refused (another host, or not a path at all).
  */
-function originForm(target: string): string | undefined {
+function originForm(target: string, host: string | undefined): string | { message: string } {
   if (target.charCodeAt(0) === 47 /* '/' */) return target;
-  if (!/^https?:\/\//i.test(target)) return undefined;
+  let url: URL | undefined;
   try {
-    const url = new URL(target);
-    return url.pathname + url.search;
+    if (/^https?:\/\//i.test(target)) url = new URL(target);
   } catch {
-    return undefined;
+    url = undefined;
   }
+  if (url === undefined) return { message: 'the request target must be a path (origin-form or absolute-form)' };
+  const foreign = foreignHost(url, host ?? '');
+  return foreign === undefined ? url.pathname + url.search : { message: foreignHostMessage(url, foreign) };
 }
 
 function readLoad(headers: NodeHeaders, header: string | false): number | undefined {
@@ -771,3 +774,5 @@ function readLoad(headers: NodeHeaders, header: string | false): number | undefi
 export function rejectWithJson(error: unknown, _request: IncomingMessage, response: ServerResponse): void {
   sendErrorAnswer(response, proxyRejection(error) ?? UPSTREAM_FAILED);
 }
+
+export { type NetProxy, type NetProxyOptions, type NetProxyRequest, type NetProxyStats, netProxy } from './net-proxy.ts';

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
 
 /** A real HTTP server on a free loopback port. */
 export interface Upstream {
@@ -78,4 +78,40 @@ export function useCleanup(): { defer(fn: () => Promise<void> | void): void; ups
       return u;
     },
   };
+}
+
+/**
+ * Sends a POST with forged forwarding headers through the proxy at `proxyUrl` to one
+ * `echo('one', 0.25)` upstream at `upstreamUrl`, and checks what a proxy must do with them:
+ * method, path, query, body and end-to-end headers forwarded; the forged `X-Forwarded-For`,
+ * `X-Real-IP` and `Forwarded` replaced by what the proxy saw. Returns the response.
+ */
+export async function expectForgedHeadersReplaced(proxyUrl: string, upstreamUrl: string): Promise<Response> {
+  const res = await fetch(`${proxyUrl}/images/1?w=200`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'text/plain',
+      'x-request-id': 'r-1',
+      'x-forwarded-for': '10.0.0.1',
+      'x-real-ip': '10.0.0.1',
+      forwarded: 'for=10.0.0.1',
+    },
+    body: 'pixels',
+  });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('x-upstream')).toBe('one');
+  const seen = (await res.clone().json()) as { method: string; url: string; body: string; headers: Record<string, string> };
+  expect(seen).toMatchObject({ method: 'POST', url: '/images/1?w=200', body: 'pixels' });
+  const proxyHost = new URL(proxyUrl).host;
+  expect(seen.headers).toMatchObject({
+    'x-request-id': 'r-1',
+    'x-forwarded-for': '127.0.0.1',
+    forwarded: `for=127.0.0.1;host="${proxyHost}";proto=http`,
+    'x-forwarded-host': proxyHost,
+    'x-forwarded-proto': 'http',
+    host: new URL(upstreamUrl).host,
+    'content-length': '6',
+  });
+  expect(seen.headers['x-real-ip']).toBeUndefined();
+  return res;
 }

@@ -1,0 +1,374 @@
+/**
+ * The few parts of HTTP/1.1 (RFC 9112) a pass-through proxy needs, strict where a lenient
+ * reading lets two parsers disagree about where a message ends (request smuggling): a
+ * request head, a response head, and chunked framing found without changing a byte.
+ */
+
+import { HOP_BY_HOP_HEADERS } from './forwarding.ts';
+
+/** A message the proxy refuses: answered with `status` and the connection closed. */
+export class HeadError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = 'HeadError';
+    this.status = status;
+  }
+}
+
+/** Header fields as parsed: lower-case names, repeated fields as arrays; no prototype. */
+export type HeaderFields = Record<string, string | string[]>;
+
+/** A request head that passed every check. */
+export interface RequestHead {
+  readonly method: string;
+  /** The origin-form target, `/path?query`. */
+  readonly target: string;
+  readonly headers: HeaderFields;
+  /** Body length from `Content-Length`; -1 when the body is chunked; 0 when there is none. */
+  readonly contentLength: number;
+  /** The client asked to close the connection after this exchange. */
+  readonly close: boolean;
+  /** `Expect: 100-continue`. */
+  readonly expectContinue: boolean;
+}
+
+/** A response head, reduced to what a pass-through proxy needs. */
+export interface ResponseHead {
+  readonly status: number;
+  /** The head to send on: status line and end-to-end fields, each line ending in CRLF, no blank line. */
+  readonly head: string;
+  /** Body length; -1 chunked; -2 until the connection closes. */
+  readonly contentLength: number;
+  /** The upstream will close the connection after this response. */
+  readonly close: boolean;
+  /** The value of the load header, when asked for and present. */
+  readonly load: string | undefined;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Field values: visible ASCII, obs-text, SP and HTAB; no CR, LF, NUL or other controls. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** Request targets: visible ASCII only. */
+const BAD_TARGET = /[^\x21-\x7e]/;
+const DIGITS = /^\d{1,15}$/;
+const STATUS_LINE = /^HTTP\/1\.[01] [1-9]\d\d( |$)/;
+const CRLF = '\r\n';
+
+/** Fields never forwarded in either direction (RFC 9110 §7.6.1), beside those `Connection` names. */
+const HOP_BY_HOP: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADERS);
+
+/**
+ * Parses the request head in `text` (latin1, from the request line to the last field,
+ * without the blank line). Refuses, with the status to answer: a malformed request line,
+ * a target that is not a path (absolute-form, authority-form, `*`), a version other than
+ * HTTP/1.1, obs-fold, whitespace before a colon, control characters, a missing or repeated
+ * `Host`, `Content-Length` that is not one decimal number, `Transfer-Encoding` other than
+ * `chunked` alone, and both framing headers at once.
+ *
+ * @throws {HeadError}
+ */
+export function parseRequestHead(text: string): RequestHead {
+  let lineEnd = text.indexOf(CRLF);
+  if (lineEnd === -1) lineEnd = text.length;
+  const line = text.slice(0, lineEnd);
+  const sp1 = line.indexOf(' ');
+  const sp2 = line.indexOf(' ', sp1 + 1);
+  if (sp1 <= 0 || sp2 === -1 || line.indexOf(' ', sp2 + 1) !== -1) throw new HeadError(400, 'malformed request line');
+  const method = line.slice(0, sp1);
+  const target = line.slice(sp1 + 1, sp2);
+  const version = line.slice(sp2 + 1);
+  if (!TOKEN.test(method)) throw new HeadError(400, 'malformed method');
+  if (version !== 'HTTP/1.1') {
+    throw /^HTTP\/\d\.\d$/.test(version)
+      ? new HeadError(505, `${version} is not served: send HTTP/1.1`)
+      : new HeadError(400, 'malformed HTTP version');
+  }
+  if (target.charCodeAt(0) !== 47 /* '/' */ || target.length === 0) {
+    throw new HeadError(400, 'the request target must be a path (origin-form): absolute-form, authority-form and * are refused');
+  }
+  if (BAD_TARGET.test(target)) throw new HeadError(400, 'the request target holds characters outside visible ASCII');
+  const headers = parseFields(text, lineEnd, 400);
+  const host = headers.host;
+  if (host === undefined) throw new HeadError(400, 'Host is missing');
+  if (typeof host !== 'string') throw new HeadError(400, 'Host is repeated');
+  const te = headers['transfer-encoding'];
+  const cl = headers['content-length'];
+  let contentLength = 0;
+  if (te !== undefined) {
+    if (cl !== undefined) throw new HeadError(400, 'both Transfer-Encoding and Content-Length');
+    if (typeof te !== 'string' || te.toLowerCase() !== 'chunked') throw new HeadError(400, 'Transfer-Encoding other than "chunked" alone');
+    contentLength = -1;
+  } else if (cl !== undefined) {
+    contentLength = contentLengthOf(cl, 400);
+  }
+  const expect = headers.expect;
+  let expectContinue = false;
+  if (expect !== undefined) {
+    if (typeof expect !== 'string' || expect.toLowerCase() !== '100-continue')
+      throw new HeadError(417, 'only Expect: 100-continue is understood');
+    expectContinue = true;
+  }
+  const connection = headers.connection;
+  return { method, target, headers, contentLength, close: connection !== undefined && hasToken(connection, 'close'), expectContinue };
+}
+
+/**
+ * Parses a response head (`text` as in {@link parseRequestHead}) into the head to send on:
+ * hop-by-hop fields and those `Connection` names dropped, except `Transfer-Encoding`,
+ * which stays because the body is passed on as it came. `bodyless` is true for an answer
+ * to HEAD. Refuses (502) what it cannot frame unambiguously.
+ *
+ * @throws {HeadError}
+ */
+export function parseResponseHead(text: string, bodyless: boolean, loadHeader: string | false): ResponseHead {
+  let lineEnd = text.indexOf(CRLF);
+  if (lineEnd === -1) lineEnd = text.length;
+  const line = text.slice(0, lineEnd);
+  if (!STATUS_LINE.test(line) || BAD_VALUE.test(line)) throw new HeadError(502, 'malformed status line from the upstream');
+  const status = Number(line.slice(9, 12));
+  const headers = parseFields(text, lineEnd, 502);
+  const connection = headers.connection;
+  const nominated = connection === undefined ? undefined : tokens(connection);
+  let head = `HTTP/1.1 ${line.slice(9)}${CRLF}`;
+  for (const name in headers) {
+    if ((HOP_BY_HOP.has(name) && name !== 'transfer-encoding') || nominated?.has(name)) continue;
+    const value = headers[name]!;
+    if (typeof value === 'string') head += `${name}: ${value}${CRLF}`;
+    else for (const v of value) head += `${name}: ${v}${CRLF}`;
+  }
+  let contentLength: number;
+  const te = headers['transfer-encoding'];
+  const cl = headers['content-length'];
+  let close = connection !== undefined && hasToken(connection, 'close');
+  if (bodyless || status < 200 || status === 204 || status === 304) {
+    contentLength = 0;
+  } else if (te !== undefined) {
+    const codings = typeof te === 'string' ? te : te.join(',');
+    const last = codings
+      .slice(codings.lastIndexOf(',') + 1)
+      .trim()
+      .toLowerCase();
+    contentLength = last === 'chunked' ? -1 : -2;
+    // A message with both framing headers: Transfer-Encoding wins, and the connection is not reused.
+    if (cl !== undefined) close = true;
+  } else if (cl !== undefined) {
+    contentLength = contentLengthOf(cl, 502);
+  } else {
+    contentLength = -2;
+  }
+  if (contentLength === -2) close = true;
+  let load: string | undefined;
+  if (loadHeader !== false) {
+    const v = headers[loadHeader];
+    load = typeof v === 'string' ? v : v?.[0];
+  }
+  return { status, head, contentLength, close, load };
+}
+
+/** The fields after the start line, into a prototype-free record. */
+function parseFields(text: string, from: number, status: number): HeaderFields {
+  const headers: HeaderFields = Object.create(null) as HeaderFields;
+  let start = from + 2;
+  while (start < text.length) {
+    let end = text.indexOf(CRLF, start);
+    if (end === -1) end = text.length;
+    const c = text.charCodeAt(start);
+    if (c === 32 || c === 9) throw new HeadError(status, 'obs-fold (a field line starting with whitespace) is refused');
+    const colon = text.indexOf(':', start);
+    if (colon === -1 || colon >= end || colon === start) throw new HeadError(status, 'malformed field line');
+    const name = text.slice(start, colon);
+    if (!TOKEN.test(name)) throw new HeadError(status, `malformed field name ${JSON.stringify(name.slice(0, 64))}`);
+    const value = trimOws(text.slice(colon + 1, end));
+    if (BAD_VALUE.test(value)) throw new HeadError(status, `control characters in field ${name.slice(0, 64)}`);
+    const key = name.toLowerCase();
+    const prior = headers[key];
+    if (prior === undefined) headers[key] = value;
+    else if (typeof prior === 'string') headers[key] = [prior, value];
+    else prior.push(value);
+    start = end + 2;
+  }
+  return headers;
+}
+
+function trimOws(value: string): string {
+  let a = 0;
+  let b = value.length;
+  while (a < b && (value.charCodeAt(a) === 32 || value.charCodeAt(a) === 9)) a++;
+  while (b > a && (value.charCodeAt(b - 1) === 32 || value.charCodeAt(b - 1) === 9)) b--;
+  return a === 0 && b === value.length ? value : value.slice(a, b);
+}
+
+/** One decimal length, however often repeated (`5`, `5, 5`); anything else refused. */
+function contentLengthOf(value: string | string[], status: number): number {
+  let length = -1;
+  for (const part of typeof value === 'string' ? [value] : value) {
+    for (const item of part.split(',')) {
+      const digits = item.trim();
+      if (!DIGITS.test(digits)) throw new HeadError(status, `Content-Length ${JSON.stringify(part.slice(0, 32))} is not a length`);
+      const n = Number(digits);
+      if (length !== -1 && n !== length) throw new HeadError(status, 'conflicting Content-Length values');
+      length = n;
+    }
+  }
+  return length;
+}
+
+function tokens(value: string | string[]): Set<string> {
+  const set = new Set<string>();
+  for (const part of typeof value === 'string' ? [value] : value) {
+    for (const token of part.split(',')) {
+      const name = token.trim().toLowerCase();
+      // `Connection` may not nominate the field that frames the body.
+      if (name !== '' && name !== 'content-length' && name !== 'transfer-encoding') set.add(name);
+    }
+  }
+  return set;
+}
+
+function hasToken(value: string | string[], token: string): boolean {
+  if (typeof value === 'string' && value.length === token.length) return value.toLowerCase() === token;
+  return tokens(value).has(token);
+}
+
+// Chunked framing --------------------------------------------------------------------
+
+const SIZE = 0;
+const SIZE_DIGITS = 1;
+const EXTENSION = 2;
+const SIZE_LF = 3;
+const DATA = 4;
+const DATA_CR = 5;
+const DATA_LF = 6;
+const TRAILER_START = 7;
+const TRAILER = 8;
+const TRAILER_LF = 9;
+const END_LF = 10;
+/** 2^52: 13 hex digits. */
+const MAX_SIZE_DIGITS = 13;
+
+/**
+ * Finds where a chunked body (RFC 9112 §7.1) ends, byte by byte, without changing it:
+ * the proxy sends the bytes on as they came and needs only to know where the next
+ * message starts. Strict: hex sizes without whitespace, CRLF (never a bare LF) after
+ * every line, chunk data followed by CRLF, bounded extensions and trailer section.
+ */
+export class ChunkedFraming {
+  #state = SIZE;
+  #remaining = 0;
+  #digits = 0;
+  #lineBytes = 0;
+  readonly #maxLineBytes: number;
+
+  constructor(maxLineBytes: number) {
+    this.#maxLineBytes = maxLineBytes;
+  }
+
+  /**
+   * Reads `buf` from `start`; returns the index just past the end of the body, or -1
+   * when the body goes on past `buf`.
+   * @throws {HeadError} (400) on malformed framing.
+   */
+  scan(buf: Buffer, start: number): number {
+    let i = start;
+    const n = buf.length;
+    while (i < n) {
+      switch (this.#state) {
+        case SIZE:
+        case SIZE_DIGITS: {
+          const c = buf[i]!;
+          const d = hexValue(c);
+          if (d !== -1) {
+            if (++this.#digits > MAX_SIZE_DIGITS) throw new HeadError(400, 'chunk size too large');
+            this.#remaining = this.#remaining * 16 + d;
+            this.#state = SIZE_DIGITS;
+          } else if (this.#state === SIZE) {
+            throw new HeadError(400, 'malformed chunk size');
+          } else if (c === 59 /* ; */) {
+            this.#state = EXTENSION;
+            this.#lineBytes = 0;
+          } else if (c === 13) {
+            this.#state = SIZE_LF;
+          } else {
+            throw new HeadError(400, 'malformed chunk size');
+          }
+          i++;
+          break;
+        }
+        case EXTENSION: {
+          const c = buf[i]!;
+          if (c === 13) this.#state = SIZE_LF;
+          else if ((c < 32 && c !== 9) || c === 127) throw new HeadError(400, 'control characters in a chunk extension');
+          else if (++this.#lineBytes > this.#maxLineBytes) throw new HeadError(400, 'chunk extension too long');
+          i++;
+          break;
+        }
+        case SIZE_LF:
+          if (buf[i] !== 10) throw new HeadError(400, 'chunk size line not ended by CRLF');
+          i++;
+          this.#digits = 0;
+          if (this.#remaining === 0) {
+            this.#state = TRAILER_START;
+            this.#lineBytes = 0;
+          } else {
+            this.#state = DATA;
+          }
+          break;
+        case DATA: {
+          const take = Math.min(this.#remaining, n - i);
+          i += take;
+          this.#remaining -= take;
+          if (this.#remaining === 0) this.#state = DATA_CR;
+          break;
+        }
+        case DATA_CR:
+          if (buf[i] !== 13) throw new HeadError(400, 'chunk data not followed by CRLF');
+          this.#state = DATA_LF;
+          i++;
+          break;
+        case DATA_LF:
+          if (buf[i] !== 10) throw new HeadError(400, 'chunk data not followed by CRLF');
+          this.#state = SIZE;
+          i++;
+          break;
+        case TRAILER_START: {
+          const c = buf[i]!;
+          if (c === 13) this.#state = END_LF;
+          else if (c === 32 || c === 9) throw new HeadError(400, 'obs-fold in the trailer section');
+          else this.#state = TRAILER;
+          if (c !== 13 && ++this.#lineBytes > this.#maxLineBytes) throw new HeadError(400, 'trailer section too long');
+          i++;
+          break;
+        }
+        case TRAILER: {
+          const c = buf[i]!;
+          if (c === 13) this.#state = TRAILER_LF;
+          else if ((c < 32 && c !== 9) || c === 127) throw new HeadError(400, 'control characters in the trailer section');
+          else if (++this.#lineBytes > this.#maxLineBytes) throw new HeadError(400, 'trailer section too long');
+          i++;
+          break;
+        }
+        case TRAILER_LF:
+          if (buf[i] !== 10) throw new HeadError(400, 'trailer line not ended by CRLF');
+          this.#state = TRAILER_START;
+          i++;
+          break;
+        case END_LF:
+          if (buf[i] !== 10) throw new HeadError(400, 'chunked body not ended by CRLF');
+          this.#state = SIZE;
+          this.#remaining = 0;
+          this.#digits = 0;
+          return i + 1;
+      }
+    }
+    return -1;
+  }
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 0x20;
+  if (l >= 97 && l <= 102) return l - 87;
+  return -1;
+}
