@@ -16,6 +16,8 @@ export function statusForFailure(code: string): number {
     case 'ERR_BALLAST_IMAGE_TIMEOUT':
     case 'ERR_BALLAST_IMAGE_FAILED':
       return 422;
+    case 'ERR_BALLAST_DEADLINE':
+      return 504;
     default:
       return 500;
   }

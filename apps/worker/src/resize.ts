@@ -84,7 +84,9 @@ export type ImageErrorCode =
   | 'ERR_BALLAST_IMAGE_CORRUPT'
   | 'ERR_BALLAST_IMAGE_TOO_LARGE'
   | 'ERR_BALLAST_IMAGE_TIMEOUT'
-  | 'ERR_BALLAST_IMAGE_FAILED';
+  | 'ERR_BALLAST_IMAGE_FAILED'
+  /** Stopped at the job's own deadline: the server ran out of the client's time, not the input's fault. */
+  | 'ERR_BALLAST_DEADLINE';
 
 /** A conversion failed because of its input (or ran too long). */
 export class ImageError extends BallastError {
@@ -104,7 +106,7 @@ export class ImageError extends BallastError {
 
 /** True for an {@link ImageError} from any copy of this app. */
 export function isImageError(value: unknown): value is ImageError {
-  return isBallastError(value) && value.code.startsWith('ERR_BALLAST_IMAGE_');
+  return value instanceof ImageError || (isBallastError(value) && value.code.startsWith('ERR_BALLAST_IMAGE_'));
 }
 
 /** The output of one conversion. */
@@ -140,10 +142,19 @@ export function conversionTimeoutMs(limits: Pick<ResolvedLimits, 'timeoutMs'>, b
 }
 
 /** Why a conversion was stopped, for the client: the job's deadline, or the worker's own ceiling. */
-function timeoutMessage(limits: ResolvedLimits, timeoutMs: number): string {
+/**
+ * The error of a conversion stopped after `timeoutMs`: the job's deadline
+ * (`ERR_BALLAST_DEADLINE`, the server's lack of time) when that came first, else the
+ * ceiling `limits.timeoutMs` (`ERR_BALLAST_IMAGE_TIMEOUT`, the input's cost).
+ */
+function timeoutError(limits: ResolvedLimits, timeoutMs: number, options?: ErrorOptions & { stopped?: Promise<void> }): ImageError {
   return timeoutMs < limits.timeoutMs
-    ? `conversion ran past the job's deadline (${timeoutMs} ms left when it started) and was stopped`
-    : `conversion took longer than ${limits.timeoutMs} ms and was stopped`;
+    ? new ImageError(
+        'ERR_BALLAST_DEADLINE',
+        `conversion ran past the job's deadline (${timeoutMs} ms left when it started) and was stopped`,
+        options,
+      )
+    : new ImageError('ERR_BALLAST_IMAGE_TIMEOUT', `conversion took longer than ${limits.timeoutMs} ms and was stopped`, options);
 }
 
 /**
@@ -159,7 +170,7 @@ export async function resizeImage(
   budget?: ConversionBudget,
 ): Promise<Converted> {
   const timeoutMs = conversionTimeoutMs(limits, budget);
-  if (timeoutMs === 0) throw new ImageError('ERR_BALLAST_IMAGE_TIMEOUT', 'the job’s deadline passed before its conversion started');
+  if (timeoutMs === 0) throw new ImageError('ERR_BALLAST_DEADLINE', 'the job’s deadline passed before its conversion started');
   if (input.byteLength > limits.maxInputBytes) {
     throw new ImageError('ERR_BALLAST_IMAGE_TOO_LARGE', `input is ${input.byteLength} bytes; the limit is ${limits.maxInputBytes}`);
   }
@@ -201,7 +212,7 @@ export async function resizeImage(
         () => undefined,
         () => undefined,
       );
-      reject(new ImageError('ERR_BALLAST_IMAGE_TIMEOUT', timeoutMessage(limits, timeoutMs), { stopped }));
+      reject(timeoutError(limits, timeoutMs, { stopped }));
     }, timeoutMs);
   });
   try {
@@ -210,7 +221,7 @@ export async function resizeImage(
   } catch (error) {
     const failure = classify(error);
     if (failure.code !== 'ERR_BALLAST_IMAGE_TIMEOUT' || isImageError(error)) throw failure;
-    throw new ImageError('ERR_BALLAST_IMAGE_TIMEOUT', timeoutMessage(limits, timeoutMs), { cause: error });
+    throw timeoutError(limits, timeoutMs, { cause: error });
   } finally {
     clearTimeout(timer);
   }

@@ -244,7 +244,7 @@ describe('conversionTimeoutMs', () => {
 
   it('refuses a conversion whose deadline has passed before it starts', async () => {
     const error = await resizeImage(jpeg, parseResizeParams({ width: 10 }), limits, { deadlineAt: 1, now }).catch((e) => e);
-    expect(error).toMatchObject({ code: 'ERR_BALLAST_IMAGE_TIMEOUT', message: 'the job’s deadline passed before its conversion started' });
+    expect(error).toMatchObject({ code: 'ERR_BALLAST_DEADLINE', message: 'the job’s deadline passed before its conversion started' });
   });
 });
 
@@ -330,7 +330,7 @@ describe('ResizeWorker', () => {
     expect(await queue.wait(slow)).toMatchObject({
       status: 'failed',
       error: {
-        code: 'ERR_BALLAST_IMAGE_TIMEOUT',
+        code: 'ERR_BALLAST_DEADLINE',
         message: expect.stringMatching(/^conversion ran past the job's deadline \(\d+ ms left when it started\) and was stopped$/),
       },
     });

@@ -86,8 +86,10 @@ function jobEntry(state: JobState | undefined, jobId: string, final: boolean): P
         contentType: TYPES[String(state.meta.format)] ?? 'application/octet-stream',
       };
     case 'failed': {
-      const tooLarge = statusForFailure(state.error.code) === 413;
-      return { status: 'missing', reason: tooLarge ? 'too_large' : 'failed', error: state.error };
+      const status = statusForFailure(state.error.code);
+      // Stopped at its deadline: late, as a job that expired in the queue is, not a failure of its input.
+      if (status === 504) return { status: 'missing', reason: 'deadline' };
+      return { status: 'missing', reason: status === 413 ? 'too_large' : 'failed', error: state.error };
     }
     case 'expired':
       return { status: 'missing', reason: 'deadline' };

@@ -130,6 +130,21 @@ describe('POST /v1/renditions (sync)', () => {
     await consumer.close();
   });
 
+  it('counts a rendition a worker stopped at its deadline as late, not as a fault of the input: 504, never 422', async () => {
+    const { post, queue } = setup({}, { workers: 0 });
+    const answer = Promise.resolve(post('widths=50&formats=webp&deadlineMs=2000'));
+    const consumer = queue.consumer('test');
+    const lease = await consumer.next();
+    await lease.fail({
+      code: 'ERR_BALLAST_DEADLINE',
+      message: "conversion ran past the job's deadline (1990 ms left when it started) and was stopped",
+    });
+    const res = await answer;
+    expect(res.status).toBe(504);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('ERR_BALLAST_DEADLINE');
+    await consumer.close();
+  });
+
   it('reports a rendition the workers refuse as too large, and answers 413 for an all-or-nothing set', async () => {
     const { post } = setup();
     // 1100 × 1100 AVIF is over the workers' 1 MiP AVIF limit; the rest is fine.
