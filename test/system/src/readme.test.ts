@@ -51,6 +51,9 @@ const README_LOG = '/tmp/ballast.log';
 const NOT_RUN: Record<string, string> = {
   'npm test -w @ballast/system-tests': 'this test is part of that suite',
   'npm run chaos': 'a 10-minute benchmark; test/system/src/chaos.test.ts runs a one-minute chaos run',
+  'npm run chaos -- --duration=120 --seed=7 --faults=kill-api,partition-redis-primary':
+    'a two-minute benchmark; test/system/src/chaos.test.ts runs a one-minute chaos run with a chosen fault list',
+  'npm run chaos -- --logs=/tmp/chaos-logs': 'the 10-minute benchmark keeping its services’ logs; see npm run chaos',
 };
 
 let cwd: string;
