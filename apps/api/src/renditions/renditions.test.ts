@@ -92,12 +92,12 @@ describe('POST /v1/renditions (sync)', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const { post, queue } = setup({}, { workers: 0 });
     const answer = Promise.resolve(post('widths=50,100,200&formats=webp&deadlineMs=3000'));
-    // A worker takes the first job only: the costliest, enqueued first.
+    // A worker takes the first job only: the cheapest, enqueued first in a sync set.
     const consumer = queue.consumer('test');
     const lease: Lease = await consumer.next();
     const params = lease.job.params as { resize: { width: number }; requestId: string; tenant: string };
-    expect([params.resize.width, params.tenant, typeof params.requestId]).toEqual([200, 'acme', 'string']);
-    await lease.complete(await sharp(lease.job.data).resize({ width: 200 }).webp().toBuffer(), { format: 'webp' });
+    expect([params.resize.width, params.tenant, typeof params.requestId]).toEqual([50, 'acme', 'string']);
+    await lease.complete(await sharp(lease.job.data).resize({ width: 50 }).webp().toBuffer(), { format: 'webp' });
     await vi.advanceTimersByTimeAsync(3000);
     const res = await answer;
     expect(res.status).toBe(200);
@@ -105,9 +105,9 @@ describe('POST /v1/renditions (sync)', () => {
     const manifest = await json(res);
     expect(manifest).toMatchObject({ status: 'partial', asked: 3, delivered: 1 });
     expect(manifest.renditions.map((r) => [r.width, r.status, r.reason])).toEqual([
-      [50, 'missing', 'deadline'],
+      [50, 'done', undefined],
       [100, 'missing', 'deadline'],
-      [200, 'done', undefined],
+      [200, 'missing', 'deadline'],
     ]);
     await vi.advanceTimersByTimeAsync(0);
     // The jobs not started were cancelled: no worker will spend time on them.

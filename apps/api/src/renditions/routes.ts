@@ -197,9 +197,12 @@ const renditionSet = (deps: RenditionRoutes): Handler<ApiEnv> =>
   };
 
 /**
- * Every planned rendition as its own job, enqueued costliest first (the longest
- * conversions start first, so the set is done soonest on several workers); those the
- * full queue refuses are `shed`.
+ * Every planned rendition as its own job; those the full queue refuses are `shed`. A sync
+ * set is enqueued cheapest first: its client takes what is ready at the deadline, and
+ * shortest-first delivers the most renditions by then (a costly AVIF that cannot finish
+ * in time no longer holds back the cheap ones behind it). An async set is enqueued
+ * costliest first: the longest conversions start first, so the whole set is done soonest
+ * on several workers.
  */
 async function enqueueSet(c: Context<ApiEnv>, deps: RenditionRoutes, deadlineAt: number): Promise<RenditionSet> {
   const { renditions } = c.var.renditionPlan.plan;
@@ -210,7 +213,7 @@ async function enqueueSet(c: Context<ApiEnv>, deps: RenditionRoutes, deadlineAt:
     const r = renditions[i] as PlannedRendition;
     return r.dropped === undefined ? renditionCost(r.width, r.format, r.plannedEffort) : -1;
   };
-  const order = renditions.map((_, i) => i).sort((a, b) => cost(b) - cost(a));
+  const order = renditions.map((_, i) => i).sort(mode === 'sync' ? (a, b) => cost(a) - cost(b) : (a, b) => cost(b) - cost(a));
   const enqueued = new Array<Promise<unknown>>(renditions.length);
   for (const i of order) {
     const r = renditions[i] as PlannedRendition;
