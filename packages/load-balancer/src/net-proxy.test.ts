@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { LoadBalancer, roundRobin } from './index.ts';
 import { type NetProxyOptions, netProxy } from './net-proxy.ts';
-import { echo, expectForgedHeadersReplaced, hang, refusingUrl, type Upstream, useCleanup } from './testing/upstreams.ts';
+import { echo, endless, expectForgedHeadersReplaced, hang, refusingUrl, type Upstream, useCleanup } from './testing/upstreams.ts';
 
 const { defer, upstream } = useCleanup();
 
@@ -344,35 +344,19 @@ describe('netProxy', () => {
   });
 
   it('does not buffer for a client that stops reading: the upstream feels the backpressure', async () => {
-    let written = 0;
-    let blocked = false;
-    const u = await upstream((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      const chunk = Buffer.alloc(64 * 1024);
-      const pump = (): void => {
-        while (written < 256 * 1024 * 1024) {
-          written += chunk.length;
-          if (!res.write(chunk)) {
-            blocked = true;
-            return;
-          }
-        }
-        res.end();
-      };
-      pump();
-      res.on('drain', pump);
-    });
+    const source = endless();
+    const u = await upstream(source.handler);
     const served = await serveProxy([u.url]);
     const c = await open(served.port);
     c.socket.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
     await c.waitFor(/^HTTP\/1\.1 200/);
     c.socket.pause();
-    await expect.poll(() => blocked).toBe(true);
-    const stalledAt = written;
+    await expect.poll(() => source.stats().blocked).toBe(true);
+    const stalledAt = source.stats().written;
     // Give the proxy every chance to keep reading; it must not: the upstream stays blocked.
     await new Promise((resolve) => setImmediate(resolve));
-    expect(written).toBe(stalledAt);
-    expect(written).toBeLessThan(64 * 1024 * 1024);
+    expect(source.stats().written).toBe(stalledAt);
+    expect(source.stats().written).toBeLessThan(64 * 1024 * 1024);
     c.socket.destroy();
     await expect.poll(() => u.aborted.length).toBe(1);
     await expect.poll(() => served.balancer.stats().inFlight).toBe(0);

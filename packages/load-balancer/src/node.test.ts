@@ -5,7 +5,7 @@ import { Agent } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { LoadBalancer, roundRobin } from './index.ts';
 import { type NodeProxyOptions, nodeProxy, type UpstreamResponse } from './node.ts';
-import { echo, expectForgedHeadersReplaced, hang, refusingUrl, useCleanup } from './testing/upstreams.ts';
+import { echo, endless, expectForgedHeadersReplaced, hang, refusingUrl, useCleanup } from './testing/upstreams.ts';
 
 const { defer, upstream } = useCleanup();
 
@@ -128,35 +128,19 @@ describe('nodeProxy', () => {
   });
 
   it('does not buffer for a client that stops reading: the upstream feels the backpressure', async () => {
-    let written = 0;
-    let blocked = false;
-    const u = await upstream((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      const chunk = Buffer.alloc(64 * 1024);
-      const pump = (): void => {
-        while (written < 256 * 1024 * 1024) {
-          written += chunk.length;
-          if (!res.write(chunk)) {
-            blocked = true;
-            return;
-          }
-        }
-        res.end();
-      };
-      pump();
-      res.on('drain', pump);
-    });
+    const source = endless();
+    const u = await upstream(source.handler);
     const served = await serveProxy([u.url]);
     const client = request(`${served.url}/big`);
     client.end();
     const res = await new Promise<IncomingMessage>((resolve) => client.once('response', resolve));
     res.pause();
-    await expect.poll(() => blocked).toBe(true);
-    const stalledAt = written;
+    await expect.poll(() => source.stats().blocked).toBe(true);
+    const stalledAt = source.stats().written;
     // Give the proxy every chance to keep reading; it must not: the upstream stays blocked.
     await new Promise((resolve) => setImmediate(resolve));
-    expect(written).toBe(stalledAt);
-    expect(written).toBeLessThan(64 * 1024 * 1024);
+    expect(source.stats().written).toBe(stalledAt);
+    expect(source.stats().written).toBeLessThan(64 * 1024 * 1024);
     res.destroy();
     await expect.poll(() => u.aborted.length).toBe(1);
     await expectNoLeftovers(served);

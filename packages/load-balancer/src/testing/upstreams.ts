@@ -115,3 +115,33 @@ export async function expectForgedHeadersReplaced(proxyUrl: string, upstreamUrl:
   expect(seen.headers['x-real-ip']).toBeUndefined();
   return res;
 }
+
+/**
+ * A handler that streams up to 256 MiB in 64 KiB writes and stops at the first write its
+ * client's socket does not take (resuming on `drain`): `stats().blocked` says the
+ * backpressure reached it, `stats().written` how much it wrote.
+ */
+export function endless(): {
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
+  stats(): { written: number; blocked: boolean };
+} {
+  let written = 0;
+  let blocked = false;
+  const handler = (_req: IncomingMessage, res: ServerResponse): void => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    const chunk = Buffer.alloc(64 * 1024);
+    const pump = (): void => {
+      while (written < 256 * 1024 * 1024) {
+        written += chunk.length;
+        if (!res.write(chunk)) {
+          blocked = true;
+          return;
+        }
+      }
+      res.end();
+    };
+    pump();
+    res.on('drain', pump);
+  };
+  return { handler, stats: () => ({ written, blocked }) };
+}
