@@ -195,7 +195,8 @@ describe('degradation', () => {
 
   it('degrades a set further than the dimmer rather than shed it when the queue has room for fewer jobs', async () => {
     // Nobody converts; 100 ms conversions (the prior) on 2 worker slots, budget 400 ms: room for 10 jobs.
-    const base = { brownout: { autoUpdate: false }, workerSlots: 2, probeRatio: 0, depthCacheMs: 0 };
+    // A fixed draw for the plan's boundary step: how many renditions a level keeps is then exact.
+    const base = { brownout: { autoUpdate: false }, workerSlots: 2, probeRatio: 0, depthCacheMs: 0, random: () => 0.5 };
     const { post, queue, api } = setup(base, { workers: 0 });
     const dimmer = api.dimmer as NonNullable<typeof api.dimmer>;
     const first = await post('widths=64,128,192&formats=webp,avif&mode=async');
