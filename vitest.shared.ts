@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
+import type { Reporter } from 'vitest/reporters';
 
 /**
  * Where `npm test` collects each workspace's JSON report, to print one closing line
@@ -8,6 +9,18 @@ import { defineConfig } from 'vitest/config';
  */
 const reportDir = process.env.VITEST_JSON_REPORT_DIR;
 const workspace = (): string => (JSON.parse(readFileSync('package.json', 'utf8')) as { name: string }).name.replace(/[@/]/g, '_');
+
+/**
+ * Writes the run's unhandled errors (which fail a run whose tests all passed, and which the
+ * JSON report leaves out) beside the report, for the closing summary to print.
+ */
+const unhandledErrors = (file: string): Reporter => ({
+  onTestRunEnd(_modules, errors) {
+    if (errors.length === 0) return;
+    const text = errors.map((e) => e.stack ?? `${e.name ?? 'Error'}: ${e.message ?? ''}`).join('\n\n');
+    writeFileSync(file, `${text}\n`);
+  },
+});
 
 /**
  * One test configuration for every workspace. The `@ballast/source` export condition
@@ -26,6 +39,11 @@ export default defineConfig({
     hookTimeout: 60_000,
     restoreMocks: true,
     unstubEnvs: true,
-    ...(reportDir ? { reporters: ['default', 'json'], outputFile: { json: join(reportDir, `${workspace()}.${process.pid}.json`) } } : {}),
+    ...(reportDir
+      ? {
+          reporters: ['default', 'json', unhandledErrors(join(reportDir, `${workspace()}.${process.pid}.errors.txt`))],
+          outputFile: { json: join(reportDir, `${workspace()}.${process.pid}.json`) },
+        }
+      : {}),
   },
 });
