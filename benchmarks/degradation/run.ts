@@ -15,7 +15,8 @@
  *    far it moves once settled; charted in benchmarks/results/degradation.svg.
  *
  * Bounded: about four minutes (`-- --quick`: about two). Results go to
- * benchmarks/results/degradation.{json,md,svg}.
+ * benchmarks/results/degradation.{json,md,svg}. `-- --only=overload` or `-- --only=steps`
+ * runs part 2 or part 3 alone (after part 1) and prints its figures without writing them.
  */
 import { fork } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
@@ -27,6 +28,10 @@ import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '
 import { type DimmerSample, dimmerChart, type LoadSegment } from './chart.ts';
 
 const quick = process.argv.includes('--quick');
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+if (only !== undefined && only !== 'overload' && only !== 'steps') {
+  throw new Error(`--only must be overload or steps, got ${JSON.stringify(only)}`);
+}
 const cores = availableParallelism();
 const RUN_MS = quick ? 12_000 : 20_000;
 const WARMUP_MS = 3000;
@@ -81,6 +86,10 @@ interface Answer {
   level: number;
   /** Degradation stages applied (`x-ballast-degraded`). */
   degraded: string;
+  /** What the answer was, for the breakdown: `200 partial`, `503 ERR_BALLAST_OVERLOADED queueFull`, … */
+  kind: string;
+  /** Renditions missing from a 200 answer, by reason (`degraded`, `deadline`, `shed`, …). */
+  missing: Record<string, number>;
 }
 
 /** Sends one rendition set; a client gives up 2 s past the deadline (a timeout). */
@@ -92,8 +101,17 @@ async function sendSet(url: string, deadlineMs: number, signal?: AbortSignal): P
     headers: { 'content-type': 'image/jpeg' },
     signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(deadlineMs + 2000)]) : AbortSignal.timeout(deadlineMs + 2000),
   });
-  await res.arrayBuffer();
+  const body = (await res.json().catch(() => ({}))) as {
+    error?: { code?: string };
+    renditions?: Array<{ status: string; reason?: string }>;
+  };
   const harvest = res.status === 200 ? Number(res.headers.get('x-ballast-harvest') ?? 1) : 0;
+  const missing: Record<string, number> = {};
+  for (const r of body.renditions ?? []) if (r.status === 'missing') missing[r.reason ?? '?'] = (missing[r.reason ?? '?'] ?? 0) + 1;
+  const kind =
+    res.status === 200
+      ? `200 ${harvest === 1 ? 'complete' : 'partial'}`
+      : [res.status, body.error?.code ?? '-', res.headers.get('x-ballast-shed') ?? ''].join(' ').trim();
   return {
     at,
     status: res.status,
@@ -102,8 +120,17 @@ async function sendSet(url: string, deadlineMs: number, signal?: AbortSignal): P
     ms: performance.now() - at,
     level: Number(res.headers.get('x-ballast-dimmer') ?? 1),
     degraded: res.headers.get('x-ballast-degraded') ?? '',
+    kind,
+    missing,
   };
 }
+
+/** `a 3, b 1` for `{ a: 3, b: 1 }`, the largest first. */
+const describe = (counts: Record<string, number>): string =>
+  Object.entries(counts)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ') || 'none';
 
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -124,8 +151,14 @@ async function capacity(child: Child): Promise<number> {
   return complete / ((performance.now() - start) / 1000);
 }
 
+/** How the requests of a run were answered: counts by kind of answer, and the renditions missing from 200s by reason. */
+interface Breakdown {
+  answers: Record<string, number>;
+  missing: Record<string, number>;
+}
+
 /** Open-loop Poisson load at `rate` sets/s for `ms`: the figures of the requests sent after the warm-up. */
-async function offer(child: Child, rate: number, ms: number): Promise<Row> {
+async function offer(child: Child, rate: number, ms: number): Promise<{ row: Row; breakdown: Breakdown }> {
   const answers: Answer[] = [];
   const started = performance.now();
   const result = await openLoop(
@@ -139,7 +172,18 @@ async function offer(child: Child, rate: number, ms: number): Promise<Row> {
   const ok = answers.filter((a) => a.status === 200);
   const requests = answers.length + result.failed;
   const count = (f: (a: Answer) => boolean): number => answers.filter(f).length;
-  return {
+  const breakdown: Breakdown = { answers: {}, missing: {} };
+  const add = (to: Record<string, number>, key: string, n = 1): void => {
+    to[key] = (to[key] ?? 0) + n;
+  };
+  for (const a of answers) {
+    add(breakdown.answers, a.kind);
+    for (const [reason, n] of Object.entries(a.missing)) if (a.status === 200) add(breakdown.missing, reason, n);
+  }
+  if (result.failed > 0) add(breakdown.answers, 'client timeout or error', result.failed);
+  const notServed = answers.filter((a) => a.status !== 200).map((a) => ((a.at - started) / 1000).toFixed(1));
+  if (notServed.length > 0) console.log(`    not served, s after the load started: ${notServed.join(' ')}`);
+  const row: Row = {
     requests,
     yield: ok.length / Math.max(1, requests),
     'mean harvest': ok.reduce((s, a) => s + a.harvest, 0) / Math.max(1, ok.length),
@@ -158,6 +202,7 @@ async function offer(child: Child, rate: number, ms: number): Promise<Row> {
     'late (> deadline + 100 ms)': count((a) => a.ms > DEADLINE_MS + 100),
     other: count((a) => ![200, 503, 504].includes(a.status) || (a.status === 503 && !a.retryAfter)),
   };
+  return { row, breakdown };
 }
 
 /** Step changes of load on one system, the dimmers sampled every 250 ms. */
@@ -210,6 +255,13 @@ function settling(samples: DimmerSample[], s: LoadSegment): { final: number; set
 const brownout = await startChild('brownout');
 const shed = await startChild('shed');
 try {
+  await main();
+} finally {
+  await brownout.stop();
+  await shed.stop();
+}
+
+async function main(): Promise<void> {
   for (const child of [brownout, shed]) for (let i = 0; i < 10; i++) await sendSet(child.url, 10_000); // warm up
   const cap = await capacity(shed);
   loads.push(loadavg()[0] ?? 0);
@@ -218,18 +270,21 @@ try {
   );
 
   const rows: Row[] = [];
-  for (const multiplier of [2, 3]) {
+  const breakdowns: Array<{ load: string; contender: string } & Breakdown> = [];
+  for (const multiplier of only === 'steps' ? [] : [2, 3]) {
     for (const [name, child] of [
       ['brownout, then shed', brownout],
       ['shed only', shed],
     ] as const) {
       await pause(2000);
-      const row = await offer(child, multiplier * cap, RUN_MS);
+      const { row, breakdown } = await offer(child, multiplier * cap, RUN_MS);
       rows.push({ load: `${multiplier}×`, contender: name, 'offered/s': multiplier * cap, ...row });
+      breakdowns.push({ load: `${multiplier}×`, contender: name, ...breakdown });
       loads.push(loadavg()[0] ?? 0);
       console.log(
         `  ${multiplier}× ${name}: yield ${fmt((row.yield as number) * 100)}%, mean harvest ${fmt(row['mean harvest'] as number)}, admitted p99 ${fmt(row['admitted p99 ms'] as number)} ms, 503 ${fmt((row['503 + Retry-After'] as number) * 100)}%, 504 ${row['504']}, timeouts ${row.timeouts}`,
       );
+      console.log(`    answers: ${describe(breakdown.answers)}; renditions missing from 200s: ${describe(breakdown.missing)}`);
     }
   }
   const columns = [
@@ -254,7 +309,7 @@ try {
   printTable(`Rendition sets (${ASKED} renditions, ${DEADLINE_MS} ms deadline) at 2× and 3× the full-quality capacity`, rows, columns);
 
   await pause(2000);
-  const multipliers = [0.5, 2, 0.5, 3, 1];
+  const multipliers = only === 'overload' ? [] : [0.5, 2, 0.5, 3, 1];
   const { samples, segments } = await steps(brownout, cap, multipliers);
   const stepRows: Row[] = segments.map((s) => {
     const x = settling(samples, s);
@@ -267,6 +322,10 @@ try {
     };
   });
   printTable('The dimmer after step changes of load (θ = mean of the three API servers, sampled every 250 ms)', stepRows);
+  if (only !== undefined) {
+    console.log(`\n--only=${only}: results not written.`);
+    return;
+  }
   const capAfter = await capacity(shed);
   loads.push(loadavg()[0] ?? 0);
   console.log(`Capacity again at the end: ${fmt(capAfter)} sets/s.`);
@@ -282,6 +341,7 @@ try {
     request: { set: SET, renditions: ASKED, deadlineMs: DEADLINE_MS, inputBytes: image.length },
     capacity: { start: cap, end: capAfter },
     runs: rows,
+    answers: breakdowns,
     steps: stepRows,
     samples,
   });
@@ -293,6 +353,17 @@ try {
     '',
     markdownTable(rows, columns),
     '',
+    'Every answer by kind (status, error code, `x-ballast-shed`), and the renditions missing from the 200 answers by reason:',
+    '',
+    markdownTable(
+      breakdowns.map((b) => ({
+        load: b.load,
+        contender: b.contender,
+        answers: describe(b.answers),
+        'missing from 200s': describe(b.missing),
+      })),
+    ),
+    '',
     markdownTable(stepRows),
     '',
     '![θ over time](degradation.svg)',
@@ -301,7 +372,4 @@ try {
   writeResult('degradation.md', md);
   await publishFigures('degradation');
   console.log('\nWrote benchmarks/results/degradation.{json,md,svg}');
-} finally {
-  await brownout.stop();
-  await shed.stop();
 }

@@ -1,7 +1,8 @@
-import type { BrownoutController, BrownoutOptions } from '@ballast/backpressure';
+import { BrownoutController, type BrownoutOptions } from '@ballast/backpressure';
 import { seededRandom } from '@ballast/common';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { apiDimmer } from './brownout.ts';
+import { apiDimmer, fitToRoom } from './brownout.ts';
+import { planRenditions, type Rendition } from './renditions/plan.ts';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -13,40 +14,53 @@ afterEach(() => {
 const DEADLINE_MS = 450;
 /** Admission's expected-wait budget, ms: a set arriving behind more queued work is shed. */
 const BUDGET_MS = 400;
+/** Renditions in a full-quality set. */
+const RENDITIONS = 6;
 
 /**
- * The system as an API server's dimmer sees it, in fake time: rendition sets arrive at
- * `load` × the full-quality capacity (Poisson), each costing `0.05 + 0.95 θ` of a full
- * set (efforts lowered, then renditions dropped), into one queue of work drained in real
- * (fake) time. A set arriving behind more than {@link BUDGET_MS} of work is shed: six
- * deadline misses (2000 ‰). An admitted set's jobs answer when the queue reaches them:
- * its response time, ‰ of the deadline, is recorded then — the dimmer hears of a change
- * of θ only as late as the work it affects finishes.
+ * The system as an API server's dimmer sees it, in fake time: rendition sets of
+ * {@link RENDITIONS} jobs arrive at `load` × the full-quality capacity (Poisson), each
+ * costing `0.05 + 0.95 θ` of a full set (efforts lowered, then renditions dropped), into
+ * one queue of work drained in real (fake) time. A set arriving behind more than
+ * {@link BUDGET_MS} of work is shed: a deadline miss (2000 ‰) per job. With `fit`, a set
+ * that does not fit the room left is cut down to what fits (fitToRoom), each job cut a
+ * deadline miss (with `cutAsMissed`). An admitted set's jobs answer when the queue reaches them: their
+ * response time, ‰ of the deadline, is recorded then — the dimmer hears of a change of θ
+ * only as late as the work it affects finishes.
  */
-function system(dimmer: BrownoutController, seed: number, fit: boolean) {
+function system(dimmer: BrownoutController, seed: number, fit: boolean, cutAsMissed: boolean) {
   const random = seededRandom(seed);
   const capacityPerS = 7;
   const fullMs = (1000 / capacityPerS) * 0.8;
-  const state = { load: 0.5, backlogMs: 0, shed: 0, admitted: 0 };
+  const state = { load: 0.5, backlogMs: 0, shed: 0, admitted: 0, cut: 0 };
   const tickMs = 5;
+  const jobsOf = (costMs: number): number => Math.max(1, Math.round((RENDITIONS * costMs) / fullMs));
   const timer = setInterval(() => {
     state.backlogMs = Math.max(0, state.backlogMs - tickMs);
     if (random() >= (state.load * capacityPerS * tickMs) / 1000) return;
+    let costMs = fullMs * (0.05 + 0.95 * dimmer.level);
     if (state.backlogMs > BUDGET_MS) {
       state.shed++;
-      for (let i = 0; i < 6; i++) dimmer.record(2000);
+      for (let i = 0; i < jobsOf(costMs); i++) dimmer.record(2000);
       return;
     }
     state.admitted++;
-    let costMs = fullMs * (0.05 + 0.95 * dimmer.level);
     if (fit && state.backlogMs + costMs > BUDGET_MS) {
-      // Degrade before shedding (fitToRoom): planned down to what fits, the cut heard as the response time it would have had.
-      dimmer.record(Math.min(2000, (1000 * (state.backlogMs + costMs)) / DEADLINE_MS));
-      costMs = Math.max(fullMs * 0.05, BUDGET_MS - state.backlogMs);
+      // Degrade before shedding (fitToRoom): planned down to what fits, each job cut a deadline missed.
+      const fitted = Math.max(fullMs * 0.05, BUDGET_MS - state.backlogMs);
+      const cut = jobsOf(costMs) - jobsOf(fitted);
+      state.cut += cut;
+      // (Before: one sample, the response time the set would have had.)
+      if (cutAsMissed) for (let i = 0; i < cut; i++) dimmer.record(2000);
+      else dimmer.record(Math.min(2000, (1000 * (state.backlogMs + costMs)) / DEADLINE_MS));
+      costMs = fitted;
+    }
+    const jobs = jobsOf(costMs);
+    for (let i = 1; i <= jobs; i++) {
+      const responseMs = state.backlogMs + (costMs * i) / jobs;
+      setTimeout(() => dimmer.record((1000 * responseMs) / DEADLINE_MS), responseMs);
     }
     state.backlogMs += costMs;
-    const responseMs = state.backlogMs;
-    setTimeout(() => dimmer.record((1000 * responseMs) / DEADLINE_MS), responseMs);
   }, tickMs);
   return { state, stop: () => clearInterval(timer) };
 }
@@ -71,12 +85,12 @@ function settling(levels: number[]): { settledAfterS: number; final: number; max
   return { settledAfterS: settled / 4, final, maxDeviation };
 }
 
-/** Steps of load 0.5× → 2× → 0.5×, 20 s each: θ's settling after each step of the last two. */
-async function steps(options: BrownoutOptions, seed: number, fit = true) {
+/** Steps of load 0.5× → `overload`× → 0.5×, 20 s each: θ's settling after each step of the last two. */
+async function steps(options: BrownoutOptions, seed: number, { overload: multiplier = 2, fit = true, cutAsMissed = true } = {}) {
   const dimmer = apiDimmer(options, 'test') as BrownoutController;
-  const load = system(dimmer, seed, fit);
+  const load = system(dimmer, seed, fit, cutAsMissed);
   const calm = await trace(dimmer, 20);
-  load.state.load = 2;
+  load.state.load = multiplier;
   const overload = settling(await trace(dimmer, 20));
   load.state.load = 0.5;
   const recovery = settling(await trace(dimmer, 20));
@@ -86,8 +100,15 @@ async function steps(options: BrownoutOptions, seed: number, fit = true) {
 }
 
 describe('the API dimmer’s step response (its default gains, a queue in fake time)', () => {
-  it.each([1, 2, 3])('settles within 10 s of a step of load and moves less than ±0.1 after (seed %d)', async (seed) => {
-    const { calm, overload, recovery, shed } = await steps({}, seed);
+  it.each([
+    [2, 1],
+    [2, 2],
+    [2, 3],
+    [2, 4],
+    [3, 1],
+    [3, 2],
+  ])('settles within 10 s of a step of load to %d× and back, and moves less than ±0.1 after (seed %d)', async (multiplier, seed) => {
+    const { calm, overload, recovery, shed } = await steps({}, seed, { overload: multiplier });
     expect(Math.min(...calm)).toBeGreaterThan(0.9);
     expect(overload.final).toBeLessThan(0.8);
     expect(overload.settledAfterS).toBeLessThanOrEqual(10);
@@ -97,15 +118,26 @@ describe('the API dimmer’s step response (its default gains, a queue in fake t
     expect(shed).toBe(0);
   });
 
-  it('without degrading before shedding, the same loop sheds and never settles (a limit cycle)', async () => {
-    const { overload, shed } = await steps({}, 1, false);
+  it('without degrading before shedding, the same loop sheds while the dimmer catches up with the step', async () => {
+    const { shed } = await steps({}, 1, { fit: false });
     expect(shed).toBeGreaterThan(0);
-    expect(overload.settledAfterS).toBeGreaterThan(10);
   });
 
   it('faster gains do not help: a pole of 0.5 rings on the queue’s delay', async () => {
     const { overload } = await steps({ pole: 0.5 }, 1);
     expect(overload.settledAfterS).toBeGreaterThan(10);
+  });
+
+  it('a pole of 0.8 chases the noise of the percentile: θ wanders more than ±0.1 long after the step', async () => {
+    const settled = await Promise.all([2, 3].map(async (seed) => (await steps({ pole: 0.8 }, seed)).overload.settledAfterS));
+    expect(Math.max(...settled)).toBeGreaterThan(10);
+  });
+
+  it('renditions cut to fit are deadline misses: heard as their predicted response times instead, θ falls too slowly', async () => {
+    const quiet = await steps({}, 1, { overload: 3, cutAsMissed: false });
+    const loud = await steps({}, 1, { overload: 3 });
+    expect(loud.overload.settledAfterS).toBeLessThanOrEqual(10);
+    expect(quiet.overload.settledAfterS).toBeGreaterThan(loud.overload.settledAfterS);
   });
 
   it('comes back to full quality after an idle spell instead of starting the next burst dimmed', async () => {
@@ -116,5 +148,42 @@ describe('the API dimmer’s step response (its default gains, a queue in fake t
     expect(raised.level).toBe(1);
     held.close();
     raised.close();
+  });
+});
+
+describe('fitToRoom: degrade before shedding', () => {
+  const asked: Rendition[] = [80, 160, 240].flatMap((width) => [
+    { width, format: 'webp' as const, effort: 4 },
+    { width, format: 'avif' as const, effort: 3 },
+  ]);
+  const draw = () => 0.5;
+  const planned = () => ({ plan: planRenditions(asked, 1, draw), level: 1 });
+  const dimmer = () => new BrownoutController({ setpointMs: 600, autoUpdate: false });
+
+  it('leaves a set that fits alone, and tells the dimmer nothing', () => {
+    const d = dimmer();
+    const set = planned();
+    expect(fitToRoom(asked, set, 6, d, draw)).toBe(set);
+    expect(d.stats().pendingSamples).toBe(0);
+  });
+
+  it('plans a set lower until it fits, each rendition cut a deadline missed (2000 ‰)', () => {
+    const d = dimmer();
+    const fitted = fitToRoom(asked, planned(), 2, d, draw);
+    expect(fitted.plan.planned).toBeLessThanOrEqual(2);
+    expect(fitted.plan.planned).toBeGreaterThan(0);
+    expect(fitted.level).toBeLessThan(1);
+    expect(d.stats().pendingSamples).toBe(6 - fitted.plan.planned);
+    d.update();
+    expect(d.stats().measuredMs).toBeCloseTo(2000, -2);
+  });
+
+  it('plans a set the queue has no room for at its least (one rendition), the rest missed: a probe admits one job, not six', () => {
+    const d = dimmer();
+    const fitted = fitToRoom(asked, planned(), 0, d, draw);
+    expect(fitted.level).toBe(0);
+    expect(fitted.plan.planned).toBe(1);
+    expect(fitted.plan.renditions.find((r) => r.dropped === undefined)).toMatchObject({ width: 80, format: 'webp' });
+    expect(d.stats().pendingSamples).toBe(5);
   });
 });

@@ -130,7 +130,7 @@ const admitSet = (deps: RenditionRoutes): MiddlewareHandler<ApiEnv> =>
     const { dimmer, admission } = deps;
     const permit = await admission.admitFitting(request.deadlineMs, (room) => {
       if (dimmer && request.partial) {
-        Object.assign(planned, fitToRoom(request.renditions, planned, room, request.deadlineMs, admission, dimmer, deps.random));
+        Object.assign(planned, fitToRoom(request.renditions, planned, room, dimmer, deps.random));
       }
       c.var.request.jobs = planned.plan.planned;
       return planned.plan.planned;
