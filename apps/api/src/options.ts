@@ -90,7 +90,7 @@ export interface ApiOptions extends AdmissionOptions, BodyLimits {
    * turns degradation off (shedding only). Options of `@ballast/backpressure`'s
    * `BrownoutController`; its samples are the share of its deadline each admitted sync
    * request took, in per mille, so `setpointMs` is in ‰ here.
-   * @default { setpointMs: 800 } and the controller's defaults
+   * @default { setpointMs: 600, pole: 0.9, forgetting: 0.7, whenIdle: 'raise' } and the controller's other defaults
    */
   brownout?: BrownoutOptions | false;
   /** How long a sync rendition set's results stay fetchable from the links of its manifest, ms. @default 60000 */

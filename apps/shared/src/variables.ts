@@ -84,7 +84,10 @@ export const API_ENV = {
   BALLAST_API_WORKER_SLOTS: intVar('Conversions the workers run at once, system-wide', { min: 1 }),
   BALLAST_API_BODY_BUDGET_BYTES: intVar('Bytes of images held at once, over all requests; beyond it, 503', { min: 1 }),
   BALLAST_API_BROWNOUT: boolVar('Degrade rendition sets (and single images sent with degrade=true) under load before shedding', true),
-  BALLAST_API_BROWNOUT_SETPOINT_MS: intVar('Expected queue wait the brownout dimmer holds its p95 at, ms', { min: 1, max: 600_000 }),
+  BALLAST_API_BROWNOUT_SETPOINT_MS: intVar(
+    "The brownout dimmer's setpoint: the p95 response time it holds, ‰ of a request's deadline (default 600)",
+    { min: 1, max: 600_000 },
+  ),
   BALLAST_API_FAIR_SHARE: boolVar('Per-client fair share of the workers (jobs per client, costly requests per client and in all)', true),
   BALLAST_API_MAX_JOBS_PER_CLIENT: intVar('Jobs one anonymous client may have waiting or in progress (0: no bound); beyond it, 429', {
     min: 0,
