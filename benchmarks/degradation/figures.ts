@@ -33,6 +33,8 @@ interface DegradationResults {
   request: { set: string; renditions: number; deadlineMs: number; inputBytes: number };
   capacity: { start: number; end: number };
   runs: Run[];
+  /** How every request of each run was answered, by kind, and the renditions missing from its 200s by reason (written since they were classified). */
+  answers?: Array<{ load: string; contender: string; answers: Record<string, number>; missing: Record<string, number> }>;
   steps: Step[];
 }
 
@@ -112,6 +114,23 @@ export default function figures(results: DegradationResults): Figures {
   // Every column after the first two holds a figure: right-aligned, percentages included.
   runLines[1] = `| ${columns.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`;
   const runs = runLines.join('\n');
+  const list = (counts: Record<string, number>): string =>
+    Object.entries(counts)
+      .sort((a, b) => b[1] - a[1])
+      .map(([kind, n]) => `${kind.replace(/^(\d{3}) (ERR_BALLAST_\w+)/, '$1 `$2`')}: ${n}`)
+      .join(', ') || 'none';
+  const answers = results.answers
+    ? markdownTable(
+        results.answers.map((a) => ({
+          load: a.load,
+          contender: a.contender,
+          'answers other than 200 (status, code, `x-ballast-shed`)': list(
+            Object.fromEntries(Object.entries(a.answers).filter(([kind]) => !kind.startsWith('200'))),
+          ),
+          'renditions missing from the 200s, by reason': list(a.missing),
+        })),
+      )
+    : undefined;
   const steps = markdownTable(
     results.steps.map((s) => ({
       'step of load': s.step,
@@ -127,6 +146,7 @@ export default function figures(results: DegradationResults): Figures {
       '',
       runs,
       '',
+      ...(answers ? ['Every answer that was not a 200, and why renditions were missing from those that were:', '', answers, ''] : []),
       steps,
     ].join('\n'),
     goals: [
