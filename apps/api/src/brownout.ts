@@ -9,6 +9,7 @@ import { BrownoutController, type BrownoutOptions } from '@ballast/backpressure'
 import { BrownoutMetrics } from '@ballast/backpressure/prometheus';
 import type { MiddlewareHandler } from 'hono';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Admission } from './admission.ts';
 import type { ApiEnv } from './options.ts';
 import {
   DEGRADATION_STAGES,
@@ -193,32 +194,53 @@ export interface PlannedSet {
 }
 
 /**
- * Degrade before shedding: a rendition set whose plan at the dimmer's level θ would be
- * shed by admission (more jobs than the queue has `room` for within the deadline) is
- * planned lower — the highest level below θ, in steps of 0.05, whose plan fits — down to
- * the one rendition never dropped. The dimmer lags a sudden overload by a control period
- * or more; meanwhile this answers with fewer renditions instead of 503s. Each rendition
- * cut this way is a deadline missed for the dimmer (admission's room is what can start
- * within the deadline: the cut ones could not), so the dimmer hears of the overload as
- * loudly as if they had been shed, and dims as fast. A set that fits keeps its plan. When
- * the queue has no room for even one job, the set is planned at its least (its misses
- * recorded the same way): admission sheds it, and a probe admitted anyway adds one job to
- * the queue, not the whole plan. Called by `Admission.admitFitting`, between its reading
- * of the queue and its decision.
+ * Degrade before shedding: a rendition set whose plan at the dimmer's level θ would take
+ * the queue past the dimmer's setpoint is planned lower — the highest level below θ, in
+ * steps of 0.05, whose plan fits — down to the one rendition never dropped. `room` is
+ * how many jobs admission would take (what can start within the deadline), `within` how
+ * many of them would answer within the setpoint (‰ of the deadline; see
+ * {@link roomWithinSetpoint}): the set is fitted to `within` (at least one job), so the
+ * queue is held at the dimmer's target and the margin up to admission's limit is left for
+ * the bursts of arrivals — fitting to admission's own limit left the queue at the edge, and
+ * the next set to arrive found no room and was shed. The dimmer lags a sudden overload by
+ * a control period or more; meanwhile this answers with fewer renditions instead of 503s.
+ * Each rendition cut is a deadline missed for the dimmer, as it is for the client (it is
+ * not in the answer), so the dimmer hears of the overload as loudly as if they had been
+ * shed, and dims as fast. A set that fits keeps its plan. When the queue has no room for
+ * even one job, the set is planned at its least (its misses recorded the same way):
+ * admission sheds it, and a probe admitted anyway adds one job to the queue, not the whole
+ * plan. Called by `Admission.admitFitting`, between its reading of the queue and its
+ * decision.
  */
 export function fitToRoom(
   asked: readonly Rendition[],
   planned: PlannedSet,
   room: number,
+  within: number,
   dimmer: BrownoutController,
   random: () => number,
 ): PlannedSet {
-  if (planned.plan.planned <= room) return planned;
-  let fitted: PlannedSet = room < 1 ? { plan: planRenditions(asked, 0, random), level: 0 } : planned;
-  while (fitted.plan.planned > room && fitted.level > 0) {
+  const target = room < 1 ? 0 : Math.max(1, Math.min(room, within));
+  if (planned.plan.planned <= target) return planned;
+  let fitted: PlannedSet = target < 1 ? { plan: planRenditions(asked, 0, random), level: 0 } : planned;
+  while (fitted.plan.planned > target && fitted.level > 0) {
     const level = Math.max(0, fitted.level - FIT_STEP);
     fitted = { plan: planRenditions(asked, level, random), level };
   }
   for (let k = fitted.plan.planned; k < planned.plan.planned; k++) recordMiss(dimmer);
   return fitted;
+}
+
+/**
+ * Of the `room` jobs admission would take now, how many would answer within the dimmer's
+ * setpoint: the k-th waits behind the queue ahead and the k − 1 before it
+ * (`Admission.expectedWaitMs`), then takes one conversion, and its predicted response time
+ * is held to `setpoint` ‰ of `deadlineMs`. From the same readings admission just decided on.
+ */
+export function roomWithinSetpoint(admission: Admission, room: number, deadlineMs: number, setpoint: number): number {
+  const { depth, serviceMs } = admission.stats();
+  const targetMs = (setpoint / 1000) * deadlineMs;
+  let k = 0;
+  while (k < room && admission.expectedWaitMs(depth + k, serviceMs) + serviceMs <= targetMs) k++;
+  return k;
 }

@@ -17,6 +17,7 @@ import {
   degradedHeader,
   fitToRoom,
   recordMiss,
+  roomWithinSetpoint,
   sampleResponses,
 } from '../brownout.ts';
 import { type FairShare, fairShareSets } from '../fair-share.ts';
@@ -130,7 +131,8 @@ const admitSet = (deps: RenditionRoutes): MiddlewareHandler<ApiEnv> =>
     const { dimmer, admission } = deps;
     const permit = await admission.admitFitting(request.deadlineMs, (room) => {
       if (dimmer && request.partial) {
-        Object.assign(planned, fitToRoom(request.renditions, planned, room, dimmer, deps.random));
+        const within = roomWithinSetpoint(admission, room, request.deadlineMs, dimmer.setpointMs);
+        Object.assign(planned, fitToRoom(request.renditions, planned, room, within, dimmer, deps.random));
       }
       c.var.request.jobs = planned.plan.planned;
       return planned.plan.planned;
