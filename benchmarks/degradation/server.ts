@@ -11,13 +11,14 @@ import { silentLogger } from '@ballast/app-shared';
 import { startSystem } from '@ballast/app-system';
 
 const mode = process.argv[2] === 'shed' ? 'shed' : 'brownout';
-// The load generator stands for many clients from one loopback address: no per-address rate limit.
+// The load generator stands for many clients from one loopback address: no per-address rate
+// limit, and no bound on the jobs one anonymous client holds (the fair share's maxJobsPerClient).
 const system = await startSystem({
   apis: 3,
   workers: 1,
   logger: silentLogger(),
   gateway: { rateLimit: false },
-  api: { brownout: mode === 'brownout' ? {} : false },
+  api: { brownout: mode === 'brownout' ? {} : false, fairShare: { maxJobsPerClient: 0 } },
 });
 
 process.on('message', async (message: { type: string }) => {
