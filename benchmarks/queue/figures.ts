@@ -114,6 +114,7 @@ export default function figures(input: QueueResults): Figures {
       PROC,
       'commandstats µs/job',
       'top-level calls/job',
+      'wake-ups/job',
       'script calls/job',
       'WAITs/job',
       'jobs/s',
