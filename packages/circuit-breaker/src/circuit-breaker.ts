@@ -84,7 +84,7 @@ class Call extends StageCall implements DeadlineEntry {
   declare readonly joined: CallScope | undefined;
   /** What few calls have (see {@link CallExtra}), allocated only for them. */
   declare extra: CallExtra | undefined;
-  /** {@link IGNORED}, {@link DIRECT}, {@link WITH_FALLBACK}, {@link SETTLED}, {@link TIMED}, {@link ACTION}. */
+  /** {@link IGNORED}, {@link DIRECT}, {@link WITH_FALLBACK}, {@link SETTLED}, {@link TIMED}. */
   declare flags: number;
   /** The half-open period this trial belongs to; undefined for a call on a closed circuit. */
   declare trial: HalfOpenCircuit | undefined;
@@ -198,8 +198,6 @@ const WITH_FALLBACK = 4;
 const SETTLED = 8;
 /** The call read the clock when it started (see `CircuitBreaker.#attempt`): its duration is known. */
 const TIMED = 16;
-/** The call runs as opossum's action: its resolvers settle the promise opossum waits on (see `CircuitBreaker.#actionAttempt`). */
-const ACTION = 32;
 
 /** What a call through `fire()`, a keyed call, a call with its own `isFailure`, or a call that did not simply succeed carries. */
 class CallExtra {
@@ -207,6 +205,9 @@ class CallExtra {
   readonly cacheKey: unknown;
   readonly isFailure: ((result: never) => boolean) | undefined;
   replay: Promise<never> | undefined = undefined;
+  /** While the call runs as opossum's action: the resolvers of the promise opossum waits on. */
+  actionResolve: ((value: unknown) => void) | undefined = undefined;
+  actionReject: ((reason: unknown) => void) | undefined = undefined;
   constructor(args: unknown[] | undefined, cacheKey: unknown, isFailure: ((result: never) => boolean) | undefined) {
     this.args = args;
     this.cacheKey = cacheKey;
@@ -650,14 +651,15 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
         }
         // Through opossum's fire(): a success is the call's as is; anything else is delivered
         // (a result judged a failure handed back as the value it is, the fallback applied).
-        // Without a sink, the promise `execute` returns is fire()'s own, continued: no promise of the call's.
-        if (sink === undefined) return this.opossum.fire(call).then(undefined, (error: unknown) => this.#delivered(call, error));
-        call.attach(sink);
-        this.opossum.fire(call).then(
-          (value: unknown) => call.report(true, value),
-          (error: unknown) => this.#deliver(call, false, error),
-        );
-        return undefined;
+        // (The promise `execute` returns is the call's own, rejected by a plain call: continuing fire()'s
+        // promise instead would reject it by a throw in a reaction, which costs more than the promise.)
+        const promise = call.attach(sink);
+        this.opossum
+          .fire(call)
+          .then(sink === undefined ? call.resolve : (value: unknown) => call.report(true, value), (error: unknown) =>
+            this.#deliver(call, false, error),
+          );
+        return promise;
       }
       case 'open': {
         const promise = call.attach(sink);
@@ -705,18 +707,6 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     } else call.report(true, result);
   }
 
-  /**
-   * {@link #deliver} for a call through opossum's `fire()` whose promise is the one
-   * `execute` returned: what the caller gets for `error` (opossum's rejection), as a value
-   * (a result judged a failure, the fallback's answer) or thrown.
-   */
-  #delivered(call: Call, error: unknown): unknown {
-    if (error instanceof ResultFailure) return error.value;
-    if (!call.withFallback) throw error;
-    // Thrown: the caller gets what the fallback threw. Returned: its value, or its promise as it settles.
-    return this.#fallBack(call, error);
-  }
-
   #deliverWhen(call: Call, settled: PromiseLike<unknown>): void {
     settled.then(
       (value) => this.#deliver(call, true, value),
@@ -726,10 +716,10 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
 
   /** Where an attempt's outcome goes: opossum's action promise, or the call's end. */
   #out(call: Call, ok: boolean, value: unknown): void {
-    if ((call.flags & ACTION) === 0) this.#deliver(call, ok, value);
-    // opossum's action promise, settled through the call's own resolvers (see #actionAttempt).
-    else if (ok) call.resolve(value);
-    else call.reject(value);
+    const extra = call.extra;
+    const settle = ok ? extra?.actionResolve : extra?.actionReject;
+    if (settle === undefined) this.#deliver(call, ok, value);
+    else settle(value);
   }
 
   #fallBack(call: Call, error: unknown): unknown {
@@ -786,12 +776,11 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
 
   /** opossum's action: runs the call and settles the promise opossum waits on. */
   #actionAttempt(call: Call): Promise<unknown> {
-    // A call through fire() reports outward through fire()'s promise, not its own resolvers: they settle this one.
+    const extra = (call.extra ??= new CallExtra(undefined, undefined, undefined));
     const settled = new Promise((resolve, reject) => {
-      call.resolve = resolve;
-      call.reject = reject;
+      extra.actionResolve = resolve;
+      extra.actionReject = reject;
     });
-    call.flags |= ACTION;
     this.#attempt(call);
     return settled;
   }
