@@ -114,11 +114,26 @@ export function parseRequestHead(text: string): RequestHead {
   return { method, target, headers, contentLength, close: connection !== undefined && hasToken(connection, 'close'), expectContinue };
 }
 
+/** Fields of a response head the proxy acts on: dropped (hop-by-hop), or read and passed on. */
+const Field = { Other: 0, Drop: 1, TransferEncoding: 2, ContentLength: 3, Connection: 4 } as const;
+const RESPONSE_FIELDS: ReadonlyMap<string, number> = new Map([
+  ...HOP_BY_HOP_HEADERS.map((name) => [name, Field.Drop] as const),
+  ['transfer-encoding', Field.TransferEncoding],
+  ['content-length', Field.ContentLength],
+  ['connection', Field.Connection],
+]);
+/** The lengths of those names: most field names are looked up in nothing. */
+const RESPONSE_FIELD_LENGTHS: ReadonlySet<number> = new Set([...RESPONSE_FIELDS.keys()].map((name) => name.length));
+/** Anything but visible ASCII, obs-text, SP, HTAB and CRLF line ends, anywhere in a head's fields. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const BAD_FIELD_CHARS = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
+
 /**
  * Parses a response head (`text` as in {@link parseRequestHead}) into the head to send on:
  * hop-by-hop fields and those `Connection` names dropped, except `Transfer-Encoding`,
- * which stays because the body is passed on as it came. `bodyless` is true for an answer
- * to HEAD. Refuses (502) what it cannot frame unambiguously.
+ * which stays because the body is passed on as it came; field names lower-cased, values and
+ * order as received. `bodyless` is true for an answer to HEAD. Refuses (502) what it cannot
+ * frame unambiguously. One pass over the fields, no record of them built.
  *
  * @throws {HeadError}
  */
@@ -128,26 +143,52 @@ export function parseResponseHead(text: string, bodyless: boolean, loadHeader: s
   const line = text.slice(0, lineEnd);
   if (!STATUS_LINE.test(line) || BAD_VALUE.test(line)) throw new HeadError(502, 'malformed status line from the upstream');
   const status = Number(line.slice(9, 12));
-  const headers = parseFields(text, lineEnd, 502);
-  const connection = headers.connection;
-  const nominated = connection === undefined ? undefined : tokens(connection);
+  if (BAD_FIELD_CHARS.test(text)) throw new HeadError(502, 'control characters in the upstream response head');
+  const lower = text.toLowerCase();
+  const loadLength = loadHeader === false ? -1 : loadHeader.length;
   let head = `HTTP/1.1 ${line.slice(9)}${CRLF}`;
-  for (const name in headers) {
-    if ((HOP_BY_HOP.has(name) && name !== 'transfer-encoding') || nominated?.has(name)) continue;
-    const value = headers[name]!;
-    if (typeof value === 'string') head += `${name}: ${value}${CRLF}`;
-    else for (const v of value) head += `${name}: ${v}${CRLF}`;
+  let te: string | undefined;
+  let cl: string[] | undefined;
+  let connection: string | undefined;
+  let load: string | undefined;
+  let start = lineEnd + 2;
+  while (start < text.length) {
+    let end = text.indexOf(CRLF, start);
+    if (end === -1) end = text.length;
+    const c = text.charCodeAt(start);
+    if (c === 32 || c === 9) throw new HeadError(502, 'obs-fold (a field line starting with whitespace) is refused');
+    const colon = text.indexOf(':', start);
+    if (colon === -1 || colon >= end || colon === start) throw new HeadError(502, 'malformed field line');
+    const name = lower.slice(start, colon);
+    if (!TOKEN.test(name)) throw new HeadError(502, `malformed field name ${JSON.stringify(text.slice(start, Math.min(colon, start + 64)))}`);
+    const field = RESPONSE_FIELD_LENGTHS.has(name.length) ? (RESPONSE_FIELDS.get(name) ?? Field.Other) : Field.Other;
+    if (field === Field.Other || field === Field.TransferEncoding || field === Field.ContentLength) {
+      head += name;
+      head += end === text.length ? `${text.slice(colon, end)}${CRLF}` : text.slice(colon, end + 2);
+    }
+    if (field !== Field.Other && field !== Field.Drop) {
+      const value = trimOws(text.slice(colon + 1, end));
+      if (field === Field.TransferEncoding) te = te === undefined ? value : `${te},${value}`;
+      else if (field === Field.ContentLength) (cl ??= []).push(value);
+      else connection = connection === undefined ? value : `${connection},${value}`;
+    } else if (name.length === loadLength && load === undefined && name === loadHeader) {
+      load = trimOws(text.slice(colon + 1, end));
+    }
+    start = end + 2;
+  }
+  if (connection !== undefined) {
+    const nominated = tokens(connection);
+    nominated.delete('close');
+    nominated.delete('keep-alive');
+    if (nominated.size > 0) head = withoutFields(head, nominated);
   }
   let contentLength: number;
-  const te = headers['transfer-encoding'];
-  const cl = headers['content-length'];
   let close = connection !== undefined && hasToken(connection, 'close');
   if (bodyless || status < 200 || status === 204 || status === 304) {
     contentLength = 0;
   } else if (te !== undefined) {
-    const codings = typeof te === 'string' ? te : te.join(',');
-    const last = codings
-      .slice(codings.lastIndexOf(',') + 1)
+    const last = te
+      .slice(te.lastIndexOf(',') + 1)
       .trim()
       .toLowerCase();
     contentLength = last === 'chunked' ? -1 : -2;
@@ -159,12 +200,19 @@ export function parseResponseHead(text: string, bodyless: boolean, loadHeader: s
     contentLength = -2;
   }
   if (contentLength === -2) close = true;
-  let load: string | undefined;
-  if (loadHeader !== false) {
-    const v = headers[loadHeader];
-    load = typeof v === 'string' ? v : v?.[0];
-  }
   return { status, head, contentLength, close, load };
+}
+
+/** `head` (status line and field lines, lower-case names) without the fields named in `names`. */
+function withoutFields(head: string, names: ReadonlySet<string>): string {
+  let out = '';
+  for (const fieldLine of head.split(CRLF)) {
+    if (fieldLine === '') continue;
+    const colon = fieldLine.indexOf(':');
+    if (out !== '' && names.has(fieldLine.slice(0, colon))) continue;
+    out += `${fieldLine}${CRLF}`;
+  }
+  return out;
 }
 
 /** The fields after the start line, into a prototype-free record. */

@@ -119,6 +119,19 @@ function settings(options: NetProxyOptions): Settings {
   };
 }
 
+/** The sweep period: an eighth of the shortest deadline, between 10 ms and 1 s. */
+function tickMs(s: Settings): number {
+  const shortest = Math.min(
+    s.timeoutMs,
+    s.bodyTimeoutMs > 0 ? s.bodyTimeoutMs : Number.POSITIVE_INFINITY,
+    s.connectTimeoutMs,
+    s.headersTimeoutMs,
+    s.requestTimeoutMs,
+    s.clientKeepAliveTimeoutMs,
+  );
+  return Math.min(1_000, Math.max(10, Math.floor(shortest / 8)));
+}
+
 /** Where one endpoint lives, parsed once. */
 interface Target {
   host: string;
@@ -162,6 +175,9 @@ class NetProxyServer implements NetProxy {
   readonly clients = new Set<ClientConnection>();
   readonly #targets = new Map<string, Target>();
   readonly #sweeper: ReturnType<typeof setInterval>;
+  /** How often deadlines are checked, ms. */
+  readonly tickMs: number;
+  #lastIdleSweep = 0;
   inFlight = 0;
   refused = 0;
   closing = false;
@@ -176,8 +192,12 @@ class NetProxyServer implements NetProxy {
       }
       this.clients.add(new ClientConnection(this, socket));
     });
-    // Idle upstream connections past their keep-alive time are closed by one sweep, not a timer each.
-    this.#sweeper = setInterval(() => this.#sweep(), Math.max(250, s.keepAliveTimeoutMs / 4));
+    // Every deadline (client head, body and keep-alive times; upstream connect, head and body
+    // times; idle pooled connections) is checked by one periodic sweep, not a timer per
+    // connection re-armed on every request: a deadline fires at most an eighth of its
+    // duration late (tickMs).
+    this.tickMs = tickMs(s);
+    this.#sweeper = setInterval(() => this.#sweep(), this.tickMs);
     this.#sweeper.unref();
   }
 
@@ -200,9 +220,11 @@ class NetProxyServer implements NetProxy {
   close(): Promise<void> {
     if (this.#closed) return this.#closed;
     this.closing = true;
-    clearInterval(this.#sweeper);
     const listening = this.server.listening;
-    const closed = listening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : Promise.resolve();
+    // The sweep runs on until the last connection is gone: busy ones still time out.
+    const closed = (listening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : Promise.resolve()).then(() => {
+      if (this.clients.size === 0) clearInterval(this.#sweeper);
+    });
     for (const client of this.clients) client.closeWhenIdle();
     for (const t of this.#targets.values()) for (const u of t.idle.splice(0)) u.destroy();
     this.#closed = closed;
@@ -253,7 +275,12 @@ class NetProxyServer implements NetProxy {
   }
 
   #sweep(): void {
-    const limit = performance.now() - this.s.keepAliveTimeoutMs;
+    const now = performance.now();
+    for (const client of this.clients) client.check(now);
+    if (this.closing && this.clients.size === 0) clearInterval(this.#sweeper);
+    if (now - this.#lastIdleSweep < this.s.keepAliveTimeoutMs / 4) return;
+    this.#lastIdleSweep = now;
+    const limit = now - this.s.keepAliveTimeoutMs;
     for (const t of this.#targets.values()) {
       if (t.idle.length === 0) continue;
       const keep = t.idle.filter((u) => u.idleSince > limit);
@@ -280,8 +307,8 @@ class ClientConnection {
   /** Bytes received and not yet handled (a partial head, pipelined requests). */
   #pending: Buffer | undefined;
   #exchange: Exchange | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerMs = 0;
+  /** When the current phase's time runs out (performance.now() ms), checked by the server's sweep. */
+  #deadline = Number.POSITIVE_INFINITY;
   #timerPhase: Phase = Phase.Head;
   /** A request head is partly received (its time runs). */
   #heading = false;
@@ -313,25 +340,26 @@ class ClientConnection {
 
   #arm(phase: Phase, ms: number): void {
     this.#timerPhase = phase;
-    if (this.#timer !== undefined && this.#timerMs === ms) {
-      this.#timer.refresh();
-      return;
-    }
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timerMs = ms;
-    this.#timer = setTimeout(this.#onTimer, ms);
-    this.#timer.unref();
+    this.#deadline = performance.now() + ms;
   }
 
-  #onTimer = (): void => {
-    if (this.#phase === Phase.Closed || this.#phase !== this.#timerPhase) return;
+  /** Called by the server's sweep: acts on a deadline that passed, here or on the exchange's upstream. */
+  check(now: number): void {
+    this.#exchange?.check(now);
+    if (now < this.#deadline) return;
+    this.#deadline = Number.POSITIVE_INFINITY;
+    if (this.#phase === Phase.Closed) {
+      this.socket.destroy();
+      return;
+    }
+    if (this.#phase !== this.#timerPhase) return;
     if (this.#phase === Phase.Head && this.#exchange === undefined) {
       if (this.#heading || (this.#pending?.length ?? 0) > 0) this.refuse(new HeadError(408, 'the request head did not arrive in time'));
       else this.socket.destroy();
     } else if (this.#phase === Phase.Body) {
       this.#exchange?.clientFailed(new HeadError(408, 'the request body did not arrive in time'));
     }
-  };
+  }
 
   #onData = (chunk: Buffer): void => {
     switch (this.#phase) {
@@ -469,12 +497,10 @@ class ClientConnection {
   #finish(last?: string): void {
     this.#phase = Phase.Closed;
     this.#pending = undefined;
-    this.#clearTimer();
     if (last === undefined) this.socket.end();
     else this.socket.end(last, 'latin1');
     this.socket.resume();
-    this.#timer = setTimeout(() => this.socket.destroy(), this.#p.s.clientKeepAliveTimeoutMs);
-    this.#timer.unref();
+    this.#deadline = performance.now() + this.#p.s.clientKeepAliveTimeoutMs;
   }
 
   /** Sends an error answer for the current exchange; closes after it when the request body is unfinished. */
@@ -517,14 +543,9 @@ class ClientConnection {
     this.#exchange?.clientDrained();
   };
 
-  #clearTimer(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
   #onClose = (): void => {
     this.#phase = Phase.Closed;
-    this.#clearTimer();
+    this.#deadline = Number.POSITIVE_INFINITY;
     this.#p.clients.delete(this);
     const exchange = this.#exchange;
     if (exchange !== undefined) {
@@ -569,6 +590,11 @@ class Exchange {
     this.#remaining = head.contentLength;
     if (head.contentLength === -1) this.#framing = new ChunkedFraming(p.s.maxHeaderBytes);
     if (head.contentLength === 0) this.#bodyDone = true;
+  }
+
+  /** The server's sweep: the upstream's deadlines. */
+  check(now: number): void {
+    this.#upstream?.check(now);
   }
 
   get isHead(): boolean {
@@ -858,11 +884,12 @@ class UpstreamConnection {
   #framing: ChunkedFraming | undefined;
   #close = false;
   #receivedAny = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #bodyTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Deadlines (performance.now() ms), checked by the server's sweep through the exchange. */
+  #connectDeadline = Number.POSITIVE_INFINITY;
+  #headDeadline = Number.POSITIVE_INFINITY;
+  #bodyDeadline = Number.POSITIVE_INFINITY;
   #reads = 0;
   #readsAtCheck = 0;
-  #connectTimer: ReturnType<typeof setTimeout> | undefined;
   pendingHead: string | undefined;
   lastHead = '';
   #paused = false;
@@ -881,14 +908,9 @@ class UpstreamConnection {
   connectThen(exchange: Exchange, head: string): void {
     this.#exchange = exchange;
     this.lastHead = head;
-    this.#connectTimer = setTimeout(
-      () => this.socket.destroy(new Error(`connect timed out after ${this.#p.s.connectTimeoutMs} ms`)),
-      this.#p.s.connectTimeoutMs,
-    );
-    this.#connectTimer.unref();
+    this.#connectDeadline = performance.now() + this.#p.s.connectTimeoutMs;
     this.socket.once('connect', () => {
-      clearTimeout(this.#connectTimer);
-      this.#connectTimer = undefined;
+      this.#connectDeadline = Number.POSITIVE_INFINITY;
       this.connected = true;
       exchange.connected(this, head);
     });
@@ -913,15 +935,29 @@ class UpstreamConnection {
     } else {
       socket.write(head, 'latin1');
     }
-    this.#armHead();
+    this.#headDeadline = performance.now() + this.#p.s.timeoutMs;
   }
 
-  #armHead(): void {
-    if (this.#timer === undefined) {
-      this.#timer = setTimeout(this.#onHeadTimeout, this.#p.s.timeoutMs);
-      this.#timer.unref();
-    } else {
-      this.#timer.refresh();
+  /** Acts on a deadline that passed: connecting, waiting for the response head, or between two reads of its body. */
+  check(now: number): void {
+    if (now >= this.#connectDeadline) {
+      this.#connectDeadline = Number.POSITIVE_INFINITY;
+      this.socket.destroy(new Error(`connect timed out after ${this.#p.s.connectTimeoutMs} ms`));
+      return;
+    }
+    const exchange = this.#exchange;
+    if (exchange === undefined) return;
+    if (this.#reading === Reading.Head && now >= this.#headDeadline) {
+      this.#headDeadline = Number.POSITIVE_INFINITY;
+      exchange.upstreamFailed(this, new TimeoutError(this.#p.s.timeoutMs), true);
+    } else if (this.#reading === Reading.Body && now >= this.#bodyDeadline) {
+      if (this.#reads !== this.#readsAtCheck || this.#paused) {
+        this.#readsAtCheck = this.#reads;
+        this.#bodyDeadline = now + this.#p.s.bodyTimeoutMs;
+        return;
+      }
+      this.#bodyDeadline = Number.POSITIVE_INFINITY;
+      exchange.upstreamFailed(this, new TimeoutError(this.#p.s.bodyTimeoutMs, 'the upstream response body stalled'), true);
     }
   }
 
@@ -938,21 +974,6 @@ class UpstreamConnection {
 
   #onDrain = (): void => {
     this.#exchange?.upstreamDrained();
-  };
-
-  #onHeadTimeout = (): void => {
-    if (this.#reading !== Reading.Head || this.#exchange === undefined) return;
-    this.#exchange.upstreamFailed(this, new TimeoutError(this.#p.s.timeoutMs), true);
-  };
-
-  #onBodyTimer = (): void => {
-    if (this.#reading !== Reading.Body || this.#exchange === undefined) return;
-    if (this.#reads !== this.#readsAtCheck || this.#paused) {
-      this.#readsAtCheck = this.#reads;
-      this.#bodyTimer!.refresh();
-      return;
-    }
-    this.#exchange.upstreamFailed(this, new TimeoutError(this.#p.s.bodyTimeoutMs, 'the upstream response body stalled'), true);
   };
 
   #onRead = (bytes: number, buffer: Buffer): boolean => {
@@ -987,9 +1008,7 @@ class UpstreamConnection {
     this.#pending = undefined;
     let parsed: ReturnType<typeof parseResponseHead>;
     try {
-      const text = buf.toString('latin1', 0, end);
-      if (text.includes('\n') && hasBareLf(text)) throw new HeadError(502, 'a bare LF in the upstream response head');
-      parsed = parseResponseHead(text, exchange.isHead, this.#p.s.loadHeader);
+      parsed = parseResponseHead(buf.toString('latin1', 0, end), exchange.isHead, this.#p.s.loadHeader);
     } catch (error) {
       exchange.upstreamFailed(this, error, false);
       return;
@@ -1015,11 +1034,8 @@ class UpstreamConnection {
     }
     if (buf.length > end + 4) this.#body(exchange, buf, end + 4);
     else exchange.responseData(undefined, this);
-    if (this.#reading === Reading.Body && this.#p.s.bodyTimeoutMs > 0) {
-      if (this.#bodyTimer === undefined) {
-        this.#bodyTimer = setTimeout(this.#onBodyTimer, this.#p.s.bodyTimeoutMs);
-        this.#bodyTimer.unref();
-      } else this.#bodyTimer.refresh();
+    if (this.#reading === Reading.Body) {
+      this.#bodyDeadline = this.#p.s.bodyTimeoutMs > 0 ? performance.now() + this.#p.s.bodyTimeoutMs : Number.POSITIVE_INFINITY;
     }
   }
 
@@ -1068,7 +1084,7 @@ class UpstreamConnection {
   };
 
   #fail(error: Error): void {
-    this.#clearTimers();
+    this.#connectDeadline = Number.POSITIVE_INFINITY;
     const exchange = this.#exchange;
     if (exchange === undefined) return;
     if (!this.connected) {
@@ -1086,17 +1102,10 @@ class UpstreamConnection {
     exchange.upstreamFailed(this, error, false);
   }
 
-  #clearTimers(): void {
-    if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
-    this.#connectTimer = undefined;
-  }
-
   destroy(): void {
     this.#exchange = undefined;
     this.#reading = Reading.Idle;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    if (this.#bodyTimer !== undefined) clearTimeout(this.#bodyTimer);
-    this.#clearTimers();
+    this.#connectDeadline = Number.POSITIVE_INFINITY;
     this.socket.destroy();
   }
 }
