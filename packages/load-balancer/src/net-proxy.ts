@@ -3,7 +3,7 @@ import { type AddressInfo, connect, createServer, type Server, type Socket } fro
 import { durationMs, type ErrorAnswer, func, InvalidOptionError, integer, nonEmptyString, TimeoutError } from '@ballast/common';
 import type { LoadBalancer } from './balancer.ts';
 import { UpstreamError } from './forward.ts';
-import { createForwarding, type ForwardingOptions, type OutgoingHeaders } from './forwarding.ts';
+import { createForwarding, type ForwardingOptions, type ForwardingPeer, type OutgoingHeaders } from './forwarding.ts';
 import { ChunkedFraming, HeadError, type HeaderFields, parseRequestHead, parseResponseHead, type RequestHead } from './http1.ts';
 import { proxyRejection, UPSTREAM_FAILED } from './rejection.ts';
 import type { PickHandle } from './types.ts';
@@ -313,6 +313,10 @@ class ClientConnection {
   /** A request head is partly received (its time runs). */
   #heading = false;
   #closeAfter = false;
+  #peer: ForwardingPeer | undefined;
+  #trusted: boolean | undefined;
+  #fieldsHost: string | undefined;
+  #fields = '';
 
   constructor(p: NetProxyServer, socket: Socket) {
     this.#p = p;
@@ -329,8 +333,29 @@ class ClientConnection {
     return this.#closeAfter;
   }
 
+  /** The peer as forwarding headers describe it (read once: the socket's getters are not free). */
+  get peer(): ForwardingPeer {
+    this.#peer ??= { address: this.socket.remoteAddress, port: this.socket.remotePort, protocol: 'http' };
+    return this.#peer;
+  }
+
+  /** Whether the peer is a trusted proxy (its forwarding fields are kept and extended). */
+  get trusted(): boolean {
+    this.#trusted ??= this.#p.s.forwarding.isTrusted(this.peer.address);
+    return this.#trusted;
+  }
+
+  /** This proxy's forwarding fields for a request with `host`, formatted once per connection and Host. */
+  forwardingFields(host: string): string {
+    if (host !== this.#fieldsHost) {
+      this.#fieldsHost = host;
+      this.#fields = this.#p.s.forwarding.fields(this.peer, host);
+    }
+    return this.#fields;
+  }
+
   get remoteAddress(): string | undefined {
-    return this.socket.remoteAddress;
+    return this.peer.address;
   }
 
   closeWhenIdle(): void {
@@ -414,10 +439,6 @@ class ClientConnection {
       return;
     }
     const text = buf.toString('latin1', start, end);
-    if (text.includes('\n') && hasBareLf(text)) {
-      this.refuse(new HeadError(400, 'a line ended by a bare LF'));
-      return;
-    }
     let head: RequestHead;
     try {
       head = parseRequestHead(text);
@@ -556,11 +577,6 @@ class ClientConnection {
   };
 }
 
-function hasBareLf(text: string): boolean {
-  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) if (text.charCodeAt(i - 1) !== 13) return true;
-  return false;
-}
-
 function noop(): void {}
 
 /** One request: picks an upstream, sends the head, passes the body, relays the response. */
@@ -602,21 +618,23 @@ class Exchange {
   }
 
   start(rest: Buffer): void {
-    const s = this.#p.s;
     const head = this.head;
-    const socket = this.client.socket;
-    const headers: OutgoingHeaders = s.forwarding.headers(head.headers, {
-      address: socket.remoteAddress,
-      port: socket.remotePort,
-      protocol: 'http',
-    });
-    if (head.contentLength === -1) headers['transfer-encoding'] = 'chunked';
-    let text = '';
-    for (const name in headers) {
-      const value = headers[name]!;
-      if (typeof value === 'string') text += `${name}: ${value}\r\n`;
-      else for (const v of value) text += `${name}: ${v}\r\n`;
+    const client = this.client;
+    let text: string;
+    if (head.forwardLines !== undefined && !client.trusted) {
+      // The usual case: the lines the parser kept, then this proxy's forwarding fields.
+      text = head.forwardLines + client.forwardingFields(head.host);
+    } else {
+      const headers: OutgoingHeaders = this.#p.s.forwarding.headers(head.headers, client.peer);
+      text = '';
+      for (const name in headers) {
+        if (name === 'transfer-encoding') continue;
+        const value = headers[name]!;
+        if (typeof value === 'string') text += `${name}: ${value}\r\n`;
+        else for (const v of value) text += `${name}: ${v}\r\n`;
+      }
     }
+    if (head.contentLength === -1) text += 'transfer-encoding: chunked\r\n';
     this.#requestHead = text;
     if (this.#bodyDone) this.client.keep(rest);
     else if (rest.length > 0) this.body(rest, 0);
