@@ -27,8 +27,8 @@ export interface RequestHead {
   /** The `Host` field. */
   readonly host: string;
   /**
-   * The field lines to forward from a peer that is not a trusted proxy (lower-case names,
-   * each line ending in CRLF): all but `Host`, `Expect`, hop-by-hop fields and forwarding
+   * The field lines to forward from a peer that is not a trusted proxy (as received, each
+   * ending in CRLF): all but `Host`, `Expect`, hop-by-hop fields and forwarding
    * fields. `undefined` when `Connection` nominates other fields: use `headers` then.
    */
   readonly forwardLines: string | undefined;
@@ -166,6 +166,8 @@ export function parseRequestHead(text: string): RequestHead {
   let expect: string | undefined;
   let connection: string | undefined;
   let forwardLines = '';
+  /** Where the current run of lines to forward started: runs are copied whole, as received. */
+  let run = lineEnd + 2;
   for (let start = lineEnd + 2; start < text.length; ) {
     const end = endOfLine(text, start, 400);
     const colon = fieldColon(text, start, end, 400);
@@ -173,9 +175,9 @@ export function parseRequestHead(text: string): RequestHead {
     if (!TOKEN.test(name))
       throw new HeadError(400, `malformed field name ${JSON.stringify(text.slice(start, Math.min(colon, start + 64)))}`);
     const field = requestField(name);
-    if (field === Req.Other || field === Req.ContentLength) {
-      forwardLines += name;
-      forwardLines += end === text.length ? `${text.slice(colon, end)}${CRLF}` : text.slice(colon, end + 2);
+    if (field !== Req.Other && field !== Req.ContentLength) {
+      if (start > run) forwardLines += text.slice(run, start);
+      run = end + 2;
     }
     if (field > Req.Drop) {
       const value = trimOws(text.slice(colon + 1, end));
@@ -196,6 +198,7 @@ export function parseRequestHead(text: string): RequestHead {
     }
     start = end + 2;
   }
+  if (run < text.length) forwardLines += `${text.slice(run)}${CRLF}`;
   if (host === undefined) throw new HeadError(400, 'Host is missing');
   let contentLength = 0;
   if (te !== undefined) {
@@ -280,8 +283,8 @@ function responseField(name: string): number {
 /**
  * Parses a response head (`text` as in {@link parseRequestHead}) into the head to send on:
  * hop-by-hop fields and those `Connection` names dropped, except `Transfer-Encoding`,
- * which stays because the body is passed on as it came; field names lower-cased, values and
- * order as received. `bodyless` is true for an answer to HEAD. Refuses (502) what it cannot
+ * which stays because the body is passed on as it came; the other lines as received, in
+ * their order, the framing fields under lower-case names. `bodyless` is true for an answer to HEAD. Refuses (502) what it cannot
  * frame unambiguously. One pass over the fields, no record of them built.
  *
  * @throws {HeadError}
@@ -300,6 +303,8 @@ export function parseResponseHead(text: string, bodyless: boolean, loadHeader: s
   let connection: string | undefined;
   let load: string | undefined;
   let start = lineEnd + 2;
+  /** Where the current run of lines passed on as received started (copied whole). */
+  let run = start;
   while (start < text.length) {
     const end = endOfLine(text, start, 502);
     const colon = fieldColon(text, start, end, 502);
@@ -307,9 +312,11 @@ export function parseResponseHead(text: string, bodyless: boolean, loadHeader: s
     if (!TOKEN.test(name))
       throw new HeadError(502, `malformed field name ${JSON.stringify(text.slice(start, Math.min(colon, start + 64)))}`);
     const field = responseField(name);
-    if (field === Field.Other || field === Field.TransferEncoding || field === Field.ContentLength) {
-      head += name;
-      head += end === text.length ? `${text.slice(colon, end)}${CRLF}` : text.slice(colon, end + 2);
+    if (field !== Field.Other) {
+      if (start > run) head += text.slice(run, start);
+      run = end + 2;
+      // The framing fields are passed on too, under a lower-case name.
+      if (field === Field.TransferEncoding || field === Field.ContentLength) head += `${name}${text.slice(colon, end)}${CRLF}`;
     }
     if (field !== Field.Other && field !== Field.Drop) {
       const value = trimOws(text.slice(colon + 1, end));
@@ -321,6 +328,7 @@ export function parseResponseHead(text: string, bodyless: boolean, loadHeader: s
     }
     start = end + 2;
   }
+  if (run < text.length) head += `${text.slice(run)}${CRLF}`;
   let close = false;
   if (connection !== undefined) {
     const options = connectionTokens(connection);
@@ -347,13 +355,13 @@ export function parseResponseHead(text: string, bodyless: boolean, loadHeader: s
   return { status, head, contentLength, close, load };
 }
 
-/** `head` (status line and field lines, lower-case names) without the fields named in `names`. */
+/** `head` (status line and field lines) without the fields named in `names` (lower case). */
 function withoutFields(head: string, names: ReadonlySet<string>): string {
   let out = '';
   for (const fieldLine of head.split(CRLF)) {
     if (fieldLine === '') continue;
     const colon = fieldLine.indexOf(':');
-    if (out !== '' && names.has(fieldLine.slice(0, colon))) continue;
+    if (out !== '' && names.has(fieldLine.slice(0, colon).toLowerCase())) continue;
     out += `${fieldLine}${CRLF}`;
   }
   return out;
