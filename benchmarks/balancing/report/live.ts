@@ -143,6 +143,12 @@ function shareOfCapacity(run: ProxyCostRun): number | undefined {
   return run.latencyRatePerSec.median / (2 * median(halves));
 }
 
+/** The share as a percentage for a table cell, `–` where the run did not record the capacity. */
+export function capacityShareCell(run: ProxyCostRun): string {
+  const share = shareOfCapacity(run);
+  return share === undefined ? '–' : fmt(share * 100);
+}
+
 /** `2,939 requests/s (47% of capacity)`. */
 function rateText(run: ProxyCostRun): string {
   const share = shareOfCapacity(run);
@@ -236,7 +242,7 @@ function costSection(live: LiveResults): string[] {
     'added p50 µs': interval(r.addedP50Us),
     'added p99 µs': interval(r.addedP99Us),
     'at requests/s': fmt(r.latencyRatePerSec.median),
-    '% of capacity': ((share) => (share === undefined ? '–' : fmt(share * 100)))(shareOfCapacity(r)),
+    '% of capacity': capacityShareCell(r),
     'direct p50 ms': fmt(median(r.samples.map((x) => x.direct.p50))),
     errors: r.samples.reduce((n, x) => n + x.errors, 0),
   }));
