@@ -402,6 +402,10 @@ function trimOws(value: string): string {
 
 /** One decimal length, however often repeated (`5`, `5, 5`); anything else refused. */
 function contentLengthOf(value: string | string[], status: number): number {
+  // The usual case: one field, one number.
+  if (typeof value === 'string' ? DIGITS.test(value) : value.length === 1 && DIGITS.test(value[0]!)) {
+    return Number(typeof value === 'string' ? value : value[0]);
+  }
   let length = -1;
   for (const part of typeof value === 'string' ? [value] : value) {
     for (const item of part.split(',')) {
