@@ -63,21 +63,22 @@ const DIGITS = /^\d{1,15}$/;
 const STATUS_LINE = /^HTTP\/1\.[01] [1-9]\d\d( |$)/;
 const CRLF = '\r\n';
 
-/** Fields of a request head the proxy acts on. */
-const Req = { Other: 0, Drop: 1, Host: 2, TransferEncoding: 3, ContentLength: 4, Expect: 5, Connection: 6 } as const;
+/** Fields the proxy acts on; a response reads only the hop-by-hop and framing ones, the others are Other there. */
+const Field = { Other: 0, HopByHop: 1, Forwarding: 2, Host: 3, TransferEncoding: 4, ContentLength: 5, Expect: 6, Connection: 7 } as const;
 
-function requestField(name: string): number {
+/** What `name` (lower case) is to the proxy: hop-by-hop as in `HOP_BY_HOP_HEADERS`, forwarding as in `FORWARDING_HEADERS`. */
+function fieldKind(name: string): number {
   switch (name) {
     case 'host':
-      return Req.Host;
+      return Field.Host;
     case 'content-length':
-      return Req.ContentLength;
+      return Field.ContentLength;
     case 'transfer-encoding':
-      return Req.TransferEncoding;
+      return Field.TransferEncoding;
     case 'expect':
-      return Req.Expect;
+      return Field.Expect;
     case 'connection':
-      return Req.Connection;
+      return Field.Connection;
     case 'keep-alive':
     case 'proxy-connection':
     case 'proxy-authenticate':
@@ -85,14 +86,15 @@ function requestField(name: string): number {
     case 'te':
     case 'trailer':
     case 'upgrade':
+      return Field.HopByHop;
     case 'forwarded':
     case 'x-forwarded-for':
     case 'x-forwarded-host':
     case 'x-forwarded-proto':
     case 'x-real-ip':
-      return Req.Drop;
+      return Field.Forwarding;
     default:
-      return Req.Other;
+      return Field.Other;
   }
 }
 
@@ -174,22 +176,22 @@ export function parseRequestHead(text: string): RequestHead {
     const name = lower.slice(start, colon);
     if (!TOKEN.test(name))
       throw new HeadError(400, `malformed field name ${JSON.stringify(text.slice(start, Math.min(colon, start + 64)))}`);
-    const field = requestField(name);
-    if (field !== Req.Other && field !== Req.ContentLength) {
+    const field = fieldKind(name);
+    if (field !== Field.Other && field !== Field.ContentLength) {
       if (start > run) forwardLines += text.slice(run, start);
       run = end + 2;
     }
-    if (field > Req.Drop) {
+    if (field > Field.Forwarding) {
       const value = trimOws(text.slice(colon + 1, end));
-      if (field === Req.Host) {
+      if (field === Field.Host) {
         if (host !== undefined) throw new HeadError(400, 'Host is repeated');
         host = value;
-      } else if (field === Req.TransferEncoding) {
+      } else if (field === Field.TransferEncoding) {
         if (te !== undefined) throw new HeadError(400, 'Transfer-Encoding other than "chunked" alone');
         te = value;
-      } else if (field === Req.ContentLength) {
+      } else if (field === Field.ContentLength) {
         (cl ??= []).push(value);
-      } else if (field === Req.Expect) {
+      } else if (field === Field.Expect) {
         if (expect !== undefined) throw new HeadError(417, 'only Expect: 100-continue is understood');
         expect = value;
       } else {
@@ -256,30 +258,6 @@ function fieldColon(text: string, start: number, end: number, status: number): n
   return colon;
 }
 
-/** Fields of a response head the proxy acts on: dropped (hop-by-hop), or read and passed on. */
-const Field = { Other: 0, Drop: 1, TransferEncoding: 2, ContentLength: 3, Connection: 4 } as const;
-
-function responseField(name: string): number {
-  switch (name) {
-    case 'transfer-encoding':
-      return Field.TransferEncoding;
-    case 'content-length':
-      return Field.ContentLength;
-    case 'connection':
-      return Field.Connection;
-    case 'keep-alive':
-    case 'proxy-connection':
-    case 'proxy-authenticate':
-    case 'proxy-authorization':
-    case 'te':
-    case 'trailer':
-    case 'upgrade':
-      return Field.Drop;
-    default:
-      return Field.Other;
-  }
-}
-
 /**
  * Parses a response head (`text` as in {@link parseRequestHead}) into the head to send on:
  * hop-by-hop fields and those `Connection` names dropped, except `Transfer-Encoding`,
@@ -311,14 +289,15 @@ export function parseResponseHead(text: string, bodyless: boolean, loadHeader: s
     const name = lower.slice(start, colon);
     if (!TOKEN.test(name))
       throw new HeadError(502, `malformed field name ${JSON.stringify(text.slice(start, Math.min(colon, start + 64)))}`);
-    const field = responseField(name);
+    const kind = fieldKind(name);
+    const field = kind === Field.Host || kind === Field.Expect || kind === Field.Forwarding ? Field.Other : kind;
     if (field !== Field.Other) {
       if (start > run) head += text.slice(run, start);
       run = end + 2;
       // The framing fields are passed on too, under a lower-case name.
       if (field === Field.TransferEncoding || field === Field.ContentLength) head += `${name}${text.slice(colon, end)}${CRLF}`;
     }
-    if (field !== Field.Other && field !== Field.Drop) {
+    if (field !== Field.Other && field !== Field.HopByHop) {
       const value = trimOws(text.slice(colon + 1, end));
       if (field === Field.TransferEncoding) te = te === undefined ? value : `${te},${value}`;
       else if (field === Field.ContentLength) (cl ??= []).push(value);
