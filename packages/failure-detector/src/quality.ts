@@ -327,4 +327,3 @@ function suspicionStart(detector: FailureDetector, from: number, to: number): nu
   }
   return hi;
 }
-

@@ -119,5 +119,8 @@ export async function consumeNoOp(queue: JobQueue, consumers: number, signal: Ab
 
 /** The `q` quantile (0–1) of `values`, nearest rank; NaN when empty. */
 export function percentile(values: readonly number[], q: number): number {
-  return nearestRank([...values].sort((a, b) => a - b), q);
+  return nearestRank(
+    [...values].sort((a, b) => a - b),
+    q,
+  );
 }
