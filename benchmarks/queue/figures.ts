@@ -6,14 +6,11 @@
  */
 import { type Figures, summaryRow } from '../lib/figures.ts';
 import { fmt, markdownTable, type Row } from '../lib/report.ts';
+import type { ProcessShape } from './load-runner.ts';
 
-/** How one load was spread over processes. */
-export interface Shape {
+/** How one named load was spread over processes. */
+export interface Shape extends ProcessShape {
   name: string;
-  producerProcesses: number;
-  producersPerProcess: number;
-  consumerProcesses: number;
-  consumersPerProcess: number;
 }
 
 /** What `run.ts` writes to benchmarks/results/queue.json. */

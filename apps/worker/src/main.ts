@@ -10,7 +10,7 @@
 
 import { hostname } from 'node:os';
 import { queueFromEnv } from '@ballast/app-queue';
-import { IMAGE_ENV, listen, operationalApp, QUEUE_ENV, startService, USAGE_ENV, WORKER_ENV } from '@ballast/app-shared';
+import { IMAGE_ENV, listen, onShutdown, operationalApp, QUEUE_ENV, startService, USAGE_ENV, WORKER_ENV } from '@ballast/app-shared';
 import { logDirFor, openRecorder, usageConfig } from '@ballast/app-usage';
 import { workerMetrics } from './metrics.ts';
 import { logWorker, ResizeWorker } from './worker.ts';
@@ -67,14 +67,9 @@ console.log(
   }),
 );
 
-let stopping = false;
-const stop = async (): Promise<void> => {
-  if (stopping) return;
-  stopping = true;
+onShutdown(async () => {
   await worker.close();
   await usage.close();
   await queue.close();
   await server.close();
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
+});

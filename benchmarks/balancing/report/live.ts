@@ -3,6 +3,7 @@
  * puts requests. Every figure is a median over repeated, interleaved runs, shown with its
  * confidence interval; "lower than" is said only where the intervals do not overlap.
  */
+import { median } from '../../lib/measure.ts';
 import { fmt, markdownTable, type Row } from '../../lib/report.ts';
 import type { LiveResults, LiveRun, LiveScenarioResult, ProxyCostRun } from '../results.ts';
 import { compare, type Interval } from '../stats.ts';
@@ -248,13 +249,6 @@ function costSection(live: LiveResults): string[] {
   }));
   lines.push(markdownTable(rows));
   return lines;
-}
-
-function median(values: number[]): number {
-  const xs = [...values].sort((a, b) => a - b);
-  if (xs.length === 0) return Number.NaN;
-  const m = Math.floor(xs.length / 2);
-  return xs.length % 2 ? xs[m]! : (xs[m - 1]! + xs[m]!) / 2;
 }
 
 function scenarioSection(sc: LiveScenarioResult, charts: Map<string, string>): string[] {
