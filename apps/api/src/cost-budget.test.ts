@@ -132,7 +132,13 @@ describe('cost budget at the API', () => {
 
   it('gives a refused request’s job slots back', async () => {
     const clock = manualClock();
-    const share = new FairShare({ workerSlots: 2, maxJobsPerClient: 2, costlyMs: 1e9, anonymousBudget: { msPerSec: 1, burstMs: 5000 }, clock });
+    const share = new FairShare({
+      workerSlots: 2,
+      maxJobsPerClient: 2,
+      costlyMs: 1e9,
+      anonymousBudget: { msPerSec: 1, burstMs: 5000 },
+      clock,
+    });
     open.push(share);
     const client = { key: 'address:198.51.100.71', anonymous: true };
     await share.claim(client, [4000], 1000);

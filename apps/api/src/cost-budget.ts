@@ -1,4 +1,10 @@
-import { KeyedRateLimiter, type RateLimitDecision, type RateLimiter, RedisRateLimiter, type RedisScriptClient } from '@ballast/backpressure';
+import {
+  KeyedRateLimiter,
+  type RateLimitDecision,
+  type RateLimiter,
+  RedisRateLimiter,
+  type RedisScriptClient,
+} from '@ballast/backpressure';
 import { type Clock, finiteNumber, InvalidOptionError, nonEmptyString, systemClock } from '@ballast/common';
 import { withinMs } from './slots.ts';
 
@@ -54,7 +60,8 @@ export class CostBudget implements Disposable {
 
   /** @throws {InvalidOptionError} naming the first invalid option (prefixed with `name`). */
   constructor(name: string, options: CostBudgetOptions, counting: CostBudgetCounting = {}) {
-    if (options === null || typeof options !== 'object') throw new InvalidOptionError(name, 'an object { msPerSec, burstMs? } or false', options);
+    if (options === null || typeof options !== 'object')
+      throw new InvalidOptionError(name, 'an object { msPerSec, burstMs? } or false', options);
     this.msPerSec = finiteNumber(`${name}.msPerSec`, options.msPerSec, { min: 0.001 });
     this.burstMs = Math.floor(finiteNumber(`${name}.burstMs`, options.burstMs ?? 10 * this.msPerSec, { min: 1 }));
     this.#redisTimeoutMs = finiteNumber('redisTimeoutMs', counting.redisTimeoutMs ?? 250, { min: 1 });
