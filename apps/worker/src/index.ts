@@ -3,6 +3,7 @@ export { workerMetrics } from './metrics.ts';
 export { lowerPriority } from './priority.ts';
 export {
   type ConversionBudget,
+  type ConversionEnd,
   type Converted,
   classify,
   conversionTimeoutMs,
