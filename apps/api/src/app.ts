@@ -136,6 +136,7 @@ export function createApi(options: ApiOptions): Api {
     admission[Symbol.dispose]();
     enqueue[Symbol.dispose]();
     stopShareMetrics();
+    if (share && share !== options.fairShare) share.close(); // made here: given ones are their owner's to close
     dimmer?.close();
     degradation.close();
   };

@@ -2,6 +2,7 @@ import { redisConnectionFromEnv } from '@ballast/app-identity';
 import { parseAddresses } from '@ballast/app-queue';
 import type { API_ENV, EnvValues } from '@ballast/app-shared';
 import { Cluster, Redis } from 'ioredis';
+import type { CostBudgetOptions } from './cost-budget.ts';
 import { FairShare } from './fair-share.ts';
 
 /** A fair share built from the environment, and how to let go of its Redis connection. */
@@ -31,9 +32,22 @@ export function fairShareFromEnv(
     maxCostlyPerClient: env.BALLAST_API_MAX_COSTLY_PER_CLIENT,
     maxCostly: env.BALLAST_API_MAX_COSTLY,
     trustedProxies: env.BALLAST_API_TRUSTED_PROXIES,
+    anonymousBudget: budgetFromEnv(env.BALLAST_API_ANONYMOUS_COST_MS_PER_SEC, env.BALLAST_API_ANONYMOUS_COST_BURST_MS),
+    tenantBudget: budgetFromEnv(env.BALLAST_API_TENANT_COST_MS_PER_SEC, env.BALLAST_API_TENANT_COST_BURST_MS),
     redis,
   });
-  return { share, close: () => redis?.disconnect() };
+  return {
+    share,
+    close: () => {
+      share.close();
+      redis?.disconnect();
+    },
+  };
+}
+
+/** A cost budget from its two variables: none when the rate is unset or 0. */
+function budgetFromEnv(msPerSec: number | undefined, burstMs: number | undefined): CostBudgetOptions | false {
+  return msPerSec ? { msPerSec, burstMs } : false;
 }
 
 /**

@@ -129,7 +129,7 @@ describe('fair share at the API', () => {
     });
     // Ordinary work, from either, is not touched.
     expect((await post('width=16&mode=async', attacker)).status).toBe(202);
-    expect(api.fairShare?.stats().refused).toEqual({ clientJobs: 0, clientCostly: 1, costly: 1 });
+    expect(api.fairShare?.stats().refused).toEqual({ clientJobs: 0, clientCostly: 1, costly: 1, budget: 0, tooCostly: 0 });
   });
 
   it('takes x-ballast-client only from a trusted peer: a client cannot claim to be many', async () => {

@@ -8,10 +8,11 @@ import { availableParallelism } from 'node:os';
 import type { JobQueue } from '@ballast/app-queue';
 import { annotate, clientAddressOf, HttpError, retryAfter, SHED_HEADER } from '@ballast/app-shared';
 import type { RedisScriptClient } from '@ballast/backpressure';
-import { finiteNumber, integer } from '@ballast/common';
+import { type Clock, finiteNumber, integer } from '@ballast/common';
 import { TrustedProxies } from '@ballast/load-balancer';
 import type { Context, MiddlewareHandler } from 'hono';
 import { Counter, type Registry } from 'prom-client';
+import { CostBudget, type CostBudgetOptions } from './cost-budget.ts';
 import type { ApiEnv } from './options.ts';
 import { type PlannedRendition, renditionCost } from './renditions/plan.ts';
 import { readSetId, renditionJobId } from './renditions/set-id.ts';
@@ -79,10 +80,25 @@ export interface FairShareOptions {
   redis?: RedisScriptClient;
   /** Prefix of the Redis keys (one hash tag, so a Redis Cluster keeps them on one slot). @default '{ballast:fair}:' */
   prefix?: string;
+  /**
+   * Cost budget of each anonymous client (one address): a token bucket of indicative
+   * conversion time ({@link jobCostMs}) refilled at `msPerSec`, holding `burstMs`. A request
+   * whose jobs cost more than the bucket holds now is refused 429 `ERR_BALLAST_CLIENT_LIMIT`
+   * (`Retry-After`: until it would fit); one costing more than `burstMs` can never fit and
+   * is refused 422 `ERR_BALLAST_TOO_COSTLY`. `false`: no budget (a load generator standing
+   * for many clients from one address). Recommended at a public edge: a quarter of the
+   * workers (`msPerSec: 250 × workerSlots`), `burstMs: 5000`.
+   * @default false
+   */
+  anonymousBudget?: CostBudgetOptions | false;
+  /** Cost budget of each tenant (keyed clients), as `anonymousBudget`. @default false */
+  tenantBudget?: CostBudgetOptions | false;
+  /** Clock of the budgets counted in this process. @default systemClock */
+  clock?: Clock;
 }
 
 /** Why a request was refused its share. */
-export type FairShareRefusal = 'clientJobs' | 'clientCostly' | 'costly';
+export type FairShareRefusal = 'clientJobs' | 'clientCostly' | 'costly' | 'budget' | 'tooCostly';
 
 /** A snapshot of a {@link FairShare}. */
 export interface FairShareStats {
@@ -114,7 +130,10 @@ const REFUSALS: readonly FairShareRefusal[] = ['clientJobs', 'clientCostly', 'co
  * is costly and `maxCostly` costly requests are in progress over all clients (503, shed
  * reason `costly`). One client's costly requests therefore occupy at most
  * `maxCostlyPerClient` worker slots, and all costly work together at most `maxCostly`:
- * the other slots stay for ordinary work.
+ * the other slots stay for ordinary work. With a cost budget (`anonymousBudget`,
+ * `tenantBudget`: {@link CostBudget}), a request's indicative cost is then booked against its
+ * client's bucket: beyond it 429, and a request dearer than the whole bucket 422. The slots
+ * bound what a client holds at once; the budget bounds its share of the workers' time.
  */
 export class FairShare {
   readonly maxJobsPerClient: number;
@@ -123,7 +142,9 @@ export class FairShare {
   readonly maxCostly: number;
   readonly trusted: TrustedProxies;
   readonly #slots: LeasedSlots;
-  readonly #refused: Record<FairShareRefusal, number> = { clientJobs: 0, clientCostly: 0, costly: 0 };
+  /** The anonymous clients' and the tenants' cost budgets (undefined: none). */
+  readonly budgets: { readonly anonymous?: CostBudget; readonly tenant?: CostBudget };
+  readonly #refused: Record<FairShareRefusal, number> = { clientJobs: 0, clientCostly: 0, costly: 0, budget: 0, tooCostly: 0 };
   readonly #listeners = new Set<(reason: FairShareRefusal) => void>();
 
   /** @throws {InvalidOptionError} naming the first invalid option. */
@@ -134,7 +155,11 @@ export class FairShare {
     this.maxCostlyPerClient = integer('maxCostlyPerClient', options.maxCostlyPerClient ?? 1, { min: 1 });
     this.maxCostly = integer('maxCostly', options.maxCostly ?? Math.max(1, Math.floor(slots / 2)), { min: 1 });
     this.trusted = new TrustedProxies(options.trustedProxies ?? ['loopback', 'private']);
-    this.#slots = new LeasedSlots({ redis: options.redis, prefix: options.prefix ?? '{ballast:fair}:' });
+    const prefix = options.prefix ?? '{ballast:fair}:';
+    this.#slots = new LeasedSlots({ redis: options.redis, prefix });
+    const counting = { redis: options.redis, prefix, clock: options.clock };
+    const budget = (name: string, o: CostBudgetOptions | false | undefined) => (o ? new CostBudget(name, o, counting) : undefined);
+    this.budgets = { anonymous: budget('anonymousBudget', options.anonymousBudget), tenant: budget('tenantBudget', options.tenantBudget) };
   }
 
   /** Calls `listener` with the reason of every refusal. @returns a function that unsubscribes. */
@@ -150,6 +175,8 @@ export class FairShare {
    */
   async claim(client: { key: string; anonymous: boolean }, costsMs: readonly number[], holdMs: number): Promise<FairShareClaim> {
     const total = costsMs.reduce((a, b) => a + b, 0);
+    const budget = client.anonymous ? this.budgets.anonymous : this.budgets.tenant;
+    if (budget && !budget.fits(total)) throw this.#tooCostly(client.anonymous, budget, total);
     const costly = total >= this.costlyMs ? 1 : 0;
     const jobs = client.anonymous && this.maxJobsPerClient > 0 ? costsMs.length : 0;
     const claims = [
@@ -159,7 +186,18 @@ export class FairShare {
     ];
     const grant = await this.#slots.acquire(claims, holdMs);
     if (grant.held === undefined) throw this.#refusal(REFUSALS[grant.refused] ?? 'costly', costsMs.length, total);
-    return claimOf(grant.held, costsMs.length, jobs > 0);
+    const claim = claimOf(grant.held, costsMs.length, jobs > 0);
+    if (budget) {
+      const booked = await budget.book(client.key, total).catch((error: unknown) => {
+        claim.releaseAll();
+        throw error;
+      });
+      if (!booked.allowed) {
+        claim.releaseAll();
+        throw this.#overBudget(budget, total, booked.retryAfterMs);
+      }
+    }
+    return claim;
   }
 
   stats(): FairShareStats {
@@ -170,14 +208,46 @@ export class FairShare {
       maxCostly: this.maxCostly,
       costlyHeld: this.#slots.held(COSTLY),
       refused: { ...this.#refused },
-      redisErrors: this.#slots.redisErrors,
+      redisErrors: this.#slots.redisErrors + (this.budgets.anonymous?.redisErrors ?? 0) + (this.budgets.tenant?.redisErrors ?? 0),
     };
+  }
+
+  /** Lets go of the budgets' buckets. */
+  close(): void {
+    this.budgets.anonymous?.[Symbol.dispose]();
+    this.budgets.tenant?.[Symbol.dispose]();
+  }
+
+  #count(reason: FairShareRefusal): void {
+    this.#refused[reason]++;
+    for (const listener of this.#listeners) listener(reason);
+  }
+
+  /** 422: one request costs more than its client's whole budget. */
+  #tooCostly(anonymous: boolean, budget: CostBudget, totalMs: number): HttpError {
+    this.#count('tooCostly');
+    const who = anonymous ? 'an anonymous client' : 'a tenant';
+    return new HttpError(
+      422,
+      'ERR_BALLAST_TOO_COSTLY',
+      `this request's conversions cost about ${Math.round(totalMs)} ms, more than the ${budget.burstMs} ms ${who} may book at once: ask for fewer pixels or a lower effort${anonymous ? ', or send an API key' : ''}`,
+    );
+  }
+
+  /** 429: the client's budget does not hold this request's cost now. */
+  #overBudget(budget: CostBudget, totalMs: number, retryAfterMs: number): HttpError {
+    this.#count('budget');
+    return new HttpError(
+      429,
+      'ERR_BALLAST_CLIENT_LIMIT',
+      `this client has booked its share of conversion time (${Math.round(budget.msPerSec)} ms per second, ${budget.burstMs} ms at once); this request's ${Math.round(totalMs)} ms fit after the time given`,
+      { 'retry-after': retryAfter(Math.max(1000, retryAfterMs)) },
+    );
   }
 
   /** The answer to a refused claim, counted. */
   #refusal(reason: FairShareRefusal, jobs: number, totalMs: number): HttpError {
-    this.#refused[reason]++;
-    for (const listener of this.#listeners) listener(reason);
+    this.#count(reason);
     const wait = retryAfter(Math.min(30_000, Math.max(1000, totalMs)));
     if (reason === 'clientJobs') {
       return new HttpError(
@@ -282,7 +352,7 @@ export const fairShareSets = (share: FairShare, queue: JobQueue): MiddlewareHand
 export function fairShareMetrics(registry: Registry, share: FairShare): () => void {
   const refused = new Counter({
     name: 'ballast_api_fair_share_refused_total',
-    help: 'Requests refused by fair share: clientJobs and clientCostly (429, the client is over its share), costly (503, the costly lane is full)',
+    help: 'Requests refused by fair share: clientJobs, clientCostly and budget (429, the client is over its share), costly (503, the costly lane is full), tooCostly (422, dearer than the client\'s whole cost budget)',
     labelNames: ['reason'],
     registers: [registry],
   });

@@ -2,6 +2,7 @@ export { Admission, type AdmissionOptions, type AdmissionSource, type AdmissionS
 export { type Api, createApi } from './app.ts';
 export { type AuthResult, authenticateWith } from './auth.ts';
 export { apiErrors } from './errors.ts';
+export { CostBudget, type CostBudgetCounting, type CostBudgetOptions } from './cost-budget.ts';
 export {
   FairShare,
   type FairShareClaim,

@@ -92,6 +92,17 @@ export const API_ENV = {
   BALLAST_API_COSTLY_MS: intVar('Indicative cost from which a request counts as costly, ms', { min: 0, max: 3_600_000 }),
   BALLAST_API_MAX_COSTLY_PER_CLIENT: intVar('Costly requests one client may have in progress; beyond it, 429', { min: 1 }),
   BALLAST_API_MAX_COSTLY: intVar('Costly requests in progress over all clients; beyond it, 503', { min: 1 }),
+  BALLAST_API_ANONYMOUS_COST_MS_PER_SEC: intVar(
+    'Indicative conversion time one anonymous client (address) may book per second, ms/s (its cost budget; unset or 0: none); beyond it, 429',
+    { min: 0 },
+  ),
+  BALLAST_API_ANONYMOUS_COST_BURST_MS: intVar('Conversion time one anonymous client may book at once, ms: also its dearest request (422 beyond)', {
+    min: 1,
+  }),
+  BALLAST_API_TENANT_COST_MS_PER_SEC: intVar('Indicative conversion time one tenant may book per second, ms/s (unset or 0: no budget); beyond it, 429', {
+    min: 0,
+  }),
+  BALLAST_API_TENANT_COST_BURST_MS: intVar('Conversion time one tenant may book at once, ms: also its dearest request (422 beyond)', { min: 1 }),
   BALLAST_API_TRUSTED_PROXIES: listVar(
     'Peers whose x-ballast-client header names the client (the gateways)',
     'a comma-separated list of IP addresses, CIDR ranges, or loopback, private, linklocal',

@@ -123,6 +123,57 @@ describe('one pathological request', () => {
   });
 });
 
+describe('a client’s cost budget', () => {
+  let system: Distributed;
+  beforeAll(async () => {
+    system = await startDistributed({
+      redisUrl: redis.url,
+      apis: 2,
+      // A budget of 5 s of conversion at once, refilled at 10 ms/s: one costly request
+      // spends most of it, and the refill cannot pay for another within the test. The
+      // costly lane is out of the way, so only the budget stands between the attacker and the workers.
+      api: { BALLAST_API_ANONYMOUS_COST_MS_PER_SEC: '10', BALLAST_API_ANONYMOUS_COST_BURST_MS: '5000', BALLAST_API_COSTLY_MS: '1000000' },
+      worker: { BALLAST_WORKER_CONCURRENCY: '2' },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await system?.close();
+  });
+
+  it('holds a client sending costly conversions to its budget while another client is served throughout', { timeout: 180_000 }, async () => {
+    // AVIF 640×480 at effort 4: about 3.7 s of indicative cost each, converted by real sharp.
+    const url = `${system.url}/v1/resize?format=avif&width=640&height=480&fit=fill&effort=4&deadlineMs=60000`;
+    const attacker = new Map<string, number>();
+    const costly = async (): Promise<void> => {
+      const res = await send(url, { method: 'POST', body: jpeg, headers: { 'content-type': 'image/jpeg' } });
+      const key = res.status === 200 ? '200' : `${res.status} ${(JSON.parse(res.body.toString()) as { error: { code: string } }).error.code}`;
+      attacker.set(key, (attacker.get(key) ?? 0) + 1);
+    };
+    const attack = async (): Promise<void> => {
+      for (let round = 0; round < 3; round++) await Promise.all([costly(), costly()]);
+    };
+    // Warm: the first conversion of a fresh worker loads libvips.
+    await eventually('the system to serve', 60_000, async () => ((await steady(system.url, 1)).get('200') ? true : undefined));
+    // Generous deadlines: what is asserted is who got served, not how fast (the machine may be loaded).
+    const [, served] = await Promise.all([attack(), steady(system.url, 20, 'width=32&deadlineMs=30000')]);
+    // Who got served: the attacker exactly the one request its bucket held (both API servers
+    // book on the same Redis bucket), everyone else everything.
+    expect(Object.fromEntries(attacker)).toEqual({ '200': 1, '429 ERR_BALLAST_CLIENT_LIMIT': 5 });
+    expect(served.get('200') ?? 0, JSON.stringify([...served])).toBe(20);
+    // A conversion dearer than the whole budget is refused outright, whatever the bucket holds.
+    const tooDear = await send(`${system.url}/v1/resize?format=avif&width=1024&height=1024&fit=fill&effort=4&mode=async`, {
+      method: 'POST',
+      body: jpeg,
+      headers: { 'content-type': 'image/jpeg' },
+      localAddress: '127.0.0.3',
+    });
+    expect([tooDear.status, (JSON.parse(tooDear.body.toString()) as { error: { code: string } }).error.code]).toEqual([
+      422,
+      'ERR_BALLAST_TOO_COSTLY',
+    ]);
+  });
+});
+
 describe('slow and incomplete uploads', () => {
   let system: Distributed;
   beforeAll(async () => {
