@@ -2,6 +2,7 @@ export { CpuMeter, processCpuMs } from './cpu-meter.ts';
 export { workerMetrics } from './metrics.ts';
 export {
   type ConversionBudget,
+  type ConversionEnd,
   type Converted,
   classify,
   conversionTimeoutMs,

@@ -89,16 +89,21 @@ export type ImageErrorCode =
   | 'ERR_BALLAST_DEADLINE';
 
 /** A conversion failed because of its input (or ran too long). */
+/** How a conversion that outlived its timeout ended: given up by libvips, or run to its end. */
+export type ConversionEnd = 'stopped' | 'finished';
+
 export class ImageError extends BallastError {
   declare readonly code: ImageErrorCode;
   /**
-   * For `ERR_BALLAST_IMAGE_TIMEOUT` only: settles when libvips has really stopped. sharp's
-   * own timeout stops JPEG, PNG and WebP work, but not an AVIF encoder once it runs, so
-   * a conversion can outlive its timeout; a worker waits for this before it takes the
-   * next job, or abandoned conversions would pile up on the cores.
+   * For a conversion stopped at its timeout (`ERR_BALLAST_IMAGE_TIMEOUT`, `ERR_BALLAST_DEADLINE`):
+   * settles when libvips has really stopped. sharp's own timeout stops JPEG, PNG and WebP
+   * work, but not an AVIF encoder once it runs, so a conversion can outlive its timeout; a
+   * worker waits for this before it takes the next job, or abandoned conversions would pile
+   * up on the cores. It resolves to `'stopped'` when libvips gave the conversion up,
+   * `'finished'` when it ran to its end.
    */
-  readonly stopped?: Promise<void>;
-  constructor(code: ImageErrorCode, message: string, options?: ErrorOptions & { stopped?: Promise<void> }) {
+  readonly stopped?: Promise<ConversionEnd>;
+  constructor(code: ImageErrorCode, message: string, options?: ErrorOptions & { stopped?: Promise<ConversionEnd> }) {
     super(code, message, options);
     if (options?.stopped) this.stopped = options.stopped;
   }
@@ -147,7 +152,11 @@ export function conversionTimeoutMs(limits: Pick<ResolvedLimits, 'timeoutMs'>, b
  * (`ERR_BALLAST_DEADLINE`, the server's lack of time) when that came first, else the
  * ceiling `limits.timeoutMs` (`ERR_BALLAST_IMAGE_TIMEOUT`, the input's cost).
  */
-function timeoutError(limits: ResolvedLimits, timeoutMs: number, options?: ErrorOptions & { stopped?: Promise<void> }): ImageError {
+function timeoutError(
+  limits: ResolvedLimits,
+  timeoutMs: number,
+  options?: ErrorOptions & { stopped?: Promise<ConversionEnd> },
+): ImageError {
   return timeoutMs < limits.timeoutMs
     ? new ImageError(
         'ERR_BALLAST_DEADLINE',
@@ -209,8 +218,8 @@ export async function resizeImage(
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       const stopped = conversion.then(
-        () => undefined,
-        () => undefined,
+        (): ConversionEnd => 'finished',
+        (): ConversionEnd => 'stopped',
       );
       reject(timeoutError(limits, timeoutMs, { stopped }));
     }, timeoutMs);
@@ -221,7 +230,7 @@ export async function resizeImage(
   } catch (error) {
     const failure = classify(error);
     if (failure.code !== 'ERR_BALLAST_IMAGE_TIMEOUT' || isImageError(error)) throw failure;
-    throw timeoutError(limits, timeoutMs, { cause: error });
+    throw timeoutError(limits, timeoutMs, { cause: error, stopped: Promise.resolve('stopped') }); // libvips' own timeout
   } finally {
     clearTimeout(timer);
   }
