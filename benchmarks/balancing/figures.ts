@@ -6,7 +6,7 @@
  */
 import { type Figures, summaryRow } from '../lib/figures.ts';
 import { fmt, markdownTable, type Row } from '../lib/report.ts';
-import { interval, isCurrentLive, LIKE_FOR_LIKE } from './report/live.ts';
+import { capacityShareCell, interval, isCurrentLive, LIKE_FOR_LIKE } from './report/live.ts';
 import type { BalancingResults, LiveRun, LiveScenarioResult } from './results.ts';
 import { compare, type Interval } from './stats.ts';
 
@@ -96,6 +96,7 @@ function proxyCostTable(live: BalancingResults['live'] & object, load: string): 
       'added p50 µs': interval(r.addedP50Us),
       'added p99 µs': interval(r.addedP99Us),
       'at requests/s': fmt(r.latencyRatePerSec.median),
+      '% of capacity': capacityShareCell(r),
     }));
   return [
     `Median [interval] of ${live.settings.repeats} interleaved runs, ${load}; command \`${live.command}\`.`,

@@ -97,6 +97,8 @@ export interface ProxyCostSample {
   requestsPerCpuSecond: number;
   /** Open loop aimed at half the proxy's capacity, capped: the rate achieved, requests per second each way (through the proxy and direct). */
   latencyRatePerSec: number;
+  /** Half the proxy's capacity (the lower of requests per CPU-second and per second, halved): the rate aimed at before the cap. */
+  halfCapacityPerSec?: number;
   /** Latency through the proxy and calling the backends directly, at the same rate, ms. */
   proxied: { p50: number; p99: number };
   direct: { p50: number; p99: number };

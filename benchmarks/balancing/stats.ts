@@ -5,6 +5,8 @@
  * With 5 samples the widest pair, min–max, covers the median with probability 93.75%.
  */
 
+import { median } from '../lib/measure.ts';
+
 export interface Interval {
   median: number;
   low: number;
@@ -26,7 +28,7 @@ export function medianInterval(values: number[], level = 0.95): Interval {
   const xs = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
   const n = xs.length;
   if (n === 0) return { median: Number.NaN, low: Number.NaN, high: Number.NaN, confidence: 0, n: 0 };
-  const median = n % 2 === 1 ? xs[(n - 1) / 2]! : (xs[n / 2 - 1]! + xs[n / 2]!) / 2;
+  const mid = median(xs);
   // Coverage of [x(j), x(n+1-j)] (1-based) = 1 − 2·P(B ≤ j−1), B ~ Binomial(n, ½).
   let best = { j: 1, confidence: 1 - 2 * binomialHalf(n, 0) };
   let tail = binomialHalf(n, 0);
@@ -36,7 +38,7 @@ export function medianInterval(values: number[], level = 0.95): Interval {
     if (confidence < level) break;
     best = { j, confidence };
   }
-  return { median, low: xs[best.j - 1]!, high: xs[n - best.j]!, confidence: n === 1 ? 0 : best.confidence, n };
+  return { median: mid, low: xs[best.j - 1]!, high: xs[n - best.j]!, confidence: n === 1 ? 0 : best.confidence, n };
 }
 
 /** `'lower'` when a's interval lies wholly below b's, `'higher'` when wholly above, else `'overlap'`. */

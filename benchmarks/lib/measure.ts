@@ -88,11 +88,16 @@ export async function timeBatchAsync(run: () => Promise<void>): Promise<BatchTim
   return { cpuNs: (used.user + used.system) * 1000, wallNs };
 }
 
-/** The median of `values` (the upper one for an even count); NaN when empty. */
+/**
+ * The median of the finite `values` (the mean of the middle two for an even count); NaN
+ * when there are none. Non-finite values (a sample with no latency, say) are left out.
+ */
 export function median(values: readonly number[]): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  const n = sorted.length;
+  if (n === 0) return Number.NaN;
+  const m = n >> 1;
+  return n % 2 === 1 ? (sorted[m] as number) : ((sorted[m - 1] as number) + (sorted[m] as number)) / 2;
 }
 
 /** Heap used after a full collection (needs `--expose-gc`; the bench scripts pass it). */

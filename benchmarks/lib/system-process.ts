@@ -1,7 +1,8 @@
 /**
  * A reference system run in a child process for a benchmark, so that its CPU time is its
  * own: the child calls {@link serveOverIpc} once its system listens; the benchmark
- * {@link forkSystem}s it, reads its CPU time between rounds, and stops it.
+ * {@link forkSystem}s it, {@link saturate}s it in rounds (reading its CPU time around
+ * each), and stops it.
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -59,4 +60,54 @@ export function serveOverIpc(url: string, stop: () => Promise<void>): void {
     }
   });
   process.send?.({ type: 'ready', url });
+}
+
+/** What one closed-loop round measured: requests answered 200, per second and per CPU-second of the process measured. */
+export interface Throughput {
+  perSecond: number;
+  perCpuSecond: number;
+  /** Requests answered 200. */
+  ok: number;
+  /** Requests answered with any other status. */
+  other: number;
+}
+
+/**
+ * One resize request of the system benchmarks: `POST <url>/v1/resize?<query>` with `image`
+ * as a JPEG body; resolves with the status once the body is read.
+ */
+export function resizeSender(url: string, image: Uint8Array, query: string): (signal?: AbortSignal) => Promise<number> {
+  return async (signal) => {
+    const res = await fetch(`${url}/v1/resize?${query}`, {
+      method: 'POST',
+      body: image,
+      headers: { 'content-type': 'image/jpeg' },
+      signal,
+    });
+    await res.arrayBuffer();
+    return res.status;
+  };
+}
+
+/**
+ * Saturates `server` for `roundMs` with a closed loop of `clients` clients, each sending
+ * `send()` again as soon as it is answered: the requests answered 200 per second and per
+ * CPU-second of the server's process.
+ */
+export async function saturate(server: SystemProcess, send: () => Promise<number>, clients: number, roundMs: number): Promise<Throughput> {
+  let ok = 0;
+  let other = 0;
+  const start = performance.now();
+  const cpu0 = await server.cpuMs();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() - start < roundMs) {
+        if ((await send()) === 200) ok++;
+        else other++;
+      }
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  const cpuSeconds = ((await server.cpuMs()) - cpu0) / 1000;
+  return { perSecond: ok / seconds, perCpuSecond: ok / cpuSeconds, ok, other };
 }

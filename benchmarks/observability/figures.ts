@@ -5,13 +5,8 @@
 import { type Figures, summaryRow } from '../lib/figures.ts';
 import { median } from '../lib/measure.ts';
 import { fmt, markdownTable } from '../lib/report.ts';
+import type { Throughput } from '../lib/system-process.ts';
 
-interface Throughput {
-  perSecond: number;
-  perCpuSecond: number;
-  ok: number;
-  other: number;
-}
 interface ObservabilityResults {
   machine: { cpus: number; cpuModel: string; node: string };
   /** Written since `-- --quick` runs were told apart; absent: a full run. */

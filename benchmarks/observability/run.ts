@@ -19,7 +19,7 @@ import { Registry } from 'prom-client';
 import { publishFigures } from '../lib/figures.ts';
 import { median } from '../lib/measure.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
-import { forkSystem, type SystemProcess } from '../lib/system-process.ts';
+import { forkSystem, resizeSender, type SystemProcess, saturate, type Throughput } from '../lib/system-process.ts';
 
 const cores = availableParallelism();
 const quick = process.argv.includes('--quick');
@@ -39,35 +39,7 @@ const startServer = (observe: 'on' | 'off'): Promise<Server> =>
     BALLAST_BENCH_LOG: logFile,
   });
 
-const send = async (url: string): Promise<number> => {
-  const res = await fetch(`${url}/v1/resize?${query}`, { method: 'POST', body: image, headers: { 'content-type': 'image/jpeg' } });
-  await res.arrayBuffer();
-  return res.status;
-};
-
-interface Throughput {
-  perSecond: number;
-  perCpuSecond: number;
-  ok: number;
-  other: number;
-}
-async function saturate(server: Server): Promise<Throughput> {
-  let ok = 0;
-  let other = 0;
-  const start = performance.now();
-  const cpu0 = await server.cpuMs();
-  await Promise.all(
-    Array.from({ length: cores * 4 }, async () => {
-      while (performance.now() - start < roundMs) {
-        if ((await send(server.url)) === 200) ok++;
-        else other++;
-      }
-    }),
-  );
-  const seconds = (performance.now() - start) / 1000;
-  const cpuSeconds = ((await server.cpuMs()) - cpu0) / 1000;
-  return { perSecond: ok / seconds, perCpuSecond: ok / cpuSeconds, ok, other };
-}
+const sendTo = (server: Server): (() => Promise<number>) => resizeSender(server.url, image, query);
 
 /**
  * The direct CPU cost per request, measured in this process where the machine's load
@@ -150,7 +122,7 @@ console.log(
 const on = await startServer('on');
 const off = await startServer('off');
 try {
-  for (const server of [on, off]) for (let i = 0; i < 20; i++) await send(server.url); // warm up
+  for (const server of [on, off]) for (let i = 0; i < 20; i++) await sendTo(server)(); // warm up
   const results = { on: [] as Throughput[], off: [] as Throughput[] };
   for (let round = 1; round <= rounds; round++) {
     // Alternate which goes first, so neither always runs right after the other.
@@ -164,7 +136,7 @@ try {
             ['on', on],
             ['off', off],
           ];
-    for (const [name, server] of order) results[name].push(await saturate(server));
+    for (const [name, server] of order) results[name].push(await saturate(server, sendTo(server), cores * 4, roundMs));
     const [a, b] = [results.on.at(-1), results.off.at(-1)] as Throughput[];
     console.log(
       `round ${round}: on ${fmt(a?.perCpuSecond)} req/CPU-s, off ${fmt(b?.perCpuSecond)} req/CPU-s, on/off ${fmt((a?.perCpuSecond ?? 0) / (b?.perCpuSecond ?? 1))}; non-200: ${a?.other}, ${b?.other}`,

@@ -6,14 +6,11 @@
  */
 import { type Figures, summaryRow } from '../lib/figures.ts';
 import { fmt, markdownTable, type Row } from '../lib/report.ts';
+import type { ProcessShape } from './load-runner.ts';
 
-/** How one load was spread over processes. */
-export interface Shape {
+/** How one named load was spread over processes. */
+export interface Shape extends ProcessShape {
   name: string;
-  producerProcesses: number;
-  producersPerProcess: number;
-  consumerProcesses: number;
-  consumersPerProcess: number;
 }
 
 /** What `run.ts` writes to benchmarks/results/queue.json. */
@@ -46,6 +43,25 @@ export const PROC = 'Redis CPU µs/job (/proc, median)';
 export function forTenThousand(us: number): { cores: number; shards: number } {
   const cores = (10_000 * us) / 1e6;
   return { cores, shards: Math.ceil(cores / 0.7) };
+}
+
+/**
+ * What a wake-up of the primary costs, from the two smallest loads: Redis CPU per job as
+ * a line through (wake-ups per job, µs per job) of the queue now at both. Empty for
+ * results without the wake-ups column.
+ */
+function wakeUps(rows: Row[], small: string, middle: string): string {
+  const pick = (load: string, column: string): number =>
+    Number(rows.find((r) => r.load === load && r.queue === 'now')?.[column] ?? Number.NaN);
+  const [u1, w1, u2, w2] = [pick(small, PROC), pick(small, 'wake-ups/job'), pick(middle, PROC), pick(middle, 'wake-ups/job')];
+  if (![u1, w1, u2, w2].every(Number.isFinite) || w1 <= w2) return '';
+  const perWake = (u1 - u2) / (w1 - w2);
+  const perJob = u2 - perWake * w2;
+  return (
+    `The primary woke ${fmt(w1, 2)} times per job at ${small} and ${fmt(w2, 2)} at ${middle}; a line through the two ` +
+    `puts a wake-up at about ${fmt(perWake)} µs of its CPU and a job at about ${fmt(perJob)} µs beside them, so at ` +
+    `${small} the wake-ups are ${fmt(perWake * w1)} of the ${fmt(u1)} µs per job.`
+  );
 }
 
 export default function figures(input: QueueResults): Figures {
@@ -102,6 +118,7 @@ export default function figures(input: QueueResults): Figures {
   const command = `npm run bench:queue${results.quick ? ' -- --quick' : ''}${results.compare ? `${results.quick ? '' : ' --'} --compare=${results.compare}` : ''}`;
   const load = `load average ${fmt(results.loadAverage.before)} → ${fmt(results.loadAverage.after)}`;
   const fragments: Figures = {
+    'wake-ups': wakeUps(rows, smallest, middle),
     summary: summaryRow(
       `Queue, Redis CPU per full job cycle (enqueue → claim → complete → result read; primary + replica, \`WAIT 1\`, AOF everysec, no-op workers; ${load})`,
       `${fmt(cell(middle, 'now'))} µs at ${middle}, ${fmt(us)} µs at ${results.extrapolateFrom} (${ratio(middle)} and ${ratio(results.extrapolateFrom)} the queue before); one Redis core ≈ ${fmt(Math.round(1e6 / us / 100) * 100)} jobs/s; ${fmt(cell(smallest, 'now'))} µs with ${smallest} (${perCall} jobs per script call, ${ratio(smallest)}); ${verdicts}`,
@@ -114,6 +131,7 @@ export default function figures(input: QueueResults): Figures {
       PROC,
       'commandstats µs/job',
       'top-level calls/job',
+      'wake-ups/job',
       'script calls/job',
       'WAITs/job',
       'jobs/s',
@@ -139,6 +157,8 @@ export default function figures(input: QueueResults): Figures {
     fragments.cost,
     '',
     fragments.goal,
+    '',
+    fragments['wake-ups'] as string,
     '',
     '## The cost of durability',
     '',

@@ -11,16 +11,20 @@ import type { LoadSpec } from './load.ts';
 
 const script = join(dirname(fileURLToPath(import.meta.url)), 'load.ts');
 
-/** Options of {@link runLoad}. */
-export interface LoadOptions {
-  /** Module exporting the `RedisQueue` to run (the baseline's), or undefined for the queue now. */
-  module?: string;
-  /** Queue options every process shares; each adds its own `member`. */
-  options: Record<string, unknown>;
+/** How a load is spread over processes. */
+export interface ProcessShape {
   producerProcesses: number;
   producersPerProcess: number;
   consumerProcesses: number;
   consumersPerProcess: number;
+}
+
+/** Options of {@link runLoad}. */
+export interface LoadOptions extends ProcessShape {
+  /** Module exporting the `RedisQueue` to run (the baseline's), or undefined for the queue now. */
+  module?: string;
+  /** Queue options every process shares; each adds its own `member`. */
+  options: Record<string, unknown>;
   /** Jobs measured, over all producer processes. */
   jobs: number;
   /** Full cycles each producer process runs before measuring. @default 200 */

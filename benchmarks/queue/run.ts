@@ -13,7 +13,12 @@
  *    jobs; also shown: command time from `INFO commandstats` (the top-level commands:
  *    scripts and the commands clients send themselves; commands a script runs are
  *    counted inside the script's time, so they are left out), which on a busy machine
- *    also counts the time Redis was descheduled inside a long call.
+ *    also counts the time Redis was descheduled inside a long call. Wake-ups per job:
+ *    the times the primary's main thread went to sleep waiting for events
+ *    (`voluntary_ctxt_switches` in /proc) ÷ jobs — each one a turn of its event loop
+ *    woken by a client's command or a replica's acknowledgement, which at low load is
+ *    what Redis CPU per job is mostly made of. The round's log line also shows the
+ *    time of the commands run inside the scripts.
  * 2. Full-cycle throughput with no-op workers, and p99 enqueue-to-acknowledge latency,
  *    with `appendfsync` always / everysec / no: the cost of durability.
  * 3. Full-cycle throughput on one shard (one primary + replica) and on two shards (a
@@ -25,6 +30,7 @@
  *   npm run bench:queue -- --quick   (one round, fewer jobs)
  *   npm run bench:queue -- --only=cost,shards   (some sections; no results file written)
  *   npm run bench:queue -- --compare=<commit>   (also measures the queue at that commit)
+ *   npm run bench:queue -- --only=cost --loads=8 --no-baseline   (one load, the queue now only)
  *
  * Results: benchmarks/results/queue.json and queue.md.
  */
@@ -52,6 +58,13 @@ const only = process.argv
   .split(',');
 /** Another version of the queue to measure beside the others (`--compare=<commit>`). */
 const compare = process.argv.find((a) => a.startsWith('--compare='))?.slice('--compare='.length);
+/** Cost loads to run, by jobs in flight (`--loads=8,64`); every load without it. */
+const loads = process.argv
+  .find((a) => a.startsWith('--loads='))
+  ?.slice('--loads='.length)
+  .split(',')
+  .map(Number);
+const noBaseline = process.argv.includes('--no-baseline');
 const runs = (section: 'cost' | 'durability' | 'shards' | 'failures'): boolean => !only || only.includes(section);
 const here = dirname(fileURLToPath(import.meta.url));
 const loadBefore = loadavg()[0] ?? 0;
@@ -76,7 +89,7 @@ const spread: Shape = {
   consumerProcesses: 2,
   consumersPerProcess: 32,
 };
-const shapes = [tiny, light, heavy, spread];
+const shapes = [tiny, light, heavy, spread].filter((s) => !loads || loads.includes(s.producerProcesses * s.producersPerProcess));
 /** The load of the durability and shard sections. */
 const throughputShape = heavy;
 
@@ -136,6 +149,12 @@ function processCpuS(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** Times the main thread of a process has gone to sleep (waiting for events), from /proc. */
+function wakeups(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8');
+  return Number(status.match(/^voluntary_ctxt_switches:\s*(\d+)/m)?.[1] ?? 0);
+}
+
 /** Per-command `calls` and `usec` from `INFO commandstats`, and the main thread's CPU seconds. */
 async function redisStats(port: number): Promise<{ commands: Map<string, { calls: number; usec: number }>; mainS: number }> {
   const commands = new Map<string, { calls: number; usec: number }>();
@@ -152,16 +171,22 @@ async function redisStats(port: number): Promise<{ commands: Map<string, { calls
 async function measured(
   processes: readonly RedisProcess[],
   load: Omit<LoadOptions, 'before'>,
-): Promise<{ report: LoadReport; cpuS: number[] }> {
+): Promise<{ report: LoadReport; cpuS: number[]; sleeps: number[] }> {
   let before: number[] = [];
+  let sleepsBefore: number[] = [];
   const report = await runLoad({
     ...load,
     before: async () => {
       await Promise.all(processes.map((p) => command(p.port, ['CONFIG', 'RESETSTAT'])));
       before = processes.map((p) => processCpuS(p.pid));
+      sleepsBefore = processes.map((p) => wakeups(p.pid));
     },
   });
-  return { report, cpuS: processes.map((p, i) => processCpuS(p.pid) - (before[i] ?? 0)) };
+  return {
+    report,
+    cpuS: processes.map((p, i) => processCpuS(p.pid) - (before[i] ?? 0)),
+    sleeps: processes.map((p, i) => wakeups(p.pid) - (sleepsBefore[i] ?? 0)),
+  };
 }
 
 const loadOf = (shape: Shape): Omit<LoadOptions, 'options' | 'jobs' | 'idPrefix'> => ({
@@ -176,6 +201,8 @@ interface CostRound {
   shape: string;
   jobs: number;
   procUsPerJob: number;
+  /** Times the primary's main thread woke up (from waiting for events) per job. */
+  wakeupsPerJob: number;
   replicaProcUsPerJob: number;
   mainThreadUsPerJob: number;
   commandUsPerJob: number;
@@ -189,6 +216,8 @@ interface CostRound {
   breakdown: Record<string, number>;
   /** Command time per job (commandstats µs ÷ jobs), by command. */
   breakdownUs: Record<string, number>;
+  /** Time per job of the commands run inside scripts (part of the scripts' time), by command. */
+  innerUs: Record<string, number>;
 }
 
 async function costRound(
@@ -201,7 +230,7 @@ async function costRound(
   const { primary } = topology;
   const replica = topology.replicas[0] as RedisProcess;
   const start = await redisStats(primary.port);
-  const { report, cpuS } = await measured([primary, replica], {
+  const { report, cpuS, sleeps } = await measured([primary, replica], {
     ...loadOf(shape),
     ...(contender.module ? { module: contender.module } : {}),
     options: { connection: primary.url, minReplicas: 1, prefix: `${tag}:`, pollMs: 1000 },
@@ -214,7 +243,9 @@ async function costRound(
   let calls = 0;
   const breakdown: Record<string, number> = {};
   const breakdownUs: Record<string, number> = {};
+  const inner: Record<string, number> = {};
   for (const [name, stat] of after.commands) {
+    if (contender.inner.has(name)) inner[name] = stat.usec / n;
     if (contender.inner.has(name) || name.startsWith('config') || name === 'info') continue;
     // XREADGROUP is both a consumer's own read and, with prefetch, a command inside the
     // FINISH script (whose time is the script's): only the consumers' own count here,
@@ -233,6 +264,7 @@ async function costRound(
     shape: shape.name,
     jobs: n,
     procUsPerJob: ((cpuS[0] ?? 0) * 1e6) / n,
+    wakeupsPerJob: (sleeps[0] ?? 0) / n,
     replicaProcUsPerJob: ((cpuS[1] ?? 0) * 1e6) / n,
     // RESETSTAT does not reset the CPU figures: the difference over the run.
     mainThreadUsPerJob: ((after.mainS - start.mainS) * 1e6) / n,
@@ -245,12 +277,13 @@ async function costRound(
     ackP99Ms: percentile(report.ackMs, 0.99),
     breakdown,
     breakdownUs,
+    innerUs: inner,
   };
 }
 
 async function costComparison(): Promise<{ rounds: CostRound[]; rows: Row[] }> {
   const contenders: Contender[] = [];
-  const old = baseline();
+  const old = noBaseline ? undefined : baseline();
   if (old) {
     contenders.push({
       name: 'before',
@@ -300,13 +333,17 @@ async function costComparison(): Promise<{ rounds: CostRound[]; rows: Row[] }> {
           const tag = `${contender.name}-${shape.producersPerProcess}-${round}`;
           const r = await costRound(contender, topology, shape, tag, quick ? 2000 : 6000);
           console.log(
-            `  ${contender.name}, ${shape.name}, round ${round + 1}: ${fmt(r.procUsPerJob)} µs/job of primary CPU, ${fmt(r.jobsPerSecond)} jobs/s (load ${fmt(loadavg()[0] ?? 0)})`,
+            `  ${contender.name}, ${shape.name}, round ${round + 1}: ${fmt(r.procUsPerJob)} µs/job of primary CPU, ${fmt(r.wakeupsPerJob, 2)} wake-ups/job, ${fmt(r.jobsPerSecond)} jobs/s (load ${fmt(loadavg()[0] ?? 0)})`,
           );
           const top = Object.entries(r.breakdown)
             .filter(([, calls]) => calls >= 0.01)
             .map(([name, calls]) => `${name} ${fmt(calls, 2)}×/${fmt(r.breakdownUs[name] ?? 0)} µs`)
             .join(', ');
-          console.log(`    per job: ${top}; replica ${fmt(r.replicaProcUsPerJob)} µs`);
+          const inside = Object.entries(r.innerUs)
+            .filter(([, us]) => us >= 0.1)
+            .map(([name, us]) => `${name} ${fmt(us)} µs`)
+            .join(', ');
+          console.log(`    per job: ${top}; replica ${fmt(r.replicaProcUsPerJob)} µs; inside scripts: ${inside}`);
           rounds.push(r);
         }
       }
@@ -328,6 +365,7 @@ async function costComparison(): Promise<{ rounds: CostRound[]; rows: Row[] }> {
         'commandstats µs/job': med((r) => r.commandUsPerJob),
         'main-thread CPU µs/job': med((r) => r.mainThreadUsPerJob),
         'top-level calls/job': med((r) => r.callsPerJob),
+        'wake-ups/job': med((r) => r.wakeupsPerJob),
         'script calls/job': med((r) => r.scriptCallsPerJob),
         'WAITs/job': med((r) => r.waitsPerJob),
         'replica CPU µs/job': med((r) => r.replicaProcUsPerJob),
@@ -483,7 +521,7 @@ if (cost.rows.length > 0) {
   console.log(`\n${fragments.goal}\n${fragments.extrapolation}`);
 }
 console.log(`load average ${loadBefore.toFixed(2)} → ${loadAfter.toFixed(2)}; ${((performance.now() - started) / 1000).toFixed(0)} s`);
-if (only) process.exit(0);
+if (only || loads || noBaseline) process.exit(0);
 writeResult('queue.json', { ...result, cost });
 writeResult('queue.md', figures(result).report as string);
 await publishFigures('queue');

@@ -23,7 +23,7 @@ import sharp from 'sharp';
 import { median } from '../lib/measure.ts';
 import { openLoop } from '../lib/open-loop.ts';
 import { fmt, machine, markdownTable, printTable, type Row, writeResult } from '../lib/report.ts';
-import { forkSystem, type SystemProcess } from '../lib/system-process.ts';
+import { forkSystem, resizeSender, type SystemProcess, saturate, type Throughput } from '../lib/system-process.ts';
 
 const cores = availableParallelism();
 const quick = process.argv.includes('--quick');
@@ -37,13 +37,6 @@ const params = parseResizeParams({ width: 800, format: 'jpeg', quality: 80 });
 console.log(
   `Input: ${Math.round(image.length / 1024)} KB JPEG 1600×1200 → 800 px JPEG. ${cores} cores. ${rounds} round(s) of ${roundMs / 1000} s per contender.`,
 );
-
-interface Throughput {
-  perSecond: number;
-  perCpuSecond: number;
-  ok: number;
-  other: number;
-}
 
 const cpuNow = (): number => {
   const { user, system } = process.cpuUsage();
@@ -74,39 +67,9 @@ async function direct(): Promise<Throughput> {
 // The system in a child process, started with the given Node flags.
 type Server = SystemProcess;
 const startServer = (flags: string[]): Promise<Server> => forkSystem(new URL('./server.ts', import.meta.url), flags);
-const sender =
-  (url: string) =>
-  async (signal?: AbortSignal): Promise<number> => {
-    const res = await fetch(`${url}/v1/resize?${query}`, {
-      method: 'POST',
-      body: image,
-      headers: { 'content-type': 'image/jpeg' },
-      signal,
-    });
-    await res.arrayBuffer();
-    return res.status;
-  };
-
-/** Saturates the system with a closed loop of clients: requests per second and per CPU-second of the system process. */
-async function saturate(server: Server): Promise<Throughput> {
-  const send = sender(server.url);
-  const clients = cores * 4; // keeps every worker slot busy while the other requests cross the HTTP hops
-  let ok = 0;
-  let other = 0;
-  const start = performance.now();
-  const cpu0 = await server.cpuMs();
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (performance.now() - start < roundMs) {
-        if ((await send()) === 200) ok++;
-        else other++;
-      }
-    }),
-  );
-  const seconds = (performance.now() - start) / 1000;
-  const cpuSeconds = ((await server.cpuMs()) - cpu0) / 1000;
-  return { perSecond: ok / seconds, perCpuSecond: ok / cpuSeconds, ok, other };
-}
+const sender = (url: string) => resizeSender(url, image, query);
+// A closed loop of clients: cores × 4 keeps every worker slot busy while the other requests cross the HTTP hops.
+const saturateRound = (server: Server): Promise<Throughput> => saturate(server, sender(server.url), cores * 4, roundMs);
 
 // Node's default heap starts small, and the services' request churn then runs a full
 // GC several times a second; a larger initial old space (a deployment setting) avoids it.
@@ -119,8 +82,8 @@ try {
   const results = { direct: [] as Throughput[], plain: [] as Throughput[], tuned: [] as Throughput[] };
   for (let round = 1; round <= rounds; round++) {
     results.direct.push(await direct());
-    results.plain.push(await saturate(plain));
-    results.tuned.push(await saturate(tuned));
+    results.plain.push(await saturateRound(plain));
+    results.tuned.push(await saturateRound(tuned));
     const [d, p, t] = [results.direct.at(-1), results.plain.at(-1), results.tuned.at(-1)] as Throughput[];
     console.log(
       `round ${round}: direct ${fmt(d?.perCpuSecond)}/CPU-s, default heap ${fmt(p?.perCpuSecond)} (${fmt((p?.perCpuSecond ?? 0) / (d?.perCpuSecond ?? 1))}), ` +

@@ -1,6 +1,6 @@
-import { KeyedRateLimiter, type RateLimitDecision, type RateLimiter, RedisRateLimiter, type RedisScriptClient } from '@ballast/backpressure';
-import { type Clock, finiteNumber, InvalidOptionError, nonEmptyString, systemClock } from '@ballast/common';
-import { withinMs } from './slots.ts';
+import type { RateLimitDecision, RedisScriptClient } from '@ballast/backpressure';
+import { type Clock, finiteNumber, InvalidOptionError, nonEmptyString } from '@ballast/common';
+import { type TokenBuckets, tokenBuckets } from './slots.ts';
 
 /**
  * A client's budget of conversion cost: how much indicative conversion time (see
@@ -47,28 +47,24 @@ export interface CostBudgetCounting {
 export class CostBudget implements Disposable {
   readonly msPerSec: number;
   readonly burstMs: number;
-  readonly #limiter: RateLimiter & { close?: () => void };
-  readonly #shared: boolean;
-  readonly #redisTimeoutMs: number;
-  #redisErrors = 0;
+  readonly #buckets: TokenBuckets;
 
   /** @throws {InvalidOptionError} naming the first invalid option (prefixed with `name`). */
   constructor(name: string, options: CostBudgetOptions, counting: CostBudgetCounting = {}) {
-    if (options === null || typeof options !== 'object') throw new InvalidOptionError(name, 'an object { msPerSec, burstMs? } or false', options);
+    if (options === null || typeof options !== 'object') {
+      throw new InvalidOptionError(name, 'an object { msPerSec, burstMs? } or false', options);
+    }
     this.msPerSec = finiteNumber(`${name}.msPerSec`, options.msPerSec, { min: 0.001 });
     this.burstMs = Math.floor(finiteNumber(`${name}.burstMs`, options.burstMs ?? 10 * this.msPerSec, { min: 1 }));
-    this.#redisTimeoutMs = finiteNumber('redisTimeoutMs', counting.redisTimeoutMs ?? 250, { min: 1 });
-    const common = {
-      name: nonEmptyString('name', name),
-      limit: this.msPerSec,
-      windowMs: 1000,
-      burst: this.burstMs,
-      algorithm: 'tokenBucket' as const,
-    };
-    this.#shared = counting.redis !== undefined;
-    this.#limiter = counting.redis
-      ? new RedisRateLimiter({ ...common, client: counting.redis, prefix: counting.prefix ?? '{ballast:fair}:' })
-      : new KeyedRateLimiter({ ...common, clock: counting.clock ?? systemClock, maxKeys: 100_000 });
+    this.#buckets = tokenBuckets(
+      { name: nonEmptyString('name', name), limit: this.msPerSec, windowMs: 1000, burst: this.burstMs },
+      {
+        redis: counting.redis,
+        prefix: counting.prefix ?? '{ballast:fair}:',
+        redisTimeoutMs: finiteNumber('redisTimeoutMs', counting.redisTimeoutMs ?? 250, { min: 1 }),
+        clock: counting.clock,
+      },
+    );
   }
 
   /** True when a request of `costMs` can ever fit in one client's bucket. */
@@ -76,28 +72,17 @@ export class CostBudget implements Disposable {
     return costMs <= this.burstMs;
   }
 
-  /**
-   * Books `costMs` (at most `burstMs`) of `client`'s budget if it holds that much.
-   * A Redis failure admits.
-   */
-  async book(client: string, costMs: number): Promise<RateLimitDecision> {
-    const cost = Math.min(this.burstMs, Math.max(0, costMs));
-    try {
-      const decision = this.#limiter.consume(client, cost);
-      return this.#shared ? await withinMs(this.#redisTimeoutMs, decision) : await decision;
-    } catch (error) {
-      if (!this.#shared) throw error;
-      this.#redisErrors++;
-      return { allowed: true, limit: this.msPerSec, remaining: 0, resetMs: 0, retryAfterMs: 0 };
-    }
+  /** Books `costMs` (at most `burstMs`) of `client`'s budget if it holds that much. A Redis failure admits. */
+  book(client: string, costMs: number): Promise<RateLimitDecision> {
+    return this.#buckets.consume(client, Math.min(this.burstMs, Math.max(0, costMs)));
   }
 
   /** Redis failures answered by admitting, since creation. */
   get redisErrors(): number {
-    return this.#redisErrors;
+    return this.#buckets.redisErrors;
   }
 
   [Symbol.dispose](): void {
-    this.#limiter.close?.();
+    this.#buckets.close();
   }
 }

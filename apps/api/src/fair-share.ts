@@ -352,7 +352,7 @@ export const fairShareSets = (share: FairShare, queue: JobQueue): MiddlewareHand
 export function fairShareMetrics(registry: Registry, share: FairShare): () => void {
   const refused = new Counter({
     name: 'ballast_api_fair_share_refused_total',
-    help: 'Requests refused by fair share: clientJobs, clientCostly and budget (429, the client is over its share), costly (503, the costly lane is full), tooCostly (422, dearer than the client\'s whole cost budget)',
+    help: "Requests refused by fair share: clientJobs, clientCostly and budget (429, the client is over its share), costly (503, the costly lane is full), tooCostly (422, dearer than the client's whole cost budget)",
     labelNames: ['reason'],
     registers: [registry],
   });

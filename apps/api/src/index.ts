@@ -1,8 +1,8 @@
 export { Admission, type AdmissionOptions, type AdmissionSource, type AdmissionStats } from './admission.ts';
 export { type Api, createApi } from './app.ts';
 export { type AuthResult, authenticateWith } from './auth.ts';
-export { apiErrors } from './errors.ts';
 export { CostBudget, type CostBudgetCounting, type CostBudgetOptions } from './cost-budget.ts';
+export { apiErrors } from './errors.ts';
 export {
   FairShare,
   type FairShareClaim,

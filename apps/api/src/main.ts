@@ -8,7 +8,7 @@
  *   BALLAST_REDIS_SENTINELS=127.0.0.1:26379 npx node --conditions=@ballast/source apps/api/src/main.ts
  */
 import { queueFromEnv } from '@ballast/app-queue';
-import { API_ENV, IDENTITY_ENV, IMAGE_ENV, listen, QUEUE_ENV, startService, USAGE_ENV } from '@ballast/app-shared';
+import { API_ENV, IDENTITY_ENV, IMAGE_ENV, listen, onShutdown, QUEUE_ENV, startService, USAGE_ENV } from '@ballast/app-shared';
 import { UsageStore, usageConfig } from '@ballast/app-usage';
 import { createApi } from './app.ts';
 import { fairShareFromEnv } from './env.ts';
@@ -49,10 +49,7 @@ const server = await listen(api.app.fetch, { port: env.BALLAST_API_PORT, host: e
 const ops = await listen(api.ops.fetch, { port: env.BALLAST_API_OPS_PORT, host: env.BALLAST_API_HOST });
 console.log(JSON.stringify({ level: 'info', service: name, url: server.url, ops: ops.url, queue: queue.kind }));
 
-let stopping = false;
-const stop = async (): Promise<void> => {
-  if (stopping) return;
-  stopping = true;
+onShutdown(async () => {
   // Out of the gateway's rotation first (health checks fail), then close.
   api.drain();
   logger.info({ service: name, drainMs: env.BALLAST_API_DRAIN_MS }, 'draining');
@@ -64,6 +61,4 @@ const stop = async (): Promise<void> => {
   await identity?.close();
   fairShare.close();
   await queue.close();
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
+});

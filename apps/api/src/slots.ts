@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { RedisScriptClient } from '@ballast/backpressure';
-import { durationMs, integer, nonEmptyString } from '@ballast/common';
+import {
+  KeyedRateLimiter,
+  type RateLimitDecision,
+  type RateLimiter,
+  type RateLimitPolicy,
+  RedisRateLimiter,
+  type RedisScriptClient,
+} from '@ballast/backpressure';
+import { type Clock, durationMs, integer, nonEmptyString, systemClock } from '@ballast/common';
 
 /** Units wanted of one counted resource: `units` more of `key`, whose holders may not exceed `limit`. */
 export interface SlotClaim {
@@ -134,6 +141,50 @@ export class LeasedSlots {
 }
 
 /** `promise`, or a rejection once `ms` have passed without it settling (a slow Redis answered as a failed one). */
+/** Token buckets by key ({@link tokenBuckets}): a `RateLimiter` whose Redis failures admit. */
+export interface TokenBuckets extends RateLimiter {
+  readonly policy: RateLimitPolicy;
+  consume(key: string, cost?: number): Promise<RateLimitDecision>;
+  /** Redis failures (or answers slower than `redisTimeoutMs`) answered by admitting, since creation. */
+  readonly redisErrors: number;
+  close(): void;
+}
+
+/**
+ * Token buckets by key (tenant, client address), counted in this process or, given an
+ * ioredis client, over every API server on the same Redis. Availability first: a Redis call
+ * that fails or takes longer than `redisTimeoutMs` admits, and is counted in `redisErrors`.
+ * Token buckets rather than GCRA: GCRA's check (tat − now ≤ burst × interval) can refuse the
+ * first request of a burst-1 limit by a floating-point hair on a fractional clock.
+ */
+export function tokenBuckets(
+  rate: { name: string; limit: number; windowMs: number; burst: number },
+  counting: { redis?: RedisScriptClient; prefix: string; redisTimeoutMs: number; clock?: Clock },
+): TokenBuckets {
+  const common = { ...rate, algorithm: 'tokenBucket' as const };
+  const { redis, redisTimeoutMs } = counting;
+  const limiter: RateLimiter & { close?: () => void } = redis
+    ? new RedisRateLimiter({ ...common, client: redis, prefix: counting.prefix })
+    : new KeyedRateLimiter({ ...common, clock: counting.clock ?? systemClock, maxKeys: 100_000 });
+  let redisErrors = 0;
+  return {
+    policy: limiter.policy,
+    async consume(key, cost = 1) {
+      if (!redis) return limiter.consume(key, cost);
+      try {
+        return await withinMs(redisTimeoutMs, limiter.consume(key, cost));
+      } catch {
+        redisErrors++;
+        return { allowed: true, limit: limiter.policy.limit, remaining: 0, resetMs: 0, retryAfterMs: 0 };
+      }
+    },
+    get redisErrors() {
+      return redisErrors;
+    },
+    close: () => limiter.close?.(),
+  };
+}
+
 export function withinMs<T>(ms: number, promise: Promise<T> | T): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {

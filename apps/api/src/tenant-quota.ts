@@ -1,13 +1,7 @@
 import type { Quota } from '@ballast/app-identity';
-import {
-  KeyedRateLimiter,
-  type RateLimitDecision,
-  type RateLimiter,
-  RedisRateLimiter,
-  type RedisScriptClient,
-} from '@ballast/backpressure';
+import type { RateLimitDecision, RateLimiter, RedisScriptClient } from '@ballast/backpressure';
 import { type Clock, durationMs, finiteNumber, nonEmptyString, systemClock } from '@ballast/common';
-import { LeasedSlots, withinMs } from './slots.ts';
+import { LeasedSlots, type TokenBuckets, tokenBuckets } from './slots.ts';
 import { TenantLanes, type TenantLanesStats } from './tenant-lanes.ts';
 
 /** Options of {@link TenantQuotas}. */
@@ -67,11 +61,11 @@ export class TenantQuotas implements Disposable {
   readonly #burstSeconds: number;
   readonly #redisTimeoutMs: number;
   readonly #clock: Clock;
-  readonly #rates = new Map<number, RateLimiter & { close?: () => void }>();
+  readonly #rates = new Map<number, TokenBuckets>();
   readonly #jobs: LeasedSlots;
   /** Each tenant's fair share of the worker slots, in front of the queue. */
   readonly lanes: TenantLanes;
-  readonly #stats = { rateLimited: 0, jobsRefused: 0, jobsHeld: 0, redisErrors: 0 };
+  readonly #stats = { rateLimited: 0, jobsRefused: 0, jobsHeld: 0 };
 
   /** @throws {InvalidOptionError} naming the first invalid option. */
   constructor(options: TenantQuotasOptions = {}) {
@@ -86,36 +80,25 @@ export class TenantQuotas implements Disposable {
 
   /** Spends one request of the tenant's rate. */
   async rate(tenant: string, quota: Quota): Promise<RateLimitDecision> {
-    const limiter = this.limiter(quota);
-    let decision: RateLimitDecision;
-    try {
-      decision = this.#redis ? await withinMs(this.#redisTimeoutMs, limiter.consume(tenant)) : await limiter.consume(tenant);
-    } catch {
-      this.#stats.redisErrors++;
-      decision = { allowed: true, limit: limiter.policy.limit, remaining: 0, resetMs: 0, retryAfterMs: 0 };
-    }
+    const decision = await this.limiter(quota).consume(tenant);
     if (!decision.allowed) this.#stats.rateLimited++;
     return decision;
   }
 
   /** The rate limiter enforcing `quota` (one per distinct rate, shared by the tenants on it). */
   limiter(quota: Quota): RateLimiter {
+    return this.#limiter(quota);
+  }
+
+  #limiter(quota: Quota): TokenBuckets {
     const rps = quota.requestsPerSecond;
     let limiter = this.#rates.get(rps);
     if (limiter === undefined) {
       const limit = rps * this.#burstSeconds;
-      // Token buckets: GCRA's check (tat - now <= burst × interval) can refuse the first
-      // request of a burst-1 limit by a floating-point hair on a fractional clock.
-      const common = {
-        name: 'tenant',
-        limit,
-        windowMs: this.#burstSeconds * 1000,
-        burst: Math.max(1, Math.floor(limit)),
-        algorithm: 'tokenBucket' as const,
-      };
-      limiter = this.#redis
-        ? new RedisRateLimiter({ ...common, client: this.#redis, prefix: this.#prefix })
-        : new KeyedRateLimiter({ ...common, clock: this.#clock });
+      limiter = tokenBuckets(
+        { name: 'tenant', limit, windowMs: this.#burstSeconds * 1000, burst: Math.max(1, Math.floor(limit)) },
+        { redis: this.#redis, prefix: this.#prefix, redisTimeoutMs: this.#redisTimeoutMs, clock: this.#clock },
+      );
       this.#rates.set(rps, limiter);
     }
     return limiter;
@@ -145,11 +128,13 @@ export class TenantQuotas implements Disposable {
   }
 
   stats(): TenantQuotasStats {
-    return { ...this.#stats, redisErrors: this.#stats.redisErrors + this.#jobs.redisErrors, lanes: this.lanes.stats() };
+    let redisErrors = this.#jobs.redisErrors;
+    for (const limiter of this.#rates.values()) redisErrors += limiter.redisErrors;
+    return { ...this.#stats, redisErrors, lanes: this.lanes.stats() };
   }
 
   close(): void {
-    for (const limiter of this.#rates.values()) limiter.close?.();
+    for (const limiter of this.#rates.values()) limiter.close();
     this.#rates.clear();
   }
 

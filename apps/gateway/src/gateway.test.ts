@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { type AppEnv, type Listening, listen, memoryLogger, silentLogger } from '@ballast/app-shared';
 import { isInvalidOptionError } from '@ballast/common';
+import { eventually } from '@ballast/test/http';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createGateway, type Gateway, type GatewayOptions, resolveClientRateLimit } from './index.ts';
@@ -266,10 +267,7 @@ describe('gateway: failures', () => {
       expect(res.headers.get('x-upstream')).not.toBe('api-2');
       await res.arrayBuffer();
     }
-    await vi.waitFor(() => expect(gateway.balancer.stats().endpoints.find((e) => e.id === 'api-2')?.state).toBe('down'), {
-      timeout: 5000,
-      interval: 50,
-    });
+    await eventually(() => expect(gateway.balancer.stats().endpoints.find((e) => e.id === 'api-2')?.state).toBe('down'));
   });
 
   it('never resends a request that reached an upstream, whatever happened to it there', async () => {
@@ -368,7 +366,7 @@ describe('gateway: failures', () => {
     });
     const { url } = await gatewayOver([served(await listen(app.fetch))], { maxPerUpstream: 1, maxAttempts: 1 });
     const first = post(url);
-    await vi.waitFor(() => expect(reached).toBe(1));
+    await eventually(() => expect(reached).toBe(1));
     const second = await post(url);
     expect([second.status, (await errorOf(second)).code, reached]).toEqual([503, 'ERR_BALLAST_OVERLOADED', 1]);
     release();
@@ -386,7 +384,7 @@ describe('gateway: failures', () => {
     const { url } = await gatewayOver([served(await listen(app.fetch))], { deadlineGraceMs: 50, upstreamTimeoutMs: 60_000 });
     const res = await post(url, 'width=1&deadlineMs=100');
     expect([res.status, (await errorOf(res)).code]).toEqual([504, 'ERR_BALLAST_UPSTREAM_TIMEOUT']);
-    await vi.waitFor(() => expect(closedByGateway).toBe(1));
+    await eventually(() => expect(closedByGateway).toBe(1));
   });
 });
 
@@ -431,7 +429,7 @@ describe('gateway: hostile clients', () => {
       } as RequestInit).catch(() => undefined);
       return { controller, pending };
     });
-    await vi.waitFor(async () => {
+    await eventually(async () => {
       const stats = (await (await fetch(`${ops}/gateway/stats`)).json()) as { bodies: { usedBytes: number } };
       expect(stats.bodies.usedBytes).toBe(200);
     });
@@ -538,13 +536,13 @@ describe('gateway: hostile clients', () => {
       duplex: 'half',
       signal: controller.signal,
     } as RequestInit).catch(() => undefined);
-    await vi.waitFor(async () => {
+    await eventually(async () => {
       const res = await post(url, 'width=1', image(1000));
       expect([res.status, (await errorOf(res)).code]).toEqual([503, 'ERR_BALLAST_BODY_BUDGET']);
     });
     controller.abort();
     await holding;
-    await vi.waitFor(async () => expect((await post(url, 'width=1', image(1000))).status).toBe(200));
+    await eventually(async () => expect((await post(url, 'width=1', image(1000))).status).toBe(200));
     // Everything the refused and the abandoned requests held is given back.
     expect(await (await fetch(`${ops}/gateway/stats`)).json()).toMatchObject({ inflight: 0, bodies: { usedBytes: 0 } });
   });

@@ -11,20 +11,15 @@
  * (BALLAST_REDIS_SENTINELS + BALLAST_REDIS_MASTER, or BALLAST_REDIS_URL). Without a
  * database URL it keeps its data in PGlite under BALLAST_IDENTITY_DATA_DIR.
  */
-import { IDENTITY_ENV, listen, QUEUE_ENV, startService } from '@ballast/app-shared';
+import { IDENTITY_ENV, listen, onShutdown, QUEUE_ENV, startService } from '@ballast/app-shared';
 import { identityFromEnv } from './env.ts';
 
 const { env, logger } = startService('identity', { ...QUEUE_ENV, ...IDENTITY_ENV });
 const identity = await identityFromEnv();
 const server = await listen(identity.management.app.fetch, { port: env.BALLAST_IDENTITY_PORT, host: env.BALLAST_IDENTITY_HOST });
 console.log(JSON.stringify({ level: 'info', service: 'identity', url: server.url, store: identity.storeKind, feed: identity.feedKind }));
-let stopping = false;
-const stop = async (): Promise<void> => {
-  if (stopping) return;
-  stopping = true;
+onShutdown(async () => {
   logger.info({ service: 'identity' }, 'stopping');
   await server.close();
   await identity.close();
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
+});

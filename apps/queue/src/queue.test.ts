@@ -1,5 +1,6 @@
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { isInvalidOptionError } from '@ballast/common';
+import { eventually } from '@ballast/test/http';
 import { command, type RedisServer, type RedisTopology, startRedis, startRedisTopology } from '@ballast/test/redis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -37,6 +38,11 @@ const factories: Array<[string, (options?: QueueOptions) => JobQueue, boolean]> 
 ];
 
 const future = (ms = 10_000): number => Date.now() + ms;
+/**
+ * Resolves once the queue's connection answers: `ping()` allows one second, which the
+ * first connection of a loaded machine can take on its own.
+ */
+const connected = (q: RedisQueue): Promise<void> => eventually(() => q.ping(), 20_000);
 const bytes = (text: string): Buffer => Buffer.from(text);
 
 async function entries(q: JobQueue, from = 0, to = Date.now() + 60_000): Promise<LedgerEntry[]> {
@@ -474,7 +480,7 @@ describe('redis queue replication', () => {
     const q = new RedisQueue({ connection: topology.primary.url, minReplicas: 1, prefix: 'group:' });
     const onReplica = new RedisQueue({ connection: topology.replicas[0]!.url, minReplicas: 0, prefix: 'group:' });
     try {
-      await q.ping();
+      await connected(q);
       const ids = await Promise.all(Array.from({ length: 20 }, () => q.enqueue({ data: bytes('a'), params: {}, deadlineAt: future() })));
       expect(q.waitsSent).toBeLessThanOrEqual(2);
       for (const id of ids) expect((await onReplica.result(id))?.status).toBe('pending');
@@ -505,12 +511,14 @@ describe('redis queue replication', () => {
     const port = (proxy.address() as AddressInfo).port;
     const q = new RedisQueue({ connection: { host: '127.0.0.1', port }, minReplicas: 1, replicationTimeoutMs: 5000, prefix: 'moved:' });
     const replica = topology.replicas[0] as (typeof topology.replicas)[number];
+    const onFirst = new RedisQueue({ connection: topology.primary.url, minReplicas: 0, prefix: 'moved:' });
     const onSecond = new RedisQueue({ connection: second.primary.url, minReplicas: 0, prefix: 'moved:' });
     try {
-      await q.ping();
+      await connected(q);
       process.kill(replica.pid, 'SIGSTOP'); // the first primary's job never reaches a replica
       const enqueued = q.enqueue({ id: 'j', data: bytes('a'), params: {}, deadlineAt: future() });
-      await new Promise((r) => setTimeout(r, 200)); // written on the first primary; WAIT pending
+      // Written on the first primary; its WAIT pending.
+      await eventually(async () => expect((await onFirst.result('j'))?.status).toBe('pending'), 20_000);
       target = second.primary.port; // the failover: the second primary never saw the job
       for (const socket of sockets) socket.destroy();
       await enqueued;
@@ -519,6 +527,7 @@ describe('redis queue replication', () => {
     } finally {
       process.kill(replica.pid, 'SIGCONT');
       await q.close();
+      await onFirst.close();
       await onSecond.close();
       proxy.close();
       for (const socket of sockets) socket.destroy();

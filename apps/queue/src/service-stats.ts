@@ -1,3 +1,4 @@
+import { nearestRank } from '@ballast/common';
 import { SERVICE_RING_SIZE, type ServiceStats } from './types.ts';
 
 /** One service-time sample: how long a consumer held a job, and when it finished. */
@@ -61,7 +62,8 @@ export function serviceStatsOf(parts: readonly ServicePart[], halfLifeMs: number
     .slice(0, SERVICE_RING_SIZE);
   const recentMs = recent.map((s) => s.ms);
   const sorted = [...recentMs].sort((a, b) => a - b);
-  const medianMs = quantile(sorted, 0.5);
+  const quantile = (q: number): number => (sorted.length === 0 ? 0 : nearestRank(sorted, q));
+  const medianMs = quantile(0.5);
   const cap = 4 * medianMs;
   const clampedMeanMs = recentMs.length === 0 ? 0 : recentMs.reduce((acc, ms) => acc + Math.min(ms, cap), 0) / recentMs.length;
   return {
@@ -69,14 +71,8 @@ export function serviceStatsOf(parts: readonly ServicePart[], halfLifeMs: number
     meanMs: weight > 0 ? sum / weight : 0,
     recentMs,
     medianMs,
-    p90Ms: quantile(sorted, 0.9),
+    p90Ms: quantile(0.9),
     clampedMeanMs,
     updatedAt,
   };
-}
-
-/** Nearest-rank quantile of ascending values (0 when empty). */
-function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }

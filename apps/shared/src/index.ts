@@ -94,6 +94,7 @@ export {
   serverTiming,
   TENANT_HEADER,
 } from './server-timing.ts';
+export { onShutdown, type SignalSource } from './shutdown.ts';
 export {
   ALL_ENV,
   API_ENV,

@@ -100,13 +100,21 @@ export const API_ENV = {
     'Indicative conversion time one anonymous client (address) may book per second, ms/s (its cost budget; unset or 0: none); beyond it, 429',
     { min: 0 },
   ),
-  BALLAST_API_ANONYMOUS_COST_BURST_MS: intVar('Conversion time one anonymous client may book at once, ms: also its dearest request (422 beyond)', {
+  BALLAST_API_ANONYMOUS_COST_BURST_MS: intVar(
+    'Conversion time one anonymous client may book at once, ms: also its dearest request (422 beyond)',
+    {
+      min: 1,
+    },
+  ),
+  BALLAST_API_TENANT_COST_MS_PER_SEC: intVar(
+    'Indicative conversion time one tenant may book per second, ms/s (unset or 0: no budget); beyond it, 429',
+    {
+      min: 0,
+    },
+  ),
+  BALLAST_API_TENANT_COST_BURST_MS: intVar('Conversion time one tenant may book at once, ms: also its dearest request (422 beyond)', {
     min: 1,
   }),
-  BALLAST_API_TENANT_COST_MS_PER_SEC: intVar('Indicative conversion time one tenant may book per second, ms/s (unset or 0: no budget); beyond it, 429', {
-    min: 0,
-  }),
-  BALLAST_API_TENANT_COST_BURST_MS: intVar('Conversion time one tenant may book at once, ms: also its dearest request (422 beyond)', { min: 1 }),
   BALLAST_API_TRUSTED_PROXIES: listVar(
     'Peers whose x-ballast-client header names the client (the gateways)',
     'a comma-separated list of IP addresses, CIDR ranges, or loopback, private, linklocal',
@@ -120,6 +128,7 @@ export const WORKER_ENV = {
   BALLAST_WORKER_NAME: stringVar('Worker name', 'a name of letters, digits, ".", "_" or "-"', NAME),
   BALLAST_WORKER_PORT: portVar('Operational listener (/healthz, /readyz, /metrics)', 0),
   BALLAST_WORKER_MAX_AVIF_OUTPUT_PIXELS: intVar('Largest AVIF output, px', { min: 1 }),
+  BALLAST_WORKER_NICE: intVar('CPU priority of the worker, as a nice value: 0 (as the other services) to 19 (lowest)', { min: 0, max: 19 }),
   BALLAST_WORKER_TIMEOUT_MS: intVar('Longest one conversion may run (a job’s deadline stops it sooner), ms', { min: 1, max: 600_000 }),
 } as const satisfies EnvSpec;
 

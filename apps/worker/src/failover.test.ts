@@ -37,6 +37,7 @@ describe('a worker finishing a job while the queue is unavailable', () => {
       deadlineAt: Date.now() + 60_000,
     });
     let stalled = false;
+    let resume: ReturnType<typeof setTimeout> | undefined;
     const worker = new ResizeWorker({
       queue,
       concurrency: 1,
@@ -44,7 +45,7 @@ describe('a worker finishing a job while the queue is unavailable', () => {
       beforeConvert: () => {
         process.kill(replica.pid, 'SIGSTOP');
         stalled = true;
-        setTimeout(() => process.kill(replica.pid, 'SIGCONT'), 1500);
+        resume = setTimeout(() => process.kill(replica.pid, 'SIGCONT'), 1500);
       },
     });
     const errors: unknown[] = [];
@@ -55,6 +56,10 @@ describe('a worker finishing a job while the queue is unavailable', () => {
       expect(stalled).toBe(true);
       expect(result.status).toBe('done');
     } finally {
+      // Resumed now, and the timer cleared: the test can end (and the replica be stopped)
+      // within the 1.5 s, when the result is seen on the primary before it replicates, and
+      // a late SIGCONT to an exited process throws ESRCH outside any test.
+      clearTimeout(resume);
       if (stalled) process.kill(replica.pid, 'SIGCONT');
       await worker.close(); // the conversion in progress ends first
     }

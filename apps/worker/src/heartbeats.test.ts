@@ -13,6 +13,8 @@ import sharp from 'sharp';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 const LEASE_MS = 60_000;
+/** How long to wait for a worker process to start, print or be heard: a loaded machine takes its time. */
+const WAIT_MS = 40_000;
 let jpeg: Buffer;
 beforeAll(async () => {
   jpeg = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 10, g: 120, b: 200 } } })
@@ -60,7 +62,7 @@ async function startWorker(name: string): Promise<{ proc: ChildProcess; line: (p
     for (const w of waiters.splice(0)) w();
   });
   const line = async (pattern: RegExp): Promise<string> => {
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + WAIT_MS;
     while (true) {
       const match = output.match(pattern);
       if (match) return match[1] ?? match[0];
@@ -77,7 +79,7 @@ async function startWorker(name: string): Promise<{ proc: ChildProcess; line: (p
 }
 
 async function until(what: string, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + WAIT_MS;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
@@ -94,7 +96,7 @@ const enqueue = (): Promise<string> =>
   survivor.enqueue({ data: jpeg, params: { resize: { width: '16' }, tenant: 't' }, deadlineAt: Date.now() + 120_000 });
 
 describe('worker heartbeats, real processes', () => {
-  it('a worker killed with SIGKILL mid-job has its job reclaimed as soon as it is suspected', { timeout: 60_000 }, async () => {
+  it('a worker killed with SIGKILL mid-job has its job reclaimed as soon as it is suspected', { timeout: 180_000 }, async () => {
     const consumer = survivor.consumer('s');
     const worker = await startWorker('doomed');
     const id = await enqueue();
@@ -111,7 +113,7 @@ describe('worker heartbeats, real processes', () => {
     expect(await ledger(survivor, id)).toEqual([expect.objectContaining({ outcome: 'done', worker: 's', attempt: 2 })]);
   });
 
-  it('a worker slow but alive keeps its job', { timeout: 60_000 }, async () => {
+  it('a worker slow but alive keeps its job', { timeout: 180_000 }, async () => {
     const consumer = survivor.consumer('s');
     const worker = await startWorker('slow');
     const id = await enqueue();
@@ -128,7 +130,7 @@ describe('worker heartbeats, real processes', () => {
     expect(await ledger(survivor, id)).toEqual([expect.objectContaining({ outcome: 'done', worker: 'slow-0', attempt: 1 })]);
   });
 
-  it('a paused worker (SIGSTOP) loses its job; resumed, its late result is discarded', { timeout: 60_000 }, async () => {
+  it('a paused worker (SIGSTOP) loses its job; resumed, its late result is discarded', { timeout: 180_000 }, async () => {
     const consumer = survivor.consumer('s');
     const worker = await startWorker('paused');
     const id = await enqueue();

@@ -1,5 +1,6 @@
 export { CpuMeter, processCpuMs } from './cpu-meter.ts';
 export { workerMetrics } from './metrics.ts';
+export { lowerPriority } from './priority.ts';
 export {
   type ConversionBudget,
   type ConversionEnd,

@@ -10,12 +10,15 @@
 
 import { hostname } from 'node:os';
 import { queueFromEnv } from '@ballast/app-queue';
-import { IMAGE_ENV, listen, operationalApp, QUEUE_ENV, startService, USAGE_ENV, WORKER_ENV } from '@ballast/app-shared';
+import { IMAGE_ENV, listen, onShutdown, operationalApp, QUEUE_ENV, startService, USAGE_ENV, WORKER_ENV } from '@ballast/app-shared';
 import { logDirFor, openRecorder, usageConfig } from '@ballast/app-usage';
 import { workerMetrics } from './metrics.ts';
+import { lowerPriority } from './priority.ts';
 import { logWorker, ResizeWorker } from './worker.ts';
 
 const { env, logger } = startService('worker', { ...QUEUE_ENV, ...IMAGE_ENV, ...WORKER_ENV, ...USAGE_ENV });
+// Conversions below the request path where they share cores (apps/README.md, worker).
+if (env.BALLAST_WORKER_NICE) lowerPriority(env.BALLAST_WORKER_NICE);
 // The worker's name is its member id in the queue: its heartbeats carry it, and a worker
 // whose heartbeats stop has its jobs reclaimed at once (apps/README.md, queue).
 const workerName = env.BALLAST_WORKER_NAME ?? `worker-${hostname()}-${process.pid}`;
@@ -67,14 +70,9 @@ console.log(
   }),
 );
 
-let stopping = false;
-const stop = async (): Promise<void> => {
-  if (stopping) return;
-  stopping = true;
+onShutdown(async () => {
   await worker.close();
   await usage.close();
   await queue.close();
   await server.close();
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
+});

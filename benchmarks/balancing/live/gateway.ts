@@ -28,9 +28,11 @@ const entry = strategies.find((s) => s.id === config.strategy);
 if (!entry) throw new Error(`unknown strategy ${config.strategy}`);
 
 const balancer = new LoadBalancer({ endpoints: config.upstreams, strategy: entry.make(), ...BALANCER_OPTIONS });
+// The affinity key only where the strategy reads it (the hash strategies), as a user would configure it.
+const keyed = entry.id.startsWith('hash');
 let close: () => void;
 if (config.path === 'node') {
-  const proxy = nodeProxy({ balancer, key: (req) => req.headers['x-request-key'] as string | undefined });
+  const proxy = nodeProxy({ balancer, key: keyed ? (req) => req.headers['x-request-key'] as string | undefined : undefined });
   const server = createServer(proxy);
   server.keepAliveTimeout = 120_000;
   server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as AddressInfo).port }));
@@ -39,12 +41,16 @@ if (config.path === 'node') {
     void proxy.close();
   };
 } else if (config.path === 'net') {
-  const proxy = netProxy({ balancer, key: (req) => req.headers['x-request-key'] as string | undefined, clientKeepAliveTimeoutMs: 120_000 });
+  const proxy = netProxy({
+    balancer,
+    key: keyed ? (req) => req.headers['x-request-key'] as string | undefined : undefined,
+    clientKeepAliveTimeoutMs: 120_000,
+  });
   void proxy.listen(0, '127.0.0.1').then(({ port }) => process.send?.({ port }));
   close = () => void proxy.close();
 } else {
   const app = new Hono();
-  app.all('*', balancedProxy({ balancer, key: (c) => c.req.header('x-request-key') }));
+  app.all('*', balancedProxy({ balancer, key: keyed ? (c) => c.req.header('x-request-key') : undefined }));
   const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) => {
     process.send?.({ port: info.port });
   });

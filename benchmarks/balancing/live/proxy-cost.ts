@@ -15,7 +15,7 @@ import { Histogram } from '@ballast/common';
 import type { ProxyCostResults, ProxyCostRun, ProxyCostSample } from '../results.ts';
 import { medianInterval } from '../stats.ts';
 import type { BackendConfig } from './backend.ts';
-import { lightClient } from './client.ts';
+import { rawClient } from './client.ts';
 import type { Contender } from './contenders.ts';
 import { cpuSeconds, forkModule, type Running } from './processes.ts';
 
@@ -25,7 +25,7 @@ export const COST_SETTINGS = {
   closedLoopMs: 3_000,
   latencyMs: 3_000,
   latencyWarmupMs: 500,
-  latencyRateCapPerSec: 1_000,
+  latencyRateCapPerSec: 5_000,
 };
 
 /** Rotates `items` left by `k`: round k starts with a different contender. */
@@ -60,27 +60,23 @@ interface Percentiles {
 
 /**
  * Latency at a constant offered rate, through the proxy and straight to the backends at
- * once: every tick sends one request each way (in alternating order), so a stall of the
- * machine (it is shared) falls on both alike and their difference is the proxy's own.
- * Each request is timed from the moment it was sent to the end of its response: the load
- * generator's own hiccups delay sends but are not counted, while anything queueing in the
- * proxy still is, since sends never wait for answers.
+ * once: every slot sends one request each way (in alternating order), so a stall of the
+ * machine falls on both alike and their difference is the proxy's own. The generator
+ * sleeps between 1 ms ticks (a generator that spins would take a core from the proxy and
+ * the backends on a two-core machine and add scheduling delay to the path with more
+ * processes in it) and sends every slot that came due, on `node:net` connections that
+ * parse nothing but the status and length (see `rawClient`). Each request is timed from
+ * the moment it was sent to the end of its response: the generator's own hiccups delay
+ * sends but are not counted, while anything queueing in the proxy still is, since sends
+ * never wait for answers.
  */
 async function pairedLatency(
   proxyPort: number,
   backendPorts: number[],
   ratePerSec: number,
 ): Promise<{ proxied: Percentiles; direct: Percentiles; errors: number; pairsPerSec: number }> {
-  const proxied = lightClient(
-    () => proxyPort,
-    () => 'k1',
-    5_000,
-  );
-  const direct = lightClient(
-    (i) => backendPorts[i % backendPorts.length]!,
-    () => 'k1',
-    5_000,
-  );
+  const proxied = rawClient(proxyPort, 'k1');
+  const direct = backendPorts.map((port) => rawClient(port, 'k1'));
   const histograms = { proxied: new Histogram(), direct: new Histogram() };
   let errors = 0;
   const pending = new Set<Promise<void>>();
@@ -88,13 +84,12 @@ async function pairedLatency(
   const start = performance.now();
   const end = start + COST_SETTINGS.latencyWarmupMs + COST_SETTINGS.latencyMs;
   const measureFrom = start + COST_SETTINGS.latencyWarmupMs;
-  const controller = new AbortController();
-  const send = (client: typeof proxied, histogram: Histogram, i: number, counted: boolean): void => {
+  const send = (client: ReturnType<typeof rawClient>, histogram: Histogram, counted: boolean): void => {
     const sentAt = performance.now();
-    const p = client.send(i, controller.signal).then(
-      (outcome) => {
+    const p = client.send().then(
+      (status) => {
         if (!counted) return;
-        if (outcome.status === 200) histogram.record(performance.now() - sentAt);
+        if (status === 200) histogram.record(performance.now() - sentAt);
         else errors++;
       },
       () => {
@@ -109,29 +104,26 @@ async function pairedLatency(
   let pairs = 0;
   try {
     while (next < end) {
-      // A few pairs per turn of the event loop, so responses are read in between; a generator
-      // that falls behind (on a busy machine) skips the slots it missed instead of bursting.
-      for (let burst = 0; burst < 4 && next <= performance.now() && next < end; burst++) {
+      const now = performance.now();
+      // A generator that fell behind (a stall of the shared machine) skips the slots it missed instead of bursting.
+      if (now - next > 10) next = now;
+      for (; next <= now && next < end; next += interval, i++) {
         const counted = next >= measureFrom;
+        const backend = direct[i % direct.length]!;
         if (i % 2 === 0) {
-          send(proxied, histograms.proxied, i, counted);
-          send(direct, histograms.direct, i, counted);
+          send(proxied, histograms.proxied, counted);
+          send(backend, histograms.direct, counted);
         } else {
-          send(direct, histograms.direct, i, counted);
-          send(proxied, histograms.proxied, i, counted);
+          send(backend, histograms.direct, counted);
+          send(proxied, histograms.proxied, counted);
         }
         if (counted) pairs++;
-        i++;
-        next += interval;
       }
-      const now = performance.now();
-      if (now - next > 10) next = now;
-      const wait = next - now;
-      await new Promise<void>((resolve) => (wait > 1 ? setTimeout(resolve, Math.min(wait, 20)) : setImmediate(resolve)));
+      await new Promise<void>((resolve) => setTimeout(resolve, Math.max(1, Math.min(next - performance.now(), 20))));
     }
-    const timer = setTimeout(() => controller.abort(new Error('latency run over')), 10_000);
-    await Promise.allSettled([...pending]);
-    clearTimeout(timer);
+    const settled = Promise.allSettled([...pending]);
+    const late = await Promise.race([settled.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 10_000).unref())]);
+    if (late) errors += pending.size;
     const percentiles = (h: Histogram): Percentiles => {
       const summary = h.summary();
       return { p50: summary.p50, p99: summary.p99 };
@@ -144,7 +136,7 @@ async function pairedLatency(
     };
   } finally {
     proxied.close();
-    direct.close();
+    for (const d of direct) d.close();
   }
 }
 
@@ -160,8 +152,9 @@ async function one(contender: Contender, ports: number[], round: number): Promis
     const perCpu = closed.requests / cpu;
     const perSecond = closed.requests / wallSeconds;
     // Half of what the proxy served: per CPU-second on a quiet machine; per second of wall
-    // time when other work left it less than a core.
-    const rate = Math.max(50, Math.min(COST_SETTINGS.latencyRateCapPerSec, Math.round(Math.min(perCpu, perSecond) / 2)));
+    // time when other work left it less than a core. Capped at what the generator sends reliably.
+    const half = Math.round(Math.min(perCpu, perSecond) / 2);
+    const rate = Math.max(50, Math.min(COST_SETTINGS.latencyRateCapPerSec, half));
     const { proxied, direct, errors, pairsPerSec } = await pairedLatency(instance.port, ports, rate);
     return {
       round,
@@ -170,6 +163,7 @@ async function one(contender: Contender, ports: number[], round: number): Promis
       cpuSeconds: cpu,
       requestsPerCpuSecond: perCpu,
       latencyRatePerSec: Math.round(pairsPerSec),
+      halfCapacityPerSec: half,
       proxied: { p50: proxied.p50, p99: proxied.p99 },
       direct: { p50: direct.p50, p99: direct.p99 },
       addedP50Us: (proxied.p50 - direct.p50) * 1000,

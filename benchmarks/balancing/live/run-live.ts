@@ -13,6 +13,7 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { median } from '../../lib/measure.ts';
 import { openLoop } from '../../lib/open-loop.ts';
 import { machine } from '../../lib/report.ts';
 import type { LiveResults, LiveRun, LiveSample, LiveScenarioResult } from '../results.ts';
@@ -170,10 +171,6 @@ async function sample(
     client.close();
     await instance.stop();
   }
-}
-
-function median(values: number[]): number {
-  return medianInterval(values).median;
 }
 
 /** One configuration's figures over its samples. */

@@ -3,6 +3,7 @@
  * puts requests. Every figure is a median over repeated, interleaved runs, shown with its
  * confidence interval; "lower than" is said only where the intervals do not overlap.
  */
+import { median } from '../../lib/measure.ts';
 import { fmt, markdownTable, type Row } from '../../lib/report.ts';
 import type { LiveResults, LiveRun, LiveScenarioResult, ProxyCostRun } from '../results.ts';
 import { compare, type Interval } from '../stats.ts';
@@ -97,10 +98,12 @@ export function liveGoals(live: LiveResults): LiveGoal[] {
         met: ratio >= 0.3,
       });
     }
+    // Met only where the rate reached was near half the capacity: a lighter load would flatter the tail.
+    const share = shareOfCapacity(run);
     out.push({
       goal: `Live, proxy cost: ${name} adds at most 150 µs at p50 and 1 ms at p99 at half its capacity`,
-      measured: `p50 +${interval(run.addedP50Us)} µs, p99 +${interval(run.addedP99Us)} µs at ${fmt(run.latencyRatePerSec.median)} requests/s`,
-      met: run.addedP50Us.median <= 150 && run.addedP99Us.median <= 1000,
+      measured: `p50 +${interval(run.addedP50Us)} µs, p99 +${interval(run.addedP99Us)} µs at ${rateText(run)}`,
+      met: run.addedP50Us.median <= 150 && run.addedP99Us.median <= 1000 && (share === undefined || share >= 0.45),
     });
   }
   const slow = live.scenarios.find((s) => s.name === 'slow-server');
@@ -134,6 +137,25 @@ export function liveGoals(live: LiveResults): LiveGoal[] {
   return out;
 }
 
+/** The latency run's rate as a share of the proxy's capacity (0.5 when it reached half), where the run recorded the capacity. */
+function shareOfCapacity(run: ProxyCostRun): number | undefined {
+  const halves = run.samples.map((x) => x.halfCapacityPerSec).filter((x): x is number => x !== undefined && x > 0);
+  if (halves.length === 0) return undefined;
+  return run.latencyRatePerSec.median / (2 * median(halves));
+}
+
+/** The share as a percentage for a table cell, `–` where the run did not record the capacity. */
+export function capacityShareCell(run: ProxyCostRun): string {
+  const share = shareOfCapacity(run);
+  return share === undefined ? '–' : fmt(share * 100);
+}
+
+/** `2,939 requests/s (47% of capacity)`. */
+function rateText(run: ProxyCostRun): string {
+  const share = shareOfCapacity(run);
+  return `${fmt(run.latencyRatePerSec.median)} requests/s${share === undefined ? '' : ` (${fmt(share * 100)}% of its capacity)`}`;
+}
+
 export function liveHeadlines(live: LiveResults): string[] {
   const lines: string[] = [];
   const { ballast, net, hono, peer, nginx, reference, server } = costOf(live);
@@ -143,7 +165,7 @@ export function liveHeadlines(live: LiveResults): string[] {
       `- **Proxy cost** (backends that answer at once, requests per CPU-second of the proxy process, median [${pctConfidence(ballast.requestsPerCpuSecond)} interval] of ${ballast.requestsPerCpuSecond.n} runs): Ballast's Node proxy ${interval(ballast.requestsPerCpuSecond)}, the fastest Node peer (${peer.proxy}) ${interval(peer.requestsPerCpuSecond)}, nginx ${interval(nginx.requestsPerCpuSecond)}: ${fmt(ballast.requestsPerCpuSecond.median / nginx.requestsPerCpuSecond.median, 2)}× nginx${net ? `; Ballast's netProxy (HTTP/1.1 on node:net) ${interval(net.requestsPerCpuSecond)}, ${ofNginx(net)}` : ''}${hono ? `; the Hono path ${interval(hono.requestsPerCpuSecond)}` : ''}.${reference ? ` A bare undici pass-through with no balancing, headers or error handling serves ${interval(reference.requestsPerCpuSecond)} (${ofNginx(reference)}).` : ''}${server ? ` A node:http server answering by itself, without calling anything (the floor under every proxy on node:http), serves ${interval(server.requestsPerCpuSecond)} (${ofNginx(server)}).` : ''}`,
     );
     lines.push(
-      `- **Added latency** over calling a backend directly, at half the proxy's capacity: Ballast's Node proxy p50 +${interval(ballast.addedP50Us)} µs, p99 +${interval(ballast.addedP99Us)} µs at ${fmt(ballast.latencyRatePerSec.median)} requests/s${net ? `; netProxy p50 +${interval(net.addedP50Us)} µs, p99 +${interval(net.addedP99Us)} µs at ${fmt(net.latencyRatePerSec.median)} requests/s` : ''}.`,
+      `- **Added latency** over calling a backend directly, at half the proxy's capacity: Ballast's Node proxy p50 +${interval(ballast.addedP50Us)} µs, p99 +${interval(ballast.addedP99Us)} µs at ${rateText(ballast)}${net ? `; netProxy p50 +${interval(net.addedP50Us)} µs, p99 +${interval(net.addedP99Us)} µs at ${rateText(net)}` : ''}${nginx ? `; nginx p50 +${interval(nginx.addedP50Us)} µs, p99 +${interval(nginx.addedP99Us)} µs at ${rateText(nginx)}` : ''}.`,
     );
   }
   for (const sc of live.scenarios) {
@@ -211,7 +233,7 @@ function costSection(live: LiveResults): string[] {
   const lines = [
     '### Proxy cost',
     '',
-    `${c.backends} backends that answer at once; each proxy round-robins over them. Capacity: \`wrk\` with ${c.connections} keep-alive connections for ${c.closedLoopMs / 1000} s (after 1 s of warm-up), CPU of the proxy process from \`/proc/<pid>/task/*/schedstat\`, so time spent waiting for a core is not counted. Added latency: an open loop at half the proxy's capacity (the lower of requests per CPU-second and per second, capped at ${fmt(c.latencyRateCapPerSec)} requests/s, the most the load generator sends reliably here) for ${c.latencyMs / 1000} s, through the proxy and straight to the backends at the same rate at the same time (one request each way per tick, so a stall of the machine falls on both); the difference of the percentiles. Two references, not contenders: the bare undici pass-through (no balancing state, no header handling, no timeouts or errors handled) and a node:http server answering by itself (one of the backends, no proxying at all: the least any proxy on node:http can cost).`,
+    `${c.backends} backends that answer at once; each proxy round-robins over them. Capacity: \`wrk\` with ${c.connections} keep-alive connections for ${c.closedLoopMs / 1000} s (after 1 s of warm-up), CPU of the proxy process from \`/proc/<pid>/task/*/schedstat\`, so time spent waiting for a core is not counted. Added latency: an open loop at half the proxy's capacity (the lower of requests per CPU-second and per second, halved; capped at ${fmt(c.latencyRateCapPerSec)} requests/s each way, the most the load generator sends reliably here) for ${c.latencyMs / 1000} s, through the proxy and straight to the backends at the same rate at the same time (one request each way per slot, so a stall of the machine falls on both); the difference of the percentiles. The generator sleeps between 1 ms ticks and sends the slots that came due on raw keep-alive connections (it never spins, which would take a core from the proxy and the backends); "% of capacity" is the rate it reached over the capacity measured just before. Two references, not contenders: the bare undici pass-through (no balancing state, no header handling, no timeouts or errors handled) and a node:http server answering by itself (one of the backends, no proxying at all: the least any proxy on node:http can cost).`,
     '',
   ];
   const rows: Row[] = cost.runs.map((r) => ({
@@ -221,18 +243,12 @@ function costSection(live: LiveResults): string[] {
     'added p50 µs': interval(r.addedP50Us),
     'added p99 µs': interval(r.addedP99Us),
     'at requests/s': fmt(r.latencyRatePerSec.median),
+    '% of capacity': capacityShareCell(r),
     'direct p50 ms': fmt(median(r.samples.map((x) => x.direct.p50))),
     errors: r.samples.reduce((n, x) => n + x.errors, 0),
   }));
   lines.push(markdownTable(rows));
   return lines;
-}
-
-function median(values: number[]): number {
-  const xs = [...values].sort((a, b) => a - b);
-  if (xs.length === 0) return Number.NaN;
-  const m = Math.floor(xs.length / 2);
-  return xs.length % 2 ? xs[m]! : (xs[m - 1]! + xs[m]!) / 2;
 }
 
 function scenarioSection(sc: LiveScenarioResult, charts: Map<string, string>): string[] {

@@ -4,7 +4,7 @@
  * relative to the oracle. Plain SVG 1.1, no scripts, readable on GitHub.
  */
 
-import { esc, SVG_FONT } from '../../lib/svg.ts';
+import { esc, svgChart } from '../../lib/svg.ts';
 
 const PERCENTILES = [
   { key: 'p50', label: 'p50', color: '#2b8a3e' },
@@ -30,16 +30,6 @@ function fmtMs(ms: number): string {
   return `${Number((ms * 1000).toPrecision(3))} µs`;
 }
 
-function svg(width: number, height: number, body: string[]): string {
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${SVG_FONT} font-size="12">`,
-    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    ...body,
-    '</svg>',
-    '',
-  ].join('\n');
-}
-
 /** Latency percentiles per strategy on a log axis, one row per strategy, in the given order. */
 export function latencyChart(title: string, rows: LatencyRow[]): string {
   const left = 210;
@@ -53,7 +43,7 @@ export function latencyChart(title: string, rows: LatencyRow[]): string {
   const lo = 10 ** Math.floor(Math.log10(Math.min(...values, 1)));
   const hi = 10 ** Math.ceil(Math.log10(Math.max(...values, 10)));
   const x = (v: number): number => left + (plotW * (Math.log10(Math.max(v, lo)) - Math.log10(lo))) / (Math.log10(hi) - Math.log10(lo));
-  const body: string[] = [`<text x="10" y="20" font-size="14" font-weight="600">${esc(title)}</text>`];
+  const body: string[] = [];
   PERCENTILES.forEach((p, i) => {
     const lx = left + i * 80;
     body.push(`<circle cx="${lx + 5}" cy="33" r="4.5" fill="${p.color}"/><text x="${lx + 14}" y="37">${p.label}</text>`);
@@ -80,7 +70,7 @@ export function latencyChart(title: string, rows: LatencyRow[]): string {
     for (const p of PERCENTILES) body.push(`<circle cx="${x(r[p.key]).toFixed(1)}" cy="${cy}" r="5" fill="${p.color}"/>`);
     body.push(`<text x="${width - right + 8}" y="${cy + 4}" fill="#e8590c">p99 ${fmtMs(r.p99)}</text>`);
   });
-  return svg(width, height, body);
+  return svgChart(width, height, title, body);
 }
 
 export interface ShareRow {
@@ -103,7 +93,7 @@ export function shareChart(title: string, servers: string[], rows: ShareRow[], h
   const height = top + rows.length * rowH + 34;
   const palette = ['#4dabf7', '#74c0fc', '#a5d8ff', '#339af0', '#1c7ed6', '#91a7ff', '#748ffc', '#5c7cfa', '#bac8ff', '#4c6ef5'];
   const color = (i: number): string => (i === highlight ? '#fa5252' : palette[i % palette.length]!);
-  const body: string[] = [`<text x="10" y="20" font-size="14" font-weight="600">${esc(title)}</text>`];
+  const body: string[] = [];
   const legendW = Math.min(60, plotW / servers.length);
   servers.forEach((s, i) => {
     const lx = left + i * legendW;
@@ -144,7 +134,7 @@ export function shareChart(title: string, servers: string[], rows: ShareRow[], h
   for (const f of [0, 0.25, 0.5, 0.75, 1]) {
     body.push(`<text x="${(left + f * plotW).toFixed(1)}" y="${axisY}" text-anchor="middle" fill="#555">${f * 100}%</text>`);
   }
-  return svg(width, height + 4, body);
+  return svgChart(width, height + 4, title, body);
 }
 
 /** A heat map: rows × columns of ratios (1 = as good as the reference), green to red on a log scale. */
@@ -160,7 +150,7 @@ export function ratioHeatmap(
   const cellH = 26;
   const width = left + columns.length * cellW + 20;
   const height = top + rows.length * cellH + 40;
-  const body: string[] = [`<text x="10" y="20" font-size="14" font-weight="600">${esc(title)}</text>`];
+  const body: string[] = [];
   columns.forEach((c, j) => {
     const cx = left + j * cellW + cellW / 2;
     body.push(`<text transform="translate(${cx + 4},${top - 6}) rotate(-45)" font-size="11">${esc(c)}</text>`);
@@ -186,5 +176,5 @@ export function ratioHeatmap(
   body.push(
     `<text x="10" y="${height - 12}" fill="#555" font-size="11">Cell: p99 ÷ the oracle's p99 in the same scenario (1× = as good as perfect knowledge; red ≥ 10×).</text>`,
   );
-  return svg(width, height, body);
+  return svgChart(width, height, title, body);
 }

@@ -501,7 +501,11 @@ export class ConcurrencyLimiter implements Policy, Disposable {
     let scope: CallScope | undefined;
     let context: PolicyContext = uncancellableContext;
     // A scope handed down is joined as is; only a caller's signal or classifier needs a scope of its own.
-    if (options !== undefined && (joined || options.signal != null || options.classify != null)) {
+    if (joined) {
+      scope = options;
+      context = scope;
+      if (scope.aborted) return refuse(sink, scope.reason);
+    } else if (options !== undefined && (options.signal != null || options.classify != null)) {
       try {
         scope = CallScope.from(options);
       } catch (error) {

@@ -516,6 +516,19 @@ describe("opossum's cache, coalescing and fallback", () => {
     b.close();
   });
 
+  it("calls the fallback once per failed call: its promise's rejection is the caller's, on every path", async () => {
+    // A direct call, then (the circuit now failing) a call through fire(), then one while open.
+    const b = new CircuitBreaker({ name: 'fallback-rejects', volumeThreshold: 2 });
+    const fallback = vi.fn(async (error: Error) => Promise.reject(new Error(`fallback saw: ${error.message}`)));
+    b.fallback(fallback as never);
+    await expect(b.execute(boom)).rejects.toThrow('fallback saw: boom');
+    await expect(b.execute(boom)).rejects.toThrow('fallback saw: boom');
+    expect(b.state).toBe('open');
+    await expect(b.execute(ok as never)).rejects.toThrow('fallback saw: circuit "fallback-rejects" is open');
+    expect(fallback).toHaveBeenCalledTimes(3);
+    b.close();
+  });
+
   it('does not call the fallback for results judged failures, caller errors or cancelled calls', async () => {
     const b = breaker<number>({ isFailure: (n) => n < 0, errorFilter: (e) => (e as Error).message === 'bad input' });
     const fallback = vi.fn(() => 0);

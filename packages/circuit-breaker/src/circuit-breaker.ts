@@ -1,6 +1,7 @@
 import {
   CallScope,
   type CallSink,
+  type Clock,
   type DeadlineEntry,
   DeadlineList,
   declareJoinsScope,
@@ -302,6 +303,10 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
   #syncing = false;
   readonly #inFlight: DeadlineList<Call>;
   readonly #timeoutMs: number;
+  /** The clock of the options, read at each end of a timed call. */
+  readonly #clock: Clock;
+  /** Keep the latency histogram (the option `recordLatency`). */
+  readonly #recordLatency: boolean;
   /**
    * True when every call is timed (a clock reading at its start and at its end): for the
    * timeout, slow-call detection or the latency histogram. Otherwise only a call that
@@ -346,6 +351,8 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     this.#action = action;
     this.name = this.#options.name;
     this.#timeoutMs = this.#options.timeoutMs ?? Number.POSITIVE_INFINITY;
+    this.#clock = this.#options.clock;
+    this.#recordLatency = this.#options.recordLatency;
     this.#durations = this.#options.recordLatency || this.#options.slowCallDurationMs !== Number.POSITIVE_INFINITY;
     this.#timed = this.#durations || this.#timeoutMs !== Number.POSITIVE_INFINITY;
     this.#inFlight = new DeadlineList<Call>(this.#options.clock, (call) =>
@@ -644,6 +651,8 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
         }
         // Through opossum's fire(): a success is the call's as is; anything else is delivered
         // (a result judged a failure handed back as the value it is, the fallback applied).
+        // (The promise `execute` returns is the call's own, rejected by a plain call: continuing fire()'s
+        // promise instead would reject it by a throw in a reaction, which costs more than the promise.)
         const promise = call.attach(sink);
         this.opossum
           .fire(call)
@@ -692,8 +701,9 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
       call.report(false, error);
       return;
     }
+    // A fallback's promise is the answer as it settles: its rejection is not handed to the fallback again.
     if (result !== null && typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
-      this.#deliverWhen(call, result as PromiseLike<unknown>);
+      call.reportWhen(result as PromiseLike<unknown>);
     } else call.report(true, result);
   }
 
@@ -741,7 +751,9 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     const joined = call.joined;
     if (this.#timed || this.#events.has('success') || this.#events.has('failure')) {
       call.flags |= TIMED;
-      call.deadline = call.stampStart(this.#options.clock, joined) + this.#timeoutMs;
+      const startedAt = call.stampStart(this.#clock, joined);
+      // Without a timeout the deadline stays at infinity: no arithmetic, no store.
+      if (this.#timeoutMs !== Number.POSITIVE_INFINITY) call.deadline = startedAt + this.#timeoutMs;
     } else if (joined !== undefined) {
       // Not timed: no clock reading, and the policies inside still share the enclosing stamp.
       call.startedAt = joined.startedAt;
@@ -819,7 +831,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
 
   /** How long `call` has run, in ms; NaN for a call that was not timed (see {@link #timed}). */
   #elapsed(call: Call): number {
-    return (call.flags & TIMED) === 0 ? Number.NaN : this.#options.clock.now() - call.startedAt;
+    return (call.flags & TIMED) === 0 ? Number.NaN : this.#clock.now() - call.startedAt;
   }
 
   #classifyResult(call: Call, value: unknown, durationMs: number): void {
@@ -854,7 +866,7 @@ export class CircuitBreaker<R = unknown, A extends unknown[] = unknown[]> implem
     }
     this.#counts.success++;
     this.#failing = false;
-    if (this.#options.recordLatency) this.#latency.record(durationMs);
+    if (this.#recordLatency) this.#latency.record(durationMs);
     if (call.direct) {
       const window = this.#window as Bucket[];
       (window[0] as Bucket).successes++;

@@ -83,21 +83,22 @@ export function sleep(ms: number, signal?: AbortSignal, options: { unref?: boole
       clearTimeout(timer);
       reject(signal?.reason);
     };
+    // One timer holds at most MAX_TIMER_MS: a longer delay is waited as a chain of them.
+    const arm = (): void => {
+      const wait = Math.min(left, MAX_TIMER_MS);
+      left -= wait;
+      timer = setTimeout(step, wait);
+      if (options.unref) timer.unref?.();
+    };
     const step = (): void => {
       if (left <= 0) {
         signal?.removeEventListener('abort', onAbort);
         resolve();
         return;
       }
-      const wait = Math.min(left, MAX_TIMER_MS);
-      left -= wait;
-      timer = setTimeout(step, wait);
-      if (options.unref) timer.unref?.();
+      arm();
     };
-    const wait = Math.min(left, MAX_TIMER_MS);
-    left -= wait;
-    timer = setTimeout(step, wait);
-    if (options.unref) timer.unref?.();
+    arm();
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

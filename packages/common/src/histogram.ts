@@ -25,7 +25,8 @@ export class Histogram {
   record(value: number, count = 1): void {
     if (!(value >= 0) || value === Number.POSITIVE_INFINITY) return;
     const units = Math.round(value / this.resolution);
-    this.#counts[bucketIndex(units)]! += count;
+    // Most latencies fall in the linear range: index without the logarithmic arithmetic.
+    this.#counts[units < SUB_BUCKETS ? units : bucketIndex(units)]! += count;
     this.#count += count;
     this.#sum += value * count;
     if (value < this.#min) this.#min = value;

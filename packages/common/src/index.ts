@@ -45,6 +45,7 @@ export {
   ScrapedMetrics,
   type ScrapedMetricsOptions,
 } from './prometheus.ts';
+export { nearestRank } from './quantile.ts';
 export { seededRandom } from './random.ts';
 export { NumberRing } from './ring-buffer.ts';
 export { RollingWindow } from './rolling-window.ts';

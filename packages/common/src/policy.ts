@@ -189,7 +189,8 @@ export class CallScope implements PolicyContext {
     const root = parent.scopeRoot;
     this.scopeRoot = root;
     // Listening first: a caller that aborted meanwhile aborts the tree before this scope joins it.
-    root.listen();
+    // (A root with no caller's signal has nothing to listen to: the common case, checked here.)
+    if (root.scopeCall !== undefined) root.listen();
     if (parent.scopeReason !== LIVE) {
       this.scopeReason = parent.scopeReason;
       return;
@@ -345,7 +346,8 @@ export class CallScope implements PolicyContext {
    * at once when its call is cancelled, even if the work ignores its signal.
    */
   watch(): void {
-    this.scopeRoot.listen();
+    const root = this.scopeRoot;
+    if (root.scopeCall !== undefined) root.listen();
   }
 
   /**

@@ -84,6 +84,8 @@ export class PolicyChain<R = unknown> implements Policy<R> {
   readonly policies: readonly Policy<R>[];
   /** The first stage, built once: a call allocates no closure per layer. */
   readonly #first: Stage | undefined;
+  /** True when the first stage is a staged policy (see {@link StagedPolicy}): it can start a call itself. */
+  readonly #firstStaged: boolean;
 
   /** @throws {InvalidOptionError} when a policy has no `execute` method. */
   constructor(policies: readonly Policy<R>[]) {
@@ -94,6 +96,7 @@ export class PolicyChain<R = unknown> implements Policy<R> {
     });
     this.policies = Object.freeze([...policies]);
     this.#first = link(this.policies as readonly Policy<unknown>[], undefined);
+    this.#firstStaged = this.#first !== undefined && !((this.#first.policy as unknown) instanceof ExecuteStage);
   }
 
   /**
@@ -117,11 +120,7 @@ export class PolicyChain<R = unknown> implements Policy<R> {
     if (typeof fn !== 'function') return refuse(sink, new InvalidOptionError('fn', 'a function', fn));
     // Inside an enclosing chain, this chain's stages are followed by the rest of that one (rare: built per call).
     const first = inner === undefined ? this.#first : link(this.policies as readonly Policy<unknown>[], inner);
-    if (
-      first !== undefined &&
-      !((first.policy as unknown) instanceof ExecuteStage) &&
-      (options === undefined || CallScope.isScope(options))
-    ) {
+    if (first !== undefined && this.#firstStaged && (options === undefined || CallScope.isScope(options))) {
       // A staged policy first, and nothing from the caller but an enclosing scope, if any: it starts the call.
       return first.policy[runStage](fn, options, sink, first.next);
     }

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
 import { heartbeatHandler } from './hono.ts';
 import { HeartbeatMonitor } from './monitor.ts';
+import { MALFORMED_HEARTBEATS } from './testing/malformed.ts';
 
 describe('heartbeatHandler', () => {
   const monitors: HeartbeatMonitor[] = [];
@@ -30,14 +31,7 @@ describe('heartbeatHandler', () => {
     expect(monitor.stats().nodes[0]?.heartbeats).toBe(2);
   });
 
-  it.each([
-    ['not JSON', 'id=api-1'],
-    ['no id', '{"seq":1}'],
-    ['an empty id', '{"id":""}'],
-    ['a numeric id', '{"id":7}'],
-    ['an array', '[]'],
-    ['an over-long id', JSON.stringify({ id: 'x'.repeat(300) })],
-  ])('answers 400 to %s', async (_, body) => {
+  it.each(MALFORMED_HEARTBEATS)('answers 400 to %s', async (_, body) => {
     const { app, monitor } = setup();
     const response = await post(app, body);
     expect(response.status).toBe(400);

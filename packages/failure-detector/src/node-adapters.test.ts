@@ -13,6 +13,7 @@ import * as onExpress from './express.ts';
 import * as onFastify from './fastify.ts';
 import { httpHeartbeatSender } from './http.ts';
 import { HeartbeatMonitor } from './monitor.ts';
+import { MALFORMED_HEARTBEATS } from './testing/malformed.ts';
 
 type Framework = 'express' | 'fastify';
 type Options = onExpress.HeartbeatHandlerOptions & onFastify.HeartbeatHandlerOptions;
@@ -70,15 +71,7 @@ describe.each(['express', 'fastify'] as const)('%s heartbeatHandler (real server
     await eventually(() => expect(sender.stats()).toMatchObject({ sent: 1, failed: 0 }));
   });
 
-  it.each([
-    ['not JSON', 'id=api-1'],
-    ['no id', '{"seq":1}'],
-    ['an empty id', '{"id":""}'],
-    ['a numeric id', '{"id":7}'],
-    ['an array', '[]'],
-    ['an over-long id', JSON.stringify({ id: 'x'.repeat(300) })],
-    ['an empty body', ''],
-  ])('answers 400 to %s', async (_, body) => {
+  it.each(MALFORMED_HEARTBEATS)('answers 400 to %s', async (_, body) => {
     const { monitor, post } = await serve(framework);
     const response = await post(body);
     expect(response.status).toBe(400);

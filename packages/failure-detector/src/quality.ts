@@ -1,4 +1,4 @@
-import { durationMs, finiteNumber, func, integer, oneOf, ratio, seededRandom } from '@ballast/common';
+import { durationMs, finiteNumber, func, integer, nearestRank, oneOf, ratio, seededRandom } from '@ballast/common';
 import type { FailureDetector } from './detector.ts';
 
 /** One population of simulated nodes for {@link measureQuality}. */
@@ -174,9 +174,9 @@ export function measureQuality(
     detectionTimeMs: {
       mean,
       stdDev: detections.length < 2 ? Number.NaN : Math.sqrt(squares / (detections.length - 1)),
-      p50: quantile(detections, 0.5),
-      p90: quantile(detections, 0.9),
-      p99: quantile(detections, 0.99),
+      p50: nearestRank(detections, 0.5),
+      p90: nearestRank(detections, 0.9),
+      p99: nearestRank(detections, 0.99),
       max: detections[detections.length - 1] ?? Number.NaN,
     },
     nodeDetectionTimesMs: nodeDetections,
@@ -326,9 +326,4 @@ function suspicionStart(detector: FailureDetector, from: number, to: number): nu
     else hi = mid;
   }
   return hi;
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
 }

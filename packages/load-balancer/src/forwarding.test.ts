@@ -171,6 +171,26 @@ describe('TrustedProxies', () => {
   });
 });
 
+describe('Forwarding.fields', () => {
+  it('writes, as field lines, the forwarding headers headers() adds for a peer that is not trusted', () => {
+    for (const options of [{}, { by: '_edge', includePort: true }, { trustedProxies: ['10.0.0.0/8'] }]) {
+      const forwarding = createForwarding(options);
+      for (const peer of [
+        { address: '192.0.2.7', port: 4000 },
+        { address: '::ffff:192.0.2.8', port: 4001 },
+        { address: '2001:db8::1', port: 4002 },
+        { address: undefined },
+      ]) {
+        const added = forwarding.headers({ host: 'api.example:8080', forwarded: 'for=6.6.6.6', 'x-forwarded-for': '6.6.6.6' }, peer);
+        const lines = Object.entries(added)
+          .map(([name, value]) => `${name}: ${value}\r\n`)
+          .join('');
+        expect(forwarding.fields(peer, 'api.example:8080')).toBe(lines);
+      }
+    }
+  });
+});
+
 describe('endToEndHeaders and stripHopByHop', () => {
   it('cannot be made to change the copy’s prototype by a header named __proto__', () => {
     const hostile = JSON.parse('{"__proto__": ["polluted"], "x-ok": "1"}') as Record<string, string[] | string>;

@@ -78,6 +78,13 @@ export interface Forwarding {
    * address in `X-Forwarded-For` (else `Forwarded: for=`) that is not a trusted proxy.
    */
   clientAddress(headers: NodeHeaders | Headers, peer: ForwardingPeer): string | undefined;
+  /**
+   * The forwarding fields {@link Forwarding.headers} adds for a peer that is not a trusted
+   * proxy (whose own forwarding fields are dropped), as HTTP/1.1 field lines each ending
+   * in CRLF: `forwarded`, `x-forwarded-for`, `x-forwarded-host` (when `host` is given),
+   * `x-forwarded-proto`. For a data path that copies the other fields itself.
+   */
+  fields(peer: ForwardingPeer, host: string | undefined): string;
 }
 
 /**
@@ -112,6 +119,15 @@ export function createForwarding(options: ForwardingOptions = {}): Forwarding {
   };
   return {
     isTrusted,
+    fields(peer, host) {
+      const address = peer.address === undefined ? undefined : unmapIPv4(peer.address);
+      const proto = peer.protocol ?? 'http';
+      const own = element(address, includePort ? peer.port : undefined, host || undefined, proto);
+      let lines = `forwarded: ${own}\r\n`;
+      if (address !== undefined) lines += `x-forwarded-for: ${address}\r\n`;
+      if (host) lines += `x-forwarded-host: ${host}\r\n`;
+      return `${lines}x-forwarded-proto: ${proto}\r\n`;
+    },
     headers(input, peer) {
       const headers = input instanceof Headers ? fromWebHeaders(input) : input;
       const fromProxy = isTrusted(peer.address);

@@ -4,8 +4,6 @@
  * request head, a response head, and chunked framing found without changing a byte.
  */
 
-import { HOP_BY_HOP_HEADERS } from './forwarding.ts';
-
 /** A message the proxy refuses: answered with `status` and the connection closed. */
 export class HeadError extends Error {
   readonly status: number;
@@ -24,7 +22,16 @@ export interface RequestHead {
   readonly method: string;
   /** The origin-form target, `/path?query`. */
   readonly target: string;
+  /** Every field, parsed on first use. */
   readonly headers: HeaderFields;
+  /** The `Host` field. */
+  readonly host: string;
+  /**
+   * The field lines to forward from a peer that is not a trusted proxy (as received, each
+   * ending in CRLF): all but `Host`, `Expect`, hop-by-hop fields and forwarding
+   * fields. `undefined` when `Connection` nominates other fields: use `headers` then.
+   */
+  readonly forwardLines: string | undefined;
   /** Body length from `Content-Length`; -1 when the body is chunked; 0 when there is none. */
   readonly contentLength: number;
   /** The client asked to close the connection after this exchange. */
@@ -56,22 +63,86 @@ const DIGITS = /^\d{1,15}$/;
 const STATUS_LINE = /^HTTP\/1\.[01] [1-9]\d\d( |$)/;
 const CRLF = '\r\n';
 
-/** Fields never forwarded in either direction (RFC 9110 §7.6.1), beside those `Connection` names. */
-const HOP_BY_HOP: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADERS);
+/** Fields the proxy acts on; a response reads only the hop-by-hop and framing ones, the others are Other there. */
+const Field = { Other: 0, HopByHop: 1, Forwarding: 2, Host: 3, TransferEncoding: 4, ContentLength: 5, Expect: 6, Connection: 7 } as const;
+
+/** What `name` (lower case) is to the proxy: hop-by-hop as in `HOP_BY_HOP_HEADERS`, forwarding as in `FORWARDING_HEADERS`. */
+function fieldKind(name: string): number {
+  switch (name) {
+    case 'host':
+      return Field.Host;
+    case 'content-length':
+      return Field.ContentLength;
+    case 'transfer-encoding':
+      return Field.TransferEncoding;
+    case 'expect':
+      return Field.Expect;
+    case 'connection':
+      return Field.Connection;
+    case 'keep-alive':
+    case 'proxy-connection':
+    case 'proxy-authenticate':
+    case 'proxy-authorization':
+    case 'te':
+    case 'trailer':
+    case 'upgrade':
+      return Field.HopByHop;
+    case 'forwarded':
+    case 'x-forwarded-for':
+    case 'x-forwarded-host':
+    case 'x-forwarded-proto':
+    case 'x-real-ip':
+      return Field.Forwarding;
+    default:
+      return Field.Other;
+  }
+}
+
+/** A request head that passed every check; its field record is built only when asked for. */
+class ParsedRequest implements RequestHead {
+  readonly method: string;
+  readonly target: string;
+  readonly host: string;
+  readonly forwardLines: string | undefined;
+  readonly contentLength: number;
+  readonly close: boolean;
+  readonly expectContinue: boolean;
+  readonly #text: string;
+  readonly #fieldsFrom: number;
+  #headers: HeaderFields | undefined;
+
+  constructor(head: Omit<RequestHead, 'headers'>, text: string, fieldsFrom: number) {
+    this.method = head.method;
+    this.target = head.target;
+    this.host = head.host;
+    this.forwardLines = head.forwardLines;
+    this.contentLength = head.contentLength;
+    this.close = head.close;
+    this.expectContinue = head.expectContinue;
+    this.#text = text;
+    this.#fieldsFrom = fieldsFrom;
+  }
+
+  get headers(): HeaderFields {
+    this.#headers ??= parseFields(this.#text, this.#fieldsFrom, 400);
+    return this.#headers;
+  }
+}
 
 /**
  * Parses the request head in `text` (latin1, from the request line to the last field,
  * without the blank line). Refuses, with the status to answer: a malformed request line,
  * a target that is not a path (absolute-form, authority-form, `*`), a version other than
- * HTTP/1.1, obs-fold, whitespace before a colon, control characters, a missing or repeated
- * `Host`, `Content-Length` that is not one decimal number, `Transfer-Encoding` other than
- * `chunked` alone, and both framing headers at once.
+ * HTTP/1.1, a line not ended by CRLF, obs-fold, whitespace before a colon, control
+ * characters, a missing or repeated `Host`, `Content-Length` that is not one decimal
+ * number, `Transfer-Encoding` other than `chunked` alone, and both framing headers at once.
+ * One pass over the fields: the lines to forward are collected as it goes, and a record of
+ * the fields is built only when `headers` is read.
  *
  * @throws {HeadError}
  */
 export function parseRequestHead(text: string): RequestHead {
-  let lineEnd = text.indexOf(CRLF);
-  if (lineEnd === -1) lineEnd = text.length;
+  const lineEnd = endOfLine(text, 0, 400);
   const line = text.slice(0, lineEnd);
   const sp1 = line.indexOf(' ');
   const sp2 = line.indexOf(' ', sp1 + 1);
@@ -89,65 +160,166 @@ export function parseRequestHead(text: string): RequestHead {
     throw new HeadError(400, 'the request target must be a path (origin-form): absolute-form, authority-form and * are refused');
   }
   if (BAD_TARGET.test(target)) throw new HeadError(400, 'the request target holds characters outside visible ASCII');
-  const headers = parseFields(text, lineEnd, 400);
-  const host = headers.host;
+  if (CONTROL.test(text)) throw new HeadError(400, 'control characters in the request head');
+  const lower = text.toLowerCase();
+  let host: string | undefined;
+  let te: string | undefined;
+  let cl: string[] | undefined;
+  let expect: string | undefined;
+  let connection: string | undefined;
+  let forwardLines = '';
+  /** Where the current run of lines to forward started: runs are copied whole, as received. */
+  let run = lineEnd + 2;
+  for (let start = lineEnd + 2; start < text.length; ) {
+    const end = endOfLine(text, start, 400);
+    const colon = fieldColon(text, start, end, 400);
+    const name = lower.slice(start, colon);
+    if (!TOKEN.test(name))
+      throw new HeadError(400, `malformed field name ${JSON.stringify(text.slice(start, Math.min(colon, start + 64)))}`);
+    const field = fieldKind(name);
+    if (field !== Field.Other && field !== Field.ContentLength) {
+      if (start > run) forwardLines += text.slice(run, start);
+      run = end + 2;
+    }
+    if (field > Field.Forwarding) {
+      const value = trimOws(text.slice(colon + 1, end));
+      if (field === Field.Host) {
+        if (host !== undefined) throw new HeadError(400, 'Host is repeated');
+        host = value;
+      } else if (field === Field.TransferEncoding) {
+        if (te !== undefined) throw new HeadError(400, 'Transfer-Encoding other than "chunked" alone');
+        te = value;
+      } else if (field === Field.ContentLength) {
+        (cl ??= []).push(value);
+      } else if (field === Field.Expect) {
+        if (expect !== undefined) throw new HeadError(417, 'only Expect: 100-continue is understood');
+        expect = value;
+      } else {
+        connection = connection === undefined ? value : `${connection},${value}`;
+      }
+    }
+    start = end + 2;
+  }
+  if (run < text.length) forwardLines += `${text.slice(run)}${CRLF}`;
   if (host === undefined) throw new HeadError(400, 'Host is missing');
-  if (typeof host !== 'string') throw new HeadError(400, 'Host is repeated');
-  const te = headers['transfer-encoding'];
-  const cl = headers['content-length'];
   let contentLength = 0;
   if (te !== undefined) {
     if (cl !== undefined) throw new HeadError(400, 'both Transfer-Encoding and Content-Length');
-    if (typeof te !== 'string' || te.toLowerCase() !== 'chunked') throw new HeadError(400, 'Transfer-Encoding other than "chunked" alone');
+    if (te.toLowerCase() !== 'chunked') throw new HeadError(400, 'Transfer-Encoding other than "chunked" alone');
     contentLength = -1;
   } else if (cl !== undefined) {
     contentLength = contentLengthOf(cl, 400);
   }
-  const expect = headers.expect;
-  let expectContinue = false;
-  if (expect !== undefined) {
-    if (typeof expect !== 'string' || expect.toLowerCase() !== '100-continue')
-      throw new HeadError(417, 'only Expect: 100-continue is understood');
-    expectContinue = true;
+  if (expect !== undefined && expect.toLowerCase() !== '100-continue') throw new HeadError(417, 'only Expect: 100-continue is understood');
+  let close = false;
+  let nominates = false;
+  if (connection !== undefined) {
+    const options = connectionTokens(connection);
+    close = options.has('close');
+    nominates = options.size > (close ? 1 : 0) + (options.has('keep-alive') ? 1 : 0);
   }
-  const connection = headers.connection;
-  return { method, target, headers, contentLength, close: connection !== undefined && hasToken(connection, 'close'), expectContinue };
+  return new ParsedRequest(
+    {
+      method,
+      target,
+      host,
+      forwardLines: nominates ? undefined : forwardLines,
+      contentLength,
+      close,
+      expectContinue: expect !== undefined,
+    },
+    text,
+    lineEnd,
+  );
+}
+
+/** Control characters other than CR and LF, anywhere in a head (CR and LF are checked line by line). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
+
+/** Where the line from `start` ends: its CR (followed by LF), or the end of `text`; a bare CR or LF is refused. */
+function endOfLine(text: string, start: number, status: number): number {
+  const lf = text.indexOf('\n', start);
+  const cr = text.indexOf('\r', start);
+  if (lf === -1) {
+    if (cr !== -1) throw new HeadError(status, 'a bare CR in a line');
+    return text.length;
+  }
+  if (cr !== lf - 1) throw new HeadError(status, cr === -1 || cr > lf ? 'a line ended by a bare LF' : 'a bare CR in a line');
+  return cr;
+}
+
+/** The colon of the field line `start`–`end`, refusing obs-fold and a line without a name. */
+function fieldColon(text: string, start: number, end: number, status: number): number {
+  const c = text.charCodeAt(start);
+  if (c === 32 || c === 9) throw new HeadError(status, 'obs-fold (a field line starting with whitespace) is refused');
+  const colon = text.indexOf(':', start);
+  if (colon === -1 || colon >= end || colon === start) throw new HeadError(status, 'malformed field line');
+  return colon;
 }
 
 /**
  * Parses a response head (`text` as in {@link parseRequestHead}) into the head to send on:
  * hop-by-hop fields and those `Connection` names dropped, except `Transfer-Encoding`,
- * which stays because the body is passed on as it came. `bodyless` is true for an answer
- * to HEAD. Refuses (502) what it cannot frame unambiguously.
+ * which stays because the body is passed on as it came; the other lines as received, in
+ * their order, the framing fields under lower-case names. `bodyless` is true for an answer to HEAD. Refuses (502) what it cannot
+ * frame unambiguously. One pass over the fields, no record of them built.
  *
  * @throws {HeadError}
  */
 export function parseResponseHead(text: string, bodyless: boolean, loadHeader: string | false): ResponseHead {
-  let lineEnd = text.indexOf(CRLF);
-  if (lineEnd === -1) lineEnd = text.length;
+  const lineEnd = endOfLine(text, 0, 502);
   const line = text.slice(0, lineEnd);
   if (!STATUS_LINE.test(line) || BAD_VALUE.test(line)) throw new HeadError(502, 'malformed status line from the upstream');
   const status = Number(line.slice(9, 12));
-  const headers = parseFields(text, lineEnd, 502);
-  const connection = headers.connection;
-  const nominated = connection === undefined ? undefined : tokens(connection);
+  if (CONTROL.test(text)) throw new HeadError(502, 'control characters in the upstream response head');
+  const lower = text.toLowerCase();
+  const loadLength = loadHeader === false ? -1 : loadHeader.length;
   let head = `HTTP/1.1 ${line.slice(9)}${CRLF}`;
-  for (const name in headers) {
-    if ((HOP_BY_HOP.has(name) && name !== 'transfer-encoding') || nominated?.has(name)) continue;
-    const value = headers[name]!;
-    if (typeof value === 'string') head += `${name}: ${value}${CRLF}`;
-    else for (const v of value) head += `${name}: ${v}${CRLF}`;
+  let te: string | undefined;
+  let cl: string[] | undefined;
+  let connection: string | undefined;
+  let load: string | undefined;
+  let start = lineEnd + 2;
+  /** Where the current run of lines passed on as received started (copied whole). */
+  let run = start;
+  while (start < text.length) {
+    const end = endOfLine(text, start, 502);
+    const colon = fieldColon(text, start, end, 502);
+    const name = lower.slice(start, colon);
+    if (!TOKEN.test(name))
+      throw new HeadError(502, `malformed field name ${JSON.stringify(text.slice(start, Math.min(colon, start + 64)))}`);
+    const kind = fieldKind(name);
+    const field = kind === Field.Host || kind === Field.Expect || kind === Field.Forwarding ? Field.Other : kind;
+    if (field !== Field.Other) {
+      if (start > run) head += text.slice(run, start);
+      run = end + 2;
+      // The framing fields are passed on too, under a lower-case name.
+      if (field === Field.TransferEncoding || field === Field.ContentLength) head += `${name}${text.slice(colon, end)}${CRLF}`;
+    }
+    if (field !== Field.Other && field !== Field.HopByHop) {
+      const value = trimOws(text.slice(colon + 1, end));
+      if (field === Field.TransferEncoding) te = te === undefined ? value : `${te},${value}`;
+      else if (field === Field.ContentLength) (cl ??= []).push(value);
+      else connection = connection === undefined ? value : `${connection},${value}`;
+    } else if (name.length === loadLength && load === undefined && name === loadHeader) {
+      load = trimOws(text.slice(colon + 1, end));
+    }
+    start = end + 2;
+  }
+  if (run < text.length) head += `${text.slice(run)}${CRLF}`;
+  let close = false;
+  if (connection !== undefined) {
+    const options = connectionTokens(connection);
+    close = options.has('close');
+    if (options.size > (close ? 1 : 0) + (options.has('keep-alive') ? 1 : 0)) head = withoutFields(head, options);
   }
   let contentLength: number;
-  const te = headers['transfer-encoding'];
-  const cl = headers['content-length'];
-  let close = connection !== undefined && hasToken(connection, 'close');
   if (bodyless || status < 200 || status === 204 || status === 304) {
     contentLength = 0;
   } else if (te !== undefined) {
-    const codings = typeof te === 'string' ? te : te.join(',');
-    const last = codings
-      .slice(codings.lastIndexOf(',') + 1)
+    const last = te
+      .slice(te.lastIndexOf(',') + 1)
       .trim()
       .toLowerCase();
     contentLength = last === 'chunked' ? -1 : -2;
@@ -159,12 +331,19 @@ export function parseResponseHead(text: string, bodyless: boolean, loadHeader: s
     contentLength = -2;
   }
   if (contentLength === -2) close = true;
-  let load: string | undefined;
-  if (loadHeader !== false) {
-    const v = headers[loadHeader];
-    load = typeof v === 'string' ? v : v?.[0];
-  }
   return { status, head, contentLength, close, load };
+}
+
+/** `head` (status line and field lines) without the fields named in `names` (lower case). */
+function withoutFields(head: string, names: ReadonlySet<string>): string {
+  let out = '';
+  for (const fieldLine of head.split(CRLF)) {
+    if (fieldLine === '') continue;
+    const colon = fieldLine.indexOf(':');
+    if (out !== '' && names.has(fieldLine.slice(0, colon).toLowerCase())) continue;
+    out += `${fieldLine}${CRLF}`;
+  }
+  return out;
 }
 
 /** The fields after the start line, into a prototype-free record. */
@@ -202,6 +381,10 @@ function trimOws(value: string): string {
 
 /** One decimal length, however often repeated (`5`, `5, 5`); anything else refused. */
 function contentLengthOf(value: string | string[], status: number): number {
+  // The usual case: one field, one number.
+  if (typeof value === 'string' ? DIGITS.test(value) : value.length === 1 && DIGITS.test(value[0]!)) {
+    return Number(typeof value === 'string' ? value : value[0]);
+  }
   let length = -1;
   for (const part of typeof value === 'string' ? [value] : value) {
     for (const item of part.split(',')) {
@@ -215,6 +398,16 @@ function contentLengthOf(value: string | string[], status: number): number {
   return length;
 }
 
+const KEEP_ALIVE: ReadonlySet<string> = new Set(['keep-alive']);
+const CLOSE: ReadonlySet<string> = new Set(['close']);
+
+/** The options a `Connection` value names (lower case, framing fields left out); the usual values answered without parsing. */
+function connectionTokens(value: string): ReadonlySet<string> {
+  if (value.length === 10 && value.toLowerCase() === 'keep-alive') return KEEP_ALIVE;
+  if (value.length === 5 && value.toLowerCase() === 'close') return CLOSE;
+  return tokens(value);
+}
+
 function tokens(value: string | string[]): Set<string> {
   const set = new Set<string>();
   for (const part of typeof value === 'string' ? [value] : value) {
@@ -225,11 +418,6 @@ function tokens(value: string | string[]): Set<string> {
     }
   }
   return set;
-}
-
-function hasToken(value: string | string[], token: string): boolean {
-  if (typeof value === 'string' && value.length === token.length) return value.toLowerCase() === token;
-  return tokens(value).has(token);
 }
 
 // Chunked framing --------------------------------------------------------------------

@@ -88,6 +88,46 @@ describe('netProxy', () => {
     expectIdle(served);
   });
 
+  it('drops hop-by-hop fields and those Connection names both ways, and passes the other lines as received', async () => {
+    const u = await upstream((req, res) => {
+      req.resume();
+      res.writeHead(200, {
+        Connection: 'keep-alive, X-Private',
+        'X-Private': 'internal',
+        'Proxy-Authenticate': 'Basic',
+        Upgrade: 'h2c',
+        'X-Kept-Case': 'Value',
+        'content-length': '2',
+      });
+      res.end('ok');
+    });
+    const served = await serveProxy([u.url]);
+    const hops =
+      'Keep-Alive: timeout=9\r\nTE: trailers\r\nTrailer: X-T\r\nUpgrade: h2c\r\nProxy-Authorization: Basic eA==\r\nProxy-Connection: keep-alive\r\n';
+    // The usual request: no field nominated by Connection.
+    const plain = await raw(
+      served.port,
+      `GET /a HTTP/1.1\r\nHost: x\r\nX-Mixed-Case:  v1 \r\n${hops}X-Real-IP: 6.6.6.6\r\nConnection: close\r\n\r\n`,
+    );
+    expect(plain).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(plain).toContain('X-Kept-Case: Value\r\n');
+    expect(plain).toContain('content-length: 2\r\n');
+    for (const gone of [/x-private/i, /proxy-authenticate/i, /upgrade/i, /keep-alive/i]) expect(plain).not.toMatch(gone);
+    // A request whose Connection names another field.
+    await raw(served.port, `GET /b HTTP/1.1\r\nHost: x\r\nX-Secret: s\r\nX-Other: o\r\n${hops}Connection: close, X-Secret\r\n\r\n`);
+    const [a, b] = u.requests;
+    expect(a!.rawHeaders).toContain('X-Mixed-Case');
+    expect(a!.headers['x-mixed-case']).toBe('v1');
+    expect(b!.headers['x-other']).toBe('o');
+    for (const req of [a!, b!]) {
+      for (const name of ['keep-alive', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-connection', 'x-secret', 'x-real-ip']) {
+        expect(req.headers[name]).toBeUndefined();
+      }
+      expect(req.headers['x-forwarded-for']).toBe('127.0.0.1');
+    }
+    expectIdle(served);
+  });
+
   it('balances with the strategy and keeps one upstream connection per client connection in steady state', async () => {
     const a = await upstream(echo('a'));
     const b = await upstream(echo('b'));

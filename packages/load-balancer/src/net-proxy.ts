@@ -3,7 +3,7 @@ import { type AddressInfo, connect, createServer, type Server, type Socket } fro
 import { durationMs, type ErrorAnswer, func, InvalidOptionError, integer, nonEmptyString, TimeoutError } from '@ballast/common';
 import type { LoadBalancer } from './balancer.ts';
 import { UpstreamError } from './forward.ts';
-import { createForwarding, type ForwardingOptions, type OutgoingHeaders } from './forwarding.ts';
+import { createForwarding, type ForwardingOptions, type ForwardingPeer, type OutgoingHeaders } from './forwarding.ts';
 import { ChunkedFraming, HeadError, type HeaderFields, parseRequestHead, parseResponseHead, type RequestHead } from './http1.ts';
 import { proxyRejection, UPSTREAM_FAILED } from './rejection.ts';
 import type { PickHandle } from './types.ts';
@@ -119,6 +119,19 @@ function settings(options: NetProxyOptions): Settings {
   };
 }
 
+/** The sweep period: an eighth of the shortest deadline, between 10 ms and 1 s. */
+function tickMs(s: Settings): number {
+  const shortest = Math.min(
+    s.timeoutMs,
+    s.bodyTimeoutMs > 0 ? s.bodyTimeoutMs : Number.POSITIVE_INFINITY,
+    s.connectTimeoutMs,
+    s.headersTimeoutMs,
+    s.requestTimeoutMs,
+    s.clientKeepAliveTimeoutMs,
+  );
+  return Math.min(1_000, Math.max(10, Math.floor(shortest / 8)));
+}
+
 /** Where one endpoint lives, parsed once. */
 interface Target {
   host: string;
@@ -162,6 +175,9 @@ class NetProxyServer implements NetProxy {
   readonly clients = new Set<ClientConnection>();
   readonly #targets = new Map<string, Target>();
   readonly #sweeper: ReturnType<typeof setInterval>;
+  /** How often deadlines are checked, ms. */
+  readonly tickMs: number;
+  #lastIdleSweep = 0;
   inFlight = 0;
   refused = 0;
   closing = false;
@@ -176,8 +192,12 @@ class NetProxyServer implements NetProxy {
       }
       this.clients.add(new ClientConnection(this, socket));
     });
-    // Idle upstream connections past their keep-alive time are closed by one sweep, not a timer each.
-    this.#sweeper = setInterval(() => this.#sweep(), Math.max(250, s.keepAliveTimeoutMs / 4));
+    // Every deadline (client head, body and keep-alive times; upstream connect, head and body
+    // times; idle pooled connections) is checked by one periodic sweep, not a timer per
+    // connection re-armed on every request: a deadline fires at most an eighth of its
+    // duration late (tickMs).
+    this.tickMs = tickMs(s);
+    this.#sweeper = setInterval(() => this.#sweep(), this.tickMs);
     this.#sweeper.unref();
   }
 
@@ -200,9 +220,11 @@ class NetProxyServer implements NetProxy {
   close(): Promise<void> {
     if (this.#closed) return this.#closed;
     this.closing = true;
-    clearInterval(this.#sweeper);
     const listening = this.server.listening;
-    const closed = listening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : Promise.resolve();
+    // The sweep runs on until the last connection is gone: busy ones still time out.
+    const closed = (listening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : Promise.resolve()).then(() => {
+      if (this.clients.size === 0) clearInterval(this.#sweeper);
+    });
     for (const client of this.clients) client.closeWhenIdle();
     for (const t of this.#targets.values()) for (const u of t.idle.splice(0)) u.destroy();
     this.#closed = closed;
@@ -253,7 +275,12 @@ class NetProxyServer implements NetProxy {
   }
 
   #sweep(): void {
-    const limit = performance.now() - this.s.keepAliveTimeoutMs;
+    const now = performance.now();
+    for (const client of this.clients) client.check(now);
+    if (this.closing && this.clients.size === 0) clearInterval(this.#sweeper);
+    if (now - this.#lastIdleSweep < this.s.keepAliveTimeoutMs / 4) return;
+    this.#lastIdleSweep = now;
+    const limit = now - this.s.keepAliveTimeoutMs;
     for (const t of this.#targets.values()) {
       if (t.idle.length === 0) continue;
       const keep = t.idle.filter((u) => u.idleSince > limit);
@@ -280,12 +307,16 @@ class ClientConnection {
   /** Bytes received and not yet handled (a partial head, pipelined requests). */
   #pending: Buffer | undefined;
   #exchange: Exchange | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerMs = 0;
+  /** When the current phase's time runs out (performance.now() ms), checked by the server's sweep. */
+  #deadline = Number.POSITIVE_INFINITY;
   #timerPhase: Phase = Phase.Head;
   /** A request head is partly received (its time runs). */
   #heading = false;
   #closeAfter = false;
+  #peer: ForwardingPeer | undefined;
+  #trusted: boolean | undefined;
+  #fieldsHost: string | undefined;
+  #fields = '';
 
   constructor(p: NetProxyServer, socket: Socket) {
     this.#p = p;
@@ -302,8 +333,29 @@ class ClientConnection {
     return this.#closeAfter;
   }
 
+  /** The peer as forwarding headers describe it (read once: the socket's getters are not free). */
+  get peer(): ForwardingPeer {
+    this.#peer ??= { address: this.socket.remoteAddress, port: this.socket.remotePort, protocol: 'http' };
+    return this.#peer;
+  }
+
+  /** Whether the peer is a trusted proxy (its forwarding fields are kept and extended). */
+  get trusted(): boolean {
+    this.#trusted ??= this.#p.s.forwarding.isTrusted(this.peer.address);
+    return this.#trusted;
+  }
+
+  /** This proxy's forwarding fields for a request with `host`, formatted once per connection and Host. */
+  forwardingFields(host: string): string {
+    if (host !== this.#fieldsHost) {
+      this.#fieldsHost = host;
+      this.#fields = this.#p.s.forwarding.fields(this.peer, host);
+    }
+    return this.#fields;
+  }
+
   get remoteAddress(): string | undefined {
-    return this.socket.remoteAddress;
+    return this.peer.address;
   }
 
   closeWhenIdle(): void {
@@ -313,25 +365,26 @@ class ClientConnection {
 
   #arm(phase: Phase, ms: number): void {
     this.#timerPhase = phase;
-    if (this.#timer !== undefined && this.#timerMs === ms) {
-      this.#timer.refresh();
-      return;
-    }
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timerMs = ms;
-    this.#timer = setTimeout(this.#onTimer, ms);
-    this.#timer.unref();
+    this.#deadline = performance.now() + ms;
   }
 
-  #onTimer = (): void => {
-    if (this.#phase === Phase.Closed || this.#phase !== this.#timerPhase) return;
+  /** Called by the server's sweep: acts on a deadline that passed, here or on the exchange's upstream. */
+  check(now: number): void {
+    this.#exchange?.check(now);
+    if (now < this.#deadline) return;
+    this.#deadline = Number.POSITIVE_INFINITY;
+    if (this.#phase === Phase.Closed) {
+      this.socket.destroy();
+      return;
+    }
+    if (this.#phase !== this.#timerPhase) return;
     if (this.#phase === Phase.Head && this.#exchange === undefined) {
       if (this.#heading || (this.#pending?.length ?? 0) > 0) this.refuse(new HeadError(408, 'the request head did not arrive in time'));
       else this.socket.destroy();
     } else if (this.#phase === Phase.Body) {
       this.#exchange?.clientFailed(new HeadError(408, 'the request body did not arrive in time'));
     }
-  };
+  }
 
   #onData = (chunk: Buffer): void => {
     switch (this.#phase) {
@@ -386,10 +439,6 @@ class ClientConnection {
       return;
     }
     const text = buf.toString('latin1', start, end);
-    if (text.includes('\n') && hasBareLf(text)) {
-      this.refuse(new HeadError(400, 'a line ended by a bare LF'));
-      return;
-    }
     let head: RequestHead;
     try {
       head = parseRequestHead(text);
@@ -469,12 +518,10 @@ class ClientConnection {
   #finish(last?: string): void {
     this.#phase = Phase.Closed;
     this.#pending = undefined;
-    this.#clearTimer();
     if (last === undefined) this.socket.end();
     else this.socket.end(last, 'latin1');
     this.socket.resume();
-    this.#timer = setTimeout(() => this.socket.destroy(), this.#p.s.clientKeepAliveTimeoutMs);
-    this.#timer.unref();
+    this.#deadline = performance.now() + this.#p.s.clientKeepAliveTimeoutMs;
   }
 
   /** Sends an error answer for the current exchange; closes after it when the request body is unfinished. */
@@ -517,14 +564,9 @@ class ClientConnection {
     this.#exchange?.clientDrained();
   };
 
-  #clearTimer(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
   #onClose = (): void => {
     this.#phase = Phase.Closed;
-    this.#clearTimer();
+    this.#deadline = Number.POSITIVE_INFINITY;
     this.#p.clients.delete(this);
     const exchange = this.#exchange;
     if (exchange !== undefined) {
@@ -533,11 +575,6 @@ class ClientConnection {
       exchange.clientGone();
     }
   };
-}
-
-function hasBareLf(text: string): boolean {
-  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) if (text.charCodeAt(i - 1) !== 13) return true;
-  return false;
 }
 
 function noop(): void {}
@@ -571,26 +608,33 @@ class Exchange {
     if (head.contentLength === 0) this.#bodyDone = true;
   }
 
+  /** The server's sweep: the upstream's deadlines. */
+  check(now: number): void {
+    this.#upstream?.check(now);
+  }
+
   get isHead(): boolean {
     return this.head.method === 'HEAD';
   }
 
   start(rest: Buffer): void {
-    const s = this.#p.s;
     const head = this.head;
-    const socket = this.client.socket;
-    const headers: OutgoingHeaders = s.forwarding.headers(head.headers, {
-      address: socket.remoteAddress,
-      port: socket.remotePort,
-      protocol: 'http',
-    });
-    if (head.contentLength === -1) headers['transfer-encoding'] = 'chunked';
-    let text = '';
-    for (const name in headers) {
-      const value = headers[name]!;
-      if (typeof value === 'string') text += `${name}: ${value}\r\n`;
-      else for (const v of value) text += `${name}: ${v}\r\n`;
+    const client = this.client;
+    let text: string;
+    if (head.forwardLines !== undefined && !client.trusted) {
+      // The usual case: the lines the parser kept, then this proxy's forwarding fields.
+      text = head.forwardLines + client.forwardingFields(head.host);
+    } else {
+      const headers: OutgoingHeaders = this.#p.s.forwarding.headers(head.headers, client.peer);
+      text = '';
+      for (const name in headers) {
+        if (name === 'transfer-encoding') continue;
+        const value = headers[name]!;
+        if (typeof value === 'string') text += `${name}: ${value}\r\n`;
+        else for (const v of value) text += `${name}: ${v}\r\n`;
+      }
     }
+    if (head.contentLength === -1) text += 'transfer-encoding: chunked\r\n';
     this.#requestHead = text;
     if (this.#bodyDone) this.client.keep(rest);
     else if (rest.length > 0) this.body(rest, 0);
@@ -858,11 +902,12 @@ class UpstreamConnection {
   #framing: ChunkedFraming | undefined;
   #close = false;
   #receivedAny = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #bodyTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Deadlines (performance.now() ms), checked by the server's sweep through the exchange. */
+  #connectDeadline = Number.POSITIVE_INFINITY;
+  #headDeadline = Number.POSITIVE_INFINITY;
+  #bodyDeadline = Number.POSITIVE_INFINITY;
   #reads = 0;
   #readsAtCheck = 0;
-  #connectTimer: ReturnType<typeof setTimeout> | undefined;
   pendingHead: string | undefined;
   lastHead = '';
   #paused = false;
@@ -881,14 +926,9 @@ class UpstreamConnection {
   connectThen(exchange: Exchange, head: string): void {
     this.#exchange = exchange;
     this.lastHead = head;
-    this.#connectTimer = setTimeout(
-      () => this.socket.destroy(new Error(`connect timed out after ${this.#p.s.connectTimeoutMs} ms`)),
-      this.#p.s.connectTimeoutMs,
-    );
-    this.#connectTimer.unref();
+    this.#connectDeadline = performance.now() + this.#p.s.connectTimeoutMs;
     this.socket.once('connect', () => {
-      clearTimeout(this.#connectTimer);
-      this.#connectTimer = undefined;
+      this.#connectDeadline = Number.POSITIVE_INFINITY;
       this.connected = true;
       exchange.connected(this, head);
     });
@@ -913,15 +953,29 @@ class UpstreamConnection {
     } else {
       socket.write(head, 'latin1');
     }
-    this.#armHead();
+    this.#headDeadline = performance.now() + this.#p.s.timeoutMs;
   }
 
-  #armHead(): void {
-    if (this.#timer === undefined) {
-      this.#timer = setTimeout(this.#onHeadTimeout, this.#p.s.timeoutMs);
-      this.#timer.unref();
-    } else {
-      this.#timer.refresh();
+  /** Acts on a deadline that passed: connecting, waiting for the response head, or between two reads of its body. */
+  check(now: number): void {
+    if (now >= this.#connectDeadline) {
+      this.#connectDeadline = Number.POSITIVE_INFINITY;
+      this.socket.destroy(new Error(`connect timed out after ${this.#p.s.connectTimeoutMs} ms`));
+      return;
+    }
+    const exchange = this.#exchange;
+    if (exchange === undefined) return;
+    if (this.#reading === Reading.Head && now >= this.#headDeadline) {
+      this.#headDeadline = Number.POSITIVE_INFINITY;
+      exchange.upstreamFailed(this, new TimeoutError(this.#p.s.timeoutMs), true);
+    } else if (this.#reading === Reading.Body && now >= this.#bodyDeadline) {
+      if (this.#reads !== this.#readsAtCheck || this.#paused) {
+        this.#readsAtCheck = this.#reads;
+        this.#bodyDeadline = now + this.#p.s.bodyTimeoutMs;
+        return;
+      }
+      this.#bodyDeadline = Number.POSITIVE_INFINITY;
+      exchange.upstreamFailed(this, new TimeoutError(this.#p.s.bodyTimeoutMs, 'the upstream response body stalled'), true);
     }
   }
 
@@ -938,21 +992,6 @@ class UpstreamConnection {
 
   #onDrain = (): void => {
     this.#exchange?.upstreamDrained();
-  };
-
-  #onHeadTimeout = (): void => {
-    if (this.#reading !== Reading.Head || this.#exchange === undefined) return;
-    this.#exchange.upstreamFailed(this, new TimeoutError(this.#p.s.timeoutMs), true);
-  };
-
-  #onBodyTimer = (): void => {
-    if (this.#reading !== Reading.Body || this.#exchange === undefined) return;
-    if (this.#reads !== this.#readsAtCheck || this.#paused) {
-      this.#readsAtCheck = this.#reads;
-      this.#bodyTimer!.refresh();
-      return;
-    }
-    this.#exchange.upstreamFailed(this, new TimeoutError(this.#p.s.bodyTimeoutMs, 'the upstream response body stalled'), true);
   };
 
   #onRead = (bytes: number, buffer: Buffer): boolean => {
@@ -987,9 +1026,7 @@ class UpstreamConnection {
     this.#pending = undefined;
     let parsed: ReturnType<typeof parseResponseHead>;
     try {
-      const text = buf.toString('latin1', 0, end);
-      if (text.includes('\n') && hasBareLf(text)) throw new HeadError(502, 'a bare LF in the upstream response head');
-      parsed = parseResponseHead(text, exchange.isHead, this.#p.s.loadHeader);
+      parsed = parseResponseHead(buf.toString('latin1', 0, end), exchange.isHead, this.#p.s.loadHeader);
     } catch (error) {
       exchange.upstreamFailed(this, error, false);
       return;
@@ -1015,11 +1052,8 @@ class UpstreamConnection {
     }
     if (buf.length > end + 4) this.#body(exchange, buf, end + 4);
     else exchange.responseData(undefined, this);
-    if (this.#reading === Reading.Body && this.#p.s.bodyTimeoutMs > 0) {
-      if (this.#bodyTimer === undefined) {
-        this.#bodyTimer = setTimeout(this.#onBodyTimer, this.#p.s.bodyTimeoutMs);
-        this.#bodyTimer.unref();
-      } else this.#bodyTimer.refresh();
+    if (this.#reading === Reading.Body) {
+      this.#bodyDeadline = this.#p.s.bodyTimeoutMs > 0 ? performance.now() + this.#p.s.bodyTimeoutMs : Number.POSITIVE_INFINITY;
     }
   }
 
@@ -1068,7 +1102,7 @@ class UpstreamConnection {
   };
 
   #fail(error: Error): void {
-    this.#clearTimers();
+    this.#connectDeadline = Number.POSITIVE_INFINITY;
     const exchange = this.#exchange;
     if (exchange === undefined) return;
     if (!this.connected) {
@@ -1086,17 +1120,10 @@ class UpstreamConnection {
     exchange.upstreamFailed(this, error, false);
   }
 
-  #clearTimers(): void {
-    if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
-    this.#connectTimer = undefined;
-  }
-
   destroy(): void {
     this.#exchange = undefined;
     this.#reading = Reading.Idle;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    if (this.#bodyTimer !== undefined) clearTimeout(this.#bodyTimer);
-    this.#clearTimers();
+    this.#connectDeadline = Number.POSITIVE_INFINITY;
     this.socket.destroy();
   }
 }

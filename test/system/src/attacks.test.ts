@@ -3,7 +3,9 @@
  * Redis, real HTTP on loopback. Each test reproduces one attack of the hostile-client
  * review and checks that everyone else is still served.
  */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { getPriority } from 'node:os';
 import { RedisQueue } from '@ballast/app-queue';
 import { type AppEnv, listen } from '@ballast/app-shared';
 import { type Distributed, junk, repeat, type ServiceProcess, send, spawnService, startDistributed, uploads } from '@ballast/app-system';
@@ -133,20 +135,24 @@ describe('a client’s cost budget', () => {
       // spends most of it, and the refill cannot pay for another within the test. The
       // costly lane is out of the way, so only the budget stands between the attacker and the workers.
       api: { BALLAST_API_ANONYMOUS_COST_MS_PER_SEC: '10', BALLAST_API_ANONYMOUS_COST_BURST_MS: '5000', BALLAST_API_COSTLY_MS: '1000000' },
-      worker: { BALLAST_WORKER_CONCURRENCY: '2' },
+      // Conversions below the request path for CPU, as where workers share cores with it.
+      worker: { BALLAST_WORKER_CONCURRENCY: '2', BALLAST_WORKER_NICE: '5' },
     });
   }, 120_000);
   afterAll(async () => {
     await system?.close();
   });
 
-  it('holds a client sending costly conversions to its budget while another client is served throughout', { timeout: 180_000 }, async () => {
+  it('holds a client sending costly conversions to its budget while another client is served throughout', {
+    timeout: 180_000,
+  }, async () => {
     // AVIF 640×480 at effort 4: about 3.7 s of indicative cost each, converted by real sharp.
     const url = `${system.url}/v1/resize?format=avif&width=640&height=480&fit=fill&effort=4&deadlineMs=60000`;
     const attacker = new Map<string, number>();
     const costly = async (): Promise<void> => {
       const res = await send(url, { method: 'POST', body: jpeg, headers: { 'content-type': 'image/jpeg' } });
-      const key = res.status === 200 ? '200' : `${res.status} ${(JSON.parse(res.body.toString()) as { error: { code: string } }).error.code}`;
+      const key =
+        res.status === 200 ? '200' : `${res.status} ${(JSON.parse(res.body.toString()) as { error: { code: string } }).error.code}`;
       attacker.set(key, (attacker.get(key) ?? 0) + 1);
     };
     const attack = async (): Promise<void> => {
@@ -171,6 +177,19 @@ describe('a client’s cost budget', () => {
       422,
       'ERR_BALLAST_TOO_COSTLY',
     ]);
+  });
+
+  it.runIf(existsSync('/proc/self/task'))('runs every thread of the worker, libvips’ included, at its lower CPU priority', async () => {
+    const pid = system.workers[0]?.proc.pid as number;
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value (the fields after the name, which ends in ')').
+    const nice = readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    });
+    // The conversions above ran on threads started after the worker lowered itself, and on the ones it had then.
+    expect(nice.length).toBeGreaterThan(4);
+    // (A test run itself below 5 starts the worker there: never raised, it stays.)
+    expect(new Set(nice)).toEqual(new Set([Math.max(5, getPriority())]));
   });
 });
 

@@ -2,6 +2,7 @@ import type { Quota } from '@ballast/app-identity';
 import { InProcessQueue, type Lease } from '@ballast/app-queue';
 import { silentLogger } from '@ballast/app-shared';
 import { ResizeWorker } from '@ballast/app-worker';
+import { eventually } from '@ballast/test/http';
 import sharp from 'sharp';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ApiOptions, type ApiUsage, createApi } from '../index.ts';
@@ -382,6 +383,6 @@ describe('hostile and malformed requests', () => {
     open.push(new ResizeWorker({ queue, concurrency: 1 }).start());
     const { renditions } = await json(two);
     for (const r of renditions) await queue.wait((r.url as string).slice('/v1/jobs/'.length));
-    await vi.waitFor(async () => expect((await post('widths=10,20&formats=webp&mode=async')).status).toBe(202));
+    await eventually(async () => expect((await post('widths=10,20&formats=webp&mode=async')).status).toBe(202));
   });
 });

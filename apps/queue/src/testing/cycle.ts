@@ -4,6 +4,7 @@
  * in it, so what is measured is the queue. Used by the benchmark (`npm run bench:queue`)
  * and by the partition and power-cut scenarios.
  */
+import { nearestRank } from '@ballast/common';
 import type { JobQueue } from '../types.ts';
 
 /** Options of {@link runCycles}. */
@@ -118,7 +119,8 @@ export async function consumeNoOp(queue: JobQueue, consumers: number, signal: Ab
 
 /** The `q` quantile (0–1) of `values`, nearest rank; NaN when empty. */
 export function percentile(values: readonly number[], q: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+  return nearestRank(
+    [...values].sort((a, b) => a - b),
+    q,
+  );
 }
