@@ -15,6 +15,7 @@ interface ChaosResults extends ChaosResult {
 /** Code these results measure: the check warns when it changed after the results were written. */
 export const measures: readonly string[] = [
   'apps/system/src/chaos.ts',
+  'apps/system/src/chaos-drain.ts',
   'apps/system/src/launcher.ts',
   'apps/system/src/topology.ts',
   'benchmarks/chaos',

@@ -141,6 +141,93 @@ describe('Admission.admit', () => {
   });
 });
 
+describe('Admission.admit in a burst', () => {
+  // 2 slots, 100 ms conversions: depth 20 means (20 − 2 + 1) × 100 / 2 = 950 ms of expected wait.
+  const steady = feed(Array<number>(64).fill(100));
+  function setup(options: AdmissionOptions = {}) {
+    let t = 0;
+    let depth = 0;
+    const a = admission(
+      () => ({ ...steady, updatedAt: Date.now() }),
+      () => depth,
+      { clock: { now: () => t }, ...options },
+    );
+    return {
+      a,
+      at: (ms: number) => {
+        t = ms;
+      },
+      depth: (n: number) => {
+        depth = n;
+      },
+    };
+  }
+  const admitted = async (a: Admission, deadlineMs: number): Promise<boolean> => {
+    const permit = await a.admit(deadlineMs).catch((error: unknown) => {
+      if (isShedError(error)) return undefined;
+      throw error;
+    });
+    permit?.release();
+    return permit !== undefined;
+  };
+
+  it('judges a backlog that forms after a short queue against the deadline for burstMs, then against maxExpectedWaitMs', async () => {
+    const { a, at, depth } = setup();
+    expect(await admitted(a, 5000)).toBe(true); // short since t = 0
+    at(3000);
+    depth(20); // the requests a failover held back land at once
+    expect(await admitted(a, 5000)).toBe(true); // 950 ms ≤ 5000 − 100
+    expect(await admitted(a, 1000)).toBe(false); // its own deadline still bounds it
+    at(4999);
+    expect(await admitted(a, 5000)).toBe(true);
+    at(5000); // the backlog stood burstMs: overload
+    expect(await admitted(a, 5000)).toBe(false);
+    a[Symbol.dispose]();
+  });
+
+  it('gives a standing overload no second burst after a short dip, only after burstMs of a short queue', async () => {
+    const { a, at, depth } = setup();
+    at(2000);
+    depth(20);
+    expect(await admitted(a, 5000)).toBe(true); // burst until 4000
+    at(4000);
+    expect(await admitted(a, 5000)).toBe(false);
+    depth(2); // drained for a moment…
+    at(4500);
+    expect(await admitted(a, 5000)).toBe(true);
+    depth(20); // …and back: still overload
+    at(5000);
+    expect(await admitted(a, 5000)).toBe(false);
+    depth(2);
+    at(6000);
+    expect(await admitted(a, 5000)).toBe(true);
+    at(8000); // short for burstMs: the next backlog is a burst again
+    depth(20);
+    expect(await admitted(a, 5000)).toBe(true);
+    a[Symbol.dispose]();
+  });
+
+  it('sheds a backlog at maxExpectedWaitMs from the start with burstMs 0, and right after start-up', async () => {
+    const off = setup({ burstMs: 0 });
+    off.at(10_000);
+    off.depth(20);
+    expect(await admitted(off.a, 5000)).toBe(false);
+    off.a[Symbol.dispose]();
+    const fresh = setup(); // no evidence yet that the queue was short for burstMs
+    fresh.at(1000);
+    fresh.depth(20);
+    expect(await admitted(fresh.a, 5000)).toBe(false);
+    fresh.a[Symbol.dispose]();
+    expect(() =>
+      admission(
+        () => steady,
+        () => 0,
+        { burstMs: -1 },
+      ),
+    ).toThrow(/burstMs/);
+  });
+});
+
 describe('Admission.admit with several jobs', () => {
   it('admits a request of several jobs only if its last job can start in time', async () => {
     // 2 slots, 100 ms per job, 2 jobs queued: one job waits (2 − 2 + 1) × 100 / 2 = 50 ms;

@@ -11,6 +11,15 @@ export interface AdmissionOptions {
   workerSlots?: number;
   /** Shed when the expected queue wait exceeds this, ms, even if the deadline is later: keeps admitted requests fast. @default 400 */
   maxExpectedWaitMs?: number;
+  /**
+   * A backlog that forms after the queue was short (expected wait within
+   * `maxExpectedWaitMs`) for at least this long is, for its first `burstMs`, judged against
+   * each request's own deadline instead: a burst — the requests a queue failover held back
+   * reaching the queue at once — drains within their deadlines. A backlog standing longer
+   * is overload, shed at `maxExpectedWaitMs` until the queue has been short for `burstMs`
+   * again. 0: never. @default 2000
+   */
+  burstMs?: number;
   /** How long a queue depth reading is reused, ms. @default 50 */
   depthCacheMs?: number;
   /**
@@ -138,6 +147,10 @@ export class Admission implements Disposable {
   readonly limiter: ConcurrencyLimiter;
   readonly #slots: number;
   readonly #maxExpectedWaitMs: number;
+  readonly #burstMs: number;
+  /** Since when the queue has been short (undefined while it is not), and until when a burst is admitted, clock ms. */
+  #shortSince: number | undefined;
+  #burstUntil = Number.NEGATIVE_INFINITY;
   readonly #prior: number;
   readonly #priorWeight: number;
   readonly #staleAfterMs: number;
@@ -154,6 +167,7 @@ export class Admission implements Disposable {
   constructor(source: AdmissionSource, options: AdmissionOptions = {}) {
     this.#slots = integer('workerSlots', options.workerSlots ?? availableParallelism(), { min: 1 });
     this.#maxExpectedWaitMs = durationMs('maxExpectedWaitMs', options.maxExpectedWaitMs ?? 400);
+    this.#burstMs = durationMs('burstMs', options.burstMs ?? 2000);
     this.#prior = durationMs('priorServiceMs', options.priorServiceMs ?? 100, { min: 1 });
     this.#priorWeight = integer('priorWeight', options.priorWeight ?? 8, { min: 0, max: 1000 });
     this.#staleAfterMs = durationMs('staleAfterMs', options.staleAfterMs ?? 10_000);
@@ -161,6 +175,7 @@ export class Admission implements Disposable {
     this.#probeRatio = ratio('probeRatio', options.probeRatio ?? 0.05);
     this.#random = options.random ?? Math.random;
     this.#clock = options.clock ?? systemClock;
+    this.#shortSince = this.#clock.now();
     this.#now = func('now', options.now ?? (() => Date.now()));
     const depthCacheMs = durationMs('depthCacheMs', options.depthCacheMs ?? 50);
     this.#depthWaitMs = durationMs('depthWaitMs', options.depthWaitMs ?? 250);
@@ -198,19 +213,20 @@ export class Admission implements Disposable {
     let expected: number;
     let serviceMs: number;
     let jobs: number;
+    let budget: number;
     try {
       const [depth, stats] = await Promise.all([
         this.#depth.latest(this.#depthWaitMs),
         this.#service.get().catch(() => this.#service.value),
       ]);
       serviceMs = this.serviceEstimateMs(stats);
-      jobs = fit(this.#room(depth, serviceMs, deadlineMs));
+      budget = this.#budget(depth, serviceMs, deadlineMs);
+      jobs = fit(this.#room(depth, serviceMs, budget));
       expected = this.expectedWaitMs(depth + jobs - 1, serviceMs);
     } catch (error) {
       permit.release({ ignore: true });
       throw error;
     }
-    const budget = Math.min(this.#maxExpectedWaitMs, deadlineMs - serviceMs);
     if (expected > budget) {
       if (this.#probeRatio > 0 && this.#random() < this.#probeRatio) {
         this.#probes++;
@@ -230,11 +246,29 @@ export class Admission implements Disposable {
    */
   async room(deadlineMs: number): Promise<number> {
     const [depth, stats] = await Promise.all([this.#depth.get(), this.#service.get().catch(() => this.#service.value)]);
-    return this.#room(depth, this.serviceEstimateMs(stats), deadlineMs);
+    const serviceMs = this.serviceEstimateMs(stats);
+    return this.#room(depth, serviceMs, this.#budget(depth, serviceMs, deadlineMs));
   }
 
-  #room(depth: number, serviceMs: number, deadlineMs: number): number {
-    const budget = Math.min(this.#maxExpectedWaitMs, deadlineMs - serviceMs);
+  /**
+   * How long a request due within `deadlineMs` may wait in the queue, ms: `maxExpectedWaitMs`
+   * (or less, as the deadline allows), or the deadline alone in the first `burstMs` of a
+   * backlog that formed after a short queue (see `burstMs`). Tracks the queue's spells.
+   */
+  #budget(depth: number, serviceMs: number, deadlineMs: number): number {
+    const now = this.#clock.now();
+    if (this.expectedWaitMs(depth, serviceMs) <= this.#maxExpectedWaitMs) {
+      this.#shortSince ??= now;
+    } else if (this.#shortSince !== undefined) {
+      if (this.#burstMs > 0 && now - this.#shortSince >= this.#burstMs) this.#burstUntil = now + this.#burstMs;
+      this.#shortSince = undefined;
+    }
+    const own = deadlineMs - serviceMs;
+    return now < this.#burstUntil ? own : Math.min(this.#maxExpectedWaitMs, own);
+  }
+
+  /** Jobs that fit in `budget` behind `depth`. */
+  #room(depth: number, serviceMs: number, budget: number): number {
     if (budget < 0) return 0;
     // expectedWaitMs(depth + jobs − 1) ≤ budget ⇔ jobs ≤ budget × slots ÷ serviceMs + slots − depth
     return Math.max(0, Math.floor((budget * this.#slots) / serviceMs + this.#slots - depth + 1e-9));

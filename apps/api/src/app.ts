@@ -115,6 +115,7 @@ export function createApi(options: ApiOptions): Api {
   );
   renditionRoutes(app, {
     queue,
+    enqueue,
     admission,
     dimmer,
     metrics: degradation,

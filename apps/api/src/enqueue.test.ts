@@ -31,11 +31,11 @@ afterAll(async () => {
   await topology?.stop();
 });
 
-function post(enqueueRetryMs: number, query: string): Promise<Response> {
+function post(enqueueRetryMs: number, query: string, path = '/v1/resize'): Promise<Response> {
   const api = createApi({ queue, logger: silentLogger(), enqueueRetryMs, fairShare: false });
   apis.push(api);
   return Promise.resolve(
-    api.app.request(`/v1/resize?${query}`, {
+    api.app.request(`${path}?${query}`, {
       method: 'POST',
       body: jpeg,
       headers: { 'content-type': 'image/jpeg' },
@@ -68,6 +68,21 @@ describe('enqueue while the queue is unavailable', () => {
       const { id } = (await res.json()) as { id: string };
       expect((await queue.result(id))?.status).toBe('pending');
       expect(await queue.depth()).toBe(1);
+    } finally {
+      resume();
+    }
+  });
+
+  it('is retried for every job of a rendition set too', { timeout: 60_000 }, async () => {
+    const before = await queue.depth();
+    const resume = stallReplica();
+    try {
+      const answer = post(30_000, 'widths=16,24,32&formats=jpeg&mode=async&deadlineMs=60000', '/v1/renditions');
+      await new Promise((r) => setTimeout(r, 1500));
+      resume();
+      const res = await answer;
+      expect(res.status, await res.clone().text()).toBe(202);
+      expect(await queue.depth()).toBe(before + 3);
     } finally {
       resume();
     }

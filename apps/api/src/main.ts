@@ -36,6 +36,7 @@ const api = createApi({
   defaultDeadlineMs: env.BALLAST_API_DEFAULT_DEADLINE_MS,
   enqueueRetryMs: env.BALLAST_API_ENQUEUE_RETRY_MS,
   maxExpectedWaitMs: env.BALLAST_API_MAX_EXPECTED_WAIT_MS,
+  burstMs: env.BALLAST_API_BURST_MS,
   workerSlots: env.BALLAST_API_WORKER_SLOTS,
   bodyBudgetBytes: env.BALLAST_API_BODY_BUDGET_BYTES,
   inputFormats: env.BALLAST_INPUT_FORMATS,

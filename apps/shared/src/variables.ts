@@ -81,6 +81,10 @@ export const API_ENV = {
     max: 600_000,
   }),
   BALLAST_API_MAX_EXPECTED_WAIT_MS: intVar('Shed when the expected queue wait exceeds this, ms', { min: 0, max: 600_000 }),
+  BALLAST_API_BURST_MS: intVar('A backlog forming after a short queue is judged against the deadlines this long, ms (0: never)', {
+    min: 0,
+    max: 600_000,
+  }),
   BALLAST_API_WORKER_SLOTS: intVar('Conversions the workers run at once, system-wide', { min: 1 }),
   BALLAST_API_BODY_BUDGET_BYTES: intVar('Bytes of images held at once, over all requests; beyond it, 503', { min: 1 }),
   BALLAST_API_BROWNOUT: boolVar('Degrade rendition sets (and single images sent with degrade=true) under load before shedding', true),

@@ -14,6 +14,7 @@ import { sampleJpeg } from '@ballast/app-worker';
 import { InvalidOptionError, integer } from '@ballast/common';
 import { command } from '@ballast/test/redis';
 import sharp from 'sharp';
+import { settleForChecks } from './chaos-drain.ts';
 import { type LaunchedTopology, launchDistributed } from './launcher.ts';
 import { rssBytes } from './processes.ts';
 
@@ -810,7 +811,14 @@ async function drainAndCheck(
 ): Promise<Invariants> {
   const left = await client.drainAsync(180_000);
   if (left > 0) log(`  ${left} async jobs still without an answer after 180 s`);
-  // Every acknowledged job in the ledger (or 120 s), then every record shipped.
+  // No job left running, every acknowledged job in the ledger, every usage record shipped.
+  const { toMs } = await settleForChecks({
+    queue,
+    acknowledged: client.acknowledged.keys(),
+    usageRoot: join(topology.dir, 'usage'),
+    fromMs,
+    log,
+  });
   const entries = new Map<string, Array<{ outcome: string }>>();
   const readLedger = async (): Promise<void> => {
     entries.clear();
@@ -820,22 +828,8 @@ async function drainAndCheck(
       entries.set(e.jobId, list);
     }
   };
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    // A read can meet a connection the client is replacing (after a failover): read again.
-    const complete = await readLedger().then(
-      () => [...client.acknowledged.keys()].every((id) => entries.has(id)),
-      () => false,
-    );
-    if (complete || Date.now() > deadline) break;
-    await sleep(1000);
-  }
-  const toMs = Date.now() + 1;
   const store = await UsageStore.open({ database: topology.usageDatabaseUrl });
   try {
-    const mustBill = [...entries.values()].filter((l) => l.some((e) => e.outcome === 'done' || e.outcome === 'failed')).length;
-    const shipDeadline = Date.now() + 120_000;
-    while ((await store.count()) < mustBill && Date.now() < shipDeadline) await sleep(1000);
     const billingDir = join(topology.dir, 'billing');
     const cold = new ColdStorage(join(topology.dir, 'cold'));
     mkdirSync(billingDir, { recursive: true });

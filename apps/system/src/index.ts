@@ -12,6 +12,7 @@ export {
   type Second,
   seededRandom,
 } from './chaos.ts';
+export { type Settled, type SettleOptions, settleForChecks, unshippedUnder } from './chaos-drain.ts';
 export {
   type Distributed,
   type DistributedOptions,

@@ -2,7 +2,7 @@ export { type Sql, type SqlQueryable, sqlString } from '@ballast/app-shared/sql'
 export { logDirFor, type UsageConfig, usageConfig } from './config.ts';
 export { decodeFrames, encodeFrame, FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from './frame.ts';
 export { type TornTail, UsageLog, UsageLogError, type UsageLogEvents, type UsageLogOptions, type UsageLogStats } from './log.ts';
-export { type Checkpoint, listSegments, readCheckpoint, segmentName, UsageLogLockedError } from './log-dir.ts';
+export { type Checkpoint, listSegments, readCheckpoint, segmentName, UsageLogLockedError, unshippedRecords } from './log-dir.ts';
 export { type Period, parsePeriod, periodOf } from './period.ts';
 export {
   type BillableTotals,

@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BallastError } from '@ballast/common';
+import { decodeFrames } from './frame.ts';
 
 /**
  * The on-disk layout of one process's usage log directory, shared by the writer
@@ -54,6 +55,27 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
     throw new BallastError('ERR_BALLAST_USAGE_LOG_DAMAGED', `${join(dir, CHECKPOINT)} is not a checkpoint: ${text.slice(0, 200)}`);
   }
   return { segment: value.segment as number, offset: value.offset as number };
+}
+
+/**
+ * Records of the log in `dir` that the store has not confirmed yet: the intact frames past
+ * the checkpoint (a torn tail is not a record). 0 once a shipper has shipped everything the
+ * writer put on disk. Read without the locks: while a shipper runs it may count a batch it
+ * is confirming, never miss a record.
+ */
+export async function unshippedRecords(dir: string): Promise<number> {
+  const checkpoint = await readCheckpoint(dir);
+  let records = 0;
+  for (const seq of await listSegments(dir)) {
+    if (seq < checkpoint.segment) continue;
+    // A segment the shipper deleted meanwhile was confirmed whole.
+    const content = await readFile(join(dir, segmentName(seq))).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return Buffer.alloc(0);
+      throw error;
+    });
+    records += decodeFrames(content.subarray(seq === checkpoint.segment ? checkpoint.offset : 0)).payloads.length;
+  }
+  return records;
 }
 
 /** Replaces the checkpoint atomically and durably (temporary file, fsync, rename, fsync of the directory). */

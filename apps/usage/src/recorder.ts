@@ -1,8 +1,7 @@
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeFrames } from './frame.ts';
 import { UsageLog, type UsageLogOptions } from './log.ts';
-import { listSegments, lockDir, readCheckpoint, segmentName } from './log-dir.ts';
+import { lockDir, unshippedRecords } from './log-dir.ts';
 import type { FinishedJob, UsageRecord } from './record.ts';
 import { Shipper, type ShipperOptions, type UsageSink } from './shipper.ts';
 import { UsageStore } from './store.ts';
@@ -103,7 +102,7 @@ export async function adoptOrphans(root: string, store: UsageSink, ownDir?: stri
       } finally {
         await shipper.close();
       }
-      if (await fullyShipped(dir)) await rm(dir, { recursive: true, force: true });
+      if ((await unshippedRecords(dir)) === 0) await rm(dir, { recursive: true, force: true });
     } catch (error) {
       if ((error as { code?: string }).code !== 'ERR_BALLAST_USAGE_LOG_LOCKED') throw error;
     } finally {
@@ -111,13 +110,4 @@ export async function adoptOrphans(root: string, store: UsageSink, ownDir?: stri
     }
   }
   return shipped;
-}
-
-/** True when the checkpoint is at the end of the last segment (or there is none). */
-async function fullyShipped(dir: string): Promise<boolean> {
-  const checkpoint = await readCheckpoint(dir);
-  const last = (await listSegments(dir)).at(-1);
-  if (last === undefined) return true;
-  if (last !== checkpoint.segment) return false;
-  return decodeFrames(await readFile(join(dir, segmentName(last)))).validBytes === checkpoint.offset;
 }

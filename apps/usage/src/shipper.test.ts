@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { UsageLog } from './log.ts';
-import { listSegments, readCheckpoint, segmentName, UsageLogLockedError } from './log-dir.ts';
+import { listSegments, readCheckpoint, segmentName, UsageLogLockedError, unshippedRecords } from './log-dir.ts';
 import type { UsageRecord } from './record.ts';
 import { Shipper, type UsageSink } from './shipper.ts';
 import { UsageStore } from './store.ts';
@@ -50,6 +50,20 @@ describe('Shipper', () => {
     expect(segments).toHaveLength(1); // only the newest (the writer's) is kept
     expect(await readCheckpoint(dir)).toEqual(shipper.stats().checkpoint);
     expect(shipper.stats()).toMatchObject({ records: 150, inserted: 150, duplicates: 0 });
+    await shipper.close();
+  });
+
+  it('counts the records not shipped yet, across segments, a torn tail not among them', async () => {
+    expect(await unshippedRecords(dir)).toBe(0); // no log yet
+    await writeLog(0, 40, { segmentBytes: 4096 });
+    await writeLog(40, 5);
+    appendFileSync(join(dir, segmentName((await listSegments(dir)).at(-1) as number)), Buffer.from([1, 2, 3])); // a crash mid-write
+    expect(await unshippedRecords(dir)).toBe(45);
+    const shipper = await Shipper.open({ dir, store, batchRecords: 10 });
+    await shipper.shipBatch();
+    expect(await unshippedRecords(dir)).toBe(35);
+    await shipper.drain();
+    expect(await unshippedRecords(dir)).toBe(0);
     await shipper.close();
   });
 

@@ -20,6 +20,7 @@ import {
   roomWithinSetpoint,
   sampleResponses,
 } from '../brownout.ts';
+import type { FailoverEnqueue } from '../enqueue.ts';
 import { type FairShare, fairShareSets } from '../fair-share.ts';
 import { readImage } from '../handlers.ts';
 import type { ApiEnv, ApiUsage, ResolvedApiOptions } from '../options.ts';
@@ -45,6 +46,8 @@ declare module 'hono' {
 /** What the rendition routes need from the API. */
 export interface RenditionRoutes {
   queue: JobQueue;
+  /** Enqueues riding out a failover of the queue (the single-image route's); the queue's own `enqueue` without it. */
+  enqueue?: FailoverEnqueue;
   admission: Admission;
   dimmer: BrownoutController | undefined;
   metrics: DegradationMetrics;
@@ -224,7 +227,7 @@ async function enqueueSet(c: Context<ApiEnv>, deps: RenditionRoutes, deadlineAt:
       continue;
     }
     const resize = parseResizeParams({ ...common, width: r.width, format: r.format, effort: r.plannedEffort });
-    enqueued[i] = deps.queue.enqueue({
+    enqueued[i] = (deps.enqueue ?? deps.queue).enqueue({
       id: renditionJobId(tenant, uuid, i),
       data: c.var.image,
       params: { resize, tenant, requestId: c.var.requestId, rendition: { set: uuid, index: i } },
