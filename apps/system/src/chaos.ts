@@ -674,7 +674,7 @@ class Injector {
       result.note = `SIGKILL of ${primary.url}; restarted once a replica is promoted (it rejoins as a replica)`;
     } else if (fault.kind === 'stop-redis-primary') {
       process.kill(primary.pid, 'SIGSTOP');
-      setTimeout(() => process.kill(primary.pid, 'SIGCONT'), fault.holdMs);
+      setTimeout(() => resume(primary.pid), fault.holdMs);
       result.note = `SIGSTOP of ${primary.url}, SIGCONT ${fault.holdMs / 1000} s later`;
     } else {
       if (!redisNetwork) throw new Error('the partition fault needs a deployment launched with `partitionable: true`');
@@ -741,9 +741,16 @@ async function dutyCycle(pid: number, ms: number): Promise<void> {
   } catch {
     // The process is gone.
   } finally {
-    try {
-      process.kill(pid, 'SIGCONT');
-    } catch {}
+    resume(pid);
+  }
+}
+
+/** `SIGCONT` to `pid`, unless it is gone already (the deployment may stop before a pause ends). */
+function resume(pid: number): void {
+  try {
+    process.kill(pid, 'SIGCONT');
+  } catch {
+    // No such process.
   }
 }
 
