@@ -9,6 +9,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JobQueue } from '@ballast/app-queue';
 import { unshippedRecords } from '@ballast/app-usage';
+import { sleep } from '@ballast/common';
 
 /** Options of {@link settleForChecks}. */
 export interface SettleOptions {
@@ -38,8 +39,6 @@ export interface Settled {
   /** Usage records still in the logs (0: everything written was shipped). */
   unshipped: number;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Waits, each step up to `timeoutMs`, until (1) the queue holds no job — not only the

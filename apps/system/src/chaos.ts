@@ -11,7 +11,7 @@ import { RedisQueue } from '@ballast/app-queue';
 import { UsageStore } from '@ballast/app-usage';
 import { ColdStorage, formatReport, runBilling, type VerifyReport, verifyUsage } from '@ballast/app-usage/billing';
 import { sampleJpeg } from '@ballast/app-worker';
-import { InvalidOptionError, integer } from '@ballast/common';
+import { InvalidOptionError, integer, nearestRank, seededRandom, sleep } from '@ballast/common';
 import { command } from '@ballast/test/redis';
 import sharp from 'sharp';
 import { settleForChecks } from './chaos-drain.ts';
@@ -158,18 +158,6 @@ export interface ChaosResult {
   invariants: Invariants;
 }
 
-/** A seeded PRNG (mulberry32): the same seed gives the same schedule and request mix. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * The fault schedule of a run: `faults` in a seeded order, evenly spread over the middle
  * of the run (from 10% to 80% of it) with seeded jitter, each on a seeded target.
@@ -227,8 +215,6 @@ export function formatSchedule(seed: number, schedule: readonly PlannedFault[]):
     ),
   ].join('\n');
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Runs a chaos run (see the module comment); launches the deployment unless one is given. */
 export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult> {
@@ -548,9 +534,9 @@ class Client {
   }
 }
 
+/** The nearest-rank quantile of `sorted`, 0 for none. */
 function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
+  return sorted.length === 0 ? 0 : nearestRank(sorted, q);
 }
 
 /**

@@ -10,7 +10,6 @@ export {
   type PlannedFault,
   runChaos,
   type Second,
-  seededRandom,
 } from './chaos.ts';
 export { type Settled, type SettleOptions, settleForChecks, unshippedUnder } from './chaos-drain.ts';
 export {
