@@ -5,7 +5,7 @@
  * `/readyz`, `/metrics`, `/gateway/stats`) on `BALLAST_GATEWAY_OPS_PORT` (default 9080).
  * Every `BALLAST_*` variable is validated first (see apps/README.md).
  */
-import { EDGE_ENV, GATEWAY_ENV, IMAGE_ENV, listen, startService } from '@ballast/app-shared';
+import { EDGE_ENV, GATEWAY_ENV, IMAGE_ENV, listen, onShutdown, startService } from '@ballast/app-shared';
 import { edgeFromEnv } from './env.ts';
 import { createGateway } from './gateway.ts';
 
@@ -23,13 +23,8 @@ const server = await listen(gateway.app.fetch, { ...edge.limits, port: env.BALLA
 const ops = await listen(gateway.ops.fetch, { port: env.BALLAST_GATEWAY_OPS_PORT, host: env.BALLAST_GATEWAY_OPS_HOST });
 console.log(JSON.stringify({ level: 'info', service: 'gateway', url: server.url, ops: ops.url, upstreams: urls }));
 
-let stopping = false;
-const stop = async (): Promise<void> => {
-  if (stopping) return;
-  stopping = true;
+onShutdown(async () => {
   await server.close();
   await ops.close();
   await gateway.close();
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
+});

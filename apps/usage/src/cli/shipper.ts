@@ -6,6 +6,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { onShutdown } from '@ballast/app-shared';
 import { usageConfig } from '../config.ts';
 import { Shipper } from '../shipper.ts';
 import { UsageStore } from '../store.ts';
@@ -38,13 +39,8 @@ await scan();
 const rescan = setInterval(() => void scan(), 5000);
 line({ msg: 'started', root: config.logRoot, logs: shippers.size, store: store.sql.kind });
 
-let stopping = false;
-const stop = async (): Promise<void> => {
-  if (stopping) return;
-  stopping = true;
+onShutdown(async () => {
   clearInterval(rescan);
   await Promise.all([...shippers.values()].map((s) => s.close()));
   await store.close();
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
+});
