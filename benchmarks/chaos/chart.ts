@@ -4,7 +4,7 @@
  * fault as a shaded band from its strike to its recovery, labelled.
  */
 import type { ChaosResult } from '@ballast/app-system';
-import { esc, SVG_FONT } from '../lib/svg.ts';
+import { esc, svgChart } from '../lib/svg.ts';
 
 const FAULT_COLORS = ['#ffe3e3', '#fff3bf', '#e5dbff', '#d3f9d8', '#d0ebff', '#ffe8cc'];
 
@@ -27,9 +27,6 @@ export function timelineChart(title: string, result: Pick<ChaosResult, 'seconds'
   const logMin = 1; // 10 ms
   const yMs = (v: number): number => top2 + panel * (1 - (Math.log10(Math.max(10, v)) - logMin) / (logMax - logMin));
   const body: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${SVG_FONT} font-size="12">`,
-    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="10" y="20" font-size="14" font-weight="600">${esc(title)}</text>`,
     `<line x1="${left}" y1="35" x2="${left + 20}" y2="35" stroke="#2b8a3e" stroke-width="2"/><text x="${left + 26}" y="39">yield per second</text>`,
     `<line x1="${left + 150}" y1="35" x2="${left + 170}" y2="35" stroke="#1c7ed6" stroke-width="1.5"/><text x="${left + 176}" y="39">p50</text>`,
     `<line x1="${left + 220}" y1="35" x2="${left + 240}" y2="35" stroke="#e8590c" stroke-width="1.5"/><text x="${left + 246}" y="39">p99 (ms, log scale)</text>`,
@@ -93,6 +90,5 @@ export function timelineChart(title: string, result: Pick<ChaosResult, 'seconds'
       1.5,
     ),
   );
-  body.push('</svg>');
-  return `${body.join('\n')}\n`;
+  return svgChart(width, height, title, body);
 }

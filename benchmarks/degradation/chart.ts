@@ -4,7 +4,7 @@
  * ±0.1 band around each segment's settled level, and where each segment settled.
  */
 
-import { esc, SVG_FONT } from '../lib/svg.ts';
+import { svgChart } from '../lib/svg.ts';
 
 const SERVER_COLORS = ['#74c0fc', '#b2f2bb', '#ffd8a8'];
 
@@ -43,9 +43,6 @@ export function dimmerChart(title: string, samples: DimmerSample[], segments: Lo
   const y = (level: number): number => top + plotH * (1 - level);
   const yLoad = (m: number): number => top + plotH * (1 - m / maxLoad);
   const body: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${SVG_FONT} font-size="12">`,
-    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="10" y="20" font-size="14" font-weight="600">${esc(title)}</text>`,
     `<line x1="${left}" y1="33" x2="${left + 20}" y2="33" stroke="#1c7ed6" stroke-width="2.5"/><text x="${left + 26}" y="37">θ, mean of the API servers</text>`,
     `<line x1="${left + 210}" y1="33" x2="${left + 230}" y2="33" stroke="#74c0fc"/><text x="${left + 236}" y="37">θ of each API server</text>`,
     `<line x1="${left + 400}" y1="33" x2="${left + 420}" y2="33" stroke="#868e96" stroke-dasharray="5 3"/><text x="${left + 426}" y="37">offered load (right axis, × capacity)</text>`,
@@ -82,6 +79,5 @@ export function dimmerChart(title: string, samples: DimmerSample[], segments: Lo
   ]);
   body.push(`<polyline points="${steps.join(' ')}" fill="none" stroke="#868e96" stroke-dasharray="5 3" stroke-width="1.5"/>`);
   body.push(`<rect x="${left}" y="${top}" width="${plotW}" height="${plotH}" fill="none" stroke="#adb5bd"/>`);
-  body.push('</svg>', '');
-  return body.join('\n');
+  return svgChart(width, height, title, body);
 }
